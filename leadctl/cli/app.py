@@ -1,0 +1,83 @@
+"""Root Typer app: global options, then one module per command group."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadctl import __version__
+from leadctl.cli import common
+
+app = typer.Typer(
+    name="leadctl",
+    help="Turn multi-channel lead dumps into one explainable lead base: ingest, resolve "
+    "identities, tag, score, route, and look up any lead.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"leadctl {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    db: Annotated[Path | None, typer.Option("--db", envvar="LEADCTL_DB",
+                  help="Workspace database file [default: ./leadctl.duckdb]",
+                  show_default=False)] = None,
+    rules: Annotated[Path, typer.Option("--rules", envvar="LEADCTL_RULES",
+                     help="Rules directory.")] = Path("rules"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Log SQL and show tracebacks.")] = False,
+    log_file: Annotated[Path | None, typer.Option("--log-file", help="Also log to this file.",
+                        show_default=False)] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                       help="Show the version.")] = False,
+) -> None:
+    ctx.obj = common.Settings(db=db, rules=rules, debug=debug)
+    _configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+                       log_file)
+    from leadctl.workspace import set_command_name
+
+    set_command_name(ctx.invoked_subcommand or "leadctl")
+
+
+def _configure_logging(level: int, log_file: Path | None) -> None:
+    logger = logging.getLogger("leadctl")
+    logger.setLevel(min(level, logging.INFO) if log_file else level)
+    logger.handlers.clear()
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setLevel(level)
+    to_stderr.setFormatter(fmt)
+    logger.addHandler(to_stderr)
+    if log_file:
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(fmt)
+        logger.addHandler(to_file)
+
+
+def _register() -> None:
+    from leadctl.cli import export, ingest, workspace
+
+    for module in (workspace, ingest, export):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    app()

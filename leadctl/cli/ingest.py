@@ -1,0 +1,57 @@
+"""`leadctl ingest PATH...`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from leadctl.cli import common
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+
+
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(help="Files, folders or globs (CSV, Parquet).")],
+    source: Annotated[str | None, typer.Option("--source", help="Source name [default: file stem]",
+                      show_default=False)] = None,
+    kind: Annotated[str, typer.Option("--kind", help="auto | leads | events")] = "auto",
+    encoding: Annotated[str | None, typer.Option("--encoding", help="Force a CSV encoding "
+                        "(default: detect UTF-8 / GB18030).", show_default=False)] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any row is rejected.")] = False,
+    json_out: common.Json = False,
+) -> None:
+    """Load CSV/Parquet lead or event files; bad rows go to rejects with a reason."""
+    from leadctl import api
+    from leadctl.ingest import IngestOptions
+
+    s = common.settings(ctx)
+    options = IngestOptions(source=source, kind=kind, encoding=encoding, rules_dir=s.rules)
+    with common.Progress("ingest") as bar:
+        result = common.run(ctx, lambda: api.ingest(s.db, paths, options, bar.update))
+    if json_out:
+        common.print_json(result)
+    else:
+        render_ingest(result)
+    failed = [f for f in result["files"] if f["status"] == "failed"]
+    for f in failed:
+        common.error(f"{f['file']}: {f['message']}")
+    if failed:
+        raise typer.Exit(2)
+    if strict and result["totals"]["rejects"]:
+        common.error(f"{result['totals']['rejects']} rows rejected (--strict); "
+                     "see `leadctl export rejects -o rejects.csv`")
+        raise typer.Exit(1)
+
+
+def render_ingest(result: dict) -> None:
+    rows = [[f["file"], f["source"], f["kind"], f["status"], f["rows_read"], f["loaded"],
+             f["rejected"], f["message"]] for f in result["files"]]
+    t = result["totals"]
+    rows.append(["total", "", "", "", t["rows_read"], t["leads"] + t["events"], t["rejects"], ""])
+    common.stdout_console().print(common.table(
+        None, ["file", "source", "kind", "status", "rows", "loaded", "rejected", "note"], rows,
+        right=("rows", "loaded", "rejected")))

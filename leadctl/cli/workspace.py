@@ -1,0 +1,35 @@
+"""`leadctl init`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadctl.cli import common
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+
+
+def init(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Workspace folder.")] = Path("."),
+    json_out: common.Json = False,
+) -> None:
+    """Create a workspace: database and starter rules/ with documented examples."""
+    from leadctl.starter import init_workspace
+
+    s = common.settings(ctx)
+    explicit_rules = s.rules if s.rules != Path("rules") else None
+    result = common.run(ctx, lambda: init_workspace(directory, s.db, explicit_rules))
+    if json_out:
+        common.print_json(result)
+        return
+    state = "created" if result["db_created"] else "already there"
+    out = common.stdout_console()
+    out.print(f"workspace {result['db']} ({state})")
+    out.print(f"rules in {result['rules']}: {len(result['rules_copied'])} copied, "
+              f"{len(result['rules_kept'])} kept")

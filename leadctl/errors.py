@@ -1,0 +1,69 @@
+"""Named exceptions raised by library code; the CLI maps them to exit codes.
+
+Exit codes (cron depends on them): 0 ok, 1 a data check failed, 2 usage/config/
+rule/input error, 3 internal error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LeadctlError(Exception):
+    """Base class: every error a user can cause or fix."""
+
+    exit_code = 3
+
+
+class UsageError(LeadctlError):
+    exit_code = 2
+
+
+class InputError(LeadctlError):
+    """A file or value given by the user cannot be used."""
+
+    exit_code = 2
+
+
+class WorkspaceError(LeadctlError):
+    """Missing/invalid workspace, or it is locked by another writer."""
+
+    exit_code = 2
+
+
+class WorkspaceLocked(WorkspaceError):
+    pass
+
+
+class NotFound(LeadctlError):
+    """A lookup (portrait, explain) matched nothing: a data outcome, exit 1."""
+
+    exit_code = 1
+
+
+class DataCheckFailed(LeadctlError):
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int  # 1-based
+    col: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class RuleError(LeadctlError):
+    """One or more problems in rule files; each carries file:line:col."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[tuple[Location | None, str]]):
+        self.problems = problems
+        super().__init__("\n".join(format_problem(loc, msg) for loc, msg in problems))
+
+
+def format_problem(loc: Location | None, message: str) -> str:
+    return f"{loc}: {message}" if loc else message

@@ -1,0 +1,5 @@
+"""Lossless multi-format ingest (CSV of any common delimiter/encoding, Parquet)."""
+
+from leadctl.ingest.load import IngestOptions, IngestSummary, ingest_paths
+
+__all__ = ["IngestOptions", "IngestSummary", "ingest_paths"]

@@ -1,0 +1,79 @@
+"""Header aliases (English and Chinese) → canonical column names.
+
+Matching ignores case, spaces, `_`, `-` and `.`, so `Lead_Id`, `lead id` and
+`LEADID` are the same header. `rules/sources.yaml` can add aliases.
+"""
+
+from __future__ import annotations
+
+import re
+
+LEAD_COLUMNS = (
+    "lead_id", "name", "phone", "email", "wechat", "device_id", "id_card", "city",
+    "province", "created_at", "utm_source", "utm_medium", "utm_campaign", "utm_content",
+    "utm_term", "channel",
+)
+IDENTIFIER_COLUMNS = ("phone", "email", "wechat", "device_id", "id_card")
+EVENT_COLUMNS = ("person_id", "lead_id", "phone", "event_type", "ts", "amount", "category")
+
+DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
+    "lead_id": ("线索ID", "线索编号", "线索id", "LeadID", "Lead_Id", "lead no", "id"),
+    "name": ("姓名", "客户姓名", "名字", "full_name", "fullname", "customer_name", "contact_name"),
+    "phone": ("手机号", "手机", "手机号码", "电话", "联系电话", "mobile", "mobile_phone",
+              "cellphone", "tel", "telephone", "phone_number"),
+    "email": ("邮箱", "电子邮箱", "邮件", "mail", "e-mail", "email_address"),
+    "wechat": ("微信号", "微信", "wx", "weixin", "wechat_id", "wxid"),
+    "device_id": ("设备ID", "设备号", "设备id", "device", "idfa", "imei", "oaid"),
+    "id_card": ("身份证号", "身份证", "身份证号码", "idcard", "ID_Card", "id_number"),
+    "city": ("城市", "所在城市"),
+    "province": ("省份", "省", "state"),
+    "created_at": ("创建时间", "注册时间", "留资时间", "提交时间", "create_time", "created",
+                   "createtime", "created_time", "submit_time", "signup_time"),
+    "utm_source": ("来源", "渠道来源"),
+    "utm_medium": ("媒介",),
+    "utm_campaign": ("活动", "推广计划", "campaign"),
+    "utm_content": ("创意",),
+    "utm_term": ("关键词", "keyword", "search_term"),
+    "channel": ("渠道",),
+    # event-only columns
+    "person_id": ("人员ID", "personid"),
+    "event_type": ("事件类型", "事件", "event", "eventtype", "action"),
+    "ts": ("事件时间", "时间", "timestamp", "event_time", "time", "occurred_at"),
+    "amount": ("金额", "支付金额", "订单金额", "price", "value"),
+    "category": ("品类", "类目", "分类", "product_category"),
+}
+
+_FOLD = re.compile(r"[\s_\-.]+")
+
+
+def fold_header(name: str) -> str:
+    return _FOLD.sub("", name.strip().lstrip("\ufeff")).lower()
+
+
+def build_alias_map(extra: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """folded header → canonical name (canonical names are their own aliases)."""
+    mapping: dict[str, str] = {}
+    for canonical, aliases in DEFAULT_ALIASES.items():
+        for alias in (canonical, *aliases):
+            mapping.setdefault(fold_header(alias), canonical)
+    for canonical, aliases in (extra or {}).items():
+        for alias in (canonical, *aliases):
+            mapping[fold_header(alias)] = canonical  # configured aliases win
+    return mapping
+
+
+def map_columns(headers: list[str], alias_map: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Returns ({canonical: original header}, [unmapped headers kept as attributes]).
+
+    When two headers map to the same canonical column the first wins; the
+    other is kept as an attribute so nothing is lost.
+    """
+    mapped: dict[str, str] = {}
+    extra: list[str] = []
+    for header in headers:
+        canonical = alias_map.get(fold_header(header))
+        if canonical and canonical not in mapped:
+            mapped[canonical] = header
+        else:
+            extra.append(header)
+    return mapped, extra

@@ -1,0 +1,247 @@
+"""Ingest files into the workspace: one function per file, SQL does the rows."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from leadctl.errors import InputError
+from leadctl.ingest import sql
+from leadctl.ingest.columns import IDENTIFIER_COLUMNS, build_alias_map, map_columns
+from leadctl.ingest.sniff import content_hash, sniff, transcode_to_utf8
+from leadctl.workspace import Workspace
+
+DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
+KINDS = ("auto", "leads", "events")
+
+
+@dataclass
+class FileResult:
+    file: str
+    source: str
+    kind: str = ""
+    status: str = "loaded"  # loaded | skipped_duplicate | empty | failed
+    rows_read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    superseded: int = 0
+    encoding: str = ""
+    delimiter: str = ""
+    message: str = ""
+
+
+@dataclass
+class IngestSummary:
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def totals(self) -> dict:
+        return {
+            "files": len(self.files),
+            "rows_read": sum(f.rows_read for f in self.files),
+            "leads": sum(f.loaded for f in self.files if f.kind == "leads"),
+            "events": sum(f.loaded for f in self.files if f.kind == "events"),
+            "rejects": sum(f.rejected for f in self.files),
+            "skipped_duplicate_files": sum(f.status == "skipped_duplicate" for f in self.files),
+            "failed_files": len(self.failed),
+        }
+
+    def to_dict(self) -> dict:
+        return {"files": [asdict(f) for f in self.files], "totals": self.totals()}
+
+
+@dataclass
+class IngestOptions:
+    source: str | None = None
+    kind: str = "auto"
+    encoding: str | None = None
+    timezone: str | None = None  # None: from rules/sources.yaml, else Asia/Shanghai
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    rules_dir: Path | None = None
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Files, folders (recursively: data files only) and globs, in a stable order."""
+    found: list[Path] = []
+    for raw in paths:
+        if any(ch in raw for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(raw, recursive=True))
+            if not matches:
+                raise InputError(f"no files match {raw}")
+            found += [p for p in matches if p.is_file()]
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*")
+                            if p.is_file() and p.suffix.lower() in DATA_SUFFIXES
+                            and not p.name.startswith("."))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputError(f"no such file or folder: {raw}")
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        raise InputError(f"no CSV or Parquet files found in {', '.join(paths)}")
+    return unique
+
+
+def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None = None,
+                 progress: Callable[[int, int, str], None] | None = None) -> IngestSummary:
+    options = options or IngestOptions()
+    options.timezone = options.timezone or "Asia/Shanghai"
+    if options.kind not in KINDS:
+        raise InputError(f"--kind must be one of {', '.join(KINDS)}, not {options.kind!r}")
+    files = expand_paths(paths)
+    alias_map = build_alias_map(options.aliases)
+    summary = IngestSummary()
+    for index, path in enumerate(files):
+        if progress:
+            progress(index, len(files), str(path))
+        summary.files.append(_ingest_file(ws, path, options, alias_map))
+    if progress:
+        progress(len(files), len(files), "")
+    return summary
+
+
+def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
+                 alias_map: dict[str, str]) -> FileResult:
+    source = options.source or path.stem
+    result = FileResult(file=str(path), source=source)
+    try:
+        digest = content_hash(path)
+    except OSError as exc:
+        return _failed(result, f"cannot read: {exc.strerror or exc}")
+    if ws.scalar("SELECT count(*) FROM ingested_files WHERE content_hash = ?", [digest]):
+        result.status = "skipped_duplicate"
+        result.message = "same content already ingested"
+        return result
+    try:
+        fmt = sniff(path, options.encoding)
+    except InputError as exc:
+        return _failed(result, str(exc))
+    result.encoding, result.delimiter = fmt.encoding, fmt.delimiter
+    file_id = ws.next_id("ingested_files", "file_id")
+    if fmt.format == "empty":
+        result.status, result.message = "empty", "empty file: nothing to ingest"
+        _record_file(ws, file_id, path, result, digest, fmt.format, [])
+        return result
+    temp: Path | None = None
+    ws.execute("BEGIN TRANSACTION")  # a failing file leaves no partial rows behind
+    try:
+        if fmt.format == "parquet":
+            rows_sql = sql.parquet_rows_sql(str(path))
+            columns, types = _describe(ws, f"SELECT * FROM ({rows_sql}) LIMIT 0", path)
+        else:
+            read_path = path
+            if fmt.encoding not in ("utf-8", "utf8"):
+                temp, replaced = transcode_to_utf8(path, fmt.encoding)
+                read_path = temp
+                if replaced:
+                    result.message = f"{replaced} undecodable characters replaced"
+            rejects_table = f"_rej_{file_id}"
+            ws.execute(sql.stage_csv_sql("_stage", str(read_path), fmt.delimiter, rejects_table,
+                                         f"{rejects_table}_scan"))
+            rows_sql = sql.numbered_csv_rows_sql("_stage", rejects_table)
+            columns, types = _describe(ws, "SELECT * FROM _stage LIMIT 0", path)
+        columns = [c for c in columns if c not in ("row_number", "file_row_number")]
+        mapping, extra = map_columns(columns, alias_map)
+        kind = options.kind
+        if kind == "auto":
+            kind = "events" if "event_type" in mapping else "leads"
+        result.kind = kind
+        if fmt.format == "csv":
+            ws.execute(sql.reader_rejects_sql(file_id, source, kind, rejects_table))
+        if kind == "leads":
+            _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result)
+        else:
+            _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
+                         result)
+        result.rejected = ws.scalar("SELECT count(*) FROM rejects WHERE file_id = ? "
+                                    "AND reason <> 'superseded'", [file_id])
+        result.rows_read = result.loaded + result.rejected
+        _record_file(ws, file_id, path, result, digest, fmt.format, columns)
+        ws.execute("COMMIT")
+    except InputError as exc:
+        ws.execute("ROLLBACK")
+        return _failed(result, str(exc))
+    except Exception as exc:  # DuckDB's reader errors (truncated Parquet, ...)
+        ws.execute("ROLLBACK")
+        if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
+            raise
+        return _failed(result, _first_line(exc))
+    finally:
+        if temp:
+            temp.unlink(missing_ok=True)
+    return result
+
+
+def _describe(ws: Workspace, query: str, path: Path) -> tuple[list[str], dict[str, str]]:
+    cur = ws.execute(f"DESCRIBE {query}")
+    described = [(row[0], row[1]) for row in cur.fetchall()]
+    return [c for c, _ in described], dict(described)
+
+
+def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result):
+    if not any(c in mapping for c in IDENTIFIER_COLUMNS):
+        detail = (f"no identifier column (phone, email, wechat, device_id, id_card) among: "
+                  f"{', '.join(columns)}")
+        ws.execute(sql.whole_file_reject_sql(rows_sql, columns, file_id, source, "leads",
+                                             "missing_identifier_columns", detail))
+        result.message = detail
+        return
+    checked = sql.checked_leads_sql(rows_sql, mapping, extra, columns, options.timezone)
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {sql.checked_with_ids_sql(checked)}")
+    ws.execute(sql.insert_lead_rejects_sql("_checked", file_id, source))
+    ws.script(sql.supersede_leads_sql("_checked", file_id, source))
+    result.superseded = ws.scalar("SELECT count(*) FROM _kept_keys")
+    ws.execute(sql.insert_leads_sql("_checked", file_id, source))
+    result.loaded = ws.scalar("SELECT count(*) FROM leads WHERE file_id = ?", [file_id])
+
+
+def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
+                 result):
+    missing = [c for c in ("event_type",) if c not in mapping]
+    if not any(c in mapping for c in ("person_id", "lead_id", "phone")):
+        missing.append("person_id/lead_id/phone")
+    if "ts" not in mapping:
+        missing.append("ts")
+    if missing:
+        detail = f"missing event columns: {', '.join(missing)} (have: {', '.join(columns)})"
+        ws.execute(sql.whole_file_reject_sql(rows_sql, columns, file_id, source, "events",
+                                             "missing_columns", detail))
+        result.message = detail
+        return
+    fields = sql.event_columns_sql(mapping, types, options.timezone)
+    ws.execute(sql.insert_events_sql(rows_sql, fields, extra, file_id, source))
+    result.loaded = ws.scalar("SELECT count(*) FROM events WHERE file_id = ?", [file_id])
+    # Rejects are rare: only scan the file a second time when rows are missing.
+    if ws.scalar(f"SELECT count(*) FROM ({rows_sql})") > result.loaded:
+        ws.execute(sql.insert_event_rejects_sql(rows_sql, fields, columns, file_id, source))
+
+
+def _record_file(ws: Workspace, file_id: int, path: Path, result: FileResult, digest: str,
+                 fmt: str, columns: list[str]) -> None:
+    import json
+
+    ws.execute(
+        "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "now()::TIMESTAMP, ?)",
+        [file_id, str(path), result.source, result.kind, digest, fmt, result.encoding,
+         result.delimiter, json.dumps(columns, ensure_ascii=False), result.rows_read,
+         result.loaded, result.rejected, ws.run_id],
+    )
+
+
+def _failed(result: FileResult, message: str) -> FileResult:
+    result.status, result.message = "failed", message
+    return result
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

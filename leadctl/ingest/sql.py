@@ -1,0 +1,280 @@
+"""Pure SQL builders for ingest: read → typed rows → leads / events / rejects.
+
+Inputs are file paths, column mappings and ids; outputs are SQL strings. Every
+user-supplied name or value goes through `ident()` / `literal()`.
+"""
+
+from __future__ import annotations
+
+from leadctl.ingest.columns import IDENTIFIER_COLUMNS, LEAD_COLUMNS
+
+NULL_TOKENS = ("null", "none", "nan", "n/a", "na", "undefined", "nil", "-", "--")
+TIMESTAMP_FORMATS = (
+    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y-%m-%d %H:%M",
+    "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日", "%Y%m%d %H:%M:%S", "%Y%m%d",
+    "%Y.%m.%d %H:%M", "%Y.%m.%d",
+)
+MAX_LINE_BYTES = 8 * 1024 * 1024  # a 1 MB field is fine; beyond this a row is rejected
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def text_sql(column: str | None) -> str:
+    """A column as trimmed text, NULL when missing or empty."""
+    if column is None:
+        return "CAST(NULL AS VARCHAR)"
+    return f"nullif(trim(CAST({ident(column)} AS VARCHAR)), '')"
+
+
+def usable_sql(expr: str) -> str:
+    """True when a text value carries information (not blank, not a null token)."""
+    tokens = ", ".join(literal(t) for t in NULL_TOKENS)
+    return (f"({expr} IS NOT NULL AND lower({expr}) NOT IN ({tokens}) "
+            f"AND regexp_matches({expr}, '[0-9A-Za-z\\x{{4e00}}-\\x{{9fff}}]'))")
+
+
+def parse_timestamp_sql(expr: str, timezone: str) -> str:
+    """Text → TIMESTAMP (local time of `timezone`); NULL when unparseable.
+
+    Zoned ISO values are converted to the workspace time zone; naive values
+    are taken as local time already.
+    """
+    formats = "[" + ", ".join(literal(f) for f in TIMESTAMP_FORMATS) + "]"
+    return (
+        f"CASE WHEN {expr} IS NULL THEN NULL "
+        f"WHEN regexp_matches({expr}, '^\\d{{10}}$') THEN timezone({literal(timezone)}, "
+        f"to_timestamp(CAST({expr} AS BIGINT))) "
+        f"WHEN regexp_matches({expr}, '^\\d{{13}}$') THEN timezone({literal(timezone)}, "
+        f"to_timestamp(CAST({expr} AS BIGINT) / 1000.0)) "
+        f"WHEN regexp_matches({expr}, '\\d[T ]\\d{{1,2}}:\\d{{2}}(:\\d{{2}}(\\.\\d+)?)?"
+        f"\\s*([+-]\\d{{2}}(:?\\d{{2}})?|Z|UTC)$') "
+        f"THEN timezone({literal(timezone)}, try_cast({expr} AS TIMESTAMPTZ)) "
+        f"ELSE coalesce(try_cast({expr} AS TIMESTAMP), try_strptime({expr}, {formats})) END"
+    )
+
+
+def typed_timestamp_sql(column: str, duckdb_type: str, timezone: str) -> str:
+    """A source column of any type → TIMESTAMP, without re-parsing typed values."""
+    t = duckdb_type.upper()
+    if t.startswith("TIMESTAMP WITH TIME ZONE") or t == "TIMESTAMPTZ":
+        return f"timezone({literal(timezone)}, {ident(column)})"
+    if t.startswith("TIMESTAMP") or t == "DATE":
+        return f"CAST({ident(column)} AS TIMESTAMP)"
+    return parse_timestamp_sql(text_sql(column), timezone)
+
+
+def struct_json_sql(columns: list[str]) -> str:
+    if not columns:
+        return "CAST(NULL AS JSON)"
+    parts = ", ".join(f"{ident(c)} := CAST({ident(c)} AS VARCHAR)" for c in columns)
+    return f"to_json(struct_pack({parts}))"
+
+
+def read_csv_sql(path: str, delimiter: str, rejects_table: str, rejects_scan: str) -> str:
+    return (
+        f"read_csv({literal(path)}, header = true, all_varchar = true, "
+        f"delim = {literal(delimiter)}, store_rejects = true, "
+        f"rejects_table = {literal(rejects_table)}, rejects_scan = {literal(rejects_scan)}, "
+        f"max_line_size = {MAX_LINE_BYTES}, null_padding = false)"
+    )
+
+
+def stage_csv_sql(stage: str, path: str, delimiter: str, rejects_table: str,
+                  rejects_scan: str) -> str:
+    # A table (not a view) so rowid follows file order for record numbers.
+    return (f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM "
+            f"{read_csv_sql(path, delimiter, rejects_table, rejects_scan)}")
+
+
+def numbered_csv_rows_sql(stage: str, rejects_table: str) -> str:
+    """Good rows with their record number in the file (header = record 0).
+
+    DuckDB drops rejected lines from the scan, so the i-th good row takes the
+    i-th record number not used by a reject. (rowid is offset inside a
+    transaction, hence the subtraction.)
+    """
+    return f"""
+        SELECT s.* EXCLUDE (_k), f.record AS row_number
+        FROM (SELECT *, rowid - (SELECT min(rowid) FROM {stage}) AS _k FROM {stage}) s
+        JOIN (
+            SELECT record, row_number() OVER (ORDER BY record) - 1 AS k
+            FROM (SELECT range + 1 AS record FROM range(
+                    (SELECT count(*) FROM {stage}) +
+                    (SELECT count(DISTINCT line) FROM {rejects_table})))
+            WHERE record NOT IN (SELECT line - 1 FROM {rejects_table})
+        ) f ON s._k = f.k"""
+
+
+def parquet_rows_sql(path: str) -> str:
+    return (f"SELECT *, file_row_number + 1 AS row_number "
+            f"FROM read_parquet({literal(path)}, file_row_number = true)")
+
+
+def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str) -> str:
+    """CSV rows the reader could not parse (wrong field count, bad encoding, ...)."""
+    return f"""
+        INSERT INTO rejects
+        SELECT {file_id}, {literal(source)}, {literal(kind)}, line - 1,
+               lower(replace(first(error_type ORDER BY column_idx), ' ', '_')),
+               first(error_message ORDER BY column_idx), first(csv_line),
+               now()::TIMESTAMP
+        FROM {rejects_table}
+        GROUP BY line ORDER BY line"""
+
+
+def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
+                      all_columns: list[str], timezone: str) -> str:
+    """Typed lead rows with a reject `reason` (NULL = usable)."""
+    cols = {c: text_sql(mapping.get(c)) for c in LEAD_COLUMNS}
+    select = ",\n".join(f"{expr} AS {c}" for c, expr in cols.items() if c != "created_at")
+    identifiers = " OR ".join(usable_sql(c) for c in IDENTIFIER_COLUMNS)
+    row_text = " || chr(31) || ".join(
+        f"coalesce(CAST({ident(c)} AS VARCHAR), '')" for c in all_columns) or "''"
+    return f"""
+        WITH src AS ({rows_sql}),
+        typed AS (
+            SELECT row_number, {select},
+                {cols['created_at']} AS created_at_raw,
+                {struct_json_sql(extra)} AS attributes,
+                md5({row_text}) AS row_hash,
+                {struct_json_sql(all_columns)} AS raw
+            FROM src)
+        SELECT *, {parse_timestamp_sql('created_at_raw', timezone)} AS created_at,
+            CASE WHEN NOT ({identifiers}) THEN 'no_identifier'
+                 WHEN created_at_raw IS NOT NULL
+                      AND {parse_timestamp_sql('created_at_raw', timezone)} IS NULL
+                 THEN 'bad_date' END AS reason
+        FROM typed"""
+
+
+def insert_lead_rejects_sql(checked: str, file_id: int, source: str) -> str:
+    """Row-level rejects plus in-file duplicate lead ids (the first row wins)."""
+    return f"""
+        INSERT INTO rejects
+        SELECT {file_id}, {literal(source)}, 'leads', row_number, reason, detail, raw,
+               now()::TIMESTAMP
+        FROM (
+            SELECT row_number, reason,
+                CASE reason WHEN 'no_identifier' THEN 'no phone, email, wechat, device id or id card'
+                            WHEN 'bad_date' THEN 'cannot parse created_at ' || created_at_raw
+                END AS detail, raw
+            FROM {checked} WHERE reason IS NOT NULL
+            UNION ALL
+            SELECT row_number, 'duplicate_lead_id',
+                   'lead_id ' || lead_id || ' already on row ' || first_row, raw
+            FROM (SELECT *, min(row_number) OVER (PARTITION BY lead_id) AS first_row
+                  FROM {checked} WHERE reason IS NULL)
+            WHERE row_number <> first_row
+        ) ORDER BY row_number"""
+
+
+def final_lead_id_sql() -> str:
+    # Rows without a lead id get one derived from their content: stable on re-export.
+    return "coalesce(lead_id, 'h' || substr(row_hash, 1, 16))"
+
+
+def checked_with_ids_sql(checked_sql: str) -> str:
+    return f"SELECT * REPLACE ({final_lead_id_sql()} AS lead_id) FROM ({checked_sql})"
+
+
+def supersede_leads_sql(checked: str, file_id: int, source: str) -> list[str]:
+    """A lead id seen again in a newer file replaces the old row; the old row
+    is kept in rejects as 'superseded' so nothing is lost."""
+    match = (f"FROM leads l JOIN (SELECT DISTINCT lead_id FROM {checked} WHERE reason IS NULL) n "
+             f"ON l.lead_id = n.lead_id WHERE l.source = {literal(source)}")
+    return [
+        f"""INSERT INTO rejects
+            SELECT l.file_id, l.source, 'leads', l.row_number, 'superseded',
+                   'replaced by file ' || {file_id}, to_json(l), now()::TIMESTAMP {match}""",
+        f"""CREATE OR REPLACE TEMP TABLE _kept_keys AS
+            SELECT l.lead_id, l.lead_key {match}""",
+        f"DELETE FROM leads WHERE lead_key IN (SELECT lead_key FROM _kept_keys)",
+    ]
+
+
+def insert_leads_sql(checked: str, file_id: int, source: str) -> str:
+    columns = [c for c in LEAD_COLUMNS if c != "lead_id"]
+    return f"""
+        INSERT INTO leads (lead_key, source, lead_id, file_id, row_number,
+            {", ".join(columns)}, created_at_raw, attributes, row_hash)
+        SELECT coalesce(k.lead_key, (SELECT coalesce(max(lead_key), 0) FROM leads)
+                   + row_number() OVER (ORDER BY c.row_number)),
+               {literal(source)}, c.lead_id, {file_id}, c.row_number,
+               {", ".join("c." + col for col in columns)}, c.created_at_raw, c.attributes,
+               c.row_hash
+        FROM (SELECT *, row_number() OVER (PARTITION BY lead_id ORDER BY row_number) AS nth
+              FROM {checked} WHERE reason IS NULL) c
+        LEFT JOIN _kept_keys k ON k.lead_id = c.lead_id
+        WHERE c.nth = 1"""
+
+
+def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: str) -> dict:
+    """SQL expressions for the typed event fields, given source column types."""
+
+    def col(name: str) -> str:
+        return text_sql(mapping.get(name))
+
+    ts_col = mapping.get("ts")
+    ts = typed_timestamp_sql(ts_col, types[ts_col], timezone) if ts_col else "NULL"
+    amount_col = mapping.get("amount")
+    if amount_col is None:
+        amount = "CAST(NULL AS DOUBLE)"
+    elif _is_numeric(types[amount_col]):
+        amount = f"CAST({ident(amount_col)} AS DOUBLE)"
+    else:
+        amount = f"try_cast(replace({col('amount')}, ',', '') AS DOUBLE)"
+    subject = (f"CASE WHEN {col('person_id')} IS NOT NULL THEN 'person:' || {col('person_id')} "
+               f"WHEN {col('lead_id')} IS NOT NULL THEN 'lead:' || {col('lead_id')} "
+               f"WHEN {col('phone')} IS NOT NULL THEN 'phone:' || {col('phone')} END")
+    reason = (f"CASE WHEN ({subject}) IS NULL THEN 'no_subject' "
+              f"WHEN {col('event_type')} IS NULL THEN 'no_event_type' "
+              f"WHEN ({ts}) IS NULL THEN "
+              f"CASE WHEN {col('ts')} IS NULL THEN 'no_timestamp' ELSE 'bad_timestamp' END "
+              f"WHEN {col('amount')} IS NOT NULL AND ({amount}) IS NULL THEN 'bad_amount' END")
+    return {"subject": subject, "event_type": f"lower({col('event_type')})", "ts": ts,
+            "amount": amount, "category": col("category"), "reason": reason}
+
+
+def _is_numeric(duckdb_type: str) -> bool:
+    t = duckdb_type.upper()
+    return any(t.startswith(p) for p in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+                                         "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+                                         "FLOAT", "DOUBLE", "DECIMAL", "REAL"))
+
+
+def insert_events_sql(rows_sql: str, fields: dict, extra: list[str], file_id: int,
+                      source: str) -> str:
+    return f"""
+        INSERT INTO events
+        SELECT {file_id}, row_number, {literal(source)}, {fields['subject']},
+               {fields['event_type']}, {fields['ts']}, {fields['amount']},
+               {fields['category']}, {struct_json_sql(extra)}
+        FROM ({rows_sql})
+        WHERE ({fields['reason']}) IS NULL"""
+
+
+def insert_event_rejects_sql(rows_sql: str, fields: dict, all_columns: list[str],
+                             file_id: int, source: str) -> str:
+    return f"""
+        INSERT INTO rejects
+        SELECT {file_id}, {literal(source)}, 'events', row_number, reason, NULL, raw,
+               now()::TIMESTAMP
+        FROM (SELECT row_number, {fields['reason']} AS reason,
+                     {struct_json_sql(all_columns)} AS raw FROM ({rows_sql}))
+        WHERE reason IS NOT NULL ORDER BY row_number"""
+
+
+def whole_file_reject_sql(rows_sql: str, all_columns: list[str], file_id: int, source: str,
+                          kind: str, reason: str, detail: str) -> str:
+    """Every row of a file that cannot be used as a whole (e.g. no identifier columns)."""
+    return f"""
+        INSERT INTO rejects
+        SELECT {file_id}, {literal(source)}, {literal(kind)}, row_number, {literal(reason)},
+               {literal(detail)}, {struct_json_sql(all_columns)}, now()::TIMESTAMP
+        FROM ({rows_sql}) ORDER BY row_number"""

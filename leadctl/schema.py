@@ -1,0 +1,53 @@
+"""Workspace tables. Pure DDL strings; `workspace` executes them.
+
+Every derived table can be rebuilt from leads/events + rules + as-of;
+`*_history`, `assignments`, `identity_history` and `runs` are append-only.
+Stage modules may create extra derived tables of their own with CREATE OR REPLACE.
+"""
+
+SCHEMA_VERSION = "1"
+
+CORE_DDL: list[str] = [
+    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    # One row per ingested file; content_hash makes re-ingest a no-op.
+    """CREATE TABLE IF NOT EXISTS ingested_files (
+        file_id INTEGER PRIMARY KEY, path VARCHAR, source VARCHAR, kind VARCHAR,
+        content_hash VARCHAR, format VARCHAR, encoding VARCHAR, delimiter VARCHAR,
+        columns JSON, rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT,
+        ingested_at TIMESTAMP, run_id INTEGER)""",
+    # Leads as ingested: raw text values of the canonical columns (normalised
+    # values live in lead_identifiers), unknown columns in `attributes`.
+    """CREATE TABLE IF NOT EXISTS leads (
+        lead_key BIGINT PRIMARY KEY, source VARCHAR NOT NULL, lead_id VARCHAR NOT NULL,
+        file_id INTEGER, row_number BIGINT,
+        name VARCHAR, phone VARCHAR, email VARCHAR, wechat VARCHAR, device_id VARCHAR,
+        id_card VARCHAR, city VARCHAR, province VARCHAR,
+        created_at TIMESTAMP, created_at_raw VARCHAR,
+        utm_source VARCHAR, utm_medium VARCHAR, utm_campaign VARCHAR,
+        utm_content VARCHAR, utm_term VARCHAR, channel VARCHAR,
+        attributes JSON, row_hash VARCHAR)""",
+    # Events: `subject` is how the event names its person:
+    # 'person:<id>' | 'lead:<lead_id>' | 'phone:<raw phone>'; resolve maps
+    # distinct subjects to persons in subject_persons.
+    """CREATE TABLE IF NOT EXISTS events (
+        file_id INTEGER, row_number BIGINT, source VARCHAR,
+        subject VARCHAR NOT NULL, event_type VARCHAR NOT NULL, ts TIMESTAMP NOT NULL,
+        amount DOUBLE, category VARCHAR, attributes JSON)""",
+    # Rows that could not be used, with the reason and the raw values/line.
+    """CREATE TABLE IF NOT EXISTS rejects (
+        file_id INTEGER, source VARCHAR, kind VARCHAR, row_number BIGINT,
+        reason VARCHAR, detail VARCHAR, raw VARCHAR, rejected_at TIMESTAMP)""",
+    # Run log: one row per writing command (ingest, resolve, tag, ..., run).
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id INTEGER PRIMARY KEY, command VARCHAR, started_at TIMESTAMP,
+        ended_at TIMESTAMP, as_of DATE, rules_hash VARCHAR, inputs JSON,
+        counts JSON, outcome VARCHAR, error VARCHAR)""",
+]
+
+
+def all_ddl() -> list[str]:
+    """Core DDL plus the tables owned by each stage (imported lazily: cheap modules)."""
+    from leadctl.identity.tables import IDENTITY_DDL
+    from leadctl.stages.tables import STAGE_DDL
+
+    return CORE_DDL + IDENTITY_DDL + STAGE_DDL

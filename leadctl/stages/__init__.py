@@ -1,0 +1,1 @@
+"""Rule-driven stages: tag, score, route."""

@@ -1,0 +1,41 @@
+"""`leadctl init`: a new workspace with the documented starter rules."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from leadctl.errors import WorkspaceError
+
+
+def starter_rules_dir() -> Path:
+    """Packaged starter rules (wheel) or the repository's rules/ (editable install)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "starter_rules", here.parent / "rules"):
+        if (candidate / "tags.yaml").exists() or (candidate / "identity.yaml").exists():
+            return candidate
+    raise WorkspaceError("starter rules are missing from this installation")
+
+
+def init_workspace(directory: Path, db: Path | None, rules: Path | None) -> dict:
+    from leadctl.workspace import open_writer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    db = db or directory / "leadctl.duckdb"
+    rules = rules or directory / "rules"
+    created_db = not db.exists()
+    with open_writer(db, create=True):
+        pass  # schema is created by the writer
+    copied, kept = [], []
+    source = starter_rules_dir()
+    for src in sorted(source.rglob("*.yaml")):
+        dest = rules / src.relative_to(source)
+        if dest.exists():
+            kept.append(str(dest))
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.resolve() != dest.resolve():
+            shutil.copyfile(src, dest)
+        copied.append(str(dest))
+    return {"db": str(db), "db_created": created_db, "rules": str(rules),
+            "rules_copied": copied, "rules_kept": kept}

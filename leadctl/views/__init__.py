@@ -1,0 +1,1 @@
+"""Read-only views of the published state: portrait, find, export, report, explain."""

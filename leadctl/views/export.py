@@ -1,0 +1,63 @@
+"""`leadctl export WHAT -o FILE`: streams a query to CSV or Parquet with COPY."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leadctl.errors import UsageError
+from leadctl.ingest.sql import literal
+from leadctl.workspace import Workspace
+
+# Each export is a query over the published tables (pure strings).
+EXPORT_QUERIES: dict[str, str] = {
+    "leads": """
+        SELECT l.lead_id, l.source, pl.person_id, l.name, l.phone, l.email, l.wechat,
+               l.device_id, l.id_card, l.city, l.province, l.created_at, l.utm_source,
+               l.utm_medium, l.utm_campaign, l.utm_content, l.utm_term, l.channel,
+               l.attributes, f.path AS file, l.row_number
+        FROM leads l LEFT JOIN person_leads pl USING (lead_key)
+        LEFT JOIN ingested_files f USING (file_id)
+        ORDER BY l.lead_key""",
+    "rejects": """
+        SELECT f.path AS file, r.source, r.kind, r.row_number, r.reason, r.detail, r.raw
+        FROM rejects r LEFT JOIN ingested_files f USING (file_id)
+        ORDER BY r.file_id, r.row_number""",
+    "events": """
+        SELECT e.source, e.subject, sp.person_id, e.event_type, e.ts, e.amount, e.category,
+               e.attributes
+        FROM events e LEFT JOIN subject_persons sp USING (subject)
+        ORDER BY e.file_id, e.row_number""",
+    "persons": "SELECT * FROM persons ORDER BY person_id",
+    "blocked": "SELECT * FROM blocked_identifiers ORDER BY id_type, value",
+    "history": "SELECT * FROM identity_history ORDER BY run_id, person_id",
+    "tags": "SELECT person_id, tag, value, as_of, run_id FROM tags ORDER BY person_id, tag",
+    "scores": """
+        SELECT s.person_id, s.score, s.grade, s.as_of, b.rule, b.points
+        FROM scores s LEFT JOIN score_breakdown b USING (person_id)
+        ORDER BY s.person_id, b.rule""",
+    "assignments": "SELECT * FROM assignments ORDER BY logged_at, person_id",
+    "runs": "SELECT * FROM runs ORDER BY run_id",
+}
+
+
+def export_formats(out: Path) -> str:
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        return "FORMAT csv, HEADER true"
+    if suffix in (".parquet", ".pq"):
+        return "FORMAT parquet"
+    raise UsageError(f"cannot tell the format of {out}: use a .csv or .parquet file name")
+
+
+def copy_sql(query: str, out: Path) -> str:
+    return f"COPY ({query}) TO {literal(str(out))} ({export_formats(out)})"
+
+
+def export_table(ws: Workspace, what: str, out: Path) -> dict:
+    query = EXPORT_QUERIES.get(what)
+    if query is None:
+        raise UsageError(f"cannot export {what!r}: choose one of {', '.join(EXPORT_QUERIES)}")
+    if out.parent and not out.parent.exists():
+        raise UsageError(f"directory {out.parent} does not exist")
+    rows = ws.execute(copy_sql(query, out)).fetchone()[0]  # COPY returns its row count
+    return {"what": what, "file": str(out), "rows": rows}

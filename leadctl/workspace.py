@@ -1,0 +1,239 @@
+"""The one module that owns DuckDB connections.
+
+Publishing model: the workspace file (`leadctl.duckdb`) is the *published*
+state. Readers open it read-only. A writer takes an exclusive lock
+(`<db>.lock`, flock: released by the kernel if the process dies), copies the
+published file to `<db>.work`, does all its work there, checkpoints and
+atomically renames it over the published file. So a reader never sees a
+half-written state, and `kill -9` at any point leaves the last published state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from leadctl.errors import WorkspaceError, WorkspaceLocked
+
+log = logging.getLogger("leadctl")
+
+DEFAULT_DB = "leadctl.duckdb"
+
+
+def db_path_from(value: str | os.PathLike | None) -> Path:
+    return Path(value or os.environ.get("LEADCTL_DB") or DEFAULT_DB)
+
+
+class Workspace:
+    """A DuckDB connection plus helpers to run builder-produced SQL."""
+
+    def __init__(self, con: Any, path: Path | None, *, read_only: bool, run_id: int | None = None):
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+        self.run_id = run_id
+
+    # -- execution -----------------------------------------------------------
+    def execute(self, sql: str, params: list | dict | None = None) -> Any:
+        started = time.perf_counter()
+        try:
+            result = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+        finally:
+            if log.isEnabledFor(logging.DEBUG):
+                first = " ".join(sql.split())[:120]
+                log.debug("sql %.3fs: %s", time.perf_counter() - started, first)
+        return result
+
+    def script(self, statements: list[str]) -> None:
+        for statement in statements:
+            self.execute(statement)
+
+    def rows(self, sql: str, params: list | dict | None = None) -> list[dict]:
+        """Small results only (summaries, one person): list of dicts."""
+        cur = self.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def scalar(self, sql: str, params: list | dict | None = None) -> Any:
+        row = self.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def arrow(self, sql: str, params: list | dict | None = None):
+        cur = self.execute(sql, params)
+        to_table = getattr(cur, "to_arrow_table", None) or cur.fetch_arrow_table
+        return to_table()
+
+    def register(self, name: str, table: Any) -> None:
+        self.con.register(name, table)
+
+    def table_exists(self, name: str) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+            )
+        )
+
+    def next_id(self, table: str, column: str) -> int:
+        return int(self.scalar(f'SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"'))
+
+    # -- run log ---------------------------------------------------------------
+    def start_run(self, command: str, as_of: dt.date | None, rules_hash: str | None = None) -> int:
+        run_id = self.next_id("runs", "run_id")
+        self.execute(
+            "INSERT INTO runs (run_id, command, started_at, as_of, rules_hash, outcome) "
+            "VALUES (?, ?, now()::TIMESTAMP, ?, ?, 'running')",
+            [run_id, command, as_of, rules_hash],
+        )
+        self.run_id = run_id
+        return run_id
+
+    def finish_run(self, outcome: str, counts: dict | None = None, inputs: Any = None,
+                   error: str | None = None) -> None:
+        self.execute(
+            "UPDATE runs SET ended_at = now()::TIMESTAMP, outcome = ?, counts = ?, inputs = ?, "
+            "error = ? WHERE run_id = ?",
+            [outcome, json.dumps(counts or {}, default=str), json.dumps(inputs, default=str),
+             error, self.run_id],
+        )
+
+
+def _connect(path: str, *, read_only: bool):
+    import duckdb
+
+    return duckdb.connect(path, read_only=read_only)
+
+
+def open_reader(db: str | os.PathLike | None) -> Workspace:
+    """Read-only view of the published state; works while a writer runs."""
+    path = db_path_from(db)
+    if not path.exists():
+        raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
+    try:
+        con = _connect(str(path), read_only=True)
+    except Exception as exc:  # duckdb raises IOException for non-database files
+        raise WorkspaceError(f"cannot open workspace {path}: {exc}") from exc
+    return Workspace(con, path, read_only=True)
+
+
+def open_memory() -> Workspace:
+    """An in-memory workspace with the full schema (rule fixtures, tests)."""
+    ws = Workspace(_connect(":memory:", read_only=False), None, read_only=False)
+    ensure_schema(ws)
+    return ws
+
+
+def ensure_schema(ws: Workspace) -> None:
+    from leadctl.schema import SCHEMA_VERSION, all_ddl
+
+    ws.script(all_ddl())
+    ws.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+
+
+class _Lock:
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = ""
+            with contextlib.suppress(OSError):
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            info = json.loads(holder) if holder.startswith("{") else {}
+            raise WorkspaceLocked(
+                f"workspace is locked by another leadctl writer (pid {info.get('pid', '?')}, "
+                f"{info.get('command', '?')} started {info.get('started', '?')}); try again later"
+            ) from None
+        # A lock file left by a killed process is simply re-locked: flock died with it.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": _command_name(),
+                                  "started": dt.datetime.now().isoformat(timespec="seconds")
+                                  }).encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+_COMMAND = {"name": "leadctl"}
+
+
+def set_command_name(name: str) -> None:
+    _COMMAND["name"] = name
+
+
+def _command_name() -> str:
+    return _COMMAND["name"]
+
+
+@contextlib.contextmanager
+def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterator[Workspace]:
+    """Locked, atomic write session: publish on success, discard on any error."""
+    path = db_path_from(db)
+    if not path.exists() and not create:
+        raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
+    if path.parent and not path.parent.exists():
+        raise WorkspaceError(f"directory {path.parent} does not exist")
+    lock = _Lock(path.with_name(path.name + ".lock"))
+    lock.acquire()
+    work = path.with_name(path.name + ".work")
+    try:
+        for leftover in (work, work.with_name(work.name + ".wal")):
+            leftover.unlink(missing_ok=True)  # from a killed writer: never published
+        if path.exists():
+            shutil.copyfile(path, work)
+        try:
+            con = _connect(str(work), read_only=False)
+        except Exception as exc:
+            raise WorkspaceError(f"cannot open workspace {path}: {exc}") from exc
+        ws = Workspace(con, path, read_only=False)
+        try:
+            ensure_schema(ws)
+            yield ws
+            ws.execute("CHECKPOINT")
+        finally:
+            con.close()
+        _fsync(work)
+        os.replace(work, path)  # the atomic publish
+        _fsync_dir(path.parent)
+    finally:
+        work.unlink(missing_ok=True)
+        lock.release()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        _fsync(path if str(path) else Path("."))
+
+
+def kill_point(stage: str) -> None:
+    """Test hook: LEADCTL_TEST_KILL_AFTER=<stage> kills the process (as kill -9 would)."""
+    if os.environ.get("LEADCTL_TEST_KILL_AFTER") == stage:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
