@@ -1,0 +1,51 @@
+"""Shared fixtures: run the real CLI against a workspace in a temp folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parent.parent
+RULES = REPO / "rules"
+SAMPLE_INBOX = REPO / "sample_data" / "inbox"
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+class Cli:
+    def __init__(self, db: Path, rules: Path = RULES):
+        self.db = db
+        self.rules = rules
+
+    def __call__(self, *args: str, env: dict | None = None) -> CliResult:
+        from leadctl.cli.app import app
+
+        result = CliRunner().invoke(
+            app, ["--db", str(self.db), "--rules", str(self.rules), *map(str, args)], env=env
+        )
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "ws.duckdb")
+
+
+def write(path: Path, text: str, encoding: str = "utf-8", bom: bool = False) -> Path:
+    data = text.encode(encoding)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
+    return path

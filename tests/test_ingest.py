@@ -1,0 +1,226 @@
+"""Ingest: every input form, aliases, rejects with reasons, idempotence, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import duckdb
+import pytest
+
+from leadctl.ingest.columns import build_alias_map, fold_header, map_columns
+from leadctl.ingest.sql import parse_timestamp_sql
+from tests.conftest import write
+
+HEADER_ZH = "线索ID,姓名,手机号,邮箱,城市,创建时间,关键词\n"
+
+
+def leads_in(cli, *columns: str) -> list[tuple]:
+    con = duckdb.connect(str(cli.db), read_only=True)
+    try:
+        cols = ", ".join(columns)
+        return con.execute(f"SELECT {cols} FROM leads ORDER BY lead_key").fetchall()
+    finally:
+        con.close()
+
+
+def rejects_in(cli) -> list[tuple]:
+    con = duckdb.connect(str(cli.db), read_only=True)
+    try:
+        return con.execute("SELECT source, row_number, reason FROM rejects "
+                           "ORDER BY file_id, row_number").fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_each_delimiter_is_detected(cli, tmp_path, delimiter):
+    text = delimiter.join(["lead_id", "name", "phone"]) + "\n" + \
+        delimiter.join(["L1", "张三", "138 1234 5678"]) + "\n"
+    result = cli("ingest", write(tmp_path / "x.csv", text), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["files"][0]["delimiter"] == delimiter
+    assert leads_in(cli, "lead_id", "name", "phone") == [("L1", "张三", "138 1234 5678")]
+
+
+def test_chinese_headers_with_bom_map_to_canonical_columns(cli, tmp_path):
+    path = write(tmp_path / "sem.csv", HEADER_ZH + "A1,李雷,13900001111,LI@x.cn,上海,"
+                 "2026/10/03 8:15,二手车\n", bom=True)
+    assert cli("ingest", path).exit_code == 0
+    assert leads_in(cli, "source", "lead_id", "name", "phone", "email", "city",
+                    "strftime(created_at, '%Y-%m-%d %H:%M')", "utm_term") == [
+        ("sem", "A1", "李雷", "13900001111", "LI@x.cn", "上海", "2026-10-03 08:15", "二手车")]
+
+
+def test_gbk_file_is_detected_and_decoded(cli, tmp_path):
+    path = write(tmp_path / "agent.csv", "线索ID|姓名|手机|代理商\nG1|韩梅梅|13700002222|华东代理\n",
+                 encoding="gb18030")
+    result = cli("ingest", path, "--json")
+    assert result.json()["files"][0]["encoding"] == "gb18030"
+    assert leads_in(cli, "name", "attributes") == [("韩梅梅", '{"代理商":"华东代理"}')]
+
+
+def test_parquet_with_alias_headers_and_typed_columns(cli, tmp_path):
+    path = tmp_path / "app.parquet"
+    duckdb.execute(f"""COPY (SELECT 'P1' AS Lead_Id, 13812345678.0 AS mobile,
+        'a@b.cn' AS mail, '2026-10-03T08:15:00+00:00' AS create_time)
+        TO '{path}' (FORMAT parquet)""")
+    assert cli("ingest", path, "--source", "app").exit_code == 0
+    assert leads_in(cli, "source", "lead_id", "phone", "email",
+                    "strftime(created_at, '%H:%M')") == [
+        ("app", "P1", "13812345678.0", "a@b.cn", "16:15")]  # UTC → Asia/Shanghai
+
+
+@pytest.mark.parametrize("header", ["LeadID", "Lead_Id", "lead id", "线索ID"])
+def test_lead_id_aliases(header):
+    mapped, extra = map_columns([header, "wx", "Mobile", "full_name", "其他"], build_alias_map())
+    assert mapped == {"lead_id": header, "wechat": "wx", "phone": "Mobile", "name": "full_name"}
+    assert extra == ["其他"]
+
+
+def test_configured_aliases_win():
+    alias_map = build_alias_map({"phone": ["客户电话"]})
+    assert alias_map[fold_header("客户电话")] == "phone"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2026-10-03 08:15:00", "2026-10-03 08:15:00"),
+    ("2026/10/03 8:15", "2026-10-03 08:15:00"),
+    ("2026-10-03T08:15:00+08:00", "2026-10-03 08:15:00"),
+    ("2026-10-03T00:15:00Z", "2026-10-03 08:15:00"),
+    ("2026年10月3日", "2026-10-03 00:00:00"),
+    ("2026-10-03", "2026-10-03 00:00:00"),
+    ("not-a-date", None),
+])
+def test_timestamp_forms(text, expected):
+    sql = parse_timestamp_sql("x", "Asia/Shanghai")
+    value = duckdb.execute(f"SELECT CAST(({sql}) AS VARCHAR) FROM (SELECT ? AS x)",
+                           [text]).fetchone()[0]
+    assert value == expected
+
+
+def test_rejects_carry_reasons_and_good_rows_survive(cli, tmp_path):
+    path = write(tmp_path / "mixed.csv", HEADER_ZH +
+                 "1,甲,13900000001,,北京,2026-10-01,\n"
+                 "2,乙,,,北京,2026-10-01,\n"            # no identifier
+                 "3,丙,13900000003,,北京,not-a-date,\n"  # bad date
+                 "4,丁,13900000004\n"                    # ragged
+                 "1,戊,13900000005,,北京,2026-10-01,\n"  # duplicate lead id in file
+                 "6,己,13900000006,,北京,,\n")
+    result = cli("ingest", path, "--json")
+    assert result.exit_code == 0
+    totals = result.json()["totals"]
+    assert (totals["rows_read"], totals["leads"], totals["rejects"]) == (6, 2, 4)
+    assert leads_in(cli, "lead_id", "row_number") == [("1", 1), ("6", 6)]
+    assert rejects_in(cli) == [("mixed", 2, "no_identifier"), ("mixed", 3, "bad_date"),
+                               ("mixed", 4, "missing_columns"),
+                               ("mixed", 5, "duplicate_lead_id")]
+
+
+def test_strict_exits_1_when_rows_are_rejected(cli, tmp_path):
+    path = write(tmp_path / "x.csv", "lead_id,phone\n1,13900000001\n2,\n")
+    result = cli("ingest", path, "--strict")
+    assert result.exit_code == 1
+    assert "1 rows rejected (--strict)" in result.stderr
+
+
+def test_reingesting_same_content_is_a_noop(cli, tmp_path):
+    path = write(tmp_path / "x.csv", "lead_id,phone\n1,13900000001\n")
+    assert cli("ingest", path).exit_code == 0
+    again = cli("ingest", path, "--json").json()
+    assert again["files"][0]["status"] == "skipped_duplicate"
+    assert len(leads_in(cli, "lead_id")) == 1
+
+
+def test_newer_file_supersedes_lead_and_keeps_old_row_in_rejects(cli, tmp_path):
+    write(tmp_path / "crm.csv", "lead_id,phone,city\n1,13900000001,北京\n")
+    assert cli("ingest", tmp_path / "crm.csv").exit_code == 0
+    write(tmp_path / "crm.csv", "lead_id,phone,city\n1,13900000001,上海\n")
+    assert cli("ingest", tmp_path / "crm.csv").exit_code == 0
+    assert leads_in(cli, "lead_key", "lead_id", "city") == [(1, "1", "上海")]
+    assert rejects_in(cli) == [("crm", 1, "superseded")]
+
+
+def test_events_file_is_detected_and_typed(cli, tmp_path):
+    path = write(tmp_path / "ev.csv", "phone,lead_id,event_type,ts,amount,category,sku\n"
+                 "13812345678,,order_paid,2026-10-30 10:00:00,\"1,200.5\",fresh,S1\n"
+                 ",L9,Login,2026-10-30,,,\n"
+                 ",,login,2026-10-30,,,\n"
+                 "13812345678,,login,yesterday,,,\n"
+                 "13812345678,,order_paid,2026-10-30,abc,,\n")
+    result = cli("ingest", path, "--json")
+    assert result.json()["files"][0]["kind"] == "events"
+    con = duckdb.connect(str(cli.db), read_only=True)
+    assert con.execute("SELECT subject, event_type, CAST(ts AS VARCHAR), amount, category, "
+                       "attributes FROM events ORDER BY row_number").fetchall() == [
+        ("phone:13812345678", "order_paid", "2026-10-30 10:00:00", 1200.5, "fresh",
+         '{"sku":"S1"}'),
+        ("lead:L9", "login", "2026-10-30 00:00:00", None, None, '{"sku":null}')]
+    con.close()
+    assert [r[2] for r in rejects_in(cli)] == ["no_subject", "bad_timestamp", "bad_amount"]
+
+
+def test_missing_identifier_columns_rejects_every_row_with_reason(cli, tmp_path):
+    path = write(tmp_path / "noid.csv", "lead_id,name\n1,甲\n2,乙\n")
+    result = cli("ingest", path)
+    assert result.exit_code == 0
+    assert rejects_in(cli) == [("noid", 1, "missing_identifier_columns"),
+                               ("noid", 2, "missing_identifier_columns")]
+
+
+def test_binary_junk_fails_that_file_only(cli, tmp_path):
+    (tmp_path / "junk.csv").write_bytes(b"\x00\x01\x02garbage\x00" * 100)
+    write(tmp_path / "good.csv", "lead_id,phone\n1,13900000001\n")
+    result = cli("ingest", tmp_path, "--json")
+    assert result.exit_code == 2
+    by_file = {f["source"]: f for f in result.json()["files"]}
+    assert by_file["good"]["loaded"] == 1
+    assert by_file["junk"]["status"] == "failed"
+    assert "binary content" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_truncated_parquet_fails_cleanly(cli, tmp_path):
+    path = tmp_path / "t.parquet"
+    duckdb.execute(f"COPY (SELECT range AS lead_id, '139' || range AS phone FROM range(1000)) "
+                   f"TO '{path}' (FORMAT parquet)")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    result = cli("ingest", path)
+    assert result.exit_code == 2
+    assert "t.parquet" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_empty_file_and_huge_field(cli, tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    write(tmp_path / "big.csv", "lead_id,phone,note\n1,13900000001," + "x" * 1_000_000 + "\n")
+    result = cli("ingest", tmp_path, "--json")
+    assert result.exit_code == 0
+    status = {f["source"]: f["status"] for f in result.json()["files"]}
+    assert status == {"big": "loaded", "empty": "empty"}
+    assert len(leads_in(cli, "attributes")[0][0]) > 1_000_000
+
+
+def test_missing_path_exits_2(cli):
+    result = cli("ingest", "/no/such/file.csv")
+    assert (result.exit_code, result.stderr) == (2, "error: no such file or folder: "
+                                                    "/no/such/file.csv\n")
+
+
+def test_export_leads_csv_and_parquet(cli, tmp_path):
+    write(tmp_path / "a.csv", "lead_id,phone\nA,13900000001\nB,13900000002\n")
+    assert cli("ingest", tmp_path / "a.csv", "--source", "crm").exit_code == 0
+    assert cli("export", "leads", "-o", tmp_path / "out.csv").exit_code == 0
+    with open(tmp_path / "out.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["lead_id"], r["source"], r["person_id"]) for r in rows] == [
+        ("A", "crm", ""), ("B", "crm", "")]
+    assert cli("export", "rejects", "-o", tmp_path / "rej.parquet").exit_code == 0
+    assert duckdb.execute(f"SELECT count(*) FROM '{tmp_path / 'rej.parquet'}'").fetchone() == (0,)
+    bad = cli("export", "leads", "-o", tmp_path / "out.xlsx")
+    assert bad.exit_code == 2 and "use a .csv or .parquet" in bad.stderr
+
+
+def test_json_output_parses_and_stdout_has_only_the_result(cli, tmp_path):
+    write(tmp_path / "a.csv", "lead_id,phone\nA,13900000001\n")
+    result = cli("ingest", tmp_path / "a.csv", "--json")
+    assert json.loads(result.stdout)["totals"]["leads"] == 1
