@@ -26,6 +26,15 @@ def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
     return summary.to_dict()
 
 
+def runs(db: Path | None, limit: int) -> list[dict]:
+    ws = open_reader(db)
+    try:
+        return ws.rows("SELECT run_id, command, started_at, ended_at, as_of, rules_hash, "
+                       "outcome, counts, error FROM runs ORDER BY run_id DESC LIMIT ?", [limit])
+    finally:
+        ws.con.close()
+
+
 def export(db: Path | None, what: str, out: Path, as_of: dt.date | None = None) -> dict:
     from leadctl.views.export import export_table
 

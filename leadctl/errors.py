@@ -42,7 +42,13 @@ class NotFound(LeadctlError):
 
 
 class DataCheckFailed(LeadctlError):
+    """The work was done, but a check cron should alert on failed (exit 1)."""
+
     exit_code = 1
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.details = details or {}
 
 
 @dataclass(frozen=True)

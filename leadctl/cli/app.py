@@ -69,9 +69,9 @@ def _configure_logging(level: int, log_file: Path | None) -> None:
 
 
 def _register() -> None:
-    from leadctl.cli import export, ingest, workspace
+    from leadctl.cli import export, ingest, run, workspace
 
-    for module in (workspace, ingest, export):
+    for module in (workspace, ingest, run, export):
         module.register(app)
 
 

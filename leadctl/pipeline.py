@@ -1,0 +1,155 @@
+"""`leadctl run`: the nightly job — ingest → resolve → tag → score → route → publish.
+
+The whole run happens in one `open_writer` session: the new state is built on
+a private copy and published by one atomic rename, so a failure or `kill -9`
+at any point leaves the last published state, and the next run redoes the
+work. A failed run still leaves a row in `runs` (written in a second, tiny
+write session) so cron's history shows it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leadctl.errors import DataCheckFailed, InputError, LeadctlError
+from leadctl.workspace import kill_point, open_writer
+
+STAGES = ("ingest", "resolve", "tag", "score", "route")
+
+
+@dataclass
+class RunOptions:
+    rules_dir: Path
+    as_of: dt.date
+    inbox: list[str] = field(default_factory=list)
+    max_reject_share: float = 0.05
+
+
+def run_nightly(db: Path | None, options: RunOptions,
+                progress: Callable[[int, int, str], None] | None = None) -> dict:
+    from leadctl.rules.check import check_rules
+    from leadctl.rules.load import rules_hash
+
+    check_rules(options.rules_dir)  # invalid rules: nothing runs, nothing changes
+    digest = rules_hash(options.rules_dir)
+    summary: dict = {"as_of": options.as_of.isoformat(), "rules_hash": digest, "stages": {},
+                     "timings": {}}
+    try:
+        with open_writer(db, create=True) as ws:
+            summary["run_id"] = ws.start_run("run", options.as_of, digest)
+            for index, stage in enumerate(STAGES):
+                if progress:
+                    progress(index, len(STAGES), stage)
+                started = time.perf_counter()
+                summary["stages"][stage] = _STAGE_FUNCS[stage](ws, options)
+                summary["timings"][stage] = round(time.perf_counter() - started, 3)
+                kill_point(stage)
+            outcome, problem = _data_checks(summary, options)
+            summary["outcome"] = outcome
+            ws.finish_run(outcome, _counts(summary), options.inbox, problem)
+        kill_point("publish")
+    except LeadctlError as exc:
+        _record_failure(db, options, digest, exc)
+        raise
+    if progress:
+        progress(len(STAGES), len(STAGES), "")
+    if summary["outcome"] != "ok":
+        raise DataCheckFailed(summary["problem"], summary)
+    return summary
+
+
+def _ingest(ws, options: RunOptions) -> dict:
+    if not options.inbox:
+        return {"files": 0, "note": "no inbox given"}
+    from leadctl.ingest import IngestOptions, ingest_paths
+    from leadctl.sources import load_sources_config
+
+    config = load_sources_config(options.rules_dir)
+    ingest_options = IngestOptions(timezone=config.timezone, aliases=config.aliases,
+                                   rules_dir=options.rules_dir)
+    result = ingest_paths(ws, options.inbox, ingest_options)
+    if result.failed:
+        names = "; ".join(f"{f.file}: {f.message}" for f in result.failed)
+        raise InputError(f"{len(result.failed)} inbox file(s) could not be read, nothing was "
+                         f"changed: {names}")
+    return result.totals()
+
+
+def _resolve(ws, options: RunOptions) -> dict:
+    from leadctl.identity.config import load_identity_config
+    from leadctl.identity.resolve import resolve_identities
+
+    return _as_dict(resolve_identities(ws, load_identity_config(options.rules_dir), ws.run_id))
+
+
+def _tag(ws, options: RunOptions) -> dict:
+    from leadctl.rules.tags import load_tag_rules
+    from leadctl.stages.tag import run_tags
+
+    rules = load_tag_rules(options.rules_dir)
+    return _as_dict(run_tags(ws, rules, options.as_of, run_id=ws.run_id))
+
+
+def _score(ws, options: RunOptions) -> dict:
+    from leadctl.rules.scoring import load_scoring_rules
+    from leadctl.stages.score import run_scores
+
+    rules = load_scoring_rules(options.rules_dir)
+    return _as_dict(run_scores(ws, rules, options.as_of, run_id=ws.run_id))
+
+
+def _route(ws, options: RunOptions) -> dict:
+    from leadctl.rules.routing import load_routing_rules
+    from leadctl.stages.route import run_routing
+
+    rules = load_routing_rules(options.rules_dir)
+    return _as_dict(run_routing(ws, rules, options.as_of, run_id=ws.run_id))
+
+
+_STAGE_FUNCS = {"ingest": _ingest, "resolve": _resolve, "tag": _tag, "score": _score,
+                "route": _route}
+
+
+def _as_dict(value) -> dict:
+    if isinstance(value, dict):
+        return value
+    to_dict = getattr(value, "to_dict", None)
+    if to_dict:
+        return to_dict()
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(value) if is_dataclass(value) else {"result": str(value)}
+
+
+def _data_checks(summary: dict, options: RunOptions) -> tuple[str, str | None]:
+    ingest = summary["stages"].get("ingest", {})
+    read = ingest.get("rows_read") or 0
+    rejects = ingest.get("rejects") or 0
+    if read and rejects / read > options.max_reject_share:
+        problem = (f"rejects {rejects}/{read} = {rejects / read:.1%} of rows read, above the "
+                   f"allowed {options.max_reject_share:.1%} (see `leadctl export rejects`)")
+        summary["problem"] = problem
+        return "data_check_failed", problem
+    return "ok", None
+
+
+def _counts(summary: dict) -> dict:
+    return {"stages": summary["stages"], "timings": summary["timings"]}
+
+
+def _record_failure(db, options: RunOptions, digest: str, exc: LeadctlError) -> None:
+    """The failed run's own work was discarded; leave a trace in the run log."""
+    from leadctl.errors import WorkspaceLocked
+
+    if isinstance(exc, (WorkspaceLocked, DataCheckFailed)):
+        return
+    try:
+        with open_writer(db, create=True) as ws:
+            ws.start_run("run", options.as_of, digest)
+            ws.finish_run("failed", {}, options.inbox, str(exc))
+    except LeadctlError:
+        pass
