@@ -18,7 +18,7 @@ CORE_DDL: list[str] = [
     # Leads as ingested: raw text values of the canonical columns (normalised
     # values live in lead_identifiers), unknown columns in `attributes`.
     """CREATE TABLE IF NOT EXISTS leads (
-        lead_key BIGINT PRIMARY KEY, source VARCHAR NOT NULL, lead_id VARCHAR NOT NULL,
+        lead_key BIGINT NOT NULL, source VARCHAR NOT NULL, lead_id VARCHAR NOT NULL,
         file_id INTEGER, row_number BIGINT,
         name VARCHAR, phone VARCHAR, email VARCHAR, wechat VARCHAR, device_id VARCHAR,
         id_card VARCHAR, city VARCHAR, province VARCHAR,

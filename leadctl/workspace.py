@@ -109,7 +109,10 @@ class Workspace:
 def _connect(path: str, *, read_only: bool):
     import duckdb
 
-    return duckdb.connect(path, read_only=read_only)
+    # Our own progress goes through rich on stderr; DuckDB's bar would interleave.
+    con = duckdb.connect(path, read_only=read_only)
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def open_reader(db: str | os.PathLike | None) -> Workspace:

@@ -215,7 +215,11 @@ def insert_leads_sql(checked: str, file_id: int, source: str) -> str:
 
 
 def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: str) -> dict:
-    """SQL expressions for the typed event fields, given source column types."""
+    """SQL expressions for the typed event fields, given source column types.
+
+    `typed` expressions read source columns; `reason` reads the typed columns
+    (and `ts_raw` / `amount_raw`), so each value is computed once.
+    """
 
     def col(name: str) -> str:
         return text_sql(mapping.get(name))
@@ -232,13 +236,22 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
     subject = (f"CASE WHEN {col('person_id')} IS NOT NULL THEN 'person:' || {col('person_id')} "
                f"WHEN {col('lead_id')} IS NOT NULL THEN 'lead:' || {col('lead_id')} "
                f"WHEN {col('phone')} IS NOT NULL THEN 'phone:' || {col('phone')} END")
-    reason = (f"CASE WHEN ({subject}) IS NULL THEN 'no_subject' "
-              f"WHEN {col('event_type')} IS NULL THEN 'no_event_type' "
-              f"WHEN ({ts}) IS NULL THEN "
-              f"CASE WHEN {col('ts')} IS NULL THEN 'no_timestamp' ELSE 'bad_timestamp' END "
-              f"WHEN {col('amount')} IS NOT NULL AND ({amount}) IS NULL THEN 'bad_amount' END")
-    return {"subject": subject, "event_type": f"lower({col('event_type')})", "ts": ts,
-            "amount": amount, "category": col("category"), "reason": reason}
+    amount_raw = "NULL" if amount_col is None or _is_numeric(types[amount_col]) else col("amount")
+    typed = {"subject": subject, "event_type": f"lower({col('event_type')})", "ts": ts,
+             "amount": amount, "category": col("category"),
+             "ts_missing": f"{ident(ts_col)} IS NULL" if ts_col else "true",
+             "amount_raw": amount_raw}
+    reason = ("CASE WHEN subject IS NULL THEN 'no_subject' "
+              "WHEN event_type IS NULL THEN 'no_event_type' "
+              "WHEN ts IS NULL THEN CASE WHEN ts_missing THEN 'no_timestamp' "
+              "ELSE 'bad_timestamp' END "
+              "WHEN amount_raw IS NOT NULL AND amount IS NULL THEN 'bad_amount' END")
+    return {"typed": typed, "reason": reason}
+
+
+def _typed_events_sql(rows_sql: str, fields: dict, extra_select: str) -> str:
+    typed = ", ".join(f"{expr} AS {name}" for name, expr in fields["typed"].items())
+    return f"SELECT row_number, {typed}, {extra_select} FROM ({rows_sql})"
 
 
 def _is_numeric(duckdb_type: str) -> bool:
@@ -250,23 +263,23 @@ def _is_numeric(duckdb_type: str) -> bool:
 
 def insert_events_sql(rows_sql: str, fields: dict, extra: list[str], file_id: int,
                       source: str) -> str:
+    typed = _typed_events_sql(rows_sql, fields, f"{struct_json_sql(extra)} AS attributes")
     return f"""
         INSERT INTO events
-        SELECT {file_id}, row_number, {literal(source)}, {fields['subject']},
-               {fields['event_type']}, {fields['ts']}, {fields['amount']},
-               {fields['category']}, {struct_json_sql(extra)}
-        FROM ({rows_sql})
+        SELECT {file_id}, row_number, {literal(source)}, subject, event_type, ts, amount,
+               category, attributes
+        FROM ({typed})
         WHERE ({fields['reason']}) IS NULL"""
 
 
 def insert_event_rejects_sql(rows_sql: str, fields: dict, all_columns: list[str],
                              file_id: int, source: str) -> str:
+    typed = _typed_events_sql(rows_sql, fields, f"{struct_json_sql(all_columns)} AS raw")
     return f"""
         INSERT INTO rejects
         SELECT {file_id}, {literal(source)}, 'events', row_number, reason, NULL, raw,
                now()::TIMESTAMP
-        FROM (SELECT row_number, {fields['reason']} AS reason,
-                     {struct_json_sql(all_columns)} AS raw FROM ({rows_sql}))
+        FROM (SELECT row_number, {fields['reason']} AS reason, raw FROM ({typed}))
         WHERE reason IS NOT NULL ORDER BY row_number"""
 
 

@@ -1,0 +1,56 @@
+"""Benchmark helpers: time a command in a subprocess, with its peak memory.
+
+Timings are reported as ratios against plain DuckDB doing the same reads in
+the same run, so results compare across noisy machines.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench" / "out"
+PYTHON = sys.executable
+
+
+def leadctl_cmd(*args: str) -> list[str]:
+    return [PYTHON, "-m", "leadctl", *args]
+
+
+# Runs the command as the only child of a fresh interpreter, so RUSAGE_CHILDREN
+# is exactly that command's peak RSS.
+_WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:]); w = time.perf_counter() - t; "
+            "m = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss; "
+            "sys.stderr.write(f'\\n@@bench {w} {m}\\n'); sys.exit(r.returncode)")
+
+
+def measure(cmd: list[str], *, env: dict | None = None, check: bool = True) -> dict:
+    """Wall time (s) and peak RSS (MB) of one subprocess."""
+    proc = subprocess.run([PYTHON, "-c", _WRAPPER, *cmd], capture_output=True,
+                          env={**os.environ, **(env or {})}, cwd=REPO)
+    stderr = proc.stderr.decode(errors="replace")
+    if check and proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{stderr[-2000:]}")
+    marker = stderr.rsplit("@@bench ", 1)[1].split()
+    return {"seconds": round(float(marker[0]), 3), "peak_mb": round(int(marker[1]) / 1024, 1),
+            "returncode": proc.returncode, "stdout": proc.stdout.decode(errors="replace")}
+
+
+def duckdb_script(code: str) -> list[str]:
+    return [PYTHON, "-c", code]
+
+
+def fresh(path: Path) -> Path:
+    for suffix in ("", ".wal", ".work", ".lock"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    return path
+
+
+def report(title: str, rows: list[tuple[str, float | str]]) -> None:
+    print(f"\n== {title}")
+    for name, value in rows:
+        print(f"  {name:<44} {value}")

@@ -1,0 +1,57 @@
+"""Ingest benchmark: 1M leads (CSV, 5 layouts) + 10M events (Parquet).
+
+Compares `leadctl ingest` with plain DuckDB reading the same files into a
+database file, in the same run. Target: ratio ≤ 1.5.
+
+    python bench/ingest.py [--leads 1000000] [--events 10000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import OUT, duckdb_script, fresh, leadctl_cmd, measure, report  # noqa: E402
+
+
+def plain_duckdb_load(data_dir: Path, db: Path) -> list[str]:
+    code = f"""
+import duckdb, pathlib
+con = duckdb.connect({str(db)!r})
+for i, f in enumerate(sorted(pathlib.Path({str(data_dir)!r}).iterdir())):
+    if f.suffix == '.csv':
+        con.execute(f"CREATE TABLE t{{i}} AS SELECT * FROM read_csv('{{f}}', header=true)")
+    elif f.suffix == '.parquet':
+        con.execute(f"CREATE TABLE t{{i}} AS SELECT * FROM read_parquet('{{f}}')")
+con.close()
+"""
+    return duckdb_script(code)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    args = parser.parse_args()
+    from datagen import make_bench_data
+
+    data_dir = OUT / f"data_{args.leads}_{args.events}"
+    if not data_dir.exists():
+        make_bench_data(data_dir, n_leads=args.leads, n_events=args.events)
+    inbox = data_dir / "inbox" if (data_dir / "inbox").exists() else data_dir
+    plain = measure(plain_duckdb_load(inbox, fresh(OUT / "plain.duckdb")))
+    ours = measure(leadctl_cmd("--db", str(fresh(OUT / "ingest.duckdb")), "ingest", str(inbox)))
+    report(f"ingest {args.leads:,} leads + {args.events:,} events", [
+        ("plain DuckDB read into a database file (s)", plain["seconds"]),
+        ("leadctl ingest (s)", ours["seconds"]),
+        ("leadctl ingest peak memory (MB)", ours["peak_mb"]),
+        ("ratio leadctl / plain (target <= 1.5)", round(ours["seconds"] / plain["seconds"], 2)),
+    ])
+
+
+if __name__ == "__main__":
+    main()
