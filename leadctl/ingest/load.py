@@ -196,10 +196,12 @@ def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options,
         return
     checked = sql.checked_leads_sql(rows_sql, mapping, extra, columns, options.timezone)
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {sql.checked_with_ids_sql(checked)}")
-    ws.execute(sql.insert_lead_rejects_sql("_checked", file_id, source))
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE _dup_rows AS {sql.duplicate_rows_sql('_checked')}")
+    ws.execute(sql.insert_lead_rejects_sql(rows_sql, "_checked", "_dup_rows", columns, file_id,
+                                           source))
     ws.script(sql.supersede_leads_sql("_checked", file_id, source))
     result.superseded = ws.scalar("SELECT count(*) FROM _kept_keys")
-    ws.execute(sql.insert_leads_sql("_checked", file_id, source))
+    ws.execute(sql.insert_leads_sql("_checked", "_dup_rows", file_id, source))
     result.loaded = ws.scalar("SELECT count(*) FROM leads WHERE file_id = ?", [file_id])
 
 

@@ -142,36 +142,50 @@ def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
             SELECT row_number, {select},
                 {cols['created_at']} AS created_at_raw,
                 {struct_json_sql(extra)} AS attributes,
-                md5({row_text}) AS row_hash,
-                {struct_json_sql(all_columns)} AS raw
+                md5({row_text}) AS row_hash
             FROM src)
-        SELECT *, {parse_timestamp_sql('created_at_raw', timezone)} AS created_at,
+        SELECT *,
             CASE WHEN NOT ({identifiers}) THEN 'no_identifier'
-                 WHEN created_at_raw IS NOT NULL
-                      AND {parse_timestamp_sql('created_at_raw', timezone)} IS NULL
-                 THEN 'bad_date' END AS reason
-        FROM typed"""
+                 WHEN created_at_raw IS NOT NULL AND created_at IS NULL THEN 'bad_date'
+            END AS reason
+        FROM (SELECT *, {parse_timestamp_sql('created_at_raw', timezone)} AS created_at
+              FROM typed)"""
 
 
-def insert_lead_rejects_sql(checked: str, file_id: int, source: str) -> str:
-    """Row-level rejects plus in-file duplicate lead ids (the first row wins)."""
+def duplicate_rows_sql(checked: str) -> str:
+    """Usable rows whose lead id already appeared earlier in the same file.
+
+    An aggregate finds the (rare) duplicated ids first, so the common case
+    needs no window over the whole file.
+    """
+    return f"""
+        SELECT c.row_number, c.lead_id, d.first_row
+        FROM {checked} c
+        JOIN (SELECT lead_id, min(row_number) AS first_row FROM {checked}
+              WHERE reason IS NULL GROUP BY lead_id HAVING count(*) > 1) d USING (lead_id)
+        WHERE c.reason IS NULL AND c.row_number <> d.first_row"""
+
+
+def insert_lead_rejects_sql(rows_sql: str, checked: str, duplicates: str,
+                            all_columns: list[str], file_id: int, source: str) -> str:
+    """Row-level rejects plus in-file duplicate lead ids (the first row wins),
+    with the raw values of the original row."""
     return f"""
         INSERT INTO rejects
-        SELECT {file_id}, {literal(source)}, 'leads', row_number, reason, detail, raw,
-               now()::TIMESTAMP
+        SELECT {file_id}, {literal(source)}, 'leads', bad.row_number, bad.reason, bad.detail,
+               {struct_json_sql(all_columns)}, now()::TIMESTAMP
         FROM (
             SELECT row_number, reason,
                 CASE reason WHEN 'no_identifier' THEN 'no phone, email, wechat, device id or id card'
                             WHEN 'bad_date' THEN 'cannot parse created_at ' || created_at_raw
-                END AS detail, raw
+                END AS detail
             FROM {checked} WHERE reason IS NOT NULL
             UNION ALL
             SELECT row_number, 'duplicate_lead_id',
-                   'lead_id ' || lead_id || ' already on row ' || first_row, raw
-            FROM (SELECT *, min(row_number) OVER (PARTITION BY lead_id) AS first_row
-                  FROM {checked} WHERE reason IS NULL)
-            WHERE row_number <> first_row
-        ) ORDER BY row_number"""
+                   'lead_id ' || lead_id || ' already on row ' || first_row
+            FROM {duplicates}
+        ) bad JOIN ({rows_sql}) src USING (row_number)
+        ORDER BY bad.row_number"""
 
 
 def final_lead_id_sql() -> str:
@@ -198,20 +212,22 @@ def supersede_leads_sql(checked: str, file_id: int, source: str) -> list[str]:
     ]
 
 
-def insert_leads_sql(checked: str, file_id: int, source: str) -> str:
+def insert_leads_sql(checked: str, duplicates: str, file_id: int, source: str) -> str:
+    # Record numbers are unique within a file, so base + record number is a
+    # unique new key without a window over the whole file.
     columns = [c for c in LEAD_COLUMNS if c != "lead_id"]
     return f"""
         INSERT INTO leads (lead_key, source, lead_id, file_id, row_number,
             {", ".join(columns)}, created_at_raw, attributes, row_hash)
         SELECT coalesce(k.lead_key, (SELECT coalesce(max(lead_key), 0) FROM leads)
-                   + row_number() OVER (ORDER BY c.row_number)),
+                   + c.row_number),
                {literal(source)}, c.lead_id, {file_id}, c.row_number,
                {", ".join("c." + col for col in columns)}, c.created_at_raw, c.attributes,
                c.row_hash
-        FROM (SELECT *, row_number() OVER (PARTITION BY lead_id ORDER BY row_number) AS nth
-              FROM {checked} WHERE reason IS NULL) c
+        FROM {checked} c
         LEFT JOIN _kept_keys k ON k.lead_id = c.lead_id
-        WHERE c.nth = 1"""
+        WHERE c.reason IS NULL
+          AND c.row_number NOT IN (SELECT row_number FROM {duplicates})"""
 
 
 def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: str) -> dict:
