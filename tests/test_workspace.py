@@ -1,0 +1,116 @@
+"""Workspace: atomic publish, writer lock, stale lock take-over, readers during writes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+
+import duckdb
+import pytest
+
+from leadctl.errors import WorkspaceError, WorkspaceLocked
+from leadctl.workspace import open_reader, open_writer
+
+
+def count_leads(db) -> int:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT count(*) FROM leads").fetchone()[0]
+    finally:
+        con.close()
+
+
+def insert_lead(ws, key: int) -> None:
+    ws.execute("INSERT INTO leads (lead_key, source, lead_id) VALUES (?, 's', ?)", [key, str(key)])
+
+
+def test_writer_publishes_on_success_only(tmp_path):
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True) as ws:
+        insert_lead(ws, 1)
+    assert count_leads(db) == 1
+    with pytest.raises(RuntimeError), open_writer(db) as ws:
+        insert_lead(ws, 2)
+        raise RuntimeError("boom")
+    assert count_leads(db) == 1
+    assert not (tmp_path / "ws.duckdb.work").exists()
+
+
+def test_reader_sees_published_state_while_writer_works(tmp_path):
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True) as ws:
+        insert_lead(ws, 1)
+    with open_writer(db) as ws:
+        insert_lead(ws, 2)
+        reader = open_reader(db)  # no lock error while the writer runs
+        assert reader.scalar("SELECT count(*) FROM leads") == 1
+        reader.con.close()
+    assert count_leads(db) == 2
+
+
+def _hold_lock(db, ready, release):
+    with open_writer(db):
+        ready.set()
+        release.wait(20)
+
+
+def test_second_writer_is_refused_with_pid(tmp_path):
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True):
+        pass
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(db, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(20)
+        with pytest.raises(WorkspaceLocked, match=rf"pid {holder.pid}\b"), open_writer(db):
+            pass
+    finally:
+        release.set()
+        holder.join(20)
+
+
+def _die_while_writing(db, ready):
+    with open_writer(db) as ws:
+        insert_lead(ws, 99)
+        ready.set()
+        time.sleep(60)
+
+
+def test_killed_writer_leaves_published_state_and_stale_lock_is_taken_over(tmp_path):
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True) as ws:
+        insert_lead(ws, 1)
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    victim = ctx.Process(target=_die_while_writing, args=(db, ready))
+    victim.start()
+    assert ready.wait(20)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(20)
+    assert count_leads(db) == 1  # the half-done work was never published
+    with open_writer(db) as ws:  # the lock file is still there, but its flock died
+        insert_lead(ws, 2)
+    assert count_leads(db) == 2
+
+
+def test_reader_needs_an_existing_workspace(tmp_path):
+    with pytest.raises(WorkspaceError, match="run `leadctl init` first"):
+        open_reader(tmp_path / "missing.duckdb")
+
+
+def test_init_creates_workspace_and_copies_rules(cli, tmp_path):
+    from tests.conftest import Cli
+
+    init_cli = Cli(tmp_path / "new" / "leadctl.duckdb", rules=tmp_path / "new" / "rules")
+    result = init_cli("init", tmp_path / "new", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result.json()
+    assert data["db_created"] is True
+    assert (tmp_path / "new" / "leadctl.duckdb").exists()
+    assert data["rules_copied"], "starter rules are copied"
+    again = init_cli("init", tmp_path / "new", "--json").json()
+    assert again["db_created"] is False and again["rules_copied"] == []
