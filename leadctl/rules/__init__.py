@@ -1,0 +1,9 @@
+"""Rule files (tags.yaml, scoring.yaml, routing.yaml, ...) and their safe expressions.
+
+- `load`: YAML with the file:line:col of every key, value and item (YDict/YList),
+  character offsets inside string values, `rules_hash`.
+- `expr`: the expression language, checked against a whitelist and compiled to SQL.
+- `tags`, `scoring`, `routing`: rule objects compiled to SQL on top of those two.
+
+Nothing is imported here, so importing one rules module stays cheap.
+"""

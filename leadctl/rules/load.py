@@ -1,0 +1,393 @@
+"""Load rule YAML keeping the file:line:col of every key, value and list item.
+
+`load_yaml(path)` returns plain Python data in which every mapping is a `YDict` (a dict)
+and every sequence a `YList` (a list); scalars stay plain `str`/`int`/`float`/`bool`/
+`None`/`date`. The containers know where their children are:
+
+    rules = load_yaml("rules/tags.yaml")
+    tag = rules["tags"][0]
+    tag.loc                      # Location of the mapping itself
+    tag.key_loc("when")          # where the key `when` is written
+    tag.value_loc("when")        # where its value starts (the mapping's loc if absent)
+    tag.text_loc("when", 7)      # where character 7 of the string value is
+    rules["tags"].item_loc(0)    # where list item 0 starts
+
+`text_loc` maps a 0-based character offset inside a string value to its exact place in
+the file, for plain, quoted ('...', "...") and block (| and >) scalars, so expression
+errors can point at the offending character. Broken YAML, duplicate keys and missing
+files raise `RuleError` with the location of the problem.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from leadctl.errors import Location, RuleError
+
+__all__ = ["YDict", "YList", "load_yaml", "load_yaml_text", "rules_hash"]
+
+
+class _Source:
+    """The text of one file, for turning character indexes into locations."""
+
+    def __init__(self, file: str, text: str):
+        self.file = file
+        self.text = text
+        self.line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+
+    def loc(self, index: int) -> Location:
+        line = bisect.bisect_right(self.line_starts, index) - 1
+        return Location(self.file, line + 1, index - self.line_starts[line] + 1)
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """Where one node sits: its start, and for scalars what is needed by `text_loc`."""
+
+    source: _Source
+    start: int  # character index of the node's first character
+    end: int  # character index just after the node
+    style: str | None = None  # scalar style: None/'' plain, "'", '"', '|', '>'
+    parent_indent: int = -1  # column (0-based) of the enclosing block collection
+
+    @property
+    def loc(self) -> Location:
+        return self.source.loc(self.start)
+
+
+class YDict(dict):
+    """A mapping from a YAML file; a plain dict plus the locations of its parts."""
+
+    loc: Location
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.loc = Location("<memory>", 1, 1)
+        self._key_marks: dict[Any, _Mark] = {}
+        self._value_marks: dict[Any, _Mark] = {}
+
+    def key_loc(self, key: Any) -> Location:
+        """Where `key` is written; the mapping's own location if the key is absent."""
+        mark = self._key_marks.get(key)
+        return mark.loc if mark else self.loc
+
+    def value_loc(self, key: Any) -> Location:
+        """Where the value of `key` starts; the mapping's location if the key is absent
+        (so "missing key" errors can point at the mapping)."""
+        mark = self._value_marks.get(key)
+        return mark.loc if mark else self.loc
+
+    def text_loc(self, key: Any, offset: int) -> Location:
+        """Location of character `offset` (0-based) of the string value of `key`."""
+        mark = self._value_marks.get(key)
+        return _text_loc(mark, self.get(key), offset) if mark else self.loc
+
+
+class YList(list):
+    """A sequence from a YAML file; a plain list plus the locations of its items."""
+
+    loc: Location
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.loc = Location("<memory>", 1, 1)
+        self._item_marks: list[_Mark] = []
+
+    def item_loc(self, index: int) -> Location:
+        """Where item `index` starts; the list's own location if out of range."""
+        try:
+            return self._item_marks[index].loc
+        except IndexError:
+            return self.loc
+
+    def text_loc(self, index: int, offset: int) -> Location:
+        """Location of character `offset` (0-based) of the string item at `index`."""
+        try:
+            mark = self._item_marks[index]
+        except IndexError:
+            return self.loc
+        return _text_loc(mark, self[index], offset)
+
+
+# -- loading -------------------------------------------------------------------------
+
+
+def load_yaml(path: str | os.PathLike, *, display_name: str | None = None) -> Any:
+    """Load one YAML file. Locations use `display_name` (default: the path as given).
+
+    Raises RuleError for a missing/unreadable file, invalid UTF-8, invalid YAML, more than
+    one document, duplicate keys, or tags other than the standard safe ones.
+    """
+    file = display_name or str(path)
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise RuleError([(None, f"rule file not found: {file}")]) from None
+    except IsADirectoryError:
+        raise RuleError([(None, f"rule file is a directory, not a file: {file}")]) from None
+    except OSError as exc:
+        raise RuleError([(None, f"cannot read rule file {file}: {exc.strerror}")]) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        raise RuleError([(Location(file, line, col), "file is not valid UTF-8")]) from None
+    return load_yaml_text(text, file)
+
+
+def load_yaml_text(text: str, file: str = "<string>") -> Any:
+    """Load YAML from a string; `file` is the name used in locations."""
+    import yaml
+
+    # One kind of line break keeps character indexes and YAML's line numbers in step.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    source = _Source(file, text)
+    loader = _make_loader(yaml)(text)
+    loader.source = source
+    try:
+        node = loader.get_single_node()
+        return None if node is None else loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        raise RuleError([_yaml_problem(source, exc)]) from None
+    except RecursionError:
+        raise RuleError([(Location(file, 1, 1), "recursive YAML alias")]) from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(source: _Source, exc: Any) -> tuple[Location, str]:
+    mark = exc.problem_mark or exc.context_mark
+    loc = Location(source.file, mark.line + 1, mark.column + 1) if mark else None
+    problem = exc.problem or exc.context or "invalid YAML"
+    if "'\\t'" in problem:
+        return loc, "tab characters cannot be used for indentation in YAML; use spaces"
+    if "another document" in problem:
+        return loc, "a rule file holds a single YAML document; remove the second '---'"
+    if problem.startswith(("duplicate key", "a mapping key")):
+        return loc, problem
+    message = f"invalid YAML: {problem}"
+    if exc.context and exc.problem:
+        where = exc.context_mark
+        if where is not None and (where.line, where.column) != (mark.line, mark.column):
+            message += f" ({exc.context} started at line {where.line + 1}, column "
+            message += f"{where.column + 1})"
+        else:
+            message += f" ({exc.context})"
+    return loc, message
+
+
+_LOADER_CLASS: Any = None
+
+
+def _make_loader(yaml: Any) -> Any:
+    """A SafeLoader whose mappings/sequences are YDict/YList with marks (built once)."""
+    global _LOADER_CLASS
+    if _LOADER_CLASS is not None:
+        return _LOADER_CLASS
+
+    from yaml.constructor import ConstructorError
+
+    class _Loader(yaml.SafeLoader):
+        source: _Source
+
+        def _mark(self, node: Any, parent_indent: int = -1) -> _Mark:
+            style = node.style if isinstance(node, yaml.ScalarNode) else None
+            return _Mark(
+                self.source, node.start_mark.index, node.end_mark.index, style, parent_indent
+            )
+
+    def construct_mapping(loader: _Loader, node: Any) -> YDict:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:
+                raise ConstructorError(
+                    None, None, "a mapping key must be a plain value", key_node.start_mark
+                ) from None
+            if first is not key_node:
+                line = first.start_mark.line + 1
+                raise ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {line})",
+                    key_node.start_mark,
+                )
+        loader.flatten_mapping(node)  # `<<: *anchor` merges; later keys override
+        result = YDict()
+        result.loc = loader._mark(node).loc
+        indent = node.start_mark.column if not node.flow_style else -1
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            result[key] = loader.construct_object(value_node, deep=True)
+            result._key_marks[key] = loader._mark(key_node)
+            result._value_marks[key] = loader._mark(value_node, indent)
+        return result
+
+    def construct_sequence(loader: _Loader, node: Any) -> YList:
+        result = YList(loader.construct_object(child, deep=True) for child in node.value)
+        result.loc = loader._mark(node).loc
+        indent = node.start_mark.column if not node.flow_style else -1
+        result._item_marks = [loader._mark(child, indent) for child in node.value]
+        return result
+
+    _Loader.add_constructor("tag:yaml.org,2002:map", construct_mapping)
+    _Loader.add_constructor("tag:yaml.org,2002:seq", construct_sequence)
+    _LOADER_CLASS = _Loader
+    return _Loader
+
+
+# -- character offsets inside scalars ---------------------------------------------------
+
+
+def _text_loc(mark: _Mark, value: Any, offset: int) -> Location:
+    """Location of character `offset` of a scalar's value (clamped to the value)."""
+    if not isinstance(value, str):
+        return mark.source.loc(mark.start + max(offset, 0))
+    offset = min(max(offset, 0), len(value))
+    if mark.style in ("|", ">"):
+        positions = _block_positions(mark, value)
+    else:
+        positions = _flow_positions(mark, value)
+    if positions is None:  # layout we do not model: count lines and columns of the value
+        return _approximate_loc(mark, value, offset)
+    return mark.source.loc(positions[offset])
+
+
+def _flow_positions(mark: _Mark, value: str) -> list[int] | None:
+    """File index of each character of a plain or quoted scalar's value (+1 for its end)."""
+    from yaml.scanner import Scanner
+
+    text = mark.source.text
+    quoted = mark.style in ("'", '"')
+    i, end = (mark.start + 1, mark.end - 1) if quoted else (mark.start, mark.end)
+    chars: list[str] = []
+    positions: list[int] = []
+    literal_space: list[bool] = []  # whether a trailing space came from the source (trimmable)
+    while i < end:
+        ch = text[i]
+        if ch == "\n":  # line folding: one break -> space, n breaks -> n-1 newlines
+            while chars and chars[-1] in " \t" and literal_space[-1]:
+                chars.pop(), positions.pop(), literal_space.pop()
+            breaks, j = 0, i
+            while j < end and text[j] in " \t\n":
+                breaks += text[j] == "\n"
+                j += 1
+            folded = " " if breaks == 1 else "\n" * (breaks - 1)
+            chars.extend(folded)
+            positions.extend([i] * len(folded))
+            literal_space.extend([False] * len(folded))
+            i = j
+            continue
+        if mark.style == '"' and ch == "\\" and i + 1 < end:
+            following = text[i + 1]
+            if following == "\n":  # escaped line break joins lines without a space
+                j = i + 2
+                while j < end and text[j] in " \t":
+                    j += 1
+                i = j
+                continue
+            width = Scanner.ESCAPE_CODES.get(following)
+            if width:
+                decoded = chr(int(text[i + 2 : i + 2 + width], 16))
+                step = 2 + width
+            else:
+                decoded = Scanner.ESCAPE_REPLACEMENTS.get(following, following)
+                step = 2
+            chars.append(decoded), positions.append(i), literal_space.append(False)
+            i += step
+            continue
+        if mark.style == "'" and ch == "'" and text[i + 1 : i + 2] == "'":
+            chars.append("'"), positions.append(i), literal_space.append(False)
+            i += 2
+            continue
+        chars.append(ch), positions.append(i), literal_space.append(True)
+        i += 1
+    if "".join(chars) != value:
+        return None
+    positions.append(end)
+    return positions
+
+
+def _block_positions(mark: _Mark, value: str) -> list[int] | None:
+    """File index of each character of a literal (|) or folded (>) block scalar's value."""
+    text = mark.source.text
+    header_end = text.find("\n", mark.start)
+    if header_end < 0 or header_end >= mark.end:
+        return None
+    header = text[mark.start + 1 : header_end].split("#")[0].strip()
+    digits = [c for c in header if c.isdigit()]
+    lines: list[tuple[int, str]] = []  # (file index of line start, line text)
+    start = header_end + 1
+    while start < mark.end:
+        stop = text.find("\n", start)
+        stop = len(text) if stop < 0 else stop
+        lines.append((start, text[start:stop]))
+        start = stop + 1
+    if digits:
+        indent = max(mark.parent_indent, 0) + int(digits[0])
+    else:
+        non_blank = [line for _, line in lines if line.strip()]
+        if not non_blank:
+            return None
+        indent = len(non_blank[0]) - len(non_blank[0].lstrip(" "))
+    # The block's lines with indentation removed, each followed by its line break.
+    chars: list[str] = []
+    positions: list[int] = []
+    for line_start, line in lines:
+        content = line[indent:]
+        chars.extend(content)
+        positions.extend(range(line_start + indent, line_start + indent + len(content)))
+        chars.append("\n")
+        positions.append(line_start + len(line))
+    # Align the value with that text: folding turns some breaks into spaces or drops them.
+    result: list[int] = []
+    j = 0
+    for ch in value:
+        while j < len(chars) and ch != chars[j] and not (ch == " " and chars[j] == "\n"):
+            if chars[j] != "\n":
+                return None
+            j += 1
+        if j == len(chars):
+            return None
+        result.append(positions[j])
+        j += 1
+    result.append(positions[j] if j < len(positions) else mark.end)
+    return result
+
+
+def _approximate_loc(mark: _Mark, value: str, offset: int) -> Location:
+    start = mark.loc
+    before = value[:offset]
+    if "\n" not in before:
+        quote = 1 if mark.style in ("'", '"') else 0
+        return Location(start.file, start.line, start.col + quote + offset)
+    first_line = start.line + (1 if mark.style in ("|", ">") else 0)
+    return Location(start.file, first_line + before.count("\n"), len(before) - before.rfind("\n"))
+
+
+# -- fingerprint ----------------------------------------------------------------------
+
+
+def rules_hash(rules_dir: str | os.PathLike) -> str:
+    """sha256 over the names and bytes of the *.yaml files directly in `rules_dir`
+    (sorted by name; sub-folders such as tests/ are not included)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(rules_dir).glob("*.yaml")):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        digest.update(f"{path.name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
