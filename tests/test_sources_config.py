@@ -1,0 +1,48 @@
+"""rules/sources.yaml: configured aliases reach ingest; mistakes point at file:line:col."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadctl.errors import RuleError
+from leadctl.sources import load_sources_config
+from tests.conftest import Cli, write
+
+
+def test_shipped_sources_config_loads(tmp_path):
+    from tests.conftest import RULES
+
+    config = load_sources_config(RULES)
+    assert config.aliases["phone"] == ["客户电话", "contact_mobile"]
+    assert config.timezone == "Asia/Shanghai"
+
+
+def test_unknown_column_and_key_are_located(tmp_path):
+    write(tmp_path / "sources.yaml", "aliases:\n  phonee: [x]\ncolour: red\n")
+    with pytest.raises(RuleError) as err:
+        load_sources_config(tmp_path)
+    assert str(err.value).splitlines() == [
+        f"{tmp_path}/sources.yaml:3:1: unknown key 'colour' (known: aliases, timezone)",
+        f"{tmp_path}/sources.yaml:2:3: unknown canonical column 'phonee'",
+    ]
+
+
+def test_configured_alias_is_used_by_ingest(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    write(rules / "sources.yaml", "aliases:\n  phone: [客户电话]\n")
+    cli = Cli(tmp_path / "ws.duckdb", rules=rules)
+    write(tmp_path / "x.csv", "lead_id,客户电话\n1,13900000001\n")
+    result = cli("ingest", tmp_path / "x.csv", "--json")
+    assert result.json()["totals"]["leads"] == 1
+
+
+def test_broken_sources_yaml_exits_2_with_location(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    write(rules / "sources.yaml", "aliases:\n  phone: [客户电话\n")
+    cli = Cli(tmp_path / "ws.duckdb", rules=rules)
+    write(tmp_path / "x.csv", "lead_id,phone\n1,13900000001\n")
+    result = cli("ingest", tmp_path / "x.csv")
+    assert result.exit_code == 2
+    assert "sources.yaml:" in result.stderr and "Traceback" not in result.stderr
