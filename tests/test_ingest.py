@@ -224,3 +224,10 @@ def test_json_output_parses_and_stdout_has_only_the_result(cli, tmp_path):
     write(tmp_path / "a.csv", "lead_id,phone\nA,13900000001\n")
     result = cli("ingest", tmp_path / "a.csv", "--json")
     assert json.loads(result.stdout)["totals"]["leads"] == 1
+
+
+def test_full_width_digits_count_as_an_identifier(cli, tmp_path):
+    path = write(tmp_path / "fw.csv", "lead_id,phone\n1,１３８１２３４５６７８\n2,--\n")
+    result = cli("ingest", path, "--json")
+    assert result.json()["totals"]["leads"] == 1
+    assert rejects_in(cli) == [("fw", 2, "no_identifier")]

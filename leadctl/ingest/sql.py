@@ -36,7 +36,7 @@ def usable_sql(expr: str) -> str:
     """True when a text value carries information (not blank, not a null token)."""
     tokens = ", ".join(literal(t) for t in NULL_TOKENS)
     return (f"({expr} IS NOT NULL AND lower({expr}) NOT IN ({tokens}) "
-            f"AND regexp_matches({expr}, '[0-9A-Za-z\\x{{4e00}}-\\x{{9fff}}]'))")
+            f"AND regexp_matches({expr}, '[\\p{{L}}\\p{{N}}]'))")  # any letter or digit, full-width too
 
 
 def parse_timestamp_sql(expr: str, timezone: str) -> str:
