@@ -18,8 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ EVENT_COLUMNS: dict[str, str] = {
     "amount": "number", "category": "string", "event_type": "string", "ts": "timestamp",
 }
 
-COMMON_KEYS = ("name", "kind", "category", "description")
+COMMON_KEYS = ("name", "kind", "category", "description", "highlight")
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     "tiers": ("levels", "default"),
     "metric": ("event", "agg", "field", "window", "where"),
@@ -84,16 +85,16 @@ RESERVED_NAMES = frozenset({
 
 @dataclass(frozen=True)
 class Text:
-    """A rule string (an expression) with where it starts in the file."""
+    """A rule string (an expression) with where it is in the file."""
 
     value: str
     loc: Location | None
-    # Where each character of `value` is in the file (set when the value maps 1:1).
-    char_locs: tuple[Location, ...] | None = None
+    # Maps a character offset of `value` to its place in the file (from the loader).
+    locate: Callable[[int], Location] | None = dc_field(default=None, compare=False)
 
     def loc_at(self, offset: int) -> Location | None:
-        if self.char_locs and 0 <= offset < len(self.char_locs):
-            return self.char_locs[offset]
+        if self.locate is not None:
+            return self.locate(offset)
         return self.loc
 
 
@@ -120,22 +121,34 @@ class TagDef:
     n: int | None = None
     levels: tuple[Level, ...] = ()
     default: str | None = None
-    rfm: dict[str, str] = field(default_factory=dict)  # recency/frequency/monetary -> name
-    labels: dict[str, str] = field(default_factory=dict)
+    rfm: dict[str, str] = dc_field(default_factory=dict)  # recency/frequency/monetary -> name
+    labels: dict[str, str] = dc_field(default_factory=dict)
     expr: Text | None = None
     deps: tuple[str, ...] = ()
+    highlight: bool = False
+    broken: bool = False  # has a problem (reported); kept so references to it still check
+
+    def level_names(self) -> list[str]:
+        """Ordered values of a tiers / rfm tag (best first), else []."""
+        if self.kind == "tiers":
+            return [lv.name for lv in self.levels] + (
+                [self.default] if self.default is not None else [])
+        if self.kind == "rfm":
+            return [self.labels.get(s, s) for s in RFM_SEGMENTS.values()]
+        return []
 
     def to_dict(self) -> dict:
         return {"tag": self.name, "kind": self.kind, "category": self.category,
-                "description": self.description, "type": self.type}
+                "description": self.description, "type": self.type,
+                "levels": self.level_names() or None, "highlight": self.highlight}
 
 
 @dataclass
 class TagRules:
     path: Path
     tags: list[TagDef]  # in dependency order (definition order where free)
-    event_attributes: dict[str, str] = field(default_factory=dict)
-    categories: list[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES))
+    event_attributes: dict[str, str] = dc_field(default_factory=dict)
+    categories: list[str] = dc_field(default_factory=lambda: list(DEFAULT_CATEGORIES))
     rules_hash: str = ""
 
     @property
@@ -230,15 +243,6 @@ class _Ctx:
     def __init__(self, path: Path, problems: Problems):
         self.path = path
         self.problems = problems
-        self._lines: list[str] | None = None
-
-    def lines(self) -> list[str]:
-        if self._lines is None:
-            try:
-                self._lines = self.path.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
-                self._lines = []
-        return self._lines
 
     def fallback(self) -> Location:
         return Location(str(self.path), 1, 1)
@@ -259,53 +263,21 @@ class _Ctx:
     def item_loc(self, seq: Any, index: int) -> Location | None:
         getter = getattr(seq, "item_loc", None)
         loc = getter(index) if getter else None
-        return loc or self.loc(seq[index]) if index < len(seq) else self.loc(seq)
+        if loc is None:
+            loc = self.loc(seq[index]) if index < len(seq) else self.loc(seq)
+        return loc
 
     def text(self, mapping: Any, key: str) -> Text:
         value = mapping[key]
-        getter = getattr(mapping, "value_text", None)
-        if getter is not None:  # the loader can map characters to file positions itself
-            mapped = getter(key)
-            if mapped is not None:
-                return mapped
-        loc = self.value_loc(mapping, key)
-        return Text(str(value), loc, _char_locs(self.lines(), loc, str(value)))
-
-
-def _char_locs(lines: list[str], loc: Location | None, value: str) -> tuple[Location, ...] | None:
-    """File position of each character of a scalar when it maps 1:1 to the source text:
-    a plain or quoted scalar on one line, or a literal block (`|`)."""
-    if loc is None or not lines or loc.line > len(lines):
-        return None
-    line = lines[loc.line - 1]
-    start = loc.col - 1
-    if start >= len(line):
-        return None
-    first = line[start]
-    if first in "'\"":
-        body = line[start + 1:]
-        if body.startswith(value.replace(first, first * 2) if first == "'" else value):
-            if "\\" in value or (first == "'" and "'" in value):
-                return None  # escapes shift offsets; the scalar's own position is used
-            return tuple(Location(loc.file, loc.line, loc.col + 1 + i) for i in range(len(value)))
-        return None
-    if first in "|>":
-        if first == ">":
-            return None  # folded: newlines became spaces, offsets do not map
-        out: list[Location] = []
-        row = loc.line  # block content starts on the next line
-        for part in value.split("\n"):
-            row += 1
-            while row <= len(lines) and part and part not in lines[row - 1]:
-                row += 1
-            if row > len(lines):
-                return None
-            col = lines[row - 1].find(part) + 1 if part else 1
-            out.extend(Location(loc.file, row, col + i) for i in range(len(part) + 1))
-        return tuple(out)
-    if line[start:].startswith(value):
-        return tuple(Location(loc.file, loc.line, loc.col + i) for i in range(len(value)))
-    return None
+        if isinstance(value, bool):  # YAML reads a bare true/false as a boolean
+            value = "true" if value else "false"
+        elif isinstance(value, (Mapping, list)):
+            self.problems.append((self.value_loc(mapping, key),
+                                  f"`{key}:` must be an expression (text), not a structure"))
+            value = "true"  # placeholder that compiles: the problem is reported once
+        getter = getattr(mapping, "text_loc", None)
+        locate = (lambda offset: getter(key, offset)) if getter else None
+        return Text(str(value), self.value_loc(mapping, key), locate)
 
 
 def _parse_event_attributes(ctx: _Ctx, doc: Mapping) -> dict[str, str]:
@@ -378,6 +350,11 @@ def _parse_tag(ctx: _Ctx, raw: Any, item_loc: Location | None, rules: TagRules) 
                   f"'{category}' (known: {', '.join(rules.categories)})"))
     tag = TagDef(name=name, kind=kind, category=category,
                  description=str(raw.get("description") or ""), loc=ctx.key_loc(raw, "name"))
+    highlight = raw.get("highlight", False)
+    if not isinstance(highlight, bool):
+        p.append((ctx.value_loc(raw, "highlight"),
+                  f"tag '{name}': highlight must be true or false"))
+    tag.highlight = highlight is True
     before = len(p)
     _PARSERS[kind](ctx, raw, tag, rules)
     return tag if len(p) == before else _broken(tag)
@@ -385,7 +362,7 @@ def _parse_tag(ctx: _Ctx, raw: Any, item_loc: Location | None, rules: TagRules) 
 
 def _broken(tag: TagDef) -> TagDef:
     # Kept so other tags referring to it do not report a second, misleading error.
-    tag.kind = "broken"
+    tag.broken = True
     return tag
 
 
@@ -563,7 +540,7 @@ def _parse_expr(ctx: _Ctx, raw: Mapping, tag: TagDef, rules: TagRules) -> None:
     if declared is not None and declared not in TYPES:
         ctx.problems.append((ctx.value_loc(raw, "type"), f"tag '{tag.name}': unknown type "
                              f"'{declared}' (known: {', '.join(TYPES)})"))
-    tag.type = str(declared) if declared else ""
+    tag.type = str(declared) if declared in TYPES else ""
 
 
 _PARSERS = {"metric": _parse_metric, "first": _parse_first_last, "last": _parse_first_last,
@@ -573,13 +550,15 @@ _PARSERS = {"metric": _parse_metric, "first": _parse_first_last, "last": _parse_
 
 # ------------------------------------------------------------- dependencies and types
 
-_STRING_RE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
-_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 def names_in(text: str) -> set[str]:
-    """Identifier-like words of an expression outside string literals (dependency scan)."""
-    return set(_WORD_RE.findall(_STRING_RE.sub(" ", text)))
+    """Field/tag names an expression refers to (for the dependency order). A text the
+    expression language rejects has none here; compiling it reports the error."""
+    from leadctl.rules.expr import ExprError, expr_names
+
+    try:
+        return expr_names(text)
+    except ExprError:
+        return set()
 
 
 def _expressions(tag: TagDef) -> list[Text]:
@@ -623,8 +602,7 @@ def _topological(tags: list[TagDef]) -> tuple[list[TagDef], list[list[str]]]:
     ordered: list[TagDef] = []
     remaining = list(tags)
     while remaining:
-        ready = [t for t in remaining if all(d in done or d == t.name and False
-                                             for d in t.deps)]
+        ready = [t for t in remaining if all(d in done for d in t.deps)]
         if not ready:
             break
         tag = ready[0]
@@ -672,22 +650,27 @@ def _check_types(ctx: _Ctx, rules: TagRules, cyclic: set[str]) -> None:
     """Compile every expression once (as of an arbitrary date) to check names and types."""
     fields = dict(PERSON_FIELDS)
     for tag in rules.tags:
-        if tag.kind != "expr" and tag.kind != "broken":
+        if tag.kind != "expr" and tag.type in TYPES:  # broken ones too: no misleading 2nd error
             fields[tag.name] = tag.type
     probe = dt.date(2000, 1, 1)
     for tag in rules.tags:
         if tag.where is not None:
             compile_event_filter(ctx, rules, tag, probe)
-        if tag.name in cyclic or tag.kind == "broken":
+        if tag.name in cyclic:
             continue
         if tag.kind == "tiers":
             for level in tag.levels:
                 compile_checked(ctx, level.when, fields, "boolean", probe,
                                 f"tag '{tag.name}' level '{level.name}'")
         elif tag.kind == "expr" and tag.expr is not None:
-            compiled = compile_checked(ctx, tag.expr, fields, tag.type or None, probe,
-                                       f"tag '{tag.name}'")
-            if compiled is not None:
+            expect = tag.type if tag.type in TYPES else None
+            compiled = compile_checked(ctx, tag.expr, fields, expect, probe, f"tag '{tag.name}'")
+            if compiled is None or tag.broken:
+                continue
+            if compiled.type not in TYPES:
+                ctx.problems.append((tag.expr.loc, f"tag '{tag.name}': the expression is "
+                                     "always null; give it a value"))
+            else:
                 tag.type = tag.type or compiled.type
                 fields[tag.name] = tag.type
         elif tag.kind == "rfm":
@@ -792,7 +775,7 @@ def _events_in(events: tuple[str, ...], alias: str = "e") -> str:
 
 
 def event_condition_sql(rules: TagRules, tag: TagDef, as_of: dt.date) -> str:
-    """Which events a tag looks at (the pass already keeps only `ts < as_of`)."""
+    """Which events a tag looks at (every pass already keeps only `ts < as_of`)."""
     parts = [_events_in(tag.events)]
     if tag.window_days is not None:
         parts.append(f"e.ts >= {ts_literal(as_of - dt.timedelta(days=tag.window_days))}")
@@ -802,27 +785,26 @@ def event_condition_sql(rules: TagRules, tag: TagDef, as_of: dt.date) -> str:
     return " AND ".join(parts)
 
 
-def event_aggregate_sql(rules: TagRules, tag: TagDef, as_of: dt.date) -> str:
-    """One aggregate with FILTER for a metric / first / last / active_days tag."""
-    cond = f"FILTER (WHERE {event_condition_sql(rules, tag, as_of)})"
-    value = event_field_sql(rules, tag.field) if tag.field else None
-    if tag.kind == "metric":
-        if tag.agg == "count":
-            return f"count({value or '*'}) {cond}"
-        if tag.agg == "count_distinct":
-            return f"count(DISTINCT {value}) {cond}"
-        return f"{tag.agg}({value}) {cond}"
-    if tag.kind == "active_days":
-        return f"count(DISTINCT CAST(e.ts AS DATE)) {cond}"
-    pick = "min" if tag.kind == "first" else "max"
-    if tag.days_since:
-        return f"date_diff('day', CAST({pick}(e.ts) {cond} AS DATE), {date_literal(as_of)})"
-    # Value of the first/last event; equal timestamps are broken by the value itself.
-    return f"arg_{pick}({value}, ({'e.ts'}, {value})) {cond}"
+# Longest window whose active days fit a BIGINT bitmask (bit d-1 for "d days ago").
+BITMASK_DAYS = 63
 
 
-def _pass_tags(rules: TagRules, kinds: tuple[str, ...]) -> list[TagDef]:
-    return [t for t in rules.tags if t.kind in kinds]
+def in_value_pass(tag: TagDef) -> bool:
+    """Tags that need per-value counts: top, count_distinct, the field of the first/last
+    event, active_days over windows too long for a bitmask."""
+    return (tag.kind == "top"
+            or (tag.kind == "metric" and tag.agg == "count_distinct")
+            or (tag.kind in ("first", "last") and not tag.days_since and tag.field != "ts")
+            or (tag.kind == "active_days"
+                and (tag.window_days is None or tag.window_days > BITMASK_DAYS)))
+
+
+def _event_pass_tags(rules: TagRules) -> list[TagDef]:
+    return [t for t in rules.tags if t.kind in EVENT_KINDS and not in_value_pass(t)]
+
+
+def _value_pass_tags(rules: TagRules) -> list[TagDef]:
+    return [t for t in rules.tags if in_value_pass(t)]
 
 
 def _events_scope_sql(tags: list[TagDef], as_of: dt.date) -> str:
@@ -835,56 +817,145 @@ def _events_scope_sql(tags: list[TagDef], as_of: dt.date) -> str:
     return " AND ".join(parts)
 
 
+class _Columns:
+    """Named SQL expressions, deduplicated by their text (tags share conditions/partials)."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.items: dict[str, str] = {}
+
+    def add(self, sql: str) -> str:
+        if sql not in self.items:
+            self.items[sql] = f"{self.prefix}{len(self.items)}"
+        return self.items[sql]
+
+    def select_list(self, indent: str = "       ") -> str:
+        return f",\n{indent}".join(f"{sql} AS {name}" for sql, name in self.items.items())
+
+
 def event_pass_sql(rules: TagRules, as_of: dt.date) -> str | None:
-    """ONE grouped pass over events for every metric / first / last / active_days tag."""
-    tags = _pass_tags(rules, EVENT_KINDS)
+    """Every metric / first / last / active_days tag from ONE pass over events.
+
+    Two stages, both plain GROUP BYs: conditional aggregates per event subject (no join
+    on the 10M-row side), then the few partial rows of each person merged after a join
+    to subject_persons. Distinct day counts are bitmasks (bit_or), so they merge too."""
+    tags = _event_pass_tags(rules)
     if not tags:
         return None
-    columns = ",\n       ".join(f"{event_aggregate_sql(rules, t, as_of)} AS {ident(t.name)}"
-                                for t in tags)
-    return (f"SELECT sp.person_id,\n       {columns}\n"
-            f"FROM events e JOIN subject_persons sp ON sp.subject = e.subject\n"
-            f"WHERE {_events_scope_sql(tags, as_of)}\n"
-            f"GROUP BY sp.person_id")
+    conds = _Columns("c")
+    partials = _Columns("a")
+    merged: list[str] = []
+    for tag in tags:
+        cond = conds.add(event_condition_sql(rules, tag, as_of))
+        merged.append(f"{_merge_sql(rules, tag, cond, partials)} AS {ident(tag.name)}")
+    day = f"date_diff('day', CAST(e.ts AS DATE), {date_literal(as_of)})"
+    fields = sorted({t.field for t in tags if t.field})
+    scope_cols = ["e.subject", "e.ts", f"{day} AS d"] + [
+        f"{event_field_sql(rules, f)} AS {ident('f_' + f)}" for f in fields]
+    merged_cols = ",\n       ".join(merged)
+    return (f"WITH tag_scope AS (\n"
+            f"  SELECT {', '.join(scope_cols)},\n         {conds.select_list('         ')}\n"
+            f"  FROM events e\n  WHERE {_events_scope_sql(tags, as_of)}\n"
+            f"), tag_subjects AS (\n"
+            f"  SELECT subject,\n         {partials.select_list('         ')}\n"
+            f"  FROM tag_scope GROUP BY subject\n"
+            f")\nSELECT sp.person_id,\n       {merged_cols}\n"
+            f"FROM tag_subjects s JOIN subject_persons sp ON sp.subject = s.subject\n"
+            f"WHERE sp.person_id IS NOT NULL\nGROUP BY sp.person_id")
 
 
-def top_pass_sql(rules: TagRules, as_of: dt.date) -> str | None:
-    """All `top` tags from one scan: per tag, count per (person, value), rank by count desc
-    then value asc, keep N, collect in rank order."""
-    tags = _pass_tags(rules, ("top",))
-    if not tags:
-        return None
-    conds = [event_condition_sql(rules, t, as_of) for t in tags]
-    picks = ",\n         ".join(
-        f"CASE WHEN {c} THEN {event_field_sql(rules, t.field)} END AS v{i}"
-        for i, (t, c) in enumerate(zip(tags, conds, strict=True)))
-    any_cond = " OR ".join(f"({c})" for c in conds)
-    counts = "\n    UNION ALL\n    ".join(
-        f"SELECT person_id, {i} AS k, CAST(v{i} AS VARCHAR) AS v, count(*) AS n "
-        f"FROM top_src WHERE v{i} IS NOT NULL GROUP BY person_id, v{i}"
-        for i in range(len(tags)))
-    lists = ",\n         ".join(
-        f"list(v ORDER BY r) FILTER (WHERE k = {i} AND r <= {t.n}) AS {ident(t.name)}"
-        for i, t in enumerate(tags))
-    return (f"WITH top_src AS (\n"
-            f"  SELECT sp.person_id,\n         {picks}\n"
-            f"  FROM events e JOIN subject_persons sp ON sp.subject = e.subject\n"
-            f"  WHERE {_events_scope_sql(tags, as_of)} AND ({any_cond})\n"
-            f"), top_counts AS (\n    {counts}\n"
-            f"), top_ranked AS (\n"
-            f"  SELECT person_id, k, v, row_number() OVER "
-            f"(PARTITION BY person_id, k ORDER BY n DESC, v ASC) AS r FROM top_counts\n"
-            f")\nSELECT person_id,\n         {lists}\n"
-            f"FROM top_ranked WHERE r <= {max(t.n or 1 for t in tags)} GROUP BY person_id")
+def _merge_sql(rules: TagRules, tag: TagDef, cond: str, partials: _Columns) -> str:
+    """Per-subject partial aggregate(s) of a tag, and how they combine per person."""
+    value = ident("f_" + tag.field) if tag.field else None
+    where = f"FILTER (WHERE {cond})"
+    if tag.kind == "metric":
+        if tag.agg == "count":
+            counted = value or "*"
+            return f"sum({partials.add(f'count({counted}) {where}')})"
+        # Sums are rounded to 6 decimals: no float noise (10257.939999999999) in what ops
+        # see, and thresholds like `>= 6000` hold for amounts that add up to exactly 6000.
+        if tag.agg == "sum":
+            return f"round(sum({partials.add(f'sum({value}) {where}')}), 6)"
+        if tag.agg == "avg":
+            total = partials.add(f"sum({value}) {where}")
+            count = partials.add(f"count({value}) {where}")
+            return f"round(sum({total}) / nullif(sum({count}), 0), 6)"
+        return f"{tag.agg}({partials.add(f'{tag.agg}({value}) {where}')})"  # min / max
+    if tag.kind == "active_days":
+        bit = f"CASE WHEN {cond} THEN CAST(1 AS BIGINT) << CAST(d - 1 AS INTEGER) END"
+        return f"CAST(bit_count(bit_or({partials.add(f'bit_or({bit})')})) AS BIGINT)"
+    first = tag.kind == "first"
+    if tag.days_since:  # the first event is the one with the most days since
+        pick = "max" if first else "min"
+        return f"{pick}({partials.add(f'{pick}(d) {where}')})"
+    pick = "min" if first else "max"  # value: ts, the time of the first/last event
+    return f"{pick}({partials.add(f'{pick}(ts) {where}')})"
+
+
+def _takes_all(tag: TagDef) -> bool:
+    return tag.window_days is None and tag.where is None
+
+
+def value_pass_sql(rules: TagRules, as_of: dt.date) -> list[tuple[str, str, list[TagDef]]]:
+    """(name, SELECT, tags) per value expression: count / first / last time per (subject,
+    value), merged per (person, value), then top-N lists, distinct counts, first/last
+    values from those few rows."""
+    groups: dict[str, list[TagDef]] = {}
+    for tag in _value_pass_tags(rules):
+        value = ("CAST(e.ts AS DATE)" if tag.kind == "active_days"
+                 else event_field_sql(rules, tag.field))
+        groups.setdefault(value, []).append(tag)
+    out = []
+    for index, (value, tags) in enumerate(groups.items()):
+        conds = [event_condition_sql(rules, t, as_of) for t in tags]
+        stage1, stage2, finals = [], [], []
+        for k, (tag, cond) in enumerate(zip(tags, conds, strict=True)):
+            where = f"FILTER (WHERE {cond})"
+            stage1.append(f"count(*) {where} AS n{k}")
+            stage2.append(f"sum(n{k}) AS n{k}")
+            has = f"n{k} > 0"
+            if tag.kind == "top":  # the n smallest (-count, value): count desc, then value
+                finals.append(f"arg_min(v, (-n{k}, v), {tag.n}) FILTER (WHERE {has})")
+            elif tag.kind in ("metric", "active_days"):
+                finals.append(f"count(*) FILTER (WHERE {has})")
+            elif tag.kind == "first":  # the earliest value; the same instant: smallest value
+                stage1.append(f"min(e.ts) {where} AS t{k}")
+                stage2.append(f"min(t{k}) AS t{k}")
+                finals.append(f"arg_min(v, (t{k}, v)) FILTER (WHERE {has})")
+            else:  # last: the latest value; the same instant: largest value
+                stage1.append(f"max(e.ts) {where} AS t{k}")
+                stage2.append(f"max(t{k}) AS t{k}")
+                finals.append(f"arg_max(v, (t{k}, v)) FILTER (WHERE {has})")
+        scope = _events_scope_sql(tags, as_of)
+        # Keep only rows some tag counts (unless one tag takes every row in scope).
+        needed = "" if any(_takes_all(t) for t in tags) else (
+            "\n    AND (" + " OR ".join(f"({c})" for c in conds) + ")")
+        final_cols = ",\n       ".join(f"{f} AS {ident(t.name)}"
+                                       for f, t in zip(finals, tags, strict=True))
+        sql = (f"WITH tag_value_subjects AS (\n"
+               f"  SELECT e.subject, {value} AS v,\n         "
+               + ",\n         ".join(stage1) + "\n"
+               f"  FROM events e\n"
+               f"  WHERE {scope} AND {value} IS NOT NULL{needed}\n"
+               f"  GROUP BY e.subject, {value}\n"
+               f"), tag_value_persons AS (\n"
+               f"  SELECT sp.person_id, s.v, " + ", ".join(stage2) + "\n"
+               f"  FROM tag_value_subjects s JOIN subject_persons sp ON sp.subject = s.subject\n"
+               f"  WHERE sp.person_id IS NOT NULL GROUP BY sp.person_id, s.v\n"
+               f")\nSELECT person_id,\n       {final_cols}\n"
+               f"FROM tag_value_persons GROUP BY person_id")
+        out.append((f"tag_values{index}", sql, tags))
+    return out
 
 
 def derived_tag_sql(rules: TagRules, tag: TagDef, as_of: dt.date,
                     fields: Mapping[str, str]) -> str:
     """Column expression for a tiers / expr / rfm tag over the previous layer's columns."""
     if tag.kind == "tiers":
-        whens = " ".join(
-            f"WHEN {compile_checked(None, lv.when, fields, 'boolean', as_of, tag.name, feature_column_sql).sql} "  # noqa: E501
-            f"THEN {literal(lv.name)}" for lv in tag.levels)
+        conditions = [compile_checked(None, lv.when, fields, "boolean", as_of, tag.name,
+                                      feature_column_sql).sql for lv in tag.levels]
+        whens = " ".join(f"WHEN {cond} THEN {literal(lv.name)}"
+                         for cond, lv in zip(conditions, tag.levels, strict=True))
         default = literal(tag.default) if tag.default is not None else "CAST(NULL AS VARCHAR)"
         return f"CASE {whens} ELSE {default} END"
     if tag.kind == "expr":
@@ -892,26 +963,38 @@ def derived_tag_sql(rules: TagRules, tag: TagDef, as_of: dt.date,
                                feature_column_sql).sql
     if tag.kind == "rfm":
         r, f, m = (ident(tag.rfm[k]) for k in ("recency", "frequency", "monetary"))
-        complete = f"{r} IS NOT NULL AND {f} IS NOT NULL AND {m} IS NOT NULL"
-
-        def avg(col: str) -> str:
-            return f"avg(CASE WHEN {complete} THEN {col} END) OVER ()"
-
-        code = (f"(CASE WHEN {r} < {avg(r)} THEN 4 ELSE 0 END + "
-                f"CASE WHEN {f} > {avg(f)} THEN 2 ELSE 0 END + "
-                f"CASE WHEN {m} > {avg(m)} THEN 1 ELSE 0 END)")
+        averages = rfm_averages_name(tag)
+        code = (f"(CASE WHEN {r} < {averages}.r THEN 4 ELSE 0 END + "
+                f"CASE WHEN {f} > {averages}.f THEN 2 ELSE 0 END + "
+                f"CASE WHEN {m} > {averages}.m THEN 1 ELSE 0 END)")
         whens = " ".join(
             f"WHEN {4 * rr + 2 * ff + mm} THEN {literal(tag.labels.get(seg, seg))}"
             for (rr, ff, mm), seg in RFM_SEGMENTS.items())
-        return f"CASE WHEN {complete} THEN CASE {code} {whens} END END"
+        return f"CASE WHEN {_rfm_complete(tag)} THEN CASE {code} {whens} END END"
     raise ValueError(f"not a derived tag kind: {tag.kind}")
+
+
+def rfm_averages_name(tag: TagDef) -> str:
+    return ident(f"avg_{tag.name}")
+
+
+def _rfm_complete(tag: TagDef) -> str:
+    return " AND ".join(f"{ident(tag.rfm[k])} IS NOT NULL"
+                        for k in ("recency", "frequency", "monetary"))
+
+
+def rfm_averages_sql(tag: TagDef, source: str) -> str:
+    """One-row averages of R, F and M over the persons that have all three (the buyers)."""
+    r, f, m = (ident(tag.rfm[k]) for k in ("recency", "frequency", "monetary"))
+    return (f"(SELECT avg({r}) AS r, avg({f}) AS f, avg({m}) AS m FROM {source} "
+            f"WHERE {_rfm_complete(tag)}) {rfm_averages_name(tag)}")
 
 
 def _layers(rules: TagRules) -> list[list[TagDef]]:
     """Derived tags grouped so each layer only uses columns of earlier layers."""
     depth: dict[str, int] = {}
     for tag in rules.tags:  # dependency order: deps come first
-        if tag.kind in EVENT_KINDS or tag.kind == "top":
+        if tag.kind in EVENT_KINDS or tag.kind == "top":  # computed from events
             depth[tag.name] = 0
         else:
             depth[tag.name] = 1 + max((depth.get(d, 0) for d in tag.deps), default=0)
@@ -927,36 +1010,43 @@ def features_select_sql(rules: TagRules, as_of: dt.date) -> str:
     check_runnable(rules)
     fields = rules.fields()
     ctes: list[str] = []
-    event_sql = event_pass_sql(rules, as_of)
-    top_sql = top_pass_sql(rules, as_of)
     base_cols = ["p.person_id"] + [f"p.{ident(n)}" for n in PERSON_FIELDS]
     joins = ""
+    event_sql = event_pass_sql(rules, as_of)
     if event_sql:
         ctes.append(f"tag_events AS (\n{event_sql}\n)")
         joins += "\nLEFT JOIN tag_events ev ON ev.person_id = p.person_id"
-        for tag in _pass_tags(rules, EVENT_KINDS):
-            col = f"ev.{ident(tag.name)}"
-            zero = tag.kind == "active_days" or (tag.kind == "metric"
-                                                 and tag.agg in ZERO_WHEN_NO_EVENTS)
-            base_cols.append(f"{f'coalesce({col}, 0)' if zero else col} AS {ident(tag.name)}")
-    if top_sql:
-        ctes.append(f"tag_top AS (\n{top_sql}\n)")
-        joins += "\nLEFT JOIN tag_top tp ON tp.person_id = p.person_id"
-        base_cols += [f"tp.{ident(t.name)}" for t in _pass_tags(rules, ("top",))]
+        for tag in _event_pass_tags(rules):
+            base_cols.append(f"{_zero_default(tag, 'ev.' + ident(tag.name))} AS {ident(tag.name)}")
+    for name, sql, tags in value_pass_sql(rules, as_of):
+        ctes.append(f"{name} AS (\n{sql}\n)")
+        joins += f"\nLEFT JOIN {name} ON {name}.person_id = p.person_id"
+        for tag in tags:
+            col = f"{name}.{ident(tag.name)}"
+            base_cols.append(f"{_zero_default(tag, col)} AS {ident(tag.name)}")
     ctes.append("layer0 AS (\nSELECT " + ",\n       ".join(base_cols)
                 + f"\nFROM persons p{joins}\n)")
+    last = "layer0"
     for index, layer in enumerate(_layers(rules), start=1):
         cols = ",\n       ".join(f"{derived_tag_sql(rules, t, as_of, fields)} AS {ident(t.name)}"
                                  for t in layer)
-        ctes.append(f"layer{index} AS (\nSELECT *,\n       {cols}\nFROM layer{index - 1}\n)")
-    last = f"layer{len(ctes) - (1 if event_sql else 0) - (1 if top_sql else 0) - 1}"
+        averages = "".join(f"\nCROSS JOIN {rfm_averages_sql(t, last)}"
+                           for t in layer if t.kind == "rfm")
+        ctes.append(f"layer{index} AS (\nSELECT {last}.*,\n       {cols}\nFROM {last}{averages}\n)")
+        last = f"layer{index}"
     out_cols = ["person_id"] + list(PERSON_FIELDS) + [t.name for t in rules.definition_order()]
     return ("WITH " + ",\n".join(ctes) + "\nSELECT " + ", ".join(ident(c) for c in out_cols)
             + f"\nFROM {last}")
 
 
+def _zero_default(tag: TagDef, column: str) -> str:
+    """Counts and sums are 0 (not unknown) for a person without matching events."""
+    zero = tag.kind == "active_days" or (tag.kind == "metric" and tag.agg in ZERO_WHEN_NO_EVENTS)
+    return f"coalesce({column}, 0)" if zero else column
+
+
 def check_runnable(rules: TagRules) -> None:
-    broken = [t for t in rules.tags if t.kind not in KINDS]
+    broken = [t for t in rules.tags if t.broken]
     if broken:
         raise RuleError([(t.loc, f"tag '{t.name}' is invalid") for t in broken])
 
@@ -971,11 +1061,21 @@ def compile_tag_rules(rules: TagRules, as_of: dt.date, target: str = "person_fea
 
 def tag_definitions_sql(rules: TagRules) -> list[str]:
     """Replace tag_definitions (what the portrait groups by) with the current rules."""
+    import json
+
+    def levels(tag: TagDef) -> str:
+        names = tag.level_names()
+        text = json.dumps(names, ensure_ascii=False, separators=(",", ":"))
+        return f"CAST({literal(text)} AS JSON)" if names \
+            else "CAST(NULL AS JSON)"
+
     rows = [f"({i}, {literal(t.name)}, {literal(t.kind)}, {literal(t.category)}, "
-            f"{literal(t.description)}, {literal(t.type)})"
+            f"{literal(t.description)}, {literal(t.type)}, {levels(t)}, "
+            f"{'true' if t.highlight else 'false'})"
             for i, t in enumerate(rules.definition_order())]
     statements = ["DELETE FROM tag_definitions"]
     if rows:
         statements.append("INSERT INTO tag_definitions (position, tag, kind, category, "
-                          "description, type) VALUES\n  " + ",\n  ".join(rows))
+                          "description, type, levels, highlight) VALUES\n  "
+                          + ",\n  ".join(rows))
     return statements

@@ -1,0 +1,84 @@
+"""`leadctl rules check` and `leadctl rules test`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from leadctl.cli import common
+
+rules_app = typer.Typer(help="Validate rule files; run rule fixtures.", no_args_is_help=True,
+                        rich_markup_mode=None)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("check")
+def check(ctx: typer.Context, json_out: common.Json = False) -> None:
+    """Parse and validate every rule file (and check it against the workspace data when
+    there is one). Each problem is printed as file:line:col: reason. Exit 2 when invalid."""
+    from leadctl import api
+    from leadctl.errors import RuleError
+
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: _problems_as_value(lambda: api.rules_check(s.db, s.rules)))
+    if isinstance(result, RuleError):
+        _report_rule_error(result, json_out)
+        raise typer.Exit(2)
+    for warning in result["warnings"]:
+        common.warn(warning)
+    if json_out:
+        common.print_json(result)
+    else:
+        data = f"checked against {result['db']}" if result.get("db") else "no workspace data"
+        files = len(result["files"])
+        sys.stdout.write(f"rules ok: {files} file{'s' if files != 1 else ''}, "
+                         f"{result['tags']} tags ({data})\n")
+
+
+@rules_app.command("test")
+def test(ctx: typer.Context, json_out: common.Json = False) -> None:
+    """Run the fixtures in rules/tests/*.yaml against an in-memory workspace.
+    Exit 1 when an expectation fails (with a diff), 2 when rules or fixtures are invalid."""
+    from leadctl import api
+    from leadctl.errors import RuleError
+
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: _problems_as_value(lambda: api.rules_test(s.rules)))
+    if isinstance(result, RuleError):
+        _report_rule_error(result, json_out)
+        raise typer.Exit(2)
+    if json_out:
+        common.print_json(result)
+    else:  # plain lines (no wrapping): file:line stays greppable and clickable
+        for failure in result["failures"]:
+            sys.stdout.write(f"FAIL {failure['message']}\n")
+        verdict = "ok" if result["ok"] else f"{result['failed']} failed"
+        sys.stdout.write(f"rules test {verdict}: {result['passed']}/{result['checks']} "
+                         f"expectations passed in {result['cases']} cases from "
+                         f"{len(result['files'])} files\n")
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+def _problems_as_value(action):
+    """Rule problems are this command's normal output: return them instead of raising."""
+    from leadctl.errors import RuleError
+
+    try:
+        return action()
+    except RuleError as exc:
+        return exc
+
+
+def _report_rule_error(exc, json_out: bool) -> None:
+    for loc, message in exc.problems:
+        common.error(f"{loc}: {message}" if loc else message)
+    if json_out:
+        common.print_json({"ok": False, "problems": [
+            {"file": loc.file if loc else None, "line": loc.line if loc else None,
+             "col": loc.col if loc else None, "message": message}
+            for loc, message in exc.problems]})

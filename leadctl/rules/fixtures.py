@@ -1,0 +1,473 @@
+"""`rules test`: YAML fixtures (`rules/tests/*.yaml`) run against an in-memory workspace.
+
+A fixture file is one case, or `cases:` with a list of them. A case:
+
+    as_of: 2026-11-01
+    persons:                      # golden records; `id` becomes person_id
+      - {id: p1, city: Shanghai, phone: "13800000001", leads: [L1]}
+    events:                       # `person:` (an id above), or `phone:` / `lead_id:`
+      - {person: p1, event: order_paid, days_ago: 3, amount: 300, category: apparel}
+      - {phone: "13800000001", event: login, at: "2026-10-31 09:00", repeat: 2}
+    expect:                       # person → tag → value (null = no value)
+      p1: {paid_amount_30d: 300, top_categories_7d: [apparel]}
+
+Event keys: `event` (type), `at` (timestamp) or `days_ago` (+ optional `time`, default
+12:00), `amount`, `category`, `repeat` (n copies); any other key is an event attribute.
+Expectations name tags, or keys provided by the stages in `FIXTURE_STAGES`
+("module:function", each `fn(ws, rules_dir, as_of) -> {person_id: {key: value}}`, run
+after the tag stage: scoring and routing add theirs there).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leadctl.errors import Location, RuleError
+
+TESTS_DIR = "tests"
+FIXTURE_STAGES: list[str] = ["leadctl.stages.score:fixture_values",
+                              "leadctl.stages.route:fixture_values"]
+
+CASE_KEYS = ("name", "as_of", "persons", "events", "expect")
+PERSON_KEYS = ("id", "name", "phone", "email", "wechat", "device_id", "id_card", "city",
+               "province", "channel", "source", "sources", "first_seen", "last_seen",
+               "lead_count", "leads")
+EVENT_RESERVED = ("person", "phone", "lead_id", "event", "at", "days_ago", "time", "amount",
+                  "category", "repeat")
+DEFAULT_TIME = dt.time(12, 0)
+
+
+@dataclass
+class Failure:
+    file: str
+    line: int
+    case: str
+    person: str
+    key: str
+    expected: Any
+    got: Any
+
+    def __str__(self) -> str:
+        return (f"{self.file}:{self.line}: {self.case}: {self.key} for {self.person}: "
+                f"expected {_show(self.expected)}, got {_show(self.got)}")
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "case": self.case,
+                "person": self.person, "tag": self.key, "expected": _plain(self.expected),
+                "got": _plain(self.got), "message": str(self)}
+
+
+@dataclass
+class Case:
+    name: str
+    file: str
+    loc: Location | None
+    as_of: dt.date
+    persons: list[dict]
+    events: list[dict]
+    expect: list[tuple[str, str, Any, Location | None]]  # person, key, value, where
+
+
+@dataclass
+class FixtureResult:
+    files: list[str] = field(default_factory=list)
+    cases: int = 0
+    checks: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"ok": not self.failures, "files": self.files, "cases": self.cases,
+                "checks": self.checks, "passed": self.checks - len(self.failures),
+                "failed": len(self.failures),
+                "failures": [f.to_dict() for f in self.failures]}
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "no value"
+    return json.dumps(_plain(value), ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def fixture_files(rules_dir: Path) -> list[Path]:
+    folder = rules_dir / TESTS_DIR
+    return sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml"))) \
+        if folder.is_dir() else []
+
+
+def load_cases(path: Path) -> list[Case]:
+    from leadctl.rules.load import load_yaml
+
+    doc = load_yaml(path)
+    problems: list[tuple[Location | None, str]] = []
+    here = Location(str(path), 1, 1)
+    if not isinstance(doc, Mapping):
+        raise RuleError([(_loc(doc, here), "a fixture file must be a mapping (one case, "
+                          "or `cases:` with a list of cases)")])
+    raw_cases = doc.get("cases") if "cases" in doc else [doc]
+    if not isinstance(raw_cases, list):
+        raise RuleError([(_value_loc(doc, "cases", here), "`cases:` must be a list")])
+    cases = []
+    for index, raw in enumerate(raw_cases):
+        default_name = f"{path.stem}" + (f"[{index + 1}]" if "cases" in doc else "")
+        case = _parse_case(raw, path, default_name, problems)
+        if case is not None:
+            cases.append(case)
+    if problems:
+        raise RuleError(problems)
+    return cases
+
+
+def _loc(node: Any, fallback: Location | None) -> Location | None:
+    return getattr(node, "loc", None) or fallback
+
+
+def _key_loc(mapping: Any, key: str, fallback: Location | None) -> Location | None:
+    getter = getattr(mapping, "key_loc", None)
+    return (getter(key) if getter else None) or _loc(mapping, fallback)
+
+
+def _value_loc(mapping: Any, key: str, fallback: Location | None) -> Location | None:
+    getter = getattr(mapping, "value_loc", None)
+    return (getter(key) if getter else None) or _key_loc(mapping, key, fallback)
+
+
+def _item_loc(seq: Any, index: int, fallback: Location | None) -> Location | None:
+    getter = getattr(seq, "item_loc", None)
+    return (getter(index) if getter else None) or _loc(seq[index], fallback)
+
+
+def _parse_case(raw: Any, path: Path, default_name: str,
+                problems: list) -> Case | None:
+    here = Location(str(path), 1, 1)
+    if not isinstance(raw, Mapping):
+        problems.append((_loc(raw, here), "a case must be a mapping with as_of, persons, "
+                         "events, expect"))
+        return None
+    loc = _loc(raw, here)
+    for key in raw:
+        if key not in CASE_KEYS:
+            problems.append((_key_loc(raw, key, loc), f"unknown key '{key}' in a fixture "
+                             f"(known: {', '.join(CASE_KEYS)})"))
+    name = str(raw.get("name") or default_name)
+    as_of = _date(raw.get("as_of"))
+    if as_of is None:
+        problems.append((_value_loc(raw, "as_of", loc) if "as_of" in raw else loc,
+                         f"{name}: `as_of:` must be a date like 2026-11-01"))
+        as_of = dt.date(2000, 1, 1)
+    persons = _parse_persons(raw.get("persons") or [], raw, loc, name, problems)
+    events = _parse_events(raw.get("events") or [], raw, loc, name, as_of, persons, problems)
+    expect = _parse_expect(raw.get("expect"), raw, loc, name, persons, problems)
+    return Case(name, str(path), loc, as_of, persons, events, expect)
+
+
+def _date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(0, 0))
+    try:
+        return dt.datetime.fromisoformat(str(value).strip()).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+def _parse_persons(raw: Any, case: Mapping, loc, name: str, problems: list) -> list[dict]:
+    if not isinstance(raw, list):
+        problems.append((_value_loc(case, "persons", loc), f"{name}: `persons:` must be a list"))
+        return []
+    out: list[dict] = []
+    seen: set[str] = set()
+    for index, person in enumerate(raw):
+        where = _item_loc(raw, index, loc)
+        if not isinstance(person, Mapping) or person.get("id") is None:
+            problems.append((where, f"{name}: each person needs an `id:`"))
+            continue
+        for key in person:
+            if key not in PERSON_KEYS:
+                problems.append((_key_loc(person, key, where), f"{name}: unknown person "
+                                 f"attribute '{key}' (known: {', '.join(PERSON_KEYS)})"))
+        pid = str(person["id"])
+        if pid in seen:
+            problems.append((where, f"{name}: person '{pid}' is listed twice"))
+        seen.add(pid)
+        record = {k: person.get(k) for k in PERSON_KEYS}
+        record["id"] = pid
+        record["leads"] = [str(v) for v in (person.get("leads") or [])]
+        for key in ("first_seen", "last_seen"):
+            if record[key] is not None:
+                record[key] = _timestamp(record[key])
+        out.append(record)
+    return out
+
+
+def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
+                  persons: list[dict], problems: list) -> list[dict]:
+    if not isinstance(raw, list):
+        problems.append((_value_loc(case, "events", loc), f"{name}: `events:` must be a list"))
+        return []
+    ids = {p["id"] for p in persons}
+    phones = {str(p["phone"]) for p in persons if p.get("phone") is not None}
+    leads = {lead for p in persons for lead in p["leads"]}
+    out: list[dict] = []
+    for index, event in enumerate(raw):
+        where = _item_loc(raw, index, loc)
+        if not isinstance(event, Mapping) or event.get("event") is None:
+            problems.append((where, f"{name}: each event needs `event:` (its type)"))
+            continue
+        subject = _subject(event, ids, phones, leads)
+        if subject is None:
+            problems.append((where, f"{name}: an event needs `person:` (a person id of this "
+                             "case), `phone:` or `lead_id:` of a listed person"))
+            continue
+        ts = _event_time(event, as_of)
+        if ts is None:
+            problems.append((where, f"{name}: an event needs `at:` (a timestamp) or "
+                             "`days_ago:` (whole days before as_of, with optional `time:`)"))
+            continue
+        repeat = event.get("repeat", 1)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= 10000:
+            problems.append((_value_loc(event, "repeat", where),
+                             f"{name}: repeat must be a whole number from 1 to 10000"))
+            continue
+        amount = event.get("amount")
+        if amount is not None and (isinstance(amount, bool)
+                                   or not isinstance(amount, (int, float))):
+            problems.append((_value_loc(event, "amount", where),
+                             f"{name}: amount must be a number"))
+            continue
+        attributes = {str(k): _plain(v) for k, v in event.items() if k not in EVENT_RESERVED}
+        out.append({
+            "subject": subject, "event_type": str(event["event"]).strip().lower(), "ts": ts,
+            "amount": None if amount is None else float(amount),
+            "category": None if event.get("category") is None else str(event["category"]),
+            "attributes": json.dumps({k: v if isinstance(v, str) else json.dumps(v)
+                                      for k, v in attributes.items()}, ensure_ascii=False)
+            if attributes else None,
+            "repeat": repeat,
+        })
+    return out
+
+
+def _subject(event: Mapping, ids: set, phones: set, leads: set) -> str | None:
+    if event.get("person") is not None:
+        return f"person:{event['person']}" if str(event["person"]) in ids else None
+    if event.get("phone") is not None:
+        return f"phone:{event['phone']}" if str(event["phone"]) in phones else None
+    if event.get("lead_id") is not None:
+        return f"lead:{event['lead_id']}" if str(event["lead_id"]) in leads else None
+    return None
+
+
+def _event_time(event: Mapping, as_of: dt.date) -> dt.datetime | None:
+    if event.get("at") is not None:
+        return _timestamp(event["at"])
+    days = event.get("days_ago")
+    if not isinstance(days, int) or isinstance(days, bool):
+        return None
+    time = DEFAULT_TIME
+    if event.get("time") is not None:
+        raw = event["time"]
+        if isinstance(raw, int):  # YAML 1.1 reads 09:30 as sexagesimal 570
+            time = dt.time(raw // 60 % 24, raw % 60)
+        else:
+            try:
+                time = dt.time.fromisoformat(str(raw))
+            except ValueError:
+                return None
+    return dt.datetime.combine(as_of - dt.timedelta(days=days), time)
+
+
+def _parse_expect(raw: Any, case: Mapping, loc, name: str, persons: list[dict],
+                  problems: list) -> list[tuple]:
+    if not isinstance(raw, Mapping) or not raw:
+        problems.append((_value_loc(case, "expect", loc) if "expect" in case else loc,
+                         f"{name}: `expect:` must map person id → {{tag: value}}"))
+        return []
+    ids = {p["id"] for p in persons}
+    out = []
+    for person, values in raw.items():
+        where = _key_loc(raw, person, loc)
+        if str(person) not in ids:
+            problems.append((where, f"{name}: expectation for unknown person '{person}'"))
+            continue
+        if not isinstance(values, Mapping):
+            problems.append((where, f"{name}: expectations of '{person}' must map tag → value"))
+            continue
+        for key, value in values.items():
+            out.append((str(person), str(key), value, _key_loc(values, key, where)))
+    return out
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_fixtures(rules_dir: Path | str) -> FixtureResult:
+    """Check the rules, then run every fixture case; failures are returned, not raised.
+    Invalid rules or fixture files raise RuleError (exit 2)."""
+    from leadctl.rules.check import check_rules
+
+    rules_dir = Path(rules_dir)
+    ctx = check_rules(rules_dir)
+    tag_rules = ctx.loaded["tags"]
+    result = FixtureResult()
+    files = fixture_files(rules_dir)
+    problems: list = []
+    loaded: list[Case] = []
+    for path in files:
+        result.files.append(str(path))
+        try:
+            loaded.extend(load_cases(path))
+        except RuleError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise RuleError(problems)
+    tag_names = {t.name for t in tag_rules.tags}
+    for case in loaded:
+        result.cases += 1
+        got = run_case(case, rules_dir, tag_rules)
+        unknown = [(where, f"{case.name}: unknown tag or key '{key}' in expect")
+                   for person, key, _, where in case.expect
+                   if key not in tag_names and not any(key in v for v in got.values())]
+        if unknown:
+            raise RuleError(unknown)
+        for person, key, expected, where in case.expect:
+            result.checks += 1
+            actual = got.get(person, {}).get(key)
+            if not values_equal(expected, actual):
+                result.failures.append(Failure(case.file, where.line if where else 1,
+                                               case.name, person, key, expected, actual))
+    return result
+
+
+def run_case(case: Case, rules_dir: Path, tag_rules) -> dict[str, dict[str, Any]]:
+    """Load the case into a fresh in-memory workspace, run tags (+ fixture stages),
+    return person → {tag or key: value}."""
+    from leadctl.stages.tag import run_tags
+    from leadctl.workspace import open_memory
+
+    ws = open_memory()
+    try:
+        load_case_data(ws, case)
+        ws.start_run("rules test", case.as_of, tag_rules.rules_hash)
+        run_tags(ws, tag_rules, case.as_of, run_id=ws.run_id)
+        values: dict[str, dict[str, Any]] = {p["id"]: {} for p in case.persons}
+        for row in ws.rows("SELECT person_id, tag, CAST(value AS VARCHAR) AS value FROM tags"):
+            values.setdefault(row["person_id"], {})[row["tag"]] = json.loads(row["value"])
+        for spec in FIXTURE_STAGES:
+            module, _, name = spec.partition(":")
+            stage = getattr(importlib.import_module(module), name)
+            for person, extra in (stage(ws, rules_dir, case.as_of) or {}).items():
+                values.setdefault(str(person), {}).update(extra)
+        return values
+    finally:
+        ws.con.close()
+
+
+def load_case_data(ws, case: Case) -> None:
+    """persons, events and subject_persons of one case, via Arrow (no row-by-row SQL)."""
+    import pyarrow as pa
+
+    people = case.persons
+    ws.register("fixture_persons", pa.table({
+        "person_id": [p["id"] for p in people],
+        "name": [_str(p["name"]) for p in people],
+        "phone": [_str(p["phone"]) for p in people],
+        "email": [_str(p["email"]) for p in people],
+        "wechat": [_str(p["wechat"]) for p in people],
+        "device_id": [_str(p["device_id"]) for p in people],
+        "id_card": [_str(p["id_card"]) for p in people],
+        "city": [_str(p["city"]) for p in people],
+        "province": [_str(p["province"]) for p in people],
+        "channel": [_str(p["channel"]) for p in people],
+        "source": [_str(p["source"]) for p in people],
+        "sources": pa.array([[str(s) for s in p["sources"]] if p["sources"] else None
+                             for p in people], pa.list_(pa.string())),
+        "first_seen": pa.array([p["first_seen"] for p in people], pa.timestamp("us")),
+        "last_seen": pa.array([p["last_seen"] for p in people], pa.timestamp("us")),
+        "lead_count": pa.array([p["lead_count"] if p["lead_count"] is not None
+                                else max(len(p["leads"]), 1) for p in people], pa.int32()),
+        "leads": pa.array([p["leads"] for p in people], pa.list_(pa.string())),
+    }))
+    ws.register("fixture_events", pa.table({
+        "subject": [e["subject"] for e in case.events],
+        "event_type": [e["event_type"] for e in case.events],
+        "ts": pa.array([e["ts"] for e in case.events], pa.timestamp("us")),
+        "amount": pa.array([e["amount"] for e in case.events], pa.float64()),
+        "category": pa.array([e["category"] for e in case.events], pa.string()),
+        "attributes": pa.array([e["attributes"] for e in case.events], pa.string()),
+        "repeat": pa.array([e["repeat"] for e in case.events], pa.int64()),
+    }))
+    ws.script(fixture_load_sql())
+
+
+def fixture_load_sql() -> list[str]:
+    return [
+        "INSERT INTO persons (person_id, name, phone, email, wechat, device_id, id_card, city, "
+        "province, channel, source, first_seen, last_seen, lead_count, sources, phones, emails) "
+        "SELECT person_id, name, phone, email, wechat, device_id, id_card, city, province, "
+        "channel, source, first_seen, last_seen, lead_count, sources, "
+        "CASE WHEN phone IS NULL THEN NULL ELSE [phone] END, "
+        "CASE WHEN email IS NULL THEN NULL ELSE [email] END FROM fixture_persons",
+        "INSERT INTO events (file_id, row_number, source, subject, event_type, ts, amount, "
+        "category, attributes) "
+        "SELECT 0, row_number() OVER (), 'fixture', subject, event_type, ts, amount, category, "
+        "CAST(attributes AS JSON) FROM fixture_events, range(repeat)",
+        "INSERT INTO subject_persons (subject, person_id) SELECT subject, min(person_id) FROM ("
+        "  SELECT 'person:' || person_id AS subject, person_id FROM fixture_persons"
+        "  UNION ALL SELECT 'phone:' || phone, person_id FROM fixture_persons "
+        "  WHERE phone IS NOT NULL"
+        "  UNION ALL SELECT 'lead:' || unnest(leads), person_id FROM fixture_persons"
+        ") GROUP BY subject",
+    ]
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def values_equal(expected: Any, got: Any) -> bool:
+    if expected is None or got is None:
+        return expected is None and got is None
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return expected is got
+    if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
+        return math.isclose(float(expected), float(got), rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(expected, (list, tuple)) and isinstance(got, list):
+        return len(expected) == len(got) and all(
+            values_equal(a, b) for a, b in zip(expected, got, strict=True))
+    if isinstance(expected, (dt.date, dt.datetime)):
+        return _plain(expected) == str(got)[:len(_plain(expected))]
+    return str(expected) == str(got) if isinstance(got, str) else expected == got

@@ -1,0 +1,295 @@
+"""The tag stage: compile tag rules → build person_features → store tags and history.
+
+A run computes every tag into a temporary wide table first; `dry_run` stops there and
+only reports (per tag: persons with a value, value distribution, difference against
+the last stored run). A real run then appends changed values to `tag_history`, and
+replaces `person_features` (sorted by person_id, for fast look-ups), the long-form
+`tags` and `tag_definitions`.
+
+Changes are found wide: the new features joined once to the stored person_features,
+one IS DISTINCT FROM per tag column (no join of ~20M long-form rows).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from leadctl.rules.tags import (
+    TagRules,
+    compile_tag_rules,
+    date_literal,
+    ident,
+    literal,
+    tag_definitions_sql,
+)
+from leadctl.workspace import Workspace
+
+NEW_FEATURES = "tag_new_features"
+COMPARE = "tag_compare"
+TOP_VALUES_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class StoredTag:
+    """A tag column of the stored person_features (from the previous run)."""
+
+    name: str
+    type: str  # expression type from tag_definitions
+    sql_type: str  # the column's SQL type
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def json_value_sql(type_: str, column: str) -> str:
+    """A typed column as a JSON value: numbers stay numbers (whole numbers without .0),
+    lists stay arrays, text becomes a JSON string."""
+    if type_ != "number":
+        return f"to_json({column})"
+    return (f"CASE WHEN {column} = trunc({column}) AND abs({column}) < 1e15 "
+            f"THEN to_json(CAST({column} AS BIGINT)) ELSE to_json({column}) END")
+
+
+def tags_table_sql(rules: TagRules, as_of: dt.date, run_id: int) -> str:
+    """Long form `tags` from person_features: one row per person and tag with a value."""
+    parts = [f"SELECT person_id, {literal(t.name)} AS tag, "
+             f"{json_value_sql(t.type, ident(t.name))} AS value, "
+             f"{date_literal(as_of)} AS as_of, {run_id} AS run_id\n"
+             f"FROM person_features WHERE {ident(t.name)} IS NOT NULL"
+             for t in rules.definition_order()]
+    body = "\nUNION ALL\n".join(parts) if parts else (
+        "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS tag, "
+        "CAST(NULL AS JSON) AS value, CAST(NULL AS DATE) AS as_of, "
+        "CAST(NULL AS INTEGER) AS run_id WHERE false")
+    return ("CREATE OR REPLACE TABLE tags AS\n"
+            "SELECT CAST(person_id AS VARCHAR) AS person_id, CAST(tag AS VARCHAR) AS tag, "
+            "CAST(value AS JSON) AS value, CAST(as_of AS DATE) AS as_of, "
+            f"CAST(run_id AS INTEGER) AS run_id FROM (\n{body}\n)")
+
+
+def compare_sql(new: list[StoredTag], old: list[StoredTag]) -> str:
+    """New and stored value of every tag side by side, one row per person (either side)."""
+    new_names, old_names = {t.name for t in new}, {t.name for t in old}
+    cols = ["coalesce(n.person_id, o.person_id) AS person_id"]
+    for name in _compared_tags(new, old):
+        cols.append(f"{'o.' + ident(name) if name in old_names else 'NULL'} "
+                    f"AS {ident('o_' + name)}")
+        cols.append(f"{'n.' + ident(name) if name in new_names else 'NULL'} "
+                    f"AS {ident('n_' + name)}")
+    return (f"CREATE OR REPLACE TEMP TABLE {COMPARE} AS\n"
+            f"SELECT {', '.join(cols)}\n"
+            f"FROM {NEW_FEATURES} n FULL OUTER JOIN person_features o "
+            f"ON o.person_id = n.person_id")
+
+
+def _compared_tags(new: list[StoredTag], old: list[StoredTag]) -> list[str]:
+    return list(dict.fromkeys([t.name for t in new] + [t.name for t in old]))
+
+
+def _differs_sql(new: list[StoredTag], old: list[StoredTag], name: str) -> str:
+    """Whether a tag's value changed; compared as JSON when the column type changed."""
+    before = {t.name: t for t in old}.get(name)
+    after = {t.name: t for t in new}.get(name)
+    o, n = ident("o_" + name), ident("n_" + name)
+    if before is None or after is None:
+        return f"({o} IS NOT NULL OR {n} IS NOT NULL)"
+    if before == after:
+        return f"{o} IS DISTINCT FROM {n}"
+    return (f"CAST({json_value_sql(before.type, o)} AS VARCHAR) IS DISTINCT FROM "
+            f"CAST({json_value_sql(after.type, n)} AS VARCHAR)")
+
+
+def change_counts_sql(new: list[StoredTag], old: list[StoredTag]) -> str:
+    """Per compared tag k: values added (a<k>), removed (r<k>), changed (c<k>)."""
+    cols = []
+    for k, name in enumerate(_compared_tags(new, old)):
+        o, n = ident("o_" + name), ident("n_" + name)
+        differs = _differs_sql(new, old, name)
+        cols.append(f"count(*) FILTER (WHERE {o} IS NULL AND {n} IS NOT NULL) AS a{k}, "
+                    f"count(*) FILTER (WHERE {o} IS NOT NULL AND {n} IS NULL) AS r{k}, "
+                    f"count(*) FILTER (WHERE {o} IS NOT NULL AND {n} IS NOT NULL AND "
+                    f"{differs}) AS c{k}")
+    return f"SELECT {', '.join(cols)} FROM {COMPARE}" if cols else "SELECT 1"
+
+
+def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
+                run_id: int) -> str | None:
+    """Append the changed values (old and new as JSON, NULL = no value) to tag_history."""
+    types_old = {t.name: t.type for t in old}
+    types_new = {t.name: t.type for t in new}
+    parts = []
+    for name in _compared_tags(new, old):
+        o, n = ident("o_" + name), ident("n_" + name)
+        old_json = json_value_sql(types_old[name], o) if name in types_old else "NULL"
+        new_json = json_value_sql(types_new[name], n) if name in types_new else "NULL"
+        parts.append(f"SELECT person_id, {literal(name)} AS tag, CAST({old_json} AS JSON), "
+                     f"CAST({new_json} AS JSON) FROM {COMPARE} "
+                     f"WHERE {_differs_sql(new, old, name)}")
+    if not parts:
+        return None
+    return (f"INSERT INTO tag_history (run_id, as_of, person_id, tag, old_value, new_value)\n"
+            f"SELECT {run_id}, {date_literal(as_of)}, * FROM (\n"
+            + "\nUNION ALL\n".join(parts) + "\n)")
+
+
+def publish_sql(rules: TagRules, as_of: dt.date, run_id: int) -> list[str]:
+    """Replace person_features (sorted by person_id), tags and tag_definitions."""
+    return [
+        f"CREATE OR REPLACE TABLE person_features AS "
+        f"SELECT * FROM {NEW_FEATURES} ORDER BY person_id",
+        tags_table_sql(rules, as_of, run_id),
+        *tag_definitions_sql(rules),
+    ]
+
+
+def stats_sql(rules: TagRules, table: str = NEW_FEATURES) -> str:
+    """Persons, and per tag: persons with a value; min/avg/max of number tags."""
+    cols = ["count(*) AS persons"]
+    for k, t in enumerate(rules.definition_order()):
+        col = ident(t.name)
+        cols.append(f"count({col}) AS w{k}")
+        if t.type == "number":
+            cols.append(f"min({col}) AS min{k}, avg({col}) AS avg{k}, max({col}) AS max{k}")
+    return f"SELECT {', '.join(cols)} FROM {table}"
+
+
+def value_counts_sql(tags: list[tuple[str, str]], table: str,
+                     limit: int | None = None) -> str | None:
+    """Persons per value (as JSON text) of each given (tag, type), most frequent first."""
+    parts = [f"SELECT {literal(name)} AS tag, CAST({json_value_sql(type_, ident(name))} "
+             f"AS VARCHAR) AS value, count(*) AS persons FROM {table} "
+             f"WHERE {ident(name)} IS NOT NULL GROUP BY 2" for name, type_ in tags]
+    if not parts:
+        return None
+    ranked = ("SELECT *, row_number() OVER (PARTITION BY tag ORDER BY persons DESC, value) "
+              "AS r FROM (\n" + "\nUNION ALL\n".join(parts) + "\n)")
+    where = f" WHERE r <= {limit}" if limit else ""
+    return f"SELECT tag, value, persons FROM ({ranked}){where} ORDER BY tag, r"
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _column_types(ws: Workspace, table: str) -> dict[str, str]:
+    return {r["column_name"]: r["data_type"] for r in ws.rows(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ?", [table])}
+
+
+def stored_tags(ws: Workspace) -> list[StoredTag]:
+    """Tag columns of the stored person_features, as the previous run defined them."""
+    columns = _column_types(ws, "person_features")
+    rows = ws.rows("SELECT tag, type FROM tag_definitions ORDER BY position")
+    return [StoredTag(r["tag"], r["type"], columns[r["tag"]]) for r in rows
+            if r["tag"] in columns]
+
+
+def computed_tags(ws: Workspace, rules: TagRules) -> list[StoredTag]:
+    columns = _column_types(ws, NEW_FEATURES)
+    return [StoredTag(t.name, t.type, columns[t.name]) for t in rules.definition_order()]
+
+
+def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = False,
+             run_id: int | None = None, progress=None) -> dict:
+    """Compute every tag as of `as_of`; store unless `dry_run`. Returns the run summary.
+    `progress(done, total, label)` is called between steps when given."""
+    steps = 3 if dry_run else 5
+
+    def step(done: int, label: str) -> None:
+        if progress is not None:
+            progress(done, steps, label)
+
+    step(0, "computing")
+    ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=True))
+    step(1, "comparing")
+    new, old = computed_tags(ws, rules), stored_tags(ws)
+    previous = _previous_run(ws) if old else None
+    ws.execute(compare_sql(new, old))
+    step(2, "summarising")
+    summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
+    if not dry_run:
+        run_id = run_id if run_id is not None else (ws.run_id or 0)
+        summary["run_id"] = run_id
+        step(3, "history")
+        history = history_sql(new, old, as_of, run_id) if previous else None
+        if history:  # the first run has nothing to compare with: no history rows
+            ws.execute(history)
+        step(4, "storing")
+        ws.script(publish_sql(rules, as_of, run_id))
+    step(steps, "done")
+    for table in (COMPARE, NEW_FEATURES):
+        ws.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+    return summary
+
+
+def _previous_run(ws: Workspace) -> dict | None:
+    """The stored run (every row of `tags` carries its as-of and run id)."""
+    rows = ws.rows("SELECT as_of, run_id FROM tags LIMIT 1")
+    if not rows or rows[0]["run_id"] is None:
+        return None
+    persons = ws.scalar("SELECT count(*) FROM person_features")
+    return {"as_of": str(rows[0]["as_of"]), "run_id": rows[0]["run_id"], "persons": persons}
+
+
+def _summary(ws: Workspace, rules: TagRules, new: list[StoredTag], old: list[StoredTag],
+             as_of: dt.date, dry_run: bool, previous: dict | None) -> dict:
+    ordered = rules.definition_order()
+    stats = ws.rows(stats_sql(rules))[0]
+    changes = ws.rows(change_counts_sql(new, old))[0] if previous else {}
+    compared = _compared_tags(new, old)
+    levelled = [(t.name, t.type) for t in ordered if t.level_names()]
+    others = [(t.name, t.type) for t in ordered if not t.level_names() and t.type != "number"]
+    sizes = _value_counts(ws, value_counts_sql(levelled, NEW_FEATURES))
+    stored_names = {t.name: t.type for t in old}
+    before = _value_counts(ws, value_counts_sql(
+        [(n, stored_names[n]) for n, _ in levelled if n in stored_names], "person_features"))
+    top = _value_counts(ws, value_counts_sql(others, NEW_FEATURES, TOP_VALUES_SHOWN))
+    out_tags = []
+    for k, tag in enumerate(ordered):
+        item: dict[str, Any] = {"tag": tag.name, "kind": tag.kind, "category": tag.category,
+                                "type": tag.type, "persons_with_value": int(stats[f"w{k}"])}
+        if tag.level_names():
+            now, then = sizes.get(tag.name, {}), before.get(tag.name, {})
+            item["levels"] = [{"value": name, "persons": now.get(name, 0),
+                               "previous": then.get(name, 0)} for name in tag.level_names()]
+        elif tag.type == "number":
+            item["stats"] = None if stats[f"min{k}"] is None else {
+                "min": _number(stats[f"min{k}"]), "avg": round(float(stats[f"avg{k}"]), 4),
+                "max": _number(stats[f"max{k}"])}
+        else:
+            item["top_values"] = [{"value": list(v) if isinstance(v, tuple) else v,
+                                   "persons": n} for v, n in top.get(tag.name, {}).items()]
+        c = compared.index(tag.name)
+        item["changes"] = {"added": int(changes.get(f"a{c}", 0)),
+                           "removed": int(changes.get(f"r{c}", 0)),
+                           "changed": int(changes.get(f"c{c}", 0))}
+        out_tags.append(item)
+    removed = [n for n in compared if n not in rules.by_name]
+    removed_values = sum(int(changes.get(f"r{compared.index(n)}", 0)) for n in removed)
+    return {
+        "as_of": as_of.isoformat(), "dry_run": dry_run, "run_id": None,
+        "persons": int(stats["persons"]), "rules_hash": rules.rules_hash,
+        "previous": previous, "tags": out_tags, "removed_tags": removed,
+        "changes": sum(sum(t["changes"].values()) for t in out_tags) + removed_values,
+    }
+
+
+def _value_counts(ws: Workspace, sql: str | None) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    if sql is None:
+        return out
+    for r in ws.rows(sql):
+        out.setdefault(r["tag"], {})[_json_key(r["value"])] = int(r["persons"])
+    return out
+
+
+def _json_key(text: str) -> Any:
+    value = json.loads(text)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value

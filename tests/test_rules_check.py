@@ -1,0 +1,200 @@
+"""`leadctl rules check`, `leadctl rules test` and `leadctl tag` through the real CLI:
+exit codes, file:line messages, fixtures with diffs, nothing changed on invalid rules."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+from leadctl.errors import Location, RuleError
+from leadctl.rules import check
+from tests.conftest import RULES, Cli
+
+BAD_TIER = """\
+tags:
+  - name: paid_7d
+    kind: metric
+    event: order_paid
+    agg: sum
+    field: amount
+    window: 7d
+  - name: tier
+    kind: tiers
+    levels:
+      - name: high
+        when: paid_7d > 100 or 1=1; drop table leads
+    default: low
+"""
+
+
+@pytest.fixture
+def rules_copy(tmp_path):
+    """The shipped rules without their fixtures (each test adds its own)."""
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target, ignore=shutil.ignore_patterns("tests"))
+    (target / "tests").mkdir()
+    return target
+
+
+def seeded(cli: Cli) -> Cli:
+    assert cli("init", str(cli.db.parent)).exit_code == 0
+    con = duckdb.connect(str(cli.db))
+    con.execute("INSERT INTO persons (person_id, lead_count) VALUES ('p1', 1), ('p2', 2)")
+    con.execute("INSERT INTO subject_persons (subject, person_id) VALUES "
+                "('person:p1', 'p1'), ('person:p2', 'p2')")
+    con.execute("INSERT INTO events (subject, event_type, ts, amount, category) "
+                "SELECT 'person:p1', 'order_paid', TIMESTAMP '2026-10-31 10:00', 250, 'fresh' "
+                "FROM range(30)")
+    con.close()
+    return cli
+
+
+def db_rows(cli: Cli, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(cli.db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_rules_check_passes_on_the_shipped_rules(cli):
+    result = cli("rules", "check", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result.json()
+    assert data["ok"] is True and data["tags"] == 25 and data["db"] is None
+
+
+def test_rules_check_reports_every_problem_with_location_and_exits_2(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "tags.yaml").write_text(BAD_TIER.replace("kind: metric", "kind: metrics"))
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    result = cli("rules", "check")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: {rules / 'tags.yaml'}:3:11: tag 'paid_7d': unknown kind 'metrics' (known: "
+        "tiers, metric, first, last, top, active_days, rfm, expr)",
+        f"error: {rules / 'tags.yaml'}:12:35: tag 'tier' level 'high': ';' is not allowed: a "
+        "rule expression is one expression, not SQL statements",
+    ]
+    as_json = cli("rules", "check", "--json")
+    assert as_json.exit_code == 2
+    assert [(p["line"], p["col"]) for p in as_json.json()["problems"]] == [(3, 11), (12, 35)]
+
+
+def test_rules_check_warns_about_event_types_missing_from_the_data(cli):
+    seeded(cli)
+    result = cli("rules", "check", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["db"] == str(cli.db)
+    warnings = result.json()["warnings"]
+    assert [w.split(": ", 1)[1] for w in warnings] == [
+        "no 'login' events in the workspace yet", "no 'page_view' events in the workspace yet",
+        "no 'form_submit' events in the workspace yet"]
+
+
+def test_registered_checkers_run_after_tags_and_see_their_fields(tmp_path):
+    seen = {}
+
+    def scoring_checker(ctx):
+        seen["fields"] = ctx.fields()
+        return [(Location("scoring.yaml", 3, 5), "points must be a number")]
+
+    check.register_checker(scoring_checker)
+    try:
+        with pytest.raises(RuleError) as caught:
+            check.check_rules(RULES)
+    finally:
+        check._REGISTERED.remove(scoring_checker)
+    assert caught.value.problems == [(Location("scoring.yaml", 3, 5), "points must be a number")]
+    assert seen["fields"]["value_tier"] == "string"
+
+
+def test_invalid_rules_refuse_to_tag_and_change_nothing(tmp_path):
+    cli = seeded(Cli(tmp_path / "ws.duckdb"))
+    assert cli("tag", "--as-of", "2026-11-01").exit_code == 0
+    before = db_rows(cli, "SELECT * FROM tags ORDER BY person_id, tag")
+    runs = db_rows(cli, "SELECT count(*) FROM runs")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "tags.yaml").write_text(BAD_TIER)
+    result = Cli(cli.db, bad)("tag", "--as-of", "2026-11-02")
+    assert result.exit_code == 2
+    assert f"{bad / 'tags.yaml'}:12:35:" in result.stderr
+    assert db_rows(cli, "SELECT * FROM tags ORDER BY person_id, tag") == before
+    assert db_rows(cli, "SELECT count(*) FROM runs") == runs
+
+
+def test_tag_stores_and_dry_run_shows_the_difference(cli):
+    seeded(cli)
+    result = cli("tag", "--as-of", "2026-11-01", "--json")
+    assert result.exit_code == 0, result.stderr
+    first = result.json()
+    assert first["run_id"] == 1 and first["persons"] == 2
+    assert db_rows(cli, "SELECT value FROM tags WHERE person_id = 'p1' AND tag = 'value_tier'"
+                   ) == [('"high"',)]
+    assert db_rows(cli, "SELECT command, outcome, CAST(as_of AS VARCHAR) FROM runs "
+                   "WHERE run_id = 1") == [("tag", "ok", "2026-11-01")]
+    preview = cli("tag", "--as-of", "2026-11-08", "--dry-run", "--json")
+    assert preview.exit_code == 0, preview.stderr
+    data = {t["tag"]: t for t in preview.json()["tags"]}
+    assert data["value_tier"]["levels"][:2] == [
+        {"value": "high", "persons": 0, "previous": 1},
+        {"value": "medium", "persons": 1, "previous": 0}]
+    assert data["paid_orders_7d"]["changes"] == {"added": 0, "removed": 0, "changed": 1}
+    assert db_rows(cli, "SELECT value FROM tags WHERE person_id = 'p1' AND tag = 'value_tier'"
+                   ) == [('"high"',)]
+    table = cli("tag", "--as-of", "2026-11-08", "--dry-run")
+    assert table.exit_code == 0
+    assert "dry run, nothing stored" in table.stdout
+    row = next(line for line in table.stdout.splitlines() if "value_tier" in line)
+    assert "high 0" in row and "│       1 │" in row  # level sizes; 1 value changed
+
+
+def test_rules_test_passes_on_the_shipped_fixtures(cli):
+    result = cli("rules", "test")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("rules test ok: ")
+
+
+FAILING_FIXTURE = """\
+as_of: 2026-11-01
+persons:
+  - {id: p1, phone: "13800000001"}
+events:
+  - {phone: "13800000001", event: order_paid, days_ago: 1, amount: 100, category: fresh}
+  - {person: p1, event: order_paid, days_ago: 40, amount: 900, category: fresh}
+expect:
+  p1:
+    paid_amount_30d: 1000
+    top_categories_7d: []
+"""
+
+
+def test_rules_test_prints_a_diff_and_exits_1(rules_copy, tmp_path):
+    (rules_copy / "tests" / "zz_wrong.yaml").write_text(FAILING_FIXTURE)
+    result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
+    assert result.exit_code == 1
+    fixture = rules_copy / "tests" / "zz_wrong.yaml"
+    assert [line for line in result.stdout.splitlines() if line.startswith("FAIL")] == [
+        f"FAIL {fixture}:9: zz_wrong: paid_amount_30d for p1: expected 1000, got 100",
+        f"FAIL {fixture}:10: zz_wrong: top_categories_7d for p1: expected [], got no value",
+    ]
+    data = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test", "--json").json()
+    assert data["failed"] == 2 and data["ok"] is False
+    assert data["failures"][0] | {"message": None} == {
+        "file": str(fixture), "line": 9, "case": "zz_wrong", "person": "p1",
+        "tag": "paid_amount_30d", "expected": 1000, "got": 100, "message": None}
+
+
+def test_a_broken_fixture_is_a_rule_error(rules_copy, tmp_path):
+    (rules_copy / "tests" / "zz_broken.yaml").write_text(
+        FAILING_FIXTURE.replace("{phone: \"13800000001\", event", "{phone: \"139\", event"))
+    result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {rules_copy / 'tests' / 'zz_broken.yaml'}:5:5: zz_broken: an event needs "
+        "`person:` (a person id of this case), `phone:` or `lead_id:` of a listed person")

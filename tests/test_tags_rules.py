@@ -1,0 +1,174 @@
+"""tags.yaml: parsing, validation with file:line:col, dependency order, pure SQL builders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from leadctl.errors import RuleError
+from leadctl.rules.tags import (
+    PERSON_FIELDS,
+    event_pass_sql,
+    feature_fields,
+    features_select_sql,
+    load_tag_rules,
+    value_pass_sql,
+)
+from tests.conftest import RULES
+
+AS_OF = dt.date(2026, 11, 1)
+
+GOOD_METRIC = """\
+  - name: paid_7d
+    kind: metric
+    event: order_paid
+    agg: sum
+    field: amount
+    window: 7d
+"""
+
+
+def rules_dir(tmp_path: Path, body: str) -> Path:
+    (tmp_path / "tags.yaml").write_text(body, encoding="utf-8")
+    return tmp_path
+
+
+def problems(tmp_path: Path, body: str) -> list[str]:
+    with pytest.raises(RuleError) as caught:
+        load_tag_rules(rules_dir(tmp_path, body))
+    return [f"{loc.line}:{loc.col}: {message}" for loc, message in caught.value.problems]
+
+
+def test_shipped_rules_are_ordered_by_dependency_with_types():
+    rules = load_tag_rules(RULES)
+    names = [t.name for t in rules.tags]
+    for tag in rules.tags:
+        for dep in tag.deps:
+            assert names.index(dep) < names.index(tag.name), (dep, tag.name)
+    by_name = rules.by_name
+    assert by_name["value_tier"].deps == ("paid_orders_7d", "paid_amount_7d", "paid_orders_30d",
+                                          "paid_amount_30d")
+    assert by_name["rfm_segment"].deps == ("days_since_last_payment", "paid_orders_180d",
+                                           "paid_amount_180d")
+    assert {n: by_name[n].type for n in ("value_tier", "paid_amount_30d",
+                                         "days_since_first_payment", "top_categories_7d",
+                                         "login_days_30d", "repeat_lead")} == {
+        "value_tier": "string", "paid_amount_30d": "number", "days_since_first_payment": "number",
+        "top_categories_7d": "list", "login_days_30d": "number", "repeat_lead": "boolean"}
+    fields = feature_fields(rules)
+    assert fields["city"] == "string" and fields["rfm_segment"] == "string"
+    assert set(fields) == set(PERSON_FIELDS) | set(names)
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("tags:\n  - name: a\n    kind: [metric\n",
+     "4:1: invalid YAML: expected ',' or ']', but got '<stream end>' (while parsing a flow "
+     "sequence started at line 3, column 11)"),
+    ("tags:\n  - name: a\n    kind: histogram\n",
+     "3:11: tag 'a': unknown kind 'histogram' (known: tiers, metric, first, last, top, "
+     "active_days, rfm, expr)"),
+    ("tags:\n" + GOOD_METRIC + "    colour: red\n",
+     "8:5: tag 'paid_7d': unknown field 'colour' for kind metric (allowed: name, kind, "
+     "category, description, highlight, event, agg, field, window, where)"),
+    ("tags:\n" + GOOD_METRIC.replace("field: amount", "field: category"),
+     "6:12: tag 'paid_7d': type mismatch: sum needs a number field, 'category' is string"),
+    ("tags:\n" + GOOD_METRIC + "  - name: t\n    kind: tiers\n    levels:\n"
+     "      - {name: hi, when: \"paid_7d > 'many'\"}\n    default: lo\n",
+     "11:27: tag 't' level 'hi': cannot compare number 'paid_7d' with string 'many'"),
+    ("tags:\n  - name: a\n    kind: expr\n    expr: b + 1\n"
+     "  - name: b\n    kind: expr\n    expr: c * 2\n  - name: c\n    kind: expr\n    expr: a\n",
+     "2:5: dependency cycle: a -> b -> c -> a"),
+    ("tags:\n" + GOOD_METRIC + "    where: 1=1; drop table leads\n",
+     "8:15: tag 'paid_7d' where: ';' is not allowed: a rule expression is one expression, "
+     "not SQL statements"),
+    ("tags:\n" + GOOD_METRIC + "    where: \"read_text('/etc/passwd') = 'x'\"\n",
+     "8:13: tag 'paid_7d' where: function 'read_text' is not allowed (allowed: abs, ceil, "
+     "coalesce, contains, days_since, ends_with, floor, greatest, if, least, length, lower, "
+     "max, min, month, nullif, round, starts_with, trim, upper, year)"),
+    ("tags:\n" + GOOD_METRIC + "    where: amount > (select max(amount) from events)\n",
+     "8:22: tag 'paid_7d' where: 'select' is not allowed: rule expressions cannot contain SQL "
+     "statements or sub-queries"),
+    ("tags:\n" + GOOD_METRIC.replace("order_paid", "\"paid'; drop table x; --\""),
+     "4:12: tag 'paid_7d': event must be an event type name or a list of them"),
+    ("tags:\n" + GOOD_METRIC.replace("window: 7d", "window: a week"),
+     "7:13: tag 'paid_7d': window must be a number of days like 30d (or `all`), not 'a week'"),
+    ("tags:\n" + GOOD_METRIC.replace("field: amount", "field: price"),
+     "6:12: tag 'paid_7d': unknown event field 'price' (known: amount, category, event_type, "
+     "ts; declare others under event_attributes)"),
+])
+def test_each_problem_is_located(tmp_path, body, expected):
+    assert problems(tmp_path, body) == [expected]
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    found = problems(tmp_path, """\
+tags:
+  - name: a
+    kind: metric
+    event: order_paid
+    agg: median
+  - name: Bad-Name
+    kind: metric
+  - name: t
+    kind: tiers
+    levels:
+      - {name: hi, when: unknown_tag > 1}
+""")
+    assert found == [
+        "5:10: tag 'a': agg must be one of count, sum, avg, min, max, count_distinct",
+        "6:11: tag name 'Bad-Name' must be lower_snake_case (letters, digits, _) and not a "
+        "reserved word",
+        "8:5: tag 't': tiers need a `default:` level (or `default: null` for no value)",
+        "11:26: tag 't' level 'hi': unknown field 'unknown_tag' (known: a, channel, city, "
+        "first_seen, last_seen, lead_count, name, province, source, sources, t)",
+    ]
+
+
+def test_rfm_needs_number_tags(tmp_path):
+    found = problems(tmp_path, """\
+tags:
+  - name: fav
+    kind: top
+    event: order_paid
+    field: category
+  - name: seg
+    kind: rfm
+    recency: fav
+    frequency: nowhere
+    monetary: lead_count
+""")
+    assert found == ["6:5: tag 'seg': frequency refers to unknown tag 'nowhere'",
+                     "6:5: tag 'seg': type mismatch: recency 'fav' is list, needs a number"]
+
+
+def test_event_pass_is_one_scan_and_one_group_by_over_events():
+    rules = load_tag_rules(RULES)
+    sql = event_pass_sql(rules, AS_OF)
+    assert sql.count("FROM events e") == 1
+    assert sql.count("GROUP BY") == 2  # per subject, then the few partial rows per person
+    assert "count(DISTINCT" not in sql  # distinct days are bitmasks: they merge per person
+    assert "e.ts >= TIMESTAMP '2026-10-25 00:00:00'" in sql  # last 7 days
+    assert "e.ts < TIMESTAMP '2026-11-01 00:00:00'" in sql  # nothing from the as-of day on
+    values = value_pass_sql(rules, AS_OF)
+    assert [[t.name for t in tags] for _, _, tags in values] == [
+        ["top_categories_7d", "favourite_category_90d", "first_order_category",
+         "categories_bought_180d"]]
+    assert values[0][1].count("FROM events e") == 1
+
+
+def test_features_sql_transpiles_to_spark():
+    import sqlglot
+
+    sql = features_select_sql(load_tag_rules(RULES), AS_OF)
+    spark = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+    assert "FROM events" in spark and "person_features" not in spark
+
+
+def test_every_shipped_tag_has_a_fixture_expectation():
+    from leadctl.rules.fixtures import fixture_files, load_cases
+
+    expected = {key for path in fixture_files(RULES) for case in load_cases(path)
+                for _, key, _, _ in case.expect}
+    assert {t.name for t in load_tag_rules(RULES).tags} - expected == set()

@@ -1,0 +1,181 @@
+"""The tag stage: what is stored (tags, person_features, tag_definitions, tag_history),
+dry runs, and the run summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from leadctl.rules.tags import load_tag_rules
+from leadctl.stages.tag import run_tags
+from tests.test_tags_seed import workspace
+
+AS_OF = dt.date(2026, 11, 1)
+
+TAGS = """\
+tags:
+  - name: paid_30d
+    kind: metric
+    category: value
+    description: Paid in the last 30 days
+    event: order_paid
+    agg: sum
+    field: amount
+    window: 30d
+  - name: last_paid_days
+    kind: last
+    event: order_paid
+  - name: tier
+    kind: tiers
+    category: value
+    highlight: true
+    levels:
+      - {name: big, when: paid_30d >= 500}
+    default: small
+  - name: cats
+    kind: top
+    category: preference
+    event: order_paid
+    field: category
+    n: 2
+"""
+
+
+def rules(tmp_path, text=TAGS):
+    (tmp_path / "tags.yaml").write_text(text, encoding="utf-8")
+    return load_tag_rules(tmp_path)
+
+
+def events_ws():
+    return workspace(["a", "b", "c"], [
+        ("a", "order_paid", "2026-10-30 10:00", 300, "fresh", 2),
+        ("a", "order_paid", "2026-10-20 10:00", 50.5, "daily", 1),
+        ("b", "order_paid", "2026-10-31 10:00", 100, "apparel", 1),
+    ])
+
+
+def stored(ws) -> list[tuple]:
+    return [(r["person_id"], r["tag"], json.loads(r["value"]), str(r["as_of"]), r["run_id"])
+            for r in ws.rows("SELECT person_id, tag, CAST(value AS VARCHAR) AS value, as_of, "
+                             "run_id FROM tags ORDER BY person_id, tag")]
+
+
+def test_a_run_stores_long_json_values_wide_features_and_definitions(tmp_path):
+    ws = events_ws()
+    summary = run_tags(ws, rules(tmp_path), AS_OF, run_id=7)
+    assert stored(ws) == [
+        ("a", "cats", ["fresh", "daily"], "2026-11-01", 7),
+        ("a", "last_paid_days", 2, "2026-11-01", 7),
+        ("a", "paid_30d", 650.5, "2026-11-01", 7),
+        ("a", "tier", "big", "2026-11-01", 7),
+        ("b", "cats", ["apparel"], "2026-11-01", 7),
+        ("b", "last_paid_days", 1, "2026-11-01", 7),
+        ("b", "paid_30d", 100, "2026-11-01", 7),
+        ("b", "tier", "small", "2026-11-01", 7),
+        ("c", "paid_30d", 0, "2026-11-01", 7),  # no orders: 0, not unknown
+        ("c", "tier", "small", "2026-11-01", 7),
+    ]
+    # whole numbers are JSON integers
+    assert ws.scalar("SELECT CAST(value AS VARCHAR) FROM tags WHERE person_id = 'b' "
+                     "AND tag = 'paid_30d'") == "100"
+    assert ws.rows("SELECT person_id, city, paid_30d, last_paid_days, tier, cats "
+                   "FROM person_features ORDER BY person_id") == [
+        {"person_id": "a", "city": None, "paid_30d": 650.5, "last_paid_days": 2,
+         "tier": "big", "cats": ["fresh", "daily"]},
+        {"person_id": "b", "city": None, "paid_30d": 100.0, "last_paid_days": 1,
+         "tier": "small", "cats": ["apparel"]},
+        {"person_id": "c", "city": None, "paid_30d": 0.0, "last_paid_days": None,
+         "tier": "small", "cats": None}]
+    assert ws.rows("SELECT position, tag, kind, category, description, type, "
+                   "CAST(levels AS VARCHAR) AS levels, highlight FROM tag_definitions "
+                   "ORDER BY position") == [
+        {"position": 0, "tag": "paid_30d", "kind": "metric", "category": "value",
+         "description": "Paid in the last 30 days", "type": "number", "levels": None,
+         "highlight": False},
+        {"position": 1, "tag": "last_paid_days", "kind": "last", "category": "other",
+         "description": "", "type": "number", "levels": None, "highlight": False},
+        {"position": 2, "tag": "tier", "kind": "tiers", "category": "value",
+         "description": "", "type": "string", "levels": '["big","small"]', "highlight": True},
+        {"position": 3, "tag": "cats", "kind": "top", "category": "preference",
+         "description": "", "type": "list", "levels": None, "highlight": False}]
+    assert ws.scalar("SELECT count(*) FROM tag_history") == 0  # nothing to compare with yet
+    assert summary["persons"] == 3 and summary["previous"] is None
+    assert summary["tags"][2] == {
+        "tag": "tier", "kind": "tiers", "category": "value", "type": "string",
+        "persons_with_value": 3, "changes": {"added": 0, "removed": 0, "changed": 0},
+        "levels": [{"value": "big", "persons": 1, "previous": 0},
+                   {"value": "small", "persons": 2, "previous": 0}]}
+
+
+def test_history_keeps_only_changed_values_of_the_next_run(tmp_path):
+    ws = events_ws()
+    tag_rules = rules(tmp_path)
+    run_tags(ws, tag_rules, AS_OF, run_id=1)
+    ws.execute("INSERT INTO events (subject, event_type, ts, amount, category) VALUES "
+               "('person:c', 'order_paid', TIMESTAMP '2026-11-01 09:00', 800, 'digital')")
+    summary = run_tags(ws, tag_rules, AS_OF + dt.timedelta(days=1), run_id=2)
+    history = ws.rows("SELECT run_id, CAST(as_of AS VARCHAR) AS as_of, person_id, tag, "
+                      "CAST(old_value AS VARCHAR) AS old, CAST(new_value AS VARCHAR) AS new "
+                      "FROM tag_history ORDER BY tag, person_id")
+    assert [(h["person_id"], h["tag"], h["old"], h["new"]) for h in history] == [
+        ("c", "cats", None, '["digital"]'),
+        ("a", "last_paid_days", "2", "3"),
+        ("b", "last_paid_days", "1", "2"),
+        ("c", "last_paid_days", None, "1"),
+        ("c", "paid_30d", "0", "800"),
+        ("c", "tier", '"small"', '"big"'),
+    ]
+    assert {(h["run_id"], h["as_of"]) for h in history} == {(2, "2026-11-02")}
+    assert summary["previous"] == {"as_of": "2026-11-01", "run_id": 1, "persons": 3}
+    assert {t["tag"]: t["changes"] for t in summary["tags"]} == {
+        "paid_30d": {"added": 0, "removed": 0, "changed": 1},
+        "last_paid_days": {"added": 1, "removed": 0, "changed": 2},
+        "tier": {"added": 0, "removed": 0, "changed": 1},
+        "cats": {"added": 1, "removed": 0, "changed": 0}}
+    assert summary["changes"] == 6
+
+
+def test_dry_run_reports_the_difference_and_stores_nothing(tmp_path):
+    ws = events_ws()
+    run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    before = stored(ws)
+    changed = rules(tmp_path, TAGS.replace("paid_30d >= 500", "paid_30d >= 50"))
+    summary = run_tags(ws, changed, AS_OF, dry_run=True)
+    assert summary["dry_run"] is True and summary["run_id"] is None
+    tier = next(t for t in summary["tags"] if t["tag"] == "tier")
+    assert tier["levels"] == [{"value": "big", "persons": 2, "previous": 1},
+                              {"value": "small", "persons": 1, "previous": 2}]
+    assert tier["changes"] == {"added": 0, "removed": 0, "changed": 1}
+    assert stored(ws) == before
+    assert ws.scalar("SELECT count(*) FROM tag_history") == 0
+    assert ws.scalar("SELECT count(*) FROM information_schema.tables "
+                     "WHERE table_name LIKE 'tag_new%' OR table_name = 'tag_compare'") == 0
+
+
+def test_a_tag_removed_from_the_rules_leaves_history_and_disappears(tmp_path):
+    ws = events_ws()
+    run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    without_cats = TAGS[:TAGS.index("  - name: cats")]
+    summary = run_tags(ws, rules(tmp_path, without_cats), AS_OF, run_id=2)
+    assert summary["removed_tags"] == ["cats"]
+    assert ws.rows("SELECT person_id, CAST(old_value AS VARCHAR) AS old, new_value "
+                   "FROM tag_history WHERE tag = 'cats' ORDER BY person_id") == [
+        {"person_id": "a", "old": '["fresh","daily"]', "new_value": None},
+        {"person_id": "b", "old": '["apparel"]', "new_value": None}]
+    assert ws.scalar("SELECT count(*) FROM tags WHERE tag = 'cats'") == 0
+    assert "cats" not in {r["column_name"] for r in ws.rows(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = 'person_features'")}
+
+
+def test_feature_fields_come_from_the_stored_definitions(tmp_path):
+    from leadctl.rules.tags import PERSON_FIELDS, feature_fields
+
+    ws = events_ws()
+    assert feature_fields(ws) == PERSON_FIELDS  # no tag run yet
+    tag_rules = rules(tmp_path)
+    run_tags(ws, tag_rules, AS_OF, run_id=1)
+    assert feature_fields(ws) == feature_fields(tag_rules) == {
+        **PERSON_FIELDS, "paid_30d": "number", "last_paid_days": "number", "tier": "string",
+        "cats": "list"}
+    assert feature_fields(tmp_path) == feature_fields(tag_rules)
