@@ -1,0 +1,62 @@
+"""`leadctl score [--as-of D] [--dry-run] [--json]`."""
+
+from __future__ import annotations
+
+import typer
+
+from leadctl.cli import common
+
+
+def register(app: typer.Typer) -> None:
+    app.command("score")(score)
+
+
+def score(
+    ctx: typer.Context,
+    as_of: common.AsOf = None,
+    dry_run: common.DryRun = False,
+    json_out: common.Json = False,
+) -> None:
+    """Evaluate rules/scoring.yaml for every person: points per rule, score, grade.
+    --dry-run shows the grade distribution and how many persons would change grade
+    against the stored scores, and stores nothing."""
+    from leadctl import api
+
+    s = common.settings(ctx)
+    day = common.run(ctx, lambda: common.parse_as_of(as_of))
+    result = common.run(ctx, lambda: api.score(s.db, s.rules, day, dry_run=dry_run))
+    if json_out:
+        common.print_json(result)
+    else:
+        render_score_summary(result)
+
+
+def render_score_summary(result: dict) -> None:
+    out = common.stdout_console()
+    head = "dry run: nothing stored" if result["dry_run"] else f"stored run {result['run_id']}"
+    if result.get("skipped"):
+        out.print(f"{head} — {result['skipped']}", markup=False)
+        return
+    previous = result.get("previous")
+    since = (f"vs run {previous['run_id']} as of {previous['as_of']}" if previous
+             else "no stored scores yet")
+    rows = [[g["grade"], g["persons"], g["previous"], _delta(g["persons"] - g["previous"])]
+            for g in result["grades"]]
+    changes = result["grade_changes"]
+    verb = "would change" if result["dry_run"] else "changed"
+    out.print(f"{head} — as of {result['as_of']}, {result['persons']} persons, {since}\n"
+              f"{changes['changed']} persons {verb} grade, {changes['added']} new, "
+              f"{changes['removed']} no longer scored", markup=False, highlight=False)
+    out.print(common.table(None, ["grade", "persons", "previous", "change"], rows,
+                           right=("persons", "previous", "change")))
+    if result["grade_moves"]:
+        out.print(common.table("grade moves", ["from", "to", "persons"],
+                               [[m["from"], m["to"], m["persons"]]
+                                for m in result["grade_moves"][:12]], right=("persons",)))
+    out.print(common.table("points by rule", ["rule", "persons", "total points"],
+                           [[r["rule"], r["persons"], r["points"]] for r in result["rules"]],
+                           right=("persons", "total points")))
+
+
+def _delta(n: int) -> str:
+    return f"+{n}" if n > 0 else str(n) if n else ""

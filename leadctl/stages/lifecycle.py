@@ -1,0 +1,230 @@
+"""Lead lifecycle commands: a rep claims leads from a claim pool, sets a follow-up
+status, records a sale (which locks the person to the rep: do-not-disturb).
+
+Each change of pool, owner or status appends one `assignments` row, like routing does.
+Capacity counts every lead that became the rep's in the current capacity period
+(dealt, claimed or sold), so claims and routing share one limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from leadctl.errors import InputError, NotFound, UsageError
+from leadctl.rules.routing import (
+    INTENT_STATUSES,
+    LOG_COLUMNS,
+    OWNERSHIP_COLUMNS,
+    STATUSES,
+    RoutingRules,
+    claim_pick_sql,
+    rep_period_load_sql,
+)
+from leadctl.workspace import Workspace
+
+CLAIMED = "claim_picked"
+
+
+def resolve_person(ws: Workspace, query: str) -> str:
+    """A person id, or a lead id (any source) that belongs to exactly one person."""
+    query = str(query).strip()
+    for table in ("person_features", "persons", "ownership"):
+        if ws.scalar(f"SELECT count(*) FROM {table} WHERE person_id = ?", [query]):
+            return query
+    found = ws.rows("SELECT DISTINCT pl.person_id, l.source FROM leads l "
+                    "JOIN person_leads pl ON pl.lead_key = l.lead_key "
+                    "WHERE l.lead_id = ? ORDER BY pl.person_id, l.source LIMIT 20", [query])
+    persons = sorted({r["person_id"] for r in found})
+    if len(persons) == 1:
+        return persons[0]
+    if persons:
+        listed = ", ".join(f"{r['person_id']} (lead {query} from {r['source']})" for r in found)
+        raise InputError(f"lead id {query} belongs to several persons: {listed}; "
+                         "give the person id")
+    raise NotFound(f"no person or lead with id {query}")
+
+
+def _state(ws: Workspace, person_id: str) -> dict | None:
+    rows = ws.rows("SELECT * FROM ownership WHERE person_id = ?", [person_id])
+    return rows[0] if rows else None
+
+
+def _log(ws: Workspace, as_of: dt.date, run_id: int, person_id: str, old: dict | None,
+         new: dict, rule: str, reason: str) -> None:
+    old = old or {}
+    ws.execute(
+        f"INSERT INTO assignments ({', '.join(LOG_COLUMNS)}) VALUES "
+        f"({', '.join('?' for _ in LOG_COLUMNS)})",
+        [dt.datetime.now(), run_id, as_of, person_id, old.get("pool"), new["pool"],
+         old.get("owner"), new["owner"], old.get("status"), new["status"], rule, reason])
+
+
+def _write_state(ws: Workspace, row: dict) -> None:
+    ws.execute("DELETE FROM ownership WHERE person_id = ?", [row["person_id"]])
+    ws.execute(f"INSERT INTO ownership ({', '.join(OWNERSHIP_COLUMNS)}) VALUES "
+               f"({', '.join('?' for _ in OWNERSHIP_COLUMNS)})",
+               [row[c] for c in OWNERSHIP_COLUMNS])
+
+
+def _mark_intent(ws: Workspace, person_id: str, as_of: dt.date) -> None:
+    ws.execute("DELETE FROM lead_intent WHERE person_id = ?", [person_id])
+    ws.execute("INSERT INTO lead_intent (person_id, intent_at) VALUES (?, ?)",
+               [person_id, as_of])
+
+
+def _changed(old: dict | None, new: dict) -> bool:
+    old = old or {}
+    return any(old.get(k) != new[k] for k in ("pool", "owner", "status"))
+
+
+def _locked_to_other(state: dict | None, rep: str | None, as_of: dt.date) -> bool:
+    return bool(state and state["owner"] and state["owner"] != rep and state["locked_until"]
+                and state["locked_until"] >= as_of)
+
+
+def _known_rep(rules: RoutingRules, rep: str) -> None:
+    reps = rules.reps()
+    if rep not in reps:
+        raise UsageError(f"unknown rep '{rep}' (reps in {rules.path.name}: "
+                         f"{', '.join(sorted(reps)) or 'none'})")
+
+
+# --------------------------------------------------------------------------- claim
+
+
+def claim(ws: Workspace, rules: RoutingRules, pool_name: str, rep: str, as_of: dt.date,
+          n: int = 1, run_id: int | None = None) -> dict:
+    """`rep` takes up to `n` waiting leads of claim pool `pool_name` (best score first,
+    then person id), within the rep's remaining capacity; locked leads are skipped."""
+    pool = rules.pool(pool_name)
+    if pool is None:
+        raise UsageError(f"unknown pool '{pool_name}' (pools: "
+                         f"{', '.join(p.name for p in rules.pools) or 'none'})")
+    if pool.deals:
+        raise UsageError(f"pool '{pool.name}' deals its leads ({pool.allocation}); only claim "
+                         "pools can be claimed from")
+    _known_rep(rules, rep)
+    members = rules.members(pool)
+    if rep not in members:
+        raise UsageError(f"rep '{rep}' is not a rep of pool '{pool.name}' "
+                         f"(reps: {', '.join(members)})")
+    if n < 1:
+        raise UsageError("--n must be 1 or more")
+    run_id = run_id if run_id is not None else ws.run_id or 0
+    capacity = rules.capacity(rep)
+    period_from = rules.period_start(as_of)
+    load = int(ws.scalar(rep_period_load_sql(rep, period_from, as_of)) or 0)
+    room = None if capacity is None else max(capacity - load, 0)
+    take = n if room is None else min(n, room)
+    waiting = ws.rows("SELECT count(*) FILTER (WHERE locked_until IS NULL OR locked_until < ?)"
+                      " AS free, count(*) AS total FROM ownership WHERE pool = ? "
+                      "AND owner IS NULL", [as_of, pool.name])[0]
+    claimed: list[str] = []
+    if take > 0:
+        ws.execute(f"CREATE OR REPLACE TEMP TABLE {CLAIMED} AS "
+                   f"{claim_pick_sql(pool.name, as_of, take)}")
+        claimed = [r["person_id"] for r in ws.rows(
+            f"SELECT person_id FROM {CLAIMED} ORDER BY person_id")]
+        ws.execute(
+            f"INSERT INTO assignments ({', '.join(LOG_COLUMNS)})\n"
+            f"SELECT CAST(? AS TIMESTAMP), ?, ?, o.person_id, o.pool, o.pool, o.owner, ?, "
+            f"o.status, 'pending', 'claim', 'claimed'\n"
+            f"FROM ownership o JOIN {CLAIMED} c ON c.person_id = o.person_id "
+            f"ORDER BY o.person_id", [dt.datetime.now(), run_id, as_of, rep])
+        ws.execute(f"UPDATE ownership SET owner = ?, status = 'pending', status_since = ?, "
+                   f"assigned_at = ?, dormant = FALSE, reason = 'claimed' "
+                   f"WHERE person_id IN (SELECT person_id FROM {CLAIMED})",
+                   [rep, as_of, as_of])
+        ws.execute(f"DROP TABLE IF EXISTS {CLAIMED}")
+    short = None
+    if len(claimed) < n:
+        short = "no_capacity" if room is not None and room < n and \
+            int(waiting["free"]) > len(claimed) else "pool_empty"
+    return {
+        "pool": pool.name, "rep": rep, "as_of": as_of.isoformat(), "run_id": run_id,
+        "requested": n, "claimed": claimed, "count": len(claimed),
+        "capacity": capacity, "period_load": load + len(claimed),
+        "room": None if room is None else room - len(claimed),
+        "waiting": int(waiting["free"]) - len(claimed),
+        "locked_skipped": int(waiting["total"]) - int(waiting["free"]),
+        "short_reason": short,
+    }
+
+
+# --------------------------------------------------------------------------- status
+
+
+def set_status(ws: Workspace, rules: RoutingRules, query: str, status: str, as_of: dt.date,
+               rep: str | None = None, run_id: int | None = None) -> dict:
+    """Set the follow-up status of an owned lead (optionally checking it is `rep`'s)."""
+    if status not in STATUSES:
+        raise UsageError(f"unknown status '{status}' (statuses: {', '.join(STATUSES)})")
+    person_id = resolve_person(ws, query)
+    state = _state(ws, person_id)
+    if state is None or state["owner"] is None:
+        raise InputError(f"person {person_id} has no owner"
+                         + (f" (it waits in pool {state['pool']}: claim it first)"
+                            if state and state["pool"] else " (route it first)"))
+    if rep is not None and state["owner"] != rep:
+        raise InputError(f"person {person_id} is owned by {state['owner']}, not {rep}"
+                         + (f" (locked until {state['locked_until']})"
+                            if _locked_to_other(state, rep, as_of) else ""))
+    run_id = run_id if run_id is not None else ws.run_id or 0
+    result = {"person_id": person_id, "owner": state["owner"], "old_status": state["status"],
+              "status": status, "as_of": as_of.isoformat(), "run_id": run_id,
+              "intent": status in INTENT_STATUSES}
+    if state["status"] == status:
+        return {**result, "changed": False}
+    new = {**state, "status": status, "status_since": as_of}
+    _log(ws, as_of, run_id, person_id, state, new, "status", "status_change")
+    _write_state(ws, new)
+    if status in INTENT_STATUSES or state["status"] in INTENT_STATUSES:
+        _mark_intent(ws, person_id, as_of)  # intent now, or had it until today
+    return {**result, "changed": True}
+
+
+# --------------------------------------------------------------------------- sale
+
+
+def record_sale(ws: Workspace, rules: RoutingRules, query: str, rep: str, as_of: dt.date,
+                lock_days: int | None = None, amount: float | None = None,
+                run_id: int | None = None) -> dict:
+    """Record a sale by `rep`: the person becomes the rep's, status closed, locked for
+    `lock_days` (default lifecycle.lock_days) — other reps cannot claim, and routing,
+    SLA and dormancy leave it alone until the lock ends."""
+    _known_rep(rules, rep)
+    if lock_days is not None and lock_days < 0:
+        raise UsageError("--lock-days must be 0 or more")
+    person_id = resolve_person(ws, query)
+    state = _state(ws, person_id)
+    if _locked_to_other(state, rep, as_of):
+        raise InputError(f"person {person_id} is locked to {state['owner']} until "
+                         f"{state['locked_until']} (do-not-disturb after a sale)")
+    run_id = run_id if run_id is not None else ws.run_id or 0
+    days = rules.lifecycle.lock_days if lock_days is None else lock_days
+    locked_until = as_of + dt.timedelta(days=days)
+    first_sale = not ws.scalar("SELECT count(*) FROM sales WHERE person_id = ?", [person_id])
+    if state and state["owner"] == rep and state["locked_until"] \
+            and state["locked_until"] > locked_until:
+        locked_until = state["locked_until"]  # a later sale never shortens a lock
+    pool = state["pool"] if state and state["pool"] else next(
+        (p.name for p in rules.pools if rep in [r.name for r in p.reps]), None)
+    new = {
+        "person_id": person_id, "pool": pool, "owner": rep, "status": "closed",
+        "status_since": as_of if not state or state["status"] != "closed"
+        else state["status_since"],
+        "assigned_at": as_of if not state or state["owner"] != rep or state["pool"] != pool
+        else state["assigned_at"],
+        "locked_until": locked_until, "dormant": False, "reason": "sale",
+    }
+    ws.execute("INSERT INTO sales (sold_at, run_id, person_id, rep, amount, locked_until) "
+               "VALUES (?, ?, ?, ?, ?, ?)", [as_of, run_id, person_id, rep, amount,
+                                             locked_until])
+    if _changed(state, new):
+        _log(ws, as_of, run_id, person_id, state, new, "sale", "sale")
+    _write_state(ws, new)
+    _mark_intent(ws, person_id, as_of)
+    return {"person_id": person_id, "rep": rep, "sold_at": as_of.isoformat(),
+            "locked_until": locked_until.isoformat(), "first_sale": first_sale,
+            "pool": pool, "amount": amount, "run_id": run_id,
+            "previous": {k: (state or {}).get(k) for k in ("pool", "owner", "status")}}

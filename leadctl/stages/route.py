@@ -1,0 +1,232 @@
+"""The route stage: lifecycle + routes + allocation → ownership and the assignment log.
+
+Everything is computed into temporary tables first (see `leadctl.rules.routing` for the
+statements and the allocation method); `dry_run` stops there and reports what would
+move where and why. A real run appends one `assignments` row per person whose pool,
+owner or status changes (none when nothing changes) and replaces the changed
+`ownership` rows.
+
+Deterministic: for the same person_features, scores, ownership, log, rules and as-of
+the result is the same. Ties are broken in a documented order: persons by score
+(highest first, unscored last) then person_id; reps by their slot key then their
+position in the pool's `reps:` list; pools sharing reps in routing.yaml order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from leadctl.rules.routing import (
+    CFG_POOLS,
+    CFG_REPS,
+    DEALT,
+    NEW,
+    RoutingRules,
+    activity_sql,
+    apply_sql,
+    check_routing_expressions,
+    config_sql,
+    deal_sql,
+    dealt_table_sql,
+    decide_sql,
+    drop_temp_sql,
+    merge_dealt_sql,
+    new_state_sql,
+    period_counts_sql,
+    route_column_sql,
+    route_fields,
+    summary_sql,
+)
+from leadctl.workspace import Workspace
+
+DETAILS_SHOWN = 50
+
+
+def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: bool = False,
+                run_id: int | None = None, fields: Mapping[str, str] | None = None,
+                limit: int = DETAILS_SHOWN) -> dict:
+    """Route every person of person_features as of `as_of`; store unless `dry_run`.
+    Returns the summary (with up to `limit` individual moves)."""
+    from leadctl.stages.score import person_features_fields
+
+    summary: dict = {"as_of": as_of.isoformat(), "dry_run": dry_run, "run_id": None,
+                     "rules_hash": rules.rules_hash}
+    if not rules.present:
+        return {**summary, "skipped": f"no {rules.path.name}: nothing routed", "persons": 0}
+    fields = dict(fields) if fields is not None else person_features_fields(ws)
+    check_routing_expressions(rules, fields, as_of)
+    if not ws.scalar("SELECT count(*) > 0 FROM (SELECT 1 FROM person_features LIMIT 1)"):
+        # Not tagged yet: routing now would look like every owned person vanished.
+        return {**summary, "skipped": "person_features is empty (run `leadctl tag` first)",
+                "persons": 0}
+    period_from = rules.period_start(as_of)
+    try:
+        ws.script(config_sql(rules))
+        with_activity = bool(rules.lifecycle.dormant_pool) and bool(
+            ws.scalar("SELECT count(*) > 0 FROM ownership WHERE dormant"))
+        if with_activity:
+            ws.execute(activity_sql(rules, as_of))
+        ws.execute(decide_sql(rules, fields, as_of, with_activity=with_activity))
+        ws.execute(dealt_table_sql())
+        for wave in rules.waves():
+            ws.execute(deal_sql(wave, as_of, period_from))
+        if ws.scalar(f"SELECT count(*) > 0 FROM {DEALT}"):
+            ws.execute(merge_dealt_sql())
+        ws.execute(new_state_sql(as_of))
+        groups = ws.rows(summary_sql())
+        summary.update(_summary(ws, rules, groups, as_of, period_from, limit))
+        if not dry_run:
+            run_id = run_id if run_id is not None else ws.run_id or 0
+            summary["run_id"] = run_id
+            ws.script(apply_sql(as_of, run_id, dt.datetime.now(),
+                                logged=any(g["logged"] for g in groups),
+                                changed=any(g["changed"] for g in groups)))
+    finally:
+        ws.script(drop_temp_sql())
+    return summary
+
+
+def _summary(ws: Workspace, rules: RoutingRules, groups: list[dict], as_of: dt.date,
+             period_from: dt.date, limit: int) -> dict:
+    details = ws.rows(f"SELECT person_id, old_pool, pool, old_owner, owner, old_status, status,"
+                      f" rule, log_reason AS reason FROM {NEW} WHERE logged "
+                      f"ORDER BY person_id LIMIT {int(limit)}"
+                      ) if any(g["logged"] for g in groups) else []
+    dealt = {(r["pool"], r["owner"]): int(r["n"]) for r in ws.rows(
+        f"SELECT pool, owner, count(*) AS n FROM {DEALT} GROUP BY pool, owner")}
+    period = {r["rep"]: int(r["n"]) for r in ws.rows(
+        period_counts_sql(period_from, as_of, by_pool=False))}
+    reps = ws.rows(f"SELECT r.rep, min(r.capacity) AS capacity FROM {CFG_REPS} r "
+                   f"JOIN {CFG_POOLS} c ON c.pool = r.pool GROUP BY r.rep "
+                   f"ORDER BY min(c.pool_pos), min(r.rep_pos), r.rep")
+
+    present = [g for g in groups if g["present"]]
+    moves: dict[tuple, int] = {}
+    for g in groups:
+        if g["logged"]:
+            key = (g["old_pool"], g["pool"], g["log_reason"])
+            moves[key] = moves.get(key, 0) + int(g["persons"])
+    causes: dict[str, int] = {}
+    unassigned: dict[str, int] = {}
+    open_leads: dict[str, int] = {}
+    for g in groups:
+        causes[g["cause"]] = causes.get(g["cause"], 0) + int(g["persons"])
+        if g["present"] and g["owner"] is None:
+            reason = g["reason"] or "unknown"
+            unassigned[reason] = unassigned.get(reason, 0) + int(g["persons"])
+        if g["owner"] is not None and not g["closed"]:
+            open_leads[g["owner"]] = open_leads.get(g["owner"], 0) + int(g["persons"])
+    pools = []
+    for pool in rules.pools:
+        in_pool = [g for g in present if g["pool"] == pool.name]
+        owned = sum(int(g["persons"]) for g in in_pool if g["owner"] is not None)
+        persons = sum(int(g["persons"]) for g in in_pool)
+        pools.append({"pool": pool.name, "allocation": pool.allocation, "team": pool.team,
+                      "persons": persons, "owned": owned, "unowned": persons - owned,
+                      "dealt": sum(n for (p, _), n in dealt.items() if p == pool.name)})
+    return {
+        "persons": sum(int(g["persons"]) for g in present),
+        "changes": sum(moves.values()),
+        "owned": sum(int(g["persons"]) for g in present if g["owner"] is not None),
+        "removed": causes.get("person_removed", 0),
+        "capacity_period": {"period": rules.capacity_period, "from": period_from.isoformat()},
+        "causes": {c: causes[c] for c in sorted(causes)},
+        "moves": [{"from": f, "to": t, "reason": r, "persons": n} for (f, t, r), n in sorted(
+            moves.items(), key=lambda kv: (-kv[1], str(kv[0][0]), str(kv[0][1]), kv[0][2]))],
+        "details": [{"person_id": d["person_id"],
+                     "from": {"pool": d["old_pool"], "owner": d["old_owner"],
+                              "status": d["old_status"]},
+                     "to": {"pool": d["pool"], "owner": d["owner"], "status": d["status"]},
+                     "rule": d["rule"], "reason": d["reason"]} for d in details],
+        "details_shown": len(details),
+        "unassigned": {k: unassigned[k] for k in sorted(unassigned)},
+        "pools": pools,
+        "reps": [{"rep": r["rep"], "capacity": r["capacity"],
+                  "period_load": period.get(r["rep"], 0),
+                  "room": None if r["capacity"] is None
+                  else max(int(r["capacity"]) - period.get(r["rep"], 0), 0),
+                  "dealt": sum(n for (_, o), n in dealt.items() if o == r["rep"]),
+                  "open_leads": open_leads.get(r["rep"], 0)} for r in reps],
+    }
+
+
+# --------------------------------------------------------------------------- explain / fixtures
+
+
+def explain_routing(ws: Workspace, person_id: str, rules: RoutingRules | None = None,
+                    as_of: dt.date | None = None, history: int = 20) -> dict:
+    """One person's routing: current pool/owner/status/reason and lock, which routes match
+    now (first match wins), and the latest assignment log rows."""
+    as_of = as_of or dt.date.today()
+    rows = ws.rows("SELECT * FROM ownership WHERE person_id = ?", [person_id])
+    state = rows[0] if rows else None
+    log = ws.rows("SELECT logged_at, run_id, as_of, old_pool, new_pool, old_owner, new_owner, "
+                  "old_status, new_status, rule, reason FROM assignments WHERE person_id = ? "
+                  "ORDER BY logged_at DESC, run_id DESC LIMIT ?", [person_id, history])
+    out: dict = {
+        "person_id": person_id,
+        "routed": state is not None,
+        "pool": state["pool"] if state else None,
+        "owner": state["owner"] if state else None,
+        "status": state["status"] if state else None,
+        "status_since": state["status_since"] if state else None,
+        "assigned_at": state["assigned_at"] if state else None,
+        "reason": state["reason"] if state else None,
+        "rule": next((r["rule"] for r in log if r["new_pool"] == (state or {}).get("pool")
+                      and r["rule"]), None) if state else None,
+        "locked_until": state["locked_until"] if state else None,
+        "locked": bool(state and state["owner"] and state["locked_until"]
+                       and state["locked_until"] >= as_of),
+        "dormant": bool(state and state["dormant"]),
+        "history": log,
+    }
+    if rules is not None and rules.present:
+        out["routes"] = _route_matches(ws, rules, person_id, as_of)
+        first = next((r for r in out["routes"] if r["matches"]), None)
+        out["first_match"] = first["route"] if first else None
+        out["would_route_to"] = first["pool"] if first else rules.default_pool
+    return out
+
+
+def _route_matches(ws: Workspace, rules: RoutingRules, person_id: str,
+                   as_of: dt.date) -> list[dict]:
+    """Evaluate every route condition for one person (one small query)."""
+    from leadctl.rules.scoring import compile_located
+    from leadctl.stages.score import person_features_fields
+
+    if not rules.routes:
+        return []
+    names = route_fields(person_features_fields(ws))
+    column_sql = route_column_sql(as_of)
+    cols = []
+    for i, route in enumerate(rules.routes):
+        cond = "TRUE" if route.when is None else compile_located(
+            route.when, names, "boolean", as_of, f"route '{route.name}' when", column_sql).sql
+        cols.append(f"coalesce({cond}, FALSE) AS m{i}")
+    got = ws.rows(f"SELECT {', '.join(cols)} FROM person_features f\n"
+                  f"LEFT JOIN scores s ON s.person_id = f.person_id\n"
+                  f"LEFT JOIN ownership o ON o.person_id = f.person_id\n"
+                  f"WHERE f.person_id = ?", [person_id])
+    row = got[0] if got else {}
+    return [{"route": r.name, "pool": r.pool, "when": r.when.value if r.when else None,
+             "reassign": r.reassign, "matches": bool(row.get(f"m{i}"))}
+            for i, r in enumerate(rules.routes)]
+
+
+def fixture_values(ws: Workspace, rules_dir, as_of: dt.date) -> dict[str, dict]:
+    """`rules test` stage: route the case; expectation keys `pool`, `owner`, `status`,
+    `route` (the rule that placed the person) and `reason`."""
+    from leadctl.rules.routing import load_routing_rules
+
+    rules = load_routing_rules(rules_dir)
+    if not rules.present:
+        return {}
+    run_routing(ws, rules, as_of, run_id=ws.run_id or 0)
+    rules_by_person = {r["person_id"]: r["rule"] for r in ws.rows(
+        "SELECT person_id, rule FROM assignments ORDER BY logged_at, run_id")}
+    return {r["person_id"]: {"pool": r["pool"], "owner": r["owner"], "status": r["status"],
+                             "reason": r["reason"], "route": rules_by_person.get(r["person_id"])}
+            for r in ws.rows("SELECT person_id, pool, owner, status, reason FROM ownership")}
+
+

@@ -1,0 +1,288 @@
+"""Lead lifecycle: claim, follow-up status and SLA return, sale lock, dormancy and
+reactivation, and the `claim` / `status` / `sale` commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from leadctl.errors import InputError, NotFound, UsageError
+from leadctl.rules.routing import load_routing_rules
+from leadctl.stages.lifecycle import claim, record_sale, set_status
+from leadctl.stages.route import run_routing
+from leadctl.workspace import open_memory
+
+DAY0 = dt.date(2026, 11, 4)
+
+RULES = """\
+capacity_period: week
+pools:
+  - name: sales
+    allocation: round_robin
+    reps: [ann, bob]
+  - name: public_sea
+    allocation: claim
+  - name: nurture
+    allocation: claim
+    reps: [{name: ops, capacity: 3}]
+  - name: dormant
+    allocation: claim
+    reps: [ops]
+routes:
+  - {name: hot, when: grade = 'A', pool: sales}
+default_pool: nurture
+lifecycle:
+  lock_days: 30
+  dormant_after_days: 90
+  dormant_pool: dormant
+  reactivate_on: [login]
+  status_sla_days: {pending: 3}
+  sla_return_pool: public_sea
+"""
+
+
+def day(n: int) -> dt.date:
+    return DAY0 + dt.timedelta(days=n)
+
+
+@pytest.fixture
+def rules(tmp_path: Path):
+    (tmp_path / "routing.yaml").write_text(RULES, encoding="utf-8")
+    return load_routing_rules(tmp_path)
+
+
+def make_ws(persons: list[tuple[str, float, str]]):
+    ws = open_memory()
+    ws.execute("CREATE OR REPLACE TABLE person_features (person_id VARCHAR, "
+               "last_seen TIMESTAMP)")
+    values = ", ".join(f"('{p}', TIMESTAMP '2026-10-01')" for p, _, _ in persons)
+    ws.execute(f"INSERT INTO person_features VALUES {values}")
+    ws.execute("INSERT INTO scores (person_id, score, grade) VALUES "
+               + ", ".join(f"('{p}', {s}, '{g}')" for p, s, g in persons))
+    return ws
+
+
+def route(ws, rules, on: dt.date) -> dict:
+    return run_routing(ws, rules, on, run_id=ws.scalar("SELECT count(*) FROM runs") + 1)
+
+
+def state(ws, person: str) -> tuple:
+    r = ws.rows("SELECT pool, owner, status, dormant, reason FROM ownership "
+                "WHERE person_id = ?", [person])[0]
+    return (r["pool"], r["owner"], r["status"], r["dormant"], r["reason"])
+
+
+def last_log(ws, person: str) -> tuple:
+    r = ws.rows("SELECT as_of, old_pool, new_pool, old_owner, new_owner, new_status, rule, "
+                "reason FROM assignments WHERE person_id = ? ORDER BY logged_at DESC, "
+                "as_of DESC, run_id DESC LIMIT 1", [person])[0]
+    return tuple(r.values())
+
+
+# --------------------------------------------------------------------------- claim
+
+
+def test_claim_takes_the_best_waiting_leads_within_capacity(rules):
+    ws = make_ws([(f"c{i}", 50 - i, "C") for i in range(1, 6)])
+    route(ws, rules, DAY0)
+    got = claim(ws, rules, "nurture", "ops", DAY0, n=5, run_id=9)
+    assert (got["claimed"], got["count"], got["room"], got["waiting"], got["short_reason"]) == (
+        ["c1", "c2", "c3"], 3, 0, 2, "no_capacity")
+    assert state(ws, "c1") == ("nurture", "ops", "pending", False, "claimed")
+    assert state(ws, "c4") == ("nurture", None, None, False, "claim_pool")
+    assert last_log(ws, "c2") == (DAY0, "nurture", "nurture", None, "ops", "pending", "claim",
+                                  "claimed")
+    # Claimed leads are sticky: the next route run changes nothing.
+    assert route(ws, rules, day(1))["changes"] == 0
+    assert claim(ws, rules, "nurture", "ops", day(1), n=1)["count"] == 0  # same week: full
+    assert claim(ws, rules, "nurture", "ops", day(5), n=9)["claimed"] == ["c4", "c5"]
+
+
+def test_claim_refuses_non_members_dealing_pools_and_unknown_pools(rules):
+    ws = make_ws([("c1", 10, "C")])
+    route(ws, rules, DAY0)
+    with pytest.raises(UsageError, match=r"rep 'ann' is not a rep of pool 'nurture' "
+                                         r"\(reps: ops\)"):
+        claim(ws, rules, "nurture", "ann", DAY0)
+    with pytest.raises(UsageError, match="pool 'sales' deals its leads"):
+        claim(ws, rules, "sales", "ann", DAY0)
+    with pytest.raises(UsageError, match="unknown pool 'attic'"):
+        claim(ws, rules, "attic", "ann", DAY0)
+    with pytest.raises(UsageError, match="unknown rep 'zed'"):
+        claim(ws, rules, "public_sea", "zed", DAY0)
+
+
+# --------------------------------------------------------------------------- status + SLA
+
+
+def test_status_sla_sends_the_lead_back_to_the_pool(rules):
+    ws = make_ws([("a1", 90, "A")])
+    route(ws, rules, DAY0)
+    assert state(ws, "a1") == ("sales", "ann", "pending", False, "dealt")
+    assert route(ws, rules, day(3))["changes"] == 0  # held 3 days: within the SLA
+    summary = route(ws, rules, day(4))
+    assert summary["causes"] == {"sla_expired": 1}
+    assert state(ws, "a1") == ("public_sea", None, None, False, "claim_pool")
+    assert last_log(ws, "a1") == (day(4), "sales", "public_sea", "ann", None, None,
+                                  "lifecycle.status_sla_days.pending", "sla_expired")
+    # Any rep may claim it from the public sea.
+    assert claim(ws, rules, "public_sea", "bob", day(4))["claimed"] == ["a1"]
+
+
+def test_set_status_logs_changes_and_checks_the_owner(rules):
+    ws = make_ws([("a1", 90, "A"), ("c1", 10, "C")])
+    route(ws, rules, DAY0)
+    got = set_status(ws, rules, "a1", "contacting", day(1), rep="ann", run_id=5)
+    assert (got["old_status"], got["status"], got["changed"]) == ("pending", "contacting", True)
+    assert last_log(ws, "a1") == (day(1), "sales", "sales", "ann", "ann", "contacting",
+                                  "status", "status_change")
+    assert set_status(ws, rules, "a1", "contacting", day(2))["changed"] is False
+    assert route(ws, rules, day(6))["changes"] == 0  # contacting has no SLA
+    with pytest.raises(InputError, match="person a1 is owned by ann, not bob"):
+        set_status(ws, rules, "a1", "appointment", day(2), rep="bob")
+    with pytest.raises(InputError, match=r"person c1 has no owner \(it waits in pool nurture"):
+        set_status(ws, rules, "c1", "contacting", day(2))
+    with pytest.raises(UsageError, match="unknown status 'won'"):
+        set_status(ws, rules, "a1", "won", day(2))
+    with pytest.raises(NotFound, match="no person or lead with id zz"):
+        set_status(ws, rules, "zz", "closed", day(2))
+
+
+# --------------------------------------------------------------------------- sale + lock
+
+
+def test_sale_locks_the_person_to_the_rep(rules):
+    ws = make_ws([("a1", 90, "A"), ("a2", 80, "A")])
+    route(ws, rules, DAY0)
+    sold = record_sale(ws, rules, "a2", "bob", day(1), amount=199.0, run_id=3)
+    assert (sold["first_sale"], sold["locked_until"], sold["pool"]) == (True, "2026-12-05",
+                                                                         "sales")
+    assert state(ws, "a2") == ("sales", "bob", "closed", False, "sale")
+    with pytest.raises(InputError, match="person a2 is locked to bob until 2026-12-05 "
+                                         r"\(do-not-disturb after a sale\)"):
+        record_sale(ws, rules, "a2", "ann", day(10))
+    # Once the lock is over, a closed lead still stays (a1 went dormant meanwhile).
+    assert route(ws, rules, day(100))["causes"] == {"closed": 1, "no_intent": 1}
+    assert state(ws, "a2") == ("sales", "bob", "closed", False, "sale")
+    assert ws.rows("SELECT person_id, rep, amount, locked_until FROM sales") == [
+        {"person_id": "a2", "rep": "bob", "amount": 199.0,
+         "locked_until": dt.date(2026, 12, 5)}]
+    # After the lock another rep may sell; a repeat sale is not a first sale.
+    again = record_sale(ws, rules, "a2", "ann", day(101))
+    assert (again["first_sale"], state(ws, "a2")[1]) == (False, "ann")
+
+
+def test_locked_persons_are_skipped_by_routing_while_locked(rules, tmp_path):
+    ws = make_ws([("a1", 90, "A"), ("a3", 70, "A")])
+    route(ws, rules, DAY0)
+    assert (state(ws, "a1")[1], state(ws, "a3")[1]) == ("ann", "bob")
+    record_sale(ws, rules, "a1", "ann", DAY0)
+    set_status(ws, rules, "a3", "contacting", DAY0)
+    # ann leaves the sales pool: her unlocked leads are dealt again, the locked one stays.
+    (tmp_path / "routing.yaml").write_text(RULES.replace("reps: [ann, bob]",
+                                                         "reps: [bob, cy]"), encoding="utf-8")
+    summary = route(ws, load_routing_rules(tmp_path), day(1))
+    assert summary["causes"] == {"locked": 1, "sticky": 1}
+    assert state(ws, "a1") == ("sales", "ann", "closed", False, "sale")
+
+
+def test_sale_accepts_a_lead_id(rules):
+    ws = make_ws([("a1", 90, "A")])
+    ws.execute("INSERT INTO leads (lead_key, source, lead_id) VALUES (1, 'sem', 'BD100001')")
+    ws.execute("INSERT INTO person_leads VALUES (1, 'a1')")
+    assert record_sale(ws, rules, "BD100001", "bob", DAY0)["person_id"] == "a1"
+    with pytest.raises(UsageError, match="unknown rep 'eve'"):
+        record_sale(ws, rules, "a1", "eve", DAY0)
+
+
+# --------------------------------------------------------------------------- dormancy
+
+
+def test_no_clear_intent_for_n_days_moves_to_the_dormant_pool(rules):
+    ws = make_ws([("c1", 10, "C"), ("a1", 90, "A")])
+    route(ws, rules, DAY0)
+    set_status(ws, rules, "a1", "contacting", day(1))
+    set_status(ws, rules, "a1", "clear_intent", day(10))
+    set_status(ws, rules, "a1", "unclear_intent", day(20))  # intent lost: clock from day 20
+    assert route(ws, rules, day(89))["changes"] == 0
+    summary = route(ws, rules, day(90))
+    assert summary["details"] == [{
+        "person_id": "c1", "from": {"pool": "nurture", "owner": None, "status": None},
+        "to": {"pool": "dormant", "owner": None, "status": None},
+        "rule": "lifecycle.dormant_after_days", "reason": "no_intent"}]
+    assert state(ws, "c1") == ("dormant", None, None, True, "dormant")
+    assert route(ws, rules, day(109))["changes"] == 0
+    route(ws, rules, day(110))
+    assert state(ws, "a1") == ("dormant", None, None, True, "dormant")
+    assert last_log(ws, "a1")[3:] == ("ann", None, None, "lifecycle.dormant_after_days",
+                                      "no_intent")
+
+
+def test_new_activity_reactivates_a_dormant_person(rules):
+    ws = make_ws([("c1", 10, "C"), ("c2", 10, "C"), ("c3", 10, "C")])
+    route(ws, rules, DAY0)
+    route(ws, rules, day(90))
+    assert [state(ws, p)[0] for p in ("c1", "c2", "c3")] == ["dormant"] * 3
+    ws.execute("INSERT INTO subject_persons (subject, person_id) VALUES "
+               "('person:c1', 'c1'), ('person:c2', 'c2')")
+    ws.execute("INSERT INTO events (subject, event_type, ts) VALUES "
+               "('person:c1', 'login', TIMESTAMP '2027-01-20 09:00:00'), "  # before dormancy
+               "('person:c1', 'login', TIMESTAMP '2027-02-07 09:00:00'), "
+               "('person:c2', 'page_view', TIMESTAMP '2027-02-07 09:00:00')")  # not a trigger
+    ws.execute("UPDATE scores SET grade = 'A' WHERE person_id = 'c1'")
+    # An event on the as-of day itself does not count yet (the day is not complete).
+    assert route(ws, rules, dt.date(2027, 2, 7))["changes"] == 0
+    summary = route(ws, rules, dt.date(2027, 2, 8))
+    assert summary["causes"]["reactivated"] == 1
+    assert state(ws, "c1") == ("sales", "ann", "pending", False, "dealt")
+    assert last_log(ws, "c1")[1:] == ("dormant", "sales", None, "ann", "pending", "hot",
+                                      "reactivated")
+    assert state(ws, "c2")[0] == "dormant"
+    # A new lead (last_seen) is activity too.
+    ws.execute("UPDATE person_features SET last_seen = TIMESTAMP '2027-02-08 10:00:00' "
+               "WHERE person_id = 'c3'")
+    route(ws, rules, dt.date(2027, 2, 9))
+    assert state(ws, "c3") == ("nurture", None, None, False, "claim_pool")
+
+
+# --------------------------------------------------------------------------- CLI
+
+TAGS = "tags:\n  - {name: n_orders, kind: metric, event: order_paid, agg: count}\n"
+
+
+def test_lifecycle_commands(tmp_path, cli):
+    from leadctl.workspace import open_writer
+
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "tags.yaml").write_text(TAGS, encoding="utf-8")
+    (rules_dir / "routing.yaml").write_text(RULES, encoding="utf-8")
+    cli.rules = rules_dir
+    with open_writer(cli.db, create=True) as ws:
+        ws.execute("CREATE OR REPLACE TABLE person_features AS SELECT * FROM (VALUES "
+                   "('a1', TIMESTAMP '2026-10-01'), ('c1', TIMESTAMP '2026-10-01')) "
+                   "AS t(person_id, last_seen)")
+        ws.execute("INSERT INTO scores (person_id, score, grade) VALUES "
+                   "('a1', 90, 'A'), ('c1', 10, 'C')")
+    preview = cli("route", "--as-of", "2026-11-04", "--dry-run", "--json")
+    assert preview.exit_code == 0, preview.stderr
+    assert preview.json()["changes"] == 2
+    assert cli("route", "--as-of", "2026-11-04", "--json").json()["changes"] == 2
+    assert cli("route", "--as-of", "2026-11-04", "--json").json()["changes"] == 0
+    claimed = cli("claim", "nurture", "--rep", "ops", "--n", "2", "--as-of", "2026-11-04",
+                  "--json")
+    assert claimed.exit_code == 0 and claimed.json()["claimed"] == ["c1"]
+    status = cli("status", "a1", "contacting", "--rep", "ann", "--as-of", "2026-11-05")
+    assert status.exit_code == 0
+    assert status.stdout.strip() == "a1: pending → contacting (owner ann)"
+    sold = cli("sale", "a1", "--rep", "ann", "--as-of", "2026-11-06", "--json")
+    assert sold.exit_code == 0 and sold.json()["locked_until"] == "2026-12-06"
+    refused = cli("sale", "a1", "--rep", "bob", "--as-of", "2026-11-07")
+    assert refused.exit_code == 2
+    assert refused.stderr == ("error: person a1 is locked to ann until 2026-12-06 "
+                              "(do-not-disturb after a sale)\n")
+    assert cli("status", "nobody", "closed").exit_code == 1
+    log = cli("runs", "--json").json()
+    assert [r["command"] for r in log] == ["sale", "status", "claim", "route", "route"]
