@@ -9,6 +9,7 @@ set-based. The Python and SQL forms give the same result (tested).
 
 from __future__ import annotations
 
+import logging
 import re
 
 STAR = "*"
@@ -100,6 +101,18 @@ def mask_text(text: str) -> str:
     text = _EMAIL_RE.sub(lambda m: mask_email(m.group()), text)
     text = _ID_CARD_RE.sub(lambda m: mask_id_card(m.group()), text)
     return _PHONE_RE.sub(lambda m: mask_phone(m.group()), text)
+
+
+class MaskingFilter(logging.Filter):
+    """A logging filter that masks PII in every record (install it on handlers), so logs
+    never contain raw phone numbers, e-mails or ID cards."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
 
 
 # -- SQL builders (same results as the Python functions) -------------------------------

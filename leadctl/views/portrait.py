@@ -4,8 +4,10 @@ lead id or person id.
 Start-up matters here (support runs it while on the phone): this module imports
 only the stdlib and `leadctl.pii`; phone formats other than a plain CN mobile
 are handed to `leadctl.identity.normalize` (phonenumbers) lazily. Every read is
-a small indexed or pruned lookup on the published state; nothing is computed
-that a stage has not already stored.
+a point lookup by a key (identifier value, lead id, person id) on the published
+state, cheap when the stages store rows ordered by that key (DuckDB zone maps
+then skip all other row groups); nothing is computed that a stage has not
+already stored, except a small-events fallback for the activity summary.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import re
 from dataclasses import dataclass
 
 from leadctl import pii
-from leadctl.errors import NotFound
+from leadctl.errors import NotFound, UsageError
 
 MAX_LEADS = 100  # in the result; `lead_count` has the total
 MAX_HISTORY = 5
 ACTIVITY_WINDOW_DAYS = 30
+ACTIVITY_SCAN_MAX_EVENTS = 200_000
 CATEGORY_ORDER = ("value", "behaviour", "behavior", "preference", "preferences", "lifecycle",
                   "model", "strategy")
 KEY_TAG_KINDS = ("tiers", "rfm")
@@ -62,6 +65,13 @@ _ID_CARD = re.compile(r"[1-9][0-9]{16}[0-9Xx]|[1-9][0-9]{14}")
 _WECHAT = re.compile(r"[A-Za-z][-_A-Za-z0-9]{5,19}")
 _DEVICE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def looks_like_person_id(text: str) -> bool:
+    from leadctl.identity.history import ID_HEX, ID_PREFIX  # constants only: cheap
+
+    return re.fullmatch(re.escape(ID_PREFIX) + "[0-9a-f]{" + str(ID_HEX) + "}",
+                        text.strip()) is not None
 
 
 def normalize_cn_mobile(text: str) -> str | None:
@@ -152,12 +162,12 @@ def lookup_sql(lookups: list[Lookup]) -> tuple[str, list]:
                          "FROM lead_identifiers WHERE id_type = ? AND value = ?")
             params += [lookup.kind, lookup.kind, lookup.value]
         elif lookup.kind == "lead_id":
-            parts.append("SELECT 'lead_id', lead_key, CAST(NULL AS VARCHAR) FROM leads "
-                         "WHERE lead_id = ?")
+            parts.append("SELECT 'lead_id' AS matched_by, lead_key, "
+                         "CAST(NULL AS VARCHAR) AS person_id FROM leads WHERE lead_id = ?")
             params.append(lookup.value)
         elif lookup.kind == "person_id":
-            parts.append("SELECT 'person_id', CAST(NULL AS BIGINT), person_id FROM persons "
-                         "WHERE person_id = ?")
+            parts.append("SELECT 'person_id' AS matched_by, CAST(NULL AS BIGINT) AS lead_key, "
+                         "person_id FROM persons WHERE person_id = ?")
             params.append(lookup.value)
     hits = "\n  UNION ALL ".join(parts)
     sql = (f"WITH hits AS (\n  {hits})\n"
@@ -168,14 +178,19 @@ def lookup_sql(lookups: list[Lookup]) -> tuple[str, list]:
 
 # -- reading one person --------------------------------------------------------------------
 
-def existing_tables(ws) -> set[str]:
-    return {r[0] for r in ws.execute(
-        "SELECT table_name FROM information_schema.tables").fetchall()}
-
-
 def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[str]]:
     """The one person a query names, with how it matched; NotFound / AmbiguousQuery else."""
+    if not query.strip():
+        raise UsageError("the query is empty: give a phone, email, WeChat id, ID card, "
+                         "lead id or person id")
     lookups = classify_query(query)
+    if lookups[0].kind == "wechat" and looks_like_person_id(query):
+        # A person id (P + 12 hex) also looks like a WeChat id; try the cheap exact
+        # person lookup before scanning identifiers.
+        found = ws.execute("SELECT person_id FROM persons WHERE person_id = ?",
+                           [query.strip()]).fetchone()
+        if found:
+            return found[0], ["person_id"]
     sql, params = lookup_sql(lookups)
     by_person: dict[str, list[str]] = {}
     unresolved: list[str] = []
@@ -215,18 +230,13 @@ def masked_query(query: str, kind: str, reveal: bool = False) -> str:
 
 
 def _merged_into(ws, lookups: list[Lookup]) -> str | None:
-    """An old person id that a later resolve merged into another person."""
+    """An old person id that a later resolve merged into another person (person_aliases)."""
     person = next((lk.value for lk in lookups if lk.kind == "person_id"), None)
     if person is None:
         return None
-    row = ws.execute(
-        "SELECT person_id FROM identity_history WHERE list_contains(old_person_ids, ?) "
-        "AND person_id <> ? ORDER BY run_id DESC, changed_at DESC LIMIT 1",
-        [person, person]).fetchone()
-    if row is None:
-        return None
-    exists = ws.execute("SELECT 1 FROM persons WHERE person_id = ?", [row[0]]).fetchone()
-    return row[0] if exists else None
+    row = ws.execute("SELECT person_id FROM person_aliases WHERE old_person_id = ?",
+                     [person]).fetchone()
+    return row[0] if row else None
 
 
 def candidates(ws, by_person: dict[str, list[str]], *, reveal: bool = False) -> list[dict]:
@@ -267,13 +277,12 @@ def _json_value(text):
 def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | None = None) -> dict:
     """Everything the portrait shows, as plain data (masked unless `reveal`)."""
     as_of = as_of or dt.date.today()
-    tables = existing_tables(ws)
     person_id, matched_by = resolve_person(ws, query, reveal=reveal)
     person = _one(ws, "SELECT * FROM persons WHERE person_id = ?", [person_id]) or {}
     score = _one(ws, "SELECT score, grade, as_of FROM scores WHERE person_id = ?", [person_id])
     owner = _one(ws, "SELECT * FROM ownership WHERE person_id = ?", [person_id])
     leads, lead_count = _leads(ws, person_id)
-    tags, groups, tags_as_of = _tags(ws, tables, person_id)
+    tags, groups, tags_as_of = _tags(ws, person_id)
     locked_until = owner.get("locked_until") if owner else None
     result = {
         "person_id": person_id,
@@ -302,7 +311,7 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
         "locked": bool(locked_until and locked_until >= as_of),
         "dormant": bool(owner and owner.get("dormant")),
         "routing_reason": owner.get("reason") if owner else None,
-        "identifiers": _identifiers(ws, [lead["lead_key"] for lead in leads], reveal),
+        "identifiers": _identifiers(person, reveal),
         "leads": [{k: v for k, v in lead.items() if k != "lead_key"} for lead in leads],
         "tags": tags,
         "tags_as_of": tags_as_of,
@@ -315,35 +324,36 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
 
 
 def _leads(ws, person_id: str) -> tuple[list[dict], int]:
-    keys = [r[0] for r in ws.execute(
-        "SELECT lead_key FROM person_leads WHERE person_id = ? ORDER BY lead_key",
-        [person_id]).fetchall()]
-    if not keys:
+    """The person's most recent leads (at most MAX_LEADS) and how many it has in all."""
+    keyed = ws.execute(
+        "SELECT lead_key, count(*) OVER () FROM person_leads WHERE person_id = ? "
+        f"ORDER BY lead_key DESC LIMIT {4 * MAX_LEADS}", [person_id]).fetchall()
+    if not keyed:
         return [], 0
-    shown = keys[-4 * MAX_LEADS:]  # an over-merged person: its most recently ingested leads
-    marks = ", ".join("?" for _ in shown)
+    marks = ", ".join("?" for _ in keyed)
     rows = ws.rows(
         "SELECT lead_key, lead_id, source, channel, utm_source, utm_medium, utm_campaign, "
         "utm_content, utm_term, city, created_at FROM leads "
         f"WHERE lead_key IN ({marks}) "
-        f"ORDER BY created_at DESC NULLS LAST, lead_key DESC LIMIT {MAX_LEADS}", shown)
-    return rows, len(keys)
+        f"ORDER BY created_at DESC NULLS LAST, lead_key DESC LIMIT {MAX_LEADS}",
+        [key for key, _ in keyed])
+    return rows, int(keyed[0][1])
 
 
-def _identifiers(ws, lead_keys: list[int], reveal: bool) -> list[dict]:
-    """Distinct normalised identifiers of the person's leads, with how many leads carry each."""
-    if not lead_keys:
-        return []
-    marks = ", ".join("?" for _ in lead_keys)
-    rows = ws.rows(
-        "SELECT id_type, value, min(status) AS status, count(DISTINCT lead_key) AS leads "
-        f"FROM lead_identifiers WHERE lead_key IN ({marks}) AND value IS NOT NULL "
-        "GROUP BY id_type, value ORDER BY id_type, leads DESC, value", lead_keys)
-    return [{"type": r["id_type"], "value": _pii(r["id_type"], r["value"], reveal),
-             "leads": r["leads"], "status": r["status"]} for r in rows]
+def _identifiers(person: dict, reveal: bool) -> list[dict]:
+    """Every linking identifier of the person, from its golden record (phones and emails
+    lists, golden WeChat / ID card / device id): no scan of lead_identifiers, whose row
+    order serves lookups by value."""
+    out = []
+    for kind, many in (("phone", "phones"), ("email", "emails"), ("wechat", None),
+                       ("id_card", None), ("device_id", None)):
+        values = [person.get(kind), *(person.get(many) or [] if many else [])]
+        out += [{"type": kind, "value": _pii(kind, value, reveal)}
+                for value in dict.fromkeys(v for v in values if v)]
+    return out
 
 
-def _tags(ws, tables: set[str], person_id: str) -> tuple[dict, list[dict], object]:
+def _tags(ws, person_id: str) -> tuple[dict, list[dict], object]:
     rows = ws.rows("SELECT tag, value, as_of, run_id FROM tags WHERE person_id = ? ORDER BY tag",
                    [person_id])
     if not rows:
@@ -351,43 +361,49 @@ def _tags(ws, tables: set[str], person_id: str) -> tuple[dict, list[dict], objec
     values = {r["tag"]: _json_value(r["value"]) for r in rows}
     last_run = max((r["run_id"] for r in rows if r["run_id"] is not None), default=None)
     changes = _tag_changes(ws, person_id, last_run)
-    definitions = _tag_definitions(ws, tables, list(values))
+    definitions = _tag_definitions(ws, list(values))
     groups: dict[str, list[dict]] = {}
     for tag, value in values.items():
         definition = definitions.get(tag, {})
         kind = definition.get("kind")
-        category = definition.get("category") or "other"
         tiered = kind in KEY_TAG_KINDS or bool(definition.get("levels"))
         entry = {"tag": tag, "value": value, "kind": kind,
                  "description": definition.get("description"),
                  "key": bool(definition.get("key") or definition.get("highlight") or tiered),
                  "tone": _tone(value, definition) if tiered else None,
-                 "changed": tag in changes, "previous": changes.get(tag)}
-        groups.setdefault(category, []).append(entry)
-    ordered = sorted(groups, key=lambda c: (CATEGORY_ORDER.index(c) if c in CATEGORY_ORDER
-                                            else len(CATEGORY_ORDER), c == "other", c))
-    group_list = [{"category": c, "tags": sorted(groups[c], key=lambda t: (not t["key"],
-                                                                          t["tag"]))}
-                  for c in ordered]
+                 "changed": tag in changes, "previous": changes.get(tag),
+                 "_position": definition.get("position", len(definitions) + len(groups))}
+        groups.setdefault(definition.get("category") or "other", []).append(entry)
+    # Categories in the order the rules define them (first tag's position), `other` last;
+    # within one, key tags first so truncation never hides them.
+    def category_rank(category: str) -> tuple:
+        known = CATEGORY_ORDER.index(category) if category in CATEGORY_ORDER else 99
+        first = min(t["_position"] for t in groups[category])
+        return (category == "other", first if definitions else known, category)
+
+    group_list = []
+    for category in sorted(groups, key=category_rank):
+        entries = sorted(groups[category], key=lambda t: (not t["key"], t["_position"], t["tag"]))
+        for entry in entries:
+            del entry["_position"]
+        group_list.append({"category": category, "tags": entries})
     return values, group_list, max((r["as_of"] for r in rows if r["as_of"]), default=None)
 
 
 def _tag_changes(ws, person_id: str, last_run) -> dict:
-    """Tags whose value changed in the latest tag run (not on the very first run)."""
+    """Tags whose value changed in the latest tag run (not on the very first run, where
+    every value is new)."""
     if last_run is None:
         return {}
-    earlier = ws.execute("SELECT 1 FROM tag_history WHERE run_id < ? LIMIT 1",
-                         [last_run]).fetchone()
-    if earlier is None:
-        return {}
     rows = ws.execute(
-        "SELECT tag, old_value FROM tag_history WHERE person_id = ? AND run_id = ? "
-        "AND old_value IS DISTINCT FROM new_value", [person_id, last_run]).fetchall()
-    return {tag: _json_value(old) for tag, old in rows}
+        "SELECT tag, old_value, EXISTS (SELECT 1 FROM tag_history WHERE run_id < ?) "
+        "FROM tag_history WHERE person_id = ? AND run_id = ? "
+        "AND old_value IS DISTINCT FROM new_value", [last_run, person_id, last_run]).fetchall()
+    return {tag: _json_value(old) for tag, old, earlier in rows if earlier}
 
 
-def _tag_definitions(ws, tables: set[str], tags: list[str]) -> dict[str, dict]:
-    if "tag_definitions" not in tables or not tags:
+def _tag_definitions(ws, tags: list[str]) -> dict[str, dict]:
+    if not tags:
         return {}
     marks = ", ".join("?" for _ in tags)
     rows = ws.rows(f"SELECT * FROM tag_definitions WHERE tag IN ({marks})", tags)
@@ -412,26 +428,53 @@ def _tone(value, definition: dict) -> str | None:
 
 
 def _activity(ws, person_id: str, as_of: dt.date) -> dict:
-    """Per event type: all-time count, count in the last 30 whole days, last time."""
-    subjects = [r[0] for r in ws.execute(
-        "SELECT subject FROM subject_persons WHERE person_id = ?", [person_id]).fetchall()]
-    result = {"window_days": ACTIVITY_WINDOW_DAYS, "events": []}
-    if not subjects:
-        return result
-    marks = ", ".join("?" for _ in subjects)
-    since = as_of - dt.timedelta(days=ACTIVITY_WINDOW_DAYS)
-    rows = ws.rows(
-        "SELECT event_type, count(*) AS total, "
-        "count(*) FILTER (WHERE ts >= ? AND ts < ?) AS recent, "
-        "sum(amount) FILTER (WHERE ts >= ? AND ts < ?) AS recent_amount, "
-        "max(ts) FILTER (WHERE ts < ?) AS last_ts "
-        f"FROM events WHERE subject IN ({marks}) AND ts < ? "
-        "GROUP BY event_type ORDER BY recent DESC, total DESC, event_type",
-        [since, as_of, since, as_of, as_of, *subjects, as_of])
+    """Per event type: events and amount in the last 30 whole days, all-time count, last time.
+
+    Read from the precomputed `person_activity` when a stage provides it. Otherwise the
+    events table is scanned only while it is small: matching a person's subjects in
+    10M events costs ~0.3 s, more than the whole lookup may take.
+    """
+    result = {"window_days": ACTIVITY_WINDOW_DAYS, "source": None, "events": []}
+    try:
+        rows = ws.rows(
+            "SELECT event_type, events_total AS total, events_30d AS recent, "
+            "amount_30d AS recent_amount, last_at AS last_ts FROM person_activity "
+            "WHERE person_id = ? ORDER BY recent DESC, total DESC, event_type", [person_id])
+        result["source"] = "person_activity"
+    except duckdb_catalog_error():  # no such table: the stages do not provide it (yet)
+        if ws.scalar("SELECT count(*) FROM events") > ACTIVITY_SCAN_MAX_EVENTS:
+            result["source"] = "skipped"
+            result["note"] = ("events not summarised: no person_activity table and too many "
+                              "events to scan during a lookup")
+            return result
+        result["source"] = "events"
+        rows = _activity_from_events(ws, person_id, as_of)
     result["events"] = [{"event_type": r["event_type"], "total": r["total"],
                          "last_30d": r["recent"], "amount_30d": r["recent_amount"],
                          "last_at": r["last_ts"]} for r in rows]
     return result
+
+
+def duckdb_catalog_error() -> type[Exception]:
+    import duckdb  # already loaded by the open workspace
+
+    return duckdb.CatalogException
+
+
+def _activity_from_events(ws, person_id: str, as_of: dt.date) -> list[dict]:
+    subjects = [r[0] for r in ws.execute(
+        "SELECT subject FROM subject_persons WHERE person_id = ?", [person_id]).fetchall()]
+    if not subjects:
+        return []
+    marks = ", ".join("?" for _ in subjects)
+    since = as_of - dt.timedelta(days=ACTIVITY_WINDOW_DAYS)
+    return ws.rows(
+        "SELECT event_type, count(*) AS total, "
+        "count(*) FILTER (WHERE ts >= ?) AS recent, "
+        "sum(amount) FILTER (WHERE ts >= ?) AS recent_amount, max(ts) AS last_ts "
+        f"FROM events WHERE subject IN ({marks}) AND ts < ? "
+        "GROUP BY event_type ORDER BY recent DESC, total DESC, event_type",
+        [since, since, *subjects, as_of])
 
 
 def _history(ws, person_id: str) -> list[dict]:

@@ -1,0 +1,196 @@
+"""`leadctl explain LEAD`: identity links, tag rules, score breakdown, routing decision."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from leadctl.cli import common
+
+
+def register(app: typer.Typer) -> None:
+    app.command("explain")(explain)
+
+
+def explain(
+    ctx: typer.Context,
+    lead: Annotated[str, typer.Argument(help="Lead id (or any portrait query: phone, email, "
+                    "WeChat id, ID card, person id).")],
+    reveal: common.Reveal = False,
+    json_out: common.Json = False,
+) -> None:
+    """Why this lead merged with whom, why each tag value, how the score adds up, why
+    this pool. Parts not computed yet are shown as such."""
+    from leadctl import api
+    from leadctl.views.portrait import AmbiguousQuery
+
+    s = common.settings(ctx)
+
+    def action():
+        try:
+            return api.explain(s.db, lead, reveal=reveal, rules_dir=s.rules)
+        except AmbiguousQuery as exc:
+            from leadctl.cli.portrait import render_candidates
+
+            render_candidates(exc.candidates, str(exc), json_out)
+            raise
+
+    result = common.run(ctx, action)
+    if json_out:
+        common.print_json(result)
+        return
+    console = common.stdout_console()
+    if not console.is_terminal:
+        console.width = 120  # piped: room for rule texts
+    for part in render(result):
+        console.print(part)
+
+
+def _text(value: Any) -> str:
+    from leadctl.cli.portrait import _text as text
+
+    return text(value)
+
+
+def render(r: dict) -> list:
+    from rich.text import Text
+
+    title = Text.assemble(("explain ", "bold"), (r["person_id"], "bold cyan"),
+                          (f"  matched by {', '.join(r['query']['matched_by'])}", "dim"))
+    return [title, _panel("identity", r["identity"], _identity),
+            _panel("tags", r["tags"], _tags), _panel("score", r["score"], _score),
+            _panel("routing", r["routing"], _routing)]
+
+
+def _panel(name: str, part: dict, body):
+    from rich.panel import Panel
+    from rich.text import Text
+
+    content = body(part) if part.get("available") else Text(part.get("note") or "not available",
+                                                            style="dim")
+    return Panel(content, title=f"[bold]{name}", title_align="left", padding=(0, 1))
+
+
+def _table(columns: list[str], rows: list[list[Any]]):
+    from rich import box
+    from rich.table import Table
+
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold dim")
+    for name in columns:
+        t.add_column(name, overflow="fold")
+    for row in rows:
+        t.add_row(*(_text(v) for v in row))
+    return t
+
+
+def _identity(part: dict):
+    from rich.console import Group
+    from rich.text import Text
+
+    if part.get("source") != "lead_identifiers":
+        return _generic(part)
+    parts: list = [Text(f"{len(part['leads'])} lead(s): " + ", ".join(
+        f"{lead['source']}/{lead['lead_id']}" for lead in part["leads"]))]
+    if part["links"]:
+        parts.append(Text("linked by shared values:", style="bold"))
+        parts.append(_table(["type", "value", "leads"], [
+            [link["type"], link["value"], ", ".join(link["leads"])] for link in part["links"]]))
+    if part["not_linking"]:
+        parts.append(Text("values that do not link:", style="bold"))
+        parts.append(_table(["type", "value", "status", "leads"], [
+            [v["type"], v["value"], v["status"], ", ".join(v["leads"])]
+            for v in part["not_linking"]]))
+    return Group(*parts)
+
+
+def _generic(part: dict):
+    """Any other identity explanation: its fields as lines (nested values as JSON)."""
+    import json
+
+    from rich.text import Text
+
+    lines = []
+    for key, value in part.items():
+        if key in ("available", "source"):
+            continue
+        shown = value if isinstance(value, str) else json.dumps(
+            value, ensure_ascii=False, default=str)
+        lines.append(f"{key}: {shown}")
+    return Text("\n".join(lines))
+
+
+def _at(where: str | None) -> str:
+    """`rules/tags.yaml:10:5` → `tags.yaml:10:5`: the file name is enough on screen."""
+    return where.replace("\\", "/").rsplit("/", 1)[-1] if where else ""
+
+
+def _rule_text(rule: dict | None) -> str:
+    if not rule:
+        return ""
+    if rule.get("levels"):
+        text = "; ".join(f"{lv['level']} if {lv['when']}" for lv in rule["levels"])
+        return text + (f"; else {rule['default']}" if rule.get("default") else "")
+    if rule.get("expr"):
+        return rule["expr"]
+    events = " or ".join(rule.get("events") or []) or "any event"
+    window = f" in last {rule['window_days']}d" if rule.get("window_days") else ""
+    where = f" where {rule['where']}" if rule.get("where") else ""
+    kind = rule.get("kind")
+    if kind in ("first", "last"):
+        what = "days since the" if rule.get("days_since") else f"{rule.get('field')} of the"
+        return f"{what} {kind} {events}{window}{where}"
+    if kind == "active_days":
+        return f"days with {events}{window}{where}"
+    if kind == "top":
+        return f"top {rule.get('n') or ''} {rule.get('field')} of {events}{window}{where}"
+    if kind == "metric":
+        return f"{rule.get('agg')} {rule.get('field') or ''} of {events}{window}{where}".replace(
+            "  ", " ")
+    return ""  # rfm and others: the description says it best
+
+
+def _tags(part: dict):
+    rows = [[t["tag"], t["value"], t.get("kind"), _rule_text(t.get("rule")) or
+             t.get("description"), _at((t.get("rule") or {}).get("at"))] for t in part["values"]]
+    return _table(["tag", "value", "kind", "rule", "defined at"], rows)
+
+
+def _score(part: dict):
+    from rich.console import Group
+    from rich.text import Text
+
+    rows = [[line["rule"], f"{line['points']:+g}", line.get("when") or line.get(
+        "points_expr") or "", _at(line.get("at"))] for line in part["breakdown"]]
+    head = Text.assemble(("score ", "dim"), (_text(part["score"]), "bold"), ("  grade ", "dim"),
+                         (part.get("grade") or "—", "bold"),
+                         ("  = sum of the rules below: ", "dim"), _text(part["points_total"]))
+    return Group(head, _table(["rule", "points", "when", "defined at"], rows)) if rows \
+        else Group(head, Text("no rule gave points", style="dim"))
+
+
+def _routing(part: dict):
+    from rich.console import Group
+    from rich.text import Text
+
+    state = part.get("state") or {}
+    lines: list = [Text.assemble(
+        ("pool ", "dim"), (state.get("pool") or "—", "bold"), ("  owner ", "dim"),
+        (state.get("owner") or "—", "bold"), ("  status ", "dim"), state.get("status") or "—",
+        ("  why ", "dim"), state.get("reason") or "—")]
+    if state.get("locked_until"):
+        lines.append(Text(f"locked until {_text(state['locked_until'])} (sale)", style="red"))
+    route = part.get("route")
+    if route:
+        lines.append(Text(f"route {route['route']} ({_at(route.get('at'))}): when "
+                          f"{route.get('when') or 'always'} → pool {route['pool']}"))
+    if part["log"]:
+        lines.append(_table(["when", "pool", "owner", "status", "rule", "reason"], [
+            [h.get("as_of") or h.get("logged_at"), _change(h["old_pool"], h["new_pool"]),
+             _change(h["old_owner"], h["new_owner"]), _change(h["old_status"], h["new_status"]),
+             h["rule"], h["reason"]] for h in part["log"]]))
+    return Group(*lines)
+
+
+def _change(old: Any, new: Any) -> str:
+    return _text(new) if old == new or old is None else f"{_text(old)}→{_text(new)}"

@@ -1,0 +1,96 @@
+"""`leadctl report channels`: channel / UTM monitoring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadctl.cli import common
+
+report_app = typer.Typer(help="Reports over the published state.", no_args_is_help=True,
+                         rich_markup_mode=None)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(report_app, name="report")
+
+
+@report_app.command("channels")
+def channels(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(
+        "--by", help="source | utm_source | utm_medium | utm_campaign | utm_content | "
+        "utm_term | channel")] = "source",
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Only leads created (and rejects rejected) on or after this date "
+        "(YYYY-MM-DD).", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Write the table (total row last) to a .csv or .parquet file.",
+        show_default=False)] = None,
+    json_out: common.Json = False,
+) -> None:
+    """Per channel: leads, unique persons, cross-channel duplicate rate, reject rate, grade
+    mix and average score, share routed to sales pools, persons sold; with a total row."""
+    from leadctl import api
+
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: api.report_channels(
+        s.db, by=by, since=_date(since), out=out, rules_dir=s.rules))
+    if json_out:
+        common.print_json(result)
+    elif out is not None:
+        common.stderr_console().print(f"wrote {result['rows']} rows to {result['file']}")
+    else:
+        console = common.stdout_console()
+        if not console.is_terminal:
+            console.width = 120  # piped: wide enough for every column
+        console.print(render(result))
+
+
+def _date(value: str | None):
+    if value is None:
+        return None
+    import datetime as dt
+
+    from leadctl.errors import UsageError
+
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--since must be a date like 2026-10-01, not {value!r}") from None
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _num(value) -> str:
+    return "—" if value is None else f"{value:g}"
+
+
+def render(result: dict):
+    from rich.table import Table
+
+    title = f"channels by {result['by']}" + (f" since {result['since']}" if result["since"]
+                                             else "")
+    t = Table(title=title, title_justify="left", header_style="bold", show_footer=False)
+    right = ("leads", "persons", "dup", "rejects", "reject", "A", "B", "C", "D", "avg score",
+             "to sales", "sold")
+    t.add_column(result["by"], overflow="fold")
+    for name in right:
+        t.add_column(name, justify="right", no_wrap=True)
+    rows = result["channels"] + [result["total"]]
+    for index, r in enumerate(rows):
+        total = index == len(rows) - 1
+        t.add_row(r["channel"], str(r["leads"]), str(r["persons"]), _pct(r["dup_rate"]),
+                  _num(r["rejects"]), _pct(r["reject_rate"]), str(r["grade_a"]),
+                  str(r["grade_b"]), str(r["grade_c"]), str(r["grade_d"]), _num(r["avg_score"]),
+                  _pct(r["sales_share"]), str(r["sold"]),
+                  style="bold" if total else None, end_section=index == len(rows) - 2)
+    t.caption = (f"dup = leads whose person also came through another {result['by']}; "
+                 f"reject = rejects / (leads + rejects); to sales = persons in a sales pool "
+                 f"({result['sales_pools_rule']})")
+    t.caption_justify = "left"
+    return t

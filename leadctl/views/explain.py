@@ -1,0 +1,260 @@
+"""`leadctl explain LEAD`: why this lead belongs to its person, why each tag value, how
+the score adds up, why this pool.
+
+Assembles what the stages store and explain: identity (`leadctl.identity.explain`,
+else a summary of the shared identifier values), tag values with their rule
+definitions (rules/tags.yaml, else tag_definitions), the score breakdown
+(score_breakdown + rules/scoring.yaml) and the routing decision (ownership, the
+assignment log, rules/routing.yaml). A part that is missing — no module, no rules
+file, nothing computed yet — becomes `{"available": false, "note": ...}`; the rest
+is still shown.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from leadctl import pii
+from leadctl.errors import LeadctlError
+from leadctl.views.portrait import masked_query, resolve_person
+
+MAX_ASSIGNMENTS = 5
+_PII_KEYS = {"phone": "phone", "phones": "phone", "email": "email", "emails": "email",
+             "wechat": "wechat", "id_card": "id_card", "device_id": "device_id",
+             "name": "name", "raw_value": None}
+
+
+def unavailable(note: str) -> dict:
+    return {"available": False, "note": note}
+
+
+def mask_tree(value: Any, kind: str | None = None) -> Any:
+    """Masks personal data anywhere in a nested result: values under PII keys, and the
+    `value`/`raw_value` of identifier rows (by their `id_type`/`type`)."""
+    if isinstance(value, dict):
+        row_kind = value.get("id_type") or value.get("type")
+        out = {}
+        for key, item in value.items():
+            if key in ("value", "raw_value", "values") and row_kind in pii.PII_KINDS:
+                out[key] = mask_tree(item, row_kind)
+            elif key in _PII_KEYS:
+                out[key] = mask_tree(item, _PII_KEYS[key] or row_kind or "device_id")
+            else:
+                out[key] = mask_tree(item, None)
+        return out
+    if isinstance(value, list | tuple):
+        return [mask_tree(item, kind) for item in value]
+    if kind and isinstance(value, str):
+        return pii.mask(kind, value)
+    if isinstance(value, str):
+        return pii.mask_text(value)  # free text (reasons, notes) may quote an identifier
+    return value
+
+
+def explain_lead(ws, query: str, *, reveal: bool = False,
+                 rules_dir: Path | None = None) -> dict:
+    person_id, matched_by = resolve_person(ws, query, reveal=reveal)
+    result = {
+        "query": {"text": masked_query(query, matched_by[0], reveal), "matched_by": matched_by},
+        "person_id": person_id,
+        "masked": not reveal,
+        "identity": _part(lambda: identity_part(ws, query, person_id)),
+        "tags": _part(lambda: tags_part(ws, person_id, rules_dir)),
+        "score": _part(lambda: score_part(ws, person_id, rules_dir)),
+        "routing": _part(lambda: routing_part(ws, person_id, rules_dir)),
+    }
+    return result if reveal else {**mask_tree({k: v for k, v in result.items()
+                                               if k != "query"}), "query": result["query"]}
+
+
+def _part(build) -> dict:
+    try:
+        return {"available": True, **build()}
+    except LeadctlError as exc:
+        return unavailable(str(exc))
+
+
+# -- identity -------------------------------------------------------------------------
+
+def identity_part(ws, query: str, person_id: str) -> dict:
+    try:
+        from leadctl.identity.explain import explain_lead_identity
+    except ImportError:
+        return {"source": "lead_identifiers", **shared_identifiers(ws, person_id)}
+    return {"source": "identity.explain", **explain_lead_identity(ws, query)}
+
+
+def shared_identifiers(ws, person_id: str) -> dict:
+    """The person's leads and the identifier values that tie them together (a value on
+    two or more of its leads) or that could not link (blocked, capped, invalid)."""
+    leads = ws.rows(
+        "SELECT l.lead_key, l.lead_id, l.source, l.created_at FROM person_leads pl "
+        "JOIN leads l ON l.lead_key = pl.lead_key WHERE pl.person_id = ? "
+        "ORDER BY l.created_at NULLS LAST, l.lead_key", [person_id])
+    if not leads:
+        return {"leads": [], "links": [], "not_linking": []}
+    names = {lead["lead_key"]: f"{lead['source']}/{lead['lead_id']}" for lead in leads}
+    marks = ", ".join("?" for _ in leads)
+    rows = ws.rows(
+        "SELECT id_type, coalesce(value, raw_value) AS value, status, "
+        "list(DISTINCT lead_key ORDER BY lead_key) AS keys "
+        f"FROM lead_identifiers WHERE lead_key IN ({marks}) "
+        "GROUP BY id_type, coalesce(value, raw_value), status ORDER BY id_type, value",
+        [lead["lead_key"] for lead in leads])
+    links = [{"type": r["id_type"], "value": r["value"],
+              "leads": [names[k] for k in r["keys"]]}
+             for r in rows if r["status"] == "ok" and len(r["keys"]) > 1]
+    not_linking = [{"type": r["id_type"], "value": r["value"], "status": r["status"],
+                    "leads": [names[k] for k in r["keys"]]}
+                   for r in rows if r["status"] not in (None, "ok")]
+    return {"leads": [{"lead_id": lead["lead_id"], "source": lead["source"],
+                       "created_at": lead["created_at"]} for lead in leads],
+            "links": links, "not_linking": not_linking}
+
+
+# -- tags ------------------------------------------------------------------------------
+
+def tags_part(ws, person_id: str, rules_dir: Path | None) -> dict:
+    rows = ws.rows(
+        "SELECT t.tag, t.value, t.as_of, d.kind, d.category, d.description "
+        "FROM tags t LEFT JOIN tag_definitions d ON d.tag = t.tag "
+        "WHERE t.person_id = ? ORDER BY d.position NULLS LAST, t.tag", [person_id])
+    if not rows:
+        return unavailable("no tag values for this person (run `leadctl tag`)")
+    definitions, note = _tag_rules(rules_dir)
+    tags = []
+    for r in rows:
+        entry = {"tag": r["tag"], "value": _json(r["value"]), "kind": r["kind"],
+                 "category": r["category"], "description": r["description"]}
+        if r["tag"] in definitions:
+            entry["rule"] = definitions[r["tag"]]
+        tags.append(entry)
+    out = {"as_of": max(r["as_of"] for r in rows if r["as_of"]) if any(
+        r["as_of"] for r in rows) else None, "values": tags}
+    if note:
+        out["note"] = note
+    return out
+
+
+def _tag_rules(rules_dir: Path | None) -> tuple[dict[str, dict], str | None]:
+    from leadctl.errors import RuleError
+
+    try:
+        from leadctl.rules.tags import load_tag_rules
+
+        rules = load_tag_rules(rules_dir)
+    except RuleError as exc:
+        return {}, f"rule definitions not shown: {str(exc).splitlines()[0]}"
+    return {tag.name: tag_rule_summary(tag) for tag in rules.tags}, None
+
+
+def tag_rule_summary(tag) -> dict:
+    """The parts of a tag rule that decide its value, with where it is defined."""
+    out: dict[str, Any] = {"at": str(tag.loc) if tag.loc else None, "kind": tag.kind}
+    for key in ("events", "agg", "field", "window_days", "n", "default", "days_since"):
+        value = getattr(tag, key, None)
+        if value not in (None, (), [], False, ""):
+            out[key] = list(value) if isinstance(value, tuple) else value
+    for key in ("where", "expr"):
+        text = getattr(tag, key, None)
+        if text is not None:
+            out[key] = text.value
+    if getattr(tag, "levels", None):
+        out["levels"] = [{"level": level.name, "when": level.when.value}
+                         for level in tag.levels]
+    if getattr(tag, "rfm", None):
+        out["rfm"] = dict(tag.rfm)
+    return out
+
+
+# -- score -----------------------------------------------------------------------------
+
+def score_part(ws, person_id: str, rules_dir: Path | None) -> dict:
+    score = ws.rows("SELECT score, grade, as_of FROM scores WHERE person_id = ?", [person_id])
+    if not score:
+        return unavailable("not scored yet (run `leadctl score`)")
+    breakdown = ws.rows("SELECT rule, points FROM score_breakdown WHERE person_id = ? "
+                        "ORDER BY points DESC, rule", [person_id])
+    rules, grades, note = _score_rules(rules_dir)
+    lines = []
+    for row in breakdown:
+        line = {"rule": row["rule"], "points": row["points"]}
+        if row["rule"] in rules:
+            line.update(rules[row["rule"]])
+        lines.append(line)
+    out = {**score[0], "breakdown": lines,
+           "points_total": round(sum(r["points"] or 0 for r in breakdown), 6),
+           "grades": grades}
+    if note:
+        out["note"] = note
+    return out
+
+
+def _score_rules(rules_dir: Path | None) -> tuple[dict[str, dict], list[dict], str | None]:
+    from leadctl.errors import RuleError
+
+    try:
+        from leadctl.rules.scoring import load_scoring_rules
+
+        rules = load_scoring_rules(rules_dir)
+    except RuleError as exc:
+        return {}, [], f"rule definitions not shown: {str(exc).splitlines()[0]}"
+    by_name = {}
+    for rule in rules.rules:
+        item: dict[str, Any] = {"at": str(rule.loc) if rule.loc else None,
+                                "description": rule.description or None,
+                                "when": rule.when.value if rule.when else None}
+        if rule.points_expr is not None:
+            item["points_expr"] = rule.points_expr.value
+        if rule.decay is not None:
+            item["decay_half_life_days"] = rule.decay.half_life_days
+        by_name[rule.name] = item
+    return by_name, [{"grade": g.name, "min": g.min} for g in rules.grades], None
+
+
+# -- routing ---------------------------------------------------------------------------
+
+def routing_part(ws, person_id: str, rules_dir: Path | None) -> dict:
+    state = ws.rows("SELECT pool, owner, status, status_since, assigned_at, locked_until, "
+                    "dormant, reason FROM ownership WHERE person_id = ?", [person_id])
+    log = ws.rows(
+        "SELECT logged_at, as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
+        "new_status, rule, reason FROM assignments WHERE person_id = ? "
+        f"ORDER BY logged_at DESC, run_id DESC LIMIT {MAX_ASSIGNMENTS}", [person_id])
+    if not state and not log:
+        return unavailable("not routed yet (run `leadctl route`)")
+    out: dict[str, Any] = {"state": state[0] if state else None, "log": log}
+    last_rule = next((row["rule"] for row in log if row["rule"]), None)
+    if last_rule:
+        route = _route(rules_dir, last_rule)
+        if route:
+            out["route"] = route
+    return out
+
+
+def _route(rules_dir: Path | None, name: str) -> dict | None:
+    from leadctl.errors import RuleError
+
+    try:
+        from leadctl.rules.routing import load_routing_rules
+
+        rules = load_routing_rules(rules_dir)
+    except RuleError:
+        return None
+    for route in rules.routes:
+        if route.name == name:
+            return {"route": route.name, "at": str(route.loc) if route.loc else None,
+                    "when": route.when.value if route.when else None, "pool": route.pool,
+                    "description": route.description or None}
+    return None
+
+
+def _json(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -1,0 +1,173 @@
+"""`leadctl find EXPR`: persons matching a rule-language expression.
+
+The expression is checked and compiled by `leadctl.rules.expr.compile_expr` against
+the fields of one relation: person_features (attributes + one column per tag), the
+score and grade, and the routing state. PII (name, phone) is masked in every output
+unless `reveal`; file exports stay set-based (COPY) with masking done in SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from pathlib import Path
+
+from leadctl import pii
+from leadctl.errors import UsageError
+
+DEFAULT_LIMIT = 20
+# Fields besides the person_features columns (those win on a name clash), with the SQL
+# that reads them in `relation_sql` and their expression type.
+EXTRA_FIELDS: dict[str, tuple[str, str]] = {
+    "person_id": ("p.person_id", "string"),
+    "score": ("s.score", "number"),
+    "grade": ("s.grade", "string"),
+    "pool": ("o.pool", "string"),
+    "owner": ("o.owner", "string"),
+    "status": ("o.status", "string"),
+    "status_since": ("o.status_since", "date"),
+    "assigned_at": ("o.assigned_at", "date"),
+    "locked_until": ("o.locked_until", "date"),
+    "dormant": ("coalesce(o.dormant, false)", "boolean"),
+}
+# Person columns usable when person_features has not been built yet (no tag run).
+PERSON_FIELDS: dict[str, str] = {
+    "name": "string", "city": "string", "province": "string", "channel": "string",
+    "source": "string", "sources": "list", "lead_count": "number",
+    "first_seen": "timestamp", "last_seen": "timestamp",
+}
+_NUMERIC_TYPE = re.compile(r"U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL"
+                           r"|(DECIMAL|NUMERIC)(\(\d+,\s*\d+\))?")
+EXPR_TYPES = ("number", "string", "boolean", "date", "timestamp", "list")
+OUTPUT_COLUMNS = ("person_id", "name", "phone", "city", "grade", "score", "pool", "owner",
+                  "status")
+
+
+class InvalidExpression(UsageError):
+    """The EXPR of `find` was rejected; the message points at the offending column."""
+
+    def __init__(self, text: str, message: str, offset: int, length: int):
+        self.text, self.offset, self.length = text, offset, length
+        column = display_width(text[:offset]) + 1
+        super().__init__(f"invalid expression at column {column}: {message}\n"
+                         + "\n".join(caret_lines(text, offset, length)))
+
+
+def display_width(text: str) -> int:
+    """Terminal cells: CJK and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def caret_lines(text: str, offset: int, length: int, indent: str = "  ") -> list[str]:
+    """The expression and a `^^^` marker under the offending part (wide characters aware)."""
+    line = text.replace("\n", " ").replace("\t", " ")
+    offset = max(0, min(offset, len(line)))
+    marked = line[offset:offset + max(length, 1)] or " "
+    return [indent + line, indent + " " * display_width(line[:offset])
+            + "^" * max(display_width(marked), 1)]
+
+
+def duckdb_type_to_field(type_name: str) -> str | None:
+    """A column's DuckDB type as an expression type; None when expressions cannot use it."""
+    upper = type_name.upper().strip()
+    if upper.endswith("[]"):
+        return "list"
+    if _NUMERIC_TYPE.fullmatch(upper):
+        return "number"
+    if upper == "BOOLEAN":
+        return "boolean"
+    if upper == "DATE":
+        return "date"
+    if upper.startswith("TIMESTAMP"):
+        return "timestamp"
+    if upper == "VARCHAR":
+        return "string"
+    return None  # JSON, STRUCT, MAP, INTERVAL ...
+
+
+def searchable_fields(ws) -> tuple[dict[str, str], dict[str, str]]:
+    """(name → expression type, name → SQL column) over persons ⋈ person_features ⋈
+    scores ⋈ ownership. Tag columns take their type from tag_definitions."""
+    features = ws.rows(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = 'person_features' ORDER BY ordinal_position")
+    declared = {r["tag"]: r["type"] for r in ws.rows("SELECT tag, type FROM tag_definitions")}
+    have_features = bool(ws.scalar("SELECT count(*) > 0 FROM person_features"))
+    types: dict[str, str] = {}
+    columns: dict[str, str] = {}
+    for name, field_type in PERSON_FIELDS.items():
+        types[name], columns[name] = field_type, f'p."{name}"'
+    for row in features if have_features else []:
+        name = row["column_name"]
+        field_type = declared.get(name)
+        if field_type not in EXPR_TYPES:
+            field_type = duckdb_type_to_field(row["data_type"])
+        if name == "person_id" or field_type is None:
+            continue
+        types[name], columns[name] = field_type, 'f."' + name.replace('"', '""') + '"'
+    for name, (sql, field_type) in EXTRA_FIELDS.items():
+        if name not in types:
+            types[name], columns[name] = field_type, sql
+    return types, columns
+
+
+def compile_filter(ws, text: str, as_of: dt.date) -> str:
+    from leadctl.rules.expr import ExprError, compile_expr
+
+    if not text.strip():
+        raise UsageError("EXPR is empty: give a condition such as \"grade = 'A'\"")
+    types, columns = searchable_fields(ws)
+    try:
+        compiled = compile_expr(text, types, expect="boolean", as_of=as_of,
+                                column_sql=columns.__getitem__)
+    except ExprError as exc:
+        raise InvalidExpression(text, exc.message, exc.offset, exc.length) from None
+    return compiled.sql
+
+
+def relation_sql(where: str) -> str:
+    """Persons with their features, score and routing state, filtered by `where`."""
+    return ("FROM persons p\n"
+            "LEFT JOIN person_features f ON f.person_id = p.person_id\n"
+            "LEFT JOIN scores s ON s.person_id = p.person_id\n"
+            "LEFT JOIN ownership o ON o.person_id = p.person_id\n"
+            f"WHERE {where}")
+
+
+def select_sql(where: str, *, reveal: bool, limit: int | None) -> str:
+    name = "p.name" if reveal else pii.mask_sql("name", "p.name")
+    phone = "p.phone" if reveal else pii.mask_sql("phone", "p.phone")
+    return (f"SELECT p.person_id, {name} AS name, {phone} AS phone, p.city, s.grade, s.score, "
+            f"o.pool, o.owner, o.status\n{relation_sql(where)}\n"
+            "ORDER BY s.score DESC NULLS LAST, p.person_id"
+            + (f"\nLIMIT {int(limit)}" if limit is not None else ""))
+
+
+def count_sql(where: str) -> str:
+    return f"SELECT count(*) {relation_sql(where)}"
+
+
+def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | None = None,
+                 count_only: bool = False, reveal: bool = False,
+                 out: Path | None = None) -> dict:
+    """Count and list persons matching `text`; with `out`, write them to CSV/Parquet."""
+    if limit is not None and limit < 0:
+        raise UsageError("--limit must be 0 or more")
+    where = compile_filter(ws, text, as_of or dt.date.today())
+    result: dict = {"expr": text, "count": int(ws.scalar(count_sql(where)))}
+    if count_only:
+        return result
+    if out is not None:
+        from leadctl.views.export import copy_sql
+
+        if out.parent and not out.parent.exists():
+            raise UsageError(f"directory {out.parent} does not exist")
+        written = ws.execute(copy_sql(select_sql(where, reveal=reveal, limit=limit),
+                                      out)).fetchone()[0]
+        result.update(file=str(out), rows=int(written))
+        return result
+    shown = DEFAULT_LIMIT if limit is None else limit
+    result["limit"] = shown
+    result["persons"] = ws.rows(select_sql(where, reveal=reveal, limit=shown))
+    return result

@@ -1,0 +1,194 @@
+"""`leadctl explain LEAD`: identity links, tag values with their rules, the score
+breakdown, the routing decision — and graceful degradation when parts are missing."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import Cli
+from test_portrait import seed_workspace
+
+from leadctl.views.explain import mask_tree
+
+TAGS_YAML = """\
+tags:
+  - name: paid_amount_30d
+    kind: metric
+    category: value
+    description: Paid order amount in the last 30 days
+    event: order_paid
+    agg: sum
+    field: amount
+    window: 30d
+  - name: value_tier
+    kind: tiers
+    category: value
+    levels:
+      - name: high
+        when: paid_amount_30d >= 500
+    default: low
+"""
+SCORING_YAML = """\
+grades:
+  A: 70
+  D: 0
+rules:
+  - name: high_value
+    description: High value tier
+    when: value_tier = 'high'
+    points: 60
+  - name: recent_spend
+    points: paid_amount_30d / 20
+"""
+ROUTING_YAML = """\
+pools:
+  - {name: sales_sh, team: east, allocation: claim}
+routes:
+  - name: high_value
+    when: grade = 'A'
+    pool: sales_sh
+"""
+BREAKDOWN_SQL = """
+INSERT INTO score_breakdown VALUES ('P1', 'high_value', 60), ('P1', 'recent_spend', 27.5);
+INSERT INTO lead_identifiers (lead_key, id_type, raw_value, value, status) VALUES
+ (3, 'phone', '13800138000', '+8613800138000', 'blocked');
+"""
+
+
+@pytest.fixture
+def ecli(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for name, text in (("tags.yaml", TAGS_YAML), ("scoring.yaml", SCORING_YAML),
+                       ("routing.yaml", ROUTING_YAML)):
+        (rules / name).write_text(text, encoding="utf-8")
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    seed_workspace(cli.db, BREAKDOWN_SQL)
+    return cli
+
+
+@pytest.fixture
+def no_identity_explainer(monkeypatch):
+    # The lead_identifiers summary is what explain shows without leadctl.identity.explain.
+    monkeypatch.setitem(sys.modules, "leadctl.identity.explain", None)
+
+
+def explain_json(cli, *args):
+    result = cli("explain", *args, "--json")
+    assert result.exit_code == 0, result.stderr
+    return result.json()
+
+
+def test_identity_summary_masks_values(ecli, no_identity_explainer):
+    data = explain_json(ecli, "L002")
+    assert (data["person_id"], data["query"]) == (
+        "P1", {"text": "L002", "matched_by": ["lead_id"]})
+    identity = data["identity"]
+    assert identity["source"] == "lead_identifiers"
+    assert [(lead["source"], lead["lead_id"]) for lead in identity["leads"]] == [
+        ("sem", "L001"), ("feed", "L002"), ("agent", "L003")]
+    assert identity["links"] == [
+        {"type": "phone", "value": "138****5678", "leads": ["sem/L001", "feed/L002"]}]
+    assert identity["not_linking"] == [
+        {"type": "phone", "value": "138****8000", "status": "blocked", "leads": ["agent/L003"]}]
+
+
+def test_identity_explainer_output_is_used_and_masked(ecli, monkeypatch):
+    import types
+
+    calls = []
+
+    def explain_lead_identity(ws, lead_query):
+        calls.append(lead_query)
+        return {"lead": {"lead_id": "L002", "source": "feed"}, "person_id": "P1",
+                "joined_by": [{"id_type": "phone", "value": "+8613812345678",
+                               "other_leads": ["sem/L001"]}],
+                "reason": "shared phone 13812345678"}
+
+    module = types.ModuleType("leadctl.identity.explain")
+    module.explain_lead_identity = explain_lead_identity
+    monkeypatch.setitem(sys.modules, "leadctl.identity.explain", module)
+    identity = explain_json(ecli, "L002")["identity"]
+    assert calls == ["L002"]
+    assert identity == {"available": True, "source": "identity.explain",
+                        "lead": {"lead_id": "L002", "source": "feed"}, "person_id": "P1",
+                        "joined_by": [{"id_type": "phone", "value": "138****5678",
+                                       "other_leads": ["sem/L001"]}],
+                        "reason": "shared phone 138****5678"}
+    assert "138****5678" in ecli("explain", "L002").stdout
+
+
+def test_reveal_shows_identifier_values(ecli, no_identity_explainer):
+    data = explain_json(ecli, "L002", "--reveal")
+    assert data["identity"]["links"][0]["value"] == "+8613812345678"
+
+
+def test_tags_with_their_rule_definitions(ecli):
+    tags = {t["tag"]: t for t in explain_json(ecli, "L001")["tags"]["values"]}
+    assert tags["value_tier"]["value"] == "high"
+    assert tags["value_tier"]["rule"]["levels"] == [
+        {"level": "high", "when": "paid_amount_30d >= 500"}]
+    assert tags["value_tier"]["rule"]["default"] == "low"
+    assert tags["value_tier"]["rule"]["at"].endswith("tags.yaml:10:5")
+    assert {k: tags["paid_amount_30d"]["rule"][k] for k in ("agg", "field", "events",
+                                                            "window_days")} == {
+        "agg": "sum", "field": "amount", "events": ["order_paid"], "window_days": 30}
+    assert tags["avg_order_amount"] == {"tag": "avg_order_amount", "value": 183.33,
+                                        "kind": None, "category": None, "description": None}
+
+
+def test_score_breakdown_adds_up(ecli):
+    score = explain_json(ecli, "L001")["score"]
+    assert (score["score"], score["grade"], score["points_total"]) == (87.5, "A", 87.5)
+    assert [(b["rule"], b["points"], b["when"]) for b in score["breakdown"]] == [
+        ("high_value", 60.0, "value_tier = 'high'"), ("recent_spend", 27.5, None)]
+    assert score["breakdown"][1]["points_expr"] == "paid_amount_30d / 20"
+    assert score["grades"] == [{"grade": "A", "min": 70.0}, {"grade": "D", "min": 0.0}]
+
+
+def test_routing_decision(ecli):
+    routing = explain_json(ecli, "L001")["routing"]
+    assert (routing["state"]["pool"], routing["state"]["owner"], routing["state"]["reason"]) == (
+        "sales_sh", "rep_li", "route high_value")
+    assert routing["route"]["route"] == "high_value"
+    assert routing["route"]["when"] == "grade = 'A'"
+    assert [row["rule"] for row in routing["log"]] == ["high_value", "default"]
+
+
+def test_missing_parts_degrade(ecli):
+    # P3 has a lead but no tags, score or routing yet.
+    data = explain_json(ecli, "P3")
+    assert data["tags"] == {"available": False,
+                            "note": "no tag values for this person (run `leadctl tag`)"}
+    assert data["score"] == {"available": False, "note": "not scored yet (run `leadctl score`)"}
+    assert data["routing"] == {"available": False, "note": "not routed yet (run `leadctl route`)"}
+    text = ecli("explain", "P3").stdout
+    assert "not scored yet (run `leadctl score`)" in text and "not routed yet" in text
+
+
+def test_broken_rules_still_explain(ecli):
+    (ecli.rules / "tags.yaml").write_text("tags: [{name: x, kind: nope}]\n")
+    tags = explain_json(ecli, "L001")["tags"]
+    assert tags["available"] is True
+    assert tags["note"].startswith("rule definitions not shown: ")
+    assert "rule" not in tags["values"][0]
+
+
+def test_text_output_and_unknown_lead(ecli, no_identity_explainer):
+    result = ecli("explain", "L001")
+    assert result.exit_code == 0, result.stderr
+    for expected in ("explain P1", "linked by shared values", "138****5678", "high_value",
+                     "+60", "route high_value", "grade = 'A'"):
+        assert expected in result.stdout, expected
+    assert "13812345678" not in result.stdout
+    missing = ecli("explain", "L404")
+    assert (missing.exit_code, missing.stderr) == (
+        1, "error: no lead or person matches 'L404' (tried lead id, person id)\n")
+
+
+def test_mask_tree():
+    assert mask_tree({"id_type": "email", "value": "zhang@qq.com", "reason": "shared "
+                      "13812345678", "phone": "+8613900001111", "lead": "L1"}) == {
+        "id_type": "email", "value": "z***@qq.com", "reason": "shared 138****5678",
+        "phone": "139****1111", "lead": "L1"}

@@ -1,0 +1,157 @@
+"""`leadctl find EXPR`: matches, counts, limits, masking, JSON, CSV/Parquet export, and
+rejected expressions with a caret under the offending column."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from test_portrait import AS_OF, seed_workspace
+
+from leadctl.views.find import caret_lines, display_width, duckdb_type_to_field
+
+# P4 joins P1 in Shanghai; person_features as a tag run would leave it (wide, typed).
+FEATURES_SQL = """
+INSERT INTO persons (person_id, name, phone, city, province, first_seen, lead_count) VALUES
+ ('P4', '赵四', '+8613500004444', '上海', '上海', '2026-10-15 08:00', 1);
+INSERT INTO scores VALUES ('P4', 70, 'B', '2026-11-01', 2);
+INSERT INTO ownership VALUES ('P4', 'sales_sh', 'rep_wu', 'pending', '2026-10-21', '2026-10-21',
+                              NULL, false, 'route shanghai');
+CREATE OR REPLACE TABLE person_features AS
+SELECT p.person_id, p.name, p.city, p.province, p.channel, p.source, p.sources, p.lead_count,
+       p.first_seen, p.last_seen, v.value_tier, v.paid_amount_30d, v.login_days_30d,
+       v.top_categories_7d
+FROM persons p LEFT JOIN (VALUES
+  ('P1', 'high', 550.0, 16, ['maternal', 'apparel', 'fresh']),
+  ('P2', 'low', 0.0, 3, NULL),
+  ('P4', 'medium', 120.0, 12, ['fresh'])) v(person_id, value_tier, paid_amount_30d,
+                                         login_days_30d, top_categories_7d)
+  ON v.person_id = p.person_id;
+INSERT INTO tag_definitions (position, tag, kind, category, description, type) VALUES
+ (5, 'top_categories_7d', 'top', 'preference', NULL, 'list');
+"""
+
+
+@pytest.fixture
+def fcli(cli):
+    seed_workspace(cli.db, FEATURES_SQL)
+    return cli
+
+
+def find_json(cli, *args):
+    result = cli("find", *args, "--json", "--as-of", AS_OF)
+    assert result.exit_code == 0, result.stderr
+    return result.json()
+
+
+P1_MASKED = {"person_id": "P1", "name": "张*", "phone": "138****5678", "city": "上海",
+             "grade": "A", "score": 87.5, "pool": "sales_sh", "owner": "rep_li",
+             "status": "contacting"}
+P4_MASKED = {"person_id": "P4", "name": "赵*", "phone": "135****4444", "city": "上海",
+             "grade": "B", "score": 70.0, "pool": "sales_sh", "owner": "rep_wu",
+             "status": "pending"}
+
+
+def test_the_issue_example(fcli):
+    data = find_json(fcli, "grade = 'A' and city = '上海' and login_days_30d >= 10")
+    assert data == {"expr": "grade = 'A' and city = '上海' and login_days_30d >= 10",
+                    "count": 1, "limit": 20, "persons": [P1_MASKED]}
+
+
+def test_order_by_score_limit_and_count(fcli):
+    data = find_json(fcli, "login_days_30d >= 10")
+    assert (data["count"], data["persons"]) == (2, [P1_MASKED, P4_MASKED])
+    data = find_json(fcli, "city = '上海'", "--limit", "1")
+    assert (data["count"], data["limit"], [p["person_id"] for p in data["persons"]]) == (
+        2, 1, ["P1"])
+    assert find_json(fcli, "city = '上海'", "--count") == {"expr": "city = '上海'", "count": 2}
+    plain = fcli("find", "city = '上海'", "--count")
+    assert (plain.exit_code, plain.stdout) == (0, "2\n")
+
+
+def test_fields_of_every_kind(fcli):
+    ids = lambda *a: [p["person_id"] for p in find_json(fcli, *a)["persons"]]  # noqa: E731
+    assert ids("contains(top_categories_7d, 'fresh')") == ["P1", "P4"]
+    assert ids("value_tier in ('high', 'medium') and paid_amount_30d > 100") == ["P1", "P4"]
+    assert ids("pool = 'nurture' or owner is null") == ["P2", "P3"]
+    assert ids("score < 50") == ["P2"]
+    assert ids("person_id in ('P3', 'P2')") == ["P2", "P3"]
+    assert ids("locked_until >= '2026-12-01' and not dormant") == ["P1"]
+    # days_since counts to --as-of (2026-11-01): P1 first seen 2026-09-01 → 61 days.
+    assert ids("days_since(first_seen) > 60") == ["P1"]
+
+
+def test_table_output_masks_unless_reveal(fcli):
+    result = fcli("find", "city = '上海'", "--as-of", AS_OF)
+    assert result.exit_code == 0, result.stderr
+    assert "2 persons match" in result.stdout
+    assert "138****5678" in result.stdout and "张*" in result.stdout
+    assert "13812345678" not in result.stdout and "张三" not in result.stdout
+    revealed = find_json(fcli, "name = '张三'", "--reveal")
+    assert (revealed["persons"][0]["name"], revealed["persons"][0]["phone"]) == (
+        "张三", "+8613812345678")
+
+
+def test_export_csv_and_parquet(fcli, tmp_path):
+    out = tmp_path / "shanghai.csv"
+    result = fcli("find", "city = '上海'", "-o", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json() == {"expr": "city = '上海'", "count": 2, "file": str(out), "rows": 2}
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "person_id,name,phone,city,grade,score,pool,owner,status",
+        "P1,张*,138****5678,上海,A,87.5,sales_sh,rep_li,contacting",
+        "P4,赵*,135****4444,上海,B,70.0,sales_sh,rep_wu,pending"]
+    parquet = tmp_path / "all.parquet"
+    result = fcli("find", "true", "-o", str(parquet), "--reveal", "--limit", "3")
+    assert result.exit_code == 0, result.stderr
+    assert "wrote 3 of 4 matching persons" in result.stderr
+    rows = duckdb.connect().execute(
+        f"SELECT person_id, name, phone FROM '{parquet}'").fetchall()
+    assert rows == [("P1", "张三", "+8613812345678"), ("P4", "赵四", "+8613500004444"),
+                    ("P2", "李四", "+8613900001111")]
+    bad = fcli("find", "true", "-o", str(tmp_path / "x.xlsx"))
+    assert (bad.exit_code, bad.stderr) == (
+        2, f"error: cannot tell the format of {tmp_path / 'x.xlsx'}: use a .csv or .parquet "
+        "file name\n")
+
+
+def test_invalid_expressions_exit_2_with_a_caret(fcli):
+    result = fcli("find", "gradee = 'A'")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    first, expr_line, caret = result.stderr.splitlines()
+    assert first.startswith("error: invalid expression at column 1: unknown field 'gradee' "
+                            "(known: ")
+    assert first.endswith("did you mean 'grade'?)")
+    assert (expr_line, caret) == ("  gradee = 'A'", "  ^^^^^^")
+    # Wide characters before the error take two columns each.
+    result = fcli("find", "city = '上海' and foo > 1")
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 2
+    assert lines[0].startswith("error: invalid expression at column 19: unknown field 'foo'")
+    assert lines[1:] == ["  city = '上海' and foo > 1", "                    ^^^"]
+    result = fcli("find", "grade = 'A'; DROP TABLE persons")
+    assert (result.exit_code, result.stderr.splitlines()) == (2, [
+        "error: invalid expression at column 12: ';' is not allowed: a rule expression is "
+        "one expression, not SQL statements",
+        "  grade = 'A'; DROP TABLE persons", "             ^"])
+    result = fcli("find", "login_days_30d + 1")
+    assert (result.exit_code, result.stderr.splitlines()[0]) == (
+        2, "error: invalid expression at column 1: condition must be true/false, got number")
+
+
+def test_without_a_tag_run_person_attributes_still_work(cli):
+    seed_workspace(cli.db)  # person_features empty
+    data = find_json(cli, "city = '北京' and grade = 'C'")
+    assert [p["person_id"] for p in data["persons"]] == ["P2"]
+    result = cli("find", "login_days_30d > 1")
+    assert result.exit_code == 2 and "unknown field 'login_days_30d'" in result.stderr
+
+
+def test_caret_and_types_are_pure():
+    assert display_width("上海a") == 5
+    assert caret_lines("a = '上海' and b", 13, 1) == ["  a = '上海' and b", "                 ^"]
+    assert [duckdb_type_to_field(t) for t in (
+        "BIGINT", "DOUBLE", "DECIMAL(18,3)", "VARCHAR", "VARCHAR[]", "BOOLEAN", "DATE",
+        "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "JSON", "INTERVAL")] == [
+        "number", "number", "number", "string", "list", "boolean", "date", "timestamp",
+        "timestamp", None, None]

@@ -1,0 +1,80 @@
+"""Masking of personal data: exact masks, free text (logs), and SQL ≡ Python."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadctl import pii
+from leadctl.workspace import open_memory
+
+CASES = [
+    ("phone", "13812345678", "138****5678"),
+    ("phone", "+8613812345678", "138****5678"),
+    ("phone", "+86 138-1234-5678", "138****5678"),
+    ("phone", "+16502530000", "165****0000"),
+    ("phone", "01012345678", "010****5678"),
+    ("phone", "12345", "***45"),
+    ("phone", "", "*"),
+    ("email", "zhang.san@qq.com", "z***@qq.com"),
+    ("email", " Zhang@Example.COM ", "Z***@Example.COM"),
+    ("email", "a@b@c.com", "a***@c.com"),
+    ("email", "@qq.com", "****@qq.com"),
+    ("email", "not-an-email", "no****il"),
+    ("name", "张三", "张*"),
+    ("name", "张三丰", "张**"),
+    ("name", "欧阳娜娜", "欧***"),
+    ("name", "李", "李*"),
+    ("name", "John Smith", "J*********"),
+    ("id_card", "110101199003071233", "1101**********1233"),
+    ("id_card", "11010119900307123X", "1101**********123X"),
+    ("id_card", "110101900307123", "1101*******7123"),
+    ("id_card", "1234", "1****4"),
+    ("wechat", "zhangsan_88", "zh****88"),
+    ("wechat", "wx1234", "w****4"),
+    ("wechat", "ab", "****"),
+    ("device_id", "6F9619FF-8B86-D011-B42D-00C04FC964FF", "6F****FF"),
+]
+
+
+@pytest.mark.parametrize("kind,value,masked", CASES)
+def test_masks(kind, value, masked):
+    assert pii.mask(kind, value) == masked
+
+
+def test_none_and_other_kinds_pass_through():
+    assert pii.mask("phone", None) is None
+    assert pii.mask("city", "上海") == "上海"
+    assert pii.mask_values("phone", ["13812345678", "+8613900001111"]) == [
+        "138****5678", "139****1111"]
+
+
+def test_mask_text_for_logs():
+    line = ("lead L1: phone 13812345678, alt +86 139-0000-1111, mail zhang@qq.com, "
+            "id 110101199003071233, order 202611010001")
+    assert pii.mask_text(line) == (
+        "lead L1: phone 138****5678, alt 139****1111, mail z***@qq.com, "
+        "id 1101**********1233, order 202611010001")
+
+
+def test_logging_filter_masks_records(caplog):
+    import logging
+
+    logger = logging.getLogger("leadctl.test_pii")
+    handler = caplog.handler
+    handler.addFilter(pii.MaskingFilter())
+    try:
+        with caplog.at_level(logging.INFO, logger="leadctl.test_pii"):
+            logger.info("lookup %s for %s", "13812345678", "zhang@qq.com")
+    finally:
+        handler.removeFilter(handler.filters[-1])
+    assert caplog.messages == ["lookup 138****5678 for z***@qq.com"]
+
+
+def test_sql_masks_match_python():
+    ws = open_memory()
+    for kind, value, masked in CASES:
+        sql_value = ws.scalar(f"SELECT {pii.mask_sql(kind, 'v')} FROM (SELECT CAST(? AS VARCHAR) "
+                              "AS v)", [value])
+        assert (kind, value, sql_value) == (kind, value, masked)
+    assert ws.scalar(f"SELECT {pii.mask_sql('phone', 'CAST(NULL AS VARCHAR)')}") is None
+    assert pii.mask_sql("city", "city") == "city"

@@ -1,0 +1,444 @@
+"""`leadctl portrait`: every query kind, masking, --reveal, the JSON contract, one-screen
+height, unknown/ambiguous queries, reading while a writer works, lean imports."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from leadctl.views.portrait import Lookup, classify_query, normalize_cn_mobile
+from leadctl.workspace import open_writer
+
+REPO = Path(__file__).resolve().parent.parent
+AS_OF = "2026-11-01"
+
+# Synthetic people. P1 has three leads from three channels, tags, a score, an owner
+# with a sale lock, events and history; P2 and P3 share the lead id DUP1 (two sources).
+FIXTURE_SQL = """
+INSERT INTO leads (lead_key, source, lead_id, name, phone, email, wechat, id_card, city, province,
+                   created_at, utm_source, utm_medium, utm_campaign, channel) VALUES
+ (1, 'sem', 'L001', '张三', '138 1234 5678', 'Zhang.San@example.com', NULL, NULL, '上海', '上海',
+  '2026-09-01 10:00', 'baidu', 'cpc', 'autumn', 'SEM'),
+ (2, 'feed', 'L002', '张三', '+86 138-1234-5678', NULL, 'ZhangSan_88', NULL, '上海', '上海',
+  '2026-10-02 09:30', 'douyin', 'feed', 'oct_promo', 'feed'),
+ (3, 'agent', 'L003', '张三', NULL, NULL, NULL, '110101199003071233', '上海', '上海',
+  '2026-10-20 15:00', NULL, NULL, NULL, 'agent'),
+ (4, 'seo', 'L004', '李四', '13900001111', NULL, NULL, NULL, '北京', '北京',
+  '2026-10-05 12:00', 'google', 'organic', NULL, 'seo'),
+ (5, 'seo', 'DUP1', '李四', '13900001111', NULL, NULL, NULL, '北京', '北京',
+  '2026-10-06 12:00', NULL, NULL, NULL, 'seo'),
+ (6, 'app', 'DUP1', '王五', '13700002222', NULL, NULL, NULL, '广州', '广东',
+  '2026-10-07 12:00', NULL, NULL, NULL, 'app'),
+ (7, 'app', 'L099', '赵六', '13600003333', NULL, NULL, NULL, NULL, NULL,
+  '2026-10-31 12:00', NULL, NULL, NULL, 'app');
+INSERT INTO lead_identifiers (lead_key, id_type, raw_value, value, status) VALUES
+ (1, 'phone', '138 1234 5678', '+8613812345678', 'ok'),
+ (1, 'email', 'Zhang.San@example.com', 'zhang.san@example.com', 'ok'),
+ (2, 'phone', '+86 138-1234-5678', '+8613812345678', 'ok'),
+ (2, 'wechat', 'ZhangSan_88', 'zhangsan_88', 'ok'),
+ (3, 'id_card', '110101199003071233', '110101199003071233', 'ok'),
+ (4, 'phone', '13900001111', '+8613900001111', 'ok'),
+ (5, 'phone', '13900001111', '+8613900001111', 'ok'),
+ (6, 'phone', '13700002222', '+8613700002222', 'ok'),
+ (7, 'phone', '13600003333', '+8613600003333', 'ok');
+INSERT INTO person_leads VALUES (1, 'P1'), (2, 'P1'), (3, 'P1'), (4, 'P2'), (5, 'P2'), (6, 'P3');
+INSERT INTO persons (person_id, name, phone, email, wechat, id_card, city, province, first_seen,
+                     last_seen, lead_count, phones, emails) VALUES
+ ('P1', '张三', '+8613812345678', 'zhang.san@example.com', 'zhangsan_88', '110101199003071233',
+  '上海', '上海', '2026-09-01 10:00', '2026-10-20 15:00', 3,
+  ['+8613812345678', '+8613999999999'], ['zhang.san@example.com']),
+ ('P2', '李四', '+8613900001111', NULL, NULL, NULL, '北京', '北京', '2026-10-05 12:00',
+  '2026-10-06 12:00', 2, ['+8613900001111'], NULL),
+ ('P3', '王五', '+8613700002222', NULL, NULL, NULL, '广州', '广东', '2026-10-07 12:00',
+  '2026-10-07 12:00', 1, ['+8613700002222'], NULL);
+INSERT INTO person_aliases VALUES ('P9', 'P1');
+INSERT INTO identity_history VALUES
+ (1, '2026-10-01 00:00', 'create', 'P9', [], 1, 'new'),
+ (2, '2026-10-21 00:00', 'merge', 'P1', ['P1', 'P9'], 3, 'shared phone');
+INSERT INTO scores VALUES ('P1', 87.5, 'A', '2026-11-01', 2), ('P2', 42, 'C', '2026-11-01', 2);
+INSERT INTO ownership VALUES
+ ('P1', 'sales_sh', 'rep_li', 'contacting', '2026-10-25', '2026-10-21', '2027-01-01', false,
+  'route high_value'),
+ ('P2', 'nurture', NULL, 'pending', '2026-10-21', '2026-10-21', NULL, false, 'route default');
+INSERT INTO assignments VALUES
+ ('2026-10-21 02:00', 1, '2026-10-21', 'P1', NULL, 'public', NULL, NULL, NULL, 'pending',
+  'default', 'new lead'),
+ ('2026-10-22 02:00', 2, '2026-10-22', 'P1', 'public', 'sales_sh', NULL, 'rep_li', 'pending',
+  'contacting', 'high_value', 'grade A in Shanghai');
+INSERT INTO tags VALUES
+ ('P1', 'value_tier', '"high"', '2026-11-01', 2),
+ ('P1', 'paid_amount_30d', '550', '2026-11-01', 2),
+ ('P1', 'top_categories_7d', '["maternal","apparel","fresh"]', '2026-11-01', 2),
+ ('P1', 'login_days_30d', '16', '2026-11-01', 2),
+ ('P1', 'days_since_first_payment', '2', '2026-11-01', 2),
+ ('P1', 'avg_order_amount', '183.33', '2026-11-01', 2),
+ ('P2', 'value_tier', '"low"', '2026-11-01', 2);
+INSERT INTO tag_history VALUES
+ (1, '2026-10-25', 'P1', 'value_tier', NULL, '"medium"'),
+ (2, '2026-11-01', 'P1', 'value_tier', '"medium"', '"high"'),
+ (2, '2026-11-01', 'P1', 'paid_amount_30d', NULL, '550');
+INSERT INTO subject_persons VALUES ('phone:13812345678', 'P1', 'ok'), ('lead:L002', 'P1', 'ok');
+INSERT INTO events (source, subject, event_type, ts, amount, category) VALUES
+ ('app', 'phone:13812345678', 'order_paid', '2026-10-10 10:00', 100, 'fresh'),
+ ('app', 'phone:13812345678', 'order_paid', '2026-10-20 10:00', 150, 'apparel'),
+ ('app', 'lead:L002', 'order_paid', '2026-10-30 10:00', 300, 'maternal'),
+ ('app', 'lead:L002', 'order_paid', '2026-11-01 09:00', 999, 'maternal'),
+ ('app', 'phone:13812345678', 'login', '2026-09-01 10:00', NULL, NULL),
+ ('app', 'phone:13812345678', 'login', '2026-10-31 10:00', NULL, NULL),
+ ('app', 'phone:13700002222', 'login', '2026-10-31 10:00', NULL, NULL);
+"""
+
+TAG_DEFINITIONS_SQL = """
+INSERT INTO tag_definitions (position, tag, kind, category, description, type) VALUES
+ (0, 'paid_amount_30d', 'metric', 'value', 'sum amount of order_paid in last 30d', 'number'),
+ (1, 'value_tier', 'tiers', 'value', 'high: >=30 paid orders and >=6000 paid in 7d', 'string'),
+ (2, 'login_days_30d', 'active_days', 'behaviour', 'distinct login days in last 30d', 'number'),
+ (3, 'top_categories_7d', 'top', 'preference', 'top 3 category of order_paid > 300, 7d', 'list'),
+ (4, 'days_since_first_payment', 'first', 'lifecycle', 'days since first order_paid', 'number');
+"""
+
+
+def seed_workspace(path: Path, *extra_sql: str) -> Path:
+    """A workspace file with the full schema and the fixture rows above."""
+    with open_writer(path, create=True) as ws:
+        for script in (FIXTURE_SQL, TAG_DEFINITIONS_SQL, *extra_sql):
+            ws.execute(script)
+    return path
+
+
+@pytest.fixture
+def ws_cli(tmp_path, cli):
+    seed_workspace(cli.db)
+    return cli
+
+
+def portrait_json(cli, query: str, *extra: str) -> dict:
+    result = cli("portrait", query, "--json", "--as-of", AS_OF, *extra)
+    assert result.exit_code == 0, result.stderr
+    return result.json()
+
+
+# -- query classification (pure) ----------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "13812345678", "138 1234 5678", "138-1234-5678", "+86 138 1234 5678", "+8613812345678",
+    "0086 13812345678", "8613812345678", "(+86)13812345678", "１３８１２３４５６７８",
+    "13812345678.0",
+])
+def test_plain_cn_mobiles_normalise_without_phonenumbers(text):
+    assert normalize_cn_mobile(text) == "+8613812345678"
+
+
+@pytest.mark.parametrize("text", ["12812345678", "1381234567", "138123456789", "abc"])
+def test_non_mobiles_are_not_normalised(text):
+    assert normalize_cn_mobile(text) is None
+
+
+def test_classify_query_kinds():
+    assert classify_query(" Zhang.San@Example.com ") == [
+        Lookup("email", "zhang.san@example.com"),
+        Lookup("lead_id", "Zhang.San@Example.com"), Lookup("person_id", "Zhang.San@Example.com")]
+    assert classify_query("11010119900307123x")[0] == Lookup("id_card", "11010119900307123X")
+    assert classify_query("ZhangSan_88")[0] == Lookup("wechat", "zhangsan_88")
+    assert classify_query("L001") == [Lookup("lead_id", "L001"), Lookup("person_id", "L001")]
+    assert classify_query("lead:DUP1") == [Lookup("lead_id", "DUP1")]
+    assert classify_query("phone:138 1234 5678") == [Lookup("phone", "+8613812345678")]
+    assert classify_query("wx:ABC") == [Lookup("wechat", "abc")]
+
+
+def test_other_phone_formats_use_the_identity_normaliser():
+    # Only here (not for plain CN mobiles) is phonenumbers imported.
+    assert classify_query("010-12345678")[0] == Lookup("phone", "+861012345678")
+    assert classify_query("+1 650 253 0000")[0] == Lookup("phone", "+16502530000")
+
+
+# -- every query kind finds P1 -------------------------------------------------------------
+
+@pytest.mark.parametrize("query,matched_by", [
+    ("13812345678", ["phone"]), ("+86 138-1234-5678", ["phone"]), ("0086 138 1234 5678", ["phone"]),
+    ("ZHANG.SAN@example.com", ["email"]), ("zhangsan_88", ["wechat"]),
+    ("110101199003071233", ["id_card"]), ("L002", ["lead_id"]), ("P1", ["person_id"]),
+    ("P9", ["merged_person_id"]),
+])
+def test_every_query_kind_finds_the_person(ws_cli, query, matched_by):
+    data = portrait_json(ws_cli, query)
+    assert data["person_id"] == "P1"
+    assert data["query"]["matched_by"] == matched_by
+
+
+def test_person_id_shape_is_looked_up_first(cli):
+    seed_workspace(cli.db, "INSERT INTO persons (person_id, name) VALUES ('Pa1b2c3d4e5f6', '周七')")
+    data = portrait_json(cli, "Pa1b2c3d4e5f6")
+    assert (data["person_id"], data["query"]["matched_by"], data["name"]) == (
+        "Pa1b2c3d4e5f6", ["person_id"], "周*")
+
+
+def test_json_contract_and_masking(ws_cli):
+    data = portrait_json(ws_cli, "13812345678")
+    assert data["query"] == {"text": "138****5678", "matched_by": ["phone"]}
+    assert (data["name"], data["phone"], data["email"], data["wechat"], data["id_card"]) == (
+        "张*", "138****5678", "z***@example.com", "zh****88", "1101**********1233")
+    assert data["leads"] == [
+        {"lead_id": "L003", "source": "agent", "channel": "agent", "utm_source": None,
+         "utm_medium": None, "utm_campaign": None, "utm_content": None, "utm_term": None,
+         "city": "上海", "created_at": "2026-10-20T15:00:00"},
+        {"lead_id": "L002", "source": "feed", "channel": "feed", "utm_source": "douyin",
+         "utm_medium": "feed", "utm_campaign": "oct_promo", "utm_content": None,
+         "utm_term": None, "city": "上海", "created_at": "2026-10-02T09:30:00"},
+        {"lead_id": "L001", "source": "sem", "channel": "SEM", "utm_source": "baidu",
+         "utm_medium": "cpc", "utm_campaign": "autumn", "utm_content": None, "utm_term": None,
+         "city": "上海", "created_at": "2026-09-01T10:00:00"}]
+    assert data["tags"] == {"avg_order_amount": 183.33, "days_since_first_payment": 2,
+                            "login_days_30d": 16, "paid_amount_30d": 550,
+                            "top_categories_7d": ["maternal", "apparel", "fresh"],
+                            "value_tier": "high"}
+    assert (data["score"], data["grade"], data["pool"], data["owner"], data["status"]) == (
+        87.5, "A", "sales_sh", "rep_li", "contacting")
+    assert (data["locked"], data["locked_until"], data["dormant"], data["lead_count"]) == (
+        True, "2027-01-01", False, 3)
+    assert data["identifiers"] == [
+        {"type": "phone", "value": "138****5678"}, {"type": "phone", "value": "139****9999"},
+        {"type": "email", "value": "z***@example.com"}, {"type": "wechat", "value": "zh****88"},
+        {"type": "id_card", "value": "1101**********1233"}]
+    assert "13812345678" not in json.dumps(data) and "张三" not in json.dumps(data)
+
+
+def test_tags_are_grouped_with_changes_since_the_previous_run(ws_cli):
+    groups = portrait_json(ws_cli, "P1")["tag_groups"]
+    assert [g["category"] for g in groups] == ["value", "behaviour", "preference", "lifecycle",
+                                               "other"]
+    value = groups[0]["tags"]
+    assert [(t["tag"], t["key"], t["tone"], t["changed"], t["previous"]) for t in value] == [
+        ("value_tier", True, "good", True, "medium"),
+        ("paid_amount_30d", False, None, True, None)]
+    assert groups[-1]["tags"][0]["tag"] == "avg_order_amount"
+
+
+def test_activity_history_and_identity_history(ws_cli):
+    data = portrait_json(ws_cli, "P1")
+    # The as-of day itself is not counted (the 2026-11-01 09:00 order); 30d = [10-02, 11-01).
+    assert data["activity"]["events"] == [
+        {"event_type": "order_paid", "total": 3, "last_30d": 3, "amount_30d": 550.0,
+         "last_at": "2026-10-30T10:00:00"},
+        {"event_type": "login", "total": 2, "last_30d": 1, "amount_30d": None,
+         "last_at": "2026-10-31T10:00:00"}]
+    assert [(h["new_pool"], h["new_owner"], h["reason"]) for h in data["history"]] == [
+        ("sales_sh", "rep_li", "grade A in Shanghai"), ("public", None, "new lead")]
+    assert data["identity_history"][0]["old_person_ids"] == ["P1", "P9"]
+
+
+def test_activity_prefers_person_activity_and_skips_big_event_tables(ws_cli, monkeypatch):
+    import leadctl.views.portrait as view
+
+    monkeypatch.setattr(view, "ACTIVITY_SCAN_MAX_EVENTS", 6)  # the fixture has 7 events
+    activity = portrait_json(ws_cli, "P1")["activity"]
+    assert (activity["source"], activity["events"]) == ("skipped", [])
+    assert activity["note"].startswith("events not summarised: no person_activity table")
+    with open_writer(ws_cli.db) as ws:
+        ws.execute("CREATE TABLE person_activity (person_id VARCHAR, event_type VARCHAR, "
+                   "events_total BIGINT, events_30d BIGINT, amount_30d DOUBLE, "
+                   "last_at TIMESTAMP)")
+        ws.execute("INSERT INTO person_activity VALUES ('P1', 'login', 40, 12, NULL, "
+                   "'2026-10-31 08:00')")
+    activity = portrait_json(ws_cli, "P1")["activity"]
+    assert (activity["source"], activity["events"]) == ("person_activity", [
+        {"event_type": "login", "total": 40, "last_30d": 12, "amount_30d": None,
+         "last_at": "2026-10-31T08:00:00"}])
+
+
+def test_reveal_shows_personal_data(ws_cli):
+    data = portrait_json(ws_cli, "13812345678", "--reveal")
+    assert (data["name"], data["phone"], data["email"], data["id_card"]) == (
+        "张三", "+8613812345678", "zhang.san@example.com", "110101199003071233")
+    assert data["query"]["text"] == "13812345678"
+    assert data["identifiers"][:2] == [{"type": "phone", "value": "+8613812345678"},
+                                       {"type": "phone", "value": "+8613999999999"}]
+
+
+def test_person_without_score_tags_or_owner(ws_cli):
+    data = portrait_json(ws_cli, "P3")
+    assert (data["score"], data["grade"], data["pool"], data["owner"], data["status"],
+            data["tags"], data["locked"]) == (None, None, None, None, None, {}, False)
+    text = ws_cli("portrait", "P3", "--as-of", AS_OF).stdout
+    assert "no tags yet (run `leadctl tag`)" in text
+    assert "no assignments yet" in text
+
+
+# -- unknown, ambiguous, unresolved --------------------------------------------------------
+
+def test_unknown_query_exits_1_with_a_masked_message(ws_cli):
+    result = ws_cli("portrait", "13512345678")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == ("error: no lead or person matches '135****5678' "
+                             "(tried phone 135****5678, lead id, person id)\n")
+    result = ws_cli("portrait", "NOPE")
+    assert (result.exit_code, result.stderr) == (
+        1, "error: no lead or person matches 'NOPE' (tried lead id, person id)\n")
+
+
+def test_wrong_id_card_checksum_is_hinted(ws_cli):
+    result = ws_cli("portrait", "110101199003071234")
+    assert result.exit_code == 1
+    assert result.stderr.endswith("; the ID card checksum is wrong (a typo?)\n")
+
+
+def test_ambiguous_query_lists_candidates_and_exits_1(ws_cli):
+    result = ws_cli("portrait", "DUP1", "--json")
+    assert result.exit_code == 1
+    assert result.stderr == ("error: 'DUP1' matches 2 persons; ask again with a person id "
+                             "(or a prefix such as lead:, phone:, person:)\n")
+    assert result.json()["candidates"] == [
+        {"person_id": "P2", "matched_by": ["lead_id"], "name": "李*", "phone": "139****1111",
+         "city": "北京", "lead_count": 2},
+        {"person_id": "P3", "matched_by": ["lead_id"], "name": "王*", "phone": "137****2222",
+         "city": "广州", "lead_count": 1}]
+    table = ws_cli("portrait", "DUP1")
+    assert table.exit_code == 1
+    assert "P2" in table.stdout and "P3" in table.stdout and "139****1111" in table.stdout
+
+
+def test_ingested_but_unresolved_lead(ws_cli):
+    result = ws_cli("portrait", "L099")
+    assert (result.exit_code, result.stderr) == (
+        1, "error: 'L099' was ingested but is not linked to a person yet: run `leadctl resolve` "
+        "(or the nightly `leadctl run`)\n")
+
+
+def test_empty_query_exits_2(ws_cli):
+    result = ws_cli("portrait", "  ")
+    assert (result.exit_code, result.stderr) == (
+        2, "error: the query is empty: give a phone, email, WeChat id, ID card, lead id or "
+        "person id\n")
+
+
+def test_missing_workspace_exits_2(tmp_path, cli):
+    result = cli("portrait", "P1")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: no workspace at ")
+
+
+# -- one screen --------------------------------------------------------------------------
+
+BIG_PERSON_SQL = """
+INSERT INTO leads (lead_key, source, lead_id, created_at, utm_source, utm_medium, utm_campaign,
+                   channel)
+SELECT 100 + i, 'src' || (i % 7), 'BIG' || i, TIMESTAMP '2026-01-01' + INTERVAL (i) HOUR,
+       'utm_source_' || i, 'medium_' || i, 'a_rather_long_campaign_name_' || i, 'chan' || (i % 5)
+FROM range(40) t(i);
+INSERT INTO person_leads SELECT 100 + i, 'PBIG' FROM range(40) t(i);
+INSERT INTO lead_identifiers (lead_key, id_type, raw_value, value, status)
+SELECT 100 + i, 'phone', NULL, '+86139' || (10000000 + i), 'ok' FROM range(40) t(i);
+INSERT INTO persons (person_id, name, phone, email, wechat, id_card, city, province, lead_count,
+                     phones)
+SELECT 'PBIG', '欧阳娜娜娜', '+8613911112222', 'someone.with.a.long.mailbox@example.com',
+       'wechat_id_long_1', '310104198511110026', '上海', '上海', 40,
+       list('+86139' || (10000000 + i)) FROM range(40) t(i);
+INSERT INTO tags SELECT 'PBIG', 'tag_' || i, '"value_' || i || '_with_some_text"',
+                        DATE '2026-11-01', 3 FROM range(60) t(i);
+INSERT INTO tag_definitions (position, tag, kind, category, description, type)
+SELECT 10 + i, 'tag_' || i, CASE WHEN i % 9 = 0 THEN 'tiers' ELSE 'metric'
+                                   END, 'category_' || (i % 7), NULL, 'text' FROM range(60) t(i);
+INSERT INTO tag_history SELECT 3, DATE '2026-11-01', 'PBIG', 'tag_' || i, '"old"', '"new"'
+FROM range(0, 60, 4) t(i);
+INSERT INTO scores VALUES ('PBIG', 99, 'A', '2026-11-01', 3);
+INSERT INTO ownership VALUES ('PBIG', 'sales_bj', 'rep_wang', 'appointment', '2026-10-30',
+                              '2026-10-01', '2027-03-01', true, 'vip');
+INSERT INTO assignments SELECT TIMESTAMP '2026-10-01' + INTERVAL (i) DAY, i, NULL, 'PBIG',
+       'pool_' || i, 'pool_' || (i + 1), 'rep_' || i, 'rep_' || (i + 1), 'pending', 'contacting',
+       'rule_' || i, 'because of a long routing reason number ' || i FROM range(12) t(i);
+INSERT INTO subject_persons VALUES ('person:PBIG', 'PBIG', 'ok');
+INSERT INTO events (source, subject, event_type, ts)
+SELECT 'app', 'person:PBIG', 'event_type_' || (i % 9), TIMESTAMP '2026-10-15' + INTERVAL (i) HOUR
+FROM range(90) t(i);
+"""
+
+
+def render_lines(data: dict, width: int = 100) -> list[str]:
+    from rich.console import Console
+
+    from leadctl.cli.portrait import render_portrait
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None).print(render_portrait(data, width=width))
+    return buffer.getvalue().rstrip("\n").split("\n")
+
+
+def test_portrait_fits_one_screen_even_for_a_big_person(tmp_path):
+    import datetime as dt
+
+    from leadctl import api
+
+    db = seed_workspace(tmp_path / "big.duckdb", BIG_PERSON_SQL)
+    data = api.portrait(db, "PBIG", as_of=dt.date(2026, 11, 1))
+    lines = render_lines(data)
+    assert len(lines) <= 40, "\n".join(lines)
+    assert max(len(line) for line in lines) <= 100
+    assert len(render_lines(data, width=80)) <= 40
+    text = "\n".join(lines)
+    assert "+35 more leads" in text
+    assert "LOCKED until 2027-03-01" in text and "DORMANT" in text
+    assert "▲ 15 changed since the previous run" in text
+    assert "139****2222" in text and "13911112222" not in text
+    assert "139****0011  +31 more" in text  # identifiers beyond two lines
+
+
+def test_small_portrait_shows_key_facts(ws_cli):
+    result = ws_cli("portrait", "138 1234 5678", "--as-of", AS_OF)
+    assert result.exit_code == 0, result.stderr
+    lines = render_lines(portrait_json(ws_cli, "13812345678"))
+    text = "\n".join(lines)
+    assert len(lines) <= 40
+    for expected in ("P1", "张*", "138****5678", "grade A", "score 87.5", "pool sales_sh",
+                     "owner rep_li", "status contacting", "LOCKED until 2027-01-01",
+                     "value_tier", "high ▲ was medium", "maternal, apparel, fresh",
+                     "baidu/cpc/autumn", "order_paid", "public→sales_sh"):
+        assert expected in text, expected
+
+
+# -- concurrency and start-up --------------------------------------------------------------
+
+def test_portrait_works_while_a_writer_holds_the_workspace(ws_cli):
+    inside, release, failures = threading.Event(), threading.Event(), []
+
+    def writer():
+        try:
+            with open_writer(ws_cli.db) as ws:
+                ws.execute("UPDATE scores SET score = 10, grade = 'D' WHERE person_id = 'P1'")
+                inside.set()
+                release.wait(20)
+        except Exception as exc:  # surfaced by the assertion below
+            failures.append(exc)
+            inside.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert inside.wait(20)
+        during = portrait_json(ws_cli, "13812345678")
+    finally:
+        release.set()
+        thread.join(20)
+    assert failures == []
+    assert (during["score"], during["grade"]) == (87.5, "A")  # the published state
+    after = portrait_json(ws_cli, "13812345678")
+    assert (after["score"], after["grade"]) == (10, "D")
+
+
+def test_portrait_does_not_import_heavy_modules(ws_cli):
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "leadctl", "--db", str(ws_cli.db), "portrait",
+         "138 1234 5678", "--as-of", AS_OF], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    heavy = {"sqlglot", "phonenumbers", "pyarrow", "pandas", "numpy", "yaml", "leadctl.rules",
+             "leadctl.ingest"}
+    assert imported & heavy == set()
+    assert "duckdb" in imported and "leadctl.views.portrait" in imported
