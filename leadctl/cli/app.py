@@ -69,9 +69,24 @@ def _configure_logging(level: int, log_file: Path | None) -> None:
 
 
 def _register() -> None:
-    from leadctl.cli import export, ingest, run, workspace
+    from leadctl.cli import (
+        explain,
+        export,
+        find,
+        ingest,
+        lifecycle,
+        portrait,
+        report,
+        route,
+        rules,
+        run,
+        score,
+        tag,
+        workspace,
+    )
 
-    for module in (workspace, ingest, run, export):
+    for module in (workspace, ingest, run, tag, rules, export, portrait, find,
+                   score, route, lifecycle, report, explain):
         module.register(app)
 
 
