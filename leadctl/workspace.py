@@ -68,8 +68,9 @@ class Workspace:
         return row[0] if row else None
 
     def arrow(self, sql: str, params: list | dict | None = None):
-        cur = self.execute(sql, params)
-        to_table = getattr(cur, "to_arrow_table", None) or cur.fetch_arrow_table
+        # A relation hands Arrow over without the DB-API result's extra copy.
+        rel = self.con.sql(sql, params=params) if params else self.con.sql(sql)
+        to_table = getattr(rel, "to_arrow_table", None) or rel.arrow
         return to_table()
 
     def register(self, name: str, table: Any) -> None:
