@@ -1,0 +1,177 @@
+"""The nightly run: atomic per run, locked, idempotent, checked rules, data checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import RULES, SAMPLE_INBOX, Cli, write
+
+AS_OF = "2026-11-01"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def leadctl(db: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "leadctl", "--db", str(db), "--rules", str(RULES), *args],
+        capture_output=True, text=True, cwd=REPO, env={**os.environ, **(env or {})},
+        timeout=300)
+
+
+def state(db: Path) -> dict:
+    """What a run produces, in a comparable form."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        q = {
+            "leads": "SELECT count(*) FROM leads",
+            "persons": "SELECT list(person_id ORDER BY person_id) FROM persons",
+            "partition": "SELECT list(person_id || ':' || lead_key ORDER BY lead_key) "
+                         "FROM person_leads",
+            "tags": "SELECT md5(string_agg(person_id || tag || CAST(value AS VARCHAR), ',' "
+                    "ORDER BY person_id, tag)) FROM tags",
+            "scores": "SELECT md5(string_agg(person_id || score || grade, ',' "
+                      "ORDER BY person_id)) FROM scores",
+            "owners": "SELECT md5(string_agg(person_id || coalesce(pool, '') || "
+                      "coalesce(owner, ''), ',' ORDER BY person_id)) FROM ownership",
+        }
+        return {k: con.execute(v).fetchone()[0] for k, v in q.items()}
+    finally:
+        con.close()
+
+
+def runs_log(db: Path) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT command, outcome FROM runs ORDER BY run_id").fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    db = tmp_path_factory.mktemp("ref") / "ws.duckdb"
+    result = leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF, "--json")
+    assert result.returncode == 0, result.stderr
+    return {"db": db, "state": state(db)}
+
+
+def test_run_on_sample_resolves_tags_scores_routes(reference):
+    s = reference["state"]
+    assert s["leads"] == 3154
+    assert 1500 <= len(s["persons"]) <= 1600
+    assert runs_log(reference["db"]) == [("run", "ok")]
+
+
+def test_second_run_on_same_inbox_changes_nothing(reference, tmp_path):
+    db = tmp_path / "ws.duckdb"
+    shutil.copyfile(reference["db"], db)
+    result = leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF, "--json")
+    assert result.returncode == 0, result.stderr
+    assert state(db) == reference["state"]
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM assignments WHERE run_id = 2").fetchone() == (0,)
+    con.close()
+
+
+@pytest.mark.parametrize("stage", ["ingest", "resolve", "tag", "score", "route"])
+def test_kill_after_each_stage_keeps_published_state_and_next_run_completes(
+        reference, tmp_path, stage):
+    db = tmp_path / "ws.duckdb"
+    assert leadctl(db, "init").returncode == 0
+    before = state(db)
+    killed = leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF,
+                     env={"LEADCTL_TEST_KILL_AFTER": stage})
+    assert killed.returncode == -9
+    assert state(db) == before  # nothing of the killed run was published
+    again = leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF)
+    assert again.returncode == 0, again.stderr
+    assert state(db) == reference["state"]
+
+
+def test_invalid_rules_exit_2_and_change_nothing(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    tags = rules / "tags.yaml"
+    tags.write_text(tags.read_text(encoding="utf-8").replace(
+        "paid_orders_7d >= 30", "paid_orders_7d >= 30; drop table leads", 1), encoding="utf-8")
+    cli = Cli(tmp_path / "ws.duckdb", rules=rules)
+    result = cli("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF)
+    assert result.exit_code == 2
+    assert "tags.yaml:" in result.stderr and "';' is not allowed" in result.stderr
+    assert not (tmp_path / "ws.duckdb").exists()
+
+
+def test_rejects_over_threshold_exit_1_but_work_is_published(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write(inbox / "bad.csv", "lead_id,phone,created_at\n1,13900000001,2026-10-01\n"
+          "2,13900000002,not-a-date\n3,,2026-10-01\n")
+    cli = Cli(tmp_path / "ws.duckdb")
+    result = cli("run", "--inbox", inbox, "--as-of", AS_OF, "--json")
+    assert result.exit_code == 1
+    assert "rejects 2/3" in result.stderr
+    assert result.json()["outcome"] == "data_check_failed"
+    assert runs_log(tmp_path / "ws.duckdb") == [("run", "data_check_failed")]
+
+
+def test_unreadable_inbox_file_exits_2_nothing_changed_and_failure_logged(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write(inbox / "good.csv", "lead_id,phone\n1,13900000001\n")
+    (inbox / "junk.csv").write_bytes(b"\x00\x01junk" * 50)
+    cli = Cli(tmp_path / "ws.duckdb")
+    result = cli("run", "--inbox", inbox, "--as-of", AS_OF)
+    assert result.exit_code == 2
+    assert "junk.csv" in result.stderr
+    con = duckdb.connect(str(tmp_path / "ws.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM leads").fetchone() == (0,)
+    con.close()
+    assert runs_log(tmp_path / "ws.duckdb") == [("run", "failed")]
+
+
+def test_concurrent_run_exits_2_naming_the_running_one(tmp_path):
+    db = tmp_path / "ws.duckdb"
+    assert leadctl(db, "init").returncode == 0
+    slow = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from leadctl.workspace import open_writer, set_command_name\n"
+         "set_command_name('run')\n"
+         f"with open_writer({str(db)!r}):\n    print('locked', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert slow.stdout.readline().strip() == "locked"
+        result = leadctl(db, "run", "--as-of", AS_OF)
+        assert result.returncode == 2
+        assert f"pid {slow.pid}" in result.stderr and "run started" in result.stderr
+    finally:
+        slow.kill()
+        slow.wait()
+
+
+def test_reader_works_during_a_run(reference, tmp_path):
+    db = tmp_path / "ws.duckdb"
+    shutil.copyfile(reference["db"], db)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time; from leadctl.workspace import open_writer\n"
+         f"with open_writer({str(db)!r}):\n    print('locked', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = leadctl(db, "portrait", "13800000001", "--json")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("{")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_runs_lists_the_log(reference):
+    result = Cli(reference["db"])("runs", "--json")
+    assert [(r["command"], r["outcome"]) for r in result.json()] == [("run", "ok")]
