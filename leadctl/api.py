@@ -279,3 +279,18 @@ def explain(db: Path | None, lead: str, reveal: bool = False,
         return explain_lead(ws, lead, reveal=reveal, rules_dir=rules_dir)
     finally:
         ws.con.close()
+
+
+def resolve(db: Path | None, rules_dir: Path) -> dict:
+    """Identity resolution over everything ingested; publishes persons and history."""
+    from leadctl.identity.config import load_identity_config
+    from leadctl.identity.resolve import resolve_identities
+    from leadctl.pipeline import _as_dict
+    from leadctl.rules.load import rules_hash
+
+    config = load_identity_config(rules_dir)  # invalid config: nothing changes
+    with open_writer(db) as ws:
+        ws.start_run("resolve", None, rules_hash(rules_dir))
+        result = _as_dict(resolve_identities(ws, config, ws.run_id))
+        ws.finish_run("ok", result)
+    return result

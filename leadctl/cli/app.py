@@ -77,6 +77,7 @@ def _register() -> None:
         lifecycle,
         portrait,
         report,
+        resolve,
         route,
         rules,
         run,
@@ -85,8 +86,8 @@ def _register() -> None:
         workspace,
     )
 
-    for module in (workspace, ingest, run, tag, rules, export, portrait, find,
-                   score, route, lifecycle, report, explain):
+    for module in (workspace, ingest, resolve, run, tag, score, route, lifecycle, rules,
+                   portrait, find, explain, report, export):
         module.register(app)
 
 

@@ -96,7 +96,9 @@ def _json_default(value: Any) -> Any:
 def stdout_console():
     from rich.console import Console
 
-    return Console(soft_wrap=False)
+    # Piped output (cron, scripts) is not wrapped at rich's 80-column default.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(soft_wrap=True, width=width)
 
 
 def stderr_console():

@@ -27,6 +27,8 @@ CHECKERS: list[str] = [
     "leadctl.rules.check:check_tags",
     "leadctl.rules.scoring:check_scoring",
     "leadctl.rules.routing:check_routing",
+    "leadctl.identity.check:check_identity",
+    "leadctl.identity.check:check_sources",
 ]
 _REGISTERED: list[Checker] = []
 
