@@ -1,21 +1,42 @@
-"""Tables owned by identity resolution."""
+"""Tables owned by identity resolution.
+
+`resolve` rebuilds every table here except `identity_history` (append-only)
+with CREATE OR REPLACE ... AS, keeping these columns; keys are unique by
+construction (noted per table) rather than by index, which keeps a 1M-lead
+rebuild fast.
+"""
 
 IDENTITY_DDL: list[str] = [
-    # One row per (lead, identifier kind, raw value); `value` is the normalised
-    # form or NULL when invalid; `status` says whether it may link.
+    # One row per (lead, identifier type, value in the cell). `value` is the
+    # normalised form (E.164 phone, lower-case e-mail/WeChat/device id, 18-digit
+    # ID card) or NULL when invalid. `status`: ok (may link) | invalid | blocked
+    # (blocklist) | capped (more than the cap of records share it); `records`:
+    # how many leads carry the value; `reason` says why it does not link.
     """CREATE TABLE IF NOT EXISTS lead_identifiers (
         lead_key BIGINT, id_type VARCHAR, raw_value VARCHAR, value VARCHAR,
-        status VARCHAR)""",
+        status VARCHAR, records BIGINT, reason VARCHAR)""",
+    # Values that look usable but do not link (status blocked or capped);
+    # `value` is the normalised value (the cleaned text when also invalid).
     """CREATE TABLE IF NOT EXISTS blocked_identifiers (
-        id_type VARCHAR, value VARCHAR, reason VARCHAR, records BIGINT)""",
-    "CREATE TABLE IF NOT EXISTS person_leads (lead_key BIGINT PRIMARY KEY, person_id VARCHAR)",
+        id_type VARCHAR, value VARCHAR, reason VARCHAR, records BIGINT, status VARCHAR)""",
+    # lead_key unique.
+    "CREATE TABLE IF NOT EXISTS person_leads (lead_key BIGINT, person_id VARCHAR)",
+    # person_id unique. Golden record; phones/emails: every linking value.
     """CREATE TABLE IF NOT EXISTS persons (
-        person_id VARCHAR PRIMARY KEY, name VARCHAR, phone VARCHAR, email VARCHAR,
+        person_id VARCHAR, name VARCHAR, phone VARCHAR, email VARCHAR,
         wechat VARCHAR, device_id VARCHAR, id_card VARCHAR, city VARCHAR,
         province VARCHAR, channel VARCHAR, source VARCHAR, first_seen TIMESTAMP,
         last_seen TIMESTAMP, lead_count INTEGER, sources VARCHAR[],
         phones VARCHAR[], emails VARCHAR[])""",
-    "CREATE TABLE IF NOT EXISTS subject_persons (subject VARCHAR PRIMARY KEY, person_id VARCHAR)",
+    # subject unique: every distinct events.subject; person_id NULL when the
+    # subject matches no person (status unmatched) or several (ambiguous).
+    """CREATE TABLE IF NOT EXISTS subject_persons (
+        subject VARCHAR, person_id VARCHAR, status VARCHAR)""",
+    # old_person_id unique: a person id retired by a merge → the current person.
+    """CREATE TABLE IF NOT EXISTS person_aliases (
+        old_person_id VARCHAR, person_id VARCHAR)""",
+    # Append-only. change: merge (person_id absorbed old_person_ids) | split
+    # (`leads` leads of old_person_ids[1] now belong to person_id).
     """CREATE TABLE IF NOT EXISTS identity_history (
         run_id INTEGER, changed_at TIMESTAMP, change VARCHAR, person_id VARCHAR,
         old_person_ids VARCHAR[], leads INTEGER, reason VARCHAR)""",

@@ -1,0 +1,185 @@
+"""Stable person ids across runs, and the append-only identity history.
+
+Pure builders. Inputs: this run's components (`comp` = smallest lead key) and
+the previous run's `person_leads` / `persons` / `person_aliases`.
+
+- A previous person id goes to the component holding most of its leads (ties:
+  the smaller component); that component keeps it.
+- A component that gets several previous ids keeps the oldest (earliest
+  first_seen, then smallest id); the others are retired: a 'merge' row.
+- Leads of a previous person that ended up elsewhere: a 'split' row for each
+  such part (the part keeping most leads kept the id).
+- A component with no previous id gets 'P' + 12 hex of md5 of its anchor lead
+  (the oldest: earliest created_at, then source, lead_id) as `source|lead_id`,
+  so a fresh workspace with the same data derives the same ids. On a collision
+  the id is derived again with a salt ('#1', '#2', ...).
+Retired ids stay reachable through `person_aliases` (old id → current person).
+"""
+
+from __future__ import annotations
+
+ID_PREFIX = "P"
+ID_HEX = 12
+_UNDATED = (1 << 63) - 1  # undated leads sort after every dated one
+
+
+def anchors_sql(target: str, comps: str, members: str, leads: str, ids: str) -> str:
+    """`target(comp, anchor)` for components without an id yet: the `source|lead_id`
+    of the component's oldest lead (dated before undated; ties: the smaller
+    `source|lead_id`). Nothing here depends on lead keys, so a fresh workspace with
+    the same data finds the same anchors."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT c.comp, l.source || '|' || l.lead_id AS anchor
+        FROM {comps} c JOIN {leads} l ON l.lead_key = c.lead_key
+        WHERE NOT c.multi AND c.comp NOT IN (SELECT comp FROM {ids})
+        UNION ALL
+        SELECT comp, min({{'at': coalesce(epoch_us(created_at), {_UNDATED}),
+                           'anchor': source || '|' || lead_id}}).anchor
+        FROM {members} WHERE comp NOT IN (SELECT comp FROM {ids})
+        GROUP BY comp"""
+
+
+def new_id_sql(anchor: str, salt: int) -> str:
+    seed = anchor if salt == 0 else f"{anchor} || '#{salt}'"
+    return f"'{ID_PREFIX}' || substr(md5({seed}), 1, {ID_HEX})"
+
+
+def overlap_sql(target: str, comps: str, previous: str) -> str:
+    """`target(comp, old_id, n)`: how many leads of each previous person are in each
+    component."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT c.comp, p.person_id AS old_id, count(*) AS n
+        FROM {comps} c JOIN {previous} p ON p.lead_key = c.lead_key
+        GROUP BY c.comp, p.person_id"""
+
+
+def winners_sql(target: str, overlap: str, previous_persons: str) -> str:
+    """`target(old_id, comp, first_seen, survives)`: the component each previous id
+    goes to; `survives` marks the id a component keeps (oldest, then smallest)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH w AS (
+            SELECT old_id, comp FROM (
+                SELECT old_id, comp,
+                    row_number() OVER (PARTITION BY old_id ORDER BY n DESC, comp) AS r
+                FROM {overlap}) WHERE r = 1),
+        f AS (
+            SELECT w.old_id, w.comp, p.first_seen,
+                row_number() OVER (PARTITION BY w.comp
+                                   ORDER BY p.first_seen NULLS LAST, w.old_id) AS r
+            FROM w LEFT JOIN {previous_persons} p ON p.person_id = w.old_id)
+        SELECT old_id, comp, first_seen, r = 1 AS survives FROM f"""
+
+
+def kept_ids_sql(target: str, winners: str) -> str:
+    """`target(comp, person_id, how)`: components that keep a previous id."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT comp, old_id AS person_id, 'kept' AS how FROM {winners} WHERE survives"""
+
+
+def propose_new_ids_sql(target: str, anchors: str, ids: str, salt: int) -> str:
+    """Candidate ids for components still without one: `target(comp, person_id)`,
+    keeping only candidates not already taken; for a candidate derived twice in this
+    round, only the smaller anchor keeps it (the other tries the next salt)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH c AS (
+            SELECT comp, anchor, {new_id_sql('anchor', salt)} AS person_id FROM {anchors}
+            WHERE comp NOT IN (SELECT comp FROM {ids})),
+        twice AS (SELECT person_id, min(anchor) AS first FROM c GROUP BY person_id
+                  HAVING count(*) > 1)
+        SELECT c.comp, c.person_id FROM c LEFT JOIN twice t ON t.person_id = c.person_id
+        WHERE (t.person_id IS NULL OR c.anchor = t.first)
+          AND c.person_id NOT IN (SELECT person_id FROM {ids})"""
+
+
+def accept_new_ids_sql(ids: str, proposed: str) -> str:
+    return f"INSERT INTO {ids} SELECT comp, person_id, 'new' FROM {proposed}"
+
+
+def unassigned_sql(anchors: str, ids: str) -> str:
+    return f"SELECT count(*) FROM {anchors} WHERE comp NOT IN (SELECT comp FROM {ids})"
+
+
+def empty_history_tables_sql(overlap: str, winners: str) -> list[str]:
+    """First run (no previous persons): nothing to keep, merge or split."""
+    return [
+        f"CREATE OR REPLACE TEMP TABLE {overlap} (comp BIGINT, old_id VARCHAR, n BIGINT)",
+        f"""CREATE OR REPLACE TEMP TABLE {winners} (old_id VARCHAR, comp BIGINT,
+            first_seen TIMESTAMP, survives BOOLEAN)""",
+    ]
+
+
+def person_leads_sql(comps: str, ids: str) -> str:
+    return f"""
+        CREATE OR REPLACE TABLE person_leads AS
+        SELECT c.lead_key, i.person_id FROM {comps} c JOIN {ids} i ON i.comp = c.comp"""
+
+
+def merge_rows_sql(winners: str, ids: str, comps: str, reasons: str,
+                   run_id: int | None) -> str:
+    """One 'merge' row per component that absorbed previous ids it did not keep."""
+    run = "NULL" if run_id is None else str(int(run_id))
+    return f"""
+        INSERT INTO identity_history
+        WITH merged AS (SELECT comp, list(old_id ORDER BY old_id) AS old_ids
+                        FROM {winners} WHERE NOT survives GROUP BY comp),
+        sizes AS (SELECT comp, count(*) AS leads FROM {comps}
+                  WHERE comp IN (SELECT comp FROM merged) GROUP BY comp)
+        SELECT {run}, now()::TIMESTAMP, 'merge', i.person_id, m.old_ids,
+            CAST(s.leads AS INTEGER), coalesce(r.reason, 'linked by a shared identifier')
+        FROM merged m JOIN {ids} i ON i.comp = m.comp JOIN sizes s ON s.comp = m.comp
+        LEFT JOIN {reasons} r ON r.comp = m.comp"""
+
+
+def split_rows_sql(overlap: str, winners: str, ids: str, run_id: int | None) -> str:
+    """One 'split' row per part of a previous person that left the component that
+    kept (or absorbed) its id."""
+    run = "NULL" if run_id is None else str(int(run_id))
+    return f"""
+        INSERT INTO identity_history
+        SELECT {run}, now()::TIMESTAMP, 'split', i.person_id, [o.old_id], o.n,
+            'no longer shares a usable identifier with the other leads of ' || o.old_id
+        FROM {overlap} o JOIN {winners} w ON w.old_id = o.old_id
+        JOIN {ids} i ON i.comp = o.comp
+        WHERE o.comp <> w.comp"""
+
+
+def merge_reasons_sql(target: str, identifiers: str, comps: str, previous: str,
+                      winners: str) -> str:
+    """`target(comp, reason)`: for components with a merge, the identifier types of the
+    values that join leads of different previous persons (or new leads to them)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH merged AS (SELECT DISTINCT comp FROM {winners} WHERE NOT survives),
+        rows AS (
+            SELECT c.comp, i.id_type, i.value,
+                coalesce(p.person_id, 'lead:' || CAST(i.lead_key AS VARCHAR)) AS origin
+            FROM {identifiers} i JOIN {comps} c ON c.lead_key = i.lead_key
+            LEFT JOIN {previous} p ON p.lead_key = i.lead_key
+            WHERE i.status = 'ok' AND c.comp IN (SELECT comp FROM merged)),
+        bridges AS (
+            SELECT comp, id_type FROM rows GROUP BY comp, id_type, value
+            HAVING count(DISTINCT origin) > 1)
+        SELECT comp, 'linked by shared ' || string_agg(DISTINCT id_type, ', ' ORDER BY id_type)
+            AS reason
+        FROM bridges GROUP BY comp"""
+
+
+def aliases_sql(winners: str, ids: str, previous_aliases: str) -> str:
+    """`person_aliases(old_person_id, person_id)`: every retired id → its current person."""
+    return f"""
+        CREATE OR REPLACE TABLE person_aliases AS
+        WITH moved AS (
+            SELECT w.old_id, i.person_id FROM {winners} w JOIN {ids} i ON i.comp = w.comp),
+        merged AS (SELECT old_id, person_id FROM moved WHERE old_id <> person_id),
+        carried AS (
+            SELECT a.old_person_id AS old_id, coalesce(m.person_id, a.person_id) AS person_id
+            FROM {previous_aliases} a LEFT JOIN moved m ON m.old_id = a.person_id)
+        SELECT old_id AS old_person_id, person_id FROM (
+            SELECT * FROM merged UNION SELECT * FROM carried)
+        WHERE old_id NOT IN (SELECT person_id FROM {ids})
+        ORDER BY old_person_id"""

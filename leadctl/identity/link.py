@@ -1,0 +1,184 @@
+"""Linking: value status (blocklist, cap), edges, connected components in SQL.
+
+Pure builders returning SQL strings; `resolve` runs them. Records that share a
+usable identifier value are one person. Only values carried by two or more
+records are grouped (`shared_values_sql`); each such value links its records to
+its smallest lead key (a star, so edges ≈ linking identifier rows). Connected
+components: alternating large-star / small-star rounds with complete components
+set aside before each round (see below).
+"""
+
+from __future__ import annotations
+
+from leadctl.identity.config import ID_TYPES, IdentityConfig
+from leadctl.identity.normalize import literal
+
+# lead_identifiers.status, in the order they are decided.
+BLOCKED, INVALID, CAPPED, OK = "blocked", "invalid", "capped", "ok"
+INVALID_REASONS = {
+    "phone": "not a valid phone number",
+    "email": "not a valid e-mail address",
+    "wechat": "empty WeChat id",
+    "device_id": "empty device id",
+    "id_card": "not an 18-digit ID card with a valid check digit",
+}
+
+
+def _case_by_type(values: dict[str, str], default: str, column: str = "id_type") -> str:
+    arms = " ".join(f"WHEN {literal(t)} THEN {v}" for t, v in values.items())
+    return f"(CASE {column} {arms} ELSE {default} END)" if arms else default
+
+
+def cap_sql(config: IdentityConfig) -> str:
+    """The per-value record cap of the row's id_type."""
+    return _case_by_type({t: str(config.cap(t)) for t in ID_TYPES if t in config.cap_by_type},
+                         str(config.max_records_per_value))
+
+
+def blocked_reason_sql(config: IdentityConfig, blocked_keys: dict[str, list[str]],
+                       key: str = "key_value") -> str:
+    """Why a value is blocked (blocklist, pattern, repeated character), or NULL.
+
+    `blocked_keys`: identity.yaml's values per type, already normalised like the data.
+    """
+    arms = []
+    listed = {t: sorted(set(v)) for t, v in blocked_keys.items() if v}
+    for id_type, values in listed.items():
+        arms.append(f"WHEN id_type = {literal(id_type)} AND {key} IN "
+                    f"({', '.join(literal(v) for v in values)}) THEN 'blocklist'")
+    if config.blocked_any:
+        any_values = ", ".join(literal(v.lower()) for v in sorted(set(config.blocked_any)))
+        arms.append(f"WHEN lower({key}) IN ({any_values}) THEN 'blocklist'")
+    if config.repeated_character:
+        kinds = ", ".join(literal(t) for t in config.repeated_character)
+        # Cheap test first: the last two characters are the same.
+        core = f"regexp_replace(regexp_replace({key}, '^\\+(86)?', ''), '[^0-9a-z]', '', 'g')"
+        arms.append(f"WHEN id_type IN ({kinds}) AND length({key}) >= 2 "
+                    f"AND right({key}, 1) = left(right({key}, 2), 1) "
+                    f"AND length({core}) >= 2 AND replace({core}, left({core}, 1), '') = '' "
+                    f"THEN 'repeated character'")
+    for id_type in ID_TYPES:
+        for pattern in config.blocked_patterns.get(id_type, ()):
+            arms.append(f"WHEN id_type = {literal(id_type)} AND regexp_matches({key}, "
+                        f"{literal(pattern)}) THEN {literal('blocklist pattern ' + pattern)}")
+    return "(CASE " + " ".join(arms) + " END)" if arms else "CAST(NULL AS VARCHAR)"
+
+
+def shared_values_sql(target: str, identifiers: str) -> str:
+    """`target(id_type, key_value, records, anchor, members)`: valid values carried by two
+    or more records, with their smallest lead key and every lead key."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT id_type, key_value, count(*) AS records, min(lead_key) AS anchor,
+               list(lead_key) AS members
+        FROM {identifiers} WHERE valid GROUP BY id_type, key_value HAVING count(*) > 1"""
+
+
+def status_sql(blocked: str, valid: str, records: str, config: IdentityConfig) -> tuple[str, str]:
+    """(status, reason) expressions from the blocked reason, validity and record count."""
+    invalid_reason = _case_by_type({t: literal(r) for t, r in INVALID_REASONS.items()},
+                                   "'invalid'")
+    cap = cap_sql(config)
+    status = (f"CASE WHEN {blocked} IS NOT NULL THEN '{BLOCKED}' WHEN NOT {valid} "
+              f"THEN '{INVALID}' WHEN {records} > {cap} THEN '{CAPPED}' ELSE '{OK}' END")
+    reason = (f"CASE WHEN {blocked} IS NOT NULL THEN {blocked} WHEN NOT {valid} "
+              f"THEN {invalid_reason} WHEN {records} > {cap} THEN 'shared by ' || {records} "
+              f"|| ' records, over the cap of ' || {cap} END")
+    return status, reason
+
+
+def lead_identifiers_sql(identifiers: str, shared: str, config: IdentityConfig,
+                         blocked_keys: dict[str, list[str]]) -> str:
+    """Publishes `lead_identifiers`: every identifier row with its status.
+
+    `value` is the normalised value (for a blocked value that is also invalid: its
+    cleaned text, so the blocklist report and lookups can show it); NULL when invalid.
+    """
+    status, reason = status_sql("blocked", "valid", "records", config)
+    return f"""
+        CREATE OR REPLACE TABLE lead_identifiers AS
+        SELECT lead_key, id_type, raw_value,
+            CASE WHEN valid OR blocked IS NOT NULL THEN key_value END AS value,
+            {status} AS status, records, {reason} AS reason
+        FROM (
+            SELECT *, {blocked_reason_sql(config, blocked_keys)} AS blocked FROM (
+                SELECT i.lead_key, i.id_type, i.raw_value, i.key_value, i.valid,
+                    CASE WHEN i.valid THEN coalesce(s.records, 1) END AS records
+                FROM {identifiers} i LEFT JOIN {shared} s
+                  ON s.id_type = i.id_type AND s.key_value = i.key_value))"""
+
+
+def publish_blocked_sql() -> str:
+    """Values that look usable but do not link: blocked and capped ones."""
+    return f"""
+        CREATE OR REPLACE TABLE blocked_identifiers AS
+        SELECT id_type, value, min(reason) AS reason, count(*) AS records, status
+        FROM lead_identifiers WHERE status IN ('{BLOCKED}', '{CAPPED}')
+        GROUP BY id_type, value, status
+        ORDER BY id_type, records DESC, value"""
+
+
+# -- edges and components ------------------------------------------------------------------
+
+def edges_sql(target: str, shared: str, config: IdentityConfig,
+              blocked_keys: dict[str, list[str]]) -> str:
+    """Edges (a, b), a > b, between each record of a linking value and the value's
+    anchor record (linking: shared, not blocked, not over the cap)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH linking AS (
+            SELECT anchor, members FROM {shared}
+            WHERE records <= {cap_sql(config)}
+              AND {blocked_reason_sql(config, blocked_keys)} IS NULL)
+        SELECT DISTINCT a, anchor AS b FROM (
+            SELECT anchor, unnest(members) AS a FROM linking) WHERE a <> anchor"""
+
+
+# Connected components: alternate large-star and small-star (Kiveris et al., "Connected
+# Components in MapReduce and Beyond", 2014; what GraphFrames uses) over edges kept
+# oriented a > b, until every component is a star around its smallest node:
+# O(log² n) rounds in the worst case, a handful in practice. Before every round,
+# components that already are complete stars are set aside, so rounds only touch the
+# components still changing.
+
+def large_star_sql(edges: str) -> str:
+    """Every node's larger neighbours are linked to the smallest node of its neighbourhood."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {edges} AS
+        WITH sym AS (SELECT a AS u, b AS v FROM {edges} UNION ALL SELECT b, a FROM {edges}),
+        m AS (SELECT u, least(u, min(v)) AS m FROM sym GROUP BY u)
+        SELECT DISTINCT s.v AS a, m.m AS b FROM sym s JOIN m ON m.u = s.u WHERE s.v > s.u"""
+
+
+def small_star_sql(edges: str) -> str:
+    """Every node and its smaller neighbours are linked to the smallest of them."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {edges} AS
+        WITH m AS (SELECT a AS u, min(b) AS m FROM {edges} GROUP BY a)
+        SELECT e.b AS a, m.m AS b FROM {edges} e JOIN m ON m.u = e.a WHERE e.b <> m.m
+        UNION
+        SELECT u AS a, m AS b FROM m"""
+
+
+def complete_stars_sql(stars: str, edges: str) -> str:
+    """`stars(root)`: roots whose star is a whole component: no leaf has another edge
+    and the root points nowhere."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {stars} AS
+        WITH out AS (SELECT a, count(*) AS degree FROM {edges} GROUP BY a),
+        broken AS (
+            SELECT e.b AS root FROM {edges} e JOIN out o ON o.a = e.a WHERE o.degree > 1
+            UNION SELECT e.b FROM {edges} e WHERE e.a IN (SELECT b FROM {edges})
+            UNION SELECT b FROM {edges} WHERE b IN (SELECT a FROM {edges}))
+        SELECT DISTINCT b AS root FROM {edges} WHERE b NOT IN (SELECT root FROM broken)"""
+
+
+def set_aside_sql(done: str, edges: str, stars: str) -> list[str]:
+    """Move complete stars to `done(node, label)`; keep the other edges."""
+    return [
+        f"""INSERT INTO {done}
+            SELECT a, b FROM {edges} WHERE b IN (SELECT root FROM {stars})
+            UNION ALL SELECT root, root FROM {stars}""",
+        f"""CREATE OR REPLACE TEMP TABLE {edges} AS
+            SELECT a, b FROM {edges} WHERE b NOT IN (SELECT root FROM {stars})""",
+    ]

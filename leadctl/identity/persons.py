@@ -1,0 +1,251 @@
+"""Golden person records: one row per person, field by field by survivorship.
+
+Pure builders, keyed by component (`comp`, the smallest lead key of a person)
+until the last join with the person ids. A person with one lead (most of them)
+is that lead, projected; only multi-lead persons are aggregated. Their leads
+carry a recency key (`members_sql`): `rk` orders them from oldest to newest
+(unknown dates oldest; the same second: the later ingested), an integer, so
+choices are deterministic and cheap.
+Methods:
+- most_recent: the value of the newest lead that has one;
+- earliest: the value of the oldest dated lead that has one (undated ones last);
+- most_frequent: the value most leads carry (ties: the most recent);
+- source_priority: the value from the first listed source that has one (ties and
+  unlisted sources: the most recent).
+Identifier fields and the phone/e-mail lists use normalised values that link
+(status ok); blocked, capped and invalid values stay in lead_identifiers only.
+"""
+
+from __future__ import annotations
+
+from leadctl.identity.config import GOLDEN_FIELDS, IdentityConfig, Survivorship
+from leadctl.identity.link import OK
+from leadctl.identity.normalize import literal
+
+LEAD_FIELDS = ("name", "city", "province", "channel", "source")
+IDENTIFIER_FIELDS = ("phone", "email", "wechat", "device_id", "id_card")
+# Recency key: seconds * 2^31 + lead key (priority and frequency keys are structs).
+_KEY_SCALE = 1 << 31
+_UNDATED = 4_000_000_000 * _KEY_SCALE  # after any real date (year 2096)
+
+
+def comps_sql(target: str, leads: str, done: str) -> str:
+    """`target(lead_key, comp, multi)`: every lead with its component."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT l.lead_key, coalesce(d.label, l.lead_key) AS comp, d.label IS NOT NULL AS multi
+        FROM {leads} l LEFT JOIN {done} d ON d.node = l.lead_key"""
+
+
+def members_sql(target: str, leads: str, done: str) -> str:
+    """`target(lead_key, comp, rk, <lead fields>, lead_id, created_at)`: leads of
+    multi-lead components with their recency key."""
+    fields = ", ".join(f"nullif(trim(l.{f}), '') AS {f}" for f in LEAD_FIELDS if f != "source")
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT l.lead_key, d.label AS comp, l.source, l.lead_id, l.created_at, {fields},
+            {recency_sql('l.created_at', 'l.lead_key')} AS rk
+        FROM {done} d JOIN {leads} l ON l.lead_key = d.node"""
+
+
+def recency_sql(created_at: str, lead_key: str) -> str:
+    """Integer ordering leads by time (seconds; undated = oldest), then lead key."""
+    return (f"(coalesce(CAST(epoch({created_at}) AS BIGINT), 0) * {_KEY_SCALE} "
+            f"+ {lead_key})")
+
+
+def _earliness(rk: str = "rk", created_at: str = "created_at") -> str:
+    """Oldest first, undated leads last."""
+    return f"(CASE WHEN {created_at} IS NULL THEN {rk} + {_UNDATED} ELSE {rk} END)"
+
+
+def survivor_sql(rule: Survivorship, value: str, where: str | None = None) -> str:
+    """Aggregate expression choosing `value` among a person's rows (columns rk,
+    created_at, lead_source); `where` restricts the rows (FILTER clause)."""
+    filt = f" FILTER (WHERE {where})" if where else ""
+    if rule.method == "most_recent":
+        return f"arg_max({value}, rk){filt}"
+    if rule.method == "earliest":
+        return f"arg_min({value}, {_earliness()}){filt}"
+    if rule.method == "source_priority":
+        arms = " ".join(f"WHEN {literal(s)} THEN {i}" for i, s in enumerate(rule.sources))
+        rank = f"CASE lead_source {arms} ELSE {len(rule.sources)} END"
+        return f"arg_min({value}, {{'source_rank': {rank}, 'newest': -rk}}){filt}"
+    raise ValueError(f"{rule.method} is computed by most_frequent_sql")
+
+
+def most_frequent_sql(target: str, rows: str, field: str, value: str,
+                      where: str | None = None) -> str:
+    """`target(comp, <field>)`: the value most rows carry; ties: the most recent."""
+    filt = f" AND ({where})" if where else ""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT comp, arg_max({value}, {{'n': n, 'rk': last_rk}}) AS {field}
+        FROM (SELECT comp, {value}, count(*) AS n, max(rk) AS last_rk
+              FROM {rows} WHERE {value} IS NOT NULL{filt} GROUP BY comp, {value})
+        GROUP BY comp"""
+
+
+def id_rows_sql(target: str, members: str) -> str:
+    """Linking identifier values with their component (a single-lead person's component
+    is its lead key); member rows also carry their recency key and source."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT coalesce(m.comp, i.lead_key) AS comp, m.comp IS NOT NULL AS multi, i.id_type,
+               i.value, m.rk, m.created_at, m.source AS lead_source
+        FROM lead_identifiers i LEFT JOIN {members} m ON m.lead_key = i.lead_key
+        WHERE i.status = '{OK}'"""
+
+
+MAX_MASK_SOURCES = 62  # sources per person as a BIGINT bit mask up to this many sources
+
+
+def source_bits_sql(sources: list[str]) -> str:
+    """The bit of a lead's source (sources sorted by name: bit i = sources[i])."""
+    if not sources:
+        return "CAST(0 AS BIGINT)"
+    arms = " ".join(f"WHEN {literal(s)} THEN {1 << i}" for i, s in enumerate(sources))
+    return f"CAST(CASE source {arms} ELSE 0 END AS BIGINT)"
+
+
+def multi_leads_sql(target: str, members: str, config: IdentityConfig,
+                    sources: list[str]) -> str:
+    """`target(comp, <lead fields>, first_seen, last_seen, lead_count, source_mask,
+    sources)`: lead fields of multi-lead persons (most_frequent ones: NULL here). The
+    distinct sources are kept as a bit mask (decoded by `source_lists_sql`) when there
+    are few sources: list aggregation is much slower."""
+    cols = []
+    for field in GOLDEN_FIELDS:
+        if field in IDENTIFIER_FIELDS:
+            continue
+        rule = config.survivorship[field]
+        cols.append(f"CAST(NULL AS VARCHAR) AS {field}" if rule.method == "most_frequent"
+                    else f"{survivor_sql(rule, field)} AS {field}")
+    if len(sources) <= MAX_MASK_SOURCES:
+        source_cols = (f"bit_or({source_bits_sql(sources)}) AS source_mask, "
+                       "CAST(NULL AS VARCHAR[]) AS sources")
+    else:
+        source_cols = ("CAST(NULL AS BIGINT) AS source_mask, "
+                       "list_sort(list_distinct(list(source))) AS sources")
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT comp, {', '.join(cols)}, min(created_at) AS first_seen,
+            max(created_at) AS last_seen, count(*) AS lead_count, {source_cols}
+        FROM (SELECT *, source AS lead_source FROM {members}) GROUP BY comp"""
+
+
+def source_lists_sql(target: str, multi_leads: str, sources: list[str]) -> str:
+    """`target(source_mask, sources)`: each mask present, as the sorted list of sources."""
+    if not sources:
+        return f"CREATE OR REPLACE TEMP TABLE {target} (source_mask BIGINT, sources VARCHAR[])"
+    values = ", ".join(f"({literal(s)}, {1 << i})" for i, s in enumerate(sources))
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT m.source_mask, list(s.source ORDER BY s.source) AS sources
+        FROM (SELECT DISTINCT source_mask FROM {multi_leads} WHERE source_mask IS NOT NULL) m
+        JOIN (VALUES {values}) AS s(source, bit) ON (m.source_mask & s.bit) <> 0
+        GROUP BY m.source_mask"""
+
+
+def single_ids_sql(target: str, id_rows: str) -> str:
+    """`target(comp, <identifier fields>, phones, emails)` of single-lead persons: the
+    lead's own linking values. Lists are built from min/max (a cell holds at most a
+    couple of values); a lead with more than two phones or e-mails gets NULL, filled in
+    by `fill_lists_sql`."""
+    fields = ", ".join(f"min(value) FILTER (WHERE id_type = {literal(f)}) AS {f}"
+                       for f in IDENTIFIER_FIELDS)
+    lists = []
+    for kind, name in (("phone", "phones"), ("email", "emails")):
+        low, high, n = (f"min(value) FILTER (WHERE id_type = '{kind}')",
+                        f"max(value) FILTER (WHERE id_type = '{kind}')",
+                        f"count(*) FILTER (WHERE id_type = '{kind}')")
+        lists.append(f"CASE {n} WHEN 0 THEN CAST([] AS VARCHAR[]) WHEN 1 THEN [{low}] "
+                     f"WHEN 2 THEN CASE WHEN {low} = {high} THEN [{low}] ELSE [{low}, {high}] END "
+                     f"END AS {name}")
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT comp, {fields}, {', '.join(lists)}
+        FROM {id_rows} WHERE NOT multi GROUP BY comp"""
+
+
+def multi_ids_sql(target: str, id_rows: str, config: IdentityConfig) -> str:
+    """`target(comp, <identifier fields>, phones, emails)` of multi-lead persons
+    (most_frequent fields: NULL here, see most_frequent_sql)."""
+    cols = []
+    for field in IDENTIFIER_FIELDS:
+        rule = config.survivorship[field]
+        cols.append(f"CAST(NULL AS VARCHAR) AS {field}" if rule.method == "most_frequent"
+                    else f"{survivor_sql(rule, 'value', f'id_type = {literal(field)}')} "
+                         f"AS {field}")
+    lists = ("list_sort(list_distinct(list(value) FILTER (WHERE id_type = 'phone'))) AS phones, "
+             "list_sort(list_distinct(list(value) FILTER (WHERE id_type = 'email'))) AS emails")
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT comp, {', '.join(cols)}, {lists} FROM {id_rows} WHERE multi GROUP BY comp"""
+
+
+def persons_sql(leads: str, comps: str, members: str, id_rows: str, ids: str,
+                config: IdentityConfig, sources: list[str]) -> tuple[list[str], str]:
+    """(statements preparing the parts, the SELECT of the persons table).
+
+    Single-lead persons: their lead projected plus its identifiers (`single_ids_sql`).
+    Multi-lead persons: aggregated lead fields (`multi_leads_sql`) and identifiers
+    (`multi_ids_sql`); most_frequent fields come from their own tables.
+    """
+    t = {k: f"_oneid_p_{k}" for k in ("single_ids", "multi_ids", "multi_leads", "sources")}
+    prepare = [single_ids_sql(t["single_ids"], id_rows),
+               multi_ids_sql(t["multi_ids"], id_rows, config),
+               multi_leads_sql(t["multi_leads"], members, config, sources),
+               source_lists_sql(t["sources"], t["multi_leads"], sources)]
+    multi_picks = []
+    freq_joins = []
+    for field in GOLDEN_FIELDS:
+        is_id = field in IDENTIFIER_FIELDS
+        own = f"iv.{field}" if is_id else f"ml.{field}"
+        if config.survivorship[field].method == "most_frequent":
+            table = f"_oneid_freq_{field}"
+            prepare.append(most_frequent_sql(table, id_rows, field, "value",
+                                             f"multi AND id_type = {literal(field)}")
+                           if is_id else most_frequent_sql(table, members, field, field))
+            freq_joins.append(f"LEFT JOIN {table} ON {table}.comp = ml.comp")
+            own = f"{table}.{field}"
+        multi_picks.append(f"{own} AS {field}")
+    single_picks = [f"iv.{f} AS {f}" if f in IDENTIFIER_FIELDS
+                    else "l.source AS source" if f == "source"
+                    else f"nullif(trim(l.{f}), '') AS {f}" for f in GOLDEN_FIELDS]
+    empty = "CAST([] AS VARCHAR[])"
+    query = f"""
+        SELECT p.person_id, {', '.join(single_picks)}, l.created_at AS first_seen,
+            l.created_at AS last_seen, 1 AS lead_count, [l.source] AS sources,
+            CASE WHEN iv.comp IS NULL THEN {empty} ELSE iv.phones END AS phones,
+            CASE WHEN iv.comp IS NULL THEN {empty} ELSE iv.emails END AS emails
+        FROM {comps} c JOIN {leads} l ON l.lead_key = c.lead_key
+        JOIN {ids} p ON p.comp = c.comp
+        LEFT JOIN {t['single_ids']} iv ON iv.comp = c.comp
+        WHERE NOT c.multi
+        UNION ALL
+        SELECT p.person_id, {', '.join(multi_picks)}, ml.first_seen, ml.last_seen,
+            CAST(ml.lead_count AS INTEGER), coalesce(ml.sources, sl.sources),
+            coalesce(iv.phones, {empty}), coalesce(iv.emails, {empty})
+        FROM {t['multi_leads']} ml JOIN {ids} p ON p.comp = ml.comp
+        LEFT JOIN {t['multi_ids']} iv ON iv.comp = ml.comp
+        LEFT JOIN {t['sources']} sl ON sl.source_mask = ml.source_mask
+        {' '.join(freq_joins)}"""
+    return prepare, query
+
+
+def publish_persons_sql(query: str) -> str:
+    return f"CREATE OR REPLACE TABLE persons AS {query}"
+
+
+def fill_lists_sql() -> list[str]:
+    """Phone/e-mail lists of single-lead persons with more than two values in a cell."""
+    return [f"""
+        UPDATE persons SET {name} = f.{name} FROM (
+            SELECT pl.person_id, list_sort(list_distinct(list(li.value))) AS {name}
+            FROM person_leads pl JOIN lead_identifiers li ON li.lead_key = pl.lead_key
+            WHERE pl.person_id IN (SELECT person_id FROM persons WHERE {name} IS NULL)
+              AND li.id_type = '{kind}' AND li.status = '{OK}'
+            GROUP BY pl.person_id) f
+        WHERE persons.person_id = f.person_id""" for kind, name in (("phone", "phones"),
+                                                                    ("email", "emails"))]

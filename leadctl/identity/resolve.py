@@ -1,0 +1,243 @@
+"""`leadctl resolve`: normalise identifiers, link records, assign stable person ids,
+build golden records and map event subjects — all set-based SQL on the workspace.
+
+    summary = resolve_identities(ws, load_identity_config(rules_dir), run_id)
+
+Everything is rebuilt from `leads` + `events` + identity.yaml on each run; the
+previous run's person ids are read first so that persons keep their ids, and
+merges/splits are appended to `identity_history`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from leadctl.errors import LeadctlError
+from leadctl.identity import history, link, normalize, persons, subjects
+from leadctl.identity.config import ID_TYPES, IdentityConfig
+from leadctl.workspace import Workspace
+
+MAX_ROUNDS = 200  # large-star/small-star needs O(log² n) rounds; a handful in practice
+TOP_BLOCKED = 10
+
+# Working tables (TEMP: never published, gone with the connection).
+T = {name: f"_oneid_{name}" for name in (
+    "prev", "prev_persons", "prev_aliases", "subjects", "extra", "extra_keys", "ids",
+    "shared", "edges", "stars", "done", "comps", "members", "anchors",
+    "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows")}
+
+
+@dataclass
+class ResolveSummary:
+    leads: int = 0
+    persons: int = 0
+    multi_lead_persons: int = 0
+    largest_person: int = 0
+    # per identifier type: rows, ok, invalid, blocked, capped, linking (ok and shared)
+    identifiers: dict[str, dict[str, int]] = field(default_factory=dict)
+    blocked_values: int = 0
+    capped_values: int = 0
+    top_blocked: list[dict] = field(default_factory=list)  # values masked
+    phone_leftovers: int = 0  # distinct phones parsed by phonenumbers
+    rounds: int = 0  # large-star/small-star rounds
+    ids: dict[str, int] = field(default_factory=dict)  # kept, new, retired
+    history: dict[str, int] = field(default_factory=dict)  # merge, split rows this run
+    subjects: dict[str, int] = field(default_factory=dict)  # matched, unmatched, ambiguous
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Clock:
+    def __init__(self, timings: dict[str, float]):
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self.last, 3)
+        self.last = now
+
+
+def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
+                       run_id: int | None = None) -> ResolveSummary:
+    """Rebuilds lead_identifiers, blocked_identifiers, person_leads, persons,
+    person_aliases and subject_persons; appends merges/splits to identity_history."""
+    config = config or IdentityConfig()
+    summary = ResolveSummary()
+    started = time.perf_counter()
+    clock = _Clock(summary.timings)
+    order_setting = ws.scalar("SELECT current_setting('preserve_insertion_order')")
+    # Nothing here depends on row order; without it DuckDB parallelises CREATE TABLE AS.
+    ws.execute("SET preserve_insertion_order = false")
+    try:
+        _keep_previous(ws)
+        summary.phone_leftovers, blocked_keys = _normalise(ws, config)
+        clock.lap("normalise")
+        _link_values(ws, config, blocked_keys)
+        clock.lap("status")
+        summary.rounds = _components(ws, config, blocked_keys)
+        clock.lap("components")
+        _assign_ids(ws, run_id)
+        clock.lap("person_ids")
+        _golden_records(ws, config)
+        clock.lap("persons")
+        ws.execute(subjects.subject_persons_sql(T["subjects"], T["extra_keys"]))
+        clock.lap("subjects")
+        _summarise(ws, summary)
+    finally:
+        _drop_working_tables(ws)
+        ws.execute(f"SET preserve_insertion_order = {'true' if order_setting else 'false'}")
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def _keep_previous(ws: Workspace) -> None:
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['prev']} AS "
+               "SELECT lead_key, person_id FROM person_leads")
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['prev_persons']} AS "
+               "SELECT person_id, first_seen FROM persons")
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['prev_aliases']} AS "
+               "SELECT old_person_id, person_id FROM person_aliases")
+
+
+def _normalise(ws: Workspace, config: IdentityConfig) -> tuple[int, dict[str, list[str]]]:
+    """Identifier rows of every lead, plus the blocklist values and event-subject phones
+    normalised the same way; returns (distinct phones parsed by phonenumbers,
+    blocklist keys per type)."""
+    pattern = normalize.cn_mobile_pattern()
+    cn_default = config.default_region == "CN"
+    ws.execute(subjects.distinct_subjects_sql(T["subjects"]))
+    extra = [("block", t, v) for t in ID_TYPES for v in config.blocked_values.get(t, ())]
+    extra_sql = (normalize.values_table_sql(extra) + " UNION ALL "
+                 + subjects.subject_phones_sql(T["subjects"]))
+    ws.execute(normalize.keyed_values_sql(T["extra_keys"], extra_sql, pattern, cn_default))
+    ws.execute(normalize.identifiers_sql(T["ids"], "leads", ID_TYPES, pattern, cn_default))
+    parsed = normalize.normalize_phone_leftovers(ws, [T["ids"], T["extra_keys"]],
+                                                 config.default_region)
+    if ws.scalar(f"SELECT count(*) FROM {T['ids']} WHERE split"):
+        ws.execute(normalize.dedupe_split_sql(T["ids"]))
+    blocked_keys: dict[str, list[str]] = {}
+    for row in ws.rows(f"SELECT id_type, key_value FROM {T['extra_keys']} "
+                       "WHERE ref = 'block' ORDER BY id_type, key_value"):
+        blocked_keys.setdefault(row["id_type"], []).append(row["key_value"])
+    return parsed, blocked_keys
+
+
+def _link_values(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> None:
+    ws.execute(link.shared_values_sql(T["shared"], T["ids"]))
+    ws.execute(link.lead_identifiers_sql(T["ids"], T["shared"], config, blocked))
+    ws.execute(link.publish_blocked_sql())
+    ws.execute(f"DROP TABLE {T['ids']}")
+
+
+def _components(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> int:
+    """Connected components of the linking graph into T['done'] (lead → smallest lead
+    key of its component, for leads in components of two or more); returns the rounds."""
+    edges, stars, done = T["edges"], T["stars"], T["done"]
+    ws.execute(link.edges_sql(edges, T["shared"], config, blocked))
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE {done} (node BIGINT, label BIGINT)")
+    rounds = 0
+    while True:
+        ws.execute(link.complete_stars_sql(stars, edges))
+        ws.script(link.set_aside_sql(done, edges, stars))
+        if not ws.scalar(f"SELECT count(*) FROM {edges}"):
+            return rounds
+        rounds += 1
+        if rounds > MAX_ROUNDS:
+            raise LeadctlError(f"identity linking did not converge in {MAX_ROUNDS} rounds")
+        ws.execute(link.large_star_sql(edges))
+        ws.execute(link.small_star_sql(edges))
+
+
+def _assign_ids(ws: Workspace, run_id: int | None) -> None:
+    comps, ids, members = T["comps"], T["person_ids"], T["members"]
+    ws.execute(persons.comps_sql(comps, "leads", T["done"]))
+    ws.execute(persons.members_sql(members, "leads", T["done"]))
+    if ws.scalar(f"SELECT count(*) FROM {T['prev']}"):
+        ws.execute(history.overlap_sql(T["overlap"], comps, T["prev"]))
+        ws.execute(history.winners_sql(T["winners"], T["overlap"], T["prev_persons"]))
+    else:
+        ws.script(history.empty_history_tables_sql(T["overlap"], T["winners"]))
+    ws.execute(history.kept_ids_sql(ids, T["winners"]))
+    ws.execute(history.anchors_sql(T["anchors"], comps, members, "leads", ids))
+    salt = 0
+    while ws.scalar(history.unassigned_sql(T["anchors"], ids)):
+        ws.execute(history.propose_new_ids_sql(T["proposed"], T["anchors"], ids, salt))
+        ws.execute(history.accept_new_ids_sql(ids, T["proposed"]))
+        salt += 1
+        if salt > 100:  # 48-bit ids: even one salt round is rare
+            raise LeadctlError("could not derive unique person ids")
+    ws.execute(history.person_leads_sql(comps, ids))
+    if ws.scalar(f"SELECT count(*) FROM {T['winners']} WHERE NOT survives"):
+        ws.execute(history.merge_reasons_sql(T["reasons"], "lead_identifiers", comps,
+                                             T["prev"], T["winners"]))
+        ws.execute(history.merge_rows_sql(T["winners"], ids, comps, T["reasons"], run_id))
+    ws.execute(history.split_rows_sql(T["overlap"], T["winners"], ids, run_id))
+    ws.execute(history.aliases_sql(T["winners"], ids, T["prev_aliases"]))
+
+
+def _golden_records(ws: Workspace, config: IdentityConfig) -> None:
+    ws.execute(persons.id_rows_sql(T["id_rows"], T["members"]))
+    sources = [r["source"] for r in ws.rows(
+        f"SELECT DISTINCT source FROM {T['members']} ORDER BY source")]
+    prepare, query = persons.persons_sql("leads", T["comps"], T["members"], T["id_rows"],
+                                         T["person_ids"], config, sources)
+    ws.script(prepare)
+    ws.execute(persons.publish_persons_sql(query))
+    if ws.scalar("SELECT count(*) FROM persons WHERE phones IS NULL OR emails IS NULL"):
+        ws.script(persons.fill_lists_sql())
+
+
+def _summarise(ws: Workspace, summary: ResolveSummary) -> None:
+    from leadctl.pii import mask
+
+    row = ws.rows("SELECT count(*) AS persons, count(*) FILTER (WHERE lead_count > 1) AS multi, "
+                  "coalesce(max(lead_count), 0) AS largest, coalesce(sum(lead_count), 0) AS leads "
+                  "FROM persons")[0]
+    summary.persons, summary.multi_lead_persons = row["persons"], row["multi"]
+    summary.largest_person, summary.leads = row["largest"], int(row["leads"])
+    for r in ws.rows("""
+            SELECT id_type, count(*) AS rows,
+                count(*) FILTER (WHERE status = 'ok') AS ok,
+                count(*) FILTER (WHERE status = 'invalid') AS invalid,
+                count(*) FILTER (WHERE status = 'blocked') AS blocked,
+                count(*) FILTER (WHERE status = 'capped') AS capped,
+                count(*) FILTER (WHERE status = 'ok' AND records > 1) AS linking
+            FROM lead_identifiers GROUP BY id_type ORDER BY id_type"""):
+        id_type = r.pop("id_type")
+        summary.identifiers[id_type] = {k: int(v) for k, v in r.items()}
+    counts = ws.rows("SELECT count(*) FILTER (WHERE status = 'blocked') AS blocked, "
+                     "count(*) FILTER (WHERE status = 'capped') AS capped "
+                     "FROM blocked_identifiers")[0]
+    summary.blocked_values, summary.capped_values = counts["blocked"], counts["capped"]
+    summary.top_blocked = [
+        {**r, "value": mask(r["id_type"], r["value"])}
+        for r in ws.rows("SELECT id_type, value, status, reason, records FROM "
+                         f"blocked_identifiers ORDER BY records DESC, id_type, value "
+                         f"LIMIT {TOP_BLOCKED}")]
+    ids = ws.rows(f"SELECT count(*) FILTER (WHERE how = 'kept') AS kept, "
+                  f"count(*) FILTER (WHERE how = 'new') AS new FROM {T['person_ids']}")[0]
+    retired = ws.scalar(f"SELECT count(*) FROM {T['winners']} WHERE NOT survives")
+    summary.ids = {"kept": ids["kept"], "new": ids["new"], "retired": retired}
+    summary.history = {
+        "merge": ws.scalar(f"SELECT count(DISTINCT comp) FROM {T['winners']} WHERE NOT survives"),
+        "split": ws.scalar(f"SELECT count(*) FROM {T['overlap']} o JOIN {T['winners']} w "
+                           "ON w.old_id = o.old_id WHERE o.comp <> w.comp")}
+    summary.subjects = {r["status"]: r["n"] for r in ws.rows(
+        "SELECT status, count(*) AS n FROM subject_persons GROUP BY status ORDER BY status")}
+
+
+def _drop_working_tables(ws: Workspace) -> None:
+    names = list(T.values()) + [t for t in _freq_tables(ws)]
+    for name in names:
+        ws.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _freq_tables(ws: Workspace) -> list[str]:
+    return [r[0] for r in ws.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_name LIKE '\\_oneid\\_%' ESCAPE '\\'").fetchall()]

@@ -1,0 +1,142 @@
+"""Stable person ids: re-runs, fresh workspaces, new data, merges and splits."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+from leadctl.identity.config import IdentityConfig
+from tests.test_identity_support import (
+    add_leads,
+    clusters,
+    groups,
+    person_of,
+    resolve,
+    workspace,
+)
+
+LEADS = [
+    {"lead_id": "A", "source": "sem", "phone": "13812345678", "created_at": "2026-01-02 10:00"},
+    {"lead_id": "B", "source": "feed", "phone": "138 1234 5678", "email": "x@qq.com",
+     "created_at": "2026-01-05 10:00"},
+    {"lead_id": "C", "source": "seo", "email": "X@QQ.COM", "created_at": "2026-01-01 09:00"},
+    {"lead_id": "D", "source": "app", "phone": "13987654321", "created_at": "2026-02-01 10:00"},
+    {"lead_id": "E", "source": "app", "wechat": "wx_e", "created_at": None},
+]
+
+
+def pid(source: str, lead_id: str, salt: str = "") -> str:
+    return "P" + hashlib.md5(f"{source}|{lead_id}{salt}".encode()).hexdigest()[:12]
+
+
+def history(ws) -> list[tuple]:
+    return [tuple(r.values()) for r in ws.rows(
+        "SELECT run_id, change, person_id, old_person_ids, leads, reason FROM identity_history "
+        "ORDER BY run_id, change, person_id")]
+
+
+def test_new_ids_come_from_the_oldest_lead_of_each_person():
+    ws = workspace(*LEADS)
+    summary = resolve(ws, run_id=1)
+    assert person_of(ws) == {"A": pid("seo", "C"), "B": pid("seo", "C"), "C": pid("seo", "C"),
+                             "D": pid("app", "D"), "E": pid("app", "E")}
+    assert summary.ids == {"kept": 0, "new": 3, "retired": 0}
+    assert history(ws) == []
+
+
+def test_re_running_keeps_every_id_and_writes_no_history():
+    ws = workspace(*LEADS)
+    resolve(ws, run_id=1)
+    before = person_of(ws)
+    summary = resolve(ws, run_id=2)
+    assert person_of(ws) == before
+    assert summary.ids == {"kept": 3, "new": 0, "retired": 0}
+    assert summary.history == {"merge": 0, "split": 0}
+    assert history(ws) == []
+
+
+def test_a_fresh_workspace_with_the_same_data_derives_the_same_ids():
+    first = workspace(*LEADS)
+    resolve(first)
+    second = workspace(*reversed(LEADS))  # other lead keys, same data
+    resolve(second)
+    assert person_of(second) == person_of(first)
+
+
+def test_new_leads_join_a_person_without_changing_its_id():
+    ws = workspace(*LEADS)
+    resolve(ws, run_id=1)
+    before = person_of(ws)
+    add_leads(ws, {"lead_id": "F", "source": "feed", "email": "x@qq.com",
+                   "created_at": "2025-12-01 08:00"},  # older than every lead of the person
+              {"lead_id": "G", "source": "feed", "phone": "13700000001"})
+    summary = resolve(ws, run_id=2)
+    after = person_of(ws)
+    assert after["F"] == before["A"] == pid("seo", "C")
+    assert after["G"] == pid("feed", "G")
+    assert {k: after[k] for k in before} == before
+    assert summary.ids == {"kept": 3, "new": 1, "retired": 0}
+    assert history(ws) == []
+
+
+def test_a_merge_keeps_the_oldest_id_and_is_recorded():
+    ws = workspace(*LEADS)
+    resolve(ws, run_id=1)
+    add_leads(ws, {"lead_id": "H", "source": "agent", "phone": "13987654321",
+                   "email": "x@qq.com", "wechat": "WX_E", "created_at": "2026-03-01"})
+    summary = resolve(ws, run_id=2)
+    survivor = pid("seo", "C")  # first seen 2026-01-01, before D (02-01); E has no date
+    assert clusters(ws) == groups({"A", "B", "C", "D", "E", "H"})
+    assert set(person_of(ws).values()) == {survivor}
+    assert history(ws) == [
+        (2, "merge", survivor, sorted([pid("app", "D"), pid("app", "E")]), 6,
+         "linked by shared email, phone, wechat")]
+    assert summary.ids == {"kept": 1, "new": 0, "retired": 2}
+    assert ws.rows("SELECT * FROM person_aliases ORDER BY old_person_id") == [
+        {"old_person_id": old, "person_id": survivor}
+        for old in sorted([pid("app", "D"), pid("app", "E")])]
+
+
+def test_events_naming_a_merged_person_follow_it_to_the_survivor():
+    ws = workspace(*LEADS)
+    resolve(ws, run_id=1)
+    old = pid("app", "D")
+    ws.execute("INSERT INTO events (subject, event_type, ts) VALUES (?, 'login', now())",
+               [f"person:{old}"])
+    add_leads(ws, {"lead_id": "H", "phone": "13987654321", "email": "x@qq.com"})
+    resolve(ws, run_id=2)
+    assert ws.rows("SELECT * FROM subject_persons") == [
+        {"subject": f"person:{old}", "person_id": pid("seo", "C"), "status": "matched"}]
+
+
+def test_a_split_keeps_the_id_on_the_larger_part_and_is_recorded():
+    leads = [
+        {"lead_id": "A", "phone": "13812345678", "email": "a@qq.com", "created_at": "2026-01-01"},
+        {"lead_id": "B", "phone": "13812345678", "created_at": "2026-01-02"},
+        {"lead_id": "C", "phone": "13812345678", "created_at": "2026-01-03"},
+        {"lead_id": "D", "email": "a@qq.com", "created_at": "2026-01-04"},
+    ]
+    ws = workspace(*leads)
+    resolve(ws, run_id=1)
+    assert set(person_of(ws).values()) == {pid("s", "A")}
+    # The phone is now shared by more records than the cap allows: it stops linking.
+    resolve(ws, dataclasses.replace(IdentityConfig(), max_records_per_value=2), run_id=2)
+    assert clusters(ws) == groups({"A", "D"}, {"B"}, {"C"})
+    assert person_of(ws) == {"A": pid("s", "A"), "D": pid("s", "A"), "B": pid("s", "B"),
+                             "C": pid("s", "C")}
+    reason = f"no longer shares a usable identifier with the other leads of {pid('s', 'A')}"
+    assert history(ws) == sorted([(2, "split", pid("s", "B"), [pid("s", "A")], 1, reason),
+                                  (2, "split", pid("s", "C"), [pid("s", "A")], 1, reason)])
+
+
+def test_a_derived_id_already_taken_is_derived_again_with_a_salt():
+    ws = workspace({"lead_id": "A", "phone": "13812345678"},
+                   {"lead_id": "B", "phone": "13912345678"})
+    resolve(ws, run_id=1)
+    # Pretend a previous run gave lead A's person the id lead B would derive.
+    ws.execute("UPDATE person_leads SET person_id = ? WHERE lead_key = 1", [pid("s", "B")])
+    ws.execute("UPDATE persons SET person_id = ? WHERE person_id = ?",
+               [pid("s", "B"), pid("s", "A")])
+    ws.execute("DELETE FROM person_leads WHERE lead_key = 2")
+    resolve(ws, run_id=2)
+    assert person_of(ws) == {"A": pid("s", "B"), "B": pid("s", "B", "#1")}
