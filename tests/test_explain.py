@@ -192,3 +192,16 @@ def test_mask_tree():
                       "13812345678", "phone": "+8613900001111", "lead": "L1"}) == {
         "id_type": "email", "value": "z***@qq.com", "reason": "shared 138****5678",
         "phone": "139****1111", "lead": "L1"}
+
+
+def test_explain_after_resolve_shows_the_joining_value(tmp_path):
+    from tests.conftest import Cli, write
+
+    cli = Cli(tmp_path / "ws.duckdb")
+    write(tmp_path / "a.csv", "lead_id,phone,email\nA1,13912345678,x@y.cn\n")
+    write(tmp_path / "b.csv", "lead_id,phone,email\nB1,,X@Y.CN \n")
+    assert cli("ingest", tmp_path / "a.csv", tmp_path / "b.csv").exit_code == 0
+    assert cli("resolve").exit_code == 0
+    out = cli("explain", "A1").stdout
+    assert "its identifier values" in out
+    assert "b/B1" in out and "x***@y.cn" in out

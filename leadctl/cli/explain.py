@@ -88,6 +88,8 @@ def _identity(part: dict):
     from rich.console import Group
     from rich.text import Text
 
+    if part.get("source") == "identity.explain" and "identifiers" in part:
+        return _identity_module(part)
     if part.get("source") != "lead_identifiers":
         return _generic(part)
     parts: list = [Text(f"{len(part['leads'])} lead(s): " + ", ".join(
@@ -101,6 +103,33 @@ def _identity(part: dict):
         parts.append(_table(["type", "value", "status", "leads"], [
             [v["type"], v["value"], v["status"], ", ".join(v["leads"])]
             for v in part["not_linking"]]))
+    return Group(*parts)
+
+
+def _identity_module(part: dict):
+    """leadctl.identity.explain output: the lead's values, what each joined, the paths."""
+    from rich.console import Group
+    from rich.text import Text
+
+    def lead_name(lead: dict) -> str:
+        return f"{lead['source']}/{lead['lead_id']}"
+
+    lead = part.get("lead") or {}
+    parts: list = [Text(f"lead {lead_name(lead)} created {_text(lead.get('created_at'))} is one "
+                        f"of {part.get('person_leads')} lead(s) of {part.get('person_id')}")]
+    rows = [[i["id_type"], i["value"] or i["raw_value"], i["status"], i.get("records"),
+             i.get("reason") or "", ", ".join(lead_name(x) for x in i.get("shared_with") or [])]
+            for i in part.get("identifiers") or []]
+    if rows:
+        parts.append(Text("its identifier values:", style="bold"))
+        parts.append(_table(["type", "value", "status", "records", "why not linking",
+                             "shared with"], rows))
+    paths = part.get("paths") or []
+    if paths:
+        parts.append(Text("how each other lead is reached:", style="bold"))
+        parts.append(_table(["lead", "via"], [
+            [p["lead"], " → ".join(f"{h['id_type']} {h['value']} ({h['to']})" for h in p["hops"])]
+            for p in paths]))
     return Group(*parts)
 
 
