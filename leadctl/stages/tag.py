@@ -54,7 +54,10 @@ def json_value_sql(type_: str, column: str) -> str:
 
 
 def tags_table_sql(rules: TagRules, as_of: dt.date, run_id: int) -> str:
-    """Long form `tags` from person_features: one row per person and tag with a value."""
+    """Long form `tags` over person_features: one row per person and tag with a value.
+
+    A view, not a copy: materialising ~20 rows per person cost more than the tags
+    themselves, and readers (portrait: one person; export: a stream) do not need it."""
     parts = [f"SELECT person_id, {literal(t.name)} AS tag, "
              f"{json_value_sql(t.type, ident(t.name))} AS value, "
              f"{date_literal(as_of)} AS as_of, {run_id} AS run_id\n"
@@ -64,7 +67,7 @@ def tags_table_sql(rules: TagRules, as_of: dt.date, run_id: int) -> str:
         "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS tag, "
         "CAST(NULL AS JSON) AS value, CAST(NULL AS DATE) AS as_of, "
         "CAST(NULL AS INTEGER) AS run_id WHERE false")
-    return ("CREATE OR REPLACE TABLE tags AS\n"
+    return ("CREATE OR REPLACE VIEW tags AS\n"
             "SELECT CAST(person_id AS VARCHAR) AS person_id, CAST(tag AS VARCHAR) AS tag, "
             "CAST(value AS JSON) AS value, CAST(as_of AS DATE) AS as_of, "
             f"CAST(run_id AS INTEGER) AS run_id FROM (\n{body}\n)")
@@ -218,6 +221,9 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         if history:  # the first run has nothing to compare with: no history rows
             ws.execute(history)
         step(4, "storing")
+        if ws.scalar("SELECT table_type FROM information_schema.tables "
+                     "WHERE table_name = 'tags'") == "BASE TABLE":
+            ws.execute("DROP TABLE tags")  # a new workspace's placeholder; a view from now on
         ws.script(publish_sql(rules, as_of, run_id))
     step(steps, "done")
     for table in (COMPARE, NEW_FEATURES):
