@@ -1,3 +1,3 @@
-from leadctl.cli.app import main
+from leadctl.cli.main import main
 
 main()

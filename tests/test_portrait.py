@@ -363,7 +363,7 @@ FROM range(90) t(i);
 def render_lines(data: dict, width: int = 100) -> list[str]:
     from rich.console import Console
 
-    from leadctl.cli.portrait import render_portrait
+    from leadctl.cli.portrait_view import render_portrait
 
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None).print(render_portrait(data, width=width))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -38,7 +37,8 @@ def global_options(
                   show_default=False)] = None,
     rules: Annotated[Path, typer.Option("--rules", envvar="LEADCTL_RULES",
                      help="Rules directory.")] = Path("rules"),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                       help="Log progress to stderr.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Log SQL and show tracebacks.")] = False,
     log_file: Annotated[Path | None, typer.Option("--log-file", help="Also log to this file.",
                         show_default=False)] = None,
@@ -93,7 +93,3 @@ def _register() -> None:
 
 _register()
 
-
-def main() -> None:
-    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    app()

@@ -31,7 +31,7 @@ def explain(
         try:
             return api.explain(s.db, lead, reveal=reveal, rules_dir=s.rules)
         except AmbiguousQuery as exc:
-            from leadctl.cli.portrait import render_candidates
+            from leadctl.cli.portrait_view import render_candidates
 
             render_candidates(exc.candidates, str(exc), json_out)
             raise
@@ -48,7 +48,7 @@ def explain(
 
 
 def _text(value: Any) -> str:
-    from leadctl.cli.portrait import _text as text
+    from leadctl.cli.portrait_view import _text as text
 
     return text(value)
 

@@ -21,7 +21,8 @@ def ingest(
     kind: Annotated[str, typer.Option("--kind", help="auto | leads | events")] = "auto",
     encoding: Annotated[str | None, typer.Option("--encoding", help="Force a CSV encoding "
                         "(default: detect UTF-8 / GB18030).", show_default=False)] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any row is rejected.")] = False,
+    strict: Annotated[bool, typer.Option("--strict",
+                      help="Exit 1 when any row is rejected.")] = False,
     json_out: common.Json = False,
 ) -> None:
     """Load CSV/Parquet lead or event files; bad rows go to rejects with a reason."""
