@@ -286,25 +286,9 @@ def _parse_pools(d: RuleDoc, doc: Mapping) -> list[Pool]:
         d.add(d.value_loc(doc, "pools"), "`pools:` must be a list of {name, allocation, reps}")
         return []
     pools: list[Pool] = []
-    seen: dict[str, Location] = {}
-    for index, item in enumerate(raw):
-        where = d.item_loc(raw, index)
-        if not isinstance(item, Mapping):
-            d.add(where, "each pool must be a mapping with `name:` and `allocation:`")
-            continue
-        name = item.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            d.add(d.value_loc(item, "name") if "name" in item else where,
-                  "pool needs a `name:` in lower_snake_case" if name is None
-                  else f"pool name '{name}' must be lower_snake_case (letters, digits, _)")
-            continue
+    for item, name, loc in d.named_items(raw, "pool", POOL_KEYS,
+                                         "`name:` and `allocation:`"):
         what = f"pool '{name}'"
-        d.unknown_keys(item, POOL_KEYS, what)
-        loc = d.key_loc(item, "name")
-        if name in seen:
-            d.add(loc, f"pool '{name}' is defined twice (first at {seen[name]})")
-            continue
-        seen[name] = loc
         allocation = item.get("allocation", "claim")
         if allocation not in ALLOCATIONS:
             d.add(d.value_loc(item, "allocation"), f"{what}: allocation must be one of "
@@ -396,26 +380,10 @@ def _parse_routes(d: RuleDoc, doc: Mapping, pool_ref, known: set[str]) -> list[R
         d.add(d.value_loc(doc, "routes"), "`routes:` must be a list of {name, when, pool}")
         return []
     routes: list[Route] = []
-    seen: dict[str, Location] = {}
     catch_all: Route | None = None
-    for index, item in enumerate(raw):
-        where = d.item_loc(raw, index)
-        if not isinstance(item, Mapping):
-            d.add(where, "each route must be a mapping with `name:`, `when:` and `pool:`")
-            continue
-        name = item.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            d.add(d.value_loc(item, "name") if "name" in item else where,
-                  "route needs a `name:` in lower_snake_case" if name is None
-                  else f"route name '{name}' must be lower_snake_case (letters, digits, _)")
-            continue
+    for item, name, loc in d.named_items(raw, "route", ROUTE_KEYS,
+                                         "`name:`, `when:` and `pool:`"):
         what = f"route '{name}'"
-        d.unknown_keys(item, ROUTE_KEYS, what)
-        loc = d.key_loc(item, "name")
-        if name in seen:
-            d.add(loc, f"route '{name}' is defined twice (first at {seen[name]})")
-            continue
-        seen[name] = loc
         if item.get("pool") is None:
             d.add(loc, f"{what}: missing `pool:`")
         pool = pool_ref(item, "pool", what)

@@ -98,6 +98,30 @@ class RuleDoc:
                 self.add(self.key_loc(mapping, key),
                          f"{what}: unknown key '{key}' (allowed: {', '.join(allowed)})")
 
+    def named_items(self, raw: Any, kind: str, allowed: tuple[str, ...], shape: str):
+        """Yield (item, name, name_loc) for each mapping of `raw` with a valid, unique
+        lower_snake_case `name:`; everything else is recorded as a problem."""
+        seen: dict[str, Location] = {}
+        for index, item in enumerate(raw):
+            where = self.item_loc(raw, index)
+            if not isinstance(item, Mapping):
+                self.add(where, f"each {kind} must be a mapping with {shape}")
+                continue
+            name = item.get("name")
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                self.add(self.value_loc(item, "name") if "name" in item else where,
+                         f"{kind} needs a `name:` in lower_snake_case" if name is None
+                         else f"{kind} name '{name}' must be lower_snake_case "
+                              "(letters, digits, _)")
+                continue
+            self.unknown_keys(item, allowed, f"{kind} '{name}'")
+            loc = self.key_loc(item, "name")
+            if name in seen:
+                self.add(loc, f"{kind} '{name}' is defined twice (first at {seen[name]})")
+                continue
+            seen[name] = loc
+            yield item, name, loc
+
     def raise_if_problems(self) -> None:
         if self.problems:
             raise RuleError(sorted_problems(self.problems))
