@@ -43,6 +43,10 @@ def run(
     render(common.run(ctx, action), json_out)
 
 
+# Run-wide facts repeated by each stage's summary: shown once, in the title.
+_NOT_COUNTS = {"note", "as_of", "dry_run", "run_id", "rules_hash", "seconds", "details_shown"}
+
+
 def render(summary: dict, json_out: bool) -> None:
     if json_out:
         common.print_json(summary)
@@ -50,7 +54,7 @@ def render(summary: dict, json_out: bool) -> None:
     rows = []
     for stage, counts in summary["stages"].items():
         shown = ", ".join(f"{k}={v}" for k, v in counts.items()
-                          if isinstance(v, (int, float, str)) and k != "note")
+                          if isinstance(v, (int, float, str)) and k not in _NOT_COUNTS)
         rows.append([stage, f"{summary['timings'].get(stage, 0):.2f}s", shown])
     out = common.stdout_console()
     out.print(common.table(f"run {summary.get('run_id')} as of {summary['as_of']}: "
