@@ -23,7 +23,29 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import OUT, PYTHON, REPO, duckdb_script, fresh, measure, report  # noqa: E402
+from common import OUT, PYTHON, REPO, duckdb_script, fresh, report  # noqa: E402
+
+# Like common.measure, plus the child's CPU time (user + system): on a shared, busy
+# machine wall times swing with the load, CPU time much less.
+_WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:]); w = time.perf_counter() - t; "
+            "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "sys.stderr.write(f'\\n@@bench {w} {u.ru_maxrss} {u.ru_utime + u.ru_stime}\\n'); "
+            "sys.exit(r.returncode)")
+
+
+def measure(cmd: list[str]) -> dict:
+    """Wall time (s), CPU time (s) and peak RSS (MB) of one subprocess."""
+    import subprocess
+
+    proc = subprocess.run([PYTHON, "-c", _WRAPPER, *cmd], capture_output=True, cwd=REPO)
+    stderr = proc.stderr.decode(errors="replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n"
+                         f"{stderr[-2000:]}")
+    wall, rss, cpu = stderr.rsplit("@@bench ", 1)[1].split()[:3]
+    return {"seconds": round(float(wall), 3), "cpu": round(float(cpu), 3),
+            "peak_mb": round(int(rss) / 1024, 1), "stdout": proc.stdout.decode(errors="replace")}
 
 LEAD_SUFFIXES = (".csv", ".parquet")
 
@@ -135,8 +157,10 @@ def main() -> None:
     ratio = round(first["seconds"] / read["seconds"], 2)
     report(f"identity resolution, {args.leads:,} leads, {args.events:,} events", [
         ("plain DuckDB read of the lead files (s)", read["seconds"]),
+        ("  CPU (s)", read["cpu"]),
         ("leadctl ingest (s, for reference)", ingest["seconds"]),
         ("resolve, first run: wall (s)", first["seconds"]),
+        ("  CPU (s)", first["cpu"]),
         ("  of which resolve_identities (s)", first_summary["seconds"]),
         ("  steps (s)", json.dumps(first_summary["timings"])),
         ("  peak memory (MB)", first["peak_mb"]),
@@ -146,6 +170,7 @@ def main() -> None:
         ("  precision / recall vs truth", f"{first_quality['precision']} / "
                                           f"{first_quality['recall']}"),
         ("ratio resolve / read (target <= 2)", ratio),
+        ("  same ratio in CPU time", round(first["cpu"] / read["cpu"], 2)),
         ("resolve again, same data: wall (s)", again["seconds"]),
         ("  ids kept / new", f"{again_summary['ids']['kept']:,} / "
                              f"{again_summary['ids']['new']:,}"),
@@ -153,7 +178,7 @@ def main() -> None:
         ("resolve after 1% new leads: wall (s)", night2["seconds"]),
         ("  ids kept / new / merges", f"{night2_summary['ids']['kept']:,} / "
                                       f"{night2_summary['ids']['new']:,} / "
-                                      f"{night2_summary['history']['merge']:,}"),
+                                      f"{night2_summary['merges']:,}"),
         ("  peak memory (MB)", night2["peak_mb"]),
     ])
 

@@ -61,7 +61,7 @@ class Workspace:
         """Small results only (summaries, one person): list of dicts."""
         cur = self.execute(sql, params)
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def scalar(self, sql: str, params: list | dict | None = None) -> Any:
         row = self.execute(sql, params).fetchone()

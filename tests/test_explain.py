@@ -99,7 +99,7 @@ def test_identity_explainer_output_is_used_and_masked(ecli, monkeypatch):
 
     calls = []
 
-    def explain_lead_identity(ws, lead_query):
+    def explain_lead_identity(ws, lead_query, person_id=None):
         calls.append(lead_query)
         return {"lead": {"lead_id": "L002", "source": "feed"}, "person_id": "P1",
                 "joined_by": [{"id_type": "phone", "value": "+8613812345678",

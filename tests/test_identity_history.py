@@ -51,7 +51,7 @@ def test_re_running_keeps_every_id_and_writes_no_history():
     summary = resolve(ws, run_id=2)
     assert person_of(ws) == before
     assert summary.ids == {"kept": 3, "new": 0, "retired": 0}
-    assert summary.history == {"merge": 0, "split": 0}
+    assert (summary.merges, summary.splits) == (0, 0)
     assert history(ws) == []
 
 
@@ -92,6 +92,7 @@ def test_a_merge_keeps_the_oldest_id_and_is_recorded():
         (2, "merge", survivor, sorted([pid("app", "D"), pid("app", "E")]), 6,
          "linked by shared email, phone, wechat")]
     assert summary.ids == {"kept": 1, "new": 0, "retired": 2}
+    assert (summary.merges, summary.splits) == (1, 0)
     assert ws.rows("SELECT * FROM person_aliases ORDER BY old_person_id") == [
         {"old_person_id": old, "person_id": survivor}
         for old in sorted([pid("app", "D"), pid("app", "E")])]
@@ -120,11 +121,13 @@ def test_a_split_keeps_the_id_on_the_larger_part_and_is_recorded():
     resolve(ws, run_id=1)
     assert set(person_of(ws).values()) == {pid("s", "A")}
     # The phone is now shared by more records than the cap allows: it stops linking.
-    resolve(ws, dataclasses.replace(IdentityConfig(), max_records_per_value=2), run_id=2)
+    summary = resolve(ws, dataclasses.replace(IdentityConfig(), max_records_per_value=2),
+                      run_id=2)
     assert clusters(ws) == groups({"A", "D"}, {"B"}, {"C"})
     assert person_of(ws) == {"A": pid("s", "A"), "D": pid("s", "A"), "B": pid("s", "B"),
                              "C": pid("s", "C")}
     reason = f"no longer shares a usable identifier with the other leads of {pid('s', 'A')}"
+    assert (summary.merges, summary.splits) == (0, 2)
     assert history(ws) == sorted([(2, "split", pid("s", "B"), [pid("s", "A")], 1, reason),
                                   (2, "split", pid("s", "C"), [pid("s", "A")], 1, reason)])
 
@@ -140,3 +143,10 @@ def test_a_derived_id_already_taken_is_derived_again_with_a_salt():
     ws.execute("DELETE FROM person_leads WHERE lead_key = 2")
     resolve(ws, run_id=2)
     assert person_of(ws) == {"A": pid("s", "B"), "B": pid("s", "B", "#1")}
+
+
+def test_id_builders_are_plain_sql():
+    from leadctl.identity import history as h
+
+    assert h.new_id_sql("a.anchor", 0) == "'P' || substr(md5(a.anchor), 1, 12)"
+    assert h.new_id_sql("a.anchor", 2) == "'P' || substr(md5(a.anchor || '#2'), 1, 12)"

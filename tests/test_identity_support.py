@@ -12,6 +12,8 @@ LEAD_COLUMNS = ("source", "lead_id", "phone", "email", "wechat", "device_id", "i
 
 def add_leads(ws: Workspace, *leads: dict) -> None:
     """Insert leads given as dicts (source defaults to 's', lead_key follows on)."""
+    if not leads:
+        return
     start = ws.scalar("SELECT coalesce(max(lead_key), 0) FROM leads")
     rows, params = [], []
     for offset, lead in enumerate(leads, start=1):

@@ -53,8 +53,8 @@ def test_chinese_headers_with_bom_map_to_canonical_columns(cli, tmp_path):
 
 
 def test_gbk_file_is_detected_and_decoded(cli, tmp_path):
-    path = write(tmp_path / "agent.csv", "线索ID|姓名|手机|代理商\nG1|韩梅梅|13700002222|华东代理\n",
-                 encoding="gb18030")
+    path = write(tmp_path / "agent.csv",
+                 "线索ID|姓名|手机|代理商\nG1|韩梅梅|13700002222|华东代理\n", encoding="gb18030")
     result = cli("ingest", path, "--json")
     assert result.json()["files"][0]["encoding"] == "gb18030"
     assert leads_in(cli, "name", "attributes") == [("韩梅梅", '{"代理商":"华东代理"}')]

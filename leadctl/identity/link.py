@@ -47,8 +47,10 @@ def blocked_reason_sql(config: IdentityConfig, blocked_keys: dict[str, list[str]
         arms.append(f"WHEN id_type = {literal(id_type)} AND {key} IN "
                     f"({', '.join(literal(v) for v in values)}) THEN 'blocklist'")
     if config.blocked_any:
-        any_values = ", ".join(literal(v.lower()) for v in sorted(set(config.blocked_any)))
-        arms.append(f"WHEN lower({key}) IN ({any_values}) THEN 'blocklist'")
+        # Keys are lower-case (upper-case for ID cards): no lower() per row needed.
+        words = sorted({v.lower() for v in config.blocked_any} | {v.upper()
+                                                                  for v in config.blocked_any})
+        arms.append(f"WHEN {key} IN ({', '.join(literal(v) for v in words)}) THEN 'blocklist'")
     if config.repeated_character:
         kinds = ", ".join(literal(t) for t in config.repeated_character)
         # Cheap test first: the last two characters are the same.

@@ -23,7 +23,7 @@ TOP_BLOCKED = 10
 
 # Working tables (TEMP: never published, gone with the connection).
 T = {name: f"_oneid_{name}" for name in (
-    "prev", "prev_persons", "prev_aliases", "subjects", "extra", "extra_keys", "ids",
+    "prev", "prev_persons", "prev_aliases", "subjects", "subject_phones", "extra_keys", "ids",
     "shared", "edges", "stars", "done", "comps", "members", "anchors",
     "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows")}
 
@@ -42,7 +42,8 @@ class ResolveSummary:
     phone_leftovers: int = 0  # distinct phones parsed by phonenumbers
     rounds: int = 0  # large-star/small-star rounds
     ids: dict[str, int] = field(default_factory=dict)  # kept, new, retired
-    history: dict[str, int] = field(default_factory=dict)  # merge, split rows this run
+    merges: int = 0  # 'merge' rows appended to identity_history by this run
+    splits: int = 0  # 'split' rows appended by this run
     subjects: dict[str, int] = field(default_factory=dict)  # matched, unmatched, ambiguous
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
@@ -85,7 +86,7 @@ def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
         clock.lap("person_ids")
         _golden_records(ws, config)
         clock.lap("persons")
-        ws.execute(subjects.subject_persons_sql(T["subjects"], T["extra_keys"]))
+        ws.execute(subjects.subject_persons_sql(T["subjects"], T["subject_phones"]))
         clock.lap("subjects")
         _summarise(ws, summary)
     finally:
@@ -111,13 +112,14 @@ def _normalise(ws: Workspace, config: IdentityConfig) -> tuple[int, dict[str, li
     pattern = normalize.cn_mobile_pattern()
     cn_default = config.default_region == "CN"
     ws.execute(subjects.distinct_subjects_sql(T["subjects"]))
+    ws.execute(subjects.subject_phones_sql(T["subject_phones"], T["subjects"], pattern,
+                                           cn_default))
     extra = [("block", t, v) for t in ID_TYPES for v in config.blocked_values.get(t, ())]
-    extra_sql = (normalize.values_table_sql(extra) + " UNION ALL "
-                 + subjects.subject_phones_sql(T["subjects"]))
-    ws.execute(normalize.keyed_values_sql(T["extra_keys"], extra_sql, pattern, cn_default))
+    ws.execute(normalize.keyed_values_sql(T["extra_keys"], normalize.values_table_sql(extra),
+                                          pattern, cn_default))
     ws.execute(normalize.identifiers_sql(T["ids"], "leads", ID_TYPES, pattern, cn_default))
-    parsed = normalize.normalize_phone_leftovers(ws, [T["ids"], T["extra_keys"]],
-                                                 config.default_region)
+    parsed = normalize.normalize_phone_leftovers(
+        ws, [T["ids"], T["extra_keys"], T["subject_phones"]], config.default_region)
     if ws.scalar(f"SELECT count(*) FROM {T['ids']} WHERE split"):
         ws.execute(normalize.dedupe_split_sql(T["ids"]))
     blocked_keys: dict[str, list[str]] = {}
@@ -223,21 +225,18 @@ def _summarise(ws: Workspace, summary: ResolveSummary) -> None:
                   f"count(*) FILTER (WHERE how = 'new') AS new FROM {T['person_ids']}")[0]
     retired = ws.scalar(f"SELECT count(*) FROM {T['winners']} WHERE NOT survives")
     summary.ids = {"kept": ids["kept"], "new": ids["new"], "retired": retired}
-    summary.history = {
-        "merge": ws.scalar(f"SELECT count(DISTINCT comp) FROM {T['winners']} WHERE NOT survives"),
-        "split": ws.scalar(f"SELECT count(*) FROM {T['overlap']} o JOIN {T['winners']} w "
-                           "ON w.old_id = o.old_id WHERE o.comp <> w.comp")}
+    summary.merges = ws.scalar(
+        f"SELECT count(DISTINCT comp) FROM {T['winners']} WHERE NOT survives")
+    summary.splits = ws.scalar(f"SELECT count(*) FROM {T['overlap']} o JOIN {T['winners']} w "
+                               "ON w.old_id = o.old_id WHERE o.comp <> w.comp")
     summary.subjects = {r["status"]: r["n"] for r in ws.rows(
         "SELECT status, count(*) AS n FROM subject_persons GROUP BY status ORDER BY status")}
 
 
 def _drop_working_tables(ws: Workspace) -> None:
-    names = list(T.values()) + [t for t in _freq_tables(ws)]
-    for name in names:
-        ws.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-def _freq_tables(ws: Workspace) -> list[str]:
-    return [r[0] for r in ws.execute(
+    """Every `_oneid_*` table (those of T and the per-field ones of persons.py)."""
+    names = [r[0] for r in ws.execute(
         "SELECT table_name FROM information_schema.tables "
         "WHERE table_name LIKE '\\_oneid\\_%' ESCAPE '\\'").fetchall()]
+    for name in names:
+        ws.execute(f"DROP TABLE IF EXISTS {name}")

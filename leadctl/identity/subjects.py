@@ -3,13 +3,16 @@
 
 - person ids map to themselves, or through `person_aliases` when merged away;
 - lead ids match `leads.lead_id` in any source;
-- phones are normalised like lead phones (the same phone map) and matched to
-  linking phone values (status ok) in `lead_identifiers`.
-A subject that matches several persons (a lead id used by two sources, a phone
-on two persons) or none gets person_id NULL: it is reported, never guessed.
+- phones are normalised like lead phones and matched to linking phone values
+  (status ok) in `lead_identifiers` — such a value belongs to exactly one person.
+A subject that matches several persons (a lead id used by two sources for two
+persons) is 'ambiguous', one that matches none 'unmatched'; both get person_id
+NULL: reported, never guessed.
 """
 
 from __future__ import annotations
+
+from leadctl.identity.normalize import CN_MOBILE_PATTERN, keyed_sql
 
 
 def distinct_subjects_sql(target: str, events: str = "events") -> str:
@@ -20,40 +23,45 @@ def distinct_subjects_sql(target: str, events: str = "events") -> str:
         FROM (SELECT DISTINCT subject FROM {events})"""
 
 
-def subject_phones_sql(subjects: str) -> str:
-    """(ref, id_type, raw) rows of phone subjects, for `normalize.keyed_values_sql`."""
-    return (f"SELECT subject AS ref, 'phone' AS id_type, ref AS raw FROM {subjects} "
-            "WHERE kind = 'phone'")
+def subject_phones_sql(target: str, subjects: str, mobile_pattern: str = CN_MOBILE_PATTERN,
+                       cn_default: bool = True) -> str:
+    """`target(subject, id_type, raw_value, split, key_value, valid)`: the phone of each
+    phone subject, normalised like lead phones."""
+    cells = (f"SELECT subject, ref AS raw_value, false AS split FROM {subjects} "
+             "WHERE kind = 'phone'")
+    return (f"CREATE OR REPLACE TEMP TABLE {target} AS "
+            f"{keyed_sql('phone', cells, 'subject', mobile_pattern, cn_default)}")
 
 
-def subject_persons_sql(subjects: str, phone_keys: str) -> str:
-    """`phone_keys(ref, key_value, valid)`: the normalised phone of each phone subject."""
+def subject_persons_sql(subjects: str, subject_phones: str) -> str:
     return f"""
         CREATE OR REPLACE TABLE subject_persons AS
-        WITH by_person AS (
-            SELECT s.subject, coalesce(p.person_id, a.person_id) AS person_id, 1 AS n
+        WITH lead_map AS (
+            SELECT l.lead_id, min(pl.person_id) AS first, max(pl.person_id) AS last
+            FROM leads l JOIN person_leads pl ON pl.lead_key = l.lead_key
+            WHERE l.lead_id IN (SELECT ref FROM {subjects} WHERE kind = 'lead')
+            GROUP BY l.lead_id),
+        phone_map AS (
+            SELECT DISTINCT li.value, pl.person_id
+            FROM lead_identifiers li JOIN person_leads pl ON pl.lead_key = li.lead_key
+            WHERE li.id_type = 'phone' AND li.status = 'ok'),
+        matched AS (
+            SELECT s.subject, coalesce(p.person_id, a.person_id) AS person_id, false AS twice
             FROM {subjects} s LEFT JOIN persons p ON p.person_id = s.ref
             LEFT JOIN person_aliases a ON a.old_person_id = s.ref
-            WHERE s.kind = 'person'),
-        by_lead AS (
-            SELECT s.subject, min(pl.person_id) AS person_id,
-                   count(DISTINCT pl.person_id) AS n
-            FROM {subjects} s JOIN leads l ON l.lead_id = s.ref
-            JOIN person_leads pl ON pl.lead_key = l.lead_key
-            WHERE s.kind = 'lead' GROUP BY s.subject),
-        by_phone AS (
-            SELECT s.subject, min(pl.person_id) AS person_id,
-                   count(DISTINCT pl.person_id) AS n
-            FROM {subjects} s JOIN {phone_keys} k ON k.ref = s.subject AND k.valid
-            JOIN lead_identifiers li ON li.id_type = 'phone' AND li.value = k.key_value
-                 AND li.status = 'ok'
-            JOIN person_leads pl ON pl.lead_key = li.lead_key
-            WHERE s.kind = 'phone' GROUP BY s.subject),
-        found AS (
-            SELECT * FROM by_person UNION ALL SELECT * FROM by_lead
-            UNION ALL SELECT * FROM by_phone)
-        SELECT s.subject, CASE WHEN f.n = 1 THEN f.person_id END AS person_id,
-            CASE WHEN f.n > 1 THEN 'ambiguous' WHEN f.person_id IS NULL THEN 'unmatched'
+            WHERE s.kind = 'person'
+            UNION ALL
+            SELECT s.subject, CASE WHEN m.first = m.last THEN m.first END,
+                   coalesce(m.first <> m.last, false)
+            FROM {subjects} s LEFT JOIN lead_map m ON m.lead_id = s.ref
+            WHERE s.kind = 'lead'
+            UNION ALL
+            SELECT k.subject, m.person_id, false
+            FROM {subject_phones} k LEFT JOIN phone_map m ON m.value = k.key_value AND k.valid
+            UNION ALL
+            SELECT subject, CAST(NULL AS VARCHAR), false FROM {subjects}
+            WHERE kind NOT IN ('person', 'lead', 'phone'))
+        SELECT subject, person_id,
+            CASE WHEN twice THEN 'ambiguous' WHEN person_id IS NULL THEN 'unmatched'
                  ELSE 'matched' END AS status
-        FROM {subjects} s LEFT JOIN found f ON f.subject = s.subject
-        ORDER BY s.subject"""
+        FROM matched"""

@@ -35,8 +35,9 @@ def text_sql(column: str | None) -> str:
 def usable_sql(expr: str) -> str:
     """True when a text value carries information (not blank, not a null token)."""
     tokens = ", ".join(literal(t) for t in NULL_TOKENS)
+    # Any letter or digit, full-width ones too.
     return (f"({expr} IS NOT NULL AND lower({expr}) NOT IN ({tokens}) "
-            f"AND regexp_matches({expr}, '[\\p{{L}}\\p{{N}}]'))")  # any letter or digit, full-width too
+            f"AND regexp_matches({expr}, '[\\p{{L}}\\p{{N}}]'))")
 
 
 def parse_timestamp_sql(expr: str, timezone: str) -> str:
@@ -176,7 +177,8 @@ def insert_lead_rejects_sql(rows_sql: str, checked: str, duplicates: str,
                {struct_json_sql(all_columns)}, now()::TIMESTAMP
         FROM (
             SELECT row_number, reason,
-                CASE reason WHEN 'no_identifier' THEN 'no phone, email, wechat, device id or id card'
+                CASE reason
+                    WHEN 'no_identifier' THEN 'no phone, email, wechat, device id or id card'
                             WHEN 'bad_date' THEN 'cannot parse created_at ' || created_at_raw
                 END AS detail
             FROM {checked} WHERE reason IS NOT NULL
@@ -208,7 +210,7 @@ def supersede_leads_sql(checked: str, file_id: int, source: str) -> list[str]:
                    'replaced by file ' || {file_id}, to_json(l), now()::TIMESTAMP {match}""",
         f"""CREATE OR REPLACE TEMP TABLE _kept_keys AS
             SELECT l.lead_id, l.lead_key {match}""",
-        f"DELETE FROM leads WHERE lead_key IN (SELECT lead_key FROM _kept_keys)",
+        "DELETE FROM leads WHERE lead_key IN (SELECT lead_key FROM _kept_keys)",
     ]
 
 

@@ -83,7 +83,8 @@ def identity_part(ws, query: str, person_id: str) -> dict:
         from leadctl.identity.explain import explain_lead_identity
     except ImportError:
         return {"source": "lead_identifiers", **shared_identifiers(ws, person_id)}
-    return {"source": "identity.explain", **explain_lead_identity(ws, query)}
+    return {"source": "identity.explain",
+            **explain_lead_identity(ws, query, person_id=person_id)}
 
 
 def shared_identifiers(ws, person_id: str) -> dict:
