@@ -133,9 +133,11 @@ def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
                      f"WHERE {_differs_sql(new, old, name)}")
     if not parts:
         return None
+    # Each run's rows sorted by person: the portrait's per-person lookup then reads
+    # few row groups of this ever-growing table.
     return (f"INSERT INTO tag_history (run_id, as_of, person_id, tag, old_value, new_value)\n"
             f"SELECT {run_id}, {date_literal(as_of)}, * FROM (\n"
-            + "\nUNION ALL\n".join(parts) + "\n)")
+            + "\nUNION ALL\n".join(parts) + "\n) ORDER BY 1, 2, 3")
 
 
 def publish_sql(rules: TagRules, as_of: dt.date, run_id: int) -> list[str]:
