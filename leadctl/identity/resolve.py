@@ -5,7 +5,9 @@ build golden records and map event subjects — all set-based SQL on the workspa
 
 Everything is rebuilt from `leads` + `events` + identity.yaml on each run; the
 previous run's person ids are read first so that persons keep their ids, and
-merges/splits are appended to `identity_history`.
+merges/splits are appended to `identity_history`. Only normalising is
+incremental: new or changed leads and new event subjects are normalised, the rest
+comes from the normalisation cache (identity/cache.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from leadctl.errors import LeadctlError
-from leadctl.identity import history, link, normalize, persons, subjects
+from leadctl.identity import cache, history, link, normalize, persons, subjects
 from leadctl.identity.config import ID_TYPES, IdentityConfig
 from leadctl.workspace import Workspace
 
@@ -23,7 +25,8 @@ TOP_BLOCKED = 10
 
 # Working tables (TEMP: never published, gone with the connection).
 T = {name: f"_oneid_{name}" for name in (
-    "prev", "prev_persons", "prev_aliases", "subjects", "subject_phones", "extra_keys", "ids",
+    "prev", "prev_persons", "prev_aliases", "subjects", "new_subjects", "subject_phones",
+    "extra_keys", "changed_leads", "ids",
     "shared", "edges", "stars", "done", "comps", "members", "anchors",
     "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows")}
 
@@ -39,7 +42,9 @@ class ResolveSummary:
     blocked_values: int = 0
     capped_values: int = 0
     top_blocked: list[dict] = field(default_factory=list)  # values masked
-    phone_leftovers: int = 0  # distinct phones parsed by phonenumbers
+    phone_leftovers: int = 0  # distinct phones parsed by phonenumbers (new ones only)
+    normalised_leads: int = 0  # leads normalised by this run (new or changed)
+    normalised_subjects: int = 0  # phone subjects normalised by this run (new)
     rounds: int = 0  # large-star/small-star rounds
     ids: dict[str, int] = field(default_factory=dict)  # kept, new, retired
     merges: int = 0  # 'merge' rows appended to identity_history by this run
@@ -76,7 +81,7 @@ def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
     ws.execute("SET preserve_insertion_order = false")
     try:
         _keep_previous(ws)
-        summary.phone_leftovers, blocked_keys = _normalise(ws, config)
+        summary.phone_leftovers, blocked_keys = _normalise(ws, config, summary)
         clock.lap("normalise")
         _link_values(ws, config, blocked_keys)
         clock.lap("status")
@@ -86,7 +91,7 @@ def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
         clock.lap("person_ids")
         _golden_records(ws, config)
         clock.lap("persons")
-        ws.execute(subjects.subject_persons_sql(T["subjects"], T["subject_phones"]))
+        ws.execute(subjects.subject_persons_sql(T["subjects"], cache.SUBJECT_KEYS))
         clock.lap("subjects")
         _summarise(ws, summary)
     finally:
@@ -105,23 +110,43 @@ def _keep_previous(ws: Workspace) -> None:
                "SELECT old_person_id, person_id FROM person_aliases")
 
 
-def _normalise(ws: Workspace, config: IdentityConfig) -> tuple[int, dict[str, list[str]]]:
-    """Identifier rows of every lead, plus the blocklist values and event-subject phones
-    normalised the same way; returns (distinct phones parsed by phonenumbers,
-    blocklist keys per type)."""
+def _normalise(ws: Workspace, config: IdentityConfig,
+               summary: ResolveSummary) -> tuple[int, dict[str, list[str]]]:
+    """Brings the normalisation cache up to date (identifier rows of new or changed
+    leads, keys of new phone subjects) and normalises the blocklist values the same
+    way; returns (distinct phones parsed by phonenumbers, blocklist keys per type)."""
     pattern = normalize.cn_mobile_pattern()
     cn_default = config.default_region == "CN"
+    key = cache.normalisation_key(config.default_region, pattern, normalize.identifiers_sql(
+        "t", "leads", ID_TYPES, pattern, cn_default) + subjects.subject_phones_sql(
+        "t", "s", pattern, cn_default))
+    if ws.scalar(cache.stored_key_sql()) != key:
+        ws.script(cache.clear_sql())
     ws.execute(subjects.distinct_subjects_sql(T["subjects"]))
-    ws.execute(subjects.subject_phones_sql(T["subject_phones"], T["subjects"], pattern,
+    ws.execute(cache.new_subjects_sql(T["new_subjects"], T["subjects"]))
+    ws.execute(subjects.subject_phones_sql(T["subject_phones"], T["new_subjects"], pattern,
                                            cn_default))
     extra = [("block", t, v) for t in ID_TYPES for v in config.blocked_values.get(t, ())]
     ws.execute(normalize.keyed_values_sql(T["extra_keys"], normalize.values_table_sql(extra),
                                           pattern, cn_default))
-    ws.execute(normalize.identifiers_sql(T["ids"], "leads", ID_TYPES, pattern, cn_default))
+    ws.execute(cache.changed_leads_sql(T["changed_leads"]))
+    ws.script(cache.forget_leads_sql(T["changed_leads"]))
+    ws.execute(normalize.identifiers_sql(T["ids"], T["changed_leads"], ID_TYPES, pattern,
+                                         cn_default))
     parsed = normalize.normalize_phone_leftovers(
         ws, [T["ids"], T["extra_keys"], T["subject_phones"]], config.default_region)
     if ws.scalar(f"SELECT count(*) FROM {T['ids']} WHERE split"):
         ws.execute(normalize.dedupe_split_sql(T["ids"]))
+    ws.script(cache.add_leads_sql(T["changed_leads"], T["ids"]))
+    ws.execute(cache.add_subjects_sql(T["subject_phones"]))
+    if ws.scalar(cache.cached_subjects_sql()) != ws.scalar(
+            cache.phone_subjects_sql(T["subjects"])):
+        ws.execute(cache.prune_subjects_sql(T["subjects"]))
+    ws.script(cache.store_key_sql(key))
+    summary.normalised_leads = ws.scalar(f"SELECT count(*) FROM {T['changed_leads']}")
+    summary.normalised_subjects = ws.scalar(f"SELECT count(*) FROM {T['new_subjects']}")
+    for name in ("ids", "changed_leads", "new_subjects", "subject_phones"):
+        ws.execute(f"DROP TABLE {T[name]}")
     blocked_keys: dict[str, list[str]] = {}
     for row in ws.rows(f"SELECT id_type, key_value FROM {T['extra_keys']} "
                        "WHERE ref = 'block' ORDER BY id_type, key_value"):
@@ -130,10 +155,9 @@ def _normalise(ws: Workspace, config: IdentityConfig) -> tuple[int, dict[str, li
 
 
 def _link_values(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> None:
-    ws.execute(link.shared_values_sql(T["shared"], T["ids"]))
-    ws.execute(link.lead_identifiers_sql(T["ids"], T["shared"], config, blocked))
+    ws.execute(link.shared_values_sql(T["shared"], cache.LEAD_VALUES))
+    ws.execute(link.lead_identifiers_sql(cache.LEAD_VALUES, T["shared"], config, blocked))
     ws.execute(link.publish_blocked_sql())
-    ws.execute(f"DROP TABLE {T['ids']}")
 
 
 def _components(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> int:

@@ -1,9 +1,9 @@
 """Tables owned by identity resolution.
 
 `resolve` rebuilds every table here except `identity_history` (append-only)
-with CREATE OR REPLACE ... AS, keeping these columns; keys are unique by
-construction (noted per table) rather than by index, which keeps a 1M-lead
-rebuild fast.
+and the normalisation cache (updated in place) with CREATE OR REPLACE ... AS,
+keeping these columns; keys are unique by construction (noted per table) rather
+than by index, which keeps a 1M-lead rebuild fast.
 """
 
 IDENTITY_DDL: list[str] = [
@@ -40,4 +40,18 @@ IDENTITY_DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS identity_history (
         run_id INTEGER, changed_at TIMESTAMP, change VARCHAR, person_id VARCHAR,
         old_person_ids VARCHAR[], leads INTEGER, reason VARCHAR)""",
+    # Normalisation cache (identity/cache.py), kept between runs so that only new or
+    # changed leads and new event subjects are normalised. lead_key unique: the raw
+    # identifier cells each cached lead was normalised from.
+    """CREATE TABLE IF NOT EXISTS lead_identifier_cells (
+        lead_key BIGINT, phone VARCHAR, email VARCHAR, wechat VARCHAR, device_id VARCHAR,
+        id_card VARCHAR)""",
+    # One row per identifier value of a cached lead: `key_value` the normalised value
+    # when `valid`, else the cleaned text (before blocklist, cap and status).
+    """CREATE TABLE IF NOT EXISTS lead_identifier_values (
+        lead_key BIGINT, id_type VARCHAR, raw_value VARCHAR, split BOOLEAN,
+        key_value VARCHAR, valid BOOLEAN)""",
+    # subject unique: every distinct 'phone:<raw>' events.subject, normalised.
+    """CREATE TABLE IF NOT EXISTS subject_keys (
+        subject VARCHAR, key_value VARCHAR, valid BOOLEAN)""",
 ]

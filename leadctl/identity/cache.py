@@ -1,0 +1,117 @@
+"""Normalisation cache: what `resolve` keeps between runs so that only new or changed
+leads and new event subjects are normalised again (pure builders).
+
+- `lead_identifier_cells`: the raw identifier cells each cached lead had when it
+  was normalised; a lead whose cells differ now (a newer file superseded its row,
+  same lead_key) is normalised again, one that is gone is forgotten.
+- `lead_identifier_values`: the normalised rows of those leads (before blocklist,
+  cap and status, which are recomputed on every run).
+- `subject_keys`: the normalised phone of every distinct 'phone:<raw>' subject.
+
+Normalising depends only on the raw text and `normalisation_key` (default region,
+CN mobile pattern, phonenumbers version and the normalisation SQL itself); when the
+key stored in `meta` differs, the whole cache is emptied first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from leadctl.identity.config import ID_TYPES
+from leadctl.identity.normalize import literal
+
+LEAD_CELLS = "lead_identifier_cells"
+LEAD_VALUES = "lead_identifier_values"
+SUBJECT_KEYS = "subject_keys"
+META_KEY = "identity_normalisation"
+# Bump when the Python side of normalising (parse_phone) changes meaning.
+PYTHON_NORMALISER_VERSION = "1"
+
+
+def normalisation_key(default_region: str, mobile_pattern: str, normalising_sql: str) -> str:
+    """Hash of everything a normalised value depends on besides the raw text."""
+    try:
+        from importlib.metadata import version
+
+        library = version("phonenumbers")
+    except Exception:  # not installed as a distribution: the pattern still pins it
+        library = "unknown"
+    text = json.dumps([default_region, mobile_pattern, library, PYTHON_NORMALISER_VERSION,
+                       normalising_sql])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def stored_key_sql() -> str:
+    return f"SELECT value FROM meta WHERE key = {literal(META_KEY)}"
+
+
+def store_key_sql(key: str) -> list[str]:
+    return [f"DELETE FROM meta WHERE key = {literal(META_KEY)}",
+            f"INSERT INTO meta (key, value) VALUES ({literal(META_KEY)}, {literal(key)})"]
+
+
+def clear_sql() -> list[str]:
+    """Empties the whole cache (and its key): the next resolve normalises everything."""
+    return [f"DELETE FROM {LEAD_CELLS}", f"DELETE FROM {LEAD_VALUES}",
+            f"DELETE FROM {SUBJECT_KEYS}", f"DELETE FROM meta WHERE key = {literal(META_KEY)}"]
+
+
+def changed_leads_sql(target: str, leads: str = "leads") -> str:
+    """`target(lead_key, phone, …, id_card)`: leads not cached, or whose identifier
+    cells differ from the cached ones."""
+    differs = " OR ".join(f"c.{t} IS DISTINCT FROM l.{t}" for t in ID_TYPES)
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT l.lead_key, {", ".join(f"l.{t}" for t in ID_TYPES)}
+        FROM {leads} l LEFT JOIN {LEAD_CELLS} c ON c.lead_key = l.lead_key
+        WHERE c.lead_key IS NULL OR {differs}"""
+
+
+def forget_leads_sql(changed: str, leads: str = "leads") -> list[str]:
+    """Drops the cached cells of changed and vanished leads, then every cached value
+    row without cells (cells go first: a lead with cells always has its values)."""
+    return [
+        f"""DELETE FROM {LEAD_CELLS} WHERE lead_key IN (SELECT lead_key FROM {changed})
+            OR lead_key NOT IN (SELECT lead_key FROM {leads})""",
+        f"DELETE FROM {LEAD_VALUES} WHERE lead_key NOT IN (SELECT lead_key FROM {LEAD_CELLS})",
+    ]
+
+
+def add_leads_sql(changed: str, identifiers: str) -> list[str]:
+    """Caches the freshly normalised rows, then the cells they came from."""
+    return [
+        f"""INSERT INTO {LEAD_VALUES} (lead_key, id_type, raw_value, split, key_value, valid)
+            SELECT lead_key, id_type, raw_value, split, key_value, valid FROM {identifiers}""",
+        f"""INSERT INTO {LEAD_CELLS} (lead_key, {", ".join(ID_TYPES)})
+            SELECT lead_key, {", ".join(ID_TYPES)} FROM {changed}""",
+    ]
+
+
+def new_subjects_sql(target: str, subjects: str) -> str:
+    """`target(subject, kind, ref)`: phone subjects whose key is not cached yet."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT s.subject, s.kind, s.ref FROM {subjects} s
+        WHERE s.kind = 'phone'
+          AND NOT EXISTS (SELECT 1 FROM {SUBJECT_KEYS} k WHERE k.subject = s.subject)"""
+
+
+def add_subjects_sql(subject_phones: str) -> str:
+    return f"""INSERT INTO {SUBJECT_KEYS} (subject, key_value, valid)
+               SELECT subject, key_value, valid FROM {subject_phones}"""
+
+
+def cached_subjects_sql() -> str:
+    return f"SELECT count(*) FROM {SUBJECT_KEYS}"
+
+
+def phone_subjects_sql(subjects: str) -> str:
+    return f"SELECT count(*) FROM {subjects} WHERE kind = 'phone'"
+
+
+def prune_subjects_sql(subjects: str) -> str:
+    """Forgets subjects no longer in `events` (run only when the counts differ: every
+    current phone subject is cached, so equal counts mean equal sets)."""
+    return f"""DELETE FROM {SUBJECT_KEYS} WHERE subject NOT IN (
+                   SELECT subject FROM {subjects} WHERE kind = 'phone')"""
