@@ -116,7 +116,8 @@ def empty_history_tables_sql(overlap: str, winners: str) -> list[str]:
 def person_leads_sql(comps: str, ids: str) -> str:
     return f"""
         CREATE OR REPLACE TABLE person_leads AS
-        SELECT c.lead_key, i.person_id FROM {comps} c JOIN {ids} i ON i.comp = c.comp"""
+        SELECT c.lead_key, i.person_id FROM {comps} c JOIN {ids} i ON i.comp = c.comp
+        ORDER BY i.person_id"""  # sorted: the portrait reads one person's rows by zonemap
 
 
 def merge_rows_sql(winners: str, ids: str, comps: str, reasons: str,
