@@ -58,19 +58,22 @@ def tags_table_sql(rules: TagRules, as_of: dt.date, run_id: int) -> str:
 
     A view, not a copy: materialising ~20 rows per person cost more than the tags
     themselves, and readers (portrait: one person; export: a stream) do not need it."""
-    parts = [f"SELECT person_id, {literal(t.name)} AS tag, "
-             f"{json_value_sql(t.type, ident(t.name))} AS value, "
-             f"{date_literal(as_of)} AS as_of, {run_id} AS run_id\n"
-             f"FROM person_features WHERE {ident(t.name)} IS NOT NULL"
-             for t in rules.definition_order()]
-    body = "\nUNION ALL\n".join(parts) if parts else (
-        "SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS tag, "
-        "CAST(NULL AS JSON) AS value, CAST(NULL AS DATE) AS as_of, "
-        "CAST(NULL AS INTEGER) AS run_id WHERE false")
+    tags = rules.definition_order()
+    if not tags:
+        return ("CREATE OR REPLACE VIEW tags AS SELECT CAST(NULL AS VARCHAR) AS person_id, "
+                "CAST(NULL AS VARCHAR) AS tag, CAST(NULL AS JSON) AS value, "
+                "CAST(NULL AS DATE) AS as_of, CAST(NULL AS INTEGER) AS run_id WHERE false")
+    # One scan of person_features (UNPIVOT drops NULLs = tags without a value), so a
+    # one-person lookup reads one row, not one row per tag.
+    values = ", ".join(f"CAST({json_value_sql(t.type, ident(t.name))} AS VARCHAR) "
+                       f"AS {ident(t.name)}" for t in tags)
+    names = ", ".join(ident(t.name) for t in tags)
     return ("CREATE OR REPLACE VIEW tags AS\n"
             "SELECT CAST(person_id AS VARCHAR) AS person_id, CAST(tag AS VARCHAR) AS tag, "
-            "CAST(value AS JSON) AS value, CAST(as_of AS DATE) AS as_of, "
-            f"CAST(run_id AS INTEGER) AS run_id FROM (\n{body}\n)")
+            f"CAST(value AS JSON) AS value, {date_literal(as_of)} AS as_of, "
+            f"CAST({run_id} AS INTEGER) AS run_id\n"
+            f"FROM (SELECT person_id, {values} FROM person_features)\n"
+            f"UNPIVOT (value FOR tag IN ({names}))")
 
 
 def compare_sql(new: list[StoredTag], old: list[StoredTag]) -> str:
