@@ -330,11 +330,13 @@ def _leads(ws, person_id: str) -> tuple[list[dict], int]:
         f"ORDER BY lead_key DESC LIMIT {4 * MAX_LEADS}", [person_id]).fetchall()
     if not keyed:
         return [], 0
-    marks = ", ".join("?" for _ in keyed)
+    columns = ("lead_key, lead_id, source, channel, utm_source, utm_medium, utm_campaign, "
+               "utm_content, utm_term, city, created_at")
+    # Point lookups (`lead_key = ?`) prune by zonemap; an IN list scans the table.
+    lookups = " UNION ALL ".join(f"SELECT {columns} FROM leads WHERE lead_key = ?"
+                                 for _ in keyed)
     rows = ws.rows(
-        "SELECT lead_key, lead_id, source, channel, utm_source, utm_medium, utm_campaign, "
-        "utm_content, utm_term, city, created_at FROM leads "
-        f"WHERE lead_key IN ({marks}) "
+        f"SELECT * FROM ({lookups}) "
         f"ORDER BY created_at DESC NULLS LAST, lead_key DESC LIMIT {MAX_LEADS}",
         [key for key, _ in keyed])
     return rows, int(keyed[0][1])
