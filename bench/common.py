@@ -54,3 +54,26 @@ def report(title: str, rows: list[tuple[str, float | str]]) -> None:
     print(f"\n== {title}")
     for name, value in rows:
         print(f"  {name:<44} {value}")
+
+
+def scale_args() -> tuple[int, int]:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    args = parser.parse_args()
+    return args.leads, args.events
+
+
+def bench_data(n_leads: int, n_events: int) -> Path:
+    """Generated once per scale (with a 1% second night in night2/), then reused."""
+    import shutil
+
+    from datagen import make_bench_data
+
+    data_dir = OUT / f"data_{n_leads}_{n_events}"
+    if not (data_dir / "night2").exists():
+        shutil.rmtree(data_dir, ignore_errors=True)
+        make_bench_data(data_dir, n_leads=n_leads, n_events=n_events, extra_fraction=0.01)
+    return data_dir

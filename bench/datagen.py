@@ -272,6 +272,20 @@ def _write_leads(con, base: str, folder: Path, sources=SOURCES) -> dict[str, str
     return files
 
 
+def _connect(n_persons: int, seed: int, threads: int | None):
+    """An in-memory DuckDB with the generator's macros, rows kept in order."""
+    import duckdb
+
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {threads}")
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
+    for statement in macros_sql(n_persons, seed):
+        con.execute(statement)
+    return con
+
+
 def make_bench_data(out_dir: Path, n_leads: int = 1_000_000, n_events: int = 10_000_000,
                     seed: int = 1, extra_fraction: float = 0.0, threads: int | None = None
                     ) -> dict:
@@ -279,7 +293,6 @@ def make_bench_data(out_dir: Path, n_leads: int = 1_000_000, n_events: int = 10_
 
     extra_fraction > 0 also writes the second night (see make_second_night).
     """
-    import duckdb
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -288,13 +301,7 @@ def make_bench_data(out_dir: Path, n_leads: int = 1_000_000, n_events: int = 10_
         shutil.rmtree(inbox)
     inbox.mkdir(parents=True)
     n_persons = max(1, round(n_leads * PERSONS_PER_LEAD))
-    con = duckdb.connect()
-    if threads:
-        con.execute(f"SET threads = {threads}")
-    con.execute("SET preserve_insertion_order = true")
-    con.execute("SET enable_progress_bar = false")
-    for statement in macros_sql(n_persons, seed):
-        con.execute(statement)
+    con = _connect(n_persons, seed, threads)
     con.execute("CREATE TEMP TABLE base AS "
                 + base_leads_sql(0, n_leads, seed, "person_of(range)"))
     files = _write_leads(con, "base", inbox)
@@ -324,7 +331,6 @@ def make_second_night(out_dir: Path, n_leads: int, fraction: float = 0.01, seed:
     Lead numbers continue after n_leads; even ones are new persons, odd ones
     existing persons (so they share a phone with last night's data).
     """
-    import duckdb
 
     out_dir = Path(out_dir)
     folder = out_dir / "night2"
@@ -333,13 +339,7 @@ def make_second_night(out_dir: Path, n_leads: int, fraction: float = 0.01, seed:
     folder.mkdir(parents=True)
     n_persons = max(1, round(n_leads * PERSONS_PER_LEAD))
     count = max(2, round(n_leads * fraction))
-    con = duckdb.connect()
-    if threads:
-        con.execute(f"SET threads = {threads}")
-    con.execute("SET preserve_insertion_order = true")
-    con.execute("SET enable_progress_bar = false")
-    for statement in macros_sql(n_persons, seed):
-        con.execute(statement)
+    con = _connect(n_persons, seed, threads)
     person = (f"CASE WHEN range % 2 = 0 THEN {n_persons} + range // 2 "
               f"ELSE CAST({_h('range', seed, 'night2')} % {n_persons} AS BIGINT) END")
     # Every night-2 lead lands in the feed_douyin layout (source_no 1).

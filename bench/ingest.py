@@ -8,14 +8,13 @@ database file, in the same run. Target: ratio ≤ 1.5.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import OUT, duckdb_script, fresh, leadctl_cmd, measure, report  # noqa: E402
+from common import OUT, bench_data, duckdb_script, fresh, leadctl_cmd, measure, report, scale_args  # noqa: E402
 
 
 def baseline_inbox(inbox: Path) -> Path:
@@ -50,19 +49,12 @@ con.close()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--leads", type=int, default=1_000_000)
-    parser.add_argument("--events", type=int, default=10_000_000)
-    args = parser.parse_args()
-    from datagen import make_bench_data
-
-    data_dir = OUT / f"data_{args.leads}_{args.events}"
-    if not data_dir.exists():
-        make_bench_data(data_dir, n_leads=args.leads, n_events=args.events)
-    inbox = data_dir / "inbox" if (data_dir / "inbox").exists() else data_dir
+    n_leads, n_events = scale_args()
+    data_dir = bench_data(n_leads, n_events)
+    inbox = data_dir / "inbox"
     plain = measure(plain_duckdb_load(baseline_inbox(inbox), fresh(OUT / "plain.duckdb")))
     ours = measure(leadctl_cmd("--db", str(fresh(OUT / "ingest.duckdb")), "ingest", str(inbox)))
-    report(f"ingest {args.leads:,} leads + {args.events:,} events", [
+    report(f"ingest {n_leads:,} leads + {n_events:,} events", [
         ("plain DuckDB read into a database file (s)", plain["seconds"]),
         ("leadctl ingest (s)", ours["seconds"]),
         ("leadctl ingest peak memory (MB)", ours["peak_mb"]),

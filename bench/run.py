@@ -10,30 +10,20 @@ second night <= 0.5x the first.
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import OUT, fresh, leadctl_cmd, measure, report  # noqa: E402
+from common import OUT, bench_data, fresh, leadctl_cmd, measure, report, scale_args  # noqa: E402
 from ingest import baseline_inbox, plain_duckdb_load  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--leads", type=int, default=1_000_000)
-    parser.add_argument("--events", type=int, default=10_000_000)
-    args = parser.parse_args()
-    from datagen import make_bench_data
-
-    data_dir = OUT / f"data_{args.leads}_{args.events}"
-    if not (data_dir / "night2").exists():
-        shutil.rmtree(data_dir, ignore_errors=True)
-        make_bench_data(data_dir, n_leads=args.leads, n_events=args.events, extra_fraction=0.01)
+    n_leads, n_events = scale_args()
+    data_dir = bench_data(n_leads, n_events)
     inbox = data_dir / "inbox"
     db = fresh(OUT / "run.duckdb")
     plain = measure(plain_duckdb_load(baseline_inbox(inbox), fresh(OUT / "plain.duckdb")))
@@ -43,7 +33,7 @@ def main() -> None:
                                  "--as-of", "2026-11-02", "--json"))
     stages1 = json.loads(first["stdout"])["timings"]
     stages2 = json.loads(second["stdout"])["timings"]
-    report(f"leadctl run: {args.leads:,} leads + {args.events:,} events", [
+    report(f"leadctl run: {n_leads:,} leads + {n_events:,} events", [
         ("plain DuckDB read into a database file (s)", plain["seconds"]),
         ("leadctl run, first night (s)", first["seconds"]),
         ("  per stage (s)", json.dumps(stages1)),
