@@ -49,3 +49,16 @@ def test_fast_path_matches_typer_and_does_not_import_typer(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "leadctl", "--db", str(db), "portrait",
                               "nobody@nowhere.cn"], capture_output=True, text=True)
     assert missing.returncode == 1 and missing.stderr.startswith("error: ")
+
+
+def test_log_file_masks_personal_data(tmp_path):
+    import logging
+
+    from tests.conftest import Cli
+
+    cli = Cli(tmp_path / "ws.duckdb")
+    log = tmp_path / "run.log"
+    assert cli("--log-file", log, "init", tmp_path).exit_code == 0
+    logging.getLogger("leadctl").info("lookup 13812345678 for a@b.cn")
+    text = log.read_text(encoding="utf-8")
+    assert "138****5678" in text and "13812345678" not in text

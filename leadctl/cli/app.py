@@ -57,15 +57,17 @@ def _configure_logging(level: int, log_file: Path | None) -> None:
     logger = logging.getLogger("leadctl")
     logger.setLevel(min(level, logging.INFO) if log_file else level)
     logger.handlers.clear()
+    from leadctl.pii import MaskingFilter
+
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-    to_stderr = logging.StreamHandler(sys.stderr)
-    to_stderr.setLevel(level)
-    to_stderr.setFormatter(fmt)
-    logger.addHandler(to_stderr)
+    handlers = [logging.StreamHandler(sys.stderr)]
+    handlers[0].setLevel(level)
     if log_file:
-        to_file = logging.FileHandler(log_file, encoding="utf-8")
-        to_file.setFormatter(fmt)
-        logger.addHandler(to_file)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(fmt)
+        handler.addFilter(MaskingFilter())  # logs never carry raw phones, e-mails, ID cards
+        logger.addHandler(handler)
 
 
 def _register() -> None:
