@@ -46,3 +46,18 @@ def test_broken_sources_yaml_exits_2_with_location(tmp_path):
     result = cli("ingest", tmp_path / "x.csv")
     assert result.exit_code == 2
     assert "sources.yaml:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_rules_check_reports_identity_and_sources_problems_with_locations(tmp_path):
+    import shutil
+
+    from tests.conftest import RULES
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    write(rules / "identity.yaml", "cap:\n  max_records_per_value: -3\n")
+    write(rules / "sources.yaml", "timezone: UTC\ncolour: red\n")
+    result = Cli(tmp_path / "ws.duckdb", rules=rules)("rules", "check")
+    assert result.exit_code == 2
+    assert f"{rules}/identity.yaml:2:" in result.stderr
+    assert f"{rules}/sources.yaml:2:1: unknown key 'colour'" in result.stderr
