@@ -14,12 +14,8 @@ from leadctl.workspace import open_reader, open_writer
 
 def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
     from leadctl.ingest import ingest_paths
-    from leadctl.sources import load_sources_config
 
     with open_writer(db, create=True) as ws:
-        config = load_sources_config(options.rules_dir)
-        options.timezone = options.timezone or config.timezone
-        options.aliases = config.aliases
         ws.start_run("ingest", None)
         summary = ingest_paths(ws, paths, options, progress)
         ws.finish_run("ok" if not summary.failed else "partial", summary.totals(), paths)
@@ -285,12 +281,11 @@ def resolve(db: Path | None, rules_dir: Path) -> dict:
     """Identity resolution over everything ingested; publishes persons and history."""
     from leadctl.identity.config import load_identity_config
     from leadctl.identity.resolve import resolve_identities
-    from leadctl.pipeline import _as_dict
     from leadctl.rules.load import rules_hash
 
     config = load_identity_config(rules_dir)  # invalid config: nothing changes
     with open_writer(db) as ws:
         ws.start_run("resolve", None, rules_hash(rules_dir))
-        result = _as_dict(resolve_identities(ws, config, ws.run_id))
+        result = resolve_identities(ws, config, ws.run_id).to_dict()
         ws.finish_run("ok", result)
     return result

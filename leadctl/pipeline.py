@@ -65,13 +65,9 @@ def run_nightly(db: Path | None, options: RunOptions,
 def _ingest(ws, options: RunOptions) -> dict:
     if not options.inbox:
         return {"files": 0, "note": "no inbox given"}
-    from leadctl.ingest import IngestOptions, ingest_paths
-    from leadctl.sources import load_sources_config
+    from leadctl.ingest import ingest_paths, options_from_rules
 
-    config = load_sources_config(options.rules_dir)
-    ingest_options = IngestOptions(timezone=config.timezone, aliases=config.aliases,
-                                   rules_dir=options.rules_dir)
-    result = ingest_paths(ws, options.inbox, ingest_options)
+    result = ingest_paths(ws, options.inbox, options_from_rules(options.rules_dir))
     if result.failed:
         names = "; ".join(f"{f.file}: {f.message}" for f in result.failed)
         raise InputError(f"{len(result.failed)} inbox file(s) could not be read, nothing was "
@@ -83,7 +79,7 @@ def _resolve(ws, options: RunOptions) -> dict:
     from leadctl.identity.config import load_identity_config
     from leadctl.identity.resolve import resolve_identities
 
-    return _as_dict(resolve_identities(ws, load_identity_config(options.rules_dir), ws.run_id))
+    return resolve_identities(ws, load_identity_config(options.rules_dir), ws.run_id).to_dict()
 
 
 def _tag(ws, options: RunOptions) -> dict:
@@ -91,7 +87,7 @@ def _tag(ws, options: RunOptions) -> dict:
     from leadctl.stages.tag import run_tags
 
     rules = load_tag_rules(options.rules_dir)
-    return _as_dict(run_tags(ws, rules, options.as_of, run_id=ws.run_id))
+    return run_tags(ws, rules, options.as_of, run_id=ws.run_id)
 
 
 def _score(ws, options: RunOptions) -> dict:
@@ -99,7 +95,7 @@ def _score(ws, options: RunOptions) -> dict:
     from leadctl.stages.score import run_scores
 
     rules = load_scoring_rules(options.rules_dir)
-    return _as_dict(run_scores(ws, rules, options.as_of, run_id=ws.run_id))
+    return run_scores(ws, rules, options.as_of, run_id=ws.run_id)
 
 
 def _route(ws, options: RunOptions) -> dict:
@@ -107,22 +103,11 @@ def _route(ws, options: RunOptions) -> dict:
     from leadctl.stages.route import run_routing
 
     rules = load_routing_rules(options.rules_dir)
-    return _as_dict(run_routing(ws, rules, options.as_of, run_id=ws.run_id))
+    return run_routing(ws, rules, options.as_of, run_id=ws.run_id)
 
 
 _STAGE_FUNCS = {"ingest": _ingest, "resolve": _resolve, "tag": _tag, "score": _score,
                 "route": _route}
-
-
-def _as_dict(value) -> dict:
-    if isinstance(value, dict):
-        return value
-    to_dict = getattr(value, "to_dict", None)
-    if to_dict:
-        return to_dict()
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(value) if is_dataclass(value) else {"result": str(value)}
 
 
 def _data_checks(summary: dict, options: RunOptions) -> tuple[str, str | None]:

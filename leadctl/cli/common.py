@@ -11,6 +11,16 @@ from typing import Annotated, Any
 
 import typer
 
+from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules)
+    Progress,
+    error,
+    parse_as_of,
+    print_json,
+    stderr_console,
+    stdout_console,
+    table,
+    warn,
+)
 from leadctl.errors import LeadctlError
 
 log = logging.getLogger("leadctl")
@@ -57,17 +67,3 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
             raise
         error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)")
         raise typer.Exit(3) from None
-
-
-
-
-from leadctl.cli.output import (  # noqa: E402,F401  (re-exported for command modules)
-    Progress,
-    error,
-    parse_as_of,
-    print_json,
-    stderr_console,
-    stdout_console,
-    table,
-    warn,
-)

@@ -27,12 +27,13 @@ def ingest(
 ) -> None:
     """Load CSV/Parquet lead or event files; bad rows go to rejects with a reason."""
     from leadctl import api
-    from leadctl.ingest import IngestOptions
+    from leadctl.ingest import options_from_rules
 
     s = common.settings(ctx)
-    options = IngestOptions(source=source, kind=kind, encoding=encoding, rules_dir=s.rules)
     with common.Progress("ingest") as bar:
-        result = common.run(ctx, lambda: api.ingest(s.db, paths, options, bar.update))
+        result = common.run(ctx, lambda: api.ingest(
+            s.db, paths, options_from_rules(s.rules, source=source, kind=kind,
+                                            encoding=encoding), bar.update))
     if json_out:
         common.print_json(result)
     else:

@@ -1,5 +1,5 @@
 """Lossless multi-format ingest (CSV of any common delimiter/encoding, Parquet)."""
 
-from leadctl.ingest.load import IngestOptions, IngestSummary, ingest_paths
+from leadctl.ingest.load import IngestOptions, IngestSummary, ingest_paths, options_from_rules
 
-__all__ = ["IngestOptions", "IngestSummary", "ingest_paths"]
+__all__ = ["IngestOptions", "IngestSummary", "ingest_paths", "options_from_rules"]

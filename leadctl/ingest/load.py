@@ -65,6 +65,17 @@ class IngestOptions:
     rules_dir: Path | None = None
 
 
+def options_from_rules(rules_dir: Path | None, **overrides) -> IngestOptions:
+    """Ingest options with the aliases and time zone of `rules_dir/sources.yaml`
+    (validated: a broken file raises RuleError before anything is read)."""
+    from leadctl.sources import load_sources_config
+
+    config = load_sources_config(rules_dir)
+    options = IngestOptions(rules_dir=rules_dir, aliases=config.aliases, **overrides)
+    options.timezone = options.timezone or config.timezone
+    return options
+
+
 def expand_paths(paths: list[str]) -> list[Path]:
     """Files, folders (recursively: data files only) and globs, in a stable order."""
     found: list[Path] = []
