@@ -76,6 +76,36 @@ class Workspace:
     def register(self, name: str, table: Any) -> None:
         self.con.register(name, table)
 
+    def unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
+    def columns(self, name: str) -> list[tuple[str, str]]:
+        """(column, DuckDB type) of a table or view, in order."""
+        return [tuple(r) for r in self.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position", [name]).fetchall()]
+
+    def table_type(self, name: str) -> str | None:
+        """'BASE TABLE', 'VIEW' or 'LOCAL TEMPORARY'; None when there is no such table."""
+        return self.scalar("SELECT table_type FROM information_schema.tables "
+                           "WHERE table_name = ? ORDER BY table_catalog = 'temp' LIMIT 1",
+                           [name])
+
+    def tables_like(self, prefix: str) -> list[str]:
+        return [r[0] for r in self.execute(
+            "SELECT table_name FROM information_schema.tables WHERE starts_with(table_name, ?) "
+            "ORDER BY table_name", [prefix]).fetchall()]
+
+    @contextlib.contextmanager
+    def unordered(self) -> Iterator[None]:
+        """Bulk steps that do not depend on row order: lets DuckDB parallelise CREATE AS."""
+        setting = self.scalar("SELECT current_setting('preserve_insertion_order')")
+        self.execute("SET preserve_insertion_order = false")
+        try:
+            yield
+        finally:
+            self.execute(f"SET preserve_insertion_order = {'true' if setting else 'false'}")
+
     def table_exists(self, name: str) -> bool:
         return bool(
             self.scalar(

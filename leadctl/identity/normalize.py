@@ -296,7 +296,7 @@ def normalize_phone_leftovers(ws: Any, tables: list[str], region: str = "CN") ->
         for table in tables:
             ws.execute(apply_leftovers_sql(table, "_oneid_phone_results"))
     finally:
-        ws.con.unregister("_oneid_phone_results")
+        ws.unregister("_oneid_phone_results")
     return len(values)
 
 

@@ -76,9 +76,15 @@ def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
     summary = ResolveSummary()
     started = time.perf_counter()
     clock = _Clock(summary.timings)
-    order_setting = ws.scalar("SELECT current_setting('preserve_insertion_order')")
-    # Nothing here depends on row order; without it DuckDB parallelises CREATE TABLE AS.
-    ws.execute("SET preserve_insertion_order = false")
+    # Nothing here depends on row order.
+    with ws.unordered():
+        _resolve(ws, config, summary, clock, run_id)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
+
+
+def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clock: _Clock,
+             run_id: int | None) -> None:
     try:
         _keep_previous(ws)
         summary.phone_leftovers, blocked_keys = _normalise(ws, config, summary)
@@ -96,9 +102,6 @@ def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
         _summarise(ws, summary)
     finally:
         _drop_working_tables(ws)
-        ws.execute(f"SET preserve_insertion_order = {'true' if order_setting else 'false'}")
-    summary.seconds = round(time.perf_counter() - started, 3)
-    return summary
 
 
 def _keep_previous(ws: Workspace) -> None:
@@ -259,8 +262,5 @@ def _summarise(ws: Workspace, summary: ResolveSummary) -> None:
 
 def _drop_working_tables(ws: Workspace) -> None:
     """Every `_oneid_*` table (those of T and the per-field ones of persons.py)."""
-    names = [r[0] for r in ws.execute(
-        "SELECT table_name FROM information_schema.tables "
-        "WHERE table_name LIKE '\\_oneid\\_%' ESCAPE '\\'").fetchall()]
-    for name in names:
+    for name in ws.tables_like("_oneid_"):
         ws.execute(f"DROP TABLE IF EXISTS {name}")

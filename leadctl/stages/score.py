@@ -47,10 +47,8 @@ def expression_type(sql_type: str) -> str:
 
 def person_features_fields(ws: Workspace, table: str = "person_features") -> dict[str, str]:
     """The columns person_features really has (what SQL can bind), as expression types."""
-    rows = ws.rows("SELECT column_name, data_type FROM information_schema.columns "
-                   "WHERE table_name = ? ORDER BY ordinal_position", [table])
-    return {r["column_name"]: expression_type(r["data_type"]) for r in rows
-            if r["column_name"] != "person_id"}
+    return {name: expression_type(data_type) for name, data_type in ws.columns(table)
+            if name != "person_id"}
 
 
 def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date, *, dry_run: bool = False,
@@ -72,9 +70,7 @@ def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date, *, dry_run: b
     try:
         summary.update(_summary(ws, rules, target))
         if not dry_run:
-            types = {r["table_name"]: r["table_type"] for r in ws.rows(
-                "SELECT table_name, table_type FROM information_schema.tables "
-                "WHERE table_schema = 'main' AND table_name IN ('scores', 'score_breakdown')")}
+            types = {name: ws.table_type(name) for name in ("scores", "score_breakdown")}
             ws.script(store_scores_sql(
                 rules, NEXT, scores_is_table=types.get("scores") == "BASE TABLE",
                 breakdown_is_table=types.get("score_breakdown") == "BASE TABLE"))

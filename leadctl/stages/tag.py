@@ -182,9 +182,7 @@ def value_counts_sql(tags: list[tuple[str, str]], table: str,
 
 
 def _column_types(ws: Workspace, table: str) -> dict[str, str]:
-    return {r["column_name"]: r["data_type"] for r in ws.rows(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_name = ?", [table])}
+    return dict(ws.columns(table))
 
 
 def stored_tags(ws: Workspace) -> list[StoredTag]:
@@ -226,8 +224,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         if history:  # the first run has nothing to compare with: no history rows
             ws.execute(history)
         step(4, "storing")
-        if ws.scalar("SELECT table_type FROM information_schema.tables "
-                     "WHERE table_name = 'tags'") == "BASE TABLE":
+        if ws.table_type("tags") == "BASE TABLE":
             ws.execute("DROP TABLE tags")  # a new workspace's placeholder; a view from now on
         ws.script(publish_sql(rules, as_of, run_id))
     step(steps, "done")
