@@ -57,7 +57,7 @@ COMPILES = [
     ("case city when 'a' then 'x' end", """CASE "city" WHEN 'a' THEN 'x' END""", "string"),
     ("abs(amount)", 'ABS("amount")', "number"),
     ("round(amount)", 'ROUND("amount")', "number"),
-    ("round(amount, 2)", 'ROUND("amount", 2)', "number"),
+    ("round(amount, 2)", 'CAST(ROUND(CAST("amount" AS DECIMAL(38, 9)), 2) AS DOUBLE)', "number"),
     ("floor(amount) + ceil(amount)", """(FLOOR("amount") + CEIL("amount"))""", "number"),
     ("least(amount, 1, 2)", 'LEAST("amount", 1, 2)', "number"),
     ("greatest(signup, '2026-01-01')", """GREATEST("signup", CAST('2026-01-01' AS DATE))""",

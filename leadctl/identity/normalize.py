@@ -157,12 +157,12 @@ def cell_rows_sql(source: str, key: str, column: str, id_type: str) -> str:
                 AS multi
             FROM {source} WHERE {column} IS NOT NULL) WHERE NOT multi
         UNION ALL
-        SELECT DISTINCT {key}, part, true FROM (
-            SELECT {key}, trim(unnest(regexp_split_to_array({column}, {seps}))) AS part
+        SELECT DISTINCT {key}, trim(piece), true FROM (
+            SELECT {key}, unnest(regexp_split_to_array({column}, {seps})) AS piece
             FROM {source}
             WHERE {column} IS NOT NULL AND regexp_matches({column}, {seps})
               AND regexp_matches({column}, {literal(SPLIT_WHEN[id_type])}))
-        WHERE part <> ''"""
+        WHERE trim(piece) <> ''"""
 
 
 def keyed_sql(id_type: str, cells: str, key: str = "lead_key",

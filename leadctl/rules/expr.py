@@ -33,6 +33,8 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+from leadctl.sqlfn import ROUND_SCALE
+
 __all__ = [
     "FIELD_TYPES",
     "FUNCTIONS",
@@ -938,6 +940,10 @@ class _Compiler:
             if not re.fullmatch(r"-?\d+", str(args[1].literal)):
                 raise self.err(args[1].src, "round() digits must be a whole number like 2")
             digits = args[1].node
+            # Through a DECIMAL: the same result on DuckDB and Spark (see leadctl.sqlfn).
+            exact = self.exp.cast(args[0].node, f"DECIMAL(38, {ROUND_SCALE})")
+            rounded = self.exp.cast(self.exp.Round(this=exact, decimals=digits), "DOUBLE")
+            return _Typed(rounded, NUMBER, ATOM, node)
         return _Typed(self.exp.Round(this=args[0].node, decimals=digits), NUMBER, ATOM, node)
 
     def _pick(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:

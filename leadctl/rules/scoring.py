@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
+from leadctl.sqlfn import round_sql
 
 SCORING_FILE = "scoring.yaml"
 TOP_KEYS = ("grades", "decay", "rules")
@@ -435,7 +436,7 @@ def rule_points_sql(rule: ScoreRule, fields: Mapping[str, str], as_of: dt.date,
         factor = (f"CASE {' '.join(cases)} "
                   f"ELSE power(0.5, {age} / {number(rule.decay.half_life_days)}) END")
         value = f"{value} * {factor}"
-    return f"round({value}, 2)"
+    return round_sql(value, 2)
 
 
 def grade_sql(rules: ScoringRules, score: str = "score") -> str:
@@ -449,7 +450,7 @@ def grade_sql(rules: ScoringRules, score: str = "score") -> str:
 
 def score_sum_sql(rules: ScoringRules) -> str:
     cols = [points_column(r) for r in rules.rules]
-    return f"round({' + '.join(cols)}, 2)" if cols else "CAST(0 AS DOUBLE)"
+    return round_sql(" + ".join(cols), 2) if cols else "CAST(0 AS DOUBLE)"
 
 
 def points_table_sql(rules: ScoringRules, fields: Mapping[str, str], as_of: dt.date,

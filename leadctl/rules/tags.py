@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
+from leadctl.sqlfn import round_sql
 
 TAGS_FILE = "tags.yaml"
 
@@ -875,11 +876,11 @@ def _merge_sql(rules: TagRules, tag: TagDef, cond: str, partials: _Columns) -> s
         # Sums are rounded to 6 decimals: no float noise (10257.939999999999) in what ops
         # see, and thresholds like `>= 6000` hold for amounts that add up to exactly 6000.
         if tag.agg == "sum":
-            return f"round(sum({partials.add(f'sum({value}) {where}')}), 6)"
+            return round_sql(f"sum({partials.add(f'sum({value}) {where}')})", 6)
         if tag.agg == "avg":
             total = partials.add(f"sum({value}) {where}")
             count = partials.add(f"count({value}) {where}")
-            return f"round(sum({total}) / nullif(sum({count}), 0), 6)"
+            return round_sql(f"sum({total}) / nullif(sum({count}), 0)", 6)
         return f"{tag.agg}({partials.add(f'{tag.agg}({value}) {where}')})"  # min / max
     if tag.kind == "active_days":
         bit = f"CASE WHEN {cond} THEN CAST(1 AS BIGINT) << CAST(d - 1 AS INTEGER) END"

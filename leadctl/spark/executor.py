@@ -1,0 +1,223 @@
+"""`SparkWorkspace`: the Spark executor behind the same methods stages call on a
+DuckDB `Workspace` (execute, script, rows, scalar, arrow, register, columns, …).
+
+Every table is a temp view over a checkpointed DataFrame: a write replaces the
+view with a new, materialised DataFrame, so iterative steps (label propagation)
+never grow an unbounded lineage. With `checkpoint_dir` set (HDFS/S3 on a
+cluster) checkpoints are reliable; without it they are local (`local[N]`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from leadctl.spark.translate import Action, translate, update_query_sql
+
+log = logging.getLogger("leadctl")
+
+# Spark type names → the DuckDB names stages compare against (`ws.columns`).
+_DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER",
+                 "smallint": "SMALLINT", "tinyint": "TINYINT", "double": "DOUBLE",
+                 "float": "FLOAT", "boolean": "BOOLEAN", "date": "DATE",
+                 "timestamp": "TIMESTAMP", "timestamp_ntz": "TIMESTAMP"}
+
+
+def spark_session(master: str = "local[2]", app_name: str = "leadctl", conf: dict | None = None):
+    from pyspark.sql import SparkSession
+
+    builder = (SparkSession.builder.master(master).appName(app_name)
+               # TIMESTAMP values are wall-clock times, as in the DuckDB workspace.
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.ansi.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false"))
+    if master.startswith("local"):
+        builder = builder.config("spark.sql.shuffle.partitions", "8").config(
+            "spark.ui.enabled", "false")
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+class _Result:
+    """The slice of a DB-API cursor that stages use, over a collected Spark result."""
+
+    def __init__(self, rows: list | None = None, names: list[str] | None = None):
+        self._rows = rows or []
+        self.description = [(n,) for n in (names or [])]
+
+    def fetchall(self) -> list[tuple]:
+        return [tuple(r) for r in self._rows]
+
+    def fetchone(self) -> tuple | None:
+        return tuple(self._rows[0]) if self._rows else None
+
+
+class SparkWorkspace:
+    engine = "spark"
+
+    def __init__(self, spark, *, checkpoint_dir: str | None = None, run_id: int | None = None):
+        self.spark = spark
+        self.path = None
+        self.read_only = False
+        self.run_id = run_id
+        self.tables: dict[str, Any] = {}  # name → materialised DataFrame
+        self.views: set[str] = set()
+        self.reliable = bool(checkpoint_dir)
+        if checkpoint_dir:
+            spark.sparkContext.setCheckpointDir(checkpoint_dir)
+
+    # -- the Workspace interface ----------------------------------------------------
+    def execute(self, sql: str, params: list | dict | None = None) -> _Result:
+        started = time.perf_counter()
+        action = translate(sql, params)
+        try:
+            return self._run(action)
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] == "pyspark":
+                raise SparkStatementError(f"{_first_line(exc)}\n  in: {action.sql or sql}"
+                                          ) from exc
+            raise
+        finally:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("spark %.3fs %s: %s", time.perf_counter() - started, action.kind,
+                          " ".join(sql.split())[:120])
+
+    def script(self, statements: list[str]) -> None:
+        for statement in statements:
+            self.execute(statement)
+
+    def rows(self, sql: str, params: list | dict | None = None) -> list[dict]:
+        cur = self.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def scalar(self, sql: str, params: list | dict | None = None) -> Any:
+        row = self.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def arrow(self, sql: str, params: list | dict | None = None):
+        action = translate(sql, params)
+        return self.spark.sql(action.sql).toArrow()
+
+    def dataframe(self, sql: str, params: list | dict | None = None):
+        return self.spark.sql(translate(sql, params).sql)
+
+    def register(self, name: str, table: Any) -> None:
+        """An Arrow table (small: e.g. phone results for distinct leftovers) as a table."""
+        self._store(name, self.spark.createDataFrame(table))
+
+    def unregister(self, name: str) -> None:
+        self._drop(name)
+
+    def table_exists(self, name: str) -> bool:
+        return name in self.tables or name in self.views
+
+    def columns(self, name: str) -> list[tuple[str, str]]:
+        frame = self.tables.get(name) or self.spark.table(name)
+        return [(f.name, _DUCKDB_TYPES.get(f.dataType.simpleString(),
+                                           f.dataType.simpleString().upper()))
+                for f in frame.schema.fields]
+
+    def table_type(self, name: str) -> str | None:
+        if name in self.tables:
+            return "BASE TABLE"
+        return "VIEW" if name in self.views else None
+
+    def tables_like(self, prefix: str) -> list[str]:
+        return sorted(n for n in self.tables if n.startswith(prefix))
+
+    @contextlib.contextmanager
+    def unordered(self) -> Iterator[None]:
+        yield  # Spark never promises row order
+
+    def next_id(self, table: str, column: str) -> int:
+        return int(self.scalar(f'SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"'))
+
+    def frame(self, name: str):
+        return self.tables[name] if name in self.tables else self.spark.table(name)
+
+    def close(self) -> None:
+        for name in list(self.tables):
+            self._drop(name)
+
+    # -- actions ----------------------------------------------------------------------
+    def _run(self, action: Action) -> _Result:
+        kind = action.kind
+        if kind == "noop":
+            return _Result()
+        if kind == "query":
+            frame = self.spark.sql(action.sql)
+            return _Result(frame.collect(), frame.columns)
+        if kind in ("materialize", "empty", "view") and action.if_not_exists \
+                and self.table_exists(action.name):
+            return _Result()
+        if kind == "materialize":
+            self._store(action.name, self.spark.sql(action.sql))
+        elif kind == "empty":
+            cols = ", ".join(f"CAST(NULL AS {t}) AS `{c}`" for c, t in action.types)
+            self._store(action.name, self.spark.sql(f"SELECT {cols} WHERE FALSE"))
+        elif kind == "view":
+            self._drop(action.name)
+            self.spark.sql(action.sql).createOrReplaceTempView(action.name)
+            self.views.add(action.name)
+        elif kind == "append":
+            self._append(action)
+        elif kind == "update":
+            columns = self.frame(action.name).columns
+            self._store(action.name, self.spark.sql(update_query_sql(action, columns)))
+        elif kind == "drop":
+            if not self.table_exists(action.name) and not action.if_exists:
+                raise SparkStatementError(f"no table {action.name} to drop")
+            self._drop(action.name)
+        elif kind == "rename":
+            frame = self.tables.pop(action.name)
+            self.spark.catalog.dropTempView(action.name)
+            self._drop(action.new_name)
+            self._store(action.new_name, frame, materialised=True)
+        return _Result()
+
+    def _append(self, action: Action) -> None:
+        from pyspark.sql import functions as F
+
+        target = self.frame(action.name)
+        new = self.spark.sql(action.sql)
+        names = list(action.columns) or target.columns[:len(new.columns)]
+        new = new.toDF(*names)
+        fields = {f.name: f.dataType for f in target.schema.fields}
+        aligned = new.select([
+            (F.col(f"`{c}`") if c in names else F.lit(None)).cast(fields[c]).alias(c)
+            for c in target.columns])
+        self._store(action.name, target.unionByName(aligned))
+
+    def _store(self, name: str, frame, *, materialised: bool = False) -> None:
+        if not materialised:
+            frame = frame.checkpoint(eager=True) if self.reliable \
+                else frame.localCheckpoint(eager=True)
+        old = self.tables.get(name)
+        frame.createOrReplaceTempView(name)
+        self.views.discard(name)
+        self.tables[name] = frame
+        if old is not None and old is not frame:
+            old.unpersist()
+
+    def _drop(self, name: str) -> None:
+        frame = self.tables.pop(name, None)
+        self.views.discard(name)
+        self.spark.catalog.dropTempView(name)
+        if frame is not None:
+            frame.unpersist()
+
+
+class SparkStatementError(Exception):
+    """A statement Spark rejected: an engine gap, reported as an internal error."""
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,334 @@
+"""DuckDB statements → Spark actions. Pure: parses with sqlglot, needs no Spark.
+
+Stages speak one SQL (DuckDB's); this module maps each statement onto what
+Spark can run. Queries are transpiled by sqlglot. Table writes, which Spark's
+plain temp views cannot do in place, become whole-table rewrites that the
+executor materialises (checkpointed), so every "table" is an immutable
+DataFrame and each write bounds the lineage:
+
+    CREATE TABLE t AS q         → materialise q as t
+    CREATE TABLE t (cols)       → materialise an empty, typed t
+    INSERT INTO t [(cols)] q    → materialise (t UNION ALL q aligned to t's columns)
+    DELETE FROM t WHERE c       → materialise SELECT * FROM t WHERE NOT coalesce(c, false)
+    UPDATE t SET … [FROM s] …   → materialise a projection of t (LEFT JOIN s)
+    DROP / ALTER … RENAME       → catalog operations
+    BEGIN / COMMIT / SET / …    → nothing (a Spark run is all-or-nothing by its output)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from dataclasses import dataclass, field
+
+from leadctl.errors import LeadctlError
+
+DIALECT_IN = "duckdb"
+DIALECT_OUT = "spark"
+
+
+class UnsupportedStatement(LeadctlError):
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing for the executor to do. `sql` is Spark SQL."""
+
+    kind: str  # noop | query | materialize | empty | append | view | drop | rename | update
+    name: str | None = None
+    sql: str | None = None
+    replace: bool = True  # materialize/empty/view: replace an existing table
+    if_not_exists: bool = False
+    columns: tuple[str, ...] = ()  # append: target columns named by the INSERT
+    types: tuple[tuple[str, str], ...] = ()  # empty: (column, Spark type)
+    assignments: tuple[tuple[str, str], ...] = ()  # update: (column, Spark expression)
+    source: str | None = None  # update: Spark SQL of the FROM relation
+    new_name: str | None = None  # rename
+    if_exists: bool = False  # drop
+    extra: dict = field(default_factory=dict)
+
+
+def to_spark_sql(sql_or_tree) -> str:
+    """One DuckDB query (text or sqlglot tree) as Spark SQL."""
+    import sqlglot
+
+    tree = sqlglot.parse_one(sql_or_tree, read=DIALECT_IN) if isinstance(sql_or_tree, str) \
+        else sql_or_tree
+    return _portable(tree.copy()).sql(dialect=DIALECT_OUT, unsupported_level=_raise_level())
+
+
+def _portable(tree):
+    """Applies `_spark_node` bottom-up (children first, so rewrites nest)."""
+    for node in reversed(list(tree.walk(bfs=False))):
+        new = _spark_node(node)
+        if new is not node:
+            if node is tree:
+                tree = new
+            else:
+                node.replace(new)
+    return tree
+
+
+def _spark_node(node):
+    """DuckDB-only types and forms with the Spark meaning sqlglot leaves to us."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.JSON:
+        return exp.DataType.build("STRING")  # JSON values travel as their text
+    if isinstance(node, exp.RegexpFullMatch):
+        pattern = node.expression
+        if isinstance(pattern, exp.Literal):  # Java's RLIKE finds; anchor the whole value
+            pattern = exp.Literal.string(f"^(?:{pattern.this})$")
+        else:
+            pattern = exp.func("concat", exp.Literal.string("^(?:"), pattern,
+                               exp.Literal.string(")$"))
+        return exp.RegexpLike(this=node.this, expression=pattern)
+    if isinstance(node, exp.Anonymous) and node.name.lower() in _RENAMED:
+        return exp.func(_RENAMED[node.name.lower()], *node.expressions)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "to_json":
+        return _to_json(node.expressions[0])
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "list_slice":
+        # DuckDB's end is inclusive; Spark's slice takes a length.
+        items, begin, end = node.expressions
+        length = exp.Paren(this=exp.Sub(this=exp.Sub(this=end.copy(), expression=begin.copy()),
+                                        expression=exp.Literal.number(-1)))
+        return exp.func("slice", items, begin, length)
+    if isinstance(node, (exp.ArgMin, exp.ArgMax)) and node.args.get("count") is None:
+        # DuckDB skips rows whose value is NULL; Spark's min_by/max_by would return it.
+        node.set("expression", _unless_null(node.this, node.expression))
+        return node
+    if isinstance(node, (exp.ArgMin, exp.ArgMax)) and node.args.get("count") is not None \
+            and not isinstance(node.parent, exp.Filter):
+        return _top_n(node)
+    if isinstance(node, exp.Filter) and isinstance(node.this, (exp.ArgMin, exp.ArgMax)) \
+            and node.this.args.get("count") is not None:
+        return _top_n(node.this, node.expression)
+    if isinstance(node, exp.Round) and isinstance(node.args.get("decimals"), exp.Literal):
+        # DuckDB rounds a DOUBLE as round(x * 10^n) / 10^n in binary floating point;
+        # Spark rounds the decimal text of x (52.245 → 52.25 where DuckDB gives 52.24).
+        scale = exp.Literal.number(10 ** int(node.args["decimals"].this))
+        scaled = exp.Round(this=exp.Mul(this=exp.Paren(this=node.this), expression=scale))
+        return exp.Paren(this=exp.Div(this=scaled, expression=scale.copy()))
+    if isinstance(node, exp.Tuple) and not isinstance(node.parent, (exp.In, exp.Values)):
+        # A row value (ordering key) is a struct in Spark; fields compare left to right.
+        return exp.Struct(expressions=node.expressions)
+    return node
+
+
+_RENAMED = {"strlen": "octet_length", "epoch_us": "unix_micros",
+            "regexp_split_to_array": "split"}
+
+
+def _unless_null(value, expression):
+    from sqlglot import exp
+
+    return exp.If(this=exp.Is(this=value.copy(), expression=exp.Null()), true=exp.Null(),
+                  false=expression)
+
+
+def _to_json(value):
+    """DuckDB's to_json takes any value; Spark's only structs, arrays and maps: wrap the
+    value in an array and strip the brackets. Null struct fields and the timestamp
+    text are kept as DuckDB writes them."""
+    from sqlglot import exp
+
+    options = exp.Anonymous(this="map", expressions=[exp.Literal.string(v) for v in (
+        "timestampFormat", "yyyy-MM-dd HH:mm:ss", "ignoreNullFields", "false")])
+    text = exp.Anonymous(this="to_json", expressions=[exp.Array(expressions=[value.copy()]),
+                                                      options])
+    return _unless_null(value, exp.Anonymous(this="regexp_extract", expressions=[
+        text, exp.Literal.string(r"^\[(.*)\]$"), exp.Literal.number(1)]))
+
+
+def _top_n(node, where=None):
+    """arg_min(v, k, n) → the v of the n smallest k, in order (Spark has no n form)."""
+    from sqlglot import exp
+
+    pair = exp.Struct(expressions=[exp.alias_(node.expression, "k"),
+                                   exp.alias_(node.this, "v")])
+    pairs = exp.func("collect_list", _unless_null(node.this, pair))
+    if where is not None:
+        pairs = exp.Filter(this=pairs, expression=where)
+    ordered = exp.func("array_sort", pairs)
+    if isinstance(node, exp.ArgMax):
+        ordered = exp.func("reverse", ordered)
+    values = exp.func("transform", ordered, exp.Lambda(
+        this=exp.column("v", table="x"), expressions=[exp.to_identifier("x")]))
+    top = exp.func("slice", values, exp.Literal.number(1), node.args["count"])
+    # Like DuckDB: no rows, no list (NULL rather than []).
+    empty = exp.EQ(this=exp.func("size", pairs.copy()), expression=exp.Literal.number(0))
+    return exp.If(this=empty, true=exp.Null(), false=top)
+
+
+def _raise_level():
+    from sqlglot.errors import ErrorLevel
+
+    return ErrorLevel.RAISE
+
+
+def literal_node(value):
+    """A Python parameter value as a sqlglot literal (bound before transpiling)."""
+    from sqlglot import exp
+
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return exp.Literal.number(value)
+    if isinstance(value, dt.datetime):
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP")
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    if isinstance(value, (list, tuple)):
+        return exp.Array(expressions=[literal_node(v) for v in value])
+    return exp.Literal.string(str(value))
+
+
+def bind(tree, params):
+    """Replaces `?` / `$name` placeholders by literals, in order."""
+    from sqlglot import exp
+
+    if params is None:
+        return tree
+    if isinstance(params, dict):
+        return tree.transform(lambda n: literal_node(params[n.name])
+                              if isinstance(n, exp.Placeholder) and n.name in params else n)
+    values = iter(params)
+    return tree.transform(lambda n: literal_node(next(values))
+                          if isinstance(n, exp.Placeholder) else n)
+
+
+def translate(sql: str, params: list | dict | None = None) -> Action:
+    """The Spark action for one DuckDB statement."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read=DIALECT_IN)
+    except sqlglot.errors.ParseError as exc:
+        raise UnsupportedStatement(f"cannot parse statement for Spark: {exc}") from exc
+    tree = bind(tree, params)
+    if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback, exp.Set)) or (
+            isinstance(tree, (exp.Column, exp.Command)) and tree.sql().upper() == "CHECKPOINT"):
+        return Action("noop")
+    if isinstance(tree, exp.Create):
+        return _create(tree)
+    if isinstance(tree, exp.Insert):
+        return _insert(tree)
+    if isinstance(tree, exp.Delete):
+        return _delete(tree)
+    if isinstance(tree, exp.Update):
+        return _update(tree)
+    if isinstance(tree, exp.Drop):
+        return Action("drop", name=_name(tree.this or tree.args["tables"][0]),
+                      if_exists=bool(tree.args.get("exists")))
+    if isinstance(tree, exp.Alter):
+        actions = tree.args.get("actions") or []
+        if len(actions) == 1 and isinstance(actions[0], exp.AlterRename):
+            return Action("rename", name=_name(tree.this), new_name=_name(actions[0].this))
+    if isinstance(tree, exp.Query):
+        return Action("query", sql=to_spark_sql(tree))
+    raise UnsupportedStatement(f"no Spark form for statement: {' '.join(sql.split())[:120]}")
+
+
+def _name(table) -> str:
+    from sqlglot import exp
+
+    if isinstance(table, exp.Schema):
+        table = table.this
+    return table.name
+
+
+def _create(tree) -> Action:
+    from sqlglot import exp
+
+    kind = (tree.args.get("kind") or "").upper()
+    name = _name(tree.this)
+    replace = bool(tree.args.get("replace"))
+    if_not_exists = bool(tree.args.get("exists"))
+    query = tree.expression
+    if kind == "VIEW":
+        return Action("view", name=name, sql=to_spark_sql(query), replace=replace,
+                      if_not_exists=if_not_exists)
+    if kind != "TABLE":
+        raise UnsupportedStatement(f"no Spark form for CREATE {kind}")
+    if isinstance(query, exp.Query):
+        return Action("materialize", name=name, sql=to_spark_sql(query), replace=replace,
+                      if_not_exists=if_not_exists)
+    schema = tree.this
+    types = tuple((col.name, to_spark_sql(col.args["kind"]))
+                  for col in schema.expressions if isinstance(col, exp.ColumnDef))
+    return Action("empty", name=name, types=types, replace=replace, if_not_exists=if_not_exists)
+
+
+def _insert(tree) -> Action:
+    from sqlglot import exp
+
+    if tree.args.get("alternative") or tree.args.get("conflict"):
+        raise UnsupportedStatement("INSERT OR REPLACE / ON CONFLICT has no Spark form")
+    target = tree.this
+    columns = tuple(c.name for c in target.expressions) if isinstance(target, exp.Schema) else ()
+    query = tree.expression
+    if isinstance(query, exp.Values):
+        query = exp.select("*").from_(query.as_("_v"))
+    return Action("append", name=_name(target), sql=to_spark_sql(query), columns=columns)
+
+
+def _delete(tree) -> Action:
+    from sqlglot import exp
+
+    name = _name(tree.this)
+    where = tree.args.get("where")
+    query = exp.select("*").from_(exp.to_table(name))
+    if where is not None:
+        keep = exp.Not(this=exp.Paren(this=exp.func("coalesce", exp.Paren(this=where.this),
+                                                     exp.false())))
+        query = query.where(keep)
+    else:
+        query = query.where(exp.false())
+    return Action("materialize", name=name, sql=to_spark_sql(query))
+
+
+def _update(tree) -> Action:
+    """UPDATE t SET c = e [FROM s] WHERE w. With a FROM, `w` becomes the condition of a
+    LEFT JOIN (DuckDB's UPDATE … FROM updates each target row from at most one match)."""
+    from sqlglot import exp
+
+    target = tree.this
+    name = _name(target)
+    alias = target.alias_or_name
+    assignments = []
+    for eq in tree.expressions:
+        assignments.append((eq.this.name, to_spark_sql(eq.expression)))
+    where = tree.args.get("where")
+    condition = to_spark_sql(where.this) if where is not None else "TRUE"
+    source = None
+    from_ = tree.args.get("from_") or tree.args.get("from")
+    if from_ is not None:
+        source = to_spark_sql(exp.select("*").from_(from_.this))
+        source_alias = from_.this.alias_or_name
+    else:
+        source_alias = None
+    return Action("update", name=name, sql=condition, assignments=tuple(assignments),
+                  source=source, extra={"alias": alias, "source_alias": source_alias})
+
+
+def update_query_sql(action: Action, columns: list[str]) -> str:
+    """The Spark SELECT that rewrites table `action.name` (with `columns`) for an UPDATE."""
+    quoted = {c: f"`{c}`" for c in columns}
+    alias = action.extra["alias"]
+    sets = dict(action.assignments)
+    if action.source is None:
+        select = ", ".join(
+            f"CASE WHEN coalesce(({action.sql}), false) THEN {sets[c]} ELSE {alias}.{quoted[c]} "
+            f"END AS {quoted[c]}" if c in sets else f"{alias}.{quoted[c]}" for c in columns)
+        return f"SELECT {select} FROM `{action.name}` AS {alias}"
+    src = action.extra["source_alias"]
+    select = ", ".join(
+        f"CASE WHEN {src}.`__matched` THEN {sets[c]} ELSE {alias}.{quoted[c]} END AS {quoted[c]}"
+        if c in sets else f"{alias}.{quoted[c]}" for c in columns)
+    return (f"SELECT {select} FROM `{action.name}` AS {alias} "
+            f"LEFT JOIN (SELECT *, TRUE AS `__matched` FROM ({action.source})) AS {src} "
+            f"ON {action.sql}")
