@@ -126,7 +126,7 @@ def merge_rows_sql(winners: str, ids: str, comps: str, reasons: str,
     run = "NULL" if run_id is None else str(int(run_id))
     return f"""
         INSERT INTO identity_history
-        WITH merged AS (SELECT comp, list(old_id ORDER BY old_id) AS old_ids
+        WITH merged AS (SELECT comp, list_sort(list(old_id)) AS old_ids
                         FROM {winners} WHERE NOT survives GROUP BY comp),
         sizes AS (SELECT comp, count(*) AS leads FROM {comps}
                   WHERE comp IN (SELECT comp FROM merged) GROUP BY comp)
@@ -165,7 +165,7 @@ def merge_reasons_sql(target: str, identifiers: str, comps: str, previous: str,
         bridges AS (
             SELECT comp, id_type FROM rows GROUP BY comp, id_type, value
             HAVING count(DISTINCT origin) > 1)
-        SELECT comp, 'linked by shared ' || string_agg(DISTINCT id_type, ', ' ORDER BY id_type)
+        SELECT comp, 'linked by shared ' || array_to_string(list_sort(list_distinct(list(id_type))), ', ')
             AS reason
         FROM bridges GROUP BY comp"""
 

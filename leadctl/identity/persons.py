@@ -141,7 +141,7 @@ def source_lists_sql(target: str, multi_leads: str, sources: list[str]) -> str:
     values = ", ".join(f"({literal(s)}, {1 << i})" for i, s in enumerate(sources))
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
-        SELECT m.source_mask, list(s.source ORDER BY s.source) AS sources
+        SELECT m.source_mask, list_sort(list(s.source)) AS sources
         FROM (SELECT DISTINCT source_mask FROM {multi_leads} WHERE source_mask IS NOT NULL) m
         JOIN (VALUES {values}) AS s(source, bit) ON (m.source_mask & s.bit) <> 0
         GROUP BY m.source_mask"""

@@ -10,7 +10,7 @@ from pathlib import Path
 from leadctl.errors import InputError
 from leadctl.ingest import sql
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, build_alias_map, map_columns
-from leadctl.ingest.sniff import content_hash, sniff, transcode_to_utf8
+from leadctl.ingest.sniff import FileFormat, content_hash, sniff, transcode_to_utf8
 from leadctl.workspace import Workspace
 
 DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
@@ -101,72 +101,102 @@ def expand_paths(paths: list[str]) -> list[Path]:
     return unique
 
 
+@dataclass
+class StagedFile:
+    """A file made readable by SQL: `rows_sql` selects its rows with `row_number` (the
+    record number in the file); `rejects_table` (line, error_type, error_message,
+    csv_line, column_idx) holds lines the reader could not parse."""
+
+    rows_sql: str
+    columns: list[str]
+    types: dict[str, str]  # DuckDB type names
+    rejects_table: str | None = None
+    message: str = ""
+    temp: Path | None = None
+
+
+class DuckDBReader:
+    """How the DuckDB engine finds, fingerprints and stages input files."""
+
+    def expand(self, paths: list[str]) -> list[Path]:
+        return expand_paths(paths)
+
+    def fingerprint(self, path: Path, encoding: str | None) -> tuple[str, FileFormat]:
+        return content_hash(path), sniff(path, encoding)
+
+    def stage(self, ws: Workspace, path: Path, fmt: FileFormat, file_id: int) -> StagedFile:
+        if fmt.format == "parquet":
+            rows_sql = sql.parquet_rows_sql(str(path))
+            columns, types = _describe(ws, f"SELECT * FROM ({rows_sql}) LIMIT 0")
+            return StagedFile(rows_sql, columns, types)
+        staged = StagedFile("", [], {}, rejects_table=f"_rej_{file_id}")
+        read_path = path
+        if fmt.encoding not in ("utf-8", "utf8"):
+            staged.temp, replaced = transcode_to_utf8(path, fmt.encoding)
+            read_path = staged.temp
+            if replaced:
+                staged.message = f"{replaced} undecodable characters replaced"
+        ws.execute(sql.stage_csv_sql("_stage", str(read_path), fmt.delimiter,
+                                     staged.rejects_table, f"{staged.rejects_table}_scan"))
+        staged.rows_sql = sql.numbered_csv_rows_sql("_stage", staged.rejects_table)
+        staged.columns, staged.types = _describe(ws, "SELECT * FROM _stage LIMIT 0")
+        return staged
+
+
 def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None = None,
-                 progress: Callable[[int, int, str], None] | None = None) -> IngestSummary:
+                 progress: Callable[[int, int, str], None] | None = None,
+                 reader: DuckDBReader | None = None) -> IngestSummary:
     options = options or IngestOptions()
     options.timezone = options.timezone or "Asia/Shanghai"
+    reader = reader or DuckDBReader()
     if options.kind not in KINDS:
         raise InputError(f"--kind must be one of {', '.join(KINDS)}, not {options.kind!r}")
-    files = expand_paths(paths)
+    files = reader.expand(paths)
     alias_map = build_alias_map(options.aliases)
     summary = IngestSummary()
     for index, path in enumerate(files):
         if progress:
             progress(index, len(files), str(path))
-        summary.files.append(_ingest_file(ws, path, options, alias_map))
+        summary.files.append(_ingest_file(ws, path, options, alias_map, reader))
     if progress:
         progress(len(files), len(files), "")
     return summary
 
 
 def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
-                 alias_map: dict[str, str]) -> FileResult:
+                 alias_map: dict[str, str], reader: DuckDBReader) -> FileResult:
     source = options.source or path.stem
     result = FileResult(file=str(path), source=source)
     try:
-        digest = content_hash(path)
+        digest, fmt = reader.fingerprint(path, options.encoding)
     except OSError as exc:
         return _failed(result, f"cannot read: {exc.strerror or exc}")
+    except InputError as exc:
+        return _failed(result, str(exc))
     if ws.scalar("SELECT count(*) FROM ingested_files WHERE content_hash = ?", [digest]):
         result.status = "skipped_duplicate"
         result.message = "same content already ingested"
         return result
-    try:
-        fmt = sniff(path, options.encoding)
-    except InputError as exc:
-        return _failed(result, str(exc))
     result.encoding, result.delimiter = fmt.encoding, fmt.delimiter
     file_id = ws.next_id("ingested_files", "file_id")
     if fmt.format == "empty":
         result.status, result.message = "empty", "empty file: nothing to ingest"
         _record_file(ws, file_id, path, result, digest, fmt.format, [])
         return result
-    temp: Path | None = None
+    staged: StagedFile | None = None
     ws.execute("BEGIN TRANSACTION")  # a failing file leaves no partial rows behind
     try:
-        if fmt.format == "parquet":
-            rows_sql = sql.parquet_rows_sql(str(path))
-            columns, types = _describe(ws, f"SELECT * FROM ({rows_sql}) LIMIT 0", path)
-        else:
-            read_path = path
-            if fmt.encoding not in ("utf-8", "utf8"):
-                temp, replaced = transcode_to_utf8(path, fmt.encoding)
-                read_path = temp
-                if replaced:
-                    result.message = f"{replaced} undecodable characters replaced"
-            rejects_table = f"_rej_{file_id}"
-            ws.execute(sql.stage_csv_sql("_stage", str(read_path), fmt.delimiter, rejects_table,
-                                         f"{rejects_table}_scan"))
-            rows_sql = sql.numbered_csv_rows_sql("_stage", rejects_table)
-            columns, types = _describe(ws, "SELECT * FROM _stage LIMIT 0", path)
-        columns = [c for c in columns if c not in ("row_number", "file_row_number")]
+        staged = reader.stage(ws, path, fmt, file_id)
+        result.message = staged.message
+        rows_sql, types = staged.rows_sql, staged.types
+        columns = [c for c in staged.columns if c not in ("row_number", "file_row_number")]
         mapping, extra = map_columns(columns, alias_map)
         kind = options.kind
         if kind == "auto":
             kind = "events" if "event_type" in mapping else "leads"
         result.kind = kind
-        if fmt.format == "csv":
-            ws.execute(sql.reader_rejects_sql(file_id, source, kind, rejects_table))
+        if staged.rejects_table:
+            ws.execute(sql.reader_rejects_sql(file_id, source, kind, staged.rejects_table))
         if kind == "leads":
             _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result)
         else:
@@ -180,18 +210,18 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     except InputError as exc:
         ws.execute("ROLLBACK")
         return _failed(result, str(exc))
-    except Exception as exc:  # DuckDB's reader errors (truncated Parquet, ...)
+    except Exception as exc:  # the reader's errors (truncated Parquet, ...)
         ws.execute("ROLLBACK")
-        if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
+        if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb", "pyspark"):
             raise
         return _failed(result, _first_line(exc))
     finally:
-        if temp:
-            temp.unlink(missing_ok=True)
+        if staged and staged.temp:
+            staged.temp.unlink(missing_ok=True)
     return result
 
 
-def _describe(ws: Workspace, query: str, path: Path) -> tuple[list[str], dict[str, str]]:
+def _describe(ws: Workspace, query: str) -> tuple[list[str], dict[str, str]]:
     cur = ws.execute(f"DESCRIBE {query}")
     described = [(row[0], row[1]) for row in cur.fetchall()]
     return [c for c, _ in described], dict(described)
@@ -206,7 +236,7 @@ def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options,
         result.message = detail
         return
     checked = sql.checked_leads_sql(rows_sql, mapping, extra, columns, options.timezone)
-    ws.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {sql.checked_with_ids_sql(checked)}")
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {checked}")
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _dup_rows AS {sql.duplicate_rows_sql('_checked')}")
     ws.execute(sql.insert_lead_rejects_sql(rows_sql, "_checked", "_dup_rows", columns, file_id,
                                            source))

@@ -14,6 +14,10 @@ TIMESTAMP_FORMATS = (
     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日", "%Y%m%d %H:%M:%S", "%Y%m%d",
     "%Y.%m.%d %H:%M", "%Y.%m.%d",
 )
+# The columns of the `leads` table (schema.py), for a whole row as JSON.
+LEADS_TABLE_COLUMNS = ("lead_key", "source", "lead_id", "file_id", "row_number",
+                       *(c for c in LEAD_COLUMNS if c != "lead_id"), "created_at_raw",
+                       "attributes", "row_hash")
 MAX_LINE_BYTES = 8 * 1024 * 1024  # a 1 MB field is fine; beyond this a row is rejected
 
 
@@ -122,8 +126,8 @@ def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str)
     return f"""
         INSERT INTO rejects
         SELECT {file_id}, {literal(source)}, {literal(kind)}, line - 1,
-               lower(replace(first(error_type ORDER BY column_idx), ' ', '_')),
-               first(error_message ORDER BY column_idx), first(csv_line),
+               lower(replace(arg_min(error_type, column_idx), ' ', '_')),
+               arg_min(error_message, column_idx), arg_min(csv_line, column_idx),
                now()::TIMESTAMP
         FROM {rejects_table}
         GROUP BY line ORDER BY line"""
@@ -131,26 +135,31 @@ def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str)
 
 def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
                       all_columns: list[str], timezone: str) -> str:
-    """Typed lead rows with a reject `reason` (NULL = usable)."""
+    """Typed lead rows with their final lead id and a reject `reason` (NULL = usable)."""
     cols = {c: text_sql(mapping.get(c)) for c in LEAD_COLUMNS}
-    select = ",\n".join(f"{expr} AS {c}" for c, expr in cols.items() if c != "created_at")
+    select = ",\n".join(f"{expr} AS {c}" for c, expr in cols.items()
+                        if c not in ("created_at", "lead_id"))
     identifiers = " OR ".join(usable_sql(c) for c in IDENTIFIER_COLUMNS)
     row_text = " || chr(31) || ".join(
         f"coalesce(CAST({ident(c)} AS VARCHAR), '')" for c in all_columns) or "''"
+    kept = ", ".join(c for c in LEAD_COLUMNS if c not in ("created_at", "lead_id"))
     return f"""
         WITH src AS ({rows_sql}),
         typed AS (
-            SELECT row_number, {select},
+            SELECT row_number, {cols['lead_id']} AS given_lead_id, {select},
                 {cols['created_at']} AS created_at_raw,
                 {struct_json_sql(extra)} AS attributes,
                 md5({row_text}) AS row_hash
-            FROM src)
-        SELECT *,
+            FROM src),
+        parsed AS (
+            SELECT *, {parse_timestamp_sql('created_at_raw', timezone)} AS created_at
+            FROM typed)
+        SELECT row_number, {final_lead_id_sql()} AS lead_id, {kept}, created_at_raw,
+            attributes, row_hash, created_at,
             CASE WHEN NOT ({identifiers}) THEN 'no_identifier'
                  WHEN created_at_raw IS NOT NULL AND created_at IS NULL THEN 'bad_date'
             END AS reason
-        FROM (SELECT *, {parse_timestamp_sql('created_at_raw', timezone)} AS created_at
-              FROM typed)"""
+        FROM parsed"""
 
 
 def duplicate_rows_sql(checked: str) -> str:
@@ -192,22 +201,20 @@ def insert_lead_rejects_sql(rows_sql: str, checked: str, duplicates: str,
 
 def final_lead_id_sql() -> str:
     # Rows without a lead id get one derived from their content: stable on re-export.
-    return "coalesce(lead_id, 'h' || substr(row_hash, 1, 16))"
-
-
-def checked_with_ids_sql(checked_sql: str) -> str:
-    return f"SELECT * REPLACE ({final_lead_id_sql()} AS lead_id) FROM ({checked_sql})"
+    return "coalesce(given_lead_id, 'h' || substr(row_hash, 1, 16))"
 
 
 def supersede_leads_sql(checked: str, file_id: int, source: str) -> list[str]:
     """A lead id seen again in a newer file replaces the old row; the old row
     is kept in rejects as 'superseded' so nothing is lost."""
+    whole_lead = "to_json(struct_pack(" + ", ".join(
+        f"{c} := l.{c}" for c in LEADS_TABLE_COLUMNS) + "))"
     match = (f"FROM leads l JOIN (SELECT DISTINCT lead_id FROM {checked} WHERE reason IS NULL) n "
              f"ON l.lead_id = n.lead_id WHERE l.source = {literal(source)}")
     return [
         f"""INSERT INTO rejects
             SELECT l.file_id, l.source, 'leads', l.row_number, 'superseded',
-                   'replaced by file ' || {file_id}, to_json(l), now()::TIMESTAMP {match}""",
+                   'replaced by file ' || {file_id}, {whole_lead}, now()::TIMESTAMP {match}""",
         f"""CREATE OR REPLACE TEMP TABLE _kept_keys AS
             SELECT l.lead_id, l.lead_key {match}""",
         "DELETE FROM leads WHERE lead_key IN (SELECT lead_key FROM _kept_keys)",

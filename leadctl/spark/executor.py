@@ -23,7 +23,7 @@ log = logging.getLogger("leadctl")
 _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER",
                  "smallint": "SMALLINT", "tinyint": "TINYINT", "double": "DOUBLE",
                  "float": "FLOAT", "boolean": "BOOLEAN", "date": "DATE",
-                 "timestamp": "TIMESTAMP", "timestamp_ntz": "TIMESTAMP"}
+                 "timestamp": "TIMESTAMP WITH TIME ZONE", "timestamp_ntz": "TIMESTAMP"}
 
 
 def spark_session(master: str = "local[2]", app_name: str = "leadctl", conf: dict | None = None):
@@ -138,6 +138,10 @@ class SparkWorkspace:
 
     def next_id(self, table: str, column: str) -> int:
         return int(self.scalar(f'SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"'))
+
+    def store_frame(self, name: str, frame) -> None:
+        """A DataFrame (e.g. a file Spark read) as a materialised table."""
+        self._store(name, frame)
 
     def frame(self, name: str):
         return self.tables[name] if name in self.tables else self.spark.table(name)

@@ -79,20 +79,32 @@ def _spark_node(node):
     if isinstance(node, exp.RegexpFullMatch):
         pattern = node.expression
         if isinstance(pattern, exp.Literal):  # Java's RLIKE finds; anchor the whole value
-            pattern = exp.Literal.string(f"^(?:{pattern.this})$")
+            pattern = exp.Literal.string(f"^(?:{pattern.this})\\z")
         else:
             pattern = exp.func("concat", exp.Literal.string("^(?:"), pattern,
-                               exp.Literal.string(")$"))
+                               exp.Literal.string(")\\z"))
         return exp.RegexpLike(this=node.this, expression=pattern)
     if isinstance(node, exp.Anonymous) and node.name.lower() in _RENAMED:
         return exp.func(_RENAMED[node.name.lower()], *node.expressions)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "timezone" \
+            and len(node.expressions) == 2:
+        # DuckDB: an instant (TIMESTAMPTZ) → the wall-clock time (TIMESTAMP) in a zone.
+        zone, instant = node.expressions
+        local = exp.Anonymous(this="from_utc_timestamp", expressions=[instant, zone])
+        return exp.cast(local, exp.DataType.build("TIMESTAMP", dialect=DIALECT_IN))
+    if isinstance(node, exp.UnixToTime) and not node.args.get("scale"):
+        # DuckDB's to_timestamp(seconds) keeps fractions; Spark's from_unixtime would not.
+        return exp.Anonymous(this="timestamp_seconds", expressions=[node.this])
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime":
+        return _try_strptime(*node.expressions)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "to_json":
         return _to_json(node.expressions[0])
     if isinstance(node, exp.Anonymous) and node.name.lower() == "list_slice":
         # DuckDB's end is inclusive; Spark's slice takes a length.
         items, begin, end = node.expressions
-        length = exp.Paren(this=exp.Sub(this=exp.Sub(this=end.copy(), expression=begin.copy()),
-                                        expression=exp.Literal.number(-1)))
+        length = exp.Paren(this=exp.Add(this=exp.Sub(this=exp.Paren(this=end.copy()),
+                                                     expression=exp.Paren(this=begin.copy())),
+                                        expression=exp.Literal.number(1)))
         return exp.func("slice", items, begin, length)
     if isinstance(node, (exp.ArgMin, exp.ArgMax)) and node.args.get("count") is None:
         # DuckDB skips rows whose value is NULL; Spark's min_by/max_by would return it.
@@ -104,12 +116,12 @@ def _spark_node(node):
     if isinstance(node, exp.Filter) and isinstance(node.this, (exp.ArgMin, exp.ArgMax)) \
             and node.this.args.get("count") is not None:
         return _top_n(node.this, node.expression)
-    if isinstance(node, exp.Round) and isinstance(node.args.get("decimals"), exp.Literal):
-        # DuckDB rounds a DOUBLE as round(x * 10^n) / 10^n in binary floating point;
-        # Spark rounds the decimal text of x (52.245 → 52.25 where DuckDB gives 52.24).
-        scale = exp.Literal.number(10 ** int(node.args["decimals"].this))
-        scaled = exp.Round(this=exp.Mul(this=exp.Paren(this=node.this), expression=scale))
-        return exp.Paren(this=exp.Div(this=scaled, expression=scale.copy()))
+    if isinstance(node, (exp.ArrayAgg, exp.GroupConcat)) and (
+            isinstance(node.this, exp.Order) or node.args.get("order") is not None):
+        # collect_list has no order: Spark would silently drop it. Builders sort the
+        # list instead (list_sort(list(x))).
+        raise UnsupportedStatement("an ordered list()/string_agg() has no Spark form; "
+                                   "use list_sort(list(x))")
     if isinstance(node, exp.Tuple) and not isinstance(node.parent, (exp.In, exp.Values)):
         # A row value (ordering key) is a struct in Spark; fields compare left to right.
         return exp.Struct(expressions=node.expressions)
@@ -118,6 +130,42 @@ def _spark_node(node):
 
 _RENAMED = {"strlen": "octet_length", "epoch_us": "unix_micros",
             "regexp_split_to_array": "split"}
+
+
+_STRFTIME = {"Y": "yyyy", "m": "M", "d": "d", "H": "H", "M": "m", "S": "s"}
+
+
+def java_datetime_pattern(strftime: str) -> str:
+    """A DuckDB strptime format as a Spark (java.time) pattern. Like DuckDB, one-digit
+    months, days and times parse unless the field touches another field directly
+    ('%Y%m%d' needs fixed widths); other text is quoted literally."""
+    out, i = [], 0
+    while i < len(strftime):
+        ch = strftime[i]
+        if ch == "%" and i + 1 < len(strftime) and strftime[i + 1] in _STRFTIME:
+            code = strftime[i + 1]
+            adjacent = strftime[i + 2:i + 3] == "%" or (i > 0 and strftime[i - 2:i - 1] == "%"
+                                                          and strftime[i - 1] in _STRFTIME)
+            letter = _STRFTIME[code]
+            out.append(letter * 2 if adjacent and len(letter) == 1 else letter)
+            i += 2
+            continue
+        if ch == "%":
+            raise UnsupportedStatement(f"strptime format {strftime!r} has no Spark form")
+        out.append(ch if not ch.isascii() or not ch.isalpha() else f"'{ch}'")
+        i += 1
+    return "".join(out)
+
+
+def _try_strptime(text, formats):
+    """try_strptime(x, [f1, f2, …]) → the first format that parses, as a wall-clock time."""
+    from sqlglot import exp
+
+    items = formats.expressions if isinstance(formats, exp.Array) else [formats]
+    tries = [exp.Anonymous(this="try_to_timestamp", expressions=[
+        text.copy(), exp.Literal.string(java_datetime_pattern(f.this))]) for f in items]
+    return exp.cast(exp.func("coalesce", *tries) if len(tries) > 1 else tries[0],
+                    exp.DataType.build("TIMESTAMP", dialect=DIALECT_IN))
 
 
 def _unless_null(value, expression):
@@ -134,7 +182,8 @@ def _to_json(value):
     from sqlglot import exp
 
     options = exp.Anonymous(this="map", expressions=[exp.Literal.string(v) for v in (
-        "timestampFormat", "yyyy-MM-dd HH:mm:ss", "ignoreNullFields", "false")])
+        "timestampFormat", "yyyy-MM-dd HH:mm:ss", "timestampNTZFormat", "yyyy-MM-dd HH:mm:ss",
+        "ignoreNullFields", "false")])
     text = exp.Anonymous(this="to_json", expressions=[exp.Array(expressions=[value.copy()]),
                                                       options])
     return _unless_null(value, exp.Anonymous(this="regexp_extract", expressions=[
@@ -147,7 +196,7 @@ def _top_n(node, where=None):
 
     pair = exp.Struct(expressions=[exp.alias_(node.expression, "k"),
                                    exp.alias_(node.this, "v")])
-    pairs = exp.func("collect_list", _unless_null(node.this, pair))
+    pairs = exp.func("collect_list", _unless_null(node.this, _unless_null(node.expression, pair)))
     if where is not None:
         pairs = exp.Filter(this=pairs, expression=where)
     ordered = exp.func("array_sort", pairs)
@@ -186,18 +235,27 @@ def literal_node(value):
     return exp.Literal.string(str(value))
 
 
-def bind(tree, params):
-    """Replaces `?` / `$name` placeholders by literals, in order."""
-    from sqlglot import exp
+def bind(sql: str, params):
+    """The statement with its `?` placeholders replaced by literals, in text order
+    (named `$name` parameters: from a dict)."""
+    from sqlglot import exp, parse_one
+    from sqlglot.dialects import DuckDB
+    from sqlglot.tokens import TokenType
 
     if params is None:
-        return tree
+        return parse_one(sql, read=DIALECT_IN)
     if isinstance(params, dict):
-        return tree.transform(lambda n: literal_node(params[n.name])
-                              if isinstance(n, exp.Placeholder) and n.name in params else n)
-    values = iter(params)
-    return tree.transform(lambda n: literal_node(next(values))
-                          if isinstance(n, exp.Placeholder) else n)
+        return parse_one(sql, read=DIALECT_IN).transform(
+            lambda n: literal_node(params[n.name])
+            if isinstance(n, exp.Placeholder) and n.name in params else n)
+    spots = [t for t in DuckDB().tokenize(sql) if t.token_type == TokenType.PLACEHOLDER]
+    if len(spots) != len(params):
+        raise UnsupportedStatement(f"{len(params)} parameter(s) for {len(spots)} placeholder(s)"
+                                   f" in: {' '.join(sql.split())[:120]}")
+    for token, value in reversed(list(zip(spots, params, strict=True))):
+        text = literal_node(value).sql(dialect=DIALECT_IN)
+        sql = sql[:token.start] + text + sql[token.end + 1:]
+    return parse_one(sql, read=DIALECT_IN)
 
 
 def translate(sql: str, params: list | dict | None = None) -> Action:
@@ -206,10 +264,9 @@ def translate(sql: str, params: list | dict | None = None) -> Action:
     from sqlglot import exp
 
     try:
-        tree = sqlglot.parse_one(sql, read=DIALECT_IN)
+        tree = bind(sql, params)
     except sqlglot.errors.ParseError as exc:
         raise UnsupportedStatement(f"cannot parse statement for Spark: {exc}") from exc
-    tree = bind(tree, params)
     if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback, exp.Set)) or (
             isinstance(tree, (exp.Column, exp.Command)) and tree.sql().upper() == "CHECKPOINT"):
         return Action("noop")

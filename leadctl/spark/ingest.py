@@ -1,0 +1,100 @@
+"""Ingest on Spark: Spark's readers stage each file; the shared ingest code does the
+rest with the same builders as on DuckDB (leadctl.ingest.load)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from leadctl.ingest.load import DuckDBReader, StagedFile, expand_paths
+from leadctl.ingest.sniff import FileFormat
+
+_SCHEMES = ("hdfs://", "s3://", "s3a://", "s3n://", "gs://", "abfs://", "abfss://",
+            "wasb://", "wasbs://", "dbfs:/")
+
+
+def is_remote(path: str | Path) -> bool:
+    return str(path).startswith(_SCHEMES)
+
+
+class SparkReader(DuckDBReader):
+    """Local files are found and sniffed as on DuckDB; cluster paths (hdfs://, s3a://, …)
+    are passed to Spark as they are (one source each; Spark expands their globs), read
+    as Parquet by suffix, else as UTF-8 CSV with `delimiter`."""
+
+    def __init__(self, delimiter: str = ","):
+        self.delimiter = delimiter
+
+    def expand(self, paths: list[str]) -> list[Path]:
+        local = [p for p in paths if not is_remote(p)]
+        found = expand_paths(local) if local else []
+        return found + [_RemotePath(p) for p in paths if is_remote(p)]
+
+    def fingerprint(self, path: Path, encoding: str | None) -> tuple[str, FileFormat]:
+        if not isinstance(path, _RemotePath):
+            return super().fingerprint(path, encoding)
+        text = str(path)
+        fmt = "parquet" if text.lower().rstrip("/").endswith((".parquet", ".pq")) else "csv"
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        return digest, FileFormat(fmt, encoding or "utf-8", self.delimiter)
+
+    def stage(self, ws, path: Path, fmt: FileFormat, file_id: int) -> StagedFile:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        spark, location = ws.spark, _location(path)
+        if fmt.format == "parquet":
+            frame = spark.read.parquet(location).select(
+                "*", (F.col("_metadata.row_index") + 1).alias("row_number"))
+            ws.store_frame("_stage", frame)
+            return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"))
+        options = {"header": "true", "sep": fmt.delimiter, "encoding": fmt.encoding,
+                   "mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
+        header = spark.read.options(**options).csv(location).columns
+        schema = StructType([StructField(c, StringType()) for c in header]
+                            + [StructField("_corrupt", StringType())])
+        rows = spark.read.options(**options).schema(schema).csv(location)
+        # One file's partitions are byte ranges in order, so this is the record number.
+        ws.store_frame("_stage_all", rows.withColumn(
+            "row_number", F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))))
+        cols = ", ".join(f"`{c.replace('`', '``')}`" for c in header)
+        ws.store_frame("_stage", spark.sql(
+            f"SELECT {cols}, row_number FROM _stage_all WHERE _corrupt IS NULL"))
+        rejects = f"_rej_{file_id}"
+        ws.store_frame(rejects, spark.sql(reader_rejects_frame_sql(len(header), fmt.delimiter)))
+        columns, types = _columns(ws, "_stage")
+        return StagedFile("SELECT * FROM _stage", columns, types, rejects_table=rejects)
+
+
+def reader_rejects_frame_sql(expected: int, delimiter: str) -> str:
+    """Malformed lines of `_stage_all` in the shape of DuckDB's reader rejects table."""
+    sep = "\\\\" + delimiter if not delimiter.isalnum() else delimiter
+    found = f"size(split(_corrupt, '{sep}'))"
+    return (f"SELECT row_number + 1 AS line, "
+            f"CASE WHEN {found} < {expected} THEN 'MISSING COLUMNS' "
+            f"ELSE 'TOO MANY COLUMNS' END AS error_type, "
+            f"concat('Expected Number of Columns: {expected} Found: ', {found}) AS error_message, "
+            f"_corrupt AS csv_line, 0 AS column_idx "
+            f"FROM _stage_all WHERE _corrupt IS NOT NULL")
+
+
+class _RemotePath(type(Path())):
+    """A cluster path kept verbatim (Path would collapse 'hdfs://' to 'hdfs:/')."""
+
+    def __new__(cls, text: str):
+        self = super().__new__(cls, text.split("://", 1)[-1])
+        self._text = text
+        return self
+
+    def __str__(self) -> str:
+        return self._text
+
+
+def _location(path: Path) -> str:
+    return str(path) if isinstance(path, _RemotePath) else str(Path(path).resolve())
+
+
+def _columns(ws, table: str) -> tuple[list[str], dict[str, str]]:
+    described = ws.columns(table)
+    return [c for c, _ in described], dict(described)

@@ -1,0 +1,187 @@
+"""leadctl.spark.translate: DuckDB statements → Spark actions. Pure (sqlglot only, no Spark)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlglot
+from sqlglot import exp
+from sqlglot.optimizer.simplify import simplify
+
+from leadctl.spark.translate import (
+    Action,
+    UnsupportedStatement,
+    to_spark_sql,
+    translate,
+    update_query_sql,
+)
+
+NOOP = Action("noop")
+
+
+def test_create_temp_table_as_select_materializes():
+    assert translate("CREATE OR REPLACE TEMP TABLE x AS SELECT a, count(*) AS n FROM t GROUP BY a"
+                     ) == Action("materialize", name="x",
+                                 sql="SELECT a, COUNT(*) AS n FROM t GROUP BY a", replace=True)
+
+
+def test_create_table_with_columns_is_an_empty_typed_table():
+    assert translate("CREATE TABLE IF NOT EXISTS t (a BIGINT, j JSON, d TIMESTAMP)") == Action(
+        "empty", name="t", replace=False, if_not_exists=True,
+        types=(("a", "BIGINT"), ("j", "STRING"), ("d", "TIMESTAMP_NTZ")))
+
+
+def test_insert_select_appends_with_named_columns():
+    assert translate("INSERT INTO t (a, b) SELECT x, y FROM s") == Action(
+        "append", name="t", sql="SELECT x, y FROM s", columns=("a", "b"))
+
+
+def test_insert_values_binds_params_as_literals():
+    action = translate("INSERT INTO t VALUES (?, ?, ?)", ["O'Brien", dt.date(2026, 11, 1), None])
+    assert action == Action("append", name="t", sql=(
+        "SELECT * FROM VALUES ('O\\'Brien', CAST('2026-11-01' AS DATE), NULL) AS _v"))
+    assert translate("SELECT ?, ?, ?, ?", [True, -5, 1.5, dt.datetime(2026, 11, 1, 8, 30)]).sql \
+        == "SELECT TRUE, -5, 1.5, CAST('2026-11-01 08:30:00' AS TIMESTAMP_NTZ)"
+    assert translate("SELECT $a, $b, $a", {"a": 1, "b": "x"}).sql == "SELECT 1, 'x', 1"
+
+
+@pytest.mark.parametrize("value", ["x'); DROP TABLE leads; --", "x\\'); DROP TABLE leads; --",
+                                   "a\\b\n'--"])
+def test_bind_is_safe_against_injection(value):
+    sql = translate("SELECT * FROM leads WHERE name = ?", [value]).sql
+    (tree,) = sqlglot.parse(sql, read="spark")  # one statement, nothing smuggled after it
+    rhs = tree.args["where"].this.expression
+    assert isinstance(rhs, exp.Literal) and rhs.is_string and rhs.this == value
+    assert translate("SELECT ?", ["x'); DROP TABLE leads; --"]).sql \
+        == "SELECT 'x\\'); DROP TABLE leads; --'"
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("SELECT * FROM t WHERE a = ? LIMIT ?", "SELECT * FROM t WHERE a = 1 LIMIT 2"),
+    ("WITH c AS (SELECT ? AS v) SELECT v, ? FROM c",
+     "WITH c AS (SELECT 1 AS v) SELECT v, 2 FROM c"),
+])
+def test_positional_params_bind_in_text_order(sql, expected):
+    assert translate(sql, [1, 2]).sql == expected
+
+
+@pytest.mark.parametrize("sql", ["INSERT OR REPLACE INTO t VALUES (1)",
+                                 "INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING"])
+def test_insert_or_replace_is_unsupported(sql):
+    with pytest.raises(UnsupportedStatement, match="INSERT OR REPLACE / ON CONFLICT"):
+        translate(sql)
+
+
+def test_delete_keeps_rows_whose_condition_is_null():
+    assert translate("DELETE FROM t WHERE c") == Action(
+        "materialize", name="t", sql="SELECT * FROM t WHERE NOT (COALESCE((c), FALSE))")
+    assert translate("DELETE FROM t WHERE a > 1 AND b IS NULL").sql \
+        == "SELECT * FROM t WHERE NOT (COALESCE((a > 1 AND b IS NULL), FALSE))"
+
+
+def test_delete_without_where_empties_the_table():
+    assert translate("DELETE FROM t") == Action("materialize", name="t",
+                                                sql="SELECT * FROM t WHERE FALSE")
+
+
+def test_update_without_from():
+    action = translate("UPDATE t SET a = ? WHERE b", [1])
+    assert action == Action("update", name="t", sql="b", assignments=(("a", "1"),),
+                            extra={"alias": "t", "source_alias": None})
+    assert update_query_sql(action, ["k", "v", "a"]) == (
+        "SELECT t.`k`, t.`v`, CASE WHEN coalesce((b), false) THEN 1 ELSE t.`a` END AS `a` "
+        "FROM `t` AS t")
+
+
+def test_update_from_left_joins_a_matched_marker():
+    action = translate("UPDATE t SET v = r.x FROM r WHERE t.k = r.k")
+    assert action == Action("update", name="t", sql="t.k = r.k", assignments=(("v", "r.x"),),
+                            source="SELECT * FROM r", extra={"alias": "t", "source_alias": "r"})
+    assert update_query_sql(action, ["k", "v", "a"]) == (
+        "SELECT t.`k`, CASE WHEN r.`__matched` THEN r.x ELSE t.`v` END AS `v`, t.`a` "
+        "FROM `t` AS t LEFT JOIN (SELECT *, TRUE AS `__matched` FROM (SELECT * FROM r)) AS r "
+        "ON t.k = r.k")
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("DROP TABLE IF EXISTS x", Action("drop", name="x", if_exists=True)),
+    ("DROP VIEW x", Action("drop", name="x")),
+    ("ALTER TABLE a RENAME TO b", Action("rename", name="a", new_name="b")),
+    ("BEGIN TRANSACTION", NOOP), ("COMMIT", NOOP), ("SET x = 1", NOOP), ("CHECKPOINT", NOOP),
+    ("CREATE VIEW v AS SELECT 1", Action("view", name="v", sql="SELECT 1", replace=False)),
+    ("SELECT 1", Action("query", sql="SELECT 1")),
+])
+def test_catalog_and_transaction_statements(sql, expected):
+    assert translate(sql) == expected
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("COPY t TO 'x.csv'", "no Spark form for statement: COPY t TO 'x.csv'"),
+    ("PRAGMA foo", "no Spark form for statement: PRAGMA foo"),
+    ("ALTER TABLE t ADD COLUMN c INT", "no Spark form for statement: ALTER TABLE t ADD"),
+    ("CREATE INDEX i ON t (a)", "no Spark form for CREATE INDEX"),
+    ("SELEC 1", "cannot parse statement for Spark"),
+])
+def test_statements_spark_cannot_express_are_unsupported(sql, message):
+    with pytest.raises(UnsupportedStatement) as info:
+        translate(sql)
+    assert str(info.value).startswith(message)
+    assert info.value.exit_code == 3
+
+
+@pytest.mark.parametrize("duckdb, spark", [
+    ("SELECT regexp_full_match(a, 'ab|c') FROM t", "SELECT a RLIKE '^(?:ab|c)\\\\z' FROM t"),
+    ("SELECT regexp_full_match(a, p) FROM t", "SELECT a RLIKE CONCAT('^(?:', p, ')\\\\z') FROM t"),
+    ("SELECT strlen(a), epoch_us(ts) FROM t", "SELECT OCTET_LENGTH(a), UNIX_MICROS(ts) FROM t"),
+    ("SELECT to_json(x) FROM t",
+     "SELECT IF(x IS NULL, NULL, REGEXP_EXTRACT(TO_JSON(ARRAY(x), MAP('timestampFormat', "
+     "'yyyy-MM-dd HH:mm:ss', 'timestampNTZFormat', 'yyyy-MM-dd HH:mm:ss', 'ignoreNullFields', 'false')), '^\\\\[(.*)\\\\]$', 1)) FROM t"),
+    ("SELECT arg_max(v, k), arg_min(v, k) FROM t",
+     "SELECT MAX_BY(v, IF(v IS NULL, NULL, k)), MIN_BY(v, IF(v IS NULL, NULL, k)) FROM t"),
+    ("SELECT arg_min(v, k, 3) FILTER (WHERE h) FROM t",
+     "SELECT IF(SIZE(COLLECT_LIST(IF(v IS NULL, NULL, IF(k IS NULL, NULL, STRUCT(k AS k, v AS v)))) FILTER(WHERE h))"
+     " = 0, NULL, SLICE(TRANSFORM(ARRAY_SORT(COLLECT_LIST(IF(v IS NULL, NULL, IF(k IS NULL, "
+     "NULL, STRUCT(k AS k, v AS v)))) FILTER(WHERE h)), x -> x.v), 1, 3)) FROM t"),
+    ("SELECT arg_max(v, k, 2) FROM t",
+     "SELECT IF(SIZE(COLLECT_LIST(IF(v IS NULL, NULL, IF(k IS NULL, NULL, STRUCT(k AS k, v AS v))))) = 0, NULL, "
+     "SLICE(TRANSFORM(REVERSE(ARRAY_SORT(COLLECT_LIST(IF(v IS NULL, NULL, IF(k IS NULL, NULL, "
+     "STRUCT(k AS k, v AS v)))))), x -> x.v), 1, 2)) FROM t"),
+    ("SELECT list_slice(l, 2, 4) FROM t", "SELECT SLICE(l, 2, ((4) - (2) + 1)) FROM t"),
+    ("SELECT round(x, 2) FROM t", "SELECT ROUND(x, 2) FROM t"),
+    ("SELECT a FROM t ORDER BY (a, b)", "SELECT a FROM t ORDER BY STRUCT(a, b) NULLS LAST"),
+    ("SELECT arg_min(v, (a, b)) FROM t",
+     "SELECT MIN_BY(v, IF(v IS NULL, NULL, STRUCT(a, b))) FROM t"),
+    ("SELECT * FROM t WHERE (a, b) IN ((1, 2))", "SELECT * FROM t WHERE (a, b) IN ((1, 2))"),
+    ("CREATE TABLE t (j JSON[])", "CREATE TABLE t (j ARRAY<STRING>)"),
+])
+def test_to_spark_sql_rewrites(duckdb, spark):
+    assert to_spark_sql(duckdb) == spark
+
+
+def test_list_slice_length_is_inclusive_end_minus_begin_plus_one():
+    folded = simplify(sqlglot.parse_one(to_spark_sql("SELECT list_slice(l, 2, 4) FROM t"),
+                                        read="spark"))
+    assert folded.sql(dialect="spark") == "SELECT SLICE(l, 2, 3) FROM t"
+
+
+def test_list_slice_with_an_expression_as_begin():
+    folded = simplify(sqlglot.parse_one(to_spark_sql("SELECT list_slice(l, 1 + 1, 4) FROM t"),
+                                        read="spark"))
+    assert folded.sql(dialect="spark") == "SELECT SLICE(l, 2, 3) FROM t"
+
+
+def test_ordered_list_aggregate_is_refused_not_silently_unordered():
+    with pytest.raises(UnsupportedStatement, match="list_sort"):
+        to_spark_sql("SELECT list(a ORDER BY b) FROM t")
+    assert to_spark_sql("SELECT list_sort(list(a)) FROM t") == \
+        "SELECT ARRAY_SORT(COLLECT_LIST(a)) FROM t"
+
+
+def test_to_json_formats_zone_less_timestamps_like_duckdb():
+    assert "'timestampNTZFormat', 'yyyy-MM-dd HH:mm:ss'" in to_spark_sql("SELECT to_json(ts)")
+
+
+def test_regexp_full_match_does_not_accept_a_trailing_newline():
+    out = to_spark_sql("SELECT regexp_full_match(a, 'abc') FROM t")
+    assert out.endswith(")\\\\z' FROM t")
