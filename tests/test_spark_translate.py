@@ -136,15 +136,18 @@ def test_statements_spark_cannot_express_are_unsupported(sql, message):
     ("SELECT strlen(a), epoch_us(ts) FROM t", "SELECT OCTET_LENGTH(a), UNIX_MICROS(ts) FROM t"),
     ("SELECT to_json(x) FROM t",
      "SELECT IF(x IS NULL, NULL, REGEXP_EXTRACT(TO_JSON(ARRAY(x), MAP('timestampFormat', "
-     "'yyyy-MM-dd HH:mm:ss', 'timestampNTZFormat', 'yyyy-MM-dd HH:mm:ss', 'ignoreNullFields', 'false')), '^\\\\[(.*)\\\\]$', 1)) FROM t"),
+     "'yyyy-MM-dd HH:mm:ss', 'timestampNTZFormat', 'yyyy-MM-dd HH:mm:ss', "
+     "'ignoreNullFields', 'false')), '^\\\\[(.*)\\\\]$', 1)) FROM t"),
     ("SELECT arg_max(v, k), arg_min(v, k) FROM t",
      "SELECT MAX_BY(v, IF(v IS NULL, NULL, k)), MIN_BY(v, IF(v IS NULL, NULL, k)) FROM t"),
     ("SELECT arg_min(v, k, 3) FILTER (WHERE h) FROM t",
-     "SELECT IF(SIZE(COLLECT_LIST(IF(v IS NULL, NULL, IF(k IS NULL, NULL, STRUCT(k AS k, v AS v)))) FILTER(WHERE h))"
+     "SELECT IF(SIZE(COLLECT_LIST(IF(v IS NULL, NULL, IF(k IS NULL, NULL, STRUCT(k AS k, "
+     "v AS v)))) FILTER(WHERE h))"
      " = 0, NULL, SLICE(TRANSFORM(ARRAY_SORT(COLLECT_LIST(IF(v IS NULL, NULL, IF(k IS NULL, "
      "NULL, STRUCT(k AS k, v AS v)))) FILTER(WHERE h)), x -> x.v), 1, 3)) FROM t"),
     ("SELECT arg_max(v, k, 2) FROM t",
-     "SELECT IF(SIZE(COLLECT_LIST(IF(v IS NULL, NULL, IF(k IS NULL, NULL, STRUCT(k AS k, v AS v))))) = 0, NULL, "
+     "SELECT IF(SIZE(COLLECT_LIST(IF(v IS NULL, NULL, IF(k IS NULL, NULL, STRUCT(k AS k, "
+     "v AS v))))) = 0, NULL, "
      "SLICE(TRANSFORM(REVERSE(ARRAY_SORT(COLLECT_LIST(IF(v IS NULL, NULL, IF(k IS NULL, NULL, "
      "STRUCT(k AS k, v AS v)))))), x -> x.v), 1, 2)) FROM t"),
     ("SELECT list_slice(l, 2, 4) FROM t", "SELECT SLICE(l, 2, ((4) - (2) + 1)) FROM t"),

@@ -165,8 +165,8 @@ def merge_reasons_sql(target: str, identifiers: str, comps: str, previous: str,
         bridges AS (
             SELECT comp, id_type FROM rows GROUP BY comp, id_type, value
             HAVING count(DISTINCT origin) > 1)
-        SELECT comp, 'linked by shared ' || array_to_string(list_sort(list_distinct(list(id_type))), ', ')
-            AS reason
+        SELECT comp, 'linked by shared '
+            || array_to_string(list_sort(list_distinct(list(id_type))), ', ') AS reason
         FROM bridges GROUP BY comp"""
 
 
