@@ -33,7 +33,54 @@ def db_path_from(value: str | os.PathLike | None) -> Path:
     return Path(value or os.environ.get("LEADCTL_DB") or DEFAULT_DB)
 
 
-class Workspace:
+class SqlSession:
+    """What every executor offers on top of `execute`: small results, ids, the run log.
+    DuckDB's Workspace and the Spark engine's SparkWorkspace both build on it."""
+
+    run_id: int | None = None
+
+    def execute(self, sql: str, params: list | dict | None = None) -> Any:
+        raise NotImplementedError
+
+    def script(self, statements: list[str]) -> None:
+        for statement in statements:
+            self.execute(statement)
+
+    def rows(self, sql: str, params: list | dict | None = None) -> list[dict]:
+        """Small results only (summaries, one person): list of dicts."""
+        cur = self.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def scalar(self, sql: str, params: list | dict | None = None) -> Any:
+        row = self.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def next_id(self, table: str, column: str) -> int:
+        return int(self.scalar(f'SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"'))
+
+    # -- run log ---------------------------------------------------------------
+    def start_run(self, command: str, as_of: dt.date | None, rules_hash: str | None = None) -> int:
+        run_id = self.next_id("runs", "run_id")
+        self.execute(
+            "INSERT INTO runs (run_id, command, started_at, as_of, rules_hash, outcome) "
+            "VALUES (?, ?, now()::TIMESTAMP, ?, ?, 'running')",
+            [run_id, command, as_of, rules_hash],
+        )
+        self.run_id = run_id
+        return run_id
+
+    def finish_run(self, outcome: str, counts: dict | None = None, inputs: Any = None,
+                   error: str | None = None) -> None:
+        self.execute(
+            "UPDATE runs SET ended_at = now()::TIMESTAMP, outcome = ?, counts = ?, inputs = ?, "
+            "error = ? WHERE run_id = ?",
+            [outcome, json.dumps(counts or {}, default=str), json.dumps(inputs, default=str),
+             error, self.run_id],
+        )
+
+
+class Workspace(SqlSession):
     """A DuckDB connection plus helpers to run builder-produced SQL."""
 
     def __init__(self, con: Any, path: Path | None, *, read_only: bool, run_id: int | None = None):
@@ -52,20 +99,6 @@ class Workspace:
                 first = " ".join(sql.split())[:120]
                 log.debug("sql %.3fs: %s", time.perf_counter() - started, first)
         return result
-
-    def script(self, statements: list[str]) -> None:
-        for statement in statements:
-            self.execute(statement)
-
-    def rows(self, sql: str, params: list | dict | None = None) -> list[dict]:
-        """Small results only (summaries, one person): list of dicts."""
-        cur = self.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-    def scalar(self, sql: str, params: list | dict | None = None) -> Any:
-        row = self.execute(sql, params).fetchone()
-        return row[0] if row else None
 
     def arrow(self, sql: str, params: list | dict | None = None):
         # A relation hands Arrow over without the DB-API result's extra copy.
@@ -111,29 +144,6 @@ class Workspace:
             self.scalar(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
             )
-        )
-
-    def next_id(self, table: str, column: str) -> int:
-        return int(self.scalar(f'SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"'))
-
-    # -- run log ---------------------------------------------------------------
-    def start_run(self, command: str, as_of: dt.date | None, rules_hash: str | None = None) -> int:
-        run_id = self.next_id("runs", "run_id")
-        self.execute(
-            "INSERT INTO runs (run_id, command, started_at, as_of, rules_hash, outcome) "
-            "VALUES (?, ?, now()::TIMESTAMP, ?, ?, 'running')",
-            [run_id, command, as_of, rules_hash],
-        )
-        self.run_id = run_id
-        return run_id
-
-    def finish_run(self, outcome: str, counts: dict | None = None, inputs: Any = None,
-                   error: str | None = None) -> None:
-        self.execute(
-            "UPDATE runs SET ended_at = now()::TIMESTAMP, outcome = ?, counts = ?, inputs = ?, "
-            "error = ? WHERE run_id = ?",
-            [outcome, json.dumps(counts or {}, default=str), json.dumps(inputs, default=str),
-             error, self.run_id],
         )
 
 

@@ -12,35 +12,96 @@ from leadctl.cli import common
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("runs")(runs)
+    app.command("load-results")(load_results)
 
 
 def run(
     ctx: typer.Context,
-    inbox: Annotated[list[str] | None, typer.Option("--inbox", help="Folder (or files/globs) of "
-                     "new lead and event files; already-ingested content is skipped.")] = None,
+    inbox: Annotated[list[str] | None, typer.Option(
+        "--inbox", "--input", help="Folder (or files/globs) of new lead and event files; "
+        "already-ingested content is skipped. With --engine spark also hdfs://, s3a://, …")
+    ] = None,
     as_of: common.AsOf = None,
     max_reject_share: Annotated[float, typer.Option(
         "--max-reject-share", help="Exit 1 when more than this share of rows read is rejected.")
     ] = 0.05,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="duckdb (the workspace, default) or spark (needs leadctl[spark] "
+        "and Java; results go to --output as Parquet).")] = "duckdb",
+    output: Annotated[str | None, typer.Option(
+        "--output", help="Spark: folder (local or cluster) for the result tables.")] = None,
+    spark_master: Annotated[str, typer.Option(
+        "--spark-master", help="Spark: master URL, e.g. local[4], spark://host:7077, yarn.")
+    ] = "local[2]",
+    state: Annotated[str | None, typer.Option(
+        "--state", help="Spark: a previous run's --output to continue from (person ids, "
+        "ownership, ingested files).")] = None,
+    checkpoint_dir: Annotated[str | None, typer.Option(
+        "--checkpoint-dir", help="Spark: reliable checkpoint folder (HDFS/S3 on a cluster).")
+    ] = None,
+    spark_conf: Annotated[list[str] | None, typer.Option(
+        "--spark-conf", help="Spark: extra setting KEY=VALUE (repeatable).")] = None,
     json_out: common.Json = False,
 ) -> None:
     """The nightly job: ingest → resolve → tag → score → route, published atomically."""
-    from leadctl.errors import DataCheckFailed
-    from leadctl.pipeline import RunOptions, run_nightly
+    from leadctl.errors import DataCheckFailed, UsageError
 
     s = common.settings(ctx)
 
     def action():
-        options = RunOptions(rules_dir=s.rules, as_of=common.parse_as_of(as_of),
-                             inbox=list(inbox or []), max_reject_share=max_reject_share)
+        as_of_date = common.parse_as_of(as_of)
+        if engine not in ("duckdb", "spark"):
+            raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
         with common.Progress("run") as bar:
             try:
+                if engine == "spark":
+                    return _run_spark(s, as_of_date, list(inbox or []), output, spark_master,
+                                      state, checkpoint_dir, spark_conf or [],
+                                      max_reject_share, bar.update)
+                from leadctl.pipeline import RunOptions, run_nightly
+
+                options = RunOptions(rules_dir=s.rules, as_of=as_of_date,
+                                     inbox=list(inbox or []), max_reject_share=max_reject_share)
                 return run_nightly(s.db, options, bar.update)
             except DataCheckFailed as exc:
                 render(exc.details, json_out)  # the work is published; show it, then exit 1
                 raise
 
     render(common.run(ctx, action), json_out)
+
+
+def _run_spark(s, as_of, inputs, output, master, state, checkpoint_dir, conf, max_reject_share,
+               progress):
+    from leadctl.errors import UsageError
+    from leadctl.spark.pipeline import SparkRunOptions, run_spark
+
+    if not output:
+        raise UsageError("--engine spark needs --output DIR for the result tables")
+    pairs = dict(item.split("=", 1) for item in conf if "=" in item)
+    if len(pairs) != len(conf):
+        raise UsageError("--spark-conf takes KEY=VALUE")
+    return run_spark(SparkRunOptions(
+        rules_dir=s.rules, as_of=as_of, inputs=inputs, output=output, master=master,
+        state=state, checkpoint_dir=checkpoint_dir, conf=pairs,
+        max_reject_share=max_reject_share), progress)
+
+
+def load_results(
+    ctx: typer.Context,
+    output: Annotated[str, typer.Argument(help="A `run --engine spark` --output folder.")],
+    json_out: common.Json = False,
+) -> None:
+    """Load a Spark run's result tables into the workspace (portrait, find, export)."""
+    from leadctl.spark.pipeline import load_results as load
+
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: load(s.db, output))
+    if json_out:
+        common.print_json(result)
+        return
+    common.stdout_console().print(common.table(
+        f"loaded run {result['run_id']} (as of {result['as_of']}) from {output}",
+        ["table", "rows"], [[t, n] for t, n in result["tables"].items()]))
 
 
 # Run-wide facts repeated by each stage's summary: shown once, in the title.
@@ -57,7 +118,8 @@ def render(summary: dict, json_out: bool) -> None:
                           if isinstance(v, (int, float, str)) and k not in _NOT_COUNTS)
         rows.append([stage, f"{summary['timings'].get(stage, 0):.2f}s", shown])
     out = common.stdout_console()
-    out.print(common.table(f"run {summary.get('run_id')} as of {summary['as_of']}: "
+    engine = f" on {summary['engine']} ({summary['master']})" if summary.get("engine") else ""
+    out.print(common.table(f"run {summary.get('run_id')}{engine} as of {summary['as_of']}: "
                            f"{summary.get('outcome')}", ["stage", "time", "counts"], rows))
 
 

@@ -212,7 +212,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         return _failed(result, str(exc))
     except Exception as exc:  # the reader's errors (truncated Parquet, ...)
         ws.execute("ROLLBACK")
-        if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb", "pyspark"):
+        if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb", "pyspark", "py4j"):
             raise
         return _failed(result, _first_line(exc))
     finally:
@@ -286,5 +286,6 @@ def _failed(result: FileResult, message: str) -> FileResult:
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
+    java = getattr(exc, "java_exception", None)  # Spark's reader: the JVM's own message
+    text = str(java.getMessage() if java is not None else exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

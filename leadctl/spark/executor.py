@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from leadctl.errors import LeadctlError
+from leadctl.workspace import SqlSession
 from leadctl.spark.translate import Action, translate, update_query_sql
 
 log = logging.getLogger("leadctl")
@@ -40,7 +42,7 @@ def spark_session(master: str = "local[2]", app_name: str = "leadctl", conf: dic
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setLogLevel("FATAL")  # failures reach the user as our own errors
     return spark
 
 
@@ -58,7 +60,7 @@ class _Result:
         return tuple(self._rows[0]) if self._rows else None
 
 
-class SparkWorkspace:
+class SparkWorkspace(SqlSession):
     engine = "spark"
 
     def __init__(self, spark, *, checkpoint_dir: str | None = None, run_id: int | None = None):
@@ -87,19 +89,6 @@ class SparkWorkspace:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("spark %.3fs %s: %s", time.perf_counter() - started, action.kind,
                           " ".join(sql.split())[:120])
-
-    def script(self, statements: list[str]) -> None:
-        for statement in statements:
-            self.execute(statement)
-
-    def rows(self, sql: str, params: list | dict | None = None) -> list[dict]:
-        cur = self.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-    def scalar(self, sql: str, params: list | dict | None = None) -> Any:
-        row = self.execute(sql, params).fetchone()
-        return row[0] if row else None
 
     def arrow(self, sql: str, params: list | dict | None = None):
         action = translate(sql, params)
@@ -135,9 +124,6 @@ class SparkWorkspace:
     @contextlib.contextmanager
     def unordered(self) -> Iterator[None]:
         yield  # Spark never promises row order
-
-    def next_id(self, table: str, column: str) -> int:
-        return int(self.scalar(f'SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"'))
 
     def store_frame(self, name: str, frame) -> None:
         """A DataFrame (e.g. a file Spark read) as a materialised table."""
@@ -218,8 +204,10 @@ class SparkWorkspace:
             frame.unpersist()
 
 
-class SparkStatementError(Exception):
-    """A statement Spark rejected: an engine gap, reported as an internal error."""
+class SparkStatementError(LeadctlError):
+    """A statement Spark rejected: an engine gap, reported as an internal error (exit 3)."""
+
+    exit_code = 3
 
 
 def _first_line(exc: Exception) -> str:

@@ -79,7 +79,7 @@ def run_spark(options: SparkRunOptions,
             ws.execute(statement)
         if options.state:
             summary["state_tables"] = load_state(ws, options.state)
-        ws.run_id = summary["run_id"] = ws.next_id("runs", "run_id")
+        summary["run_id"] = ws.start_run("run --engine spark", options.as_of, digest)
         stages = {**pipeline._STAGE_FUNCS, "ingest": lambda w, o: _ingest(w, options)}
         run_options = pipeline.RunOptions(rules_dir=options.rules_dir, as_of=options.as_of,
                                           inbox=options.inputs,
@@ -90,8 +90,9 @@ def run_spark(options: SparkRunOptions,
             started = time.perf_counter()
             summary["stages"][stage] = stages[stage](ws, run_options)
             summary["timings"][stage] = round(time.perf_counter() - started, 3)
-        outcome, _ = pipeline._data_checks(summary, run_options)
+        outcome, problem = pipeline._data_checks(summary, run_options)
         summary["outcome"] = outcome
+        ws.finish_run(outcome, pipeline._counts(summary), options.inputs, problem)
         started = time.perf_counter()
         summary["tables"] = write_results(ws, options.output, summary)
         summary["timings"]["write"] = round(time.perf_counter() - started, 3)
@@ -163,8 +164,11 @@ def load_results(db: Path | None, output: str) -> dict:
         raise InputError(f"{output}: not a Spark run's output (no {SUMMARY_FILE}); "
                          "run `leadctl run --engine spark --output DIR` first")
     run = json.loads(summary_path.read_text())
-    tables = sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.parquet")))
+    # The workspace keeps its own run log (and schema version); the Spark run is one entry.
+    tables = sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.parquet"))
+                    and p.name not in ("runs", "meta"))
     with open_writer(db, create=True) as ws:
+        ws.start_run("load-results", dt.date.fromisoformat(run["as_of"]), run.get("rules_hash"))
         for name in tables:
             kind = ws.table_type(name)
             if kind == "VIEW":
@@ -173,5 +177,8 @@ def load_results(db: Path | None, output: str) -> dict:
                 ws.execute(f'DROP TABLE "{name}"')
             source = str(folder / name / "*.parquet").replace("'", "''")
             ws.execute(f"CREATE TABLE \"{name}\" AS SELECT * FROM read_parquet('{source}')")
+        ws.finish_run(run.get("outcome", "ok"), {"spark_run": run.get("run_id"),
+                                                 "stages": run.get("stages"),
+                                                 "timings": run.get("timings")}, output)
     return {"output": output, "run_id": run.get("run_id"), "as_of": run.get("as_of"),
             "tables": {n: run.get("tables", {}).get(n) for n in tables}}
