@@ -102,8 +102,8 @@ def test_same_rejects_and_person_ids(sample):
     duck, spark, _ = sample
     d, s = _tables(duck.db, ["rejects", "persons"]), _tables(spark.db, ["rejects", "persons"])
     cols = ["source", "row_number", "reason"]
-    assert sorted(zip(*(d["rejects"][c].to_pylist() for c in cols))) == \
-        sorted(zip(*(s["rejects"][c].to_pylist() for c in cols)))
+    assert sorted(zip(*(d["rejects"][c].to_pylist() for c in cols), strict=True)) == \
+        sorted(zip(*(s["rejects"][c].to_pylist() for c in cols), strict=True))
     assert sorted(d["persons"]["person_id"].to_pylist()) == \
         sorted(s["persons"]["person_id"].to_pylist())
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from leadctl.errors import LeadctlError
-from leadctl.workspace import SqlSession
 from leadctl.spark.translate import Action, translate, update_query_sql
+from leadctl.workspace import SqlSession
 
 log = logging.getLogger("leadctl")
 
