@@ -30,9 +30,9 @@ def run(
         "and Java; results go to --output as Parquet).")] = "duckdb",
     output: Annotated[str | None, typer.Option(
         "--output", help="Spark: folder (local or cluster) for the result tables.")] = None,
-    spark_master: Annotated[str, typer.Option(
-        "--spark-master", help="Spark: master URL, e.g. local[4], spark://host:7077, yarn.")
-    ] = "local[2]",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="Spark: master URL, e.g. local[4], spark://host:7077, yarn "
+        "(default: spark-submit's --master, else local[2]).")] = None,
     state: Annotated[str | None, typer.Option(
         "--state", help="Spark: a previous run's --output to continue from (person ids, "
         "ownership, ingested files).")] = None,

@@ -28,15 +28,20 @@ _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER",
                  "timestamp": "TIMESTAMP WITH TIME ZONE", "timestamp_ntz": "TIMESTAMP"}
 
 
-def spark_session(master: str = "local[2]", app_name: str = "leadctl", conf: dict | None = None):
+def spark_session(master: str | None = "local[2]", app_name: str = "leadctl",
+                  conf: dict | None = None):
+    """A Spark session. `master` None: the one spark-submit was given (--master)."""
     from pyspark.sql import SparkSession
 
-    builder = (SparkSession.builder.master(master).appName(app_name)
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    builder = (builder
                # TIMESTAMP values are wall-clock times, as in the DuckDB workspace.
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.ansi.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false"))
-    if master.startswith("local"):
+    if (master or "").startswith("local"):
         builder = builder.config("spark.sql.shuffle.partitions", "8").config(
             "spark.ui.enabled", "false")
     for key, value in (conf or {}).items():

@@ -34,7 +34,7 @@ class SparkRunOptions:
     as_of: dt.date
     inputs: list[str]
     output: str
-    master: str = "local[2]"
+    master: str | None = None  # None: spark-submit's --master, else local[2]
     state: str | None = None
     checkpoint_dir: str | None = None
     delimiter: str = ","
@@ -43,7 +43,12 @@ class SparkRunOptions:
 
 
 def open_spark(options: SparkRunOptions):
+    import os
+
     from leadctl.spark.executor import SparkWorkspace, spark_session
+
+    if options.master is None and not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        options.master = "local[2]"  # not launched by spark-submit
 
     try:
         import pyspark  # noqa: F401
@@ -53,6 +58,7 @@ def open_spark(options: SparkRunOptions):
     conf = {"spark.sql.legacy.javaCharsets": "true", **options.conf}  # GB18030 files
     try:
         spark = spark_session(options.master, conf=conf)
+        options.master = spark.sparkContext.master
     except Exception as exc:  # no Java, bad master URL
         raise SparkUnavailable(f"cannot start Spark ({options.master}): "
                                f"{str(exc).strip().splitlines()[0]}") from exc
@@ -74,6 +80,7 @@ def run_spark(options: SparkRunOptions,
                      "as_of": options.as_of.isoformat(), "rules_hash": digest,
                      "output": options.output, "stages": {}, "timings": {}}
     ws = open_spark(options)
+    summary["master"] = options.master
     try:
         for statement in all_ddl():
             ws.execute(statement)
