@@ -12,6 +12,7 @@ from sqlglot.optimizer.simplify import simplify
 from leadctl.spark.translate import (
     Action,
     UnsupportedStatement,
+    java_datetime_pattern,
     to_spark_sql,
     translate,
     update_query_sql,
@@ -188,3 +189,18 @@ def test_to_json_formats_zone_less_timestamps_like_duckdb():
 def test_regexp_full_match_does_not_accept_a_trailing_newline():
     out = to_spark_sql("SELECT regexp_full_match(a, 'abc') FROM t")
     assert out.endswith(")\\\\z' FROM t")
+
+
+@pytest.mark.parametrize(("strftime", "java"), [
+    ("%Y/%m/%d %H:%M:%S", "yyyy/M/d H:m:s"),  # one-digit fields parse, as on DuckDB
+    ("%Y%m%d", "yyyyMMdd"),  # fields that touch need fixed widths
+    ("%Y年%m月%d日", "yyyy年M月d日"),
+    ("%Y-%m-%dT%H:%M", "yyyy-M-d'T'H:m"),  # ASCII letters are quoted literals
+])
+def test_strptime_formats_become_java_patterns(strftime, java):
+    assert java_datetime_pattern(strftime) == java
+
+
+def test_strptime_format_without_a_spark_form_is_refused():
+    with pytest.raises(UnsupportedStatement, match="%j"):
+        java_datetime_pattern("%Y-%j")
