@@ -21,6 +21,10 @@ import datetime as dt
 import decimal
 from dataclasses import dataclass, field
 
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
 from leadctl.errors import LeadctlError
 
 DIALECT_IN = "duckdb"
@@ -51,17 +55,19 @@ class Action:
 
 def to_spark_sql(sql_or_tree) -> str:
     """One DuckDB query (text or sqlglot tree) as Spark SQL."""
-    import sqlglot
-
     tree = sqlglot.parse_one(sql_or_tree, read=DIALECT_IN) if isinstance(sql_or_tree, str) \
         else sql_or_tree
-    return _portable(tree.copy()).sql(dialect=DIALECT_OUT, unsupported_level=_raise_level())
+    return _portable(tree.copy()).sql(dialect=DIALECT_OUT, unsupported_level=ErrorLevel.RAISE)
 
 
 def _portable(tree):
-    """Applies `_spark_node` bottom-up (children first, so rewrites nest)."""
+    """Applies the rewrites below bottom-up (children first, so rewrites nest)."""
     for node in reversed(list(tree.walk(bfs=False))):
-        new = _spark_node(node)
+        if isinstance(node, exp.Anonymous):
+            rewrite = _FUNCTIONS.get(node.name.lower())
+        else:
+            rewrite = _NODES.get(type(node))
+        new = rewrite(node) if rewrite else node
         if new is not node:
             if node is tree:
                 tree = new
@@ -70,66 +76,85 @@ def _portable(tree):
     return tree
 
 
-def _spark_node(node):
-    """DuckDB-only types and forms with the Spark meaning sqlglot leaves to us."""
-    from sqlglot import exp
+# -- rewrites: DuckDB forms whose Spark meaning sqlglot does not give us -----------------------
 
-    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.JSON:
+
+def _renamed(name: str):
+    return lambda node: exp.func(name, *node.expressions)
+
+
+def _json_type(node):
+    if node.this == exp.DataType.Type.JSON:
         return exp.DataType.build("STRING")  # JSON values travel as their text
-    if isinstance(node, exp.RegexpFullMatch):
-        pattern = node.expression
-        if isinstance(pattern, exp.Literal):  # Java's RLIKE finds; anchor the whole value
-            pattern = exp.Literal.string(f"^(?:{pattern.this})\\z")
-        else:
-            pattern = exp.func("concat", exp.Literal.string("^(?:"), pattern,
-                               exp.Literal.string(")\\z"))
-        return exp.RegexpLike(this=node.this, expression=pattern)
-    if isinstance(node, exp.Anonymous) and node.name.lower() in _RENAMED:
-        return exp.func(_RENAMED[node.name.lower()], *node.expressions)
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "timezone" \
-            and len(node.expressions) == 2:
-        # DuckDB: an instant (TIMESTAMPTZ) → the wall-clock time (TIMESTAMP) in a zone.
-        zone, instant = node.expressions
-        local = exp.Anonymous(this="from_utc_timestamp", expressions=[instant, zone])
-        return exp.cast(local, exp.DataType.build("TIMESTAMP", dialect=DIALECT_IN))
-    if isinstance(node, exp.UnixToTime) and not node.args.get("scale"):
-        # DuckDB's to_timestamp(seconds) keeps fractions; Spark's from_unixtime would not.
-        return exp.Anonymous(this="timestamp_seconds", expressions=[node.this])
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime":
-        return _try_strptime(*node.expressions)
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "to_json":
-        return _to_json(node.expressions[0])
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "list_slice":
-        # DuckDB's end is inclusive; Spark's slice takes a length.
-        items, begin, end = node.expressions
-        length = exp.Paren(this=exp.Add(this=exp.Sub(this=exp.Paren(this=end.copy()),
-                                                     expression=exp.Paren(this=begin.copy())),
-                                        expression=exp.Literal.number(1)))
-        return exp.func("slice", items, begin, length)
-    if isinstance(node, (exp.ArgMin, exp.ArgMax)) and node.args.get("count") is None:
+    return node
+
+
+def _full_match(node):
+    """Java's RLIKE finds anywhere, and `$` also matches before a final newline."""
+    pattern = node.expression
+    if isinstance(pattern, exp.Literal):
+        pattern = exp.Literal.string(f"^(?:{pattern.this})\\z")
+    else:
+        pattern = exp.func("concat", exp.Literal.string("^(?:"), pattern,
+                           exp.Literal.string(")\\z"))
+    return exp.RegexpLike(this=node.this, expression=pattern)
+
+
+def _timezone(node):
+    """DuckDB: an instant (TIMESTAMPTZ) → the wall-clock time (TIMESTAMP) in a zone."""
+    if len(node.expressions) != 2:
+        return node
+    zone, instant = node.expressions
+    local = exp.Anonymous(this="from_utc_timestamp", expressions=[instant, zone])
+    return exp.cast(local, exp.DataType.build("TIMESTAMP", dialect=DIALECT_IN))
+
+
+def _epoch_seconds(node):
+    """DuckDB's to_timestamp(seconds) keeps fractions; Spark's from_unixtime would not."""
+    if node.args.get("scale"):
+        return node
+    return exp.Anonymous(this="timestamp_seconds", expressions=[node.this])
+
+
+def _list_slice(node):
+    """DuckDB's end is inclusive; Spark's slice takes a length."""
+    items, begin, end = node.expressions
+    length = exp.Paren(this=exp.Add(this=exp.Sub(this=exp.Paren(this=end.copy()),
+                                                 expression=exp.Paren(this=begin.copy())),
+                                    expression=exp.Literal.number(1)))
+    return exp.func("slice", items, begin, length)
+
+
+def _arg_min_max(node):
+    if node.args.get("count") is None:
         # DuckDB skips rows whose value is NULL; Spark's min_by/max_by would return it.
         node.set("expression", _unless_null(node.this, node.expression))
         return node
-    if isinstance(node, (exp.ArgMin, exp.ArgMax)) and node.args.get("count") is not None \
-            and not isinstance(node.parent, exp.Filter):
-        return _top_n(node)
-    if isinstance(node, exp.Filter) and isinstance(node.this, (exp.ArgMin, exp.ArgMax)) \
-            and node.this.args.get("count") is not None:
-        return _top_n(node.this, node.expression)
-    if isinstance(node, (exp.ArrayAgg, exp.GroupConcat)) and (
-            isinstance(node.this, exp.Order) or node.args.get("order") is not None):
+    # The n form: with a FILTER, the Filter node above rewrites both together.
+    return node if isinstance(node.parent, exp.Filter) else _top_n(node)
+
+
+def _filter(node):
+    inner = node.this
+    if isinstance(inner, (exp.ArgMin, exp.ArgMax)) and inner.args.get("count") is not None:
+        return _top_n(inner, node.expression)
+    return node
+
+
+def _ordered_list(node):
+    if isinstance(node.this, exp.Order) or node.args.get("order") is not None:
         # collect_list has no order: Spark would silently drop it. Builders sort the
         # list instead (list_sort(list(x))).
         raise UnsupportedStatement("an ordered list()/string_agg() has no Spark form; "
                                    "use list_sort(list(x))")
-    if isinstance(node, exp.Tuple) and not isinstance(node.parent, (exp.In, exp.Values)):
-        # A row value (ordering key) is a struct in Spark; fields compare left to right.
-        return exp.Struct(expressions=node.expressions)
     return node
 
 
-_RENAMED = {"strlen": "octet_length", "epoch_us": "unix_micros",
-            "regexp_split_to_array": "split"}
+def _row_value(node):
+    """A row value (ordering key) is a struct in Spark; fields compare left to right."""
+    if isinstance(node.parent, (exp.In, exp.Values)):
+        return node
+    return exp.Struct(expressions=node.expressions)
 
 
 _STRFTIME = {"Y": "yyyy", "m": "M", "d": "d", "H": "H", "M": "m", "S": "s"}
@@ -159,8 +184,6 @@ def java_datetime_pattern(strftime: str) -> str:
 
 def _try_strptime(text, formats):
     """try_strptime(x, [f1, f2, …]) → the first format that parses, as a wall-clock time."""
-    from sqlglot import exp
-
     items = formats.expressions if isinstance(formats, exp.Array) else [formats]
     tries = [exp.Anonymous(this="try_to_timestamp", expressions=[
         text.copy(), exp.Literal.string(java_datetime_pattern(f.this))]) for f in items]
@@ -169,8 +192,6 @@ def _try_strptime(text, formats):
 
 
 def _unless_null(value, expression):
-    from sqlglot import exp
-
     return exp.If(this=exp.Is(this=value.copy(), expression=exp.Null()), true=exp.Null(),
                   false=expression)
 
@@ -179,8 +200,6 @@ def _to_json(value):
     """DuckDB's to_json takes any value; Spark's only structs, arrays and maps: wrap the
     value in an array and strip the brackets. Null struct fields and the timestamp
     text are kept as DuckDB writes them."""
-    from sqlglot import exp
-
     options = exp.Anonymous(this="map", expressions=[exp.Literal.string(v) for v in (
         "timestampFormat", "yyyy-MM-dd HH:mm:ss", "timestampNTZFormat", "yyyy-MM-dd HH:mm:ss",
         "ignoreNullFields", "false")])
@@ -192,8 +211,6 @@ def _to_json(value):
 
 def _top_n(node, where=None):
     """arg_min(v, k, n) → the v of the n smallest k, in order (Spark has no n form)."""
-    from sqlglot import exp
-
     pair = exp.Struct(expressions=[exp.alias_(node.expression, "k"),
                                    exp.alias_(node.this, "v")])
     pairs = exp.func("collect_list", _unless_null(node.this, _unless_null(node.expression, pair)))
@@ -210,16 +227,8 @@ def _top_n(node, where=None):
     return exp.If(this=empty, true=exp.Null(), false=top)
 
 
-def _raise_level():
-    from sqlglot.errors import ErrorLevel
-
-    return ErrorLevel.RAISE
-
-
 def literal_node(value):
     """A Python parameter value as a sqlglot literal (bound before transpiling)."""
-    from sqlglot import exp
-
     if value is None:
         return exp.Null()
     if isinstance(value, bool):
@@ -238,14 +247,13 @@ def literal_node(value):
 def bind(sql: str, params):
     """The statement with its `?` placeholders replaced by literals, in text order
     (named `$name` parameters: from a dict)."""
-    from sqlglot import exp, parse_one
     from sqlglot.dialects import DuckDB
     from sqlglot.tokens import TokenType
 
     if params is None:
-        return parse_one(sql, read=DIALECT_IN)
+        return sqlglot.parse_one(sql, read=DIALECT_IN)
     if isinstance(params, dict):
-        return parse_one(sql, read=DIALECT_IN).transform(
+        return sqlglot.parse_one(sql, read=DIALECT_IN).transform(
             lambda n: literal_node(params[n.name])
             if isinstance(n, exp.Placeholder) and n.name in params else n)
     spots = [t for t in DuckDB().tokenize(sql) if t.token_type == TokenType.PLACEHOLDER]
@@ -255,14 +263,11 @@ def bind(sql: str, params):
     for token, value in reversed(list(zip(spots, params, strict=True))):
         text = literal_node(value).sql(dialect=DIALECT_IN)
         sql = sql[:token.start] + text + sql[token.end + 1:]
-    return parse_one(sql, read=DIALECT_IN)
+    return sqlglot.parse_one(sql, read=DIALECT_IN)
 
 
 def translate(sql: str, params: list | dict | None = None) -> Action:
     """The Spark action for one DuckDB statement."""
-    import sqlglot
-    from sqlglot import exp
-
     try:
         tree = bind(sql, params)
     except sqlglot.errors.ParseError as exc:
@@ -291,16 +296,12 @@ def translate(sql: str, params: list | dict | None = None) -> Action:
 
 
 def _name(table) -> str:
-    from sqlglot import exp
-
     if isinstance(table, exp.Schema):
         table = table.this
     return table.name
 
 
 def _create(tree) -> Action:
-    from sqlglot import exp
-
     kind = (tree.args.get("kind") or "").upper()
     name = _name(tree.this)
     replace = bool(tree.args.get("replace"))
@@ -321,8 +322,6 @@ def _create(tree) -> Action:
 
 
 def _insert(tree) -> Action:
-    from sqlglot import exp
-
     if tree.args.get("alternative") or tree.args.get("conflict"):
         raise UnsupportedStatement("INSERT OR REPLACE / ON CONFLICT has no Spark form")
     target = tree.this
@@ -334,8 +333,6 @@ def _insert(tree) -> Action:
 
 
 def _delete(tree) -> Action:
-    from sqlglot import exp
-
     name = _name(tree.this)
     where = tree.args.get("where")
     query = exp.select("*").from_(exp.to_table(name))
@@ -351,8 +348,6 @@ def _delete(tree) -> Action:
 def _update(tree) -> Action:
     """UPDATE t SET c = e [FROM s] WHERE w. With a FROM, `w` becomes the condition of a
     LEFT JOIN (DuckDB's UPDATE … FROM updates each target row from at most one match)."""
-    from sqlglot import exp
-
     target = tree.this
     name = _name(target)
     alias = target.alias_or_name
@@ -389,3 +384,16 @@ def update_query_sql(action: Action, columns: list[str]) -> str:
     return (f"SELECT {select} FROM `{action.name}` AS {alias} "
             f"LEFT JOIN (SELECT *, TRUE AS `__matched` FROM ({action.source})) AS {src} "
             f"ON {action.sql}")
+
+
+_FUNCTIONS = {  # DuckDB functions sqlglot passes through as they are
+    "strlen": _renamed("octet_length"), "epoch_us": _renamed("unix_micros"),
+    "regexp_split_to_array": _renamed("split"), "timezone": _timezone,
+    "try_strptime": lambda node: _try_strptime(*node.expressions),
+    "to_json": lambda node: _to_json(node.expressions[0]), "list_slice": _list_slice,
+}
+_NODES = {
+    exp.DataType: _json_type, exp.RegexpFullMatch: _full_match, exp.UnixToTime: _epoch_seconds,
+    exp.ArgMin: _arg_min_max, exp.ArgMax: _arg_min_max, exp.Filter: _filter,
+    exp.ArrayAgg: _ordered_list, exp.GroupConcat: _ordered_list, exp.Tuple: _row_value,
+}
