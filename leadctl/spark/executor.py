@@ -113,7 +113,7 @@ class SparkWorkspace(SqlSession):
         return name in self.tables or name in self.views
 
     def columns(self, name: str) -> list[tuple[str, str]]:
-        frame = self.tables.get(name) or self.spark.table(name)
+        frame = self.frame(name)
         return [(f.name, _DUCKDB_TYPES.get(f.dataType.simpleString(),
                                            f.dataType.simpleString().upper()))
                 for f in frame.schema.fields]
