@@ -90,6 +90,12 @@ class _RemotePath(type(Path())):
     def __str__(self) -> str:
         return self._text
 
+    @property
+    def stem(self) -> str:
+        """The source name: the file's, or the folder's for a glob (hdfs://…/sem/*.csv)."""
+        own = super().stem
+        return self.parent.name if any(ch in own for ch in "*?[") else own
+
 
 def _location(path: Path) -> str:
     return str(path) if isinstance(path, _RemotePath) else str(Path(path).resolve())
