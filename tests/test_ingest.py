@@ -231,3 +231,22 @@ def test_full_width_digits_count_as_an_identifier(cli, tmp_path):
     result = cli("ingest", path, "--json")
     assert result.json()["totals"]["leads"] == 1
     assert rejects_in(cli) == [("fw", 2, "no_identifier")]
+
+
+def test_a_transcoded_file_that_fails_to_load_leaves_no_temp_copy(cli, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    path = write(tmp_path / "long.csv", "lead_id,phone,city\n1,13900000001,北京\n"
+                 f"2,13900000002,{'x' * (9 * 1024 * 1024)}\n", "gb18030")
+    result = cli("ingest", path, "--json")
+    assert result.exit_code == 2 and "long.csv: Invalid Input Error" in result.stderr
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_superseded_row_keeps_the_leads_columns_in_table_order():
+    from leadctl.ingest.sql import LEADS_TABLE_COLUMNS
+    from leadctl.workspace import open_memory
+
+    assert tuple(c for c, _ in open_memory().columns("leads")) == LEADS_TABLE_COLUMNS

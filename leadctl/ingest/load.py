@@ -136,11 +136,20 @@ class DuckDBReader:
             read_path = staged.temp
             if replaced:
                 staged.message = f"{replaced} undecodable characters replaced"
-        ws.execute(sql.stage_csv_sql("_stage", str(read_path), fmt.delimiter,
-                                     staged.rejects_table, f"{staged.rejects_table}_scan"))
-        staged.rows_sql = sql.numbered_csv_rows_sql("_stage", staged.rejects_table)
-        staged.columns, staged.types = _describe(ws, "SELECT * FROM _stage LIMIT 0")
+        try:
+            ws.execute(sql.stage_csv_sql("_stage", str(read_path), fmt.delimiter,
+                                         staged.rejects_table, f"{staged.rejects_table}_scan"))
+            staged.rows_sql = sql.numbered_csv_rows_sql("_stage", staged.rejects_table)
+            staged.columns, staged.types = _describe(ws, "SELECT * FROM _stage LIMIT 0")
+        except BaseException:
+            self.release(ws, staged)
+            raise
         return staged
+
+    def release(self, ws: Workspace, staged: StagedFile) -> None:
+        """After the file is loaded (or failed): remove what staging left behind."""
+        if staged.temp:
+            staged.temp.unlink(missing_ok=True)
 
 
 def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None = None,
@@ -216,8 +225,8 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
             raise
         return _failed(result, _first_line(exc))
     finally:
-        if staged and staged.temp:
-            staged.temp.unlink(missing_ok=True)
+        if staged:
+            reader.release(ws, staged)
     return result
 
 

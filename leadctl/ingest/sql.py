@@ -14,10 +14,13 @@ TIMESTAMP_FORMATS = (
     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日", "%Y%m%d %H:%M:%S", "%Y%m%d",
     "%Y.%m.%d %H:%M", "%Y.%m.%d",
 )
-# The columns of the `leads` table (schema.py), for a whole row as JSON.
-LEADS_TABLE_COLUMNS = ("lead_key", "source", "lead_id", "file_id", "row_number",
-                       *(c for c in LEAD_COLUMNS if c != "lead_id"), "created_at_raw",
-                       "attributes", "row_hash")
+# The columns of the `leads` table in schema.py's order (a test keeps them in step),
+# for a whole row as JSON.
+LEADS_TABLE_COLUMNS = (
+    "lead_key", "source", "lead_id", "file_id", "row_number", "name", "phone", "email",
+    "wechat", "device_id", "id_card", "city", "province", "created_at", "created_at_raw",
+    "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "channel",
+    "attributes", "row_hash")
 MAX_LINE_BYTES = 8 * 1024 * 1024  # a 1 MB field is fine; beyond this a row is rejected
 
 
@@ -126,8 +129,9 @@ def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str)
     return f"""
         INSERT INTO rejects
         SELECT {file_id}, {literal(source)}, {literal(kind)}, line - 1,
-               lower(replace(arg_min(error_type, column_idx), ' ', '_')),
-               arg_min(error_message, column_idx), arg_min(csv_line, column_idx),
+               lower(replace(arg_min(error_type, coalesce(column_idx, -1)), ' ', '_')),
+               arg_min(error_message, coalesce(column_idx, -1)),
+               arg_min(csv_line, coalesce(column_idx, -1)),
                now()::TIMESTAMP
         FROM {rejects_table}
         GROUP BY line ORDER BY line"""

@@ -33,7 +33,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from leadctl.sqlfn import ROUND_SCALE
+from leadctl.sqlfn import round_scale
 
 __all__ = [
     "FIELD_TYPES",
@@ -941,9 +941,11 @@ class _Compiler:
                 raise self.err(args[1].src, "round() digits must be a whole number like 2")
             digits = args[1].node
             # Through a DECIMAL: the same result on DuckDB and Spark (see leadctl.sqlfn).
-            exact = self.exp.cast(args[0].node, f"DECIMAL(38, {ROUND_SCALE})")
+            scale = round_scale(int(str(args[1].literal)))
+            exact = self.exp.TryCast(this=args[0].node.copy(),
+                                     to=self.exp.DataType.build(f"DECIMAL(38, {scale})"))
             rounded = self.exp.cast(self.exp.Round(this=exact, decimals=digits), "DOUBLE")
-            return _Typed(rounded, NUMBER, ATOM, node)
+            return _Typed(self.exp.func("coalesce", rounded, args[0].node), NUMBER, ATOM, node)
         return _Typed(self.exp.Round(this=args[0].node, decimals=digits), NUMBER, ATOM, node)
 
     def _pick(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:

@@ -66,6 +66,11 @@ class SparkReader(DuckDBReader):
         columns, types = _columns(ws, "_stage")
         return StagedFile("SELECT * FROM _stage", columns, types, rejects_table=rejects)
 
+    def release(self, ws, staged: StagedFile) -> None:
+        for table in ("_stage_all", "_stage", staged.rejects_table):
+            if table:
+                ws.execute(f"DROP TABLE IF EXISTS {table}")
+
 
 def reader_rejects_frame_sql(expected: int, delimiter: str) -> str:
     """Malformed lines of `_stage_all` in the shape of DuckDB's reader rejects table."""

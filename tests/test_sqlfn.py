@@ -1,0 +1,21 @@
+"""Engine-independent rounding (leadctl.sqlfn), evaluated on DuckDB."""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+
+from leadctl.sqlfn import round_sql
+
+
+def test_rounds_the_decimal_value_half_away_from_zero_and_never_fails():
+    rows = duckdb.sql(f"SELECT {round_sql('x', 2)} FROM (VALUES (3.925::DOUBLE), (-2.675), "
+                      "(1e40), ('inf'::DOUBLE), (NULL)) t(x)").fetchall()
+    assert [r[0] for r in rows[:3]] == [3.93, -2.68, 1e40]
+    assert math.isinf(rows[3][0]) and rows[4][0] is None
+
+
+def test_more_digits_than_the_default_scale_are_kept():
+    value = round_sql("0.123456789012::DOUBLE", 11)
+    assert duckdb.sql(f"SELECT {value}").fetchall() == [(0.12345678901,)]
