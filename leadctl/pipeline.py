@@ -45,12 +45,12 @@ def run_nightly(db: Path | None, options: RunOptions,
                 if progress:
                     progress(index, len(STAGES), stage)
                 started = time.perf_counter()
-                summary["stages"][stage] = _STAGE_FUNCS[stage](ws, options)
+                summary["stages"][stage] = STAGE_FUNCS[stage](ws, options)
                 summary["timings"][stage] = round(time.perf_counter() - started, 3)
                 kill_point(stage)
-            outcome, problem = _data_checks(summary, options)
+            outcome, problem = data_checks(summary, options)
             summary["outcome"] = outcome
-            ws.finish_run(outcome, _counts(summary), options.inbox, problem)
+            ws.finish_run(outcome, run_counts(summary), options.inbox, problem)
         kill_point("publish")
     except LeadctlError as exc:
         _record_failure(db, options, digest, exc)
@@ -62,12 +62,14 @@ def run_nightly(db: Path | None, options: RunOptions,
     return summary
 
 
-def _ingest(ws, options: RunOptions) -> dict:
+def ingest_inbox(ws, options: RunOptions, reader=None) -> dict:
+    """The ingest stage; `reader` stages the files (default: DuckDB's)."""
     if not options.inbox:
         return {"files": 0, "note": "no inbox given"}
     from leadctl.ingest import ingest_paths, options_from_rules
 
-    result = ingest_paths(ws, options.inbox, options_from_rules(options.rules_dir))
+    result = ingest_paths(ws, options.inbox, options_from_rules(options.rules_dir),
+                          reader=reader)
     if result.failed:
         names = "; ".join(f"{f.file}: {f.message}" for f in result.failed)
         raise InputError(f"{len(result.failed)} inbox file(s) could not be read, nothing was "
@@ -106,11 +108,11 @@ def _route(ws, options: RunOptions) -> dict:
     return run_routing(ws, rules, options.as_of, run_id=ws.run_id)
 
 
-_STAGE_FUNCS = {"ingest": _ingest, "resolve": _resolve, "tag": _tag, "score": _score,
+STAGE_FUNCS = {"ingest": ingest_inbox, "resolve": _resolve, "tag": _tag, "score": _score,
                 "route": _route}
 
 
-def _data_checks(summary: dict, options: RunOptions) -> tuple[str, str | None]:
+def data_checks(summary: dict, options: RunOptions) -> tuple[str, str | None]:
     ingest = summary["stages"].get("ingest", {})
     read = ingest.get("rows_read") or 0
     rejects = ingest.get("rejects") or 0
@@ -122,7 +124,7 @@ def _data_checks(summary: dict, options: RunOptions) -> tuple[str, str | None]:
     return "ok", None
 
 
-def _counts(summary: dict) -> dict:
+def run_counts(summary: dict) -> dict:
     return {"stages": summary["stages"], "timings": summary["timings"]}
 
 

@@ -118,6 +118,9 @@ class Workspace(SqlSession):
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_name = ? ORDER BY ordinal_position", [name]).fetchall()]
 
+    def columns_of_query(self, sql: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.execute(f"DESCRIBE {sql}").fetchall()]
+
     def table_type(self, name: str) -> str | None:
         """'BASE TABLE', 'VIEW' or 'LOCAL TEMPORARY'; None when there is no such table."""
         return self.scalar("SELECT table_type FROM information_schema.tables "

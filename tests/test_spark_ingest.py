@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from leadctl.spark.ingest import SparkReader, is_remote, reader_rejects_frame_sql
+from leadctl.spark.ingest import ClusterPath, SparkReader, is_remote, reader_rejects_frame_sql
 
 
-def test_cluster_paths_are_kept_verbatim_and_named_after_the_file_or_folder():
-    reader = SparkReader(delimiter=";")
-    found = reader.expand(["hdfs://nn:8020/leads/sem_baidu/*.csv", "s3a://b/in/app.parquet"])
-    assert [(str(p), p.stem) for p in found] == [
-        ("hdfs://nn:8020/leads/sem_baidu/*.csv", "sem_baidu"), ("s3a://b/in/app.parquet", "app")]
-    formats = [reader.fingerprint(p, None)[1] for p in found]
-    assert [(f.format, f.encoding, f.delimiter) for f in formats] == [
+def test_cluster_files_are_known_by_path_size_and_time_and_named_after_the_file():
+    reader = SparkReader(spark=None, delimiter=";")
+    csv = ClusterPath("hdfs://nn:8020/leads/sem_baidu.csv", size=10, mtime=1)
+    parquet = ClusterPath("s3a://b/in/app.parquet", size=10, mtime=1)
+    assert [(str(p), p.stem) for p in (csv, parquet)] == [
+        ("hdfs://nn:8020/leads/sem_baidu.csv", "sem_baidu"), ("s3a://b/in/app.parquet", "app")]
+    (digest, fmt), (_, pq) = reader.fingerprint(csv, None), reader.fingerprint(parquet, None)
+    assert [(f.format, f.encoding, f.delimiter) for f in (fmt, pq)] == [
         ("csv", "utf-8", ";"), ("parquet", "utf-8", ";")]
+    rewritten = ClusterPath("hdfs://nn:8020/leads/sem_baidu.csv", size=10, mtime=2)
+    assert reader.fingerprint(rewritten, None)[0] != digest  # same path, new content
 
 
 def test_local_paths_are_sniffed_like_on_duckdb(tmp_path):
     path = tmp_path / "leads.csv"
     path.write_bytes("线索ID|手机\nA1|13800000001\n".encode("gb18030"))
-    [found] = SparkReader().expand([str(tmp_path)])
-    digest, fmt = SparkReader().fingerprint(found, None)
+    [found] = SparkReader(spark=None).expand([str(tmp_path)])
+    digest, fmt = SparkReader(spark=None).fingerprint(found, None)
     assert (is_remote(found), fmt.format, fmt.encoding, fmt.delimiter) == \
         (False, "csv", "gb18030", "|")
     assert len(digest) == 64

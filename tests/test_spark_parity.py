@@ -56,6 +56,17 @@ def _both_engines(tmp, inbox):
     return duck, spark, ran.json()
 
 
+def _column_types(db, table):
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                           "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+    finally:
+        con.close()
+
+
 def _parity(duck, spark):
     from leadctl.spark.compare import NEEDED, compare_results
 
@@ -122,6 +133,8 @@ def test_loaded_spark_results_serve_portrait_and_export(sample, tmp_path):
         if what == "assignments":  # logged_at and run_id are the run's own
             lines = [[",".join(x.split(",")[2:]) for x in side] for side in lines]
         assert lines[0] == lines[1] and len(lines[0]) > 1500
+    types = dict(_column_types(spark.db, "leads"))
+    assert (types["attributes"], types["created_at"]) == ("JSON", "TIMESTAMP")
     runs = spark("runs", "--json").json()
     assert [r["command"] for r in runs] == ["load-results"]
     assert run["run_id"] == 1
@@ -187,3 +200,14 @@ def test_second_night_from_state_matches_duckdb(two_nights):
         rows = [sorted(map(repr, zip(*(t[name][c].to_pylist() for c in cols), strict=True)))
                 for t in (d, s)]
         assert rows[0] == rows[1], name
+
+
+def test_cluster_paths_are_listed_file_by_file_through_hadoop():
+    from leadctl.spark.executor import spark_session
+    from leadctl.spark.ingest import SparkReader
+
+    reader = SparkReader(spark_session(), delimiter=";")
+    found = reader.expand([f"file://{SAMPLE_INBOX}", f"file://{SAMPLE_INBOX}/*.parquet"])
+    assert [p.stem for p in found] == ["agent_list", "app_signups", "events", "feed_douyin",
+                                       "sem_baidu", "seo_forms"]
+    assert all(p.size > 0 and p.mtime > 0 for p in found)

@@ -24,12 +24,12 @@ NOOP = Action("noop")
 def test_create_temp_table_as_select_materializes():
     assert translate("CREATE OR REPLACE TEMP TABLE x AS SELECT a, count(*) AS n FROM t GROUP BY a"
                      ) == Action("materialize", name="x",
-                                 sql="SELECT a, COUNT(*) AS n FROM t GROUP BY a", replace=True)
+                                 sql="SELECT a, COUNT(*) AS n FROM t GROUP BY a")
 
 
 def test_create_table_with_columns_is_an_empty_typed_table():
     assert translate("CREATE TABLE IF NOT EXISTS t (a BIGINT, j JSON, d TIMESTAMP)") == Action(
-        "empty", name="t", replace=False, if_not_exists=True,
+        "empty", name="t", if_not_exists=True,
         types=(("a", "BIGINT"), ("j", "STRING"), ("d", "TIMESTAMP_NTZ")))
 
 
@@ -110,7 +110,7 @@ def test_update_from_left_joins_a_matched_marker():
     ("DROP VIEW x", Action("drop", name="x")),
     ("ALTER TABLE a RENAME TO b", Action("rename", name="a", new_name="b")),
     ("BEGIN TRANSACTION", NOOP), ("COMMIT", NOOP), ("SET x = 1", NOOP), ("CHECKPOINT", NOOP),
-    ("CREATE VIEW v AS SELECT 1", Action("view", name="v", sql="SELECT 1", replace=False)),
+    ("CREATE VIEW v AS SELECT 1", Action("view", name="v", sql="SELECT 1")),
     ("SELECT 1", Action("query", sql="SELECT 1")),
 ])
 def test_catalog_and_transaction_statements(sql, expected):

@@ -69,7 +69,3 @@ def compare_results(duckdb_tables: dict[str, Any], spark_tables: dict[str, Any])
         return report
     finally:
         ws.con.close()
-
-
-def parity_ok(report: dict) -> bool:
-    return all(r["only_duckdb"] == 0 and r["only_spark"] == 0 for r in report.values())

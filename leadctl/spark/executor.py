@@ -28,6 +28,13 @@ _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER",
                  "timestamp": "TIMESTAMP WITH TIME ZONE", "timestamp_ntz": "TIMESTAMP"}
 
 
+def duckdb_type_name(spark_type: str) -> str:
+    """A Spark type (simpleString) by the DuckDB name stages compare against."""
+    if spark_type.startswith("array<") and spark_type.endswith(">"):
+        return duckdb_type_name(spark_type[6:-1]) + "[]"
+    return _DUCKDB_TYPES.get(spark_type, spark_type.upper())
+
+
 def spark_session(master: str | None = "local[2]", app_name: str = "leadctl",
                   conf: dict | None = None):
     """A Spark session. `master` None: the one spark-submit was given (--master)."""
@@ -40,6 +47,8 @@ def spark_session(master: str | None = "local[2]", app_name: str = "leadctl",
                # TIMESTAMP values are wall-clock times, as in the DuckDB workspace.
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.ansi.enabled", "false")
+               # Every table write is a checkpoint: drop them once nothing refers to them.
+               .config("spark.cleaner.referenceTracking.cleanCheckpoints", "true")
                .config("spark.ui.showConsoleProgress", "false"))
     if (master or "").startswith("local"):
         builder = builder.config("spark.sql.shuffle.partitions", "8").config(
@@ -99,9 +108,6 @@ class SparkWorkspace(SqlSession):
         action = translate(sql, params)
         return self.spark.sql(action.sql).toArrow()
 
-    def dataframe(self, sql: str, params: list | dict | None = None):
-        return self.spark.sql(translate(sql, params).sql)
-
     def register(self, name: str, table: Any) -> None:
         """An Arrow table (small: e.g. phone results for distinct leftovers) as a table."""
         self._store(name, self.spark.createDataFrame(table))
@@ -113,10 +119,8 @@ class SparkWorkspace(SqlSession):
         return name in self.tables or name in self.views
 
     def columns(self, name: str) -> list[tuple[str, str]]:
-        frame = self.frame(name)
-        return [(f.name, _DUCKDB_TYPES.get(f.dataType.simpleString(),
-                                           f.dataType.simpleString().upper()))
-                for f in frame.schema.fields]
+        return [(f.name, duckdb_type_name(f.dataType.simpleString()))
+                for f in self.frame(name).schema.fields]
 
     def table_type(self, name: str) -> str | None:
         if name in self.tables:
@@ -158,8 +162,10 @@ class SparkWorkspace(SqlSession):
             cols = ", ".join(f"CAST(NULL AS {t}) AS `{c}`" for c, t in action.types)
             self._store(action.name, self.spark.sql(f"SELECT {cols} WHERE FALSE"))
         elif kind == "view":
+            # Through SQL: Spark keeps the view's text and resolves it on each use, so
+            # later writes to its tables show through (as in DuckDB).
             self._drop(action.name)
-            self.spark.sql(action.sql).createOrReplaceTempView(action.name)
+            self.spark.sql(f"CREATE TEMPORARY VIEW `{action.name}` AS {action.sql}")
             self.views.add(action.name)
         elif kind == "append":
             self._append(action)
@@ -194,19 +200,15 @@ class SparkWorkspace(SqlSession):
         if not materialised:
             frame = frame.checkpoint(eager=True) if self.reliable \
                 else frame.localCheckpoint(eager=True)
-        old = self.tables.get(name)
+        # The replaced frame's checkpoint goes when nothing refers to it (cleanCheckpoints).
         frame.createOrReplaceTempView(name)
         self.views.discard(name)
         self.tables[name] = frame
-        if old is not None and old is not frame:
-            old.unpersist()
 
     def _drop(self, name: str) -> None:
-        frame = self.tables.pop(name, None)
+        self.tables.pop(name, None)
         self.views.discard(name)
         self.spark.catalog.dropTempView(name)
-        if frame is not None:
-            frame.unpersist()
 
 
 class SparkStatementError(LeadctlError):

@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from leadctl.ingest.load import DuckDBReader, StagedFile, expand_paths
+from leadctl.errors import InputError
+from leadctl.ingest.load import DATA_SUFFIXES, DuckDBReader, StagedFile, expand_paths
 from leadctl.ingest.sniff import FileFormat
 
 _SCHEMES = ("hdfs://", "s3://", "s3a://", "s3n://", "gs://", "abfs://", "abfss://",
-            "wasb://", "wasbs://", "dbfs:/")
+            "wasb://", "wasbs://", "dbfs:/", "file://")
 
 
 def is_remote(path: str | Path) -> bool:
@@ -18,24 +19,30 @@ def is_remote(path: str | Path) -> bool:
 
 
 class SparkReader(DuckDBReader):
-    """Local files are found and sniffed as on DuckDB; cluster paths (hdfs://, s3a://, …)
-    are passed to Spark as they are (one source each; Spark expands their globs), read
-    as Parquet by suffix, else as UTF-8 CSV with `delimiter`."""
+    """Local paths are found and sniffed as on DuckDB. Cluster paths (hdfs://, s3a://,
+    file://, …: files, folders, globs) are listed through Hadoop's FileSystem, one source
+    per data file as for a local folder; a file is known by path, size and modification
+    time; Parquet by suffix, anything else is read as UTF-8 CSV with `delimiter`."""
 
-    def __init__(self, delimiter: str = ","):
+    def __init__(self, spark, delimiter: str = ","):
+        self.spark = spark
         self.delimiter = delimiter
 
     def expand(self, paths: list[str]) -> list[Path]:
         local = [p for p in paths if not is_remote(p)]
-        found = expand_paths(local) if local else []
-        return found + [_RemotePath(p) for p in paths if is_remote(p)]
+        found: list[Path] = expand_paths(local) if local else []
+        for pattern in (p for p in paths if is_remote(p)):
+            listed = list_cluster_files(self.spark, pattern)
+            if not listed:
+                raise InputError(f"no CSV or Parquet files found in {pattern}")
+            found += listed
+        return list(dict.fromkeys(found))
 
     def fingerprint(self, path: Path, encoding: str | None) -> tuple[str, FileFormat]:
-        if not isinstance(path, _RemotePath):
+        if not isinstance(path, ClusterPath):
             return super().fingerprint(path, encoding)
-        text = str(path)
-        fmt = "parquet" if text.lower().rstrip("/").endswith((".parquet", ".pq")) else "csv"
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+        digest = hashlib.sha256(f"{path}|{path.size}|{path.mtime}".encode()).hexdigest()
         return digest, FileFormat(fmt, encoding or "utf-8", self.delimiter)
 
     def stage(self, ws, path: Path, fmt: FileFormat, file_id: int) -> StagedFile:
@@ -84,26 +91,40 @@ def reader_rejects_frame_sql(expected: int, delimiter: str) -> str:
             f"FROM _stage_all WHERE _corrupt IS NOT NULL")
 
 
-class _RemotePath(type(Path())):
-    """A cluster path kept verbatim (Path would collapse 'hdfs://' to 'hdfs:/')."""
+class ClusterPath(type(Path())):
+    """A cluster file: its URI kept verbatim (Path would collapse 'hdfs://' to 'hdfs:/'),
+    with the size and modification time the listing gave."""
 
-    def __new__(cls, text: str):
-        self = super().__new__(cls, text.split("://", 1)[-1])
-        self._text = text
+    def __new__(cls, uri: str, size: int = 0, mtime: int = 0):
+        self = super().__new__(cls, uri.split("://", 1)[-1])
+        self.uri, self.size, self.mtime = uri, size, mtime
         return self
 
     def __str__(self) -> str:
-        return self._text
+        return self.uri
 
-    @property
-    def stem(self) -> str:
-        """The source name: the file's, or the folder's for a glob (hdfs://…/sem/*.csv)."""
-        own = super().stem
-        return self.parent.name if any(ch in own for ch in "*?[") else own
+
+def list_cluster_files(spark, pattern: str) -> list[ClusterPath]:
+    """Data files under a cluster path, folder or glob (Hadoop FileSystem), sorted."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(pattern)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    statuses = []
+    for status in fs.globStatus(path) or []:
+        if status.isDirectory():
+            files = fs.listFiles(status.getPath(), True)
+            while files.hasNext():
+                statuses.append(files.next())
+        else:
+            statuses.append(status)
+    found = [ClusterPath(str(s.getPath().toString()), s.getLen(), s.getModificationTime())
+             for s in statuses]
+    return sorted((f for f in found if f.suffix.lower() in DATA_SUFFIXES
+                   and not f.name.startswith((".", "_"))), key=str)
 
 
 def _location(path: Path) -> str:
-    return str(path) if isinstance(path, _RemotePath) else str(Path(path).resolve())
+    return str(path) if isinstance(path, ClusterPath) else str(Path(path).resolve())
 
 
 def _columns(ws, table: str) -> tuple[list[str], dict[str, str]]:

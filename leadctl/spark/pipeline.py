@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leadctl.errors import DataCheckFailed, InputError, LeadctlError
+from leadctl.errors import DataCheckFailed, InputError, LeadctlError, UsageError
 
 SUMMARY_FILE = "_leadctl_run.json"
 # Views on DuckDB (derived from person_features / scores): written as tables.
@@ -55,6 +55,9 @@ def open_spark(options: SparkRunOptions):
     except ImportError:
         raise SparkUnavailable("the Spark engine needs pyspark: pip install 'leadctl[spark]'"
                                ) from None
+    if "spark.sql.session.timeZone" in options.conf:
+        raise UsageError("spark.sql.session.timeZone is fixed to UTC: timestamps are "
+                         "wall-clock times (the workspace time zone is in sources.yaml)")
     conf = {"spark.sql.legacy.javaCharsets": "true", **options.conf}  # GB18030 files
     try:
         spark = spark_session(options.master, conf=conf)
@@ -71,9 +74,11 @@ def run_spark(options: SparkRunOptions,
     from leadctl.rules.check import check_rules
     from leadctl.rules.load import rules_hash
     from leadctl.schema import all_ddl
+    from leadctl.spark.ingest import SparkReader
 
-    if not options.inputs:
-        raise InputError("--engine spark needs input files: --inbox PATH (local or cluster)")
+    if not options.inputs and not options.state:
+        raise InputError("--engine spark needs input files (--inbox PATH, local or cluster) "
+                         "or a previous output to recompute (--state DIR)")
     check_rules(options.rules_dir)
     digest = rules_hash(options.rules_dir)
     summary: dict = {"engine": "spark", "master": options.master,
@@ -87,7 +92,9 @@ def run_spark(options: SparkRunOptions,
         if options.state:
             summary["state_tables"] = load_state(ws, options.state)
         summary["run_id"] = ws.start_run("run --engine spark", options.as_of, digest)
-        stages = {**pipeline._STAGE_FUNCS, "ingest": lambda w, o: _ingest(w, options)}
+        reader = SparkReader(ws.spark, options.delimiter)
+        stages = {**pipeline.STAGE_FUNCS,
+                  "ingest": lambda w, o: pipeline.ingest_inbox(w, o, reader)}
         run_options = pipeline.RunOptions(rules_dir=options.rules_dir, as_of=options.as_of,
                                           inbox=options.inputs,
                                           max_reject_share=options.max_reject_share)
@@ -97,9 +104,9 @@ def run_spark(options: SparkRunOptions,
             started = time.perf_counter()
             summary["stages"][stage] = stages[stage](ws, run_options)
             summary["timings"][stage] = round(time.perf_counter() - started, 3)
-        outcome, problem = pipeline._data_checks(summary, run_options)
+        outcome, problem = pipeline.data_checks(summary, run_options)
         summary["outcome"] = outcome
-        ws.finish_run(outcome, pipeline._counts(summary), options.inputs, problem)
+        ws.finish_run(outcome, pipeline.run_counts(summary), options.inputs, problem)
         started = time.perf_counter()
         summary["tables"] = write_results(ws, options.output, summary)
         summary["timings"]["write"] = round(time.perf_counter() - started, 3)
@@ -112,53 +119,82 @@ def run_spark(options: SparkRunOptions,
     return summary
 
 
-def _ingest(ws, options: SparkRunOptions) -> dict:
-    from leadctl.ingest import ingest_paths, options_from_rules
-    from leadctl.spark.ingest import SparkReader
-
-    result = ingest_paths(ws, options.inputs, options_from_rules(options.rules_dir),
-                          reader=SparkReader(options.delimiter))
-    if result.failed:
-        names = "; ".join(f"{f.file}: {f.message}" for f in result.failed)
-        raise InputError(f"{len(result.failed)} input file(s) could not be read, nothing was "
-                         f"written: {names}")
-    return result.totals()
-
-
 def result_tables(ws) -> list[str]:
     """Workspace tables (not the stages' working tables, which start with '_')."""
     return sorted(n for n in ws.tables if not n.startswith("_")) + list(VIEWS)
 
 
 def write_results(ws, output: str, summary: dict) -> dict[str, int]:
-    """One Parquet folder per table, then the run summary; returns rows per table."""
+    """One Parquet folder per table, then the run summary (last: an output with a summary
+    is complete); returns rows per table."""
+    folder = output.rstrip("/")
+    _hadoop_delete(ws.spark, f"{folder}/{SUMMARY_FILE}")
     counts = {}
     for name in result_tables(ws):
         frame = ws.frame(name)
-        frame.write.mode("overwrite").parquet(f"{output.rstrip('/')}/{name}")
+        frame.write.mode("overwrite").parquet(f"{folder}/{name}")
         counts[name] = frame.count()
     text = json.dumps({**summary, "tables": counts}, default=str, indent=1)
-    ws.spark.sparkContext.parallelize([text], 1).saveAsTextFile(
-        f"{output.rstrip('/')}/{SUMMARY_FILE}") if "://" in output else (
-        Path(output) / SUMMARY_FILE).write_text(text)
+    _hadoop_write_text(ws.spark, f"{folder}/{SUMMARY_FILE}", text)
     return counts
 
 
 def load_state(ws, state: str) -> list[str]:
     """A previous run's output as the starting workspace tables."""
-    from leadctl.spark.ingest import is_remote
-
-    if not is_remote(state) and not Path(state).is_dir():
-        raise InputError(f"--state {state}: no such folder (a previous --output)")
-    names = [n for n in result_tables(ws) if n not in VIEWS]
+    folder = state.rstrip("/")
+    if not _hadoop_exists(ws.spark, f"{folder}/{SUMMARY_FILE}"):
+        raise InputError(f"--state {state}: not a complete Spark run's output "
+                         f"(no {SUMMARY_FILE})")
     loaded = []
-    for name in names:
-        location = f"{state.rstrip('/')}/{name}"
-        if not is_remote(state) and not Path(location).is_dir():
-            continue
-        ws.store_frame(name, ws.spark.read.parquet(location))
-        loaded.append(name)
+    for name in (n for n in result_tables(ws) if n not in VIEWS):
+        if _hadoop_exists(ws.spark, f"{folder}/{name}"):
+            ws.store_frame(name, ws.spark.read.parquet(f"{folder}/{name}"))
+            loaded.append(name)
     return loaded
+
+
+def _hadoop_path(spark, uri: str):
+    """(FileSystem, Path) for a local or cluster location, as Spark itself resolves it."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def _hadoop_exists(spark, uri: str) -> bool:
+    fs, path = _hadoop_path(spark, uri)
+    return bool(fs.exists(path))
+
+
+def _hadoop_delete(spark, uri: str) -> None:
+    fs, path = _hadoop_path(spark, uri)
+    fs.delete(path, True)
+
+
+def _hadoop_write_text(spark, uri: str, text: str) -> None:
+    fs, path = _hadoop_path(spark, uri)
+    stream = fs.create(path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+# The workspace's own run log and schema version, and what reps entered in it (claims,
+# intents and sales are written by `claim`/`status`/`sale`, never by a Spark run).
+KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales")
+
+
+def load_table_sql(name: str, kind: str | None, columns: list[tuple[str, str]], source: str,
+                   source_columns: list[str]) -> list[str]:
+    """Statements replacing table `name` by the rows of `source` (a read_parquet argument).
+    A table of the same columns keeps its types (JSON, lists) and is refilled; any other
+    shape (person_features and scores have one column per rule) is re-created."""
+    quoted = f'"{name}"'
+    if kind == "BASE TABLE" and sorted(c for c, _ in columns) == sorted(source_columns):
+        return [f"DELETE FROM {quoted}",
+                f"INSERT INTO {quoted} BY NAME SELECT * FROM read_parquet({source})"]
+    drop = [f"DROP VIEW {quoted}"] if kind == "VIEW" else \
+        [f"DROP TABLE {quoted}"] if kind else []
+    return drop + [f"CREATE TABLE {quoted} AS SELECT * FROM read_parquet({source})"]
 
 
 def load_results(db: Path | None, output: str) -> dict:
@@ -171,19 +207,15 @@ def load_results(db: Path | None, output: str) -> dict:
         raise InputError(f"{output}: not a Spark run's output (no {SUMMARY_FILE}); "
                          "run `leadctl run --engine spark --output DIR` first")
     run = json.loads(summary_path.read_text())
-    # The workspace keeps its own run log (and schema version); the Spark run is one entry.
     tables = sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.parquet"))
-                    and p.name not in ("runs", "meta"))
+                    and p.name not in KEPT_BY_WORKSPACE)
     with open_writer(db, create=True) as ws:
         ws.start_run("load-results", dt.date.fromisoformat(run["as_of"]), run.get("rules_hash"))
         for name in tables:
-            kind = ws.table_type(name)
-            if kind == "VIEW":
-                ws.execute(f'DROP VIEW "{name}"')
-            elif kind:
-                ws.execute(f'DROP TABLE "{name}"')
-            source = str(folder / name / "*.parquet").replace("'", "''")
-            ws.execute(f"CREATE TABLE \"{name}\" AS SELECT * FROM read_parquet('{source}')")
+            source = "'" + str(folder / name / "*.parquet").replace("'", "''") + "'"
+            ws.script(load_table_sql(name, ws.table_type(name), ws.columns(name), source,
+                                     [c for c, _ in ws.columns_of_query(
+                                         f"SELECT * FROM read_parquet({source})")]))
         ws.finish_run(run.get("outcome", "ok"), {"spark_run": run.get("run_id"),
                                                  "stages": run.get("stages"),
                                                  "timings": run.get("timings")}, output)

@@ -42,7 +42,6 @@ class Action:
     kind: str  # noop | query | materialize | empty | append | view | drop | rename | update
     name: str | None = None
     sql: str | None = None
-    replace: bool = True  # materialize/empty/view: replace an existing table
     if_not_exists: bool = False
     columns: tuple[str, ...] = ()  # append: target columns named by the INSERT
     types: tuple[tuple[str, str], ...] = ()  # empty: (column, Spark type)
@@ -114,6 +113,14 @@ def _epoch_seconds(node):
     if node.args.get("scale"):
         return node
     return exp.Anonymous(this="timestamp_seconds", expressions=[node.this])
+
+
+def _local_now(node):
+    """DuckDB's now() is read in the machine's time zone; Spark's session zone is UTC."""
+    offset = dt.datetime.now().astimezone().strftime("%z")
+    zone = exp.Literal.string(f"{offset[:3]}:{offset[3:]}")
+    current = exp.Anonymous(this="current_timestamp", expressions=[])
+    return exp.Anonymous(this="from_utc_timestamp", expressions=[current, zone])
 
 
 def _list_slice(node):
@@ -304,21 +311,20 @@ def _name(table) -> str:
 def _create(tree) -> Action:
     kind = (tree.args.get("kind") or "").upper()
     name = _name(tree.this)
-    replace = bool(tree.args.get("replace"))
     if_not_exists = bool(tree.args.get("exists"))
     query = tree.expression
     if kind == "VIEW":
-        return Action("view", name=name, sql=to_spark_sql(query), replace=replace,
+        return Action("view", name=name, sql=to_spark_sql(query),
                       if_not_exists=if_not_exists)
     if kind != "TABLE":
         raise UnsupportedStatement(f"no Spark form for CREATE {kind}")
     if isinstance(query, exp.Query):
-        return Action("materialize", name=name, sql=to_spark_sql(query), replace=replace,
+        return Action("materialize", name=name, sql=to_spark_sql(query),
                       if_not_exists=if_not_exists)
     schema = tree.this
     types = tuple((col.name, to_spark_sql(col.args["kind"]))
                   for col in schema.expressions if isinstance(col, exp.ColumnDef))
-    return Action("empty", name=name, types=types, replace=replace, if_not_exists=if_not_exists)
+    return Action("empty", name=name, types=types, if_not_exists=if_not_exists)
 
 
 def _insert(tree) -> Action:
@@ -347,7 +353,8 @@ def _delete(tree) -> Action:
 
 def _update(tree) -> Action:
     """UPDATE t SET c = e [FROM s] WHERE w. With a FROM, `w` becomes the condition of a
-    LEFT JOIN (DuckDB's UPDATE … FROM updates each target row from at most one match)."""
+    LEFT JOIN. DuckDB updates a target row once even when several source rows match;
+    here such a row would be repeated, so builders join the FROM on a unique key."""
     target = tree.this
     name = _name(target)
     alias = target.alias_or_name
@@ -391,9 +398,11 @@ _FUNCTIONS = {  # DuckDB functions sqlglot passes through as they are
     "regexp_split_to_array": _renamed("split"), "timezone": _timezone,
     "try_strptime": lambda node: _try_strptime(*node.expressions),
     "to_json": lambda node: _to_json(node.expressions[0]), "list_slice": _list_slice,
+    "now": _local_now, "get_current_timestamp": _local_now,
 }
 _NODES = {
     exp.DataType: _json_type, exp.RegexpFullMatch: _full_match, exp.UnixToTime: _epoch_seconds,
     exp.ArgMin: _arg_min_max, exp.ArgMax: _arg_min_max, exp.Filter: _filter,
-    exp.ArrayAgg: _ordered_list, exp.GroupConcat: _ordered_list, exp.Tuple: _row_value,
+    exp.CurrentTimestamp: _local_now, exp.ArrayAgg: _ordered_list,
+    exp.GroupConcat: _ordered_list, exp.Tuple: _row_value,
 }
