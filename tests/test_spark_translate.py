@@ -76,7 +76,8 @@ def test_insert_or_replace_is_unsupported(sql):
 
 def test_delete_keeps_rows_whose_condition_is_null():
     assert translate("DELETE FROM t WHERE c") == Action(
-        "materialize", name="t", sql="SELECT * FROM t WHERE NOT (COALESCE((c), FALSE))")
+        "delete", name="t", sql="SELECT * FROM t WHERE NOT (COALESCE((c), FALSE))",
+        extra={"probe": "SELECT 1 FROM t WHERE COALESCE((c), FALSE) LIMIT 1"})
     assert translate("DELETE FROM t WHERE a > 1 AND b IS NULL").sql \
         == "SELECT * FROM t WHERE NOT (COALESCE((a > 1 AND b IS NULL), FALSE))"
 

@@ -169,6 +169,9 @@ class SparkWorkspace(SqlSession):
             self.views.add(action.name)
         elif kind == "append":
             self._append(action)
+        elif kind == "delete":
+            if self.spark.sql(action.extra["probe"]).take(1):
+                self._store(action.name, self.spark.sql(action.sql))
         elif kind == "update":
             columns = self.frame(action.name).columns
             self._store(action.name, self.spark.sql(update_query_sql(action, columns)))
@@ -196,10 +199,12 @@ class SparkWorkspace(SqlSession):
             for c in target.columns])
         self._store(action.name, target.unionByName(aligned))
 
+    def _checkpoint(self, frame):
+        return frame.checkpoint(eager=True) if self.reliable else frame.localCheckpoint(eager=True)
+
     def _store(self, name: str, frame, *, materialised: bool = False) -> None:
         if not materialised:
-            frame = frame.checkpoint(eager=True) if self.reliable \
-                else frame.localCheckpoint(eager=True)
+            frame = self._checkpoint(frame)
         # The replaced frame's checkpoint goes when nothing refers to it (cleanCheckpoints).
         frame.createOrReplaceTempView(name)
         self.views.discard(name)

@@ -9,7 +9,8 @@ DataFrame and each write bounds the lineage:
     CREATE TABLE t AS q         → materialise q as t
     CREATE TABLE t (cols)       → materialise an empty, typed t
     INSERT INTO t [(cols)] q    → materialise (t UNION ALL q aligned to t's columns)
-    DELETE FROM t WHERE c       → materialise SELECT * FROM t WHERE NOT coalesce(c, false)
+    DELETE FROM t WHERE c       → (when a row matches) materialise SELECT * FROM t
+                                  WHERE NOT coalesce(c, false)
     UPDATE t SET … [FROM s] …   → materialise a projection of t (LEFT JOIN s)
     DROP / ALTER … RENAME       → catalog operations
     BEGIN / COMMIT / SET / …    → nothing (a Spark run is all-or-nothing by its output)
@@ -39,7 +40,7 @@ class UnsupportedStatement(LeadctlError):
 class Action:
     """One thing for the executor to do. `sql` is Spark SQL."""
 
-    kind: str  # noop | query | materialize | empty | append | view | drop | rename | update
+    kind: str  # noop|query|materialize|empty|append|delete|view|drop|rename|update
     name: str | None = None
     sql: str | None = None
     if_not_exists: bool = False
@@ -342,13 +343,14 @@ def _delete(tree) -> Action:
     name = _name(tree.this)
     where = tree.args.get("where")
     query = exp.select("*").from_(exp.to_table(name))
-    if where is not None:
-        keep = exp.Not(this=exp.Paren(this=exp.func("coalesce", exp.Paren(this=where.this),
-                                                     exp.false())))
-        query = query.where(keep)
-    else:
-        query = query.where(exp.false())
-    return Action("materialize", name=name, sql=to_spark_sql(query))
+    if where is None:
+        return Action("materialize", name=name, sql=to_spark_sql(query.where(exp.false())))
+    hit = exp.func("coalesce", exp.Paren(this=where.this), exp.false())
+    keep = query.where(exp.Not(this=exp.Paren(this=hit.copy())))
+    # Most deletes (superseded leads, a re-run's rows) match nothing: check that first.
+    probe = exp.select("1").from_(exp.to_table(name)).where(hit).limit(1)
+    return Action("delete", name=name, sql=to_spark_sql(keep),
+                  extra={"probe": to_spark_sql(probe)})
 
 
 def _update(tree) -> Action:
