@@ -41,13 +41,7 @@ def run_nightly(db: Path | None, options: RunOptions,
     try:
         with open_writer(db, create=True) as ws:
             summary["run_id"] = ws.start_run("run", options.as_of, digest)
-            for index, stage in enumerate(STAGES):
-                if progress:
-                    progress(index, len(STAGES), stage)
-                started = time.perf_counter()
-                summary["stages"][stage] = STAGE_FUNCS[stage](ws, options)
-                summary["timings"][stage] = round(time.perf_counter() - started, 3)
-                kill_point(stage)
+            run_stages(ws, options, summary, progress)
             outcome, problem = data_checks(summary, options)
             summary["outcome"] = outcome
             ws.finish_run(outcome, run_counts(summary), options.inbox, problem)
@@ -60,6 +54,20 @@ def run_nightly(db: Path | None, options: RunOptions,
     if summary["outcome"] != "ok":
         raise DataCheckFailed(summary["problem"], summary)
     return summary
+
+
+def run_stages(ws, options: RunOptions, summary: dict,
+               progress: Callable[[int, int, str], None] | None = None, reader=None) -> None:
+    """Every stage in order on `ws` (either engine), with counts and timings in `summary`;
+    `reader` stages the input files (default: DuckDB's)."""
+    funcs = {**_STAGE_FUNCS, "ingest": lambda w, o: ingest_inbox(w, o, reader)}
+    for index, stage in enumerate(STAGES):
+        if progress:
+            progress(index, len(STAGES), stage)
+        started = time.perf_counter()
+        summary["stages"][stage] = funcs[stage](ws, options)
+        summary["timings"][stage] = round(time.perf_counter() - started, 3)
+        kill_point(stage)
 
 
 def ingest_inbox(ws, options: RunOptions, reader=None) -> dict:
@@ -108,7 +116,7 @@ def _route(ws, options: RunOptions) -> dict:
     return run_routing(ws, rules, options.as_of, run_id=ws.run_id)
 
 
-STAGE_FUNCS = {"ingest": ingest_inbox, "resolve": _resolve, "tag": _tag, "score": _score,
+_STAGE_FUNCS = {"ingest": ingest_inbox, "resolve": _resolve, "tag": _tag, "score": _score,
                 "route": _route}
 
 

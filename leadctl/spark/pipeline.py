@@ -81,29 +81,21 @@ def run_spark(options: SparkRunOptions,
                          "or a previous output to recompute (--state DIR)")
     check_rules(options.rules_dir)
     digest = rules_hash(options.rules_dir)
+    ws = open_spark(options)
     summary: dict = {"engine": "spark", "master": options.master,
                      "as_of": options.as_of.isoformat(), "rules_hash": digest,
                      "output": options.output, "stages": {}, "timings": {}}
-    ws = open_spark(options)
-    summary["master"] = options.master
     try:
         for statement in all_ddl():
             ws.execute(statement)
         if options.state:
             summary["state_tables"] = load_state(ws, options.state)
         summary["run_id"] = ws.start_run("run --engine spark", options.as_of, digest)
-        reader = SparkReader(ws.spark, options.delimiter)
-        stages = {**pipeline.STAGE_FUNCS,
-                  "ingest": lambda w, o: pipeline.ingest_inbox(w, o, reader)}
         run_options = pipeline.RunOptions(rules_dir=options.rules_dir, as_of=options.as_of,
                                           inbox=options.inputs,
                                           max_reject_share=options.max_reject_share)
-        for index, stage in enumerate(pipeline.STAGES):
-            if progress:
-                progress(index, len(pipeline.STAGES), stage)
-            started = time.perf_counter()
-            summary["stages"][stage] = stages[stage](ws, run_options)
-            summary["timings"][stage] = round(time.perf_counter() - started, 3)
+        pipeline.run_stages(ws, run_options, summary, progress,
+                            reader=SparkReader(ws.spark, options.delimiter))
         outcome, problem = pipeline.data_checks(summary, run_options)
         summary["outcome"] = outcome
         ws.finish_run(outcome, pipeline.run_counts(summary), options.inputs, problem)
