@@ -9,6 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an engine's error message (a JVM error: the JVM's own message),
+    for one-line reports; the exception's type when the message is empty."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.getMessage() if java is not None else exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 class LeadctlError(Exception):
     """Base class: every error a user can cause or fix."""
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from leadctl.errors import InputError
+from leadctl.errors import InputError, first_line
 from leadctl.ingest import sql
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, build_alias_map, map_columns
 from leadctl.ingest.sniff import FileFormat, content_hash, sniff, transcode_to_utf8
@@ -223,7 +223,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         ws.execute("ROLLBACK")
         if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb", "pyspark", "py4j"):
             raise
-        return _failed(result, _first_line(exc))
+        return _failed(result, first_line(exc))
     finally:
         if staged:
             reader.release(ws, staged)
@@ -292,9 +292,3 @@ def _record_file(ws: Workspace, file_id: int, path: Path, result: FileResult, di
 def _failed(result: FileResult, message: str) -> FileResult:
     result.status, result.message = "failed", message
     return result
-
-
-def _first_line(exc: Exception) -> str:
-    java = getattr(exc, "java_exception", None)  # Spark's reader: the JVM's own message
-    text = str(java.getMessage() if java is not None else exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leadctl.errors import Location, RuleError
+from leadctl.errors import Location, RuleError, first_line
 
 Problems = list[tuple[Location | None, str]]
 Checker = Callable[["CheckContext"], Problems]
@@ -118,9 +118,8 @@ def check_tags_against_data(ctx: CheckContext, rules) -> Problems:
     except RuleError as exc:
         problems.extend(exc.problems)
     except Exception as exc:  # a binder error: the data does not fit the rules
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         problems.append((Location(str(rules.path), 1, 1),
-                         f"tags do not fit the workspace data: {first}"))
+                         f"tags do not fit the workspace data: {first_line(exc)}"))
         return problems
     used: dict[str, Location | None] = {}
     for tag in rules.tags:

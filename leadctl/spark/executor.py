@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from leadctl.errors import LeadctlError
+from leadctl.errors import LeadctlError, first_line
 from leadctl.spark.translate import Action, translate, update_query_sql
 from leadctl.workspace import SqlSession
 
@@ -96,7 +96,7 @@ class SparkWorkspace(SqlSession):
             return self._run(action)
         except Exception as exc:
             if type(exc).__module__.split(".")[0] == "pyspark":
-                raise SparkStatementError(f"{_first_line(exc)}\n  in: {action.sql or sql}"
+                raise SparkStatementError(f"{first_line(exc)}\n  in: {action.sql or sql}"
                                           ) from exc
             raise
         finally:
@@ -220,8 +220,3 @@ class SparkStatementError(LeadctlError):
     """A statement Spark rejected: an engine gap, reported as an internal error (exit 3)."""
 
     exit_code = 3
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

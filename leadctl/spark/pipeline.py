@@ -17,7 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leadctl.errors import DataCheckFailed, InputError, LeadctlError, UsageError
+from leadctl.errors import (
+    DataCheckFailed,
+    InputError,
+    LeadctlError,
+    UsageError,
+    first_line,
+)
 
 SUMMARY_FILE = "_leadctl_run.json"
 # Views on DuckDB (derived from person_features / scores): written as tables.
@@ -63,8 +69,8 @@ def open_spark(options: SparkRunOptions):
         spark = spark_session(options.master, conf=conf)
         options.master = spark.sparkContext.master
     except Exception as exc:  # no Java, bad master URL
-        raise SparkUnavailable(f"cannot start Spark ({options.master}): "
-                               f"{str(exc).strip().splitlines()[0]}") from exc
+        raise SparkUnavailable(f"cannot start Spark ({options.master}): {first_line(exc)}"
+                               ) from exc
     return SparkWorkspace(spark, checkpoint_dir=options.checkpoint_dir)
 
 
