@@ -1,0 +1,163 @@
+"""Located rule text and problems: the one toolkit every rule file's parser uses.
+
+- `Problems`: a list of (Location | None, message); `sorted_problems` orders and dedups it.
+- `RuleDoc`: collects the problems of one file and answers "where is this?" for the
+  loader's nodes (YDict/YList from `rules.load`), falling back to the file's start
+  for nodes built in memory.
+- `LocatedText`: an expression from a rule file, and where each of its characters is.
+- `compile_located`: compile a `LocatedText` with errors at the offending character.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
+from typing import Any
+
+from leadctl.errors import Location, RuleError
+from leadctl.rules.expr import CompiledExpr, ExprError, compile_expr
+
+Problems = list[tuple[Location | None, str]]
+
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def sorted_problems(problems: Problems) -> Problems:
+    """Unique problems in file order (problems without a place first)."""
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (p[0].file, p[0].line, p[0].col) if p[0]
+                  else ("", 0, 0))
+
+
+def did_you_mean(word: Any, known: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for a near miss among `known`, else ''."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+@dataclass(frozen=True)
+class LocatedText:
+    """A rule string (an expression) with where it is in the file."""
+
+    value: str
+    loc: Location | None
+    # Maps a character offset of `value` to its place in the file (from the loader).
+    locate: Callable[[int], Location | None] | None = dc_field(default=None, compare=False)
+
+    def loc_at(self, offset: int) -> Location | None:
+        if self.locate is not None:
+            try:
+                return self.locate(offset) or self.loc
+            except Exception:  # a node without marks (built in memory): the value's start
+                return self.loc
+        return self.loc
+
+
+def compile_located(text: LocatedText, fields: Mapping[str, str], expect: str | None,
+                    as_of: dt.date, what: str | None = None,
+                    column_sql: Callable[[str], str] | None = None,
+                    problems: Problems | None = None) -> CompiledExpr | None:
+    """compile_expr with its error turned into a located problem: appended to `problems`
+    (and None returned), or raised as a RuleError when `problems` is None."""
+    try:
+        return compile_expr(text.value, fields, expect=expect, as_of=as_of,
+                            column_sql=column_sql)
+    except ExprError as exc:
+        message = exc.message if what is None else f"{what}: {exc.message}"
+        problem = (text.loc_at(exc.offset or 0), message)
+        if problems is None:
+            raise RuleError([problem]) from None
+        problems.append(problem)
+        return None
+
+
+class RuleDoc:
+    """Collects the problems of one rule file, with look-ups of where its nodes are."""
+
+    def __init__(self, path: Path | str, problems: Problems | None = None):
+        self.path = Path(path)
+        self.problems: Problems = problems if problems is not None else []
+
+    # -- where ---------------------------------------------------------------------------
+    def here(self) -> Location:
+        return Location(str(self.path), 1, 1)
+
+    def loc(self, node: Any) -> Location:
+        return getattr(node, "loc", None) or self.here()
+
+    def key_loc(self, mapping: Any, key: Any) -> Location:
+        getter = getattr(mapping, "key_loc", None)
+        return (getter(key) if getter else None) or self.loc(mapping)
+
+    def value_loc(self, mapping: Any, key: Any) -> Location:
+        getter = getattr(mapping, "value_loc", None)
+        if getter is None or key not in mapping:
+            return self.key_loc(mapping, key)
+        return getter(key) or self.key_loc(mapping, key)
+
+    def item_loc(self, seq: Any, index: int) -> Location:
+        getter = getattr(seq, "item_loc", None)
+        found = getter(index) if getter else None
+        if found is None and index < len(seq):
+            found = getattr(seq[index], "loc", None)
+        return found or self.loc(seq)
+
+    def text(self, mapping: Any, key: Any) -> LocatedText:
+        """The expression at mapping[key]; a nested structure is a problem (reported once,
+        then a placeholder that compiles stands in)."""
+        value = mapping[key]
+        if isinstance(value, bool):  # YAML reads a bare true/false as a boolean
+            value = "true" if value else "false"
+        elif isinstance(value, (Mapping, list)):
+            self.add(self.value_loc(mapping, key),
+                     f"`{key}:` must be an expression (text), not a structure")
+            value = "true"
+        getter = getattr(mapping, "text_loc", None)
+        locate = (lambda offset: getter(key, offset)) if getter else None
+        return LocatedText(str(value), self.value_loc(mapping, key), locate)
+
+    # -- what ----------------------------------------------------------------------------
+    def add(self, loc: Location | None, message: str) -> None:
+        self.problems.append((loc, message))
+
+    def unknown_keys(self, mapping: Mapping, allowed: tuple[str, ...], what: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                self.add(self.key_loc(mapping, key),
+                         f"{what}: unknown key '{key}'{did_you_mean(key, allowed)} "
+                         f"(allowed: {', '.join(allowed)})")
+
+    def named_items(self, raw: Any, kind: str, allowed: tuple[str, ...], shape: str):
+        """Yield (item, name, name_loc) for each mapping of `raw` with a valid, unique
+        lower_snake_case `name:`; everything else is recorded as a problem."""
+        seen: dict[str, Location] = {}
+        for index, item in enumerate(raw):
+            where = self.item_loc(raw, index)
+            if not isinstance(item, Mapping):
+                self.add(where, f"each {kind} must be a mapping with {shape}")
+                continue
+            name = item.get("name")
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                self.add(self.value_loc(item, "name") if "name" in item else where,
+                         f"{kind} needs a `name:` in lower_snake_case" if name is None
+                         else f"{kind} name '{name}' must be lower_snake_case "
+                              "(letters, digits, _)")
+                continue
+            self.unknown_keys(item, allowed, f"{kind} '{name}'")
+            loc = self.key_loc(item, "name")
+            if name in seen:
+                self.add(loc, f"{kind} '{name}' is defined twice (first at {seen[name]})")
+                continue
+            seen[name] = loc
+            yield item, name, loc
+
+    def raise_if_problems(self) -> None:
+        if self.problems:
+            raise RuleError(sorted_problems(self.problems))

@@ -1,0 +1,36 @@
+"""SQL text helpers: identifiers and literals, built from values that code (not rule
+files) chose or that the rule parser validated. One place, so every builder quotes
+the same way (and the Spark translator sees one form)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def opt_literal(value: str | None) -> str:
+    """A string literal, or a typed NULL."""
+    return "CAST(NULL AS VARCHAR)" if value is None else literal(value)
+
+
+def date_literal(day: dt.date) -> str:
+    return f"DATE '{day.isoformat()}'"
+
+
+def ts_literal(moment: dt.datetime | dt.date) -> str:
+    """A TIMESTAMP literal; a date means its midnight."""
+    if isinstance(moment, dt.datetime):
+        return f"TIMESTAMP '{moment.isoformat(sep=' ', timespec='microseconds')}'"
+    return f"TIMESTAMP '{moment.isoformat()} 00:00:00'"
+
+
+def number(value: float) -> str:
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
