@@ -98,8 +98,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="best of N for each timing")
     args = parser.parse_args()
 
-    from leadctl.rules.tags import compile_tag_rules, load_tag_rules
-    from leadctl.stages.tag import run_tags
+    from leadctl.tagging.parse import load_tag_rules
+    from leadctl.tagging.sql import compile_tag_rules
+    from leadctl.tagging.stage import run_tags
     from leadctl.workspace import open_memory
 
     rules = load_tag_rules(REPO / "rules")

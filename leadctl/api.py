@@ -64,7 +64,7 @@ def tag(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = False,
     Invalid rules raise RuleError before anything is computed or changed."""
     from leadctl.rules.check import check_rules
     from leadctl.rules.load import rules_hash
-    from leadctl.stages.tag import run_tags
+    from leadctl.tagging.stage import run_tags
 
     check_rules(rules_dir)  # fail fast, before copying the workspace for a writer
     if dry_run:

@@ -93,8 +93,8 @@ def _resolve(ws, options: RunOptions) -> dict:
 
 
 def _tag(ws, options: RunOptions) -> dict:
-    from leadctl.rules.tags import load_tag_rules
-    from leadctl.stages.tag import run_tags
+    from leadctl.tagging.parse import load_tag_rules
+    from leadctl.tagging.stage import run_tags
 
     rules = load_tag_rules(options.rules_dir)
     return run_tags(ws, rules, options.as_of, run_id=ws.run_id)

@@ -75,8 +75,9 @@ def test_rules_check_reports_every_problem_with_location_and_exits_2(tmp_path):
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"error: {rules / 'tags.yaml'}:3:11: tag 'paid_7d': unknown kind 'metrics' (known: "
-        "tiers, metric, first, last, top, active_days, rfm, expr)",
+        f"error: {rules / 'tags.yaml'}:3:11: tag 'paid_7d': unknown kind 'metrics' (did "
+        "you mean 'metric'?) (known: tiers, metric, first, last, top, active_days, streak, rfm, "
+        "expr)",
         f"error: {rules / 'tags.yaml'}:12:35: tag 'tier' level 'high': ';' is not allowed: a "
         "rule expression is one expression, not SQL statements",
     ]

@@ -8,14 +8,9 @@ from pathlib import Path
 import pytest
 
 from leadctl.errors import RuleError
-from leadctl.rules.tags import (
-    PERSON_FIELDS,
-    event_pass_sql,
-    feature_fields,
-    features_select_sql,
-    load_tag_rules,
-    value_pass_sql,
-)
+from leadctl.tagging.model import PERSON_FIELDS
+from leadctl.tagging.parse import load_tag_rules
+from leadctl.tagging.sql import event_pass_sql, features_select_sql, value_pass_sql
 from tests.conftest import RULES
 
 AS_OF = dt.date(2026, 11, 1)
@@ -57,7 +52,7 @@ def test_shipped_rules_are_ordered_by_dependency_with_types():
                                          "login_days_30d", "repeat_lead")} == {
         "value_tier": "string", "paid_amount_30d": "number", "days_since_first_payment": "number",
         "top_categories_7d": "list", "login_days_30d": "number", "repeat_lead": "boolean"}
-    fields = feature_fields(rules)
+    fields = rules.fields()
     assert fields["city"] == "string" and fields["rfm_segment"] == "string"
     assert set(fields) == set(PERSON_FIELDS) | set(names)
 
@@ -68,7 +63,7 @@ def test_shipped_rules_are_ordered_by_dependency_with_types():
      "sequence started at line 3, column 11)"),
     ("tags:\n  - name: a\n    kind: histogram\n",
      "3:11: tag 'a': unknown kind 'histogram' (known: tiers, metric, first, last, top, "
-     "active_days, rfm, expr)"),
+     "active_days, streak, rfm, expr)"),
     ("tags:\n" + GOOD_METRIC + "    colour: red\n",
      "8:5: tag 'paid_7d': unknown field 'colour' for kind metric (allowed: name, kind, "
      "category, description, highlight, event, agg, field, window, where)"),

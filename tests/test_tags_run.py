@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from leadctl.rules.tags import load_tag_rules
-from leadctl.stages.tag import run_tags
+from leadctl.tagging.parse import load_tag_rules
+from leadctl.tagging.stage import run_tags
 from tests.test_tags_seed import workspace
 
 AS_OF = dt.date(2026, 11, 1)
@@ -168,14 +168,14 @@ def test_a_tag_removed_from_the_rules_leaves_history_and_disappears(tmp_path):
         "WHERE table_name = 'person_features'")}
 
 
-def test_feature_fields_come_from_the_stored_definitions(tmp_path):
-    from leadctl.rules.tags import PERSON_FIELDS, feature_fields
+def test_stored_definitions_give_the_fields_of_the_rules(tmp_path):
+    from leadctl.tagging.model import PERSON_FIELDS
 
     ws = events_ws()
-    assert feature_fields(ws) == PERSON_FIELDS  # no tag run yet
     tag_rules = rules(tmp_path)
     run_tags(ws, tag_rules, AS_OF, run_id=1)
-    assert feature_fields(ws) == feature_fields(tag_rules) == {
+    stored = {r["tag"]: r["type"] for r in ws.rows(
+        "SELECT tag, type FROM tag_definitions ORDER BY position")}
+    assert {**PERSON_FIELDS, **stored} == tag_rules.fields() == {
         **PERSON_FIELDS, "paid_30d": "number", "last_paid_days": "number", "tier": "string",
         "cats": "list"}
-    assert feature_fields(tmp_path) == feature_fields(tag_rules)

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from leadctl.rules.tags import load_tag_rules
-from leadctl.stages.tag import run_tags
+from leadctl.tagging.parse import load_tag_rules
+from leadctl.tagging.stage import run_tags
 from leadctl.workspace import open_memory
 from tests.conftest import RULES
 

@@ -154,33 +154,8 @@ def _at(where: str | None) -> str:
     return where.replace("\\", "/").rsplit("/", 1)[-1] if where else ""
 
 
-def _rule_text(rule: dict | None) -> str:
-    if not rule:
-        return ""
-    if rule.get("levels"):
-        text = "; ".join(f"{lv['level']} if {lv['when']}" for lv in rule["levels"])
-        return text + (f"; else {rule['default']}" if rule.get("default") else "")
-    if rule.get("expr"):
-        return rule["expr"]
-    events = " or ".join(rule.get("events") or []) or "any event"
-    window = f" in last {rule['window_days']}d" if rule.get("window_days") else ""
-    where = f" where {rule['where']}" if rule.get("where") else ""
-    kind = rule.get("kind")
-    if kind in ("first", "last"):
-        what = "days since the" if rule.get("days_since") else f"{rule.get('field')} of the"
-        return f"{what} {kind} {events}{window}{where}"
-    if kind == "active_days":
-        return f"days with {events}{window}{where}"
-    if kind == "top":
-        return f"top {rule.get('n') or ''} {rule.get('field')} of {events}{window}{where}"
-    if kind == "metric":
-        return f"{rule.get('agg')} {rule.get('field') or ''} of {events}{window}{where}".replace(
-            "  ", " ")
-    return ""  # rfm and others: the description says it best
-
-
 def _tags(part: dict):
-    rows = [[t["tag"], t["value"], t.get("kind"), _rule_text(t.get("rule")) or
+    rows = [[t["tag"], t["value"], t.get("kind"), (t.get("rule") or {}).get("text") or
              t.get("description"), _at((t.get("rule") or {}).get("at"))] for t in part["values"]]
     return _table(["tag", "value", "kind", "rule", "defined at"], rows)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leadctl.errors import Location, RuleError, first_line
+from leadctl.errors import Location, RuleError
 
 Problems = list[tuple[Location | None, str]]
 Checker = Callable[["CheckContext"], Problems]
@@ -43,7 +43,7 @@ class CheckContext:
 
     def fields(self) -> dict[str, str]:
         """person_features fields for expressions: attributes + tags that parsed."""
-        from leadctl.rules.tags import PERSON_FIELDS
+        from leadctl.tagging.model import PERSON_FIELDS
 
         tags = self.loaded.get("tags")
         return tags.fields() if tags is not None else dict(PERSON_FIELDS)
@@ -94,42 +94,14 @@ def _ordered(problems: Problems) -> Problems:
 
 
 def check_tags(ctx: CheckContext) -> Problems:
-    from leadctl.rules.tags import load_tag_rules, tags_path
+    from leadctl.tagging.check import check_tags_against_data
+    from leadctl.tagging.parse import load_tag_rules, tags_path
 
-    path = tags_path(ctx.rules_dir)
-    ctx.files.append(str(path))
+    ctx.files.append(str(tags_path(ctx.rules_dir)))
     rules = load_tag_rules(ctx.rules_dir)  # RuleError: the caller collects its problems
     ctx.loaded["tags"] = rules
     if ctx.ws is None:
         return []
-    return check_tags_against_data(ctx, rules)
-
-
-def check_tags_against_data(ctx: CheckContext, rules) -> Problems:
-    """Bind the generated SQL against the workspace (tables, columns, types) without
-    running it; warn about event types the rules use that the data does not have."""
-    import datetime as dt
-
-    from leadctl.rules.tags import features_select_sql, literal
-
-    problems: Problems = []
-    try:
-        ctx.ws.execute("EXPLAIN " + features_select_sql(rules, dt.date.today()))
-    except RuleError as exc:
-        problems.extend(exc.problems)
-    except Exception as exc:  # a binder error: the data does not fit the rules
-        problems.append((Location(str(rules.path), 1, 1),
-                         f"tags do not fit the workspace data: {first_line(exc)}"))
-        return problems
-    used: dict[str, Location | None] = {}
-    for tag in rules.tags:
-        for event in tag.events:
-            used.setdefault(event, tag.loc)
-    if used and ctx.ws.scalar("SELECT count(*) > 0 FROM (SELECT 1 FROM events LIMIT 1)"):
-        present = {r["event_type"] for r in ctx.ws.rows(
-            "SELECT DISTINCT event_type FROM events WHERE event_type IN ("
-            + ", ".join(literal(e) for e in used) + ")")}
-        for event, loc in used.items():
-            if event not in present:
-                ctx.warnings.append(f"{loc}: no '{event}' events in the workspace yet")
+    problems, warnings = check_tags_against_data(ctx.ws, rules)
+    ctx.warnings.extend(warnings)
     return problems

@@ -375,7 +375,7 @@ def run_fixtures(rules_dir: Path | str) -> FixtureResult:
 def run_case(case: Case, rules_dir: Path, tag_rules) -> dict[str, dict[str, Any]]:
     """Load the case into a fresh in-memory workspace, run tags (+ fixture stages),
     return person → {tag or key: value}."""
-    from leadctl.stages.tag import run_tags
+    from leadctl.tagging.stage import run_tags
     from leadctl.workspace import open_memory
 
     ws = open_memory()

@@ -118,56 +118,15 @@ def shared_identifiers(ws, person_id: str) -> dict:
 # -- tags ------------------------------------------------------------------------------
 
 def tags_part(ws, person_id: str, rules_dir: Path | None) -> dict:
-    rows = ws.rows(
-        "SELECT t.tag, t.value, t.as_of, d.kind, d.category, d.description "
-        "FROM tags t LEFT JOIN tag_definitions d ON d.tag = t.tag "
-        "WHERE t.person_id = ? ORDER BY d.position NULLS LAST, t.tag", [person_id])
-    if not rows:
-        return unavailable("no tag values for this person (run `leadctl tag`)")
-    definitions, note = _tag_rules(rules_dir)
-    tags = []
-    for r in rows:
-        entry = {"tag": r["tag"], "value": _json(r["value"]), "kind": r["kind"],
-                 "category": r["category"], "description": r["description"]}
-        if r["tag"] in definitions:
-            entry["rule"] = definitions[r["tag"]]
-        tags.append(entry)
-    out = {"as_of": max(r["as_of"] for r in rows if r["as_of"]) if any(
-        r["as_of"] for r in rows) else None, "values": tags}
-    if note:
-        out["note"] = note
-    return out
-
-
-def _tag_rules(rules_dir: Path | None) -> tuple[dict[str, dict], str | None]:
     from leadctl.errors import RuleError
+    from leadctl.tagging.explain import explain_tags
+    from leadctl.tagging.parse import load_tag_rules
 
     try:
-        from leadctl.rules.tags import load_tag_rules
-
-        rules = load_tag_rules(rules_dir)
+        rules, note = load_tag_rules(rules_dir), None
     except RuleError as exc:
-        return {}, f"rule definitions not shown: {str(exc).splitlines()[0]}"
-    return {tag.name: tag_rule_summary(tag) for tag in rules.tags}, None
-
-
-def tag_rule_summary(tag) -> dict:
-    """The parts of a tag rule that decide its value, with where it is defined."""
-    out: dict[str, Any] = {"at": str(tag.loc) if tag.loc else None, "kind": tag.kind}
-    for key in ("events", "agg", "field", "window_days", "n", "default", "days_since"):
-        value = getattr(tag, key, None)
-        if value not in (None, (), [], False, ""):
-            out[key] = list(value) if isinstance(value, tuple) else value
-    for key in ("where", "expr"):
-        text = getattr(tag, key, None)
-        if text is not None:
-            out[key] = text.value
-    if getattr(tag, "levels", None):
-        out["levels"] = [{"level": level.name, "when": level.when.value}
-                         for level in tag.levels]
-    if getattr(tag, "rfm", None):
-        out["rfm"] = dict(tag.rfm)
-    return out
+        rules, note = None, f"rule definitions not shown: {str(exc).splitlines()[0]}"
+    return explain_tags(ws, person_id, rules, note)
 
 
 # -- score -----------------------------------------------------------------------------

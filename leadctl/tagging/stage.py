@@ -17,14 +17,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from leadctl.rules.tags import (
-    TagRules,
-    compile_tag_rules,
-    date_literal,
-    ident,
-    literal,
-    tag_definitions_sql,
-)
+from leadctl.sqltext import date_literal, ident, literal
+from leadctl.tagging.model import TagRules
+from leadctl.tagging.sql import compile_tag_rules, tag_definitions_sql
 from leadctl.workspace import Workspace
 
 NEW_FEATURES = "tag_new_features"

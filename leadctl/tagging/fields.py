@@ -1,0 +1,59 @@
+"""Event fields the tag rules read (for `where:` and `field:`): columns, and declared
+attributes read from the JSON `attributes`; and person_features columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from leadctl.rules.expr import CompiledExpr
+from leadctl.rules.located import Problems, compile_located
+from leadctl.sqltext import ident, literal, ts_literal
+from leadctl.tagging.model import EVENT_COLUMNS, TagDef, TagRules
+
+_ATTRIBUTE_CASTS = {"number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
+                    "timestamp": "TIMESTAMP"}
+
+
+def event_field_sql(rules: TagRules, name: str, alias: str = "e") -> str:
+    """An event column, or a declared attribute read from the JSON `attributes`."""
+    if name in EVENT_COLUMNS:
+        return f"{alias}.{ident(name)}"
+    extracted = f"json_extract_string({alias}.attributes, {literal('$.' + name)})"
+    cast = _ATTRIBUTE_CASTS.get(rules.event_attributes.get(name, "string"))
+    return f"TRY_CAST({extracted} AS {cast})" if cast else extracted
+
+
+def event_column_sql(rules: TagRules):
+    def column_sql(name: str) -> str:
+        return event_field_sql(rules, name)
+
+    return column_sql
+
+
+def feature_column_sql(name: str) -> str:
+    return ident(name)
+
+
+def compile_event_filter(rules: TagRules, tag: TagDef, as_of: dt.date,
+                         problems: Problems | None = None) -> CompiledExpr | None:
+    """A tag's `where:` over event fields (RuleError, or a problem appended)."""
+    return compile_located(tag.where, rules.event_fields(), "boolean", as_of,
+                           f"tag '{tag.name}' where", column_sql=event_column_sql(rules),
+                           problems=problems)
+
+
+def events_in_sql(events: tuple[str, ...], alias: str = "e") -> str:
+    if len(events) == 1:
+        return f"{alias}.event_type = {literal(events[0])}"
+    return f"{alias}.event_type IN ({', '.join(literal(e) for e in events)})"
+
+
+def event_condition_sql(rules: TagRules, tag: TagDef, as_of: dt.date) -> str:
+    """Which events a tag looks at (every pass already keeps only `ts < as_of`)."""
+    parts = [events_in_sql(tag.events)]
+    if tag.window_days is not None:
+        parts.append(f"e.ts >= {ts_literal(as_of - dt.timedelta(days=tag.window_days))}")
+    if tag.where is not None:
+        parts.append(f"({compile_event_filter(rules, tag, as_of).sql})")
+    return " AND ".join(parts)
+

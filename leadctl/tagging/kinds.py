@@ -1,0 +1,576 @@
+"""One class per tag kind: its keys, parsing, dependencies, type check, SQL and the
+sentence `explain` shows. `KINDS` maps the `kind:` of a rule to its class.
+
+How a kind is computed (see `sql.py` for the passes):
+- `PASS_EVENTS`: conditional aggregates in the ONE shared pass over events;
+  `merge_sql` says how per-subject partials combine per person.
+- `PASS_VALUES`: per-value counts (top-N, distinct counts, the value of the first
+  event), one pass per value expression; `value_sql` + `value_final_sql`.
+- `PASS_OWN`: a pass of its own (`own_pass_sql`), for what plain aggregates cannot say.
+- `PASS_DERIVED`: a column expression over earlier tags and attributes (`derived_sql`).
+
+To add a kind: one class here (and its entry in `KINDS`), one fixture under
+`rules/tests/`, one line in the README's list of kinds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from leadctl.rules.expr import ExprError, expr_names
+from leadctl.rules.located import LocatedText, RuleDoc, compile_located
+from leadctl.sqlfn import round_sql
+from leadctl.sqltext import date_literal, ident, literal
+from leadctl.tagging.fields import event_field_sql, feature_column_sql
+from leadctl.tagging.model import (
+    EVENT_NAME_RE,
+    PERSON_FIELDS,
+    RFM_SEGMENTS,
+    TYPES,
+    WINDOW_RE,
+    Level,
+    TagDef,
+    TagRules,
+)
+
+PASS_EVENTS, PASS_VALUES, PASS_OWN, PASS_DERIVED = "events", "values", "own", "derived"
+AGGS = ("count", "sum", "avg", "min", "max", "count_distinct")
+# Longest window whose active days fit a BIGINT bitmask (bit d-1 for "d days ago").
+BITMASK_DAYS = 63
+
+
+class Kind:
+    name: ClassVar[str]
+    keys: ClassVar[tuple[str, ...]]  # allowed besides name/kind/category/description/highlight
+
+    # -- parse, dependencies, types ----------------------------------------------------
+    def parse(self, doc: RuleDoc, raw: Mapping, tag: TagDef, rules: TagRules) -> None:
+        raise NotImplementedError
+
+    def expressions(self, tag: TagDef) -> list[LocatedText]:
+        """Expressions over person_features (their names are the tag's dependencies)."""
+        return []
+
+    def dependencies(self, doc: RuleDoc, tag: TagDef, tag_names: list[str]) -> tuple[str, ...]:
+        words: set[str] = set()
+        for text in self.expressions(tag):
+            words |= names_in(text.value)
+        return tuple(n for n in tag_names if n in words)
+
+    def check_types(self, doc: RuleDoc, tag: TagDef, fields: dict[str, str],
+                    probe: dt.date) -> None:
+        """Compile the tag's expressions against `fields` (problems go to `doc`)."""
+
+    # -- SQL ----------------------------------------------------------------------------
+    def computed_by(self, tag: TagDef) -> str:
+        return PASS_DERIVED
+
+    def zero_when_no_events(self, tag: TagDef) -> bool:
+        """Counts are 0 (not unknown) for a person without matching events."""
+        return False
+
+    def cross_join_sql(self, tag: TagDef, source: str) -> str | None:
+        """A one-row relation over the previous layer `source` that `derived_sql` reads."""
+        return None
+
+    # -- explain ------------------------------------------------------------------------
+    def explain(self, tag: TagDef) -> str:
+        """How the value is computed, in one line ('' when the description says it best)."""
+        return ""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def names_in(text: str) -> set[str]:
+    """Field/tag names an expression refers to (for the dependency order). A text the
+    expression language rejects has none here; compiling it reports the error."""
+    try:
+        return expr_names(text)
+    except ExprError:
+        return set()
+
+
+def require(doc: RuleDoc, raw: Mapping, tag: TagDef, key: str) -> bool:
+    if raw.get(key) is None:
+        doc.add(tag.loc, f"tag '{tag.name}': kind {tag.kind} needs `{key}:`")
+        return False
+    return True
+
+
+def parse_event_scope(doc: RuleDoc, raw: Mapping, tag: TagDef) -> None:
+    """`event:` (one name or a list), `window:` (30d, or all) and `where:`."""
+    if require(doc, raw, tag, "event"):
+        value = raw["event"]
+        names = []
+        for item in value if isinstance(value, list) else [value]:
+            text = str(item).strip().lower() if isinstance(item, str) else None
+            if not text or not EVENT_NAME_RE.match(text):
+                doc.add(doc.value_loc(raw, "event"), f"tag '{tag.name}': event must be an "
+                        "event type name or a list of them")
+                names = []
+                break
+            names.append(text)
+        tag.events = tuple(dict.fromkeys(names))
+    window = raw.get("window")
+    if window is not None and window != "all":
+        match = WINDOW_RE.match(str(window)) if not isinstance(window, bool) else None
+        days = int(window) if isinstance(window, int) and not isinstance(window, bool) else (
+            int(match.group(1)) if match else None)
+        if days is None or days < 1:
+            doc.add(doc.value_loc(raw, "window"), f"tag '{tag.name}': window must be a number "
+                    f"of days like 30d (or `all`), not '{window}'")
+        else:
+            tag.window_days = days
+    if raw.get("where") is not None:
+        tag.where = doc.text(raw, "where")
+
+
+def parse_event_field(doc: RuleDoc, raw: Mapping, tag: TagDef, key: str,
+                      rules: TagRules) -> None:
+    value = raw.get(key)
+    known = rules.event_fields()
+    if value not in known:
+        doc.add(doc.value_loc(raw, key), f"tag '{tag.name}': unknown event field '{value}' "
+                f"(known: {', '.join(known)}; declare others under event_attributes)")
+        return
+    tag.field = str(value)
+
+
+def _scope_text(tag: TagDef) -> str:
+    events = " or ".join(tag.events) or "any event"
+    window = f" in last {tag.window_days}d" if tag.window_days else ""
+    where = f" where {tag.where.value}" if tag.where is not None else ""
+    return f"{events}{window}{where}"
+
+
+class Partials:
+    """Named SQL expressions, deduplicated by their text (tags share conditions/partials)."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.items: dict[str, str] = {}
+
+    def add(self, sql: str) -> str:
+        if sql not in self.items:
+            self.items[sql] = f"{self.prefix}{len(self.items)}"
+        return self.items[sql]
+
+    def select_list(self, indent: str = "       ") -> str:
+        return f",\n{indent}".join(f"{sql} AS {name}" for sql, name in self.items.items())
+
+
+class ValuePassTag:
+    """What one tag adds to a value pass: per (subject, value) and per (person, value)
+    columns, and its final per-person aggregate over those rows."""
+
+    def __init__(self, k: int, cond: str):
+        self.k = k
+        self.where = f"FILTER (WHERE {cond})"
+        self.stage1 = [f"count(*) {self.where} AS n{k}"]
+        self.stage2 = [f"sum(n{k}) AS n{k}"]
+        self.has = f"n{k} > 0"
+
+
+# --------------------------------------------------------------------------- event kinds
+
+
+class EventKind(Kind):
+    """Kinds computed from events: in the shared pass unless `in_value_pass`."""
+
+    def computed_by(self, tag: TagDef) -> str:
+        return PASS_VALUES if self.in_value_pass(tag) else PASS_EVENTS
+
+    def in_value_pass(self, tag: TagDef) -> bool:
+        return False
+
+    def merge_sql(self, tag: TagDef, cond: str, partials: Partials, value: str | None) -> str:
+        """Per-subject partial aggregate(s) of the tag and how they combine per person;
+        `value` is the pass's column of the tag's field."""
+        raise NotImplementedError
+
+    def value_sql(self, tag: TagDef, rules: TagRules) -> str:
+        return event_field_sql(rules, tag.field)
+
+    def value_final_sql(self, tag: TagDef, part: ValuePassTag) -> str:
+        raise NotImplementedError
+
+
+class Metric(EventKind):
+    name = "metric"
+    keys = ("event", "agg", "field", "window", "where")
+
+    def parse(self, doc, raw, tag, rules):
+        parse_event_scope(doc, raw, tag)
+        agg = raw.get("agg")
+        if agg not in AGGS:
+            doc.add(doc.value_loc(raw, "agg") if "agg" in raw else tag.loc,
+                    f"tag '{tag.name}': agg must be one of {', '.join(AGGS)}")
+            return
+        tag.agg = agg
+        if raw.get("field") is None:
+            if agg != "count":
+                doc.add(tag.loc, f"tag '{tag.name}': agg {agg} needs `field:`")
+            return
+        parse_event_field(doc, raw, tag, "field", rules)
+        if tag.field is None:
+            return
+        field_type = rules.event_fields()[tag.field]
+        if agg in ("sum", "avg") and field_type != "number":
+            doc.add(doc.value_loc(raw, "field"), f"tag '{tag.name}': type mismatch: "
+                    f"{agg} needs a number field, '{tag.field}' is {field_type}")
+        tag.type = field_type if agg in ("min", "max") else "number"
+
+    def zero_when_no_events(self, tag):
+        return tag.agg in ("count", "count_distinct", "sum")
+
+    def in_value_pass(self, tag):
+        return tag.agg == "count_distinct"
+
+    def merge_sql(self, tag, cond, partials, value):
+        where = f"FILTER (WHERE {cond})"
+        if tag.agg == "count":
+            counted = value or "*"
+            return f"sum({partials.add(f'count({counted}) {where}')})"
+        # Sums are rounded to 6 decimals: no float noise (10257.939999999999) in what ops
+        # see, and thresholds like `>= 6000` hold for amounts that add up to exactly 6000.
+        if tag.agg == "sum":
+            return round_sql(f"sum({partials.add(f'sum({value}) {where}')})", 6)
+        if tag.agg == "avg":
+            total = partials.add(f"sum({value}) {where}")
+            count = partials.add(f"count({value}) {where}")
+            return round_sql(f"sum({total}) / nullif(sum({count}), 0)", 6)
+        return f"{tag.agg}({partials.add(f'{tag.agg}({value}) {where}')})"  # min / max
+
+    def value_final_sql(self, tag, part):  # count_distinct: one row per distinct value
+        return f"count(*) FILTER (WHERE {part.has})"
+
+    def explain(self, tag):
+        return f"{tag.agg} {tag.field or ''} of {_scope_text(tag)}".replace("  ", " ")
+
+
+class FirstLast(EventKind):
+    """first / last: days since the first/last matching event, or a field of it."""
+
+    keys = ("event", "value", "window", "where")
+    first: ClassVar[bool]
+
+    def parse(self, doc, raw, tag, rules):
+        parse_event_scope(doc, raw, tag)
+        if raw.get("value", "days_since") == "days_since":
+            tag.days_since = True
+            tag.type = "number"
+            return
+        parse_event_field(doc, raw, tag, "value", rules)
+        if tag.field is not None:
+            tag.type = rules.event_fields()[tag.field]
+
+    def in_value_pass(self, tag):
+        return not tag.days_since and tag.field != "ts"
+
+    def merge_sql(self, tag, cond, partials, value):
+        where = f"FILTER (WHERE {cond})"
+        if tag.days_since:  # the first event is the one with the most days since
+            pick = "max" if self.first else "min"
+            return f"{pick}({partials.add(f'{pick}(d) {where}')})"
+        pick = "min" if self.first else "max"  # value: ts, the time of the first/last event
+        return f"{pick}({partials.add(f'{pick}(ts) {where}')})"
+
+    def value_final_sql(self, tag, part):
+        k = part.k
+        if self.first:  # the earliest value; the same instant: smallest value
+            part.stage1.append(f"min(e.ts) {part.where} AS t{k}")
+            part.stage2.append(f"min(t{k}) AS t{k}")
+            return f"arg_min(v, (t{k}, v)) FILTER (WHERE {part.has})"
+        # last: the latest value; the same instant: largest value
+        part.stage1.append(f"max(e.ts) {part.where} AS t{k}")
+        part.stage2.append(f"max(t{k}) AS t{k}")
+        return f"arg_max(v, (t{k}, v)) FILTER (WHERE {part.has})"
+
+    def explain(self, tag):
+        what = "days since the" if tag.days_since else f"{tag.field} of the"
+        return f"{what} {self.name} {_scope_text(tag)}"
+
+
+class First(FirstLast):
+    name = "first"
+    first = True
+
+
+class Last(FirstLast):
+    name = "last"
+    first = False
+
+
+class Top(EventKind):
+    name = "top"
+    keys = ("event", "field", "n", "window", "where")
+
+    def parse(self, doc, raw, tag, rules):
+        parse_event_scope(doc, raw, tag)
+        if require(doc, raw, tag, "field"):
+            parse_event_field(doc, raw, tag, "field", rules)
+        n = raw.get("n", 1)
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 100:
+            doc.add(doc.value_loc(raw, "n"),
+                    f"tag '{tag.name}': n must be a whole number from 1 to 100")
+        else:
+            tag.n = n
+        tag.type = "list"
+
+    def in_value_pass(self, tag):
+        return True
+
+    def value_final_sql(self, tag, part):  # the n smallest (-count, value)
+        return f"arg_min(v, (-n{part.k}, v), {tag.n}) FILTER (WHERE {part.has})"
+
+    def explain(self, tag):
+        return f"top {tag.n or ''} {tag.field} of {_scope_text(tag)}"
+
+
+class ActiveDays(EventKind):
+    name = "active_days"
+    keys = ("event", "window", "where")
+
+    def parse(self, doc, raw, tag, rules):
+        parse_event_scope(doc, raw, tag)
+        tag.type = "number"
+
+    def zero_when_no_events(self, tag):
+        return True
+
+    def in_value_pass(self, tag):  # windows too long for a bitmask count distinct days
+        return tag.window_days is None or tag.window_days > BITMASK_DAYS
+
+    def merge_sql(self, tag, cond, partials, value):
+        bit = f"CASE WHEN {cond} THEN CAST(1 AS BIGINT) << CAST(d - 1 AS INTEGER) END"
+        return f"CAST(bit_count(bit_or({partials.add(f'bit_or({bit})')})) AS BIGINT)"
+
+    def value_sql(self, tag, rules):
+        return "CAST(e.ts AS DATE)"
+
+    def value_final_sql(self, tag, part):
+        return f"count(*) FILTER (WHERE {part.has})"
+
+    def explain(self, tag):
+        return f"days with {_scope_text(tag)}"
+
+
+class Streak(EventKind):
+    """The longest run of consecutive days with a matching event in the window, or with
+    `current: true` the run that reaches the last complete day (the day before the
+    as-of date; 0 when that day has none)."""
+
+    name = "streak"
+    keys = ("event", "window", "where", "current")
+
+    def parse(self, doc, raw, tag, rules):
+        parse_event_scope(doc, raw, tag)
+        current = raw.get("current", False)
+        if not isinstance(current, bool):
+            doc.add(doc.value_loc(raw, "current"),
+                    f"tag '{tag.name}': current must be true or false")
+        tag.current = current is True
+        tag.type = "number"
+
+    def computed_by(self, tag):
+        return PASS_OWN
+
+    def zero_when_no_events(self, tag):
+        return True
+
+    def own_pass_sql(self, tag: TagDef, cond: str, scope: str, as_of: dt.date) -> str:
+        """Gaps and islands: consecutive days share `day number - rank of the day`."""
+        runs = ("SELECT person_id, count(*) AS days, max(day) AS last_day FROM (\n"
+                "  SELECT person_id, day, date_diff('day', DATE '1970-01-01', day)"
+                " - row_number() OVER (PARTITION BY person_id ORDER BY day) AS island\n"
+                "  FROM (SELECT DISTINCT sp.person_id, s.day FROM (\n"
+                "    SELECT DISTINCT e.subject, CAST(e.ts AS DATE) AS day FROM events e\n"
+                f"    WHERE {scope} AND {cond}) s\n"
+                "    JOIN subject_persons sp ON sp.subject = s.subject\n"
+                "    WHERE sp.person_id IS NOT NULL)\n"
+                ") GROUP BY person_id, island")
+        value = (f"max(days) FILTER (WHERE last_day = "
+                 f"{date_literal(as_of - dt.timedelta(days=1))})"
+                 if tag.current else "max(days)")
+        return f"SELECT person_id, {value} AS {ident(tag.name)}\nFROM ({runs})\nGROUP BY person_id"
+
+    def explain(self, tag):
+        run = "current run (up to yesterday)" if tag.current else "longest run"
+        return f"{run} of consecutive days with {_scope_text(tag)}"
+
+
+# --------------------------------------------------------------------------- derived kinds
+
+
+class Tiers(Kind):
+    name = "tiers"
+    keys = ("levels", "default")
+
+    def parse(self, doc, raw, tag, rules):
+        tag.type = "string"
+        levels = raw.get("levels")
+        if not isinstance(levels, list) or not levels:
+            doc.add(doc.value_loc(raw, "levels") if "levels" in raw else tag.loc,
+                    f"tag '{tag.name}': tiers need `levels:`, a list of {{name, when}} in "
+                    "priority order")
+            return
+        out: list[Level] = []
+        names: set[str] = set()
+        for index, level in enumerate(levels):
+            if not isinstance(level, Mapping) or level.get("name") is None \
+                    or level.get("when") is None:
+                doc.add(doc.item_loc(levels, index),
+                        f"tag '{tag.name}': each level needs `name:` and `when:`")
+                continue
+            for key in level:
+                if key not in ("name", "when"):
+                    doc.add(doc.key_loc(level, key), f"tag '{tag.name}': unknown field "
+                            f"'{key}' in a level (allowed: name, when)")
+            level_name = str(level["name"])
+            if level_name in names:
+                doc.add(doc.value_loc(level, "name"),
+                        f"tag '{tag.name}': level '{level_name}' appears twice")
+            names.add(level_name)
+            out.append(Level(level_name, doc.text(level, "when")))
+        tag.levels = tuple(out)
+        if "default" not in raw:
+            doc.add(tag.loc, f"tag '{tag.name}': tiers need a `default:` level "
+                    "(or `default: null` for no value)")
+        elif raw["default"] is not None:
+            tag.default = str(raw["default"])
+
+    def expressions(self, tag):
+        return [level.when for level in tag.levels]
+
+    def check_types(self, doc, tag, fields, probe):
+        for level in tag.levels:
+            compile_located(level.when, fields, "boolean", probe,
+                            f"tag '{tag.name}' level '{level.name}'", problems=doc.problems)
+
+    def derived_sql(self, tag: TagDef, fields: Mapping[str, str], as_of: dt.date) -> str:
+        def condition(level: Level) -> str:
+            return compile_located(level.when, fields, "boolean", as_of, tag.name,
+                                   feature_column_sql).sql
+
+        whens = " ".join(f"WHEN {condition(lv)} THEN {literal(lv.name)}" for lv in tag.levels)
+        default = literal(tag.default) if tag.default is not None else "CAST(NULL AS VARCHAR)"
+        return f"CASE {whens} ELSE {default} END"
+
+    def explain(self, tag):
+        text = "; ".join(f"{lv.name} if {lv.when.value}" for lv in tag.levels)
+        return text + (f"; else {tag.default}" if tag.default else "")
+
+
+class Expr(Kind):
+    name = "expr"
+    keys = ("expr", "type")
+
+    def parse(self, doc, raw, tag, rules):
+        if require(doc, raw, tag, "expr"):
+            tag.expr = doc.text(raw, "expr")
+        declared = raw.get("type")
+        if declared is not None and declared not in TYPES:
+            doc.add(doc.value_loc(raw, "type"), f"tag '{tag.name}': unknown type "
+                    f"'{declared}' (known: {', '.join(TYPES)})")
+        tag.type = str(declared) if declared in TYPES else ""  # else: the expression's type
+
+    def expressions(self, tag):
+        return [tag.expr] if tag.expr is not None else []
+
+    def check_types(self, doc, tag, fields, probe):
+        if tag.expr is None:
+            return
+        expect = tag.type if tag.type in TYPES else None
+        compiled = compile_located(tag.expr, fields, expect, probe, f"tag '{tag.name}'",
+                                   problems=doc.problems)
+        if compiled is None or tag.broken:
+            return
+        if compiled.type not in TYPES:
+            doc.add(tag.expr.loc, f"tag '{tag.name}': the expression is always null; "
+                    "give it a value")
+        else:
+            tag.type = tag.type or compiled.type
+            fields[tag.name] = tag.type
+
+    def derived_sql(self, tag, fields, as_of):
+        return compile_located(tag.expr, fields, tag.type or None, as_of, tag.name,
+                               feature_column_sql).sql
+
+    def explain(self, tag):
+        return tag.expr.value if tag.expr is not None else ""
+
+
+class Rfm(Kind):
+    name = "rfm"
+    keys = ("recency", "frequency", "monetary", "labels")
+    roles = ("recency", "frequency", "monetary")
+
+    def parse(self, doc, raw, tag, rules):
+        tag.type = "string"
+        for role in self.roles:
+            if require(doc, raw, tag, role):
+                tag.rfm[role] = str(raw[role])
+        labels = raw.get("labels")
+        if labels is None:
+            return
+        if not isinstance(labels, Mapping):
+            doc.add(doc.value_loc(raw, "labels"),
+                    f"tag '{tag.name}': labels must map segment → label")
+            return
+        for key, value in labels.items():
+            if key not in RFM_SEGMENTS.values():
+                doc.add(doc.key_loc(labels, key), f"tag '{tag.name}': unknown RFM segment "
+                        f"'{key}' (known: {', '.join(RFM_SEGMENTS.values())})")
+            else:
+                tag.labels[str(key)] = str(value)
+
+    def dependencies(self, doc, tag, tag_names):
+        deps = []
+        for role, ref in tag.rfm.items():
+            if ref in tag_names:
+                deps.append(ref)
+            elif ref not in PERSON_FIELDS:
+                doc.add(tag.loc, f"tag '{tag.name}': {role} refers to unknown tag '{ref}'")
+        return tuple(dict.fromkeys(deps))
+
+    def check_types(self, doc, tag, fields, probe):
+        for role, ref in tag.rfm.items():
+            ref_type = fields.get(ref)
+            if ref_type is not None and ref_type != "number":
+                doc.add(tag.loc, f"tag '{tag.name}': type mismatch: {role} '{ref}' is "
+                        f"{ref_type}, needs a number")
+
+    def _complete(self, tag: TagDef) -> str:
+        return " AND ".join(f"{ident(tag.rfm[k])} IS NOT NULL" for k in self.roles)
+
+    def averages_name(self, tag: TagDef) -> str:
+        return ident(f"avg_{tag.name}")
+
+    def cross_join_sql(self, tag: TagDef, source: str) -> str:
+        """One-row averages of R, F and M over the persons that have all three (buyers)."""
+        r, f, m = (ident(tag.rfm[k]) for k in self.roles)
+        return (f"(SELECT avg({r}) AS r, avg({f}) AS f, avg({m}) AS m FROM {source} "
+                f"WHERE {self._complete(tag)}) {self.averages_name(tag)}")
+
+    def derived_sql(self, tag, fields, as_of):
+        r, f, m = (ident(tag.rfm[k]) for k in self.roles)
+        averages = self.averages_name(tag)
+        code = (f"(CASE WHEN {r} < {averages}.r THEN 4 ELSE 0 END + "
+                f"CASE WHEN {f} > {averages}.f THEN 2 ELSE 0 END + "
+                f"CASE WHEN {m} > {averages}.m THEN 1 ELSE 0 END)")
+        whens = " ".join(
+            f"WHEN {4 * rr + 2 * ff + mm} THEN {literal(tag.labels.get(seg, seg))}"
+            for (rr, ff, mm), seg in RFM_SEGMENTS.items())
+        return f"CASE WHEN {self._complete(tag)} THEN CASE {code} {whens} END END"
+
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (
+    Tiers(), Metric(), First(), Last(), Top(), ActiveDays(), Streak(), Rfm(), Expr())}
+
+
+def kind_of(tag: TagDef) -> Any:
+    return KINDS[tag.kind]
+

@@ -1,0 +1,252 @@
+"""`rules/tags.yaml` → `TagRules`: validation with file:line:col, dependency order
+(cycles are errors), and every expression compiled once against typed fields.
+
+Pure: YAML in, TagRules (or a RuleError listing every problem) out. Each kind's own
+keys are parsed by its class in `kinds.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from leadctl.errors import Location, RuleError
+from leadctl.rules.load import load_yaml
+from leadctl.rules.located import RuleDoc, did_you_mean
+from leadctl.tagging.fields import compile_event_filter
+from leadctl.tagging.kinds import KINDS
+from leadctl.tagging.model import (
+    ATTRIBUTE_TYPES,
+    COMMON_KEYS,
+    DEFAULT_CATEGORIES,
+    EVENT_COLUMNS,
+    NAME_RE,
+    PERSON_FIELDS,
+    RESERVED_NAMES,
+    TAGS_FILE,
+    TOP_KEYS,
+    TYPES,
+    TagDef,
+    TagRules,
+)
+
+
+def tags_path(rules_dir: Path | str | None) -> Path:
+    return Path(rules_dir or "rules") / TAGS_FILE
+
+
+def load_tag_rules(rules_dir: Path | str | None) -> TagRules:
+    """Parse, validate and order `rules_dir/tags.yaml`; RuleError lists every problem."""
+    path = tags_path(rules_dir)
+    if not path.exists():
+        raise RuleError([(Location(str(path), 1, 1), "tags.yaml not found")])
+    return parse_tag_rules(load_yaml(path), path)
+
+
+def parse_tag_rules(doc: Any, path: Path) -> TagRules:
+    rule_doc = RuleDoc(path)
+    text = path.read_bytes() if path.exists() else b""
+    rules = TagRules(path=path, tags=[], rules_hash=hashlib.sha256(text).hexdigest()[:16])
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, Mapping):
+        raise RuleError([(rule_doc.loc(doc), "tags.yaml must be a mapping with a `tags:` list")])
+    for key in doc:
+        if key not in TOP_KEYS:
+            rule_doc.add(rule_doc.key_loc(doc, key), f"unknown key '{key}'"
+                         f"{did_you_mean(key, TOP_KEYS)} (known: {', '.join(TOP_KEYS)})")
+    rules.event_attributes = _parse_event_attributes(rule_doc, doc)
+    rules.categories = _parse_categories(rule_doc, doc)
+    raw_tags = doc.get("tags")
+    if raw_tags is None:
+        rule_doc.add(rule_doc.loc(doc), "missing `tags:` (a list of tag definitions)")
+        raw_tags = []
+    elif not isinstance(raw_tags, list):
+        rule_doc.add(rule_doc.value_loc(doc, "tags"), "`tags:` must be a list")
+        raw_tags = []
+    seen: dict[str, Location | None] = {}
+    for index, raw in enumerate(raw_tags):
+        tag = _parse_tag(rule_doc, raw, rule_doc.item_loc(raw_tags, index), rules)
+        if tag is None:
+            continue
+        if tag.name in seen:
+            rule_doc.add(rule_doc.value_loc(raw, "name"),
+                         f"tag '{tag.name}' is defined twice (first at {seen[tag.name]})")
+            continue
+        seen[tag.name] = tag.loc
+        rules.tags.append(tag)
+    _resolve(rule_doc, rules)
+    rule_doc.raise_if_problems()
+    return rules
+
+
+def _parse_event_attributes(doc: RuleDoc, top: Mapping) -> dict[str, str]:
+    raw = top.get("event_attributes")
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        doc.add(doc.value_loc(top, "event_attributes"),
+                "event_attributes must map attribute name → type")
+        return {}
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not NAME_RE.match(key):
+            doc.add(doc.key_loc(raw, key), f"event attribute name '{key}' must be "
+                    "lower_snake_case (letters, digits, _)")
+        elif key in EVENT_COLUMNS:
+            doc.add(doc.key_loc(raw, key), f"'{key}' is an event column already; do not "
+                    "declare it")
+        elif value not in ATTRIBUTE_TYPES:
+            doc.add(doc.value_loc(raw, key), f"unknown type '{value}' for event attribute "
+                    f"'{key}' (known: {', '.join(ATTRIBUTE_TYPES)})")
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _parse_categories(doc: RuleDoc, top: Mapping) -> list[str]:
+    raw = top.get("categories")
+    if raw is None:
+        return list(DEFAULT_CATEGORIES)
+    if not isinstance(raw, list) or not all(isinstance(c, str) and NAME_RE.match(c) for c in raw):
+        doc.add(doc.value_loc(top, "categories"),
+                "categories must be a list of lower_snake_case names")
+        return list(DEFAULT_CATEGORIES)
+    return [str(c) for c in raw]
+
+
+def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
+               rules: TagRules) -> TagDef | None:
+    """The keys every kind shares, then the kind's own. A tag with a problem is kept,
+    marked broken, so tags that refer to it report no second, misleading error."""
+    if not isinstance(raw, Mapping):
+        doc.add(item_loc, "each tag must be a mapping with name, kind, ...")
+        return None
+    name = raw.get("name")
+    if name is None:
+        doc.add(doc.loc(raw) or item_loc, "tag without `name:`")
+        return None
+    name = str(name)
+    if not NAME_RE.match(name) or name in RESERVED_NAMES:
+        doc.add(doc.value_loc(raw, "name"), f"tag name '{name}' must be lower_snake_case "
+                "(letters, digits, _) and not a reserved word")
+        return None
+    if name in PERSON_FIELDS:
+        doc.add(doc.value_loc(raw, "name"),
+                f"tag name '{name}' is a person attribute; choose another name")
+        return None
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        where = doc.value_loc(raw, "kind") if "kind" in raw else doc.key_loc(raw, "name")
+        doc.add(where, f"tag '{name}': unknown kind '{kind}'{did_you_mean(kind, KINDS)} "
+                f"(known: {', '.join(KINDS)})" if kind is not None
+                else f"tag '{name}': missing `kind:`")
+        return None
+    allowed = COMMON_KEYS + KINDS[kind].keys
+    for key in raw:
+        if key not in allowed:
+            doc.add(doc.key_loc(raw, key), f"tag '{name}': unknown field "
+                    f"'{key}'{did_you_mean(key, allowed)} for kind {kind} "
+                    f"(allowed: {', '.join(allowed)})")
+    category = str(raw.get("category") or "other")
+    if category not in rules.categories and category != "other":
+        doc.add(doc.value_loc(raw, "category"), f"tag '{name}': unknown category "
+                f"'{category}' (known: {', '.join(rules.categories)})")
+    tag = TagDef(name=name, kind=kind, category=category,
+                 description=str(raw.get("description") or ""), loc=doc.key_loc(raw, "name"))
+    highlight = raw.get("highlight", False)
+    if not isinstance(highlight, bool):
+        doc.add(doc.value_loc(raw, "highlight"),
+                f"tag '{name}': highlight must be true or false")
+    tag.highlight = highlight is True
+    before = len(doc.problems)
+    KINDS[kind].parse(doc, raw, tag, rules)
+    tag.broken = len(doc.problems) != before
+    return tag
+
+
+# ------------------------------------------------------------- dependencies and types
+
+
+def _resolve(doc: RuleDoc, rules: TagRules) -> None:
+    """Dependencies → order (cycles are errors) → compile every expression with types."""
+    names = [t.name for t in rules.tags]
+    for tag in rules.tags:
+        tag.deps = KINDS[tag.kind].dependencies(doc, tag, names)
+    ordered, cycles = _topological(rules.tags)
+    by_name = rules.by_name
+    for cycle in cycles:
+        doc.add(by_name[cycle[0]].loc, "dependency cycle: " + " -> ".join(cycle + [cycle[0]]))
+    rules.tags = ordered
+    _check_types(doc, rules, {n for c in cycles for n in c})
+
+
+def _topological(tags: list[TagDef]) -> tuple[list[TagDef], list[list[str]]]:
+    """Stable topological order (definition order among ready tags) and the cycles found."""
+    by_name = {t.name: t for t in tags}
+    done: set[str] = set()
+    ordered: list[TagDef] = []
+    remaining = list(tags)
+    while remaining:
+        ready = [t for t in remaining if all(d in done for d in t.deps)]
+        if not ready:
+            break
+        tag = ready[0]
+        ordered.append(tag)
+        done.add(tag.name)
+        remaining.remove(tag)
+    cycles: list[list[str]] = []
+    in_cycle: set[str] = set()
+    for tag in remaining:
+        if tag.name in in_cycle:
+            continue
+        cycle = _find_cycle(tag.name, by_name, done)
+        if cycle and not in_cycle.intersection(cycle):
+            cycles.append(cycle)
+            in_cycle.update(cycle)
+    ordered.extend(remaining)  # kept (unordered) so every tag is still type-checked
+    return ordered, cycles
+
+
+def _find_cycle(start: str, by_name: dict[str, TagDef], done: set[str]) -> list[str] | None:
+    path: list[str] = []
+    on_path: set[str] = set()
+    visited: set[str] = set()
+
+    def visit(name: str) -> list[str] | None:
+        if name in on_path:
+            return path[path.index(name):]
+        if name in visited or name in done:
+            return None
+        visited.add(name)
+        path.append(name)
+        on_path.add(name)
+        for dep in by_name[name].deps:
+            found = visit(dep)
+            if found:
+                return found
+        path.pop()
+        on_path.discard(name)
+        return None
+
+    return visit(start)
+
+
+def _check_types(doc: RuleDoc, rules: TagRules, cyclic: set[str]) -> None:
+    """Compile every expression once (as of an arbitrary date) to check names and types."""
+    fields = dict(PERSON_FIELDS)
+    for tag in rules.tags:
+        if tag.kind != "expr" and tag.type in TYPES:  # broken ones too: no misleading 2nd error
+            fields[tag.name] = tag.type
+    probe = dt.date(2000, 1, 1)
+    for tag in rules.tags:
+        if tag.where is not None:
+            compile_event_filter(rules, tag, probe, problems=doc.problems)
+        if tag.name not in cyclic:
+            KINDS[tag.kind].check_types(doc, tag, fields, probe)
+    for tag in rules.tags:
+        if tag.kind == "expr" and not tag.type:
+            tag.type = "string"  # only when its expression failed; the run refuses anyway

@@ -1,0 +1,217 @@
+"""The shared feature pass: `TagRules` + as-of in, the SELECT of person_features out.
+
+Computation plan for one run (see `features_select_sql`):
+  1. ONE conditional-aggregate pass over `events` for every tag a plain aggregate can
+     compute (`kinds.PASS_EVENTS`): partials per event subject, merged per person;
+  2. one scan per value expression for tags that need per-value counts (`PASS_VALUES`:
+     top-N, distinct counts, the value of the first/last event);
+  3. a pass of its own for each tag that needs one (`PASS_OWN`, e.g. streaks);
+  4. tags over tags (`PASS_DERIVED`: tiers, expr, rfm) as layers of plain column
+     expressions over `persons` + the pass results, in dependency order.
+Windows: "last N days" is `[as_of - N days, as_of)`. No event on or after the as-of
+day is ever used (that day is not complete yet), windowed or not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from leadctl.errors import RuleError
+from leadctl.sqltext import date_literal, ident, literal, ts_literal
+from leadctl.tagging.fields import event_condition_sql, event_field_sql, events_in_sql
+from leadctl.tagging.kinds import (
+    PASS_DERIVED,
+    PASS_EVENTS,
+    PASS_OWN,
+    PASS_VALUES,
+    Partials,
+    ValuePassTag,
+    kind_of,
+)
+from leadctl.tagging.model import PERSON_FIELDS, TagDef, TagRules
+
+
+def _computed_by(rules: TagRules, how: str) -> list[TagDef]:
+    return [t for t in rules.tags if kind_of(t).computed_by(t) == how]
+
+
+def events_scope_sql(tags: list[TagDef], as_of: dt.date) -> str:
+    """Row filter for a pass: only the event types and days any of its tags can use."""
+    events = tuple(dict.fromkeys(e for t in tags for e in t.events))
+    parts = [f"e.ts < {ts_literal(as_of)}", events_in_sql(events)]
+    windows = [t.window_days for t in tags]
+    if all(w is not None for w in windows):
+        parts.append(f"e.ts >= {ts_literal(as_of - dt.timedelta(days=max(windows)))}")
+    return " AND ".join(parts)
+
+
+def event_pass_sql(rules: TagRules, as_of: dt.date) -> str | None:
+    """Every `PASS_EVENTS` tag from ONE pass over events.
+
+    Two stages, both plain GROUP BYs: conditional aggregates per event subject (no join
+    on the 10M-row side), then the few partial rows of each person merged after a join
+    to subject_persons. Distinct day counts are bitmasks (bit_or), so they merge too."""
+    tags = _computed_by(rules, PASS_EVENTS)
+    if not tags:
+        return None
+    conds = Partials("c")
+    partials = Partials("a")
+    merged: list[str] = []
+    for tag in tags:
+        cond = conds.add(event_condition_sql(rules, tag, as_of))
+        value = ident("f_" + tag.field) if tag.field else None
+        merged.append(f"{kind_of(tag).merge_sql(tag, cond, partials, value)} "
+                      f"AS {ident(tag.name)}")
+    day = f"date_diff('day', CAST(e.ts AS DATE), {date_literal(as_of)})"
+    fields = sorted({t.field for t in tags if t.field})
+    scope_cols = ["e.subject", "e.ts", f"{day} AS d"] + [
+        f"{event_field_sql(rules, f)} AS {ident('f_' + f)}" for f in fields]
+    merged_cols = ",\n       ".join(merged)
+    return (f"WITH tag_scope AS (\n"
+            f"  SELECT {', '.join(scope_cols)},\n         {conds.select_list('         ')}\n"
+            f"  FROM events e\n  WHERE {events_scope_sql(tags, as_of)}\n"
+            f"), tag_subjects AS (\n"
+            f"  SELECT subject,\n         {partials.select_list('         ')}\n"
+            f"  FROM tag_scope GROUP BY subject\n"
+            f")\nSELECT sp.person_id,\n       {merged_cols}\n"
+            f"FROM tag_subjects s JOIN subject_persons sp ON sp.subject = s.subject\n"
+            f"WHERE sp.person_id IS NOT NULL\nGROUP BY sp.person_id")
+
+
+def _takes_all(tag: TagDef) -> bool:
+    return tag.window_days is None and tag.where is None
+
+
+def value_pass_sql(rules: TagRules, as_of: dt.date) -> list[tuple[str, str, list[TagDef]]]:
+    """(name, SELECT, tags) per value expression: count / first / last time per (subject,
+    value), merged per (person, value), then top-N lists, distinct counts, first/last
+    values from those few rows."""
+    groups: dict[str, list[TagDef]] = {}
+    for tag in _computed_by(rules, PASS_VALUES):
+        groups.setdefault(kind_of(tag).value_sql(tag, rules), []).append(tag)
+    out = []
+    for index, (value, tags) in enumerate(groups.items()):
+        conds = [event_condition_sql(rules, t, as_of) for t in tags]
+        stage1, stage2, finals = [], [], []
+        for k, (tag, cond) in enumerate(zip(tags, conds, strict=True)):
+            part = ValuePassTag(k, cond)
+            finals.append(kind_of(tag).value_final_sql(tag, part))
+            stage1 += part.stage1
+            stage2 += part.stage2
+        # Keep only rows some tag counts (unless one tag takes every row in scope).
+        needed = "" if any(_takes_all(t) for t in tags) else (
+            "\n    AND (" + " OR ".join(f"({c})" for c in conds) + ")")
+        final_cols = ",\n       ".join(f"{f} AS {ident(t.name)}"
+                                       for f, t in zip(finals, tags, strict=True))
+        sql = (f"WITH tag_value_subjects AS (\n"
+               f"  SELECT e.subject, {value} AS v,\n         "
+               + ",\n         ".join(stage1) + "\n"
+               f"  FROM events e\n"
+               f"  WHERE {events_scope_sql(tags, as_of)} AND {value} IS NOT NULL{needed}\n"
+               f"  GROUP BY e.subject, {value}\n"
+               f"), tag_value_persons AS (\n"
+               f"  SELECT sp.person_id, s.v, " + ", ".join(stage2) + "\n"
+               f"  FROM tag_value_subjects s JOIN subject_persons sp ON sp.subject = s.subject\n"
+               f"  WHERE sp.person_id IS NOT NULL GROUP BY sp.person_id, s.v\n"
+               f")\nSELECT person_id,\n       {final_cols}\n"
+               f"FROM tag_value_persons GROUP BY person_id")
+        out.append((f"tag_values{index}", sql, tags))
+    return out
+
+
+def own_pass_sql(rules: TagRules, as_of: dt.date) -> list[tuple[str, str, TagDef]]:
+    """(name, SELECT person_id, <tag>) for each tag computed by a pass of its own."""
+    return [(f"tag_own{index}",
+             kind_of(tag).own_pass_sql(tag, event_condition_sql(rules, tag, as_of),
+                                       events_scope_sql([tag], as_of), as_of), tag)
+            for index, tag in enumerate(_computed_by(rules, PASS_OWN))]
+
+
+def _layers(rules: TagRules) -> list[list[TagDef]]:
+    """Derived tags grouped so each layer only uses columns of earlier layers."""
+    depth: dict[str, int] = {}
+    for tag in rules.tags:  # dependency order: deps come first
+        if kind_of(tag).computed_by(tag) != PASS_DERIVED:  # computed from events
+            depth[tag.name] = 0
+        else:
+            depth[tag.name] = 1 + max((depth.get(d, 0) for d in tag.deps), default=0)
+    layers: dict[int, list[TagDef]] = {}
+    for tag in rules.tags:
+        if depth[tag.name] > 0:
+            layers.setdefault(depth[tag.name], []).append(tag)
+    return [layers[k] for k in sorted(layers)]
+
+
+def _zero_default(tag: TagDef, column: str) -> str:
+    return f"coalesce({column}, 0)" if kind_of(tag).zero_when_no_events(tag) else column
+
+
+def features_select_sql(rules: TagRules, as_of: dt.date) -> str:
+    """SELECT of person_features: one row per person, attributes + one typed column per tag."""
+    check_runnable(rules)
+    fields = rules.fields()
+    ctes: list[str] = []
+    base_cols = ["p.person_id"] + [f"p.{ident(n)}" for n in PERSON_FIELDS]
+    joins = ""
+    event_sql = event_pass_sql(rules, as_of)
+    if event_sql:
+        ctes.append(f"tag_events AS (\n{event_sql}\n)")
+        joins += "\nLEFT JOIN tag_events ev ON ev.person_id = p.person_id"
+        for tag in _computed_by(rules, PASS_EVENTS):
+            base_cols.append(f"{_zero_default(tag, 'ev.' + ident(tag.name))} AS {ident(tag.name)}")
+    passes = [(name, sql, tags) for name, sql, tags in value_pass_sql(rules, as_of)]
+    passes += [(name, sql, [tag]) for name, sql, tag in own_pass_sql(rules, as_of)]
+    for name, sql, tags in passes:
+        ctes.append(f"{name} AS (\n{sql}\n)")
+        joins += f"\nLEFT JOIN {name} ON {name}.person_id = p.person_id"
+        for tag in tags:
+            col = f"{name}.{ident(tag.name)}"
+            base_cols.append(f"{_zero_default(tag, col)} AS {ident(tag.name)}")
+    ctes.append("layer0 AS (\nSELECT " + ",\n       ".join(base_cols)
+                + f"\nFROM persons p{joins}\n)")
+    last = "layer0"
+    for index, layer in enumerate(_layers(rules), start=1):
+        cols = ",\n       ".join(
+            f"{kind_of(t).derived_sql(t, fields, as_of)} AS {ident(t.name)}" for t in layer)
+        joined = [kind_of(t).cross_join_sql(t, last) for t in layer]
+        averages = "".join(f"\nCROSS JOIN {j}" for j in joined if j)
+        ctes.append(f"layer{index} AS (\nSELECT {last}.*,\n       {cols}\nFROM {last}{averages}\n)")
+        last = f"layer{index}"
+    out_cols = ["person_id"] + list(PERSON_FIELDS) + [t.name for t in rules.definition_order()]
+    return ("WITH " + ",\n".join(ctes) + "\nSELECT " + ", ".join(ident(c) for c in out_cols)
+            + f"\nFROM {last}")
+
+
+def check_runnable(rules: TagRules) -> None:
+    broken = [t for t in rules.tags if t.broken]
+    if broken:
+        raise RuleError([(t.loc, f"tag '{t.name}' is invalid") for t in broken])
+
+
+def compile_tag_rules(rules: TagRules, as_of: dt.date, target: str = "person_features",
+                      *, temporary: bool = False) -> list[str]:
+    """Statements that (re)build `target` with every tag of `rules` as of `as_of`."""
+    kind = "TEMP TABLE" if temporary else "TABLE"
+    return [f"CREATE OR REPLACE {kind} {ident(target)} AS\n"
+            f"{features_select_sql(rules, as_of)}"]
+
+
+def tag_definitions_sql(rules: TagRules) -> list[str]:
+    """Replace tag_definitions (what the portrait groups by) with the current rules."""
+
+    def levels(tag: TagDef) -> str:
+        names = tag.level_names()
+        text = json.dumps(names, ensure_ascii=False, separators=(",", ":"))
+        return f"CAST({literal(text)} AS JSON)" if names else "CAST(NULL AS JSON)"
+
+    rows = [f"({i}, {literal(t.name)}, {literal(t.kind)}, {literal(t.category)}, "
+            f"{literal(t.description)}, {literal(t.type)}, {levels(t)}, "
+            f"{'true' if t.highlight else 'false'})"
+            for i, t in enumerate(rules.definition_order())]
+    statements = ["DELETE FROM tag_definitions"]
+    if rows:
+        statements.append("INSERT INTO tag_definitions (position, tag, kind, category, "
+                          "description, type, levels, highlight) VALUES\n  "
+                          + ",\n  ".join(rows))
+    return statements

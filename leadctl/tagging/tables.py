@@ -1,0 +1,25 @@
+"""Tables owned by the tag stage."""
+
+TAG_DDL: list[str] = [
+    # Current tag values, long form; value is JSON (numbers stay numbers,
+    # lists stay arrays); a person without a value for a tag has no row.
+    # person_features (wide, typed) is rebuilt by each tag run.
+    """CREATE TABLE IF NOT EXISTS tags (
+        person_id VARCHAR, tag VARCHAR, value JSON, as_of DATE, run_id INTEGER)""",
+    # Only values that changed against the previous stored run (NULL = no value).
+    """CREATE TABLE IF NOT EXISTS tag_history (
+        run_id INTEGER, as_of DATE, person_id VARCHAR, tag VARCHAR,
+        old_value JSON, new_value JSON)""",
+    # The tag definitions of the last tag run: portrait panels group by category;
+    # `type` is the expression type of the tag's person_features column; `levels` the
+    # ordered level names of tiers/rfm tags (best first); `highlight` from the rule.
+    """CREATE TABLE IF NOT EXISTS tag_definitions (
+        position INTEGER, tag VARCHAR, kind VARCHAR, category VARCHAR,
+        description VARCHAR, type VARCHAR, levels JSON, highlight BOOLEAN)""",
+    # Wide, typed: one row per person, person attributes + one column per tag. Replaced
+    # (CREATE OR REPLACE) by each tag run; before the first run it has attributes only.
+    """CREATE TABLE IF NOT EXISTS person_features (
+        person_id VARCHAR, name VARCHAR, city VARCHAR, province VARCHAR, channel VARCHAR,
+        source VARCHAR, sources VARCHAR[], lead_count INTEGER, first_seen TIMESTAMP,
+        last_seen TIMESTAMP)""",
+]
