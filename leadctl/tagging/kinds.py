@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from leadctl.rules.expr import ExprError, expr_names
 from leadctl.rules.located import LocatedText, RuleDoc, compile_located
 from leadctl.sqlfn import round_sql
-from leadctl.sqltext import date_literal, ident, literal
+from leadctl.sqltext import date_literal, ident, literal, ts_literal
 from leadctl.tagging.fields import event_field_sql, feature_column_sql
 from leadctl.tagging.model import (
     EVENT_NAME_RE,
@@ -381,21 +381,23 @@ class Streak(EventKind):
     def zero_when_no_events(self, tag):
         return True
 
-    def own_pass_sql(self, tag: TagDef, cond: str, scope: str, as_of: dt.date) -> str:
-        """Gaps and islands: consecutive days share `day number - rank of the day`."""
+    def own_pass_sql(self, tags: list[TagDef], cond: str, as_of: dt.date) -> str:
+        """Every streak over the same events (`cond`) from one pass. Gaps and islands:
+        the days of one run share `day number - rank of the day`."""
         runs = ("SELECT person_id, count(*) AS days, max(day) AS last_day FROM (\n"
                 "  SELECT person_id, day, date_diff('day', DATE '1970-01-01', day)"
                 " - row_number() OVER (PARTITION BY person_id ORDER BY day) AS island\n"
                 "  FROM (SELECT DISTINCT sp.person_id, s.day FROM (\n"
                 "    SELECT DISTINCT e.subject, CAST(e.ts AS DATE) AS day FROM events e\n"
-                f"    WHERE {scope} AND {cond}) s\n"
+                f"    WHERE e.ts < {ts_literal(as_of)} AND {cond}) s\n"
                 "    JOIN subject_persons sp ON sp.subject = s.subject\n"
                 "    WHERE sp.person_id IS NOT NULL)\n"
                 ") GROUP BY person_id, island")
-        value = (f"max(days) FILTER (WHERE last_day = "
-                 f"{date_literal(as_of - dt.timedelta(days=1))})"
-                 if tag.current else "max(days)")
-        return f"SELECT person_id, {value} AS {ident(tag.name)}\nFROM ({runs})\nGROUP BY person_id"
+        yesterday = date_literal(as_of - dt.timedelta(days=1))
+        values = ", ".join(
+            (f"max(days) FILTER (WHERE last_day = {yesterday})" if tag.current
+             else "max(days)") + f" AS {ident(tag.name)}" for tag in tags)
+        return f"SELECT person_id, {values}\nFROM ({runs})\nGROUP BY person_id"
 
     def explain(self, tag):
         run = "current run (up to yesterday)" if tag.current else "longest run"

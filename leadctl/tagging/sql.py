@@ -120,12 +120,14 @@ def value_pass_sql(rules: TagRules, as_of: dt.date) -> list[tuple[str, str, list
     return out
 
 
-def own_pass_sql(rules: TagRules, as_of: dt.date) -> list[tuple[str, str, TagDef]]:
-    """(name, SELECT person_id, <tag>) for each tag computed by a pass of its own."""
-    return [(f"tag_own{index}",
-             kind_of(tag).own_pass_sql(tag, event_condition_sql(rules, tag, as_of),
-                                       events_scope_sql([tag], as_of), as_of), tag)
-            for index, tag in enumerate(_computed_by(rules, PASS_OWN))]
+def own_pass_sql(rules: TagRules, as_of: dt.date) -> list[tuple[str, str, list[TagDef]]]:
+    """(name, SELECT person_id + one column per tag, tags) per kind with a pass of its own
+    and set of events: tags of one kind over the same events share their pass."""
+    groups: dict[tuple[str, str], list[TagDef]] = {}
+    for tag in _computed_by(rules, PASS_OWN):
+        groups.setdefault((tag.kind, event_condition_sql(rules, tag, as_of)), []).append(tag)
+    return [(f"tag_own{index}", kind_of(tags[0]).own_pass_sql(tags, cond, as_of), tags)
+            for index, ((_, cond), tags) in enumerate(groups.items())]
 
 
 def _layers(rules: TagRules) -> list[list[TagDef]]:
@@ -160,9 +162,7 @@ def features_select_sql(rules: TagRules, as_of: dt.date) -> str:
         joins += "\nLEFT JOIN tag_events ev ON ev.person_id = p.person_id"
         for tag in _computed_by(rules, PASS_EVENTS):
             base_cols.append(f"{_zero_default(tag, 'ev.' + ident(tag.name))} AS {ident(tag.name)}")
-    passes = [(name, sql, tags) for name, sql, tags in value_pass_sql(rules, as_of)]
-    passes += [(name, sql, [tag]) for name, sql, tag in own_pass_sql(rules, as_of)]
-    for name, sql, tags in passes:
+    for name, sql, tags in value_pass_sql(rules, as_of) + own_pass_sql(rules, as_of):
         ctes.append(f"{name} AS (\n{sql}\n)")
         joins += f"\nLEFT JOIN {name} ON {name}.person_id = p.person_id"
         for tag in tags:
