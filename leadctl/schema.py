@@ -5,6 +5,9 @@ Every derived table can be rebuilt from leads/events + rules + as-of;
 Stage modules may create extra derived tables of their own with CREATE OR REPLACE.
 """
 
+from leadctl.identity.tables import IDENTITY_DDL
+from leadctl.stages.tables import STAGE_DDL
+
 SCHEMA_VERSION = "1"
 
 CORE_DDL: list[str] = [
@@ -46,8 +49,5 @@ CORE_DDL: list[str] = [
 
 
 def all_ddl() -> list[str]:
-    """Core DDL plus the tables owned by each stage (imported lazily: cheap modules)."""
-    from leadctl.identity.tables import IDENTITY_DDL
-    from leadctl.stages.tables import STAGE_DDL
-
+    """Core DDL plus the tables owned by identity resolution and the stages."""
     return CORE_DDL + IDENTITY_DDL + STAGE_DDL

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from leadctl.errors import WorkspaceError
+from leadctl.workspace import open_writer
 
 
 def starter_rules_dir() -> Path:
@@ -18,8 +19,6 @@ def starter_rules_dir() -> Path:
 
 
 def init_workspace(directory: Path, db: Path | None, rules: Path | None) -> dict:
-    from leadctl.workspace import open_writer
-
     directory.mkdir(parents=True, exist_ok=True)
     db = db or directory / "leadctl.duckdb"
     rules = rules or directory / "rules"

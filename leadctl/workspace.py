@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import WorkspaceError, WorkspaceLocked
+from leadctl.schema import SCHEMA_VERSION, all_ddl
 
 log = logging.getLogger("leadctl")
 
@@ -179,8 +180,6 @@ def open_memory() -> Workspace:
 
 
 def ensure_schema(ws: Workspace) -> None:
-    from leadctl.schema import SCHEMA_VERSION, all_ddl
-
     ws.script(all_ddl())
     ws.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
 

@@ -7,8 +7,9 @@ from datetime import date
 import pytest
 
 from leadctl.errors import Location, RuleError
-from leadctl.rules.expr import CompiledExpr, ExprError, compile_at, compile_expr, expr_names
+from leadctl.rules.expr import CompiledExpr, ExprError, compile_expr, expr_names
 from leadctl.rules.load import load_yaml_text
+from leadctl.rules.located import RuleDoc, compile_located
 
 FIELDS = {
     "orders": "number",
@@ -335,20 +336,26 @@ def test_unknown_field_without_any_fields():
     assert info.value.message == "unknown field 'a' (no fields are available here)"
 
 
-def test_compile_at_reports_the_file_location_of_the_bad_character():
+def test_compile_located_reports_the_file_location_of_the_bad_character():
     rules = load_yaml_text(
         "tags:\n"
         "  - ok: orders > 1\n"
         "    when: orders > 1 and citi = 'x'\n"
         "    block: |\n"
         "      orders > 1\n"
-        "        and read_text('x') = 'y'\n",
+        "        and read_text('x') = 'y'\n"
+        "    nested: {a: 1}\n",
         "tags.yaml",
     )
     tag = rules["tags"][0]
-    assert compile_at(tag, "ok", FIELDS).sql == '("orders" > 1)'
+    doc = RuleDoc("tags.yaml")
+
+    def compile_at(key):
+        return compile_located(doc.text(tag, key), FIELDS, None, AS_OF)
+
+    assert compile_at("ok").sql == '("orders" > 1)'
     with pytest.raises(RuleError) as info:
-        compile_at(tag, "when", FIELDS)
+        compile_at("when")
     assert info.value.problems == [
         (
             Location("tags.yaml", 3, 26),
@@ -356,6 +363,11 @@ def test_compile_at_reports_the_file_location_of_the_bad_character():
         )
     ]
     with pytest.raises(RuleError) as info:
-        compile_at(tag, "block", FIELDS)
+        compile_at("block")
     assert info.value.problems[0][0] == Location("tags.yaml", 6, 13)
     assert str(info.value).startswith("tags.yaml:6:13: function 'read_text' is not allowed")
+    assert doc.problems == []
+    compile_at("nested")  # a structure is a problem of the file, not an expression error
+    assert doc.problems == [
+        (Location("tags.yaml", 7, 13), "`nested:` must be an expression (text), not a structure")
+    ]

@@ -19,7 +19,7 @@ import hashlib
 import json
 
 from leadctl.identity.config import ID_TYPES
-from leadctl.identity.normalize import literal
+from leadctl.sqltext import literal
 
 LEAD_CELLS = "lead_identifier_cells"
 LEAD_VALUES = "lead_identifier_values"

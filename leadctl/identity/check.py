@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from leadctl.errors import RuleError
+from leadctl.identity.config import identity_path, load_identity_config
+from leadctl.ingest.sources import load_sources_config
 
 
 def _check_file(ctx, name: str, path: Path, load) -> list:
@@ -19,12 +21,8 @@ def _check_file(ctx, name: str, path: Path, load) -> list:
 
 
 def check_identity(ctx) -> list:
-    from leadctl.identity.config import identity_path, load_identity_config
-
     return _check_file(ctx, "identity", identity_path(ctx.rules_dir), load_identity_config)
 
 
 def check_sources(ctx) -> list:
-    from leadctl.sources import load_sources_config
-
     return _check_file(ctx, "sources", ctx.rules_dir / "sources.yaml", load_sources_config)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leadctl.errors import Location, RuleError
+from leadctl.errors import RuleError
+from leadctl.rules.load import load_yaml
+from leadctl.rules.located import RuleDoc
 
 IDENTITY_FILE = "identity.yaml"
 ID_TYPES = ("phone", "email", "wechat", "device_id", "id_card")
@@ -105,44 +107,41 @@ def load_identity_config(rules_dir: Path | str | None) -> IdentityConfig:
     path = identity_path(rules_dir)
     if not path.exists():
         return IdentityConfig()
-    from leadctl.rules.load import load_yaml
-
     return parse_identity_config(load_yaml(path), path)
 
 
 def parse_identity_config(doc: Any, path: Path | str) -> IdentityConfig:
     """Validate a loaded identity.yaml; RuleError lists every problem with its place."""
-    ctx = _Ctx(Path(path))
+    ctx = _IdentityDoc(path)
     config = IdentityConfig(path=Path(path))
     if doc is None:
         return config
     if not isinstance(doc, Mapping):
         raise RuleError([(ctx.loc(doc), "identity.yaml must be a mapping of settings")])
-    ctx.unknown_keys(doc, TOP_KEYS, "")
+    ctx.unknown_setting_keys(doc, TOP_KEYS, "")
     if "default_region" in doc:
         region = doc["default_region"]
         if not isinstance(region, str) or not re.fullmatch(r"[A-Za-z]{2}", region):
-            ctx.problem(ctx.value_loc(doc, "default_region"),
-                        "default_region must be a two-letter region code such as CN")
+            ctx.add(ctx.value_loc(doc, "default_region"),
+                    "default_region must be a two-letter region code such as CN")
         else:
             config.default_region = region.upper()
     _parse_cap(ctx, doc, config)
     _parse_blocklist(ctx, doc, config)
     _parse_survivorship(ctx, doc, config)
-    if ctx.problems:
-        raise RuleError(ctx.sorted_problems())
+    ctx.raise_if_problems()
     return config
 
 
-def _parse_cap(ctx: _Ctx, doc: Mapping, config: IdentityConfig) -> None:
+def _parse_cap(ctx: _IdentityDoc, doc: Mapping, config: IdentityConfig) -> None:
     if "cap" not in doc:
         return
     cap = doc["cap"]
     if not isinstance(cap, Mapping):
-        ctx.problem(ctx.value_loc(doc, "cap"),
-                    "cap must be a mapping (max_records_per_value, by_type)")
+        ctx.add(ctx.value_loc(doc, "cap"),
+                "cap must be a mapping (max_records_per_value, by_type)")
         return
-    ctx.unknown_keys(cap, CAP_KEYS, "cap.")
+    ctx.unknown_setting_keys(cap, CAP_KEYS, "cap.")
     if "max_records_per_value" in cap:
         value = _positive_int(ctx, cap, "max_records_per_value", "cap.max_records_per_value")
         if value is not None:
@@ -151,8 +150,8 @@ def _parse_cap(ctx: _Ctx, doc: Mapping, config: IdentityConfig) -> None:
     if by_type is None:
         return
     if not isinstance(by_type, Mapping):
-        ctx.problem(ctx.value_loc(cap, "by_type"),
-                    "cap.by_type must map an identifier type to a number of records")
+        ctx.add(ctx.value_loc(cap, "by_type"),
+                "cap.by_type must map an identifier type to a number of records")
         return
     for id_type in by_type:
         if ctx.known_type(by_type, id_type, "cap.by_type"):
@@ -161,26 +160,26 @@ def _parse_cap(ctx: _Ctx, doc: Mapping, config: IdentityConfig) -> None:
                 config.cap_by_type[id_type] = value
 
 
-def _positive_int(ctx: _Ctx, mapping: Mapping, key: str, name: str) -> int | None:
+def _positive_int(ctx: _IdentityDoc, mapping: Mapping, key: str, name: str) -> int | None:
     value = mapping[key]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        ctx.problem(ctx.value_loc(mapping, key), f"{name} must be a whole number >= 1, "
-                    f"got {value!r}")
+        ctx.add(ctx.value_loc(mapping, key), f"{name} must be a whole number >= 1, "
+                f"got {value!r}")
         return None
     return value
 
 
-def _parse_blocklist(ctx: _Ctx, doc: Mapping, config: IdentityConfig) -> None:
+def _parse_blocklist(ctx: _IdentityDoc, doc: Mapping, config: IdentityConfig) -> None:
     if "blocklist" not in doc:
         return
     block = doc["blocklist"]
     if block is None:
         block = {}
     if not isinstance(block, Mapping):
-        ctx.problem(ctx.value_loc(doc, "blocklist"),
-                    f"blocklist must be a mapping ({', '.join(BLOCKLIST_KEYS)})")
+        ctx.add(ctx.value_loc(doc, "blocklist"),
+                f"blocklist must be a mapping ({', '.join(BLOCKLIST_KEYS)})")
         return
-    ctx.unknown_keys(block, BLOCKLIST_KEYS, "blocklist.")
+    ctx.unknown_setting_keys(block, BLOCKLIST_KEYS, "blocklist.")
     if "any" in block:
         config.blocked_any = tuple(_strings(ctx, block, "any", "blocklist.any"))
     for key, target in (("values", config.blocked_values),
@@ -191,8 +190,8 @@ def _parse_blocklist(ctx: _Ctx, doc: Mapping, config: IdentityConfig) -> None:
         if per_type is None:
             per_type = {}
         if not isinstance(per_type, Mapping):
-            ctx.problem(ctx.value_loc(block, key),
-                        f"blocklist.{key} must map an identifier type to a list")
+            ctx.add(ctx.value_loc(block, key),
+                    f"blocklist.{key} must map an identifier type to a list")
             continue
         # Listing a type replaces its defaults; unlisted types keep theirs.
         for id_type in per_type:
@@ -211,30 +210,30 @@ def _parse_blocklist(ctx: _Ctx, doc: Mapping, config: IdentityConfig) -> None:
             if kind in ID_TYPES:
                 good.append(kind)
             else:
-                ctx.problem(_item_loc(ctx, seq, index),
-                            f"unknown identifier type '{kind}' (known: {', '.join(ID_TYPES)})")
+                ctx.add(ctx.item_loc(seq, index),
+                        f"unknown identifier type '{kind}' (known: {', '.join(ID_TYPES)})")
         config.repeated_character = tuple(good)
 
 
-def _strings(ctx: _Ctx, mapping: Mapping, key: str, name: str) -> list[str]:
+def _strings(ctx: _IdentityDoc, mapping: Mapping, key: str, name: str) -> list[str]:
     """A list of strings; numbers are refused because YAML turns 00000000000 into 0."""
     seq = mapping[key]
     if seq is None:
         return []
     if not isinstance(seq, list):
-        ctx.problem(ctx.value_loc(mapping, key), f"{name} must be a list")
+        ctx.add(ctx.value_loc(mapping, key), f"{name} must be a list")
         return []
     result = []
     for index, item in enumerate(seq):
         if isinstance(item, str) and item.strip():
             result.append(item.strip())
         elif isinstance(item, (int, float)) and not isinstance(item, bool):
-            ctx.problem(_item_loc(ctx, seq, index),
-                        f"{name}: write {item!r} in quotes ('...'): unquoted digits are read "
-                        "as a number and lose leading zeros")
+            ctx.add(ctx.item_loc(seq, index),
+                    f"{name}: write {item!r} in quotes ('...'): unquoted digits are read "
+                    "as a number and lose leading zeros")
         else:
-            ctx.problem(_item_loc(ctx, seq, index), f"{name}: expected a non-empty text value, "
-                        f"got {item!r}")
+            ctx.add(ctx.item_loc(seq, index), f"{name}: expected a non-empty text value, "
+                    f"got {item!r}")
     return result
 
 
@@ -242,105 +241,77 @@ def _strings(ctx: _Ctx, mapping: Mapping, key: str, name: str) -> list[str]:
 _NOT_RE2 = re.compile(r"\(\?[=!<]|\\[1-9]")
 
 
-def _check_pattern(ctx: _Ctx, seq: list, index: int, pattern: str) -> bool:
+def _check_pattern(ctx: _IdentityDoc, seq: list, index: int, pattern: str) -> bool:
     try:
         re.compile(pattern)
     except re.error as exc:
-        ctx.problem(_item_loc(ctx, seq, index), f"invalid regular expression {pattern!r}: {exc}")
+        ctx.add(ctx.item_loc(seq, index), f"invalid regular expression {pattern!r}: {exc}")
         return False
     if _NOT_RE2.search(pattern):
-        ctx.problem(_item_loc(ctx, seq, index), f"regular expression {pattern!r} uses "
-                    "look-around or a back-reference, which are not supported")
+        ctx.add(ctx.item_loc(seq, index), f"regular expression {pattern!r} uses "
+                "look-around or a back-reference, which are not supported")
         return False
     return True
 
 
-def _parse_survivorship(ctx: _Ctx, doc: Mapping, config: IdentityConfig) -> None:
+def _parse_survivorship(ctx: _IdentityDoc, doc: Mapping, config: IdentityConfig) -> None:
     if "survivorship" not in doc:
         return
     rules = doc["survivorship"]
     if rules is None:
         return
     if not isinstance(rules, Mapping):
-        ctx.problem(ctx.value_loc(doc, "survivorship"),
-                    "survivorship must map a person field to a method")
+        ctx.add(ctx.value_loc(doc, "survivorship"),
+                "survivorship must map a person field to a method")
         return
     for name, rule in rules.items():
         if name not in GOLDEN_FIELDS:
-            ctx.problem(ctx.key_loc(rules, name), f"unknown person field '{name}' (known: "
-                        f"{', '.join(GOLDEN_FIELDS)})")
+            ctx.add(ctx.key_loc(rules, name), f"unknown person field '{name}' (known: "
+                    f"{', '.join(GOLDEN_FIELDS)})")
             continue
         where = ctx.value_loc(rules, name)
         sources: tuple[str, ...] = ()
         if isinstance(rule, str):
             method = rule
         elif isinstance(rule, Mapping):
-            ctx.unknown_keys(rule, RULE_KEYS, f"survivorship.{name}.")
+            ctx.unknown_setting_keys(rule, RULE_KEYS, f"survivorship.{name}.")
             method = rule.get("method")
             where = ctx.value_loc(rule, "method")
             if "sources" in rule:
                 sources = tuple(_strings(ctx, rule, "sources", f"survivorship.{name}.sources"))
         else:
-            ctx.problem(where, f"survivorship.{name} must be a method name or a mapping with "
-                        "`method:` (and `sources:` for source_priority)")
+            ctx.add(where, f"survivorship.{name} must be a method name or a mapping with "
+                    "`method:` (and `sources:` for source_priority)")
             continue
         if method not in METHODS:
-            ctx.problem(where, f"unknown survivorship method {method!r} for '{name}' "
-                        f"(known: {', '.join(METHODS)})")
+            ctx.add(where, f"unknown survivorship method {method!r} for '{name}' "
+                    f"(known: {', '.join(METHODS)})")
             continue
         if method == "source_priority" and not sources:
-            ctx.problem(where, f"survivorship.{name}: source_priority needs `sources:`, "
-                        "a list of sources, most trusted first")
+            ctx.add(where, f"survivorship.{name}: source_priority needs `sources:`, "
+                    "a list of sources, most trusted first")
             continue
         if sources and method != "source_priority":
-            ctx.problem(ctx.key_loc(rule, "sources"), f"survivorship.{name}: `sources:` is "
-                        "only used by method source_priority")
+            ctx.add(ctx.key_loc(rule, "sources"), f"survivorship.{name}: `sources:` is "
+                    "only used by method source_priority")
             continue
         config.survivorship[name] = Survivorship(method, sources)
 
 
-def _item_loc(ctx: _Ctx, seq: Any, index: int) -> Location:
-    getter = getattr(seq, "item_loc", None)
-    return getter(index) if getter else ctx.loc(seq)
+class _IdentityDoc(RuleDoc):
+    """RuleDoc with identity.yaml's messages: keys named by their dotted path
+    (`cap.by_type`), identifier types checked against ID_TYPES."""
 
-
-class _Ctx:
-    """Problem collection plus location look-ups on the rule loader's containers."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.problems: list[tuple[Location | None, str]] = []
-
-    def problem(self, loc: Location | None, message: str) -> None:
-        self.problems.append((loc, message))
-
-    def loc(self, node: Any) -> Location:
-        return getattr(node, "loc", None) or Location(str(self.path), 1, 1)
-
-    def key_loc(self, mapping: Any, key: Any) -> Location:
-        getter = getattr(mapping, "key_loc", None)
-        return (getter(key) if getter else None) or self.loc(mapping)
-
-    def value_loc(self, mapping: Any, key: Any) -> Location:
-        getter = getattr(mapping, "value_loc", None)
-        return (getter(key) if getter else None) or self.key_loc(mapping, key)
-
-    def unknown_keys(self, mapping: Mapping, known: tuple[str, ...], prefix: str) -> None:
+    def unknown_setting_keys(self, mapping: Mapping, known: tuple[str, ...],
+                             prefix: str) -> None:
         for key in mapping:
             if key not in known:
-                self.problem(self.key_loc(mapping, key),
-                             f"unknown key '{prefix}{key}' (known: {', '.join(known)})")
+                self.add(self.key_loc(mapping, key),
+                         f"unknown key '{prefix}{key}' (known: {', '.join(known)})")
 
     def known_type(self, mapping: Mapping, id_type: Any, name: str) -> bool:
         if id_type in ID_TYPES:
             return True
-        self.problem(self.key_loc(mapping, id_type), f"{name}: unknown identifier type "
-                     f"'{id_type}' (known: {', '.join(ID_TYPES)})")
+        self.add(self.key_loc(mapping, id_type), f"{name}: unknown identifier type "
+                 f"'{id_type}' (known: {', '.join(ID_TYPES)})")
         return False
-
-    def sorted_problems(self) -> list[tuple[Location | None, str]]:
-        def key(p):
-            loc = p[0]
-            return (loc.file, loc.line, loc.col) if loc else ("", 0, 0)
-
-        return sorted(dict.fromkeys(self.problems), key=key)

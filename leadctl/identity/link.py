@@ -11,7 +11,7 @@ set aside before each round (see below).
 from __future__ import annotations
 
 from leadctl.identity.config import ID_TYPES, IdentityConfig
-from leadctl.identity.normalize import literal
+from leadctl.sqltext import literal
 
 # lead_identifiers.status, in the order they are decided.
 BLOCKED, INVALID, CAPPED, OK = "blocked", "invalid", "capped", "ok"

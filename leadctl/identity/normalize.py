@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from leadctl.sqltext import literal
+
 # phonenumbers' CN mobile pattern (metadata 9.x). `resolve` reads the installed
 # library's own pattern at run time (`cn_mobile_pattern()`); this is the fallback.
 CN_MOBILE_PATTERN = (r"1(?:610\d|740[0-5])\d{6}|1(?:[38]\d|4[57]|[59][0-35-9]|6[25-7]|"
@@ -30,10 +32,6 @@ _EMAIL_RE = (r"[a-z0-9_%+\-]+(\.[a-z0-9_%+\-]+)*@([a-z0-9]([a-z0-9\-]*[a-z0-9])?
              r"[a-z]{2,}")
 ID_CARD_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CARD_CHECK_CHARS = "10X98765432"
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def cn_mobile_pattern() -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from leadctl.identity.config import GOLDEN_FIELDS, IdentityConfig, Survivorship
 from leadctl.identity.link import OK
-from leadctl.identity.normalize import literal
+from leadctl.sqltext import literal
 
 LEAD_FIELDS = ("name", "city", "province", "channel", "source")
 IDENTIFIER_FIELDS = ("phone", "email", "wechat", "device_id", "id_card")

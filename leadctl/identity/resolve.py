@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from leadctl.errors import LeadctlError
 from leadctl.identity import cache, history, link, normalize, persons, subjects
 from leadctl.identity.config import ID_TYPES, IdentityConfig
+from leadctl.pii import mask
 from leadctl.workspace import Workspace
 
 MAX_ROUNDS = 200  # large-star/small-star needs O(log² n) rounds; a handful in practice
@@ -222,8 +223,6 @@ def _golden_records(ws: Workspace, config: IdentityConfig) -> None:
 
 
 def _summarise(ws: Workspace, summary: ResolveSummary) -> None:
-    from leadctl.pii import mask
-
     row = ws.rows("SELECT count(*) AS persons, count(*) FILTER (WHERE lead_count > 1) AS multi, "
                   "coalesce(max(lead_count), 0) AS largest, coalesce(sum(lead_count), 0) AS leads "
                   "FROM persons")[0]

@@ -1,12 +1,13 @@
 """Pure SQL builders for ingest: read → typed rows → leads / events / rejects.
 
 Inputs are file paths, column mappings and ids; outputs are SQL strings. Every
-user-supplied name or value goes through `ident()` / `literal()`.
+user-supplied name or value goes through `ident()` / `literal()` (`leadctl.sqltext`).
 """
 
 from __future__ import annotations
 
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, LEAD_COLUMNS
+from leadctl.sqltext import ident, literal
 
 NULL_TOKENS = ("null", "none", "nan", "n/a", "na", "undefined", "nil", "-", "--")
 TIMESTAMP_FORMATS = (
@@ -22,14 +23,6 @@ LEADS_TABLE_COLUMNS = (
     "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "channel",
     "attributes", "row_hash")
 MAX_LINE_BYTES = 8 * 1024 * 1024  # a 1 MB field is fine; beyond this a row is rejected
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def text_sql(column: str | None) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from leadctl.workspace import open_memory
+
 # table → columns compared (person_id is replaced by the canonical person key)
 COMPARED = {
     "person_leads": ("source", "lead_id"),
@@ -48,8 +50,6 @@ def count_difference_sql(table: str, left: str, right: str) -> str:
 def compare_results(duckdb_tables: dict[str, Any], spark_tables: dict[str, Any]) -> dict:
     """{table: {"rows": n, "only_duckdb": k, "only_spark": m, "examples": [...]}} for each
     compared table; equal when every only_* count is 0. Inputs are Arrow tables."""
-    from leadctl.workspace import open_memory
-
     ws = open_memory()
     try:
         for side, tables in (("d", duckdb_tables), ("s", spark_tables)):

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leadctl import pipeline
 from leadctl.errors import (
     DataCheckFailed,
     InputError,
@@ -24,6 +26,13 @@ from leadctl.errors import (
     UsageError,
     first_line,
 )
+from leadctl.rules.check import check_rules
+from leadctl.rules.load import rules_hash
+from leadctl.schema import all_ddl
+from leadctl.spark.executor import SparkWorkspace, spark_session
+from leadctl.spark.ingest import SparkReader
+from leadctl.sqltext import literal
+from leadctl.workspace import open_writer
 
 SUMMARY_FILE = "_leadctl_run.json"
 # Views on DuckDB (derived from person_features / scores): written as tables.
@@ -49,10 +58,6 @@ class SparkRunOptions:
 
 
 def open_spark(options: SparkRunOptions):
-    import os
-
-    from leadctl.spark.executor import SparkWorkspace, spark_session
-
     if options.master is None and not os.environ.get("PYSPARK_GATEWAY_PORT"):
         options.master = "local[2]"  # not launched by spark-submit
 
@@ -76,12 +81,6 @@ def open_spark(options: SparkRunOptions):
 
 def run_spark(options: SparkRunOptions,
               progress: Callable[[int, int, str], None] | None = None) -> dict:
-    from leadctl import pipeline
-    from leadctl.rules.check import check_rules
-    from leadctl.rules.load import rules_hash
-    from leadctl.schema import all_ddl
-    from leadctl.spark.ingest import SparkReader
-
     if not options.inputs and not options.state:
         raise InputError("--engine spark needs input files (--inbox PATH, local or cluster) "
                          "or a previous output to recompute (--state DIR)")
@@ -197,8 +196,6 @@ def load_table_sql(name: str, kind: str | None, columns: list[tuple[str, str]], 
 
 def load_results(db: Path | None, output: str) -> dict:
     """Replaces a DuckDB workspace's tables by a Spark run's results (atomically)."""
-    from leadctl.workspace import open_writer
-
     folder = Path(output)
     summary_path = folder / SUMMARY_FILE
     if not summary_path.is_file():
@@ -210,7 +207,7 @@ def load_results(db: Path | None, output: str) -> dict:
     with open_writer(db, create=True) as ws:
         ws.start_run("load-results", dt.date.fromisoformat(run["as_of"]), run.get("rules_hash"))
         for name in tables:
-            source = "'" + str(folder / name / "*.parquet").replace("'", "''") + "'"
+            source = literal(str(folder / name / "*.parquet"))
             ws.script(load_table_sql(name, ws.table_type(name), ws.columns(name), source,
                                      [c for c, _ in ws.columns_of_query(
                                          f"SELECT * FROM read_parquet({source})")]))

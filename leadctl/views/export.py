@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from leadctl.errors import UsageError
-from leadctl.ingest.sql import literal
+from leadctl.sqltext import literal
 from leadctl.workspace import Workspace
 
 # Each export is a query over the published tables (pure strings).

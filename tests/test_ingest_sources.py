@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from leadctl.errors import RuleError
-from leadctl.sources import load_sources_config
+from leadctl.ingest.sources import load_sources_config
 from tests.conftest import Cli, write
 
 

@@ -1,0 +1,53 @@
+"""`rules/sources.yaml`: extra header aliases and the workspace time zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leadctl.errors import RuleError
+from leadctl.ingest.columns import DEFAULT_ALIASES
+from leadctl.rules.load import load_yaml
+from leadctl.rules.located import RuleDoc
+
+KNOWN_KEYS = {"aliases", "timezone"}
+
+
+@dataclass
+class SourcesConfig:
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    timezone: str = "Asia/Shanghai"
+
+
+def load_sources_config(rules_dir: Path | None) -> SourcesConfig:
+    path = (rules_dir or Path("rules")) / "sources.yaml"
+    if not path.exists():
+        return SourcesConfig()
+    raw = load_yaml(path)
+    if raw is None:
+        return SourcesConfig()
+    doc = RuleDoc(path)
+    if not isinstance(raw, dict):
+        raise RuleError([(doc.loc(raw), "sources.yaml must be a mapping")])
+    for key in raw:
+        if key not in KNOWN_KEYS:
+            doc.add(doc.key_loc(raw, key),
+                    f"unknown key '{key}' (known: {', '.join(sorted(KNOWN_KEYS))})")
+    aliases = raw.get("aliases") or {}
+    config = SourcesConfig()
+    if not isinstance(aliases, dict):
+        doc.add(doc.key_loc(raw, "aliases"), "aliases must map column → list")
+    else:
+        for column, names in aliases.items():
+            if column not in DEFAULT_ALIASES:
+                doc.add(doc.key_loc(aliases, column), f"unknown canonical column '{column}'")
+            elif not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                doc.add(doc.key_loc(aliases, column),
+                        f"aliases of '{column}' must be a list of header names")
+            else:
+                config.aliases[column] = list(names)
+    if "timezone" in raw:
+        config.timezone = str(raw["timezone"])
+    if doc.problems:
+        raise RuleError(doc.problems)  # in the order found (keys first, then aliases)
+    return config
