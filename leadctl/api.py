@@ -129,7 +129,7 @@ def _required_rules(rules_dir: Path, name: str):
     from leadctl.errors import Location, RuleError
 
     if name == "scoring":
-        from leadctl.rules.scoring import load_scoring_rules as load
+        from leadctl.scoring.parse import load_scoring_rules as load
     else:
         from leadctl.rules.routing import load_routing_rules as load
     rules = load(rules_dir)
@@ -141,11 +141,11 @@ def _required_rules(rules_dir: Path, name: str):
 
 def _with_fields(rules, ws, name: str):
     """Compile-check every expression against the columns person_features really has."""
-    from leadctl.stages.score import person_features_fields
+    from leadctl.scoring.fields import person_features_fields
 
     fields = person_features_fields(ws)
     if name == "scoring":
-        from leadctl.rules.scoring import check_scoring_expressions as check
+        from leadctl.scoring.parse import check_scoring_expressions as check
     else:
         from leadctl.rules.routing import check_routing_expressions as check
     check(rules, fields)
@@ -157,7 +157,7 @@ def score(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     grade distribution and how many persons would change grade."""
     from leadctl.rules.check import check_rules
     from leadctl.rules.load import rules_hash
-    from leadctl.stages.score import run_scores
+    from leadctl.scoring.stage import run_scores
 
     check_rules(rules_dir)  # invalid rules: nothing runs, nothing changes
     rules = _required_rules(rules_dir, "scoring")

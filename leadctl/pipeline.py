@@ -101,8 +101,8 @@ def _tag(ws, options: RunOptions) -> dict:
 
 
 def _score(ws, options: RunOptions) -> dict:
-    from leadctl.rules.scoring import load_scoring_rules
-    from leadctl.stages.score import run_scores
+    from leadctl.scoring.parse import load_scoring_rules
+    from leadctl.scoring.stage import run_scores
 
     rules = load_scoring_rules(options.rules_dir)
     return run_scores(ws, rules, options.as_of, run_id=ws.run_id)

@@ -48,6 +48,7 @@ CORE_DDL: list[str] = [
 def all_ddl() -> list[str]:
     """Core DDL plus the tables owned by each stage (imported lazily: cheap modules)."""
     from leadctl.identity.tables import IDENTITY_DDL
-    from leadctl.stages.tables import STAGE_DDL
+    from leadctl.scoring.tables import SCORING_DDL
+    from leadctl.stages.tables import ROUTING_DDL, TAG_DDL
 
-    return CORE_DDL + IDENTITY_DDL + STAGE_DDL
+    return CORE_DDL + IDENTITY_DDL + TAG_DDL + SCORING_DDL + ROUTING_DDL

@@ -25,7 +25,7 @@ Checker = Callable[["CheckContext"], Problems]
 
 CHECKERS: list[str] = [
     "leadctl.rules.check:check_tags",
-    "leadctl.rules.scoring:check_scoring",
+    "leadctl.scoring.parse:check",
     "leadctl.rules.routing:check_routing",
     "leadctl.identity.check:check_identity",
     "leadctl.identity.check:check_sources",

@@ -32,7 +32,7 @@ from typing import Any
 from leadctl.errors import Location, RuleError
 
 TESTS_DIR = "tests"
-FIXTURE_STAGES: list[str] = ["leadctl.stages.score:fixture_values",
+FIXTURE_STAGES: list[str] = ["leadctl.scoring.stage:fixture_values",
                               "leadctl.stages.route:fixture_values"]
 
 CASE_KEYS = ("name", "as_of", "persons", "events", "expect")

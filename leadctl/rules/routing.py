@@ -35,17 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
-from leadctl.rules.scoring import (
-    RuleDoc,
-    RuleText,
-    compile_located,
-    file_hash,
-    ident,
-    is_number,
-    literal,
-    number,
-    sorted_problems,
-)
+from leadctl.rules.located import LocatedText, RuleDoc, compile_located, sorted_problems
+from leadctl.scoring.parse import file_hash, is_number
+from leadctl.sqltext import ident, literal, number
 
 ROUTING_FILE = "routing.yaml"
 STATUSES = ("pending", "contacting", "unclear_intent", "clear_intent", "appointment", "closed")
@@ -126,7 +118,7 @@ class Pool:
 class Route:
     name: str
     pool: str
-    when: RuleText | None = None  # None: matches everyone
+    when: LocatedText | None = None  # None: matches everyone
     reassign: bool = False
     from_pools: tuple[str, ...] = ()  # reassign only from these pools (empty: any)
     description: str = ""
@@ -143,7 +135,7 @@ class Lifecycle:
     dormant_after_days: int | None = None
     dormant_pool: str | None = None
     reactivate_on: tuple[str, ...] | None = None  # event types; None = any event
-    reactivate_when: RuleText | None = None
+    reactivate_when: LocatedText | None = None
     status_sla_days: dict[str, int] = field(default_factory=dict)
     sla_return_pool: str | None = None
 
@@ -637,7 +629,7 @@ def decide_sql(rules: RoutingRules, fields: Mapping[str, str], as_of: dt.date,
     column_sql = route_column_sql(as_of)
     life = rules.lifecycle
 
-    def cond(text: RuleText | None, what: str) -> str:
+    def cond(text: LocatedText | None, what: str) -> str:
         if text is None:
             return "TRUE"
         return compile_located(text, names, "boolean", as_of, what, column_sql).sql

@@ -48,7 +48,7 @@ def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: 
                 limit: int = DETAILS_SHOWN) -> dict:
     """Route every person of person_features as of `as_of`; store unless `dry_run`.
     Returns the summary (with up to `limit` individual moves)."""
-    from leadctl.stages.score import person_features_fields
+    from leadctl.scoring.fields import person_features_fields
 
     summary: dict = {"as_of": as_of.isoformat(), "dry_run": dry_run, "run_id": None,
                      "rules_hash": rules.rules_hash}
@@ -192,8 +192,8 @@ def explain_routing(ws: Workspace, person_id: str, rules: RoutingRules | None = 
 def _route_matches(ws: Workspace, rules: RoutingRules, person_id: str,
                    as_of: dt.date) -> list[dict]:
     """Evaluate every route condition for one person (one small query)."""
-    from leadctl.rules.scoring import compile_located
-    from leadctl.stages.score import person_features_fields
+    from leadctl.rules.located import compile_located
+    from leadctl.scoring.fields import person_features_fields
 
     if not rules.routes:
         return []

@@ -1,6 +1,7 @@
-"""Tables owned by the tag, score and route stages."""
+"""Tables owned by the tag and route stages (the score stage owns its tables in
+`leadctl.scoring.tables`)."""
 
-STAGE_DDL: list[str] = [
+TAG_DDL: list[str] = [
     # Current tag values, long form; value is JSON (numbers stay numbers,
     # lists stay arrays); a person without a value for a tag has no row.
     # person_features (wide, typed) is rebuilt by each tag run.
@@ -22,16 +23,9 @@ STAGE_DDL: list[str] = [
         person_id VARCHAR, name VARCHAR, city VARCHAR, province VARCHAR, channel VARCHAR,
         source VARCHAR, sources VARCHAR[], lead_count INTEGER, first_seen TIMESTAMP,
         last_seen TIMESTAMP)""",
-    # One row per person (unique by construction; no PRIMARY KEY: each score run replaces
-    # every row, and re-inserting 1M keys into DuckDB's index costs seconds). A score run
-    # re-creates it with these columns first, then one `p_<rule>` points column per rule.
-    """CREATE TABLE IF NOT EXISTS scores (
-        person_id VARCHAR, score DOUBLE, grade VARCHAR, as_of DATE,
-        run_id INTEGER)""",
-    # Points per person and rule, only rules that gave points (they add up to the score).
-    # A score run replaces this table by a VIEW of the `p_<rule>` columns of scores.
-    """CREATE TABLE IF NOT EXISTS score_breakdown (
-        person_id VARCHAR, rule VARCHAR, points DOUBLE)""",
+]
+
+ROUTING_DDL: list[str] = [
     # Current routing state, one row per routed person (unique by construction; no index
     # for the same reason as scores). `reason`: why it is where it is (dealt, claimed,
     # sale, no_capacity, claim_pool, no_route, dormant); locked while

@@ -4,8 +4,8 @@ the score adds up, why this pool.
 Assembles what the stages store and explain: identity (`leadctl.identity.explain`,
 else a summary of the shared identifier values), tag values with their rule
 definitions (rules/tags.yaml, else tag_definitions), the score breakdown
-(score_breakdown + rules/scoring.yaml) and the routing decision (ownership, the
-assignment log, rules/routing.yaml). A part that is missing — no module, no rules
+(`leadctl.scoring.explain`) and the routing decision (ownership, the assignment log,
+rules/routing.yaml). A part that is missing — no module, no rules
 file, nothing computed yet — becomes `{"available": false, "note": ...}`; the rest
 is still shown.
 """
@@ -18,6 +18,7 @@ from typing import Any
 
 from leadctl import pii
 from leadctl.errors import LeadctlError
+from leadctl.scoring.explain import explain_score
 from leadctl.views.portrait import masked_query, resolve_person
 
 MAX_ASSIGNMENTS = 5
@@ -62,7 +63,7 @@ def explain_lead(ws, query: str, *, reveal: bool = False,
         "masked": not reveal,
         "identity": _part(lambda: identity_part(ws, query, person_id)),
         "tags": _part(lambda: tags_part(ws, person_id, rules_dir)),
-        "score": _part(lambda: score_part(ws, person_id, rules_dir)),
+        "score": _part(lambda: explain_score(ws, person_id, rules_dir)),
         "routing": _part(lambda: routing_part(ws, person_id, rules_dir)),
     }
     return result if reveal else {**mask_tree({k: v for k, v in result.items()
@@ -168,51 +169,6 @@ def tag_rule_summary(tag) -> dict:
     if getattr(tag, "rfm", None):
         out["rfm"] = dict(tag.rfm)
     return out
-
-
-# -- score -----------------------------------------------------------------------------
-
-def score_part(ws, person_id: str, rules_dir: Path | None) -> dict:
-    score = ws.rows("SELECT score, grade, as_of FROM scores WHERE person_id = ?", [person_id])
-    if not score:
-        return unavailable("not scored yet (run `leadctl score`)")
-    breakdown = ws.rows("SELECT rule, points FROM score_breakdown WHERE person_id = ? "
-                        "ORDER BY points DESC, rule", [person_id])
-    rules, grades, note = _score_rules(rules_dir)
-    lines = []
-    for row in breakdown:
-        line = {"rule": row["rule"], "points": row["points"]}
-        if row["rule"] in rules:
-            line.update(rules[row["rule"]])
-        lines.append(line)
-    out = {**score[0], "breakdown": lines,
-           "points_total": round(sum(r["points"] or 0 for r in breakdown), 6),
-           "grades": grades}
-    if note:
-        out["note"] = note
-    return out
-
-
-def _score_rules(rules_dir: Path | None) -> tuple[dict[str, dict], list[dict], str | None]:
-    from leadctl.errors import RuleError
-
-    try:
-        from leadctl.rules.scoring import load_scoring_rules
-
-        rules = load_scoring_rules(rules_dir)
-    except RuleError as exc:
-        return {}, [], f"rule definitions not shown: {str(exc).splitlines()[0]}"
-    by_name = {}
-    for rule in rules.rules:
-        item: dict[str, Any] = {"at": str(rule.loc) if rule.loc else None,
-                                "description": rule.description or None,
-                                "when": rule.when.value if rule.when else None}
-        if rule.points_expr is not None:
-            item["points_expr"] = rule.points_expr.value
-        if rule.decay is not None:
-            item["decay_half_life_days"] = rule.decay.half_life_days
-        by_name[rule.name] = item
-    return by_name, [{"grade": g.name, "min": g.min} for g in rules.grades], None
 
 
 # -- routing ---------------------------------------------------------------------------
