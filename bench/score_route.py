@@ -120,9 +120,9 @@ def timed(action) -> tuple[float, object]:
 
 def one_round(base: Path, work: Path, scoring, routing) -> dict:
     """Copy the generated workspace, then time baseline, score, route twice on it."""
+    from leadctl.routing.stage import run_routing
     from leadctl.scoring.fields import person_features_fields
     from leadctl.scoring.stage import run_scores
-    from leadctl.stages.route import run_routing
     from leadctl.workspace import open_writer
 
     shutil.copyfile(base, fresh(work))
@@ -156,7 +156,7 @@ def main() -> None:
                         help="Repeat and keep each step's best time (shared machines).")
     parser.add_argument("--no-cli", action="store_true", help="Skip the CLI timings.")
     args = parser.parse_args()
-    from leadctl.rules.routing import load_routing_rules
+    from leadctl.routing.parse import load_routing_rules
     from leadctl.scoring.parse import load_scoring_rules
     from leadctl.workspace import open_writer
 

@@ -109,8 +109,8 @@ def _score(ws, options: RunOptions) -> dict:
 
 
 def _route(ws, options: RunOptions) -> dict:
-    from leadctl.rules.routing import load_routing_rules
-    from leadctl.stages.route import run_routing
+    from leadctl.routing.parse import load_routing_rules
+    from leadctl.routing.stage import run_routing
 
     rules = load_routing_rules(options.rules_dir)
     return run_routing(ws, rules, options.as_of, run_id=ws.run_id)

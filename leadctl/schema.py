@@ -48,7 +48,8 @@ CORE_DDL: list[str] = [
 def all_ddl() -> list[str]:
     """Core DDL plus the tables owned by each stage (imported lazily: cheap modules)."""
     from leadctl.identity.tables import IDENTITY_DDL
+    from leadctl.routing.tables import ROUTING_DDL
     from leadctl.scoring.tables import SCORING_DDL
-    from leadctl.stages.tables import ROUTING_DDL, TAG_DDL
+    from leadctl.stages.tables import TAG_DDL
 
     return CORE_DDL + IDENTITY_DDL + TAG_DDL + SCORING_DDL + ROUTING_DDL

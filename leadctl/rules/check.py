@@ -26,7 +26,7 @@ Checker = Callable[["CheckContext"], Problems]
 CHECKERS: list[str] = [
     "leadctl.rules.check:check_tags",
     "leadctl.scoring.parse:check",
-    "leadctl.rules.routing:check_routing",
+    "leadctl.routing.parse:check",
     "leadctl.identity.check:check_identity",
     "leadctl.identity.check:check_sources",
 ]

@@ -33,7 +33,7 @@ from leadctl.errors import Location, RuleError
 
 TESTS_DIR = "tests"
 FIXTURE_STAGES: list[str] = ["leadctl.scoring.stage:fixture_values",
-                              "leadctl.stages.route:fixture_values"]
+                              "leadctl.routing.stage:fixture_values"]
 
 CASE_KEYS = ("name", "as_of", "persons", "events", "expect")
 PERSON_KEYS = ("id", "name", "phone", "email", "wechat", "device_id", "id_card", "city",

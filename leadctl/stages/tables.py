@@ -1,5 +1,5 @@
-"""Tables owned by the tag and route stages (the score stage owns its tables in
-`leadctl.scoring.tables`)."""
+"""Tables owned by the tag stage (the score and route stages own theirs in
+`leadctl.scoring.tables` and `leadctl.routing.tables`)."""
 
 TAG_DDL: list[str] = [
     # Current tag values, long form; value is JSON (numbers stay numbers,
@@ -23,27 +23,4 @@ TAG_DDL: list[str] = [
         person_id VARCHAR, name VARCHAR, city VARCHAR, province VARCHAR, channel VARCHAR,
         source VARCHAR, sources VARCHAR[], lead_count INTEGER, first_seen TIMESTAMP,
         last_seen TIMESTAMP)""",
-]
-
-ROUTING_DDL: list[str] = [
-    # Current routing state, one row per routed person (unique by construction; no index
-    # for the same reason as scores). `reason`: why it is where it is (dealt, claimed,
-    # sale, no_capacity, claim_pool, no_route, dormant); locked while
-    # locked_until >= as-of.
-    """CREATE TABLE IF NOT EXISTS ownership (
-        person_id VARCHAR, pool VARCHAR, owner VARCHAR, status VARCHAR,
-        status_since DATE, assigned_at DATE, locked_until DATE, dormant BOOLEAN,
-        reason VARCHAR)""",
-    # Append-only: one row per change of pool, owner or status, with the rule and reason.
-    """CREATE TABLE IF NOT EXISTS assignments (
-        logged_at TIMESTAMP, run_id INTEGER, as_of DATE, person_id VARCHAR,
-        old_pool VARCHAR, new_pool VARCHAR, old_owner VARCHAR, new_owner VARCHAR,
-        old_status VARCHAR, new_status VARCHAR, rule VARCHAR, reason VARCHAR)""",
-    # Last day each person had clear intent (status clear_intent, appointment or closed,
-    # set by `leadctl status` / `leadctl sale`): restarts the dormancy clock.
-    "CREATE TABLE IF NOT EXISTS lead_intent (person_id VARCHAR, intent_at DATE)",
-    # Append-only: recorded sales (`leadctl sale`); the first sale locks the person.
-    """CREATE TABLE IF NOT EXISTS sales (
-        sold_at DATE, run_id INTEGER, person_id VARCHAR, rep VARCHAR, amount DOUBLE,
-        locked_until DATE)""",
 ]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from leadctl.errors import InputError, NotFound, UsageError
-from leadctl.rules.routing import load_routing_rules
-from leadctl.stages.lifecycle import claim, record_sale, set_status
-from leadctl.stages.route import run_routing
+from leadctl.routing.lifecycle import claim, record_sale, set_status
+from leadctl.routing.parse import load_routing_rules
+from leadctl.routing.stage import run_routing
 from leadctl.workspace import open_memory
 
 DAY0 = dt.date(2026, 11, 4)

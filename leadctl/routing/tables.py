@@ -1,0 +1,39 @@
+"""Tables owned by routing and the lead lifecycle; the route stage's working tables."""
+
+ROUTING_DDL: list[str] = [
+    # Current routing state, one row per routed person (unique by construction; no index
+    # for the same reason as scores). `reason`: why it is where it is (dealt, claimed,
+    # sale, no_capacity, claim_pool, no_route, dormant); locked while
+    # locked_until >= as-of.
+    """CREATE TABLE IF NOT EXISTS ownership (
+        person_id VARCHAR, pool VARCHAR, owner VARCHAR, status VARCHAR,
+        status_since DATE, assigned_at DATE, locked_until DATE, dormant BOOLEAN,
+        reason VARCHAR)""",
+    # Append-only: one row per change of pool, owner or status, with the rule and reason.
+    """CREATE TABLE IF NOT EXISTS assignments (
+        logged_at TIMESTAMP, run_id INTEGER, as_of DATE, person_id VARCHAR,
+        old_pool VARCHAR, new_pool VARCHAR, old_owner VARCHAR, new_owner VARCHAR,
+        old_status VARCHAR, new_status VARCHAR, rule VARCHAR, reason VARCHAR)""",
+    # Last day each person had clear intent (status clear_intent, appointment or closed,
+    # set by `leadctl status` / `leadctl sale`): restarts the dormancy clock.
+    "CREATE TABLE IF NOT EXISTS lead_intent (person_id VARCHAR, intent_at DATE)",
+    # Append-only: recorded sales (`leadctl sale`); the first sale locks the person.
+    """CREATE TABLE IF NOT EXISTS sales (
+        sold_at DATE, run_id INTEGER, person_id VARCHAR, rep VARCHAR, amount DOUBLE,
+        locked_until DATE)""",
+]
+
+OWNERSHIP_COLUMNS = ("person_id", "pool", "owner", "status", "status_since", "assigned_at",
+                     "locked_until", "dormant", "reason")
+LOG_COLUMNS = ("logged_at", "run_id", "as_of", "person_id", "old_pool", "new_pool",
+               "old_owner", "new_owner", "old_status", "new_status", "rule", "reason")
+
+# The route stage's working tables (temporary; dropped at the end of every run).
+CFG_POOLS = "route_cfg_pools"
+CFG_REPS = "route_cfg_reps"
+CFG_MEMBERS = "route_cfg_members"
+ACTIVITY = "route_activity"
+DECIDED = "route_decided"
+DEALT = "route_dealt"
+NEW = "route_new"  # a view
+TEMP_TABLES = (CFG_POOLS, CFG_REPS, CFG_MEMBERS, ACTIVITY, DECIDED, DEALT)
