@@ -18,6 +18,7 @@ from routing_cases import (
     state,
 )
 
+from leadctl.routing.allocation import ALLOCATIONS, Allocation, slot_base_sql
 from leadctl.routing.stage import run_routing
 
 
@@ -176,3 +177,36 @@ def test_slot_matching_equals_dealing_one_lead_at_a_time(tmp_path):
                 taken[expected[person]] += 1
         assert owners(ws) == expected, (case, reps)
 
+
+# --------------------------------------------------------------------------- the entries
+
+
+def test_allocations_are_listed_once_in_message_order():
+    assert list(ALLOCATIONS) == ["round_robin", "weighted", "least_loaded", "claim"]
+    assert [a.name for a in ALLOCATIONS.values() if a.deals] == [
+        "round_robin", "weighted", "least_loaded"]
+    assert [a.name for a in ALLOCATIONS.values() if a.weighted] == ["weighted"]
+    assert slot_base_sql() == (
+        "CAST(CASE p.allocation WHEN 'round_robin' THEN coalesce(ppr.n, 0) "
+        "WHEN 'weighted' THEN coalesce(ppr.n, 0) WHEN 'least_loaded' THEN coalesce(ol.n, 0) "
+        "END AS DOUBLE)")
+
+
+class FreshStart(Allocation):
+    """A rotation that ignores what reps got earlier in the period."""
+
+    name = "fresh_start"
+    base_sql = "0"
+
+
+def test_a_new_allocation_is_one_entry(tmp_path, monkeypatch):
+    monkeypatch.setitem(ALLOCATIONS, FreshStart.name, FreshStart())
+    ws = make_ws(ranked(3))
+    r = one_pool(tmp_path, "fresh_start", "- ann\n- bob\n")
+    assert r.pool("sales").deals and r.waves() == [["sales"]]
+    run_routing(ws, r, AS_OF, run_id=1)
+    add_persons(ws, ranked(1, prefix="q"))
+    run_routing(ws, r, AS_OF, run_id=2)
+    # round_robin would give q01 to bob (ann already got 2 this week); here the
+    # rotation starts again at the first rep.
+    assert owners(ws) == {"p01": "ann", "p02": "bob", "p03": "ann", "q01": "ann"}

@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadctl.errors import Location
+from leadctl.routing.allocation import ALLOCATIONS
 from leadctl.rules.located import LocatedText
 
 ROUTING_FILE = "routing.yaml"
 STATUSES = ("pending", "contacting", "unclear_intent", "clear_intent", "appointment", "closed")
 INTENT_STATUSES = ("clear_intent", "appointment", "closed")
-ALLOCATIONS = ("round_robin", "weighted", "least_loaded", "claim")
-DEALING = ("round_robin", "weighted", "least_loaded")
 PERIODS = ("day", "week", "month")
 DEFAULT_LOCK_DAYS = 180
 
@@ -67,7 +66,7 @@ class Rep:
 @dataclass
 class Pool:
     name: str
-    allocation: str
+    allocation: str  # a key of ALLOCATIONS
     team: str | None = None
     description: str = ""
     reps: list[Rep] = field(default_factory=list)
@@ -75,7 +74,7 @@ class Pool:
 
     @property
     def deals(self) -> bool:
-        return self.allocation in DEALING
+        return ALLOCATIONS[self.allocation].deals
 
 
 @dataclass

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import RuleError
+from leadctl.routing.allocation import ALLOCATIONS, DEFAULT_ALLOCATION
 from leadctl.routing.model import (
-    ALLOCATIONS,
     DEFAULT_LOCK_DAYS,
     PERIODS,
     ROUTING_FILE,
@@ -115,11 +115,11 @@ def _parse_pools(d: RuleDoc, doc: Mapping) -> list[Pool]:
     for item, name, loc in d.named_items(raw, "pool", POOL_KEYS,
                                          "`name:` and `allocation:`"):
         what = f"pool '{name}'"
-        allocation = item.get("allocation", "claim")
+        allocation = item.get("allocation", DEFAULT_ALLOCATION)
         if allocation not in ALLOCATIONS:
             d.add(d.value_loc(item, "allocation"), f"{what}: allocation must be one of "
                   f"{', '.join(ALLOCATIONS)}, not '{allocation}'")
-            allocation = "claim"
+            allocation = DEFAULT_ALLOCATION
         team = item.get("team")
         pool = Pool(name=name, allocation=allocation, team=None if team is None else str(team),
                     description=str(item.get("description") or ""), loc=loc)
@@ -163,7 +163,7 @@ def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool) -> list[Rep]:
             d.add(d.value_loc(spec, "weight") if isinstance(entry, Mapping) else where,
                   f"{what}: rep '{name}': weight must be a number above 0")
             weight = 1
-        elif weight != 1 and pool.allocation != "weighted":
+        elif weight != 1 and not ALLOCATIONS[pool.allocation].weighted:
             d.add(d.value_loc(spec, "weight"), f"{what}: rep '{name}' has a weight, but the "
                   f"pool's allocation is {pool.allocation} (use allocation: weighted)")
         capacity = spec.get("capacity")

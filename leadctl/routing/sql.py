@@ -7,20 +7,10 @@ them in order:
   3. `decide_sql`      ONE pass over person_features ⟗ ownership (⋈ scores): each person's
                        *cause* (first that applies, see model.CAUSES), new pool, rule, and
                        new owner/status/reason as if not dealt;
-  4. `deal_sql`        per wave of pools, allocation by window functions (below), then
-                       `merge_dealt_sql` gives the dealt persons their owner;
+  4. `allocation.deal_sql` per wave of pools, then `allocation.merge_dealt_sql` gives
+                       the dealt persons their owner;
   5. `new_state_sql`   a view: what changed, the log reason; `summary_sql` counts it;
   6. `apply_sql`       append the assignment log, replace the changed ownership rows.
-
-Allocation (round_robin, weighted, least_loaded) is one slot matching: every rep of a
-pool offers numbered *slots* j = 1, 2, ... (as many as its remaining capacity allows);
-slot j of a rep has the key (base + j - 0.5) / weight, where base is what the rep already
-has — leads dealt to it in this pool in the current period (round_robin, weighted) or
-its open leads (least_loaded) — and weight is 1 except for weighted pools. Slots are
-numbered by (key, rep position in routing.yaml); persons by (score desc, person_id);
-person n gets slot n. That is exactly "deal one at a time to the rep with the lowest
-key": an even rotation for round_robin, a Sainte-Laguë share for weights, water-filling
-for least_loaded — and a rep never gets more slots than its capacity has room for.
 """
 
 from __future__ import annotations
@@ -41,7 +31,6 @@ from leadctl.routing.tables import (
     CFG_MEMBERS,
     CFG_POOLS,
     CFG_REPS,
-    DEALT,
     DECIDED,
     LOG_COLUMNS,
     NEW,
@@ -181,7 +170,8 @@ def decide_sql(rules: RoutingRules, fields: Mapping[str, str], as_of: dt.date,
     """ONE pass over person_features ⟗ ownership (⋈ scores, intent, activity): each
     person's cause (`cause_sql`; `person_removed` for ownership rows whose person is
     gone), new pool, rule, and its new owner/status/reason assuming it is not dealt
-    (`needs_deal` persons are then dealt and given their owner by `merge_dealt_sql`)."""
+    (`needs_deal` persons are then dealt and given their owner by
+    `allocation.merge_dealt_sql`)."""
     names = route_fields(fields)
     column_sql = route_column_sql(as_of)
     life = rules.lifecycle
@@ -263,105 +253,6 @@ SELECT person_id, present, known, cause, score, needs_deal,
             ELSE old_reason END AS reason,
        coalesce(new_rule, CASE WHEN needs_deal THEN 'allocation.' || allocation END) AS rule
 FROM dealing"""
-
-
-def dealt_table_sql() -> str:
-    return (f"CREATE OR REPLACE TEMP TABLE {DEALT} (person_id VARCHAR, pool VARCHAR, "
-            f"owner VARCHAR)")
-
-
-def period_counts_sql(period_from: dt.date, as_of: dt.date, *, by_pool: bool) -> str:
-    """Leads that became each rep's (per pool, or in all pools) in the capacity period:
-    the assignment log plus what earlier waves of this run dealt."""
-    pool_col = "new_pool AS pool, " if by_pool else ""
-    pool_group = ", new_pool" if by_pool else ""
-    dealt_col = "pool, " if by_pool else ""
-    dealt_group = ", pool" if by_pool else ""
-    keys = "rep, pool" if by_pool else "rep"
-    return (f"SELECT {keys}, sum(n) AS n FROM (\n"
-            f"    SELECT new_owner AS rep, {pool_col}count(*) AS n FROM assignments\n"
-            f"    WHERE as_of >= {date_literal(period_from)} AND as_of <= {date_literal(as_of)}"
-            f"\n      AND new_owner IS NOT NULL AND new_owner IS DISTINCT FROM old_owner\n"
-            f"    GROUP BY new_owner{pool_group}\n"
-            f"    UNION ALL\n"
-            f"    SELECT owner AS rep, {dealt_col}count(*) AS n FROM {DEALT} "
-            f"GROUP BY owner{dealt_group}\n"
-            f"  ) AS counted GROUP BY {keys}")
-
-
-def open_load_sql() -> str:
-    """Open (not closed) leads each rep holds after this run's releases + earlier waves."""
-    return (f"SELECT rep, count(*) AS n FROM (\n"
-            f"    SELECT owner AS rep FROM {DECIDED}\n"
-            f"    WHERE owner IS NOT NULL AND coalesce(status, '') <> 'closed'\n"
-            f"    UNION ALL SELECT owner AS rep FROM {DEALT}\n"
-            f"  ) AS held GROUP BY rep")
-
-
-def deal_sql(pools: list[str], as_of: dt.date, period_from: dt.date) -> str:
-    """Deal the persons waiting in `pools` (one wave) to reps: the slot matching described
-    in the module docstring, set-based. Appends (person_id, pool, owner) to DEALT;
-    persons beyond the pool's slots stay unassigned (no capacity)."""
-    wave = _in(pools)
-    return f"""INSERT INTO {DEALT} (person_id, pool, owner)
-WITH todo AS (
-  SELECT person_id, pool,
-         row_number() OVER (PARTITION BY pool
-                            ORDER BY score DESC NULLS LAST, person_id) AS person_no
-  FROM {DECIDED} WHERE needs_deal AND pool IN ({wave})
-), demand AS (
-  SELECT pool, CAST(count(*) AS BIGINT) AS n FROM todo GROUP BY pool
-), period_rep AS (
-  {period_counts_sql(period_from, as_of, by_pool=False)}
-), period_pool_rep AS (
-  {period_counts_sql(period_from, as_of, by_pool=True)}
-), open_rep AS (
-  {open_load_sql()}
-), reps AS (
-  SELECT r.pool, r.rep, r.rep_pos, r.weight, d.n AS demand,
-         CASE WHEN r.capacity IS NULL THEN NULL
-              ELSE greatest(r.capacity - coalesce(pr.n, 0), 0) END AS room,
-         CAST(CASE WHEN p.allocation = 'least_loaded' THEN coalesce(ol.n, 0)
-                   ELSE coalesce(ppr.n, 0) END AS DOUBLE) AS base
-  FROM {CFG_REPS} r
-  JOIN {CFG_POOLS} p ON p.pool = r.pool
-  JOIN demand d ON d.pool = r.pool
-  LEFT JOIN period_rep pr ON pr.rep = r.rep
-  LEFT JOIN period_pool_rep ppr ON ppr.pool = r.pool AND ppr.rep = r.rep
-  LEFT JOIN open_rep ol ON ol.rep = r.rep
-), unlimited AS (
-  SELECT *, sum(CASE WHEN room IS NULL THEN weight END) OVER (PARTITION BY pool) AS free_weight
-  FROM reps
-), bounded AS (
-  -- Reps without a capacity limit alone offer `demand` slots with keys up to top_key, so
-  -- no slot above top_key is ever used: generate only those (about demand + reps rows).
-  SELECT *, max(CASE WHEN room IS NULL
-                     THEN (base + ceil(demand * weight / free_weight) - 0.5) / weight END)
-            OVER (PARTITION BY pool) AS top_key
-  FROM unlimited
-), counted AS (
-  SELECT pool, rep, rep_pos, weight, base,
-         CAST(least(demand, coalesce(room, demand),
-                    coalesce(floor(top_key * weight - base + 0.5) + 1, demand)) AS BIGINT)
-           AS slots
-  FROM bounded
-), slots AS (
-  SELECT pool, rep, rep_pos, (base + j - 0.5) / weight AS slot_key
-  FROM (SELECT *, unnest(generate_series(1, slots)) AS j FROM counted WHERE slots > 0) AS s
-), numbered AS (
-  SELECT pool, rep,
-         row_number() OVER (PARTITION BY pool ORDER BY slot_key, rep_pos) AS slot_no
-  FROM slots
-)
-SELECT t.person_id, t.pool, n.rep
-FROM todo t JOIN numbered n ON n.pool = t.pool AND n.slot_no = t.person_no"""
-
-
-def merge_dealt_sql() -> str:
-    """Dealt persons get their owner, status pending, reason dealt."""
-    # UPDATE ... FROM: DuckDB >= 1.2 and Postgres; Spark would use MERGE INTO instead.
-    return (f"UPDATE {DECIDED} SET owner = a.owner, status = 'pending', reason = 'dealt'\n"
-            f"FROM {DEALT} a WHERE {DECIDED}.person_id = a.person_id")
 
 
 def new_state_sql(as_of: dt.date) -> str:

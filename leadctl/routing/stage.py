@@ -1,8 +1,8 @@
 """The route stage: lifecycle + routes + allocation → ownership and the assignment log.
 
-Everything is computed into temporary tables first (`routing.sql` has the statements
-and the allocation method); `dry_run` stops there and reports what would move where
-and why. A real run appends one `assignments` row per person whose
+Everything is computed into temporary tables first (`routing.sql` has the statements,
+`routing.allocation` the allocation method); `dry_run` stops there and reports what
+would move where and why. A real run appends one `assignments` row per person whose
 pool, owner or status changes (none when nothing changes) and replaces the changed
 `ownership` rows.
 
@@ -17,19 +17,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from leadctl.routing.allocation import (
+    deal_sql,
+    dealt_table_sql,
+    merge_dealt_sql,
+    period_counts_sql,
+)
 from leadctl.routing.model import RoutingRules
 from leadctl.routing.parse import check_routing_expressions, load_routing_rules
 from leadctl.routing.sql import (
     activity_sql,
     apply_sql,
     config_sql,
-    deal_sql,
-    dealt_table_sql,
     decide_sql,
     drop_temp_sql,
-    merge_dealt_sql,
     new_state_sql,
-    period_counts_sql,
     summary_sql,
 )
 from leadctl.routing.tables import CFG_POOLS, CFG_REPS, DEALT, NEW
