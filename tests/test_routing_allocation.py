@@ -4,6 +4,7 @@ period), determinism, and the set-based slot matching against dealing one at a t
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections import Counter
 
 from routing_cases import (
@@ -146,8 +147,6 @@ def test_allocation_is_deterministic_whatever_the_row_order(tmp_path):
 def test_slot_matching_equals_dealing_one_lead_at_a_time(tmp_path):
     """Random pools (seeded): the set-based allocation gives exactly what dealing each
     lead in turn to the rep with the lowest (leads + 0.5) / weight would give."""
-    import random
-
     rng = random.Random(20261104)
     for case in range(25):
         reps = [(f"r{i}", rng.choice([1, 2, 3]), rng.choice([None, 0, 1, 2, 5]),

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlglot
 from scoring_cases import AS_OF, rules_dir, workspace
 
 from leadctl.scoring.fields import person_features_fields
 from leadctl.scoring.parse import load_scoring_rules
 from leadctl.scoring.sql import points_table_sql
 from leadctl.scoring.stage import run_scores
+from leadctl.workspace import open_writer
 
 
 def test_points_decay_grades_and_breakdown_add_up(tmp_path):
@@ -61,8 +63,6 @@ def test_fields_come_from_the_person_features_columns():
 
 
 def test_points_sql_is_one_pass_and_transpiles_to_spark(tmp_path):
-    import sqlglot
-
     rules = load_scoring_rules(rules_dir(tmp_path))
     fields = {"city": "string", "value_tier": "string", "paid_amount_30d": "number",
               "login_days_30d": "number", "days_since_last_login": "number"}
@@ -92,8 +92,6 @@ tags:
 
 
 def cli_workspace(tmp_path: Path, cli) -> None:
-    from leadctl.workspace import open_writer
-
     (tmp_path / "tags.yaml").write_text(TAGS, encoding="utf-8")
     (tmp_path / "scoring.yaml").write_text("grades: {A: 10, B: 0}\nrules:\n"
                                            "  - {name: spend, points: paid_amount_30d / 100}\n",
