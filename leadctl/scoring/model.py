@@ -63,6 +63,3 @@ class ScoringRules:
     @property
     def grade_names(self) -> list[str]:
         return [g.name for g in self.grades]
-
-    def rule(self, name: str) -> ScoreRule | None:
-        return next((r for r in self.rules if r.name == name), None)
