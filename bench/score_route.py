@@ -120,8 +120,9 @@ def timed(action) -> tuple[float, object]:
 
 def one_round(base: Path, work: Path, scoring, routing) -> dict:
     """Copy the generated workspace, then time baseline, score, route twice on it."""
-    from leadctl.stages.route import run_routing
-    from leadctl.stages.score import person_features_fields, run_scores
+    from leadctl.routing.stage import run_routing
+    from leadctl.scoring.fields import person_features_fields
+    from leadctl.scoring.stage import run_scores
     from leadctl.workspace import open_writer
 
     shutil.copyfile(base, fresh(work))
@@ -155,8 +156,8 @@ def main() -> None:
                         help="Repeat and keep each step's best time (shared machines).")
     parser.add_argument("--no-cli", action="store_true", help="Skip the CLI timings.")
     args = parser.parse_args()
-    from leadctl.rules.routing import load_routing_rules
-    from leadctl.rules.scoring import load_scoring_rules
+    from leadctl.routing.parse import load_routing_rules
+    from leadctl.scoring.parse import load_scoring_rules
     from leadctl.workspace import open_writer
 
     OUT.mkdir(parents=True, exist_ok=True)

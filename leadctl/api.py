@@ -129,9 +129,9 @@ def _required_rules(rules_dir: Path, name: str):
     from leadctl.errors import Location, RuleError
 
     if name == "scoring":
-        from leadctl.rules.scoring import load_scoring_rules as load
+        from leadctl.scoring.parse import load_scoring_rules as load
     else:
-        from leadctl.rules.routing import load_routing_rules as load
+        from leadctl.routing.parse import load_routing_rules as load
     rules = load(rules_dir)
     if not rules.present:
         raise RuleError([(Location(str(rules.path), 1, 1),
@@ -141,13 +141,13 @@ def _required_rules(rules_dir: Path, name: str):
 
 def _with_fields(rules, ws, name: str):
     """Compile-check every expression against the columns person_features really has."""
-    from leadctl.stages.score import person_features_fields
+    from leadctl.scoring.fields import person_features_fields
 
     fields = person_features_fields(ws)
     if name == "scoring":
-        from leadctl.rules.scoring import check_scoring_expressions as check
+        from leadctl.scoring.parse import check_scoring_expressions as check
     else:
-        from leadctl.rules.routing import check_routing_expressions as check
+        from leadctl.routing.parse import check_routing_expressions as check
     check(rules, fields)
     return fields
 
@@ -157,7 +157,7 @@ def score(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     grade distribution and how many persons would change grade."""
     from leadctl.rules.check import check_rules
     from leadctl.rules.load import rules_hash
-    from leadctl.stages.score import run_scores
+    from leadctl.scoring.stage import run_scores
 
     check_rules(rules_dir)  # invalid rules: nothing runs, nothing changes
     rules = _required_rules(rules_dir, "scoring")
@@ -181,9 +181,9 @@ def route(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     """Route every person as of `as_of` (rules/routing.yaml): lifecycle, routes, allocation;
     dry_run lists what would move where and why (up to `limit` persons) and changes
     nothing."""
+    from leadctl.routing.stage import run_routing
     from leadctl.rules.check import check_rules
     from leadctl.rules.load import rules_hash
-    from leadctl.stages.route import run_routing
 
     check_rules(rules_dir)
     rules = _required_rules(rules_dir, "routing")
@@ -206,8 +206,8 @@ def route(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
 def claim(db: Path | None, rules_dir: Path, pool: str, rep: str, n: int = 1,
           as_of: dt.date | None = None) -> dict:
     """A rep takes up to `n` leads waiting in a claim pool (capacity and locks respected)."""
+    from leadctl.routing.lifecycle import claim as claim_leads
     from leadctl.rules.load import rules_hash
-    from leadctl.stages.lifecycle import claim as claim_leads
 
     as_of = as_of or dt.date.today()
     rules = _required_rules(rules_dir, "routing")
@@ -222,8 +222,8 @@ def set_status(db: Path | None, rules_dir: Path, person: str, status: str,
                as_of: dt.date | None = None, rep: str | None = None) -> dict:
     """Set a lead's follow-up status (pending, contacting, unclear_intent, clear_intent,
     appointment, closed)."""
+    from leadctl.routing.lifecycle import set_status as set_lead_status
     from leadctl.rules.load import rules_hash
-    from leadctl.stages.lifecycle import set_status as set_lead_status
 
     as_of = as_of or dt.date.today()
     rules = _required_rules(rules_dir, "routing")
@@ -238,8 +238,8 @@ def set_status(db: Path | None, rules_dir: Path, person: str, status: str,
 def sale(db: Path | None, rules_dir: Path, person: str, rep: str, as_of: dt.date | None = None,
          lock_days: int | None = None, amount: float | None = None) -> dict:
     """Record a sale: the person becomes the rep's, closed, and locked (do-not-disturb)."""
+    from leadctl.routing.lifecycle import record_sale
     from leadctl.rules.load import rules_hash
-    from leadctl.stages.lifecycle import record_sale
 
     as_of = as_of or dt.date.today()
     rules = _required_rules(rules_dir, "routing")

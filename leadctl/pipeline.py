@@ -101,16 +101,16 @@ def _tag(ws, options: RunOptions) -> dict:
 
 
 def _score(ws, options: RunOptions) -> dict:
-    from leadctl.rules.scoring import load_scoring_rules
-    from leadctl.stages.score import run_scores
+    from leadctl.scoring.parse import load_scoring_rules
+    from leadctl.scoring.stage import run_scores
 
     rules = load_scoring_rules(options.rules_dir)
     return run_scores(ws, rules, options.as_of, run_id=ws.run_id)
 
 
 def _route(ws, options: RunOptions) -> dict:
-    from leadctl.rules.routing import load_routing_rules
-    from leadctl.stages.route import run_routing
+    from leadctl.routing.parse import load_routing_rules
+    from leadctl.routing.stage import run_routing
 
     rules = load_routing_rules(options.rules_dir)
     return run_routing(ws, rules, options.as_of, run_id=ws.run_id)

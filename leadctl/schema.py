@@ -6,7 +6,9 @@ Stage modules may create extra derived tables of their own with CREATE OR REPLAC
 """
 
 from leadctl.identity.tables import IDENTITY_DDL
-from leadctl.stages.tables import STAGE_DDL
+from leadctl.routing.tables import ROUTING_DDL
+from leadctl.scoring.tables import SCORING_DDL
+from leadctl.tagging.tables import TAG_DDL
 
 SCHEMA_VERSION = "1"
 
@@ -49,5 +51,5 @@ CORE_DDL: list[str] = [
 
 
 def all_ddl() -> list[str]:
-    """Core DDL plus the tables owned by identity resolution and the stages."""
-    return CORE_DDL + IDENTITY_DDL + STAGE_DDL
+    """Core DDL plus the tables each domain owns (its `tables.py`: data only)."""
+    return CORE_DDL + IDENTITY_DDL + TAG_DDL + SCORING_DDL + ROUTING_DDL

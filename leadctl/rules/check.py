@@ -25,8 +25,8 @@ Checker = Callable[["CheckContext"], Problems]
 
 CHECKERS: list[str] = [
     "leadctl.rules.check:check_tags",
-    "leadctl.rules.scoring:check_scoring",
-    "leadctl.rules.routing:check_routing",
+    "leadctl.scoring.parse:check",
+    "leadctl.routing.parse:check",
     "leadctl.identity.check:check_identity",
     "leadctl.identity.check:check_sources",
 ]

@@ -32,8 +32,8 @@ from typing import Any
 from leadctl.errors import Location, RuleError
 
 TESTS_DIR = "tests"
-FIXTURE_STAGES: list[str] = ["leadctl.stages.score:fixture_values",
-                              "leadctl.stages.route:fixture_values"]
+FIXTURE_STAGES: list[str] = ["leadctl.scoring.stage:fixture_values",
+                              "leadctl.routing.stage:fixture_values"]
 
 CASE_KEYS = ("name", "as_of", "persons", "events", "expect")
 PERSON_KEYS = ("id", "name", "phone", "email", "wechat", "device_id", "id_card", "city",

@@ -4,10 +4,9 @@ the score adds up, why this pool.
 Assembles what the stages store and explain: identity (`leadctl.identity.explain`,
 else a summary of the shared identifier values), tag values with their rule
 definitions (rules/tags.yaml, else tag_definitions), the score breakdown
-(score_breakdown + rules/scoring.yaml) and the routing decision (ownership, the
-assignment log, rules/routing.yaml). A part that is missing — no module, no rules
-file, nothing computed yet — becomes `{"available": false, "note": ...}`; the rest
-is still shown.
+(`leadctl.scoring.explain`) and the routing decision (`leadctl.routing.explain`). A
+part that is missing — no module, no rules file, nothing computed yet — becomes
+`{"available": false, "note": ...}`; the rest is still shown.
 """
 
 from __future__ import annotations
@@ -18,9 +17,10 @@ from typing import Any
 
 from leadctl import pii
 from leadctl.errors import LeadctlError
+from leadctl.routing.explain import explain_routing
+from leadctl.scoring.explain import explain_score
 from leadctl.views.portrait import masked_query, resolve_person
 
-MAX_ASSIGNMENTS = 5
 _PII_KEYS = {"phone": "phone", "phones": "phone", "email": "email", "emails": "email",
              "wechat": "wechat", "id_card": "id_card", "device_id": "device_id",
              "name": "name", "raw_value": None}
@@ -62,8 +62,8 @@ def explain_lead(ws, query: str, *, reveal: bool = False,
         "masked": not reveal,
         "identity": _part(lambda: identity_part(ws, query, person_id)),
         "tags": _part(lambda: tags_part(ws, person_id, rules_dir)),
-        "score": _part(lambda: score_part(ws, person_id, rules_dir)),
-        "routing": _part(lambda: routing_part(ws, person_id, rules_dir)),
+        "score": _part(lambda: explain_score(ws, person_id, rules_dir)),
+        "routing": _part(lambda: explain_routing(ws, person_id, rules_dir)),
     }
     return result if reveal else {**mask_tree({k: v for k, v in result.items()
                                                if k != "query"}), "query": result["query"]}
@@ -127,88 +127,6 @@ def tags_part(ws, person_id: str, rules_dir: Path | None) -> dict:
     except RuleError as exc:
         rules, note = None, f"rule definitions not shown: {str(exc).splitlines()[0]}"
     return explain_tags(ws, person_id, rules, note)
-
-
-# -- score -----------------------------------------------------------------------------
-
-def score_part(ws, person_id: str, rules_dir: Path | None) -> dict:
-    score = ws.rows("SELECT score, grade, as_of FROM scores WHERE person_id = ?", [person_id])
-    if not score:
-        return unavailable("not scored yet (run `leadctl score`)")
-    breakdown = ws.rows("SELECT rule, points FROM score_breakdown WHERE person_id = ? "
-                        "ORDER BY points DESC, rule", [person_id])
-    rules, grades, note = _score_rules(rules_dir)
-    lines = []
-    for row in breakdown:
-        line = {"rule": row["rule"], "points": row["points"]}
-        if row["rule"] in rules:
-            line.update(rules[row["rule"]])
-        lines.append(line)
-    out = {**score[0], "breakdown": lines,
-           "points_total": round(sum(r["points"] or 0 for r in breakdown), 6),
-           "grades": grades}
-    if note:
-        out["note"] = note
-    return out
-
-
-def _score_rules(rules_dir: Path | None) -> tuple[dict[str, dict], list[dict], str | None]:
-    from leadctl.errors import RuleError
-
-    try:
-        from leadctl.rules.scoring import load_scoring_rules
-
-        rules = load_scoring_rules(rules_dir)
-    except RuleError as exc:
-        return {}, [], f"rule definitions not shown: {str(exc).splitlines()[0]}"
-    by_name = {}
-    for rule in rules.rules:
-        item: dict[str, Any] = {"at": str(rule.loc) if rule.loc else None,
-                                "description": rule.description or None,
-                                "when": rule.when.value if rule.when else None}
-        if rule.points_expr is not None:
-            item["points_expr"] = rule.points_expr.value
-        if rule.decay is not None:
-            item["decay_half_life_days"] = rule.decay.half_life_days
-        by_name[rule.name] = item
-    return by_name, [{"grade": g.name, "min": g.min} for g in rules.grades], None
-
-
-# -- routing ---------------------------------------------------------------------------
-
-def routing_part(ws, person_id: str, rules_dir: Path | None) -> dict:
-    state = ws.rows("SELECT pool, owner, status, status_since, assigned_at, locked_until, "
-                    "dormant, reason FROM ownership WHERE person_id = ?", [person_id])
-    log = ws.rows(
-        "SELECT logged_at, as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
-        "new_status, rule, reason FROM assignments WHERE person_id = ? "
-        f"ORDER BY logged_at DESC, run_id DESC LIMIT {MAX_ASSIGNMENTS}", [person_id])
-    if not state and not log:
-        return unavailable("not routed yet (run `leadctl route`)")
-    out: dict[str, Any] = {"state": state[0] if state else None, "log": log}
-    last_rule = next((row["rule"] for row in log if row["rule"]), None)
-    if last_rule:
-        route = _route(rules_dir, last_rule)
-        if route:
-            out["route"] = route
-    return out
-
-
-def _route(rules_dir: Path | None, name: str) -> dict | None:
-    from leadctl.errors import RuleError
-
-    try:
-        from leadctl.rules.routing import load_routing_rules
-
-        rules = load_routing_rules(rules_dir)
-    except RuleError:
-        return None
-    for route in rules.routes:
-        if route.name == name:
-            return {"route": route.name, "at": str(route.loc) if route.loc else None,
-                    "when": route.when.value if route.when else None, "pool": route.pool,
-                    "description": route.description or None}
-    return None
 
 
 def _json(text: Any) -> Any:

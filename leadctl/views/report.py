@@ -149,7 +149,7 @@ ORDER BY is_total, leads DESC, channel"""
 def sales_pools_from_rules(rules_dir: Path | None) -> tuple[list[str] | None, str]:
     """Sales pools as routing.yaml defines them, and how that was decided."""
     try:
-        from leadctl.rules.routing import load_routing_rules
+        from leadctl.routing.parse import load_routing_rules
 
         rules = load_routing_rules(rules_dir)
     except Exception as exc:  # a broken routing.yaml must not stop a report

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from leadctl.errors import InputError, NotFound, UsageError
-from leadctl.rules.routing import load_routing_rules
-from leadctl.stages.lifecycle import claim, record_sale, set_status
-from leadctl.stages.route import run_routing
-from leadctl.workspace import open_memory
+from leadctl.routing.lifecycle import claim, record_sale, set_status
+from leadctl.routing.parse import load_routing_rules
+from leadctl.routing.stage import run_routing
+from leadctl.workspace import open_memory, open_writer
 
 DAY0 = dt.date(2026, 11, 4)
 
@@ -253,8 +253,6 @@ TAGS = "tags:\n  - {name: n_orders, kind: metric, event: order_paid, agg: count}
 
 
 def test_lifecycle_commands(tmp_path, cli):
-    from leadctl.workspace import open_writer
-
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()
     (rules_dir / "tags.yaml").write_text(TAGS, encoding="utf-8")

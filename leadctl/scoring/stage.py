@@ -12,43 +12,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from leadctl.rules.scoring import (
-    ScoringRules,
+from leadctl.scoring.fields import person_features_fields
+from leadctl.scoring.model import ScoringRules
+from leadctl.scoring.parse import load_scoring_rules
+from leadctl.scoring.sql import (
     grade_changes_sql,
-    ident,
     points_table_sql,
     rule_hits_sql,
     store_scores_sql,
 )
+from leadctl.sqltext import ident
 from leadctl.workspace import Workspace
 
 POINTS = "score_new_points"  # dry run: a temporary table
 NEXT = "scores_next"  # real run: the next `scores`, renamed into place
-
-# DuckDB column types → expression language types.
-_NUMBER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-                 "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
-
-
-def expression_type(sql_type: str) -> str:
-    t = sql_type.upper()
-    if t.endswith("[]") or t.startswith(("LIST", "STRUCT", "MAP")):
-        return "list"
-    if t in _NUMBER_TYPES or t.startswith("DECIMAL"):
-        return "number"
-    if t == "BOOLEAN":
-        return "boolean"
-    if t == "DATE":
-        return "date"
-    if t.startswith("TIMESTAMP"):
-        return "timestamp"
-    return "string"
-
-
-def person_features_fields(ws: Workspace, table: str = "person_features") -> dict[str, str]:
-    """The columns person_features really has (what SQL can bind), as expression types."""
-    return {name: expression_type(data_type) for name, data_type in ws.columns(table)
-            if name != "person_id"}
 
 
 def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date, *, dry_run: bool = False,
@@ -80,6 +57,8 @@ def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date, *, dry_run: b
 
 
 def _summary(ws: Workspace, rules: ScoringRules, table: str) -> dict:
+    """Grades now and before, grade moves, score range and each rule's hits for the
+    computed points `table` against the stored `scores`."""
     persons = int(ws.scalar(f"SELECT count(*) FROM {ident(table)}") or 0)
     pairs = ws.rows(grade_changes_sql(table))
     now: dict[str, int] = {}
@@ -124,43 +103,9 @@ def _summary(ws: Workspace, rules: ScoringRules, table: str) -> dict:
     }
 
 
-# --------------------------------------------------------------------------- explain / fixtures
-
-
-def explain_score(ws: Workspace, person_id: str, rules: ScoringRules | None = None) -> dict:
-    """How one person's stored score adds up: score, grade, and each rule's points (rules
-    that gave 0 points are listed with 0 when `rules` is given)."""
-    row = ws.rows("SELECT score, grade, as_of, run_id FROM scores WHERE person_id = ?",
-                  [person_id])
-    parts = ws.rows("SELECT rule, points FROM score_breakdown WHERE person_id = ? "
-                    "ORDER BY points DESC, rule", [person_id])
-    got = {p["rule"]: p["points"] for p in parts}
-    breakdown = [{"rule": p["rule"], "points": p["points"]} for p in parts]
-    if rules is not None and rules.present:
-        described = {r.name: r for r in rules.rules}
-        for item in breakdown:
-            rule = described.get(item["rule"])
-            item["description"] = rule.description if rule else ""
-            item["when"] = rule.when.value if rule and rule.when else None
-        breakdown += [{"rule": r.name, "points": 0.0, "description": r.description,
-                       "when": r.when.value if r.when else None}
-                      for r in rules.rules if r.name not in got]
-    if not row:
-        return {"person_id": person_id, "scored": False, "score": None, "grade": None,
-                "breakdown": breakdown}
-    first = row[0]
-    return {"person_id": person_id, "scored": True, "score": first["score"],
-            "grade": first["grade"], "as_of": first["as_of"], "run_id": first["run_id"],
-            "breakdown": breakdown,
-            "thresholds": ([{"grade": g.name, "min": g.min} for g in rules.grades]
-                           if rules is not None else None)}
-
-
 def fixture_values(ws: Workspace, rules_dir, as_of: dt.date) -> dict[str, dict]:
     """`rules test` stage: score the case; expectation keys `score`, `grade`, and
     `points.<rule>` (points that rule gave)."""
-    from leadctl.rules.scoring import load_scoring_rules
-
     rules = load_scoring_rules(rules_dir)
     if not rules.present:
         return {}

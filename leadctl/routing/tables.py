@@ -1,19 +1,6 @@
-"""Tables owned by the score and route stages."""
+"""Tables owned by routing and the lead lifecycle; the route stage's working tables."""
 
-from leadctl.tagging.tables import TAG_DDL
-
-STAGE_DDL: list[str] = [
-    *TAG_DDL,
-    # One row per person (unique by construction; no PRIMARY KEY: each score run replaces
-    # every row, and re-inserting 1M keys into DuckDB's index costs seconds). A score run
-    # re-creates it with these columns first, then one `p_<rule>` points column per rule.
-    """CREATE TABLE IF NOT EXISTS scores (
-        person_id VARCHAR, score DOUBLE, grade VARCHAR, as_of DATE,
-        run_id INTEGER)""",
-    # Points per person and rule, only rules that gave points (they add up to the score).
-    # A score run replaces this table by a VIEW of the `p_<rule>` columns of scores.
-    """CREATE TABLE IF NOT EXISTS score_breakdown (
-        person_id VARCHAR, rule VARCHAR, points DOUBLE)""",
+ROUTING_DDL: list[str] = [
     # Current routing state, one row per routed person (unique by construction; no index
     # for the same reason as scores). `reason`: why it is where it is (dealt, claimed,
     # sale, no_capacity, claim_pool, no_route, dormant); locked while
@@ -35,3 +22,18 @@ STAGE_DDL: list[str] = [
         sold_at DATE, run_id INTEGER, person_id VARCHAR, rep VARCHAR, amount DOUBLE,
         locked_until DATE)""",
 ]
+
+OWNERSHIP_COLUMNS = ("person_id", "pool", "owner", "status", "status_since", "assigned_at",
+                     "locked_until", "dormant", "reason")
+LOG_COLUMNS = ("logged_at", "run_id", "as_of", "person_id", "old_pool", "new_pool",
+               "old_owner", "new_owner", "old_status", "new_status", "rule", "reason")
+
+# The route stage's working tables (temporary; dropped at the end of every run).
+CFG_POOLS = "route_cfg_pools"
+CFG_REPS = "route_cfg_reps"
+CFG_MEMBERS = "route_cfg_members"
+ACTIVITY = "route_activity"
+DECIDED = "route_decided"
+DEALT = "route_dealt"
+NEW = "route_new"  # a view
+TEMP_TABLES = (CFG_POOLS, CFG_REPS, CFG_MEMBERS, ACTIVITY, DECIDED, DEALT)

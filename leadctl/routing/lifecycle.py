@@ -11,15 +11,9 @@ from __future__ import annotations
 import datetime as dt
 
 from leadctl.errors import InputError, NotFound, UsageError
-from leadctl.rules.routing import (
-    INTENT_STATUSES,
-    LOG_COLUMNS,
-    OWNERSHIP_COLUMNS,
-    STATUSES,
-    RoutingRules,
-    claim_pick_sql,
-    rep_period_load_sql,
-)
+from leadctl.routing.model import INTENT_STATUSES, STATUSES, RoutingRules
+from leadctl.routing.sql import claim_pick_sql, rep_period_load_sql
+from leadctl.routing.tables import LOG_COLUMNS, OWNERSHIP_COLUMNS
 from leadctl.workspace import Workspace
 
 CLAIMED = "claim_picked"

@@ -1,69 +1,18 @@
-"""Scoring rules: validation with file:line:col, exact points/decay/grades, breakdown,
-dry-run, and the `leadctl score` command."""
+"""The score stage: exact points/decay/grades, breakdown, dry-run, the fields it reads,
+its one-pass SQL, and the `leadctl score` command."""
 
 from __future__ import annotations
 
-import datetime as dt
-import textwrap
 from pathlib import Path
 
-import pytest
+import sqlglot
+from scoring_cases import AS_OF, rules_dir, workspace
 
-from leadctl.errors import RuleError
-from leadctl.rules.scoring import (
-    check_scoring_expressions,
-    load_scoring_rules,
-    points_table_sql,
-)
-from leadctl.stages.score import explain_score, person_features_fields, run_scores
-from leadctl.workspace import open_memory
-
-AS_OF = dt.date(2026, 11, 1)
-
-SCORING = """\
-grades:
-  A: 70
-  B: 45
-  C: 20
-  D: 0
-decay:
-  age: days_since_last_login
-  half_life_days: 10
-  max_days: 60
-rules:
-  - name: high_value
-    when: value_tier = 'high'
-    points: 40
-  - name: spend
-    points: min(paid_amount_30d / 100, 30)
-  - name: active
-    when: login_days_30d >= 10
-    points: 20
-    decay: true
-  - name: in_shanghai
-    when: city = 'Shanghai'
-    points: -5
-"""
-
-FEATURES = """
-CREATE OR REPLACE TABLE person_features AS SELECT * FROM (VALUES
-  ('p1', 'Shanghai', 'high', 5000.0, 12, 0),
-  ('p2', 'Beijing', 'low', 550.0, 3, NULL),
-  ('p3', NULL, NULL, 0.0, 20, 10),
-  ('p4', 'Beijing', 'medium', 1234.0, 15, 70)
-) AS t(person_id, city, value_tier, paid_amount_30d, login_days_30d, days_since_last_login)
-"""
-
-
-def rules_dir(tmp_path: Path, scoring: str = SCORING) -> Path:
-    (tmp_path / "scoring.yaml").write_text(textwrap.dedent(scoring), encoding="utf-8")
-    return tmp_path
-
-
-def workspace():
-    ws = open_memory()
-    ws.execute(FEATURES)
-    return ws
+from leadctl.scoring.fields import person_features_fields
+from leadctl.scoring.parse import load_scoring_rules
+from leadctl.scoring.sql import points_table_sql
+from leadctl.scoring.stage import run_scores
+from leadctl.workspace import open_writer
 
 
 def test_points_decay_grades_and_breakdown_add_up(tmp_path):
@@ -106,76 +55,6 @@ def test_dry_run_reports_grade_changes_and_stores_nothing(tmp_path):
     assert ws.scalar("SELECT count(*) FROM score_breakdown") == 7
 
 
-def test_explain_lists_every_rule_with_its_points(tmp_path):
-    ws = workspace()
-    rules = load_scoring_rules(rules_dir(tmp_path))
-    run_scores(ws, rules, AS_OF, run_id=1)
-    got = explain_score(ws, "p3", rules)
-    assert (got["score"], got["grade"]) == (10.0, "D")
-    assert [(b["rule"], b["points"]) for b in got["breakdown"]] == [
-        ("active", 10.0), ("high_value", 0.0), ("spend", 0.0), ("in_shanghai", 0.0)]
-    assert got["breakdown"][0]["when"] == "login_days_30d >= 10"
-    assert explain_score(ws, "nobody")["scored"] is False
-
-
-def test_structural_errors_have_file_line_col(tmp_path):
-    bad = """\
-    grades:
-      A: 50
-      B: 60
-    rules:
-      - name: x
-        points: 10
-      - name: x
-        points: 1
-      - name: Bad-Name
-        points: 1
-      - name: no_points
-        when: true
-      - name: decays
-        points: 1
-        decay: true
-        colour: red
-    """
-    with pytest.raises(RuleError) as exc:
-        load_scoring_rules(rules_dir(tmp_path, bad))
-    path = tmp_path / "scoring.yaml"
-    assert [f"{loc}: {msg}" for loc, msg in exc.value.problems] == [
-        f"{path}:3:6: grade 'B': minimum 60 must be below the 50 of grade 'A' above it "
-        "(list grades highest first)",
-        f"{path}:7:5: score rule 'x' is defined twice (first at {path}:5:5)",
-        f"{path}:9:11: score rule name 'Bad-Name' must be lower_snake_case (letters, digits, _)",
-        f"{path}:11:5: score rule 'no_points': missing `points:` (a number, or an expression "
-        "such as min(paid_amount_30d / 100, 30))",
-        f"{path}:15:12: score rule 'decays': `decay: true` needs a top-level `decay:` (age, "
-        "half_life_days)",
-        f"{path}:16:5: score rule 'decays': unknown key 'colour' (allowed: name, description, "
-        "when, points, decay)",
-    ]
-
-
-def test_expression_errors_point_at_the_character(tmp_path):
-    rules = load_scoring_rules(rules_dir(tmp_path, """\
-    grades: {A: 1, B: 0}
-    rules:
-      - name: typo
-        when: login_dayz_30d >= 10
-        points: 5
-      - name: text_points
-        points: city
-    """))
-    fields = {"login_days_30d": "number", "city": "string"}
-    with pytest.raises(RuleError) as exc:
-        check_scoring_expressions(rules, fields)
-    path = tmp_path / "scoring.yaml"
-    messages = [f"{loc}: {msg}" for loc, msg in exc.value.problems]
-    assert len(messages) == 2
-    assert messages[0].startswith(f"{path}:4:11: score rule 'typo' when: ")
-    assert "login_dayz_30d" in messages[0]
-    assert messages[1] == (f"{path}:7:13: score rule 'text_points' points: expression must be "
-                           "a number, got string")
-
-
 def test_fields_come_from_the_person_features_columns():
     ws = workspace()
     assert person_features_fields(ws) == {
@@ -184,8 +63,6 @@ def test_fields_come_from_the_person_features_columns():
 
 
 def test_points_sql_is_one_pass_and_transpiles_to_spark(tmp_path):
-    import sqlglot
-
     rules = load_scoring_rules(rules_dir(tmp_path))
     fields = {"city": "string", "value_tier": "string", "paid_amount_30d": "number",
               "login_days_30d": "number", "days_since_last_login": "number"}
@@ -215,8 +92,6 @@ tags:
 
 
 def cli_workspace(tmp_path: Path, cli) -> None:
-    from leadctl.workspace import open_writer
-
     (tmp_path / "tags.yaml").write_text(TAGS, encoding="utf-8")
     (tmp_path / "scoring.yaml").write_text("grades: {A: 10, B: 0}\nrules:\n"
                                            "  - {name: spend, points: paid_amount_30d / 100}\n",

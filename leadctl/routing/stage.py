@@ -1,9 +1,9 @@
 """The route stage: lifecycle + routes + allocation → ownership and the assignment log.
 
-Everything is computed into temporary tables first (see `leadctl.rules.routing` for the
-statements and the allocation method); `dry_run` stops there and reports what would
-move where and why. A real run appends one `assignments` row per person whose pool,
-owner or status changes (none when nothing changes) and replaces the changed
+Everything is computed into temporary tables first (`routing.sql` has the statements,
+`routing.allocation` the allocation method); `dry_run` stops there and reports what
+would move where and why. A real run appends one `assignments` row per person whose
+pool, owner or status changes (none when nothing changes) and replaces the changed
 `ownership` rows.
 
 Deterministic: for the same person_features, scores, ownership, log, rules and as-of
@@ -17,27 +17,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from leadctl.rules.routing import (
-    CFG_POOLS,
-    CFG_REPS,
-    DEALT,
-    NEW,
-    RoutingRules,
-    activity_sql,
-    apply_sql,
-    check_routing_expressions,
-    config_sql,
+from leadctl.routing.allocation import (
     deal_sql,
     dealt_table_sql,
+    merge_dealt_sql,
+    period_counts_sql,
+)
+from leadctl.routing.model import RoutingRules
+from leadctl.routing.parse import check_routing_expressions, load_routing_rules
+from leadctl.routing.sql import (
+    activity_sql,
+    apply_sql,
+    config_sql,
     decide_sql,
     drop_temp_sql,
-    merge_dealt_sql,
     new_state_sql,
-    period_counts_sql,
-    route_column_sql,
-    route_fields,
     summary_sql,
 )
+from leadctl.routing.tables import CFG_POOLS, CFG_REPS, DEALT, NEW
+from leadctl.scoring.fields import person_features_fields
 from leadctl.workspace import Workspace
 
 DETAILS_SHOWN = 50
@@ -48,8 +46,6 @@ def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: 
                 limit: int = DETAILS_SHOWN) -> dict:
     """Route every person of person_features as of `as_of`; store unless `dry_run`.
     Returns the summary (with up to `limit` individual moves)."""
-    from leadctl.stages.score import person_features_fields
-
     summary: dict = {"as_of": as_of.isoformat(), "dry_run": dry_run, "run_id": None,
                      "rules_hash": rules.rules_hash}
     if not rules.present:
@@ -89,6 +85,8 @@ def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: 
 
 def _summary(ws: Workspace, rules: RoutingRules, groups: list[dict], as_of: dt.date,
              period_from: dt.date, limit: int) -> dict:
+    """Moves, causes, unassigned reasons, per-pool and per-rep counts of a computed run
+    (`groups`: the rows of `summary_sql`), with up to `limit` individual moves."""
     details = ws.rows(f"SELECT person_id, old_pool, pool, old_owner, owner, old_status, status,"
                       f" rule, log_reason AS reason FROM {NEW} WHERE logged "
                       f"ORDER BY person_id LIMIT {int(limit)}"
@@ -151,74 +149,9 @@ def _summary(ws: Workspace, rules: RoutingRules, groups: list[dict], as_of: dt.d
     }
 
 
-# --------------------------------------------------------------------------- explain / fixtures
-
-
-def explain_routing(ws: Workspace, person_id: str, rules: RoutingRules | None = None,
-                    as_of: dt.date | None = None, history: int = 20) -> dict:
-    """One person's routing: current pool/owner/status/reason and lock, which routes match
-    now (first match wins), and the latest assignment log rows."""
-    as_of = as_of or dt.date.today()
-    rows = ws.rows("SELECT * FROM ownership WHERE person_id = ?", [person_id])
-    state = rows[0] if rows else None
-    log = ws.rows("SELECT logged_at, run_id, as_of, old_pool, new_pool, old_owner, new_owner, "
-                  "old_status, new_status, rule, reason FROM assignments WHERE person_id = ? "
-                  "ORDER BY logged_at DESC, run_id DESC LIMIT ?", [person_id, history])
-    out: dict = {
-        "person_id": person_id,
-        "routed": state is not None,
-        "pool": state["pool"] if state else None,
-        "owner": state["owner"] if state else None,
-        "status": state["status"] if state else None,
-        "status_since": state["status_since"] if state else None,
-        "assigned_at": state["assigned_at"] if state else None,
-        "reason": state["reason"] if state else None,
-        "rule": next((r["rule"] for r in log if r["new_pool"] == (state or {}).get("pool")
-                      and r["rule"]), None) if state else None,
-        "locked_until": state["locked_until"] if state else None,
-        "locked": bool(state and state["owner"] and state["locked_until"]
-                       and state["locked_until"] >= as_of),
-        "dormant": bool(state and state["dormant"]),
-        "history": log,
-    }
-    if rules is not None and rules.present:
-        out["routes"] = _route_matches(ws, rules, person_id, as_of)
-        first = next((r for r in out["routes"] if r["matches"]), None)
-        out["first_match"] = first["route"] if first else None
-        out["would_route_to"] = first["pool"] if first else rules.default_pool
-    return out
-
-
-def _route_matches(ws: Workspace, rules: RoutingRules, person_id: str,
-                   as_of: dt.date) -> list[dict]:
-    """Evaluate every route condition for one person (one small query)."""
-    from leadctl.rules.scoring import compile_located
-    from leadctl.stages.score import person_features_fields
-
-    if not rules.routes:
-        return []
-    names = route_fields(person_features_fields(ws))
-    column_sql = route_column_sql(as_of)
-    cols = []
-    for i, route in enumerate(rules.routes):
-        cond = "TRUE" if route.when is None else compile_located(
-            route.when, names, "boolean", as_of, f"route '{route.name}' when", column_sql).sql
-        cols.append(f"coalesce({cond}, FALSE) AS m{i}")
-    got = ws.rows(f"SELECT {', '.join(cols)} FROM person_features f\n"
-                  f"LEFT JOIN scores s ON s.person_id = f.person_id\n"
-                  f"LEFT JOIN ownership o ON o.person_id = f.person_id\n"
-                  f"WHERE f.person_id = ?", [person_id])
-    row = got[0] if got else {}
-    return [{"route": r.name, "pool": r.pool, "when": r.when.value if r.when else None,
-             "reassign": r.reassign, "matches": bool(row.get(f"m{i}"))}
-            for i, r in enumerate(rules.routes)]
-
-
 def fixture_values(ws: Workspace, rules_dir, as_of: dt.date) -> dict[str, dict]:
     """`rules test` stage: route the case; expectation keys `pool`, `owner`, `status`,
     `route` (the rule that placed the person) and `reason`."""
-    from leadctl.rules.routing import load_routing_rules
-
     rules = load_routing_rules(rules_dir)
     if not rules.present:
         return {}
@@ -228,5 +161,3 @@ def fixture_values(ws: Workspace, rules_dir, as_of: dt.date) -> dict[str, dict]:
     return {r["person_id"]: {"pool": r["pool"], "owner": r["owner"], "status": r["status"],
                              "reason": r["reason"], "route": rules_by_person.get(r["person_id"])}
             for r in ws.rows("SELECT person_id, pool, owner, status, reason FROM ownership")}
-
-

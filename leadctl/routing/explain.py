@@ -1,0 +1,53 @@
+"""One person's routing: the routing part of `leadctl explain`.
+
+Reads what the route stage and the lifecycle commands stored (ownership, the latest
+assignment log rows) and, where rules/routing.yaml still parses, the definition of
+the route that last placed the person. Broken rules only hide that definition.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from leadctl.errors import RuleError
+from leadctl.routing.parse import load_routing_rules
+from leadctl.workspace import Workspace
+
+MAX_ASSIGNMENTS = 5  # latest log rows shown
+
+
+def explain_routing(ws: Workspace, person_id: str, rules_dir: Path | None) -> dict:
+    """The person's routing state, its latest assignment log rows (newest first) and the
+    route that last placed it; or `{"available": False, "note": ...}` when it was never
+    routed."""
+    state = ws.rows("SELECT pool, owner, status, status_since, assigned_at, locked_until, "
+                    "dormant, reason FROM ownership WHERE person_id = ?", [person_id])
+    log = ws.rows(
+        "SELECT logged_at, as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
+        "new_status, rule, reason FROM assignments WHERE person_id = ? "
+        f"ORDER BY logged_at DESC, run_id DESC LIMIT {MAX_ASSIGNMENTS}", [person_id])
+    if not state and not log:
+        return {"available": False, "note": "not routed yet (run `leadctl route`)"}
+    out: dict[str, Any] = {"state": state[0] if state else None, "log": log}
+    last_rule = next((row["rule"] for row in log if row["rule"]), None)
+    if last_rule:
+        route = route_definition(rules_dir, last_rule)
+        if route:
+            out["route"] = route
+    return out
+
+
+def route_definition(rules_dir: Path | None, name: str) -> dict | None:
+    """Where and how route `name` is defined in routing.yaml (None: no such route, or the
+    file does not parse)."""
+    try:
+        rules = load_routing_rules(rules_dir)
+    except RuleError:
+        return None
+    for route in rules.routes:
+        if route.name == name:
+            return {"route": route.name, "at": str(route.loc) if route.loc else None,
+                    "when": route.when.value if route.when else None, "pool": route.pool,
+                    "description": route.description or None}
+    return None

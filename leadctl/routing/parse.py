@@ -1,0 +1,376 @@
+"""`rules/routing.yaml` → `RoutingRules`, or one RuleError listing every problem with
+its file:line:col: pools and reps (allocation, weights, one capacity per rep), ordered
+routes (unknown pools, routes that can never match), the lifecycle. With the
+person_features fields, every condition is compiled too.
+
+Also the `rules check` hook (`check`), which warns about routes comparing grade with a
+value scoring.yaml never gives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from leadctl.errors import RuleError
+from leadctl.routing.allocation import ALLOCATIONS, DEFAULT_ALLOCATION
+from leadctl.routing.model import (
+    DEFAULT_LOCK_DAYS,
+    PERIODS,
+    ROUTING_FILE,
+    STATUSES,
+    Lifecycle,
+    Pool,
+    Rep,
+    Route,
+    RoutingRules,
+    route_fields,
+)
+from leadctl.rules.load import load_yaml
+from leadctl.rules.located import Problems, RuleDoc, compile_located, sorted_problems
+from leadctl.scoring.parse import file_hash, is_number
+
+TOP_KEYS = ("capacity_period", "pools", "routes", "default_pool", "lifecycle")
+POOL_KEYS = ("name", "team", "description", "allocation", "reps")
+REP_KEYS = ("name", "weight", "capacity")
+ROUTE_KEYS = ("name", "description", "when", "pool", "reassign", "from")
+LIFECYCLE_KEYS = ("lock_days", "dormant_after_days", "dormant_pool", "reactivate_on",
+                  "reactivate_when", "status_sla_days", "sla_return_pool")
+REP_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
+EVENT_RE = re.compile(r"^[a-z0-9_][a-z0-9_.:\-]*$")
+
+
+def routing_path(rules_dir: Path | str | None) -> Path:
+    return Path(rules_dir or "rules") / ROUTING_FILE
+
+
+def load_routing_rules(rules_dir: Path | str | None,
+                       fields: Mapping[str, str] | None = None) -> RoutingRules:
+    """Parse and validate `rules_dir/routing.yaml`. With `fields` (person_features name →
+    type) every condition is compiled too. A missing file gives `present=False`."""
+    path = routing_path(rules_dir)
+    if not path.exists():
+        return RoutingRules(path=path, present=False)
+    return parse_routing_rules(load_yaml(path), path, fields)
+
+
+def parse_routing_rules(doc: Any, path: Path,
+                        fields: Mapping[str, str] | None = None) -> RoutingRules:
+    """Validate a loaded routing.yaml; with `fields`, compile its conditions too. Every
+    problem is collected and raised together as one RuleError."""
+    d = RuleDoc(path)
+    rules = RoutingRules(path=path, rules_hash=file_hash(path))
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, Mapping):
+        raise RuleError([(d.loc(doc), "routing.yaml must be a mapping with `pools:` and "
+                          "`routes:`")])
+    d.unknown_keys(doc, TOP_KEYS, "routing.yaml")
+    period = doc.get("capacity_period", "week")
+    if period not in PERIODS:
+        d.add(d.value_loc(doc, "capacity_period"), f"capacity_period must be one of "
+              f"{', '.join(PERIODS)}, not '{period}'")
+    else:
+        rules.capacity_period = period
+    rules.pools = _parse_pools(d, doc)
+    known = {p.name for p in rules.pools}
+    _check_capacities(d, rules)
+
+    def pool_ref(parent: Mapping, key: str, what: str) -> str | None:
+        value = parent.get(key)
+        if value is None:
+            return None
+        if value not in known:
+            d.add(d.value_loc(parent, key), f"{what}: unknown pool '{value}' (known: "
+                  f"{', '.join(sorted(known)) or 'none'})")
+            return None
+        return str(value)
+
+    rules.routes = _parse_routes(d, doc, pool_ref, known)
+    rules.default_pool = pool_ref(doc, "default_pool", "default_pool")
+    catch_all = next((r for r in rules.routes if r.catch_all), None)
+    if rules.default_pool and catch_all is not None:
+        d.add(d.value_loc(doc, "default_pool"), f"default_pool '{rules.default_pool}' is "
+              f"never used: route '{catch_all.name}' ({catch_all.loc}) matches every person")
+    if doc.get("lifecycle") is not None:
+        rules.lifecycle = _parse_lifecycle(d, doc, pool_ref, rules)
+    if fields is not None:
+        check_routing_expressions(rules, fields, problems=d.problems)
+    d.raise_if_problems()
+    return rules
+
+
+def _parse_pools(d: RuleDoc, doc: Mapping) -> list[Pool]:
+    raw = doc.get("pools")
+    if raw is None:
+        d.add(d.loc(doc), "routing.yaml: missing `pools:` (a list of {name, allocation, reps})")
+        return []
+    if not isinstance(raw, list):
+        d.add(d.value_loc(doc, "pools"), "`pools:` must be a list of {name, allocation, reps}")
+        return []
+    pools: list[Pool] = []
+    for item, name, loc in d.named_items(raw, "pool", POOL_KEYS,
+                                         "`name:` and `allocation:`"):
+        what = f"pool '{name}'"
+        allocation = item.get("allocation", DEFAULT_ALLOCATION)
+        if allocation not in ALLOCATIONS:
+            d.add(d.value_loc(item, "allocation"), f"{what}: allocation must be one of "
+                  f"{', '.join(ALLOCATIONS)}, not '{allocation}'")
+            allocation = DEFAULT_ALLOCATION
+        team = item.get("team")
+        pool = Pool(name=name, allocation=allocation, team=None if team is None else str(team),
+                    description=str(item.get("description") or ""), loc=loc)
+        pool.reps = _parse_reps(d, item, pool)
+        if pool.deals and not pool.reps:
+            d.add(d.value_loc(item, "reps") if "reps" in item else loc,
+                  f"{what}: allocation {allocation} needs `reps:` (at least one rep)")
+        pools.append(pool)
+    return pools
+
+
+def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool) -> list[Rep]:
+    raw = item.get("reps")
+    what = f"pool '{pool.name}'"
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        d.add(d.value_loc(item, "reps"), f"{what}: `reps:` must be a list of rep names or "
+              "{name, weight, capacity}")
+        return []
+    reps: list[Rep] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(raw):
+        where = d.item_loc(raw, index)
+        spec = entry if isinstance(entry, Mapping) else {"name": entry}
+        if isinstance(entry, Mapping):
+            d.unknown_keys(entry, REP_KEYS, f"{what} rep")
+        name = spec.get("name")
+        if isinstance(name, (int, float)) and not isinstance(name, bool):
+            name = str(name)
+        if not isinstance(name, str) or not REP_RE.match(name):
+            d.add(where, f"{what}: rep name '{name}' must be a word (letters, digits, _ . @ -)"
+                  if name is not None else f"{what}: each rep needs a `name:`")
+            continue
+        if name in seen:
+            d.add(where, f"{what}: rep '{name}' is listed twice")
+            continue
+        seen.add(name)
+        weight = spec.get("weight", 1)
+        if not is_number(weight) or weight <= 0:
+            d.add(d.value_loc(spec, "weight") if isinstance(entry, Mapping) else where,
+                  f"{what}: rep '{name}': weight must be a number above 0")
+            weight = 1
+        elif weight != 1 and not ALLOCATIONS[pool.allocation].weighted:
+            d.add(d.value_loc(spec, "weight"), f"{what}: rep '{name}' has a weight, but the "
+                  f"pool's allocation is {pool.allocation} (use allocation: weighted)")
+        capacity = spec.get("capacity")
+        if capacity is not None and (not isinstance(capacity, int) or isinstance(capacity, bool)
+                                     or capacity < 0):
+            d.add(d.value_loc(spec, "capacity"), f"{what}: rep '{name}': capacity must be a "
+                  "whole number of leads per period (0 or more)")
+            capacity = None
+        reps.append(Rep(name, float(weight), capacity, where))
+    return reps
+
+
+def _check_capacities(d: RuleDoc, rules: RoutingRules) -> None:
+    """A rep's capacity is one number per period, wherever the rep is listed."""
+    first: dict[str, tuple[Rep, Pool]] = {}
+    for pool in rules.pools:
+        for rep in pool.reps:
+            if rep.capacity is None:
+                continue
+            if rep.name not in first:
+                first[rep.name] = (rep, pool)
+                continue
+            other, other_pool = first[rep.name]
+            if other.capacity != rep.capacity:
+                teams = ""
+                if (other_pool.team or "") != (pool.team or ""):
+                    teams = (f" (teams '{other_pool.team or '-'}' and '{pool.team or '-'}')")
+                d.add(rep.loc, f"rep '{rep.name}' has capacity {rep.capacity} in pool "
+                      f"'{pool.name}' but {other.capacity} in pool '{other_pool.name}'{teams} "
+                      f"at {other.loc}: a rep has one capacity per period")
+
+
+def _parse_routes(d: RuleDoc, doc: Mapping, pool_ref, known: set[str]) -> list[Route]:
+    raw = doc.get("routes")
+    if raw is None:
+        d.add(d.loc(doc), "routing.yaml: missing `routes:` (an ordered list of {name, when, "
+              "pool}; first match wins)")
+        return []
+    if not isinstance(raw, list):
+        d.add(d.value_loc(doc, "routes"), "`routes:` must be a list of {name, when, pool}")
+        return []
+    routes: list[Route] = []
+    catch_all: Route | None = None
+    for item, name, loc in d.named_items(raw, "route", ROUTE_KEYS,
+                                         "`name:`, `when:` and `pool:`"):
+        what = f"route '{name}'"
+        if item.get("pool") is None:
+            d.add(loc, f"{what}: missing `pool:`")
+        pool = pool_ref(item, "pool", what)
+        route = Route(name=name, pool=pool or "", loc=loc,
+                      description=str(item.get("description") or ""))
+        when = item.get("when")
+        if when is False:
+            d.add(d.value_loc(item, "when"), f"{what}: `when: false` never matches")
+        elif when is not None and when is not True:
+            route.when = d.text(item, "when")
+        reassign = item.get("reassign", False)
+        if not isinstance(reassign, bool):
+            d.add(d.value_loc(item, "reassign"), f"{what}: reassign must be true or false")
+        route.reassign = reassign is True
+        if item.get("from") is not None:
+            route.from_pools = _parse_from(d, item, what, route.reassign, known)
+        if catch_all is not None:
+            d.add(loc, f"{what} can never match: route '{catch_all.name}' above "
+                  f"({catch_all.loc}) matches every person")
+        elif route.catch_all:
+            catch_all = route
+        routes.append(route)
+    return routes
+
+
+def _parse_from(d: RuleDoc, item: Mapping, what: str, reassign: bool,
+                known: set[str]) -> tuple[str, ...]:
+    if not reassign:
+        d.add(d.key_loc(item, "from"), f"{what}: `from:` only applies with `reassign: true`")
+    raw = item["from"]
+    sources = raw if isinstance(raw, list) else [raw]
+    out: list[str] = []
+    for index, source in enumerate(sources):
+        where = d.item_loc(raw, index) if isinstance(raw, list) else d.value_loc(item, "from")
+        if not isinstance(source, str) or source not in known:
+            d.add(where, f"{what}: from: unknown pool '{source}' (known: "
+                  f"{', '.join(sorted(known)) or 'none'})")
+        else:
+            out.append(source)
+    return tuple(dict.fromkeys(out))
+
+
+def _parse_lifecycle(d: RuleDoc, doc: Mapping, pool_ref, rules: RoutingRules) -> Lifecycle:
+    raw = doc["lifecycle"]
+    life = Lifecycle()
+    if not isinstance(raw, Mapping):
+        d.add(d.value_loc(doc, "lifecycle"), "`lifecycle:` must be a mapping")
+        return life
+    d.unknown_keys(raw, LIFECYCLE_KEYS, "lifecycle")
+
+    def days(key: str, minimum: int) -> int | None:
+        value = raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            d.add(d.value_loc(raw, key), f"lifecycle: {key} must be a whole number of days "
+                  f"({minimum} or more)")
+            return None
+        return value
+
+    lock = days("lock_days", 0)
+    life.lock_days = DEFAULT_LOCK_DAYS if lock is None else lock
+    life.dormant_after_days = days("dormant_after_days", 1)
+    life.dormant_pool = pool_ref(raw, "dormant_pool", "lifecycle dormant_pool")
+    if (life.dormant_after_days is None) != (raw.get("dormant_pool") is None):
+        d.add(d.loc(raw), "lifecycle: dormant_after_days and dormant_pool go together")
+    dormant = rules.pool(life.dormant_pool)
+    if dormant is not None and dormant.deals:
+        d.add(d.value_loc(raw, "dormant_pool"), f"lifecycle: dormant_pool '{dormant.name}' "
+              f"must be a claim pool, not {dormant.allocation}")
+    if raw.get("reactivate_on") is not None:
+        value = raw["reactivate_on"]
+        events = value if isinstance(value, list) else [value]
+        if value == "any":
+            events = []
+        elif not all(isinstance(e, str) and EVENT_RE.match(e.strip().lower()) for e in events):
+            d.add(d.value_loc(raw, "reactivate_on"), "lifecycle: reactivate_on must be `any` "
+                  "or a list of event types")
+            events = []
+        life.reactivate_on = tuple(e.strip().lower() for e in events) or None
+    if raw.get("reactivate_when") is not None:
+        life.reactivate_when = d.text(raw, "reactivate_when")
+    sla = raw.get("status_sla_days")
+    if sla is not None:
+        if not isinstance(sla, Mapping):
+            d.add(d.value_loc(raw, "status_sla_days"), "lifecycle: status_sla_days must map "
+                  "status → days")
+        else:
+            for status, limit in sla.items():
+                if status not in STATUSES or status == "closed":
+                    d.add(d.key_loc(sla, status), f"lifecycle: status_sla_days: unknown "
+                          f"status '{status}' (known: {', '.join(STATUSES[:-1])})")
+                elif not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+                    d.add(d.value_loc(sla, status), f"lifecycle: status_sla_days: {status} "
+                          "must be a whole number of days (1 or more)")
+                else:
+                    life.status_sla_days[status] = limit
+    life.sla_return_pool = pool_ref(raw, "sla_return_pool", "lifecycle sla_return_pool")
+    # Returned leads wait unowned where other reps can claim them: re-dealing them at
+    # once could hand them straight back to the rep who let the status expire.
+    if life.status_sla_days and raw.get("sla_return_pool") is None:
+        d.add(d.key_loc(raw, "status_sla_days"), "lifecycle: status_sla_days needs "
+              "`sla_return_pool:` (a claim pool the expired leads go back to)")
+    returned = rules.pool(life.sla_return_pool)
+    if returned is not None and returned.deals:
+        d.add(d.value_loc(raw, "sla_return_pool"), f"lifecycle: sla_return_pool "
+              f"'{returned.name}' must be a claim pool, not {returned.allocation}")
+    return life
+
+
+def check_routing_expressions(rules: RoutingRules, fields: Mapping[str, str],
+                              as_of: dt.date | None = None,
+                              problems: Problems | None = None) -> None:
+    """Compile every condition against person_features `fields` (+ ROUTE_FIELDS); raise
+    RuleError with every problem, or append them to `problems` when given."""
+    collect = problems is not None
+    problems = problems if problems is not None else []
+    probe = as_of or dt.date(2000, 1, 1)
+    names = route_fields(fields)
+    for route in rules.routes:
+        if route.when is not None:
+            compile_located(route.when, names, "boolean", probe, f"route '{route.name}' when",
+                            problems=problems)
+    if rules.lifecycle.reactivate_when is not None:
+        compile_located(rules.lifecycle.reactivate_when, names, "boolean", probe,
+                        "lifecycle reactivate_when", problems=problems)
+    if problems and not collect:
+        raise RuleError(sorted_problems(problems))
+
+
+def check(ctx) -> Problems:
+    """`rules check` checker: routing.yaml parses and validates (pools, reps, capacities,
+    reachable routes, lifecycle), and its conditions compile against person_features
+    fields + score/grade/pool/owner/status/status_days/days_in_pool."""
+    path = routing_path(ctx.rules_dir)
+    if not path.exists():
+        ctx.warnings.append(f"{path}: not found (the route stage is skipped)")
+        return []
+    ctx.files.append(str(path))
+    rules = load_routing_rules(ctx.rules_dir, ctx.fields())  # RuleError: collected by caller
+    ctx.loaded["routing"] = rules
+    scoring = ctx.loaded.get("scoring")
+    if scoring is not None and scoring.grades:
+        _warn_unknown_grades(ctx, rules, set(scoring.grade_names))
+    return []
+
+
+_GRADE_LITERALS = re.compile(
+    r"\bgrade\s*(?:=|<>|!=)\s*('(?:[^']|'')*')|\bgrade\s+(?:not\s+)?in\s*\(([^)]*)\)",
+    re.IGNORECASE)
+
+
+def _warn_unknown_grades(ctx, rules: RoutingRules, grades: set[str]) -> None:
+    """A route comparing grade with a value scoring.yaml never gives is most likely a typo."""
+    for route in rules.routes:
+        if route.when is None:
+            continue
+        for match in _GRADE_LITERALS.finditer(route.when.value):
+            listed = match.group(1) or match.group(2) or ""
+            for value in re.findall(r"'((?:[^']|'')*)'", listed):
+                if value not in grades:
+                    ctx.warnings.append(f"{route.loc}: route '{route.name}' compares grade "
+                                        f"with '{value}', which scoring.yaml never gives "
+                                        f"(grades: {', '.join(sorted(grades))})")

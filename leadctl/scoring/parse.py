@@ -1,0 +1,237 @@
+"""`rules/scoring.yaml` → `ScoringRules`, or one RuleError listing every problem with
+its file:line:col. With the person_features fields, every expression is compiled too,
+so a typo points at its character.
+
+Also the `rules check` hook (`check`), which compiles against the fields of the tag
+rules that parsed before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from leadctl.errors import Location, RuleError
+from leadctl.rules.load import load_yaml
+from leadctl.rules.located import (
+    NAME_RE,
+    LocatedText,
+    Problems,
+    RuleDoc,
+    compile_located,
+    sorted_problems,
+)
+from leadctl.scoring.model import (
+    DECAY_KEYS,
+    GRADE_RE,
+    RULE_KEYS,
+    SCORING_FILE,
+    TOP_KEYS,
+    Decay,
+    Grade,
+    ScoreRule,
+    ScoringRules,
+)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else ""
+
+
+def scoring_path(rules_dir: Path | str | None) -> Path:
+    return Path(rules_dir or "rules") / SCORING_FILE
+
+
+def load_scoring_rules(rules_dir: Path | str | None,
+                       fields: Mapping[str, str] | None = None) -> ScoringRules:
+    """Parse and validate `rules_dir/scoring.yaml`. With `fields` (name → type of the
+    person_features columns) every expression is compiled too. A missing file gives
+    empty rules with `present=False`."""
+    path = scoring_path(rules_dir)
+    if not path.exists():
+        return ScoringRules(path=path, present=False)
+    return parse_scoring_rules(load_yaml(path), path, fields)
+
+
+def parse_scoring_rules(doc: Any, path: Path,
+                        fields: Mapping[str, str] | None = None) -> ScoringRules:
+    """Validate a loaded scoring.yaml; with `fields`, compile its expressions too. Every
+    problem is collected and raised together as one RuleError."""
+    d = RuleDoc(path)
+    rules = ScoringRules(path=path, rules_hash=file_hash(path))
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, Mapping):
+        raise RuleError([(d.loc(doc), "scoring.yaml must be a mapping with `grades:` and "
+                          "`rules:`")])
+    d.unknown_keys(doc, TOP_KEYS, "scoring.yaml")
+    default_decay = _parse_decay(d, doc, "decay", "scoring.yaml", None) \
+        if doc.get("decay") is not None else None
+    rules.grades = _parse_grades(d, doc)
+    raw_rules = doc.get("rules")
+    if raw_rules is None:
+        d.add(d.loc(doc), "scoring.yaml: missing `rules:` (a list of {name, when, points})")
+        raw_rules = []
+    elif not isinstance(raw_rules, list):
+        d.add(d.value_loc(doc, "rules"), "`rules:` must be a list of {name, when, points}")
+        raw_rules = []
+    # Not RuleDoc.named_items: a rule defined twice is still parsed, so the problems
+    # inside it are reported in the same run as the duplicate.
+    seen: dict[str, Location | None] = {}
+    for index, raw in enumerate(raw_rules):
+        rule = _parse_rule(d, raw, d.item_loc(raw_rules, index), default_decay)
+        if rule is None:
+            continue
+        if rule.name in seen:
+            d.add(rule.loc, f"score rule '{rule.name}' is defined twice (first at "
+                  f"{seen[rule.name]})")
+            continue
+        seen[rule.name] = rule.loc
+        rules.rules.append(rule)
+    if fields is not None:
+        check_scoring_expressions(rules, fields, problems=d.problems)
+    d.raise_if_problems()
+    return rules
+
+
+def _parse_grades(d: RuleDoc, doc: Mapping) -> list[Grade]:
+    raw = doc.get("grades")
+    if raw is None:
+        d.add(d.loc(doc), "scoring.yaml: missing `grades:` (grade → minimum score, highest "
+              "first, e.g. A: 70)")
+        return []
+    if not isinstance(raw, Mapping) or not raw:
+        d.add(d.value_loc(doc, "grades"), "`grades:` must map grade → minimum score, highest "
+              "first (e.g. A: 70, B: 45, C: 20, D: 0)")
+        return []
+    grades: list[Grade] = []
+    for name, minimum in raw.items():
+        where = d.key_loc(raw, name)
+        if not isinstance(name, str) or not GRADE_RE.match(name):
+            d.add(where, f"grade name '{name}' must be a short word (letters, digits, _ + -)")
+            continue
+        if not is_number(minimum):
+            d.add(d.value_loc(raw, name), f"grade '{name}': minimum score must be a number, "
+                  f"not '{minimum}'")
+            continue
+        if grades and minimum >= grades[-1].min:
+            d.add(d.value_loc(raw, name), f"grade '{name}': minimum {minimum} must be below "
+                  f"the {grades[-1].min:g} of grade '{grades[-1].name}' above it (list grades "
+                  "highest first)")
+            continue
+        grades.append(Grade(name, float(minimum), where))
+    return grades
+
+
+def _parse_rule(d: RuleDoc, raw: Any, where: Location, default_decay: Decay | None
+                ) -> ScoreRule | None:
+    if not isinstance(raw, Mapping):
+        d.add(where, "each score rule must be a mapping with `name:` and `points:`")
+        return None
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        d.add(d.value_loc(raw, "name") if "name" in raw else where,
+              "score rule needs a `name:` in lower_snake_case" if name is None
+              else f"score rule name '{name}' must be lower_snake_case (letters, digits, _)")
+        return None
+    what = f"score rule '{name}'"
+    d.unknown_keys(raw, RULE_KEYS, what)
+    rule = ScoreRule(name=name, loc=d.key_loc(raw, "name"),
+                     description=str(raw.get("description") or ""))
+    if raw.get("when") is not None:
+        rule.when = d.text(raw, "when")
+    points = raw.get("points")
+    if points is None:
+        d.add(rule.loc, f"{what}: missing `points:` (a number, or an expression such as "
+              "min(paid_amount_30d / 100, 30))")
+    elif is_number(points):
+        rule.points = float(points)
+    elif isinstance(points, str) and points.strip():
+        rule.points_expr = d.text(raw, "points")
+    else:
+        d.add(d.value_loc(raw, "points"), f"{what}: `points:` must be a number or an "
+              "expression")
+    decay = raw.get("decay")
+    if decay is True:
+        if default_decay is None:
+            d.add(d.value_loc(raw, "decay"), f"{what}: `decay: true` needs a top-level "
+                  "`decay:` (age, half_life_days)")
+        rule.decay = default_decay
+    elif decay is not None and decay is not False:
+        rule.decay = _parse_decay(d, raw, "decay", what, default_decay)
+    return rule
+
+
+def _parse_decay(d: RuleDoc, parent: Mapping, key: str, what: str,
+                 default: Decay | None) -> Decay | None:
+    raw = parent[key]
+    if not isinstance(raw, Mapping):
+        d.add(d.value_loc(parent, key), f"{what}: `decay:` must be a mapping {{age, "
+              "half_life_days, max_days}} (or `true` for the top-level decay)")
+        return None
+    d.unknown_keys(raw, DECAY_KEYS, f"{what} decay")
+    age = d.text(raw, "age") if raw.get("age") is not None else (default.age if default
+                                                                   else None)
+    if age is None:
+        d.add(d.loc(raw), f"{what}: decay needs `age:` (an expression giving the behaviour's "
+              "age in days, e.g. days_since_last_login)")
+    half_life = raw.get("half_life_days", default.half_life_days if default else None)
+    if not is_number(half_life) or half_life <= 0:
+        d.add(d.value_loc(raw, "half_life_days") if "half_life_days" in raw else d.loc(raw),
+              f"{what}: decay needs `half_life_days:`, a number of days above 0")
+        half_life = None
+    max_days = raw.get("max_days", default.max_days if default else None)
+    if max_days is not None and (not is_number(max_days) or max_days < 0):
+        d.add(d.value_loc(raw, "max_days"), f"{what}: decay `max_days:` must be a number of "
+              "days (0 or more)")
+        max_days = None
+    if age is None or half_life is None:
+        return None
+    return Decay(age, float(half_life), None if max_days is None else float(max_days))
+
+
+def check_scoring_expressions(rules: ScoringRules, fields: Mapping[str, str],
+                              as_of: dt.date | None = None,
+                              problems: Problems | None = None) -> None:
+    """Compile every expression against `fields`; raise RuleError with every problem, or
+    append them to `problems` when given."""
+    collect = problems is not None
+    problems = problems if problems is not None else []
+    probe = as_of or dt.date(2000, 1, 1)
+    for rule in rules.rules:
+        for text, expect, what in rule_expressions(rule):
+            compile_located(text, fields, expect, probe, what, problems=problems)
+    if problems and not collect:
+        raise RuleError(sorted_problems(problems))
+
+
+def rule_expressions(rule: ScoreRule) -> list[tuple[LocatedText, str, str]]:
+    """Each expression of a rule: (text, expected type, what it is for messages)."""
+    what = f"score rule '{rule.name}'"
+    out = []
+    if rule.when is not None:
+        out.append((rule.when, "boolean", f"{what} when"))
+    if rule.points_expr is not None:
+        out.append((rule.points_expr, "number", f"{what} points"))
+    if rule.decay is not None:
+        out.append((rule.decay.age, "number", f"{what} decay age"))
+    return out
+
+
+def check(ctx) -> Problems:
+    """`rules check` checker: scoring.yaml parses, and its expressions compile against the
+    fields of person_features (attributes + tags of tags.yaml)."""
+    path = scoring_path(ctx.rules_dir)
+    if not path.exists():
+        ctx.warnings.append(f"{path}: not found (the score stage is skipped)")
+        return []
+    ctx.files.append(str(path))
+    ctx.loaded["scoring"] = load_scoring_rules(ctx.rules_dir, ctx.fields())
+    return []

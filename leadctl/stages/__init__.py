@@ -1,1 +1,0 @@
-"""Rule-driven stages: tag, score, route."""

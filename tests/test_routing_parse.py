@@ -1,0 +1,117 @@
+"""Routing rules validation: pools, reps, capacities, routes and lifecycle settings,
+each problem with file:line:col, through `rules check` (API and CLI)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from leadctl.errors import RuleError
+from leadctl.rules.check import check_rules
+
+TAGS = """\
+tags:
+  - name: paid_amount_30d
+    kind: metric
+    event: order_paid
+    agg: sum
+    field: amount
+    window: 30d
+"""
+
+
+def check(tmp_path: Path, routing: str) -> list[str]:
+    (tmp_path / "tags.yaml").write_text(TAGS, encoding="utf-8")
+    (tmp_path / "routing.yaml").write_text(textwrap.dedent(routing), encoding="utf-8")
+    with pytest.raises(RuleError) as exc:
+        check_rules(tmp_path)
+    return [f"{loc}: {msg}" for loc, msg in exc.value.problems]
+
+
+def test_rules_check_reports_invalid_routing_with_locations(tmp_path):
+    problems = check(tmp_path, """\
+    pools:
+      - name: east
+        team: east
+        allocation: round_robin
+        reps:
+          - {name: ann, capacity: 40}
+      - name: west
+        team: west
+        allocation: weighted
+        reps:
+          - {name: ann, capacity: 30}
+          - {name: bob, weight: 0}
+      - name: sea
+        allocation: lottery
+    routes:
+      - name: hot
+        when: paid_amount_30d >= 'a lot'
+        pool: east
+      - name: everyone
+        pool: nowhere
+      - name: never
+        when: city = 'Shanghai'
+        pool: west
+    default_pool: sea
+    """)
+    path = tmp_path / "routing.yaml"
+    assert problems == [
+        f"{path}:11:9: rep 'ann' has capacity 30 in pool 'west' but 40 in pool 'east' "
+        f"(teams 'east' and 'west') at {path}:6:9: a rep has one capacity per period",
+        f"{path}:12:29: pool 'west': rep 'bob': weight must be a number above 0",
+        f"{path}:14:17: pool 'sea': allocation must be one of round_robin, weighted, "
+        "least_loaded, claim, not 'lottery'",
+        f"{path}:17:11: route 'hot' when: cannot compare number 'paid_amount_30d' with "
+        "string 'a lot'",
+        f"{path}:20:11: route 'everyone': unknown pool 'nowhere' (known: east, sea, west)",
+        f"{path}:21:5: route 'never' can never match: route 'everyone' above ({path}:19:5) "
+        "matches every person",
+        f"{path}:24:15: default_pool 'sea' is never used: route 'everyone' ({path}:19:5) "
+        "matches every person",
+    ]
+
+
+def test_rules_check_cli_prints_file_line_and_exits_2(tmp_path, cli):
+    (tmp_path / "tags.yaml").write_text(TAGS, encoding="utf-8")
+    (tmp_path / "routing.yaml").write_text(
+        "pools:\n  - {name: sales, allocation: claim}\nroutes:\n"
+        "  - {name: all, pool: sales}\n  - {name: late, when: grade = 'A', pool: sales}\n",
+        encoding="utf-8")
+    cli.rules = tmp_path
+    result = cli("rules", "check")
+    assert result.exit_code == 2
+    assert (f"{tmp_path / 'routing.yaml'}:5:6: route 'late' can never match: route 'all' "
+            f"above ({tmp_path / 'routing.yaml'}:4:6) matches every person") in result.stderr
+
+
+def test_lifecycle_settings_are_validated(tmp_path):
+    problems = check(tmp_path, """\
+    pools:
+      - {name: sales, allocation: round_robin, reps: [ann]}
+    routes:
+      - {name: all, pool: sales}
+    lifecycle:
+      dormant_after_days: 90
+      dormant_pool: sales
+      status_sla_days: {pending: 3, won: 2}
+    """)
+    path = tmp_path / "routing.yaml"
+    assert problems == [
+        f"{path}:7:17: lifecycle: dormant_pool 'sales' must be a claim pool, not round_robin",
+        f"{path}:8:3: lifecycle: status_sla_days needs `sla_return_pool:` (a claim pool the "
+        "expired leads go back to)",
+        f"{path}:8:33: lifecycle: status_sla_days: unknown status 'won' (known: pending, "
+        "contacting, unclear_intent, clear_intent, appointment)",
+    ]
+
+
+def test_starter_rules_pass_rules_check():
+    ctx = check_rules(Path(__file__).resolve().parent.parent / "rules")
+    assert [p.name for p in ctx.loaded["routing"].pools] == [
+        "key_accounts", "sales_east", "sales_south", "sales_other", "public_sea", "nurture",
+        "dormant"]
+    assert ctx.loaded["scoring"].grade_names == ["A", "B", "C", "D"]
+    assert not [w for w in ctx.warnings if "routing" in w or "scoring" in w]

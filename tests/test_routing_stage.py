@@ -1,0 +1,112 @@
+"""The route stage: routes (first match wins), default pool, sticky ownership and
+reassignment, reason codes, the assignment log, dry-run, removed persons, status age."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from routing_cases import AS_OF, ROUTED, log_count, make_ws, owners, ranked, rules, state
+
+from leadctl.routing.stage import run_routing
+
+
+def test_first_match_wins_and_unassigned_persons_get_a_reason(tmp_path):
+    r = rules(tmp_path, ROUTED.format(reassign="", default=""))
+    ws = make_ws([("a1", 90, "A", "east"), ("b1", 50, "B", "east"), ("b2", 50, "B", "west"),
+                  ("n1", None, None, "east")])
+    summary = run_routing(ws, r, AS_OF, run_id=1)
+    rows = {r["person_id"]: (r["pool"], r["owner"], r["status"], r["reason"])
+            for r in ws.rows("SELECT * FROM ownership")}
+    assert rows == {"a1": ("sales", "ann", "pending", "dealt"),
+                    "b1": ("public_sea", None, None, "claim_pool"),
+                    "b2": (None, None, None, "no_route"),
+                    "n1": (None, None, None, "no_route")}
+    assert summary["unassigned"] == {"claim_pool": 1, "no_route": 2}
+    log = ws.rows("SELECT person_id, old_pool, new_pool, new_owner, new_status, rule, reason "
+                  "FROM assignments ORDER BY person_id")
+    assert [tuple(r.values()) for r in log] == [
+        ("a1", None, "sales", "ann", "pending", "hot", "dealt"),
+        ("b1", None, "public_sea", None, None, "warm", "claim_pool")]
+
+
+def test_default_pool_catches_the_rest(tmp_path):
+    r = rules(tmp_path, ROUTED.format(reassign="", default="default_pool: nurture"))
+    ws = make_ws([("b2", 50, "B", "west")])
+    run_routing(ws, r, AS_OF, run_id=1)
+    assert ws.rows("SELECT new_pool, rule, reason FROM assignments") == [
+        {"new_pool": "nurture", "rule": "default_pool", "reason": "claim_pool"}]
+
+
+def test_second_run_without_changes_writes_no_log_rows(tmp_path):
+    r = rules(tmp_path, ROUTED.format(reassign="", default="default_pool: nurture"))
+    ws = make_ws(ranked(5) + ranked(3, grade="B", prefix="b"))
+    run_routing(ws, r, AS_OF, run_id=1)
+    before = (log_count(ws), ws.rows("SELECT * FROM ownership ORDER BY person_id"))
+    summary = run_routing(ws, r, AS_OF + dt.timedelta(days=1), run_id=2)
+    assert summary["changes"] == 0 and summary["moves"] == []
+    assert (log_count(ws), ws.rows("SELECT * FROM ownership ORDER BY person_id")) == before
+
+
+def test_ownership_is_sticky_unless_a_route_reassigns(tmp_path):
+    ws = make_ws([("a1", 90, "A", "east"), ("c1", 10, "C", "east")])
+    sticky = rules(tmp_path, ROUTED.format(reassign="", default="default_pool: nurture"))
+    run_routing(ws, sticky, AS_OF, run_id=1)
+    assert (state(ws, "c1")["pool"], state(ws, "a1")["owner"]) == ("nurture", "ann")
+    # Grades swap: without a rule saying so, nobody moves.
+    ws.execute("UPDATE scores SET grade = CASE person_id WHEN 'a1' THEN 'C' ELSE 'A' END")
+    assert run_routing(ws, sticky, AS_OF, run_id=2)["changes"] == 0
+    # A reassigning route pulls the now-hot person out of nurture; a1 keeps its owner.
+    moving = rules(tmp_path, ROUTED.format(reassign="\n    reassign: true\n    from: [nurture]",
+                                           default="default_pool: nurture"))
+    summary = run_routing(ws, moving, AS_OF, run_id=3)
+    assert summary["details"] == [{
+        "person_id": "c1", "from": {"pool": "nurture", "owner": None, "status": None},
+        "to": {"pool": "sales", "owner": "bob", "status": "pending"},
+        "rule": "hot", "reason": "reassigned"}]
+    assert state(ws, "a1")["owner"] == "ann"
+
+
+def test_dry_run_lists_moves_and_changes_nothing(tmp_path):
+    r = rules(tmp_path, ROUTED.format(reassign="", default=""))
+    ws = make_ws([("a1", 90, "A", "east"), ("a2", 80, "A", "west")])
+    summary = run_routing(ws, r, AS_OF, dry_run=True)
+    assert summary["run_id"] is None and summary["changes"] == 2
+    assert [(d["person_id"], d["to"]["owner"], d["rule"], d["reason"])
+            for d in summary["details"]] == [("a1", "ann", "hot", "dealt"),
+                                             ("a2", "bob", "hot", "dealt")]
+    assert log_count(ws) == 0 and ws.scalar("SELECT count(*) FROM ownership") == 0
+    assert not ws.table_exists("route_decided")
+
+
+def test_persons_merged_away_leave_the_ownership_table(tmp_path):
+    r = rules(tmp_path, ROUTED.format(reassign="", default=""))
+    ws = make_ws([("a1", 90, "A", "east"), ("a2", 80, "A", "east")])
+    run_routing(ws, r, AS_OF, run_id=1)
+    ws.execute("DELETE FROM person_features WHERE person_id = 'a2'")
+    summary = run_routing(ws, r, AS_OF, run_id=2)
+    assert summary["removed"] == 1
+    assert list(owners(ws)) == ["a1"]
+    assert ws.rows("SELECT person_id, old_owner, new_owner, reason FROM assignments "
+                   "WHERE run_id = 2") == [{"person_id": "a2", "old_owner": "bob",
+                                            "new_owner": None, "reason": "person_removed"}]
+
+
+def test_route_conditions_can_use_status_age(tmp_path):
+    r = rules(tmp_path, """\
+    pools:
+      - {name: sales, allocation: round_robin, reps: [ann]}
+      - {name: rescue, allocation: round_robin, reps: [bob]}
+    routes:
+      - name: stuck
+        when: status = 'unclear_intent' and status_days >= 10
+        pool: rescue
+        reassign: true
+      - {name: all, pool: sales}
+    """)
+    ws = make_ws([("a1", 90, "A", "east")])
+    run_routing(ws, r, AS_OF, run_id=1)
+    ws.execute("UPDATE ownership SET status = 'unclear_intent', status_since = DATE '2026-11-05'")
+    run_routing(ws, r, dt.date(2026, 11, 14), run_id=2)
+    assert state(ws, "a1")["owner"] == "ann"
+    run_routing(ws, r, dt.date(2026, 11, 15), run_id=3)
+    assert (state(ws, "a1")["pool"], state(ws, "a1")["owner"]) == ("rescue", "bob")

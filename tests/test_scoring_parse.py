@@ -1,0 +1,69 @@
+"""Scoring rules validation: structure and expressions, each problem with file:line:col."""
+
+from __future__ import annotations
+
+import pytest
+from scoring_cases import rules_dir
+
+from leadctl.errors import RuleError
+from leadctl.scoring.parse import check_scoring_expressions, load_scoring_rules
+
+
+def test_structural_errors_have_file_line_col(tmp_path):
+    bad = """\
+    grades:
+      A: 50
+      B: 60
+    rules:
+      - name: x
+        points: 10
+      - name: x
+        points: 1
+      - name: Bad-Name
+        points: 1
+      - name: no_points
+        when: true
+      - name: decays
+        points: 1
+        decay: true
+        colour: red
+    """
+    with pytest.raises(RuleError) as exc:
+        load_scoring_rules(rules_dir(tmp_path, bad))
+    path = tmp_path / "scoring.yaml"
+    assert [f"{loc}: {msg}" for loc, msg in exc.value.problems] == [
+        f"{path}:3:6: grade 'B': minimum 60 must be below the 50 of grade 'A' above it "
+        "(list grades highest first)",
+        f"{path}:7:5: score rule 'x' is defined twice (first at {path}:5:5)",
+        f"{path}:9:11: score rule name 'Bad-Name' must be lower_snake_case (letters, digits, _)",
+        f"{path}:11:5: score rule 'no_points': missing `points:` (a number, or an expression "
+        "such as min(paid_amount_30d / 100, 30))",
+        f"{path}:15:12: score rule 'decays': `decay: true` needs a top-level `decay:` (age, "
+        "half_life_days)",
+        f"{path}:16:5: score rule 'decays': unknown key 'colour' (allowed: name, description, "
+        "when, points, decay)",
+    ]
+
+
+def test_expression_errors_point_at_the_character(tmp_path):
+    rules = load_scoring_rules(rules_dir(tmp_path, """\
+    grades: {A: 1, B: 0}
+    rules:
+      - name: typo
+        when: login_dayz_30d >= 10
+        points: 5
+      - name: text_points
+        points: city
+    """))
+    fields = {"login_days_30d": "number", "city": "string"}
+    with pytest.raises(RuleError) as exc:
+        check_scoring_expressions(rules, fields)
+    path = tmp_path / "scoring.yaml"
+    messages = [f"{loc}: {msg}" for loc, msg in exc.value.problems]
+    assert len(messages) == 2
+    assert messages[0].startswith(f"{path}:4:11: score rule 'typo' when: ")
+    assert "login_dayz_30d" in messages[0]
+    assert messages[1] == (f"{path}:7:13: score rule 'text_points' points: expression must be "
+                           "a number, got string")
+
+
