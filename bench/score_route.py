@@ -121,8 +121,8 @@ def timed(action) -> tuple[float, object]:
 def one_round(base: Path, work: Path, scoring, routing) -> dict:
     """Copy the generated workspace, then time baseline, score, route twice on it."""
     from leadctl.routing.stage import run_routing
-    from leadctl.scoring.fields import person_features_fields
     from leadctl.scoring.stage import run_scores
+    from leadctl.tagging.fields import person_features_fields
     from leadctl.workspace import open_writer
 
     shutil.copyfile(base, fresh(work))

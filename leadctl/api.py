@@ -1,153 +1,114 @@
 """One library function per CLI command (the CLI only parses and renders).
 
-Writers run inside `open_writer` (locked, atomic publish) and record a row in
-`runs`; readers use the published state read-only.
+Writers run inside `recorded_run` (locked, atomic publish, a row in `runs`); readers
+inside `reading` (the published state, read-only). Rules are loaded once per command
+(`load_rules`) and handed down. `leadctl portrait` is served by
+`leadctl.views.portrait.portrait` directly: it must not load this module's imports.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
-from leadctl.workspace import open_reader, open_writer
+from leadctl.identity.resolve import resolve_identities
+from leadctl.ingest import ingest_paths
+from leadctl.routing.lifecycle import claim as claim_leads
+from leadctl.routing.lifecycle import record_sale
+from leadctl.routing.lifecycle import set_status as set_lead_status
+from leadctl.routing.parse import check_routing_expressions
+from leadctl.routing.stage import run_routing
+from leadctl.rules.load import rules_hash
+from leadctl.ruleset import load_rules
+from leadctl.ruletest import run_fixtures
+from leadctl.scoring.parse import check_scoring_expressions
+from leadctl.scoring.stage import run_scores
+from leadctl.tagging.fields import person_features_fields
+from leadctl.tagging.stage import run_tags
+from leadctl.views.explain import explain_lead
+from leadctl.views.export import export_table
+from leadctl.views.find import find_persons
+from leadctl.views.report import channel_report
+from leadctl.workspace import Workspace, db_path_from, open_writer, reading
+
+
+@contextlib.contextmanager
+def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
+                 rules_dir: Path | None = None, *, create: bool = False) -> Iterator[Workspace]:
+    """A locked, atomic write session with its `runs` row started (the caller finishes
+    it with its counts)."""
+    with open_writer(db, create=create) as ws:
+        ws.start_run(command, as_of, rules_hash(rules_dir) if rules_dir else None)
+        yield ws
 
 
 def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
-    from leadctl.ingest import ingest_paths
-
-    with open_writer(db, create=True) as ws:
-        ws.start_run("ingest", None)
+    with recorded_run(db, "ingest", create=True) as ws:
         summary = ingest_paths(ws, paths, options, progress)
         ws.finish_run("ok" if not summary.failed else "partial", summary.totals(), paths)
     return summary.to_dict()
 
 
+def resolve(db: Path | None, rules_dir: Path) -> dict:
+    """Identity resolution over everything ingested; publishes persons and history."""
+    rules = load_rules(rules_dir)  # invalid rules: nothing changes
+    with recorded_run(db, "resolve", None, rules_dir) as ws:
+        result = resolve_identities(ws, rules.identity, ws.run_id).to_dict()
+        ws.finish_run("ok", result)
+    return result
+
+
 def runs(db: Path | None, limit: int) -> list[dict]:
-    ws = open_reader(db)
-    try:
+    with reading(db) as ws:
         return ws.rows("SELECT run_id, command, started_at, ended_at, as_of, rules_hash, "
                        "outcome, counts, error FROM runs ORDER BY run_id DESC LIMIT ?", [limit])
-    finally:
-        ws.con.close()
 
 
-def export(db: Path | None, what: str, out: Path, as_of: dt.date | None = None) -> dict:
-    from leadctl.views.export import export_table
-
-    ws = open_reader(db)
-    try:
+def export(db: Path | None, what: str, out: Path) -> dict:
+    with reading(db) as ws:
         return export_table(ws, what, out)
-    finally:
-        ws.con.close()
 
 
-# -- read-only views: portrait, find, report, explain ------------------------------------------
-# Imports stay inside the functions: `leadctl portrait` must start fast.
+# -- rules and the tag, score and route stages ---------------------------------------------------
 
-def portrait(db: Path | None, query: str, reveal: bool = False,
-             as_of: dt.date | None = None) -> dict:
-    """One person's portrait by phone/email/WeChat/ID card/device/lead id/person id."""
-    from leadctl.views.portrait import build_portrait
-
-    ws = open_reader(db)
-    try:
-        return build_portrait(ws, query, reveal=reveal, as_of=as_of)
-    finally:
-        ws.con.close()
+def rules_check(db: Path | None, rules_dir: Path) -> dict:
+    """Validate every rule file; with a workspace present, also against its data."""
+    path = db_path_from(db)
+    if not path.exists():
+        return {**load_rules(rules_dir).summary(), "db": None}
+    with reading(path) as ws:
+        return {**load_rules(rules_dir, ws).summary(), "db": str(path)}
 
 
-# -- tags and rules ------------------------------------------------------------------------------
+def rules_test(rules_dir: Path) -> dict:
+    """Run rules/tests/*.yaml fixtures in memory; `ok` is False when any expectation fails."""
+    return run_fixtures(rules_dir).to_dict()
+
 
 def tag(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = False,
         progress=None) -> dict:
     """Compute every tag as of `as_of` and store it (or, with dry_run, only report).
     Invalid rules raise RuleError before anything is computed or changed."""
-    from leadctl.rules.check import check_rules
-    from leadctl.rules.load import rules_hash
-    from leadctl.tagging.stage import run_tags
-
-    check_rules(rules_dir)  # fail fast, before copying the workspace for a writer
+    rules = load_rules(rules_dir)  # fail fast, before copying the workspace for a writer
     if dry_run:
-        ws = open_reader(db)
-        try:
-            ctx = check_rules(rules_dir, ws)
-            result = run_tags(ws, ctx.loaded["tags"], as_of, dry_run=True, progress=progress)
-        finally:
-            ws.con.close()
+        with reading(db) as ws:
+            rules.check_data(ws)
+            result = run_tags(ws, rules.tags, as_of, dry_run=True, progress=progress)
     else:
-        with open_writer(db) as ws:
-            ctx = check_rules(rules_dir, ws)
-            ws.start_run("tag", as_of, rules_hash(rules_dir))
-            result = run_tags(ws, ctx.loaded["tags"], as_of, run_id=ws.run_id,
-                              progress=progress)
+        with recorded_run(db, "tag", as_of, rules_dir) as ws:
+            rules.check_data(ws)
+            result = run_tags(ws, rules.tags, as_of, run_id=ws.run_id, progress=progress)
             ws.finish_run("ok", {"persons": result["persons"], "tags": len(result["tags"]),
                                  "changes": result["changes"]})
-    result["warnings"] = ctx.warnings
+    result["warnings"] = rules.warnings
     return result
 
 
-def rules_check(db: Path | None, rules_dir: Path) -> dict:
-    """Validate every rule file; with a workspace present, also against its data."""
-    from leadctl.rules.check import check_rules
-    from leadctl.workspace import db_path_from
-
-    path = db_path_from(db)
-    if not path.exists():
-        return {**check_rules(rules_dir).summary(), "db": None}
-    ws = open_reader(path)
-    try:
-        return {**check_rules(rules_dir, ws).summary(), "db": str(path)}
-    finally:
-        ws.con.close()
-
-
-def rules_test(rules_dir: Path) -> dict:
-    """Run rules/tests/*.yaml fixtures in memory; `ok` is False when any expectation fails."""
-    from leadctl.rules.fixtures import run_fixtures
-
-    return run_fixtures(rules_dir).to_dict()
-
-
-def find(db: Path | None, expr: str, *, limit: int | None = None, count_only: bool = False,
-         reveal: bool = False, out: Path | None = None, as_of: dt.date | None = None) -> dict:
-    """Persons matching a rule expression: {expr, count, limit, persons} (or file, rows)."""
-    from leadctl.views.find import find_persons
-
-    ws = open_reader(db)
-    try:
-        return find_persons(ws, expr, as_of=as_of, limit=limit, count_only=count_only,
-                            reveal=reveal, out=out)
-    finally:
-        ws.con.close()
-
-
-# -- scoring, routing and the lead lifecycle ---------------------------------------------------
-
-def _required_rules(rules_dir: Path, name: str):
-    """Scoring or routing rules for a command that needs them: parsed and validated
-    (structure) before any workspace is opened; a missing file is a rule error."""
-    from leadctl.errors import Location, RuleError
-
-    if name == "scoring":
-        from leadctl.scoring.parse import load_scoring_rules as load
-    else:
-        from leadctl.routing.parse import load_routing_rules as load
-    rules = load(rules_dir)
-    if not rules.present:
-        raise RuleError([(Location(str(rules.path), 1, 1),
-                          f"{rules.path.name} not found in {rules_dir} (pass --rules)")])
-    return rules
-
-
-def _with_fields(rules, ws, name: str):
+def _stored_fields(ws: Workspace, rules, check) -> dict[str, str]:
     """Compile-check every expression against the columns person_features really has."""
-    from leadctl.scoring.fields import person_features_fields
-
     fields = person_features_fields(ws)
-    if name == "scoring":
-        from leadctl.scoring.parse import check_scoring_expressions as check
-    else:
-        from leadctl.routing.parse import check_routing_expressions as check
     check(rules, fields)
     return fields
 
@@ -155,22 +116,13 @@ def _with_fields(rules, ws, name: str):
 def score(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = False) -> dict:
     """Score every person as of `as_of` (rules/scoring.yaml); dry_run only reports the
     grade distribution and how many persons would change grade."""
-    from leadctl.rules.check import check_rules
-    from leadctl.rules.load import rules_hash
-    from leadctl.scoring.stage import run_scores
-
-    check_rules(rules_dir)  # invalid rules: nothing runs, nothing changes
-    rules = _required_rules(rules_dir, "scoring")
+    rules = load_rules(rules_dir).require("scoring")  # invalid rules: nothing changes
     if dry_run:
-        ws = open_reader(db)
-        try:
-            fields = _with_fields(rules, ws, "scoring")
+        with reading(db) as ws:
+            fields = _stored_fields(ws, rules, check_scoring_expressions)
             return run_scores(ws, rules, as_of, dry_run=True, fields=fields)
-        finally:
-            ws.con.close()
-    with open_writer(db) as ws:
-        fields = _with_fields(rules, ws, "scoring")
-        ws.start_run("score", as_of, rules_hash(rules_dir))
+    with recorded_run(db, "score", as_of, rules_dir) as ws:
+        fields = _stored_fields(ws, rules, check_scoring_expressions)
         result = run_scores(ws, rules, as_of, run_id=ws.run_id, fields=fields)
         ws.finish_run("ok", {"persons": result["persons"], **result["grade_changes"]})
     return result
@@ -181,38 +133,27 @@ def route(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     """Route every person as of `as_of` (rules/routing.yaml): lifecycle, routes, allocation;
     dry_run lists what would move where and why (up to `limit` persons) and changes
     nothing."""
-    from leadctl.routing.stage import run_routing
-    from leadctl.rules.check import check_rules
-    from leadctl.rules.load import rules_hash
-
-    check_rules(rules_dir)
-    rules = _required_rules(rules_dir, "routing")
+    rules = load_rules(rules_dir).require("routing")
     if dry_run:
-        ws = open_reader(db)
-        try:
-            fields = _with_fields(rules, ws, "routing")
+        with reading(db) as ws:
+            fields = _stored_fields(ws, rules, check_routing_expressions)
             return run_routing(ws, rules, as_of, dry_run=True, fields=fields, limit=limit)
-        finally:
-            ws.con.close()
-    with open_writer(db) as ws:
-        fields = _with_fields(rules, ws, "routing")
-        ws.start_run("route", as_of, rules_hash(rules_dir))
+    with recorded_run(db, "route", as_of, rules_dir) as ws:
+        fields = _stored_fields(ws, rules, check_routing_expressions)
         result = run_routing(ws, rules, as_of, run_id=ws.run_id, fields=fields, limit=limit)
         ws.finish_run("ok", {"persons": result["persons"], "changes": result.get("changes", 0),
                              "unassigned": result.get("unassigned", {})})
     return result
 
 
+# -- rep actions ------------------------------------------------------------------------------
+
 def claim(db: Path | None, rules_dir: Path, pool: str, rep: str, n: int = 1,
           as_of: dt.date | None = None) -> dict:
     """A rep takes up to `n` leads waiting in a claim pool (capacity and locks respected)."""
-    from leadctl.routing.lifecycle import claim as claim_leads
-    from leadctl.rules.load import rules_hash
-
     as_of = as_of or dt.date.today()
-    rules = _required_rules(rules_dir, "routing")
-    with open_writer(db) as ws:
-        ws.start_run("claim", as_of, rules_hash(rules_dir))
+    rules = load_rules(rules_dir).require("routing")
+    with recorded_run(db, "claim", as_of, rules_dir) as ws:
         result = claim_leads(ws, rules, pool, rep, as_of, n, run_id=ws.run_id)
         ws.finish_run("ok", {"pool": pool, "rep": rep, "claimed": result["count"]})
     return result
@@ -222,13 +163,9 @@ def set_status(db: Path | None, rules_dir: Path, person: str, status: str,
                as_of: dt.date | None = None, rep: str | None = None) -> dict:
     """Set a lead's follow-up status (pending, contacting, unclear_intent, clear_intent,
     appointment, closed)."""
-    from leadctl.routing.lifecycle import set_status as set_lead_status
-    from leadctl.rules.load import rules_hash
-
     as_of = as_of or dt.date.today()
-    rules = _required_rules(rules_dir, "routing")
-    with open_writer(db) as ws:
-        ws.start_run("status", as_of, rules_hash(rules_dir))
+    rules = load_rules(rules_dir).require("routing")
+    with recorded_run(db, "status", as_of, rules_dir) as ws:
         result = set_lead_status(ws, rules, person, status, as_of, rep, run_id=ws.run_id)
         ws.finish_run("ok", {"person_id": result["person_id"], "status": status,
                              "changed": result["changed"]})
@@ -238,13 +175,9 @@ def set_status(db: Path | None, rules_dir: Path, person: str, status: str,
 def sale(db: Path | None, rules_dir: Path, person: str, rep: str, as_of: dt.date | None = None,
          lock_days: int | None = None, amount: float | None = None) -> dict:
     """Record a sale: the person becomes the rep's, closed, and locked (do-not-disturb)."""
-    from leadctl.routing.lifecycle import record_sale
-    from leadctl.rules.load import rules_hash
-
     as_of = as_of or dt.date.today()
-    rules = _required_rules(rules_dir, "routing")
-    with open_writer(db) as ws:
-        ws.start_run("sale", as_of, rules_hash(rules_dir))
+    rules = load_rules(rules_dir).require("routing")
+    with recorded_run(db, "sale", as_of, rules_dir) as ws:
         result = record_sale(ws, rules, person, rep, as_of, lock_days, amount,
                              run_id=ws.run_id)
         ws.finish_run("ok", {"person_id": result["person_id"], "rep": rep,
@@ -252,40 +185,26 @@ def sale(db: Path | None, rules_dir: Path, person: str, rep: str, as_of: dt.date
     return result
 
 
+# -- read-only views ---------------------------------------------------------------------------
+
+def find(db: Path | None, expr: str, *, limit: int | None = None, count_only: bool = False,
+         reveal: bool = False, out: Path | None = None, as_of: dt.date | None = None) -> dict:
+    """Persons matching a rule expression: {expr, count, limit, persons} (or file, rows)."""
+    with reading(db) as ws:
+        return find_persons(ws, expr, as_of=as_of, limit=limit, count_only=count_only,
+                            reveal=reveal, out=out)
+
+
 def report_channels(db: Path | None, by: str = "source", since: dt.date | None = None,
                     out: Path | None = None, rules_dir: Path | None = None) -> dict:
     """Per-channel lead quality: {by, since, sales_pools, channels: [...], total} or a file."""
-    from leadctl.views.report import channel_report
-
-    ws = open_reader(db)
-    try:
+    with reading(db) as ws:
         return channel_report(ws, by=by, since=since, rules_dir=rules_dir, out=out)
-    finally:
-        ws.con.close()
 
 
 def explain(db: Path | None, lead: str, reveal: bool = False,
             rules_dir: Path | None = None) -> dict:
     """Identity links, tag values with their rules, score breakdown and routing decision
     of one lead's person; parts not computed yet are {"available": false, "note": ...}."""
-    from leadctl.views.explain import explain_lead
-
-    ws = open_reader(db)
-    try:
+    with reading(db) as ws:
         return explain_lead(ws, lead, reveal=reveal, rules_dir=rules_dir)
-    finally:
-        ws.con.close()
-
-
-def resolve(db: Path | None, rules_dir: Path) -> dict:
-    """Identity resolution over everything ingested; publishes persons and history."""
-    from leadctl.identity.config import load_identity_config
-    from leadctl.identity.resolve import resolve_identities
-    from leadctl.rules.load import rules_hash
-
-    config = load_identity_config(rules_dir)  # invalid config: nothing changes
-    with open_writer(db) as ws:
-        ws.start_run("resolve", None, rules_hash(rules_dir))
-        result = resolve_identities(ws, config, ws.run_id).to_dict()
-        ws.finish_run("ok", result)
-    return result

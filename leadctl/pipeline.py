@@ -15,7 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leadctl.errors import DataCheckFailed, InputError, LeadctlError
+from leadctl.errors import DataCheckFailed, InputError, LeadctlError, WorkspaceLocked
+from leadctl.identity.resolve import resolve_identities
+from leadctl.ingest import ingest_paths, options_from_rules
+from leadctl.routing.stage import run_routing
+from leadctl.ruleset import RuleSet, load_rules
+from leadctl.scoring.stage import run_scores
+from leadctl.tagging.stage import run_tags
 from leadctl.workspace import kill_point, open_writer
 
 STAGES = ("ingest", "resolve", "tag", "score", "route")
@@ -31,17 +37,15 @@ class RunOptions:
 
 def run_nightly(db: Path | None, options: RunOptions,
                 progress: Callable[[int, int, str], None] | None = None) -> dict:
-    from leadctl.rules.check import check_rules
-    from leadctl.rules.load import rules_hash
 
-    check_rules(options.rules_dir)  # invalid rules: nothing runs, nothing changes
-    digest = rules_hash(options.rules_dir)
+    rules = load_rules(options.rules_dir)  # invalid rules: nothing runs, nothing changes
+    digest = rules.hash
     summary: dict = {"as_of": options.as_of.isoformat(), "rules_hash": digest, "stages": {},
                      "timings": {}}
     try:
         with open_writer(db, create=True) as ws:
             summary["run_id"] = ws.start_run("run", options.as_of, digest)
-            run_stages(ws, options, summary, progress)
+            run_stages(ws, rules, options, summary, progress)
             outcome, problem = data_checks(summary, options)
             summary["outcome"] = outcome
             ws.finish_run(outcome, run_counts(summary), options.inbox, problem)
@@ -56,27 +60,25 @@ def run_nightly(db: Path | None, options: RunOptions,
     return summary
 
 
-def run_stages(ws, options: RunOptions, summary: dict,
+def run_stages(ws, rules: RuleSet, options: RunOptions, summary: dict,
                progress: Callable[[int, int, str], None] | None = None, reader=None) -> None:
     """Every stage in order on `ws` (either engine), with counts and timings in `summary`;
     `reader` stages the input files (default: DuckDB's)."""
-    funcs = {**_STAGE_FUNCS, "ingest": lambda w, o: ingest_inbox(w, o, reader)}
+    funcs = {**_STAGE_FUNCS, "ingest": lambda w, r, o: ingest_inbox(w, r, o, reader)}
     for index, stage in enumerate(STAGES):
         if progress:
             progress(index, len(STAGES), stage)
         started = time.perf_counter()
-        summary["stages"][stage] = funcs[stage](ws, options)
+        summary["stages"][stage] = funcs[stage](ws, rules, options)
         summary["timings"][stage] = round(time.perf_counter() - started, 3)
         kill_point(stage)
 
 
-def ingest_inbox(ws, options: RunOptions, reader=None) -> dict:
+def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
     """The ingest stage; `reader` stages the files (default: DuckDB's)."""
     if not options.inbox:
         return {"files": 0, "note": "no inbox given"}
-    from leadctl.ingest import ingest_paths, options_from_rules
-
-    result = ingest_paths(ws, options.inbox, options_from_rules(options.rules_dir),
+    result = ingest_paths(ws, options.inbox, options_from_rules(rules.rules_dir, rules.sources),
                           reader=reader)
     if result.failed:
         names = "; ".join(f"{f.file}: {f.message}" for f in result.failed)
@@ -85,35 +87,20 @@ def ingest_inbox(ws, options: RunOptions, reader=None) -> dict:
     return result.totals()
 
 
-def _resolve(ws, options: RunOptions) -> dict:
-    from leadctl.identity.config import load_identity_config
-    from leadctl.identity.resolve import resolve_identities
-
-    return resolve_identities(ws, load_identity_config(options.rules_dir), ws.run_id).to_dict()
+def _resolve(ws, rules: RuleSet, options: RunOptions) -> dict:
+    return resolve_identities(ws, rules.identity, ws.run_id).to_dict()
 
 
-def _tag(ws, options: RunOptions) -> dict:
-    from leadctl.tagging.parse import load_tag_rules
-    from leadctl.tagging.stage import run_tags
-
-    rules = load_tag_rules(options.rules_dir)
-    return run_tags(ws, rules, options.as_of, run_id=ws.run_id)
+def _tag(ws, rules: RuleSet, options: RunOptions) -> dict:
+    return run_tags(ws, rules.tags, options.as_of, run_id=ws.run_id)
 
 
-def _score(ws, options: RunOptions) -> dict:
-    from leadctl.scoring.parse import load_scoring_rules
-    from leadctl.scoring.stage import run_scores
-
-    rules = load_scoring_rules(options.rules_dir)
-    return run_scores(ws, rules, options.as_of, run_id=ws.run_id)
+def _score(ws, rules: RuleSet, options: RunOptions) -> dict:
+    return run_scores(ws, rules.scoring, options.as_of, run_id=ws.run_id)
 
 
-def _route(ws, options: RunOptions) -> dict:
-    from leadctl.routing.parse import load_routing_rules
-    from leadctl.routing.stage import run_routing
-
-    rules = load_routing_rules(options.rules_dir)
-    return run_routing(ws, rules, options.as_of, run_id=ws.run_id)
+def _route(ws, rules: RuleSet, options: RunOptions) -> dict:
+    return run_routing(ws, rules.routing, options.as_of, run_id=ws.run_id)
 
 
 _STAGE_FUNCS = {"ingest": ingest_inbox, "resolve": _resolve, "tag": _tag, "score": _score,
@@ -138,7 +125,6 @@ def run_counts(summary: dict) -> dict:
 
 def _record_failure(db, options: RunOptions, digest: str, exc: LeadctlError) -> None:
     """The failed run's own work was discarded; leave a trace in the run log."""
-    from leadctl.errors import WorkspaceLocked
 
     if isinstance(exc, (WorkspaceLocked, DataCheckFailed)):
         return

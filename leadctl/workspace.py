@@ -172,6 +172,16 @@ def open_reader(db: str | os.PathLike | None) -> Workspace:
     return Workspace(con, path, read_only=True)
 
 
+@contextlib.contextmanager
+def reading(db: str | os.PathLike | None) -> Iterator[Workspace]:
+    """`open_reader` as a context: the connection is closed however the block ends."""
+    ws = open_reader(db)
+    try:
+        yield ws
+    finally:
+        ws.con.close()
+
+
 def open_memory() -> Workspace:
     """An in-memory workspace with the full schema (rule fixtures, tests)."""
     ws = Workspace(_connect(":memory:", read_only=False), None, read_only=False)

@@ -3,8 +3,6 @@ breakdown, the routing decision — and graceful degradation when parts are miss
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 from conftest import Cli
 from test_portrait import seed_workspace
@@ -68,60 +66,28 @@ def ecli(tmp_path):
     return cli
 
 
-@pytest.fixture
-def no_identity_explainer(monkeypatch):
-    # The lead_identifiers summary is what explain shows without leadctl.identity.explain.
-    monkeypatch.setitem(sys.modules, "leadctl.identity.explain", None)
-
-
 def explain_json(cli, *args):
     result = cli("explain", *args, "--json")
     assert result.exit_code == 0, result.stderr
     return result.json()
 
 
-def test_identity_summary_masks_values(ecli, no_identity_explainer):
+def test_identity_part_masks_values(ecli):
     data = explain_json(ecli, "L002")
     assert (data["person_id"], data["query"]) == (
         "P1", {"text": "L002", "matched_by": ["lead_id"]})
     identity = data["identity"]
-    assert identity["source"] == "lead_identifiers"
-    assert [(lead["source"], lead["lead_id"]) for lead in identity["leads"]] == [
-        ("sem", "L001"), ("feed", "L002"), ("agent", "L003")]
-    assert identity["links"] == [
-        {"type": "phone", "value": "138****5678", "leads": ["sem/L001", "feed/L002"]}]
-    assert identity["not_linking"] == [
-        {"type": "phone", "value": "138****8000", "status": "blocked", "leads": ["agent/L003"]}]
+    assert (identity["source"], identity["lead"]["lead_id"], identity["person_leads"]) == (
+        "identity.explain", "L002", 3)
+    assert [(i["id_type"], i["raw_value"], i["value"]) for i in identity["identifiers"]] == [
+        ("phone", "138****5678", "138****5678"), ("wechat", "Zh****88", "zh****88")]
+    assert [p["lead"] for p in identity["paths"]] == ["sem:L001", "agent:L003"]
 
 
-def test_identity_explainer_output_is_used_and_masked(ecli, monkeypatch):
-    import types
-
-    calls = []
-
-    def explain_lead_identity(ws, lead_query, person_id=None):
-        calls.append(lead_query)
-        return {"lead": {"lead_id": "L002", "source": "feed"}, "person_id": "P1",
-                "joined_by": [{"id_type": "phone", "value": "+8613812345678",
-                               "other_leads": ["sem/L001"]}],
-                "reason": "shared phone 13812345678"}
-
-    module = types.ModuleType("leadctl.identity.explain")
-    module.explain_lead_identity = explain_lead_identity
-    monkeypatch.setitem(sys.modules, "leadctl.identity.explain", module)
-    identity = explain_json(ecli, "L002")["identity"]
-    assert calls == ["L002"]
-    assert identity == {"available": True, "source": "identity.explain",
-                        "lead": {"lead_id": "L002", "source": "feed"}, "person_id": "P1",
-                        "joined_by": [{"id_type": "phone", "value": "138****5678",
-                                       "other_leads": ["sem/L001"]}],
-                        "reason": "shared phone 138****5678"}
-    assert "138****5678" in ecli("explain", "L002").stdout
-
-
-def test_reveal_shows_identifier_values(ecli, no_identity_explainer):
-    data = explain_json(ecli, "L002", "--reveal")
-    assert data["identity"]["links"][0]["value"] == "+8613812345678"
+def test_reveal_shows_identifier_values(ecli):
+    identity = explain_json(ecli, "L002", "--reveal")["identity"]
+    assert [(i["raw_value"], i["value"]) for i in identity["identifiers"]] == [
+        ("+86 138-1234-5678", "+8613812345678"), ("ZhangSan_88", "zhangsan_88")]
 
 
 def test_tags_with_their_rule_definitions(ecli):
@@ -175,10 +141,10 @@ def test_broken_rules_still_explain(ecli):
     assert "rule" not in tags["values"][0]
 
 
-def test_text_output_and_unknown_lead(ecli, no_identity_explainer):
+def test_text_output_and_unknown_lead(ecli):
     result = ecli("explain", "L001")
     assert result.exit_code == 0, result.stderr
-    for expected in ("explain P1", "linked by shared values", "138****5678", "high_value",
+    for expected in ("explain P1", "its identifier values:", "138****5678", "high_value",
                      "+60", "route high_value", "grade = 'A'"):
         assert expected in result.stdout, expected
     assert "13812345678" not in result.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from leadctl.views.portrait import Lookup, classify_query, normalize_cn_mobile
+from leadctl.views.portrait import Lookup, classify_query, normalize_cn_mobile, portrait
 from leadctl.workspace import open_writer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -373,10 +373,9 @@ def render_lines(data: dict, width: int = 100) -> list[str]:
 def test_portrait_fits_one_screen_even_for_a_big_person(tmp_path):
     import datetime as dt
 
-    from leadctl import api
 
     db = seed_workspace(tmp_path / "big.duckdb", BIG_PERSON_SQL)
-    data = api.portrait(db, "PBIG", as_of=dt.date(2026, 11, 1))
+    data = portrait(db, "PBIG", as_of=dt.date(2026, 11, 1))
     lines = render_lines(data)
     assert len(lines) <= 40, "\n".join(lines)
     assert max(len(line) for line in lines) <= 100

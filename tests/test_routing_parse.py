@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from leadctl.errors import RuleError
-from leadctl.rules.check import check_rules
+from leadctl.ruleset import load_rules
 
 TAGS = """\
 tags:
@@ -26,7 +26,7 @@ def check(tmp_path: Path, routing: str) -> list[str]:
     (tmp_path / "tags.yaml").write_text(TAGS, encoding="utf-8")
     (tmp_path / "routing.yaml").write_text(textwrap.dedent(routing), encoding="utf-8")
     with pytest.raises(RuleError) as exc:
-        check_rules(tmp_path)
+        load_rules(tmp_path)
     return [f"{loc}: {msg}" for loc, msg in exc.value.problems]
 
 
@@ -109,9 +109,9 @@ def test_lifecycle_settings_are_validated(tmp_path):
 
 
 def test_starter_rules_pass_rules_check():
-    ctx = check_rules(Path(__file__).resolve().parent.parent / "rules")
-    assert [p.name for p in ctx.loaded["routing"].pools] == [
+    ruleset = load_rules(Path(__file__).resolve().parent.parent / "rules")
+    assert [p.name for p in ruleset.routing.pools] == [
         "key_accounts", "sales_east", "sales_south", "sales_other", "public_sea", "nurture",
         "dormant"]
-    assert ctx.loaded["scoring"].grade_names == ["A", "B", "C", "D"]
-    assert not [w for w in ctx.warnings if "routing" in w or "scoring" in w]
+    assert ruleset.scoring.grade_names == ["A", "B", "C", "D"]
+    assert not [w for w in ruleset.warnings if "routing" in w or "scoring" in w]

@@ -8,8 +8,8 @@ import shutil
 import duckdb
 import pytest
 
-from leadctl.errors import Location, RuleError
-from leadctl.rules import check
+from leadctl.errors import RuleError
+from leadctl.ruleset import load_rules
 from tests.conftest import RULES, Cli
 
 BAD_TIER = """\
@@ -97,21 +97,20 @@ def test_rules_check_warns_about_event_types_missing_from_the_data(cli):
         "no 'form_submit' events in the workspace yet"]
 
 
-def test_registered_checkers_run_after_tags_and_see_their_fields(tmp_path):
-    seen = {}
-
-    def scoring_checker(ctx):
-        seen["fields"] = ctx.fields()
-        return [(Location("scoring.yaml", 3, 5), "points must be a number")]
-
-    check.register_checker(scoring_checker)
-    try:
-        with pytest.raises(RuleError) as caught:
-            check.check_rules(RULES)
-    finally:
-        check._REGISTERED.remove(scoring_checker)
-    assert caught.value.problems == [(Location("scoring.yaml", 3, 5), "points must be a number")]
-    assert seen["fields"]["value_tier"] == "string"
+def test_load_rules_lists_the_problems_of_every_file_and_types_scoring_by_the_tags(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "scoring.yaml").write_text(
+        "grades: {A: 50, D: 0}\n"
+        "rules:\n  - {name: high_tier, when: value_tier > 3, points: 10}\n")
+    (rules / "sources.yaml").write_text("colour: red\n")
+    with pytest.raises(RuleError) as caught:
+        load_rules(rules)
+    assert [(loc.file.rsplit("/", 1)[-1], loc.line, loc.col, message)
+            for loc, message in caught.value.problems] == [
+        ("scoring.yaml", 3, 29,
+         "score rule 'high_tier' when: cannot compare string 'value_tier' with number 3"),
+        ("sources.yaml", 1, 1, "unknown key 'colour' (known: aliases, timezone)")]
 
 
 def test_invalid_rules_refuse_to_tag_and_change_nothing(tmp_path):

@@ -8,10 +8,10 @@ from pathlib import Path
 import sqlglot
 from scoring_cases import AS_OF, rules_dir, workspace
 
-from leadctl.scoring.fields import person_features_fields
 from leadctl.scoring.parse import load_scoring_rules
 from leadctl.scoring.sql import points_table_sql
 from leadctl.scoring.stage import run_scores
+from leadctl.tagging.fields import person_features_fields
 from leadctl.workspace import open_writer
 
 

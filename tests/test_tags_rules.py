@@ -162,7 +162,7 @@ def test_features_sql_transpiles_to_spark():
 
 
 def test_every_shipped_tag_has_a_fixture_expectation():
-    from leadctl.rules.fixtures import fixture_files, load_cases
+    from leadctl.ruletest import fixture_files, load_cases
 
     expected = {key for path in fixture_files(RULES) for case in load_cases(path)
                 for _, key, _, _ in case.expect}

@@ -11,6 +11,8 @@ import typer
 
 from leadctl import __version__
 from leadctl.cli import common
+from leadctl.pii import MaskingFilter
+from leadctl.workspace import set_command_name
 
 app = typer.Typer(
     name="leadctl",
@@ -48,7 +50,6 @@ def global_options(
     ctx.obj = common.Settings(db=db, rules=rules, debug=debug)
     _configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
                        log_file)
-    from leadctl.workspace import set_command_name
 
     set_command_name(ctx.invoked_subcommand or "leadctl")
 
@@ -57,7 +58,6 @@ def _configure_logging(level: int, log_file: Path | None) -> None:
     logger = logging.getLogger("leadctl")
     logger.setLevel(min(level, logging.INFO) if log_file else level)
     logger.handlers.clear()
-    from leadctl.pii import MaskingFilter
 
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     handlers = [logging.StreamHandler(sys.stderr)]

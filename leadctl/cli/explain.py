@@ -6,7 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
+from leadctl.cli.portrait_view import _text as text
+from leadctl.cli.portrait_view import render_candidates
+from leadctl.views.portrait import AmbiguousQuery
 
 
 def register(app: typer.Typer) -> None:
@@ -22,8 +26,6 @@ def explain(
 ) -> None:
     """Why this lead merged with whom, why each tag value, how the score adds up, why
     this pool. Parts not computed yet are shown as such."""
-    from leadctl import api
-    from leadctl.views.portrait import AmbiguousQuery
 
     s = common.settings(ctx)
 
@@ -31,7 +33,6 @@ def explain(
         try:
             return api.explain(s.db, lead, reveal=reveal, rules_dir=s.rules)
         except AmbiguousQuery as exc:
-            from leadctl.cli.portrait_view import render_candidates
 
             render_candidates(exc.candidates, str(exc), json_out)
             raise
@@ -48,7 +49,6 @@ def explain(
 
 
 def _text(value: Any) -> str:
-    from leadctl.cli.portrait_view import _text as text
 
     return text(value)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
 
 
@@ -22,7 +23,6 @@ def export(
     json_out: common.Json = False,
 ) -> None:
     """Write a table of the published state to CSV or Parquet (by extension)."""
-    from leadctl import api
 
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.export(s.db, what, out))

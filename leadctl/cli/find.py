@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
 
 
@@ -31,7 +32,6 @@ def find(
     json_out: common.Json = False,
 ) -> None:
     """List persons matching an expression (exit 2 with the column when EXPR is invalid)."""
-    from leadctl import api
 
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.find(

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
+from leadctl.ingest import options_from_rules
 
 
 def register(app: typer.Typer) -> None:
@@ -26,8 +28,6 @@ def ingest(
     json_out: common.Json = False,
 ) -> None:
     """Load CSV/Parquet lead or event files; bad rows go to rejects with a reason."""
-    from leadctl import api
-    from leadctl.ingest import options_from_rules
 
     s = common.settings(ctx)
     with common.Progress("ingest") as bar:

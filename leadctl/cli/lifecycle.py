@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
 
 Rep = Annotated[str, typer.Option("--rep", help="The sales rep (as named in routing.yaml).")]
@@ -27,7 +28,6 @@ def claim(
 ) -> None:
     """Take up to N waiting leads from a claim pool (best score first), within the rep's
     remaining capacity for the period; leads locked to another rep are skipped."""
-    from leadctl import api
 
     s = common.settings(ctx)
     day = common.run(ctx, lambda: common.parse_as_of(as_of))
@@ -59,7 +59,6 @@ def status(
 ) -> None:
     """Set a lead's follow-up status. A status held longer than its SLA in routing.yaml
     sends the lead back to the pool on the next route run."""
-    from leadctl import api
 
     s = common.settings(ctx)
     day = common.run(ctx, lambda: common.parse_as_of(as_of))
@@ -88,7 +87,6 @@ def sale(
 ) -> None:
     """Record a sale: the person becomes the rep's (status closed) and is locked to the
     rep — other reps cannot claim it and routing leaves it alone until the lock ends."""
-    from leadctl import api
 
     s = common.settings(ctx)
     day = common.run(ctx, lambda: common.parse_as_of(as_of))

@@ -8,6 +8,10 @@ from __future__ import annotations
 import os
 import sys
 
+from leadctl.cli import output
+from leadctl.cli.portrait_view import show_portrait
+from leadctl.errors import LeadctlError
+
 _GLOBAL_VALUE_OPTIONS = {"--db", "--rules"}
 _PORTRAIT_FLAGS = {"--json": "json_out", "--reveal": "reveal"}
 
@@ -47,9 +51,6 @@ def parse_fast_portrait(argv: list[str]) -> dict | None:
 
 
 def run_fast_portrait(opts: dict) -> int:
-    from leadctl.cli import output
-    from leadctl.cli.portrait_view import show_portrait
-    from leadctl.errors import LeadctlError
 
     try:
         show_portrait(opts["db"], opts["query"], opts["reveal"], opts["as_of"], opts["json_out"])
@@ -68,6 +69,7 @@ def main() -> None:
     opts = parse_fast_portrait(sys.argv[1:])
     if opts is not None:
         sys.exit(run_fast_portrait(opts))
-    from leadctl.cli.app import app
+    from leadctl.cli.app import app  # noqa: PLC0415 - typer and every command: not for portrait
+
 
     app()

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from leadctl.cli import common
+from leadctl.cli.portrait_view import show_portrait
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +29,6 @@ def portrait(
 ) -> None:
     """One person's portrait: contacts, grade and score, pool/owner, linked leads, tags,
     activity and history. Exit 1 when nothing (or more than one person) matches."""
-    from leadctl.cli.portrait_view import show_portrait
 
     s = common.settings(ctx)
     common.run(ctx, lambda: show_portrait(s.db, query, reveal, as_of, json_out))

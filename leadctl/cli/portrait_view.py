@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.cli import output
+from leadctl.views.portrait import AmbiguousQuery, portrait
 
 SCREEN_LINES = 40
 SCREEN_WIDTH = 100
@@ -20,11 +21,8 @@ TONE_STYLE = {"good": "bold green", "mid": "bold yellow", "bad": "bold red"}
 def show_portrait(db: Path | None, query: str, reveal: bool, as_of: str | None,
                   json_out: bool) -> None:
     """Look up and print one portrait; raises LeadctlError (NotFound: exit 1)."""
-    from leadctl import api
-    from leadctl.views.portrait import AmbiguousQuery
-
     try:
-        result = api.portrait(db, query, reveal, as_of=output.parse_as_of(as_of))
+        result = portrait(db, query, reveal=reveal, as_of=output.parse_as_of(as_of))
     except AmbiguousQuery as exc:
         render_candidates(exc.candidates, str(exc), json_out)
         raise

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
+from leadctl.errors import UsageError
 
 report_app = typer.Typer(help="Reports over the published state.", no_args_is_help=True,
                          rich_markup_mode=None)
@@ -33,7 +35,6 @@ def channels(
 ) -> None:
     """Per channel: leads, unique persons, cross-channel duplicate rate, reject rate, grade
     mix and average score, share routed to sales pools, persons sold; with a total row."""
-    from leadctl import api
 
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.report_channels(
@@ -54,7 +55,6 @@ def _date(value: str | None):
         return None
     import datetime as dt
 
-    from leadctl.errors import UsageError
 
     try:
         return dt.date.fromisoformat(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
 
 
@@ -13,7 +14,6 @@ def register(app: typer.Typer) -> None:
 
 def resolve(ctx: typer.Context, json_out: common.Json = False) -> None:
     """Normalise identifiers, merge identities (OneID), build golden person records."""
-    from leadctl import api
 
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.resolve(s.db, s.rules))

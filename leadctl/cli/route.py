@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
 
 
@@ -23,7 +24,6 @@ def route(
     """Assign persons to pools and reps per rules/routing.yaml (lifecycle first: locks,
     dormancy, reactivation, status SLAs; then routes, first match wins; then allocation).
     --dry-run lists what would move where and why, and changes nothing."""
-    from leadctl import api
 
     s = common.settings(ctx)
     day = common.run(ctx, lambda: common.parse_as_of(as_of))

@@ -6,7 +6,9 @@ import sys
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
+from leadctl.errors import RuleError
 
 rules_app = typer.Typer(help="Validate rule files; run rule fixtures.", no_args_is_help=True,
                         rich_markup_mode=None)
@@ -20,8 +22,6 @@ def register(app: typer.Typer) -> None:
 def check(ctx: typer.Context, json_out: common.Json = False) -> None:
     """Parse and validate every rule file (and check it against the workspace data when
     there is one). Each problem is printed as file:line:col: reason. Exit 2 when invalid."""
-    from leadctl import api
-    from leadctl.errors import RuleError
 
     s = common.settings(ctx)
     result = common.run(ctx, lambda: _problems_as_value(lambda: api.rules_check(s.db, s.rules)))
@@ -43,8 +43,6 @@ def check(ctx: typer.Context, json_out: common.Json = False) -> None:
 def test(ctx: typer.Context, json_out: common.Json = False) -> None:
     """Run the fixtures in rules/tests/*.yaml against an in-memory workspace.
     Exit 1 when an expectation fails (with a diff), 2 when rules or fixtures are invalid."""
-    from leadctl import api
-    from leadctl.errors import RuleError
 
     s = common.settings(ctx)
     result = common.run(ctx, lambda: _problems_as_value(lambda: api.rules_test(s.rules)))
@@ -66,7 +64,6 @@ def test(ctx: typer.Context, json_out: common.Json = False) -> None:
 
 def _problems_as_value(action):
     """Rule problems are this command's normal output: return them instead of raising."""
-    from leadctl.errors import RuleError
 
     try:
         return action()

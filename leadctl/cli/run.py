@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
+from leadctl.errors import DataCheckFailed, UsageError
+from leadctl.pipeline import RunOptions, run_nightly
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +47,6 @@ def run(
     json_out: common.Json = False,
 ) -> None:
     """The nightly job: ingest → resolve → tag → score → route, published atomically."""
-    from leadctl.errors import DataCheckFailed, UsageError
 
     s = common.settings(ctx)
 
@@ -58,7 +60,6 @@ def run(
                     return _run_spark(s, as_of_date, list(inbox or []), output, spark_master,
                                       state, checkpoint_dir, spark_conf or [],
                                       max_reject_share, bar.update)
-                from leadctl.pipeline import RunOptions, run_nightly
 
                 options = RunOptions(rules_dir=s.rules, as_of=as_of_date,
                                      inbox=list(inbox or []), max_reject_share=max_reject_share)
@@ -72,8 +73,8 @@ def run(
 
 def _run_spark(s, as_of, inputs, output, master, state, checkpoint_dir, conf, max_reject_share,
                progress):
-    from leadctl.errors import UsageError
-    from leadctl.spark.pipeline import SparkRunOptions, run_spark
+    # The Spark engine loads sqlglot and pyspark: only when it is asked for.
+    from leadctl.spark.pipeline import SparkRunOptions, run_spark  # noqa: PLC0415
 
     if not output:
         raise UsageError("--engine spark needs --output DIR for the result tables")
@@ -92,7 +93,7 @@ def load_results(
     json_out: common.Json = False,
 ) -> None:
     """Load a Spark run's result tables into the workspace (portrait, find, export)."""
-    from leadctl.spark.pipeline import load_results as load
+    from leadctl.spark.pipeline import load_results as load  # noqa: PLC0415 - as above
 
     s = common.settings(ctx)
     result = common.run(ctx, lambda: load(s.db, output))
@@ -129,7 +130,6 @@ def runs(
     json_out: common.Json = False,
 ) -> None:
     """List the run log: id, command, start/end, as-of, outcome, error."""
-    from leadctl import api
 
     s = common.settings(ctx)
     rows = common.run(ctx, lambda: api.runs(s.db, limit))

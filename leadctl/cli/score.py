@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
 
 
@@ -20,7 +21,6 @@ def score(
     """Evaluate rules/scoring.yaml for every person: points per rule, score, grade.
     --dry-run shows the grade distribution and how many persons would change grade
     against the stored scores, and stores nothing."""
-    from leadctl import api
 
     s = common.settings(ctx)
     day = common.run(ctx, lambda: common.parse_as_of(as_of))

@@ -6,6 +6,7 @@ import json
 
 import typer
 
+from leadctl import api
 from leadctl.cli import common
 
 
@@ -21,7 +22,6 @@ def tag(
 ) -> None:
     """Evaluate rules/tags.yaml for every person; --dry-run shows per-tag counts, value
     distribution and the difference against the last stored run, and stores nothing."""
-    from leadctl import api
 
     s = common.settings(ctx)
     day = common.run(ctx, lambda: common.parse_as_of(as_of))

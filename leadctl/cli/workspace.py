@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from leadctl.cli import common
+from leadctl.starter import init_workspace
 
 
 def register(app: typer.Typer) -> None:
@@ -20,7 +21,6 @@ def init(
     json_out: common.Json = False,
 ) -> None:
     """Create a workspace: database and starter rules/ with documented examples."""
-    from leadctl.starter import init_workspace
 
     s = common.settings(ctx)
     explicit_rules = s.rules if s.rules != Path("rules") else None

@@ -11,7 +11,7 @@ from leadctl.errors import InputError, first_line
 from leadctl.ingest import sql
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, build_alias_map, map_columns
 from leadctl.ingest.sniff import FileFormat, content_hash, sniff, transcode_to_utf8
-from leadctl.ingest.sources import load_sources_config
+from leadctl.ingest.sources import SourcesConfig, load_sources_config
 from leadctl.workspace import Workspace
 
 DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
@@ -66,10 +66,12 @@ class IngestOptions:
     rules_dir: Path | None = None
 
 
-def options_from_rules(rules_dir: Path | None, **overrides) -> IngestOptions:
-    """Ingest options with the aliases and time zone of `rules_dir/sources.yaml`
-    (validated: a broken file raises RuleError before anything is read)."""
-    config = load_sources_config(rules_dir)
+def options_from_rules(rules_dir: Path | None, config: SourcesConfig | None = None,
+                       **overrides) -> IngestOptions:
+    """Ingest options with the aliases and time zone of `rules_dir/sources.yaml` (the
+    given `config`, else loaded and validated: a broken file raises RuleError before
+    anything is read)."""
+    config = config or load_sources_config(rules_dir)
     options = IngestOptions(rules_dir=rules_dir, aliases=config.aliases, **overrides)
     options.timezone = options.timezone or config.timezone
     return options

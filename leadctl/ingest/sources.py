@@ -19,8 +19,12 @@ class SourcesConfig:
     timezone: str = "Asia/Shanghai"
 
 
-def load_sources_config(rules_dir: Path | None) -> SourcesConfig:
-    path = (rules_dir or Path("rules")) / "sources.yaml"
+def sources_path(rules_dir: Path | str | None) -> Path:
+    return Path(rules_dir or "rules") / "sources.yaml"
+
+
+def load_sources_config(rules_dir: Path | str | None) -> SourcesConfig:
+    path = sources_path(rules_dir)
     if not path.exists():
         return SourcesConfig()
     raw = load_yaml(path)

@@ -340,30 +340,14 @@ def check_routing_expressions(rules: RoutingRules, fields: Mapping[str, str],
         raise RuleError(sorted_problems(problems))
 
 
-def check(ctx) -> Problems:
-    """`rules check` checker: routing.yaml parses and validates (pools, reps, capacities,
-    reachable routes, lifecycle), and its conditions compile against person_features
-    fields + score/grade/pool/owner/status/status_days/days_in_pool."""
-    path = routing_path(ctx.rules_dir)
-    if not path.exists():
-        ctx.warnings.append(f"{path}: not found (the route stage is skipped)")
-        return []
-    ctx.files.append(str(path))
-    rules = load_routing_rules(ctx.rules_dir, ctx.fields())  # RuleError: collected by caller
-    ctx.loaded["routing"] = rules
-    scoring = ctx.loaded.get("scoring")
-    if scoring is not None and scoring.grades:
-        _warn_unknown_grades(ctx, rules, set(scoring.grade_names))
-    return []
-
-
 _GRADE_LITERALS = re.compile(
     r"\bgrade\s*(?:=|<>|!=)\s*('(?:[^']|'')*')|\bgrade\s+(?:not\s+)?in\s*\(([^)]*)\)",
     re.IGNORECASE)
 
 
-def _warn_unknown_grades(ctx, rules: RoutingRules, grades: set[str]) -> None:
+def unknown_grade_warnings(rules: RoutingRules, grades: set[str]) -> list[str]:
     """A route comparing grade with a value scoring.yaml never gives is most likely a typo."""
+    warnings = []
     for route in rules.routes:
         if route.when is None:
             continue
@@ -371,6 +355,7 @@ def _warn_unknown_grades(ctx, rules: RoutingRules, grades: set[str]) -> None:
             listed = match.group(1) or match.group(2) or ""
             for value in re.findall(r"'((?:[^']|'')*)'", listed):
                 if value not in grades:
-                    ctx.warnings.append(f"{route.loc}: route '{route.name}' compares grade "
-                                        f"with '{value}', which scoring.yaml never gives "
-                                        f"(grades: {', '.join(sorted(grades))})")
+                    warnings.append(f"{route.loc}: route '{route.name}' compares grade "
+                                    f"with '{value}', which scoring.yaml never gives "
+                                    f"(grades: {', '.join(sorted(grades))})")
+    return warnings

@@ -24,7 +24,7 @@ from leadctl.routing.allocation import (
     period_counts_sql,
 )
 from leadctl.routing.model import RoutingRules
-from leadctl.routing.parse import check_routing_expressions, load_routing_rules
+from leadctl.routing.parse import check_routing_expressions
 from leadctl.routing.sql import (
     activity_sql,
     apply_sql,
@@ -35,7 +35,7 @@ from leadctl.routing.sql import (
     summary_sql,
 )
 from leadctl.routing.tables import CFG_POOLS, CFG_REPS, DEALT, NEW
-from leadctl.scoring.fields import person_features_fields
+from leadctl.tagging.fields import person_features_fields
 from leadctl.workspace import Workspace
 
 DETAILS_SHOWN = 50
@@ -149,10 +149,9 @@ def _summary(ws: Workspace, rules: RoutingRules, groups: list[dict], as_of: dt.d
     }
 
 
-def fixture_values(ws: Workspace, rules_dir, as_of: dt.date) -> dict[str, dict]:
+def fixture_values(ws: Workspace, rules: RoutingRules, as_of: dt.date) -> dict[str, dict]:
     """`rules test` stage: route the case; expectation keys `pool`, `owner`, `status`,
     `route` (the rule that placed the person) and `reason`."""
-    rules = load_routing_rules(rules_dir)
     if not rules.present:
         return {}
     run_routing(ws, rules, as_of, run_id=ws.run_id or 0)

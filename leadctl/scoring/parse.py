@@ -223,15 +223,3 @@ def rule_expressions(rule: ScoreRule) -> list[tuple[LocatedText, str, str]]:
     if rule.decay is not None:
         out.append((rule.decay.age, "number", f"{what} decay age"))
     return out
-
-
-def check(ctx) -> Problems:
-    """`rules check` checker: scoring.yaml parses, and its expressions compile against the
-    fields of person_features (attributes + tags of tags.yaml)."""
-    path = scoring_path(ctx.rules_dir)
-    if not path.exists():
-        ctx.warnings.append(f"{path}: not found (the score stage is skipped)")
-        return []
-    ctx.files.append(str(path))
-    ctx.loaded["scoring"] = load_scoring_rules(ctx.rules_dir, ctx.fields())
-    return []

@@ -12,9 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from leadctl.scoring.fields import person_features_fields
 from leadctl.scoring.model import ScoringRules
-from leadctl.scoring.parse import load_scoring_rules
 from leadctl.scoring.sql import (
     grade_changes_sql,
     points_table_sql,
@@ -22,6 +20,7 @@ from leadctl.scoring.sql import (
     store_scores_sql,
 )
 from leadctl.sqltext import ident
+from leadctl.tagging.fields import person_features_fields
 from leadctl.workspace import Workspace
 
 POINTS = "score_new_points"  # dry run: a temporary table
@@ -103,10 +102,9 @@ def _summary(ws: Workspace, rules: ScoringRules, table: str) -> dict:
     }
 
 
-def fixture_values(ws: Workspace, rules_dir, as_of: dt.date) -> dict[str, dict]:
+def fixture_values(ws: Workspace, rules: ScoringRules, as_of: dt.date) -> dict[str, dict]:
     """`rules test` stage: score the case; expectation keys `score`, `grade`, and
     `points.<rule>` (points that rule gave)."""
-    rules = load_scoring_rules(rules_dir)
     if not rules.present:
         return {}
     run_scores(ws, rules, as_of, run_id=ws.run_id or 0)

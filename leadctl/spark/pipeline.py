@@ -26,8 +26,7 @@ from leadctl.errors import (
     UsageError,
     first_line,
 )
-from leadctl.rules.check import check_rules
-from leadctl.rules.load import rules_hash
+from leadctl.ruleset import load_rules
 from leadctl.schema import all_ddl
 from leadctl.spark.executor import SparkWorkspace, spark_session
 from leadctl.spark.ingest import SparkReader
@@ -84,8 +83,8 @@ def run_spark(options: SparkRunOptions,
     if not options.inputs and not options.state:
         raise InputError("--engine spark needs input files (--inbox PATH, local or cluster) "
                          "or a previous output to recompute (--state DIR)")
-    check_rules(options.rules_dir)
-    digest = rules_hash(options.rules_dir)
+    rules = load_rules(options.rules_dir)
+    digest = rules.hash
     ws = open_spark(options)
     summary: dict = {"engine": "spark", "master": options.master,
                      "as_of": options.as_of.isoformat(), "rules_hash": digest,
@@ -99,7 +98,7 @@ def run_spark(options: SparkRunOptions,
         run_options = pipeline.RunOptions(rules_dir=options.rules_dir, as_of=options.as_of,
                                           inbox=options.inputs,
                                           max_reject_share=options.max_reject_share)
-        pipeline.run_stages(ws, run_options, summary, progress,
+        pipeline.run_stages(ws, rules, run_options, summary, progress,
                             reader=SparkReader(ws.spark, options.delimiter))
         outcome, problem = pipeline.data_checks(summary, run_options)
         summary["outcome"] = outcome

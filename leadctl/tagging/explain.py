@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from leadctl.errors import NotFound
+from leadctl.errors import RuleError
 from leadctl.tagging.kinds import KINDS
-from leadctl.tagging.model import TagDef, TagRules
+from leadctl.tagging.model import TagDef
+from leadctl.tagging.parse import load_tag_rules
 
 
 def rule_summary(tag: TagDef) -> dict:
@@ -32,16 +34,20 @@ def rule_summary(tag: TagDef) -> dict:
     return out
 
 
-def explain_tags(ws, person_id: str, rules: TagRules | None,
-                 rules_note: str | None = None) -> dict:
-    """The person's tag values (as stored by the last tag run) with their rules; raises
-    a LeadctlError when the person has none yet."""
+def explain_tags(ws, person_id: str, rules_dir: Path | None) -> dict:
+    """The person's tag values (as stored by the last tag run), each with its rule where
+    rules/tags.yaml still parses (else a note); or `{"available": False, "note": ...}`
+    when the person has none yet."""
     rows = ws.rows(
         "SELECT t.tag, t.value, t.as_of, d.kind, d.category, d.description "
         "FROM tags t LEFT JOIN tag_definitions d ON d.tag = t.tag "
         "WHERE t.person_id = ? ORDER BY d.position NULLS LAST, t.tag", [person_id])
     if not rows:
-        raise NotFound("no tag values for this person (run `leadctl tag`)")
+        return {"available": False, "note": "no tag values for this person (run `leadctl tag`)"}
+    try:
+        rules, rules_note = load_tag_rules(rules_dir), None
+    except RuleError as exc:
+        rules, rules_note = None, f"rule definitions not shown: {str(exc).splitlines()[0]}"
     definitions = {tag.name: rule_summary(tag) for tag in rules.tags} if rules else {}
     values = []
     for r in rows:

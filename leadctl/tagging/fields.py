@@ -1,5 +1,6 @@
-"""Event fields the tag rules read (for `where:` and `field:`): columns, and declared
-attributes read from the JSON `attributes`; and person_features columns."""
+"""Fields rules read: event columns and declared attributes (tags' `where:` and
+`field:`), and the columns person_features really has in a workspace (what scoring and
+routing expressions can bind), by expression type."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from leadctl.rules.expr import CompiledExpr
 from leadctl.rules.located import Problems, compile_located
 from leadctl.sqltext import ident, literal, ts_literal
 from leadctl.tagging.model import EVENT_COLUMNS, TagDef, TagRules
+from leadctl.workspace import Workspace
 
 _ATTRIBUTE_CASTS = {"number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
                     "timestamp": "TIMESTAMP"}
@@ -57,3 +59,28 @@ def event_condition_sql(rules: TagRules, tag: TagDef, as_of: dt.date) -> str:
         parts.append(f"({compile_event_filter(rules, tag, as_of).sql})")
     return " AND ".join(parts)
 
+
+# DuckDB column types → expression language types.
+_NUMBER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                 "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
+
+
+def expression_type(sql_type: str) -> str:
+    t = sql_type.upper()
+    if t.endswith("[]") or t.startswith(("LIST", "STRUCT", "MAP")):
+        return "list"
+    if t in _NUMBER_TYPES or t.startswith("DECIMAL"):
+        return "number"
+    if t == "BOOLEAN":
+        return "boolean"
+    if t == "DATE":
+        return "date"
+    if t.startswith("TIMESTAMP"):
+        return "timestamp"
+    return "string"
+
+
+def person_features_fields(ws: Workspace, table: str = "person_features") -> dict[str, str]:
+    """The columns person_features really has (what SQL can bind), as expression types."""
+    return {name: expression_type(data_type) for name, data_type in ws.columns(table)
+            if name != "person_id"}

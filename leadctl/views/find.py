@@ -15,6 +15,8 @@ from pathlib import Path
 
 from leadctl import pii
 from leadctl.errors import UsageError
+from leadctl.rules.expr import ExprError, compile_expr
+from leadctl.views.export import copy_sql
 
 DEFAULT_LIMIT = 20
 # Fields besides the person_features columns (those win on a name clash), with the SQL
@@ -113,7 +115,6 @@ def searchable_fields(ws) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def compile_filter(ws, text: str, as_of: dt.date) -> str:
-    from leadctl.rules.expr import ExprError, compile_expr
 
     if not text.strip():
         raise UsageError("EXPR is empty: give a condition such as \"grade = 'A'\"")
@@ -159,7 +160,6 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
     if count_only:
         return result
     if out is not None:
-        from leadctl.views.export import copy_sql
 
         if out.parent and not out.parent.exists():
             raise UsageError(f"directory {out.parent} does not exist")

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 from leadctl import pii
 from leadctl.errors import NotFound, UsageError
+from leadctl.identity.history import ID_HEX, ID_PREFIX
+from leadctl.identity.normalize import normalize_phone
+from leadctl.workspace import reading
 
 MAX_LEADS = 100  # in the result; `lead_count` has the total
 MAX_HISTORY = 5
@@ -68,8 +71,6 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def looks_like_person_id(text: str) -> bool:
-    from leadctl.identity.history import ID_HEX, ID_PREFIX  # constants only: cheap
-
     return re.fullmatch(re.escape(ID_PREFIX) + "[0-9a-f]{" + str(ID_HEX) + "}",
                         text.strip()) is not None
 
@@ -98,12 +99,8 @@ def id_card_checksum_ok(value: str) -> bool:
 
 
 def _normalize_other_phone(text: str) -> str | None:
-    """Landlines, foreign numbers: the identity normaliser (phonenumbers), imported only now."""
-    try:
-        from leadctl.identity.normalize import normalize_phone
-    except ImportError:
-        digits = pii._digits(text)
-        return "+" + digits if text.strip().startswith("+") and digits else None
+    """Landlines, foreign numbers: the identity normaliser (phonenumbers, imported by it
+    only now)."""
     try:
         return normalize_phone(text)
     except Exception:  # a value it cannot parse is simply not a phone
@@ -272,6 +269,14 @@ def _json_value(text):
         return json.loads(text)
     except (TypeError, ValueError):
         return text
+
+
+def portrait(db, query: str, *, reveal: bool = False, as_of: dt.date | None = None) -> dict:
+    """`leadctl portrait`: one person's portrait by phone/email/WeChat/ID card/device/lead
+    id/person id, from the published state. The library function of the command lives
+    here, not in `api`, so a lookup loads only what it needs."""
+    with reading(db) as ws:
+        return build_portrait(ws, query, reveal=reveal, as_of=as_of)
 
 
 def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | None = None) -> dict:

@@ -22,6 +22,8 @@ import datetime as dt
 from pathlib import Path
 
 from leadctl.errors import UsageError
+from leadctl.routing.parse import load_routing_rules
+from leadctl.views.export import copy_sql
 
 BY_COLUMNS = ("source", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term",
               "channel")
@@ -149,7 +151,6 @@ ORDER BY is_total, leads DESC, channel"""
 def sales_pools_from_rules(rules_dir: Path | None) -> tuple[list[str] | None, str]:
     """Sales pools as routing.yaml defines them, and how that was decided."""
     try:
-        from leadctl.routing.parse import load_routing_rules
 
         rules = load_routing_rules(rules_dir)
     except Exception as exc:  # a broken routing.yaml must not stop a report
@@ -173,7 +174,6 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
     result: dict = {"by": by, "since": since.isoformat() if since else None,
                     "sales_pools": sales_pools, "sales_pools_rule": sales_rule}
     if out is not None:
-        from leadctl.views.export import copy_sql
 
         if out.parent and not out.parent.exists():
             raise UsageError(f"directory {out.parent} does not exist")

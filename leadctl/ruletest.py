@@ -13,15 +13,16 @@ A fixture file is one case, or `cases:` with a list of them. A case:
 
 Event keys: `event` (type), `at` (timestamp) or `days_ago` (+ optional `time`, default
 12:00), `amount`, `category`, `repeat` (n copies); any other key is an event attribute.
-Expectations name tags, or keys provided by the stages in `FIXTURE_STAGES`
-("module:function", each `fn(ws, rules_dir, as_of) -> {person_id: {key: value}}`, run
-after the tag stage: scoring and routing add theirs there).
+Expectations name tags, or keys the score and route stages add after the tag stage
+(each domain's `stage.fixture_values(ws, rules, as_of) -> {person_id: {key: value}}`).
+
+This runner sits above the domains: it drives their stages on each case, with the rules
+loaded once (`RuleSet`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import math
 from collections.abc import Mapping
@@ -30,10 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
+from leadctl.routing import stage as routing_stage
+from leadctl.rules.load import load_yaml
+from leadctl.ruleset import RuleSet, load_rules
+from leadctl.scoring import stage as scoring_stage
+from leadctl.tagging.stage import run_tags
+from leadctl.workspace import open_memory
 
 TESTS_DIR = "tests"
-FIXTURE_STAGES: list[str] = ["leadctl.scoring.stage:fixture_values",
-                              "leadctl.routing.stage:fixture_values"]
 
 CASE_KEYS = ("name", "as_of", "persons", "events", "expect")
 PERSON_KEYS = ("id", "name", "phone", "email", "wechat", "device_id", "id_card", "city",
@@ -117,7 +122,6 @@ def fixture_files(rules_dir: Path) -> list[Path]:
 
 
 def load_cases(path: Path) -> list[Case]:
-    from leadctl.rules.load import load_yaml
 
     doc = load_yaml(path)
     problems: list[tuple[Location | None, str]] = []
@@ -337,13 +341,10 @@ def _parse_expect(raw: Any, case: Mapping, loc, name: str, persons: list[dict],
 def run_fixtures(rules_dir: Path | str) -> FixtureResult:
     """Check the rules, then run every fixture case; failures are returned, not raised.
     Invalid rules or fixture files raise RuleError (exit 2)."""
-    from leadctl.rules.check import check_rules
 
-    rules_dir = Path(rules_dir)
-    ctx = check_rules(rules_dir)
-    tag_rules = ctx.loaded["tags"]
+    rules = load_rules(rules_dir)
     result = FixtureResult()
-    files = fixture_files(rules_dir)
+    files = fixture_files(rules.rules_dir)
     problems: list = []
     loaded: list[Case] = []
     for path in files:
@@ -354,10 +355,10 @@ def run_fixtures(rules_dir: Path | str) -> FixtureResult:
             problems.extend(exc.problems)
     if problems:
         raise RuleError(problems)
-    tag_names = {t.name for t in tag_rules.tags}
+    tag_names = {t.name for t in rules.tags.tags}
     for case in loaded:
         result.cases += 1
-        got = run_case(case, rules_dir, tag_rules)
+        got = run_case(case, rules)
         unknown = [(where, f"{case.name}: unknown tag or key '{key}' in expect")
                    for person, key, _, where in case.expect
                    if key not in tag_names and not any(key in v for v in got.values())]
@@ -372,24 +373,21 @@ def run_fixtures(rules_dir: Path | str) -> FixtureResult:
     return result
 
 
-def run_case(case: Case, rules_dir: Path, tag_rules) -> dict[str, dict[str, Any]]:
-    """Load the case into a fresh in-memory workspace, run tags (+ fixture stages),
-    return person → {tag or key: value}."""
-    from leadctl.tagging.stage import run_tags
-    from leadctl.workspace import open_memory
+def run_case(case: Case, rules: RuleSet) -> dict[str, dict[str, Any]]:
+    """Load the case into a fresh in-memory workspace, run tags (then scoring and routing
+    where their rule files exist), return person → {tag or key: value}."""
 
     ws = open_memory()
     try:
         load_case_data(ws, case)
-        ws.start_run("rules test", case.as_of, tag_rules.rules_hash)
-        run_tags(ws, tag_rules, case.as_of, run_id=ws.run_id)
+        ws.start_run("rules test", case.as_of, rules.tags.rules_hash)
+        run_tags(ws, rules.tags, case.as_of, run_id=ws.run_id)
         values: dict[str, dict[str, Any]] = {p["id"]: {} for p in case.persons}
         for row in ws.rows("SELECT person_id, tag, CAST(value AS VARCHAR) AS value FROM tags"):
             values.setdefault(row["person_id"], {})[row["tag"]] = json.loads(row["value"])
-        for spec in FIXTURE_STAGES:
-            module, _, name = spec.partition(":")
-            stage = getattr(importlib.import_module(module), name)
-            for person, extra in (stage(ws, rules_dir, case.as_of) or {}).items():
+        for extra_values in (scoring_stage.fixture_values(ws, rules.scoring, case.as_of),
+                             routing_stage.fixture_values(ws, rules.routing, case.as_of)):
+            for person, extra in extra_values.items():
                 values.setdefault(str(person), {}).update(extra)
         return values
     finally:

@@ -1,0 +1,111 @@
+"""The rule files of one command, parsed and checked once: `RuleSet`.
+
+`load_rules` parses every file of the rules directory, each by its own domain's parser
+(tags first: their types are the fields scoring and routing expressions may use),
+collects the problems of all of them and raises ONE RuleError listing every problem
+in file order; or returns the RuleSet the command then hands down to its stages.
+With a workspace it also checks the tags against the data present (`check_data`).
+`leadctl rules check` is `load_rules(...).summary()`.
+
+This sits above the domains (it imports each domain's parser); `rules/` below them
+keeps only what they share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leadctl.errors import Location, RuleError
+from leadctl.identity.config import IdentityConfig, identity_path, load_identity_config
+from leadctl.ingest.sources import SourcesConfig, load_sources_config, sources_path
+from leadctl.routing.model import RoutingRules
+from leadctl.routing.parse import load_routing_rules, routing_path, unknown_grade_warnings
+from leadctl.rules.load import rules_hash
+from leadctl.rules.located import Problems, sorted_problems
+from leadctl.scoring.model import ScoringRules
+from leadctl.scoring.parse import load_scoring_rules, scoring_path
+from leadctl.tagging.check import check_tags_against_data
+from leadctl.tagging.model import PERSON_FIELDS, TagRules
+from leadctl.tagging.parse import load_tag_rules, tags_path
+
+
+@dataclass
+class RuleSet:
+    rules_dir: Path
+    tags: TagRules
+    scoring: ScoringRules  # `present` is False without scoring.yaml (stage skipped)
+    routing: RoutingRules  # likewise without routing.yaml
+    identity: IdentityConfig
+    sources: SourcesConfig
+    hash: str = ""
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def fields(self) -> dict[str, str]:
+        """person_features fields for expressions: attributes + every tag."""
+        return self.tags.fields()
+
+    def require(self, name: str) -> ScoringRules | RoutingRules:
+        """Scoring or routing rules for a command that needs them: a missing file is a
+        rule error there (the nightly run just skips the stage)."""
+        rules = getattr(self, name)
+        if not rules.present:
+            raise RuleError([(Location(str(rules.path), 1, 1),
+                              f"{rules.path.name} not found in {self.rules_dir} (pass --rules)")])
+        return rules
+
+    def check_data(self, ws) -> None:
+        """The tags against the workspace's data (binder errors are rule errors; event
+        types the data lacks become warnings)."""
+        problems, warnings = check_tags_against_data(ws, self.tags)
+        self.warnings.extend(warnings)
+        if problems:
+            raise RuleError(sorted_problems(problems))
+
+    def summary(self) -> dict:
+        return {"ok": True, "rules_dir": str(self.rules_dir), "files": self.files,
+                "tags": len(self.tags.tags), "warnings": self.warnings}
+
+
+def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
+    """Every rule file parsed and validated; RuleError lists ALL problems of all files."""
+    rules_dir = Path(rules_dir or "rules")
+    if not rules_dir.is_dir():
+        raise RuleError([(None, f"rules directory {rules_dir} not found (pass --rules)")])
+    problems: Problems = []
+    files: list[str] = []
+    warnings: list[str] = []
+
+    def parsed(path: Path, load, *args):
+        if path.exists():
+            files.append(str(path))
+        try:
+            return load(rules_dir, *args)
+        except RuleError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    files.append(str(tags_path(rules_dir)))
+    try:
+        tags = load_tag_rules(rules_dir)
+    except RuleError as exc:
+        problems.extend(exc.problems)
+        tags = None
+    fields = tags.fields() if tags is not None else dict(PERSON_FIELDS)
+    scoring = parsed(scoring_path(rules_dir), load_scoring_rules, fields)
+    routing = parsed(routing_path(rules_dir), load_routing_rules, fields)
+    identity = parsed(identity_path(rules_dir), load_identity_config)
+    sources = parsed(sources_path(rules_dir), load_sources_config)
+    for rules, stage in ((scoring, "score"), (routing, "route")):
+        if rules is not None and not rules.present:
+            warnings.append(f"{rules.path}: not found (the {stage} stage is skipped)")
+    if scoring is not None and routing is not None and scoring.grades:
+        warnings += unknown_grade_warnings(routing, set(scoring.grade_names))
+    if problems:
+        raise RuleError(sorted_problems(problems))
+    ruleset = RuleSet(rules_dir, tags, scoring, routing, identity, sources,
+                      hash=rules_hash(rules_dir), files=files, warnings=warnings)
+    if ws is not None:
+        ruleset.check_data(ws)
+    return ruleset
