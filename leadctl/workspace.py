@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -290,6 +291,4 @@ def _fsync_dir(path: Path) -> None:
 def kill_point(stage: str) -> None:
     """Test hook: LEADCTL_TEST_KILL_AFTER=<stage> kills the process (as kill -9 would)."""
     if os.environ.get("LEADCTL_TEST_KILL_AFTER") == stage:
-        import signal
-
         os.kill(os.getpid(), signal.SIGKILL)

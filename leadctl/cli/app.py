@@ -10,7 +10,23 @@ from typing import Annotated
 import typer
 
 from leadctl import __version__
-from leadctl.cli import common
+from leadctl.cli import (
+    common,
+    explain,
+    export,
+    find,
+    ingest,
+    lifecycle,
+    portrait,
+    report,
+    resolve,
+    route,
+    run,
+    score,
+    tag,
+    workspace,
+)
+from leadctl.cli import rules as rules_cli
 from leadctl.pii import MaskingFilter
 from leadctl.workspace import set_command_name
 
@@ -70,28 +86,7 @@ def _configure_logging(level: int, log_file: Path | None) -> None:
         logger.addHandler(handler)
 
 
-def _register() -> None:
-    from leadctl.cli import (
-        explain,
-        export,
-        find,
-        ingest,
-        lifecycle,
-        portrait,
-        report,
-        resolve,
-        route,
-        rules,
-        run,
-        score,
-        tag,
-        workspace,
-    )
-
-    for module in (workspace, ingest, resolve, run, tag, score, route, lifecycle, rules,
-                   portrait, find, explain, report, export):
-        module.register(app)
-
-
-_register()
+for _module in (workspace, ingest, resolve, run, tag, score, route, lifecycle, rules_cli,
+                portrait, find, explain, report, export):
+    _module.register(app)
 

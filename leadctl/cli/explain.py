@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -135,8 +136,6 @@ def _identity_module(part: dict):
 
 def _generic(part: dict):
     """Any other identity explanation: its fields as lines (nested values as JSON)."""
-    import json
-
     from rich.text import Text
 
     lines = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -53,9 +54,6 @@ def channels(
 def _date(value: str | None):
     if value is None:
         return None
-    import datetime as dt
-
-
     try:
         return dt.date.fromisoformat(value)
     except ValueError:

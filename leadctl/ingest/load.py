@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -279,8 +280,6 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
 
 def _record_file(ws: Workspace, file_id: int, path: Path, result: FileResult, digest: str,
                  fmt: str, columns: list[str]) -> None:
-    import json
-
     ws.execute(
         "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
         "now()::TIMESTAMP, ?)",

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects import DuckDB
 from sqlglot.errors import ErrorLevel
+from sqlglot.tokens import TokenType
 
 from leadctl.errors import LeadctlError
 
@@ -255,9 +257,6 @@ def literal_node(value):
 def bind(sql: str, params):
     """The statement with its `?` placeholders replaced by literals, in text order
     (named `$name` parameters: from a dict)."""
-    from sqlglot.dialects import DuckDB
-    from sqlglot.tokens import TokenType
-
     if params is None:
         return sqlglot.parse_one(sql, read=DIALECT_IN)
     if isinstance(params, dict):
