@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadctl.errors import Location, RuleError
-from leadctl.identity.config import IdentityConfig, identity_path, load_identity_config
-from leadctl.ingest.sources import SourcesConfig, load_sources_config, sources_path
-from leadctl.routing.model import RoutingRules
-from leadctl.routing.parse import load_routing_rules, routing_path, unknown_grade_warnings
-from leadctl.rules.load import rules_hash
+from leadctl.identity.config import IDENTITY_FILE, IdentityConfig, load_identity_config
+from leadctl.ingest.sources import SOURCES_FILE, SourcesConfig, load_sources_config
+from leadctl.routing.model import ROUTING_FILE, RoutingRules
+from leadctl.routing.parse import load_routing_rules, unknown_grade_warnings
+from leadctl.rules.load import rule_path, rules_hash
 from leadctl.rules.located import Problems, sorted_problems
-from leadctl.scoring.model import ScoringRules
-from leadctl.scoring.parse import load_scoring_rules, scoring_path
+from leadctl.scoring.model import SCORING_FILE, ScoringRules
+from leadctl.scoring.parse import load_scoring_rules
 from leadctl.tagging.check import check_tags_against_data
-from leadctl.tagging.model import PERSON_FIELDS, TagRules
-from leadctl.tagging.parse import load_tag_rules, tags_path
+from leadctl.tagging.model import PERSON_FIELDS, TAGS_FILE, TagRules
+from leadctl.tagging.parse import load_tag_rules
 
 
 @dataclass
@@ -86,17 +86,17 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
             problems.extend(exc.problems)
             return None
 
-    files.append(str(tags_path(rules_dir)))
+    files.append(str(rule_path(rules_dir, TAGS_FILE)))
     try:
         tags = load_tag_rules(rules_dir)
     except RuleError as exc:
         problems.extend(exc.problems)
         tags = None
     fields = tags.fields() if tags is not None else dict(PERSON_FIELDS)
-    scoring = parsed(scoring_path(rules_dir), load_scoring_rules, fields)
-    routing = parsed(routing_path(rules_dir), load_routing_rules, fields)
-    identity = parsed(identity_path(rules_dir), load_identity_config)
-    sources = parsed(sources_path(rules_dir), load_sources_config)
+    scoring = parsed(rule_path(rules_dir, SCORING_FILE), load_scoring_rules, fields)
+    routing = parsed(rule_path(rules_dir, ROUTING_FILE), load_routing_rules, fields)
+    identity = parsed(rule_path(rules_dir, IDENTITY_FILE), load_identity_config)
+    sources = parsed(rule_path(rules_dir, SOURCES_FILE), load_sources_config)
     for rules, stage in ((scoring, "score"), (routing, "route")):
         if rules is not None and not rules.present:
             warnings.append(f"{rules.path}: not found (the {stage} stage is skipped)")

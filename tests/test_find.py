@@ -7,7 +7,8 @@ import duckdb
 import pytest
 from test_portrait import AS_OF, seed_workspace
 
-from leadctl.views.find import caret_lines, display_width, duckdb_type_to_field
+from leadctl.tagging.fields import expression_type
+from leadctl.views.find import caret_lines, display_width
 
 # P4 joins P1 in Shanghai; person_features as a tag run would leave it (wide, typed).
 FEATURES_SQL = """
@@ -150,7 +151,7 @@ def test_without_a_tag_run_person_attributes_still_work(cli):
 def test_caret_and_types_are_pure():
     assert display_width("上海a") == 5
     assert caret_lines("a = '上海' and b", 13, 1) == ["  a = '上海' and b", "                 ^"]
-    assert [duckdb_type_to_field(t) for t in (
+    assert [expression_type(t) for t in (
         "BIGINT", "DOUBLE", "DECIMAL(18,3)", "VARCHAR", "VARCHAR[]", "BOOLEAN", "DATE",
         "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "JSON", "INTERVAL")] == [
         "number", "number", "number", "string", "list", "boolean", "date", "timestamp",

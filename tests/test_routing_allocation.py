@@ -191,15 +191,12 @@ def test_allocations_are_listed_once_in_message_order():
         "END AS DOUBLE)")
 
 
-class FreshStart(Allocation):
-    """A rotation that ignores what reps got earlier in the period."""
-
-    name = "fresh_start"
-    base_sql = "0"
+FRESH_START = Allocation("fresh_start", "a rotation that ignores what reps got earlier in "
+                         "the period", base_sql="0")
 
 
 def test_a_new_allocation_is_one_entry(tmp_path, monkeypatch):
-    monkeypatch.setitem(ALLOCATIONS, FreshStart.name, FreshStart())
+    monkeypatch.setitem(ALLOCATIONS, FRESH_START.name, FRESH_START)
     ws = make_ws(ranked(3))
     r = one_pool(tmp_path, "fresh_start", "- ann\n- bob\n")
     assert r.pool("sales").deals and r.waves() == [["sales"]]

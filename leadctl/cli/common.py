@@ -67,3 +67,16 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
             raise
         error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)")
         raise typer.Exit(3) from None
+
+
+def as_of_date(ctx: typer.Context, as_of: str | None):
+    """The --as-of option as a date (a bad date: exit 2 with the message)."""
+    return run(ctx, lambda: parse_as_of(as_of))
+
+
+def show(result: Any, json_out: bool, render: Callable[[Any], None]) -> None:
+    """The result as one JSON document (--json), else rendered for a person."""
+    if json_out:
+        print_json(result)
+    else:
+        render(result)

@@ -30,7 +30,7 @@ def claim(
     remaining capacity for the period; leads locked to another rep are skipped."""
 
     s = common.settings(ctx)
-    day = common.run(ctx, lambda: common.parse_as_of(as_of))
+    day = common.as_of_date(ctx, as_of)
     result = common.run(ctx, lambda: api.claim(s.db, s.rules, pool, rep, n, day))
     if json_out:
         common.print_json(result)
@@ -61,7 +61,7 @@ def status(
     sends the lead back to the pool on the next route run."""
 
     s = common.settings(ctx)
-    day = common.run(ctx, lambda: common.parse_as_of(as_of))
+    day = common.as_of_date(ctx, as_of)
     result = common.run(ctx, lambda: api.set_status(s.db, s.rules, person, new_status, day,
                                                     rep))
     if json_out:
@@ -89,7 +89,7 @@ def sale(
     rep — other reps cannot claim it and routing leaves it alone until the lock ends."""
 
     s = common.settings(ctx)
-    day = common.run(ctx, lambda: common.parse_as_of(as_of))
+    day = common.as_of_date(ctx, as_of)
     result = common.run(ctx, lambda: api.sale(s.db, s.rules, person, rep, day, lock_days,
                                               amount))
     if json_out:

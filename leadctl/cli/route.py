@@ -26,13 +26,10 @@ def route(
     --dry-run lists what would move where and why, and changes nothing."""
 
     s = common.settings(ctx)
-    day = common.run(ctx, lambda: common.parse_as_of(as_of))
+    day = common.as_of_date(ctx, as_of)
     result = common.run(ctx, lambda: api.route(s.db, s.rules, day, dry_run=dry_run,
                                                 limit=limit))
-    if json_out:
-        common.print_json(result)
-    else:
-        render_route_summary(result)
+    common.show(result, json_out, render_route_summary)
 
 
 def render_route_summary(result: dict) -> None:

@@ -23,12 +23,9 @@ def score(
     against the stored scores, and stores nothing."""
 
     s = common.settings(ctx)
-    day = common.run(ctx, lambda: common.parse_as_of(as_of))
+    day = common.as_of_date(ctx, as_of)
     result = common.run(ctx, lambda: api.score(s.db, s.rules, day, dry_run=dry_run))
-    if json_out:
-        common.print_json(result)
-    else:
-        render_score_summary(result)
+    common.show(result, json_out, render_score_summary)
 
 
 def render_score_summary(result: dict) -> None:

@@ -24,16 +24,13 @@ def tag(
     distribution and the difference against the last stored run, and stores nothing."""
 
     s = common.settings(ctx)
-    day = common.run(ctx, lambda: common.parse_as_of(as_of))
+    day = common.as_of_date(ctx, as_of)
     with common.Progress("tag") as bar:
         result = common.run(ctx, lambda: api.tag(s.db, s.rules, day, dry_run=dry_run,
                                                  progress=bar.update))
     for warning in result.get("warnings", []):
         common.warn(warning)
-    if json_out:
-        common.print_json(result)
-    else:
-        render_tag_summary(result)
+    common.show(result, json_out, render_tag_summary)
 
 
 def render_tag_summary(result: dict) -> None:

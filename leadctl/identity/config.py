@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import RuleError
-from leadctl.rules.load import load_yaml
+from leadctl.rules.load import load_yaml, rule_path
 from leadctl.rules.located import RuleDoc
 
 IDENTITY_FILE = "identity.yaml"
@@ -98,16 +98,10 @@ class IdentityConfig:
         return self.cap_by_type.get(id_type, self.max_records_per_value)
 
 
-def identity_path(rules_dir: Path | str | None) -> Path:
-    return Path(rules_dir or "rules") / IDENTITY_FILE
-
-
 def load_identity_config(rules_dir: Path | str | None) -> IdentityConfig:
     """`rules_dir/identity.yaml`, or the defaults when the file does not exist."""
-    path = identity_path(rules_dir)
-    if not path.exists():
-        return IdentityConfig()
-    return parse_identity_config(load_yaml(path), path)
+    path = rule_path(rules_dir, IDENTITY_FILE)
+    return parse_identity_config(load_yaml(path), path) if path.exists() else IdentityConfig()
 
 
 def parse_identity_config(doc: Any, path: Path | str) -> IdentityConfig:

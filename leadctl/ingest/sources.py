@@ -7,10 +7,13 @@ from pathlib import Path
 
 from leadctl.errors import RuleError
 from leadctl.ingest.columns import DEFAULT_ALIASES
-from leadctl.rules.load import load_yaml
+from leadctl.rules.load import load_yaml, rule_path
 from leadctl.rules.located import RuleDoc
 
 KNOWN_KEYS = {"aliases", "timezone"}
+
+
+SOURCES_FILE = "sources.yaml"
 
 
 @dataclass
@@ -19,12 +22,9 @@ class SourcesConfig:
     timezone: str = "Asia/Shanghai"
 
 
-def sources_path(rules_dir: Path | str | None) -> Path:
-    return Path(rules_dir or "rules") / "sources.yaml"
-
 
 def load_sources_config(rules_dir: Path | str | None) -> SourcesConfig:
-    path = sources_path(rules_dir)
+    path = rule_path(rules_dir, SOURCES_FILE)
     if not path.exists():
         return SourcesConfig()
     raw = load_yaml(path)

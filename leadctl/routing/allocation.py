@@ -12,15 +12,15 @@ the rep with the lowest key": an even rotation for round_robin, a Sainte-Laguë 
 for weights, water-filling for least_loaded — and a rep never gets more slots than its
 capacity has room for.
 
-To add an allocation: a subclass of `Allocation` below (its name, whether it deals,
-whether reps' weights count, and the load its slot keys start from) and its entry in
-`ALLOCATIONS`.
+To add an allocation: one `Allocation(...)` entry in `ALLOCATIONS` below (its name,
+what it does, whether it deals, whether reps' weights count, and the load its slot
+keys start from).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar
+from dataclasses import dataclass
 
 from leadctl.routing.tables import CFG_POOLS, CFG_REPS, DEALT, DECIDED
 from leadctl.sqltext import date_literal, literal
@@ -30,50 +30,31 @@ POOL_PERIOD_LOAD = "coalesce(ppr.n, 0)"  # leads the rep got from this pool this
 OPEN_LOAD = "coalesce(ol.n, 0)"  # open (not closed) leads the rep holds, any pool
 
 
+@dataclass(frozen=True)
 class Allocation:
     """How the leads waiting in a pool get an owner."""
 
-    name: ClassVar[str]
-    deals: ClassVar[bool] = True  # the route stage deals them (else reps claim them)
+    name: str
+    description: str
+    deals: bool = True  # the route stage deals them (else reps claim them)
     # Reps may have a `weight:` other than 1 (parse refuses one elsewhere, so the slot
     # keys of other pools divide by 1).
-    weighted: ClassVar[bool] = False
+    weighted: bool = False
     # SQL of the rep's load its slot keys start after (dealing allocations only).
-    base_sql: ClassVar[str | None] = None
+    base_sql: str | None = None
 
 
-class RoundRobin(Allocation):
-    """An even rotation, continued across runs within the capacity period."""
-
-    name = "round_robin"
-    base_sql = POOL_PERIOD_LOAD
-
-
-class Weighted(Allocation):
-    """Shares in proportion to the reps' weights (Sainte-Laguë)."""
-
-    name = "weighted"
-    weighted = True
-    base_sql = POOL_PERIOD_LOAD
-
-
-class LeastLoaded(Allocation):
-    """The rep holding the fewest open leads gets the next one (water-filling)."""
-
-    name = "least_loaded"
-    base_sql = OPEN_LOAD
-
-
-class Claim(Allocation):
-    """Nobody deals: leads wait unowned until a rep claims them (`leadctl claim`)."""
-
-    name = "claim"
-    deals = False
-
-
-ALLOCATIONS: dict[str, Allocation] = {
-    a.name: a for a in (RoundRobin(), Weighted(), LeastLoaded(), Claim())}
-DEFAULT_ALLOCATION = Claim.name
+ALLOCATIONS: dict[str, Allocation] = {a.name: a for a in (
+    Allocation("round_robin", "an even rotation, continued across runs within the "
+               "capacity period", base_sql=POOL_PERIOD_LOAD),
+    Allocation("weighted", "shares in proportion to the reps' weights (Sainte-Laguë)",
+               weighted=True, base_sql=POOL_PERIOD_LOAD),
+    Allocation("least_loaded", "the rep holding the fewest open leads gets the next one "
+               "(water-filling)", base_sql=OPEN_LOAD),
+    Allocation("claim", "nobody deals: leads wait unowned until a rep claims them "
+               "(`leadctl claim`)", deals=False),
+)}
+DEFAULT_ALLOCATION = "claim"
 
 
 def dealt_table_sql() -> str:

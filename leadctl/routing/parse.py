@@ -13,7 +13,6 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from leadctl.errors import RuleError
 from leadctl.routing.allocation import ALLOCATIONS, DEFAULT_ALLOCATION
@@ -29,9 +28,9 @@ from leadctl.routing.model import (
     RoutingRules,
     route_fields,
 )
-from leadctl.rules.load import load_yaml
+from leadctl.rules.load import rule_path
 from leadctl.rules.located import Problems, RuleDoc, compile_located, sorted_problems
-from leadctl.scoring.parse import file_hash, is_number
+from leadctl.scoring.parse import is_number
 
 TOP_KEYS = ("capacity_period", "pools", "routes", "default_pool", "lifecycle")
 POOL_KEYS = ("name", "team", "description", "allocation", "reps")
@@ -43,32 +42,17 @@ REP_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
 EVENT_RE = re.compile(r"^[a-z0-9_][a-z0-9_.:\-]*$")
 
 
-def routing_path(rules_dir: Path | str | None) -> Path:
-    return Path(rules_dir or "rules") / ROUTING_FILE
-
 
 def load_routing_rules(rules_dir: Path | str | None,
                        fields: Mapping[str, str] | None = None) -> RoutingRules:
-    """Parse and validate `rules_dir/routing.yaml`. With `fields` (person_features name →
-    type) every condition is compiled too. A missing file gives `present=False`."""
-    path = routing_path(rules_dir)
+    """Parse and validate `rules_dir/routing.yaml` (pools, reps, capacities, reachable
+    routes, lifecycle); with `fields`, compile its conditions too. Every problem is raised
+    together as one RuleError. Without the file: `present=False` (stage skipped)."""
+    path = rule_path(rules_dir, ROUTING_FILE)
     if not path.exists():
         return RoutingRules(path=path, present=False)
-    return parse_routing_rules(load_yaml(path), path, fields)
-
-
-def parse_routing_rules(doc: Any, path: Path,
-                        fields: Mapping[str, str] | None = None) -> RoutingRules:
-    """Validate a loaded routing.yaml; with `fields`, compile its conditions too. Every
-    problem is collected and raised together as one RuleError."""
-    d = RuleDoc(path)
-    rules = RoutingRules(path=path, rules_hash=file_hash(path))
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, Mapping):
-        raise RuleError([(d.loc(doc), "routing.yaml must be a mapping with `pools:` and "
-                          "`routes:`")])
-    d.unknown_keys(doc, TOP_KEYS, "routing.yaml")
+    d, doc = RuleDoc.read(path, "`pools:` and `routes:`", TOP_KEYS)
+    rules = RoutingRules(path=path, rules_hash=d.file_hash())
     period = doc.get("capacity_period", "week")
     if period not in PERIODS:
         d.add(d.value_loc(doc, "capacity_period"), f"capacity_period must be one of "

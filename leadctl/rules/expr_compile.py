@@ -77,6 +77,13 @@ _REJECTED = {
 }
 
 
+# Functions that are one sqlglot node over checked arguments, by family: the name in
+# rules → the sqlglot expression class.
+_NUMBER_FNS = {"abs": "Abs", "floor": "Floor", "ceil": "Ceil"}  # one number → number
+_PICK_FNS = {"least": "Least", "greatest": "Greatest", "min": "Least", "max": "Greatest"}
+_TEXT_FNS = {"lower": "Lower", "upper": "Upper", "trim": "Trim"}  # one string → string
+
+
 class Compiler:
     def __init__(
         self,
@@ -385,6 +392,10 @@ class Compiler:
         if len(args) < low or (high is not None and len(args) > high):
             raise self.err(node, f"{name}() takes {arity_text(low, high)}, got {len(args)}")
         typed = [self.visit(arg) for arg in args]
+        for family, handle in ((_NUMBER_FNS, self._number_fn), (_PICK_FNS, self._pick),
+                               (_TEXT_FNS, self._text_fn)):
+            if name in family:
+                return handle(getattr(self.exp, family[name]), name, node, typed)
         return getattr(self, f"_fn_{name}")(node, typed)
 
     _v_Anonymous = _v_Abs = _v_Ceil = _v_Coalesce = _v_Contains = _v_EndsWith = _call
@@ -394,15 +405,6 @@ class Compiler:
     def _number_fn(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:
         self.need(args[0], (NUMBER,), f"{name}() needs a number")
         return _Typed(cls(this=args[0].node), NUMBER, ATOM, node)
-
-    def _fn_abs(self, node: Any, args: list[_Typed]) -> _Typed:
-        return self._number_fn(self.exp.Abs, "abs", node, args)
-
-    def _fn_floor(self, node: Any, args: list[_Typed]) -> _Typed:
-        return self._number_fn(self.exp.Floor, "floor", node, args)
-
-    def _fn_ceil(self, node: Any, args: list[_Typed]) -> _Typed:
-        return self._number_fn(self.exp.Ceil, "ceil", node, args)
 
     def _fn_round(self, node: Any, args: list[_Typed]) -> _Typed:
         self.need(args[0], (NUMBER,), "round() needs a number")
@@ -427,18 +429,6 @@ class Compiler:
         out = cls(this=args[0].node, expressions=[t.node for t in args[1:]], ignore_nulls=True)
         return _Typed(out, kind, ATOM, node)
 
-    def _fn_least(self, node: Any, args: list[_Typed]) -> _Typed:
-        return self._pick(self.exp.Least, "least", node, args)
-
-    def _fn_greatest(self, node: Any, args: list[_Typed]) -> _Typed:
-        return self._pick(self.exp.Greatest, "greatest", node, args)
-
-    def _fn_min(self, node: Any, args: list[_Typed]) -> _Typed:
-        return self._pick(self.exp.Least, "min", node, args)
-
-    def _fn_max(self, node: Any, args: list[_Typed]) -> _Typed:
-        return self._pick(self.exp.Greatest, "max", node, args)
-
     def _fn_coalesce(self, node: Any, args: list[_Typed]) -> _Typed:
         kind, args = self.unify(args, "coalesce() arguments mix")
         out = self.exp.Coalesce(this=args[0].node, expressions=[t.node for t in args[1:]])
@@ -447,15 +437,6 @@ class Compiler:
     def _text_fn(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:
         self.need(args[0], (STRING,), f"{name}() needs a string")
         return _Typed(cls(this=args[0].node), STRING, ATOM, node)
-
-    def _fn_lower(self, node: Any, args: list[_Typed]) -> _Typed:
-        return self._text_fn(self.exp.Lower, "lower", node, args)
-
-    def _fn_upper(self, node: Any, args: list[_Typed]) -> _Typed:
-        return self._text_fn(self.exp.Upper, "upper", node, args)
-
-    def _fn_trim(self, node: Any, args: list[_Typed]) -> _Typed:
-        return self._text_fn(self.exp.Trim, "trim", node, args)
 
     def _fn_length(self, node: Any, args: list[_Typed]) -> _Typed:
         self.need(args[0], (STRING, LIST), "length() needs a string or a list")

@@ -391,3 +391,8 @@ def rules_hash(rules_dir: str | os.PathLike) -> str:
         digest.update(f"{path.name}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()
+
+
+def rule_path(rules_dir: str | os.PathLike | None, name: str) -> Path:
+    """A rule file of the rules directory (default ./rules)."""
+    return Path(rules_dir or "rules") / name

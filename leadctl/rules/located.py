@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 
 from leadctl.errors import Location, RuleError
 from leadctl.rules.expr import CompiledExpr, ExprError, compile_expr
+from leadctl.rules.load import load_yaml
 
 Problems = list[tuple[Location | None, str]]
 
@@ -85,6 +87,17 @@ class RuleDoc:
         self.path = Path(path)
         self.problems: Problems = problems if problems is not None else []
 
+    @classmethod
+    def read(cls, path: Path, shape: str, keys: tuple[str, ...]) -> tuple[RuleDoc, Mapping]:
+        """The rule file at `path` loaded, with its top level checked (`root`)."""
+        doc = cls(path)
+        return doc, doc.root(load_yaml(path), shape, keys)
+
+    def file_hash(self) -> str:
+        """What the rules' `rules_hash` records: the file's content, '' without a file."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16] \
+            if self.path.exists() else ""
+
     # -- where ---------------------------------------------------------------------------
     def here(self) -> Location:
         return Location(str(self.path), 1, 1)
@@ -122,6 +135,30 @@ class RuleDoc:
         getter = getattr(mapping, "text_loc", None)
         locate = (lambda offset: getter(key, offset)) if getter else None
         return LocatedText(str(value), self.value_loc(mapping, key), locate)
+
+    def root(self, doc: Any, shape: str, keys: tuple[str, ...]) -> Mapping:
+        """The file's top level, its unknown keys reported: an empty file is an empty
+        mapping; anything but a mapping stops the parse here (nothing else can be read)."""
+        if doc is None:
+            return {}
+        if not isinstance(doc, Mapping):
+            raise RuleError([(self.loc(doc), f"{self.path.name} must be a mapping with {shape}")])
+        for key in doc:
+            if key not in keys:
+                self.add(self.key_loc(doc, key), f"unknown key '{key}'"
+                         f"{did_you_mean(key, keys)} (known: {', '.join(keys)})")
+        return doc
+
+    def list_at(self, mapping: Mapping, key: str, missing: str, not_list: str) -> list:
+        """mapping[key] when it is a list; else a problem (`missing` / `not_list`) and []."""
+        raw = mapping.get(key)
+        if raw is None:
+            self.add(self.loc(mapping), missing)
+        elif not isinstance(raw, list):
+            self.add(self.value_loc(mapping, key), not_list)
+        else:
+            return raw
+        return []
 
     # -- what ----------------------------------------------------------------------------
     def add(self, loc: Location | None, message: str) -> None:

@@ -9,13 +9,12 @@ rules that parsed before it.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
-from leadctl.rules.load import load_yaml
+from leadctl.rules.load import rule_path
 from leadctl.rules.located import (
     NAME_RE,
     LocatedText,
@@ -41,47 +40,22 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else ""
-
-
-def scoring_path(rules_dir: Path | str | None) -> Path:
-    return Path(rules_dir or "rules") / SCORING_FILE
-
 
 def load_scoring_rules(rules_dir: Path | str | None,
                        fields: Mapping[str, str] | None = None) -> ScoringRules:
-    """Parse and validate `rules_dir/scoring.yaml`. With `fields` (name → type of the
-    person_features columns) every expression is compiled too. A missing file gives
-    empty rules with `present=False`."""
-    path = scoring_path(rules_dir)
+    """Parse and validate `rules_dir/scoring.yaml`; with `fields` (person_features name →
+    type) compile its expressions too. Every problem is raised together as one RuleError.
+    Without the file: empty rules with `present=False` (the score stage is skipped)."""
+    path = rule_path(rules_dir, SCORING_FILE)
     if not path.exists():
         return ScoringRules(path=path, present=False)
-    return parse_scoring_rules(load_yaml(path), path, fields)
-
-
-def parse_scoring_rules(doc: Any, path: Path,
-                        fields: Mapping[str, str] | None = None) -> ScoringRules:
-    """Validate a loaded scoring.yaml; with `fields`, compile its expressions too. Every
-    problem is collected and raised together as one RuleError."""
-    d = RuleDoc(path)
-    rules = ScoringRules(path=path, rules_hash=file_hash(path))
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, Mapping):
-        raise RuleError([(d.loc(doc), "scoring.yaml must be a mapping with `grades:` and "
-                          "`rules:`")])
-    d.unknown_keys(doc, TOP_KEYS, "scoring.yaml")
+    d, doc = RuleDoc.read(path, "`grades:` and `rules:`", TOP_KEYS)
+    rules = ScoringRules(path=path, rules_hash=d.file_hash())
     default_decay = _parse_decay(d, doc, "decay", "scoring.yaml", None) \
         if doc.get("decay") is not None else None
     rules.grades = _parse_grades(d, doc)
-    raw_rules = doc.get("rules")
-    if raw_rules is None:
-        d.add(d.loc(doc), "scoring.yaml: missing `rules:` (a list of {name, when, points})")
-        raw_rules = []
-    elif not isinstance(raw_rules, list):
-        d.add(d.value_loc(doc, "rules"), "`rules:` must be a list of {name, when, points}")
-        raw_rules = []
+    raw_rules = d.list_at(doc, "rules", "scoring.yaml: missing `rules:` (a list of {name, "
+                          "when, points})", "`rules:` must be a list of {name, when, points}")
     # Not RuleDoc.named_items: a rule defined twice is still parsed, so the problems
     # inside it are reported in the same run as the duplicate.
     seen: dict[str, Location | None] = {}

@@ -5,6 +5,7 @@ routing expressions can bind), by expression type."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from leadctl.rules.expr import CompiledExpr
 from leadctl.rules.located import Problems, compile_located
@@ -60,27 +61,31 @@ def event_condition_sql(rules: TagRules, tag: TagDef, as_of: dt.date) -> str:
     return " AND ".join(parts)
 
 
-# DuckDB column types → expression language types.
-_NUMBER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-                 "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
+_NUMERIC_TYPE = re.compile(r"U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL"
+                           r"|(DECIMAL|NUMERIC)(\(\d+,\s*\d+\))?")
 
 
-def expression_type(sql_type: str) -> str:
-    t = sql_type.upper()
-    if t.endswith("[]") or t.startswith(("LIST", "STRUCT", "MAP")):
+def expression_type(sql_type: str) -> str | None:
+    """A column's DuckDB type as an expression type; None when expressions cannot use it
+    (JSON, STRUCT, MAP, INTERVAL ...)."""
+    upper = sql_type.upper().strip()
+    if upper.endswith("[]"):
         return "list"
-    if t in _NUMBER_TYPES or t.startswith("DECIMAL"):
+    if _NUMERIC_TYPE.fullmatch(upper):
         return "number"
-    if t == "BOOLEAN":
+    if upper == "BOOLEAN":
         return "boolean"
-    if t == "DATE":
+    if upper == "DATE":
         return "date"
-    if t.startswith("TIMESTAMP"):
+    if upper.startswith("TIMESTAMP"):
         return "timestamp"
-    return "string"
+    if upper == "VARCHAR":
+        return "string"
+    return None
 
 
 def person_features_fields(ws: Workspace, table: str = "person_features") -> dict[str, str]:
     """The columns person_features really has (what SQL can bind), as expression types."""
-    return {name: expression_type(data_type) for name, data_type in ws.columns(table)
-            if name != "person_id"}
+    typed = {name: expression_type(data_type) for name, data_type in ws.columns(table)
+             if name != "person_id"}
+    return {name: kind for name, kind in typed.items() if kind is not None}

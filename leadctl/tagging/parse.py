@@ -8,13 +8,12 @@ keys are parsed by its class in `kinds.py`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
-from leadctl.rules.load import load_yaml
+from leadctl.rules.load import rule_path
 from leadctl.rules.located import RuleDoc, did_you_mean
 from leadctl.tagging.fields import compile_event_filter
 from leadctl.tagging.kinds import KINDS
@@ -34,39 +33,17 @@ from leadctl.tagging.model import (
 )
 
 
-def tags_path(rules_dir: Path | str | None) -> Path:
-    return Path(rules_dir or "rules") / TAGS_FILE
-
-
 def load_tag_rules(rules_dir: Path | str | None) -> TagRules:
     """Parse, validate and order `rules_dir/tags.yaml`; RuleError lists every problem."""
-    path = tags_path(rules_dir)
+    path = rule_path(rules_dir, TAGS_FILE)
     if not path.exists():
         raise RuleError([(Location(str(path), 1, 1), "tags.yaml not found")])
-    return parse_tag_rules(load_yaml(path), path)
-
-
-def parse_tag_rules(doc: Any, path: Path) -> TagRules:
-    rule_doc = RuleDoc(path)
-    text = path.read_bytes() if path.exists() else b""
-    rules = TagRules(path=path, tags=[], rules_hash=hashlib.sha256(text).hexdigest()[:16])
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, Mapping):
-        raise RuleError([(rule_doc.loc(doc), "tags.yaml must be a mapping with a `tags:` list")])
-    for key in doc:
-        if key not in TOP_KEYS:
-            rule_doc.add(rule_doc.key_loc(doc, key), f"unknown key '{key}'"
-                         f"{did_you_mean(key, TOP_KEYS)} (known: {', '.join(TOP_KEYS)})")
+    rule_doc, doc = RuleDoc.read(path, "a `tags:` list", TOP_KEYS)
+    rules = TagRules(path=path, tags=[], rules_hash=rule_doc.file_hash())
     rules.event_attributes = _parse_event_attributes(rule_doc, doc)
     rules.categories = _parse_categories(rule_doc, doc)
-    raw_tags = doc.get("tags")
-    if raw_tags is None:
-        rule_doc.add(rule_doc.loc(doc), "missing `tags:` (a list of tag definitions)")
-        raw_tags = []
-    elif not isinstance(raw_tags, list):
-        rule_doc.add(rule_doc.value_loc(doc, "tags"), "`tags:` must be a list")
-        raw_tags = []
+    raw_tags = rule_doc.list_at(doc, "tags", "missing `tags:` (a list of tag definitions)",
+                                "`tags:` must be a list")
     seen: dict[str, Location | None] = {}
     for index, raw in enumerate(raw_tags):
         tag = _parse_tag(rule_doc, raw, rule_doc.item_loc(raw_tags, index), rules)

@@ -9,13 +9,13 @@ unless `reveal`; file exports stay set-based (COPY) with masking done in SQL.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import unicodedata
 from pathlib import Path
 
 from leadctl import pii
 from leadctl.errors import UsageError
 from leadctl.rules.expr import ExprError, compile_expr
+from leadctl.tagging.fields import expression_type
 from leadctl.views.export import copy_sql
 
 DEFAULT_LIMIT = 20
@@ -39,8 +39,6 @@ PERSON_FIELDS: dict[str, str] = {
     "source": "string", "sources": "list", "lead_count": "number",
     "first_seen": "timestamp", "last_seen": "timestamp",
 }
-_NUMERIC_TYPE = re.compile(r"U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL"
-                           r"|(DECIMAL|NUMERIC)(\(\d+,\s*\d+\))?")
 EXPR_TYPES = ("number", "string", "boolean", "date", "timestamp", "list")
 OUTPUT_COLUMNS = ("person_id", "name", "phone", "city", "grade", "score", "pool", "owner",
                   "status")
@@ -70,24 +68,6 @@ def caret_lines(text: str, offset: int, length: int, indent: str = "  ") -> list
             + "^" * max(display_width(marked), 1)]
 
 
-def duckdb_type_to_field(type_name: str) -> str | None:
-    """A column's DuckDB type as an expression type; None when expressions cannot use it."""
-    upper = type_name.upper().strip()
-    if upper.endswith("[]"):
-        return "list"
-    if _NUMERIC_TYPE.fullmatch(upper):
-        return "number"
-    if upper == "BOOLEAN":
-        return "boolean"
-    if upper == "DATE":
-        return "date"
-    if upper.startswith("TIMESTAMP"):
-        return "timestamp"
-    if upper == "VARCHAR":
-        return "string"
-    return None  # JSON, STRUCT, MAP, INTERVAL ...
-
-
 def searchable_fields(ws) -> tuple[dict[str, str], dict[str, str]]:
     """(name → expression type, name → SQL column) over persons ⋈ person_features ⋈
     scores ⋈ ownership. Tag columns take their type from tag_definitions."""
@@ -104,7 +84,7 @@ def searchable_fields(ws) -> tuple[dict[str, str], dict[str, str]]:
         name = row["column_name"]
         field_type = declared.get(name)
         if field_type not in EXPR_TYPES:
-            field_type = duckdb_type_to_field(row["data_type"])
+            field_type = expression_type(row["data_type"])
         if name == "person_id" or field_type is None:
             continue
         types[name], columns[name] = field_type, 'f."' + name.replace('"', '""') + '"'
