@@ -8,7 +8,7 @@ import json
 
 from leadctl.tagging.parse import load_tag_rules
 from leadctl.tagging.stage import run_tags
-from tests.test_tags_seed import workspace
+from tests.test_tagging_seed import workspace
 
 AS_OF = dt.date(2026, 11, 1)
 
