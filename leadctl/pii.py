@@ -155,3 +155,12 @@ def _generic_sql(text: str) -> str:
     return (f"(CASE WHEN length({text}) >= 8 THEN left({text}, 2) || '****' || right({text}, 2) "
             f"WHEN length({text}) >= 3 THEN left({text}, 1) || '****' || right({text}, 1) "
             f"ELSE '****' END)")
+
+
+def shown(kind: str, value, reveal: bool):
+    """A personal value (or list of them) as a screen shows it: masked unless `reveal`."""
+    if reveal or value is None:
+        return value
+    if isinstance(value, list):
+        return mask_values(kind, value)
+    return mask(kind, str(value))

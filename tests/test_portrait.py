@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from leadctl.views.portrait import Lookup, classify_query, normalize_cn_mobile, portrait
+from leadctl.identity.lookup import Lookup, classify_query, normalize_cn_mobile
+from leadctl.views.portrait import portrait
 from leadctl.workspace import open_writer
 
 REPO = Path(__file__).resolve().parent.parent

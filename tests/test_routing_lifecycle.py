@@ -59,6 +59,7 @@ def make_ws(persons: list[tuple[str, float, str]]):
                "last_seen TIMESTAMP)")
     values = ", ".join(f"('{p}', TIMESTAMP '2026-10-01')" for p, _, _ in persons)
     ws.execute(f"INSERT INTO person_features VALUES {values}")
+    ws.execute("INSERT INTO persons (person_id) SELECT person_id FROM person_features")
     ws.execute("INSERT INTO scores (person_id, score, grade) VALUES "
                + ", ".join(f"('{p}', {s}, '{g}')" for p, s, g in persons))
     return ws
@@ -146,7 +147,8 @@ def test_set_status_logs_changes_and_checks_the_owner(rules):
         set_status(ws, rules, "c1", "contacting", day(2))
     with pytest.raises(UsageError, match="unknown status 'won'"):
         set_status(ws, rules, "a1", "won", day(2))
-    with pytest.raises(NotFound, match="no person or lead with id zz"):
+    with pytest.raises(NotFound,
+                       match=r"no lead or person matches 'zz' \(tried lead id, person id\)"):
         set_status(ws, rules, "zz", "closed", day(2))
 
 
@@ -262,6 +264,7 @@ def test_lifecycle_commands(tmp_path, cli):
         ws.execute("CREATE OR REPLACE TABLE person_features AS SELECT * FROM (VALUES "
                    "('a1', TIMESTAMP '2026-10-01'), ('c1', TIMESTAMP '2026-10-01')) "
                    "AS t(person_id, last_seen)")
+        ws.execute("INSERT INTO persons (person_id) VALUES ('a1'), ('c1')")
         ws.execute("INSERT INTO scores (person_id, score, grade) VALUES "
                    "('a1', 90, 'A'), ('c1', 10, 'C')")
     preview = cli("route", "--as-of", "2026-11-04", "--dry-run", "--json")

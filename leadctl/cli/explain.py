@@ -11,7 +11,7 @@ from leadctl import api
 from leadctl.cli import common
 from leadctl.cli.portrait_view import _text as text
 from leadctl.cli.portrait_view import render_candidates
-from leadctl.views.portrait import AmbiguousQuery
+from leadctl.identity.lookup import AmbiguousQuery
 
 
 def register(app: typer.Typer) -> None:

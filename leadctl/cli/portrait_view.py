@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.cli import output
-from leadctl.views.portrait import AmbiguousQuery, portrait
+from leadctl.identity.lookup import AmbiguousQuery
+from leadctl.views.portrait import portrait
 
 SCREEN_LINES = 40
 SCREEN_WIDTH = 100

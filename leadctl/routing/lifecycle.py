@@ -10,32 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from leadctl.errors import InputError, NotFound, UsageError
+from leadctl.errors import InputError, UsageError
+from leadctl.identity.lookup import resolve_person
 from leadctl.routing.model import INTENT_STATUSES, STATUSES, RoutingRules
 from leadctl.routing.sql import claim_pick_sql, rep_period_load_sql
 from leadctl.routing.tables import LOG_COLUMNS, OWNERSHIP_COLUMNS
 from leadctl.workspace import Workspace
 
 CLAIMED = "claim_picked"
-
-
-def resolve_person(ws: Workspace, query: str) -> str:
-    """A person id, or a lead id (any source) that belongs to exactly one person."""
-    query = str(query).strip()
-    for table in ("person_features", "persons", "ownership"):
-        if ws.scalar(f"SELECT count(*) FROM {table} WHERE person_id = ?", [query]):
-            return query
-    found = ws.rows("SELECT DISTINCT pl.person_id, l.source FROM leads l "
-                    "JOIN person_leads pl ON pl.lead_key = l.lead_key "
-                    "WHERE l.lead_id = ? ORDER BY pl.person_id, l.source LIMIT 20", [query])
-    persons = sorted({r["person_id"] for r in found})
-    if len(persons) == 1:
-        return persons[0]
-    if persons:
-        listed = ", ".join(f"{r['person_id']} (lead {query} from {r['source']})" for r in found)
-        raise InputError(f"lead id {query} belongs to several persons: {listed}; "
-                         "give the person id")
-    raise NotFound(f"no person or lead with id {query}")
 
 
 def _state(ws: Workspace, person_id: str) -> dict | None:
@@ -153,7 +135,7 @@ def set_status(ws: Workspace, rules: RoutingRules, query: str, status: str, as_o
     """Set the follow-up status of an owned lead (optionally checking it is `rep`'s)."""
     if status not in STATUSES:
         raise UsageError(f"unknown status '{status}' (statuses: {', '.join(STATUSES)})")
-    person_id = resolve_person(ws, query)
+    person_id, _ = resolve_person(ws, query)
     state = _state(ws, person_id)
     if state is None or state["owner"] is None:
         raise InputError(f"person {person_id} has no owner"
@@ -189,7 +171,7 @@ def record_sale(ws: Workspace, rules: RoutingRules, query: str, rep: str, as_of:
     _known_rep(rules, rep)
     if lock_days is not None and lock_days < 0:
         raise UsageError("--lock-days must be 0 or more")
-    person_id = resolve_person(ws, query)
+    person_id, _ = resolve_person(ws, query)
     state = _state(ws, person_id)
     if _locked_to_other(state, rep, as_of):
         raise InputError(f"person {person_id} is locked to {state['owner']} until "

@@ -15,10 +15,10 @@ from typing import Any
 from leadctl import pii
 from leadctl.errors import LeadctlError
 from leadctl.identity.explain import explain_lead_identity
+from leadctl.identity.lookup import masked_query, resolve_person
 from leadctl.routing.explain import explain_routing
 from leadctl.scoring.explain import explain_score
 from leadctl.tagging.explain import explain_tags
-from leadctl.views.portrait import masked_query, resolve_person
 
 _PII_KEYS = {"phone": "phone", "phones": "phone", "email": "email", "emails": "email",
              "wechat": "wechat", "id_card": "id_card", "device_id": "device_id",
