@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,9 +62,15 @@ def resolve(db: Path | None, rules_dir: Path) -> dict:
 
 
 def runs(db: Path | None, limit: int) -> list[dict]:
+    """The run log, newest first; `counts` and `inputs` as the objects they were stored as."""
     with reading(db) as ws:
-        return ws.rows("SELECT run_id, command, started_at, ended_at, as_of, rules_hash, "
-                       "outcome, counts, error FROM runs ORDER BY run_id DESC LIMIT ?", [limit])
+        rows = ws.rows("SELECT run_id, command, started_at, ended_at, as_of, rules_hash, "
+                       "outcome, counts, inputs, error FROM runs ORDER BY run_id DESC LIMIT ?",
+                       [limit])
+    for row in rows:
+        for key in ("counts", "inputs"):
+            row[key] = json.loads(row[key]) if row[key] is not None else None
+    return rows
 
 
 def export(db: Path | None, what: str, out: Path) -> dict:

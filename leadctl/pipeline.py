@@ -4,25 +4,41 @@ The whole run happens in one `open_writer` session: the new state is built on
 a private copy and published by one atomic rename, so a failure or `kill -9`
 at any point leaves the last published state, and the next run redoes the
 work. A failed run still leaves a row in `runs` (written in a second, tiny
-write session) so cron's history shows it.
+write session) so cron's history shows it; so does a run refused for invalid rules
+(outcome `refused`). A run refused by the lock leaves none: another run is writing.
+
+Everything cron needs to see goes to the `leadctl` logger (`-v`, `--log-file`): each
+stage's start and end with counts and timings, warnings (rules, reject share, blocked
+or over-shared identifier values) and the reason of a failure.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leadctl.errors import DataCheckFailed, InputError, LeadctlError, WorkspaceLocked
+from leadctl.errors import (
+    DataCheckFailed,
+    InputError,
+    LeadctlError,
+    RuleError,
+    WorkspaceLocked,
+    format_problem,
+)
 from leadctl.identity.resolve import resolve_identities
 from leadctl.ingest import ingest_paths, options_from_rules
 from leadctl.routing.stage import run_routing
+from leadctl.rules.load import rules_hash
 from leadctl.ruleset import RuleSet, load_rules
 from leadctl.scoring.stage import run_scores
 from leadctl.tagging.stage import run_tags
 from leadctl.workspace import kill_point, open_writer
+
+log = logging.getLogger("leadctl")
 
 STAGES = ("ingest", "resolve", "tag", "score", "route")
 
@@ -37,40 +53,61 @@ class RunOptions:
 
 def run_nightly(db: Path | None, options: RunOptions,
                 progress: Callable[[int, int, str], None] | None = None) -> dict:
-
-    rules = load_rules(options.rules_dir)  # invalid rules: nothing runs, nothing changes
+    try:
+        rules = load_rules(options.rules_dir)  # invalid rules: nothing runs, nothing changes
+    except RuleError as exc:
+        _refuse(db, options, exc)
+        raise
     digest = rules.hash
+    for warning in rules.warnings:
+        log.warning("rules: %s", warning)
     summary: dict = {"as_of": options.as_of.isoformat(), "rules_hash": digest, "stages": {},
                      "timings": {}}
+    started = time.perf_counter()
     try:
         with open_writer(db, create=True) as ws:
             summary["run_id"] = ws.start_run("run", options.as_of, digest)
+            log.info("run %s started: as of %s, rules %s, inbox %s", summary["run_id"],
+                     summary["as_of"], digest[:16], ", ".join(options.inbox) or "none")
             run_stages(ws, rules, options, summary, progress)
             outcome, problem = data_checks(summary, options)
             summary["outcome"] = outcome
             ws.finish_run(outcome, run_counts(summary), options.inbox, problem)
         kill_point("publish")
-    except LeadctlError as exc:
-        _record_failure(db, options, digest, exc)
+    except WorkspaceLocked as exc:
+        log.error("run refused: %s", exc)  # another writer holds the lock: no row
+        raise
+    except Exception as exc:
+        _record_failure(db, options, digest, exc, summary)
         raise
     if progress:
         progress(len(STAGES), len(STAGES), "")
+    seconds = time.perf_counter() - started
     if summary["outcome"] != "ok":
+        log.error("run %s published, %s in %.2fs: %s", summary["run_id"], summary["outcome"],
+                  seconds, summary["problem"])
         raise DataCheckFailed(summary["problem"], summary)
+    log.info("run %s published, ok in %.2fs", summary["run_id"], seconds)
     return summary
 
 
 def run_stages(ws, rules: RuleSet, options: RunOptions, summary: dict,
                progress: Callable[[int, int, str], None] | None = None, reader=None) -> None:
-    """Every stage in order on `ws` (either engine), with counts and timings in `summary`;
-    `reader` stages the input files (default: DuckDB's)."""
+    """Every stage in order on `ws` (either engine), with counts and timings in `summary`
+    and a log line at each stage's start and end; `reader` stages the input files
+    (default: DuckDB's)."""
     funcs = {**_STAGE_FUNCS, "ingest": lambda w, r, o: ingest_inbox(w, r, o, reader)}
     for index, stage in enumerate(STAGES):
         if progress:
             progress(index, len(STAGES), stage)
+        log.info("stage %s started", stage)
         started = time.perf_counter()
-        summary["stages"][stage] = funcs[stage](ws, rules, options)
+        counts = summary["stages"][stage] = funcs[stage](ws, rules, options)
         summary["timings"][stage] = round(time.perf_counter() - started, 3)
+        log.info("stage %s done in %.2fs: %s", stage, summary["timings"][stage],
+                 stage_counts(stage, counts))
+        for warning in _stage_warnings(stage, counts, options):
+            log.warning("%s: %s", stage, warning)
         kill_point(stage)
 
 
@@ -123,14 +160,85 @@ def run_counts(summary: dict) -> dict:
     return {"stages": summary["stages"], "timings": summary["timings"]}
 
 
-def _record_failure(db, options: RunOptions, digest: str, exc: LeadctlError) -> None:
-    """The failed run's own work was discarded; leave a trace in the run log."""
+# Run-wide facts each stage repeats, and per-stage internals: not counts.
+_NOT_COUNTS = {"as_of", "dry_run", "run_id", "rules_hash", "previous", "seconds", "timings",
+               "details_shown"}
 
-    if isinstance(exc, (WorkspaceLocked, DataCheckFailed)):
+
+def stage_counts(stage: str, counts: dict) -> str:
+    """A stage's counts on one line: `key=value`, small mappings as `key=a:1,b:2`."""
+    parts = []
+    for key, value in counts.items():
+        if key in _NOT_COUNTS or value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float, str)):
+            parts.append(f"{key}={value}")
+        elif stage == "tag" and key == "tags":
+            parts.append(f"tags={len(value)}")
+        elif stage == "score" and key == "grades":
+            parts.append("grades=" + ",".join(f"{g['grade']}:{g['persons']}" for g in value))
+        elif isinstance(value, dict) and value and all(
+                isinstance(v, (int, float, str)) for v in value.values()):
+            parts.append(f"{key}=" + ",".join(f"{k}:{v}" for k, v in value.items()))
+    return " ".join(parts)
+
+
+def _stage_warnings(stage: str, counts: dict, options: RunOptions) -> list[str]:
+    """What cron should notice even when the run succeeds."""
+    if stage == "ingest" and counts.get("rejects"):
+        read, rejects = counts.get("rows_read") or 0, counts["rejects"]
+        share = rejects / read if read else 1.0
+        return [f"{rejects} of {read} rows rejected ({share:.2%}; allowed "
+                f"{options.max_reject_share:.1%}), see `leadctl export rejects`"]
+    if stage == "resolve" and (counts.get("blocked_values") or counts.get("capped_values")):
+        top = "; ".join(f"{v['id_type']} {v['value']} ({v['reason']}, {v['records']} records)"
+                        for v in counts.get("top_blocked", []))
+        return [f"{counts.get('blocked_values', 0)} blocklisted and "
+                f"{counts.get('capped_values', 0)} over-shared identifier values do not link"
+                + (f" — top: {top}" if top else "") + "; see `leadctl export blocked`"]
+    return []
+
+
+def _refuse(db, options: RunOptions, exc: RuleError) -> None:
+    """Invalid rules: nothing ran; the run log says so with the first problem."""
+    first = format_problem(*exc.problems[0]) if exc.problems else str(exc)
+    more = len(exc.problems) - 1
+    reason = first + (f" (and {more} more: `leadctl rules check`)" if more > 0 else "")
+    run_id = _record(db, options, rules_hash(options.rules_dir or "rules"), "refused", {},
+                     reason)
+    log.error("%s refused: invalid rules, nothing ran (%d problem(s))", _run_name(run_id),
+              len(exc.problems))
+    for problem in exc.problems:
+        log.error("rules: %s", format_problem(*problem))
+
+
+def _record_failure(db, options: RunOptions, digest: str, exc: Exception,
+                    summary: dict) -> None:
+    """The failed run's own work was discarded; leave a trace in the run log, with the
+    counts of the stages it finished."""
+    if isinstance(exc, DataCheckFailed):
         return
+    reason = str(exc) if isinstance(exc, LeadctlError) else \
+        f"internal error: {type(exc).__name__}: {exc}"
+    stage = next((s for s in STAGES if s not in summary["stages"]), None)
+    run_id = _record(db, options, digest, "failed", run_counts(summary), reason)
+    log.error("%s failed%s, nothing was published: %s", _run_name(run_id),
+              f" in stage {stage}" if stage and summary.get("run_id") else "", reason)
+
+
+def _record(db, options: RunOptions, digest: str, outcome: str, counts: dict,
+            error: str) -> int | None:
+    """One finished row in `runs` (its own write session); None when it cannot be
+    written (e.g. another writer holds the lock)."""
     try:
         with open_writer(db, create=True) as ws:
-            ws.start_run("run", options.as_of, digest)
-            ws.finish_run("failed", {}, options.inbox, str(exc))
-    except LeadctlError:
-        pass
+            run_id = ws.start_run("run", options.as_of, digest)
+            ws.finish_run(outcome, counts, options.inbox, error)
+        return run_id
+    except Exception as exc:  # never hide the run's own error behind this one
+        log.warning("run log not written: %s", exc)
+        return None
+
+
+def _run_name(run_id: int | None) -> str:
+    return f"run {run_id}" if run_id else "run"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,20 +46,29 @@ def state(db: Path) -> dict:
         con.close()
 
 
-def runs_log(db: Path) -> list[tuple]:
+def runs_log(db: Path, *columns: str) -> list[tuple]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return con.execute("SELECT command, outcome FROM runs ORDER BY run_id").fetchall()
+        return con.execute(f"SELECT {', '.join(('command', 'outcome', *columns))} FROM runs "
+                           "ORDER BY run_id").fetchall()
     finally:
         con.close()
+
+
+def log_lines(path: Path) -> list[str]:
+    """The log file's lines without their timestamp, timings as `T`."""
+    return [re.sub(r"\d+\.\d\ds", "Ts", line.split(" ", 2)[2])
+            for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> dict:
     db = tmp_path_factory.mktemp("ref") / "ws.duckdb"
-    result = leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF, "--json")
+    log = db.with_name("run.log")
+    result = leadctl(db, "--log-file", str(log), "run", "--inbox", str(SAMPLE_INBOX),
+                     "--as-of", AS_OF, "--json")
     assert result.returncode == 0, result.stderr
-    return {"db": db, "state": state(db)}
+    return {"db": db, "state": state(db), "log": log, "stderr": result.stderr}
 
 
 def test_run_on_sample_resolves_tags_scores_routes(reference):
@@ -66,6 +76,29 @@ def test_run_on_sample_resolves_tags_scores_routes(reference):
     assert s["leads"] == 3154
     assert 1500 <= len(s["persons"]) <= 1600
     assert runs_log(reference["db"]) == [("run", "ok")]
+
+
+def test_run_log_file_has_every_stage_with_counts_and_warnings_masked(reference):
+    lines = log_lines(reference["log"])
+    assert [re.split(r"[:(]", line)[0].strip() for line in lines] == [
+        "INFO run 1 started",
+        "INFO stage ingest started", "INFO stage ingest done in Ts", "WARNING ingest",
+        "INFO stage resolve started", "INFO stage resolve done in Ts", "WARNING resolve",
+        "INFO stage tag started", "INFO stage tag done in Ts",
+        "INFO stage score started", "INFO stage score done in Ts",
+        "INFO stage route started", "INFO stage route done in Ts",
+        "INFO run 1 published, ok in Ts"]
+    assert lines[2] == ("INFO stage ingest done in Ts: files=6 rows_read=30645 leads=3154 "
+                        "events=27487 rejects=4 skipped_duplicate_files=0 failed_files=0")
+    assert lines[3] == ("WARNING ingest: 4 of 30645 rows rejected (0.01%; allowed 5.0%), "
+                        "see `leadctl export rejects`")
+    assert lines[10] == ("INFO stage score done in Ts: persons=1535 grades=A:107,B:255,C:317,"
+                         "D:856 grade_changes=changed:0,added:1535,removed:0 "
+                         "score=min:0.0,avg:24.58,max:97.54")
+    assert "phone 138****8000 (blocklist, 30 records)" in lines[6]
+    assert "13800138000" not in reference["log"].read_text(encoding="utf-8")
+    assert reference["stderr"].splitlines() == ["warning: " + lines[3].split(" ", 1)[1],
+                                                "warning: " + lines[6].split(" ", 1)[1]]
 
 
 def test_second_run_on_same_inbox_changes_nothing(reference, tmp_path):
@@ -101,10 +134,24 @@ def test_invalid_rules_exit_2_and_change_nothing(tmp_path):
     tags.write_text(tags.read_text(encoding="utf-8").replace(
         "paid_orders_7d >= 30", "paid_orders_7d >= 30; drop table leads", 1), encoding="utf-8")
     cli = Cli(tmp_path / "ws.duckdb", rules=rules)
-    result = cli("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF)
+    log = tmp_path / "run.log"
+    result = cli("--log-file", log, "run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF)
     assert result.exit_code == 2
     assert "tags.yaml:" in result.stderr and "';' is not allowed" in result.stderr
-    assert not (tmp_path / "ws.duckdb").exists()
+    con = duckdb.connect(str(tmp_path / "ws.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM leads").fetchone() == (0,)
+    con.close()
+    # The refusal is in the run log (with the first problem) and in the log file.
+    problems = result.stderr.removeprefix("error: ").splitlines()
+    [(command, outcome, error)] = runs_log(tmp_path / "ws.duckdb", "error")
+    assert (command, outcome) == ("run", "refused")
+    more = f" (and {len(problems) - 1} more: `leadctl rules check`)" if problems[1:] else ""
+    assert error == problems[0] + more
+    assert log_lines(log) == [
+        f"ERROR run 1 refused: invalid rules, nothing ran ({len(problems)} problem(s))",
+        *(f"ERROR rules: {problem}" for problem in problems)]
+    assert f"ERROR rules: {tags}:76:35: tag 'value_tier' level 'high': ';' is not allowed" \
+        in log.read_text(encoding="utf-8")
 
 
 def test_rejects_over_threshold_exit_1_but_work_is_published(tmp_path):
@@ -135,6 +182,23 @@ def test_unreadable_inbox_file_exits_2_nothing_changed_and_failure_logged(tmp_pa
     assert runs_log(tmp_path / "ws.duckdb") == [("run", "failed")]
 
 
+def test_failed_run_logs_its_reason_masked(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "13812345678.csv").write_bytes(b"\x00\x01junk" * 50)  # named after a person
+    log = tmp_path / "run.log"
+    result = Cli(tmp_path / "ws.duckdb")("-v", "--log-file", log, "run", "--inbox", inbox,
+                                          "--as-of", AS_OF)
+    assert result.exit_code == 2
+    failed = (f"ERROR run 1 failed in stage ingest, nothing was published: 1 inbox file(s) "
+              f"could not be read, nothing was changed: {inbox}/138****5678.csv: {inbox}/"
+              "138****5678.csv: binary content (NUL bytes): not a CSV or Parquet file")
+    assert log_lines(log)[1:] == ["INFO stage ingest started", failed]
+    assert log_lines(log)[0].startswith("INFO run 1 started: as of 2026-11-01, rules ")
+    assert "13812345678" not in log.read_text(encoding="utf-8")
+    assert failed in result.stderr  # -v: the same log on stderr
+
+
 def test_concurrent_run_exits_2_naming_the_running_one(tmp_path):
     db = tmp_path / "ws.duckdb"
     assert leadctl(db, "init").returncode == 0
@@ -146,12 +210,14 @@ def test_concurrent_run_exits_2_naming_the_running_one(tmp_path):
         stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert slow.stdout.readline().strip() == "locked"
-        result = leadctl(db, "run", "--as-of", AS_OF)
+        result = leadctl(db, "--log-file", str(tmp_path / "run.log"), "run", "--as-of", AS_OF)
         assert result.returncode == 2
         assert f"pid {slow.pid}" in result.stderr and "run started" in result.stderr
     finally:
         slow.kill()
         slow.wait()
+    assert runs_log(db) == []  # refused by the lock: no row, but the log file says so
+    assert log_lines(tmp_path / "run.log") == [f"ERROR run refused: {result.stderr[7:].strip()}"]
 
 
 def test_reader_works_during_a_run(reference, tmp_path):
@@ -175,3 +241,6 @@ def test_reader_works_during_a_run(reference, tmp_path):
 def test_runs_lists_the_log(reference):
     result = Cli(reference["db"])("runs", "--json")
     assert [(r["command"], r["outcome"]) for r in result.json()] == [("run", "ok")]
+    [row] = result.json()
+    assert row["counts"]["stages"]["ingest"]["leads"] == 3154  # objects, not JSON strings
+    assert row["inputs"] == [str(SAMPLE_INBOX)]

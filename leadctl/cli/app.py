@@ -71,17 +71,26 @@ def global_options(
 
 
 def _configure_logging(level: int, log_file: Path | None) -> None:
+    """stderr: with -v/--debug the log itself; else warnings only, as `warning: ...` (an
+    error is the CLI's own `error:` line). --log-file: the log at INFO or below, appended."""
     logger = logging.getLogger("leadctl")
     logger.setLevel(min(level, logging.INFO) if log_file else level)
+    for old in logger.handlers:
+        old.close()
     logger.handlers.clear()
 
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-    handlers = [logging.StreamHandler(sys.stderr)]
-    handlers[0].setLevel(level)
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(level)
+    stderr.setFormatter(fmt)
+    if level > logging.INFO:
+        stderr.setFormatter(logging.Formatter("warning: %(message)s"))
+        stderr.addFilter(lambda record: record.levelno < logging.ERROR)
+    handlers: list[logging.Handler] = [stderr]
     if log_file:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        handlers[-1].setFormatter(fmt)
     for handler in handlers:
-        handler.setFormatter(fmt)
         handler.addFilter(MaskingFilter())  # logs never carry raw phones, e-mails, ID cards
         logger.addHandler(handler)
 
