@@ -21,12 +21,15 @@ def _digits(value: str) -> str:
 
 
 def mask_phone(value: str | None) -> str | None:
-    """Keep the first 3 and last 4 digits; a CN country code (+86) is dropped."""
+    """Keep the first 3 and last 4 digits; a CN country code (+86) is dropped. Fewer
+    than 3 digits (`phone:abc`): masked like any other text, never a lone `*`."""
     if value is None:
         return None
     digits = _digits(value)
     if len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]
+    if len(digits) < 3:
+        return mask_generic(value)
     if len(digits) < 7:
         return STAR * max(len(digits) - 2, 1) + digits[-2:]
     return digits[:3] + STAR * max(len(digits) - 7, 4) + digits[-4:]
@@ -43,11 +46,12 @@ def mask_email(value: str | None) -> str | None:
 
 
 def mask_name(value: str | None) -> str | None:
-    """First character kept, every other character starred: 张* 张** J*******."""
+    """First character kept, every other character starred: 张* 张** J*******; an
+    empty name stays empty (not a lone `*`)."""
     if value is None:
         return None
     name = value.strip()
-    return name[:1] + STAR * max(len(name) - 1, 1)
+    return name[:1] + STAR * max(len(name) - 1, 1) if name else ""
 
 
 def mask_id_card(value: str | None) -> str | None:
@@ -128,6 +132,7 @@ def mask_sql(kind: str, expr: str) -> str:
         local = (f"(CASE WHEN length({digits}) = 13 AND starts_with({digits}, '86') "
                  f"THEN substr({digits}, 3) ELSE {digits} END)")
         return (f"(CASE WHEN {expr} IS NULL THEN NULL "
+                f"WHEN length({local}) < 3 THEN {_generic_sql(f'trim({expr})')} "
                 f"WHEN length({local}) < 7 THEN {_stars(f'greatest(length({local}) - 2, 1)')} "
                 f"|| right({local}, 2) "
                 f"ELSE left({local}, 3) || {_stars(f'greatest(length({local}) - 7, 4)')} "
@@ -141,7 +146,8 @@ def mask_sql(kind: str, expr: str) -> str:
         return (f"(CASE WHEN {expr} IS NULL THEN NULL WHEN {at} = 0 THEN {short} "
                 f"ELSE coalesce(nullif(left({local}, 1), ''), '{STAR}') || '***@' || {domain} END)")
     if kind == "name":
-        return (f"(CASE WHEN {expr} IS NULL THEN NULL ELSE left({text}, 1) || "
+        return (f"(CASE WHEN {expr} IS NULL THEN NULL WHEN {text} = '' THEN '' "
+                f"ELSE left({text}, 1) || "
                 f"{_stars(f'greatest(length({text}) - 1, 1)')} END)")
     if kind == "id_card":
         return (f"(CASE WHEN {expr} IS NULL THEN NULL WHEN length({text}) < 9 THEN {short} "

@@ -69,8 +69,9 @@ def test_blocked_values_are_listed_as_not_linking(ws):
 def test_a_lead_id_in_two_sources_must_name_its_source(ws):
     with pytest.raises(AmbiguousLead) as err:
         explain_lead_identity(ws, "X")
-    assert str(err.value) == "lead id 'X' exists in 2 sources; ask for one of feed:X, seo:X"
+    assert str(err.value) == "lead id 'X' exists in 2 sources; ask for one of feed/X, seo/X"
     assert explain_lead_identity(ws, "seo:X")["lead"]["source"] == "seo"
+    assert explain_lead_identity(ws, "SEO/x")["lead"]["source"] == "seo"  # as explain prints
 
 
 def test_unknown_leads_and_person_fallback(ws):

@@ -14,7 +14,9 @@ CASES = [
     ("phone", "+16502530000", "165****0000"),
     ("phone", "01012345678", "010****5678"),
     ("phone", "12345", "***45"),
-    ("phone", "", "*"),
+    ("phone", "", "****"),  # under 3 digits: masked as text, never a lone *
+    ("phone", "12", "****"),
+    ("phone", "abc", "a****c"),
     ("email", "zhang.san@qq.com", "z***@qq.com"),
     ("email", " Zhang@Example.COM ", "Z***@Example.COM"),
     ("email", "a@b@c.com", "a***@c.com"),
@@ -24,6 +26,7 @@ CASES = [
     ("name", "张三丰", "张**"),
     ("name", "欧阳娜娜", "欧***"),
     ("name", "李", "李*"),
+    ("name", "", ""),
     ("name", "John Smith", "J*********"),
     ("id_card", "110101199003071233", "1101**********1233"),
     ("id_card", "11010119900307123X", "1101**********123X"),

@@ -3,6 +3,7 @@ height, unknown/ambiguous queries, reading while a writer works, lean imports.""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import subprocess
@@ -12,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from leadctl.identity.lookup import Lookup, classify_query, normalize_cn_mobile
+from leadctl.errors import NotFound
+from leadctl.identity.config import IdentityConfig
+from leadctl.identity.lookup import Lookup, classify_query, normalize_cn_mobile, resolve_person
 from leadctl.views.portrait import portrait
 from leadctl.workspace import open_writer
+from tests.test_identity_support import resolve, workspace
 
 REPO = Path(__file__).resolve().parent.parent
 AS_OF = "2026-11-01"
@@ -151,6 +155,11 @@ def test_classify_query_kinds():
     assert classify_query("lead:DUP1") == [Lookup("lead_id", "DUP1")]
     assert classify_query("phone:138 1234 5678") == [Lookup("phone", "+8613812345678")]
     assert classify_query("wx:ABC") == [Lookup("wechat", "abc")]
+    assert classify_query("sem_baidu/BD1") == [
+        Lookup("lead_id", "BD1", "sem_baidu"), Lookup("lead_id", "sem_baidu/BD1"),
+        Lookup("person_id", "sem_baidu/BD1")]
+    assert classify_query("pD312707A6BEC")[-1] == Lookup("person_id", "Pd312707a6bec")
+    assert classify_query("00000000000")[0] == Lookup("phone", "00000000000")  # blocked junk
 
 
 def test_other_phone_formats_use_the_identity_normaliser():
@@ -290,19 +299,108 @@ def test_wrong_id_card_checksum_is_hinted(ws_cli):
     assert result.stderr.endswith("; the ID card checksum is wrong (a typo?)\n")
 
 
-def test_ambiguous_query_lists_candidates_and_exits_1(ws_cli):
+def test_ambiguous_lead_id_lists_candidates_with_their_source_and_exits_1(ws_cli):
     result = ws_cli("portrait", "DUP1", "--json")
     assert result.exit_code == 1
-    assert result.stderr == ("error: 'DUP1' matches 2 persons; ask again with a person id "
-                             "(or a prefix such as lead:, phone:, person:)\n")
+    assert result.stderr == ("error: lead id 'DUP1' is in 2 sources, different persons "
+                             "(app/DUP1, seo/DUP1); name one as source/lead_id, e.g. app/DUP1\n")
     assert result.json()["candidates"] == [
-        {"person_id": "P2", "matched_by": ["lead_id"], "name": "李*", "phone": "139****1111",
-         "city": "北京", "lead_count": 2},
-        {"person_id": "P3", "matched_by": ["lead_id"], "name": "王*", "phone": "137****2222",
-         "city": "广州", "lead_count": 1}]
+        {"person_id": "P2", "matched_by": ["lead_id"], "leads": ["seo/DUP1"], "name": "李*",
+         "phone": "139****1111", "city": "北京", "lead_count": 2},
+        {"person_id": "P3", "matched_by": ["lead_id"], "leads": ["app/DUP1"], "name": "王*",
+         "phone": "137****2222", "city": "广州", "lead_count": 1}]
     table = ws_cli("portrait", "DUP1")
     assert table.exit_code == 1
-    assert "P2" in table.stdout and "P3" in table.stdout and "139****1111" in table.stdout
+    assert "lead_id seo/DUP1" in table.stdout and "lead_id app/DUP1" in table.stdout
+    assert "139****1111" in table.stdout
+
+
+# A person with a mixed-case id, leads from sem_baidu and agent; a blocked phone on two
+# persons' leads, an e-mail over the cap, a blocked WeChat id carried by one person only.
+LOOKUP_SQL = """
+INSERT INTO leads (lead_key, source, lead_id, name, created_at, channel) VALUES
+ (8, 'sem_baidu', 'BD100769', '周七', '2026-10-08 12:00', 'SEM'),
+ (9, 'agent', 'AG300001', '周七', '2026-10-09 12:00', 'agent');
+INSERT INTO person_leads VALUES (8, 'Pd312707a6bec'), (9, 'Pd312707a6bec');
+INSERT INTO persons (person_id, name, lead_count) VALUES ('Pd312707a6bec', '周七', 2);
+INSERT INTO lead_identifiers (lead_key, id_type, raw_value, value, status, records, reason)
+SELECT lead_key, 'phone', '13800138000', '+8613800138000', 'blocked', 2, 'blocklist'
+FROM range(4, 7, 2) t(lead_key)
+UNION ALL
+SELECT lead_key, 'email', 'ZZ@qq.com', 'zz@qq.com', 'capped', 3,
+       'shared by 3 records, over the cap of 2' FROM range(4, 7) t(lead_key)
+UNION ALL SELECT 8, 'wechat', 'test_wx', 'test_wx', 'blocked', 1, 'blocklist';
+"""
+
+
+@pytest.fixture
+def lk_cli(tmp_path, cli):
+    seed_workspace(cli.db, LOOKUP_SQL)
+    return cli
+
+
+@pytest.mark.parametrize("query,person_id,matched_by", [
+    ("pd312707a6bec", "Pd312707a6bec", ["person_id"]),
+    ("PD312707A6BEC", "Pd312707a6bec", ["person_id"]),
+    ("ag300001", "Pd312707a6bec", ["lead_id"]), ("l002", "P1", ["lead_id"]),
+    ("p1", "P1", ["person_id"]), ("person:p1", "P1", ["person_id"]),
+])
+def test_lead_and_person_ids_match_case_insensitively(lk_cli, query, person_id, matched_by):
+    data = portrait_json(lk_cli, query)
+    assert (data["person_id"], data["query"]) == (
+        person_id, {"text": query, "matched_by": matched_by})
+
+
+@pytest.mark.parametrize("query,person_id", [
+    ("seo/DUP1", "P2"), ("app:DUP1", "P3"), ("APP/dup1", "P3"), ("lead:seo/DUP1", "P2"),
+    ("sem_baidu/BD100769", "Pd312707a6bec"), ("sem_baidu:BD100769", "Pd312707a6bec"),
+])
+def test_source_qualified_lead_id_narrows_to_the_source(lk_cli, query, person_id):
+    data = portrait_json(lk_cli, query)
+    assert (data["person_id"], data["query"]["matched_by"]) == (person_id, ["lead_id"])
+
+
+def test_source_qualified_lead_id_of_another_source_is_not_found(lk_cli):
+    result = lk_cli("portrait", "feed/DUP1")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1, "", "error: no lead or person matches 'feed/DUP1' (tried source/lead id, lead id, "
+        "person id)\n")
+
+
+def test_blocked_and_capped_values_say_why_they_do_not_link(lk_cli):
+    hint = " Look the person up by lead id or person id.\n"
+    blocked = lk_cli("portrait", "138 0013 8000", "--json")
+    assert (blocked.exit_code, blocked.stdout, blocked.stderr) == (
+        1, "", "error: phone 138****8000 is blocked (blocklist), so it links no leads; "
+        "2 records carry it." + hint)
+    capped = lk_cli("portrait", "ZZ@qq.com")
+    assert (capped.exit_code, capped.stdout, capped.stderr) == (
+        1, "", "error: email z***@qq.com is shared by 3 records, above the cap of 2, so it "
+        "links no leads." + hint)
+    revealed = lk_cli("portrait", "email:zz@qq.com", "--reveal")
+    assert revealed.stderr.startswith("error: email zz@qq.com is shared by 3 records")
+    # Carried by one person only, a blocked value still finds that person.
+    assert portrait_json(lk_cli, "test_wx")["person_id"] == "Pd312707a6bec"
+
+
+def test_a_value_over_the_cap_after_a_real_resolve():
+    ws = workspace(*({"lead_id": f"S{i}", "phone": "13912345678"} for i in range(3)))
+    resolve(ws, dataclasses.replace(IdentityConfig(), max_records_per_value=2))
+    with pytest.raises(NotFound) as err:
+        resolve_person(ws, "13912345678")
+    assert str(err.value) == ("phone 139****5678 is shared by 3 records, above the cap of 2, "
+                              "so it links no leads. Look the person up by lead id or person id.")
+
+
+@pytest.mark.parametrize("query,shown", [
+    ("phone:abc", "'a****c' (tried phone a****c)"),
+    ("email:zhao@qq.com", "'z***@qq.com' (tried email z***@qq.com)"),
+    ("+86 135-1234-5678", "'135****5678' (tried phone 135****5678, lead id, person id)"),
+])
+def test_not_found_echoes_the_query_masked_like_the_portrait(ws_cli, query, shown):
+    result = ws_cli("portrait", query)
+    assert (result.exit_code, result.stderr) == (
+        1, f"error: no lead or person matches {shown}\n")
 
 
 def test_ingested_but_unresolved_lead(ws_cli):

@@ -41,7 +41,7 @@ def render_candidates(candidates: list[dict], message: str, json_out: bool) -> N
         output.print_json({"error": "ambiguous", "message": message, "candidates": candidates})
         return
     rows = [[c["person_id"], c["name"], c["phone"], c["city"], c["lead_count"],
-             ", ".join(c["matched_by"])] for c in candidates]
+             " ".join([", ".join(c["matched_by"]), *c.get("leads", [])])] for c in candidates]
     output.stdout_console().print(output.table(
         "candidates", ["person", "name", "phone", "city", "leads", "matched by"], rows,
         right=("leads",)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 
 from leadctl.errors import NotFound
+from leadctl.identity.lookup import split_source
 from leadctl.workspace import Workspace
 
 MAX_SHARED_WITH = 20  # leads listed per value (a linking value has at most the cap)
@@ -30,21 +31,27 @@ class AmbiguousLead(NotFound):
 
 
 def find_lead(ws: Workspace, query: str) -> dict:
-    """A lead by `lead_id`, `source:lead_id` or `lead:<lead_id>`."""
+    """A lead by `lead_id`, `source/lead_id`, `source:lead_id` or `lead:<lead_id>`; exactly,
+    else case-insensitively (`ag300001` finds AG300001)."""
     text = query.strip()
     if text.lower().startswith("lead:"):
         text = text[5:].strip()
-    rows = ws.rows("SELECT lead_key, source, lead_id, created_at FROM leads WHERE lead_id = ? "
-                   "ORDER BY source", [text])
-    if not rows and ":" in text:
-        source, _, lead_id = text.partition(":")
-        rows = ws.rows("SELECT lead_key, source, lead_id, created_at FROM leads "
-                       "WHERE source = ? AND lead_id = ?", [source.strip(), lead_id.strip()])
+    qualified = split_source(text)
+    columns = "SELECT lead_key, source, lead_id, created_at FROM leads"
+    for fold in (False, True):  # exact point lookups first; folding case scans
+        lead_id, source = ("lower(lead_id)", "lower(source)") if fold else ("lead_id", "source")
+        rows = ws.rows(f"{columns} WHERE {lead_id} = ? ORDER BY source",
+                       [text.lower() if fold else text])
+        if not rows and qualified:
+            rows = ws.rows(f"{columns} WHERE {source} = ? AND {lead_id} = ?",
+                           [v.lower() if fold else v for v in qualified])
+        if rows:
+            break
     if not rows:
         raise NotFound(f"no lead with id {text!r} (use the lead id of the input file, "
-                       "or SOURCE:LEAD_ID)")
+                       "or SOURCE/LEAD_ID)")
     if len(rows) > 1:
-        names = ", ".join(f"{r['source']}:{r['lead_id']}" for r in rows)
+        names = ", ".join(f"{r['source']}/{r['lead_id']}" for r in rows)
         raise AmbiguousLead(f"lead id {text!r} exists in {len(rows)} sources; ask for one of "
                             f"{names}", rows)
     return rows[0]

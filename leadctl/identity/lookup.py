@@ -1,15 +1,22 @@
 """Which person a query names: a phone, e-mail, WeChat id, ID card, device id, lead id
-(also `source/lead_id`) or person id, with or without a prefix (`phone:`, `lead:` ...).
+(also `source/lead_id` or `source:lead_id`, as explain prints it) or person id, with or
+without a prefix (`phone:`, `lead:` ...).
 
 Used by every command that takes a person (portrait, explain, status, sale): one lookup,
-one set of messages. Pure classification (`classify_query`) plus one SQL lookup; phone
-numbers that are not plain CN mobiles go through the identity normaliser.
+one set of messages. Pure classification (`classify_query`) plus set-based SQL: exact
+point lookups first (cheap on the published state); only when no lead or person id
+matches exactly are they compared case-insensitively (`ag300001` finds `AG300001`).
+Phone numbers that are not plain CN mobiles go through the identity normaliser.
+
+A value that does not link (blocked, or shared by more records than the cap) is reported
+as such, not as several candidates. Every message echoes the query masked like the
+portrait shows it (`138****5678`, `z***@qq.com`) unless `--reveal`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from leadctl import pii
 from leadctl.errors import NotFound, UsageError
@@ -31,9 +38,11 @@ class AmbiguousQuery(NotFound):
 class Lookup:
     kind: str  # phone | email | wechat | id_card | device_id | lead_id | person_id
     value: str
+    source: str | None = None  # lead_id only: `source/lead_id`
 
 
 IDENTIFIER_KINDS = ("phone", "email", "wechat", "id_card", "device_id")
+ID_KINDS = ("lead_id", "person_id")
 PREFIXES = {
     "phone": "phone", "tel": "phone", "mobile": "phone", "email": "email", "mail": "email",
     "wechat": "wechat", "wx": "wechat", "id_card": "id_card", "idcard": "id_card",
@@ -48,12 +57,26 @@ _PHONE_LIKE = re.compile(r"\+?[0-9]{6,15}")
 _ID_CARD = re.compile(r"[1-9][0-9]{16}[0-9Xx]|[1-9][0-9]{14}")
 _WECHAT = re.compile(r"[A-Za-z][-_A-Za-z0-9]{5,19}")
 _DEVICE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_PERSON_ID = re.compile(re.escape(ID_PREFIX) + "[0-9a-f]{" + str(ID_HEX) + "}", re.IGNORECASE)
+_QUALIFIED = re.compile(r"(\w[\w.-]*)[/:]([^\s/:@]+)")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def looks_like_person_id(text: str) -> bool:
-    return re.fullmatch(re.escape(ID_PREFIX) + "[0-9a-f]{" + str(ID_HEX) + "}",
-                        text.strip()) is not None
+    """`P` + 12 hex digits, in any case (`pD312707A6BEC`)."""
+    return _PERSON_ID.fullmatch(text.strip()) is not None
+
+
+def canonical_person_id(text: str) -> str:
+    """A person-id-shaped query in the stored form (`P` + lower-case hex); else as given."""
+    text = text.strip()
+    return ID_PREFIX + text[len(ID_PREFIX):].lower() if looks_like_person_id(text) else text
+
+
+def split_source(text: str) -> tuple[str, str] | None:
+    """`sem_baidu/BD100769` or `sem_baidu:BD100769` → (source, lead id); else None."""
+    match = _QUALIFIED.fullmatch(text.strip())
+    return (match.group(1), match.group(2)) if match else None
 
 
 def normalize_cn_mobile(text: str) -> str | None:
@@ -88,14 +111,24 @@ def _normalize_other_phone(text: str) -> str | None:
         return None
 
 
+def _lead_lookups(value: str) -> list[Lookup]:
+    qualified = split_source(value)
+    return ([Lookup("lead_id", qualified[1], qualified[0])] if qualified else []) + [
+        Lookup("lead_id", value)]
+
+
 def classify_query(text: str) -> list[Lookup]:
     """What a query may be, most specific first; lead id and person id are always tried."""
     query = text.strip()
     head, sep, rest = query.partition(":")
     if sep and head.lower() in PREFIXES and rest.strip():
         kind, value = PREFIXES[head.lower()], rest.strip()
+        if kind == "lead_id":
+            return _lead_lookups(value)
         if kind == "phone":
             value = normalize_cn_mobile(value) or _normalize_other_phone(value) or value
+        if kind == "person_id":
+            value = canonical_person_id(value)
         return [Lookup(kind, _normalize_identifier(kind, value))]
     lookups: list[Lookup] = []
     plain = query.translate(_FULL_WIDTH).strip()
@@ -104,17 +137,19 @@ def classify_query(text: str) -> list[Lookup]:
     elif _ID_CARD.fullmatch(plain):
         lookups.append(Lookup("id_card", plain.upper()))
     phone = normalize_cn_mobile(plain)
-    if phone is None and _PHONE_LIKE.fullmatch(_PHONE_JUNK.sub("", plain.removesuffix(".0"))) \
-            and not _ID_CARD.fullmatch(plain):
-        phone = _normalize_other_phone(plain)
+    digits = _PHONE_JUNK.sub("", plain.removesuffix(".0"))
+    if phone is None and _PHONE_LIKE.fullmatch(digits) and not _ID_CARD.fullmatch(plain):
+        # Not a valid number: still looked up as cleaned, where blocked values live.
+        phone = _normalize_other_phone(plain) or digits
     if phone:
         lookups.append(Lookup("phone", phone))
     if _WECHAT.fullmatch(plain):
         lookups.append(Lookup("wechat", plain.lower()))
     if _DEVICE.fullmatch(plain):
         lookups.append(Lookup("device_id", plain.lower()))
-    lookups += [Lookup("lead_id", query), Lookup("person_id", query)]
-    return lookups
+    if "@" not in plain:
+        lookups += _lead_lookups(query)[:-1]
+    return lookups + [Lookup("lead_id", query), Lookup("person_id", canonical_person_id(query))]
 
 
 def _normalize_identifier(kind: str, value: str) -> str:
@@ -127,34 +162,92 @@ def _normalize_identifier(kind: str, value: str) -> str:
 
 def describe_lookup(lookup: Lookup) -> str:
     """`phone 138****5678`: a lookup as shown in messages (masked)."""
-    return f"{lookup.kind} {pii.mask(lookup.kind, lookup.value)}"
+    if lookup.kind in IDENTIFIER_KINDS:
+        return f"{lookup.kind} {pii.mask(lookup.kind, lookup.value)}"
+    return "source/lead id" if lookup.source else lookup.kind.replace("_", " ")
 
 
-def lookup_sql(lookups: list[Lookup]) -> tuple[str, list]:
-    """Persons hit by any of the lookups: rows (matched_by, person_id, lead_key)."""
+def lookup_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, list]:
+    """What the lookups hit, one row per (matched_by, status, person) for linking hits
+    (status ok) and one per (matched_by, status) for values that do not link:
+    (matched_by, status, reason, records, persons, person_id, leads).
+
+    Exact matches (`=`, a point lookup) unless `fold_case`: then only lead and person
+    ids, compared case-insensitively (a scan; the caller tries it when exact finds none).
+    """
     parts: list[str] = []
     params: list = []
     for lookup in lookups:
-        if lookup.kind in IDENTIFIER_KINDS:
-            parts.append("SELECT ? AS matched_by, lead_key, CAST(NULL AS VARCHAR) AS person_id "
+        if lookup.kind in IDENTIFIER_KINDS and not fold_case:
+            parts.append("SELECT ? AS matched_by, lead_key, CAST(NULL AS VARCHAR) AS person_id, "
+                         "status, reason, CAST(NULL AS VARCHAR) AS lead "
                          "FROM lead_identifiers WHERE id_type = ? AND value = ?")
             params += [lookup.kind, lookup.kind, lookup.value]
         elif lookup.kind == "lead_id":
-            parts.append("SELECT 'lead_id' AS matched_by, lead_key, "
-                         "CAST(NULL AS VARCHAR) AS person_id FROM leads WHERE lead_id = ?")
-            params.append(lookup.value)
+            column = "lower(lead_id)" if fold_case else "lead_id"
+            where = f"{column} = ?"
+            params.append(lookup.value.lower() if fold_case else lookup.value)
+            if lookup.source is not None:
+                where += " AND " + ("lower(source)" if fold_case else "source") + " = ?"
+                params.append(lookup.source.lower() if fold_case else lookup.source)
+            parts.append("SELECT 'lead_id' AS matched_by, lead_key, CAST(NULL AS VARCHAR) AS "
+                         "person_id, 'ok' AS status, CAST(NULL AS VARCHAR) AS reason, "
+                         f"source || '/' || lead_id AS lead FROM leads WHERE {where}")
         elif lookup.kind == "person_id":
+            column = "lower(person_id)" if fold_case else "person_id"
             parts.append("SELECT 'person_id' AS matched_by, CAST(NULL AS BIGINT) AS lead_key, "
-                         "person_id FROM persons WHERE person_id = ?")
-            params.append(lookup.value)
+                         "person_id, 'ok' AS status, CAST(NULL AS VARCHAR) AS reason, "
+                         f"CAST(NULL AS VARCHAR) AS lead FROM persons WHERE {column} = ?")
+            params.append(lookup.value.lower() if fold_case else lookup.value)
     hits = "\n  UNION ALL ".join(parts)
-    sql = (f"WITH hits AS (\n  {hits})\n"
-           "SELECT h.matched_by, coalesce(h.person_id, pl.person_id) AS person_id, h.lead_key\n"
-           "FROM hits h LEFT JOIN person_leads pl ON pl.lead_key = h.lead_key")
+    sql = (f"WITH hits AS (\n  {hits}),\n"
+           "found AS (\n"
+           "  SELECT h.matched_by, h.status, h.reason, h.lead,\n"
+           "         coalesce(h.person_id, pl.person_id) AS person_id\n"
+           "  FROM hits h LEFT JOIN person_leads pl ON pl.lead_key = h.lead_key)\n"
+           "SELECT matched_by, status, min(reason) AS reason, count(*) AS records,\n"
+           "       count(DISTINCT person_id) AS persons, min(person_id) AS person_id,\n"
+           "       list_sort(list_distinct(list(lead))) AS leads\n"
+           "FROM found GROUP BY matched_by, status, CASE WHEN status = 'ok' THEN person_id END\n"
+           "ORDER BY person_id, matched_by")
     return sql, params
 
 
 # -- reading one person --------------------------------------------------------------------
+
+@dataclass
+class Hit:
+    matched_by: str
+    status: str  # ok | blocked | capped
+    reason: str | None
+    records: int
+    persons: int
+    person_id: str | None  # the person when `persons` == 1
+    leads: list[str] = field(default_factory=list)  # `source/lead_id` of lead id matches
+
+
+def _hits(ws, lookups: list[Lookup], *, fold_case: bool = False) -> list[Hit]:
+    sql, params = lookup_sql(lookups, fold_case=fold_case)
+    return [Hit(*row) for row in ws.execute(sql, params).fetchall()]
+
+
+def _linking(hits: list[Hit]) -> dict[str, list[Hit]]:
+    by_person: dict[str, list[Hit]] = {}
+    for hit in hits:
+        if hit.status == "ok" and hit.person_id is not None:
+            by_person.setdefault(hit.person_id, []).append(hit)
+    return by_person
+
+
+def _one_person(hits: list[Hit]) -> str | None:
+    """The person every hit (linking or not) belongs to, when there is exactly one."""
+    persons = {h.person_id for h in hits if h.person_id is not None}
+    return persons.pop() if len(persons) == 1 and all(h.persons <= 1 for h in hits) else None
+
+
+def _matched_by(hits: list[Hit]) -> list[str]:
+    return list(dict.fromkeys(h.matched_by for h in hits))
+
 
 def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[str]]:
     """The one person a query names, with how it matched; NotFound / AmbiguousQuery else."""
@@ -166,45 +259,80 @@ def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[s
         # A person id (P + 12 hex) also looks like a WeChat id; try the cheap exact
         # person lookup before scanning identifiers.
         found = ws.execute("SELECT person_id FROM persons WHERE person_id = ?",
-                           [query.strip()]).fetchone()
+                           [canonical_person_id(query)]).fetchone()
         if found:
             return found[0], ["person_id"]
-    sql, params = lookup_sql(lookups)
-    by_person: dict[str, list[str]] = {}
-    unresolved: list[str] = []
-    for matched_by, person_id, _lead_key in ws.execute(sql, params).fetchall():
-        if person_id is None:
-            unresolved.append(matched_by)
-            continue
-        kinds = by_person.setdefault(person_id, [])
-        if matched_by not in kinds:
-            kinds.append(matched_by)
+    shown = _shown(query, lookups, reveal)
+    hits = _hits(ws, lookups)
+    person = _one_person(hits)
+    if person:
+        return person, _matched_by([h for h in hits if h.person_id == person])
+    if not hits and any(lk.kind in ID_KINDS for lk in lookups):  # nothing matched exactly
+        hits = _hits(ws, lookups, fold_case=True)  # `ag300001` → AG300001
+    by_person = _linking(hits)
     if len(by_person) == 1:
-        return next(iter(by_person.items()))
+        person, found = next(iter(by_person.items()))
+        return person, _matched_by(found)
     if by_person:
-        raise AmbiguousQuery(
-            f"{query!r} matches {len(by_person)} persons; ask again with a person id "
-            "(or a prefix such as lead:, phone:, person:)",
-            candidates(ws, by_person, reveal=reveal))
+        raise AmbiguousQuery(_ambiguous_message(query, shown, by_person),
+                             candidates(ws, by_person, reveal=reveal))
+    barred = [h for h in hits if h.status != "ok"]
+    if barred:
+        raise NotFound(" ".join(_barred_message(h, lookups, reveal) for h in barred)
+                       + " Look the person up by lead id or person id.")
     merged = _merged_into(ws, lookups)
     if merged:
         return merged, ["merged_person_id"]
-    shown = masked_query(query, next((lk.kind for lk in lookups), ""), reveal)
-    if unresolved:
+    if hits:
         raise NotFound(f"{shown!r} was ingested but is not linked to a person yet: "
                        "run `leadctl resolve` (or the nightly `leadctl run`)")
-    tried = ", ".join([describe_lookup(lk) for lk in lookups if lk.kind in IDENTIFIER_KINDS]
-                      + [lk.kind.replace("_", " ") for lk in lookups
-                         if lk.kind not in IDENTIFIER_KINDS])
+    tried = ", ".join(dict.fromkeys(describe_lookup(lk) for lk in lookups))
     card = next((lk for lk in lookups if lk.kind == "id_card"), None)
     hint = ("; the ID card checksum is wrong (a typo?)"
             if card and not id_card_checksum_ok(card.value) else "")
     raise NotFound(f"no lead or person matches {shown!r} (tried {tried}){hint}")
 
 
+def _ambiguous_message(query: str, shown: str, by_person: dict[str, list[Hit]]) -> str:
+    found = [h for hits in by_person.values() for h in hits]
+    if all(h.matched_by == "lead_id" for h in found):  # a lead id is echoed as given
+        leads = sorted({lead for h in found for lead in h.leads})
+        return (f"lead id {query.strip()!r} is in {len(leads)} sources, different persons "
+                f"({', '.join(leads)}); name one as source/lead_id, e.g. {leads[0]}")
+    return (f"{shown!r} matches {len(by_person)} persons; ask again with a person id "
+            "(or a prefix such as lead:, phone:, person:)")
+
+
+_CAP = re.compile(r"cap of ([0-9]+)")  # in the reason link.status_sql writes
+
+
+def _barred_message(hit: Hit, lookups: list[Lookup], reveal: bool) -> str:
+    """`phone 138****8000 is blocked (blocklist), so it links no leads; 30 records carry it.`"""
+    value = next(lk.value for lk in lookups if lk.kind == hit.matched_by)
+    what = f"{hit.matched_by} {value if reveal else pii.mask(hit.matched_by, value)}"
+    records = f"{hit.records} record{'s' if hit.records != 1 else ''}"
+    cap = _CAP.search(hit.reason or "")
+    if hit.status == "capped" and cap:
+        return (f"{what} is shared by {records}, above the cap of {cap.group(1)}, "
+                "so it links no leads.")
+    return f"{what} is {hit.status} ({hit.reason}), so it links no leads; {records} carry it."
+
+
+def _shown(query: str, lookups: list[Lookup], reveal: bool) -> str:
+    """The query as messages echo it: masked like the portrait when it is personal data."""
+    first = lookups[0]
+    if reveal or first.kind not in IDENTIFIER_KINDS:
+        return query.strip()
+    return pii.mask(first.kind, first.value)
+
+
 def masked_query(query: str, kind: str, reveal: bool = False) -> str:
-    """The query as echoed back: masked when it is personal data."""
-    return query if reveal or kind not in IDENTIFIER_KINDS else pii.mask(kind, query.strip())
+    """The query as echoed back in a result matched by `kind`: masked when it is personal
+    data, in the portrait's form (`138****5678` for `+86 138-1234-5678`)."""
+    if reveal or kind not in IDENTIFIER_KINDS:
+        return query.strip()
+    value = next((lk.value for lk in classify_query(query) if lk.kind == kind), query.strip())
+    return pii.mask(kind, value)
 
 
 def _merged_into(ws, lookups: list[Lookup]) -> str | None:
@@ -217,13 +345,14 @@ def _merged_into(ws, lookups: list[Lookup]) -> str | None:
     return row[0] if row else None
 
 
-def candidates(ws, by_person: dict[str, list[str]], *, reveal: bool = False) -> list[dict]:
+def candidates(ws, by_person: dict[str, list[Hit]], *, reveal: bool = False) -> list[dict]:
     ids = sorted(by_person)
     marks = ", ".join("?" for _ in ids)
     rows = ws.rows(f"SELECT person_id, name, phone, city, lead_count FROM persons "
                    f"WHERE person_id IN ({marks}) ORDER BY person_id", ids)
     found = {r["person_id"]: r for r in rows}
-    return [{"person_id": pid, "matched_by": by_person[pid],
+    return [{"person_id": pid, "matched_by": _matched_by(by_person[pid]),
+             "leads": sorted({lead for h in by_person[pid] for lead in h.leads}),
              "name": pii.shown("name", found.get(pid, {}).get("name"), reveal),
              "phone": pii.shown("phone", found.get(pid, {}).get("phone"), reveal),
              "city": found.get(pid, {}).get("city"),
