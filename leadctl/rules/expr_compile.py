@@ -220,7 +220,9 @@ class Compiler:
             raise self._not_allowed(ident)
         name = ident.name
         if name not in self.fields:
-            raise self.err(node, _unknown_field_message(name, self.fields, ident.quoted))
+            error = self.err(node, _unknown_field_message(name, self.fields, ident.quoted))
+            error.unknown = name
+            raise error
         self.names.add(name)
         if self.column_sql is None:
             out = exp.Column(this=exp.Identifier(this=name, quoted=True))
