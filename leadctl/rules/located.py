@@ -57,8 +57,10 @@ def did_you_mean(word: Any, known: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for a near miss among `known`, else ''."""
     if not isinstance(word, str):
         return ""
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    lowered = {str(k).lower(): str(k) for k in known}  # 'c' → 'C' too
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean '{lowered[close[0]]}'?)" if close and lowered[close[0]] != word \
+        else ""
 
 
 def one_of(word: Any, known: Iterable[str]) -> str:
