@@ -15,13 +15,12 @@ given to `RuleDoc.named_items`), and whatever only refers to it reports nothing 
 own: `compile_located` drops an expression's "unknown field" for a broken name, and a
 reference to a broken pool is not an "unknown pool". Once the root problem is fixed, the
 next `rules check` checks those references again. Every "unknown X" message names the
-near miss (`did_you_mean`, `one_of`).
+near miss (`did_you_mean`, `one_of` from `rules.hints`, re-exported here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +31,7 @@ from typing import Any
 
 from leadctl.errors import Location, RuleError
 from leadctl.rules.expr import CompiledExpr, ExprError, compile_expr
+from leadctl.rules.hints import did_you_mean, one_of
 from leadctl.rules.load import load_yaml
 
 Problems = list[tuple[Location | None, str]]
@@ -51,22 +51,6 @@ def declared_names(name: Any) -> set[str]:
     (`Paid-Orders` → paid_orders): what references to it most likely say."""
     text = str(name)
     return {text, re.sub(r"\W", "_", text.strip()).lower()}
-
-
-def did_you_mean(word: Any, known: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for a near miss among `known`, else ''."""
-    if not isinstance(word, str):
-        return ""
-    lowered = {str(k).lower(): str(k) for k in known}  # 'c' → 'C' too
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return f" (did you mean '{lowered[close[0]]}'?)" if close and lowered[close[0]] != word \
-        else ""
-
-
-def one_of(word: Any, known: Iterable[str]) -> str:
-    """' (did you mean 'x'?) (known: a, b, …)': the tail of an "unknown X 'word'" message."""
-    known = list(known)
-    return f"{did_you_mean(word, known)} (known: {', '.join(known) or 'none'})"
 
 
 class Fields(dict):
