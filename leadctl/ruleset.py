@@ -1,7 +1,8 @@
 """The rule files of one command, parsed and checked once: `RuleSet`.
 
 `load_rules` parses every file of the rules directory, each by its own domain's parser
-(tags first: their types are the fields scoring and routing expressions may use),
+(tags first: their types are the fields scoring and routing expressions may use; a
+name declared but broken is reported once, where it is declared — see rules/located),
 collects the problems of all of them and raises ONE RuleError listing every problem
 in file order; or returns the RuleSet the command then hands down to its stages.
 With a workspace it also checks the tags against the data present (`check_data`).
@@ -26,7 +27,7 @@ from leadctl.rules.located import Problems, sorted_problems
 from leadctl.scoring.model import SCORING_FILE, ScoringRules
 from leadctl.scoring.parse import load_scoring_rules
 from leadctl.tagging.check import check_tags_against_data
-from leadctl.tagging.model import PERSON_FIELDS, TAGS_FILE, TagRules
+from leadctl.tagging.model import TAGS_FILE, TagRules
 from leadctl.tagging.parse import load_tag_rules
 
 
@@ -87,12 +88,14 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
             return None
 
     files.append(str(rule_path(rules_dir, TAGS_FILE)))
-    try:
-        tags = load_tag_rules(rules_dir)
+    try:  # tags with problems still give their fields, broken names marked (Fields)
+        tags = load_tag_rules(rules_dir, problems)
     except RuleError as exc:
         problems.extend(exc.problems)
         tags = None
-    fields = tags.fields() if tags is not None else dict(PERSON_FIELDS)
+    # Without readable tags, scoring and routing expressions are not checked: every
+    # tag they name would be a misleading second error.
+    fields = tags.fields() if tags is not None else None
     scoring = parsed(rule_path(rules_dir, SCORING_FILE), load_scoring_rules, fields)
     routing = parsed(rule_path(rules_dir, ROUTING_FILE), load_routing_rules, fields)
     identity = parsed(rule_path(rules_dir, IDENTITY_FILE), load_identity_config)

@@ -23,7 +23,7 @@ def test_unknown_column_and_key_are_located(tmp_path):
         load_sources_config(tmp_path)
     assert str(err.value).splitlines() == [
         f"{tmp_path}/sources.yaml:3:1: unknown key 'colour' (known: aliases, timezone)",
-        f"{tmp_path}/sources.yaml:2:3: unknown canonical column 'phonee'",
+        f"{tmp_path}/sources.yaml:2:3: unknown canonical column 'phonee' (did you mean 'phone'?)",
     ]
 
 

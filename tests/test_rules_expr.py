@@ -252,7 +252,7 @@ REJECTS = [
     ("city like 'S%'", "'like' is not allowed (use starts_with, ends_with or contains)", 0, 14),
     ("foo > 1", f"unknown field 'foo' (known: {KNOWN})", 0, 3),
     ("orders > 1 and citi = 'x'",
-     f"unknown field 'citi' (known: {KNOWN}; did you mean 'city'?)", 15, 4),
+     f"unknown field 'citi' (did you mean 'city'?) (known: {KNOWN})", 15, 4),
     ('city = "Shanghai"',
      f"unknown field 'Shanghai' (known: {KNOWN}); write text in single quotes: 'Shanghai'", 7, 10),
     ("city = 30", "cannot compare string 'city' with number 30", 0, 9),
@@ -359,7 +359,7 @@ def test_compile_located_reports_the_file_location_of_the_bad_character():
     assert info.value.problems == [
         (
             Location("tags.yaml", 3, 26),
-            f"unknown field 'citi' (known: {KNOWN}; did you mean 'city'?)",
+            f"unknown field 'citi' (did you mean 'city'?) (known: {KNOWN})",
         )
     ]
     with pytest.raises(RuleError) as info:

@@ -112,7 +112,8 @@ tags:
       - {name: hi, when: unknown_tag > 1}
 """)
     assert found == [
-        "5:10: tag 'a': agg must be one of count, sum, avg, min, max, count_distinct",
+        "5:10: tag 'a': agg must be one of count, sum, avg, min, max, count_distinct "
+        "(did you mean 'min'?)",
         "6:11: tag name 'Bad-Name' must be lower_snake_case (letters, digits, _) and not a "
         "reserved word",
         "8:5: tag 't': tiers need a `default:` level (or `default: null` for no value)",

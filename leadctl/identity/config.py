@@ -15,7 +15,7 @@ from typing import Any
 
 from leadctl.errors import RuleError
 from leadctl.rules.load import load_yaml, rule_path
-from leadctl.rules.located import RuleDoc
+from leadctl.rules.located import RuleDoc, one_of
 
 IDENTITY_FILE = "identity.yaml"
 ID_TYPES = ("phone", "email", "wechat", "device_id", "id_card")
@@ -205,7 +205,7 @@ def _parse_blocklist(ctx: _IdentityDoc, doc: Mapping, config: IdentityConfig) ->
                 good.append(kind)
             else:
                 ctx.add(ctx.item_loc(seq, index),
-                        f"unknown identifier type '{kind}' (known: {', '.join(ID_TYPES)})")
+                        f"unknown identifier type '{kind}'{one_of(kind, ID_TYPES)}")
         config.repeated_character = tuple(good)
 
 
@@ -260,8 +260,8 @@ def _parse_survivorship(ctx: _IdentityDoc, doc: Mapping, config: IdentityConfig)
         return
     for name, rule in rules.items():
         if name not in GOLDEN_FIELDS:
-            ctx.add(ctx.key_loc(rules, name), f"unknown person field '{name}' (known: "
-                    f"{', '.join(GOLDEN_FIELDS)})")
+            ctx.add(ctx.key_loc(rules, name),
+                    f"unknown person field '{name}'{one_of(name, GOLDEN_FIELDS)}")
             continue
         where = ctx.value_loc(rules, name)
         sources: tuple[str, ...] = ()
@@ -278,8 +278,8 @@ def _parse_survivorship(ctx: _IdentityDoc, doc: Mapping, config: IdentityConfig)
                     "`method:` (and `sources:` for source_priority)")
             continue
         if method not in METHODS:
-            ctx.add(where, f"unknown survivorship method {method!r} for '{name}' "
-                    f"(known: {', '.join(METHODS)})")
+            ctx.add(where, f"unknown survivorship method {method!r} for '{name}'"
+                    f"{one_of(method, METHODS)}")
             continue
         if method == "source_priority" and not sources:
             ctx.add(where, f"survivorship.{name}: source_priority needs `sources:`, "
@@ -301,11 +301,11 @@ class _IdentityDoc(RuleDoc):
         for key in mapping:
             if key not in known:
                 self.add(self.key_loc(mapping, key),
-                         f"unknown key '{prefix}{key}' (known: {', '.join(known)})")
+                         f"unknown key '{prefix}{key}'{one_of(key, known)}")
 
     def known_type(self, mapping: Mapping, id_type: Any, name: str) -> bool:
         if id_type in ID_TYPES:
             return True
         self.add(self.key_loc(mapping, id_type), f"{name}: unknown identifier type "
-                 f"'{id_type}' (known: {', '.join(ID_TYPES)})")
+                 f"'{id_type}'{one_of(id_type, ID_TYPES)}")
         return False

@@ -8,7 +8,7 @@ from pathlib import Path
 from leadctl.errors import RuleError
 from leadctl.ingest.columns import DEFAULT_ALIASES
 from leadctl.rules.load import load_yaml, rule_path
-from leadctl.rules.located import RuleDoc
+from leadctl.rules.located import RuleDoc, did_you_mean, one_of
 
 KNOWN_KEYS = {"aliases", "timezone"}
 
@@ -36,7 +36,7 @@ def load_sources_config(rules_dir: Path | str | None) -> SourcesConfig:
     for key in raw:
         if key not in KNOWN_KEYS:
             doc.add(doc.key_loc(raw, key),
-                    f"unknown key '{key}' (known: {', '.join(sorted(KNOWN_KEYS))})")
+                    f"unknown key '{key}'{one_of(key, sorted(KNOWN_KEYS))}")
     aliases = raw.get("aliases") or {}
     config = SourcesConfig()
     if not isinstance(aliases, dict):
@@ -44,7 +44,8 @@ def load_sources_config(rules_dir: Path | str | None) -> SourcesConfig:
     else:
         for column, names in aliases.items():
             if column not in DEFAULT_ALIASES:
-                doc.add(doc.key_loc(aliases, column), f"unknown canonical column '{column}'")
+                doc.add(doc.key_loc(aliases, column), f"unknown canonical column "
+                        f"'{column}'{did_you_mean(column, DEFAULT_ALIASES)}")
             elif not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 doc.add(doc.key_loc(aliases, column),
                         f"aliases of '{column}' must be a list of header names")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from leadctl.errors import Location
 from leadctl.routing.allocation import ALLOCATIONS
-from leadctl.rules.located import LocatedText
+from leadctl.rules.located import Fields, LocatedText, broken_names
 
 ROUTING_FILE = "routing.yaml"
 STATUSES = ("pending", "contacting", "unclear_intent", "clear_intent", "appointment", "closed")
@@ -50,9 +50,11 @@ RELEASED_CAUSES = ("reactivated", "new", "pool_removed", "reassigned", "no_inten
 UNASSIGNED_REASONS = ("no_capacity", "claim_pool", "no_route", "dormant")
 
 
-def route_fields(fields: Mapping[str, str]) -> dict[str, str]:
-    """What a route condition can name: person_features `fields` + ROUTE_FIELDS."""
-    return {**{k: v for k, v in fields.items() if k != "person_id"}, **ROUTE_FIELDS}
+def route_fields(fields: Mapping[str, str]) -> Fields:
+    """What a route condition can name: person_features `fields` + ROUTE_FIELDS (and the
+    broken names `fields` carries)."""
+    return Fields({**{k: v for k, v in fields.items() if k != "person_id"}, **ROUTE_FIELDS},
+                  broken_names(fields))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,14 @@ from leadctl.routing.model import (
     route_fields,
 )
 from leadctl.rules.load import rule_path
-from leadctl.rules.located import Problems, RuleDoc, compile_located, sorted_problems
+from leadctl.rules.located import (
+    Problems,
+    RuleDoc,
+    compile_located,
+    did_you_mean,
+    one_of,
+    sorted_problems,
+)
 from leadctl.scoring.parse import is_number
 
 TOP_KEYS = ("capacity_period", "pools", "routes", "default_pool", "lifecycle")
@@ -56,10 +63,11 @@ def load_routing_rules(rules_dir: Path | str | None,
     period = doc.get("capacity_period", "week")
     if period not in PERIODS:
         d.add(d.value_loc(doc, "capacity_period"), f"capacity_period must be one of "
-              f"{', '.join(PERIODS)}, not '{period}'")
+              f"{', '.join(PERIODS)}, not '{period}'{did_you_mean(period, PERIODS)}")
     else:
         rules.capacity_period = period
-    rules.pools = _parse_pools(d, doc)
+    broken: set[str] = set()  # pools declared with a bad name: references say nothing
+    rules.pools = _parse_pools(d, doc, broken)
     known = {p.name for p in rules.pools}
     _check_capacities(d, rules)
 
@@ -68,12 +76,13 @@ def load_routing_rules(rules_dir: Path | str | None,
         if value is None:
             return None
         if value not in known:
-            d.add(d.value_loc(parent, key), f"{what}: unknown pool '{value}' (known: "
-                  f"{', '.join(sorted(known)) or 'none'})")
+            if value not in broken:
+                d.add(d.value_loc(parent, key), f"{what}: unknown pool "
+                      f"'{value}'{one_of(value, sorted(known))}")
             return None
         return str(value)
 
-    rules.routes = _parse_routes(d, doc, pool_ref, known)
+    rules.routes = _parse_routes(d, doc, pool_ref, known, broken)
     rules.default_pool = pool_ref(doc, "default_pool", "default_pool")
     catch_all = next((r for r in rules.routes if r.catch_all), None)
     if rules.default_pool and catch_all is not None:
@@ -87,7 +96,7 @@ def load_routing_rules(rules_dir: Path | str | None,
     return rules
 
 
-def _parse_pools(d: RuleDoc, doc: Mapping) -> list[Pool]:
+def _parse_pools(d: RuleDoc, doc: Mapping, broken: set[str]) -> list[Pool]:
     raw = doc.get("pools")
     if raw is None:
         d.add(d.loc(doc), "routing.yaml: missing `pools:` (a list of {name, allocation, reps})")
@@ -97,17 +106,19 @@ def _parse_pools(d: RuleDoc, doc: Mapping) -> list[Pool]:
         return []
     pools: list[Pool] = []
     for item, name, loc in d.named_items(raw, "pool", POOL_KEYS,
-                                         "`name:` and `allocation:`"):
+                                         "`name:` and `allocation:`", broken):
         what = f"pool '{name}'"
         allocation = item.get("allocation", DEFAULT_ALLOCATION)
-        if allocation not in ALLOCATIONS:
+        valid = allocation in ALLOCATIONS  # else what depends on it is not checked
+        if not valid:
             d.add(d.value_loc(item, "allocation"), f"{what}: allocation must be one of "
-                  f"{', '.join(ALLOCATIONS)}, not '{allocation}'")
+                  f"{', '.join(ALLOCATIONS)}, not '{allocation}'"
+                  f"{did_you_mean(allocation, ALLOCATIONS)}")
             allocation = DEFAULT_ALLOCATION
         team = item.get("team")
         pool = Pool(name=name, allocation=allocation, team=None if team is None else str(team),
                     description=str(item.get("description") or ""), loc=loc)
-        pool.reps = _parse_reps(d, item, pool)
+        pool.reps = _parse_reps(d, item, pool, valid)
         if pool.deals and not pool.reps:
             d.add(d.value_loc(item, "reps") if "reps" in item else loc,
                   f"{what}: allocation {allocation} needs `reps:` (at least one rep)")
@@ -115,7 +126,7 @@ def _parse_pools(d: RuleDoc, doc: Mapping) -> list[Pool]:
     return pools
 
 
-def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool) -> list[Rep]:
+def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool, valid_allocation: bool) -> list[Rep]:
     raw = item.get("reps")
     what = f"pool '{pool.name}'"
     if raw is None:
@@ -147,7 +158,7 @@ def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool) -> list[Rep]:
             d.add(d.value_loc(spec, "weight") if isinstance(entry, Mapping) else where,
                   f"{what}: rep '{name}': weight must be a number above 0")
             weight = 1
-        elif weight != 1 and not ALLOCATIONS[pool.allocation].weighted:
+        elif weight != 1 and valid_allocation and not ALLOCATIONS[pool.allocation].weighted:
             d.add(d.value_loc(spec, "weight"), f"{what}: rep '{name}' has a weight, but the "
                   f"pool's allocation is {pool.allocation} (use allocation: weighted)")
         capacity = spec.get("capacity")
@@ -180,7 +191,8 @@ def _check_capacities(d: RuleDoc, rules: RoutingRules) -> None:
                       f"at {other.loc}: a rep has one capacity per period")
 
 
-def _parse_routes(d: RuleDoc, doc: Mapping, pool_ref, known: set[str]) -> list[Route]:
+def _parse_routes(d: RuleDoc, doc: Mapping, pool_ref, known: set[str],
+                  broken: set[str]) -> list[Route]:
     raw = doc.get("routes")
     if raw is None:
         d.add(d.loc(doc), "routing.yaml: missing `routes:` (an ordered list of {name, when, "
@@ -209,7 +221,7 @@ def _parse_routes(d: RuleDoc, doc: Mapping, pool_ref, known: set[str]) -> list[R
             d.add(d.value_loc(item, "reassign"), f"{what}: reassign must be true or false")
         route.reassign = reassign is True
         if item.get("from") is not None:
-            route.from_pools = _parse_from(d, item, what, route.reassign, known)
+            route.from_pools = _parse_from(d, item, what, route.reassign, known, broken)
         if catch_all is not None:
             d.add(loc, f"{what} can never match: route '{catch_all.name}' above "
                   f"({catch_all.loc}) matches every person")
@@ -219,8 +231,8 @@ def _parse_routes(d: RuleDoc, doc: Mapping, pool_ref, known: set[str]) -> list[R
     return routes
 
 
-def _parse_from(d: RuleDoc, item: Mapping, what: str, reassign: bool,
-                known: set[str]) -> tuple[str, ...]:
+def _parse_from(d: RuleDoc, item: Mapping, what: str, reassign: bool, known: set[str],
+                broken: set[str]) -> tuple[str, ...]:
     if not reassign:
         d.add(d.key_loc(item, "from"), f"{what}: `from:` only applies with `reassign: true`")
     raw = item["from"]
@@ -228,11 +240,10 @@ def _parse_from(d: RuleDoc, item: Mapping, what: str, reassign: bool,
     out: list[str] = []
     for index, source in enumerate(sources):
         where = d.item_loc(raw, index) if isinstance(raw, list) else d.value_loc(item, "from")
-        if not isinstance(source, str) or source not in known:
-            d.add(where, f"{what}: from: unknown pool '{source}' (known: "
-                  f"{', '.join(sorted(known)) or 'none'})")
-        else:
+        if isinstance(source, str) and source in known:
             out.append(source)
+        elif source not in broken:
+            d.add(where, f"{what}: from: unknown pool '{source}'{one_of(source, sorted(known))}")
     return tuple(dict.fromkeys(out))
 
 
@@ -285,7 +296,7 @@ def _parse_lifecycle(d: RuleDoc, doc: Mapping, pool_ref, rules: RoutingRules) ->
             for status, limit in sla.items():
                 if status not in STATUSES or status == "closed":
                     d.add(d.key_loc(sla, status), f"lifecycle: status_sla_days: unknown "
-                          f"status '{status}' (known: {', '.join(STATUSES[:-1])})")
+                          f"status '{status}'{one_of(status, STATUSES[:-1])}")
                 elif not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
                     d.add(d.value_loc(sla, status), f"lifecycle: status_sla_days: {status} "
                           "must be a whole number of days (1 or more)")
@@ -340,6 +351,7 @@ def unknown_grade_warnings(rules: RoutingRules, grades: set[str]) -> list[str]:
             for value in re.findall(r"'((?:[^']|'')*)'", listed):
                 if value not in grades:
                     warnings.append(f"{route.loc}: route '{route.name}' compares grade "
-                                    f"with '{value}', which scoring.yaml never gives "
+                                    f"with '{value}', which scoring.yaml never gives"
+                                    f"{did_you_mean(value, sorted(grades))} "
                                     f"(grades: {', '.join(sorted(grades))})")
     return warnings

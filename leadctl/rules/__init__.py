@@ -5,7 +5,8 @@
 - `expr`: the expression language, checked against a whitelist and compiled to SQL
   (`expr_parse` reads and checks the text, `expr_compile` checks types and builds SQL).
 - `located`: problems and expressions with their file:line:col (`RuleDoc`,
-  `compile_located`), shared by every rule file's parser.
+  `compile_located`, `Fields` with the names declared but broken), shared by every rule
+  file's parser; `hints`: the did-you-mean of every "unknown X" message.
 - `tags`, `scoring`, `routing`: rule objects compiled to SQL on top of these.
 
 Nothing is imported here, so importing one rules module stays cheap.

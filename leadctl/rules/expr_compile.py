@@ -12,7 +12,6 @@ sqlglot is imported inside functions: importing this module stays cheap.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from leadctl.rules.expr_parse import (
     arity_text,
     child_nodes,
 )
+from leadctl.rules.hints import did_you_mean
 from leadctl.sqlfn import round_scale
 
 NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP, LIST, NULL = (
@@ -220,7 +220,9 @@ class Compiler:
             raise self._not_allowed(ident)
         name = ident.name
         if name not in self.fields:
-            raise self.err(node, _unknown_field_message(name, self.fields, ident.quoted))
+            error = self.err(node, _unknown_field_message(name, self.fields, ident.quoted))
+            error.unknown = name
+            raise error
         self.names.add(name)
         if self.column_sql is None:
             out = exp.Column(this=exp.Identifier(this=name, quoted=True))
@@ -527,12 +529,7 @@ def _unknown_field_message(name: str, fields: Mapping[str, str], quoted: bool) -
     if not known:
         return f"unknown field '{name}' (no fields are available here)"
     shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
-    lowered = {k.lower(): k for k in known}
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
-    message = f"unknown field '{name}' (known: {shown}"
-    if close:
-        message += f"; did you mean '{lowered[close[0]]}'?"
-    message += ")"
+    message = f"unknown field '{name}'{did_you_mean(name, known)} (known: {shown})"
     if quoted:
         message += f"; write text in single quotes: '{name}'"
     return message

@@ -17,13 +17,16 @@ from typing import Any
 
 
 class ExprError(Exception):
-    """A rejected expression: `message` for the author, `offset`/`length` in the text."""
+    """A rejected expression: `message` for the author, `offset`/`length` in the text;
+    `unknown` is the name when the problem is a field name the fields do not have."""
 
-    def __init__(self, message: str, offset: int = 0, length: int = 0):
+    def __init__(self, message: str, offset: int = 0, length: int = 0,
+                 unknown: str | None = None):
         super().__init__(message)
         self.message = message
         self.offset = offset
         self.length = length
+        self.unknown = unknown
 
 
 # -- what may be written ----------------------------------------------------------------

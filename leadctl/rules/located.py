@@ -6,12 +6,21 @@
   for nodes built in memory.
 - `LocatedText`: an expression from a rule file, and where each of its characters is.
 - `compile_located`: compile a `LocatedText` with errors at the offending character.
+- `Fields`: the names an expression may use, and the names declared but broken.
+
+One typo, one error: a name whose declaration has a problem (a tag of an unknown kind,
+a pool with a bad name, an event attribute of an unknown type…) is reported once, where
+it is declared. The parser records it as *broken* (`Fields.broken`, or the `broken` set
+given to `RuleDoc.named_items`), and whatever only refers to it reports nothing of its
+own: `compile_located` drops an expression's "unknown field" for a broken name, and a
+reference to a broken pool is not an "unknown pool". Once the root problem is fixed, the
+next `rules check` checks those references again. Every "unknown X" message names the
+near miss (`did_you_mean`, `one_of` from `rules.hints`, re-exported here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -22,6 +31,7 @@ from typing import Any
 
 from leadctl.errors import Location, RuleError
 from leadctl.rules.expr import CompiledExpr, ExprError, compile_expr
+from leadctl.rules.hints import did_you_mean, one_of
 from leadctl.rules.load import load_yaml
 
 Problems = list[tuple[Location | None, str]]
@@ -36,12 +46,27 @@ def sorted_problems(problems: Problems) -> Problems:
                   else ("", 0, 0))
 
 
-def did_you_mean(word: Any, known: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for a near miss among `known`, else ''."""
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+def declared_names(name: Any) -> set[str]:
+    """A name that was declared but is not valid, as written and as lower_snake_case
+    (`Paid-Orders` → paid_orders): what references to it most likely say."""
+    text = str(name)
+    return {text, re.sub(r"\W", "_", text.strip()).lower()}
+
+
+class Fields(dict):
+    """Names an expression may use → their type, plus `broken`: names declared in a rule
+    file whose declaration has a problem of its own, reported there. An expression that
+    fails only because it names a broken one adds no problem (see the module doc)."""
+
+    def __init__(self, types: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+                 broken: Iterable[str] = ()):
+        super().__init__(types)
+        self.broken: set[str] = set(broken)
+
+
+def broken_names(fields: Mapping[str, str]) -> set[str]:
+    """The broken names carried by `fields` (none for a plain mapping)."""
+    return getattr(fields, "broken", set())
 
 
 @dataclass(frozen=True)
@@ -67,11 +92,15 @@ def compile_located(text: LocatedText, fields: Mapping[str, str], expect: str | 
                     column_sql: Callable[[str], str] | None = None,
                     problems: Problems | None = None) -> CompiledExpr | None:
     """compile_expr with its error turned into a located problem: appended to `problems`
-    (and None returned), or raised as a RuleError when `problems` is None."""
+    (and None returned), or raised as a RuleError when `problems` is None. An unknown
+    name that is one of `fields.broken` appends nothing (its declaration's problem is
+    the one to fix) and returns None."""
     try:
         return compile_expr(text.value, fields, expect=expect, as_of=as_of,
                             column_sql=column_sql)
     except ExprError as exc:
+        if problems is not None and exc.unknown in broken_names(fields):
+            return None
         message = exc.message if what is None else f"{what}: {exc.message}"
         problem = (text.loc_at(exc.offset or 0), message)
         if problems is None:
@@ -145,8 +174,7 @@ class RuleDoc:
             raise RuleError([(self.loc(doc), f"{self.path.name} must be a mapping with {shape}")])
         for key in doc:
             if key not in keys:
-                self.add(self.key_loc(doc, key), f"unknown key '{key}'"
-                         f"{did_you_mean(key, keys)} (known: {', '.join(keys)})")
+                self.add(self.key_loc(doc, key), f"unknown key '{key}'{one_of(key, keys)}")
         return doc
 
     def list_at(self, mapping: Mapping, key: str, missing: str, not_list: str) -> list:
@@ -171,9 +199,12 @@ class RuleDoc:
                          f"{what}: unknown key '{key}'{did_you_mean(key, allowed)} "
                          f"(allowed: {', '.join(allowed)})")
 
-    def named_items(self, raw: Any, kind: str, allowed: tuple[str, ...], shape: str):
+    def named_items(self, raw: Any, kind: str, allowed: tuple[str, ...], shape: str,
+                    broken: set[str] | None = None):
         """Yield (item, name, name_loc) for each mapping of `raw` with a valid, unique
-        lower_snake_case `name:`; everything else is recorded as a problem."""
+        lower_snake_case `name:`; everything else is recorded as a problem. A name that
+        is not valid goes to `broken` (as written and as `declared_name` reads it), so
+        references to it are not reported again."""
         seen: dict[str, Location] = {}
         for index, item in enumerate(raw):
             where = self.item_loc(raw, index)
@@ -182,6 +213,8 @@ class RuleDoc:
                 continue
             name = item.get("name")
             if not isinstance(name, str) or not NAME_RE.match(name):
+                if broken is not None and name is not None:
+                    broken.update(declared_names(name))
                 self.add(self.value_loc(item, "name") if "name" in item else where,
                          f"{kind} needs a `name:` in lower_snake_case" if name is None
                          else f"{kind} name '{name}' must be lower_snake_case "

@@ -60,7 +60,8 @@ def load_scoring_rules(rules_dir: Path | str | None,
     # inside it are reported in the same run as the duplicate.
     seen: dict[str, Location | None] = {}
     for index, raw in enumerate(raw_rules):
-        rule = _parse_rule(d, raw, d.item_loc(raw_rules, index), default_decay)
+        rule = _parse_rule(d, raw, d.item_loc(raw_rules, index), default_decay,
+                           doc.get("decay") is not None)
         if rule is None:
             continue
         if rule.name in seen:
@@ -104,8 +105,10 @@ def _parse_grades(d: RuleDoc, doc: Mapping) -> list[Grade]:
     return grades
 
 
-def _parse_rule(d: RuleDoc, raw: Any, where: Location, default_decay: Decay | None
-                ) -> ScoreRule | None:
+def _parse_rule(d: RuleDoc, raw: Any, where: Location, default_decay: Decay | None,
+                declared_decay: bool) -> ScoreRule | None:
+    """One rule; `declared_decay`: the file has a top-level decay (broken when
+    `default_decay` is None: `decay: true` then says nothing more)."""
     if not isinstance(raw, Mapping):
         d.add(where, "each score rule must be a mapping with `name:` and `points:`")
         return None
@@ -134,7 +137,7 @@ def _parse_rule(d: RuleDoc, raw: Any, where: Location, default_decay: Decay | No
               "expression")
     decay = raw.get("decay")
     if decay is True:
-        if default_decay is None:
+        if default_decay is None and not declared_decay:
             d.add(d.value_loc(raw, "decay"), f"{what}: `decay: true` needs a top-level "
                   "`decay:` (age, half_life_days)")
         rule.decay = default_decay

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from leadctl.rules.expr import ExprError, expr_names
-from leadctl.rules.located import LocatedText, RuleDoc, compile_located
+from leadctl.rules.located import LocatedText, RuleDoc, compile_located, did_you_mean, one_of
 from leadctl.sqlfn import round_sql
 from leadctl.sqltext import date_literal, ident, literal, ts_literal
 from leadctl.tagging.fields import event_field_sql, feature_column_sql
@@ -53,7 +53,9 @@ class Kind:
         """Expressions over person_features (their names are the tag's dependencies)."""
         return []
 
-    def dependencies(self, doc: RuleDoc, tag: TagDef, tag_names: list[str]) -> tuple[str, ...]:
+    def dependencies(self, doc: RuleDoc, tag: TagDef, tag_names: list[str],
+                     broken: set[str]) -> tuple[str, ...]:
+        """The tags this one uses (`broken`: declared but broken tag names)."""
         words: set[str] = set()
         for text in self.expressions(tag):
             words |= names_in(text.value)
@@ -133,8 +135,10 @@ def parse_event_field(doc: RuleDoc, raw: Mapping, tag: TagDef, key: str,
     value = raw.get(key)
     known = rules.event_fields()
     if value not in known:
-        doc.add(doc.value_loc(raw, key), f"tag '{tag.name}': unknown event field '{value}' "
-                f"(known: {', '.join(known)}; declare others under event_attributes)")
+        if value not in known.broken:
+            doc.add(doc.value_loc(raw, key), f"tag '{tag.name}': unknown event field "
+                    f"'{value}'{did_you_mean(value, known)} (known: {', '.join(known)}; "
+                    "declare others under event_attributes)")
         return
     tag.field = str(value)
 
@@ -207,7 +211,8 @@ class Metric(EventKind):
         agg = raw.get("agg")
         if agg not in AGGS:
             doc.add(doc.value_loc(raw, "agg") if "agg" in raw else tag.loc,
-                    f"tag '{tag.name}': agg must be one of {', '.join(AGGS)}")
+                    f"tag '{tag.name}': agg must be one of {', '.join(AGGS)}"
+                    f"{did_you_mean(agg, AGGS)}")
             return
         tag.agg = agg
         if raw.get("field") is None:
@@ -430,7 +435,8 @@ class Tiers(Kind):
             for key in level:
                 if key not in ("name", "when"):
                     doc.add(doc.key_loc(level, key), f"tag '{tag.name}': unknown field "
-                            f"'{key}' in a level (allowed: name, when)")
+                            f"'{key}' in a level{did_you_mean(key, ('name', 'when'))} "
+                            "(allowed: name, when)")
             level_name = str(level["name"])
             if level_name in names:
                 doc.add(doc.value_loc(level, "name"),
@@ -476,7 +482,7 @@ class Expr(Kind):
         declared = raw.get("type")
         if declared is not None and declared not in TYPES:
             doc.add(doc.value_loc(raw, "type"), f"tag '{tag.name}': unknown type "
-                    f"'{declared}' (known: {', '.join(TYPES)})")
+                    f"'{declared}'{one_of(declared, TYPES)}")
         tag.type = str(declared) if declared in TYPES else ""  # else: the expression's type
 
     def expressions(self, tag):
@@ -525,17 +531,18 @@ class Rfm(Kind):
         for key, value in labels.items():
             if key not in RFM_SEGMENTS.values():
                 doc.add(doc.key_loc(labels, key), f"tag '{tag.name}': unknown RFM segment "
-                        f"'{key}' (known: {', '.join(RFM_SEGMENTS.values())})")
+                        f"'{key}'{one_of(key, RFM_SEGMENTS.values())}")
             else:
                 tag.labels[str(key)] = str(value)
 
-    def dependencies(self, doc, tag, tag_names):
+    def dependencies(self, doc, tag, tag_names, broken):
         deps = []
         for role, ref in tag.rfm.items():
             if ref in tag_names:
                 deps.append(ref)
-            elif ref not in PERSON_FIELDS:
-                doc.add(tag.loc, f"tag '{tag.name}': {role} refers to unknown tag '{ref}'")
+            elif ref not in PERSON_FIELDS and ref not in broken:
+                doc.add(tag.loc, f"tag '{tag.name}': {role} refers to unknown tag "
+                        f"'{ref}'{did_you_mean(ref, tag_names)}")
         return tuple(dict.fromkeys(deps))
 
     def check_types(self, doc, tag, fields, probe):

@@ -8,7 +8,7 @@ from dataclasses import field as dc_field
 from pathlib import Path
 
 from leadctl.errors import Location
-from leadctl.rules.located import LocatedText
+from leadctl.rules.located import Fields, LocatedText
 
 TAGS_FILE = "tags.yaml"
 
@@ -107,6 +107,11 @@ class TagRules:
     event_attributes: dict[str, str] = dc_field(default_factory=dict)
     categories: list[str] = dc_field(default_factory=lambda: list(DEFAULT_CATEGORIES))
     rules_hash: str = ""
+    # Declared but broken (their problem is reported where they are declared): tags that
+    # did not parse or whose type is unknown, and event attributes of an unknown type.
+    # Expressions naming them report nothing more (rules.located.Fields).
+    broken: set[str] = dc_field(default_factory=set)
+    broken_attributes: set[str] = dc_field(default_factory=set)
 
     @property
     def by_name(self) -> dict[str, TagDef]:
@@ -115,9 +120,10 @@ class TagRules:
     def definition_order(self) -> list[TagDef]:
         return sorted(self.tags, key=lambda t: (t.loc.line if t.loc else 0, t.name))
 
-    def fields(self) -> dict[str, str]:
+    def fields(self) -> Fields:
         """Names usable in expressions over person_features, with their types."""
-        return {**PERSON_FIELDS, **{t.name: t.type for t in self.definition_order()}}
+        return Fields({**PERSON_FIELDS, **{t.name: t.type for t in self.definition_order()
+                                           if t.name not in self.broken}}, self.broken)
 
-    def event_fields(self) -> dict[str, str]:
-        return {**EVENT_COLUMNS, **self.event_attributes}
+    def event_fields(self) -> Fields:
+        return Fields({**EVENT_COLUMNS, **self.event_attributes}, self.broken_attributes)

@@ -14,7 +14,14 @@ from typing import Any
 
 from leadctl.errors import Location, RuleError
 from leadctl.rules.load import rule_path
-from leadctl.rules.located import RuleDoc, did_you_mean
+from leadctl.rules.located import (
+    Fields,
+    Problems,
+    RuleDoc,
+    declared_names,
+    did_you_mean,
+    one_of,
+)
 from leadctl.tagging.fields import compile_event_filter
 from leadctl.tagging.kinds import KINDS
 from leadctl.tagging.model import (
@@ -33,14 +40,17 @@ from leadctl.tagging.model import (
 )
 
 
-def load_tag_rules(rules_dir: Path | str | None) -> TagRules:
-    """Parse, validate and order `rules_dir/tags.yaml`; RuleError lists every problem."""
+def load_tag_rules(rules_dir: Path | str | None, problems: Problems | None = None) -> TagRules:
+    """Parse, validate and order `rules_dir/tags.yaml`; RuleError lists every problem.
+    With `problems`, the problems are appended there instead and the rules returned,
+    their broken names marked (what scoring and routing check against). A file that
+    cannot be read at all still raises."""
     path = rule_path(rules_dir, TAGS_FILE)
     if not path.exists():
         raise RuleError([(Location(str(path), 1, 1), "tags.yaml not found")])
     rule_doc, doc = RuleDoc.read(path, "a `tags:` list", TOP_KEYS)
     rules = TagRules(path=path, tags=[], rules_hash=rule_doc.file_hash())
-    rules.event_attributes = _parse_event_attributes(rule_doc, doc)
+    rules.event_attributes = _parse_event_attributes(rule_doc, doc, rules)
     rules.categories = _parse_categories(rule_doc, doc)
     raw_tags = rule_doc.list_at(doc, "tags", "missing `tags:` (a list of tag definitions)",
                                 "`tags:` must be a list")
@@ -56,11 +66,14 @@ def load_tag_rules(rules_dir: Path | str | None) -> TagRules:
         seen[tag.name] = tag.loc
         rules.tags.append(tag)
     _resolve(rule_doc, rules)
-    rule_doc.raise_if_problems()
+    if problems is not None:
+        problems.extend(rule_doc.problems)
+    else:
+        rule_doc.raise_if_problems()
     return rules
 
 
-def _parse_event_attributes(doc: RuleDoc, top: Mapping) -> dict[str, str]:
+def _parse_event_attributes(doc: RuleDoc, top: Mapping, rules: TagRules) -> dict[str, str]:
     raw = top.get("event_attributes")
     if raw is None:
         return {}
@@ -71,14 +84,16 @@ def _parse_event_attributes(doc: RuleDoc, top: Mapping) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in raw.items():
         if not isinstance(key, str) or not NAME_RE.match(key):
+            rules.broken_attributes.update(declared_names(key))
             doc.add(doc.key_loc(raw, key), f"event attribute name '{key}' must be "
                     "lower_snake_case (letters, digits, _)")
         elif key in EVENT_COLUMNS:
             doc.add(doc.key_loc(raw, key), f"'{key}' is an event column already; do not "
                     "declare it")
         elif value not in ATTRIBUTE_TYPES:
+            rules.broken_attributes.add(key)
             doc.add(doc.value_loc(raw, key), f"unknown type '{value}' for event attribute "
-                    f"'{key}' (known: {', '.join(ATTRIBUTE_TYPES)})")
+                    f"'{key}'{one_of(value, ATTRIBUTE_TYPES)}")
         else:
             out[key] = str(value)
     return out
@@ -98,7 +113,8 @@ def _parse_categories(doc: RuleDoc, top: Mapping) -> list[str]:
 def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
                rules: TagRules) -> TagDef | None:
     """The keys every kind shares, then the kind's own. A tag with a problem is kept,
-    marked broken, so tags that refer to it report no second, misleading error."""
+    marked broken, so tags that refer to it report no second, misleading error; one
+    that cannot be kept (bad name, unknown kind) goes to `rules.broken`."""
     if not isinstance(raw, Mapping):
         doc.add(item_loc, "each tag must be a mapping with name, kind, ...")
         return None
@@ -108,6 +124,7 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
         return None
     name = str(name)
     if not NAME_RE.match(name) or name in RESERVED_NAMES:
+        rules.broken.update(declared_names(name))
         doc.add(doc.value_loc(raw, "name"), f"tag name '{name}' must be lower_snake_case "
                 "(letters, digits, _) and not a reserved word")
         return None
@@ -117,9 +134,10 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
         return None
     kind = raw.get("kind")
     if kind not in KINDS:
+        rules.broken.add(name)
         where = doc.value_loc(raw, "kind") if "kind" in raw else doc.key_loc(raw, "name")
-        doc.add(where, f"tag '{name}': unknown kind '{kind}'{did_you_mean(kind, KINDS)} "
-                f"(known: {', '.join(KINDS)})" if kind is not None
+        doc.add(where, f"tag '{name}': unknown kind '{kind}'{one_of(kind, KINDS)}"
+                if kind is not None
                 else f"tag '{name}': missing `kind:`")
         return None
     allowed = COMMON_KEYS + KINDS[kind].keys
@@ -131,7 +149,7 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
     category = str(raw.get("category") or "other")
     if category not in rules.categories and category != "other":
         doc.add(doc.value_loc(raw, "category"), f"tag '{name}': unknown category "
-                f"'{category}' (known: {', '.join(rules.categories)})")
+                f"'{category}'{one_of(category, rules.categories)}")
     tag = TagDef(name=name, kind=kind, category=category,
                  description=str(raw.get("description") or ""), loc=doc.key_loc(raw, "name"))
     highlight = raw.get("highlight", False)
@@ -152,7 +170,7 @@ def _resolve(doc: RuleDoc, rules: TagRules) -> None:
     """Dependencies → order (cycles are errors) → compile every expression with types."""
     names = [t.name for t in rules.tags]
     for tag in rules.tags:
-        tag.deps = KINDS[tag.kind].dependencies(doc, tag, names)
+        tag.deps = KINDS[tag.kind].dependencies(doc, tag, names, rules.broken)
     ordered, cycles = _topological(rules.tags)
     by_name = rules.by_name
     for cycle in cycles:
@@ -213,17 +231,21 @@ def _find_cycle(start: str, by_name: dict[str, TagDef], done: set[str]) -> list[
 
 
 def _check_types(doc: RuleDoc, rules: TagRules, cyclic: set[str]) -> None:
-    """Compile every expression once (as of an arbitrary date) to check names and types."""
-    fields = dict(PERSON_FIELDS)
+    """Compile every expression once (as of an arbitrary date) to check names and types.
+    An expr tag whose type stays unknown (its expression failed, or it is in a cycle)
+    is broken: expressions naming it report nothing more."""
+    fields = Fields(PERSON_FIELDS, rules.broken)  # shares the set: rules.broken grows
     for tag in rules.tags:
         if tag.kind != "expr" and tag.type in TYPES:  # broken ones too: no misleading 2nd error
             fields[tag.name] = tag.type
+        elif tag.kind == "expr" and not tag.type and tag.name in cyclic:
+            rules.broken.add(tag.name)
     probe = dt.date(2000, 1, 1)
     for tag in rules.tags:
         if tag.where is not None:
             compile_event_filter(rules, tag, probe, problems=doc.problems)
         if tag.name not in cyclic:
             KINDS[tag.kind].check_types(doc, tag, fields, probe)
-    for tag in rules.tags:
         if tag.kind == "expr" and not tag.type:
+            rules.broken.add(tag.name)
             tag.type = "string"  # only when its expression failed; the run refuses anyway

@@ -1,0 +1,120 @@
+"""One typo, one error: `leadctl rules check` on the shipped rules with a single typo
+prints exactly one error line, naming the near miss, and exits 2. What only follows
+from the typo (tags, scores and routes naming a broken tag, routes naming a broken pool,
+`decay: true` under a broken decay, ...) says nothing more."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.conftest import RULES, Cli
+
+KINDS = "(known: tiers, metric, first, last, top, active_days, streak, rfm, expr)"
+FIELDS = ("acquisition_channel, active_days_30d, activity_level, avg_order_amount_180d, "
+          "categories_bought_180d, channel, city, days_since_first_payment, "
+          "days_since_last_activity, days_since_last_login, days_since_last_payment, "
+          "favourite_category_90d, first_order_category, first_seen, form_submits_30d, "
+          "last_seen, lead_count, lifecycle_stage, login_days_30d, login_streak_30d, ...")
+
+TYPOS = [  # file, text, the typo, the one error ("line:col: message")
+    ("tags.yaml", "kind: metric", "kind: metrc",  # value_tier names it
+     f"36:11: tag 'paid_orders_7d': unknown kind 'metrc' (did you mean 'metric'?) {KINDS}"),
+    ("tags.yaml", "kind: tiers", "kind: tires",  # scoring.yaml and routing.yaml name it
+     f"70:11: tag 'value_tier': unknown kind 'tires' (did you mean 'tiers'?) {KINDS}"),
+    ("tags.yaml", "kind: rfm\n", "kind: rfn\n",
+     f"121:11: tag 'rfm_segment': unknown kind 'rfn' (did you mean 'rfm'?) {KINDS}"),
+    ("tags.yaml", "name: paid_orders_7d", "name: Paid_orders_7d",
+     "35:11: tag name 'Paid_orders_7d' must be lower_snake_case (letters, digits, _) and "
+     "not a reserved word"),
+    ("tags.yaml", "window: 7d", "window: 7x",
+     "41:13: tag 'paid_orders_7d': window must be a number of days like 30d (or `all`), "
+     "not '7x'"),
+    ("tags.yaml", "page: string", "page: strng",
+     "31:9: unknown type 'strng' for event attribute 'page' (did you mean 'string'?) "
+     "(known: number, string, boolean, date, timestamp)"),
+    ("tags.yaml", "expr: lead_count >= 2", "expr: lead_cont >= 2",  # scoring names it
+     f"268:11: tag 'repeat_lead': unknown field 'lead_cont' (did you mean 'lead_count'?) "
+     f"(known: {FIELDS})"),
+    ("tags.yaml", "expr: lead_count >= 2", "expr: lead_count >= 2 and repeat_lead",
+     "264:5: dependency cycle: repeat_lead -> repeat_lead"),
+    ("tags.yaml", "category: profile\n", "category: profil\n",
+     "260:15: tag 'acquisition_channel': unknown category 'profil' (did you mean 'profile'?) "
+     "(known: value, behaviour, preference, lifecycle, profile)"),
+    ("scoring.yaml", "when: value_tier = 'high'", "when: value_teir = 'high'",
+     f"34:11: score rule 'high_value' when: unknown field 'value_teir' (did you mean "
+     f"'value_tier'?) (known: {FIELDS})"),
+    ("scoring.yaml", "half_life_days: 30", "half_life_days: 0",  # `decay: true` uses it
+     "24:19: scoring.yaml: decay needs `half_life_days:`, a number of days above 0"),
+    ("scoring.yaml", "  B: 45", "  B: 45O",
+     "15:6: grade 'B': minimum score must be a number, not '45O'"),
+    ("routing.yaml", "allocation: claim ", "allocation: clam ",
+     "59:17: pool 'public_sea': allocation must be one of round_robin, weighted, "
+     "least_loaded, claim, not 'clam' (did you mean 'claim'?)"),
+    ("routing.yaml", "allocation: weighted", "allocation: weigted",  # its reps have weights
+     "45:17: pool 'sales_south': allocation must be one of round_robin, weighted, "
+     "least_loaded, claim, not 'weigted' (did you mean 'weighted'?)"),
+    ("routing.yaml", "name: public_sea", "name: public-sea",  # a route and the lifecycle
+     "57:11: pool name 'public-sea' must be lower_snake_case (letters, digits, _)"),
+    ("routing.yaml", "name: nurture", "name: Nurture",  # from: lists and default_pool
+     "62:11: pool name 'Nurture' must be lower_snake_case (letters, digits, _)"),
+    ("routing.yaml", "pool: sales_east", "pool: sales_eats",
+     "92:11: route 'hot_east': unknown pool 'sales_eats' (did you mean 'sales_east'?) "
+     "(known: dormant, key_accounts, nurture, public_sea, sales_east, sales_other, "
+     "sales_south)"),
+    ("routing.yaml", "contacting: 14", "contactng: 14",
+     "137:5: lifecycle: status_sla_days: unknown status 'contactng' (did you mean "
+     "'contacting'?) (known: pending, contacting, unclear_intent, clear_intent, appointment)"),
+    ("routing.yaml", "capacity_period: week", "capacity_period: weak",
+     "15:18: capacity_period must be one of day, week, month, not 'weak' (did you mean "
+     "'week'?)"),
+    ("identity.yaml", "blocklist:\n", "blocklst:\n",
+     "29:1: unknown key 'blocklst' (did you mean 'blocklist'?) (known: default_region, cap, "
+     "blocklist, survivorship)"),
+    ("sources.yaml", "aliases:\n  phone", "alias:\n  phone",
+     "11:1: unknown key 'alias' (did you mean 'aliases'?) (known: aliases, timezone)"),
+]
+
+
+def with_typo(tmp_path, name: str, text: str, typo: str):
+    """The shipped rules (without fixtures) with the first `text` of `name` mistyped."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    path = rules / name
+    original = path.read_text()
+    assert text in original
+    path.write_text(original.replace(text, typo, 1))
+    return Cli(tmp_path / "ws.duckdb", rules), path
+
+
+@pytest.mark.parametrize(("name", "text", "typo", "error"), TYPOS,
+                         ids=[typo.split("\n")[0].strip() for _, _, typo, _ in TYPOS])
+def test_one_typo_is_one_error(tmp_path, name, text, typo, error):
+    cli, path = with_typo(tmp_path, name, text, typo)
+    result = cli("rules", "check")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [f"error: {path}:{error}"]
+
+
+def test_one_typo_is_one_problem_in_json(tmp_path):
+    cli, path = with_typo(tmp_path, "tags.yaml", "kind: tiers", "kind: tires")
+    result = cli("rules", "check", "--json")
+    assert result.exit_code == 2
+    assert result.json() == {"ok": False, "problems": [
+        {"file": str(path), "line": 70, "col": 11, "message": "tag 'value_tier': unknown "
+         f"kind 'tires' (did you mean 'tiers'?) {KINDS}"}]}
+
+
+def test_a_real_second_typo_is_still_reported(tmp_path):
+    """Only references to the broken name are quiet: another unknown name is an error."""
+    cli, path = with_typo(tmp_path, "tags.yaml", "kind: tiers", "kind: tires")
+    scoring = path.parent / "scoring.yaml"
+    scoring.write_text(scoring.read_text().replace("when: login_days_30d >= 5",
+                                                   "when: login_dayz_30d >= 5"))
+    result = cli("rules", "check")
+    assert result.exit_code == 2
+    assert [line.split(": ", 2)[2] for line in result.stderr.splitlines()] == [
+        f"score rule 'frequent_logins' when: unknown field 'login_dayz_30d' (did you mean "
+        f"'login_days_30d'?) (known: {FIELDS})",
+        f"tag 'value_tier': unknown kind 'tires' (did you mean 'tiers'?) {KINDS}"]
