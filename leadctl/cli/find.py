@@ -28,7 +28,7 @@ def find(
         "-o", "--output", help="Write the matches to this .csv or .parquet file.",
         show_default=False)] = None,
     reveal: common.Reveal = False,
-    as_of: common.AsOf = None,
+    as_of: common.ViewAsOf = None,
     json_out: common.Json = False,
 ) -> None:
     """List persons matching an expression (exit 2 with the column when EXPR is invalid)."""
@@ -36,7 +36,7 @@ def find(
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.find(
         s.db, expr, limit=limit, count_only=count, reveal=reveal, out=out,
-        as_of=common.parse_as_of(as_of)))
+        as_of=common.parse_optional_as_of(as_of)))
     if json_out:
         common.print_json(result)
         return
