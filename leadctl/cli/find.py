@@ -9,6 +9,7 @@ import typer
 
 from leadctl import api
 from leadctl.cli import common
+from leadctl.views.asof import describe
 
 
 def register(app: typer.Typer) -> None:
@@ -55,6 +56,7 @@ def find(
     shown = len(rows)
     title = (f"{result['count']} persons match" if shown == result["count"]
              else f"{result['count']} persons match, first {shown} by score")
+    title += f" ({describe(result)})"
     console.print(common.table(title, ["person", "name", "phone", "city", "grade", "score",
                                        "pool", "owner"], rows, right=("score",)))
 
