@@ -203,15 +203,17 @@ def find(db: Path | None, expr: str, *, limit: int | None = None, count_only: bo
 
 
 def report_channels(db: Path | None, by: str = "source", since: dt.date | None = None,
-                    out: Path | None = None, rules_dir: Path | None = None) -> dict:
-    """Per-channel lead quality: {by, since, sales_pools, channels: [...], total} or a file."""
+                    out: Path | None = None, rules_dir: Path | None = None,
+                    as_of: dt.date | None = None) -> dict:
+    """Per-channel lead quality as of one date: {by, since, as_of…, sales_pools,
+    channels: [...], total} or a file."""
     with reading(db) as ws:
-        return channel_report(ws, by=by, since=since, rules_dir=rules_dir, out=out)
+        return channel_report(ws, by=by, since=since, rules_dir=rules_dir, out=out, as_of=as_of)
 
 
 def explain(db: Path | None, lead: str, reveal: bool = False,
-            rules_dir: Path | None = None) -> dict:
+            rules_dir: Path | None = None, as_of: dt.date | None = None) -> dict:
     """Identity links, tag values with their rules, score breakdown and routing decision
     of one lead's person; parts not computed yet are {"available": false, "note": ...}."""
     with reading(db) as ws:
-        return explain_lead(ws, lead, reveal=reveal, rules_dir=rules_dir)
+        return explain_lead(ws, lead, reveal=reveal, rules_dir=rules_dir, as_of=as_of)

@@ -44,6 +44,9 @@ def find_json(cli, *args):
     return result.json()
 
 
+# The screen's as-of (--as-of AS_OF, the fixture's tags and scores are as of that day too).
+AS_OF_KEYS = {"as_of": AS_OF, "as_of_source": "option", "tags_as_of": AS_OF,
+              "score_as_of": AS_OF, "as_of_differs": []}
 P1_MASKED = {"person_id": "P1", "name": "张*", "phone": "138****5678", "city": "上海",
              "grade": "A", "score": 87.5, "pool": "sales_sh", "owner": "rep_li",
              "status": "contacting"}
@@ -55,7 +58,7 @@ P4_MASKED = {"person_id": "P4", "name": "赵*", "phone": "135****4444", "city": 
 def test_the_issue_example(fcli):
     data = find_json(fcli, "grade = 'A' and city = '上海' and login_days_30d >= 10")
     assert data == {"expr": "grade = 'A' and city = '上海' and login_days_30d >= 10",
-                    "count": 1, "limit": 20, "persons": [P1_MASKED]}
+                    **AS_OF_KEYS, "count": 1, "limit": 20, "persons": [P1_MASKED]}
 
 
 def test_order_by_score_limit_and_count(fcli):
@@ -64,7 +67,8 @@ def test_order_by_score_limit_and_count(fcli):
     data = find_json(fcli, "city = '上海'", "--limit", "1")
     assert (data["count"], data["limit"], [p["person_id"] for p in data["persons"]]) == (
         2, 1, ["P1"])
-    assert find_json(fcli, "city = '上海'", "--count") == {"expr": "city = '上海'", "count": 2}
+    assert find_json(fcli, "city = '上海'", "--count") == {"expr": "city = '上海'",
+                                                          **AS_OF_KEYS, "count": 2}
     plain = fcli("find", "city = '上海'", "--count")
     assert (plain.exit_code, plain.stdout) == (0, "2\n")
 
@@ -96,7 +100,8 @@ def test_export_csv_and_parquet(fcli, tmp_path):
     out = tmp_path / "shanghai.csv"
     result = fcli("find", "city = '上海'", "-o", str(out), "--json")
     assert result.exit_code == 0, result.stderr
-    assert result.json() == {"expr": "city = '上海'", "count": 2, "file": str(out), "rows": 2}
+    assert result.json() == {"expr": "city = '上海'", **AS_OF_KEYS, "as_of_source": "tags",
+                             "count": 2, "file": str(out), "rows": 2}
     assert out.read_text(encoding="utf-8").splitlines() == [
         "person_id,name,phone,city,grade,score,pool,owner,status",
         "P1,张*,138****5678,上海,A,87.5,sales_sh,rep_li,contacting",

@@ -116,10 +116,10 @@ def test_sales_pools_come_from_routing_yaml(rcli):
 
 
 def test_rich_table_and_csv(rcli, tmp_path):
-    result = rcli("report", "channels")
+    result = rcli("report", "channels", "--as-of", "2026-11-01")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].rstrip() == "channels by source"
+    assert lines[0].rstrip() == "channels by source, as of 2026-11-01"
     assert any(line.split("│")[1].strip() == "(total)" for line in lines if "│" in line)
     assert "53.33" in result.stdout and "33.3%" in result.stdout
     out = tmp_path / "channels.csv"

@@ -98,7 +98,19 @@ def test_a_run_stores_long_json_values_wide_features_and_definitions(tmp_path):
          "description": "", "type": "string", "levels": '["big","small"]', "highlight": True},
         {"position": 3, "tag": "cats", "kind": "top", "category": "preference",
          "description": "", "type": "list", "levels": None, "highlight": False}]
-    assert ws.scalar("SELECT count(*) FROM tag_history") == 0  # nothing to compare with yet
+    # The first run records every initial value (old NULL), sorted by person.
+    assert ws.execute("SELECT run_id, CAST(as_of AS VARCHAR), person_id, tag, old_value, "
+                      "CAST(new_value AS VARCHAR) FROM tag_history").fetchall() == [
+        (7, "2026-11-01", "a", "cats", None, '["fresh","daily"]'),
+        (7, "2026-11-01", "a", "last_paid_days", None, "2"),
+        (7, "2026-11-01", "a", "paid_30d", None, "650.5"),
+        (7, "2026-11-01", "a", "tier", None, '"big"'),
+        (7, "2026-11-01", "b", "cats", None, '["apparel"]'),
+        (7, "2026-11-01", "b", "last_paid_days", None, "1"),
+        (7, "2026-11-01", "b", "paid_30d", None, "100"),
+        (7, "2026-11-01", "b", "tier", None, '"small"'),
+        (7, "2026-11-01", "c", "paid_30d", None, "0"),
+        (7, "2026-11-01", "c", "tier", None, '"small"')]
     assert summary["persons"] == 3 and summary["previous"] is None
     assert summary["tags"][2] == {
         "tag": "tier", "kind": "tiers", "category": "value", "type": "string",
@@ -116,7 +128,7 @@ def test_history_keeps_only_changed_values_of_the_next_run(tmp_path):
     summary = run_tags(ws, tag_rules, AS_OF + dt.timedelta(days=1), run_id=2)
     history = ws.rows("SELECT run_id, CAST(as_of AS VARCHAR) AS as_of, person_id, tag, "
                       "CAST(old_value AS VARCHAR) AS old, CAST(new_value AS VARCHAR) AS new "
-                      "FROM tag_history ORDER BY tag, person_id")
+                      "FROM tag_history WHERE run_id = 2 ORDER BY tag, person_id")
     assert [(h["person_id"], h["tag"], h["old"], h["new"]) for h in history] == [
         ("c", "cats", None, '["digital"]'),
         ("a", "last_paid_days", "2", "3"),
@@ -147,7 +159,7 @@ def test_dry_run_reports_the_difference_and_stores_nothing(tmp_path):
                               {"value": "small", "persons": 1, "previous": 2}]
     assert tier["changes"] == {"added": 0, "removed": 0, "changed": 1}
     assert stored(ws) == before
-    assert ws.scalar("SELECT count(*) FROM tag_history") == 0
+    assert ws.scalar("SELECT count(*) FROM tag_history WHERE run_id <> 1") == 0
     assert ws.scalar("SELECT count(*) FROM information_schema.tables "
                      "WHERE table_name LIKE 'tag_new%' OR table_name = 'tag_compare'") == 0
 
@@ -159,7 +171,7 @@ def test_a_tag_removed_from_the_rules_leaves_history_and_disappears(tmp_path):
     summary = run_tags(ws, rules(tmp_path, without_cats), AS_OF, run_id=2)
     assert summary["removed_tags"] == ["cats"]
     assert ws.rows("SELECT person_id, CAST(old_value AS VARCHAR) AS old, new_value "
-                   "FROM tag_history WHERE tag = 'cats' ORDER BY person_id") == [
+                   "FROM tag_history WHERE tag = 'cats' AND run_id = 2 ORDER BY person_id") == [
         {"person_id": "a", "old": '["fresh","daily"]', "new_value": None},
         {"person_id": "b", "old": '["apparel"]', "new_value": None}]
     assert ws.scalar("SELECT count(*) FROM tags WHERE tag = 'cats'") == 0

@@ -15,6 +15,7 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     Progress,
     error,
     parse_as_of,
+    parse_optional_as_of,
     print_json,
     stderr_console,
     stdout_console,
@@ -40,6 +41,11 @@ def settings(ctx: typer.Context) -> Settings:
     return obj
 
 
+ViewAsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Show everything as of this date (YYYY-MM-DD). Default: the "
+                 "as-of of the last tag run (today before any).", show_default=False),
+]
 AsOf = Annotated[
     str | None,
     typer.Option("--as-of", help="Compute as of this date (YYYY-MM-DD). Default: today.",

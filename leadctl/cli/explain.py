@@ -12,6 +12,7 @@ from leadctl.cli import common
 from leadctl.cli.portrait_view import _text as text
 from leadctl.cli.portrait_view import render_candidates
 from leadctl.identity.lookup import AmbiguousQuery
+from leadctl.views.asof import describe
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +24,7 @@ def explain(
     lead: Annotated[str, typer.Argument(help="Lead id (or any portrait query: phone, email, "
                     "WeChat id, ID card, person id).")],
     reveal: common.Reveal = False,
+    as_of: common.ViewAsOf = None,
     json_out: common.Json = False,
 ) -> None:
     """Why this lead merged with whom, why each tag value, how the score adds up, why
@@ -32,7 +34,8 @@ def explain(
 
     def action():
         try:
-            return api.explain(s.db, lead, reveal=reveal, rules_dir=s.rules)
+            return api.explain(s.db, lead, reveal=reveal, rules_dir=s.rules,
+                               as_of=common.parse_optional_as_of(as_of))
         except AmbiguousQuery as exc:
 
             render_candidates(exc.candidates, str(exc), json_out)
@@ -58,7 +61,8 @@ def render(r: dict) -> list:
     from rich.text import Text
 
     title = Text.assemble(("explain ", "bold"), (r["person_id"], "bold cyan"),
-                          (f"  matched by {', '.join(r['query']['matched_by'])}", "dim"))
+                          (f"  matched by {', '.join(r['query']['matched_by'])}", "dim"),
+                          f"  · {describe(r)}")
     return [title, _panel("identity", r["identity"], _identity),
             _panel("tags", r["tags"], _tags), _panel("score", r["score"], _score),
             _panel("routing", r["routing"], _routing)]

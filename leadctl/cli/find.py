@@ -9,6 +9,7 @@ import typer
 
 from leadctl import api
 from leadctl.cli import common
+from leadctl.views.asof import describe
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +29,7 @@ def find(
         "-o", "--output", help="Write the matches to this .csv or .parquet file.",
         show_default=False)] = None,
     reveal: common.Reveal = False,
-    as_of: common.AsOf = None,
+    as_of: common.ViewAsOf = None,
     json_out: common.Json = False,
 ) -> None:
     """List persons matching an expression (exit 2 with the column when EXPR is invalid)."""
@@ -36,7 +37,7 @@ def find(
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.find(
         s.db, expr, limit=limit, count_only=count, reveal=reveal, out=out,
-        as_of=common.parse_as_of(as_of)))
+        as_of=common.parse_optional_as_of(as_of)))
     if json_out:
         common.print_json(result)
         return
@@ -55,6 +56,7 @@ def find(
     shown = len(rows)
     title = (f"{result['count']} persons match" if shown == result["count"]
              else f"{result['count']} persons match, first {shown} by score")
+    title += f" ({describe(result)})"
     console.print(common.table(title, ["person", "name", "phone", "city", "grade", "score",
                                        "pool", "owner"], rows, right=("score",)))
 

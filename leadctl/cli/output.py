@@ -21,6 +21,11 @@ def parse_as_of(value: str | None) -> dt.date:
         raise UsageError(f"--as-of must be a date like 2026-11-01, not {value!r}") from None
 
 
+def parse_optional_as_of(value: str | None) -> dt.date | None:
+    """--as-of of a view: None (the view's own default: the last tag run's) or a date."""
+    return None if value is None else parse_as_of(value)
+
+
 def error(message: str) -> None:
     sys.stderr.write(f"error: {message}\n")
 

@@ -24,7 +24,7 @@ def portrait(
                      "device id, lead id or person id; force a kind with a prefix such as "
                      "lead:, phone:, person:.")],
     reveal: common.Reveal = False,
-    as_of: common.AsOf = None,
+    as_of: common.ViewAsOf = None,
     json_out: common.Json = False,
 ) -> None:
     """One person's portrait: contacts, grade and score, pool/owner, linked leads, tags,

@@ -8,6 +8,7 @@ from typing import Any
 
 from leadctl.cli import output
 from leadctl.identity.lookup import AmbiguousQuery
+from leadctl.views.asof import describe
 from leadctl.views.portrait import portrait
 
 SCREEN_LINES = 40
@@ -23,7 +24,7 @@ def show_portrait(db: Path | None, query: str, reveal: bool, as_of: str | None,
                   json_out: bool) -> None:
     """Look up and print one portrait; raises LeadctlError (NotFound: exit 1)."""
     try:
-        result = portrait(db, query, reveal=reveal, as_of=output.parse_as_of(as_of))
+        result = portrait(db, query, reveal=reveal, as_of=output.parse_optional_as_of(as_of))
     except AmbiguousQuery as exc:
         render_candidates(exc.candidates, str(exc), json_out)
         raise
@@ -182,6 +183,7 @@ def _header(p: dict, width: int) -> tuple:
         state.append(Text(f"routed: {p['routing_reason']}", style="dim"))
     state_text, state_lines = _flow(state, width, 2, sep="   ")
     title = f"[bold]{p['person_id']}[/]  [dim]matched by {', '.join(p['query']['matched_by'])}"
+    title += f"  [/][bold]· {describe(p)}[/]"
     if p.get("masked") is False:
         title += "  · PII revealed"
     return _panel(Text("\n").join([who_text, state_text]), title), 2 + who_lines + state_lines
@@ -270,6 +272,8 @@ def _tags(p: dict, width: int, budget: int) -> tuple:
                                "categories (--json)", style="dim"))
     changed = sum(1 for g in groups for t in g["tags"] if t.get("changed"))
     title = f"[bold]tags[/]  as of {_day(p.get('tags_as_of'))}"
+    if "tags" in (p.get("as_of_differs") or []):
+        title += " [yellow](stored)[/]"
     if changed:
         title += f"  [yellow]▲ {changed} changed since the previous run"
     return _panel(grid, title), 2 + sum(lines) + (len(shown_groups) < len(groups))
@@ -301,7 +305,8 @@ def _bottom(p: dict, width: int) -> tuple:
     else:
         parts.append(Text("no assignments yet", style="dim"))
         height += 1
-    title = "[bold]activity[/] (30d = last 30 whole days)  ·  [bold]lifecycle[/] (latest first)"
+    title = (f"[bold]activity[/] as of {p['as_of']} (30d = the 30 whole days before)  ·  "
+             "[bold]lifecycle[/] (latest first)")
     return _panel(Group(*parts), title), height
 
 

@@ -11,6 +11,7 @@ import typer
 from leadctl import api
 from leadctl.cli import common
 from leadctl.errors import UsageError
+from leadctl.views.asof import describe
 
 report_app = typer.Typer(help="Reports over the published state.", no_args_is_help=True,
                          rich_markup_mode=None)
@@ -32,6 +33,7 @@ def channels(
     out: Annotated[Path | None, typer.Option(
         "-o", "--output", help="Write the table (total row last) to a .csv or .parquet file.",
         show_default=False)] = None,
+    as_of: common.ViewAsOf = None,
     json_out: common.Json = False,
 ) -> None:
     """Per channel: leads, unique persons, cross-channel duplicate rate, reject rate, grade
@@ -39,7 +41,8 @@ def channels(
 
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.report_channels(
-        s.db, by=by, since=_date(since), out=out, rules_dir=s.rules))
+        s.db, by=by, since=_date(since), out=out, rules_dir=s.rules,
+        as_of=common.parse_optional_as_of(as_of)))
     if json_out:
         common.print_json(result)
     elif out is not None:
@@ -71,8 +74,8 @@ def _num(value) -> str:
 def render(result: dict):
     from rich.table import Table
 
-    title = f"channels by {result['by']}" + (f" since {result['since']}" if result["since"]
-                                             else "")
+    title = (f"channels by {result['by']}" + (f" since {result['since']}" if result["since"]
+                                              else "") + f", {describe(result)}")
     t = Table(title=title, title_justify="left", header_style="bold", show_footer=False)
     right = ("leads", "persons", "dup", "rejects", "reject", "A", "B", "C", "D", "avg score",
              "to sales", "sold")

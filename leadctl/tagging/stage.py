@@ -2,8 +2,9 @@
 
 A run computes every tag into a temporary wide table first; `dry_run` stops there and
 only reports (per tag: persons with a value, value distribution, difference against
-the last stored run). A real run then appends changed values to `tag_history`, and
-replaces `person_features` (sorted by person_id, for fast look-ups), the long-form
+the last stored run). A real run then appends changed values to `tag_history` (the
+first run: every initial value, old NULL → new, so the second run already shows what
+changed), and replaces `person_features` (sorted by person_id, for fast look-ups), the long-form
 `tags` and `tag_definitions`.
 
 Changes are found wide: the new features joined once to the stored person_features,
@@ -118,7 +119,8 @@ def change_counts_sql(new: list[StoredTag], old: list[StoredTag]) -> str:
 
 def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
                 run_id: int) -> str | None:
-    """Append the changed values (old and new as JSON, NULL = no value) to tag_history."""
+    """Append the changed values (old and new as JSON, NULL = no value) to tag_history;
+    against nothing stored (the first run), every value is a change from NULL."""
     types_old = {t.name: t.type for t in old}
     types_new = {t.name: t.type for t in new}
     parts = []
@@ -131,11 +133,11 @@ def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
                      f"WHERE {_differs_sql(new, old, name)}")
     if not parts:
         return None
-    # Each run's rows sorted by person: the portrait's per-person lookup then reads
+    # Each run's rows sorted by person (then tag): the portrait's per-person lookup then reads
     # few row groups of this ever-growing table.
     return (f"INSERT INTO tag_history (run_id, as_of, person_id, tag, old_value, new_value)\n"
             f"SELECT {run_id}, {date_literal(as_of)}, * FROM (\n"
-            + "\nUNION ALL\n".join(parts) + "\n) ORDER BY 1, 2, 3")
+            + "\nUNION ALL\n".join(parts) + "\n) ORDER BY 1, 2, 3, 4")
 
 
 def publish_sql(rules: TagRules, as_of: dt.date, run_id: int) -> list[str]:
@@ -215,8 +217,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         run_id = run_id if run_id is not None else (ws.run_id or 0)
         summary["run_id"] = run_id
         step(3, "history")
-        history = history_sql(new, old, as_of, run_id) if previous else None
-        if history:  # the first run has nothing to compare with: no history rows
+        history = history_sql(new, old, as_of, run_id)
+        if history:  # the first run records every initial value (old NULL → new)
             ws.execute(history)
         step(4, "storing")
         if ws.table_type("tags") == "BASE TABLE":

@@ -6,7 +6,8 @@ TAG_DDL: list[str] = [
     # person_features (wide, typed) is rebuilt by each tag run.
     """CREATE TABLE IF NOT EXISTS tags (
         person_id VARCHAR, tag VARCHAR, value JSON, as_of DATE, run_id INTEGER)""",
-    # Only values that changed against the previous stored run (NULL = no value).
+    # Only values that changed against the previous stored run (NULL = no value); the
+    # first run records every initial value (old NULL).
     """CREATE TABLE IF NOT EXISTS tag_history (
         run_id INTEGER, as_of DATE, person_id VARCHAR, tag VARCHAR,
         old_value JSON, new_value JSON)""",

@@ -9,6 +9,7 @@ computed yet — becomes `{"available": false, "note": ...}`; the rest is still 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from leadctl.identity.lookup import masked_query, resolve_person
 from leadctl.routing.explain import explain_routing
 from leadctl.scoring.explain import explain_score
 from leadctl.tagging.explain import explain_tags
+from leadctl.views.asof import screen_as_of, stored_as_of
 
 _PII_KEYS = {"phone": "phone", "phones": "phone", "email": "email", "emails": "email",
              "wechat": "wechat", "id_card": "id_card", "device_id": "device_id",
@@ -52,9 +54,12 @@ def mask_tree(value: Any, kind: str | None = None) -> Any:
     return value
 
 
-def explain_lead(ws, query: str, *, reveal: bool = False,
-                 rules_dir: Path | None = None) -> dict:
+def explain_lead(ws, query: str, *, reveal: bool = False, rules_dir: Path | None = None,
+                 as_of: dt.date | None = None) -> dict:
+    """Every part of the explanation, as of one date (`leadctl.views.asof`): the tag
+    values and score are the stored ones, `as_of_differs` says when that is another."""
     person_id, matched_by = resolve_person(ws, query, reveal=reveal)
+    screen = screen_as_of(ws, as_of).to_dict(score=stored_as_of(ws, "scores"))
     result = {
         "query": {"text": masked_query(query, matched_by[0], reveal), "matched_by": matched_by},
         "person_id": person_id,
@@ -64,8 +69,10 @@ def explain_lead(ws, query: str, *, reveal: bool = False,
         "score": _part(lambda: explain_score(ws, person_id, rules_dir)),
         "routing": _part(lambda: explain_routing(ws, person_id, rules_dir)),
     }
-    return result if reveal else {**mask_tree({k: v for k, v in result.items()
-                                               if k != "query"}), "query": result["query"]}
+    if not reveal:
+        result = {**mask_tree({k: v for k, v in result.items() if k != "query"}),
+                  "query": result["query"]}
+    return {**screen, **result}
 
 
 def _part(build) -> dict:

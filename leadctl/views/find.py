@@ -16,6 +16,7 @@ from leadctl import pii
 from leadctl.errors import UsageError
 from leadctl.rules.expr import ExprError, compile_expr
 from leadctl.tagging.fields import expression_type
+from leadctl.views.asof import screen_as_of, stored_as_of
 from leadctl.views.export import copy_sql
 
 DEFAULT_LIMIT = 20
@@ -132,11 +133,15 @@ def count_sql(where: str) -> str:
 def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | None = None,
                  count_only: bool = False, reveal: bool = False,
                  out: Path | None = None) -> dict:
-    """Count and list persons matching `text`; with `out`, write them to CSV/Parquet."""
+    """Count and list persons matching `text`; with `out`, write them to CSV/Parquet.
+    `days_since(...)` counts to the screen's as-of (`leadctl.views.asof`); tags, scores
+    and routing are the stored ones."""
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more")
-    where = compile_filter(ws, text, as_of or dt.date.today())
-    result: dict = {"expr": text, "count": int(ws.scalar(count_sql(where)))}
+    screen = screen_as_of(ws, as_of)
+    where = compile_filter(ws, text, screen.as_of)
+    result: dict = {"expr": text, **screen.to_dict(score=stored_as_of(ws, "scores")),
+                    "count": int(ws.scalar(count_sql(where)))}
     if count_only:
         return result
     if out is not None:

@@ -17,6 +17,7 @@ import json
 
 from leadctl import pii
 from leadctl.identity.lookup import masked_query, resolve_person
+from leadctl.views.asof import screen_as_of
 from leadctl.workspace import reading
 
 MAX_LEADS = 100  # in the result; `lead_count` has the total
@@ -55,20 +56,22 @@ def portrait(db, query: str, *, reveal: bool = False, as_of: dt.date | None = No
 
 
 def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | None = None) -> dict:
-    """Everything the portrait shows, as plain data (masked unless `reveal`)."""
-    as_of = as_of or dt.date.today()
+    """Everything the portrait shows, as plain data (masked unless `reveal`), as of one
+    date: `as_of`, else the last tag run's, else today (`leadctl.views.asof`)."""
+    screen = screen_as_of(ws, as_of)
+    as_of = screen.as_of
     person_id, matched_by = resolve_person(ws, query, reveal=reveal)
     person = _one(ws, "SELECT * FROM persons WHERE person_id = ?", [person_id]) or {}
     score = _one(ws, "SELECT score, grade, as_of FROM scores WHERE person_id = ?", [person_id])
     owner = _one(ws, "SELECT * FROM ownership WHERE person_id = ?", [person_id])
     leads, lead_count = _leads(ws, person_id)
-    tags, groups, tags_as_of = _tags(ws, person_id)
+    tags, groups = _tags(ws, person_id)
     locked_until = owner.get("locked_until") if owner else None
     result = {
         "person_id": person_id,
         "query": {"text": masked_query(query, matched_by[0], reveal), "matched_by": matched_by},
         "masked": not reveal,
-        "as_of": as_of.isoformat(),
+        **screen.to_dict(score=score["as_of"] if score else None),
         "name": pii.shown("name", person.get("name"), reveal),
         "phone": pii.shown("phone", person.get("phone"), reveal),
         "email": pii.shown("email", person.get("email"), reveal),
@@ -94,9 +97,9 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
         "identifiers": _identifiers(person, reveal),
         "leads": [{k: v for k, v in lead.items() if k != "lead_key"} for lead in leads],
         "tags": tags,
-        "tags_as_of": tags_as_of,
         "tag_groups": groups,
-        "activity": _activity(ws, person_id, as_of),
+        "activity": _activity(ws, person_id, as_of,
+                              precomputed_ok=screen.as_of == screen.tags_as_of),
         "history": _history(ws, person_id),
         "identity_history": _identity_history(ws, person_id),
     }
@@ -135,11 +138,11 @@ def _identifiers(person: dict, reveal: bool) -> list[dict]:
     return out
 
 
-def _tags(ws, person_id: str) -> tuple[dict, list[dict], object]:
+def _tags(ws, person_id: str) -> tuple[dict, list[dict]]:
     rows = ws.rows("SELECT tag, value, as_of, run_id FROM tags WHERE person_id = ? ORDER BY tag",
                    [person_id])
     if not rows:
-        return {}, [], None
+        return {}, []
     values = {r["tag"]: _json_value(r["value"]) for r in rows}
     last_run = max((r["run_id"] for r in rows if r["run_id"] is not None), default=None)
     changes = _tag_changes(ws, person_id, last_run)
@@ -169,7 +172,7 @@ def _tags(ws, person_id: str) -> tuple[dict, list[dict], object]:
         for entry in entries:
             del entry["_position"]
         group_list.append({"category": category, "tags": entries})
-    return values, group_list, max((r["as_of"] for r in rows if r["as_of"]), default=None)
+    return values, group_list
 
 
 def _tag_changes(ws, person_id: str, last_run) -> dict:
@@ -209,32 +212,44 @@ def _tone(value, definition: dict) -> str | None:
     return None
 
 
-def _activity(ws, person_id: str, as_of: dt.date) -> dict:
-    """Per event type: events and amount in the last 30 whole days, all-time count, last time.
+def _activity(ws, person_id: str, as_of: dt.date, *, precomputed_ok: bool = True) -> dict:
+    """Per event type, as of `as_of`: events and amount in the 30 whole days before it,
+    count and last time of all events before it.
 
-    Read from the precomputed `person_activity` when a stage provides it. Otherwise the
+    Read from the precomputed `person_activity` when a stage provides it (taken to be as
+    of the tags: only when `precomputed_ok`, i.e. the screen is as of them). Otherwise the
     events table is scanned only while it is small: matching a person's subjects in
     10M events costs ~0.3 s, more than the whole lookup may take.
     """
-    result = {"window_days": ACTIVITY_WINDOW_DAYS, "source": None, "events": []}
-    try:
-        rows = ws.rows(
-            "SELECT event_type, events_total AS total, events_30d AS recent, "
-            "amount_30d AS recent_amount, last_at AS last_ts FROM person_activity "
-            "WHERE person_id = ? ORDER BY recent DESC, total DESC, event_type", [person_id])
+    since = as_of - dt.timedelta(days=ACTIVITY_WINDOW_DAYS)
+    result = {"window_days": ACTIVITY_WINDOW_DAYS, "since": since.isoformat(),
+              "until": as_of.isoformat(), "source": None, "events": []}
+    rows = _precomputed_activity(ws, person_id) if precomputed_ok else None
+    if rows is not None:
         result["source"] = "person_activity"
-    except duckdb_catalog_error():  # no such table: the stages do not provide it (yet)
-        if ws.scalar("SELECT count(*) FROM events") > ACTIVITY_SCAN_MAX_EVENTS:
-            result["source"] = "skipped"
-            result["note"] = ("events not summarised: no person_activity table and too many "
-                              "events to scan during a lookup")
-            return result
+    elif ws.scalar("SELECT count(*) FROM events") > ACTIVITY_SCAN_MAX_EVENTS:
+        result["source"] = "skipped"
+        result["note"] = ("events not summarised: no person_activity table as of "
+                          f"{as_of.isoformat()} and too many events to scan during a lookup")
+        return result
+    else:
         result["source"] = "events"
         rows = _activity_from_events(ws, person_id, as_of)
     result["events"] = [{"event_type": r["event_type"], "total": r["total"],
                          "last_30d": r["recent"], "amount_30d": r["recent_amount"],
                          "last_at": r["last_ts"]} for r in rows]
     return result
+
+
+def _precomputed_activity(ws, person_id: str) -> list[dict] | None:
+    """The person's rows of `person_activity`; None when no stage provides that table."""
+    try:
+        return ws.rows(
+            "SELECT event_type, events_total AS total, events_30d AS recent, "
+            "amount_30d AS recent_amount, last_at AS last_ts FROM person_activity "
+            "WHERE person_id = ? ORDER BY recent DESC, total DESC, event_type", [person_id])
+    except duckdb_catalog_error():  # no such table (the stages do not provide it yet)
+        return None
 
 
 def duckdb_catalog_error() -> type[Exception]:

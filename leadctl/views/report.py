@@ -2,8 +2,13 @@
 many distinct persons it brought, how much it duplicates other channels, its reject
 rate, the grade mix, how much of it reached sales pools and how much sold.
 
+Everything is as of one date (`leadctl.views.asof`: the last tag run's by default,
+`--as-of` moves it): leads created after the as-of day are not counted; grades, scores
+and pools are the stored ones (`as_of_differs` says when their as-of is another).
+
 Definitions (per value of the `--by` column; an empty value counts as `(none)`):
-- leads: leads of the channel (created on/after `--since` when given);
+- leads: leads of the channel created up to the as-of day (and on/after `--since` when
+  given; a lead without a creation time always counts);
 - persons: distinct resolved persons of those leads;
 - dup_rate: share of the channel's leads whose person also has leads from another
   channel (any date: a lead from a person another channel already brought is a
@@ -23,6 +28,7 @@ from pathlib import Path
 
 from leadctl.errors import UsageError
 from leadctl.routing.parse import load_routing_rules
+from leadctl.views.asof import screen_as_of, stored_as_of
 from leadctl.views.export import copy_sql
 
 BY_COLUMNS = ("source", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term",
@@ -60,12 +66,17 @@ def is_sales_pool_name(*names: str | None) -> bool:
 
 
 def channel_report_sql(by: str = "source", since: dt.date | None = None,
-                       sales_pools: list[str] | None = None) -> str:
+                       sales_pools: list[str] | None = None,
+                       as_of: dt.date | None = None) -> str:
     """One row per channel plus a total row (channel = '(total)', last). Pure."""
     if by not in BY_COLUMNS:
         raise UsageError(f"cannot report by {by!r}: choose one of {', '.join(BY_COLUMNS)}")
     day = f"DATE '{since.isoformat()}'" if since else None
-    lead_since = f"WHERE r.created_at >= {day}" if day else ""
+    scope = [f"r.created_at >= {day}"] if day else []
+    if as_of is not None:
+        scope.append(f"(r.created_at IS NULL OR r.created_at < "
+                     f"DATE '{(as_of + dt.timedelta(days=1)).isoformat()}')")
+    lead_since = f"WHERE {' AND '.join(scope)}" if scope else ""
     reject_since = f"AND rejected_at >= {day}" if day else ""
     aggregates = """
         count(*) AS leads,
@@ -168,10 +179,13 @@ def sales_pools_from_rules(rules_dir: Path | None) -> tuple[list[str] | None, st
 
 
 def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
-                   rules_dir: Path | None = None, out: Path | None = None) -> dict:
+                   rules_dir: Path | None = None, out: Path | None = None,
+                   as_of: dt.date | None = None) -> dict:
     sales_pools, sales_rule = sales_pools_from_rules(rules_dir)
-    sql = channel_report_sql(by, since, sales_pools)
+    screen = screen_as_of(ws, as_of)
+    sql = channel_report_sql(by, since, sales_pools, screen.as_of)
     result: dict = {"by": by, "since": since.isoformat() if since else None,
+                    **screen.to_dict(score=stored_as_of(ws, "scores")),
                     "sales_pools": sales_pools, "sales_pools_rule": sales_rule}
     if out is not None:
 

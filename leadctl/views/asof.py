@@ -1,0 +1,94 @@
+"""One as-of per screen: `portrait`, `find`, `explain` and `report channels` show
+everything as of one date.
+
+By default that is the as-of of the last published tag run (stored with the tags);
+`--as-of D` moves it; without any tag run yet it is today. What the views compute
+(activity, "last 30 days", locks, `days_since` in `find`, leads counted by `report`) is
+computed at that date; stored values (tags, scores) cannot be recomputed for another
+date, so a view lists those whose own as-of differs (`as_of_differs`).
+
+Imports only the stdlib: `leadctl portrait` uses it and must start fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+SOURCES = {"tags": "the last tag run", "option": "--as-of", "today": "today: no tag run yet"}
+
+
+@dataclass(frozen=True)
+class ScreenAsOf:
+    as_of: dt.date
+    source: str  # "tags" (the last tag run), "option" (--as-of) or "today" (no tag run)
+    tags_as_of: dt.date | None
+
+    def differs(self, **stored: dt.date | str | None) -> list[str]:
+        """Names of the stored parts (name=their as-of) shown as of another date."""
+        return [name for name, day in stored.items()
+                if day is not None and str(day)[:10] != self.as_of.isoformat()]
+
+    def to_dict(self, **stored: dt.date | str | None) -> dict:
+        """`as_of`, where it comes from, the as-of of each stored part (`tags_as_of`,
+        `<name>_as_of`) and the parts shown as of another date (`as_of_differs`)."""
+        parts = {"tags": self.tags_as_of, **stored}
+        return {"as_of": self.as_of.isoformat(), "as_of_source": self.source,
+                **{f"{name}_as_of": str(day)[:10] if day else None
+                   for name, day in parts.items()},
+                "as_of_differs": self.differs(**parts)}
+
+
+# Run-log rows whose tags were published (a data check failing still publishes the work).
+TAG_COMMANDS = ("tag", "run", "load-results")
+PUBLISHED_OUTCOMES = ("ok", "data_check_failed")
+
+
+def last_tag_as_of(ws) -> dt.date | None:
+    """The as-of of the published tags: that of the last `tag`/`run`/`load-results` in the
+    run log (a small table: the portrait's lookup stays fast), else the one stored with
+    the tags (a workspace filled by other means); None before any tag run."""
+    row = ws.execute(
+        f"SELECT as_of FROM runs WHERE command IN {TAG_COMMANDS} "
+        f"AND outcome IN {PUBLISHED_OUTCOMES} AND as_of IS NOT NULL "
+        "ORDER BY run_id DESC LIMIT 1").fetchone()
+    if row is None:
+        row = ws.execute("SELECT as_of FROM tags WHERE as_of IS NOT NULL LIMIT 1").fetchone()
+    return _date(row[0]) if row else None
+
+
+def stored_as_of(ws, table: str) -> dt.date | None:
+    """The as-of stored with a stage's rows (`scores`): one run writes one as-of."""
+    row = ws.execute(f"SELECT as_of FROM {table} WHERE as_of IS NOT NULL LIMIT 1").fetchone()
+    return _date(row[0]) if row else None
+
+
+def screen_as_of(ws, requested: dt.date | None) -> ScreenAsOf:
+    """The screen's one as-of: `requested` (--as-of), else the last tag run's, else today."""
+    tags_as_of = last_tag_as_of(ws)
+    if requested is not None:
+        return ScreenAsOf(requested, "option", tags_as_of)
+    if tags_as_of is not None:
+        return ScreenAsOf(tags_as_of, "tags", tags_as_of)
+    return ScreenAsOf(dt.date.today(), "today", None)
+
+
+def describe(view: dict) -> str:
+    """`as of 2026-11-01`, plus where a part is as of another date, or why it is today."""
+    text = f"as of {view['as_of']}"
+    notes = []
+    if view.get("as_of_source") == "today":
+        notes.append(SOURCES["today"])
+    by_day: dict[str, list[str]] = {}
+    for part in view.get("as_of_differs") or []:
+        by_day.setdefault(view[f"{part}_as_of"], []).append(part)
+    notes += [f"{', '.join(parts)} as of {day}" for day, parts in by_day.items()]
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])

@@ -1,0 +1,101 @@
+"""One as-of per screen (portrait, find, explain, report channels) and tag changes visible
+from the second run, through `leadctl run` on a small sample-like inbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.conftest import write
+
+LEADS = """lead_id,name,phone,city,created_at
+L1,张三,13812345678,上海,2026-10-01 10:00
+L2,李四,13900001111,北京,2026-10-05 10:00
+"""
+# Run 1 (as of 11-01) counts two orders; run 2 (as of 11-02) also the one of 11-01.
+EVENTS = """phone,event_type,ts,amount,category
+13812345678,order_paid,2026-10-20 10:00,100,fresh
+13812345678,order_paid,2026-10-31 10:00,300,apparel
+13812345678,order_paid,2026-11-01 12:00,500,fresh
+13900001111,login,2026-10-30 09:00,,
+"""
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    write(folder / "leads.csv", LEADS)
+    write(folder / "events.csv", EVENTS)
+    return folder
+
+
+@pytest.fixture
+def ran(cli, inbox):
+    result = cli("run", "--inbox", inbox, "--as-of", "2026-11-01")
+    assert result.exit_code == 0, result.stderr
+    return cli
+
+
+def test_portrait_is_as_of_the_tag_run_and_as_of_moves_it(ran):
+    data = ran("portrait", "13812345678", "--json").json()
+    assert {k: data[k] for k in ("as_of", "as_of_source", "tags_as_of", "as_of_differs")} == {
+        "as_of": "2026-11-01", "as_of_source": "tags", "tags_as_of": "2026-11-01",
+        "as_of_differs": []}
+    assert (data["tags"]["paid_orders_30d"], data["activity"]["events"]) == (2, [
+        {"event_type": "order_paid", "total": 2, "last_30d": 2, "amount_30d": 400.0,
+         "last_at": "2026-10-31T10:00:00"}])
+    text = ran("portrait", "13812345678").stdout
+    assert "· as of 2026-11-01 ─" in text and "order_paid 2 in 30d · 2 all" in text
+
+    moved = ran("portrait", "13812345678", "--json", "--as-of", "2026-10-25").json()
+    assert (moved["as_of"], moved["as_of_source"], moved["as_of_differs"]) == (
+        "2026-10-25", "option", ["tags", "score"])
+    assert [(e["last_30d"], e["total"]) for e in moved["activity"]["events"]] == [(1, 1)]
+    text = ran("portrait", "13812345678", "--as-of", "2026-10-25").stdout
+    assert "as of 2026-10-25 (tags, score as of 2026-11-01)" in text
+    assert "tags  as of 2026-11-01 (stored)" in text
+
+
+def test_before_any_tag_run_the_screen_is_as_of_today(cli, inbox):
+    assert cli("ingest", inbox).exit_code == 0
+    assert cli("resolve").exit_code == 0
+    data = cli("portrait", "13812345678", "--json").json()
+    assert (data["as_of"], data["as_of_source"], data["tags_as_of"]) == (
+        dt.date.today().isoformat(), "today", None)
+    assert "(today: no tag run yet)" in cli("portrait", "13812345678").stdout
+
+
+def test_find_explain_and_report_state_their_as_of(ran):
+    def as_of(*args):
+        data = ran(*args, "--json").json()
+        return (data["as_of"], data["as_of_source"], data["as_of_differs"])
+
+    assert as_of("find", "paid_orders_30d >= 2") == ("2026-11-01", "tags", [])
+    assert as_of("explain", "L1") == ("2026-11-01", "tags", [])
+    assert as_of("report", "channels") == ("2026-11-01", "tags", [])
+    assert as_of("explain", "L1", "--as-of", "2026-10-25") == (
+        "2026-10-25", "option", ["tags", "score"])
+    # days_since() counts to the screen's as-of; report counts leads up to it.
+    assert ran("find", "days_since(first_seen) >= 31", "--count").stdout == "1\n"
+    assert ran("find", "days_since(first_seen) >= 31", "--count",
+               "--as-of", "2026-10-25").stdout == "0\n"
+    report = ran("report", "channels", "--as-of", "2026-10-03", "--json").json()
+    assert report["total"]["leads"] == 1
+    assert ran("report", "channels").stdout.startswith("channels by source, as of 2026-11-01")
+
+
+def test_changes_show_from_the_second_run(ran, inbox):
+    result = ran("run", "--inbox", inbox, "--as-of", "2026-11-02")
+    assert result.exit_code == 0, result.stderr
+    groups = ran("portrait", "13812345678", "--json").json()["tag_groups"]
+    tags = {t["tag"]: t for g in groups for t in g["tags"]}
+    assert [(t["value"], t["changed"], t["previous"]) for t in (
+        tags["paid_orders_30d"], tags["paid_amount_30d"])] == [(3, True, 2), (900, True, 400)]
+    assert "paid_orders_30d 3 ▲ was 2" in ran("portrait", "13812345678").stdout
+
+
+def test_the_first_run_marks_nothing_as_changed(ran):
+    groups = ran("portrait", "13812345678", "--json").json()["tag_groups"]
+    assert not any(t["changed"] for g in groups for t in g["tags"])
