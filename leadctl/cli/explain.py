@@ -34,8 +34,8 @@ def explain(
         try:
             return api.explain(s.db, lead, reveal=reveal, rules_dir=s.rules)
         except AmbiguousQuery as exc:
-
-            render_candidates(exc.candidates, str(exc), json_out)
+            if not json_out:  # with --json the candidates are in the failure document
+                render_candidates(exc.candidates)
             raise
 
     result = common.run(ctx, action)

@@ -25,7 +25,8 @@ def show_portrait(db: Path | None, query: str, reveal: bool, as_of: str | None,
     try:
         result = portrait(db, query, reveal=reveal, as_of=output.parse_as_of(as_of))
     except AmbiguousQuery as exc:
-        render_candidates(exc.candidates, str(exc), json_out)
+        if not json_out:  # with --json the candidates are part of the failure document
+            render_candidates(exc.candidates)
         raise
     if json_out:
         output.print_json(result)
@@ -36,10 +37,7 @@ def show_portrait(db: Path | None, query: str, reveal: bool, as_of: str | None,
     console.print(render_portrait(result, width=console.width))
 
 
-def render_candidates(candidates: list[dict], message: str, json_out: bool) -> None:
-    if json_out:
-        output.print_json({"error": "ambiguous", "message": message, "candidates": candidates})
-        return
+def render_candidates(candidates: list[dict]) -> None:
     rows = [[c["person_id"], c["name"], c["phone"], c["city"], c["lead_count"],
              ", ".join(c["matched_by"])] for c in candidates]
     output.stdout_console().print(output.table(
