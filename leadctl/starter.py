@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from leadctl.errors import WorkspaceError
+from leadctl.errors import InputError, WorkspaceError
 from leadctl.workspace import open_writer
 
 
@@ -19,6 +19,8 @@ def starter_rules_dir() -> Path:
 
 
 def init_workspace(directory: Path, db: Path | None, rules: Path | None) -> dict:
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory} is a file, not a folder: give a folder for the workspace")
     directory.mkdir(parents=True, exist_ok=True)
     db = db or directory / "leadctl.duckdb"
     rules = rules or directory / "rules"

@@ -89,7 +89,7 @@ def test_claim_takes_the_best_waiting_leads_within_capacity(rules):
     ws = make_ws([(f"c{i}", 50 - i, "C") for i in range(1, 6)])
     route(ws, rules, DAY0)
     got = claim(ws, rules, "nurture", "ops", DAY0, n=5, run_id=9)
-    assert (got["claimed"], got["count"], got["room"], got["waiting"], got["short_reason"]) == (
+    assert (got["claimed"], got["count"], got["room"], got["waiting"], got["reason"]) == (
         ["c1", "c2", "c3"], 3, 0, 2, "no_capacity")
     assert state(ws, "c1") == ("nurture", "ops", "pending", False, "claimed")
     assert state(ws, "c4") == ("nurture", None, None, False, "claim_pool")

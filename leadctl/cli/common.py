@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -17,6 +17,8 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     parse_as_of,
     parse_optional_as_of,
     print_json,
+    problem_list,
+    report_failure,
     stderr_console,
     stdout_console,
     table,
@@ -57,22 +59,37 @@ Reveal = Annotated[bool, typer.Option("--reveal", help="Show personal data unmas
 
 
 def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
-    """Runs one library call; maps named errors to messages and exit codes."""
+    """Runs one library call; maps named errors to messages and exit codes (with --json
+    also to the failure document on stdout)."""
     try:
         return action()
     except LeadctlError as exc:
         if settings(ctx).debug:
             log.exception("error")
-        error(str(exc))
-        raise typer.Exit(exc.exit_code) from None
+        fail(ctx, exc)
     except KeyboardInterrupt:
         error("interrupted")
         raise typer.Exit(130) from None
     except Exception as exc:
         if settings(ctx).debug:
             raise
-        error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)")
-        raise typer.Exit(3) from None
+        fail(ctx, exc, exit_code=3, message=f"internal error: {type(exc).__name__}: {exc} "
+             "(rerun with --debug for details)")
+
+
+def json_requested(ctx: typer.Context) -> bool:
+    """Whether the running command was given --json (its `json_out` parameter)."""
+    return bool(ctx.params.get("json_out"))
+
+
+def fail(ctx: typer.Context, exc: BaseException, *, exit_code: int | None = None,
+         message: str | None = None, details: dict | None = None,
+         echo: bool = True) -> NoReturn:
+    """Reports an error (stderr; with --json the failure document on stdout) and exits
+    with its code; `details` is the partial result kept in the document."""
+    code = exit_code if exit_code is not None else getattr(exc, "exit_code", 3)
+    report_failure(exc, code, json_requested(ctx), message=message, details=details, echo=echo)
+    raise typer.Exit(code) from None
 
 
 def as_of_date(ctx: typer.Context, as_of: str | None):

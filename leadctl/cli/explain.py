@@ -37,8 +37,8 @@ def explain(
             return api.explain(s.db, lead, reveal=reveal, rules_dir=s.rules,
                                as_of=common.parse_optional_as_of(as_of))
         except AmbiguousQuery as exc:
-
-            render_candidates(exc.candidates, str(exc), json_out)
+            if not json_out:  # with --json the candidates are in the failure document
+                render_candidates(exc.candidates)
             raise
 
     result = common.run(ctx, action)

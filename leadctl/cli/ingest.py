@@ -8,6 +8,7 @@ import typer
 
 from leadctl import api
 from leadctl.cli import common
+from leadctl.errors import DataCheckFailed, InputError, LeadctlError
 from leadctl.ingest import options_from_rules
 
 
@@ -34,19 +35,22 @@ def ingest(
         result = common.run(ctx, lambda: api.ingest(
             s.db, paths, options_from_rules(s.rules, source=source, kind=kind,
                                             encoding=encoding), bar.update))
-    if json_out:
-        common.print_json(result)
-    else:
-        render_ingest(result)
     failed = [f for f in result["files"] if f["status"] == "failed"]
-    for f in failed:
-        common.error(f"{f['file']}: {f['message']}")
+    problem: LeadctlError | None = None
     if failed:
-        raise typer.Exit(2)
-    if strict and result["totals"]["rejects"]:
-        common.error(f"{result['totals']['rejects']} rows rejected (--strict); "
-                     "see `leadctl export rejects -o rejects.csv`")
-        raise typer.Exit(1)
+        problem = InputError(f"{len(failed)} file(s) could not be read: " + "; ".join(
+            f"{f['file']}: {f['message']}" for f in failed))
+    elif strict and result["totals"]["rejects"]:
+        problem = DataCheckFailed(f"{result['totals']['rejects']} rows rejected (--strict); "
+                                  "see `leadctl export rejects -o rejects.csv`")
+    if not json_out:
+        render_ingest(result)
+    elif problem is None:
+        common.print_json(result)
+    for f in failed:  # one line per file on stderr
+        common.error(f"{f['file']}: {f['message']}")
+    if problem is not None:  # the other files are loaded: the summary stays in the document
+        common.fail(ctx, problem, details=result, echo=not failed)
 
 
 def render_ingest(result: dict) -> None:

@@ -8,6 +8,7 @@ import typer
 
 from leadctl import api
 from leadctl.cli import common
+from leadctl.routing.lifecycle import CLAIM_SHORT_REASONS
 
 Rep = Annotated[str, typer.Option("--rep", help="The sales rep (as named in routing.yaml).")]
 
@@ -32,14 +33,18 @@ def claim(
     s = common.settings(ctx)
     day = common.as_of_date(ctx, as_of)
     result = common.run(ctx, lambda: api.claim(s.db, s.rules, pool, rep, n, day))
+    if result["reason"]:  # took fewer than asked (maybe nothing): say why, still exit 0
+        took = "nothing" if not result["count"] else f"only {result['count']}"
+        common.warn(f"{rep} claimed {took} from {pool}: {CLAIM_SHORT_REASONS[result['reason']]}"
+                    f" ({result['reason']})")
     if json_out:
         common.print_json(result)
         return
     room = "no limit" if result["room"] is None else f"{result['room']} left this period"
     line = (f"{rep} claimed {result['count']} of {result['requested']} from {pool} ({room}; "
             f"{result['waiting']} still waiting)")
-    if result["short_reason"]:
-        line += f" — fewer than asked: {result['short_reason']}"
+    if result["reason"]:
+        line += f" — fewer than asked: {result['reason']}"
     out = common.stdout_console()
     out.print(line, markup=False, highlight=False)
     for person in result["claimed"]:

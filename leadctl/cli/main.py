@@ -55,11 +55,11 @@ def run_fast_portrait(opts: dict) -> int:
     try:
         show_portrait(opts["db"], opts["query"], opts["reveal"], opts["as_of"], opts["json_out"])
     except LeadctlError as exc:
-        output.error(str(exc))
+        output.report_failure(exc, exc.exit_code, opts["json_out"])
         return exc.exit_code
     except Exception as exc:
-        output.error(f"internal error: {type(exc).__name__}: {exc} "
-                     "(rerun with --debug for details)")
+        output.report_failure(exc, 3, opts["json_out"], message=(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)"))
         return 3
     return 0
 

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from leadctl.errors import UsageError
+from leadctl.errors import (
+    DataCheckFailed,
+    InputError,
+    NotFound,
+    RuleError,
+    UsageError,
+    WorkspaceError,
+)
+
+# The "type" of a --json failure document: the named error class (or the documented
+# class it refines: AmbiguousQuery is a NotFound, WorkspaceLocked a WorkspaceError).
+ERROR_TYPES = (NotFound, DataCheckFailed, RuleError, UsageError, InputError, WorkspaceError)
+INTERNAL_ERROR = "InternalError"
 
 
 def parse_as_of(value: str | None) -> dt.date:
@@ -35,7 +49,22 @@ def warn(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=_json_default, indent=2) + "\n")
+    """One JSON document on stdout; NaN and infinities (not JSON) are written as null."""
+    sys.stdout.write(json.dumps(_finite(data), ensure_ascii=False, default=_json_default,
+                                allow_nan=False, indent=2) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return _finite(int(value) if value == value.to_integral_value() else float(value)) \
+            if value.is_finite() else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -44,8 +73,42 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     if hasattr(value, "to_dict"):
-        return value.to_dict()
+        return _finite(value.to_dict())
     return str(value)
+
+
+def error_type(exc: BaseException) -> str:
+    return next((cls.__name__ for cls in ERROR_TYPES if isinstance(exc, cls)), INTERNAL_ERROR)
+
+
+def failure_document(exc: BaseException, exit_code: int, message: str | None = None,
+                     details: dict | None = None) -> dict:
+    """What `--json` prints when a command fails: the partial result the command has
+    (a run summary, candidates), then {"error": {type, message, location}, "exit_code"}."""
+    error_part: dict = {"type": error_type(exc) if exit_code != 3 else INTERNAL_ERROR,
+                        "message": str(exc) if message is None else message, "location": None}
+    if isinstance(exc, RuleError):
+        error_part["location"] = next((str(loc) for loc, _ in exc.problems if loc), None)
+        error_part["problems"] = problem_list(exc)
+    partial = getattr(exc, "details", None) if details is None else details
+    return {**(partial or {}), "error": error_part, "exit_code": exit_code}
+
+
+def problem_list(exc: RuleError) -> list[dict]:
+    return [{"file": loc.file if loc else None, "line": loc.line if loc else None,
+             "col": loc.col if loc else None, "message": message}
+            for loc, message in exc.problems]
+
+
+def report_failure(exc: BaseException, exit_code: int, json_out: bool, *,
+                   message: str | None = None, details: dict | None = None,
+                   echo: bool = True) -> None:
+    """The error on stderr (unless the caller printed it), and with --json the failure
+    document on stdout: a script redirecting stdout always gets one JSON document."""
+    if echo:
+        error(str(exc) if message is None else message)
+    if json_out:
+        print_json(failure_document(exc, exit_code, message, details))
 
 
 def stdout_console():

@@ -26,7 +26,8 @@ def show_portrait(db: Path | None, query: str, reveal: bool, as_of: str | None,
     try:
         result = portrait(db, query, reveal=reveal, as_of=output.parse_optional_as_of(as_of))
     except AmbiguousQuery as exc:
-        render_candidates(exc.candidates, str(exc), json_out)
+        if not json_out:  # with --json the candidates are part of the failure document
+            render_candidates(exc.candidates)
         raise
     if json_out:
         output.print_json(result)
@@ -37,10 +38,7 @@ def show_portrait(db: Path | None, query: str, reveal: bool, as_of: str | None,
     console.print(render_portrait(result, width=console.width))
 
 
-def render_candidates(candidates: list[dict], message: str, json_out: bool) -> None:
-    if json_out:
-        output.print_json({"error": "ambiguous", "message": message, "candidates": candidates})
-        return
+def render_candidates(candidates: list[dict]) -> None:
     rows = [[c["person_id"], c["name"], c["phone"], c["city"], c["lead_count"],
              " ".join([", ".join(c["matched_by"]), *c.get("leads", [])])] for c in candidates]
     output.stdout_console().print(output.table(

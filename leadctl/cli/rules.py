@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 
 from leadctl import api
 from leadctl.cli import common
-from leadctl.errors import RuleError
+from leadctl.errors import DataCheckFailed, RuleError
 
 rules_app = typer.Typer(help="Validate rule files; run rule fixtures.", no_args_is_help=True,
                         rich_markup_mode=None)
@@ -26,8 +27,7 @@ def check(ctx: typer.Context, json_out: common.Json = False) -> None:
     s = common.settings(ctx)
     result = common.run(ctx, lambda: _problems_as_value(lambda: api.rules_check(s.db, s.rules)))
     if isinstance(result, RuleError):
-        _report_rule_error(result, json_out)
-        raise typer.Exit(2)
+        _report_rule_error(ctx, result)
     for warning in result["warnings"]:
         common.warn(warning)
     if json_out:
@@ -47,19 +47,25 @@ def test(ctx: typer.Context, json_out: common.Json = False) -> None:
     s = common.settings(ctx)
     result = common.run(ctx, lambda: _problems_as_value(lambda: api.rules_test(s.rules)))
     if isinstance(result, RuleError):
-        _report_rule_error(result, json_out)
-        raise typer.Exit(2)
-    if json_out:
+        _report_rule_error(ctx, result)
+    if json_out and result["ok"]:
         common.print_json(result)
-    else:  # plain lines (no wrapping): file:line stays greppable and clickable
-        for failure in result["failures"]:
-            sys.stdout.write(f"FAIL {failure['message']}\n")
-        verdict = "ok" if result["ok"] else f"{result['failed']} failed"
-        sys.stdout.write(f"rules test {verdict}: {result['passed']}/{result['checks']} "
-                         f"expectations passed in {result['cases']} cases from "
-                         f"{len(result['files'])} files\n")
-    if not result["ok"]:
-        raise typer.Exit(1)
+    elif not json_out:
+        _print_test_result(result)
+    if not result["ok"]:  # with --json the result is part of the failure document
+        common.fail(ctx, DataCheckFailed(f"rules test: {result['failed']} of "
+                                         f"{result['checks']} expectations failed"),
+                    details=result)
+
+
+def _print_test_result(result: dict) -> None:
+    """Plain lines (no wrapping): file:line stays greppable and clickable."""
+    for failure in result["failures"]:
+        sys.stdout.write(f"FAIL {failure['message']}\n")
+    verdict = "ok" if result["ok"] else f"{result['failed']} failed"
+    sys.stdout.write(f"rules test {verdict}: {result['passed']}/{result['checks']} "
+                     f"expectations passed in {result['cases']} cases from "
+                     f"{len(result['files'])} files\n")
 
 
 def _problems_as_value(action):
@@ -71,11 +77,10 @@ def _problems_as_value(action):
         return exc
 
 
-def _report_rule_error(exc, json_out: bool) -> None:
+def _report_rule_error(ctx: typer.Context, exc: RuleError) -> NoReturn:
+    """One `error:` line per problem; with --json {"ok": false, "problems": [...]} in the
+    failure document; exit 2."""
     for loc, message in exc.problems:
         common.error(f"{loc}: {message}" if loc else message)
-    if json_out:
-        common.print_json({"ok": False, "problems": [
-            {"file": loc.file if loc else None, "line": loc.line if loc else None,
-             "col": loc.col if loc else None, "message": message}
-            for loc, message in exc.problems]})
+    common.fail(ctx, exc, details={"ok": False, "problems": common.problem_list(exc)},
+                echo=False)

@@ -65,7 +65,10 @@ def run(
                                      inbox=list(inbox or []), max_reject_share=max_reject_share)
                 return run_nightly(s.db, options, bar.update)
             except DataCheckFailed as exc:
-                render(exc.details, json_out)  # the work is published; show it, then exit 1
+                # The work is published: show it, then exit 1 (with --json the summary is
+                # part of the failure document).
+                if not json_out:
+                    render(exc.details, json_out)
                 raise
 
     render(common.run(ctx, action), json_out)

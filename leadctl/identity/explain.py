@@ -28,6 +28,7 @@ class AmbiguousLead(NotFound):
     def __init__(self, message: str, candidates: list[dict]):
         super().__init__(message)
         self.candidates = candidates
+        self.details = {"candidates": candidates}  # kept in the --json failure document
 
 
 def find_lead(ws: Workspace, query: str) -> dict:

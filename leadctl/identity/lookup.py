@@ -30,6 +30,7 @@ class AmbiguousQuery(NotFound):
     def __init__(self, message: str, candidates: list[dict]):
         super().__init__(message)
         self.candidates = candidates
+        self.details = {"candidates": candidates}  # kept in the --json failure document
 
 
 # -- query → lookups (pure) ----------------------------------------------------------------

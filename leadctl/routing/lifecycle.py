@@ -18,6 +18,12 @@ from leadctl.routing.tables import LOG_COLUMNS, OWNERSHIP_COLUMNS
 from leadctl.workspace import Workspace
 
 CLAIMED = "claim_picked"
+# Why a claim took fewer leads than asked (the `reason` of its result).
+CLAIM_SHORT_REASONS = {
+    "pool_empty": "no leads waiting in the pool",
+    "no_capacity": "the rep is at capacity for this period",
+    "locked": "the leads left in the pool are locked to other reps",
+}
 
 
 def _state(ws: Workspace, person_id: str) -> dict | None:
@@ -112,18 +118,18 @@ def claim(ws: Workspace, rules: RoutingRules, pool_name: str, rep: str, as_of: d
                    f"WHERE person_id IN (SELECT person_id FROM {CLAIMED})",
                    [rep, as_of, as_of])
         ws.execute(f"DROP TABLE IF EXISTS {CLAIMED}")
-    short = None
+    free = int(waiting["free"]) - len(claimed)  # still waiting, claimable
+    locked = int(waiting["total"]) - int(waiting["free"])
+    reason = None  # why fewer than asked were taken
     if len(claimed) < n:
-        short = "no_capacity" if room is not None and room < n and \
-            int(waiting["free"]) > len(claimed) else "pool_empty"
+        reason = ("no_capacity" if room is not None and room < n and free > 0
+                  else "locked" if locked else "pool_empty")
     return {
         "pool": pool.name, "rep": rep, "as_of": as_of.isoformat(), "run_id": run_id,
         "requested": n, "claimed": claimed, "count": len(claimed),
         "capacity": capacity, "period_load": load + len(claimed),
         "room": None if room is None else room - len(claimed),
-        "waiting": int(waiting["free"]) - len(claimed),
-        "locked_skipped": int(waiting["total"]) - int(waiting["free"]),
-        "short_reason": short,
+        "waiting": free, "locked_skipped": locked, "reason": reason,
     }
 
 

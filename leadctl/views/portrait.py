@@ -17,6 +17,7 @@ import json
 
 from leadctl import pii
 from leadctl.identity.lookup import masked_query, resolve_person
+from leadctl.sqlfn import round_sql
 from leadctl.views.asof import screen_as_of
 from leadctl.workspace import reading
 
@@ -246,7 +247,8 @@ def _precomputed_activity(ws, person_id: str) -> list[dict] | None:
     try:
         return ws.rows(
             "SELECT event_type, events_total AS total, events_30d AS recent, "
-            "amount_30d AS recent_amount, last_at AS last_ts FROM person_activity "
+            f"{round_sql('amount_30d', 2)} AS recent_amount, last_at AS last_ts "
+            "FROM person_activity "
             "WHERE person_id = ? ORDER BY recent DESC, total DESC, event_type", [person_id])
     except duckdb_catalog_error():  # no such table (the stages do not provide it yet)
         return None
@@ -265,12 +267,13 @@ def _activity_from_events(ws, person_id: str, as_of: dt.date) -> list[dict]:
         return []
     marks = ", ".join("?" for _ in subjects)
     since = as_of - dt.timedelta(days=ACTIVITY_WINDOW_DAYS)
-    return ws.rows(
-        "SELECT event_type, count(*) AS total, "
+    return ws.rows(  # amounts rounded to cents: no float noise from the sum
+        f"SELECT event_type, total, recent, {round_sql('amount', 2)} AS recent_amount, "
+        "last_ts FROM (SELECT event_type, count(*) AS total, "
         "count(*) FILTER (WHERE ts >= ?) AS recent, "
-        "sum(amount) FILTER (WHERE ts >= ?) AS recent_amount, max(ts) AS last_ts "
-        f"FROM events WHERE subject IN ({marks}) AND ts < ? "
-        "GROUP BY event_type ORDER BY recent DESC, total DESC, event_type",
+        "sum(amount) FILTER (WHERE ts >= ?) AS amount, max(ts) AS last_ts "
+        f"FROM events WHERE subject IN ({marks}) AND ts < ? GROUP BY event_type) "
+        "ORDER BY recent DESC, total DESC, event_type",
         [since, since, *subjects, as_of])
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from leadctl.errors import UsageError
 from leadctl.routing.parse import load_routing_rules
+from leadctl.sqlfn import round_sql
 from leadctl.views.asof import screen_as_of, stored_as_of
 from leadctl.views.export import copy_sql
 
@@ -129,12 +130,13 @@ WITH lead_rows AS (
         SELECT channel, {aggregates}
         FROM scoped GROUP BY channel),
     channel_scores AS (
-        SELECT channel, round(avg(score), 2) AS avg_score FROM scoped_persons GROUP BY channel),
+        SELECT channel, {round_sql("avg(score)", 2)} AS avg_score
+        FROM scoped_persons GROUP BY channel),
     total AS (
         SELECT {_literal(TOTAL_LABEL)} AS channel, {aggregates}
         FROM scoped),
     total_score AS (
-        SELECT round(avg(score), 2) AS avg_score
+        SELECT {round_sql("avg(score)", 2)} AS avg_score
         FROM (SELECT DISTINCT person_id, score FROM scoped_persons) d),{rejects}
     channels AS (
         SELECT coalesce(c.channel, rc.channel) AS channel, coalesce(c.leads, 0) AS leads,
