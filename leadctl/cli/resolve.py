@@ -30,7 +30,8 @@ def resolve(ctx: typer.Context, json_out: common.Json = False) -> None:
               f"splits {result.get('splits', 0)}")
     out.print(common.table(None, ["identifier", "values", "ok", "invalid", "blocked", "capped",
                                   "linking"], rows,
-                           right=("values", "ok", "invalid", "blocked", "capped", "linking")))
+                           right=("values", "ok", "invalid", "blocked", "capped", "linking"),
+                           drop=("capped", "blocked", "invalid")))
     if result.get("blocked_values") or result.get("capped_values"):
         common.warn(f"{result.get('blocked_values', 0)} blocklisted and "
                     f"{result.get('capped_values', 0)} over-shared values do not link; "
