@@ -64,15 +64,16 @@ def stderr_console():
 WORD_CAP = 32
 
 
-def fit_columns(needed: list[int], drop: list[int], fits) -> list[int]:
-    """The indexes of the columns kept: columns in `drop` (indexes, first dropped first) go
-    until `fits(kept)` says the kept columns' `needed` widths fit. The one rule for every
-    table, rich or hand-laid (portrait)."""
-    kept = list(range(len(needed)))
-    for index in drop:
+def fit_columns(names: list[str], drop: tuple, fits) -> list[int]:
+    """The indexes of the columns kept: the columns named in `drop` (a name, or a tuple of
+    names that go together), first named first, go until `fits(kept)` says the kept ones
+    fit. The one rule for every table, rich or hand-laid (portrait)."""
+    kept = list(range(len(names)))
+    for item in drop:
         if fits(kept):
             break
-        kept.remove(index)
+        for name in (item,) if isinstance(item, str) else item:
+            kept.remove(names.index(name))
     return kept
 
 
@@ -83,12 +84,13 @@ def hidden_note(hidden: list[str], width: int, full: str = "--json") -> str:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]], *,
-          right: tuple[str, ...] = (), drop: tuple[str, ...] = (), full: str = "--json",
+          right: tuple[str, ...] = (), drop: tuple = (), full: str = "--json",
           compact: bool = False, caption: str | None = None, total: bool = False):
     """A table that fits the width it is printed in: when its columns' longest words (up to
     WORD_CAP cells) do not fit, the columns named in `drop` go, first named first, and a
     note line names them (`full`: where the whole data is). Cells fold within a column."""
-    unknown = set(drop) - set(columns)
+    unknown = {n for item in drop for n in ((item,) if isinstance(item, str) else item)
+               } - set(columns)
     if unknown:
         raise ValueError(f"drop names unknown columns: {sorted(unknown)}")
     cells = [["" if v is None else str(v) for v in row] for row in rows]
@@ -146,8 +148,7 @@ class FitTable:
             natural = Measurement.get(console, options.update_width(10_000), probe).maximum
             return natural <= width
 
-        drop = [self.columns.index(name) for name in self.drop]
-        kept = fit_columns(needed, drop, fits)
+        kept = fit_columns(self.columns, self.drop, fits)
         if self.title:
             yield Text(self.title, style="table.title")
         yield self._table(kept)
@@ -168,11 +169,11 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if sys.stderr.isatty():
-            from rich.progress import BarColumn, TextColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
             from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(),
-                                     TextColumn("{task.completed}/{task.total}"),
+                                     MofNCompleteColumn(),
                                      console=stderr_console(), transient=True)
             self._bar.__enter__()
             self._task = self._bar.add_task(self.description, total=None)

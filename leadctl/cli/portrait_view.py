@@ -150,7 +150,7 @@ def _fixed_table(headers: list[str], rows: list[list[str]], caps: list[int], wid
 
     needed = [min(max([cell_len(h)] + [cell_len(r[i]) for r in rows]), cap, USEFUL_WIDTH)
               for i, (h, cap) in enumerate(zip(headers, caps, strict=True))]
-    kept = output.fit_columns(needed, [headers.index(name) for name in drop],
+    kept = output.fit_columns(headers, drop,
                               lambda k: sum(needed[i] for i in k) + 2 * (len(k) - 1) <= width)
     hidden = [h for i, h in enumerate(headers) if i not in kept]
     headers, caps = [headers[i] for i in kept], [caps[i] for i in kept]

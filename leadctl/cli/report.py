@@ -66,10 +66,10 @@ def _num(value) -> str:
     return "—" if value is None else f"{value:g}"
 
 
-# Grade counts go first at a narrow width (the average score stays), then the raw counts.
+# The grade mix goes first at a narrow width (the average score stays), then raw counts.
 _RIGHT = ("leads", "persons", "dup", "rejects", "reject", "A", "B", "C", "D", "avg score",
           "to sales", "sold")
-_DROP = ("A", "B", "C", "D", "rejects", "sold", "persons")
+_DROP = (("A", "B", "C", "D"), "rejects", "sold", "persons")
 
 
 def render(result: dict):

@@ -16,7 +16,8 @@ def resolve(ctx: typer.Context, json_out: common.Json = False) -> None:
     """Normalise identifiers, merge identities (OneID), build golden person records."""
 
     s = common.settings(ctx)
-    result = common.run(ctx, lambda: api.resolve(s.db, s.rules))
+    with common.Progress("resolve") as bar:
+        result = common.run(ctx, lambda: api.resolve(s.db, s.rules, bar.update))
     if json_out:
         common.print_json(result)
         return

@@ -35,8 +35,9 @@ def check(ctx: typer.Context, json_out: common.Json = False) -> None:
     else:
         data = f"checked against {result['db']}" if result.get("db") else "no workspace data"
         files = len(result["files"])
-        sys.stdout.write(f"rules ok: {files} file{'s' if files != 1 else ''}, "
-                         f"{result['tags']} tags ({data})\n")
+        common.stdout_console().print(f"rules ok: {files} file{'s' if files != 1 else ''}, "
+                                      f"{result['tags']} tags ({data})", markup=False,
+                                      highlight=False)
 
 
 @rules_app.command("test")
@@ -51,13 +52,14 @@ def test(ctx: typer.Context, json_out: common.Json = False) -> None:
         raise typer.Exit(2)
     if json_out:
         common.print_json(result)
-    else:  # plain lines (no wrapping): file:line stays greppable and clickable
+    else:  # one line per failure (never wrapped): file:line stays greppable and clickable
         for failure in result["failures"]:
             sys.stdout.write(f"FAIL {failure['message']}\n")
         verdict = "ok" if result["ok"] else f"{result['failed']} failed"
-        sys.stdout.write(f"rules test {verdict}: {result['passed']}/{result['checks']} "
-                         f"expectations passed in {result['cases']} cases from "
-                         f"{len(result['files'])} files\n")
+        common.stdout_console().print(
+            f"rules test {verdict}: {result['passed']}/{result['checks']} expectations passed "
+            f"in {result['cases']} cases from {len(result['files'])} files", markup=False,
+            highlight=False)
     if not result["ok"]:
         raise typer.Exit(1)
 
