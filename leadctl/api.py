@@ -52,11 +52,11 @@ def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
     return summary.to_dict()
 
 
-def resolve(db: Path | None, rules_dir: Path) -> dict:
+def resolve(db: Path | None, rules_dir: Path, progress=None) -> dict:
     """Identity resolution over everything ingested; publishes persons and history."""
     rules = load_rules(rules_dir)  # invalid rules: nothing changes
     with recorded_run(db, "resolve", None, rules_dir) as ws:
-        result = resolve_identities(ws, rules.identity, ws.run_id).to_dict()
+        result = resolve_identities(ws, rules.identity, ws.run_id, progress).to_dict()
         ws.finish_run("ok", result)
     return result
 

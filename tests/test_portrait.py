@@ -370,9 +370,11 @@ def test_source_qualified_lead_id_of_another_source_is_not_found(lk_cli):
 def test_blocked_and_capped_values_say_why_they_do_not_link(lk_cli):
     hint = " Look the person up by lead id or person id.\n"
     blocked = lk_cli("portrait", "138 0013 8000", "--json")
-    assert (blocked.exit_code, blocked.stdout, blocked.stderr) == (
-        1, "", "error: phone 138****8000 is blocked (blocklist), so it links no leads; "
-        "2 records carry it." + hint)
+    message = ("phone 138****8000 is blocked (blocklist), so it links no leads; 2 records "
+               "carry it." + hint.rstrip("\n"))
+    assert (blocked.exit_code, blocked.stderr) == (1, f"error: {message}\n")
+    assert blocked.json() == {"error": {"type": "NotFound", "message": message,
+                                        "location": None}, "exit_code": 1}
     capped = lk_cli("portrait", "ZZ@qq.com")
     assert (capped.exit_code, capped.stdout, capped.stderr) == (
         1, "", "error: email z***@qq.com is shared by 3 records, above the cap of 2, so it "

@@ -101,9 +101,12 @@ def test_one_typo_is_one_problem_in_json(tmp_path):
     cli, path = with_typo(tmp_path, "tags.yaml", "kind: tiers", "kind: tires")
     result = cli("rules", "check", "--json")
     assert result.exit_code == 2
-    assert result.json() == {"ok": False, "problems": [
-        {"file": str(path), "line": 70, "col": 11, "message": "tag 'value_tier': unknown "
-         f"kind 'tires' (did you mean 'tiers'?) {KINDS}"}]}
+    problems = [{"file": str(path), "line": 70, "col": 11, "message": "tag 'value_tier': "
+                 f"unknown kind 'tires' (did you mean 'tiers'?) {KINDS}"}]
+    document = result.json()
+    assert (document["ok"], document["problems"], document["exit_code"]) == (False, problems, 2)
+    assert (document["error"]["type"], document["error"]["location"],
+            document["error"]["problems"]) == ("RuleError", f"{path}:70:11", problems)
 
 
 def test_a_real_second_typo_is_still_reported(tmp_path):

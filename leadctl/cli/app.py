@@ -35,7 +35,7 @@ app = typer.Typer(
     help="Turn multi-channel lead dumps into one explainable lead base: ingest, resolve "
     "identities, tag, score, route, and look up any lead.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # leadctl --install-completion [bash|zsh|fish|powershell]
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

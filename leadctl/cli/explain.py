@@ -45,9 +45,7 @@ def explain(
     if json_out:
         common.print_json(result)
         return
-    console = common.stdout_console()
-    if not console.is_terminal:
-        console.width = 120  # piped: room for rule texts
+    console = common.stdout_console(piped_width=120)  # piped: room for rule texts
     for part in render(result):
         console.print(part)
 
@@ -77,16 +75,9 @@ def _panel(name: str, part: dict, body):
     return Panel(content, title=f"[bold]{name}", title_align="left", padding=(0, 1))
 
 
-def _table(columns: list[str], rows: list[list[Any]]):
-    from rich import box
-    from rich.table import Table
-
-    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold dim")
-    for name in columns:
-        t.add_column(name, overflow="fold")
-    for row in rows:
-        t.add_row(*(_text(v) for v in row))
-    return t
+def _table(columns: list[str], rows: list[list[Any]], drop: tuple[str, ...] = ()):
+    return common.table(None, columns, [[_text(v) for v in row] for row in rows], drop=drop,
+                        compact=True)
 
 
 def _identity(part: dict):
@@ -128,7 +119,7 @@ def _identity_module(part: dict):
     if rows:
         parts.append(Text("its identifier values:", style="bold"))
         parts.append(_table(["type", "value", "status", "records", "why not linking",
-                             "shared with"], rows))
+                             "shared with"], rows, drop=("records", "why not linking")))
     paths = part.get("paths") or []
     if paths:
         parts.append(Text("how each other lead is reached:", style="bold"))
@@ -160,7 +151,8 @@ def _at(where: str | None) -> str:
 def _tags(part: dict):
     rows = [[t["tag"], t["value"], t.get("kind"), (t.get("rule") or {}).get("text") or
              t.get("description"), _at((t.get("rule") or {}).get("at"))] for t in part["values"]]
-    return _table(["tag", "value", "kind", "rule", "defined at"], rows)
+    return _table(["tag", "value", "kind", "rule", "defined at"], rows,
+                  drop=("defined at", "kind"))
 
 
 def _score(part: dict):
@@ -172,7 +164,8 @@ def _score(part: dict):
     head = Text.assemble(("score ", "dim"), (_text(part["score"]), "bold"), ("  grade ", "dim"),
                          (part.get("grade") or "—", "bold"),
                          ("  = sum of the rules below: ", "dim"), _text(part["points_total"]))
-    return Group(head, _table(["rule", "points", "when", "defined at"], rows)) if rows \
+    return Group(head, _table(["rule", "points", "when", "defined at"], rows,
+                              drop=("defined at",))) if rows \
         else Group(head, Text("no rule gave points", style="dim"))
 
 
@@ -192,7 +185,8 @@ def _routing(part: dict):
         lines.append(Text(f"route {route['route']} ({_at(route.get('at'))}): when "
                           f"{route.get('when') or 'always'} → pool {route['pool']}"))
     if part["log"]:
-        lines.append(_table(["when", "pool", "owner", "status", "rule", "reason"], [
+        lines.append(_table(["when", "pool", "owner", "status", "rule", "reason"], drop=(
+            "rule", "status"), rows=[
             [h.get("as_of") or h.get("logged_at"), _change(h["old_pool"], h["new_pool"]),
              _change(h["old_owner"], h["new_owner"]), _change(h["old_status"], h["new_status"]),
              h["rule"], h["reason"]] for h in part["log"]]))

@@ -41,9 +41,7 @@ def find(
     if json_out:
         common.print_json(result)
         return
-    console = common.stdout_console()
-    if not console.is_terminal:
-        console.width = 120  # piped: keep rows on one line
+    console = common.stdout_console(piped_width=120)  # piped: keep rows on one line
     if count:
         console.print(str(result["count"]))
         return
@@ -58,7 +56,8 @@ def find(
              else f"{result['count']} persons match, first {shown} by score")
     title += f" ({describe(result)})"
     console.print(common.table(title, ["person", "name", "phone", "city", "grade", "score",
-                                       "pool", "owner"], rows, right=("score",)))
+                                       "pool", "owner"], rows, right=("score",),
+                                drop=("owner", "city", "pool", "name"), full="--json or -o"))
 
 
 def _score(value) -> str:

@@ -60,4 +60,4 @@ def render_ingest(result: dict) -> None:
     rows.append(["total", "", "", "", t["rows_read"], t["leads"] + t["events"], t["rejects"], ""])
     common.stdout_console().print(common.table(
         None, ["file", "source", "kind", "status", "rows", "loaded", "rejected", "note"], rows,
-        right=("rows", "loaded", "rejected")))
+        right=("rows", "loaded", "rejected"), drop=("kind", "source", "note", "status")))

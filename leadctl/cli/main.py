@@ -71,5 +71,4 @@ def main() -> None:
         sys.exit(run_fast_portrait(opts))
     from leadctl.cli.app import app  # noqa: PLC0415 - typer and every command: not for portrait
 
-
-    app()
+    app(prog_name="leadctl")  # also under `python -m leadctl`: completion is for `leadctl`

@@ -111,12 +111,15 @@ def report_failure(exc: BaseException, exit_code: int, json_out: bool, *,
         print_json(failure_document(exc, exit_code, message, details))
 
 
-def stdout_console():
+# stdout's width: the terminal's, else $COLUMNS, else this (piped to cron logs, scripts).
+PIPED_WIDTH = 160
+
+
+def stdout_console(piped_width: int = PIPED_WIDTH):
     from rich.console import Console
 
-    # Piped output (cron, scripts) is not wrapped at rich's 80-column default.
-    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
-    return Console(soft_wrap=True, width=width)
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else piped_width
+    return Console(width=width)
 
 
 def stderr_console():
@@ -125,16 +128,103 @@ def stderr_console():
     return Console(stderr=True)
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]], *,
-          right: tuple[str, ...] = ()):
-    from rich.table import Table
+# A column asks for its longest word, up to this many cells; longer words fold.
+WORD_CAP = 32
 
-    t = Table(title=title, title_justify="left", header_style="bold")
-    for name in columns:
-        t.add_column(name, justify="right" if name in right else "left", overflow="fold")
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
-    return t
+
+def fit_columns(names: list[str], drop: tuple, fits) -> list[int]:
+    """The indexes of the columns kept: the columns named in `drop` (a name, or a tuple of
+    names that go together), first named first, go until `fits(kept)` says the kept ones
+    fit. The one rule for every table, rich or hand-laid (portrait)."""
+    kept = list(range(len(names)))
+    for item in drop:
+        if fits(kept):
+            break
+        for name in (item,) if isinstance(item, str) else item:
+            kept.remove(names.index(name))
+    return kept
+
+
+def hidden_note(hidden: list[str], width: int, full: str = "--json") -> str:
+    plural = "s" if len(hidden) > 1 else ""
+    return (f"({len(hidden)} column{plural} hidden at {width} columns: {', '.join(hidden)}; "
+            f"use {full})")
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]], *,
+          right: tuple[str, ...] = (), drop: tuple = (), full: str = "--json",
+          compact: bool = False, caption: str | None = None, total: bool = False):
+    """A table that fits the width it is printed in: when its columns' longest words (up to
+    WORD_CAP cells) do not fit, the columns named in `drop` go, first named first, and a
+    note line names them (`full`: where the whole data is). Cells fold within a column."""
+    unknown = {n for item in drop for n in ((item,) if isinstance(item, str) else item)
+               } - set(columns)
+    if unknown:
+        raise ValueError(f"drop names unknown columns: {sorted(unknown)}")
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    return FitTable(title, columns, cells, right=right, drop=drop, full=full, compact=compact,
+                    caption=caption, total=total)
+
+
+class FitTable:
+    """A rich renderable: the table (with its title and caption) at the width it is given."""
+
+    def __init__(self, title, columns, rows, *, right, drop, full, compact, caption, total):
+        self.title, self.columns, self.rows = title, columns, rows
+        self.right, self.drop, self.full = right, drop, full
+        self.compact, self.caption, self.total = compact, caption, total
+
+    def _table(self, kept: list[int], cells: list[list[str]] | None = None):
+        from rich import box
+        from rich.table import Table
+
+        if self.compact:
+            t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                      header_style="bold dim")
+        else:
+            t = Table(header_style="bold")
+        for i in kept:
+            name = self.columns[i]
+            t.add_column(name, justify="right" if name in self.right else "left",
+                         overflow="fold")
+        rows = self.rows if cells is None else cells
+        for index, row in enumerate(rows):
+            last = self.total and index == len(rows) - 1
+            t.add_row(*(row[i] for i in kept), style="bold" if last else None,
+                      end_section=self.total and index == len(rows) - 2)
+        return t
+
+    def needed(self) -> list[int]:
+        from rich.cells import cell_len
+
+        def longest_word(text: str) -> int:
+            return max((cell_len(w) for w in text.split()), default=0)
+
+        return [min(max([longest_word(name)] + [longest_word(r[i]) for r in self.rows]),
+                    WORD_CAP) for i, name in enumerate(self.columns)]
+
+    def __rich_console__(self, console, options):
+        from rich.measure import Measurement
+        from rich.text import Text
+
+        needed = self.needed()
+        width = options.max_width
+
+        def fits(kept: list[int]) -> bool:
+            # The same table with every cell exactly as wide as its column needs.
+            probe = self._table(kept, [["x" * needed[i] for i in range(len(needed))]])
+            natural = Measurement.get(console, options.update_width(10_000), probe).maximum
+            return natural <= width
+
+        kept = fit_columns(self.columns, self.drop, fits)
+        if self.title:
+            yield Text(self.title, style="table.title")
+        yield self._table(kept)
+        if self.caption:
+            yield Text(self.caption, style="table.caption")
+        hidden = [name for i, name in enumerate(self.columns) if i not in kept]
+        if hidden:
+            yield Text(hidden_note(hidden, console.width, self.full), style="dim")
 
 
 class Progress:
@@ -147,11 +237,11 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if sys.stderr.isatty():
-            from rich.progress import BarColumn, TextColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
             from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(),
-                                     TextColumn("{task.completed}/{task.total}"),
+                                     MofNCompleteColumn(),
                                      console=stderr_console(), transient=True)
             self._bar.__enter__()
             self._task = self._bar.add_task(self.description, total=None)

@@ -32,9 +32,8 @@ def show_portrait(db: Path | None, query: str, reveal: bool, as_of: str | None,
     if json_out:
         output.print_json(result)
         return
-    console = output.stdout_console()
-    if not console.is_terminal:
-        console.width = SCREEN_WIDTH  # piped or captured: the designed width, not rich's 80
+    # piped or captured without $COLUMNS: the designed width, not rich's 80
+    console = output.stdout_console(piped_width=SCREEN_WIDTH)
     console.print(render_portrait(result, width=console.width))
 
 
@@ -43,7 +42,7 @@ def render_candidates(candidates: list[dict]) -> None:
              " ".join([", ".join(c["matched_by"]), *c.get("leads", [])])] for c in candidates]
     output.stdout_console().print(output.table(
         "candidates", ["person", "name", "phone", "city", "leads", "matched by"], rows,
-        right=("leads",)))
+        right=("leads",), drop=("city", "matched by")))
 
 
 # -- rendering (pure: dict → rich renderable) ------------------------------------------------
@@ -136,10 +135,25 @@ def _fit_widths(rows: list[list[str]], headers: list[str], caps: list[int], widt
     return widths
 
 
-def _fixed_table(headers: list[str], rows: list[list[str]], caps: list[int], width: int):
+# A portrait column needs its widest value up to this many cells, else it is dropped (in the
+# table's order) rather than cut to a few letters; above it, values are cut with "…".
+USEFUL_WIDTH = 16
+
+
+def _fixed_table(headers: list[str], rows: list[list[str]], caps: list[int], width: int,
+                 drop: tuple[str, ...] = ()):
+    """One line per row at `width` cells. Returns (table, the columns dropped)."""
+    from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
 
+    needed = [min(max([cell_len(h)] + [cell_len(r[i]) for r in rows]), cap, USEFUL_WIDTH)
+              for i, (h, cap) in enumerate(zip(headers, caps, strict=True))]
+    kept = output.fit_columns(headers, drop,
+                              lambda k: sum(needed[i] for i in k) + 2 * (len(k) - 1) <= width)
+    hidden = [h for i, h in enumerate(headers) if i not in kept]
+    headers, caps = [headers[i] for i in kept], [caps[i] for i in kept]
+    rows = [[r[i] for i in kept] for r in rows]
     widths = _fit_widths(rows, headers, caps, width)
     t = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0),
               header_style="bold dim")
@@ -152,7 +166,14 @@ def _fixed_table(headers: list[str], rows: list[list[str]], caps: list[int], wid
             cell.truncate(w, overflow="ellipsis")
             cells.append(cell)
         t.add_row(*cells)
-    return t
+    return t, hidden
+
+
+def _hidden_line(hidden: list[str], width: int):
+    from rich.text import Text
+
+    return Text(output.hidden_note(hidden, width), style="dim", no_wrap=True,
+                overflow="ellipsis")
 
 
 def _header(p: dict, width: int) -> tuple:
@@ -212,9 +233,14 @@ def _identity(p: dict, width: int) -> tuple:
                                               lead.get("utm_campaign")))
             rows.append([lead["lead_id"], lead.get("source") or "—", lead.get("channel") or "—",
                          utm if utm != "·/·/·" else "—", _text(lead.get("created_at"))])
-        parts.append(_fixed_table(["lead", "source", "channel", "utm source/medium/campaign",
-                                   "created"], rows, [24, 14, 12, 60, 16], width))
+        table, hidden = _fixed_table(["lead", "source", "channel", "utm source/medium/campaign",
+                                      "created"], rows, [24, 14, 12, 60, 16], width,
+                                     drop=("utm source/medium/campaign", "channel"))
+        parts.append(table)
         height += 1 + len(leads)
+        if hidden:
+            parts.append(_hidden_line(hidden, width + 4))
+            height += 1
     more = p["lead_count"] - len(leads)
     if more > 0:
         parts.append(Text(f"+{more} more leads (leadctl export leads, or --json)", style="dim"))
@@ -297,9 +323,13 @@ def _bottom(p: dict, width: int) -> tuple:
                  _change(h.get("old_owner"), h.get("new_owner")),
                  _change(h.get("old_status"), h.get("new_status")),
                  h.get("reason") or h.get("rule") or "—"] for h in history]
-        parts.append(_fixed_table(["when", "pool", "owner", "status", "why"], rows,
-                                  [10, 24, 20, 26, 60], width))
+        table, hidden = _fixed_table(["when", "pool", "owner", "status", "why"], rows,
+                                     [10, 24, 20, 26, 60], width, drop=("status", "owner"))
+        parts.append(table)
         height += 1 + len(history)
+        if hidden:
+            parts.append(_hidden_line(hidden, width + 4))
+            height += 1
     else:
         parts.append(Text("no assignments yet", style="dim"))
         height += 1

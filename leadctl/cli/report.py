@@ -48,10 +48,8 @@ def channels(
     elif out is not None:
         common.stderr_console().print(f"wrote {result['rows']} rows to {result['file']}")
     else:
-        console = common.stdout_console()
-        if not console.is_terminal:
-            console.width = 120  # piped: wide enough for every column
-        console.print(render(result))
+        # piped without $COLUMNS: wide enough for every column
+        common.stdout_console(piped_width=120).print(render(result))
 
 
 def _date(value: str | None):
@@ -71,27 +69,21 @@ def _num(value) -> str:
     return "—" if value is None else f"{value:g}"
 
 
-def render(result: dict):
-    from rich.table import Table
+# The grade mix goes first at a narrow width (the average score stays), then raw counts.
+_RIGHT = ("leads", "persons", "dup", "rejects", "reject", "A", "B", "C", "D", "avg score",
+          "to sales", "sold")
+_DROP = (("A", "B", "C", "D"), "rejects", "sold", "persons")
 
+
+def render(result: dict):
     title = (f"channels by {result['by']}" + (f" since {result['since']}" if result["since"]
                                               else "") + f", {describe(result)}")
-    t = Table(title=title, title_justify="left", header_style="bold", show_footer=False)
-    right = ("leads", "persons", "dup", "rejects", "reject", "A", "B", "C", "D", "avg score",
-             "to sales", "sold")
-    t.add_column(result["by"], overflow="fold")
-    for name in right:
-        t.add_column(name, justify="right", no_wrap=True)
-    rows = result["channels"] + [result["total"]]
-    for index, r in enumerate(rows):
-        total = index == len(rows) - 1
-        t.add_row(r["channel"], str(r["leads"]), str(r["persons"]), _pct(r["dup_rate"]),
-                  _num(r["rejects"]), _pct(r["reject_rate"]), str(r["grade_a"]),
-                  str(r["grade_b"]), str(r["grade_c"]), str(r["grade_d"]), _num(r["avg_score"]),
-                  _pct(r["sales_share"]), str(r["sold"]),
-                  style="bold" if total else None, end_section=index == len(rows) - 2)
-    t.caption = (f"dup = leads whose person also came through another {result['by']}; "
-                 f"reject = rejects / (leads + rejects); to sales = persons in a sales pool "
-                 f"({result['sales_pools_rule']})")
-    t.caption_justify = "left"
-    return t
+    rows = [[r["channel"], r["leads"], r["persons"], _pct(r["dup_rate"]), _num(r["rejects"]),
+             _pct(r["reject_rate"]), r["grade_a"], r["grade_b"], r["grade_c"], r["grade_d"],
+             _num(r["avg_score"]), _pct(r["sales_share"]), r["sold"]]
+            for r in result["channels"] + [result["total"]]]
+    caption = (f"dup = leads whose person also came through another {result['by']}; "
+               f"reject = rejects / (leads + rejects); to sales = persons in a sales pool "
+               f"({result['sales_pools_rule']})")
+    return common.table(title, [result["by"], *_RIGHT], rows, right=_RIGHT, drop=_DROP,
+                        full="--json or -o", caption=caption, total=True)

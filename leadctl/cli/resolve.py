@@ -16,7 +16,8 @@ def resolve(ctx: typer.Context, json_out: common.Json = False) -> None:
     """Normalise identifiers, merge identities (OneID), build golden person records."""
 
     s = common.settings(ctx)
-    result = common.run(ctx, lambda: api.resolve(s.db, s.rules))
+    with common.Progress("resolve") as bar:
+        result = common.run(ctx, lambda: api.resolve(s.db, s.rules, bar.update))
     if json_out:
         common.print_json(result)
         return
@@ -30,7 +31,8 @@ def resolve(ctx: typer.Context, json_out: common.Json = False) -> None:
               f"splits {result.get('splits', 0)}")
     out.print(common.table(None, ["identifier", "values", "ok", "invalid", "blocked", "capped",
                                   "linking"], rows,
-                           right=("values", "ok", "invalid", "blocked", "capped", "linking")))
+                           right=("values", "ok", "invalid", "blocked", "capped", "linking"),
+                           drop=("capped", "blocked", "invalid")))
     if result.get("blocked_values") or result.get("capped_values"):
         common.warn(f"{result.get('blocked_values', 0)} blocklisted and "
                     f"{result.get('capped_values', 0)} over-shared values do not link; "

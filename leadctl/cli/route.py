@@ -53,19 +53,21 @@ def render_route_summary(result: dict) -> None:
             f"first {result['details_shown']} by person id",
             ["person", "from", "to", "rule", "reason"],
             [[d["person_id"], _where(d["from"]), _where(d["to"]), d["rule"], d["reason"]]
-             for d in result["details"]]))
+             for d in result["details"]], drop=("rule", "from")))
     out.print(common.table("pools", ["pool", "allocation", "persons", "owned", "waiting",
                                      "dealt now"],
                            [[p["pool"], p["allocation"], p["persons"], p["owned"], p["unowned"],
                              p["dealt"]] for p in result["pools"]],
-                           right=("persons", "owned", "waiting", "dealt now")))
+                           right=("persons", "owned", "waiting", "dealt now"),
+                           drop=("allocation", "dealt now")))
     period = result["capacity_period"]
     out.print(common.table(f"reps (capacity per {period['period']} from {period['from']})",
                            ["rep", "dealt now", "this period", "capacity", "room", "open"],
                            [[r["rep"], r["dealt"], r["period_load"], r["capacity"] or "-",
                              "-" if r["room"] is None else r["room"], r["open_leads"]]
                             for r in result["reps"]],
-                           right=("dealt now", "this period", "capacity", "room", "open")))
+                           right=("dealt now", "this period", "capacity", "room", "open"),
+                           drop=("this period", "open", "dealt now")))
     if result["unassigned"]:
         shown = ", ".join(f"{k} {v}" for k, v in result["unassigned"].items())
         out.print(f"without owner: {shown}", markup=False, highlight=False)

@@ -35,8 +35,9 @@ def check(ctx: typer.Context, json_out: common.Json = False) -> None:
     else:
         data = f"checked against {result['db']}" if result.get("db") else "no workspace data"
         files = len(result["files"])
-        sys.stdout.write(f"rules ok: {files} file{'s' if files != 1 else ''}, "
-                         f"{result['tags']} tags ({data})\n")
+        common.stdout_console().print(f"rules ok: {files} file{'s' if files != 1 else ''}, "
+                                      f"{result['tags']} tags ({data})", markup=False,
+                                      highlight=False)
 
 
 @rules_app.command("test")

@@ -124,7 +124,8 @@ def render(summary: dict, json_out: bool) -> None:
     out = common.stdout_console()
     engine = f" on {summary['engine']} ({summary['master']})" if summary.get("engine") else ""
     out.print(common.table(f"run {summary.get('run_id')}{engine} as of {summary['as_of']}: "
-                           f"{summary.get('outcome')}", ["stage", "time", "counts"], rows))
+                           f"{summary.get('outcome')}", ["stage", "time", "counts"], rows,
+                           drop=("time",)))
 
 
 def runs(
@@ -142,4 +143,4 @@ def runs(
     common.stdout_console().print(common.table(
         None, ["run", "command", "started", "ended", "as_of", "outcome", "error"],
         [[r["run_id"], r["command"], r["started_at"], r["ended_at"], r["as_of"], r["outcome"],
-          r["error"]] for r in rows]))
+          r["error"]] for r in rows], drop=("ended", "started", "command", "as_of")))

@@ -45,7 +45,7 @@ def render_score_summary(result: dict) -> None:
               f"{changes['changed']} persons {verb} grade, {changes['added']} new, "
               f"{changes['removed']} no longer scored", markup=False, highlight=False)
     out.print(common.table(None, ["grade", "persons", "previous", "change"], rows,
-                           right=("persons", "previous", "change")))
+                           right=("persons", "previous", "change"), drop=("previous",)))
     if result["grade_moves"]:
         out.print(common.table("grade moves", ["from", "to", "persons"],
                                [[m["from"], m["to"], m["persons"]]

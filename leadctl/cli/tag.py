@@ -48,7 +48,8 @@ def render_tag_summary(result: dict) -> None:
         rows.append([name, "(removed)", 0, "", 0, "all", 0])
     common.stdout_console().print(common.table(
         title, ["tag", "kind", "valued", "values", "added", "removed", "changed"],
-        rows, right=("valued", "added", "removed", "changed")))
+        rows, right=("valued", "added", "removed", "changed"),
+        drop=("kind", "valued", "removed", "added")))
 
 
 def _distribution(t: dict) -> str:

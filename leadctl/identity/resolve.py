@@ -58,25 +58,36 @@ class ResolveSummary:
         return asdict(self)
 
 
+# The steps of _resolve, in order: each one's time is kept, and reported as progress.
+STEPS = ("normalise", "status", "components", "person_ids", "persons", "subjects")
+
+
 class _Clock:
-    def __init__(self, timings: dict[str, float]):
+    def __init__(self, timings: dict[str, float], progress=None):
         self.timings = timings
+        self.progress = progress
         self.last = time.perf_counter()
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.timings[name] = round(now - self.last, 3)
         self.last = now
+        if self.progress is not None:
+            done = STEPS.index(name) + 1
+            self.progress(done, len(STEPS), STEPS[done] if done < len(STEPS) else "")
 
 
 def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
-                       run_id: int | None = None) -> ResolveSummary:
+                       run_id: int | None = None, progress=None) -> ResolveSummary:
     """Rebuilds lead_identifiers, blocked_identifiers, person_leads, persons,
-    person_aliases and subject_persons; appends merges/splits to identity_history."""
+    person_aliases and subject_persons; appends merges/splits to identity_history.
+    `progress(done, total, next step)` is called after each step when given."""
     config = config or IdentityConfig()
     summary = ResolveSummary()
     started = time.perf_counter()
-    clock = _Clock(summary.timings)
+    clock = _Clock(summary.timings, progress)
+    if progress is not None:
+        progress(0, len(STEPS), STEPS[0])
     # Nothing here depends on row order.
     with ws.unordered():
         _resolve(ws, config, summary, clock, run_id)

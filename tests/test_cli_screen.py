@@ -1,0 +1,81 @@
+"""What a user sees on a screen: tables fit the width, set-up, completion, progress."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rich.cells import cell_len
+
+from leadctl import api
+from tests.conftest import REPO, RULES, SAMPLE_INBOX, Cli
+
+TABLE_COMMANDS = [
+    ("run", "--inbox", str(SAMPLE_INBOX), "--as-of", "2026-11-01"),
+    ("runs",),
+    ("ingest", str(SAMPLE_INBOX)),
+    ("resolve",),
+    ("tag", "--as-of", "2026-11-01", "--dry-run"),
+    ("score", "--as-of", "2026-11-01", "--dry-run"),
+    ("route", "--as-of", "2026-11-01", "--dry-run"),
+    ("find", "value_tier = 'high'"),
+    ("report", "channels"),
+    ("explain", "BD100769"),
+    ("portrait", "13800000001"),
+    ("rules", "check"),
+    ("rules", "test"),
+]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Cli:
+    cli = Cli(tmp_path_factory.mktemp("screen") / "ws.duckdb")
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0
+    return cli
+
+
+@pytest.mark.parametrize("width", [100, 80])
+def test_every_table_fits_the_width(sample, width):
+    for args in TABLE_COMMANDS:
+        result = sample(*args, env={"COLUMNS": str(width)})
+        assert result.exit_code == 0, (args, result.stderr)
+        widest = max(result.stdout.splitlines(), key=cell_len)
+        assert cell_len(widest) <= width, (args, widest)
+
+
+def test_the_declared_columns_drop_first_with_a_note(sample):
+    lines = sample("report", "channels", env={"COLUMNS": "80"}).stdout.splitlines()
+    assert lines[-1] == "(5 columns hidden at 80 columns: rejects, A, B, C, D; use --json or -o)"
+    assert re.split(r"\W+", lines[2].strip("┃ ")) == [
+        "source", "leads", "persons", "dup", "reject", "avg", "score", "to", "sales", "sold"]
+    full = sample("report", "channels", "--json").json()
+    assert full["total"]["grade_a"] + full["total"]["grade_d"] > 0  # --json keeps them
+
+
+def test_shell_completion_is_available(sample):
+    script = sample("--show-completion", "bash")
+    assert script.exit_code == 0
+    assert script.stdout.endswith("complete -o default -F _leadctl_completion leadctl\n")
+    words = sample(env={"_LEADCTL_COMPLETE": "complete_bash", "COMP_WORDS": "leadctl rules ",
+                        "COMP_CWORD": "2"})
+    assert words.stdout == "check\ntest\n"
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quick = readme.split("## Quick start", 1)[1]
+    install, tests = re.findall(r"```sh\n(.*?)\n```", quick, re.S)[:2]
+    assert install.split(" && ")[1] == ".venv/bin/pip install -q ."  # no [dev], no Spark
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert ci[-1] == tests == (
+        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && "
+        ".venv/bin/python -m pytest")
+
+
+def test_resolve_reports_each_step_as_progress(tmp_path):
+    db = tmp_path / "ws.duckdb"
+    Cli(db)("ingest", SAMPLE_INBOX / "seo_forms.csv")
+    steps = []
+    api.resolve(db, RULES, lambda done, total, label: steps.append((done, total, label)))
+    assert steps == [(0, 6, "normalise"), (1, 6, "status"), (2, 6, "components"),
+                     (3, 6, "person_ids"), (4, 6, "persons"), (5, 6, "subjects"), (6, 6, "")]
