@@ -52,7 +52,7 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     if has_bom:
         head = head[len(codecs.BOM_UTF8):]
     if b"\x00" in head:
-        raise InputError(f"{path}: binary content (NUL bytes): not a CSV or Parquet file")
+        raise InputError("binary content (NUL bytes): not a CSV or Parquet file")
     enc = encoding or _detect_encoding(head)
     conflict = _encoding_conflict(head, has_bom, enc) if encoding else ""
     # Judged as what the file is, also when a contradicting --encoding is forced.
@@ -61,7 +61,7 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         text = text[: text.rfind("\n") + 1] or text
     header = text.splitlines()[0] if text else ""
     delimiter = _detect_delimiter(header)
-    _refuse_junk(path, text, delimiter)
+    _refuse_junk(text, delimiter)
     return FileFormat("csv", enc, delimiter, has_bom, conflict)
 
 
@@ -81,12 +81,12 @@ def _encoding_conflict(head: bytes, has_bom: bool, forced: str) -> str:
             f"'{word.decode(_codec(forced), errors='replace')}')")
 
 
-def _refuse_junk(path: Path, text: str, delimiter: str) -> None:
+def _refuse_junk(text: str, delimiter: str) -> None:
     """Text that decodes but is no table: control characters, or lines that do not split
     like the header."""
     junk = len(JUNK_CHARS.findall(text.rstrip("\x1a")))  # DOS end-of-file mark is fine
     if junk > JUNK_SHARE * len(text):
-        raise InputError(f"{path}: not a text table ({junk} of {len(text)} characters are "
+        raise InputError(f"not a text table ({junk} of {len(text)} characters are "
                          "control characters or undecodable)")
     try:
         records = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r][
@@ -99,7 +99,7 @@ def _refuse_junk(path: Path, text: str, delimiter: str) -> None:
     matching = sum(len(r) == fields for r in records[1:])
     if matching * 2 < len(records) - 1:
         name = {"\t": "tab"}.get(delimiter, f"'{delimiter}'")
-        raise InputError(f"{path}: no consistent delimiter (the header has {fields} fields "
+        raise InputError(f"no consistent delimiter (the header has {fields} fields "
                          f"split by {name}, but only {matching} of {len(records) - 1} sampled "
                          "lines do)")
 
