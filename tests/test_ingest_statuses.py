@@ -51,7 +51,7 @@ def test_skipped_duplicate_names_the_earlier_file_and_when(cli, tmp_path):
     result = cli("ingest", copy, "--json")
     assert result.json()["files"][0]["duplicate_of"] == {"file": str(first), "ingested_at": at}
     text = cli("ingest", copy, env={"COLUMNS": "400"})
-    assert f"│ skipped_duplicate │ " in text.stdout
+    assert "│ skipped_duplicate │ " in text.stdout
     assert f"│ same content as {first}, ingested {at} │" in text.stdout
 
 
