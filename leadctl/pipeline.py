@@ -119,9 +119,10 @@ def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
                           reader=reader)
     if result.failed:
         names = "; ".join(f"{f.file}: {f.message}" for f in result.failed)
-        raise InputError(f"{len(result.failed)} inbox file(s) could not be read, nothing was "
-                         f"changed: {names}")
-    return result.totals()
+        raise InputError(f"{len(result.failed)} inbox file(s) could not be read or used, "
+                         f"nothing was changed: {names}")
+    return {**result.totals(),
+            "nothing_loaded": {f.file: f.status for f in result.nothing_loaded}}
 
 
 def _resolve(ws, rules: RuleSet, options: RunOptions) -> dict:
@@ -148,11 +149,17 @@ def data_checks(summary: dict, options: RunOptions) -> tuple[str, str | None]:
     ingest = summary["stages"].get("ingest", {})
     read = ingest.get("rows_read") or 0
     rejects = ingest.get("rejects") or 0
+    problems = []
     if read and rejects / read > options.max_reject_share:
-        problem = (f"rejects {rejects}/{read} = {rejects / read:.1%} of rows read, above the "
-                   f"allowed {options.max_reject_share:.1%} (see `leadctl export rejects`)")
-        summary["problem"] = problem
-        return "data_check_failed", problem
+        problems.append(f"rejects {rejects}/{read} = {rejects / read:.1%} of rows read, above "
+                        f"the allowed {options.max_reject_share:.1%} (see `leadctl export "
+                        "rejects`)")
+    if ingest.get("nothing_loaded"):  # a file that loaded no row is a failed delivery
+        files = ", ".join(f"{f} ({s})" for f, s in ingest["nothing_loaded"].items())
+        problems.append(f"no row loaded from {files}")
+    if problems:
+        summary["problem"] = "; ".join(problems)
+        return "data_check_failed", summary["problem"]
     return "ok", None
 
 

@@ -14,12 +14,13 @@ SCHEMA_VERSION = "1"
 
 CORE_DDL: list[str] = [
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-    # One row per ingested file; content_hash makes re-ingest a no-op.
+    # One row per ingested file; content_hash makes re-ingest a no-op; status as in
+    # `ingest --json` (loaded, rejected, empty, invalid).
     """CREATE TABLE IF NOT EXISTS ingested_files (
         file_id INTEGER PRIMARY KEY, path VARCHAR, source VARCHAR, kind VARCHAR,
         content_hash VARCHAR, format VARCHAR, encoding VARCHAR, delimiter VARCHAR,
         columns JSON, rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT,
-        ingested_at TIMESTAMP, run_id INTEGER)""",
+        ingested_at TIMESTAMP, run_id INTEGER, status VARCHAR, message VARCHAR)""",
     # Leads as ingested: raw text values of the canonical columns (normalised
     # values live in lead_identifiers), unknown columns in `attributes`.
     """CREATE TABLE IF NOT EXISTS leads (
@@ -47,6 +48,14 @@ CORE_DDL: list[str] = [
         run_id INTEGER PRIMARY KEY, command VARCHAR, started_at TIMESTAMP,
         ended_at TIMESTAMP, as_of DATE, rules_hash VARCHAR, inputs JSON,
         counts JSON, outcome VARCHAR, error VARCHAR)""",
+]
+
+
+# Columns added after a table first shipped, for workspaces made before (DuckDB only: a
+# Spark run builds its tables from all_ddl()).
+UPGRADES: list[str] = [
+    "ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS status VARCHAR",
+    "ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS message VARCHAR",
 ]
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import WorkspaceError, WorkspaceLocked
-from leadctl.schema import SCHEMA_VERSION, all_ddl
+from leadctl.schema import SCHEMA_VERSION, UPGRADES, all_ddl
 
 log = logging.getLogger("leadctl")
 
@@ -192,6 +192,7 @@ def open_memory() -> Workspace:
 
 def ensure_schema(ws: Workspace) -> None:
     ws.script(all_ddl())
+    ws.script(UPGRADES)
     ws.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
 
 

@@ -24,6 +24,15 @@ def leads_in(cli, *columns: str) -> list[tuple]:
         con.close()
 
 
+def files_in(cli) -> list[tuple]:
+    con = duckdb.connect(str(cli.db), read_only=True)
+    try:
+        return con.execute("SELECT source, status, message FROM ingested_files "
+                           "ORDER BY file_id").fetchall()
+    finally:
+        con.close()
+
+
 def rejects_in(cli) -> list[tuple]:
     con = duckdb.connect(str(cli.db), read_only=True)
     try:
@@ -160,12 +169,32 @@ def test_events_file_is_detected_and_typed(cli, tmp_path):
     assert [r[2] for r in rejects_in(cli)] == ["no_subject", "bad_timestamp", "bad_amount"]
 
 
-def test_missing_identifier_columns_rejects_every_row_with_reason(cli, tmp_path):
-    path = write(tmp_path / "noid.csv", "lead_id,name\n1,甲\n2,乙\n")
-    result = cli("ingest", path)
-    assert result.exit_code == 0
+def test_missing_identifier_columns_is_an_input_error_rows_kept_other_files_load(cli,
+                                                                                 tmp_path):
+    (tmp_path / "in").mkdir()
+    noid = write(tmp_path / "in" / "noid.csv", "姓名,电话号码x,city\n甲,139,北京\n乙,138,上海\n")
+    write(tmp_path / "in" / "ok.csv", "lead_id,phone\n1,13900000001\n")
+    result = cli("ingest", tmp_path / "in", "--json")
+    message = ("no identifier column (found: 姓名, 电话号码x, city; "
+               "did you mean 电话 for 电话号码x?)")
+    assert (result.exit_code, result.stderr) == (2, f"error: {noid}: {message}\n")
+    by_file = {f["source"]: (f["status"], f["loaded"], f["rejected"]) for f in
+               result.json()["files"]}
+    assert by_file == {"noid": ("invalid", 0, 2), "ok": ("loaded", 1, 0)}
     assert rejects_in(cli) == [("noid", 1, "missing_identifier_columns"),
                                ("noid", 2, "missing_identifier_columns")]
+    assert files_in(cli) == [("noid", "invalid", message), ("ok", "loaded", "")]
+
+
+def test_an_invalid_file_is_tried_again_once_an_alias_makes_it_usable(cli, tmp_path):
+    path = write(tmp_path / "noid.csv", "lead_id,买家手机\n1,13900000001\n")
+    assert cli("ingest", path).exit_code == 2
+    (tmp_path / "rules").mkdir()
+    write(tmp_path / "rules" / "sources.yaml", "aliases:\n  phone: [买家手机]\n")
+    cli.rules = tmp_path / "rules"
+    assert cli("ingest", path).exit_code == 0
+    assert files_in(cli) == [("noid", "loaded", "")]
+    assert (leads_in(cli, "phone"), rejects_in(cli)) == ([("13900000001",)], [])
 
 
 def test_binary_junk_fails_that_file_only(cli, tmp_path):

@@ -89,7 +89,8 @@ def test_run_log_file_has_every_stage_with_counts_and_warnings_masked(reference)
         "INFO stage route started", "INFO stage route done in Ts",
         "INFO run 1 published, ok in Ts"]
     assert lines[2] == ("INFO stage ingest done in Ts: files=6 rows_read=30645 leads=3154 "
-                        "events=27487 rejects=4 skipped_duplicate_files=0 failed_files=0")
+                        "events=27487 rejects=4 skipped_duplicate_files=0 failed_files=0 "
+                        "invalid_files=0 rejected_files=0 empty_files=0")
     assert lines[3] == ("WARNING ingest: 4 of 30645 rows rejected (0.01%; allowed 5.0%), "
                         "see `leadctl export rejects`")
     assert lines[10] == ("INFO stage score done in Ts: persons=1535 grades=A:107,B:255,C:317,"
@@ -191,8 +192,8 @@ def test_failed_run_logs_its_reason_masked(tmp_path):
                                           "--as-of", AS_OF)
     assert result.exit_code == 2
     failed = (f"ERROR run 1 failed in stage ingest, nothing was published: 1 inbox file(s) "
-              f"could not be read, nothing was changed: {inbox}/138****5678.csv: {inbox}/"
-              "138****5678.csv: binary content (NUL bytes): not a CSV or Parquet file")
+              f"could not be read or used, nothing was changed: {inbox}/138****5678.csv: "
+              "binary content (NUL bytes): not a CSV or Parquet file")
     assert log_lines(log)[1:] == ["INFO stage ingest started", failed]
     assert log_lines(log)[0].startswith("INFO run 1 started: as of 2026-11-01, rules ")
     assert "13812345678" not in log.read_text(encoding="utf-8")

@@ -26,6 +26,8 @@ def ingest(
                         "(default: detect UTF-8 / GB18030).", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict",
                       help="Exit 1 when any row is rejected.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Read with --encoding even when it "
+                     "contradicts the file (a UTF-8 BOM, valid UTF-8).")] = False,
     json_out: common.Json = False,
 ) -> None:
     """Load CSV/Parquet lead or event files; bad rows go to rejects with a reason."""
@@ -34,8 +36,11 @@ def ingest(
     with common.Progress("ingest") as bar:
         result = common.run(ctx, lambda: api.ingest(
             s.db, paths, options_from_rules(s.rules, source=source, kind=kind,
-                                            encoding=encoding), bar.update))
-    failed = [f for f in result["files"] if f["status"] == "failed"]
+                                            encoding=encoding, force=force), bar.update))
+    for f in result["files"]:
+        if f["warning"]:
+            common.warn(f"{f['file']}: {f['warning']}")
+    failed = [f for f in result["files"] if f["status"] in ("failed", "invalid")]
     problem: LeadctlError | None = None
     if failed:
         problem = InputError(f"{len(failed)} file(s) could not be read: " + "; ".join(
@@ -55,7 +60,8 @@ def ingest(
 
 def render_ingest(result: dict) -> None:
     rows = [[f["file"], f["source"], f["kind"], f["status"], f["rows_read"], f["loaded"],
-             f["rejected"], f["message"]] for f in result["files"]]
+             f["rejected"], "; ".join(m for m in (f["message"], f["warning"]) if m)]
+            for f in result["files"]]
     t = result["totals"]
     rows.append(["total", "", "", "", t["rows_read"], t["leads"] + t["events"], t["rejects"], ""])
     common.stdout_console().print(common.table(

@@ -6,6 +6,7 @@ Matching ignores case, spaces, `_`, `-` and `.`, so `Lead_Id`, `lead id` and
 
 from __future__ import annotations
 
+import difflib
 import re
 
 LEAD_COLUMNS = (
@@ -77,3 +78,24 @@ def map_columns(headers: list[str], alias_map: dict[str, str]) -> tuple[dict[str
         else:
             extra.append(header)
     return mapped, extra
+
+
+def missing_identifier_message(headers: list[str], unmapped: list[str],
+                               extra: dict[str, list[str]] | None = None) -> str:
+    """Why a leads file cannot be used, with the nearest identifier alias (difflib) of each
+    header that matched no column: `no identifier column (found: 姓名, 电话号码x, city; did
+    you mean 电话 for 电话号码x?)`."""
+    names: dict[str, str] = {}  # folded → the alias as spelled
+    for canonical in IDENTIFIER_COLUMNS:
+        for alias in (canonical, *DEFAULT_ALIASES[canonical], *(extra or {}).get(canonical, [])):
+            names.setdefault(fold_header(alias), alias)
+    hints = []
+    for header in unmapped:
+        near = difflib.get_close_matches(fold_header(header), list(names), n=1, cutoff=0.5)
+        if near:
+            hints.append(f"{names[near[0]]} for {header}")
+    found = f"found: {', '.join(headers) or 'no columns'}"
+    if hints:
+        return f"no identifier column ({found}; did you mean {', '.join(hints)}?)"
+    return (f"no identifier column ({found}; expected one of {', '.join(IDENTIFIER_COLUMNS)} "
+            "or an alias of one, see rules/sources.yaml)")

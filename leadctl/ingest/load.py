@@ -10,13 +10,24 @@ from pathlib import Path
 
 from leadctl.errors import InputError, first_line
 from leadctl.ingest import sql
-from leadctl.ingest.columns import IDENTIFIER_COLUMNS, build_alias_map, map_columns
+from leadctl.ingest.columns import (
+    IDENTIFIER_COLUMNS,
+    build_alias_map,
+    map_columns,
+    missing_identifier_message,
+)
 from leadctl.ingest.sniff import FileFormat, content_hash, sniff, transcode_to_utf8
 from leadctl.ingest.sources import SourcesConfig, load_sources_config
 from leadctl.workspace import Workspace
 
 DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
 KINDS = ("auto", "leads", "events")
+# What happened to a file. `loaded`: at least one row loaded; `rejected`: rows read, every
+# one rejected; `empty`: no rows; `invalid`: its columns cannot be used (no identifier
+# column, an events file without its columns): every row kept in rejects, exit 2;
+# `failed`: unreadable (or refused), nothing stored, exit 2; `skipped_duplicate`: the same
+# content was ingested before (`duplicate_of` names that file).
+STATUSES = ("loaded", "rejected", "empty", "invalid", "failed", "skipped_duplicate")
 
 
 @dataclass
@@ -24,7 +35,7 @@ class FileResult:
     file: str
     source: str
     kind: str = ""
-    status: str = "loaded"  # loaded | skipped_duplicate | empty | failed
+    status: str = "loaded"  # one of STATUSES
     rows_read: int = 0
     loaded: int = 0
     rejected: int = 0
@@ -32,6 +43,8 @@ class FileResult:
     encoding: str = ""
     delimiter: str = ""
     message: str = ""
+    warning: str = ""
+    duplicate_of: dict | None = None  # {"file", "ingested_at"} of the earlier same content
 
 
 @dataclass
@@ -40,7 +53,13 @@ class IngestSummary:
 
     @property
     def failed(self) -> list[FileResult]:
-        return [f for f in self.files if f.status == "failed"]
+        """Files that make the command an input error (exit 2)."""
+        return [f for f in self.files if f.status in ("failed", "invalid")]
+
+    @property
+    def nothing_loaded(self) -> list[FileResult]:
+        """New files of which no row loaded (a data check for `leadctl run`)."""
+        return [f for f in self.files if f.status in ("rejected", "empty")]
 
     def totals(self) -> dict:
         return {
@@ -50,7 +69,10 @@ class IngestSummary:
             "events": sum(f.loaded for f in self.files if f.kind == "events"),
             "rejects": sum(f.rejected for f in self.files),
             "skipped_duplicate_files": sum(f.status == "skipped_duplicate" for f in self.files),
-            "failed_files": len(self.failed),
+            "failed_files": sum(f.status == "failed" for f in self.files),
+            "invalid_files": sum(f.status == "invalid" for f in self.files),
+            "rejected_files": sum(f.status == "rejected" for f in self.files),
+            "empty_files": sum(f.status == "empty" for f in self.files),
         }
 
     def to_dict(self) -> dict:
@@ -62,6 +84,7 @@ class IngestOptions:
     source: str | None = None
     kind: str = "auto"
     encoding: str | None = None
+    force: bool = False  # read with the forced encoding even when it contradicts the file
     timezone: str | None = None  # None: from rules/sources.yaml, else Asia/Shanghai
     aliases: dict[str, list[str]] = field(default_factory=dict)
     rules_dir: Path | None = None
@@ -184,10 +207,16 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         return _failed(result, f"cannot read: {exc.strerror or exc}")
     except InputError as exc:
         return _failed(result, str(exc))
-    if ws.scalar("SELECT count(*) FROM ingested_files WHERE content_hash = ?", [digest]):
-        result.status = "skipped_duplicate"
-        result.message = "same content already ingested"
-        return result
+    earlier = ws.execute("SELECT file_id, path, ingested_at, status FROM ingested_files "
+                         "WHERE content_hash = ? ORDER BY file_id", [digest]).fetchall()
+    kept = [row for row in earlier if row[3] != "invalid"]
+    if kept:
+        return _duplicate(result, kept[0][1], kept[0][2])
+    if fmt.conflict:
+        if not options.force:
+            return _failed(result, f"{fmt.conflict}; drop --encoding, or add --force to read "
+                                   f"it as {options.encoding} anyway")
+        result.warning = f"{fmt.conflict}; read as {options.encoding} (--force)"
     result.encoding, result.delimiter = fmt.encoding, fmt.delimiter
     file_id = ws.next_id("ingested_files", "file_id")
     if fmt.format == "empty":
@@ -197,6 +226,9 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     staged: StagedFile | None = None
     ws.execute("BEGIN TRANSACTION")  # a failing file leaves no partial rows behind
     try:
+        for row in earlier:  # an earlier invalid attempt: its rejects give way to this one
+            ws.execute("DELETE FROM rejects WHERE file_id = ?", [row[0]])
+            ws.execute("DELETE FROM ingested_files WHERE file_id = ?", [row[0]])
         staged = reader.stage(ws, path, fmt, file_id)
         result.message = staged.message
         rows_sql, types = staged.rows_sql, staged.types
@@ -216,6 +248,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         result.rejected = ws.scalar("SELECT count(*) FROM rejects WHERE file_id = ? "
                                     "AND reason <> 'superseded'", [file_id])
         result.rows_read = result.loaded + result.rejected
+        _settle_status(result)
         _record_file(ws, file_id, path, result, digest, fmt.format, columns)
         ws.execute("COMMIT")
     except InputError as exc:
@@ -238,13 +271,39 @@ def _describe(ws: Workspace, query: str) -> tuple[list[str], dict[str, str]]:
     return [c for c, _ in described], dict(described)
 
 
+def _settle_status(result: FileResult) -> None:
+    """The status the counts tell (an invalid file stays invalid)."""
+    if result.status == "invalid":
+        return
+    if not result.rows_read:
+        result.status, note = "empty", "no rows"
+    elif not result.loaded:
+        result.status, note = "rejected", f"no row loaded: all {result.rejected} rejected"
+    else:
+        return
+    result.message = "; ".join(m for m in (note, result.message) if m)
+
+
+def _duplicate(result: FileResult, earlier_path: str, ingested_at) -> FileResult:
+    at = ingested_at.isoformat(sep=" ", timespec="seconds") if ingested_at else "?"
+    result.status = "skipped_duplicate"
+    result.duplicate_of = {"file": earlier_path, "ingested_at": at}
+    result.message = f"same content as {earlier_path}, ingested {at}"
+    return result
+
+
+def _invalid(ws, rows_sql, columns, file_id, source, kind, reason, detail, result) -> None:
+    """A file whose columns cannot be used: every row kept in rejects, an input error."""
+    ws.execute(sql.whole_file_reject_sql(rows_sql, columns, file_id, source, kind, reason,
+                                         detail))
+    result.status, result.message = "invalid", detail
+
+
 def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result):
     if not any(c in mapping for c in IDENTIFIER_COLUMNS):
-        detail = (f"no identifier column (phone, email, wechat, device_id, id_card) among: "
-                  f"{', '.join(columns)}")
-        ws.execute(sql.whole_file_reject_sql(rows_sql, columns, file_id, source, "leads",
-                                             "missing_identifier_columns", detail))
-        result.message = detail
+        detail = missing_identifier_message(columns, extra, options.aliases)
+        _invalid(ws, rows_sql, columns, file_id, source, "leads", "missing_identifier_columns",
+                 detail, result)
         return
     checked = sql.checked_leads_sql(rows_sql, mapping, extra, columns, options.timezone)
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {checked}")
@@ -266,9 +325,8 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
         missing.append("ts")
     if missing:
         detail = f"missing event columns: {', '.join(missing)} (have: {', '.join(columns)})"
-        ws.execute(sql.whole_file_reject_sql(rows_sql, columns, file_id, source, "events",
-                                             "missing_columns", detail))
-        result.message = detail
+        _invalid(ws, rows_sql, columns, file_id, source, "events", "missing_columns", detail,
+                 result)
         return
     fields = sql.event_columns_sql(mapping, types, options.timezone)
     ws.execute(sql.insert_events_sql(rows_sql, fields, extra, file_id, source))
@@ -282,10 +340,11 @@ def _record_file(ws: Workspace, file_id: int, path: Path, result: FileResult, di
                  fmt: str, columns: list[str]) -> None:
     ws.execute(
         "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "now()::TIMESTAMP, ?)",
+        "now()::TIMESTAMP, ?, ?, ?)",
         [file_id, str(path), result.source, result.kind, digest, fmt, result.encoding,
          result.delimiter, json.dumps(columns, ensure_ascii=False), result.rows_read,
-         result.loaded, result.rejected, ws.run_id],
+         result.loaded, result.rejected, ws.run_id, result.status,
+         "; ".join(m for m in (result.message, result.warning) if m)],
     )
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import codecs
+import csv
 import hashlib
+import io
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +16,11 @@ from leadctl.errors import InputError
 
 SAMPLE_BYTES = 256 * 1024
 DELIMITERS = (",", ";", "\t", "|")
+# Characters no text export contains: C0 controls but tab/CR/LF, DEL, undecodable bytes.
+JUNK_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+JUNK_SHARE = 0.01  # more junk characters than this in the sample: not a text file
+SAMPLE_RECORDS = 200  # records checked for a consistent field count
+UTF8 = ("utf-8", "utf-8-sig")
 
 
 @dataclass
@@ -21,6 +29,7 @@ class FileFormat:
     encoding: str = "utf-8"
     delimiter: str = ","
     has_bom: bool = False
+    conflict: str = ""  # a forced encoding contradicts the file (BOM, valid UTF-8)
 
 
 def content_hash(path: Path) -> str:
@@ -38,15 +47,61 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         return FileFormat("empty")
     if head[:4] == b"PAR1" or path.suffix.lower() in (".parquet", ".pq"):
         return FileFormat("parquet")
+    truncated = len(head) == SAMPLE_BYTES  # the sample's last line may be cut
     has_bom = head.startswith(codecs.BOM_UTF8)
     if has_bom:
         head = head[len(codecs.BOM_UTF8):]
     if b"\x00" in head:
-        raise InputError(f"{path}: binary content (NUL bytes): not a CSV or Parquet file")
+        raise InputError("binary content (NUL bytes): not a CSV or Parquet file")
     enc = encoding or _detect_encoding(head)
-    text = head.decode(_codec(enc), errors="replace")
+    conflict = _encoding_conflict(head, has_bom, enc) if encoding else ""
+    # Judged as what the file is, also when a contradicting --encoding is forced.
+    text = head.decode(_codec("utf-8" if conflict else enc), errors="replace")
+    if truncated:
+        text = text[: text.rfind("\n") + 1] or text
     header = text.splitlines()[0] if text else ""
-    return FileFormat("csv", enc, _detect_delimiter(header), has_bom)
+    delimiter = _detect_delimiter(header)
+    _refuse_junk(text, delimiter)
+    return FileFormat("csv", enc, delimiter, has_bom, conflict)
+
+
+def _encoding_conflict(head: bytes, has_bom: bool, forced: str) -> str:
+    """Why decoding the file as the forced encoding would garble it ('' when it would not)."""
+    if _codec(forced) in UTF8:
+        return ""
+    if has_bom:
+        return f"the file starts with a UTF-8 byte order mark but --encoding is {forced}"
+    if head.isascii() or not _is_utf8(head):
+        return ""
+    line = next(x for x in head.splitlines() if not x.isascii())
+    word = re.search(rb"[\x80-\xff]+", line).group()[:24]
+    word = word[: len(word.decode("utf-8", errors="ignore").encode("utf-8"))]
+    return (f"the file is valid UTF-8 and --encoding {forced} would garble it "
+            f"('{word.decode('utf-8')}' would read as "
+            f"'{word.decode(_codec(forced), errors='replace')}')")
+
+
+def _refuse_junk(text: str, delimiter: str) -> None:
+    """Text that decodes but is no table: control characters, or lines that do not split
+    like the header."""
+    junk = len(JUNK_CHARS.findall(text.rstrip("\x1a")))  # DOS end-of-file mark is fine
+    if junk > JUNK_SHARE * len(text):
+        raise InputError(f"not a text table ({junk} of {len(text)} characters are "
+                         "control characters or undecodable)")
+    try:
+        records = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r][
+            :SAMPLE_RECORDS]
+    except csv.Error:  # a huge field: the reader will judge the rows
+        return
+    if len(records) < 5 or len(records[0]) < 2:
+        return
+    fields = len(records[0])
+    matching = sum(len(r) == fields for r in records[1:])
+    if matching * 2 < len(records) - 1:
+        name = {"\t": "tab"}.get(delimiter, f"'{delimiter}'")
+        raise InputError(f"no consistent delimiter (the header has {fields} fields "
+                         f"split by {name}, but only {matching} of {len(records) - 1} sampled "
+                         "lines do)")
 
 
 def _codec(enc: str) -> str:
@@ -56,13 +111,18 @@ def _codec(enc: str) -> str:
         raise InputError(f"unknown encoding {enc!r}") from None
 
 
-def _detect_encoding(head: bytes) -> str:
+def _is_utf8(head: bytes) -> bool:
     # A truncated multi-byte char at the sample's end must not fail UTF-8.
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
+        return True
     except UnicodeDecodeError:
-        pass
+        return False
+
+
+def _detect_encoding(head: bytes) -> str:
+    if _is_utf8(head):
+        return "utf-8"
     try:
         codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
         return "gb18030"

@@ -1,0 +1,183 @@
+"""Ingest statuses tell the truth: rejected / empty / invalid files, junk text, forced
+encodings that contradict the file, duplicates naming the earlier file; never a crash."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import duckdb
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import Cli, write
+
+UTF8_ZH = "线索ID,手机号\n1,13900000001\n"
+
+
+def table(cli, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(cli.db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_file_of_which_no_row_loaded_is_rejected_or_empty_in_json_and_table(cli, tmp_path):
+    write(tmp_path / "allbad.csv", "lead_id,phone\n1,\n2,--\n")
+    write(tmp_path / "header.csv", "lead_id,phone\n")
+    write(tmp_path / "blank.csv", "\n\n")
+    write(tmp_path / "good.csv", "lead_id,phone\n1,13900000001\n")
+    result = cli("ingest", tmp_path, "--json")
+    assert result.exit_code == 0
+    assert [(f["source"], f["status"], f["message"]) for f in result.json()["files"]] == [
+        ("allbad", "rejected", "no row loaded: all 2 rejected"),
+        ("blank", "empty", "empty file: nothing to ingest"),
+        ("good", "loaded", ""),
+        ("header", "empty", "no rows")]
+    assert table(cli, "SELECT source, status, rows_read, rows_loaded, rows_rejected "
+                      "FROM ingested_files ORDER BY file_id") == [
+        ("allbad", "rejected", 2, 0, 2), ("blank", "empty", 0, 0, 0),
+        ("good", "loaded", 1, 1, 0), ("header", "empty", 0, 0, 0)]
+    totals = result.json()["totals"]
+    assert (totals["rejected_files"], totals["empty_files"]) == (1, 2)
+
+
+def test_skipped_duplicate_names_the_earlier_file_and_when(cli, tmp_path):
+    first = write(tmp_path / "a.csv", "lead_id,phone\n1,13900000001\n")
+    assert cli("ingest", first).exit_code == 0
+    (at,), = table(cli, "SELECT strftime(ingested_at, '%Y-%m-%d %H:%M:%S') FROM ingested_files")
+    copy = write(tmp_path / "copy.csv", "lead_id,phone\n1,13900000001\n")
+    result = cli("ingest", copy, "--json")
+    assert result.json()["files"][0]["duplicate_of"] == {"file": str(first), "ingested_at": at}
+    text = cli("ingest", copy, env={"COLUMNS": "400"})
+    assert "│ skipped_duplicate │ " in text.stdout
+    assert f"│ same content as {first}, ingested {at} │" in text.stdout
+
+
+def test_run_treats_a_file_that_loaded_nothing_as_a_data_check(cli, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write(inbox / "good.csv", "lead_id,phone\n1,13900000001\n2,13900000002\n")
+    write(inbox / "allbad.csv", "lead_id,phone\n1,\n")
+    write(inbox / "header.csv", "lead_id,phone\n")
+    result = cli("run", "--inbox", inbox, "--as-of", "2026-11-01", "--max-reject-share", "1")
+    assert (result.exit_code, result.stderr) == (
+        1, "warning: ingest: 1 of 3 rows rejected (33.33%; allowed 100.0%), see `leadctl "
+           f"export rejects`\nerror: no row loaded from {inbox}/allbad.csv (rejected), "
+           f"{inbox}/header.csv (empty)\n")
+    assert table(cli, "SELECT outcome FROM runs") == [("data_check_failed",)]
+    assert table(cli, "SELECT count(*) FROM leads") == [(2,)]  # the work is published
+
+
+def test_run_with_an_invalid_file_exits_2_and_changes_nothing(cli, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write(inbox / "good.csv", "lead_id,phone\n1,13900000001\n")
+    write(inbox / "sem.csv", "姓名,city\n甲,北京\n")
+    result = cli("run", "--inbox", inbox, "--as-of", "2026-11-01")
+    assert result.exit_code == 2
+    assert (f"1 inbox file(s) could not be read or used, nothing was changed: {inbox}/sem.csv: "
+            "no identifier column (found: 姓名, city; expected one of phone, email, wechat, "
+            "device_id, id_card or an alias of one, see rules/sources.yaml)") in result.stderr
+    assert table(cli, "SELECT count(*) FROM ingested_files") == [(0,)]
+
+
+def test_text_junk_is_refused_like_binary_junk(cli, tmp_path):
+    ctl = tmp_path / "ctl.csv"
+    ctl.write_bytes(b"lead_id,phone\n\x01\x02\x03\x04,\x05\x06\n")
+    ragged = write(tmp_path / "ragged.csv", "a,b,c\nx;y\nq|w|e|r\nzz\n1,2\nfoo bar\n")
+    write(tmp_path / "good.csv", "lead_id,phone\n1,13900000001\n")
+    result = cli("ingest", tmp_path, "--json")
+    assert result.exit_code == 2
+    assert {f["source"]: f["status"] for f in result.json()["files"]} == {
+        "ctl": "failed", "good": "loaded", "ragged": "failed"}
+    assert result.stderr == (
+        f"error: {ctl}: not a text table (6 of 22 characters are control characters or "
+        "undecodable)\n"
+        f"error: {ragged}: no consistent delimiter (the header has 3 fields split by ',', but "
+        "only 0 of 5 sampled lines do)\n")
+
+
+def test_a_few_ragged_rows_are_still_rejected_row_by_row(cli, tmp_path):
+    path = write(tmp_path / "x.csv", "lead_id,phone,city\n1,13900000001,北京\n2,13900000002\n"
+                 "3,13900000003,上海\n4,13900000004,x,y\n5,13900000005,广州\n")
+    result = cli("ingest", path, "--json")
+    assert (result.exit_code, result.json()["files"][0]["status"]) == (0, "loaded")
+    assert table(cli, "SELECT lead_id FROM leads ORDER BY 1") == [("1",), ("3",), ("5",)]
+    assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == [
+        (2, "missing_columns"), (4, "too_many_columns")]
+
+
+def test_forced_encoding_that_garbles_utf8_is_refused_without_force(cli, tmp_path):
+    path = write(tmp_path / "zh.csv", UTF8_ZH)
+    refused = cli("ingest", path, "--encoding", "gbk")
+    assert (refused.exit_code, refused.stderr) == (2, (
+        f"error: {path}: the file is valid UTF-8 and --encoding gbk would garble it ('线索' "
+        "would read as '绾跨储'); drop --encoding, or add --force to read it as gbk anyway\n"))
+    assert table(cli, "SELECT count(*) FROM ingested_files") == [(0,)]
+    forced = cli("ingest", path, "--encoding", "gbk", "--force", "--json")
+    assert forced.json()["files"][0]["warning"] == (
+        "the file is valid UTF-8 and --encoding gbk would garble it ('线索' would read as "
+        "'绾跨储'); read as gbk (--force)")
+    assert forced.stderr.startswith(f"warning: {path}: the file is valid UTF-8")
+
+
+def test_forced_encoding_that_contradicts_a_bom_is_refused(cli, tmp_path):
+    path = write(tmp_path / "bom.csv", "lead_id,phone\n1,13900000001\n", bom=True)
+    result = cli("ingest", path, "--encoding", "gb18030")
+    assert (result.exit_code, result.stderr) == (2, (
+        f"error: {path}: the file starts with a UTF-8 byte order mark but --encoding is "
+        "gb18030; drop --encoding, or add --force to read it as gb18030 anyway\n"))
+
+
+def test_forced_encoding_that_fits_is_quiet(cli, tmp_path):
+    write(tmp_path / "gbk.csv", UTF8_ZH, encoding="gbk")
+    write(tmp_path / "ascii.csv", "lead_id,phone\n2,13900000002\n")
+    result = cli("ingest", tmp_path, "--encoding", "gbk")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert table(cli, "SELECT phone FROM leads ORDER BY phone") == [
+        ("13900000001",), ("13900000002",)]
+
+
+# Generated junk: random bytes, control characters, random delimiters.
+JUNK_TEXT = st.lists(st.sampled_from(list("ab1 ,;|\t\n\r\"'\x01\x02\x0b\x1f\x7f手机\ufffd")
+                                     + ["lead_id", "phone", "13900000001"]),
+                     max_size=200).map("".join)
+JUNK = st.one_of(st.binary(max_size=600), JUNK_TEXT.map(lambda t: t.encode("utf-8")),
+                 JUNK_TEXT.map(lambda t: t.encode("gb18030")))
+# Lines that are junk to a 3-column comma file but never a good row's lead id (no 'G').
+JUNK_LINE = st.text(st.sampled_from(list("abc xyz019,;|\t")), max_size=30)
+
+
+def _ingest(data: bytes, *args: str):
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "x.csv").write_bytes(data)
+        cli = Cli(Path(tmp) / "ws.duckdb")
+        result = cli("ingest", Path(tmp) / "x.csv", "--json", *args)
+        leads = table(cli, "SELECT lead_id, phone FROM leads") if cli.db.exists() else []
+    return result, leads
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(JUNK)
+def test_junk_files_never_crash(data):
+    result, _ = _ingest(data)
+    assert result.exit_code in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.json()["files"][0]["status"] in ("loaded", "rejected", "empty", "invalid",
+                                                   "failed")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(3, 12).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.tuples(st.integers(0, n), JUNK_LINE), max_size=n - 1))))
+def test_the_good_rows_of_a_mixed_file_are_kept(case):
+    n, junk = case
+    lines = [f"G{i},1390000{i:04d},北京" for i in range(n)]
+    for position, line in sorted(junk, reverse=True):
+        lines.insert(position, line)
+    result, leads = _ingest(("lead_id,phone,city\n" + "\n".join(lines) + "\n").encode())
+    assert result.exit_code == 0, result.stderr
+    good = {(f"G{i}", f"1390000{i:04d}") for i in range(n)}
+    assert good <= set(leads)
