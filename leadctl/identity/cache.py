@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib.metadata import version
 
 from leadctl.identity.config import ID_TYPES
 from leadctl.sqltext import literal
@@ -33,6 +32,8 @@ PYTHON_NORMALISER_VERSION = "1"
 def normalisation_key(default_region: str, mobile_pattern: str, normalising_sql: str) -> str:
     """Hash of everything a normalised value depends on besides the raw text."""
     try:
+        from importlib.metadata import version  # slow to import: only when resolving
+
         library = version("phonenumbers")
     except Exception:  # not installed as a distribution: the pattern still pins it
         library = "unknown"
