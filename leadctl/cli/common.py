@@ -12,9 +12,15 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules)
+    MAX_LOCK_DAYS,
     Progress,
+    check_amount,
+    check_count,
+    check_share,
+    check_text,
     error,
     parse_as_of,
+    parse_date,
     parse_optional_as_of,
     print_json,
     problem_list,

@@ -36,7 +36,8 @@ def find(
 
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.find(
-        s.db, expr, limit=limit, count_only=count, reveal=reveal, out=out,
+        s.db, expr, limit=common.check_count("--limit", limit), count_only=count,
+        reveal=reveal, out=out,
         as_of=common.parse_optional_as_of(as_of)))
     if json_out:
         common.print_json(result)

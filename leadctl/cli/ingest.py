@@ -35,8 +35,9 @@ def ingest(
     s = common.settings(ctx)
     with common.Progress("ingest") as bar:
         result = common.run(ctx, lambda: api.ingest(
-            s.db, paths, options_from_rules(s.rules, source=source, kind=kind,
-                                            encoding=encoding, force=force), bar.update))
+            s.db, paths, options_from_rules(s.rules, source=common.check_text("--source", source),
+                                            kind=kind, encoding=encoding, force=force),
+            bar.update))
     for f in result["files"]:
         if f["warning"]:
             common.warn(f"{f['file']}: {f['warning']}")

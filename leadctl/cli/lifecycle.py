@@ -32,7 +32,8 @@ def claim(
 
     s = common.settings(ctx)
     day = common.as_of_date(ctx, as_of)
-    result = common.run(ctx, lambda: api.claim(s.db, s.rules, pool, rep, n, day))
+    result = common.run(ctx, lambda: api.claim(s.db, s.rules, pool, rep,
+                                                common.check_count("--n", n), day))
     if result["reason"]:  # took fewer than asked (maybe nothing): say why, still exit 0
         took = "nothing" if not result["count"] else f"only {result['count']}"
         common.warn(f"{rep} claimed {took} from {pool}: {CLAIM_SHORT_REASONS[result['reason']]}"
@@ -95,8 +96,10 @@ def sale(
 
     s = common.settings(ctx)
     day = common.as_of_date(ctx, as_of)
-    result = common.run(ctx, lambda: api.sale(s.db, s.rules, person, rep, day, lock_days,
-                                              amount))
+    result = common.run(ctx, lambda: api.sale(
+        s.db, s.rules, person, rep, day,
+        common.check_count("--lock-days", lock_days, high=common.MAX_LOCK_DAYS),
+        common.check_amount("--amount", amount)))
     if json_out:
         common.print_json(result)
         return

@@ -26,18 +26,63 @@ ERROR_TYPES = (NotFound, DataCheckFailed, RuleError, UsageError, InputError, Wor
 INTERNAL_ERROR = "InternalError"
 
 
-def parse_as_of(value: str | None) -> dt.date:
-    if value is None:
-        return dt.date.today()
+# Dates a command computes with: wide enough for any real data, narrow enough that windows
+# (as-of minus N days) and locks (as-of plus --lock-days) stay inside the calendar.
+FIRST_DATE = dt.date(1900, 1, 1)
+LAST_DATE = dt.date(2999, 12, 31)
+# Counts and limits (--limit, --n); lock lengths (--lock-days: up to 100 years).
+MAX_COUNT = 1_000_000_000
+MAX_LOCK_DAYS = 36_500
+
+
+def parse_date(value: str, option: str, example: str = "2026-11-01") -> dt.date:
+    """A YYYY-MM-DD option value inside FIRST_DATE..LAST_DATE; UsageError naming the option."""
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"--as-of must be a date like 2026-11-01, not {value!r}") from None
+        raise UsageError(f"{option} must be a date like {example}, not {value!r}") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise UsageError(f"{option} must be a date from {FIRST_DATE} to {LAST_DATE}, "
+                         f"not {value!r}")
+    return day
+
+
+def parse_as_of(value: str | None) -> dt.date:
+    return dt.date.today() if value is None else parse_date(value, "--as-of")
 
 
 def parse_optional_as_of(value: str | None) -> dt.date | None:
     """--as-of of a view: None (the view's own default: the last tag run's) or a date."""
     return None if value is None else parse_as_of(value)
+
+
+def check_count(option: str, value: int | None, *, high: int = MAX_COUNT) -> int | None:
+    """A count or limit option: a whole number from 1 to `high` (None: not given)."""
+    if value is not None and not 1 <= value <= high:
+        raise UsageError(f"{option} must be a whole number from 1 to {high}, not {value}")
+    return value
+
+
+def check_amount(option: str, value: float | None) -> float | None:
+    """A money option: a finite number >= 0 (None: not given)."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise UsageError(f"{option} must be a finite number >= 0, not '{value}'")
+    return value
+
+
+def check_share(option: str, value: float) -> float:
+    """A share option: a number from 0 to 1."""
+    if not 0 <= value <= 1:  # False for NaN too
+        raise UsageError(f"{option} must be a number from 0 to 1, not '{value}'")
+    return value
+
+
+def check_text(option: str, value: str | None) -> str | None:
+    """A name option: not empty or only whitespace, no control characters."""
+    if value is not None and (not value.strip() or any(ord(c) < 32 for c in value)):
+        raise UsageError(f"{option} must be a non-empty name without control characters, "
+                         f"not {value!r}")
+    return value
 
 
 def error(message: str) -> None:

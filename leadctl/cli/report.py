@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,6 @@ import typer
 
 from leadctl import api
 from leadctl.cli import common
-from leadctl.errors import UsageError
 from leadctl.views.asof import describe
 
 report_app = typer.Typer(help="Reports over the published state.", no_args_is_help=True,
@@ -53,12 +51,7 @@ def channels(
 
 
 def _date(value: str | None):
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"--since must be a date like 2026-10-01, not {value!r}") from None
+    return None if value is None else common.parse_date(value, "--since", "2026-10-01")
 
 
 def _pct(value) -> str:

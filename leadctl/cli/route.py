@@ -28,7 +28,7 @@ def route(
     s = common.settings(ctx)
     day = common.as_of_date(ctx, as_of)
     result = common.run(ctx, lambda: api.route(s.db, s.rules, day, dry_run=dry_run,
-                                                limit=limit))
+                                                limit=common.check_count("--limit", limit)))
     common.show(result, json_out, render_route_summary)
 
 

@@ -52,6 +52,7 @@ def run(
 
     def action():
         as_of_date = common.parse_as_of(as_of)
+        common.check_share("--max-reject-share", max_reject_share)
         if engine not in ("duckdb", "spark"):
             raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
         with common.Progress("run") as bar:
@@ -76,14 +77,17 @@ def run(
 
 def _run_spark(s, as_of, inputs, output, master, state, checkpoint_dir, conf, max_reject_share,
                progress):
+    if not output:
+        raise UsageError("--engine spark needs --output DIR for the result tables")
+    pairs = {}
+    for item in conf:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"--spark-conf takes KEY=VALUE, not {item!r}")
+        pairs[key.strip()] = value
     # The Spark engine loads sqlglot and pyspark: only when it is asked for.
     from leadctl.spark.pipeline import SparkRunOptions, run_spark  # noqa: PLC0415
 
-    if not output:
-        raise UsageError("--engine spark needs --output DIR for the result tables")
-    pairs = dict(item.split("=", 1) for item in conf if "=" in item)
-    if len(pairs) != len(conf):
-        raise UsageError("--spark-conf takes KEY=VALUE")
     return run_spark(SparkRunOptions(
         rules_dir=s.rules, as_of=as_of, inputs=inputs, output=output, master=master,
         state=state, checkpoint_dir=checkpoint_dir, conf=pairs,
@@ -136,7 +140,7 @@ def runs(
     """List the run log: id, command, start/end, as-of, outcome, error."""
 
     s = common.settings(ctx)
-    rows = common.run(ctx, lambda: api.runs(s.db, limit))
+    rows = common.run(ctx, lambda: api.runs(s.db, common.check_count("--limit", limit)))
     if json_out:
         common.print_json(rows)
         return

@@ -255,6 +255,10 @@ def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[s
     if not query.strip():
         raise UsageError("the query is empty: give a phone, email, WeChat id, ID card, "
                          "lead id or person id")
+    head, sep, rest = query.strip().partition(":")
+    if sep and head.lower() in PREFIXES and not rest.strip():
+        raise UsageError(f"the query {query!r} has nothing after its prefix: give a value, "
+                         f"as in {head}:VALUE")
     lookups = classify_query(query)
     if lookups[0].kind == "wechat" and looks_like_person_id(query):
         # A person id (P + 12 hex) also looks like a WeChat id; try the cheap exact

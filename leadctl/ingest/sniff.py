@@ -107,7 +107,7 @@ def _refuse_junk(text: str, delimiter: str) -> None:
 def _codec(enc: str) -> str:
     try:
         return codecs.lookup(enc).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         raise InputError(f"unknown encoding {enc!r}") from None
 
 
