@@ -590,12 +590,20 @@ def render_name(p: Person, rng: random.Random) -> str:
     return ""
 
 
+CITY_ABBREVIATIONS = {"上海": "SH", "北京": "BJ", "广州": "GZ", "深圳": "SZ"}
+
+
 def render_city(p: Person, channel: str, rng: random.Random) -> str:
+    """The city as channels write it: 上海, 上海市, Shanghai, shanghai, SH."""
     city, province, english, _ = p.city
-    if channel == "app_signups":
-        return english
-    if channel in ("feed_douyin", "seo_forms") and rng.random() < 0.3:
-        return city + "市"
+    if channel == "app_signups":  # typed in lower case by one person in five
+        return english.lower() if int(p.pid[1:]) % 5 == 0 else english
+    if channel in ("feed_douyin", "seo_forms"):
+        roll = rng.random()
+        if roll < 0.3:
+            return city + "市"
+        if roll < 0.4 and city in CITY_ABBREVIATIONS:
+            return CITY_ABBREVIATIONS[city]
     return city
 
 

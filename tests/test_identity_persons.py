@@ -48,8 +48,9 @@ def test_default_golden_record():
         "phone": "+8613812345678",  # most_recent: B
         "email": "b@163.com",  # most_recent linking e-mail (E's test@test.com is blocked)
         "wechat": None, "device_id": None, "id_card": None,
-        "city": "北京",  # most_recent: B (D has no date: it counts as oldest)
-        "province": None,
+        "city": "北京市", "province": "北京市",  # official names of city_raw; a city implies
+        "city_raw": "北京",  # most_recent: B (D has no date: it counts as oldest)
+        "province_raw": None, "city_source": "given", "province_source": "given",
         "channel": None,
         "source": "sem",  # earliest: A
         "first_seen": dt.datetime(2026, 1, 1, 10, 0), "last_seen": dt.datetime(2026, 1, 3, 10, 0),
@@ -67,7 +68,7 @@ def test_default_golden_record():
     ("source_priority", ("nowhere",), "北京"),  # no listed source has one: the most recent
 ])
 def test_each_survivorship_method(method, sources, city):
-    assert golden(with_rule("city", method, *sources))["ACDE"]["city"] == city
+    assert golden(with_rule("city", method, *sources))["ACDE"]["city_raw"] == city
 
 
 @pytest.mark.parametrize(("method", "sources", "phone"), [
@@ -84,7 +85,7 @@ def test_a_single_lead_person_is_its_lead():
     person = golden()["F"]
     assert {k: person[k] for k in ("name", "city", "phone", "source", "lead_count", "sources",
                                    "phones", "emails", "first_seen", "last_seen")} == {
-        "name": "王五", "city": "成都", "phone": "+8613700000001", "source": "seo",
+        "name": "王五", "city": "成都市", "phone": "+8613700000001", "source": "seo",
         "lead_count": 1, "sources": ["seo"], "phones": ["+8613700000001"], "emails": [],
         "first_seen": dt.datetime(2026, 1, 9, 8, 0), "last_seen": dt.datetime(2026, 1, 9, 8, 0)}
 

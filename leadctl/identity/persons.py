@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from leadctl.identity.config import GOLDEN_FIELDS, IdentityConfig, Survivorship
 from leadctl.identity.link import OK
+from leadctl.identity.places import placed_columns
 from leadctl.sqltext import literal
 
 LEAD_FIELDS = ("name", "city", "province", "channel", "source")
@@ -232,6 +233,29 @@ def persons_sql(leads: str, comps: str, members: str, id_rows: str, ids: str,
         LEFT JOIN {t['sources']} sl ON sl.source_mask = ml.source_mask
         {' '.join(freq_joins)}"""
     return prepare, query
+
+
+PERSON_COLUMNS = ("person_id", *GOLDEN_FIELDS, "first_seen", "last_seen", "lead_count",
+                  "sources", "phones", "emails")
+PLACE_COLUMNS = ("city", "province", "city_raw", "province_raw", "city_source",
+                 "province_source")
+
+
+def placed_sql(golden: str, given: str, phone_places: str) -> str:
+    """The persons of `golden` (the `persons_sql` query, stored) with city and province
+    normalised (identity/places.py): `given` from `places.given_places_sql`,
+    `phone_places(prefix, city, province)` the geocoded mobile prefixes."""
+    exprs = placed_columns("g", "ph")
+    picks = []
+    for column in PERSON_COLUMNS:
+        if column == "city":
+            picks += [f"{exprs[c]} AS {c}" for c in PLACE_COLUMNS]
+        elif column != "province":
+            picks.append(f"p.{column}")
+    return f"""
+        SELECT {', '.join(picks)}
+        FROM {golden} p JOIN {given} g ON g.person_id = p.person_id
+        LEFT JOIN {phone_places} ph ON ph.prefix = g.phone_prefix"""
 
 
 def publish_persons_sql(query: str) -> str:

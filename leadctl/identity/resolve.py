@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from leadctl.errors import LeadctlError
-from leadctl.identity import cache, history, link, normalize, persons, subjects
+from leadctl.identity import cache, history, link, normalize, persons, places, subjects
 from leadctl.identity.config import ID_TYPES, IdentityConfig
 from leadctl.pii import mask
 from leadctl.workspace import Workspace
@@ -29,7 +29,8 @@ T = {name: f"_oneid_{name}" for name in (
     "prev", "prev_persons", "prev_aliases", "subjects", "new_subjects", "subject_phones",
     "extra_keys", "changed_leads", "ids",
     "shared", "edges", "stars", "done", "comps", "members", "anchors",
-    "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows")}
+    "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows",
+    "golden", "places", "given_places", "phone_places")}
 
 
 @dataclass
@@ -228,7 +229,20 @@ def _golden_records(ws: Workspace, config: IdentityConfig) -> None:
     prepare, query = persons.persons_sql("leads", T["comps"], T["members"], T["id_rows"],
                                          T["person_ids"], config, sources)
     ws.script(prepare)
-    ws.execute(persons.publish_persons_sql(query))
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['golden']} AS {query}")
+    ws.register(T["places"], places.places_table())
+    ws.register(T["phone_places"], places.geocode_prefixes([]))
+    try:
+        ws.execute(places.given_places_sql(T["given_places"], T["golden"], T["places"]))
+        prefixes = ws.arrow(places.phone_prefixes_sql(T["given_places"])).column(0).to_pylist()
+        if prefixes:
+            ws.unregister(T["phone_places"])
+            ws.register(T["phone_places"], places.geocode_prefixes(prefixes))
+        ws.execute(persons.publish_persons_sql(
+            persons.placed_sql(T["golden"], T["given_places"], T["phone_places"])))
+    finally:
+        ws.unregister(T["places"])
+        ws.unregister(T["phone_places"])
     if ws.scalar("SELECT count(*) FROM persons WHERE phones IS NULL OR emails IS NULL"):
         ws.script(persons.fill_lists_sql())
 

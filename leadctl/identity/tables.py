@@ -21,11 +21,14 @@ IDENTITY_DDL: list[str] = [
         id_type VARCHAR, value VARCHAR, reason VARCHAR, records BIGINT, status VARCHAR)""",
     # lead_key unique.
     "CREATE TABLE IF NOT EXISTS person_leads (lead_key BIGINT, person_id VARCHAR)",
-    # person_id unique. Golden record; phones/emails: every linking value.
+    # person_id unique. Golden record; phones/emails: every linking value. city and
+    # province: official names (identity/places.py); *_raw: the values survivorship
+    # chose; *_source: given | id_card | phone (NULL: unknown).
     """CREATE TABLE IF NOT EXISTS persons (
         person_id VARCHAR, name VARCHAR, phone VARCHAR, email VARCHAR,
         wechat VARCHAR, device_id VARCHAR, id_card VARCHAR, city VARCHAR,
-        province VARCHAR, channel VARCHAR, source VARCHAR, first_seen TIMESTAMP,
+        province VARCHAR, city_raw VARCHAR, province_raw VARCHAR, city_source VARCHAR,
+        province_source VARCHAR, channel VARCHAR, source VARCHAR, first_seen TIMESTAMP,
         last_seen TIMESTAMP, lead_count INTEGER, sources VARCHAR[],
         phones VARCHAR[], emails VARCHAR[])""",
     # subject unique: every distinct events.subject; person_id NULL when the

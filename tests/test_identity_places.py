@@ -1,0 +1,99 @@
+"""City and province of persons: official names whatever the spelling, raw values kept,
+missing ones filled from the ID card or the mobile prefix (identity/places.py)."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from leadctl.identity.places import place_key, place_rows, short_name
+from tests.conftest import SAMPLE_INBOX, Cli, write
+
+LEADS = """lead_id,phone,id_card,city,province
+A1,13812340001,,上海,
+A2,13812340002,,上海市,
+A3,13812340003,,Shanghai,
+A4,13812340004,,SH,
+A5,13812340005,, shanghai ,
+B1,13812340006,,深圳,
+B2,13812340007,,广西,
+C1,13812340008,44030519900101123X,,
+C2,13712340013,,,
+C3,15912340012,,Atlantis,江苏
+C4,18912340009,450102198502034568,,
+"""
+COLUMNS = "city, province, city_raw, province_raw, city_source, province_source"
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory) -> Cli:
+    tmp = tmp_path_factory.mktemp("places")
+    cli = Cli(tmp / "ws.duckdb")
+    assert cli("ingest", write(tmp / "web.csv", LEADS)).exit_code == 0
+    assert cli("resolve").exit_code == 0
+    return cli
+
+
+def test_each_spelling_and_fill_in_with_its_source(places):
+    con = duckdb.connect(str(places.db), read_only=True)
+    rows = con.execute(f"SELECT l.lead_id, {COLUMNS} FROM persons JOIN person_leads "
+                       "USING (person_id) JOIN (SELECT lead_key, lead_id FROM leads) l "
+                       "USING (lead_key) ORDER BY l.lead_id").fetchall()
+    con.close()
+    shanghai = ("上海市", "上海市")
+    assert rows == [
+        ("A1", *shanghai, "上海", None, "given", "given"),
+        ("A2", *shanghai, "上海市", None, "given", "given"),
+        ("A3", *shanghai, "Shanghai", None, "given", "given"),
+        ("A4", *shanghai, "SH", None, "given", "given"),
+        ("A5", *shanghai, "shanghai", None, "given", "given"),
+        ("B1", "深圳市", "广东省", "深圳", None, "given", "given"),  # a city implies its province
+        # a city cell naming a province; the phone's city (北京) disagrees with it: no city
+        ("B2", None, "广西壮族自治区", "广西", None, None, "given"),
+        ("C1", "深圳市", "广东省", None, None, "id_card", "id_card"),  # area code 4403
+        ("C2", "东莞市", "广东省", None, None, "phone", "phone"),  # mobile prefix 1371234
+        # unrecognised city; the phone's (云南省) disagrees with the given province
+        ("C3", None, "江苏省", "Atlantis", "江苏", None, "given"),
+        ("C4", "南宁市", "广西壮族自治区", None, None, "id_card", "id_card"),  # card before phone
+    ]
+
+
+def test_find_sees_official_names(places):
+    assert places("find", "city = '上海市'", "--count").stdout == "5\n"
+    assert places("find", "province = '广东省'", "--count").stdout == "3\n"
+
+
+def test_sample_every_shanghai_spelling_is_one_city(tmp_path):
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0
+    assert cli("find", "city = '上海市'", "--count").stdout == "216\n"
+    con = duckdb.connect(str(cli.db), read_only=True)
+    spellings = dict(con.execute(
+        "SELECT city_raw, count(*) FROM persons WHERE city = '上海市' GROUP BY city_raw"
+        ).fetchall())
+    leads_in_shanghai = con.execute(  # persons with a lead in Shanghai, any spelling
+        "SELECT count(DISTINCT pl.person_id) FROM leads l JOIN person_leads pl USING (lead_key) "
+        "WHERE lower(trim(l.city)) IN ('上海', '上海市', 'shanghai', 'sh')").fetchone()[0]
+    con.close()
+    assert spellings == {"上海": 149, "上海市": 25, "Shanghai": 25, "shanghai": 7, "SH": 10}
+    assert leads_in_shanghai == 216
+
+
+@pytest.mark.parametrize(("name", "short"), [
+    ("上海市", "上海"), ("广西壮族自治区", "广西"), ("内蒙古自治区", "内蒙古"),
+    ("新疆维吾尔自治区", "新疆"), ("恩施土家族苗族自治州", "恩施"),
+    ("巴音郭楞蒙古自治州", "巴音郭楞"),
+    ("大兴安岭地区", "大兴安岭"), ("香港特别行政区", "香港"),
+])
+def test_short_names(name, short):
+    assert short_name(name) == short
+
+
+def test_alias_table():
+    table = {(kind, key): (name, province) for kind, key, name, province in place_rows()}
+    assert place_key(" Xi'an ") == "xian" and table[("city", "xian")] == ("西安市", "陕西省")
+    assert table[("city", "吉林")] == ("吉林市", "吉林省")  # the city, in a city cell
+    assert table[("province", "吉林")] == ("吉林省", "吉林省")
+    assert ("city", "海南") not in table  # 海南藏族自治州's short name is the province's
+    assert table[("area", "3101")] == ("上海市", "上海市")
+    assert table[("area", "44")] == (None, "广东省")
