@@ -203,3 +203,17 @@ def test_portrait_amounts_are_rounded_in_sql():
                "('p1', 'order_paid', TIMESTAMP '2026-10-21', 406.61)")
     rows = _activity_from_events(ws, "p1", dt.date(2026, 11, 1))
     assert [r["recent_amount"] for r in rows] == [10406.71]  # the sum is 10406.710000000001
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["find", "grade = 'A'", "--limit", "1.5"], "Invalid value for '--limit': Input should be "
+     "a valid integer, unable to parse string as an integer"),
+    (["portrait", "P1", "--bogus"], "No such option: --bogus"),
+    (["export", "-o", "x.csv"], "Missing argument 'what'."),
+])
+def test_command_line_errors_print_the_failure_document_too(env, args, message):
+    result = env["ws"](*args, "--json")
+    assert (result.exit_code, json.loads(result.stdout)) == (2, {
+        "error": {"type": "UsageError", "message": message, "location": None},
+        "exit_code": 2})
+    assert f"Error: {message}" in result.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 
 from leadctl import __version__
 from leadctl.cli import (
@@ -17,6 +18,7 @@ from leadctl.cli import (
     find,
     ingest,
     lifecycle,
+    output,
     portrait,
     report,
     resolve,
@@ -27,10 +29,30 @@ from leadctl.cli import (
     workspace,
 )
 from leadctl.cli import rules as rules_cli
+from leadctl.errors import UsageError
 from leadctl.pii import MaskingFilter
 from leadctl.workspace import set_command_name
 
+
+class JsonFailureGroup(typer.core.TyperGroup):
+    """Errors the command-line parser finds (a missing argument, `--limit 1.5`) also
+    print the failure document on stdout when the command was given `--json`; the
+    parser's own message still goes to stderr, exit 2."""
+
+    def invoke(self, ctx):
+        args = [*ctx._protected_args, *ctx.args]
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if "--json" in args and getattr(exc, "exit_code", None) == 2 \
+                    and hasattr(exc, "format_message"):  # click's UsageError family
+                output.print_json(output.failure_document(
+                    UsageError(exc.format_message()), 2))
+            raise
+
+
 app = typer.Typer(
+    cls=JsonFailureGroup,
     name="leadctl",
     help="Turn multi-channel lead dumps into one explainable lead base: ingest, resolve "
     "identities, tag, score, route, and look up any lead.",
