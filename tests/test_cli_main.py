@@ -6,8 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
 
-from leadctl.cli.main import parse_fast_portrait
+from leadctl.cli.app import app
+from leadctl.cli.main import command_in, parse_fast_portrait, typer_app
+from leadctl.cli.root import COMMANDS
 
 
 @pytest.mark.parametrize("argv,expected", [
@@ -62,3 +66,43 @@ def test_log_file_masks_personal_data(tmp_path):
     logging.getLogger("leadctl").info("lookup 13812345678 for a@b.cn")
     text = log.read_text(encoding="utf-8")
     assert "138****5678" in text and "13812345678" not in text
+
+
+# -- one command's module per call; `leadctl --help` from the table of commands ----------
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--db", "x.duckdb", "-v", "tag", "--dry-run"], "tag"),
+    (["--db=x.duckdb", "--log-file", "l.log", "rules", "check"], "rules"),
+    (["--help"], None), ([], None), (["--version"], None),
+    (["--show-completion", "bash"], None),
+])
+def test_the_command_is_found_after_the_root_options(argv, expected):
+    assert command_in(argv) == expected
+
+
+def test_the_table_of_commands_matches_the_commands():
+    full = get_command(app)
+    listed = {name: (" ".join((full.get_command(None, name).help or "").split("\n\n")[0]
+                              .split())) for name in full.list_commands(None)}
+    assert {name: help_text for name, (_, help_text) in COMMANDS.items()} == listed
+    assert list(COMMANDS) == list(listed)  # the same order in `leadctl --help`
+
+
+def test_root_help_lists_every_command_without_loading_one():
+    lazy = CliRunner().invoke(typer_app(["--help"]), ["--help"], prog_name="leadctl",
+                              terminal_width=100)
+    full = CliRunner().invoke(app, ["--help"], prog_name="leadctl", terminal_width=100)
+    assert (lazy.exit_code, lazy.stdout) == (0, full.stdout)
+    modules = sorted({f"leadctl.cli.{m}" for m, _ in COMMANDS.values()})
+    code = ("import sys; from leadctl.cli.main import typer_app; typer_app(['--help']); "
+            f"print([m for m in {modules!r} if m in sys.modules])")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (loaded.returncode, loaded.stdout) == (0, "[]\n")
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_each_command_runs_from_its_own_module(command):
+    result = CliRunner().invoke(typer_app([command, "--help"]), [command, "--help"],
+                                prog_name="leadctl")
+    assert (result.exit_code, result.stdout.startswith(f"Usage: leadctl {command} ")) == (
+        0, True)

@@ -1,10 +1,13 @@
 """Entry point. A plain `leadctl [--db X] [--rules Y] portrait QUERY [--json] [--reveal]
 [--as-of D]` is served without importing typer (support staff look a lead up while the
-customer is on the phone); everything else, including any option this parser does not
-know, goes to the Typer app."""
+customer is on the phone); everything else goes to a Typer app holding only the command
+that runs (its module alone is imported), or — for `leadctl --help` and a bare
+`leadctl` — every command's name and help from `root.COMMANDS`, no command module at all.
+Shell completion and anything this parser cannot place get the full app."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -13,6 +16,8 @@ from leadctl.cli.portrait_view import show_portrait
 from leadctl.errors import LeadctlError
 
 _GLOBAL_VALUE_OPTIONS = {"--db", "--rules"}
+# Root options that take a value (the others are flags), to find the command in argv.
+_ROOT_VALUE_OPTIONS = {"--db", "--rules", "--log-file"}
 _PORTRAIT_FLAGS = {"--json": "json_out", "--reveal": "reveal"}
 
 
@@ -64,11 +69,51 @@ def run_fast_portrait(opts: dict) -> int:
     return 0
 
 
+def command_in(argv: list[str]) -> str | None:
+    """The command name of a `leadctl [root options] COMMAND ...` call, else None."""
+    args = iter(argv)
+    for arg in args:
+        name, eq, _ = arg.partition("=")
+        if name in _ROOT_VALUE_OPTIONS:
+            if not eq:
+                next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+        elif name in ("--install-completion", "--show-completion"):
+            return None
+    return None
+
+
+def typer_app(argv: list[str]):
+    """The app for this call: the command's module only; the commands' names and help
+    (no module) when no command is named; everything for shell completion."""
+    # typer and the command modules: only on this path, never for the fast portrait
+    from leadctl.cli.root import COMMANDS, new_app  # noqa: PLC0415
+
+    command = command_in(argv)
+    if any(k.startswith("_LEADCTL_COMPLETE") for k in os.environ) or (
+            command is not None and command not in COMMANDS):
+        from leadctl.cli.app import app  # noqa: PLC0415 - completion, unknown command
+
+        return app
+    app = new_app()
+    if command is not None:
+        importlib.import_module(f"leadctl.cli.{COMMANDS[command][0]}").register(app)
+        return app
+    for name, (_, help_text) in COMMANDS.items():  # `leadctl --help`: names and help only
+        app.command(name, help=help_text)(_listed_only)
+    return app
+
+
+def _listed_only() -> None:
+    """Stands in for a command in `leadctl --help`; never runs (a named command loads its
+    module instead)."""
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     opts = parse_fast_portrait(sys.argv[1:])
     if opts is not None:
         sys.exit(run_fast_portrait(opts))
-    from leadctl.cli.app import app  # noqa: PLC0415 - typer and every command: not for portrait
-
-    app(prog_name="leadctl")  # also under `python -m leadctl`: completion is for `leadctl`
+    # also under `python -m leadctl`: completion is for `leadctl`
+    typer_app(sys.argv[1:])(prog_name="leadctl")

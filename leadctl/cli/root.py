@@ -1,0 +1,160 @@
+"""The root Typer app — global options, logging, `--json` parse errors — without its
+commands, and the table of commands (name → module, short help) that lets `leadctl`
+import only the command it runs (`leadctl.cli.main`); `leadctl.cli.app` is the app with
+every command registered (tests, shell completion)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import typer.core
+
+from leadctl import __version__
+from leadctl.cli import common, output
+from leadctl.errors import UsageError
+from leadctl.pii import MaskingFilter
+from leadctl.workspace import set_command_name
+
+
+class JsonFailureGroup(typer.core.TyperGroup):
+    """Errors the command-line parser finds (a missing argument, `--limit 1.5`) also
+    print the failure document on stdout when the command was given `--json`; the
+    parser's own message still goes to stderr, exit 2."""
+
+    def invoke(self, ctx):
+        args = [*ctx._protected_args, *ctx.args]
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if "--json" in args and getattr(exc, "exit_code", None) == 2 \
+                    and hasattr(exc, "format_message"):  # click's UsageError family
+                output.print_json(output.failure_document(
+                    UsageError(exc.format_message()), 2))
+            raise
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"leadctl {__version__}\n")
+        raise typer.Exit()
+
+
+def global_options(
+    ctx: typer.Context,
+    db: Annotated[Path | None, typer.Option("--db", envvar="LEADCTL_DB",
+                  help="Workspace database file [default: ./leadctl.duckdb]",
+                  show_default=False)] = None,
+    rules: Annotated[Path, typer.Option("--rules", envvar="LEADCTL_RULES",
+                     help="Rules directory.")] = Path("rules"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                       help="Log progress to stderr.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Log SQL and show tracebacks.")] = False,
+    log_file: Annotated[Path | None, typer.Option("--log-file", help="Also log to this file.",
+                        show_default=False)] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                       help="Show the version.")] = False,
+) -> None:
+    ctx.obj = common.Settings(db=db, rules=rules, debug=debug)
+    _configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+                       log_file)
+
+    set_command_name(ctx.invoked_subcommand or "leadctl")
+
+
+def _configure_logging(level: int, log_file: Path | None) -> None:
+    """stderr: with -v/--debug the log itself; else warnings only, as `warning: ...` (an
+    error is the CLI's own `error:` line). --log-file: the log at INFO or below, appended."""
+    logger = logging.getLogger("leadctl")
+    logger.setLevel(min(level, logging.INFO) if log_file else level)
+    for old in logger.handlers:
+        old.close()
+    logger.handlers.clear()
+
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(level)
+    stderr.setFormatter(fmt)
+    if level > logging.INFO:
+        stderr.setFormatter(logging.Formatter("warning: %(message)s"))
+        stderr.addFilter(lambda record: record.levelno < logging.ERROR)
+    handlers: list[logging.Handler] = [stderr]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        handlers[-1].setFormatter(fmt)
+    for handler in handlers:
+        handler.addFilter(MaskingFilter())  # logs never carry raw phones, e-mails, ID cards
+        logger.addHandler(handler)
+
+
+def new_app() -> typer.Typer:
+    """The root app with its global options and no command yet."""
+    app = typer.Typer(
+        cls=JsonFailureGroup,
+        name="leadctl",
+        help="Turn multi-channel lead dumps into one explainable lead base: ingest, resolve "
+        "identities, tag, score, route, and look up any lead.",
+        no_args_is_help=True,
+        add_completion=True,  # leadctl --install-completion [bash|zsh|fish|powershell]
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    app.callback()(global_options)
+    return app
+
+
+# Every command: the module under leadctl.cli that registers it, and the first paragraph
+# of its help (what `leadctl --help` lists; tests/test_cli_main.py keeps both in step
+# with the commands themselves). In `leadctl --help` order.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("workspace",
+        'Create a workspace: database and starter rules/ with documented examples.'),
+    "ingest": ("ingest",
+        'Load CSV/Parquet lead or event files; bad rows go to rejects with a reason.'),
+    "resolve": ("resolve",
+        'Normalise identifiers, merge identities (OneID), build golden person records.'),
+    "run": ("run",
+        'The nightly job: ingest → resolve → tag → score → route, published atomically.'),
+    "runs": ("run", 'List the run log: id, command, start/end, as-of, outcome, error.'),
+    "load-results": ("run",
+        "Load a Spark run's result tables into the workspace (portrait, find, export)."),
+    "tag": ("tag",
+        'Evaluate rules/tags.yaml for every person; --dry-run shows per-tag counts, value'
+        ' distribution and the difference against the last stored run, and stores '
+        'nothing.'),
+    "score": ("score",
+        'Evaluate rules/scoring.yaml for every person: points per rule, score, grade. '
+        '--dry-run shows the grade distribution and how many persons would change grade '
+        'against the stored scores, and stores nothing.'),
+    "route": ("route",
+        'Assign persons to pools and reps per rules/routing.yaml (lifecycle first: locks,'
+        ' dormancy, reactivation, status SLAs; then routes, first match wins; then '
+        'allocation). --dry-run lists what would move where and why, and changes nothing.'),
+    "claim": ("lifecycle",
+        'Take up to N waiting leads from a claim pool (best score first), within the '
+        "rep's remaining capacity for the period; leads locked to another rep are "
+        'skipped.'),
+    "status": ("lifecycle",
+        "Set a lead's follow-up status. A status held longer than its SLA in routing.yaml"
+        ' sends the lead back to the pool on the next route run.'),
+    "sale": ("lifecycle",
+        "Record a sale: the person becomes the rep's (status closed) and is locked to the"
+        ' rep — other reps cannot claim it and routing leaves it alone until the lock '
+        'ends.'),
+    "portrait": ("portrait",
+        "One person's portrait: contacts, grade and score, pool/owner, linked leads, "
+        'tags, activity and history. Exit 1 when nothing (or more than one person) '
+        'matches.'),
+    "find": ("find",
+        'List persons matching an expression (exit 2 with the column when EXPR is '
+        'invalid).'),
+    "explain": ("explain",
+        'Why this lead merged with whom, why each tag value, how the score adds up, why '
+        'this pool. Parts not computed yet are shown as such.'),
+    "export": ("export", 'Write a table of the published state to CSV or Parquet (by extension).'),
+    "rules": ("rules", 'Validate rule files; run rule fixtures.'),
+    "report": ("report", 'Reports over the published state.'),
+}
