@@ -63,6 +63,14 @@ def test_find_sees_official_names(places):
     assert places("find", "province = '广东省'", "--count").stdout == "3\n"
 
 
+def test_find_with_another_spelling_says_the_official_name(places):
+    result = places("find", "city = 'Shanghai' or province in ('粤', 'nowhere')", "--count")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0, "0\n", "warning: no person matched; cities and provinces are stored by their "
+        "official names: 'Shanghai' is '上海市', '粤' is '广东省'\n")
+    assert places("find", "city = '上海市'", "--json").json().get("hint") is None
+
+
 def test_sample_every_shanghai_spelling_is_one_city(tmp_path):
     cli = Cli(tmp_path / "ws.duckdb")
     assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0

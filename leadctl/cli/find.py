@@ -39,6 +39,8 @@ def find(
         s.db, expr, limit=common.check_count("--limit", limit), count_only=count,
         reveal=reveal, out=out,
         as_of=common.parse_optional_as_of(as_of)))
+    if result.get("hint"):
+        common.warn(result["hint"])
     if json_out:
         common.print_json(result)
         return

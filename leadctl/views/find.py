@@ -9,11 +9,13 @@ unless `reveal`; file exports stay set-based (COPY) with masking done in SQL.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from pathlib import Path
 
 from leadctl import pii
 from leadctl.errors import UsageError
+from leadctl.identity.places import official_name
 from leadctl.rules.expr import ExprError, compile_expr
 from leadctl.tagging.fields import expression_type
 from leadctl.views.asof import screen_as_of, stored_as_of
@@ -130,6 +132,20 @@ def count_sql(where: str) -> str:
     return f"SELECT count(*) {relation_sql(where)}"
 
 
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+
+
+def place_hint(text: str) -> dict:
+    """When nothing matched: the quoted values of the expression that are spellings of a
+    place (cities and provinces are stored by their official names), as {"hint": ...}."""
+    respelled = [(value, official_name(value)) for value in _QUOTED.findall(text)]
+    respelled = [(value, name) for value, name in respelled if name and name != value]
+    if not respelled:
+        return {}
+    return {"hint": "no person matched; cities and provinces are stored by their official "
+                    "names: " + ", ".join(f"'{v}' is '{n}'" for v, n in respelled)}
+
+
 def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | None = None,
                  count_only: bool = False, reveal: bool = False,
                  out: Path | None = None) -> dict:
@@ -142,6 +158,8 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
     where = compile_filter(ws, text, screen.as_of)
     result: dict = {"expr": text, **screen.to_dict(score=stored_as_of(ws, "scores")),
                     "count": int(ws.scalar(count_sql(where)))}
+    if result["count"] == 0:
+        result.update(place_hint(text))
     if count_only:
         return result
     if out is not None:
