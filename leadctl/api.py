@@ -21,8 +21,7 @@ from leadctl.routing.lifecycle import record_sale
 from leadctl.routing.lifecycle import set_status as set_lead_status
 from leadctl.routing.parse import check_routing_expressions
 from leadctl.routing.stage import run_routing
-from leadctl.rules.load import rules_hash
-from leadctl.ruleset import load_rules
+from leadctl.ruleset import RuleSet, load_rules
 from leadctl.ruletest import run_fixtures
 from leadctl.scoring.parse import check_scoring_expressions
 from leadctl.scoring.stage import run_scores
@@ -37,11 +36,11 @@ from leadctl.workspace import Workspace, db_path_from, open_writer, reading
 
 @contextlib.contextmanager
 def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
-                 rules_dir: Path | None = None, *, create: bool = False) -> Iterator[Workspace]:
+                 rules: RuleSet | None = None, *, create: bool = False) -> Iterator[Workspace]:
     """A locked, atomic write session with its `runs` row started (the caller finishes
     it with its counts)."""
     with open_writer(db, create=create) as ws:
-        ws.start_run(command, as_of, rules_hash(rules_dir) if rules_dir else None)
+        ws.start_run(command, as_of, rules.hash if rules else None)
         yield ws
 
 
@@ -55,7 +54,7 @@ def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
 def resolve(db: Path | None, rules_dir: Path, progress=None) -> dict:
     """Identity resolution over everything ingested; publishes persons and history."""
     rules = load_rules(rules_dir)  # invalid rules: nothing changes
-    with recorded_run(db, "resolve", None, rules_dir) as ws:
+    with recorded_run(db, "resolve", None, rules) as ws:
         result = resolve_identities(ws, rules.identity, ws.run_id, progress).to_dict()
         ws.finish_run("ok", result)
     return result
@@ -104,7 +103,7 @@ def tag(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = False,
             rules.check_data(ws)
             result = run_tags(ws, rules.tags, as_of, dry_run=True, progress=progress)
     else:
-        with recorded_run(db, "tag", as_of, rules_dir) as ws:
+        with recorded_run(db, "tag", as_of, rules) as ws:
             rules.check_data(ws)
             result = run_tags(ws, rules.tags, as_of, run_id=ws.run_id, progress=progress)
             ws.finish_run("ok", {"persons": result["persons"], "tags": len(result["tags"]),
@@ -123,12 +122,13 @@ def _stored_fields(ws: Workspace, rules, check) -> dict[str, str]:
 def score(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = False) -> dict:
     """Score every person as of `as_of` (rules/scoring.yaml); dry_run only reports the
     grade distribution and how many persons would change grade."""
-    rules = load_rules(rules_dir).require("scoring")  # invalid rules: nothing changes
+    ruleset = load_rules(rules_dir)  # invalid rules: nothing changes
+    rules = ruleset.require("scoring")
     if dry_run:
         with reading(db) as ws:
             fields = _stored_fields(ws, rules, check_scoring_expressions)
             return run_scores(ws, rules, as_of, dry_run=True, fields=fields)
-    with recorded_run(db, "score", as_of, rules_dir) as ws:
+    with recorded_run(db, "score", as_of, ruleset) as ws:
         fields = _stored_fields(ws, rules, check_scoring_expressions)
         result = run_scores(ws, rules, as_of, run_id=ws.run_id, fields=fields)
         ws.finish_run("ok", {"persons": result["persons"], **result["grade_changes"]})
@@ -140,12 +140,13 @@ def route(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     """Route every person as of `as_of` (rules/routing.yaml): lifecycle, routes, allocation;
     dry_run lists what would move where and why (up to `limit` persons) and changes
     nothing."""
-    rules = load_rules(rules_dir).require("routing")
+    ruleset = load_rules(rules_dir)
+    rules = ruleset.require("routing")
     if dry_run:
         with reading(db) as ws:
             fields = _stored_fields(ws, rules, check_routing_expressions)
             return run_routing(ws, rules, as_of, dry_run=True, fields=fields, limit=limit)
-    with recorded_run(db, "route", as_of, rules_dir) as ws:
+    with recorded_run(db, "route", as_of, ruleset) as ws:
         fields = _stored_fields(ws, rules, check_routing_expressions)
         result = run_routing(ws, rules, as_of, run_id=ws.run_id, fields=fields, limit=limit)
         ws.finish_run("ok", {"persons": result["persons"], "changes": result.get("changes", 0),
@@ -159,8 +160,9 @@ def claim(db: Path | None, rules_dir: Path, pool: str, rep: str, n: int = 1,
           as_of: dt.date | None = None) -> dict:
     """A rep takes up to `n` leads waiting in a claim pool (capacity and locks respected)."""
     as_of = as_of or dt.date.today()
-    rules = load_rules(rules_dir).require("routing")
-    with recorded_run(db, "claim", as_of, rules_dir) as ws:
+    ruleset = load_rules(rules_dir)
+    rules = ruleset.require("routing")
+    with recorded_run(db, "claim", as_of, ruleset) as ws:
         result = claim_leads(ws, rules, pool, rep, as_of, n, run_id=ws.run_id)
         ws.finish_run("ok", {"pool": pool, "rep": rep, "claimed": result["count"]})
     return result
@@ -171,8 +173,9 @@ def set_status(db: Path | None, rules_dir: Path, person: str, status: str,
     """Set a lead's follow-up status (pending, contacting, unclear_intent, clear_intent,
     appointment, closed)."""
     as_of = as_of or dt.date.today()
-    rules = load_rules(rules_dir).require("routing")
-    with recorded_run(db, "status", as_of, rules_dir) as ws:
+    ruleset = load_rules(rules_dir)
+    rules = ruleset.require("routing")
+    with recorded_run(db, "status", as_of, ruleset) as ws:
         result = set_lead_status(ws, rules, person, status, as_of, rep, run_id=ws.run_id)
         ws.finish_run("ok", {"person_id": result["person_id"], "status": status,
                              "changed": result["changed"]})
@@ -183,8 +186,9 @@ def sale(db: Path | None, rules_dir: Path, person: str, rep: str, as_of: dt.date
          lock_days: int | None = None, amount: float | None = None) -> dict:
     """Record a sale: the person becomes the rep's, closed, and locked (do-not-disturb)."""
     as_of = as_of or dt.date.today()
-    rules = load_rules(rules_dir).require("routing")
-    with recorded_run(db, "sale", as_of, rules_dir) as ws:
+    ruleset = load_rules(rules_dir)
+    rules = ruleset.require("routing")
+    with recorded_run(db, "sale", as_of, ruleset) as ws:
         result = record_sale(ws, rules, person, rep, as_of, lock_days, amount,
                              run_id=ws.run_id)
         ws.finish_run("ok", {"person_id": result["person_id"], "rep": rep,

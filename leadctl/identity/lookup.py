@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from leadctl import pii
 from leadctl.errors import NotFound, UsageError
 from leadctl.identity.history import ID_HEX, ID_PREFIX
-from leadctl.identity.normalize import normalize_phone
+from leadctl.identity.normalize import id_card_check_digit, normalize_phone
 
 
 class AmbiguousQuery(NotFound):
@@ -60,7 +60,6 @@ _WECHAT = re.compile(r"[A-Za-z][-_A-Za-z0-9]{5,19}")
 _DEVICE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _PERSON_ID = re.compile(re.escape(ID_PREFIX) + "[0-9a-f]{" + str(ID_HEX) + "}", re.IGNORECASE)
 _QUALIFIED = re.compile(r"(\w[\w.-]*)[/:]([^\s/:@]+)")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def looks_like_person_id(text: str) -> bool:
@@ -99,8 +98,7 @@ def normalize_cn_mobile(text: str) -> str | None:
 def id_card_checksum_ok(value: str) -> bool:
     if len(value) != 18:
         return len(value) == 15 and value.isdigit()
-    total = sum(int(ch) * w for ch, w in zip(value[:17], _ID_WEIGHTS, strict=True))
-    return "10X98765432"[total % 11] == value[17].upper()
+    return value[:17].isdigit() and id_card_check_digit(value[:17]) == value[17].upper()
 
 
 def _normalize_other_phone(text: str) -> str | None:

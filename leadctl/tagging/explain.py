@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from leadctl.errors import RuleError
 from leadctl.tagging.kinds import KINDS
 from leadctl.tagging.model import TagDef
 from leadctl.tagging.parse import load_tag_rules
+from leadctl.tagging.tables import stored_value
 
 
 def rule_summary(tag: TagDef) -> dict:
@@ -51,7 +51,7 @@ def explain_tags(ws, person_id: str, rules_dir: Path | None) -> dict:
     definitions = {tag.name: rule_summary(tag) for tag in rules.tags} if rules else {}
     values = []
     for r in rows:
-        entry = {"tag": r["tag"], "value": json_value(r["value"]), "kind": r["kind"],
+        entry = {"tag": r["tag"], "value": stored_value(r["value"]), "kind": r["kind"],
                  "category": r["category"], "description": r["description"]}
         if r["tag"] in definitions:
             entry["rule"] = definitions[r["tag"]]
@@ -61,12 +61,3 @@ def explain_tags(ws, person_id: str, rules_dir: Path | None) -> dict:
     if rules_note:
         out["note"] = rules_note
     return out
-
-
-def json_value(text: Any) -> Any:
-    if not isinstance(text, str):
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text

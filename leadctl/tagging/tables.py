@@ -1,4 +1,7 @@
-"""Tables owned by the tag stage."""
+"""Tables owned by the tag stage, and how their JSON values read back."""
+
+import json
+from typing import Any
 
 TAG_DDL: list[str] = [
     # Current tag values, long form; value is JSON (numbers stay numbers,
@@ -24,3 +27,13 @@ TAG_DDL: list[str] = [
         source VARCHAR, sources VARCHAR[], lead_count INTEGER, first_seen TIMESTAMP,
         last_seen TIMESTAMP)""",
 ]
+
+
+def stored_value(text: Any) -> Any:
+    """A tag value as stored (JSON text) → the value; text that is no JSON as it is."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -13,11 +13,11 @@ already stored, except a small-events fallback for the activity summary.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from leadctl import pii
 from leadctl.identity.lookup import masked_query, resolve_person
 from leadctl.sqlfn import round_sql
+from leadctl.tagging.tables import stored_value
 from leadctl.views.asof import screen_as_of
 from leadctl.workspace import reading
 
@@ -37,15 +37,6 @@ _BAD = {"low", "cold", "none", "c", "d", "低", "低价值", "lost"}
 def _one(ws, sql: str, params: list) -> dict | None:
     rows = ws.rows(sql, params)
     return rows[0] if rows else None
-
-
-def _json_value(text):
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError):
-        return text
 
 
 def portrait(db, query: str, *, reveal: bool = False, as_of: dt.date | None = None) -> dict:
@@ -144,7 +135,7 @@ def _tags(ws, person_id: str) -> tuple[dict, list[dict]]:
                    [person_id])
     if not rows:
         return {}, []
-    values = {r["tag"]: _json_value(r["value"]) for r in rows}
+    values = {r["tag"]: stored_value(r["value"]) for r in rows}
     last_run = max((r["run_id"] for r in rows if r["run_id"] is not None), default=None)
     changes = _tag_changes(ws, person_id, last_run)
     definitions = _tag_definitions(ws, list(values))
@@ -185,7 +176,7 @@ def _tag_changes(ws, person_id: str, last_run) -> dict:
         "SELECT tag, old_value, EXISTS (SELECT 1 FROM tag_history WHERE run_id < ?) "
         "FROM tag_history WHERE person_id = ? AND run_id = ? "
         "AND old_value IS DISTINCT FROM new_value", [last_run, person_id, last_run]).fetchall()
-    return {tag: _json_value(old) for tag, old, earlier in rows if earlier}
+    return {tag: stored_value(old) for tag, old, earlier in rows if earlier}
 
 
 def _tag_definitions(ws, tags: list[str]) -> dict[str, dict]:
@@ -193,7 +184,7 @@ def _tag_definitions(ws, tags: list[str]) -> dict[str, dict]:
         return {}
     marks = ", ".join("?" for _ in tags)
     rows = ws.rows(f"SELECT * FROM tag_definitions WHERE tag IN ({marks})", tags)
-    return {r["tag"]: {k: _json_value(v) if k == "levels" and isinstance(v, str) else v
+    return {r["tag"]: {k: stored_value(v) if k == "levels" and isinstance(v, str) else v
                        for k, v in r.items()} for r in rows}
 
 
