@@ -56,3 +56,14 @@ def workspace():
     ws.execute(FEATURES)
     return ws
 
+
+# tags.yaml with one metric tag, for cases whose rules refer to paid_amount_30d.
+TAGS = """\
+tags:
+  - name: paid_amount_30d
+    kind: metric
+    event: order_paid
+    agg: sum
+    field: amount
+    window: 30d
+"""

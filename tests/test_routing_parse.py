@@ -10,16 +10,7 @@ import pytest
 
 from leadctl.errors import RuleError
 from leadctl.ruleset import load_rules
-
-TAGS = """\
-tags:
-  - name: paid_amount_30d
-    kind: metric
-    event: order_paid
-    agg: sum
-    field: amount
-    window: 30d
-"""
+from tests.scoring_cases import TAGS
 
 
 def check(tmp_path: Path, routing: str) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlglot
-from scoring_cases import AS_OF, rules_dir, workspace
+from scoring_cases import AS_OF, TAGS, rules_dir, workspace
 
 from leadctl.scoring.parse import load_scoring_rules
 from leadctl.scoring.sql import points_table_sql
@@ -80,15 +80,6 @@ def test_missing_scoring_file_skips_the_stage(tmp_path):
 
 # --------------------------------------------------------------------------- CLI
 
-TAGS = """\
-tags:
-  - name: paid_amount_30d
-    kind: metric
-    event: order_paid
-    agg: sum
-    field: amount
-    window: 30d
-"""
 
 
 def cli_workspace(tmp_path: Path, cli) -> None:
