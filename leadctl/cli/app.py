@@ -4,9 +4,11 @@ it cannot tell which command runs); `leadctl.cli.main` usually builds a smaller 
 from __future__ import annotations
 
 from leadctl.cli import (
+    audience,
     explain,
     export,
     find,
+    identity,
     ingest,
     lifecycle,
     portrait,
@@ -22,7 +24,8 @@ from leadctl.cli import rules as rules_cli
 from leadctl.cli.root import new_app
 
 COMMAND_MODULES = (workspace, ingest, resolve, run, tag, score, route, lifecycle, rules_cli,
-                   portrait, find, explain, report, export)
+                   portrait, find, explain, report, export,
+                   identity, audience)
 
 app = new_app()
 for _module in COMMAND_MODULES:

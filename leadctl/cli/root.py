@@ -157,4 +157,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", 'Write a table of the published state to CSV or Parquet (by extension).'),
     "rules": ("rules", 'Validate rule files; run rule fixtures.'),
     "report": ("report", 'Reports over the published state.'),
+    "identity": ("identity",
+        'Identity stewardship: why two leads are (not) one person, suggested matches, '
+        'overrides that survive rebuilds, shared-value suspects, ownership conflicts.'),
+    "audience": ("audience",
+        'Audiences: export persons matching an expression with deterministic variants '
+        'and a holdout, recorded as an experiment.'),
 }

@@ -1,0 +1,1 @@
+"""Campaigns: funnels (rules/funnels.yaml), experiments (A/B tests) and audiences."""
