@@ -1,0 +1,103 @@
+"""The reviewed file of identity overrides, `rules/identity_overrides.yaml`, and how
+commands append to it (`leadctl identity link / unlink / accept / reject`).
+
+One format for this file and for the `overrides:` key of `rules/identity.yaml`: a list
+of entries, each
+
+    - kind: must_link | cannot_link
+      leads: [{source: sem_baidu, lead_id: BD100001}, {source: feed_douyin, lead_id: DY500007}]
+      # or, instead of leads:
+      values: [{type: phone, value: '+8613812345678'}]
+      reason: same person, confirmed on the phone
+      by: ops_xu
+      at: '2026-12-02T05:50:00'
+
+A lead may also be written by hand as a plain lead id string when that id is unique
+across sources. `must_link` with `leads`: these leads are one person; with `values`:
+every lead carrying one of these values is one person. `cannot_link` with two `leads`:
+they never share a person; with one value: that value never links.
+
+Commands only ever append an entry as text at the end of the file, so comments and the
+order of earlier (reviewed) entries are kept, and `git diff` shows exactly what a
+command added.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+OVERRIDES_FILE = "identity_overrides.yaml"
+KINDS = ("must_link", "cannot_link")
+
+_HEADER = """\
+# Identity overrides: reviewed corrections to OneID that survive every rebuild.
+# `leadctl identity link / unlink / accept / reject` append entries here; edit or delete
+# them by hand like any rule file. Format: see the `overrides:` key in identity.yaml.
+overrides:
+"""
+
+
+def current_user() -> str:
+    """Who made a change: $LEADCTL_USER, else the login name."""
+    try:
+        return os.environ.get("LEADCTL_USER") or getpass.getuser()
+    except Exception:  # no login name (some containers)
+        return "unknown"
+
+
+def override_entry(kind: str, *, leads: list[dict[str, str]] | None = None,
+                   values: list[dict[str, str]] | None = None, reason: str,
+                   by: str | None = None, at: datetime | None = None) -> dict[str, Any]:
+    """One entry in the file's format (keys in the order they are written)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    if bool(leads) == bool(values):
+        raise ValueError("an override names either leads or values")
+    entry: dict[str, Any] = {"kind": kind}
+    if leads:
+        entry["leads"] = [{"source": lead["source"], "lead_id": lead["lead_id"]}
+                          for lead in leads]
+    else:
+        entry["values"] = [{"type": v["type"], "value": v["value"]} for v in values or []]
+    entry["reason"] = reason
+    entry["by"] = by or current_user()
+    entry["at"] = (at or datetime.now()).replace(microsecond=0).isoformat()
+    return entry
+
+
+def entry_text(entry: dict[str, Any]) -> str:
+    """The YAML text of one list item: `- kind: …` then its keys indented; a list of
+    leads or values in flow style, one line. Strings are written JSON-quoted (valid YAML
+    double-quoted scalars) so any reason text round-trips."""
+
+    def scalar(value: Any) -> str:
+        return json.dumps(str(value), ensure_ascii=False)
+
+    def flow(value: Any) -> str:
+        if isinstance(value, list):
+            return "[" + ", ".join(flow(item) for item in value) + "]"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k}: {flow(v)}" for k, v in value.items()) + "}"
+        return scalar(value)
+
+    lines = [f"{key}: {flow(value)}" for key, value in entry.items()]
+    return "- " + "\n  ".join(lines) + "\n"
+
+
+def append_overrides(rules_dir: Path | str, entries: list[dict[str, Any]]) -> Path:
+    """Append entries to `rules_dir/identity_overrides.yaml` (created with its header
+    when missing); returns the file's path."""
+    path = Path(rules_dir) / OVERRIDES_FILE
+    text = path.read_text(encoding="utf-8") if path.exists() else _HEADER
+    if text and not text.endswith("\n"):
+        text += "\n"
+    text += "".join(entry_text(entry) for entry in entries)
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)  # never a half-written rule file
+    return path
