@@ -211,3 +211,64 @@ def test_cluster_paths_are_listed_file_by_file_through_hadoop():
     assert [p.stem for p in found] == ["agent_list", "app_signups", "events", "feed_douyin",
                                        "sem_baidu", "seo_forms"]
     assert all(p.size > 0 and p.mtime > 0 for p in found)
+
+
+@pytest.fixture(scope="module")
+def rep_actions_between_nights(tmp_path_factory):
+    """Night 1, then a claim, a status change and a sale, then night 2 — on DuckDB (one
+    workspace) and on Spark (reps work in the workspace `load-results` filled; night 2
+    runs from --state with that workspace as --db)."""
+    tmp = tmp_path_factory.mktemp("rep_nights")
+    first, second = tmp / "night1", tmp / "night2"
+    first.mkdir(), second.mkdir()
+    for path in SAMPLE_INBOX.iterdir():
+        shutil.copy(path, second if path.name == "feed_douyin.csv" else first)
+    duck, spark = Cli(tmp / "duck.duckdb"), Cli(tmp / "spark.duckdb")
+    day1 = "2026-10-31"
+    assert duck("run", "--inbox", first, "--as-of", day1).exit_code == 0
+    ran = spark("run", "--engine", "spark", "--inbox", first, "--output", tmp / "out1",
+                "--as-of", day1)
+    assert ran.exit_code == 0, ran.stderr[-2000:]
+    assert spark("load-results", tmp / "out1").exit_code == 0
+    import duckdb
+
+    con = duckdb.connect(str(duck.db), read_only=True)
+    (status_person, _), (sale_person, sale_rep) = con.execute(
+        "SELECT person_id, owner FROM ownership WHERE owner IS NOT NULL "
+        "AND locked_until IS NULL ORDER BY person_id LIMIT 2").fetchall()
+    con.close()
+    for cli in (duck, spark):
+        assert cli("claim", "nurture", "--rep", "ops_xu", "--n", "2", "--as-of", day1
+                   ).exit_code == 0
+        assert cli("status", status_person, "appointment", "--as-of", day1).exit_code == 0
+        assert cli("sale", sale_person, "--rep", sale_rep, "--amount", "990",
+                   "--as-of", day1).exit_code == 0
+    assert duck("run", "--inbox", second, "--as-of", AS_OF).exit_code == 0
+    ran = spark("run", "--engine", "spark", "--inbox", second, "--state", tmp / "out1",
+                "--output", tmp / "out2", "--as-of", AS_OF, "--json")
+    assert ran.exit_code == 0, ran.stderr[-2000:]
+    loaded = spark("load-results", tmp / "out2", "--json")
+    assert loaded.exit_code == 0, loaded.stderr
+    return duck, spark, ran.json(), loaded.json(), (status_person, sale_person, sale_rep)
+
+
+def test_rep_actions_reach_the_next_spark_night(rep_actions_between_nights):
+    duck, spark, run, loaded, (status_person, sale_person, sale_rep) = \
+        rep_actions_between_nights
+    assert run["rep_actions"] == 4  # 2 claims, 1 status change, 1 sale: carried once
+    assert loaded["rep_actions_kept"] == 0  # the output has them all
+    cols = {"ownership": ["person_id", "pool", "owner", "status", "status_since",
+                          "assigned_at", "locked_until"],
+            "assignments": ["as_of", "person_id", "old_pool", "new_pool", "old_owner",
+                            "new_owner", "old_status", "new_status", "rule", "reason"],
+            "sales": ["sold_at", "person_id", "rep", "amount", "locked_until"],
+            "lead_intent": ["person_id", "intent_at"]}
+    d, s = _tables(duck.db, list(cols)), _tables(spark.db, list(cols))
+    for name, names in cols.items():
+        rows = [sorted(map(repr, zip(*(t[name][c].to_pylist() for c in names), strict=True)))
+                for t in (d, s)]
+        assert rows[0] == rows[1], name
+    own = {r["person_id"]: r for r in s["ownership"].to_pylist()}
+    assert own[sale_person]["owner"] == sale_rep and own[sale_person]["status"] == "closed"
+    assert own[sale_person]["locked_until"] is not None
+    assert own[status_person]["status"] == "appointment"

@@ -205,3 +205,24 @@ def test_strptime_formats_become_java_patterns(strftime, java):
 def test_strptime_format_without_a_spark_form_is_refused():
     with pytest.raises(UnsupportedStatement, match="%j"):
         java_datetime_pattern("%Y-%j")
+
+
+def test_a_jvm_failure_is_one_line_naming_the_statement():
+    from leadctl.spark.executor import SparkStatementError, SparkWorkspace
+
+    class JavaError(Exception):
+        """Stands for py4j's Py4JJavaError: the JVM's message, then its stack."""
+
+        java_exception = type("J", (), {"getMessage": lambda self: "Job aborted: disk full"})()
+
+    JavaError.__module__ = "py4j.protocol"
+
+    def fail(action):
+        raise JavaError("An error occurred while calling o81.sql.\n\tat org.apache...")
+
+    ws = SparkWorkspace.__new__(SparkWorkspace)
+    ws._run = fail
+    with pytest.raises(SparkStatementError) as caught:
+        ws.execute("SELECT count(*) FROM leads")
+    assert str(caught.value) == "Job aborted: disk full\n  in: SELECT COUNT(*) FROM leads"
+    assert caught.value.exit_code == 3

@@ -10,6 +10,7 @@ from leadctl import api
 from leadctl.cli import common
 from leadctl.errors import DataCheckFailed, UsageError
 from leadctl.pipeline import RunOptions, run_nightly
+from leadctl.workspace import db_path_from
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +39,8 @@ def run(
         "(default: spark-submit's --master, else local[2]).")] = None,
     state: Annotated[str | None, typer.Option(
         "--state", help="Spark: a previous run's --output to continue from (person ids, "
-        "ownership, ingested files).")] = None,
+        "ownership, ingested files); the claims, statuses and sales made since in the "
+        "--db workspace are carried in.")] = None,
     checkpoint_dir: Annotated[str | None, typer.Option(
         "--checkpoint-dir", help="Spark: reliable checkpoint folder (HDFS/S3 on a cluster).")
     ] = None,
@@ -91,7 +93,7 @@ def _run_spark(s, as_of, inputs, output, master, state, checkpoint_dir, conf, ma
     return run_spark(SparkRunOptions(
         rules_dir=s.rules, as_of=as_of, inputs=inputs, output=output, master=master,
         state=state, checkpoint_dir=checkpoint_dir, conf=pairs,
-        max_reject_share=max_reject_share), progress)
+        max_reject_share=max_reject_share, workspace=db_path_from(s.db)), progress)
 
 
 def load_results(

@@ -95,7 +95,8 @@ class SparkWorkspace(SqlSession):
         try:
             return self._run(action)
         except Exception as exc:
-            if type(exc).__module__.split(".")[0] == "pyspark":
+            # pyspark's own errors, and py4j's for a failure inside the JVM
+            if type(exc).__module__.split(".")[0] in ("pyspark", "py4j"):
                 raise SparkStatementError(f"{first_line(exc)}\n  in: {action.sql or sql}"
                                           ) from exc
             raise

@@ -26,12 +26,13 @@ from leadctl.errors import (
     UsageError,
     first_line,
 )
+from leadctl.routing import rep_actions
 from leadctl.ruleset import load_rules
 from leadctl.schema import all_ddl
-from leadctl.spark.executor import SparkWorkspace, spark_session
+from leadctl.spark.executor import SparkStatementError, SparkWorkspace, spark_session
 from leadctl.spark.ingest import SparkReader
 from leadctl.sqltext import literal
-from leadctl.workspace import open_writer
+from leadctl.workspace import open_writer, reading
 
 SUMMARY_FILE = "_leadctl_run.json"
 # Views on DuckDB (derived from person_features / scores): written as tables.
@@ -54,6 +55,9 @@ class SparkRunOptions:
     delimiter: str = ","
     max_reject_share: float = 0.05
     conf: dict[str, str] = field(default_factory=dict)
+    # The DuckDB workspace reps work in (`--db`): its claims, statuses and sales since
+    # the state's run are carried into the night (with `state` only).
+    workspace: Path | None = None
 
 
 def open_spark(options: SparkRunOptions):
@@ -94,12 +98,18 @@ def run_spark(options: SparkRunOptions,
             ws.execute(statement)
         if options.state:
             summary["state_tables"] = load_state(ws, options.state)
+            if options.workspace is not None and options.workspace.exists():
+                summary["rep_actions"] = carry_rep_actions(ws, options.workspace)
         summary["run_id"] = ws.start_run("run --engine spark", options.as_of, digest)
         run_options = pipeline.RunOptions(rules_dir=options.rules_dir, as_of=options.as_of,
                                           inbox=options.inputs,
                                           max_reject_share=options.max_reject_share)
-        pipeline.run_stages(ws, rules, run_options, summary, progress,
-                            reader=SparkReader(ws.spark, options.delimiter))
+        try:
+            pipeline.run_stages(ws, rules, run_options, summary, progress,
+                                reader=SparkReader(ws.spark, options.delimiter))
+        except SparkStatementError as exc:  # one line naming the stage and statement
+            stage = next((s for s in pipeline.STAGES if s not in summary["timings"]), "")
+            raise SparkStatementError(f"stage {stage}: {exc}") from exc
         outcome, problem = pipeline.data_checks(summary, run_options)
         summary["outcome"] = outcome
         ws.finish_run(outcome, pipeline.run_counts(summary), options.inputs, problem)
@@ -174,8 +184,22 @@ def _hadoop_write_text(spark, uri: str, text: str) -> None:
         stream.close()
 
 
+def carry_rep_actions(ws, db: Path) -> int:
+    """The rep actions of workspace `db` that the state does not have, applied to the
+    state's tables (routing/rep_actions.py); returns how many log rows were new. They
+    are rows typed by hand (claims, statuses, sales): small, so they travel as Arrow."""
+    with reading(db) as duck:
+        for name, select in rep_actions.rep_action_selects().items():
+            ws.register(rep_actions.SOURCES[name], duck.arrow(select))
+    ws.script(rep_actions.merge_sql())
+    carried = int(ws.scalar(rep_actions.count_new_sql()) or 0)
+    ws.script(rep_actions.drop_sql())
+    return carried
+
+
 # The workspace's own run log and schema version, and what reps entered in it (claims,
-# intents and sales are written by `claim`/`status`/`sale`, never by a Spark run).
+# intents and sales are written by `claim`/`status`/`sale`, never by a Spark run; the
+# Spark run's copies of them came from here, see carry_rep_actions).
 KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales")
 
 
@@ -205,13 +229,19 @@ def load_results(db: Path | None, output: str) -> dict:
                     and p.name not in KEPT_BY_WORKSPACE)
     with open_writer(db, create=True) as ws:
         ws.start_run("load-results", dt.date.fromisoformat(run["as_of"]), run.get("rules_hash"))
+        ws.script(rep_actions.capture_sql())  # before the run's tables replace them
         for name in tables:
             source = literal(str(folder / name / "*.parquet"))
             ws.script(load_table_sql(name, ws.table_type(name), ws.columns(name), source,
                                      [c for c, _ in ws.columns_of_query(
                                          f"SELECT * FROM read_parquet({source})")]))
+        # Rep actions the run did not carry (newer than it) stay: never overwritten.
+        ws.script(rep_actions.merge_sql())
+        kept = int(ws.scalar(rep_actions.count_new_sql()) or 0)
+        ws.script(rep_actions.drop_sql())
         ws.finish_run(run.get("outcome", "ok"), {"spark_run": run.get("run_id"),
                                                  "stages": run.get("stages"),
                                                  "timings": run.get("timings")}, output)
     return {"output": output, "run_id": run.get("run_id"), "as_of": run.get("as_of"),
-            "tables": {n: run.get("tables", {}).get(n) for n in tables}}
+            "tables": {n: run.get("tables", {}).get(n) for n in tables},
+            "rep_actions_kept": kept}

@@ -1,0 +1,94 @@
+"""What reps enter (`claim`, `status`, `sale`) carried between a DuckDB workspace and a
+Spark run's state, so that no rep action is lost between Spark nights.
+
+Reps work in a DuckDB workspace that `load-results` fills. Their actions are rows there:
+the assignment log rows with rule claim / status / sale, the ownership rows of those
+persons (the state after the actions), `sales` and `lead_intent`. The same merge moves
+them in both directions:
+
+- into a Spark night (`run --engine spark --state DIR`, the workspace given by --db):
+  the actions the state does not have yet are applied to it before the stages run, as
+  the DuckDB engine would see them in its workspace;
+- back into the workspace (`load-results`): the actions the Spark output does not have
+  (made while it ran, or a night run without --db) are re-applied over the loaded
+  tables, so an action newer than the run is never overwritten.
+
+An action is recognised by its log row (logged_at, person_id, rule); a merge applies
+only actions the target does not have, so carrying the same actions twice changes
+nothing. Builders are plain SQL, run by DuckDB and (translated) by Spark.
+"""
+
+from __future__ import annotations
+
+from leadctl.routing.tables import LOG_COLUMNS, OWNERSHIP_COLUMNS
+
+REP_RULES = ("claim", "status", "sale")
+_RULES = ", ".join(f"'{rule}'" for rule in REP_RULES)
+
+# The source tables a merge reads (filled from the other side), by the table they feed.
+SOURCES = {"assignments": "_rep_assignments", "ownership": "_rep_ownership",
+           "sales": "_rep_sales", "lead_intent": "_rep_lead_intent"}
+NEW_ACTIONS = "_rep_new_actions"
+INTENT = "_rep_intent"
+SALES_COLUMNS = ("sold_at", "run_id", "person_id", "rep", "amount", "locked_until")
+
+
+def rep_action_selects() -> dict[str, str]:
+    """Per table, the SELECT that reads a workspace's rep actions."""
+    log, own = ", ".join(LOG_COLUMNS), ", ".join(OWNERSHIP_COLUMNS)
+    actions = f"SELECT person_id FROM assignments WHERE rule IN ({_RULES})"
+    return {
+        "assignments": f"SELECT {log} FROM assignments WHERE rule IN ({_RULES})",
+        "ownership": f"SELECT {own} FROM ownership WHERE person_id IN ({actions})",
+        "sales": f"SELECT {', '.join(SALES_COLUMNS)} FROM sales",
+        "lead_intent": "SELECT person_id, intent_at FROM lead_intent",
+    }
+
+
+def capture_sql() -> list[str]:
+    """The workspace's own rep actions as the merge's sources (before its tables are
+    replaced by a Spark output)."""
+    return [f"CREATE OR REPLACE TEMP TABLE {SOURCES[name]} AS {select}"
+            for name, select in rep_action_selects().items()]
+
+
+def merge_sql() -> list[str]:
+    """Apply the source actions the target tables do not have yet: their log rows are
+    appended and their persons take the source's ownership row (the state after the
+    actions); sales are added once; the intent date is the later of both. Persons that
+    no longer exist in the target (retired by a merge there) are left out."""
+    log, own = ", ".join(LOG_COLUMNS), ", ".join(OWNERSHIP_COLUMNS)
+    sales = ", ".join(SALES_COLUMNS)
+    new = NEW_ACTIONS
+    return [
+        f"""CREATE OR REPLACE TEMP TABLE {new} AS
+SELECT {', '.join(f's.{c}' for c in LOG_COLUMNS)} FROM {SOURCES['assignments']} s
+WHERE s.person_id IN (SELECT person_id FROM persons)
+  AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.logged_at = s.logged_at
+                  AND a.person_id = s.person_id AND a.rule = s.rule)""",
+        f"DELETE FROM ownership WHERE person_id IN (SELECT person_id FROM {new})",
+        f"""INSERT INTO ownership ({own})
+SELECT {own} FROM {SOURCES['ownership']}
+WHERE person_id IN (SELECT person_id FROM {new})""",
+        f"INSERT INTO assignments ({log}) SELECT {log} FROM {new}",
+        f"""INSERT INTO sales ({sales})
+SELECT {', '.join(f's.{c}' for c in SALES_COLUMNS)} FROM {SOURCES['sales']} s
+WHERE NOT EXISTS (SELECT 1 FROM sales t WHERE t.sold_at = s.sold_at
+                  AND t.person_id = s.person_id AND t.rep = s.rep
+                  AND t.locked_until = s.locked_until)""",
+        f"""CREATE OR REPLACE TEMP TABLE {INTENT} AS
+SELECT person_id, max(intent_at) AS intent_at FROM (
+  SELECT person_id, intent_at FROM lead_intent
+  UNION ALL SELECT person_id, intent_at FROM {SOURCES['lead_intent']}) AS both_sides
+GROUP BY person_id""",
+        "DELETE FROM lead_intent",
+        f"INSERT INTO lead_intent (person_id, intent_at) SELECT person_id, intent_at FROM {INTENT}",
+    ]
+
+
+def count_new_sql() -> str:
+    return f"SELECT count(*) FROM {NEW_ACTIONS}"
+
+
+def drop_sql() -> list[str]:
+    return [f"DROP TABLE IF EXISTS {name}" for name in (*SOURCES.values(), NEW_ACTIONS, INTENT)]
