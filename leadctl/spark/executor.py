@@ -40,6 +40,10 @@ def spark_session(master: str | None = "local[2]", app_name: str = "leadctl",
     """A Spark session. `master` None: the one spark-submit was given (--master)."""
     from pyspark.sql import SparkSession
 
+    # getOrCreate would silently hand back a running session of another master.
+    running = SparkSession.getActiveSession() or SparkSession._instantiatedSession
+    if master and running is not None and running.sparkContext.master != master:
+        running.stop()
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
