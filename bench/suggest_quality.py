@@ -65,9 +65,12 @@ def perturb_sql(fraction: float) -> list[str]:
                 ELSE left({d}, {pos} - 1) || substr({d}, {pos} + 1) END
             WHERE lead_key IN (SELECT lead_key FROM victims) AND length({digits}) >= 11""",
         """UPDATE leads SET email = CASE
-                WHEN lower(email) LIKE '%@qq.com' THEN regexp_replace(email, '(?i)qq\\.com$', 'qq.con')
-                WHEN lower(email) LIKE '%@163.com' THEN regexp_replace(email, '(?i)163\\.com$', '163.co')
-                WHEN lower(email) LIKE '%@gmail.com' THEN regexp_replace(email, '(?i)gmail', 'gmial')
+                WHEN lower(email) LIKE '%@qq.com'
+                    THEN regexp_replace(email, '(?i)qq\\.com$', 'qq.con')
+                WHEN lower(email) LIKE '%@163.com'
+                    THEN regexp_replace(email, '(?i)163\\.com$', '163.co')
+                WHEN lower(email) LIKE '%@gmail.com'
+                    THEN regexp_replace(email, '(?i)gmail', 'gmial')
                 ELSE regexp_replace(email, '(?i)\\.com$', '.con') END
             WHERE lead_key IN (SELECT lead_key FROM victims) AND email IS NOT NULL""",
         """UPDATE leads SET device_id = replace(device_id, '-', ''), wechat = NULL

@@ -63,8 +63,8 @@ def suggest(
     reviewed = result["reviewed"]
     if any(reviewed.values()):
         common.stderr_console().print(
-            f"not shown: {reviewed['must_link']} pair(s) accepted, {reviewed['cannot_link']} "
-            "rejected already (overrides)")
+            f"reviewed already (overrides, not suggested): {reviewed['must_link']} pair(s) "
+            f"accepted, {reviewed['cannot_link']} rejected", markup=False, highlight=False)
 
 
 def _evidence_line(e: dict) -> str:

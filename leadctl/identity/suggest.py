@@ -77,11 +77,15 @@ def override_persons(ws: Workspace, entries: list[dict]) -> list[dict]:
             for source, lead_id in e["leads"]]
     if not rows:
         return []
-    marks = ", ".join("(?, ?, ?, ?)" for _ in rows)
-    params = [v for row in rows for v in row]
-    return ws.rows(sql.override_persons_sql(
-        f"(VALUES {marks}) AS e(entry, kind, source, lead_id)") + " ORDER BY entry, person_id",
-        params)
+    ws.execute("CREATE OR REPLACE TEMP TABLE _sug_override_leads (entry INTEGER, kind VARCHAR, "
+               "source VARCHAR, lead_id VARCHAR)")
+    try:
+        ws.execute("INSERT INTO _sug_override_leads VALUES " + ", ".join(
+            "(?, ?, ?, ?)" for _ in rows), [v for row in rows for v in row])
+        return ws.rows(sql.override_persons_sql("_sug_override_leads")
+                       + " ORDER BY entry, person_id")
+    finally:
+        ws.execute("DROP TABLE IF EXISTS _sug_override_leads")
 
 
 def _register_reviewed(ws: Workspace, rules_dir) -> set[tuple[str, str, str]]:
@@ -217,15 +221,16 @@ def review(ws: Workspace, config: IdentityConfig, rules_dir: Path, kind: str, *,
     if not chosen:
         return {"kind": kind, "written": [], "file": None}
     ids = sorted({p for s in chosen for p in (s["a"], s["b"])})
-    earliest = {r["person_id"]: {"source": r["source"], "lead_id": r["lead_id"]}
+    earliest = {r["person_id"]: r
                 for r in ws.rows(sql.earliest_leads_sql(", ".join("?" for _ in ids)), ids)}
     verb = "accepted" if kind == "must_link" else "rejected"
     entries = []
     for s in chosen:
         why = reason or (f"suggested match {verb} (score {s['score']}: "
                          + ", ".join(e["kind"] + " " + e["detail"] for e in s["evidence"]) + ")")
-        entries.append(override_entry(kind, leads=[earliest[s["a"]], earliest[s["b"]]],
-                                      reason=why, by=by))
+        leads = sorted((earliest[s["a"]], earliest[s["b"]]),  # the older lead first
+                       key=lambda r: (r["first"][0] is None, str(r["first"][0]), *r["first"][1:]))
+        entries.append(override_entry(kind, leads=leads, reason=why, by=by))
     path = append_overrides(rules_dir, entries)
     return {"kind": kind, "file": str(path),
             "written": [{"a": s["a"], "b": s["b"], "score": s["score"], "leads": e["leads"],
