@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
 
 # -- suggested matches, why / why not, suspects -----------------------------------------------
 
+_PLAIN = {"markup": False, "highlight": False, "soft_wrap": True}  # text as is
+
 MinScore = Annotated[float, typer.Option(
     "--min-score", help="List suggestions scoring at least S (0 to 1).")]
 
@@ -64,7 +66,7 @@ def suggest(
     if any(reviewed.values()):
         common.stderr_console().print(
             f"reviewed already (overrides, not suggested): {reviewed['must_link']} pair(s) "
-            f"accepted, {reviewed['cannot_link']} rejected", markup=False, highlight=False)
+            f"accepted, {reviewed['cannot_link']} rejected", **_PLAIN)
 
 
 def _evidence_line(e: dict) -> str:
@@ -122,10 +124,10 @@ def _show_review(result: dict, json_out: bool) -> None:
     for item in result["written"]:
         leads = " + ".join(f"{lead['source']}/{lead['lead_id']}" for lead in item["leads"])
         out.print(f"{result['kind']} {item['a']}:{item['b']} (score {item['score']:.2f}): "
-                  f"{leads}", markup=False, highlight=False)
+                  f"{leads}", **_PLAIN)
     note = (f"wrote {len(result['written'])} override(s) to {result['file']}; the next "
             "`leadctl resolve` applies them" if result["written"] else "nothing to write")
-    common.stderr_console().print(note, markup=False, highlight=False)
+    common.stderr_console().print(note, **_PLAIN)
 
 
 @identity_app.command("why")
@@ -147,12 +149,11 @@ def why(
     out = common.stdout_console(piped_width=140)
     ends = [f"{x['source']}/{x['lead_id']} ({x['person_id']})" for x in (result["a"], result["b"])]
     head = "LINKED" if result["linked"] else "NOT LINKED"
-    out.print(f"{head}: {ends[0]} and {ends[1]}: {result['message']}", markup=False,
-              highlight=False)
+    out.print(f"{head}: {ends[0]} and {ends[1]}: {result['message']}", **_PLAIN)
     for end in (result["a"], result["b"]):
         if end["chosen"] != "lead":
             out.print(f"  {end['query']!r} → {end['source']}/{end['lead_id']}, the "
-                      f"{end['chosen']}", markup=False, highlight=False)
+                      f"{end['chosen']}", **_PLAIN)
     if result["path"]:
         out.print(common.table("path", ["#", "lead", "created", "via"], [
             [str(i), f"{p['source']}/{p['lead_id']}", str(p["created_at"] or ""),
@@ -165,14 +166,13 @@ def why(
              f"{v['a']['source']}/{v['a']['lead_id']} · {v['b']['source']}/{v['b']['lead_id']}"]
             for v in result["values"]], drop=("leads",)))
     for o in result.get("overrides") or []:
-        out.print(f"cannot_link override ({o['file']}): {o['reason']}", markup=False,
-                  highlight=False)
+        out.print(f"cannot_link override ({o['file']}): {o['reason']}", **_PLAIN)
     suggestion = result.get("suggestion")
     if suggestion:
         out.print(f"suggested match {suggestion['a']}:{suggestion['b']} score "
-                  f"{suggestion['score']:.2f}:", markup=False, highlight=False)
+                  f"{suggestion['score']:.2f}:", **_PLAIN)
         for e in suggestion["evidence"]:
-            out.print("  " + _evidence_line(e), markup=False, highlight=False)
+            out.print("  " + _evidence_line(e), **_PLAIN)
 
 
 @identity_app.command("suspects")
@@ -209,4 +209,4 @@ def suspects(
     if result["file"]:
         common.stderr_console().print(f"wrote the blocklist fragment to {result['file']} "
                                       "(real values: review it before pasting)",
-                                      markup=False, highlight=False)
+                                      **_PLAIN)
