@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,8 +107,10 @@ def measure(db: Path, truth: Path, min_score: float) -> dict:
     con.execute(f"CREATE TEMP TABLE truth AS SELECT source, lead_id, person "
                 f"FROM {reader}('{truth}')")
     ws = Workspace(con, db, read_only=False)
+    started = time.perf_counter()
     rows, _ = suggestion_rows(ws, load_identity_config(REPO / "rules"), None, min_score=0.0,
                               skip_reviewed=False)
+    seconds = round(time.perf_counter() - started, 2)
     suggestions = group_suggestions(rows)
     con.execute("""CREATE TEMP TABLE person_truth AS SELECT pl.person_id,
         min(t.person) AS person, count(DISTINCT t.person) AS persons
@@ -152,7 +155,7 @@ def measure(db: Path, truth: Path, min_score: float) -> dict:
             kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
     con.close()
     return {
-        "by_threshold": by_threshold, "accepted_at": min_score,
+        "suggest_seconds": seconds, "by_threshold": by_threshold, "accepted_at": min_score,
         "accepted_by_kind": kinds,
         "recall_before": round(ok / true_pairs, 4),
         "recall_after": round(ok_after / true_pairs, 4),
