@@ -14,6 +14,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from leadctl.identity import suggest, suspects, why
+from leadctl.identity.config import load_identity_config
 from leadctl.identity.resolve import resolve_identities
 from leadctl.ingest import ingest_paths
 from leadctl.routing.lifecycle import claim as claim_leads
@@ -221,3 +223,50 @@ def explain(db: Path | None, lead: str, reveal: bool = False,
     of one lead's person; parts not computed yet are {"available": false, "note": ...}."""
     with reading(db) as ws:
         return explain_lead(ws, lead, reveal=reveal, rules_dir=rules_dir, as_of=as_of)
+
+
+# -- identity stewardship: suggested matches, why / why not, suspects --------------------------
+
+def identity_suggest(db: Path | None, rules_dir: Path, min_score: float = suggest.DEFAULT_MIN_SCORE,
+                     limit: int | None = None, reveal: bool = False) -> dict:
+    """Pairs of persons that share no linking value but are probably one person:
+    {suggestions: [{a, b, score, evidence}], total, min_score, reviewed}."""
+    config = load_identity_config(rules_dir)
+    with reading(db) as ws:
+        return suggest.suggest(ws, config, rules_dir, min_score=min_score, limit=limit,
+                               reveal=reveal)
+
+
+def identity_accept(db: Path | None, rules_dir: Path, pairs: list[str],
+                    all_above: float | None = None, reason: str | None = None) -> dict:
+    """Suggestions → must_link overrides in rules/identity_overrides.yaml (applied by the
+    next resolve)."""
+    config = load_identity_config(rules_dir)
+    with reading(db) as ws:
+        return suggest.review(ws, config, rules_dir, "must_link", pairs=pairs,
+                              all_above=all_above, reason=reason)
+
+
+def identity_reject(db: Path | None, rules_dir: Path, pairs: list[str],
+                    reason: str | None = None) -> dict:
+    """Suggestions → cannot_link overrides (never suggested again)."""
+    config = load_identity_config(rules_dir)
+    with reading(db) as ws:
+        return suggest.review(ws, config, rules_dir, "cannot_link", pairs=pairs, reason=reason)
+
+
+def identity_why(db: Path | None, rules_dir: Path, a: str, b: str, reveal: bool = False) -> dict:
+    """Why two leads are one person (the path of shared values) or why not."""
+    config = load_identity_config(rules_dir)
+    with reading(db) as ws:
+        return why.why(ws, config, rules_dir, a, b, reveal=reveal)
+
+
+def identity_suspects(db: Path | None, min_distinct: int = suspects.DEFAULT_MIN_DISTINCT,
+                      limit: int | None = None, reveal: bool = False,
+                      out: Path | None = None) -> dict:
+    """Linking values carried by many different names or cities, ranked; `out`: a
+    blocklist fragment to review."""
+    with reading(db) as ws:
+        return suspects.find_suspects(ws, min_distinct=min_distinct, limit=limit,
+                                      reveal=reveal, out=out)

@@ -97,6 +97,17 @@ FAILURES = [
      "utm_campaign, utm_content, utm_term, channel"),
     ("export", "ws", ["export", "leads", "-o", "{root}/leads.txt"], 2, "UsageError",
      "cannot tell the format of {root}/leads.txt: use a .csv or .parquet file name"),
+    ("identity suggest", "none", ["identity", "suggest"], 2, "WorkspaceError",
+     "no workspace at {root}/missing.duckdb: run `leadctl init` first (or pass --db)"),
+    ("identity accept", "ws", ["identity", "accept", "Paaaaaaaaaaaa:Pbbbbbbbbbbbb"], 1,
+     "NotFound", "no person Paaaaaaaaaaaa (run `leadctl identity suggest` again for current "
+     "ids)"),
+    ("identity reject", "ws", ["identity", "reject", "x"], 2, "UsageError",
+     "PAIR 'x' must be two person ids joined by ':', as `leadctl identity suggest` prints "
+     "them (e.g. P1a2b3c4d5e6f:P0f9e8d7c6b5a)"),
+    ("identity why", "ws", ["identity", "why", "nobody", "L1"], 1, "NotFound", NOT_FOUND),
+    ("identity suspects", "ws", ["identity", "suspects", "--min-distinct", "0"], 2,
+     "UsageError", "--min-distinct must be a whole number from 1 to 1000000000, not 0"),
 ]
 
 

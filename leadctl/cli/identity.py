@@ -4,7 +4,15 @@ conflicts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from leadctl import api
+from leadctl.cli import common
+from leadctl.identity.suggest import DEFAULT_MIN_SCORE
+from leadctl.identity.suspects import DEFAULT_MIN_DISTINCT
 
 identity_app = typer.Typer(
     help="Identity stewardship: why two leads are (not) one person, suggested matches, "
@@ -14,3 +22,191 @@ identity_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(identity_app, name="identity")
+
+
+# -- suggested matches, why / why not, suspects -----------------------------------------------
+
+_PLAIN = {"markup": False, "highlight": False, "soft_wrap": True}  # text as is
+
+MinScore = Annotated[float, typer.Option(
+    "--min-score", help="List suggestions scoring at least S (0 to 1).")]
+
+
+def _score_option(option: str, value: float | None) -> float | None:
+    return None if value is None else common.check_share(option, value)
+
+
+@identity_app.command("suggest")
+def suggest(
+    ctx: typer.Context,
+    min_score: MinScore = DEFAULT_MIN_SCORE,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", help="Show at most N pairs [default: all].", show_default=False)] = None,
+    reveal: common.Reveal = False,
+    json_out: common.Json = False,
+) -> None:
+    """Pairs of persons that share no linking value but are probably one person (a phone
+    one digit away and the same name, an e-mail domain typo, a device id written
+    differently, an ID card with the same birth date and sex and the same name), with the
+    evidence and a score. Accept with `identity accept A:B`, reject with `identity reject`."""
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: api.identity_suggest(
+        s.db, s.rules, common.check_share("--min-score", min_score),
+        common.check_count("--limit", limit), reveal))
+    if json_out:
+        common.print_json(result)
+        return
+    rows = [[f"{x['a']}:{x['b']}", f"{x['score']:.2f}", x.get("name") or "",
+             "\n".join(_evidence_line(e) for e in x["evidence"])] for x in result["suggestions"]]
+    title = (f"{result['total']} suggested match(es) scoring >= {min_score:g}"
+             + (f", first {len(rows)}" if len(rows) < result["total"] else ""))
+    common.stdout_console(piped_width=140).print(common.table(
+        title, ["pair", "score", "name", "evidence"], rows, right=("score",), drop=("name",)))
+    reviewed = result["reviewed"]
+    if any(reviewed.values()):
+        common.stderr_console().print(
+            f"reviewed already (overrides, not suggested): {reviewed['must_link']} pair(s) "
+            f"accepted, {reviewed['cannot_link']} rejected", **_PLAIN)
+
+
+def _evidence_line(e: dict) -> str:
+    return (f"{e['kind']} ({e['detail']}, {e['weight']:g}): {e['a']['source']}/"
+            f"{e['a']['lead_id']} {e['a']['value']} ~ {e['b']['source']}/{e['b']['lead_id']} "
+            f"{e['b']['value']}")
+
+
+Pairs = Annotated[list[str] | None, typer.Argument(
+    help="Pairs as `suggest` prints them: PERSON_A:PERSON_B.", show_default=False)]
+Reason = Annotated[str | None, typer.Option(
+    "--reason", help="Why (written in the override) [default: the suggestion's evidence].",
+    show_default=False)]
+
+
+@identity_app.command("accept")
+def accept(
+    ctx: typer.Context,
+    pairs: Pairs = None,
+    all_above: Annotated[float | None, typer.Option(
+        "--all-above", help="Accept every open suggestion scoring >= S.",
+        show_default=False)] = None,
+    reason: Reason = None,
+    json_out: common.Json = False,
+) -> None:
+    """Turn suggested matches into must_link overrides (rules/identity_overrides.yaml);
+    the next `leadctl resolve` merges them."""
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: api.identity_accept(
+        s.db, s.rules, pairs or [], _score_option("--all-above", all_above),
+        common.check_text("--reason", reason)))
+    _show_review(result, json_out)
+
+
+@identity_app.command("reject")
+def reject(
+    ctx: typer.Context,
+    pairs: Pairs = None,
+    reason: Reason = None,
+    json_out: common.Json = False,
+) -> None:
+    """Turn suggested matches into cannot_link overrides: never suggested (or merged)
+    again."""
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: api.identity_reject(
+        s.db, s.rules, pairs or [], common.check_text("--reason", reason)))
+    _show_review(result, json_out)
+
+
+def _show_review(result: dict, json_out: bool) -> None:
+    if json_out:
+        common.print_json(result)
+        return
+    out = common.stdout_console(piped_width=140)
+    for item in result["written"]:
+        leads = " + ".join(f"{lead['source']}/{lead['lead_id']}" for lead in item["leads"])
+        out.print(f"{result['kind']} {item['a']}:{item['b']} (score {item['score']:.2f}): "
+                  f"{leads}", **_PLAIN)
+    note = (f"wrote {len(result['written'])} override(s) to {result['file']}; the next "
+            "`leadctl resolve` applies them" if result["written"] else "nothing to write")
+    common.stderr_console().print(note, **_PLAIN)
+
+
+@identity_app.command("why")
+def why(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="A lead id, person id or any portrait query.")],
+    b: Annotated[str, typer.Argument(help="Another one.")],
+    reveal: common.Reveal = False,
+    json_out: common.Json = False,
+) -> None:
+    """Why A and B are one person (the shortest chain of shared values) or why not (no
+    shared value, or the value is blocked, capped, invalid, or cut by a cannot-link
+    override); plus any suggested match between them. Exit 0 either way."""
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: api.identity_why(s.db, s.rules, a, b, reveal))
+    if json_out:
+        common.print_json(result)
+        return
+    out = common.stdout_console(piped_width=140)
+    ends = [f"{x['source']}/{x['lead_id']} ({x['person_id']})" for x in (result["a"], result["b"])]
+    head = "LINKED" if result["linked"] else "NOT LINKED"
+    out.print(f"{head}: {ends[0]} and {ends[1]}: {result['message']}", **_PLAIN)
+    for end in (result["a"], result["b"]):
+        if end["chosen"] != "lead":
+            out.print(f"  {end['query']!r} → {end['source']}/{end['lead_id']}, the "
+                      f"{end['chosen']}", **_PLAIN)
+    if result["path"]:
+        out.print(common.table("path", ["#", "lead", "created", "via"], [
+            [str(i), f"{p['source']}/{p['lead_id']}", str(p["created_at"] or ""),
+             "" if p["via"] is None else f"{p['via']['type']} {p['via']['value']}"]
+            for i, p in enumerate(result["path"])]))
+    if result.get("values"):
+        out.print(common.table("values both carry", ["type", "value", "status", "why",
+                                                     "records", "leads"], [
+            [v["type"], v["value"], v["status"], v["reason"] or "", str(v["records"] or ""),
+             f"{v['a']['source']}/{v['a']['lead_id']} · {v['b']['source']}/{v['b']['lead_id']}"]
+            for v in result["values"]], drop=("leads",)))
+    for o in result.get("overrides") or []:
+        out.print(f"cannot_link override ({o['file']}): {o['reason']}", **_PLAIN)
+    suggestion = result.get("suggestion")
+    if suggestion:
+        out.print(f"suggested match {suggestion['a']}:{suggestion['b']} score "
+                  f"{suggestion['score']:.2f}:", **_PLAIN)
+        for e in suggestion["evidence"]:
+            out.print("  " + _evidence_line(e), **_PLAIN)
+
+
+@identity_app.command("suspects")
+def suspects(
+    ctx: typer.Context,
+    min_distinct: Annotated[int, typer.Option(
+        "--min-distinct", help="List values carried by at least N different names or "
+        "cities.")] = DEFAULT_MIN_DISTINCT,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", help="Show at most N values [default: all].", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Also write them (all, real values) as a blocklist fragment "
+        "to review and paste into rules/identity.yaml.", show_default=False)] = None,
+    reveal: common.Reveal = False,
+    json_out: common.Json = False,
+) -> None:
+    """Linking identifier values shared by unusually many different names or cities (a
+    shop's phone, an office device, an agent's own number), below the cap, ranked."""
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: api.identity_suspects(
+        s.db, common.check_count("--min-distinct", min_distinct),
+        common.check_count("--limit", limit), reveal, out))
+    if json_out:
+        common.print_json(result)
+        return
+    rows = [[x["type"], x["value"], str(x["records"]), str(x["names"]), str(x["cities"]),
+             str(x["score"]), ", ".join(x["name_list"]), ", ".join(x["city_list"])]
+            for x in result["suspects"]]
+    common.stdout_console(piped_width=140).print(common.table(
+        f"{len(rows)} suspect value(s) (>= {min_distinct} names or cities)",
+        ["type", "value", "records", "names", "cities", "score", "name list", "city list"],
+        rows, right=("records", "names", "cities", "score"),
+        drop=("name list", "city list")))
+    if result["file"]:
+        common.stderr_console().print(f"wrote the blocklist fragment to {result['file']} "
+                                      "(real values: review it before pasting)",
+                                      **_PLAIN)

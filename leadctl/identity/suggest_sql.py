@@ -1,0 +1,314 @@
+"""SQL builders of `leadctl identity suggest`: pairs of persons that share no linking value
+but are probably one person (pure functions: inputs → SQL text; identity/suggest.py runs
+them).
+
+Evidence, each found through a blocking key (rows meet only rows with the same key; never
+all pairs):
+- `phone_typo`: two phone values one edit apart — a digit different, two adjacent digits
+  swapped, or a digit missing/extra (also an invalid 10-digit number against a valid
+  one). Key: the number with one digit deleted (each position), plus the number itself
+  (deletion neighbourhood), verified by `damerau_levenshtein(a, b) = 1`.
+- `email_domain_typo`: the same mailbox at a common mail domain and at a domain one edit
+  from it (`qq.con`, `163.co`, `gmial.com`). Key: mailbox @ canonical domain.
+- `device_id_format`: device ids equal once case and separators (`-`, `:`, `_`, spaces,
+  braces) are dropped. Key: that form (12 characters or more).
+- `id_card`: the same name and an ID card with the same birth date (digits 7–14) and sex
+  (digit 17), at least one of the two cards failing its check digit (two valid different
+  cards are two people). Key: (name, birth date, sex).
+
+Names (`name_key`): the lead's name without spaces, lower-case; names shorter than two
+characters and bare honorifics (王先生, 李女士, 张小姐) are not names here. Two persons
+have "the same name" when they share a name key; they "conflict" when both have names
+and share none.
+
+Weights (score = 1 − Π(1 − weight) over the pair's evidence kinds, 2 decimals):
+
+| kind | same name | a side without a name | different names |
+|---|---|---|---|
+| phone_typo | 0.9 | 0.6 when the golden cities agree, else not suggested | not suggested |
+| id_card, cards one character apart | 0.9 | (name required) | (name required) |
+| id_card, birth date and sex only | 0.7 | (name required) | (name required) |
+| email_domain_typo | 0.9 | 0.9 | 0.6 |
+| device_id_format | 0.9 | 0.9 | 0.6 |
+
+A pair whose persons both have valid ID cards and share none is never suggested. Values
+that do not link for good reasons (blocked, capped) are never evidence, nor is a key
+carried by more records than the cap.
+"""
+
+from __future__ import annotations
+
+from leadctl.sqltext import literal
+
+COMMON_MAIL_DOMAINS = (
+    "qq.com", "163.com", "126.com", "gmail.com", "outlook.com", "hotmail.com", "sina.com",
+    "sina.cn", "sohu.com", "foxmail.com", "yeah.net", "139.com", "aliyun.com", "icloud.com",
+    "yahoo.com", "live.com", "msn.com")
+HONORIFICS = ("先生", "女士", "小姐")
+MIN_DEVICE_KEY = 12
+MIN_MAILBOX = 3
+
+WEIGHTS = {  # kind → (same name, a side without a name, different names); None: dropped
+    "phone_typo": (0.9, 0.6, None),
+    "id_card_near": (0.9, None, None),
+    "id_card": (0.7, None, None),
+    "email_domain_typo": (0.9, 0.9, 0.6),
+    "device_id_format": (0.9, 0.9, 0.6),
+}
+EVIDENCE_KINDS = {"id_card_near": "id_card"}  # detail variants reported under one kind
+
+# Working tables (TEMP, dropped after use).
+T = {name: f"_sug_{name}" for name in ("leads", "names", "cards", "raw", "evidence")}
+
+
+def name_key_sql(expr: str) -> str:
+    """A lead's name as compared here: no spaces (full-width too), lower-case; NULL when
+    shorter than two characters or a bare honorific."""
+    key = f"lower(regexp_replace(coalesce({expr}, ''), '[\\s\\x{{3000}}]+', '', 'g'))"
+    honorific = "(" + "|".join(HONORIFICS) + ")$"
+    return (f"(CASE WHEN length({key}) >= 2 AND NOT regexp_matches({key}, "
+            f"{literal('^.' + honorific)}) THEN {key} END)")
+
+
+def _persons_filter(persons: list[str] | None, column: str) -> str:
+    if persons is None:
+        return ""
+    return f" AND {column} IN ({', '.join(literal(p) for p in persons) or 'NULL'})"
+
+
+def leads_sql(persons: list[str] | None = None) -> list[str]:
+    """`_sug_leads(lead_key, person_id, source, lead_id, name_key)`, `_sug_names(person_id,
+    name_key)` and `_sug_cards(person_id)`: persons with a valid ID card (and which)."""
+    where = _persons_filter(persons, "pl.person_id")
+    return [
+        f"""CREATE OR REPLACE TEMP TABLE {T['leads']} AS
+        SELECT l.lead_key, pl.person_id, l.source, l.lead_id, {name_key_sql('l.name')} AS name_key
+        FROM leads l JOIN person_leads pl ON pl.lead_key = l.lead_key WHERE true{where}""",
+        f"""CREATE OR REPLACE TEMP TABLE {T['names']} AS
+        SELECT DISTINCT person_id, name_key FROM {T['leads']} WHERE name_key IS NOT NULL""",
+        f"""CREATE OR REPLACE TEMP TABLE {T['cards']} AS
+        SELECT DISTINCT s.person_id, li.value FROM lead_identifiers li
+        JOIN {T['leads']} s ON s.lead_key = li.lead_key
+        WHERE li.id_type = 'id_card' AND li.status = 'ok'""",
+    ]
+
+
+def raw_values_sql() -> str:
+    """`_sug_raw(lead_key, person_id, id_type, status, value, records, text)`: the phone,
+    e-mail, device id and ID card rows that may be evidence (linking or invalid, never
+    blocked or capped), `text` the form compared: phone digits without +86 (an invalid
+    number: its digits when it has no letters), e-mail and device id as normalised, an
+    ID card upper-case without spaces."""
+    phone_digits = "regexp_replace(li.raw_value, '[\\s\\-().+]', '', 'g')"
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {T['raw']} AS
+        SELECT * FROM (
+            SELECT li.lead_key, s.person_id, li.id_type, li.status, li.value, li.records,
+                CASE li.id_type
+                WHEN 'phone' THEN CASE
+                    WHEN li.status = 'ok' AND starts_with(li.value, '+86') THEN substr(li.value, 4)
+                    WHEN li.status = 'ok' THEN substr(li.value, 2)
+                    WHEN regexp_full_match({phone_digits}, '(0086|86)?1[0-9]{{9,10}}')
+                    THEN regexp_replace({phone_digits}, '^(0086|86)(1[0-9]{{9,10}})$', '\\2')
+                    END
+                WHEN 'id_card' THEN upper(regexp_replace(coalesce(li.value, li.raw_value),
+                                                         '\\s', '', 'g'))
+                ELSE li.value END AS text
+            FROM lead_identifiers li JOIN {T['leads']} s ON s.lead_key = li.lead_key
+            WHERE li.id_type IN ('phone', 'email', 'device_id', 'id_card')
+              AND (li.status = 'ok' OR (li.status = 'invalid'
+                                        AND li.id_type IN ('phone', 'id_card'))))
+        WHERE text IS NOT NULL"""
+
+
+def _pairs(kind: str, detail: str, source: str, key: str, extra_where: str = "") -> str:
+    """Evidence rows from `source` (lead_key, person_id, value, text, key...) where two
+    leads of different persons share `key` and their texts differ."""
+    return f"""
+        SELECT '{kind}' AS kind, {detail} AS detail,
+            a.lead_key AS lead_a, b.lead_key AS lead_b, a.person_id AS person_a,
+            b.person_id AS person_b, a.shown AS value_a, b.shown AS value_b
+        FROM {source} a JOIN {source} b ON a.{key} = b.{key} AND a.person_id < b.person_id
+          AND a.text <> b.text{extra_where}"""
+
+
+def evidence_sql(cap: int) -> str:
+    """`_sug_evidence(kind, detail, lead_a, lead_b, person_a, person_b, value_a, value_b)`
+    (person_a < person_b): every piece of evidence between two persons."""
+    domains = ", ".join(f"({literal(d)})" for d in COMMON_MAIL_DOMAINS)
+    raw = T["raw"]
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {T['evidence']} AS
+        WITH phones AS (
+            SELECT lead_key, person_id, text, coalesce(value, text) AS shown FROM {raw}
+            WHERE id_type = 'phone' AND length(text) BETWEEN 8 AND 15),
+        phone_texts AS (SELECT DISTINCT text FROM phones),
+        variants AS (
+            SELECT text, text AS variant FROM phone_texts
+            UNION
+            SELECT text, left(text, i - 1) || substr(text, i + 1) AS variant
+            FROM phone_texts, range(1, 16) r(i) WHERE i <= length(text)),
+        near AS (
+            SELECT DISTINCT a.text AS text_a, b.text AS text_b
+            FROM variants a JOIN variants b ON a.variant = b.variant AND a.text <> b.text
+            WHERE damerau_levenshtein(a.text, b.text) = 1),
+        phone_pairs AS (
+            SELECT 'phone_typo' AS kind,
+                CASE WHEN length(n.text_a) <> length(n.text_b) THEN 'a digit missing'
+                     WHEN hamming(n.text_a, n.text_b) = 1 THEN 'one digit different'
+                     ELSE 'two adjacent digits swapped' END AS detail,
+                a.lead_key AS lead_a, b.lead_key AS lead_b, a.person_id AS person_a,
+                b.person_id AS person_b, a.shown AS value_a, b.shown AS value_b
+            FROM near n JOIN phones a ON a.text = n.text_a JOIN phones b ON b.text = n.text_b
+            WHERE a.person_id < b.person_id),
+        emails AS (
+            SELECT r.lead_key, r.person_id, r.text, r.text AS shown,
+                regexp_extract(r.text, '^(.*)@', 1) AS mailbox,
+                regexp_extract(r.text, '@([^@]+)$', 1) AS domain
+            FROM {raw} r WHERE r.id_type = 'email' AND r.status = 'ok'),
+        common(domain) AS (VALUES {domains}),
+        canonical AS (
+            SELECT d.domain, coalesce(min(c.domain) FILTER (WHERE c.domain = d.domain),
+                                      min(c.domain)) AS canonical
+            FROM (SELECT DISTINCT domain FROM emails) d
+            JOIN common c ON c.domain = d.domain OR damerau_levenshtein(c.domain, d.domain) = 1
+            GROUP BY d.domain HAVING count(*) = 1 OR bool_or(c.domain = d.domain)),
+        email_keys AS (
+            SELECT e.*, e.mailbox || '@' || c.canonical AS key, c.canonical = e.domain AS exact
+            FROM emails e JOIN canonical c ON c.domain = e.domain
+            WHERE length(e.mailbox) >= {MIN_MAILBOX}),
+        email_ok AS (
+            SELECT * FROM email_keys WHERE key IN (
+                SELECT key FROM email_keys GROUP BY key HAVING count(*) <= {cap})),
+        devices AS (
+            SELECT lead_key, person_id, text, text AS shown,
+                regexp_replace(text, '[\\s\\-:_{{}}.]', '', 'g') AS key
+            FROM {raw} WHERE id_type = 'device_id'),
+        device_ok AS (
+            SELECT * FROM devices WHERE length(key) >= {MIN_DEVICE_KEY} AND key IN (
+                SELECT key FROM devices GROUP BY key HAVING count(*) <= {cap})),
+        cards AS (
+            SELECT r.lead_key, r.person_id, r.text, r.text AS shown, r.status,
+                n.name_key || '|' || substr(r.text, 7, 8) || '|'
+                    || CAST(CAST(substr(r.text, 17, 1) AS INTEGER) % 2 AS VARCHAR) AS key
+            FROM {raw} r JOIN {T['names']} n ON n.person_id = r.person_id
+            WHERE r.id_type = 'id_card' AND regexp_full_match(r.text, '[0-9]{{17}}[0-9X]')),
+        card_pairs AS (
+            SELECT DISTINCT * FROM ({_pairs(
+                'id_card',
+                "CASE WHEN damerau_levenshtein(a.text, b.text) = 1 THEN 'one character off' "
+                "ELSE 'same birth date and sex' END",
+                'cards', 'key', " AND (a.status = 'invalid' OR b.status = 'invalid')")}))
+        SELECT * FROM phone_pairs
+        UNION ALL SELECT * FROM ({_pairs('email_domain_typo',
+                                         "'same mailbox, domain typo'", 'email_ok', 'key',
+                                         ' AND NOT (a.exact AND b.exact)')})
+        UNION ALL SELECT * FROM ({_pairs('device_id_format',
+                                         "'same id but for case and separators'",
+                                         'device_ok', 'key')})
+        UNION ALL SELECT * FROM card_pairs"""
+
+
+def _weight_sql(names: str) -> str:
+    """The weight of one evidence row given `names`: same | nameless | different."""
+    arms = []
+    for kind, (same, nameless, different) in WEIGHTS.items():
+        match = ("e.kind = 'id_card' AND e.detail = 'one character off'" if kind == "id_card_near"
+                 else f"e.kind = '{kind}'")
+        for label, weight in (("same", same), ("nameless", nameless), ("different", different)):
+            if weight is None:
+                continue
+            condition = f"{names} = '{label}'"
+            if kind == "phone_typo" and label == "nameless":
+                condition += " AND n.same_city"
+            arms.append(f"WHEN {match} AND {condition} THEN {weight}")
+    return "CAST(CASE " + " ".join(arms) + " END AS DOUBLE)"
+
+
+def suggestions_sql(reviewed: str | None = None) -> str:
+    """One row per (pair, evidence kind): person_a, person_b, kind, detail, weight, the
+    two leads (source, lead_id) and values shown, names (same | nameless | different),
+    the pair's score; pairs in `reviewed(person_a, person_b)` and pairs with conflicting
+    valid ID cards are left out. Ordered by score, then the pair, then the kind."""
+    skip = (f" AND NOT EXISTS (SELECT 1 FROM {reviewed} r WHERE r.person_a = e.person_a "
+            "AND r.person_b = e.person_b)") if reviewed else ""
+    return f"""
+        WITH pairs AS (SELECT DISTINCT person_a, person_b FROM {T['evidence']}),
+        named AS (
+            SELECT p.person_a, p.person_b,
+                CASE WHEN EXISTS (SELECT 1 FROM {T['names']} x JOIN {T['names']} y
+                                  ON x.name_key = y.name_key
+                                  WHERE x.person_id = p.person_a AND y.person_id = p.person_b)
+                     THEN 'same'
+                     WHEN NOT EXISTS (SELECT 1 FROM {T['names']} x WHERE x.person_id = p.person_a)
+                       OR NOT EXISTS (SELECT 1 FROM {T['names']} y WHERE y.person_id = p.person_b)
+                     THEN 'nameless' ELSE 'different' END AS names,
+                coalesce(pa.city = pb.city, false) AS same_city,
+                EXISTS (SELECT 1 FROM {T['cards']} c WHERE c.person_id = p.person_a)
+                AND EXISTS (SELECT 1 FROM {T['cards']} c WHERE c.person_id = p.person_b)
+                AND NOT EXISTS (SELECT 1 FROM {T['cards']} x JOIN {T['cards']} y
+                                ON x.value = y.value
+                                WHERE x.person_id = p.person_a AND y.person_id = p.person_b)
+                    AS card_conflict
+            FROM pairs p LEFT JOIN persons pa ON pa.person_id = p.person_a
+            LEFT JOIN persons pb ON pb.person_id = p.person_b),
+        weighted AS (
+            SELECT e.*, n.names, {_weight_sql('n.names')} AS weight
+            FROM {T['evidence']} e JOIN named n
+              ON n.person_a = e.person_a AND n.person_b = e.person_b
+            WHERE NOT n.card_conflict{skip}),
+        best AS (  -- one row per (pair, kind): its strongest, then first, evidence
+            SELECT * FROM weighted WHERE weight IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY person_a, person_b, kind
+                                       ORDER BY weight DESC, detail, lead_a, lead_b) = 1),
+        scored AS (
+            SELECT *, round(1 - product(1 - weight) OVER (PARTITION BY person_a, person_b), 2)
+                AS score FROM best)
+        SELECT s.person_a, s.person_b, s.score, s.kind, s.detail, s.weight, s.names,
+            la.source AS source_a, la.lead_id AS lead_id_a, s.value_a,
+            lb.source AS source_b, lb.lead_id AS lead_id_b, s.value_b
+        FROM scored s JOIN leads la ON la.lead_key = s.lead_a
+        JOIN leads lb ON lb.lead_key = s.lead_b
+        WHERE s.score >= ?
+        ORDER BY s.score DESC, s.person_a, s.person_b, s.weight DESC, s.kind"""
+
+
+def shared_names_sql() -> str:
+    """(person_a, person_b, name_key) of the given pairs table `_sug_pairs`: a name both
+    persons carry (the first, for the evidence shown)."""
+    return f"""
+        SELECT p.person_a, p.person_b, min(x.name_key) AS name_key
+        FROM _sug_pairs p JOIN {T['names']} x ON x.person_id = p.person_a
+        JOIN {T['names']} y ON y.person_id = p.person_b AND y.name_key = x.name_key
+        GROUP BY p.person_a, p.person_b"""
+
+
+def earliest_leads_sql(marks: str) -> str:
+    """(person_id, source, lead_id, first) of each person's earliest lead (created_at,
+    then source, lead_id; `first` that sort key): the stable lead an override names."""
+    return f"""
+        SELECT pl.person_id, arg_min(l.source, (l.created_at, l.source, l.lead_id)) AS source,
+            arg_min(l.lead_id, (l.created_at, l.source, l.lead_id)) AS lead_id,
+            min((l.created_at, l.source, l.lead_id)) AS first
+        FROM person_leads pl JOIN leads l ON l.lead_key = pl.lead_key
+        WHERE pl.person_id IN ({marks}) GROUP BY pl.person_id ORDER BY pl.person_id"""
+
+
+def override_persons_sql(entries: str) -> str:
+    """(entry, kind, person_id) of the leads each override entry names (`entries(entry,
+    kind, source, lead_id)`; a NULL source: the lead id in any source)."""
+    return f"""
+        SELECT DISTINCT e.entry, e.kind, pl.person_id
+        FROM {entries} e JOIN leads l ON l.lead_id = e.lead_id
+             AND (e.source IS NULL OR l.source = e.source)
+        JOIN person_leads pl ON pl.lead_key = l.lead_key"""
+
+
+def reviewed_pairs_sql(target: str, entry_persons: str) -> str:
+    """`target(person_a, person_b, kind)`: pairs of persons two leads of one override
+    entry fall in (already reviewed: accepted or rejected)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT DISTINCT a.person_id AS person_a, b.person_id AS person_b, a.kind
+        FROM {entry_persons} a JOIN {entry_persons} b
+          ON a.entry = b.entry AND a.person_id < b.person_id"""

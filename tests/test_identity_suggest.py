@@ -1,0 +1,186 @@
+"""identity suggest / accept / reject: evidence, scores, reviewed pairs, the overrides written."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+from conftest import RULES, Cli, write
+
+from leadctl.errors import NotFound, UsageError
+from leadctl.identity.config import IdentityConfig
+from leadctl.identity.suggest import parse_pair, review, suggest
+from tests.test_identity_support import person_of, resolve, workspace
+
+LEADS = [
+    # one transposition, same name
+    {"lead_id": "A1", "name": "王伟", "phone": "13812345678", "created_at": "2026-01-01"},
+    {"lead_id": "A2", "name": " 王 伟 ", "phone": "138-1234-5687", "created_at": "2026-01-02"},
+    # a digit missing (an invalid number), same name
+    {"lead_id": "B1", "name": "李娜", "phone": "13911112222", "created_at": "2026-01-03"},
+    {"lead_id": "B2", "name": "李娜", "phone": "1391111222", "created_at": "2026-01-04"},
+    # e-mail domain typo, different names: weaker
+    {"lead_id": "C1", "name": "张敏", "email": "zhangmin88@qq.com", "created_at": "2026-01-05"},
+    {"lead_id": "C2", "name": "赵强", "email": "zhangmin88@QQ.con", "created_at": "2026-01-06"},
+    # device id without separators, no names
+    {"lead_id": "D1", "device_id": "AB12CD34-EF56-7890-AB12-CD34EF567890",
+     "created_at": "2026-01-07"},
+    {"lead_id": "D2", "device_id": "ab12cd34ef567890ab12cd34ef567890", "created_at": "2026-01-08"},
+    # ID card one digit off (fails its check digit), same birth date, sex and name
+    {"lead_id": "E1", "name": "陈静", "id_card": "110105199003071239", "created_at": "2026-01-09"},
+    {"lead_id": "E2", "name": "陈静", "id_card": "110105199003071539", "created_at": "2026-01-10"},
+    # a phone one digit away but different names: nothing
+    {"lead_id": "F1", "name": "刘洋", "phone": "13700001111", "created_at": "2026-01-11"},
+    {"lead_id": "F2", "name": "周杰", "phone": "13700001112", "created_at": "2026-01-12"},
+    # same name, phone one digit away, but two different valid ID cards: two people
+    {"lead_id": "G1", "name": "孙丽", "phone": "13600002222", "id_card": "110105199003071247",
+     "created_at": "2026-01-13"},
+    {"lead_id": "G2", "name": "孙丽", "phone": "13600002223", "id_card": "310101198506120028",
+     "created_at": "2026-01-14"},
+    # one side without a name, same city: a weak suggestion
+    {"lead_id": "H1", "city": "上海", "phone": "13500003333", "created_at": "2026-01-15"},
+    {"lead_id": "H2", "name": "吴刚", "city": "Shanghai", "phone": "13500003334",
+     "created_at": "2026-01-16"},
+]
+
+
+@pytest.fixture(scope="module")
+def ws():
+    ws = workspace(*LEADS)
+    resolve(ws)
+    return ws
+
+
+def _pairs(ws, result) -> list[tuple]:
+    lead_of = {person: lead for lead, person in person_of(ws).items()}
+    return [(lead_of[s["a"]] + ":" + lead_of[s["b"]], s["score"],
+             [(e["kind"], e["detail"], e["weight"], e["names"]) for e in s["evidence"]])
+            for s in result["suggestions"]]
+
+
+def _sorted(pairs):  # the pair's leads in lead order, for readable expectations
+    return sorted((":".join(sorted(p.split(":"))), score, ev) for p, score, ev in pairs)
+
+
+def test_each_kind_of_evidence_scored(ws):
+    got = _sorted(_pairs(ws, suggest(ws, IdentityConfig(), None, min_score=0)))
+    assert got == [
+        ("A1:A2", 0.9, [("phone_typo", "two adjacent digits swapped", 0.9, "same")]),
+        ("B1:B2", 0.9, [("phone_typo", "a digit missing", 0.9, "same")]),
+        ("C1:C2", 0.6, [("email_domain_typo", "same mailbox, domain typo", 0.6, "different")]),
+        ("D1:D2", 0.9, [("device_id_format", "same id but for case and separators", 0.9,
+                         "nameless")]),
+        ("E1:E2", 0.9, [("id_card", "one character off", 0.9, "same")]),
+        ("H1:H2", 0.6, [("phone_typo", "one digit different", 0.6, "nameless")]),
+    ]
+
+
+def test_default_min_score_masks_values_and_orders_by_score(ws):
+    result = suggest(ws, IdentityConfig(), None)
+    assert (result["total"], result["min_score"]) == (4, 0.8)
+    first = result["suggestions"][0]
+    assert [s["score"] for s in result["suggestions"]] == [0.9] * 4
+    person = person_of(ws)
+    a_lead = {person["A1"], person["A2"]}
+    pair = next(s for s in result["suggestions"] if {s["a"], s["b"]} == a_lead)
+    assert pair["name"] == "王*"
+    assert {pair["evidence"][0]["a"]["value"], pair["evidence"][0]["b"]["value"]} == {
+        "138****5678", "138****5687"}
+    assert first["a"] < first["b"]
+
+
+def _rules(tmp_path, overrides: str | None = None):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    if overrides:
+        write(rules / "identity_overrides.yaml", overrides)
+    return rules
+
+
+def test_reviewed_pairs_are_not_suggested_again(ws, tmp_path):
+    rules = _rules(tmp_path, "overrides:\n"
+                   "- kind: cannot_link\n  leads: [{source: s, lead_id: A1}, A2]\n  reason: x\n"
+                   "- kind: must_link\n  leads: [{source: s, lead_id: B2}, {source: s, "
+                   "lead_id: B1}]\n")
+    result = suggest(ws, IdentityConfig(), rules)
+    assert result["reviewed"] == {"must_link": 1, "cannot_link": 1}
+    leads = {frozenset(p.split(":")) for p, _, _ in _pairs(ws, result)}
+    assert leads == {frozenset({"D1", "D2"}), frozenset({"E1", "E2"})}
+
+
+def test_accept_all_above_writes_must_links_of_the_earliest_leads(ws, tmp_path):
+    rules = _rules(tmp_path)
+    out = review(ws, IdentityConfig(), rules, "must_link", all_above=0.9, by="ops")
+    text = (rules / "identity_overrides.yaml").read_text(encoding="utf-8")
+    entries = yaml.safe_load(text)["overrides"]
+    assert sorted((e["kind"], [lead["lead_id"] for lead in e["leads"]], e["by"])
+                  for e in entries) == [
+        ("must_link", ["A1", "A2"], "ops"), ("must_link", ["B1", "B2"], "ops"),
+        ("must_link", ["D1", "D2"], "ops"), ("must_link", ["E1", "E2"], "ops")]
+    assert all(lead["source"] == "s" for e in entries for lead in e["leads"])
+    assert len(out["written"]) == 4
+    reason = next(e["reason"] for e in entries if e["leads"][0]["lead_id"] == "B1")
+    assert reason == "suggested match accepted (score 0.9: phone_typo a digit missing)"
+    # accepted pairs are reviewed: accepting again writes nothing
+    again = review(ws, IdentityConfig(), rules, "must_link", all_above=0.9, by="ops")
+    assert again["written"] == []
+    assert suggest(ws, IdentityConfig(), rules)["total"] == 0
+
+
+def test_reject_one_pair_writes_a_cannot_link(ws, tmp_path):
+    rules = _rules(tmp_path)
+    person = person_of(ws)
+    pair = f"{person['C2']}:{person['C1']}"  # either order
+    out = review(ws, IdentityConfig(), rules, "cannot_link", pairs=[pair], reason="two people",
+                 by="ops")
+    entries = yaml.safe_load((rules / "identity_overrides.yaml").read_text())["overrides"]
+    assert [(e["kind"], e["leads"], e["reason"], e["by"]) for e in entries] == [
+        ("cannot_link", [{"source": "s", "lead_id": "C1"}, {"source": "s", "lead_id": "C2"}],
+         "two people", "ops")]
+    assert out["written"][0]["score"] == 0.6
+    with pytest.raises(UsageError, match="reviewed already"):
+        review(ws, IdentityConfig(), rules, "cannot_link", pairs=[pair])
+
+
+def test_pairs_that_are_not_suggestions_or_not_pairs(ws, tmp_path):
+    person = person_of(ws)
+    with pytest.raises(NotFound, match="is not a suggested match"):
+        review(ws, IdentityConfig(), _rules(tmp_path), "must_link",
+               pairs=[f"{person['F1']}:{person['F2']}"])
+    with pytest.raises(UsageError, match="must be two person ids"):
+        parse_pair("A1:A2")
+    with pytest.raises(UsageError, match="name the pairs"):
+        review(ws, IdentityConfig(), tmp_path, "must_link")
+    assert parse_pair("Pbbbbbbbbbbbb, PAAAAAAAAAAAA") == ("Paaaaaaaaaaaa", "Pbbbbbbbbbbbb")
+
+
+CSV = ("lead_id,name,phone,city,created_at\n"
+       "L1,王伟,13812345678,上海,2026-10-01\nL2,王伟,13812345687,上海,2026-10-02\n"
+       "L3,李娜,13900001111,北京,2026-10-03\n")
+
+
+def test_cli_suggest_accept_json(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    write(tmp_path / "web.csv", CSV)
+    assert cli("ingest", tmp_path / "web.csv").exit_code == 0
+    assert cli("resolve").exit_code == 0
+    result = cli("identity", "suggest", "--json")
+    got = result.json()
+    assert (result.exit_code, len(got["suggestions"])) == (0, 1)
+    assert set(got["suggestions"][0]) == {"a", "b", "score", "evidence", "name"}
+    assert got["suggestions"][0]["score"] == 0.9
+    accepted = cli("identity", "accept", "--all-above", "0.9", "--json")
+    assert accepted.exit_code == 0
+    entries = yaml.safe_load((rules / "identity_overrides.yaml").read_text())["overrides"]
+    assert [e["leads"] for e in entries] == [[{"source": "web", "lead_id": "L1"},
+                                             {"source": "web", "lead_id": "L2"}]]
+    assert cli("identity", "suggest", "--json").json()["suggestions"] == []
+    bad = cli("identity", "accept", "--all-above", "1.5", "--json")
+    assert (bad.exit_code, bad.json()["error"]["message"]) == (
+        2, "--all-above must be a number from 0 to 1, not '1.5'")
+    text = cli("identity", "suggest", "--min-score", "0")
+    assert (text.exit_code, text.stderr) == (
+        0, "reviewed already (overrides, not suggested): 1 pair(s) accepted, 0 rejected\n")

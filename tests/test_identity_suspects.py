@@ -1,0 +1,87 @@
+"""identity suspects: linking values shared by many names or cities, and the blocklist
+fragment written for review."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import yaml
+from conftest import Cli, write
+
+from leadctl.identity.config import parse_identity_config
+from leadctl.identity.suspects import find_suspects, fragment_text
+from tests.test_identity_support import resolve, workspace
+
+SHOP = "13511112222"  # a shop's phone: four customers in two cities
+HOME = "13633334444"  # one person written four ways: not a suspect
+LEADS = [
+    {"lead_id": "S1", "name": "王伟", "phone": SHOP, "city": "上海"},
+    {"lead_id": "S2", "name": "李娜", "phone": SHOP, "city": "Shanghai"},
+    {"lead_id": "S3", "name": "张敏", "phone": SHOP, "city": "北京"},
+    {"lead_id": "S4", "name": "刘洋", "phone": SHOP, "city": "SH"},
+    {"lead_id": "H1", "name": "彭颖婷", "phone": HOME, "city": "成都"},
+    {"lead_id": "H2", "name": "颖婷", "phone": HOME, "city": "成都市"},
+    {"lead_id": "H3", "name": "彭女士", "phone": HOME, "city": "chengdu"},
+    {"lead_id": "H4", "name": " 彭 颖婷 ", "phone": HOME},
+    {"lead_id": "D1", "name": "赵强", "device_id": "dev-0001-office", "city": "广州"},
+    {"lead_id": "D2", "name": "钱进", "device_id": "dev-0001-office", "city": "深圳"},
+    {"lead_id": "D3", "name": "孙丽", "device_id": "dev-0001-office", "city": "杭州"},
+]
+
+
+@pytest.fixture(scope="module")
+def ws():
+    ws = workspace(*LEADS)
+    resolve(ws)
+    return ws
+
+
+def test_values_ranked_by_distinct_names_and_cities(ws):
+    got = find_suspects(ws, min_distinct=2)
+    assert [(s["type"], s["value"], s["records"], s["names"], s["cities"], s["score"])
+            for s in got["suspects"]] == [
+        ("phone", "135****2222", 4, 4, 2, 4),  # same score: more records first
+        ("device_id", "de****ce", 3, 3, 3, 4),
+    ]
+    assert got["suspects"][0]["name_list"] == ["刘*", "张*", "李*", "王*"]
+    assert got["suspects"][0]["city_list"] == ["上海市", "北京市"]
+    assert [s["names"] for s in find_suspects(ws, min_distinct=4)["suspects"]] == [4]
+    revealed = find_suspects(ws, min_distinct=2, limit=1, reveal=True)
+    assert [s["value"] for s in revealed["suspects"]] == ["+8613511112222"]
+
+
+def test_the_fragment_is_a_blocklist_with_real_values(ws, tmp_path):
+    out = tmp_path / "suspects.yaml"
+    got = find_suspects(ws, min_distinct=2, limit=1, out=out)
+    text = out.read_text(encoding="utf-8")
+    assert got["file"] == str(out) and got["total"] == 2
+    assert text.splitlines()[6:] == [
+        "blocklist:", "  values:", "    device_id:",
+        '      - "dev-0001-office"  # 3 records, 3 names, 3 cities', "    phone:",
+        '      - "+8613511112222"  # 4 records, 4 names, 2 cities']
+    assert "REAL, UNMASKED VALUES" in text
+    config = parse_identity_config(yaml.safe_load(text), out)  # pasteable as it is
+    assert list(config.blocked_values["phone"]) == ["+8613511112222"]
+    empty = fragment_text([], 3, dt.date(2026, 12, 2))
+    assert empty.splitlines()[0] == "# Suspects found by `leadctl identity suspects` on 2026-12-02:"
+    assert yaml.safe_load(empty) == {"blocklist": {"values": {}}}
+
+
+def test_cli_suspects(tmp_path):
+    cli = Cli(tmp_path / "ws.duckdb")
+    rows = "\n".join(f"{lead['lead_id']},{lead['name']},{lead.get('phone', '')},"
+                     f"{lead.get('city', '')},2026-10-01" for lead in LEADS if "phone" in lead)
+    write(tmp_path / "web.csv", "lead_id,name,phone,city,created_at\n" + rows + "\n")
+    assert cli("ingest", tmp_path / "web.csv").exit_code == 0
+    assert cli("resolve").exit_code == 0
+    got = cli("identity", "suspects", "--json")
+    assert (got.exit_code, [(s["type"], s["value"], s["names"], s["cities"])
+                            for s in got.json()["suspects"]]) == (
+        0, [("phone", "135****2222", 4, 2)])
+    written = cli("identity", "suspects", "-o", tmp_path / "s.yaml")
+    assert written.exit_code == 0 and "+8613511112222" not in written.stdout
+    assert "+8613511112222" in (tmp_path / "s.yaml").read_text(encoding="utf-8")
+    bad = cli("identity", "suspects", "--min-distinct", "0")
+    assert (bad.exit_code, bad.stderr) == (
+        2, "error: --min-distinct must be a whole number from 1 to 1000000000, not 0\n")
