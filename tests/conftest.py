@@ -49,3 +49,12 @@ def write(path: Path, text: str, encoding: str = "utf-8", bom: bool = False) -> 
     data = text.encode(encoding)
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shipped_rules_untouched():
+    """No test may write into the shipped rules/ (identity link/accept append there)."""
+    before = {p.name: p.read_bytes() for p in RULES.rglob("*") if p.is_file()}
+    yield
+    after = {p.name: p.read_bytes() for p in RULES.rglob("*") if p.is_file()}
+    assert after == before, "a test changed the shipped rules/ folder"

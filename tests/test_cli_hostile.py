@@ -7,10 +7,11 @@ control-character, long, SQL-looking and unicode text: the command exits 0, 1 or
 
 from __future__ import annotations
 
+import shutil
 import typing
 
 import pytest
-from conftest import Cli, write
+from conftest import RULES, Cli, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.core import TyperArgument
@@ -96,7 +97,9 @@ def ws(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("hostile")
     (root / "inbox").mkdir()
     write(root / "inbox" / "web.csv", LEADS)
-    cli = Cli(root / "ws.duckdb")
+    # A copy of the rules: identity link/unlink/accept/reject append to the rules folder.
+    shutil.copytree(RULES, root / "rules")
+    cli = Cli(root / "ws.duckdb", rules=root / "rules")
     assert cli("run", "--inbox", root / "inbox", "--as-of", AS_OF).exit_code == 0
     pid = cli("find", "true", "--json").json()["persons"][0]["person_id"]
     return {"cli": cli, "fill": {"pid": pid, "root": str(root)}}
