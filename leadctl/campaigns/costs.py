@@ -17,6 +17,7 @@ the entries of dimension D only. Every problem is reported with file:line:col.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,14 +96,19 @@ def _entry(doc: RuleDoc, item, where: Location) -> CostEntry | None:
         doc.add(where, f"each cost entry must be {shape}")
         return None
     before = len(doc.problems)
+    # A misspelt key is one problem: the key it most likely meant is not also "missing".
+    meant: set[str] = set()
     for key in item:
         if key not in ENTRY_KEYS:
+            meant.update(difflib.get_close_matches(str(key).lower(), ENTRY_KEYS, n=1,
+                                                   cutoff=0.6))  # as did_you_mean does
             doc.add(doc.key_loc(item, key), f"cost entry: unknown key '{key}'"
                     f"{did_you_mean(key, ENTRY_KEYS)} (allowed: {', '.join(ENTRY_KEYS)})")
     dimensions = [k for k in item if k in CHANNEL_DIMENSIONS]
     value = None
     if not dimensions:
-        doc.add(where, "cost entry needs one channel key: " + ", ".join(CHANNEL_DIMENSIONS))
+        if not meant & set(CHANNEL_DIMENSIONS):
+            doc.add(where, "cost entry needs one channel key: " + ", ".join(CHANNEL_DIMENSIONS))
     elif len(dimensions) > 1:
         doc.add(doc.key_loc(item, dimensions[1]), f"cost entry names {dimensions[0]} and "
                 f"{dimensions[1]}: one channel key per entry")
@@ -114,10 +120,11 @@ def _entry(doc: RuleDoc, item, where: Location) -> CostEntry | None:
             doc.add(doc.value_loc(item, dimensions[0]),
                     f"{dimensions[0]} must be a channel value (text)")
             value = None
-    days = _period(doc, item, where)
+    days = _period(doc, item, where, meant)
     cost = item.get("cost")
     if "cost" not in item:
-        doc.add(where, "cost entry needs `cost:` (a number)")
+        if "cost" not in meant:
+            doc.add(where, "cost entry needs `cost:` (a number)")
     elif isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost < 0:
         doc.add(doc.value_loc(item, "cost"),
                 f"cost must be a number ≥ 0 (no thousands separators), not {cost!r}")
@@ -127,7 +134,8 @@ def _entry(doc: RuleDoc, item, where: Location) -> CostEntry | None:
                      doc.key_loc(item, dimensions[0]))
 
 
-def _period(doc: RuleDoc, item: Mapping, where: Location) -> tuple[dt.date, dt.date] | None:
+def _period(doc: RuleDoc, item: Mapping, where: Location,
+            meant: set[str]) -> tuple[dt.date, dt.date] | None:
     has_range = "from" in item or "to" in item
     if "period" in item and has_range:
         doc.add(doc.key_loc(item, "from" if "from" in item else "to"),
@@ -146,13 +154,15 @@ def _period(doc: RuleDoc, item: Mapping, where: Location) -> tuple[dt.date, dt.d
         following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
         return first, following - dt.timedelta(days=1)
     if not has_range:
-        doc.add(where, "cost entry needs a period: `period: 2026-10` or `from:` and `to:`")
+        if not meant & {"period", "from", "to"}:
+            doc.add(where, "cost entry needs a period: `period: 2026-10` or `from:` and `to:`")
         return None
     days = []
     for key in ("from", "to"):
         if key not in item:
-            doc.add(where, f"cost entry has `{'to' if key == 'from' else 'from'}:` "
-                    f"but no `{key}:`")
+            if key not in meant:
+                doc.add(where, f"cost entry has `{'to' if key == 'from' else 'from'}:` "
+                        f"but no `{key}:`")
             return None
         day = _day(item[key])
         if day is None:

@@ -260,8 +260,10 @@ WITH {arrival_ctes()},
     entry_leads AS (
         SELECT e.entry, e.channel, e.cost, e.first_day, e.last_day,
                count(r.channel) AS period_leads,
-               count(CASE WHEN {in_scope} THEN 1 END) AS costed_leads,
-               count(CASE WHEN {in_scope} AND r.arrival = 'new_person' THEN 1 END) AS costed_new
+               count(CASE WHEN r.channel IS NOT NULL AND {in_scope} THEN 1 END)
+                   AS costed_leads,
+               count(CASE WHEN r.arrival = 'new_person' AND {in_scope} THEN 1 END)
+                   AS costed_new
         FROM cost_entries e
         LEFT JOIN lead_rows r ON r.channel = e.channel AND {visible}
              AND CAST(r.arrived_at AS DATE) BETWEEN e.first_day AND e.last_day
