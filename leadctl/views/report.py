@@ -108,51 +108,58 @@ def _scope_sql(column: str, since: dt.date | None, as_of: dt.date | None) -> tup
     return visible, in_scope
 
 
-def arrival_ctes() -> str:
-    """CTEs (to follow a WITH) classifying every resolved lead by its arrival, in one pass:
+def arrival_ctes(columns: tuple[str, ...] = ()) -> str:
+    """CTEs (to follow a WITH) classifying every resolved lead by its arrival, with two
+    window passes and no self-join:
 
-    - lead_arrival: lead_key, lead_id, source, created_at, person_id, arrived_at (the
-      lead's created_at, or its file's ingest time when it has none);
+    - lead_arrival: lead_key, lead_id, source, created_at, person_id, the leads
+      `columns` asked for, and arrived_at (the lead's created_at, or its file's ingest
+      time when it has none);
     - arrivals: per resolved lead its `arrival_rank` within its person (by arrived_at,
       then source, lead_id, lead_key: deterministic ties) and `arrival`:
       new_person (its person's first lead) | known_other (an earlier lead of the person
       came from another source) | repeat_same (the person's earlier leads all came from
       this source), with `earlier_key` / `earlier_source`: the earliest earlier lead
       from another source (known_other), the source's own first lead (repeat_same).
-    Pure."""
-    return """
+    A lead of another source than its person's first lead's has that first lead as its
+    earlier lead; a lead of the first lead's source has the earliest lead of any other
+    source before it, if there is one. Pure."""
+    extra = "".join(f", l.{c}" for c in columns)
+    return f"""
     lead_arrival AS (
-        SELECT l.lead_key, l.lead_id, l.source, l.created_at, pl.person_id,
+        SELECT l.lead_key, l.lead_id, l.source, l.created_at, pl.person_id{extra},
                coalesce(l.created_at, f.ingested_at) AS arrived_at
         FROM leads l LEFT JOIN person_leads pl ON pl.lead_key = l.lead_key
         LEFT JOIN ingested_files f ON f.file_id = l.file_id),
     arrival_ranked AS (
-        SELECT lead_key, source, person_id, row_number() OVER (
-                   PARTITION BY person_id
-                   ORDER BY arrived_at NULLS LAST, source, lead_id, lead_key) AS arrival_rank
-        FROM lead_arrival WHERE person_id IS NOT NULL),
-    arrival_first AS (
-        SELECT person_id, source AS first_source, lead_key AS first_key
-        FROM arrival_ranked WHERE arrival_rank = 1),
+        SELECT lead_key, source, person_id,
+               row_number() OVER arrival_order AS arrival_rank,
+               first_value(source) OVER arrival_order AS first_source,
+               first_value(lead_key) OVER arrival_order AS first_key
+        FROM lead_arrival WHERE person_id IS NOT NULL
+        WINDOW arrival_order AS (PARTITION BY person_id
+                                 ORDER BY arrived_at NULLS LAST, source, lead_id, lead_key)),
     arrival_other AS (
-        SELECT r.person_id, min(r.arrival_rank) AS other_rank
-        FROM arrival_ranked r JOIN arrival_first f ON f.person_id = r.person_id
-        WHERE r.source <> f.first_source GROUP BY r.person_id),
+        SELECT lead_key, source, person_id, arrival_rank, first_source, first_key,
+               first_value(CASE WHEN source <> first_source THEN lead_key END IGNORE NULLS)
+                   OVER before AS other_key,
+               first_value(CASE WHEN source <> first_source THEN source END IGNORE NULLS)
+                   OVER before AS other_source
+        FROM arrival_ranked
+        WINDOW before AS (PARTITION BY person_id ORDER BY arrival_rank
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
     arrivals AS (
-        SELECT r.lead_key, r.source, r.person_id, r.arrival_rank,
-               CASE WHEN r.arrival_rank = 1 THEN 'new_person'
-                    WHEN r.source <> f.first_source OR o.other_rank < r.arrival_rank
-                    THEN 'known_other' ELSE 'repeat_same' END AS arrival,
-               CASE WHEN r.arrival_rank = 1 THEN NULL
-                    WHEN r.source = f.first_source AND o.other_rank < r.arrival_rank
-                    THEN ok.lead_key ELSE f.first_key END AS earlier_key,
-               CASE WHEN r.arrival_rank = 1 THEN NULL
-                    WHEN r.source = f.first_source AND o.other_rank < r.arrival_rank
-                    THEN ok.source ELSE f.first_source END AS earlier_source
-        FROM arrival_ranked r JOIN arrival_first f ON f.person_id = r.person_id
-        LEFT JOIN arrival_other o ON o.person_id = r.person_id
-        LEFT JOIN arrival_ranked ok ON ok.person_id = o.person_id
-                                   AND ok.arrival_rank = o.other_rank)"""
+        SELECT lead_key, source, person_id, arrival_rank,
+               CASE WHEN arrival_rank = 1 THEN 'new_person'
+                    WHEN source <> first_source OR other_key IS NOT NULL THEN 'known_other'
+                    ELSE 'repeat_same' END AS arrival,
+               CASE WHEN arrival_rank = 1 THEN NULL
+                    WHEN source = first_source AND other_key IS NOT NULL THEN other_key
+                    ELSE first_key END AS earlier_key,
+               CASE WHEN arrival_rank = 1 THEN NULL
+                    WHEN source = first_source AND other_key IS NOT NULL THEN other_source
+                    ELSE first_source END AS earlier_source
+        FROM arrival_other)"""
 
 
 def cost_entries_sql(entries: list[CostEntry]) -> str:
@@ -208,13 +215,11 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
         SELECT CAST(NULL AS VARCHAR) AS channel, CAST(NULL AS BIGINT) AS rejects WHERE FALSE),""")
     rejects_value = "coalesce(rejects, 0)" if by == "source" else "rejects"
     return f"""
-WITH {arrival_ctes()},
+WITH {arrival_ctes(() if by == "source" else (by,))},
     lead_rows AS (
-        SELECT coalesce(nullif(trim(l.{by}), ''), {_literal(NONE_LABEL)}) AS channel,
-               l.created_at, a.arrived_at, pl.person_id, ar.arrival, ar.earlier_source
-        FROM leads l LEFT JOIN person_leads pl ON pl.lead_key = l.lead_key
-        LEFT JOIN lead_arrival a ON a.lead_key = l.lead_key
-        LEFT JOIN arrivals ar ON ar.lead_key = l.lead_key),
+        SELECT coalesce(nullif(trim(a.{by}), ''), {_literal(NONE_LABEL)}) AS channel,
+               a.created_at, a.arrived_at, a.person_id, ar.arrival, ar.earlier_source
+        FROM lead_arrival a LEFT JOIN arrivals ar ON ar.lead_key = a.lead_key),
     person_channels AS (
         SELECT person_id, count(DISTINCT channel) AS channels
         FROM lead_rows WHERE person_id IS NOT NULL GROUP BY person_id),
