@@ -210,11 +210,14 @@ def find(db: Path | None, expr: str, *, limit: int | None = None, count_only: bo
 
 def report_channels(db: Path | None, by: str = "source", since: dt.date | None = None,
                     out: Path | None = None, rules_dir: Path | None = None,
-                    as_of: dt.date | None = None) -> dict:
-    """Per-channel lead quality as of one date: {by, since, as_of…, sales_pools,
-    channels: [...], total} or a file."""
+                    as_of: dt.date | None = None, duplicates: str | None = None,
+                    reveal: bool = False) -> dict:
+    """Per-channel lead quality and value as of one date: {by, since, as_of…, sales_pools,
+    costs, channels: [...], total} or a file; with `duplicates` (a source), that source's
+    leads duplicating an earlier lead of another source, to a file."""
     with reading(db) as ws:
-        return channel_report(ws, by=by, since=since, rules_dir=rules_dir, out=out, as_of=as_of)
+        return channel_report(ws, by=by, since=since, rules_dir=rules_dir, out=out, as_of=as_of,
+                              duplicates=duplicates, reveal=reveal)
 
 
 def explain(db: Path | None, lead: str, reveal: bool = False,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leadctl.campaigns.costs import COSTS_FILE, CostRules, load_cost_rules
 from leadctl.errors import Location, RuleError
 from leadctl.identity.config import IDENTITY_FILE, IdentityConfig, load_identity_config
 from leadctl.ingest.sources import SOURCES_FILE, SourcesConfig, load_sources_config
@@ -42,6 +43,7 @@ class RuleSet:
     hash: str = ""
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    costs: CostRules = field(default_factory=CostRules)  # rules/costs.yaml (optional)
 
     def fields(self) -> dict[str, str]:
         """person_features fields for expressions: attributes + every tag."""
@@ -100,6 +102,7 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
     routing = parsed(rule_path(rules_dir, ROUTING_FILE), load_routing_rules, fields)
     identity = parsed(rule_path(rules_dir, IDENTITY_FILE), load_identity_config)
     sources = parsed(rule_path(rules_dir, SOURCES_FILE), load_sources_config)
+    costs = parsed(rule_path(rules_dir, COSTS_FILE), load_cost_rules)
     for rules, stage in ((scoring, "score"), (routing, "route")):
         if rules is not None and not rules.present:
             warnings.append(f"{rules.path}: not found (the {stage} stage is skipped)")
@@ -108,7 +111,8 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
     if problems:
         raise RuleError(sorted_problems(problems))
     ruleset = RuleSet(rules_dir, tags, scoring, routing, identity, sources,
-                      hash=rules_hash(rules_dir), files=files, warnings=warnings)
+                      hash=rules_hash(rules_dir), files=files, warnings=warnings,
+                      costs=costs)
     if ws is not None:
         ruleset.check_data(ws)
     return ruleset

@@ -45,9 +45,13 @@ def test_every_table_fits_the_width(sample, width):
 
 def test_the_declared_columns_drop_first_with_a_note(sample):
     lines = sample("report", "channels", env={"COLUMNS": "80"}).stdout.splitlines()
-    assert lines[-1] == "(5 columns hidden at 80 columns: rejects, A, B, C, D; use --json or -o)"
+    # The channel-value columns (new, dup other, cost/lead) outlast the counts.
+    assert " ".join(lines[-2:]) == (
+        "(10 columns hidden at 80 columns: persons, rejects, A, B, C, D, avg score, sold, "
+        "cost/new, amount; use --json or -o)")
     assert re.split(r"\W+", lines[2].strip("┃ ")) == [
-        "source", "leads", "persons", "dup", "reject", "avg", "score", "to", "sales", "sold"]
+        "source", "leads", "dup", "reject", "to", "sales", "new", "dup", "other", "cost",
+        "lead"]
     full = sample("report", "channels", "--json").json()
     assert full["total"]["grade_a"] + full["total"]["grade_d"] > 0  # --json keeps them
 

@@ -19,28 +19,61 @@ Definitions (per value of the `--by` column; an empty value counts as `(none)`):
 - sales_share: share of the channel's persons in a sales pool;
 - sold: the channel's persons with a recorded sale (sales table, a sale in the
   assignment log, or a lock from a sale in ownership).
+
+Channel value (issue 16; see `arrival_ctes`). A lead arrives at its created_at (its
+file's ingest time when it has none); a person's leads are ordered by arrival, ties by
+source, lead_id. Unresolved leads (no person yet) are in none of these counts.
+- new_persons: leads that were their person's first lead (each counts one person);
+- dup_other_source: leads whose person an earlier lead of another source had already
+  brought; dup_from: {that earlier source: leads}, most first (the earliest earlier lead
+  of another source names it); dup_same_source: leads whose person only this source
+  had brought before (a vendor re-sending its own lead);
+- new_to_sales, new_sold, new_sold_amount: first-touch outcomes, the headline: of the
+  persons this channel brought first, those now in a sales pool, those sold, and their
+  sales amount (sales table). Each person counts for one channel, so they add up to the
+  total. sold_amount: the sales amount of every person the channel touched (like
+  `sold`: a person counts for each of its channels);
+- cost, costed_leads, cost_per_lead, cost_per_new: from rules/costs.yaml
+  (campaigns/costs.py), entries of the `--by` dimension. An entry's cost is spread
+  evenly over the channel's leads arriving in its period (up to the as-of); `cost` is
+  the part of the leads in the report's scope (an entry without any lead counts in full
+  when its period overlaps the scope), `costed_leads` those leads, cost_per_lead =
+  cost / costed_leads, cost_per_new = cost / the costed leads that were new persons.
+  NULL for a channel without entries; the total sums the channels that have them.
+
+`--duplicates SOURCE -o FILE` (`duplicates_sql`): the leads of SOURCE, in the same scope,
+that duplicate an earlier lead of another source (dup_other_source), with that lead
+and the identifier values the two share directly — the evidence for a refund claim.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
+from leadctl import pii
+from leadctl.campaigns.costs import CHANNEL_DIMENSIONS, CostEntry, load_cost_rules
 from leadctl.errors import UsageError
 from leadctl.routing.parse import load_routing_rules
+from leadctl.rules.hints import one_of
 from leadctl.sqlfn import round_sql
+from leadctl.sqltext import date_literal, literal, number
 from leadctl.views.asof import screen_as_of, stored_as_of
 from leadctl.views.export import copy_sql
 
-BY_COLUMNS = ("source", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term",
-              "channel")
+BY_COLUMNS = CHANNEL_DIMENSIONS
 NON_SALES_POOLS = ("nurture", "dormant", "public")
 FALLBACK_RULE = f"pool names without the word {'/'.join(NON_SALES_POOLS)}"
 NONE_LABEL = "(none)"
 TOTAL_LABEL = "(total)"
 REPORT_COLUMNS = ("channel", "leads", "persons", "dup_rate", "rejects", "reject_rate",
                   "grade_a", "grade_b", "grade_c", "grade_d", "avg_score", "sales_share",
-                  "sold")
+                  "sold", "new_persons", "dup_other_source", "dup_same_source", "dup_from",
+                  "new_to_sales", "new_sold", "new_sold_amount", "sold_amount", "cost",
+                  "costed_leads", "cost_per_lead", "cost_per_new")
+DUPLICATE_COLUMNS = ("lead_id", "created_at", "person_id", "earlier_source", "earlier_lead_id",
+                     "earlier_created_at", "matched_on", "matched_values")
 
 
 def _literal(value: str) -> str:
@@ -66,19 +99,95 @@ def is_sales_pool_name(*names: str | None) -> bool:
                    for word in name.lower().split("_"))
 
 
+def _scope_sql(column: str, since: dt.date | None, as_of: dt.date | None) -> tuple[str, str]:
+    """(visible, in_scope): SQL conditions on a creation-time column. Visible: created up
+    to the as-of day (or unknown); in scope: visible and on/after `since`."""
+    visible = (f"({column} IS NULL OR {column} < "
+               f"{date_literal(as_of + dt.timedelta(days=1))})") if as_of is not None else "TRUE"
+    in_scope = f"{column} >= {date_literal(since)} AND {visible}" if since else visible
+    return visible, in_scope
+
+
+def arrival_ctes(columns: tuple[str, ...] = ()) -> str:
+    """CTEs (to follow a WITH) classifying every resolved lead by its arrival, with two
+    window passes and no self-join:
+
+    - lead_arrival: lead_key, lead_id, source, created_at, person_id, the leads
+      `columns` asked for, and arrived_at (the lead's created_at, or its file's ingest
+      time when it has none);
+    - arrivals: per resolved lead its `arrival_rank` within its person (by arrived_at,
+      then source, lead_id, lead_key: deterministic ties) and `arrival`:
+      new_person (its person's first lead) | known_other (an earlier lead of the person
+      came from another source) | repeat_same (the person's earlier leads all came from
+      this source), with `earlier_key` / `earlier_source`: the earliest earlier lead
+      from another source (known_other), the source's own first lead (repeat_same).
+    A lead of another source than its person's first lead's has that first lead as its
+    earlier lead; a lead of the first lead's source has the earliest lead of any other
+    source before it, if there is one. Pure."""
+    extra = "".join(f", l.{c}" for c in columns)
+    return f"""
+    lead_arrival AS (
+        SELECT l.lead_key, l.lead_id, l.source, l.created_at, pl.person_id{extra},
+               coalesce(l.created_at, f.ingested_at) AS arrived_at
+        FROM leads l LEFT JOIN person_leads pl ON pl.lead_key = l.lead_key
+        LEFT JOIN ingested_files f ON f.file_id = l.file_id),
+    arrival_ranked AS (
+        SELECT lead_key, source, person_id,
+               row_number() OVER arrival_order AS arrival_rank,
+               first_value(source) OVER arrival_order AS first_source,
+               first_value(lead_key) OVER arrival_order AS first_key
+        FROM lead_arrival WHERE person_id IS NOT NULL
+        WINDOW arrival_order AS (PARTITION BY person_id
+                                 ORDER BY arrived_at NULLS LAST, source, lead_id, lead_key)),
+    arrival_other AS (
+        SELECT lead_key, source, person_id, arrival_rank, first_source, first_key,
+               first_value(CASE WHEN source <> first_source THEN lead_key END IGNORE NULLS)
+                   OVER before AS other_key,
+               first_value(CASE WHEN source <> first_source THEN source END IGNORE NULLS)
+                   OVER before AS other_source
+        FROM arrival_ranked
+        WINDOW before AS (PARTITION BY person_id ORDER BY arrival_rank
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
+    arrivals AS (
+        SELECT lead_key, source, person_id, arrival_rank,
+               CASE WHEN arrival_rank = 1 THEN 'new_person'
+                    WHEN source <> first_source OR other_key IS NOT NULL THEN 'known_other'
+                    ELSE 'repeat_same' END AS arrival,
+               CASE WHEN arrival_rank = 1 THEN NULL
+                    WHEN source = first_source AND other_key IS NOT NULL THEN other_key
+                    ELSE first_key END AS earlier_key,
+               CASE WHEN arrival_rank = 1 THEN NULL
+                    WHEN source = first_source AND other_key IS NOT NULL THEN other_source
+                    ELSE first_source END AS earlier_source
+        FROM arrival_other)"""
+
+
+def cost_entries_sql(entries: list[CostEntry]) -> str:
+    """The cost entries of one dimension as a relation (entry, channel, first_day,
+    last_day, cost). Pure."""
+    if not entries:
+        return ("SELECT CAST(NULL AS INTEGER) AS entry, CAST(NULL AS VARCHAR) AS channel, "
+                "CAST(NULL AS DATE) AS first_day, CAST(NULL AS DATE) AS last_day, "
+                "CAST(NULL AS DOUBLE) AS cost WHERE FALSE")
+    values = ", ".join(
+        f"({i}, {literal(e.value)}, {date_literal(e.first_day)}, {date_literal(e.last_day)}, "
+        f"CAST({number(e.cost)} AS DOUBLE))" for i, e in enumerate(entries, 1))
+    return f"SELECT * FROM (VALUES {values}) v(entry, channel, first_day, last_day, cost)"
+
+
 def channel_report_sql(by: str = "source", since: dt.date | None = None,
                        sales_pools: list[str] | None = None,
-                       as_of: dt.date | None = None) -> str:
-    """One row per channel plus a total row (channel = '(total)', last). Pure."""
+                       as_of: dt.date | None = None,
+                       costs: list[CostEntry] | None = None) -> str:
+    """One row per channel plus a total row (channel = '(total)', last). `costs`: the
+    cost entries of dimension `by` (none: the cost columns are NULL). Pure."""
     if by not in BY_COLUMNS:
         raise UsageError(f"cannot report by {by!r}: choose one of {', '.join(BY_COLUMNS)}")
-    day = f"DATE '{since.isoformat()}'" if since else None
-    scope = [f"r.created_at >= {day}"] if day else []
-    if as_of is not None:
-        scope.append(f"(r.created_at IS NULL OR r.created_at < "
-                     f"DATE '{(as_of + dt.timedelta(days=1)).isoformat()}')")
-    lead_since = f"WHERE {' AND '.join(scope)}" if scope else ""
-    reject_since = f"AND rejected_at >= {day}" if day else ""
+    visible, in_scope = _scope_sql("r.created_at", since, as_of)
+    reject_since = f"AND rejected_at >= {date_literal(since)}" if since else ""
+    window = [f"e.first_day <= {date_literal(as_of)}"] if as_of is not None else []
+    window += [f"e.last_day >= {date_literal(since)}"] if since else []
+    overlaps = " AND ".join(window) or "TRUE"
     aggregates = """
         count(*) AS leads,
         count(DISTINCT person_id) AS persons,
@@ -89,7 +198,13 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
         count(DISTINCT CASE WHEN grade = 'D' THEN person_id END) AS grade_d,
         round(CAST(count(DISTINCT CASE WHEN in_sales THEN person_id END) AS DOUBLE)
               / nullif(count(DISTINCT person_id), 0), 4) AS sales_share,
-        count(DISTINCT CASE WHEN sold THEN person_id END) AS sold"""
+        count(DISTINCT CASE WHEN sold THEN person_id END) AS sold,
+        count(CASE WHEN arrival = 'new_person' THEN 1 END) AS new_persons,
+        count(CASE WHEN arrival = 'known_other' THEN 1 END) AS dup_other_source,
+        count(CASE WHEN arrival = 'repeat_same' THEN 1 END) AS dup_same_source,
+        count(CASE WHEN arrival = 'new_person' AND in_sales THEN 1 END) AS new_to_sales,
+        count(CASE WHEN arrival = 'new_person' AND sold THEN 1 END) AS new_sold,
+        coalesce(sum(CASE WHEN arrival = 'new_person' THEN amount END), 0) AS new_amount"""
     rejects = (f"""
     reject_counts AS (
         SELECT coalesce(nullif(trim(source), ''), {_literal(NONE_LABEL)}) AS channel,
@@ -98,11 +213,13 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
         GROUP BY 1),""" if by == "source" else """
     reject_counts AS (
         SELECT CAST(NULL AS VARCHAR) AS channel, CAST(NULL AS BIGINT) AS rejects WHERE FALSE),""")
+    rejects_value = "coalesce(rejects, 0)" if by == "source" else "rejects"
     return f"""
-WITH lead_rows AS (
-        SELECT coalesce(nullif(trim(l.{by}), ''), {_literal(NONE_LABEL)}) AS channel,
-               l.created_at, pl.person_id
-        FROM leads l LEFT JOIN person_leads pl ON pl.lead_key = l.lead_key),
+WITH {arrival_ctes(() if by == "source" else (by,))},
+    lead_rows AS (
+        SELECT coalesce(nullif(trim(a.{by}), ''), {_literal(NONE_LABEL)}) AS channel,
+               a.created_at, a.arrived_at, a.person_id, ar.arrival, ar.earlier_source
+        FROM lead_arrival a LEFT JOIN arrivals ar ON ar.lead_key = a.lead_key),
     person_channels AS (
         SELECT person_id, count(DISTINCT channel) AS channels
         FROM lead_rows WHERE person_id IS NOT NULL GROUP BY person_id),
@@ -110,55 +227,118 @@ WITH lead_rows AS (
         SELECT person_id FROM sales
         UNION SELECT person_id FROM assignments WHERE rule = 'sale'
         UNION SELECT person_id FROM ownership WHERE locked_until IS NOT NULL),
+    sale_amounts AS (
+        SELECT person_id, sum(amount) AS amount FROM sales GROUP BY person_id),
     person_state AS (
         SELECT pc.person_id, pc.channels, s.grade, s.score,
                {sales_pool_sql("o.pool", sales_pools)} AS in_sales,
-               sp.person_id IS NOT NULL AS sold
+               sp.person_id IS NOT NULL AS sold, sa.amount
         FROM person_channels pc
         LEFT JOIN scores s ON s.person_id = pc.person_id
         LEFT JOIN ownership o ON o.person_id = pc.person_id
-        LEFT JOIN sold_persons sp ON sp.person_id = pc.person_id),
+        LEFT JOIN sold_persons sp ON sp.person_id = pc.person_id
+        LEFT JOIN sale_amounts sa ON sa.person_id = pc.person_id),
     scoped AS (
         SELECT r.channel, r.person_id, coalesce(ps.channels, 1) > 1 AS cross_channel,
                ps.grade, ps.score, coalesce(ps.in_sales, FALSE) AS in_sales,
-               coalesce(ps.sold, FALSE) AS sold
+               coalesce(ps.sold, FALSE) AS sold, ps.amount, r.arrival, r.earlier_source
         FROM lead_rows r LEFT JOIN person_state ps ON ps.person_id = r.person_id
-        {lead_since}),
-    scoped_persons AS (SELECT DISTINCT channel, person_id, score FROM scoped
+        WHERE {in_scope}),
+    scoped_persons AS (SELECT DISTINCT channel, person_id, score, amount FROM scoped
                        WHERE person_id IS NOT NULL),
     per_channel AS (
         SELECT channel, {aggregates}
         FROM scoped GROUP BY channel),
-    channel_scores AS (
-        SELECT channel, {round_sql("avg(score)", 2)} AS avg_score
+    channel_persons AS (
+        SELECT channel, {round_sql("avg(score)", 2)} AS avg_score,
+               coalesce(sum(amount), 0) AS sold_amount
         FROM scoped_persons GROUP BY channel),
+    dup_sources AS (
+        SELECT channel, earlier_source, count(*) AS n FROM scoped
+        WHERE arrival = 'known_other' GROUP BY channel, earlier_source),
+    channel_dup_from AS (
+        SELECT channel, {_json_map_sql()} AS dup_from FROM dup_sources GROUP BY channel),
+    total_dup_from AS (
+        SELECT {_json_map_sql()} AS dup_from
+        FROM (SELECT earlier_source, sum(n) AS n FROM dup_sources GROUP BY earlier_source) d),
+    cost_entries AS ({cost_entries_sql(costs or [])}),
+    entry_leads AS (
+        SELECT e.entry, e.channel, e.cost, e.first_day, e.last_day,
+               count(r.channel) AS period_leads,
+               count(CASE WHEN r.channel IS NOT NULL AND {in_scope} THEN 1 END)
+                   AS costed_leads,
+               count(CASE WHEN r.arrival = 'new_person' AND {in_scope} THEN 1 END)
+                   AS costed_new
+        FROM cost_entries e
+        LEFT JOIN lead_rows r ON r.channel = e.channel AND {visible}
+             AND CAST(r.arrived_at AS DATE) BETWEEN e.first_day AND e.last_day
+        GROUP BY e.entry, e.channel, e.cost, e.first_day, e.last_day),
+    channel_costs AS (
+        SELECT e.channel,
+               sum(CASE WHEN e.period_leads > 0 THEN e.cost * e.costed_leads / e.period_leads
+                        WHEN {overlaps} THEN e.cost ELSE 0 END) AS cost,
+               sum(e.costed_leads) AS costed_leads, sum(e.costed_new) AS costed_new
+        FROM entry_leads e GROUP BY e.channel),
     total AS (
         SELECT {_literal(TOTAL_LABEL)} AS channel, {aggregates}
         FROM scoped),
-    total_score AS (
-        SELECT {round_sql("avg(score)", 2)} AS avg_score
-        FROM (SELECT DISTINCT person_id, score FROM scoped_persons) d),{rejects}
+    total_persons AS (
+        SELECT {round_sql("avg(score)", 2)} AS avg_score,
+               coalesce(sum(amount), 0) AS sold_amount
+        FROM (SELECT DISTINCT person_id, score, amount FROM scoped_persons) d),{rejects}
+    channel_names AS (
+        SELECT channel FROM per_channel UNION SELECT channel FROM reject_counts
+        UNION SELECT channel FROM channel_costs WHERE cost > 0),
     channels AS (
-        SELECT coalesce(c.channel, rc.channel) AS channel, coalesce(c.leads, 0) AS leads,
+        SELECT n.channel, coalesce(c.leads, 0) AS leads,
                coalesce(c.persons, 0) AS persons, c.dup_rate, rc.rejects,
                coalesce(c.grade_a, 0) AS grade_a, coalesce(c.grade_b, 0) AS grade_b,
                coalesce(c.grade_c, 0) AS grade_c, coalesce(c.grade_d, 0) AS grade_d,
-               cs.avg_score, c.sales_share, coalesce(c.sold, 0) AS sold, 0 AS is_total
-        FROM per_channel c
-        FULL OUTER JOIN reject_counts rc ON rc.channel = c.channel
-        LEFT JOIN channel_scores cs ON cs.channel = c.channel
+               cp.avg_score, c.sales_share, coalesce(c.sold, 0) AS sold,
+               coalesce(c.new_persons, 0) AS new_persons,
+               coalesce(c.dup_other_source, 0) AS dup_other_source,
+               coalesce(c.dup_same_source, 0) AS dup_same_source, df.dup_from,
+               coalesce(c.new_to_sales, 0) AS new_to_sales,
+               coalesce(c.new_sold, 0) AS new_sold,
+               coalesce(c.new_amount, 0) AS new_amount,
+               coalesce(cp.sold_amount, 0) AS sold_amount,
+               cc.cost, cc.costed_leads, cc.costed_new, 0 AS is_total
+        FROM channel_names n
+        LEFT JOIN per_channel c ON c.channel = n.channel
+        LEFT JOIN reject_counts rc ON rc.channel = n.channel
+        LEFT JOIN channel_persons cp ON cp.channel = n.channel
+        LEFT JOIN channel_dup_from df ON df.channel = n.channel
+        LEFT JOIN channel_costs cc ON cc.channel = n.channel
         UNION ALL
         SELECT t.channel, t.leads, t.persons, t.dup_rate,
                (SELECT sum(rejects) FROM reject_counts), t.grade_a, t.grade_b, t.grade_c,
-               t.grade_d, ts.avg_score, t.sales_share, t.sold, 1
-        FROM total t CROSS JOIN total_score ts)
-SELECT channel, leads, persons, dup_rate,
-       {"coalesce(rejects, 0)" if by == "source" else "rejects"} AS rejects,
-       round(CAST({"coalesce(rejects, 0)" if by == "source" else "rejects"} AS DOUBLE)
+               t.grade_d, tp.avg_score, t.sales_share, t.sold, t.new_persons,
+               t.dup_other_source, t.dup_same_source, (SELECT dup_from FROM total_dup_from),
+               t.new_to_sales, t.new_sold, t.new_amount, tp.sold_amount,
+               (SELECT sum(cost) FROM channel_costs),
+               (SELECT sum(costed_leads) FROM channel_costs),
+               (SELECT sum(costed_new) FROM channel_costs), 1
+        FROM total t CROSS JOIN total_persons tp)
+SELECT channel, leads, persons, dup_rate, {rejects_value} AS rejects,
+       round(CAST({rejects_value} AS DOUBLE)
              / nullif(leads + coalesce(rejects, 0), 0), 4) AS reject_rate,
-       grade_a, grade_b, grade_c, grade_d, avg_score, sales_share, sold
+       grade_a, grade_b, grade_c, grade_d, avg_score, sales_share, sold,
+       new_persons, dup_other_source, dup_same_source, dup_from, new_to_sales, new_sold,
+       {round_sql("new_amount", 2)} AS new_sold_amount,
+       {round_sql("sold_amount", 2)} AS sold_amount,
+       {round_sql("cost", 2)} AS cost,
+       costed_leads,
+       {round_sql("cost / nullif(costed_leads, 0)", 2)} AS cost_per_lead,
+       {round_sql("cost / nullif(costed_new, 0)", 2)} AS cost_per_new
 FROM channels
 ORDER BY is_total, leads DESC, channel"""
+
+
+def _json_map_sql() -> str:
+    """{earlier_source: count} as JSON text, most first (then by name)."""
+    order = "ORDER BY n DESC, earlier_source"
+    return (f"CAST(to_json(map(list(earlier_source {order}), list(CAST(n AS BIGINT) {order})))"
+            " AS VARCHAR)")
 
 
 def sales_pools_from_rules(rules_dir: Path | None) -> tuple[list[str] | None, str]:
@@ -180,20 +360,82 @@ def sales_pools_from_rules(rules_dir: Path | None) -> tuple[list[str] | None, st
                    f"{'/'.join(NON_SALES_POOLS)}, nor the dormant pool")
 
 
+def duplicates_sql(source: str, since: dt.date | None = None, as_of: dt.date | None = None,
+                   reveal: bool = False) -> str:
+    """The leads of `source` in scope that duplicate an earlier lead of another source:
+    one row each with that earlier lead, and the identifier values the two share directly
+    (`matched_on`: their types; `matched_values`: masked unless `reveal`; both NULL when
+    the leads joined only through other leads). Ordered by arrival. Pure."""
+    _, in_scope = _scope_sql("a.created_at", since, as_of)
+    value = "i.value" if reveal else (
+        "CASE i.id_type " + " ".join(f"WHEN {literal(kind)} THEN {pii.mask_sql(kind, 'i.value')}"
+                                     for kind in ("phone", "email", "id_card", "wechat",
+                                                  "device_id")) + " ELSE i.value END")
+    return f"""
+WITH {arrival_ctes()},
+    dups AS (
+        SELECT a.lead_key, a.lead_id, a.arrived_at, a.person_id, ar.earlier_key,
+               ar.earlier_source
+        FROM lead_arrival a JOIN arrivals ar ON ar.lead_key = a.lead_key
+        WHERE a.source = {literal(source)} AND ar.arrival = 'known_other' AND {in_scope}),
+    shared AS (
+        SELECT DISTINCT d.lead_key, i.id_type, {value} AS shown
+        FROM dups d
+        JOIN lead_identifiers i ON i.lead_key = d.lead_key AND i.status = 'ok'
+        JOIN lead_identifiers j ON j.lead_key = d.earlier_key AND j.status = 'ok'
+             AND j.id_type = i.id_type AND j.value = i.value),
+    matched AS (
+        SELECT lead_key, string_agg(DISTINCT id_type, ', ' ORDER BY id_type) AS matched_on,
+               string_agg(id_type || ' ' || shown, '; ' ORDER BY id_type, shown)
+                   AS matched_values
+        FROM shared GROUP BY lead_key)
+SELECT d.lead_id, d.arrived_at AS created_at, d.person_id, d.earlier_source,
+       e.lead_id AS earlier_lead_id, e.arrived_at AS earlier_created_at, m.matched_on,
+       m.matched_values
+FROM dups d JOIN lead_arrival e ON e.lead_key = d.earlier_key
+LEFT JOIN matched m ON m.lead_key = d.lead_key
+ORDER BY d.arrived_at, d.lead_id, d.lead_key"""
+
+
 def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
                    rules_dir: Path | None = None, out: Path | None = None,
-                   as_of: dt.date | None = None) -> dict:
-    sales_pools, sales_rule = sales_pools_from_rules(rules_dir)
+                   as_of: dt.date | None = None, duplicates: str | None = None,
+                   reveal: bool = False) -> dict:
+    """The channel table (or, with `duplicates`, one source's duplicate leads) as of one
+    date; to `out` (CSV/Parquet via COPY) when given."""
+    if out is not None and out.parent and not out.parent.exists():
+        raise UsageError(f"directory {out.parent} does not exist")
     screen = screen_as_of(ws, as_of)
-    sql = channel_report_sql(by, since, sales_pools, screen.as_of)
+    if duplicates is not None:
+        return _duplicates(ws, duplicates, by, since, out, screen, reveal)
+    costs = load_cost_rules(rules_dir)  # a broken costs.yaml: RuleError with file:line:col
+    sales_pools, sales_rule = sales_pools_from_rules(rules_dir)
+    sql = channel_report_sql(by, since, sales_pools, screen.as_of, costs.for_dimension(by))
     result: dict = {"by": by, "since": since.isoformat() if since else None,
                     **screen.to_dict(score=stored_as_of(ws, "scores")),
-                    "sales_pools": sales_pools, "sales_pools_rule": sales_rule}
+                    "sales_pools": sales_pools, "sales_pools_rule": sales_rule,
+                    "costs": str(costs.path) if costs.present else None,
+                    "currency": costs.currency}
     if out is not None:
-
-        if out.parent and not out.parent.exists():
-            raise UsageError(f"directory {out.parent} does not exist")
         rows = ws.execute(copy_sql(sql, out)).fetchone()[0]
         return {**result, "file": str(out), "rows": int(rows)}
     rows = ws.rows(sql)  # one row per channel: small; the total row is last
+    for row in rows:
+        row["dup_from"] = json.loads(row["dup_from"]) if row["dup_from"] else {}
     return {**result, "channels": rows[:-1], "total": rows[-1]}
+
+
+def _duplicates(ws, source: str, by: str, since: dt.date | None, out: Path | None,
+                screen, reveal: bool) -> dict:
+    if by != "source":
+        raise UsageError(f"--duplicates takes a source; it cannot be combined with --by {by}")
+    if out is None:
+        raise UsageError("--duplicates needs -o FILE (.csv or .parquet): the refund evidence "
+                         "is a file")
+    sources = [r["source"] for r in ws.rows("SELECT DISTINCT source FROM leads ORDER BY 1")]
+    if source not in sources:
+        raise UsageError(f"unknown source '{source}'{one_of(source, sources)}")
+    rows = ws.execute(copy_sql(duplicates_sql(source, since, screen.as_of, reveal), out)
+                      ).fetchone()[0]
+    return {"source": source, "since": since.isoformat() if since else None,
+            **screen.to_dict(), "file": str(out), "rows": int(rows)}

@@ -1,0 +1,260 @@
+"""`leadctl report channels`: duplicate-adjusted channel value (issue 16) on a crafted
+data set whose arrival order is known: new persons versus duplicates of an earlier lead
+of another source / of the same source, first-touch outcomes, costs from costs.yaml and
+the `--duplicates SOURCE` refund evidence."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+from conftest import RULES, Cli
+
+from leadctl.campaigns.costs import load_cost_rules
+from leadctl.errors import RuleError
+from leadctl.workspace import open_writer
+
+# Arrival order per person (sources sem, feed, agent; S6 is not resolved):
+#   P1: S1 sem 10-01 → F1 feed 10-02 → A1 agent 10-03 → S2 sem 10-04
+#   P2: F2 feed 10-05 → F3 feed 10-06 (same source again) → S3 sem 10-07
+#   P3: A2 agent and S4 sem both at 10-08 10:00 (tie: by source, agent first)
+#   P4: A3 agent without created_at, its file ingested 10-02 → F4 feed 10-09
+#   P5: S5 sem 09-20
+DATA_SQL = """
+INSERT INTO ingested_files (file_id, path, source, kind, ingested_at)
+VALUES (7, 'agent_late.csv', 'agent', 'leads', '2026-10-02 00:00');
+INSERT INTO leads (lead_key, source, lead_id, file_id, created_at) VALUES
+ (1, 'sem', 'S1', NULL, '2026-10-01 09:00'), (2, 'feed', 'F1', NULL, '2026-10-02 09:00'),
+ (3, 'agent', 'A1', NULL, '2026-10-03 09:00'), (4, 'sem', 'S2', NULL, '2026-10-04 09:00'),
+ (5, 'feed', 'F2', NULL, '2026-10-05 09:00'), (6, 'feed', 'F3', NULL, '2026-10-06 09:00'),
+ (7, 'sem', 'S3', NULL, '2026-10-07 09:00'), (8, 'sem', 'S4', NULL, '2026-10-08 10:00'),
+ (9, 'agent', 'A2', NULL, '2026-10-08 10:00'), (10, 'agent', 'A3', 7, NULL),
+ (11, 'feed', 'F4', NULL, '2026-10-09 09:00'), (12, 'sem', 'S5', NULL, '2026-09-20 09:00'),
+ (13, 'sem', 'S6', NULL, '2026-10-10 09:00');
+INSERT INTO person_leads VALUES (1, 'P1'), (2, 'P1'), (3, 'P1'), (4, 'P1'), (5, 'P2'),
+ (6, 'P2'), (7, 'P2'), (8, 'P3'), (9, 'P3'), (10, 'P4'), (11, 'P4'), (12, 'P5');
+INSERT INTO persons (person_id) VALUES ('P1'), ('P2'), ('P3'), ('P4'), ('P5');
+INSERT INTO lead_identifiers (lead_key, id_type, value, status) VALUES
+ (1, 'phone', '+8613800000001', 'ok'), (2, 'phone', '+8613800000001', 'ok'),
+ (3, 'phone', '+8613800000001', 'ok'), (4, 'phone', '+8613800000001', 'ok'),
+ (5, 'phone', '+8613900000002', 'ok'), (6, 'phone', '+8613900000002', 'ok'),
+ (6, 'wechat', 'wx_p2_abc', 'ok'), (7, 'wechat', 'wx_p2_abc', 'ok'),
+ (8, 'phone', '+8613700000003', 'ok'), (9, 'phone', '+8613700000003', 'ok'),
+ (8, 'email', 'p3@example.com', 'ok'), (9, 'email', 'p3@example.com', 'ok'),
+ (10, 'email', 'p4@example.com', 'ok'), (11, 'email', 'p4@example.com', 'ok');
+INSERT INTO ownership (person_id, pool) VALUES ('P1', 'sales_sh'), ('P2', 'nurture'),
+ ('P3', 'sales_bj'), ('P4', 'public'), ('P5', 'sales_sh');
+INSERT INTO sales (sold_at, person_id, amount) VALUES
+ ('2026-10-20', 'P1', 1000), ('2026-10-21', 'P5', 500), ('2026-10-25', 'P5', 250);
+"""
+VALUE = ("channel", "leads", "new_persons", "dup_other_source", "dup_same_source", "dup_from",
+         "new_to_sales", "new_sold", "new_sold_amount", "sold_amount")
+COST = ("channel", "cost", "costed_leads", "cost_per_lead", "cost_per_new")
+COSTS_YAML = """\
+currency: CNY
+costs:
+  - {source: sem, period: 2026-10, cost: 1200}
+  - {source: sem, period: 2026-09, cost: 300}
+  - {source: feed, from: 2026-10-01, to: 2026-10-05, cost: 400}
+  - {source: purchased, period: 2026-10, cost: 999}   # paid, but no lead came
+  - {utm_campaign: brand, period: 2026-10, cost: 50}  # another dimension: not by source
+"""
+
+
+@pytest.fixture
+def vcli(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()  # no routing.yaml: sales pools by name
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    with open_writer(cli.db, create=True) as ws:
+        ws.execute(DATA_SQL)
+    return cli
+
+
+def report(cli, *args) -> dict:
+    result = cli("report", "channels", "--json", "--as-of", "2026-11-01", *args)
+    assert result.exit_code == 0, result.stderr
+    return result.json()
+
+
+def rows(data: dict, columns) -> list[tuple]:
+    return [tuple(row[c] for c in columns) for row in data["channels"] + [data["total"]]]
+
+
+def test_new_persons_and_duplicates_by_arrival(vcli):
+    data = report(vcli)
+    assert rows(data, VALUE) == [
+        # channel, leads, new, dup other, dup same, dup_from, new→sales, new sold, amounts
+        ("sem", 6, 2, 3, 0, {"feed": 2, "agent": 1}, 2, 2, 1750.0, 1750.0),
+        ("feed", 4, 1, 2, 1, {"agent": 1, "sem": 1}, 0, 0, 0.0, 1000.0),
+        ("agent", 3, 2, 1, 0, {"sem": 1}, 1, 0, 0.0, 1000.0),
+        ("(total)", 13, 5, 6, 1, {"agent": 2, "feed": 2, "sem": 2}, 3, 2, 1750.0, 1750.0),
+    ]
+    # Without costs.yaml there are no cost values.
+    assert (data["costs"], data["currency"]) == (None, None)
+    assert set(rows(data, COST[1:])) == {(None, None, None, None)}
+
+
+def test_since_keeps_arrival_against_older_leads(vcli):
+    # S3 and S4 stay duplicates of leads from before --since; A3 has no created_at, so
+    # --since leaves it out (as it leaves out every lead without a creation time).
+    data = report(vcli, "--since", "2026-10-07")
+    assert rows(data, VALUE[:6]) == [
+        ("sem", 3, 0, 2, 0, {"agent": 1, "feed": 1}),
+        ("agent", 1, 1, 0, 0, {}),
+        ("feed", 1, 0, 1, 0, {"agent": 1}),
+        ("(total)", 5, 1, 3, 0, {"agent": 2, "feed": 1}),
+    ]
+
+
+def test_by_utm_field_keeps_earlier_source(vcli):
+    data = report(vcli, "--by", "utm_source")
+    assert rows(data, VALUE[:6]) == [
+        ("(none)", 13, 5, 6, 1, {"agent": 2, "feed": 2, "sem": 2}),
+        ("(total)", 13, 5, 6, 1, {"agent": 2, "feed": 2, "sem": 2}),
+    ]
+
+
+def test_costs_per_lead_and_per_new_person(vcli):
+    (vcli.rules / "costs.yaml").write_text(COSTS_YAML, encoding="utf-8")
+    data = report(vcli)
+    assert (data["costs"], data["currency"]) == (str(vcli.rules / "costs.yaml"), "CNY")
+    # sem: October 1200 over S1 S2 S3 S4 S6 (S6 unresolved is paid for too), September
+    # 300 over S5; new persons among them: S1, S5. feed: 400 over F1, F2 (new: F2).
+    assert rows(data, COST) == [
+        ("sem", 1500.0, 6, 250.0, 750.0),
+        ("feed", 400.0, 2, 200.0, 400.0),
+        ("agent", None, None, None, None),
+        ("purchased", 999.0, 0, None, None),
+        ("(total)", 2899.0, 8, 362.38, 966.33),
+    ]
+    # --since: an entry's cost is shared by its leads; those in scope carry their part.
+    data = report(vcli, "--since", "2026-10-05")
+    # sem: 3 of October's 5 leads (S3 S4 S6), none a new person; feed: F2 of F1, F2.
+    assert rows(data, COST) == [
+        ("feed", 200.0, 1, 200.0, 200.0),
+        ("sem", 720.0, 3, 240.0, None),
+        ("agent", None, None, None, None),
+        ("purchased", 999.0, 0, None, None),
+        ("(total)", 1919.0, 4, 479.75, 1919.0),
+    ]
+    data = report(vcli, "--by", "utm_campaign")
+    assert rows(data, COST) == [
+        ("(none)", None, None, None, None), ("brand", 50.0, 0, None, None),
+        ("(total)", 50.0, 0, None, None)]
+
+
+def test_table_shows_value_columns(vcli):
+    (vcli.rules / "costs.yaml").write_text(COSTS_YAML, encoding="utf-8")
+    result = vcli("report", "channels", "--as-of", "2026-11-01", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    cells = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+             for line in result.stdout.splitlines() if line.startswith("│")}
+    header = next([c.strip() for c in line.split("┃")[2:-1]]
+                  for line in result.stdout.splitlines() if line.startswith("┃"))
+    assert header[-5:] == ["new", "dup other", "cost/lead", "cost/new", "amount"]
+    assert cells["sem"][-5:] == ["2", "3", "250.00", "750.00", "1,750"]
+    assert cells["agent"][-5:] == ["2", "1", "—", "—", "0"]
+    assert "cost (CNY) from" in result.stdout
+
+
+def test_duplicates_export(vcli, tmp_path):
+    out = tmp_path / "sem_dups.csv"
+    result = vcli("report", "channels", "--as-of", "2026-11-01", "--duplicates", "sem",
+                  "-o", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result.json()
+    assert (data["source"], data["rows"], data["file"]) == ("sem", 3, str(out))
+    assert out.read_text().splitlines() == [
+        "lead_id,created_at,person_id,earlier_source,earlier_lead_id,earlier_created_at,"
+        "matched_on,matched_values",
+        "S2,2026-10-04 09:00:00,P1,feed,F1,2026-10-02 09:00:00,phone,phone 138****0001",
+        "S3,2026-10-07 09:00:00,P2,feed,F2,2026-10-05 09:00:00,,",
+        "S4,2026-10-08 10:00:00,P3,agent,A2,2026-10-08 10:00:00,\"email, phone\","
+        "email p***@example.com; phone 137****0003",
+    ]
+    # A lead without created_at arrived when its file was ingested; --reveal unmasks.
+    parquet = tmp_path / "feed_dups.parquet"
+    result = vcli("report", "channels", "--duplicates", "feed", "-o", str(parquet), "--reveal")
+    assert (result.exit_code, " ".join(result.stderr.split())) == (
+        0, f"wrote 2 rows to {parquet} (leads of feed duplicating another source's earlier "
+        "lead)")
+    assert duckdb.connect().execute(
+        f"SELECT lead_id, earlier_source, earlier_lead_id, CAST(earlier_created_at AS VARCHAR), "
+        f"matched_values FROM '{parquet}'").fetchall() == [
+        ("F1", "sem", "S1", "2026-10-01 09:00:00", "phone +8613800000001"),
+        ("F4", "agent", "A3", "2026-10-02 00:00:00", "email p4@example.com")]
+
+
+def test_duplicates_errors_exit_2(vcli, tmp_path):
+    out = tmp_path / "x.csv"
+    result = vcli("report", "channels", "--duplicates", "sme", "-o", str(out))
+    assert (result.exit_code, result.stderr) == (
+        2, "error: unknown source 'sme' (did you mean 'sem'?) (known: agent, feed, sem)\n")
+    result = vcli("report", "channels", "--duplicates", "sem", "--json")
+    assert result.exit_code == 2
+    assert result.json()["error"]["message"] == (
+        "--duplicates needs -o FILE (.csv or .parquet): the refund evidence is a file")
+    result = vcli("report", "channels", "--duplicates", "sem", "--by", "channel", "-o", str(out))
+    assert (result.exit_code, result.stderr) == (
+        2, "error: --duplicates takes a source; it cannot be combined with --by channel\n")
+    assert not out.exists()
+
+
+BAD_COSTS = """\
+costs:
+  - {source: sem, period: 2026-13, cost: 100}
+  - {source: sem, utm_source: baidu, period: 2026-10, cost: 100}
+  - {source: feed, from: 2026-10-05, to: 2026-10-01, cost: 100}
+  - {source: feed, period: 2026-10, cots: 100}
+  - {source: agent, period: 2026-10, cost: "1,000"}
+  - {source: agent, from: 2026-10-31, to: 2026-11-30, cost: 10}
+  - {source: agent, period: 2026-10, cost: 10}
+"""
+
+
+def test_bad_costs_yaml_is_located(tmp_path):
+    path = tmp_path / "costs.yaml"
+    path.write_text(BAD_COSTS, encoding="utf-8")
+    with pytest.raises(RuleError) as exc:
+        load_cost_rules(tmp_path)
+    assert str(exc.value).splitlines() == [
+        f"{path}:2:27: period must be a month like 2026-10, not '2026-13'",
+        f"{path}:3:19: cost entry names source and utm_source: one channel key per entry",
+        f"{path}:4:42: to (2026-10-01) is before from (2026-10-05)",
+        # one typo, one error: `cots` is not also a missing `cost:`
+        f"{path}:5:37: cost entry: unknown key 'cots' (did you mean 'cost'?) (allowed: "
+        "source, utm_source, utm_medium, utm_campaign, utm_content, utm_term, channel, "
+        "period, from, to, cost, note)",
+        f"{path}:6:44: cost must be a number ≥ 0 (no thousands separators), not '1,000'",
+        f"{path}:8:6: cost entry (source agent, 2026-10-01..2026-10-31) overlaps the entry at "
+        f"{path}:7:6 (source agent, 2026-10-31..2026-11-30): its leads would be paid twice",
+    ]
+
+
+def test_bad_costs_yaml_exits_2_in_report_and_rules_check(vcli, tmp_path):
+    (vcli.rules / "costs.yaml").write_text(
+        "costs:\n  - {source: sem, period: 2026-10, cost: -5}\n", encoding="utf-8")
+    result = vcli("report", "channels")
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: {vcli.rules / 'costs.yaml'}:2:42: cost must be a number ≥ 0 (no thousands "
+        "separators), not -5\n")
+    rules = tmp_path / "full_rules"
+    shutil.copytree(RULES, rules)
+    (rules / "costs.yaml").write_text("costs:\n  - {sorce: sem, period: 2026-10, cost: 5}\n",
+                                      encoding="utf-8")
+    result = Cli(tmp_path / "none.duckdb", rules)("rules", "check", "--json")
+    assert result.exit_code == 2
+    assert [(p["file"], p["line"], p["col"], p["message"])
+            for p in result.json()["problems"]] == [
+        (str(rules / "costs.yaml"), 2, 6, "cost entry: unknown key 'sorce' (did you mean "
+         "'source'?) (allowed: source, utm_source, utm_medium, utm_campaign, utm_content, "
+         "utm_term, channel, period, from, to, cost, note)")]
+
+
+def test_shipped_costs_yaml_passes_and_applies_to_the_sample_sources():
+    costs = load_cost_rules(RULES)
+    assert costs.present and costs.currency == "CNY"
+    assert {e.value for e in costs.for_dimension("source")} == {
+        "sem_baidu", "feed_douyin", "agent_list"}
