@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from leadctl.campaigns.funnels_report import funnel_report
 from leadctl.identity.resolve import resolve_identities
 from leadctl.ingest import ingest_paths
 from leadctl.routing.lifecycle import claim as claim_leads
@@ -221,3 +222,14 @@ def explain(db: Path | None, lead: str, reveal: bool = False,
     of one lead's person; parts not computed yet are {"available": false, "note": ...}."""
     with reading(db) as ws:
         return explain_lead(ws, lead, reveal=reveal, rules_dir=rules_dir, as_of=as_of)
+
+
+def report_funnel(db: Path | None, rules_dir: Path, name: str, *, by: list[str] | None = None,
+                  since: dt.date | None = None, as_of: dt.date | None = None,
+                  attribution: str | None = None) -> dict:
+    """A funnel of rules/funnels.yaml per group: persons, conversion (of entry), of the
+    previous step, median hours between steps and the min_conversion flags."""
+    rules = load_rules(rules_dir)
+    with reading(db) as ws:
+        return funnel_report(ws, rules, name, by=by, since=since, as_of=as_of,
+                             attribution=attribution)

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leadctl.campaigns.funnels import FUNNELS_FILE, FunnelRules
+from leadctl.campaigns.funnels_parse import load_funnel_rules
 from leadctl.errors import Location, RuleError
 from leadctl.identity.config import IDENTITY_FILE, IdentityConfig, load_identity_config
 from leadctl.ingest.sources import SOURCES_FILE, SourcesConfig, load_sources_config
@@ -42,6 +44,7 @@ class RuleSet:
     hash: str = ""
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    funnels: FunnelRules | None = None  # campaign funnels (`present` False without the file)
 
     def fields(self) -> dict[str, str]:
         """person_features fields for expressions: attributes + every tag."""
@@ -66,7 +69,8 @@ class RuleSet:
 
     def summary(self) -> dict:
         return {"ok": True, "rules_dir": str(self.rules_dir), "files": self.files,
-                "tags": len(self.tags.tags), "warnings": self.warnings}
+                "tags": len(self.tags.tags), "warnings": self.warnings,
+                "funnels": len(self.funnels.funnels) if self.funnels else 0}
 
 
 def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
@@ -100,6 +104,7 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
     routing = parsed(rule_path(rules_dir, ROUTING_FILE), load_routing_rules, fields)
     identity = parsed(rule_path(rules_dir, IDENTITY_FILE), load_identity_config)
     sources = parsed(rule_path(rules_dir, SOURCES_FILE), load_sources_config)
+    funnels = parsed(rule_path(rules_dir, FUNNELS_FILE), load_funnel_rules, tags)
     for rules, stage in ((scoring, "score"), (routing, "route")):
         if rules is not None and not rules.present:
             warnings.append(f"{rules.path}: not found (the {stage} stage is skipped)")
@@ -108,7 +113,8 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
     if problems:
         raise RuleError(sorted_problems(problems))
     ruleset = RuleSet(rules_dir, tags, scoring, routing, identity, sources,
-                      hash=rules_hash(rules_dir), files=files, warnings=warnings)
+                      hash=rules_hash(rules_dir), files=files, warnings=warnings,
+                      funnels=funnels)
     if ws is not None:
         ruleset.check_data(ws)
     return ruleset
