@@ -23,8 +23,8 @@ from leadctl.sqltext import ident, literal, ts_literal
 from leadctl.tagging.model import EVENT_COLUMNS
 
 _CASTS = {"number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
-# The columns of the chosen event of each step (what attribution and timing read).
-EVENT_STRUCT = ("ts", "file_id", "row_number", "attributes", "source", "category")
+# An event's id in the struct of a step's chosen event: its file and row, in load order.
+EVENT_ID_SQL = "(CAST(e.file_id AS BIGINT) * 4294967296 + e.row_number)"
 
 
 def event_field_sql(name: str, attribute_types: Mapping[str, str], alias: str = "e") -> str:
@@ -43,11 +43,11 @@ def events_in_sql(events: tuple[str, ...], alias: str = "e") -> str:
     return f"{alias}.event_type IN ({', '.join(literal(e) for e in events)})"
 
 
-def dimension_value_sql(dim: Dimension, struct: str) -> str:
-    """The text of an event dimension on a chosen event (a struct column)."""
+def dimension_value_sql(dim: Dimension, alias: str = "e") -> str:
+    """The text of an event dimension on an event row (read once, in the events pass)."""
     if dim.field in ("source", "category"):
-        return f"{struct}.{ident(dim.field)}"
-    return f"json_extract_string({struct}.attributes, {literal('$.' + dim.field)})"
+        return f"{alias}.{ident(dim.field)}"
+    return f"json_extract_string({alias}.attributes, {literal('$.' + dim.field)})"
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,17 @@ def paths_sql(q: FunnelQuery) -> str:
     """One row per entering person: ev1..evN, the struct of the event that counted for
     each step (NULL where the person did not get that far)."""
     n = len(q.step_conditions)
-    evs = ", ".join(f"{c} := e.{c}" for c in EVENT_STRUCT)
+    # The struct of an event: ts first, then its id (the tie-break of `min`), then the
+    # event dimensions asked for — read from the entry events only with first touch.
+    parts = ["ts := e.ts", f"id := {EVENT_ID_SQL}"]
+    for i, dim in enumerate(q.dims):
+        if dim.kind != "event":
+            continue
+        value = dimension_value_sql(dim)
+        if q.attribution == "first":
+            value = f"CASE WHEN {q.step_conditions[0]} THEN {value} END"
+        parts.append(f"d{i} := {value}")
+    evs = ", ".join(parts)
     matches = ", ".join(f"CASE WHEN {cond} THEN {k} END"
                         for k, cond in enumerate(q.step_conditions, start=1))
     any_step = " OR ".join(f"({c})" for c in q.step_conditions)
@@ -89,7 +99,7 @@ def paths_sql(q: FunnelQuery) -> str:
     SELECT p.person_id, min(se.ev) AS ev, any_value(p.t1) AS t1
     FROM s{k - 1} p JOIN step_events se ON se.person_id = p.person_id AND se.step = {k}
     WHERE se.ev.ts >= p.ev.ts AND se.ev.ts < p.t1 + {window}
-      AND NOT (se.ev.file_id = p.ev.file_id AND se.ev.row_number = p.ev.row_number)
+      AND se.ev.id <> p.ev.id
     GROUP BY p.person_id)""")
     # step_events is read once per step: materialised (DuckDB), not re-computed.
     ctes[0] = ctes[0].replace("step_events AS (", "step_events AS MATERIALIZED (", 1)
@@ -100,14 +110,15 @@ def paths_sql(q: FunnelQuery) -> str:
             f"FROM s1\n{joins}")
 
 
-def group_value_sql(dim: Dimension, n_steps: int, attribution: str, tag_alias: str) -> str:
+def group_value_sql(dim_index: int, dim: Dimension, n_steps: int, attribution: str,
+                    tag_alias: str) -> str:
     """A group key column: a tag's value, or an event dimension by the attribution rule."""
     if dim.kind == "tag":
         return f"{tag_alias}.v"
     if attribution == "last":
-        values = [dimension_value_sql(dim, f"ev{k}") for k in range(n_steps, 0, -1)]
+        values = [f"ev{k}.d{dim_index}" for k in range(n_steps, 0, -1)]
         return f"coalesce({', '.join(values)})"
-    return dimension_value_sql(dim, "ev1")
+    return f"ev1.d{dim_index}"
 
 
 def funnel_sql(q: FunnelQuery) -> str:
@@ -124,7 +135,7 @@ def funnel_sql(q: FunnelQuery) -> str:
                 f"LEFT JOIN (SELECT person_id, any_value(json_extract_string(value, '$')) AS v "
                 f"FROM tags WHERE tag = {literal(dim.field)} GROUP BY person_id) {alias} "
                 f"ON {alias}.person_id = p.person_id")
-        keys.append(f"{group_value_sql(dim, n, q.attribution, alias)} AS g{i}")
+        keys.append(f"{group_value_sql(i, dim, n, q.attribution, alias)} AS g{i}")
     counts = ["count(*) AS n1"] + [f"count(ev{k}) AS n{k}" for k in range(2, n + 1)]
     hours = [f"round(median((epoch(ev{k}.ts) - epoch(ev{k - 1}.ts)) / 3600.0), 2) AS h{k}"
              for k in range(2, n + 1)]
