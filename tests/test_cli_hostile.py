@@ -38,6 +38,7 @@ BASE = {
     "export": {"what": "leads", "out": "{root}/out.csv"},
     "ingest": {"paths": "{root}/inbox/web.csv"},
     "load-results": {"output": "{root}/no_such_run"},
+    "report funnel": {"name": "app_install"},
 }
 
 
