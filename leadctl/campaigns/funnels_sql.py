@@ -3,7 +3,7 @@
 One pass over the events keeps those of any step (each tagged with the steps it
 matches), joined to their persons. Then, per step, a set-based join of the persons who
 reached the previous step with their events of this step picks the earliest qualifying
-event (`min` of a struct ordered by ts, file_id, row_number: the tie-break is the load
+event (`min` of a struct ordered by ts, then the event id — file and row: the tie-break is the load
 order). Earliest-first is optimal for an ordered funnel: a later choice can only leave
 less room for the next step. Finally one GROUP BY over the persons' paths counts each
 step per group, with the median time between steps.
@@ -84,7 +84,8 @@ def paths_sql(q: FunnelQuery) -> str:
     since = f" AND ev.ts >= {ts_literal(q.since)}" if q.since else ""
     entry = f"\n          AND person_id IN ({q.entry_sql})" if q.entry_sql else ""
     window = f"INTERVAL {int(q.window_days)} DAY"
-    ctes = [f"""step_events AS (
+    # step_events is read once per step: materialised, not re-computed each time.
+    ctes = [f"""step_events AS MATERIALIZED (
     SELECT person_id, ev, step FROM (
         SELECT sp.person_id, struct_pack({evs}) AS ev, unnest([{matches}]) AS step
         FROM events e JOIN subject_persons sp ON sp.subject = e.subject
@@ -101,8 +102,6 @@ def paths_sql(q: FunnelQuery) -> str:
     WHERE se.ev.ts >= p.ev.ts AND se.ev.ts < p.t1 + {window}
       AND se.ev.id <> p.ev.id
     GROUP BY p.person_id)""")
-    # step_events is read once per step: materialised (DuckDB), not re-computed.
-    ctes[0] = ctes[0].replace("step_events AS (", "step_events AS MATERIALIZED (", 1)
     joins = "\n".join(f"LEFT JOIN s{k} ON s{k}.person_id = s1.person_id"
                       for k in range(2, n + 1))
     columns = ", ".join(f"s{k}.ev AS ev{k}" for k in range(1, n + 1))
