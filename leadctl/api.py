@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from leadctl.campaigns.funnels_report import funnel_report
 from leadctl.identity import suggest, suspects, why
 from leadctl.identity.config import load_identity_config
 from leadctl.identity.resolve import resolve_identities
@@ -273,3 +274,12 @@ def identity_suspects(db: Path | None, min_distinct: int = suspects.DEFAULT_MIN_
     with reading(db) as ws:
         return suspects.find_suspects(ws, min_distinct=min_distinct, limit=limit,
                                       reveal=reveal, out=out)
+def report_funnel(db: Path | None, rules_dir: Path, name: str, *, by: list[str] | None = None,
+                  since: dt.date | None = None, as_of: dt.date | None = None,
+                  attribution: str | None = None) -> dict:
+    """A funnel of rules/funnels.yaml per group: persons, conversion (of entry), of the
+    previous step, median hours between steps and the min_conversion flags."""
+    rules = load_rules(rules_dir)
+    with reading(db) as ws:
+        return funnel_report(ws, rules, name, by=by, since=since, as_of=as_of,
+                             attribution=attribution)

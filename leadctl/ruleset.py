@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadctl.campaigns.costs import COSTS_FILE, CostRules, load_cost_rules
+from leadctl.campaigns.funnels import FUNNELS_FILE, FunnelRules
+from leadctl.campaigns.funnels_parse import load_funnel_rules
 from leadctl.errors import Location, RuleError
 from leadctl.identity.config import IDENTITY_FILE, IdentityConfig, load_identity_config
 from leadctl.ingest.sources import SOURCES_FILE, SourcesConfig, load_sources_config
@@ -44,6 +46,7 @@ class RuleSet:
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     costs: CostRules = field(default_factory=CostRules)  # rules/costs.yaml (optional)
+    funnels: FunnelRules | None = None  # campaign funnels (`present` False without the file)
 
     def fields(self) -> dict[str, str]:
         """person_features fields for expressions: attributes + every tag."""
@@ -68,7 +71,8 @@ class RuleSet:
 
     def summary(self) -> dict:
         return {"ok": True, "rules_dir": str(self.rules_dir), "files": self.files,
-                "tags": len(self.tags.tags), "warnings": self.warnings}
+                "tags": len(self.tags.tags), "warnings": self.warnings,
+                "funnels": len(self.funnels.funnels) if self.funnels else 0}
 
 
 def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
@@ -103,6 +107,7 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
     identity = parsed(rule_path(rules_dir, IDENTITY_FILE), load_identity_config)
     sources = parsed(rule_path(rules_dir, SOURCES_FILE), load_sources_config)
     costs = parsed(rule_path(rules_dir, COSTS_FILE), load_cost_rules)
+    funnels = parsed(rule_path(rules_dir, FUNNELS_FILE), load_funnel_rules, tags)
     for rules, stage in ((scoring, "score"), (routing, "route")):
         if rules is not None and not rules.present:
             warnings.append(f"{rules.path}: not found (the {stage} stage is skipped)")
@@ -112,7 +117,7 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
         raise RuleError(sorted_problems(problems))
     ruleset = RuleSet(rules_dir, tags, scoring, routing, identity, sources,
                       hash=rules_hash(rules_dir), files=files, warnings=warnings,
-                      costs=costs)
+                      costs=costs, funnels=funnels)
     if ws is not None:
         ruleset.check_data(ws)
     return ruleset

@@ -16,6 +16,18 @@ Event keys: `event` (type), `at` (timestamp) or `days_ago` (+ optional `time`, d
 Expectations name tags, or keys the score and route stages add after the tag stage
 (each domain's `stage.fixture_values(ws, rules, as_of) -> {person_id: {key: value}}`).
 
+Funnels (rules/funnels.yaml) are checked per group with `expect_funnels:` (then
+`expect:` may be left out):
+
+    expect_funnels:
+      app_install:                  # a funnel name
+        by: [utm_content]           # optional: --by (none: one group, called `all`)
+        attribution: last           # optional: --attribution
+        groups:                     # group (its key values joined by ", ", null as
+          A: {pushed: 3, registered: 1}          # (none)) → step → persons
+          B: {registered: {persons: 0, below_min: true}}   # or → {persons, conversion,
+                                                 # of_previous, below_min}
+
 This runner sits above the domains: it drives their stages on each case, with the rules
 loaded once (`RuleSet`).
 """
@@ -30,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leadctl.errors import Location, RuleError
+from leadctl.campaigns.funnels_report import funnel_report
+from leadctl.errors import Location, RuleError, UsageError
 from leadctl.routing import stage as routing_stage
 from leadctl.rules.load import load_yaml
 from leadctl.ruleset import RuleSet, load_rules
@@ -40,7 +53,11 @@ from leadctl.workspace import open_memory
 
 TESTS_DIR = "tests"
 
-CASE_KEYS = ("name", "as_of", "persons", "events", "expect")
+CASE_KEYS = ("name", "as_of", "persons", "events", "expect", "expect_funnels")
+FUNNEL_EXPECT_KEYS = ("by", "attribution", "groups")
+STEP_CHECK_KEYS = ("persons", "conversion", "of_previous", "median_hours_from_previous",
+                   "below_min")
+ALL_GROUP = "all"
 PERSON_KEYS = ("id", "name", "phone", "email", "wechat", "device_id", "id_card", "city",
                "province", "channel", "source", "sources", "first_seen", "last_seen",
                "lead_count", "leads")
@@ -78,6 +95,9 @@ class Case:
     persons: list[dict]
     events: list[dict]
     expect: list[tuple[str, str, Any, Location | None]]  # person, key, value, where
+    # funnel → (by, attribution, [(group, step, key, value, where)])
+    funnels: dict[str, tuple[list[str], str | None, list[tuple]]] = field(
+        default_factory=dict)
 
 
 @dataclass
@@ -182,8 +202,51 @@ def _parse_case(raw: Any, path: Path, default_name: str,
         as_of = dt.date(2000, 1, 1)
     persons = _parse_persons(raw.get("persons") or [], raw, loc, name, problems)
     events = _parse_events(raw.get("events") or [], raw, loc, name, as_of, persons, problems)
-    expect = _parse_expect(raw.get("expect"), raw, loc, name, persons, problems)
-    return Case(name, str(path), loc, as_of, persons, events, expect)
+    funnels = _parse_expect_funnels(raw.get("expect_funnels"), raw, loc, name, problems)
+    expect = [] if funnels and "expect" not in raw else _parse_expect(
+        raw.get("expect"), raw, loc, name, persons, problems)
+    return Case(name, str(path), loc, as_of, persons, events, expect, funnels)
+
+
+def _parse_expect_funnels(raw: Any, case: Mapping, loc, name: str,
+                          problems: list) -> dict[str, tuple]:
+    if raw is None:
+        return {}
+    where = _value_loc(case, "expect_funnels", loc)
+    if not isinstance(raw, Mapping) or not raw:
+        problems.append((where, f"{name}: `expect_funnels:` must map funnel → {{by, groups}}"))
+        return {}
+    out = {}
+    for funnel, spec in raw.items():
+        at = _key_loc(raw, funnel, where)
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("groups"), Mapping):
+            problems.append((at, f"{name}: funnel '{funnel}' needs `groups:` (group → step → "
+                             "persons)"))
+            continue
+        for key in spec:
+            if key not in FUNNEL_EXPECT_KEYS:
+                problems.append((_key_loc(spec, key, at), f"{name}: unknown key '{key}' "
+                                 f"(known: {', '.join(FUNNEL_EXPECT_KEYS)})"))
+        by = spec.get("by") or []
+        by = [str(b) for b in (by if isinstance(by, list) else [by])]
+        checks = []
+        groups = spec["groups"]
+        for group, steps in groups.items():
+            g_at = _key_loc(groups, group, at)
+            if not isinstance(steps, Mapping):
+                problems.append((g_at, f"{name}: group '{group}' must map step → persons"))
+                continue
+            for step, value in steps.items():
+                s_at = _key_loc(steps, step, g_at)
+                values = value if isinstance(value, Mapping) else {"persons": value}
+                for key, expected in values.items():
+                    if key not in STEP_CHECK_KEYS:
+                        problems.append((s_at, f"{name}: unknown step check '{key}' (known: "
+                                         f"{', '.join(STEP_CHECK_KEYS)})"))
+                        continue
+                    checks.append((str(group), str(step), key, expected, s_at))
+        out[str(funnel)] = (by, spec.get("attribution"), checks)
+    return out
 
 
 def _date(value: Any) -> dt.date | None:
@@ -359,6 +422,12 @@ def run_fixtures(rules_dir: Path | str) -> FixtureResult:
     for case in loaded:
         result.cases += 1
         got = run_case(case, rules)
+        for funnel, person, key, expected, actual, where in got.pop(FUNNELS_KEY, []):
+            result.checks += 1
+            if not values_equal(expected, actual):
+                result.failures.append(Failure(case.file, where.line if where else 1,
+                                               case.name, person, f"{funnel}.{key}",
+                                               expected, actual))
         unknown = [(where, f"{case.name}: unknown tag or key '{key}' in expect")
                    for person, key, _, where in case.expect
                    if key not in tag_names and not any(key in v for v in got.values())]
@@ -389,9 +458,40 @@ def run_case(case: Case, rules: RuleSet) -> dict[str, dict[str, Any]]:
                              routing_stage.fixture_values(ws, rules.routing, case.as_of)):
             for person, extra in extra_values.items():
                 values.setdefault(str(person), {}).update(extra)
+        if case.funnels:
+            values[FUNNELS_KEY] = funnel_checks(ws, case, rules)
         return values
     finally:
         ws.con.close()
+
+
+FUNNELS_KEY = "\0funnels"  # run_case's entry for the funnel checks (no person id)
+
+
+def funnel_checks(ws, case: Case, rules: RuleSet) -> list[tuple]:
+    """Each funnel expectation of a case with the value the report gives:
+    (funnel, group, step.key, expected, got, where). Unknown funnels, groups' steps or
+    `by:` dimensions are rule errors (exit 2), like unknown tags."""
+    out = []
+    for funnel, (by, attribution, checks) in case.funnels.items():
+        try:
+            report = funnel_report(ws, rules, funnel, by=by, as_of=case.as_of,
+                                   attribution=attribution)
+        except (RuleError, UsageError) as exc:
+            where = checks[0][4] if checks else case.loc
+            raise RuleError([(where, f"{case.name}: {exc}")]) from None
+        groups = {", ".join("(none)" if v is None else str(v) for v in g["key"].values())
+                  or ALL_GROUP: {s["step"]: s for s in g["steps"]} for g in report["groups"]}
+        for group, step, key, expected, where in checks:
+            if step not in report["steps"]:
+                raise RuleError([(where, f"{case.name}: funnel '{funnel}' has no step "
+                                  f"'{step}' (steps: {', '.join(report['steps'])})")])
+            got = groups.get(group, {}).get(step, {}).get(key)
+            if got is None and key == "persons":
+                got = 0  # a group nobody entered has 0 persons at every step
+            name = f"{step}" if key == "persons" else f"{step}.{key}"
+            out.append((funnel, group, name, expected, got, where))
+    return out
 
 
 def load_case_data(ws, case: Case) -> None:

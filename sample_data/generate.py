@@ -7,7 +7,8 @@ cards are random. Deterministic for a given (n_persons, seed, as_of).
     python sample_data/generate.py [--out sample_data] [--persons N] [--seed S]
 
 Writes into OUT/inbox/ (the folder `leadctl run --inbox` reads, nothing else
-goes there) five lead files in different layouts plus events.parquet, and
+goes there) five lead files in different layouts plus events.parquet and
+campaign_events.csv (a two-batch app campaign with UTM fields, for funnels), and
 OUT/truth.csv (`source,lead_id,person`) and OUT/stats.json next to it.
 
 How the true persons are built, so that a perfect resolver is measurable:
@@ -799,6 +800,90 @@ def build_events(gen: _Gen) -> tuple[dict[str, list], dict]:
     return columns, expected
 
 
+# ---- campaign events (rules/funnels.yaml) --------------------------------------
+# A credit-card app campaign in two batches: each person gets a push through one channel
+# (UTM fields, two creatives A/B) and may go on: receipt (delivered or failed), a click on
+# the short link (carrying the link's UTM fields), app-store visit, install, registration,
+# card binding, joining the activity or applying. Independent random stream: the other
+# files stay as they were.
+CAMPAIGN_HEADERS = ("phone", "lead_id", "event_type", "ts", "utm_source", "utm_medium",
+                    "utm_campaign", "utm_content", "batch", "status")
+CAMPAIGN_CHANNELS = (("sms", "sms", 35, 0.95, 1.0), ("wechat", "social", 25, 0.9, 1.2),
+                     ("app_push", "push", 25, 0.8, 1.0), ("edm", "email", 15, 0.7, 0.02))
+CAMPAIGN_BATCHES = (("2026_10_b1", date(2026, 10, 6)), ("2026_10_b2", date(2026, 10, 14)))
+CAMPAIGN_NAME = "card_autumn_2026"
+CAMPAIGN_SHARE = 0.32  # of the persons
+
+
+def build_campaign_events(gen: _Gen, seed: int) -> list[list[str]]:
+    """Rows of inbox/campaign_events.csv (CAMPAIGN_HEADERS), in time order."""
+    rng = random.Random(seed * 1_000_003 + 16)
+    rows: list[tuple] = []
+    eligible = [p for p in gen.persons if _event_subjects(p)[0] or p.leads]
+    chosen = rng.sample(eligible, round(len(eligible) * CAMPAIGN_SHARE))
+
+    def subject(p: Person) -> tuple[str, str]:
+        phones, lead_ids = _event_subjects(p)
+        if phones and rng.random() < 0.6:
+            value = phones[0].canonical
+            return (value[3:] if value.startswith("+86") else value), ""
+        return "", rng.choice(lead_ids)
+
+    def add(p: Person, who: tuple[str, str], event_type: str, ts: datetime,
+            utm: tuple[str, str, str] | None = None, batch: str = "",
+            status: str = "") -> None:
+        source, medium, content = utm or ("", "", "")
+        rows.append((*who, event_type, ts.replace(microsecond=0), source, medium,
+                     CAMPAIGN_NAME if utm else "", content, batch, status))
+
+    def later(ts: datetime, low: float, high: float) -> datetime:
+        return ts + timedelta(seconds=rng.randrange(int(low * 60), int(high * 60) + 1))
+
+    for p in chosen:
+        who = subject(p)
+        batch, day = rng.choice(CAMPAIGN_BATCHES)
+        source, medium, _, delivery, appeal = _weighted(
+            rng, [(c, c[2]) for c in CAMPAIGN_CHANNELS])
+        content = rng.choice("AB")
+        utm = (source, medium, content)
+        ts = datetime.combine(day + timedelta(days=rng.randrange(3)), datetime.min.time()) \
+            + timedelta(hours=9, seconds=rng.randrange(10 * 3600))
+        if rng.random() < 0.03:  # an organic install before the campaign: out of order
+            add(p, who, "install", ts - timedelta(days=rng.randrange(1, 4)))
+        add(p, who, "push", ts, utm, batch)
+        delivered = rng.random() < delivery
+        ts = later(ts, 0, 2)
+        add(p, who, "push_receipt", ts, None, batch, "delivered" if delivered else "failed")
+        if rng.random() < 0.1:  # a second push through another channel: two channels
+            other = rng.choice([c for c in CAMPAIGN_CHANNELS if c[0] != source])
+            utm = (other[0], other[1], content)
+            ts = later(ts, 24 * 60, 48 * 60)
+            add(p, who, "push", ts, utm, batch)
+            add(p, who, "push_receipt", later(ts, 0, 2), None, batch, "delivered")
+            delivered, appeal = True, other[4]
+        click = (0.25 if content == "A" else 0.35) * appeal
+        if not delivered or rng.random() >= click:
+            continue
+        ts = later(ts, 10, 3 * 24 * 60)
+        add(p, who, "click", ts, utm, batch)
+        steps = (("store_visit", 0.75, 1, 10), ("install", 0.65, 2, 30),
+                 ("register", 0.7, 5, 5 * 24 * 60), ("bind_card", 0.5, 60, 6 * 24 * 60))
+        reached = True
+        for event_type, rate, low, high in steps:
+            if rng.random() >= rate:
+                reached = False
+                break
+            ts = later(ts, low, high)
+            if event_type == "register" and rng.random() < 0.05:  # too late: after 14 days
+                ts = later(ts, 15 * 24 * 60, 16 * 24 * 60)
+            add(p, who, event_type, ts)
+        if reached and rng.random() < 0.6:
+            add(p, who, "join_activity" if rng.random() < 0.7 else "apply",
+                later(ts, 60, 5 * 24 * 60))
+    rows.sort(key=lambda r: (r[3], r[2], r[1], r[0]))
+    return [[*r[:3], r[3].strftime("%Y-%m-%d %H:%M:%S"), *r[4:]] for r in rows]
+
+
 def _expected_value_tiers(gen: _Gen, heavy: list[Person], rows: list[tuple],
                           near_misses: dict) -> dict:
     start, end = gen.as_of - timedelta(days=7), gen.as_of
@@ -870,6 +955,15 @@ def generate(out_dir: Path, n_persons: int = 1500, seed: int = 7,
     files["events"] = str(events_path)
     rows_written["events"] = len(events["event_type"])
 
+    campaign = build_campaign_events(gen, seed)
+    campaign_path = inbox / "campaign_events.csv"
+    with open(campaign_path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(CAMPAIGN_HEADERS)
+        writer.writerows(campaign)
+    files["campaign_events"] = str(campaign_path)
+    rows_written["campaign_events"] = len(campaign)
+
     truth_path = out_dir / "truth.csv"
     with open(truth_path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
@@ -891,6 +985,8 @@ def generate(out_dir: Path, n_persons: int = 1500, seed: int = 7,
                      "feed_douyin": "DY099999: ragged row (5 of 9 fields)",
                      "events": "one row with neither phone nor lead_id"},
         "events": len(events["event_type"]), "events_by_type": dict(sorted(event_types.items())),
+        "campaign_events_by_type": dict(sorted(
+            (t, sum(1 for r in campaign if r[2] == t)) for t in {r[2] for r in campaign})),
         "demo_persons": {"T00001": "phone 13800000001, 4 channels, value_tier high",
                          "T00002": "two phones linked only through WeChat",
                          "T00003": "Hong Kong mobile +852 9123 4567 and an e-mail"},

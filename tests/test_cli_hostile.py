@@ -40,6 +40,7 @@ BASE = {
     "ingest": {"paths": "{root}/inbox/web.csv"},
     "load-results": {"output": "{root}/no_such_run"},
     "identity why": {"a": "{pid}", "b": "{pid}"},
+    "report funnel": {"name": "app_install"},
 }
 
 

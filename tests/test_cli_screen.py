@@ -20,6 +20,7 @@ TABLE_COMMANDS = [
     ("route", "--as-of", "2026-11-01", "--dry-run"),
     ("find", "value_tier = 'high'"),
     ("report", "channels"),
+    ("report", "funnel", "app_install", "--by", "utm_source,utm_content"),
     ("explain", "BD100769"),
     ("portrait", "13800000001"),
     ("rules", "check"),

@@ -95,6 +95,9 @@ FAILURES = [
     ("report channels", "ws", ["report", "channels", "--by", "colour"], 2, "UsageError",
      "cannot report by 'colour': choose one of source, utm_source, utm_medium, "
      "utm_campaign, utm_content, utm_term, channel"),
+    ("report funnel", "ws", ["report", "funnel", "app_instal"], 2, "UsageError",
+     f"no funnel 'app_instal' in {RULES}/funnels.yaml (did you mean 'app_install'?) "
+     "(funnels: app_install, app_register_basic)"),
     ("export", "ws", ["export", "leads", "-o", "{root}/leads.txt"], 2, "UsageError",
      "cannot tell the format of {root}/leads.txt: use a .csv or .parquet file name"),
     ("identity suggest", "none", ["identity", "suggest"], 2, "WorkspaceError",

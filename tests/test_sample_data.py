@@ -73,8 +73,11 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(small, tmp_pa
 def test_encodings_delimiters_and_headers(small):
     inbox = Path(small["inbox"])
     assert sorted(p.name for p in inbox.iterdir()) == [
-        "agent_list.csv", "app_signups.parquet", "events.parquet", "feed_douyin.csv",
-        "sem_baidu.csv", "seo_forms.csv"]
+        "agent_list.csv", "app_signups.parquet", "campaign_events.csv", "events.parquet",
+        "feed_douyin.csv", "sem_baidu.csv", "seo_forms.csv"]
+    assert (inbox / "campaign_events.csv").read_text(encoding="utf-8").startswith(
+        "phone,lead_id,event_type,ts,utm_source,utm_medium,utm_campaign,utm_content,batch,"
+        "status\n")
     sem = (inbox / "sem_baidu.csv").read_bytes()
     assert sem.startswith(b"\xef\xbb\xbf" + "线索ID,姓名,手机号,邮箱,城市,省份,创建时间,utm_source,"
                           "utm_medium,utm_campaign,关键词,落地页\r\n".encode())
@@ -138,7 +141,8 @@ def test_truth_covers_every_real_lead_once(small):
 
 def test_shipped_sample_is_what_the_generator_makes(tmp_path):
     fresh = gen.generate(tmp_path)
-    for name in ("sem_baidu.csv", "feed_douyin.csv", "agent_list.csv", "seo_forms.csv"):
+    for name in ("sem_baidu.csv", "feed_douyin.csv", "agent_list.csv", "seo_forms.csv",
+                 "campaign_events.csv"):
         assert (tmp_path / "inbox" / name).read_bytes() == (SAMPLE / "inbox" / name).read_bytes()
     for name in ("app_signups.parquet", "events.parquet"):
         assert pq.read_table(tmp_path / "inbox" / name).equals(

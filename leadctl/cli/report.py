@@ -1,4 +1,5 @@
-"""`leadctl report channels`: channel / UTM monitoring."""
+"""`leadctl report channels`: channel / UTM monitoring; `leadctl report funnel`: campaign
+funnels (rules/funnels.yaml)."""
 
 from __future__ import annotations
 
@@ -102,3 +103,67 @@ def render(result: dict):
                f"sales of the persons the channel brought first; {costs}")
     return common.table(title, [result["by"], *_RIGHT], rows, right=_RIGHT, drop=_DROP,
                         full="--json or -o", caption=caption, total=True)
+
+
+@report_app.command("funnel")
+def funnel(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A funnel of rules/funnels.yaml.")],
+    by: Annotated[list[str] | None, typer.Option(
+        "--by", help="Break down by a dimension of the funnel's `by:` (utm_source, "
+        "utm_content, source, a batch attribute, tag:NAME); repeat or comma-separate for "
+        "several.", show_default=False)] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Only persons entering (first step) on or after this date "
+        "(YYYY-MM-DD).", show_default=False)] = None,
+    attribution: Annotated[str | None, typer.Option(
+        "--attribution", help="first (the entry event's UTM fields; default) or last (the "
+        "latest event of the person's path carrying them).", show_default=False)] = None,
+    as_of: common.ViewAsOf = None,
+    json_out: common.Json = False,
+) -> None:
+    """Per group: persons at each step (once per step, in order, inside the window), the
+    conversion (of the persons entering), of the previous step, the median hours from the
+    previous step, and `!` where a step falls under the funnel's min_conversion."""
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: api.report_funnel(
+        s.db, s.rules, name, by=by, since=_date(since),
+        as_of=common.parse_optional_as_of(as_of), attribution=attribution))
+    if json_out:
+        common.print_json(result)
+    else:
+        common.stdout_console(piped_width=100).print(render_funnel(result))
+
+
+_FUNNEL_RIGHT = ("persons", "conversion", "of prev", "median h")
+
+
+def render_funnel(result: dict):
+    by = result["by"]
+    title = (f"funnel {result['funnel']} ({result['window_days']}d window, "
+             f"{result['attribution']} touch)" + (f" by {', '.join(by)}" if by else "")
+             + (f", entries since {result['since']}" if result["since"] else "")
+             + f", {describe(result)}")
+    rows = []
+    for group in result["groups"]:
+        label = ", ".join("(none)" if v is None else str(v) for v in group["key"].values())
+        for index, step in enumerate(group["steps"]):
+            flag = " !" if step["below_min"] else ""
+            rows.append([label if index == 0 else "", step["step"], step["persons"],
+                         _pct(step["conversion"]) + flag,
+                         "" if index == 0 else _pct(step["of_previous"]),
+                         _num(step["median_hours_from_previous"])
+                         if index else ""])
+    mins = ", ".join(f"{k} {v * 100:g}%" for k, v in result["min_conversion"].items())
+    caption = ("conversion = persons / persons entering; of prev = / the previous step; "
+               "median h = median hours from the previous step"
+               + (f"; ! = under min_conversion ({mins})" if mins else ""))
+    open_windows = sum(g["open_windows"] for g in result["groups"])
+    if open_windows:
+        caption += f"; {open_windows} entries' windows still open at the as-of date"
+    columns = [", ".join(by) or "group", "step", *_FUNNEL_RIGHT]
+    if not by:
+        rows = [row[1:] for row in rows]
+        columns = columns[1:]
+    return common.table(title, columns, rows, right=_FUNNEL_RIGHT, drop=("median h",),
+                        caption=caption)

@@ -11,6 +11,7 @@ from pathlib import Path
 from leadctl.errors import InputError, first_line
 from leadctl.ingest import sql
 from leadctl.ingest.columns import (
+    EVENT_COLUMNS,
     IDENTIFIER_COLUMNS,
     build_alias_map,
     map_columns,
@@ -329,7 +330,13 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
                  result)
         return
     fields = sql.event_columns_sql(mapping, types, options.timezone)
-    ws.execute(sql.insert_events_sql(rows_sql, fields, extra, file_id, source))
+    # Lead columns an events file carries (utm_source, channel, ...) are attributes of its
+    # events under their canonical names (a campaign's UTM fields, for funnels).
+    taken = {h.lower() for h in extra}
+    kept = {header: canonical for canonical, header in mapping.items()
+            if canonical not in EVENT_COLUMNS and canonical.lower() not in taken}
+    ws.execute(sql.insert_events_sql(rows_sql, fields, [*extra, *kept], file_id, source,
+                                     kept))
     result.loaded = ws.scalar("SELECT count(*) FROM events WHERE file_id = ?", [file_id])
     # Rejects are rare: only scan the file a second time when rows are missing.
     if ws.scalar(f"SELECT count(*) FROM ({rows_sql})") > result.loaded:

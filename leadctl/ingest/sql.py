@@ -70,10 +70,13 @@ def typed_timestamp_sql(column: str, duckdb_type: str, timezone: str) -> str:
     return parse_timestamp_sql(text_sql(column), timezone)
 
 
-def struct_json_sql(columns: list[str]) -> str:
+def struct_json_sql(columns: list[str], keys: dict[str, str] | None = None) -> str:
+    """The columns as one JSON object; `keys` renames some (header → key)."""
     if not columns:
         return "CAST(NULL AS JSON)"
-    parts = ", ".join(f"{ident(c)} := CAST({ident(c)} AS VARCHAR)" for c in columns)
+    keys = keys or {}
+    parts = ", ".join(f"{ident(keys.get(c, c))} := CAST({ident(c)} AS VARCHAR)"
+                      for c in columns)
     return f"to_json(struct_pack({parts}))"
 
 
@@ -284,8 +287,10 @@ def _is_numeric(duckdb_type: str) -> bool:
 
 
 def insert_events_sql(rows_sql: str, fields: dict, extra: list[str], file_id: int,
-                      source: str) -> str:
-    typed = _typed_events_sql(rows_sql, fields, f"{struct_json_sql(extra)} AS attributes")
+                      source: str, keys: dict[str, str] | None = None) -> str:
+    """`extra` columns become the events' attributes (`keys`: header → attribute name)."""
+    typed = _typed_events_sql(rows_sql, fields,
+                              f"{struct_json_sql(extra, keys)} AS attributes")
     return f"""
         INSERT INTO events
         SELECT {file_id}, row_number, {literal(source)}, subject, event_type, ts, amount,

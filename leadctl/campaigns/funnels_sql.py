@@ -1,0 +1,164 @@
+"""Pure SQL builders of `leadctl report funnel` (inputs → SQL text; nothing executes here).
+
+One pass over the events keeps those of any step (each tagged with the steps it
+matches), joined to their persons. Then, per step, a set-based join of the persons who
+reached the previous step with their events of this step picks the earliest qualifying
+event (`min` of a struct ordered by ts, then the event id — file and row: the tie-break is the load
+order). Earliest-first is optimal for an ordered funnel: a later choice can only leave
+less room for the next step. Finally one GROUP BY over the persons' paths counts each
+step per group, with the median time between steps.
+
+Tables read: events, subject_persons (and tags, persons/person_features/scores/ownership
+for tag dimensions and the entry population).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from leadctl.campaigns.funnels import Dimension
+from leadctl.sqltext import ident, literal, ts_literal
+from leadctl.tagging.model import EVENT_COLUMNS
+
+_CASTS = {"number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
+# An event's id in the struct of a step's chosen event: its file and row, in load order.
+EVENT_ID_SQL = "(CAST(e.file_id AS BIGINT) * 4294967296 + e.row_number)"
+
+
+def event_field_sql(name: str, attribute_types: Mapping[str, str], alias: str = "e") -> str:
+    """An event column (`source` included), or an attribute read from the JSON
+    `attributes`, cast to its declared type."""
+    if name in EVENT_COLUMNS or name == "source":
+        return f"{alias}.{ident(name)}"
+    extracted = f"json_extract_string({alias}.attributes, {literal('$.' + name)})"
+    cast = _CASTS.get(attribute_types.get(name, "string"))
+    return f"TRY_CAST({extracted} AS {cast})" if cast else extracted
+
+
+def events_in_sql(events: tuple[str, ...], alias: str = "e") -> str:
+    if len(events) == 1:
+        return f"{alias}.event_type = {literal(events[0])}"
+    return f"{alias}.event_type IN ({', '.join(literal(e) for e in events)})"
+
+
+def dimension_value_sql(dim: Dimension, alias: str = "e") -> str:
+    """The text of an event dimension on an event row (read once, in the events pass)."""
+    if dim.field in ("source", "category"):
+        return f"{alias}.{ident(dim.field)}"
+    return f"json_extract_string({alias}.attributes, {literal('$.' + dim.field)})"
+
+
+@dataclass(frozen=True)
+class FunnelQuery:
+    """Everything the funnel SQL depends on, already compiled (conditions are SQL)."""
+
+    step_conditions: list[str]  # per step, a condition over events `e`
+    window_days: int
+    as_of: dt.date  # events with ts < as_of only
+    since: dt.date | None = None  # entries on/after
+    dims: list[Dimension] = field(default_factory=list)
+    attribution: str = "first"
+    entry_sql: str | None = None  # a query returning the person_ids of the population
+
+
+def paths_sql(q: FunnelQuery) -> str:
+    """One row per entering person: ev1..evN, the struct of the event that counted for
+    each step (NULL where the person did not get that far)."""
+    n = len(q.step_conditions)
+    # The struct of an event: ts first, then its id (the tie-break of `min`), then the
+    # event dimensions asked for — read from the entry events only with first touch.
+    parts = ["ts := e.ts", f"id := {EVENT_ID_SQL}"]
+    for i, dim in enumerate(q.dims):
+        if dim.kind != "event":
+            continue
+        value = dimension_value_sql(dim)
+        if q.attribution == "first":
+            value = f"CASE WHEN {q.step_conditions[0]} THEN {value} END"
+        parts.append(f"d{i} := {value}")
+    evs = ", ".join(parts)
+    matches = ", ".join(f"CASE WHEN {cond} THEN {k} END"
+                        for k, cond in enumerate(q.step_conditions, start=1))
+    any_step = " OR ".join(f"({c})" for c in q.step_conditions)
+    since = f" AND ev.ts >= {ts_literal(q.since)}" if q.since else ""
+    entry = f"\n          AND person_id IN ({q.entry_sql})" if q.entry_sql else ""
+    window = f"INTERVAL {int(q.window_days)} DAY"
+    # step_events is read once per step: materialised, not re-computed each time.
+    ctes = [f"""step_events AS MATERIALIZED (
+    SELECT person_id, ev, step FROM (
+        SELECT sp.person_id, struct_pack({evs}) AS ev, unnest([{matches}]) AS step
+        FROM events e JOIN subject_persons sp ON sp.subject = e.subject
+        WHERE e.ts < {ts_literal(q.as_of)} AND ({any_step}))
+    WHERE step IS NOT NULL)""",
+            f"""s1 AS (
+    SELECT person_id, min(ev) AS ev, min(ev.ts) AS t1
+    FROM step_events WHERE step = 1{since}{entry}
+    GROUP BY person_id)"""]
+    for k in range(2, n + 1):
+        ctes.append(f"""s{k} AS (
+    SELECT p.person_id, min(se.ev) AS ev, any_value(p.t1) AS t1
+    FROM s{k - 1} p JOIN step_events se ON se.person_id = p.person_id AND se.step = {k}
+    WHERE se.ev.ts >= p.ev.ts AND se.ev.ts < p.t1 + {window}
+      AND se.ev.id <> p.ev.id
+    GROUP BY p.person_id)""")
+    joins = "\n".join(f"LEFT JOIN s{k} ON s{k}.person_id = s1.person_id"
+                      for k in range(2, n + 1))
+    columns = ", ".join(f"s{k}.ev AS ev{k}" for k in range(1, n + 1))
+    return (f"WITH {', '.join(ctes)}\nSELECT s1.person_id, s1.t1, {columns}\n"
+            f"FROM s1\n{joins}")
+
+
+def group_value_sql(dim_index: int, dim: Dimension, n_steps: int, attribution: str,
+                    tag_alias: str) -> str:
+    """A group key column: a tag's value, or an event dimension by the attribution rule."""
+    if dim.kind == "tag":
+        return f"{tag_alias}.v"
+    if attribution == "last":
+        values = [f"ev{k}.d{dim_index}" for k in range(n_steps, 0, -1)]
+        return f"coalesce({', '.join(values)})"
+    return f"ev1.d{dim_index}"
+
+
+def funnel_sql(q: FunnelQuery) -> str:
+    """One row per group: g0..gD (the group values), n1..nN (persons per step),
+    h2..hN (median hours from the previous step), open_windows (entries whose window
+    had not closed by the as-of date). Ordered by entries (desc), then the group."""
+    n = len(q.step_conditions)
+    tag_joins = []
+    keys = []
+    for i, dim in enumerate(q.dims):
+        alias = f"tag{i}"
+        if dim.kind == "tag":
+            tag_joins.append(
+                f"LEFT JOIN (SELECT person_id, any_value(json_extract_string(value, '$')) AS v "
+                f"FROM tags WHERE tag = {literal(dim.field)} GROUP BY person_id) {alias} "
+                f"ON {alias}.person_id = p.person_id")
+        keys.append(f"{group_value_sql(i, dim, n, q.attribution, alias)} AS g{i}")
+    counts = ["count(*) AS n1"] + [f"count(ev{k}) AS n{k}" for k in range(2, n + 1)]
+    hours = [f"round(median((epoch(ev{k}.ts) - epoch(ev{k - 1}.ts)) / 3600.0), 2) AS h{k}"
+             for k in range(2, n + 1)]
+    window = f"INTERVAL {int(q.window_days)} DAY"
+    open_windows = (f"count(*) FILTER (WHERE t1 + {window} > {ts_literal(q.as_of)}) "
+                    "AS open_windows")
+    group_cols = [f"g{i}" for i in range(len(q.dims))]
+    select_keys = (", ".join(keys) + ", ") if keys else ""
+    group_by = f"GROUP BY {', '.join(group_cols)}" if group_cols else ""
+    order = ", ".join(["n1 DESC", *(f"g{i} NULLS LAST" for i in range(len(q.dims)))])
+    return f"""
+WITH paths AS ({paths_sql(q)}),
+keyed AS (
+    SELECT {select_keys}p.*
+    FROM paths p
+    {chr(10).join(tag_joins)})
+SELECT {', '.join([*group_cols, *counts, *hours, open_windows])}
+FROM keyed
+{group_by}
+ORDER BY {order}"""
+
+
+def step_condition_sql(events: tuple[str, ...], where_sql: str | None) -> str:
+    parts = [events_in_sql(events)]
+    if where_sql:
+        parts.append(f"({where_sql})")
+    return " AND ".join(parts)

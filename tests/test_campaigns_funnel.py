@@ -1,0 +1,253 @@
+"""`leadctl report funnel` on hand-built events whose counts are worked out by hand:
+window edges, out-of-order steps, one person through two channels, --since, --as-of,
+the entry population, a tag dimension and the min_conversion flag."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+from conftest import RULES, SAMPLE_INBOX, Cli, write
+
+from leadctl.workspace import open_writer
+
+FUNNELS = """
+funnels:
+  - name: signup
+    window: 14d
+    steps:
+      - {name: pushed, event: push}
+      - {name: clicked, event: click}
+      - {name: registered, event: register}
+    by: [utm_source, utm_content, tag:value_tier]
+    min_conversion: {registered: 0.5}
+  - name: shanghai
+    window: 14d
+    entry: "city = '上海市'"
+    steps:
+      - {name: pushed, event: push}
+      - {name: clicked, event: click}
+  - name: twice
+    window: 7d
+    steps:
+      - {name: first_view, event: page_view}
+      - {name: second_view, event: page_view, where: "page = 'pricing'"}
+"""
+
+# a: push (sms, A) → click (its UTM says wechat) → register: the whole funnel.
+# b: register BEFORE the click (out of order: does not count), then the click.
+# c: click 1 s before the window closes (push + 14 d), register exactly at the close: out.
+# d: push via edm, a second push via wechat, click, register carrying utm_source wechat:
+#    first touch edm, last touch wechat.
+# e: push on the as-of day (not complete: not counted). f: a click without a push.
+# g, h: page views for `twice` (h's two views share a timestamp; g has only one).
+EVENTS = """
+INSERT INTO subject_persons (subject, person_id) VALUES
+ ('person:a', 'a'), ('person:b', 'b'), ('person:c', 'c'), ('phone:13800000004', 'd'),
+ ('person:d', 'd'), ('person:e', 'e'), ('person:f', 'f'), ('person:g', 'g'),
+ ('person:h', 'h');
+INSERT INTO persons (person_id, city) VALUES ('a', '上海市'), ('b', '北京市'), ('c', '北京市'),
+ ('d', '上海市');
+INSERT INTO tags (person_id, tag, value, as_of, run_id) VALUES
+ ('a', 'value_tier', '"high"', '2026-11-01', 1), ('b', 'value_tier', '"low"', '2026-11-01', 1);
+INSERT INTO events VALUES
+ (1, 1, 'camp', 'person:a', 'push', '2026-10-01 10:00', NULL, NULL,
+  '{"utm_source": "sms", "utm_content": "A"}'),
+ (1, 2, 'camp', 'person:a', 'click', '2026-10-02 10:00', NULL, NULL, '{"utm_source": "wechat"}'),
+ (1, 3, 'camp', 'person:a', 'register', '2026-10-03 10:00', NULL, NULL, NULL),
+ (1, 4, 'camp', 'person:b', 'push', '2026-10-01 10:00', NULL, NULL,
+  '{"utm_source": "sms", "utm_content": "B"}'),
+ (1, 5, 'camp', 'person:b', 'register', '2026-10-01 12:00', NULL, NULL, NULL),
+ (1, 6, 'camp', 'person:b', 'click', '2026-10-02 10:00', NULL, NULL, NULL),
+ (1, 7, 'camp', 'person:c', 'push', '2026-10-01 10:00', NULL, NULL,
+  '{"utm_source": "sms", "utm_content": "A"}'),
+ (1, 8, 'camp', 'person:c', 'click', '2026-10-15 09:59:59', NULL, NULL, NULL),
+ (1, 9, 'camp', 'person:c', 'register', '2026-10-15 10:00:00', NULL, NULL, NULL),
+ (1, 10, 'camp', 'phone:13800000004', 'push', '2026-10-05 08:00', NULL, NULL,
+  '{"utm_source": "edm", "utm_content": "A"}'),
+ (1, 11, 'camp', 'person:d', 'push', '2026-10-06 09:00', NULL, NULL,
+  '{"utm_source": "wechat", "utm_content": "B"}'),
+ (1, 12, 'camp', 'person:d', 'click', '2026-10-06 10:00', NULL, NULL, NULL),
+ (1, 13, 'camp', 'person:d', 'register', '2026-10-07 10:00', NULL, NULL,
+  '{"utm_source": "wechat"}'),
+ (1, 14, 'camp', 'person:e', 'push', '2026-11-01 08:00', NULL, NULL, '{"utm_source": "sms"}'),
+ (1, 15, 'camp', 'person:f', 'click', '2026-10-02 10:00', NULL, NULL, NULL),
+ (1, 16, 'web', 'person:g', 'page_view', '2026-10-02 10:00', NULL, NULL, '{"page": "pricing"}'),
+ (1, 17, 'web', 'person:h', 'page_view', '2026-10-02 10:00', NULL, NULL, '{"page": "home"}'),
+ (1, 18, 'web', 'person:h', 'page_view', '2026-10-02 10:00', NULL, NULL, '{"page": "pricing"}');
+"""
+
+
+@pytest.fixture
+def fcli(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(RULES / "tags.yaml", rules / "tags.yaml")
+    write(rules / "funnels.yaml", FUNNELS)
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    with open_writer(cli.db, create=True) as ws:
+        ws.execute(EVENTS)
+    return cli
+
+
+def funnel(cli, *args) -> dict:
+    result = cli("report", "funnel", *args, "--as-of", "2026-11-01", "--json")
+    assert result.exit_code == 0, result.stderr
+    return result.json()
+
+
+def counts(data: dict) -> list[tuple]:
+    """(key values..., persons per step...) per group."""
+    return [(*g["key"].values(), *(s["persons"] for s in g["steps"])) for g in data["groups"]]
+
+
+def test_one_group_without_by_counts_in_order_inside_the_window(fcli):
+    data = funnel(fcli, "signup")
+    assert (data["funnel"], data["by"], data["window_days"], data["attribution"]) == (
+        "signup", [], 14, "first")
+    [group] = data["groups"]
+    assert group["key"] == {}
+    assert group["entered"] == 4 and group["open_windows"] == 0
+    # b's register came before its click; c's register at push + 14 d is outside.
+    assert [(s["step"], s["persons"], s["conversion"], s["of_previous"],
+             s["median_hours_from_previous"], s["below_min"]) for s in group["steps"]] == [
+        ("pushed", 4, 1.0, 1.0, None, False),
+        ("clicked", 4, 1.0, 1.0, 25.0, False),  # 24, 24, 26 and 335.9997 hours
+        ("registered", 2, 0.5, 0.5, 24.0, False),
+    ]
+
+
+def test_first_touch_and_last_touch_attribute_the_two_channel_person_differently(fcli):
+    # d entered through edm, registered through wechat
+    assert counts(funnel(fcli, "signup", "--by", "utm_source")) == [
+        ("sms", 3, 3, 1), ("edm", 1, 1, 1)]
+    last = funnel(fcli, "signup", "--by", "utm_source", "--attribution", "last")
+    assert last["attribution"] == "last"
+    # a's last touch is its click (wechat); b and c carry nothing after their sms push
+    assert counts(last) == [("sms", 2, 2, 0), ("wechat", 2, 2, 2)]
+    flags = {g["key"]["utm_source"]: g["steps"][2]["below_min"] for g in last["groups"]}
+    assert flags == {"sms": True, "wechat": False}
+
+
+def test_two_dimensions_and_the_min_conversion_flag(fcli):
+    data = funnel(fcli, "signup", "--by", "utm_source,utm_content")
+    assert counts(data) == [("sms", "A", 2, 2, 1), ("edm", "A", 1, 1, 1), ("sms", "B", 1, 1, 0)]
+    sms_b = data["groups"][2]["steps"][2]
+    assert (sms_b["conversion"], sms_b["min_conversion"], sms_b["below_min"]) == (0.0, 0.5, True)
+    assert data["groups"][0]["steps"][2]["below_min"] is False  # 1 of 2: exactly the minimum
+
+
+def test_tag_dimension_groups_persons_without_the_tag_under_null(fcli):
+    data = funnel(fcli, "signup", "--by", "value_tier")
+    assert data["by"] == ["tag:value_tier"]
+    assert counts(data) == [(None, 2, 2, 1), ("high", 1, 1, 1), ("low", 1, 1, 0)]
+
+
+def test_since_and_as_of(fcli):
+    assert counts(funnel(fcli, "signup", "--since", "2026-10-02")) == [(1, 1, 1)]  # d only
+    result = fcli("report", "funnel", "signup", "--as-of", "2026-10-03", "--json")
+    [group] = result.json()["groups"]
+    # events before 2026-10-03 only: a and b click, c has not yet, d has not entered
+    assert [s["persons"] for s in group["steps"]] == [3, 2, 0]
+    assert group["open_windows"] == 3
+
+
+def test_entry_population_and_the_same_event_never_counts_twice(fcli):
+    assert counts(funnel(fcli, "shanghai")) == [(2, 2)]  # a and d
+    # g's one pricing view cannot be its own second view; h's two views at one instant can
+    assert counts(funnel(fcli, "twice")) == [(2, 1)]
+
+
+def test_json_contract_and_table(fcli):
+    data = funnel(fcli, "signup", "--by", "utm_content")
+    assert set(data["groups"][0]) == {"key", "entered", "open_windows", "steps"}
+    assert set(data["groups"][0]["steps"][0]) == {
+        "step", "persons", "conversion", "of_previous", "median_hours_from_previous",
+        "min_conversion", "below_min"}
+    table = fcli("report", "funnel", "signup", "--by", "utm_content", "--as-of", "2026-11-01",
+                 env={"COLUMNS": "120"})
+    assert table.exit_code == 0, table.stderr
+    assert "funnel signup (14d window, first touch) by utm_content" in table.stdout
+    assert "0.0% !" in table.stdout  # B: nobody registered, under the 50% minimum
+    assert "under min_conversion (registered 50%)" in table.stdout
+
+
+def test_user_errors_exit_2(fcli, tmp_path):
+    unknown = fcli("report", "funnel", "signpu", "--json")
+    assert unknown.exit_code == 2
+    assert "did you mean 'signup'" in unknown.json()["error"]["message"]
+    bad_by = fcli("report", "funnel", "signup", "--by", "utm_medium")
+    assert bad_by.exit_code == 2 and "not broken down by 'utm_medium'" in bad_by.stderr
+    bad_touch = fcli("report", "funnel", "signup", "--attribution", "middle")
+    assert bad_touch.exit_code == 2
+    (fcli.rules / "funnels.yaml").unlink()
+    missing = fcli("report", "funnel", "signup")
+    assert missing.exit_code == 2 and "funnels.yaml not found" in missing.stderr
+
+
+def test_rules_check_locates_funnel_problems(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(RULES / "tags.yaml", rules / "tags.yaml")
+    write(rules / "funnels.yaml", """funnels:
+  - name: broken
+    window: 2w
+    steps:
+      - {name: pushed, event: push, where: "utm_sorce = 'sms'"}
+      - {name: registered}
+    by: [utm_source, channel_x]
+    min_conversion: {registerd: 0.01, pushed: 5}
+""")
+    result = Cli(tmp_path / "ws.duckdb", rules)("rules", "check")
+    assert result.exit_code == 2
+    path = rules / "funnels.yaml"
+    for expected in (
+        f"{path}:3:13: funnel 'broken': window must be a number of days like 14d, not '2w'",
+        f"{path}:5:45: funnel 'broken' step 'pushed' where: unknown field 'utm_sorce' "
+        "(did you mean 'utm_source'?",
+        f"{path}:6:10: funnel 'broken' step 'registered': missing `event:`",
+        f"{path}:7:22: funnel 'broken' by: unknown dimension 'channel_x'",
+        f"{path}:8:22: funnel 'broken' min_conversion: unknown step 'registerd' "
+        "(did you mean 'registered'?)",
+        f"{path}:8:47: funnel 'broken' min_conversion 'pushed': must be a share",
+    ):
+        assert expected in result.stderr, result.stderr
+
+
+def test_shipped_funnels_pass_rules_check():
+    result = Cli(RULES / "none.duckdb")("rules", "check", "--json")
+    assert result.exit_code == 0, result.stdout
+    assert result.json()["funnels"] == 2
+
+
+def test_ingest_keeps_utm_columns_of_an_events_file_as_attributes(tmp_path):
+    cli = Cli(tmp_path / "ws.duckdb")
+    path = write(tmp_path / "camp.csv", "phone,event_type,ts,utm_source,关键词,batch\n"
+                 "13800000001,push,2026-10-01 10:00,sms,信用卡,B1\n")
+    assert cli("ingest", path).exit_code == 0
+    with open_writer(cli.db) as ws:
+        assert ws.scalar("SELECT CAST(attributes AS VARCHAR) FROM events") == (
+            '{"batch":"B1","utm_source":"sms","utm_term":"信用卡"}')
+
+
+def test_sample_campaign(tmp_path):
+    """The shipped sample: every person pushed enters once (counted from the CSV), edm's
+    registrations fall under the funnel's 1% and are flagged, creatives split the rest."""
+    with open(SAMPLE_INBOX / "campaign_events.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    pushed = {(r["phone"], r["lead_id"]) for r in rows if r["event_type"] == "push"}
+    first_push = {}
+    for r in rows:  # time order: the first push of each subject is its entry
+        if r["event_type"] == "push":
+            first_push.setdefault((r["phone"], r["lead_id"]), r["utm_source"])
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0
+    [total] = funnel(cli, "app_install")["groups"]
+    assert total["entered"] == len(pushed) == 480
+    by_source = funnel(cli, "app_register_basic", "--by", "utm_source")
+    entered = {g["key"]["utm_source"]: g["entered"] for g in by_source["groups"]}
+    assert entered == {s: list(first_push.values()).count(s) for s in set(first_push.values())}
+    flagged = [(g["key"]["utm_source"], s["step"]) for g in by_source["groups"]
+               for s in g["steps"] if s["below_min"]]
+    assert flagged == [("edm", "registered")]
