@@ -33,6 +33,10 @@ ROUTING_DDL: list[str] = [
         other_rep VARCHAR, other_sold_at DATE, other_locked_until DATE, status VARCHAR)""",
 ]
 
+# Assignment rows that count towards a rep's capacity: an owner carried over by an
+# identity merge or split (routing/merge.py) is not a lead that became the rep's.
+NOT_IDENTITY_CHANGE = "coalesce(rule, '') NOT IN ('merge', 'split')"
+
 OWNERSHIP_COLUMNS = ("person_id", "pool", "owner", "status", "status_since", "assigned_at",
                      "locked_until", "dormant", "reason")
 LOG_COLUMNS = ("logged_at", "run_id", "as_of", "person_id", "old_pool", "new_pool",
