@@ -97,6 +97,8 @@ FAILURES = [
      "utm_campaign, utm_content, utm_term, channel"),
     ("export", "ws", ["export", "leads", "-o", "{root}/leads.txt"], 2, "UsageError",
      "cannot tell the format of {root}/leads.txt: use a .csv or .parquet file name"),
+    ("identity conflicts", "none", ["identity", "conflicts"], 2, "WorkspaceError",
+     "no workspace at {root}/missing.duckdb: run `leadctl init` first (or pass --db)"),
 ]
 
 
