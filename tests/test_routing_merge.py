@@ -323,3 +323,15 @@ def test_the_builders_translate_to_spark():
     kinds = [translate(sql).kind for sql in statements]
     assert kinds == ["query", "materialize", "materialize", "append", "append", "delete",
                      "append", "materialize", "delete", "append", "append"]
+
+
+def test_a_sale_after_a_merge_knows_the_merged_persons_earlier_sale(cli):
+    night(cli, FIRST, "2026-11-01")
+    result = cli("sale", "x1", "--rep", "ann", "--lock-days", "1", "--as-of", "2026-11-02")
+    assert result.exit_code == 0
+    night(cli, BRIDGE, "2026-11-04", "bridge")  # lock over: the older Y survives
+    assert state(cli, "x1") == (Y, "ann", "closed", False)
+    result = cli("sale", X, "--rep", "ann", "--as-of", "2026-11-05", "--json")
+    assert (result.json()["person_id"], result.json()["first_sale"]) == (Y, False)
+    assert query(cli, "SELECT person_id, rep FROM sales ORDER BY sold_at") == [
+        (X, "ann"), (Y, "ann")]
