@@ -335,3 +335,16 @@ def test_a_sale_after_a_merge_knows_the_merged_persons_earlier_sale(cli):
     assert (result.json()["person_id"], result.json()["first_sale"]) == (Y, False)
     assert query(cli, "SELECT person_id, rep FROM sales ORDER BY sold_at") == [
         (X, "ann"), (Y, "ann")]
+
+
+def test_two_locks_of_one_rep_are_no_conflict_and_the_later_lock_end_is_kept(cli):
+    night(cli, FIRST, "2026-11-01")
+    sold(cli, "x1", "ann", "2026-11-02")  # locked until 2027-05-01
+    assert cli("sale", "y1", "--rep", "ann", "--lock-days", "300",
+               "--as-of", "2026-11-03").exit_code == 0  # bob's lead, not locked: ann sells
+    summary = night(cli, BRIDGE, "2026-11-04", "bridge")
+    assert summary["conflicts"] == 0
+    portrait = cli("portrait", "x1", "--json").json()
+    assert (portrait["person_id"], portrait["owner"], portrait["locked_until"]) == (
+        Y, "ann", str(dt.date(2026, 11, 3) + dt.timedelta(days=300)))
+    assert identity_log(cli)[0][-1] == f"merged {X} into {Y}: kept the state of {X} (by lock)"

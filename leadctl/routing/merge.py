@@ -92,7 +92,8 @@ def _keys(keep: Sequence[str]) -> list[tuple[str, str, str]]:
 def candidates_sql(keep: Sequence[str], as_of: dt.date) -> str:
     """MERGE_CANDIDATES: one row per ownership row of a person merged away and of the
     person it went to (`target`), with its sort keys and `pick` (1 = the state kept).
-    `sold_at`: the first sale still locking, by the row's owner, of the merged person."""
+    `sold_at`: the first sale still locking by the row's owner, recorded on the row's own
+    id (else on any id of the merged person: an id retired by an earlier merge)."""
     day = date_literal(as_of)
     keys = _keys(keep)
     key_cols = "".join(f",\n         {expr} AS {name}" for name, expr, _ in keys)
@@ -106,17 +107,22 @@ WITH moved AS (
   SELECT person_id, target FROM moved
   UNION
   SELECT target AS person_id, target FROM moved
-), sold AS (
-  SELECT coalesce(a.person_id, s.person_id) AS target, s.rep, min(s.sold_at) AS sold_at
+), locking AS (
+  SELECT s.person_id, coalesce(a.person_id, s.person_id) AS target, s.rep, s.sold_at
   FROM sales s LEFT JOIN person_aliases a ON a.old_person_id = s.person_id
   WHERE s.locked_until >= {day}
-  GROUP BY coalesce(a.person_id, s.person_id), s.rep
+), sold_by_id AS (
+  SELECT person_id, rep, min(sold_at) AS sold_at FROM locking GROUP BY person_id, rep
+), sold_by_target AS (
+  SELECT target, rep, min(sold_at) AS sold_at FROM locking GROUP BY target, rep
 ), states AS (
   SELECT m.target, o.person_id, {state},
          o.owner IS NOT NULL AND coalesce(o.locked_until >= {day}, FALSE) AS locked,
-         {_status_rank("o.status")} AS status_rank, x.sold_at
+         {_status_rank("o.status")} AS status_rank,
+         coalesce(d.sold_at, x.sold_at) AS sold_at
   FROM members m JOIN ownership o ON o.person_id = m.person_id
-  LEFT JOIN sold x ON x.target = m.target AND x.rep = o.owner
+  LEFT JOIN sold_by_id d ON d.person_id = o.person_id AND d.rep = o.owner
+  LEFT JOIN sold_by_target x ON x.target = m.target AND x.rep = o.owner
 ), keyed AS (
   SELECT *{key_cols}
   FROM states
