@@ -119,7 +119,7 @@ def test_a_sold_person_merged_into_another_reps_person_keeps_the_sale_and_lock(c
     assert cli("portrait", Y, "--json").json()["locked_until"] == "2027-05-01"
     assert query(cli, "SELECT * FROM sales") == sales
     assert identity_log(cli) == [(X, "sales", "sales", "ann", "ann", "closed", "closed", "merge",
-                                  f"merged {Y} into {X}: kept the state of {X} (by lock)")]
+                                  f"merge: {Y} into {X}; kept the state of {X} (by lock)")]
     assert summary["conflicts"] == 0
     assert summary["stages"]["resolve"]["ownership"] == {"merged": 1, "split": 0,
                                                          "conflicts": 0}
@@ -152,7 +152,7 @@ def test_two_locks_of_different_reps_keep_the_earlier_sale_and_are_a_conflict(cl
     assert summary["conflicts"] == 1
     assert identity_log(cli) == [(
         Y, "sales", "sales", "bob", "ann", "closed", "closed", "merge",
-        f"merged {X} into {Y}: kept the state of {X} (by lock); conflict: active lock of bob "
+        f"merge: {X} into {Y}; kept the state of {X} (by lock); conflict: active lock of bob "
         "not kept, see leadctl identity conflicts")]
     result = cli("identity", "conflicts", "--json")
     assert result.exit_code == 0
@@ -179,7 +179,7 @@ def test_without_locks_the_owner_with_the_most_advanced_status_wins_and_intent_f
     night(cli, BRIDGE, "2026-11-03", "bridge")
     # No lock: both are held by a rep, the older id (Y) survives, ann's appointment wins.
     assert state(cli, "x1") == (Y, "ann", "appointment", False)
-    assert identity_log(cli)[0][-1] == (f"merged {X} into {Y}: kept the state of {X} "
+    assert identity_log(cli)[0][-1] == (f"merge: {X} into {Y}; kept the state of {X} "
                                         "(by sales_pool_status)")
     assert query(cli, "SELECT * FROM lead_intent") == [(Y, dt.date(2026, 11, 2))]
 
@@ -199,7 +199,7 @@ def test_the_policy_is_configurable_and_a_lock_it_drops_is_a_conflict(tmp_path):
     assert state(cli, y) == (x, "ann", "pending", False)  # the locked id survives
     assert identity_log(cli) == [(
         x, "sales", "sales", "bob", "ann", "closed", "pending", "merge",
-        f"merged {y} into {x}: kept the state of {y} (by earliest_assignment); conflict: "
+        f"merge: {y} into {x}; kept the state of {y} (by earliest_assignment); conflict: "
         "active lock of bob not kept, see leadctl identity conflicts")]
     assert summary["conflicts"] == 1
     (conflict,) = cli("identity", "conflicts", "--json").json()["conflicts"]
@@ -232,7 +232,7 @@ def test_a_split_leaves_the_state_with_the_larger_part_and_routes_the_other_as_n
     assert state(cli, "a3") == (a3, None, None, False)
     assert identity_log(cli) == [(
         a3, "sales", None, "ann", None, "contacting", None, "split",
-        f"split from {a}: pool, owner, status and lock stay with {a} (the part holding most "
+        f"split: from {a}; pool, owner, status and lock stay with {a} (the part holding most "
         "of its leads); this part is routed as new")]
     run = night(cli, None, "2026-11-03")  # tag, score, route
     assert run["stages"]["route"]["causes"] == {"new": 1, "sticky": 1}
@@ -257,7 +257,7 @@ def test_a_merge_then_a_split_keeps_the_sale_on_the_sold_part(cli):
     assert state(cli, "y1") == (Y, "ann", "pending", False)  # dealt afresh: not locked
     assert identity_log(cli)[1:] == [(
         Y, "sales", None, "ann", None, "closed", None, "split",
-        f"split from {X}: pool, owner, status and lock stay with {X} (the part holding most "
+        f"split: from {X}; pool, owner, status and lock stay with {X} (the part holding most "
         "of its leads); this part is routed as new")]
     assert query(cli, "SELECT person_id, rep, sold_at FROM sales") == [
         (X, "ann", dt.date(2026, 11, 2))]
@@ -347,4 +347,4 @@ def test_two_locks_of_one_rep_are_no_conflict_and_the_later_lock_end_is_kept(cli
     portrait = cli("portrait", "x1", "--json").json()
     assert (portrait["person_id"], portrait["owner"], portrait["locked_until"]) == (
         Y, "ann", str(dt.date(2026, 11, 3) + dt.timedelta(days=300)))
-    assert identity_log(cli)[0][-1] == f"merged {X} into {Y}: kept the state of {X} (by lock)"
+    assert identity_log(cli)[0][-1] == f"merge: {X} into {Y}; kept the state of {X} (by lock)"

@@ -175,8 +175,8 @@ same_rep AS (
   LEFT JOIN merged h ON h.person_id = p.target
 )
 SELECT *,
-       'merged ' || coalesce(array_to_string(old_person_ids, ', '), '?') || ' into '
-       || person_id || ': kept the state of ' || kept_from || ' (' || decided_by || ')'
+       'merge: ' || coalesce(array_to_string(old_person_ids, ', '), '?') || ' into '
+       || person_id || '; kept the state of ' || kept_from || ' (' || decided_by || ')'
        || CASE WHEN conflicts > 0 THEN '; conflict: active lock of ' || conflict_reps
                || ' not kept, see leadctl identity conflicts' ELSE '' END AS log_reason
 FROM decided"""
@@ -231,9 +231,9 @@ def split_log_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime) -> str:
 SELECT {ts_literal(logged_at)}, {int(run_id)}, {date_literal(as_of)}, h.person_id,
        o.pool, CAST(NULL AS VARCHAR), o.owner, CAST(NULL AS VARCHAR), o.status,
        CAST(NULL AS VARCHAR), 'split',
-       'split from ' || {old}
+       'split: from ' || {old}
        || CASE WHEN a.person_id IS NULL THEN '' ELSE ' (now ' || a.person_id || ')' END
-       || ': pool, owner, status and lock stay with ' || o.person_id
+       || '; pool, owner, status and lock stay with ' || o.person_id
        || ' (the part holding most of its leads); this part is routed as new'
 FROM identity_history h
 LEFT JOIN person_aliases a ON a.old_person_id = {old}
