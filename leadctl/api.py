@@ -22,6 +22,7 @@ from leadctl.ingest import ingest_paths
 from leadctl.routing.lifecycle import claim as claim_leads
 from leadctl.routing.lifecycle import record_sale
 from leadctl.routing.lifecycle import set_status as set_lead_status
+from leadctl.routing.merge import carry_ownership, list_conflicts, preferred_ids_sql
 from leadctl.routing.parse import check_routing_expressions
 from leadctl.routing.stage import run_routing
 from leadctl.ruleset import RuleSet, load_rules
@@ -54,11 +55,19 @@ def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
     return summary.to_dict()
 
 
-def resolve(db: Path | None, rules_dir: Path, progress=None) -> dict:
-    """Identity resolution over everything ingested; publishes persons and history."""
+def resolve(db: Path | None, rules_dir: Path, progress=None,
+            as_of: dt.date | None = None) -> dict:
+    """Identity resolution over everything ingested; publishes persons and history. In the
+    same write, merged and split persons' routing states follow the identity changes
+    (routing/merge.py, locks active as of `as_of`, default today): `ownership` counts
+    what moved, `conflicts` the locks of two reps that met in one person."""
+    as_of = as_of or dt.date.today()
     rules = load_rules(rules_dir)  # invalid rules: nothing changes
-    with recorded_run(db, "resolve", None, rules) as ws:
-        result = resolve_identities(ws, rules.identity, ws.run_id, progress).to_dict()
+    with recorded_run(db, "resolve", as_of, rules) as ws:
+        result = resolve_identities(ws, rules.identity, ws.run_id, progress,
+                                    preferred=preferred_ids_sql(as_of)).to_dict()
+        result["ownership"] = carry_ownership(ws, rules.routing, as_of, ws.run_id)
+        result["conflicts"] = result["ownership"]["conflicts"]
         ws.finish_run("ok", result)
     return result
 
@@ -283,3 +292,8 @@ def report_funnel(db: Path | None, rules_dir: Path, name: str, *, by: list[str] 
     with reading(db) as ws:
         return funnel_report(ws, rules, name, by=by, since=since, as_of=as_of,
                              attribution=attribution)
+def identity_conflicts(db: Path | None) -> dict:
+    """Open ownership conflicts: active sale locks of two reps that an identity merge
+    brought together (the earlier sale was kept): {"conflicts": [...]}."""
+    with reading(db) as ws:
+        return {"conflicts": list_conflicts(ws)}

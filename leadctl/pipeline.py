@@ -31,6 +31,7 @@ from leadctl.errors import (
 )
 from leadctl.identity.resolve import resolve_identities
 from leadctl.ingest import ingest_paths, options_from_rules
+from leadctl.routing.merge import carry_ownership, preferred_ids_sql
 from leadctl.routing.stage import run_routing
 from leadctl.rules.load import rules_hash
 from leadctl.ruleset import RuleSet, load_rules
@@ -109,6 +110,7 @@ def run_stages(ws, rules: RuleSet, options: RunOptions, summary: dict,
         for warning in _stage_warnings(stage, counts, options):
             log.warning("%s: %s", stage, warning)
         kill_point(stage)
+    summary["conflicts"] = summary["stages"].get("resolve", {}).get("conflicts", 0)
 
 
 def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
@@ -126,7 +128,12 @@ def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
 
 
 def _resolve(ws, rules: RuleSet, options: RunOptions) -> dict:
-    return resolve_identities(ws, rules.identity, ws.run_id).to_dict()
+    """Identities, then the routing states of merged/split persons (same write)."""
+    counts = resolve_identities(ws, rules.identity, ws.run_id,
+                                preferred=preferred_ids_sql(options.as_of)).to_dict()
+    counts["ownership"] = carry_ownership(ws, rules.routing, options.as_of, ws.run_id)
+    counts["conflicts"] = counts["ownership"]["conflicts"]
+    return counts
 
 
 def _tag(ws, rules: RuleSet, options: RunOptions) -> dict:
@@ -197,6 +204,11 @@ def _stage_warnings(stage: str, counts: dict, options: RunOptions) -> list[str]:
         share = rejects / read if read else 1.0
         return [f"{rejects} of {read} rows rejected ({share:.2%}; allowed "
                 f"{options.max_reject_share:.1%}), see `leadctl export rejects`"]
+    if stage == "resolve" and counts.get("conflicts"):
+        return [f"{counts['conflicts']} ownership conflict(s): an identity merge brought "
+                "together active sale locks of different reps (the earlier sale was kept); "
+                "see `leadctl identity conflicts`"] + _stage_warnings(
+                    stage, {**counts, "conflicts": 0}, options)
     if stage == "resolve" and (counts.get("blocked_values") or counts.get("capped_values")):
         top = "; ".join(f"{v['id_type']} {v['value']} ({v['reason']}, {v['records']} records)"
                         for v in counts.get("top_blocked", []))

@@ -111,6 +111,8 @@ FAILURES = [
     ("identity why", "ws", ["identity", "why", "nobody", "L1"], 1, "NotFound", NOT_FOUND),
     ("identity suspects", "ws", ["identity", "suspects", "--min-distinct", "0"], 2,
      "UsageError", "--min-distinct must be a whole number from 1 to 1000000000, not 0"),
+    ("identity conflicts", "none", ["identity", "conflicts"], 2, "WorkspaceError",
+     "no workspace at {root}/missing.duckdb: run `leadctl init` first (or pass --db)"),
 ]
 
 

@@ -210,3 +210,26 @@ def suspects(
         common.stderr_console().print(f"wrote the blocklist fragment to {result['file']} "
                                       "(real values: review it before pasting)",
                                       **_PLAIN)
+@identity_app.command("conflicts")
+def conflicts(ctx: typer.Context, json_out: common.Json = False) -> None:
+    """Ownership conflicts: active sale locks of two reps that an identity merge brought
+    together. The merged person kept the earlier sale; a manager decides about the other.
+    Exit 0 (also when there are none)."""
+
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: api.identity_conflicts(s.db))
+    if json_out:
+        common.print_json(result)
+        return
+    rows = result["conflicts"]
+    if not rows:
+        common.stdout_console().print("no ownership conflicts", markup=False, highlight=False)
+        return
+    common.stdout_console().print(common.table(
+        f"{len(rows)} ownership conflict(s): the merged person kept the earlier sale",
+        ["person", "kept rep", "sold", "locked until", "other rep", "other sold",
+         "other locked until", "merged ids", "run"],
+        [[c["person_id"], c["kept"]["rep"], c["kept"]["sold_at"], c["kept"]["locked_until"],
+          c["other"]["rep"], c["other"]["sold_at"], c["other"]["locked_until"],
+          ", ".join(c["old_person_ids"]), c["run_id"]] for c in rows],
+        drop=("merged ids", "other locked until", "run")))

@@ -12,12 +12,18 @@ def register(app: typer.Typer) -> None:
     app.command("resolve")(resolve)
 
 
-def resolve(ctx: typer.Context, json_out: common.Json = False) -> None:
+def resolve(ctx: typer.Context, as_of: common.AsOf = None,
+            json_out: common.Json = False) -> None:
     """Normalise identifiers, merge identities (OneID), build golden person records."""
 
     s = common.settings(ctx)
+    day = common.as_of_date(ctx, as_of)  # sale locks active on this day follow merges
     with common.Progress("resolve") as bar:
-        result = common.run(ctx, lambda: api.resolve(s.db, s.rules, bar.update))
+        result = common.run(ctx, lambda: api.resolve(s.db, s.rules, bar.update, as_of=day))
+    if result.get("conflicts"):
+        common.warn(f"{result['conflicts']} ownership conflict(s): a merge brought together "
+                    "active sale locks of different reps (the earlier sale was kept); see "
+                    "`leadctl identity conflicts`")
     if json_out:
         common.print_json(result)
         return

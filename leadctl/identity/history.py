@@ -5,8 +5,10 @@ the previous run's `person_leads` / `persons` / `person_aliases`.
 
 - A previous person id goes to the component holding most of its leads (ties:
   the smaller component); that component keeps it.
-- A component that gets several previous ids keeps the oldest (earliest
-  first_seen, then smallest id); the others are retired: a 'merge' row.
+- A component that gets several previous ids keeps the one the caller prefers
+  (`preferred(person_id, priority)`, lowest priority first: routing passes the
+  persons a rep holds, locked ones first), then the oldest (earliest first_seen,
+  then smallest id); the others are retired: a 'merge' row.
 - Leads of a previous person that ended up elsewhere: a 'split' row for each
   such part (the part keeping most leads kept the id).
 - A component with no previous id gets 'P' + 12 hex of md5 of its anchor lead
@@ -55,9 +57,13 @@ def overlap_sql(target: str, comps: str, previous: str) -> str:
         GROUP BY c.comp, p.person_id"""
 
 
-def winners_sql(target: str, overlap: str, previous_persons: str) -> str:
+def winners_sql(target: str, overlap: str, previous_persons: str,
+                preferred: str | None = None) -> str:
     """`target(old_id, comp, first_seen, survives)`: the component each previous id
-    goes to; `survives` marks the id a component keeps (oldest, then smallest)."""
+    goes to; `survives` marks the id a component keeps (preferred — lowest `priority` of
+    the table `preferred(person_id, priority)` when given —, then oldest, then smallest)."""
+    prefer = "q.priority NULLS LAST, " if preferred else ""
+    join = f"\n            LEFT JOIN {preferred} q ON q.person_id = w.old_id" if preferred else ""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH w AS (
@@ -68,8 +74,8 @@ def winners_sql(target: str, overlap: str, previous_persons: str) -> str:
         f AS (
             SELECT w.old_id, w.comp, p.first_seen,
                 row_number() OVER (PARTITION BY w.comp
-                                   ORDER BY p.first_seen NULLS LAST, w.old_id) AS r
-            FROM w LEFT JOIN {previous_persons} p ON p.person_id = w.old_id)
+                                   ORDER BY {prefer}p.first_seen NULLS LAST, w.old_id) AS r
+            FROM w LEFT JOIN {previous_persons} p ON p.person_id = w.old_id{join})
         SELECT old_id, comp, first_seen, r = 1 AS survives FROM f"""
 
 

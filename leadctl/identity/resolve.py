@@ -27,7 +27,7 @@ TOP_BLOCKED = 10
 # Working tables (TEMP: never published, gone with the connection).
 T = {name: f"_oneid_{name}" for name in (
     "prev", "prev_persons", "prev_aliases", "subjects", "new_subjects", "subject_phones",
-    "extra_keys", "changed_leads", "ids",
+    "extra_keys", "changed_leads", "ids", "preferred",
     "shared", "edges", "stars", "done", "comps", "members", "anchors",
     "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows",
     "golden", "places", "given_places", "phone_places")}
@@ -79,10 +79,14 @@ class _Clock:
 
 
 def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
-                       run_id: int | None = None, progress=None) -> ResolveSummary:
+                       run_id: int | None = None, progress=None,
+                       preferred: str | None = None) -> ResolveSummary:
     """Rebuilds lead_identifiers, blocked_identifiers, person_leads, persons,
     person_aliases and subject_persons; appends merges/splits to identity_history.
-    `progress(done, total, next step)` is called after each step when given."""
+    `progress(done, total, next step)` is called after each step when given.
+    `preferred`: a query of `(person_id, priority)` — on a merge, the id with the lowest
+    priority survives (before the oldest); the caller decides which ids matter (routing:
+    the persons a rep holds), identity knows nothing of them."""
     config = config or IdentityConfig()
     summary = ResolveSummary()
     started = time.perf_counter()
@@ -91,13 +95,13 @@ def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
         progress(0, len(STEPS), STEPS[0])
     # Nothing here depends on row order.
     with ws.unordered():
-        _resolve(ws, config, summary, clock, run_id)
+        _resolve(ws, config, summary, clock, run_id, preferred)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
 
 def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clock: _Clock,
-             run_id: int | None) -> None:
+             run_id: int | None, preferred: str | None = None) -> None:
     try:
         _keep_previous(ws)
         summary.phone_leftovers, blocked_keys = _normalise(ws, config, summary)
@@ -106,7 +110,7 @@ def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clo
         clock.lap("status")
         summary.rounds = _components(ws, config, blocked_keys)
         clock.lap("components")
-        _assign_ids(ws, run_id)
+        _assign_ids(ws, run_id, preferred)
         clock.lap("person_ids")
         _golden_records(ws, config)
         clock.lap("persons")
@@ -195,13 +199,16 @@ def _components(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[s
         ws.execute(link.small_star_sql(edges))
 
 
-def _assign_ids(ws: Workspace, run_id: int | None) -> None:
+def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None) -> None:
     comps, ids, members = T["comps"], T["person_ids"], T["members"]
     ws.execute(persons.comps_sql(comps, "leads", T["done"]))
     ws.execute(persons.members_sql(members, "leads", T["done"]))
     if ws.scalar(f"SELECT count(*) FROM {T['prev']}"):
         ws.execute(history.overlap_sql(T["overlap"], comps, T["prev"]))
-        ws.execute(history.winners_sql(T["winners"], T["overlap"], T["prev_persons"]))
+        if preferred:
+            ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['preferred']} AS {preferred}")
+        ws.execute(history.winners_sql(T["winners"], T["overlap"], T["prev_persons"],
+                                       T["preferred"] if preferred else None))
     else:
         ws.script(history.empty_history_tables_sql(T["overlap"], T["winners"]))
     ws.execute(history.kept_ids_sql(ids, T["winners"]))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from leadctl.routing.tables import CFG_POOLS, CFG_REPS, DEALT, DECIDED
+from leadctl.routing.tables import CFG_POOLS, CFG_REPS, DEALT, DECIDED, NOT_IDENTITY_CHANGE
 from leadctl.sqltext import date_literal, literal
 
 # Loads a dealing allocation can start its slot keys from (over `deal_sql`'s joins).
@@ -74,6 +74,7 @@ def period_counts_sql(period_from: dt.date, as_of: dt.date, *, by_pool: bool) ->
             f"    SELECT new_owner AS rep, {pool_col}count(*) AS n FROM assignments\n"
             f"    WHERE as_of >= {date_literal(period_from)} AND as_of <= {date_literal(as_of)}"
             f"\n      AND new_owner IS NOT NULL AND new_owner IS DISTINCT FROM old_owner\n"
+            f"      AND {NOT_IDENTITY_CHANGE}\n"
             f"    GROUP BY new_owner{pool_group}\n"
             f"    UNION ALL\n"
             f"    SELECT owner AS rep, {dealt_col}count(*) AS n FROM {DEALT} "

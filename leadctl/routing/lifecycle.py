@@ -185,7 +185,9 @@ def record_sale(ws: Workspace, rules: RoutingRules, query: str, rep: str, as_of:
     run_id = run_id if run_id is not None else ws.run_id or 0
     days = rules.lifecycle.lock_days if lock_days is None else lock_days
     locked_until = as_of + dt.timedelta(days=days)
-    first_sale = not ws.scalar("SELECT count(*) FROM sales WHERE person_id = ?", [person_id])
+    first_sale = not ws.scalar(  # sales of ids merged into the person count too
+        "SELECT count(*) FROM sales WHERE person_id = ? OR person_id IN "
+        "(SELECT old_person_id FROM person_aliases WHERE person_id = ?)", [person_id, person_id])
     if state and state["owner"] == rep and state["locked_until"] \
             and state["locked_until"] > locked_until:
         locked_until = state["locked_until"]  # a later sale never shortens a lock

@@ -20,6 +20,19 @@ INTENT_STATUSES = ("clear_intent", "appointment", "closed")
 PERIODS = ("day", "week", "month")
 DEFAULT_LOCK_DAYS = 180
 
+# What an identity merge keeps of the merged persons' routing states (pool, owner, status,
+# lock): `on_merge: keep:` in routing.yaml, an ordered list of these criteria (the first
+# that tells the states apart decides; then the surviving person's own state, then the
+# smallest person id).
+MERGE_CRITERIA: dict[str, str] = {
+    "lock": "an active sale lock wins (of several, the earliest sale)",
+    "sales_pool_status": "a state with an owner (a rep works it in a pool) wins; of "
+                         "several, the most advanced follow-up status",
+    "earliest_assignment": "the state assigned first (earliest assigned_at) wins",
+    "latest_assignment": "the state assigned last (latest assigned_at) wins",
+}
+DEFAULT_MERGE_KEEP = ("lock", "sales_pool_status", "earliest_assignment")
+
 # Fields a route condition can use besides the person_features columns (they win on a
 # name clash): the current score/grade and the person's routing state.
 ROUTE_FIELDS: dict[str, str] = {
@@ -113,6 +126,7 @@ class RoutingRules:
     default_pool: str | None = None
     capacity_period: str = "week"
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    merge_keep: tuple[str, ...] = DEFAULT_MERGE_KEEP  # `on_merge: keep:` (MERGE_CRITERIA)
     rules_hash: str = ""
     present: bool = True  # False: no routing.yaml (the route stage is skipped)
 

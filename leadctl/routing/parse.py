@@ -18,6 +18,7 @@ from leadctl.errors import RuleError
 from leadctl.routing.allocation import ALLOCATIONS, DEFAULT_ALLOCATION
 from leadctl.routing.model import (
     DEFAULT_LOCK_DAYS,
+    MERGE_CRITERIA,
     PERIODS,
     ROUTING_FILE,
     STATUSES,
@@ -39,7 +40,8 @@ from leadctl.rules.located import (
 )
 from leadctl.scoring.parse import is_number
 
-TOP_KEYS = ("capacity_period", "pools", "routes", "default_pool", "lifecycle")
+TOP_KEYS = ("capacity_period", "pools", "routes", "default_pool", "lifecycle", "on_merge")
+ON_MERGE_KEYS = ("keep",)
 POOL_KEYS = ("name", "team", "description", "allocation", "reps")
 REP_KEYS = ("name", "weight", "capacity")
 ROUTE_KEYS = ("name", "description", "when", "pool", "reassign", "from")
@@ -90,6 +92,8 @@ def load_routing_rules(rules_dir: Path | str | None,
               f"never used: route '{catch_all.name}' ({catch_all.loc}) matches every person")
     if doc.get("lifecycle") is not None:
         rules.lifecycle = _parse_lifecycle(d, doc, pool_ref, rules)
+    if "on_merge" in doc:
+        rules.merge_keep = _parse_on_merge(d, doc) or rules.merge_keep
     if fields is not None:
         check_routing_expressions(rules, fields, problems=d.problems)
     d.raise_if_problems()
@@ -313,6 +317,33 @@ def _parse_lifecycle(d: RuleDoc, doc: Mapping, pool_ref, rules: RoutingRules) ->
         d.add(d.value_loc(raw, "sla_return_pool"), f"lifecycle: sla_return_pool "
               f"'{returned.name}' must be a claim pool, not {returned.allocation}")
     return life
+
+
+def _parse_on_merge(d: RuleDoc, doc: Mapping) -> tuple[str, ...] | None:
+    """`on_merge: {keep: [criterion, ...]}`: what a merge of persons keeps of their routing
+    states (model.MERGE_CRITERIA); None when invalid (the problem is recorded)."""
+    raw = doc["on_merge"]
+    shape = f"a list of criteria: {', '.join(MERGE_CRITERIA)}"
+    if not isinstance(raw, Mapping):
+        d.add(d.value_loc(doc, "on_merge"), f"on_merge: must be a mapping with `keep:` ({shape})")
+        return None
+    d.unknown_keys(raw, ON_MERGE_KEYS, "on_merge")
+    keep = raw.get("keep")
+    if not isinstance(keep, list) or not keep:
+        d.add(d.value_loc(raw, "keep") if "keep" in raw else d.loc(raw),
+              f"on_merge: `keep:` must be {shape}")
+        return None
+    out: list[str] = []
+    for index, criterion in enumerate(keep):
+        where = d.item_loc(keep, index)
+        if not isinstance(criterion, str) or criterion not in MERGE_CRITERIA:
+            d.add(where, f"on_merge: keep: unknown criterion '{criterion}'"
+                  f"{one_of(str(criterion), list(MERGE_CRITERIA))}")
+        elif criterion in out:
+            d.add(where, f"on_merge: keep: '{criterion}' is listed twice")
+        else:
+            out.append(criterion)
+    return tuple(out) if len(out) == len(keep) else None
 
 
 def check_routing_expressions(rules: RoutingRules, fields: Mapping[str, str],

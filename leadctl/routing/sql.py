@@ -34,6 +34,7 @@ from leadctl.routing.tables import (
     DECIDED,
     LOG_COLUMNS,
     NEW,
+    NOT_IDENTITY_CHANGE,
     OWNERSHIP_COLUMNS,
     TEMP_TABLES,
 )
@@ -317,7 +318,7 @@ def claim_pick_sql(pool: str, as_of: dt.date, limit: int) -> str:
 
 def rep_period_load_sql(rep: str, period_from: dt.date, as_of: dt.date) -> str:
     return (f"SELECT count(*) FROM assignments WHERE new_owner = {literal(rep)}\n"
-            f"  AND new_owner IS DISTINCT FROM old_owner\n"
+            f"  AND new_owner IS DISTINCT FROM old_owner AND {NOT_IDENTITY_CHANGE}\n"
             f"  AND as_of >= {date_literal(period_from)} AND as_of <= {date_literal(as_of)}")
 
 

@@ -21,7 +21,21 @@ ROUTING_DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS sales (
         sold_at DATE, run_id INTEGER, person_id VARCHAR, rep VARCHAR, amount DOUBLE,
         locked_until DATE)""",
+    # Append-only: active sale locks of different reps that an identity merge brought
+    # together (routing/merge.py). The merged person keeps the `kept_*` state; the other
+    # rep's lock is flagged here (status open) for a manager to decide
+    # (`leadctl identity conflicts`). `*_person_id`: the person each state came from;
+    # old_person_ids: the ids the merge retired.
+    """CREATE TABLE IF NOT EXISTS ownership_conflicts (
+        detected_at TIMESTAMP, run_id INTEGER, as_of DATE, person_id VARCHAR,
+        old_person_ids VARCHAR[], kept_person_id VARCHAR, kept_rep VARCHAR,
+        kept_sold_at DATE, kept_locked_until DATE, other_person_id VARCHAR,
+        other_rep VARCHAR, other_sold_at DATE, other_locked_until DATE, status VARCHAR)""",
 ]
+
+# Assignment rows that count towards a rep's capacity: an owner carried over by an
+# identity merge or split (routing/merge.py) is not a lead that became the rep's.
+NOT_IDENTITY_CHANGE = "coalesce(rule, '') NOT IN ('merge', 'split')"
 
 OWNERSHIP_COLUMNS = ("person_id", "pool", "owner", "status", "status_since", "assigned_at",
                      "locked_until", "dormant", "reason")
@@ -37,3 +51,13 @@ DECIDED = "route_decided"
 DEALT = "route_dealt"
 NEW = "route_new"  # a view
 TEMP_TABLES = (CFG_POOLS, CFG_REPS, CFG_MEMBERS, ACTIVITY, DECIDED, DEALT)
+
+# The identity-change step's working tables (routing/merge.py; dropped when it ends).
+MERGE_CANDIDATES = "route_merge_candidates"
+MERGE_KEPT = "route_merge_kept"
+MERGE_INTENT = "route_merge_intent"
+MERGE_TEMP_TABLES = (MERGE_CANDIDATES, MERGE_KEPT, MERGE_INTENT)
+CONFLICT_COLUMNS = ("detected_at", "run_id", "as_of", "person_id", "old_person_ids",
+                    "kept_person_id", "kept_rep", "kept_sold_at", "kept_locked_until",
+                    "other_person_id", "other_rep", "other_sold_at", "other_locked_until",
+                    "status")

@@ -1,0 +1,315 @@
+"""Ownership through identity changes: when `resolve` merges or splits persons, their
+routing state (pool, owner, status, sale lock, last intent) follows, in the same atomic
+write, so that `portrait` and `route` right after `resolve` see the right owner.
+
+Merge (person M absorbed old ids): every `ownership` row of the ids brought together is
+a candidate; `on_merge: keep:` in routing.yaml (model.MERGE_CRITERIA, default: an active
+sale lock — the earliest sale of several —, else an owner with the most advanced status,
+else the earliest assignment; then M's own state, then the smallest id) picks the one M
+keeps, with the latest lock of that same rep. Sales rows stay as recorded (the retired
+ids lead to M through `person_aliases`). One `assignments` row (rule `merge`) per merged
+person names the ids and why. An active lock of another rep that the merge cannot keep
+is a conflict: one `ownership_conflicts` row, listed by `leadctl identity conflicts`.
+
+Split (leads of old id O now form person P): O's id, sales and state stay together on
+the part identity gives O's id — the part holding most of O's leads —, the other parts
+get no state (the next route routes them as new). One `assignments` row (rule `split`)
+per part that leaves a routed person.
+
+`preferred_ids_sql` is what routing asks identity to prefer as the surviving id: persons
+held by a rep, locked ones first. Pure builders here; `carry_ownership` runs them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from leadctl.routing.model import STATUSES, RoutingRules
+from leadctl.routing.tables import (
+    CONFLICT_COLUMNS,
+    LOG_COLUMNS,
+    MERGE_CANDIDATES,
+    MERGE_INTENT,
+    MERGE_KEPT,
+    MERGE_TEMP_TABLES,
+    OWNERSHIP_COLUMNS,
+)
+from leadctl.sqltext import date_literal, ts_literal
+from leadctl.workspace import Workspace
+
+# The sort keys of each criterion (expression over a candidate, direction); NULLs last.
+_CRITERION_KEYS: dict[str, list[tuple[str, str]]] = {
+    "lock": [("CASE WHEN locked THEN 0 ELSE 1 END", "ASC"),
+             ("CASE WHEN locked THEN sold_at END", "ASC")],
+    "sales_pool_status": [("CASE WHEN owner IS NOT NULL THEN 0 ELSE 1 END", "ASC"),
+                          ("CASE WHEN owner IS NOT NULL THEN status_rank END", "DESC")],
+    "earliest_assignment": [("assigned_at", "ASC")],
+    "latest_assignment": [("assigned_at", "DESC")],
+}
+_STATE = ("pool", "owner", "status", "status_since", "assigned_at", "locked_until",
+          "dormant", "reason")
+
+
+def preferred_ids_sql(as_of: dt.date) -> str:
+    """`(person_id, priority)` for identity's choice of the surviving id on a merge:
+    1 = held by a rep under an active sale lock, 2 = held by a rep."""
+    return (f"SELECT person_id, CASE WHEN locked_until >= {date_literal(as_of)} THEN 1 "
+            f"ELSE 2 END AS priority FROM ownership WHERE owner IS NOT NULL")
+
+
+def changes_sql(run_id: int) -> str:
+    """How many merges and splits identity recorded in this run."""
+    return f"SELECT count(*) FROM identity_history WHERE run_id = {int(run_id)}"
+
+
+def moved_states_sql() -> str:
+    """How many ownership rows belong to retired person ids (merged away)."""
+    return ("SELECT count(*) FROM ownership "
+            "WHERE person_id IN (SELECT old_person_id FROM person_aliases)")
+
+
+def moved_intents_sql() -> str:
+    return ("SELECT count(*) FROM lead_intent "
+            "WHERE person_id IN (SELECT old_person_id FROM person_aliases)")
+
+
+def _status_rank(column: str) -> str:
+    """pending 1 < contacting < unclear_intent < clear_intent < appointment < closed 6."""
+    whens = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STATUSES, 1))
+    return f"CASE {column} {whens} ELSE 0 END"
+
+
+def _keys(keep: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(column name, expression, direction) of each sort key, in policy order."""
+    out = []
+    for criterion in keep:
+        for n, (expr, direction) in enumerate(_CRITERION_KEYS[criterion]):
+            out.append((f"k_{criterion}_{n}", expr, direction))
+    return out
+
+
+def candidates_sql(keep: Sequence[str], as_of: dt.date) -> str:
+    """MERGE_CANDIDATES: one row per ownership row of a person merged away and of the
+    person it went to (`target`), with its sort keys and `pick` (1 = the state kept).
+    `sold_at`: the first sale still locking by the row's owner, recorded on the row's own
+    id (else on any id of the merged person: an id retired by an earlier merge)."""
+    day = date_literal(as_of)
+    keys = _keys(keep)
+    key_cols = "".join(f",\n         {expr} AS {name}" for name, expr, _ in keys)
+    order = ", ".join(f"{name} {direction} NULLS LAST" for name, _, direction in keys)
+    state = ", ".join(f"o.{c}" for c in _STATE)
+    return f"""CREATE OR REPLACE TEMP TABLE {MERGE_CANDIDATES} AS
+WITH moved AS (
+  SELECT o.person_id, a.person_id AS target
+  FROM ownership o JOIN person_aliases a ON a.old_person_id = o.person_id
+), members AS (
+  SELECT person_id, target FROM moved
+  UNION
+  SELECT target AS person_id, target FROM moved
+), locking AS (
+  SELECT s.person_id, coalesce(a.person_id, s.person_id) AS target, s.rep, s.sold_at
+  FROM sales s LEFT JOIN person_aliases a ON a.old_person_id = s.person_id
+  WHERE s.locked_until >= {day}
+), sold_by_id AS (
+  SELECT person_id, rep, min(sold_at) AS sold_at FROM locking GROUP BY person_id, rep
+), sold_by_target AS (
+  SELECT target, rep, min(sold_at) AS sold_at FROM locking GROUP BY target, rep
+), states AS (
+  SELECT m.target, o.person_id, {state},
+         o.owner IS NOT NULL AND coalesce(o.locked_until >= {day}, FALSE) AS locked,
+         {_status_rank("o.status")} AS status_rank,
+         coalesce(d.sold_at, x.sold_at) AS sold_at
+  FROM members m JOIN ownership o ON o.person_id = m.person_id
+  LEFT JOIN sold_by_id d ON d.person_id = o.person_id AND d.rep = o.owner
+  LEFT JOIN sold_by_target x ON x.target = m.target AND x.rep = o.owner
+), keyed AS (
+  SELECT *{key_cols}
+  FROM states
+)
+SELECT *, row_number() OVER (PARTITION BY target ORDER BY {order}{', ' if order else ''}
+                             CASE WHEN person_id = target THEN 0 ELSE 1 END,
+                             person_id) AS pick
+FROM keyed"""
+
+
+def kept_sql(keep: Sequence[str], run_id: int) -> str:
+    """MERGE_KEPT: one row per merged person — the state it keeps (the pick, with the
+    latest lock its rep holds among the candidates), its own state before, which
+    criterion decided (against the runner-up), the ids merged and the log reason."""
+    keys = _keys(keep)
+    whens = []
+    for criterion in keep:
+        differs = " OR ".join(f"p.{name} IS DISTINCT FROM r.{name}" for name, _, _ in keys
+                              if name.startswith(f"k_{criterion}_"))
+        whens.append(f"WHEN {differs} THEN 'by {criterion}'")
+    decided = " ".join(whens)
+    state = ", ".join(f"p.{c}" for c in _STATE if c != "locked_until")
+    return f"""CREATE OR REPLACE TEMP TABLE {MERGE_KEPT} AS
+WITH p AS (SELECT * FROM {MERGE_CANDIDATES} WHERE pick = 1),
+r AS (SELECT * FROM {MERGE_CANDIDATES} WHERE pick = 2),
+same_rep AS (
+  SELECT c.target, max(c.locked_until) AS locked_until
+  FROM {MERGE_CANDIDATES} c JOIN p ON p.target = c.target AND c.owner = p.owner
+  GROUP BY c.target
+), lost AS (
+  SELECT c.target, count(*) AS n,
+         array_to_string(list_sort(list_distinct(list(c.owner))), ', ') AS reps
+  FROM {MERGE_CANDIDATES} c JOIN p ON p.target = c.target
+  WHERE c.locked AND c.owner IS DISTINCT FROM p.owner
+  GROUP BY c.target
+), merged AS (
+  SELECT person_id, old_person_ids FROM identity_history
+  WHERE run_id = {int(run_id)} AND change = 'merge'
+), decided AS (
+  SELECT p.target AS person_id, p.person_id AS kept_from, {state},
+         coalesce(l.locked_until, p.locked_until) AS locked_until, p.sold_at,
+         s.pool AS old_pool, s.owner AS old_owner, s.status AS old_status,
+         h.old_person_ids, coalesce(x.n, 0) AS conflicts, x.reps AS conflict_reps,
+         CASE WHEN r.person_id IS NULL THEN 'the only routed one'
+              {decided} ELSE 'tie' END AS decided_by
+  FROM p LEFT JOIN r ON r.target = p.target
+  LEFT JOIN {MERGE_CANDIDATES} s ON s.target = p.target AND s.person_id = p.target
+  LEFT JOIN same_rep l ON l.target = p.target
+  LEFT JOIN lost x ON x.target = p.target
+  LEFT JOIN merged h ON h.person_id = p.target
+)
+SELECT *,
+       'merge: ' || coalesce(array_to_string(old_person_ids, ', '), '?') || ' into '
+       || person_id || '; kept the state of ' || kept_from || ' (' || decided_by || ')'
+       || CASE WHEN conflicts > 0 THEN '; conflict: active lock of ' || conflict_reps
+               || ' not kept, see leadctl identity conflicts' ELSE '' END AS log_reason
+FROM decided"""
+
+
+def conflicts_insert_sql(as_of: dt.date, run_id: int, detected_at: dt.datetime) -> str:
+    """One `ownership_conflicts` row per active lock of another rep a merge did not keep."""
+    return f"""INSERT INTO ownership_conflicts ({', '.join(CONFLICT_COLUMNS)})
+SELECT {ts_literal(detected_at)}, {int(run_id)}, {date_literal(as_of)}, k.person_id,
+       k.old_person_ids, k.kept_from, k.owner, k.sold_at, k.locked_until,
+       c.person_id, c.owner, c.sold_at, c.locked_until, 'open'
+FROM {MERGE_CANDIDATES} c JOIN {MERGE_KEPT} k ON k.person_id = c.target
+WHERE c.locked AND c.owner IS DISTINCT FROM k.owner"""
+
+
+def apply_merge_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime) -> list[str]:
+    """Log one `merge` row per merged person, then replace the candidates' ownership rows
+    by the kept states."""
+    cols = ", ".join(OWNERSHIP_COLUMNS)
+    return [
+        f"INSERT INTO assignments ({', '.join(LOG_COLUMNS)})\n"
+        f"SELECT {ts_literal(logged_at)}, {int(run_id)}, {date_literal(as_of)}, person_id,\n"
+        f"       old_pool, pool, old_owner, owner, old_status, status, 'merge', log_reason\n"
+        f"FROM {MERGE_KEPT}",
+        f"DELETE FROM ownership WHERE person_id IN (SELECT person_id FROM {MERGE_CANDIDATES})",
+        f"INSERT INTO ownership ({cols})\nSELECT {cols} FROM {MERGE_KEPT}",
+    ]
+
+
+def fold_intent_sql() -> list[str]:
+    """lead_intent rows of retired ids go to their person (the latest intent wins)."""
+    return [
+        f"""CREATE OR REPLACE TEMP TABLE {MERGE_INTENT} AS
+SELECT coalesce(a.person_id, i.person_id) AS person_id, max(i.intent_at) AS intent_at
+FROM lead_intent i LEFT JOIN person_aliases a ON a.old_person_id = i.person_id
+WHERE coalesce(a.person_id, i.person_id) IN (
+  SELECT a2.person_id FROM lead_intent i2
+  JOIN person_aliases a2 ON a2.old_person_id = i2.person_id)
+GROUP BY coalesce(a.person_id, i.person_id)""",
+        f"DELETE FROM lead_intent WHERE person_id IN (SELECT old_person_id FROM person_aliases)"
+        f" OR person_id IN (SELECT person_id FROM {MERGE_INTENT})",
+        f"INSERT INTO lead_intent (person_id, intent_at) "
+        f"SELECT person_id, intent_at FROM {MERGE_INTENT}",
+    ]
+
+
+def split_log_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime) -> str:
+    """One `split` row per part split off a routed person this run that has no state of
+    its own: it leaves the person's pool/owner/status (kept by the part with the id)."""
+    old = "array_to_string(h.old_person_ids, ', ')"
+    return f"""INSERT INTO assignments ({', '.join(LOG_COLUMNS)})
+SELECT {ts_literal(logged_at)}, {int(run_id)}, {date_literal(as_of)}, h.person_id,
+       o.pool, CAST(NULL AS VARCHAR), o.owner, CAST(NULL AS VARCHAR), o.status,
+       CAST(NULL AS VARCHAR), 'split',
+       'split: from ' || {old}
+       || CASE WHEN a.person_id IS NULL THEN '' ELSE ' (now ' || a.person_id || ')' END
+       || '; pool, owner, status and lock stay with ' || o.person_id
+       || ' (the part holding most of its leads); this part is routed as new'
+FROM identity_history h
+LEFT JOIN person_aliases a ON a.old_person_id = {old}
+JOIN ownership o ON o.person_id = coalesce(a.person_id, {old})
+WHERE h.run_id = {int(run_id)} AND h.change = 'split'
+  AND h.person_id NOT IN (SELECT person_id FROM ownership)"""
+
+
+def drop_temp_sql() -> list[str]:
+    return [f"DROP TABLE IF EXISTS {t}" for t in MERGE_TEMP_TABLES]
+
+
+def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
+                    run_id: int) -> dict:
+    """After identity resolution in run `run_id`: the routing states of merged persons
+    decided by `rules.merge_keep`, conflicts recorded, intents folded, splits logged.
+    Returns {merged, split, conflicts} (rows written by this run)."""
+    counts = {"merged": 0, "split": 0, "conflicts": 0}
+    if not ws.scalar(changes_sql(run_id)):
+        return counts
+    now = dt.datetime.now()
+    try:
+        if ws.scalar(moved_states_sql()):
+            ws.execute(candidates_sql(rules.merge_keep, as_of))
+            ws.execute(kept_sql(rules.merge_keep, run_id))
+            counts["merged"] = int(ws.scalar(f"SELECT count(*) FROM {MERGE_KEPT}"))
+            counts["conflicts"] = int(ws.scalar(f"SELECT coalesce(sum(conflicts), 0) "
+                                                f"FROM {MERGE_KEPT}"))
+            if counts["conflicts"]:
+                ws.execute(conflicts_insert_sql(as_of, run_id, now))
+            ws.script(apply_merge_sql(as_of, run_id, now))
+        if ws.scalar(moved_intents_sql()):
+            ws.script(fold_intent_sql())
+        before = int(ws.scalar("SELECT count(*) FROM assignments"))
+        ws.execute(split_log_sql(as_of, run_id, now))
+        counts["split"] = int(ws.scalar("SELECT count(*) FROM assignments")) - before
+    finally:
+        ws.script(drop_temp_sql())
+    return counts
+
+
+# --------------------------------------------------------------------------- conflicts
+
+
+def conflicts_query_sql() -> str:
+    """Open conflicts, each under the person it belongs to now (a later merge may have
+    retired the id it was recorded under)."""
+    return ("SELECT coalesce(a.person_id, c.person_id) AS current_id, c.*\n"
+            "FROM ownership_conflicts c\n"
+            "LEFT JOIN person_aliases a ON a.old_person_id = c.person_id\n"
+            "WHERE c.status = 'open'\n"
+            "ORDER BY c.detected_at, current_id, c.other_rep, c.other_person_id")
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def list_conflicts(ws: Workspace) -> list[dict]:
+    """Open ownership conflicts: {person_id, kept, other, old_person_ids, run_id, as_of,
+    detected_at, status}; kept/other: {rep, sold_at, locked_until, from_person_id}."""
+    if not ws.table_exists("ownership_conflicts"):  # a workspace made before the table
+        return []
+    out = []
+    for r in ws.rows(conflicts_query_sql()):
+        out.append({
+            "person_id": r["current_id"],
+            "kept": {"rep": r["kept_rep"], "sold_at": _iso(r["kept_sold_at"]),
+                     "locked_until": _iso(r["kept_locked_until"]),
+                     "from_person_id": r["kept_person_id"]},
+            "other": {"rep": r["other_rep"], "sold_at": _iso(r["other_sold_at"]),
+                      "locked_until": _iso(r["other_locked_until"]),
+                      "from_person_id": r["other_person_id"]},
+            "old_person_ids": list(r["old_person_ids"] or []),
+            "recorded_as": r["person_id"],
+            "run_id": r["run_id"], "as_of": _iso(r["as_of"]),
+            "detected_at": _iso(r["detected_at"]), "status": r["status"],
+        })
+    return out

@@ -1,0 +1,350 @@
+"""Ownership through identity merges and splits (issue 15): the merged person's pool,
+owner, status and sale lock follow `on_merge` in routing.yaml, two reps' locks are a
+conflict (`leadctl identity conflicts`), a split leaves the state with the part keeping
+the id, and every decision is one assignment row (rule merge / split)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from leadctl.identity.config import IdentityConfig
+from leadctl.identity.resolve import resolve_identities
+from leadctl.routing.merge import (
+    apply_merge_sql,
+    candidates_sql,
+    conflicts_insert_sql,
+    fold_intent_sql,
+    kept_sql,
+    preferred_ids_sql,
+    split_log_sql,
+)
+from leadctl.routing.model import DEFAULT_MERGE_KEEP
+from leadctl.routing.sql import rep_period_load_sql
+from leadctl.ruleset import load_rules
+from leadctl.spark.translate import translate
+from leadctl.workspace import open_memory, reading
+from tests import test_identity_support as support
+from tests.conftest import Cli, write
+from tests.scoring_cases import TAGS
+
+ROUTING = """\
+pools:
+  - name: sales
+    allocation: round_robin
+    reps: [ann, bob]
+routes:
+  - {name: all, pool: sales}
+lifecycle:
+  lock_days: 180
+"""
+HEADER = "lead_id,phone,email,created_at\n"
+X_PHONE, Y_EMAIL = "13811112222", "y@qq.com"
+# x1 is X's lead (phone), y1 is Y's (e-mail, older: without a preference Y's id survives).
+FIRST = f"x1,{X_PHONE},,2026-10-01 10:00\ny1,,{Y_EMAIL},2026-09-02 10:00\n"
+BRIDGE = f"b1,{X_PHONE},{Y_EMAIL},2026-10-20 10:00\n"
+
+
+def pid(lead_id: str, source: str = "leads") -> str:
+    return "P" + hashlib.md5(f"{source}|{lead_id}".encode()).hexdigest()[:12]
+
+
+X, Y = pid("x1"), pid("y1")
+
+
+def rules_dir(folder: Path, on_merge: str = "") -> Path:
+    folder.mkdir()
+    (folder / "tags.yaml").write_text(TAGS, encoding="utf-8")
+    (folder / "scoring.yaml").write_text("grades: {A: 0}\nrules:\n  - {name: base, points: 10}\n",
+                                         encoding="utf-8")
+    (folder / "routing.yaml").write_text(ROUTING + textwrap.dedent(on_merge), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "ws.duckdb", rules_dir(tmp_path / "rules"))
+
+
+def night(cli: Cli, rows: str | None, day: str, name: str = "leads") -> dict:
+    """One `leadctl run` over a new inbox file `name.csv` (no inbox when `rows` is None)."""
+    inbox = []
+    if rows is not None:
+        folder = cli.db.parent / f"inbox_{day}_{name}"
+        folder.mkdir()
+        write(folder / f"{name}.csv", HEADER + rows)
+        inbox = ["--inbox", folder]
+    result = cli("run", *inbox, "--as-of", day, "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return result.json()
+
+
+def state(cli: Cli, query: str) -> tuple:
+    p = cli("portrait", query, "--json").json()
+    return p["person_id"], p["owner"], p["status"], p["locked"]
+
+
+def query(cli: Cli, sql: str) -> list[tuple]:
+    with reading(cli.db) as ws:
+        return [tuple(r.values()) for r in ws.rows(sql)]
+
+
+def identity_log(cli: Cli) -> list[tuple]:
+    return query(cli, "SELECT person_id, old_pool, new_pool, old_owner, new_owner, old_status, "
+                      "new_status, rule, reason FROM assignments WHERE rule IN ('merge', 'split')"
+                      " ORDER BY logged_at, person_id")
+
+
+def sold(cli: Cli, query_text: str, rep: str, day: str) -> None:
+    result = cli("sale", query_text, "--rep", rep, "--as-of", day, "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+
+
+def test_a_sold_person_merged_into_another_reps_person_keeps_the_sale_and_lock(cli):
+    night(cli, FIRST, "2026-11-01")
+    assert state(cli, "x1") == (X, "ann", "pending", False)
+    assert state(cli, "y1") == (Y, "bob", "pending", False)
+    sold(cli, "x1", "ann", "2026-11-02")
+    sales = query(cli, "SELECT * FROM sales")
+
+    summary = night(cli, BRIDGE, "2026-11-03", "bridge")
+
+    # The locked person's id survives (preferred over the older Y); either old id finds it.
+    for old in ("x1", "y1", "b1", X, Y):
+        assert state(cli, old) == (X, "ann", "closed", True)
+    assert cli("portrait", Y, "--json").json()["locked_until"] == "2027-05-01"
+    assert query(cli, "SELECT * FROM sales") == sales
+    assert identity_log(cli) == [(X, "sales", "sales", "ann", "ann", "closed", "closed", "merge",
+                                  f"merge: {Y} into {X}; kept the state of {X} (by lock)")]
+    assert summary["conflicts"] == 0
+    assert summary["stages"]["resolve"]["ownership"] == {"merged": 1, "split": 0,
+                                                         "conflicts": 0}
+    assert summary["stages"]["route"]["changes"] == 0  # routing found nothing left to fix
+    result = cli("identity", "conflicts", "--json")
+    assert (result.exit_code, result.json()) == (0, {"conflicts": []})
+
+
+def test_resolve_alone_carries_the_state_before_any_route(cli):
+    night(cli, FIRST, "2026-11-01")
+    sold(cli, "x1", "ann", "2026-11-02")
+    assert cli("ingest", write(cli.db.parent / "bridge.csv", HEADER + BRIDGE)).exit_code == 0
+    result = cli("resolve", "--as-of", "2026-11-03", "--json")
+    assert result.exit_code == 0
+    assert (result.json()["merges"], result.json()["conflicts"]) == (1, 0)
+    assert state(cli, Y) == (X, "ann", "closed", True)
+    assert query(cli, "SELECT person_id, owner FROM ownership ORDER BY person_id") == [
+        (X, "ann")]
+
+
+def test_two_locks_of_different_reps_keep_the_earlier_sale_and_are_a_conflict(cli):
+    night(cli, FIRST, "2026-11-01")
+    sold(cli, "x1", "ann", "2026-11-02")
+    sold(cli, "y1", "bob", "2026-11-03")
+
+    summary = night(cli, BRIDGE, "2026-11-04", "bridge")
+
+    # Both ids are locked: the older (Y) survives; the earlier sale (ann's on X) is kept.
+    assert state(cli, X) == state(cli, "y1") == (Y, "ann", "closed", True)
+    assert summary["conflicts"] == 1
+    assert identity_log(cli) == [(
+        Y, "sales", "sales", "bob", "ann", "closed", "closed", "merge",
+        f"merge: {X} into {Y}; kept the state of {X} (by lock); conflict: active lock of bob "
+        "not kept, see leadctl identity conflicts")]
+    result = cli("identity", "conflicts", "--json")
+    assert result.exit_code == 0
+    conflicts = result.json()["conflicts"]
+    for c in conflicts:
+        assert c.pop("detected_at").startswith(str(dt.date.today().year))
+    assert conflicts == [{
+        "person_id": Y,
+        "kept": {"rep": "ann", "sold_at": "2026-11-02", "locked_until": "2027-05-01",
+                 "from_person_id": X},
+        "other": {"rep": "bob", "sold_at": "2026-11-03", "locked_until": "2027-05-02",
+                  "from_person_id": Y},
+        "old_person_ids": [X], "recorded_as": Y, "run_id": summary["run_id"],
+        "as_of": "2026-11-04", "status": "open"}]
+    text = cli("identity", "conflicts")
+    assert text.exit_code == 0
+    assert "1 ownership conflict(s)" in text.stdout and "bob" in text.stdout
+    assert len(query(cli, "SELECT * FROM sales")) == 2
+
+
+def test_without_locks_the_owner_with_the_most_advanced_status_wins_and_intent_follows(cli):
+    night(cli, FIRST, "2026-11-01")
+    assert cli("status", "x1", "appointment", "--as-of", "2026-11-02").exit_code == 0
+    night(cli, BRIDGE, "2026-11-03", "bridge")
+    # No lock: both are held by a rep, the older id (Y) survives, ann's appointment wins.
+    assert state(cli, "x1") == (Y, "ann", "appointment", False)
+    assert identity_log(cli)[0][-1] == (f"merge: {X} into {Y}; kept the state of {X} "
+                                        "(by sales_pool_status)")
+    assert query(cli, "SELECT * FROM lead_intent") == [(Y, dt.date(2026, 11, 2))]
+
+
+def test_the_policy_is_configurable_and_a_lock_it_drops_is_a_conflict(tmp_path):
+    cli = Cli(tmp_path / "ws.duckdb", rules_dir(tmp_path / "rules", """\
+        on_merge:
+          keep: [earliest_assignment, lock]
+        """))
+    x, y = pid("x1", "x"), pid("y1", "y")
+    night(cli, f"y1,,{Y_EMAIL},2026-09-02 10:00\n", "2026-11-01", "y")  # ann, 11-01
+    night(cli, f"x1,{X_PHONE},,2026-10-01 10:00\n", "2026-11-02", "x")  # ann, 11-02
+    sold(cli, "x1", "bob", "2026-11-02")  # bob takes it over: assigned 11-02, locked
+
+    summary = night(cli, BRIDGE, "2026-11-03", "bridge")
+
+    assert state(cli, y) == (x, "ann", "pending", False)  # the locked id survives
+    assert identity_log(cli) == [(
+        x, "sales", "sales", "bob", "ann", "closed", "pending", "merge",
+        f"merge: {y} into {x}; kept the state of {y} (by earliest_assignment); conflict: "
+        "active lock of bob not kept, see leadctl identity conflicts")]
+    assert summary["conflicts"] == 1
+    (conflict,) = cli("identity", "conflicts", "--json").json()["conflicts"]
+    assert (conflict["kept"], conflict["other"]) == (
+        {"rep": "ann", "sold_at": None, "locked_until": None, "from_person_id": y},
+        {"rep": "bob", "sold_at": "2026-11-02", "locked_until": "2027-05-01",
+         "from_person_id": x})
+
+
+def block_email(cli: Cli, email: str) -> None:
+    """identity.yaml: from now on `email` never links (a split on the next resolve)."""
+    (cli.rules / "identity.yaml").write_text(f"blocklist:\n  values:\n    email: ['{email}']\n",
+                                             encoding="utf-8")
+
+
+def test_a_split_leaves_the_state_with_the_larger_part_and_routes_the_other_as_new(cli):
+    a = pid("a1")
+    night(cli, f"a1,{X_PHONE},{Y_EMAIL},2026-10-01 10:00\na2,{X_PHONE},,2026-10-02 10:00\n"
+               f"a3,,{Y_EMAIL},2026-10-03 10:00\n", "2026-11-01")
+    assert cli("status", "a3", "contacting", "--as-of", "2026-11-02").exit_code == 0
+    assert state(cli, "a3") == (a, "ann", "contacting", False)
+    block_email(cli, Y_EMAIL)
+
+    result = cli("resolve", "--as-of", "2026-11-03", "--json")
+
+    assert (result.exit_code, result.json()["splits"]) == (0, 1)
+    assert result.json()["ownership"] == {"merged": 0, "split": 1, "conflicts": 0}
+    a3 = pid("a3")
+    assert state(cli, "a1") == state(cli, "a2") == (a, "ann", "contacting", False)
+    assert state(cli, "a3") == (a3, None, None, False)
+    assert identity_log(cli) == [(
+        a3, "sales", None, "ann", None, "contacting", None, "split",
+        f"split: from {a}; pool, owner, status and lock stay with {a} (the part holding most "
+        "of its leads); this part is routed as new")]
+    run = night(cli, None, "2026-11-03")  # tag, score, route
+    assert run["stages"]["route"]["causes"] == {"new": 1, "sticky": 1}
+    assert state(cli, "a3") == (a3, "ann", "pending", False)  # dealt afresh (a new week)
+    assert query(cli, f"SELECT rule, reason FROM assignments WHERE person_id = '{a3}' "
+                      "ORDER BY logged_at") == [("split", identity_log(cli)[0][-1]),
+                                                ("all", "dealt")]
+
+
+def test_a_merge_then_a_split_keeps_the_sale_on_the_sold_part(cli):
+    night(cli, FIRST, "2026-11-01")
+    sold(cli, "x1", "ann", "2026-11-02")
+    night(cli, BRIDGE, "2026-11-03", "bridge")
+    assert state(cli, "y1") == (X, "ann", "closed", True)
+    block_email(cli, Y_EMAIL)  # the bridge no longer joins y1
+
+    summary = night(cli, None, "2026-11-04")
+
+    assert summary["stages"]["resolve"]["splits"] == 1
+    # {x1, b1} keeps X and ann's lock; y1 alone derives its old id again, routed as new.
+    assert state(cli, "x1") == state(cli, "b1") == state(cli, X) == (X, "ann", "closed", True)
+    assert state(cli, "y1") == (Y, "ann", "pending", False)  # dealt afresh: not locked
+    assert identity_log(cli)[1:] == [(
+        Y, "sales", None, "ann", None, "closed", None, "split",
+        f"split: from {X}; pool, owner, status and lock stay with {X} (the part holding most "
+        "of its leads); this part is routed as new")]
+    assert query(cli, "SELECT person_id, rep, sold_at FROM sales") == [
+        (X, "ann", dt.date(2026, 11, 2))]
+    assert query(cli, "SELECT * FROM person_aliases") == []
+
+
+# --------------------------------------------------------------------------- policy file
+
+
+def test_on_merge_problems_are_located(tmp_path):
+    rules = rules_dir(tmp_path / "rules", """\
+        on_merge:
+          keep: [lock, sales_pool_stat, lock]
+          when: always
+        """)
+    result = Cli(tmp_path / "ws.duckdb", rules)("rules", "check")
+    path = rules / "routing.yaml"
+    assert result.exit_code == 2
+    assert f"{path}:11:3: on_merge: unknown key 'when' (allowed: keep)" in result.stderr
+    assert (f"{path}:10:16: on_merge: keep: unknown criterion 'sales_pool_stat' (did you mean "
+            "'sales_pool_status'?) (known: lock, sales_pool_status, earliest_assignment, "
+            "latest_assignment)") in result.stderr
+    assert f"{path}:10:33: on_merge: keep: 'lock' is listed twice" in result.stderr
+
+
+def test_on_merge_defaults_to_the_issue_policy_and_parses_a_list(tmp_path):
+    assert load_rules(rules_dir(tmp_path / "a")).routing.merge_keep == DEFAULT_MERGE_KEEP == (
+        "lock", "sales_pool_status", "earliest_assignment")
+    given = rules_dir(tmp_path / "b", "on_merge: {keep: [latest_assignment]}\n")
+    assert load_rules(given).routing.merge_keep == ("latest_assignment",)
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def test_identity_keeps_the_preferred_id_on_a_merge():
+    leads = [{"lead_id": "A", "phone": "13812345678", "created_at": "2026-01-01"},
+             {"lead_id": "B", "email": "b@qq.com", "created_at": "2026-02-01"}]
+    for preferred, survivor in ((None, "A"), ("SELECT 'PB' AS person_id, 1 AS priority", "B")):
+        ws = support.workspace(*leads)
+        support.resolve(ws, run_id=1)
+        ids = support.person_of(ws)
+        ws.execute("UPDATE person_leads SET person_id = 'PB' WHERE person_id = ?", [ids["B"]])
+        ws.execute("UPDATE persons SET person_id = 'PB' WHERE person_id = ?", [ids["B"]])
+        support.add_leads(ws, {"lead_id": "C", "phone": "13812345678", "email": "b@qq.com"})
+        resolve_identities(ws, IdentityConfig(), 2, preferred=preferred)
+        assert set(support.person_of(ws).values()) == {ids["A"] if survivor == "A" else "PB"}
+
+
+def test_merge_carry_over_does_not_count_towards_capacity():
+    ws = open_memory()
+    ws.execute("INSERT INTO assignments (as_of, person_id, new_owner, rule) VALUES "
+               "(DATE '2026-11-03', 'p1', 'ann', 'merge'), (DATE '2026-11-03', 'p2', 'ann', "
+               "'split'), (DATE '2026-11-03', 'p3', 'ann', 'all')")
+    assert ws.scalar(rep_period_load_sql("ann", dt.date(2026, 11, 2), dt.date(2026, 11, 3))) == 1
+
+
+def test_the_builders_translate_to_spark():
+    day, at, keep = dt.date(2026, 11, 3), dt.datetime(2026, 11, 3, 1, 2, 3), DEFAULT_MERGE_KEEP
+    statements = [preferred_ids_sql(day), candidates_sql(keep, day), kept_sql(keep, 7),
+                  conflicts_insert_sql(day, 7, at), *apply_merge_sql(day, 7, at),
+                  *fold_intent_sql(), split_log_sql(day, 7, at)]
+    kinds = [translate(sql).kind for sql in statements]
+    assert kinds == ["query", "materialize", "materialize", "append", "append", "delete",
+                     "append", "materialize", "delete", "append", "append"]
+
+
+def test_a_sale_after_a_merge_knows_the_merged_persons_earlier_sale(cli):
+    night(cli, FIRST, "2026-11-01")
+    result = cli("sale", "x1", "--rep", "ann", "--lock-days", "1", "--as-of", "2026-11-02")
+    assert result.exit_code == 0
+    night(cli, BRIDGE, "2026-11-04", "bridge")  # lock over: the older Y survives
+    assert state(cli, "x1") == (Y, "ann", "closed", False)
+    result = cli("sale", X, "--rep", "ann", "--as-of", "2026-11-05", "--json")
+    assert (result.json()["person_id"], result.json()["first_sale"]) == (Y, False)
+    assert query(cli, "SELECT person_id, rep FROM sales ORDER BY sold_at") == [
+        (X, "ann"), (Y, "ann")]
+
+
+def test_two_locks_of_one_rep_are_no_conflict_and_the_later_lock_end_is_kept(cli):
+    night(cli, FIRST, "2026-11-01")
+    sold(cli, "x1", "ann", "2026-11-02")  # locked until 2027-05-01
+    assert cli("sale", "y1", "--rep", "ann", "--lock-days", "300",
+               "--as-of", "2026-11-03").exit_code == 0  # bob's lead, not locked: ann sells
+    summary = night(cli, BRIDGE, "2026-11-04", "bridge")
+    assert summary["conflicts"] == 0
+    portrait = cli("portrait", "x1", "--json").json()
+    assert (portrait["person_id"], portrait["owner"], portrait["locked_until"]) == (
+        Y, "ann", str(dt.date(2026, 11, 3) + dt.timedelta(days=300)))
+    assert identity_log(cli)[0][-1] == f"merge: {X} into {Y}; kept the state of {X} (by lock)"
