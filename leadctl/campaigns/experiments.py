@@ -65,13 +65,13 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
         if variants is not None or entry is not None or since is not None:
             raise UsageError("--variants, --entry and --since are for --variant-from "
                              "experiments; this one was recorded by audience export")
-        goal = goal or experiment["goal"]
-        if goal is None:
-            raise UsageError(f"experiment {name!r} has no goal: give --goal EVENT_TYPE")
         planned = [(v["variant"], v["share"]) for v in experiment["variants"]]
         names = [v for v, _ in planned]
         if control is not None and control not in names:
             raise UsageError(f"--control {control!r} is not one of {', '.join(names)}")
+        goal = goal or experiment["goal"]
+        if goal is None:
+            raise UsageError(f"experiment {name!r} has no goal: give --goal EVENT_TYPE")
         control = control or experiment["control"]
         start = experiment["starts_on"]
         members = audience_members_sql(name, start)

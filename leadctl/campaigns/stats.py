@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+ALPHA = 0.05
 CONFIDENCE = 0.95
-ALPHA = 1 - CONFIDENCE
 SRM_ALPHA = 0.001
 MIN_EXPECTED = 5  # every expected cell at least this: z-test, else Fisher's exact test
 # A winner is only declared with enough data: each compared arm has at least
