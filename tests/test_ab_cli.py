@@ -197,7 +197,8 @@ def test_attribute_experiment_from_utm_content(acli):
     (("spring", "--variant-from", "utm_content"), 2, "recorded by audience export"),
     (("other", "--variant-from", "utm content", "--goal", "register"), 2,
      "--variant-from must name an attribute"),
-    (("other", "--variant-from", "utm_content"), 2, "--goal EVENT_TYPE"),
+    (("other", "--variant-from", "utm_content", "--control", "x"), 2,
+     "--control 'x' is not one of blue, red"),
 ])
 def test_report_ab_errors(acli, args, code, message):
     assert export(acli)[0].exit_code == 0
@@ -206,11 +207,13 @@ def test_report_ab_errors(acli, args, code, message):
     assert message in result.json()["error"]["message"]
 
 
-def test_no_goal_anywhere_and_bad_export_options(acli):
-    assert export(acli)[0].exit_code == 0
-    result = acli("report", "ab", "spring")
-    assert (result.exit_code, result.stdout) == (2, "")
-    assert "has no goal: give --goal EVENT_TYPE" in result.stderr
+def test_default_goal_and_bad_export_options(acli):
+    assert export(acli)[0].exit_code == 0  # no --goal: report ab counts register
+    data = ab(acli, "spring", "--as-of", "2026-11-01")
+    assert (data["goal"], [a["converted"] for a in data["variants"]]) == ("register", [2, 2])
+    result = acli("report", "ab", "spring", "--goal", "signup", "--as-of", "2026-11-01")
+    assert result.exit_code == 0
+    assert result.stderr == "warning: no event of type 'signup' in the workspace\n"
     bad, _ = export(acli, "--variants", "A:abc", "--json", name="bad")
     assert (bad.exit_code, bad.json()["error"]["message"]) == (
         2, "--variants: the weight of A must be a number, not 'abc'")

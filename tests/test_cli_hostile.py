@@ -38,6 +38,8 @@ BASE = {
     "export": {"what": "leads", "out": "{root}/out.csv"},
     "ingest": {"paths": "{root}/inbox/web.csv"},
     "load-results": {"output": "{root}/no_such_run"},
+    "audience export": {"name": "hostile", "expr": "true", "out": "{root}/audience.csv"},
+    "report ab": {"name": "hostile"},
 }
 
 

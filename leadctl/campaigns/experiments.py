@@ -6,7 +6,8 @@ membership, start, planned split, control and goal), or — with `variant_from` 
 or lead attribute such as `utm_content` (see `experiments_sql.attribute_members_sql`;
 planned split: `variants` when given, else equal; control: the first of `variants`, else
 the first value in sort order). A conversion is a goal event of the person on or after
-its start, inside the window and before the as-of day.
+its start, inside the window and before the as-of day; the goal is `--goal`, else the
+experiment's, else `register`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from leadctl.campaigns.experiments_sql import (
 from leadctl.errors import NotFound, UsageError
 
 DEFAULT_WINDOW_DAYS = 14
+DEFAULT_GOAL = "register"  # when neither --goal nor the experiment names one
 MAX_WINDOW_DAYS = 3650
 _WINDOW = re.compile(r"(\d{1,5})\s*([dw]?)")
 
@@ -69,9 +71,7 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
         names = [v for v, _ in planned]
         if control is not None and control not in names:
             raise UsageError(f"--control {control!r} is not one of {', '.join(names)}")
-        goal = goal or experiment["goal"]
-        if goal is None:
-            raise UsageError(f"experiment {name!r} has no goal: give --goal EVENT_TYPE")
+        goal = goal or experiment["goal"] or DEFAULT_GOAL
         control = control or experiment["control"]
         start = experiment["starts_on"]
         members = audience_members_sql(name, start)
@@ -82,8 +82,7 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
         if experiment is not None:
             raise UsageError(f"experiment {name!r} was recorded by audience export: drop "
                              "--variant-from, or give the attribute experiment another name")
-        if goal is None:
-            raise UsageError("give the goal event type of the experiment: --goal EVENT_TYPE")
+        goal = goal or DEFAULT_GOAL
         planned = None if variants is None else [
             (v, w) for v, w in parse_variants(variants)]
         members = attribute_members_sql(variant_from, goal=goal, as_of=as_of, entry=entry,
