@@ -3,10 +3,12 @@ assigned deterministically from (person id, seed), recorded as an experiment.
 
 Assignment (pure SQL, `assign_sql`): bucket = the first 8 hex digits of
 md5(person_id || ':' || seed) as an integer, mod 10000 — md5 is the same in every engine
-and version (DuckDB's `hash()` is not), so a re-export with the same seed gives every
-person the same variant. Buckets [0, holdout) are the holdout (variant `holdout`); the
-rest is cut into the variants by their cumulative weights (weights are relative: A:1,B:3
-is 25% / 75% of what the holdout leaves). `bucket_plan` turns a split into bucket ranges.
+and version (DuckDB's `hash()` is not), and the hex digits are read with substr/strpos
+arithmetic rather than an engine's hex cast, so a re-export with the same seed gives
+every person the same variant on any engine. Buckets [0, holdout) are the holdout
+(variant `holdout`); the rest is cut into the variants by their cumulative weights
+(weights are relative: A:1,B:3 is 25% / 75% of what the holdout leaves). `bucket_plan`
+turns a split into bucket ranges.
 """
 
 from __future__ import annotations
@@ -165,10 +167,24 @@ class AudienceSpec:
 
 # -- SQL builders (pure) ------------------------------------------------------------------
 
-def bucket_sql(id_sql: str, seed: str) -> str:
-    """Bucket 0..9999 of a person id: md5(id || ':' || seed), first 32 bits, mod 10000."""
-    return (f"(CAST(('0x' || substr(md5({id_sql} || ':' || {literal(seed)}), 1, 8)) "
-            f"AS UBIGINT) % {BUCKETS})")
+HEX_DIGITS = "0123456789abcdef"
+
+
+def hex_int_sql(hex_sql: str, digits: int = 8) -> str:
+    """The integer value of the first `digits` hex digits of `hex_sql` (lower case), in
+    plain SQL every engine has (substr, strpos): no engine-specific hex cast."""
+    terms = [f"CAST(strpos({literal(HEX_DIGITS)}, substr({hex_sql}, {i + 1}, 1)) - 1 "
+             f"AS BIGINT) * {16 ** (digits - 1 - i)}" for i in range(digits)]
+    return "(" + " + ".join(terms) + ")"
+
+
+def bucket_sql(hash_sql: str) -> str:
+    """Bucket 0..9999 of an md5 hex digest: its first 32 bits mod 10000."""
+    return f"({hex_int_sql(hash_sql)} % {BUCKETS})"
+
+
+def hash_sql(id_sql: str, seed: str) -> str:
+    return f"md5({id_sql} || ':' || {literal(seed)})"
 
 
 def variant_sql(bucket: str, arms: list[Arm]) -> str:
@@ -180,8 +196,9 @@ def assign_sql(persons_sql: str, seed: str, arms: list[Arm]) -> str:
     """(person_id, bucket, variant) of every person of `persons_sql` (a query with a
     person_id column)."""
     return (f"SELECT person_id, bucket, {variant_sql('bucket', arms)} AS variant\n"
-            f"FROM (SELECT person_id, {bucket_sql('person_id', seed)} AS bucket\n"
-            f"      FROM ({persons_sql}) AS matched) AS bucketed")
+            f"FROM (SELECT person_id, {bucket_sql('h')} AS bucket\n"
+            f"      FROM (SELECT person_id, {hash_sql('person_id', seed)} AS h\n"
+            f"            FROM ({persons_sql}) AS matched) AS hashed) AS bucketed")
 
 
 def insert_members_sql(name: str, persons_sql: str, seed: str, arms: list[Arm]) -> str:

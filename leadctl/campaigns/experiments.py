@@ -83,8 +83,7 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
             raise UsageError(f"experiment {name!r} was recorded by audience export: drop "
                              "--variant-from, or give the attribute experiment another name")
         goal = goal or DEFAULT_GOAL
-        planned = None if variants is None else [
-            (v, w) for v, w in parse_variants(variants)]
+        planned = None if variants is None else parse_variants(variants)
         members = attribute_members_sql(variant_from, goal=goal, as_of=as_of, entry=entry,
                                         since=since)
         source = {"source": "attribute", "variant_from": variant_from, "entry": entry,
