@@ -97,6 +97,12 @@ FAILURES = [
      "utm_campaign, utm_content, utm_term, channel"),
     ("export", "ws", ["export", "leads", "-o", "{root}/leads.txt"], 2, "UsageError",
      "cannot tell the format of {root}/leads.txt: use a .csv or .parquet file name"),
+    ("audience export", "ws", ["audience", "export", "x", "true", "-o", "{root}/aud.csv",
+                               "--variants", "A:abc"], 2, "UsageError",
+     "--variants: the weight of A must be a number, not 'abc'"),
+    ("report ab", "ws", ["report", "ab", "nothing"], 1, "NotFound",
+     "no experiment named 'nothing': record one with `leadctl audience export`, or evaluate "
+     "an attribute with --variant-from utm_content"),
 ]
 
 
