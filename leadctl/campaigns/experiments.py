@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from dataclasses import dataclass
 
 from leadctl.campaigns import stats
 from leadctl.campaigns.audiences import HOLDOUT, parse_variants
@@ -55,6 +56,44 @@ def load_experiment(ws, name: str) -> dict | None:
     return row
 
 
+@dataclass(frozen=True)
+class Design:
+    """What an evaluation needs: who is in which variant from when (`members`, SQL), the
+    planned split (None: equal over the values seen), control, goal, and what to show."""
+
+    members: str
+    planned: list[tuple[str, float]] | None
+    control: str | None
+    goal: str
+    shown: dict
+
+
+def recorded_design(experiment: dict, *, goal: str | None, control: str | None) -> Design:
+    """An experiment recorded by `audience export`."""
+    planned = [(v["variant"], v["share"]) for v in experiment["variants"]]
+    names = [v for v, _ in planned]
+    if control is not None and control not in names:
+        raise UsageError(f"--control {control!r} is not one of {', '.join(names)}")
+    start = experiment["starts_on"]
+    return Design(audience_members_sql(experiment["name"], start), planned,
+                  control or experiment["control"], goal or experiment["goal"] or DEFAULT_GOAL,
+                  {"source": "audience", "start": start.isoformat(),
+                   "expr": experiment["expression"], "seed": experiment["seed"],
+                   "created_by": experiment["created_by"]})
+
+
+def attribute_design(variant_from: str, *, as_of: dt.date, goal: str | None,
+                     control: str | None, entry: str | None, since: dt.date | None,
+                     variants: str | None) -> Design:
+    """Variants from an event or lead attribute (`--variant-from`)."""
+    goal = goal or DEFAULT_GOAL
+    members = attribute_members_sql(variant_from, goal=goal, as_of=as_of, entry=entry,
+                                    since=since)
+    return Design(members, None if variants is None else parse_variants(variants), control,
+                  goal, {"source": "attribute", "variant_from": variant_from, "entry": entry,
+                         "since": since.isoformat() if since else None})
+
+
 def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
              window_days: int = DEFAULT_WINDOW_DAYS, variant_from: str | None = None,
              entry: str | None = None, since: dt.date | None = None,
@@ -67,40 +106,22 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
         if variants is not None or entry is not None or since is not None:
             raise UsageError("--variants, --entry and --since are for --variant-from "
                              "experiments; this one was recorded by audience export")
-        planned = [(v["variant"], v["share"]) for v in experiment["variants"]]
-        names = [v for v, _ in planned]
-        if control is not None and control not in names:
-            raise UsageError(f"--control {control!r} is not one of {', '.join(names)}")
-        goal = goal or experiment["goal"] or DEFAULT_GOAL
-        control = control or experiment["control"]
-        start = experiment["starts_on"]
-        members = audience_members_sql(name, start)
-        source = {"source": "audience", "start": start.isoformat(),
-                  "expr": experiment["expression"], "seed": experiment["seed"],
-                  "created_by": experiment["created_by"]}
+        design = recorded_design(experiment, goal=goal, control=control)
     else:
         if experiment is not None:
             raise UsageError(f"experiment {name!r} was recorded by audience export: drop "
                              "--variant-from, or give the attribute experiment another name")
-        goal = goal or DEFAULT_GOAL
-        planned = None if variants is None else parse_variants(variants)
-        members = attribute_members_sql(variant_from, goal=goal, as_of=as_of, entry=entry,
-                                        since=since)
-        source = {"source": "attribute", "variant_from": variant_from, "entry": entry,
-                  "since": since.isoformat() if since else None}
-    rows = ws.rows(ab_counts_sql(members, goal=goal, window_days=window_days, as_of=as_of))
+        design = attribute_design(variant_from, as_of=as_of, goal=goal, control=control,
+                                  entry=entry, since=since, variants=variants)
+    rows = ws.rows(ab_counts_sql(design.members, goal=design.goal, window_days=window_days,
+                                 as_of=as_of))
     counts = {str(r["variant"]): r for r in rows}
     warnings = []
-    if not ws.scalar(goal_events_sql(goal)):
-        warnings.append(f"no event of type {goal!r} in the workspace")
-    excluded = 0
-    if planned is None:
-        observed = sorted(counts)
-        planned = [(v, 1.0) for v in observed]
-    else:
-        excluded = sum(int(r["persons"]) for v, r in counts.items()
-                       if v not in {p for p, _ in planned})
+    if not ws.scalar(goal_events_sql(design.goal)):
+        warnings.append(f"no event of type {design.goal!r} in the workspace")
+    planned = design.planned or [(v, 1.0) for v in sorted(counts)]
     names = [v for v, _ in planned]
+    control = design.control
     if control is None:
         real = [v for v in names if v != HOLDOUT]
         control = real[0] if real else None
@@ -112,10 +133,11 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
     comparisons = [_compare(arm, _find(arms, control)) for arm in arms
                    if control is not None and arm["variant"] not in (control, HOLDOUT)]
     srm = stats.sample_ratio([a["persons"] for a in arms], [a["planned"] for a in arms])
-    return {"experiment": name, **source, "goal": goal, "window_days": window_days,
-            "as_of": as_of.isoformat(), "control": control,
+    return {"experiment": name, **design.shown, "goal": design.goal,
+            "window_days": window_days, "as_of": as_of.isoformat(), "control": control,
             "open_windows": sum(int(r["open"]) for v, r in counts.items() if v in names),
-            "excluded": excluded, "variants": arms, "comparisons": comparisons,
+            "excluded": sum(int(r["persons"]) for v, r in counts.items() if v not in names),
+            "variants": arms, "comparisons": comparisons,
             "srm": srm.to_dict() if srm else None,
             "verdict": verdict(arms, comparisons, srm, control), "warnings": warnings}
 
