@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import getpass
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from leadctl.campaigns.audiences import AudienceSpec, members_file_sql, record_audience
+from leadctl.campaigns.experiments import evaluate as evaluate_experiment
+from leadctl.campaigns.experiments import parse_window
 from leadctl.campaigns.funnels_report import funnel_report
+from leadctl.errors import UsageError
 from leadctl.identity import suggest, suspects, why
 from leadctl.identity.config import load_identity_config
 from leadctl.identity.resolve import resolve_identities
@@ -32,8 +38,8 @@ from leadctl.scoring.stage import run_scores
 from leadctl.tagging.fields import person_features_fields
 from leadctl.tagging.stage import run_tags
 from leadctl.views.explain import explain_lead
-from leadctl.views.export import export_table
-from leadctl.views.find import find_persons
+from leadctl.views.export import copy_sql, export_formats, export_table
+from leadctl.views.find import compile_filter, find_persons, relation_sql
 from leadctl.views.report import channel_report
 from leadctl.workspace import Workspace, db_path_from, open_writer, reading
 
@@ -297,3 +303,53 @@ def identity_conflicts(db: Path | None) -> dict:
     brought together (the earlier sale was kept): {"conflicts": [...]}."""
     with reading(db) as ws:
         return {"conflicts": list_conflicts(ws)}
+# -- audiences and experiments ------------------------------------------------------------
+
+def current_user() -> str:
+    """Who records an experiment: $LEADCTL_USER, else the login name."""
+    user = os.environ.get("LEADCTL_USER")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (some containers)
+        return "unknown"
+
+
+def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
+                    variants: str | None = None, holdout: str | None = None,
+                    seed: str | None = None, control: str | None = None,
+                    goal: str | None = None, as_of: dt.date | None = None,
+                    reveal: bool = False, replace: bool = False) -> dict:
+    """Persons matching `expr` with deterministic variants (and a holdout), recorded as
+    experiment `name` starting on `as_of` (default today) and written to `out`."""
+    as_of = as_of or dt.date.today()
+    spec = AudienceSpec.parse(name, expr, start=as_of, variants=variants, holdout=holdout,
+                              seed=seed, control=control, goal=goal)
+    export_formats(out)  # a bad file name: nothing is recorded
+    if out.parent and not out.parent.exists():
+        raise UsageError(f"directory {out.parent} does not exist")
+    with recorded_run(db, "audience export", as_of) as ws:
+        where = compile_filter(ws, expr, as_of)
+        result = record_audience(ws, spec, f"SELECT p.person_id {relation_sql(where)}",
+                                 user=current_user(), replace=replace)
+        rows = ws.execute(copy_sql(members_file_sql(name, reveal=reveal), out)).fetchone()[0]
+        result.update(file=str(out), rows=int(rows))
+        ws.finish_run("ok", {"experiment": name, "persons": result["persons"]},
+                      {"expr": expr, "file": str(out)})
+    return result
+
+
+def report_ab(db: Path | None, name: str, *, goal: str | None = None,
+              window: str | None = None, as_of: dt.date | None = None,
+              variant_from: str | None = None, entry: str | None = None,
+              since: dt.date | None = None, variants: str | None = None,
+              control: str | None = None) -> dict:
+    """An A/B test: per variant persons, conversions, rate and 95% CI; each variant against
+    the control (difference, CI, p-value); sample ratio check; a plain verdict."""
+    window_days = parse_window(window)
+    with reading(db) as ws:
+        return evaluate_experiment(ws, name, as_of=as_of or dt.date.today(), goal=goal,
+                                   window_days=window_days, variant_from=variant_from,
+                                   entry=entry, since=since, variants=variants,
+                                   control=control)

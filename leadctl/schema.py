@@ -5,6 +5,7 @@ Every derived table can be rebuilt from leads/events + rules + as-of;
 Stage modules may create extra derived tables of their own with CREATE OR REPLACE.
 """
 
+from leadctl.campaigns.tables import CAMPAIGN_DDL
 from leadctl.identity.tables import IDENTITY_DDL
 from leadctl.routing.tables import ROUTING_DDL
 from leadctl.scoring.tables import SCORING_DDL
@@ -61,4 +62,4 @@ UPGRADES: list[str] = [
 
 def all_ddl() -> list[str]:
     """Core DDL plus the tables each domain owns (its `tables.py`: data only)."""
-    return CORE_DDL + IDENTITY_DDL + TAG_DDL + SCORING_DDL + ROUTING_DDL
+    return CORE_DDL + IDENTITY_DDL + TAG_DDL + SCORING_DDL + ROUTING_DDL + CAMPAIGN_DDL

@@ -41,6 +41,8 @@ BASE = {
     "load-results": {"output": "{root}/no_such_run"},
     "identity why": {"a": "{pid}", "b": "{pid}"},
     "report funnel": {"name": "app_install"},
+    "audience export": {"name": "hostile", "expr": "true", "out": "{root}/audience.csv"},
+    "report ab": {"name": "hostile"},
 }
 
 

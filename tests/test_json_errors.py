@@ -113,6 +113,12 @@ FAILURES = [
      "UsageError", "--min-distinct must be a whole number from 1 to 1000000000, not 0"),
     ("identity conflicts", "none", ["identity", "conflicts"], 2, "WorkspaceError",
      "no workspace at {root}/missing.duckdb: run `leadctl init` first (or pass --db)"),
+    ("audience export", "ws", ["audience", "export", "x", "true", "-o", "{root}/aud.csv",
+                               "--variants", "A:abc"], 2, "UsageError",
+     "--variants: the weight of A must be a number, not 'abc'"),
+    ("report ab", "ws", ["report", "ab", "nothing"], 1, "NotFound",
+     "no experiment named 'nothing': record one with `leadctl audience export`, or evaluate "
+     "an attribute with --variant-from utm_content"),
 ]
 
 

@@ -167,3 +167,91 @@ def render_funnel(result: dict):
         columns = columns[1:]
     return common.table(title, columns, rows, right=_FUNNEL_RIGHT, drop=("median h",),
                         caption=caption)
+@report_app.command("ab")
+def ab(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(
+        help="An experiment recorded by `leadctl audience export`, or (with --variant-from) "
+        "a name for an attribute experiment.")],
+    goal: Annotated[str | None, typer.Option(
+        "--goal", help="The goal event type (conversion). [default: the experiment's]",
+        show_default=False)] = None,
+    window: Annotated[str | None, typer.Option(
+        "--window", help="Conversions count this long from each person's start, e.g. 14d "
+        "or 2w. [default: 14d]", show_default=False)] = None,
+    variant_from: Annotated[str | None, typer.Option(
+        "--variant-from", help="Variant from an event attribute (utm_content) or a lead "
+        "column (lead.utm_content) instead of a recorded experiment.",
+        show_default=False)] = None,
+    entry: Annotated[str | None, typer.Option(
+        "--entry", help="With --variant-from: the entry event type carrying the attribute. "
+        "[default: any but the goal]", show_default=False)] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="With --variant-from: only entries on or after this date.",
+        show_default=False)] = None,
+    variants: Annotated[str | None, typer.Option(
+        "--variants", help="With --variant-from: the planned split, e.g. A:50,B:50 (first "
+        "= control). [default: equal over the values seen]", show_default=False)] = None,
+    control: Annotated[str | None, typer.Option(
+        "--control", help="The variant the others are compared to.",
+        show_default=False)] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Count goal events before this date (YYYY-MM-DD). Default: today.",
+        show_default=False)] = None,
+    json_out: common.Json = False,
+) -> None:
+    """A/B test: per variant persons, conversions and rate (95% Wilson CI); each variant
+    against the control (difference with Newcombe CI, two-sided p-value); sample ratio
+    check; a verdict that names no winner without significance or enough data."""
+
+    s = common.settings(ctx)
+    result = common.run(ctx, lambda: api.report_ab(
+        s.db, name, goal=common.check_text("--goal", goal), window=window,
+        as_of=common.parse_optional_as_of(as_of), variant_from=variant_from,
+        entry=common.check_text("--entry", entry),
+        since=None if since is None else common.parse_date(since, "--since", "2026-10-01"),
+        variants=variants, control=control))
+    for warning in result["warnings"]:
+        common.warn(warning)
+    if json_out:
+        common.print_json(result)
+        return
+    console = common.stdout_console(piped_width=120)
+    console.print(render_ab(result))
+    console.print(result["verdict"], markup=False, highlight=False, soft_wrap=True)
+
+
+def _ci(values) -> str:
+    return "—" if values is None else f"{values[0] * 100:.1f}–{values[1] * 100:.1f}%"
+
+
+def render_ab(result: dict):
+    origin = (f"from {result['start']}" if result["source"] == "audience"
+              else f"variant from {result['variant_from']}")
+    title = (f"A/B {result['experiment']}: {result['goal']} within {result['window_days']}d, "
+             f"{origin}, events before {result['as_of']}")
+    by_variant = {c["variant"]: c for c in result["comparisons"]}
+    rows = []
+    for arm in result["variants"]:
+        c = by_variant.get(arm["variant"])
+        rows.append([arm["variant"] + (" (control)" if arm["control"] else ""), arm["persons"],
+                     arm["converted"], _pct(arm["rate"]), _ci(arm["ci"]),
+                     _pct(arm["planned"]),
+                     "" if c is None or c["diff"] is None else f"{c['diff'] * 100:+.1f} pts",
+                     "" if c is None else _ci(c["ci"]).replace("%", " pts"),
+                     "" if c is None or c["p_value"] is None
+                     else f"{c['p_value']:.3g} ({c['test']})"])
+    notes = []
+    if result["srm"] is not None:
+        notes.append(f"sample ratio p = {result['srm']['p_value']:.3g}"
+                     + (" MISMATCH" if result["srm"]["mismatch"] else ""))
+    if result["open_windows"]:
+        notes.append(f"{result['open_windows']} persons' windows still open")
+    if result["excluded"]:
+        notes.append(f"{result['excluded']} persons with unplanned variants left out")
+    caption = "; ".join(notes) if notes else None
+    right = ("persons", "converted", "rate", "planned", "diff", "p")
+    table = common.table(title, ["variant", "persons", "converted", "rate", "95% CI",
+                                 "planned", "diff", "diff CI", "p"], rows, right=right,
+                         drop=("planned", "diff CI"), full="--json", caption=caption)
+    return table

@@ -1,0 +1,235 @@
+"""`leadctl audience export` and `leadctl report ab` on a crafted workspace whose outcomes
+are worked out by hand: the file, the recorded experiment, window edges, a merge after
+the export, attribute experiments and the errors."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+
+import pytest
+from test_ab_assign import reference_bucket
+
+from leadctl.campaigns import stats
+from leadctl.workspace import open_writer, reading
+
+# P1..P8 live in Shanghai (the audience), P9 in Beijing. With seed t1 (md5 buckets, see
+# test_ab_assign.reference_bucket): A = P4 P6 P7 P8, B = P1 P2 P3 P5.
+SEED_VARIANTS = {"P1": "B", "P2": "B", "P3": "B", "P4": "A", "P5": "B", "P6": "A", "P7": "A",
+                 "P8": "A"}
+PERSONS = [(f"P{i}", f"张{i}", f"+86138000000{i:02d}", "上海") for i in range(1, 9)] + [
+    ("P9", "李九", "+8613900000009", "北京")]
+
+# The experiment starts 2026-10-01, window 14d: register events in [10-01, 10-15) count.
+EVENTS = [
+    ("P1", "register", "2026-10-03 10:00", None),
+    ("P2", "register", "2026-09-30 23:59", None),  # before the start
+    ("P3", "register", "2026-10-15 00:00", None),  # the window's end: not inside
+    ("P5", "register", "2026-10-14 23:59", None),
+    ("P6", "register", "2026-10-01 00:00", None),  # on the start
+    ("P8", "register", "2026-10-05 09:00", None),
+    ("P9", "register", "2026-10-02 09:00", None),  # not in the audience
+    ("P4", "login", "2026-10-02 09:00", None),  # not the goal
+    # campaign clicks carrying utm_content (attribute experiments)
+    ("P1", "click", "2026-09-29 08:00", "red"),
+    ("P1", "click", "2026-10-02 08:00", "blue"),  # not the first: P1 stays red
+    ("P2", "click", "2026-09-29 08:00", "blue"),
+    ("P3", "click", "2026-10-10 08:00", "red"),
+    ("P4", "click", "2026-10-01 08:00", "blue"),
+    ("P5", "click", "2026-10-20 08:00", "red"),  # registered before the click
+    ("P6", "click", "2026-09-25 08:00", "red"),
+]
+
+
+def _sql() -> str:
+    persons = ", ".join(f"('{p}', '{n}', '{ph}', '{c}', 1)" for p, n, ph, c in PERSONS)
+    subjects = ", ".join(f"('person:{p}', '{p}', 'matched')" for p, *_ in PERSONS)
+    events = ", ".join(
+        f"(1, {i}, 'ev', 'person:{p}', '{t}', '{ts}', "
+        + ("NULL" if v is None else f"'{json.dumps({'utm_content': v})}'") + ")"
+        for i, (p, t, ts, v) in enumerate(EVENTS))
+    return (f"INSERT INTO persons (person_id, name, phone, city, lead_count) VALUES {persons};"
+            f"INSERT INTO subject_persons VALUES {subjects};"
+            "INSERT INTO events (file_id, row_number, source, subject, event_type, ts, "
+            f"attributes) VALUES {events};")
+
+
+# P8 merged into P7 after the export: resolve retires P8 and maps its events to P7.
+MERGE_SQL = """
+DELETE FROM persons WHERE person_id = 'P8';
+INSERT INTO person_aliases VALUES ('P8', 'P7');
+UPDATE subject_persons SET person_id = 'P7' WHERE subject = 'person:P8';
+"""
+
+
+@pytest.fixture
+def acli(cli):
+    with open_writer(cli.db, create=True) as ws:
+        ws.execute(_sql())
+    return cli
+
+
+def export(cli, *args, name="spring", env=None):
+    out = cli.db.parent / f"{name}.csv"
+    result = cli("audience", "export", name, "city = '上海'", "-o", out, "--seed", "t1",
+                 "--as-of", "2026-10-01", *args, env=env)
+    return result, out
+
+
+def rows(path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_export_writes_the_variants_masked_and_records_the_experiment(acli):
+    result, out = export(acli, "--goal", "register", "--json",
+                         env={"LEADCTL_USER": "ops_li"})
+    assert result.exit_code == 0, result.stderr
+    data = result.json()
+    assert {k: data[k] for k in ("experiment", "persons", "rows", "start", "seed", "control",
+                                 "goal", "created_by")} == {
+        "experiment": "spring", "persons": 8, "rows": 8, "start": "2026-10-01", "seed": "t1",
+        "control": "A", "goal": "register", "created_by": "ops_li"}
+    assert data["variants"] == [{"variant": "A", "planned": 0.5, "persons": 4},
+                                {"variant": "B", "planned": 0.5, "persons": 4}]
+    lines = rows(out)
+    assert list(lines[0]) == ["person_id", "variant", "bucket", "name", "phone", "email",
+                              "wechat"]
+    assert {r["person_id"]: r["variant"] for r in lines} == SEED_VARIANTS
+    assert all(int(r["bucket"]) == reference_bucket(r["person_id"], "t1") for r in lines)
+    assert (lines[0]["name"], lines[0]["phone"]) == ("张*", "138****0001")
+    with reading(acli.db) as ws:
+        assert ws.rows("SELECT name, kind, created_by, expression, starts_on, seed, control, "
+                       "holdout, goal, persons FROM experiments") == [{
+            "name": "spring", "kind": "audience", "created_by": "ops_li",
+            "expression": "city = '上海'", "starts_on": dt.date(2026, 10, 1),
+            "seed": "t1", "control": "A", "holdout": 0.0, "goal": "register", "persons": 8}]
+        assert ws.rows("SELECT command, as_of::VARCHAR AS as_of, outcome FROM runs") == [
+            {"command": "audience export", "as_of": "2026-10-01", "outcome": "ok"}]
+
+
+def test_reveal_holdout_rows_and_re_export(acli):
+    result, out = export(acli, "--holdout", "50%", "--variants", "mail:1", "--reveal")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("experiment spring: 8 persons from 2026-10-01")
+    lines = {r["person_id"]: r for r in rows(out)}
+    # one variant against a 50% holdout: the holdout is the control, its rows carry no contact
+    held = {p for p, r in lines.items() if r["variant"] == "holdout"}
+    assert held == {p for p in lines if reference_bucket(p, "t1") < 5000} == {
+        "P4", "P6", "P7", "P8"}
+    assert (lines["P4"]["phone"], lines["P1"]["phone"]) == ("", "+8613800000001")
+    data = ab(acli, "spring", "--goal", "register", "--as-of", "2026-11-01")
+    assert data["variants"] == [arm("holdout", 4, 2, control=True), arm("mail", 4, 2)]
+    assert [(c["variant"], c["vs"]) for c in data["comparisons"]] == [("mail", "holdout")]
+    again, _ = export(acli, "--json")
+    assert again.exit_code == 2
+    assert "experiment 'spring' already exists" in again.json()["error"]["message"]
+    replaced, out = export(acli, "--replace", "--json")
+    assert (replaced.exit_code, replaced.json()["replaced"]) == (0, True)
+    assert {r["person_id"]: r["variant"] for r in rows(out)} == SEED_VARIANTS
+
+
+def ab(cli, name, *args):
+    result = cli("report", "ab", name, "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    return result.json()
+
+
+def arm(variant, persons, converted, planned=0.5, control=False):
+    ci = stats.wilson(converted, persons)
+    return {"variant": variant, "persons": persons, "converted": converted,
+            "rate": converted / persons, "ci": list(ci), "planned": planned,
+            "control": control}
+
+
+def test_report_ab_counts_conversions_inside_the_window(acli):
+    assert export(acli, "--goal", "register")[0].exit_code == 0
+    data = ab(acli, "spring", "--as-of", "2026-11-01")
+    # A: P6 (on the start), P8; B: P1, P5 — P2 before the start, P3 at the window's end
+    assert data["variants"] == [arm("A", 4, 2, control=True), arm("B", 4, 2)]
+    assert (data["experiment"], data["goal"], data["window_days"], data["open_windows"]) == (
+        "spring", "register", 14, 0)
+    [comparison] = data["comparisons"]
+    assert {k: comparison[k] for k in ("variant", "vs", "diff", "p_value", "test")} == {
+        "variant": "B", "vs": "A", "diff": 0.0, "p_value": 1.0, "test": "fisher"}
+    assert data["verdict"].startswith("No winner yet, too little data (B 2/4, A 2/4;")
+    assert data["srm"]["mismatch"] is False
+    # a longer window takes in P3; an earlier as-of leaves out what happened after it
+    assert [a["converted"] for a in ab(acli, "spring", "--window", "15d",
+                                       "--as-of", "2026-11-01")["variants"]] == [2, 3]
+    early = ab(acli, "spring", "--as-of", "2026-10-05")
+    assert ([a["converted"] for a in early["variants"]], early["open_windows"]) == ([1, 1], 8)
+    # --goal overrides the experiment's
+    assert [a["converted"] for a in ab(acli, "spring", "--goal", "login",
+                                       "--as-of", "2026-11-01")["variants"]] == [1, 0]
+
+
+def test_a_merge_after_the_export_keeps_the_membership(acli):
+    assert export(acli, "--goal", "register")[0].exit_code == 0
+    with open_writer(acli.db) as ws:
+        ws.execute(MERGE_SQL)
+    data = ab(acli, "spring", "--as-of", "2026-11-01")
+    # P8 now is P7: both members convert through P7's register event
+    assert data["variants"] == [arm("A", 4, 3, control=True), arm("B", 4, 2)]
+
+
+def test_attribute_experiment_from_utm_content(acli):
+    data = ab(acli, "cta", "--variant-from", "utm_content", "--goal", "register",
+              "--as-of", "2026-11-01")
+    # red: P1 P3 P6 convert, P5 registered before its click; blue: P2 converts, P4 not
+    assert data["variants"] == [arm("blue", 2, 1, control=True), arm("red", 4, 3)]
+    assert (data["source"], data["control"], data["comparisons"][0]["test"]) == (
+        "attribute", "blue", "fisher")
+    planned = ab(acli, "cta", "--variant-from", "utm_content", "--goal", "register",
+                 "--variants", "red:1,blue:3", "--entry", "click", "--as-of", "2026-11-01")
+    assert planned["variants"] == [arm("red", 4, 3, 0.25, True), arm("blue", 2, 1, 0.75)]
+    since = ab(acli, "cta", "--variant-from", "utm_content", "--goal", "register",
+               "--since", "2026-09-30", "--as-of", "2026-11-01")
+    # entries from 09-30 on: P1's first is blue (10-02, registered 10-03), P2 and P6 drop out
+    assert since["variants"] == [arm("blue", 2, 1, control=True), arm("red", 2, 1)]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (("nope",), 1, "no experiment named 'nope'"),
+    (("spring", "--window", "0d"), 2, "--window must be a number of days"),
+    (("spring", "--control", "Z"), 2, "--control 'Z' is not one of A, B"),
+    (("spring", "--variant-from", "utm_content"), 2, "recorded by audience export"),
+    (("other", "--variant-from", "utm content", "--goal", "register"), 2,
+     "--variant-from must name an attribute"),
+    (("other", "--variant-from", "utm_content", "--control", "x"), 2,
+     "--control 'x' is not one of blue, red"),
+])
+def test_report_ab_errors(acli, args, code, message):
+    assert export(acli)[0].exit_code == 0
+    result = acli("report", "ab", *args, "--json")
+    assert result.exit_code == code
+    assert message in result.json()["error"]["message"]
+
+
+def test_default_goal_and_bad_export_options(acli):
+    assert export(acli)[0].exit_code == 0  # no --goal: report ab counts register
+    data = ab(acli, "spring", "--as-of", "2026-11-01")
+    assert (data["goal"], [a["converted"] for a in data["variants"]]) == ("register", [2, 2])
+    result = acli("report", "ab", "spring", "--goal", "signup", "--as-of", "2026-11-01")
+    assert result.exit_code == 0
+    assert result.stderr == "warning: no event of type 'signup' in the workspace\n"
+    bad, _ = export(acli, "--variants", "A:abc", "--json", name="bad")
+    assert (bad.exit_code, bad.json()["error"]["message"]) == (
+        2, "--variants: the weight of A must be a number, not 'abc'")
+    wrong = acli("audience", "export", "bad", "citx = 'x'", "-o", acli.db.parent / "b.csv")
+    assert wrong.exit_code == 2
+    assert "unknown field 'citx'" in wrong.stderr
+    with reading(acli.db) as ws:
+        assert ws.scalar("SELECT count(*) FROM experiments") == 1
+
+
+def test_report_ab_table(acli):
+    assert export(acli, "--goal", "register")[0].exit_code == 0
+    result = acli("report", "ab", "spring", "--as-of", "2026-11-01")
+    assert result.exit_code == 0, result.stderr
+    assert "A/B spring: register within 14d, from 2026-10-01" in result.stdout
+    assert result.stdout.rstrip().endswith(
+        "No winner yet, too little data (B 2/4, A 2/4; a verdict needs 100 persons per "
+        "variant and 20 conversions): B converts 0.0 pts better than A, 95% CI -49.5–49.5, "
+        "p = 1.")
