@@ -208,8 +208,8 @@ def test_cluster_paths_are_listed_file_by_file_through_hadoop():
 
     reader = SparkReader(spark_session(), delimiter=";")
     found = reader.expand([f"file://{SAMPLE_INBOX}", f"file://{SAMPLE_INBOX}/*.parquet"])
-    assert [p.stem for p in found] == ["agent_list", "app_signups", "events", "feed_douyin",
-                                       "sem_baidu", "seo_forms"]
+    assert [p.stem for p in found] == ["agent_list", "app_signups", "campaign_events", "events",
+                                       "feed_douyin", "sem_baidu", "seo_forms"]
     assert all(p.size > 0 and p.mtime > 0 for p in found)
 
 
