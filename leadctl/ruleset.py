@@ -19,6 +19,7 @@ from pathlib import Path
 
 from leadctl.errors import Location, RuleError
 from leadctl.identity.config import IDENTITY_FILE, IdentityConfig, load_identity_config
+from leadctl.identity.overrides_file import OVERRIDES_FILE
 from leadctl.ingest.sources import SOURCES_FILE, SourcesConfig, load_sources_config
 from leadctl.routing.model import ROUTING_FILE, RoutingRules
 from leadctl.routing.parse import load_routing_rules, unknown_grade_warnings
@@ -99,6 +100,8 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
     scoring = parsed(rule_path(rules_dir, SCORING_FILE), load_scoring_rules, fields)
     routing = parsed(rule_path(rules_dir, ROUTING_FILE), load_routing_rules, fields)
     identity = parsed(rule_path(rules_dir, IDENTITY_FILE), load_identity_config)
+    if rule_path(rules_dir, OVERRIDES_FILE).exists():  # read with identity.yaml
+        files.append(str(rule_path(rules_dir, OVERRIDES_FILE)))
     sources = parsed(rule_path(rules_dir, SOURCES_FILE), load_sources_config)
     for rules, stage in ((scoring, "score"), (routing, "route")):
         if rules is not None and not rules.present:

@@ -1,0 +1,257 @@
+"""Applying identity overrides in the linking SQL: pure builders (inputs → SQL), run by
+identity/resolve.py on either engine.
+
+- must_link: every entry is a (virtual) node joined to its leads — the leads it names,
+  or every lead carrying one of its values (whatever that value's status: an override
+  says these are one person) — and adds edges from them to its smallest lead key.
+- cannot_link of one value: the value never links, like a blocklisted one; it is
+  recorded in lead_identifiers / blocked_identifiers with status `cut` and reason
+  `cannot_link: <reason>`.
+- cannot_link of two leads: checked after linking. When a component holds both leads,
+  a breadth-first search from the first of them (by source, lead id: not by lead key,
+  so a rebuild from an empty workspace chooses the same) over the lead–value graph of
+  that component gives layers: the values at distance 1, 3, 5 … Every path from one
+  lead to the other passes through every layer closer than the other lead, so cutting
+  one whole layer separates them whatever other paths exist. The layer cut is the one
+  with the fewest values (ties: nearest the middle of the path, then nearest the first
+  lead); a layer holding a must_link node cannot be cut. Its values get status `cut`
+  (reason `cannot_link: <reason>`), the components are computed again, and no component
+  holds both leads. When every layer holds a must_link node, the overrides conflict
+  (a rule error naming the cannot_link entry).
+  Pairs found in one round are all cut in that round (each by its own layer), so one
+  extra linking pass suffices.
+"""
+
+from __future__ import annotations
+
+from leadctl.identity.overrides import CANNOT_LINK, MUST_LINK, Override
+from leadctl.sqltext import literal
+
+CUT = "cut"  # lead_identifiers / blocked_identifiers status of a value a cannot_link cut
+
+
+def _rows(rows: list[str], columns: str, empty: str) -> str:
+    if not rows:
+        return f"SELECT {empty} WHERE false"
+    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS v({columns})"
+
+
+def entries_sql(target: str, overrides: list[Override]) -> str:
+    """`target(entry, kind, reason)`: one row per override (entry = its index)."""
+    rows = [f"({i}, {literal(o.kind)}, {literal(o.reason)})" for i, o in enumerate(overrides)]
+    return (f"CREATE OR REPLACE TEMP TABLE {target} AS "
+            + _rows(rows, "entry, kind, reason", "CAST(NULL AS INTEGER) AS entry, "
+                    "CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS VARCHAR) AS reason"))
+
+
+def value_refs(overrides: list[Override]) -> list[tuple[str, str, str]]:
+    """(ref, id_type, raw) rows for the normaliser: `ov:<entry>` per override value."""
+    return [(f"ov:{i}", v.id_type, v.value) for i, o in enumerate(overrides) for v in o.values]
+
+
+def lead_refs_sql(target: str, overrides: list[Override], leads: str) -> str:
+    """`target(entry, pos, source, lead_id, lead_key, matches)`: each lead an override
+    names, with the lead it matches (`matches` = how many leads it matches: 0 not in the
+    data, 2+ a plain lead id found in several sources; only 1 is applied)."""
+    rows = [f"({i}, {p}, {literal(lead.source) if lead.source else 'CAST(NULL AS VARCHAR)'}, "
+            f"{literal(lead.lead_id)})"
+            for i, o in enumerate(overrides) for p, lead in enumerate(o.leads)]
+    refs = _rows(rows, "entry, pos, source, lead_id",
+                 "CAST(NULL AS INTEGER) AS entry, CAST(NULL AS INTEGER) AS pos, "
+                 "CAST(NULL AS VARCHAR) AS source, CAST(NULL AS VARCHAR) AS lead_id")
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT r.entry, r.pos, r.source, r.lead_id, l.lead_key,
+            count(l.lead_key) OVER (PARTITION BY r.entry, r.pos) AS matches
+        FROM ({refs}) r LEFT JOIN {leads} l
+          ON l.lead_id = r.lead_id AND (r.source IS NULL OR l.source = r.source)"""
+
+
+def members_sql(target: str, entries: str, refs: str, keys: str, identifiers: str) -> str:
+    """`target(entry, lead_key)`: the leads each must_link joins — those it names (found
+    once) and those carrying one of its values (`keys`: the normalised override values,
+    ref `ov:<entry>`)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT DISTINCT r.entry, r.lead_key FROM {refs} r
+        JOIN {entries} e ON e.entry = r.entry
+        WHERE e.kind = {literal(MUST_LINK)} AND r.matches = 1
+        UNION
+        SELECT DISTINCT e.entry, i.lead_key FROM {keys} k
+        JOIN {entries} e ON k.ref = 'ov:' || CAST(e.entry AS VARCHAR)
+        JOIN {identifiers} i ON i.id_type = k.id_type AND i.value = k.key_value
+        WHERE e.kind = {literal(MUST_LINK)} AND k.valid AND i.status <> 'invalid'"""
+
+
+def pairs_sql(target: str, entries: str, refs: str, leads: str) -> str:
+    """`target(pair, x, y, reason)`: each cannot_link of two leads both found, `x` the
+    first of the two by (source, lead_id)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH found AS (
+            SELECT r.entry, r.lead_key,
+                row_number() OVER (PARTITION BY r.entry ORDER BY l.source, l.lead_id) AS rk
+            FROM {refs} r JOIN {entries} e ON e.entry = r.entry
+            JOIN {leads} l ON l.lead_key = r.lead_key
+            WHERE e.kind = {literal(CANNOT_LINK)} AND r.matches = 1)
+        SELECT f.entry AS pair, min(CASE WHEN f.rk = 1 THEN f.lead_key END) AS x,
+            min(CASE WHEN f.rk = 2 THEN f.lead_key END) AS y,
+            min(e.reason) AS reason
+        FROM found f JOIN {entries} e ON e.entry = f.entry
+        GROUP BY f.entry HAVING count(DISTINCT f.lead_key) = 2"""
+
+
+def value_cuts_sql(target: str, entries: str, keys: str) -> str:
+    """`target(id_type, key_value, reason)`: the cut values, starting with the values a
+    cannot_link names."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT DISTINCT k.id_type, k.key_value, 'cannot_link: ' || e.reason AS reason
+        FROM {keys} k JOIN {entries} e ON k.ref = 'ov:' || CAST(e.entry AS VARCHAR)
+        WHERE e.kind = {literal(CANNOT_LINK)} AND k.valid"""
+
+
+def uncut_sql(shared: str, cuts: str) -> str:
+    """`shared` without the cut values (a query)."""
+    return f"""
+        SELECT s.* FROM {shared} s LEFT JOIN {cuts} c
+          ON c.id_type = s.id_type AND c.key_value = s.key_value
+        WHERE c.key_value IS NULL"""
+
+
+def must_link_edges_sql(edges: str, members: str) -> str:
+    """Adds each must_link's edges (every member → the smallest member), a > b."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {edges} AS
+        SELECT a, b FROM {edges}
+        UNION
+        SELECT m.lead_key AS a, f.first AS b FROM {members} m
+        JOIN (SELECT entry, min(lead_key) AS first FROM {members} GROUP BY entry) f
+          ON f.entry = m.entry
+        WHERE m.lead_key <> f.first"""
+
+
+def violated_sql(target: str, pairs: str, done: str) -> str:
+    """`target(pair, x, y, reason, label)`: cannot_link pairs in one component."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT p.pair, p.x, p.y, p.reason, dx.label FROM {pairs} p
+        JOIN {done} dx ON dx.node = p.x JOIN {done} dy ON dy.node = p.y
+        WHERE dx.label = dy.label"""
+
+
+def graph_sql(target: str, violated: str, done: str, identifiers: str, cuts: str,
+              members: str) -> str:
+    """`target(lead_key, id_type, value, cuttable)`: the lead–value graph of the components
+    holding a violated pair: linking values not cut (cuttable) and must_link nodes
+    (id_type 'must_link', value the entry; never cut)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH comp AS (
+            SELECT d.node AS lead_key FROM {done} d
+            WHERE d.label IN (SELECT label FROM {violated}))
+        SELECT DISTINCT i.lead_key, i.id_type, i.value, true AS cuttable
+        FROM {identifiers} i JOIN comp ON comp.lead_key = i.lead_key
+        LEFT JOIN {cuts} c ON c.id_type = i.id_type AND c.key_value = i.value
+        WHERE i.status = 'ok' AND i.records > 1 AND c.key_value IS NULL
+        UNION ALL
+        SELECT DISTINCT m.lead_key, 'must_link', CAST(m.entry AS VARCHAR), false
+        FROM {members} m JOIN comp ON comp.lead_key = m.lead_key"""
+
+
+def search_start_sql(seen_leads: str, seen_nodes: str, violated: str) -> list[str]:
+    """The search's start: each violated pair's first lead at distance 0."""
+    return [
+        f"CREATE OR REPLACE TEMP TABLE {seen_leads} AS "
+        f"SELECT pair, x AS lead_key, 0 AS dist FROM {violated}",
+        f"""CREATE OR REPLACE TEMP TABLE {seen_nodes} (pair INTEGER, id_type VARCHAR,
+            value VARCHAR, cuttable BOOLEAN, dist INTEGER)""",
+    ]
+
+
+def search_step_sql(seen_leads: str, seen_nodes: str, graph: str, dist: int) -> str:
+    """One step of the search: odd distances reach values, even ones leads."""
+    if dist % 2:
+        return f"""
+            INSERT INTO {seen_nodes}
+            SELECT DISTINCT s.pair, g.id_type, g.value, g.cuttable, {dist}
+            FROM {seen_leads} s JOIN {graph} g ON g.lead_key = s.lead_key
+            LEFT JOIN {seen_nodes} n
+              ON n.pair = s.pair AND n.id_type = g.id_type AND n.value = g.value
+            WHERE s.dist = {dist - 1} AND n.pair IS NULL"""
+    return f"""
+        INSERT INTO {seen_leads}
+        SELECT DISTINCT n.pair, g.lead_key, {dist}
+        FROM {seen_nodes} n JOIN {graph} g ON g.id_type = n.id_type AND g.value = n.value
+        LEFT JOIN {seen_leads} s ON s.pair = n.pair AND s.lead_key = g.lead_key
+        WHERE n.dist = {dist - 1} AND s.pair IS NULL"""
+
+
+def unreached_sql(violated: str, seen_leads: str) -> str:
+    """How many violated pairs' second lead the search has not reached yet."""
+    return f"""
+        SELECT count(*) FROM {violated} v LEFT JOIN {seen_leads} s
+          ON s.pair = v.pair AND s.lead_key = v.y
+        WHERE s.pair IS NULL"""
+
+
+def chosen_layers_sql(target: str, violated: str, seen_leads: str, seen_nodes: str) -> str:
+    """`target(pair, dist)`: the layer each pair cuts (fewest values; ties: nearest the
+    middle, then nearest the first lead); no row when every layer holds a must_link."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH reach AS (
+            SELECT v.pair, s.dist AS d FROM {violated} v
+            JOIN {seen_leads} s ON s.pair = v.pair AND s.lead_key = v.y),
+        layers AS (
+            SELECT n.pair, n.dist, count(*) AS size, r.d,
+                min(CASE WHEN n.cuttable THEN 1 ELSE 0 END) AS cuttable
+            FROM {seen_nodes} n JOIN reach r ON r.pair = n.pair
+            WHERE n.dist < r.d GROUP BY n.pair, n.dist, r.d),
+        ranked AS (
+            SELECT pair, dist, row_number() OVER (
+                PARTITION BY pair ORDER BY size, abs(2 * dist - d), dist) AS r
+            FROM layers WHERE cuttable = 1)
+        SELECT pair, dist FROM ranked WHERE r = 1"""
+
+
+def add_cuts_sql(cuts: str, chosen: str, seen_nodes: str, violated: str) -> str:
+    return f"""
+        INSERT INTO {cuts}
+        SELECT DISTINCT n.id_type, n.value, 'cannot_link: ' || v.reason
+        FROM {seen_nodes} n JOIN {chosen} c ON c.pair = n.pair AND c.dist = n.dist
+        JOIN {violated} v ON v.pair = n.pair"""
+
+
+def uncuttable_sql(violated: str, chosen: str) -> str:
+    """The violated pairs without a layer to cut (must_link entries join them)."""
+    return f"SELECT pair FROM {violated} WHERE pair NOT IN (SELECT pair FROM {chosen}) " \
+           "ORDER BY pair"
+
+
+def mark_cuts_sql(cuts: str) -> str:
+    """Cut values in lead_identifiers: status `cut` with the cannot_link's reason."""
+    return f"""
+        UPDATE lead_identifiers SET status = '{CUT}', reason = c.reason
+        FROM (SELECT id_type, key_value, min(reason) AS reason FROM {cuts}
+              GROUP BY id_type, key_value) c
+        WHERE lead_identifiers.id_type = c.id_type AND lead_identifiers.value = c.key_value
+          AND lead_identifiers.status = 'ok'"""
+
+
+def problems_sql(entries: str, refs: str, keys: str, identifiers: str) -> str:
+    """What cannot be applied (a small result): leads not in the data or in several
+    sources, values that are not valid or that no lead carries."""
+    return f"""
+        SELECT entry, 'lead' AS what, coalesce(source || '/', '') || lead_id AS item,
+            CASE WHEN matches = 0 THEN 'not in the data' ELSE 'in ' || CAST(matches AS VARCHAR)
+                 || ' sources: name its source' END AS problem
+        FROM (SELECT DISTINCT entry, pos, source, lead_id, matches FROM {refs}) r
+        WHERE matches <> 1
+        UNION ALL
+        SELECT e.entry, k.id_type, k.key_value,
+            CASE WHEN NOT k.valid THEN 'not a valid value' ELSE 'no lead carries it' END
+        FROM {keys} k JOIN {entries} e ON k.ref = 'ov:' || CAST(e.entry AS VARCHAR)
+        WHERE NOT k.valid OR NOT EXISTS (
+            SELECT 1 FROM {identifiers} i WHERE i.id_type = k.id_type AND i.value = k.key_value)
+        ORDER BY entry, what, item"""
