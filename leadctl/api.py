@@ -14,6 +14,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from leadctl.identity.overrides_cmd import write_override
+from leadctl.identity.preview import preview_resolve
 from leadctl.identity.resolve import resolve_identities
 from leadctl.ingest import ingest_paths
 from leadctl.routing.lifecycle import claim as claim_leads
@@ -31,7 +33,7 @@ from leadctl.views.explain import explain_lead
 from leadctl.views.export import export_table
 from leadctl.views.find import find_persons
 from leadctl.views.report import channel_report
-from leadctl.workspace import Workspace, db_path_from, open_writer, reading
+from leadctl.workspace import Workspace, db_path_from, open_private, open_writer, reading
 
 
 @contextlib.contextmanager
@@ -51,9 +53,14 @@ def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
     return summary.to_dict()
 
 
-def resolve(db: Path | None, rules_dir: Path, progress=None) -> dict:
-    """Identity resolution over everything ingested; publishes persons and history."""
+def resolve(db: Path | None, rules_dir: Path, progress=None, dry_run: bool = False) -> dict:
+    """Identity resolution over everything ingested; publishes persons and history.
+    dry_run: the same on a private copy, reported against the published state
+    (identity/preview.py); nothing is published and the run log gets no row."""
     rules = load_rules(rules_dir)  # invalid rules: nothing changes
+    if dry_run:
+        with open_private(db) as ws:
+            return preview_resolve(ws, rules.identity, rules.hash, progress)
     with recorded_run(db, "resolve", None, rules) as ws:
         result = resolve_identities(ws, rules.identity, ws.run_id, progress).to_dict()
         ws.finish_run("ok", result)
@@ -221,3 +228,24 @@ def explain(db: Path | None, lead: str, reveal: bool = False,
     of one lead's person; parts not computed yet are {"available": false, "note": ...}."""
     with reading(db) as ws:
         return explain_lead(ws, lead, reveal=reveal, rules_dir=rules_dir, as_of=as_of)
+
+
+# -- identity stewardship ------------------------------------------------------------------------
+
+def identity_link(db: Path | None, rules_dir: Path, a: str, b: str, reason: str,
+                  by: str | None = None) -> dict:
+    """Append a must_link of A and B (leads, or persons as their earliest lead) to
+    rules/identity_overrides.yaml; the next resolve applies it."""
+    rules = load_rules(rules_dir)  # never append to rules that do not load
+    with reading(db) as ws:
+        return write_override(ws, rules.rules_dir, rules.identity, "must_link", a, b,
+                              reason, by)
+
+
+def identity_unlink(db: Path | None, rules_dir: Path, a: str, b: str, reason: str,
+                    by: str | None = None) -> dict:
+    """Append a cannot_link of A and B to rules/identity_overrides.yaml."""
+    rules = load_rules(rules_dir)
+    with reading(db) as ws:
+        return write_override(ws, rules.rules_dir, rules.identity, "cannot_link", a, b,
+                              reason, by)

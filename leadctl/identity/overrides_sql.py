@@ -10,16 +10,22 @@ identity/resolve.py on either engine.
 - cannot_link of two leads: checked after linking. When a component holds both leads,
   a breadth-first search from the first of them (by source, lead id: not by lead key,
   so a rebuild from an empty workspace chooses the same) over the lead–value graph of
-  that component gives layers: the values at distance 1, 3, 5 … Every path from one
-  lead to the other passes through every layer closer than the other lead, so cutting
-  one whole layer separates them whatever other paths exist. The layer cut is the one
-  with the fewest values (ties: nearest the middle of the path, then nearest the first
-  lead); a layer holding a must_link node cannot be cut. Its values get status `cut`
-  (reason `cannot_link: <reason>`), the components are computed again, and no component
-  holds both leads. When every layer holds a must_link node, the overrides conflict
-  (a rule error naming the cannot_link entry).
+  that component (a lead is joined to each linking value it carries) numbers every node
+  by its distance. An edge joins nodes whose distances differ by at most one, so every
+  path from one lead to the other crosses each layer of edges from distance k to k + 1
+  (k below the other lead's distance): cutting one whole layer separates the two leads
+  whatever other paths exist. The layer cut is the one with the fewest edges (ties:
+  nearest the middle of the path, then nearest the first lead); a layer holding a
+  must_link edge cannot be cut. An edge cut is one lead's row of one value: that row
+  gets status `cut` (reason `cannot_link: <reason>`) and no longer links, while the
+  value still links the value's other leads — a family phone shared by four leads, one
+  of them kept apart from another, cuts only that one lead's phone. Then the components
+  are computed again, and no component holds both leads. When every layer holds a
+  must_link edge, the overrides conflict (a rule error naming the cannot_link entry).
   Pairs found in one round are all cut in that round (each by its own layer), so one
   extra linking pass suffices.
+
+Cuts: `cuts(id_type, key_value, lead_key, reason)`, lead_key NULL for a whole value.
 """
 
 from __future__ import annotations
@@ -102,21 +108,38 @@ def pairs_sql(target: str, entries: str, refs: str, leads: str) -> str:
 
 
 def value_cuts_sql(target: str, entries: str, keys: str) -> str:
-    """`target(id_type, key_value, reason)`: the cut values, starting with the values a
-    cannot_link names."""
+    """`target(id_type, key_value, lead_key, reason)`: the cuts, starting with the values
+    a cannot_link names (every row of the value: lead_key NULL)."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
-        SELECT DISTINCT k.id_type, k.key_value, 'cannot_link: ' || e.reason AS reason
+        SELECT DISTINCT k.id_type, k.key_value, CAST(NULL AS BIGINT) AS lead_key,
+            'cannot_link: ' || e.reason AS reason
         FROM {keys} k JOIN {entries} e ON k.ref = 'ov:' || CAST(e.entry AS VARCHAR)
         WHERE e.kind = {literal(CANNOT_LINK)} AND k.valid"""
 
 
-def uncut_sql(shared: str, cuts: str) -> str:
-    """`shared` without the cut values (a query)."""
+def _cut(row: str, cuts: str) -> str:
+    """Join condition: the cut of a lead_identifiers row `row`, if any."""
+    return (f"c.id_type = {row}.id_type AND c.key_value = {row}.value "
+            f"AND (c.lead_key IS NULL OR c.lead_key = {row}.lead_key)")
+
+
+def uncut_sql(shared: str, cuts: str, identifiers: str) -> str:
+    """`shared` (id_type, key_value, records, anchor, members) without the cut rows (a
+    query): values without a cut as they are; values with a cut row from their rows left."""
     return f"""
-        SELECT s.* FROM {shared} s LEFT JOIN {cuts} c
+        SELECT s.* FROM {shared} s LEFT JOIN (SELECT DISTINCT id_type, key_value FROM {cuts}) c
           ON c.id_type = s.id_type AND c.key_value = s.key_value
-        WHERE c.key_value IS NULL"""
+        WHERE c.key_value IS NULL
+        UNION ALL
+        SELECT i.id_type, i.value AS key_value, max(i.records) AS records,
+            min(i.lead_key) AS anchor, list(i.lead_key) AS members
+        FROM {identifiers} i
+        JOIN (SELECT DISTINCT id_type, key_value FROM {cuts} WHERE lead_key IS NOT NULL) v
+          ON v.id_type = i.id_type AND v.key_value = i.value
+        LEFT JOIN {cuts} c ON {_cut('i', cuts)}
+        WHERE i.status = 'ok' AND i.records > 1 AND c.id_type IS NULL
+        GROUP BY i.id_type, i.value"""
 
 
 def must_link_edges_sql(edges: str, members: str) -> str:
@@ -152,8 +175,8 @@ def graph_sql(target: str, violated: str, done: str, identifiers: str, cuts: str
             WHERE d.label IN (SELECT label FROM {violated}))
         SELECT DISTINCT i.lead_key, i.id_type, i.value, true AS cuttable
         FROM {identifiers} i JOIN comp ON comp.lead_key = i.lead_key
-        LEFT JOIN {cuts} c ON c.id_type = i.id_type AND c.key_value = i.value
-        WHERE i.status = 'ok' AND i.records > 1 AND c.key_value IS NULL
+        LEFT JOIN {cuts} c ON {_cut('i', cuts)}
+        WHERE i.status = 'ok' AND i.records > 1 AND c.id_type IS NULL
         UNION ALL
         SELECT DISTINCT m.lead_key, 'must_link', CAST(m.entry AS VARCHAR), false
         FROM {members} m JOIN comp ON comp.lead_key = m.lead_key"""
@@ -195,8 +218,25 @@ def unreached_sql(violated: str, seen_leads: str) -> str:
         WHERE s.pair IS NULL"""
 
 
-def chosen_layers_sql(target: str, violated: str, seen_leads: str, seen_nodes: str) -> str:
-    """`target(pair, dist)`: the layer each pair cuts (fewest values; ties: nearest the
+def layer_edges_sql(target: str, violated: str, seen_leads: str, seen_nodes: str,
+                    graph: str) -> str:
+    """`target(pair, k, lead_key, id_type, value, cuttable)`: the graph's edges of each
+    pair's search, `k` the smaller distance of their two ends (below the second lead's)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH reach AS (
+            SELECT v.pair, s.dist AS d FROM {violated} v
+            JOIN {seen_leads} s ON s.pair = v.pair AND s.lead_key = v.y)
+        SELECT l.pair, least(l.dist, n.dist) AS k, g.lead_key, g.id_type, g.value,
+            g.cuttable
+        FROM {graph} g JOIN {seen_leads} l ON l.lead_key = g.lead_key
+        JOIN {seen_nodes} n ON n.pair = l.pair AND n.id_type = g.id_type AND n.value = g.value
+        JOIN reach r ON r.pair = l.pair
+        WHERE abs(l.dist - n.dist) = 1 AND least(l.dist, n.dist) < r.d"""
+
+
+def chosen_layers_sql(target: str, edges: str, violated: str, seen_leads: str) -> str:
+    """`target(pair, k)`: the layer each pair cuts (fewest edges; ties: nearest the
     middle, then nearest the first lead); no row when every layer holds a must_link."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
@@ -204,23 +244,22 @@ def chosen_layers_sql(target: str, violated: str, seen_leads: str, seen_nodes: s
             SELECT v.pair, s.dist AS d FROM {violated} v
             JOIN {seen_leads} s ON s.pair = v.pair AND s.lead_key = v.y),
         layers AS (
-            SELECT n.pair, n.dist, count(*) AS size, r.d,
-                min(CASE WHEN n.cuttable THEN 1 ELSE 0 END) AS cuttable
-            FROM {seen_nodes} n JOIN reach r ON r.pair = n.pair
-            WHERE n.dist < r.d GROUP BY n.pair, n.dist, r.d),
+            SELECT e.pair, e.k, count(*) AS size, r.d,
+                min(CASE WHEN e.cuttable THEN 1 ELSE 0 END) AS cuttable
+            FROM {edges} e JOIN reach r ON r.pair = e.pair GROUP BY e.pair, e.k, r.d),
         ranked AS (
-            SELECT pair, dist, row_number() OVER (
-                PARTITION BY pair ORDER BY size, abs(2 * dist - d), dist) AS r
+            SELECT pair, k, row_number() OVER (
+                PARTITION BY pair ORDER BY size, abs(2 * k + 1 - d), k) AS r
             FROM layers WHERE cuttable = 1)
-        SELECT pair, dist FROM ranked WHERE r = 1"""
+        SELECT pair, k FROM ranked WHERE r = 1"""
 
 
-def add_cuts_sql(cuts: str, chosen: str, seen_nodes: str, violated: str) -> str:
+def add_cuts_sql(cuts: str, chosen: str, edges: str, violated: str) -> str:
     return f"""
         INSERT INTO {cuts}
-        SELECT DISTINCT n.id_type, n.value, 'cannot_link: ' || v.reason
-        FROM {seen_nodes} n JOIN {chosen} c ON c.pair = n.pair AND c.dist = n.dist
-        JOIN {violated} v ON v.pair = n.pair"""
+        SELECT DISTINCT e.id_type, e.value, e.lead_key, 'cannot_link: ' || v.reason
+        FROM {edges} e JOIN {chosen} c ON c.pair = e.pair AND c.k = e.k
+        JOIN {violated} v ON v.pair = e.pair"""
 
 
 def uncuttable_sql(violated: str, chosen: str) -> str:
@@ -229,14 +268,18 @@ def uncuttable_sql(violated: str, chosen: str) -> str:
            "ORDER BY pair"
 
 
-def mark_cuts_sql(cuts: str) -> str:
-    """Cut values in lead_identifiers: status `cut` with the cannot_link's reason."""
-    return f"""
+def mark_cuts_sql(target: str, cuts: str) -> list[str]:
+    """Cut rows in lead_identifiers: status `cut` with the cannot_link's reason (`target`:
+    a working table of the rows' cuts)."""
+    return [f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT i.lead_key, i.id_type, i.value, min(c.reason) AS reason
+        FROM lead_identifiers i JOIN {cuts} c ON {_cut('i', cuts)}
+        WHERE i.status = 'ok' GROUP BY i.lead_key, i.id_type, i.value""", f"""
         UPDATE lead_identifiers SET status = '{CUT}', reason = c.reason
-        FROM (SELECT id_type, key_value, min(reason) AS reason FROM {cuts}
-              GROUP BY id_type, key_value) c
-        WHERE lead_identifiers.id_type = c.id_type AND lead_identifiers.value = c.key_value
-          AND lead_identifiers.status = 'ok'"""
+        FROM {target} c
+        WHERE lead_identifiers.lead_key = c.lead_key AND lead_identifiers.id_type = c.id_type
+          AND lead_identifiers.value = c.value AND lead_identifiers.status = 'ok'"""]
 
 
 def problems_sql(entries: str, refs: str, keys: str, identifiers: str) -> str:

@@ -34,7 +34,7 @@ T = {name: f"_oneid_{name}" for name in (
     "golden", "places", "given_places", "phone_places",
     # identity overrides (overrides_sql.py)
     "ov_entries", "ov_refs", "ov_members", "ov_pairs", "cuts", "violated", "graph",
-    "seen_leads", "seen_nodes", "chosen")}
+    "seen_leads", "seen_nodes", "layer_edges", "chosen", "row_cuts")}
 
 
 @dataclass
@@ -204,7 +204,8 @@ def _components(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[s
 
 def _link_pass(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> int:
     edges, stars, done = T["edges"], T["stars"], T["done"]
-    shared = f"({osql.uncut_sql(T['shared'], T['cuts'])})" if config.overrides else T["shared"]
+    shared = f"({osql.uncut_sql(T['shared'], T['cuts'], 'lead_identifiers')})" \
+        if config.overrides else T["shared"]
     ws.execute(link.edges_sql(edges, shared, config, blocked))
     if config.overrides:
         ws.execute(osql.must_link_edges_sql(edges, T["ov_members"]))
@@ -248,7 +249,9 @@ def _prepare_overrides(ws: Workspace, config: IdentityConfig, summary: ResolveSu
         "must_link": ws.scalar(f"SELECT count(*) FROM (SELECT entry FROM {T['ov_members']} "
                                "GROUP BY entry HAVING count(*) > 1)"),
         "cannot_link": ws.scalar(f"SELECT count(*) FROM {T['ov_pairs']}") + ws.scalar(
-            f"SELECT count(DISTINCT reason || id_type || key_value) FROM {T['cuts']}"),
+            f"SELECT count(*) FROM {T['ov_entries']} e WHERE e.kind = 'cannot_link' AND "
+            f"'ov:' || CAST(e.entry AS VARCHAR) IN (SELECT ref FROM {T['extra_keys']} "
+            "WHERE valid)"),
         "cut_values": 0, "warnings": warnings}
 
 
@@ -264,20 +267,22 @@ def _cut_pairs(ws: Workspace, config: IdentityConfig) -> None:
         if dist > limit:
             raise LeadctlError("cannot_link overrides: the search did not reach both leads")
         ws.execute(osql.search_step_sql(seen_leads, seen_nodes, T["graph"], dist))
-    ws.execute(osql.chosen_layers_sql(T["chosen"], T["violated"], seen_leads, seen_nodes))
+    ws.execute(osql.layer_edges_sql(T["layer_edges"], T["violated"], seen_leads, seen_nodes,
+                                    T["graph"]))
+    ws.execute(osql.chosen_layers_sql(T["chosen"], T["layer_edges"], T["violated"], seen_leads))
     stuck = [r["pair"] for r in ws.rows(osql.uncuttable_sql(T["violated"], T["chosen"]))]
     if stuck:
         overrides = list(config.overrides)
         raise RuleError([(overrides[p].loc, f"conflicting overrides: {overrides[p].describe()} "
                           "but must_link entries join the two leads in the data")
                          for p in stuck])
-    ws.execute(osql.add_cuts_sql(T["cuts"], T["chosen"], seen_nodes, T["violated"]))
+    ws.execute(osql.add_cuts_sql(T["cuts"], T["chosen"], T["layer_edges"], T["violated"]))
 
 
 def _mark_cuts(ws: Workspace, config: IdentityConfig, summary: ResolveSummary) -> None:
     if not config.overrides or not ws.scalar(f"SELECT count(*) FROM {T['cuts']}"):
         return
-    ws.execute(osql.mark_cuts_sql(T["cuts"]))
+    ws.script(osql.mark_cuts_sql(T["row_cuts"], T["cuts"]))
     ws.execute(link.publish_blocked_sql())
     summary.overrides["cut_values"] = ws.scalar(
         f"SELECT count(*) FROM blocked_identifiers WHERE status = '{osql.CUT}'")
