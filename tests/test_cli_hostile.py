@@ -38,6 +38,9 @@ BASE = {
     "export": {"what": "leads", "out": "{root}/out.csv"},
     "ingest": {"paths": "{root}/inbox/web.csv"},
     "load-results": {"output": "{root}/no_such_run"},
+    # No such leads: nothing is ever appended to the shared rules folder.
+    "identity link": {"a": "no_such_lead", "b": "no_such_lead", "reason": "hostile"},
+    "identity unlink": {"a": "no_such_lead", "b": "no_such_lead", "reason": "hostile"},
 }
 
 
