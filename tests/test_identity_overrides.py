@@ -338,3 +338,19 @@ def test_link_refuses_what_it_cannot_write(env):
     assert "conflicting overrides: cannot_link of web/L5 and web/L1" in conflict.stderr
     text = (env["rules"] / "identity_overrides.yaml").read_text(encoding="utf-8")
     assert text.count("- kind:") == 1  # only the link was written
+
+
+def test_the_overrides_file_is_a_rule_file_and_missing_leads_are_warnings(tmp_path):
+    rules = rules_dir(tmp_path, overrides="overrides:\n- kind: must_link\n  leads: [L1, L9]\n"
+                      "  reason: r\n")
+    write(tmp_path / "web.csv", LEADS)
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    assert cli("ingest", tmp_path / "web.csv").exit_code == 0
+    assert str(rules / "identity_overrides.yaml") in cli("rules", "check", "--json").json()[
+        "files"]
+    warning = (f"must_link at {rules}/identity_overrides.yaml:2:3: L9 not in the data "
+               "(not applied)")
+    assert cli("resolve", "--json").json()["overrides"] == {
+        "entries": 1, "must_link": 0, "cannot_link": 0, "cut_values": 0, "warnings": [warning]}
+    run = cli("run", "--as-of", "2026-11-01")
+    assert f"warning: resolve: identity override: {warning}\n" in run.stderr
