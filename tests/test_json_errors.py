@@ -97,6 +97,10 @@ FAILURES = [
      "utm_campaign, utm_content, utm_term, channel"),
     ("export", "ws", ["export", "leads", "-o", "{root}/leads.txt"], 2, "UsageError",
      "cannot tell the format of {root}/leads.txt: use a .csv or .parquet file name"),
+    ("identity link", "ws", ["identity", "link", "L1", "nobody", "--reason", "r"], 1,
+     "NotFound", NOT_FOUND),
+    ("identity unlink", "ws", ["identity", "unlink", "L1", "web/L1", "--reason", "r"], 2,
+     "UsageError", "'L1' and 'web/L1' are the same lead (web/L1)"),
 ]
 
 
