@@ -354,3 +354,15 @@ def test_the_overrides_file_is_a_rule_file_and_missing_leads_are_warnings(tmp_pa
         "entries": 1, "must_link": 0, "cannot_link": 0, "cut_values": 0, "warnings": [warning]}
     run = cli("run", "--as-of", "2026-11-01")
     assert f"warning: resolve: identity override: {warning}\n" in run.stderr
+
+
+def test_explain_shows_the_overrides_and_a_must_link_as_a_hop(env):
+    cli = env["cli"]
+    assert cli("identity", "link", "L4", "L5", "--reason", "same person").exit_code == 0
+    assert cli("resolve").exit_code == 0
+    identity = cli("explain", "L5", "--json").json()["identity"]
+    path = env["rules"] / "identity_overrides.yaml"
+    assert identity["overrides"] == [{"kind": "must_link", "reason": "same person",
+                                      "location": f"{path}:5:3", "leads": ["web:L4"]}]
+    assert identity["paths"] == [{"lead": "web:L4", "hops": [
+        {"from": "web:L5", "to": "web:L4", "id_type": "must_link", "value": "same person"}]}]

@@ -43,11 +43,35 @@ def _rows(rows: list[str], columns: str, empty: str) -> str:
 
 
 def entries_sql(target: str, overrides: list[Override]) -> str:
-    """`target(entry, kind, reason)`: one row per override (entry = its index)."""
-    rows = [f"({i}, {literal(o.kind)}, {literal(o.reason)})" for i, o in enumerate(overrides)]
+    """`target(entry, kind, reason, location)`: one row per override (entry = its
+    index)."""
+    rows = [f"({i}, {literal(o.kind)}, {literal(o.reason)}, {literal(str(o.loc or ''))})"
+            for i, o in enumerate(overrides)]
     return (f"CREATE OR REPLACE TEMP TABLE {target} AS "
-            + _rows(rows, "entry, kind, reason", "CAST(NULL AS INTEGER) AS entry, "
-                    "CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS VARCHAR) AS reason"))
+            + _rows(rows, "entry, kind, reason, location",
+                    "CAST(NULL AS INTEGER) AS entry, CAST(NULL AS VARCHAR) AS kind, "
+                    "CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS VARCHAR) AS location"))
+
+
+PUBLISHED = "identity_override_leads"
+
+
+def publish_sql(entries: str | None, members: str | None = None,
+                refs: str | None = None) -> str:
+    """Publishes `identity_override_leads` (empty without overrides)."""
+    if entries is None:
+        return (f"CREATE OR REPLACE TABLE {PUBLISHED} AS SELECT CAST(NULL AS INTEGER) AS "
+                "entry, CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS BIGINT) AS lead_key, "
+                "CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS VARCHAR) AS location WHERE false")
+    return f"""
+        CREATE OR REPLACE TABLE {PUBLISHED} AS
+        SELECT m.entry, e.kind, m.lead_key, e.reason, e.location
+        FROM {members} m JOIN {entries} e ON e.entry = m.entry
+        UNION ALL
+        SELECT r.entry, e.kind, r.lead_key, e.reason, e.location
+        FROM {refs} r JOIN {entries} e ON e.entry = r.entry
+        WHERE e.kind = {literal(CANNOT_LINK)} AND r.matches = 1
+        ORDER BY entry, lead_key"""
 
 
 def value_refs(overrides: list[Override]) -> list[tuple[str, str, str]]:

@@ -229,6 +229,8 @@ def _prepare_overrides(ws: Workspace, config: IdentityConfig, summary: ResolveSu
     """The overrides' leads and values found in the data; the values cut up front."""
     overrides = list(config.overrides)
     if not overrides:
+        if ws.scalar(f"SELECT count(*) FROM {osql.PUBLISHED}"):
+            ws.execute(osql.publish_sql(None))
         return
     ws.execute(osql.entries_sql(T["ov_entries"], overrides))
     ws.execute(osql.lead_refs_sql(T["ov_refs"], overrides, "leads"))
@@ -236,6 +238,7 @@ def _prepare_overrides(ws: Workspace, config: IdentityConfig, summary: ResolveSu
                                 T["extra_keys"], "lead_identifiers"))
     ws.execute(osql.pairs_sql(T["ov_pairs"], T["ov_entries"], T["ov_refs"], "leads"))
     ws.execute(osql.value_cuts_sql(T["cuts"], T["ov_entries"], T["extra_keys"]))
+    ws.execute(osql.publish_sql(T["ov_entries"], T["ov_members"], T["ov_refs"]))
     warnings = []
     for row in ws.rows(osql.problems_sql(T["ov_entries"], T["ov_refs"], T["extra_keys"],
                                          "lead_identifiers")):
