@@ -48,6 +48,7 @@ def measure(cmd: list[str]) -> dict:
     return {"seconds": round(float(wall), 3), "cpu": round(float(cpu), 3),
             "peak_mb": round(int(rss) / 1024, 1), "stdout": proc.stdout.decode(errors="replace")}
 
+
 LEAD_SUFFIXES = (".csv", ".parquet")
 
 

@@ -23,12 +23,14 @@ from leadctl.campaigns.funnels_report import funnel_report
 from leadctl.errors import UsageError
 from leadctl.identity import suggest, suspects, why
 from leadctl.identity.config import load_identity_config
-from leadctl.identity.resolve import resolve_identities
+from leadctl.identity.overrides_cmd import write_override
+from leadctl.identity.preview import preview_resolve
 from leadctl.ingest import ingest_paths
+from leadctl.pipeline import resolve_with_ownership
 from leadctl.routing.lifecycle import claim as claim_leads
 from leadctl.routing.lifecycle import record_sale
 from leadctl.routing.lifecycle import set_status as set_lead_status
-from leadctl.routing.merge import carry_ownership, list_conflicts, preferred_ids_sql
+from leadctl.routing.merge import list_conflicts
 from leadctl.routing.parse import check_routing_expressions
 from leadctl.routing.stage import run_routing
 from leadctl.ruleset import RuleSet, load_rules
@@ -41,7 +43,7 @@ from leadctl.views.explain import explain_lead
 from leadctl.views.export import copy_sql, export_formats, export_table
 from leadctl.views.find import compile_filter, find_persons, relation_sql
 from leadctl.views.report import channel_report
-from leadctl.workspace import Workspace, db_path_from, open_writer, reading
+from leadctl.workspace import Workspace, db_path_from, open_private, open_writer, reading
 
 
 @contextlib.contextmanager
@@ -61,19 +63,25 @@ def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
     return summary.to_dict()
 
 
-def resolve(db: Path | None, rules_dir: Path, progress=None,
-            as_of: dt.date | None = None) -> dict:
+def resolve(db: Path | None, rules_dir: Path, progress=None, as_of: dt.date | None = None,
+            dry_run: bool = False) -> dict:
     """Identity resolution over everything ingested; publishes persons and history. In the
     same write, merged and split persons' routing states follow the identity changes
     (routing/merge.py, locks active as of `as_of`, default today): `ownership` counts
-    what moved, `conflicts` the locks of two reps that met in one person."""
+    what moved, `conflicts` the locks of two reps that met in one person. dry_run: the
+    same on a private copy, reported against the published state (identity/preview.py);
+    nothing is published and the run log gets no row."""
     as_of = as_of or dt.date.today()
     rules = load_rules(rules_dir)  # invalid rules: nothing changes
+
+    def run(ws: Workspace, run_id: int | None) -> dict:
+        return resolve_with_ownership(ws, rules, as_of, run_id, progress)
+
+    if dry_run:
+        with open_private(db) as ws:
+            return preview_resolve(ws, run, rules.hash, as_of)
     with recorded_run(db, "resolve", as_of, rules) as ws:
-        result = resolve_identities(ws, rules.identity, ws.run_id, progress,
-                                    preferred=preferred_ids_sql(as_of)).to_dict()
-        result["ownership"] = carry_ownership(ws, rules.routing, as_of, ws.run_id)
-        result["conflicts"] = result["ownership"]["conflicts"]
+        result = run(ws, ws.run_id)
         ws.finish_run("ok", result)
     return result
 
@@ -289,6 +297,8 @@ def identity_suspects(db: Path | None, min_distinct: int = suspects.DEFAULT_MIN_
     with reading(db) as ws:
         return suspects.find_suspects(ws, min_distinct=min_distinct, limit=limit,
                                       reveal=reveal, out=out)
+
+
 def report_funnel(db: Path | None, rules_dir: Path, name: str, *, by: list[str] | None = None,
                   since: dt.date | None = None, as_of: dt.date | None = None,
                   attribution: str | None = None) -> dict:
@@ -298,12 +308,15 @@ def report_funnel(db: Path | None, rules_dir: Path, name: str, *, by: list[str] 
     with reading(db) as ws:
         return funnel_report(ws, rules, name, by=by, since=since, as_of=as_of,
                              attribution=attribution)
+
+
 def identity_conflicts(db: Path | None) -> dict:
     """Open ownership conflicts: active sale locks of two reps that an identity merge
     brought together (the earlier sale was kept): {"conflicts": [...]}."""
     with reading(db) as ws:
         return {"conflicts": list_conflicts(ws)}
 # -- audiences and experiments ------------------------------------------------------------
+
 
 def current_user() -> str:
     """Who records an experiment: $LEADCTL_USER, else the login name."""
@@ -353,3 +366,23 @@ def report_ab(db: Path | None, name: str, *, goal: str | None = None,
                                    window_days=window_days, variant_from=variant_from,
                                    entry=entry, since=since, variants=variants,
                                    control=control)
+# -- identity stewardship ------------------------------------------------------------------------
+
+
+def identity_link(db: Path | None, rules_dir: Path, a: str, b: str, reason: str,
+                  by: str | None = None) -> dict:
+    """Append a must_link of A and B (leads, or persons as their earliest lead) to
+    rules/identity_overrides.yaml; the next resolve applies it."""
+    rules = load_rules(rules_dir)  # never append to rules that do not load
+    with reading(db) as ws:
+        return write_override(ws, rules.rules_dir, rules.identity, "must_link", a, b,
+                              reason, by)
+
+
+def identity_unlink(db: Path | None, rules_dir: Path, a: str, b: str, reason: str,
+                    by: str | None = None) -> dict:
+    """Append a cannot_link of A and B to rules/identity_overrides.yaml."""
+    rules = load_rules(rules_dir)
+    with reading(db) as ws:
+        return write_override(ws, rules.rules_dir, rules.identity, "cannot_link", a, b,
+                              reason, by)

@@ -29,6 +29,7 @@ from leadctl.errors import (
     WorkspaceLocked,
     format_problem,
 )
+from leadctl.identity.preview import identity_diff, snapshot_sql
 from leadctl.identity.resolve import resolve_identities
 from leadctl.ingest import ingest_paths, options_from_rules
 from leadctl.routing.merge import carry_ownership, preferred_ids_sql
@@ -37,7 +38,7 @@ from leadctl.rules.load import rules_hash
 from leadctl.ruleset import RuleSet, load_rules
 from leadctl.scoring.stage import run_scores
 from leadctl.tagging.stage import run_tags
-from leadctl.workspace import kill_point, open_writer
+from leadctl.workspace import kill_point, open_private, open_writer
 
 log = logging.getLogger("leadctl")
 
@@ -50,6 +51,7 @@ class RunOptions:
     as_of: dt.date
     inbox: list[str] = field(default_factory=list)
     max_reject_share: float = 0.05
+    dry_run: bool = False  # everything computed on a private copy; nothing published
 
 
 def run_nightly(db: Path | None, options: RunOptions,
@@ -64,6 +66,8 @@ def run_nightly(db: Path | None, options: RunOptions,
         log.warning("rules: %s", warning)
     summary: dict = {"as_of": options.as_of.isoformat(), "rules_hash": digest, "stages": {},
                      "timings": {}}
+    if options.dry_run:
+        return dry_run(db, rules, options, summary, progress)
     started = time.perf_counter()
     try:
         with open_writer(db, create=True) as ws:
@@ -89,6 +93,30 @@ def run_nightly(db: Path | None, options: RunOptions,
                   seconds, summary["problem"])
         raise DataCheckFailed(summary["problem"], summary)
     log.info("run %s published, ok in %.2fs", summary["run_id"], seconds)
+    return summary
+
+
+def dry_run(db: Path | None, rules: RuleSet, options: RunOptions, summary: dict,
+            progress: Callable[[int, int, str], None] | None = None) -> dict:
+    """`leadctl run --dry-run`: every stage on a private copy of the workspace, thrown
+    away afterwards: nothing is published and the run log gets no row (the copy's own
+    run row goes with it). `identity` is the resolve preview against the published state
+    (identity/preview.py; its owner changes include the route stage's). A failed data
+    check still raises DataCheckFailed (exit 1): the real run would fail it too."""
+    with open_private(db, create=True) as ws:
+        ws.script(snapshot_sql())
+        run_id = ws.start_run("run", options.as_of, summary["rules_hash"])
+        log.info("dry run: as of %s, rules %s, inbox %s", summary["as_of"],
+                 summary["rules_hash"][:16], ", ".join(options.inbox) or "none")
+        run_stages(ws, rules, options, summary, progress)
+        outcome, problem = data_checks(summary, options)
+        summary["identity"] = identity_diff(ws, summary["stages"]["resolve"], run_id)
+    summary.update({"dry_run": True, "run_id": None, "outcome": outcome})
+    if progress:
+        progress(len(STAGES), len(STAGES), "")
+    log.info("dry run done (%s): nothing was published", outcome)
+    if outcome != "ok":
+        raise DataCheckFailed(problem, summary)
     return summary
 
 
@@ -127,13 +155,19 @@ def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
             "nothing_loaded": {f.file: f.status for f in result.nothing_loaded}}
 
 
-def _resolve(ws, rules: RuleSet, options: RunOptions) -> dict:
-    """Identities, then the routing states of merged/split persons (same write)."""
-    counts = resolve_identities(ws, rules.identity, ws.run_id,
-                                preferred=preferred_ids_sql(options.as_of)).to_dict()
-    counts["ownership"] = carry_ownership(ws, rules.routing, options.as_of, ws.run_id)
+def resolve_with_ownership(ws, rules: RuleSet, as_of: dt.date, run_id: int | None,
+                           progress=None) -> dict:
+    """Identities, then the routing states of merged/split persons (same write): what
+    `resolve`, `resolve --dry-run` and the nightly resolve stage all run."""
+    counts = resolve_identities(ws, rules.identity, run_id, progress,
+                                preferred=preferred_ids_sql(as_of)).to_dict()
+    counts["ownership"] = carry_ownership(ws, rules.routing, as_of, run_id)
     counts["conflicts"] = counts["ownership"]["conflicts"]
     return counts
+
+
+def _resolve(ws, rules: RuleSet, options: RunOptions) -> dict:
+    return resolve_with_ownership(ws, rules, options.as_of, ws.run_id)
 
 
 def _tag(ws, rules: RuleSet, options: RunOptions) -> dict:
@@ -209,6 +243,9 @@ def _stage_warnings(stage: str, counts: dict, options: RunOptions) -> list[str]:
                 "together active sale locks of different reps (the earlier sale was kept); "
                 "see `leadctl identity conflicts`"] + _stage_warnings(
                     stage, {**counts, "conflicts": 0}, options)
+    if stage == "resolve" and counts.get("overrides", {}).get("warnings"):
+        notes = [f"identity override: {w}" for w in counts["overrides"]["warnings"]]
+        return notes + _stage_warnings(stage, {**counts, "overrides": {}}, options)
     if stage == "resolve" and (counts.get("blocked_values") or counts.get("capped_values")):
         top = "; ".join(f"{v['id_type']} {v['value']} ({v['reason']}, {v['records']} records)"
                         for v in counts.get("top_blocked", []))

@@ -22,6 +22,7 @@ from leadctl.campaigns.funnels import FUNNELS_FILE, FunnelRules
 from leadctl.campaigns.funnels_parse import load_funnel_rules
 from leadctl.errors import Location, RuleError
 from leadctl.identity.config import IDENTITY_FILE, IdentityConfig, load_identity_config
+from leadctl.identity.overrides_file import OVERRIDES_FILE
 from leadctl.ingest.sources import SOURCES_FILE, SourcesConfig, load_sources_config
 from leadctl.routing.model import ROUTING_FILE, RoutingRules
 from leadctl.routing.parse import load_routing_rules, unknown_grade_warnings
@@ -105,6 +106,8 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
     scoring = parsed(rule_path(rules_dir, SCORING_FILE), load_scoring_rules, fields)
     routing = parsed(rule_path(rules_dir, ROUTING_FILE), load_routing_rules, fields)
     identity = parsed(rule_path(rules_dir, IDENTITY_FILE), load_identity_config)
+    if rule_path(rules_dir, OVERRIDES_FILE).exists():  # read with identity.yaml
+        files.append(str(rule_path(rules_dir, OVERRIDES_FILE)))
     sources = parsed(rule_path(rules_dir, SOURCES_FILE), load_sources_config)
     costs = parsed(rule_path(rules_dir, COSTS_FILE), load_cost_rules)
     funnels = parsed(rule_path(rules_dir, FUNNELS_FILE), load_funnel_rules, tags)

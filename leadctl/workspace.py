@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,6 +275,34 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
     finally:
         work.unlink(missing_ok=True)
         lock.release()
+
+
+@contextlib.contextmanager
+def open_private(db: str | os.PathLike | None, *, create: bool = False) -> Iterator[Workspace]:
+    """A writable private copy of the published state, never published (dry runs): the
+    copy is deleted however the block ends. Takes no lock (the published file is only
+    read, once, by the copy), so a dry run neither waits for nor blocks a writer."""
+    path = db_path_from(db)
+    if not path.exists() and not create:
+        raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
+    folder = Path(tempfile.mkdtemp(prefix=".leadctl-dry-run-",
+                                   dir=path.parent if path.parent.is_dir() else None))
+    try:
+        work = folder / path.name
+        if path.exists():
+            shutil.copyfile(path, work)
+        try:
+            con = _connect(str(work), read_only=False)
+        except Exception as exc:
+            raise WorkspaceError(f"cannot open workspace {path}: {exc}") from exc
+        ws = Workspace(con, path, read_only=False)
+        try:
+            ensure_schema(ws)
+            yield ws
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _fsync(path: Path) -> None:

@@ -43,6 +43,9 @@ BASE = {
     "report funnel": {"name": "app_install"},
     "audience export": {"name": "hostile", "expr": "true", "out": "{root}/audience.csv"},
     "report ab": {"name": "hostile"},
+    # No such leads: nothing is ever appended to the shared rules folder.
+    "identity link": {"a": "no_such_lead", "b": "no_such_lead", "reason": "hostile"},
+    "identity unlink": {"a": "no_such_lead", "b": "no_such_lead", "reason": "hostile"},
 }
 
 

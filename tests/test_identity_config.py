@@ -91,7 +91,8 @@ unknown: 1
         "id_card, city, province, channel, source)",
         "F:13:18: survivorship.name: source_priority needs `sources:`, a list of sources, "
         "most trusted first",
-        "F:14:1: unknown key 'unknown' (known: default_region, cap, blocklist, survivorship)",
+        "F:14:1: unknown key 'unknown' (known: default_region, cap, blocklist, survivorship, "
+        "overrides)",
     ]
 
 

@@ -62,7 +62,7 @@ FAILURES = [
      "no such file or folder: {root}/nope.csv"),
     ("resolve", "broken", ["resolve"], 2, "RuleError",
      "{root}/broken_rules/identity.yaml:2:1: unknown key 'colour' (known: default_region, "
-     "cap, blocklist, survivorship)"),
+     "cap, blocklist, survivorship, overrides)"),
     ("tag", "ws", ["tag", "--as-of", "2026-13-01"], 2, "UsageError",
      "--as-of must be a date like 2026-11-01, not '2026-13-01'"),
     ("score", "none", ["score"], 2, "WorkspaceError",
@@ -84,7 +84,7 @@ FAILURES = [
     ("sale", "ws", ["sale", "nobody", "--rep", "rep_li"], 1, "NotFound", NOT_FOUND),
     ("rules check", "broken", ["rules", "check"], 2, "RuleError",
      "{root}/broken_rules/identity.yaml:2:1: unknown key 'colour' (known: default_region, "
-     "cap, blocklist, survivorship)"),
+     "cap, blocklist, survivorship, overrides)"),
     ("rules test", "failing", ["rules", "test"], 1, "DataCheckFailed",
      "rules test: 1 of 1 expectations failed"),
     ("portrait", "ws", ["portrait", "nobody"], 1, "NotFound", NOT_FOUND),
@@ -119,6 +119,10 @@ FAILURES = [
     ("report ab", "ws", ["report", "ab", "nothing"], 1, "NotFound",
      "no experiment named 'nothing': record one with `leadctl audience export`, or evaluate "
      "an attribute with --variant-from utm_content"),
+    ("identity link", "ws", ["identity", "link", "L1", "nobody", "--reason", "r"], 1,
+     "NotFound", NOT_FOUND),
+    ("identity unlink", "ws", ["identity", "unlink", "L1", "web/L1", "--reason", "r"], 2,
+     "UsageError", "'L1' and 'web/L1' are the same lead (web/L1)"),
 ]
 
 
@@ -152,7 +156,8 @@ def test_partial_results_stay_in_the_failure_document(env, cli):
     check = env["broken"]("rules", "check", "--json").json()
     assert check["problems"] == check["error"]["problems"] == [{
         "file": str(env["root"] / "broken_rules" / "identity.yaml"), "line": 2, "col": 1,
-        "message": "unknown key 'colour' (known: default_region, cap, blocklist, survivorship)"}]
+        "message": "unknown key 'colour' (known: default_region, cap, blocklist, survivorship, "
+        "overrides)"}]
     test = env["failing"]("rules", "test", "--json").json()
     assert (test["ok"], test["failed"], test["exit_code"]) == (False, 1, 1)
     folder = env["root"] / "mixed"

@@ -71,7 +71,7 @@ TYPOS = [  # file, text, the typo, the one error ("line:col: message")
      "'week'?)"),
     ("identity.yaml", "blocklist:\n", "blocklst:\n",
      "29:1: unknown key 'blocklst' (did you mean 'blocklist'?) (known: default_region, cap, "
-     "blocklist, survivorship)"),
+     "blocklist, survivorship, overrides)"),
     ("sources.yaml", "aliases:\n  phone", "alias:\n  phone",
      "11:1: unknown key 'alias' (did you mean 'aliases'?) (known: aliases, timezone)"),
 ]

@@ -126,6 +126,12 @@ def _identity_module(part: dict):
         parts.append(_table(["lead", "via"], [
             [p["lead"], " → ".join(f"{h['id_type']} {h['value']} ({h['to']})" for h in p["hops"])]
             for p in paths]))
+    overrides = part.get("overrides") or []
+    if overrides:
+        parts.append(Text("identity overrides naming it:", style="bold"))
+        parts.append(_table(["kind", "with", "reason", "where"], [
+            [o["kind"], ", ".join(o["leads"] or []), o["reason"], o["location"]]
+            for o in overrides], drop=("where",)))
     return Group(*parts)
 
 

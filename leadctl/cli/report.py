@@ -167,6 +167,8 @@ def render_funnel(result: dict):
         columns = columns[1:]
     return common.table(title, columns, rows, right=_FUNNEL_RIGHT, drop=("median h",),
                         caption=caption)
+
+
 @report_app.command("ab")
 def ab(
     ctx: typer.Context,

@@ -46,6 +46,9 @@ def run(
     ] = None,
     spark_conf: Annotated[list[str] | None, typer.Option(
         "--spark-conf", help="Spark: extra setting KEY=VALUE (repeatable).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Compute everything on a private copy, publish nothing; the summary "
+        "adds the identity preview (as `resolve --dry-run`).")] = False,
     json_out: common.Json = False,
 ) -> None:
     """The nightly job: ingest → resolve → tag → score → route, published atomically."""
@@ -60,12 +63,15 @@ def run(
         with common.Progress("run") as bar:
             try:
                 if engine == "spark":
+                    if dry_run:
+                        raise UsageError("--dry-run runs on the workspace (--engine duckdb)")
                     return _run_spark(s, as_of_date, list(inbox or []), output, spark_master,
                                       state, checkpoint_dir, spark_conf or [],
                                       max_reject_share, bar.update)
 
                 options = RunOptions(rules_dir=s.rules, as_of=as_of_date,
-                                     inbox=list(inbox or []), max_reject_share=max_reject_share)
+                                     inbox=list(inbox or []), max_reject_share=max_reject_share,
+                                     dry_run=dry_run)
                 return run_nightly(s.db, options, bar.update)
             except DataCheckFailed as exc:
                 # The work is published: show it, then exit 1 (with --json the summary is
@@ -129,9 +135,17 @@ def render(summary: dict, json_out: bool) -> None:
         rows.append([stage, f"{summary['timings'].get(stage, 0):.2f}s", shown])
     out = common.stdout_console()
     engine = f" on {summary['engine']} ({summary['master']})" if summary.get("engine") else ""
-    out.print(common.table(f"run {summary.get('run_id')}{engine} as of {summary['as_of']}: "
+    name = "dry run (nothing published)" if summary.get("dry_run") else \
+        f"run {summary.get('run_id')}"
+    out.print(common.table(f"{name}{engine} as of {summary['as_of']}: "
                            f"{summary.get('outcome')}", ["stage", "time", "counts"], rows,
                            drop=("time",)))
+    ident = summary.get("identity")
+    if ident:
+        out.print(f"identity: {ident['persons_before']} → {ident['persons_after']} persons; "
+                  f"merges {ident['merges']}, splits {ident['splits']}; ids retired "
+                  f"{ident['ids_retired']}, new {ident['ids_new']}; owner changes "
+                  f"{ident['owner_changes']}")
 
 
 def runs(

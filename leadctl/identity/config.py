@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import RuleError
+from leadctl.identity.overrides import Override, conflicts, parse_overrides
+from leadctl.identity.overrides_file import OVERRIDES_FILE
 from leadctl.rules.load import load_yaml, rule_path
-from leadctl.rules.located import RuleDoc, one_of
+from leadctl.rules.located import RuleDoc, one_of, sorted_problems
 
 IDENTITY_FILE = "identity.yaml"
 ID_TYPES = ("phone", "email", "wechat", "device_id", "id_card")
@@ -64,7 +66,7 @@ DEFAULT_SURVIVORSHIP: dict[str, tuple[str, tuple[str, ...]]] = {
     "source": ("earliest", ()),
 }
 
-TOP_KEYS = ("default_region", "cap", "blocklist", "survivorship")
+TOP_KEYS = ("default_region", "cap", "blocklist", "survivorship", "overrides")
 CAP_KEYS = ("max_records_per_value", "by_type")
 BLOCKLIST_KEYS = ("any", "values", "patterns", "repeated_character")
 RULE_KEYS = ("method", "sources")
@@ -93,15 +95,48 @@ class IdentityConfig:
         default_factory=lambda: {k: Survivorship(m, s) for k, (m, s)
                                  in DEFAULT_SURVIVORSHIP.items()})
     path: Path | None = None
+    # must_link / cannot_link entries: identity.yaml's `overrides:`, then those of
+    # rules/identity_overrides.yaml (identity/overrides.py).
+    overrides: tuple[Override, ...] = ()
 
     def cap(self, id_type: str) -> int:
         return self.cap_by_type.get(id_type, self.max_records_per_value)
 
 
 def load_identity_config(rules_dir: Path | str | None) -> IdentityConfig:
-    """`rules_dir/identity.yaml`, or the defaults when the file does not exist."""
+    """`rules_dir/identity.yaml` (or the defaults when the file does not exist), with the
+    overrides of `rules_dir/identity_overrides.yaml` when that file exists."""
     path = rule_path(rules_dir, IDENTITY_FILE)
-    return parse_identity_config(load_yaml(path), path) if path.exists() else IdentityConfig()
+    problems: list = []
+    try:
+        config = parse_identity_config(load_yaml(path), path) if path.exists() \
+            else IdentityConfig()
+    except RuleError as exc:
+        problems += exc.problems
+        config = IdentityConfig()
+    extra_path = rule_path(rules_dir, OVERRIDES_FILE)
+    extra: list[Override] = []
+    if extra_path.exists():
+        try:
+            extra = parse_overrides_file(load_yaml(extra_path), extra_path)
+        except RuleError as exc:
+            problems += exc.problems
+    if not problems:
+        config.overrides = (*config.overrides, *extra)
+        problems += conflicts(list(config.overrides))
+    if problems:
+        raise RuleError(sorted_problems(problems))
+    return config
+
+
+def parse_overrides_file(doc: Any, path: Path | str) -> list[Override]:
+    """`identity_overrides.yaml`: a mapping with one key, `overrides:` (a list)."""
+    ctx = RuleDoc(path)
+    root = ctx.root(doc, "`overrides:` (a list of must_link / cannot_link entries)",
+                    ("overrides",))
+    overrides = parse_overrides(ctx, root.get("overrides"), root, "overrides")
+    ctx.raise_if_problems()
+    return overrides
 
 
 def parse_identity_config(doc: Any, path: Path | str) -> IdentityConfig:
@@ -123,6 +158,7 @@ def parse_identity_config(doc: Any, path: Path | str) -> IdentityConfig:
     _parse_cap(ctx, doc, config)
     _parse_blocklist(ctx, doc, config)
     _parse_survivorship(ctx, doc, config)
+    config.overrides = tuple(parse_overrides(ctx, doc.get("overrides"), doc, "overrides"))
     ctx.raise_if_problems()
     return config
 

@@ -101,7 +101,19 @@ def explain_lead_identity(ws: Workspace, query: str, person_id: str | None = Non
                                            "records", "reason")}
                         for i in identifiers if i["status"] != "ok"],
         "paths": _paths(ws, key, person_id, person_leads),
+        "overrides": _overrides(ws, key),
     }
+
+
+def _overrides(ws: Workspace, key: int) -> list[dict]:
+    """The identity overrides naming this lead (must_link / cannot_link), as applied."""
+    return ws.rows(
+        "SELECT o.kind, o.reason, o.location, list_sort(list(l.source || ':' || l.lead_id) "
+        "FILTER (WHERE other.lead_key <> ?)) AS leads "
+        "FROM identity_override_leads o JOIN identity_override_leads other ON "
+        "other.entry = o.entry JOIN leads l ON l.lead_key = other.lead_key "
+        "WHERE o.lead_key = ? GROUP BY o.entry, o.kind, o.reason, o.location ORDER BY o.entry",
+        [key, key])
 
 
 def _oldest_lead(ws: Workspace, person_id: str) -> dict:
@@ -141,7 +153,11 @@ def _paths(ws: Workspace, key: int, person_id: str, person_leads: list[dict]) ->
     rows = ws.rows(
         "SELECT li.lead_key, li.id_type, li.value FROM person_leads pl "
         "JOIN lead_identifiers li ON li.lead_key = pl.lead_key "
-        "WHERE pl.person_id = ? AND li.status = 'ok' AND li.records > 1", [person_id])
+        "WHERE pl.person_id = ? AND li.status = 'ok' AND li.records > 1 "
+        "UNION ALL "  # a must_link override joins its leads like a shared value
+        "SELECT o.lead_key, 'must_link', o.reason "
+        "FROM person_leads pl JOIN identity_override_leads o ON o.lead_key = pl.lead_key "
+        "WHERE pl.person_id = ? AND o.kind = 'must_link'", [person_id, person_id])
     by_value: dict[tuple[str, str], list[int]] = {}
     values_of: dict[int, list[tuple[str, str]]] = {}
     for r in rows:

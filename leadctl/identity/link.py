@@ -15,6 +15,7 @@ from leadctl.sqltext import literal
 
 # lead_identifiers.status, in the order they are decided.
 BLOCKED, INVALID, CAPPED, OK = "blocked", "invalid", "capped", "ok"
+CUT = "cut"  # set after linking: a value a cannot_link override cut (overrides_sql.py)
 INVALID_REASONS = {
     "phone": "not a valid phone number",
     "email": "not a valid e-mail address",
@@ -112,11 +113,12 @@ def lead_identifiers_sql(identifiers: str, shared: str, config: IdentityConfig,
 
 
 def publish_blocked_sql() -> str:
-    """Values that look usable but do not link: blocked and capped ones."""
+    """Values that look usable but do not link: blocked, capped and cut (by a
+    cannot_link override) ones."""
     return f"""
         CREATE OR REPLACE TABLE blocked_identifiers AS
         SELECT id_type, value, min(reason) AS reason, count(*) AS records, status
-        FROM lead_identifiers WHERE status IN ('{BLOCKED}', '{CAPPED}')
+        FROM lead_identifiers WHERE status IN ('{BLOCKED}', '{CAPPED}', '{CUT}')
         GROUP BY id_type, value, status
         ORDER BY id_type, records DESC, value"""
 
@@ -126,11 +128,12 @@ def publish_blocked_sql() -> str:
 def edges_sql(target: str, shared: str, config: IdentityConfig,
               blocked_keys: dict[str, list[str]]) -> str:
     """Edges (a, b), a > b, between each record of a linking value and the value's
-    anchor record (linking: shared, not blocked, not over the cap)."""
+    anchor record (linking: shared, not blocked, not over the cap). `shared` is a table
+    or a parenthesised query (the shared values without the cut ones)."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH linking AS (
-            SELECT anchor, members FROM {shared}
+            SELECT anchor, members FROM {shared} AS s
             WHERE records <= {cap_sql(config)}
               AND {blocked_reason_sql(config, blocked_keys)} IS NULL)
         SELECT DISTINCT a, anchor AS b FROM (

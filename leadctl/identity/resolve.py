@@ -15,8 +15,9 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
-from leadctl.errors import LeadctlError
+from leadctl.errors import LeadctlError, RuleError
 from leadctl.identity import cache, history, link, normalize, persons, places, subjects
+from leadctl.identity import overrides_sql as osql
 from leadctl.identity.config import ID_TYPES, IdentityConfig
 from leadctl.pii import mask
 from leadctl.workspace import Workspace
@@ -30,7 +31,10 @@ T = {name: f"_oneid_{name}" for name in (
     "extra_keys", "changed_leads", "ids", "preferred",
     "shared", "edges", "stars", "done", "comps", "members", "anchors",
     "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows",
-    "golden", "places", "given_places", "phone_places")}
+    "golden", "places", "given_places", "phone_places",
+    # identity overrides (overrides_sql.py)
+    "ov_entries", "ov_refs", "ov_members", "ov_pairs", "cuts", "violated", "graph",
+    "seen_leads", "seen_nodes", "layer_edges", "chosen", "row_cuts")}
 
 
 @dataclass
@@ -52,6 +56,9 @@ class ResolveSummary:
     merges: int = 0  # 'merge' rows appended to identity_history by this run
     splits: int = 0  # 'split' rows appended by this run
     subjects: dict[str, int] = field(default_factory=dict)  # matched, unmatched, ambiguous
+    # must_link / cannot_link entries: entries, must_link and cannot_link applied,
+    # cut_values, warnings (what could not be applied; values masked)
+    overrides: dict = field(default_factory=dict)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -107,8 +114,10 @@ def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clo
         summary.phone_leftovers, blocked_keys = _normalise(ws, config, summary)
         clock.lap("normalise")
         _link_values(ws, config, blocked_keys)
+        _prepare_overrides(ws, config, summary)
         clock.lap("status")
         summary.rounds = _components(ws, config, blocked_keys)
+        _mark_cuts(ws, config, summary)
         clock.lap("components")
         _assign_ids(ws, run_id, preferred)
         clock.lap("person_ids")
@@ -147,6 +156,7 @@ def _normalise(ws: Workspace, config: IdentityConfig,
     ws.execute(subjects.subject_phones_sql(T["subject_phones"], T["new_subjects"], pattern,
                                            cn_default))
     extra = [("block", t, v) for t in ID_TYPES for v in config.blocked_values.get(t, ())]
+    extra += osql.value_refs(list(config.overrides))  # ref 'ov:<entry>'
     ws.execute(normalize.keyed_values_sql(T["extra_keys"], normalize.values_table_sql(extra),
                                           pattern, cn_default))
     ws.execute(cache.changed_leads_sql(T["changed_leads"]))
@@ -182,9 +192,27 @@ def _link_values(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[
 
 def _components(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> int:
     """Connected components of the linking graph into T['done'] (lead → smallest lead
-    key of its component, for leads in components of two or more); returns the rounds."""
+    key of its component, for leads in components of two or more); returns the rounds.
+    With cannot_link pairs in one component: their cut values, then linking again."""
+    rounds = _link_pass(ws, config, blocked)
+    if not config.overrides:
+        return rounds
+    for _ in range(3):  # one cut round separates every pair: the next pass finds none
+        ws.execute(osql.violated_sql(T["violated"], T["ov_pairs"], T["done"]))
+        if not ws.scalar(f"SELECT count(*) FROM {T['violated']}"):
+            return rounds
+        _cut_pairs(ws, config)
+        rounds += _link_pass(ws, config, blocked)
+    raise LeadctlError("cannot_link overrides: pairs still joined after cutting")
+
+
+def _link_pass(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> int:
     edges, stars, done = T["edges"], T["stars"], T["done"]
-    ws.execute(link.edges_sql(edges, T["shared"], config, blocked))
+    shared = f"({osql.uncut_sql(T['shared'], T['cuts'], 'lead_identifiers')})" \
+        if config.overrides else T["shared"]
+    ws.execute(link.edges_sql(edges, shared, config, blocked))
+    if config.overrides:
+        ws.execute(osql.must_link_edges_sql(edges, T["ov_members"]))
     ws.execute(f"CREATE OR REPLACE TEMP TABLE {done} (node BIGINT, label BIGINT)")
     rounds = 0
     while True:
@@ -197,6 +225,74 @@ def _components(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[s
             raise LeadctlError(f"identity linking did not converge in {MAX_ROUNDS} rounds")
         ws.execute(link.large_star_sql(edges))
         ws.execute(link.small_star_sql(edges))
+
+
+# -- overrides (identity/overrides_sql.py) ---------------------------------------------------
+
+def _prepare_overrides(ws: Workspace, config: IdentityConfig, summary: ResolveSummary) -> None:
+    """The overrides' leads and values found in the data; the values cut up front."""
+    overrides = list(config.overrides)
+    if not overrides:
+        if ws.scalar(f"SELECT count(*) FROM {osql.PUBLISHED}"):
+            ws.execute(osql.publish_sql(None))
+        return
+    ws.execute(osql.entries_sql(T["ov_entries"], overrides))
+    ws.execute(osql.lead_refs_sql(T["ov_refs"], overrides, "leads"))
+    ws.execute(osql.members_sql(T["ov_members"], T["ov_entries"], T["ov_refs"],
+                                T["extra_keys"], "lead_identifiers"))
+    ws.execute(osql.pairs_sql(T["ov_pairs"], T["ov_entries"], T["ov_refs"], "leads"))
+    ws.execute(osql.value_cuts_sql(T["cuts"], T["ov_entries"], T["extra_keys"]))
+    ws.execute(osql.publish_sql(T["ov_entries"], T["ov_members"], T["ov_refs"]))
+    warnings = []
+    for row in ws.rows(osql.problems_sql(T["ov_entries"], T["ov_refs"], T["extra_keys"],
+                                         "lead_identifiers")):
+        entry = overrides[row["entry"]]
+        item = row["item"] if row["what"] == "lead" else \
+            f"{row['what']} {mask(row['what'], row['item'])}"
+        warnings.append(f"{entry.kind} at {entry.loc}: {item} {row['problem']} "
+                        "(not applied)")
+    summary.overrides = {
+        "entries": len(overrides),
+        "must_link": ws.scalar(f"SELECT count(*) FROM (SELECT entry FROM {T['ov_members']} "
+                               "GROUP BY entry HAVING count(*) > 1)"),
+        "cannot_link": ws.scalar(f"SELECT count(*) FROM {T['ov_pairs']}") + ws.scalar(
+            f"SELECT count(*) FROM {T['ov_entries']} e WHERE e.kind = 'cannot_link' AND "
+            f"'ov:' || CAST(e.entry AS VARCHAR) IN (SELECT ref FROM {T['extra_keys']} "
+            "WHERE valid)"),
+        "cut_values": 0, "warnings": warnings}
+
+
+def _cut_pairs(ws: Workspace, config: IdentityConfig) -> None:
+    """Cuts a layer of values between the two leads of each violated cannot_link pair."""
+    seen_leads, seen_nodes = T["seen_leads"], T["seen_nodes"]
+    ws.execute(osql.graph_sql(T["graph"], T["violated"], T["done"], "lead_identifiers",
+                              T["cuts"], T["ov_members"]))
+    ws.script(osql.search_start_sql(seen_leads, seen_nodes, T["violated"]))
+    dist, limit = 0, 2 * ws.scalar(f"SELECT count(DISTINCT lead_key) FROM {T['graph']}") + 2
+    while ws.scalar(osql.unreached_sql(T["violated"], seen_leads)):
+        dist += 1
+        if dist > limit:
+            raise LeadctlError("cannot_link overrides: the search did not reach both leads")
+        ws.execute(osql.search_step_sql(seen_leads, seen_nodes, T["graph"], dist))
+    ws.execute(osql.layer_edges_sql(T["layer_edges"], T["violated"], seen_leads, seen_nodes,
+                                    T["graph"]))
+    ws.execute(osql.chosen_layers_sql(T["chosen"], T["layer_edges"], T["violated"], seen_leads))
+    stuck = [r["pair"] for r in ws.rows(osql.uncuttable_sql(T["violated"], T["chosen"]))]
+    if stuck:
+        overrides = list(config.overrides)
+        raise RuleError([(overrides[p].loc, f"conflicting overrides: {overrides[p].describe()} "
+                          "but must_link entries join the two leads in the data")
+                         for p in stuck])
+    ws.execute(osql.add_cuts_sql(T["cuts"], T["chosen"], T["layer_edges"], T["violated"]))
+
+
+def _mark_cuts(ws: Workspace, config: IdentityConfig, summary: ResolveSummary) -> None:
+    if not config.overrides or not ws.scalar(f"SELECT count(*) FROM {T['cuts']}"):
+        return
+    ws.script(osql.mark_cuts_sql(T["row_cuts"], T["cuts"]))
+    ws.execute(link.publish_blocked_sql())
+    summary.overrides["cut_values"] = ws.scalar(
+        f"SELECT count(*) FROM blocked_identifiers WHERE status = '{osql.CUT}'")
 
 
 def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None) -> None:

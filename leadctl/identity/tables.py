@@ -43,6 +43,12 @@ IDENTITY_DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS identity_history (
         run_id INTEGER, changed_at TIMESTAMP, change VARCHAR, person_id VARCHAR,
         old_person_ids VARCHAR[], leads INTEGER, reason VARCHAR)""",
+    # The leads each identity override names, as the last resolve applied it
+    # (identity/overrides_sql.py): must_link members (named, or carrying one of its
+    # values) and the two leads of a cannot_link. `entry`: its index (identity.yaml's
+    # overrides, then identity_overrides.yaml's); `location`: file:line:col of the entry.
+    """CREATE TABLE IF NOT EXISTS identity_override_leads (
+        entry INTEGER, kind VARCHAR, lead_key BIGINT, reason VARCHAR, location VARCHAR)""",
     # Normalisation cache (identity/cache.py), kept between runs so that only new or
     # changed leads and new event subjects are normalised. lead_key unique: the raw
     # identifier cells each cached lead was normalised from.

@@ -1,0 +1,72 @@
+"""`leadctl identity link A B` / `unlink A B`: one must_link / cannot_link entry appended
+to `rules/identity_overrides.yaml` (identity/overrides_file.py), applied by the next
+`resolve`.
+
+A and B are whatever names a lead or a person: a lead id (`BD100001`, `sem_baidu/BD100001`)
+names that lead, even one ingested but not resolved yet; anything else (a person id,
+phone, e-mail… — identity/lookup.py) names a person, written as its earliest lead
+(earliest created_at, then source, lead id: a lead, unlike a person id, never changes).
+
+The entry is checked against the overrides already there before anything is written: a
+link that an unlink contradicts (or the reverse) is a rule error and nothing is written.
+Linking two leads that already are one person is still written (it keeps them together
+when the values that join them today are later capped, blocked or cut); likewise
+unlinking two leads of different persons (it keeps them apart in the future).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leadctl.errors import Location, NotFound, RuleError, UsageError
+from leadctl.identity.config import IdentityConfig
+from leadctl.identity.lookup import resolve_person, split_source
+from leadctl.identity.overrides import LeadRef, Override, conflicts
+from leadctl.identity.overrides_file import OVERRIDES_FILE, append_overrides, override_entry
+
+
+def lead_of(ws, query: str) -> dict:
+    """`{source, lead_id, person_id}` of the lead a query names (see the module doc)."""
+    text = query.strip()
+    if not text:
+        raise UsageError("give a lead id or person id (or a phone, e-mail… of the person)")
+    qualified = split_source(text)
+    for source, lead_id in ([qualified] if qualified else []) + [(None, text)]:
+        rows = ws.rows("SELECT l.source, l.lead_id, pl.person_id FROM leads l "
+                       "LEFT JOIN person_leads pl ON pl.lead_key = l.lead_key "
+                       "WHERE l.lead_id = ? AND (CAST(? AS VARCHAR) IS NULL OR l.source = ?) "
+                       "ORDER BY l.source LIMIT 2", [lead_id, source, source])
+        if len(rows) == 1:
+            return rows[0]
+    person, _ = resolve_person(ws, text)
+    rows = ws.rows("SELECT l.source, l.lead_id, pl.person_id FROM person_leads pl "
+                   "JOIN leads l ON l.lead_key = pl.lead_key WHERE pl.person_id = ? "
+                   "ORDER BY l.created_at NULLS LAST, l.source, l.lead_id LIMIT 1", [person])
+    if not rows:
+        raise NotFound(f"person {person} has no leads")
+    return rows[0]
+
+
+def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: str, b: str,
+                   reason: str, by: str | None = None) -> dict:
+    """Appends one entry; {written, file, same_person, leads}. Nothing is written when
+    A and B are one lead or the entry contradicts the overrides already there."""
+    if not reason.strip():
+        raise UsageError("--reason must say why (it is kept with the override)")
+    first, second = lead_of(ws, a), lead_of(ws, b)
+    if (first["source"], first["lead_id"]) == (second["source"], second["lead_id"]):
+        raise UsageError(f"{a!r} and {b!r} are the same lead "
+                         f"({first['source']}/{first['lead_id']})")
+    leads = [{"source": x["source"], "lead_id": x["lead_id"]} for x in (first, second)]
+    entry = override_entry(kind, leads=leads, reason=reason.strip(), by=by)
+    path = Path(rules_dir) / OVERRIDES_FILE
+    lines = path.read_text(encoding="utf-8").count("\n") if path.exists() else 4
+    new = Override(kind, tuple(LeadRef(x["source"], x["lead_id"]) for x in leads),
+                   reason=entry["reason"], loc=Location(str(path), lines + 1, 1))
+    problems = conflicts([*config.overrides, new])  # the loaded ones had none
+    if problems:
+        raise RuleError(problems)
+    written = append_overrides(rules_dir, [entry])
+    same = first["person_id"] is not None and first["person_id"] == second["person_id"]
+    return {"written": entry, "file": str(written), "same_person": same}
+

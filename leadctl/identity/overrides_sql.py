@@ -1,0 +1,324 @@
+"""Applying identity overrides in the linking SQL: pure builders (inputs → SQL), run by
+identity/resolve.py on either engine.
+
+- must_link: every entry is a (virtual) node joined to its leads — the leads it names,
+  or every lead carrying one of its values (whatever that value's status: an override
+  says these are one person) — and adds edges from them to its smallest lead key.
+- cannot_link of one value: the value never links, like a blocklisted one; it is
+  recorded in lead_identifiers / blocked_identifiers with status `cut` and reason
+  `cannot_link: <reason>`.
+- cannot_link of two leads: checked after linking. When a component holds both leads,
+  a breadth-first search from the first of them (by source, lead id: not by lead key,
+  so a rebuild from an empty workspace chooses the same) over the lead–value graph of
+  that component (a lead is joined to each linking value it carries) numbers every node
+  by its distance. An edge joins nodes whose distances differ by at most one, so every
+  path from one lead to the other crosses each layer of edges from distance k to k + 1
+  (k below the other lead's distance): cutting one whole layer separates the two leads
+  whatever other paths exist. The layer cut is the one with the fewest edges (ties:
+  nearest the middle of the path, then nearest the first lead); a layer holding a
+  must_link edge cannot be cut. An edge cut is one lead's row of one value: that row
+  gets status `cut` (reason `cannot_link: <reason>`) and no longer links, while the
+  value still links the value's other leads — a family phone shared by four leads, one
+  of them kept apart from another, cuts only that one lead's phone. Then the components
+  are computed again, and no component holds both leads. When every layer holds a
+  must_link edge, the overrides conflict (a rule error naming the cannot_link entry).
+  Pairs found in one round are all cut in that round (each by its own layer), so one
+  extra linking pass suffices.
+
+Cuts: `cuts(id_type, key_value, lead_key, reason)`, lead_key NULL for a whole value.
+"""
+
+from __future__ import annotations
+
+from leadctl.identity.overrides import CANNOT_LINK, MUST_LINK, Override
+from leadctl.sqltext import literal
+
+CUT = "cut"  # lead_identifiers / blocked_identifiers status of a value a cannot_link cut
+
+
+def _rows(rows: list[str], columns: str, empty: str) -> str:
+    if not rows:
+        return f"SELECT {empty} WHERE false"
+    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS v({columns})"
+
+
+def entries_sql(target: str, overrides: list[Override]) -> str:
+    """`target(entry, kind, reason, location)`: one row per override (entry = its
+    index)."""
+    rows = [f"({i}, {literal(o.kind)}, {literal(o.reason)}, {literal(str(o.loc or ''))})"
+            for i, o in enumerate(overrides)]
+    return (f"CREATE OR REPLACE TEMP TABLE {target} AS "
+            + _rows(rows, "entry, kind, reason, location",
+                    "CAST(NULL AS INTEGER) AS entry, CAST(NULL AS VARCHAR) AS kind, "
+                    "CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS VARCHAR) AS location"))
+
+
+PUBLISHED = "identity_override_leads"
+
+
+def publish_sql(entries: str | None, members: str | None = None,
+                refs: str | None = None) -> str:
+    """Publishes `identity_override_leads` (empty without overrides)."""
+    if entries is None:
+        return (f"CREATE OR REPLACE TABLE {PUBLISHED} AS SELECT CAST(NULL AS INTEGER) AS "
+                "entry, CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS BIGINT) AS lead_key, "
+                "CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS VARCHAR) AS location WHERE false")
+    return f"""
+        CREATE OR REPLACE TABLE {PUBLISHED} AS
+        SELECT m.entry, e.kind, m.lead_key, e.reason, e.location
+        FROM {members} m JOIN {entries} e ON e.entry = m.entry
+        UNION ALL
+        SELECT r.entry, e.kind, r.lead_key, e.reason, e.location
+        FROM {refs} r JOIN {entries} e ON e.entry = r.entry
+        WHERE e.kind = {literal(CANNOT_LINK)} AND r.matches = 1
+        ORDER BY entry, lead_key"""
+
+
+def value_refs(overrides: list[Override]) -> list[tuple[str, str, str]]:
+    """(ref, id_type, raw) rows for the normaliser: `ov:<entry>` per override value."""
+    return [(f"ov:{i}", v.id_type, v.value) for i, o in enumerate(overrides) for v in o.values]
+
+
+def lead_refs_sql(target: str, overrides: list[Override], leads: str) -> str:
+    """`target(entry, pos, source, lead_id, lead_key, matches)`: each lead an override
+    names, with the lead it matches (`matches` = how many leads it matches: 0 not in the
+    data, 2+ a plain lead id found in several sources; only 1 is applied)."""
+    rows = [f"({i}, {p}, {literal(lead.source) if lead.source else 'CAST(NULL AS VARCHAR)'}, "
+            f"{literal(lead.lead_id)})"
+            for i, o in enumerate(overrides) for p, lead in enumerate(o.leads)]
+    refs = _rows(rows, "entry, pos, source, lead_id",
+                 "CAST(NULL AS INTEGER) AS entry, CAST(NULL AS INTEGER) AS pos, "
+                 "CAST(NULL AS VARCHAR) AS source, CAST(NULL AS VARCHAR) AS lead_id")
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT r.entry, r.pos, r.source, r.lead_id, l.lead_key,
+            count(l.lead_key) OVER (PARTITION BY r.entry, r.pos) AS matches
+        FROM ({refs}) r LEFT JOIN {leads} l
+          ON l.lead_id = r.lead_id AND (r.source IS NULL OR l.source = r.source)"""
+
+
+def members_sql(target: str, entries: str, refs: str, keys: str, identifiers: str) -> str:
+    """`target(entry, lead_key)`: the leads each must_link joins — those it names (found
+    once) and those carrying one of its values (`keys`: the normalised override values,
+    ref `ov:<entry>`)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT DISTINCT r.entry, r.lead_key FROM {refs} r
+        JOIN {entries} e ON e.entry = r.entry
+        WHERE e.kind = {literal(MUST_LINK)} AND r.matches = 1
+        UNION
+        SELECT DISTINCT e.entry, i.lead_key FROM {keys} k
+        JOIN {entries} e ON k.ref = 'ov:' || CAST(e.entry AS VARCHAR)
+        JOIN {identifiers} i ON i.id_type = k.id_type AND i.value = k.key_value
+        WHERE e.kind = {literal(MUST_LINK)} AND k.valid AND i.status <> 'invalid'"""
+
+
+def pairs_sql(target: str, entries: str, refs: str, leads: str) -> str:
+    """`target(pair, x, y, reason)`: each cannot_link of two leads both found, `x` the
+    first of the two by (source, lead_id)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH found AS (
+            SELECT r.entry, r.lead_key,
+                row_number() OVER (PARTITION BY r.entry ORDER BY l.source, l.lead_id) AS rk
+            FROM {refs} r JOIN {entries} e ON e.entry = r.entry
+            JOIN {leads} l ON l.lead_key = r.lead_key
+            WHERE e.kind = {literal(CANNOT_LINK)} AND r.matches = 1)
+        SELECT f.entry AS pair, min(CASE WHEN f.rk = 1 THEN f.lead_key END) AS x,
+            min(CASE WHEN f.rk = 2 THEN f.lead_key END) AS y,
+            min(e.reason) AS reason
+        FROM found f JOIN {entries} e ON e.entry = f.entry
+        GROUP BY f.entry HAVING count(DISTINCT f.lead_key) = 2"""
+
+
+def value_cuts_sql(target: str, entries: str, keys: str) -> str:
+    """`target(id_type, key_value, lead_key, reason)`: the cuts, starting with the values
+    a cannot_link names (every row of the value: lead_key NULL)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT DISTINCT k.id_type, k.key_value, CAST(NULL AS BIGINT) AS lead_key,
+            'cannot_link: ' || e.reason AS reason
+        FROM {keys} k JOIN {entries} e ON k.ref = 'ov:' || CAST(e.entry AS VARCHAR)
+        WHERE e.kind = {literal(CANNOT_LINK)} AND k.valid"""
+
+
+def _cut(row: str, cuts: str) -> str:
+    """Join condition: the cut of a lead_identifiers row `row`, if any."""
+    return (f"c.id_type = {row}.id_type AND c.key_value = {row}.value "
+            f"AND (c.lead_key IS NULL OR c.lead_key = {row}.lead_key)")
+
+
+def uncut_sql(shared: str, cuts: str, identifiers: str) -> str:
+    """`shared` (id_type, key_value, records, anchor, members) without the cut rows (a
+    query): values without a cut as they are; values with a cut row from their rows left."""
+    return f"""
+        SELECT s.* FROM {shared} s LEFT JOIN (SELECT DISTINCT id_type, key_value FROM {cuts}) c
+          ON c.id_type = s.id_type AND c.key_value = s.key_value
+        WHERE c.key_value IS NULL
+        UNION ALL
+        SELECT i.id_type, i.value AS key_value, max(i.records) AS records,
+            min(i.lead_key) AS anchor, list(i.lead_key) AS members
+        FROM {identifiers} i
+        JOIN (SELECT DISTINCT id_type, key_value FROM {cuts} WHERE lead_key IS NOT NULL) v
+          ON v.id_type = i.id_type AND v.key_value = i.value
+        LEFT JOIN {cuts} c ON {_cut('i', cuts)}
+        WHERE i.status = 'ok' AND i.records > 1 AND c.id_type IS NULL
+        GROUP BY i.id_type, i.value"""
+
+
+def must_link_edges_sql(edges: str, members: str) -> str:
+    """Adds each must_link's edges (every member → the smallest member), a > b."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {edges} AS
+        SELECT a, b FROM {edges}
+        UNION
+        SELECT m.lead_key AS a, f.first AS b FROM {members} m
+        JOIN (SELECT entry, min(lead_key) AS first FROM {members} GROUP BY entry) f
+          ON f.entry = m.entry
+        WHERE m.lead_key <> f.first"""
+
+
+def violated_sql(target: str, pairs: str, done: str) -> str:
+    """`target(pair, x, y, reason, label)`: cannot_link pairs in one component."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT p.pair, p.x, p.y, p.reason, dx.label FROM {pairs} p
+        JOIN {done} dx ON dx.node = p.x JOIN {done} dy ON dy.node = p.y
+        WHERE dx.label = dy.label"""
+
+
+def graph_sql(target: str, violated: str, done: str, identifiers: str, cuts: str,
+              members: str) -> str:
+    """`target(lead_key, id_type, value, cuttable)`: the lead–value graph of the components
+    holding a violated pair: linking values not cut (cuttable) and must_link nodes
+    (id_type 'must_link', value the entry; never cut)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH comp AS (
+            SELECT d.node AS lead_key FROM {done} d
+            WHERE d.label IN (SELECT label FROM {violated}))
+        SELECT DISTINCT i.lead_key, i.id_type, i.value, true AS cuttable
+        FROM {identifiers} i JOIN comp ON comp.lead_key = i.lead_key
+        LEFT JOIN {cuts} c ON {_cut('i', cuts)}
+        WHERE i.status = 'ok' AND i.records > 1 AND c.id_type IS NULL
+        UNION ALL
+        SELECT DISTINCT m.lead_key, 'must_link', CAST(m.entry AS VARCHAR), false
+        FROM {members} m JOIN comp ON comp.lead_key = m.lead_key"""
+
+
+def search_start_sql(seen_leads: str, seen_nodes: str, violated: str) -> list[str]:
+    """The search's start: each violated pair's first lead at distance 0."""
+    return [
+        f"CREATE OR REPLACE TEMP TABLE {seen_leads} AS "
+        f"SELECT pair, x AS lead_key, 0 AS dist FROM {violated}",
+        f"""CREATE OR REPLACE TEMP TABLE {seen_nodes} (pair INTEGER, id_type VARCHAR,
+            value VARCHAR, cuttable BOOLEAN, dist INTEGER)""",
+    ]
+
+
+def search_step_sql(seen_leads: str, seen_nodes: str, graph: str, dist: int) -> str:
+    """One step of the search: odd distances reach values, even ones leads."""
+    if dist % 2:
+        return f"""
+            INSERT INTO {seen_nodes}
+            SELECT DISTINCT s.pair, g.id_type, g.value, g.cuttable, {dist}
+            FROM {seen_leads} s JOIN {graph} g ON g.lead_key = s.lead_key
+            LEFT JOIN {seen_nodes} n
+              ON n.pair = s.pair AND n.id_type = g.id_type AND n.value = g.value
+            WHERE s.dist = {dist - 1} AND n.pair IS NULL"""
+    return f"""
+        INSERT INTO {seen_leads}
+        SELECT DISTINCT n.pair, g.lead_key, {dist}
+        FROM {seen_nodes} n JOIN {graph} g ON g.id_type = n.id_type AND g.value = n.value
+        LEFT JOIN {seen_leads} s ON s.pair = n.pair AND s.lead_key = g.lead_key
+        WHERE n.dist = {dist - 1} AND s.pair IS NULL"""
+
+
+def unreached_sql(violated: str, seen_leads: str) -> str:
+    """How many violated pairs' second lead the search has not reached yet."""
+    return f"""
+        SELECT count(*) FROM {violated} v LEFT JOIN {seen_leads} s
+          ON s.pair = v.pair AND s.lead_key = v.y
+        WHERE s.pair IS NULL"""
+
+
+def layer_edges_sql(target: str, violated: str, seen_leads: str, seen_nodes: str,
+                    graph: str) -> str:
+    """`target(pair, k, lead_key, id_type, value, cuttable)`: the graph's edges of each
+    pair's search, `k` the smaller distance of their two ends (below the second lead's)."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH reach AS (
+            SELECT v.pair, s.dist AS d FROM {violated} v
+            JOIN {seen_leads} s ON s.pair = v.pair AND s.lead_key = v.y)
+        SELECT l.pair, least(l.dist, n.dist) AS k, g.lead_key, g.id_type, g.value,
+            g.cuttable
+        FROM {graph} g JOIN {seen_leads} l ON l.lead_key = g.lead_key
+        JOIN {seen_nodes} n ON n.pair = l.pair AND n.id_type = g.id_type AND n.value = g.value
+        JOIN reach r ON r.pair = l.pair
+        WHERE abs(l.dist - n.dist) = 1 AND least(l.dist, n.dist) < r.d"""
+
+
+def chosen_layers_sql(target: str, edges: str, violated: str, seen_leads: str) -> str:
+    """`target(pair, k)`: the layer each pair cuts (fewest edges; ties: nearest the
+    middle, then nearest the first lead); no row when every layer holds a must_link."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH reach AS (
+            SELECT v.pair, s.dist AS d FROM {violated} v
+            JOIN {seen_leads} s ON s.pair = v.pair AND s.lead_key = v.y),
+        layers AS (
+            SELECT e.pair, e.k, count(*) AS size, r.d,
+                min(CASE WHEN e.cuttable THEN 1 ELSE 0 END) AS cuttable
+            FROM {edges} e JOIN reach r ON r.pair = e.pair GROUP BY e.pair, e.k, r.d),
+        ranked AS (
+            SELECT pair, k, row_number() OVER (
+                PARTITION BY pair ORDER BY size, abs(2 * k + 1 - d), k) AS r
+            FROM layers WHERE cuttable = 1)
+        SELECT pair, k FROM ranked WHERE r = 1"""
+
+
+def add_cuts_sql(cuts: str, chosen: str, edges: str, violated: str) -> str:
+    return f"""
+        INSERT INTO {cuts}
+        SELECT DISTINCT e.id_type, e.value, e.lead_key, 'cannot_link: ' || v.reason
+        FROM {edges} e JOIN {chosen} c ON c.pair = e.pair AND c.k = e.k
+        JOIN {violated} v ON v.pair = e.pair"""
+
+
+def uncuttable_sql(violated: str, chosen: str) -> str:
+    """The violated pairs without a layer to cut (must_link entries join them)."""
+    return f"SELECT pair FROM {violated} WHERE pair NOT IN (SELECT pair FROM {chosen}) " \
+           "ORDER BY pair"
+
+
+def mark_cuts_sql(target: str, cuts: str) -> list[str]:
+    """Cut rows in lead_identifiers: status `cut` with the cannot_link's reason (`target`:
+    a working table of the rows' cuts)."""
+    return [f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT i.lead_key, i.id_type, i.value, min(c.reason) AS reason
+        FROM lead_identifiers i JOIN {cuts} c ON {_cut('i', cuts)}
+        WHERE i.status = 'ok' GROUP BY i.lead_key, i.id_type, i.value""", f"""
+        UPDATE lead_identifiers SET status = '{CUT}', reason = c.reason
+        FROM {target} c
+        WHERE lead_identifiers.lead_key = c.lead_key AND lead_identifiers.id_type = c.id_type
+          AND lead_identifiers.value = c.value AND lead_identifiers.status = 'ok'"""]
+
+
+def problems_sql(entries: str, refs: str, keys: str, identifiers: str) -> str:
+    """What cannot be applied (a small result): leads not in the data or in several
+    sources, values that are not valid or that no lead carries."""
+    return f"""
+        SELECT entry, 'lead' AS what, coalesce(source || '/', '') || lead_id AS item,
+            CASE WHEN matches = 0 THEN 'not in the data' ELSE 'in ' || CAST(matches AS VARCHAR)
+                 || ' sources: name its source' END AS problem
+        FROM (SELECT DISTINCT entry, pos, source, lead_id, matches FROM {refs}) r
+        WHERE matches <> 1
+        UNION ALL
+        SELECT e.entry, k.id_type, k.key_value,
+            CASE WHEN NOT k.valid THEN 'not a valid value' ELSE 'no lead carries it' END
+        FROM {keys} k JOIN {entries} e ON k.ref = 'ov:' || CAST(e.entry AS VARCHAR)
+        WHERE NOT k.valid OR NOT EXISTS (
+            SELECT 1 FROM {identifiers} i WHERE i.id_type = k.id_type AND i.value = k.key_value)
+        ORDER BY entry, what, item"""
