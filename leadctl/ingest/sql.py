@@ -93,6 +93,13 @@ def stage_csv_sql(stage: str, path: str, delimiter: str, rejects_table: str,
             f"{read_csv_sql(path, delimiter, rejects_table, rejects_scan)}")
 
 
+def positional_csv_rows_sql(stage: str) -> str:
+    """Rows with their record number when the reader rejected no line: their position
+    (header = record 0; rowid is offset inside a transaction, hence the subtraction)."""
+    return (f"SELECT *, rowid - (SELECT min(rowid) FROM {stage}) + 1 AS row_number "
+            f"FROM {stage}")
+
+
 def numbered_csv_rows_sql(stage: str, rejects_table: str) -> str:
     """Good rows with their record number in the file (header = record 0).
 
