@@ -41,7 +41,7 @@ _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.IGNORECASE)
 MIN_MEMORY_LIMIT = 16 * 10**6  # below this DuckDB cannot even hold a few vectors
 # DuckDB's memory_limit bounds its buffer pool; the process also holds Python, the rules,
 # Arrow hand-overs and DuckDB's unpooled allocations. With the whole limit for the pool a
-# 4M-lead run under 3GB peaked at 3.2 GB RSS, so DuckDB gets this share of the limit.
+# 4M-lead run under 3GB peaked at 3,251 MiB RSS (3.4 GB), so DuckDB gets this share.
 DUCKDB_SHARE = 0.8
 _SETTINGS: dict[str, str | None] = {"memory_limit": None}
 
