@@ -56,14 +56,32 @@ def report(title: str, rows: list[tuple[str, float | str]]) -> None:
         print(f"  {name:<44} {value}")
 
 
-def scale_args() -> tuple[int, int]:
+def bench_args(description: str | None = None):
+    """The scale of a benchmark: `--scale K` = K million leads and 10K million events
+    (`--leads` / `--events` set either exactly), and `--memory-limit` for leadctl."""
     import argparse
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--leads", type=int, default=1_000_000)
-    parser.add_argument("--events", type=int, default=10_000_000)
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="K: K million leads and 10K million events (default 1)")
+    parser.add_argument("--leads", type=int, default=None)
+    parser.add_argument("--events", type=int, default=None)
+    parser.add_argument("--memory-limit", default=None,
+                        help="passed to leadctl as its global --memory-limit (e.g. 3GB)")
     args = parser.parse_args()
+    args.leads = args.leads or round(args.scale * 1_000_000)
+    args.events = args.events or round(args.scale * 10_000_000)
+    return args
+
+
+def scale_args() -> tuple[int, int]:
+    args = bench_args()
     return args.leads, args.events
+
+
+def data_root() -> Path:
+    """Where generated data is cached between runs: `$LEADCTL_BENCH_DATA`, else bench/out."""
+    return Path(os.environ.get("LEADCTL_BENCH_DATA") or OUT)
 
 
 def bench_data(n_leads: int, n_events: int) -> Path:
@@ -72,7 +90,7 @@ def bench_data(n_leads: int, n_events: int) -> Path:
 
     from datagen import make_bench_data
 
-    data_dir = OUT / f"data_{n_leads}_{n_events}"
+    data_dir = data_root() / f"data_{n_leads}_{n_events}"
     if not (data_dir / "night2").exists():
         shutil.rmtree(data_dir, ignore_errors=True)
         make_bench_data(data_dir, n_leads=n_leads, n_events=n_events, extra_fraction=0.01)

@@ -3,7 +3,7 @@
 Compares `leadctl ingest` with plain DuckDB reading the same files into a
 database file, in the same run. Target: ratio ≤ 1.5.
 
-    python bench/ingest.py [--leads 1000000] [--events 10000000]
+    python bench/ingest.py [--scale 1|4] [--leads N] [--events N] [--memory-limit 3GB]
 """
 
 from __future__ import annotations
@@ -14,13 +14,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import OUT, bench_data, duckdb_script, fresh, leadctl_cmd, measure, report, scale_args  # noqa: E402
+from common import (  # noqa: E402
+    OUT,
+    bench_args,
+    bench_data,
+    data_root,
+    duckdb_script,
+    fresh,
+    leadctl_cmd,
+    measure,
+    report,
+)
 
 
 def baseline_inbox(inbox: Path) -> Path:
     """The same files for plain DuckDB, which cannot read GB18030: that one file is
     transcoded to UTF-8 beforehand (untimed, so the baseline is favoured)."""
-    target = OUT / "baseline_inbox" / inbox.parent.name
+    target = data_root() / "baseline_inbox" / inbox.parent.name
     if target.exists():
         return target
     target.mkdir(parents=True)
@@ -49,11 +59,14 @@ con.close()
 
 
 def main() -> None:
-    n_leads, n_events = scale_args()
+    args = bench_args(__doc__.splitlines()[0])
+    n_leads, n_events = args.leads, args.events
     data_dir = bench_data(n_leads, n_events)
     inbox = data_dir / "inbox"
+    limit = ["--memory-limit", args.memory_limit] if args.memory_limit else []
     plain = measure(plain_duckdb_load(baseline_inbox(inbox), fresh(OUT / "plain.duckdb")))
-    ours = measure(leadctl_cmd("--db", str(fresh(OUT / "ingest.duckdb")), "ingest", str(inbox)))
+    ours = measure(leadctl_cmd("--db", str(fresh(OUT / "ingest.duckdb")), *limit, "ingest",
+                               str(inbox)))
     report(f"ingest {n_leads:,} leads + {n_events:,} events", [
         ("plain DuckDB read into a database file (s)", plain["seconds"]),
         ("leadctl ingest (s)", ours["seconds"]),

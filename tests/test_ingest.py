@@ -279,3 +279,28 @@ def test_superseded_row_keeps_the_leads_columns_in_table_order():
     from leadctl.workspace import open_memory
 
     assert tuple(c for c, _ in open_memory().columns("leads")) == LEADS_TABLE_COLUMNS
+
+
+def test_record_numbers_with_and_without_reader_rejects_in_one_command(cli, tmp_path):
+    """A clean CSV numbers its rows by position, a ragged one around its rejected lines;
+    both in one command (one file after another in the same workspace session)."""
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "a.csv", HEADER_ZH + "".join(
+        f"A{i},甲,1390000{i:04d},,北京,2026-10-01,\n" for i in range(1, 6)))
+    write(tmp_path / "in" / "b.csv", HEADER_ZH + "B1,乙,13911110001,,北京,2026-10-01,\n"
+          "B2,乙\n" "B3,乙,13911110003,,北京,2026-10-01,\n" "B4,乙,x,y,z,w,v,u\n"
+          "B5,乙,13911110005,,北京,2026-10-01,\n")
+    write(tmp_path / "in" / "c.csv", HEADER_ZH + "C1,丙,13922220001,,北京,2026-10-01,\n"
+          "C2,丙,13922220002,,北京,2026-10-01,\n")
+    write(tmp_path / "in" / "d.csv", "phone,event_type,ts\n" + "".join(
+        f"1390000{i:04d},login,2026-10-0{i}\n" for i in range(1, 4)))
+    assert cli("ingest", tmp_path / "in").exit_code == 0
+    assert leads_in(cli, "lead_id", "row_number") == [
+        ("A1", 1), ("A2", 2), ("A3", 3), ("A4", 4), ("A5", 5),
+        ("B1", 1), ("B3", 3), ("B5", 5), ("C1", 1), ("C2", 2)]
+    assert rejects_in(cli) == [("b", 2, "missing_columns"), ("b", 4, "too_many_columns")]
+    con = duckdb.connect(str(cli.db), read_only=True)
+    assert con.execute("SELECT subject, row_number FROM events ORDER BY row_number"
+                       ).fetchall() == [("phone:13900000001", 1), ("phone:13900000002", 2),
+                                        ("phone:13900000003", 3)]
+    con.close()

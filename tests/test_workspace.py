@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from leadctl.errors import WorkspaceError, WorkspaceLocked
-from leadctl.workspace import open_reader, open_writer
+from leadctl.workspace import _clone_or_copy, open_reader, open_writer
 
 
 def count_leads(db) -> int:
@@ -114,3 +114,11 @@ def test_init_creates_workspace_and_copies_rules(cli, tmp_path):
     assert data["rules_copied"], "starter rules are copied"
     again = init_cli("init", tmp_path / "new", "--json").json()
     assert again["db_created"] is False and again["rules_copied"] == []
+
+
+def test_the_private_copy_is_a_clone_or_an_exact_copy(tmp_path):
+    src, dst = tmp_path / "a.duckdb", tmp_path / "a.duckdb.work"
+    src.write_bytes(os.urandom(300_000))
+    dst.write_bytes(b"leftover of a killed writer, longer than nothing")
+    _clone_or_copy(src, dst)
+    assert dst.read_bytes() == src.read_bytes()

@@ -40,6 +40,7 @@ class Settings:
     db: Path | None
     rules: Path
     debug: bool = False
+    memory_limit: str | None = None  # --memory-limit / LEADCTL_MEMORY_LIMIT, validated
 
 
 def settings(ctx: typer.Context) -> Settings:

@@ -17,7 +17,7 @@ from leadctl import __version__
 from leadctl.cli import common, output
 from leadctl.errors import UsageError
 from leadctl.pii import MaskingFilter
-from leadctl.workspace import set_command_name
+from leadctl.workspace import configure, parse_memory_limit, set_command_name
 
 
 class JsonFailureGroup(typer.core.TyperGroup):
@@ -43,6 +43,16 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _memory_limit(value: str | None) -> str | None:
+    """--memory-limit checked before anything runs (exit 2 naming the option)."""
+    if value is None:
+        return None
+    try:
+        return parse_memory_limit(value)
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--memory-limit ")) from None
+
+
 def global_options(
     ctx: typer.Context,
     db: Annotated[Path | None, typer.Option("--db", envvar="LEADCTL_DB",
@@ -55,10 +65,15 @@ def global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Log SQL and show tracebacks.")] = False,
     log_file: Annotated[Path | None, typer.Option("--log-file", help="Also log to this file.",
                         show_default=False)] = None,
+    memory_limit: Annotated[str | None, typer.Option(
+        "--memory-limit", envvar="LEADCTL_MEMORY_LIMIT", callback=_memory_limit,
+        help="Cap DuckDB's memory (e.g. 3GB, 500MB); beyond it work spills to <db>.tmp/ "
+        "beside the workspace [default: 80% of RAM]", show_default=False)] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                        help="Show the version.")] = False,
 ) -> None:
-    ctx.obj = common.Settings(db=db, rules=rules, debug=debug)
+    ctx.obj = common.Settings(db=db, rules=rules, debug=debug, memory_limit=memory_limit)
+    configure(memory_limit=memory_limit)
     _configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
                        log_file)
 

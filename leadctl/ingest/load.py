@@ -165,7 +165,11 @@ class DuckDBReader:
         try:
             ws.execute(sql.stage_csv_sql("_stage", str(read_path), fmt.delimiter,
                                          staged.rejects_table, f"{staged.rejects_table}_scan"))
-            staged.rows_sql = sql.numbered_csv_rows_sql("_stage", staged.rejects_table)
+            # Without reader rejects (the common case) a row's position is its record.
+            staged.rows_sql = (
+                sql.numbered_csv_rows_sql("_stage", staged.rejects_table)
+                if ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}")
+                else sql.positional_csv_rows_sql("_stage"))
             staged.columns, staged.types = _describe(ws, "SELECT * FROM _stage LIMIT 0")
         except BaseException:
             self.release(ws, staged)

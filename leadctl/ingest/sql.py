@@ -96,6 +96,13 @@ def stage_csv_sql(stage: str, path: str, delimiter: str, rejects_table: str,
             f"{read_csv_sql(path, delimiter, rejects_table, rejects_scan)}")
 
 
+def positional_csv_rows_sql(stage: str) -> str:
+    """Rows with their record number when the reader rejected no line: their position
+    (header = record 0; rowid is offset inside a transaction, hence the subtraction)."""
+    return (f"SELECT *, rowid - (SELECT min(rowid) FROM {stage}) + 1 AS row_number "
+            f"FROM {stage}")
+
+
 def numbered_csv_rows_sql(stage: str, rejects_table: str) -> str:
     """Good rows with their record number in the file (header = record 0).
 
@@ -240,10 +247,13 @@ def insert_leads_sql(checked: str, duplicates: str, file_id: int, source: str) -
 
 
 def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: str) -> dict:
-    """SQL expressions for the typed event fields, given source column types.
+    """SQL expressions for the event fields, given source column types, in two layers.
 
-    `typed` expressions read source columns; `reason` reads the typed columns
-    (and `ts_raw` / `amount_raw`), so each value is computed once.
+    `base` expressions read source columns once (trimmed texts, the typed timestamp and
+    amount); `typed` (the events columns) and `reason` read only `base` names. `reason`
+    needs no typed value: an engine that pushes the reject filter below the projection
+    (DuckDB, Spark) then repeats only the cheap base tests, not the subject strings or
+    `lower()`, and still computes each value once for the rows it keeps.
     """
 
     def col(name: str) -> str:
@@ -258,25 +268,30 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
         amount = f"CAST({ident(amount_col)} AS DOUBLE)"
     else:
         amount = f"try_cast(replace({col('amount')}, ',', '') AS DOUBLE)"
-    subject = (f"CASE WHEN {col('person_id')} IS NOT NULL THEN 'person:' || {col('person_id')} "
-               f"WHEN {col('lead_id')} IS NOT NULL THEN 'lead:' || {col('lead_id')} "
-               f"WHEN {col('phone')} IS NOT NULL THEN 'phone:' || {col('phone')} END")
     amount_raw = "NULL" if amount_col is None or _is_numeric(types[amount_col]) else col("amount")
-    typed = {"subject": subject, "event_type": f"lower({col('event_type')})", "ts": ts,
-             "amount": amount, "category": col("category"),
-             "ts_missing": f"{ident(ts_col)} IS NULL" if ts_col else "true",
-             "amount_raw": amount_raw}
-    reason = ("CASE WHEN subject IS NULL THEN 'no_subject' "
-              "WHEN event_type IS NULL THEN 'no_event_type' "
+    base = {"_person": col("person_id"), "_lead": col("lead_id"), "_phone": col("phone"),
+            "_event_type": col("event_type"), "ts": ts, "amount": amount,
+            "category": col("category"),
+            "ts_missing": f"{ident(ts_col)} IS NULL" if ts_col else "true",
+            "amount_raw": amount_raw}
+    typed = {"subject": "CASE WHEN _person IS NOT NULL THEN 'person:' || _person "
+                        "WHEN _lead IS NOT NULL THEN 'lead:' || _lead "
+                        "WHEN _phone IS NOT NULL THEN 'phone:' || _phone END",
+             "event_type": "lower(_event_type)", "ts": "ts", "amount": "amount",
+             "category": "category"}
+    reason = ("CASE WHEN _person IS NULL AND _lead IS NULL AND _phone IS NULL "
+              "THEN 'no_subject' "
+              "WHEN _event_type IS NULL THEN 'no_event_type' "
               "WHEN ts IS NULL THEN CASE WHEN ts_missing THEN 'no_timestamp' "
               "ELSE 'bad_timestamp' END "
               "WHEN amount_raw IS NOT NULL AND amount IS NULL THEN 'bad_amount' END")
-    return {"typed": typed, "reason": reason}
+    return {"base": base, "typed": typed, "reason": reason}
 
 
-def _typed_events_sql(rows_sql: str, fields: dict, extra_select: str) -> str:
-    typed = ", ".join(f"{expr} AS {name}" for name, expr in fields["typed"].items())
-    return f"SELECT row_number, {typed}, {extra_select} FROM ({rows_sql})"
+def _base_events_sql(rows_sql: str, fields: dict, extra_select: str) -> str:
+    """One read of the rows: record number, the base fields and `extra_select`."""
+    base = ", ".join(f"{expr} AS {name}" for name, expr in fields["base"].items())
+    return f"SELECT row_number, {base}, {extra_select} FROM ({rows_sql})"
 
 
 def _is_numeric(duckdb_type: str) -> bool:
@@ -288,25 +303,27 @@ def _is_numeric(duckdb_type: str) -> bool:
 
 def insert_events_sql(rows_sql: str, fields: dict, extra: list[str], file_id: int,
                       source: str, keys: dict[str, str] | None = None) -> str:
-    """`extra` columns become the events' attributes (`keys`: header → attribute name)."""
-    typed = _typed_events_sql(rows_sql, fields,
-                              f"{struct_json_sql(extra, keys)} AS attributes")
+    """The usable rows of one read of the file, typed, into events (rejects: below);
+    `extra` columns become the events' attributes (`keys`: header → attribute name)."""
+    base = _base_events_sql(rows_sql, fields, f"{struct_json_sql(extra, keys)} AS attributes")
+    typed = fields["typed"]
     return f"""
         INSERT INTO events
-        SELECT {file_id}, row_number, {literal(source)}, subject, event_type, ts, amount,
-               category, attributes
-        FROM ({typed})
+        SELECT {file_id}, row_number, {literal(source)}, {typed['subject']},
+               {typed['event_type']}, {typed['ts']}, {typed['amount']}, {typed['category']},
+               attributes
+        FROM ({base})
         WHERE ({fields['reason']}) IS NULL"""
 
 
 def insert_event_rejects_sql(rows_sql: str, fields: dict, all_columns: list[str],
                              file_id: int, source: str) -> str:
-    typed = _typed_events_sql(rows_sql, fields, f"{struct_json_sql(all_columns)} AS raw")
+    base = _base_events_sql(rows_sql, fields, f"{struct_json_sql(all_columns)} AS raw")
     return f"""
         INSERT INTO rejects
         SELECT {file_id}, {literal(source)}, 'events', row_number, reason, NULL, raw,
                now()::TIMESTAMP
-        FROM (SELECT row_number, {fields['reason']} AS reason, raw FROM ({typed}))
+        FROM (SELECT row_number, {fields['reason']} AS reason, raw FROM ({base}))
         WHERE reason IS NOT NULL ORDER BY row_number"""
 
 

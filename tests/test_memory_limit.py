@@ -1,0 +1,123 @@
+"""--memory-limit / LEADCTL_MEMORY_LIMIT: checked before anything runs, passed to every
+DuckDB connection the workspace opens (with a spill folder beside the workspace), and
+the same results under a tight limit."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from leadctl.cli.app import app
+from leadctl.errors import UsageError
+from leadctl.workspace import (
+    configure,
+    memory_limit,
+    open_memory,
+    open_reader,
+    open_writer,
+    parse_memory_limit,
+)
+from tests.conftest import Cli
+from tests.test_run import AS_OF, SAMPLE_INBOX, leadctl, runs_log, state
+
+
+@pytest.fixture(autouse=True)
+def _no_limit_left_behind(monkeypatch):
+    monkeypatch.delenv("LEADCTL_MEMORY_LIMIT", raising=False)
+    configure(memory_limit=None)
+    yield
+    configure(memory_limit=None)
+
+
+@pytest.mark.parametrize(("given", "duckdb_form"), [
+    ("3GB", "3GB"), ("500MB", "500MB"), ("1.5GiB", "1.5GiB"), ("2gb", "2GB"),
+    (" 750 mb ", "750MB"), ("16MB", "16MB"), ("4tib", "4TiB"),
+])
+def test_sizes_are_accepted_in_decimal_and_binary_units(given, duckdb_form):
+    assert parse_memory_limit(given) == duckdb_form
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ("junk", "--memory-limit must be a size such as 3GB, 500MB or 1.5GiB, not 'junk'"),
+    ("3", "--memory-limit must be a size such as 3GB, 500MB or 1.5GiB, not '3'"),
+    ("3XB", "--memory-limit must be a size such as 3GB, 500MB or 1.5GiB, not '3XB'"),
+    ("-1GB", "--memory-limit must be a size such as 3GB, 500MB or 1.5GiB, not '-1GB'"),
+    ("", "--memory-limit must be a size such as 3GB, 500MB or 1.5GiB, not ''"),
+    ("80%", "--memory-limit must be a size such as 3GB, 500MB or 1.5GiB, not '80%'"),
+    ("1MB", "--memory-limit 1MB is too small: DuckDB needs at least 16MB"),
+])
+def test_junk_sizes_are_usage_errors(given, message):
+    with pytest.raises(UsageError) as err:
+        parse_memory_limit(given)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("args_env", [
+    (["--memory-limit", "lots"], {}),
+    ([], {"LEADCTL_MEMORY_LIMIT": "lots"}),
+])
+def test_cli_refuses_junk_with_exit_2_before_anything_runs(tmp_path, args_env):
+    args, env = args_env
+    cli = Cli(tmp_path / "ws.duckdb")
+    result = CliRunner().invoke(app, ["--db", str(cli.db), *args, "init", str(tmp_path)],
+                                env=env)
+    assert result.exit_code == 2
+    assert "Invalid value for '--memory-limit'" in result.stderr
+    assert "must be a size such as 3GB, 500MB or 1.5GiB, not 'lots'" in result.stderr
+    assert not cli.db.exists()
+
+
+def _settings(ws) -> tuple:
+    return ws.execute("SELECT current_setting('memory_limit'), "
+                      "current_setting('temp_directory')").fetchone()
+
+
+def test_the_limit_and_spill_folder_reach_every_connection(tmp_path):
+    db = tmp_path / "ws.duckdb"
+    configure(memory_limit="200MB")
+    assert memory_limit() == "200MB"
+    with open_writer(db, create=True) as ws:
+        # DuckDB's pool gets 80%: the rest of the process stays within the limit too.
+        assert _settings(ws) == ("152.5 MiB", str(tmp_path / "ws.duckdb.tmp"))
+    reader = open_reader(db)
+    try:
+        assert _settings(reader) == ("152.5 MiB", str(tmp_path / "ws.duckdb.tmp"))
+    finally:
+        reader.con.close()
+    assert open_memory().scalar("SELECT current_setting('memory_limit')") == "152.5 MiB"
+
+
+def test_the_env_gives_the_limit_when_not_configured(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADCTL_MEMORY_LIMIT", "1GiB")
+    with open_writer(tmp_path / "ws.duckdb", create=True) as ws:
+        assert _settings(ws)[0] == "819.1 MiB"
+    monkeypatch.setenv("LEADCTL_MEMORY_LIMIT", "many")
+    with pytest.raises(UsageError, match="LEADCTL_MEMORY_LIMIT must be a size"):
+        open_reader(tmp_path / "ws.duckdb")
+
+
+def test_the_cli_option_configures_the_workspace(tmp_path):
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("--memory-limit", "300MB", "init", str(tmp_path)).exit_code == 0
+    assert memory_limit() == "300MB"
+    assert cli("runs").exit_code == 0  # a later command without it: no limit
+    assert memory_limit() is None
+
+
+def test_a_run_under_a_tight_limit_gives_the_same_results(tmp_path):
+    plain, tight = tmp_path / "plain.duckdb", tmp_path / "tight.duckdb"
+    for db, extra in ((plain, []), (tight, ["--memory-limit", "80MB"])):
+        result = leadctl(db, *extra, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF,
+                         "--json")
+        assert result.returncode == 0, result.stderr
+    assert state(tight) == state(plain)
+    assert not (tmp_path / "tight.duckdb.tmp").exists()  # DuckDB removed its spill folder
+
+
+def test_running_out_of_memory_within_the_limit_says_so_exit_2(tmp_path):
+    result = leadctl(tmp_path / "ws.duckdb", "--memory-limit", "20MB", "run", "--inbox",
+                     str(SAMPLE_INBOX), "--as-of", AS_OF)
+    assert result.returncode == 2
+    assert "error: DuckDB ran out of memory within --memory-limit 20MB (" in result.stderr
+    assert result.stderr.rstrip().endswith("raise the limit")
+    assert runs_log(tmp_path / "ws.duckdb")[-1] == ("run", "failed")
