@@ -68,7 +68,8 @@ def store_files_sql(counts: list[tuple[int, int]], replace: bool) -> list[str]:
 
 def affected_sql(rules: TagRules, old: dt.date, new: dt.date, folded: bool) -> str:
     """Persons whose event tags may differ from the stored ones (see the module doc)."""
-    subjects = [f"SELECT DISTINCT r.subject FROM {ROLLUPS} r WHERE {moved_days_sql(rules, old, new)}"]
+    moved = moved_days_sql(rules, old, new)
+    subjects = [f"SELECT DISTINCT r.subject FROM {ROLLUPS} r WHERE {moved}"]
     if folded:
         subjects.append(f"SELECT DISTINCT r.subject FROM {FOLD} r "
                         f"WHERE r.day < {date_literal(new)}")
