@@ -63,6 +63,13 @@ def raw_only_tags(rules: TagRules) -> list[TagDef]:
             and len({_filter_sql(rules, t, d) for d in _PROBES}) > 1]
 
 
+def raw_events_warnings(rules: TagRules) -> list[str]:
+    """What `rules check` says when tags cannot be computed from daily rollups."""
+    return [f"{t.loc}: tag '{t.name}': its `where:` depends on the as-of date, so it "
+            "cannot be folded into daily event rollups: every tag is computed from raw "
+            "events each night (no incremental tags)" for t in raw_only_tags(rules)]
+
+
 @dataclass(frozen=True)
 class RollupDef:
     events: tuple[str, ...]  # event types folded
