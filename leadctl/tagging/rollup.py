@@ -191,19 +191,28 @@ def event_features_hash(rules: TagRules) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def window_days(rules: TagRules) -> list[int]:
-    return sorted({t.window_days for t in event_tags(rules) if t.window_days is not None})
+def window_events(rules: TagRules) -> dict[int, tuple[str, ...]]:
+    """Window length in days → the event types tags with that window read."""
+    out: dict[int, set[str]] = {}
+    for tag in event_tags(rules):
+        if tag.window_days is not None:
+            out.setdefault(tag.window_days, set()).update(tag.events)
+    return {n: tuple(sorted(out[n])) for n in sorted(out)}
 
 
 def moved_days_sql(rules: TagRules, old: dt.date, new: dt.date, alias: str = "r") -> str:
     """Rollup rows whose days enter or leave a tag's view when the as-of moves from `old`
     to `new` (>= old): [old - 1, new) enters "before the as-of" (and moves yesterday, for
-    current streaks), and for each window of N days [old - N, new - N) slides out."""
+    current streaks), and for each window of N days [old - N, new - N) slides out (rows of
+    the event types that windows of N days read)."""
     if new <= old:
         return "false"
-    ranges = [(old - dt.timedelta(days=1), new)] + [
-        (old - dt.timedelta(days=n), new - dt.timedelta(days=n)) for n in window_days(rules)]
-    parts = [f"({alias}.day >= {date_literal(a)} AND {alias}.day < {date_literal(b)})"
-             for a, b in ranges if a < b]
-    return " OR ".join(parts) if parts else "false"
 
+    def days(a: dt.date, b: dt.date) -> str:
+        return f"{alias}.day >= {date_literal(a)} AND {alias}.day < {date_literal(b)}"
+
+    parts = [f"({days(old - dt.timedelta(days=1), new)})"]
+    for n, events in window_events(rules).items():
+        shift = dt.timedelta(days=n)
+        parts.append(f"({days(old - shift, new - shift)} AND {events_in_sql(events, alias)})")
+    return " OR ".join(parts)
