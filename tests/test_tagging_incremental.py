@@ -24,6 +24,7 @@ from leadctl.workspace import reading
 from tests.conftest import RULES
 
 START = dt.date(2026, 11, 1)
+PERSONS = 150
 # as-of of each night (a skipped day, a repeated night)
 NIGHTS = [START, START + dt.timedelta(days=1), START + dt.timedelta(days=2),
           START + dt.timedelta(days=4), START + dt.timedelta(days=4),
@@ -47,13 +48,13 @@ def write_night(folder, night: int, as_of: dt.date, rng: random.Random) -> None:
     """Leads and events files of one night (one person per phone; merges via e-mail)."""
     folder.mkdir(parents=True, exist_ok=True)
     lead_rows = ["lead_id,phone,email,created_at,city"]
-    first = 0 if night == 0 else 40 + 4 * night
-    count = 40 if night == 0 else 4
+    first = 0 if night == 0 else PERSONS + 4 * night
+    count = PERSONS if night == 0 else 4
     for i in range(first, first + count):
         lead_rows.append(f"L{i},{phone(i)},u{i}@qq.com,{as_of - dt.timedelta(days=1)} 09:00,"
                          f"{rng.choice(['上海', '北京', ''])}")
     if night:  # a lead joining two existing persons: phone of one, e-mail of another
-        a, b = rng.sample(range(40), 2)
+        a, b = rng.sample(range(PERSONS), 2)
         lead_rows.append(f"M{night},{phone(a)},u{b}@qq.com,{as_of - dt.timedelta(days=1)} "
                          "10:00,")
     (folder / f"leads_{night}.csv").write_text("\n".join(lead_rows) + "\n", encoding="utf-8")
@@ -61,7 +62,7 @@ def write_night(folder, night: int, as_of: dt.date, rng: random.Random) -> None:
     event_rows = ["phone,event_type,ts,amount,category"]
     # night 0: 200 days of history; later: the last complete day, late events, as-of day
     days = range(1, 200) if night == 0 else [1, 1, 1, rng.randint(2, 200), 0]
-    for _ in range(900 if night == 0 else 60):
+    for _ in range(1500 if night == 0 else 25):
         day = rng.choice(days)
         ts = dt.datetime.combine(as_of - dt.timedelta(days=day), dt.time()) + dt.timedelta(
             seconds=rng.choice([0, 86399, rng.randint(0, 86399)]))
@@ -71,6 +72,12 @@ def write_night(folder, night: int, as_of: dt.date, rng: random.Random) -> None:
         category = rng.choice(["fresh", "daily", "apparel", "digital"]) \
             if kind == "order_paid" else ""
         event_rows.append(f"{phone(rng.randrange(persons))},{kind},{ts},{amount},{category}")
+    if night == 0:  # persons whose only events slide out of a window during the nights
+        for k, (window, kind) in enumerate([(7, "order_paid"), (30, "login"),
+                                            (90, "order_paid"), (180, "order_paid")]):
+            for back in range(window - 4, window + 1):
+                ts = dt.datetime.combine(as_of - dt.timedelta(days=back), dt.time(12))
+                event_rows.append(f"{phone(PERSONS - 1 - k)},{kind},{ts},120,fresh")
     (folder / f"events_{night}.csv").write_text("\n".join(event_rows) + "\n",
                                                 encoding="utf-8")
 
