@@ -32,6 +32,7 @@ from leadctl.tagging.rollup import (
     event_features_sql,
     fold_select_sql,
     moved_days_sql,
+    person_rollups_sql,
     raw_only_tags,
     rollup_def,
     rollup_hash,
@@ -44,6 +45,7 @@ FILES = "tag_rollup_files"
 SUBJECTS = "tag_subject_persons"
 AFFECTED = "tag_affected"
 FOLD = "tag_fold"
+ROWS = "tag_person_rollups"
 
 # --------------------------------------------------------------------------- builders
 
@@ -85,10 +87,14 @@ def affected_sql(rules: TagRules, old: dt.date, new: dt.date, folded: bool) -> s
 
 
 def replace_affected_sql(rules: TagRules, as_of: dt.date) -> list[str]:
-    return [f"DELETE FROM {FEATURES} WHERE person_id IN (SELECT person_id FROM {AFFECTED}) "
+    """The affected persons' rollup rows once (every pass reads them), their event tag
+    columns replaced; rows of persons gone (merged away) removed."""
+    return [f"CREATE OR REPLACE TEMP TABLE {ROWS} AS\n{person_rollups_sql(as_of, AFFECTED)}",
+            f"DELETE FROM {FEATURES} WHERE person_id IN (SELECT person_id FROM {AFFECTED}) "
             "OR NOT EXISTS (SELECT 1 FROM persons p "
             f"WHERE p.person_id = {FEATURES}.person_id)",
-            f"INSERT INTO {FEATURES}\n{event_features_sql(rules, as_of, AFFECTED)}"]
+            f"INSERT INTO {FEATURES}\n{event_features_sql(rules, as_of, rows=ROWS)}",
+            f"DROP TABLE {ROWS}"]
 
 
 def state_sql(rules: TagRules, as_of: dt.date, run_id: int) -> list[str]:

@@ -134,18 +134,26 @@ def rollup_condition_sql(rules: TagRules, defn: RollupDef, tag: TagDef,
     return " AND ".join(parts)
 
 
-def event_features_sql(rules: TagRules, as_of: dt.date, affected: str | None = None) -> str:
+def person_rollups_sql(as_of: dt.date, affected: str | None = None) -> str:
+    """Rollup rows before the as-of with their person (of the persons in the table
+    `affected` when given)."""
+    persons = "sp.person_id IS NOT NULL" + (
+        f" AND sp.person_id IN (SELECT person_id FROM {ident(affected)})" if affected else "")
+    return (f"SELECT sp.person_id, r.* FROM {ROLLUPS} r\n"
+            f"  JOIN subject_persons sp ON sp.subject = r.subject\n"
+            f"  WHERE {persons} AND r.day < {date_literal(as_of)}")
+
+
+def event_features_sql(rules: TagRules, as_of: dt.date, affected: str | None = None,
+                       rows: str | None = None) -> str:
     """One row per person with rollup rows before the as-of: person_id + one column per
     event tag in its stored form (`Kind.rollup_final_sql` turns it into the value; days
     since an event are kept as the event's date). `affected`: a table of person_id to
-    restrict the persons to."""
+    restrict the persons to; `rows`: a table holding `person_rollups_sql` already."""
     defn = rollup_def(rules)
     tags = event_tags(rules)
-    persons = "sp.person_id IS NOT NULL" + (
-        f" AND sp.person_id IN (SELECT person_id FROM {ident(affected)})" if affected else "")
-    ctes = [f"tag_r AS (\n  SELECT sp.person_id, r.* FROM {ROLLUPS} r\n"
-            f"  JOIN subject_persons sp ON sp.subject = r.subject\n"
-            f"  WHERE {persons} AND r.day < {date_literal(as_of)}\n)"]
+    ctes = [f"tag_r AS (\n  SELECT * FROM {ident(rows)}\n)" if rows else
+            f"tag_r AS (\n  {person_rollups_sql(as_of, affected)}\n)"]
     conds = {t.name: rollup_condition_sql(rules, defn, t, as_of) for t in tags}
     main, values, own = [], {}, {}
     for tag in tags:
