@@ -19,9 +19,12 @@ import pytest
 from leadctl import pipeline
 from leadctl.pipeline import RunOptions, run_nightly
 from leadctl.tagging.incremental import FEATURES, STATE
+from leadctl.tagging.parse import load_tag_rules
+from leadctl.tagging.rollup import ROLLUPS
 from leadctl.tagging.stage import run_tags
 from leadctl.workspace import reading
 from tests.conftest import RULES
+from tests.test_tagging_seed import workspace
 
 START = dt.date(2026, 11, 1)
 PERSONS = 150
@@ -139,3 +142,25 @@ def test_a_rule_change_recomputes_every_person(tmp_path, nights):
     assert second["stages"]["tag"]["event_tags_from"] == {"mode": "full", "folded_files": 1}
     with reading(db) as ws:
         assert ws.scalar(f"SELECT as_of FROM {STATE}") == NIGHTS[1]
+
+
+def test_what_does_not_fit_the_stored_state_recomputes_every_person():
+    rules = load_tag_rules(RULES)
+    ws = workspace(["a", "b"], [("a", "order_paid", "2026-10-30 10:00", 300, "fresh", 2),
+                                ("b", "login", "2026-10-31 10:00", None, None, 1)])
+
+    def mode(as_of, run_id):
+        return run_tags(ws, rules, as_of, run_id=run_id)["event_tags_from"]
+
+    assert mode(START, 1) == {"mode": "full", "folded_files": 1}
+    assert mode(START + dt.timedelta(days=1), 2)["mode"] == "incremental"
+    assert mode(START, 3)["mode"] == "full"  # an earlier as-of
+    # events of a folded file changed: the rollups are rebuilt from every event
+    ws.execute("DELETE FROM events WHERE subject = 'person:b'")
+    assert mode(START, 4) == {"mode": "full", "folded_files": 1}
+    assert ws.scalar(f"SELECT count(*) FROM {ROLLUPS}") == 1
+    assert mode(START, 4)["mode"] == "incremental"
+    ws.execute("INSERT INTO runs (run_id, command) VALUES (5, 'load-results')")
+    assert mode(START, 6)["mode"] == "full"  # Spark results loaded since
+    assert mode(START, 7)["mode"] == "incremental"
+    assert ws.scalar("SELECT login_days_30d FROM person_features WHERE person_id = 'b'") == 0

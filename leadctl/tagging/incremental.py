@@ -15,9 +15,9 @@ of the affected persons only — persons with a subject whose membership changed
 with newly folded events before the as-of (late events included), and persons with
 events on days that enter or leave a window as the as-of moves (`moved_days_sql`) —
 and keep every other person's row. Anything else (first run, other rules, an as-of
-earlier than the stored one, events removed or changed, state left by another run or by
-`load-results`) recomputes every person from the rollups: the result is the same, only
-slower.
+earlier than the stored one, events removed or changed, state left by another run, a
+Spark run's results loaded since) recomputes every person from the rollups: the result
+is the same, only slower.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ SUBJECTS = "tag_subject_persons"
 AFFECTED = "tag_affected"
 FOLD = "tag_fold"
 ROWS = "tag_person_rollups"
+
+# A Spark run's results loaded since (`load-results` replaces person_features and tags).
+LOADED_SINCE_SQL = ("SELECT count(*) > 0 FROM runs WHERE command = 'load-results' "
+                    "AND run_id > ?")
 
 # --------------------------------------------------------------------------- builders
 
@@ -144,7 +148,8 @@ def refresh_event_features(ws: Workspace, rules: TagRules, as_of: dt.date, run_i
         ws.execute(f"INSERT INTO {ROLLUPS} SELECT * FROM {FOLD}")
         ws.script(store_files_sql(new_files, replace=False))
     features_ok = (rollups_ok and state["features_hash"] == event_features_hash(rules)
-                   and state["as_of"] <= as_of and state["run_id"] == previous_run_id)
+                   and state["as_of"] <= as_of and state["run_id"] == previous_run_id
+                   and not ws.scalar(LOADED_SINCE_SQL, [state["run_id"]]))
     info = {"mode": "incremental" if features_ok else "full", "folded_files": len(new_files)}
     if features_ok:
         ws.execute(affected_sql(rules, state["as_of"], as_of, bool(new_files)))
