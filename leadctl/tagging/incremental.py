@@ -101,6 +101,14 @@ def replace_affected_sql(rules: TagRules, as_of: dt.date) -> list[str]:
             f"DROP TABLE {ROWS}"]
 
 
+def all_persons_sql(rules: TagRules, as_of: dt.date) -> list[str]:
+    """Every person's event tag columns (rollup rows joined to persons once)."""
+    return [f"CREATE OR REPLACE TEMP TABLE {ROWS} AS\n{person_rollups_sql(as_of)}",
+            f"CREATE OR REPLACE TABLE {FEATURES} AS\n"
+            f"{event_features_sql(rules, as_of, rows=ROWS)}",
+            f"DROP TABLE {ROWS}"]
+
+
 def state_sql(rules: TagRules, as_of: dt.date, run_id: int) -> list[str]:
     return [f"CREATE OR REPLACE TABLE {STATE} AS SELECT {literal(rollup_hash(rules))} AS "
             f"rollup_hash, {literal(event_features_hash(rules))} AS features_hash, "
@@ -157,8 +165,7 @@ def refresh_event_features(ws: Workspace, rules: TagRules, as_of: dt.date, run_i
         ws.script(replace_affected_sql(rules, as_of))
         ws.execute(f"DROP TABLE IF EXISTS {ident(AFFECTED)}")
     else:
-        ws.execute(f"CREATE OR REPLACE TABLE {FEATURES} AS\n"
-                   f"{event_features_sql(rules, as_of)}")
+        ws.script(all_persons_sql(rules, as_of))
     ws.execute(f"DROP TABLE IF EXISTS {FOLD}")
     ws.script(state_sql(rules, as_of, run_id))
     return info

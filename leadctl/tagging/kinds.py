@@ -240,7 +240,7 @@ class EventKind(Kind):
         """The rollup columns (agg, field) the tag reads; agg `k` makes the field a key."""
         return []
 
-    def rollup_sql(self, tag: TagDef, cond: str) -> str | None:
+    def rollup_sql(self, tag: TagDef, cond: str, as_of: dt.date) -> str | None:
         """The tag's per-person aggregate over rollup rows `r` (None: a per-value pass
         over the key column of its field, with `value_final_sql`)."""
         return None
@@ -311,7 +311,7 @@ class Metric(EventKind):
                 "avg": [("s", tag.field), ("c", tag.field)],
                 "min": [("mn", tag.field)], "max": [("mx", tag.field)]}[tag.agg]
 
-    def rollup_sql(self, tag, cond):
+    def rollup_sql(self, tag, cond, as_of):
         where = f"FILTER (WHERE {cond})"
         if tag.agg == "count_distinct":
             return None
@@ -368,7 +368,7 @@ class FirstLast(EventKind):
     def rollup_needs(self, tag):
         return [("k", tag.field)] if self.in_value_pass(tag) else []
 
-    def rollup_sql(self, tag, cond):
+    def rollup_sql(self, tag, cond, as_of):
         if self.in_value_pass(tag):
             return None
         pick = "min" if self.first else "max"
@@ -449,8 +449,12 @@ class ActiveDays(EventKind):
     def value_final_sql(self, tag, part):
         return f"count(*) FILTER (WHERE {part.has})"
 
-    def rollup_sql(self, tag, cond):  # rollup rows are per day: any window length
-        return f"count(DISTINCT r.day) FILTER (WHERE {cond})"
+    def rollup_sql(self, tag, cond, as_of):  # rollup rows are per day
+        if self.in_value_pass(tag):
+            return f"count(DISTINCT r.day) FILTER (WHERE {cond})"
+        days = f"date_diff('day', r.day, {date_literal(as_of)})"  # as in the events pass
+        bit = f"CASE WHEN {cond} THEN CAST(1 AS BIGINT) << CAST({days} - 1 AS INTEGER) END"
+        return f"CAST(bit_count(bit_or({bit})) AS BIGINT)"
 
     def explain(self, tag):
         return f"days with {_scope_text(tag)}"

@@ -160,7 +160,7 @@ def event_features_sql(rules: TagRules, as_of: dt.date, affected: str | None = N
         kind = kind_of(tag)
         if kind.computed_by(tag) == PASS_OWN:
             own.setdefault((tag.kind, conds[tag.name]), []).append(tag)
-        elif (sql := kind.rollup_sql(tag, conds[tag.name])) is not None:
+        elif (sql := kind.rollup_sql(tag, conds[tag.name], as_of)) is not None:
             main.append(f"{sql} AS {ident(tag.name)}")
         else:
             values.setdefault(tag.field, []).append(tag)
