@@ -113,6 +113,7 @@ def main() -> None:
         seconds = time.perf_counter() - started
         info = summary["event_tags_from"]
         nights.append(seconds)
+        features_last = spent["features"]
         rows.append((f"night {night} ({info['mode']}, affected "
                      f"{info.get('affected_persons', 'all')}) (s)",
                      f"{seconds:.3f} (rollups + event tags {spent['features']:.3f})"))
@@ -123,7 +124,7 @@ def main() -> None:
              ("last night: computing every tag from raw events, as before (s)",
               round(raw_compute, 3)),
              ("last night: rollups + event tags of affected persons (s)",
-              round(spent["features"], 3)),
+              round(features_last, 3)),
              ("ratio night 2 / night 1 (target <= 0.15)", round(nights[1] / nights[0], 3)),
              (f"ratio night {args.nights} / night 2 (target <= 1.2)",
               round(nights[-1] / nights[1], 3))]
