@@ -325,27 +325,35 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
     try:
         for leftover in (work, work.with_name(work.name + ".wal")):
             leftover.unlink(missing_ok=True)  # from a killed writer: never published
-        if path.exists():
-            _clone_or_copy(path, work)
-        try:
-            con = _connect(str(work), read_only=False, spill_to=temp_directory(path))
-        except LeadctlError:
-            raise
-        except Exception as exc:
-            raise WorkspaceError(f"cannot open workspace {path}: {exc}") from exc
-        ws = Workspace(con, path, read_only=False)
-        try:
-            ensure_schema(ws)
+        with _open_copy(path, work) as ws:
             yield ws
             ws.execute("CHECKPOINT")
-        finally:
-            con.close()
         _fsync(work)
         os.replace(work, path)  # the atomic publish
         _fsync_dir(path.parent)
     finally:
         work.unlink(missing_ok=True)
         lock.release()
+
+
+@contextlib.contextmanager
+def _open_copy(path: Path, work: Path) -> Iterator[Workspace]:
+    """A writable workspace on `work`, a copy (or clone) of the published `path` when it
+    exists, with the schema; the connection is closed however the block ends."""
+    if path.exists():
+        _clone_or_copy(path, work)
+    try:
+        con = _connect(str(work), read_only=False, spill_to=temp_directory(path))
+    except LeadctlError:
+        raise
+    except Exception as exc:
+        raise WorkspaceError(f"cannot open workspace {path}: {exc}") from exc
+    ws = Workspace(con, path, read_only=False)
+    try:
+        ensure_schema(ws)
+        yield ws
+    finally:
+        con.close()
 
 
 @contextlib.contextmanager
@@ -359,19 +367,8 @@ def open_private(db: str | os.PathLike | None, *, create: bool = False) -> Itera
     folder = Path(tempfile.mkdtemp(prefix=".leadctl-dry-run-",
                                    dir=path.parent if path.parent.is_dir() else None))
     try:
-        work = folder / path.name
-        if path.exists():
-            _clone_or_copy(path, work)
-        try:
-            con = _connect(str(work), read_only=False, spill_to=temp_directory(path))
-        except Exception as exc:
-            raise WorkspaceError(f"cannot open workspace {path}: {exc}") from exc
-        ws = Workspace(con, path, read_only=False)
-        try:
-            ensure_schema(ws)
+        with _open_copy(path, folder / path.name) as ws:
             yield ws
-        finally:
-            con.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 
 from leadctl.errors import NotFound
-from leadctl.identity.lookup import split_source
+from leadctl.identity.lookup import earliest_lead, split_source
 from leadctl.workspace import Workspace
 
 MAX_SHARED_WITH = 20  # leads listed per value (a linking value has at most the cap)
@@ -70,7 +70,7 @@ def explain_lead_identity(ws: Workspace, query: str, person_id: str | None = Non
     except NotFound:
         if person_id is None:
             raise
-        lead = _oldest_lead(ws, person_id)
+        lead = earliest_lead(ws, person_id)
         chosen = "oldest lead of the person"
     key = lead["lead_key"]
     person_id = ws.scalar("SELECT person_id FROM person_leads WHERE lead_key = ?", [key])
@@ -114,15 +114,6 @@ def _overrides(ws: Workspace, key: int) -> list[dict]:
         "other.entry = o.entry JOIN leads l ON l.lead_key = other.lead_key "
         "WHERE o.lead_key = ? GROUP BY o.entry, o.kind, o.reason, o.location ORDER BY o.entry",
         [key, key])
-
-
-def _oldest_lead(ws: Workspace, person_id: str) -> dict:
-    rows = ws.rows("SELECT l.lead_key, l.source, l.lead_id, l.created_at FROM person_leads pl "
-                   "JOIN leads l ON l.lead_key = pl.lead_key WHERE pl.person_id = ? "
-                   "ORDER BY l.created_at NULLS LAST, l.source, l.lead_id LIMIT 1", [person_id])
-    if not rows:
-        raise NotFound(f"person {person_id} has no leads (run `leadctl resolve`)")
-    return rows[0]
 
 
 def _shared_with(ws: Workspace, key: int) -> dict[tuple[str, str], list[dict]]:

@@ -360,3 +360,25 @@ def candidates(ws, by_person: dict[str, list[Hit]], *, reveal: bool = False) -> 
              "phone": pii.shown("phone", found.get(pid, {}).get("phone"), reveal),
              "city": found.get(pid, {}).get("city"),
              "lead_count": found.get(pid, {}).get("lead_count")} for pid in ids]
+
+
+def earliest_leads_sql(marks: str) -> str:
+    """(person_id, lead_key, source, created_at, lead_id, first) of each person's earliest lead
+    (created_at — none sorts last —, then source, lead_id; `first` that sort key): the
+    stable lead an override, `identity why` and `explain` name for a person."""
+    return f"""
+        SELECT pl.person_id, arg_min(l.lead_key, (l.created_at, l.source, l.lead_id)) AS lead_key,
+            arg_min(l.source, (l.created_at, l.source, l.lead_id)) AS source,
+            arg_min(l.created_at, (l.created_at, l.source, l.lead_id)) AS created_at,
+            arg_min(l.lead_id, (l.created_at, l.source, l.lead_id)) AS lead_id,
+            min((l.created_at, l.source, l.lead_id)) AS first
+        FROM person_leads pl JOIN leads l ON l.lead_key = pl.lead_key
+        WHERE pl.person_id IN ({marks}) GROUP BY pl.person_id ORDER BY pl.person_id"""
+
+
+def earliest_lead(ws, person_id: str) -> dict:
+    """The person's earliest lead (earliest_leads_sql); NotFound when it has none."""
+    rows = ws.rows(earliest_leads_sql("?"), [person_id])
+    if not rows:
+        raise NotFound(f"person {person_id} has no leads (run `leadctl resolve`)")
+    return rows[0]

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from leadctl.errors import Location, NotFound, RuleError, UsageError
+from leadctl.errors import Location, RuleError, UsageError
 from leadctl.identity.config import IdentityConfig
-from leadctl.identity.lookup import resolve_person, split_source
+from leadctl.identity.lookup import earliest_lead, resolve_person, split_source
 from leadctl.identity.overrides import LeadRef, Override, conflicts
 from leadctl.identity.overrides_file import OVERRIDES_FILE, append_overrides, override_entry
 
@@ -39,12 +39,7 @@ def lead_of(ws, query: str) -> dict:
         if len(rows) == 1:
             return rows[0]
     person, _ = resolve_person(ws, text)
-    rows = ws.rows("SELECT l.source, l.lead_id, pl.person_id FROM person_leads pl "
-                   "JOIN leads l ON l.lead_key = pl.lead_key WHERE pl.person_id = ? "
-                   "ORDER BY l.created_at NULLS LAST, l.source, l.lead_id LIMIT 1", [person])
-    if not rows:
-        raise NotFound(f"person {person} has no leads")
-    return rows[0]
+    return earliest_lead(ws, person)
 
 
 def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: str, b: str,

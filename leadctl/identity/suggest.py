@@ -24,7 +24,11 @@ from leadctl import pii
 from leadctl.errors import NotFound, RuleError, UsageError
 from leadctl.identity import suggest_sql as sql
 from leadctl.identity.config import IdentityConfig
-from leadctl.identity.lookup import canonical_person_id, looks_like_person_id
+from leadctl.identity.lookup import (
+    canonical_person_id,
+    earliest_leads_sql,
+    looks_like_person_id,
+)
 from leadctl.identity.overrides_file import OVERRIDES_FILE, append_overrides, override_entry
 from leadctl.workspace import Workspace
 
@@ -222,7 +226,7 @@ def review(ws: Workspace, config: IdentityConfig, rules_dir: Path, kind: str, *,
         return {"kind": kind, "written": [], "file": None}
     ids = sorted({p for s in chosen for p in (s["a"], s["b"])})
     earliest = {r["person_id"]: r
-                for r in ws.rows(sql.earliest_leads_sql(", ".join("?" for _ in ids)), ids)}
+                for r in ws.rows(earliest_leads_sql(", ".join("?" for _ in ids)), ids)}
     verb = "accepted" if kind == "must_link" else "rejected"
     entries = []
     for s in chosen:

@@ -283,17 +283,6 @@ def shared_names_sql() -> str:
         GROUP BY p.person_a, p.person_b"""
 
 
-def earliest_leads_sql(marks: str) -> str:
-    """(person_id, source, lead_id, first) of each person's earliest lead (created_at,
-    then source, lead_id; `first` that sort key): the stable lead an override names."""
-    return f"""
-        SELECT pl.person_id, arg_min(l.source, (l.created_at, l.source, l.lead_id)) AS source,
-            arg_min(l.lead_id, (l.created_at, l.source, l.lead_id)) AS lead_id,
-            min((l.created_at, l.source, l.lead_id)) AS first
-        FROM person_leads pl JOIN leads l ON l.lead_key = pl.lead_key
-        WHERE pl.person_id IN ({marks}) GROUP BY pl.person_id ORDER BY pl.person_id"""
-
-
 def override_persons_sql(entries: str) -> str:
     """(entry, kind, person_id) of the leads each override entry names (`entries(entry,
     kind, source, lead_id)`; a NULL source: the lead id in any source)."""

@@ -24,14 +24,13 @@ from leadctl import pii
 from leadctl.errors import NotFound
 from leadctl.identity.config import IdentityConfig
 from leadctl.identity.explain import AmbiguousLead, find_lead
-from leadctl.identity.lookup import resolve_person
+from leadctl.identity.lookup import earliest_lead, resolve_person
 from leadctl.identity.suggest import (
     group_suggestions,
     override_persons,
     read_overrides,
     suggestion_rows,
 )
-from leadctl.identity.suggest_sql import earliest_leads_sql
 from leadctl.workspace import Workspace
 
 MAX_HOPS = 100
@@ -116,10 +115,8 @@ def _endpoint(ws: Workspace, query: str, reveal: bool) -> dict:
         raise
     except NotFound:
         person, matched_by = resolve_person(ws, query, reveal=reveal)
-        row = ws.rows(earliest_leads_sql("?"), [person])
-        if not row:
-            raise NotFound(f"person {person} has no leads (run `leadctl resolve`)") from None
-        lead = find_lead(ws, f"{row[0]['source']}/{row[0]['lead_id']}")
+        first = earliest_lead(ws, person)
+        lead = find_lead(ws, f"{first['source']}/{first['lead_id']}")
         chosen = f"earliest lead of the person matched by {', '.join(matched_by)}"
     person = ws.scalar("SELECT person_id FROM person_leads WHERE lead_key = ?", [lead["lead_key"]])
     if person is None:
