@@ -33,7 +33,6 @@ from leadctl.scoring.parse import load_scoring_rules
 from leadctl.tagging.check import check_tags_against_data
 from leadctl.tagging.model import TAGS_FILE, TagRules
 from leadctl.tagging.parse import load_tag_rules
-from leadctl.tagging.rollup import raw_events_warnings
 
 
 @dataclass
@@ -119,7 +118,6 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
         warnings += unknown_grade_warnings(routing, set(scoring.grade_names))
     if problems:
         raise RuleError(sorted_problems(problems))
-    warnings += raw_events_warnings(tags)
     ruleset = RuleSet(rules_dir, tags, scoring, routing, identity, sources,
                       hash=rules_hash(rules_dir), files=files, warnings=warnings,
                       costs=costs, funnels=funnels)

@@ -168,48 +168,14 @@ class Partials:
 
 class ValuePassTag:
     """What one tag adds to a value pass: per (subject, value) and per (person, value)
-    columns, and its final per-person aggregate over those rows. Over daily rollups
-    (`rollup`) there is one stage: rollup rows joined to persons, per (person, value)."""
+    columns, and its final per-person aggregate over those rows."""
 
-    def __init__(self, k: int, cond: str, *, rollup: bool = False):
+    def __init__(self, k: int, cond: str):
         self.k = k
-        self.rollup = rollup
         self.where = f"FILTER (WHERE {cond})"
-        if rollup:
-            self.stage1 = [f"sum(r.n) {self.where} AS n{k}"]
-            self.stage2: list[str] = []
-        else:
-            self.stage1 = [f"count(*) {self.where} AS n{k}"]
-            self.stage2 = [f"sum(n{k}) AS n{k}"]
+        self.stage1 = [f"count(*) {self.where} AS n{k}"]
+        self.stage2 = [f"sum(n{k}) AS n{k}"]
         self.has = f"n{k} > 0"
-
-    def time(self, first: bool) -> str:
-        """A column with the first (or last) time of the tag's events of each value."""
-        k, pick = self.k, "min" if first else "max"
-        if self.rollup:
-            self.stage1.append(f"{pick}(r.{ROLLUP_TS[first]}) {self.where} AS t{k}")
-        else:
-            self.stage1.append(f"{pick}(e.ts) {self.where} AS t{k}")
-            self.stage2.append(f"{pick}(t{k}) AS t{k}")
-        return f"t{k}"
-
-
-# Daily rollups (tagging/rollup.py): per group the first and the last event time.
-ROLLUP_TS = {True: ident("mn_ts"), False: ident("mx_ts")}
-EXACT_SUM_TYPE = "DECIMAL(38, 9)"
-
-
-def exact_sum_sql(value: str) -> str:
-    """A sum that does not depend on the order of its terms (so partial sums per subject,
-    per day or per night add up to the very same total): each amount is fixed at 9
-    decimals first."""
-    return f"sum(TRY_CAST({value} AS {EXACT_SUM_TYPE}))"
-
-
-def rollup_col(agg: str, field: str) -> str:
-    """The rollup column keeping `agg` of an event field (k: the value itself, c: count,
-    s: exact sum, mn / mx: min / max)."""
-    return ident(f"{agg}_{field}")
 
 
 # --------------------------------------------------------------------------- event kinds
@@ -234,20 +200,6 @@ class EventKind(Kind):
 
     def value_final_sql(self, tag: TagDef, part: ValuePassTag) -> str:
         raise NotImplementedError
-
-    # -- over daily rollups (tagging/rollup.py) -------------------------------------------
-    def rollup_needs(self, tag: TagDef) -> list[tuple[str, str]]:
-        """The rollup columns (agg, field) the tag reads; agg `k` makes the field a key."""
-        return []
-
-    def rollup_sql(self, tag: TagDef, cond: str, as_of: dt.date) -> str | None:
-        """The tag's per-person aggregate over rollup rows `r` (None: a per-value pass
-        over the key column of its field, with `value_final_sql`)."""
-        return None
-
-    def rollup_final_sql(self, tag: TagDef, column: str, as_of: dt.date) -> str:
-        """The tag's value from its stored per-person column (kept as-of independent)."""
-        return column
 
 
 class Metric(EventKind):
@@ -289,43 +241,16 @@ class Metric(EventKind):
             return f"sum({partials.add(f'count({counted}) {where}')})"
         # Sums are rounded to 6 decimals: no float noise (10257.939999999999) in what ops
         # see, and thresholds like `>= 6000` hold for amounts that add up to exactly 6000.
-        # Exact (DECIMAL) partial sums: the same total from events or from daily rollups.
         if tag.agg == "sum":
-            total = partials.add(f"{exact_sum_sql(value)} {where}")
-            return round_sql(f"CAST(sum({total}) AS DOUBLE)", 6)
+            return round_sql(f"sum({partials.add(f'sum({value}) {where}')})", 6)
         if tag.agg == "avg":
-            total = partials.add(f"{exact_sum_sql(value)} {where}")
+            total = partials.add(f"sum({value}) {where}")
             count = partials.add(f"count({value}) {where}")
-            return round_sql(f"CAST(sum({total}) AS DOUBLE) / nullif(sum({count}), 0)", 6)
+            return round_sql(f"sum({total}) / nullif(sum({count}), 0)", 6)
         return f"{tag.agg}({partials.add(f'{tag.agg}({value}) {where}')})"  # min / max
 
     def value_final_sql(self, tag, part):  # count_distinct: one row per distinct value
         return f"count(*) FILTER (WHERE {part.has})"
-
-    def rollup_needs(self, tag):
-        if tag.agg == "count_distinct":
-            return [("k", tag.field)]
-        if tag.field is None:
-            return []
-        return {"count": [("c", tag.field)], "sum": [("s", tag.field)],
-                "avg": [("s", tag.field), ("c", tag.field)],
-                "min": [("mn", tag.field)], "max": [("mx", tag.field)]}[tag.agg]
-
-    def rollup_sql(self, tag, cond, as_of):
-        where = f"FILTER (WHERE {cond})"
-        if tag.agg == "count_distinct":
-            return None
-        if tag.agg == "count":
-            counted = f"r.{rollup_col('c', tag.field)}" if tag.field else "r.n"
-            return f"sum({counted}) {where}"
-        if tag.agg == "sum":
-            return round_sql(f"CAST(sum(r.{rollup_col('s', tag.field)}) {where} AS DOUBLE)", 6)
-        if tag.agg == "avg":
-            total = f"CAST(sum(r.{rollup_col('s', tag.field)}) {where} AS DOUBLE)"
-            count = f"sum(r.{rollup_col('c', tag.field)}) {where}"
-            return round_sql(f"{total} / nullif({count}, 0)", 6)
-        pick = "mn" if tag.agg == "min" else "mx"
-        return f"{tag.agg}(r.{rollup_col(pick, tag.field)}) {where}"
 
     def explain(self, tag):
         return f"{tag.agg} {tag.field or ''} of {_scope_text(tag)}".replace("  ", " ")
@@ -359,27 +284,15 @@ class FirstLast(EventKind):
         return f"{pick}({partials.add(f'{pick}(ts) {where}')})"
 
     def value_final_sql(self, tag, part):
-        t = part.time(self.first)
+        k = part.k
         if self.first:  # the earliest value; the same instant: smallest value
-            return f"arg_min(v, ({t}, v)) FILTER (WHERE {part.has})"
+            part.stage1.append(f"min(e.ts) {part.where} AS t{k}")
+            part.stage2.append(f"min(t{k}) AS t{k}")
+            return f"arg_min(v, (t{k}, v)) FILTER (WHERE {part.has})"
         # last: the latest value; the same instant: largest value
-        return f"arg_max(v, ({t}, v)) FILTER (WHERE {part.has})"
-
-    def rollup_needs(self, tag):
-        return [("k", tag.field)] if self.in_value_pass(tag) else []
-
-    def rollup_sql(self, tag, cond, as_of):
-        if self.in_value_pass(tag):
-            return None
-        pick = "min" if self.first else "max"
-        # days since: the date of the first / last event (days follow from the as-of)
-        column = "r.day" if tag.days_since else f"r.{ROLLUP_TS[self.first]}"
-        return f"{pick}({column}) FILTER (WHERE {cond})"
-
-    def rollup_final_sql(self, tag, column, as_of):
-        if tag.days_since:
-            return f"date_diff('day', {column}, {date_literal(as_of)})"
-        return column
+        part.stage1.append(f"max(e.ts) {part.where} AS t{k}")
+        part.stage2.append(f"max(t{k}) AS t{k}")
+        return f"arg_max(v, (t{k}, v)) FILTER (WHERE {part.has})"
 
     def explain(self, tag):
         what = "days since the" if tag.days_since else f"{tag.field} of the"
@@ -418,9 +331,6 @@ class Top(EventKind):
     def value_final_sql(self, tag, part):  # the n smallest (-count, value)
         return f"arg_min(v, (-n{part.k}, v), {tag.n}) FILTER (WHERE {part.has})"
 
-    def rollup_needs(self, tag):
-        return [("k", tag.field)]
-
     def explain(self, tag):
         return f"top {tag.n or ''} {tag.field} of {_scope_text(tag)}"
 
@@ -449,13 +359,6 @@ class ActiveDays(EventKind):
     def value_final_sql(self, tag, part):
         return f"count(*) FILTER (WHERE {part.has})"
 
-    def rollup_sql(self, tag, cond, as_of):  # rollup rows are per day
-        if self.in_value_pass(tag):
-            return f"count(DISTINCT r.day) FILTER (WHERE {cond})"
-        days = f"date_diff('day', r.day, {date_literal(as_of)})"  # as in the events pass
-        bit = f"CASE WHEN {cond} THEN CAST(1 AS BIGINT) << CAST({days} - 1 AS INTEGER) END"
-        return f"CAST(bit_count(bit_or({bit})) AS BIGINT)"
-
     def explain(self, tag):
         return f"days with {_scope_text(tag)}"
 
@@ -483,21 +386,17 @@ class Streak(EventKind):
     def zero_when_no_events(self, tag):
         return True
 
-    def own_pass_sql(self, tags: list[TagDef], cond: str, as_of: dt.date,
-                     person_days: str | None = None) -> str:
+    def own_pass_sql(self, tags: list[TagDef], cond: str, as_of: dt.date) -> str:
         """Every streak over the same events (`cond`) from one pass. Gaps and islands:
-        the days of one run share `day number - rank of the day`. `person_days`: the
-        distinct (person_id, day) of those events when given (e.g. from daily rollups)."""
-        person_days = person_days or (
-            "SELECT DISTINCT sp.person_id, s.day FROM (\n"
-            "    SELECT DISTINCT e.subject, CAST(e.ts AS DATE) AS day FROM events e\n"
-            f"    WHERE e.ts < {ts_literal(as_of)} AND {cond}) s\n"
-            "    JOIN subject_persons sp ON sp.subject = s.subject\n"
-            "    WHERE sp.person_id IS NOT NULL")
+        the days of one run share `day number - rank of the day`."""
         runs = ("SELECT person_id, count(*) AS days, max(day) AS last_day FROM (\n"
                 "  SELECT person_id, day, date_diff('day', DATE '1970-01-01', day)"
                 " - row_number() OVER (PARTITION BY person_id ORDER BY day) AS island\n"
-                f"  FROM ({person_days})\n"
+                "  FROM (SELECT DISTINCT sp.person_id, s.day FROM (\n"
+                "    SELECT DISTINCT e.subject, CAST(e.ts AS DATE) AS day FROM events e\n"
+                f"    WHERE e.ts < {ts_literal(as_of)} AND {cond}) s\n"
+                "    JOIN subject_persons sp ON sp.subject = s.subject\n"
+                "    WHERE sp.person_id IS NOT NULL)\n"
                 ") GROUP BY person_id, island")
         yesterday = date_literal(as_of - dt.timedelta(days=1))
         values = ", ".join(

@@ -149,31 +149,20 @@ def _zero_default(tag: TagDef, column: str) -> str:
     return f"coalesce({column}, 0)" if kind_of(tag).zero_when_no_events(tag) else column
 
 
-def features_select_sql(rules: TagRules, as_of: dt.date,
-                        event_features: str | None = None) -> str:
-    """SELECT of person_features: one row per person, attributes + one typed column per tag.
-    Event tags come from raw events, or, given `event_features`, from that table of
-    per-person stored event tag columns (`rollup.event_features_sql`)."""
+def features_select_sql(rules: TagRules, as_of: dt.date) -> str:
+    """SELECT of person_features: one row per person, attributes + one typed column per tag."""
     check_runnable(rules)
     fields = rules.fields()
     ctes: list[str] = []
     base_cols = ["p.person_id"] + [f"p.{ident(n)}" for n in PERSON_FIELDS]
     joins = ""
-    if event_features is not None:
-        joins = f"\nLEFT JOIN {ident(event_features)} ev ON ev.person_id = p.person_id"
-        for tag in rules.tags:
-            if kind_of(tag).computed_by(tag) != PASS_DERIVED:
-                value = kind_of(tag).rollup_final_sql(tag, "ev." + ident(tag.name), as_of)
-                base_cols.append(f"{_zero_default(tag, value)} AS {ident(tag.name)}")
-    event_sql = event_pass_sql(rules, as_of) if event_features is None else None
+    event_sql = event_pass_sql(rules, as_of)
     if event_sql:
         ctes.append(f"tag_events AS (\n{event_sql}\n)")
         joins += "\nLEFT JOIN tag_events ev ON ev.person_id = p.person_id"
         for tag in _computed_by(rules, PASS_EVENTS):
             base_cols.append(f"{_zero_default(tag, 'ev.' + ident(tag.name))} AS {ident(tag.name)}")
-    passes = [] if event_features is not None else (
-        value_pass_sql(rules, as_of) + own_pass_sql(rules, as_of))
-    for name, sql, tags in passes:
+    for name, sql, tags in value_pass_sql(rules, as_of) + own_pass_sql(rules, as_of):
         ctes.append(f"{name} AS (\n{sql}\n)")
         joins += f"\nLEFT JOIN {name} ON {name}.person_id = p.person_id"
         for tag in tags:
@@ -201,12 +190,11 @@ def check_runnable(rules: TagRules) -> None:
 
 
 def compile_tag_rules(rules: TagRules, as_of: dt.date, target: str = "person_features",
-                      *, temporary: bool = False, event_features: str | None = None
-                      ) -> list[str]:
+                      *, temporary: bool = False) -> list[str]:
     """Statements that (re)build `target` with every tag of `rules` as of `as_of`."""
     kind = "TEMP TABLE" if temporary else "TABLE"
     return [f"CREATE OR REPLACE {kind} {ident(target)} AS\n"
-            f"{features_select_sql(rules, as_of, event_features)}"]
+            f"{features_select_sql(rules, as_of)}"]
 
 
 def tag_definitions_sql(rules: TagRules) -> list[str]:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadctl.sqltext import date_literal, ident, literal
-from leadctl.tagging.incremental import FEATURES, refresh_event_features, uses_rollups
 from leadctl.tagging.model import TagRules
 from leadctl.tagging.sql import compile_tag_rules, tag_definitions_sql
 from leadctl.workspace import Workspace
@@ -197,15 +196,9 @@ def computed_tags(ws: Workspace, rules: TagRules) -> list[StoredTag]:
 
 
 def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = False,
-             run_id: int | None = None, progress=None, incremental: bool = True) -> dict:
+             run_id: int | None = None, progress=None) -> dict:
     """Compute every tag as of `as_of`; store unless `dry_run`. Returns the run summary.
-    `progress(done, total, label)` is called between steps when given.
-
-    A stored run on a DuckDB workspace computes event tags from daily rollups and, when
-    the state left by the previous run fits, only for the persons whose event tags may
-    have changed (`incremental.py`; `incremental=False` recomputes every person: the same
-    result). Dry runs, the Spark engine and rules with a filter that depends on the as-of
-    compute from raw events."""
+    `progress(done, total, label)` is called between steps when given."""
     steps = 3 if dry_run else 5
 
     def step(done: int, label: str) -> None:
@@ -213,22 +206,13 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
             progress(done, steps, label)
 
     step(0, "computing")
-    rollups = None
-    if not dry_run and uses_rollups(ws, rules):
-        stored_run = run_id if run_id is not None else (ws.run_id or 0)
-        rollups = refresh_event_features(ws, rules, as_of, stored_run, _stored_run_id(ws),
-                                         incremental=incremental)
-        ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=True,
-                                    event_features=FEATURES))
-    else:
-        ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=True))
+    ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=True))
     step(1, "comparing")
     new, old = computed_tags(ws, rules), stored_tags(ws)
     previous = _previous_run(ws) if old else None
     ws.execute(compare_sql(new, old))
     step(2, "summarising")
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
-    summary["event_tags_from"] = rollups or {"mode": "events"}
     if not dry_run:
         run_id = run_id if run_id is not None else (ws.run_id or 0)
         summary["run_id"] = run_id
@@ -244,13 +228,6 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     for table in (COMPARE, NEW_FEATURES):
         ws.execute(f"DROP TABLE IF EXISTS {ident(table)}")
     return summary
-
-
-def _stored_run_id(ws: Workspace) -> int | None:
-    if not ws.table_exists("tags"):
-        return None
-    rows = ws.rows("SELECT run_id FROM tags LIMIT 1")
-    return rows[0]["run_id"] if rows else None
 
 
 def _previous_run(ws: Workspace) -> dict | None:
