@@ -20,12 +20,13 @@ from leadctl.cli.root import COMMANDS
                                                          "json_out": True}),
     (["--db=x.duckdb", "--rules", "r", "portrait", "--reveal", "--as-of", "2026-11-01", "L1"],
      {"db": "x.duckdb", "query": "L1", "reveal": True, "as_of": "2026-11-01"}),
+    (["--memory-limit", "1GB", "portrait", "L1"], {"query": "L1", "memory_limit": "1GB"}),
 ])
 def test_plain_portrait_calls_take_the_fast_path(argv, expected, monkeypatch):
     monkeypatch.delenv("LEADCTL_DB", raising=False)
     opts = parse_fast_portrait(argv)
     assert opts == {"db": None, "json_out": False, "reveal": False, "as_of": None,
-                    "query": None, **expected}
+                    "query": None, "memory_limit": None, **expected}
 
 
 @pytest.mark.parametrize("argv", [
@@ -73,6 +74,7 @@ def test_log_file_masks_personal_data(tmp_path):
 @pytest.mark.parametrize(("argv", "expected"), [
     (["--db", "x.duckdb", "-v", "tag", "--dry-run"], "tag"),
     (["--db=x.duckdb", "--log-file", "l.log", "rules", "check"], "rules"),
+    (["--memory-limit", "3GB", "run", "--inbox", "in"], "run"),
     (["--help"], None), ([], None), (["--version"], None),
     (["--show-completion", "bash"], None),
 ])

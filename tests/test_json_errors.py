@@ -13,7 +13,7 @@ from conftest import RULES, Cli, write
 from typer.main import get_command
 
 from leadctl.cli.app import app
-from leadctl.cli.main import run_fast_portrait
+from leadctl.cli.main import parse_fast_portrait, run_fast_portrait
 from leadctl.cli.output import print_json
 from leadctl.views.portrait import _activity_from_events
 from leadctl.views.report import channel_report_sql
@@ -178,6 +178,19 @@ def test_the_fast_portrait_path_prints_the_failure_document(env, capsys):
     assert (code, json.loads(out), err) == (1, {
         "error": {"type": "NotFound", "message": NOT_FOUND, "location": None},
         "exit_code": 1}, f"error: {NOT_FOUND}\n")
+
+
+def test_a_bad_root_option_prints_the_failure_document_on_both_paths(env, capsys):
+    message = "--memory-limit must be a size such as 3GB, 500MB or 1.5GiB, not 'lots'"
+    opts = parse_fast_portrait(["--db", str(env["ws"].db), "--memory-limit", "lots",
+                                "portrait", "L1", "--json"])
+    assert run_fast_portrait(opts) == 2
+    out, err = capsys.readouterr()
+    assert (json.loads(out)["error"]["message"], err) == (message, f"error: {message}\n")
+    result = env["ws"]("--memory-limit", "lots", "runs", "--json")
+    assert (result.exit_code, result.json()["error"]["message"]) == (
+        2, "Invalid value for '--memory-limit' (env var: 'LEADCTL_MEMORY_LIMIT'): "
+        "must be a size such as 3GB, 500MB or 1.5GiB, not 'lots'")
 
 
 def test_an_internal_error_is_type_internal_error(env, monkeypatch):

@@ -14,17 +14,18 @@ import sys
 from leadctl.cli import output
 from leadctl.cli.portrait_view import show_portrait
 from leadctl.errors import LeadctlError
+from leadctl.workspace import configure
 
-_GLOBAL_VALUE_OPTIONS = {"--db", "--rules"}
+_GLOBAL_VALUE_OPTIONS = {"--db", "--rules", "--memory-limit"}
 # Root options that take a value (the others are flags), to find the command in argv.
-_ROOT_VALUE_OPTIONS = {"--db", "--rules", "--log-file"}
+_ROOT_VALUE_OPTIONS = {"--db", "--rules", "--log-file", "--memory-limit"}
 _PORTRAIT_FLAGS = {"--json": "json_out", "--reveal": "reveal"}
 
 
 def parse_fast_portrait(argv: list[str]) -> dict | None:
     """The portrait call's arguments, or None when the Typer app should handle argv."""
     opts: dict = {"db": os.environ.get("LEADCTL_DB"), "json_out": False, "reveal": False,
-                  "as_of": None, "query": None}
+                  "as_of": None, "query": None, "memory_limit": None}
     args = iter(argv)
     for arg in args:  # global options, up to the command
         name, eq, value = arg.partition("=")
@@ -32,8 +33,8 @@ def parse_fast_portrait(argv: list[str]) -> dict | None:
             value = value if eq else next(args, None)
             if value is None:
                 return None
-            if name == "--db":
-                opts["db"] = value
+            if name in ("--db", "--memory-limit"):
+                opts[name[2:].replace("-", "_")] = value
             continue
         if arg != "portrait":
             return None
@@ -58,6 +59,7 @@ def parse_fast_portrait(argv: list[str]) -> dict | None:
 def run_fast_portrait(opts: dict) -> int:
 
     try:
+        configure(memory_limit=opts.get("memory_limit"))  # a bad size: exit 2, as on Typer
         show_portrait(opts["db"], opts["query"], opts["reveal"], opts["as_of"], opts["json_out"])
     except LeadctlError as exc:
         output.report_failure(exc, exc.exit_code, opts["json_out"])

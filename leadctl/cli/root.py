@@ -25,6 +25,18 @@ class JsonFailureGroup(typer.core.TyperGroup):
     print the failure document on stdout when the command was given `--json`; the
     parser's own message still goes to stderr, exit 2."""
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        # The root's own options (`--memory-limit lots`) fail here, before invoke.
+        wants_json = "--json" in args
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:
+            if wants_json and getattr(exc, "exit_code", None) == 2 \
+                    and hasattr(exc, "format_message"):
+                output.print_json(output.failure_document(
+                    UsageError(exc.format_message()), 2))
+            raise
+
     def invoke(self, ctx):
         args = [*ctx._protected_args, *ctx.args]
         try:
