@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,3 +96,10 @@ def bench_data(n_leads: int, n_events: int) -> Path:
         shutil.rmtree(data_dir, ignore_errors=True)
         make_bench_data(data_dir, n_leads=n_leads, n_events=n_events, extra_fraction=0.01)
     return data_dir
+
+
+def timed(action) -> float:
+    """Seconds `action()` takes (wall clock)."""
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started

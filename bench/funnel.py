@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import OUT, REPO, leadctl_cmd, measure, report  # noqa: E402
+from common import OUT, REPO, leadctl_cmd, measure, report, timed  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 1)
 # event type → share (per mille) of the events
@@ -91,12 +91,6 @@ def workspace(persons: int, events: int) -> Path:
             ws.script(generate_sql(persons, events, AS_OF))
         print(f"generated {db} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return db
-
-
-def timed(action) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 def main() -> None:

@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import REPO, report  # noqa: E402
+from common import REPO, report, timed  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 1)
 
@@ -82,12 +81,6 @@ PERSON_BASELINE_SQL = ("CREATE OR REPLACE TEMP TABLE bench_person_baseline AS "
                        "SELECT sp.person_id, count(*) AS events, sum(e.amount) AS amount "
                        "FROM events e JOIN subject_persons sp ON sp.subject = e.subject "
                        "GROUP BY sp.person_id")
-
-
-def timed(action) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 def main() -> None:
