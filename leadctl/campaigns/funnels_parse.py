@@ -34,7 +34,8 @@ from leadctl.rules.located import (
     compile_located,
     did_you_mean,
 )
-from leadctl.tagging.model import ATTRIBUTE_TYPES, EVENT_COLUMNS, EVENT_NAME_RE, WINDOW_RE
+from leadctl.tagging.kinds import event_names
+from leadctl.tagging.model import ATTRIBUTE_TYPES, EVENT_COLUMNS, WINDOW_RE
 from leadctl.views.find import EXTRA_FIELDS
 
 PROBE = dt.date(2000, 1, 1)
@@ -163,25 +164,16 @@ def _parse_funnel(d: RuleDoc, raw: Mapping, name: str, loc, event_fields: Fields
 
 def _parse_step(d: RuleDoc, raw: Mapping, name: str, loc, what: str,
                 event_fields: Fields) -> Step:
-    value = raw.get("event")
-    events: list[str] = []
-    if value is None:
+    if raw.get("event") is None:
         d.add(loc, f"{what} step '{name}': missing `event:` (an event type or a list)")
-    for item in value if isinstance(value, list) else ([] if value is None else [value]):
-        text = str(item).strip().lower() if isinstance(item, str) else None
-        if not text or not EVENT_NAME_RE.match(text):
-            d.add(d.value_loc(raw, "event"), f"{what} step '{name}': event must be an event "
-                  "type name or a list of them")
-            events = []
-            break
-        events.append(text)
+    events = event_names(d, raw, f"{what} step '{name}'")
     where = None
     if raw.get("where") is not None:
         where = d.text(raw, "where")
         compile_located(where, event_fields, "boolean", PROBE,
                         f"{what} step '{name}' where", column_sql=lambda n: n,
                         problems=d.problems)
-    return Step(name, tuple(dict.fromkeys(events)), where, loc)
+    return Step(name, events, where, loc)
 
 
 def _parse_by(d: RuleDoc, raw: Mapping, what: str, event_fields: Fields,

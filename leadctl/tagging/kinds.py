@@ -102,20 +102,25 @@ def require(doc: RuleDoc, raw: Mapping, tag: TagDef, key: str) -> bool:
     return True
 
 
+def event_names(doc: RuleDoc, raw: Mapping, what: str) -> tuple[str, ...]:
+    """`event:` of `raw` (one event type or a list), lower-cased, each once; a value that
+    is not an event type name is a problem of `what` (and no names)."""
+    value = raw.get("event")
+    names = []
+    for item in value if isinstance(value, list) else ([] if value is None else [value]):
+        text = str(item).strip().lower() if isinstance(item, str) else None
+        if not text or not EVENT_NAME_RE.match(text):
+            doc.add(doc.value_loc(raw, "event"), f"{what}: event must be an event type name "
+                    "or a list of them")
+            return ()
+        names.append(text)
+    return tuple(dict.fromkeys(names))
+
+
 def parse_event_scope(doc: RuleDoc, raw: Mapping, tag: TagDef) -> None:
     """`event:` (one name or a list), `window:` (30d, or all) and `where:`."""
     if require(doc, raw, tag, "event"):
-        value = raw["event"]
-        names = []
-        for item in value if isinstance(value, list) else [value]:
-            text = str(item).strip().lower() if isinstance(item, str) else None
-            if not text or not EVENT_NAME_RE.match(text):
-                doc.add(doc.value_loc(raw, "event"), f"tag '{tag.name}': event must be an "
-                        "event type name or a list of them")
-                names = []
-                break
-            names.append(text)
-        tag.events = tuple(dict.fromkeys(names))
+        tag.events = event_names(doc, raw, f"tag '{tag.name}'")
     window = raw.get("window")
     if window is not None and window != "all":
         match = WINDOW_RE.match(str(window)) if not isinstance(window, bool) else None
