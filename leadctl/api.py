@@ -120,18 +120,20 @@ def rules_test(rules_dir: Path) -> dict:
 
 
 def tag(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = False,
-        progress=None) -> dict:
+        progress=None, full: bool = False) -> dict:
     """Compute every tag as of `as_of` and store it (or, with dry_run, only report).
     Invalid rules raise RuleError before anything is computed or changed."""
     rules = load_rules(rules_dir)  # fail fast, before copying the workspace for a writer
     if dry_run:
         with reading(db) as ws:
             rules.check_data(ws)
-            result = run_tags(ws, rules.tags, as_of, dry_run=True, progress=progress)
+            result = run_tags(ws, rules.tags, as_of, dry_run=True, progress=progress,
+                              full=full)
     else:
         with recorded_run(db, "tag", as_of, rules) as ws:
             rules.check_data(ws)
-            result = run_tags(ws, rules.tags, as_of, run_id=ws.run_id, progress=progress)
+            result = run_tags(ws, rules.tags, as_of, run_id=ws.run_id, progress=progress,
+                              full=full)
             ws.finish_run("ok", {"persons": result["persons"], "tags": len(result["tags"]),
                                  "changes": result["changes"]})
     result["warnings"] = rules.warnings

@@ -52,6 +52,7 @@ class RunOptions:
     inbox: list[str] = field(default_factory=list)
     max_reject_share: float = 0.05
     dry_run: bool = False  # everything computed on a private copy; nothing published
+    full: bool = False  # tags: every person from all events (not only what changed)
 
 
 def run_nightly(db: Path | None, options: RunOptions,
@@ -171,7 +172,7 @@ def _resolve(ws, rules: RuleSet, options: RunOptions) -> dict:
 
 
 def _tag(ws, rules: RuleSet, options: RunOptions) -> dict:
-    return run_tags(ws, rules.tags, options.as_of, run_id=ws.run_id)
+    return run_tags(ws, rules.tags, options.as_of, run_id=ws.run_id, full=options.full)
 
 
 def _score(ws, rules: RuleSet, options: RunOptions) -> dict:

@@ -7,7 +7,8 @@ import dataclasses
 
 from leadctl.identity import cache
 from leadctl.identity.config import IdentityConfig
-from tests.test_identity_support import add_leads, identifier, resolve, workspace
+from leadctl.identity.resolve import GOLDEN_META_KEY
+from tests.test_identity_support import add_leads, identifier, person_of, resolve, workspace
 
 LEADS = [
     {"lead_id": "A", "source": "sem", "phone": "138 1234 5678", "email": "A@QQ.com",
@@ -45,6 +46,7 @@ def snapshot(ws, tables=RESULTS) -> dict[str, list[tuple]]:
 
 def from_scratch(ws, config: IdentityConfig | None = None) -> dict[str, list[tuple]]:
     ws.script(cache.clear_sql())
+    ws.execute(f"DELETE FROM meta WHERE key = '{GOLDEN_META_KEY}'")  # every golden record
     summary = resolve(ws, config)
     assert summary.normalised_leads == ws.scalar("SELECT count(*) FROM leads")
     return snapshot(ws, RESULTS + CACHE)
@@ -88,6 +90,24 @@ def test_a_superseded_lead_is_normalised_again_and_a_deleted_one_forgotten():
         {"raw_value": "13712345678"}]
     assert ws.scalar(f"SELECT count(*) FROM {cache.LEAD_CELLS}") == 3
     assert snapshot(ws, RESULTS + CACHE) == from_scratch(ws)
+
+
+def test_golden_records_are_redone_only_for_changed_persons():
+    ws = night_one()
+    ws.execute("UPDATE leads SET file_id = 1")
+    resolve(ws)
+    before = {r["person_id"]: r for r in ws.rows("SELECT * FROM persons")}
+    # A newer file re-delivers C with another name; E joins A's person through its phone.
+    ws.execute("UPDATE leads SET name = 'Cathy', file_id = 2 WHERE lead_id = 'C'")
+    add_leads(ws, {"lead_id": "E", "source": "app", "phone": "13812345678", "name": "Eve",
+                   "created_at": "2026-03-01 10:00"})
+    resolve(ws)
+    after = {r["person_id"]: r for r in ws.rows("SELECT * FROM persons")}
+    people = person_of(ws)
+    changed = {p for p in after if after[p] != before.get(p)}
+    assert changed == {people["C"], people["E"]}
+    assert after[people["C"]]["name"] == "Cathy" and after[people["E"]]["lead_count"] == 3
+    assert snapshot(ws) == {k: v for k, v in from_scratch(ws).items() if k in RESULTS}
 
 
 def test_a_change_of_default_region_empties_the_cache():

@@ -62,6 +62,9 @@ AsOf = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")]
+Full = Annotated[bool, typer.Option(
+    "--full", help="Compute every person's tags from all their events (by default only the "
+    "persons whose events, windows or identity changed since the stored run; same result).")]
 Reveal = Annotated[bool, typer.Option("--reveal", help="Show personal data unmasked.")]
 
 

@@ -49,6 +49,7 @@ def run(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Compute everything on a private copy, publish nothing; the summary "
         "adds the identity preview (as `resolve --dry-run`).")] = False,
+    full: common.Full = False,
     json_out: common.Json = False,
 ) -> None:
     """The nightly job: ingest → resolve → tag → score → route, published atomically."""
@@ -71,7 +72,7 @@ def run(
 
                 options = RunOptions(rules_dir=s.rules, as_of=as_of_date,
                                      inbox=list(inbox or []), max_reject_share=max_reject_share,
-                                     dry_run=dry_run)
+                                     dry_run=dry_run, full=full)
                 return run_nightly(s.db, options, bar.update)
             except DataCheckFailed as exc:
                 # The work is published: show it, then exit 1 (with --json the summary is

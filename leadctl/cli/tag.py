@@ -1,4 +1,4 @@
-"""`leadctl tag [--as-of D] [--dry-run] [--json]`."""
+"""`leadctl tag [--as-of D] [--dry-run] [--full] [--json]`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def tag(
     ctx: typer.Context,
     as_of: common.AsOf = None,
     dry_run: common.DryRun = False,
+    full: common.Full = False,
     json_out: common.Json = False,
 ) -> None:
     """Evaluate rules/tags.yaml for every person; --dry-run shows per-tag counts, value
@@ -27,7 +28,7 @@ def tag(
     day = common.as_of_date(ctx, as_of)
     with common.Progress("tag") as bar:
         result = common.run(ctx, lambda: api.tag(s.db, s.rules, day, dry_run=dry_run,
-                                                 progress=bar.update))
+                                                 progress=bar.update, full=full))
     for warning in result.get("warnings", []):
         common.warn(warning)
     common.show(result, json_out, render_tag_summary)

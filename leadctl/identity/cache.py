@@ -21,6 +21,8 @@ import json
 from leadctl.identity.config import ID_TYPES
 from leadctl.sqltext import literal
 
+EVENT_SUBJECTS = "event_subjects"
+EVENT_SUBJECTS_KEY = "identity_event_subjects"  # meta: events file and row count seen
 LEAD_CELLS = "lead_identifier_cells"
 LEAD_VALUES = "lead_identifier_values"
 SUBJECT_KEYS = "subject_keys"
@@ -78,6 +80,17 @@ def forget_leads_sql(changed: str, leads: str = "leads") -> list[str]:
     ]
 
 
+def touched_values_sql(target: str, changed: str, leads: str = "leads") -> str:
+    """`target(id_type, key_value)`: the cached values of changed and vanished leads (run
+    before `forget_leads_sql`; the changed leads' new values are added after normalising):
+    the values whose record counts, and so statuses, can differ from the last resolve."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT DISTINCT id_type, key_value FROM {LEAD_VALUES}
+        WHERE lead_key IN (SELECT lead_key FROM {changed})
+           OR lead_key NOT IN (SELECT lead_key FROM {leads})"""
+
+
 def add_leads_sql(changed: str, identifiers: str) -> list[str]:
     """Caches the freshly normalised rows, then the cells they came from."""
     return [
@@ -86,6 +99,34 @@ def add_leads_sql(changed: str, identifiers: str) -> list[str]:
         f"""INSERT INTO {LEAD_CELLS} (lead_key, {", ".join(ID_TYPES)})
             SELECT lead_key, {", ".join(ID_TYPES)} FROM {changed}""",
     ]
+
+
+def events_seen_sql() -> str:
+    """(last events file, events rows) now, to compare with what `EVENT_SUBJECTS` saw."""
+    return "SELECT coalesce(max(file_id), 0) AS file_id, count(*) AS events FROM events"
+
+
+def event_subjects_sql(seen: dict | None, now: dict) -> list[str]:
+    """Brings `EVENT_SUBJECTS` up to date: the subjects of the events files ingested since
+    `seen` added; rebuilt from all events when nothing was seen or events went missing
+    (the rows then are not the rows seen plus the new files' rows)."""
+    store = [f"DELETE FROM meta WHERE key = {literal(EVENT_SUBJECTS_KEY)}",
+             f"INSERT INTO meta (key, value) VALUES ({literal(EVENT_SUBJECTS_KEY)}, "
+             f"{literal(json.dumps(now, sort_keys=True))})"]
+    if seen is None:
+        return [f"DELETE FROM {EVENT_SUBJECTS}",
+                f"INSERT INTO {EVENT_SUBJECTS} SELECT DISTINCT subject FROM events", *store]
+    return [f"""INSERT INTO {EVENT_SUBJECTS}
+                SELECT DISTINCT subject FROM events WHERE file_id > {int(seen['file_id'])}
+                  AND subject NOT IN (SELECT subject FROM {EVENT_SUBJECTS})""", *store]
+
+
+def events_seen_state_sql() -> str:
+    return f"SELECT value FROM meta WHERE key = {literal(EVENT_SUBJECTS_KEY)}"
+
+
+def new_events_rows_sql(seen: dict) -> str:
+    return f"SELECT count(*) FROM events WHERE file_id > {int(seen['file_id'])}"
 
 
 def new_subjects_sql(target: str, subjects: str) -> str:

@@ -12,6 +12,8 @@ comes from the normalisation cache (identity/cache.py).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -20,6 +22,7 @@ from leadctl.identity import cache, history, link, normalize, persons, places, s
 from leadctl.identity import overrides_sql as osql
 from leadctl.identity.config import ID_TYPES, IdentityConfig
 from leadctl.pii import mask
+from leadctl.sqltext import literal
 from leadctl.workspace import Workspace
 
 MAX_ROUNDS = 200  # large-star/small-star needs O(log² n) rounds; a handful in practice
@@ -28,7 +31,8 @@ TOP_BLOCKED = 10
 # Working tables (TEMP: never published, gone with the connection).
 T = {name: f"_oneid_{name}" for name in (
     "prev", "prev_persons", "prev_aliases", "subjects", "new_subjects", "subject_phones",
-    "extra_keys", "changed_leads", "ids", "preferred",
+    "extra_keys", "changed_leads", "ids", "preferred", "touched_values", "changed_persons",
+    "some_comps", "some_members", "some_id_rows",
     "shared", "edges", "stars", "done", "comps", "members", "anchors",
     "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows",
     "golden", "places", "given_places", "phone_places",
@@ -151,7 +155,8 @@ def _normalise(ws: Workspace, config: IdentityConfig,
         "t", "s", pattern, cn_default))
     if ws.scalar(cache.stored_key_sql()) != key:
         ws.script(cache.clear_sql())
-    ws.execute(subjects.distinct_subjects_sql(T["subjects"]))
+    _update_event_subjects(ws)
+    ws.execute(subjects.distinct_subjects_sql(T["subjects"], cache.EVENT_SUBJECTS))
     ws.execute(cache.new_subjects_sql(T["new_subjects"], T["subjects"]))
     ws.execute(subjects.subject_phones_sql(T["subject_phones"], T["new_subjects"], pattern,
                                            cn_default))
@@ -160,6 +165,7 @@ def _normalise(ws: Workspace, config: IdentityConfig,
     ws.execute(normalize.keyed_values_sql(T["extra_keys"], normalize.values_table_sql(extra),
                                           pattern, cn_default))
     ws.execute(cache.changed_leads_sql(T["changed_leads"]))
+    ws.execute(cache.touched_values_sql(T["touched_values"], T["changed_leads"]))
     ws.script(cache.forget_leads_sql(T["changed_leads"]))
     ws.execute(normalize.identifiers_sql(T["ids"], T["changed_leads"], ID_TYPES, pattern,
                                          cn_default))
@@ -168,6 +174,8 @@ def _normalise(ws: Workspace, config: IdentityConfig,
     if ws.scalar(f"SELECT count(*) FROM {T['ids']} WHERE split"):
         ws.execute(normalize.dedupe_split_sql(T["ids"]))
     ws.script(cache.add_leads_sql(T["changed_leads"], T["ids"]))
+    ws.execute(f"INSERT INTO {T['touched_values']} SELECT DISTINCT id_type, key_value "
+               f"FROM {T['ids']}")
     ws.execute(cache.add_subjects_sql(T["subject_phones"]))
     if ws.scalar(cache.cached_subjects_sql()) != ws.scalar(
             cache.phone_subjects_sql(T["subjects"])):
@@ -182,6 +190,19 @@ def _normalise(ws: Workspace, config: IdentityConfig,
                        "WHERE ref = 'block' ORDER BY id_type, key_value"):
         blocked_keys.setdefault(row["id_type"], []).append(row["key_value"])
     return parsed, blocked_keys
+
+
+def _update_event_subjects(ws: Workspace) -> None:
+    now = ws.rows(cache.events_seen_sql())[0]
+    try:
+        seen = json.loads(ws.scalar(cache.events_seen_state_sql()) or "")
+        # Events rows are only ever added: any other count means some went missing.
+        if seen["events"] + ws.scalar(cache.new_events_rows_sql(seen)) != now["events"]:
+            seen = None
+    except (ValueError, KeyError, TypeError):
+        seen = None
+    if seen != now:
+        ws.script(cache.event_subjects_sql(seen, {k: int(v) for k, v in now.items()}))
 
 
 def _link_values(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> None:
@@ -326,11 +347,26 @@ def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None)
 
 
 def _golden_records(ws: Workspace, config: IdentityConfig) -> None:
+    """Golden records: of the persons whose record may have changed since the last
+    resolve when that one used the same rules (persons.changed_persons_sql), else of all."""
     ws.execute(persons.id_rows_sql(T["id_rows"], T["members"]))
+    key = _golden_key(ws, config)
+    state = _golden_state(ws)
+    comps, members, id_rows = T["comps"], T["members"], T["id_rows"]
+    some = (state is not None and state.get("key") == key
+            and ws.scalar(f"SELECT count(*) FROM {T['prev']}") > 0)
+    if some:
+        ws.execute(persons.changed_persons_sql(T["changed_persons"], T["prev"],
+                                               T["touched_values"], state["leads_file_id"],
+                                               T["person_ids"]))
+        for name in ("comps", "members", "id_rows"):
+            ws.execute(persons.some_comps_sql(T["some_" + name], T[name], T["person_ids"],
+                                              T["changed_persons"]))
+        comps, members, id_rows = T["some_comps"], T["some_members"], T["some_id_rows"]
     sources = [r["source"] for r in ws.rows(
-        f"SELECT DISTINCT source FROM {T['members']} ORDER BY source")]
-    prepare, query = persons.persons_sql("leads", T["comps"], T["members"], T["id_rows"],
-                                         T["person_ids"], config, sources)
+        f"SELECT DISTINCT source FROM {members} ORDER BY source")]
+    prepare, query = persons.persons_sql("leads", comps, members, id_rows, T["person_ids"],
+                                         config, sources)
     ws.script(prepare)
     ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['golden']} AS {query}")
     ws.register(T["places"], places.places_table())
@@ -341,13 +377,42 @@ def _golden_records(ws: Workspace, config: IdentityConfig) -> None:
         if prefixes:
             ws.unregister(T["phone_places"])
             ws.register(T["phone_places"], places.geocode_prefixes(prefixes))
-        ws.execute(persons.publish_persons_sql(
-            persons.placed_sql(T["golden"], T["given_places"], T["phone_places"])))
+        placed = persons.placed_sql(T["golden"], T["given_places"], T["phone_places"])
+        if some:
+            ws.script(persons.update_persons_sql(placed, T["changed_persons"], T["person_ids"]))
+        else:
+            ws.execute(persons.publish_persons_sql(placed))
     finally:
         ws.unregister(T["places"])
         ws.unregister(T["phone_places"])
     if ws.scalar("SELECT count(*) FROM persons WHERE phones IS NULL OR emails IS NULL"):
         ws.script(persons.fill_lists_sql())
+    state = {"key": key, "leads_file_id": ws.scalar("SELECT coalesce(max(file_id), 0) FROM leads")}
+    ws.script([f"DELETE FROM meta WHERE key = {literal(GOLDEN_META_KEY)}",
+               f"INSERT INTO meta (key, value) VALUES ({literal(GOLDEN_META_KEY)}, "
+               f"{literal(json.dumps(state))})"])
+
+
+GOLDEN_META_KEY = "identity_golden"
+
+
+def _golden_key(ws: Workspace, config: IdentityConfig) -> str:
+    """What golden records depend on besides the leads: normalising, survivorship and
+    place rules (their SQL) and the place tables."""
+    _, query = persons.persons_sql("leads", "c", "m", "i", "p", config, [])
+    data = sorted((p.name, p.read_bytes()) for p in places.DATA.iterdir())
+    text = json.dumps([ws.scalar(cache.stored_key_sql()), query,
+                       persons.placed_sql("g", "p", "ph"), repr(data)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _golden_state(ws: Workspace) -> dict | None:
+    text = ws.scalar(f"SELECT value FROM meta WHERE key = {literal(GOLDEN_META_KEY)}")
+    try:
+        state = json.loads(text or "")
+        return state if isinstance(state, dict) and "leads_file_id" in state else None
+    except ValueError:
+        return None
 
 
 def _summarise(ws: Workspace, summary: ResolveSummary) -> None:

@@ -63,4 +63,7 @@ IDENTITY_DDL: list[str] = [
     # subject unique: every distinct 'phone:<raw>' events.subject, normalised.
     """CREATE TABLE IF NOT EXISTS subject_keys (
         subject VARCHAR, key_value VARCHAR, valid BOOLEAN)""",
+    # Every distinct events.subject, kept up to date from the newly ingested events files
+    # (identity/cache.py): resolve does not read all events for them.
+    "CREATE TABLE IF NOT EXISTS event_subjects (subject VARCHAR)",
 ]

@@ -77,6 +77,12 @@ class Kind:
         """A one-row relation over the previous layer `source` that `derived_sql` reads."""
         return None
 
+    def carried_sql(self, tag: TagDef, stored: str, days: int) -> str:
+        """The value `days` later of a tag computed from events, for a person whose events
+        in the tag's scope are the same as when `stored` was computed (incremental runs:
+        tagging/incremental.py). Most values do not depend on the as-of date itself."""
+        return stored
+
     # -- explain ------------------------------------------------------------------------
     def explain(self, tag: TagDef) -> str:
         """How the value is computed, in one line ('' when the description says it best)."""
@@ -299,6 +305,9 @@ class FirstLast(EventKind):
         part.stage2.append(f"max(t{k}) AS t{k}")
         return f"arg_max(v, (t{k}, v)) FILTER (WHERE {part.has})"
 
+    def carried_sql(self, tag, stored, days):
+        return f"{stored} + {days}" if tag.days_since and days else stored
+
     def explain(self, tag):
         what = "days since the" if tag.days_since else f"{tag.field} of the"
         return f"{what} {self.name} {_scope_text(tag)}"
@@ -391,14 +400,15 @@ class Streak(EventKind):
     def zero_when_no_events(self, tag):
         return True
 
-    def own_pass_sql(self, tags: list[TagDef], cond: str, as_of: dt.date) -> str:
+    def own_pass_sql(self, tags: list[TagDef], cond: str, as_of: dt.date,
+                     events: str = "events") -> str:
         """Every streak over the same events (`cond`) from one pass. Gaps and islands:
         the days of one run share `day number - rank of the day`."""
         runs = ("SELECT person_id, count(*) AS days, max(day) AS last_day FROM (\n"
                 "  SELECT person_id, day, date_diff('day', DATE '1970-01-01', day)"
                 " - row_number() OVER (PARTITION BY person_id ORDER BY day) AS island\n"
                 "  FROM (SELECT DISTINCT sp.person_id, s.day FROM (\n"
-                "    SELECT DISTINCT e.subject, CAST(e.ts AS DATE) AS day FROM events e\n"
+                f"    SELECT DISTINCT e.subject, CAST(e.ts AS DATE) AS day FROM {events} e\n"
                 f"    WHERE e.ts < {ts_literal(as_of)} AND {cond}) s\n"
                 "    JOIN subject_persons sp ON sp.subject = s.subject\n"
                 "    WHERE sp.person_id IS NOT NULL)\n"
@@ -408,6 +418,10 @@ class Streak(EventKind):
             (f"max(days) FILTER (WHERE last_day = {yesterday})" if tag.current
              else "max(days)") + f" AS {ident(tag.name)}" for tag in tags)
         return f"SELECT person_id, {values}\nFROM ({runs})\nGROUP BY person_id"
+
+    def carried_sql(self, tag, stored, days):
+        # Same events and a later day: no event yesterday, so no current run.
+        return "0" if tag.current and days else stored
 
     def explain(self, tag):
         run = "current run (up to yesterday)" if tag.current else "longest run"

@@ -20,6 +20,7 @@ import json
 from leadctl.errors import RuleError
 from leadctl.sqltext import date_literal, ident, literal, ts_literal
 from leadctl.tagging.fields import event_condition_sql, event_field_sql, events_in_sql
+from leadctl.tagging.incremental import Increment
 from leadctl.tagging.kinds import (
     PASS_DERIVED,
     PASS_EVENTS,
@@ -46,12 +47,13 @@ def events_scope_sql(tags: list[TagDef], as_of: dt.date) -> str:
     return " AND ".join(parts)
 
 
-def event_pass_sql(rules: TagRules, as_of: dt.date) -> str | None:
+def event_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events") -> str | None:
     """Every `PASS_EVENTS` tag from ONE pass over events.
 
     Two stages, both plain GROUP BYs: conditional aggregates per event subject (no join
     on the 10M-row side), then the few partial rows of each person merged after a join
-    to subject_persons. Distinct day counts are bitmasks (bit_or), so they merge too."""
+    to subject_persons. Distinct day counts are bitmasks (bit_or), so they merge too.
+    `events`: the events table, or a parenthesised query of some of its rows."""
     tags = _computed_by(rules, PASS_EVENTS)
     if not tags:
         return None
@@ -70,7 +72,7 @@ def event_pass_sql(rules: TagRules, as_of: dt.date) -> str | None:
     merged_cols = ",\n       ".join(merged)
     return (f"WITH tag_scope AS (\n"
             f"  SELECT {', '.join(scope_cols)},\n         {conds.select_list('         ')}\n"
-            f"  FROM events e\n  WHERE {events_scope_sql(tags, as_of)}\n"
+            f"  FROM {events} e\n  WHERE {events_scope_sql(tags, as_of)}\n"
             f"), tag_subjects AS (\n"
             f"  SELECT subject,\n         {partials.select_list('         ')}\n"
             f"  FROM tag_scope GROUP BY subject\n"
@@ -83,7 +85,8 @@ def _takes_all(tag: TagDef) -> bool:
     return tag.window_days is None and tag.where is None
 
 
-def value_pass_sql(rules: TagRules, as_of: dt.date) -> list[tuple[str, str, list[TagDef]]]:
+def value_pass_sql(rules: TagRules, as_of: dt.date,
+                   events: str = "events") -> list[tuple[str, str, list[TagDef]]]:
     """(name, SELECT, tags) per value expression: count / first / last time per (subject,
     value), merged per (person, value), then top-N lists, distinct counts, first/last
     values from those few rows."""
@@ -107,7 +110,7 @@ def value_pass_sql(rules: TagRules, as_of: dt.date) -> list[tuple[str, str, list
         sql = (f"WITH tag_value_subjects AS (\n"
                f"  SELECT e.subject, {value} AS v,\n         "
                + ",\n         ".join(stage1) + "\n"
-               f"  FROM events e\n"
+               f"  FROM {events} e\n"
                f"  WHERE {events_scope_sql(tags, as_of)} AND {value} IS NOT NULL{needed}\n"
                f"  GROUP BY e.subject, {value}\n"
                f"), tag_value_persons AS (\n"
@@ -120,13 +123,14 @@ def value_pass_sql(rules: TagRules, as_of: dt.date) -> list[tuple[str, str, list
     return out
 
 
-def own_pass_sql(rules: TagRules, as_of: dt.date) -> list[tuple[str, str, list[TagDef]]]:
+def own_pass_sql(rules: TagRules, as_of: dt.date,
+                 events: str = "events") -> list[tuple[str, str, list[TagDef]]]:
     """(name, SELECT person_id + one column per tag, tags) per kind with a pass of its own
     and set of events: tags of one kind over the same events share their pass."""
     groups: dict[tuple[str, str], list[TagDef]] = {}
     for tag in _computed_by(rules, PASS_OWN):
         groups.setdefault((tag.kind, event_condition_sql(rules, tag, as_of)), []).append(tag)
-    return [(f"tag_own{index}", kind_of(tags[0]).own_pass_sql(tags, cond, as_of), tags)
+    return [(f"tag_own{index}", kind_of(tags[0]).own_pass_sql(tags, cond, as_of, events), tags)
             for index, ((_, cond), tags) in enumerate(groups.items())]
 
 
@@ -149,27 +153,43 @@ def _zero_default(tag: TagDef, column: str) -> str:
     return f"coalesce({column}, 0)" if kind_of(tag).zero_when_no_events(tag) else column
 
 
-def features_select_sql(rules: TagRules, as_of: dt.date) -> str:
-    """SELECT of person_features: one row per person, attributes + one typed column per tag."""
+def features_select_sql(rules: TagRules, as_of: dt.date,
+                        increment: Increment | None = None) -> str:
+    """SELECT of person_features: one row per person, attributes + one typed column per tag.
+
+    With `increment`, only the affected persons' tags are computed from their events;
+    every other person's come from the stored person_features, carried to `as_of`."""
     check_runnable(rules)
     fields = rules.fields()
+    events = increment.events_sql() if increment else "events"
     ctes: list[str] = []
     base_cols = ["p.person_id"] + [f"p.{ident(n)}" for n in PERSON_FIELDS]
+    kept_cols = list(base_cols)
     joins = ""
-    event_sql = event_pass_sql(rules, as_of)
+    event_sql = event_pass_sql(rules, as_of, events)
     if event_sql:
         ctes.append(f"tag_events AS (\n{event_sql}\n)")
         joins += "\nLEFT JOIN tag_events ev ON ev.person_id = p.person_id"
         for tag in _computed_by(rules, PASS_EVENTS):
             base_cols.append(f"{_zero_default(tag, 'ev.' + ident(tag.name))} AS {ident(tag.name)}")
-    for name, sql, tags in value_pass_sql(rules, as_of) + own_pass_sql(rules, as_of):
+            kept_cols.append(_carried(tag, increment))
+    for name, sql, tags in value_pass_sql(rules, as_of, events) + own_pass_sql(rules, as_of,
+                                                                                events):
         ctes.append(f"{name} AS (\n{sql}\n)")
         joins += f"\nLEFT JOIN {name} ON {name}.person_id = p.person_id"
         for tag in tags:
             col = f"{name}.{ident(tag.name)}"
             base_cols.append(f"{_zero_default(tag, col)} AS {ident(tag.name)}")
+            kept_cols.append(_carried(tag, increment))
+    persons = "persons"
+    kept = ""
+    if increment:
+        persons = f"(SELECT * FROM persons WHERE person_id IN {increment.affected_sql()})"
+        kept = ("\nUNION ALL\nSELECT " + ",\n       ".join(kept_cols)
+                + "\nFROM persons p JOIN person_features o ON o.person_id = p.person_id"
+                f"\nWHERE p.person_id NOT IN {increment.affected_sql()}")
     ctes.append("layer0 AS (\nSELECT " + ",\n       ".join(base_cols)
-                + f"\nFROM persons p{joins}\n)")
+                + f"\nFROM {persons} p{joins}{kept}\n)")
     last = "layer0"
     for index, layer in enumerate(_layers(rules), start=1):
         cols = ",\n       ".join(
@@ -183,6 +203,13 @@ def features_select_sql(rules: TagRules, as_of: dt.date) -> str:
             + f"\nFROM {last}")
 
 
+def _carried(tag: TagDef, increment: Increment | None) -> str:
+    if increment is None:
+        return ""
+    stored = f"o.{ident(tag.name)}"
+    return f"{kind_of(tag).carried_sql(tag, stored, increment.days)} AS {ident(tag.name)}"
+
+
 def check_runnable(rules: TagRules) -> None:
     broken = [t for t in rules.tags if t.broken]
     if broken:
@@ -190,11 +217,12 @@ def check_runnable(rules: TagRules) -> None:
 
 
 def compile_tag_rules(rules: TagRules, as_of: dt.date, target: str = "person_features",
-                      *, temporary: bool = False) -> list[str]:
+                      *, temporary: bool = False, increment: Increment | None = None
+                      ) -> list[str]:
     """Statements that (re)build `target` with every tag of `rules` as of `as_of`."""
     kind = "TEMP TABLE" if temporary else "TABLE"
     return [f"CREATE OR REPLACE {kind} {ident(target)} AS\n"
-            f"{features_select_sql(rules, as_of)}"]
+            f"{features_select_sql(rules, as_of, increment)}"]
 
 
 def tag_definitions_sql(rules: TagRules) -> list[str]:

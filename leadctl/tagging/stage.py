@@ -14,13 +14,17 @@ one IS DISTINCT FROM per tag column (no join of ~20M long-form rows).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from leadctl.sqltext import date_literal, ident, literal
-from leadctl.tagging.model import TagRules
-from leadctl.tagging.sql import compile_tag_rules, tag_definitions_sql
+from leadctl.tagging import incremental as inc
+from leadctl.tagging.fields import compile_event_filter
+from leadctl.tagging.kinds import PASS_DERIVED, kind_of
+from leadctl.tagging.model import TagDef, TagRules
+from leadctl.tagging.sql import compile_tag_rules, features_select_sql, tag_definitions_sql
 from leadctl.workspace import Workspace
 
 NEW_FEATURES = "tag_new_features"
@@ -196,9 +200,11 @@ def computed_tags(ws: Workspace, rules: TagRules) -> list[StoredTag]:
 
 
 def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = False,
-             run_id: int | None = None, progress=None) -> dict:
+             run_id: int | None = None, progress=None, full: bool = False) -> dict:
     """Compute every tag as of `as_of`; store unless `dry_run`. Returns the run summary.
-    `progress(done, total, label)` is called between steps when given."""
+    Only the persons whose tags can have changed since the stored run are computed from
+    events (tagging/incremental.py) unless `full`. `progress(done, total, label)` is
+    called between steps when given."""
     steps = 3 if dry_run else 5
 
     def step(done: int, label: str) -> None:
@@ -206,13 +212,21 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
             progress(done, steps, label)
 
     step(0, "computing")
-    ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=True))
+    old = stored_tags(ws)
+    key = state_key(rules)
+    events_file_id = ws.scalar(inc.last_events_file_sql())
+    increment = None if full or not old else _increment(ws, rules, as_of, key)
+    ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=True,
+                                increment=increment))
     step(1, "comparing")
-    new, old = computed_tags(ws, rules), stored_tags(ws)
+    new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
     ws.execute(compare_sql(new, old))
     step(2, "summarising")
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
+    summary["recomputed"] = {
+        "incremental": increment is not None, "persons": summary["persons"] if increment is None
+        else ws.scalar(f"SELECT count(*) FROM {inc.AFFECTED}")}
     if not dry_run:
         run_id = run_id if run_id is not None else (ws.run_id or 0)
         summary["run_id"] = run_id
@@ -224,10 +238,44 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         if ws.table_type("tags") == "BASE TABLE":
             ws.execute("DROP TABLE tags")  # a new workspace's placeholder; a view from now on
         ws.script(publish_sql(rules, as_of, run_id))
+        ws.script(inc.remember_subjects_sql(increment is not None))
+        ws.script(inc.store_state_sql(inc.TagState(key, as_of, events_file_id)))
     step(steps, "done")
-    for table in (COMPARE, NEW_FEATURES):
+    for table in (COMPARE, NEW_FEATURES, *inc.working_tables()):
         ws.execute(f"DROP TABLE IF EXISTS {ident(table)}")
     return summary
+
+
+def state_key(rules: TagRules) -> str:
+    """What stored tag values depend on besides events and as-of: the compiled SQL (rules
+    and code), at a fixed date."""
+    sql = features_select_sql(rules, dt.date(2000, 1, 1))
+    return hashlib.sha256(sql.encode()).hexdigest()
+
+
+def _reads_as_of(rules: TagRules, tag: TagDef) -> bool:
+    """Whether a tag's event filter uses the as-of date (compiled differently for two days):
+    then which events it reads can change for anyone, any day."""
+    if tag.where is None:
+        return False
+    day = dt.date(2000, 1, 1)
+    return (compile_event_filter(rules, tag, day).sql
+            != compile_event_filter(rules, tag, day + dt.timedelta(days=1)).sql)
+
+
+def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, key: str) -> inc.Increment | None:
+    """The persons to recompute (into inc.AFFECTED), or None when a full run is needed."""
+    state = inc.TagState.from_json(ws.scalar(inc.state_sql()))
+    if state is None or state.key != key or state.as_of > as_of:
+        return None
+    from_events = [t for t in rules.tags if kind_of(t).computed_by(t) != PASS_DERIVED]
+    if not from_events or any(_reads_as_of(rules, t) for t in from_events):
+        return None
+    event_types = tuple(dict.fromkeys(e for t in from_events for e in t.events))
+    windows = [t.window_days for t in from_events if t.window_days is not None]
+    ws.execute(inc.moved_sql())
+    ws.script(inc.affected_sql(event_types, windows, state, as_of))
+    return inc.Increment(days=(as_of - state.as_of).days)
 
 
 def _previous_run(ws: Workspace) -> dict | None:
