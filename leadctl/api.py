@@ -64,18 +64,19 @@ def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
 
 
 def resolve(db: Path | None, rules_dir: Path, progress=None, as_of: dt.date | None = None,
-            dry_run: bool = False) -> dict:
+            dry_run: bool = False, full: bool = False) -> dict:
     """Identity resolution over everything ingested; publishes persons and history. In the
     same write, merged and split persons' routing states follow the identity changes
     (routing/merge.py, locks active as of `as_of`, default today): `ownership` counts
     what moved, `conflicts` the locks of two reps that met in one person. dry_run: the
     same on a private copy, reported against the published state (identity/preview.py);
-    nothing is published and the run log gets no row."""
+    nothing is published and the run log gets no row. full: golden records and subjects
+    of every person, not only of those the news changed."""
     as_of = as_of or dt.date.today()
     rules = load_rules(rules_dir)  # invalid rules: nothing changes
 
     def run(ws: Workspace, run_id: int | None) -> dict:
-        return resolve_with_ownership(ws, rules, as_of, run_id, progress)
+        return resolve_with_ownership(ws, rules, as_of, run_id, progress, full)
 
     if dry_run:
         with open_private(db) as ws:

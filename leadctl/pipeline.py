@@ -52,7 +52,7 @@ class RunOptions:
     inbox: list[str] = field(default_factory=list)
     max_reject_share: float = 0.05
     dry_run: bool = False  # everything computed on a private copy; nothing published
-    full: bool = False  # tags: every person from all events (not only what changed)
+    full: bool = False  # golden records, subjects, tags of everyone (not only what changed)
 
 
 def run_nightly(db: Path | None, options: RunOptions,
@@ -157,18 +157,18 @@ def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
 
 
 def resolve_with_ownership(ws, rules: RuleSet, as_of: dt.date, run_id: int | None,
-                           progress=None) -> dict:
+                           progress=None, full: bool = False) -> dict:
     """Identities, then the routing states of merged/split persons (same write): what
     `resolve`, `resolve --dry-run` and the nightly resolve stage all run."""
     counts = resolve_identities(ws, rules.identity, run_id, progress,
-                                preferred=preferred_ids_sql(as_of)).to_dict()
+                                preferred=preferred_ids_sql(as_of), full=full).to_dict()
     counts["ownership"] = carry_ownership(ws, rules.routing, as_of, run_id)
     counts["conflicts"] = counts["ownership"]["conflicts"]
     return counts
 
 
 def _resolve(ws, rules: RuleSet, options: RunOptions) -> dict:
-    return resolve_with_ownership(ws, rules, options.as_of, ws.run_id)
+    return resolve_with_ownership(ws, rules, options.as_of, ws.run_id, full=options.full)
 
 
 def _tag(ws, rules: RuleSet, options: RunOptions) -> dict:

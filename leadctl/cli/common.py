@@ -63,8 +63,8 @@ AsOf = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")]
 Full = Annotated[bool, typer.Option(
-    "--full", help="Compute every person's tags from all their events (by default only the "
-    "persons whose events, windows or identity changed since the stored run; same result).")]
+    "--full", help="Recompute every person from all leads and events (by default only what "
+    "changed since the stored run is recomputed; the result is the same).")]
 Reveal = Annotated[bool, typer.Option("--reveal", help="Show personal data unmasked.")]
 
 

@@ -13,14 +13,14 @@ def register(app: typer.Typer) -> None:
 
 
 def resolve(ctx: typer.Context, as_of: common.AsOf = None, dry_run: common.DryRun = False,
-            json_out: common.Json = False) -> None:
+            full: common.Full = False, json_out: common.Json = False) -> None:
     """Normalise identifiers, merge identities (OneID), build golden person records."""
 
     s = common.settings(ctx)
     day = common.as_of_date(ctx, as_of)  # sale locks active on this day follow merges
     with common.Progress("resolve") as bar:
         result = common.run(ctx, lambda: api.resolve(s.db, s.rules, bar.update, as_of=day,
-                                                     dry_run=dry_run))
+                                                     dry_run=dry_run, full=full))
     if result.get("conflicts"):
         common.warn(f"{result['conflicts']} ownership conflict(s): a merge brought together "
                     "active sale locks of different reps (the earlier sale was kept); see "

@@ -32,7 +32,8 @@ TOP_BLOCKED = 10
 T = {name: f"_oneid_{name}" for name in (
     "prev", "prev_persons", "prev_aliases", "subjects", "new_subjects", "subject_phones",
     "extra_keys", "changed_leads", "ids", "preferred", "touched_values", "changed_persons",
-    "some_comps", "some_members", "some_id_rows",
+    "some_comps", "some_members", "some_id_rows", "changed_subjects", "some_subjects",
+    "some_subject_keys",
     "shared", "edges", "stars", "done", "comps", "members", "anchors",
     "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows",
     "golden", "places", "given_places", "phone_places",
@@ -60,6 +61,7 @@ class ResolveSummary:
     merges: int = 0  # 'merge' rows appended to identity_history by this run
     splits: int = 0  # 'split' rows appended by this run
     subjects: dict[str, int] = field(default_factory=dict)  # matched, unmatched, ambiguous
+    subjects_rebuilt: bool = False  # event subjects read from all events (else: new files)
     # must_link / cannot_link entries: entries, must_link and cannot_link applied,
     # cut_values, warnings (what could not be applied; values masked)
     overrides: dict = field(default_factory=dict)
@@ -91,13 +93,14 @@ class _Clock:
 
 def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
                        run_id: int | None = None, progress=None,
-                       preferred: str | None = None) -> ResolveSummary:
+                       preferred: str | None = None, full: bool = False) -> ResolveSummary:
     """Rebuilds lead_identifiers, blocked_identifiers, person_leads, persons,
     person_aliases and subject_persons; appends merges/splits to identity_history.
     `progress(done, total, next step)` is called after each step when given.
     `preferred`: a query of `(person_id, priority)` — on a merge, the id with the lowest
     priority survives (before the oldest); the caller decides which ids matter (routing:
-    the persons a rep holds), identity knows nothing of them."""
+    the persons a rep holds), identity knows nothing of them. `full`: golden records and
+    event subjects of everyone, not only what changed since the last resolve."""
     config = config or IdentityConfig()
     summary = ResolveSummary()
     started = time.perf_counter()
@@ -106,16 +109,16 @@ def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
         progress(0, len(STEPS), STEPS[0])
     # Nothing here depends on row order.
     with ws.unordered():
-        _resolve(ws, config, summary, clock, run_id, preferred)
+        _resolve(ws, config, summary, clock, run_id, preferred, full)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
 
 def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clock: _Clock,
-             run_id: int | None, preferred: str | None = None) -> None:
+             run_id: int | None, preferred: str | None = None, full: bool = False) -> None:
     try:
         _keep_previous(ws)
-        summary.phone_leftovers, blocked_keys = _normalise(ws, config, summary)
+        summary.phone_leftovers, blocked_keys = _normalise(ws, config, summary, full)
         clock.lap("normalise")
         _link_values(ws, config, blocked_keys)
         _prepare_overrides(ws, config, summary)
@@ -125,9 +128,9 @@ def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clo
         clock.lap("components")
         _assign_ids(ws, run_id, preferred)
         clock.lap("person_ids")
-        _golden_records(ws, config)
+        incremental = _golden_records(ws, config, full)
         clock.lap("persons")
-        ws.execute(subjects.subject_persons_sql(T["subjects"], cache.SUBJECT_KEYS))
+        _subject_persons(ws, incremental and not summary.subjects_rebuilt)
         clock.lap("subjects")
         _summarise(ws, summary)
     finally:
@@ -143,8 +146,8 @@ def _keep_previous(ws: Workspace) -> None:
                "SELECT old_person_id, person_id FROM person_aliases")
 
 
-def _normalise(ws: Workspace, config: IdentityConfig,
-               summary: ResolveSummary) -> tuple[int, dict[str, list[str]]]:
+def _normalise(ws: Workspace, config: IdentityConfig, summary: ResolveSummary,
+               full: bool = False) -> tuple[int, dict[str, list[str]]]:
     """Brings the normalisation cache up to date (identifier rows of new or changed
     leads, keys of new phone subjects) and normalises the blocklist values the same
     way; returns (distinct phones parsed by phonenumbers, blocklist keys per type)."""
@@ -155,7 +158,7 @@ def _normalise(ws: Workspace, config: IdentityConfig,
         "t", "s", pattern, cn_default))
     if ws.scalar(cache.stored_key_sql()) != key:
         ws.script(cache.clear_sql())
-    _update_event_subjects(ws)
+    summary.subjects_rebuilt = _update_event_subjects(ws, full)
     ws.execute(subjects.distinct_subjects_sql(T["subjects"], cache.EVENT_SUBJECTS))
     ws.execute(cache.new_subjects_sql(T["new_subjects"], T["subjects"]))
     ws.execute(subjects.subject_phones_sql(T["subject_phones"], T["new_subjects"], pattern,
@@ -192,10 +195,11 @@ def _normalise(ws: Workspace, config: IdentityConfig,
     return parsed, blocked_keys
 
 
-def _update_event_subjects(ws: Workspace) -> None:
+def _update_event_subjects(ws: Workspace, full: bool) -> bool:
+    """Brings event_subjects up to date; True when they were rebuilt (some may be gone)."""
     now = ws.rows(cache.events_seen_sql())[0]
     try:
-        seen = json.loads(ws.scalar(cache.events_seen_state_sql()) or "")
+        seen = None if full else json.loads(ws.scalar(cache.events_seen_state_sql()) or "")
         # Events rows are only ever added: any other count means some went missing.
         if seen["events"] + ws.scalar(cache.new_events_rows_sql(seen)) != now["events"]:
             seen = None
@@ -203,6 +207,7 @@ def _update_event_subjects(ws: Workspace) -> None:
         seen = None
     if seen != now:
         ws.script(cache.event_subjects_sql(seen, {k: int(v) for k, v in now.items()}))
+    return seen is None
 
 
 def _link_values(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> None:
@@ -346,14 +351,15 @@ def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None)
     ws.execute(history.aliases_sql(T["winners"], ids, T["prev_aliases"]))
 
 
-def _golden_records(ws: Workspace, config: IdentityConfig) -> None:
+def _golden_records(ws: Workspace, config: IdentityConfig, full: bool = False) -> bool:
     """Golden records: of the persons whose record may have changed since the last
-    resolve when that one used the same rules (persons.changed_persons_sql), else of all."""
+    resolve when that one used the same rules (persons.changed_persons_sql), else of all.
+    Returns whether only the changed ones were redone (T['changed_persons'])."""
     ws.execute(persons.id_rows_sql(T["id_rows"], T["members"]))
     key = _golden_key(ws, config)
     state = _golden_state(ws)
     comps, members, id_rows = T["comps"], T["members"], T["id_rows"]
-    some = (state is not None and state.get("key") == key
+    some = (not full and state is not None and state.get("key") == key
             and ws.scalar(f"SELECT count(*) FROM {T['prev']}") > 0)
     if some:
         ws.execute(persons.changed_persons_sql(T["changed_persons"], T["prev"],
@@ -391,6 +397,24 @@ def _golden_records(ws: Workspace, config: IdentityConfig) -> None:
     ws.script([f"DELETE FROM meta WHERE key = {literal(GOLDEN_META_KEY)}",
                f"INSERT INTO meta (key, value) VALUES ({literal(GOLDEN_META_KEY)}, "
                f"{literal(json.dumps(state))})"])
+    return some
+
+
+def _subject_persons(ws: Workspace, incremental: bool) -> None:
+    """Maps event subjects to persons: only the subjects the changed persons can have
+    re-mapped after an incremental golden-record step, else all."""
+    if not incremental:
+        ws.execute(subjects.subject_persons_sql(T["subjects"], cache.SUBJECT_KEYS))
+        return
+    ws.execute(subjects.changed_subjects_sql(T["changed_subjects"], T["subjects"],
+                                             cache.SUBJECT_KEYS, T["changed_persons"],
+                                             T["person_ids"]))
+    ws.execute(subjects.some_subjects_sql(T["some_subjects"], T["subjects"],
+                                          T["changed_subjects"]))
+    ws.execute(subjects.some_subjects_sql(T["some_subject_keys"], cache.SUBJECT_KEYS,
+                                          T["changed_subjects"]))
+    ws.script(subjects.update_subject_persons_sql(T["some_subjects"], T["some_subject_keys"],
+                                                  T["changed_subjects"]))
 
 
 GOLDEN_META_KEY = "identity_golden"

@@ -34,8 +34,13 @@ def subject_phones_sql(target: str, subjects: str, mobile_pattern: str = CN_MOBI
 
 
 def subject_persons_sql(subjects: str, subject_phones: str) -> str:
+    return ("CREATE OR REPLACE TABLE subject_persons AS "
+            + subject_persons_select_sql(subjects, subject_phones))
+
+
+def subject_persons_select_sql(subjects: str, subject_phones: str) -> str:
+    """(subject, person_id, status) of every subject in `subjects`."""
     return f"""
-        CREATE OR REPLACE TABLE subject_persons AS
         WITH lead_map AS (
             SELECT l.lead_id, min(pl.person_id) AS first, max(pl.person_id) AS last
             FROM leads l JOIN person_leads pl ON pl.lead_key = l.lead_key
@@ -44,7 +49,8 @@ def subject_persons_sql(subjects: str, subject_phones: str) -> str:
         phone_map AS (
             SELECT DISTINCT li.value, pl.person_id
             FROM lead_identifiers li JOIN person_leads pl ON pl.lead_key = li.lead_key
-            WHERE li.id_type = 'phone' AND li.status = 'ok'),
+            WHERE li.id_type = 'phone' AND li.status = 'ok'
+              AND li.value IN (SELECT key_value FROM {subject_phones} WHERE valid)),
         matched AS (
             SELECT s.subject, coalesce(p.person_id, a.person_id) AS person_id, false AS twice
             FROM {subjects} s LEFT JOIN persons p ON p.person_id = s.ref
@@ -65,3 +71,51 @@ def subject_persons_sql(subjects: str, subject_phones: str) -> str:
             CASE WHEN twice THEN 'ambiguous' WHEN person_id IS NULL THEN 'unmatched'
                  ELSE 'matched' END AS status
         FROM matched"""
+
+
+# -- the subjects a resolve can have re-mapped ------------------------------------------------
+# With the same rules, a subject maps elsewhere only if it is new, or it names (or mapped
+# to) a person whose leads changed: its lead id, its phone value or its person id belongs
+# to such a person, or the person it mapped to is gone.
+
+def changed_subjects_sql(target: str, subjects: str, subject_keys: str, changed: str,
+                         ids: str) -> str:
+    """`target(subject)`: subjects to map again. `changed(person_id)`: current persons
+    whose leads changed; `ids(comp, person_id)`: every current person."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH changed_leads AS (
+            SELECT lead_key FROM person_leads
+            WHERE person_id IN (SELECT person_id FROM {changed}))
+        SELECT subject FROM {subjects}
+        WHERE subject NOT IN (SELECT subject FROM subject_persons)
+        UNION
+        SELECT subject FROM subject_persons
+        WHERE person_id IN (SELECT person_id FROM {changed})
+           OR person_id NOT IN (SELECT person_id FROM {ids})
+        UNION
+        SELECT subject FROM {subjects} WHERE kind = 'lead' AND ref IN (
+            SELECT lead_id FROM leads WHERE lead_key IN (SELECT lead_key FROM changed_leads))
+        UNION
+        SELECT subject FROM {subjects} WHERE kind = 'person'
+          AND ref IN (SELECT person_id FROM {changed})
+        UNION
+        SELECT subject FROM {subject_keys} WHERE key_value IN (
+            SELECT value FROM lead_identifiers WHERE id_type = 'phone'
+              AND lead_key IN (SELECT lead_key FROM changed_leads))"""
+
+
+def some_subjects_sql(target: str, table: str, changed_subjects: str) -> str:
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT * FROM {table} WHERE subject IN (SELECT subject FROM {changed_subjects})"""
+
+
+def update_subject_persons_sql(subjects: str, subject_phones: str,
+                               changed_subjects: str) -> list[str]:
+    """Maps the changed subjects again (`subjects`, `subject_phones`: only theirs); every
+    other row of subject_persons stays."""
+    return [f"DELETE FROM subject_persons WHERE subject IN "
+            f"(SELECT subject FROM {changed_subjects})",
+            "INSERT INTO subject_persons "
+            + subject_persons_select_sql(subjects, subject_phones)]

@@ -30,26 +30,30 @@ from leadctl.sqltext import literal, ts_literal
 
 META_KEY = "tag_state"
 SUBJECTS_SEEN = "tag_subject_persons"  # subject_persons as the last stored tag run saw it
-AFFECTED = "tag_affected"  # (person_id) whose tags are recomputed
-AFFECTED_SUBJECTS = "tag_affected_subjects"  # (subject) of those persons
+AFFECTED = "tag_affected"  # (person_id, window_days): whose tags are recomputed
 MOVED = "tag_moved"  # (subject, new_id, old_id): subjects whose person changed
 
 
 @dataclass(frozen=True)
 class Increment:
-    """What a run recomputes: the persons in `affected`, `days` after the stored run."""
+    """What a run recomputes, `days` after the stored run: per window length of the tags
+    computed from events (None: no window), the persons in `affected` listed for it or
+    for every window (window_days NULL)."""
 
     days: int
+    windows: tuple[int | None, ...]
     affected: str = AFFECTED
-    subjects: str = AFFECTED_SUBJECTS
 
-    def affected_sql(self) -> str:
-        return f"(SELECT person_id FROM {self.affected})"
+    def persons_sql(self, window: int | None) -> str:
+        """The persons whose tags of this window are recomputed."""
+        mine = "" if window is None else f" OR window_days = {int(window)}"
+        return (f"(SELECT DISTINCT person_id FROM {self.affected} "
+                f"WHERE window_days IS NULL{mine})")
 
-    def events_sql(self) -> str:
-        """The events of the affected persons (what the passes read instead of events)."""
-        return (f"(SELECT * FROM events WHERE subject IN "
-                f"(SELECT subject FROM {self.subjects}))")
+    def events_sql(self, window: int | None) -> str:
+        """Those persons' events (what the passes read instead of all events)."""
+        return (f"(SELECT * FROM events WHERE subject IN (SELECT subject FROM subject_persons "
+                f"WHERE person_id IN {self.persons_sql(window)}))")
 
 
 @dataclass(frozen=True)
@@ -99,34 +103,38 @@ def moved_sql() -> str:
 
 
 def affected_sql(event_types: tuple[str, ...], windows: list[int], previous: TagState,
-                 as_of: dt.date) -> list[str]:
-    """`AFFECTED(person_id)` and `AFFECTED_SUBJECTS(subject)` (after `moved_sql`).
-
-    `event_types`: every event type a tag reads; `windows`: their windows in days."""
-    bands = [(previous.as_of, as_of)]  # entering: every pass reads ts < as_of
-    bands += [(previous.as_of - dt.timedelta(days=n), as_of - dt.timedelta(days=n))
-              for n in sorted(set(windows))]  # sliding out of an n-day window
-    in_band = " OR ".join(f"(e.ts >= {ts_literal(start)} AND e.ts < {ts_literal(end)})"
-                          for start, end in bands if start < end)
-    news = f"e.file_id > {previous.events_file_id}" + (f" OR {in_band}" if in_band else "")
+                 as_of: dt.date) -> str:
+    """`AFFECTED(person_id, window_days)` (after `moved_sql`): window_days NULL for the
+    persons every tag is recomputed for (new events files, events entering at the day
+    boundary, moved subjects, new persons), N for those whose events slid out of an
+    N-day window. `event_types`: every event type a tag reads."""
     types = ", ".join(literal(t) for t in event_types)
-    return [
-        f"""CREATE OR REPLACE TEMP TABLE {AFFECTED} AS
-        WITH touched AS (
-            SELECT DISTINCT e.subject FROM events e
-            WHERE e.event_type IN ({types}) AND ({news}))
-        SELECT DISTINCT person_id FROM (
-            SELECT sp.person_id FROM subject_persons sp
-            WHERE sp.subject IN (SELECT subject FROM touched)
-            UNION ALL SELECT new_id FROM {MOVED}
-            UNION ALL SELECT old_id FROM {MOVED}
-            UNION ALL SELECT p.person_id FROM persons p
-            WHERE p.person_id NOT IN (SELECT person_id FROM person_features))
-        WHERE person_id IS NOT NULL""",
-        f"""CREATE OR REPLACE TEMP TABLE {AFFECTED_SUBJECTS} AS
-        SELECT subject FROM subject_persons
-        WHERE person_id IN (SELECT person_id FROM {AFFECTED})""",
-    ]
+    news = f"e.file_id > {previous.events_file_id}"
+    if previous.as_of < as_of:  # entering: every pass reads ts < as_of
+        news += (f" OR (e.ts >= {ts_literal(previous.as_of)} "
+                 f"AND e.ts < {ts_literal(as_of)})")
+    slid = [f"""
+            UNION ALL
+            SELECT sp.person_id, {n} FROM subject_persons sp WHERE sp.subject IN (
+                SELECT e.subject FROM events e WHERE e.event_type IN ({types})
+                  AND e.ts >= {ts_literal(previous.as_of - dt.timedelta(days=n))}
+                  AND e.ts < {ts_literal(as_of - dt.timedelta(days=n))})"""
+            for n in sorted(set(windows)) if previous.as_of < as_of]
+    return f"""CREATE OR REPLACE TEMP TABLE {AFFECTED} AS
+        SELECT DISTINCT person_id, window_days FROM (
+            SELECT sp.person_id, CAST(NULL AS INTEGER) AS window_days
+            FROM subject_persons sp WHERE sp.subject IN (
+                SELECT e.subject FROM events e
+                WHERE e.event_type IN ({types}) AND ({news}))
+            UNION ALL SELECT new_id, NULL FROM {MOVED}
+            UNION ALL SELECT old_id, NULL FROM {MOVED}
+            UNION ALL SELECT p.person_id, NULL FROM persons p
+            WHERE p.person_id NOT IN (SELECT person_id FROM person_features){''.join(slid)})
+        WHERE person_id IS NOT NULL"""
+
+
+def recomputed_sql() -> str:
+    return f"SELECT count(DISTINCT person_id) FROM {AFFECTED}"
 
 
 def remember_subjects_sql(incremental: bool) -> list[str]:
@@ -142,4 +150,4 @@ def remember_subjects_sql(incremental: bool) -> list[str]:
 
 
 def working_tables() -> tuple[str, ...]:
-    return (MOVED, AFFECTED, AFFECTED_SUBJECTS)
+    return (MOVED, AFFECTED)

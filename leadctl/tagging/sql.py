@@ -33,8 +33,10 @@ from leadctl.tagging.kinds import (
 from leadctl.tagging.model import PERSON_FIELDS, TagDef, TagRules
 
 
-def _computed_by(rules: TagRules, how: str) -> list[TagDef]:
-    return [t for t in rules.tags if kind_of(t).computed_by(t) == how]
+def _computed_by(rules: TagRules, how: str, only: frozenset[str] | None = None
+                 ) -> list[TagDef]:
+    return [t for t in rules.tags if kind_of(t).computed_by(t) == how
+            and (only is None or t.name in only)]
 
 
 def events_scope_sql(tags: list[TagDef], as_of: dt.date) -> str:
@@ -47,14 +49,16 @@ def events_scope_sql(tags: list[TagDef], as_of: dt.date) -> str:
     return " AND ".join(parts)
 
 
-def event_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events") -> str | None:
+def event_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
+                   only: frozenset[str] | None = None) -> str | None:
     """Every `PASS_EVENTS` tag from ONE pass over events.
 
     Two stages, both plain GROUP BYs: conditional aggregates per event subject (no join
     on the 10M-row side), then the few partial rows of each person merged after a join
     to subject_persons. Distinct day counts are bitmasks (bit_or), so they merge too.
-    `events`: the events table, or a parenthesised query of some of its rows."""
-    tags = _computed_by(rules, PASS_EVENTS)
+    `events`: the events table, or a parenthesised query of some of its rows; `only`: the
+    names of the tags to compute (default: all)."""
+    tags = _computed_by(rules, PASS_EVENTS, only)
     if not tags:
         return None
     conds = Partials("c")
@@ -85,13 +89,13 @@ def _takes_all(tag: TagDef) -> bool:
     return tag.window_days is None and tag.where is None
 
 
-def value_pass_sql(rules: TagRules, as_of: dt.date,
-                   events: str = "events") -> list[tuple[str, str, list[TagDef]]]:
+def value_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
+                   only: frozenset[str] | None = None) -> list[tuple[str, str, list[TagDef]]]:
     """(name, SELECT, tags) per value expression: count / first / last time per (subject,
     value), merged per (person, value), then top-N lists, distinct counts, first/last
     values from those few rows."""
     groups: dict[str, list[TagDef]] = {}
-    for tag in _computed_by(rules, PASS_VALUES):
+    for tag in _computed_by(rules, PASS_VALUES, only):
         groups.setdefault(kind_of(tag).value_sql(tag, rules), []).append(tag)
     out = []
     for index, (value, tags) in enumerate(groups.items()):
@@ -123,12 +127,12 @@ def value_pass_sql(rules: TagRules, as_of: dt.date,
     return out
 
 
-def own_pass_sql(rules: TagRules, as_of: dt.date,
-                 events: str = "events") -> list[tuple[str, str, list[TagDef]]]:
+def own_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
+                 only: frozenset[str] | None = None) -> list[tuple[str, str, list[TagDef]]]:
     """(name, SELECT person_id + one column per tag, tags) per kind with a pass of its own
     and set of events: tags of one kind over the same events share their pass."""
     groups: dict[tuple[str, str], list[TagDef]] = {}
-    for tag in _computed_by(rules, PASS_OWN):
+    for tag in _computed_by(rules, PASS_OWN, only):
         groups.setdefault((tag.kind, event_condition_sql(rules, tag, as_of)), []).append(tag)
     return [(f"tag_own{index}", kind_of(tags[0]).own_pass_sql(tags, cond, as_of, events), tags)
             for index, ((_, cond), tags) in enumerate(groups.items())]
@@ -157,39 +161,48 @@ def features_select_sql(rules: TagRules, as_of: dt.date,
                         increment: Increment | None = None) -> str:
     """SELECT of person_features: one row per person, attributes + one typed column per tag.
 
-    With `increment`, only the affected persons' tags are computed from their events;
-    every other person's come from the stored person_features, carried to `as_of`."""
+    With `increment`, a tag computed from events is computed only for the persons the
+    increment lists for its window; the others keep the stored value, carried to `as_of`."""
     check_runnable(rules)
     fields = rules.fields()
-    events = increment.events_sql() if increment else "events"
     ctes: list[str] = []
-    base_cols = ["p.person_id"] + [f"p.{ident(n)}" for n in PERSON_FIELDS]
-    kept_cols = list(base_cols)
+    cols = {"person_id": "p.person_id", **{n: f"p.{ident(n)}" for n in PERSON_FIELDS}}
     joins = ""
-    event_sql = event_pass_sql(rules, as_of, events)
-    if event_sql:
-        ctes.append(f"tag_events AS (\n{event_sql}\n)")
-        joins += "\nLEFT JOIN tag_events ev ON ev.person_id = p.person_id"
-        for tag in _computed_by(rules, PASS_EVENTS):
-            base_cols.append(f"{_zero_default(tag, 'ev.' + ident(tag.name))} AS {ident(tag.name)}")
-            kept_cols.append(_carried(tag, increment))
-    for name, sql, tags in value_pass_sql(rules, as_of, events) + own_pass_sql(rules, as_of,
-                                                                                events):
-        ctes.append(f"{name} AS (\n{sql}\n)")
-        joins += f"\nLEFT JOIN {name} ON {name}.person_id = p.person_id"
-        for tag in tags:
-            col = f"{name}.{ident(tag.name)}"
-            base_cols.append(f"{_zero_default(tag, col)} AS {ident(tag.name)}")
-            kept_cols.append(_carried(tag, increment))
-    persons = "persons"
-    kept = ""
-    if increment:
-        persons = f"(SELECT * FROM persons WHERE person_id IN {increment.affected_sql()})"
-        kept = ("\nUNION ALL\nSELECT " + ",\n       ".join(kept_cols)
-                + "\nFROM persons p JOIN person_features o ON o.person_id = p.person_id"
-                f"\nWHERE p.person_id NOT IN {increment.affected_sql()}")
+    groups = [(None, None)] if increment is None else [
+        (window, frozenset(t.name for t in rules.tags if t.window_days == window
+                           and kind_of(t).computed_by(t) != PASS_DERIVED))
+        for window in increment.windows]
+    for index, (window, only) in enumerate(groups):
+        suffix, events, member = "", "events", None
+        if increment is not None:
+            suffix, events = f"_g{index}", increment.events_sql(window)
+            member = f"m{index}"
+            joins += (f"\nLEFT JOIN {increment.persons_sql(window)} {member} "
+                      f"ON {member}.person_id = p.person_id")
+        passes = []
+        event_sql = event_pass_sql(rules, as_of, events, only)
+        if event_sql:
+            passes.append((f"tag_events{suffix}", event_sql,
+                           _computed_by(rules, PASS_EVENTS, only)))
+        passes += [(name + suffix, sql, tags) for name, sql, tags in
+                   value_pass_sql(rules, as_of, events, only)
+                   + own_pass_sql(rules, as_of, events, only)]
+        for name, sql, tags in passes:
+            ctes.append(f"{name} AS (\n{sql}\n)")
+            joins += f"\nLEFT JOIN {name} ON {name}.person_id = p.person_id"
+            for tag in tags:
+                value = _zero_default(tag, f"{name}.{ident(tag.name)}")
+                if member is not None:
+                    carried = kind_of(tag).carried_sql(tag, f"o.{ident(tag.name)}",
+                                                       increment.days)
+                    value = (f"CASE WHEN {member}.person_id IS NOT NULL THEN {value} "
+                             f"ELSE {carried} END")
+                cols[tag.name] = value
+    if increment is not None:
+        joins = "\nLEFT JOIN person_features o ON o.person_id = p.person_id" + joins
+    base_cols = [f"{expr} AS {ident(name)}" for name, expr in cols.items()]
     ctes.append("layer0 AS (\nSELECT " + ",\n       ".join(base_cols)
-                + f"\nFROM {persons} p{joins}{kept}\n)")
+                + f"\nFROM persons p{joins}\n)")
     last = "layer0"
     for index, layer in enumerate(_layers(rules), start=1):
         cols = ",\n       ".join(
@@ -201,13 +214,6 @@ def features_select_sql(rules: TagRules, as_of: dt.date,
     out_cols = ["person_id"] + list(PERSON_FIELDS) + [t.name for t in rules.definition_order()]
     return ("WITH " + ",\n".join(ctes) + "\nSELECT " + ", ".join(ident(c) for c in out_cols)
             + f"\nFROM {last}")
-
-
-def _carried(tag: TagDef, increment: Increment | None) -> str:
-    if increment is None:
-        return ""
-    stored = f"o.{ident(tag.name)}"
-    return f"{kind_of(tag).carried_sql(tag, stored, increment.days)} AS {ident(tag.name)}"
 
 
 def check_runnable(rules: TagRules) -> None:

@@ -226,7 +226,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
     summary["recomputed"] = {
         "incremental": increment is not None, "persons": summary["persons"] if increment is None
-        else ws.scalar(f"SELECT count(*) FROM {inc.AFFECTED}")}
+        else ws.scalar(inc.recomputed_sql())}
     if not dry_run:
         run_id = run_id if run_id is not None else (ws.run_id or 0)
         summary["run_id"] = run_id
@@ -272,10 +272,11 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, key: str) -> inc.
     if not from_events or any(_reads_as_of(rules, t) for t in from_events):
         return None
     event_types = tuple(dict.fromkeys(e for t in from_events for e in t.events))
-    windows = [t.window_days for t in from_events if t.window_days is not None]
+    windows = tuple(dict.fromkeys(t.window_days for t in from_events))
     ws.execute(inc.moved_sql())
-    ws.script(inc.affected_sql(event_types, windows, state, as_of))
-    return inc.Increment(days=(as_of - state.as_of).days)
+    ws.execute(inc.affected_sql(event_types, [w for w in windows if w is not None], state,
+                                as_of))
+    return inc.Increment(days=(as_of - state.as_of).days, windows=windows)
 
 
 def _previous_run(ws: Workspace) -> dict | None:

@@ -1,7 +1,7 @@
-"""Incremental tag runs equal full ones, night after night: new events, windows sliding at
+"""Incremental nights equal full ones, night after night: new events, windows sliding at
 the day boundary, events entering from the future, identity merges, a rerun on the same
 day and a jump of several days. Two workspaces get the same nights, one with `--full`;
-every tag table must be identical, row for row."""
+every result table (identity, tags, scores, routing) must be identical, row for row."""
 
 from __future__ import annotations
 
@@ -23,7 +23,12 @@ NIGHTS = [
     ("2026-11-02", None),
 ]
 COMPARED = {
-    "person_features": "SELECT * FROM person_features ORDER BY ALL",
+    **{table: f"SELECT * FROM {table} ORDER BY ALL" for table in (
+        "lead_identifiers", "blocked_identifiers", "person_leads", "persons", "person_aliases",
+        "subject_persons", "event_subjects", "person_features", "score_breakdown",
+        "ownership", "lead_intent")},
+    "identity_history": "SELECT * EXCLUDE (changed_at) FROM identity_history ORDER BY ALL",
+    "assignments": "SELECT * EXCLUDE (logged_at) FROM assignments ORDER BY ALL",
     "tag_history": "SELECT * EXCLUDE (run_id) FROM tag_history ORDER BY ALL",
     "tags": "SELECT person_id, tag, CAST(value AS VARCHAR), as_of FROM tags ORDER BY ALL",
     "scores": "SELECT * EXCLUDE (run_id) FROM scores ORDER BY ALL",
