@@ -69,6 +69,9 @@ def bench_args(description: str | None = None):
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--memory-limit", default=None,
                         help="passed to leadctl as its global --memory-limit (e.g. 3GB)")
+    parser.add_argument("--nights", type=int, default=2,
+                        help="nights to run (bench/run.py): each after the first adds 1%% "
+                             "new leads and one new day of events")
     args = parser.parse_args()
     args.leads = args.leads or round(args.scale * 1_000_000)
     args.events = args.events or round(args.scale * 10_000_000)
@@ -85,16 +88,20 @@ def data_root() -> Path:
     return Path(os.environ.get("LEADCTL_BENCH_DATA") or OUT)
 
 
-def bench_data(n_leads: int, n_events: int) -> Path:
-    """Generated once per scale (with a 1% second night in night2/), then reused."""
+def bench_data(n_leads: int, n_events: int, nights: int = 2) -> Path:
+    """Generated once per scale, then reused: the first night's inbox/ and nights 2..N
+    (night<K>/: 1% new leads and one new day of events)."""
     import shutil
 
-    from datagen import make_bench_data
+    from datagen import make_bench_data, make_second_night
 
     data_dir = data_root() / f"data_{n_leads}_{n_events}"
-    if not (data_dir / "night2").exists():
+    if not (data_dir / "inbox" / "events.parquet").exists():
         shutil.rmtree(data_dir, ignore_errors=True)
-        make_bench_data(data_dir, n_leads=n_leads, n_events=n_events, extra_fraction=0.01)
+        make_bench_data(data_dir, n_leads=n_leads, n_events=n_events)
+    for night in range(2, nights + 1):
+        if not (data_dir / f"night{night}" / "events.parquet").exists():
+            make_second_night(data_dir, n_leads, 0.01, night=night, n_events=n_events)
     return data_dir
 
 

@@ -21,7 +21,7 @@ import codecs
 import json
 import shutil
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 PERSONS_PER_LEAD = 0.6  # 1M leads come from 600k persons
@@ -203,19 +203,21 @@ def truth_select_sql(base: str, person_prefix: str = "P") -> str:
         FROM {base} ORDER BY i"""
 
 
-def events_sql(n_events: int, n_leads: int, seed: int) -> str:
-    """Events of random leads' persons: by (messy) phone or by lead id, 90 days."""
+def events_sql(n_events: int, n_leads: int, seed: int, end: date = AS_OF,
+               days: int = 90) -> str:
+    """Events of random leads' persons: by (messy) phone or by lead id, in the `days` days
+    before `end`."""
     cases = " ".join(
         f"WHEN {n} THEN '{LEAD_ID_FORMAT[s][0]}' || CAST(l + {LEAD_ID_FORMAT[s][1]} AS VARCHAR)"
         for n, s in enumerate(SOURCES))
-    as_of = f"TIMESTAMP '{AS_OF.isoformat()} 00:00:00'"
+    as_of = f"TIMESTAMP '{end.isoformat()} 00:00:00'"
     # Layered so that the phone digits are computed once per row, not once per
     # reference inside messy_phone's CASE.
     return f"""
         SELECT messy_phone(digits, CAST({_h('e', seed, 'efmt')} % 100 AS INTEGER)) AS phone,
                CASE WHEN NOT by_phone THEN CASE l % 5 {cases} END END AS lead_id,
                event_type,
-               {as_of} - INTERVAL 1 SECOND * CAST(1 + {_h('e', seed, 'ets')} % (90 * 86400)
+               {as_of} - INTERVAL 1 SECOND * CAST(1 + {_h('e', seed, 'ets')} % ({days} * 86400)
                                                   AS BIGINT) AS ts,
                CASE WHEN event_type = 'order_paid'
                     THEN CAST(({_h('e', seed, 'amt')} % 50000) AS DOUBLE) / 100 + 9.9 END
@@ -325,28 +327,37 @@ def make_bench_data(out_dir: Path, n_leads: int = 1_000_000, n_events: int = 10_
 
 
 def make_second_night(out_dir: Path, n_leads: int, fraction: float = 0.01, seed: int = 1,
-                      threads: int | None = None) -> dict:
-    """OUT/night2/feed_douyin.csv: fraction*n_leads new leads after make_bench_data.
+                      threads: int | None = None, night: int = 2, n_events: int = 0) -> dict:
+    """OUT/night<K>/feed_douyin.csv: fraction*n_leads new leads after make_bench_data (and
+    after the nights before K), and with `n_events` OUT/night<K>/events.parquet: a day of
+    events (n_events / 90), the day before night K's as-of (AS_OF + K - 1 days).
 
     Lead numbers continue after n_leads; even ones are new persons, odd ones
     existing persons (so they share a phone with last night's data).
     """
 
     out_dir = Path(out_dir)
-    folder = out_dir / "night2"
+    folder = out_dir / f"night{night}"
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     n_persons = max(1, round(n_leads * PERSONS_PER_LEAD))
     count = max(2, round(n_leads * fraction))
+    first = n_leads + (night - 2) * count
     con = _connect(n_persons, seed, threads)
     person = (f"CASE WHEN range % 2 = 0 THEN {n_persons} + range // 2 "
               f"ELSE CAST({_h('range', seed, 'night2')} % {n_persons} AS BIGINT) END")
     # Every night-2 lead lands in the feed_douyin layout (source_no 1).
     con.execute("CREATE TEMP TABLE night AS SELECT * REPLACE (1 AS source_no) FROM ("
-                + base_leads_sql(n_leads, count, seed, person) + ")")
+                + base_leads_sql(first, count, seed, person) + ")")
     files = _write_leads(con, "night", folder, sources=("feed_douyin",))
-    truth = out_dir / "truth_night2.parquet"
+    if n_events:
+        events = folder / "events.parquet"
+        day_end = AS_OF + timedelta(days=night - 1)
+        day = events_sql(max(1, n_events // 90), n_leads, seed + 1000 * night, day_end, 1)
+        con.execute(f"COPY ({day}) TO '{events}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)")
+        files["events"] = str(events)
+    truth = out_dir / f"truth_night{night}.parquet"
     con.execute(f"COPY ({truth_select_sql('night')}) TO '{truth}' (FORMAT parquet)")
     con.close()
     return {"folder": str(folder), "files": files, "truth": str(truth), "leads": count,

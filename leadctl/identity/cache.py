@@ -19,6 +19,7 @@ import hashlib
 import json
 
 from leadctl.identity.config import ID_TYPES
+from leadctl.identity.subjects import distinct_subjects_sql
 from leadctl.sqltext import literal
 
 EVENT_SUBJECTS = "event_subjects"
@@ -106,19 +107,24 @@ def events_seen_sql() -> str:
     return "SELECT coalesce(max(file_id), 0) AS file_id, count(*) AS events FROM events"
 
 
-def event_subjects_sql(seen: dict | None, now: dict) -> list[str]:
-    """Brings `EVENT_SUBJECTS` up to date: the subjects of the events files ingested since
-    `seen` added; rebuilt from all events when nothing was seen or events went missing
-    (the rows then are not the rows seen plus the new files' rows)."""
+def event_subjects_sql(added: str, seen: dict | None, now: dict) -> list[str]:
+    """Brings `EVENT_SUBJECTS(subject, kind, ref)` up to date, the subjects it did not have
+    into `added`: those of the events files ingested since `seen`; all, rebuilt from every
+    event, when nothing was seen or events went missing (the rows then are not the rows
+    seen plus the new files' rows)."""
     store = [f"DELETE FROM meta WHERE key = {literal(EVENT_SUBJECTS_KEY)}",
              f"INSERT INTO meta (key, value) VALUES ({literal(EVENT_SUBJECTS_KEY)}, "
              f"{literal(json.dumps(now, sort_keys=True))})"]
     if seen is None:
-        return [f"DELETE FROM {EVENT_SUBJECTS}",
-                f"INSERT INTO {EVENT_SUBJECTS} SELECT DISTINCT subject FROM events", *store]
-    return [f"""INSERT INTO {EVENT_SUBJECTS}
-                SELECT DISTINCT subject FROM events WHERE file_id > {int(seen['file_id'])}
-                  AND subject NOT IN (SELECT subject FROM {EVENT_SUBJECTS})""", *store]
+        new, clear = distinct_subjects_sql(), [f"DELETE FROM {EVENT_SUBJECTS}"]
+    elif seen == now:
+        new, clear = f"SELECT * FROM {EVENT_SUBJECTS} WHERE false", []
+    else:
+        new, clear = distinct_subjects_sql("events", f"file_id > {int(seen['file_id'])} AND "
+                                           f"subject NOT IN (SELECT subject FROM "
+                                           f"{EVENT_SUBJECTS})"), []
+    return [f"CREATE OR REPLACE TEMP TABLE {added} AS {new}", *clear,
+            f"INSERT INTO {EVENT_SUBJECTS} SELECT subject, kind, ref FROM {added}", *store]
 
 
 def events_seen_state_sql() -> str:

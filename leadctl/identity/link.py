@@ -92,14 +92,21 @@ def status_sql(blocked: str, valid: str, records: str, config: IdentityConfig) -
 
 def lead_identifiers_sql(identifiers: str, shared: str, config: IdentityConfig,
                          blocked_keys: dict[str, list[str]]) -> str:
-    """Publishes `lead_identifiers`: every identifier row with its status.
+    """Publishes `lead_identifiers`: every identifier row with its status."""
+    return (f"CREATE OR REPLACE TABLE lead_identifiers AS "
+            f"{lead_identifiers_select_sql(identifiers, shared, config, blocked_keys)} "
+            "ORDER BY value")  # sorted: a portrait lookup by phone/email reads few row groups
+
+
+def lead_identifiers_select_sql(identifiers: str, shared: str, config: IdentityConfig,
+                                blocked_keys: dict[str, list[str]]) -> str:
+    """The `lead_identifiers` rows of the normalised rows in `identifiers`.
 
     `value` is the normalised value (for a blocked value that is also invalid: its
     cleaned text, so the blocklist report and lookups can show it); NULL when invalid.
     """
     status, reason = status_sql("blocked", "valid", "records", config)
     return f"""
-        CREATE OR REPLACE TABLE lead_identifiers AS
         SELECT lead_key, id_type, raw_value,
             CASE WHEN valid OR blocked IS NOT NULL THEN key_value END AS value,
             {status} AS status, records, {reason} AS reason
@@ -108,8 +115,28 @@ def lead_identifiers_sql(identifiers: str, shared: str, config: IdentityConfig,
                 SELECT i.lead_key, i.id_type, i.raw_value, i.key_value, i.valid,
                     CASE WHEN i.valid THEN coalesce(s.records, 1) END AS records
                 FROM {identifiers} i LEFT JOIN {shared} s
-                  ON s.id_type = i.id_type AND s.key_value = i.key_value))
-        ORDER BY value"""  # sorted: a portrait lookup by phone/email reads few row groups
+                  ON s.id_type = i.id_type AND s.key_value = i.key_value))"""
+
+
+def update_lead_identifiers_sql(identifiers: str, shared: str, config: IdentityConfig,
+                                blocked_keys: dict[str, list[str]], touched_values: str,
+                                changed_leads: str, target: str) -> list[str]:
+    """Redoes only the rows whose status can have changed since the last resolve (same
+    rules): those of new or changed leads and of every lead holding a value one of them
+    carries or carried (its record count changed); drops the rows of vanished leads.
+    `target`: a working table for the leads redone."""
+    some = f"(SELECT * FROM {identifiers} WHERE lead_key IN (SELECT lead_key FROM {target}))"
+    return [
+        f"""CREATE OR REPLACE TEMP TABLE {target} AS
+            SELECT lead_key FROM {changed_leads}
+            UNION
+            SELECT v.lead_key FROM {identifiers} v JOIN {touched_values} t
+              ON t.id_type = v.id_type AND t.key_value = v.key_value""",
+        f"""DELETE FROM lead_identifiers WHERE lead_key IN (SELECT lead_key FROM {target})
+            OR lead_key NOT IN (SELECT lead_key FROM {identifiers})""",
+        "INSERT INTO lead_identifiers "
+        + lead_identifiers_select_sql(some, shared, config, blocked_keys),
+    ]
 
 
 def publish_blocked_sql() -> str:

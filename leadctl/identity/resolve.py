@@ -30,10 +30,10 @@ TOP_BLOCKED = 10
 
 # Working tables (TEMP: never published, gone with the connection).
 T = {name: f"_oneid_{name}" for name in (
-    "prev", "prev_persons", "prev_aliases", "subjects", "new_subjects", "subject_phones",
+    "prev", "prev_persons", "prev_aliases", "added_subjects", "new_subjects", "subject_phones",
     "extra_keys", "changed_leads", "ids", "preferred", "touched_values", "changed_persons",
     "some_comps", "some_members", "some_id_rows", "changed_subjects", "some_subjects",
-    "some_subject_keys",
+    "some_subject_keys", "changed_keys", "redone_leads",
     "shared", "edges", "stars", "done", "comps", "members", "anchors",
     "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows",
     "golden", "places", "given_places", "phone_places",
@@ -120,7 +120,7 @@ def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clo
         _keep_previous(ws)
         summary.phone_leftovers, blocked_keys = _normalise(ws, config, summary, full)
         clock.lap("normalise")
-        _link_values(ws, config, blocked_keys)
+        _link_values(ws, config, blocked_keys, full)
         _prepare_overrides(ws, config, summary)
         clock.lap("status")
         summary.rounds = _components(ws, config, blocked_keys)
@@ -156,11 +156,14 @@ def _normalise(ws: Workspace, config: IdentityConfig, summary: ResolveSummary,
     key = cache.normalisation_key(config.default_region, pattern, normalize.identifiers_sql(
         "t", "leads", ID_TYPES, pattern, cn_default) + subjects.subject_phones_sql(
         "t", "s", pattern, cn_default))
-    if ws.scalar(cache.stored_key_sql()) != key:
+    cleared = ws.scalar(cache.stored_key_sql()) != key
+    if cleared:
         ws.script(cache.clear_sql())
     summary.subjects_rebuilt = _update_event_subjects(ws, full)
-    ws.execute(subjects.distinct_subjects_sql(T["subjects"], cache.EVENT_SUBJECTS))
-    ws.execute(cache.new_subjects_sql(T["new_subjects"], T["subjects"]))
+    # Phone subjects to normalise: the new ones (all of them after a rebuild or clear).
+    ws.execute(cache.new_subjects_sql(T["new_subjects"], cache.EVENT_SUBJECTS
+                                      if cleared or summary.subjects_rebuilt
+                                      else T["added_subjects"]))
     ws.execute(subjects.subject_phones_sql(T["subject_phones"], T["new_subjects"], pattern,
                                            cn_default))
     extra = [("block", t, v) for t in ID_TYPES for v in config.blocked_values.get(t, ())]
@@ -180,10 +183,12 @@ def _normalise(ws: Workspace, config: IdentityConfig, summary: ResolveSummary,
     ws.execute(f"INSERT INTO {T['touched_values']} SELECT DISTINCT id_type, key_value "
                f"FROM {T['ids']}")
     ws.execute(cache.add_subjects_sql(T["subject_phones"]))
-    if ws.scalar(cache.cached_subjects_sql()) != ws.scalar(
-            cache.phone_subjects_sql(T["subjects"])):
-        ws.execute(cache.prune_subjects_sql(T["subjects"]))
+    if summary.subjects_rebuilt and ws.scalar(cache.cached_subjects_sql()) != ws.scalar(
+            cache.phone_subjects_sql(cache.EVENT_SUBJECTS)):
+        ws.execute(cache.prune_subjects_sql(cache.EVENT_SUBJECTS))
     ws.script(cache.store_key_sql(key))
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['changed_keys']} AS "
+               f"SELECT lead_key FROM {T['changed_leads']}")
     summary.normalised_leads = ws.scalar(f"SELECT count(*) FROM {T['changed_leads']}")
     summary.normalised_subjects = ws.scalar(f"SELECT count(*) FROM {T['new_subjects']}")
     for name in ("ids", "changed_leads", "new_subjects", "subject_phones"):
@@ -205,15 +210,33 @@ def _update_event_subjects(ws: Workspace, full: bool) -> bool:
             seen = None
     except (ValueError, KeyError, TypeError):
         seen = None
-    if seen != now:
-        ws.script(cache.event_subjects_sql(seen, {k: int(v) for k, v in now.items()}))
+    ws.script(cache.event_subjects_sql(T["added_subjects"], seen,
+                                       {k: int(v) for k, v in now.items()}))
     return seen is None
 
 
-def _link_values(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> None:
+def _link_values(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]],
+                 full: bool = False) -> None:
+    """Shared values, then `lead_identifiers` with their status: only the rows the news
+    can have changed when the last resolve used the same rules and no overrides cut
+    values (their cuts are marked after linking), else all."""
     ws.execute(link.shared_values_sql(T["shared"], cache.LEAD_VALUES))
-    ws.execute(link.lead_identifiers_sql(cache.LEAD_VALUES, T["shared"], config, blocked))
+    key = hashlib.sha256((ws.scalar(cache.stored_key_sql()) + link.lead_identifiers_sql(
+        "i", "s", config, blocked)).encode()).hexdigest()
+    stored = ws.scalar(f"SELECT value FROM meta WHERE key = {literal(STATUS_META_KEY)}")
+    if not full and not config.overrides and stored == key:
+        ws.script(link.update_lead_identifiers_sql(
+            cache.LEAD_VALUES, T["shared"], config, blocked, T["touched_values"],
+            T["changed_keys"], T["redone_leads"]))
+    else:
+        ws.execute(link.lead_identifiers_sql(cache.LEAD_VALUES, T["shared"], config, blocked))
+    ws.script([f"DELETE FROM meta WHERE key = {literal(STATUS_META_KEY)}",
+               f"INSERT INTO meta (key, value) VALUES ({literal(STATUS_META_KEY)}, "
+               f"{literal(key if not config.overrides else '')})"])
     ws.execute(link.publish_blocked_sql())
+
+
+STATUS_META_KEY = "identity_status"
 
 
 def _components(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> int:
@@ -404,12 +427,14 @@ def _subject_persons(ws: Workspace, incremental: bool) -> None:
     """Maps event subjects to persons: only the subjects the changed persons can have
     re-mapped after an incremental golden-record step, else all."""
     if not incremental:
-        ws.execute(subjects.subject_persons_sql(T["subjects"], cache.SUBJECT_KEYS))
+        ws.execute(subjects.subject_persons_sql(cache.EVENT_SUBJECTS, cache.SUBJECT_KEYS))
         return
-    ws.execute(subjects.changed_subjects_sql(T["changed_subjects"], T["subjects"],
-                                             cache.SUBJECT_KEYS, T["changed_persons"],
-                                             T["person_ids"]))
-    ws.execute(subjects.some_subjects_sql(T["some_subjects"], T["subjects"],
+    retired = (f"SELECT person_id FROM {T['prev_persons']} WHERE person_id NOT IN "
+               f"(SELECT person_id FROM {T['person_ids']})")
+    ws.execute(subjects.changed_subjects_sql(T["changed_subjects"], cache.EVENT_SUBJECTS,
+                                             T["added_subjects"], cache.SUBJECT_KEYS,
+                                             T["changed_persons"], retired))
+    ws.execute(subjects.some_subjects_sql(T["some_subjects"], cache.EVENT_SUBJECTS,
                                           T["changed_subjects"]))
     ws.execute(subjects.some_subjects_sql(T["some_subject_keys"], cache.SUBJECT_KEYS,
                                           T["changed_subjects"]))

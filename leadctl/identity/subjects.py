@@ -15,12 +15,12 @@ from __future__ import annotations
 from leadctl.identity.normalize import CN_MOBILE_PATTERN, keyed_sql
 
 
-def distinct_subjects_sql(target: str, events: str = "events") -> str:
+def distinct_subjects_sql(events: str = "events", where: str = "true") -> str:
+    """SELECT (subject, kind, ref) of the distinct subjects of `events` rows."""
     return f"""
-        CREATE OR REPLACE TEMP TABLE {target} AS
         SELECT subject, split_part(subject, ':', 1) AS kind,
                substr(subject, strpos(subject, ':') + 1) AS ref
-        FROM (SELECT DISTINCT subject FROM {events})"""
+        FROM (SELECT DISTINCT subject FROM {events} WHERE {where})"""
 
 
 def subject_phones_sql(target: str, subjects: str, mobile_pattern: str = CN_MOBILE_PATTERN,
@@ -78,21 +78,21 @@ def subject_persons_select_sql(subjects: str, subject_phones: str) -> str:
 # to) a person whose leads changed: its lead id, its phone value or its person id belongs
 # to such a person, or the person it mapped to is gone.
 
-def changed_subjects_sql(target: str, subjects: str, subject_keys: str, changed: str,
-                         ids: str) -> str:
-    """`target(subject)`: subjects to map again. `changed(person_id)`: current persons
-    whose leads changed; `ids(comp, person_id)`: every current person."""
+def changed_subjects_sql(target: str, subjects: str, added: str, subject_keys: str,
+                         changed: str, retired: str) -> str:
+    """`target(subject)`: subjects to map again. `added`: subjects new in events;
+    `changed(person_id)`: current persons whose leads changed; `retired`: a query of the
+    person ids that are gone."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH changed_leads AS (
             SELECT lead_key FROM person_leads
             WHERE person_id IN (SELECT person_id FROM {changed}))
-        SELECT subject FROM {subjects}
-        WHERE subject NOT IN (SELECT subject FROM subject_persons)
+        SELECT subject FROM {added}
         UNION
         SELECT subject FROM subject_persons
         WHERE person_id IN (SELECT person_id FROM {changed})
-           OR person_id NOT IN (SELECT person_id FROM {ids})
+           OR person_id IN ({retired})
         UNION
         SELECT subject FROM {subjects} WHERE kind = 'lead' AND ref IN (
             SELECT lead_id FROM leads WHERE lead_key IN (SELECT lead_key FROM changed_leads))

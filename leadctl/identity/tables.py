@@ -65,5 +65,6 @@ IDENTITY_DDL: list[str] = [
         subject VARCHAR, key_value VARCHAR, valid BOOLEAN)""",
     # Every distinct events.subject, kept up to date from the newly ingested events files
     # (identity/cache.py): resolve does not read all events for them.
-    "CREATE TABLE IF NOT EXISTS event_subjects (subject VARCHAR)",
+    # kind: person | lead | phone | other; ref: the rest after 'kind:'.
+    "CREATE TABLE IF NOT EXISTS event_subjects (subject VARCHAR, kind VARCHAR, ref VARCHAR)",
 ]
