@@ -1,19 +1,21 @@
-"""Incremental tag runs: recompute only the persons whose tags can have changed.
+"""Incremental tag runs: recompute only the tags that can have changed, for whom.
 
 A tag computed from events changes for a person only when
   - events arrived for the person (files ingested since the last tag run),
-  - an event entered a window at the day boundary ([previous as-of, as-of): every pass
-    reads `ts < as_of`) or slid out of one ([previous − N days, as-of − N days) for a
-    window of N days),
+  - an event entered at the day boundary ([previous as-of, as-of): every pass reads
+    `ts < as_of`),
   - the person's subjects changed (identity merged, split or re-mapped them: the stored
-    copy `tag_subject_persons` against `subject_persons`), or the person is new.
-Every other person keeps the stored values, carried to the new as-of by their kind
+    copy `tag_subject_persons` against `subject_persons`), or the person is new —
+    then every tag of the person is recomputed —, or
+  - an event slid out of the tag's N-day window ([previous − N days, as-of − N days)):
+    then only the tags with that window.
+Every other value is the stored one, carried to the new as-of by its kind
 (`carried_sql`: days-since values grow by the days passed, a current streak ends).
 Derived tags (tiers, expr, rfm: averages over everyone) are recomputed for everyone, which
 is cheap: column expressions over person_features.
 
-The result equals a full run row for row (tests/test_tag_incremental.py). A full run is
-used when there is nothing to carry from: the first run, other tag rules or code (the
+The result equals a full run row for row (tests/test_nights_incremental.py). A full run
+is used when there is nothing to carry from: the first run, other tag rules or code (the
 state key is a hash of the compiled SQL), an earlier as-of than the stored one, or an
 event filter that reads the as-of date.
 
