@@ -93,8 +93,19 @@ def test_only_the_first_night_and_full_runs_compute_everyone(nights):
     assert [f["persons"] for _, f in recomputed] == persons
     # The rerun on the same day touches nobody; the others only some persons.
     assert recomputed[2][0]["persons"] == 0
-    assert all(0 < r["persons"] < p for (r, _), p in zip(recomputed[1:], persons[1:])
-               if r is not recomputed[2][0])
+    assert all(0 < r["persons"] < p for (r, _), p in zip(recomputed, persons, strict=True)
+               if r is not recomputed[2][0] and r is not recomputed[0][0])
+
+
+def test_only_the_leads_the_news_touches_are_linked_again(nights):
+    relinked = [(a["stages"]["resolve"]["relinked_leads"], a["stages"]["resolve"]["leads"])
+                for a, _, _, _ in nights]
+    full = [b["stages"]["resolve"]["relinked_leads"] for _, b, _, _ in nights]
+    assert full == [leads for _, leads in relinked]
+    assert relinked[0][0] == relinked[0][1]  # nothing to start from
+    assert [r for r, _ in relinked[1:3]] == [0, 0]  # events only, then nothing at all
+    assert 0 < relinked[3][0] < relinked[3][1]  # the held-back leads and their persons
+    assert relinked[4][0] == 0
 
 
 def test_the_nights_change_something(nights):

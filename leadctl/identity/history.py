@@ -86,10 +86,12 @@ def kept_ids_sql(target: str, winners: str) -> str:
         SELECT comp, old_id AS person_id, 'kept' AS how FROM {winners} WHERE survives"""
 
 
-def propose_new_ids_sql(target: str, anchors: str, ids: str, salt: int) -> str:
+def propose_new_ids_sql(target: str, anchors: str, ids: str, salt: int,
+                        taken: str | None = None) -> str:
     """Candidate ids for components still without one: `target(comp, person_id)`,
-    keeping only candidates not already taken; for a candidate derived twice in this
-    round, only the smaller anchor keeps it (the other tries the next salt)."""
+    keeping only candidates not already taken (in `ids`, or by the query `taken`); for a
+    candidate derived twice in this round, only the smaller anchor keeps it (the other
+    tries the next salt)."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH c AS (
@@ -99,7 +101,8 @@ def propose_new_ids_sql(target: str, anchors: str, ids: str, salt: int) -> str:
                   HAVING count(*) > 1)
         SELECT c.comp, c.person_id FROM c LEFT JOIN twice t ON t.person_id = c.person_id
         WHERE (t.person_id IS NULL OR c.anchor = t.first)
-          AND c.person_id NOT IN (SELECT person_id FROM {ids})"""
+          AND c.person_id NOT IN (SELECT person_id FROM {ids}){
+              f" AND c.person_id NOT IN ({taken})" if taken else ""}"""
 
 
 def accept_new_ids_sql(ids: str, proposed: str) -> str:

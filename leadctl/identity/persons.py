@@ -87,15 +87,17 @@ def most_frequent_sql(target: str, rows: str, field: str, value: str,
         GROUP BY comp"""
 
 
-def id_rows_sql(target: str, members: str) -> str:
+def id_rows_sql(target: str, members: str, leads: str | None = None) -> str:
     """Linking identifier values with their component (a single-lead person's component
-    is its lead key); member rows also carry their recency key and source."""
+    is its lead key); member rows also carry their recency key and source. `leads`: a
+    table of the lead keys to take (default: all)."""
+    some = f" AND i.lead_key IN (SELECT lead_key FROM {leads})" if leads else ""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         SELECT coalesce(m.comp, i.lead_key) AS comp, m.comp IS NOT NULL AS multi, i.id_type,
                i.value, m.rk, m.created_at, m.source AS lead_source
         FROM lead_identifiers i LEFT JOIN {members} m ON m.lead_key = i.lead_key
-        WHERE i.status = '{OK}'"""
+        WHERE i.status = '{OK}'{some}"""
 
 
 MAX_MASK_SOURCES = 62  # sources per person as a BIGINT bit mask up to this many sources
@@ -263,58 +265,11 @@ def publish_persons_sql(query: str) -> str:
     return f"CREATE OR REPLACE TABLE persons AS SELECT * FROM ({query}) ORDER BY person_id"
 
 
-# -- golden records of the changed persons only ----------------------------------------------
-# A golden record depends on its person's leads (their rows and linking values) and the
-# rules. Between two resolves with the same rules it can only differ for a person whose
-# leads changed (joined, left, re-ingested: a newer file) or who holds a value a changed
-# lead carries or carried (its record count, so its status, may differ).
+# -- golden records of a region (identity/region.py) ----------------------------------------
 
-def changed_persons_sql(target: str, previous: str, touched_values: str,
-                        leads_file_id: int, ids: str) -> str:
-    """`target(person_id)`: current persons whose golden record may differ. `previous`:
-    (lead_key, person_id) of the last resolve; `ids`: (comp, person_id) of this one."""
-    return f"""
-        CREATE OR REPLACE TEMP TABLE {target} AS
-        WITH touched_leads AS (
-            SELECT lead_key FROM leads WHERE file_id > {leads_file_id}
-            UNION
-            SELECT v.lead_key FROM lead_identifier_values v
-            JOIN {touched_values} t ON t.id_type = v.id_type AND t.key_value = v.key_value),
-        moved AS (
-            SELECT n.person_id AS new_id, o.person_id AS old_id
-            FROM person_leads n FULL OUTER JOIN {previous} o ON o.lead_key = n.lead_key
-            WHERE n.person_id IS DISTINCT FROM o.person_id)
-        SELECT DISTINCT person_id FROM (
-            SELECT new_id AS person_id FROM moved UNION ALL SELECT old_id FROM moved
-            UNION ALL SELECT person_id FROM person_leads
-            WHERE lead_key IN (SELECT lead_key FROM touched_leads))
-        WHERE person_id IN (SELECT person_id FROM {ids})"""
-
-
-def some_comps_sql(target: str, table: str, ids: str, changed: str) -> str:
-    """The rows of a comp-keyed working table that belong to changed persons."""
-    return f"""
-        CREATE OR REPLACE TEMP TABLE {target} AS
-        SELECT * FROM {table} WHERE comp IN (
-            SELECT comp FROM {ids} WHERE person_id IN (SELECT person_id FROM {changed}))"""
-
-
-def update_persons_sql(query: str, changed: str, ids: str) -> list[str]:
-    """Replaces the changed persons' rows (and drops retired ids) in `persons`; the other
-    rows stay as they are."""
-    return [f"""DELETE FROM persons WHERE person_id IN (SELECT person_id FROM {changed})
-                OR person_id NOT IN (SELECT person_id FROM {ids})""",
+def update_persons_sql(query: str, region_persons: str, ids: str) -> list[str]:
+    """Replaces the rows of the region's previous persons with its persons' new rows; the
+    other rows stay as they are."""
+    return [f"""DELETE FROM persons WHERE person_id IN (SELECT person_id FROM {region_persons})
+                OR person_id IN (SELECT person_id FROM {ids})""",
             f"INSERT INTO persons SELECT * FROM ({query})"]
-
-
-def fill_lists_sql() -> list[str]:
-    """Phone/e-mail lists of single-lead persons with more than two values in a cell."""
-    return [f"""
-        UPDATE persons SET {name} = f.{name} FROM (
-            SELECT pl.person_id, list_sort(list_distinct(list(li.value))) AS {name}
-            FROM person_leads pl JOIN lead_identifiers li ON li.lead_key = pl.lead_key
-            WHERE pl.person_id IN (SELECT person_id FROM persons WHERE {name} IS NULL)
-              AND li.id_type = '{kind}' AND li.status = '{OK}'
-            GROUP BY pl.person_id) f
-        WHERE persons.person_id = f.person_id""" for kind, name in (("phone", "phones"),
-                                                                    ("email", "emails"))]

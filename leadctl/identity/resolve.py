@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from leadctl.errors import LeadctlError, RuleError
-from leadctl.identity import cache, history, link, normalize, persons, places, subjects
+from leadctl.identity import cache, history, link, normalize, persons, places, region, subjects
 from leadctl.identity import overrides_sql as osql
 from leadctl.identity.config import ID_TYPES, IdentityConfig
 from leadctl.pii import mask
@@ -31,9 +31,9 @@ TOP_BLOCKED = 10
 # Working tables (TEMP: never published, gone with the connection).
 T = {name: f"_oneid_{name}" for name in (
     "prev", "prev_persons", "prev_aliases", "added_subjects", "new_subjects", "subject_phones",
-    "extra_keys", "changed_leads", "ids", "preferred", "touched_values", "changed_persons",
-    "some_comps", "some_members", "some_id_rows", "changed_subjects", "some_subjects",
-    "some_subject_keys", "changed_keys", "redone_leads",
+    "extra_keys", "changed_leads", "ids", "preferred", "touched_values", "changed_keys",
+    "redone_leads", "region_persons", "region_leads", "changed_subjects", "some_subjects",
+    "some_subject_keys",
     "shared", "edges", "stars", "done", "comps", "members", "anchors",
     "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows",
     "golden", "places", "given_places", "phone_places",
@@ -62,6 +62,7 @@ class ResolveSummary:
     splits: int = 0  # 'split' rows appended by this run
     subjects: dict[str, int] = field(default_factory=dict)  # matched, unmatched, ambiguous
     subjects_rebuilt: bool = False  # event subjects read from all events (else: new files)
+    relinked_leads: int = 0  # leads linked again: all, or the region the news touched
     # must_link / cannot_link entries: entries, must_link and cannot_link applied,
     # cut_values, warnings (what could not be applied; values masked)
     overrides: dict = field(default_factory=dict)
@@ -120,17 +121,21 @@ def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clo
         _keep_previous(ws)
         summary.phone_leftovers, blocked_keys = _normalise(ws, config, summary, full)
         clock.lap("normalise")
-        _link_values(ws, config, blocked_keys, full)
+        region = _region(ws, config, blocked_keys, full)
+        summary.relinked_leads = ws.scalar(
+            f"SELECT count(*) FROM {T['region_leads'] if region else 'leads'}")
+        _link_values(ws, config, blocked_keys, region)
         _prepare_overrides(ws, config, summary)
         clock.lap("status")
         summary.rounds = _components(ws, config, blocked_keys)
         _mark_cuts(ws, config, summary)
         clock.lap("components")
-        _assign_ids(ws, run_id, preferred)
+        _assign_ids(ws, run_id, preferred, region)
         clock.lap("person_ids")
-        incremental = _golden_records(ws, config, full)
+        _golden_records(ws, config, region)
         clock.lap("persons")
-        _subject_persons(ws, incremental and not summary.subjects_rebuilt)
+        _subject_persons(ws, region and not summary.subjects_rebuilt)
+        _store_state(ws, config, blocked_keys)
         clock.lap("subjects")
         _summarise(ws, summary)
     finally:
@@ -215,28 +220,69 @@ def _update_event_subjects(ws: Workspace, full: bool) -> bool:
     return seen is None
 
 
+def _region(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]],
+            full: bool) -> bool:
+    """Whether only the region the news touches is relinked (identity/region.py): when
+    the last resolve used the same rules (linking statuses and golden records) and no
+    overrides apply. Then T['region_persons'] and T['region_leads'] hold it."""
+    key = _state_key(ws, config, blocked)
+    state = _state(ws)
+    if (full or config.overrides or state is None or state.get("key") != key
+            or not ws.scalar(f"SELECT count(*) FROM {T['prev']}")):
+        return False
+    ws.script(region.region_sql(T["region_persons"], T["region_leads"], T["prev"],
+                                T["changed_keys"], T["touched_values"], cache.LEAD_VALUES,
+                                state["leads_file_id"]))
+    return True
+
+
+STATE_META_KEY = "identity_state"
+
+
+def _state_key(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> str:
+    """What the published identity depends on besides the leads: normalising, value
+    statuses, survivorship and place rules (their SQL) and the place tables."""
+    _, query = persons.persons_sql("leads", "c", "m", "i", "p", config, [])
+    data = sorted((p.name, p.read_bytes()) for p in places.DATA.iterdir())
+    text = json.dumps([ws.scalar(cache.stored_key_sql()),
+                       link.lead_identifiers_sql("i", "s", config, blocked), query,
+                       persons.placed_sql("g", "p", "ph"), repr(data)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _state(ws: Workspace) -> dict | None:
+    text = ws.scalar(f"SELECT value FROM meta WHERE key = {literal(STATE_META_KEY)}")
+    try:
+        state = json.loads(text or "")
+        return state if isinstance(state, dict) and "leads_file_id" in state else None
+    except ValueError:
+        return None
+
+
+def _store_state(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> None:
+    """After a resolve: its key (none with overrides: their cuts change statuses after
+    linking) and the last leads file it saw."""
+    key = "" if config.overrides else _state_key(ws, config, blocked)
+    state = {"key": key, "leads_file_id": ws.scalar("SELECT coalesce(max(file_id), 0) FROM leads")}
+    ws.script([f"DELETE FROM meta WHERE key = {literal(STATE_META_KEY)}",
+               f"INSERT INTO meta (key, value) VALUES ({literal(STATE_META_KEY)}, "
+               f"{literal(json.dumps(state))})"])
+
+
 def _link_values(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]],
-                 full: bool = False) -> None:
-    """Shared values, then `lead_identifiers` with their status: only the rows the news
-    can have changed when the last resolve used the same rules and no overrides cut
-    values (their cuts are marked after linking), else all."""
-    ws.execute(link.shared_values_sql(T["shared"], cache.LEAD_VALUES))
-    key = hashlib.sha256((ws.scalar(cache.stored_key_sql()) + link.lead_identifiers_sql(
-        "i", "s", config, blocked)).encode()).hexdigest()
-    stored = ws.scalar(f"SELECT value FROM meta WHERE key = {literal(STATUS_META_KEY)}")
-    if not full and not config.overrides and stored == key:
+                 in_region: bool) -> None:
+    """Shared values, then `lead_identifiers` with their status: in a region, only the
+    rows the news can have changed (link.update_lead_identifiers_sql)."""
+    if in_region:
+        ws.execute(region.shared_values_sql(T["shared"], cache.LEAD_VALUES,
+                                            T["region_leads"]))
         ws.script(link.update_lead_identifiers_sql(
             cache.LEAD_VALUES, T["shared"], config, blocked, T["touched_values"],
             T["changed_keys"], T["redone_leads"]))
     else:
+        ws.execute(link.shared_values_sql(T["shared"], cache.LEAD_VALUES))
         ws.execute(link.lead_identifiers_sql(cache.LEAD_VALUES, T["shared"], config, blocked))
-    ws.script([f"DELETE FROM meta WHERE key = {literal(STATUS_META_KEY)}",
-               f"INSERT INTO meta (key, value) VALUES ({literal(STATUS_META_KEY)}, "
-               f"{literal(key if not config.overrides else '')})"])
     ws.execute(link.publish_blocked_sql())
-
-
-STATUS_META_KEY = "identity_status"
 
 
 def _components(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> int:
@@ -344,10 +390,12 @@ def _mark_cuts(ws: Workspace, config: IdentityConfig, summary: ResolveSummary) -
         f"SELECT count(*) FROM blocked_identifiers WHERE status = '{osql.CUT}'")
 
 
-def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None) -> None:
+def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None,
+                in_region: bool = False) -> None:
     comps, ids, members = T["comps"], T["person_ids"], T["members"]
-    ws.execute(persons.comps_sql(comps, "leads", T["done"]))
-    ws.execute(persons.members_sql(members, "leads", T["done"]))
+    leads = region.region_leads_sql(T["region_leads"]) if in_region else "leads"
+    ws.execute(persons.comps_sql(comps, leads, T["done"]))
+    ws.execute(persons.members_sql(members, leads, T["done"]))
     if ws.scalar(f"SELECT count(*) FROM {T['prev']}"):
         ws.execute(history.overlap_sql(T["overlap"], comps, T["prev"]))
         if preferred:
@@ -358,14 +406,18 @@ def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None)
         ws.script(history.empty_history_tables_sql(T["overlap"], T["winners"]))
     ws.execute(history.kept_ids_sql(ids, T["winners"]))
     ws.execute(history.anchors_sql(T["anchors"], comps, members, "leads", ids))
+    taken = region.taken_ids_sql(T["region_persons"]) if in_region else None
     salt = 0
     while ws.scalar(history.unassigned_sql(T["anchors"], ids)):
-        ws.execute(history.propose_new_ids_sql(T["proposed"], T["anchors"], ids, salt))
+        ws.execute(history.propose_new_ids_sql(T["proposed"], T["anchors"], ids, salt, taken))
         ws.execute(history.accept_new_ids_sql(ids, T["proposed"]))
         salt += 1
         if salt > 100:  # 48-bit ids: even one salt round is rare
             raise LeadctlError("could not derive unique person ids")
-    ws.execute(history.person_leads_sql(comps, ids))
+    if in_region:
+        ws.script(region.person_leads_sql(comps, ids, T["region_persons"]))
+    else:
+        ws.execute(history.person_leads_sql(comps, ids))
     if ws.scalar(f"SELECT count(*) FROM {T['winners']} WHERE NOT survives"):
         ws.execute(history.merge_reasons_sql(T["reasons"], "lead_identifiers", comps,
                                              T["prev"], T["winners"]))
@@ -374,28 +426,15 @@ def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None)
     ws.execute(history.aliases_sql(T["winners"], ids, T["prev_aliases"]))
 
 
-def _golden_records(ws: Workspace, config: IdentityConfig, full: bool = False) -> bool:
-    """Golden records: of the persons whose record may have changed since the last
-    resolve when that one used the same rules (persons.changed_persons_sql), else of all.
-    Returns whether only the changed ones were redone (T['changed_persons'])."""
-    ws.execute(persons.id_rows_sql(T["id_rows"], T["members"]))
-    key = _golden_key(ws, config)
-    state = _golden_state(ws)
-    comps, members, id_rows = T["comps"], T["members"], T["id_rows"]
-    some = (not full and state is not None and state.get("key") == key
-            and ws.scalar(f"SELECT count(*) FROM {T['prev']}") > 0)
-    if some:
-        ws.execute(persons.changed_persons_sql(T["changed_persons"], T["prev"],
-                                               T["touched_values"], state["leads_file_id"],
-                                               T["person_ids"]))
-        for name in ("comps", "members", "id_rows"):
-            ws.execute(persons.some_comps_sql(T["some_" + name], T[name], T["person_ids"],
-                                              T["changed_persons"]))
-        comps, members, id_rows = T["some_comps"], T["some_members"], T["some_id_rows"]
+def _golden_records(ws: Workspace, config: IdentityConfig, in_region: bool = False) -> None:
+    """Golden records of every person, or in a region of its persons only (the other
+    rows stay)."""
+    ws.execute(persons.id_rows_sql(T["id_rows"], T["members"],
+                                   T["region_leads"] if in_region else None))
     sources = [r["source"] for r in ws.rows(
-        f"SELECT DISTINCT source FROM {members} ORDER BY source")]
-    prepare, query = persons.persons_sql("leads", comps, members, id_rows, T["person_ids"],
-                                         config, sources)
+        f"SELECT DISTINCT source FROM {T['members']} ORDER BY source")]
+    prepare, query = persons.persons_sql("leads", T["comps"], T["members"], T["id_rows"],
+                                         T["person_ids"], config, sources)
     ws.script(prepare)
     ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['golden']} AS {query}")
     ws.register(T["places"], places.places_table())
@@ -407,8 +446,8 @@ def _golden_records(ws: Workspace, config: IdentityConfig, full: bool = False) -
             ws.unregister(T["phone_places"])
             ws.register(T["phone_places"], places.geocode_prefixes(prefixes))
         placed = persons.placed_sql(T["golden"], T["given_places"], T["phone_places"])
-        if some:
-            ws.script(persons.update_persons_sql(placed, T["changed_persons"], T["person_ids"]))
+        if in_region:
+            ws.script(persons.update_persons_sql(placed, T["region_persons"], T["person_ids"]))
         else:
             ws.execute(persons.publish_persons_sql(placed))
     finally:
@@ -416,52 +455,25 @@ def _golden_records(ws: Workspace, config: IdentityConfig, full: bool = False) -
         ws.unregister(T["phone_places"])
     if ws.scalar("SELECT count(*) FROM persons WHERE phones IS NULL OR emails IS NULL"):
         ws.script(persons.fill_lists_sql())
-    state = {"key": key, "leads_file_id": ws.scalar("SELECT coalesce(max(file_id), 0) FROM leads")}
-    ws.script([f"DELETE FROM meta WHERE key = {literal(GOLDEN_META_KEY)}",
-               f"INSERT INTO meta (key, value) VALUES ({literal(GOLDEN_META_KEY)}, "
-               f"{literal(json.dumps(state))})"])
-    return some
 
 
-def _subject_persons(ws: Workspace, incremental: bool) -> None:
-    """Maps event subjects to persons: only the subjects the changed persons can have
-    re-mapped after an incremental golden-record step, else all."""
-    if not incremental:
+def _subject_persons(ws: Workspace, in_region: bool) -> None:
+    """Maps event subjects to persons: in a region, only the new subjects and those the
+    region's persons can have re-mapped; else all."""
+    if not in_region:
         ws.execute(subjects.subject_persons_sql(cache.EVENT_SUBJECTS, cache.SUBJECT_KEYS))
         return
-    retired = (f"SELECT person_id FROM {T['prev_persons']} WHERE person_id NOT IN "
+    retired = (f"SELECT person_id FROM {T['region_persons']} WHERE person_id NOT IN "
                f"(SELECT person_id FROM {T['person_ids']})")
     ws.execute(subjects.changed_subjects_sql(T["changed_subjects"], cache.EVENT_SUBJECTS,
                                              T["added_subjects"], cache.SUBJECT_KEYS,
-                                             T["changed_persons"], retired))
+                                             T["person_ids"], retired))
     ws.execute(subjects.some_subjects_sql(T["some_subjects"], cache.EVENT_SUBJECTS,
                                           T["changed_subjects"]))
     ws.execute(subjects.some_subjects_sql(T["some_subject_keys"], cache.SUBJECT_KEYS,
                                           T["changed_subjects"]))
     ws.script(subjects.update_subject_persons_sql(T["some_subjects"], T["some_subject_keys"],
                                                   T["changed_subjects"]))
-
-
-GOLDEN_META_KEY = "identity_golden"
-
-
-def _golden_key(ws: Workspace, config: IdentityConfig) -> str:
-    """What golden records depend on besides the leads: normalising, survivorship and
-    place rules (their SQL) and the place tables."""
-    _, query = persons.persons_sql("leads", "c", "m", "i", "p", config, [])
-    data = sorted((p.name, p.read_bytes()) for p in places.DATA.iterdir())
-    text = json.dumps([ws.scalar(cache.stored_key_sql()), query,
-                       persons.placed_sql("g", "p", "ph"), repr(data)])
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _golden_state(ws: Workspace) -> dict | None:
-    text = ws.scalar(f"SELECT value FROM meta WHERE key = {literal(GOLDEN_META_KEY)}")
-    try:
-        state = json.loads(text or "")
-        return state if isinstance(state, dict) and "leads_file_id" in state else None
-    except ValueError:
-        return None
 
 
 def _summarise(ws: Workspace, summary: ResolveSummary) -> None:
@@ -492,7 +504,8 @@ def _summarise(ws: Workspace, summary: ResolveSummary) -> None:
     ids = ws.rows(f"SELECT count(*) FILTER (WHERE how = 'kept') AS kept, "
                   f"count(*) FILTER (WHERE how = 'new') AS new FROM {T['person_ids']}")[0]
     retired = ws.scalar(f"SELECT count(*) FROM {T['winners']} WHERE NOT survives")
-    summary.ids = {"kept": ids["kept"], "new": ids["new"], "retired": retired}
+    # Persons outside a relinked region kept their ids too.
+    summary.ids = {"kept": summary.persons - ids["new"], "new": ids["new"], "retired": retired}
     summary.merges = ws.scalar(
         f"SELECT count(DISTINCT comp) FROM {T['winners']} WHERE NOT survives")
     summary.splits = ws.scalar(f"SELECT count(*) FROM {T['overlap']} o JOIN {T['winners']} w "
