@@ -3,11 +3,14 @@ build golden records and map event subjects — all set-based SQL on the workspa
 
     summary = resolve_identities(ws, load_identity_config(rules_dir), run_id)
 
-Everything is rebuilt from `leads` + `events` + identity.yaml on each run; the
-previous run's person ids are read first so that persons keep their ids, and
-merges/splits are appended to `identity_history`. Only normalising is
-incremental: new or changed leads and new event subjects are normalised, the rest
-comes from the normalisation cache (identity/cache.py).
+The first resolve (and one after any change of the identity rules, with overrides, or
+`full`) builds everything from `leads` + `events` + identity.yaml; the previous run's
+person ids are read first so that persons keep their ids, and merges/splits are
+appended to `identity_history`. After that a resolve relinks only the region the news
+touches (identity/region.py): new or changed leads, the persons holding their values, and
+all those persons' leads; rows outside it are kept. Normalising is incremental too: new
+or changed leads and new event subjects are normalised, the rest comes from the
+normalisation cache (identity/cache.py).
 """
 
 from __future__ import annotations

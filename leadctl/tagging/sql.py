@@ -50,14 +50,15 @@ def events_scope_sql(tags: list[TagDef], as_of: dt.date) -> str:
 
 
 def event_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
-                   only: frozenset[str] | None = None) -> str | None:
+                   only: frozenset[str] | None = None, suffix: str = "") -> str | None:
     """Every `PASS_EVENTS` tag from ONE pass over events.
 
     Two stages, both plain GROUP BYs: conditional aggregates per event subject (no join
     on the 10M-row side), then the few partial rows of each person merged after a join
     to subject_persons. Distinct day counts are bitmasks (bit_or), so they merge too.
     `events`: the events table, or a parenthesised query of some of its rows; `only`: the
-    names of the tags to compute (default: all)."""
+    names of the tags to compute (default: all); `suffix` keeps its inner names apart from
+    another group's (Spark refuses repeated CTE names)."""
     tags = _computed_by(rules, PASS_EVENTS, only)
     if not tags:
         return None
@@ -74,14 +75,14 @@ def event_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
     scope_cols = ["e.subject", "e.ts", f"{day} AS d"] + [
         f"{event_field_sql(rules, f)} AS {ident('f_' + f)}" for f in fields]
     merged_cols = ",\n       ".join(merged)
-    return (f"WITH tag_scope AS (\n"
+    return (f"WITH tag_scope{suffix} AS (\n"
             f"  SELECT {', '.join(scope_cols)},\n         {conds.select_list('         ')}\n"
             f"  FROM {events} e\n  WHERE {events_scope_sql(tags, as_of)}\n"
-            f"), tag_subjects AS (\n"
+            f"), tag_subjects{suffix} AS (\n"
             f"  SELECT subject,\n         {partials.select_list('         ')}\n"
-            f"  FROM tag_scope GROUP BY subject\n"
+            f"  FROM tag_scope{suffix} GROUP BY subject\n"
             f")\nSELECT sp.person_id,\n       {merged_cols}\n"
-            f"FROM tag_subjects s JOIN subject_persons sp ON sp.subject = s.subject\n"
+            f"FROM tag_subjects{suffix} s JOIN subject_persons sp ON sp.subject = s.subject\n"
             f"WHERE sp.person_id IS NOT NULL\nGROUP BY sp.person_id")
 
 
@@ -90,7 +91,8 @@ def _takes_all(tag: TagDef) -> bool:
 
 
 def value_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
-                   only: frozenset[str] | None = None) -> list[tuple[str, str, list[TagDef]]]:
+                   only: frozenset[str] | None = None,
+                   suffix: str = "") -> list[tuple[str, str, list[TagDef]]]:
     """(name, SELECT, tags) per value expression: count / first / last time per (subject,
     value), merged per (person, value), then top-N lists, distinct counts, first/last
     values from those few rows."""
@@ -111,18 +113,20 @@ def value_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
             "\n    AND (" + " OR ".join(f"({c})" for c in conds) + ")")
         final_cols = ",\n       ".join(f"{f} AS {ident(t.name)}"
                                        for f, t in zip(finals, tags, strict=True))
-        sql = (f"WITH tag_value_subjects AS (\n"
+        inner = f"{index}{suffix}"  # Spark refuses repeated CTE names, even nested
+        sql = (f"WITH tag_value_subjects{inner} AS (\n"
                f"  SELECT e.subject, {value} AS v,\n         "
                + ",\n         ".join(stage1) + "\n"
                f"  FROM {events} e\n"
                f"  WHERE {events_scope_sql(tags, as_of)} AND {value} IS NOT NULL{needed}\n"
                f"  GROUP BY e.subject, {value}\n"
-               f"), tag_value_persons AS (\n"
+               f"), tag_value_persons{inner} AS (\n"
                f"  SELECT sp.person_id, s.v, " + ", ".join(stage2) + "\n"
-               f"  FROM tag_value_subjects s JOIN subject_persons sp ON sp.subject = s.subject\n"
+               f"  FROM tag_value_subjects{inner} s JOIN subject_persons sp "
+               f"ON sp.subject = s.subject\n"
                f"  WHERE sp.person_id IS NOT NULL GROUP BY sp.person_id, s.v\n"
                f")\nSELECT person_id,\n       {final_cols}\n"
-               f"FROM tag_value_persons GROUP BY person_id")
+               f"FROM tag_value_persons{inner} GROUP BY person_id")
         out.append((f"tag_values{index}", sql, tags))
     return out
 
@@ -180,12 +184,12 @@ def features_select_sql(rules: TagRules, as_of: dt.date,
             joins += (f"\nLEFT JOIN {increment.persons_sql(window)} {member} "
                       f"ON {member}.person_id = p.person_id")
         passes = []
-        event_sql = event_pass_sql(rules, as_of, events, only)
+        event_sql = event_pass_sql(rules, as_of, events, only, suffix)
         if event_sql:
             passes.append((f"tag_events{suffix}", event_sql,
                            _computed_by(rules, PASS_EVENTS, only)))
         passes += [(name + suffix, sql, tags) for name, sql, tags in
-                   value_pass_sql(rules, as_of, events, only)
+                   value_pass_sql(rules, as_of, events, only, suffix)
                    + own_pass_sql(rules, as_of, events, only)]
         for name, sql, tags in passes:
             ctes.append(f"{name} AS (\n{sql}\n)")
