@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from leadctl.tagging import incremental as tag_incremental
 from tests.conftest import SAMPLE_INBOX, Cli
 
 HELD_BACK = "agent_list.csv"  # its leads arrive on night 4 and bridge existing persons
@@ -63,18 +64,27 @@ def _tables(db: Path) -> dict[str, list]:
         return {name: con.execute(sql).fetchall() for name, sql in COMPARED.items()}
 
 
-@pytest.fixture(scope="module")
-def nights(tmp_path_factory) -> list[tuple[dict, dict, dict, dict]]:
+def _run_nights(root: Path, work_share: float,
+                count: int = len(NIGHTS)) -> list[tuple[dict, dict, dict, dict]]:
     """Per night: (incremental run summary, full run summary, tables of each)."""
-    root = tmp_path_factory.mktemp("nights")
     incremental, full = Cli(root / "incremental.duckdb"), Cli(root / "full.duckdb")
     out = []
-    for (as_of, _), inbox in zip(NIGHTS, _inboxes(root), strict=True):
-        args = ["run", "--as-of", as_of, "--json"] + (["--inbox", str(inbox)] if inbox else [])
-        a, b = incremental(*args), full(*args, "--full")
-        assert (a.exit_code, b.exit_code) == (0, 0), a.stderr + b.stderr
-        out.append((a.json(), b.json(), _tables(incremental.db), _tables(full.db)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tag_incremental, "MAX_WORK_SHARE", work_share)
+        for (as_of, _), inbox in list(zip(NIGHTS, _inboxes(root), strict=True))[:count]:
+            args = ["run", "--as-of", as_of, "--json"] + (["--inbox", str(inbox)]
+                                                          if inbox else [])
+            a, b = incremental(*args), full(*args, "--full")
+            assert (a.exit_code, b.exit_code) == (0, 0), a.stderr + b.stderr
+            out.append((a.json(), b.json(), _tables(incremental.db), _tables(full.db)))
     return out
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory) -> list[tuple[dict, dict, dict, dict]]:
+    """The nights with the incremental tag path taken whatever share it touches (the
+    sample is small: most of its persons have news every night)."""
+    return _run_nights(tmp_path_factory.mktemp("nights"), work_share=1e9)
 
 
 @pytest.mark.parametrize("night", range(1, len(NIGHTS) + 1))
@@ -112,3 +122,12 @@ def test_the_nights_change_something(nights):
     """The sequence exercises what it claims: merges on night 4, values moving each night."""
     assert nights[3][0]["stages"]["resolve"]["merges"] > 0
     assert all(a["stages"]["tag"]["changes"] > 0 for a, _, _, _ in nights[1:2] + nights[3:])
+
+
+def test_a_night_touching_most_persons_computes_tags_in_full(tmp_path):
+    """The default work share: the sample's second night touches most persons, so one full
+    set of passes is cheaper than a set per window."""
+    _, second = _run_nights(tmp_path, tag_incremental.MAX_WORK_SHARE, count=2)
+    assert second[0]["stages"]["tag"]["recomputed"] == {
+        "incremental": False, "persons": second[0]["stages"]["tag"]["persons"]}
+    assert second[2] == second[3]

@@ -14,6 +14,10 @@ Every other value is the stored one, carried to the new as-of by its kind
 Derived tags (tiers, expr, rfm: averages over everyone) are recomputed for everyone, which
 is cheap: column expressions over person_features.
 
+Worth it only while few persons are touched: each window group is its own set of passes
+over events, so when the estimated work (persons recomputed × passes, summed over the
+groups) exceeds half of a full run's, the run is full (`MAX_WORK_SHARE`).
+
 The result equals a full run row for row (tests/test_nights_incremental.py). A full run
 is used when there is nothing to carry from: the first run, other tag rules or code (the
 state key is a hash of the compiled SQL), an earlier as-of than the stored one, or an
@@ -33,7 +37,8 @@ from leadctl.sqltext import literal, ts_literal
 META_KEY = "tag_state"
 SUBJECTS_SEEN = "tag_subject_persons"  # subject_persons as the last stored tag run saw it
 AFFECTED = "tag_affected"  # (person_id, window_days): whose tags are recomputed
-MOVED = "tag_moved"  # (subject, new_id, old_id): subjects whose person changed
+MOVED = "tag_moved"
+MAX_WORK_SHARE = 0.5  # (subject, new_id, old_id): subjects whose person changed
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,15 @@ def affected_sql(event_types: tuple[str, ...], windows: list[int], previous: Tag
             UNION ALL SELECT p.person_id, NULL FROM persons p
             WHERE p.person_id NOT IN (SELECT person_id FROM person_features){''.join(slid)})
         WHERE person_id IS NOT NULL"""
+
+
+def group_sizes_sql(windows: tuple[int | None, ...]) -> str:
+    """Persons recomputed per window group (as in `Increment.persons_sql`), and persons."""
+    cols = [f"count(DISTINCT person_id) FILTER (WHERE window_days IS NULL"
+            f"{'' if w is None else f' OR window_days = {int(w)}'}) AS g{i}"
+            for i, w in enumerate(windows)]
+    return (f"SELECT {', '.join(cols)}, (SELECT count(*) FROM persons) AS persons "
+            f"FROM {AFFECTED}")
 
 
 def recomputed_sql() -> str:

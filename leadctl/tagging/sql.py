@@ -157,6 +157,20 @@ def _layers(rules: TagRules) -> list[list[TagDef]]:
     return [layers[k] for k in sorted(layers)]
 
 
+def pass_count(rules: TagRules, only: frozenset[str] | None = None) -> int:
+    """How many passes over events computing the tags (of `only`) takes."""
+    events = 1 if _computed_by(rules, PASS_EVENTS, only) else 0
+    return (events + len(value_pass_sql(rules, dt.date(2000, 1, 1), only=only))
+            + len(own_pass_sql(rules, dt.date(2000, 1, 1), only=only)))
+
+
+def window_groups(rules: TagRules, windows) -> list[tuple[int | None, frozenset[str]]]:
+    """(window, names of the tags computed from events with that window) per window."""
+    return [(window, frozenset(t.name for t in rules.tags if t.window_days == window
+                               and kind_of(t).computed_by(t) != PASS_DERIVED))
+            for window in windows]
+
+
 def _zero_default(tag: TagDef, column: str) -> str:
     return f"coalesce({column}, 0)" if kind_of(tag).zero_when_no_events(tag) else column
 
@@ -172,10 +186,7 @@ def features_select_sql(rules: TagRules, as_of: dt.date,
     ctes: list[str] = []
     cols = {"person_id": "p.person_id", **{n: f"p.{ident(n)}" for n in PERSON_FIELDS}}
     joins = ""
-    groups = [(None, None)] if increment is None else [
-        (window, frozenset(t.name for t in rules.tags if t.window_days == window
-                           and kind_of(t).computed_by(t) != PASS_DERIVED))
-        for window in increment.windows]
+    groups = [(None, None)] if increment is None else window_groups(rules, increment.windows)
     for index, (window, only) in enumerate(groups):
         suffix, events, member = "", "events", None
         if increment is not None:

@@ -24,7 +24,13 @@ from leadctl.tagging import incremental as inc
 from leadctl.tagging.fields import compile_event_filter
 from leadctl.tagging.kinds import PASS_DERIVED, kind_of
 from leadctl.tagging.model import TagDef, TagRules
-from leadctl.tagging.sql import compile_tag_rules, features_select_sql, tag_definitions_sql
+from leadctl.tagging.sql import (
+    compile_tag_rules,
+    features_select_sql,
+    pass_count,
+    tag_definitions_sql,
+    window_groups,
+)
 from leadctl.workspace import Workspace
 
 NEW_FEATURES = "tag_new_features"
@@ -276,6 +282,11 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, key: str) -> inc.
     ws.execute(inc.moved_sql())
     ws.execute(inc.affected_sql(event_types, [w for w in windows if w is not None], state,
                                 as_of))
+    sizes = ws.rows(inc.group_sizes_sql(windows))[0]
+    work = sum(sizes[f"g{i}"] * pass_count(rules, only)
+               for i, (_, only) in enumerate(window_groups(rules, windows)))
+    if work > inc.MAX_WORK_SHARE * max(1, sizes["persons"]) * pass_count(rules):
+        return None  # most persons touched: one full set of passes is cheaper
     return inc.Increment(days=(as_of - state.as_of).days, windows=windows)
 
 
