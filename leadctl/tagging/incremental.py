@@ -153,10 +153,17 @@ def recomputed_sql() -> str:
     return f"SELECT count(DISTINCT person_id) FROM {AFFECTED}"
 
 
-def remember_subjects_sql(incremental: bool) -> list[str]:
-    """Brings `SUBJECTS_SEEN` up to subject_persons: only the moved subjects after an
-    incremental run, a fresh copy after a full one."""
-    if not incremental:
+def new_event_subjects_sql(previous: TagState) -> str:
+    """Distinct subjects of the events files ingested since the stored run (their persons
+    get every tag recomputed): a cheap first estimate of the work."""
+    return (f"SELECT count(DISTINCT subject) FROM events "
+            f"WHERE file_id > {previous.events_file_id}")
+
+
+def remember_subjects_sql(diffed: bool) -> list[str]:
+    """Brings `SUBJECTS_SEEN` up to subject_persons: only the moved subjects when they
+    were found (`moved_sql`), else a fresh copy."""
+    if not diffed:
         return [f"CREATE OR REPLACE TABLE {SUBJECTS_SEEN} AS "
                 "SELECT subject, person_id FROM subject_persons"]
     return [f"DELETE FROM {SUBJECTS_SEEN} WHERE subject IN (SELECT subject FROM {MOVED})",

@@ -244,7 +244,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         if ws.table_type("tags") == "BASE TABLE":
             ws.execute("DROP TABLE tags")  # a new workspace's placeholder; a view from now on
         ws.script(publish_sql(rules, as_of, run_id))
-        ws.script(inc.remember_subjects_sql(increment is not None))
+        ws.script(inc.remember_subjects_sql(ws.table_type(inc.MOVED) is not None))
         ws.script(inc.store_state_sql(inc.TagState(key, as_of, events_file_id)))
     step(steps, "done")
     for table in (COMPARE, NEW_FEATURES, *inc.working_tables()):
@@ -277,6 +277,9 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, key: str) -> inc.
     from_events = [t for t in rules.tags if kind_of(t).computed_by(t) != PASS_DERIVED]
     if not from_events or any(_reads_as_of(rules, t) for t in from_events):
         return None
+    persons = max(1, ws.scalar("SELECT count(*) FROM persons"))
+    if ws.scalar(inc.new_event_subjects_sql(state)) > inc.MAX_WORK_SHARE / 4 * persons:
+        return None  # so many persons have new events that the estimate below would fail
     event_types = tuple(dict.fromkeys(e for t in from_events for e in t.events))
     windows = tuple(dict.fromkeys(t.window_days for t in from_events))
     ws.execute(inc.moved_sql())
