@@ -131,3 +131,21 @@ def test_a_night_touching_most_persons_computes_tags_in_full(tmp_path):
     assert second[0]["stages"]["tag"]["recomputed"] == {
         "incremental": False, "persons": second[0]["stages"]["tag"]["persons"]}
     assert second[2] == second[3]
+
+
+def test_history_in_person_ranges_is_the_same_rows_in_the_same_order(tmp_path, monkeypatch):
+    """At 4M persons a first run's history is appended in 16 person ranges (memory); the
+    rows and their order are those of one sorted statement."""
+    from leadctl.tagging import stage
+
+    def history(name: str) -> list[tuple]:
+        cli = Cli(tmp_path / f"{name}.duckdb")
+        assert cli("run", "--inbox", str(SAMPLE_INBOX), "--as-of", "2026-11-01").exit_code == 0
+        with duckdb.connect(str(cli.db), read_only=True) as con:
+            return con.execute("SELECT * FROM tag_history").fetchall()
+
+    whole = history("whole")
+    monkeypatch.setattr(stage, "HISTORY_CHUNKED_ROWS", 0)
+    ranged = history("ranged")
+    assert ranged == whole and len(whole) > 10_000
+    assert [r[2] for r in ranged] == sorted(r[2] for r in ranged)

@@ -181,7 +181,18 @@ def features_select_sql(rules: TagRules, as_of: dt.date,
 
     With `increment`, a tag computed from events is computed only for the persons the
     increment lists for its window; the others keep the stored value, carried to `as_of`."""
+    return features_sql(rules, as_of, increment, materialize=False)[1]
+
+
+def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = None,
+                 materialize: bool = True) -> tuple[list[str], str, list[str]]:
+    """(statements, SELECT of person_features, temp tables the statements make): with
+    `materialize`, each pass over events is a statement storing its own temp table, so one
+    pass at a time holds memory (one query joining every pass at once ran out of 3 GB at
+    4M persons)."""
     check_runnable(rules)
+    prepare: list[str] = []
+    tables: list[str] = []
     fields = rules.fields()
     ctes: list[str] = []
     cols = {"person_id": "p.person_id", **{n: f"p.{ident(n)}" for n in PERSON_FIELDS}}
@@ -203,7 +214,11 @@ def features_select_sql(rules: TagRules, as_of: dt.date,
                    value_pass_sql(rules, as_of, events, only, suffix)
                    + own_pass_sql(rules, as_of, events, only)]
         for name, sql, tags in passes:
-            ctes.append(f"{name} AS (\n{sql}\n)")
+            if materialize:
+                prepare.append(f"CREATE OR REPLACE TEMP TABLE {name} AS\n{sql}")
+                tables.append(name)
+            else:
+                ctes.append(f"{name} AS (\n{sql}\n)")
             joins += f"\nLEFT JOIN {name} ON {name}.person_id = p.person_id"
             for tag in tags:
                 value = _zero_default(tag, f"{name}.{ident(tag.name)}")
@@ -227,8 +242,9 @@ def features_select_sql(rules: TagRules, as_of: dt.date,
         ctes.append(f"layer{index} AS (\nSELECT {last}.*,\n       {cols}\nFROM {last}{averages}\n)")
         last = f"layer{index}"
     out_cols = ["person_id"] + list(PERSON_FIELDS) + [t.name for t in rules.definition_order()]
-    return ("WITH " + ",\n".join(ctes) + "\nSELECT " + ", ".join(ident(c) for c in out_cols)
-            + f"\nFROM {last}")
+    select = ("WITH " + ",\n".join(ctes) + "\nSELECT "
+              + ", ".join(ident(c) for c in out_cols) + f"\nFROM {last}")
+    return prepare, select, tables
 
 
 def check_runnable(rules: TagRules) -> None:
@@ -240,10 +256,12 @@ def check_runnable(rules: TagRules) -> None:
 def compile_tag_rules(rules: TagRules, as_of: dt.date, target: str = "person_features",
                       *, temporary: bool = False, increment: Increment | None = None
                       ) -> list[str]:
-    """Statements that (re)build `target` with every tag of `rules` as of `as_of`."""
+    """Statements that (re)build `target` with every tag of `rules` as of `as_of` (each
+    pass over events into a temp table first, dropped at the end)."""
     kind = "TEMP TABLE" if temporary else "TABLE"
-    return [f"CREATE OR REPLACE {kind} {ident(target)} AS\n"
-            f"{features_select_sql(rules, as_of, increment)}"]
+    prepare, select, tables = features_sql(rules, as_of, increment)
+    return [*prepare, f"CREATE OR REPLACE {kind} {ident(target)} AS\n{select}",
+            *(f"DROP TABLE IF EXISTS {name}" for name in tables)]
 
 
 def tag_definitions_sql(rules: TagRules) -> list[str]:

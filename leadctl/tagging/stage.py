@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from leadctl.sqltext import date_literal, ident, literal
@@ -127,10 +128,18 @@ def change_counts_sql(new: list[StoredTag], old: list[StoredTag]) -> str:
     return f"SELECT {', '.join(cols)} FROM {COMPARE}" if cols else "SELECT 1"
 
 
+# Person ids are 'P' + hex: these bounds cut a run's history rows into 16 person ranges,
+# appended one after the other, each sorted; together still in person order.
+HISTORY_RANGES = [None, *(f"P{d:x}" for d in range(1, 16)), None]
+HISTORY_CHUNKED_ROWS = 500_000  # compared persons from which the rows go in ranges
+
+
 def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
-                run_id: int) -> str | None:
+                run_id: int, chunked: bool = False) -> list[str]:
     """Append the changed values (old and new as JSON, NULL = no value) to tag_history;
-    against nothing stored (the first run), every value is a change from NULL."""
+    against nothing stored (the first run), every value is a change from NULL. `chunked`:
+    one statement per person range (sorting every row of a first run at 4M persons at
+    once needed more than 3 GB)."""
     types_old = {t.name: t.type for t in old}
     types_new = {t.name: t.type for t in new}
     parts = []
@@ -142,12 +151,21 @@ def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
                      f"CAST({new_json} AS JSON) FROM {COMPARE} "
                      f"WHERE {_differs_sql(new, old, name)}")
     if not parts:
-        return None
+        return []
     # Each run's rows sorted by person (then tag): the portrait's per-person lookup then reads
     # few row groups of this ever-growing table.
-    return (f"INSERT INTO tag_history (run_id, as_of, person_id, tag, old_value, new_value)\n"
+    ranges = list(pairwise(HISTORY_RANGES)) if chunked else [(None, None)]
+    statements = []
+    for low, high in ranges:
+        bounds = [f"person_id >= {literal(low)}" if low else "",
+                  f"person_id < {literal(high)}" if high else ""]
+        where = " AND ".join(b for b in bounds if b)
+        statements.append(
+            f"INSERT INTO tag_history (run_id, as_of, person_id, tag, old_value, new_value)\n"
             f"SELECT {run_id}, {date_literal(as_of)}, * FROM (\n"
-            + "\nUNION ALL\n".join(parts) + "\n) ORDER BY 1, 2, 3, 4")
+            + "\nUNION ALL\n".join(parts) + "\n)" + (f" WHERE {where}" if where else "")
+            + " ORDER BY 1, 2, 3, 4")
+    return statements
 
 
 def publish_sql(rules: TagRules, as_of: dt.date, run_id: int) -> list[str]:
@@ -237,9 +255,9 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         run_id = run_id if run_id is not None else (ws.run_id or 0)
         summary["run_id"] = run_id
         step(3, "history")
-        history = history_sql(new, old, as_of, run_id)
-        if history:  # the first run records every initial value (old NULL → new)
-            ws.execute(history)
+        # The first run records every initial value (old NULL → new).
+        ws.script(history_sql(new, old, as_of, run_id, chunked=ws.scalar(
+            f"SELECT count(*) FROM {COMPARE}") > HISTORY_CHUNKED_ROWS))
         step(4, "storing")
         if ws.table_type("tags") == "BASE TABLE":
             ws.execute("DROP TABLE tags")  # a new workspace's placeholder; a view from now on
