@@ -273,3 +273,16 @@ def update_persons_sql(query: str, region_persons: str, ids: str) -> list[str]:
     return [f"""DELETE FROM persons WHERE person_id IN (SELECT person_id FROM {region_persons})
                 OR person_id IN (SELECT person_id FROM {ids})""",
             f"INSERT INTO persons SELECT * FROM ({query})"]
+
+
+def fill_lists_sql() -> list[str]:
+    """Phone/e-mail lists of single-lead persons with more than two values in a cell."""
+    return [f"""
+        UPDATE persons SET {name} = f.{name} FROM (
+            SELECT pl.person_id, list_sort(list_distinct(list(li.value))) AS {name}
+            FROM person_leads pl JOIN lead_identifiers li ON li.lead_key = pl.lead_key
+            WHERE pl.person_id IN (SELECT person_id FROM persons WHERE {name} IS NULL)
+              AND li.id_type = '{kind}' AND li.status = '{OK}'
+            GROUP BY pl.person_id) f
+        WHERE persons.person_id = f.person_id""" for kind, name in (("phone", "phones"),
+                                                                    ("email", "emails"))]
