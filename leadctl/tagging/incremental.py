@@ -49,6 +49,7 @@ class Increment:
 
     days: int
     windows: tuple[int | None, ...]
+    untouched: frozenset[int | None] = frozenset()  # windows with nobody to recompute
     affected: str = AFFECTED
 
     def persons_sql(self, window: int | None) -> str:

@@ -200,6 +200,12 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
     groups = [(None, None)] if increment is None else window_groups(rules, increment.windows)
     for index, (window, only) in enumerate(groups):
         suffix, events, member = "", "events", None
+        if increment is not None and window in increment.untouched:
+            for tag in rules.tags:  # nobody to recompute: every value carried, no pass
+                if tag.name in only:
+                    cols[tag.name] = kind_of(tag).carried_sql(
+                        tag, f"o.{ident(tag.name)}", increment.days)
+            continue
         if increment is not None:
             suffix, events = f"_g{index}", increment.events_sql(window)
             member = f"m{index}"

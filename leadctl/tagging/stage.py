@@ -308,7 +308,9 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, key: str) -> inc.
                for i, (_, only) in enumerate(window_groups(rules, windows)))
     if work > inc.MAX_WORK_SHARE * max(1, sizes["persons"]) * pass_count(rules):
         return None  # most persons touched: one full set of passes is cheaper
-    return inc.Increment(days=(as_of - state.as_of).days, windows=windows)
+    untouched = frozenset(w for i, w in enumerate(windows) if not sizes[f"g{i}"])
+    return inc.Increment(days=(as_of - state.as_of).days, windows=windows,
+                         untouched=untouched)
 
 
 def _previous_run(ws: Workspace) -> dict | None:
