@@ -31,6 +31,17 @@ def ts_literal(moment: dt.datetime | dt.date) -> str:
     return f"TIMESTAMP '{moment.isoformat()} 00:00:00'"
 
 
+def meta_value_sql(key: str) -> str:
+    """The value stored under `key` in the workspace's key/value table `meta`."""
+    return f"SELECT value FROM meta WHERE key = {literal(key)}"
+
+
+def set_meta_sql(key: str, value: str) -> list[str]:
+    """Stores `value` under `key` in `meta` (DELETE + INSERT: both engines run it)."""
+    return [f"DELETE FROM meta WHERE key = {literal(key)}",
+            f"INSERT INTO meta (key, value) VALUES ({literal(key)}, {literal(value)})"]
+
+
 def number(value: float) -> str:
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text

@@ -20,7 +20,7 @@ import json
 
 from leadctl.identity.config import ID_TYPES
 from leadctl.identity.subjects import distinct_subjects_sql
-from leadctl.sqltext import literal
+from leadctl.sqltext import literal, meta_value_sql, set_meta_sql
 
 EVENT_SUBJECTS = "event_subjects"
 EVENT_SUBJECTS_KEY = "identity_event_subjects"  # meta: events file and row count seen
@@ -46,12 +46,11 @@ def normalisation_key(default_region: str, mobile_pattern: str, normalising_sql:
 
 
 def stored_key_sql() -> str:
-    return f"SELECT value FROM meta WHERE key = {literal(META_KEY)}"
+    return meta_value_sql(META_KEY)
 
 
 def store_key_sql(key: str) -> list[str]:
-    return [f"DELETE FROM meta WHERE key = {literal(META_KEY)}",
-            f"INSERT INTO meta (key, value) VALUES ({literal(META_KEY)}, {literal(key)})"]
+    return set_meta_sql(META_KEY, key)
 
 
 def clear_sql() -> list[str]:
@@ -112,9 +111,7 @@ def event_subjects_sql(added: str, seen: dict | None, now: dict) -> list[str]:
     into `added`: those of the events files ingested since `seen`; all, rebuilt from every
     event, when nothing was seen or events went missing (the rows then are not the rows
     seen plus the new files' rows)."""
-    store = [f"DELETE FROM meta WHERE key = {literal(EVENT_SUBJECTS_KEY)}",
-             f"INSERT INTO meta (key, value) VALUES ({literal(EVENT_SUBJECTS_KEY)}, "
-             f"{literal(json.dumps(now, sort_keys=True))})"]
+    store = set_meta_sql(EVENT_SUBJECTS_KEY, json.dumps(now, sort_keys=True))
     if seen is None:
         new, clear = distinct_subjects_sql(), [f"DELETE FROM {EVENT_SUBJECTS}"]
     elif seen == now:
@@ -128,7 +125,7 @@ def event_subjects_sql(added: str, seen: dict | None, now: dict) -> list[str]:
 
 
 def events_seen_state_sql() -> str:
-    return f"SELECT value FROM meta WHERE key = {literal(EVENT_SUBJECTS_KEY)}"
+    return meta_value_sql(EVENT_SUBJECTS_KEY)
 
 
 def new_events_rows_sql(seen: dict) -> str:

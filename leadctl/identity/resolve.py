@@ -25,7 +25,7 @@ from leadctl.identity import cache, history, link, normalize, persons, places, r
 from leadctl.identity import overrides_sql as osql
 from leadctl.identity.config import ID_TYPES, IdentityConfig
 from leadctl.pii import mask
-from leadctl.sqltext import literal
+from leadctl.sqltext import meta_value_sql, set_meta_sql
 from leadctl.workspace import Workspace
 
 MAX_ROUNDS = 200  # large-star/small-star needs O(log² n) rounds; a handful in practice
@@ -124,7 +124,9 @@ def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clo
         _keep_previous(ws)
         summary.phone_leftovers, blocked_keys = _normalise(ws, config, summary, full)
         clock.lap("normalise")
-        region = _region(ws, config, blocked_keys, full)
+        # Identity rules and normalising as a hash: a region needs the last resolve's.
+        key = "" if config.overrides else _state_key(ws, config, blocked_keys)
+        region = _region(ws, config, key, full)
         summary.relinked_leads = ws.scalar(
             f"SELECT count(*) FROM {T['region_leads'] if region else 'leads'}")
         _link_values(ws, config, blocked_keys, region)
@@ -138,7 +140,7 @@ def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clo
         _golden_records(ws, config, region)
         clock.lap("persons")
         _subject_persons(ws, region and not summary.subjects_rebuilt)
-        _store_state(ws, config, blocked_keys)
+        _store_state(ws, key)
         clock.lap("subjects")
         _summarise(ws, summary)
     finally:
@@ -223,12 +225,10 @@ def _update_event_subjects(ws: Workspace, full: bool) -> bool:
     return seen is None
 
 
-def _region(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]],
-            full: bool) -> bool:
+def _region(ws: Workspace, config: IdentityConfig, key: str, full: bool) -> bool:
     """Whether only the region the news touches is relinked (identity/region.py): when
-    the last resolve used the same rules (linking statuses and golden records) and no
-    overrides apply. Then T['region_persons'] and T['region_leads'] hold it."""
-    key = _state_key(ws, config, blocked)
+    the last resolve had the same state `key` (linking statuses and golden records) and
+    no overrides apply. Then T['region_persons'] and T['region_leads'] hold it."""
     state = _state(ws)
     if (full or config.overrides or state is None or state.get("key") != key
             or not ws.scalar(f"SELECT count(*) FROM {T['prev']}")):
@@ -254,7 +254,7 @@ def _state_key(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[st
 
 
 def _state(ws: Workspace) -> dict | None:
-    text = ws.scalar(f"SELECT value FROM meta WHERE key = {literal(STATE_META_KEY)}")
+    text = ws.scalar(meta_value_sql(STATE_META_KEY))
     try:
         state = json.loads(text or "")
         return state if isinstance(state, dict) and "leads_file_id" in state else None
@@ -262,14 +262,11 @@ def _state(ws: Workspace) -> dict | None:
         return None
 
 
-def _store_state(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> None:
+def _store_state(ws: Workspace, key: str) -> None:
     """After a resolve: its key (none with overrides: their cuts change statuses after
     linking) and the last leads file it saw."""
-    key = "" if config.overrides else _state_key(ws, config, blocked)
     state = {"key": key, "leads_file_id": ws.scalar("SELECT coalesce(max(file_id), 0) FROM leads")}
-    ws.script([f"DELETE FROM meta WHERE key = {literal(STATE_META_KEY)}",
-               f"INSERT INTO meta (key, value) VALUES ({literal(STATE_META_KEY)}, "
-               f"{literal(json.dumps(state))})"])
+    ws.script(set_meta_sql(STATE_META_KEY, json.dumps(state)))
 
 
 def _link_values(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]],

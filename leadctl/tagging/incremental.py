@@ -32,13 +32,13 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from leadctl.sqltext import literal, ts_literal
+from leadctl.sqltext import literal, meta_value_sql, set_meta_sql, ts_literal
 
 META_KEY = "tag_state"
 SUBJECTS_SEEN = "tag_subject_persons"  # subject_persons as the last stored tag run saw it
 AFFECTED = "tag_affected"  # (person_id, window_days): whose tags are recomputed
-MOVED = "tag_moved"
-MAX_WORK_SHARE = 0.5  # (subject, new_id, old_id): subjects whose person changed
+MOVED = "tag_moved"  # (subject, new_id, old_id): subjects whose person changed
+MAX_WORK_SHARE = 0.5  # incremental while its estimated work is at most this share of full
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,11 @@ class TagState:
 
 
 def state_sql() -> str:
-    return f"SELECT value FROM meta WHERE key = {literal(META_KEY)}"
+    return meta_value_sql(META_KEY)
 
 
 def store_state_sql(state: TagState) -> list[str]:
-    return [f"DELETE FROM meta WHERE key = {literal(META_KEY)}",
-            f"INSERT INTO meta (key, value) VALUES ({literal(META_KEY)}, "
-            f"{literal(state.to_json())})"]
+    return set_meta_sql(META_KEY, state.to_json())
 
 
 def last_events_file_sql() -> str:
@@ -142,12 +140,11 @@ def affected_sql(event_types: tuple[str, ...], windows: list[int], previous: Tag
 
 
 def group_sizes_sql(windows: tuple[int | None, ...]) -> str:
-    """Persons recomputed per window group (as in `Increment.persons_sql`), and persons."""
+    """Persons recomputed per window group (as in `Increment.persons_sql`)."""
     cols = [f"count(DISTINCT person_id) FILTER (WHERE window_days IS NULL"
             f"{'' if w is None else f' OR window_days = {int(w)}'}) AS g{i}"
             for i, w in enumerate(windows)]
-    return (f"SELECT {', '.join(cols)}, (SELECT count(*) FROM persons) AS persons "
-            f"FROM {AFFECTED}")
+    return f"SELECT {', '.join(cols)} FROM {AFFECTED}"
 
 
 def recomputed_sql() -> str:

@@ -164,10 +164,15 @@ def pass_count(rules: TagRules, only: frozenset[str] | None = None) -> int:
             + len(own_pass_sql(rules, dt.date(2000, 1, 1), only=only)))
 
 
+def tags_from_events(rules: TagRules) -> list[TagDef]:
+    """The tags a pass over events computes (every kind but the derived ones)."""
+    return [t for t in rules.tags if kind_of(t).computed_by(t) != PASS_DERIVED]
+
+
 def window_groups(rules: TagRules, windows) -> list[tuple[int | None, frozenset[str]]]:
     """(window, names of the tags computed from events with that window) per window."""
-    return [(window, frozenset(t.name for t in rules.tags if t.window_days == window
-                               and kind_of(t).computed_by(t) != PASS_DERIVED))
+    return [(window, frozenset(t.name for t in tags_from_events(rules)
+                               if t.window_days == window))
             for window in windows]
 
 
@@ -197,14 +202,16 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
     ctes: list[str] = []
     cols = {"person_id": "p.person_id", **{n: f"p.{ident(n)}" for n in PERSON_FIELDS}}
     joins = ""
+    def carried(tag: TagDef) -> str:
+        return kind_of(tag).carried_sql(tag, f"o.{ident(tag.name)}", increment.days)
+
     groups = [(None, None)] if increment is None else window_groups(rules, increment.windows)
     for index, (window, only) in enumerate(groups):
         suffix, events, member = "", "events", None
         if increment is not None and window in increment.untouched:
             for tag in rules.tags:  # nobody to recompute: every value carried, no pass
                 if tag.name in only:
-                    cols[tag.name] = kind_of(tag).carried_sql(
-                        tag, f"o.{ident(tag.name)}", increment.days)
+                    cols[tag.name] = carried(tag)
             continue
         if increment is not None:
             suffix, events = f"_g{index}", increment.events_sql(window)
@@ -229,10 +236,8 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
             for tag in tags:
                 value = _zero_default(tag, f"{name}.{ident(tag.name)}")
                 if member is not None:
-                    carried = kind_of(tag).carried_sql(tag, f"o.{ident(tag.name)}",
-                                                       increment.days)
                     value = (f"CASE WHEN {member}.person_id IS NOT NULL THEN {value} "
-                             f"ELSE {carried} END")
+                             f"ELSE {carried(tag)} END")
                 cols[tag.name] = value
     if increment is not None:
         joins = "\nLEFT JOIN person_features o ON o.person_id = p.person_id" + joins

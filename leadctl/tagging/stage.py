@@ -23,13 +23,13 @@ from typing import Any
 from leadctl.sqltext import date_literal, ident, literal
 from leadctl.tagging import incremental as inc
 from leadctl.tagging.fields import compile_event_filter
-from leadctl.tagging.kinds import PASS_DERIVED, kind_of
 from leadctl.tagging.model import TagDef, TagRules
 from leadctl.tagging.sql import (
     compile_tag_rules,
     features_select_sql,
     pass_count,
     tag_definitions_sql,
+    tags_from_events,
     window_groups,
 )
 from leadctl.workspace import Workspace
@@ -292,7 +292,7 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, key: str) -> inc.
     state = inc.TagState.from_json(ws.scalar(inc.state_sql()))
     if state is None or state.key != key or state.as_of > as_of:
         return None
-    from_events = [t for t in rules.tags if kind_of(t).computed_by(t) != PASS_DERIVED]
+    from_events = tags_from_events(rules)
     if not from_events or any(_reads_as_of(rules, t) for t in from_events):
         return None
     persons = max(1, ws.scalar("SELECT count(*) FROM persons"))
@@ -306,7 +306,7 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, key: str) -> inc.
     sizes = ws.rows(inc.group_sizes_sql(windows))[0]
     work = sum(sizes[f"g{i}"] * pass_count(rules, only)
                for i, (_, only) in enumerate(window_groups(rules, windows)))
-    if work > inc.MAX_WORK_SHARE * max(1, sizes["persons"]) * pass_count(rules):
+    if work > inc.MAX_WORK_SHARE * persons * pass_count(rules):
         return None  # most persons touched: one full set of passes is cheaper
     untouched = frozenset(w for i, w in enumerate(windows) if not sizes[f"g{i}"])
     return inc.Increment(days=(as_of - state.as_of).days, windows=windows,
