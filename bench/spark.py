@@ -10,8 +10,15 @@ Spark's JVM is a child of leadctl that leadctl never waits for, so measure()'s
 peak RSS (RUSAGE_CHILDREN) leaves it out; the whole process tree's RSS is also
 sampled from /proc (every 0.5 s) and reported beside it.
 
-    python bench/spark.py [--leads 1000000] [--events 10000000]
-                          [--driver-memory 12g] [--master local[2]] [--skip-duckdb]
+With `--files N` the same rows also run split into N inbox files (each file cut
+into parts at record boundaries), reported as a ratio to the 6-file inbox; with
+`--second-night` the next night (1% new leads, one new day of events) runs from the
+first night's output as `--state`, reported as a ratio to the first night. Each
+Spark run reports its statements by kind and how many table writes materialised.
+
+    python bench/spark.py [--leads 1000000] [--events 10000000] [--files 100]
+                          [--second-night] [--driver-memory 12g] [--master local[2]]
+                          [--skip-duckdb]
 """
 
 from __future__ import annotations
@@ -71,6 +78,56 @@ def measure_tree(cmd: list[str]) -> dict:
     return {**result, "tree_peak_mb": round(peak[0], 1)}
 
 
+def split_inbox(inbox: Path, n_files: int) -> Path:
+    """The inbox's rows in about `n_files` files (cached): CSVs cut at line boundaries
+    (bytes kept, so a GB18030 file stays GB18030), Parquet by row ranges."""
+    import duckdb
+
+    target = inbox.parent / f"inbox_{n_files}_files"
+    files = sorted(inbox.iterdir())
+    if target.exists() and len(list(target.iterdir())) >= n_files:
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    per_file = max(1, round(n_files / len(files)))
+    for f in files:
+        if f.suffix == ".parquet":
+            rows = duckdb.execute(f"SELECT count(*) FROM '{f}'").fetchone()[0]
+            step = -(-rows // per_file)
+            for part in range(per_file):
+                duckdb.execute(f"COPY (SELECT * FROM '{f}' LIMIT {step} OFFSET {part * step}) "
+                           f"TO '{target / f'{f.stem}_{part:03}.parquet'}'")
+            continue
+        header, *lines = f.read_bytes().splitlines(keepends=True)
+        step = -(-len(lines) // per_file)
+        for part in range(per_file):
+            chunk = lines[part * step:(part + 1) * step]
+            (target / f"{f.stem}_{part:03}{f.suffix}").write_bytes(header + b"".join(chunk))
+    return target
+
+
+def spark_run(args, inbox: Path, output: Path, *extra: str) -> dict:
+    shutil.rmtree(output, ignore_errors=True)
+    result = measure_tree(leadctl_cmd(
+        "run", "--engine", "spark", "--spark-master", args.master, "--inbox", str(inbox),
+        "--output", str(output), "--json",
+        "--spark-conf", f"spark.driver.memory={args.driver_memory}", *extra))
+    summary = json.loads(result["stdout"])
+    return {**result, "timings": summary["timings"], "statements": summary["statements"],
+            "summary": summary}
+
+
+def spark_rows(label: str, run: dict) -> list[tuple[str, float | str]]:
+    return [
+        (f"{label} (s)", run["seconds"]),
+        ("  per stage (s)", json.dumps(run["timings"])),
+        ("  statements by kind", json.dumps(run["statements"])),
+        ("  startup + shutdown, outside stages (s)",
+         round(run["seconds"] - sum(run["timings"].values()), 1)),
+        ("  peak memory, process tree incl. JVM (MB)", run["tree_peak_mb"]),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--leads", type=int, default=1_000_000)
@@ -78,8 +135,12 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="12g")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--skip-duckdb", action="store_true")
+    parser.add_argument("--files", type=int, default=0,
+                        help="also run the same rows split into this many inbox files")
+    parser.add_argument("--second-night", action="store_true",
+                        help="also run the next night from the first night's output")
     args = parser.parse_args()
-    data_dir = bench_data(args.leads, args.events)
+    data_dir = bench_data(args.leads, args.events, nights=2 if args.second_night else 1)
     inbox = data_dir / "inbox"
     rows = []
     if not args.skip_duckdb:
@@ -88,14 +149,15 @@ def main() -> None:
                                         "--inbox", str(inbox), "--as-of", "2026-11-01", "--json"))
         duck["timings"] = json.loads(duck["stdout"])["timings"]
     spark_out = OUT / "spark_out"
-    shutil.rmtree(spark_out, ignore_errors=True)
-    spark = measure_tree(leadctl_cmd(
-        "run", "--engine", "spark", "--spark-master", args.master, "--inbox", str(inbox),
-        "--output", str(spark_out), "--as-of", "2026-11-01", "--json",
-        "--spark-conf", f"spark.driver.memory={args.driver_memory}"))
-    summary = json.loads(spark["stdout"])
-    spark["timings"] = summary["timings"]
+    spark = spark_run(args, inbox, spark_out, "--as-of", "2026-11-01")
     (OUT / f"spark_summary_{args.leads}_{args.events}.json").write_text(spark["stdout"])
+    many = night2 = None
+    if args.files:
+        many = spark_run(args, split_inbox(inbox, args.files), OUT / "spark_out_files",
+                         "--as-of", "2026-11-01")
+    if args.second_night:
+        night2 = spark_run(args, data_dir / "night2", OUT / "spark_out_night2",
+                           "--as-of", "2026-11-02", "--state", str(spark_out))
     if not args.skip_duckdb:
         rows += [
             ("plain DuckDB read into a database file (s)", plain["seconds"]),
@@ -105,14 +167,15 @@ def main() -> None:
             ("  peak memory, measure() (MB)", duck["peak_mb"]),
             ("  peak memory, process tree (MB)", duck["tree_peak_mb"]),
         ]
-    rows += [
-        (f"Spark engine, {args.master}, driver {args.driver_memory} (s)", spark["seconds"]),
-        ("  per stage (s)", json.dumps(spark["timings"])),
-        ("  startup + shutdown, outside stages (s)",
-         round(spark["seconds"] - sum(spark["timings"].values()), 1)),
-        ("  peak memory, measure() (MB, no JVM)", spark["peak_mb"]),
-        ("  peak memory, process tree incl. JVM (MB)", spark["tree_peak_mb"]),
-    ]
+    rows += spark_rows(f"Spark engine, {args.master}, driver {args.driver_memory}", spark)
+    if many:
+        rows += spark_rows(f"Spark engine, the same rows in {args.files} files", many)
+        rows += [(f"  ratio {args.files} files / one inbox",
+                  round(many["seconds"] / spark["seconds"], 2))]
+    if night2:
+        rows += spark_rows("Spark engine, second night from --state", night2)
+        rows += [("  ratio second night / first night",
+                  round(night2["seconds"] / spark["seconds"], 2))]
     if not args.skip_duckdb:
         rows += [(f"  {stage}: Spark / DuckDB engine", round(s / duck["timings"][stage], 2)
                   if duck["timings"].get(stage) else "-")

@@ -198,6 +198,9 @@ def test_the_enumeration_sees_the_known_options() -> None:
      "error: --source must be a non-empty name without control characters, not ' '\n"),
     (["run", "--engine", "spark", "--output", "{root}/spark", "--spark-conf", "abc"],
      "error: --spark-conf takes KEY=VALUE, not 'abc'\n"),
+    (["run", "--engine", "spark", "--state", "{root}/out", "--output", "{root}/out/"],
+     "error: --output must be a new folder, not the --state it continues from (the "
+     "state's files are read, and partly copied, while writing)\n"),
 ])
 def test_messages(ws, args, message) -> None:
     result = ws["cli"](*(a.format(**ws["fill"]) for a in args))

@@ -12,9 +12,12 @@ from sqlglot.optimizer.simplify import simplify
 from leadctl.spark.translate import (
     Action,
     UnsupportedStatement,
+    delete_match_sql,
+    delete_query_sql,
     java_datetime_pattern,
     to_spark_sql,
     translate,
+    update_match_sql,
     update_query_sql,
 )
 
@@ -75,11 +78,13 @@ def test_insert_or_replace_is_unsupported(sql):
 
 
 def test_delete_keeps_rows_whose_condition_is_null():
-    assert translate("DELETE FROM t WHERE c") == Action(
-        "delete", name="t", sql="SELECT * FROM t WHERE NOT (COALESCE((c), FALSE))",
-        extra={"probe": "SELECT 1 FROM t WHERE COALESCE((c), FALSE) LIMIT 1"})
-    assert translate("DELETE FROM t WHERE a > 1 AND b IS NULL").sql \
-        == "SELECT * FROM t WHERE NOT (COALESCE((a > 1 AND b IS NULL), FALSE))"
+    action = translate("DELETE FROM t WHERE c")
+    assert action == Action("delete", name="t", sql="COALESCE((c), FALSE)",
+                            extra={"alias": "t"})
+    assert delete_match_sql(action, "__parts") \
+        == "SELECT * FROM `__parts` AS `t` WHERE COALESCE((c), FALSE)"
+    assert delete_query_sql(translate("DELETE FROM t WHERE a > 1 AND b IS NULL"), "__part") \
+        == "SELECT * FROM `__part` AS `t` WHERE NOT (COALESCE((a > 1 AND b IS NULL), FALSE))"
 
 
 def test_delete_without_where_empties_the_table():
@@ -104,6 +109,11 @@ def test_update_from_left_joins_a_matched_marker():
         "SELECT t.`k`, CASE WHEN r.`__matched` THEN r.x ELSE t.`v` END AS `v`, t.`a` "
         "FROM `t` AS t LEFT JOIN (SELECT *, TRUE AS `__matched` FROM (SELECT * FROM r)) AS r "
         "ON t.k = r.k")
+    # the parts holding a row to update: a part is rewritten only when one matches
+    assert update_match_sql(action, "__parts") == (
+        "SELECT t.* FROM `__parts` AS t JOIN (SELECT * FROM r) AS r ON t.k = r.k")
+    assert update_query_sql(action, ["k"], "__part").startswith(
+        "SELECT t.`k` FROM `__part` AS t LEFT JOIN")
 
 
 @pytest.mark.parametrize("sql, expected", [
@@ -221,7 +231,7 @@ def test_a_jvm_failure_is_one_line_naming_the_statement():
         raise JavaError("An error occurred while calling o81.sql.\n\tat org.apache...")
 
     ws = SparkWorkspace.__new__(SparkWorkspace)
-    ws._run = fail
+    ws._run, ws.counts = fail, {}
     with pytest.raises(SparkStatementError) as caught:
         ws.execute("SELECT count(*) FROM leads")
     assert str(caught.value) == "Job aborted: disk full\n  in: SELECT COUNT(*) FROM leads"

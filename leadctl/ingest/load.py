@@ -243,7 +243,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         if kind == "auto":
             kind = "events" if "event_type" in mapping else "leads"
         result.kind = kind
-        if staged.rejects_table:
+        if staged.rejects_table and ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}"):
             ws.execute(sql.reader_rejects_sql(file_id, source, kind, staged.rejects_table))
         if kind == "leads":
             _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result)
@@ -315,10 +315,13 @@ def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options,
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _dup_rows AS {sql.duplicate_rows_sql('_checked')}")
     ws.execute(sql.insert_lead_rejects_sql(rows_sql, "_checked", "_dup_rows", columns, file_id,
                                            source))
-    ws.script(sql.supersede_leads_sql("_checked", file_id, source))
+    ws.execute(sql.kept_keys_sql("_checked", source))
     result.superseded = ws.scalar("SELECT count(*) FROM _kept_keys")
-    ws.execute(sql.insert_leads_sql("_checked", "_dup_rows", file_id, source))
-    result.loaded = ws.scalar("SELECT count(*) FROM leads WHERE file_id = ?", [file_id])
+    if result.superseded:
+        ws.script(sql.supersede_leads_sql(file_id))
+    # An INSERT returns its row count (DuckDB and the Spark executor): no rescan.
+    result.loaded = ws.execute(
+        sql.insert_leads_sql("_checked", "_dup_rows", file_id, source)).fetchone()[0]
 
 
 def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
@@ -339,9 +342,8 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
     taken = {h.lower() for h in extra}
     kept = {header: canonical for canonical, header in mapping.items()
             if canonical not in EVENT_COLUMNS and canonical.lower() not in taken}
-    ws.execute(sql.insert_events_sql(rows_sql, fields, [*extra, *kept], file_id, source,
-                                     kept))
-    result.loaded = ws.scalar("SELECT count(*) FROM events WHERE file_id = ?", [file_id])
+    result.loaded = ws.execute(sql.insert_events_sql(
+        rows_sql, fields, [*extra, *kept], file_id, source, kept)).fetchone()[0]
     # Rejects are rare: only scan the file a second time when rows are missing.
     if ws.scalar(f"SELECT count(*) FROM ({rows_sql})") > result.loaded:
         ws.execute(sql.insert_event_rejects_sql(rows_sql, fields, columns, file_id, source))

@@ -211,19 +211,26 @@ def final_lead_id_sql() -> str:
     return "coalesce(given_lead_id, 'h' || substr(row_hash, 1, 16))"
 
 
-def supersede_leads_sql(checked: str, file_id: int, source: str) -> list[str]:
-    """A lead id seen again in a newer file replaces the old row; the old row
-    is kept in rejects as 'superseded' so nothing is lost."""
+def kept_keys_sql(checked: str, source: str) -> str:
+    """`_kept_keys`: the stored leads of `source` whose lead id a new file's valid rows
+    carry again (the new row replaces each, keeping its key)."""
+    return f"""CREATE OR REPLACE TEMP TABLE _kept_keys AS
+        SELECT l.lead_id, l.lead_key FROM leads l
+        JOIN (SELECT DISTINCT lead_id FROM {checked} WHERE reason IS NULL) n
+          ON l.lead_id = n.lead_id
+        WHERE l.source = {literal(source)}"""
+
+
+def supersede_leads_sql(file_id: int) -> list[str]:
+    """The leads in `_kept_keys` leave `leads` for rejects as 'superseded', so nothing is
+    lost (run only when there are any: most files bring no lead id again)."""
     whole_lead = "to_json(struct_pack(" + ", ".join(
         f"{c} := l.{c}" for c in LEADS_TABLE_COLUMNS) + "))"
-    match = (f"FROM leads l JOIN (SELECT DISTINCT lead_id FROM {checked} WHERE reason IS NULL) n "
-             f"ON l.lead_id = n.lead_id WHERE l.source = {literal(source)}")
     return [
         f"""INSERT INTO rejects
             SELECT l.file_id, l.source, 'leads', l.row_number, 'superseded',
-                   'replaced by file ' || {file_id}, {whole_lead}, now()::TIMESTAMP {match}""",
-        f"""CREATE OR REPLACE TEMP TABLE _kept_keys AS
-            SELECT l.lead_id, l.lead_key {match}""",
+                   'replaced by file ' || {file_id}, {whole_lead}, now()::TIMESTAMP
+            FROM leads l WHERE l.lead_key IN (SELECT lead_key FROM _kept_keys)""",
         "DELETE FROM leads WHERE lead_key IN (SELECT lead_key FROM _kept_keys)",
     ]
 

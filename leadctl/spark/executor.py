@@ -1,10 +1,14 @@
 """`SparkWorkspace`: the Spark executor behind the same methods stages call on a
 DuckDB `Workspace` (execute, script, rows, scalar, arrow, register, columns, …).
 
-Every table is a temp view over a checkpointed DataFrame: a write replaces the
-view with a new, materialised DataFrame, so iterative steps (label propagation)
-never grow an unbounded lineage. With `checkpoint_dir` set (HDFS/S3 on a
-cluster) checkpoints are reliable; without it they are local (`local[N]`).
+Every table is a temp view over the union of its *parts*, each a checkpointed
+DataFrame (or a Parquet folder loaded from a previous run), so iterative steps
+(label propagation) never grow an unbounded lineage, and a write costs what it
+changes: an INSERT materialises only its new rows as a new part; a DELETE or
+UPDATE rewrites only the parts holding a row it matches; a CREATE replaces the
+table by one part. Past MAX_PARTS parts, a table is compacted into one. With
+`checkpoint_dir` set (HDFS/S3 on a cluster) checkpoints are reliable; without
+it they are local (`local[N]`).
 """
 
 from __future__ import annotations
@@ -12,11 +16,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
 from leadctl.errors import LeadctlError, first_line
-from leadctl.spark.translate import Action, translate, update_query_sql
+from leadctl.spark.translate import (
+    Action,
+    delete_match_sql,
+    delete_query_sql,
+    translate,
+    update_match_sql,
+    update_query_sql,
+)
 from leadctl.workspace import SqlSession
 
 log = logging.getLogger("leadctl")
@@ -26,6 +39,19 @@ _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER",
                  "smallint": "SMALLINT", "tinyint": "TINYINT", "double": "DOUBLE",
                  "float": "FLOAT", "boolean": "BOOLEAN", "date": "DATE",
                  "timestamp": "TIMESTAMP WITH TIME ZONE", "timestamp_ntz": "TIMESTAMP"}
+
+
+# A table of more parts is compacted into one: each part costs a little on every read.
+MAX_PARTS = 32
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rows of a table: a materialised DataFrame; `origin` is the Parquet folder it was
+    read from when it is a previous run's table, unchanged (written by copying files)."""
+
+    frame: Any
+    origin: str | None = None
 
 
 def duckdb_type_name(spark_type: str) -> str:
@@ -51,6 +77,10 @@ def spark_session(master: str | None = "local[2]", app_name: str = "leadctl",
                # TIMESTAMP values are wall-clock times, as in the DuckDB workspace.
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.ansi.enabled", "false")
+               # Constraint propagation through a table's union of parts can fail
+               # ("key not found" in Union.rewriteConstraints), and it only infers
+               # filters the builders already write.
+               .config("spark.sql.constraintPropagation.enabled", "false")
                # Every table write is a checkpoint: drop them once nothing refers to them.
                .config("spark.cleaner.referenceTracking.cleanCheckpoints", "true")
                .config("spark.ui.showConsoleProgress", "false"))
@@ -78,6 +108,20 @@ class _Result:
         return tuple(self._rows[0]) if self._rows else None
 
 
+class _CountResult(_Result):
+    """An INSERT's row count, as DuckDB returns it: counted only when fetched."""
+
+    def __init__(self, frame):
+        super().__init__(names=["Count"])
+        self._frame = frame
+
+    def fetchall(self) -> list[tuple]:
+        return [(self._frame.count(),)]
+
+    def fetchone(self) -> tuple | None:
+        return self.fetchall()[0]
+
+
 class SparkWorkspace(SqlSession):
     engine = "spark"
 
@@ -86,9 +130,13 @@ class SparkWorkspace(SqlSession):
         self.path = None
         self.read_only = False
         self.run_id = run_id
-        self.tables: dict[str, Any] = {}  # name → materialised DataFrame
+        self.tables: dict[str, Any] = {}  # name → the union of its parts
+        self.parts: dict[str, list[Part]] = {}
         self.views: set[str] = set()
         self.reliable = bool(checkpoint_dir)
+        # Statements run, by action kind, and table writes that materialised rows: the
+        # bench's measure of what a night costs on Spark.
+        self.counts: dict[str, int] = {}
         if checkpoint_dir:
             spark.sparkContext.setCheckpointDir(checkpoint_dir)
 
@@ -96,6 +144,7 @@ class SparkWorkspace(SqlSession):
     def execute(self, sql: str, params: list | dict | None = None) -> _Result:
         started = time.perf_counter()
         action = translate(sql, params)
+        self.counts[action.kind] = self.counts.get(action.kind, 0) + 1
         try:
             return self._run(action)
         except Exception as exc:
@@ -139,9 +188,15 @@ class SparkWorkspace(SqlSession):
     def unordered(self) -> Iterator[None]:
         yield  # Spark never promises row order
 
-    def store_frame(self, name: str, frame) -> None:
-        """A DataFrame (e.g. a file Spark read) as a materialised table."""
-        self._store(name, frame)
+    def store_frame(self, name: str, frame, *, materialise: bool = True,
+                    origin: str | None = None) -> None:
+        """A DataFrame (e.g. a file Spark read) as a table: materialised, or as it is
+        when its lineage is already short (a file read, a filter of a materialised
+        table); `origin`: the Parquet folder `frame` reads, unchanged."""
+        if materialise and not origin:
+            self._store(name, frame)
+        else:
+            self._set_parts(name, [Part(frame, origin)])
 
     def frame(self, name: str):
         return self.tables[name] if name in self.tables else self.spark.table(name)
@@ -173,25 +228,65 @@ class SparkWorkspace(SqlSession):
             self.spark.sql(f"CREATE TEMPORARY VIEW `{action.name}` AS {action.sql}")
             self.views.add(action.name)
         elif kind == "append":
-            self._append(action)
+            return _CountResult(self._append(action))
         elif kind == "delete":
-            if self.spark.sql(action.extra["probe"]).take(1):
-                self._store(action.name, self.spark.sql(action.sql))
+            self._rewrite_parts(action, lambda relation: delete_match_sql(action, relation),
+                                lambda relation: delete_query_sql(action, relation))
         elif kind == "update":
             columns = self.frame(action.name).columns
-            self._store(action.name, self.spark.sql(update_query_sql(action, columns)))
+            self._rewrite_parts(action, lambda relation: update_match_sql(action, relation),
+                                lambda relation: update_query_sql(action, columns, relation))
         elif kind == "drop":
             if not self.table_exists(action.name) and not action.if_exists:
                 raise SparkStatementError(f"no table {action.name} to drop")
             self._drop(action.name)
         elif kind == "rename":
-            frame = self.tables.pop(action.name)
-            self.spark.catalog.dropTempView(action.name)
+            parts = self.parts[action.name]
+            self._drop(action.name)
             self._drop(action.new_name)
-            self._store(action.new_name, frame, materialised=True)
+            self._set_parts(action.new_name, parts)
         return _Result()
 
-    def _append(self, action: Action) -> None:
+    def _rewrite_parts(self, action: Action, match: Callable[[str], str],
+                       rewrite: Callable[[str], str]) -> None:
+        """Rewrites the parts of `action.name` holding a row that `match(relation)` (a
+        SELECT from a relation) finds, each by `rewrite(relation)`; when that is half
+        of them or more, the whole table as one part."""
+        parts = self.parts[action.name]
+        if len(parts) == 1:
+            if self.spark.sql(match(action.name)).take(1):
+                self._store(action.name, self.spark.sql(rewrite(action.name)))
+            return
+        from pyspark.sql import functions as F
+
+        tagged = reduce(lambda a, b: a.unionAll(b), [
+            p.frame.withColumn("__part", F.lit(i)) for i, p in enumerate(parts)])
+        tagged.createOrReplaceTempView("__parts")
+        try:
+            hit = {row[0] for row in self.spark.sql(
+                f"SELECT DISTINCT `__part` FROM ({match('__parts')})"
+            ).collect()}
+        finally:
+            self.spark.catalog.dropTempView("__parts")
+        if not hit:
+            return
+        if len(hit) * 2 >= len(parts):  # most of the table: rewritten as one part
+            self._store(action.name, self.spark.sql(rewrite(action.name)))
+            return
+        rewritten = []
+        for i, part in enumerate(parts):
+            if i not in hit:
+                rewritten.append(part)
+                continue
+            part.frame.createOrReplaceTempView("__part")
+            try:
+                rewritten.append(Part(self._materialise(self.spark.sql(rewrite("__part")))))
+            finally:
+                self.spark.catalog.dropTempView("__part")
+        self._set_parts(action.name, rewritten)
+
+    def _append(self, action: Action):
+        """The new rows as a new part of the table; returns them (materialised)."""
         from pyspark.sql import functions as F
 
         target = self.frame(action.name)
@@ -202,21 +297,34 @@ class SparkWorkspace(SqlSession):
         aligned = new.select([
             (F.col(f"`{c}`") if c in names else F.lit(None)).cast(fields[c]).alias(c)
             for c in target.columns])
-        self._store(action.name, target.unionByName(aligned))
+        part = self._materialise(aligned)
+        parts = self.parts[action.name] + [Part(part)]
+        if len(parts) > MAX_PARTS:
+            self._store(action.name, reduce(lambda a, b: a.unionAll(b),
+                                            [p.frame for p in parts]))
+        else:
+            self._set_parts(action.name, parts)
+        return part
 
-    def _checkpoint(self, frame):
+    def _materialise(self, frame):
+        self.counts["materialised"] = self.counts.get("materialised", 0) + 1
         return frame.checkpoint(eager=True) if self.reliable else frame.localCheckpoint(eager=True)
 
-    def _store(self, name: str, frame, *, materialised: bool = False) -> None:
-        if not materialised:
-            frame = self._checkpoint(frame)
-        # The replaced frame's checkpoint goes when nothing refers to it (cleanCheckpoints).
+    def _store(self, name: str, frame) -> None:
+        """`frame` as the table's one part."""
+        self._set_parts(name, [Part(self._materialise(frame))])
+
+    def _set_parts(self, name: str, parts: list[Part]) -> None:
+        # A replaced part's checkpoint goes when nothing refers to it (cleanCheckpoints).
+        frame = reduce(lambda a, b: a.unionAll(b), [p.frame for p in parts])
         frame.createOrReplaceTempView(name)
         self.views.discard(name)
+        self.parts[name] = parts
         self.tables[name] = frame
 
     def _drop(self, name: str) -> None:
         self.tables.pop(name, None)
+        self.parts.pop(name, None)
         self.views.discard(name)
         self.spark.catalog.dropTempView(name)
 

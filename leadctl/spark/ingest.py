@@ -54,7 +54,7 @@ class SparkReader(DuckDBReader):
         if fmt.format == "parquet":
             frame = spark.read.parquet(location).select(
                 "*", (F.col("_metadata.row_index") + 1).alias("row_number"))
-            ws.store_frame("_stage", frame)
+            ws.store_frame("_stage", frame, materialise=False)  # Parquet reads are cheap
             return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"))
         options = {"header": "true", "sep": fmt.delimiter, "encoding": fmt.encoding,
                    "mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
@@ -66,10 +66,13 @@ class SparkReader(DuckDBReader):
         ws.store_frame("_stage_all", rows.withColumn(
             "row_number", F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))))
         cols = ", ".join(f"`{c.replace('`', '``')}`" for c in header)
+        # Filters of the materialised _stage_all: short lineage, not materialised again.
         ws.store_frame("_stage", spark.sql(
-            f"SELECT {cols}, row_number FROM _stage_all WHERE _corrupt IS NULL"))
+            f"SELECT {cols}, row_number FROM _stage_all WHERE _corrupt IS NULL"),
+            materialise=False)
         rejects = f"_rej_{file_id}"
-        ws.store_frame(rejects, spark.sql(reader_rejects_frame_sql(len(header), fmt.delimiter)))
+        ws.store_frame(rejects, spark.sql(reader_rejects_frame_sql(len(header), fmt.delimiter)),
+                       materialise=False)
         columns, types = _columns(ws, "_stage")
         return StagedFile("SELECT * FROM _stage", columns, types, rejects_table=rejects)
 

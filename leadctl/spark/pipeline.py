@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import reduce
 from pathlib import Path
 
 from leadctl import pipeline
@@ -87,6 +88,9 @@ def run_spark(options: SparkRunOptions,
     if not options.inputs and not options.state:
         raise InputError("--engine spark needs input files (--inbox PATH, local or cluster) "
                          "or a previous output to recompute (--state DIR)")
+    if options.state and options.state.rstrip("/") == options.output.rstrip("/"):
+        raise UsageError("--output must be a new folder, not the --state it continues from "
+                         "(the state's files are read, and partly copied, while writing)")
     rules = load_rules(options.rules_dir)
     digest = rules.hash
     ws = open_spark(options)
@@ -114,6 +118,7 @@ def run_spark(options: SparkRunOptions,
         summary["outcome"] = outcome
         ws.finish_run(outcome, pipeline.run_counts(summary), options.inputs, problem)
         started = time.perf_counter()
+        summary["statements"] = dict(sorted(ws.counts.items()))
         summary["tables"] = write_results(ws, options.output, summary)
         summary["timings"]["write"] = round(time.perf_counter() - started, 3)
     finally:
@@ -132,29 +137,42 @@ def result_tables(ws) -> list[str]:
 
 def write_results(ws, output: str, summary: dict) -> dict[str, int]:
     """One Parquet folder per table, then the run summary (last: an output with a summary
-    is complete); returns rows per table."""
+    is complete); returns rows per table. What a table kept unchanged from `--state` is
+    copied as files; only its other parts are encoded anew (appended as new files)."""
     folder = output.rstrip("/")
     _hadoop_delete(ws.spark, f"{folder}/{SUMMARY_FILE}")
-    counts = {}
+    counts, copied = {}, {}
     for name in result_tables(ws):
-        frame = ws.frame(name)
-        frame.write.mode("overwrite").parquet(f"{folder}/{name}")
-        counts[name] = frame.count()
+        target = f"{folder}/{name}"
+        parts = ws.parts.get(name, [])
+        kept = [p.origin for p in parts if p.origin]
+        new = [p.frame for p in parts if not p.origin] if parts else [ws.frame(name)]
+        _hadoop_delete(ws.spark, target)
+        for origin in kept:
+            copied[name] = copied.get(name, 0) + _hadoop_copy_parquet(ws.spark, origin, target)
+        if new or not kept:
+            frame = reduce(lambda a, b: a.unionAll(b), new) if new else ws.frame(name)
+            frame.write.mode("append" if kept else "overwrite").parquet(target)
+        counts[name] = ws.frame(name).count()
+    summary["copied_files"] = copied
     text = json.dumps({**summary, "tables": counts}, default=str, indent=1)
     _hadoop_write_text(ws.spark, f"{folder}/{SUMMARY_FILE}", text)
     return counts
 
 
 def load_state(ws, state: str) -> list[str]:
-    """A previous run's output as the starting workspace tables."""
+    """A previous run's output as the starting workspace tables. Each is read as it is
+    (Parquet, not materialised again); a table the night leaves alone is copied as files
+    by write_results."""
     folder = state.rstrip("/")
     if not _hadoop_exists(ws.spark, f"{folder}/{SUMMARY_FILE}"):
         raise InputError(f"--state {state}: not a complete Spark run's output "
                          f"(no {SUMMARY_FILE})")
     loaded = []
     for name in (n for n in result_tables(ws) if n not in VIEWS):
-        if _hadoop_exists(ws.spark, f"{folder}/{name}"):
-            ws.store_frame(name, ws.spark.read.parquet(f"{folder}/{name}"))
+        location = f"{folder}/{name}"
+        if _hadoop_exists(ws.spark, location):
+            ws.store_frame(name, ws.spark.read.parquet(location), origin=location)
             loaded.append(name)
     return loaded
 
@@ -173,6 +191,23 @@ def _hadoop_exists(spark, uri: str) -> bool:
 def _hadoop_delete(spark, uri: str) -> None:
     fs, path = _hadoop_path(spark, uri)
     fs.delete(path, True)
+
+
+def _hadoop_copy_parquet(spark, source: str, target: str) -> int:
+    """Copies the Parquet files of folder `source` into folder `target` (bytes as they
+    are, no decoding); returns how many."""
+    src_fs, src = _hadoop_path(spark, source)
+    dst_fs, dst = _hadoop_path(spark, target)
+    dst_fs.mkdirs(dst)
+    file_util = spark.sparkContext._jvm.org.apache.hadoop.fs.FileUtil
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    copied = 0
+    for status in src_fs.listStatus(src):
+        name = status.getPath().getName()
+        if name.endswith(".parquet") and not name.startswith((".", "_")):
+            file_util.copy(src_fs, status.getPath(), dst_fs, dst, False, conf)
+            copied += 1
+    return copied
 
 
 def _hadoop_write_text(spark, uri: str, text: str) -> None:

@@ -8,10 +8,11 @@ DataFrame and each write bounds the lineage:
 
     CREATE TABLE t AS q         → materialise q as t
     CREATE TABLE t (cols)       → materialise an empty, typed t
-    INSERT INTO t [(cols)] q    → materialise (t UNION ALL q aligned to t's columns)
-    DELETE FROM t WHERE c       → (when a row matches) materialise SELECT * FROM t
-                                  WHERE NOT coalesce(c, false)
-    UPDATE t SET … [FROM s] …   → materialise a projection of t (LEFT JOIN s)
+    INSERT INTO t [(cols)] q    → materialise q aligned to t's columns as a new part of t
+    DELETE FROM t WHERE c       → rewrite the parts of t where c matches a row:
+                                  SELECT * FROM part WHERE NOT coalesce(c, false)
+    UPDATE t SET … [FROM s] …   → rewrite the parts of t with a row to update: a
+                                  projection of the part (LEFT JOIN s)
     DROP / ALTER … RENAME       → catalog operations
     BEGIN / COMMIT / SET / …    → nothing (a Spark run is all-or-nothing by its output)
 """
@@ -345,11 +346,22 @@ def _delete(tree) -> Action:
     if where is None:
         return Action("materialize", name=name, sql=to_spark_sql(query.where(exp.false())))
     hit = exp.func("coalesce", exp.Paren(this=where.this), exp.false())
-    keep = query.where(exp.Not(this=exp.Paren(this=hit.copy())))
-    # Most deletes (superseded leads, a re-run's rows) match nothing: check that first.
-    probe = exp.select("1").from_(exp.to_table(name)).where(hit).limit(1)
-    return Action("delete", name=name, sql=to_spark_sql(keep),
-                  extra={"probe": to_spark_sql(probe)})
+    # The executor probes which parts of the table hold a row to delete (most deletes,
+    # e.g. superseded leads or a re-run's rows, match none) and rewrites only those.
+    return Action("delete", name=name, sql=to_spark_sql(hit),
+                  extra={"alias": tree.this.alias_or_name})
+
+
+def delete_match_sql(action: Action, relation: str) -> str:
+    """The rows of `relation` (the table or its tagged parts) that a DELETE removes."""
+    return f"SELECT * FROM `{relation}` AS `{action.extra['alias']}` WHERE {action.sql}"
+
+
+def delete_query_sql(action: Action, relation: str) -> str:
+    """The Spark SELECT of the rows of `relation` (the table or one part of it) that a
+    DELETE keeps."""
+    return (f"SELECT * FROM `{relation}` AS `{action.extra['alias']}` "
+            f"WHERE NOT ({action.sql})")
 
 
 def _update(tree) -> Action:
@@ -375,8 +387,19 @@ def _update(tree) -> Action:
                   source=source, extra={"alias": alias, "source_alias": source_alias})
 
 
-def update_query_sql(action: Action, columns: list[str]) -> str:
-    """The Spark SELECT that rewrites table `action.name` (with `columns`) for an UPDATE."""
+def update_match_sql(action: Action, relation: str) -> str:
+    """The rows of `relation` that an UPDATE changes (their `__part` column says where)."""
+    alias = action.extra["alias"]
+    if action.source is None:
+        return f"SELECT * FROM `{relation}` AS {alias} WHERE coalesce(({action.sql}), false)"
+    return (f"SELECT {alias}.* FROM `{relation}` AS {alias} "
+            f"JOIN ({action.source}) AS {action.extra['source_alias']} ON {action.sql}")
+
+
+def update_query_sql(action: Action, columns: list[str], relation: str | None = None) -> str:
+    """The Spark SELECT that rewrites table `action.name` (with `columns`), or one part
+    of it (`relation`), for an UPDATE."""
+    relation = relation or action.name
     quoted = {c: f"`{c}`" for c in columns}
     alias = action.extra["alias"]
     sets = dict(action.assignments)
@@ -384,12 +407,12 @@ def update_query_sql(action: Action, columns: list[str]) -> str:
         select = ", ".join(
             f"CASE WHEN coalesce(({action.sql}), false) THEN {sets[c]} ELSE {alias}.{quoted[c]} "
             f"END AS {quoted[c]}" if c in sets else f"{alias}.{quoted[c]}" for c in columns)
-        return f"SELECT {select} FROM `{action.name}` AS {alias}"
+        return f"SELECT {select} FROM `{relation}` AS {alias}"
     src = action.extra["source_alias"]
     select = ", ".join(
         f"CASE WHEN {src}.`__matched` THEN {sets[c]} ELSE {alias}.{quoted[c]} END AS {quoted[c]}"
         if c in sets else f"{alias}.{quoted[c]}" for c in columns)
-    return (f"SELECT {select} FROM `{action.name}` AS {alias} "
+    return (f"SELECT {select} FROM `{relation}` AS {alias} "
             f"LEFT JOIN (SELECT *, TRUE AS `__matched` FROM ({action.source})) AS {src} "
             f"ON {action.sql}")
 
