@@ -45,3 +45,10 @@ def set_meta_sql(key: str, value: str) -> list[str]:
 def number(value: float) -> str:
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text
+
+
+def absent_sql(key: str, table: str, column: str = "lead_key") -> str:
+    """`key NOT IN (SELECT column FROM table)` for a non-NULL key and column, written as
+    NOT EXISTS: beside an OR, Spark runs a NOT IN as a nested loop over both tables, a
+    correlated NOT EXISTS as a hash join."""
+    return f"NOT EXISTS (SELECT 1 FROM {table} _absent WHERE _absent.{column} = {key})"

@@ -20,7 +20,7 @@ import json
 
 from leadctl.identity.config import ID_TYPES
 from leadctl.identity.subjects import distinct_subjects_sql
-from leadctl.sqltext import literal, meta_value_sql, set_meta_sql
+from leadctl.sqltext import absent_sql, literal, meta_value_sql, set_meta_sql
 
 EVENT_SUBJECTS = "event_subjects"
 EVENT_SUBJECTS_KEY = "identity_event_subjects"  # meta: events file and row count seen
@@ -75,8 +75,8 @@ def forget_leads_sql(changed: str, leads: str = "leads") -> list[str]:
     row without cells (cells go first: a lead with cells always has its values)."""
     return [
         f"""DELETE FROM {LEAD_CELLS} WHERE lead_key IN (SELECT lead_key FROM {changed})
-            OR lead_key NOT IN (SELECT lead_key FROM {leads})""",
-        f"DELETE FROM {LEAD_VALUES} WHERE lead_key NOT IN (SELECT lead_key FROM {LEAD_CELLS})",
+            OR {absent_sql(f"{LEAD_CELLS}.lead_key", leads)}""",
+        f"DELETE FROM {LEAD_VALUES} WHERE {absent_sql(f'{LEAD_VALUES}.lead_key', LEAD_CELLS)}",
     ]
 
 
@@ -88,7 +88,7 @@ def touched_values_sql(target: str, changed: str, leads: str = "leads") -> str:
         CREATE OR REPLACE TEMP TABLE {target} AS
         SELECT DISTINCT id_type, key_value FROM {LEAD_VALUES}
         WHERE lead_key IN (SELECT lead_key FROM {changed})
-           OR lead_key NOT IN (SELECT lead_key FROM {leads})"""
+           OR {absent_sql(f"{LEAD_VALUES}.lead_key", leads)}"""
 
 
 def add_leads_sql(changed: str, identifiers: str) -> list[str]:
@@ -118,8 +118,8 @@ def event_subjects_sql(added: str, seen: dict | None, now: dict) -> list[str]:
         new, clear = f"SELECT * FROM {EVENT_SUBJECTS} WHERE false", []
     else:
         new, clear = distinct_subjects_sql("events", f"file_id > {int(seen['file_id'])} AND "
-                                           f"subject NOT IN (SELECT subject FROM "
-                                           f"{EVENT_SUBJECTS})"), []
+                                           + absent_sql("events.subject", EVENT_SUBJECTS,
+                                                        "subject")), []
     return [f"CREATE OR REPLACE TEMP TABLE {added} AS {new}", *clear,
             f"INSERT INTO {EVENT_SUBJECTS} SELECT subject, kind, ref FROM {added}", *store]
 

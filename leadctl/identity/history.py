@@ -20,6 +20,8 @@ Retired ids stay reachable through `person_aliases` (old id → current person).
 
 from __future__ import annotations
 
+from leadctl.sqltext import absent_sql
+
 ID_PREFIX = "P"
 ID_HEX = 12
 _UNDATED = (1 << 63) - 1  # undated leads sort after every dated one
@@ -34,11 +36,11 @@ def anchors_sql(target: str, comps: str, members: str, leads: str, ids: str) -> 
         CREATE OR REPLACE TEMP TABLE {target} AS
         SELECT c.comp, l.source || '|' || l.lead_id AS anchor
         FROM {comps} c JOIN {leads} l ON l.lead_key = c.lead_key
-        WHERE NOT c.multi AND c.comp NOT IN (SELECT comp FROM {ids})
+        WHERE NOT c.multi AND {absent_sql("c.comp", ids, "comp")}
         UNION ALL
         SELECT comp, min({{'at': coalesce(epoch_us(created_at), {_UNDATED}),
                            'anchor': source || '|' || lead_id}}).anchor
-        FROM {members} WHERE comp NOT IN (SELECT comp FROM {ids})
+        FROM {members} WHERE {absent_sql(f"{members}.comp", ids, "comp")}
         GROUP BY comp"""
 
 
@@ -96,13 +98,13 @@ def propose_new_ids_sql(target: str, anchors: str, ids: str, salt: int,
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH c AS (
             SELECT comp, anchor, {new_id_sql('anchor', salt)} AS person_id FROM {anchors}
-            WHERE comp NOT IN (SELECT comp FROM {ids})),
+            WHERE {absent_sql(f"{anchors}.comp", ids, "comp")}),
         twice AS (SELECT person_id, min(anchor) AS first FROM c GROUP BY person_id
                   HAVING count(*) > 1)
         SELECT c.comp, c.person_id FROM c LEFT JOIN twice t ON t.person_id = c.person_id
         WHERE (t.person_id IS NULL OR c.anchor = t.first)
-          AND c.person_id NOT IN (SELECT person_id FROM {ids}){
-              f" AND c.person_id NOT IN ({taken})" if taken else ""}"""
+          AND {absent_sql("c.person_id", ids, "person_id")}{
+              f" AND {absent_sql('c.person_id', f'({taken})', 'person_id')}" if taken else ""}"""
 
 
 def accept_new_ids_sql(ids: str, proposed: str) -> str:
@@ -110,7 +112,7 @@ def accept_new_ids_sql(ids: str, proposed: str) -> str:
 
 
 def unassigned_sql(anchors: str, ids: str) -> str:
-    return f"SELECT count(*) FROM {anchors} WHERE comp NOT IN (SELECT comp FROM {ids})"
+    return f"SELECT count(*) FROM {anchors} WHERE {absent_sql(f'{anchors}.comp', ids, 'comp')}"
 
 
 def empty_history_tables_sql(overlap: str, winners: str) -> list[str]:
@@ -190,6 +192,6 @@ def aliases_sql(winners: str, ids: str, previous_aliases: str) -> str:
             SELECT a.old_person_id AS old_id, coalesce(m.person_id, a.person_id) AS person_id
             FROM {previous_aliases} a LEFT JOIN moved m ON m.old_id = a.person_id)
         SELECT old_id AS old_person_id, person_id FROM (
-            SELECT * FROM merged UNION SELECT * FROM carried)
-        WHERE old_id NOT IN (SELECT person_id FROM {ids})
+            SELECT * FROM merged UNION SELECT * FROM carried) AS aliases
+        WHERE {absent_sql("aliases.old_id", ids, "person_id")}
         ORDER BY old_person_id"""

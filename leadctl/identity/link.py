@@ -11,7 +11,7 @@ set aside before each round (see below).
 from __future__ import annotations
 
 from leadctl.identity.config import ID_TYPES, IdentityConfig
-from leadctl.sqltext import literal
+from leadctl.sqltext import absent_sql, literal
 
 # lead_identifiers.status, in the order they are decided.
 BLOCKED, INVALID, CAPPED, OK = "blocked", "invalid", "capped", "ok"
@@ -133,7 +133,7 @@ def update_lead_identifiers_sql(identifiers: str, shared: str, config: IdentityC
             SELECT v.lead_key FROM {identifiers} v JOIN {touched_values} t
               ON t.id_type = v.id_type AND t.key_value = v.key_value""",
         f"""DELETE FROM lead_identifiers WHERE lead_key IN (SELECT lead_key FROM {target})
-            OR lead_key NOT IN (SELECT lead_key FROM {identifiers})""",
+            OR {absent_sql("lead_identifiers.lead_key", identifiers)}""",
         "INSERT INTO lead_identifiers "
         + lead_identifiers_select_sql(some, shared, config, blocked_keys),
     ]
@@ -203,7 +203,8 @@ def complete_stars_sql(stars: str, edges: str) -> str:
             SELECT e.b AS root FROM {edges} e JOIN out o ON o.a = e.a WHERE o.degree > 1
             UNION SELECT e.b FROM {edges} e WHERE e.a IN (SELECT b FROM {edges})
             UNION SELECT b FROM {edges} WHERE b IN (SELECT a FROM {edges}))
-        SELECT DISTINCT b AS root FROM {edges} WHERE b NOT IN (SELECT root FROM broken)"""
+        SELECT DISTINCT b AS root FROM {edges}
+        WHERE {absent_sql(f"{edges}.b", "broken", "root")}"""
 
 
 def set_aside_sql(done: str, edges: str, stars: str) -> list[str]:
@@ -213,5 +214,5 @@ def set_aside_sql(done: str, edges: str, stars: str) -> list[str]:
             SELECT a, b FROM {edges} WHERE b IN (SELECT root FROM {stars})
             UNION ALL SELECT root, root FROM {stars}""",
         f"""CREATE OR REPLACE TEMP TABLE {edges} AS
-            SELECT a, b FROM {edges} WHERE b NOT IN (SELECT root FROM {stars})""",
+            SELECT a, b FROM {edges} WHERE {absent_sql(f"{edges}.b", stars, "root")}""",
     ]

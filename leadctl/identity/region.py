@@ -15,6 +15,8 @@ Pure builders; identity/resolve.py runs them.
 
 from __future__ import annotations
 
+from leadctl.sqltext import absent_sql
+
 
 def region_sql(persons: str, leads: str, previous: str, changed_keys: str,
                touched_values: str, identifiers: str, leads_file_id: int) -> list[str]:
@@ -29,16 +31,16 @@ def region_sql(persons: str, leads: str, previous: str, changed_keys: str,
               ON t.id_type = v.id_type AND t.key_value = v.key_value
             UNION
             SELECT lead_key FROM leads WHERE file_id > {int(leads_file_id)}
-               OR lead_key NOT IN (SELECT lead_key FROM {previous})""",
+               OR {absent_sql("leads.lead_key", previous)}""",
         f"""CREATE OR REPLACE TEMP TABLE {persons} AS
             SELECT DISTINCT person_id FROM {previous}
             WHERE lead_key IN (SELECT lead_key FROM {leads})
-               OR lead_key NOT IN (SELECT lead_key FROM leads)""",
+               OR {absent_sql(f"{previous}.lead_key", "leads")}""",
         f"""INSERT INTO {leads}
             SELECT lead_key FROM {previous}
             WHERE person_id IN (SELECT person_id FROM {persons})
               AND lead_key IN (SELECT lead_key FROM leads)
-              AND lead_key NOT IN (SELECT lead_key FROM {leads})""",
+              AND {absent_sql(f"{previous}.lead_key", leads)}""",
     ]
 
 
@@ -72,4 +74,4 @@ def person_leads_sql(comps: str, ids: str, persons: str) -> list[str]:
 def taken_ids_sql(persons: str) -> str:
     """The current ids outside the region: a new id must not be one of them."""
     return f"""SELECT DISTINCT person_id FROM person_leads
-               WHERE person_id NOT IN (SELECT person_id FROM {persons})"""
+               WHERE {absent_sql("person_leads.person_id", persons, "person_id")}"""

@@ -32,7 +32,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from leadctl.sqltext import literal, meta_value_sql, set_meta_sql, ts_literal
+from leadctl.sqltext import absent_sql, literal, meta_value_sql, set_meta_sql, ts_literal
 
 META_KEY = "tag_state"
 SUBJECTS_SEEN = "tag_subject_persons"  # subject_persons as the last stored tag run saw it
@@ -135,7 +135,7 @@ def affected_sql(event_types: tuple[str, ...], windows: list[int], previous: Tag
             UNION ALL SELECT new_id, NULL FROM {MOVED}
             UNION ALL SELECT old_id, NULL FROM {MOVED}
             UNION ALL SELECT p.person_id, NULL FROM persons p
-            WHERE p.person_id NOT IN (SELECT person_id FROM person_features){''.join(slid)})
+            WHERE {absent_sql("p.person_id", "person_features", "person_id")}{''.join(slid)})
         WHERE person_id IS NOT NULL"""
 
 
