@@ -202,6 +202,20 @@ def test_second_night_from_state_matches_duckdb(two_nights):
         assert rows[0] == rows[1], name
 
 
+def test_second_night_copies_what_it_left_unchanged_and_stands_alone(two_nights):
+    """Tables kept from --state are copied as files, new rows appended as new files: each
+    output folder holds every row of every table (night 1's folder is not needed)."""
+    import duckdb
+
+    _, _, run = two_nights
+    assert run["copied_files"]["events"] >= 1 and run["copied_files"]["ingested_files"] >= 1
+    assert run["statements"]["materialised"] > 0
+    output = run["output"]
+    for name, rows in run["tables"].items():
+        stored = duckdb.sql(f"SELECT count(*) FROM read_parquet('{output}/{name}/*.parquet')")
+        assert stored.fetchall() == [(rows,)], name
+
+
 def test_cluster_paths_are_listed_file_by_file_through_hadoop():
     from leadctl.spark.executor import spark_session
     from leadctl.spark.ingest import SparkReader

@@ -52,6 +52,7 @@ class Part:
 
     frame: Any
     origin: str | None = None
+    empty: bool = False  # a table created empty: the first INSERT replaces it
 
 
 def duckdb_type_name(spark_type: str) -> str:
@@ -77,9 +78,10 @@ def spark_session(master: str | None = "local[2]", app_name: str = "leadctl",
                # TIMESTAMP values are wall-clock times, as in the DuckDB workspace.
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.ansi.enabled", "false")
-               # Constraint propagation through a table's union of parts can fail
-               # ("key not found" in Union.rewriteConstraints), and it only infers
-               # filters the builders already write.
+               # A checkpoint keeps the constraints of the plan it came from, and a
+               # UNION of checkpoints (a table's parts, or a query's UNION ALL) can
+               # then fail planning ("key not found" in Union.rewriteConstraints,
+               # Spark 4.x). The builders write the filters propagation would infer.
                .config("spark.sql.constraintPropagation.enabled", "false")
                # Every table write is a checkpoint: drop them once nothing refers to them.
                .config("spark.cleaner.referenceTracking.cleanCheckpoints", "true")
@@ -220,7 +222,7 @@ class SparkWorkspace(SqlSession):
             self._store(action.name, self.spark.sql(action.sql))
         elif kind == "empty":
             cols = ", ".join(f"CAST(NULL AS {t}) AS `{c}`" for c, t in action.types)
-            self._store(action.name, self.spark.sql(f"SELECT {cols} WHERE FALSE"))
+            self._store(action.name, self.spark.sql(f"SELECT {cols} WHERE FALSE"), empty=True)
         elif kind == "view":
             # Through SQL: Spark keeps the view's text and resolves it on each use, so
             # later writes to its tables show through (as in DuckDB).
@@ -298,7 +300,7 @@ class SparkWorkspace(SqlSession):
             (F.col(f"`{c}`") if c in names else F.lit(None)).cast(fields[c]).alias(c)
             for c in target.columns])
         part = self._materialise(aligned)
-        parts = self.parts[action.name] + [Part(part)]
+        parts = [p for p in self.parts[action.name] if not p.empty] + [Part(part)]
         if len(parts) > MAX_PARTS:
             self._store(action.name, reduce(lambda a, b: a.unionAll(b),
                                             [p.frame for p in parts]))
@@ -310,9 +312,9 @@ class SparkWorkspace(SqlSession):
         self.counts["materialised"] = self.counts.get("materialised", 0) + 1
         return frame.checkpoint(eager=True) if self.reliable else frame.localCheckpoint(eager=True)
 
-    def _store(self, name: str, frame) -> None:
+    def _store(self, name: str, frame, *, empty: bool = False) -> None:
         """`frame` as the table's one part."""
-        self._set_parts(name, [Part(self._materialise(frame))])
+        self._set_parts(name, [Part(self._materialise(frame), empty=empty)])
 
     def _set_parts(self, name: str, parts: list[Part]) -> None:
         # A replaced part's checkpoint goes when nothing refers to it (cleanCheckpoints).
