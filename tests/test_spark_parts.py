@@ -2,7 +2,8 @@
 
 An INSERT materialises only its rows (a new part) and returns their count, as DuckDB
 does; DELETE and UPDATE rewrite only the parts holding a row they match; a table of
-more than MAX_PARTS parts is compacted into one. `counts["materialised"]` counts
+more than MAX_PARTS parts is compacted into one; a table created empty is replaced by
+its first INSERT's part. `counts["materialised"]` counts
 every table write that materialised rows."""
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ def test_writes_rewrite_only_the_parts_they_change(ws):
     for i in range(3):
         inserted = ws.execute(f"INSERT INTO t VALUES ({2 * i}, 'a'), ({2 * i + 1}, 'b')")
         assert inserted.fetchone() == (2,)
-    assert len(ws.parts["t"]) == 4  # the empty table and three inserts
+    assert len(ws.parts["t"]) == 3  # the first insert replaced the empty table
 
     assert _written(ws, "DELETE FROM t WHERE k = 3") == 1  # one part holds k = 3
     assert _written(ws, "DELETE FROM t WHERE k = 99") == 0
     assert _written(ws, "UPDATE t SET v = 'z' WHERE k = 4") == 1
     ws.execute("CREATE OR REPLACE TABLE s AS SELECT 5 AS k, 'y' AS w")
     assert _written(ws, "UPDATE t SET v = s.w FROM s WHERE t.k = s.k") == 1
-    assert len(ws.parts["t"]) == 4
+    assert len(ws.parts["t"]) == 3
     assert _rows(ws, "t") == [(0, "a"), (1, "b"), (2, "a"), (4, "z"), (5, "y")]
 
     # a write matching half of the parts or more leaves one
@@ -59,10 +60,10 @@ def test_a_table_of_many_parts_is_compacted(ws, monkeypatch):
 
     monkeypatch.setattr(executor, "MAX_PARTS", 3)
     ws.execute("CREATE OR REPLACE TABLE m (k INTEGER)")
-    for k in range(3):  # the third insert makes a fourth part
+    for k in range(4):  # the fourth insert makes a fourth part
         ws.execute(f"INSERT INTO m VALUES ({k})")
     assert len(ws.parts["m"]) == 1
-    assert _rows(ws, "m") == [(0,), (1,), (2,)]
+    assert _rows(ws, "m") == [(0,), (1,), (2,), (3,)]
 
 
 def test_renaming_keeps_the_parts(ws):
@@ -70,6 +71,6 @@ def test_renaming_keeps_the_parts(ws):
     ws.execute("INSERT INTO a VALUES (1)")
     ws.execute("ALTER TABLE a RENAME TO b")
     assert not ws.table_exists("a")
-    assert len(ws.parts["b"]) == 2
+    assert len(ws.parts["b"]) == 1
     assert _written(ws, "DELETE FROM b WHERE k = 1") == 1
     assert _rows(ws, "b") == []
