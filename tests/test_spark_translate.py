@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 import sqlglot
@@ -231,7 +232,7 @@ def test_a_jvm_failure_is_one_line_naming_the_statement():
         raise JavaError("An error occurred while calling o81.sql.\n\tat org.apache...")
 
     ws = SparkWorkspace.__new__(SparkWorkspace)
-    ws._run, ws.counts = fail, {}
+    ws._run, ws.counts = fail, Counter()
     with pytest.raises(SparkStatementError) as caught:
         ws.execute("SELECT count(*) FROM leads")
     assert str(caught.value) == "Job aborted: disk full\n  in: SELECT COUNT(*) FROM leads"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import reduce
@@ -53,6 +54,11 @@ class Part:
     frame: Any
     origin: str | None = None
     empty: bool = False  # a table created empty: the first INSERT replaces it
+
+
+def union_all(frames: list):
+    """The rows of every DataFrame in `frames` (same columns, in the same order)."""
+    return reduce(lambda a, b: a.unionAll(b), frames)
 
 
 def duckdb_type_name(spark_type: str) -> str:
@@ -138,7 +144,7 @@ class SparkWorkspace(SqlSession):
         self.reliable = bool(checkpoint_dir)
         # Statements run, by action kind, and table writes that materialised rows: the
         # bench's measure of what a night costs on Spark.
-        self.counts: dict[str, int] = {}
+        self.counts: Counter[str] = Counter()
         if checkpoint_dir:
             spark.sparkContext.setCheckpointDir(checkpoint_dir)
 
@@ -146,7 +152,7 @@ class SparkWorkspace(SqlSession):
     def execute(self, sql: str, params: list | dict | None = None) -> _Result:
         started = time.perf_counter()
         action = translate(sql, params)
-        self.counts[action.kind] = self.counts.get(action.kind, 0) + 1
+        self.counts[action.kind] += 1
         try:
             return self._run(action)
         except Exception as exc:
@@ -261,8 +267,8 @@ class SparkWorkspace(SqlSession):
             return
         from pyspark.sql import functions as F
 
-        tagged = reduce(lambda a, b: a.unionAll(b), [
-            p.frame.withColumn("__part", F.lit(i)) for i, p in enumerate(parts)])
+        tagged = union_all([p.frame.withColumn("__part", F.lit(i))
+                            for i, p in enumerate(parts)])
         tagged.createOrReplaceTempView("__parts")
         try:
             hit = {row[0] for row in self.spark.sql(
@@ -302,14 +308,13 @@ class SparkWorkspace(SqlSession):
         part = self._materialise(aligned)
         parts = [p for p in self.parts[action.name] if not p.empty] + [Part(part)]
         if len(parts) > MAX_PARTS:
-            self._store(action.name, reduce(lambda a, b: a.unionAll(b),
-                                            [p.frame for p in parts]))
+            self._store(action.name, union_all([p.frame for p in parts]))
         else:
             self._set_parts(action.name, parts)
         return part
 
     def _materialise(self, frame):
-        self.counts["materialised"] = self.counts.get("materialised", 0) + 1
+        self.counts["materialised"] += 1
         return frame.checkpoint(eager=True) if self.reliable else frame.localCheckpoint(eager=True)
 
     def _store(self, name: str, frame, *, empty: bool = False) -> None:
@@ -318,7 +323,7 @@ class SparkWorkspace(SqlSession):
 
     def _set_parts(self, name: str, parts: list[Part]) -> None:
         # A replaced part's checkpoint goes when nothing refers to it (cleanCheckpoints).
-        frame = reduce(lambda a, b: a.unionAll(b), [p.frame for p in parts])
+        frame = union_all([p.frame for p in parts])
         frame.createOrReplaceTempView(name)
         self.views.discard(name)
         self.parts[name] = parts

@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import reduce
 from pathlib import Path
 
 from leadctl import pipeline
@@ -30,7 +29,12 @@ from leadctl.errors import (
 from leadctl.routing import rep_actions
 from leadctl.ruleset import load_rules
 from leadctl.schema import all_ddl
-from leadctl.spark.executor import SparkStatementError, SparkWorkspace, spark_session
+from leadctl.spark.executor import (
+    SparkStatementError,
+    SparkWorkspace,
+    spark_session,
+    union_all,
+)
 from leadctl.spark.ingest import SparkReader
 from leadctl.sqltext import literal
 from leadctl.workspace import open_writer, reading
@@ -150,9 +154,8 @@ def write_results(ws, output: str, summary: dict) -> dict[str, int]:
         _hadoop_delete(ws.spark, target)
         for origin in kept:
             copied[name] = copied.get(name, 0) + _hadoop_copy_parquet(ws.spark, origin, target)
-        if new or not kept:
-            frame = reduce(lambda a, b: a.unionAll(b), new) if new else ws.frame(name)
-            frame.write.mode("append" if kept else "overwrite").parquet(target)
+        if new:  # a table with no part besides its copied files needs no write
+            union_all(new).write.mode("append" if kept else "overwrite").parquet(target)
         counts[name] = ws.frame(name).count()
     summary["copied_files"] = copied
     text = json.dumps({**summary, "tables": counts}, default=str, indent=1)
