@@ -124,27 +124,46 @@ def test_history_keeps_only_changed_values_of_the_next_run(tmp_path):
     tag_rules = rules(tmp_path)
     run_tags(ws, tag_rules, AS_OF, run_id=1)
     ws.execute("INSERT INTO events (subject, event_type, ts, amount, category) VALUES "
-               "('person:c', 'order_paid', TIMESTAMP '2026-11-01 09:00', 800, 'digital')")
-    summary = run_tags(ws, tag_rules, AS_OF + dt.timedelta(days=1), run_id=2)
+               "('person:c', 'order_paid', TIMESTAMP '2026-11-01 09:00', 800, 'digital'), "
+               "('person:a', 'order_paid', TIMESTAMP '2026-11-01 08:00', 0, 'fresh')")
+    summary = run_tags(ws, tag_rules, AS_OF + dt.timedelta(days=2), run_id=2)
     history = ws.rows("SELECT run_id, CAST(as_of AS VARCHAR) AS as_of, person_id, tag, "
                       "CAST(old_value AS VARCHAR) AS old, CAST(new_value AS VARCHAR) AS new "
                       "FROM tag_history WHERE run_id = 2 ORDER BY tag, person_id")
+    # b's days since its last order only aged (1 → 3): not a change. a ordered again: its
+    # old value is the one aged to today (4), as is the one the portrait shows.
     assert [(h["person_id"], h["tag"], h["old"], h["new"]) for h in history] == [
         ("c", "cats", None, '["digital"]'),
-        ("a", "last_paid_days", "2", "3"),
-        ("b", "last_paid_days", "1", "2"),
-        ("c", "last_paid_days", None, "1"),
+        ("a", "last_paid_days", "4", "2"),
+        ("c", "last_paid_days", None, "2"),
         ("c", "paid_30d", "0", "800"),
         ("c", "tier", '"small"', '"big"'),
     ]
-    assert {(h["run_id"], h["as_of"]) for h in history} == {(2, "2026-11-02")}
+    assert {(h["run_id"], h["as_of"]) for h in history} == {(2, "2026-11-03")}
+    assert ws.rows("SELECT person_id, last_paid_days FROM person_features "
+                   "ORDER BY person_id") == [{"person_id": "a", "last_paid_days": 2},
+                                             {"person_id": "b", "last_paid_days": 3},
+                                             {"person_id": "c", "last_paid_days": 2}]
     assert summary["previous"] == {"as_of": "2026-11-01", "run_id": 1, "persons": 3}
     assert {t["tag"]: t["changes"] for t in summary["tags"]} == {
         "paid_30d": {"added": 0, "removed": 0, "changed": 1},
-        "last_paid_days": {"added": 1, "removed": 0, "changed": 2},
+        "last_paid_days": {"added": 1, "removed": 0, "changed": 1},
         "tier": {"added": 0, "removed": 0, "changed": 1},
         "cats": {"added": 1, "removed": 0, "changed": 0}}
-    assert summary["changes"] == 6
+    assert summary["changes"] == 5
+
+
+def test_values_are_aged_only_under_the_same_rules(tmp_path):
+    ws = events_ws()
+    run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    # Other rules (paid_30d over 31 days): the stored values are not theirs to age, so
+    # every days-since value that differs from the stored one is a change.
+    run_tags(ws, rules(tmp_path, TAGS.replace("window: 30d", "window: 31d")),
+             AS_OF + dt.timedelta(days=1), run_id=2)
+    assert ws.execute("SELECT person_id, CAST(old_value AS VARCHAR), "
+                      "CAST(new_value AS VARCHAR) FROM tag_history WHERE run_id = 2 "
+                      "AND tag = 'last_paid_days' ORDER BY person_id").fetchall() == [
+        ("a", "2", "3"), ("b", "1", "2")]
 
 
 def test_dry_run_reports_the_difference_and_stores_nothing(tmp_path):

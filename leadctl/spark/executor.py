@@ -132,6 +132,7 @@ class _CountResult(_Result):
 
 class SparkWorkspace(SqlSession):
     engine = "spark"
+    sorted_inserts_in_ranges = False
 
     def __init__(self, spark, *, checkpoint_dir: str | None = None, run_id: int | None = None):
         self.spark = spark

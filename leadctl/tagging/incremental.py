@@ -95,7 +95,10 @@ def store_state_sql(state: TagState) -> list[str]:
 
 
 def last_events_file_sql() -> str:
-    return "SELECT coalesce(max(file_id), 0) FROM events"
+    """The last events file that loaded rows: every later file's events are news. Read from
+    the file log, not the events (on Spark, a scan of every event)."""
+    return ("SELECT coalesce(max(file_id), 0) FROM ingested_files "
+            "WHERE kind = 'events' AND rows_loaded > 0")
 
 
 def moved_sql() -> str:

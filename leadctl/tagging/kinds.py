@@ -83,6 +83,12 @@ class Kind:
         tagging/incremental.py). Most values do not depend on the as-of date itself."""
         return stored
 
+    def aged_sql(self, tag: TagDef, stored: str, days: int) -> str | None:
+        """The stored value `days` later by the calendar alone (a days-since value grows),
+        or None when time alone does not change it. History and change counts compare a
+        new value with this, so a value that only aged is not recorded as a change."""
+        return None
+
     # -- explain ------------------------------------------------------------------------
     def explain(self, tag: TagDef) -> str:
         """How the value is computed, in one line ('' when the description says it best)."""
@@ -306,7 +312,10 @@ class FirstLast(EventKind):
         return f"arg_max(v, (t{k}, v)) FILTER (WHERE {part.has})"
 
     def carried_sql(self, tag, stored, days):
-        return f"{stored} + {days}" if tag.days_since and days else stored
+        return self.aged_sql(tag, stored, days) or stored
+
+    def aged_sql(self, tag, stored, days):
+        return f"{stored} + {days}" if tag.days_since and days else None
 
     def explain(self, tag):
         what = "days since the" if tag.days_since else f"{tag.field} of the"

@@ -23,6 +23,7 @@ from typing import Any
 from leadctl.sqltext import date_literal, ident, literal
 from leadctl.tagging import incremental as inc
 from leadctl.tagging.fields import compile_event_filter
+from leadctl.tagging.kinds import kind_of
 from leadctl.tagging.model import TagDef, TagRules
 from leadctl.tagging.sql import (
     compile_tag_rules,
@@ -83,13 +84,17 @@ def tags_table_sql(rules: TagRules, as_of: dt.date, run_id: int) -> str:
             f"UNPIVOT (value FOR tag IN ({names}))")
 
 
-def compare_sql(new: list[StoredTag], old: list[StoredTag]) -> str:
-    """New and stored value of every tag side by side, one row per person (either side)."""
+def compare_sql(new: list[StoredTag], old: list[StoredTag],
+                aged: dict[str, str] | None = None) -> str:
+    """New and stored value of every tag side by side, one row per person (either side).
+    `aged`: per tag, the stored value as of today by the calendar alone (`Kind.aged_sql`
+    over `o.<tag>`), compared instead of the stored one."""
     new_names, old_names = {t.name for t in new}, {t.name for t in old}
+    aged = aged or {}
     cols = ["coalesce(n.person_id, o.person_id) AS person_id"]
     for name in _compared_tags(new, old):
-        cols.append(f"{'o.' + ident(name) if name in old_names else 'NULL'} "
-                    f"AS {ident('o_' + name)}")
+        stored = aged.get(name) or ('o.' + ident(name) if name in old_names else 'NULL')
+        cols.append(f"{stored} AS {ident('o_' + name)}")
         cols.append(f"{'n.' + ident(name) if name in new_names else 'NULL'} "
                     f"AS {ident('n_' + name)}")
     return (f"CREATE OR REPLACE TEMP TABLE {COMPARE} AS\n"
@@ -238,14 +243,17 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     step(0, "computing")
     old = stored_tags(ws)
     key = state_key(rules)
+    state = inc.TagState.from_json(ws.scalar(inc.state_sql())) if old else None
+    if state is not None and (state.key != key or state.as_of > as_of):
+        state = None  # other rules or code, or an earlier day: nothing to carry or age
     events_file_id = ws.scalar(inc.last_events_file_sql())
-    increment = None if full or not old else _increment(ws, rules, as_of, key)
+    increment = None if full or state is None else _increment(ws, rules, as_of, state)
     ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=True,
                                 increment=increment))
     step(1, "comparing")
     new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
-    ws.execute(compare_sql(new, old))
+    ws.execute(compare_sql(new, old, _aged(rules, state, as_of)))
     step(2, "summarising")
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
     summary["recomputed"] = {
@@ -256,8 +264,9 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         summary["run_id"] = run_id
         step(3, "history")
         # The first run records every initial value (old NULL → new).
-        ws.script(history_sql(new, old, as_of, run_id, chunked=ws.scalar(
-            f"SELECT count(*) FROM {COMPARE}") > HISTORY_CHUNKED_ROWS))
+        ws.script(history_sql(new, old, as_of, run_id, chunked=ws.sorted_inserts_in_ranges
+                              and ws.scalar(f"SELECT count(*) FROM {COMPARE}")
+                              > HISTORY_CHUNKED_ROWS))
         step(4, "storing")
         if ws.table_type("tags") == "BASE TABLE":
             ws.execute("DROP TABLE tags")  # a new workspace's placeholder; a view from now on
@@ -287,11 +296,19 @@ def _reads_as_of(rules: TagRules, tag: TagDef) -> bool:
             != compile_event_filter(rules, tag, day + dt.timedelta(days=1)).sql)
 
 
-def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, key: str) -> inc.Increment | None:
-    """The persons to recompute (into inc.AFFECTED), or None when a full run is needed."""
-    state = inc.TagState.from_json(ws.scalar(inc.state_sql()))
-    if state is None or state.key != key or state.as_of > as_of:
-        return None
+def _aged(rules: TagRules, state: inc.TagState | None, as_of: dt.date) -> dict[str, str]:
+    """Per tag that ages with the calendar, its stored value as of `as_of` (when the stored
+    values come from the same rules and code: `state`)."""
+    days = (as_of - state.as_of).days if state is not None else 0
+    aged = {t.name: kind_of(t).aged_sql(t, f"o.{ident(t.name)}", days)
+            for t in tags_from_events(rules)} if days else {}
+    return {name: sql for name, sql in aged.items() if sql}
+
+
+def _increment(ws: Workspace, rules: TagRules, as_of: dt.date,
+               state: inc.TagState) -> inc.Increment | None:
+    """The persons to recompute (into inc.AFFECTED), or None when a full run is needed.
+    `state`: the stored run's, from the same rules and code, not later than `as_of`."""
     from_events = tags_from_events(rules)
     if not from_events or any(_reads_as_of(rules, t) for t in from_events):
         return None
