@@ -104,6 +104,17 @@ def test_lists_hold_every_value_of_a_cell_and_many_sources(monkeypatch):
     assert rows[ids["B"]]["sources"] == ["t", "u"]
 
 
+def test_more_sources_than_a_bit_mask_holds():
+    # 130 sources (a night's inbox split per file): the bits would pass BIGINT and HUGEINT.
+    names = [f"s{k:03d}" for k in range(130)]
+    ws = workspace(*({"lead_id": f"L{k}", "source": name,  # a chain: L0-L1, L1-L2, ...
+                      "email": f"e{k}@qq.com, e{k + 1}@qq.com"}
+                     for k, name in enumerate(names)))
+    resolve(ws)
+    assert ws.rows("SELECT lead_count, sources FROM persons") == [
+        {"lead_count": 130, "sources": names}]
+
+
 def test_survivor_builders_are_plain_sql():
     assert persons.survivor_sql(Survivorship("most_recent"), "city") == "arg_max(city, rk)"
     assert persons.survivor_sql(Survivorship("source_priority", ("a", "b")), "value",

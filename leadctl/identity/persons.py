@@ -138,8 +138,9 @@ def multi_leads_sql(target: str, members: str, config: IdentityConfig,
 
 
 def source_lists_sql(target: str, multi_leads: str, sources: list[str]) -> str:
-    """`target(source_mask, sources)`: each mask present, as the sorted list of sources."""
-    if not sources:
+    """`target(source_mask, sources)`: each mask present, as the sorted list of sources
+    (none past MAX_MASK_SOURCES: the lists were aggregated, and a bit past 63 is no BIGINT)."""
+    if not sources or len(sources) > MAX_MASK_SOURCES:
         return f"CREATE OR REPLACE TEMP TABLE {target} (source_mask BIGINT, sources VARCHAR[])"
     values = ", ".join(f"({literal(s)}, {1 << i})" for i, s in enumerate(sources))
     return f"""
