@@ -29,6 +29,7 @@ KINDS = ("auto", "leads", "events")
 # `failed`: unreadable (or refused), nothing stored, exit 2; `skipped_duplicate`: the same
 # content was ingested before (`duplicate_of` names that file).
 STATUSES = ("loaded", "rejected", "empty", "invalid", "failed", "skipped_duplicate")
+UNRECORDED = ("failed", "skipped_duplicate")  # the statuses of files given no ingested_files row
 
 
 @dataclass
@@ -193,17 +194,21 @@ def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None 
     files = reader.expand(paths)
     alias_map = build_alias_map(options.aliases)
     summary = IngestSummary()
+    # Ids in order, one per file given a row: what a max(file_id) + 1 per file would give,
+    # without its query per file (a Spark job each).
+    file_id = ws.next_id("ingested_files", "file_id")
     for index, path in enumerate(files):
         if progress:
             progress(index, len(files), str(path))
-        summary.files.append(_ingest_file(ws, path, options, alias_map, reader))
+        summary.files.append(_ingest_file(ws, path, options, alias_map, reader, file_id))
+        file_id += summary.files[-1].status not in UNRECORDED
     if progress:
         progress(len(files), len(files), "")
     return summary
 
 
 def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
-                 alias_map: dict[str, str], reader: DuckDBReader) -> FileResult:
+                 alias_map: dict[str, str], reader: DuckDBReader, file_id: int) -> FileResult:
     source = options.source or path.stem
     result = FileResult(file=str(path), source=source)
     try:
@@ -223,7 +228,6 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
                                    f"it as {options.encoding} anyway")
         result.warning = f"{fmt.conflict}; read as {options.encoding} (--force)"
     result.encoding, result.delimiter = fmt.encoding, fmt.delimiter
-    file_id = ws.next_id("ingested_files", "file_id")
     if fmt.format == "empty":
         result.status, result.message = "empty", "empty file: nothing to ingest"
         _record_file(ws, file_id, path, result, digest, fmt.format, [])
@@ -243,15 +247,16 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         if kind == "auto":
             kind = "events" if "event_type" in mapping else "leads"
         result.kind = kind
+        # Rejected rows are counted as inserted (an INSERT returns its count on DuckDB and
+        # on the Spark executor): no count of rejects afterwards.
         if staged.rejects_table and ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}"):
-            ws.execute(sql.reader_rejects_sql(file_id, source, kind, staged.rejects_table))
+            result.rejected += _inserted(ws, sql.reader_rejects_sql(
+                file_id, source, kind, staged.rejects_table))
         if kind == "leads":
             _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result)
         else:
             _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
                          result)
-        result.rejected = ws.scalar("SELECT count(*) FROM rejects WHERE file_id = ? "
-                                    "AND reason <> 'superseded'", [file_id])
         result.rows_read = result.loaded + result.rejected
         _settle_status(result)
         _record_file(ws, file_id, path, result, digest, fmt.format, columns)
@@ -297,10 +302,15 @@ def _duplicate(result: FileResult, earlier_path: str, ingested_at) -> FileResult
     return result
 
 
+def _inserted(ws: Workspace, insert: str) -> int:
+    """Run an INSERT; the rows it inserted."""
+    return ws.execute(insert).fetchone()[0]
+
+
 def _invalid(ws, rows_sql, columns, file_id, source, kind, reason, detail, result) -> None:
     """A file whose columns cannot be used: every row kept in rejects, an input error."""
-    ws.execute(sql.whole_file_reject_sql(rows_sql, columns, file_id, source, kind, reason,
-                                         detail))
+    result.rejected += _inserted(ws, sql.whole_file_reject_sql(
+        rows_sql, columns, file_id, source, kind, reason, detail))
     result.status, result.message = "invalid", detail
 
 
@@ -312,16 +322,16 @@ def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options,
         return
     checked = sql.checked_leads_sql(rows_sql, mapping, extra, columns, options.timezone)
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {checked}")
-    ws.execute(f"CREATE OR REPLACE TEMP TABLE _dup_rows AS {sql.duplicate_rows_sql('_checked')}")
-    ws.execute(sql.insert_lead_rejects_sql(rows_sql, "_checked", "_dup_rows", columns, file_id,
-                                           source))
+    # A view: read twice, it costs less than a stored table (a Spark job per file).
+    ws.execute(f"CREATE OR REPLACE TEMP VIEW _dup_rows AS {sql.duplicate_rows_sql('_checked')}")
+    result.rejected += _inserted(ws, sql.insert_lead_rejects_sql(
+        rows_sql, "_checked", "_dup_rows", columns, file_id, source))
     ws.execute(sql.kept_keys_sql("_checked", source))
     result.superseded = ws.scalar("SELECT count(*) FROM _kept_keys")
     if result.superseded:
         ws.script(sql.supersede_leads_sql(file_id))
-    # An INSERT returns its row count (DuckDB and the Spark executor): no rescan.
-    result.loaded = ws.execute(
-        sql.insert_leads_sql("_checked", "_dup_rows", file_id, source)).fetchone()[0]
+    result.loaded = _inserted(ws, sql.insert_leads_sql("_checked", "_dup_rows", file_id,
+                                                       source))
 
 
 def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
@@ -342,11 +352,12 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
     taken = {h.lower() for h in extra}
     kept = {header: canonical for canonical, header in mapping.items()
             if canonical not in EVENT_COLUMNS and canonical.lower() not in taken}
-    result.loaded = ws.execute(sql.insert_events_sql(
-        rows_sql, fields, [*extra, *kept], file_id, source, kept)).fetchone()[0]
+    result.loaded = _inserted(ws, sql.insert_events_sql(
+        rows_sql, fields, [*extra, *kept], file_id, source, kept))
     # Rejects are rare: only scan the file a second time when rows are missing.
     if ws.scalar(f"SELECT count(*) FROM ({rows_sql})") > result.loaded:
-        ws.execute(sql.insert_event_rejects_sql(rows_sql, fields, columns, file_id, source))
+        result.rejected += _inserted(ws, sql.insert_event_rejects_sql(
+            rows_sql, fields, columns, file_id, source))
 
 
 def _record_file(ws: Workspace, file_id: int, path: Path, result: FileResult, digest: str,

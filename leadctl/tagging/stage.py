@@ -136,7 +136,7 @@ def change_counts_sql(new: list[StoredTag], old: list[StoredTag]) -> str:
 # Person ids are 'P' + hex: these bounds cut a run's history rows into 16 person ranges,
 # appended one after the other, each sorted; together still in person order.
 HISTORY_RANGES = [None, *(f"P{d:x}" for d in range(1, 16)), None]
-HISTORY_CHUNKED_ROWS = 500_000  # compared persons from which the rows go in ranges
+HISTORY_CHUNKED_ROWS = 5_000_000  # history rows of a run from which they go in ranges
 
 
 def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
@@ -263,10 +263,11 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         run_id = run_id if run_id is not None else (ws.run_id or 0)
         summary["run_id"] = run_id
         step(3, "history")
-        # The first run records every initial value (old NULL → new).
+        # The first run records every initial value (old NULL → new); a later one its
+        # changes (counted in the summary).
+        rows = summary["changes"] if previous else summary["persons"] * len(new)
         ws.script(history_sql(new, old, as_of, run_id, chunked=ws.sorted_inserts_in_ranges
-                              and ws.scalar(f"SELECT count(*) FROM {COMPARE}")
-                              > HISTORY_CHUNKED_ROWS))
+                              and rows > HISTORY_CHUNKED_ROWS))
         step(4, "storing")
         if ws.table_type("tags") == "BASE TABLE":
             ws.execute("DROP TABLE tags")  # a new workspace's placeholder; a view from now on
