@@ -247,6 +247,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     if state is not None and (state.key != key or state.as_of > as_of):
         state = None  # other rules or code, or an earlier day: nothing to carry or age
     events_file_id = ws.scalar(inc.last_events_file_sql())
+    if state is not None:  # also on a full run: then only the moved subjects are remembered
+        ws.execute(inc.moved_sql())
     increment = None if full or state is None else _increment(ws, rules, as_of, state)
     ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=True,
                                 increment=increment))
@@ -309,7 +311,8 @@ def _aged(rules: TagRules, state: inc.TagState | None, as_of: dt.date) -> dict[s
 def _increment(ws: Workspace, rules: TagRules, as_of: dt.date,
                state: inc.TagState) -> inc.Increment | None:
     """The persons to recompute (into inc.AFFECTED), or None when a full run is needed.
-    `state`: the stored run's, from the same rules and code, not later than `as_of`."""
+    `state`: the stored run's, from the same rules and code, not later than `as_of`;
+    inc.MOVED is made."""
     from_events = tags_from_events(rules)
     if not from_events or any(_reads_as_of(rules, t) for t in from_events):
         return None
@@ -318,7 +321,6 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date,
         return None  # so many persons have new events that the estimate below would fail
     event_types = tuple(dict.fromkeys(e for t in from_events for e in t.events))
     windows = tuple(dict.fromkeys(t.window_days for t in from_events))
-    ws.execute(inc.moved_sql())
     ws.execute(inc.affected_sql(event_types, [w for w in windows if w is not None], state,
                                 as_of))
     sizes = ws.rows(inc.group_sizes_sql(windows))[0]
