@@ -173,7 +173,9 @@ def two_nights(tmp_path_factory):
         shutil.copy(path, second if path.name == "feed_douyin.csv" else first)
     duck, spark = Cli(tmp / "duck.duckdb"), Cli(tmp / "spark.duckdb")
     for inbox, day in ((first, "2026-10-31"), (second, AS_OF)):
-        assert duck("run", "--inbox", inbox, "--as-of", day).exit_code == 0
+        ran = duck("run", "--inbox", inbox, "--as-of", day, "--json")
+        assert ran.exit_code == 0
+    duck_night2 = ran.json()
     ran = spark("run", "--engine", "spark", "--inbox", first, "--output", tmp / "out1",
                 "--as-of", "2026-10-31")
     assert ran.exit_code == 0, ran.stderr[-2000:]
@@ -181,15 +183,20 @@ def two_nights(tmp_path_factory):
                 "--output", tmp / "out2", "--as-of", AS_OF, "--json")
     assert ran.exit_code == 0, ran.stderr[-2000:]
     assert spark("load-results", tmp / "out2").exit_code == 0
-    return duck, spark, ran.json()
+    return duck, spark, ran.json(), duck_night2
 
 
 def test_second_night_from_state_matches_duckdb(two_nights):
-    duck, spark, run = two_nights
+    duck, spark, run, duck_run = two_nights
     report = _parity(duck, spark)
     _assert_same(report, {"person_leads": 3154, "tags": 35419, "scores": 1535,
                           "ownership": 1535, "assignments": report["assignments"]["rows"]})
     assert run["run_id"] == 2 and run["stages"]["ingest"]["leads"] == 744
+    # The tag summary knows the previous run and counts the same changes.
+    tags, duck_tags = run["stages"]["tag"], duck_run["stages"]["tag"]
+    assert tags["previous"] == duck_tags["previous"] == {
+        "as_of": "2026-10-31", "run_id": 1, "persons": tags["previous"]["persons"]}
+    assert tags["changes"] == duck_tags["changes"] > 0
     names = ["persons", "identity_history", "person_aliases", "assignments"]
     d, s = _tables(duck.db, names), _tables(spark.db, names)
     assert sorted(d["persons"]["person_id"].to_pylist()) == \
@@ -207,7 +214,7 @@ def test_second_night_copies_what_it_left_unchanged_and_stands_alone(two_nights)
     output folder holds every row of every table (night 1's folder is not needed)."""
     import duckdb
 
-    _, _, run = two_nights
+    _, _, run, _ = two_nights
     assert run["copied_files"]["events"] >= 1 and run["copied_files"]["ingested_files"] >= 1
     assert run["statements"]["materialised"] > 0
     output = run["output"]

@@ -172,7 +172,9 @@ def load_state(ws, state: str) -> list[str]:
         raise InputError(f"--state {state}: not a complete Spark run's output "
                          f"(no {SUMMARY_FILE})")
     loaded = []
-    for name in (n for n in result_tables(ws) if n not in VIEWS):
+    # The views' tables too: the stages replace them, but first read what the last run
+    # stored (the tag stage its previous run, for the change counts of the summary).
+    for name in dict.fromkeys(result_tables(ws)):
         location = f"{folder}/{name}"
         if _hadoop_exists(ws.spark, location):
             ws.store_frame(name, ws.spark.read.parquet(location), origin=location)
