@@ -150,6 +150,21 @@ def test_newer_file_supersedes_lead_and_keeps_old_row_in_rejects(cli, tmp_path):
     assert rejects_in(cli) == [("crm", 1, "superseded")]
 
 
+def test_one_command_supersedes_and_skips_what_it_loaded_itself(cli, tmp_path):
+    """The file log is read once per command: what its own earlier files loaded still
+    counts (a later file of the same source supersedes, the same content is skipped)."""
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "a.csv", "lead_id,phone,city\n1,13900000001,北京\n")
+    write(tmp_path / "in" / "b.csv", "lead_id,phone,city\n1,13900000001,上海\n")
+    write(tmp_path / "in" / "c.csv", "lead_id,phone,city\n1,13900000001,北京\n")
+    out = cli("ingest", tmp_path / "in", "--source", "crm", "--json").json()
+    assert [f["status"] for f in out["files"]] == ["loaded", "loaded", "skipped_duplicate"]
+    assert out["files"][1]["superseded"] == 1
+    assert out["files"][2]["duplicate_of"]["file"].endswith("a.csv")
+    assert leads_in(cli, "lead_key", "lead_id", "city") == [(1, "1", "上海")]
+    assert rejects_in(cli) == [("crm", 1, "superseded")]
+
+
 def test_events_file_is_detected_and_typed(cli, tmp_path):
     path = write(tmp_path / "ev.csv", "phone,lead_id,event_type,ts,amount,category,sku\n"
                  "13812345678,,order_paid,2026-10-30 10:00:00,\"1,200.5\",fresh,S1\n"

@@ -134,8 +134,8 @@ def test_a_night_touching_most_persons_computes_tags_in_full(tmp_path):
 
 
 def test_history_in_person_ranges_is_the_same_rows_in_the_same_order(tmp_path, monkeypatch):
-    """At 4M persons a first run's history is appended in 16 person ranges (memory); the
-    rows and their order are those of one sorted statement."""
+    """At 4M persons a first run's history is appended in 16 person ranges (memory), at
+    1M in 4; the rows and their order are those of one sorted statement."""
     from leadctl.tagging import stage
 
     def history(name: str) -> list[tuple]:
@@ -145,7 +145,16 @@ def test_history_in_person_ranges_is_the_same_rows_in_the_same_order(tmp_path, m
             return con.execute("SELECT * FROM tag_history").fetchall()
 
     whole = history("whole")
-    monkeypatch.setattr(stage, "HISTORY_CHUNKED_ROWS", 0)
+    monkeypatch.setattr(stage, "HISTORY_RANGE_ROWS", 1)
     ranged = history("ranged")
     assert ranged == whole and len(whole) > 10_000
     assert [r[2] for r in ranged] == sorted(r[2] for r in ranged)
+
+
+def test_history_ranges_hold_about_five_million_rows_each():
+    from leadctl.tagging.stage import history_ranges
+
+    assert [len(history_ranges(n * 5_000_000)) for n in (0, 1, 2, 3, 4, 8, 9, 16, 99)] \
+        == [1, 1, 2, 4, 4, 8, 16, 16, 16]
+    assert history_ranges(16_000_000) == [
+        (None, "P4"), ("P4", "P8"), ("P8", "Pc"), ("Pc", None)]

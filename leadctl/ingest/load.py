@@ -183,6 +183,40 @@ class DuckDBReader:
             staged.temp.unlink(missing_ok=True)
 
 
+EARLIER_FILES_SQL = ("SELECT file_id, path, ingested_at, status FROM ingested_files "
+                     "WHERE content_hash = ? ORDER BY file_id")
+
+
+class IngestState:
+    """What one ingest needs to know of what is stored, read once and kept up to date as
+    its files load (a query per file is a Spark job each): the earlier files of each
+    content hash, the sources with stored leads (only a file of such a source can
+    supersede a lead), and the key after which a file's new leads are numbered."""
+
+    def __init__(self, ws: Workspace):
+        self.ws = ws
+        self.lead_key_base = ws.scalar("SELECT coalesce(max(lead_key), 0) FROM leads")
+        rows = ws.execute("SELECT content_hash, file_id, path, ingested_at, status, source, "
+                          "kind, rows_loaded FROM ingested_files ORDER BY file_id").fetchall()
+        self.by_hash: dict[str, list[tuple]] = {}
+        for row in rows:
+            self.by_hash.setdefault(row[0], []).append(tuple(row[1:5]))
+        self.lead_sources = {row[5] for row in rows if row[6] == "leads" and row[7]}
+        self.recorded: set[str] = set()
+
+    def earlier(self, digest: str) -> list[tuple]:
+        """(file_id, path, ingested_at, status) of the files of this content, in order."""
+        if digest in self.recorded:  # recorded by this ingest: read back as stored
+            return self.ws.execute(EARLIER_FILES_SQL, [digest]).fetchall()
+        return self.by_hash.get(digest, [])
+
+    def record(self, digest: str, result: FileResult) -> None:
+        """A file loaded (or was recorded empty or invalid)."""
+        self.recorded.add(digest)
+        if result.kind == "leads" and result.loaded:
+            self.lead_sources.add(result.source)
+
+
 def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None = None,
                  progress: Callable[[int, int, str], None] | None = None,
                  reader: DuckDBReader | None = None) -> IngestSummary:
@@ -197,10 +231,11 @@ def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None 
     # Ids in order, one per file given a row: what a max(file_id) + 1 per file would give,
     # without its query per file (a Spark job each).
     file_id = ws.next_id("ingested_files", "file_id")
+    state = IngestState(ws)
     for index, path in enumerate(files):
         if progress:
             progress(index, len(files), str(path))
-        summary.files.append(_ingest_file(ws, path, options, alias_map, reader, file_id))
+        summary.files.append(_ingest_file(ws, path, options, alias_map, reader, file_id, state))
         file_id += summary.files[-1].status not in UNRECORDED
     if progress:
         progress(len(files), len(files), "")
@@ -208,7 +243,8 @@ def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None 
 
 
 def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
-                 alias_map: dict[str, str], reader: DuckDBReader, file_id: int) -> FileResult:
+                 alias_map: dict[str, str], reader: DuckDBReader, file_id: int,
+                 state: IngestState) -> FileResult:
     source = options.source or path.stem
     result = FileResult(file=str(path), source=source)
     try:
@@ -217,8 +253,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         return _failed(result, f"cannot read: {exc.strerror or exc}")
     except InputError as exc:
         return _failed(result, str(exc))
-    earlier = ws.execute("SELECT file_id, path, ingested_at, status FROM ingested_files "
-                         "WHERE content_hash = ? ORDER BY file_id", [digest]).fetchall()
+    earlier = state.earlier(digest)
     kept = [row for row in earlier if row[3] != "invalid"]
     if kept:
         return _duplicate(result, kept[0][1], kept[0][2])
@@ -231,6 +266,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     if fmt.format == "empty":
         result.status, result.message = "empty", "empty file: nothing to ingest"
         _record_file(ws, file_id, path, result, digest, fmt.format, [])
+        state.record(digest, result)
         return result
     staged: StagedFile | None = None
     ws.execute("BEGIN TRANSACTION")  # a failing file leaves no partial rows behind
@@ -253,7 +289,8 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
             result.rejected += _inserted(ws, sql.reader_rejects_sql(
                 file_id, source, kind, staged.rejects_table))
         if kind == "leads":
-            _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result)
+            _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result,
+                        state)
         else:
             _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
                          result)
@@ -261,6 +298,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         _settle_status(result)
         _record_file(ws, file_id, path, result, digest, fmt.format, columns)
         ws.execute("COMMIT")
+        state.record(digest, result)
     except InputError as exc:
         ws.execute("ROLLBACK")
         return _failed(result, str(exc))
@@ -314,7 +352,8 @@ def _invalid(ws, rows_sql, columns, file_id, source, kind, reason, detail, resul
     result.status, result.message = "invalid", detail
 
 
-def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result):
+def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result,
+                state: IngestState):
     if not any(c in mapping for c in IDENTIFIER_COLUMNS):
         detail = missing_identifier_message(columns, extra, options.aliases)
         _invalid(ws, rows_sql, columns, file_id, source, "leads", "missing_identifier_columns",
@@ -326,12 +365,19 @@ def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options,
     ws.execute(f"CREATE OR REPLACE TEMP VIEW _dup_rows AS {sql.duplicate_rows_sql('_checked')}")
     result.rejected += _inserted(ws, sql.insert_lead_rejects_sql(
         rows_sql, "_checked", "_dup_rows", columns, file_id, source))
-    ws.execute(sql.kept_keys_sql("_checked", source))
-    result.superseded = ws.scalar("SELECT count(*) FROM _kept_keys")
+    superseding = source in state.lead_sources  # else no stored lead can be replaced
+    if superseding:
+        ws.execute(sql.kept_keys_sql("_checked", source))
+        result.superseded = ws.scalar("SELECT count(*) FROM _kept_keys")
     if result.superseded:
         ws.script(sql.supersede_leads_sql(file_id))
+    base = state.lead_key_base
     result.loaded = _inserted(ws, sql.insert_leads_sql("_checked", "_dup_rows", file_id,
-                                                       source))
+                                                       source, base, kept=superseding))
+    # New keys are base + record number, and every record is loaded or rejected: the next
+    # file's keys start past this file's records (a literal: a max over every stored lead
+    # per file cost Spark a job over all of the table's parts).
+    state.lead_key_base = base + result.loaded + result.rejected
 
 
 def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,

@@ -127,6 +127,10 @@ def parquet_rows_sql(path: str) -> str:
             f"FROM read_parquet({literal(path)}, file_row_number = true)")
 
 
+# Rejects go in unsorted: their readers sort (export by file and row), and a sorted
+# INSERT costs Spark a sampling job that computes the rows twice.
+
+
 def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str) -> str:
     """CSV rows the reader could not parse (wrong field count, bad encoding, ...)."""
     return f"""
@@ -137,7 +141,7 @@ def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str)
                arg_min(csv_line, coalesce(column_idx, -1)),
                now()::TIMESTAMP
         FROM {rejects_table}
-        GROUP BY line ORDER BY line"""
+        GROUP BY line"""
 
 
 def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
@@ -202,8 +206,7 @@ def insert_lead_rejects_sql(rows_sql: str, checked: str, duplicates: str,
             SELECT row_number, 'duplicate_lead_id',
                    'lead_id ' || lead_id || ' already on row ' || first_row
             FROM {duplicates}
-        ) bad JOIN ({rows_sql}) src USING (row_number)
-        ORDER BY bad.row_number"""
+        ) bad JOIN ({rows_sql}) src USING (row_number)"""
 
 
 def final_lead_id_sql() -> str:
@@ -235,20 +238,23 @@ def supersede_leads_sql(file_id: int) -> list[str]:
     ]
 
 
-def insert_leads_sql(checked: str, duplicates: str, file_id: int, source: str) -> str:
+def insert_leads_sql(checked: str, duplicates: str, file_id: int, source: str, base: int,
+                     kept: bool = True) -> str:
+    """The file's usable rows into leads, new keys `base` (at least every stored key) +
+    record number; `kept`: a row whose lead id is in `_kept_keys` keeps that key (without
+    it, no row is superseded and every key is new)."""
     # Record numbers are unique within a file, so base + record number is a
     # unique new key without a window over the whole file.
     columns = [c for c in LEAD_COLUMNS if c != "lead_id"]
+    new_key = f"{int(base)} + c.row_number"
     return f"""
         INSERT INTO leads (lead_key, source, lead_id, file_id, row_number,
             {", ".join(columns)}, created_at_raw, attributes, row_hash)
-        SELECT coalesce(k.lead_key, (SELECT coalesce(max(lead_key), 0) FROM leads)
-                   + c.row_number),
+        SELECT {f"coalesce(k.lead_key, {new_key})" if kept else new_key},
                {literal(source)}, c.lead_id, {file_id}, c.row_number,
                {", ".join("c." + col for col in columns)}, c.created_at_raw, c.attributes,
                c.row_hash
-        FROM {checked} c
-        LEFT JOIN _kept_keys k ON k.lead_id = c.lead_id
+        FROM {checked} c{" LEFT JOIN _kept_keys k ON k.lead_id = c.lead_id" if kept else ""}
         WHERE c.reason IS NULL
           AND c.row_number NOT IN (SELECT row_number FROM {duplicates})"""
 
@@ -331,7 +337,7 @@ def insert_event_rejects_sql(rows_sql: str, fields: dict, all_columns: list[str]
         SELECT {file_id}, {literal(source)}, 'events', row_number, reason, NULL, raw,
                now()::TIMESTAMP
         FROM (SELECT row_number, {fields['reason']} AS reason, raw FROM ({base}))
-        WHERE reason IS NOT NULL ORDER BY row_number"""
+        WHERE reason IS NOT NULL"""
 
 
 def whole_file_reject_sql(rows_sql: str, all_columns: list[str], file_id: int, source: str,
@@ -341,4 +347,4 @@ def whole_file_reject_sql(rows_sql: str, all_columns: list[str], file_id: int, s
         INSERT INTO rejects
         SELECT {file_id}, {literal(source)}, {literal(kind)}, row_number, {literal(reason)},
                {literal(detail)}, {struct_json_sql(all_columns)}, now()::TIMESTAMP
-        FROM ({rows_sql}) ORDER BY row_number"""
+        FROM ({rows_sql})"""

@@ -102,6 +102,15 @@ def spark_session(master: str | None = "local[2]", app_name: str = "leadctl",
     return spark
 
 
+def materialised_count(frame) -> int:
+    """Rows of a checkpointed DataFrame, counted over its RDD: one stage, where
+    DataFrame.count() plans an aggregate of two (0.07 s against 0.2–0.3 s a count)."""
+    try:
+        return int(frame._jdf.queryExecution().toRdd().count())
+    except AttributeError:  # no JVM DataFrame behind it (Spark Connect)
+        return frame.count()
+
+
 class _Result:
     """The slice of a DB-API cursor that stages use, over a collected Spark result."""
 
@@ -124,7 +133,7 @@ class _CountResult(_Result):
         self._frame = frame
 
     def fetchall(self) -> list[tuple]:
-        return [(self._frame.count(),)]
+        return [(materialised_count(self._frame),)]
 
     def fetchone(self) -> tuple | None:
         return self.fetchall()[0]

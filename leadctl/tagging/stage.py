@@ -133,18 +133,28 @@ def change_counts_sql(new: list[StoredTag], old: list[StoredTag]) -> str:
     return f"SELECT {', '.join(cols)} FROM {COMPARE}" if cols else "SELECT 1"
 
 
-# Person ids are 'P' + hex: these bounds cut a run's history rows into 16 person ranges,
-# appended one after the other, each sorted; together still in person order.
-HISTORY_RANGES = [None, *(f"P{d:x}" for d in range(1, 16)), None]
-HISTORY_CHUNKED_ROWS = 5_000_000  # history rows of a run from which they go in ranges
+HISTORY_RANGE_ROWS = 5_000_000  # history rows a run appends (and sorts) per statement
+
+
+def history_ranges(rows: int) -> list[tuple[str | None, str | None]]:
+    """Person ranges (low, high) to append about `rows` history rows in, each at most
+    about HISTORY_RANGE_ROWS: 1, 2, 4, 8 or 16 ranges. Person ids are 'P' + hex, so the
+    bounds cut on the first hex digit; appended one after the other, each sorted, the
+    ranges are still in person order."""
+    count = 1
+    while count < 16 and rows > count * HISTORY_RANGE_ROWS:
+        count *= 2
+    step = 16 // count
+    return list(pairwise([None, *(f"P{d:x}" for d in range(step, 16, step)), None]))
 
 
 def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
-                run_id: int, chunked: bool = False) -> list[str]:
+                run_id: int, rows: int = 0) -> list[str]:
     """Append the changed values (old and new as JSON, NULL = no value) to tag_history;
-    against nothing stored (the first run), every value is a change from NULL. `chunked`:
-    one statement per person range (sorting every row of a first run at 4M persons at
-    once needed more than 3 GB)."""
+    against nothing stored (the first run), every value is a change from NULL. `rows`: how
+    many that is, about: past HISTORY_RANGE_ROWS, one statement per person range
+    (sorting every row of a first run at 4M persons at once needed more than 3 GB; a
+    statement per range scans every compared value, so no more ranges than needed)."""
     types_old = {t.name: t.type for t in old}
     types_new = {t.name: t.type for t in new}
     parts = []
@@ -159,7 +169,7 @@ def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
         return []
     # Each run's rows sorted by person (then tag): the portrait's per-person lookup then reads
     # few row groups of this ever-growing table.
-    ranges = list(pairwise(HISTORY_RANGES)) if chunked else [(None, None)]
+    ranges = history_ranges(rows)
     statements = []
     for low, high in ranges:
         bounds = [f"person_id >= {literal(low)}" if low else "",
@@ -268,8 +278,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         # The first run records every initial value (old NULL → new); a later one its
         # changes (counted in the summary).
         rows = summary["changes"] if previous else summary["persons"] * len(new)
-        ws.script(history_sql(new, old, as_of, run_id, chunked=ws.sorted_inserts_in_ranges
-                              and rows > HISTORY_CHUNKED_ROWS))
+        ws.script(history_sql(new, old, as_of, run_id,
+                              rows if ws.sorted_inserts_in_ranges else 0))
         step(4, "storing")
         if ws.table_type("tags") == "BASE TABLE":
             ws.execute("DROP TABLE tags")  # a new workspace's placeholder; a view from now on
