@@ -3,7 +3,7 @@ sentence `explain` shows. `KINDS` maps the `kind:` of a rule to its class.
 
 How a kind is computed (see `sql.py` for the passes):
 - `PASS_EVENTS`: conditional aggregates in the ONE shared pass over events;
-  `merge_sql` says how per-subject partials combine per person.
+  `merge_sql` says how the partials combine into the tag's value.
 - `PASS_VALUES`: per-value counts (top-N, distinct counts, the value of the first
   event), one pass per value expression; `value_sql` + `value_final_sql`.
 - `PASS_OWN`: a pass of its own (`own_pass_sql`), for what plain aggregates cannot say.
@@ -208,7 +208,7 @@ class EventKind(Kind):
         return False
 
     def merge_sql(self, tag: TagDef, cond: str, partials: Partials, value: str | None) -> str:
-        """Per-subject partial aggregate(s) of the tag and how they combine per person;
+        """Partial aggregate(s) of the tag per person and how they combine into its value;
         `value` is the pass's column of the tag's field."""
         raise NotImplementedError
 
@@ -416,11 +416,9 @@ class Streak(EventKind):
         runs = ("SELECT person_id, count(*) AS days, max(day) AS last_day FROM (\n"
                 "  SELECT person_id, day, date_diff('day', DATE '1970-01-01', day)"
                 " - row_number() OVER (PARTITION BY person_id ORDER BY day) AS island\n"
-                "  FROM (SELECT DISTINCT sp.person_id, s.day FROM (\n"
-                f"    SELECT DISTINCT e.subject, CAST(e.ts AS DATE) AS day FROM {events} e\n"
-                f"    WHERE e.ts < {ts_literal(as_of)} AND {cond}) s\n"
-                "    JOIN subject_persons sp ON sp.subject = s.subject\n"
-                "    WHERE sp.person_id IS NOT NULL)\n"
+                "  FROM (SELECT DISTINCT sp.person_id, CAST(e.ts AS DATE) AS day\n"
+                f"    FROM {events} e JOIN subject_persons sp ON sp.subject = e.subject\n"
+                f"    WHERE e.ts < {ts_literal(as_of)} AND {cond} AND sp.person_id IS NOT NULL)\n"
                 ") GROUP BY person_id, island")
         yesterday = date_literal(as_of - dt.timedelta(days=1))
         values = ", ".join(

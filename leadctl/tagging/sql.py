@@ -53,9 +53,11 @@ def event_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
                    only: frozenset[str] | None = None, suffix: str = "") -> str | None:
     """Every `PASS_EVENTS` tag from ONE pass over events.
 
-    Two stages, both plain GROUP BYs: conditional aggregates per event subject (no join
-    on the 10M-row side), then the few partial rows of each person merged after a join
-    to subject_persons. Distinct day counts are bitmasks (bit_or), so they merge too.
+    Two stages, both plain GROUP BYs: the events joined to their person, conditional
+    aggregates per person, then the partials merged (one row each: the kinds' merge
+    expressions are aggregates). Grouping 10M events by person (600k groups at 1M leads)
+    beat grouping them by subject (3.4M) and merging after the join: 7.8–9.2 s of
+    thread time against 11.5–12.0. Distinct day counts are bitmasks (bit_or).
     `events`: the events table, or a parenthesised query of some of its rows; `only`: the
     names of the tags to compute (default: all); `suffix` keeps its inner names apart from
     another group's (Spark refuses repeated CTE names)."""
@@ -72,18 +74,18 @@ def event_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
                       f"AS {ident(tag.name)}")
     day = f"date_diff('day', CAST(e.ts AS DATE), {date_literal(as_of)})"
     fields = sorted({t.field for t in tags if t.field})
-    scope_cols = ["e.subject", "e.ts", f"{day} AS d"] + [
+    scope_cols = ["sp.person_id", "e.ts", f"{day} AS d"] + [
         f"{event_field_sql(rules, f)} AS {ident('f_' + f)}" for f in fields]
     merged_cols = ",\n       ".join(merged)
     return (f"WITH tag_scope{suffix} AS (\n"
             f"  SELECT {', '.join(scope_cols)},\n         {conds.select_list('         ')}\n"
-            f"  FROM {events} e\n  WHERE {events_scope_sql(tags, as_of)}\n"
-            f"), tag_subjects{suffix} AS (\n"
-            f"  SELECT subject,\n         {partials.select_list('         ')}\n"
-            f"  FROM tag_scope{suffix} GROUP BY subject\n"
-            f")\nSELECT sp.person_id,\n       {merged_cols}\n"
-            f"FROM tag_subjects{suffix} s JOIN subject_persons sp ON sp.subject = s.subject\n"
-            f"WHERE sp.person_id IS NOT NULL\nGROUP BY sp.person_id")
+            f"  FROM {events} e JOIN subject_persons sp ON sp.subject = e.subject\n"
+            f"  WHERE {events_scope_sql(tags, as_of)} AND sp.person_id IS NOT NULL\n"
+            f"), tag_partials{suffix} AS (\n"
+            f"  SELECT person_id,\n         {partials.select_list('         ')}\n"
+            f"  FROM tag_scope{suffix} GROUP BY person_id\n"
+            f")\nSELECT person_id,\n       {merged_cols}\n"
+            f"FROM tag_partials{suffix}\nGROUP BY person_id")
 
 
 def _takes_all(tag: TagDef) -> bool:
