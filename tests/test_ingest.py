@@ -165,6 +165,19 @@ def test_one_command_supersedes_and_skips_what_it_loaded_itself(cli, tmp_path):
     assert rejects_in(cli) == [("crm", 1, "superseded")]
 
 
+def test_lead_keys_follow_file_and_record_order_rejected_records_keep_their_number(
+        cli, tmp_path):
+    """A new lead's key is the base of its file + its record number; the next file's base
+    is past every record of this one, loaded or not (no max over the stored leads)."""
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "a.csv", "lead_id,phone\n1,13900000001\n2,13900000002\n3,\n")
+    write(tmp_path / "in" / "b.csv", "lead_id,phone\n4,13900000004\n")
+    assert cli("ingest", tmp_path / "in").exit_code == 0
+    write(tmp_path / "c.csv", "lead_id,phone\n5,13900000005\n")
+    assert cli("ingest", tmp_path / "c.csv").exit_code == 0
+    assert leads_in(cli, "lead_key", "lead_id") == [(1, "1"), (2, "2"), (4, "4"), (5, "5")]
+
+
 def test_events_file_is_detected_and_typed(cli, tmp_path):
     path = write(tmp_path / "ev.csv", "phone,lead_id,event_type,ts,amount,category,sku\n"
                  "13812345678,,order_paid,2026-10-30 10:00:00,\"1,200.5\",fresh,S1\n"
