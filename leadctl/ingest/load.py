@@ -29,7 +29,6 @@ KINDS = ("auto", "leads", "events")
 # `failed`: unreadable (or refused), nothing stored, exit 2; `skipped_duplicate`: the same
 # content was ingested before (`duplicate_of` names that file).
 STATUSES = ("loaded", "rejected", "empty", "invalid", "failed", "skipped_duplicate")
-UNRECORDED = ("failed", "skipped_duplicate")  # the statuses of files given no ingested_files row
 
 
 @dataclass
@@ -189,12 +188,16 @@ EARLIER_FILES_SQL = ("SELECT file_id, path, ingested_at, status FROM ingested_fi
 
 class IngestState:
     """What one ingest needs to know of what is stored, read once and kept up to date as
-    its files load (a query per file is a Spark job each): the earlier files of each
-    content hash, the sources with stored leads (only a file of such a source can
-    supersede a lead), and the key after which a file's new leads are numbered."""
+    its files load (a query per file is a Spark job each): the next file id, the earlier
+    files of each content hash, the sources with stored leads (only a file of such a
+    source can supersede a lead), and the key after which a file's new leads are
+    numbered."""
 
     def __init__(self, ws: Workspace):
         self.ws = ws
+        # Ids in order, one per file given a row: what a max(file_id) + 1 per file would
+        # give, without its query per file.
+        self.file_id = ws.next_id("ingested_files", "file_id")
         self.lead_key_base = ws.scalar("SELECT coalesce(max(lead_key), 0) FROM leads")
         rows = ws.execute("SELECT content_hash, file_id, path, ingested_at, status, source, "
                           "kind, rows_loaded FROM ingested_files ORDER BY file_id").fetchall()
@@ -211,7 +214,8 @@ class IngestState:
         return self.by_hash.get(digest, [])
 
     def record(self, digest: str, result: FileResult) -> None:
-        """A file loaded (or was recorded empty or invalid)."""
+        """A file was given its ingested_files row (loaded, rejected, empty or invalid)."""
+        self.file_id += 1
         self.recorded.add(digest)
         if result.kind == "leads" and result.loaded:
             self.lead_sources.add(result.source)
@@ -228,24 +232,21 @@ def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None 
     files = reader.expand(paths)
     alias_map = build_alias_map(options.aliases)
     summary = IngestSummary()
-    # Ids in order, one per file given a row: what a max(file_id) + 1 per file would give,
-    # without its query per file (a Spark job each).
-    file_id = ws.next_id("ingested_files", "file_id")
     state = IngestState(ws)
     for index, path in enumerate(files):
         if progress:
             progress(index, len(files), str(path))
-        summary.files.append(_ingest_file(ws, path, options, alias_map, reader, file_id, state))
-        file_id += summary.files[-1].status not in UNRECORDED
+        summary.files.append(_ingest_file(ws, path, options, alias_map, reader, state))
     if progress:
         progress(len(files), len(files), "")
     return summary
 
 
 def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
-                 alias_map: dict[str, str], reader: DuckDBReader, file_id: int,
+                 alias_map: dict[str, str], reader: DuckDBReader,
                  state: IngestState) -> FileResult:
     source = options.source or path.stem
+    file_id = state.file_id
     result = FileResult(file=str(path), source=source)
     try:
         digest, fmt = reader.fingerprint(path, options.encoding)
