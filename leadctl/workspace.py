@@ -95,11 +95,10 @@ class SqlSession:
     DuckDB's Workspace and the Spark engine's SparkWorkspace both build on it."""
 
     run_id: int | None = None
-    # Whether a very large sorted INSERT goes in key ranges: DuckDB needed more than 3 GB
-    # to sort a first tag run's history at 4M persons at once; Spark sorts by spilling,
-    # and each extra statement costs it a job over the whole input (16 cost it 2 minutes
-    # at 1M).
-    sorted_inserts_in_ranges = True
+    # Whether an INSERT … SELECT from a scan keeps the scan's row order (DuckDB, with
+    # preserve_insertion_order): then rows can be written in an order made upstream
+    # instead of sorted (Spark does not keep it).
+    keeps_insertion_order = True
 
     def execute(self, sql: str, params: list | dict | None = None) -> Any:
         raise NotImplementedError

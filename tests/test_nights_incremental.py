@@ -5,6 +5,7 @@ every result table (identity, tags, scores, routing) must be identical, row for 
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -133,28 +134,33 @@ def test_a_night_touching_most_persons_computes_tags_in_full(tmp_path):
     assert second[2] == second[3]
 
 
-def test_history_in_person_ranges_is_the_same_rows_in_the_same_order(tmp_path, monkeypatch):
-    """At 4M persons a first run's history is appended in 16 person ranges (memory), at
-    1M in 4; the rows and their order are those of one sorted statement."""
-    from leadctl.tagging import stage
+def test_history_in_person_order_is_the_sorted_rows_in_the_same_order():
+    """DuckDB's history insert unnests each person's changes from a compare table sorted by
+    person, with no sort of its own: at 400k persons (parallel scans) the stored rows and
+    their order are those of the sorted UNION ALL the Spark engine runs."""
+    from leadctl.tagging.stage import NEW_FEATURES, StoredTag, compare_sql, history_sql
 
-    def history(name: str) -> list[tuple]:
-        cli = Cli(tmp_path / f"{name}.duckdb")
-        assert cli("run", "--inbox", str(SAMPLE_INBOX), "--as-of", "2026-11-01").exit_code == 0
-        with duckdb.connect(str(cli.db), read_only=True) as con:
-            return con.execute("SELECT * FROM tag_history").fetchall()
-
-    whole = history("whole")
-    monkeypatch.setattr(stage, "HISTORY_RANGE_ROWS", 1)
-    ranged = history("ranged")
-    assert ranged == whole and len(whole) > 10_000
-    assert [r[2] for r in ranged] == sorted(r[2] for r in ranged)
-
-
-def test_history_ranges_hold_about_five_million_rows_each():
-    from leadctl.tagging.stage import history_ranges
-
-    assert [len(history_ranges(n * 5_000_000)) for n in (0, 1, 2, 3, 4, 8, 9, 16, 99)] \
-        == [1, 1, 2, 4, 4, 8, 16, 16, 16]
-    assert history_ranges(16_000_000) == [
-        (None, "P4"), ("P4", "P8"), ("P8", "Pc"), ("Pc", None)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE tag_history (run_id INTEGER, as_of DATE, person_id VARCHAR, "
+                "tag VARCHAR, old_value JSON, new_value JSON)")
+    con.execute(f"""CREATE TABLE {NEW_FEATURES} AS
+        SELECT 'P' || md5(i::VARCHAR)[:12] AS person_id,
+               CASE WHEN i % 3 > 0 THEN i % 7 END AS visits,
+               CASE WHEN i % 5 > 0 THEN ['a', 'b'][:i % 3] END AS top,
+               CASE WHEN i % 4 > 0 THEN 'tier ' || i % 2 END AS b_tier
+        FROM range(400000) t(i)""")
+    con.execute(f"""CREATE TABLE person_features AS
+        SELECT person_id, CASE WHEN i % 10 < 7 THEN visits ELSE 2 END AS visits, top,
+               CASE WHEN i % 2 = 0 THEN 'tier 1' END AS b_tier
+        FROM (SELECT *, row_number() OVER () AS i FROM {NEW_FEATURES}) WHERE i % 10 > 0""")
+    tags = [StoredTag("visits", "number", "BIGINT"), StoredTag("top", "list", "VARCHAR[]"),
+            StoredTag("b_tier", "text", "VARCHAR")]
+    con.execute(compare_sql(tags, tags, in_person_order=True))
+    stored = {}
+    for in_person_order in (True, False):
+        con.execute("DELETE FROM tag_history")
+        for statement in history_sql(tags, tags, dt.date(2026, 11, 1), 2, in_person_order):
+            con.execute(statement)
+        stored[in_person_order] = con.execute("SELECT * FROM tag_history").fetchall()
+    assert stored[True] == stored[False] and len(stored[True]) > 300_000
+    assert {r[3] for r in stored[True]} == {"visits", "top", "b_tier"}
