@@ -135,9 +135,9 @@ def test_a_night_touching_most_persons_computes_tags_in_full(tmp_path):
 
 
 def test_history_in_person_order_is_the_sorted_rows_in_the_same_order():
-    """DuckDB's history insert unnests each person's changes from a compare table sorted by
-    person, with no sort of its own: at 400k persons (parallel scans) the stored rows and
-    their order are those of the sorted UNION ALL the Spark engine runs."""
+    """With many changes, DuckDB's history insert sorts the compare rows by person and
+    unnests each person's changes, with no sort of the history rows: at 400k persons
+    (parallel scans) the stored rows and their order are those of the sorted UNION ALL."""
     from leadctl.tagging.stage import NEW_FEATURES, StoredTag, compare_sql, history_sql
 
     con = duckdb.connect()
@@ -155,7 +155,7 @@ def test_history_in_person_order_is_the_sorted_rows_in_the_same_order():
         FROM (SELECT *, row_number() OVER () AS i FROM {NEW_FEATURES}) WHERE i % 10 > 0""")
     tags = [StoredTag("visits", "number", "BIGINT"), StoredTag("top", "list", "VARCHAR[]"),
             StoredTag("b_tier", "text", "VARCHAR")]
-    con.execute(compare_sql(tags, tags, in_person_order=True))
+    con.execute(compare_sql(tags, tags))
     stored = {}
     for in_person_order in (True, False):
         con.execute("DELETE FROM tag_history")

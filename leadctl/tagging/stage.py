@@ -84,12 +84,10 @@ def tags_table_sql(rules: TagRules, as_of: dt.date, run_id: int) -> str:
 
 
 def compare_sql(new: list[StoredTag], old: list[StoredTag],
-                aged: dict[str, str] | None = None, in_person_order: bool = False) -> str:
-    """New and stored value of every tag side by side, one row per person (either side),
-    sorted by person with `in_person_order` (for `history_sql`: sorting these few wide rows
-    is far cheaper than sorting the history rows). `aged`: per tag, the stored value as of
-    today by the calendar alone (`Kind.aged_sql` over `o.<tag>`), compared instead of the
-    stored one."""
+                aged: dict[str, str] | None = None) -> str:
+    """New and stored value of every tag side by side, one row per person (either side).
+    `aged`: per tag, the stored value as of today by the calendar alone (`Kind.aged_sql`
+    over `o.<tag>`), compared instead of the stored one."""
     new_names, old_names = {t.name for t in new}, {t.name for t in old}
     aged = aged or {}
     cols = ["coalesce(n.person_id, o.person_id) AS person_id"]
@@ -101,7 +99,7 @@ def compare_sql(new: list[StoredTag], old: list[StoredTag],
     return (f"CREATE OR REPLACE TEMP TABLE {COMPARE} AS\n"
             f"SELECT {', '.join(cols)}\n"
             f"FROM {NEW_FEATURES} n FULL OUTER JOIN person_features o "
-            f"ON o.person_id = n.person_id" + ("\nORDER BY 1" if in_person_order else ""))
+            f"ON o.person_id = n.person_id")
 
 
 def _compared_tags(new: list[StoredTag], old: list[StoredTag]) -> list[str]:
@@ -134,6 +132,10 @@ def change_counts_sql(new: list[StoredTag], old: list[StoredTag]) -> str:
     return f"SELECT {', '.join(cols)} FROM {COMPARE}" if cols else "SELECT 1"
 
 
+# Share of all tag values changed from which history is streamed in person order.
+STREAMED_HISTORY_SHARE = 0.25
+
+
 def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
                 run_id: int, in_person_order: bool = False) -> list[str]:
     """Append the changed values (old and new as JSON, NULL = no value) to tag_history,
@@ -141,13 +143,14 @@ def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
     of this ever-growing table); against nothing stored (the first run), every value is a
     change from NULL.
 
-    `in_person_order`: the compare table is in person order and the engine keeps a scan's
-    order through an INSERT (DuckDB). Then each person's changed values are unnested from
-    one list in tag order, streaming, with no sort. For a first run, which records every
-    value: at 1M persons (~15M rows) 5.5 s instead of 8.8 s in four sorted person ranges
-    (one sort of them all took 5–6 s and at 4M needed more than 3 GB). When few values
-    changed, building every person's list costs more than sorting the changes (night 2 at
-    1M: 2.1 s against 1.2 s), so otherwise one UNION ALL per tag, sorted (also on Spark)."""
+    `in_person_order` (for many changes, on an engine that keeps a scan's order through an
+    INSERT: DuckDB): the compare rows are sorted by person, and each person's changed values
+    unnested from one list in tag order, with no sort of the history rows. A first run
+    (every value, ~15M rows at 1M persons): 5.5–6.3 s, where four sorted person ranges took
+    8.8 s (one sort of them all took 5–6 s, and at 4M needed more than 3 GB). When few
+    values changed, building every person's list costs more than sorting the changes
+    (night 2 at 1M, 905k changes: 2.1 s against 1.2 s), so otherwise one UNION ALL per
+    tag, sorted (also on Spark)."""
     types_old = {t.name: t.type for t in old}
     types_new = {t.name: t.type for t in new}
     values = []  # (tag, old JSON, new JSON, whether it changed)
@@ -167,7 +170,8 @@ def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
             f"'n': {new_json}}} END"
             for name, old_json, new_json, differs in sorted(values, key=lambda v: v[0]))
         return [insert + "person_id, c.tag, c.o, c.n FROM (\n"
-                f"  SELECT person_id, unnest([\n    {entries}]) AS c FROM {COMPARE})\n"
+                f"  SELECT person_id, unnest([\n    {entries}]) AS c\n"
+                f"  FROM (SELECT * FROM {COMPARE} ORDER BY person_id))\n"
                 "WHERE c IS NOT NULL"]
     parts = [f"SELECT person_id, {literal(name)} AS tag, {old_json}, {new_json} "
              f"FROM {COMPARE} WHERE {differs}" for name, old_json, new_json, differs in values]
@@ -256,9 +260,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     step(1, "comparing")
     new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
-    # A first run records every value: streamed in person order (see history_sql).
-    every_value = ws.keeps_insertion_order and not old and not dry_run
-    ws.execute(compare_sql(new, old, _aged(rules, state, as_of), every_value))
+    ws.execute(compare_sql(new, old, _aged(rules, state, as_of)))
     step(2, "summarising")
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
     summary["recomputed"] = {
@@ -270,7 +272,9 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         step(3, "history")
         # The first run records every initial value (old NULL → new); a later one its
         # changes (counted in the summary).
-        ws.script(history_sql(new, old, as_of, run_id, every_value))
+        cells = summary["persons"] * max(1, len(new))
+        many = not previous or summary["changes"] > cells * STREAMED_HISTORY_SHARE
+        ws.script(history_sql(new, old, as_of, run_id, many and ws.keeps_insertion_order))
         step(4, "storing")
         if ws.table_type("tags") == "BASE TABLE":
             ws.execute("DROP TABLE tags")  # a new workspace's placeholder; a view from now on
