@@ -184,14 +184,14 @@ class Partials:
 
 
 class ValuePassTag:
-    """What one tag adds to a value pass: per (subject, value) and per (person, value)
-    columns, and its final per-person aggregate over those rows."""
+    """What one tag adds to a value pass: aggregates per (person, value) over the events
+    (`counts`: n<k>, and t<k> for first/last times), and its final per-person aggregate
+    over those rows."""
 
     def __init__(self, k: int, cond: str):
         self.k = k
         self.where = f"FILTER (WHERE {cond})"
-        self.stage1 = [f"count(*) {self.where} AS n{k}"]
-        self.stage2 = [f"sum(n{k}) AS n{k}"]
+        self.counts = [f"count(*) {self.where} AS n{k}"]
         self.has = f"n{k} > 0"
 
 
@@ -303,12 +303,10 @@ class FirstLast(EventKind):
     def value_final_sql(self, tag, part):
         k = part.k
         if self.first:  # the earliest value; the same instant: smallest value
-            part.stage1.append(f"min(e.ts) {part.where} AS t{k}")
-            part.stage2.append(f"min(t{k}) AS t{k}")
+            part.counts.append(f"min(e.ts) {part.where} AS t{k}")
             return f"arg_min(v, (t{k}, v)) FILTER (WHERE {part.has})"
         # last: the latest value; the same instant: largest value
-        part.stage1.append(f"max(e.ts) {part.where} AS t{k}")
-        part.stage2.append(f"max(t{k}) AS t{k}")
+        part.counts.append(f"max(e.ts) {part.where} AS t{k}")
         return f"arg_max(v, (t{k}, v)) FILTER (WHERE {part.has})"
 
     def carried_sql(self, tag, stored, days):

@@ -96,38 +96,35 @@ def _takes_all(tag: TagDef) -> bool:
 def value_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
                    only: frozenset[str] | None = None,
                    suffix: str = "") -> list[tuple[str, str, list[TagDef]]]:
-    """(name, SELECT, tags) per value expression: count / first / last time per (subject,
-    value), merged per (person, value), then top-N lists, distinct counts, first/last
-    values from those few rows."""
+    """(name, SELECT, tags) per value expression: count / first / last time per (person,
+    value) of the events joined to their person, then top-N lists, distinct counts,
+    first/last values from those few rows. Grouping by subject first (3.4M subjects at
+    1M leads) reduced nothing: 1.5M paid orders made 1.43M (subject, value) groups, then
+    1.18M (person, value) groups; one grouping by person saves that pass."""
     groups: dict[str, list[TagDef]] = {}
     for tag in _computed_by(rules, PASS_VALUES, only):
         groups.setdefault(kind_of(tag).value_sql(tag, rules), []).append(tag)
     out = []
     for index, (value, tags) in enumerate(groups.items()):
         conds = [event_condition_sql(rules, t, as_of) for t in tags]
-        stage1, stage2, finals = [], [], []
+        counts, finals = [], []
         for k, (tag, cond) in enumerate(zip(tags, conds, strict=True)):
             part = ValuePassTag(k, cond)
             finals.append(kind_of(tag).value_final_sql(tag, part))
-            stage1 += part.stage1
-            stage2 += part.stage2
+            counts += part.counts
         # Keep only rows some tag counts (unless one tag takes every row in scope).
         needed = "" if any(_takes_all(t) for t in tags) else (
             "\n    AND (" + " OR ".join(f"({c})" for c in conds) + ")")
         final_cols = ",\n       ".join(f"{f} AS {ident(t.name)}"
                                        for f, t in zip(finals, tags, strict=True))
         inner = f"{index}{suffix}"  # Spark refuses repeated CTE names, even nested
-        sql = (f"WITH tag_value_subjects{inner} AS (\n"
-               f"  SELECT e.subject, {value} AS v,\n         "
-               + ",\n         ".join(stage1) + "\n"
-               f"  FROM {events} e\n"
+        sql = (f"WITH tag_value_persons{inner} AS (\n"
+               f"  SELECT sp.person_id, {value} AS v,\n         "
+               + ",\n         ".join(counts) + "\n"
+               f"  FROM {events} e JOIN subject_persons sp ON sp.subject = e.subject\n"
                f"  WHERE {events_scope_sql(tags, as_of)} AND {value} IS NOT NULL{needed}\n"
-               f"  GROUP BY e.subject, {value}\n"
-               f"), tag_value_persons{inner} AS (\n"
-               f"  SELECT sp.person_id, s.v, " + ", ".join(stage2) + "\n"
-               f"  FROM tag_value_subjects{inner} s JOIN subject_persons sp "
-               f"ON sp.subject = s.subject\n"
-               f"  WHERE sp.person_id IS NOT NULL GROUP BY sp.person_id, s.v\n"
+               f"    AND sp.person_id IS NOT NULL\n"
+               f"  GROUP BY sp.person_id, {value}\n"
                f")\nSELECT person_id,\n       {final_cols}\n"
                f"FROM tag_value_persons{inner} GROUP BY person_id")
         out.append((f"tag_values{index}", sql, tags))
