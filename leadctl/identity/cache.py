@@ -108,19 +108,19 @@ def events_seen_sql() -> str:
 
 def event_subjects_sql(added: str, seen: dict | None, now: dict) -> list[str]:
     """Brings `EVENT_SUBJECTS(subject, kind, ref)` up to date, the subjects it did not have
-    into `added`: those of the events files ingested since `seen`; all, rebuilt from every
-    event, when nothing was seen or events went missing (the rows then are not the rows
-    seen plus the new files' rows)."""
+    into `added`: those of the events files ingested since `seen`. When nothing was seen
+    or events went missing (the rows then are not the rows seen plus the new files' rows)
+    it is rebuilt from every event, and `added` is not made: every subject is new."""
     store = set_meta_sql(EVENT_SUBJECTS_KEY, json.dumps(now, sort_keys=True))
-    if seen is None:
-        new, clear = distinct_subjects_sql(), [f"DELETE FROM {EVENT_SUBJECTS}"]
-    elif seen == now:
-        new, clear = f"SELECT * FROM {EVENT_SUBJECTS} WHERE false", []
+    if seen is None:  # written once, not staged and copied (at 1M: 3.4M subjects)
+        return [f"CREATE OR REPLACE TABLE {EVENT_SUBJECTS} AS {distinct_subjects_sql()}",
+                *store]
+    if seen == now:
+        new = f"SELECT * FROM {EVENT_SUBJECTS} WHERE false"
     else:
-        new, clear = distinct_subjects_sql("events", f"file_id > {int(seen['file_id'])} AND "
-                                           + absent_sql("events.subject", EVENT_SUBJECTS,
-                                                        "subject")), []
-    return [f"CREATE OR REPLACE TEMP TABLE {added} AS {new}", *clear,
+        new = distinct_subjects_sql("events", f"file_id > {int(seen['file_id'])} AND "
+                                    + absent_sql("events.subject", EVENT_SUBJECTS, "subject"))
+    return [f"CREATE OR REPLACE TEMP TABLE {added} AS {new}",
             f"INSERT INTO {EVENT_SUBJECTS} SELECT subject, kind, ref FROM {added}", *store]
 
 
