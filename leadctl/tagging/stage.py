@@ -132,8 +132,10 @@ def change_counts_sql(new: list[StoredTag], old: list[StoredTag]) -> str:
     return f"SELECT {', '.join(cols)} FROM {COMPARE}" if cols else "SELECT 1"
 
 
-# Share of all tag values changed from which history is streamed in person order.
-STREAMED_HISTORY_SHARE = 0.25
+# More changes than this are streamed into history in person order, not sorted: sorting
+# ~60M rows at once needed more than 3 GB at 4M persons, and from about a quarter of all
+# values changed, streaming is also the faster path.
+SORTED_HISTORY_ROWS = 2_000_000
 
 
 def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
@@ -146,11 +148,11 @@ def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
     `in_person_order` (for many changes, on an engine that keeps a scan's order through an
     INSERT: DuckDB): the compare rows are sorted by person, and each person's changed values
     unnested from one list in tag order, with no sort of the history rows. A first run
-    (every value, ~15M rows at 1M persons): 5.5–6.3 s, where four sorted person ranges took
-    8.8 s (one sort of them all took 5–6 s, and at 4M needed more than 3 GB). When few
-    values changed, building every person's list costs more than sorting the changes
-    (night 2 at 1M, 905k changes: 2.1 s against 1.2 s), so otherwise one UNION ALL per
-    tag, sorted (also on Spark)."""
+    (every value, ~15M rows at 1M persons), side by side: 8.1–9.1 s, where four sorted
+    person ranges took 10.0–10.7 s. When few values changed, building every person's list
+    costs more than sorting the changes (night 2 at 1M, 905k changes: 2.1 s against
+    1.2 s), so otherwise one UNION ALL per tag, sorted (also on Spark, which sorts by
+    spilling and pays a job per statement)."""
     types_old = {t.name: t.type for t in old}
     types_new = {t.name: t.type for t in new}
     values = []  # (tag, old JSON, new JSON, whether it changed)
@@ -272,8 +274,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         step(3, "history")
         # The first run records every initial value (old NULL → new); a later one its
         # changes (counted in the summary).
-        cells = summary["persons"] * max(1, len(new))
-        many = not previous or summary["changes"] > cells * STREAMED_HISTORY_SHARE
+        rows = summary["changes"] if previous else summary["persons"] * len(new)
+        many = rows > min(SORTED_HISTORY_ROWS, summary["persons"] * len(new) // 4)
         ws.script(history_sql(new, old, as_of, run_id, many and ws.keeps_insertion_order))
         step(4, "storing")
         if ws.table_type("tags") == "BASE TABLE":
