@@ -274,8 +274,9 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         step(3, "history")
         # The first run records every initial value (old NULL → new); a later one its
         # changes (counted in the summary).
-        rows = summary["changes"] if previous else summary["persons"] * len(new)
-        many = rows > min(SORTED_HISTORY_ROWS, summary["persons"] * len(new) // 4)
+        cells = summary["persons"] * len(new)
+        rows = summary["changes"] if previous else cells
+        many = rows > min(SORTED_HISTORY_ROWS, cells // 4)
         ws.script(history_sql(new, old, as_of, run_id, many and ws.keeps_insertion_order))
         step(4, "storing")
         if ws.table_type("tags") == "BASE TABLE":
