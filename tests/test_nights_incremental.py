@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from leadctl.tagging import incremental as tag_incremental
-from tests.conftest import SAMPLE_INBOX, Cli
+from tests.conftest import RULES, SAMPLE_INBOX, Cli
 
 HELD_BACK = "agent_list.csv"  # its leads arrive on night 4 and bridge existing persons
 # (as-of, events of [from, to) delivered that night; None: no events file)
@@ -27,8 +27,8 @@ NIGHTS = [
 COMPARED = {
     **{table: f"SELECT * FROM {table} ORDER BY ALL" for table in (
         "lead_identifiers", "blocked_identifiers", "person_leads", "persons", "person_aliases",
-        "subject_persons", "event_subjects", "person_features", "score_breakdown",
-        "ownership", "lead_intent")},
+        "subject_persons", "event_subjects", "person_features", "tag_event_state",
+        "score_breakdown", "ownership", "lead_intent")},
     "identity_history": "SELECT * EXCLUDE (changed_at) FROM identity_history ORDER BY ALL",
     "assignments": "SELECT * EXCLUDE (logged_at) FROM assignments ORDER BY ALL",
     "tag_history": "SELECT * EXCLUDE (run_id) FROM tag_history ORDER BY ALL",
@@ -65,10 +65,11 @@ def _tables(db: Path) -> dict[str, list]:
         return {name: con.execute(sql).fetchall() for name, sql in COMPARED.items()}
 
 
-def _run_nights(root: Path, work_share: float,
-                count: int = len(NIGHTS)) -> list[tuple[dict, dict, dict, dict]]:
+def _run_nights(root: Path, work_share: float, count: int = len(NIGHTS),
+                rules: Path = RULES) -> list[tuple[dict, dict, dict, dict]]:
     """Per night: (incremental run summary, full run summary, tables of each)."""
-    incremental, full = Cli(root / "incremental.duckdb"), Cli(root / "full.duckdb")
+    incremental = Cli(root / "incremental.duckdb", rules)
+    full = Cli(root / "full.duckdb", rules)
     out = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tag_incremental, "MAX_WORK_SHARE", work_share)
@@ -101,6 +102,8 @@ def test_only_the_first_night_and_full_runs_compute_everyone(nights):
     persons = [a["stages"]["tag"]["persons"] for a, _, _, _ in nights]
     assert [r["incremental"] for r, _ in recomputed] == [False, True, True, True, True]
     assert [f["incremental"] for _, f in recomputed] == [False] * len(NIGHTS)
+    assert [r["events_pass"] for r, _ in recomputed] == ["full"] + ["folded"] * 4
+    assert {f["events_pass"] for _, f in recomputed} == {"full"}
     assert [f["persons"] for _, f in recomputed] == persons
     # The rerun on the same day touches nobody; the others only some persons.
     assert recomputed[2][0]["persons"] == 0
@@ -130,8 +133,46 @@ def test_a_night_touching_most_persons_computes_tags_in_full(tmp_path):
     set of passes is cheaper than a set per window."""
     _, second = _run_nights(tmp_path, tag_incremental.MAX_WORK_SHARE, count=2)
     assert second[0]["stages"]["tag"]["recomputed"] == {
-        "incremental": False, "persons": second[0]["stages"]["tag"]["persons"]}
+        "incremental": False, "persons": second[0]["stages"]["tag"]["persons"],
+        "events_pass": "folded"}
     assert second[2] == second[3]
+
+
+# Every partial of the shared events pass in a short window: minimums and maximums whose
+# events leave (those persons are recomputed), a bitmask the 7-day jump of night 4 empties,
+# a count and an average under a filter, the time of the last event in a window.
+WINDOWED_TAGS = """
+  - {name: biggest_order_7d, kind: metric, event: order_paid, agg: max, field: amount,
+     window: 7d}
+  - {name: smallest_order_3d, kind: metric, event: order_paid, agg: min, field: amount,
+     window: 3d}
+  - {name: days_since_first_login_5d, kind: first, event: login, window: 5d}
+  - {name: days_since_last_view_2d, kind: last, event: page_view, window: 2d}
+  - {name: last_order_time_4d, kind: last, event: order_paid, value: ts, window: 4d}
+  - {name: login_days_7d, kind: active_days, event: login, window: 7d}
+  - {name: big_orders_3d, kind: metric, event: order_paid, agg: count, window: 3d,
+     where: amount > 300}
+  - {name: avg_big_order_5d, kind: metric, event: order_paid, agg: avg, field: amount,
+     window: 5d, where: amount > 300}
+"""
+
+
+def test_partials_of_every_kind_fold_to_a_full_run(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "tags.yaml").write_text((RULES / "tags.yaml").read_text() + WINDOWED_TAGS)
+    nights = _run_nights(tmp_path, work_share=1e9, rules=rules)
+    for night, (summary, _, tables, expected) in enumerate(nights, start=1):
+        assert summary["stages"]["tag"]["recomputed"]["events_pass"] == (
+            "full" if night == 1 else "folded")
+        for name in ("person_features", "tag_event_state", "tag_history"):
+            assert tables[name] == expected[name], f"night {night}: {name} differs"
+    with duckdb.connect(str(tmp_path / "incremental.duckdb"), read_only=True) as con:
+        with_values = con.execute(
+            "SELECT count(biggest_order_7d), count(days_since_first_login_5d), "
+            "count(last_order_time_4d), count(*) FILTER (WHERE login_days_7d > 0) "
+            "FROM person_features").fetchone()
+    assert min(with_values) > 0
 
 
 def test_history_in_person_order_is_the_sorted_rows_in_the_same_order():

@@ -143,7 +143,7 @@ def test_event_pass_is_one_scan_and_one_group_by_over_events():
     rules = load_tag_rules(RULES)
     sql = event_pass_sql(rules, AS_OF)
     assert sql.count("FROM events e") == 1
-    assert sql.count("GROUP BY") == 2  # per subject, then the few partial rows per person
+    assert sql.count("GROUP BY") == 1  # the partials per person; each tag a column over them
     assert "count(DISTINCT" not in sql  # distinct days are bitmasks: they merge per person
     assert "e.ts >= TIMESTAMP '2026-10-25 00:00:00'" in sql  # last 7 days
     assert "e.ts < TIMESTAMP '2026-11-01 00:00:00'" in sql  # nothing from the as-of day on
@@ -152,6 +152,19 @@ def test_event_pass_is_one_scan_and_one_group_by_over_events():
         ["top_categories_7d", "favourite_category_90d", "first_order_category",
          "categories_bought_180d"]]
     assert values[0][1].count("FROM events e") == 1
+
+
+def test_a_fold_reads_only_the_events_whose_part_in_a_condition_can_differ():
+    from leadctl.tagging.event_state import news_sql
+
+    sql = news_sql(load_tag_rules(RULES), AS_OF, AS_OF - dt.timedelta(days=1), 5)
+    scanned = sql[sql.index("AND (e.file_id > 5 OR"):]
+    # news files; the day that entered; the day that slid out of each window (7, 30, 180)
+    for start, end in (("10-31", "11-01"), ("10-24", "10-25"), ("10-01", "10-02"),
+                       ("05-04", "05-05")):
+        assert (f"(e.ts >= TIMESTAMP '2026-{start} 00:00:00' AND "
+                f"e.ts < TIMESTAMP '2026-{end} 00:00:00')") in scanned.split("\n")[0]
+    assert scanned.split("\n")[0].count("e.ts >=") == 4
 
 
 def test_features_sql_transpiles_to_spark():

@@ -1,5 +1,7 @@
 """Incremental tag runs: recompute only the tags that can have changed, for whom.
 
+The shared events pass is folded forward from its stored partials (event_state.py); what
+follows is about the other passes over events (value passes, passes of their own).
 A tag computed from events changes for a person only when
   - events arrived for the person (files ingested since the last tag run),
   - an event entered at the day boundary ([previous as-of, as-of): every pass reads

@@ -3,7 +3,7 @@ sentence `explain` shows. `KINDS` maps the `kind:` of a rule to its class.
 
 How a kind is computed (see `sql.py` for the passes):
 - `PASS_EVENTS`: conditional aggregates in the ONE shared pass over events;
-  `merge_sql` says how the partials combine into the tag's value.
+  `merge_sql` names its partial aggregates per person and the tag's value over them.
 - `PASS_VALUES`: per-value counts (top-N, distinct counts, the value of the first
   event), one pass per value expression; `value_sql` + `value_final_sql`.
 - `PASS_OWN`: a pass of its own (`own_pass_sql`), for what plain aggregates cannot say.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from leadctl.rules.expr import ExprError, expr_names
@@ -167,10 +168,10 @@ def _scope_text(tag: TagDef) -> str:
     return f"{events}{window}{where}"
 
 
-class Partials:
-    """Named SQL expressions, deduplicated by their text (tags share conditions/partials)."""
+class Conditions:
+    """Event conditions of a pass, named once each (c0, c1 ...: tags share them)."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str = "c"):
         self.prefix = prefix
         self.items: dict[str, str] = {}
 
@@ -181,6 +182,59 @@ class Partials:
 
     def select_list(self, indent: str = "       ") -> str:
         return f",\n{indent}".join(f"{sql} AS {name}" for sql, name in self.items.items())
+
+
+@dataclass(frozen=True)
+class Partial:
+    """One partial aggregate of the shared events pass, per person: `agg` of `arg` over the
+    person's events where condition `cond` holds. `window`: the tag's window in days.
+
+    Stored per person (tagging/event_state.py) and folded forward night by night: counts
+    and sums add what entered and subtract what left; a day bitmask shifts by the days
+    passed; a minimum or maximum takes the news in (`d`, days before the as-of, ages),
+    and when an event leaves its window the person's partials are recomputed."""
+
+    name: str
+    agg: str  # count | sum | min | max | bit_or
+    arg: str  # over a scope row: *, a field column f_<name>, d (days before as-of), ts, a bit
+    cond: str  # the condition column (c<k>)
+    window: int | None
+
+    @property
+    def additive(self) -> bool:
+        return self.agg in ("count", "sum")
+
+    def sql(self, cond: str | None = None) -> str:
+        return f"{self.agg}({self.arg}) FILTER (WHERE {cond or self.cond})"
+
+    def stored_sql(self) -> str:
+        """The value kept per person: no NULL for counts, sums and bitmasks (0 instead),
+        sums rounded to 6 decimals, so adding and subtracting nights stays exact."""
+        if self.agg == "sum":
+            return round_sql(f"coalesce({self.sql()}, 0)", 6)
+        return f"coalesce({self.sql()}, 0)" if self.agg == "bit_or" else self.sql()
+
+    def empty_sql(self, column: str) -> str:
+        """Whether a stored value says nothing (the person may as well have no row)."""
+        return f"{column} IS NULL" if self.agg in ("min", "max") else f"{column} = 0"
+
+
+class Partials:
+    """The partial aggregates of the shared events pass, named once each (a0, a1 ...)."""
+
+    def __init__(self, prefix: str = "a"):
+        self.prefix = prefix
+        self.items: dict[tuple[str, str, str], Partial] = {}
+
+    def add(self, agg: str, arg: str, cond: str, window: int | None) -> str:
+        key = (agg, arg, cond)
+        if key not in self.items:
+            self.items[key] = Partial(f"{self.prefix}{len(self.items)}", agg, arg, cond,
+                                      window)
+        return self.items[key].name
+
+    def __iter__(self):
+        return iter(self.items.values())
 
 
 class ValuePassTag:
@@ -208,7 +262,8 @@ class EventKind(Kind):
         return False
 
     def merge_sql(self, tag: TagDef, cond: str, partials: Partials, value: str | None) -> str:
-        """Partial aggregate(s) of the tag per person and how they combine into its value;
+        """The tag's partial aggregate(s) per person (`partials.add`, over the events where
+        condition column `cond` holds) and its value over them (a column expression);
         `value` is the pass's column of the tag's field."""
         raise NotImplementedError
 
@@ -252,19 +307,19 @@ class Metric(EventKind):
         return tag.agg == "count_distinct"
 
     def merge_sql(self, tag, cond, partials, value):
-        where = f"FILTER (WHERE {cond})"
+        window = tag.window_days
         if tag.agg == "count":
-            counted = value or "*"
-            return f"sum({partials.add(f'count({counted}) {where}')})"
-        # Sums are rounded to 6 decimals: no float noise (10257.939999999999) in what ops
-        # see, and thresholds like `>= 6000` hold for amounts that add up to exactly 6000.
+            return partials.add("count", value or "*", cond, window)
+        # Sums are kept rounded to 6 decimals (Partial.stored_sql): no float noise
+        # (10257.939999999999) in what ops see, thresholds like `>= 6000` hold for amounts
+        # that add up to exactly 6000, and nights of adding and subtracting stay exact.
         if tag.agg == "sum":
-            return round_sql(f"sum({partials.add(f'sum({value}) {where}')})", 6)
+            return partials.add("sum", value, cond, window)
         if tag.agg == "avg":
-            total = partials.add(f"sum({value}) {where}")
-            count = partials.add(f"count({value}) {where}")
-            return round_sql(f"sum({total}) / nullif(sum({count}), 0)", 6)
-        return f"{tag.agg}({partials.add(f'{tag.agg}({value}) {where}')})"  # min / max
+            total = partials.add("sum", value, cond, window)
+            count = partials.add("count", value, cond, window)
+            return round_sql(f"{total} / nullif({count}, 0)", 6)
+        return partials.add(tag.agg, value, cond, window)  # min / max
 
     def value_final_sql(self, tag, part):  # count_distinct: one row per distinct value
         return f"count(*) FILTER (WHERE {part.has})"
@@ -293,12 +348,10 @@ class FirstLast(EventKind):
         return not tag.days_since and tag.field != "ts"
 
     def merge_sql(self, tag, cond, partials, value):
-        where = f"FILTER (WHERE {cond})"
         if tag.days_since:  # the first event is the one with the most days since
-            pick = "max" if self.first else "min"
-            return f"{pick}({partials.add(f'{pick}(d) {where}')})"
-        pick = "min" if self.first else "max"  # value: ts, the time of the first/last event
-        return f"{pick}({partials.add(f'{pick}(ts) {where}')})"
+            return partials.add("max" if self.first else "min", "d", cond, tag.window_days)
+        # value: ts, the time of the first/last event
+        return partials.add("min" if self.first else "max", "ts", cond, tag.window_days)
 
     def value_final_sql(self, tag, part):
         k = part.k
@@ -371,8 +424,9 @@ class ActiveDays(EventKind):
         return tag.window_days is None or tag.window_days > BITMASK_DAYS
 
     def merge_sql(self, tag, cond, partials, value):
+        # bit d-1 for d days before the as-of (CASE: no shift for rows the filter drops)
         bit = f"CASE WHEN {cond} THEN CAST(1 AS BIGINT) << CAST(d - 1 AS INTEGER) END"
-        return f"CAST(bit_count(bit_or({partials.add(f'bit_or({bit})')})) AS BIGINT)"
+        return f"CAST(bit_count({partials.add('bit_or', bit, cond, tag.window_days)}) AS BIGINT)"
 
     def value_sql(self, tag, rules):
         return "CAST(e.ts AS DATE)"

@@ -2,7 +2,8 @@
 
 Computation plan for one run (see `features_select_sql`):
   1. ONE conditional-aggregate pass over `events` for every tag a plain aggregate can
-     compute (`kinds.PASS_EVENTS`): partials per event subject, merged per person;
+     compute (`kinds.PASS_EVENTS`): partials per person, kept between runs and folded
+     forward with only the night's news when they can be (tagging/event_state.py);
   2. one scan per value expression for tags that need per-value counts (`PASS_VALUES`:
      top-N, distinct counts, the value of the first/last event);
   3. a pass of its own for each tag that needs one (`PASS_OWN`, e.g. streaks);
@@ -18,15 +19,16 @@ import datetime as dt
 import json
 
 from leadctl.errors import RuleError
-from leadctl.sqltext import date_literal, ident, literal, ts_literal
-from leadctl.tagging.fields import event_condition_sql, event_field_sql, events_in_sql
+from leadctl.sqltext import ident, literal
+from leadctl.tagging import event_state
+from leadctl.tagging.event_state import Fold
+from leadctl.tagging.fields import event_condition_sql, events_scope_sql
 from leadctl.tagging.incremental import Increment
 from leadctl.tagging.kinds import (
     PASS_DERIVED,
     PASS_EVENTS,
     PASS_OWN,
     PASS_VALUES,
-    Partials,
     ValuePassTag,
     kind_of,
 )
@@ -39,54 +41,13 @@ def _computed_by(rules: TagRules, how: str, only: frozenset[str] | None = None
             and (only is None or t.name in only)]
 
 
-def events_scope_sql(tags: list[TagDef], as_of: dt.date) -> str:
-    """Row filter for a pass: only the event types and days any of its tags can use."""
-    events = tuple(dict.fromkeys(e for t in tags for e in t.events))
-    parts = [f"e.ts < {ts_literal(as_of)}", events_in_sql(events)]
-    windows = [t.window_days for t in tags]
-    if all(w is not None for w in windows):
-        parts.append(f"e.ts >= {ts_literal(as_of - dt.timedelta(days=max(windows)))}")
-    return " AND ".join(parts)
-
-
-def event_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
-                   only: frozenset[str] | None = None, suffix: str = "") -> str | None:
-    """Every `PASS_EVENTS` tag from ONE pass over events.
-
-    Two stages, both plain GROUP BYs: the events joined to their person, conditional
-    aggregates per person, then the partials merged (one row each: the kinds' merge
-    expressions are aggregates). Grouping 10M events by person (600k groups at 1M leads)
-    beat grouping them by subject (3.4M) and merging after the join: 3.6–4.0 s against
-    4.7–5.7 s side by side on DuckDB, the same on Spark. Distinct day counts are bitmasks
-    (bit_or).
-    `events`: the events table, or a parenthesised query of some of its rows; `only`: the
-    names of the tags to compute (default: all); `suffix` keeps its inner names apart from
-    another group's (Spark refuses repeated CTE names)."""
-    tags = _computed_by(rules, PASS_EVENTS, only)
-    if not tags:
+def event_pass_sql(rules: TagRules, as_of: dt.date) -> str | None:
+    """Every `PASS_EVENTS` tag from ONE pass over events: the partials per person
+    (tagging/event_state.py), then each tag's value over them."""
+    select = event_state.state_select_sql(rules, as_of)
+    if select is None:
         return None
-    conds = Partials("c")
-    partials = Partials("a")
-    merged: list[str] = []
-    for tag in tags:
-        cond = conds.add(event_condition_sql(rules, tag, as_of))
-        value = ident("f_" + tag.field) if tag.field else None
-        merged.append(f"{kind_of(tag).merge_sql(tag, cond, partials, value)} "
-                      f"AS {ident(tag.name)}")
-    day = f"date_diff('day', CAST(e.ts AS DATE), {date_literal(as_of)})"
-    fields = sorted({t.field for t in tags if t.field})
-    scope_cols = ["sp.person_id", "e.ts", f"{day} AS d"] + [
-        f"{event_field_sql(rules, f)} AS {ident('f_' + f)}" for f in fields]
-    merged_cols = ",\n       ".join(merged)
-    return (f"WITH tag_scope{suffix} AS (\n"
-            f"  SELECT {', '.join(scope_cols)},\n         {conds.select_list('         ')}\n"
-            f"  FROM {events} e JOIN subject_persons sp ON sp.subject = e.subject\n"
-            f"  WHERE {events_scope_sql(tags, as_of)} AND sp.person_id IS NOT NULL\n"
-            f"), tag_partials{suffix} AS (\n"
-            f"  SELECT person_id,\n         {partials.select_list('         ')}\n"
-            f"  FROM tag_scope{suffix} GROUP BY person_id\n"
-            f")\nSELECT person_id,\n       {merged_cols}\n"
-            f"FROM tag_partials{suffix}\nGROUP BY person_id")
+    return event_state.finals_sql(rules, as_of, f"(\n{select}\n) tag_partials")
 
 
 def _takes_all(tag: TagDef) -> bool:
@@ -158,9 +119,9 @@ def _layers(rules: TagRules) -> list[list[TagDef]]:
 
 
 def pass_count(rules: TagRules, only: frozenset[str] | None = None) -> int:
-    """How many passes over events computing the tags (of `only`) takes."""
-    events = 1 if _computed_by(rules, PASS_EVENTS, only) else 0
-    return (events + len(value_pass_sql(rules, dt.date(2000, 1, 1), only=only))
+    """How many passes over a person's events recomputing the tags (of `only`) takes (the
+    shared events pass is folded: not counted)."""
+    return (len(value_pass_sql(rules, dt.date(2000, 1, 1), only=only))
             + len(own_pass_sql(rules, dt.date(2000, 1, 1), only=only)))
 
 
@@ -169,9 +130,15 @@ def tags_from_events(rules: TagRules) -> list[TagDef]:
     return [t for t in rules.tags if kind_of(t).computed_by(t) != PASS_DERIVED]
 
 
+def recomputed_per_person(rules: TagRules) -> list[TagDef]:
+    """The tags computed from events that an incremental run recomputes per person (the
+    value passes and passes of their own; the shared events pass is folded)."""
+    return [t for t in tags_from_events(rules) if kind_of(t).computed_by(t) != PASS_EVENTS]
+
+
 def window_groups(rules: TagRules, windows) -> list[tuple[int | None, frozenset[str]]]:
-    """(window, names of the tags computed from events with that window) per window."""
-    return [(window, frozenset(t.name for t in tags_from_events(rules)
+    """(window, names of the tags recomputed per person with that window) per window."""
+    return [(window, frozenset(t.name for t in recomputed_per_person(rules)
                                if t.window_days == window))
             for window in windows]
 
@@ -190,11 +157,13 @@ def features_select_sql(rules: TagRules, as_of: dt.date,
 
 
 def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = None,
-                 materialize: bool = True) -> tuple[list[str], str, list[str]]:
+                 materialize: bool = True, fold: Fold | None = None
+                 ) -> tuple[list[str], str, list[str]]:
     """(statements, SELECT of person_features, temp tables the statements make): with
     `materialize`, each pass over events is a statement storing its own temp table, so one
     pass at a time holds memory (one query joining every pass at once ran out of 3 GB at
-    4M persons)."""
+    4M persons), and the shared events pass leaves its partials in `event_state.NEXT`,
+    folded from the stored ones with `fold`, else from every event."""
     check_runnable(rules)
     prepare: list[str] = []
     tables: list[str] = []
@@ -205,6 +174,19 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
     def carried(tag: TagDef) -> str:
         return kind_of(tag).carried_sql(tag, f"o.{ident(tag.name)}", increment.days)
 
+    event_tags = _computed_by(rules, PASS_EVENTS)
+    if event_tags:  # every person's values from the partials, nothing carried
+        if not materialize:
+            ctes.append(f"tag_events AS (\n{event_pass_sql(rules, as_of)}\n)")
+        else:
+            prepare += (event_state.full_sql(rules, as_of) if fold is None
+                        else event_state.fold_statements(rules, as_of, fold))
+            prepare.append("CREATE OR REPLACE TEMP TABLE tag_events AS\n"
+                           + event_state.finals_sql(rules, as_of, event_state.NEXT))
+            tables.append("tag_events")
+        joins += "\nLEFT JOIN tag_events ON tag_events.person_id = p.person_id"
+        for tag in event_tags:
+            cols[tag.name] = _zero_default(tag, f"tag_events.{ident(tag.name)}")
     groups = [(None, None)] if increment is None else window_groups(rules, increment.windows)
     for index, (window, only) in enumerate(groups):
         suffix, events, member = "", "events", None
@@ -218,14 +200,9 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
             member = f"m{index}"
             joins += (f"\nLEFT JOIN {increment.persons_sql(window)} {member} "
                       f"ON {member}.person_id = p.person_id")
-        passes = []
-        event_sql = event_pass_sql(rules, as_of, events, only, suffix)
-        if event_sql:
-            passes.append((f"tag_events{suffix}", event_sql,
-                           _computed_by(rules, PASS_EVENTS, only)))
-        passes += [(name + suffix, sql, tags) for name, sql, tags in
-                   value_pass_sql(rules, as_of, events, only, suffix)
-                   + own_pass_sql(rules, as_of, events, only)]
+        passes = [(name + suffix, sql, tags) for name, sql, tags in
+                  value_pass_sql(rules, as_of, events, only, suffix)
+                  + own_pass_sql(rules, as_of, events, only)]
         for name, sql, tags in passes:
             if materialize:
                 prepare.append(f"CREATE OR REPLACE TEMP TABLE {name} AS\n{sql}")
@@ -265,12 +242,13 @@ def check_runnable(rules: TagRules) -> None:
 
 
 def compile_tag_rules(rules: TagRules, as_of: dt.date, target: str = "person_features",
-                      *, temporary: bool = False, increment: Increment | None = None
-                      ) -> list[str]:
+                      *, temporary: bool = False, increment: Increment | None = None,
+                      fold: Fold | None = None) -> list[str]:
     """Statements that (re)build `target` with every tag of `rules` as of `as_of` (each
-    pass over events into a temp table first, dropped at the end)."""
+    pass over events into a temp table first, dropped at the end; the partials of the
+    shared events pass stay in `event_state.NEXT`)."""
     kind = "TEMP TABLE" if temporary else "TABLE"
-    prepare, select, tables = features_sql(rules, as_of, increment)
+    prepare, select, tables = features_sql(rules, as_of, increment, fold=fold)
     return [*prepare, f"CREATE OR REPLACE {kind} {ident(target)} AS\n{select}",
             *(f"DROP TABLE IF EXISTS {name}" for name in tables)]
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadctl.sqltext import date_literal, ident, literal
+from leadctl.tagging import event_state
 from leadctl.tagging import incremental as inc
 from leadctl.tagging.fields import compile_event_filter
 from leadctl.tagging.kinds import kind_of
@@ -28,6 +29,7 @@ from leadctl.tagging.sql import (
     compile_tag_rules,
     features_select_sql,
     pass_count,
+    recomputed_per_person,
     tag_definitions_sql,
     tags_from_events,
     window_groups,
@@ -256,9 +258,10 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     events_file_id = ws.scalar(inc.last_events_file_sql())
     if state is not None:  # also on a full run: then only the moved subjects are remembered
         ws.execute(inc.moved_sql())
-    increment = None if full or state is None else _increment(ws, rules, as_of, state)
+    fold = None if full else _fold(ws, rules, state)
+    increment = None if fold is None else _increment(ws, rules, as_of, state)
     ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=True,
-                                increment=increment))
+                                increment=increment, fold=fold))
     step(1, "comparing")
     new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
@@ -267,7 +270,9 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
     summary["recomputed"] = {
         "incremental": increment is not None, "persons": summary["persons"] if increment is None
-        else ws.scalar(inc.recomputed_sql())}
+        else ws.scalar(inc.recomputed_sql()) if increment.windows else 0,
+        "events_pass": "none" if ws.table_type(event_state.NEXT) is None
+        else "folded" if fold is not None else "full"}
     if not dry_run:
         run_id = run_id if run_id is not None else (ws.run_id or 0)
         summary["run_id"] = run_id
@@ -282,10 +287,12 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         if ws.table_type("tags") == "BASE TABLE":
             ws.execute("DROP TABLE tags")  # a new workspace's placeholder; a view from now on
         ws.script(publish_sql(rules, as_of, run_id))
+        if ws.table_type(event_state.NEXT) is not None:
+            ws.script(event_state.store_sql())
         ws.script(inc.remember_subjects_sql(ws.table_type(inc.MOVED) is not None))
         ws.script(inc.store_state_sql(inc.TagState(key, as_of, events_file_id)))
     step(steps, "done")
-    for table in (COMPARE, NEW_FEATURES, *inc.working_tables()):
+    for table in (COMPARE, NEW_FEATURES, *inc.working_tables(), *event_state.working_tables()):
         ws.execute(f"DROP TABLE IF EXISTS {ident(table)}")
     return summary
 
@@ -316,14 +323,29 @@ def _aged(rules: TagRules, state: inc.TagState | None, as_of: dt.date) -> dict[s
     return {name: sql for name, sql in aged.items() if sql}
 
 
+def _fold(ws: Workspace, rules: TagRules,
+          state: inc.TagState | None) -> event_state.Fold | None:
+    """How to fold the stored partials of the shared events pass forward, or None when
+    there is nothing to fold from: no stored run of the same rules and code (`state`), no
+    stored partials, or an event filter that reads the as-of (then which events a condition
+    takes can change for anyone, any day). inc.MOVED is made when `state` is given."""
+    if state is None or any(_reads_as_of(rules, t) for t in tags_from_events(rules)):
+        return None
+    if (event_state.compile_pass(rules, state.as_of) is not None
+            and ws.table_type(event_state.STATE) is None):
+        return None
+    return event_state.Fold(state.as_of, state.events_file_id, inc.MOVED)
+
+
 def _increment(ws: Workspace, rules: TagRules, as_of: dt.date,
                state: inc.TagState) -> inc.Increment | None:
-    """The persons to recompute (into inc.AFFECTED), or None when a full run is needed.
-    `state`: the stored run's, from the same rules and code, not later than `as_of`;
-    inc.MOVED is made."""
-    from_events = tags_from_events(rules)
-    if not from_events or any(_reads_as_of(rules, t) for t in from_events):
-        return None
+    """The persons whose value passes and passes of their own are recomputed (into
+    inc.AFFECTED), or None when those passes run for everyone. `state`: the stored run's,
+    from the same rules and code, not later than `as_of`, with partials to fold from
+    (`_fold`); inc.MOVED is made."""
+    from_events = recomputed_per_person(rules)
+    if not from_events:  # every tag computed from events is folded
+        return inc.Increment(days=(as_of - state.as_of).days, windows=())
     persons = max(1, ws.scalar("SELECT count(*) FROM persons"))
     if ws.scalar(inc.new_event_subjects_sql(state)) > inc.MAX_WORK_SHARE / 4 * persons:
         return None  # so many persons have new events that the estimate below would fail

@@ -1,0 +1,244 @@
+"""The shared events pass, kept per person as partial aggregates (`tag_event_state`) and
+folded forward night by night instead of recomputed from every event.
+
+Every tag a plain aggregate can compute (`kinds.PASS_EVENTS`) is a column expression over
+a few partial aggregates per person (`kinds.Partial`: counts, sums, minimums, maximums,
+day bitmasks), each over the events where one condition holds.
+
+- A run with nothing stored to fold from groups every event in scope by person
+  (`state_select_sql`).
+- A later run (same rules and code, as-of not earlier: the stored `TagState`) reads only
+  the events whose part in a condition can differ (`news_sql`): those of files ingested
+  since, those that entered at the day boundary ([stored as-of, as-of)) and those that
+  slid out of an N-day window ([stored as-of − N, as-of − N)). Per person and partial
+  it aggregates them under this run's conditions (plus) and, for counts and sums, the
+  stored run's (minus). `fold_sql` then adds and subtracts them into the stored values; a
+  bitmask shifts by the days passed (what slid out falls off); a minimum or maximum takes
+  the news in, and the days-since ones age.
+- Recomputed from all their events (`REFOLD`): persons whose subjects moved (identity),
+  new persons, and persons with an event leaving the window of a minimum or maximum
+  (what the next one is, only their events say).
+
+The result equals a full pass row for row (tests/test_nights_incremental.py compares the
+stored partials too). On the bench's second night (1M persons, a new day of events) the
+pass reads ~0.5M events instead of 10M. Pure builders; tagging/stage.py runs them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from leadctl.sqlfn import round_sql
+from leadctl.sqltext import absent_sql, date_literal, ident, ts_literal
+from leadctl.tagging.fields import (
+    event_condition_sql,
+    event_field_sql,
+    events_in_sql,
+    events_scope_sql,
+)
+from leadctl.tagging.kinds import PASS_EVENTS, Conditions, Partial, Partials, kind_of
+from leadctl.tagging.model import TagDef, TagRules
+
+STATE = "tag_event_state"  # stored: the partials per person as of the stored tag run
+NEXT = "tag_event_state_next"  # this run's, stored over STATE when the run is stored
+NEWS = "tag_event_news"  # per person: the news aggregated (plus, minus, leaving flags)
+REFOLD = "tag_event_refold"  # persons whose partials are recomputed from all their events
+REFOLDED = "tag_event_refolded"  # their partials
+
+
+@dataclass(frozen=True)
+class Fold:
+    """What folding the stored partials forward needs: the stored run's as-of and last
+    events file, and the table of subjects whose person changed since (either side)."""
+
+    previous_as_of: dt.date
+    events_file_id: int
+    moved: str
+
+
+@dataclass(frozen=True)
+class EventPass:
+    """The shared events pass compiled for one as-of: its tags, conditions, partials and
+    the value of each tag over the partials."""
+
+    tags: list[TagDef]
+    conds: Conditions
+    partials: Partials
+    finals: list[tuple[TagDef, str]]
+    fields: list[str]
+    as_of: dt.date
+
+    def scope_columns(self, rules: TagRules) -> list[str]:
+        day = f"date_diff('day', CAST(e.ts AS DATE), {date_literal(self.as_of)})"
+        return ["sp.person_id", "e.ts", f"{day} AS d"] + [
+            f"{event_field_sql(rules, f)} AS {ident('f_' + f)}" for f in self.fields]
+
+
+def compile_pass(rules: TagRules, as_of: dt.date) -> EventPass | None:
+    tags = [t for t in rules.tags if kind_of(t).computed_by(t) == PASS_EVENTS]
+    if not tags:
+        return None
+    conds, partials = Conditions("c"), Partials("a")
+    finals = []
+    for tag in tags:
+        cond = conds.add(event_condition_sql(rules, tag, as_of))
+        value = ident("f_" + tag.field) if tag.field else None
+        finals.append((tag, kind_of(tag).merge_sql(tag, cond, partials, value)))
+    fields = sorted({t.field for t in tags if t.field})
+    return EventPass(tags, conds, partials, finals, fields, as_of)
+
+
+def _nonempty_sql(compiled: EventPass, alias: str = "") -> str:
+    return " OR ".join(f"NOT ({p.empty_sql(alias + p.name)})" for p in compiled.partials)
+
+
+def state_select_sql(rules: TagRules, as_of: dt.date, events: str = "events") -> str | None:
+    """One row of stored partials per person with something in them, from every event
+    in scope (`events`: the table, or a parenthesised query of some of its rows). Grouped
+    by person straight away: 10M events into 600k persons beat grouping by subject (3.4M)
+    and merging after: 3.6–4.0 s against 4.7–5.7 s side by side, the same on Spark."""
+    compiled = compile_pass(rules, as_of)
+    if compiled is None:
+        return None
+    stored = ",\n         ".join(f"{p.stored_sql()} AS {p.name}" for p in compiled.partials)
+    return (f"SELECT * FROM (\n"
+            f"  SELECT person_id,\n         {stored}\n  FROM (\n"
+            f"    SELECT {', '.join(compiled.scope_columns(rules))},\n"
+            f"           {compiled.conds.select_list('           ')}\n"
+            f"    FROM {events} e JOIN subject_persons sp ON sp.subject = e.subject\n"
+            f"    WHERE {events_scope_sql(compiled.tags, as_of)} "
+            f"AND sp.person_id IS NOT NULL\n"
+            f"  ) tag_scope GROUP BY person_id\n) WHERE {_nonempty_sql(compiled)}")
+
+
+def finals_sql(rules: TagRules, as_of: dt.date, state: str) -> str | None:
+    """Each tag of the pass over the partials in `state`, one row per person in it."""
+    compiled = compile_pass(rules, as_of)
+    if compiled is None:
+        return None
+    cols = ",\n       ".join(f"{sql} AS {ident(tag.name)}" for tag, sql in compiled.finals)
+    return f"SELECT person_id,\n       {cols}\nFROM {state}"
+
+
+def news_sql(rules: TagRules, as_of: dt.date, previous_as_of: dt.date,
+             events_file_id: int) -> str | None:
+    """NEWS: per person, per partial the aggregate of the news under this run's conditions
+    (p<k>), for counts and sums under the stored run's too (m<k>: what the stored value
+    holds of them), and for a minimum or maximum whether one of its events left (x<k>)."""
+    compiled = compile_pass(rules, as_of)
+    if compiled is None:
+        return None
+    before = Conditions("q")  # the same conditions as of the stored run
+    renamed = {}
+    for tag in compiled.tags:
+        cond = compiled.conds.add(event_condition_sql(rules, tag, as_of))
+        renamed[cond] = before.add(f"e.ts < {ts_literal(previous_as_of)} AND "
+                                   + event_condition_sql(rules, tag, previous_as_of))
+    cols = []
+    for p in compiled.partials:
+        cols.append(f"{p.sql()} AS p{p.name}")
+        if p.additive:
+            cols.append(f"{p.sql(f'{renamed[p.cond]} AND NOT fresh')} AS m{p.name}")
+        else:
+            cols.append(f"bool_or({renamed[p.cond]} AND NOT fresh AND NOT "
+                        f"coalesce({p.cond}, false)) AS x{p.name}")
+    changing = [f"e.file_id > {int(events_file_id)}"]
+    windows = sorted({t.window_days for t in compiled.tags if t.window_days is not None})
+    ranges = [(previous_as_of, as_of)] + [
+        (previous_as_of - dt.timedelta(days=n), as_of - dt.timedelta(days=n)) for n in windows]
+    changing += [f"(e.ts >= {ts_literal(start)} AND e.ts < {ts_literal(end)})"
+                 for start, end in ranges if start < end]
+    events = tuple(dict.fromkeys(e for t in compiled.tags for e in t.events))
+    return (f"CREATE OR REPLACE TEMP TABLE {NEWS} AS\n"
+            f"SELECT person_id,\n       " + ",\n       ".join(cols) + "\nFROM (\n"
+            f"  SELECT {', '.join(compiled.scope_columns(rules))},\n"
+            f"         coalesce(e.file_id > {int(events_file_id)}, false) AS fresh,\n"
+            f"         {compiled.conds.select_list('         ')},\n"
+            f"         {before.select_list('         ')}\n"
+            f"  FROM events e JOIN subject_persons sp ON sp.subject = e.subject\n"
+            f"  WHERE e.ts < {ts_literal(as_of)} AND {events_in_sql(events)}\n"
+            f"    AND ({' OR '.join(changing)}) AND sp.person_id IS NOT NULL\n"
+            f") tag_news GROUP BY person_id")
+
+
+def refold_sql(rules: TagRules, as_of: dt.date, moved: str) -> list[str]:
+    """REFOLD (after `news_sql`; `moved`: subjects whose person changed, either side) and
+    REFOLDED, their partials from all their events."""
+    compiled = compile_pass(rules, as_of)
+    if compiled is None:
+        return []
+    left = [f"x{p.name}" for p in compiled.partials if not p.additive]
+    parts = [f"SELECT new_id AS person_id FROM {moved}",
+             f"SELECT old_id FROM {moved}",
+             f"SELECT p.person_id FROM persons p WHERE "
+             f"{absent_sql('p.person_id', 'person_features', 'person_id')}"]
+    if left:
+        parts.append(f"SELECT person_id FROM {NEWS} WHERE {' OR '.join(left)}")
+    events = (f"(SELECT * FROM events WHERE subject IN (SELECT subject FROM subject_persons "
+              f"WHERE person_id IN (SELECT person_id FROM {REFOLD})))")
+    return [f"CREATE OR REPLACE TEMP TABLE {REFOLD} AS SELECT DISTINCT person_id FROM (\n  "
+            + "\n  UNION ALL ".join(parts) + "\n) WHERE person_id IS NOT NULL",
+            f"CREATE OR REPLACE TEMP TABLE {REFOLDED} AS\n"
+            + state_select_sql(rules, as_of, events)]
+
+
+def _folded_sql(p: Partial, days: int) -> str:
+    """A stored partial `days` later with the news folded in (o: stored, n: news)."""
+    old, plus = f"o.{p.name}", f"n.p{p.name}"
+    if p.agg == "count":
+        return f"coalesce({old}, 0) + coalesce({plus}, 0) - coalesce(n.m{p.name}, 0)"
+    if p.agg == "sum":
+        return round_sql(f"coalesce({old}, 0) + coalesce({plus}, 0) "
+                         f"- coalesce(n.m{p.name}, 0)", 6)
+    if p.agg == "bit_or":  # bit d-1 is d days ago: shift, and what left the window drops
+        if not days:
+            return f"coalesce({old}, 0) | coalesce({plus}, 0)"
+        if days >= p.window:
+            return f"coalesce({plus}, 0)"
+        kept = (1 << (p.window - days)) - 1
+        return f"((coalesce({old}, 0) & {kept}) << {days}) | coalesce({plus}, 0)"
+    aged = f"{old} + {days}" if p.arg == "d" and days else old
+    pick = "least" if p.agg == "min" else "greatest"  # both skip NULLs
+    return f"{pick}({aged}, {plus})"
+
+
+def fold_sql(rules: TagRules, as_of: dt.date, days: int) -> str | None:
+    """NEXT: every person's partials `days` after the stored run (after `refold_sql`)."""
+    compiled = compile_pass(rules, as_of)
+    if compiled is None:
+        return None
+    cols = ",\n         ".join(
+        f"CASE WHEN r.person_id IS NULL THEN {_folded_sql(p, days)} ELSE f.{p.name} END "
+        f"AS {p.name}" for p in compiled.partials)
+    return (f"CREATE OR REPLACE TEMP TABLE {NEXT} AS\nSELECT * FROM (\n"
+            f"  SELECT p.person_id,\n         {cols}\n"
+            f"  FROM persons p\n"
+            f"  LEFT JOIN {STATE} o ON o.person_id = p.person_id\n"
+            f"  LEFT JOIN {NEWS} n ON n.person_id = p.person_id\n"
+            f"  LEFT JOIN {REFOLD} r ON r.person_id = p.person_id\n"
+            f"  LEFT JOIN {REFOLDED} f ON f.person_id = p.person_id\n"
+            f") WHERE {_nonempty_sql(compiled)}")
+
+
+def fold_statements(rules: TagRules, as_of: dt.date, fold: Fold) -> list[str]:
+    """NEXT folded from STATE (see the module's docstring)."""
+    news = news_sql(rules, as_of, fold.previous_as_of, fold.events_file_id)
+    if news is None:
+        return []
+    return [news, *refold_sql(rules, as_of, fold.moved),
+            fold_sql(rules, as_of, (as_of - fold.previous_as_of).days)]
+
+
+def full_sql(rules: TagRules, as_of: dt.date) -> list[str]:
+    """NEXT from every event (nothing stored to fold from)."""
+    select = state_select_sql(rules, as_of)
+    return [] if select is None else [f"CREATE OR REPLACE TEMP TABLE {NEXT} AS\n{select}"]
+
+
+def store_sql() -> list[str]:
+    return [f"CREATE OR REPLACE TABLE {STATE} AS SELECT * FROM {NEXT}"]
+
+
+def working_tables() -> tuple[str, ...]:
+    return (NEXT, NEWS, REFOLD, REFOLDED)
