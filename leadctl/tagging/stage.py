@@ -261,7 +261,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     fold = None if full else _fold(ws, rules, state)
     increment = None if fold is None else _increment(ws, rules, as_of, state)
     ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=True,
-                                increment=increment, fold=fold))
+                                increment=increment, fold=fold,
+                                partials_temporary=dry_run))
     step(1, "comparing")
     new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
