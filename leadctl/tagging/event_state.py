@@ -97,9 +97,9 @@ def state_select_sql(rules: TagRules, as_of: dt.date,
                      subjects: str = "subject_persons") -> str | None:
     """One row of stored partials per person with something in them, from every event
     in scope of the subjects in `subjects` (subject_persons, or a parenthesised query of
-    some of its rows). Grouped
-    by person straight away: 10M events into 600k persons beat grouping by subject (3.4M)
-    and merging after: 3.6–4.0 s against 4.7–5.7 s side by side, the same on Spark."""
+    some of its rows). Grouped by person straight away: 10M events into 600k persons beat
+    grouping by subject (3.4M) and merging after: 3.6–4.0 s against 4.7–5.7 s side by
+    side, the same on Spark."""
     compiled = compile_pass(rules, as_of)
     if compiled is None:
         return None
@@ -142,7 +142,7 @@ def news_sql(rules: TagRules, as_of: dt.date, previous_as_of: dt.date,
         cols.append(f"{p.sql()} AS p{p.name}")
         if p.additive:
             cols.append(f"{p.sql(f'{renamed[p.cond]} AND NOT fresh')} AS m{p.name}")
-        else:
+        elif p.extreme:
             cols.append(f"bool_or({renamed[p.cond]} AND NOT fresh AND NOT "
                         f"coalesce({p.cond}, false)) AS x{p.name}")
     changing = [f"e.file_id > {int(events_file_id)}"]
@@ -170,7 +170,7 @@ def refold_sql(rules: TagRules, as_of: dt.date, moved: str) -> list[str]:
     compiled = compile_pass(rules, as_of)
     if compiled is None:
         return []
-    left = [f"x{p.name}" for p in compiled.partials if not p.additive]
+    left = [f"x{p.name}" for p in compiled.partials if p.extreme]
     parts = [f"SELECT new_id AS person_id FROM {moved}",
              f"SELECT old_id FROM {moved}",
              f"SELECT p.person_id FROM persons p WHERE "

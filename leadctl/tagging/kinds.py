@@ -206,6 +206,12 @@ class Partial:
     def additive(self) -> bool:
         return self.agg in ("count", "sum")
 
+    @property
+    def extreme(self) -> bool:
+        """A minimum or maximum: what replaces one that leaves its window, only the
+        person's events say."""
+        return self.agg in ("min", "max")
+
     def sql(self, cond: str | None = None) -> str:
         return f"{self.agg}({self.arg}) FILTER (WHERE {cond or self.cond})"
 
