@@ -40,8 +40,6 @@ PASS_EVENTS, PASS_VALUES, PASS_OWN, PASS_DERIVED = "events", "values", "own", "d
 AGGS = ("count", "sum", "avg", "min", "max", "count_distinct")
 # Longest window whose active days fit a BIGINT bitmask (bit d-1 for "d days ago").
 BITMASK_DAYS = 63
-# Longest window whose streaks are read from that bitmask (its value + 1 must fit too).
-STREAK_BITMASK_DAYS = 62
 
 
 class Kind:
@@ -432,7 +430,9 @@ class ActiveDays(EventKind):
         return tag.window_days is None or tag.window_days > BITMASK_DAYS
 
     def merge_sql(self, tag, cond, partials, value):
-        return f"CAST(bit_count({day_bits(tag, cond, partials)}) AS BIGINT)"
+        # bit d-1 for d days before the as-of (CASE: no shift for rows the filter drops)
+        bit = f"CASE WHEN {cond} THEN CAST(1 AS BIGINT) << CAST(d - 1 AS INTEGER) END"
+        return f"CAST(bit_count({partials.add('bit_or', bit, cond, tag.window_days)}) AS BIGINT)"
 
     def value_sql(self, tag, rules):
         return "CAST(e.ts AS DATE)"
@@ -444,21 +444,10 @@ class ActiveDays(EventKind):
         return f"days with {_scope_text(tag)}"
 
 
-def day_bits(tag: TagDef, cond: str, partials: Partials) -> str:
-    """The partial of the days with a matching event in the tag's window, as a bitmask:
-    bit d-1 for d days before the as-of (CASE: no shift for rows the filter drops)."""
-    bit = f"CASE WHEN {cond} THEN CAST(1 AS BIGINT) << CAST(d - 1 AS INTEGER) END"
-    return partials.add("bit_or", bit, cond, tag.window_days)
-
-
 class Streak(EventKind):
     """The longest run of consecutive days with a matching event in the window, or with
     `current: true` the run that reaches the last complete day (the day before the
-    as-of date; 0 when that day has none).
-
-    In a window of up to 62 days, read from the day bitmask of the shared events pass
-    (shared with active_days of the same events, folded night by night); else a pass of
-    its own."""
+    as-of date; 0 when that day has none)."""
 
     name = "streak"
     keys = ("event", "window", "where", "current")
@@ -473,25 +462,10 @@ class Streak(EventKind):
         tag.type = "number"
 
     def computed_by(self, tag):
-        if tag.window_days is not None and tag.window_days <= STREAK_BITMASK_DAYS:
-            return PASS_EVENTS
         return PASS_OWN
 
     def zero_when_no_events(self, tag):
         return True
-
-    def merge_sql(self, tag, cond, partials, value):
-        m = day_bits(tag, cond, partials)
-        if tag.current:  # the ones from bit 0 (yesterday) up: ((m + 1) & ~m) - 1 keeps them
-            return f"CAST(bit_count((({m} + 1) & ~{m}) - 1) AS BIGINT)"
-        # Longest run: a run of k days or more exists when m & (m >> 1) & ... & (m >> k-1)
-        # is not 0; the longest is the number of k for which that holds.
-        runs, found = m, []
-        for k in range(1, tag.window_days + 1):
-            if k > 1:
-                runs += f" & ({m} >> {k - 1})"
-            found.append(f"CASE WHEN ({runs}) <> 0 THEN 1 ELSE 0 END")
-        return "CAST(" + " + ".join(found) + " AS BIGINT)"
 
     def own_pass_sql(self, tags: list[TagDef], cond: str, as_of: dt.date,
                      events: str = "events") -> str:
