@@ -6,8 +6,7 @@ Computation plan for one run (see `features_select_sql`):
      forward with only the night's news when they can be (tagging/event_state.py);
   2. one scan per value expression for tags that need per-value counts (`PASS_VALUES`:
      top-N, distinct counts, the value of the first/last event);
-  3. a pass of its own for each tag that needs one (`PASS_OWN`, e.g. streaks over more
-     than 62 days);
+  3. a pass of its own for each tag that needs one (`PASS_OWN`, e.g. streaks);
   4. tags over tags (`PASS_DERIVED`: tiers, expr, rfm) as layers of plain column
      expressions over `persons` + the pass results, in dependency order.
 Windows: "last N days" is `[as_of - N days, as_of)`. No event on or after the as-of
