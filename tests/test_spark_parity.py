@@ -197,6 +197,9 @@ def test_second_night_from_state_matches_duckdb(two_nights):
     assert tags["previous"] == duck_tags["previous"] == {
         "as_of": "2026-10-31", "run_id": 1, "persons": tags["previous"]["persons"]}
     assert tags["changes"] == duck_tags["changes"] > 0
+    # Both folded the stored partials of the shared events pass forward.
+    assert tags["recomputed"]["events_pass"] == duck_tags["recomputed"]["events_pass"] \
+        == "folded"
     names = ["persons", "identity_history", "person_aliases", "assignments"]
     d, s = _tables(duck.db, names), _tables(spark.db, names)
     assert sorted(d["persons"]["person_id"].to_pylist()) == \

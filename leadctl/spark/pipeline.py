@@ -37,11 +37,15 @@ from leadctl.spark.executor import (
 )
 from leadctl.spark.ingest import SparkReader
 from leadctl.sqltext import literal
+from leadctl.tagging import event_state
 from leadctl.workspace import open_writer, reading
 
 SUMMARY_FILE = "_leadctl_run.json"
 # Views on DuckDB (derived from person_features / scores): written as tables.
 VIEWS = ("tags", "score_breakdown")
+# Tables a stage makes in a shape the rules decide (no DDL creates them): read from --state
+# when there, so the next night can continue from them.
+MADE_BY_STAGES = (event_state.STATE,)
 
 
 class SparkUnavailable(LeadctlError):
@@ -174,7 +178,7 @@ def load_state(ws, state: str) -> list[str]:
     loaded = []
     # The views' tables too: the stages replace them, but first read what the last run
     # stored (the tag stage its previous run, for the change counts of the summary).
-    for name in dict.fromkeys(result_tables(ws)):
+    for name in dict.fromkeys([*result_tables(ws), *MADE_BY_STAGES]):
         location = f"{folder}/{name}"
         if _hadoop_exists(ws.spark, location):
             ws.store_frame(name, ws.spark.read.parquet(location), origin=location)
