@@ -226,6 +226,30 @@ def test_second_night_copies_what_it_left_unchanged_and_stands_alone(two_nights)
         assert stored.fetchall() == [(rows,)], name
 
 
+def test_a_duckdb_night_continues_from_loaded_spark_results(two_nights, tmp_path):
+    """load-results brings the state the tables were made with (identity and tag state in
+    meta), so a DuckDB night on that workspace folds from them and gives the DuckDB
+    engine's own third night."""
+    duck, spark, _, _ = two_nights
+    meta = "SELECT value FROM meta WHERE key = 'tag_state'"
+    runs = []
+    for cli in (duck, spark):
+        copy = Cli(tmp_path / cli.db.name)
+        shutil.copy(cli.db, copy.db)
+        runs.append(copy("run", "--as-of", "2026-11-03", "--json"))
+        assert runs[-1].exit_code == 0, runs[-1].stderr
+    assert [r.json()["stages"]["tag"]["recomputed"]["events_pass"] for r in runs] == [
+        "folded", "folded"]
+    names = ["person_features", "tag_event_state"]
+    d, s = (_tables(tmp_path / c.db.name, names) for c in (duck, spark))
+    for name in names:
+        assert d[name].sort_by("person_id") == s[name].sort_by("person_id"), name
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / spark.db.name), read_only=True) as con:
+        assert '"as_of": "2026-11-03"' in con.execute(meta).fetchone()[0]
+
+
 def test_cluster_paths_are_listed_file_by_file_through_hadoop():
     from leadctl.spark.executor import spark_session
     from leadctl.spark.ingest import SparkReader

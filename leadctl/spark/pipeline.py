@@ -26,6 +26,8 @@ from leadctl.errors import (
     UsageError,
     first_line,
 )
+from leadctl.identity import cache as identity_cache
+from leadctl.identity.resolve import STATE_META_KEY as IDENTITY_STATE_KEY
 from leadctl.routing import rep_actions
 from leadctl.ruleset import load_rules
 from leadctl.schema import all_ddl
@@ -38,6 +40,7 @@ from leadctl.spark.executor import (
 from leadctl.spark.ingest import SparkReader
 from leadctl.sqltext import literal
 from leadctl.tagging import event_state
+from leadctl.tagging import incremental as tag_incremental
 from leadctl.workspace import open_writer, reading
 
 SUMMARY_FILE = "_leadctl_run.json"
@@ -245,6 +248,19 @@ def carry_rep_actions(ws, db: Path) -> int:
 # intents and sales are written by `claim`/`status`/`sale`, never by a Spark run; the
 # Spark run's copies of them came from here, see carry_rep_actions).
 KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales")
+# Meta entries that describe the derived tables (what the next night continues from): they
+# come with the tables from the Spark run, else the workspace's own would describe tables
+# it no longer has.
+STATE_META_KEYS = (IDENTITY_STATE_KEY, identity_cache.META_KEY,
+                   identity_cache.EVENT_SUBJECTS_KEY, tag_incremental.META_KEY)
+
+
+def load_state_meta_sql(source: str) -> list[str]:
+    """Replace the workspace's STATE_META_KEYS by the Spark run's (`source`: its meta)."""
+    keys = ", ".join(literal(k) for k in STATE_META_KEYS)
+    return [f"DELETE FROM meta WHERE key IN ({keys})",
+            f"INSERT INTO meta (key, value) SELECT key, value FROM read_parquet({source}) "
+            f"WHERE key IN ({keys})"]
 
 
 def load_table_sql(name: str, kind: str | None, columns: list[tuple[str, str]], source: str,
@@ -279,6 +295,8 @@ def load_results(db: Path | None, output: str) -> dict:
             ws.script(load_table_sql(name, ws.table_type(name), ws.columns(name), source,
                                      [c for c, _ in ws.columns_of_query(
                                          f"SELECT * FROM read_parquet({source})")]))
+        if (folder / "meta").is_dir() and any((folder / "meta").glob("*.parquet")):
+            ws.script(load_state_meta_sql(literal(str(folder / "meta" / "*.parquet"))))
         # Rep actions the run did not carry (newer than it) stay: never overwritten.
         ws.script(rep_actions.merge_sql())
         kept = int(ws.scalar(rep_actions.count_new_sql()) or 0)
