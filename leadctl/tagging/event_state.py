@@ -21,7 +21,9 @@ day bitmasks), each over the events where one condition holds.
 
 The result equals a full pass row for row (tests/test_nights_incremental.py compares the
 stored partials too). On the bench's second night (1M persons, a new day of events) the
-pass reads ~0.5M events instead of 10M. Pure builders; tagging/stage.py runs them.
+news are 332k events of 10M; the folded pass took 5.2 s in all where the full one took
+6.2 s (the fold and the refold are joins over every person). Pure builders, run by
+tagging/stage.py on either engine.
 """
 
 from __future__ import annotations
