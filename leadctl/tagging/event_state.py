@@ -91,8 +91,8 @@ def compile_pass(rules: TagRules, as_of: dt.date) -> EventPass | None:
     return EventPass(tags, conds, partials, finals, fields, as_of)
 
 
-def _nonempty_sql(compiled: EventPass, alias: str = "") -> str:
-    return " OR ".join(f"NOT ({p.empty_sql(alias + p.name)})" for p in compiled.partials)
+def _nonempty_sql(compiled: EventPass) -> str:
+    return " OR ".join(f"NOT ({p.empty_sql(p.name)})" for p in compiled.partials)
 
 
 def state_select_sql(rules: TagRules, as_of: dt.date,

@@ -222,7 +222,7 @@ class Partial:
 
     def empty_sql(self, column: str) -> str:
         """Whether a stored value says nothing (the person may as well have no row)."""
-        return f"{column} IS NULL" if self.agg in ("min", "max") else f"{column} = 0"
+        return f"{column} IS NULL" if self.extreme else f"{column} = 0"
 
 
 class Partials:
