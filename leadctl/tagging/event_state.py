@@ -64,81 +64,80 @@ class EventPass:
     """The shared events pass compiled for one as-of: its tags, conditions, partials and
     the value of each tag over the partials."""
 
+    rules: TagRules
+    as_of: dt.date
     tags: list[TagDef]
     conds: Conditions
+    cond_of: dict[str, str]  # tag name -> its condition's column
     partials: Partials
     finals: list[tuple[TagDef, str]]
     fields: list[str]
-    as_of: dt.date
 
-    def scope_columns(self, rules: TagRules) -> list[str]:
+    def scope_columns(self) -> list[str]:
         day = f"date_diff('day', CAST(e.ts AS DATE), {date_literal(self.as_of)})"
         return ["sp.person_id", "e.ts", f"{day} AS d"] + [
-            f"{event_field_sql(rules, f)} AS {ident('f_' + f)}" for f in self.fields]
+            f"{event_field_sql(self.rules, f)} AS {ident('f_' + f)}" for f in self.fields]
+
+
+def pass_tags(rules: TagRules) -> list[TagDef]:
+    """The tags the shared events pass computes, in rule order."""
+    return [t for t in rules.tags if kind_of(t).computed_by(t) == PASS_EVENTS]
 
 
 def compile_pass(rules: TagRules, as_of: dt.date) -> EventPass | None:
-    tags = [t for t in rules.tags if kind_of(t).computed_by(t) == PASS_EVENTS]
+    """The pass for `as_of`, or None when no tag is computed by it. Compiled once per
+    run and handed to every builder below."""
+    tags = pass_tags(rules)
     if not tags:
         return None
     conds, partials = Conditions("c"), Partials("a")
-    finals = []
+    cond_of, finals = {}, []
     for tag in tags:
-        cond = conds.add(event_condition_sql(rules, tag, as_of))
+        cond = cond_of[tag.name] = conds.add(event_condition_sql(rules, tag, as_of))
         value = ident("f_" + tag.field) if tag.field else None
         finals.append((tag, kind_of(tag).merge_sql(tag, cond, partials, value)))
     fields = sorted({t.field for t in tags if t.field})
-    return EventPass(tags, conds, partials, finals, fields, as_of)
+    return EventPass(rules, as_of, tags, conds, cond_of, partials, finals, fields)
 
 
 def _nonempty_sql(compiled: EventPass) -> str:
     return " OR ".join(f"NOT ({p.empty_sql(p.name)})" for p in compiled.partials)
 
 
-def state_select_sql(rules: TagRules, as_of: dt.date,
-                     subjects: str = "subject_persons") -> str | None:
+def state_select_sql(compiled: EventPass, subjects: str = "subject_persons") -> str:
     """One row of stored partials per person with something in them, from every event
     in scope of the subjects in `subjects` (subject_persons, or a parenthesised query of
     some of its rows). Grouped by person straight away: 10M events into 600k persons beat
     grouping by subject (3.4M) and merging after: 3.6–4.0 s against 4.7–5.7 s side by
     side, the same on Spark."""
-    compiled = compile_pass(rules, as_of)
-    if compiled is None:
-        return None
     stored = ",\n         ".join(f"{p.stored_sql()} AS {p.name}" for p in compiled.partials)
     return (f"SELECT * FROM (\n"
             f"  SELECT person_id,\n         {stored}\n  FROM (\n"
-            f"    SELECT {', '.join(compiled.scope_columns(rules))},\n"
+            f"    SELECT {', '.join(compiled.scope_columns())},\n"
             f"           {compiled.conds.select_list('           ')}\n"
             f"    FROM events e JOIN {subjects} sp ON sp.subject = e.subject\n"
-            f"    WHERE {events_scope_sql(compiled.tags, as_of)} "
+            f"    WHERE {events_scope_sql(compiled.tags, compiled.as_of)} "
             f"AND sp.person_id IS NOT NULL\n"
             f"  ) tag_scope GROUP BY person_id\n) WHERE {_nonempty_sql(compiled)}")
 
 
-def finals_sql(rules: TagRules, as_of: dt.date, state: str) -> str | None:
+def finals_sql(compiled: EventPass, state: str) -> str:
     """Each tag of the pass over the partials in `state`, one row per person in it."""
-    compiled = compile_pass(rules, as_of)
-    if compiled is None:
-        return None
     cols = ",\n       ".join(f"{sql} AS {ident(tag.name)}" for tag, sql in compiled.finals)
     return f"SELECT person_id,\n       {cols}\nFROM {state}"
 
 
-def news_sql(rules: TagRules, as_of: dt.date, previous_as_of: dt.date,
-             events_file_id: int) -> str | None:
+def news_sql(compiled: EventPass, previous_as_of: dt.date, events_file_id: int) -> str:
     """NEWS: per person, per partial the aggregate of the news under this run's conditions
     (p<k>), for counts and sums under the stored run's too (m<k>: what the stored value
     holds of them), and for a minimum or maximum whether one of its events left (x<k>)."""
-    compiled = compile_pass(rules, as_of)
-    if compiled is None:
-        return None
+    as_of = compiled.as_of
     before = Conditions("q")  # the same conditions as of the stored run
     renamed = {}
     for tag in compiled.tags:
-        cond = compiled.conds.add(event_condition_sql(rules, tag, as_of))
-        renamed[cond] = before.add(f"e.ts < {ts_literal(previous_as_of)} AND "
-                                   + event_condition_sql(rules, tag, previous_as_of))
+        renamed[compiled.cond_of[tag.name]] = before.add(
+            f"e.ts < {ts_literal(previous_as_of)} AND "
+            + event_condition_sql(compiled.rules, tag, previous_as_of))
     cols = []
     for p in compiled.partials:
         cols.append(f"{p.sql()} AS p{p.name}")
@@ -156,7 +155,7 @@ def news_sql(rules: TagRules, as_of: dt.date, previous_as_of: dt.date,
     events = tuple(dict.fromkeys(e for t in compiled.tags for e in t.events))
     return (f"CREATE OR REPLACE TEMP TABLE {NEWS} AS\n"
             f"SELECT person_id,\n       " + ",\n       ".join(cols) + "\nFROM (\n"
-            f"  SELECT {', '.join(compiled.scope_columns(rules))},\n"
+            f"  SELECT {', '.join(compiled.scope_columns())},\n"
             f"         coalesce(e.file_id > {int(events_file_id)}, false) AS fresh,\n"
             f"         {compiled.conds.select_list('         ')},\n"
             f"         {before.select_list('         ')}\n"
@@ -166,12 +165,9 @@ def news_sql(rules: TagRules, as_of: dt.date, previous_as_of: dt.date,
             f") tag_news GROUP BY person_id")
 
 
-def refold_sql(rules: TagRules, as_of: dt.date, moved: str) -> list[str]:
+def refold_sql(compiled: EventPass, moved: str) -> list[str]:
     """REFOLD (after `news_sql`; `moved`: subjects whose person changed, either side) and
     REFOLDED, their partials from all their events."""
-    compiled = compile_pass(rules, as_of)
-    if compiled is None:
-        return []
     left = [f"x{p.name}" for p in compiled.partials if p.extreme]
     parts = [f"SELECT new_id AS person_id FROM {moved}",
              f"SELECT old_id FROM {moved}",
@@ -186,7 +182,7 @@ def refold_sql(rules: TagRules, as_of: dt.date, moved: str) -> list[str]:
     return [f"CREATE OR REPLACE TEMP TABLE {REFOLD} AS SELECT DISTINCT person_id FROM (\n  "
             + "\n  UNION ALL ".join(parts) + "\n) WHERE person_id IS NOT NULL",
             f"CREATE OR REPLACE TEMP TABLE {REFOLDED} AS\n"
-            + state_select_sql(rules, as_of, subjects=subjects)]
+            + state_select_sql(compiled, subjects=subjects)]
 
 
 def _folded_sql(p: Partial, days: int) -> str:
@@ -209,14 +205,10 @@ def _folded_sql(p: Partial, days: int) -> str:
     return f"{pick}({aged}, {plus})"
 
 
-def fold_sql(rules: TagRules, as_of: dt.date, days: int, temporary: bool = False
-             ) -> str | None:
+def fold_sql(compiled: EventPass, days: int, temporary: bool = False) -> str:
     """NEXT: every person's partials `days` after the stored run (after `refold_sql`).
     No join to `persons`: a stored row of a person who is gone names a moved subject's old
     person, who is recomputed (to nothing)."""
-    compiled = compile_pass(rules, as_of)
-    if compiled is None:
-        return None
     cols = ",\n         ".join(f"{_folded_sql(p, days)} AS {p.name}"
                                for p in compiled.partials)
     person = "coalesce(o.person_id, n.person_id)"
@@ -234,21 +226,16 @@ def _kind(temporary: bool) -> str:
     return "TEMP TABLE" if temporary else "TABLE"
 
 
-def fold_statements(rules: TagRules, as_of: dt.date, fold: Fold,
-                    temporary: bool = False) -> list[str]:
+def fold_statements(compiled: EventPass, fold: Fold, temporary: bool = False) -> list[str]:
     """NEXT folded from STATE (see the module's docstring)."""
-    news = news_sql(rules, as_of, fold.previous_as_of, fold.events_file_id)
-    if news is None:
-        return []
-    return [news, *refold_sql(rules, as_of, fold.moved),
-            fold_sql(rules, as_of, (as_of - fold.previous_as_of).days, temporary)]
+    days = (compiled.as_of - fold.previous_as_of).days
+    return [news_sql(compiled, fold.previous_as_of, fold.events_file_id),
+            *refold_sql(compiled, fold.moved), fold_sql(compiled, days, temporary)]
 
 
-def full_sql(rules: TagRules, as_of: dt.date, temporary: bool = False) -> list[str]:
+def full_sql(compiled: EventPass, temporary: bool = False) -> list[str]:
     """NEXT from every event (nothing stored to fold from)."""
-    select = state_select_sql(rules, as_of)
-    return [] if select is None else [
-        f"CREATE OR REPLACE {_kind(temporary)} {NEXT} AS\n{select}"]
+    return [f"CREATE OR REPLACE {_kind(temporary)} {NEXT} AS\n{state_select_sql(compiled)}"]
 
 
 def store_sql() -> list[str]:

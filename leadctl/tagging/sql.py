@@ -44,10 +44,13 @@ def _computed_by(rules: TagRules, how: str, only: frozenset[str] | None = None
 def event_pass_sql(rules: TagRules, as_of: dt.date) -> str | None:
     """Every `PASS_EVENTS` tag from ONE pass over events: the partials per person
     (tagging/event_state.py), then each tag's value over them."""
-    select = event_state.state_select_sql(rules, as_of)
-    if select is None:
-        return None
-    return event_state.finals_sql(rules, as_of, f"(\n{select}\n) tag_partials")
+    compiled = event_state.compile_pass(rules, as_of)
+    return None if compiled is None else _event_pass_sql(compiled)
+
+
+def _event_pass_sql(compiled: event_state.EventPass) -> str:
+    select = event_state.state_select_sql(compiled)
+    return event_state.finals_sql(compiled, f"(\n{select}\n) tag_partials")
 
 
 def _takes_all(tag: TagDef) -> bool:
@@ -175,19 +178,18 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
     def carried(tag: TagDef) -> str:
         return kind_of(tag).carried_sql(tag, f"o.{ident(tag.name)}", increment.days)
 
-    event_tags = _computed_by(rules, PASS_EVENTS)
-    if event_tags:  # every person's values from the partials, nothing carried
+    compiled = event_state.compile_pass(rules, as_of)
+    if compiled is not None:  # every person's values from the partials, nothing carried
         if not materialize:
-            ctes.append(f"tag_events AS (\n{event_pass_sql(rules, as_of)}\n)")
+            ctes.append(f"tag_events AS (\n{_event_pass_sql(compiled)}\n)")
         else:
-            prepare += (event_state.full_sql(rules, as_of, partials_temporary) if fold is None
-                        else event_state.fold_statements(rules, as_of, fold,
-                                                         partials_temporary))
+            prepare += (event_state.full_sql(compiled, partials_temporary) if fold is None
+                        else event_state.fold_statements(compiled, fold, partials_temporary))
             prepare.append("CREATE OR REPLACE TEMP TABLE tag_events AS\n"
-                           + event_state.finals_sql(rules, as_of, event_state.NEXT))
+                           + event_state.finals_sql(compiled, event_state.NEXT))
             tables.append("tag_events")
         joins += "\nLEFT JOIN tag_events ON tag_events.person_id = p.person_id"
-        for tag in event_tags:
+        for tag in compiled.tags:
             cols[tag.name] = _zero_default(tag, f"tag_events.{ident(tag.name)}")
     groups = [(None, None)] if increment is None else window_groups(rules, increment.windows)
     for index, (window, only) in enumerate(groups):

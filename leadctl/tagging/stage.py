@@ -332,8 +332,7 @@ def _fold(ws: Workspace, rules: TagRules,
     takes can change for anyone, any day). inc.MOVED is made when `state` is given."""
     if state is None or any(_reads_as_of(rules, t) for t in tags_from_events(rules)):
         return None
-    if (event_state.compile_pass(rules, state.as_of) is not None
-            and ws.table_type(event_state.STATE) is None):
+    if event_state.pass_tags(rules) and ws.table_type(event_state.STATE) is None:
         return None
     return event_state.Fold(state.as_of, state.events_file_id, inc.MOVED)
 
