@@ -183,10 +183,11 @@ def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
 
 
 def publish_sql(rules: TagRules, as_of: dt.date, run_id: int) -> list[str]:
-    """Replace person_features (sorted by person_id), tags and tag_definitions."""
+    """Replace person_features (NEW_FEATURES renamed into place: no copy), tags and
+    tag_definitions."""
     return [
-        f"CREATE OR REPLACE TABLE person_features AS "
-        f"SELECT * FROM {NEW_FEATURES} ORDER BY person_id",
+        "DROP TABLE IF EXISTS person_features",
+        f"ALTER TABLE {NEW_FEATURES} RENAME TO person_features",
         tags_table_sql(rules, as_of, run_id),
         *tag_definitions_sql(rules),
     ]
@@ -260,7 +261,9 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         ws.execute(inc.moved_sql())
     fold = None if full else _fold(ws, rules, state)
     increment = None if fold is None else _increment(ws, rules, as_of, state)
-    ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=True,
+    # A table of the workspace when stored, so publishing renames it (a sorted copy took
+    # 2.1 s at 1M persons); a temp table on a dry run (the workspace is read-only).
+    ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=dry_run,
                                 increment=increment, fold=fold,
                                 partials_temporary=dry_run))
     step(1, "comparing")
