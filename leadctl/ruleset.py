@@ -30,7 +30,7 @@ from leadctl.rules.load import rule_path, rules_hash
 from leadctl.rules.located import Problems, sorted_problems
 from leadctl.scoring.model import SCORING_FILE, ScoringRules
 from leadctl.scoring.parse import load_scoring_rules
-from leadctl.tagging.check import check_tags_against_data
+from leadctl.tagging.check import check_tags_against_data, nightly_cost
 from leadctl.tagging.model import TAGS_FILE, TagRules
 from leadctl.tagging.parse import load_tag_rules
 
@@ -73,6 +73,7 @@ class RuleSet:
     def summary(self) -> dict:
         return {"ok": True, "rules_dir": str(self.rules_dir), "files": self.files,
                 "tags": len(self.tags.tags), "warnings": self.warnings,
+                "nightly": nightly_cost(self.tags),
                 "funnels": len(self.funnels.funnels) if self.funnels else 0}
 
 

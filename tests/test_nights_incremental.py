@@ -175,6 +175,25 @@ def test_partials_of_every_kind_fold_to_a_full_run(tmp_path):
     assert min(with_values) > 0
 
 
+def test_an_event_filter_reading_the_as_of_is_read_from_raw_events_as_rules_check_says(
+        tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "tags.yaml").write_text(
+        (RULES / "tags.yaml").read_text()
+        + "  - {name: orders_after_a_day, kind: metric, event: order_paid, agg: count,\n"
+          "     where: days_since(ts) >= 1}\n")
+    nightly = Cli(tmp_path / "check.duckdb", rules)("rules", "check", "--json").json()["nightly"]
+    assert nightly["folded"] == []
+    assert nightly["from_raw_events"][0] == {
+        "tag": "paid_orders_7d", "reason": "the event filter of 'orders_after_a_day' reads "
+                                           "the as-of date (a window: is folded)"}
+    nights = _run_nights(tmp_path, work_share=1e9, count=2, rules=rules)
+    assert [n[0]["stages"]["tag"]["recomputed"]["events_pass"] for n in nights] == [
+        "full", "full"]
+    assert nights[1][2]["person_features"] == nights[1][3]["person_features"]
+
+
 def test_history_in_person_order_is_the_sorted_rows_in_the_same_order():
     """With many changes, DuckDB's history insert sorts the compare rows by person and
     unnests each person's changes, with no sort of the history rows: at 400k persons

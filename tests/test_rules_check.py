@@ -198,3 +198,22 @@ def test_a_broken_fixture_is_a_rule_error(rules_copy, tmp_path):
     assert result.stderr.strip() == (
         f"error: {rules_copy / 'tests' / 'zz_broken.yaml'}:5:5: zz_broken: an event needs "
         "`person:` (a person id of this case), `phone:` or `lead_id:` of a listed person")
+
+
+def test_rules_check_says_which_tags_later_nights_read_from_raw_events(cli):
+    result = cli("rules", "check")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1:] == [
+        "later nights: 15 tags folded from stored partials, 6 derived, 6 read from raw events:",
+        "  top_categories_7d: per-value counts (top, first/last value, distinct)",
+        "  favourite_category_90d: per-value counts (top, first/last value, distinct)",
+        "  first_order_category: per-value counts (top, first/last value, distinct)",
+        "  categories_bought_180d: per-value counts (top, first/last value, distinct)",
+        "  login_streak_30d: runs of days (streak)",
+        "  login_streak_current: runs of days (streak)"]
+    nightly = cli("rules", "check", "--json").json()["nightly"]
+    assert nightly["folded"][:3] == ["paid_orders_7d", "paid_amount_7d", "paid_orders_30d"]
+    assert nightly["derived"] == ["value_tier", "rfm_segment", "activity_level",
+                                  "lifecycle_stage", "acquisition_channel", "repeat_lead"]
+    assert nightly["from_raw_events"][-1] == {"tag": "login_streak_current",
+                                              "reason": "runs of days (streak)"}

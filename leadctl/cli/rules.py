@@ -35,9 +35,17 @@ def check(ctx: typer.Context, json_out: common.Json = False) -> None:
     else:
         data = f"checked against {result['db']}" if result.get("db") else "no workspace data"
         files = len(result["files"])
-        common.stdout_console().print(f"rules ok: {files} file{'s' if files != 1 else ''}, "
-                                      f"{result['tags']} tags ({data})", markup=False,
-                                      highlight=False)
+        nightly = result["nightly"]
+        lines = [f"rules ok: {files} file{'s' if files != 1 else ''}, "
+                 f"{result['tags']} tags ({data})",
+                 f"later nights: {len(nightly['folded'])} tags folded from stored partials, "
+                 f"{len(nightly['derived'])} derived, "
+                 f"{len(nightly['from_raw_events'])} read from raw events"
+                 + (":" if nightly["from_raw_events"] else "")]
+        lines += [f"  {raw['tag']}: {raw['reason']}" for raw in nightly["from_raw_events"]]
+        console = common.stdout_console()
+        for line in lines:
+            console.print(line, markup=False, highlight=False)
 
 
 @rules_app.command("test")

@@ -1,5 +1,6 @@
 """Tag rules against the data present: bind the generated SQL without running it, and
-warn about event types the rules use that the workspace does not have (yet)."""
+warn about event types the rules use that the workspace does not have (yet). Also what
+each tag costs a later night (`nightly_cost`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import datetime as dt
 from leadctl.errors import Location, RuleError, first_line
 from leadctl.rules.located import Problems
 from leadctl.sqltext import literal
+from leadctl.tagging.fields import reads_as_of
+from leadctl.tagging.kinds import PASS_DERIVED, PASS_EVENTS, PASS_OWN, PASS_VALUES, kind_of
 from leadctl.tagging.model import TagRules
 from leadctl.tagging.sql import features_select_sql
 
@@ -33,3 +36,32 @@ def check_tags_against_data(ws, rules: TagRules) -> tuple[Problems, list[str]]:
         warnings = [f"{loc}: no '{event}' events in the workspace yet"
                     for event, loc in used.items() if event not in present]
     return [], warnings
+
+
+# Why a pass is recomputed from raw events each night, not folded from stored partials.
+RAW_REASONS = {
+    PASS_VALUES: "per-value counts (top, first/last value, distinct)",
+    PASS_OWN: "runs of days (streak)",
+}
+
+
+def nightly_cost(rules: TagRules) -> dict:
+    """How a later night computes each tag: `folded` (the shared events pass: stored
+    partials plus the night's news, tagging/event_state.py), `from_raw_events` (read from
+    every event again, for everyone or for the persons with news: each with its reason)
+    or `derived` (from other tags, no events read)."""
+    by_pass: dict[str, list[str]] = {}
+    for tag in rules.tags:
+        by_pass.setdefault(kind_of(tag).computed_by(tag), []).append(tag.name)
+    raw = [{"tag": name, "reason": reason} for how, reason in RAW_REASONS.items()
+           for name in by_pass.get(how, [])]
+    folded = by_pass.get(PASS_EVENTS, [])
+    dated = next((t.name for t in rules.tags if kind_of(t).computed_by(t) != PASS_DERIVED
+                  and reads_as_of(rules, t)), None)
+    if dated is not None:  # no fold at all (tagging/stage.py `_fold`)
+        raw = [{"tag": name, "reason": f"the event filter of '{dated}' reads the as-of date "
+                                        "(a window: is folded)"}
+               for name in folded] + raw
+        folded = []
+    return {"folded": folded, "from_raw_events": raw,
+            "derived": by_pass.get(PASS_DERIVED, [])}

@@ -51,6 +51,16 @@ def events_in_sql(events: tuple[str, ...], alias: str = "e") -> str:
     return f"{alias}.event_type IN ({', '.join(literal(e) for e in events)})"
 
 
+def reads_as_of(rules: TagRules, tag: TagDef) -> bool:
+    """Whether a tag's event filter uses the as-of date (compiled differently for two days):
+    then which events it reads can change for anyone, any day."""
+    if tag.where is None:
+        return False
+    day = dt.date(2000, 1, 1)
+    return (compile_event_filter(rules, tag, day).sql
+            != compile_event_filter(rules, tag, day + dt.timedelta(days=1)).sql)
+
+
 def event_condition_sql(rules: TagRules, tag: TagDef, as_of: dt.date) -> str:
     """Which events a tag looks at (every pass already keeps only `ts < as_of`)."""
     parts = [events_in_sql(tag.events)]

@@ -22,9 +22,9 @@ from typing import Any
 from leadctl.sqltext import date_literal, ident, literal
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as inc
-from leadctl.tagging.fields import compile_event_filter
+from leadctl.tagging.fields import reads_as_of
 from leadctl.tagging.kinds import kind_of
-from leadctl.tagging.model import TagDef, TagRules
+from leadctl.tagging.model import TagRules
 from leadctl.tagging.sql import (
     compile_tag_rules,
     features_select_sql,
@@ -310,16 +310,6 @@ def state_key(rules: TagRules) -> str:
     return hashlib.sha256(sql.encode()).hexdigest()
 
 
-def _reads_as_of(rules: TagRules, tag: TagDef) -> bool:
-    """Whether a tag's event filter uses the as-of date (compiled differently for two days):
-    then which events it reads can change for anyone, any day."""
-    if tag.where is None:
-        return False
-    day = dt.date(2000, 1, 1)
-    return (compile_event_filter(rules, tag, day).sql
-            != compile_event_filter(rules, tag, day + dt.timedelta(days=1)).sql)
-
-
 def _aged(rules: TagRules, state: inc.TagState | None, as_of: dt.date) -> dict[str, str]:
     """Per tag that ages with the calendar, its stored value as of `as_of` (when the stored
     values come from the same rules and code: `state`)."""
@@ -335,7 +325,7 @@ def _fold(ws: Workspace, rules: TagRules,
     there is nothing to fold from: no stored run of the same rules and code (`state`), no
     stored partials, or an event filter that reads the as-of (then which events a condition
     takes can change for anyone, any day). inc.MOVED is made when `state` is given."""
-    if state is None or any(_reads_as_of(rules, t) for t in tags_from_events(rules)):
+    if state is None or any(reads_as_of(rules, t) for t in tags_from_events(rules)):
         return None
     if event_state.pass_tags(rules) and ws.table_type(event_state.STATE) is None:
         return None
