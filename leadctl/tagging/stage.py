@@ -4,7 +4,7 @@ A run computes every tag into a temporary wide table first; `dry_run` stops ther
 only reports (per tag: persons with a value, value distribution, difference against
 the last stored run). A real run then appends changed values to `tag_history` (the
 first run: every initial value, old NULL → new, so the second run already shows what
-changed), and replaces `person_features` (sorted by person_id, for fast look-ups), the long-form
+changed), and replaces `person_features` (the new table renamed into place), the long-form
 `tags` and `tag_definitions`.
 
 Changes are found wide: the new features joined once to the stored person_features,
