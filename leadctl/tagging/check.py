@@ -9,10 +9,9 @@ import datetime as dt
 from leadctl.errors import Location, RuleError, first_line
 from leadctl.rules.located import Problems
 from leadctl.sqltext import literal
-from leadctl.tagging.fields import reads_as_of
 from leadctl.tagging.kinds import PASS_DERIVED, PASS_EVENTS, PASS_OWN, PASS_VALUES, kind_of
 from leadctl.tagging.model import TagRules
-from leadctl.tagging.sql import features_select_sql
+from leadctl.tagging.sql import dated_filter_tag, features_select_sql
 
 
 def check_tags_against_data(ws, rules: TagRules) -> tuple[Problems, list[str]]:
@@ -56,8 +55,7 @@ def nightly_cost(rules: TagRules) -> dict:
     raw = [{"tag": name, "reason": reason} for how, reason in RAW_REASONS.items()
            for name in by_pass.get(how, [])]
     folded = by_pass.get(PASS_EVENTS, [])
-    dated = next((t.name for t in rules.tags if kind_of(t).computed_by(t) != PASS_DERIVED
-                  and reads_as_of(rules, t)), None)
+    dated = dated_filter_tag(rules)
     if dated is not None:  # no fold at all (tagging/stage.py `_fold`)
         raw = [{"tag": name, "reason": f"the event filter of '{dated}' reads the as-of date "
                                         "(a window: is folded)"}

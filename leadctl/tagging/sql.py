@@ -22,7 +22,7 @@ from leadctl.errors import RuleError
 from leadctl.sqltext import ident, literal
 from leadctl.tagging import event_state
 from leadctl.tagging.event_state import Fold
-from leadctl.tagging.fields import event_condition_sql, events_scope_sql
+from leadctl.tagging.fields import event_condition_sql, events_scope_sql, reads_as_of
 from leadctl.tagging.incremental import Increment
 from leadctl.tagging.kinds import (
     PASS_DERIVED,
@@ -131,6 +131,12 @@ def pass_count(rules: TagRules, only: frozenset[str] | None = None) -> int:
 def tags_from_events(rules: TagRules) -> list[TagDef]:
     """The tags a pass over events computes (every kind but the derived ones)."""
     return [t for t in rules.tags if kind_of(t).computed_by(t) != PASS_DERIVED]
+
+
+def dated_filter_tag(rules: TagRules) -> str | None:
+    """The first tag computed from events whose filter reads the as-of date, if any: then
+    which events a condition takes can change for anyone, any day, and nothing is folded."""
+    return next((t.name for t in tags_from_events(rules) if reads_as_of(rules, t)), None)
 
 
 def recomputed_per_person(rules: TagRules) -> list[TagDef]:

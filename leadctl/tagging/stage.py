@@ -22,11 +22,11 @@ from typing import Any
 from leadctl.sqltext import date_literal, ident, literal
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as inc
-from leadctl.tagging.fields import reads_as_of
 from leadctl.tagging.kinds import kind_of
 from leadctl.tagging.model import TagRules
 from leadctl.tagging.sql import (
     compile_tag_rules,
+    dated_filter_tag,
     features_select_sql,
     pass_count,
     recomputed_per_person,
@@ -325,7 +325,7 @@ def _fold(ws: Workspace, rules: TagRules,
     there is nothing to fold from: no stored run of the same rules and code (`state`), no
     stored partials, or an event filter that reads the as-of (then which events a condition
     takes can change for anyone, any day). inc.MOVED is made when `state` is given."""
-    if state is None or any(reads_as_of(rules, t) for t in tags_from_events(rules)):
+    if state is None or dated_filter_tag(rules) is not None:
         return None
     if event_state.pass_tags(rules) and ws.table_type(event_state.STATE) is None:
         return None
