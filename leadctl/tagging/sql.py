@@ -262,8 +262,7 @@ def compile_tag_rules(rules: TagRules, as_of: dt.date, target: str = "person_fea
     kind = "TEMP TABLE" if temporary else "TABLE"
     prepare, select, tables = features_sql(rules, as_of, increment, fold=fold,
                                            partials_temporary=partials_temporary)
-    return [*prepare,
-            f"CREATE OR REPLACE {kind} {ident(target)} AS\n{select}",
+    return [*prepare, f"CREATE OR REPLACE {kind} {ident(target)} AS\n{select}",
             *(f"DROP TABLE IF EXISTS {name}" for name in tables)]
 
 
