@@ -63,3 +63,17 @@ UPGRADES: list[str] = [
 def all_ddl() -> list[str]:
     """Core DDL plus the tables each domain owns (its `tables.py`: data only)."""
     return CORE_DDL + IDENTITY_DDL + TAG_DDL + SCORING_DDL + ROUTING_DDL + CAMPAIGN_DDL
+
+
+# Runs of the nightly job between two compactions of the workspace (DuckDB's vacuum at
+# the publishing checkpoint; see workspace.open_writer).
+COMPACT_EVERY_RUNS = 7
+COMPACTED_KEY = "compacted_run"
+
+
+def compaction_due_sql(every: int = COMPACT_EVERY_RUNS) -> str:
+    """Whether the nightly runs (`run`, `load-results`) since the last compaction, counting
+    the current one, number `every` or more."""
+    return (f"SELECT count(*) >= {int(every)} FROM runs WHERE command IN ('run', "
+            "'load-results') AND run_id > coalesce((SELECT CAST(value AS INTEGER) FROM meta "
+            f"WHERE key = '{COMPACTED_KEY}'), 0)")

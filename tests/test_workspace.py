@@ -122,3 +122,35 @@ def test_the_private_copy_is_a_clone_or_an_exact_copy(tmp_path):
     dst.write_bytes(b"leftover of a killed writer, longer than nothing")
     _clone_or_copy(src, dst)
     assert dst.read_bytes() == src.read_bytes()
+
+
+def row_groups(db, table: str) -> int:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT count(DISTINCT row_group_id) "
+                           f"FROM pragma_storage_info('{table}')").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_every_seventh_nightly_run_compacts_and_other_writers_never_do(tmp_path):
+    """Deleted rows keep their row groups (no vacuum at a checkpoint) until the seventh
+    nightly run since the last compaction publishes; other commands do not count."""
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True) as ws:
+        ws.execute("CREATE TABLE t AS SELECT range AS i FROM range(300000)")  # 3 row groups
+    compacted = []
+    for night in range(1, 15):
+        with open_writer(db) as ws:
+            assert ws.scalar("SELECT current_setting('max_vacuum_tasks')") == 0
+            ws.start_run("claim", None)
+            ws.start_run("run" if night % 2 else "load-results", None)
+            compacted.append(ws.compact_when_due())
+            ws.execute(f"DELETE FROM t WHERE i % 3 <> 0 OR i = {3 * night}")
+        if night == 1:
+            assert row_groups(db, "t") == 3  # two thirds deleted, nothing merged
+    assert [n for n, c in enumerate(compacted, 1) if c] == [7, 14]
+    assert row_groups(db, "t") == 1
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 100000 - 14
+    con.close()

@@ -289,6 +289,7 @@ def load_results(db: Path | None, output: str) -> dict:
                     and p.name not in KEPT_BY_WORKSPACE)
     with open_writer(db, create=True) as ws:
         ws.start_run("load-results", dt.date.fromisoformat(run["as_of"]), run.get("rules_hash"))
+        ws.compact_when_due()
         ws.script(rep_actions.capture_sql())  # before the run's tables replace them
         for name in tables:
             source = literal(str(folder / name / "*.parquet"))
