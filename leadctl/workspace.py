@@ -138,15 +138,6 @@ class SqlSession:
         self.run_id = run_id
         return run_id
 
-    def compact_when_due(self) -> bool:
-        """Sets `compact_on_publish` when the nightly runs since the last compaction, this
-        one included, reach COMPACT_EVERY_RUNS (and records this run as the last one): so
-        deleted rows of the tables kept incrementally are reclaimed once a week of nights."""
-        self.compact_on_publish = bool(self.scalar(compaction_due_sql()))
-        if self.compact_on_publish:
-            self.script(set_meta_sql(COMPACTED_KEY, str(self.run_id)))
-        return self.compact_on_publish
-
     def finish_run(self, outcome: str, counts: dict | None = None, inputs: Any = None,
                    error: str | None = None) -> None:
         self.execute(
@@ -169,6 +160,15 @@ class Workspace(SqlSession):
         self.path = path
         self.read_only = read_only
         self.run_id = run_id
+
+    def compact_when_due(self) -> bool:
+        """Sets `compact_on_publish` when the nightly runs since the last compaction, this
+        one included, reach COMPACT_EVERY_RUNS (and records this run as the last one): so
+        deleted rows of the tables kept incrementally are reclaimed once a week of nights."""
+        self.compact_on_publish = bool(self.scalar(compaction_due_sql()))
+        if self.compact_on_publish:
+            self.script(set_meta_sql(COMPACTED_KEY, str(self.run_id)))
+        return self.compact_on_publish
 
     # -- execution -----------------------------------------------------------
     def execute(self, sql: str, params: list | dict | None = None) -> Any:
