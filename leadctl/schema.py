@@ -9,6 +9,7 @@ from leadctl.campaigns.tables import CAMPAIGN_DDL
 from leadctl.identity.tables import IDENTITY_DDL
 from leadctl.routing.tables import ROUTING_DDL
 from leadctl.scoring.tables import SCORING_DDL
+from leadctl.sqltext import meta_value_sql
 from leadctl.tagging.tables import TAG_DDL
 
 SCHEMA_VERSION = "1"
@@ -74,6 +75,6 @@ COMPACTED_KEY = "compacted_run"
 def compaction_due_sql(every: int = COMPACT_EVERY_RUNS) -> str:
     """Whether the nightly runs (`run`, `load-results`) since the last compaction, counting
     the current one, number `every` or more."""
-    return (f"SELECT count(*) >= {int(every)} FROM runs WHERE command IN ('run', "
-            "'load-results') AND run_id > coalesce((SELECT CAST(value AS INTEGER) FROM meta "
-            f"WHERE key = '{COMPACTED_KEY}'), 0)")
+    last = f"coalesce(CAST(({meta_value_sql(COMPACTED_KEY)}) AS INTEGER), 0)"
+    return (f"SELECT count(*) >= {int(every)} FROM runs "
+            f"WHERE command IN ('run', 'load-results') AND run_id > {last}")
