@@ -224,3 +224,35 @@ def test_history_in_person_order_is_the_sorted_rows_in_the_same_order():
         stored[in_person_order] = con.execute("SELECT * FROM tag_history").fetchall()
     assert stored[True] == stored[False] and len(stored[True]) > 300_000
     assert {r[3] for r in stored[True]} == {"visits", "top", "b_tier"}
+
+
+def test_subjects_a_full_resolve_moves_reach_the_folded_tags(tmp_path):
+    """Identity rules change between nights (a lower cap: shared values stop linking), so
+    resolve rebuilds subject_persons in full while the tag rules, and so the folded tag
+    state, stay: the moved subjects it logs are what the tags recompute."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    inboxes = _inboxes(tmp_path)
+    incremental = Cli(tmp_path / "incremental.duckdb", rules)
+    full = Cli(tmp_path / "full.duckdb", rules)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tag_incremental, "MAX_WORK_SHARE", 1e9)
+        for night, ((as_of, _), inbox) in enumerate(zip(NIGHTS[:2], inboxes[:2]), start=1):
+            if night == 2:
+                identity = rules / "identity.yaml"
+                identity.write_text(identity.read_text().replace(
+                    "max_records_per_value: 20", "max_records_per_value: 2"))
+            args = ["run", "--as-of", as_of, "--inbox", str(inbox), "--json"]
+            a, b = incremental(*args), full(*args, "--full")
+            assert (a.exit_code, b.exit_code) == (0, 0), a.stderr + b.stderr
+    resolved, tagged = a.json()["stages"]["resolve"], a.json()["stages"]["tag"]
+    assert resolved["splits"] > 0 and resolved["relinked_leads"] == resolved["leads"]
+    assert tagged["recomputed"]["events_pass"] == "folded"
+    assert _tables(incremental.db) == _tables(full.db)
+    with duckdb.connect(str(incremental.db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM subject_moves").fetchone() == (0,)
+        # No renamed working table left behind, no copy of subject_persons kept.
+        assert con.execute("SELECT list(table_name ORDER BY table_name) FROM "
+                           "information_schema.tables WHERE table_name LIKE '%subject%'"
+                           ).fetchone()[0] == ["event_subjects", "subject_keys",
+                                               "subject_moves", "subject_persons"]

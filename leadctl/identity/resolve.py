@@ -36,7 +36,7 @@ T = {name: f"_oneid_{name}" for name in (
     "prev", "prev_persons", "prev_aliases", "added_subjects", "new_subjects", "subject_phones",
     "extra_keys", "changed_leads", "ids", "preferred", "touched_values", "changed_keys",
     "redone_leads", "region_persons", "region_leads", "changed_subjects", "some_subjects",
-    "some_subject_keys",
+    "some_subject_keys", "subjects_before",
     "shared", "edges", "stars", "done", "comps", "members", "anchors",
     "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows",
     "golden", "places", "given_places", "phone_places",
@@ -139,7 +139,7 @@ def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clo
         clock.lap("person_ids")
         _golden_records(ws, config, region)
         clock.lap("persons")
-        _subject_persons(ws, region and not summary.subjects_rebuilt)
+        _subject_persons(ws, region and not summary.subjects_rebuilt, run_id)
         _store_state(ws, key)
         clock.lap("subjects")
         _summarise(ws, summary)
@@ -457,11 +457,19 @@ def _golden_records(ws: Workspace, config: IdentityConfig, in_region: bool = Fal
         ws.script(persons.fill_lists_sql())
 
 
-def _subject_persons(ws: Workspace, in_region: bool) -> None:
+def _subject_persons(ws: Workspace, in_region: bool, run_id: int | None) -> None:
     """Maps event subjects to persons: in a region, only the new subjects and those the
-    region's persons can have re-mapped; else all."""
+    region's persons can have re-mapped; else all. Either way the subjects that moved are
+    logged in subject_moves (what tagging recomputes: no copy of this table to diff)."""
     if not in_region:
+        # Renamed, not copied: the mapping until now, to log what moved (none at first).
+        before = T["subjects_before"] if ws.scalar(
+            "SELECT count(*) FROM subject_persons") else None
+        if before:
+            ws.execute(f"ALTER TABLE subject_persons RENAME TO {before}")
         ws.execute(subjects.subject_persons_sql(cache.EVENT_SUBJECTS, cache.SUBJECT_KEYS))
+        if before:
+            ws.execute(subjects.log_moves_sql(run_id, before, "subject_persons"))
         return
     retired = (f"SELECT person_id FROM {T['region_persons']} WHERE person_id NOT IN "
                f"(SELECT person_id FROM {T['person_ids']})")
@@ -473,7 +481,8 @@ def _subject_persons(ws: Workspace, in_region: bool) -> None:
     ws.execute(subjects.some_subjects_sql(T["some_subject_keys"], cache.SUBJECT_KEYS,
                                           T["changed_subjects"]))
     ws.script(subjects.update_subject_persons_sql(T["some_subjects"], T["some_subject_keys"],
-                                                  T["changed_subjects"]))
+                                                  T["changed_subjects"],
+                                                  T["subjects_before"], run_id))
 
 
 def _summarise(ws: Workspace, summary: ResolveSummary) -> None:

@@ -120,11 +120,27 @@ def some_subjects_sql(target: str, table: str, changed_subjects: str) -> str:
         SELECT * FROM {table} WHERE subject IN (SELECT subject FROM {changed_subjects})"""
 
 
-def update_subject_persons_sql(subjects: str, subject_phones: str,
-                               changed_subjects: str) -> list[str]:
+def update_subject_persons_sql(subjects: str, subject_phones: str, changed_subjects: str,
+                               before: str, run_id: int | None) -> list[str]:
     """Maps the changed subjects again (`subjects`, `subject_phones`: only theirs); every
-    other row of subject_persons stays."""
-    return [f"DELETE FROM subject_persons WHERE subject IN "
-            f"(SELECT subject FROM {changed_subjects})",
+    other row of subject_persons stays. Their moves are logged (`before`: a temp table
+    for their mapping until now)."""
+    theirs = f"subject IN (SELECT subject FROM {changed_subjects})"
+    return [f"CREATE OR REPLACE TEMP TABLE {before} AS "
+            f"SELECT subject, person_id FROM subject_persons WHERE {theirs}",
+            f"DELETE FROM subject_persons WHERE {theirs}",
             "INSERT INTO subject_persons "
-            + subject_persons_select_sql(subjects, subject_phones)]
+            + subject_persons_select_sql(subjects, subject_phones),
+            log_moves_sql(run_id, before,
+                          f"(SELECT subject, person_id FROM subject_persons WHERE {theirs})")]
+
+
+def log_moves_sql(run_id: int | None, before: str, after: str) -> str:
+    """Appends to subject_moves every subject whose person differs between `before` and
+    `after` (relations of subject, person_id; a subject missing from one has none there)."""
+    run = "CAST(NULL AS INTEGER)" if run_id is None else str(int(run_id))
+    return f"""
+        INSERT INTO subject_moves (run_id, subject, old_person_id, new_person_id)
+        SELECT {run}, coalesce(a.subject, b.subject), b.person_id, a.person_id
+        FROM {after} a FULL OUTER JOIN {before} b ON b.subject = a.subject
+        WHERE a.person_id IS DISTINCT FROM b.person_id"""

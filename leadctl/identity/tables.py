@@ -35,6 +35,11 @@ IDENTITY_DDL: list[str] = [
     # subject matches no person (status unmatched) or several (ambiguous).
     """CREATE TABLE IF NOT EXISTS subject_persons (
         subject VARCHAR, person_id VARCHAR, status VARCHAR)""",
+    # The subjects whose person changed (either side NULL: none), appended by each
+    # resolve that moved them; tagging recomputes those persons from it and empties it
+    # once a tag run is stored (so it holds what no stored tag run has seen).
+    """CREATE TABLE IF NOT EXISTS subject_moves (
+        run_id INTEGER, subject VARCHAR, old_person_id VARCHAR, new_person_id VARCHAR)""",
     # old_person_id unique: a person id retired by a merge → the current person.
     """CREATE TABLE IF NOT EXISTS person_aliases (
         old_person_id VARCHAR, person_id VARCHAR)""",

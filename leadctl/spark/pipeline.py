@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -42,6 +43,8 @@ from leadctl.sqltext import literal
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as tag_incremental
 from leadctl.workspace import open_writer, reading
+
+log = logging.getLogger("leadctl")
 
 SUMMARY_FILE = "_leadctl_run.json"
 # Views on DuckDB (derived from person_features / scores): written as tables.
@@ -161,9 +164,13 @@ def write_results(ws, output: str, summary: dict) -> dict[str, int]:
         _hadoop_delete(ws.spark, target)
         for origin in kept:
             copied[name] = copied.get(name, 0) + _hadoop_copy_parquet(ws.spark, origin, target)
+        started = time.perf_counter()
         if new:  # a table with no part besides its copied files needs no write
             union_all(new).write.mode("append" if kept else "overwrite").parquet(target)
+        written = time.perf_counter()
         counts[name] = ws.frame(name).count()
+        log.debug("wrote %s: %.3fs, counted in %.3fs (%d copied files)", name,
+                  written - started, time.perf_counter() - written, copied.get(name, 0))
     summary["copied_files"] = copied
     text = json.dumps({**summary, "tables": counts}, default=str, indent=1)
     _hadoop_write_text(ws.spark, f"{folder}/{SUMMARY_FILE}", text)

@@ -6,8 +6,8 @@ A tag computed from events changes for a person only when
   - events arrived for the person (files ingested since the last tag run),
   - an event entered at the day boundary ([previous as-of, as-of): every pass reads
     `ts < as_of`),
-  - the person's subjects changed (identity merged, split or re-mapped them: the stored
-    copy `tag_subject_persons` against `subject_persons`), or the person is new —
+  - the person's subjects changed (identity merged, split or re-mapped them: resolve logs
+    each move in `subject_moves`, emptied once a tag run is stored), or the person is new —
     then every tag of the person is recomputed —, or
   - an event slid out of the tag's N-day window ([previous − N days, as-of − N days)):
     then only the tags with that window.
@@ -37,7 +37,10 @@ from dataclasses import dataclass
 from leadctl.sqltext import absent_sql, literal, meta_value_sql, set_meta_sql, ts_literal
 
 META_KEY = "tag_state"
-SUBJECTS_SEEN = "tag_subject_persons"  # subject_persons as the last stored tag run saw it
+MOVES = "subject_moves"  # identity's log of moved subjects since the last stored tag run
+# Part of the state key: stored state kept another way (before `subject_moves`, a copy of
+# subject_persons) is not folded from; the next run is full.
+STATE_FORMAT = "subject-moves-1"
 AFFECTED = "tag_affected"  # (person_id, window_days): whose tags are recomputed
 MOVED = "tag_moved"  # (subject, new_id, old_id): subjects whose person changed
 MAX_WORK_SHARE = 0.5  # incremental while its estimated work is at most this share of full
@@ -104,13 +107,12 @@ def last_events_file_sql() -> str:
 
 
 def moved_sql() -> str:
-    """Subjects whose person differs from what the last stored run saw (either side)."""
-    return f"""
-        CREATE OR REPLACE TEMP TABLE {MOVED} AS
-        SELECT coalesce(n.subject, o.subject) AS subject, n.person_id AS new_id,
-               o.person_id AS old_id
-        FROM subject_persons n FULL OUTER JOIN {SUBJECTS_SEEN} o ON o.subject = n.subject
-        WHERE n.person_id IS DISTINCT FROM o.person_id"""
+    """Subjects whose person changed since the last stored run (either side; a subject
+    that moved twice has a row per move: both sides are recomputed either way). Read from
+    identity's log: a full diff of subject_persons against a stored copy took 0.8 s at 1M
+    leads (12.5 s on Spark) and the copy 2.1 s on a first night."""
+    return (f"CREATE OR REPLACE TEMP TABLE {MOVED} AS SELECT subject, "
+            f"new_person_id AS new_id, old_person_id AS old_id FROM {MOVES}")
 
 
 def affected_sql(event_types: tuple[str, ...], windows: list[int], previous: TagState,
@@ -163,16 +165,10 @@ def new_event_subjects_sql(previous: TagState) -> str:
             f"WHERE file_id > {previous.events_file_id}")
 
 
-def remember_subjects_sql(diffed: bool) -> list[str]:
-    """Brings `SUBJECTS_SEEN` up to subject_persons: only the moved subjects when they
-    were found (`moved_sql`), else a fresh copy."""
-    if not diffed:
-        return [f"CREATE OR REPLACE TABLE {SUBJECTS_SEEN} AS "
-                "SELECT subject, person_id FROM subject_persons"]
-    return [f"DELETE FROM {SUBJECTS_SEEN} WHERE subject IN (SELECT subject FROM {MOVED})",
-            f"""INSERT INTO {SUBJECTS_SEEN} (subject, person_id)
-                SELECT subject, person_id FROM subject_persons
-                WHERE subject IN (SELECT subject FROM {MOVED})"""]
+def consume_moves_sql() -> list[str]:
+    """After a stored run: every logged move is seen. (The copy of subject_persons that
+    earlier versions kept instead goes too.)"""
+    return [f"DELETE FROM {MOVES}", "DROP TABLE IF EXISTS tag_subject_persons"]
 
 
 def working_tables() -> tuple[str, ...]:

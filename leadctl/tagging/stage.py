@@ -259,7 +259,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     if state is not None and (state.key != key or state.as_of > as_of):
         state = None  # other rules or code, or an earlier day: nothing to carry or age
     events_file_id = ws.scalar(inc.last_events_file_sql())
-    if state is not None:  # also on a full run: then only the moved subjects are remembered
+    if state is not None:
         ws.execute(inc.moved_sql())
     fold = None if full else _fold(ws, rules, state)
     increment = None if fold is None else _increment(ws, rules, as_of, state)
@@ -296,7 +296,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         ws.script(publish_sql(rules, as_of, run_id))
         if ws.table_type(event_state.NEXT) is not None:
             ws.script(event_state.store_sql())
-        ws.script(inc.remember_subjects_sql(ws.table_type(inc.MOVED) is not None))
+        ws.script(inc.consume_moves_sql())
         ws.script(inc.store_state_sql(inc.TagState(key, as_of, events_file_id)))
     step(steps, "done")
     for table in (COMPARE, NEW_FEATURES, *inc.working_tables(), *event_state.working_tables()):
@@ -306,9 +306,9 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
 
 def state_key(rules: TagRules) -> str:
     """What stored tag values depend on besides events and as-of: the compiled SQL (rules
-    and code), at a fixed date."""
+    and code), at a fixed date, and how the state around them is kept."""
     sql = features_select_sql(rules, dt.date(2000, 1, 1))
-    return hashlib.sha256(sql.encode()).hexdigest()
+    return hashlib.sha256((inc.STATE_FORMAT + sql).encode()).hexdigest()
 
 
 def _aged(rules: TagRules, state: inc.TagState | None, as_of: dt.date) -> dict[str, str]:

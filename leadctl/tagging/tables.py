@@ -26,9 +26,6 @@ TAG_DDL: list[str] = [
         person_id VARCHAR, name VARCHAR, city VARCHAR, province VARCHAR, channel VARCHAR,
         source VARCHAR, sources VARCHAR[], lead_count INTEGER, first_seen TIMESTAMP,
         last_seen TIMESTAMP)""",
-    # subject → person as the last stored tag run saw it: which persons an identity
-    # change touched since (tagging/incremental.py).
-    "CREATE TABLE IF NOT EXISTS tag_subject_persons (subject VARCHAR, person_id VARCHAR)",
 ]
 
 
