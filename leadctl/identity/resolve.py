@@ -36,7 +36,7 @@ T = {name: f"_oneid_{name}" for name in (
     "prev", "prev_persons", "prev_aliases", "added_subjects", "new_subjects", "subject_phones",
     "extra_keys", "changed_leads", "ids", "preferred", "touched_values", "changed_keys",
     "redone_leads", "region_persons", "region_leads", "changed_subjects", "some_subjects",
-    "some_subject_keys", "subjects_before",
+    "some_subject_keys", "subjects_before", "subjects_after",
     "shared", "edges", "stars", "done", "comps", "members", "anchors",
     "overlap", "winners", "person_ids", "proposed", "reasons", "id_rows",
     "golden", "places", "given_places", "phone_places",
@@ -482,7 +482,8 @@ def _subject_persons(ws: Workspace, in_region: bool, run_id: int | None) -> None
                                           T["changed_subjects"]))
     ws.script(subjects.update_subject_persons_sql(T["some_subjects"], T["some_subject_keys"],
                                                   T["changed_subjects"],
-                                                  T["subjects_before"], run_id))
+                                                  T["subjects_before"],
+                                                  T["subjects_after"], run_id))
 
 
 def _summarise(ws: Workspace, summary: ResolveSummary) -> None:

@@ -121,18 +121,18 @@ def some_subjects_sql(target: str, table: str, changed_subjects: str) -> str:
 
 
 def update_subject_persons_sql(subjects: str, subject_phones: str, changed_subjects: str,
-                               before: str, run_id: int | None) -> list[str]:
+                               before: str, after: str, run_id: int | None) -> list[str]:
     """Maps the changed subjects again (`subjects`, `subject_phones`: only theirs); every
-    other row of subject_persons stays. Their moves are logged (`before`: a temp table
-    for their mapping until now)."""
+    other row of subject_persons stays. Their moves are logged, from temp tables of their
+    mapping until now (`before`) and from now on (`after`): no second scan of the table."""
     theirs = f"subject IN (SELECT subject FROM {changed_subjects})"
     return [f"CREATE OR REPLACE TEMP TABLE {before} AS "
             f"SELECT subject, person_id FROM subject_persons WHERE {theirs}",
             f"DELETE FROM subject_persons WHERE {theirs}",
-            "INSERT INTO subject_persons "
+            f"CREATE OR REPLACE TEMP TABLE {after} AS "
             + subject_persons_select_sql(subjects, subject_phones),
-            log_moves_sql(run_id, before,
-                          f"(SELECT subject, person_id FROM subject_persons WHERE {theirs})")]
+            f"INSERT INTO subject_persons SELECT subject, person_id, status FROM {after}",
+            log_moves_sql(run_id, before, after)]
 
 
 def log_moves_sql(run_id: int | None, before: str, after: str) -> str:
