@@ -237,7 +237,8 @@ def test_subjects_a_full_resolve_moves_reach_the_folded_tags(tmp_path):
     full = Cli(tmp_path / "full.duckdb", rules)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tag_incremental, "MAX_WORK_SHARE", 1e9)
-        for night, ((as_of, _), inbox) in enumerate(zip(NIGHTS[:2], inboxes[:2]), start=1):
+        for night, ((as_of, _), inbox) in enumerate(zip(NIGHTS[:2], inboxes[:2], strict=True),
+                                                 start=1):
             if night == 2:
                 identity = rules / "identity.yaml"
                 identity.write_text(identity.read_text().replace(
