@@ -118,8 +118,12 @@ def event_subjects_sql(added: str, seen: dict | None, now: dict) -> list[str]:
     if seen == now:
         new = f"SELECT * FROM {EVENT_SUBJECTS} WHERE false"
     else:
-        new = distinct_subjects_sql("events", f"file_id > {int(seen['file_id'])} AND "
-                                    + absent_sql("events.subject", EVENT_SUBJECTS, "subject"))
+        # The new files' subjects first, then those of them already known.
+        new = (f"WITH fresh_subjects AS (SELECT DISTINCT subject FROM events "
+               f"WHERE file_id > {int(seen['file_id'])})\n"
+               + distinct_subjects_sql("fresh_subjects", absent_sql(
+                   "fresh_subjects.subject", EVENT_SUBJECTS, "subject",
+                   among="SELECT subject FROM fresh_subjects")))
     return [f"CREATE OR REPLACE TEMP TABLE {added} AS {new}",
             f"INSERT INTO {EVENT_SUBJECTS} SELECT subject, kind, ref FROM {added}", *store]
 
@@ -137,8 +141,8 @@ def new_subjects_sql(target: str, subjects: str) -> str:
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         SELECT s.subject, s.kind, s.ref FROM {subjects} s
-        WHERE s.kind = 'phone'
-          AND NOT EXISTS (SELECT 1 FROM {SUBJECT_KEYS} k WHERE k.subject = s.subject)"""
+        WHERE s.kind = 'phone' AND {absent_sql("s.subject", SUBJECT_KEYS, "subject",
+                                               among=f"SELECT subject FROM {subjects}")}"""
 
 
 def add_subjects_sql(subject_phones: str) -> str:
