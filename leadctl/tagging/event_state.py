@@ -39,7 +39,7 @@ from leadctl.tagging.fields import (
     events_in_sql,
     events_scope_sql,
 )
-from leadctl.tagging.kinds import PASS_EVENTS, Conditions, Partial, Partials, kind_of
+from leadctl.tagging.kinds import PASS_DERIVED, PASS_EVENTS, Conditions, Partial, Partials, kind_of
 from leadctl.tagging.model import TagDef, TagRules
 
 STATE = "tag_event_state"  # stored: the partials per person as of the stored tag run
@@ -47,6 +47,7 @@ NEXT = "tag_event_state_next"  # this run's, renamed to STATE when the run is st
 NEWS = "tag_event_news"  # per person: the news aggregated (plus, minus, leaving flags)
 REFOLD = "tag_event_refold"  # persons whose partials are recomputed from all their events
 REFOLDED = "tag_event_refolded"  # their partials
+CHANGES = "tag_changes"  # the events that can change a value since the stored run + person
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Fold:
     previous_as_of: dt.date
     events_file_id: int
     moved: str
+    changes: str = CHANGES  # made by `changes_sql`
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,9 @@ class EventPass:
     finals: list[tuple[TagDef, str]]
     fields: list[str]
 
-    def scope_columns(self) -> list[str]:
+    def scope_columns(self, person: str = "sp.person_id") -> list[str]:
         day = f"date_diff('day', CAST(e.ts AS DATE), {date_literal(self.as_of)})"
-        return ["sp.person_id", "e.ts", f"{day} AS d"] + [
+        return [person, "e.ts", f"{day} AS d"] + [
             f"{event_field_sql(self.rules, f)} AS {ident('f_' + f)}" for f in self.fields]
 
 
@@ -127,11 +129,39 @@ def finals_sql(compiled: EventPass, state: str) -> str:
     return f"SELECT person_id,\n       {cols}\nFROM {state}"
 
 
-def news_sql(compiled: EventPass, previous_as_of: dt.date, events_file_id: int) -> str:
-    """NEWS: per person, per partial the aggregate of the news under this run's conditions
-    (p<k>), for counts and sums under the stored run's too (m<k>: what the stored value
-    holds of them), and for a minimum or maximum whether one of its events left (x<k>)."""
-    as_of = compiled.as_of
+def changing_sql(fold: Fold, as_of: dt.date, windows: list[int]) -> str:
+    """Whether an event (e) can change a value of a tag with one of the N-day `windows`
+    (or none) since the stored run: its file was ingested since, it entered at the day
+    boundary ([stored as-of, as-of): every pass reads ts < as-of) or it slid out of an
+    N-day window ([stored as-of − N, as-of − N))."""
+    ranges = [(fold.previous_as_of - dt.timedelta(days=n), as_of - dt.timedelta(days=n))
+              for n in [0, *sorted(set(windows))]]
+    return " OR ".join([f"e.file_id > {int(fold.events_file_id)}"] + [
+        f"(e.ts >= {ts_literal(start)} AND e.ts < {ts_literal(end)})"
+        for start, end in ranges if start < end])
+
+
+def changes_sql(rules: TagRules, fold: Fold, as_of: dt.date) -> str:
+    """`fold.changes`: the events that can change a value of any tag computed from events,
+    each with its person. The fold's news and the persons an incremental run recomputes
+    are both read from it: one join of the changing events to subject_persons, not two
+    (each 1.1–1.4 s at 1M persons)."""
+    tags = [t for t in rules.tags if kind_of(t).computed_by(t) != PASS_DERIVED]
+    events = tuple(dict.fromkeys(e for t in tags for e in t.events))
+    windows = [t.window_days for t in tags if t.window_days is not None]
+    return (f"CREATE OR REPLACE TEMP TABLE {fold.changes} AS\n"
+            f"SELECT sp.person_id, e.* FROM events e JOIN subject_persons sp "
+            f"ON sp.subject = e.subject\n"
+            f"WHERE {events_in_sql(events) if events else 'false'} "
+            f"AND ({changing_sql(fold, as_of, windows)}) AND sp.person_id IS NOT NULL")
+
+
+def news_sql(compiled: EventPass, fold: Fold) -> str:
+    """NEWS (from `fold.changes`): per person, per partial the aggregate of the news under
+    this run's conditions (p<k>), for counts and sums under the stored run's too (m<k>:
+    what the stored value holds of them), and for a minimum or maximum whether one of its
+    events left (x<k>)."""
+    as_of, previous_as_of = compiled.as_of, fold.previous_as_of
     before = Conditions("q")  # the same conditions as of the stored run
     renamed = {}
     for tag in compiled.tags:
@@ -146,22 +176,17 @@ def news_sql(compiled: EventPass, previous_as_of: dt.date, events_file_id: int) 
         elif p.extreme:
             cols.append(f"bool_or({renamed[p.cond]} AND NOT fresh AND NOT "
                         f"coalesce({p.cond}, false)) AS x{p.name}")
-    changing = [f"e.file_id > {int(events_file_id)}"]
-    windows = sorted({t.window_days for t in compiled.tags if t.window_days is not None})
-    ranges = [(previous_as_of, as_of)] + [
-        (previous_as_of - dt.timedelta(days=n), as_of - dt.timedelta(days=n)) for n in windows]
-    changing += [f"(e.ts >= {ts_literal(start)} AND e.ts < {ts_literal(end)})"
-                 for start, end in ranges if start < end]
+    windows = [t.window_days for t in compiled.tags if t.window_days is not None]
     events = tuple(dict.fromkeys(e for t in compiled.tags for e in t.events))
     return (f"CREATE OR REPLACE TEMP TABLE {NEWS} AS\n"
             f"SELECT person_id,\n       " + ",\n       ".join(cols) + "\nFROM (\n"
-            f"  SELECT {', '.join(compiled.scope_columns())},\n"
-            f"         coalesce(e.file_id > {int(events_file_id)}, false) AS fresh,\n"
+            f"  SELECT {', '.join(compiled.scope_columns('e.person_id'))},\n"
+            f"         coalesce(e.file_id > {int(fold.events_file_id)}, false) AS fresh,\n"
             f"         {compiled.conds.select_list('         ')},\n"
             f"         {before.select_list('         ')}\n"
-            f"  FROM events e JOIN subject_persons sp ON sp.subject = e.subject\n"
+            f"  FROM {fold.changes} e\n"
             f"  WHERE e.ts < {ts_literal(as_of)} AND {events_in_sql(events)}\n"
-            f"    AND ({' OR '.join(changing)}) AND sp.person_id IS NOT NULL\n"
+            f"    AND ({changing_sql(fold, as_of, windows)})\n"
             f") tag_news GROUP BY person_id")
 
 
@@ -229,7 +254,7 @@ def _kind(temporary: bool) -> str:
 def fold_statements(compiled: EventPass, fold: Fold, temporary: bool = False) -> list[str]:
     """NEXT folded from STATE (see the module's docstring)."""
     days = (compiled.as_of - fold.previous_as_of).days
-    return [news_sql(compiled, fold.previous_as_of, fold.events_file_id),
+    return [news_sql(compiled, fold),
             *refold_sql(compiled, fold.moved), fold_sql(compiled, days, temporary)]
 
 
@@ -244,4 +269,4 @@ def store_sql() -> list[str]:
 
 
 def working_tables() -> tuple[str, ...]:
-    return (NEXT, NEWS, REFOLD, REFOLDED)
+    return (NEXT, NEWS, REFOLD, REFOLDED, CHANGES)

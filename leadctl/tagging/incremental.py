@@ -16,9 +16,13 @@ Every other value is the stored one, carried to the new as-of by its kind
 Derived tags (tiers, expr, rfm: averages over everyone) are recomputed for everyone, which
 is cheap: column expressions over person_features.
 
-Worth it only while few persons are touched: each window group is its own set of passes
-over events, so when the estimated work (persons recomputed × passes, summed over the
-groups) exceeds half of a full run's, the run is full (`MAX_WORK_SHARE`).
+The recomputed persons' value passes and passes of their own read the events of their
+subjects only (`Increment.subjects`, a temp table of their rows of subject_persons, built
+once): events are joined to that short list instead of to every subject. They are one
+set of passes for all of them, whichever window made each one recomputed: a pass costs
+mostly its scan of events, so one per window group (tried up to the ninth session) cost
+more than a full run. Worth it only while it recomputes at most half the persons
+(`MAX_WORK_SHARE`); past that the run is full.
 
 The result equals a full run row for row (tests/test_nights_incremental.py). A full run
 is used when there is nothing to carry from: the first run, other tag rules or code (the
@@ -34,39 +38,31 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from leadctl.sqltext import absent_sql, literal, meta_value_sql, set_meta_sql, ts_literal
+from leadctl.sqltext import absent_sql, meta_value_sql, set_meta_sql
+from leadctl.tagging.event_state import Fold, changing_sql
+from leadctl.tagging.fields import events_in_sql
 
 META_KEY = "tag_state"
 MOVES = "subject_moves"  # identity's log of moved subjects since the last stored tag run
 # Part of the state key: stored state kept another way (before `subject_moves`, a copy of
 # subject_persons) is not folded from; the next run is full.
 STATE_FORMAT = "subject-moves-1"
-AFFECTED = "tag_affected"  # (person_id, window_days): whose tags are recomputed
+AFFECTED = "tag_affected"  # (person_id): whose tags computed from events are recomputed
+AFFECTED_SUBJECTS = "tag_affected_subjects"  # (subject, person_id) of those persons
 MOVED = "tag_moved"  # (subject, new_id, old_id): subjects whose person changed
-MAX_WORK_SHARE = 0.5  # incremental while its estimated work is at most this share of full
+MAX_WORK_SHARE = 0.5  # incremental while it recomputes at most this share of the persons
 
 
 @dataclass(frozen=True)
 class Increment:
-    """What a run recomputes, `days` after the stored run: per window length of the tags
-    computed from events (None: no window), the persons in `affected` listed for it or
-    for every window (window_days NULL)."""
+    """What a run recomputes, `days` after the stored run: the tags computed from events
+    of the persons in `affected` (every other person's are carried), reading the events of
+    `subjects`; with `recompute` false, nobody's: every value is carried."""
 
     days: int
-    windows: tuple[int | None, ...]
-    untouched: frozenset[int | None] = frozenset()  # windows with nobody to recompute
+    recompute: bool = True
     affected: str = AFFECTED
-
-    def persons_sql(self, window: int | None) -> str:
-        """The persons whose tags of this window are recomputed."""
-        mine = "" if window is None else f" OR window_days = {int(window)}"
-        return (f"(SELECT DISTINCT person_id FROM {self.affected} "
-                f"WHERE window_days IS NULL{mine})")
-
-    def events_sql(self, window: int | None) -> str:
-        """Those persons' events (what the passes read instead of all events)."""
-        return (f"(SELECT * FROM events WHERE subject IN (SELECT subject FROM subject_persons "
-                f"WHERE person_id IN {self.persons_sql(window)}))")
+    subjects: str = AFFECTED_SUBJECTS
 
 
 @dataclass(frozen=True)
@@ -115,54 +111,30 @@ def moved_sql() -> str:
             f"new_person_id AS new_id, old_person_id AS old_id FROM {MOVES}")
 
 
-def affected_sql(event_types: tuple[str, ...], windows: list[int], previous: TagState,
+def affected_sql(event_types: tuple[str, ...], windows: list[int], fold: Fold,
                  as_of: dt.date) -> str:
-    """`AFFECTED(person_id, window_days)` (after `moved_sql`): window_days NULL for the
-    persons every tag is recomputed for (new events files, events entering at the day
-    boundary, moved subjects, new persons), N for those whose events slid out of an
-    N-day window. `event_types`: every event type a tag reads."""
-    types = ", ".join(literal(t) for t in event_types)
-    news = f"e.file_id > {previous.events_file_id}"
-    if previous.as_of < as_of:  # entering: every pass reads ts < as_of
-        news += (f" OR (e.ts >= {ts_literal(previous.as_of)} "
-                 f"AND e.ts < {ts_literal(as_of)})")
-    slid = [f"""
-            UNION ALL
-            SELECT sp.person_id, {n} FROM subject_persons sp WHERE sp.subject IN (
-                SELECT e.subject FROM events e WHERE e.event_type IN ({types})
-                  AND e.ts >= {ts_literal(previous.as_of - dt.timedelta(days=n))}
-                  AND e.ts < {ts_literal(as_of - dt.timedelta(days=n))})"""
-            for n in sorted(set(windows)) if previous.as_of < as_of]
+    """`AFFECTED(person_id)` (after `moved_sql` and `event_state.changes_sql`): the persons
+    with an event of `event_types` that can change a tag with one of the N-day `windows`
+    (new files, the day boundary, sliding out), moved subjects, and the new persons."""
     return f"""CREATE OR REPLACE TEMP TABLE {AFFECTED} AS
-        SELECT DISTINCT person_id, window_days FROM (
-            SELECT sp.person_id, CAST(NULL AS INTEGER) AS window_days
-            FROM subject_persons sp WHERE sp.subject IN (
-                SELECT e.subject FROM events e
-                WHERE e.event_type IN ({types}) AND ({news}))
-            UNION ALL SELECT new_id, NULL FROM {MOVED}
-            UNION ALL SELECT old_id, NULL FROM {MOVED}
-            UNION ALL SELECT p.person_id, NULL FROM persons p
-            WHERE {absent_sql("p.person_id", "person_features", "person_id")}{''.join(slid)})
+        SELECT DISTINCT person_id FROM (
+            SELECT e.person_id FROM {fold.changes} e
+            WHERE {events_in_sql(event_types)} AND ({changing_sql(fold, as_of, windows)})
+            UNION ALL SELECT new_id FROM {MOVED}
+            UNION ALL SELECT old_id FROM {MOVED}
+            UNION ALL SELECT p.person_id FROM persons p
+            WHERE {absent_sql("p.person_id", "person_features", "person_id")})
         WHERE person_id IS NOT NULL"""
 
 
-def group_sizes_sql(windows: tuple[int | None, ...]) -> str:
-    """Persons recomputed per window group (as in `Increment.persons_sql`)."""
-    cols = [f"count(DISTINCT person_id) FILTER (WHERE window_days IS NULL"
-            f"{'' if w is None else f' OR window_days = {int(w)}'}) AS g{i}"
-            for i, w in enumerate(windows)]
-    return f"SELECT {', '.join(cols)} FROM {AFFECTED}"
-
-
 def recomputed_sql() -> str:
-    return f"SELECT count(DISTINCT person_id) FROM {AFFECTED}"
+    return f"SELECT count(*) FROM {AFFECTED}"
 
 
-def new_event_subjects_sql(previous: TagState) -> str:
-    """Distinct subjects of the events files ingested since the stored run (their persons
-    get every tag recomputed): a cheap first estimate of the work."""
-    return (f"SELECT count(DISTINCT subject) FROM events "
-            f"WHERE file_id > {previous.events_file_id}")
+def affected_subjects_sql() -> str:
+    """The recomputed persons' subjects: what their passes join events to."""
+    return (f"CREATE OR REPLACE TEMP TABLE {AFFECTED_SUBJECTS} AS SELECT subject, person_id "
+            f"FROM subject_persons WHERE person_id IN (SELECT person_id FROM {AFFECTED})")
 
 
 def consume_moves_sql() -> list[str]:
@@ -172,4 +144,4 @@ def consume_moves_sql() -> list[str]:
 
 
 def working_tables() -> tuple[str, ...]:
-    return (MOVED, AFFECTED)
+    return (MOVED, AFFECTED, AFFECTED_SUBJECTS)

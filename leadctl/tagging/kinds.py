@@ -468,14 +468,14 @@ class Streak(EventKind):
         return True
 
     def own_pass_sql(self, tags: list[TagDef], cond: str, as_of: dt.date,
-                     events: str = "events") -> str:
+                     subjects: str = "subject_persons") -> str:
         """Every streak over the same events (`cond`) from one pass. Gaps and islands:
         the days of one run share `day number - rank of the day`."""
         runs = ("SELECT person_id, count(*) AS days, max(day) AS last_day FROM (\n"
                 "  SELECT person_id, day, date_diff('day', DATE '1970-01-01', day)"
                 " - row_number() OVER (PARTITION BY person_id ORDER BY day) AS island\n"
                 "  FROM (SELECT DISTINCT sp.person_id, CAST(e.ts AS DATE) AS day\n"
-                f"    FROM {events} e JOIN subject_persons sp ON sp.subject = e.subject\n"
+                f"    FROM events e JOIN {subjects} sp ON sp.subject = e.subject\n"
                 f"    WHERE e.ts < {ts_literal(as_of)} AND {cond} AND sp.person_id IS NOT NULL)\n"
                 ") GROUP BY person_id, island")
         yesterday = date_literal(as_of - dt.timedelta(days=1))

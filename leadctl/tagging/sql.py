@@ -35,10 +35,8 @@ from leadctl.tagging.kinds import (
 from leadctl.tagging.model import PERSON_FIELDS, TagDef, TagRules
 
 
-def _computed_by(rules: TagRules, how: str, only: frozenset[str] | None = None
-                 ) -> list[TagDef]:
-    return [t for t in rules.tags if kind_of(t).computed_by(t) == how
-            and (only is None or t.name in only)]
+def _computed_by(rules: TagRules, how: str) -> list[TagDef]:
+    return [t for t in rules.tags if kind_of(t).computed_by(t) == how]
 
 
 def event_pass_sql(rules: TagRules, as_of: dt.date) -> str | None:
@@ -57,16 +55,16 @@ def _takes_all(tag: TagDef) -> bool:
     return tag.window_days is None and tag.where is None
 
 
-def value_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
-                   only: frozenset[str] | None = None,
-                   suffix: str = "") -> list[tuple[str, str, list[TagDef]]]:
+def value_pass_sql(rules: TagRules, as_of: dt.date,
+                   subjects: str = "subject_persons") -> list[tuple[str, str, list[TagDef]]]:
     """(name, SELECT, tags) per value expression: count / first / last time per (person,
     value) of the events joined to their person, then top-N lists, distinct counts,
     first/last values from those few rows. Grouping by subject first (3.4M subjects at
     1M leads) reduced nothing: 1.5M paid orders made 1.43M (subject, value) groups, then
-    1.18M (person, value) groups; one grouping by person saves that pass."""
+    1.18M (person, value) groups; one grouping by person saves that pass. `subjects`:
+    (subject, person_id) of the persons computed."""
     groups: dict[str, list[TagDef]] = {}
-    for tag in _computed_by(rules, PASS_VALUES, only):
+    for tag in _computed_by(rules, PASS_VALUES):
         groups.setdefault(kind_of(tag).value_sql(tag, rules), []).append(tag)
     out = []
     for index, (value, tags) in enumerate(groups.items()):
@@ -81,28 +79,28 @@ def value_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
             "\n    AND (" + " OR ".join(f"({c})" for c in conds) + ")")
         final_cols = ",\n       ".join(f"{f} AS {ident(t.name)}"
                                        for f, t in zip(finals, tags, strict=True))
-        inner = f"{index}{suffix}"  # Spark refuses repeated CTE names, even nested
-        sql = (f"WITH tag_value_persons{inner} AS (\n"
+        sql = (f"WITH tag_value_persons{index} AS (\n"
                f"  SELECT sp.person_id, {value} AS v,\n         "
                + ",\n         ".join(counts) + "\n"
-               f"  FROM {events} e JOIN subject_persons sp ON sp.subject = e.subject\n"
+               f"  FROM events e JOIN {subjects} sp ON sp.subject = e.subject\n"
                f"  WHERE {events_scope_sql(tags, as_of)} AND {value} IS NOT NULL{needed}\n"
                f"    AND sp.person_id IS NOT NULL\n"
                f"  GROUP BY sp.person_id, {value}\n"
                f")\nSELECT person_id,\n       {final_cols}\n"
-               f"FROM tag_value_persons{inner} GROUP BY person_id")
+               f"FROM tag_value_persons{index} GROUP BY person_id")
         out.append((f"tag_values{index}", sql, tags))
     return out
 
 
-def own_pass_sql(rules: TagRules, as_of: dt.date, events: str = "events",
-                 only: frozenset[str] | None = None) -> list[tuple[str, str, list[TagDef]]]:
+def own_pass_sql(rules: TagRules, as_of: dt.date,
+                 subjects: str = "subject_persons") -> list[tuple[str, str, list[TagDef]]]:
     """(name, SELECT person_id + one column per tag, tags) per kind with a pass of its own
-    and set of events: tags of one kind over the same events share their pass."""
+    and set of events: tags of one kind over the same events share their pass. `subjects`:
+    (subject, person_id) of the persons computed."""
     groups: dict[tuple[str, str], list[TagDef]] = {}
-    for tag in _computed_by(rules, PASS_OWN, only):
+    for tag in _computed_by(rules, PASS_OWN):
         groups.setdefault((tag.kind, event_condition_sql(rules, tag, as_of)), []).append(tag)
-    return [(f"tag_own{index}", kind_of(tags[0]).own_pass_sql(tags, cond, as_of, events), tags)
+    return [(f"tag_own{index}", kind_of(tags[0]).own_pass_sql(tags, cond, as_of, subjects), tags)
             for index, ((_, cond), tags) in enumerate(groups.items())]
 
 
@@ -121,13 +119,6 @@ def _layers(rules: TagRules) -> list[list[TagDef]]:
     return [layers[k] for k in sorted(layers)]
 
 
-def pass_count(rules: TagRules, only: frozenset[str] | None = None) -> int:
-    """How many passes over a person's events recomputing the tags (of `only`) takes (the
-    shared events pass is folded: not counted)."""
-    return (len(value_pass_sql(rules, dt.date(2000, 1, 1), only=only))
-            + len(own_pass_sql(rules, dt.date(2000, 1, 1), only=only)))
-
-
 def tags_from_events(rules: TagRules) -> list[TagDef]:
     """The tags a pass over events computes (every kind but the derived ones)."""
     return [t for t in rules.tags if kind_of(t).computed_by(t) != PASS_DERIVED]
@@ -143,13 +134,6 @@ def recomputed_per_person(rules: TagRules) -> list[TagDef]:
     """The tags computed from events that an incremental run recomputes per person (the
     value passes and passes of their own; the shared events pass is folded)."""
     return [t for t in tags_from_events(rules) if kind_of(t).computed_by(t) != PASS_EVENTS]
-
-
-def window_groups(rules: TagRules, windows) -> list[tuple[int | None, frozenset[str]]]:
-    """(window, names of the tags recomputed per person with that window) per window."""
-    return [(window, frozenset(t.name for t in recomputed_per_person(rules)
-                               if t.window_days == window))
-            for window in windows]
 
 
 def _zero_default(tag: TagDef, column: str) -> str:
@@ -197,23 +181,16 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
         joins += "\nLEFT JOIN tag_events ON tag_events.person_id = p.person_id"
         for tag in compiled.tags:
             cols[tag.name] = _zero_default(tag, f"tag_events.{ident(tag.name)}")
-    groups = [(None, None)] if increment is None else window_groups(rules, increment.windows)
-    for index, (window, only) in enumerate(groups):
-        suffix, events, member = "", "events", None
-        if increment is not None and window in increment.untouched:
-            for tag in rules.tags:  # nobody to recompute: every value carried, no pass
-                if tag.name in only:
-                    cols[tag.name] = carried(tag)
-            continue
+    if increment is not None and not increment.recompute:  # nobody's: all carried
+        for tag in recomputed_per_person(rules):
+            cols[tag.name] = carried(tag)
+    else:
+        subjects = "subject_persons" if increment is None else increment.subjects
         if increment is not None:
-            suffix, events = f"_g{index}", increment.events_sql(window)
-            member = f"m{index}"
-            joins += (f"\nLEFT JOIN {increment.persons_sql(window)} {member} "
-                      f"ON {member}.person_id = p.person_id")
-        passes = [(name + suffix, sql, tags) for name, sql, tags in
-                  value_pass_sql(rules, as_of, events, only, suffix)
-                  + own_pass_sql(rules, as_of, events, only)]
-        for name, sql, tags in passes:
+            joins += (f"\nLEFT JOIN {increment.affected} recomputed "
+                      f"ON recomputed.person_id = p.person_id")
+        for name, sql, tags in (value_pass_sql(rules, as_of, subjects)
+                                + own_pass_sql(rules, as_of, subjects)):
             if materialize:
                 prepare.append(f"CREATE OR REPLACE TEMP TABLE {name} AS\n{sql}")
                 tables.append(name)
@@ -222,8 +199,8 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
             joins += f"\nLEFT JOIN {name} ON {name}.person_id = p.person_id"
             for tag in tags:
                 value = _zero_default(tag, f"{name}.{ident(tag.name)}")
-                if member is not None:
-                    value = (f"CASE WHEN {member}.person_id IS NOT NULL THEN {value} "
+                if increment is not None:
+                    value = (f"CASE WHEN recomputed.person_id IS NOT NULL THEN {value} "
                              f"ELSE {carried(tag)} END")
                 cols[tag.name] = value
     if increment is not None:

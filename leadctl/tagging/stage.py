@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +29,13 @@ from leadctl.tagging.sql import (
     compile_tag_rules,
     dated_filter_tag,
     features_select_sql,
-    pass_count,
     recomputed_per_person,
     tag_definitions_sql,
     tags_from_events,
-    window_groups,
 )
 from leadctl.workspace import Workspace
+
+log = logging.getLogger("leadctl")
 
 NEW_FEATURES = "tag_new_features"
 COMPARE = "tag_compare"
@@ -262,7 +263,9 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     if state is not None:
         ws.execute(inc.moved_sql())
     fold = None if full else _fold(ws, rules, state)
-    increment = None if fold is None else _increment(ws, rules, as_of, state)
+    if fold is not None:
+        ws.execute(event_state.changes_sql(rules, fold, as_of))
+    increment = None if fold is None else _increment(ws, rules, as_of, state, fold)
     # A table of the workspace when stored, so publishing renames it instead of copying
     # it (the sorted copy this replaces took 2.1 s at 1M persons); a temp table on a dry
     # run (the workspace is read-only).
@@ -277,7 +280,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
     summary["recomputed"] = {
         "incremental": increment is not None, "persons": summary["persons"] if increment is None
-        else ws.scalar(inc.recomputed_sql()) if increment.windows else 0,
+        else ws.scalar(inc.recomputed_sql()) if increment.recompute else 0,
         "events_pass": "none" if ws.table_type(event_state.NEXT) is None
         else "folded" if fold is not None else "full"}
     if not dry_run:
@@ -333,30 +336,28 @@ def _fold(ws: Workspace, rules: TagRules,
     return event_state.Fold(state.as_of, state.events_file_id, inc.MOVED)
 
 
-def _increment(ws: Workspace, rules: TagRules, as_of: dt.date,
-               state: inc.TagState) -> inc.Increment | None:
+def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, state: inc.TagState,
+               fold: event_state.Fold) -> inc.Increment | None:
     """The persons whose value passes and passes of their own are recomputed (into
-    inc.AFFECTED), or None when those passes run for everyone. `state`: the stored run's,
-    from the same rules and code, not later than `as_of`, with partials to fold from
-    (`_fold`); inc.MOVED is made."""
+    inc.AFFECTED, their subjects into inc.AFFECTED_SUBJECTS), or None when those passes run
+    for everyone. `state`: the stored run's, from the same rules and code, not later than
+    `as_of`, with partials to fold from (`fold`, its changes made); inc.MOVED is made."""
+    days = (as_of - state.as_of).days
     from_events = recomputed_per_person(rules)
     if not from_events:  # every tag computed from events is folded
-        return inc.Increment(days=(as_of - state.as_of).days, windows=())
+        return inc.Increment(days=days, recompute=False)
     persons = max(1, ws.scalar("SELECT count(*) FROM persons"))
-    if ws.scalar(inc.new_event_subjects_sql(state)) > inc.MAX_WORK_SHARE / 4 * persons:
-        return None  # so many persons have new events that the estimate below would fail
     event_types = tuple(dict.fromkeys(e for t in from_events for e in t.events))
-    windows = tuple(dict.fromkeys(t.window_days for t in from_events))
-    ws.execute(inc.affected_sql(event_types, [w for w in windows if w is not None], state,
-                                as_of))
-    sizes = ws.rows(inc.group_sizes_sql(windows))[0]
-    work = sum(sizes[f"g{i}"] * pass_count(rules, only)
-               for i, (_, only) in enumerate(window_groups(rules, windows)))
-    if work > inc.MAX_WORK_SHARE * persons * pass_count(rules):
+    windows = [w for w in dict.fromkeys(t.window_days for t in from_events) if w is not None]
+    ws.execute(inc.affected_sql(event_types, windows, fold, as_of))
+    recomputed = ws.scalar(inc.recomputed_sql())
+    log.debug("tag increment: %d of %d persons recomputed", recomputed, persons)
+    if recomputed > inc.MAX_WORK_SHARE * persons:
         return None  # most persons touched: one full set of passes is cheaper
-    untouched = frozenset(w for i, w in enumerate(windows) if not sizes[f"g{i}"])
-    return inc.Increment(days=(as_of - state.as_of).days, windows=windows,
-                         untouched=untouched)
+    if not recomputed:
+        return inc.Increment(days=days, recompute=False)
+    ws.execute(inc.affected_subjects_sql())
+    return inc.Increment(days=days)
 
 
 def _previous_run(ws: Workspace) -> dict | None:
