@@ -128,14 +128,18 @@ def test_the_nights_change_something(nights):
     assert all(a["stages"]["tag"]["changes"] > 0 for a, _, _, _ in nights[1:2] + nights[3:])
 
 
-def test_a_night_touching_most_persons_computes_tags_in_full(tmp_path):
-    """The default work share: the sample's second night touches most persons, so one full
-    set of passes is cheaper than a set per window."""
-    _, second = _run_nights(tmp_path, tag_incremental.MAX_WORK_SHARE, count=2)
-    assert second[0]["stages"]["tag"]["recomputed"] == {
-        "incremental": False, "persons": second[0]["stages"]["tag"]["persons"],
-        "events_pass": "folded"}
-    assert second[2] == second[3]
+def test_past_the_work_share_the_other_passes_run_for_everyone(tmp_path):
+    """The sample's second night recomputes 641 of its 1,445 persons (44%): incremental
+    under the default share (half), for everyone under a quarter, equal to --full both
+    ways."""
+    (tmp_path / "half").mkdir(), (tmp_path / "quarter").mkdir()
+    _, half = _run_nights(tmp_path / "half", tag_incremental.MAX_WORK_SHARE, count=2)
+    _, quarter = _run_nights(tmp_path / "quarter", 0.25, count=2)
+    assert half[0]["stages"]["tag"]["recomputed"] == {
+        "incremental": True, "persons": 641, "events_pass": "folded"}
+    assert quarter[0]["stages"]["tag"]["recomputed"] == {
+        "incremental": False, "persons": 1445, "events_pass": "folded"}
+    assert half[2] == half[3] == quarter[2] == quarter[3]
 
 
 # Every partial of the shared events pass in a short window: minimums and maximums whose

@@ -320,3 +320,46 @@ def test_rep_actions_reach_the_next_spark_night(rep_actions_between_nights):
     assert own[sale_person]["owner"] == sale_rep and own[sale_person]["status"] == "closed"
     assert own[sale_person]["locked_until"] is not None
     assert own[status_person]["status"] == "appointment"
+
+
+def test_a_full_resolve_on_spark_moves_subjects_as_on_duckdb(tmp_path):
+    """The identity cap drops between nights, so night 2 resolves everyone again (subject
+    map rebuilt, the moves logged by diffing the old one) while the tag state folds: the
+    Spark night from --state gives the DuckDB engine's person partition, tags and stored
+    partials, and leaves no move unconsumed."""
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    first, second = tmp_path / "night1", tmp_path / "night2"
+    first.mkdir(), second.mkdir()
+    for path in SAMPLE_INBOX.iterdir():
+        shutil.copy(path, second if path.name == "feed_douyin.csv" else first)
+    duck, spark = Cli(tmp_path / "duck.duckdb", rules), Cli(tmp_path / "spark.duckdb", rules)
+    day1 = "2026-10-31"
+    assert duck("run", "--inbox", first, "--as-of", day1).exit_code == 0
+    ran = spark("run", "--engine", "spark", "--inbox", first, "--output", tmp_path / "out1",
+                "--as-of", day1)
+    assert ran.exit_code == 0, ran.stderr[-2000:]
+    identity = rules / "identity.yaml"
+    identity.write_text(identity.read_text().replace("max_records_per_value: 20",
+                                                     "max_records_per_value: 2"))
+    duck_run = duck("run", "--inbox", second, "--as-of", AS_OF, "--json")
+    assert duck_run.exit_code == 0, duck_run.stderr
+    ran = spark("run", "--engine", "spark", "--inbox", second, "--state", tmp_path / "out1",
+                "--output", tmp_path / "out2", "--as-of", AS_OF, "--json")
+    assert ran.exit_code == 0, ran.stderr[-2000:]
+    assert spark("load-results", tmp_path / "out2").exit_code == 0
+    resolved, tagged = ran.json()["stages"]["resolve"], ran.json()["stages"]["tag"]
+    assert resolved["splits"] > 0 and resolved["relinked_leads"] == resolved["leads"]
+    assert (resolved["splits"], resolved["persons"]) == (
+        duck_run.json()["stages"]["resolve"]["splits"],
+        duck_run.json()["stages"]["resolve"]["persons"])
+    assert tagged["recomputed"]["events_pass"] == "folded"
+    assert tagged["changes"] == duck_run.json()["stages"]["tag"]["changes"] > 0
+    report = _parity(duck, spark)
+    _assert_same(report, {t: r["rows"] for t, r in report.items()})
+    names = ["person_features", "tag_event_state", "subject_persons"]
+    d, s = _tables(duck.db, names), _tables(spark.db, names)
+    for name in names:
+        key = "subject" if name == "subject_persons" else "person_id"
+        assert d[name].sort_by(key) == s[name].sort_by(key), name
+    assert ran.json()["tables"]["subject_moves"] == 0  # the tag stage consumed them

@@ -144,8 +144,8 @@ def features_select_sql(rules: TagRules, as_of: dt.date,
                         increment: Increment | None = None) -> str:
     """SELECT of person_features: one row per person, attributes + one typed column per tag.
 
-    With `increment`, a tag computed from events is computed only for the persons the
-    increment lists for its window; the others keep the stored value, carried to `as_of`."""
+    With `increment`, the tags computed from events are computed only for the persons it
+    lists; the others keep the stored values, carried to `as_of`."""
     return features_sql(rules, as_of, increment, materialize=False)[1]
 
 
