@@ -155,10 +155,11 @@ def test_event_pass_is_one_scan_and_one_group_by_over_events():
 
 
 def test_a_fold_reads_only_the_events_whose_part_in_a_condition_can_differ():
-    from leadctl.tagging.event_state import compile_pass, news_sql
+    from leadctl.tagging.event_state import Fold, compile_pass, news_sql
 
     compiled = compile_pass(load_tag_rules(RULES), AS_OF)
-    sql = news_sql(compiled, AS_OF - dt.timedelta(days=1), 5)
+    sql = news_sql(compiled, Fold(AS_OF - dt.timedelta(days=1), 5, "tag_moved"))
+    assert "FROM tag_changes e\n" in sql  # the changing events, joined to persons once
     scanned = sql[sql.index("AND (e.file_id > 5 OR"):]
     # news files; the day that entered; the day that slid out of each window (7, 30, 180)
     for start, end in (("10-31", "11-01"), ("10-24", "10-25"), ("10-01", "10-02"),
