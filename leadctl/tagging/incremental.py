@@ -6,11 +6,12 @@ A tag computed from events changes for a person only when
   - events arrived for the person (files ingested since the last tag run),
   - an event entered at the day boundary ([previous as-of, as-of): every pass reads
     `ts < as_of`),
+  - an event slid out of one of the tags' N-day windows ([previous − N days,
+    as-of − N days)),
   - the person's subjects changed (identity merged, split or re-mapped them: resolve logs
-    each move in `subject_moves`, emptied once a tag run is stored), or the person is new —
-    then every tag of the person is recomputed —, or
-  - an event slid out of the tag's N-day window ([previous − N days, as-of − N days)):
-    then only the tags with that window.
+    each move in `subject_moves`, emptied once a tag run is stored), or the person is new.
+Such a person gets every tag computed from events recomputed (the events of the first
+three come from `event_state.CHANGES`, the night's changing events with their person).
 Every other value is the stored one, carried to the new as-of by its kind
 (`carried_sql`: days-since values grow by the days passed, a current streak ends).
 Derived tags (tiers, expr, rfm: averages over everyone) are recomputed for everyone, which
@@ -20,7 +21,7 @@ The recomputed persons' value passes and passes of their own read the events of 
 subjects only (`Increment.subjects`, a temp table of their rows of subject_persons, built
 once): events are joined to that short list instead of to every subject. They are one
 set of passes for all of them, whichever window made each one recomputed: a pass costs
-mostly its scan of events, so one per window group (tried up to the ninth session) cost
+mostly its scan of events, so one set per window group (until the twelfth session) cost
 more than a full run. Worth it only while it recomputes at most half the persons
 (`MAX_WORK_SHARE`); past that the run is full.
 
