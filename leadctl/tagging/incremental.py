@@ -57,11 +57,11 @@ MAX_WORK_SHARE = 0.5  # incremental while it recomputes at most this share of th
 @dataclass(frozen=True)
 class Increment:
     """What a run recomputes, `days` after the stored run: the tags computed from events
-    of the persons in `affected` (every other person's are carried), reading the events of
-    `subjects`; with `recompute` false, nobody's: every value is carried."""
+    of the `persons` in `affected` (every other person's are carried), reading the events
+    of `subjects`; with no persons, nobody's: every value is carried."""
 
     days: int
-    recompute: bool = True
+    persons: int = 0
     affected: str = AFFECTED
     subjects: str = AFFECTED_SUBJECTS
 

@@ -181,7 +181,7 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
         joins += "\nLEFT JOIN tag_events ON tag_events.person_id = p.person_id"
         for tag in compiled.tags:
             cols[tag.name] = _zero_default(tag, f"tag_events.{ident(tag.name)}")
-    if increment is not None and not increment.recompute:  # nobody's: all carried
+    if increment is not None and not increment.persons:  # nobody's: all carried
         for tag in recomputed_per_person(rules):
             cols[tag.name] = carried(tag)
     else:

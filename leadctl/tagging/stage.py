@@ -279,8 +279,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     step(2, "summarising")
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
     summary["recomputed"] = {
-        "incremental": increment is not None, "persons": summary["persons"] if increment is None
-        else ws.scalar(inc.recomputed_sql()) if increment.recompute else 0,
+        "incremental": increment is not None,
+        "persons": summary["persons"] if increment is None else increment.persons,
         "events_pass": "none" if ws.table_type(event_state.NEXT) is None
         else "folded" if fold is not None else "full"}
     if not dry_run:
@@ -345,7 +345,7 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, state: inc.TagSta
     days = (as_of - state.as_of).days
     from_events = recomputed_per_person(rules)
     if not from_events:  # every tag computed from events is folded
-        return inc.Increment(days=days, recompute=False)
+        return inc.Increment(days=days)
     persons = max(1, ws.scalar("SELECT count(*) FROM persons"))
     event_types = tuple(dict.fromkeys(e for t in from_events for e in t.events))
     windows = [w for w in dict.fromkeys(t.window_days for t in from_events) if w is not None]
@@ -354,10 +354,9 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, state: inc.TagSta
     log.debug("tag increment: %d of %d persons recomputed", recomputed, persons)
     if recomputed > inc.MAX_WORK_SHARE * persons:
         return None  # most persons touched: one full set of passes is cheaper
-    if not recomputed:
-        return inc.Increment(days=days, recompute=False)
-    ws.execute(inc.affected_subjects_sql())
-    return inc.Increment(days=days)
+    if recomputed:
+        ws.execute(inc.affected_subjects_sql())
+    return inc.Increment(days=days, persons=recomputed)
 
 
 def _previous_run(ws: Workspace) -> dict | None:
