@@ -101,10 +101,14 @@ def person_features_fields(ws: Workspace, table: str = "person_features") -> dic
     return {name: kind for name, kind in typed.items() if kind is not None}
 
 
+def event_types(tags: list[TagDef]) -> tuple[str, ...]:
+    """Every event type the tags read, in rule order."""
+    return tuple(dict.fromkeys(e for t in tags for e in t.events))
+
+
 def events_scope_sql(tags: list[TagDef], as_of: dt.date) -> str:
     """Row filter for a pass: only the event types and days any of its tags can use."""
-    events = tuple(dict.fromkeys(e for t in tags for e in t.events))
-    parts = [f"e.ts < {ts_literal(as_of)}", events_in_sql(events)]
+    parts = [f"e.ts < {ts_literal(as_of)}", events_in_sql(event_types(tags))]
     windows = [t.window_days for t in tags]
     if all(w is not None for w in windows):
         parts.append(f"e.ts >= {ts_literal(as_of - dt.timedelta(days=max(windows)))}")

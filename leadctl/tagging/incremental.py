@@ -41,7 +41,8 @@ from dataclasses import dataclass
 
 from leadctl.sqltext import absent_sql, meta_value_sql, set_meta_sql
 from leadctl.tagging.event_state import Fold, changing_sql
-from leadctl.tagging.fields import events_in_sql
+from leadctl.tagging.fields import event_types, events_in_sql
+from leadctl.tagging.model import TagDef
 
 META_KEY = "tag_state"
 MOVES = "subject_moves"  # identity's log of moved subjects since the last stored tag run
@@ -112,15 +113,14 @@ def moved_sql() -> str:
             f"new_person_id AS new_id, old_person_id AS old_id FROM {MOVES}")
 
 
-def affected_sql(event_types: tuple[str, ...], windows: list[int], fold: Fold,
-                 as_of: dt.date) -> str:
+def affected_sql(tags: list[TagDef], fold: Fold, as_of: dt.date) -> str:
     """`AFFECTED(person_id)` (after `moved_sql` and `event_state.changes_sql`): the persons
-    with an event of `event_types` that can change a tag with one of the N-day `windows`
-    (new files, the day boundary, sliding out), moved subjects, and the new persons."""
+    with an event that can change one of `tags` (new files, the day boundary, sliding out
+    of a window), moved subjects, and the new persons."""
     return f"""CREATE OR REPLACE TEMP TABLE {AFFECTED} AS
         SELECT DISTINCT person_id FROM (
             SELECT e.person_id FROM {fold.changes} e
-            WHERE {events_in_sql(event_types)} AND ({changing_sql(fold, as_of, windows)})
+            WHERE {events_in_sql(event_types(tags))} AND ({changing_sql(fold, as_of, tags)})
             UNION ALL SELECT new_id FROM {MOVED}
             UNION ALL SELECT old_id FROM {MOVED}
             UNION ALL SELECT p.person_id FROM persons p

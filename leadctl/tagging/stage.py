@@ -263,8 +263,9 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     if state is not None:
         ws.execute(inc.moved_sql())
     fold = None if full else _fold(ws, rules, state)
-    if fold is not None:
-        ws.execute(event_state.changes_sql(rules, fold, as_of))
+    from_events = tags_from_events(rules)
+    if fold is not None and from_events:  # none: no news to read, nobody to recompute
+        ws.execute(event_state.changes_sql(from_events, fold, as_of))
     increment = None if fold is None else _increment(ws, rules, as_of, state, fold)
     # A table of the workspace when stored, so publishing renames it instead of copying
     # it (the sorted copy this replaces took 2.1 s at 1M persons); a temp table on a dry
@@ -347,9 +348,7 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, state: inc.TagSta
     if not from_events:  # every tag computed from events is folded
         return inc.Increment(days=days)
     persons = max(1, ws.scalar("SELECT count(*) FROM persons"))
-    event_types = tuple(dict.fromkeys(e for t in from_events for e in t.events))
-    windows = [w for w in dict.fromkeys(t.window_days for t in from_events) if w is not None]
-    ws.execute(inc.affected_sql(event_types, windows, fold, as_of))
+    ws.execute(inc.affected_sql(from_events, fold, as_of))
     recomputed = ws.scalar(inc.recomputed_sql())
     log.debug("tag increment: %d of %d persons recomputed", recomputed, persons)
     if recomputed > inc.MAX_WORK_SHARE * persons:
