@@ -191,15 +191,21 @@ _STAGE_FUNCS = {"ingest": ingest_inbox, "resolve": _resolve, "tag": _tag, "score
                 "route": _route}
 
 
+def _share(fraction: float) -> str:
+    """A percentage to three significant digits: a small share of rejects never reads as
+    the threshold it broke (0.0317%, not 0.0%)."""
+    return f"{fraction * 100:.3g}%"
+
+
 def data_checks(summary: dict, options: RunOptions) -> tuple[str, str | None]:
     ingest = summary["stages"].get("ingest", {})
     read = ingest.get("rows_read") or 0
     rejects = ingest.get("rejects") or 0
     problems = []
     if read and rejects / read > options.max_reject_share:
-        problems.append(f"rejects {rejects}/{read} = {rejects / read:.1%} of rows read, above "
-                        f"the allowed {options.max_reject_share:.1%} (see `leadctl export "
-                        "rejects`)")
+        problems.append(f"rejects {rejects}/{read} = {_share(rejects / read)} of rows read, "
+                        f"above the allowed {_share(options.max_reject_share)} "
+                        "(see `leadctl export rejects`)")
     if ingest.get("nothing_loaded"):  # a file that loaded no row is a failed delivery
         files = ", ".join(f"{f} ({s})" for f, s in ingest["nothing_loaded"].items())
         problems.append(f"no row loaded from {files}")
@@ -241,8 +247,8 @@ def _stage_warnings(stage: str, counts: dict, options: RunOptions) -> list[str]:
     if stage == "ingest" and counts.get("rejects"):
         read, rejects = counts.get("rows_read") or 0, counts["rejects"]
         share = rejects / read if read else 1.0
-        return [f"{rejects} of {read} rows rejected ({share:.2%}; allowed "
-                f"{options.max_reject_share:.1%}), see `leadctl export rejects`"]
+        return [f"{rejects} of {read} rows rejected ({_share(share)}; allowed "
+                f"{_share(options.max_reject_share)}), see `leadctl export rejects`"]
     if stage == "resolve" and counts.get("conflicts"):
         return [f"{counts['conflicts']} ownership conflict(s): an identity merge brought "
                 "together active sale locks of different reps (the earlier sale was kept); "

@@ -63,7 +63,7 @@ def test_run_treats_a_file_that_loaded_nothing_as_a_data_check(cli, tmp_path):
     write(inbox / "header.csv", "lead_id,phone\n")
     result = cli("run", "--inbox", inbox, "--as-of", "2026-11-01", "--max-reject-share", "1")
     assert (result.exit_code, result.stderr) == (
-        1, "warning: ingest: 1 of 3 rows rejected (33.33%; allowed 100.0%), see `leadctl "
+        1, "warning: ingest: 1 of 3 rows rejected (33.3%; allowed 100%), see `leadctl "
            f"export rejects`\nerror: no row loaded from {inbox}/allbad.csv (rejected), "
            f"{inbox}/header.csv (empty)\n")
     assert table(cli, "SELECT outcome FROM runs") == [("data_check_failed",)]

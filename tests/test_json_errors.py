@@ -70,7 +70,7 @@ FAILURES = [
     ("route", "none", ["route", "--as-of", AS_OF], 2, "WorkspaceError",
      "no workspace at {root}/missing.duckdb: run `leadctl init` first (or pass --db)"),
     ("run", "fresh", ["run", "--inbox", "{root}/bad_inbox", "--as-of", AS_OF], 1,
-     "DataCheckFailed", "rejects 1/2 = 50.0% of rows read, above the allowed 5.0% (see "
+     "DataCheckFailed", "rejects 1/2 = 50% of rows read, above the allowed 5% (see "
      "`leadctl export rejects`)"),
     ("runs", "none", ["runs"], 2, "WorkspaceError",
      "no workspace at {root}/missing.duckdb: run `leadctl init` first (or pass --db)"),

@@ -91,7 +91,7 @@ def test_run_log_file_has_every_stage_with_counts_and_warnings_masked(reference)
     assert lines[2] == ("INFO stage ingest done in Ts: files=7 rows_read=32060 leads=3154 "
                         "events=28902 rejects=4 skipped_duplicate_files=0 failed_files=0 "
                         "invalid_files=0 rejected_files=0 empty_files=0")
-    assert lines[3] == ("WARNING ingest: 4 of 32060 rows rejected (0.01%; allowed 5.0%), "
+    assert lines[3] == ("WARNING ingest: 4 of 32060 rows rejected (0.0125%; allowed 5%), "
                         "see `leadctl export rejects`")
     assert lines[10] == ("INFO stage score done in Ts: persons=1535 grades=A:107,B:255,C:317,"
                          "D:856 grade_changes=changed:0,added:1535,removed:0 "
