@@ -20,7 +20,6 @@ from leadctl.campaigns.audiences import AudienceSpec, members_file_sql, record_a
 from leadctl.campaigns.experiments import evaluate as evaluate_experiment
 from leadctl.campaigns.experiments import parse_window
 from leadctl.campaigns.funnels_report import funnel_report
-from leadctl.errors import UsageError
 from leadctl.identity import suggest, suspects, why
 from leadctl.identity.config import load_identity_config
 from leadctl.identity.overrides_cmd import write_override
@@ -40,7 +39,7 @@ from leadctl.scoring.stage import run_scores
 from leadctl.tagging.fields import person_features_fields
 from leadctl.tagging.stage import run_tags
 from leadctl.views.explain import explain_lead
-from leadctl.views.export import copy_sql, export_formats, export_table
+from leadctl.views.export import check_output_file, copy_to_file, export_table
 from leadctl.views.find import compile_filter, find_persons, relation_sql
 from leadctl.views.report import channel_report
 from leadctl.workspace import Workspace, db_path_from, open_private, open_writer, reading
@@ -342,14 +341,12 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
     as_of = as_of or dt.date.today()
     spec = AudienceSpec.parse(name, expr, start=as_of, variants=variants, holdout=holdout,
                               seed=seed, control=control, goal=goal)
-    export_formats(out)  # a bad file name: nothing is recorded
-    if out.parent and not out.parent.exists():
-        raise UsageError(f"directory {out.parent} does not exist")
+    check_output_file(out)  # a bad file name or folder: nothing is recorded
     with recorded_run(db, "audience export", as_of) as ws:
         where = compile_filter(ws, expr, as_of)
         result = record_audience(ws, spec, f"SELECT p.person_id {relation_sql(where)}",
                                  user=current_user(), replace=replace)
-        rows = ws.execute(copy_sql(members_file_sql(name, reveal=reveal), out)).fetchone()[0]
+        rows = copy_to_file(ws, members_file_sql(name, reveal=reveal), out)
         result.update(file=str(out), rows=int(rows))
         ws.finish_run("ok", {"experiment": name, "persons": result["persons"]},
                       {"expr": expr, "file": str(out)})

@@ -21,7 +21,10 @@ def starter_rules_dir() -> Path:
 def init_workspace(directory: Path, db: Path | None, rules: Path | None) -> dict:
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} is a file, not a folder: give a folder for the workspace")
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only or pseudo file system, a file on the way
+        raise InputError(f"cannot create the folder {directory}: {exc.strerror}") from None
     db = db or directory / "leadctl.duckdb"
     rules = rules or directory / "rules"
     created_db = not db.exists()

@@ -301,7 +301,11 @@ class _Lock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only or pseudo file system: no place for a writer
+            raise WorkspaceError(f"cannot write beside the workspace: {self.path}: "
+                                 f"{exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -378,7 +382,9 @@ def _open_copy(path: Path, work: Path) -> Iterator[Workspace]:
     except LeadctlError:
         raise
     except Exception as exc:
-        raise WorkspaceError(f"cannot open workspace {path}: {exc}") from exc
+        # The message names the private copy (`<db>.work`); the user gave `path`.
+        reason = str(exc).replace(str(work), str(path)).splitlines()[0]
+        raise WorkspaceError(f"cannot open workspace {path}: {reason}") from exc
     ws = Workspace(con, path, read_only=False)
     try:
         ensure_schema(ws)

@@ -180,17 +180,17 @@ def test_the_fast_portrait_path_prints_the_failure_document(env, capsys):
         "exit_code": 1}, f"error: {NOT_FOUND}\n")
 
 
-def test_a_bad_root_option_prints_the_failure_document_on_both_paths(env, capsys):
-    message = "--memory-limit must be a size such as 3GB, 500MB or 1.5GiB, not 'lots'"
-    opts = parse_fast_portrait(["--db", str(env["ws"].db), "--memory-limit", "lots",
-                                "portrait", "L1", "--json"])
-    assert run_fast_portrait(opts) == 2
-    out, err = capsys.readouterr()
-    assert (json.loads(out)["error"]["message"], err) == (message, f"error: {message}\n")
-    result = env["ws"]("--memory-limit", "lots", "runs", "--json")
-    assert (result.exit_code, result.json()["error"]["message"]) == (
-        2, "Invalid value for '--memory-limit' (env var: 'LEADCTL_MEMORY_LIMIT'): "
-        "must be a size such as 3GB, 500MB or 1.5GiB, not 'lots'")
+def test_a_bad_memory_limit_reads_the_same_on_the_fast_portrait_path(env):
+    # The fast path hands a size it cannot parse (an empty one too) to Typer, so portrait
+    # words the error as every other command does.
+    for value in ("lots", ""):
+        assert parse_fast_portrait(["--db", str(env["ws"].db), "--memory-limit", value,
+                                    "portrait", "L1", "--json"]) is None
+        for command in (["portrait", "L1"], ["runs"]):
+            result = env["ws"]("--memory-limit", value, *command, "--json")
+            assert (result.exit_code, result.json()["error"]["message"]) == (
+                2, "Invalid value for '--memory-limit' (env var: 'LEADCTL_MEMORY_LIMIT'): "
+                f"must be a size such as 3GB, 500MB or 1.5GiB, not {value!r}")
 
 
 def test_an_internal_error_is_type_internal_error(env, monkeypatch):

@@ -13,8 +13,8 @@ import sys
 
 from leadctl.cli import output
 from leadctl.cli.portrait_view import show_portrait
-from leadctl.errors import LeadctlError
-from leadctl.workspace import configure
+from leadctl.errors import LeadctlError, UsageError
+from leadctl.workspace import configure, parse_memory_limit
 
 _GLOBAL_VALUE_OPTIONS = {"--db", "--rules", "--memory-limit"}
 # Root options that take a value (the others are flags), to find the command in argv.
@@ -33,6 +33,8 @@ def parse_fast_portrait(argv: list[str]) -> dict | None:
             value = value if eq else next(args, None)
             if value is None:
                 return None
+            if name == "--memory-limit" and not _is_memory_limit(value):
+                return None  # Typer reports it, worded as for every other command
             if name in ("--db", "--memory-limit"):
                 opts[name[2:].replace("-", "_")] = value
             continue
@@ -54,6 +56,14 @@ def parse_fast_portrait(argv: list[str]) -> dict | None:
         else:
             opts["query"] = arg
     return opts if opts["query"] is not None else None
+
+
+def _is_memory_limit(value: str) -> bool:
+    try:
+        parse_memory_limit(value)
+    except UsageError:
+        return False
+    return True
 
 
 def run_fast_portrait(opts: dict) -> int:

@@ -42,11 +42,20 @@ class JsonFailureGroup(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except Exception as exc:
+            if getattr(exc, "option_name", None) in GLOBAL_OPTIONS:  # after the command
+                exc.possibilities = []  # not the command's look-alikes (--limit)
+                exc.message += (f" (a global option: it goes before the command, as in "
+                                f"`leadctl {exc.option_name} … {ctx.invoked_subcommand} …`)")
             if "--json" in args and getattr(exc, "exit_code", None) == 2 \
                     and hasattr(exc, "format_message"):  # click's UsageError family
                 output.print_json(output.failure_document(
                     UsageError(exc.format_message()), 2))
             raise
+
+
+# The root's options, which a command does not take after its name.
+GLOBAL_OPTIONS = {"--db", "--rules", "--verbose", "-v", "--debug", "--log-file",
+                  "--memory-limit", "--version"}
 
 
 def _version(value: bool) -> None:
@@ -65,6 +74,19 @@ def _memory_limit(value: str | None) -> str | None:
         raise typer.BadParameter(str(exc).removeprefix("--memory-limit ")) from None
 
 
+def _log_file(value: Path | None) -> Path | None:
+    """--log-file checked before anything runs: a file we can append to (exit 2 naming the
+    option, not a traceback from the logging module)."""
+    if value is None:
+        return None
+    try:
+        with open(value, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot append to {value}: {exc.strerror}") from None
+    return value
+
+
 def global_options(
     ctx: typer.Context,
     db: Annotated[Path | None, typer.Option("--db", envvar="LEADCTL_DB",
@@ -76,7 +98,7 @@ def global_options(
                        help="Log progress to stderr.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Log SQL and show tracebacks.")] = False,
     log_file: Annotated[Path | None, typer.Option("--log-file", help="Also log to this file.",
-                        show_default=False)] = None,
+                        callback=_log_file, show_default=False)] = None,
     memory_limit: Annotated[str | None, typer.Option(
         "--memory-limit", envvar="LEADCTL_MEMORY_LIMIT", callback=_memory_limit,
         help="Cap DuckDB's memory (e.g. 3GB, 500MB); beyond it work spills to <db>.tmp/ "

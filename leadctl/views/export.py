@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from leadctl.errors import UsageError
+from leadctl.errors import InputError, UsageError
 from leadctl.sqltext import literal
 from leadctl.workspace import Workspace
 
@@ -53,11 +54,35 @@ def copy_sql(query: str, out: Path) -> str:
     return f"COPY ({query}) TO {literal(str(out))} ({export_formats(out)})"
 
 
+def check_output_file(out: Path) -> None:
+    """An -o file we can write, checked before any work (and before a command records
+    anything): a .csv/.parquet name, in an existing folder we may write to, not a
+    folder itself (UsageError, exit 2)."""
+    export_formats(out)
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"directory {folder} does not exist")
+    if out.is_dir():
+        raise UsageError(f"{out} is a folder: give a file name for -o")
+    if not os.access(out if out.exists() else folder, os.W_OK):
+        raise UsageError(f"cannot write {out}: permission denied")
+
+
+def copy_to_file(ws: Workspace, query: str, out: Path) -> int:
+    """Streams `query` to `out` (CSV/Parquet); returns the rows written. A file system
+    that refuses the write (a full disk, a read-only mount) is an InputError naming the
+    file, not an internal error."""
+    check_output_file(out)
+    try:
+        return int(ws.execute(copy_sql(query, out)).fetchone()[0])  # COPY returns its count
+    except Exception as exc:
+        if type(exc).__name__ in ("IOException", "PermissionException"):
+            raise InputError(f"cannot write {out}: {str(exc).splitlines()[0]}") from exc
+        raise
+
+
 def export_table(ws: Workspace, what: str, out: Path) -> dict:
     query = EXPORT_QUERIES.get(what)
     if query is None:
         raise UsageError(f"cannot export {what!r}: choose one of {', '.join(EXPORT_QUERIES)}")
-    if out.parent and not out.parent.exists():
-        raise UsageError(f"directory {out.parent} does not exist")
-    rows = ws.execute(copy_sql(query, out)).fetchone()[0]  # COPY returns its row count
-    return {"what": what, "file": str(out), "rows": rows}
+    return {"what": what, "file": str(out), "rows": copy_to_file(ws, query, out)}

@@ -19,7 +19,7 @@ from leadctl.identity.places import official_name
 from leadctl.rules.expr import ExprError, compile_expr
 from leadctl.tagging.fields import expression_type
 from leadctl.views.asof import screen_as_of, stored_as_of
-from leadctl.views.export import copy_sql
+from leadctl.views.export import check_output_file, copy_to_file
 
 DEFAULT_LIMIT = 20
 # Fields besides the person_features columns (those win on a name clash), with the SQL
@@ -154,6 +154,8 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
     and routing are the stored ones."""
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more")
+    if out is not None:
+        check_output_file(out)
     screen = screen_as_of(ws, as_of)
     where = compile_filter(ws, text, screen.as_of)
     result: dict = {"expr": text, **screen.to_dict(score=stored_as_of(ws, "scores")),
@@ -163,11 +165,7 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
     if count_only:
         return result
     if out is not None:
-
-        if out.parent and not out.parent.exists():
-            raise UsageError(f"directory {out.parent} does not exist")
-        written = ws.execute(copy_sql(select_sql(where, reveal=reveal, limit=limit),
-                                      out)).fetchone()[0]
+        written = copy_to_file(ws, select_sql(where, reveal=reveal, limit=limit), out)
         result.update(file=str(out), rows=int(written))
         return result
     shown = DEFAULT_LIMIT if limit is None else limit

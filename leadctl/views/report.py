@@ -60,7 +60,7 @@ from leadctl.rules.hints import one_of
 from leadctl.sqlfn import round_sql
 from leadctl.sqltext import date_literal, literal, number
 from leadctl.views.asof import screen_as_of, stored_as_of
-from leadctl.views.export import copy_sql
+from leadctl.views.export import check_output_file, copy_to_file
 
 BY_COLUMNS = CHANNEL_DIMENSIONS
 NON_SALES_POOLS = ("nurture", "dormant", "public")
@@ -403,8 +403,8 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
                    reveal: bool = False) -> dict:
     """The channel table (or, with `duplicates`, one source's duplicate leads) as of one
     date; to `out` (CSV/Parquet via COPY) when given."""
-    if out is not None and out.parent and not out.parent.exists():
-        raise UsageError(f"directory {out.parent} does not exist")
+    if out is not None:
+        check_output_file(out)
     screen = screen_as_of(ws, as_of)
     if duplicates is not None:
         return _duplicates(ws, duplicates, by, since, out, screen, reveal)
@@ -417,8 +417,7 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
                     "costs": str(costs.path) if costs.present else None,
                     "currency": costs.currency}
     if out is not None:
-        rows = ws.execute(copy_sql(sql, out)).fetchone()[0]
-        return {**result, "file": str(out), "rows": int(rows)}
+        return {**result, "file": str(out), "rows": copy_to_file(ws, sql, out)}
     rows = ws.rows(sql)  # one row per channel: small; the total row is last
     for row in rows:
         row["dup_from"] = json.loads(row["dup_from"]) if row["dup_from"] else {}
@@ -435,7 +434,6 @@ def _duplicates(ws, source: str, by: str, since: dt.date | None, out: Path | Non
     sources = [r["source"] for r in ws.rows("SELECT DISTINCT source FROM leads ORDER BY 1")]
     if source not in sources:
         raise UsageError(f"unknown source '{source}'{one_of(source, sources)}")
-    rows = ws.execute(copy_sql(duplicates_sql(source, since, screen.as_of, reveal), out)
-                      ).fetchone()[0]
+    rows = copy_to_file(ws, duplicates_sql(source, since, screen.as_of, reveal), out)
     return {"source": source, "since": since.isoformat() if since else None,
-            **screen.to_dict(), "file": str(out), "rows": int(rows)}
+            **screen.to_dict(), "file": str(out), "rows": rows}

@@ -1,0 +1,113 @@
+"""Every place a command writes that the user names (an -o file, --log-file, init's
+folder, the workspace's folder) fails as a user error: exit 2, one JSON document under
+--json, a message naming the path, nothing recorded; never an internal error (exit 3)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Cli, write
+
+AS_OF = "2026-11-01"
+# A folder where nothing can be created (Linux /proc): DuckDB's COPY itself refuses.
+UNWRITABLE = Path("/proc")
+needs_proc = pytest.mark.skipif(not sys.platform.startswith("linux") or not UNWRITABLE.is_dir(),
+                                reason="needs Linux /proc, a folder where no file can be made")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("unwritable")
+    inbox = root / "inbox"
+    inbox.mkdir()
+    write(inbox / "web.csv", "lead_id,name,phone,created_at\nL1,张三,13900000001,2026-10-01\n")
+    ws = Cli(root / "ws.duckdb")
+    assert ws("run", "--inbox", inbox, "--as-of", AS_OF).exit_code == 0
+    (root / "folder.csv").mkdir()
+    (root / "not_a_db.duckdb").write_text("hello\n", encoding="utf-8")
+    return {"root": root, "ws": ws}
+
+
+# Every command with an -o file, as (arguments before the target, after it).
+WRITERS = {
+    "export": (["export", "leads", "-o"], []),
+    "find": (["find", "true", "-o"], []),
+    "report channels": (["report", "channels", "-o"], []),
+    "report channels --duplicates": (["report", "channels", "--duplicates", "web", "-o"], []),
+    "audience export": (["audience", "export", "spring", "true", "-o"], []),
+}
+
+
+def _failure(result, code: int, kind: str) -> str:
+    doc = json.loads(result.stdout)
+    assert (result.exit_code, doc["exit_code"], doc["error"]["type"]) == (code, code, kind)
+    assert doc["error"]["message"] in result.stderr
+    return doc["error"]["message"]
+
+
+def _experiments(env) -> int:
+    import duckdb
+
+    with duckdb.connect(str(env["ws"].db), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM experiments").fetchone()[0]
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_an_output_file_that_is_a_folder_is_a_usage_error(env, command):
+    before, after = WRITERS[command]
+    target = env["root"] / "folder.csv"
+    result = env["ws"](*before, target, *after, "--json")
+    assert _failure(result, 2, "UsageError") == f"{target} is a folder: give a file name for -o"
+    assert _experiments(env) == 0  # the audience was not recorded
+
+
+@needs_proc
+@pytest.mark.parametrize("command", WRITERS)
+def test_an_output_file_the_file_system_refuses_is_an_input_error(env, command):
+    before, after = WRITERS[command]
+    target = UNWRITABLE / "leadctl-test.csv"
+    result = env["ws"](*before, target, *after, "--json")
+    assert _failure(result, 2, "InputError").startswith(f"cannot write {target}: ")
+    assert _experiments(env) == 0
+
+
+@pytest.mark.parametrize("command", [["runs"], ["portrait", "L1"], ["find", "true"]])
+def test_a_log_file_that_cannot_be_appended_to_is_a_usage_error(env, command):
+    for target, reason in ((env["root"], "Is a directory"),
+                           (env["root"] / "no" / "log.txt", "No such file or directory")):
+        result = env["ws"]("--log-file", target, *command, "--json")
+        assert _failure(result, 2, "UsageError") == (
+            f"Invalid value for '--log-file': cannot append to {target}: {reason}")
+
+
+@needs_proc
+def test_init_where_no_folder_can_be_made_is_an_input_error(env):
+    result = env["ws"]("init", UNWRITABLE / "leadctl-test", "--json")
+    assert _failure(result, 2, "InputError") == (
+        f"cannot create the folder {UNWRITABLE}/leadctl-test: No such file or directory")
+
+
+@needs_proc
+def test_a_workspace_where_no_lock_can_be_made_is_a_workspace_error(env):
+    result = Cli(UNWRITABLE / "ws.duckdb")("run", "--inbox", env["root"] / "inbox", "--json")
+    assert _failure(result, 2, "WorkspaceError") == (
+        f"cannot write beside the workspace: {UNWRITABLE}/ws.duckdb.lock: "
+        "No such file or directory")
+
+
+def test_a_file_that_is_no_workspace_is_named_as_given(env):
+    db = env["root"] / "not_a_db.duckdb"
+    message = _failure(Cli(db)("tag", "--as-of", AS_OF, "--json"), 2, "WorkspaceError")
+    assert message.startswith(f"cannot open workspace {db}: ") and ".work" not in message
+
+
+@pytest.mark.parametrize("option", [["--db", "x.duckdb"], ["--memory-limit", "1GB"],
+                                    ["--log-file", "x.log"]])
+def test_a_global_option_after_the_command_says_where_it_goes(env, option):
+    result = env["ws"]("runs", *option, "--json")
+    assert _failure(result, 2, "UsageError") == (
+        f"No such option: {option[0]} (a global option: it goes before the command, as in "
+        f"`leadctl {option[0]} … runs …`)")
