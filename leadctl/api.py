@@ -347,7 +347,7 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
         result = record_audience(ws, spec, f"SELECT p.person_id {relation_sql(where)}",
                                  user=current_user(), replace=replace)
         rows = copy_to_file(ws, members_file_sql(name, reveal=reveal), out)
-        result.update(file=str(out), rows=int(rows))
+        result.update(file=str(out), rows=rows)
         ws.finish_run("ok", {"experiment": name, "persons": result["persons"]},
                       {"expr": expr, "file": str(out)})
     return result

@@ -42,7 +42,8 @@ class JsonFailureGroup(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            if getattr(exc, "option_name", None) in GLOBAL_OPTIONS:  # after the command
+            root_options = {o for p in self.params for o in (*p.opts, *p.secondary_opts)}
+            if getattr(exc, "option_name", None) in root_options:  # after the command
                 exc.possibilities = []  # not the command's look-alikes (--limit)
                 exc.message += (f" (a global option: it goes before the command, as in "
                                 f"`leadctl {exc.option_name} … {ctx.invoked_subcommand} …`)")
@@ -51,11 +52,6 @@ class JsonFailureGroup(typer.core.TyperGroup):
                 output.print_json(output.failure_document(
                     UsageError(exc.format_message()), 2))
             raise
-
-
-# The root's options, which a command does not take after its name.
-GLOBAL_OPTIONS = {"--db", "--rules", "--verbose", "-v", "--debug", "--log-file",
-                  "--memory-limit", "--version"}
 
 
 def _version(value: bool) -> None:

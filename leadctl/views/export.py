@@ -69,10 +69,10 @@ def check_output_file(out: Path) -> None:
 
 
 def copy_to_file(ws: Workspace, query: str, out: Path) -> int:
-    """Streams `query` to `out` (CSV/Parquet); returns the rows written. A file system
-    that refuses the write (a full disk, a read-only mount) is an InputError naming the
+    """Streams `query` to `out` (CSV/Parquet; its caller has checked it with
+    `check_output_file` before any work); returns the rows written. A file system that
+    still refuses the write (a full disk, a read-only mount) is an InputError naming the
     file, not an internal error."""
-    check_output_file(out)
     try:
         return int(ws.execute(copy_sql(query, out)).fetchone()[0])  # COPY returns its count
     except Exception as exc:
@@ -85,4 +85,5 @@ def export_table(ws: Workspace, what: str, out: Path) -> dict:
     query = EXPORT_QUERIES.get(what)
     if query is None:
         raise UsageError(f"cannot export {what!r}: choose one of {', '.join(EXPORT_QUERIES)}")
+    check_output_file(out)
     return {"what": what, "file": str(out), "rows": copy_to_file(ws, query, out)}

@@ -166,7 +166,7 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
         return result
     if out is not None:
         written = copy_to_file(ws, select_sql(where, reveal=reveal, limit=limit), out)
-        result.update(file=str(out), rows=int(written))
+        result.update(file=str(out), rows=written)
         return result
     shown = DEFAULT_LIMIT if limit is None else limit
     result["limit"] = shown
