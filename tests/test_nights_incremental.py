@@ -198,10 +198,11 @@ def test_an_event_filter_reading_the_as_of_is_read_from_raw_events_as_rules_chec
     assert nights[1][2]["person_features"] == nights[1][3]["person_features"]
 
 
-def test_history_in_person_order_is_the_sorted_rows_in_the_same_order():
+def test_every_history_form_stores_the_sorted_rows_in_the_same_order():
     """With many changes, DuckDB's history insert sorts the compare rows by person and
-    unnests each person's changes, with no sort of the history rows: at 400k persons
-    (parallel scans) the stored rows and their order are those of the sorted UNION ALL."""
+    unnests each person's changes, with no sort of the history rows; Spark stores a
+    night's changes before sorting them: at 400k persons (parallel scans) the stored rows
+    and their order are those of the sorted UNION ALL."""
     from leadctl.tagging.stage import NEW_FEATURES, StoredTag, compare_sql, history_sql
 
     con = duckdb.connect()
@@ -221,13 +222,18 @@ def test_history_in_person_order_is_the_sorted_rows_in_the_same_order():
             StoredTag("b_tier", "text", "VARCHAR")]
     con.execute(compare_sql(tags, tags))
     stored = {}
-    for in_person_order in (True, False):
+    for form in ("person order", "sorted", "staged"):
         con.execute("DELETE FROM tag_history")
-        for statement in history_sql(tags, tags, dt.date(2026, 11, 1), 2, in_person_order):
+        for statement in history_sql(tags, tags, dt.date(2026, 11, 1), 2,
+                                     in_person_order=form == "person order",
+                                     staged=form == "staged"):
             con.execute(statement)
-        stored[in_person_order] = con.execute("SELECT * FROM tag_history").fetchall()
-    assert stored[True] == stored[False] and len(stored[True]) > 300_000
-    assert {r[3] for r in stored[True]} == {"visits", "top", "b_tier"}
+        stored[form] = con.execute("SELECT * FROM tag_history").fetchall()
+    assert stored["person order"] == stored["sorted"] == stored["staged"]
+    assert len(stored["sorted"]) > 300_000
+    assert {r[3] for r in stored["sorted"]} == {"visits", "top", "b_tier"}
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                       "'tag_history_changes'").fetchone() == (0,)
 
 
 def test_subjects_a_full_resolve_moves_reach_the_folded_tags(tmp_path):
