@@ -45,11 +45,12 @@ TAGS = (("value_tier", "tiers", "value"), ("paid_amount_30d", "metric", "value")
 def workspace_sql(n_leads: int, n_events: int, sorted_layout: bool = False) -> list[str]:
     """Synthetic published state: ~0.7 persons per lead, 1-3 identifiers per lead.
 
-    Person ids look like resolve's (P + 12 hex of a hash). Row order as the stages write
-    it today (identity tables in no useful order, tags/scores/ownership by person), or
-    with `sorted_layout` as lookups prefer it (identifiers by value, person_leads and
-    persons by person id, plus a person_activity summary): DuckDB's min/max zone maps
-    then skip all but one row group of each lookup."""
+    Person ids look like resolve's (P + 12 hex of a hash). "as-is": the worst case, the
+    identity tables in no useful order (tags/scores/ownership by person); with
+    `sorted_layout` as lookups prefer it and as a full resolve writes them (identifiers
+    by value, person_leads and persons by person id): DuckDB's min/max zone maps then
+    skip all but one row group of each lookup. A night's region rows are appended
+    unsorted, so a workspace drifts from the sorted layout between full resolves."""
     person = "CAST(floor(lead_key * 0.7) AS BIGINT)"
     pid = "'P' || substr(md5(CAST(p AS VARCHAR)), 1, 12)"
     person_pid = pid.replace("(p AS", f"({person} AS")

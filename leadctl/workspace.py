@@ -102,10 +102,9 @@ class SqlSession:
     DuckDB's Workspace and the Spark engine's SparkWorkspace both build on it."""
 
     run_id: int | None = None
-    # Whether an INSERT … SELECT from a scan keeps the scan's row order (DuckDB, with
-    # preserve_insertion_order): then rows can be written in an order made upstream
-    # instead of sorted (Spark does not keep it).
-    keeps_insertion_order = True
+    # Whether a sort first samples its input to split it into ranges (Spark), which
+    # computes that input twice: an expensive one is better stored, then sorted.
+    sort_samples_input = False
 
     def execute(self, sql: str, params: list | dict | None = None) -> Any:
         raise NotImplementedError

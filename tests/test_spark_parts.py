@@ -74,3 +74,36 @@ def test_renaming_keeps_the_parts(ws):
     assert len(ws.parts["b"]) == 1
     assert _written(ws, "DELETE FROM b WHERE k = 1") == 1
     assert _rows(ws, "b") == []
+
+
+def test_a_nights_history_stored_then_sorted_is_duckdbs(ws):
+    """The tag history of a night with few changes (`staged`: stored, then sorted, so
+    Spark's sort does not compute the UNION ALL twice): DuckDB's rows, in its order."""
+    import datetime as dt
+
+    import duckdb
+
+    from leadctl.tagging.stage import NEW_FEATURES, StoredTag, compare_sql, history_sql
+
+    tags = [StoredTag("visits", "number", "BIGINT"), StoredTag("tier", "text", "VARCHAR")]
+    new = "('P3', 1, 'a'), ('P1', 2, NULL), ('P2', NULL, 'b'), ('P4', 5, 'c')"
+    old = "('P1', 1, 'a'), ('P2', 3, 'b'), ('P4', 5, 'c'), ('P5', 1, 'x')"
+    statements = [
+        f"CREATE OR REPLACE TABLE {NEW_FEATURES} AS SELECT * FROM (VALUES {new}) "
+        "t(person_id, visits, tier)",
+        "CREATE OR REPLACE TABLE person_features AS SELECT * FROM (VALUES "
+        f"{old}) t(person_id, visits, tier)",
+        "CREATE OR REPLACE TABLE tag_history (run_id INTEGER, as_of DATE, person_id VARCHAR, "
+        "tag VARCHAR, old_value JSON, new_value JSON)",
+        compare_sql(tags, tags),
+        *history_sql(tags, tags, dt.date(2026, 11, 2), 2, staged=True)]
+    con = duckdb.connect()
+    for statement in statements:
+        ws.execute(statement)
+        con.execute(statement)
+    expected = con.execute("SELECT * FROM tag_history").fetchall()
+    assert [r[2:4] for r in expected] == [
+        ("P1", "tier"), ("P1", "visits"), ("P2", "visits"), ("P3", "tier"), ("P3", "visits"),
+        ("P5", "tier"), ("P5", "visits")]
+    assert [tuple(r) for r in ws.frame("tag_history").collect()] == expected
+    assert not ws.table_exists("tag_history_changes")

@@ -141,7 +141,7 @@ class _CountResult(_Result):
 
 class SparkWorkspace(SqlSession):
     engine = "spark"
-    keeps_insertion_order = False
+    sort_samples_input = True
 
     def __init__(self, spark, *, checkpoint_dir: str | None = None, run_id: int | None = None):
         self.spark = spark

@@ -143,7 +143,7 @@ def change_counts_sql(new: list[StoredTag], old: list[StoredTag]) -> str:
 SORTED_HISTORY_ROWS = 10_000_000
 
 
-# The changes of a night, stored before they are sorted (Spark; see history_sql).
+# A night's changes, stored before they are sorted (Spark; see history_sql).
 HISTORY_CHANGES = "tag_history_changes"
 
 
@@ -155,20 +155,20 @@ def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
     of this ever-growing table); against nothing stored (the first run), every value is a
     change from NULL.
 
-    `in_person_order` (for many changes, on an engine that keeps a scan's order through an
-    INSERT: DuckDB): the compare rows are sorted by person, and each person's changed values
-    unnested from one list in tag order, with no sort of the history rows. A first run
-    (every value, ~15M rows at 1M persons), side by side: 8.1–9.1 s, where four sorted
-    person ranges took 10.0–10.7 s. When few values changed, building every person's list
-    costs more than sorting the changes (night 2 at 1M, 905k changes: 2.1 s against
-    1.2 s), so otherwise one UNION ALL per tag, sorted (also on Spark, which sorts by
-    spilling and pays a job per statement).
+    `in_person_order` (for many changes: a first run, a change of rules): the compare
+    rows are sorted by person, and each person's changed values unnested from one list in
+    tag order, so the history rows come out in order with no sort of their own (both
+    engines keep a sorted subquery's order through the unnest and the INSERT). A first
+    run (every value, ~15M rows at 1M persons), side by side: DuckDB 8.1–9.1 s, where four
+    sorted person ranges took 10.0–10.7 s; Spark 27–29 s, where sorting the rows took
+    45–48 s. When few values changed, building every person's list costs more than
+    sorting the changes (night 2 at 1M, 905k changes: 2.1 s against 1.2 s on DuckDB), so
+    otherwise one UNION ALL per tag, sorted.
 
-    `staged` (Spark, a night's changes): they are stored, then sorted. Spark samples a
-    sort's input before sorting it, so sorting the UNION ALL computed it twice: a night's
-    905k changes at 1M persons took 12–13 s in three runs, stored then sorted 8.0 s
-    (alone: 8.6–15.6 s against 5.3–6.5 s). A first run's 15M rows keep the one statement:
-    the same split made for every sorted write cost that run 53 s against 45 s."""
+    `staged` (an engine whose sort samples its input first: Spark): the changes are
+    stored, then sorted, so the UNION ALL is not computed twice: a night's 905k changes at
+    1M persons took 12–13 s in four runs, stored then sorted 8.0 and 11.6 s (alone,
+    alternated: 8.6–15.6 s against 5.3–6.5 s)."""
     types_old = {t.name: t.type for t in old}
     types_new = {t.name: t.type for t in new}
     values = []  # (tag, old JSON, new JSON, whether it changed)
@@ -309,8 +309,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         cells = summary["persons"] * len(new)
         rows = summary["changes"] if previous else cells
         many = rows > min(SORTED_HISTORY_ROWS, cells // 4)
-        ws.script(history_sql(new, old, as_of, run_id, many and ws.keeps_insertion_order,
-                              staged=not many and not ws.keeps_insertion_order))
+        ws.script(history_sql(new, old, as_of, run_id, in_person_order=many,
+                              staged=not many and ws.sort_samples_input))
         step(4, "storing")
         if ws.table_type("tags") == "BASE TABLE":
             ws.execute("DROP TABLE tags")  # a new workspace's placeholder; a view from now on
