@@ -59,7 +59,8 @@ COMPILES = [
     ("abs(amount)", 'ABS("amount")', "number"),
     ("round(amount)", 'ROUND("amount")', "number"),
     ("round(amount, 2)",
-     'COALESCE(CAST(ROUND(TRY_CAST("amount" AS DECIMAL(38, 9)), 2) AS DOUBLE), "amount")',
+     'COALESCE(CAST(ROUND(TRY_CAST("amount" AS DECIMAL(18, 9)), 2) AS DOUBLE), '
+     'CAST(ROUND(TRY_CAST("amount" AS DECIMAL(38, 9)), 2) AS DOUBLE), "amount")',
      "number"),
     ("floor(amount) + ceil(amount)", """(FLOOR("amount") + CEIL("amount"))""", "number"),
     ("least(amount, 1, 2)", 'LEAST("amount", 1, 2)', "number"),

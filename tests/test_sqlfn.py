@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import duckdb
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadctl.sqlfn import round_sql
 
@@ -20,3 +22,36 @@ def test_rounds_the_decimal_value_half_away_from_zero_and_never_fails():
 def test_more_digits_than_the_default_scale_are_kept():
     value = round_sql("0.123456789012::DOUBLE", 11)
     assert duckdb.connect().execute(f"SELECT {value}").fetchall() == [(0.12345678901,)]
+
+
+def test_digits_no_decimal_can_hold_keep_the_value():
+    assert round_sql("x", 40) == "x"
+
+
+def test_values_beyond_the_narrow_decimal_are_rounded_by_the_wide_one():
+    rows = duckdb.connect().execute(
+        f"SELECT {round_sql('x', 2)} FROM (VALUES (1234567890.126::DOUBLE), "
+        f"(-99999999999.996), (999999999.996)) t(x)").fetchall()
+    assert [r[0] for r in rows] == [1234567890.13, -100000000000.0, 1000000000.0]
+
+
+def _wide_only(value: str, digits: int) -> str:
+    """The one-width form the narrow-then-wide chain must equal."""
+    scale = max(9, digits + 1)
+    return (f"coalesce(CAST(round(TRY_CAST({value} AS DECIMAL(38, {scale})), {digits}) "
+            f"AS DOUBLE), {value})")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, width=64), min_size=1, max_size=200)
+       | st.lists(st.integers(-10**13, 10**13).map(lambda i: i / 1000), min_size=1,
+                  max_size=200),
+       st.integers(-3, 20))
+def test_trying_the_narrow_decimal_first_never_changes_a_result(values, digits):
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (x DOUBLE)")
+    con.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
+    differ = con.execute(
+        f"SELECT x FROM t WHERE {round_sql('x', digits)} IS DISTINCT FROM "
+        f"{_wide_only('x', digits)}").fetchall()
+    assert differ == []

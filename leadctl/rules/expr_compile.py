@@ -29,7 +29,7 @@ from leadctl.rules.expr_parse import (
     child_nodes,
 )
 from leadctl.rules.hints import did_you_mean
-from leadctl.sqlfn import round_scale
+from leadctl.sqlfn import round_scale, round_widths
 
 NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP, LIST, NULL = (
     "number", "string", "boolean", "date", "timestamp", "list", "null",
@@ -415,12 +415,15 @@ class Compiler:
             if not re.fullmatch(r"-?\d+", str(args[1].literal)):
                 raise self.err(args[1].src, "round() digits must be a whole number like 2")
             digits = args[1].node
-            # Through a DECIMAL: the same result on DuckDB and Spark (see leadctl.sqlfn).
-            scale = round_scale(int(str(args[1].literal)))
-            exact = self.exp.TryCast(this=args[0].node.copy(),
-                                     to=self.exp.DataType.build(f"DECIMAL(38, {scale})"))
-            rounded = self.exp.cast(self.exp.Round(this=exact, decimals=digits), "DOUBLE")
-            return _Typed(self.exp.func("coalesce", rounded, args[0].node), NUMBER, ATOM, node)
+            # Through DECIMALs: the same result on DuckDB and Spark (see leadctl.sqlfn).
+            places = int(str(args[1].literal))
+            decimal = f"DECIMAL({{}}, {round_scale(places)})"
+            tries = [self.exp.cast(self.exp.Round(
+                this=self.exp.TryCast(this=args[0].node.copy(),
+                                      to=self.exp.DataType.build(decimal.format(width))),
+                decimals=digits.copy()), "DOUBLE") for width in round_widths(places)]
+            rounded = self.exp.func("coalesce", *tries, args[0].node) if tries else args[0].node
+            return _Typed(rounded, NUMBER, ATOM, node)
         return _Typed(self.exp.Round(this=args[0].node, decimals=digits), NUMBER, ATOM, node)
 
     def _pick(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:
