@@ -88,21 +88,24 @@ def tags_table_sql(rules: TagRules, as_of: dt.date, run_id: int) -> str:
 
 def compare_sql(new: list[StoredTag], old: list[StoredTag],
                 aged: dict[str, str] | None = None) -> str:
-    """New and stored value of every tag side by side, one row per person (either side).
-    `aged`: per tag, the stored value as of today by the calendar alone (`Kind.aged_sql`
-    over `o.<tag>`), compared instead of the stored one."""
+    """New and stored value of every tag side by side, one row per person with a value
+    that changed (the counts and the history read only those). `aged`: per tag, the
+    stored value as of today by the calendar alone (`Kind.aged_sql` over `o.<tag>`),
+    compared instead of the stored one."""
     new_names, old_names = {t.name for t in new}, {t.name for t in old}
     aged = aged or {}
     cols = ["coalesce(n.person_id, o.person_id) AS person_id"]
-    for name in _compared_tags(new, old):
+    compared = _compared_tags(new, old)
+    for name in compared:
         stored = aged.get(name) or ('o.' + ident(name) if name in old_names else 'NULL')
         cols.append(f"{stored} AS {ident('o_' + name)}")
         cols.append(f"{'n.' + ident(name) if name in new_names else 'NULL'} "
                     f"AS {ident('n_' + name)}")
+    changed = " OR ".join(_differs_sql(new, old, name) for name in compared) or "false"
     return (f"CREATE OR REPLACE TEMP TABLE {COMPARE} AS\n"
-            f"SELECT {', '.join(cols)}\n"
-            f"FROM {NEW_FEATURES} n FULL OUTER JOIN person_features o "
-            f"ON o.person_id = n.person_id")
+            f"SELECT * FROM (\n  SELECT {', '.join(cols)}\n"
+            f"  FROM {NEW_FEATURES} n FULL OUTER JOIN person_features o "
+            f"ON o.person_id = n.person_id\n) WHERE {changed}")
 
 
 def _compared_tags(new: list[StoredTag], old: list[StoredTag]) -> list[str]:
