@@ -251,3 +251,21 @@ def test_sample_campaign(tmp_path):
     flagged = [(g["key"]["utm_source"], s["step"]) for g in by_source["groups"]
                for s in g["steps"] if s["below_min"]]
     assert flagged == [("edm", "registered")]
+
+
+def test_steps_of_disjoint_event_types_take_one_case_and_count_the_same(fcli):
+    import datetime as dt
+
+    from leadctl.campaigns.funnels_sql import FunnelQuery, paths_sql, step_condition_sql
+
+    steps = [step_condition_sql((e,), None) for e in ("push", "click", "register")]
+    forms = {}
+    for exclusive in (False, True):
+        query = FunnelQuery(steps, 14, dt.date(2026, 11, 1), exclusive_steps=exclusive)
+        sql = paths_sql(query)
+        assert ("unnest(" in sql) is not exclusive
+        with open_writer(fcli.db) as ws:
+            forms[exclusive] = ws.rows(f"SELECT * FROM ({sql}) ORDER BY person_id")
+    assert forms[True] == forms[False]
+    assert [(r["person_id"], r["ev3"] is not None) for r in forms[True]] == [
+        ("a", True), ("b", False), ("c", False), ("d", True)]

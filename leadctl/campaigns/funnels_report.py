@@ -97,8 +97,9 @@ def build_query(ws, rules, funnel: Funnel, dims: list[Dimension], as_of: dt.date
                                 f"funnel '{funnel.name}' entry",
                                 column_sql=columns.__getitem__).sql
         entry_sql = f"SELECT p.person_id {relation_sql(where)}"
+    step_events = [e for step in funnel.steps for e in step.events]
     return FunnelQuery(conditions, funnel.window_days, as_of, since, dims, attribution,
-                       entry_sql)
+                       entry_sql, exclusive_steps=len(step_events) == len(set(step_events)))
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -61,6 +61,10 @@ class FunnelQuery:
     dims: list[Dimension] = field(default_factory=list)
     attribution: str = "first"
     entry_sql: str | None = None  # a query returning the person_ids of the population
+    # No event can match two steps (their event types are disjoint): each event's step is
+    # one CASE instead of a row per step unnested and filtered (0.2-0.3 s of 3.1-3.5 s
+    # for app_install's 8 steps over 10M events).
+    exclusive_steps: bool = False
 
 
 def paths_sql(q: FunnelQuery) -> str:
@@ -78,8 +82,12 @@ def paths_sql(q: FunnelQuery) -> str:
             value = f"CASE WHEN {q.step_conditions[0]} THEN {value} END"
         parts.append(f"d{i} := {value}")
     evs = ", ".join(parts)
-    matches = ", ".join(f"CASE WHEN {cond} THEN {k} END"
-                        for k, cond in enumerate(q.step_conditions, start=1))
+    if q.exclusive_steps:
+        step = "CASE " + " ".join(f"WHEN {cond} THEN {k}" for k, cond
+                                  in enumerate(q.step_conditions, start=1)) + " END"
+    else:
+        step = "unnest([" + ", ".join(f"CASE WHEN {cond} THEN {k} END" for k, cond
+                                      in enumerate(q.step_conditions, start=1)) + "])"
     any_step = " OR ".join(f"({c})" for c in q.step_conditions)
     since = f" AND ev.ts >= {ts_literal(q.since)}" if q.since else ""
     entry = f"\n          AND person_id IN ({q.entry_sql})" if q.entry_sql else ""
@@ -87,7 +95,7 @@ def paths_sql(q: FunnelQuery) -> str:
     # step_events is read once per step: materialised, not re-computed each time.
     ctes = [f"""step_events AS MATERIALIZED (
     SELECT person_id, ev, step FROM (
-        SELECT sp.person_id, struct_pack({evs}) AS ev, unnest([{matches}]) AS step
+        SELECT sp.person_id, struct_pack({evs}) AS ev, {step} AS step
         FROM events e JOIN subject_persons sp ON sp.subject = e.subject
         WHERE e.ts < {ts_literal(q.as_of)} AND ({any_step}))
     WHERE step IS NOT NULL)""",
