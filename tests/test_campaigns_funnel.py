@@ -5,11 +5,13 @@ the entry population, a tag dimension and the min_conversion flag."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import shutil
 
 import pytest
 from conftest import RULES, SAMPLE_INBOX, Cli, write
 
+from leadctl.campaigns.funnels_sql import FunnelQuery, paths_sql, step_condition_sql
 from leadctl.workspace import open_writer
 
 FUNNELS = """
@@ -254,10 +256,6 @@ def test_sample_campaign(tmp_path):
 
 
 def test_steps_of_disjoint_event_types_take_one_case_and_count_the_same(fcli):
-    import datetime as dt
-
-    from leadctl.campaigns.funnels_sql import FunnelQuery, paths_sql, step_condition_sql
-
     steps = [step_condition_sql((e,), None) for e in ("push", "click", "register")]
     forms = {}
     for exclusive in (False, True):
