@@ -161,11 +161,13 @@ def test_a_fold_reads_only_the_events_whose_part_in_a_condition_can_differ():
     sql = news_sql(compiled, Fold(AS_OF - dt.timedelta(days=1), 5, "tag_moved"))
     assert "FROM tag_changes e\n" in sql  # the changing events, joined to persons once
     scanned = sql[sql.index("AND (e.file_id > 5 OR"):]
-    # news files; the day that entered; the day that slid out of each window (7, 30, 180)
-    for start, end in (("10-31", "11-01"), ("10-24", "10-25"), ("10-01", "10-02"),
-                       ("05-04", "05-05")):
+    # news files; the day that entered; the day that slid out of each window (7, 30, 180),
+    # of the event types that window's tags read (orders only for 7 and 180 days)
+    orders = " AND e.event_type = 'order_paid'"
+    for start, end, types in (("10-31", "11-01", ""), ("10-24", "10-25", orders),
+                              ("10-01", "10-02", ""), ("05-04", "05-05", orders)):
         assert (f"(e.ts >= TIMESTAMP '2026-{start} 00:00:00' AND "
-                f"e.ts < TIMESTAMP '2026-{end} 00:00:00')") in scanned.split("\n")[0]
+                f"e.ts < TIMESTAMP '2026-{end} 00:00:00'{types})") in scanned.split("\n")[0]
     assert scanned.split("\n")[0].count("e.ts >=") == 4
 
 
