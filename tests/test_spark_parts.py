@@ -107,3 +107,25 @@ def test_a_nights_history_stored_then_sorted_is_duckdbs(ws):
         ("P5", "tier"), ("P5", "visits")]
     assert [tuple(r) for r in ws.frame("tag_history").collect()] == expected
     assert not ws.table_exists("tag_history_changes")
+
+
+def test_to_json_on_spark_is_duckdbs_text(ws):
+    """Integers cast for to_json take their decimal text on Spark; everything else goes
+    through Spark's to_json with the brackets cut by position: DuckDB's text either way
+    (quotes, backslashes, newlines, brackets inside values, lists, nulls)."""
+    import duckdb
+
+    setup = ("CREATE OR REPLACE TABLE j AS SELECT k, i, CAST(d AS DOUBLE) AS d, s, l, b, w "
+             "FROM (VALUES "
+             "(1, CAST(0 AS BIGINT), 0.1916, 'a\"b\\c', ['x', 'y'], true, 3), "
+             "(2, CAST(-5 AS BIGINT), -2.25, '上海市\n', ['['], false, -7), "
+             "(3, CAST(9007199254740993 AS BIGINT), 1.5, ']', [], NULL, NULL), "
+             "(4, NULL, NULL, NULL, NULL, NULL, 1234567)) t(k, i, d, s, l, b, w)")
+    query = ("SELECT k, to_json(i), to_json(d), to_json(s), to_json(l), to_json(b), "
+             "to_json(CAST(w AS BIGINT)), to_json(CAST(w AS INTEGER)) FROM j ORDER BY k")
+    con = duckdb.connect()
+    con.execute(setup)
+    ws.execute(setup)
+    expected = con.execute(query).fetchall()
+    assert expected[1] == (2, "-5", "-2.25", '"上海市\\n"', '["["]', "false", "-7", "-7")
+    assert [tuple(r) for r in ws.execute(query).fetchall()] == expected

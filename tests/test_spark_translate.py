@@ -148,9 +148,12 @@ def test_statements_spark_cannot_express_are_unsupported(sql, message):
     ("SELECT regexp_full_match(a, p) FROM t", "SELECT a RLIKE CONCAT('^(?:', p, ')\\\\z') FROM t"),
     ("SELECT strlen(a), epoch_us(ts) FROM t", "SELECT OCTET_LENGTH(a), UNIX_MICROS(ts) FROM t"),
     ("SELECT to_json(x) FROM t",
-     "SELECT IF(x IS NULL, NULL, REGEXP_EXTRACT(TO_JSON(ARRAY(x), MAP('timestampFormat', "
+     "SELECT IF(x IS NULL, NULL, SUBSTRING(TO_JSON(ARRAY(x), MAP('timestampFormat', "
      "'yyyy-MM-dd HH:mm:ss', 'timestampNTZFormat', 'yyyy-MM-dd HH:mm:ss', "
-     "'ignoreNullFields', 'false')), '^\\\\[(.*)\\\\]$', 1)) FROM t"),
+     "'ignoreNullFields', 'false')), 2, LENGTH(TO_JSON(ARRAY(x), MAP('timestampFormat', "
+     "'yyyy-MM-dd HH:mm:ss', 'timestampNTZFormat', 'yyyy-MM-dd HH:mm:ss', "
+     "'ignoreNullFields', 'false'))) - 2)) FROM t"),
+    ("SELECT to_json(CAST(x AS BIGINT)) FROM t", "SELECT CAST(CAST(x AS BIGINT) AS STRING) FROM t"),
     ("SELECT arg_max(v, k), arg_min(v, k) FROM t",
      "SELECT MAX_BY(v, IF(v IS NULL, NULL, k)), MIN_BY(v, IF(v IS NULL, NULL, k)) FROM t"),
     ("SELECT arg_min(v, k, 3) FILTER (WHERE h) FROM t",

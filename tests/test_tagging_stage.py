@@ -210,3 +210,18 @@ def test_stored_definitions_give_the_fields_of_the_rules(tmp_path):
     assert {**PERSON_FIELDS, **stored} == tag_rules.fields() == {
         **PERSON_FIELDS, "paid_30d": "number", "last_paid_days": "number", "tier": "string",
         "cats": "list"}
+
+
+def test_the_summary_counts_persons_per_value_most_frequent_first_ties_by_json(tmp_path):
+    ws = workspace(["a", "b", "c", "d"], [
+        ("a", "order_paid", "2026-10-30 10:00", 300, "fresh", 2),
+        ("a", "order_paid", "2026-10-20 10:00", 50.5, "daily", 1),
+        ("b", "order_paid", "2026-10-31 10:00", 100, "apparel", 1),
+        ("c", "order_paid", "2026-10-31 10:00", 10, "toys", 1),
+        ("d", "order_paid", "2026-10-29 10:00", 20, "apparel", 1),
+    ])
+    summary = run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    cats = next(t for t in summary["tags"] if t["tag"] == "cats")
+    assert cats["top_values"] == [{"value": ["apparel"], "persons": 2},
+                                  {"value": ["fresh", "daily"], "persons": 1},
+                                  {"value": ["toys"], "persons": 1}]

@@ -228,10 +228,14 @@ def stats_sql(rules: TagRules, table: str = NEW_FEATURES) -> str:
 
 def value_counts_sql(tags: list[tuple[str, str]], table: str,
                      limit: int | None = None) -> str | None:
-    """Persons per value (as JSON text) of each given (tag, type), most frequent first."""
-    parts = [f"SELECT {literal(name)} AS tag, CAST({json_value_sql(type_, ident(name))} "
-             f"AS VARCHAR) AS value, count(*) AS persons FROM {table} "
-             f"WHERE {ident(name)} IS NOT NULL GROUP BY 2" for name, type_ in tags]
+    """Persons per value (as JSON text) of each given (tag, type), most frequent first.
+    Grouped by the value itself, then each distinct value written as JSON: the same groups
+    (distinct values have distinct JSON texts), without a JSON text per person (on Spark,
+    the three summaries of a 1M-person night took 8.9 s)."""
+    parts = [f"SELECT {literal(name)} AS tag, CAST({json_value_sql(type_, 'v')} "
+             f"AS VARCHAR) AS value, persons FROM (SELECT {ident(name)} AS v, "
+             f"count(*) AS persons FROM {table} WHERE {ident(name)} IS NOT NULL GROUP BY 1)"
+             for name, type_ in tags]
     if not parts:
         return None
     ranked = ("SELECT *, row_number() OVER (PARTITION BY tag ORDER BY persons DESC, value) "
