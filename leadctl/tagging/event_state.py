@@ -34,11 +34,13 @@ from dataclasses import dataclass
 from leadctl.sqlfn import round_sql
 from leadctl.sqltext import absent_sql, date_literal, ident, ts_literal
 from leadctl.tagging.fields import (
+    ALL_EVENTS,
     event_condition_sql,
     event_field_sql,
     event_types,
     events_in_sql,
     events_scope_sql,
+    persons_events_sql,
 )
 from leadctl.tagging.kinds import PASS_EVENTS, Conditions, Partial, Partials, kind_of
 from leadctl.tagging.model import TagDef, TagRules
@@ -107,10 +109,10 @@ def _nonempty_sql(compiled: EventPass) -> str:
     return " OR ".join(f"NOT ({p.empty_sql(p.name)})" for p in compiled.partials)
 
 
-def state_select_sql(compiled: EventPass, subjects: str = "subject_persons") -> str:
+def state_select_sql(compiled: EventPass, source: str = ALL_EVENTS) -> str:
     """One row of stored partials per person with something in them, from every event
-    in scope of the subjects in `subjects` (subject_persons, or a parenthesised query of
-    some of its rows). Grouped by person straight away: 10M events into 600k persons beat
+    in scope in `source` (a FROM of events e with their person sp.person_id: everyone's,
+    or some persons'). Grouped by person straight away: 10M events into 600k persons beat
     grouping by subject (3.4M) and merging after: 3.6–4.0 s against 4.7–5.7 s side by
     side, the same on Spark."""
     stored = ",\n         ".join(f"{p.stored_sql()} AS {p.name}" for p in compiled.partials)
@@ -118,7 +120,7 @@ def state_select_sql(compiled: EventPass, subjects: str = "subject_persons") -> 
             f"  SELECT person_id,\n         {stored}\n  FROM (\n"
             f"    SELECT {', '.join(compiled.scope_columns())},\n"
             f"           {compiled.conds.select_list('           ')}\n"
-            f"    FROM events e JOIN {subjects} sp ON sp.subject = e.subject\n"
+            f"    FROM {source}\n"
             f"    WHERE {events_scope_sql(compiled.tags, compiled.as_of)} "
             f"AND sp.person_id IS NOT NULL\n"
             f"  ) tag_scope GROUP BY person_id\n) WHERE {_nonempty_sql(compiled)}")
@@ -198,9 +200,9 @@ def news_sql(compiled: EventPass, fold: Fold) -> str:
             f") tag_news GROUP BY person_id")
 
 
-def refold_sql(compiled: EventPass, moved: str) -> list[str]:
-    """REFOLD (after `news_sql`; `moved`: subjects whose person changed, either side) and
-    REFOLDED, their partials from all their events."""
+def refold_persons_sql(compiled: EventPass, moved: str) -> str:
+    """REFOLD (after `news_sql`; `moved`: subjects whose person changed, either side): the
+    persons whose partials are recomputed from all their events."""
     left = [f"x{p.name}" for p in compiled.partials if p.extreme]
     parts = [f"SELECT new_id AS person_id FROM {moved}",
              f"SELECT old_id FROM {moved}",
@@ -208,14 +210,20 @@ def refold_sql(compiled: EventPass, moved: str) -> list[str]:
              f"{absent_sql('p.person_id', 'person_features', 'person_id')}"]
     if left:
         parts.append(f"SELECT person_id FROM {NEWS} WHERE {' OR '.join(left)}")
-    # Their subjects joined to events (a semi-join of events on those subjects took 4.9 s
-    # at 1M persons, this join 0.9 s).
-    subjects = (f"(SELECT subject, person_id FROM subject_persons "
-                f"WHERE person_id IN (SELECT person_id FROM {REFOLD}))")
-    return [f"CREATE OR REPLACE TEMP TABLE {REFOLD} AS SELECT DISTINCT person_id FROM (\n  "
-            + "\n  UNION ALL ".join(parts) + "\n) WHERE person_id IS NOT NULL",
-            f"CREATE OR REPLACE TEMP TABLE {REFOLDED} AS\n"
-            + state_select_sql(compiled, subjects=subjects)]
+    return (f"CREATE OR REPLACE TEMP TABLE {REFOLD} AS SELECT DISTINCT person_id FROM (\n  "
+            + "\n  UNION ALL ".join(parts) + "\n) WHERE person_id IS NOT NULL")
+
+
+def refolded_sql(compiled: EventPass, source: str | None = None) -> str:
+    """REFOLDED: the partials of the persons in REFOLD, from `source` (a FROM over events
+    with their person that holds all of theirs), else from their subjects joined to
+    events (a semi-join of events on those subjects took 4.9 s at 1M persons, this join
+    0.9 s)."""
+    if source is None:
+        source = (f"events e JOIN (SELECT subject, person_id FROM subject_persons "
+                  f"WHERE person_id IN (SELECT person_id FROM {REFOLD})) sp "
+                  f"ON sp.subject = e.subject")
+    return f"CREATE OR REPLACE TEMP TABLE {REFOLDED} AS\n" + state_select_sql(compiled, source)
 
 
 def _folded_sql(p: Partial, days: int) -> str:
@@ -239,7 +247,7 @@ def _folded_sql(p: Partial, days: int) -> str:
 
 
 def fold_sql(compiled: EventPass, days: int, temporary: bool = False) -> str:
-    """NEXT: every person's partials `days` after the stored run (after `refold_sql`).
+    """NEXT: every person's partials `days` after the stored run (after `refolded_sql`).
     No join to `persons`: a stored row of a person who is gone names a moved subject's old
     person, who is recomputed (to nothing)."""
     cols = ",\n         ".join(f"{_folded_sql(p, days)} AS {p.name}"
@@ -259,11 +267,19 @@ def _kind(temporary: bool) -> str:
     return "TEMP TABLE" if temporary else "TABLE"
 
 
-def fold_statements(compiled: EventPass, fold: Fold, temporary: bool = False) -> list[str]:
-    """NEXT folded from STATE (see the module's docstring)."""
+def fold_statements(compiled: EventPass, fold: Fold, temporary: bool = False,
+                    events: tuple[str, str] | None = None) -> list[str]:
+    """NEXT folded from STATE (see the module's docstring). `events`: (a statement, the
+    table it makes) storing events with their person, run once REFOLD is made, that holds
+    every event in scope of the persons in it: their partials are read from there (where
+    the caller's passes read theirs too)."""
     days = (compiled.as_of - fold.previous_as_of).days
-    return [news_sql(compiled, fold),
-            *refold_sql(compiled, fold.moved), fold_sql(compiled, days, temporary)]
+    statements = [news_sql(compiled, fold), refold_persons_sql(compiled, fold.moved)]
+    source = None
+    if events is not None:
+        statements.append(events[0])
+        source = persons_events_sql(REFOLD, events[1])
+    return [*statements, refolded_sql(compiled, source), fold_sql(compiled, days, temporary)]
 
 
 def full_sql(compiled: EventPass, temporary: bool = False) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from leadctl.rules.expr import CompiledExpr
+from leadctl.rules.expr import CompiledExpr, ExprError, expr_names
 from leadctl.rules.located import Problems, compile_located
 from leadctl.sqltext import ident, literal, ts_literal
 from leadctl.tagging.model import EVENT_COLUMNS, TagDef, TagRules
@@ -43,6 +43,33 @@ def compile_event_filter(rules: TagRules, tag: TagDef, as_of: dt.date,
     return compile_located(tag.where, rules.event_fields(), "boolean", as_of,
                            f"tag '{tag.name}' where", column_sql=event_column_sql(rules),
                            problems=problems)
+
+
+# A pass's FROM: events (e) with their person (sp.person_id). Every person's events ...
+ALL_EVENTS = "events e JOIN subject_persons sp ON sp.subject = e.subject"
+
+
+def persons_events_sql(persons: str, events: str) -> str:
+    """... or those in `events` (a table of events with their person_id) of the persons in
+    `persons` (person_id), under the same aliases."""
+    return f"{events} e JOIN {persons} sp ON sp.person_id = e.person_id"
+
+
+def event_columns(rules: TagRules, tags: list[TagDef]) -> list[str]:
+    """The event columns `tags` can read: the JSON attributes only when one names a
+    declared attribute (its field, or in its filter)."""
+    named = {t.field for t in tags} | {n for t in tags if t.where for n in names_in(t.where.value)}
+    reads_attributes = any(n in rules.event_attributes for n in named)
+    return [*EVENT_COLUMNS, *(["attributes"] if reads_attributes else [])]
+
+
+def names_in(text: str) -> set[str]:
+    """Field/tag names an expression refers to. A text the expression language rejects
+    has none here; compiling it reports the error."""
+    try:
+        return expr_names(text)
+    except ExprError:
+        return set()
 
 
 def events_in_sql(events: tuple[str, ...], alias: str = "e") -> str:

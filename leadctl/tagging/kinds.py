@@ -20,11 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from leadctl.rules.expr import ExprError, expr_names
 from leadctl.rules.located import LocatedText, RuleDoc, compile_located, did_you_mean, one_of
 from leadctl.sqlfn import round_sql
 from leadctl.sqltext import date_literal, ident, literal, ts_literal
-from leadctl.tagging.fields import event_field_sql, feature_column_sql
+from leadctl.tagging.fields import ALL_EVENTS, event_field_sql, feature_column_sql, names_in
 from leadctl.tagging.model import (
     EVENT_NAME_RE,
     PERSON_FIELDS,
@@ -97,15 +96,6 @@ class Kind:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def names_in(text: str) -> set[str]:
-    """Field/tag names an expression refers to (for the dependency order). A text the
-    expression language rejects has none here; compiling it reports the error."""
-    try:
-        return expr_names(text)
-    except ExprError:
-        return set()
 
 
 def require(doc: RuleDoc, raw: Mapping, tag: TagDef, key: str) -> bool:
@@ -468,14 +458,14 @@ class Streak(EventKind):
         return True
 
     def own_pass_sql(self, tags: list[TagDef], cond: str, as_of: dt.date,
-                     subjects: str = "subject_persons") -> str:
+                     source: str = ALL_EVENTS) -> str:
         """Every streak over the same events (`cond`) from one pass. Gaps and islands:
         the days of one run share `day number - rank of the day`."""
         runs = ("SELECT person_id, count(*) AS days, max(day) AS last_day FROM (\n"
                 "  SELECT person_id, day, date_diff('day', DATE '1970-01-01', day)"
                 " - row_number() OVER (PARTITION BY person_id ORDER BY day) AS island\n"
                 "  FROM (SELECT DISTINCT sp.person_id, CAST(e.ts AS DATE) AS day\n"
-                f"    FROM events e JOIN {subjects} sp ON sp.subject = e.subject\n"
+                f"    FROM {source}\n"
                 f"    WHERE e.ts < {ts_literal(as_of)} AND {cond} AND sp.person_id IS NOT NULL)\n"
                 ") GROUP BY person_id, island")
         yesterday = date_literal(as_of - dt.timedelta(days=1))

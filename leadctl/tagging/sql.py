@@ -21,8 +21,16 @@ import json
 from leadctl.errors import RuleError
 from leadctl.sqltext import ident, literal
 from leadctl.tagging import event_state
+from leadctl.tagging import incremental as inc
 from leadctl.tagging.event_state import Fold
-from leadctl.tagging.fields import event_condition_sql, events_scope_sql, reads_as_of
+from leadctl.tagging.fields import (
+    ALL_EVENTS,
+    event_columns,
+    event_condition_sql,
+    events_scope_sql,
+    persons_events_sql,
+    reads_as_of,
+)
 from leadctl.tagging.incremental import Increment
 from leadctl.tagging.kinds import (
     PASS_DERIVED,
@@ -56,13 +64,13 @@ def _takes_all(tag: TagDef) -> bool:
 
 
 def value_pass_sql(rules: TagRules, as_of: dt.date,
-                   subjects: str = "subject_persons") -> list[tuple[str, str, list[TagDef]]]:
+                   source: str = ALL_EVENTS) -> list[tuple[str, str, list[TagDef]]]:
     """(name, SELECT, tags) per value expression: count / first / last time per (person,
     value) of the events joined to their person, then top-N lists, distinct counts,
     first/last values from those few rows. Grouping by subject first (3.4M subjects at
     1M leads) reduced nothing: 1.5M paid orders made 1.43M (subject, value) groups, then
-    1.18M (person, value) groups; one grouping by person saves that pass. `subjects`:
-    (subject, person_id) of the persons computed."""
+    1.18M (person, value) groups; one grouping by person saves that pass. `source`: the
+    FROM of the events of the persons computed (fields.ALL_EVENTS: everyone's)."""
     groups: dict[str, list[TagDef]] = {}
     for tag in _computed_by(rules, PASS_VALUES):
         groups.setdefault(kind_of(tag).value_sql(tag, rules), []).append(tag)
@@ -82,7 +90,7 @@ def value_pass_sql(rules: TagRules, as_of: dt.date,
         sql = (f"WITH tag_value_persons{index} AS (\n"
                f"  SELECT sp.person_id, {value} AS v,\n         "
                + ",\n         ".join(counts) + "\n"
-               f"  FROM events e JOIN {subjects} sp ON sp.subject = e.subject\n"
+               f"  FROM {source}\n"
                f"  WHERE {events_scope_sql(tags, as_of)} AND {value} IS NOT NULL{needed}\n"
                f"    AND sp.person_id IS NOT NULL\n"
                f"  GROUP BY sp.person_id, {value}\n"
@@ -93,14 +101,14 @@ def value_pass_sql(rules: TagRules, as_of: dt.date,
 
 
 def own_pass_sql(rules: TagRules, as_of: dt.date,
-                 subjects: str = "subject_persons") -> list[tuple[str, str, list[TagDef]]]:
+                 source: str = ALL_EVENTS) -> list[tuple[str, str, list[TagDef]]]:
     """(name, SELECT person_id + one column per tag, tags) per kind with a pass of its own
-    and set of events: tags of one kind over the same events share their pass. `subjects`:
-    (subject, person_id) of the persons computed."""
+    and set of events: tags of one kind over the same events share their pass. `source`:
+    as for value_pass_sql."""
     groups: dict[tuple[str, str], list[TagDef]] = {}
     for tag in _computed_by(rules, PASS_OWN):
         groups.setdefault((tag.kind, event_condition_sql(rules, tag, as_of)), []).append(tag)
-    return [(f"tag_own{index}", kind_of(tags[0]).own_pass_sql(tags, cond, as_of, subjects), tags)
+    return [(f"tag_own{index}", kind_of(tags[0]).own_pass_sql(tags, cond, as_of, source), tags)
             for index, ((_, cond), tags) in enumerate(groups.items())]
 
 
@@ -169,12 +177,23 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
         return kind_of(tag).carried_sql(tag, f"o.{ident(tag.name)}", increment.days)
 
     compiled = event_state.compile_pass(rules, as_of)
+    # The recomputed persons' events, stored once for all their passes (the refold's too).
+    scoped = increment is not None and increment.persons > 0
+    refolds = scoped and materialize and compiled is not None and fold is not None
+    scope = ""
+    if scoped:
+        from_events = tags_from_events(rules)
+        scope = inc.scoped_events_sql(from_events, event_columns(rules, from_events), as_of,
+                                      also=event_state.REFOLD if refolds else None)
+    stored_scope = f"CREATE OR REPLACE TEMP TABLE {inc.SCOPED_EVENTS} AS\n{scope}"
     if compiled is not None:  # every person's values from the partials, nothing carried
         if not materialize:
             ctes.append(f"tag_events AS (\n{_event_pass_sql(compiled)}\n)")
         else:
             prepare += (event_state.full_sql(compiled, partials_temporary) if fold is None
-                        else event_state.fold_statements(compiled, fold, partials_temporary))
+                        else event_state.fold_statements(
+                            compiled, fold, partials_temporary,
+                            events=(stored_scope, inc.SCOPED_EVENTS) if refolds else None))
             prepare.append("CREATE OR REPLACE TEMP TABLE tag_events AS\n"
                            + event_state.finals_sql(compiled, event_state.NEXT))
             tables.append("tag_events")
@@ -185,12 +204,19 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
         for tag in recomputed_per_person(rules):
             cols[tag.name] = carried(tag)
     else:
-        subjects = "subject_persons" if increment is None else increment.subjects
+        source = ALL_EVENTS
         if increment is not None:
             joins += (f"\nLEFT JOIN {increment.affected} recomputed "
                       f"ON recomputed.person_id = p.person_id")
-        for name, sql, tags in (value_pass_sql(rules, as_of, subjects)
-                                + own_pass_sql(rules, as_of, subjects)):
+            source = persons_events_sql(increment.affected, inc.SCOPED_EVENTS)
+            if not materialize:
+                ctes.append(f"{inc.SCOPED_EVENTS} AS (\n{scope}\n)")
+            elif not refolds:  # else made by the fold, once it knows whom it refolds
+                prepare.append(stored_scope)
+            if materialize:
+                tables.append(inc.SCOPED_EVENTS)
+        for name, sql, tags in (value_pass_sql(rules, as_of, source)
+                                + own_pass_sql(rules, as_of, source)):
             if materialize:
                 prepare.append(f"CREATE OR REPLACE TEMP TABLE {name} AS\n{sql}")
                 tables.append(name)

@@ -364,7 +364,7 @@ def _fold(ws: Workspace, rules: TagRules,
 def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, state: inc.TagState,
                fold: event_state.Fold) -> inc.Increment | None:
     """The persons whose value passes and passes of their own are recomputed (into
-    inc.AFFECTED, their subjects into inc.AFFECTED_SUBJECTS), or None when those passes run
+    inc.AFFECTED; their events are stored by the tag statements), or None when those passes run
     for everyone. `state`: the stored run's, from the same rules and code, not later than
     `as_of`, with partials to fold from (`fold`, its changes made); inc.MOVED is made."""
     days = (as_of - state.as_of).days
@@ -377,8 +377,6 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, state: inc.TagSta
     log.debug("tag increment: %d of %d persons recomputed", recomputed, persons)
     if recomputed > inc.MAX_WORK_SHARE * persons:
         return None  # most persons touched: one full set of passes is cheaper
-    if recomputed:
-        ws.execute(inc.affected_subjects_sql())
     return inc.Increment(days=days, persons=recomputed)
 
 
