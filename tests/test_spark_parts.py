@@ -129,3 +129,15 @@ def test_to_json_on_spark_is_duckdbs_text(ws):
     expected = con.execute(query).fetchall()
     assert expected[1] == (2, "-5", "-2.25", '"上海市\\n"', '["["]', "false", "-7", "-7")
     assert [tuple(r) for r in ws.execute(query).fetchall()] == expected
+
+
+def test_a_materialized_cte_is_computed_once_and_gives_duckdbs_rows(ws):
+    import duckdb
+
+    statement = ("CREATE OR REPLACE TABLE m AS WITH v AS (SELECT * FROM (VALUES (1), (2), (4)) "
+                 "t(x)), l0 AS MATERIALIZED (SELECT x * 10 AS x FROM v) "
+                 "SELECT l0.x, a.s FROM l0 CROSS JOIN (SELECT sum(x) AS s FROM l0) a")
+    assert _written(ws, statement) == 2  # the CTE, then the table
+    assert _rows(ws, "m") == duckdb.sql(statement.split(" AS ", 1)[1]).fetchall() == [
+        (10, 70), (20, 70), (40, 70)]
+    assert not ws.spark.catalog.tableExists("__cte_l0")

@@ -240,3 +240,21 @@ def test_a_jvm_failure_is_one_line_naming_the_statement():
         ws.execute("SELECT count(*) FROM leads")
     assert str(caught.value) == "Job aborted: disk full\n  in: SELECT COUNT(*) FROM leads"
     assert caught.value.exit_code == 3
+
+
+def test_a_materialized_cte_becomes_a_temp_view_made_before_the_statement():
+    action = translate(
+        "CREATE TABLE t AS WITH a AS (SELECT 1 AS x), l0 AS MATERIALIZED (SELECT x FROM a), "
+        "l1 AS (SELECT l0.*, m.x AS y FROM l0 CROSS JOIN (SELECT max(x) AS x FROM l0) m) "
+        "SELECT * FROM l1")
+    assert action.ctes == (("__cte_l0", "WITH a AS (SELECT 1 AS x) SELECT x FROM a"),)
+    assert action.sql == (
+        "WITH a AS (SELECT 1 AS x), l1 AS (SELECT l0.*, m.x AS y FROM __cte_l0 AS l0 "
+        "CROSS JOIN (SELECT MAX(x) AS x FROM __cte_l0 AS l0) AS m) SELECT * FROM l1")
+
+
+def test_a_view_keeps_its_materialized_cte_inline():
+    """A view is read after its statement, when the temp view would be gone."""
+    action = translate("CREATE VIEW v AS WITH l0 AS MATERIALIZED (SELECT 1 AS x) "
+                       "SELECT * FROM l0, l0 AS b")
+    assert (action.ctes, action.sql) == ((), "WITH l0 AS (SELECT 1 AS x) SELECT * FROM l0, l0 AS b")

@@ -118,8 +118,9 @@ def event_subjects_sql(added: str, seen: dict | None, now: dict) -> list[str]:
     if seen == now:
         new = f"SELECT * FROM {EVENT_SUBJECTS} WHERE false"
     else:
-        # The new files' subjects first, then those of them already known.
-        new = (f"WITH fresh_subjects AS (SELECT DISTINCT subject FROM events "
+        # The new files' subjects first, then those of them already known. Read twice:
+        # MATERIALIZED, or Spark would scan the events for them twice.
+        new = (f"WITH fresh_subjects AS MATERIALIZED (SELECT DISTINCT subject FROM events "
                f"WHERE file_id > {int(seen['file_id'])})\n"
                + distinct_subjects_sql("fresh_subjects", absent_sql(
                    "fresh_subjects.subject", EVENT_SUBJECTS, "subject",

@@ -164,7 +164,8 @@ class SparkWorkspace(SqlSession):
         action = translate(sql, params)
         self.counts[action.kind] += 1
         try:
-            return self._run(action)
+            with self._stored_ctes(action):
+                return self._run(action)
         except Exception as exc:
             # pyspark's own errors, and py4j's for a failure inside the JVM
             if type(exc).__module__.split(".")[0] in ("pyspark", "py4j"):
@@ -178,7 +179,19 @@ class SparkWorkspace(SqlSession):
 
     def arrow(self, sql: str, params: list | dict | None = None):
         action = translate(sql, params)
-        return self.spark.sql(action.sql).toArrow()
+        with self._stored_ctes(action):
+            return self.spark.sql(action.sql).toArrow()
+
+    @contextlib.contextmanager
+    def _stored_ctes(self, action: Action) -> Iterator[None]:
+        """The statement's MATERIALIZED CTEs as checkpointed temp views while it runs."""
+        try:
+            for view, cte_sql in action.ctes:
+                self._materialise(self.spark.sql(cte_sql)).createOrReplaceTempView(view)
+            yield
+        finally:
+            for view, _ in action.ctes:
+                self.spark.catalog.dropTempView(view)
 
     def register(self, name: str, table: Any) -> None:
         """An Arrow table (small: e.g. phone results for distinct leftovers) as a table."""

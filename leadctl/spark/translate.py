@@ -15,13 +15,17 @@ DataFrame and each write bounds the lineage:
                                   projection of the part (LEFT JOIN s)
     DROP / ALTER … RENAME       → catalog operations
     BEGIN / COMMIT / SET / …    → nothing (a Spark run is all-or-nothing by its output)
+
+A `WITH x AS MATERIALIZED (…)` (a builder's mark for a CTE read more than once) becomes a
+checkpointed temp view made before the statement and dropped after it: Spark inlines a
+CTE at every reference, so it would compute x once per reference.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlglot
 from sqlglot import exp
@@ -54,6 +58,8 @@ class Action:
     new_name: str | None = None  # rename
     if_exists: bool = False  # drop
     extra: dict = field(default_factory=dict)
+    # (temp view, Spark SQL): the statement's MATERIALIZED CTEs, made first, in order
+    ctes: tuple[tuple[str, str], ...] = ()
 
 
 def to_spark_sql(sql_or_tree) -> str:
@@ -294,6 +300,42 @@ def translate(sql: str, params: list | dict | None = None) -> Action:
     if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback, exp.Set)) or (
             isinstance(tree, (exp.Column, exp.Command)) and tree.sql().upper() == "CHECKPOINT"):
         return Action("noop")
+    view = isinstance(tree, exp.Create) and (tree.args.get("kind") or "").upper() == "VIEW"
+    ctes = _stored_ctes(tree, keep_inline=view)
+    action = _action(tree, sql)
+    return replace(action, ctes=ctes) if ctes else action
+
+
+def _stored_ctes(tree, keep_inline: bool = False) -> tuple[tuple[str, str], ...]:
+    """Takes the MATERIALIZED CTEs out of `tree` (in place): each becomes a temp view,
+    its references renamed to it. With `keep_inline` (a view, read after the statement)
+    they stay inline."""
+    stored = []
+    for cte in list(tree.find_all(exp.CTE)):
+        if not cte.args.get("materialized"):
+            continue
+        cte.set("materialized", None)
+        if keep_inline:
+            continue
+        name, view = cte.alias, f"__cte_{cte.alias}"
+        with_ = cte.parent
+        before = [c.copy() for c in with_.expressions[:with_.expressions.index(cte)]]
+        query = cte.this.copy()
+        if before:
+            query.set("with_", exp.With(expressions=before))
+        stored.append((view, to_spark_sql(query)))
+        cte.pop()
+        if not with_.expressions:
+            with_.pop()
+        for table in tree.find_all(exp.Table):
+            if table.name == name and not table.db:
+                if not table.alias:  # columns qualified by the CTE's name still resolve
+                    table.set("alias", exp.TableAlias(this=exp.to_identifier(name)))
+                table.set("this", exp.to_identifier(view))
+    return tuple(stored)
+
+
+def _action(tree, sql: str) -> Action:
     if isinstance(tree, exp.Create):
         return _create(tree)
     if isinstance(tree, exp.Insert):
