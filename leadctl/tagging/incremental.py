@@ -21,7 +21,7 @@ The recomputed persons' value passes and passes of their own, and the shared pas
 refold, read their events from one table (`SCOPED_EVENTS`: the events in scope of the
 recomputed and refolded persons, each with its person, in the columns tags read), made by
 one join of events to their subjects: each pass joining events to them on its own cost
-1.4 s in all at 1M persons, against 0.5 s for the join and 0.5 s for the passes. They
+1.4–1.7 s in all on a 1M night, against 1.05–1.15 s (the join 0.65–0.8 s). They
 are one set of passes for all of them, whichever window made each one recomputed: a pass
 costs mostly its scan of events, so one set per window group (until the twelfth session)
 cost more than a full run. Worth it only while it recomputes at most half the persons
