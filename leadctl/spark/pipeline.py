@@ -181,17 +181,7 @@ def _written_rows(ws, name: str, target: str) -> int:
     """Rows of a table as written, from its Parquet footers: counting the frame computes a
     view again (`tags` at 1M persons: 12.6 s). Read through Hadoop, not by a Spark job
     per table (33 jobs took 4.3 s a night). A table with no rows may have no file."""
-    try:
-        files = _hadoop_parquet_files(ws.spark, target)
-    except AttributeError:  # no JVM behind the session (Spark Connect)
-        files = None
-    if files is None:
-        from pyspark.errors import AnalysisException
-
-        try:
-            return ws.spark.read.parquet(target).count()
-        except AnalysisException:
-            return ws.frame(name).count()
+    files = _hadoop_parquet_files(ws.spark, target)
     if not files:
         return ws.frame(name).count()
     jvm = ws.spark.sparkContext._jvm

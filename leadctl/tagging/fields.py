@@ -49,6 +49,13 @@ def compile_event_filter(rules: TagRules, tag: TagDef, as_of: dt.date,
 ALL_EVENTS = "events e JOIN subject_persons sp ON sp.subject = e.subject"
 
 
+def some_persons_events_sql(persons: str) -> str:
+    """... or the events of the persons a query selects (`persons`: person_id), through
+    their subjects ..."""
+    return (f"events e JOIN (SELECT subject, person_id FROM subject_persons "
+            f"WHERE person_id IN ({persons})) sp ON sp.subject = e.subject")
+
+
 def persons_events_sql(persons: str, events: str) -> str:
     """... or those in `events` (a table of events with their person_id) of the persons in
     `persons` (person_id), under the same aliases."""

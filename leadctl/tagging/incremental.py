@@ -43,7 +43,12 @@ from dataclasses import dataclass
 
 from leadctl.sqltext import absent_sql, ident, meta_value_sql, set_meta_sql
 from leadctl.tagging.event_state import Fold, changing_sql
-from leadctl.tagging.fields import event_types, events_in_sql, events_scope_sql
+from leadctl.tagging.fields import (
+    event_types,
+    events_in_sql,
+    events_scope_sql,
+    some_persons_events_sql,
+)
 from leadctl.tagging.model import TagDef
 
 META_KEY = "tag_state"
@@ -141,9 +146,7 @@ def scoped_events_sql(tags: list[TagDef], columns: list[str], as_of: dt.date,
     persons = f"SELECT person_id FROM {AFFECTED}" + (
         f" UNION SELECT person_id FROM {also}" if also else "")
     cols = ", ".join(f"e.{ident(c)}" for c in columns)
-    return (f"SELECT sp.person_id, {cols}\n"
-            f"FROM events e JOIN (SELECT subject, person_id FROM subject_persons "
-            f"WHERE person_id IN ({persons})) sp ON sp.subject = e.subject\n"
+    return (f"SELECT sp.person_id, {cols}\nFROM {some_persons_events_sql(persons)}\n"
             f"WHERE {events_scope_sql(tags, as_of)} AND sp.person_id IS NOT NULL")
 
 

@@ -180,12 +180,12 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
     # The recomputed persons' events, stored once for all their passes (the refold's too).
     scoped = increment is not None and increment.persons > 0
     refolds = scoped and materialize and compiled is not None and fold is not None
-    scope = ""
+    scope = stored_scope = ""
     if scoped:
         from_events = tags_from_events(rules)
         scope = inc.scoped_events_sql(from_events, event_columns(rules, from_events), as_of,
                                       also=event_state.REFOLD if refolds else None)
-    stored_scope = f"CREATE OR REPLACE TEMP TABLE {inc.SCOPED_EVENTS} AS\n{scope}"
+        stored_scope = f"CREATE OR REPLACE TEMP TABLE {inc.SCOPED_EVENTS} AS\n{scope}"
     if compiled is not None:  # every person's values from the partials, nothing carried
         if not materialize:
             ctes.append(f"tag_events AS (\n{_event_pass_sql(compiled)}\n)")
@@ -211,10 +211,10 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
             source = persons_events_sql(increment.affected, inc.SCOPED_EVENTS)
             if not materialize:
                 ctes.append(f"{inc.SCOPED_EVENTS} AS (\n{scope}\n)")
-            elif not refolds:  # else made by the fold, once it knows whom it refolds
-                prepare.append(stored_scope)
-            if materialize:
+            else:
                 tables.append(inc.SCOPED_EVENTS)
+                if not refolds:  # else made by the fold, once it knows whom it refolds
+                    prepare.append(stored_scope)
         for name, sql, tags in (value_pass_sql(rules, as_of, source)
                                 + own_pass_sql(rules, as_of, source)):
             if materialize:
