@@ -170,7 +170,8 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
     prepare: list[str] = []
     tables: list[str] = []
     fields = rules.fields()
-    ctes: list[str] = []
+    ctes: dict[str, str] = {}  # name -> body, in order
+    materialized: set[str] = set()
     cols = {"person_id": "p.person_id", **{n: f"p.{ident(n)}" for n in PERSON_FIELDS}}
     joins = ""
     def carried(tag: TagDef) -> str:
@@ -188,7 +189,7 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
         stored_scope = f"CREATE OR REPLACE TEMP TABLE {inc.SCOPED_EVENTS} AS\n{scope}"
     if compiled is not None:  # every person's values from the partials, nothing carried
         if not materialize:
-            ctes.append(f"tag_events AS (\n{_event_pass_sql(compiled)}\n)")
+            ctes["tag_events"] = _event_pass_sql(compiled)
         else:
             prepare += (event_state.full_sql(compiled, partials_temporary) if fold is None
                         else event_state.fold_statements(
@@ -210,7 +211,7 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
                       f"ON recomputed.person_id = p.person_id")
             source = persons_events_sql(increment.affected, inc.SCOPED_EVENTS)
             if not materialize:
-                ctes.append(f"{inc.SCOPED_EVENTS} AS (\n{scope}\n)")
+                ctes[inc.SCOPED_EVENTS] = scope
             else:
                 tables.append(inc.SCOPED_EVENTS)
                 if not refolds:  # else made by the fold, once it knows whom it refolds
@@ -221,7 +222,7 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
                 prepare.append(f"CREATE OR REPLACE TEMP TABLE {name} AS\n{sql}")
                 tables.append(name)
             else:
-                ctes.append(f"{name} AS (\n{sql}\n)")
+                ctes[name] = sql
             joins += f"\nLEFT JOIN {name} ON {name}.person_id = p.person_id"
             for tag in tags:
                 value = _zero_default(tag, f"{name}.{ident(tag.name)}")
@@ -232,8 +233,7 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
     if increment is not None:
         joins = "\nLEFT JOIN person_features o ON o.person_id = p.person_id" + joins
     base_cols = [f"{expr} AS {ident(name)}" for name, expr in cols.items()]
-    ctes.append("layer0 AS (\nSELECT " + ",\n       ".join(base_cols)
-                + f"\nFROM persons p{joins}\n)")
+    ctes["layer0"] = "SELECT " + ",\n       ".join(base_cols) + f"\nFROM persons p{joins}"
     last = "layer0"
     for index, layer in enumerate(_layers(rules), start=1):
         cols = ",\n       ".join(
@@ -241,11 +241,13 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
         joined = [kind_of(t).cross_join_sql(t, last) for t in layer]
         averages = "".join(f"\nCROSS JOIN {j}" for j in joined if j)
         if averages:  # `last` is read twice: computed once on Spark too (1 s of 3.5–4 s)
-            ctes[-1] = ctes[-1].replace(f"{last} AS (", f"{last} AS MATERIALIZED (", 1)
-        ctes.append(f"layer{index} AS (\nSELECT {last}.*,\n       {cols}\nFROM {last}{averages}\n)")
+            materialized.add(last)
+        ctes[f"layer{index}"] = f"SELECT {last}.*,\n       {cols}\nFROM {last}{averages}"
         last = f"layer{index}"
     out_cols = ["person_id"] + list(PERSON_FIELDS) + [t.name for t in rules.definition_order()]
-    select = ("WITH " + ",\n".join(ctes) + "\nSELECT "
+    select = ("WITH " + ",\n".join(
+        f"{name} AS {'MATERIALIZED ' if name in materialized else ''}(\n{body}\n)"
+        for name, body in ctes.items()) + "\nSELECT "
               + ", ".join(ident(c) for c in out_cols) + f"\nFROM {last}")
     return prepare, select, tables
 
