@@ -19,6 +19,7 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     check_share,
     check_text,
     error,
+    not_utf8,
     parse_as_of,
     parse_date,
     parse_optional_as_of,
@@ -30,7 +31,7 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     table,
     warn,
 )
-from leadctl.errors import LeadctlError
+from leadctl.errors import LeadctlError, UsageError
 
 log = logging.getLogger("leadctl")
 
@@ -83,6 +84,11 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
     except Exception as exc:
         if settings(ctx).debug:
             raise
+        if isinstance(exc, UnicodeEncodeError) and not_utf8(exc.object[exc.start:exc.end]):
+            # bytes from argv or a file name that are not UTF-8: nothing can store them
+            text = exc.object[max(0, exc.start - 30):exc.end + 30]
+            fail(ctx, UsageError(f"not valid UTF-8 text (an argument or a file name): "
+                                 f"{text!r}"))
         fail(ctx, exc, exit_code=3, message=f"internal error: {type(exc).__name__}: {exc} "
              "(rerun with --debug for details)")
 

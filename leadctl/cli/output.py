@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -78,19 +79,44 @@ def check_share(option: str, value: float) -> float:
 
 
 def check_text(option: str, value: str | None) -> str | None:
-    """A name option: not empty or only whitespace, no control characters."""
-    if value is not None and (not value.strip() or any(ord(c) < 32 for c in value)):
+    """A name option: not empty or only whitespace, no control characters, valid UTF-8."""
+    if value is None:
+        return value
+    if not_utf8(value):
+        raise UsageError(f"{option} is not valid UTF-8 text: {value!r}")
+    if not value.strip() or _CONTROL.search(value):
         raise UsageError(f"{option} must be a non-empty name without control characters, "
                          f"not {value!r}")
     return value
 
 
+def not_utf8(text: str) -> bool:
+    """Whether `text` came from bytes that are not UTF-8 (argv and file names decode
+    such bytes to lone surrogates, which nothing can store or print)."""
+    return _SURROGATE.search(text) is not None
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+# Control characters (but line breaks and tabs) and bidi overrides, shown escaped in
+# messages: a value typed or read from a file must not recolour or rewrite the terminal.
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """`text` with its control characters written as escapes (`\\x1b`, `\\u202e`)."""
+    return _HIDDEN.sub(lambda m: (f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                                  else f"\\u{ord(m.group()):04x}"), text)
+
+
 def error(message: str) -> None:
-    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.write(f"error: {visible(message)}\n")
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.write(f"warning: {visible(message)}\n")
 
 
 def print_json(data: Any) -> None:

@@ -27,11 +27,15 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 OVERRIDES_FILE = "identity_overrides.yaml"
+# What JSON leaves raw but YAML cannot read back as itself: DEL, the C1 controls (NEL
+# would come back as a space), the line and paragraph separators, non-characters.
+_NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 KINDS = ("must_link", "cannot_link")
 
 _HEADER = """\
@@ -76,7 +80,8 @@ def entry_text(entry: dict[str, Any]) -> str:
     double-quoted scalars) so any reason text round-trips."""
 
     def scalar(value: Any) -> str:
-        return json.dumps(str(value), ensure_ascii=False)
+        return _NOT_YAML_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}",
+                                       json.dumps(str(value), ensure_ascii=False))
 
     def flow(value: Any) -> str:
         if isinstance(value, list):
@@ -98,6 +103,9 @@ def append_overrides(rules_dir: Path | str, entries: list[dict[str, Any]]) -> Pa
         text += "\n"
     text += "".join(entry_text(entry) for entry in entries)
     tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)  # never a half-written rule file
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)  # never a half-written rule file
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

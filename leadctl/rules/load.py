@@ -150,17 +150,26 @@ def load_yaml_text(text: str, file: str = "<string>") -> Any:
     # One kind of line break keeps character indexes and YAML's line numbers in step.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     source = _Source(file, text)
-    loader = _make_loader(yaml)(text)
-    loader.source = source
+    loader = None
     try:
+        loader = _make_loader(yaml)(text)  # a str is checked for printable characters here
+        loader.source = source
         node = loader.get_single_node()
         return None if node is None else loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         raise RuleError([_yaml_problem(source, exc)]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (e.g. DEL)
+        before = text[: exc.position]
+        loc = Location(file, before.count("\n") + 1, len(before) - before.rfind("\n"))
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise RuleError([(loc, f"character U+{ord(char):04X} is not allowed in YAML; "
+                               f"write it as an escape (\\u{ord(char):04x}) in a double-quoted "
+                               "string or remove it")]) from None
     except RecursionError:
         raise RuleError([(Location(file, 1, 1), "recursive YAML alias")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _yaml_problem(source: _Source, exc: Any) -> tuple[Location, str]:

@@ -1,0 +1,66 @@
+"""Text a person types or a file carries: any reason text round-trips through the
+overrides file, a character YAML refuses is a rule error with its place, bytes that are
+not UTF-8 are a usage error that writes nothing, and control characters in a message
+reach the terminal escaped."""
+
+from __future__ import annotations
+
+from conftest import Cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadctl.cli import output
+from leadctl.identity import overrides_file
+from leadctl.rules.load import load_yaml_text
+from tests.test_identity_overrides import env  # noqa: F401  (the fixture)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1))
+def test_any_reason_text_reads_back_as_written(reason):
+    entry = overrides_file.override_entry("must_link", leads=[
+        {"source": "web", "lead_id": "L1"}, {"source": "web", "lead_id": "L2"}],
+        reason=reason, by="ops_xu")
+    text = "overrides:\n" + overrides_file.entry_text(entry)
+    assert load_yaml_text(text)["overrides"][0]["reason"] == reason
+
+
+def test_a_reason_with_del_and_c1_controls_is_written_escaped_and_rules_stay_loadable(env):  # noqa: F811
+    cli, rules = env["cli"], env["rules"]
+    reason = "ok\x7f \x85 \u2028 \x9e end"
+    assert cli("identity", "link", "L1", "L5", "--reason", reason).exit_code == 0
+    text = (rules / "identity_overrides.yaml").read_text(encoding="utf-8")
+    assert '  reason: "ok\\u007f \\u0085 \\u2028 \\u009e end"\n' in text
+    checked = cli("rules", "check")
+    assert checked.exit_code == 0, checked.stderr
+    assert cli("resolve").exit_code == 0
+
+
+def test_bytes_that_are_not_utf8_are_a_usage_error_and_nothing_is_written(env):  # noqa: F811
+    cli, rules = env["cli"], env["rules"]
+    bad = b"ok\x85".decode("utf-8", "surrogateescape")  # how Python hands such argv over
+    result = cli("identity", "link", "L1", "L5", "--reason", bad)
+    assert (result.exit_code, result.stderr) == (
+        2, "error: --reason is not valid UTF-8 text: 'ok\\udc85'\n")
+    assert sorted(p.name for p in rules.iterdir() if "overrides" in p.name) == []
+    named = cli("identity", "link", "L1", "L5", "--reason", "r", "--by", bad)
+    assert (named.exit_code, named.stderr) == (
+        2, "error: --by is not valid UTF-8 text: 'ok\\udc85'\n")
+
+
+def test_a_character_yaml_refuses_is_a_rule_error_at_its_place(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "tags.yaml").write_text("tags:\n  - name: a\x7fb\n", encoding="utf-8")
+    result = Cli(tmp_path / "ws.duckdb", rules)("rules", "check")
+    assert (result.exit_code, result.stderr) == (2, (
+        f"error: {rules}/tags.yaml:2:12: character U+007F is not allowed in YAML; write it "
+        "as an escape (\\u007f) in a double-quoted string or remove it\n"))
+
+
+def test_control_characters_in_a_message_reach_the_terminal_escaped(capsys):
+    output.error("no rep '\x1b[31mred' (\u202eevil)")
+    output.warn("tab\tand\nnew line stay")
+    assert capsys.readouterr().err == (
+        "error: no rep '\\x1b[31mred' (\\u202eevil)\n"
+        "warning: tab\tand\nnew line stay\n")
