@@ -276,12 +276,16 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
     ts = typed_timestamp_sql(ts_col, types[ts_col], timezone) if ts_col else "NULL"
     amount_col = mapping.get("amount")
     if amount_col is None:
-        amount = "CAST(NULL AS DOUBLE)"
-    elif _is_numeric(types[amount_col]):
-        amount = f"CAST({ident(amount_col)} AS DOUBLE)"
+        amount = amount_raw = "CAST(NULL AS DOUBLE)"
     else:
-        amount = f"try_cast(replace({col('amount')}, ',', '') AS DOUBLE)"
-    amount_raw = "NULL" if amount_col is None or _is_numeric(types[amount_col]) else col("amount")
+        numeric = _is_numeric(types[amount_col])
+        amount_raw = ident(amount_col) if numeric else col("amount")
+        value = (f"CAST({amount_raw} AS DOUBLE)" if numeric
+                 else f"try_cast(replace({amount_raw}, ',', '') AS DOUBLE)")
+        # NaN and ±infinity (a text 'NaN', '1e400', a float column's own) are no amount:
+        # one would turn every sum and average over it, and the RFM means of everyone,
+        # into NaN. x - x = 0 is false for exactly those, on DuckDB and Spark alike.
+        amount = f"CASE WHEN {value} - {value} = 0 THEN {value} END"
     base = {"_person": col("person_id"), "_lead": col("lead_id"), "_phone": col("phone"),
             "_event_type": col("event_type"), "ts": ts, "amount": amount,
             "category": col("category"),
