@@ -47,6 +47,7 @@ _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.IGNORECASE)
 MIN_MEMORY_LIMIT = 16 * 10**6  # below this DuckDB cannot even hold a few vectors
+MAX_MEMORY_LIMIT = 10**15  # 1000TB: more than any machine has, within what DuckDB accepts
 # DuckDB's memory_limit bounds its buffer pool; the process also holds Python, the rules,
 # Arrow hand-overs and DuckDB's unpooled allocations. With the whole limit for the pool a
 # 4M-lead run under 3GB peaked at 3,251 MiB RSS (3.4 GB), so DuckDB gets this share.
@@ -58,6 +59,16 @@ def db_path_from(value: str | os.PathLike | None) -> Path:
     return Path(value or os.environ.get("LEADCTL_DB") or DEFAULT_DB)
 
 
+def workspace_path(value: str | os.PathLike | None) -> Path:
+    """The workspace file `value` names (--db, $LEADCTL_DB, the default); a directory
+    there is a WorkspaceError, for readers and writers alike."""
+    path = db_path_from(value)
+    if path.is_dir():
+        raise WorkspaceError(f"{path} is a directory, not a workspace file: pass --db FILE "
+                             "(e.g. --db leads.duckdb)")
+    return path
+
+
 def parse_memory_limit(value: str, name: str = "--memory-limit") -> str:
     """A memory size as DuckDB takes it (`3GB`, `500MB`, `1.5GiB`: decimal or binary
     units); UsageError naming `name` for anything else or less than 16MB."""
@@ -67,6 +78,8 @@ def parse_memory_limit(value: str, name: str = "--memory-limit") -> str:
         raise UsageError(f"{name} must be a size such as 3GB, 500MB or 1.5GiB, not {value!r}")
     if float(match.group(1)) * _UNITS[unit] < MIN_MEMORY_LIMIT:
         raise UsageError(f"{name} {value} is too small: DuckDB needs at least 16MB")
+    if float(match.group(1)) * _UNITS[unit] > MAX_MEMORY_LIMIT:
+        raise UsageError(f"{name} {value} is too large: at most 1000TB")
     return f"{match.group(1)}{match.group(2).upper().replace('I', 'i')}"
 
 
@@ -259,7 +272,7 @@ def _connect(path: str, *, read_only: bool, spill_to: Path | None = None):
 
 def open_reader(db: str | os.PathLike | None) -> Workspace:
     """Read-only view of the published state; works while a writer runs."""
-    path = db_path_from(db)
+    path = workspace_path(db)
     if not path.exists():
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     try:
@@ -346,7 +359,7 @@ def _command_name() -> str:
 @contextlib.contextmanager
 def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterator[Workspace]:
     """Locked, atomic write session: publish on success, discard on any error."""
-    path = db_path_from(db)
+    path = workspace_path(db)
     if not path.exists() and not create:
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     if path.parent and not path.parent.exists():
@@ -397,7 +410,7 @@ def open_private(db: str | os.PathLike | None, *, create: bool = False) -> Itera
     """A writable private copy of the published state, never published (dry runs): the
     copy is deleted however the block ends. Takes no lock (the published file is only
     read, once, by the copy), so a dry run neither waits for nor blocks a writer."""
-    path = db_path_from(db)
+    path = workspace_path(db)
     if not path.exists() and not create:
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     folder = Path(tempfile.mkdtemp(prefix=".leadctl-dry-run-",

@@ -45,6 +45,8 @@ def test_sizes_are_accepted_in_decimal_and_binary_units(given, duckdb_form):
     ("", "--memory-limit must be a size such as 3GB, 500MB or 1.5GiB, not ''"),
     ("80%", "--memory-limit must be a size such as 3GB, 500MB or 1.5GiB, not '80%'"),
     ("1MB", "--memory-limit 1MB is too small: DuckDB needs at least 16MB"),
+    ("99999999TB", "--memory-limit 99999999TB is too large: at most 1000TB"),
+    ("1001TB", "--memory-limit 1001TB is too large: at most 1000TB"),
 ])
 def test_junk_sizes_are_usage_errors(given, message):
     with pytest.raises(UsageError) as err:

@@ -82,15 +82,16 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
         error("interrupted")
         raise typer.Exit(130) from None
     except Exception as exc:
-        if settings(ctx).debug:
-            raise
         if isinstance(exc, UnicodeEncodeError) and not_utf8(exc.object[exc.start:exc.end]):
             # bytes from argv or a file name that are not UTF-8: nothing can store them
             text = exc.object[max(0, exc.start - 30):exc.end + 30]
             fail(ctx, UsageError(f"not valid UTF-8 text (an argument or a file name): "
                                  f"{text!r}"))
-        fail(ctx, exc, exit_code=3, message=f"internal error: {type(exc).__name__}: {exc} "
-             "(rerun with --debug for details)")
+        debug = settings(ctx).debug
+        if debug:  # the traceback on stderr; the exit code and --json document as without
+            log.exception("internal error")
+        fail(ctx, exc, exit_code=3, message=f"internal error: {type(exc).__name__}: {exc}"
+             + ("" if debug else " (rerun with --debug for details)"))
 
 
 def json_requested(ctx: typer.Context) -> bool:
