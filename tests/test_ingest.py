@@ -100,6 +100,12 @@ def test_configured_aliases_win():
     ("2026年10月3日", "2026-10-03 00:00:00"),
     ("2026-10-03", "2026-10-03 00:00:00"),
     ("not-a-date", None),
+    ("2026-10-03T08:15:00+14:00", "2026-10-03 02:15:00"),  # Kiribati, the farthest east
+    ("2026-10-03T08:15:00-12:00", "2026-10-04 04:15:00"),
+    ("2026-10-03 08:15+0530", "2026-10-03 10:45:00"),
+    ("2026-10-03T08:15:00+25:00", None),  # no zone is that far: bad, not shifted a day
+    ("2026-10-03T08:15:00+99", None),
+    ("2026-10-03T08:15:00+08:61", None),
 ])
 def test_timestamp_forms(text, expected):
     sql = parse_timestamp_sql("x", "Asia/Shanghai")

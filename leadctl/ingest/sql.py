@@ -55,7 +55,9 @@ def parse_timestamp_sql(expr: str, timezone: str) -> str:
         f"to_timestamp(CAST({expr} AS BIGINT) / 1000.0)) "
         f"WHEN regexp_matches({expr}, '\\d[T ]\\d{{1,2}}:\\d{{2}}(:\\d{{2}}(\\.\\d+)?)?"
         f"\\s*([+-]\\d{{2}}(:?\\d{{2}})?|Z|UTC)$') "
-        f"THEN timezone({literal(timezone)}, try_cast({expr} AS TIMESTAMPTZ)) "
+        # an offset no zone has (past ±14:59) is a bad timestamp, not a shifted one
+        f"THEN CASE WHEN regexp_matches({expr}, '([+-](0\\d|1[0-4])(:?[0-5]\\d)?|Z|UTC)$') "
+        f"THEN timezone({literal(timezone)}, try_cast({expr} AS TIMESTAMPTZ)) END "
         f"ELSE coalesce(try_cast({expr} AS TIMESTAMP), try_strptime({expr}, {formats})) END"
     )
 
