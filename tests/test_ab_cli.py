@@ -233,3 +233,17 @@ def test_report_ab_table(acli):
         "No winner yet, too little data (B 2/4, A 2/4; a verdict needs 100 persons per "
         "variant and 20 conversions): B converts 0.0 pts better than A, 95% CI -49.5–49.5, "
         "p = 1.")
+
+
+def test_an_attribute_or_entry_nobody_carries_is_warned_about(acli):
+    result = acli("report", "ab", "cta", "--variant-from", "utm_contnet", "--goal",
+                  "register", "--entry", "clik", "--as-of", "2026-11-01", "--json")
+    assert result.exit_code == 0
+    assert result.json()["warnings"] == [
+        "no event of type 'clik' in the workspace (--entry)",
+        "no person has an entry carrying 'utm_contnet' before 2026-11-01: check the "
+        "attribute's name (--variant-from)"]
+    assert result.stderr == (
+        "warning: no event of type 'clik' in the workspace (--entry)\n"
+        "warning: no person has an entry carrying 'utm_contnet' before 2026-11-01: check "
+        "the attribute's name (--variant-from)\n")

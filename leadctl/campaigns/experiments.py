@@ -119,6 +119,11 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
     warnings = []
     if not ws.scalar(goal_events_sql(design.goal)):
         warnings.append(f"no event of type {design.goal!r} in the workspace")
+    if entry is not None and variant_from is not None and not ws.scalar(goal_events_sql(entry)):
+        warnings.append(f"no event of type {entry!r} in the workspace (--entry)")
+    if variant_from is not None and not counts:
+        warnings.append(f"no person has an entry carrying {variant_from!r} before "
+                        f"{as_of.isoformat()}: check the attribute's name (--variant-from)")
     planned = design.planned or [(v, 1.0) for v in sorted(counts)]
     names = [v for v, _ in planned]
     control = design.control
