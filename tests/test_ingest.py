@@ -338,3 +338,32 @@ def test_record_numbers_with_and_without_reader_rejects_in_one_command(cli, tmp_
                        ).fetchall() == [("phone:13900000001", 1), ("phone:13900000002", 2),
                                         ("phone:13900000003", 3)]
     con.close()
+
+
+UTF16_ROWS = ("lead_id\tphone\tname\tcreated_at\r\n"
+              "U1\t13911112222\t张三\t2026-10-01\r\n"
+              "U2\t13911113333\t李四\t2026-10-02\r\n")
+
+
+def test_excel_unicode_text_utf16_with_its_mark_loads_as_is(cli, tmp_path):
+    (tmp_path / "excel.txt").write_bytes(UTF16_ROWS.encode("utf-16"))
+    result = cli("ingest", tmp_path / "excel.txt", "--json")
+    assert result.exit_code == 0, result.stderr
+    file = result.json()["files"][0]
+    assert (file["status"], file["loaded"], file["encoding"], file["delimiter"]) == (
+        "loaded", 2, "utf-16", "\t")
+    assert leads_in(cli, "lead_id", "phone", "name") == [
+        ("U1", "13911112222", "张三"), ("U2", "13911113333", "李四")]
+
+
+def test_utf16_without_a_mark_needs_encoding_and_then_loads(cli, tmp_path):
+    path = tmp_path / "bare.csv"
+    path.write_bytes(UTF16_ROWS.replace("\t", ",").encode("utf-16-le"))
+    refused = cli("ingest", path)
+    assert refused.exit_code == 2
+    assert refused.stderr == (f"error: {path}: binary content (NUL bytes): not a CSV or "
+                              "Parquet file (it looks like UTF-16 text without its byte order "
+                              "mark: --encoding utf-16le)\n")
+    forced = cli("ingest", path, "--encoding", "utf-16le", "--json")
+    assert (forced.exit_code, forced.json()["files"][0]["loaded"]) == (0, 2)
+    assert leads_in(cli, "lead_id", "name") == [("U1", "张三"), ("U2", "李四")]

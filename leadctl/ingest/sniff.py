@@ -48,11 +48,23 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     if head[:4] == b"PAR1" or path.suffix.lower() in (".parquet", ".pq"):
         return FileFormat("parquet")
     truncated = len(head) == SAMPLE_BYTES  # the sample's last line may be cut
+    wide = _utf16(head, encoding)
+    if wide:  # Excel's "Unicode text": UTF-16 with a byte order mark, tab-separated
+        text = head.decode(wide, errors="replace")
+        if truncated:
+            text = text[: text.rfind("\n") + 1] or text
+        header = text.lstrip("\ufeff").splitlines()[0] if text else ""
+        delimiter = _detect_delimiter(header)
+        _refuse_junk(text, delimiter)
+        return FileFormat("csv", wide, delimiter, True)
     has_bom = head.startswith(codecs.BOM_UTF8)
     if has_bom:
         head = head[len(codecs.BOM_UTF8):]
     if b"\x00" in head:
-        raise InputError("binary content (NUL bytes): not a CSV or Parquet file")
+        wide = _bare_utf16(head)
+        raise InputError("binary content (NUL bytes): not a CSV or Parquet file" + (
+            f" (it looks like UTF-16 text without its byte order mark: --encoding {wide})"
+            if wide else ""))
     enc = encoding or _detect_encoding(head)
     conflict = _encoding_conflict(head, has_bom, enc) if encoding else ""
     # Judged as what the file is, also when a contradicting --encoding is forced.
@@ -63,6 +75,28 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     delimiter = _detect_delimiter(header)
     _refuse_junk(text, delimiter)
     return FileFormat("csv", enc, delimiter, has_bom, conflict)
+
+
+def _utf16(head: bytes, forced: str | None) -> str:
+    """The UTF-16 codec to read the file with: the forced one, or the one its byte order
+    mark names; '' for any other file."""
+    if forced is not None:
+        codec = _codec(forced)
+        return codec if codec.startswith("utf-16") else ""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # the codec reads the mark and drops it
+    return ""
+
+
+def _bare_utf16(head: bytes) -> str:
+    """'utf-16le' / 'utf-16be' when most even (odd) bytes are NUL, as in mostly-ASCII
+    UTF-16 text without a byte order mark; '' otherwise."""
+    sample = head[:4096]
+    half = len(sample) // 2
+    for codec, nuls in (("utf-16le", sample[1::2]), ("utf-16be", sample[0::2])):
+        if half >= 8 and nuls.count(0) > 0.8 * half:
+            return codec
+    return ""
 
 
 def _encoding_conflict(head: bytes, has_bom: bool, forced: str) -> str:
