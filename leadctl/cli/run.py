@@ -61,11 +61,14 @@ def run(
         common.check_share("--max-reject-share", max_reject_share)
         if engine not in ("duckdb", "spark"):
             raise UsageError(f"--engine must be duckdb or spark, not {engine!r}")
+        given = {"--output": output is not None, "--state": state is not None,
+                 "--spark-master": spark_master is not None,
+                 "--checkpoint-dir": checkpoint_dir is not None,
+                 "--spark-conf": bool(spark_conf), "--dry-run": dry_run, "--full": full}
+        check_engine_options(engine, [option for option, on in given.items() if on])
         with common.Progress("run") as bar:
             try:
                 if engine == "spark":
-                    if dry_run:
-                        raise UsageError("--dry-run runs on the workspace (--engine duckdb)")
                     return _run_spark(s, as_of_date, list(inbox or []), output, spark_master,
                                       state, checkpoint_dir, spark_conf or [],
                                       max_reject_share, bar.update)
@@ -82,6 +85,29 @@ def run(
                 raise
 
     render(common.run(ctx, action), json_out)
+
+
+# The options only one engine reads: given to the other engine they would be silently
+# ignored (`--output` on DuckDB writing nothing), so they are a usage error.
+ENGINE_ONLY = {
+    "spark": (("--output", "--state", "--spark-master", "--checkpoint-dir", "--spark-conf"),
+              "the default engine, duckdb, works in the --db workspace"),
+    "duckdb": (("--dry-run", "--full"),
+               "the Spark engine neither previews nor forces a full run: it writes a new "
+               "--output from --state"),
+}
+
+
+def check_engine_options(engine: str, given: list[str]) -> None:
+    """Before anything runs: a UsageError naming every option in `given` that only the
+    other engine reads."""
+    other = "spark" if engine == "duckdb" else "duckdb"
+    only, why = ENGINE_ONLY[other]
+    named = [option for option in only if option in given]
+    if named:
+        listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+        verb = "needs" if len(named) == 1 else "need"
+        raise UsageError(f"{listed} {verb} --engine {other} ({why})")
 
 
 def _run_spark(s, as_of, inputs, output, master, state, checkpoint_dir, conf, max_reject_share,

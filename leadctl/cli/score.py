@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from leadctl import api
 from leadctl.cli import common
+
+ScoreAsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Score as of this date (YYYY-MM-DD): that of the stored tags "
+                 "(default: the last tag run's; today before any). A score reads the tags "
+                 "as their run computed them, so another date exits 2: tag as of it first.",
+                 show_default=False),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -14,16 +24,17 @@ def register(app: typer.Typer) -> None:
 
 def score(
     ctx: typer.Context,
-    as_of: common.AsOf = None,
+    as_of: ScoreAsOf = None,
     dry_run: common.DryRun = False,
     json_out: common.Json = False,
 ) -> None:
     """Evaluate rules/scoring.yaml for every person: points per rule, score, grade.
     --dry-run shows the grade distribution and how many persons would change grade
-    against the stored scores, and stores nothing."""
+    against the stored scores, and stores nothing. Scores are as of the stored tags (the
+    last tag run's as-of)."""
 
     s = common.settings(ctx)
-    day = common.as_of_date(ctx, as_of)
+    day = common.run(ctx, lambda: common.parse_optional_as_of(as_of))
     result = common.run(ctx, lambda: api.score(s.db, s.rules, day, dry_run=dry_run))
     common.show(result, json_out, render_score_summary)
 

@@ -5,6 +5,11 @@ One pass over person_features computes every rule's points into a temporary tabl
 change grade against the stored scores. A real run replaces `scores` (which keeps the
 points per rule as `p_<rule>` columns) and makes `score_breakdown` the long-form view
 of those columns (person_id, rule, points; only rules that gave points).
+
+A score is as of its tags: its rules read the stored tag values (days since, windows)
+as the tag run computed them, so scoring as of another date would store stale ages under
+that date. `run_scores` therefore scores as of the stored tags' as-of (`as_of=None`, what
+`leadctl score` does without `--as-of`) and refuses another date (`check_tags_as_of`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from leadctl.errors import UsageError
 from leadctl.scoring.model import ScoringRules
 from leadctl.scoring.sql import (
     grade_changes_sql,
@@ -21,19 +27,52 @@ from leadctl.scoring.sql import (
 )
 from leadctl.sqltext import ident
 from leadctl.tagging.fields import person_features_fields
+from leadctl.tagging.incremental import TagState, state_sql
 from leadctl.workspace import Workspace
 
 POINTS = "score_new_points"  # dry run: a temporary table
 NEXT = "scores_next"  # real run: the next `scores`, renamed into place
 
 
-def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date, *, dry_run: bool = False,
-               run_id: int | None = None, fields: Mapping[str, str] | None = None) -> dict:
-    """Score every person of person_features as of `as_of`; store unless `dry_run`."""
+def tags_as_of(ws: Workspace) -> dt.date | None:
+    """The as-of of the stored tags (person_features): that of the last stored tag run
+    (`tag`, `run`, `load-results`), kept with its incremental state; else the one stored
+    with the tags (a workspace filled by other means); None without tags."""
+    state = TagState.from_json(ws.scalar(state_sql()))
+    if state is not None:
+        return state.as_of
+    if ws.table_type("tags") is None:
+        return None
+    day = ws.scalar("SELECT as_of FROM tags WHERE as_of IS NOT NULL LIMIT 1")
+    return dt.date.fromisoformat(str(day)[:10]) if day is not None else None
+
+
+def check_tags_as_of(as_of: dt.date, tagged: dt.date | None) -> None:
+    """A score as of another date than its tags' would read their values (days since,
+    windows) as of the tags' date and store them as of `as_of`: a UsageError."""
+    if tagged is not None and as_of != tagged:
+        raise UsageError(
+            f"the tags are as of {tagged}, and a score reads their values (days since, "
+            f"windows) as of that day, so it cannot be as of {as_of}: run `leadctl tag "
+            f"--as-of {as_of}` first, or score as of the tags (without --as-of, or "
+            f"--as-of {tagged})")
+
+
+def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date | None, *,
+               dry_run: bool = False, run_id: int | None = None,
+               fields: Mapping[str, str] | None = None) -> dict:
+    """Score every person of person_features as of `as_of`, which must be the stored tags'
+    as-of (None: that one; today without tags); store unless `dry_run`."""
+    tagged = tags_as_of(ws)
+    if as_of is None:
+        as_of = tagged or dt.date.today()
+        if not dry_run and ws.run_id is not None:  # the run log names the date used
+            ws.execute("UPDATE runs SET as_of = ? WHERE run_id = ?", [as_of, ws.run_id])
     summary: dict = {"as_of": as_of.isoformat(), "dry_run": dry_run, "run_id": None,
                      "rules_hash": rules.rules_hash}
     if not rules.present:
         return {**summary, "skipped": f"no {rules.path.name}: nothing scored", "persons": 0}
+    check_tags_as_of(as_of, tagged)
     fields = dict(fields) if fields is not None else person_features_fields(ws)
     if not dry_run:
         run_id = run_id if run_id is not None else ws.run_id or 0

@@ -18,7 +18,9 @@ Definitions (per value of the `--by` column; an empty value counts as `(none)`):
 - grade_a..grade_d, avg_score: the channel's persons by their current grade / score;
 - sales_share: share of the channel's persons in a sales pool;
 - sold: the channel's persons with a recorded sale (sales table, a sale in the
-  assignment log, or a lock from a sale in ownership).
+  assignment log, or a lock from a sale in ownership). A sale recorded under a person id
+  that a later merge retired counts for the person the id went to (`current_person_sql`),
+  here and in every amount below.
 
 Channel value (issue 16; see `arrival_ctes`). A lead arrives at its created_at (its
 file's ingest time when it has none); a person's leads are ordered by arrival, ties by
@@ -162,6 +164,23 @@ def arrival_ctes(columns: tuple[str, ...] = ()) -> str:
         FROM arrival_other)"""
 
 
+def current_person_sql(table: str, columns: tuple[str, ...] = (),
+                       where: str | None = None) -> str:
+    """The rows of a table keyed by a person id as it was recorded (`sales`, the
+    `assignments` log: written before a later merge may have retired that id) as
+    `person_id` (the person the id belongs to now) plus `columns`, filtered by `where`
+    (over the table's columns). An id a merge retired goes to its survivor through
+    `person_aliases`, which always names the current person (each resolve re-points the
+    aliases of an id it retires, identity/history.py `aliases_sql`), so one join resolves
+    a chain of merges. Every report reading such a table by person reads it through
+    this. Pure."""
+    cols = "".join(f", t.{c}" for c in columns)
+    cond = f" WHERE {where}" if where else ""
+    return (f"SELECT coalesce(a.person_id, t.person_id) AS person_id{cols} "
+            f"FROM (SELECT * FROM {table}{cond}) t "
+            f"LEFT JOIN person_aliases a ON a.old_person_id = t.person_id")
+
+
 def cost_entries_sql(entries: list[CostEntry]) -> str:
     """The cost entries of one dimension as a relation (entry, channel, first_day,
     last_day, cost). Pure."""
@@ -223,12 +242,13 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
     person_channels AS (
         SELECT person_id, count(DISTINCT channel) AS channels
         FROM lead_rows WHERE person_id IS NOT NULL GROUP BY person_id),
+    current_sales AS ({current_person_sql("sales", ("amount",))}),
     sold_persons AS (
-        SELECT person_id FROM sales
-        UNION SELECT person_id FROM assignments WHERE rule = 'sale'
+        SELECT person_id FROM current_sales
+        UNION SELECT person_id FROM ({current_person_sql("assignments", where="rule = 'sale'")})
         UNION SELECT person_id FROM ownership WHERE locked_until IS NOT NULL),
     sale_amounts AS (
-        SELECT person_id, sum(amount) AS amount FROM sales GROUP BY person_id),
+        SELECT person_id, sum(amount) AS amount FROM current_sales GROUP BY person_id),
     person_state AS (
         SELECT pc.person_id, pc.channels, s.grade, s.score,
                {sales_pool_sql("o.pool", sales_pools)} AS in_sales,

@@ -1,0 +1,115 @@
+"""`report channels` counts a sale recorded under a person id that a later merge retired
+for the person the id went to (person_aliases), also after a second merge."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SAMPLE_INBOX, Cli
+
+from leadctl.views.report import current_person_sql
+from leadctl.workspace import open_writer
+
+COLUMNS = ("channel", "sold", "new_sold", "new_sold_amount", "sold_amount")
+# Two persons of the sample data, each sold once, then joined by two new leads sharing a
+# WeChat id; P1dd05a5bb198 (sold first) keeps its id, P7fb1e778ed99 is retired.
+MERGE_CSV = ("lead_id,phone,wechat,name,created_at\n"
+             "M1,19964634501,wx_shared_qa,a,2026-11-04 10:00:00\n"
+             "M2,18686933403,wx_shared_qa,b,2026-11-04 10:00:00\n")
+
+
+def channels(cli) -> list[tuple]:
+    result = cli("report", "channels", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result.json()
+    return [tuple(r[c] for c in COLUMNS) for r in data["channels"] + [data["total"]]]
+
+
+def inbox(tmp_path, name: str, text: str):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def merged(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("merged_sales")
+    cli = Cli(tmp / "ws.duckdb")
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0
+    assert cli("sale", "P1dd05a5bb198", "--rep", "rep_zhao", "--amount", "500",
+               "--as-of", "2026-11-02").exit_code == 0
+    assert cli("sale", "P7fb1e778ed99", "--rep", "rep_sun", "--amount", "700",
+               "--as-of", "2026-11-03").exit_code == 0
+    ran = cli("run", "--inbox", inbox(tmp, "x", MERGE_CSV), "--as-of", "2026-11-05")
+    assert ran.exit_code == 0, ran.stderr
+    return cli, tmp
+
+
+def test_a_sale_under_a_retired_id_counts_for_its_person(merged):
+    cli, _ = merged
+    assert channels(cli) == [
+        ("sem_baidu", 1, 1, 1200.0, 1200.0),   # the person's first lead: BD100623
+        ("feed_douyin", 1, 0, 0.0, 1200.0),
+        ("app_signups", 1, 0, 0.0, 1200.0),
+        ("seo_forms", 1, 0, 0.0, 1200.0),
+        ("agent_list", 0, 0, 0.0, 0.0),
+        ("x", 1, 0, 0.0, 1200.0),
+        ("(total)", 1, 1, 1200.0, 1200.0),
+    ]
+
+
+def test_a_second_merge_keeps_every_sale(merged, tmp_path):
+    cli, _ = merged
+    copy = Cli(tmp_path / "ws.duckdb")
+    copy.db.write_bytes(cli.db.read_bytes())
+    # P66a1730ee114 (first seen earlier, locked by this sale) absorbs the merged person:
+    # both ids sold before now lead to it.
+    assert copy("sale", "P66a1730ee114", "--rep", "rep_li", "--amount", "300",
+                "--as-of", "2026-11-06").exit_code == 0
+    third = "lead_id,phone,wechat,name,created_at\nM3,15661732897,wx_shared_qa,c,2026-11-07\n"
+    assert copy("run", "--inbox", inbox(tmp_path, "y", third),
+                "--as-of", "2026-11-08").exit_code == 0
+    assert channels(copy) == [
+        ("sem_baidu", 1, 0, 0.0, 1500.0),
+        ("feed_douyin", 1, 0, 0.0, 1500.0),
+        ("app_signups", 1, 0, 0.0, 1500.0),
+        ("seo_forms", 1, 1, 1500.0, 1500.0),   # the person's first lead now: SEO200001
+        ("agent_list", 0, 0, 0.0, 0.0),
+        ("x", 1, 0, 0.0, 1500.0),
+        ("y", 1, 0, 0.0, 1500.0),
+        ("(total)", 1, 1, 1500.0, 1500.0),
+    ]
+
+
+# A crafted workspace: P1 absorbed P1a; P2 absorbed P2a, whose sale only the assignment
+# log has (no sales row, no lock).
+CRAFTED = """
+INSERT INTO leads (lead_key, source, lead_id, created_at) VALUES
+ (1, 'sem', 'S1', '2026-10-01'), (2, 'feed', 'F1', '2026-10-02'), (3, 'feed', 'F2', '2026-10-03');
+INSERT INTO person_leads VALUES (1, 'P1'), (2, 'P1'), (3, 'P2');
+INSERT INTO persons (person_id) VALUES ('P1'), ('P2');
+INSERT INTO person_aliases VALUES ('P1a', 'P1'), ('P2a', 'P2');
+INSERT INTO sales (sold_at, person_id, amount) VALUES
+ ('2026-10-10', 'P1', 100), ('2026-10-11', 'P1a', 250);
+INSERT INTO assignments (person_id, rule) VALUES ('P2a', 'sale'), ('P2a', 'merge');
+"""
+
+
+def test_sales_and_logged_sales_of_retired_ids(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    with open_writer(cli.db, create=True) as ws:
+        ws.execute(CRAFTED)
+    assert channels(cli) == [
+        ("feed", 2, 1, 0.0, 350.0),
+        ("sem", 1, 1, 350.0, 350.0),
+        ("(total)", 2, 2, 350.0, 350.0),
+    ]
+
+
+def test_current_person_sql_is_one_alias_join():
+    assert current_person_sql("assignments", ("rule",), "rule = 'sale'") == (
+        "SELECT coalesce(a.person_id, t.person_id) AS person_id, t.rule "
+        "FROM (SELECT * FROM assignments WHERE rule = 'sale') t "
+        "LEFT JOIN person_aliases a ON a.old_person_id = t.person_id")

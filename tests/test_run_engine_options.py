@@ -1,0 +1,79 @@
+"""`leadctl run`: an option only the other engine reads is a usage error before anything
+runs (it used to be ignored: `--output` on DuckDB ran the whole night and wrote nothing)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SAMPLE_INBOX, Cli
+
+from leadctl.cli.run import check_engine_options
+from leadctl.workspace import open_writer
+
+NOTE_SPARK = "(the default engine, duckdb, works in the --db workspace)"
+NOTE_DUCKDB = ("(the Spark engine neither previews nor forces a full run: it writes a new "
+               "--output from --state)")
+
+
+def test_output_on_duckdb_exits_2_and_writes_nothing(tmp_path):
+    cli = Cli(tmp_path / "x.duckdb")
+    result = cli("run", "--output", tmp_path / "out", "--json")
+    assert (result.exit_code, result.json()) == (2, {"error": {
+        "type": "UsageError", "location": None,
+        "message": f"--output needs --engine spark {NOTE_SPARK}"}, "exit_code": 2})
+    assert result.stderr == f"error: --output needs --engine spark {NOTE_SPARK}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_every_spark_option_is_named(tmp_path):
+    cli = Cli(tmp_path / "x.duckdb")
+    result = cli("run", "--inbox", SAMPLE_INBOX, "--spark-conf", "junk", "--state",
+                 tmp_path / "state", "--checkpoint-dir", tmp_path / "ck", "--spark-master",
+                 "local[1]", "--output", tmp_path / "out")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2, "", "error: --output, --state, --spark-master, --checkpoint-dir and --spark-conf "
+        f"need --engine spark {NOTE_SPARK}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--state", "s"], "--state needs"),
+    (["--spark-master", "local[1]"], "--spark-master needs"),
+    (["--checkpoint-dir", "ck"], "--checkpoint-dir needs"),
+    (["--spark-conf", "spark.driver.memory=1g"], "--spark-conf needs"),
+    (["--engine", "duckdb", "--state", "s", "--output", "o"], "--output and --state need"),
+])
+def test_an_existing_workspace_is_left_as_it_was(tmp_path, args, named):
+    cli = Cli(tmp_path / "ws.duckdb")
+    with open_writer(cli.db, create=True):
+        pass
+    before = cli.db.read_bytes()
+    result = cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01", *args)
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: {named} --engine spark {NOTE_SPARK}\n")
+    assert cli.db.read_bytes() == before
+    assert cli("runs", "--json").json() == []
+
+
+def test_workspace_only_options_on_spark_are_named(tmp_path):
+    cli = Cli(tmp_path / "x.duckdb")
+    result = cli("run", "--engine", "spark", "--inbox", SAMPLE_INBOX, "--output",
+                 tmp_path / "out", "--full", "--dry-run")
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: --dry-run and --full need --engine duckdb {NOTE_DUCKDB}\n")
+    result = cli("run", "--engine", "spark", "--output", tmp_path / "out", "--full")
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: --full needs --engine duckdb {NOTE_DUCKDB}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_spark_nightly_form_passes_the_check(tmp_path):
+    check_engine_options("spark", ["--state", "--output", "--spark-master",
+                                   "--checkpoint-dir", "--spark-conf"])
+    check_engine_options("duckdb", ["--dry-run", "--full"])
+    # `--db ws run --engine spark --state DIR --output NEW` reaches the Spark engine's own
+    # checks (here: NEW must not be the state itself), without starting Spark.
+    result = Cli(tmp_path / "ws.duckdb")("run", "--engine", "spark", "--state",
+                                          tmp_path / "out", "--output", f"{tmp_path}/out/")
+    assert (result.exit_code, result.stderr) == (
+        2, "error: --output must be a new folder, not the --state it continues from (the "
+        "state's files are read, and partly copied, while writing)\n")
