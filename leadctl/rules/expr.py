@@ -18,6 +18,8 @@ Public API:
     ExprError(message, offset, length)    offset is a 0-based character offset into text
     FUNCTIONS                             allowed function names -> usage
     FIELD_TYPES, NUMBER, STRING, ...      the type names of fields and results
+    list_of(element)                      a field type: a list of element values ('list'
+                                          alone: values of unknown type, not checked)
 
 For an expression read from a rule file, `leadctl.rules.located.compile_located` turns
 an ExprError into a problem at the exact file:line:col.
@@ -44,6 +46,8 @@ from leadctl.rules.expr_compile import (
     STRING,
     TIMESTAMP,
     Compiler,
+    element_of,
+    list_of,
 )
 from leadctl.rules.expr_parse import FUNCTIONS, ExprError, parse
 
@@ -60,7 +64,9 @@ __all__ = [
     "CompiledExpr",
     "ExprError",
     "compile_expr",
+    "element_of",
     "expr_names",
+    "list_of",
 ]
 
 
@@ -86,7 +92,8 @@ def compile_expr(
     """Check `text` and compile it to a SQL fragment for `dialect` ('duckdb', 'spark', ...).
 
     fields: allowed names -> type ('number', 'string', 'boolean', 'date', 'timestamp',
-        'list'); anything else referenced is an error.
+        'list', or `list_of(element)` so `contains(list, value)` checks the value's type);
+        anything else referenced is an error.
     expect: required result type, e.g. 'boolean' for conditions, 'number' for points.
     as_of: the date `days_since()` counts to (an error if used without it).
     column_sql: SQL for a field reference, used verbatim (it comes from code, not rules);

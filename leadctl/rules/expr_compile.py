@@ -35,8 +35,51 @@ NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP, LIST, NULL = (
     "number", "string", "boolean", "date", "timestamp", "list", "null",
 )  # fmt: skip
 FIELD_TYPES = frozenset({NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP, LIST})
+ELEMENT_TYPES = (NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP)  # what a list can hold
+# Whole-number literals must fit a BIGINT (SQL would make a wider one a HUGEINT or DECIMAL,
+# and Spark a DECIMAL: the engines would disagree about every sum and product with it).
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+class ListType(str):
+    """The field type 'list' that also knows the type of its values (`list_of`). It IS
+    the string 'list': equal to it, hashed, stored, compared and printed as 'list', so
+    code that only needs to know "a list" is unchanged, and a plain 'list' field (values
+    of unknown type) still works. `contains(list, value)` and values that mix lists
+    (coalesce, if, case) check `element`."""
+
+    element: str
+
+    def __new__(cls, element: str) -> ListType:
+        if element not in ELEMENT_TYPES:
+            raise ValueError(f"unknown list element type: {element!r}")
+        self = super().__new__(cls, LIST)
+        self.element = element
+        return self
+
+    def __reduce__(self) -> tuple:
+        return (ListType, (self.element,))
+
+
+def list_of(element: str) -> str:
+    """The type of a list of `element` values ('number', 'string', ...)."""
+    return ListType(element)
+
+
+def element_of(kind: str) -> str | None:
+    """The type of the values of a list type made by `list_of`; None for any other type
+    (a plain 'list' included)."""
+    return getattr(kind, "element", None)
+
+
+def type_name(kind: str) -> str:
+    """A type as messages name it: 'number', 'list', 'list of string'."""
+    element = element_of(kind)
+    return f"list of {element}" if element else kind
+
 
 _NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_WHOLE_RE = re.compile(r"[0-9]+")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?")
 _SQL_NAME_PART = r'(?:[A-Za-z_]\w*|"(?:[^"]|"")*"|`(?:[^`]|``)*`)'
@@ -117,8 +160,8 @@ class Compiler:
             return "null"
         src = t.src
         if type(src).__name__ == "Column":
-            return f"{t.type} '{src.name}'"
-        return f"{t.type} {self.parsed.snippet(src)}"
+            return f"{type_name(t.type)} '{src.name}'"
+        return f"{type_name(t.type)} {self.parsed.snippet(src)}"
 
     def wrap(self, t: _Typed, min_level: int) -> Any:
         return t.node if t.level >= min_level else self.exp.Paren(this=t.node)
@@ -191,6 +234,12 @@ class Compiler:
             if not _same_family(first.type, t.type):
                 raise self.err(t.src, f"{what} {self.what(first)} and {self.what(t)}")
         kind = TIMESTAMP if any(t.type == TIMESTAMP for t in typed) else first.type
+        if kind == LIST:  # lists of values of different types cannot stand in for each other
+            known = [t for t in typed if element_of(t.type)]
+            for t in known[1:]:
+                if not _same_family(element_of(known[0].type), element_of(t.type)):
+                    raise self.err(t.src, f"{what} {self.what(known[0])} and {self.what(t)}")
+            kind = known[0].type if known else kind
         return kind, items
 
     def _not_allowed(self, node: Any) -> ExprError:
@@ -233,12 +282,20 @@ class Compiler:
                 out = exp.Paren(this=out)
         return _Typed(out, self.fields[name], ATOM, node)
 
-    def _v_Literal(self, node: Any) -> _Typed:
+    def _v_Literal(self, node: Any, negated: Any = None) -> _Typed:
+        """A literal; `negated` is the `-` node written before a number (-9223372036854775808
+        fits a BIGINT, 9223372036854775808 does not)."""
         exp = self.exp
         if node.is_string:
             return _Typed(exp.Literal.string(node.this), STRING, ATOM, node, node.this)
         if not _NUMBER_RE.fullmatch(node.this):
             raise self.err(node, f"invalid number {self.parsed.snippet(node)}")
+        if _WHOLE_RE.fullmatch(node.this):
+            value = -int(node.this) if negated is not None else int(node.this)
+            if not BIGINT_MIN <= value <= BIGINT_MAX:
+                at = negated if negated is not None else node
+                raise self.err(at, f"whole number {self.parsed.snippet(at)} is out of range "
+                               f"(whole numbers go from {BIGINT_MIN} to {BIGINT_MAX})")
         return _Typed(exp.Literal.number(node.this), NUMBER, ATOM, node, node.this)
 
     def _v_Boolean(self, node: Any) -> _Typed:
@@ -279,7 +336,8 @@ class Compiler:
         return _Typed(self.exp.Not(this=self.wrap(inner, ATOM)), BOOLEAN, NOT, node)
 
     def _v_Neg(self, node: Any) -> _Typed:
-        inner = self.visit(node.this)
+        number = type(node.this).__name__ == "Literal" and not node.this.is_string
+        inner = self._v_Literal(node.this, negated=node) if number else self.visit(node.this)
         self.need(inner, (NUMBER,), "'-' needs a number")
         literal = f"-{inner.literal}" if inner.literal is not _NO_LITERAL else _NO_LITERAL
         return _Typed(self.exp.Neg(this=self.wrap(inner, ATOM)), NUMBER, NEG, node, literal)
@@ -464,8 +522,14 @@ class Compiler:
         haystack, needle = args
         self.need(haystack, (STRING, LIST), "contains() needs a string or a list first")
         if haystack.type == LIST:
-            self.need(needle, (NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP),
+            self.need(needle, ELEMENT_TYPES,
                       "contains(list, value) needs a single value to look for")  # fmt: skip
+            element = element_of(haystack.type)  # None: the caller did not say (not checked)
+            if element in (DATE, TIMESTAMP) and self.is_string_literal(needle):
+                needle = self.as_date(needle, element)
+            if element is not None and not _same_family(element, needle.type):
+                raise self.err(needle.src, f"contains() cannot look for {self.what(needle)} "
+                               f"in {self.what(haystack)}")
             out = exp.ArrayContains(this=haystack.node, expression=needle.node)
             return _Typed(out, BOOLEAN, ATOM, node)
         self.need(needle, (STRING,), "contains(text, part) needs a string to look for")

@@ -8,6 +8,7 @@ from dataclasses import field as dc_field
 from pathlib import Path
 
 from leadctl.errors import Location
+from leadctl.rules.expr import list_of
 from leadctl.rules.located import Fields, LocatedText
 
 TAGS_FILE = "tags.yaml"
@@ -17,9 +18,10 @@ ATTRIBUTE_TYPES = ("number", "string", "boolean", "date", "timestamp")
 DEFAULT_CATEGORIES = ("value", "behaviour", "preference", "lifecycle")
 
 # Person attributes (columns of `persons`) usable in expressions and kept in person_features.
+# A list type says what its values are (`list_of`; it is still the type 'list').
 PERSON_FIELDS: dict[str, str] = {
     "name": "string", "city": "string", "province": "string", "channel": "string",
-    "source": "string", "sources": "list", "lead_count": "number",
+    "source": "string", "sources": list_of("string"), "lead_count": "number",
     "first_seen": "timestamp", "last_seen": "timestamp",
 }
 # Event columns usable in event filters (`where:`) and as `field:`.

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
+from leadctl.routing.model import ROUTE_FIELDS
+from leadctl.rules.expr import element_of, list_of
 from leadctl.rules.load import rule_path
 from leadctl.rules.located import (
     Fields,
@@ -38,6 +40,17 @@ from leadctl.tagging.model import (
     TagDef,
     TagRules,
 )
+from leadctl.views.find import EXTRA_FIELDS
+
+# Fields `find` (and a funnel's `entry:`) and route conditions read beside the tags: the
+# score, the grade and the routing state. A tag of one of these names would hide the field
+# from `find` (a tag column wins there) or be hidden by it in route conditions (the field
+# wins there), so it is refused. Taken from those two places, which define them.
+BUILTIN_FIELDS: dict[str, str] = {
+    name: ("find and route conditions" if name in ROUTE_FIELDS else "find")
+    for name in EXTRA_FIELDS}
+BUILTIN_FIELDS.update({name: "route conditions" for name in ROUTE_FIELDS
+                       if name not in EXTRA_FIELDS})
 
 
 def load_tag_rules(rules_dir: Path | str | None, problems: Problems | None = None) -> TagRules:
@@ -132,6 +145,11 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
         doc.add(doc.value_loc(raw, "name"),
                 f"tag name '{name}' is a person attribute; choose another name")
         return None
+    if name in BUILTIN_FIELDS:
+        rules.broken.add(name)  # expressions naming it report nothing more
+        doc.add(doc.value_loc(raw, "name"), f"tag name '{name}' is a built-in field of "
+                f"{BUILTIN_FIELDS[name]}; choose another name")
+        return None
     kind = raw.get("kind")
     if kind not in KINDS:
         rules.broken.add(name)
@@ -160,6 +178,11 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
     before = len(doc.problems)
     KINDS[kind].parse(doc, raw, tag, rules)
     tag.broken = len(doc.problems) != before
+    if tag.type == "list" and element_of(tag.type) is None and tag.field is not None:
+        # a list of an event field's values (top): `contains(tag, value)` checks the value
+        element = rules.event_fields().get(tag.field)
+        if element in ATTRIBUTE_TYPES:
+            tag.type = list_of(element)
     return tag
 
 

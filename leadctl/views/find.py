@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from leadctl import pii
 from leadctl.errors import UsageError
 from leadctl.identity.places import official_name
-from leadctl.rules.expr import ExprError, compile_expr
+from leadctl.rules.expr import ExprError, compile_expr, list_of
 from leadctl.tagging.fields import expression_type
 from leadctl.views.asof import screen_as_of, stored_as_of
 from leadctl.views.export import check_output_file, copy_to_file
@@ -39,12 +41,48 @@ EXTRA_FIELDS: dict[str, tuple[str, str]] = {
 # Person columns usable when person_features has not been built yet (no tag run).
 PERSON_FIELDS: dict[str, str] = {
     "name": "string", "city": "string", "province": "string", "channel": "string",
-    "source": "string", "sources": "list", "lead_count": "number",
+    "source": "string", "sources": list_of("string"), "lead_count": "number",
     "first_seen": "timestamp", "last_seen": "timestamp",
 }
 EXPR_TYPES = ("number", "string", "boolean", "date", "timestamp", "list")
 OUTPUT_COLUMNS = ("person_id", "name", "phone", "city", "grade", "score", "pool", "owner",
                   "status")
+
+
+class ExpressionFailed(UsageError):
+    """The EXPR of `find` compiled but cannot be computed for some person: a whole number
+    leaves the BIGINT range (`lead_count * 9223372036854775807`) or `%` divides by 0."""
+
+    def __init__(self, text: str, reason: str, advice: str):
+        super().__init__(f"cannot compute the expression: {reason}; "
+                         f"{advice}\n  " + text.replace("\n", " ").replace("\t", " "))
+
+
+@contextmanager
+def evaluating(text: str) -> Iterator[None]:
+    """Runs queries filtered by the expression `text`; DuckDB's overflow and division by
+    zero errors become ExpressionFailed (exit 2) instead of an internal error."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.OutOfRangeException as exc:
+        raise ExpressionFailed(text, _engine_reason(exc), "whole numbers must stay from "
+                               "-9223372036854775808 to 9223372036854775807") from None
+    except duckdb.InvalidInputException as exc:
+        if "division by zero" not in str(exc).lower():
+            raise
+        raise ExpressionFailed(text, _engine_reason(exc),
+                               "guard the divisor, e.g. x % nullif(y, 0)") from None
+
+
+def _engine_reason(exc: Exception) -> str:
+    """DuckDB's first sentence without its error class, from lower case: `overflow in
+    multiplication of INT64 (4 * 9223372036854775807)`."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = re.sub(r"^[A-Za-z ]+ Error: ", "", text)
+    text = re.split(r"(?<=\))[!.] ", text + " ", maxsplit=1)[0].rstrip(" !.")
+    return text[:1].lower() + text[1:]
 
 
 class InvalidExpression(UsageError):
@@ -90,6 +128,9 @@ def searchable_fields(ws) -> tuple[dict[str, str], dict[str, str]]:
             field_type = expression_type(row["data_type"])
         if name == "person_id" or field_type is None:
             continue
+        if field_type == "list" and row["data_type"].endswith("[]"):  # what the values are
+            element = expression_type(row["data_type"][:-2])
+            field_type = list_of(element) if element in EXPR_TYPES[:-1] else field_type
         types[name], columns[name] = field_type, 'f."' + name.replace('"', '""') + '"'
     for name, (sql, field_type) in EXTRA_FIELDS.items():
         if name not in types:
@@ -158,17 +199,18 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
         check_output_file(out)
     screen = screen_as_of(ws, as_of)
     where = compile_filter(ws, text, screen.as_of)
-    result: dict = {"expr": text, **screen.to_dict(score=stored_as_of(ws, "scores")),
-                    "count": int(ws.scalar(count_sql(where)))}
-    if result["count"] == 0:
-        result.update(place_hint(text))
-    if count_only:
-        return result
-    if out is not None:
-        written = copy_to_file(ws, select_sql(where, reveal=reveal, limit=limit), out)
-        result.update(file=str(out), rows=written)
-        return result
-    shown = DEFAULT_LIMIT if limit is None else limit
-    result["limit"] = shown
-    result["persons"] = ws.rows(select_sql(where, reveal=reveal, limit=shown))
+    result: dict = {"expr": text, **screen.to_dict(score=stored_as_of(ws, "scores"))}
+    with evaluating(text):
+        result["count"] = int(ws.scalar(count_sql(where)))
+        if result["count"] == 0:
+            result.update(place_hint(text))
+        if count_only:
+            return result
+        if out is not None:
+            written = copy_to_file(ws, select_sql(where, reveal=reveal, limit=limit), out)
+            result.update(file=str(out), rows=written)
+            return result
+        shown = DEFAULT_LIMIT if limit is None else limit
+        result["limit"] = shown
+        result["persons"] = ws.rows(select_sql(where, reveal=reveal, limit=shown))
     return result

@@ -1,0 +1,253 @@
+"""Tag names that would shadow the fields `find` and route conditions read beside the tags,
+and the expression checks that kept DuckDB errors from reaching the user: the values a
+list holds (`contains`), whole numbers beyond BIGINT, and overflow while `find` runs."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from test_find import FEATURES_SQL
+from test_portrait import AS_OF, seed_workspace
+
+from leadctl.errors import RuleError
+from leadctl.routing.model import ROUTE_FIELDS
+from leadctl.rules.expr import ExprError, compile_expr, element_of, list_of
+from leadctl.ruleset import load_rules
+from leadctl.tagging.parse import load_tag_rules
+from leadctl.views.find import EXTRA_FIELDS
+from tests.conftest import RULES
+
+BUILTIN = {  # name → where it is read besides the tags
+    "score": "find and route conditions", "grade": "find and route conditions",
+    "pool": "find and route conditions", "owner": "find and route conditions",
+    "status": "find and route conditions", "status_since": "find", "assigned_at": "find",
+    "locked_until": "find", "dormant": "find", "status_days": "route conditions",
+    "days_in_pool": "route conditions",
+}
+
+
+def tag_problems(tmp_path, body: str) -> list[str]:
+    (tmp_path / "tags.yaml").write_text(body, encoding="utf-8")
+    with pytest.raises(RuleError) as caught:
+        load_tag_rules(tmp_path)
+    return [f"{loc.line}:{loc.col}: {message}" for loc, message in caught.value.problems]
+
+
+@pytest.fixture
+def rules_copy(tmp_path):
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target, ignore=shutil.ignore_patterns("tests"))
+    return target
+
+
+def prepend_tags(rules, *lines: str) -> int:
+    """Insert flow-style tags first under `tags:`; returns the line of the first one."""
+    path = rules / "tags.yaml"
+    text = path.read_text(encoding="utf-8")
+    line = text[:text.index("\ntags:\n")].count("\n") + 3
+    path.write_text(text.replace("\ntags:\n", "\ntags:\n" + "".join(
+        f"  - {item}\n" for item in lines), 1), encoding="utf-8")
+    return line
+
+
+# -- A: tag names -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_a_tag_named_like_a_builtin_field_is_refused_and_names_it_no_further(tmp_path, name):
+    assert tag_problems(tmp_path, f"""\
+tags:
+  - name: {name}
+    kind: expr
+    expr: "'x'"
+  - {{name: uses_it, kind: expr, expr: "{name} is null"}}
+""") == [f"2:11: tag name '{name}' is a built-in field of {BUILTIN[name]}; "
+         "choose another name"]
+
+
+def test_the_refused_names_are_the_fields_find_and_routing_define():
+    defined = (set(EXTRA_FIELDS) | set(ROUTE_FIELDS)) - {"person_id"}  # a reserved word
+    assert defined == set(BUILTIN)
+
+
+def test_rules_check_and_run_refuse_a_tag_named_grade(cli, rules_copy):
+    line = prepend_tags(rules_copy, '{name: grade, kind: expr, category: value, expr: "\'x\'"}')
+    cli.rules = rules_copy
+    expected = (f"error: {rules_copy / 'tags.yaml'}:{line}:12: tag name 'grade' is a "
+                "built-in field of find and route conditions; choose another name\n")
+    check = cli("rules", "check")
+    assert (check.exit_code, check.stderr) == (2, expected)
+    run = cli("run", "--as-of", "2026-11-01")
+    assert (run.exit_code, run.stderr) == (2, expected)
+
+
+# -- B: what a list holds -------------------------------------------------------------------
+
+LISTS = {"string": "cats", "number": "amounts", "boolean": "flags", "date": "days",
+         "timestamp": "times"}
+VALUES = {"string": "name", "number": "n", "boolean": "flag", "date": "day",
+          "timestamp": "time"}
+FIELDS = {**{name: list_of(kind) for kind, name in LISTS.items()},
+          **{name: kind for kind, name in VALUES.items()}, "plain": "list"}
+
+
+def rejected(text: str) -> tuple[str, int, int]:
+    with pytest.raises(ExprError) as caught:
+        compile_expr(text, FIELDS)
+    return caught.value.message, caught.value.offset, caught.value.length
+
+
+@pytest.fixture(scope="module")
+def lists_db():
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT ['a'] AS cats, [1::BIGINT] AS amounts, [true] AS flags, "
+                "[DATE '2026-01-02'] AS days, [TIMESTAMP '2026-01-02 00:00'] AS times, "
+                "'a' AS name, 1::BIGINT AS n, true AS flag, DATE '2026-01-02' AS day, "
+                "TIMESTAMP '2026-01-02 00:00' AS time")
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize("element", LISTS)
+@pytest.mark.parametrize("value", VALUES)
+def test_contains_accepts_exactly_the_values_a_list_holds_and_duckdb_binds_them(
+        lists_db, element, value):
+    text = f"contains({LISTS[element]}, {VALUES[value]})"
+    if element == value or {element, value} == {"date", "timestamp"}:
+        sql = compile_expr(text, FIELDS).sql
+        assert lists_db.execute(f"SELECT {sql} FROM t").fetchone() == (True,)
+    else:
+        assert rejected(text) == (
+            f"contains() cannot look for {value} '{VALUES[value]}' in list of {element} "
+            f"'{LISTS[element]}'", len(LISTS[element]) + 11, len(VALUES[value]))
+
+
+def test_contains_messages_and_dates():
+    assert rejected("contains(cats, 1)") == (
+        "contains() cannot look for number 1 in list of string 'cats'", 15, 1)
+    assert rejected("contains(days, 'soon')") == (
+        "'soon' is not a valid date (write 'YYYY-MM-DD')", 15, 6)
+    assert compile_expr("contains(days, '2026-01-02')", FIELDS).sql == (
+        """ARRAY_CONTAINS("days", CAST('2026-01-02' AS DATE))""")
+    assert rejected("coalesce(cats, amounts) is null") == (
+        "coalesce() arguments mix list of string 'cats' and list of number 'amounts'", 15, 7)
+    assert rejected("cats = 'a'") == ("cannot compare list of string 'cats' with string 'a' "
+                                      "(use contains(list, value) to look inside a list)", 0, 10)
+    # A list of unknown values is not checked (a caller that did not say).
+    assert compile_expr("contains(plain, 1)", FIELDS).sql == 'ARRAY_CONTAINS("plain", 1)'
+    kind = compile_expr("if(n > 1, plain, amounts)", FIELDS).type
+    assert (kind, element_of(kind)) == ("list", "number")
+
+
+def test_tag_lists_know_their_values_in_every_rule_file(rules_copy):
+    rules = load_tag_rules(rules_copy)
+    assert [(name, kind, element_of(kind)) for name, kind in rules.fields().items()
+            if kind == "list"] == [("sources", "list", "string"),
+                                   ("top_categories_7d", "list", "string"),
+                                   ("favourite_category_90d", "list", "string")]
+    line = prepend_tags(rules_copy, '{name: likes_one, kind: expr, category: value, '
+                                    'expr: "contains(top_categories_7d, 1)"}')
+    path = rules_copy / "scoring.yaml"
+    text = path.read_text(encoding="utf-8")
+    when = "    when: value_tier = 'high'\n"
+    when_line = text[:text.index(when)].count("\n") + 1
+    path.write_text(text.replace(when, "    when: contains(sources, 2)\n", 1), encoding="utf-8")
+    with pytest.raises(RuleError) as caught:
+        load_rules(rules_copy)
+    assert [(str(loc), message) for loc, message in caught.value.problems] == [
+        (f"{path}:{when_line}:29", "score rule 'high_value' when: contains() cannot look for "
+                                   "number 2 in list of string 'sources'"),
+        (f"{rules_copy / 'tags.yaml'}:{line}:87", "tag 'likes_one': contains() cannot look "
+                                                  "for number 1 in list of string "
+                                                  "'top_categories_7d'")]
+
+
+# -- B: whole numbers ---------------------------------------------------------------------
+
+RANGE = "(whole numbers go from -9223372036854775808 to 9223372036854775807)"
+
+
+def test_whole_number_literals_must_fit_a_bigint():
+    assert compile_expr("n < 9223372036854775807", FIELDS).sql == '("n" < 9223372036854775807)'
+    assert compile_expr("n > -9223372036854775808", FIELDS).sql == (
+        '("n" > -9223372036854775808)')
+    assert rejected("n * 9223372036854775808 > 1") == (
+        f"whole number 9223372036854775808 is out of range {RANGE}", 4, 19)
+    assert rejected("n > -9223372036854775809") == (
+        f"whole number -9223372036854775809 is out of range {RANGE}", 4, 20)
+    assert rejected("n in (1, -99999999999999999999)") == (
+        f"whole number -99999999999999999999 is out of range {RANGE}", 9, 21)
+    assert rejected("n > -(9223372036854775808)") == (
+        f"whole number 9223372036854775808 is out of range {RANGE}", 6, 19)
+    assert compile_expr("n < 99999999999999999999.5", FIELDS).sql == (  # not whole: no limit
+        '("n" < 99999999999999999999.5)')
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(min_value=-(2**66), max_value=2**66))
+@example(2**63 - 1)
+@example(2**63)
+@example(-(2**63))
+@example(-(2**63) - 1)
+def test_a_whole_number_compiles_iff_it_is_a_bigint_and_then_means_itself(lists_db, value):
+    text = f"n + ({value})"
+    if not -(2**63) <= value < 2**63:
+        assert rejected(text) == (f"whole number {value} is out of range {RANGE}", 5,
+                                  len(str(value)))
+        return
+    sql = compile_expr(text, FIELDS).sql
+    if value < 2**63 - 1:  # n = 1
+        assert lists_db.execute(f"SELECT {sql} FROM t").fetchone() == (1 + value,)
+
+
+# -- B: find: exit 2, never an internal error ---------------------------------------------
+
+@pytest.fixture
+def fcli(cli):
+    seed_workspace(cli.db, FEATURES_SQL)
+    return cli
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("contains(top_categories_7d, 1)",
+     ["error: invalid expression at column 29: contains() cannot look for number 1 in list "
+      "of string 'top_categories_7d'", "  contains(top_categories_7d, 1)",
+      "                              ^"]),
+    ("lead_count * 9223372036854775808 > 1",
+     [f"error: invalid expression at column 14: whole number 9223372036854775808 is out of "
+      f"range {RANGE}", "  lead_count * 9223372036854775808 > 1",
+      "               ^^^^^^^^^^^^^^^^^^^"]),
+    ("lead_count * 3074457345618258603 > 1",  # P1 has 3 leads: beyond BIGINT, P2's 2 are not
+     ["error: cannot compute the expression: overflow in multiplication of INT64 "
+      "(3 * 3074457345618258603); whole numbers must stay from -9223372036854775808 to "
+      "9223372036854775807", "  lead_count * 3074457345618258603 > 1"]),
+    ("abs(-9223372036854775808) > lead_count",
+     ["error: cannot compute the expression: overflow on abs(-9223372036854775808); whole "
+      "numbers must stay from -9223372036854775808 to 9223372036854775807",
+      "  abs(-9223372036854775808) > lead_count"]),
+    ("lead_count % (lead_count - 1) = 0",  # P3 and P4 have 1 lead
+     ["error: cannot compute the expression: division by zero in expression (lead_count % "
+      "(lead_count - 1)); guard the divisor, e.g. x % nullif(y, 0)",
+      "  lead_count % (lead_count - 1) = 0"]),
+])
+def test_find_exits_2_with_the_reason(fcli, tmp_path, expr, message):
+    for extra in ((), ("--count",), ("-o", str(tmp_path / "out.csv"))):
+        result = fcli("find", expr, "--as-of", AS_OF, *extra)
+        assert (result.exit_code, result.stdout, result.stderr.splitlines()) == (
+            2, "", message)
+    assert not (tmp_path / "out.csv").exists()
+    result = fcli("find", expr, "--json")
+    assert (result.exit_code, result.json()) == (2, {
+        "error": {"type": "UsageError", "message": "\n".join(message)[len("error: "):],
+                  "location": None}, "exit_code": 2})
+
+
+def test_find_still_finds_inside_lists(fcli):
+    result = fcli("find", "contains(top_categories_7d, 'fresh') and lead_count < "
+                  "9223372036854775807", "--count", "--as-of", AS_OF)
+    assert (result.exit_code, result.stdout) == (0, "2\n")
+
