@@ -40,7 +40,7 @@ from leadctl.tagging.fields import person_features_fields
 from leadctl.tagging.stage import run_tags
 from leadctl.views.explain import explain_lead
 from leadctl.views.export import check_output_file, copy_to_file, export_table
-from leadctl.views.find import compile_filter, find_persons, relation_sql
+from leadctl.views.find import compile_filter, evaluating, find_persons, relation_sql
 from leadctl.views.report import channel_report
 from leadctl.workspace import Workspace, db_path_from, open_private, open_writer, reading
 
@@ -344,8 +344,9 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
     check_output_file(out)  # a bad file name or folder: nothing is recorded
     with recorded_run(db, "audience export", as_of) as ws:
         where = compile_filter(ws, expr, as_of)
-        result = record_audience(ws, spec, f"SELECT p.person_id {relation_sql(where)}",
-                                 user=current_user(), replace=replace)
+        with evaluating(expr):  # an overflow for some person: exit 2, as in find
+            result = record_audience(ws, spec, f"SELECT p.person_id {relation_sql(where)}",
+                                     user=current_user(), replace=replace)
         rows = copy_to_file(ws, members_file_sql(name, reveal=reveal), out)
         result.update(file=str(out), rows=rows)
         ws.finish_run("ok", {"experiment": name, "persons": result["persons"]},

@@ -247,3 +247,17 @@ def test_an_attribute_or_entry_nobody_carries_is_warned_about(acli):
         "warning: no event of type 'clik' in the workspace (--entry)\n"
         "warning: no person has an entry carrying 'utm_contnet' before 2026-11-01: check "
         "the attribute's name (--variant-from)\n")
+
+
+def test_an_audience_whose_expression_overflows_is_exit_2_and_records_nothing(acli):
+    out = acli.db.parent / "big.csv"
+    result = acli("audience", "export", "big", "(lead_count + 1) * 9223372036854775807 > 1",
+                  "-o", out, "--as-of", "2026-10-01")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: cannot compute the expression: overflow in multiplication of INT64 "
+        "(2 * 9223372036854775807); whole numbers must stay from -9223372036854775808 to "
+        "9223372036854775807\n  (lead_count + 1) * 9223372036854775807 > 1\n")
+    assert not out.exists()
+    with reading(acli.db) as ws:
+        assert ws.scalar("SELECT count(*) FROM experiments") == 0
