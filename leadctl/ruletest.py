@@ -45,6 +45,17 @@ from typing import Any
 from leadctl.campaigns.funnels_report import funnel_report
 from leadctl.errors import Location, RuleError, UsageError
 from leadctl.routing import stage as routing_stage
+from leadctl.rules.bounds import (
+    FIRST_DATE,
+    LAST_DATE,
+    MAX_DAYS,
+    MAX_MONEY,
+    date_in,
+    is_number,
+    number_in,
+    whole_in,
+    written,
+)
 from leadctl.rules.load import load_yaml
 from leadctl.ruleset import RuleSet, load_rules
 from leadctl.scoring import stage as scoring_stage
@@ -200,6 +211,10 @@ def _parse_case(raw: Any, path: Path, default_name: str,
         problems.append((_value_loc(raw, "as_of", loc) if "as_of" in raw else loc,
                          f"{name}: `as_of:` must be a date like 2026-11-01"))
         as_of = dt.date(2000, 1, 1)
+    elif not date_in(as_of):  # its windows and days_ago must stay inside the calendar
+        problems.append((_value_loc(raw, "as_of", loc), f"{name}: `as_of:` must be a date "
+                         f"from {FIRST_DATE} to {LAST_DATE}, not {written(raw, 'as_of')}"))
+        as_of = dt.date(2000, 1, 1)
     persons = _parse_persons(raw.get("persons") or [], raw, loc, name, problems)
     events = _parse_events(raw.get("events") or [], raw, loc, name, as_of, persons, problems)
     funnels = _parse_expect_funnels(raw.get("expect_funnels"), raw, loc, name, problems)
@@ -319,6 +334,13 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
             problems.append((where, f"{name}: an event needs `person:` (a person id of this "
                              "case), `phone:` or `lead_id:` of a listed person"))
             continue
+        days = event.get("days_ago")
+        if event.get("at") is None and is_number(days) and \
+                whole_in(days, -MAX_DAYS, MAX_DAYS) is None:
+            problems.append((_value_loc(event, "days_ago", where), f"{name}: days_ago must be "
+                             f"a whole number of days from {-MAX_DAYS} to {MAX_DAYS}, not "
+                             f"{written(event, 'days_ago')}"))
+            continue
         ts = _event_time(event, as_of)
         if ts is None:
             problems.append((where, f"{name}: an event needs `at:` (a timestamp) or "
@@ -334,6 +356,11 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
                                    or not isinstance(amount, (int, float))):
             problems.append((_value_loc(event, "amount", where),
                              f"{name}: amount must be a number"))
+            continue
+        if amount is not None and number_in(amount, -MAX_MONEY, MAX_MONEY) is None:
+            problems.append((_value_loc(event, "amount", where), f"{name}: amount must be a "
+                             f"finite number from {-MAX_MONEY} to {MAX_MONEY}, not "
+                             f"{written(event, 'amount')}"))
             continue
         attributes = {str(k): _plain(v) for k, v in event.items() if k not in EVENT_RESERVED}
         out.append({

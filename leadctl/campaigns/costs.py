@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadctl.errors import Location
+from leadctl.rules.bounds import MAX_MONEY, number_in, written
 from leadctl.rules.load import rule_path
 from leadctl.rules.located import RuleDoc, did_you_mean
 
@@ -128,6 +129,9 @@ def _entry(doc: RuleDoc, item, where: Location) -> CostEntry | None:
     elif isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost < 0:
         doc.add(doc.value_loc(item, "cost"),
                 f"cost must be a number ≥ 0 (no thousands separators), not {cost!r}")
+    elif number_in(cost, 0, MAX_MONEY) is None:  # NaN, infinite, too large
+        doc.add(doc.value_loc(item, "cost"), f"cost must be a finite number from 0 to "
+                f"{MAX_MONEY}, not {written(item, 'cost')}")
     if len(doc.problems) > before or value is None or days is None:
         return None
     return CostEntry(dimensions[0], value.strip(), days[0], days[1], float(cost),

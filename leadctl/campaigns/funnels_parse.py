@@ -25,6 +25,7 @@ from leadctl.campaigns.funnels import (
     FunnelRules,
     Step,
 )
+from leadctl.rules.bounds import MAX_DAYS, read_digits, written
 from leadctl.rules.load import rule_path
 from leadctl.rules.located import (
     NAME_RE,
@@ -131,12 +132,15 @@ def _parse_funnel(d: RuleDoc, raw: Mapping, name: str, loc, event_fields: Fields
     match = WINDOW_RE.match(str(window)) if isinstance(window, (str, int)) and \
         not isinstance(window, bool) else None
     days = int(window) if isinstance(window, int) and not isinstance(window, bool) else (
-        int(match.group(1)) if match else None)
+        read_digits(match.group(1)) if match else None)
     if window is None:
         d.add(loc, f"{what}: missing `window:` (days from the first step, like 14d)")
     elif days is None or days < 1:
         d.add(d.value_loc(raw, "window"), f"{what}: window must be a number of days like 14d, "
               f"not '{window}'")
+    elif days > MAX_DAYS:
+        d.add(d.value_loc(raw, "window"), f"{what}: window must be from 1 to {MAX_DAYS} days "
+              f"(like 14d), not {written(raw, 'window')}")
     else:
         funnel.window_days = days
     raw_steps = d.list_at(raw, "steps", f"{what}: missing `steps:` (a list of {{name, event}})",

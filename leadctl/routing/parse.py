@@ -29,6 +29,15 @@ from leadctl.routing.model import (
     RoutingRules,
     route_fields,
 )
+from leadctl.rules.bounds import (
+    MAX_COUNT,
+    MAX_DAYS,
+    MAX_WEIGHT,
+    is_number,
+    number_in,
+    whole_in,
+    written,
+)
 from leadctl.rules.load import rule_path
 from leadctl.rules.located import (
     Problems,
@@ -38,7 +47,6 @@ from leadctl.rules.located import (
     one_of,
     sorted_problems,
 )
-from leadctl.scoring.parse import is_number
 
 TOP_KEYS = ("capacity_period", "pools", "routes", "default_pool", "lifecycle", "on_merge")
 ON_MERGE_KEYS = ("keep",)
@@ -162,6 +170,10 @@ def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool, valid_allocation: bool) -
             d.add(d.value_loc(spec, "weight") if isinstance(entry, Mapping) else where,
                   f"{what}: rep '{name}': weight must be a number above 0")
             weight = 1
+        elif number_in(weight, 0, MAX_WEIGHT) is None:  # NaN, infinite, too large
+            d.add(d.value_loc(spec, "weight"), f"{what}: rep '{name}': weight must be a finite "
+                  f"number above 0 and at most {MAX_WEIGHT}, not {written(spec, 'weight')}")
+            weight = 1
         elif weight != 1 and valid_allocation and not ALLOCATIONS[pool.allocation].weighted:
             d.add(d.value_loc(spec, "weight"), f"{what}: rep '{name}' has a weight, but the "
                   f"pool's allocation is {pool.allocation} (use allocation: weighted)")
@@ -170,6 +182,11 @@ def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool, valid_allocation: bool) -
                                      or capacity < 0):
             d.add(d.value_loc(spec, "capacity"), f"{what}: rep '{name}': capacity must be a "
                   "whole number of leads per period (0 or more)")
+            capacity = None
+        elif capacity is not None and capacity > MAX_COUNT:
+            d.add(d.value_loc(spec, "capacity"), f"{what}: rep '{name}': capacity must be a "
+                  f"whole number of leads per period from 0 to {MAX_COUNT}, not "
+                  f"{written(spec, 'capacity')}")
             capacity = None
         reps.append(Rep(name, float(weight), capacity, where))
     return reps
@@ -263,9 +280,9 @@ def _parse_lifecycle(d: RuleDoc, doc: Mapping, pool_ref, rules: RoutingRules) ->
         value = raw.get(key)
         if value is None:
             return None
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        if whole_in(value, minimum, MAX_DAYS) is None:
             d.add(d.value_loc(raw, key), f"lifecycle: {key} must be a whole number of days "
-                  f"({minimum} or more)")
+                  f"from {minimum} to {MAX_DAYS}, not {written(raw, key)}")
             return None
         return value
 
@@ -273,7 +290,7 @@ def _parse_lifecycle(d: RuleDoc, doc: Mapping, pool_ref, rules: RoutingRules) ->
     life.lock_days = DEFAULT_LOCK_DAYS if lock is None else lock
     life.dormant_after_days = days("dormant_after_days", 1)
     life.dormant_pool = pool_ref(raw, "dormant_pool", "lifecycle dormant_pool")
-    if (life.dormant_after_days is None) != (raw.get("dormant_pool") is None):
+    if (raw.get("dormant_after_days") is None) != (raw.get("dormant_pool") is None):
         d.add(d.loc(raw), "lifecycle: dormant_after_days and dormant_pool go together")
     dormant = rules.pool(life.dormant_pool)
     if dormant is not None and dormant.deals:
@@ -301,9 +318,10 @@ def _parse_lifecycle(d: RuleDoc, doc: Mapping, pool_ref, rules: RoutingRules) ->
                 if status not in STATUSES or status == "closed":
                     d.add(d.key_loc(sla, status), f"lifecycle: status_sla_days: unknown "
                           f"status '{status}'{one_of(status, STATUSES[:-1])}")
-                elif not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+                elif whole_in(limit, 1, MAX_DAYS) is None:
                     d.add(d.value_loc(sla, status), f"lifecycle: status_sla_days: {status} "
-                          "must be a whole number of days (1 or more)")
+                          f"must be a whole number of days from 1 to {MAX_DAYS}, not "
+                          f"{written(sla, status)}")
                 else:
                     life.status_sla_days[status] = limit
     life.sla_return_pool = pool_ref(raw, "sla_return_pool", "lifecycle sla_return_pool")

@@ -204,6 +204,17 @@ def _make_loader(yaml: Any) -> Any:
 
     from yaml.constructor import ConstructorError
 
+    class _UnreadableScalar(RuleError):
+        """A plain scalar YAML resolves to a date or an integer Python cannot build
+        (2026-02-30; an integer of more than 4300 digits): a rule problem at the scalar,
+        which the enclosing mapping words with its key."""
+
+        def __init__(self, loader: Any, node: Any, reason: str):
+            self.node = node
+            self.loc = loader.source.loc(node.start_mark.index)
+            self.reason = reason
+            super().__init__([(self.loc, reason)])
+
     class _Loader(yaml.SafeLoader):
         source: _Source
 
@@ -239,7 +250,12 @@ def _make_loader(yaml: Any) -> Any:
         indent = node.start_mark.column if not node.flow_style else -1
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
-            result[key] = loader.construct_object(value_node, deep=True)
+            try:
+                result[key] = loader.construct_object(value_node, deep=True)
+            except _UnreadableScalar as exc:
+                if exc.node is not value_node:
+                    raise
+                raise RuleError([(exc.loc, f"`{key}:` {exc.reason}")]) from None
             result._key_marks[key] = loader._mark(key_node)
             result._value_marks[key] = loader._mark(value_node, indent)
         return result
@@ -251,8 +267,28 @@ def _make_loader(yaml: Any) -> Any:
         result._item_marks = [loader._mark(child, indent) for child in node.value]
         return result
 
+    def construct_timestamp(loader: _Loader, node: Any) -> Any:
+        try:
+            return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+        except ValueError as exc:  # 2026-02-30, 2026-13-01, 24:00:00, an offset of a day…
+            timed = loader.timestamp_regexp.match(node.value).group("hour")
+            why = "its time zone offset is a day or more" if "offset" in str(exc) else exc
+            raise _UnreadableScalar(loader, node, f"{node.value} is not a valid "
+                                    f"{'timestamp' if timed else 'date'} ({why}); write a "
+                                    "real one, or quote it to mean text") from None
+
+    def construct_int(loader: _Loader, node: Any) -> Any:
+        try:
+            return yaml.SafeLoader.construct_yaml_int(loader, node)
+        except ValueError:  # more digits than int() reads (4300): beyond any setting
+            digits = sum(ch.isdigit() for ch in node.value)
+            raise _UnreadableScalar(loader, node, f"{node.value[:20]}… is a number of "
+                                    f"{digits} digits, beyond the range of any setting") from None
+
     _Loader.add_constructor("tag:yaml.org,2002:map", construct_mapping)
     _Loader.add_constructor("tag:yaml.org,2002:seq", construct_sequence)
+    _Loader.add_constructor("tag:yaml.org,2002:timestamp", construct_timestamp)
+    _Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
     _LOADER_CLASS = _Loader
     return _Loader
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
+from leadctl.rules.bounds import MAX_DAYS, MAX_POINTS, is_number, number_in, written
 from leadctl.rules.load import rule_path
 from leadctl.rules.located import (
     NAME_RE,
@@ -34,11 +35,6 @@ from leadctl.scoring.model import (
     ScoreRule,
     ScoringRules,
 )
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
 
 
 def load_scoring_rules(rules_dir: Path | str | None,
@@ -96,6 +92,10 @@ def _parse_grades(d: RuleDoc, doc: Mapping) -> list[Grade]:
             d.add(d.value_loc(raw, name), f"grade '{name}': minimum score must be a number, "
                   f"not '{minimum}'")
             continue
+        if number_in(minimum, -MAX_POINTS, MAX_POINTS) is None:
+            d.add(d.value_loc(raw, name), f"grade '{name}': minimum score must be a finite "
+                  f"number from {-MAX_POINTS} to {MAX_POINTS}, not {written(raw, name)}")
+            continue
         if grades and minimum >= grades[-1].min:
             d.add(d.value_loc(raw, name), f"grade '{name}': minimum {minimum} must be below "
                   f"the {grades[-1].min:g} of grade '{grades[-1].name}' above it (list grades "
@@ -129,7 +129,12 @@ def _parse_rule(d: RuleDoc, raw: Any, where: Location, default_decay: Decay | No
         d.add(rule.loc, f"{what}: missing `points:` (a number, or an expression such as "
               "min(paid_amount_30d / 100, 30))")
     elif is_number(points):
-        rule.points = float(points)
+        if number_in(points, -MAX_POINTS, MAX_POINTS) is None:
+            d.add(d.value_loc(raw, "points"), f"{what}: `points:` must be a finite number "
+                  f"from {-MAX_POINTS} to {MAX_POINTS} (or an expression), not "
+                  f"{written(raw, 'points')}")
+        else:
+            rule.points = float(points)
     elif isinstance(points, str) and points.strip():
         rule.points_expr = d.text(raw, "points")
     else:
@@ -164,10 +169,20 @@ def _parse_decay(d: RuleDoc, parent: Mapping, key: str, what: str,
         d.add(d.value_loc(raw, "half_life_days") if "half_life_days" in raw else d.loc(raw),
               f"{what}: decay needs `half_life_days:`, a number of days above 0")
         half_life = None
+    elif number_in(half_life, 0, MAX_DAYS, above=True) is None:  # NaN, infinite, too long
+        # (an inherited value was checked with the top-level decay: this one is written here)
+        d.add(d.value_loc(raw, "half_life_days"), f"{what}: decay `half_life_days:` must be "
+              f"a number of days above 0 and at most {MAX_DAYS}, not "
+              f"{written(raw, 'half_life_days')}")
+        half_life = None
     max_days = raw.get("max_days", default.max_days if default else None)
     if max_days is not None and (not is_number(max_days) or max_days < 0):
         d.add(d.value_loc(raw, "max_days"), f"{what}: decay `max_days:` must be a number of "
               "days (0 or more)")
+        max_days = None
+    elif max_days is not None and number_in(max_days, 0, MAX_DAYS) is None:
+        d.add(d.value_loc(raw, "max_days"), f"{what}: decay `max_days:` must be a number of "
+              f"days from 0 to {MAX_DAYS}, not {written(raw, 'max_days')}")
         max_days = None
     if age is None or half_life is None:
         return None

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from leadctl.rules.bounds import MAX_DAYS, read_digits, written
 from leadctl.rules.located import LocatedText, RuleDoc, compile_located, did_you_mean, one_of
 from leadctl.sqlfn import round_sql
 from leadctl.sqltext import date_literal, ident, literal, ts_literal
@@ -128,10 +129,13 @@ def parse_event_scope(doc: RuleDoc, raw: Mapping, tag: TagDef) -> None:
     if window is not None and window != "all":
         match = WINDOW_RE.match(str(window)) if not isinstance(window, bool) else None
         days = int(window) if isinstance(window, int) and not isinstance(window, bool) else (
-            int(match.group(1)) if match else None)
+            read_digits(match.group(1)) if match else None)
         if days is None or days < 1:
             doc.add(doc.value_loc(raw, "window"), f"tag '{tag.name}': window must be a number "
                     f"of days like 30d (or `all`), not '{window}'")
+        elif days > MAX_DAYS:
+            doc.add(doc.value_loc(raw, "window"), f"tag '{tag.name}': window must be from 1 to "
+                    f"{MAX_DAYS} days (like 30d, or `all`), not {written(raw, 'window')}")
         else:
             tag.window_days = days
     if raw.get("where") is not None:

@@ -1,0 +1,107 @@
+"""The ranges the numbers and dates of rule files must fall in, checked when they are parsed.
+
+Every number a rule file gives ends up in SQL or in date arithmetic: a NaN or an infinity
+pasted into a query, a count beyond BIGINT, or a number of days that carries a date out
+of the calendar would fail a run (exit 3) long after `rules check` passed the file. So
+each numeric key is checked against its range here, at `rules check` time, and a value
+outside it is a rule problem at its file:line:col naming the key, the value as written
+and the range.
+
+The bounds are the CLI's (`leadctl/cli/output.py`): every length in days is at most
+`MAX_DAYS`, the 100 years `--lock-days` allows, so a window before (or a lock after) any
+date from `FIRST_DATE` to `LAST_DATE` stays inside the calendar; counts are at most
+`MAX_COUNT`, the bound of `--limit`/`--n`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+# Dates a command computes with (fixture `as_of:` too).
+FIRST_DATE = dt.date(1900, 1, 1)
+LAST_DATE = dt.date(2999, 12, 31)
+# Windows, lock, dormancy and SLA lengths, decay half-lives and ages: up to 100 years.
+MAX_DAYS = 36_500
+# Counts (a rep's capacity per period).
+MAX_COUNT = 1_000_000_000
+# Score points of a rule and grade minimums, either sign.
+MAX_POINTS = 1_000_000_000
+# A rep's weight: above 0 and at most this (weights are relative to each other).
+MAX_WEIGHT = 1_000_000
+# Money (costs, fixture amounts): below 2**53, so whole amounts and their sums stay exact
+# in a DOUBLE.
+MAX_MONEY = 1_000_000_000_000_000
+
+
+def is_number(value: Any) -> bool:
+    """An int or a float from YAML (a boolean is not a number)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def finite(value: Any) -> float | None:
+    """`value` as a finite float; None for a non-number, NaN, ±infinity (1e400 reads as
+    infinity) and an integer too large for a float."""
+    if not is_number(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def number_in(value: Any, low: float, high: float, *, above: bool = False) -> float | None:
+    """`value` as a float when it is a finite number from `low` (above it, with `above`)
+    to `high`; else None."""
+    number = finite(value)
+    if number is None or number > high or number < low or (above and number == low):
+        return None
+    return number
+
+
+def whole_in(value: Any, low: int, high: int) -> int | None:
+    """`value` when it is a whole number (an int, not a boolean) from `low` to `high`."""
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value
+    return None
+
+
+def date_in(value: dt.date) -> bool:
+    """Whether a date lies from FIRST_DATE to LAST_DATE."""
+    return FIRST_DATE <= value <= LAST_DATE
+
+
+def written(mapping: Any, key: Any) -> str:
+    """mapping[key] as the file writes it (`.nan`, `1.0e+400`, `99999999999999999999`),
+    for a message to quote; a string value in quotes; a long value cut short (…)."""
+    value = mapping[key]
+    mark = getattr(mapping, "_value_marks", {}).get(key)  # loaded from a file (YDict)
+    if isinstance(value, str):
+        return repr(_cut(value))
+    if mark is not None and not mark.style and not isinstance(value, (list, dict)):
+        text = mark.source.text[mark.start:mark.end].strip()  # a plain scalar's text
+        if text:
+            return _cut(text)
+    return shown(value)
+
+
+def shown(value: Any) -> str:
+    """A number in a message when the file's text is not at hand."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}[repr(value)]
+    return _cut(str(value))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 40 else text[:20] + "…"
+
+
+def read_digits(text: str) -> int:
+    """int() of a run of decimal digits (the `30` of `window: 30d`), however long: past the
+    digits int() reads (4300), a number above every bound here stands in."""
+    try:
+        return int(text)
+    except ValueError:
+        return 10**18
