@@ -99,3 +99,14 @@ unknown: 1
 def test_a_file_that_is_not_a_mapping(tmp_path):
     assert problems(tmp_path, "- a\n- b\n") == ["F:1:1: identity.yaml must be a mapping of "
                                                  "settings"]
+
+
+def test_a_cap_past_a_billion_records_is_refused(tmp_path):
+    assert problems(tmp_path, """
+cap:
+  max_records_per_value: 99999999999999999999
+  by_type: {phone: 1000000001}
+""") == [
+        "F:3:26: cap.max_records_per_value must be at most 1000000000, got "
+        "99999999999999999999",
+        "F:4:20: cap.by_type.phone must be at most 1000000000, got 1000000001"]

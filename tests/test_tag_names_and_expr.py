@@ -186,6 +186,13 @@ def test_whole_number_literals_must_fit_a_bigint():
         '("n" < 99999999999999999999.5)')
 
 
+def test_decimal_literals_must_be_finite():
+    assert compile_expr("n * 1e308 > 1", FIELDS).sql == '("n" * 1e308 > 1)'
+    message = "number {} is out of range (a decimal number must be finite, at most about 1.8e308)"
+    assert rejected("n * 1e999 > 1") == (message.format("1e999"), 4, 5)
+    assert rejected("n > -1.5e400") == (message.format("1.5e400"), 5, 7)
+
+
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(min_value=-(2**66), max_value=2**66))

@@ -20,6 +20,7 @@ from leadctl.errors import (
     UsageError,
     WorkspaceError,
 )
+from leadctl.rules.bounds import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS
 
 # The "type" of a --json failure document: the named error class (or the documented
 # class it refines: AmbiguousQuery is a NotFound, WorkspaceLocked a WorkspaceError).
@@ -27,13 +28,9 @@ ERROR_TYPES = (NotFound, DataCheckFailed, RuleError, UsageError, InputError, Wor
 INTERNAL_ERROR = "InternalError"
 
 
-# Dates a command computes with: wide enough for any real data, narrow enough that windows
-# (as-of minus N days) and locks (as-of plus --lock-days) stay inside the calendar.
-FIRST_DATE = dt.date(1900, 1, 1)
-LAST_DATE = dt.date(2999, 12, 31)
-# Counts and limits (--limit, --n); lock lengths (--lock-days: up to 100 years).
-MAX_COUNT = 1_000_000_000
-MAX_LOCK_DAYS = 36_500
+# Dates a command computes with, counts and limits (--limit, --n), lock lengths
+# (--lock-days): the bounds rule files are checked against too (rules/bounds.py).
+MAX_LOCK_DAYS = MAX_DAYS
 
 
 def parse_date(value: str, option: str, example: str = "2026-11-01") -> dt.date:

@@ -16,6 +16,7 @@ from typing import Any
 from leadctl.errors import RuleError
 from leadctl.identity.overrides import Override, conflicts, parse_overrides
 from leadctl.identity.overrides_file import OVERRIDES_FILE
+from leadctl.rules.bounds import MAX_COUNT
 from leadctl.rules.load import load_yaml, rule_path
 from leadctl.rules.located import RuleDoc, one_of, sorted_problems
 
@@ -195,6 +196,10 @@ def _positive_int(ctx: _IdentityDoc, mapping: Mapping, key: str, name: str) -> i
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         ctx.add(ctx.value_loc(mapping, key), f"{name} must be a whole number >= 1, "
                 f"got {value!r}")
+        return None
+    if value > MAX_COUNT:
+        ctx.add(ctx.value_loc(mapping, key), f"{name} must be at most {MAX_COUNT}, "
+                f"got {value}")
         return None
     return value
 

@@ -12,6 +12,7 @@ sqlglot is imported inside functions: importing this module stays cheap.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -296,6 +297,9 @@ class Compiler:
                 at = negated if negated is not None else node
                 raise self.err(at, f"whole number {self.parsed.snippet(at)} is out of range "
                                f"(whole numbers go from {BIGINT_MIN} to {BIGINT_MAX})")
+        elif not math.isfinite(float(node.this)):  # 1e999 would be infinity in a DOUBLE
+            raise self.err(node, f"number {self.parsed.snippet(node)} is out of range (a "
+                           "decimal number must be finite, at most about 1.8e308)")
         return _Typed(exp.Literal.number(node.this), NUMBER, ATOM, node, node.this)
 
     def _v_Boolean(self, node: Any) -> _Typed:
