@@ -42,7 +42,14 @@ from leadctl.views.explain import explain_lead
 from leadctl.views.export import check_output_file, copy_to_file, export_table
 from leadctl.views.find import compile_filter, evaluating, find_persons, relation_sql
 from leadctl.views.report import channel_report
-from leadctl.workspace import Workspace, db_path_from, open_private, open_writer, reading
+from leadctl.workspace import (
+    Workspace,
+    db_path_from,
+    open_private,
+    open_writer,
+    reading,
+    rule_computation,
+)
 
 
 @contextlib.contextmanager
@@ -127,13 +134,15 @@ def tag(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = False,
     if dry_run:
         with reading(db) as ws:
             rules.check_data(ws)
-            result = run_tags(ws, rules.tags, as_of, dry_run=True, progress=progress,
-                              full=full)
+            with rule_computation("tag"):
+                result = run_tags(ws, rules.tags, as_of, dry_run=True, progress=progress,
+                                  full=full)
     else:
         with recorded_run(db, "tag", as_of, rules) as ws:
             rules.check_data(ws)
-            result = run_tags(ws, rules.tags, as_of, run_id=ws.run_id, progress=progress,
-                              full=full)
+            with rule_computation("tag"):
+                result = run_tags(ws, rules.tags, as_of, run_id=ws.run_id, progress=progress,
+                                  full=full)
             ws.finish_run("ok", {"persons": result["persons"], "tags": len(result["tags"]),
                                  "changes": result["changes"]})
     result["warnings"] = rules.warnings
@@ -155,10 +164,12 @@ def score(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     if dry_run:
         with reading(db) as ws:
             fields = _stored_fields(ws, rules, check_scoring_expressions)
-            return run_scores(ws, rules, as_of, dry_run=True, fields=fields)
+            with rule_computation("score"):
+                return run_scores(ws, rules, as_of, dry_run=True, fields=fields)
     with recorded_run(db, "score", as_of, ruleset) as ws:
         fields = _stored_fields(ws, rules, check_scoring_expressions)
-        result = run_scores(ws, rules, as_of, run_id=ws.run_id, fields=fields)
+        with rule_computation("score"):
+            result = run_scores(ws, rules, as_of, run_id=ws.run_id, fields=fields)
         ws.finish_run("ok", {"persons": result["persons"], **result["grade_changes"]})
     return result
 
@@ -173,10 +184,13 @@ def route(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     if dry_run:
         with reading(db) as ws:
             fields = _stored_fields(ws, rules, check_routing_expressions)
-            return run_routing(ws, rules, as_of, dry_run=True, fields=fields, limit=limit)
+            with rule_computation("route"):
+                return run_routing(ws, rules, as_of, dry_run=True, fields=fields, limit=limit)
     with recorded_run(db, "route", as_of, ruleset) as ws:
         fields = _stored_fields(ws, rules, check_routing_expressions)
-        result = run_routing(ws, rules, as_of, run_id=ws.run_id, fields=fields, limit=limit)
+        with rule_computation("route"):
+            result = run_routing(ws, rules, as_of, run_id=ws.run_id, fields=fields,
+                                 limit=limit)
         ws.finish_run("ok", {"persons": result["persons"], "changes": result.get("changes", 0),
                              "unassigned": result.get("unassigned", {})})
     return result

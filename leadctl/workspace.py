@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from leadctl.errors import LeadctlError, UsageError, WorkspaceError, WorkspaceLocked
+from leadctl.errors import InputError, LeadctlError, UsageError, WorkspaceError, WorkspaceLocked
 from leadctl.schema import (
     COMPACTED_KEY,
     SCHEMA_VERSION,
@@ -449,6 +449,30 @@ def _fsync(path: Path) -> None:
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         _fsync(path if str(path) else Path("."))
+
+
+class RuleComputationFailed(InputError):
+    """A rule's expression (a tag, score or route condition) cannot be computed for some
+    person of this data: a whole number leaves BIGINT, `%` divides by zero."""
+
+
+@contextlib.contextmanager
+def rule_computation(stage: str) -> Iterator[None]:
+    """DuckDB's overflow and division-by-zero errors in a stage that computes rule
+    expressions become RuleComputationFailed (exit 2, the stage and DuckDB's reason), not
+    an internal error: the rules' fault for this data, nothing published."""
+    import duckdb
+
+    try:
+        yield
+    except (duckdb.OutOfRangeException, duckdb.InvalidInputException) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, duckdb.InvalidInputException) and "by zero" not in reason.lower():
+            raise
+        raise RuleComputationFailed(
+            f"{stage}: a rule's expression cannot be computed for some person: {reason} "
+            "(whole numbers must stay from -9223372036854775808 to 9223372036854775807; "
+            "guard a divisor with nullif(y, 0)): check the expressions in rules/") from None
 
 
 def kill_point(stage: str) -> None:

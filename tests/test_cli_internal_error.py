@@ -4,10 +4,12 @@ workspace path that is a directory is a user error (exit 2), not an internal one
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from leadctl import api
-from tests.conftest import Cli
+from tests.conftest import RULES, Cli
 
 
 @pytest.mark.parametrize("debug", [False, True])
@@ -41,3 +43,25 @@ def test_a_directory_given_as_the_workspace_is_exit_2_for_readers_and_writers(
     assert result.stderr.endswith(f"error: {folder} is a directory, not a workspace file: "
                                   "pass --db FILE (e.g. --db leads.duckdb)\n")
     assert list(folder.iterdir()) == []
+
+
+def test_a_tag_expression_that_overflows_for_some_person_is_exit_2_naming_the_stage(
+        tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    text = (rules / "tags.yaml").read_text(encoding="utf-8")
+    (rules / "tags.yaml").write_text(text.replace("\ntags:\n", (
+        '\ntags:\n  - {name: huge, kind: expr, category: value, '
+        'expr: "lead_count * 9223372036854775807"}\n'), 1), encoding="utf-8")
+    (tmp_path / "web.csv").write_text("lead_id,phone,email\nL1,13812345678,\n"
+                                      "L2,13812345678,a@qq.com\n", encoding="utf-8")
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    result = cli("run", "--inbox", tmp_path / "web.csv", "--as-of", "2026-11-01", "--json")
+    assert result.exit_code == 2
+    assert result.json()["error"] == {
+        "type": "InputError", "location": None,
+        "message": "tag: a rule's expression cannot be computed for some person: Out of "
+                   "Range Error: Overflow in multiplication of INT64 (2 * "
+                   "9223372036854775807)! (whole numbers must stay from -9223372036854775808 "
+                   "to 9223372036854775807; guard a divisor with nullif(y, 0)): check the "
+                   "expressions in rules/"}
