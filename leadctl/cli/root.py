@@ -173,7 +173,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("score",
         'Evaluate rules/scoring.yaml for every person: points per rule, score, grade. '
         '--dry-run shows the grade distribution and how many persons would change grade '
-        'against the stored scores, and stores nothing.'),
+        "against the stored scores, and stores nothing. Scores are as of the stored tags "
+        "(the last tag run's as-of)."),
     "route": ("route",
         'Assign persons to pools and reps per rules/routing.yaml (lifecycle first: locks,'
         ' dormancy, reactivation, status SLAs; then routes, first match wins; then '
