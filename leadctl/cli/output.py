@@ -20,7 +20,7 @@ from leadctl.errors import (
     UsageError,
     WorkspaceError,
 )
-from leadctl.rules.bounds import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS
+from leadctl.limits import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS
 
 # The "type" of a --json failure document: the named error class (or the documented
 # class it refines: AmbiguousQuery is a NotFound, WorkspaceLocked a WorkspaceError).
@@ -29,7 +29,7 @@ INTERNAL_ERROR = "InternalError"
 
 
 # Dates a command computes with, counts and limits (--limit, --n), lock lengths
-# (--lock-days): the bounds rule files are checked against too (rules/bounds.py).
+# (--lock-days): the bounds rule files are checked against too (leadctl/limits.py).
 MAX_LOCK_DAYS = MAX_DAYS
 
 

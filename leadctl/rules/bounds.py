@@ -19,13 +19,10 @@ import datetime as dt
 import math
 from typing import Any
 
-# Dates a command computes with (fixture `as_of:` too).
-FIRST_DATE = dt.date(1900, 1, 1)
-LAST_DATE = dt.date(2999, 12, 31)
-# Windows, lock, dormancy and SLA lengths, decay half-lives and ages: up to 100 years.
-MAX_DAYS = 36_500
-# Counts (a rep's capacity per period).
-MAX_COUNT = 1_000_000_000
+# Dates a command computes with (fixture `as_of:` too); windows, lock, dormancy and SLA
+# lengths, decay half-lives and ages (up to 100 years); counts (a rep's capacity).
+from leadctl.limits import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS  # noqa: E402, F401
+
 # Score points of a rule and grade minimums, either sign.
 MAX_POINTS = 1_000_000_000
 # A rep's weight: above 0 and at most this (weights are relative to each other).
