@@ -367,3 +367,18 @@ def test_utf16_without_a_mark_needs_encoding_and_then_loads(cli, tmp_path):
     forced = cli("ingest", path, "--encoding", "utf-16le", "--json")
     assert (forced.exit_code, forced.json()["files"][0]["loaded"]) == (0, 2)
     assert leads_in(cli, "lead_id", "name") == [("U1", "张三"), ("U2", "李四")]
+
+
+def test_mixed_line_endings_load_as_lines(cli, tmp_path):
+    """One CRLF line among LF ones, or lone CRs, made DuckDB's sniffer fail the whole file:
+    every line ending now ends a line, as Python's csv reads it (a CR inside an unquoted
+    field splits its row, and both halves are rejected as ragged, raw text kept)."""
+    write(tmp_path / "a.csv", "lead_id,phone\nG0,13900000000\r\nG1,13900000001\n")
+    write(tmp_path / "b.csv", "lead_id,phone,city\rG2,13900000002,北京\rG3,139000\r00003,上海\r")
+    result = cli("ingest", tmp_path / "a.csv", tmp_path / "b.csv", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [(f["status"], f["rows_read"], f["loaded"], f["rejected"])
+            for f in result.json()["files"]] == [("loaded", 2, 2, 0), ("loaded", 3, 1, 2)]
+    assert leads_in(cli, "lead_id", "phone") == [
+        ("G0", "13900000000"), ("G1", "13900000001"), ("G2", "13900000002")]
+    assert rejects_in(cli) == [("b", 2, "missing_columns"), ("b", 3, "missing_columns")]

@@ -17,7 +17,7 @@ from leadctl.ingest.columns import (
     map_columns,
     missing_identifier_message,
 )
-from leadctl.ingest.sniff import FileFormat, content_hash, sniff, transcode_to_utf8
+from leadctl.ingest.sniff import FileFormat, hash_and_line_endings, sniff, transcode_to_utf8
 from leadctl.ingest.sources import SourcesConfig, load_sources_config
 from leadctl.workspace import Workspace
 
@@ -148,7 +148,10 @@ class DuckDBReader:
         return expand_paths(paths)
 
     def fingerprint(self, path: Path, encoding: str | None) -> tuple[str, FileFormat]:
-        return content_hash(path), sniff(path, encoding)
+        digest, mixed = hash_and_line_endings(path)
+        fmt = sniff(path, encoding)
+        fmt.mixed_newlines = mixed and fmt.format == "csv"
+        return digest, fmt
 
     def stage(self, ws: Workspace, path: Path, fmt: FileFormat, file_id: int) -> StagedFile:
         if fmt.format == "parquet":
@@ -157,8 +160,9 @@ class DuckDBReader:
             return StagedFile(rows_sql, columns, types)
         staged = StagedFile("", [], {}, rejects_table=f"_rej_{file_id}")
         read_path = path
-        if fmt.encoding not in ("utf-8", "utf8"):
-            staged.temp, replaced = transcode_to_utf8(path, fmt.encoding)
+        if fmt.encoding not in ("utf-8", "utf8") or fmt.mixed_newlines:
+            staged.temp, replaced = transcode_to_utf8(path, fmt.encoding,
+                                                      newlines=fmt.mixed_newlines)
             read_path = staged.temp
             if replaced:
                 staged.message = f"{replaced} undecodable characters replaced"

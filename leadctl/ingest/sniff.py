@@ -30,14 +30,23 @@ class FileFormat:
     delimiter: str = ","
     has_bom: bool = False
     conflict: str = ""  # a forced encoding contradicts the file (BOM, valid UTF-8)
+    mixed_newlines: bool = False  # read through a copy with LF line endings
 
 
-def content_hash(path: Path) -> str:
+def hash_and_line_endings(path: Path) -> tuple[str, bool]:
+    """The file's SHA-256 and whether its line endings are mixed (CRLF and bare LF lines,
+    or a lone CR), in one read: DuckDB's CSV sniffer gives up on such a file."""
     digest = hashlib.sha256()
+    cr = crlf = lf = 0
+    last = b""
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(4 * 1024 * 1024), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+            cr += chunk.count(b"\r")
+            lf += chunk.count(b"\n")
+            crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+            last = chunk[-1:]
+    return digest.hexdigest(), cr > 0 and not cr == crlf == lf
 
 
 def sniff(path: Path, encoding: str | None = None) -> FileFormat:
@@ -171,18 +180,32 @@ def _detect_delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
-def transcode_to_utf8(path: Path, encoding: str) -> tuple[Path, int]:
-    """Streams a non-UTF-8 file into a temporary UTF-8 copy DuckDB can read.
+def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False
+                      ) -> tuple[Path, int]:
+    """Streams a file into a temporary UTF-8 copy DuckDB can read: decoded from `encoding`
+    and, with `newlines`, every line ending (CRLF, or a lone CR) written as LF — DuckDB's
+    sniffer gives up on a file whose line endings are mixed.
 
     Returns (temp path, number of undecodable bytes replaced).
     """
     decoder = codecs.getincrementaldecoder(_codec(encoding))(errors="replace")
     fd, tmp = tempfile.mkstemp(prefix="leadctl-", suffix=".csv")
     replaced = 0
+    held = ""  # a CR at a chunk's end: its LF may start the next chunk
     with open(path, "rb") as src, os.fdopen(fd, "w", encoding="utf-8", newline="") as dst:
         for chunk in iter(lambda: src.read(4 * 1024 * 1024), b""):
             text = decoder.decode(chunk)
             replaced += text.count("\ufffd")
+            if newlines:
+                text, held = _lf(held + text)
             dst.write(text)
-        dst.write(decoder.decode(b"", final=True))
+        text = held + decoder.decode(b"", final=True)
+        dst.write(_lf(text + "\n")[0][:-1] if newlines and text else text)
     return Path(tmp), replaced
+
+
+def _lf(text: str) -> tuple[str, str]:
+    """`text` with CRLF and lone CR as LF, and a trailing CR held back (its LF may follow)."""
+    held = "\r" if text.endswith("\r") else ""
+    body = text[:-1] if held else text
+    return body.replace("\r\n", "\n").replace("\r", "\n"), held
