@@ -177,15 +177,22 @@ def test_json_contract_and_table(fcli):
 
 def test_user_errors_exit_2(fcli, tmp_path):
     unknown = fcli("report", "funnel", "signpu", "--json")
-    assert unknown.exit_code == 2
-    assert "did you mean 'signup'" in unknown.json()["error"]["message"]
+    assert (unknown.exit_code, unknown.json()["error"]) == (2, {
+        "type": "UsageError", "location": None,
+        "message": f"no funnel 'signpu' in {fcli.rules}/funnels.yaml (did you mean 'signup'?) "
+                   "(funnels: signup, shanghai, twice)"})
     bad_by = fcli("report", "funnel", "signup", "--by", "utm_medium")
-    assert bad_by.exit_code == 2 and "not broken down by 'utm_medium'" in bad_by.stderr
+    assert (bad_by.exit_code, bad_by.stdout, bad_by.stderr) == (2, "", (
+        "error: funnel 'signup' is not broken down by 'utm_medium' (its by: utm_source, "
+        "utm_content, tag:value_tier)\n"))
     bad_touch = fcli("report", "funnel", "signup", "--attribution", "middle")
-    assert bad_touch.exit_code == 2
+    assert (bad_touch.exit_code, bad_touch.stdout, bad_touch.stderr) == (
+        2, "", "error: --attribution must be first or last, not 'middle'\n")
     (fcli.rules / "funnels.yaml").unlink()
     missing = fcli("report", "funnel", "signup")
-    assert missing.exit_code == 2 and "funnels.yaml not found" in missing.stderr
+    assert (missing.exit_code, missing.stdout, missing.stderr) == (2, "", (
+        f"error: {fcli.rules}/funnels.yaml not found: define funnels in funnels.yaml (see "
+        "the README, Campaign funnels)\n"))
 
 
 def test_rules_check_locates_funnel_problems(tmp_path):

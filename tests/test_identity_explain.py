@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from leadctl.errors import NotFound
@@ -32,8 +34,8 @@ def ws():
 def test_the_values_that_joined_a_lead_and_with_whom(ws):
     got = explain_lead_identity(ws, "A")
     person = person_of(ws)["A"]
-    assert got["lead"] == {"source": "sem", "lead_id": "A", "created_at": got["lead"]["created_at"],
-                           "chosen": "query"}
+    assert got["lead"] == {"source": "sem", "lead_id": "A",
+                           "created_at": dt.datetime(2026, 1, 1, 0, 0), "chosen": "query"}
     assert (got["person_id"], got["person_leads"]) == (person, 4)
     assert got["joined_by"] == [
         {"id_type": "email", "value": "z@qq.com", "records": 2,

@@ -116,12 +116,24 @@ def test_sql_phone_normalisation_matches_the_python_one():
     cells = "SELECT raw AS lead_key, raw AS raw_value, false AS split FROM t"
     sql = normalize.keyed_sql("phone", cells, "lead_key", normalize.cn_mobile_pattern())
     rows = con.execute(f"SELECT lead_key, key_value, valid FROM ({sql})").fetchall()
-    for raw, key_value, valid in rows:
-        expected = normalize.normalize_phone(raw)
-        if valid is None:  # undecided in SQL: phonenumbers decides, as in normalize_phone
-            valid = normalize.parse_phone(key_value) is not None
-            key_value = normalize.parse_phone(key_value) or key_value
-        assert (key_value if valid else None) == expected, raw
+    assert len(rows) == 26
+    decided = {raw: key if valid else None for raw, key, valid in rows if valid is not None}
+    assert decided == {**{raw: "+8613812345678" for _, raw in PHONE_FORMS},
+                       "139oslb5678": None, "1.38123E+10": None}
+    # Undecided in SQL (not a mainland mobile): the cleaned value goes to phonenumbers.
+    leftovers = {raw: key for raw, key, valid in rows if valid is None}
+    assert leftovers == {
+        "1391234567": "1391234567", "+852 9123 4567": "+85291234567",
+        "+1 (415) 555-0123": "+14155550123", "010-12345678": "01012345678",
+        "00000000000": "00000000000", "12345": "12345", "4008001234": "4008001234",
+        "+86 10 1234 5678": "+861012345678", "86-10-12345678": "861012345678"}
+    outcome = {"1391234567": None, "+852 9123 4567": "+85291234567",
+               "+1 (415) 555-0123": "+14155550123", "010-12345678": "+861012345678",
+               "00000000000": None, "12345": None, "4008001234": "+864008001234",
+               "+86 10 1234 5678": "+861012345678", "86-10-12345678": "+861012345678"}
+    assert {raw: normalize.parse_phone(key) for raw, key in leftovers.items()} == outcome
+    # and the Python normalisation agrees, value by value
+    assert {raw: normalize.normalize_phone(raw) for raw in values} == {**decided, **outcome}
 
 
 def test_id_card_check_digit_sql_matches_iso_7064():

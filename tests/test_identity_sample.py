@@ -42,8 +42,9 @@ def test_sample_resolution_is_precise_and_complete():
     ingest_paths(ws, [str(SAMPLE / "inbox")])
     summary = resolve_identities(ws, load_identity_config(REPO / "rules"), run_id=1)
     quality = pairwise_quality(ws, SAMPLE / "truth.csv")
-    assert quality["leads"] == quality["truth_leads"] == summary.leads
-    assert quality["precision"] >= 0.999
-    assert quality["recall"] >= 0.92
-    assert quality["largest"] <= 10
-    assert summary.subjects["matched"] > 0.99 * sum(summary.subjects.values())
+    assert quality["leads"] == quality["truth_leads"] == summary.leads == 3154
+    # 3321 of the 3401 true pairs found, and no false pair
+    assert quality["precision"] == 1.0
+    assert quality["recall"] == pytest.approx(3321 / 3401)
+    assert quality["largest"] == 6
+    assert summary.subjects == {"matched": 5673, "unmatched": 12}

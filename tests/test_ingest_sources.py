@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from leadctl.errors import RuleError
@@ -35,6 +36,12 @@ def test_configured_alias_is_used_by_ingest(tmp_path):
     write(tmp_path / "x.csv", "lead_id,客户电话\n1,13900000001\n")
     result = cli("ingest", tmp_path / "x.csv", "--json")
     assert result.json()["totals"]["leads"] == 1
+    con = duckdb.connect(str(tmp_path / "ws.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT source, lead_id, phone FROM leads").fetchall() == [
+            ("x", "1", "13900000001")]
+    finally:
+        con.close()
 
 
 def test_broken_sources_yaml_exits_2_with_location(tmp_path):
@@ -44,8 +51,9 @@ def test_broken_sources_yaml_exits_2_with_location(tmp_path):
     cli = Cli(tmp_path / "ws.duckdb", rules=rules)
     write(tmp_path / "x.csv", "lead_id,phone\n1,13900000001\n")
     result = cli("ingest", tmp_path / "x.csv")
-    assert result.exit_code == 2
-    assert "sources.yaml:" in result.stderr and "Traceback" not in result.stderr
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", (
+        f"error: {rules}/sources.yaml:3:1: invalid YAML: expected ',' or ']', but got "
+        "'<stream end>' (while parsing a flow sequence started at line 2, column 10)\n"))
 
 
 def test_rules_check_reports_identity_and_sources_problems_with_locations(tmp_path):
@@ -58,6 +66,7 @@ def test_rules_check_reports_identity_and_sources_problems_with_locations(tmp_pa
     write(rules / "identity.yaml", "cap:\n  max_records_per_value: -3\n")
     write(rules / "sources.yaml", "timezone: UTC\ncolour: red\n")
     result = Cli(tmp_path / "ws.duckdb", rules=rules)("rules", "check")
-    assert result.exit_code == 2
-    assert f"{rules}/identity.yaml:2:" in result.stderr
-    assert f"{rules}/sources.yaml:2:1: unknown key 'colour'" in result.stderr
+    assert (result.exit_code, result.stdout, result.stderr.splitlines()) == (2, "", [
+        f"error: {rules}/identity.yaml:2:26: cap.max_records_per_value must be a whole "
+        "number >= 1, got -3",
+        f"error: {rules}/sources.yaml:2:1: unknown key 'colour' (known: aliases, timezone)"])

@@ -210,7 +210,11 @@ def test_nan_and_infinity_are_written_as_null(capsys):
 
 def test_claim_that_takes_nothing_says_why(env):
     some = env["ws"]("claim", "nurture", "--rep", "ops_xu", "--n", "5", "--as-of", AS_OF)
-    assert some.exit_code == 0 and some.stderr.startswith("warning: ops_xu claimed only ")
+    assert (some.exit_code, some.stdout, some.stderr) == (0, (
+        "ops_xu claimed 2 of 5 from nurture (no limit; 0 still waiting) — fewer than asked: "
+        "pool_empty\n  P968a4a9ad176\n  Pfbe6c2289741\n"),
+        "warning: ops_xu claimed only 2 from nurture: no leads waiting in the pool "
+        "(pool_empty)\n")
     result = env["ws"]("claim", "nurture", "--rep", "ops_xu", "--as-of", AS_OF, "--json")
     assert (result.exit_code, result.json()["reason"], result.json()["count"]) == (
         0, "pool_empty", 0)

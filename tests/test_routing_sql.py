@@ -1,13 +1,13 @@
-"""The route stage's SQL builders: DuckDB text that sqlglot transpiles to Spark."""
+"""The route stage's SQL builders: DuckDB text that the Spark engine translates."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-import sqlglot
 from routing_cases import AS_OF, ROUTED, rules
 
 from leadctl.routing import allocation, sql
+from leadctl.spark.translate import translate
 
 
 def test_routing_sql_builders_transpile_to_spark(tmp_path):
@@ -19,6 +19,15 @@ def test_routing_sql_builders_transpile_to_spark(tmp_path):
                   allocation.deal_sql(["sales"], AS_OF, r.period_start(AS_OF)),
                   sql.new_state_sql(AS_OF), sql.summary_sql(),
                   *sql.apply_sql(AS_OF, 1, dt.datetime(2026, 11, 4, 2, 0))]
-    spark = [sqlglot.transpile(s, read="duckdb", write="spark")[0] for s in statements]
-    assert "EXPLODE(SEQUENCE(1, slots))" in spark[6]
-    assert "ROW_NUMBER() OVER (PARTITION BY pool ORDER BY slot_key" in spark[6]
+    actions = [translate(s) for s in statements]
+    assert [(a.kind, a.name) for a in actions] == [
+        ("materialize", "route_cfg_pools"), ("materialize", "route_cfg_reps"),
+        ("materialize", "route_cfg_members"), ("materialize", "route_activity"),
+        ("materialize", "route_decided"), ("empty", "route_dealt"), ("append", "route_dealt"),
+        ("view", "route_new"), ("query", None), ("append", "assignments"),
+        ("delete", "ownership"), ("append", "ownership")]
+    deal = actions[6].sql
+    assert "EXPLODE(SEQUENCE(1, slots))" in deal
+    assert ("ROW_NUMBER() OVER (PARTITION BY pool ORDER BY slot_key NULLS LAST, rep_pos NULLS "
+            "LAST) AS slot_no") in deal
+    assert "as_of >= CAST('2026-11-02' AS DATE) AND as_of <= CAST('2026-11-04' AS DATE)" in deal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -74,7 +75,14 @@ def reference(tmp_path_factory) -> dict:
 def test_run_on_sample_resolves_tags_scores_routes(reference):
     s = reference["state"]
     assert s["leads"] == 3154
-    assert 1500 <= len(s["persons"]) <= 1600
+    assert len(s["persons"]) == 1535
+    con = duckdb.connect(str(reference["db"]), read_only=True)
+    try:
+        counts = {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                  for table in ("tags", "scores", "ownership")}
+    finally:
+        con.close()
+    assert counts == {"tags": 35419, "scores": 1535, "ownership": 1535}
     assert runs_log(reference["db"]) == [("run", "ok")]
 
 
@@ -233,7 +241,9 @@ def test_reader_works_during_a_run(reference, tmp_path):
         assert holder.stdout.readline().strip() == "locked"
         result = leadctl(db, "portrait", "13800000001", "--json")
         assert result.returncode == 0, result.stderr
-        assert result.stdout.startswith("{")
+        portrait = json.loads(result.stdout)
+        assert (portrait["person_id"], portrait["query"]) == (
+            "P83914f95b421", {"text": "138****0001", "matched_by": ["phone"]})
     finally:
         holder.kill()
         holder.wait()

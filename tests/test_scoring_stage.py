@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sqlglot
 from scoring_cases import AS_OF, TAGS, rules_dir, workspace
 
 from leadctl.scoring.parse import load_scoring_rules
 from leadctl.scoring.sql import points_table_sql
 from leadctl.scoring.stage import run_scores
+from leadctl.spark.translate import translate
 from leadctl.tagging.fields import person_features_fields
 from leadctl.workspace import open_writer
 
@@ -69,7 +69,11 @@ def test_points_sql_is_one_pass_and_transpiles_to_spark(tmp_path):
     sql = points_table_sql(rules, fields, AS_OF, "pts")
     assert sql.count("FROM \"person_features\"") == 1 and "JOIN" not in sql
     assert "power(0.5, CAST((\"days_since_last_login\") AS DOUBLE) / 10)" in sql
-    assert sqlglot.transpile(sql, read="duckdb", write="spark")
+    spark = translate(sql)
+    assert (spark.kind, spark.name, spark.ctes) == ("materialize", "pts", ())
+    assert spark.sql.count("FROM `person_features`") == 1
+    assert "ELSE POWER(0.5, CAST((`days_since_last_login`) AS DOUBLE) / 10) END" in spark.sql
+    assert "CAST('2026-11-01' AS DATE) AS as_of, CAST(NULL AS INT) AS run_id" in spark.sql
 
 
 def test_missing_scoring_file_skips_the_stage(tmp_path):

@@ -172,11 +172,16 @@ def test_a_fold_reads_only_the_events_whose_part_in_a_condition_can_differ():
 
 
 def test_features_sql_transpiles_to_spark():
-    import sqlglot
+    from leadctl.spark.translate import translate
 
-    sql = features_select_sql(load_tag_rules(RULES), AS_OF)
-    spark = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
-    assert "FROM events" in spark and "person_features" not in spark
+    spark = translate(features_select_sql(load_tag_rules(RULES), AS_OF))
+    # the first layer, read twice (tags and their averages), is materialised once
+    assert (spark.kind, spark.name, [name for name, _ in spark.ctes]) == (
+        "query", None, ["__cte_layer0"])
+    layer0 = spark.ctes[0][1]
+    assert "DATEDIFF(DAY, CAST(e.ts AS DATE), CAST('2026-11-01' AS DATE)) AS d" in layer0
+    assert "FROM events" in layer0 and "FROM __cte_layer0 AS layer0" in spark.sql
+    assert "person_features" not in layer0 + spark.sql
 
 
 def test_every_shipped_tag_has_a_fixture_expectation():

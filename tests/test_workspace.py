@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from leadctl.errors import WorkspaceError, WorkspaceLocked
+from leadctl.starter import starter_rules_dir
 from leadctl.workspace import _clone_or_copy, open_reader, open_writer
 
 
@@ -111,9 +112,20 @@ def test_init_creates_workspace_and_copies_rules(cli, tmp_path):
     data = result.json()
     assert data["db_created"] is True
     assert (tmp_path / "new" / "leadctl.duckdb").exists()
-    assert data["rules_copied"], "starter rules are copied"
+    names = ["costs.yaml", "funnels.yaml", "identity.yaml", "routing.yaml", "scoring.yaml",
+             "sources.yaml", "tags.yaml", *(f"tests/{name}.yaml" for name in (
+                 "app_install_funnel", "behaviour_and_preference", "days_since_first_payment",
+                 "lifecycle_stage", "login_days_30d", "login_streak", "paid_amount_30d",
+                 "profile", "rfm_segment", "scoring_routing", "top_categories_7d",
+                 "value_tier"))]
+    copied = [str(tmp_path / "new" / "rules" / name) for name in names]
+    assert (data["rules_copied"], data["rules_kept"]) == (copied, [])
+    for name in names:  # each one a copy of the starter rule file
+        assert (tmp_path / "new" / "rules" / name).read_bytes() == \
+            (starter_rules_dir() / name).read_bytes()
     again = init_cli("init", tmp_path / "new", "--json").json()
-    assert again["db_created"] is False and again["rules_copied"] == []
+    assert (again["db_created"], again["rules_copied"], again["rules_kept"]) == (
+        False, [], copied)
 
 
 def test_the_private_copy_is_a_clone_or_an_exact_copy(tmp_path):
