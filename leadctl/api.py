@@ -42,14 +42,7 @@ from leadctl.views.explain import explain_lead
 from leadctl.views.export import check_output_file, copy_to_file, export_table
 from leadctl.views.find import compile_filter, evaluating, find_persons, relation_sql
 from leadctl.views.report import channel_report
-from leadctl.workspace import (
-    Workspace,
-    db_path_from,
-    open_private,
-    open_writer,
-    reading,
-    rule_computation,
-)
+from leadctl.workspace import Workspace, db_path_from, open_private, open_writer, reading
 
 
 @contextlib.contextmanager
@@ -134,15 +127,13 @@ def tag(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = False,
     if dry_run:
         with reading(db) as ws:
             rules.check_data(ws)
-            with rule_computation("tag"):
-                result = run_tags(ws, rules.tags, as_of, dry_run=True, progress=progress,
-                                  full=full)
+            result = run_tags(ws, rules.tags, as_of, dry_run=True, progress=progress,
+                              full=full)
     else:
         with recorded_run(db, "tag", as_of, rules) as ws:
             rules.check_data(ws)
-            with rule_computation("tag"):
-                result = run_tags(ws, rules.tags, as_of, run_id=ws.run_id, progress=progress,
-                                  full=full)
+            result = run_tags(ws, rules.tags, as_of, run_id=ws.run_id, progress=progress,
+                              full=full)
             ws.finish_run("ok", {"persons": result["persons"], "tags": len(result["tags"]),
                                  "changes": result["changes"]})
     result["warnings"] = rules.warnings
@@ -164,13 +155,12 @@ def score(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     if dry_run:
         with reading(db) as ws:
             fields = _stored_fields(ws, rules, check_scoring_expressions)
-            with rule_computation("score"):
-                return run_scores(ws, rules, as_of, dry_run=True, fields=fields)
+            return run_scores(ws, rules, as_of, dry_run=True, fields=fields)
     with recorded_run(db, "score", as_of, ruleset) as ws:
         fields = _stored_fields(ws, rules, check_scoring_expressions)
-        with rule_computation("score"):
-            result = run_scores(ws, rules, as_of, run_id=ws.run_id, fields=fields)
-        ws.finish_run("ok", {"persons": result["persons"], **result["grade_changes"]})
+        result = run_scores(ws, rules, as_of, run_id=ws.run_id, fields=fields)
+        ws.finish_run("ok", {"persons": result["persons"], **result["grade_changes"]},
+                      as_of=dt.date.fromisoformat(result["as_of"]))  # the tags' by default
     return result
 
 
@@ -184,13 +174,10 @@ def route(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     if dry_run:
         with reading(db) as ws:
             fields = _stored_fields(ws, rules, check_routing_expressions)
-            with rule_computation("route"):
-                return run_routing(ws, rules, as_of, dry_run=True, fields=fields, limit=limit)
+            return run_routing(ws, rules, as_of, dry_run=True, fields=fields, limit=limit)
     with recorded_run(db, "route", as_of, ruleset) as ws:
         fields = _stored_fields(ws, rules, check_routing_expressions)
-        with rule_computation("route"):
-            result = run_routing(ws, rules, as_of, run_id=ws.run_id, fields=fields,
-                                 limit=limit)
+        result = run_routing(ws, rules, as_of, run_id=ws.run_id, fields=fields, limit=limit)
         ws.finish_run("ok", {"persons": result["persons"], "changes": result.get("changes", 0),
                              "unassigned": result.get("unassigned", {})})
     return result

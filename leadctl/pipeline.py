@@ -14,7 +14,6 @@ or over-shared identifier values) and the reason of a failure.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -40,12 +39,11 @@ from leadctl.ruleset import RuleSet, load_rules
 from leadctl.schema import COMPACT_EVERY_RUNS
 from leadctl.scoring.stage import run_scores
 from leadctl.tagging.stage import run_tags
-from leadctl.workspace import kill_point, open_private, open_writer, rule_computation
+from leadctl.workspace import kill_point, open_private, open_writer
 
 log = logging.getLogger("leadctl")
 
 STAGES = ("ingest", "resolve", "tag", "score", "route")
-RULE_STAGES = ("tag", "score", "route")  # those computing rule expressions per person
 
 
 @dataclass
@@ -138,8 +136,7 @@ def run_stages(ws, rules: RuleSet, options: RunOptions, summary: dict,
             progress(index, len(STAGES), stage)
         log.info("stage %s started", stage)
         started = time.perf_counter()
-        with rule_computation(stage) if stage in RULE_STAGES else contextlib.nullcontext():
-            counts = summary["stages"][stage] = funcs[stage](ws, rules, options)
+        counts = summary["stages"][stage] = funcs[stage](ws, rules, options)
         summary["timings"][stage] = round(time.perf_counter() - started, 3)
         log.info("stage %s done in %.2fs: %s", stage, summary["timings"][stage],
                  stage_counts(stage, counts))

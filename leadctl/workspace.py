@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import InputError, LeadctlError, UsageError, WorkspaceError, WorkspaceLocked
+from leadctl.limits import BIGINT_MAX, BIGINT_MIN
 from leadctl.schema import (
     COMPACTED_KEY,
     SCHEMA_VERSION,
@@ -151,12 +152,14 @@ class SqlSession:
         return run_id
 
     def finish_run(self, outcome: str, counts: dict | None = None, inputs: Any = None,
-                   error: str | None = None) -> None:
+                   error: str | None = None, as_of: dt.date | None = None) -> None:
+        """Ends the run's row; `as_of`: the date the run settled on, when it started
+        without one (`score` takes its tags')."""
         self.execute(
             "UPDATE runs SET ended_at = now()::TIMESTAMP, outcome = ?, counts = ?, inputs = ?, "
-            "error = ? WHERE run_id = ?",
+            "error = ?, as_of = coalesce(?, as_of) WHERE run_id = ?",
             [outcome, json.dumps(counts or {}, default=str), json.dumps(inputs, default=str),
-             error, self.run_id],
+             error, as_of, self.run_id],
         )
 
 
@@ -456,23 +459,39 @@ class RuleComputationFailed(InputError):
     person of this data: a whole number leaves BIGINT, `%` divides by zero."""
 
 
-@contextlib.contextmanager
-def rule_computation(stage: str) -> Iterator[None]:
-    """DuckDB's overflow and division-by-zero errors in a stage that computes rule
-    expressions become RuleComputationFailed (exit 2, the stage and DuckDB's reason), not
-    an internal error: the rules' fault for this data, nothing published."""
+# What to say of a value a user expression cannot compute (see `failed_computation`).
+WHOLE_NUMBER_RANGE = f"whole numbers must stay from {BIGINT_MIN} to {BIGINT_MAX}"
+
+
+def failed_computation(exc: BaseException) -> str | None:
+    """'overflow' or 'division by zero' when `exc` is DuckDB's error for a value an
+    expression cannot compute for some row (a whole number past BIGINT, `%` by 0); None
+    for any other error."""
     import duckdb
 
+    if isinstance(exc, duckdb.OutOfRangeException):
+        return "overflow"
+    if isinstance(exc, duckdb.InvalidInputException) and "division by zero" in str(exc).lower():
+        return "division by zero"
+    return None
+
+
+@contextlib.contextmanager
+def rule_computation(stage: str) -> Iterator[None]:
+    """Around a stage that computes rule expressions per person (also as a decorator):
+    DuckDB's overflow and division by zero become RuleComputationFailed (exit 2, the stage
+    and DuckDB's reason), not an internal error: the rules' fault for this data, nothing
+    published."""
     try:
         yield
-    except (duckdb.OutOfRangeException, duckdb.InvalidInputException) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if isinstance(exc, duckdb.InvalidInputException) and "by zero" not in reason.lower():
+    except Exception as exc:
+        if failed_computation(exc) is None:
             raise
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RuleComputationFailed(
             f"{stage}: a rule's expression cannot be computed for some person: {reason} "
-            "(whole numbers must stay from -9223372036854775808 to 9223372036854775807; "
-            "guard a divisor with nullif(y, 0)): check the expressions in rules/") from None
+            f"({WHOLE_NUMBER_RANGE}; guard a divisor with nullif(y, 0)): check the "
+            "expressions in rules/") from None
 
 
 def kill_point(stage: str) -> None:

@@ -18,6 +18,7 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     check_count,
     check_share,
     check_text,
+    check_utf8,
     error,
     not_utf8,
     parse_as_of,

@@ -272,8 +272,7 @@ def _override(ctx: typer.Context, write, a: str, b: str, reason: str, by: str | 
 
     def action():
         common.check_text("--by", by)
-        if common.not_utf8(reason):  # free text (escaped in the file), but storable
-            raise common.UsageError(f"--reason is not valid UTF-8 text: {reason!r}")
+        common.check_utf8("--reason", reason)  # free text (escaped in the file), but storable
         return write(s.db, s.rules, a, b, reason, by)
 
     result = common.run(ctx, action)

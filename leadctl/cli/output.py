@@ -77,13 +77,18 @@ def check_share(option: str, value: float) -> float:
 
 def check_text(option: str, value: str | None) -> str | None:
     """A name option: not empty or only whitespace, no control characters, valid UTF-8."""
-    if value is None:
+    if check_utf8(option, value) is None:
         return value
-    if not_utf8(value):
-        raise UsageError(f"{option} is not valid UTF-8 text: {value!r}")
     if not value.strip() or _CONTROL.search(value):
         raise UsageError(f"{option} must be a non-empty name without control characters, "
                          f"not {value!r}")
+    return value
+
+
+def check_utf8(option: str, value: str | None) -> str | None:
+    """A text option that must be storable: bytes that are not UTF-8 are a UsageError."""
+    if value is not None and not_utf8(value):
+        raise UsageError(f"{option} is not valid UTF-8 text: {value!r}")
     return value
 
 

@@ -148,9 +148,8 @@ class DuckDBReader:
         return expand_paths(paths)
 
     def fingerprint(self, path: Path, encoding: str | None) -> tuple[str, FileFormat]:
-        digest, mixed = hash_and_line_endings(path)
         fmt = sniff(path, encoding)
-        fmt.mixed_newlines = mixed and fmt.format == "csv"
+        digest, fmt.mixed_newlines = hash_and_line_endings(path, text=fmt.format == "csv")
         return digest, fmt
 
     def stage(self, ws: Workspace, path: Path, fmt: FileFormat, file_id: int) -> StagedFile:

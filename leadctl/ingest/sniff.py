@@ -33,15 +33,18 @@ class FileFormat:
     mixed_newlines: bool = False  # read through a copy with LF line endings
 
 
-def hash_and_line_endings(path: Path) -> tuple[str, bool]:
-    """The file's SHA-256 and whether its line endings are mixed (CRLF and bare LF lines,
-    or a lone CR), in one read: DuckDB's CSV sniffer gives up on such a file."""
+def hash_and_line_endings(path: Path, text: bool = True) -> tuple[str, bool]:
+    """The file's SHA-256 and, for a `text` file, whether its line endings are mixed (CRLF
+    and bare LF lines, or a lone CR), in one read: DuckDB's CSV sniffer gives up on such a
+    file. A Parquet file's bytes are not counted."""
     digest = hashlib.sha256()
     cr = crlf = lf = 0
     last = b""
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(4 * 1024 * 1024), b""):
             digest.update(chunk)
+            if not text:
+                continue
             cr += chunk.count(b"\r")
             lf += chunk.count(b"\n")
             crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")

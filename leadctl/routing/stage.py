@@ -36,11 +36,12 @@ from leadctl.routing.sql import (
 )
 from leadctl.routing.tables import CFG_POOLS, CFG_REPS, DEALT, NEW
 from leadctl.tagging.fields import person_features_fields
-from leadctl.workspace import Workspace
+from leadctl.workspace import Workspace, rule_computation
 
 DETAILS_SHOWN = 50
 
 
+@rule_computation("route")  # an overflow for this data: exit 2
 def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: bool = False,
                 run_id: int | None = None, fields: Mapping[str, str] | None = None,
                 limit: int = DETAILS_SHOWN) -> dict:

@@ -7,7 +7,7 @@ each numeric key is checked against its range here, at `rules check` time, and a
 outside it is a rule problem at its file:line:col naming the key, the value as written
 and the range.
 
-The bounds are the CLI's (`leadctl/cli/output.py`): every length in days is at most
+The bounds shared with the CLI live in `leadctl/limits.py`: every length in days is at most
 `MAX_DAYS`, the 100 years `--lock-days` allows, so a window before (or a lock after) any
 date from `FIRST_DATE` to `LAST_DATE` stays inside the calendar; counts are at most
 `MAX_COUNT`, the bound of `--limit`/`--n`.
@@ -21,7 +21,7 @@ from typing import Any
 
 # Dates a command computes with (fixture `as_of:` too); windows, lock, dormancy and SLA
 # lengths, decay half-lives and ages (up to 100 years); counts (a rep's capacity).
-from leadctl.limits import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS  # noqa: E402, F401
+from leadctl.limits import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS  # noqa: F401
 
 # Score points of a rule and grade minimums, either sign.
 MAX_POINTS = 1_000_000_000

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from leadctl.limits import BIGINT_MAX, BIGINT_MIN
 from leadctl.rules.expr_parse import (
     ANONYMOUS,
     ARITY,
@@ -37,9 +38,6 @@ NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP, LIST, NULL = (
 )  # fmt: skip
 FIELD_TYPES = frozenset({NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP, LIST})
 ELEMENT_TYPES = (NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP)  # what a list can hold
-# Whole-number literals must fit a BIGINT (SQL would make a wider one a HUGEINT or DECIMAL,
-# and Spark a DECIMAL: the engines would disagree about every sum and product with it).
-BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
 
 class ListType(str):

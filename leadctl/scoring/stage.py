@@ -28,7 +28,7 @@ from leadctl.scoring.sql import (
 from leadctl.sqltext import ident
 from leadctl.tagging.fields import person_features_fields
 from leadctl.tagging.incremental import TagState, state_sql
-from leadctl.workspace import Workspace
+from leadctl.workspace import Workspace, rule_computation
 
 POINTS = "score_new_points"  # dry run: a temporary table
 NEXT = "scores_next"  # real run: the next `scores`, renamed into place
@@ -58,6 +58,7 @@ def check_tags_as_of(as_of: dt.date, tagged: dt.date | None) -> None:
             f"--as-of {tagged})")
 
 
+@rule_computation("score")  # an overflow for this data: exit 2
 def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date | None, *,
                dry_run: bool = False, run_id: int | None = None,
                fields: Mapping[str, str] | None = None) -> dict:
@@ -66,8 +67,6 @@ def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date | None, *,
     tagged = tags_as_of(ws)
     if as_of is None:
         as_of = tagged or dt.date.today()
-        if not dry_run and ws.run_id is not None:  # the run log names the date used
-            ws.execute("UPDATE runs SET as_of = ? WHERE run_id = ?", [as_of, ws.run_id])
     summary: dict = {"as_of": as_of.isoformat(), "dry_run": dry_run, "run_id": None,
                      "rules_hash": rules.rules_hash}
     if not rules.present:

@@ -33,7 +33,7 @@ from leadctl.tagging.sql import (
     tag_definitions_sql,
     tags_from_events,
 )
-from leadctl.workspace import Workspace
+from leadctl.workspace import Workspace, rule_computation
 
 log = logging.getLogger("leadctl")
 
@@ -264,6 +264,7 @@ def computed_tags(ws: Workspace, rules: TagRules) -> list[StoredTag]:
     return [StoredTag(t.name, t.type, columns[t.name]) for t in rules.definition_order()]
 
 
+@rule_computation("tag")  # an overflow for this data: exit 2
 def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = False,
              run_id: int | None = None, progress=None, full: bool = False) -> dict:
     """Compute every tag as of `as_of`; store unless `dry_run`. Returns the run summary.

@@ -22,6 +22,7 @@ from leadctl.rules.expr import ExprError, compile_expr, list_of
 from leadctl.tagging.fields import expression_type
 from leadctl.views.asof import screen_as_of, stored_as_of
 from leadctl.views.export import check_output_file, copy_to_file
+from leadctl.workspace import WHOLE_NUMBER_RANGE, failed_computation
 
 DEFAULT_LIMIT = 20
 # Fields besides the person_features columns (those win on a name clash), with the SQL
@@ -62,18 +63,15 @@ class ExpressionFailed(UsageError):
 def evaluating(text: str) -> Iterator[None]:
     """Runs queries filtered by the expression `text`; DuckDB's overflow and division by
     zero errors become ExpressionFailed (exit 2) instead of an internal error."""
-    import duckdb
-
     try:
         yield
-    except duckdb.OutOfRangeException as exc:
-        raise ExpressionFailed(text, _engine_reason(exc), "whole numbers must stay from "
-                               "-9223372036854775808 to 9223372036854775807") from None
-    except duckdb.InvalidInputException as exc:
-        if "division by zero" not in str(exc).lower():
+    except Exception as exc:
+        failure = failed_computation(exc)
+        if failure is None:
             raise
-        raise ExpressionFailed(text, _engine_reason(exc),
-                               "guard the divisor, e.g. x % nullif(y, 0)") from None
+        advice = (WHOLE_NUMBER_RANGE if failure == "overflow"
+                  else "guard the divisor, e.g. x % nullif(y, 0)")
+        raise ExpressionFailed(text, _engine_reason(exc), advice) from None
 
 
 def _engine_reason(exc: Exception) -> str:
