@@ -1,5 +1,6 @@
 """`report channels` counts a sale recorded under a person id that a later merge retired
-for the person the id went to (person_aliases), also after a second merge."""
+for the person the id went to (person_aliases), also after a second merge; the
+person's portrait and explain show the log rows written under that id, marked."""
 
 from __future__ import annotations
 
@@ -56,6 +57,32 @@ def test_a_sale_under_a_retired_id_counts_for_its_person(merged):
         ("x", 1, 0, 0.0, 1200.0),
         ("(total)", 1, 1, 1200.0, 1200.0),
     ]
+
+
+# The survivor's log, newest first: its own rows and the retired id's (recorded_as).
+MERGED_LOG = [
+    ("2026-11-05", "merge", "rep_zhao", None),
+    ("2026-11-03", "sale", "rep_sun", "P7fb1e778ed99"),
+    ("2026-11-02", "sale", "rep_zhao", None),
+    ("2026-11-01", "hot_other", "rep_zhao", None),
+    ("2026-11-01", "hot_other", "rep_sun", "P7fb1e778ed99"),
+]
+
+
+def log_rows(rows: list[dict]) -> list[tuple]:
+    return [(r["as_of"], r["rule"], r["new_owner"], r["recorded_as"]) for r in rows]
+
+
+def test_portrait_and_explain_show_the_retired_ids_log(merged):
+    cli, _ = merged
+    portrait = cli("portrait", "P1dd05a5bb198", "--json")
+    explain = cli("explain", "P1dd05a5bb198", "--json")
+    assert (portrait.exit_code, explain.exit_code) == (0, 0)
+    assert log_rows(portrait.json()["history"]) == MERGED_LOG
+    assert log_rows(explain.json()["routing"]["log"]) == MERGED_LOG
+    text = cli("explain", "P1dd05a5bb198")
+    assert "sale (as P7fb1e778ed99)" in text.stdout
+    assert text.stdout.count("(as P7fb1e778ed99)") == 2
 
 
 def test_a_second_merge_keeps_every_sale(merged, tmp_path):

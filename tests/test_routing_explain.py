@@ -21,7 +21,7 @@ def test_explain_routing_shows_state_route_and_history(tmp_path):
     assert {k: v for k, v in got["log"][0].items() if k != "logged_at"} == {
         "as_of": AS_OF, "old_pool": None, "new_pool": "public_sea", "old_owner": None,
         "new_owner": None, "old_status": None, "new_status": None, "rule": "warm",
-        "reason": "claim_pool"}
+        "reason": "claim_pool", "recorded_as": None}
     assert got["route"] == {"route": "warm", "at": f"{tmp_path / 'routing.yaml'}:13:5",
                             "when": "grade = 'B' and region = 'east'", "pool": "public_sea",
                             "description": None}

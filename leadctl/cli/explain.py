@@ -10,7 +10,7 @@ import typer
 from leadctl import api
 from leadctl.cli import common
 from leadctl.cli.portrait_view import _text as text
-from leadctl.cli.portrait_view import render_candidates
+from leadctl.cli.portrait_view import recorded_as, render_candidates
 from leadctl.identity.lookup import AmbiguousQuery
 from leadctl.views.asof import describe
 
@@ -195,7 +195,7 @@ def _routing(part: dict):
             "rule", "status"), rows=[
             [h.get("as_of") or h.get("logged_at"), _change(h["old_pool"], h["new_pool"]),
              _change(h["old_owner"], h["new_owner"]), _change(h["old_status"], h["new_status"]),
-             h["rule"], h["reason"]] for h in part["log"]]))
+             h["rule"], recorded_as(h["reason"], h)] for h in part["log"]]))
     return Group(*lines)
 
 

@@ -303,6 +303,11 @@ def _tags(p: dict, width: int, budget: int) -> tuple:
     return _panel(grid, title), 2 + sum(lines) + (len(shown_groups) < len(groups))
 
 
+def recorded_as(why: str, row: dict) -> str:
+    """A log row written under an id a merge later retired says so."""
+    return f"{why} (as {row['recorded_as']})" if row.get("recorded_as") else why
+
+
 def _bottom(p: dict, width: int) -> tuple:
     """Activity (one flowing line) and the latest assignment log rows, in one panel."""
     from rich.console import Group
@@ -322,7 +327,7 @@ def _bottom(p: dict, width: int) -> tuple:
                  _change(h.get("old_pool"), h.get("new_pool")),
                  _change(h.get("old_owner"), h.get("new_owner")),
                  _change(h.get("old_status"), h.get("new_status")),
-                 h.get("reason") or h.get("rule") or "—"] for h in history]
+                 recorded_as(h.get("reason") or h.get("rule") or "—", h)] for h in history]
         table, hidden = _fixed_table(["when", "pool", "owner", "status", "why"], rows,
                                      [10, 24, 20, 26, 60], width, drop=("status", "owner"))
         parts.append(table)

@@ -329,6 +329,14 @@ def _shown(query: str, lookups: list[Lookup], reveal: bool) -> str:
     return pii.mask(first.kind, first.value)
 
 
+def recorded_under_sql(column: str = "person_id") -> str:
+    """A condition: `column` holds an id the person's rows may be recorded under, its
+    current id (the first `?`) or one a merge retired into it (the second `?`). Logs and
+    sales keep the id they were written under; a screen of the person reads them all."""
+    return (f"({column} = ? OR {column} IN "
+            "(SELECT old_person_id FROM person_aliases WHERE person_id = ?))")
+
+
 def masked_query(query: str, kind: str, reveal: bool = False) -> str:
     """The query as echoed back in a result matched by `kind`: masked when it is personal
     data, in the portrait's form (`138****5678` for `+86 138-1234-5678`)."""

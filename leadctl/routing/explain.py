@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import RuleError
+from leadctl.identity.lookup import recorded_under_sql
 from leadctl.routing.parse import load_routing_rules
 from leadctl.workspace import Workspace
 
@@ -25,8 +26,10 @@ def explain_routing(ws: Workspace, person_id: str, rules_dir: Path | None) -> di
                     "dormant, reason FROM ownership WHERE person_id = ?", [person_id])
     log = ws.rows(
         "SELECT logged_at, as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
-        "new_status, rule, reason FROM assignments WHERE person_id = ? "
-        f"ORDER BY logged_at DESC, run_id DESC LIMIT {MAX_ASSIGNMENTS}", [person_id])
+        "new_status, rule, reason, CASE WHEN person_id <> ? THEN person_id END AS recorded_as "
+        "FROM assignments "
+        f"WHERE {recorded_under_sql()} "
+        f"ORDER BY logged_at DESC, run_id DESC LIMIT {MAX_ASSIGNMENTS}", [person_id] * 3)
     if not state and not log:
         return {"available": False, "note": "not routed yet (run `leadctl route`)"}
     out: dict[str, Any] = {"state": state[0] if state else None, "log": log}

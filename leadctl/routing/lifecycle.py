@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from leadctl.errors import InputError, UsageError
-from leadctl.identity.lookup import resolve_person
+from leadctl.identity.lookup import recorded_under_sql, resolve_person
 from leadctl.routing.model import INTENT_STATUSES, STATUSES, RoutingRules
 from leadctl.routing.sql import claim_pick_sql, rep_period_load_sql
 from leadctl.routing.tables import LOG_COLUMNS, OWNERSHIP_COLUMNS
@@ -186,8 +186,7 @@ def record_sale(ws: Workspace, rules: RoutingRules, query: str, rep: str, as_of:
     days = rules.lifecycle.lock_days if lock_days is None else lock_days
     locked_until = as_of + dt.timedelta(days=days)
     first_sale = not ws.scalar(  # sales of ids merged into the person count too
-        "SELECT count(*) FROM sales WHERE person_id = ? OR person_id IN "
-        "(SELECT old_person_id FROM person_aliases WHERE person_id = ?)", [person_id, person_id])
+        f"SELECT count(*) FROM sales WHERE {recorded_under_sql()}", [person_id, person_id])
     if state and state["owner"] == rep and state["locked_until"] \
             and state["locked_until"] > locked_until:
         locked_until = state["locked_until"]  # a later sale never shortens a lock

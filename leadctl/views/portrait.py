@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 
 from leadctl import pii
-from leadctl.identity.lookup import masked_query, resolve_person
+from leadctl.identity.lookup import masked_query, recorded_under_sql, resolve_person
 from leadctl.sqlfn import round_sql
 from leadctl.tagging.tables import stored_value
 from leadctl.views.asof import screen_as_of
@@ -271,8 +271,10 @@ def _activity_from_events(ws, person_id: str, as_of: dt.date) -> list[dict]:
 def _history(ws, person_id: str) -> list[dict]:
     return ws.rows(
         "SELECT logged_at, as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
-        "new_status, rule, reason FROM assignments WHERE person_id = ? "
-        f"ORDER BY logged_at DESC, run_id DESC LIMIT {MAX_HISTORY}", [person_id])
+        "new_status, rule, reason, CASE WHEN person_id <> ? THEN person_id END AS recorded_as "
+        "FROM assignments "
+        f"WHERE {recorded_under_sql()} "
+        f"ORDER BY logged_at DESC, run_id DESC LIMIT {MAX_HISTORY}", [person_id] * 3)
 
 
 def _identity_history(ws, person_id: str) -> list[dict]:
