@@ -3,16 +3,18 @@ many distinct persons it brought, how much it duplicates other channels, its rej
 rate, the grade mix, how much of it reached sales pools and how much sold.
 
 Everything is as of one date (`leadctl.views.asof`: the last tag run's by default,
-`--as-of` moves it): leads created after the as-of day are not counted; grades, scores
-and pools are the stored ones (`as_of_differs` says when their as-of is another).
+`--as-of` moves it): leads that arrived after the as-of day are not counted, nor do they
+make another channel's lead a duplicate; grades, scores and pools are the stored ones
+(`as_of_differs` says when their as-of is another).
 
 Definitions (per value of the `--by` column; an empty value counts as `(none)`):
-- leads: leads of the channel created up to the as-of day (and on/after `--since` when
-  given; a lead without a creation time always counts);
+- leads: leads of the channel that arrived up to the as-of day (and on/after `--since`
+  when given); a lead arrives at its created_at, or its file's ingest time when it has
+  none (`arrival_ctes`);
 - persons: distinct resolved persons of those leads;
 - dup_rate: share of the channel's leads whose person also has leads from another
-  channel (any date: a lead from a person another channel already brought is a
-  duplicate however old the other lead is);
+  channel that arrived up to the as-of day (before `--since` too: a lead from a person
+  another channel already brought is a duplicate however old the other lead is);
 - rejects / reject_rate: rejected lead rows of that source (rejected on/after `--since`),
   rejects / (leads + rejects); only with `--by source` (rejects carry no UTM fields);
 - grade_a..grade_d, avg_score: the channel's persons by their current grade / score;
@@ -102,7 +104,7 @@ def is_sales_pool_name(*names: str | None) -> bool:
 
 
 def _scope_sql(column: str, since: dt.date | None, as_of: dt.date | None) -> tuple[str, str]:
-    """(visible, in_scope): SQL conditions on a creation-time column. Visible: created up
+    """(visible, in_scope): SQL conditions on an arrival-time column. Visible: arrived up
     to the as-of day (or unknown); in scope: visible and on/after `since`."""
     visible = (f"({column} IS NULL OR {column} < "
                f"{date_literal(as_of + dt.timedelta(days=1))})") if as_of is not None else "TRUE"
@@ -202,7 +204,7 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
     cost entries of dimension `by` (none: the cost columns are NULL). Pure."""
     if by not in BY_COLUMNS:
         raise UsageError(f"cannot report by {by!r}: choose one of {', '.join(BY_COLUMNS)}")
-    visible, in_scope = _scope_sql("r.created_at", since, as_of)
+    visible, in_scope = _scope_sql("r.arrived_at", since, as_of)
     reject_since = f"AND rejected_at >= {date_literal(since)}" if since else ""
     window = [f"e.first_day <= {date_literal(as_of)}"] if as_of is not None else []
     window += [f"e.last_day >= {date_literal(since)}"] if since else []
@@ -241,7 +243,7 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
         FROM lead_arrival a LEFT JOIN arrivals ar ON ar.lead_key = a.lead_key),
     person_channels AS (
         SELECT person_id, count(DISTINCT channel) AS channels
-        FROM lead_rows WHERE person_id IS NOT NULL GROUP BY person_id),
+        FROM lead_rows r WHERE person_id IS NOT NULL AND {visible} GROUP BY person_id),
     current_sales AS ({current_person_sql("sales", ("amount",))}),
     sold_persons AS (
         SELECT person_id FROM current_sales
@@ -386,7 +388,7 @@ def duplicates_sql(source: str, since: dt.date | None = None, as_of: dt.date | N
     one row each with that earlier lead, and the identifier values the two share directly
     (`matched_on`: their types; `matched_values`: masked unless `reveal`; both NULL when
     the leads joined only through other leads). Ordered by arrival. Pure."""
-    _, in_scope = _scope_sql("a.created_at", since, as_of)
+    _, in_scope = _scope_sql("a.arrived_at", since, as_of)
     value = "i.value" if reveal else (
         "CASE i.id_type " + " ".join(f"WHEN {literal(kind)} THEN {pii.mask_sql(kind, 'i.value')}"
                                      for kind in ("phone", "email", "id_card", "wechat",
