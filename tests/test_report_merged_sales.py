@@ -1,6 +1,7 @@
 """`report channels` counts a sale recorded under a person id that a later merge retired
 for the person the id went to (person_aliases), also after a second merge; the
-person's portrait and explain show the log rows written under that id, marked."""
+person's portrait and explain show the log rows written under that id, marked. As of a
+date before a sale, no screen shows it: not its lock, not its amount."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ MERGE_CSV = ("lead_id,phone,wechat,name,created_at\n"
              "M2,18686933403,wx_shared_qa,b,2026-11-04 10:00:00\n")
 
 
-def channels(cli) -> list[tuple]:
-    result = cli("report", "channels", "--json")
+def channels(cli, *options) -> list[tuple]:
+    result = cli("report", "channels", *options, "--json")
     assert result.exit_code == 0, result.stderr
     data = result.json()
     return [tuple(r[c] for c in COLUMNS) for r in data["channels"] + [data["total"]]]
@@ -83,6 +84,40 @@ def test_portrait_and_explain_show_the_retired_ids_log(merged):
     text = cli("explain", "P1dd05a5bb198")
     assert "sale (as P7fb1e778ed99)" in text.stdout
     assert text.stdout.count("(as P7fb1e778ed99)") == 2
+
+
+def test_a_sale_counts_from_its_day_on(merged):
+    cli, _ = merged
+    totals = [channels(cli, "--as-of", day)[-1] for day in ("2026-11-01", "2026-11-02",
+                                                              "2026-11-03")]
+    assert totals == [("(total)", 0, 0, 0.0, 0.0), ("(total)", 1, 1, 500.0, 500.0),
+                      ("(total)", 1, 1, 1200.0, 1200.0)]
+
+
+@pytest.mark.parametrize(("day", "locked"), [
+    ("2026-11-01", False), ("2026-11-02", True), ("2027-05-01", True), ("2027-05-02", False)])
+def test_the_lock_shows_from_the_sale_to_its_end(merged, day, locked):
+    cli, _ = merged
+    portrait = cli("portrait", "P1dd05a5bb198", "--as-of", day, "--json").json()
+    explain = cli("explain", "P1dd05a5bb198", "--as-of", day, "--json").json()
+    assert (portrait["locked"], portrait["locked_until"]) == (locked, "2027-05-01")
+    assert explain["routing"]["state"]["locked"] is locked
+    text = cli("explain", "P1dd05a5bb198", "--as-of", day).stdout
+    assert ("locked until 2027-05-01 (sale)" in text) is locked
+
+
+def test_at_the_default_as_of_a_sale_made_since_shows_its_lock(tmp_path):
+    """The default as-of is the last night's; a sale made the day after locks at once."""
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0
+    assert cli("sale", "P1dd05a5bb198", "--rep", "rep_zhao", "--as-of", "2026-11-02"
+               ).exit_code == 0
+    portrait = cli("portrait", "P1dd05a5bb198", "--json").json()
+    explain = cli("explain", "P1dd05a5bb198", "--json").json()
+    assert (portrait["as_of"], portrait["locked"]) == ("2026-11-01", True)
+    assert explain["routing"]["state"]["locked"] is True
+    asked = cli("portrait", "P1dd05a5bb198", "--as-of", "2026-11-01", "--json").json()
+    assert asked["locked"] is False
 
 
 def test_a_second_merge_keeps_every_sale(merged, tmp_path):

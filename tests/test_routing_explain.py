@@ -13,10 +13,10 @@ def test_explain_routing_shows_state_route_and_history(tmp_path):
     r = rules(tmp_path, ROUTED.format(reassign="", default="default_pool: nurture"))
     ws = make_ws([("b1", 50, "B", "east")])
     run_routing(ws, r, AS_OF, run_id=1)
-    got = explain_routing(ws, "b1", tmp_path)
+    got = explain_routing(ws, "b1", tmp_path, AS_OF)
     assert got["state"] == {"pool": "public_sea", "owner": None, "status": None,
                             "status_since": None, "assigned_at": AS_OF, "locked_until": None,
-                            "dormant": False, "reason": "claim_pool"}
+                            "dormant": False, "reason": "claim_pool", "locked": False}
     assert len(got["log"]) == 1
     assert {k: v for k, v in got["log"][0].items() if k != "logged_at"} == {
         "as_of": AS_OF, "old_pool": None, "new_pool": "public_sea", "old_owner": None,
@@ -25,7 +25,7 @@ def test_explain_routing_shows_state_route_and_history(tmp_path):
     assert got["route"] == {"route": "warm", "at": f"{tmp_path / 'routing.yaml'}:13:5",
                             "when": "grade = 'B' and region = 'east'", "pool": "public_sea",
                             "description": None}
-    assert explain_routing(ws, "nobody", tmp_path) == {
+    assert explain_routing(ws, "nobody", tmp_path, AS_OF) == {
         "available": False, "note": "not routed yet (run `leadctl route`)"}
 
 
@@ -34,6 +34,6 @@ def test_broken_rules_hide_only_the_route_definition(tmp_path):
     ws = make_ws([("a1", 90, "A", "east")])
     run_routing(ws, r, AS_OF, run_id=1)
     (tmp_path / "routing.yaml").write_text("pools: 3\n", encoding="utf-8")
-    got = explain_routing(ws, "a1", tmp_path)
+    got = explain_routing(ws, "a1", tmp_path, AS_OF)
     assert (got["state"]["owner"], got["log"][0]["rule"]) == ("ann", "hot")
     assert "route" not in got

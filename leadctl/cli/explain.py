@@ -184,7 +184,7 @@ def _routing(part: dict):
         ("pool ", "dim"), (state.get("pool") or "—", "bold"), ("  owner ", "dim"),
         (state.get("owner") or "—", "bold"), ("  status ", "dim"), state.get("status") or "—",
         ("  why ", "dim"), state.get("reason") or "—")]
-    if state.get("locked_until"):
+    if state.get("locked"):
         lines.append(Text(f"locked until {_text(state['locked_until'])} (sale)", style="red"))
     route = part.get("route")
     if route:

@@ -7,23 +7,30 @@ the route that last placed the person. Broken rules only hide that definition.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from leadctl.errors import RuleError
 from leadctl.identity.lookup import recorded_under_sql
+from leadctl.routing.locks import locked_at
 from leadctl.routing.parse import load_routing_rules
 from leadctl.workspace import Workspace
 
 MAX_ASSIGNMENTS = 5  # latest log rows shown
 
 
-def explain_routing(ws: Workspace, person_id: str, rules_dir: Path | None) -> dict:
-    """The person's routing state, its latest assignment log rows (newest first) and the
-    route that last placed it; or `{"available": False, "note": ...}` when it was never
-    routed."""
+def explain_routing(ws: Workspace, person_id: str, rules_dir: Path | None,
+                    as_of: dt.date, actions_until: dt.date | None = None) -> dict:
+    """The person's routing state (with `locked`: its sale lock active at `as_of`, from a
+    sale made by `actions_until`, default `as_of`: `locks.locked_at`), its
+    latest assignment log rows (newest first) and the route that last placed it; or
+    `{"available": False, "note": ...}` when it was never routed."""
     state = ws.rows("SELECT pool, owner, status, status_since, assigned_at, locked_until, "
                     "dormant, reason FROM ownership WHERE person_id = ?", [person_id])
+    if state:
+        state[0]["locked"] = locked_at(ws, person_id, state[0]["locked_until"], as_of,
+                                       actions_until)
     log = ws.rows(
         "SELECT logged_at, as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
         "new_status, rule, reason, CASE WHEN person_id <> ? THEN person_id END AS recorded_as "

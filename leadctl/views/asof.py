@@ -24,6 +24,13 @@ class ScreenAsOf:
     source: str  # "tags" (the last tag run), "option" (--as-of) or "today" (no tag run)
     tags_as_of: dt.date | None
 
+    @property
+    def actions_until(self) -> dt.date:
+        """The last day whose rep actions (a sale, its lock) the screen counts: the as-of
+        `--as-of` asked for; by default today, as the default as-of is the last night's
+        and a sale made since must show at once."""
+        return self.as_of if self.source == "option" else max(self.as_of, dt.date.today())
+
     def differs(self, **stored: dt.date | str | None) -> list[str]:
         """Names of the stored parts (name=their as-of) shown as of another date."""
         return [name for name, day in stored.items()

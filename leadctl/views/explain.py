@@ -59,7 +59,8 @@ def explain_lead(ws, query: str, *, reveal: bool = False, rules_dir: Path | None
     """Every part of the explanation, as of one date (`leadctl.views.asof`): the tag
     values and score are the stored ones, `as_of_differs` says when that is another."""
     person_id, matched_by = resolve_person(ws, query, reveal=reveal)
-    screen = screen_as_of(ws, as_of).to_dict(score=stored_as_of(ws, "scores"))
+    on = screen_as_of(ws, as_of)
+    screen = on.to_dict(score=stored_as_of(ws, "scores"))
     result = {
         "query": {"text": masked_query(query, matched_by[0], reveal), "matched_by": matched_by},
         "person_id": person_id,
@@ -67,7 +68,8 @@ def explain_lead(ws, query: str, *, reveal: bool = False, rules_dir: Path | None
         "identity": _part(lambda: identity_part(ws, query, person_id)),
         "tags": _part(lambda: explain_tags(ws, person_id, rules_dir)),
         "score": _part(lambda: explain_score(ws, person_id, rules_dir)),
-        "routing": _part(lambda: explain_routing(ws, person_id, rules_dir)),
+        "routing": _part(lambda: explain_routing(ws, person_id, rules_dir, on.as_of,
+                                                 on.actions_until)),
     }
     if not reveal:
         result = {**mask_tree({k: v for k, v in result.items() if k != "query"}),

@@ -16,6 +16,7 @@ import datetime as dt
 
 from leadctl import pii
 from leadctl.identity.lookup import masked_query, recorded_under_sql, resolve_person
+from leadctl.routing.locks import locked_at
 from leadctl.sqlfn import round_sql
 from leadctl.tagging.tables import stored_value
 from leadctl.views.asof import screen_as_of
@@ -83,7 +84,7 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
         "status": owner.get("status") if owner else None,
         "status_since": owner.get("status_since") if owner else None,
         "locked_until": locked_until,
-        "locked": bool(locked_until and locked_until >= as_of),
+        "locked": locked_at(ws, person_id, locked_until, as_of, screen.actions_until),
         "dormant": bool(owner and owner.get("dormant")),
         "routing_reason": owner.get("reason") if owner else None,
         "identifiers": _identifiers(person, reveal),

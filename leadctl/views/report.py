@@ -19,10 +19,10 @@ Definitions (per value of the `--by` column; an empty value counts as `(none)`):
   rejects / (leads + rejects); only with `--by source` (rejects carry no UTM fields);
 - grade_a..grade_d, avg_score: the channel's persons by their current grade / score;
 - sales_share: share of the channel's persons in a sales pool;
-- sold: the channel's persons with a recorded sale (sales table, a sale in the
-  assignment log, or a lock from a sale in ownership). A sale recorded under a person id
-  that a later merge retired counts for the person the id went to (`current_person_sql`),
-  here and in every amount below.
+- sold: the channel's persons with a sale made by the as-of day (sales table, a sale in
+  the assignment log, or a lock from a sale in ownership, closed by then). A sale
+  recorded under a person id that a later merge retired counts for the person the id went
+  to (`current_person_sql`), here and in every amount below.
 
 Channel value (issue 16; see `arrival_ctes`). A lead arrives at its created_at (its
 file's ingest time when it has none); a person's leads are ordered by arrival, ties by
@@ -205,6 +205,10 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
     if by not in BY_COLUMNS:
         raise UsageError(f"cannot report by {by!r}: choose one of {', '.join(BY_COLUMNS)}")
     visible, in_scope = _scope_sql("r.arrived_at", since, as_of)
+
+    def sold_by(column: str) -> str:  # a sale made after the as-of day is not one yet
+        return "TRUE" if as_of is None else (
+            f"({column} IS NULL OR {column} <= {date_literal(as_of)})")
     reject_since = f"AND rejected_at >= {date_literal(since)}" if since else ""
     window = [f"e.first_day <= {date_literal(as_of)}"] if as_of is not None else []
     window += [f"e.last_day >= {date_literal(since)}"] if since else []
@@ -244,11 +248,13 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
     person_channels AS (
         SELECT person_id, count(DISTINCT channel) AS channels
         FROM lead_rows r WHERE person_id IS NOT NULL AND {visible} GROUP BY person_id),
-    current_sales AS ({current_person_sql("sales", ("amount",))}),
+    current_sales AS ({current_person_sql("sales", ("amount",), sold_by("sold_at"))}),
     sold_persons AS (
         SELECT person_id FROM current_sales
-        UNION SELECT person_id FROM ({current_person_sql("assignments", where="rule = 'sale'")})
-        UNION SELECT person_id FROM ownership WHERE locked_until IS NOT NULL),
+        UNION SELECT person_id FROM ({current_person_sql(
+            "assignments", where=f"rule = 'sale' AND {sold_by('as_of')}")})
+        UNION SELECT person_id FROM ownership
+        WHERE locked_until IS NOT NULL AND {sold_by("status_since")}),
     sale_amounts AS (
         SELECT person_id, sum(amount) AS amount FROM current_sales GROUP BY person_id),
     person_state AS (
