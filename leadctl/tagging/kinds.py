@@ -205,7 +205,11 @@ class Partial:
         return self.agg in ("min", "max")
 
     def sql(self, cond: str | None = None) -> str:
-        return f"{self.agg}({self.arg}) FILTER (WHERE {cond or self.cond})"
+        # A sum adds values rounded to 6 decimals: its stored value (rounded too) plus
+        # the next nights' then equals the sum of every night at once, whatever the
+        # digits past the 6th (500.0000004 + 499.9999992 is 1000 both ways).
+        arg = round_sql(self.arg, 6) if self.agg == "sum" else self.arg
+        return f"{self.agg}({arg}) FILTER (WHERE {cond or self.cond})"
 
     def stored_sql(self) -> str:
         """The value kept per person: no NULL for counts, sums and bitmasks (0 instead),

@@ -1,0 +1,42 @@
+"""Sums fold night by night exactly as one pass over every night adds them: each value
+is added at 6 decimals, so digits past the 6th cannot make the folded sum (stored
+rounded) and the full pass (rounded once) differ."""
+
+from __future__ import annotations
+
+from conftest import Cli, write
+
+from leadctl.workspace import reading
+
+LEADS = ("lead_id,name,phone,city,created_at\n"
+         "A,Ann,13912340001,上海,2026-01-01 10:00\nB,Bob,13912340002,北京,2026-01-01 10:00\n")
+NIGHTS = [("2026-06-30", "A,order_paid,2026-06-25 10:00:00,10.0000004,toys\n"
+                         "B,order_paid,2026-06-25 10:00:00,500.0000004,toys\n"),
+          ("2026-07-01", "A,order_paid,2026-06-26 10:00:00,10.0000004,toys\n"
+                         "B,order_paid,2026-06-26 10:00:00,499.9999992,toys\n")]
+COLUMNS = "paid_amount_7d, paid_amount_30d, avg_order_amount_180d, value_tier"
+
+
+def features(cli: Cli) -> list[tuple]:
+    with reading(cli.db) as ws:
+        return [tuple(r.values()) for r in ws.rows(
+            f"SELECT l.lead_id, {COLUMNS} FROM person_features f JOIN person_leads p "
+            "USING (person_id) JOIN leads l USING (lead_key) ORDER BY 1")]
+
+
+def test_folded_sums_equal_one_pass_over_every_night(tmp_path):
+    nightly, full = Cli(tmp_path / "nightly.duckdb"), Cli(tmp_path / "full.duckdb")
+    for night, (day, events) in enumerate(NIGHTS):
+        inbox = tmp_path / f"night{night}"
+        inbox.mkdir()
+        if night == 0:
+            write(inbox / "leads.csv", LEADS)
+        write(inbox / "events.csv", "lead_id,event_type,ts,amount,category\n" + events)
+        passes = []
+        for cli, extra in ((nightly, ()), (full, ("--full",))):
+            ran = cli("run", "--inbox", inbox, "--as-of", day, *extra, "--json")
+            assert ran.exit_code == 0, ran.stderr
+            passes.append(ran.json()["stages"]["tag"]["recomputed"]["events_pass"])
+    assert passes[0] == "folded" and passes[1] != "folded"
+    assert features(nightly) == features(full) == [
+        ("A", 20.0, 20.0, 10.0, "low"), ("B", 999.999999, 999.999999, 500.0, "low")]
