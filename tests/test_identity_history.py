@@ -63,6 +63,28 @@ def test_a_fresh_workspace_with_the_same_data_derives_the_same_ids():
     assert person_of(second) == person_of(first)
 
 
+def test_a_merge_of_persons_first_seen_together_keeps_the_id_a_fresh_workspace_derives():
+    # L1 and L2 are as old as each other (dated alike, or all undated): the merged
+    # person keeps the id of the smaller `source|lead_id`, as a fresh workspace names it.
+    for created in ("2026-01-01 10:00", None):
+        pair = [{"lead_id": "L1", "source": "sem", "phone": "13912340001", "wechat": "wxann",
+                 "created_at": created},
+                {"lead_id": "L2", "source": "feed", "phone": "13912340002",
+                 "created_at": created}]
+        bridge = {"lead_id": "X1", "source": "web", "phone": "13912340002",
+                  "wechat": "wxann", "created_at": created and "2026-02-01 10:00"}
+        ws = workspace(*pair)
+        resolve(ws, run_id=1)
+        assert sorted(set(person_of(ws).values())) == sorted([pid("sem", "L1"),
+                                                              pid("feed", "L2")])
+        add_leads(ws, bridge)
+        resolve(ws, run_id=2)
+        fresh = workspace(*pair, bridge)
+        resolve(fresh)
+        assert person_of(ws) == person_of(fresh) == dict.fromkeys(
+            ("L1", "L2", "X1"), pid("feed", "L2"))
+
+
 def test_new_leads_join_a_person_without_changing_its_id():
     ws = workspace(*LEADS)
     resolve(ws, run_id=1)

@@ -8,7 +8,8 @@ the previous run's `person_leads` / `persons` / `person_aliases`.
 - A component that gets several previous ids keeps the one the caller prefers
   (`preferred(person_id, priority)`, lowest priority first: routing passes the
   persons a rep holds, locked ones first), then the oldest (earliest first_seen,
-  then smallest id); the others are retired: a 'merge' row.
+  then the smaller anchor of its oldest lead in the component, so that a tie names the
+  person as a fresh workspace does); the others are retired: a 'merge' row.
 - Leads of a previous person that ended up elsewhere: a 'split' row for each
   such part (the part keeping most leads kept the id).
 - A component with no previous id gets 'P' + 12 hex of md5 of its anchor lead
@@ -49,13 +50,16 @@ def new_id_sql(anchor: str, salt: int) -> str:
     return f"'{ID_PREFIX}' || substr(md5({seed}), 1, {ID_HEX})"
 
 
-def overlap_sql(target: str, comps: str, previous: str) -> str:
-    """`target(comp, old_id, n)`: how many leads of each previous person are in each
-    component."""
+def overlap_sql(target: str, comps: str, previous: str, leads: str = "leads") -> str:
+    """`target(comp, old_id, n, anchor)`: how many leads of each previous person are in
+    each component, and the anchor of the oldest of them (as `anchors_sql` orders)."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
-        SELECT c.comp, p.person_id AS old_id, count(*) AS n
+        SELECT c.comp, p.person_id AS old_id, count(*) AS n,
+               min({{'at': coalesce(epoch_us(l.created_at), {_UNDATED}),
+                    'anchor': l.source || '|' || l.lead_id}}).anchor AS anchor
         FROM {comps} c JOIN {previous} p ON p.lead_key = c.lead_key
+        JOIN {leads} l ON l.lead_key = c.lead_key
         GROUP BY c.comp, p.person_id"""
 
 
@@ -63,20 +67,23 @@ def winners_sql(target: str, overlap: str, previous_persons: str,
                 preferred: str | None = None) -> str:
     """`target(old_id, comp, first_seen, survives)`: the component each previous id
     goes to; `survives` marks the id a component keeps (preferred — lowest `priority` of
-    the table `preferred(person_id, priority)` when given —, then oldest, then smallest)."""
+    the table `preferred(person_id, priority)` when given —, then oldest, then the one
+    whose oldest lead there has the smaller anchor: the lead a fresh workspace would name
+    the merged person after)."""
     prefer = "q.priority NULLS LAST, " if preferred else ""
     join = f"\n            LEFT JOIN {preferred} q ON q.person_id = w.old_id" if preferred else ""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH w AS (
-            SELECT old_id, comp FROM (
-                SELECT old_id, comp,
+            SELECT old_id, comp, anchor FROM (
+                SELECT old_id, comp, anchor,
                     row_number() OVER (PARTITION BY old_id ORDER BY n DESC, comp) AS r
                 FROM {overlap}) WHERE r = 1),
         f AS (
             SELECT w.old_id, w.comp, p.first_seen,
                 row_number() OVER (PARTITION BY w.comp
-                                   ORDER BY {prefer}p.first_seen NULLS LAST, w.old_id) AS r
+                                   ORDER BY {prefer}p.first_seen NULLS LAST, w.anchor,
+                                            w.old_id) AS r
             FROM w LEFT JOIN {previous_persons} p ON p.person_id = w.old_id{join})
         SELECT old_id, comp, first_seen, r = 1 AS survives FROM f"""
 
@@ -118,7 +125,8 @@ def unassigned_sql(anchors: str, ids: str) -> str:
 def empty_history_tables_sql(overlap: str, winners: str) -> list[str]:
     """First run (no previous persons): nothing to keep, merge or split."""
     return [
-        f"CREATE OR REPLACE TEMP TABLE {overlap} (comp BIGINT, old_id VARCHAR, n BIGINT)",
+        f"CREATE OR REPLACE TEMP TABLE {overlap} (comp BIGINT, old_id VARCHAR, n BIGINT, "
+        "anchor VARCHAR)",
         f"""CREATE OR REPLACE TEMP TABLE {winners} (old_id VARCHAR, comp BIGINT,
             first_seen TIMESTAMP, survives BOOLEAN)""",
     ]
