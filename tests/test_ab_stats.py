@@ -9,7 +9,7 @@ import math
 import pytest
 
 from leadctl.campaigns import stats
-from leadctl.campaigns.experiments import _arm, _compare, fmt_p, verdict
+from leadctl.campaigns.experiments import _arm, _compare, fmt_p, p_text, verdict
 
 
 @pytest.mark.parametrize(("x", "n", "lo", "hi"), [
@@ -98,3 +98,17 @@ def test_no_winner_without_significance_enough_data_or_a_clean_split():
 def test_p_value_text():
     assert [fmt_p(p) for p in (0.0004, 0.015, 0.4321, 0.0499, 1.0)] == [
         "p < 0.001", "p = 0.015", "p = 0.43", "p = 0.0499", "p = 1"]
+
+
+def test_a_p_value_just_under_alpha_is_never_printed_as_alpha():
+    assert [fmt_p(p) for p in (0.0499932, 0.04996, 0.0499999999, 0.05)] == [
+        "p = 0.04999", "p = 0.04996", "p < 0.05", "p = 0.05"]
+    assert p_text(0.0499932, 3) == "0.04999" and p_text(0.1234, 3) == "0.123"
+
+
+def test_no_winner_when_the_interval_includes_zero_at_the_edge():
+    comparison, text = _verdict((59, 232), (77, 228))  # z p = 0.04999, Newcombe lo < 0
+    assert round(comparison["p_value"], 7) == 0.0499932 and comparison["ci"][0] < 0
+    assert text == (
+        "No clear winner between B and A: the 95% CI of the difference includes 0 though "
+        "p = 0.04999: B converts 8.3 pts better than A, 95% CI -0.0–16.5, p = 0.04999.")

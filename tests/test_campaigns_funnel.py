@@ -11,6 +11,8 @@ import shutil
 import pytest
 from conftest import RULES, SAMPLE_INBOX, Cli, write
 
+from leadctl.campaigns.funnels import Funnel, Step
+from leadctl.campaigns.funnels_report import shape_groups
 from leadctl.campaigns.funnels_sql import FunnelQuery, paths_sql, step_condition_sql
 from leadctl.workspace import open_writer
 
@@ -274,3 +276,16 @@ def test_steps_of_disjoint_event_types_take_one_case_and_count_the_same(fcli):
     assert forms[True] == forms[False]
     assert [(r["person_id"], r["ev3"] is not None) for r in forms[True]] == [
         ("a", True), ("b", False), ("c", False), ("d", True)]
+
+
+def test_the_minimum_compares_the_share_not_its_rounding():
+    funnel = Funnel("demo", None, 14, [Step("pushed", ("push",)), Step("registered",
+                                                                       ("register",))],
+                    min_conversion={"registered": 0.01})
+    flags = [shape_groups(funnel, [], [{"n1": entered, "n2": registered, "h2": 1.0,
+                                        "open_windows": 0}])[0]["steps"][1]["below_min"]
+             for entered, registered in ((9901, 99), (10000, 100), (0, 0))]
+    assert flags == [True, False, False]  # 0.9999% (shown as 0.01) is below 1%
+    at_seven = Funnel("demo", None, 14, funnel.steps, min_conversion={"registered": 0.07})
+    assert shape_groups(at_seven, [], [{"n1": 100, "n2": 7, "h2": 1.0, "open_windows": 0}])[
+        0]["steps"][1]["below_min"] is False

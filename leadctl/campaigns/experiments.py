@@ -180,13 +180,21 @@ def _compare(arm: dict, control: dict) -> dict:
 
 # -- the verdict --------------------------------------------------------------------------
 
+def p_text(p: float, digits: int = 2) -> str:
+    """A p-value in `digits` significant digits, more when rounding would carry one
+    below 0.05 up to it (0.04999 is not printed as 0.05; closer still: `< 0.05`)."""
+    for more in range(digits, 7):
+        text = f"{p:.{more}g}"
+        if not p < stats.ALPHA <= float(text):
+            return text
+    return f"< {stats.ALPHA:g}"
+
+
 def fmt_p(p: float) -> str:
     if p < 0.001:
         return "p < 0.001"
-    text = f"{p:.2g}"
-    if p < stats.ALPHA <= float(text):  # never print a significant p as 0.05
-        text = f"{p:.3g}"
-    return f"p = {text}"
+    text = p_text(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def _pts(value: float) -> str:
@@ -216,6 +224,10 @@ def comparison_verdict(c: dict, arm: dict, control: dict) -> str:
     if c["p_value"] >= stats.ALPHA:
         return (f"No significant difference between {arm['variant']} and "
                 f"{control['variant']}: {stated}.")
+    if lo <= 0 <= hi:  # the test and the interval disagree at the edge: no winner
+        return (f"No clear winner between {arm['variant']} and {control['variant']}: the "
+                f"95% CI of the difference includes 0 though {fmt_p(c['p_value'])}: "
+                f"{stated}.")
     return stated
 
 

@@ -121,8 +121,10 @@ def shape_groups(funnel: Funnel, dims: list[Dimension], rows: list[dict]) -> lis
                 "of_previous": conversion if k == 1 else _share(persons, counts[k - 2]),
                 "median_hours_from_previous": None if k == 1 else row[f"h{k}"],
                 "min_conversion": minimum,
-                "below_min": bool(minimum is not None and conversion is not None
-                                  and conversion < minimum),
+                # the share itself, not its rounding (99 of 9,901 is below 1%); the
+                # margin keeps 7 of 100 at a 7% minimum (0.07 is not exact in binary)
+                "below_min": bool(minimum is not None and counts[0]
+                                  and persons / counts[0] < minimum - 1e-12),
             })
         groups.append({"key": {d.name: row[f"g{i}"] for i, d in enumerate(dims)},
                        "entered": counts[0], "open_windows": int(row["open_windows"]),

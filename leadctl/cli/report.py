@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from leadctl import api
+from leadctl.campaigns.experiments import p_text
 from leadctl.cli import common
 from leadctl.views.asof import describe
 
@@ -242,7 +243,7 @@ def render_ab(result: dict):
                      "" if c is None or c["diff"] is None else f"{c['diff'] * 100:+.1f} pts",
                      "" if c is None else _ci(c["ci"]).replace("%", " pts"),
                      "" if c is None or c["p_value"] is None
-                     else f"{c['p_value']:.3g} ({c['test']})"])
+                     else f"{p_text(c['p_value'], 3)} ({c['test']})"])
     notes = []
     if result["srm"] is not None:
         notes.append(f"sample ratio p = {result['srm']['p_value']:.3g}"
