@@ -172,6 +172,18 @@ def test_a_merge_after_the_export_keeps_the_membership(acli):
     data = ab(acli, "spring", "--as-of", "2026-11-01")
     # P8 now is P7: both members convert through P7's register event
     assert data["variants"] == [arm("A", 4, 3, control=True), arm("B", 4, 2)]
+    assert data["warnings"] == []  # P7 and P8 were both in A
+
+
+def test_a_merge_across_arms_is_warned_about(acli):
+    assert export(acli, "--goal", "register")[0].exit_code == 0
+    with open_writer(acli.db) as ws:  # P5 (B, converted) merged into P4 (A)
+        ws.execute(MERGE_SQL.replace("P8", "P5").replace("P7", "P4"))
+    data = ab(acli, "spring", "--as-of", "2026-11-01")
+    assert data["variants"] == [arm("A", 4, 3, control=True), arm("B", 4, 2)]
+    assert data["warnings"] == [
+        "1 person is in more than one variant: a later merge joined members of different "
+        "arms, and each arm counts them"]
 
 
 def test_attribute_experiment_from_utm_content(acli):

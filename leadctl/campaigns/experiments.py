@@ -24,6 +24,7 @@ from leadctl.campaigns.experiments_sql import (
     attribute_members_sql,
     audience_members_sql,
     goal_events_sql,
+    persons_in_several_variants_sql,
 )
 from leadctl.errors import NotFound, UsageError
 
@@ -121,6 +122,12 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
         warnings.append(f"no event of type {design.goal!r} in the workspace")
     if entry is not None and variant_from is not None and not ws.scalar(goal_events_sql(entry)):
         warnings.append(f"no event of type {entry!r} in the workspace (--entry)")
+    if variant_from is None:
+        several = ws.scalar(persons_in_several_variants_sql(design.members))
+        if several:
+            warnings.append(f"{several} person{'s are' if several > 1 else ' is'} in more "
+                            "than one variant: a later merge joined members of different "
+                            "arms, and each arm counts them")
     if variant_from is not None and not counts:
         warnings.append(f"no person has an entry carrying {variant_from!r} before "
                         f"{as_of.isoformat()}: check the attribute's name (--variant-from)")

@@ -32,6 +32,13 @@ def audience_members_sql(name: str, start: dt.date) -> str:
             f"WHERE m.name = {literal(name)}")
 
 
+def persons_in_several_variants_sql(members: str) -> str:
+    """How many current persons hold members of more than one variant (a merge joined
+    members of different arms): they count in each."""
+    return (f"SELECT count(*) FROM (SELECT person_id FROM ({members}) m "
+            "GROUP BY person_id HAVING count(DISTINCT variant) > 1)")
+
+
 def check_attribute(text: str) -> tuple[str, str]:
     """`utm_content` (an event attribute) or `lead.utm_content` (a lead column or
     attribute) → ("event" | "lead", key)."""
