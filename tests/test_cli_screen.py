@@ -48,8 +48,8 @@ def test_the_declared_columns_drop_first_with_a_note(sample):
     lines = sample("report", "channels", env={"COLUMNS": "80"}).stdout.splitlines()
     # The channel-value columns (new, dup other, cost/lead) outlast the counts.
     assert " ".join(lines[-2:]) == (
-        "(10 columns hidden at 80 columns: persons, rejects, A, B, C, D, avg score, sold, "
-        "cost/new, amount; use --json or -o)")
+        "(11 columns hidden at 80 columns: persons, rejects, A, B, C, D, avg score, sold, "
+        "cost, cost/new, amount; use --json or -o)")
     assert re.split(r"\W+", lines[2].strip("┃ ")) == [
         "source", "leads", "dup", "reject", "to", "sales", "new", "dup", "other", "cost",
         "lead"]
@@ -60,6 +60,16 @@ def test_the_declared_columns_drop_first_with_a_note(sample):
         "persons": 1535, "rejects": 3, "grade_a": 107, "grade_b": 255, "grade_c": 317,
         "grade_d": 856, "avg_score": 24.58, "sold": 0, "cost_per_new": 77.68,
         "sold_amount": 0.0}
+
+
+def test_the_cost_outlasts_the_average_score(sample):
+    # A channel paid for that brought no lead shows only its cost: at 100 columns it stays.
+    lines = sample("report", "channels", env={"COLUMNS": "100"}).stdout.splitlines()
+    assert re.split(r"\W+", lines[2].strip("┃ ")) == [
+        "source", "leads", "dup", "reject", "to", "sales", "new", "dup", "other", "cost",
+        "cost", "lead"]
+    total = next(line for line in lines if line.startswith("│ (total)"))
+    assert total.split("│")[8].strip() == "79,000"
 
 
 def test_shell_completion_is_available(sample):

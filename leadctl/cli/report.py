@@ -78,11 +78,13 @@ def _money(value, decimals: int = 2) -> str:
 
 
 # At a narrow width the grade mix goes first (the average score stays), then raw counts,
-# then the cost per new person; the value columns (new, dup other, cost/lead) stay longest.
+# then the cost per new person, the average score and the cost (a channel paid for that
+# brought no lead shows only its cost); the value columns (new, dup other, cost/lead) stay
+# longest.
 _RIGHT = ("leads", "persons", "dup", "rejects", "reject", "A", "B", "C", "D", "avg score",
-          "to sales", "sold", "new", "dup other", "cost/lead", "cost/new", "amount")
+          "to sales", "sold", "new", "dup other", "cost", "cost/lead", "cost/new", "amount")
 _DROP = (("A", "B", "C", "D"), "rejects", "persons", "sold", "amount", "cost/new",
-         "avg score")
+         "avg score", "cost")
 
 
 def render(result: dict):
@@ -91,7 +93,8 @@ def render(result: dict):
     rows = [[r["channel"], r["leads"], r["persons"], _pct(r["dup_rate"]), _num(r["rejects"]),
              _pct(r["reject_rate"]), r["grade_a"], r["grade_b"], r["grade_c"], r["grade_d"],
              _num(r["avg_score"]), _pct(r["sales_share"]), r["sold"], r["new_persons"],
-             r["dup_other_source"], _money(r["cost_per_lead"]), _money(r["cost_per_new"]),
+             r["dup_other_source"], _money(r["cost"], 0), _money(r["cost_per_lead"]),
+             _money(r["cost_per_new"]),
              _money(r["new_sold_amount"], 0)]
             for r in result["channels"] + [result["total"]]]
     currency = f" ({result['currency']})" if result.get("currency") else ""
