@@ -289,3 +289,23 @@ def test_the_minimum_compares_the_share_not_its_rounding():
     at_seven = Funnel("demo", None, 14, funnel.steps, min_conversion={"registered": 0.07})
     assert shape_groups(at_seven, [], [{"n1": 100, "n2": 7, "h2": 1.0, "open_windows": 0}])[
         0]["steps"][1]["below_min"] is False
+
+
+def test_events_no_resolve_has_mapped_are_warned_about(tmp_path):
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0
+    assert funnel(cli, "app_install")["warnings"] == []
+    # two pushes of phones no resolve has seen, one of a known lead (already mapped)
+    write(tmp_path / "late.csv", "phone,lead_id,event_type,ts,utm_source\n"
+          "13700000001,,push,2026-10-20 10:00:00,sms\n13700000002,,push,2026-10-20 10:00:00,"
+          "sms\n,SEO200001,push,2026-10-20 10:00:00,sms\n")
+    assert cli("ingest", tmp_path / "late.csv", "--kind", "events").exit_code == 0
+    warned = cli("report", "funnel", "app_install", "--json")
+    assert warned.json()["warnings"] == [
+        "2 events ingested since the last resolve are not mapped to persons yet, so not "
+        "counted: run `leadctl resolve` (or `leadctl run`)"]
+    assert "warning: 2 events ingested since the last resolve" in warned.stderr
+    assert cli("resolve").exit_code == 0
+    assert funnel(cli, "app_install")["warnings"] == []
+    assert funnel(cli, "app_install", "--since", "2026-11-05")["warnings"] == [
+        "--since 2026-11-05 is after the as-of 2026-11-01: nobody can have entered"]

@@ -27,6 +27,7 @@ from leadctl.campaigns.experiments_sql import (
     persons_in_several_variants_sql,
 )
 from leadctl.errors import NotFound, UsageError
+from leadctl.identity.cache import unmapped_events_sql, unmapped_events_warning
 
 DEFAULT_WINDOW_DAYS = 14
 DEFAULT_GOAL = "register"  # when neither --goal nor the experiment names one
@@ -120,6 +121,9 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
     warnings = []
     if not ws.scalar(goal_events_sql(design.goal)):
         warnings.append(f"no event of type {design.goal!r} in the workspace")
+    unmapped = unmapped_events_warning(ws.scalar(unmapped_events_sql()))
+    if unmapped:
+        warnings.append(unmapped)
     if entry is not None and variant_from is not None and not ws.scalar(goal_events_sql(entry)):
         warnings.append(f"no event of type {entry!r} in the workspace (--entry)")
     if variant_from is None:

@@ -29,6 +29,7 @@ from leadctl.campaigns.funnels_sql import (
     step_condition_sql,
 )
 from leadctl.errors import RuleError, UsageError
+from leadctl.identity.cache import unmapped_events_sql, unmapped_events_warning
 from leadctl.rules.located import compile_located, did_you_mean
 from leadctl.views.asof import screen_as_of
 from leadctl.views.find import relation_sql, searchable_fields
@@ -143,9 +144,13 @@ def funnel_report(ws, rules, name: str, *, by: list[str] | None = None,
     screen = screen_as_of(ws, as_of)
     query = build_query(ws, rules, funnel, dims, screen.as_of, since, attribution)
     rows = ws.rows(funnel_sql(query))  # one row per group: small
+    warnings = [w for w in (unmapped_events_warning(ws.scalar(unmapped_events_sql())),) if w]
+    if since is not None and since > screen.as_of:
+        warnings.append(f"--since {since.isoformat()} is after the as-of "
+                        f"{screen.as_of.isoformat()}: nobody can have entered")
     return {"funnel": funnel.name, "description": funnel.description,
             "window_days": funnel.window_days, "attribution": attribution,
             "by": [d.name for d in dims], "since": since.isoformat() if since else None,
             **screen.to_dict(), "steps": funnel.step_names,
             "min_conversion": funnel.min_conversion,
-            "groups": shape_groups(funnel, dims, rows)}
+            "groups": shape_groups(funnel, dims, rows), "warnings": warnings}

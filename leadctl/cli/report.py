@@ -133,6 +133,8 @@ def funnel(
     result = common.run(ctx, lambda: api.report_funnel(
         s.db, s.rules, name, by=by, since=_date(since),
         as_of=common.parse_optional_as_of(as_of), attribution=attribution))
+    for warning in result["warnings"]:
+        common.warn(warning)
     if json_out:
         common.print_json(result)
     else:

@@ -129,6 +129,21 @@ def event_subjects_sql(added: str, seen: dict | None, now: dict) -> list[str]:
             f"INSERT INTO {EVENT_SUBJECTS} SELECT subject, kind, ref FROM {added}", *store]
 
 
+def unmapped_events_sql() -> str:
+    """How many events name a subject no resolve has mapped yet (`subject_persons` has no
+    row for it, not even 'unmatched'): no screen counts them. Only files ingested after
+    the last resolve can hold such events, so only they are read."""
+    seen = (f"SELECT CAST(json_extract(value, '$.file_id') AS INTEGER) FROM meta "
+            f"WHERE key = {literal(EVENT_SUBJECTS_KEY)}")
+    return (f"SELECT count(*) FROM events e WHERE e.file_id > coalesce(({seen}), 0) "
+            f"AND {absent_sql('e.subject', 'subject_persons', 'subject')}")
+
+
+def unmapped_events_warning(count: int) -> str | None:
+    return (f"{count} events ingested since the last resolve are not mapped to persons yet, "
+            "so not counted: run `leadctl resolve` (or `leadctl run`)") if count else None
+
+
 def events_seen_state_sql() -> str:
     return meta_value_sql(EVENT_SUBJECTS_KEY)
 
