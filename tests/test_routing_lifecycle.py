@@ -10,6 +10,7 @@ import pytest
 
 from leadctl.errors import InputError, NotFound, UsageError
 from leadctl.routing.lifecycle import claim, record_sale, set_status
+from leadctl.routing.model import period_end
 from leadctl.routing.parse import load_routing_rules
 from leadctl.routing.stage import run_routing
 from leadctl.workspace import open_memory, open_writer
@@ -99,6 +100,16 @@ def test_claim_takes_the_best_waiting_leads_within_capacity(rules):
     assert route(ws, rules, day(1))["changes"] == 0
     assert claim(ws, rules, "nurture", "ops", day(1), n=1)["count"] == 0  # same week: full
     assert claim(ws, rules, "nurture", "ops", day(5), n=9)["claimed"] == ["c4", "c5"]
+
+
+def test_a_claim_dated_earlier_in_the_week_counts_the_whole_week(rules):
+    ws = make_ws([(f"c{i}", 50 - i, "C") for i in range(1, 7)])
+    route(ws, rules, DAY0)
+    assert claim(ws, rules, "nurture", "ops", DAY0, n=3)["count"] == 3  # Wednesday: full
+    monday = claim(ws, rules, "nurture", "ops", day(-2), n=3)
+    assert (monday["count"], monday["reason"]) == (0, "no_capacity")
+    # a route dated Monday deals no more to a full rep either (ops deals nothing here)
+    assert claim(ws, rules, "nurture", "ops", day(5), n=3)["count"] == 3  # next week
 
 
 def test_claim_refuses_non_members_dealing_pools_and_unknown_pools(rules):
@@ -287,3 +298,10 @@ def test_lifecycle_commands(tmp_path, cli):
     assert cli("status", "nobody", "closed").exit_code == 1
     log = cli("runs", "--json").json()
     assert [r["command"] for r in log] == ["sale", "status", "claim", "route", "route"]
+
+
+def test_a_capacity_period_ends_on_its_last_day():
+    wednesday = dt.date(2026, 2, 11)
+    assert [period_end(p, wednesday) for p in ("day", "week", "month")] == [
+        wednesday, dt.date(2026, 2, 15), dt.date(2026, 2, 28)]
+    assert period_end("month", dt.date(2026, 12, 31)) == dt.date(2026, 12, 31)

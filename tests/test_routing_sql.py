@@ -16,7 +16,7 @@ def test_routing_sql_builders_transpile_to_spark(tmp_path):
     statements = [*sql.config_sql(r), sql.activity_sql(r, AS_OF),
                   sql.decide_sql(r, fields, AS_OF, with_activity=True),
                   allocation.dealt_table_sql(),
-                  allocation.deal_sql(["sales"], AS_OF, r.period_start(AS_OF)),
+                  allocation.deal_sql(["sales"], AS_OF, r.period_start(AS_OF), r.period_end(AS_OF)),
                   sql.new_state_sql(AS_OF), sql.summary_sql(),
                   *sql.apply_sql(AS_OF, 1, dt.datetime(2026, 11, 4, 2, 0))]
     actions = [translate(s) for s in statements]
@@ -30,4 +30,4 @@ def test_routing_sql_builders_transpile_to_spark(tmp_path):
     assert "EXPLODE(SEQUENCE(1, slots))" in deal
     assert ("ROW_NUMBER() OVER (PARTITION BY pool ORDER BY slot_key NULLS LAST, rep_pos NULLS "
             "LAST) AS slot_no") in deal
-    assert "as_of >= CAST('2026-11-02' AS DATE) AND as_of <= CAST('2026-11-04' AS DATE)" in deal
+    assert "as_of >= CAST('2026-11-02' AS DATE) AND as_of <= CAST('2026-11-08' AS DATE)" in deal

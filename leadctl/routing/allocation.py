@@ -62,9 +62,10 @@ def dealt_table_sql() -> str:
             f"owner VARCHAR)")
 
 
-def period_counts_sql(period_from: dt.date, as_of: dt.date, *, by_pool: bool) -> str:
-    """Leads that became each rep's (per pool, or in all pools) in the capacity period:
-    the assignment log plus what earlier waves of this run dealt."""
+def period_counts_sql(period_from: dt.date, period_to: dt.date, *, by_pool: bool) -> str:
+    """Leads that became each rep's (per pool, or in all pools) in the capacity period
+    (all of it, also the days after the as-of): the assignment log plus what earlier
+    waves of this run dealt."""
     pool_col = "new_pool AS pool, " if by_pool else ""
     pool_group = ", new_pool" if by_pool else ""
     dealt_col = "pool, " if by_pool else ""
@@ -72,7 +73,8 @@ def period_counts_sql(period_from: dt.date, as_of: dt.date, *, by_pool: bool) ->
     keys = "rep, pool" if by_pool else "rep"
     return (f"SELECT {keys}, sum(n) AS n FROM (\n"
             f"    SELECT new_owner AS rep, {pool_col}count(*) AS n FROM assignments\n"
-            f"    WHERE as_of >= {date_literal(period_from)} AND as_of <= {date_literal(as_of)}"
+            f"    WHERE as_of >= {date_literal(period_from)} "
+            f"AND as_of <= {date_literal(period_to)}"
             f"\n      AND new_owner IS NOT NULL AND new_owner IS DISTINCT FROM old_owner\n"
             f"      AND {NOT_IDENTITY_CHANGE}\n"
             f"    GROUP BY new_owner{pool_group}\n"
@@ -98,7 +100,8 @@ def slot_base_sql() -> str:
     return f"CAST(CASE p.allocation {whens} END AS DOUBLE)"
 
 
-def deal_sql(pools: list[str], as_of: dt.date, period_from: dt.date) -> str:
+def deal_sql(pools: list[str], as_of: dt.date, period_from: dt.date,
+             period_to: dt.date) -> str:
     """Deal the persons waiting in `pools` (one wave) to reps: the slot matching described
     in the module docstring, set-based. Appends (person_id, pool, owner) to DEALT;
     persons beyond the pool's slots stay unassigned (no capacity)."""
@@ -112,9 +115,9 @@ WITH todo AS (
 ), demand AS (
   SELECT pool, CAST(count(*) AS BIGINT) AS n FROM todo GROUP BY pool
 ), period_rep AS (
-  {period_counts_sql(period_from, as_of, by_pool=False)}
+  {period_counts_sql(period_from, period_to, by_pool=False)}
 ), period_pool_rep AS (
-  {period_counts_sql(period_from, as_of, by_pool=True)}
+  {period_counts_sql(period_from, period_to, by_pool=True)}
 ), open_rep AS (
   {open_load_sql()}
 ), reps AS (

@@ -95,7 +95,7 @@ def claim(ws: Workspace, rules: RoutingRules, pool_name: str, rep: str, as_of: d
     run_id = run_id if run_id is not None else ws.run_id or 0
     capacity = rules.capacity(rep)
     period_from = rules.period_start(as_of)
-    load = int(ws.scalar(rep_period_load_sql(rep, period_from, as_of)) or 0)
+    load = int(ws.scalar(rep_period_load_sql(rep, period_from, rules.period_end(as_of))) or 0)
     room = None if capacity is None else max(capacity - load, 0)
     take = n if room is None else min(n, room)
     waiting = ws.rows("SELECT count(*) FILTER (WHERE locked_until IS NULL OR locked_until < ?)"

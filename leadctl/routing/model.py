@@ -174,6 +174,9 @@ class RoutingRules:
     def period_start(self, as_of: dt.date) -> dt.date:
         return period_start(self.capacity_period, as_of)
 
+    def period_end(self, as_of: dt.date) -> dt.date:
+        return period_end(self.capacity_period, as_of)
+
 
 def period_start(period: str, as_of: dt.date) -> dt.date:
     if period == "day":
@@ -181,3 +184,14 @@ def period_start(period: str, as_of: dt.date) -> dt.date:
     if period == "month":
         return as_of.replace(day=1)
     return as_of - dt.timedelta(days=as_of.weekday())  # ISO week: Monday
+
+
+def period_end(period: str, as_of: dt.date) -> dt.date:
+    """The last day of the capacity period holding `as_of`: a rep's load counts the whole
+    period, so an action dated earlier in it still sees what came later."""
+    if period == "day":
+        return as_of
+    if period == "month":
+        following = (as_of.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        return following - dt.timedelta(days=1)
+    return period_start(period, as_of) + dt.timedelta(days=6)

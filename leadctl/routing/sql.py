@@ -316,9 +316,11 @@ def claim_pick_sql(pool: str, as_of: dt.date, limit: int) -> str:
             f"ORDER BY s.score DESC NULLS LAST, o.person_id LIMIT {int(limit)}")
 
 
-def rep_period_load_sql(rep: str, period_from: dt.date, as_of: dt.date) -> str:
+def rep_period_load_sql(rep: str, period_from: dt.date, period_to: dt.date) -> str:
+    """Leads that became the rep's in the capacity period (all of it: a claim dated
+    earlier in the period still counts what the rep got later in it)."""
     return (f"SELECT count(*) FROM assignments WHERE new_owner = {literal(rep)}\n"
             f"  AND new_owner IS DISTINCT FROM old_owner AND {NOT_IDENTITY_CHANGE}\n"
-            f"  AND as_of >= {date_literal(period_from)} AND as_of <= {date_literal(as_of)}")
+            f"  AND as_of >= {date_literal(period_from)} AND as_of <= {date_literal(period_to)}")
 
 

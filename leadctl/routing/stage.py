@@ -57,7 +57,7 @@ def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: 
         # Not tagged yet: routing now would look like every owned person vanished.
         return {**summary, "skipped": "person_features is empty (run `leadctl tag` first)",
                 "persons": 0}
-    period_from = rules.period_start(as_of)
+    period_from, period_to = rules.period_start(as_of), rules.period_end(as_of)
     try:
         ws.script(config_sql(rules))
         with_activity = bool(rules.lifecycle.dormant_pool) and bool(
@@ -67,12 +67,12 @@ def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: 
         ws.execute(decide_sql(rules, fields, as_of, with_activity=with_activity))
         ws.execute(dealt_table_sql())
         for wave in rules.waves():
-            ws.execute(deal_sql(wave, as_of, period_from))
+            ws.execute(deal_sql(wave, as_of, period_from, period_to))
         if ws.scalar(f"SELECT count(*) > 0 FROM {DEALT}"):
             ws.execute(merge_dealt_sql())
         ws.execute(new_state_sql(as_of))
         groups = ws.rows(summary_sql())
-        summary.update(_summary(ws, rules, groups, as_of, period_from, limit))
+        summary.update(_summary(ws, rules, groups, as_of, period_from, period_to, limit))
         if not dry_run:
             run_id = run_id if run_id is not None else ws.run_id or 0
             summary["run_id"] = run_id
@@ -85,7 +85,7 @@ def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: 
 
 
 def _summary(ws: Workspace, rules: RoutingRules, groups: list[dict], as_of: dt.date,
-             period_from: dt.date, limit: int) -> dict:
+             period_from: dt.date, period_to: dt.date, limit: int) -> dict:
     """Moves, causes, unassigned reasons, per-pool and per-rep counts of a computed run
     (`groups`: the rows of `summary_sql`), with up to `limit` individual moves."""
     details = ws.rows(f"SELECT person_id, old_pool, pool, old_owner, owner, old_status, status,"
@@ -95,7 +95,7 @@ def _summary(ws: Workspace, rules: RoutingRules, groups: list[dict], as_of: dt.d
     dealt = {(r["pool"], r["owner"]): int(r["n"]) for r in ws.rows(
         f"SELECT pool, owner, count(*) AS n FROM {DEALT} GROUP BY pool, owner")}
     period = {r["rep"]: int(r["n"]) for r in ws.rows(
-        period_counts_sql(period_from, as_of, by_pool=False))}
+        period_counts_sql(period_from, period_to, by_pool=False))}
     reps = ws.rows(f"SELECT r.rep, min(r.capacity) AS capacity FROM {CFG_REPS} r "
                    f"JOIN {CFG_POOLS} c ON c.pool = r.pool GROUP BY r.rep "
                    f"ORDER BY min(c.pool_pos), min(r.rep_pos), r.rep")
