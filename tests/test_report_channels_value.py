@@ -153,9 +153,9 @@ def test_table_shows_value_columns(vcli):
              for line in result.stdout.splitlines() if line.startswith("│")}
     header = next([c.strip() for c in line.split("┃")[2:-1]]
                   for line in result.stdout.splitlines() if line.startswith("┃"))
-    assert header[-5:] == ["new", "dup other", "cost/lead", "cost/new", "amount"]
-    assert cells["sem"][-5:] == ["2", "3", "250.00", "750.00", "1,750"]
-    assert cells["agent"][-5:] == ["2", "1", "—", "—", "0"]
+    assert header[-6:] == ["new", "dup other", "cost", "cost/lead", "cost/new", "amount"]
+    assert cells["sem"][-6:] == ["2", "3", "1,500", "250.00", "750.00", "1,750"]
+    assert cells["agent"][-6:] == ["2", "1", "—", "—", "—", "0"]
     assert "cost (CNY) from" in result.stdout
 
 
