@@ -156,11 +156,26 @@ def test_set_status_logs_changes_and_checks_the_owner(rules):
         set_status(ws, rules, "a1", "appointment", day(2), rep="bob")
     with pytest.raises(InputError, match=r"person c1 has no owner \(it waits in pool nurture"):
         set_status(ws, rules, "c1", "contacting", day(2))
+    with pytest.raises(UsageError, match="unknown rep 'nobody'"):
+        set_status(ws, rules, "a1", "appointment", day(2), rep="nobody")
     with pytest.raises(UsageError, match="unknown status 'won'"):
         set_status(ws, rules, "a1", "won", day(2))
     with pytest.raises(NotFound,
                        match=r"no lead or person matches 'zz' \(tried lead id, person id\)"):
         set_status(ws, rules, "zz", "closed", day(2))
+
+
+def test_rep_actions_are_not_dated_before_the_persons_last_change(rules):
+    ws = make_ws([("a1", 90, "A"), ("c1", 10, "C")])
+    route(ws, rules, day(2))  # a1 dealt to ann, c1 waits in nurture, both on day 2
+    with pytest.raises(UsageError, match=r"person a1 last changed on 2026-11-06 \(hot\): a "
+                                         r"status change cannot be dated before it"):
+        set_status(ws, rules, "a1", "contacting", day(1))
+    with pytest.raises(UsageError, match="a sale cannot be dated before it"):
+        record_sale(ws, rules, "a1", "ann", day(1))
+    assert claim(ws, rules, "nurture", "ops", day(1))["claimed"] == []  # not there yet
+    assert claim(ws, rules, "nurture", "ops", day(2))["claimed"] == ["c1"]
+    assert set_status(ws, rules, "a1", "contacting", day(2))["changed"] is True  # same day
 
 
 # --------------------------------------------------------------------------- sale + lock

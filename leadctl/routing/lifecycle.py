@@ -54,6 +54,17 @@ def _mark_intent(ws: Workspace, person_id: str, as_of: dt.date) -> None:
                [person_id, as_of])
 
 
+def _not_before_last_change(ws: Workspace, person_id: str, as_of: dt.date,
+                            action: str) -> None:
+    """A rep action dated before the person's last logged change would rewrite its past:
+    a status held since before the rep owned the lead, a log out of date order."""
+    row = ws.execute("SELECT as_of, rule FROM assignments WHERE person_id = ? "
+                     "ORDER BY as_of DESC LIMIT 1", [person_id]).fetchone()
+    if row and row[0] and as_of < row[0]:
+        raise UsageError(f"person {person_id} last changed on {row[0]} ({row[1]}): a "
+                         f"{action} cannot be dated before it (--as-of {as_of})")
+
+
 def _changed(old: dict | None, new: dict) -> bool:
     old = old or {}
     return any(old.get(k) != new[k] for k in ("pool", "owner", "status"))
@@ -141,6 +152,8 @@ def set_status(ws: Workspace, rules: RoutingRules, query: str, status: str, as_o
     """Set the follow-up status of an owned lead (optionally checking it is `rep`'s)."""
     if status not in STATUSES:
         raise UsageError(f"unknown status '{status}' (statuses: {', '.join(STATUSES)})")
+    if rep is not None:
+        _known_rep(rules, rep)
     person_id, _ = resolve_person(ws, query)
     state = _state(ws, person_id)
     if state is None or state["owner"] is None:
@@ -151,6 +164,7 @@ def set_status(ws: Workspace, rules: RoutingRules, query: str, status: str, as_o
         raise InputError(f"person {person_id} is owned by {state['owner']}, not {rep}"
                          + (f" (locked until {state['locked_until']})"
                             if _locked_to_other(state, rep, as_of) else ""))
+    _not_before_last_change(ws, person_id, as_of, "status change")
     run_id = run_id if run_id is not None else ws.run_id or 0
     result = {"person_id": person_id, "owner": state["owner"], "old_status": state["status"],
               "status": status, "as_of": as_of.isoformat(), "run_id": run_id,
@@ -182,6 +196,7 @@ def record_sale(ws: Workspace, rules: RoutingRules, query: str, rep: str, as_of:
     if _locked_to_other(state, rep, as_of):
         raise InputError(f"person {person_id} is locked to {state['owner']} until "
                          f"{state['locked_until']} (do-not-disturb after a sale)")
+    _not_before_last_change(ws, person_id, as_of, "sale")
     run_id = run_id if run_id is not None else ws.run_id or 0
     days = rules.lifecycle.lock_days if lock_days is None else lock_days
     locked_until = as_of + dt.timedelta(days=days)

@@ -309,10 +309,12 @@ def drop_temp_sql() -> list[str]:
 
 
 def claim_pick_sql(pool: str, as_of: dt.date, limit: int) -> str:
-    """The `limit` best unowned, unlocked persons waiting in `pool` (score desc, id)."""
+    """The `limit` best unowned, unlocked persons waiting in `pool` (score desc, id) that
+    were in it by `as_of` (a claim is not dated before its lead entered the pool)."""
     return (f"SELECT o.person_id FROM ownership o LEFT JOIN scores s ON s.person_id = "
             f"o.person_id\nWHERE o.pool = {literal(pool)} AND o.owner IS NULL\n"
             f"  AND (o.locked_until IS NULL OR o.locked_until < {date_literal(as_of)})\n"
+            f"  AND (o.assigned_at IS NULL OR o.assigned_at <= {date_literal(as_of)})\n"
             f"ORDER BY s.score DESC NULLS LAST, o.person_id LIMIT {int(limit)}")
 
 
