@@ -248,6 +248,22 @@ def test_no_clear_intent_for_n_days_moves_to_the_dormant_pool(rules):
                                       "no_intent")
 
 
+def test_reactivate_when_keeps_a_person_it_holds_for_out_of_dormancy(tmp_path):
+    (tmp_path / "routing.yaml").write_text(RULES.replace(
+        "  reactivate_on: [login]", "  reactivate_on: [login]\n  reactivate_when: score >= 30"),
+        encoding="utf-8")
+    rules = load_routing_rules(tmp_path)
+    ws = make_ws([("c1", 10, "C"), ("c2", 20, "C")])
+    route(ws, rules, DAY0)
+    assert route(ws, rules, day(90))["causes"] == {"no_intent": 2}
+    ws.execute("UPDATE scores SET score = 40 WHERE person_id = 'c2'")  # now it holds
+    assert route(ws, rules, day(91))["causes"] == {"dormant": 1, "reactivated": 1}
+    assert state(ws, "c2") == ("nurture", None, None, False, "claim_pool")
+    # it holds still: c2 does not go dormant again, and routing again changes nothing
+    assert route(ws, rules, day(181))["causes"] == {"dormant": 1, "waiting": 1}
+    assert route(ws, rules, day(181))["changes"] == 0
+
+
 def test_new_activity_reactivates_a_dormant_person(rules):
     ws = make_ws([("c1", 10, "C"), ("c2", 10, "C"), ("c3", 10, "C")])
     route(ws, rules, DAY0)

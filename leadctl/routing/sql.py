@@ -137,7 +137,7 @@ def cause_sql(rules: RoutingRules, as_of: dt.date) -> str:
     if life.dormant_after_days is not None:
         causes.append(
             f"WHEN old_pool IS NOT NULL AND old_pool <> {literal(life.dormant_pool or '')} "
-            f"AND coalesce(old_status, '') NOT IN ({_in(INTENT_STATUSES)}) "
+            f"AND coalesce(old_status, '') NOT IN ({_in(INTENT_STATUSES)}) AND NOT wants_back "
             f"AND date_diff('day', greatest(old_assigned_at, coalesce(intent_at, "
             f"old_assigned_at)), {day}) >= {life.dormant_after_days} THEN 'no_intent'")
     if life.status_sla_days:
@@ -185,10 +185,11 @@ def decide_sql(rules: RoutingRules, fields: Mapping[str, str], as_of: dt.date,
     whens = " ".join(f"WHEN {cond(r.when, f'route {r.name!r} when')} THEN {i}"
                      for i, r in enumerate(rules.routes, 1))
     route_no = f"CASE {whens} END" if whens else "CAST(NULL AS INTEGER)"
+    # reactivate_when brings a dormant person back; a person it holds for does not go
+    # dormant (else it would be sent there and back by every route, changing nothing)
+    wants_back = "FALSE" if life.reactivate_when is None else \
+        f"coalesce({cond(life.reactivate_when, 'reactivate_when')}, FALSE)"
     active = "a.person_id IS NOT NULL" if with_activity else "FALSE"
-    if life.reactivate_when is not None:
-        active = f"({active} OR coalesce({cond(life.reactivate_when, 'reactivate_when')}, "\
-                 "FALSE))"
     joins = "LEFT JOIN scores s ON s.person_id = f.person_id\n"
     if life.dormant_after_days is not None:
         joins += "  LEFT JOIN lead_intent i ON i.person_id = o.person_id\n"
@@ -212,7 +213,7 @@ WITH base AS (
          o.reason AS old_reason, {intent_at} AS intent_at,
          m.rep IS NOT NULL AS is_member,
          {route_no} AS route_no,
-         {active} AS active_again
+         {wants_back} AS wants_back, {active} OR {wants_back} AS active_again
   FROM person_features f
   FULL OUTER JOIN ownership o ON o.person_id = f.person_id
   {joins}), routed AS (
