@@ -314,8 +314,8 @@ def report_funnel(db: Path | None, rules_dir: Path, name: str, *, by: list[str] 
 
 
 def identity_conflicts(db: Path | None) -> dict:
-    """Open ownership conflicts: active sale locks of two reps that an identity merge
-    brought together (the earlier sale was kept): {"conflicts": [...]}."""
+    """Open ownership conflicts: active sale locks an identity merge did not keep (another
+    rep's state was kept): {"conflicts": [...]}."""
     with reading(db) as ws:
         return {"conflicts": list_conflicts(ws)}
 # -- audiences and experiments ------------------------------------------------------------

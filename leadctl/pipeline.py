@@ -250,8 +250,8 @@ def _stage_warnings(stage: str, counts: dict, options: RunOptions) -> list[str]:
         return [f"{rejects} of {read} rows rejected ({_share(share)}; allowed "
                 f"{_share(options.max_reject_share)}), see `leadctl export rejects`"]
     if stage == "resolve" and counts.get("conflicts"):
-        return [f"{counts['conflicts']} ownership conflict(s): an identity merge brought "
-                "together active sale locks of different reps (the earlier sale was kept); "
+        return [f"{counts['conflicts']} ownership conflict(s): an identity merge kept "
+                "one state and not another rep's active sale lock (on_merge: keep); "
                 "see `leadctl identity conflicts`"] + _stage_warnings(
                     stage, {**counts, "conflicts": 0}, options)
     if stage == "resolve" and counts.get("overrides", {}).get("warnings"):

@@ -216,9 +216,9 @@ def suspects(
 
 @identity_app.command("conflicts")
 def conflicts(ctx: typer.Context, json_out: common.Json = False) -> None:
-    """Ownership conflicts: active sale locks of two reps that an identity merge brought
-    together. The merged person kept the earlier sale; a manager decides about the other.
-    Exit 0 (also when there are none)."""
+    """Ownership conflicts: an active sale lock an identity merge did not keep (the merged
+    person kept another rep's state, by on_merge: keep; by default the earlier sale); a
+    manager decides. Exit 0 (also when there are none)."""
 
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.identity_conflicts(s.db))
@@ -230,7 +230,7 @@ def conflicts(ctx: typer.Context, json_out: common.Json = False) -> None:
         common.stdout_console().print("no ownership conflicts", markup=False, highlight=False)
         return
     common.stdout_console().print(common.table(
-        f"{len(rows)} ownership conflict(s): the merged person kept the earlier sale",
+        f"{len(rows)} ownership conflict(s): a merge kept one state, not the other lock",
         ["person", "kept rep", "sold", "locked until", "other rep", "other sold",
          "other locked until", "merged ids", "run"],
         [[c["person_id"], c["kept"]["rep"], c["kept"]["sold_at"], c["kept"]["locked_until"],

@@ -22,8 +22,8 @@ def resolve(ctx: typer.Context, as_of: common.AsOf = None, dry_run: common.DryRu
         result = common.run(ctx, lambda: api.resolve(s.db, s.rules, bar.update, as_of=day,
                                                      dry_run=dry_run, full=full))
     if result.get("conflicts"):
-        common.warn(f"{result['conflicts']} ownership conflict(s): a merge brought together "
-                    "active sale locks of different reps (the earlier sale was kept); see "
+        common.warn(f"{result['conflicts']} ownership conflict(s): a merge kept one state "
+                    "and not another rep's active sale lock (on_merge: keep); see "
                     "`leadctl identity conflicts`")
     if json_out:
         common.print_json(result)
