@@ -21,8 +21,10 @@ def _digits(value: str) -> str:
 
 
 def mask_phone(value: str | None) -> str | None:
-    """Keep the first 3 and last 4 digits; a CN country code (+86) is dropped. Fewer
-    than 3 digits (`phone:abc`): masked like any other text, never a lone `*`."""
+    """Keep the first 3 and last 4 digits of 11 or more (a CN country code, +86, is
+    dropped), the first and last 2 of 7 to 10 (a landline or short number: at least 3
+    hidden), the last 2 of fewer. Fewer than 3 digits (`phone:abc`): masked like any
+    other text, never a lone `*`."""
     if value is None:
         return None
     digits = _digits(value)
@@ -32,6 +34,8 @@ def mask_phone(value: str | None) -> str | None:
         return mask_generic(value)
     if len(digits) < 7:
         return STAR * max(len(digits) - 2, 1) + digits[-2:]
+    if len(digits) < 11:
+        return digits[:2] + STAR * (len(digits) - 4) + digits[-2:]
     return digits[:3] + STAR * max(len(digits) - 7, 4) + digits[-4:]
 
 
@@ -107,6 +111,17 @@ def mask_text(text: str) -> str:
     return _PHONE_RE.sub(lambda m: mask_phone(m.group()), text)
 
 
+# 10 or more digits, maybe split by spaces, dashes or dots: a phone, an ID card, a number
+# a spreadsheet turned into 1.3912345671E+10 — not a lead id of ordinary length.
+_LONG_NUMBER_RE = re.compile(r"\d(?:[\s.\-]?\d){9,}[\dXx]?")
+
+
+def mask_query(text: str) -> str:
+    """A query that named no identifier kind, as messages echo it: what may still be
+    personal data (an e-mail, a long number in any spelling) masked."""
+    return mask_text(_LONG_NUMBER_RE.sub(lambda m: mask_generic(m.group()), text))
+
+
 class MaskingFilter(logging.Filter):
     """A logging filter that masks PII in every record (install it on handlers), so logs
     never contain raw phone numbers, e-mails or ID cards."""
@@ -135,6 +150,8 @@ def mask_sql(kind: str, expr: str) -> str:
                 f"WHEN length({local}) < 3 THEN {_generic_sql(f'trim({expr})')} "
                 f"WHEN length({local}) < 7 THEN {_stars(f'greatest(length({local}) - 2, 1)')} "
                 f"|| right({local}, 2) "
+                f"WHEN length({local}) < 11 THEN left({local}, 2) "
+                f"|| {_stars(f'length({local}) - 4')} || right({local}, 2) "
                 f"ELSE left({local}, 3) || {_stars(f'greatest(length({local}) - 7, 4)')} "
                 f"|| right({local}, 4) END)")
     text = f"trim({expr})"

@@ -56,6 +56,9 @@ def test_a_phone_query_stands_for_its_persons_earliest_lead(ws):
     got = why(ws, IdentityConfig(), None, "138 1234 5678", "P3")
     assert (got["a"]["lead_id"], got["a"]["chosen"]) == (
         "P1", "earliest lead of the person matched by phone")
+    assert (got["a"]["query"], got["b"]["query"]) == ("138****5678", "P3")  # masked
+    revealed = why(ws, IdentityConfig(), None, "138 1234 5678", "P3", reveal=True)
+    assert revealed["a"]["query"] == "138 1234 5678"
     assert [p["lead_id"] for p in got["path"]] == ["P1", "P2", "P3"]
     same = why(ws, IdentityConfig(), None, "P2", "s/P2")
     assert (same["reason"], len(same["path"])) == ("same_lead", 1)
@@ -128,6 +131,9 @@ def test_a_must_link_override_is_a_hop(ws, tmp_path):
 def test_unknown_queries(ws):
     with pytest.raises(NotFound, match="no lead or person matches 'nope'"):
         why(ws, IdentityConfig(), None, "nope", "P1")
+    # a long number no identifier kind took (a mistyped ID card) is echoed masked
+    with pytest.raises(NotFound, match=r"no lead or person matches '44\*\*\*\*1X'"):
+        why(ws, IdentityConfig(), None, "440106 19880512031X", "P1")
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,9 @@ CASES = [
     ("phone", "+86 138-1234-5678", "138****5678"),
     ("phone", "+16502530000", "165****0000"),
     ("phone", "01012345678", "010****5678"),
+    ("phone", "62345678", "62****78"),  # 7 to 10 digits: 3 or more hidden
+    ("phone", "1372222", "13***22"),
+    ("phone", "0216234567", "02******67"),
     ("phone", "12345", "***45"),
     ("phone", "", "****"),  # under 3 digits: masked as text, never a lone *
     ("phone", "12", "****"),
@@ -81,3 +84,11 @@ def test_sql_masks_match_python():
         assert (kind, value, sql_value) == (kind, value, masked)
     assert ws.scalar(f"SELECT {pii.mask_sql('phone', 'CAST(NULL AS VARCHAR)')}") is None
     assert pii.mask_sql("city", "city") == "city"
+
+
+@pytest.mark.parametrize(("query", "shown"), [
+    ("440106 19880512031X", "44****1X"), ("13912345678x", "13****8x"),
+    ("x@y.com", "x***@y.com"), ("SEO200001", "SEO200001"), ("AG300000002", "AG300000002"),
+    ("zz", "zz")])
+def test_an_unclassified_query_is_echoed_with_long_numbers_masked(query, shown):
+    assert pii.mask_query(query) == shown

@@ -324,8 +324,10 @@ def _barred_message(hit: Hit, lookups: list[Lookup], reveal: bool) -> str:
 def _shown(query: str, lookups: list[Lookup], reveal: bool) -> str:
     """The query as messages echo it: masked like the portrait when it is personal data."""
     first = lookups[0]
-    if reveal or first.kind not in IDENTIFIER_KINDS:
+    if reveal:
         return query.strip()
+    if first.kind not in IDENTIFIER_KINDS:  # a mistyped phone or ID card is still one
+        return pii.mask_query(query.strip())
     return pii.mask(first.kind, first.value)
 
 

@@ -24,7 +24,7 @@ from leadctl import pii
 from leadctl.errors import NotFound
 from leadctl.identity.config import IdentityConfig
 from leadctl.identity.explain import AmbiguousLead, find_lead
-from leadctl.identity.lookup import earliest_lead, resolve_person
+from leadctl.identity.lookup import earliest_lead, masked_query, resolve_person
 from leadctl.identity.suggest import (
     group_suggestions,
     override_persons,
@@ -110,11 +110,12 @@ def _endpoint(ws: Workspace, query: str, reveal: bool) -> dict:
     """The lead a query names: a lead id, else its person's earliest lead."""
     try:
         lead = find_lead(ws, query)
-        chosen = "lead"
+        chosen, shown = "lead", query.strip()
     except AmbiguousLead:
         raise
     except NotFound:
         person, matched_by = resolve_person(ws, query, reveal=reveal)
+        shown = masked_query(query, matched_by[0], reveal)  # a phone, e-mail…: masked
         first = earliest_lead(ws, person)
         lead = find_lead(ws, f"{first['source']}/{first['lead_id']}")
         chosen = f"earliest lead of the person matched by {', '.join(matched_by)}"
@@ -122,7 +123,7 @@ def _endpoint(ws: Workspace, query: str, reveal: bool) -> dict:
     if person is None:
         raise NotFound(f"lead {lead['source']}/{lead['lead_id']} is not resolved yet: run "
                        "`leadctl resolve` (or the nightly `leadctl run`)")
-    return {**lead, "person_id": person, "chosen": chosen}
+    return {**lead, "person_id": person, "chosen": chosen, "query": shown}
 
 
 def _override_pairs(ws: Workspace, entries: list[dict], person: str) -> list[tuple]:
@@ -189,8 +190,8 @@ def _via(row: dict, reveal: bool) -> dict | None:
     return {"type": row["id_type"], "value": pii.shown(row["id_type"], row["value"], reveal)}
 
 
-def _lead(lead: dict, query: str) -> dict:
-    return {"query": query, "lead_id": lead["lead_id"], "source": lead["source"],
+def _lead(lead: dict) -> dict:
+    return {"query": lead["query"], "lead_id": lead["lead_id"], "source": lead["source"],
             "created_at": lead["created_at"], "person_id": lead["person_id"],
             "chosen": lead["chosen"]}
 
@@ -199,7 +200,7 @@ def why(ws: Workspace, config: IdentityConfig, rules_dir, a_query: str, b_query:
         reveal: bool = False) -> dict:
     a, b = _endpoint(ws, a_query, reveal), _endpoint(ws, b_query, reveal)
     entries = read_overrides(rules_dir)
-    result: dict = {"a": _lead(a, a_query), "b": _lead(b, b_query)}
+    result: dict = {"a": _lead(a), "b": _lead(b)}
     if a["person_id"] == b["person_id"]:
         if a["lead_key"] == b["lead_key"]:
             rows = [{**a, "id_type": None, "value": None}]
