@@ -110,3 +110,10 @@ cap:
         "F:3:26: cap.max_records_per_value must be at most 1000000000, got "
         "99999999999999999999",
         "F:4:20: cap.by_type.phone must be at most 1000000000, got 1000000001"]
+
+
+def test_a_region_phonenumbers_does_not_know_is_a_rule_error(tmp_path):
+    assert problems(tmp_path, "default_region: XX\n") == [
+        "F:1:17: default_region 'XX' is not a region phonenumbers knows (CN, HK, TW, US, …): "
+        "every number without a country code would be invalid"]
+    assert load(tmp_path, "default_region: tw\n").default_region == "TW"

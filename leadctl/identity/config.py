@@ -104,6 +104,12 @@ class IdentityConfig:
         return self.cap_by_type.get(id_type, self.max_records_per_value)
 
 
+
+def _known_region(region: str) -> bool:
+    from phonenumbers import SUPPORTED_REGIONS  # lazy: only when identity.yaml sets one
+
+    return region in SUPPORTED_REGIONS
+
 def load_identity_config(rules_dir: Path | str | None) -> IdentityConfig:
     """`rules_dir/identity.yaml` (or the defaults when the file does not exist), with the
     overrides of `rules_dir/identity_overrides.yaml` when that file exists."""
@@ -154,6 +160,10 @@ def parse_identity_config(doc: Any, path: Path | str) -> IdentityConfig:
         if not isinstance(region, str) or not re.fullmatch(r"[A-Za-z]{2}", region):
             ctx.add(ctx.value_loc(doc, "default_region"),
                     "default_region must be a two-letter region code such as CN")
+        elif not _known_region(region.upper()):
+            ctx.add(ctx.value_loc(doc, "default_region"),
+                    f"default_region {region!r} is not a region phonenumbers knows (CN, HK, "
+                    "TW, US, …): every number without a country code would be invalid")
         else:
             config.default_region = region.upper()
     _parse_cap(ctx, doc, config)
