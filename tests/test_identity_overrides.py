@@ -64,6 +64,16 @@ def test_must_link_joins_leads_without_a_shared_value():
                                  "cut_values": 0, "warnings": []}
 
 
+def test_a_merge_only_a_must_link_makes_says_so_in_the_history():
+    ws = workspace({"lead_id": "A", "phone": "13812345678"},
+                   {"lead_id": "B", "email": "b@qq.com"})
+    resolve(ws, config(), run_id=1)
+    resolve(ws, config(must("A", "B")), run_id=2)
+    assert [tuple(r.values()) for r in ws.rows(
+        "SELECT change, leads, reason FROM identity_history")] == [
+        ("merge", 2, "linked by a must_link override")]
+
+
 def test_must_link_of_values_joins_every_lead_carrying_them():
     ws = workspace({"lead_id": "A", "phone": "13812345678"},
                    {"lead_id": "B", "email": "b@qq.com"}, {"lead_id": "C", "wechat": "wx_c1"})

@@ -141,7 +141,9 @@ def person_leads_sql(comps: str, ids: str) -> str:
 
 def merge_rows_sql(winners: str, ids: str, comps: str, reasons: str,
                    run_id: int | None) -> str:
-    """One 'merge' row per component that absorbed previous ids it did not keep."""
+    """One 'merge' row per component that absorbed previous ids it did not keep. Its
+    reason names the identifier types that join them (`merge_reasons_sql`); where no
+    linking value does, only a must_link override can have."""
     run = "NULL" if run_id is None else str(int(run_id))
     return f"""
         INSERT INTO identity_history
@@ -150,7 +152,7 @@ def merge_rows_sql(winners: str, ids: str, comps: str, reasons: str,
         sizes AS (SELECT comp, count(*) AS leads FROM {comps}
                   WHERE comp IN (SELECT comp FROM merged) GROUP BY comp)
         SELECT {run}, now()::TIMESTAMP, 'merge', i.person_id, m.old_ids,
-            CAST(s.leads AS INTEGER), coalesce(r.reason, 'linked by a shared identifier')
+            CAST(s.leads AS INTEGER), coalesce(r.reason, 'linked by a must_link override')
         FROM merged m JOIN {ids} i ON i.comp = m.comp JOIN sizes s ON s.comp = m.comp
         LEFT JOIN {reasons} r ON r.comp = m.comp"""
 
