@@ -115,6 +115,21 @@ def test_more_sources_than_a_bit_mask_holds():
         {"lead_count": 130, "sources": names}]
 
 
+def test_leads_of_the_same_time_are_ordered_by_source_and_lead_id_not_by_file_order():
+    # same created_at: the newer is the larger (source, lead_id), whichever came in first
+    tied = [{"lead_id": "L1", "source": "sa", "name": "张三", "city": "上海",
+             "email": "a@qq.com", "phone": "13812345678", "created_at": "2026-01-01 10:00"},
+            {"lead_id": "L2", "source": "sb", "name": "李四", "city": "北京",
+             "email": "b@qq.com", "phone": "13812345678", "created_at": "2026-01-01 10:00"}]
+    shown = []
+    for leads in (tied, tied[::-1]):
+        ws = workspace(*leads)
+        resolve(ws)
+        shown.append(ws.rows("SELECT name, city, email, source FROM persons"))
+    assert shown[0] == shown[1] == [
+        {"name": "李四", "city": "北京市", "email": "b@qq.com", "source": "sa"}]
+
+
 def test_survivor_builders_are_plain_sql():
     assert persons.survivor_sql(Survivorship("most_recent"), "city") == "arg_max(city, rk)"
     assert persons.survivor_sql(Survivorship("source_priority", ("a", "b")), "value",

@@ -4,8 +4,9 @@ Pure builders, keyed by component (`comp`, the smallest lead key of a person)
 until the last join with the person ids. A person with one lead (most of them)
 is that lead, projected; only multi-lead persons are aggregated. Their leads
 carry a recency key (`members_sql`): `rk` orders them from oldest to newest
-(unknown dates oldest; the same second: the later ingested), an integer, so
-choices are deterministic and cheap.
+(unknown dates oldest; the same time: by source, then lead id — never by the order
+files came in, so a rebuild ingesting them in another order picks the same), an
+integer rank within the person, so choices are deterministic and cheap.
 Methods:
 - most_recent: the value of the newest lead that has one;
 - earliest: the value of the oldest dated lead that has one (undated ones last);
@@ -25,9 +26,8 @@ from leadctl.sqltext import literal
 
 LEAD_FIELDS = ("name", "city", "province", "channel", "source")
 IDENTIFIER_FIELDS = ("phone", "email", "wechat", "device_id", "id_card")
-# Recency key: seconds * 2^31 + lead key (priority and frequency keys are structs).
-_KEY_SCALE = 1 << 31
-_UNDATED = 4_000_000_000 * _KEY_SCALE  # after any real date (year 2096)
+# Recency key: a rank within the person (priority and frequency keys are structs).
+_UNDATED = 1 << 40  # added to an undated lead's rank: after every dated one
 
 
 def comps_sql(target: str, leads: str, done: str) -> str:
@@ -45,14 +45,9 @@ def members_sql(target: str, leads: str, done: str) -> str:
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         SELECT l.lead_key, d.label AS comp, l.source, l.lead_id, l.created_at, {fields},
-            {recency_sql('l.created_at', 'l.lead_key')} AS rk
+            row_number() OVER (PARTITION BY d.label ORDER BY l.created_at NULLS FIRST,
+                               l.source, l.lead_id) AS rk
         FROM {done} d JOIN {leads} l ON l.lead_key = d.node"""
-
-
-def recency_sql(created_at: str, lead_key: str) -> str:
-    """Integer ordering leads by time (seconds; undated = oldest), then lead key."""
-    return (f"(coalesce(CAST(epoch({created_at}) AS BIGINT), 0) * {_KEY_SCALE} "
-            f"+ {lead_key})")
 
 
 def _earliness(rk: str = "rk", created_at: str = "created_at") -> str:
