@@ -93,6 +93,32 @@ def test_cannot_link_cuts_a_chain_in_the_middle():
     assert summary.overrides["cut_values"] == 1
 
 
+def test_a_must_link_on_a_dead_end_branch_does_not_block_the_cut():
+    # A-B-X share a phone, B-C an e-mail; Y is joined to X only by a must_link, a branch
+    # no A-C path takes: the cut still separates A and C (before: a rule error)
+    ws = workspace({"lead_id": "A", "phone": "13812345678"},
+                   {"lead_id": "B", "phone": "13812345678", "email": "b@qq.com"},
+                   {"lead_id": "X", "phone": "13812345678"},
+                   {"lead_id": "C", "email": "b@qq.com"}, {"lead_id": "Y", "wechat": "wx_y1"})
+    resolve(ws, config(cannot("A", "C"), must("A", "B"), must("Y", "X")))
+    assert clusters(ws) == groups({"A", "B", "X", "Y"}, {"C"})
+    # the layer of A-B holds the must_link: the next one, B's e-mail, is cut
+    assert cut_rows(ws) == [("B", "email", "cannot_link: two people")]
+
+
+def test_a_lead_on_a_dead_end_branch_keeps_its_links():
+    # D shares only a WeChat id with B3, a branch no A-C path needs: it stays with B3
+    ws = workspace({"lead_id": "A", "phone": "13600000101/13600000102/13600000103"},
+                   {"lead_id": "B1", "phone": "13600000101", "email": "e@qq.com"},
+                   {"lead_id": "B2", "phone": "13600000102", "email": "e@qq.com"},
+                   {"lead_id": "B3", "phone": "13600000103", "email": "e@qq.com",
+                    "wechat": "wx_shared"},
+                   {"lead_id": "C", "email": "e@qq.com"}, {"lead_id": "D", "wechat": "wx_shared"})
+    resolve(ws, config(cannot("A", "C")))
+    assert clusters(ws) == groups({"A", "B1", "B2", "B3", "D"}, {"C"})
+    assert cut_rows(ws) == [("C", "email", "cannot_link: two people")]
+
+
 def test_cannot_link_in_a_shared_family_phone_cuts_only_one_lead():
     ws = workspace(*({"lead_id": x, "phone": "13812345678"} for x in "ABCD"))
     resolve(ws, config(cannot("C", "A", "family phone")))
@@ -159,8 +185,8 @@ def test_override_builders_transpile_for_spark():
         "cannot_link", values=(ValueRef("wechat", "wx_ffff"),), reason="r")))
     assert clusters(ws) == groups({"A", "B"}, {"C", "D"}, {"E", "F"})
     ours = [s for s in statements if "_oneid_ov_" in s or "_oneid_cuts" in s
-            or "_oneid_seen" in s or "_oneid_row_cuts" in s]
-    assert len(ours) > 10
+            or "_oneid_seen" in s or "_oneid_row_cuts" in s or "_oneid_back" in s]
+    assert len(ours) > 10 and sum("_oneid_back" in s for s in ours) >= 4
     for sql in ours:
         translate(sql)  # raises on what Spark cannot run
 
@@ -257,6 +283,16 @@ def persons(db: Path) -> dict[str, str]:
         con.close()
 
 
+def cut_rows_of(db: Path) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT l.lead_id, li.id_type, li.reason FROM lead_identifiers li "
+                           "JOIN leads l USING (lead_key) WHERE li.status = 'cut' "
+                           "ORDER BY 1, 2").fetchall()
+    finally:
+        con.close()
+
+
 @pytest.fixture
 def env(tmp_path) -> dict:
     rules = rules_dir(tmp_path)
@@ -307,8 +343,12 @@ def test_link_and_unlink_append_exactly_this_and_resolve_applies_it(env, monkeyp
         + entry)
     assert cli("resolve").exit_code == 0
     after = persons(cli.db)
-    assert after["L1"] == after["L2"] == after["L5"] == p1
-    assert after["L3"] not in (p1, after["L4"])
+    # the must_link to L5 is a dead end for the L1-L3 cut: the layer nearest the middle
+    # by the first lead is L2's phone (L2 goes with L3 through their shared e-mail, and
+    # that part, holding two of p1's three leads, keeps its id)
+    assert after["L2"] == after["L3"] == p1
+    assert after["L1"] == after["L5"] not in (p1, after["L4"])
+    assert cut_rows_of(cli.db) == [("L2", "phone", "cannot_link: L3 is the wife")]
 
 
 def test_overrides_survive_a_rebuild_from_an_empty_workspace(env):

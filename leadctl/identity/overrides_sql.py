@@ -14,7 +14,11 @@ identity/resolve.py on either engine.
   by its distance. An edge joins nodes whose distances differ by at most one, so every
   path from one lead to the other crosses each layer of edges from distance k to k + 1
   (k below the other lead's distance): cutting one whole layer separates the two leads
-  whatever other paths exist. The layer cut is the one with the fewest edges (ties:
+  whatever other paths exist. Of a layer only the edges whose far end (distance k + 1)
+  still reaches the second lead without going back below k + 1 are cut (`reach_back`):
+  an edge into a branch that leads nowhere but back stays, so a lead on such a branch
+  keeps its links and a must_link there does not block the layer. The layer cut is the
+  one with the fewest such edges (ties:
   nearest the middle of the path, then nearest the first lead); a layer holding a
   must_link edge cannot be cut. An edge cut is one lead's row of one value: that row
   gets status `cut` (reason `cannot_link: <reason>`) and no longer links, while the
@@ -234,6 +238,59 @@ def search_step_sql(seen_leads: str, seen_nodes: str, graph: str, dist: int) -> 
         WHERE n.dist = {dist - 1} AND s.pair IS NULL"""
 
 
+def seen_count_sql(seen_leads: str, seen_nodes: str) -> str:
+    """How many (pair, node) the search has numbered: it goes on until this stops
+    growing, so the whole component is numbered, beyond the second lead too."""
+    return (f"SELECT (SELECT count(*) FROM {seen_leads}) "
+            f"+ (SELECT count(*) FROM {seen_nodes})")
+
+
+# -- how far back towards the second lead each node reaches ---------------------------------
+# back(v): the highest b such that v reaches the pair's second lead y along nodes all at
+# distance >= b (a widest-path bottleneck): back(y) = dist(y), back(v) = the max over its
+# neighbours w of least(back(w), dist(v)). An edge of layer k whose far end v has
+# back(v) = dist(v) = k + 1 lies on a path to y that never comes back below k + 1.
+
+def back_start_sql(back_leads: str, back_nodes: str, violated: str, seen_leads: str) -> list[str]:
+    return [
+        f"""CREATE OR REPLACE TEMP TABLE {back_leads} AS
+            SELECT v.pair, v.y AS lead_key, s.dist AS back FROM {violated} v
+            JOIN {seen_leads} s ON s.pair = v.pair AND s.lead_key = v.y""",
+        f"""CREATE OR REPLACE TEMP TABLE {back_nodes} (pair INTEGER, id_type VARCHAR,
+            value VARCHAR, back INTEGER)""",
+    ]
+
+
+def back_step_sql(back_leads: str, back_nodes: str, seen_leads: str, seen_nodes: str,
+                  graph: str) -> list[str]:
+    """One relaxation both ways (leads → their values → their leads), each node keeping
+    its best bound; run until `back_total_sql` stops growing."""
+    return [f"""
+        CREATE OR REPLACE TEMP TABLE {back_nodes} AS
+        SELECT pair, id_type, value, max(back) AS back FROM (
+            SELECT pair, id_type, value, back FROM {back_nodes}
+            UNION ALL
+            SELECT b.pair, g.id_type, g.value, least(b.back, n.dist)
+            FROM {back_leads} b JOIN {graph} g ON g.lead_key = b.lead_key
+            JOIN {seen_nodes} n ON n.pair = b.pair AND n.id_type = g.id_type
+                 AND n.value = g.value) c
+        GROUP BY pair, id_type, value""", f"""
+        CREATE OR REPLACE TEMP TABLE {back_leads} AS
+        SELECT pair, lead_key, max(back) AS back FROM (
+            SELECT pair, lead_key, back FROM {back_leads}
+            UNION ALL
+            SELECT b.pair, g.lead_key, least(b.back, l.dist)
+            FROM {back_nodes} b JOIN {graph} g ON g.id_type = b.id_type AND g.value = b.value
+            JOIN {seen_leads} l ON l.pair = b.pair AND l.lead_key = g.lead_key) c
+        GROUP BY pair, lead_key"""]
+
+
+def back_total_sql(back_leads: str, back_nodes: str) -> str:
+    """Rows and bounds so far: they only grow, so an equal total means nothing moved."""
+    return (f"SELECT (SELECT count(*) + coalesce(sum(back), 0) FROM {back_leads}) "
+            f"+ (SELECT count(*) + coalesce(sum(back), 0) FROM {back_nodes})")
+
+
 def unreached_sql(violated: str, seen_leads: str) -> str:
     """How many violated pairs' second lead the search has not reached yet."""
     return f"""
@@ -243,9 +300,10 @@ def unreached_sql(violated: str, seen_leads: str) -> str:
 
 
 def layer_edges_sql(target: str, violated: str, seen_leads: str, seen_nodes: str,
-                    graph: str) -> str:
+                    graph: str, back_leads: str, back_nodes: str) -> str:
     """`target(pair, k, lead_key, id_type, value, cuttable)`: the graph's edges of each
-    pair's search, `k` the smaller distance of their two ends (below the second lead's)."""
+    pair's search, `k` the smaller distance of their two ends (below the second lead's),
+    whose far end reaches the second lead without going back below it (`back_*`)."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH reach AS (
@@ -256,7 +314,11 @@ def layer_edges_sql(target: str, violated: str, seen_leads: str, seen_nodes: str
         FROM {graph} g JOIN {seen_leads} l ON l.lead_key = g.lead_key
         JOIN {seen_nodes} n ON n.pair = l.pair AND n.id_type = g.id_type AND n.value = g.value
         JOIN reach r ON r.pair = l.pair
-        WHERE abs(l.dist - n.dist) = 1 AND least(l.dist, n.dist) < r.d"""
+        LEFT JOIN {back_leads} bl ON bl.pair = l.pair AND bl.lead_key = l.lead_key
+        LEFT JOIN {back_nodes} bn ON bn.pair = n.pair AND bn.id_type = n.id_type
+             AND bn.value = n.value
+        WHERE abs(l.dist - n.dist) = 1 AND least(l.dist, n.dist) < r.d
+          AND CASE WHEN n.dist > l.dist THEN bn.back = n.dist ELSE bl.back = l.dist END"""
 
 
 def chosen_layers_sql(target: str, edges: str, violated: str, seen_leads: str) -> str:

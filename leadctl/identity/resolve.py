@@ -42,7 +42,8 @@ T = {name: f"_oneid_{name}" for name in (
     "golden", "places", "given_places", "phone_places",
     # identity overrides (overrides_sql.py)
     "ov_entries", "ov_refs", "ov_members", "ov_pairs", "cuts", "violated", "graph",
-    "seen_leads", "seen_nodes", "layer_edges", "chosen", "row_cuts")}
+    "seen_leads", "seen_nodes", "back_leads", "back_nodes", "layer_edges", "chosen",
+    "row_cuts")}
 
 
 @dataclass
@@ -364,13 +365,27 @@ def _cut_pairs(ws: Workspace, config: IdentityConfig) -> None:
                               T["cuts"], T["ov_members"]))
     ws.script(osql.search_start_sql(seen_leads, seen_nodes, T["violated"]))
     dist, limit = 0, 2 * ws.scalar(f"SELECT count(DISTINCT lead_key) FROM {T['graph']}") + 2
-    while ws.scalar(osql.unreached_sql(T["violated"], seen_leads)):
+    seen = ws.scalar(osql.seen_count_sql(seen_leads, seen_nodes))
+    while True:  # the whole component: a path back to the second lead may pass beyond it
         dist += 1
         if dist > limit:
             raise LeadctlError("cannot_link overrides: the search did not reach both leads")
         ws.execute(osql.search_step_sql(seen_leads, seen_nodes, T["graph"], dist))
+        seen, before = ws.scalar(osql.seen_count_sql(seen_leads, seen_nodes)), seen
+        if seen == before and dist % 2 == 0:  # a lead step and a value step added nothing
+            if ws.scalar(osql.unreached_sql(T["violated"], seen_leads)):
+                raise LeadctlError("cannot_link overrides: the search did not reach both leads")
+            break
+    back_leads, back_nodes = T["back_leads"], T["back_nodes"]
+    ws.script(osql.back_start_sql(back_leads, back_nodes, T["violated"], seen_leads))
+    total, rounds = None, 0
+    while (now := ws.scalar(osql.back_total_sql(back_leads, back_nodes))) != total:
+        total, rounds = now, rounds + 1
+        if rounds > limit:
+            raise LeadctlError("cannot_link overrides: the search back did not settle")
+        ws.script(osql.back_step_sql(back_leads, back_nodes, seen_leads, seen_nodes, T["graph"]))
     ws.execute(osql.layer_edges_sql(T["layer_edges"], T["violated"], seen_leads, seen_nodes,
-                                    T["graph"]))
+                                    T["graph"], back_leads, back_nodes))
     ws.execute(osql.chosen_layers_sql(T["chosen"], T["layer_edges"], T["violated"], seen_leads))
     stuck = [r["pair"] for r in ws.rows(osql.uncuttable_sql(T["violated"], T["chosen"]))]
     if stuck:
