@@ -16,6 +16,7 @@ from leadctl.errors import RuleError
 from leadctl.identity import overrides_file
 from leadctl.identity.config import IdentityConfig, load_identity_config
 from leadctl.identity.overrides import LeadRef, Override, ValueRef
+from leadctl.identity.why import why
 from leadctl.spark.translate import translate
 from tests.test_identity_support import clusters, groups, identifier, resolve, workspace
 
@@ -80,6 +81,18 @@ def test_must_link_of_values_joins_every_lead_carrying_them():
     resolve(ws, config(Override("must_link", values=(
         ValueRef("phone", "+86 138 1234 5678"), ValueRef("email", "B@QQ.COM")), reason="r")))
     assert clusters(ws) == groups({"A", "B"}, {"C"})
+
+
+def test_why_explains_a_must_link_of_values_as_a_hop():
+    ws = workspace({"lead_id": "A", "phone": "13812345678"},
+                   {"lead_id": "B", "email": "b@qq.com"}, {"lead_id": "C", "wechat": "wx_c1"})
+    resolve(ws, config(Override("must_link", values=(
+        ValueRef("phone", "+86 138 1234 5678"), ValueRef("email", "B@QQ.COM")),
+        reason="one household")))
+    got = why(ws, IdentityConfig(), None, "A", "B")
+    assert (got["linked"], got["reason"]) == (True, "must_link")
+    assert [(p["lead_id"], p["via"]) for p in got["path"]] == [
+        ("A", None), ("B", {"type": "must_link", "value": "one household"})]
 
 
 def test_cannot_link_cuts_a_chain_in_the_middle():

@@ -110,10 +110,14 @@ def test_cannot_link_overrides_and_cut_values(ws, tmp_path):
 
 
 def test_a_must_link_override_is_a_hop(ws, tmp_path):
-    # resolve (the ovr branch) puts must-linked leads in one person; here by hand
+    # resolve puts must-linked leads in one person and publishes the entry's leads
+    # (identity_override_leads); here by hand
     person = person_of(ws)
     ws.execute("UPDATE person_leads SET person_id = ? WHERE person_id = ?",
                [person["T1"], person["T2"]])
+    ws.execute("INSERT INTO identity_override_leads (entry, kind, lead_key, reason) "
+               "SELECT 0, 'must_link', lead_key, 'same person, confirmed' FROM leads "
+               "WHERE lead_id IN ('T1', 'T2')")
     rules = tmp_path / "rules"
     rules.mkdir()
     write(rules / "identity_overrides.yaml", "overrides:\n- kind: must_link\n"
@@ -123,6 +127,7 @@ def test_a_must_link_override_is_a_hop(ws, tmp_path):
     finally:
         ws.execute("UPDATE person_leads SET person_id = ? WHERE lead_key = (SELECT lead_key "
                    "FROM leads WHERE lead_id = 'T2')", [person["T2"]])
+        ws.execute("DELETE FROM identity_override_leads")
     assert (got["linked"], got["reason"]) == (True, "must_link")
     assert [(p["lead_id"], p["via"]) for p in got["path"]] == [
         ("T2", None), ("T1", {"type": "must_link", "value": "same person, confirmed"})]

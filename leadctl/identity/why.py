@@ -126,30 +126,23 @@ def _endpoint(ws: Workspace, query: str, reveal: bool) -> dict:
     return {**lead, "person_id": person, "chosen": chosen, "query": shown}
 
 
-def _override_pairs(ws: Workspace, entries: list[dict], person: str) -> list[tuple]:
-    """(lead_key a, lead_key b, reason) of must_link entries within the person."""
-    rows = [(i, e["kind"], source, lead_id) for i, e in enumerate(entries)
-            if e["kind"] == "must_link" for source, lead_id in e["leads"]]
-    if not rows:
-        return []
-    marks = ", ".join("(?, ?, ?)" for _ in rows)
+def _override_pairs(ws: Workspace, person: str) -> list[tuple]:
+    """(lead_key a, lead_key b, reason) of the must_link entries the last resolve applied
+    within the person (`identity_override_leads`: the leads an entry names, or every lead
+    carrying one of its values)."""
     found = ws.rows(
-        f"SELECT e.entry, min(l.lead_key) AS lead_key FROM (VALUES {marks}) AS e(entry, source, "
-        "lead_id) JOIN leads l ON l.lead_id = e.lead_id AND (e.source IS NULL OR "
-        "l.source = e.source) JOIN person_leads pl ON pl.lead_key = l.lead_key "
-        "WHERE pl.person_id = ? GROUP BY e.entry, l.source, l.lead_id ORDER BY 1, 2",
-        [v for r in rows for v in (r[0], r[2], r[3])] + [person])
-    pairs = []
-    for first, second in zip(found, found[1:], strict=False):
-        if first["entry"] == second["entry"]:
-            pairs.append((first["lead_key"], second["lead_key"],
-                          str(entries[first["entry"]].get("reason") or "must_link")))
-    return pairs
+        "SELECT o.entry, o.lead_key, o.reason FROM identity_override_leads o "
+        "JOIN person_leads pl ON pl.lead_key = o.lead_key "
+        "WHERE o.kind = 'must_link' AND pl.person_id = ? ORDER BY o.entry, o.lead_key",
+        [person])
+    return [(first["lead_key"], second["lead_key"], str(first["reason"] or "must_link"))
+            for first, second in zip(found, found[1:], strict=False)
+            if first["entry"] == second["entry"]]
 
 
-def _path(ws: Workspace, a: dict, b: dict, entries: list[dict]) -> list[dict]:
+def _path(ws: Workspace, a: dict, b: dict) -> list[dict]:
     """The lead path from a to b inside their person ([] when none is found)."""
-    pairs = _override_pairs(ws, entries, a["person_id"])
+    pairs = _override_pairs(ws, a["person_id"])
     try:
         if pairs:
             ws.execute("CREATE OR REPLACE TEMP TABLE _why_overrides (a BIGINT, b BIGINT, "
@@ -205,7 +198,7 @@ def why(ws: Workspace, config: IdentityConfig, rules_dir, a_query: str, b_query:
         if a["lead_key"] == b["lead_key"]:
             rows = [{**a, "id_type": None, "value": None}]
         else:
-            rows = _path(ws, a, b, entries)
+            rows = _path(ws, a, b)
         path = [{"lead_id": r["lead_id"], "source": r["source"], "created_at": r["created_at"],
                  "via": _via(r, reveal)} for r in rows]
         reason = ("same_lead" if len(path) == 1 else
