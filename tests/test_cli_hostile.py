@@ -33,10 +33,11 @@ DATES = {"as_of", "since"}
 # Values for the required parameters of each command ({pid}: a person of the workspace,
 # {owned}: a person sold to rep_wang and locked past any date the commands take, so no
 # route or run hands it back to a pool; {root}: the module's folder). A new command with a
-# required parameter must add it here.
+# required parameter must add it here. status also gets the day of that sale as its as-of:
+# a rep action is not dated before the person's last change.
 BASE = {
     "claim": {"pool": "public_sea", "rep": "rep_wang"},
-    "status": {"person": "{owned}", "new_status": "contacting"},
+    "status": {"person": "{owned}", "new_status": "contacting", "as_of": "2999-12-31"},
     "sale": {"person": "{pid}", "rep": "rep_wang"},
     "portrait": {"query": "{pid}"},
     "explain": {"lead": "{pid}"},
