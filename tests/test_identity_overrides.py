@@ -276,6 +276,18 @@ def test_conflicting_overrides_are_rule_errors_with_their_place(tmp_path):
         f"at {f}:11:3 names"]
 
 
+def test_a_landline_written_two_ways_is_one_value_to_the_conflict_check(tmp_path):
+    rules = rules_dir(tmp_path, None,
+                      "overrides:\n- kind: must_link\n  values: [{type: phone, value: "
+                      "'021-62345678'}]\n  reason: one\n- kind: cannot_link\n  values: "
+                      "[{type: phone, value: '+86 21 6234 5678'}]\n  reason: two\n")
+    result = Cli(tmp_path / "ws.duckdb", rules)("rules", "check")
+    f = f"{rules}/identity_overrides.yaml"
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: {f}:5:3: conflicting overrides: cannot_link of a phone value that "
+        f"must_link at {f}:2:3 names\n")
+
+
 # -- through the command line ------------------------------------------------------------------
 
 LEADS = ("lead_id,phone,email,created_at\n"

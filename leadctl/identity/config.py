@@ -130,7 +130,7 @@ def load_identity_config(rules_dir: Path | str | None) -> IdentityConfig:
             problems += exc.problems
     if not problems:
         config.overrides = (*config.overrides, *extra)
-        problems += conflicts(list(config.overrides))
+        problems += conflicts(list(config.overrides), config.default_region)
     if problems:
         raise RuleError(sorted_problems(problems))
     return config

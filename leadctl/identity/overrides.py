@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leadctl.errors import Location
-from leadctl.identity.lookup import normalize_cn_mobile
+from leadctl.identity.normalize import normalize_phone
 from leadctl.identity.overrides_file import KINDS
 from leadctl.rules.located import RuleDoc, one_of
 
@@ -206,10 +206,10 @@ def _check_counts(ctx: RuleDoc, item: Mapping, kind: str, leads: tuple[LeadRef, 
 
 # -- conflicts -----------------------------------------------------------------------------
 
-def _value_key(value: ValueRef) -> tuple[str, str]:
+def _value_key(value: ValueRef, region: str = "CN") -> tuple[str, str]:
     text = value.value.strip()
-    if value.id_type == "phone":
-        text = normalize_cn_mobile(text) or text
+    if value.id_type == "phone":  # as resolve reads it: 021-62345678 is +86 21 6234 5678
+        text = normalize_phone(text, region) or text
     return value.id_type, text.upper() if value.id_type == "id_card" else text.lower()
 
 
@@ -218,7 +218,8 @@ def _lead_node(lead: LeadRef, plain: set[str]) -> tuple[str | None, str]:
     return (None, lead.lead_id) if lead.lead_id in plain else (lead.source, lead.lead_id)
 
 
-def conflicts(overrides: list[Override]) -> list[tuple[Location | None, str]]:
+def conflicts(overrides: list[Override],
+              region: str = "CN") -> list[tuple[Location | None, str]]:
     """Overrides that contradict each other: a cannot_link of two leads that must_link
     entries join (directly or through a chain), a cannot_link value a must_link names."""
     plain = {lead.lead_id for o in overrides for lead in o.leads if lead.source is None}
@@ -247,7 +248,7 @@ def conflicts(overrides: list[Override]) -> list[tuple[Location | None, str]]:
     for override in overrides:
         if override.kind == MUST_LINK:
             for value in override.values:
-                must_values.setdefault(_value_key(value), override)
+                must_values.setdefault(_value_key(value, region), override)
     problems = []
     for override in overrides:
         if override.kind != CANNOT_LINK:
@@ -260,7 +261,7 @@ def conflicts(overrides: list[Override]) -> list[tuple[Location | None, str]]:
                                  f"{override.leads[0]} and {override.leads[1]}, but must_link "
                                  f"entries join them (at {joined})"))
         for value in override.values:
-            other = must_values.get(_value_key(value))
+            other = must_values.get(_value_key(value, region))
             if other is not None:
                 problems.append((override.loc, f"conflicting overrides: cannot_link of a "
                                  f"{value.id_type} value that must_link at {other.loc} names"))

@@ -58,7 +58,7 @@ def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: st
     lines = path.read_text(encoding="utf-8").count("\n") if path.exists() else 4
     new = Override(kind, tuple(LeadRef(x["source"], x["lead_id"]) for x in leads),
                    reason=entry["reason"], loc=Location(str(path), lines + 1, 1))
-    problems = conflicts([*config.overrides, new])  # the loaded ones had none
+    problems = conflicts([*config.overrides, new], config.default_region)  # loaded: none
     if problems:
         raise RuleError(problems)
     written = append_overrides(rules_dir, [entry])
