@@ -145,6 +145,22 @@ def test_non_mobiles_are_not_normalised(text):
     assert normalize_cn_mobile(text) is None
 
 
+def test_queries_are_read_as_resolve_stores_the_values():
+    kinds = {q: [(lk.kind, lk.value) for lk in classify_query(q)][:2] for q in (
+        "110105880512123", "440106 19880512031X", "mailto:Zhao@QQ.com", "AB12CD34EF567890",
+        "idcard:110105880512123")}
+    assert kinds == {
+        # a 15-digit ID card is upgraded to 18 ('19' + check digit), spaces dropped
+        "110105880512123": [("id_card", "11010519880512123X"), ("lead_id", "110105880512123")],
+        "440106 19880512031X": [("id_card", "44010619880512031X"),
+                                ("lead_id", "440106 19880512031X")],
+        "mailto:Zhao@QQ.com": [("email", "zhao@qq.com"), ("lead_id", "mailto:Zhao@QQ.com")],
+        # 16 characters with a digit: a device id too (an Android id), not only a WeChat id
+        "AB12CD34EF567890": [("wechat", "ab12cd34ef567890"), ("device_id", "ab12cd34ef567890")],
+        "idcard:110105880512123": [("id_card", "11010519880512123X")],
+    }
+
+
 def test_classify_query_kinds():
     assert classify_query(" Zhang.San@Example.com ") == [
         Lookup("email", "zhang.san@example.com"),

@@ -58,6 +58,21 @@ _PHONE_LIKE = re.compile(r"\+?[0-9]{6,15}")
 _ID_CARD = re.compile(r"[1-9][0-9]{16}[0-9Xx]|[1-9][0-9]{14}")
 _WECHAT = re.compile(r"[A-Za-z][-_A-Za-z0-9]{5,19}")
 _DEVICE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+# Another token long enough to be a device id resolve keeps (a 16-hex Android id, a
+# vendor id, …); shorter ones are WeChat ids or typos, not looked up as devices too.
+_DEVICE_LIKE = re.compile(r"(?=.*[0-9])[-_A-Za-z0-9]{16,64}")
+
+
+def id_card_key(text: str) -> str | None:
+    """An ID card as resolve stores it: spaces dropped, upper case, a 15-digit (pre-1999)
+    one upgraded to 18 digits ('19' + its check digit); None when it is not one."""
+    card = text.replace(" ", "").upper()
+    if not _ID_CARD.fullmatch(card):
+        return None
+    if len(card) == 15:
+        first17 = card[:6] + "19" + card[6:]
+        return first17 + id_card_check_digit(first17)
+    return card
 _PERSON_ID = re.compile(re.escape(ID_PREFIX) + "[0-9a-f]{" + str(ID_HEX) + "}", re.IGNORECASE)
 _QUALIFIED = re.compile(r"(\w[\w.-]*)[/:]([^\s/:@]+)")
 
@@ -131,20 +146,21 @@ def classify_query(text: str) -> list[Lookup]:
         return [Lookup(kind, _normalize_identifier(kind, value))]
     lookups: list[Lookup] = []
     plain = query.translate(_FULL_WIDTH).strip()
+    card = id_card_key(plain)
     if "@" in plain and " " not in plain:
-        lookups.append(Lookup("email", plain.lower()))
-    elif _ID_CARD.fullmatch(plain):
-        lookups.append(Lookup("id_card", plain.upper()))
+        lookups.append(Lookup("email", plain.lower().removeprefix("mailto:")))
+    elif card:
+        lookups.append(Lookup("id_card", card))
     phone = normalize_cn_mobile(plain)
     digits = _PHONE_JUNK.sub("", plain.removesuffix(".0"))
-    if phone is None and _PHONE_LIKE.fullmatch(digits) and not _ID_CARD.fullmatch(plain):
+    if phone is None and _PHONE_LIKE.fullmatch(digits) and not card:
         # Not a valid number: still looked up as cleaned, where blocked values live.
         phone = _normalize_other_phone(plain) or digits
     if phone:
         lookups.append(Lookup("phone", phone))
     if _WECHAT.fullmatch(plain):
         lookups.append(Lookup("wechat", plain.lower()))
-    if _DEVICE.fullmatch(plain):
+    if _DEVICE.fullmatch(plain) or (_DEVICE_LIKE.fullmatch(plain) and not phone and not card):
         lookups.append(Lookup("device_id", plain.lower()))
     if "@" not in plain:
         lookups += _lead_lookups(query)[:-1]
@@ -155,7 +171,7 @@ def _normalize_identifier(kind: str, value: str) -> str:
     if kind in ("email", "wechat", "device_id"):
         return value.lower()
     if kind == "id_card":
-        return value.upper()
+        return id_card_key(value) or value.upper()
     return value
 
 
