@@ -415,6 +415,21 @@ def test_link_refuses_what_it_cannot_write(env):
     assert text.count("- kind:") == 1  # only the link was written
 
 
+def test_unlink_refuses_two_leads_a_must_link_of_their_value_joins(env):
+    cli, rules = env["cli"], env["rules"]
+    path = rules / "identity_overrides.yaml"
+    path.write_text("overrides:\n- kind: must_link\n  values: [{type: phone, value: "
+                    "'138 1234 5678'}]\n  reason: one household\n", encoding="utf-8")
+    assert cli("resolve").exit_code == 0  # applies it: L1 and L2 carry that phone
+    before = path.read_text(encoding="utf-8")
+    refused = cli("identity", "unlink", "L1", "L2", "--reason", "two people")
+    assert refused.exit_code == 2
+    assert ("but must_link entries join the two leads in the data (at "
+            f"{path}:2:3)") in refused.stderr
+    assert path.read_text(encoding="utf-8") == before  # nothing written
+    assert cli("identity", "unlink", "L1", "L4", "--reason", "two people").exit_code == 0
+
+
 def test_the_overrides_file_is_a_rule_file_and_missing_leads_are_warnings(tmp_path):
     rules = rules_dir(tmp_path, overrides="overrides:\n- kind: must_link\n  leads: [L1, L9]\n"
                       "  reason: r\n")

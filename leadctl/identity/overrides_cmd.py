@@ -59,9 +59,38 @@ def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: st
     new = Override(kind, tuple(LeadRef(x["source"], x["lead_id"]) for x in leads),
                    reason=entry["reason"], loc=Location(str(path), lines + 1, 1))
     problems = conflicts([*config.overrides, new], config.default_region)  # loaded: none
+    if kind == "cannot_link" and not problems:
+        problems = _joined_in_the_data(ws, new, first, second)
     if problems:
         raise RuleError(problems)
     written = append_overrides(rules_dir, [entry])
     same = first["person_id"] is not None and first["person_id"] == second["person_id"]
     return {"written": entry, "file": str(written), "same_person": same}
 
+
+
+def _joined_in_the_data(ws, new: Override, first: dict, second: dict) -> list:
+    """A cannot_link of two leads that must_link entries join in the data (through the
+    leads carrying a must_link's values, as the last resolve applied them): resolve would
+    refuse it, so it is refused before it is written."""
+    keys = [ws.scalar("SELECT lead_key FROM leads WHERE source = ? AND lead_id = ?",
+                      [x["source"], x["lead_id"]]) for x in (first, second)]
+    rows = ws.rows("SELECT entry, lead_key, location FROM identity_override_leads "
+                   "WHERE kind = 'must_link' ORDER BY entry, lead_key")  # a few entries
+    parent: dict = {}
+
+    def root(node):
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for row in rows:  # each entry joins its leads
+        parent[root(("lead", row["lead_key"]))] = root(("entry", row["entry"]))
+    if None in keys or root(("lead", keys[0])) != root(("lead", keys[1])):
+        return []
+    places = sorted({r["location"] for r in rows
+                     if root(("entry", r["entry"])) == root(("lead", keys[0]))})
+    return [(new.loc, f"conflicting overrides: {new.describe()} but must_link entries join "
+                      f"the two leads in the data (at {'; '.join(places)})")]
