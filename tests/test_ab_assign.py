@@ -83,6 +83,7 @@ def test_bucket_plan():
     ("A:abc", None, "the weight of A must be a number, not 'abc'"),
     ("A:0,B:1", None, "the weight of A must be more than 0"),
     ("A:-5,B:1", None, "the weight of A must be more than 0"),
+    ("A:inf,B:1", None, "the weight of A must be a finite number, not 'inf'"),
     ("A:50,A:50", None, "A is listed twice"),
     ("A50,B50", None, "'A50' is not NAME:WEIGHT"),
     ("A:1,holdout:1", None, "'holdout' is reserved"),

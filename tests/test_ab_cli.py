@@ -243,7 +243,7 @@ def test_report_ab_table(acli):
     assert "A/B spring: register within 14d, from 2026-10-01" in result.stdout
     assert result.stdout.rstrip().endswith(
         "No winner yet, too little data (B 2/4, A 2/4; a verdict needs 100 persons per "
-        "variant and 20 conversions): B converts 0.0 pts better than A, 95% CI -49.5–49.5, "
+        "variant and 20 conversions): B and A convert the same, 95% CI -49.5–49.5, "
         "p = 1.")
 
 

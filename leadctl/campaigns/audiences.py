@@ -69,7 +69,8 @@ def parse_variants(text: str | None) -> list[tuple[str, float]]:
             raise UsageError(f"--variants: the weight of {name} must be a number, "
                              f"not {weight.strip()!r}") from None
         if not (math.isfinite(value) and value > 0):
-            raise UsageError(f"--variants: the weight of {name} must be more than 0, "
+            raise UsageError(f"--variants: the weight of {name} must be "
+                             f"{'more than 0' if math.isfinite(value) else 'a finite number'}, "
                              f"not {weight.strip()!r}")
         if any(name == seen for seen, _ in variants):
             raise UsageError(f"--variants: {name} is listed twice")

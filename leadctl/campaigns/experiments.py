@@ -226,8 +226,9 @@ def comparison_verdict(c: dict, arm: dict, control: dict) -> str:
         better, worse, diff, lo_b, hi_b = arm, control, c["diff"], lo, hi
     else:
         better, worse, diff, lo_b, hi_b = control, arm, -c["diff"], -hi, -lo
-    stated = (f"{better['variant']} converts {_pts(diff)} pts better than {worse['variant']}, "
-              f"95% CI {_pts(lo_b)}–{_pts(hi_b)}, {fmt_p(c['p_value'])}")
+    gap = (f"{better['variant']} converts {_pts(diff)} pts better than {worse['variant']}"
+           if diff else f"{arm['variant']} and {control['variant']} convert the same")
+    stated = f"{gap}, 95% CI {_pts(lo_b)}–{_pts(hi_b)}, {fmt_p(c['p_value'])}"
     if not c["enough_data"]:
         return (f"No winner yet, too little data ({_counts(arm)}, {_counts(control)}; a "
                 f"verdict needs {stats.MIN_PERSONS} persons per variant and "
