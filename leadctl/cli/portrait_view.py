@@ -202,10 +202,15 @@ def _header(p: dict, width: int) -> tuple:
         state.append(Text(f"routed: {p['routing_reason']}", style="dim"))
     state_text, state_lines = _flow(state, width, 2, sep="   ")
     title = f"[bold]{p['person_id']}[/]  [dim]matched by {', '.join(p['query']['matched_by'])}"
-    title += f"  [/][bold]· {describe(p)}[/]"
+    lines = [who_text, state_text]
+    as_of = describe(p)
+    if Text.from_markup(f"{title}  · {as_of}").cell_len > width - 2:
+        lines.insert(0, Text(as_of, style="bold"))  # a title is cut, not wrapped: a line
+    else:
+        title += f"  [/][bold]· {as_of}[/]"
     if p.get("masked") is False:
         title += "  · PII revealed"
-    return _panel(Text("\n").join([who_text, state_text]), title), 2 + who_lines + state_lines
+    return _panel(Text("\n").join(lines), title), len(lines) + who_lines + state_lines
 
 
 def _place(p: dict) -> str:

@@ -15,6 +15,7 @@ portrait shows it (`138****5678`, `z***@qq.com`) unless `--reveal`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 
@@ -345,6 +346,19 @@ def _shown(query: str, lookups: list[Lookup], reveal: bool) -> str:
     if first.kind not in IDENTIFIER_KINDS:  # a mistyped phone or ID card is still one
         return pii.mask_query(query.strip())
     return pii.mask(first.kind, first.value)
+
+
+def arrived_after(ws, person_id: str, as_of: dt.date) -> dt.date | None:
+    """The day the person's latest lead arrived (created_at, else its file's ingest time)
+    when that is after `as_of`: the identity a screen shows (golden record, leads) then
+    holds leads its as-of did not know yet."""
+    row = ws.execute(
+        "SELECT max(coalesce(l.created_at, f.ingested_at)) FROM person_leads pl "
+        "JOIN leads l ON l.lead_key = pl.lead_key "
+        "LEFT JOIN ingested_files f ON f.file_id = l.file_id WHERE pl.person_id = ?",
+        [person_id]).fetchone()
+    latest = row[0].date() if row and row[0] is not None else None
+    return latest if latest is not None and latest > as_of else None
 
 
 def recorded_under_sql(column: str = "person_id") -> str:

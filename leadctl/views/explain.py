@@ -16,7 +16,7 @@ from typing import Any
 from leadctl import pii
 from leadctl.errors import LeadctlError
 from leadctl.identity.explain import explain_lead_identity
-from leadctl.identity.lookup import masked_query, resolve_person
+from leadctl.identity.lookup import arrived_after, masked_query, resolve_person
 from leadctl.routing.explain import explain_routing
 from leadctl.scoring.explain import explain_score
 from leadctl.tagging.explain import explain_tags
@@ -60,7 +60,8 @@ def explain_lead(ws, query: str, *, reveal: bool = False, rules_dir: Path | None
     values and score are the stored ones, `as_of_differs` says when that is another."""
     person_id, matched_by = resolve_person(ws, query, reveal=reveal)
     on = screen_as_of(ws, as_of)
-    screen = on.to_dict(score=stored_as_of(ws, "scores"))
+    screen = on.to_dict(score=stored_as_of(ws, "scores"),
+                        identity=arrived_after(ws, person_id, on.as_of))
     result = {
         "query": {"text": masked_query(query, matched_by[0], reveal), "matched_by": matched_by},
         "person_id": person_id,

@@ -15,7 +15,12 @@ from __future__ import annotations
 import datetime as dt
 
 from leadctl import pii
-from leadctl.identity.lookup import masked_query, recorded_under_sql, resolve_person
+from leadctl.identity.lookup import (
+    arrived_after,
+    masked_query,
+    recorded_under_sql,
+    resolve_person,
+)
 from leadctl.routing.locks import locked_at
 from leadctl.sqlfn import round_sql
 from leadctl.tagging.tables import stored_value
@@ -64,7 +69,8 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
         "person_id": person_id,
         "query": {"text": masked_query(query, matched_by[0], reveal), "matched_by": matched_by},
         "masked": not reveal,
-        **screen.to_dict(score=score["as_of"] if score else None),
+        **screen.to_dict(score=score["as_of"] if score else None,
+                         identity=arrived_after(ws, person_id, as_of)),
         "name": pii.shown("name", person.get("name"), reveal),
         "phone": pii.shown("phone", person.get("phone"), reveal),
         "email": pii.shown("email", person.get("email"), reveal),
