@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -367,6 +368,9 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     if path.parent and not path.parent.exists():
         raise WorkspaceError(f"directory {path.parent} does not exist")
+    if path.exists() and not path.stat().st_mode & stat.S_IWUSR:
+        raise WorkspaceError(f"workspace {path} is read-only (its mode has no write "
+                             "permission): nothing was changed; make it writable to update it")
     lock = _Lock(path.with_name(path.name + ".lock"))
     lock.acquire()
     work = path.with_name(path.name + ".work")
@@ -375,15 +379,31 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
             leftover.unlink(missing_ok=True)  # from a killed writer: never published
         with _open_copy(path, work) as ws:
             yield ws
-            if ws.compact_on_publish:
-                ws.execute("RESET max_vacuum_tasks")
-            ws.execute("CHECKPOINT")
-        _fsync(work)
-        os.replace(work, path)  # the atomic publish
+            with _publishing(path, work):
+                if ws.compact_on_publish:
+                    ws.execute("RESET max_vacuum_tasks")
+                ws.execute("CHECKPOINT")
+        with _publishing(path, work):
+            _fsync(work)
+            os.replace(work, path)  # the atomic publish
         _fsync_dir(path.parent)
     finally:
         work.unlink(missing_ok=True)
         lock.release()
+
+
+@contextlib.contextmanager
+def _publishing(path: Path, work: Path) -> Iterator[None]:
+    """A failure to write the private copy or to publish it (a full disk, an immutable or
+    unwritable file) is the user's to fix, named by the workspace: nothing was published."""
+    try:
+        yield
+    except LeadctlError:
+        raise
+    except Exception as exc:
+        reason = str(exc).replace(str(work), str(path)).splitlines()[0]
+        raise WorkspaceError(f"cannot write workspace {path}: {reason} (nothing was "
+                             "published: the workspace is as it was)") from exc
 
 
 @contextlib.contextmanager
@@ -392,6 +412,7 @@ def _open_copy(path: Path, work: Path) -> Iterator[Workspace]:
     exists, with the schema; the connection is closed however the block ends."""
     if path.exists():
         _clone_or_copy(path, work)
+        shutil.copymode(path, work)  # published with the workspace's own permissions
     try:
         con = _connect(str(work), read_only=False, spill_to=temp_directory(path))
     except LeadctlError:
@@ -432,7 +453,10 @@ def _clone_or_copy(src: Path, dst: Path) -> None:
     """The writer's private copy of the published file. On a copy-on-write file system a
     clone shares the blocks, so the copy (and the fsync before the publish) costs what the
     run changes; elsewhere (ext4, tmpfs) a plain copy."""
-    with open(src, "rb") as source, open(dst, "wb") as target:
+    # created with the published file's mode: personal data is never readable by more
+    # users while a run writes than when it is published
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IMODE(src.stat().st_mode))
+    with open(src, "rb") as source, os.fdopen(fd, "wb") as target:
         try:
             fcntl.ioctl(target.fileno(), _FICLONE, source.fileno())
             return

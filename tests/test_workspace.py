@@ -39,6 +39,40 @@ def test_writer_publishes_on_success_only(tmp_path):
     assert not (tmp_path / "ws.duckdb.work").exists()
 
 
+def test_a_write_keeps_the_workspace_mode_and_a_read_only_one_is_refused(tmp_path):
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True) as ws:
+        insert_lead(ws, 1)
+    db.chmod(0o640)
+    with open_writer(db) as ws:
+        assert os.stat(tmp_path / "ws.duckdb.work").st_mode & 0o777 == 0o640  # while it works
+        insert_lead(ws, 2)
+    assert (db.stat().st_mode & 0o777, count_leads(db)) == (0o640, 2)
+    db.chmod(0o440)
+    read_only = r"ws.duckdb is read-only \(its mode has no write permission\): nothing"
+    with pytest.raises(WorkspaceError, match=read_only), open_writer(db) as ws:
+        insert_lead(ws, 3)
+    assert count_leads(db) == 2
+
+
+def test_a_publish_that_fails_is_a_workspace_error_and_publishes_nothing(tmp_path, monkeypatch):
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True) as ws:
+        insert_lead(ws, 1)
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device", str(src))
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(WorkspaceError) as failed, open_writer(db) as ws:
+        insert_lead(ws, 2)
+    assert str(failed.value) == (
+        f"cannot write workspace {db}: [Errno 28] No space left on device: '{db}' (nothing "
+        "was published: the workspace is as it was)")
+    monkeypatch.undo()
+    assert count_leads(db) == 1 and not (tmp_path / "ws.duckdb.work").exists()
+
+
 def test_reader_sees_published_state_while_writer_works(tmp_path):
     db = tmp_path / "ws.duckdb"
     with open_writer(db, create=True) as ws:
