@@ -176,6 +176,17 @@ def test_rejects_over_threshold_exit_1_but_work_is_published(tmp_path):
     assert runs_log(tmp_path / "ws.duckdb") == [("run", "data_check_failed")]
 
 
+def test_an_empty_delivery_again_under_a_new_name_still_fails_the_data_check(tmp_path):
+    cli = Cli(tmp_path / "ws.duckdb")
+    for night, name in enumerate(("export_1101.csv", "export_1102.csv"), start=1):
+        inbox = tmp_path / f"inbox{night}"
+        inbox.mkdir()
+        write(inbox / name, "lead_id,phone,created_at\n")  # the same (empty) content
+        result = cli("run", "--inbox", inbox, "--as-of", AS_OF, "--json")
+        assert result.exit_code == 1, (night, result.stderr)
+        assert f"no row loaded from {inbox / name} (empty)" in result.stderr
+
+
 def test_unreadable_inbox_file_exits_2_nothing_changed_and_failure_logged(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()

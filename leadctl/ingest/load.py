@@ -258,7 +258,9 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     except InputError as exc:
         return _failed(result, str(exc))
     earlier = state.earlier(digest)
-    kept = [row for row in earlier if row[3] != "invalid"]
+    # An invalid or empty delivery again is not a duplicate: it is refused or flagged again
+    # (exit 2 / exit 1), so a job that keeps sending broken exports keeps alerting.
+    kept = [row for row in earlier if row[3] not in ("invalid", "empty")]
     if kept:
         return _duplicate(result, kept[0][1], kept[0][2])
     if fmt.conflict:
