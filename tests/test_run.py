@@ -187,6 +187,20 @@ def test_an_empty_delivery_again_under_a_new_name_still_fails_the_data_check(tmp
         assert f"no row loaded from {inbox / name} (empty)" in result.stderr
 
 
+def test_a_dangling_link_or_a_pipe_in_the_inbox_is_a_failed_delivery(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write(inbox / "web.csv", "lead_id,phone\n1,13900000001\n")
+    (inbox / "gone.csv").symlink_to(tmp_path / "nowhere.csv")
+    os.mkfifo(inbox / "pipe.csv")  # never opened: it would wait for a writer
+    result = Cli(tmp_path / "ws.duckdb")("run", "--inbox", inbox, "--as-of", AS_OF)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"error: 2 inbox file(s) could not be read or used, nothing was changed: "
+        f"{inbox / 'gone.csv'}: not a readable file (a dangling link, a pipe or a device); "
+        f"{inbox / 'pipe.csv'}: not a readable file (a dangling link, a pipe or a device)")
+
+
 def test_unreadable_inbox_file_exits_2_nothing_changed_and_failure_logged(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -114,8 +114,10 @@ def expand_paths(paths: list[str]) -> list[Path]:
             continue
         path = Path(raw)
         if path.is_dir():
+            # not only regular files: a dangling link or a pipe named like a data file
+            # is a delivery that failed (reported by _ingest_file), not nothing
             found += sorted(p for p in path.rglob("*")
-                            if p.is_file() and p.suffix.lower() in DATA_SUFFIXES
+                            if not p.is_dir() and p.suffix.lower() in DATA_SUFFIXES
                             and not p.name.startswith("."))
         elif path.is_file():
             found.append(path)
@@ -251,6 +253,8 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     source = options.source or path.stem
     file_id = state.file_id
     result = FileResult(file=str(path), source=source)
+    if not path.is_file():  # never opened: a pipe would wait for a writer forever
+        return _failed(result, "not a readable file (a dangling link, a pipe or a device)")
     try:
         digest, fmt = reader.fingerprint(path, options.encoding)
     except OSError as exc:
