@@ -71,6 +71,7 @@ def run_nightly(db: Path | None, options: RunOptions,
     if options.dry_run:
         return dry_run(db, rules, options, summary, progress)
     started = time.perf_counter()
+    started_at = dt.datetime.now()  # the run log's, should this run fail
     try:
         with open_writer(db, create=True) as ws:
             summary["run_id"] = ws.start_run("run", options.as_of, digest)
@@ -88,7 +89,7 @@ def run_nightly(db: Path | None, options: RunOptions,
         log.error("run refused: %s", exc)  # another writer holds the lock: no row
         raise
     except Exception as exc:
-        _record_failure(db, options, digest, exc, summary)
+        _record_failure(db, options, digest, exc, summary, started_at)
         raise
     if progress:
         progress(len(STAGES), len(STAGES), "")
@@ -280,7 +281,7 @@ def _refuse(db, options: RunOptions, exc: RuleError) -> None:
 
 
 def _record_failure(db, options: RunOptions, digest: str, exc: Exception,
-                    summary: dict) -> None:
+                    summary: dict, started_at: dt.datetime) -> None:
     """The failed run's own work was discarded; leave a trace in the run log, with the
     counts of the stages it finished."""
     if isinstance(exc, DataCheckFailed):
@@ -288,18 +289,18 @@ def _record_failure(db, options: RunOptions, digest: str, exc: Exception,
     reason = str(exc) if isinstance(exc, LeadctlError) else \
         f"internal error: {type(exc).__name__}: {exc}"
     stage = next((s for s in STAGES if s not in summary["stages"]), None)
-    run_id = _record(db, options, digest, "failed", run_counts(summary), reason)
+    run_id = _record(db, options, digest, "failed", run_counts(summary), reason, started_at)
     log.error("%s failed%s, nothing was published: %s", _run_name(run_id),
               f" in stage {stage}" if stage and summary.get("run_id") else "", reason)
 
 
 def _record(db, options: RunOptions, digest: str, outcome: str, counts: dict,
-            error: str) -> int | None:
-    """One finished row in `runs` (its own write session); None when it cannot be
-    written (e.g. another writer holds the lock)."""
+            error: str, started_at: dt.datetime | None = None) -> int | None:
+    """One finished row in `runs` (its own write session, begun when the run began:
+    `started_at`); None when it cannot be written (e.g. another writer holds the lock)."""
     try:
         with open_writer(db, create=True) as ws:
-            run_id = ws.start_run("run", options.as_of, digest)
+            run_id = ws.start_run("run", options.as_of, digest, started_at=started_at)
             ws.finish_run(outcome, counts, options.inbox, error)
         return run_id
     except Exception as exc:  # never hide the run's own error behind this one

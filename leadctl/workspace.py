@@ -142,12 +142,15 @@ class SqlSession:
         return int(self.scalar(f'SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"'))
 
     # -- run log ---------------------------------------------------------------
-    def start_run(self, command: str, as_of: dt.date | None, rules_hash: str | None = None) -> int:
+    def start_run(self, command: str, as_of: dt.date | None, rules_hash: str | None = None,
+                  started_at: dt.datetime | None = None) -> int:
+        """A new row of the run log, started now (or at `started_at`: a failed run's row is
+        written afterwards, in a session of its own)."""
         run_id = self.next_id("runs", "run_id")
         self.execute(
             "INSERT INTO runs (run_id, command, started_at, as_of, rules_hash, outcome) "
-            "VALUES (?, ?, now()::TIMESTAMP, ?, ?, 'running')",
-            [run_id, command, as_of, rules_hash],
+            "VALUES (?, ?, coalesce(CAST(? AS TIMESTAMP), now()::TIMESTAMP), ?, ?, 'running')",
+            [run_id, command, started_at, as_of, rules_hash],
         )
         self.run_id = run_id
         return run_id

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -214,6 +215,24 @@ def test_unreadable_inbox_file_exits_2_nothing_changed_and_failure_logged(tmp_pa
     assert con.execute("SELECT count(*) FROM leads").fetchone() == (0,)
     con.close()
     assert runs_log(tmp_path / "ws.duckdb") == [("run", "failed")]
+
+
+def test_a_failed_runs_log_row_starts_when_the_run_started(tmp_path, monkeypatch):
+    from leadctl import pipeline
+
+    def slow_failure(*args, **kwargs):
+        time.sleep(0.5)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pipeline, "run_stages", slow_failure)
+    assert Cli(tmp_path / "ws.duckdb")("run", "--as-of", AS_OF).exit_code == 3
+    con = duckdb.connect(str(tmp_path / "ws.duckdb"), read_only=True)
+    try:
+        outcome, seconds = con.execute(
+            "SELECT outcome, epoch(ended_at) - epoch(started_at) FROM runs").fetchone()
+    finally:
+        con.close()
+    assert outcome == "failed" and seconds >= 0.5  # not the moment the row was written
 
 
 def test_failed_run_logs_its_reason_masked(tmp_path):
