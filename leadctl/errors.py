@@ -17,6 +17,11 @@ def first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout`, systemd and cron's killers send): stopped like Ctrl-C —
+    nothing half-published, the private copy removed, the run logged — exit 143."""
+
+
 class LeadctlError(Exception):
     """Base class: every error a user can cause or fix."""
 

@@ -26,6 +26,7 @@ from leadctl.errors import (
     InputError,
     LeadctlError,
     RuleError,
+    Terminated,
     WorkspaceLocked,
     format_problem,
 )
@@ -88,7 +89,7 @@ def run_nightly(db: Path | None, options: RunOptions,
     except WorkspaceLocked as exc:
         log.error("run refused: %s", exc)  # another writer holds the lock: no row
         raise
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # a signal too: the run is logged
         _record_failure(db, options, digest, exc, summary, started_at)
         raise
     if progress:
@@ -280,14 +281,19 @@ def _refuse(db, options: RunOptions, exc: RuleError) -> None:
         log.error("rules: %s", format_problem(*problem))
 
 
-def _record_failure(db, options: RunOptions, digest: str, exc: Exception,
+def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
                     summary: dict, started_at: dt.datetime) -> None:
     """The failed run's own work was discarded; leave a trace in the run log, with the
     counts of the stages it finished."""
     if isinstance(exc, DataCheckFailed):
         return
-    reason = str(exc) if isinstance(exc, LeadctlError) else \
-        f"internal error: {type(exc).__name__}: {exc}"
+    if isinstance(exc, Terminated):
+        reason = "terminated (SIGTERM)"
+    elif isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "InterruptException":
+        reason = "interrupted"
+    else:
+        reason = str(exc) if isinstance(exc, LeadctlError) else \
+            f"internal error: {type(exc).__name__}: {exc}"
     stage = next((s for s in STAGES if s not in summary["stages"]), None)
     run_id = _record(db, options, digest, "failed", run_counts(summary), reason, started_at)
     log.error("%s failed%s, nothing was published: %s", _run_name(run_id),

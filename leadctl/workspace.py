@@ -522,6 +522,8 @@ def rule_computation(stage: str) -> Iterator[None]:
 
 
 def kill_point(stage: str) -> None:
-    """Test hook: LEADCTL_TEST_KILL_AFTER=<stage> kills the process (as kill -9 would)."""
+    """Test hook: LEADCTL_TEST_KILL_AFTER=<stage> kills the process (as kill -9 would, or
+    with LEADCTL_TEST_KILL_SIGNAL=TERM as `timeout` or systemd would)."""
     if os.environ.get("LEADCTL_TEST_KILL_AFTER") == stage:
-        os.kill(os.getpid(), signal.SIGKILL)
+        name = os.environ.get("LEADCTL_TEST_KILL_SIGNAL", "KILL")
+        os.kill(os.getpid(), signal.SIGTERM if name == "TERM" else signal.SIGKILL)

@@ -137,6 +137,23 @@ def test_kill_after_each_stage_keeps_published_state_and_next_run_completes(
     assert state(db) == reference["state"]
 
 
+def test_sigterm_stops_a_run_like_ctrl_c_and_logs_it(reference, tmp_path):
+    db = tmp_path / "ws.duckdb"
+    assert leadctl(db, "init").returncode == 0
+    before = state(db)
+    stopped = leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF, "--json",
+                      env={"LEADCTL_TEST_KILL_AFTER": "tag", "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
+    assert stopped.returncode == 143
+    assert json.loads(stopped.stdout)["error"] == {
+        "type": "Terminated", "message": "terminated (SIGTERM)", "location": None}
+    assert state(db) == before and not (tmp_path / "ws.duckdb.work").exists()
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT outcome, error FROM runs").fetchall() == [
+        ("failed", "terminated (SIGTERM)")]
+    con.close()
+    assert leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF).returncode == 0
+
+
 def test_invalid_rules_exit_2_and_change_nothing(tmp_path):
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)

@@ -32,7 +32,7 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     table,
     warn,
 )
-from leadctl.errors import LeadctlError, UsageError
+from leadctl.errors import LeadctlError, Terminated, UsageError
 
 log = logging.getLogger("leadctl")
 
@@ -79,10 +79,11 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
         if settings(ctx).debug:
             log.exception("error")
         fail(ctx, exc)
-    except KeyboardInterrupt:
-        error("interrupted")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+        interrupted(ctx, exc)
     except Exception as exc:
+        if type(exc).__name__ == "InterruptException":  # DuckDB stopped by Ctrl-C mid-query
+            interrupted(ctx, KeyboardInterrupt())
         if isinstance(exc, UnicodeEncodeError) and not_utf8(exc.object[exc.start:exc.end]):
             # bytes from argv or a file name that are not UTF-8: nothing can store them
             text = exc.object[max(0, exc.start - 30):exc.end + 30]
@@ -93,6 +94,14 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
             log.exception("internal error")
         fail(ctx, exc, exit_code=3, message=f"internal error: {type(exc).__name__}: {exc}"
              + ("" if debug else " (rerun with --debug for details)"))
+
+
+def interrupted(ctx: typer.Context, exc: BaseException) -> NoReturn:
+    """Stopped by a signal: exit 130 (Ctrl-C) or 143 (SIGTERM), with the --json document;
+    a writer published nothing and logged the run as interrupted."""
+    terminated = isinstance(exc, Terminated)
+    fail(ctx, exc, exit_code=143 if terminated else 130,
+         message="terminated (SIGTERM)" if terminated else "interrupted")
 
 
 def json_requested(ctx: typer.Context) -> bool:

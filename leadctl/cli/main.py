@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 
 from leadctl.cli import output
 from leadctl.cli.portrait_view import show_portrait
-from leadctl.errors import LeadctlError, UsageError
+from leadctl.errors import LeadctlError, Terminated, UsageError
 from leadctl.workspace import configure, parse_memory_limit
 
 _GLOBAL_VALUE_OPTIONS = {"--db", "--rules", "--memory-limit"}
@@ -122,8 +123,13 @@ def _listed_only() -> None:
     module instead)."""
 
 
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    signal.signal(signal.SIGTERM, _terminate)  # stop like Ctrl-C, not like kill -9
     opts = parse_fast_portrait(sys.argv[1:])
     if opts is not None:
         sys.exit(run_fast_portrait(opts))

@@ -151,6 +151,8 @@ def _json_default(value: Any) -> Any:
 
 
 def error_type(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):  # a signal stopped it: Ctrl-C or SIGTERM
+        return "Terminated" if type(exc).__name__ == "Terminated" else "Interrupted"
     return next((cls.__name__ for cls in ERROR_TYPES if isinstance(exc, cls)), INTERNAL_ERROR)
 
 
