@@ -27,6 +27,7 @@ from leadctl.errors import (
     LeadctlError,
     RuleError,
     Terminated,
+    WorkspaceError,
     WorkspaceLocked,
     format_problem,
 )
@@ -89,6 +90,10 @@ def run_nightly(db: Path | None, options: RunOptions,
     except WorkspaceLocked as exc:
         log.error("run refused: %s", exc)  # another writer holds the lock: no row
         raise
+    except WorkspaceError as exc:
+        if "run_id" in summary:  # the workspace opened, then failed to publish: log it
+            _record_failure(db, options, digest, exc, summary, started_at)
+        raise  # else it refused to open: a run log row would be refused the same way
     except (Exception, KeyboardInterrupt) as exc:  # a signal too: the run is logged
         _record_failure(db, options, digest, exc, summary, started_at)
         raise

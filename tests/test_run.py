@@ -154,6 +154,16 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_logs_it(reference, tmp_path):
     assert leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF).returncode == 0
 
 
+def test_a_workspace_that_cannot_be_written_is_said_once(tmp_path):
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("init").exit_code == 0
+    (tmp_path / "ws.duckdb").chmod(0o444)
+    result = cli("run", "--as-of", AS_OF)
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: workspace {tmp_path / 'ws.duckdb'} is read-only (its mode has no write "
+           "permission): nothing was changed; make it writable to update it\n")
+
+
 def test_invalid_rules_exit_2_and_change_nothing(tmp_path):
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
