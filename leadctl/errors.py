@@ -22,6 +22,17 @@ class Terminated(KeyboardInterrupt):
     nothing half-published, the private copy removed, the run logged — exit 143."""
 
 
+def interruption(exc: BaseException) -> str | None:
+    """What a signal that stopped a command is called in messages and the run log:
+    `terminated (SIGTERM)`, `interrupted` (Ctrl-C, also as DuckDB's InterruptException
+    when it came mid-query); None for any other failure."""
+    if isinstance(exc, Terminated):
+        return "terminated (SIGTERM)"
+    if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "InterruptException":
+        return "interrupted"
+    return None
+
+
 class LeadctlError(Exception):
     """Base class: every error a user can cause or fix."""
 

@@ -26,10 +26,10 @@ from leadctl.errors import (
     InputError,
     LeadctlError,
     RuleError,
-    Terminated,
     WorkspaceError,
     WorkspaceLocked,
     format_problem,
+    interruption,
 )
 from leadctl.identity.preview import identity_diff, snapshot_sql
 from leadctl.identity.resolve import resolve_identities
@@ -292,13 +292,8 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
     counts of the stages it finished."""
     if isinstance(exc, DataCheckFailed):
         return
-    if isinstance(exc, Terminated):
-        reason = "terminated (SIGTERM)"
-    elif isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "InterruptException":
-        reason = "interrupted"
-    else:
-        reason = str(exc) if isinstance(exc, LeadctlError) else \
-            f"internal error: {type(exc).__name__}: {exc}"
+    reason = interruption(exc) or (str(exc) if isinstance(exc, LeadctlError) else
+                                   f"internal error: {type(exc).__name__}: {exc}")
     stage = next((s for s in STAGES if s not in summary["stages"]), None)
     run_id = _record(db, options, digest, "failed", run_counts(summary), reason, started_at)
     log.error("%s failed%s, nothing was published: %s", _run_name(run_id),

@@ -32,7 +32,7 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     table,
     warn,
 )
-from leadctl.errors import LeadctlError, Terminated, UsageError
+from leadctl.errors import LeadctlError, Terminated, UsageError, interruption
 
 log = logging.getLogger("leadctl")
 
@@ -82,8 +82,8 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
         interrupted(ctx, exc)
     except Exception as exc:
-        if type(exc).__name__ == "InterruptException":  # DuckDB stopped by Ctrl-C mid-query
-            interrupted(ctx, KeyboardInterrupt())
+        if interruption(exc):  # DuckDB stopped by Ctrl-C mid-query
+            interrupted(ctx, exc)
         if isinstance(exc, UnicodeEncodeError) and not_utf8(exc.object[exc.start:exc.end]):
             # bytes from argv or a file name that are not UTF-8: nothing can store them
             text = exc.object[max(0, exc.start - 30):exc.end + 30]
@@ -99,9 +99,8 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
 def interrupted(ctx: typer.Context, exc: BaseException) -> NoReturn:
     """Stopped by a signal: exit 130 (Ctrl-C) or 143 (SIGTERM), with the --json document;
     a writer published nothing and logged the run as interrupted."""
-    terminated = isinstance(exc, Terminated)
-    fail(ctx, exc, exit_code=143 if terminated else 130,
-         message="terminated (SIGTERM)" if terminated else "interrupted")
+    fail(ctx, exc, exit_code=143 if isinstance(exc, Terminated) else 130,
+         message=interruption(exc))
 
 
 def json_requested(ctx: typer.Context) -> bool:

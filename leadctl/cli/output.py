@@ -17,8 +17,10 @@ from leadctl.errors import (
     InputError,
     NotFound,
     RuleError,
+    Terminated,
     UsageError,
     WorkspaceError,
+    interruption,
 )
 from leadctl.limits import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS
 
@@ -151,8 +153,8 @@ def _json_default(value: Any) -> Any:
 
 
 def error_type(exc: BaseException) -> str:
-    if isinstance(exc, KeyboardInterrupt):  # a signal stopped it: Ctrl-C or SIGTERM
-        return "Terminated" if type(exc).__name__ == "Terminated" else "Interrupted"
+    if interruption(exc):  # a signal stopped it: Ctrl-C or SIGTERM
+        return "Terminated" if isinstance(exc, Terminated) else "Interrupted"
     return next((cls.__name__ for cls in ERROR_TYPES if isinstance(exc, cls)), INTERNAL_ERROR)
 
 
