@@ -218,6 +218,16 @@ def _lead_node(lead: LeadRef, plain: set[str]) -> tuple[str | None, str]:
     return (None, lead.lead_id) if lead.lead_id in plain else (lead.source, lead.lead_id)
 
 
+def root(parent: dict, node: Any) -> Any:
+    """The representative of `node` in a union-find forest of override entries and the
+    leads they join (`parent`: node → parent; a new node is its own), halving paths."""
+    parent.setdefault(node, node)
+    while parent[node] != node:
+        parent[node] = parent[parent[node]]
+        node = parent[node]
+    return node
+
+
 def conflicts(overrides: list[Override],
               region: str = "CN") -> list[tuple[Location | None, str]]:
     """Overrides that contradict each other: a cannot_link of two leads that must_link
@@ -227,11 +237,7 @@ def conflicts(overrides: list[Override],
     via: dict[tuple, list[Override]] = {}
 
     def find(node: tuple) -> tuple:
-        parent.setdefault(node, node)
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
+        return root(parent, node)
 
     for override in overrides:
         if override.kind != MUST_LINK or not override.leads:
@@ -242,8 +248,8 @@ def conflicts(overrides: list[Override],
             if a != b:
                 parent[b] = a
                 via[a] = via.get(a, []) + via.pop(b, [])
-        root = find(nodes[0])
-        via[root] = via.get(root, []) + [override]
+        top = find(nodes[0])
+        via[top] = via.get(top, []) + [override]
     must_values = {}
     for override in overrides:
         if override.kind == MUST_LINK:

@@ -21,7 +21,7 @@ from pathlib import Path
 from leadctl.errors import Location, RuleError, UsageError
 from leadctl.identity.config import IdentityConfig
 from leadctl.identity.lookup import earliest_lead, resolve_person, split_source
-from leadctl.identity.overrides import LeadRef, Override, conflicts
+from leadctl.identity.overrides import LeadRef, Override, conflicts, root
 from leadctl.identity.overrides_file import OVERRIDES_FILE, append_overrides, override_entry
 
 
@@ -68,7 +68,6 @@ def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: st
     return {"written": entry, "file": str(written), "same_person": same}
 
 
-
 def _joined_in_the_data(ws, new: Override, first: dict, second: dict) -> list:
     """A cannot_link of two leads that must_link entries join in the data (through the
     leads carrying a must_link's values, as the last resolve applied them): resolve would
@@ -78,19 +77,12 @@ def _joined_in_the_data(ws, new: Override, first: dict, second: dict) -> list:
     rows = ws.rows("SELECT entry, lead_key, location FROM identity_override_leads "
                    "WHERE kind = 'must_link' ORDER BY entry, lead_key")  # a few entries
     parent: dict = {}
-
-    def root(node):
-        parent.setdefault(node, node)
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
     for row in rows:  # each entry joins its leads
-        parent[root(("lead", row["lead_key"]))] = root(("entry", row["entry"]))
-    if None in keys or root(("lead", keys[0])) != root(("lead", keys[1])):
+        parent[root(parent, ("lead", row["lead_key"]))] = root(parent, ("entry", row["entry"]))
+    if None in keys or root(parent, ("lead", keys[0])) != root(parent, ("lead", keys[1])):
         return []
+    joined = root(parent, ("lead", keys[0]))
     places = sorted({r["location"] for r in rows
-                     if root(("entry", r["entry"])) == root(("lead", keys[0]))})
+                     if root(parent, ("entry", r["entry"])) == joined})
     return [(new.loc, f"conflicting overrides: {new.describe()} but must_link entries join "
                       f"the two leads in the data (at {'; '.join(places)})")]
