@@ -12,18 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import RuleError
-from leadctl.identity.lookup import recorded_under_sql
-from leadctl.routing.locks import locked_at
 from leadctl.routing.parse import load_routing_rules
+from leadctl.routing.screens import locked_at, person_log
 from leadctl.workspace import Workspace
-
-MAX_ASSIGNMENTS = 5  # latest log rows shown
 
 
 def explain_routing(ws: Workspace, person_id: str, rules_dir: Path | None,
                     as_of: dt.date, actions_until: dt.date | None = None) -> dict:
     """The person's routing state (with `locked`: its sale lock active at `as_of`, from a
-    sale made by `actions_until`, default `as_of`: `locks.locked_at`), its
+    sale made by `actions_until`, default `as_of`: `screens.locked_at`), its
     latest assignment log rows (newest first) and the route that last placed it; or
     `{"available": False, "note": ...}` when it was never routed."""
     state = ws.rows("SELECT pool, owner, status, status_since, assigned_at, locked_until, "
@@ -31,12 +28,7 @@ def explain_routing(ws: Workspace, person_id: str, rules_dir: Path | None,
     if state:
         state[0]["locked"] = locked_at(ws, person_id, state[0]["locked_until"], as_of,
                                        actions_until)
-    log = ws.rows(
-        "SELECT logged_at, as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
-        "new_status, rule, reason, CASE WHEN person_id <> ? THEN person_id END AS recorded_as "
-        "FROM assignments "
-        f"WHERE {recorded_under_sql()} "
-        f"ORDER BY logged_at DESC, run_id DESC LIMIT {MAX_ASSIGNMENTS}", [person_id] * 3)
+    log = person_log(ws, person_id)
     if not state and not log:
         return {"available": False, "note": "not routed yet (run `leadctl route`)"}
     out: dict[str, Any] = {"state": state[0] if state else None, "log": log}

@@ -15,13 +15,8 @@ from __future__ import annotations
 import datetime as dt
 
 from leadctl import pii
-from leadctl.identity.lookup import (
-    arrived_after,
-    masked_query,
-    recorded_under_sql,
-    resolve_person,
-)
-from leadctl.routing.locks import locked_at
+from leadctl.identity.lookup import arrived_after, masked_query, resolve_person
+from leadctl.routing.screens import locked_at, person_log
 from leadctl.sqlfn import round_sql
 from leadctl.tagging.tables import stored_value
 from leadctl.views.asof import screen_as_of
@@ -99,7 +94,7 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
         "tag_groups": groups,
         "activity": _activity(ws, person_id, as_of,
                               precomputed_ok=screen.as_of == screen.tags_as_of),
-        "history": _history(ws, person_id),
+        "history": person_log(ws, person_id, MAX_HISTORY),
         "identity_history": _identity_history(ws, person_id),
     }
     return result
@@ -273,15 +268,6 @@ def _activity_from_events(ws, person_id: str, as_of: dt.date) -> list[dict]:
         f"FROM events WHERE subject IN ({marks}) AND ts < ? GROUP BY event_type) "
         "ORDER BY recent DESC, total DESC, event_type",
         [since, since, *subjects, as_of])
-
-
-def _history(ws, person_id: str) -> list[dict]:
-    return ws.rows(
-        "SELECT logged_at, as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
-        "new_status, rule, reason, CASE WHEN person_id <> ? THEN person_id END AS recorded_as "
-        "FROM assignments "
-        f"WHERE {recorded_under_sql()} "
-        f"ORDER BY logged_at DESC, run_id DESC LIMIT {MAX_HISTORY}", [person_id] * 3)
 
 
 def _identity_history(ws, person_id: str) -> list[dict]:

@@ -1,9 +1,10 @@
-"""A person's sale lock as of a date, for the screens (`portrait`, `explain`).
+"""One person's routing as the screens (`portrait`, `explain`) show it: the latest rows of
+its assignment log and its sale lock as of a date. Light: the portrait imports it.
 
+Both read the rows recorded under the person's id or one a merge retired into it.
 `ownership.locked_until` is the lock held now; whether it was active at an earlier
-date follows from the sales on record (their `sold_at`..`locked_until`), under the
-person's id or one a merge retired into it. A lock with no sale on record (a workspace
-filled by other means) is taken as it stands. Light: the portrait imports it.
+date follows from the sales on record (their `sold_at`..`locked_until`). A lock with no
+sale on record (a workspace filled by other means) is taken as it stands.
 """
 
 from __future__ import annotations
@@ -11,6 +12,18 @@ from __future__ import annotations
 import datetime as dt
 
 from leadctl.identity.lookup import recorded_under_sql
+
+LOG_ROWS = 5  # the latest log rows a screen shows
+
+
+def person_log(ws, person_id: str, limit: int = LOG_ROWS) -> list[dict]:
+    """The person's latest assignment log rows, newest first; `recorded_as` names the
+    retired id a row was written under (NULL: the person's own)."""
+    return ws.rows(
+        "SELECT logged_at, as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
+        "new_status, rule, reason, CASE WHEN person_id <> ? THEN person_id END AS recorded_as "
+        f"FROM assignments WHERE {recorded_under_sql()} "
+        f"ORDER BY logged_at DESC, run_id DESC LIMIT {int(limit)}", [person_id] * 3)
 
 
 def sale_locks_sql() -> str:
