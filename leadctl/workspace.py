@@ -404,9 +404,14 @@ def _publishing(path: Path, work: Path) -> Iterator[None]:
     except LeadctlError:
         raise
     except Exception as exc:
-        reason = str(exc).replace(str(work), str(path)).splitlines()[0]
-        raise WorkspaceError(f"cannot write workspace {path}: {reason} (nothing was "
-                             "published: the workspace is as it was)") from exc
+        raise WorkspaceError(f"cannot write workspace {path}: {_as_named(exc, work, path)} "
+                             "(nothing was published: the workspace is as it was)") from exc
+
+
+def _as_named(exc: Exception, work: Path, path: Path) -> str:
+    """An engine's or the OS's reason, naming the workspace the user gave (`path`), not
+    its private copy (`<db>.work`)."""
+    return str(exc).replace(str(work), str(path)).splitlines()[0]
 
 
 @contextlib.contextmanager
@@ -421,9 +426,8 @@ def _open_copy(path: Path, work: Path) -> Iterator[Workspace]:
     except LeadctlError:
         raise
     except Exception as exc:
-        # The message names the private copy (`<db>.work`); the user gave `path`.
-        reason = str(exc).replace(str(work), str(path)).splitlines()[0]
-        raise WorkspaceError(f"cannot open workspace {path}: {reason}") from exc
+        raise WorkspaceError(f"cannot open workspace {path}: {_as_named(exc, work, path)}"
+                             ) from exc
     ws = Workspace(con, path, read_only=False)
     try:
         ensure_schema(ws)

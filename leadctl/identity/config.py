@@ -104,11 +104,11 @@ class IdentityConfig:
         return self.cap_by_type.get(id_type, self.max_records_per_value)
 
 
-
 def _known_region(region: str) -> bool:
     from phonenumbers import SUPPORTED_REGIONS  # lazy: only when identity.yaml sets one
 
     return region in SUPPORTED_REGIONS
+
 
 def load_identity_config(rules_dir: Path | str | None) -> IdentityConfig:
     """`rules_dir/identity.yaml` (or the defaults when the file does not exist), with the

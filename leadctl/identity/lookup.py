@@ -62,6 +62,8 @@ _DEVICE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{
 # Another token long enough to be a device id resolve keeps (a 16-hex Android id, a
 # vendor id, …); shorter ones are WeChat ids or typos, not looked up as devices too.
 _DEVICE_LIKE = re.compile(r"(?=.*[0-9])[-_A-Za-z0-9]{16,64}")
+_PERSON_ID = re.compile(re.escape(ID_PREFIX) + "[0-9a-f]{" + str(ID_HEX) + "}", re.IGNORECASE)
+_QUALIFIED = re.compile(r"(\w[\w.-]*)[/:]([^\s/:@]+)")
 
 
 def id_card_key(text: str) -> str | None:
@@ -74,8 +76,6 @@ def id_card_key(text: str) -> str | None:
         first17 = card[:6] + "19" + card[6:]
         return first17 + id_card_check_digit(first17)
     return card
-_PERSON_ID = re.compile(re.escape(ID_PREFIX) + "[0-9a-f]{" + str(ID_HEX) + "}", re.IGNORECASE)
-_QUALIFIED = re.compile(r"(\w[\w.-]*)[/:]([^\s/:@]+)")
 
 
 def looks_like_person_id(text: str) -> bool:
