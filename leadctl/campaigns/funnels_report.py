@@ -144,7 +144,10 @@ def funnel_report(ws, rules, name: str, *, by: list[str] | None = None,
     screen = screen_as_of(ws, as_of)
     query = build_query(ws, rules, funnel, dims, screen.as_of, since, attribution)
     rows = ws.rows(funnel_sql(query))  # one row per group: small
-    warnings = [w for w in (unmapped_events_warning(ws.scalar(unmapped_events_sql())),) if w]
+    warnings = []
+    unmapped = unmapped_events_warning(ws.scalar(unmapped_events_sql()))
+    if unmapped:
+        warnings.append(unmapped)
     if since is not None and since > screen.as_of:
         warnings.append(f"--since {since.isoformat()} is after the as-of "
                         f"{screen.as_of.isoformat()}: nobody can have entered")
