@@ -33,7 +33,7 @@ from leadctl.errors import (
 )
 from leadctl.identity.preview import identity_diff, snapshot_sql
 from leadctl.identity.resolve import resolve_identities
-from leadctl.ingest import ingest_paths, options_from_rules
+from leadctl.ingest import NoDataFiles, ingest_paths, options_from_rules
 from leadctl.routing.merge import carry_ownership, preferred_ids_sql
 from leadctl.routing.stage import run_routing
 from leadctl.rules.load import rules_hash
@@ -157,8 +157,12 @@ def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
     """The ingest stage; `reader` stages the files (default: DuckDB's)."""
     if not options.inbox:
         return {"files": 0, "note": "no inbox given"}
-    result = ingest_paths(ws, options.inbox, options_from_rules(rules.rules_dir, rules.sources),
-                          reader=reader)
+    try:
+        result = ingest_paths(ws, options.inbox,
+                              options_from_rules(rules.rules_dir, rules.sources), reader=reader)
+    except NoDataFiles:
+        # a night without deliveries still ages the base (windows, dormancy): not an error
+        return {"files": 0, "note": "the inbox holds no CSV or Parquet file"}
     if result.failed:
         names = "; ".join(f"{f.file}: {f.message}" for f in result.failed)
         raise InputError(f"{len(result.failed)} inbox file(s) could not be read or used, "
@@ -251,6 +255,9 @@ def stage_counts(stage: str, counts: dict) -> str:
 
 def _stage_warnings(stage: str, counts: dict, options: RunOptions) -> list[str]:
     """What cron should notice even when the run succeeds."""
+    if stage == "ingest" and options.inbox and counts.get("files") == 0:
+        return [f"{counts['note']} ({', '.join(options.inbox)}): the night ran on the "
+                "stored data"]
     if stage == "ingest" and counts.get("rejects"):
         read, rejects = counts.get("rows_read") or 0, counts["rejects"]
         share = rejects / read if read else 1.0

@@ -122,6 +122,27 @@ def test_second_run_on_same_inbox_changes_nothing(reference, tmp_path):
     con.close()
 
 
+def test_an_empty_inbox_is_a_quiet_night_that_still_ages_the_base(reference, tmp_path):
+    quiet, plain = tmp_path / "quiet.duckdb", tmp_path / "plain.duckdb"
+    shutil.copyfile(reference["db"], quiet)
+    shutil.copyfile(reference["db"], plain)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "README.md").write_text("deliveries land here", encoding="utf-8")
+    result = leadctl(quiet, "run", "--inbox", str(inbox), "--as-of", "2026-11-15", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stages"]["ingest"] == {
+        "files": 0, "note": "the inbox holds no CSV or Parquet file"}
+    assert result.stderr.splitlines()[0] == (
+        f"warning: ingest: the inbox holds no CSV or Parquet file ({inbox}): the night ran "
+        "on the stored data")
+    assert leadctl(plain, "run", "--as-of", "2026-11-15").returncode == 0
+    assert state(quiet) == state(plain) != reference["state"]
+    missing = leadctl(quiet, "run", "--inbox", str(tmp_path / "typo"), "--as-of", "2026-11-16")
+    assert (missing.returncode, missing.stderr.splitlines()[-1]) == (
+        2, f"error: no such file or folder: {tmp_path / 'typo'}")
+
+
 @pytest.mark.parametrize("stage", ["ingest", "resolve", "tag", "score", "route"])
 def test_kill_after_each_stage_keeps_published_state_and_next_run_completes(
         reference, tmp_path, stage):

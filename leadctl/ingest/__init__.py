@@ -1,5 +1,11 @@
 """Lossless multi-format ingest (CSV of any common delimiter/encoding, Parquet)."""
 
-from leadctl.ingest.load import IngestOptions, IngestSummary, ingest_paths, options_from_rules
+from leadctl.ingest.load import (
+    IngestOptions,
+    IngestSummary,
+    NoDataFiles,
+    ingest_paths,
+    options_from_rules,
+)
 
-__all__ = ["IngestOptions", "IngestSummary", "ingest_paths", "options_from_rules"]
+__all__ = ["IngestOptions", "IngestSummary", "NoDataFiles", "ingest_paths", "options_from_rules"]

@@ -31,6 +31,10 @@ KINDS = ("auto", "leads", "events")
 STATUSES = ("loaded", "rejected", "empty", "invalid", "failed", "skipped_duplicate")
 
 
+class NoDataFiles(InputError):
+    """The folders given hold no CSV or Parquet file (for `run`'s inbox: a quiet night)."""
+
+
 @dataclass
 class FileResult:
     file: str
@@ -125,7 +129,7 @@ def expand_paths(paths: list[str]) -> list[Path]:
             raise InputError(f"no such file or folder: {raw}")
     unique = list(dict.fromkeys(found))
     if not unique:
-        raise InputError(f"no CSV or Parquet files found in {', '.join(paths)}")
+        raise NoDataFiles(f"no CSV or Parquet files found in {', '.join(paths)}")
     return unique
 
 
