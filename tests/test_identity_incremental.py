@@ -7,7 +7,7 @@ import dataclasses
 
 from leadctl.identity import cache
 from leadctl.identity.config import IdentityConfig
-from leadctl.identity.resolve import STATE_META_KEY
+from leadctl.identity.tables import IDENTITY_STATE_KEY
 from tests.test_identity_support import add_leads, identifier, person_of, resolve, workspace
 
 LEADS = [
@@ -46,7 +46,7 @@ def snapshot(ws, tables=RESULTS) -> dict[str, list[tuple]]:
 
 def from_scratch(ws, config: IdentityConfig | None = None) -> dict[str, list[tuple]]:
     ws.script(cache.clear_sql())
-    ws.execute(f"DELETE FROM meta WHERE key = '{STATE_META_KEY}'")  # relink everyone
+    ws.execute(f"DELETE FROM meta WHERE key = '{IDENTITY_STATE_KEY}'")  # relink everyone
     summary = resolve(ws, config)
     assert summary.normalised_leads == ws.scalar("SELECT count(*) FROM leads")
     return snapshot(ws, RESULTS + CACHE)

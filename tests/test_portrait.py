@@ -184,6 +184,24 @@ def test_other_phone_formats_use_the_identity_normaliser():
     assert classify_query("+1 650 253 0000")[0] == Lookup("phone", "+16502530000")
 
 
+def test_lookups_read_phones_in_the_default_region_of_the_last_resolve():
+    # Under default_region HK a bare 8-digit number is a Hong Kong one and a bare CN mobile
+    # is not valid: a lookup reads the query as resolve read the lead, not as CN.
+    ws = workspace({"lead_id": "HK1", "phone": "5123 4567"},
+                   {"lead_id": "CN1", "phone": "+86 138 1234 5678"})
+    resolve(ws, IdentityConfig(default_region="HK"))
+    hk, cn = (resolve_person(ws, lead)[0] for lead in ("HK1", "CN1"))
+    assert resolve_person(ws, "5123-4567") == (hk, ["phone"])
+    assert resolve_person(ws, "phone:51234567") == (hk, ["phone"])
+    assert resolve_person(ws, "+8613812345678") == (cn, ["phone"])
+    with pytest.raises(NotFound):
+        resolve_person(ws, "13812345678")
+    resolve(ws, IdentityConfig())  # back to CN: the same texts read as CN numbers
+    assert resolve_person(ws, "13812345678") == (cn, ["phone"])
+    with pytest.raises(NotFound):
+        resolve_person(ws, "5123-4567")
+
+
 # -- every query kind finds P1 -------------------------------------------------------------
 
 @pytest.mark.parametrize("query,matched_by", [

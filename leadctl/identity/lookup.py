@@ -16,6 +16,7 @@ portrait shows it (`138****5678`, `z***@qq.com`) unless `--reveal`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ from leadctl import pii
 from leadctl.errors import NotFound, UsageError
 from leadctl.identity.history import ID_HEX, ID_PREFIX
 from leadctl.identity.normalize import id_card_check_digit, normalize_phone
+from leadctl.identity.tables import IDENTITY_STATE_KEY
+from leadctl.sqltext import meta_value_sql
 
 
 class AmbiguousQuery(NotFound):
@@ -117,11 +120,11 @@ def id_card_checksum_ok(value: str) -> bool:
     return value[:17].isdigit() and id_card_check_digit(value[:17]) == value[17].upper()
 
 
-def _normalize_other_phone(text: str) -> str | None:
+def _normalize_other_phone(text: str, region: str = "CN") -> str | None:
     """Landlines, foreign numbers: the identity normaliser (phonenumbers, imported by it
     only now)."""
     try:
-        return normalize_phone(text)
+        return normalize_phone(text, region)
     except Exception:  # a value it cannot parse is simply not a phone
         return None
 
@@ -132,8 +135,17 @@ def _lead_lookups(value: str) -> list[Lookup]:
         Lookup("lead_id", value)]
 
 
-def classify_query(text: str) -> list[Lookup]:
-    """What a query may be, most specific first; lead id and person id are always tried."""
+def _phone_key(text: str, region: str) -> str | None:
+    """A phone as resolve keys it under `default_region`: with CN, a bare 11-digit mobile
+    without phonenumbers (the portrait's start-up); elsewhere, only what resolve accepts."""
+    if region == "CN":
+        return normalize_cn_mobile(text)
+    return _normalize_other_phone(text, region)
+
+
+def classify_query(text: str, region: str = "CN") -> list[Lookup]:
+    """What a query may be, most specific first; lead id and person id are always tried.
+    `region`: the workspace's default phone region (`phone_region`)."""
     query = text.strip()
     head, sep, rest = query.partition(":")
     if sep and head.lower() in PREFIXES and rest.strip():
@@ -141,7 +153,8 @@ def classify_query(text: str) -> list[Lookup]:
         if kind == "lead_id":
             return _lead_lookups(value)
         if kind == "phone":
-            value = normalize_cn_mobile(value) or _normalize_other_phone(value) or value
+            value = (_phone_key(value, region) or _normalize_other_phone(value, region)
+                     or value)
         if kind == "person_id":
             value = canonical_person_id(value)
         return [Lookup(kind, _normalize_identifier(kind, value))]
@@ -152,11 +165,11 @@ def classify_query(text: str) -> list[Lookup]:
         lookups.append(Lookup("email", plain.lower().removeprefix("mailto:")))
     elif card:
         lookups.append(Lookup("id_card", card))
-    phone = normalize_cn_mobile(plain)
+    phone = _phone_key(plain, region)
     digits = _PHONE_JUNK.sub("", plain.removesuffix(".0"))
     if phone is None and _PHONE_LIKE.fullmatch(digits) and not card:
         # Not a valid number: still looked up as cleaned, where blocked values live.
-        phone = _normalize_other_phone(plain) or digits
+        phone = _normalize_other_phone(plain, region) or digits
     if phone:
         lookups.append(Lookup("phone", phone))
     if _WECHAT.fullmatch(plain):
@@ -265,6 +278,15 @@ def _matched_by(hits: list[Hit]) -> list[str]:
     return list(dict.fromkeys(h.matched_by for h in hits))
 
 
+def phone_region(ws) -> str:
+    """The default phone region of the workspace's last resolve (CN before any)."""
+    text = ws.scalar(meta_value_sql(IDENTITY_STATE_KEY))
+    try:
+        return json.loads(text).get("region") or "CN"
+    except (TypeError, ValueError, AttributeError):
+        return "CN"
+
+
 def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[str]]:
     """The one person a query names, with how it matched; NotFound / AmbiguousQuery else."""
     if not query.strip():
@@ -274,7 +296,7 @@ def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[s
     if sep and head.lower() in PREFIXES and not rest.strip():
         raise UsageError(f"the query {query!r} has nothing after its prefix: give a value, "
                          f"as in {head}:VALUE")
-    lookups = classify_query(query)
+    lookups = classify_query(query, phone_region(ws))
     if lookups[0].kind == "wechat" and looks_like_person_id(query):
         # A person id (P + 12 hex) also looks like a WeChat id; try the cheap exact
         # person lookup before scanning identifiers.

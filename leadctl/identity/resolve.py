@@ -24,6 +24,7 @@ from leadctl.errors import LeadctlError, RuleError
 from leadctl.identity import cache, history, link, normalize, persons, places, region, subjects
 from leadctl.identity import overrides_sql as osql
 from leadctl.identity.config import ID_TYPES, IdentityConfig
+from leadctl.identity.tables import IDENTITY_STATE_KEY
 from leadctl.pii import mask
 from leadctl.sqltext import meta_value_sql, set_meta_sql
 from leadctl.workspace import Workspace
@@ -141,7 +142,7 @@ def _resolve(ws: Workspace, config: IdentityConfig, summary: ResolveSummary, clo
         _golden_records(ws, config, region)
         clock.lap("persons")
         _subject_persons(ws, region and not summary.subjects_rebuilt, run_id)
-        _store_state(ws, key)
+        _store_state(ws, key, config.default_region)
         clock.lap("subjects")
         _summarise(ws, summary)
     finally:
@@ -240,7 +241,6 @@ def _region(ws: Workspace, config: IdentityConfig, key: str, full: bool) -> bool
     return True
 
 
-STATE_META_KEY = "identity_state"
 
 
 def _state_key(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> str:
@@ -255,7 +255,7 @@ def _state_key(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[st
 
 
 def _state(ws: Workspace) -> dict | None:
-    text = ws.scalar(meta_value_sql(STATE_META_KEY))
+    text = ws.scalar(meta_value_sql(IDENTITY_STATE_KEY))
     try:
         state = json.loads(text or "")
         return state if isinstance(state, dict) and "leads_file_id" in state else None
@@ -263,11 +263,13 @@ def _state(ws: Workspace) -> dict | None:
         return None
 
 
-def _store_state(ws: Workspace, key: str) -> None:
+def _store_state(ws: Workspace, key: str, region: str) -> None:
     """After a resolve: its key (none with overrides: their cuts change statuses after
-    linking) and the last leads file it saw."""
-    state = {"key": key, "leads_file_id": ws.scalar("SELECT coalesce(max(file_id), 0) FROM leads")}
-    ws.script(set_meta_sql(STATE_META_KEY, json.dumps(state)))
+    linking), the last leads file it saw, and the default phone region (lookups read it,
+    without loading identity.yaml)."""
+    state = {"key": key, "leads_file_id": ws.scalar("SELECT coalesce(max(file_id), 0) FROM leads"),
+             "region": region}
+    ws.script(set_meta_sql(IDENTITY_STATE_KEY, json.dumps(state)))
 
 
 def _link_values(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]],

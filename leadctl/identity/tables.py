@@ -73,3 +73,7 @@ IDENTITY_DDL: list[str] = [
     # kind: person | lead | phone | other; ref: the rest after 'kind:'.
     "CREATE TABLE IF NOT EXISTS event_subjects (subject VARCHAR, kind VARCHAR, ref VARCHAR)",
 ]
+
+# The `meta` key of the last resolve's state: its rules key, the last leads file it saw and
+# the default phone region (JSON; identity/resolve.py writes it, lookups read the region).
+IDENTITY_STATE_KEY = "identity_state"

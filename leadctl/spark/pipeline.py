@@ -28,7 +28,7 @@ from leadctl.errors import (
     first_line,
 )
 from leadctl.identity import cache as identity_cache
-from leadctl.identity.resolve import STATE_META_KEY as IDENTITY_STATE_KEY
+from leadctl.identity.tables import IDENTITY_STATE_KEY
 from leadctl.routing import rep_actions
 from leadctl.ruleset import load_rules
 from leadctl.schema import all_ddl
