@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 
 from leadctl.identity.config import IdentityConfig
+from leadctl.identity.lookup import resolve_person
 from tests.test_identity_support import (
     add_leads,
     clusters,
@@ -130,6 +131,36 @@ def test_events_naming_a_merged_person_follow_it_to_the_survivor():
     resolve(ws, run_id=2)
     assert ws.rows("SELECT * FROM subject_persons") == [
         {"subject": f"person:{old}", "person_id": pid("seo", "C"), "status": "matched"}]
+
+
+def test_a_workspace_rebuilt_from_the_files_finds_a_merged_away_id_too():
+    # No person_aliases in a fresh workspace: the retired id is found through the lead
+    # it was derived from, so the rebuild maps the event as the nightly workspace does.
+    old = pid("app", "D")
+    ws = workspace(*LEADS, {"lead_id": "H", "phone": "13987654321", "email": "x@qq.com"})
+    ws.execute("INSERT INTO events (subject, event_type, ts) VALUES (?, 'login', now()), "
+               "('person:P000000000000', 'login', now())", [f"person:{old}"])
+    resolve(ws, run_id=1)
+    assert ws.rows("SELECT * FROM person_aliases") == []
+    assert ws.rows("SELECT * FROM subject_persons ORDER BY subject") == [
+        {"subject": "person:P000000000000", "person_id": None, "status": "unmatched"},
+        {"subject": f"person:{old}", "person_id": pid("seo", "C"), "status": "matched"}]
+    assert resolve_person(ws, old.upper()) == (pid("seo", "C"), ["merged_person_id"])
+
+
+def test_an_id_named_before_its_lead_arrives_is_matched_when_it_does():
+    ws = workspace(*LEADS)
+    ws.execute("INSERT INTO events (subject, event_type, ts) VALUES (?, 'login', now())",
+               [f"person:{pid('agent', 'H')}"])
+    resolve(ws, run_id=1)
+    assert ws.scalar("SELECT status FROM subject_persons") == "unmatched"
+    add_leads(ws, {"lead_id": "H", "source": "agent", "phone": "13987654321"})
+    resolve(ws, run_id=2)  # H joins D's person: no person is named after H
+    assert ws.rows("SELECT subject, person_id, status FROM subject_persons") == [
+        {"subject": f"person:{pid('agent', 'H')}", "person_id": pid("app", "D"),
+         "status": "matched"}]
+    assert ws.rows("SELECT run_id, old_person_id, new_person_id FROM subject_moves") == [
+        {"run_id": 2, "old_person_id": None, "new_person_id": pid("app", "D")}]
 
 
 def test_a_split_keeps_the_id_on_the_larger_part_and_is_recorded():

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from leadctl import pii
 from leadctl.errors import NotFound, UsageError
-from leadctl.identity.history import ID_HEX, ID_PREFIX
+from leadctl.identity.history import ID_HEX, ID_PREFIX, new_id_sql
 from leadctl.identity.normalize import id_card_check_digit, normalize_phone
 from leadctl.identity.tables import IDENTITY_STATE_KEY
 from leadctl.sqltext import meta_value_sql
@@ -401,13 +401,20 @@ def masked_query(query: str, kind: str, reveal: bool = False) -> str:
 
 
 def _merged_into(ws, lookups: list[Lookup]) -> str | None:
-    """An old person id that a later resolve merged into another person (person_aliases)."""
+    """An old person id that a later resolve merged into another person (person_aliases),
+    or, in a workspace rebuilt without that history, the one person holding the lead the
+    id was derived from (as event subjects are matched)."""
     person = next((lk.value for lk in lookups if lk.kind == "person_id"), None)
     if person is None:
         return None
     row = ws.execute("SELECT person_id FROM person_aliases WHERE old_person_id = ?",
                      [person]).fetchone()
-    return row[0] if row else None
+    if row or not looks_like_person_id(person):
+        return row[0] if row else None
+    derived = new_id_sql("l.source || '|' || l.lead_id", 0)
+    rows = ws.execute(f"SELECT DISTINCT pl.person_id FROM leads l JOIN person_leads pl "
+                      f"ON pl.lead_key = l.lead_key WHERE {derived} = ?", [person]).fetchall()
+    return rows[0][0] if len(rows) == 1 else None
 
 
 def candidates(ws, by_person: dict[str, list[Hit]], *, reveal: bool = False) -> list[dict]:

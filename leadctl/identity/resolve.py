@@ -485,6 +485,7 @@ def _subject_persons(ws: Workspace, in_region: bool, run_id: int | None) -> None
         if before:
             ws.execute(f"ALTER TABLE subject_persons RENAME TO {before}")
         ws.execute(subjects.subject_persons_sql(cache.EVENT_SUBJECTS, cache.SUBJECT_KEYS))
+        _derived_subjects(ws, "subject_persons")
         if before:
             ws.execute(subjects.log_moves_sql(run_id, before, "subject_persons"))
         return
@@ -497,10 +498,18 @@ def _subject_persons(ws: Workspace, in_region: bool, run_id: int | None) -> None
                                           T["changed_subjects"]))
     ws.execute(subjects.some_subjects_sql(T["some_subject_keys"], cache.SUBJECT_KEYS,
                                           T["changed_subjects"]))
-    ws.script(subjects.update_subject_persons_sql(T["some_subjects"], T["some_subject_keys"],
-                                                  T["changed_subjects"],
-                                                  T["subjects_before"],
-                                                  T["subjects_after"], run_id))
+    ws.script(subjects.remap_subjects_sql(T["some_subjects"], T["some_subject_keys"],
+                                          T["changed_subjects"], T["subjects_before"],
+                                          T["subjects_after"]))
+    _derived_subjects(ws, T["subjects_after"])
+    ws.script(subjects.store_subjects_sql(T["subjects_before"], T["subjects_after"], run_id))
+
+
+def _derived_subjects(ws: Workspace, table: str) -> None:
+    """Person subjects naming no current or merged person: through the lead their id was
+    derived from. Only when there are some (it derives the id of every lead)."""
+    if ws.scalar(subjects.unmatched_person_subjects_sql(table)):
+        ws.execute(subjects.derived_subjects_sql(table))
 
 
 def _summarise(ws: Workspace, summary: ResolveSummary) -> None:

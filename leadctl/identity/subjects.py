@@ -1,7 +1,10 @@
 """Events name their person as 'person:<id>' | 'lead:<lead_id>' | 'phone:<raw phone>';
 `subject_persons` maps each distinct subject to a current person (pure builders).
 
-- person ids map to themselves, or through `person_aliases` when merged away;
+- person ids map to themselves, or through `person_aliases` when merged away, or else
+  (`derived_subjects_sql`) to the person holding the lead the id was derived from
+  (`md5(source|lead_id)`, identity/history.py): a workspace rebuilt from the files has
+  no aliases, yet finds the person an event names by an id a merge retired;
 - lead ids match `leads.lead_id` in any source;
 - phones are normalised like lead phones and matched to linking phone values
   (status ok) in `lead_identifiers` — such a value belongs to exactly one person.
@@ -12,7 +15,10 @@ NULL: reported, never guessed.
 
 from __future__ import annotations
 
+from leadctl.identity.history import new_id_sql
 from leadctl.identity.normalize import CN_MOBILE_PATTERN, keyed_sql
+
+PERSON_PREFIX = "person:"
 
 
 def distinct_subjects_sql(events: str = "events", where: str = "true") -> str:
@@ -82,6 +88,31 @@ def subject_persons_select_sql(subjects: str, subject_phones: str,
         FROM matched"""
 
 
+def unmatched_person_subjects_sql(table: str) -> str:
+    """How many person subjects of `table(subject, person_id, status)` name no person."""
+    return (f"SELECT count(*) FROM {table} WHERE status = 'unmatched' "
+            f"AND subject LIKE '{PERSON_PREFIX}%'")
+
+
+def derived_subjects_sql(table: str) -> str:
+    """Matches the person subjects of `table(subject, person_id, status)` that name no
+    current or merged person to the person holding the lead their id was derived from
+    (only when exactly one person does). Run only when `unmatched_person_subjects_sql`
+    finds some: it derives the id of every lead."""
+    derived = new_id_sql("l.source || '|' || l.lead_id", 0)
+    return f"""
+        UPDATE {table} SET person_id = d.person_id, status = 'matched'
+        FROM (
+            SELECT u.subject, min(pl.person_id) AS person_id
+            FROM (SELECT subject, substr(subject, {len(PERSON_PREFIX) + 1}) AS ref
+                  FROM {table} WHERE status = 'unmatched'
+                    AND subject LIKE '{PERSON_PREFIX}%') u
+            JOIN leads l ON {derived} = u.ref
+            JOIN person_leads pl ON pl.lead_key = l.lead_key
+            GROUP BY u.subject HAVING count(DISTINCT pl.person_id) = 1) d
+        WHERE {table}.subject = d.subject"""
+
+
 # -- the subjects a resolve can have re-mapped ------------------------------------------------
 # With the same rules, a subject maps elsewhere only if it is new, or it names (or mapped
 # to) a person whose leads changed: its lead id, its phone value or its person id belongs
@@ -111,7 +142,13 @@ def changed_subjects_sql(target: str, subjects: str, added: str, subject_keys: s
         UNION
         SELECT subject FROM {subject_keys} WHERE key_value IN (
             SELECT value FROM lead_identifiers WHERE id_type = 'phone'
-              AND lead_key IN (SELECT lead_key FROM changed_leads))"""
+              AND lead_key IN (SELECT lead_key FROM changed_leads))
+        UNION
+        SELECT subject FROM subject_persons
+        WHERE status = 'unmatched' AND subject LIKE '{PERSON_PREFIX}%'
+          AND substr(subject, {len(PERSON_PREFIX) + 1}) IN (
+            SELECT {new_id_sql("source || '|' || lead_id", 0)} FROM leads
+            WHERE lead_key IN (SELECT lead_key FROM changed_leads))"""
 
 
 def some_subjects_sql(target: str, table: str, changed_subjects: str) -> str:
@@ -120,18 +157,23 @@ def some_subjects_sql(target: str, table: str, changed_subjects: str) -> str:
         SELECT * FROM {table} WHERE subject IN (SELECT subject FROM {changed_subjects})"""
 
 
-def update_subject_persons_sql(subjects: str, subject_phones: str, changed_subjects: str,
-                               before: str, after: str, run_id: int | None) -> list[str]:
-    """Maps the changed subjects again (`subjects`, `subject_phones`: only theirs); every
-    other row of subject_persons stays. Their moves are logged, from temp tables of their
-    mapping until now (`before`) and from now on (`after`): no second scan of the table."""
+def remap_subjects_sql(subjects: str, subject_phones: str, changed_subjects: str,
+                       before: str, after: str) -> list[str]:
+    """Maps the changed subjects again (`subjects`, `subject_phones`: only theirs) into
+    `after`, their mapping until now kept in `before`, their rows taken out of
+    subject_persons; every other row of it stays. `store_subjects_sql` puts them back."""
     theirs = f"subject IN (SELECT subject FROM {changed_subjects})"
     return [f"CREATE OR REPLACE TEMP TABLE {before} AS "
             f"SELECT subject, person_id FROM subject_persons WHERE {theirs}",
             f"DELETE FROM subject_persons WHERE {theirs}",
             f"CREATE OR REPLACE TEMP TABLE {after} AS "
-            + subject_persons_select_sql(subjects, subject_phones),
-            f"INSERT INTO subject_persons SELECT subject, person_id, status FROM {after}",
+            + subject_persons_select_sql(subjects, subject_phones)]
+
+
+def store_subjects_sql(before: str, after: str, run_id: int | None) -> list[str]:
+    """The re-mapped subjects back into subject_persons, their moves logged from `before`
+    and `after`: no second scan of the table."""
+    return [f"INSERT INTO subject_persons SELECT subject, person_id, status FROM {after}",
             log_moves_sql(run_id, before, after)]
 
 
