@@ -27,6 +27,9 @@ def test_structural_errors_have_file_line_col(tmp_path):
         points: 1
         decay: true
         colour: red
+      - name: decays_once
+        points: 1
+        decay: 1
     """
     with pytest.raises(RuleError) as exc:
         load_scoring_rules(rules_dir(tmp_path, bad))
@@ -42,6 +45,8 @@ def test_structural_errors_have_file_line_col(tmp_path):
         "half_life_days)",
         f"{path}:16:5: score rule 'decays': unknown key 'colour' (allowed: name, description, "
         "when, points, decay)",
+        f"{path}:19:12: score rule 'decays_once': `decay:` must be a mapping {{age, "
+        "half_life_days, max_days} (or `true` for the top-level decay)",
     ]
 
 

@@ -41,6 +41,24 @@ def test_points_decay_grades_and_breakdown_add_up(tmp_path):
     assert summary["rules"][0] == {"rule": "high_value", "persons": 1, "points": 40.0}
 
 
+def test_a_division_by_zero_gives_no_points_not_the_top_grade(tmp_path):
+    # p1 logged in on 12 days: 5000 / 0 (infinity in DuckDB, graded A) is empty, so it
+    # counts 0 like any empty value
+    scoring = """\
+        grades: {A: 70, B: 45, C: 20, D: 0}
+        rules:
+          - name: per_login_day
+            points: paid_amount_30d / (login_days_30d - 12) + 1
+        """
+    ws = workspace()
+    run_scores(ws, load_scoring_rules(rules_dir(tmp_path, scoring)), AS_OF, run_id=1)
+    assert ws.rows("SELECT person_id, score, grade FROM scores ORDER BY person_id") == [
+        {"person_id": "p1", "score": 0.0, "grade": "D"},
+        {"person_id": "p2", "score": -60.11, "grade": "D"},  # 550 / -9 + 1
+        {"person_id": "p3", "score": 1.0, "grade": "D"},
+        {"person_id": "p4", "score": 412.33, "grade": "A"}]  # 1234 / 3 + 1
+
+
 def test_dry_run_reports_grade_changes_and_stores_nothing(tmp_path):
     ws = workspace()
     rules = load_scoring_rules(rules_dir(tmp_path))

@@ -355,7 +355,12 @@ class Compiler:
                 raise self.err(t.src, f"'{symbol}' needs numbers, got {self.what(t)} "
                                "(use days_since() for dates)")  # fmt: skip
             self.need(t, (NUMBER,), f"'{symbol}' needs numbers")
-        out = type(node)(this=self.wrap(left, level), expression=self.wrap(right, level + 1))
+        divisor = self.wrap(right, level + 1)
+        if symbol == "/":
+            # x / 0 is empty (NULL), as on Spark: DuckDB's NaN or infinity would pass every
+            # `>=` and count as the highest score
+            divisor = self.exp.Nullif(this=right.node, expression=self.exp.Literal.number(0))
+        out = type(node)(this=self.wrap(left, level), expression=divisor)
         return _Typed(out, NUMBER, level, node)
 
     _v_Add = _v_Sub = _v_Mul = _v_Div = _v_Mod = _arithmetic

@@ -156,7 +156,7 @@ def _parse_decay(d: RuleDoc, parent: Mapping, key: str, what: str,
     raw = parent[key]
     if not isinstance(raw, Mapping):
         d.add(d.value_loc(parent, key), f"{what}: `decay:` must be a mapping {{age, "
-              "half_life_days, max_days}} (or `true` for the top-level decay)")
+              "half_life_days, max_days} (or `true` for the top-level decay)")
         return None
     d.unknown_keys(raw, DECAY_KEYS, f"{what} decay")
     age = d.text(raw, "age") if raw.get("age") is not None else (default.age if default
