@@ -53,3 +53,21 @@ def test_broken_rules_leave_the_stored_score_with_a_note(tmp_path):
     assert got["breakdown"] == [{"rule": "active", "points": 10.0}]
     assert got["grades"] == []
     assert got["note"].startswith("rule definitions not shown: ")
+
+
+def test_an_edited_scoring_file_is_said_beside_the_stored_score(tmp_path):
+    ws = workspace()
+    folder = rules_dir(tmp_path)
+    run_scores(ws, load_scoring_rules(folder), AS_OF, run_id=1)
+    path = folder / "scoring.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("A: 70", "A: 90"),
+                    encoding="utf-8")
+    got = explain_score(ws, "p1", folder)
+    assert (got["score"], got["grade"], got["grades"][0]) == (
+        85.0, "A", {"grade": "A", "min": 90.0})
+    assert got["note"] == (
+        "scoring.yaml has changed since this score was computed: the definitions and "
+        "thresholds shown are the file's now; run `leadctl score` (or `score --dry-run` to "
+        "preview) for a score from them")
+    run_scores(ws, load_scoring_rules(folder), AS_OF, run_id=2)
+    assert "note" not in explain_score(ws, "p1", folder)

@@ -170,9 +170,10 @@ def _score(part: dict):
     head = Text.assemble(("score ", "dim"), (_text(part["score"]), "bold"), ("  grade ", "dim"),
                          (part.get("grade") or "—", "bold"),
                          ("  = sum of the rules below: ", "dim"), _text(part["points_total"]))
+    note = [Text(part["note"], style="yellow")] if part.get("note") else []
     return Group(head, _table(["rule", "points", "when", "defined at"], rows,
-                              drop=("defined at",))) if rows \
-        else Group(head, Text("no rule gave points", style="dim"))
+                              drop=("defined at",)), *note) if rows \
+        else Group(head, Text("no rule gave points", style="dim"), *note)
 
 
 def _routing(part: dict):

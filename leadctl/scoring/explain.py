@@ -12,6 +12,8 @@ from typing import Any
 
 from leadctl.errors import RuleError
 from leadctl.scoring.parse import load_scoring_rules
+from leadctl.scoring.tables import SCORED_WITH_KEY
+from leadctl.sqltext import meta_value_sql
 from leadctl.workspace import Workspace
 
 
@@ -24,7 +26,12 @@ def explain_score(ws: Workspace, person_id: str, rules_dir: Path | None) -> dict
         return {"available": False, "note": "not scored yet (run `leadctl score`)"}
     breakdown = ws.rows("SELECT rule, points FROM score_breakdown WHERE person_id = ? "
                         "ORDER BY points DESC, rule", [person_id])
-    rules, grades, note = rule_definitions(rules_dir)
+    rules, grades, note, file_hash = rule_definitions(rules_dir)
+    scored_with = ws.scalar(meta_value_sql(SCORED_WITH_KEY))
+    if note is None and scored_with and file_hash != scored_with:
+        note = ("scoring.yaml has changed since this score was computed: the definitions "
+                "and thresholds shown are the file's now; run `leadctl score` (or "
+                "`score --dry-run` to preview) for a score from them")
     lines = []
     for row in breakdown:
         line = {"rule": row["rule"], "points": row["points"]}
@@ -39,13 +46,14 @@ def explain_score(ws: Workspace, person_id: str, rules_dir: Path | None) -> dict
     return out
 
 
-def rule_definitions(rules_dir: Path | None) -> tuple[dict[str, dict], list[dict], str | None]:
-    """Each score rule's definition by name, the grade thresholds, and a note when
-    scoring.yaml does not parse (then both are empty)."""
+def rule_definitions(rules_dir: Path | None
+                     ) -> tuple[dict[str, dict], list[dict], str | None, str | None]:
+    """Each score rule's definition by name, the grade thresholds, a note when
+    scoring.yaml does not parse (then both are empty), and the file's hash."""
     try:
         rules = load_scoring_rules(rules_dir)
     except RuleError as exc:
-        return {}, [], f"rule definitions not shown: {str(exc).splitlines()[0]}"
+        return {}, [], f"rule definitions not shown: {str(exc).splitlines()[0]}", None
     by_name = {}
     for rule in rules.rules:
         item: dict[str, Any] = {"at": str(rule.loc) if rule.loc else None,
@@ -56,4 +64,4 @@ def rule_definitions(rules_dir: Path | None) -> tuple[dict[str, dict], list[dict
         if rule.decay is not None:
             item["decay_half_life_days"] = rule.decay.half_life_days
         by_name[rule.name] = item
-    return by_name, [{"grade": g.name, "min": g.min} for g in rules.grades], None
+    return by_name, [{"grade": g.name, "min": g.min} for g in rules.grades], None, rules.rules_hash

@@ -25,7 +25,8 @@ from leadctl.scoring.sql import (
     rule_hits_sql,
     store_scores_sql,
 )
-from leadctl.sqltext import ident
+from leadctl.scoring.tables import SCORED_WITH_KEY
+from leadctl.sqltext import ident, set_meta_sql
 from leadctl.tagging.fields import person_features_fields
 from leadctl.tagging.incremental import TagState, state_sql
 from leadctl.workspace import Workspace, rule_computation
@@ -88,6 +89,7 @@ def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date | None, *,
             ws.script(store_scores_sql(
                 rules, NEXT, scores_is_table=types.get("scores") == "BASE TABLE",
                 breakdown_is_table=types.get("score_breakdown") == "BASE TABLE"))
+            ws.script(set_meta_sql(SCORED_WITH_KEY, rules.rules_hash))
     finally:
         ws.execute(f"DROP TABLE IF EXISTS {ident(target)}")
     return summary

@@ -12,3 +12,7 @@ SCORING_DDL: list[str] = [
     """CREATE TABLE IF NOT EXISTS score_breakdown (
         person_id VARCHAR, rule VARCHAR, points DOUBLE)""",
 ]
+
+# The `meta` key holding the hash of the scoring.yaml the stored scores were computed with:
+# explain says when the file shown beside them has changed since.
+SCORED_WITH_KEY = "scoring_rules_hash"

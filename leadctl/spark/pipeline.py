@@ -32,6 +32,7 @@ from leadctl.identity.tables import IDENTITY_STATE_KEY
 from leadctl.routing import rep_actions
 from leadctl.ruleset import load_rules
 from leadctl.schema import all_ddl
+from leadctl.scoring.tables import SCORED_WITH_KEY
 from leadctl.spark.executor import (
     SparkStatementError,
     SparkWorkspace,
@@ -286,7 +287,7 @@ KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales")
 # come with the tables from the Spark run, else the workspace's own would describe tables
 # it no longer has.
 STATE_META_KEYS = (IDENTITY_STATE_KEY, identity_cache.META_KEY,
-                   identity_cache.EVENT_SUBJECTS_KEY, tag_incremental.META_KEY)
+                   identity_cache.EVENT_SUBJECTS_KEY, tag_incremental.META_KEY, SCORED_WITH_KEY)
 
 
 def load_state_meta_sql(source: str) -> list[str]:
