@@ -487,7 +487,7 @@ def _fsync_dir(path: Path) -> None:
 
 class RuleComputationFailed(InputError):
     """A rule's expression (a tag, score or route condition) cannot be computed for some
-    person of this data: a whole number leaves BIGINT, `%` divides by zero."""
+    person of this data: a whole number leaves BIGINT."""
 
 
 # What to say of a value a user expression cannot compute (see `failed_computation`).
@@ -495,34 +495,34 @@ WHOLE_NUMBER_RANGE = f"whole numbers must stay from {BIGINT_MIN} to {BIGINT_MAX}
 
 
 def failed_computation(exc: BaseException) -> str | None:
-    """'overflow' or 'division by zero' when `exc` is DuckDB's error for a value an
-    expression cannot compute for some row (a whole number past BIGINT, `%` by 0); None
-    for any other error."""
+    """DuckDB's reason, from lower case (`overflow in multiplication of INT64 (3 * …)`), when
+    `exc` is its error for a value an expression cannot compute for some row (a whole
+    number past BIGINT; `/` and `%` by zero are NULL by construction); None for any other
+    error."""
     import duckdb
 
-    if isinstance(exc, duckdb.OutOfRangeException):
-        return "overflow"
-    if isinstance(exc, duckdb.InvalidInputException) and "division by zero" in str(exc).lower():
-        return "division by zero"
-    return None
+    if not isinstance(exc, duckdb.OutOfRangeException):
+        return None
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = re.sub(r"^[A-Za-z ]+ Error: ", "", text)
+    text = re.split(r"(?<=\))[!.] ", text + " ", maxsplit=1)[0].rstrip(" !.")
+    return text[:1].lower() + text[1:]
 
 
 @contextlib.contextmanager
 def rule_computation(stage: str) -> Iterator[None]:
     """Around a stage that computes rule expressions per person (also as a decorator):
-    DuckDB's overflow and division by zero become RuleComputationFailed (exit 2, the stage
-    and DuckDB's reason), not an internal error: the rules' fault for this data, nothing
-    published."""
+    DuckDB's overflow becomes RuleComputationFailed (exit 2, the stage and DuckDB's
+    reason), not an internal error: the rules' fault for this data, nothing published."""
     try:
         yield
     except Exception as exc:
-        if failed_computation(exc) is None:
+        reason = failed_computation(exc)
+        if reason is None:
             raise
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RuleComputationFailed(
-            f"{stage}: a rule's expression cannot be computed for some person: {reason} "
-            f"({WHOLE_NUMBER_RANGE}; guard a divisor with nullif(y, 0)): check the "
-            "expressions in rules/") from None
+            f"{stage}: a rule's expression cannot be computed for some person: {reason}; "
+            f"{WHOLE_NUMBER_RANGE}: check the expressions in rules/") from None
 
 
 def kill_point(stage: str) -> None:

@@ -46,7 +46,7 @@ COMPILES = [
     ("city is null", """("city" IS NULL)""", "boolean"),
     ("city is not null", """(NOT ("city" IS NULL))""", "boolean"),
     ("-amount * (orders + 1) - 2 / 4 % 3",
-     """(-"amount" * ("orders" + 1) - 2 / NULLIF(4, 0) % 3)""",
+     """(-"amount" * ("orders" + 1) - 2 / NULLIF(4, 0) % NULLIF(3, 0))""",
      "number"),
     ("2 - (3 - orders)", """(2 - (3 - "orders"))""", "number"),
     ("- -orders", """(-(-"orders"))""", "number"),
@@ -154,6 +154,7 @@ EVALUATES = [
     ("orders / 2", [17.5, 1.5, 0.0]),
     # by zero: empty, as on Spark (DuckDB alone gives NaN / infinity, above every threshold)
     ("0 / orders", [0.0, 0.0, None]),
+    ("7 % orders", [7, 1, None]),
     ("round(amount / orders, 2)", [185.71, None, None]),
     ("-amount", [-6500.0, None, 2.5]),
     ("abs(amount)", [6500.0, None, 2.5]),

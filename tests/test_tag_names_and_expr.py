@@ -236,10 +236,6 @@ def fcli(cli):
      ["error: cannot compute the expression: overflow on abs(-9223372036854775808); whole "
       "numbers must stay from -9223372036854775808 to 9223372036854775807",
       "  abs(-9223372036854775808) > lead_count"]),
-    ("lead_count % (lead_count - 1) = 0",  # P3 and P4 have 1 lead
-     ["error: cannot compute the expression: division by zero in expression (lead_count % "
-      "(lead_count - 1)); guard the divisor, e.g. x % nullif(y, 0)",
-      "  lead_count % (lead_count - 1) = 0"]),
 ])
 def test_find_exits_2_with_the_reason(fcli, tmp_path, expr, message):
     for extra in ((), ("--count",), ("-o", str(tmp_path / "out.csv"))):

@@ -356,9 +356,9 @@ class Compiler:
                                "(use days_since() for dates)")  # fmt: skip
             self.need(t, (NUMBER,), f"'{symbol}' needs numbers")
         divisor = self.wrap(right, level + 1)
-        if symbol == "/":
-            # x / 0 is empty (NULL), as on Spark: DuckDB's NaN or infinity would pass every
-            # `>=` and count as the highest score
+        if symbol in ("/", "%"):
+            # x / 0 and x % 0 are empty (NULL), as on Spark: DuckDB's NaN or infinity would
+            # pass every `>=` and count as the highest score, its % by zero stop the stage
             divisor = self.exp.Nullif(this=right.node, expression=self.exp.Literal.number(0))
         out = type(node)(this=self.wrap(left, level), expression=divisor)
         return _Typed(out, NUMBER, level, node)
