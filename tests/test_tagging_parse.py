@@ -87,6 +87,8 @@ def test_shipped_rules_are_ordered_by_dependency_with_types():
      "statements or sub-queries"),
     ("tags:\n" + GOOD_METRIC.replace("order_paid", "\"paid'; drop table x; --\""),
      "4:12: tag 'paid_7d': event must be an event type name or a list of them"),
+    ("tags:\n" + GOOD_METRIC.replace("order_paid", "[]"),
+     "4:12: tag 'paid_7d': event is an empty list: name at least one event type"),
     ("tags:\n" + GOOD_METRIC.replace("window: 7d", "window: a week"),
      "7:13: tag 'paid_7d': window must be a number of days like 30d (or `all`), not 'a week'"),
     ("tags:\n" + GOOD_METRIC.replace("field: amount", "field: price"),

@@ -110,6 +110,10 @@ def event_names(doc: RuleDoc, raw: Mapping, what: str) -> tuple[str, ...]:
     """`event:` of `raw` (one event type or a list), lower-cased, each once; a value that
     is not an event type name is a problem of `what` (and no names)."""
     value = raw.get("event")
+    if value == []:  # an empty list would match no event, yet read as "any event"
+        doc.add(doc.value_loc(raw, "event"), f"{what}: event is an empty list: name at least "
+                "one event type")
+        return ()
     names = []
     for item in value if isinstance(value, list) else ([] if value is None else [value]):
         text = str(item).strip().lower() if isinstance(item, str) else None
