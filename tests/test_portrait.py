@@ -264,6 +264,21 @@ def test_tags_are_grouped_with_changes_since_the_previous_run(ws_cli):
     assert groups[-1]["tags"][0]["tag"] == "avg_order_amount"
 
 
+def test_a_value_the_latest_run_took_away_shows_as_a_change(tmp_path, cli):
+    seed_workspace(cli.db, """
+        INSERT INTO tag_definitions (position, tag, kind, category, description, type)
+        VALUES (5, 'paid_orders_7d', 'metric', 'value', 'count of order_paid in last 7d',
+                'number');
+        INSERT INTO tag_history VALUES (2, '2026-11-01', 'P1', 'paid_orders_7d', '3', NULL)""")
+    value = portrait_json(cli, "P1")["tag_groups"][0]["tags"]
+    assert [(t["tag"], t["value"], t["changed"], t["previous"]) for t in value] == [
+        ("value_tier", "high", True, "medium"), ("paid_amount_30d", 550, True, None),
+        ("paid_orders_7d", None, True, 3)]
+    screen = cli("portrait", "P1", "--as-of", AS_OF).stdout
+    assert "▲ 3 changed since the previous run" in screen
+    assert "paid_orders_7d — ▲ was 3" in screen
+
+
 def test_activity_history_and_identity_history(ws_cli):
     data = portrait_json(ws_cli, "P1")
     # The as-of day itself is not counted (the 2026-11-01 09:00 order); 30d = [10-02, 11-01).

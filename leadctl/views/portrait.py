@@ -140,9 +140,11 @@ def _tags(ws, person_id: str) -> tuple[dict, list[dict]]:
     values = {r["tag"]: stored_value(r["value"]) for r in rows}
     last_run = max((r["run_id"] for r in rows if r["run_id"] is not None), default=None)
     changes = _tag_changes(ws, person_id, last_run)
-    definitions = _tag_definitions(ws, list(values))
+    # a value the latest run took away is a change too: shown as no value, was …
+    gone = [tag for tag in changes if tag not in values]
+    definitions = _tag_definitions(ws, [*values, *gone])
     groups: dict[str, list[dict]] = {}
-    for tag, value in values.items():
+    for tag, value in [*values.items(), *((tag, None) for tag in gone)]:
         definition = definitions.get(tag, {})
         kind = definition.get("kind")
         tiered = kind in KEY_TAG_KINDS or bool(definition.get("levels"))
