@@ -5,6 +5,11 @@ reach the terminal escaped."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
+import pytest
 from conftest import Cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -64,3 +69,21 @@ def test_control_characters_in_a_message_reach_the_terminal_escaped(capsys):
     assert capsys.readouterr().err == (
         "error: no rep '\\x1b[31mred' (\\u202eevil)\n"
         "warning: tab\tand\nnew line stay\n")
+
+
+@pytest.mark.parametrize("args", [
+    [b"find", b"city = '\xff'", b"--json"], [b"portrait", b"13\xff"],
+    [b"audience", b"export", b"n\xff", b"grade = 'A'", b"-o", b"u.csv"],
+    [b"report", b"ab", b"x\xff", b"--json"], [b"identity", b"why", b"x\xff", b"P1"]])
+def test_an_argument_that_is_not_utf8_is_refused_before_any_work(tmp_path, args):
+    # argv bytes reach Python as lone surrogates, which DuckDB cannot take (exit 3 before)
+    result = subprocess.run([sys.executable.encode(), b"-m", b"leadctl", b"--db",
+                             str(tmp_path / "ws.duckdb").encode(), *args],
+                            capture_output=True, cwd=tmp_path, timeout=120)
+    bad = next(a for a in args if b"\xff" in a).decode("utf-8", "backslashreplace")
+    message = f"an argument is not valid UTF-8 text: {bad}"
+    assert (result.returncode, result.stderr.decode()) == (2, f"error: {message}\n")
+    if b"--json" in args:
+        assert json.loads(result.stdout) == {"error": {
+            "type": "UsageError", "message": message, "location": None}, "exit_code": 2}
+    assert list(tmp_path.iterdir()) == []

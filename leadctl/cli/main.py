@@ -130,6 +130,12 @@ def _terminate(signum, frame) -> None:
 def main() -> None:
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     signal.signal(signal.SIGTERM, _terminate)  # stop like Ctrl-C, not like kill -9
+    bad = next((arg for arg in sys.argv[1:] if output.not_utf8(arg)), None)
+    if bad is not None:  # nothing can store, compare or print it: refused before any work
+        shown = os.fsencode(bad).decode("utf-8", "backslashreplace")  # the bytes, as \xff
+        output.report_failure(UsageError(f"an argument is not valid UTF-8 text: {shown}"), 2,
+                              "--json" in sys.argv[1:])
+        sys.exit(2)
     opts = parse_fast_portrait(sys.argv[1:])
     if opts is not None:
         sys.exit(run_fast_portrait(opts))
