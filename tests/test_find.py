@@ -71,6 +71,9 @@ def test_order_by_score_limit_and_count(fcli):
                                                           **AS_OF_KEYS, "count": 2}
     plain = fcli("find", "city = '上海'", "--count")
     assert (plain.exit_code, plain.stdout) == (0, "2\n")
+    both = fcli("find", "city = '上海'", "--count", "-o", "out.csv")
+    assert (both.exit_code, both.stdout, both.stderr) == (2, "", (
+        "error: --count prints only the number of matches: give --count or -o, not both\n"))
 
 
 def test_fields_of_every_kind(fcli):

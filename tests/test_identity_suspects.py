@@ -4,13 +4,15 @@ fragment written for review."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import Cli, write
 
+from leadctl.errors import InputError
 from leadctl.identity.config import parse_identity_config
-from leadctl.identity.suspects import find_suspects, fragment_text
+from leadctl.identity.suspects import find_suspects, fragment_text, write_fragment
 from tests.test_identity_support import resolve, workspace
 
 SHOP = "13511112222"  # a shop's phone: four customers in two cities
@@ -85,3 +87,24 @@ def test_cli_suspects(tmp_path):
     bad = cli("identity", "suspects", "--min-distinct", "0")
     assert (bad.exit_code, bad.stderr) == (
         2, "error: --min-distinct must be a whole number from 1 to 1000000000, not 0\n")
+    (tmp_path / "adir").mkdir()
+    for out, message in ((tmp_path / "adir", f"{tmp_path / 'adir'} is a folder: give a file name"),
+                         (tmp_path / "nodir" / "s.yaml", f"directory {tmp_path / 'nodir'} "
+                                                          "does not exist")):
+        failed = cli("identity", "suspects", "-o", out, "--json")
+        assert (failed.exit_code, failed.json()["error"]["message"]) == (2, message)
+    assert sorted(p.name for p in tmp_path.iterdir() if "yaml" in p.name) == ["s.yaml"]
+    assert list((tmp_path / "adir").iterdir()) == []
+
+
+def test_a_refused_write_leaves_no_half_file(tmp_path, monkeypatch):
+    target = tmp_path / "s.yaml"
+
+    def full_disk(self, *args, **kwargs):
+        Path.write_bytes(self, b"blockl")  # what landed before the disk filled up
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(InputError, match=f"cannot write {target}: No space left on device"):
+        write_fragment(target, [], 2)
+    assert list(tmp_path.iterdir()) == []

@@ -32,6 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from leadctl.textfile import write_text_file
+
 OVERRIDES_FILE = "identity_overrides.yaml"
 # What JSON leaves raw but YAML cannot read back as itself: DEL, the C1 controls (NEL
 # would come back as a space), the line and paragraph separators, non-characters.
@@ -102,10 +104,4 @@ def append_overrides(rules_dir: Path | str, entries: list[dict[str, Any]]) -> Pa
     if text and not text.endswith("\n"):
         text += "\n"
     text += "".join(entry_text(entry) for entry in entries)
-    tmp = path.with_suffix(".yaml.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)  # never a half-written rule file
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_text_file(path, text)  # never a half-written rule file

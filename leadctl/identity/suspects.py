@@ -24,6 +24,7 @@ from pathlib import Path
 from leadctl import pii
 from leadctl.identity import places
 from leadctl.identity.suggest_sql import name_key_sql
+from leadctl.textfile import write_text_file
 from leadctl.workspace import Workspace
 
 DEFAULT_MIN_DISTINCT = 3
@@ -114,7 +115,5 @@ def fragment_text(rows: list[dict], min_distinct: int, today: dt.date | None = N
 
 
 def write_fragment(out: Path, rows: list[dict], min_distinct: int) -> Path:
-    out = Path(out)
-    out.write_text(fragment_text(rows, min_distinct), encoding="utf-8")
-    return out
+    return write_text_file(out, fragment_text(rows, min_distinct))
 

@@ -182,6 +182,9 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
     and routing are the stored ones."""
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more")
+    if count_only and out is not None:
+        raise UsageError("--count prints only the number of matches: give --count or -o, "
+                         "not both")
     if out is not None:
         check_output_file(out)
     screen = screen_as_of(ws, as_of)
