@@ -20,6 +20,7 @@ from leadctl.campaigns.audiences import AudienceSpec, members_file_sql, record_a
 from leadctl.campaigns.experiments import evaluate as evaluate_experiment
 from leadctl.campaigns.experiments import parse_window
 from leadctl.campaigns.funnels_report import funnel_report
+from leadctl.errors import RuleError, UsageError
 from leadctl.identity import suggest, suspects, why
 from leadctl.identity.config import load_identity_config
 from leadctl.identity.overrides_cmd import write_override
@@ -140,10 +141,21 @@ def tag(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = False,
     return result
 
 
-def _stored_fields(ws: Workspace, rules, check) -> dict[str, str]:
-    """Compile-check every expression against the columns person_features really has."""
+def _stored_fields(ws: Workspace, ruleset: RuleSet, rules, check) -> dict[str, str]:
+    """Compile-check every expression against the columns person_features really has. A
+    tag the rules define but no tag run has computed yet is not a rule error: the stored
+    tags are behind the rules (exit 2 saying so, not a list of `unknown field`s)."""
     fields = person_features_fields(ws)
-    check(rules, fields)
+    try:
+        check(rules, fields)
+    except RuleError as exc:
+        behind = [name for name in ruleset.fields() if name not in fields
+                  and any(f"unknown field '{name}'" in message for _, message in exc.problems)]
+        if not behind:
+            raise
+        shown = ", ".join(behind[:5]) + (f" and {len(behind) - 5} more" if len(behind) > 5 else "")
+        raise UsageError(f"tags.yaml defines tags no tag run has computed yet ({shown}): run "
+                         "`leadctl tag` first (or the nightly `leadctl run`)") from None
     return fields
 
 
@@ -154,10 +166,10 @@ def score(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     rules = ruleset.require("scoring")
     if dry_run:
         with reading(db) as ws:
-            fields = _stored_fields(ws, rules, check_scoring_expressions)
+            fields = _stored_fields(ws, ruleset, rules, check_scoring_expressions)
             return run_scores(ws, rules, as_of, dry_run=True, fields=fields)
     with recorded_run(db, "score", as_of, ruleset) as ws:
-        fields = _stored_fields(ws, rules, check_scoring_expressions)
+        fields = _stored_fields(ws, ruleset, rules, check_scoring_expressions)
         result = run_scores(ws, rules, as_of, run_id=ws.run_id, fields=fields)
         ws.finish_run("ok", {"persons": result["persons"], **result["grade_changes"]},
                       as_of=dt.date.fromisoformat(result["as_of"]))  # the tags' by default
@@ -173,10 +185,10 @@ def route(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     rules = ruleset.require("routing")
     if dry_run:
         with reading(db) as ws:
-            fields = _stored_fields(ws, rules, check_routing_expressions)
+            fields = _stored_fields(ws, ruleset, rules, check_routing_expressions)
             return run_routing(ws, rules, as_of, dry_run=True, fields=fields, limit=limit)
     with recorded_run(db, "route", as_of, ruleset) as ws:
-        fields = _stored_fields(ws, rules, check_routing_expressions)
+        fields = _stored_fields(ws, ruleset, rules, check_routing_expressions)
         result = run_routing(ws, rules, as_of, run_id=ws.run_id, fields=fields, limit=limit)
         ws.finish_run("ok", {"persons": result["persons"], "changes": result.get("changes", 0),
                              "unassigned": result.get("unassigned", {})})

@@ -142,6 +142,21 @@ def test_cli_score_bad_rule_exits_2_and_changes_nothing(tmp_path, cli):
     assert cli("runs", "--json").json() == []
 
 
+def test_score_and_route_before_any_tag_run_say_to_run_tag_not_that_rules_are_wrong(cli):
+    with open_writer(cli.db, create=True):
+        pass
+    scoring_reads = ("paid_amount_30d, value_tier, login_days_30d, days_since_last_login, "
+                     "page_views_30d and 3 more")
+    for command, behind in ((("score",), scoring_reads), (("score", "--dry-run"), scoring_reads),
+                            (("route", "--dry-run"), "value_tier")):
+        result = cli(*command, "--as-of", "2026-11-01")
+        assert (result.exit_code, result.stderr) == (2, (
+            f"error: tags.yaml defines tags no tag run has computed yet ({behind}): run "
+            "`leadctl tag` first (or the nightly `leadctl run`)\n")), command
+    assert cli("tag", "--as-of", "2026-11-01").exit_code == 0
+    assert cli("score", "--as-of", "2026-11-01").exit_code == 0
+
+
 def test_changed_rules_replace_the_breakdown(tmp_path):
     ws = workspace()
     run_scores(ws, load_scoring_rules(rules_dir(tmp_path)), AS_OF, run_id=1)
