@@ -3,6 +3,7 @@ breakdown, the routing decision — and graceful degradation when parts are miss
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 from conftest import Cli
 from test_portrait import seed_workspace
@@ -139,6 +140,21 @@ def test_broken_rules_still_explain(ecli):
     assert tags["available"] is True
     assert tags["note"].startswith("rule definitions not shown: ")
     assert "rule" not in tags["values"][0]
+
+
+def test_rule_files_edited_since_the_stored_values_are_said(ecli):
+    with duckdb.connect(str(ecli.db)) as con:  # as a tag and a score run with other files
+        con.execute("INSERT INTO meta VALUES ('tags_rules_hash', 'before'), "
+                    "('scoring_rules_hash', 'before')")
+    got = explain_json(ecli, "L001")
+    assert (got["tags"]["note"], got["score"]["note"]) == (
+        "tags.yaml has changed since these values were computed: the definitions shown are "
+        "the file's now; run `leadctl tag` (or `tag --dry-run` to preview) to recompute",
+        "scoring.yaml has changed since this score was computed: the definitions shown are "
+        "the file's now; run `leadctl score` (or `score --dry-run` to preview) to recompute")
+    text = " ".join(ecli("explain", "L001").stdout.split())
+    assert "tags.yaml has changed since these values were computed" in text
+    assert "scoring.yaml has changed since this score was computed" in text
 
 
 def test_text_output_and_unknown_lead(ecli):

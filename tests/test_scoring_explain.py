@@ -66,8 +66,7 @@ def test_an_edited_scoring_file_is_said_beside_the_stored_score(tmp_path):
     assert (got["score"], got["grade"], got["grades"][0]) == (
         85.0, "A", {"grade": "A", "min": 90.0})
     assert got["note"] == (
-        "scoring.yaml has changed since this score was computed: the definitions and "
-        "thresholds shown are the file's now; run `leadctl score` (or `score --dry-run` to "
-        "preview) for a score from them")
+        "scoring.yaml has changed since this score was computed: the definitions shown are "
+        "the file's now; run `leadctl score` (or `score --dry-run` to preview) to recompute")
     run_scores(ws, load_scoring_rules(folder), AS_OF, run_id=2)
     assert "note" not in explain_score(ws, "p1", folder)

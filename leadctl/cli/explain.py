@@ -155,10 +155,14 @@ def _at(where: str | None) -> str:
 
 
 def _tags(part: dict):
+    from rich.console import Group
+    from rich.text import Text
+
     rows = [[t["tag"], t["value"], t.get("kind"), (t.get("rule") or {}).get("text") or
              t.get("description"), _at((t.get("rule") or {}).get("at"))] for t in part["values"]]
-    return _table(["tag", "value", "kind", "rule", "defined at"], rows,
-                  drop=("defined at", "kind"))
+    table = _table(["tag", "value", "kind", "rule", "defined at"], rows,
+                   drop=("defined at", "kind"))
+    return Group(table, Text(part["note"], style="yellow")) if part.get("note") else table
 
 
 def _score(part: dict):

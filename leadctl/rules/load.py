@@ -438,6 +438,18 @@ def rules_hash(rules_dir: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def changed_since_note(stored_hash: str | None, file_hash: str | None, file: str,
+                       results: str, command: str) -> str | None:
+    """For a screen showing stored `results` beside a rule file's definitions now: a note
+    when the file has changed since they were computed (its hash then: `stored_hash`,
+    None when unknown), else None."""
+    if not stored_hash or not file_hash or stored_hash == file_hash:
+        return None
+    return (f"{file} has changed since {results} computed: the definitions shown are the "
+            f"file's now; run `leadctl {command}` (or `{command} --dry-run` to preview) to "
+            "recompute")
+
+
 def rule_path(rules_dir: str | os.PathLike | None, name: str) -> Path:
     """A rule file of the rules directory (default ./rules)."""
     return Path(rules_dir or "rules") / name

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import RuleError
+from leadctl.rules.load import changed_since_note
 from leadctl.scoring.parse import load_scoring_rules
 from leadctl.scoring.tables import SCORED_WITH_KEY
 from leadctl.sqltext import meta_value_sql
@@ -27,11 +28,8 @@ def explain_score(ws: Workspace, person_id: str, rules_dir: Path | None) -> dict
     breakdown = ws.rows("SELECT rule, points FROM score_breakdown WHERE person_id = ? "
                         "ORDER BY points DESC, rule", [person_id])
     rules, grades, note, file_hash = rule_definitions(rules_dir)
-    scored_with = ws.scalar(meta_value_sql(SCORED_WITH_KEY))
-    if note is None and scored_with and file_hash != scored_with:
-        note = ("scoring.yaml has changed since this score was computed: the definitions "
-                "and thresholds shown are the file's now; run `leadctl score` (or "
-                "`score --dry-run` to preview) for a score from them")
+    note = note or changed_since_note(ws.scalar(meta_value_sql(SCORED_WITH_KEY)), file_hash,
+                                      "scoring.yaml", "this score was", "score")
     lines = []
     for row in breakdown:
         line = {"rule": row["rule"], "points": row["points"]}

@@ -43,6 +43,7 @@ from leadctl.spark.ingest import SparkReader
 from leadctl.sqltext import literal
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as tag_incremental
+from leadctl.tagging.tables import TAGGED_WITH_KEY
 from leadctl.workspace import open_writer, reading
 
 log = logging.getLogger("leadctl")
@@ -287,7 +288,8 @@ KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales")
 # come with the tables from the Spark run, else the workspace's own would describe tables
 # it no longer has.
 STATE_META_KEYS = (IDENTITY_STATE_KEY, identity_cache.META_KEY,
-                   identity_cache.EVENT_SUBJECTS_KEY, tag_incremental.META_KEY, SCORED_WITH_KEY)
+                   identity_cache.EVENT_SUBJECTS_KEY, tag_incremental.META_KEY, SCORED_WITH_KEY,
+                   TAGGED_WITH_KEY)
 
 
 def load_state_meta_sql(source: str) -> list[str]:

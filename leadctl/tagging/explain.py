@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import RuleError
+from leadctl.rules.load import changed_since_note
+from leadctl.sqltext import meta_value_sql
 from leadctl.tagging.kinds import KINDS
 from leadctl.tagging.model import TagDef
 from leadctl.tagging.parse import load_tag_rules
-from leadctl.tagging.tables import stored_value
+from leadctl.tagging.tables import TAGGED_WITH_KEY, stored_value
 
 
 def rule_summary(tag: TagDef) -> dict:
@@ -45,7 +47,10 @@ def explain_tags(ws, person_id: str, rules_dir: Path | None) -> dict:
     if not rows:
         return {"available": False, "note": "no tag values for this person (run `leadctl tag`)"}
     try:
-        rules, rules_note = load_tag_rules(rules_dir), None
+        rules = load_tag_rules(rules_dir)
+        rules_note = changed_since_note(ws.scalar(meta_value_sql(TAGGED_WITH_KEY)),
+                                        rules.rules_hash, "tags.yaml", "these values were",
+                                        "tag")
     except RuleError as exc:
         rules, rules_note = None, f"rule definitions not shown: {str(exc).splitlines()[0]}"
     definitions = {tag.name: rule_summary(tag) for tag in rules.tags} if rules else {}

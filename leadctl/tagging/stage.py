@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from leadctl.sqltext import date_literal, ident, literal
+from leadctl.sqltext import date_literal, ident, literal, set_meta_sql
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as inc
 from leadctl.tagging.kinds import kind_of
@@ -33,6 +33,7 @@ from leadctl.tagging.sql import (
     tag_definitions_sql,
     tags_from_events,
 )
+from leadctl.tagging.tables import TAGGED_WITH_KEY
 from leadctl.workspace import Workspace, rule_computation
 
 log = logging.getLogger("leadctl")
@@ -327,6 +328,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
             ws.script(event_state.store_sql())
         ws.script(inc.consume_moves_sql())
         ws.script(inc.store_state_sql(inc.TagState(key, as_of, events_file_id)))
+        ws.script(set_meta_sql(TAGGED_WITH_KEY, rules.rules_hash))
     step(steps, "done")
     for table in (COMPARE, NEW_FEATURES, *inc.working_tables(), *event_state.working_tables()):
         ws.execute(f"DROP TABLE IF EXISTS {ident(table)}")

@@ -37,3 +37,8 @@ def stored_value(text: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+# The `meta` key holding the hash of the tags.yaml the stored tags were computed with:
+# explain says when the file shown beside them has changed since.
+TAGGED_WITH_KEY = "tags_rules_hash"
