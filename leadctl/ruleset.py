@@ -97,7 +97,10 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
 
     files.append(str(rule_path(rules_dir, TAGS_FILE)))
     try:  # tags with problems still give their fields, broken names marked (Fields)
+        before = len(problems)
         tags = load_tag_rules(rules_dir, problems)
+        if len(problems) > before and not tags.tags:
+            tags = None  # no tag list read at all (`tag:` for `tags:`): nothing to check against
     except RuleError as exc:
         problems.extend(exc.problems)
         tags = None

@@ -19,6 +19,9 @@ FIELDS = ("acquisition_channel, active_days_30d, activity_level, avg_order_amoun
           "last_seen, lead_count, lifecycle_stage, login_days_30d, login_streak_30d, ...")
 
 TYPOS = [  # file, text, the typo, the one error ("line:col: message")
+    ("tags.yaml", "\ntags:\n", "\ntag:\n",  # every tag: scoring, routing, funnels name them
+     "33:1: unknown key 'tag' (did you mean 'tags'?) (known: categories, event_attributes, "
+     "tags)"),
     ("tags.yaml", "kind: metric", "kind: metrc",  # value_tier names it
      f"36:11: tag 'paid_orders_7d': unknown kind 'metrc' (did you mean 'metric'?) {KINDS}"),
     ("tags.yaml", "kind: tiers", "kind: tires",  # scoring.yaml and routing.yaml name it

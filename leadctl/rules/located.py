@@ -181,7 +181,10 @@ class RuleDoc:
         """mapping[key] when it is a list; else a problem (`missing` / `not_list`) and []."""
         raw = mapping.get(key)
         if raw is None:
-            self.add(self.loc(mapping), missing)
+            # a misspelt key was already reported with this one as its suggestion: one
+            # typo, one error
+            if not any(f"(did you mean '{key}'?)" in message for _, message in self.problems):
+                self.add(self.loc(mapping), missing)
         elif not isinstance(raw, list):
             self.add(self.value_loc(mapping, key), not_list)
         else:
