@@ -38,10 +38,18 @@ from leadctl.ruletest import run_fixtures
 from leadctl.scoring.parse import check_scoring_expressions
 from leadctl.scoring.stage import run_scores
 from leadctl.tagging.fields import person_features_fields
+from leadctl.tagging.parse import load_tag_rules
 from leadctl.tagging.stage import run_tags
 from leadctl.views.explain import explain_lead
 from leadctl.views.export import check_output_file, copy_to_file, export_table
-from leadctl.views.find import compile_filter, evaluating, find_persons, relation_sql
+from leadctl.views.find import (
+    InvalidExpression,
+    compile_filter,
+    evaluating,
+    find_persons,
+    not_computed_yet,
+    relation_sql,
+)
 from leadctl.views.report import channel_report
 from leadctl.workspace import Workspace, db_path_from, open_private, open_writer, reading
 
@@ -240,11 +248,26 @@ def sale(db: Path | None, rules_dir: Path, person: str, rep: str, as_of: dt.date
 # -- read-only views ---------------------------------------------------------------------------
 
 def find(db: Path | None, expr: str, *, limit: int | None = None, count_only: bool = False,
-         reveal: bool = False, out: Path | None = None, as_of: dt.date | None = None) -> dict:
+         reveal: bool = False, out: Path | None = None, as_of: dt.date | None = None,
+         rules_dir: Path | None = None) -> dict:
     """Persons matching a rule expression: {expr, count, limit, persons} (or file, rows)."""
-    with reading(db) as ws:
-        return find_persons(ws, expr, as_of=as_of, limit=limit, count_only=count_only,
-                            reveal=reveal, out=out)
+    try:
+        with reading(db) as ws:
+            return find_persons(ws, expr, as_of=as_of, limit=limit, count_only=count_only,
+                                reveal=reveal, out=out)
+    except InvalidExpression as exc:
+        better = not_computed_yet(exc, _defined_tags(rules_dir)) if rules_dir else None
+        if better is None:
+            raise
+        raise better from None
+
+
+def _defined_tags(rules_dir: Path) -> set[str]:
+    """The tags rules_dir/tags.yaml defines (none when it does not load)."""
+    try:
+        return {tag.name for tag in load_tag_rules(rules_dir).tags}
+    except RuleError:
+        return set()
 
 
 def report_channels(db: Path | None, by: str = "source", since: dt.date | None = None,

@@ -76,6 +76,16 @@ def test_order_by_score_limit_and_count(fcli):
         "error: --count prints only the number of matches: give --count or -o, not both\n"))
 
 
+def test_a_tag_the_rules_define_but_no_run_computed_is_said_to_need_a_tag_run(fcli):
+    result = fcli("find", "rfm_segment = 'champion'")  # in rules/tags.yaml, not stored here
+    assert (result.exit_code, result.stderr) == (2, (
+        "error: tag 'rfm_segment' is defined in tags.yaml but no tag run has computed it yet: "
+        "run `leadctl tag` first (or the nightly `leadctl run`)\n"))
+    typo = fcli("find", "rfm_segmnt = 'champion'")
+    assert (typo.exit_code, typo.stderr.split(" (")[0]) == (
+        2, "error: invalid expression at column 1: unknown field 'rfm_segmnt'")
+
+
 def test_fields_of_every_kind(fcli):
     ids = lambda *a: [p["person_id"] for p in find_json(fcli, *a)["persons"]]  # noqa: E731
     assert ids("contains(top_categories_7d, 'fresh')") == ["P1", "P4"]
@@ -152,7 +162,9 @@ def test_without_a_tag_run_person_attributes_still_work(cli):
     data = find_json(cli, "city = '北京' and grade = 'C'")
     assert [p["person_id"] for p in data["persons"]] == ["P2"]
     result = cli("find", "login_days_30d > 1")
-    assert result.exit_code == 2 and "unknown field 'login_days_30d'" in result.stderr
+    assert (result.exit_code, result.stderr) == (2, (
+        "error: tag 'login_days_30d' is defined in tags.yaml but no tag run has computed it "
+        "yet: run `leadctl tag` first (or the nightly `leadctl run`)\n"))
 
 
 def test_caret_and_types_are_pure():
