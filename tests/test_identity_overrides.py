@@ -15,10 +15,18 @@ from conftest import RULES, Cli, write
 from leadctl.errors import RuleError
 from leadctl.identity import overrides_file
 from leadctl.identity.config import IdentityConfig, load_identity_config
+from leadctl.identity.lookup import AmbiguousQuery, resolve_person
 from leadctl.identity.overrides import LeadRef, Override, ValueRef
 from leadctl.identity.why import why
 from leadctl.spark.translate import translate
-from tests.test_identity_support import clusters, groups, identifier, resolve, workspace
+from tests.test_identity_support import (
+    clusters,
+    groups,
+    identifier,
+    person_of,
+    resolve,
+    workspace,
+)
 
 
 def config(*overrides: Override) -> IdentityConfig:
@@ -139,6 +147,12 @@ def test_cannot_link_in_a_shared_family_phone_cuts_only_one_lead():
     assert identifier(ws, "A", "phone") == {"value": "+8613812345678", "status": "cut",
                                             "records": 4, "reason": "cannot_link: family phone"}
     assert identifier(ws, "B", "phone")["status"] == "ok"
+    # the phone still names both persons: a lookup by it offers both, not one silently
+    with pytest.raises(AmbiguousQuery) as found:
+        resolve_person(ws, "138 1234 5678")
+    people = person_of(ws)
+    assert sorted(c["person_id"] for c in found.value.candidates) == sorted(
+        {people["A"], people["B"]})
 
 
 def test_cannot_link_with_several_paths_separates_them_all():

@@ -237,9 +237,15 @@ def lookup_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, 
            "SELECT matched_by, status, min(reason) AS reason, count(*) AS records,\n"
            "       count(DISTINCT person_id) AS persons, min(person_id) AS person_id,\n"
            "       list_sort(list_distinct(list(lead))) AS leads\n"
-           "FROM found GROUP BY matched_by, status, CASE WHEN status = 'ok' THEN person_id END\n"
+           "FROM found GROUP BY matched_by, status,\n"
+           f"         CASE WHEN status IN ({_CARRIED}) THEN person_id END\n"
            "ORDER BY person_id, matched_by")
     return sql, params
+
+
+# Statuses of a value that names the person holding it (blocked and capped ones do not).
+CARRIED_STATUSES = ("ok", "cut")
+_CARRIED = ", ".join(f"'{status}'" for status in CARRIED_STATUSES)
 
 
 # -- reading one person --------------------------------------------------------------------
@@ -247,7 +253,7 @@ def lookup_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, 
 @dataclass
 class Hit:
     matched_by: str
-    status: str  # ok | blocked | capped
+    status: str  # ok | cut | blocked | capped
     reason: str | None
     records: int
     persons: int
@@ -261,9 +267,11 @@ def _hits(ws, lookups: list[Lookup], *, fold_case: bool = False) -> list[Hit]:
 
 
 def _linking(hits: list[Hit]) -> dict[str, list[Hit]]:
+    """Hits by the person they name: linking values, and values a cannot_link cut (a real
+    value of each person's lead, kept from linking them: on a lookup each is a candidate)."""
     by_person: dict[str, list[Hit]] = {}
     for hit in hits:
-        if hit.status == "ok" and hit.person_id is not None:
+        if hit.status in CARRIED_STATUSES and hit.person_id is not None:
             by_person.setdefault(hit.person_id, []).append(hit)
     return by_person
 
