@@ -176,7 +176,8 @@ def resolve_with_ownership(ws, rules: RuleSet, as_of: dt.date, run_id: int | Non
     """Identities, then the routing states of merged/split persons (same write): what
     `resolve`, `resolve --dry-run` and the nightly resolve stage all run."""
     counts = resolve_identities(ws, rules.identity, run_id, progress,
-                                preferred=preferred_ids_sql(as_of), full=full).to_dict()
+                                preferred=preferred_ids_sql(as_of, rules.routing.merge_keep),
+                                full=full).to_dict()
     counts["ownership"] = carry_ownership(ws, rules.routing, as_of, run_id)
     counts["conflicts"] = counts["ownership"]["conflicts"]
     return counts

@@ -147,12 +147,13 @@ def test_two_locks_of_different_reps_keep_the_earlier_sale_and_are_a_conflict(cl
 
     summary = night(cli, BRIDGE, "2026-11-04", "bridge")
 
-    # Both ids are locked: the older (Y) survives; the earlier sale (ann's on X) is kept.
-    assert state(cli, X) == state(cli, "y1") == (Y, "ann", "closed", True)
+    # Both ids are locked: the earlier sale (ann's on X) is kept, and so is X's id (though
+    # Y is older): the rep who keeps the customer keeps the id her records name.
+    assert state(cli, Y) == state(cli, "y1") == (X, "ann", "closed", True)
     assert summary["conflicts"] == 1
     assert identity_log(cli) == [(
-        Y, "sales", "sales", "bob", "ann", "closed", "closed", "merge",
-        f"merge: {X} into {Y}; kept the state of {X} (by lock); conflict: active lock of bob "
+        X, "sales", "sales", "ann", "ann", "closed", "closed", "merge",
+        f"merge: {Y} into {X}; kept the state of {X} (by lock); conflict: active lock of bob "
         "not kept, see leadctl identity conflicts")]
     result = cli("identity", "conflicts", "--json")
     assert result.exit_code == 0
@@ -160,12 +161,12 @@ def test_two_locks_of_different_reps_keep_the_earlier_sale_and_are_a_conflict(cl
     for c in conflicts:
         assert c.pop("detected_at").startswith(str(dt.date.today().year))
     assert conflicts == [{
-        "person_id": Y,
+        "person_id": X,
         "kept": {"rep": "ann", "sold_at": "2026-11-02", "locked_until": "2027-05-01",
                  "from_person_id": X},
         "other": {"rep": "bob", "sold_at": "2026-11-03", "locked_until": "2027-05-02",
                   "from_person_id": Y},
-        "old_person_ids": [X], "recorded_as": Y, "run_id": summary["run_id"],
+        "old_person_ids": [Y], "recorded_as": X, "run_id": summary["run_id"],
         "as_of": "2026-11-04", "status": "open"}]
     text = cli("identity", "conflicts")
     assert text.exit_code == 0
@@ -177,11 +178,12 @@ def test_without_locks_the_owner_with_the_most_advanced_status_wins_and_intent_f
     night(cli, FIRST, "2026-11-01")
     assert cli("status", "x1", "appointment", "--as-of", "2026-11-02").exit_code == 0
     night(cli, BRIDGE, "2026-11-03", "bridge")
-    # No lock: both are held by a rep, the older id (Y) survives, ann's appointment wins.
-    assert state(cli, "x1") == (Y, "ann", "appointment", False)
-    assert identity_log(cli)[0][-1] == (f"merge: {X} into {Y}; kept the state of {X} "
+    # No lock: both are held by a rep; ann's appointment wins, and with it X's id (not the
+    # older Y's).
+    assert state(cli, "y1") == (X, "ann", "appointment", False)
+    assert identity_log(cli)[0][-1] == (f"merge: {Y} into {X}; kept the state of {X} "
                                         "(by sales_pool_status)")
-    assert query(cli, "SELECT * FROM lead_intent") == [(Y, dt.date(2026, 11, 2))]
+    assert query(cli, "SELECT * FROM lead_intent") == [(X, dt.date(2026, 11, 2))]
 
 
 def test_the_policy_is_configurable_and_a_lock_it_drops_is_a_conflict(tmp_path):
@@ -196,10 +198,11 @@ def test_the_policy_is_configurable_and_a_lock_it_drops_is_a_conflict(tmp_path):
 
     summary = night(cli, BRIDGE, "2026-11-03", "bridge")
 
-    assert state(cli, y) == (x, "ann", "pending", False)  # the locked id survives
+    # the kept state's id survives (not the locked one: the policy put assignment first)
+    assert state(cli, x) == (y, "ann", "pending", False)
     assert identity_log(cli) == [(
-        x, "sales", "sales", "bob", "ann", "closed", "pending", "merge",
-        f"merge: {y} into {x}; kept the state of {y} (by earliest_assignment); conflict: "
+        y, "sales", "sales", "ann", "ann", "pending", "pending", "merge",
+        f"merge: {x} into {y}; kept the state of {y} (by earliest_assignment); conflict: "
         "active lock of bob not kept, see leadctl identity conflicts")]
     assert summary["conflicts"] == 1
     (conflict,) = cli("identity", "conflicts", "--json").json()["conflicts"]
@@ -329,8 +332,10 @@ def test_a_sale_after_a_merge_knows_the_merged_persons_earlier_sale(cli):
     night(cli, FIRST, "2026-11-01")
     result = cli("sale", "x1", "--rep", "ann", "--lock-days", "1", "--as-of", "2026-11-02")
     assert result.exit_code == 0
-    night(cli, BRIDGE, "2026-11-04", "bridge")  # lock over: the older Y survives
-    assert state(cli, "x1") == (Y, "ann", "closed", False)
+    for lead, status in (("x1", "contacting"), ("y1", "appointment")):  # bob's ranks first
+        assert cli("status", lead, status, "--as-of", "2026-11-03").exit_code == 0
+    night(cli, BRIDGE, "2026-11-04", "bridge")  # lock over: bob's state and Y's id are kept
+    assert state(cli, "x1") == (Y, "bob", "appointment", False)
     result = cli("sale", X, "--rep", "ann", "--as-of", "2026-11-05", "--json")
     assert (result.json()["person_id"], result.json()["first_sale"]) == (Y, False)
     assert query(cli, "SELECT person_id, rep FROM sales ORDER BY sold_at") == [
@@ -346,5 +351,5 @@ def test_two_locks_of_one_rep_are_no_conflict_and_the_later_lock_end_is_kept(cli
     assert summary["conflicts"] == 0
     portrait = cli("portrait", "x1", "--json").json()
     assert (portrait["person_id"], portrait["owner"], portrait["locked_until"]) == (
-        Y, "ann", str(dt.date(2026, 11, 3) + dt.timedelta(days=300)))
-    assert identity_log(cli)[0][-1] == f"merge: {X} into {Y}; kept the state of {X} (by lock)"
+        X, "ann", str(dt.date(2026, 11, 3) + dt.timedelta(days=300)))  # the first sale's id
+    assert identity_log(cli)[0][-1] == f"merge: {Y} into {X}; kept the state of {X} (by lock)"

@@ -17,7 +17,8 @@ get no state (the next route routes them as new). One `assignments` row (rule `s
 per part that leaves a routed person.
 
 `preferred_ids_sql` is what routing asks identity to prefer as the surviving id: persons
-held by a rep, locked ones first. Pure builders here; `carry_ownership` runs them.
+held by a rep, in the order the keep policy picks their states (so the kept state's id
+survives). Pure builders here; `carry_ownership` runs them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from leadctl.routing.model import STATUSES, RoutingRules
+from leadctl.routing.model import DEFAULT_MERGE_KEEP, STATUSES, RoutingRules
 from leadctl.routing.tables import (
     CONFLICT_COLUMNS,
     LOG_COLUMNS,
@@ -51,11 +52,30 @@ _STATE = ("pool", "owner", "status", "status_since", "assigned_at", "locked_unti
           "dormant", "reason")
 
 
-def preferred_ids_sql(as_of: dt.date) -> str:
-    """`(person_id, priority)` for identity's choice of the surviving id on a merge:
-    1 = held by a rep under an active sale lock, 2 = held by a rep."""
-    return (f"SELECT person_id, CASE WHEN locked_until >= {date_literal(as_of)} THEN 1 "
-            f"ELSE 2 END AS priority FROM ownership WHERE owner IS NOT NULL")
+def preferred_ids_sql(as_of: dt.date, keep: Sequence[str] = DEFAULT_MERGE_KEEP) -> str:
+    """`(person_id, priority)` for identity's choice of the surviving id on a merge: the
+    persons a rep holds, ranked by the `on_merge: keep:` policy (`candidates_sql`'s
+    order), so the id that survives is the one whose state the merge keeps: the rep who
+    keeps the customer keeps the id too."""
+    day = date_literal(as_of)
+    keys = _keys(keep)
+    key_cols = "".join(f", {expr} AS {name}" for name, expr, _ in keys)
+    order = "".join(f"{name} {direction} NULLS LAST, " for name, _, direction in keys)
+    return f"""
+        WITH locking AS (
+            SELECT coalesce(a.person_id, s.person_id) AS person_id, s.rep,
+                   min(s.sold_at) AS sold_at
+            FROM sales s LEFT JOIN person_aliases a ON a.old_person_id = s.person_id
+            WHERE s.locked_until >= {day} GROUP BY ALL),
+        states AS (
+            SELECT o.person_id, o.owner, o.assigned_at,
+                   coalesce(o.locked_until >= {day}, FALSE) AS locked,
+                   {_status_rank("o.status")} AS status_rank, l.sold_at
+            FROM ownership o LEFT JOIN locking l ON l.person_id = o.person_id
+                 AND l.rep = o.owner
+            WHERE o.owner IS NOT NULL)
+        SELECT person_id, row_number() OVER (ORDER BY {order}person_id) AS priority
+        FROM (SELECT *{key_cols} FROM states)"""
 
 
 def changes_sql(run_id: int) -> str:
