@@ -202,6 +202,17 @@ def test_sale_locks_the_person_to_the_rep(rules):
     assert (again["first_sale"], state(ws, "a2")[1]) == (False, "ann")
 
 
+def test_a_sale_from_a_pool_the_rep_is_not_in_moves_the_person_to_the_reps_pool(rules):
+    ws = make_ws([("c1", 10, "C"), ("c2", 10, "C")])
+    route(ws, rules, DAY0)  # grade C: both go to nurture (ops' pool)
+    sold = record_sale(ws, rules, "c1", "bob", day(1))
+    assert (sold["pool"], sold["previous"]["pool"]) == ("sales", "nurture")
+    assert state(ws, "c1") == ("sales", "bob", "closed", False, "sale")
+    assert last_log(ws, "c1")[1:3] == ("nurture", "sales")
+    record_sale(ws, rules, "c2", "ops", day(1))  # ops works in nurture: it stays there
+    assert state(ws, "c2") == ("nurture", "ops", "closed", False, "sale")
+
+
 def test_locked_persons_are_skipped_by_routing_while_locked(rules, tmp_path):
     ws = make_ws([("a1", 90, "A"), ("a3", 70, "A")])
     route(ws, rules, DAY0)

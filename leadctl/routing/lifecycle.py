@@ -205,8 +205,11 @@ def record_sale(ws: Workspace, rules: RoutingRules, query: str, rep: str, as_of:
     if state and state["owner"] == rep and state["locked_until"] \
             and state["locked_until"] > locked_until:
         locked_until = state["locked_until"]  # a later sale never shortens a lock
-    pool = state["pool"] if state and state["pool"] else next(
-        (p.name for p in rules.pools if rep in [r.name for r in p.reps]), None)
+    # the person joins a pool the rep works in: its current one when the rep is there, else
+    # the rep's first (a sale from a nurture or dormant pool, or another team's, moves it)
+    reps_pools = [p.name for p in rules.pools if rep in [r.name for r in p.reps]]
+    pool = state["pool"] if state and state["pool"] in reps_pools else next(
+        iter(reps_pools), None)
     new = {
         "person_id": person_id, "pool": pool, "owner": rep, "status": "closed",
         "status_since": as_of if not state or state["status"] != "closed"
