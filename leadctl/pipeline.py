@@ -153,6 +153,16 @@ def run_stages(ws, rules: RuleSet, options: RunOptions, summary: dict,
     summary["conflicts"] = summary["stages"].get("resolve", {}).get("conflicts", 0)
 
 
+class InboxRefused(InputError):
+    """An inbox file could not be read or used: nothing of the night is published (exit 2).
+    `details` (in the `--json` failure document): every file's ingest result, as
+    `leadctl ingest --json` gives it (`files`, `totals`), so a script sees which file."""
+
+    def __init__(self, message: str, details: dict):
+        super().__init__(message)
+        self.details = {"ingest": details, "published": False}
+
+
 def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
     """The ingest stage; `reader` stages the files (default: DuckDB's)."""
     if not options.inbox:
@@ -165,8 +175,8 @@ def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
         return {"files": 0, "note": "the inbox holds no CSV or Parquet file"}
     if result.failed:
         names = "; ".join(f"{f.file}: {f.message}" for f in result.failed)
-        raise InputError(f"{len(result.failed)} inbox file(s) could not be read or used, "
-                         f"nothing was changed: {names}")
+        raise InboxRefused(f"{len(result.failed)} inbox file(s) could not be read or used, "
+                           f"nothing was changed: {names}", result.to_dict())
     return {**result.totals(),
             "nothing_loaded": {f.file: f.status for f in result.nothing_loaded}}
 

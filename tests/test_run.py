@@ -248,6 +248,11 @@ def test_a_dangling_link_or_a_pipe_in_the_inbox_is_a_failed_delivery(tmp_path):
         f"error: 2 inbox file(s) could not be read or used, nothing was changed: "
         f"{inbox / 'gone.csv'}: not a readable file (a dangling link, a pipe or a device); "
         f"{inbox / 'pipe.csv'}: not a readable file (a dangling link, a pipe or a device)")
+    doc = Cli(tmp_path / "ws.duckdb")("run", "--inbox", inbox, "--as-of", AS_OF, "--json").json()
+    assert ({f["file"]: f["status"] for f in doc["ingest"]["files"]}, doc["published"],
+            doc["exit_code"]) == ({str(inbox / "gone.csv"): "failed",
+                                   str(inbox / "pipe.csv"): "failed",
+                                   str(inbox / "web.csv"): "loaded"}, False, 2)
 
 
 def test_unreadable_inbox_file_exits_2_nothing_changed_and_failure_logged(tmp_path):
