@@ -35,6 +35,7 @@ INSERT INTO ownership (person_id, pool, owner, locked_until) VALUES
 INSERT INTO sales VALUES ('2026-10-20', 1, 'P4', 'rep_wu', 999, NULL);
 INSERT INTO rejects (source, kind, reason, rejected_at) VALUES
  ('sem', 'leads', 'no_contact', '2026-10-02 00:00'),
+ ('sem', 'leads', 'superseded', '2026-10-03 00:00'),  -- a corrected re-delivery's old row
  ('agent', 'leads', 'no_contact', '2026-09-20 00:00'),
  ('agent', 'leads', 'no_contact', '2026-10-03 00:00'),
  ('purchased', 'leads', 'bad_phone', '2026-09-30 00:00'),

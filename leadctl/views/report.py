@@ -234,7 +234,7 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
     reject_counts AS (
         SELECT coalesce(nullif(trim(source), ''), {_literal(NONE_LABEL)}) AS channel,
                count(*) AS rejects
-        FROM rejects WHERE kind = 'leads' {reject_since}
+        FROM rejects WHERE kind = 'leads' AND reason <> 'superseded' {reject_since}
         GROUP BY 1),""" if by == "source" else """
     reject_counts AS (
         SELECT CAST(NULL AS VARCHAR) AS channel, CAST(NULL AS BIGINT) AS rejects WHERE FALSE),""")
