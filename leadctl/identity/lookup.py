@@ -196,6 +196,11 @@ def describe_lookup(lookup: Lookup) -> str:
     return "source/lead id" if lookup.source else lookup.kind.replace("_", " ")
 
 
+# Statuses of a value that names the person holding it (blocked and capped ones do not).
+CARRIED_STATUSES = ("ok", "cut")
+_CARRIED = ", ".join(f"'{status}'" for status in CARRIED_STATUSES)
+
+
 def lookup_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, list]:
     """What the lookups hit, one row per (matched_by, status, person) for linking hits
     (status ok) and one per (matched_by, status) for values that do not link:
@@ -241,11 +246,6 @@ def lookup_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, 
            f"         CASE WHEN status IN ({_CARRIED}) THEN person_id END\n"
            "ORDER BY person_id, matched_by")
     return sql, params
-
-
-# Statuses of a value that names the person holding it (blocked and capped ones do not).
-CARRIED_STATUSES = ("ok", "cut")
-_CARRIED = ", ".join(f"'{status}'" for status in CARRIED_STATUSES)
 
 
 # -- reading one person --------------------------------------------------------------------
