@@ -4,6 +4,7 @@ DuckDB workspace in the Spark output's layout, so no Spark is needed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import duckdb
@@ -77,3 +78,60 @@ def test_load_results_keeps_actions_newer_than_the_run(acted):
     assert {t: _rows(ws.db, f"SELECT * FROM {t} WHERE {where} ORDER BY ALL")
             for t in before} == before
 
+
+
+def test_a_sale_on_a_person_the_loaded_night_merged_away_keeps_its_lock(tmp_path):
+    """The workspace sells X while the night (which merges X into Y) runs without it: the
+    sale is folded into Y by on_merge (the lock kept), not dropped with X's retired id."""
+    night = Cli(tmp_path / "night.duckdb")
+    assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
+    _fake_spark_output(night.db, tmp_path / "out1")
+    ws = Cli(tmp_path / "ws.duckdb")
+    assert ws("load-results", tmp_path / "out1").exit_code == 0
+    # two unlocked persons with a rep each, one with a phone, one with an e-mail; X (the
+    # larger id: on a tie the smaller survives) is the one the bridge lead merges away
+    (y, y_email), (x, x_phone, rep) = _rows(night.db, """
+        SELECT p.person_id, p.email FROM persons p JOIN ownership o USING (person_id)
+        WHERE o.owner IS NOT NULL AND o.locked_until IS NULL AND p.email IS NOT NULL
+          AND p.phone IS NULL AND o.status = 'pending' ORDER BY p.person_id LIMIT 1"""
+        )[0], _rows(night.db, """
+        SELECT p.person_id, p.phone, o.owner FROM persons p JOIN ownership o USING (person_id)
+        WHERE o.owner IS NOT NULL AND o.locked_until IS NULL AND p.phone IS NOT NULL
+          AND o.status = 'pending' ORDER BY p.person_id DESC LIMIT 1""")[0]
+    assert x > y
+    assert ws("sale", x, "--rep", rep, "--as-of", "2026-11-02").exit_code == 0
+    inbox = tmp_path / "inbox2"
+    inbox.mkdir()
+    (inbox / "bridge.csv").write_text(f"lead_id,phone,email,created_at\nBRIDGE1,{x_phone},"
+                                      f"{y_email},2026-11-02 09:00\n", encoding="utf-8")
+    assert night("run", "--inbox", inbox, "--as-of", "2026-11-02").exit_code == 0
+    assert _rows(night.db, f"SELECT person_id FROM person_aliases WHERE old_person_id = '{x}'"
+                 ) == [(y,)]
+    _fake_spark_output(night.db, tmp_path / "out2")
+
+    loaded = ws("load-results", tmp_path / "out2", "--json")
+    assert loaded.exit_code == 0, loaded.stderr
+    assert (loaded.json()["rep_actions_kept"], loaded.json()["merged_states"]) == (1, 1)
+    assert _rows(ws.db, f"SELECT owner, status, locked_until FROM ownership "
+                        f"WHERE person_id = '{y}'") == [(rep, "closed", dt.date(2027, 5, 1))]
+    assert _rows(ws.db, f"SELECT count(*) FROM ownership WHERE person_id = '{x}'") == [(0,)]
+    other = ws("sale", y, "--rep", "nobody_else", "--as-of", "2026-11-03")
+    assert other.exit_code == 2
+
+
+def test_load_results_of_a_broken_output_is_an_input_error_and_loads_nothing(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    ws = Cli(tmp_path / "ws.duckdb")
+    for summary, message in (('{"as_of": "2026-11', "JSONDecodeError"), ("{}", "KeyError")):
+        (out / "_leadctl_run.json").write_text(summary, encoding="utf-8")
+        result = ws("load-results", out)
+        assert (result.exit_code, message in result.stderr) == (2, True), result.stderr
+        assert "is not a complete Spark run summary" in result.stderr
+    (out / "_leadctl_run.json").write_text(json.dumps({"as_of": AS_OF}), encoding="utf-8")
+    (out / "persons").mkdir()
+    (out / "persons" / "part-0.parquet").write_bytes(b"PAR1 half a file")
+    result = ws("load-results", out)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {out}: its persons table cannot be read (")
+    assert not ws.db.exists()

@@ -77,3 +77,18 @@ def test_the_spark_nightly_form_passes_the_check(tmp_path):
     assert (result.exit_code, result.stderr) == (
         2, "error: --output must be a new folder, not the --state it continues from (the "
         "state's files are read, and partly copied, while writing)\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "_leadctl_run.json").write_text("{}", encoding="utf-8")
+    for other in (f"{tmp_path}/./out", str(tmp_path / "link")):
+        if other.endswith("link"):
+            (tmp_path / "link").symlink_to(tmp_path / "out")
+        same = Cli(tmp_path / "ws.duckdb")("run", "--engine", "spark", "--state",
+                                           tmp_path / "out", "--output", other)
+        assert (same.exit_code, same.stderr.startswith("error: --output must be a new")) == (
+            2, True)
+    again = Cli(tmp_path / "ws.duckdb")("run", "--engine", "spark", "--inbox", SAMPLE_INBOX,
+                                        "--output", tmp_path / "out")
+    assert (again.exit_code, again.stderr) == (2, (
+        f"error: --output {tmp_path / 'out'} already holds a complete run (its "
+        "_leadctl_run.json): give a new folder (an old one can be deleted once a later "
+        "night's output exists)\n"))

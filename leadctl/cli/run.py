@@ -138,7 +138,7 @@ def load_results(
     from leadctl.spark.pipeline import load_results as load  # noqa: PLC0415 - as above
 
     s = common.settings(ctx)
-    result = common.run(ctx, lambda: load(s.db, output))
+    result = common.run(ctx, lambda: load(s.db, output, s.rules))
     if json_out:
         common.print_json(result)
         return

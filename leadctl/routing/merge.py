@@ -270,9 +270,13 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
                     run_id: int) -> dict:
     """After identity resolution in run `run_id`: the routing states of merged persons
     decided by `rules.merge_keep`, conflicts recorded, intents folded, splits logged.
-    Returns {merged, split, conflicts} (rows written by this run)."""
+    Also without identity changes in this run, states still held by a merged-away id (a
+    rep action carried from a workspace onto a person a Spark night merged: rep_actions)
+    are folded the same way. Returns {merged, split, conflicts} (rows written by this
+    run)."""
     counts = {"merged": 0, "split": 0, "conflicts": 0}
-    if not ws.scalar(changes_sql(run_id)):
+    changed = bool(ws.scalar(changes_sql(run_id)))
+    if not changed and not ws.scalar(moved_states_sql()) and not ws.scalar(moved_intents_sql()):
         return counts
     now = dt.datetime.now()
     try:
@@ -287,9 +291,10 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
             ws.script(apply_merge_sql(as_of, run_id, now))
         if ws.scalar(moved_intents_sql()):
             ws.script(fold_intent_sql())
-        before = int(ws.scalar("SELECT count(*) FROM assignments"))
-        ws.execute(split_log_sql(as_of, run_id, now))
-        counts["split"] = int(ws.scalar("SELECT count(*) FROM assignments")) - before
+        if changed:
+            before = int(ws.scalar("SELECT count(*) FROM assignments"))
+            ws.execute(split_log_sql(as_of, run_id, now))
+            counts["split"] = int(ws.scalar("SELECT count(*) FROM assignments")) - before
     finally:
         ws.script(drop_temp_sql())
     return counts

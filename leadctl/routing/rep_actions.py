@@ -55,15 +55,19 @@ def capture_sql() -> list[str]:
 def merge_sql() -> list[str]:
     """Apply the source actions the target tables do not have yet: their log rows are
     appended and their persons take the source's ownership row (the state after the
-    actions); sales are added once; the intent date is the later of both. Persons that
-    no longer exist in the target (retired by a merge there) are left out."""
+    actions); sales are added once; the intent date is the later of both. An action on a
+    person the target has merged away keeps its retired id here: its ownership row is one
+    of a merged-away person, which `routing.merge.carry_ownership` then folds into the
+    survivor by the on_merge policy (a lock kept, or a conflict recorded), as the DuckDB
+    engine does when the sale came before the night's merge."""
     log, own = ", ".join(LOG_COLUMNS), ", ".join(OWNERSHIP_COLUMNS)
     sales = ", ".join(SALES_COLUMNS)
     new = NEW_ACTIONS
     return [
         f"""CREATE OR REPLACE TEMP TABLE {new} AS
 SELECT {', '.join(f's.{c}' for c in LOG_COLUMNS)} FROM {SOURCES['assignments']} s
-WHERE s.person_id IN (SELECT person_id FROM persons)
+WHERE (s.person_id IN (SELECT person_id FROM persons)
+       OR s.person_id IN (SELECT old_person_id FROM person_aliases))
   AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.logged_at = s.logged_at
                   AND a.person_id = s.person_id AND a.rule = s.rule)""",
         f"DELETE FROM ownership WHERE person_id IN (SELECT person_id FROM {new})",

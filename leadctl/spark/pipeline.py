@@ -30,6 +30,8 @@ from leadctl.errors import (
 from leadctl.identity import cache as identity_cache
 from leadctl.identity.tables import IDENTITY_STATE_KEY
 from leadctl.routing import rep_actions
+from leadctl.routing.merge import carry_ownership
+from leadctl.routing.parse import load_routing_rules
 from leadctl.ruleset import load_rules
 from leadctl.schema import all_ddl
 from leadctl.scoring.tables import SCORED_WITH_KEY
@@ -39,7 +41,7 @@ from leadctl.spark.executor import (
     spark_session,
     union_all,
 )
-from leadctl.spark.ingest import SparkReader
+from leadctl.spark.ingest import SparkReader, is_remote
 from leadctl.sqltext import literal
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as tag_incremental
@@ -99,14 +101,25 @@ def open_spark(options: SparkRunOptions):
     return SparkWorkspace(spark, checkpoint_dir=options.checkpoint_dir)
 
 
+def _same_folder(a: str, b: str) -> bool:
+    """Whether two folder arguments name one folder (`out`, `./out/`, a link to it)."""
+    if is_remote(a) or is_remote(b):
+        return a.rstrip("/") == b.rstrip("/")
+    return Path(a).resolve() == Path(b).resolve()
+
+
 def run_spark(options: SparkRunOptions,
               progress: Callable[[int, int, str], None] | None = None) -> dict:
     if not options.inputs and not options.state:
         raise InputError("--engine spark needs input files (--inbox PATH, local or cluster) "
                          "or a previous output to recompute (--state DIR)")
-    if options.state and options.state.rstrip("/") == options.output.rstrip("/"):
+    if options.state and _same_folder(options.state, options.output):
         raise UsageError("--output must be a new folder, not the --state it continues from "
                          "(the state's files are read, and partly copied, while writing)")
+    if not is_remote(options.output) and (Path(options.output) / SUMMARY_FILE).is_file():
+        raise UsageError(f"--output {options.output} already holds a complete run (its "
+                         f"{SUMMARY_FILE}): give a new folder (an old one can be deleted "
+                         "once a later night's output exists)")
     rules = load_rules(options.rules_dir)
     digest = rules.hash
     ws = open_spark(options)
@@ -314,34 +327,60 @@ def load_table_sql(name: str, kind: str | None, columns: list[tuple[str, str]], 
     return drop + [f"CREATE TABLE {quoted} AS SELECT * FROM read_parquet({source})"]
 
 
-def load_results(db: Path | None, output: str) -> dict:
-    """Replaces a DuckDB workspace's tables by a Spark run's results (atomically)."""
+def _run_summary(path: Path, output: str) -> dict:
+    """The Spark run's summary file, checked: a truncated or foreign one is an input
+    error, not an internal one."""
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+        dt.date.fromisoformat(run["as_of"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{output}: {SUMMARY_FILE} is not a complete Spark run summary "
+                         f"({type(exc).__name__}: {exc}); copy the whole --output folder "
+                         "again") from None
+    return run
+
+
+def load_results(db: Path | None, output: str, rules_dir: Path | None = None) -> dict:
+    """Replaces a DuckDB workspace's tables by a Spark run's results (atomically).
+    `rules_dir`: its routing.yaml's on_merge policy folds a rep action on a person the run
+    merged away (read only then)."""
     folder = Path(output)
     summary_path = folder / SUMMARY_FILE
     if not summary_path.is_file():
         raise InputError(f"{output}: not a Spark run's output (no {SUMMARY_FILE}); "
                          "run `leadctl run --engine spark --output DIR` first")
-    run = json.loads(summary_path.read_text())
+    run = _run_summary(summary_path, output)
+    run_as_of = dt.date.fromisoformat(run["as_of"])
     tables = sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.parquet"))
                     and p.name not in KEPT_BY_WORKSPACE)
     with open_writer(db, create=True) as ws:
-        ws.start_run("load-results", dt.date.fromisoformat(run["as_of"]), run.get("rules_hash"))
+        ws.start_run("load-results", run_as_of, run.get("rules_hash"))
         ws.compact_when_due()
         ws.script(rep_actions.capture_sql())  # before the run's tables replace them
         for name in tables:
             source = literal(str(folder / name / "*.parquet"))
-            ws.script(load_table_sql(name, ws.table_type(name), ws.columns(name), source,
-                                     [c for c, _ in ws.columns_of_query(
-                                         f"SELECT * FROM read_parquet({source})")]))
+            try:
+                ws.script(load_table_sql(name, ws.table_type(name), ws.columns(name), source,
+                                         [c for c, _ in ws.columns_of_query(
+                                             f"SELECT * FROM read_parquet({source})")]))
+            except Exception as exc:  # a half-copied or foreign output: nothing is published
+                if type(exc).__name__ not in ("InvalidInputException", "IOException"):
+                    raise
+                raise InputError(f"{output}: its {name} table cannot be read "
+                                 f"({first_line(exc)}); nothing was loaded") from None
         if (folder / "meta").is_dir() and any((folder / "meta").glob("*.parquet")):
             ws.script(load_state_meta_sql(literal(str(folder / "meta" / "*.parquet"))))
-        # Rep actions the run did not carry (newer than it) stay: never overwritten.
+        # Rep actions the run did not carry (newer than it) stay: never overwritten. One
+        # on a person the run merged away is folded into the survivor by on_merge.
         ws.script(rep_actions.merge_sql())
         kept = int(ws.scalar(rep_actions.count_new_sql()) or 0)
         ws.script(rep_actions.drop_sql())
+        folded = carry_ownership(ws, load_routing_rules(rules_dir), run_as_of, ws.run_id) \
+            if kept else {}
         ws.finish_run(run.get("outcome", "ok"), {"spark_run": run.get("run_id"),
                                                  "stages": run.get("stages"),
                                                  "timings": run.get("timings")}, output)
     return {"output": output, "run_id": run.get("run_id"), "as_of": run.get("as_of"),
             "tables": {n: run.get("tables", {}).get(n) for n in tables},
-            "rep_actions_kept": kept}
+            "rep_actions_kept": kept, "merged_states": folded.get("merged", 0),
+            "conflicts": folded.get("conflicts", 0)}
