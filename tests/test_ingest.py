@@ -382,3 +382,21 @@ def test_mixed_line_endings_load_as_lines(cli, tmp_path):
     assert leads_in(cli, "lead_id", "phone") == [
         ("G0", "13900000000"), ("G1", "13900000001"), ("G2", "13900000002")]
     assert rejects_in(cli) == [("b", 2, "missing_columns"), ("b", 3, "missing_columns")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("name", ["row_number", "rowid", "file_row_number", "_k"])
+def test_a_column_named_like_a_record_number_is_kept_as_an_attribute(cli, tmp_path, fmt,
+                                                                        name):
+    # its values (1 on every row) must never become the record numbers, hence lead keys
+    csv_text = f"lead_id,phone,{name}\nL1,13800000001,1\nL2,13800000002,1\nL3,13800000003,1\n"
+    path = write(tmp_path / "page2.csv", csv_text)
+    if fmt == "parquet":
+        duckdb.execute(f"COPY (SELECT * FROM read_csv('{path}', all_varchar = true)) "
+                       f"TO '{tmp_path / 'page2.parquet'}' (FORMAT parquet)")
+        path.unlink()
+        path = tmp_path / "page2.parquet"
+    assert cli("ingest", path).exit_code == 0
+    assert leads_in(cli, "lead_key", "lead_id", "row_number", "attributes") == [
+        (k, f"L{k}", k, json.dumps({f"{name}_1": "1"}, separators=(",", ":")))
+        for k in (1, 2, 3)]

@@ -19,6 +19,7 @@ from leadctl.ingest.columns import (
 )
 from leadctl.ingest.sniff import FileFormat, hash_and_line_endings, sniff, transcode_to_utf8
 from leadctl.ingest.sources import SourcesConfig, load_sources_config
+from leadctl.sqltext import ident, literal
 from leadctl.workspace import Workspace
 
 DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
@@ -160,7 +161,13 @@ class DuckDBReader:
 
     def stage(self, ws: Workspace, path: Path, fmt: FileFormat, file_id: int) -> StagedFile:
         if fmt.format == "parquet":
-            rows_sql = sql.parquet_rows_sql(str(path))
+            own, _ = _describe(ws, f"SELECT * FROM read_parquet({literal(str(path))}) LIMIT 0")
+            renames = sql.free_names(own)
+            if "file_row_number" in {c.lower() for c in own}:
+                ws.execute(sql.stage_parquet_sql("_stage", str(path), renames))
+                rows_sql = sql.positional_csv_rows_sql("_stage")
+            else:
+                rows_sql = sql.parquet_rows_sql(str(path), renames)
             columns, types = _describe(ws, f"SELECT * FROM ({rows_sql}) LIMIT 0")
             return StagedFile(rows_sql, columns, types)
         staged = StagedFile("", [], {}, rejects_table=f"_rej_{file_id}")
@@ -174,6 +181,10 @@ class DuckDBReader:
         try:
             ws.execute(sql.stage_csv_sql("_stage", str(read_path), fmt.delimiter,
                                          staged.rejects_table, f"{staged.rejects_table}_scan"))
+            header, _ = _describe(ws, "SELECT * FROM _stage LIMIT 0")
+            for old_name, new_name in sql.free_names(header).items():  # a `row_number` column
+                ws.execute(f"ALTER TABLE _stage RENAME COLUMN {ident(old_name)} "
+                           f"TO {ident(new_name)}")
             # Without reader rejects (the common case) a row's position is its record.
             staged.rows_sql = (
                 sql.numbered_csv_rows_sql("_stage", staged.rejects_table)

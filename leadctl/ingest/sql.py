@@ -124,9 +124,41 @@ def numbered_csv_rows_sql(stage: str, rejects_table: str) -> str:
         ) f ON s._k = f.k"""
 
 
-def parquet_rows_sql(path: str) -> str:
-    return (f"SELECT *, file_row_number + 1 AS row_number "
+# Names the reading SQL gives its own columns (record numbers): a file column of the same
+# name is renamed like a duplicate header (`row_number_1`), never mistaken for them.
+RESERVED_COLUMNS = ("row_number", "file_row_number", "rowid", "_k")
+
+
+def free_names(columns: list[str]) -> dict[str, str]:
+    """{reserved file column: its new name}: the first `name_N` no column has."""
+    taken = {c.lower() for c in columns}
+    renames = {}
+    for column in columns:
+        if column.lower() in RESERVED_COLUMNS:
+            n = 1
+            while f"{column}_{n}".lower() in taken:
+                n += 1
+            renames[column] = f"{column}_{n}"
+            taken.add(renames[column].lower())
+    return renames
+
+
+def rename_sql(renames: dict[str, str]) -> str:
+    """` RENAME (a AS b, ...)` after a `*` (empty without renames)."""
+    pairs = ", ".join(f"{ident(a)} AS {ident(b)}" for a, b in renames.items())
+    return f" RENAME ({pairs})" if pairs else ""
+
+
+def parquet_rows_sql(path: str, renames: dict[str, str] | None = None) -> str:
+    return (f"SELECT *{rename_sql(renames or {})}, file_row_number + 1 AS row_number "
             f"FROM read_parquet({literal(path)}, file_row_number = true)")
+
+
+def stage_parquet_sql(stage: str, path: str, renames: dict[str, str]) -> str:
+    """A file that has a `file_row_number` column of its own (which the reader's record
+    number option would clash with): staged as a table, its rows in file order."""
+    return (f"CREATE OR REPLACE TEMP TABLE {stage} AS "
+            f"SELECT *{rename_sql(renames)} FROM read_parquet({literal(path)})")
 
 
 # Rejects go in unsorted: their readers sort (export by file and row), and a sorted
