@@ -186,6 +186,27 @@ def test_without_locks_the_owner_with_the_most_advanced_status_wins_and_intent_f
     assert query(cli, "SELECT * FROM lead_intent") == [(X, dt.date(2026, 11, 2))]
 
 
+def test_a_tie_under_the_policy_keeps_the_oldest_id_and_its_state(cli):
+    night(cli, FIRST, "2026-11-01")  # both dealt that day, both pending: the policy ties
+    night(cli, BRIDGE, "2026-11-03", "bridge")
+    assert state(cli, "x1") == (Y, "bob", "pending", False)  # Y is older (first seen 09-02)
+    assert identity_log(cli)[0][-1] == f"merge: {X} into {Y}; kept the state of {Y} (tie)"
+
+
+def test_the_preferred_ids_rank_every_routed_state_as_the_policy_does():
+    ws = open_memory()
+    ws.execute("INSERT INTO ownership (person_id, pool, owner, status, assigned_at) VALUES "
+               "('Pa', 'nurture', NULL, 'pending', '2026-10-25'), "
+               "('Pb', 'sales', 'ann', 'closed', '2026-10-27'), "
+               "('Pc', 'sales', 'bob', 'pending', '2026-10-25')")
+    day = dt.date(2026, 11, 1)
+    ranks = {keep: dict(ws.execute(preferred_ids_sql(day, keep)).fetchall()) for keep in (
+        ("earliest_assignment",), ("sales_pool_status", "earliest_assignment"))}
+    # an unowned state ranks too (the policy may keep it), and a tie is a tie
+    assert ranks == {("earliest_assignment",): {"Pa": 1, "Pc": 1, "Pb": 2},
+                     ("sales_pool_status", "earliest_assignment"): {"Pb": 1, "Pc": 2, "Pa": 3}}
+
+
 def test_the_policy_is_configurable_and_a_lock_it_drops_is_a_conflict(tmp_path):
     cli = Cli(tmp_path / "ws.duckdb", rules_dir(tmp_path / "rules", """\
         on_merge:

@@ -16,9 +16,9 @@ the part identity gives O's id — the part holding most of O's leads —, the o
 get no state (the next route routes them as new). One `assignments` row (rule `split`)
 per part that leaves a routed person.
 
-`preferred_ids_sql` is what routing asks identity to prefer as the surviving id: persons
-held by a rep, in the order the keep policy picks their states (so the kept state's id
-survives). Pure builders here; `carry_ownership` runs them.
+`preferred_ids_sql` is what routing asks identity to prefer as the surviving id: routed
+persons in the order the keep policy picks their states (so the kept state's id survives;
+on a tie, the oldest, whose state a tie keeps). Pure builders here; `carry_ownership` runs them.
 """
 
 from __future__ import annotations
@@ -53,14 +53,15 @@ _STATE = ("pool", "owner", "status", "status_since", "assigned_at", "locked_unti
 
 
 def preferred_ids_sql(as_of: dt.date, keep: Sequence[str] = DEFAULT_MERGE_KEEP) -> str:
-    """`(person_id, priority)` for identity's choice of the surviving id on a merge: the
-    persons a rep holds, ranked by the `on_merge: keep:` policy (`candidates_sql`'s
-    order), so the id that survives is the one whose state the merge keeps: the rep who
-    keeps the customer keeps the id too."""
+    """`(person_id, priority)` for identity's choice of the surviving id on a merge: every
+    routed person, ranked by the `on_merge: keep:` policy over the same keys as
+    `candidates_sql`, so the id that survives is the one whose state the merge keeps (the
+    rep who keeps the customer keeps the id too). Persons the policy cannot tell apart
+    share a rank: identity then keeps the oldest, and the merge its state."""
     day = date_literal(as_of)
     keys = _keys(keep)
     key_cols = "".join(f", {expr} AS {name}" for name, expr, _ in keys)
-    order = "".join(f"{name} {direction} NULLS LAST, " for name, _, direction in keys)
+    order = ", ".join(f"{name} {direction} NULLS LAST" for name, _, direction in keys)
     return f"""
         WITH locking AS (
             SELECT coalesce(a.person_id, s.person_id) AS person_id, s.rep,
@@ -69,12 +70,11 @@ def preferred_ids_sql(as_of: dt.date, keep: Sequence[str] = DEFAULT_MERGE_KEEP) 
             WHERE s.locked_until >= {day} GROUP BY ALL),
         states AS (
             SELECT o.person_id, o.owner, o.assigned_at,
-                   coalesce(o.locked_until >= {day}, FALSE) AS locked,
+                   o.owner IS NOT NULL AND coalesce(o.locked_until >= {day}, FALSE) AS locked,
                    {_status_rank("o.status")} AS status_rank, l.sold_at
             FROM ownership o LEFT JOIN locking l ON l.person_id = o.person_id
-                 AND l.rep = o.owner
-            WHERE o.owner IS NOT NULL)
-        SELECT person_id, row_number() OVER (ORDER BY {order}person_id) AS priority
+                 AND l.rep = o.owner)
+        SELECT person_id, dense_rank() OVER (ORDER BY {order or "1"}) AS priority
         FROM (SELECT *{key_cols} FROM states)"""
 
 
