@@ -419,10 +419,12 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
         return
     fields = sql.event_columns_sql(mapping, types, options.timezone)
     # Lead columns an events file carries (utm_source, channel, ...) are attributes of its
-    # events under their canonical names (a campaign's UTM fields, for funnels).
+    # events under their canonical names (a campaign's UTM fields, for funnels); when the
+    # file also has a column of that very name, the alias keeps its own header (渠道 and
+    # channel both kept: nothing dropped).
     taken = {h.lower() for h in extra}
-    kept = {header: canonical for canonical, header in mapping.items()
-            if canonical not in EVENT_COLUMNS and canonical.lower() not in taken}
+    kept = {header: canonical if canonical.lower() not in taken else header
+            for canonical, header in mapping.items() if canonical not in EVENT_COLUMNS}
     result.loaded = _inserted(ws, sql.insert_events_sql(
         rows_sql, fields, [*extra, *kept], file_id, source, kept))
     # Rejects are rare: only scan the file a second time when rows are missing.
