@@ -416,3 +416,15 @@ def test_a_column_named_like_a_record_number_is_kept_as_an_attribute(cli, tmp_pa
     assert leads_in(cli, "lead_key", "lead_id", "row_number", "attributes") == [
         (k, f"L{k}", k, json.dumps({f"{name}_1": "1"}, separators=(",", ":")))
         for k in (1, 2, 3)]
+
+
+def test_a_stray_nul_is_a_character_and_a_csv_named_parquet_is_a_csv(cli, tmp_path):
+    with_nul = "张\x00三"
+    rows = "".join(f"L{i},1390000{i:04d},{with_nul if i == 7 else '李四'}\n" for i in range(300))
+    nul = write(tmp_path / "feed.csv", "lead_id,phone,name\n" + rows)
+    named = write(tmp_path / "web.parquet", "lead_id,phone\nW1,13700000001\n")
+    result = cli("ingest", nul, named, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [(f["status"], f["loaded"]) for f in result.json()["files"]] == [
+        ("loaded", 300), ("loaded", 1)]
+    assert leads_in(cli, "name")[7] == ("张\x00三",)

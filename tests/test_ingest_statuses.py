@@ -184,9 +184,9 @@ def test_the_good_rows_of_a_mixed_file_are_kept(case):
     text = "lead_id,phone,city\n" + "\n".join(lines) + "\n"
     result, leads = _ingest(text.encode())
     file = result.json()["files"][0]
-    if "\x00" in text:  # not a text file: refused whole
-        assert (result.exit_code, file["status"], file["message"], file["rows_read"], leads) == (
-            2, "failed", "binary content (NUL bytes): not a CSV or Parquet file", 0, [])
+    if file["status"] == "failed":  # NULs or control characters over 1%: refused whole
+        assert "\x00" in text and (result.exit_code, file["rows_read"], leads) == (2, 0, [])
+        assert file["message"].startswith(("binary content (NUL bytes)", "not a text table ("))
         return
     assert result.exit_code == 0, result.stderr
     # Every line is a row, loaded or rejected; a CR ends a line (as in any text reader),

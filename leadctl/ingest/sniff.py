@@ -57,7 +57,7 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         head = fh.read(SAMPLE_BYTES)
     if not head.strip():
         return FileFormat("empty")
-    if head[:4] == b"PAR1" or path.suffix.lower() in (".parquet", ".pq"):
+    if head[:4] == b"PAR1":  # by content, not by name: a CSV saved as .parquet is a CSV
         return FileFormat("parquet")
     truncated = len(head) == SAMPLE_BYTES  # the sample's last line may be cut
     wide = _utf16(head, encoding)
@@ -72,7 +72,9 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     has_bom = head.startswith(codecs.BOM_UTF8)
     if has_bom:
         head = head[len(codecs.BOM_UTF8):]
-    if b"\x00" in head:
+    # Binary (or UTF-16 without its mark) has NULs everywhere; a stray one in a cell is a
+    # character of that cell, not a reason to refuse the file.
+    if head.count(b"\x00") > max(1, len(head) // 100):
         wide = _bare_utf16(head)
         raise InputError("binary content (NUL bytes): not a CSV or Parquet file" + (
             f" (it looks like UTF-16 text without its byte order mark: --encoding {wide})"
