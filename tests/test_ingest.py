@@ -428,3 +428,24 @@ def test_a_stray_nul_is_a_character_and_a_csv_named_parquet_is_a_csv(cli, tmp_pa
     assert [(f["status"], f["loaded"]) for f in result.json()["files"]] == [
         ("loaded", 300), ("loaded", 1)]
     assert leads_in(cli, "name")[7] == ("张\x00三",)
+
+
+def test_a_damaged_byte_in_a_gbk_or_utf16_file_rejects_its_row_and_keeps_the_others(cli,
+                                                                                     tmp_path):
+    rows = "".join(f"G{i}|韩梅梅{i}|1370000{i:04d}\n" for i in range(50))
+    data = ("线索ID|姓名|手机\n" + rows).encode("gb18030")
+    at = data.index(b"13700000007") + 3
+    gbk = tmp_path / "agent.csv"
+    gbk.write_bytes(data[:at] + b"\xff" + data[at + 1:])  # inside G7's phone
+    text = "lead_id\tname\tphone\r\n" + "".join(f"U{i}\t名{i}\t1380000{i:04d}\r\n"
+                                                for i in range(20))
+    wide = text.encode("utf-16-le")
+    cut = wide.index("名7".encode("utf-16-le"))
+    excel = tmp_path / "excel.txt"
+    excel.write_bytes(b"\xff\xfe" + wide[:cut] + b"\x00\xd8" + wide[cut:])  # a lone surrogate
+    result = cli("ingest", gbk, excel, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [(f["encoding"], f["loaded"], f["rejected"]) for f in result.json()["files"]] == [
+        ("gb18030", 49, 1), ("utf-16", 19, 1)]
+    assert "G7" not in [r[0] for r in leads_in(cli, "lead_id")]
+    assert [r[2] for r in rejects_in(cli)] == ["invalid_encoding", "invalid_encoding"]

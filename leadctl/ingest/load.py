@@ -177,7 +177,8 @@ class DuckDBReader:
                                                       newlines=fmt.mixed_newlines)
             read_path = staged.temp
             if replaced:
-                staged.message = f"{replaced} undecodable characters replaced"
+                staged.message = (f"{replaced} undecodable byte(s): their rows are rejected "
+                                  "(invalid_encoding)")
         try:
             ws.execute(sql.stage_csv_sql("_stage", str(read_path), fmt.delimiter,
                                          staged.rejects_table, f"{staged.rejects_table}_scan"))

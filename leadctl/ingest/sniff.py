@@ -169,14 +169,14 @@ def _is_utf8(head: bytes) -> bool:
 
 
 def _detect_encoding(head: bytes) -> str:
+    """UTF-8 when the sample is; else whichever of GB18030 and UTF-8 leaves fewer bytes
+    undecodable: a GBK export with one damaged byte is still GBK (its damaged row is
+    rejected), mostly-UTF-8 with damaged bytes stays UTF-8 (DuckDB rejects those rows)."""
     if _is_utf8(head):
         return "utf-8"
-    try:
-        codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
-        return "gb18030"
-    except UnicodeDecodeError:
-        # Mostly UTF-8 with damaged bytes: DuckDB rejects just the damaged rows.
-        return "utf-8"
+    gb = codecs.getincrementaldecoder("gb18030")(errors="replace").decode(head, final=False)
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
+    return "gb18030" if gb.count("\ufffd") < utf8.count("\ufffd") else "utf-8"
 
 
 def _detect_delimiter(header: str) -> str:
@@ -191,22 +191,37 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False
     and, with `newlines`, every line ending (CRLF, or a lone CR) written as LF — DuckDB's
     sniffer gives up on a file whose line endings are mixed.
 
-    Returns (temp path, number of undecodable bytes replaced).
+    An undecodable byte is written as it was (not as U+FFFD): the copy is then not valid
+    UTF-8 there, and DuckDB rejects that row as `invalid_encoding`, as in a UTF-8 file —
+    nothing is loaded altered. Returns (temp path, number of such bytes).
     """
-    decoder = codecs.getincrementaldecoder(_codec(encoding))(errors="replace")
+    decoder = codecs.getincrementaldecoder(_codec(encoding))(errors=_KEEP_BYTES)
     fd, tmp = tempfile.mkstemp(prefix="leadctl-", suffix=".csv")
     replaced = 0
     held = ""  # a CR at a chunk's end: its LF may start the next chunk
-    with open(path, "rb") as src, os.fdopen(fd, "w", encoding="utf-8", newline="") as dst:
+    with open(path, "rb") as src, os.fdopen(fd, "w", encoding="utf-8", newline="",
+                                            errors="surrogateescape") as dst:
         for chunk in iter(lambda: src.read(4 * 1024 * 1024), b""):
             text = decoder.decode(chunk)
-            replaced += text.count("\ufffd")
+            replaced += len(_ESCAPED.findall(text))
             if newlines:
                 text, held = _lf(held + text)
             dst.write(text)
         text = held + decoder.decode(b"", final=True)
         dst.write(_lf(text + "\n")[0][:-1] if newlines and text else text)
     return Path(tmp), replaced
+
+
+def _keep_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
+    """Decode error handler: bytes 0x80-0xFF as the surrogates `surrogateescape` writes
+    back as those bytes; a lower one (a broken UTF-16 unit) as U+FFFD, as before."""
+    bad = exc.object[exc.start:exc.end]
+    return "".join(chr(0xDC00 + b) if b >= 0x80 else "\ufffd" for b in bad), exc.end
+
+
+_KEEP_BYTES = "leadctl_keep_bytes"
+codecs.register_error(_KEEP_BYTES, _keep_bytes)
+_ESCAPED = re.compile("[\udc80-\udcff\ufffd]")
 
 
 def _lf(text: str) -> tuple[str, str]:
