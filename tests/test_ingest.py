@@ -449,3 +449,16 @@ def test_a_damaged_byte_in_a_gbk_or_utf16_file_rejects_its_row_and_keeps_the_oth
         ("gb18030", 49, 1), ("utf-16", 19, 1)]
     assert "G7" not in [r[0] for r in leads_in(cli, "lead_id")]
     assert [r[2] for r in rejects_in(cli)] == ["invalid_encoding", "invalid_encoding"]
+
+
+def test_a_comma_in_an_amount_groups_thousands_or_the_amount_is_rejected(cli, tmp_path):
+    amounts = ["1,200.5", "12,345,678", "-1,000", "12,5", "1.234,56", "1,2,3", "1200,50"]
+    path = write(tmp_path / "orders.csv", "phone;event_type;ts;amount\n" + "".join(
+        f"1380000000{i};order_paid;2026-10-01 08:00:00;{a}\n" for i, a in enumerate(amounts)))
+    assert cli("ingest", path).exit_code == 0
+    con = duckdb.connect(str(cli.db), read_only=True)
+    assert con.execute("SELECT amount FROM events ORDER BY row_number").fetchall() == [
+        (1200.5,), (12345678.0,), (-1000.0,)]
+    con.close()
+    assert [(r[1], r[2]) for r in rejects_in(cli)] == [
+        (4, "bad_amount"), (5, "bad_amount"), (6, "bad_amount"), (7, "bad_amount")]

@@ -314,8 +314,12 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
     else:
         numeric = _is_numeric(types[amount_col])
         amount_raw = ident(amount_col) if numeric else col("amount")
-        value = (f"CAST({amount_raw} AS DOUBLE)" if numeric
-                 else f"try_cast(replace({amount_raw}, ',', '') AS DOUBLE)")
+        # A comma groups thousands (1,200.5) only between groups of three digits; any other
+        # comma (12,5 as a decimal comma, 1,2,3) is no amount rather than a wrong one.
+        grouped = f"regexp_matches({amount_raw}, '^[+-]?[0-9]{{1,3}}(,[0-9]{{3}})+([.][0-9]*)?$')"
+        value = (f"CAST({amount_raw} AS DOUBLE)" if numeric else
+                 f"try_cast(CASE WHEN {grouped} THEN replace({amount_raw}, ',', '') "
+                 f"WHEN strpos({amount_raw}, ',') = 0 THEN {amount_raw} END AS DOUBLE)")
         # NaN and ±infinity (a text 'NaN', '1e400', a float column's own) are no amount:
         # one would turn every sum and average over it, and the RFM means of everyone,
         # into NaN. x - x = 0 is false for exactly those, on DuckDB and Spark alike.
