@@ -239,6 +239,18 @@ def block_email(cli: Cli, email: str) -> None:
                                              encoding="utf-8")
 
 
+def test_a_split_that_takes_the_other_lock_out_again_ends_the_conflict(cli):
+    night(cli, FIRST, "2026-11-01")
+    sold(cli, "x1", "ann", "2026-11-02")
+    sold(cli, "y1", "bob", "2026-11-03")
+    night(cli, BRIDGE, "2026-11-04", "bridge")  # X keeps ann's lock; bob's on Y: a conflict
+    assert len(cli("identity", "conflicts", "--json").json()["conflicts"]) == 1
+    block_email(cli, Y_EMAIL)  # the bridge's e-mail no longer links: Y is on its own again
+    assert cli("resolve", "--as-of", "2026-11-05").exit_code == 0
+    assert state(cli, "y1")[0] == Y
+    assert cli("identity", "conflicts", "--json").json() == {"conflicts": []}
+
+
 def test_a_split_leaves_the_state_with_the_larger_part_and_routes_the_other_as_new(cli):
     a = pid("a1")
     night(cli, f"a1,{X_PHONE},{Y_EMAIL},2026-10-01 10:00\na2,{X_PHONE},,2026-10-02 10:00\n"

@@ -305,11 +305,18 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
 
 def conflicts_query_sql() -> str:
     """Open conflicts, each under the person it belongs to now (a later merge may have
-    retired the id it was recorded under)."""
-    return ("SELECT coalesce(a.person_id, c.person_id) AS current_id, c.*\n"
+    retired the id it was recorded under), while both states' persons are still one: a
+    split that took the other lock's person out again ends the conflict."""
+    def current(column: str, n: str) -> str:
+        return f"coalesce(p{n}.person_id, a{n}.person_id, {column})"
+    return (f"SELECT {current('c.person_id', '1')} AS current_id, c.*\n"
             "FROM ownership_conflicts c\n"
-            "LEFT JOIN person_aliases a ON a.old_person_id = c.person_id\n"
-            "WHERE c.status = 'open'\n"
+            "LEFT JOIN persons p1 ON p1.person_id = c.person_id\n"
+            "LEFT JOIN person_aliases a1 ON a1.old_person_id = c.person_id\n"
+            "LEFT JOIN persons p2 ON p2.person_id = c.other_person_id\n"
+            "LEFT JOIN person_aliases a2 ON a2.old_person_id = c.other_person_id\n"
+            f"WHERE c.status = 'open' AND {current('c.other_person_id', '2')} = "
+            f"{current('c.person_id', '1')}\n"
             "ORDER BY c.detected_at, current_id, c.other_rep, c.other_person_id")
 
 
