@@ -462,3 +462,12 @@ def test_a_comma_in_an_amount_groups_thousands_or_the_amount_is_rejected(cli, tm
     con.close()
     assert [(r[1], r[2]) for r in rejects_in(cli)] == [
         (4, "bad_amount"), (5, "bad_amount"), (6, "bad_amount"), (7, "bad_amount")]
+
+
+def test_the_header_line_again_is_a_reject_not_a_lead(cli, tmp_path):
+    first = "lead_id,phone,name\nL1,13800000001,张三\n"
+    path = write(tmp_path / "joined.csv", first + "\ufeff" + first.replace("L1,", "L2,")
+                 .replace("13800000001", "13800000002"))  # two exports joined, BOMs and all
+    assert cli("ingest", path).exit_code == 0
+    assert leads_in(cli, "lead_id") == [("L1",), ("L2",)]
+    assert [(r[1], r[2]) for r in rejects_in(cli)] == [(2, "repeated_header")]

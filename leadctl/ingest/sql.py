@@ -9,6 +9,7 @@ from __future__ import annotations
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, LEAD_COLUMNS
 from leadctl.sqltext import ident, literal
 
+BOM = "\ufeff"
 NULL_TOKENS = ("null", "none", "nan", "n/a", "na", "undefined", "nil", "-", "--")
 TIMESTAMP_FORMATS = (
     "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y-%m-%d %H:%M",
@@ -188,20 +189,27 @@ def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
     row_text = " || chr(31) || ".join(
         f"coalesce(CAST({ident(c)} AS VARCHAR), '')" for c in all_columns) or "''"
     kept = ", ".join(c for c in LEAD_COLUMNS if c not in ("created_at", "lead_id"))
+    # The header line again (files concatenated, each with its header, maybe its BOM):
+    # every cell is its column's name. Evaluated column by column, so the first cell that
+    # is not its name ends the test for nearly every row.
+    header = " AND ".join(
+        f"lower(trim(replace(CAST({ident(c)} AS VARCHAR), {literal(BOM)}, ''))) = "
+        f"{literal(c.lower())}" for c in all_columns) or "false"
     return f"""
         WITH src AS ({rows_sql}),
         typed AS (
             SELECT row_number, {cols['lead_id']} AS given_lead_id, {select},
                 {cols['created_at']} AS created_at_raw,
                 {struct_json_sql(extra)} AS attributes,
-                md5({row_text}) AS row_hash
+                md5({row_text}) AS row_hash, coalesce({header}, false) AS is_header
             FROM src),
         parsed AS (
             SELECT *, {parse_timestamp_sql('created_at_raw', timezone)} AS created_at
             FROM typed)
         SELECT row_number, {final_lead_id_sql()} AS lead_id, {kept}, created_at_raw,
             attributes, row_hash, created_at,
-            CASE WHEN NOT ({identifiers}) THEN 'no_identifier'
+            CASE WHEN is_header THEN 'repeated_header'
+                 WHEN NOT ({identifiers}) THEN 'no_identifier'
                  WHEN created_at_raw IS NOT NULL AND created_at IS NULL THEN 'bad_date'
             END AS reason
         FROM parsed"""
@@ -232,6 +240,7 @@ def insert_lead_rejects_sql(rows_sql: str, checked: str, duplicates: str,
         FROM (
             SELECT row_number, reason,
                 CASE reason
+                    WHEN 'repeated_header' THEN 'the header line again (files joined?)'
                     WHEN 'no_identifier' THEN 'no phone, email, wechat, device id or id card'
                             WHEN 'bad_date' THEN 'cannot parse created_at ' || created_at_raw
                 END AS detail
