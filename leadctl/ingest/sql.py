@@ -190,11 +190,14 @@ def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
         f"coalesce(CAST({ident(c)} AS VARCHAR), '')" for c in all_columns) or "''"
     kept = ", ".join(c for c in LEAD_COLUMNS if c not in ("created_at", "lead_id"))
     # The header line again (files concatenated, each with its header, maybe its BOM):
-    # every cell is its column's name. Evaluated column by column, so the first cell that
-    # is not its name ends the test for nearly every row.
-    header = " AND ".join(
-        f"lower(trim(replace(CAST({ident(c)} AS VARCHAR), {literal(BOM)}, ''))) = "
-        f"{literal(c.lower())}" for c in all_columns) or "false"
+    # every cell is its column's name. The CASE tests the other cells only on rows whose
+    # first cell is (a projection evaluates every conjunct of an AND on every row).
+    header = "false"
+    if all_columns:
+        first, *rest = all_columns
+        others = " AND ".join(f"CAST({ident(c)} AS VARCHAR) = {literal(c)}" for c in rest)
+        header = (f"CASE WHEN CAST({ident(first)} AS VARCHAR) IN "
+                  f"({literal(first)}, {literal(BOM + first)}) THEN {others or 'true'} END")
     return f"""
         WITH src AS ({rows_sql}),
         typed AS (
