@@ -336,12 +336,7 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
         # one would turn every sum and average over it, and the RFM means of everyone,
         # into NaN. x - x = 0 is false for exactly those, on DuckDB and Spark alike.
         amount = f"CASE WHEN {value} - {value} = 0 THEN {value} END"
-    def subject_col(name: str) -> str:  # `null`, `-`, `N/A` name no one, as in leads
-        tokens = ", ".join(literal(t) for t in NULL_TOKENS)
-        return f"CASE WHEN lower({col(name)}) NOT IN ({tokens}) THEN {col(name)} END"
-
-    base = {"_person": subject_col("person_id"), "_lead": subject_col("lead_id"),
-            "_phone": subject_col("phone"),
+    base = {"_person": col("person_id"), "_lead": col("lead_id"), "_phone": col("phone"),
             "_event_type": col("event_type"), "ts": ts, "amount": amount,
             "category": col("category"),
             "ts_missing": f"{ident(ts_col)} IS NULL" if ts_col else "true",
