@@ -74,7 +74,7 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         head = head[len(codecs.BOM_UTF8):]
     # Binary (or UTF-16 without its mark) has NULs everywhere; a stray one in a cell is a
     # character of that cell, not a reason to refuse the file.
-    if head.count(b"\x00") > max(1, len(head) // 100):
+    if head.count(b"\x00") > len(head) // 100:  # over 1% of the sample
         wide = _bare_utf16(head)
         raise InputError("binary content (NUL bytes): not a CSV or Parquet file" + (
             f" (it looks like UTF-16 text without its byte order mark: --encoding {wide})"
