@@ -50,6 +50,13 @@ def new_id_sql(anchor: str, salt: int) -> str:
     return f"'{ID_PREFIX}' || substr(md5({seed}), 1, {ID_HEX})"
 
 
+def lead_derived_id_sql(leads: str = "") -> str:
+    """The (unsalted) id a person anchored by a `leads` row is named: what a retired id
+    is matched against in a workspace without its aliases. `leads`: the table's alias."""
+    col = f"{leads}." if leads else ""
+    return new_id_sql(f"{col}source || '|' || {col}lead_id", 0)
+
+
 def overlap_sql(target: str, comps: str, previous: str, leads: str = "leads") -> str:
     """`target(comp, old_id, n, anchor)`: how many leads of each previous person are in
     each component, and the anchor of the oldest of them (as `anchors_sql` orders)."""

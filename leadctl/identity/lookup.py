@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from leadctl import pii
 from leadctl.errors import NotFound, UsageError
-from leadctl.identity.history import ID_HEX, ID_PREFIX, new_id_sql
+from leadctl.identity.history import ID_HEX, ID_PREFIX, lead_derived_id_sql
 from leadctl.identity.normalize import id_card_check_digit, normalize_phone
 from leadctl.identity.tables import IDENTITY_STATE_KEY
 from leadctl.sqltext import meta_value_sql
@@ -419,9 +419,9 @@ def _merged_into(ws, lookups: list[Lookup]) -> str | None:
                      [person]).fetchone()
     if row or not looks_like_person_id(person):
         return row[0] if row else None
-    derived = new_id_sql("l.source || '|' || l.lead_id", 0)
     rows = ws.execute(f"SELECT DISTINCT pl.person_id FROM leads l JOIN person_leads pl "
-                      f"ON pl.lead_key = l.lead_key WHERE {derived} = ?", [person]).fetchall()
+                      f"ON pl.lead_key = l.lead_key WHERE {lead_derived_id_sql('l')} = ?",
+                      [person]).fetchall()
     return rows[0][0] if len(rows) == 1 else None
 
 

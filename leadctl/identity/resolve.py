@@ -241,8 +241,6 @@ def _region(ws: Workspace, config: IdentityConfig, key: str, full: bool) -> bool
     return True
 
 
-
-
 def _state_key(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> str:
     """What the published identity depends on besides the leads: normalising, value
     statuses, survivorship and place rules (their SQL) and the place tables."""

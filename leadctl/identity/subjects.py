@@ -15,7 +15,7 @@ NULL: reported, never guessed.
 
 from __future__ import annotations
 
-from leadctl.identity.history import new_id_sql
+from leadctl.identity.history import lead_derived_id_sql
 from leadctl.identity.normalize import CN_MOBILE_PATTERN, keyed_sql
 
 PERSON_PREFIX = "person:"
@@ -99,7 +99,6 @@ def derived_subjects_sql(table: str) -> str:
     current or merged person to the person holding the lead their id was derived from
     (only when exactly one person does). Run only when `unmatched_person_subjects_sql`
     finds some: it derives the id of every lead."""
-    derived = new_id_sql("l.source || '|' || l.lead_id", 0)
     return f"""
         UPDATE {table} SET person_id = d.person_id, status = 'matched'
         FROM (
@@ -107,7 +106,7 @@ def derived_subjects_sql(table: str) -> str:
             FROM (SELECT subject, substr(subject, {len(PERSON_PREFIX) + 1}) AS ref
                   FROM {table} WHERE status = 'unmatched'
                     AND subject LIKE '{PERSON_PREFIX}%') u
-            JOIN leads l ON {derived} = u.ref
+            JOIN leads l ON {lead_derived_id_sql('l')} = u.ref
             JOIN person_leads pl ON pl.lead_key = l.lead_key
             GROUP BY u.subject HAVING count(DISTINCT pl.person_id) = 1) d
         WHERE {table}.subject = d.subject"""
@@ -147,7 +146,7 @@ def changed_subjects_sql(target: str, subjects: str, added: str, subject_keys: s
         SELECT subject FROM subject_persons
         WHERE status = 'unmatched' AND subject LIKE '{PERSON_PREFIX}%'
           AND substr(subject, {len(PERSON_PREFIX) + 1}) IN (
-            SELECT {new_id_sql("source || '|' || lead_id", 0)} FROM leads
+            SELECT {lead_derived_id_sql()} FROM leads
             WHERE lead_key IN (SELECT lead_key FROM changed_leads))"""
 
 

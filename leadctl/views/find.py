@@ -75,8 +75,9 @@ def evaluating(text: str) -> Iterator[None]:
 class InvalidExpression(UsageError):
     """The EXPR of `find` was rejected; the message points at the offending column."""
 
-    def __init__(self, text: str, message: str, offset: int, length: int):
-        self.text, self.reason, self.offset, self.length = text, message, offset, length
+    def __init__(self, text: str, message: str, offset: int, length: int,
+                 unknown: str | None = None):
+        self.text, self.offset, self.length, self.unknown = text, offset, length, unknown
         column = display_width(text[:offset]) + 1
         super().__init__(f"invalid expression at column {column}: {message}\n"
                          + "\n".join(caret_lines(text, offset, length)))
@@ -134,17 +135,17 @@ def compile_filter(ws, text: str, as_of: dt.date) -> str:
         compiled = compile_expr(text, types, expect="boolean", as_of=as_of,
                                 column_sql=columns.__getitem__)
     except ExprError as exc:
-        raise InvalidExpression(text, exc.message, exc.offset, exc.length) from None
+        raise InvalidExpression(text, exc.message, exc.offset, exc.length,
+                                exc.unknown) from None
     return compiled.sql
 
 
 def not_computed_yet(exc: InvalidExpression, defined_tags: set[str]) -> UsageError | None:
     """For an expression naming a tag the rules define but the stored tags lack: the error
     to give instead of `unknown field` (None when that is not the case)."""
-    unknown = re.match(r"unknown field '([^']+)'", exc.reason)
-    if unknown is None or unknown.group(1) not in defined_tags:
+    if exc.unknown is None or exc.unknown not in defined_tags:
         return None
-    return UsageError(f"tag '{unknown.group(1)}' is defined in tags.yaml but no tag run has "
+    return UsageError(f"tag '{exc.unknown}' is defined in tags.yaml but no tag run has "
                       "computed it yet: run `leadctl tag` first (or the nightly `leadctl run`)")
 
 
