@@ -59,9 +59,7 @@ def preferred_ids_sql(as_of: dt.date, keep: Sequence[str] = DEFAULT_MERGE_KEEP) 
     rep who keeps the customer keeps the id too). Persons the policy cannot tell apart
     share a rank: identity then keeps the oldest, and the merge its state."""
     day = date_literal(as_of)
-    keys = _keys(keep)
-    key_cols = "".join(f", {expr} AS {name}" for name, expr, _ in keys)
-    order = ", ".join(f"{name} {direction} NULLS LAST" for name, _, direction in keys)
+    derived, key_cols, order = _ranking(keep, day)
     return f"""
         WITH locking AS (
             SELECT coalesce(a.person_id, s.person_id) AS person_id, s.rep,
@@ -69,9 +67,7 @@ def preferred_ids_sql(as_of: dt.date, keep: Sequence[str] = DEFAULT_MERGE_KEEP) 
             FROM sales s LEFT JOIN person_aliases a ON a.old_person_id = s.person_id
             WHERE s.locked_until >= {day} GROUP BY ALL),
         states AS (
-            SELECT o.person_id, o.owner, o.assigned_at,
-                   o.owner IS NOT NULL AND coalesce(o.locked_until >= {day}, FALSE) AS locked,
-                   {_status_rank("o.status")} AS status_rank, l.sold_at
+            SELECT o.person_id, o.owner, o.assigned_at, {derived}, l.sold_at
             FROM ownership o LEFT JOIN locking l ON l.person_id = o.person_id
                  AND l.rep = o.owner)
         SELECT person_id, dense_rank() OVER (ORDER BY {order or "1"}) AS priority
@@ -109,15 +105,26 @@ def _keys(keep: Sequence[str]) -> list[tuple[str, str, str]]:
     return out
 
 
+def _ranking(keep: Sequence[str], day: str) -> tuple[str, str, str]:
+    """What both rankings of routing states share, so that they agree (`candidates_sql`:
+    the state a merge keeps; `preferred_ids_sql`: the id that survives): the columns
+    derived from an `ownership` row `o` (`locked`, `status_rank`), the policy's key
+    columns over them (`, expr AS k_…`) and their ORDER BY."""
+    derived = (f"o.owner IS NOT NULL AND coalesce(o.locked_until >= {day}, FALSE) AS locked, "
+               f"{_status_rank('o.status')} AS status_rank")
+    keys = _keys(keep)
+    key_cols = "".join(f", {expr} AS {name}" for name, expr, _ in keys)
+    order = ", ".join(f"{name} {direction} NULLS LAST" for name, _, direction in keys)
+    return derived, key_cols, order
+
+
 def candidates_sql(keep: Sequence[str], as_of: dt.date) -> str:
     """MERGE_CANDIDATES: one row per ownership row of a person merged away and of the
     person it went to (`target`), with its sort keys and `pick` (1 = the state kept).
     `sold_at`: the first sale still locking by the row's owner, recorded on the row's own
     id (else on any id of the merged person: an id retired by an earlier merge)."""
     day = date_literal(as_of)
-    keys = _keys(keep)
-    key_cols = "".join(f",\n         {expr} AS {name}" for name, expr, _ in keys)
-    order = ", ".join(f"{name} {direction} NULLS LAST" for name, _, direction in keys)
+    derived, key_cols, order = _ranking(keep, day)
     state = ", ".join(f"o.{c}" for c in _STATE)
     return f"""CREATE OR REPLACE TEMP TABLE {MERGE_CANDIDATES} AS
 WITH moved AS (
@@ -136,9 +143,7 @@ WITH moved AS (
 ), sold_by_target AS (
   SELECT target, rep, min(sold_at) AS sold_at FROM locking GROUP BY target, rep
 ), states AS (
-  SELECT m.target, o.person_id, {state},
-         o.owner IS NOT NULL AND coalesce(o.locked_until >= {day}, FALSE) AS locked,
-         {_status_rank("o.status")} AS status_rank,
+  SELECT m.target, o.person_id, {state}, {derived},
          coalesce(d.sold_at, x.sold_at) AS sold_at
   FROM members m JOIN ownership o ON o.person_id = m.person_id
   LEFT JOIN sold_by_id d ON d.person_id = o.person_id AND d.rep = o.owner

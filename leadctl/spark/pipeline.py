@@ -327,17 +327,17 @@ def load_table_sql(name: str, kind: str | None, columns: list[tuple[str, str]], 
     return drop + [f"CREATE TABLE {quoted} AS SELECT * FROM read_parquet({source})"]
 
 
-def _run_summary(path: Path, output: str) -> dict:
-    """The Spark run's summary file, checked: a truncated or foreign one is an input
-    error, not an internal one."""
+def _run_summary(path: Path, output: str) -> tuple[dict, dt.date]:
+    """The Spark run's summary file and its as-of, checked: a truncated or foreign one is
+    an input error, not an internal one."""
     try:
         run = json.loads(path.read_text(encoding="utf-8"))
-        dt.date.fromisoformat(run["as_of"])
+        as_of = dt.date.fromisoformat(run["as_of"])
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{output}: {SUMMARY_FILE} is not a complete Spark run summary "
                          f"({type(exc).__name__}: {exc}); copy the whole --output folder "
                          "again") from None
-    return run
+    return run, as_of
 
 
 def load_results(db: Path | None, output: str, rules_dir: Path | None = None) -> dict:
@@ -349,8 +349,7 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
     if not summary_path.is_file():
         raise InputError(f"{output}: not a Spark run's output (no {SUMMARY_FILE}); "
                          "run `leadctl run --engine spark --output DIR` first")
-    run = _run_summary(summary_path, output)
-    run_as_of = dt.date.fromisoformat(run["as_of"])
+    run, run_as_of = _run_summary(summary_path, output)
     tables = sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.parquet"))
                     and p.name not in KEPT_BY_WORKSPACE)
     with open_writer(db, create=True) as ws:
