@@ -69,6 +69,16 @@ def test_gbk_file_is_detected_and_decoded(cli, tmp_path):
     assert leads_in(cli, "name", "attributes") == [("韩梅梅", '{"代理商":"华东代理"}')]
 
 
+def test_gbk_file_whose_first_rows_are_ascii_is_judged_where_its_chinese_starts(
+        cli, tmp_path):
+    ascii_rows = "".join(f"A{i},13900{i:06d},Beijing\n" for i in range(20000))  # > 256 KB
+    path = write(tmp_path / "late.csv", "lead_id,phone,city\n" + ascii_rows
+                 + "Z1,13700002222,上海\n", encoding="gb18030")
+    result = cli("ingest", path, "--json")
+    assert result.json()["files"][0]["encoding"] == "gb18030"
+    assert leads_in(cli, "city") == [("Beijing",)] * 20000 + [("上海",)]
+
+
 def test_parquet_with_alias_headers_and_typed_columns(cli, tmp_path):
     path = tmp_path / "app.parquet"
     duckdb.execute(f"""COPY (SELECT 'P1' AS Lead_Id, 13812345678.0 AS mobile,

@@ -79,7 +79,8 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         raise InputError("binary content (NUL bytes): not a CSV or Parquet file" + (
             f" (it looks like UTF-16 text without its byte order mark: --encoding {wide})"
             if wide else ""))
-    enc = encoding or _detect_encoding(head)
+    enc = encoding or _detect_encoding(
+        _non_ascii_sample(path, head) if truncated and not has_bom else head)
     conflict = _encoding_conflict(head, has_bom, enc) if encoding else ""
     # Judged as what the file is, also when a contradicting --encoding is forced.
     text = head.decode(_codec("utf-8" if conflict else enc), errors="replace")
@@ -177,6 +178,28 @@ def _detect_encoding(head: bytes) -> str:
     gb = codecs.getincrementaldecoder("gb18030")(errors="replace").decode(head, final=False)
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
     return "gb18030" if gb.count("\ufffd") < utf8.count("\ufffd") else "utf-8"
+
+
+def _non_ascii_sample(path: Path, head: bytes) -> bytes:
+    """The bytes to judge the encoding by: the head, unless it is all ASCII; then the
+    sample from the line holding the file's first non-ASCII byte (a GB18030 export whose
+    first rows are ASCII is not UTF-8 because its head decodes as such)."""
+    if not head.isascii():
+        return head
+    with open(path, "rb") as fh:
+        offset = 0
+        for chunk in iter(lambda: fh.read(4 * 1024 * 1024), b""):
+            if not chunk.isascii():
+                at = offset + _NON_ASCII.search(chunk).start()
+                start = max(0, at - 4096)
+                fh.seek(start)
+                window = fh.read(SAMPLE_BYTES)
+                return window[window.rfind(b"\n", 0, at - start) + 1:]
+            offset += len(chunk)
+    return head
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 
 def _detect_delimiter(header: str) -> str:
