@@ -84,7 +84,20 @@ def generated(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("generated")
     subprocess.run([sys.executable, str(REPO / "sample_data" / "generate.py"), "--out", str(tmp),
                     "--persons", "900", "--seed", "23"], check=True, capture_output=True)
+    _files_with_record_number_columns(tmp / "inbox")
     return _both_engines(tmp, tmp / "inbox")
+
+
+def _files_with_record_number_columns(inbox: Path) -> None:
+    """Two leads each in a CSV and a Parquet file with columns named like the readers'
+    record numbers (and Spark's malformed-line column)."""
+    import duckdb
+
+    (inbox / "page.csv").write_text("lead_id,phone,row_number,_corrupt\n"
+                                    "L1,13800000001,1,x\nL2,13800000002,1,x\n")
+    duckdb.execute("COPY (SELECT 'Q' || i AS lead_id, '1390000000' || i AS phone, "
+                   "7 AS row_number, 7 AS file_row_number FROM range(1, 3) t(i)) "
+                   f"TO '{inbox / 'app.parquet'}' (FORMAT parquet)")
 
 
 def _assert_same(report, expected_rows):
@@ -103,9 +116,27 @@ def test_sample_data_same_partition_tags_scores_and_routes(sample):
 
 def test_generated_data_same_results(generated):
     duck, spark, run = generated
-    _assert_same(_parity(duck, spark), {"person_leads": 1970, "tags": 21176, "scores": 922,
-                                        "ownership": 922, "assignments": 922})
-    assert run["stages"]["resolve"]["persons"] == 922
+    _assert_same(_parity(duck, spark), {"person_leads": 1974, "tags": 21230, "scores": 925,
+                                        "ownership": 925, "assignments": 925})
+    assert run["stages"]["resolve"]["persons"] == 925
+
+
+def test_columns_named_like_record_numbers_are_attributes_as_on_duckdb(generated):
+    """A file's own `row_number` (or `_corrupt`) never becomes the record number, nor
+    collides with it: an attribute `<name>_1`, on both engines."""
+    import duckdb
+
+    loaded = []
+    for cli in generated[:2]:
+        with duckdb.connect(str(cli.db), read_only=True) as con:
+            loaded.append(con.execute(
+                "SELECT source, lead_id, row_number, attributes FROM leads "
+                "WHERE source IN ('app', 'page') ORDER BY ALL").fetchall())
+    assert loaded[0] == loaded[1] == [
+        ("app", "Q1", 1, '{"row_number_1":"7","file_row_number_1":"7"}'),
+        ("app", "Q2", 2, '{"row_number_1":"7","file_row_number_1":"7"}'),
+        ("page", "L1", 1, '{"row_number_1":"1","_corrupt_1":"x"}'),
+        ("page", "L2", 2, '{"row_number_1":"1","_corrupt_1":"x"}')]
 
 
 def test_same_rejects_and_person_ids(sample):

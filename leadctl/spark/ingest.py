@@ -9,6 +9,7 @@ from pathlib import Path
 from leadctl.errors import InputError
 from leadctl.ingest.load import DATA_SUFFIXES, DuckDBReader, StagedFile, expand_paths
 from leadctl.ingest.sniff import FileFormat
+from leadctl.ingest.sql import free_names
 
 _SCHEMES = ("hdfs://", "s3://", "s3a://", "s3n://", "gs://", "abfs://", "abfss://",
             "wasb://", "wasbs://", "dbfs:/", "file://")
@@ -52,13 +53,18 @@ class SparkReader(DuckDBReader):
 
         spark, location = ws.spark, _location(path)
         if fmt.format == "parquet":
-            frame = spark.read.parquet(location).select(
-                "*", (F.col("_metadata.row_index") + 1).alias("row_number"))
+            raw = spark.read.parquet(location)
+            renames = free_names(raw.columns)  # a file's own `row_number` is an attribute
+            frame = raw.select(*(F.col(f"`{c.replace('`', '``')}`").alias(renames.get(c, c))
+                                 for c in raw.columns),
+                               (F.col("_metadata.row_index") + 1).alias("row_number"))
             ws.store_frame("_stage", frame, materialise=False)  # Parquet reads are cheap
             return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"))
         options = {"header": "true", "sep": fmt.delimiter, "encoding": fmt.encoding,
                    "mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
-        header = spark.read.options(**options).csv(location).columns
+        found = spark.read.options(**options).csv(location).columns
+        renames = free_names(found)  # the schema names the columns, by position
+        header = [renames.get(c, c) for c in found]
         schema = StructType([StructField(c, StringType()) for c in header]
                             + [StructField("_corrupt", StringType())])
         rows = spark.read.options(**options).schema(schema).csv(location)
