@@ -79,6 +79,20 @@ def test_gbk_file_whose_first_rows_are_ascii_is_judged_where_its_chinese_starts(
     assert leads_in(cli, "city") == [("Beijing",)] * 20000 + [("上海",)]
 
 
+def test_a_stray_quote_in_a_quoted_csv_rejects_its_line_only(cli, tmp_path):
+    # DuckDB's sniffer gives quoting up for the whole file over one such line
+    names = {3: 'Zhang "Big" San', 4: 'Li ""Q"" Si'}
+    rows = "".join(f'"L{i}","{names.get(i, f"N{i}")}","1390000000{i}","Beijing, CN"\n'
+                   for i in range(1, 7))
+    path = write(tmp_path / "web.csv", '"lead_id","name","phone","city"\n' + rows)
+    result = cli("ingest", path, "--json")
+    assert [(f["status"], f["loaded"], f["rejected"]) for f in result.json()["files"]] == [
+        ("loaded", 5, 1)]
+    assert rejects_in(cli) == [("web", 3, "unquoted_value")]
+    assert leads_in(cli, "lead_id", "row_number", "name", "city")[2:4] == [
+        ("L4", 4, 'Li "Q" Si', "Beijing, CN"), ("L5", 5, "N5", "Beijing, CN")]
+
+
 def test_parquet_with_alias_headers_and_typed_columns(cli, tmp_path):
     path = tmp_path / "app.parquet"
     duckdb.execute(f"""COPY (SELECT 'P1' AS Lead_Id, 13812345678.0 AS mobile,
@@ -408,7 +422,7 @@ def test_an_events_file_keeps_every_column(cli, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-@pytest.mark.parametrize("name", ["row_number", "rowid", "file_row_number", "_k"])
+@pytest.mark.parametrize("name", ["row_number", "rowid", "file_row_number", "_k", "_corrupt"])
 def test_a_column_named_like_a_record_number_is_kept_as_an_attribute(cli, tmp_path, fmt,
                                                                         name):
     # its values (1 on every row) must never become the record numbers, hence lead keys

@@ -17,7 +17,13 @@ from leadctl.ingest.columns import (
     map_columns,
     missing_identifier_message,
 )
-from leadctl.ingest.sniff import FileFormat, hash_and_line_endings, sniff, transcode_to_utf8
+from leadctl.ingest.sniff import (
+    FileFormat,
+    csv_header,
+    hash_and_line_endings,
+    sniff,
+    transcode_to_utf8,
+)
 from leadctl.ingest.sources import SourcesConfig, load_sources_config
 from leadctl.sqltext import ident, literal
 from leadctl.workspace import Workspace
@@ -183,6 +189,14 @@ class DuckDBReader:
             ws.execute(sql.stage_csv_sql("_stage", str(read_path), fmt.delimiter,
                                          staged.rejects_table, f"{staged.rejects_table}_scan"))
             header, _ = _describe(ws, "SELECT * FROM _stage LIMIT 0")
+            if sql.quoting_lost(header):
+                ws.script([f"DELETE FROM {staged.rejects_table}",
+                           f"DELETE FROM {staged.rejects_table}_scan",
+                           sql.stage_csv_sql(
+                               "_stage", str(read_path), fmt.delimiter, staged.rejects_table,
+                               f"{staged.rejects_table}_scan",
+                               sql.reader_column_names(csv_header(read_path, fmt.delimiter)))])
+                header, _ = _describe(ws, "SELECT * FROM _stage LIMIT 0")
             for old_name, new_name in sql.free_names(header).items():  # a `row_number` column
                 ws.execute(f"ALTER TABLE _stage RENAME COLUMN {ident(old_name)} "
                            f"TO {ident(new_name)}")

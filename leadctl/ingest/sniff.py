@@ -202,6 +202,12 @@ def _non_ascii_sample(path: Path, head: bytes) -> bytes:
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 
+def csv_header(path: Path, delimiter: str) -> list[str]:
+    """The fields of a UTF-8 CSV file's header record, RFC 4180 quoting."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        return next(csv.reader(fh, delimiter=delimiter), [])
+
+
 def _detect_delimiter(header: str) -> str:
     counts = {d: header.count(d) for d in DELIMITERS}
     best = max(counts, key=lambda d: counts[d])

@@ -83,9 +83,17 @@ def struct_json_sql(columns: list[str], keys: dict[str, str] | None = None) -> s
     return f"to_json(struct_pack({parts}))"
 
 
-def read_csv_sql(path: str, delimiter: str, rejects_table: str, rejects_scan: str) -> str:
+def read_csv_sql(path: str, delimiter: str, rejects_table: str, rejects_scan: str,
+                 columns: list[str] | None = None) -> str:
+    """DuckDB's reader, its dialect sniffed; with `columns` (the header's names) the
+    dialect is given instead: RFC 4180 quoting, so a line with a stray quote is rejected
+    (UNQUOTED VALUE) where the sniffer would turn quoting off for the whole file."""
+    dialect = "all_varchar = true"
+    if columns is not None:
+        names = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in columns)
+        dialect = f"auto_detect = false, quote = '\"', escape = '\"', columns = {{{names}}}"
     return (
-        f"read_csv({literal(path)}, header = true, all_varchar = true, "
+        f"read_csv({literal(path)}, header = true, {dialect}, "
         f"delim = {literal(delimiter)}, store_rejects = true, "
         f"rejects_table = {literal(rejects_table)}, rejects_scan = {literal(rejects_scan)}, "
         f"max_line_size = {MAX_LINE_BYTES}, null_padding = false)"
@@ -93,10 +101,33 @@ def read_csv_sql(path: str, delimiter: str, rejects_table: str, rejects_scan: st
 
 
 def stage_csv_sql(stage: str, path: str, delimiter: str, rejects_table: str,
-                  rejects_scan: str) -> str:
+                  rejects_scan: str, columns: list[str] | None = None) -> str:
     # A table (not a view) so rowid follows file order for record numbers.
     return (f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM "
-            f"{read_csv_sql(path, delimiter, rejects_table, rejects_scan)}")
+            f"{read_csv_sql(path, delimiter, rejects_table, rejects_scan, columns)}")
+
+
+def quoting_lost(header: list[str]) -> bool:
+    """Whether the sniffer read a quoted file without quoting (one stray quote in a
+    field makes it give quoting up): every header name still wears its quotes."""
+    return bool(header) and all(len(n) >= 2 and n[0] == n[-1] == '"' for n in header)
+
+
+def reader_column_names(fields: list[str]) -> list[str]:
+    """Header fields named as DuckDB's reader names them: an empty one `column<i>`, a
+    repeated one (any case) `<name>_<n>`."""
+    names: list[str] = []
+    taken: set[str] = set()
+    repeats: dict[str, int] = {}
+    for i, field_name in enumerate(fields):
+        base = field_name or f"column{i}"
+        name = base
+        while name.lower() in taken:
+            repeats[base.lower()] = repeats.get(base.lower(), 0) + 1
+            name = f"{base}_{repeats[base.lower()]}"
+        taken.add(name.lower())
+        names.append(name)
+    return names
 
 
 def positional_csv_rows_sql(stage: str) -> str:
@@ -125,9 +156,10 @@ def numbered_csv_rows_sql(stage: str, rejects_table: str) -> str:
         ) f ON s._k = f.k"""
 
 
-# Names the reading SQL gives its own columns (record numbers): a file column of the same
-# name is renamed like a duplicate header (`row_number_1`), never mistaken for them.
-RESERVED_COLUMNS = ("row_number", "file_row_number", "rowid", "_k")
+# Names the reading SQL gives its own columns (record numbers; Spark's malformed-line
+# column): a file column of the same name is renamed like a duplicate header
+# (`row_number_1`), never mistaken for them, on either engine.
+RESERVED_COLUMNS = ("row_number", "file_row_number", "rowid", "_k", "_corrupt")
 
 
 def free_names(columns: list[str]) -> dict[str, str]:
