@@ -153,6 +153,9 @@ def test_cannot_link_in_a_shared_family_phone_cuts_only_one_lead():
     people = person_of(ws)
     assert sorted(c["person_id"] for c in found.value.candidates) == sorted(
         {people["A"], people["B"]})
+    # each with the leads the phone matched (README: the candidates' source/lead_id)
+    assert sorted(c["leads"] for c in found.value.candidates) == [
+        ["s/A"], ["s/B", "s/C", "s/D"]]
 
 
 def test_cannot_link_with_several_paths_separates_them_all():

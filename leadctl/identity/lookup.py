@@ -236,9 +236,12 @@ def lookup_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, 
     hits = "\n  UNION ALL ".join(parts)
     sql = (f"WITH hits AS (\n  {hits}),\n"
            "found AS (\n"
-           "  SELECT h.matched_by, h.status, h.reason, h.lead,\n"
+           "  SELECT h.matched_by, h.status, h.reason,\n"
+           f"         CASE WHEN h.status IN ({_CARRIED}) THEN\n"
+           "           coalesce(h.lead, l.source || '/' || l.lead_id) END AS lead,\n"
            "         coalesce(h.person_id, pl.person_id) AS person_id\n"
-           "  FROM hits h LEFT JOIN person_leads pl ON pl.lead_key = h.lead_key)\n"
+           "  FROM hits h LEFT JOIN person_leads pl ON pl.lead_key = h.lead_key\n"
+           "  LEFT JOIN leads l ON l.lead_key = h.lead_key)\n"
            "SELECT matched_by, status, min(reason) AS reason, count(*) AS records,\n"
            "       count(DISTINCT person_id) AS persons, min(person_id) AS person_id,\n"
            "       list_sort(list_distinct(list(lead))) AS leads\n"
@@ -258,7 +261,7 @@ class Hit:
     records: int
     persons: int
     person_id: str | None  # the person when `persons` == 1
-    leads: list[str] = field(default_factory=list)  # `source/lead_id` of lead id matches
+    leads: list[str] = field(default_factory=list)  # `source/lead_id` of the matched leads
 
 
 def _hits(ws, lookups: list[Lookup], *, fold_case: bool = False) -> list[Hit]:
