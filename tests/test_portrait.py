@@ -65,7 +65,8 @@ INSERT INTO persons (person_id, name, phone, email, wechat, id_card, city, provi
 INSERT INTO person_aliases VALUES ('P9', 'P1');
 INSERT INTO identity_history VALUES
  (1, '2026-10-01 00:00', 'create', 'P9', [], 1, 'new'),
- (2, '2026-10-21 00:00', 'merge', 'P1', ['P1', 'P9'], 3, 'shared phone');
+ (2, '2026-10-21 00:00', 'merge', 'P1', ['P1', 'P9'], 3, 'shared phone'),
+ (3, '2026-10-23 00:00', 'split', 'P5', ['P1'], 1, 'no longer shares a usable identifier');
 INSERT INTO scores VALUES ('P1', 87.5, 'A', '2026-11-01', 2), ('P2', 42, 'C', '2026-11-01', 2);
 INSERT INTO ownership VALUES
  ('P1', 'sales_sh', 'rep_li', 'contacting', '2026-10-25', '2026-10-21', '2027-01-01', false,
@@ -289,7 +290,10 @@ def test_activity_history_and_identity_history(ws_cli):
          "last_at": "2026-10-31T10:00:00"}]
     assert [(h["new_pool"], h["new_owner"], h["reason"]) for h in data["history"]] == [
         ("sales_sh", "rep_li", "grade A in Shanghai"), ("public", None, "new lead")]
-    assert data["identity_history"][0]["old_person_ids"] == ["P1", "P9"]
+    # the part that kept the id sees the part that split off, as well as its merge
+    assert [(h["change"], h["person_id"], h["old_person_ids"], h["leads"])
+            for h in data["identity_history"]] == [
+        ("split", "P5", ["P1"], 1), ("merge", "P1", ["P1", "P9"], 3)]
 
 
 def test_activity_prefers_person_activity_and_skips_big_event_tables(ws_cli, monkeypatch):

@@ -273,7 +273,10 @@ def _activity_from_events(ws, person_id: str, as_of: dt.date) -> list[dict]:
 
 
 def _identity_history(ws, person_id: str) -> list[dict]:
+    """The person's merges and splits: a split row is the part that left (`person_id`),
+    so the part that kept the id finds it by its `old_person_ids`."""
     return ws.rows(
-        "SELECT run_id, changed_at, change, old_person_ids, leads, reason FROM identity_history "
-        f"WHERE person_id = ? ORDER BY run_id DESC, changed_at DESC LIMIT {MAX_HISTORY}",
-        [person_id])
+        "SELECT run_id, changed_at, change, person_id, old_person_ids, leads, reason "
+        "FROM identity_history WHERE person_id = ? "
+        "OR (change = 'split' AND list_contains(old_person_ids, ?)) "
+        f"ORDER BY run_id DESC, changed_at DESC LIMIT {MAX_HISTORY}", [person_id, person_id])
