@@ -10,7 +10,8 @@ Survivorship picks a person's raw city and province (kept as `city_raw`,
 - `aliases.csv` (data/): curated pinyin/English names and short forms (Shanghai, SH, 沪);
 matched ignoring case, spaces, '-' and apostrophes (`place_key_sql`).
 A city cell naming a province (`广东`) gives the province only; a recognised city gives
-its province when the province is missing. What the row gives is `given`; a missing
+its province, also over a different province cell (上海 with 江苏 is 上海市 in 上海市:
+never a city placed in another province). What the row gives is `given`; a missing
 (or unrecognised) value is filled from the ID card's area code (first 4 digits: the
 prefecture, first 2: the province) — `id_card` — else from the mobile number's prefix
 (phonenumbers' Chinese geocoder, called on the distinct 7-digit prefixes that are still
@@ -172,9 +173,18 @@ def given_places_sql(target: str, golden: str, places: str) -> str:
         {join('ap', 'area', 'substr(g.id_card, 1, 2)')}"""
 
 
+def _given(g: str) -> str:
+    """The province the person's own cells give: a recognised city's, also over a
+    different province cell (survivorship may take the city from one lead and the
+    province from another; the city is the more specific), else the province cell's,
+    else the province a city cell names."""
+    return (f"CASE WHEN {g}.given_city IS NOT NULL THEN {g}.city_province "
+            f"ELSE coalesce({g}.given_province, {g}.city_province) END")
+
+
 def _known(given: str) -> str:
-    """Province known before phone: given, implied by a given city, or the ID card's."""
-    return f"coalesce({given}.given_province, {given}.city_province, {given}.card_province)"
+    """Province known before phone: given (or implied by a given city), or the ID card's."""
+    return f"coalesce({_given(given)}, {given}.card_province)"
 
 
 def card_city_sql(g: str) -> str:
@@ -208,8 +218,7 @@ def placed_columns(given: str, phone: str) -> dict[str, str]:
         "city_source": (f"CASE WHEN {g}.given_city IS NOT NULL THEN 'given' "
                         f"WHEN {card_city} IS NOT NULL THEN 'id_card' "
                         f"WHEN {phone_city} IS NOT NULL THEN 'phone' END"),
-        "province_source": (f"CASE WHEN coalesce({g}.given_province, {g}.city_province) "
-                            f"IS NOT NULL THEN 'given' "
+        "province_source": (f"CASE WHEN {_given(g)} IS NOT NULL THEN 'given' "
                             f"WHEN {g}.card_province IS NOT NULL THEN 'id_card' "
                             f"WHEN {ph}.province IS NOT NULL THEN 'phone' END"),
     }
