@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -346,11 +347,25 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         ws.execute("ROLLBACK")
         if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb", "pyspark", "py4j"):
             raise
-        return _failed(result, first_line(exc))
+        return _failed(result, _reader_message(exc))
     finally:
         if staged:
             reader.release(ws, staged)
     return result
+
+
+_LINE_SIZE = re.compile(r"Maximum line size of [0-9]+ bytes exceeded\. Actual Size:\s*([0-9]+)")
+
+
+def _reader_message(exc: BaseException) -> str:
+    """The reader's error in one line; an over-long line says what usually causes one
+    (DuckDB's own first line names only a CSV error on a line it counts per buffer)."""
+    size = _LINE_SIZE.search(str(exc))
+    if size:
+        return (f"a line of {int(size.group(1)):,} bytes is over the "
+                f"{sql.MAX_LINE_BYTES // (1024 * 1024)} MB limit for one line (a quote "
+                "left open makes the rest of a file one line): nothing of the file was loaded")
+    return first_line(exc)
 
 
 def _describe(ws: Workspace, query: str) -> tuple[list[str], dict[str, str]]:
