@@ -22,15 +22,32 @@ class Terminated(KeyboardInterrupt):
     nothing half-published, the private copy removed, the run logged — exit 143."""
 
 
+# Signals this process received (the CLI's handlers note them): once one came, whatever
+# error surfaces is its doing — DuckDB turns a signal raised mid-query into its own
+# "Query interrupted" error, which a stage may wrap again (a rule check's message).
+_RECEIVED: list[str] = []
+
+
+def note_signal(name: str) -> None:
+    """`name`: 'SIGTERM' or 'SIGINT'."""
+    _RECEIVED.append(name)
+
+
 def interruption(exc: BaseException) -> str | None:
     """What a signal that stopped a command is called in messages and the run log:
     `terminated (SIGTERM)`, `interrupted` (Ctrl-C, also as DuckDB's InterruptException
-    when it came mid-query); None for any other failure."""
-    if isinstance(exc, Terminated):
+    when it came mid-query, or any error after a signal); None for any other failure."""
+    if isinstance(exc, Terminated) or "SIGTERM" in _RECEIVED[:1]:
         return "terminated (SIGTERM)"
-    if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "InterruptException":
+    if _RECEIVED or isinstance(exc, KeyboardInterrupt) or \
+            type(exc).__name__ == "InterruptException":
         return "interrupted"
     return None
+
+
+def interruption_exit_code(exc: BaseException) -> int:
+    """143 for SIGTERM, 130 for Ctrl-C (as a shell reports a process those signals end)."""
+    return 143 if interruption(exc) == "terminated (SIGTERM)" else 130
 
 
 class LeadctlError(Exception):

@@ -11,6 +11,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from leadctl.cli import signals
 from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules)
     MAX_LOCK_DAYS,
     Progress,
@@ -32,7 +33,7 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     table,
     warn,
 )
-from leadctl.errors import LeadctlError, Terminated, UsageError, interruption
+from leadctl.errors import LeadctlError, UsageError, interruption, interruption_exit_code
 
 log = logging.getLogger("leadctl")
 
@@ -74,15 +75,18 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
     """Runs one library call; maps named errors to messages and exit codes (with --json
     also to the failure document on stdout)."""
     try:
-        return action()
+        with signals.running_action():
+            return action()
     except LeadctlError as exc:
+        if interruption(exc):  # after a signal: however a stage wrapped the engine's error
+            interrupted(ctx, exc)
         if settings(ctx).debug:
             log.exception("error")
         fail(ctx, exc)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
         interrupted(ctx, exc)
     except Exception as exc:
-        if interruption(exc):  # DuckDB stopped by Ctrl-C mid-query
+        if interruption(exc):  # DuckDB stopped by a signal mid-query
             interrupted(ctx, exc)
         if isinstance(exc, UnicodeEncodeError) and not_utf8(exc.object[exc.start:exc.end]):
             # bytes from argv or a file name that are not UTF-8: nothing can store them
@@ -99,8 +103,7 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
 def interrupted(ctx: typer.Context, exc: BaseException) -> NoReturn:
     """Stopped by a signal: exit 130 (Ctrl-C) or 143 (SIGTERM), with the --json document;
     a writer published nothing and logged the run as interrupted."""
-    fail(ctx, exc, exit_code=143 if isinstance(exc, Terminated) else 130,
-         message=interruption(exc))
+    fail(ctx, exc, exit_code=interruption_exit_code(exc), message=interruption(exc))
 
 
 def json_requested(ctx: typer.Context) -> bool:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 import sys
 
-from leadctl.cli import output
+from leadctl.cli import output, signals
 from leadctl.cli.portrait_view import show_portrait
-from leadctl.errors import LeadctlError, Terminated, UsageError
+from leadctl.errors import LeadctlError, UsageError
 from leadctl.workspace import configure, parse_memory_limit
 
 _GLOBAL_VALUE_OPTIONS = {"--db", "--rules", "--memory-limit"}
@@ -123,13 +122,9 @@ def _listed_only() -> None:
     module instead)."""
 
 
-def _terminate(signum, frame) -> None:
-    raise Terminated()
-
-
 def main() -> None:
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    signal.signal(signal.SIGTERM, _terminate)  # stop like Ctrl-C, not like kill -9
+    signals.install()
     bad = next((arg for arg in sys.argv[1:] if output.not_utf8(arg)), None)
     if bad is not None:  # nothing can store, compare or print it: refused before any work
         shown = os.fsencode(bad).decode("utf-8", "backslashreplace")  # the bytes, as \xff

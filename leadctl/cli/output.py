@@ -17,10 +17,10 @@ from leadctl.errors import (
     InputError,
     NotFound,
     RuleError,
-    Terminated,
     UsageError,
     WorkspaceError,
     interruption,
+    interruption_exit_code,
 )
 from leadctl.limits import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS
 
@@ -154,7 +154,7 @@ def _json_default(value: Any) -> Any:
 
 def error_type(exc: BaseException) -> str:
     if interruption(exc):  # a signal stopped it: Ctrl-C or SIGTERM
-        return "Terminated" if isinstance(exc, Terminated) else "Interrupted"
+        return "Terminated" if interruption_exit_code(exc) == 143 else "Interrupted"
     return next((cls.__name__ for cls in ERROR_TYPES if isinstance(exc, cls)), INTERNAL_ERROR)
 
 

@@ -1,0 +1,49 @@
+"""A signal decides how a command ends, whatever error it surfaces as: DuckDB turns a
+signal raised mid-query into "Query interrupted", which a stage may wrap again (a rule
+check's message). Outside a command's library call the process exits at once."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+from leadctl import api, errors
+from leadctl.cli import signals
+from leadctl.errors import RuleError
+
+
+@pytest.fixture
+def no_signal_yet(monkeypatch):
+    monkeypatch.setattr(errors, "_RECEIVED", [])
+
+
+@pytest.mark.parametrize(("name", "code", "kind", "message"), [
+    ("SIGTERM", 143, "Terminated", "terminated (SIGTERM)"),
+    ("SIGINT", 130, "Interrupted", "interrupted")])
+def test_an_error_after_a_signal_is_the_signal(cli, monkeypatch, no_signal_yet, name, code,
+                                               kind, message):
+    def stopped_mid_query(*args, **kwargs):
+        errors.note_signal(name)
+        raise RuleError("tags do not fit the workspace data: Query interrupted")
+
+    monkeypatch.setattr(api, "find", stopped_mid_query)
+    result = cli("find", "lead_count > 1", "--json")
+    assert (result.exit_code, result.stderr) == (code, f"error: {message}\n")
+    assert result.json() == {"error": {"type": kind, "message": message, "location": None},
+                             "exit_code": code}
+
+
+def test_a_signal_outside_a_command_call_exits_at_once_with_its_document(
+        monkeypatch, capsys, no_signal_yet):
+    monkeypatch.setattr("sys.argv", ["leadctl", "find", "x > 1", "--json"])
+    monkeypatch.setattr(signals.os, "_exit", lambda code: (_ for _ in ()).throw(
+        SystemExit(code)))
+    with pytest.raises(SystemExit) as ended:
+        signals._on_signal(signal.SIGTERM, None)
+    out = capsys.readouterr()
+    assert ended.value.code == 143 and out.err == "error: terminated (SIGTERM)\n"
+    assert json.loads(out.out)["error"]["type"] == "Terminated"
+    with signals.running_action(), pytest.raises(KeyboardInterrupt):  # undo, then exit
+        signals._on_signal(signal.SIGINT, None)
