@@ -199,12 +199,33 @@ class Workspace(SqlSession):
                 raise WorkspaceError(
                     f"DuckDB ran out of memory within --memory-limit {memory_limit()} "
                     f"({str(exc).splitlines()[0]}); raise the limit") from exc
+            failed = self._file_failure(exc)
+            if failed:
+                raise WorkspaceError(failed) from exc
             raise
         finally:
             if log.isEnabledFor(logging.DEBUG):
                 first = " ".join(sql.split())[:120]
                 log.debug("sql %.3fs: %s", time.perf_counter() - started, first)
         return result
+
+    def _file_failure(self, exc: Exception) -> str | None:
+        """The message for an engine error about the workspace file itself (a full disk,
+        a file size limit, a truncated or damaged file): the user's to fix, not an
+        internal error; None for any other error."""
+        if self.path is None or type(exc).__name__ not in (
+                "IOException", "FatalException", "Error"):
+            return None
+        text = str(exc)
+        if self.path.name not in text and not text.startswith("Corrupt database file"):
+            return None
+        reason = text.splitlines()[0].replace(self.path.name + ".work", self.path.name)
+        if any(word in reason.lower() for word in ("read", "corrupt", "checksum")):
+            return (f"cannot read workspace {self.path}: {reason} (the file is damaged or "
+                    "truncated: restore it from a copy"
+                    + (")" if self.read_only else "; nothing was published)"))
+        return (f"cannot write workspace {self.path}: {reason} (nothing was published: the "
+                "workspace is as it was)")
 
     def arrow(self, sql: str, params: list | dict | None = None):
         # A relation hands Arrow over without the DB-API result's extra copy.
@@ -374,13 +395,16 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
     if path.exists() and not path.stat().st_mode & stat.S_IWUSR:
         raise WorkspaceError(f"workspace {path} is read-only (its mode has no write "
                              "permission): nothing was changed; make it writable to update it")
-    lock = _Lock(path.with_name(path.name + ".lock"))
+    # A link is followed: the file it names is locked and replaced (under either name),
+    # never the link itself; messages name the workspace as given.
+    target = Path(os.path.realpath(path))
+    lock = _Lock(target.with_name(target.name + ".lock"))
     lock.acquire()
-    work = path.with_name(path.name + ".work")
+    work = target.with_name(target.name + ".work")
     try:
         for leftover in (work, work.with_name(work.name + ".wal")):
             leftover.unlink(missing_ok=True)  # from a killed writer: never published
-        with _open_copy(path, work) as ws:
+        with _open_copy(target, work, shown=path) as ws:
             yield ws
             with _publishing(path, work):
                 if ws.compact_on_publish:
@@ -388,8 +412,8 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
                 ws.execute("CHECKPOINT")
         with _publishing(path, work):
             _fsync(work)
-            os.replace(work, path)  # the atomic publish
-        _fsync_dir(path.parent)
+            os.replace(work, target)  # the atomic publish
+        _fsync_dir(target.parent)
     finally:
         work.unlink(missing_ok=True)
         lock.release()
@@ -411,24 +435,29 @@ def _publishing(path: Path, work: Path) -> Iterator[None]:
 def _as_named(exc: Exception, work: Path, path: Path) -> str:
     """An engine's or the OS's reason, naming the workspace the user gave (`path`), not
     its private copy (`<db>.work`)."""
+    if isinstance(exc, OSError) and exc.strerror:  # [Errno 27] File too large: 'a' -> 'b'
+        return exc.strerror
     return str(exc).replace(str(work), str(path)).splitlines()[0]
 
 
 @contextlib.contextmanager
-def _open_copy(path: Path, work: Path) -> Iterator[Workspace]:
+def _open_copy(path: Path, work: Path, shown: Path | None = None) -> Iterator[Workspace]:
     """A writable workspace on `work`, a copy (or clone) of the published `path` when it
-    exists, with the schema; the connection is closed however the block ends."""
+    exists, with the schema; the connection is closed however the block ends. `shown`:
+    the workspace as the user named it (a link to `path`), for messages."""
+    shown = shown or path
     if path.exists():
-        _clone_or_copy(path, work)
-        shutil.copymode(path, work)  # published with the workspace's own permissions
+        with _publishing(shown, work):
+            _clone_or_copy(path, work)
+            shutil.copymode(path, work)  # published with the workspace's own permissions
     try:
         con = _connect(str(work), read_only=False, spill_to=temp_directory(path))
     except LeadctlError:
         raise
     except Exception as exc:
-        raise WorkspaceError(f"cannot open workspace {path}: {_as_named(exc, work, path)}"
+        raise WorkspaceError(f"cannot open workspace {shown}: {_as_named(exc, work, shown)}"
                              ) from exc
-    ws = Workspace(con, path, read_only=False)
+    ws = Workspace(con, shown, read_only=False)
     try:
         ensure_schema(ws)
         yield ws
@@ -444,8 +473,9 @@ def open_private(db: str | os.PathLike | None, *, create: bool = False) -> Itera
     path = workspace_path(db)
     if not path.exists() and not create:
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
-    folder = Path(tempfile.mkdtemp(prefix=".leadctl-dry-run-",
-                                   dir=path.parent if path.parent.is_dir() else None))
+    with _publishing(path, path):
+        folder = Path(tempfile.mkdtemp(prefix=".leadctl-dry-run-",
+                                       dir=path.parent if path.parent.is_dir() else None))
     try:
         with _open_copy(path, folder / path.name) as ws:
             yield ws

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import time
 
@@ -12,7 +13,7 @@ import pytest
 
 from leadctl.errors import WorkspaceError, WorkspaceLocked
 from leadctl.starter import starter_rules_dir
-from leadctl.workspace import _clone_or_copy, open_reader, open_writer
+from leadctl.workspace import _clone_or_copy, open_reader, open_writer, reading
 
 
 def count_leads(db) -> int:
@@ -67,10 +68,56 @@ def test_a_publish_that_fails_is_a_workspace_error_and_publishes_nothing(tmp_pat
     with pytest.raises(WorkspaceError) as failed, open_writer(db) as ws:
         insert_lead(ws, 2)
     assert str(failed.value) == (
-        f"cannot write workspace {db}: [Errno 28] No space left on device: '{db}' (nothing "
+        f"cannot write workspace {db}: No space left on device (nothing "
         "was published: the workspace is as it was)")
     monkeypatch.undo()
     assert count_leads(db) == 1 and not (tmp_path / "ws.duckdb.work").exists()
+
+
+def test_a_private_copy_that_cannot_be_made_is_a_workspace_error(tmp_path, monkeypatch):
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True) as ws:
+        insert_lead(ws, 1)
+
+    def too_large(src, dst):
+        raise OSError(27, "File too large", str(src), None, str(dst))
+
+    monkeypatch.setattr(shutil, "copyfile", too_large)
+    with pytest.raises(WorkspaceError) as failed, open_writer(db) as ws:
+        insert_lead(ws, 2)
+    assert str(failed.value) == (f"cannot write workspace {db}: File too large (nothing was "
+                                 "published: the workspace is as it was)")
+    monkeypatch.undo()
+    assert count_leads(db) == 1
+
+
+def test_a_link_to_the_workspace_publishes_into_the_file_it_names_under_its_lock(tmp_path):
+    real, link = tmp_path / "real.duckdb", tmp_path / "link.duckdb"
+    with open_writer(real, create=True) as ws:
+        insert_lead(ws, 1)
+    link.symlink_to(real)
+    with open_writer(link) as ws:
+        insert_lead(ws, 2)
+        with pytest.raises(WorkspaceLocked), open_writer(real):
+            pass  # the same file under its other name: locked
+    assert link.is_symlink() and count_leads(real) == 2
+
+
+def test_a_damaged_workspace_is_a_workspace_error_for_readers_and_writers(tmp_path):
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True) as ws:
+        ws.execute("CREATE TABLE big AS SELECT range AS n, md5(range::VARCHAR) AS t "
+                   "FROM range(300000)")
+    data = bytearray(db.read_bytes())
+    data[len(data) // 3:len(data) // 3 + 100000] = b"U" * 100000  # a damaged stretch
+    db.write_bytes(bytes(data))
+    with pytest.raises(WorkspaceError, match=(
+            f"^cannot read workspace {db}: Corrupt database file: computed checksum .* \\(the "
+            "file is damaged or truncated: restore it from a copy\\)$")), reading(db) as ws:
+        ws.execute("SELECT sum(length(t)) FROM big")
+    with pytest.raises(WorkspaceError, match="; nothing was published\\)$"), \
+            open_writer(db) as ws:
+        ws.execute("CREATE TABLE copy AS SELECT * FROM big")
 
 
 def test_reader_sees_published_state_while_writer_works(tmp_path):
