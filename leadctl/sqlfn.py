@@ -35,3 +35,20 @@ def round_sql(value: str, digits: int) -> str:
     tries = [f"CAST(round(TRY_CAST({value} AS DECIMAL({width}, {scale})), {int(digits)}) "
              f"AS DOUBLE)" for width in round_widths(digits)]
     return f"coalesce({', '.join(tries)}, {value})" if tries else value
+
+
+# A sum of money is kept as an exact DECIMAL of millionths: sums of DOUBLEs differ in
+# their last bits with the order of the additions, so a nightly fold (old + new - gone)
+# and a full pass over the same events could round to different millionths once a
+# person's total nears 10^9.
+EXACT_SUM = "DECIMAL(38, 6)"
+
+
+def exact_millionths_sql(value: str) -> str:
+    """`value` at 6 decimals, half away from zero, as an exact DECIMAL(38, 6), the same
+    on both engines (through `round_sql`'s 9-decimal DECIMALs); NULL beyond the widest
+    one (10^29: no amount), which a sum then skips."""
+    tries = [f"CAST(round(TRY_CAST({value} AS DECIMAL({width}, {round_scale(6)})), 6) "
+             f"AS {EXACT_SUM})" for width in round_widths(6)]
+    return f"coalesce({', '.join(tries)})"
+

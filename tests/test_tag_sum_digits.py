@@ -24,9 +24,30 @@ def features(cli: Cli) -> list[tuple]:
             "USING (person_id) JOIN leads l USING (lead_key) ORDER BY 1")]
 
 
+# Sums near 3 billion: adding DOUBLEs in another order (the fold, the full pass) had
+# put them a millionth apart (3002469135.782468 against 3002469135.782467).
+LARGE = [("2026-06-30", "A,order_paid,2026-06-25 10:00:00,999999999.999999,toys\n"
+                        "A,order_paid,2026-06-25 11:00:00,1234567.8912345,toys\n"),
+         ("2026-07-01", "A,order_paid,2026-06-26 10:00:00,999999999.999999,toys\n"
+                        "A,order_paid,2026-06-26 11:00:00,999999999.999999,toys\n"
+                        "A,order_paid,2026-06-26 12:00:00,1234567.8912345,toys\n")]
+
+
 def test_folded_sums_equal_one_pass_over_every_night(tmp_path):
+    assert _nights(tmp_path, NIGHTS) == [
+        ("A", 20.0, 20.0, 10.0, "low"), ("B", 999.999999, 999.999999, 500.0, "low")]
+
+
+def test_folded_sums_of_billions_are_exact_to_the_millionth(tmp_path):
+    assert _nights(tmp_path, LARGE) == [
+        ("A", 3002469135.782467, 3002469135.782467, 600493827.156493, "medium"),
+        ("B", 0.0, 0.0, None, "low")]
+
+
+def _nights(tmp_path, nights) -> list[tuple]:
+    """The features after `nights`, the same in a nightly and a --full workspace."""
     nightly, full = Cli(tmp_path / "nightly.duckdb"), Cli(tmp_path / "full.duckdb")
-    for night, (day, events) in enumerate(NIGHTS):
+    for night, (day, events) in enumerate(nights):
         inbox = tmp_path / f"night{night}"
         inbox.mkdir()
         if night == 0:
@@ -38,5 +59,5 @@ def test_folded_sums_equal_one_pass_over_every_night(tmp_path):
             assert ran.exit_code == 0, ran.stderr
             passes.append(ran.json()["stages"]["tag"]["recomputed"]["events_pass"])
     assert passes[0] == "folded" and passes[1] != "folded"
-    assert features(nightly) == features(full) == [
-        ("A", 20.0, 20.0, 10.0, "low"), ("B", 999.999999, 999.999999, 500.0, "low")]
+    assert features(nightly) == features(full)
+    return features(nightly)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from leadctl.sqlfn import round_sql
+from leadctl.sqlfn import EXACT_SUM
 from leadctl.sqltext import absent_sql, date_literal, ident, ts_literal
 from leadctl.tagging.fields import (
     ALL_EVENTS,
@@ -230,9 +230,9 @@ def _folded_sql(p: Partial, days: int) -> str:
     old, plus = f"o.{p.name}", f"n.p{p.name}"
     if p.agg == "count":
         return f"coalesce({old}, 0) + coalesce({plus}, 0) - coalesce(n.m{p.name}, 0)"
-    if p.agg == "sum":
-        return round_sql(f"coalesce({old}, 0) + coalesce({plus}, 0) "
-                         f"- coalesce(n.m{p.name}, 0)", 6)
+    if p.agg == "sum":  # exact millionths (a state stored as DOUBLE is cast on its way)
+        return (f"CAST(CAST(coalesce({old}, 0) AS {EXACT_SUM}) + coalesce({plus}, 0) "
+                f"- coalesce(n.m{p.name}, 0) AS {EXACT_SUM})")
     if p.agg == "bit_or":  # bit d-1 is d days ago: shift, and what left the window drops
         if not days:
             return f"coalesce({old}, 0) | coalesce({plus}, 0)"

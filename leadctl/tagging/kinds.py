@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from leadctl.rules.bounds import MAX_DAYS, read_digits, written
 from leadctl.rules.located import LocatedText, RuleDoc, compile_located, did_you_mean, one_of
-from leadctl.sqlfn import round_sql
+from leadctl.sqlfn import EXACT_SUM, exact_millionths_sql, round_sql
 from leadctl.sqltext import date_literal, ident, literal, ts_literal
 from leadctl.tagging.fields import ALL_EVENTS, event_field_sql, feature_column_sql, names_in
 from leadctl.tagging.model import (
@@ -209,17 +209,17 @@ class Partial:
         return self.agg in ("min", "max")
 
     def sql(self, cond: str | None = None) -> str:
-        # A sum adds values rounded to 6 decimals: its stored value (rounded too) plus
-        # the next nights' then equals the sum of every night at once, whatever the
-        # digits past the 6th (500.0000004 + 499.9999992 is 1000 both ways).
-        arg = round_sql(self.arg, 6) if self.agg == "sum" else self.arg
+        # A sum adds values at 6 decimals, exactly (a DECIMAL): its stored value plus the
+        # next nights' then equals the sum of every night at once, whatever the digits
+        # past the 6th (500.0000004 + 499.9999992 is 1000 both ways) and however large.
+        arg = exact_millionths_sql(self.arg) if self.agg == "sum" else self.arg
         return f"{self.agg}({arg}) FILTER (WHERE {cond or self.cond})"
 
     def stored_sql(self) -> str:
         """The value kept per person: no NULL for counts, sums and bitmasks (0 instead),
-        sums rounded to 6 decimals, so adding and subtracting nights stays exact."""
+        sums as exact millionths, so adding and subtracting nights stays exact."""
         if self.agg == "sum":
-            return round_sql(f"coalesce({self.sql()}, 0)", 6)
+            return f"CAST(coalesce({self.sql()}, 0) AS {EXACT_SUM})"
         return f"coalesce({self.sql()}, 0)" if self.agg == "bit_or" else self.sql()
 
     def empty_sql(self, column: str) -> str:
@@ -322,11 +322,11 @@ class Metric(EventKind):
         # (10257.939999999999) in what ops see, thresholds like `>= 6000` hold for amounts
         # that add up to exactly 6000, and nights of adding and subtracting stay exact.
         if tag.agg == "sum":
-            return partials.add("sum", value, cond, window)
+            return f"CAST({partials.add('sum', value, cond, window)} AS DOUBLE)"
         if tag.agg == "avg":
             total = partials.add("sum", value, cond, window)
             count = partials.add("count", value, cond, window)
-            return round_sql(f"{total} / nullif({count}, 0)", 6)
+            return round_sql(f"CAST({total} AS DOUBLE) / nullif({count}, 0)", 6)
         return partials.add(tag.agg, value, cond, window)  # min / max
 
     def value_final_sql(self, tag, part):  # count_distinct: one row per distinct value
