@@ -74,8 +74,10 @@ def run_nightly(db: Path | None, options: RunOptions,
         return dry_run(db, rules, options, summary, progress)
     started = time.perf_counter()
     started_at = dt.datetime.now()  # the run log's, should this run fail
+    session = None
     try:
         with open_writer(db, create=True) as ws:
+            session = ws
             summary["run_id"] = ws.start_run("run", options.as_of, digest)
             log.info("run %s started: as of %s, rules %s, inbox %s", summary["run_id"],
                      summary["as_of"], digest[:16], ", ".join(options.inbox) or "none")
@@ -95,6 +97,10 @@ def run_nightly(db: Path | None, options: RunOptions,
             _record_failure(db, options, digest, exc, summary, started_at)
         raise  # else it refused to open: a run log row would be refused the same way
     except (Exception, KeyboardInterrupt) as exc:  # a signal too: the run is logged
+        if session is not None and session.published:  # stopped after its publish
+            log.warning("run %s was published (ok) before it was stopped: %s",
+                        summary["run_id"], interruption(exc) or exc)
+            raise
         _record_failure(db, options, digest, exc, summary, started_at)
         raise
     if progress:

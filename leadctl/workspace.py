@@ -170,6 +170,9 @@ class SqlSession:
 class Workspace(SqlSession):
     """A DuckDB connection plus helpers to run builder-produced SQL."""
 
+    # Whether this write session's file has replaced the published one (open_writer): a
+    # signal after that point stops a process whose work is done.
+    published = False
     # Whether the checkpoint that publishes this write session also compacts tables: merges
     # under-filled row groups and reclaims the space of deleted rows (DuckDB's vacuum).
     compact_on_publish = False
@@ -413,6 +416,7 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
         with _publishing(path, work):
             _fsync(work)
             os.replace(work, target)  # the atomic publish
+            ws.published = True
         _fsync_dir(target.parent)
     finally:
         work.unlink(missing_ok=True)

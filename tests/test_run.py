@@ -175,6 +175,19 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_logs_it(reference, tmp_path):
     assert leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF).returncode == 0
 
 
+def test_sigterm_after_the_publish_leaves_the_published_run_alone(reference, tmp_path):
+    db = tmp_path / "ws.duckdb"
+    stopped = leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF,
+                      env={"LEADCTL_TEST_KILL_AFTER": "publish",
+                           "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
+    assert stopped.returncode == 143
+    assert "run 1 was published (ok) before it was stopped: terminated (SIGTERM)" in \
+        stopped.stderr
+    assert state(db) == reference["state"]
+    with duckdb.connect(str(db), read_only=True) as con:  # no second, failed run row
+        assert con.execute("SELECT run_id, outcome FROM runs").fetchall() == [(1, "ok")]
+
+
 def test_a_workspace_that_cannot_be_written_is_said_once(tmp_path):
     cli = Cli(tmp_path / "ws.duckdb")
     assert cli("init").exit_code == 0
