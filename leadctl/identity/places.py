@@ -10,8 +10,9 @@ Survivorship picks a person's raw city and province (kept as `city_raw`,
 - `aliases.csv` (data/): curated pinyin/English names and short forms (Shanghai, SH, 沪);
 matched ignoring case, spaces, '-' and apostrophes (`place_key_sql`).
 A city cell naming a province (`广东`) gives the province only; a recognised city gives
-its province, also over a different province cell (上海 with 江苏 is 上海市 in 上海市:
-never a city placed in another province). What the row gives is `given`; a missing
+its province when the province is missing. A city in another province than the given
+one is never kept beside it: the ID card (else the mobile prefix) decides which stands
+(`_keeps_province`), the city by default. What the row gives is `given`; a missing
 (or unrecognised) value is filled from the ID card's area code (first 4 digits: the
 prefecture, first 2: the province) — `id_card` — else from the mobile number's prefix
 (phonenumbers' Chinese geocoder, called on the distinct 7-digit prefixes that are still
@@ -152,12 +153,16 @@ def geocode_prefixes(prefixes: list[str]) -> Any:
 
 def given_places_sql(target: str, golden: str, places: str) -> str:
     """`target(person_id, city_raw, province_raw, given_city, given_province, city_province,
-    card_city, card_province, phone_prefix)`: what the raw values and the ID card say."""
+    conflict, card_city, card_province, phone_prefix)`: what the raw values and the ID
+    card say; `conflict`: a recognised city lies in another province than the given one."""
     def join(alias: str, kind: str, key: str) -> str:
         return f"LEFT JOIN {places} {alias} ON {alias}.kind = '{kind}' AND {alias}.key = {key}"
     city_key, province_key = place_key_sql("g.city"), place_key_sql("g.province")
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT *, coalesce(given_city IS NOT NULL AND given_province <> city_province, false)
+                  AS conflict
+        FROM (
         SELECT g.person_id, g.city AS city_raw, g.province AS province_raw,
             gc.name AS given_city, coalesce(gp.name, pc.province) AS given_province,
             coalesce(gc.province, cp.name) AS city_province,
@@ -170,36 +175,46 @@ def given_places_sql(target: str, golden: str, places: str) -> str:
         {join('gp', 'province', province_key)}
         {join('pc', 'city', province_key)}
         {join('ac', 'area', 'substr(g.id_card, 1, 4)')}
-        {join('ap', 'area', 'substr(g.id_card, 1, 2)')}"""
+        {join('ap', 'area', 'substr(g.id_card, 1, 2)')})"""
 
 
-def _given(g: str) -> str:
-    """The province the person's own cells give: a recognised city's, also over a
-    different province cell (survivorship may take the city from one lead and the
-    province from another; the city is the more specific), else the province cell's,
-    else the province a city cell names."""
-    return (f"CASE WHEN {g}.given_city IS NOT NULL THEN {g}.city_province "
+def _keeps_province(g: str, ph: str) -> str:
+    """A city in another province than the given one: the province stands when the ID
+    card (else the mobile prefix) places the person there (`朝阳` with `北京` and a
+    Beijing card is Beijing's district, not 辽宁's 朝阳市); else the city stands, with its
+    province (survivorship may take the newest city from one lead and the province from
+    an older one)."""
+    return (f"({g}.conflict AND coalesce({g}.card_province, {ph}.province) "
+            f"= {g}.given_province)")
+
+
+def _given(g: str, ph: str) -> str:
+    """The province the person's own cells give (see `_keeps_province`)."""
+    return (f"CASE WHEN {g}.conflict AND NOT {_keeps_province(g, ph)} THEN {g}.city_province "
             f"ELSE coalesce({g}.given_province, {g}.city_province) END")
 
 
-def _known(given: str) -> str:
+def _known(g: str, ph: str) -> str:
     """Province known before phone: given (or implied by a given city), or the ID card's."""
-    return f"coalesce({_given(given)}, {given}.card_province)"
+    return f"coalesce({_given(g, ph)}, {g}.card_province)"
 
 
-def card_city_sql(g: str) -> str:
-    """The ID card's city when its province agrees with the given one."""
-    return (f"CASE WHEN coalesce({g}.given_province, {g}.city_province) IS NULL "
-            f"OR {g}.card_province = coalesce({g}.given_province, {g}.city_province) "
-            f"THEN {g}.card_city END")
+def card_city_sql(g: str, given: str | None = None) -> str:
+    """The ID card's city when its province agrees with the given one (`given`: that
+    province; default: the province cell's, else a city's)."""
+    given = given or f"coalesce({g}.given_province, {g}.city_province)"
+    return f"CASE WHEN {given} IS NULL OR {g}.card_province = {given} THEN {g}.card_city END"
 
 
 def phone_prefixes_sql(given: str) -> str:
-    """Distinct mobile prefixes of persons whose city or province is still unknown."""
+    """Distinct mobile prefixes of persons whose city or province is still unknown, or
+    whose city and province disagree (the prefix may settle which stands)."""
+    known = "coalesce(g.given_province, g.city_province, g.card_province)"
     return f"""
         SELECT DISTINCT g.phone_prefix FROM {given} g
         WHERE g.phone_prefix IS NOT NULL
-          AND (coalesce(g.given_city, {card_city_sql('g')}) IS NULL OR {_known('g')} IS NULL)
+          AND (coalesce(g.given_city, {card_city_sql('g')}) IS NULL OR {known} IS NULL
+               OR g.conflict)
         ORDER BY g.phone_prefix"""
 
 
@@ -207,18 +222,19 @@ def placed_columns(given: str, phone: str) -> dict[str, str]:
     """Expressions of city, province, their raw values and sources (tables aliased
     `{given}` and `{phone}` joined by person and prefix)."""
     g, ph = given, phone
-    card_city = card_city_sql(g)
-    phone_city = (f"CASE WHEN {_known(g)} IS NULL OR {ph}.province = {_known(g)} "
+    own_city = f"CASE WHEN NOT {_keeps_province(g, ph)} THEN {g}.given_city END"
+    card_city = card_city_sql(g, _given(g, ph))
+    phone_city = (f"CASE WHEN {_known(g, ph)} IS NULL OR {ph}.province = {_known(g, ph)} "
                   f"THEN {ph}.city END")
     return {
-        "city": f"coalesce({g}.given_city, {card_city}, {phone_city})",
-        "province": f"coalesce({_known(g)}, {ph}.province)",
+        "city": f"coalesce({own_city}, {card_city}, {phone_city})",
+        "province": f"coalesce({_known(g, ph)}, {ph}.province)",
         "city_raw": f"{g}.city_raw",
         "province_raw": f"{g}.province_raw",
-        "city_source": (f"CASE WHEN {g}.given_city IS NOT NULL THEN 'given' "
+        "city_source": (f"CASE WHEN {own_city} IS NOT NULL THEN 'given' "
                         f"WHEN {card_city} IS NOT NULL THEN 'id_card' "
                         f"WHEN {phone_city} IS NOT NULL THEN 'phone' END"),
-        "province_source": (f"CASE WHEN {_given(g)} IS NOT NULL THEN 'given' "
+        "province_source": (f"CASE WHEN {_given(g, ph)} IS NOT NULL THEN 'given' "
                             f"WHEN {g}.card_province IS NOT NULL THEN 'id_card' "
                             f"WHEN {ph}.province IS NOT NULL THEN 'phone' END"),
     }
