@@ -177,9 +177,11 @@ class Workspace(SqlSession):
     # under-filled row groups and reclaims the space of deleted rows (DuckDB's vacuum).
     compact_on_publish = False
 
-    def __init__(self, con: Any, path: Path | None, *, read_only: bool, run_id: int | None = None):
+    def __init__(self, con: Any, path: Path | None, *, read_only: bool, run_id: int | None = None,
+                 file: Path | None = None):
         self.con = con
-        self.path = path
+        self.path = path  # the workspace as the user named it
+        self.file = file or path  # the file DuckDB has open (a writer's private copy)
         self.read_only = read_only
         self.run_id = run_id
 
@@ -216,14 +218,20 @@ class Workspace(SqlSession):
         """The message for an engine error about the workspace file itself (a full disk,
         a file size limit, a truncated or damaged file): the user's to fix, not an
         internal error; None for any other error."""
-        if self.path is None or type(exc).__name__ not in (
-                "IOException", "FatalException", "Error"):
+        if self.file is None or type(exc).__name__ not in (
+                "IOException", "FatalException", "TransactionException", "Error"):
             return None
         text = str(exc)
-        if self.path.name not in text and not text.startswith("Corrupt database file"):
-            return None
-        reason = text.splitlines()[0].replace(self.path.name + ".work", self.path.name)
-        if any(word in reason.lower() for word in ("read", "corrupt", "checksum")):
+        # DuckDB quotes the file it names (the database or its `.wal`)
+        named = any(f'"{name}{suffix}"' in text for name in (os.path.abspath(self.file),
+                                                              self.file)
+                    for suffix in ("", ".wal"))
+        if not named and not text.startswith("Corrupt database file"):
+            return None  # another file's error (an input file's), or no file's at all
+        reason = text.splitlines()[0].replace(str(self.file), str(self.path)).replace(
+            os.path.abspath(self.file), str(self.path))
+        low = text.lower()
+        if "could not read" in low or "corrupt database file" in low:
             return (f"cannot read workspace {self.path}: {reason} (the file is damaged or "
                     "truncated: restore it from a copy"
                     + (")" if self.read_only else "; nothing was published)"))
@@ -312,7 +320,7 @@ def open_reader(db: str | os.PathLike | None) -> Workspace:
         raise
     except Exception as exc:  # duckdb raises IOException for non-database files
         raise WorkspaceError(f"cannot open workspace {path}: {exc}") from exc
-    return Workspace(con, path, read_only=True)
+    return Workspace(con, path, read_only=True, file=path)
 
 
 @contextlib.contextmanager
@@ -419,7 +427,8 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
             ws.published = True
         _fsync_dir(target.parent)
     finally:
-        work.unlink(missing_ok=True)
+        for leftover in (work, work.with_name(work.name + ".wal")):
+            leftover.unlink(missing_ok=True)
         lock.release()
 
 
@@ -461,7 +470,7 @@ def _open_copy(path: Path, work: Path, shown: Path | None = None) -> Iterator[Wo
     except Exception as exc:
         raise WorkspaceError(f"cannot open workspace {shown}: {_as_named(exc, work, shown)}"
                              ) from exc
-    ws = Workspace(con, shown, read_only=False)
+    ws = Workspace(con, shown, read_only=False, file=work)
     try:
         ensure_schema(ws)
         yield ws

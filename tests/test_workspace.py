@@ -247,3 +247,37 @@ def test_every_seventh_nightly_run_compacts_and_other_writers_never_do(tmp_path)
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 100000 - 14
     con.close()
+
+
+def test_a_write_the_file_size_limit_refuses_is_a_workspace_error_and_leaves_nothing(
+        tmp_path):
+    """A disk that fills mid-run (here a 1 MB file size limit) fails at a COMMIT or a
+    checkpoint of the private copy: exit 2 naming the workspace, no copy left behind."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.conftest import RULES, SAMPLE_INBOX
+
+    limit = (1_000_000, 1_000_000)
+    ran = subprocess.run(
+        [sys.executable, "-m", "leadctl", "--db", str(tmp_path / "ws.duckdb"), "--rules",
+         str(RULES), "ingest", str(SAMPLE_INBOX)], capture_output=True, text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limit), timeout=300)
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr.splitlines()[-1].startswith(
+        f"error: cannot write workspace {tmp_path / 'ws.duckdb'}: ")
+    assert ran.stderr.endswith("(nothing was published: the workspace is as it was)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws.duckdb.lock"]
+
+
+def test_an_input_file_named_like_the_workspace_fails_alone(tmp_path):
+    from tests.conftest import Cli, write
+
+    cli = Cli(tmp_path / "crm")
+    (tmp_path / "crm_orders.parquet").write_bytes(b"PAR1" + b"\0" * 64)  # damaged
+    write(tmp_path / "web.csv", "lead_id,phone\nW1,13700000001\n")
+    result = cli("ingest", tmp_path / "crm_orders.parquet", tmp_path / "web.csv", "--json")
+    assert result.exit_code == 2
+    assert [(f["file"].rsplit("/", 1)[-1], f["status"]) for f in result.json()["files"]] == [
+        ("crm_orders.parquet", "failed"), ("web.csv", "loaded")]

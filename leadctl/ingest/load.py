@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import re
@@ -341,17 +342,24 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         ws.execute("COMMIT")
         state.record(digest, result)
     except InputError as exc:
-        ws.execute("ROLLBACK")
+        _rollback(ws)
         return _failed(result, str(exc))
     except Exception as exc:  # the reader's errors (truncated Parquet, ...)
-        ws.execute("ROLLBACK")
+        _rollback(ws)
         if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb", "pyspark", "py4j"):
-            raise
+            raise  # the workspace's own (a full disk at COMMIT), or a bug
         return _failed(result, _reader_message(exc))
     finally:
         if staged:
             reader.release(ws, staged)
     return result
+
+
+def _rollback(ws: Workspace) -> None:
+    """Ends the file's transaction; when the COMMIT itself failed (a full disk) there is
+    none left, and that failure, not this one, is the one to report."""
+    with contextlib.suppress(Exception):
+        ws.execute("ROLLBACK")
 
 
 _LINE_SIZE = re.compile(r"Maximum line size of [0-9]+ bytes exceeded\. Actual Size:\s*([0-9]+)")
