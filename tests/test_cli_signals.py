@@ -17,6 +17,9 @@ from leadctl.errors import RuleError
 @pytest.fixture
 def no_signal_yet(monkeypatch):
     monkeypatch.setattr(errors, "_RECEIVED", [])
+    monkeypatch.setattr(signals, "_STATE", {"phase": "startup", "deferred": None})
+    monkeypatch.setattr(signals.os, "_exit", lambda code: (_ for _ in ()).throw(
+        SystemExit(code)))
 
 
 @pytest.mark.parametrize(("name", "code", "kind", "message"), [
@@ -38,8 +41,6 @@ def test_an_error_after_a_signal_is_the_signal(cli, monkeypatch, no_signal_yet, 
 def test_a_signal_outside_a_command_call_exits_at_once_with_its_document(
         monkeypatch, capsys, no_signal_yet):
     monkeypatch.setattr("sys.argv", ["leadctl", "find", "x > 1", "--json"])
-    monkeypatch.setattr(signals.os, "_exit", lambda code: (_ for _ in ()).throw(
-        SystemExit(code)))
     with pytest.raises(SystemExit) as ended:
         signals._on_signal(signal.SIGTERM, None)
     out = capsys.readouterr()
@@ -47,3 +48,15 @@ def test_a_signal_outside_a_command_call_exits_at_once_with_its_document(
     assert json.loads(out.out)["error"]["type"] == "Terminated"
     with signals.running_action(), pytest.raises(KeyboardInterrupt):  # undo, then exit
         signals._on_signal(signal.SIGINT, None)
+
+
+def test_a_signal_while_the_result_prints_waits_for_the_printing(capsys, no_signal_yet):
+    with signals.running_action():
+        pass  # the command's work is done: its result prints now
+    signals._on_signal(signal.SIGTERM, None)  # no exit in the middle of the document
+    print('{"persons": 3}')
+    with pytest.raises(SystemExit) as ended:
+        signals.exit_if_signalled()
+    out = capsys.readouterr()
+    assert (ended.value.code, out.out, out.err) == (
+        143, '{"persons": 3}\n', "error: terminated (SIGTERM)\n")

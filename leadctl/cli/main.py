@@ -132,7 +132,11 @@ def main() -> None:
                               "--json" in sys.argv[1:])
         sys.exit(2)
     opts = parse_fast_portrait(sys.argv[1:])
-    if opts is not None:
-        sys.exit(run_fast_portrait(opts))
-    # also under `python -m leadctl`: completion is for `leadctl`
-    typer_app(sys.argv[1:])(prog_name="leadctl")
+    try:
+        if opts is not None:
+            signals.printing_from_now()
+            sys.exit(run_fast_portrait(opts))
+        # also under `python -m leadctl`: completion is for `leadctl`
+        typer_app(sys.argv[1:])(prog_name="leadctl")
+    finally:
+        signals.exit_if_signalled()

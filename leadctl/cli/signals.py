@@ -2,9 +2,11 @@
 
 While a command's library call runs (`running_action`), a signal raises (Terminated or
 KeyboardInterrupt) so the writer publishes nothing, removes its private copy and logs
-the run; the CLI then exits 143 / 130 (cli.common.run). Before or after that call
-(start-up, argument parsing, rendering) there is nothing to undo: the process reports
-the signal and exits at once, instead of Click turning it into "Aborted!" and exit 1.
+the run; the CLI then exits 143 / 130 (cli.common.run). Before that call (start-up,
+argument parsing) there is nothing to undo: the process reports the signal and exits at
+once, instead of Click turning it into "Aborted!" and exit 1. After it (printing the
+result or the error), the signal waits for the printing to end, so stdout never holds
+half a JSON document, then the process exits with the signal's code.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import signal
 import sys
 from collections.abc import Iterator
 
-from leadctl.cli.output import report_failure
+from leadctl.cli.output import error, report_failure
 from leadctl.errors import Terminated, interruption, interruption_exit_code, note_signal
 
-_STATE = {"action": False}
+_STATE: dict = {"phase": "startup", "deferred": None}  # startup | action | after
 
 
 def install() -> None:
@@ -28,19 +30,40 @@ def install() -> None:
 
 @contextlib.contextmanager
 def running_action() -> Iterator[None]:
-    _STATE["action"] = True
+    _STATE["phase"] = "action"
     try:
         yield
     finally:
-        _STATE["action"] = False
+        _STATE["phase"] = "after"
+
+
+def printing_from_now() -> None:
+    """A command whose work is reading and printing at once (the fast portrait): a
+    signal waits for it to end."""
+    _STATE["phase"] = "after"
+
+
+def exit_if_signalled() -> None:
+    """At the very end: a signal that waited for the printing ends the process now."""
+    exc = _STATE["deferred"]
+    if exc is None:
+        return
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        error(interruption(exc) or "")
+        sys.stderr.flush()
+    os._exit(interruption_exit_code(exc))
 
 
 def _on_signal(signum: int, frame) -> None:
     name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
     note_signal(name)
     exc = Terminated() if name == "SIGTERM" else KeyboardInterrupt()
-    if _STATE["action"]:
+    if _STATE["phase"] == "action":
         raise exc
+    if _STATE["phase"] == "after":
+        _STATE["deferred"] = _STATE["deferred"] or exc
+        return
     code = interruption_exit_code(exc)
     with contextlib.suppress(Exception):
         report_failure(exc, code, "--json" in sys.argv[1:], message=interruption(exc))
