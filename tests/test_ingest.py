@@ -82,15 +82,16 @@ def test_gbk_file_whose_first_rows_are_ascii_is_judged_where_its_chinese_starts(
 def test_a_stray_quote_in_a_quoted_csv_rejects_its_line_only(cli, tmp_path):
     # DuckDB's sniffer gives quoting up for the whole file over one such line
     names = {3: 'Zhang "Big" San', 4: 'Li ""Q"" Si'}
-    rows = "".join(f'"L{i}","{names.get(i, f"N{i}")}","1390000000{i}","Beijing, CN"\n'
+    rows = "".join(f'"L{i}","{names.get(i, f"N{i}")}","1390000000{i}","Beijing, CN","x"\n'
                    for i in range(1, 7))
-    path = write(tmp_path / "web.csv", '"lead_id","name","phone","city"\n' + rows)
+    path = write(tmp_path / "web.csv", '"lead_id","name","phone","city","city"\n' + rows)
     result = cli("ingest", path, "--json")
     assert [(f["status"], f["loaded"], f["rejected"]) for f in result.json()["files"]] == [
         ("loaded", 5, 1)]
     assert rejects_in(cli) == [("web", 3, "unquoted_value")]
-    assert leads_in(cli, "lead_id", "row_number", "name", "city")[2:4] == [
-        ("L4", 4, 'Li "Q" Si', "Beijing, CN"), ("L5", 5, "N5", "Beijing, CN")]
+    assert leads_in(cli, "lead_id", "row_number", "name", "city", "attributes")[2:4] == [
+        ("L4", 4, 'Li "Q" Si', "Beijing, CN", '{"city_1":"x"}'),
+        ("L5", 5, "N5", "Beijing, CN", '{"city_1":"x"}')]
 
 
 def test_parquet_with_alias_headers_and_typed_columns(cli, tmp_path):

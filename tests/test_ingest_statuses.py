@@ -124,6 +124,15 @@ def test_forced_encoding_that_garbles_utf8_is_refused_without_force(cli, tmp_pat
     assert forced.stderr.startswith(f"warning: {path}: the file is valid UTF-8")
 
 
+def test_forced_encoding_is_judged_where_the_text_leaves_ascii(cli, tmp_path):
+    rows = "".join(f"A{i},13900{i:06d},x\n" for i in range(20000))  # 300 KB of ASCII first
+    path = write(tmp_path / "late.csv", "lead_id,phone,name\n" + rows + "Z1,13700002222,张三\n")
+    result = cli("ingest", path, "--encoding", "gbk")
+    assert result.exit_code == 2 and result.stderr.endswith(
+        "the file is valid UTF-8 and --encoding gbk would garble it ('张三' would read as "
+        "'寮犱笁'); drop --encoding, or add --force to read it as gbk anyway\n")
+
+
 def test_forced_encoding_that_contradicts_a_bom_is_refused(cli, tmp_path):
     path = write(tmp_path / "bom.csv", "lead_id,phone\n1,13900000001\n", bom=True)
     result = cli("ingest", path, "--encoding", "gb18030")

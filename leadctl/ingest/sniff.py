@@ -79,9 +79,9 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         raise InputError("binary content (NUL bytes): not a CSV or Parquet file" + (
             f" (it looks like UTF-16 text without its byte order mark: --encoding {wide})"
             if wide else ""))
-    enc = encoding or _detect_encoding(
-        _non_ascii_sample(path, head) if truncated and not has_bom else head)
-    conflict = _encoding_conflict(head, has_bom, enc) if encoding else ""
+    judged = _non_ascii_sample(path, head) if truncated and not has_bom else head
+    enc = encoding or _detect_encoding(judged)
+    conflict = _encoding_conflict(judged, has_bom, enc) if encoding else ""
     # Judged as what the file is, also when a contradicting --encoding is forced.
     text = head.decode(_codec("utf-8" if conflict else enc), errors="replace")
     if truncated:

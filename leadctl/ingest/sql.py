@@ -6,6 +6,8 @@ user-supplied name or value goes through `ident()` / `literal()` (`leadctl.sqlte
 
 from __future__ import annotations
 
+import re
+
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, LEAD_COLUMNS
 from leadctl.sqltext import ident, literal
 
@@ -110,7 +112,12 @@ def stage_csv_sql(stage: str, path: str, delimiter: str, rejects_table: str,
 def quoting_lost(header: list[str]) -> bool:
     """Whether the sniffer read a quoted file without quoting (one stray quote in a
     field makes it give quoting up): every header name still wears its quotes."""
-    return bool(header) and all(len(n) >= 2 and n[0] == n[-1] == '"' for n in header)
+    return bool(header) and all(_QUOTED_NAME.match(n) for n in header)
+
+
+# A quoted header name as the sniffer leaves it without quoting (a repeated one gets its
+# `_<n>` after the quote: `"note"_1`).
+_QUOTED_NAME = re.compile(r'^".*"(_[0-9]+)?$', re.DOTALL)
 
 
 def reader_column_names(fields: list[str]) -> list[str]:
