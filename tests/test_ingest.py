@@ -94,6 +94,17 @@ def test_a_stray_quote_in_a_quoted_csv_rejects_its_line_only(cli, tmp_path):
         ("L5", 5, "N5", "Beijing, CN", '{"city_1":"x"}')]
 
 
+def test_a_stray_quote_where_only_some_fields_are_quoted_rejects_its_line_only(cli, tmp_path):
+    path = write(tmp_path / "app.csv", 'lead_id,phone,name,city\n'
+                 'A1,13900000001,Ann,"Beijing, Chaoyang"\n'
+                 'A2,13900000002,"Jo"e",Shanghai\n'
+                 'A3,13900000003,Bo,"Tianjin, Hexi"\n')
+    assert cli("ingest", path).exit_code == 0
+    assert rejects_in(cli) == [("app", 2, "unquoted_value")]
+    assert leads_in(cli, "lead_id", "row_number", "city") == [
+        ("A1", 1, "Beijing, Chaoyang"), ("A3", 3, "Tianjin, Hexi")]
+
+
 def test_parquet_with_alias_headers_and_typed_columns(cli, tmp_path):
     path = tmp_path / "app.parquet"
     duckdb.execute(f"""COPY (SELECT 'P1' AS Lead_Id, 13812345678.0 AS mobile,

@@ -188,17 +188,7 @@ class DuckDBReader:
                 staged.message = (f"{replaced} undecodable byte(s): their rows are rejected "
                                   "(invalid_encoding)")
         try:
-            ws.execute(sql.stage_csv_sql("_stage", str(read_path), fmt.delimiter,
-                                         staged.rejects_table, f"{staged.rejects_table}_scan"))
-            header, _ = _describe(ws, "SELECT * FROM _stage LIMIT 0")
-            if sql.quoting_lost(header):
-                ws.script([f"DELETE FROM {staged.rejects_table}",
-                           f"DELETE FROM {staged.rejects_table}_scan",
-                           sql.stage_csv_sql(
-                               "_stage", str(read_path), fmt.delimiter, staged.rejects_table,
-                               f"{staged.rejects_table}_scan",
-                               sql.reader_column_names(csv_header(read_path, fmt.delimiter)))])
-                header, _ = _describe(ws, "SELECT * FROM _stage LIMIT 0")
+            header = _stage_csv(ws, read_path, fmt.delimiter, staged.rejects_table)
             for old_name, new_name in sql.free_names(header).items():  # a `row_number` column
                 ws.execute(f"ALTER TABLE _stage RENAME COLUMN {ident(old_name)} "
                            f"TO {ident(new_name)}")
@@ -353,6 +343,31 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         if staged:
             reader.release(ws, staged)
     return result
+
+
+def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str) -> list[str]:
+    """Stages a CSV file in `_stage` (reader rejects in `rejects`); returns its header.
+
+    DuckDB's sniffer gives quoting up for a whole file over one field with a stray quote
+    (`"Jo"e"`): the header keeps its quotes, or quoted fields holding the delimiter split
+    and their lines are rejected while the quotes stay in what loads. Then the file is
+    read again with RFC 4180 quoting, which rejects only that line, and the read with
+    fewer rejected lines is kept."""
+    def stage(columns: list[str] | None) -> int:
+        ws.script([f"DELETE FROM {rejects}", f"DELETE FROM {rejects}_scan"]
+                  if ws.table_type(rejects) else [])
+        ws.execute(sql.stage_csv_sql("_stage", str(path), delimiter, rejects,
+                                     f"{rejects}_scan", columns))
+        return int(ws.scalar(f"SELECT count(DISTINCT line) FROM {rejects}"))
+
+    rejected = stage(None)
+    header, _ = _describe(ws, "SELECT * FROM _stage LIMIT 0")
+    lost = sql.quoting_lost(header)
+    if not lost and not (rejected and ws.scalar(sql.quoted_values_sql("_stage", header))):
+        return header
+    if stage(sql.reader_column_names(csv_header(path, delimiter))) >= rejected and not lost:
+        stage(None)  # quoting was right after all: the sniffed read stands
+    return _describe(ws, "SELECT * FROM _stage LIMIT 0")[0]
 
 
 def _rollback(ws: Workspace) -> None:

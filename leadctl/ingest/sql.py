@@ -115,6 +115,13 @@ def quoting_lost(header: list[str]) -> bool:
     return bool(header) and all(_QUOTED_NAME.match(n) for n in header)
 
 
+def quoted_values_sql(stage: str, columns: list[str]) -> str:
+    """Whether a staged value still starts with a quote (the sniffer read the file
+    without quoting)."""
+    tests = " OR ".join(f"starts_with({ident(c)}, '\"')" for c in columns)
+    return f"SELECT EXISTS (SELECT 1 FROM {stage} WHERE {tests})"
+
+
 # A quoted header name as the sniffer leaves it without quoting (a repeated one gets its
 # `_<n>` after the quote: `"note"_1`).
 _QUOTED_NAME = re.compile(r'^".*"(_[0-9]+)?$', re.DOTALL)
