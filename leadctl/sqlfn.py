@@ -44,11 +44,16 @@ def round_sql(value: str, digits: int) -> str:
 EXACT_SUM = "DECIMAL(38, 6)"
 
 
+# Widths a summed value is fixed at (9 decimals): the narrow one first. Beyond 10^18 a
+# value is no amount, so no sum of fewer than 10^14 of them leaves DECIMAL(38, 6).
+EXACT_SUM_WIDTHS = (18, 27)
+
+
 def exact_millionths_sql(value: str) -> str:
     """`value` at 6 decimals, half away from zero, as an exact DECIMAL(38, 6), the same
-    on both engines (through `round_sql`'s 9-decimal DECIMALs); NULL beyond the widest
-    one (10^29: no amount), which a sum then skips."""
+    on both engines (fixed at 9 decimals first, as `round_sql` does); NULL from ±10^18
+    on (no amount), which a sum, and the count behind an average, then skip."""
     tries = [f"CAST(round(TRY_CAST({value} AS DECIMAL({width}, {round_scale(6)})), 6) "
-             f"AS {EXACT_SUM})" for width in round_widths(6)]
+             f"AS {EXACT_SUM})" for width in EXACT_SUM_WIDTHS]
     return f"coalesce({', '.join(tries)})"
 

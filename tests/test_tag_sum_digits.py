@@ -44,6 +44,14 @@ def test_folded_sums_of_billions_are_exact_to_the_millionth(tmp_path):
         ("B", 0.0, 0.0, None, "low")]
 
 
+def test_an_amount_beyond_10_to_the_18_counts_in_no_sum_nor_average(tmp_path):
+    huge = [("2026-06-30", "B,order_paid,2026-06-25 10:00:00,1e30,toys\n"
+                           "B,order_paid,2026-06-25 11:00:00,10,toys\n"),
+            ("2026-07-01", "B,order_paid,2026-06-26 10:00:00,-2e18,toys\n")]
+    assert _nights(tmp_path, huge) == [
+        ("A", 0.0, 0.0, None, "low"), ("B", 10.0, 10.0, 10.0, "medium")]
+
+
 def _nights(tmp_path, nights) -> list[tuple]:
     """The features after `nights`, the same in a nightly and a --full workspace."""
     nightly, full = Cli(tmp_path / "nightly.duckdb"), Cli(tmp_path / "full.duckdb")

@@ -323,9 +323,9 @@ class Metric(EventKind):
         # that add up to exactly 6000, and nights of adding and subtracting stay exact.
         if tag.agg == "sum":
             return f"CAST({partials.add('sum', value, cond, window)} AS DOUBLE)"
-        if tag.agg == "avg":
+        if tag.agg == "avg":  # over the values the sum takes (not one beyond 10^18)
             total = partials.add("sum", value, cond, window)
-            count = partials.add("count", value, cond, window)
+            count = partials.add("count", exact_millionths_sql(value), cond, window)
             return round_sql(f"CAST({total} AS DOUBLE) / nullif({count}, 0)", 6)
         return partials.add(tag.agg, value, cond, window)  # min / max
 
