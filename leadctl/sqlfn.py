@@ -30,10 +30,16 @@ def round_widths(digits: int) -> tuple[int, ...]:
     return tuple(w for w in ROUND_WIDTHS if w >= round_scale(digits))
 
 
-def round_sql(value: str, digits: int) -> str:
+def _rounded_tries(value: str, digits: int, widths: tuple[int, ...], as_type: str) -> list[str]:
+    """`value` fixed at `round_scale(digits)` decimals in each DECIMAL width, narrow first,
+    rounded to `digits` there and cast to `as_type`: NULL where a width cannot hold it."""
     scale = round_scale(digits)
-    tries = [f"CAST(round(TRY_CAST({value} AS DECIMAL({width}, {scale})), {int(digits)}) "
-             f"AS DOUBLE)" for width in round_widths(digits)]
+    return [f"CAST(round(TRY_CAST({value} AS DECIMAL({width}, {scale})), {int(digits)}) "
+            f"AS {as_type})" for width in widths]
+
+
+def round_sql(value: str, digits: int) -> str:
+    tries = _rounded_tries(value, digits, round_widths(digits), "DOUBLE")
     return f"coalesce({', '.join(tries)}, {value})" if tries else value
 
 
@@ -53,7 +59,4 @@ def exact_millionths_sql(value: str) -> str:
     """`value` at 6 decimals, half away from zero, as an exact DECIMAL(38, 6), the same
     on both engines (fixed at 9 decimals first, as `round_sql` does); NULL from ±10^18
     on (no amount), which a sum, and the count behind an average, then skip."""
-    tries = [f"CAST(round(TRY_CAST({value} AS DECIMAL({width}, {round_scale(6)})), 6) "
-             f"AS {EXACT_SUM})" for width in EXACT_SUM_WIDTHS]
-    return f"coalesce({', '.join(tries)})"
-
+    return f"coalesce({', '.join(_rounded_tries(value, 6, EXACT_SUM_WIDTHS, EXACT_SUM))})"
