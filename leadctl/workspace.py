@@ -228,8 +228,7 @@ class Workspace(SqlSession):
                     for suffix in ("", ".wal"))
         if not named and not text.startswith("Corrupt database file"):
             return None  # another file's error (an input file's), or no file's at all
-        reason = text.splitlines()[0].replace(str(self.file), str(self.path)).replace(
-            os.path.abspath(self.file), str(self.path))
+        reason = _as_named(exc, self.file, self.path)
         low = text.lower()
         if "could not read" in low or "corrupt database file" in low:
             return (f"cannot read workspace {self.path}: {reason} (the file is damaged or "
@@ -320,7 +319,7 @@ def open_reader(db: str | os.PathLike | None) -> Workspace:
         raise
     except Exception as exc:  # duckdb raises IOException for non-database files
         raise WorkspaceError(f"cannot open workspace {path}: {exc}") from exc
-    return Workspace(con, path, read_only=True, file=path)
+    return Workspace(con, path, read_only=True)
 
 
 @contextlib.contextmanager
@@ -450,7 +449,8 @@ def _as_named(exc: Exception, work: Path, path: Path) -> str:
     its private copy (`<db>.work`)."""
     if isinstance(exc, OSError) and exc.strerror:  # [Errno 27] File too large: 'a' -> 'b'
         return exc.strerror
-    return str(exc).replace(str(work), str(path)).splitlines()[0]
+    text = str(exc).replace(str(work), str(path)).replace(os.path.abspath(work), str(path))
+    return text.splitlines()[0]
 
 
 @contextlib.contextmanager
