@@ -55,7 +55,7 @@ class SparkReader(DuckDBReader):
         if fmt.format == "parquet":
             raw = spark.read.parquet(location)
             renames = free_names(raw.columns)  # a file's own `row_number` is an attribute
-            frame = raw.select(*(F.col(f"`{c.replace('`', '``')}`").alias(renames.get(c, c))
+            frame = raw.select(*(F.col(_quoted(c)).alias(renames.get(c, c))
                                  for c in raw.columns),
                                (F.col("_metadata.row_index") + 1).alias("row_number"))
             ws.store_frame("_stage", frame, materialise=False)  # Parquet reads are cheap
@@ -71,7 +71,7 @@ class SparkReader(DuckDBReader):
         # One file's partitions are byte ranges in order, so this is the record number.
         ws.store_frame("_stage_all", rows.withColumn(
             "row_number", F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))))
-        cols = ", ".join(f"`{c.replace('`', '``')}`" for c in header)
+        cols = ", ".join(_quoted(c) for c in header)
         # Filters of the materialised _stage_all: short lineage, not materialised again.
         ws.store_frame("_stage", spark.sql(
             f"SELECT {cols}, row_number FROM _stage_all WHERE _corrupt IS NULL"),
@@ -130,6 +130,11 @@ def list_cluster_files(spark, pattern: str) -> list[ClusterPath]:
              for s in statuses]
     return sorted((f for f in found if f.suffix.lower() in DATA_SUFFIXES
                    and not f.name.startswith((".", "_"))), key=str)
+
+
+def _quoted(column: str) -> str:
+    """A column name as a Spark SQL identifier."""
+    return f"`{column.replace('`', '``')}`"
 
 
 def _location(path: Path) -> str:
