@@ -239,6 +239,26 @@ def test_events_file_is_detected_and_typed(cli, tmp_path):
     assert [r[2] for r in rejects_in(cli)] == ["no_subject", "bad_timestamp", "bad_amount"]
 
 
+def test_null_tokens_are_no_ids_and_no_dates(cli, tmp_path):
+    # `N/A` twice is not one lead id (the second row was a duplicate_lead_id reject), a
+    # `null` created_at is no date (was bad_date), and an event's `null` person id falls
+    # through to its phone (was the subject 'person:null').
+    leads = write(tmp_path / "a.csv", "lead_id,name,phone,created_at\n"
+                  "N/A,甲,13811112222,null\nn/a,乙,13933334444,2026-10-01\n"
+                  "-,丙,13755556666,N/A\nL4,丁,13677778888,\n")
+    events = write(tmp_path / "ev.csv", "person_id,lead_id,phone,event_type,ts\n"
+                   "null,N/A,13811112222,login,2026-10-30\n"
+                   "-,-,NULL,login,2026-10-30\n"
+                   ",L4,,None,2026-10-30\n")
+    assert cli("ingest", leads, events).exit_code == 0
+    assert [(name, lead_id.startswith("h")) for lead_id, name in leads_in(
+        cli, "lead_id", "name")] == [("甲", True), ("乙", True), ("丙", True), ("丁", False)]
+    assert rejects_in(cli) == [("ev", 2, "no_subject"), ("ev", 3, "no_event_type")]
+    con = duckdb.connect(str(cli.db), read_only=True)
+    assert con.execute("SELECT subject FROM events").fetchall() == [("phone:13811112222",)]
+    con.close()
+
+
 def test_missing_identifier_columns_is_an_input_error_rows_kept_other_files_load(cli,
                                                                                  tmp_path):
     (tmp_path / "in").mkdir()

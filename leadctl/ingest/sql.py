@@ -13,6 +13,7 @@ from leadctl.sqltext import ident, literal
 
 BOM = "\ufeff"
 NULL_TOKENS = ("null", "none", "nan", "n/a", "na", "undefined", "nil", "-", "--")
+NULL_TOKEN_BYTES = max(len(t) for t in NULL_TOKENS)
 TIMESTAMP_FORMATS = (
     "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y-%m-%d %H:%M",
     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日", "%Y%m%d %H:%M:%S", "%Y%m%d",
@@ -35,11 +36,28 @@ def text_sql(column: str | None) -> str:
     return f"nullif(trim(CAST({ident(column)} AS VARCHAR)), '')"
 
 
+def null_token_sql(expr: str) -> str:
+    """True when a text value is a null token (`N/A`, `null`, `-`, …), in any case."""
+    tokens = ", ".join(literal(t) for t in NULL_TOKENS)
+    # The byte length first: lower() over every value of a 10M-row file costs seconds,
+    # and no token is longer than NULL_TOKEN_BYTES.
+    return (f"CASE WHEN strlen({expr}) <= {NULL_TOKEN_BYTES} "
+            f"THEN lower({expr}) IN ({tokens}) ELSE false END")
+
+
+def id_text_sql(column: str | None) -> str:
+    """An id column (a lead id, an event's subject) as trimmed text, NULL when missing,
+    empty or a null token: `N/A` is no lead id, so two such rows are not one lead."""
+    text = text_sql(column)
+    if column is None:
+        return text
+    return f"CASE WHEN {null_token_sql(text)} THEN NULL ELSE {text} END"
+
+
 def usable_sql(expr: str) -> str:
     """True when a text value carries information (not blank, not a null token)."""
-    tokens = ", ".join(literal(t) for t in NULL_TOKENS)
     # Any letter or digit, full-width ones too.
-    return (f"({expr} IS NOT NULL AND lower({expr}) NOT IN ({tokens}) "
+    return (f"({expr} IS NOT NULL AND NOT {null_token_sql(expr)} "
             f"AND regexp_matches({expr}, '[\\p{{L}}\\p{{N}}]'))")
 
 
@@ -229,6 +247,7 @@ def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
                       all_columns: list[str], timezone: str) -> str:
     """Typed lead rows with their final lead id and a reject `reason` (NULL = usable)."""
     cols = {c: text_sql(mapping.get(c)) for c in LEAD_COLUMNS}
+    cols["lead_id"] = id_text_sql(mapping.get("lead_id"))
     select = ",\n".join(f"{expr} AS {c}" for c, expr in cols.items()
                         if c not in ("created_at", "lead_id"))
     identifiers = " OR ".join(usable_sql(c) for c in IDENTIFIER_COLUMNS)
@@ -259,7 +278,8 @@ def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
             attributes, row_hash, created_at,
             CASE WHEN is_header THEN 'repeated_header'
                  WHEN NOT ({identifiers}) THEN 'no_identifier'
-                 WHEN created_at_raw IS NOT NULL AND created_at IS NULL THEN 'bad_date'
+                 WHEN created_at_raw IS NOT NULL AND created_at IS NULL
+                      AND NOT {null_token_sql('created_at_raw')} THEN 'bad_date'
             END AS reason
         FROM parsed"""
 
@@ -382,8 +402,10 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
         # one would turn every sum and average over it, and the RFM means of everyone,
         # into NaN. x - x = 0 is false for exactly those, on DuckDB and Spark alike.
         amount = f"CASE WHEN {value} - {value} = 0 THEN {value} END"
-    base = {"_person": col("person_id"), "_lead": col("lead_id"), "_phone": col("phone"),
-            "_event_type": col("event_type"), "ts": ts, "amount": amount,
+    base = {"_person": id_text_sql(mapping.get("person_id")),
+            "_lead": id_text_sql(mapping.get("lead_id")),
+            "_phone": id_text_sql(mapping.get("phone")),
+            "_event_type": id_text_sql(mapping.get("event_type")), "ts": ts, "amount": amount,
             "category": col("category"),
             "ts_missing": f"{ident(ts_col)} IS NULL" if ts_col else "true",
             "amount_raw": amount_raw}
