@@ -290,7 +290,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     fold = None if full else _fold(ws, rules, state)
     from_events = tags_from_events(rules)
     if fold is not None and from_events:  # none: no news to read, nobody to recompute
-        ws.execute(event_state.changes_sql(from_events, fold, as_of))
+        ws.script(event_state.changes_sql(from_events, fold, as_of))
     increment = None if fold is None else _increment(ws, rules, as_of, state, fold)
     # A table of the workspace when stored, so publishing renames it instead of copying
     # it (the sorted copy this replaces took 2.1 s at 1M persons); a temp table on a dry
