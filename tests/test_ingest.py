@@ -259,6 +259,13 @@ def test_null_tokens_are_no_ids_and_no_dates(cli, tmp_path):
     con.close()
 
 
+def test_a_lead_column_named_like_an_event_field_is_kept_as_an_attribute(cli, tmp_path):
+    # `price` (an alias of amount) and `time` (of ts) were dropped from leads.
+    path = write(tmp_path / "a.csv", "lead_id,phone,price,time\nL1,13811112222,99,9点\n")
+    assert cli("ingest", path).exit_code == 0
+    assert leads_in(cli, "lead_id", "attributes") == [("L1", '{"price":"99","time":"9点"}')]
+
+
 def test_missing_identifier_columns_is_an_input_error_rows_kept_other_files_load(cli,
                                                                                  tmp_path):
     (tmp_path / "in").mkdir()

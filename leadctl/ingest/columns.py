@@ -42,6 +42,7 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
     "ts": ("事件时间", "时间", "timestamp", "event_time", "time", "occurred_at"),
     "amount": ("金额", "支付金额", "订单金额", "price", "value"),
     "category": ("品类", "类目", "分类", "product_category"),
+    "event_id": ("事件ID", "事件编号", "eventid"),  # kept as an attribute; see ingest.load
 }
 
 _FOLD = re.compile(r"[\s_\-.]+")

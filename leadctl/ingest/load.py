@@ -15,6 +15,7 @@ from leadctl.ingest import sql
 from leadctl.ingest.columns import (
     EVENT_COLUMNS,
     IDENTIFIER_COLUMNS,
+    LEAD_COLUMNS,
     build_alias_map,
     map_columns,
     missing_identifier_message,
@@ -437,6 +438,11 @@ def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options,
         _invalid(ws, rows_sql, columns, file_id, source, "leads", "missing_identifier_columns",
                  detail, result)
         return
+    # A column named like an event field (`price`, `time`) is the lead's attribute
+    # under its own header: leads have no such field, and nothing is dropped.
+    kept = set(extra) | {h for c, h in mapping.items() if c not in LEAD_COLUMNS}
+    extra = [c for c in columns if c in kept]
+    mapping = {c: h for c, h in mapping.items() if c in LEAD_COLUMNS}
     checked = sql.checked_leads_sql(rows_sql, mapping, extra, columns, options.timezone)
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {checked}")
     # A view: read twice, it costs less than a stored table (a Spark job per file).
@@ -484,6 +490,28 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
     if ws.scalar(f"SELECT count(*) FROM ({rows_sql})") > result.loaded:
         result.rejected += _inserted(ws, sql.insert_event_rejects_sql(
             rows_sql, fields, columns, file_id, source))
+    if "event_id" in mapping:
+        _replace_events(ws, file_id, source, result)
+
+
+REPLACED_EVENTS = "_replaced_events"
+
+
+def _replace_events(ws, file_id: int, source: str, result: FileResult) -> None:
+    """A file with event ids replaces the stored events of its source with the same ids
+    (a corrected re-delivery; they go to rejects as 'superseded') and keeps the first row
+    of an id it repeats. Stages that fold new events into stored state see events leave
+    (tags: the count of superseded events; identity: the count of events)."""
+    ws.execute(sql.replaced_events_sql(REPLACED_EVENTS, file_id, source))
+    counts = ws.rows(f"SELECT count(*) FILTER (WHERE file_id < {int(file_id)}) AS old, "
+                     f"count(*) FILTER (WHERE file_id = {int(file_id)}) AS repeated "
+                     f"FROM {REPLACED_EVENTS}")[0]
+    if counts["old"] or counts["repeated"]:
+        ws.script(sql.remove_replaced_events_sql(REPLACED_EVENTS))
+        result.superseded += counts["old"]
+        result.loaded -= counts["repeated"]
+        result.rejected += counts["repeated"]
+    ws.execute(f"DROP TABLE {REPLACED_EVENTS}")
 
 
 def _record_file(ws: Workspace, file_id: int, path: Path, result: FileResult, digest: str,

@@ -451,6 +451,53 @@ def insert_events_sql(rows_sql: str, fields: dict, extra: list[str], file_id: in
         WHERE ({fields['reason']}) IS NULL"""
 
 
+EVENTS_TABLE_COLUMNS = ("file_id", "row_number", "source", "subject", "event_type", "ts",
+                        "amount", "category", "attributes")
+EVENT_ID_KEY = "event_id"  # the attribute an events file's event id column is kept as
+
+
+def event_id_sql(alias: str) -> str:
+    return f"json_extract_string({alias}.attributes, '$.{EVENT_ID_KEY}')"
+
+
+def replaced_events_sql(target: str, file_id: int, source: str) -> str:
+    """`target(file_id, row_number, reason, detail)`: the events an events file with event
+    ids replaces: a stored event of its source with an id the file carries again
+    ('superseded': a corrected re-delivery replaces, it does not add), and a row of the
+    file whose id an earlier row of the file has ('duplicate_event_id': the first wins)."""
+    new_id, old_id = event_id_sql("n"), event_id_sql("o")
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH fresh AS MATERIALIZED (
+            SELECT n.row_number, {new_id} AS event_id FROM events n
+            WHERE n.file_id = {int(file_id)} AND {new_id} IS NOT NULL),
+        firsts AS (SELECT event_id, min(row_number) AS first_row FROM fresh GROUP BY event_id)
+        SELECT o.file_id, o.row_number, 'superseded' AS reason,
+               'replaced by file ' || {int(file_id)} AS detail
+        FROM events o
+        WHERE o.source = {literal(source)} AND o.file_id < {int(file_id)}
+          AND {old_id} IN (SELECT event_id FROM firsts)
+        UNION ALL
+        SELECT {int(file_id)}, f.row_number, 'duplicate_event_id',
+               'event_id ' || f.event_id || ' already on row ' || d.first_row
+        FROM fresh f JOIN firsts d ON d.event_id = f.event_id AND f.row_number <> d.first_row"""
+
+
+def remove_replaced_events_sql(replaced: str) -> list[str]:
+    """The events in `replaced` leave `events` for rejects, whole, so nothing is lost."""
+    whole_event = "to_json(struct_pack(" + ", ".join(
+        f"{c} := e.{c}" for c in EVENTS_TABLE_COLUMNS) + "))"
+    return [
+        f"""INSERT INTO rejects
+            SELECT e.file_id, e.source, 'events', e.row_number, r.reason, r.detail,
+                   {whole_event}, now()::TIMESTAMP
+            FROM events e JOIN {replaced} r
+              ON r.file_id = e.file_id AND r.row_number = e.row_number""",
+        f"""DELETE FROM events WHERE EXISTS (SELECT 1 FROM {replaced} r
+              WHERE r.file_id = events.file_id AND r.row_number = events.row_number)""",
+    ]
+
+
 def insert_event_rejects_sql(rows_sql: str, fields: dict, all_columns: list[str],
                              file_id: int, source: str) -> str:
     base = _base_events_sql(rows_sql, fields, f"{struct_json_sql(all_columns)} AS raw")

@@ -75,22 +75,26 @@ class Increment:
 
 @dataclass(frozen=True)
 class TagState:
-    """What the last stored tag run computed: its SQL's hash, as-of and last events file."""
+    """What the last stored tag run computed: its SQL's hash, as-of and last events file,
+    and how many events corrected re-deliveries had replaced by then (more now: events
+    it folded left, so there is nothing to fold from)."""
 
     key: str
     as_of: dt.date
     events_file_id: int
+    superseded_events: int = 0
 
     def to_json(self) -> str:
         return json.dumps({"key": self.key, "as_of": self.as_of.isoformat(),
-                           "events_file_id": self.events_file_id})
+                           "events_file_id": self.events_file_id,
+                           "superseded_events": self.superseded_events})
 
     @classmethod
     def from_json(cls, text: str | None) -> TagState | None:
         try:
             raw = json.loads(text or "")
             return cls(str(raw["key"]), dt.date.fromisoformat(raw["as_of"]),
-                       int(raw["events_file_id"]))
+                       int(raw["events_file_id"]), int(raw.get("superseded_events", 0)))
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -108,6 +112,11 @@ def last_events_file_sql() -> str:
     the file log, not the events (on Spark, a scan of every event)."""
     return ("SELECT coalesce(max(file_id), 0) FROM ingested_files "
             "WHERE kind = 'events' AND rows_loaded > 0")
+
+
+def superseded_events_sql() -> str:
+    """Events replaced by corrected re-deliveries so far (ingest keeps each in rejects)."""
+    return "SELECT count(*) FROM rejects WHERE kind = 'events' AND reason = 'superseded'"
 
 
 def moved_sql() -> str:

@@ -282,8 +282,10 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     old = stored_tags(ws)
     key = state_key(rules)
     state = inc.TagState.from_json(ws.scalar(inc.state_sql())) if old else None
-    if state is not None and (state.key != key or state.as_of > as_of):
-        state = None  # other rules or code, or an earlier day: nothing to carry or age
+    superseded = ws.scalar(inc.superseded_events_sql())
+    if state is not None and (state.key != key or state.as_of > as_of
+                              or state.superseded_events != superseded):
+        state = None  # other rules or code, an earlier day, events gone: nothing to carry
     events_file_id = ws.scalar(inc.last_events_file_sql())
     if state is not None:
         ws.execute(inc.moved_sql())
@@ -327,7 +329,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         if ws.table_type(event_state.NEXT) is not None:
             ws.script(event_state.store_sql())
         ws.script(inc.consume_moves_sql())
-        ws.script(inc.store_state_sql(inc.TagState(key, as_of, events_file_id)))
+        ws.script(inc.store_state_sql(inc.TagState(key, as_of, events_file_id, superseded)))
         ws.script(set_meta_sql(TAGGED_WITH_KEY, rules.rules_hash))
     step(steps, "done")
     for table in (COMPARE, NEW_FEATURES, *inc.working_tables(), *event_state.working_tables()):

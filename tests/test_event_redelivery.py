@@ -1,0 +1,62 @@
+"""A corrected re-delivery of an events file with event ids replaces, it does not add: the
+stored events with those ids leave for rejects ('superseded'), an id repeated within a
+file keeps its first row, and the nights after equal a full rebuild."""
+
+from __future__ import annotations
+
+import duckdb
+
+from tests.conftest import Cli, write
+
+LEADS = "lead_id,name,phone\nL1,张三,13811112222\nL2,李四,13933334444\n"
+ORDERS = "event_id,phone,event_type,ts,amount\n"
+NIGHT1 = (ORDERS + "E1,13811112222,order_paid,2026-10-30 10:00:00,100\n"
+          "E2,13811112222,order_paid,2026-10-30 11:00:00,50\n"
+          "E2,13811112222,order_paid,2026-10-30 11:00:00,50\n"
+          "E3,13933334444,order_paid,2026-10-30 12:00:00,10\n")
+# E1's amount corrected, E3 moved to the other lead, E4 new; E2 is not sent again.
+NIGHT2 = (ORDERS + "E1,13811112222,order_paid,2026-10-30 10:00:00,120\n"
+          "E3,13811112222,order_paid,2026-10-30 12:00:00,10\n"
+          "E4,13933334444,order_paid,2026-10-31 09:00:00,7\n")
+
+
+def _nights(tmp_path, *extra: str) -> Cli:
+    cli = Cli(tmp_path / f"ws{len(extra)}.duckdb")
+    for night, (text, as_of) in enumerate(((NIGHT1, "2026-11-01"), (NIGHT2, "2026-11-02"))):
+        inbox = tmp_path / f"in{night}"
+        inbox.mkdir(exist_ok=True)
+        write(inbox / "leads.csv", LEADS)
+        write(inbox / "orders.csv", text)
+        result = cli("run", "--inbox", str(inbox), "--as-of", as_of, "--max-reject-share", "1",
+                     "--json", *extra)
+        assert result.exit_code == 0, result.stderr
+    return cli
+
+
+def _rows(cli: Cli, sql: str) -> list[tuple]:
+    with duckdb.connect(str(cli.db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_a_corrected_redelivery_replaces_the_events_it_carries_again(tmp_path):
+    cli = _nights(tmp_path)
+    assert _rows(cli, "SELECT json_extract_string(attributes, '$.event_id'), subject, amount "
+                      "FROM events ORDER BY ALL") == [
+        ("E1", "phone:13811112222", 120.0), ("E2", "phone:13811112222", 50.0),
+        ("E3", "phone:13811112222", 10.0), ("E4", "phone:13933334444", 7.0)]
+    assert _rows(cli, "SELECT reason, detail, json_extract(raw, '$.amount') FROM rejects "
+                      "ORDER BY row_number, reason") == [
+        ("superseded", "replaced by file 3", "100.0"),
+        ("duplicate_event_id", "event_id E2 already on row 2", "50.0"),
+        ("superseded", "replaced by file 3", "10.0")]
+    assert _rows(cli, "SELECT p.name, f.paid_orders_7d, f.paid_amount_7d "
+                      "FROM person_features f JOIN persons p USING (person_id) ORDER BY 1") == [
+        ("张三", 3, 180.0), ("李四", 1, 7.0)]
+
+
+def test_the_night_after_a_redelivery_equals_a_full_rebuild(tmp_path):
+    incremental, full = _nights(tmp_path), _nights(tmp_path, "--full")
+    for table in ("person_features", "tag_event_state", "subject_persons", "scores"):
+        sql = f"SELECT * EXCLUDE (run_id) FROM {table} ORDER BY ALL" if table == "scores" \
+            else f"SELECT * FROM {table} ORDER BY ALL"
+        assert _rows(incremental, sql) == _rows(full, sql), table
