@@ -76,6 +76,9 @@ def test_bucket_plan():
         Arm("holdout", 0.1, 0, 1000), Arm("ctl", 1, 1000, 3250), Arm("x", 1, 3250, 5500),
         Arm("y", 2, 5500, 10000)]
     assert parse_variants(None) == [("A", 50.0), ("B", 50.0)]
+    # Weights whose sum overflows keep their ratio (the plan was NaN, an internal error).
+    assert bucket_plan(parse_variants("A:1e308,B:1e308"), 0) == [
+        Arm("A", 1.0, 0, 5000), Arm("B", 1.0, 5000, 10000)]
     assert [parse_holdout(t) for t in ("10%", "0.1", "0", " 2.5% ")] == [0.1, 0.1, 0.0, 0.025]
 
 

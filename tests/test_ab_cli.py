@@ -200,6 +200,11 @@ def test_attribute_experiment_from_utm_content(acli):
                "--since", "2026-09-30", "--as-of", "2026-11-01")
     # entries from 09-30 on: P1's first is blue (10-02, registered 10-03), P2 and P6 drop out
     assert since["variants"] == [arm("blue", 2, 1, control=True), arm("red", 2, 1)]
+    # A --since after the as-of is named, not blamed on the attribute's name.
+    late = ab(acli, "cta", "--variant-from", "utm_content", "--goal", "register",
+              "--since", "2026-12-01", "--as-of", "2026-11-01")
+    assert [w for w in late["warnings"] if "since" in w or "attribute" in w] == [
+        "--since 2026-12-01 is after the as-of 2026-11-01: nobody can have entered"]
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [

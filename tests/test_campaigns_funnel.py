@@ -226,6 +226,17 @@ def test_rules_check_locates_funnel_problems(tmp_path):
         assert expected in result.stderr, result.stderr
 
 
+def test_a_funnel_without_steps_is_a_rule_error(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(RULES / "tags.yaml", rules / "tags.yaml")
+    write(rules / "funnels.yaml", "funnels:\n  - {name: f, window: 14d, steps: []}\n")
+    result = Cli(tmp_path / "ws.duckdb", rules)("rules", "check")
+    # It passed, then `report funnel f` failed on `CASE END` (exit 3).
+    assert (result.exit_code, result.stderr.splitlines()[0]) == (
+        2, f"error: {rules}/funnels.yaml:2:35: funnel 'f': `steps:` is an empty list")
+
+
 def test_shipped_funnels_pass_rules_check():
     result = Cli(RULES / "none.duckdb")("rules", "check", "--json")
     assert result.exit_code == 0, result.stdout

@@ -211,6 +211,8 @@ costs:
   - {source: agent, period: 2026-10, cost: "1,000"}
   - {source: agent, from: 2026-10-31, to: 2026-11-30, cost: 10}
   - {source: agent, period: 2026-10, cost: 10}
+  - {source: app, period: 9999-12, cost: 1}
+  - {source: app, period: 0000-10, cost: 1}
 """
 
 
@@ -230,6 +232,9 @@ def test_bad_costs_yaml_is_located(tmp_path):
         f"{path}:6:44: cost must be a number ≥ 0 (no thousands separators), not '1,000'",
         f"{path}:8:6: cost entry (source agent, 2026-10-01..2026-10-31) overlaps the entry at "
         f"{path}:7:6 (source agent, 2026-10-31..2026-11-30): its leads would be paid twice",
+        # The month after 9999-12 and year 0 do not exist (both were internal errors).
+        f"{path}:9:27: period must be a month like 2026-10, not '9999-12'",
+        f"{path}:10:27: period must be a month like 2026-10, not '0000-10'",
     ]
 
 

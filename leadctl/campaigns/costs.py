@@ -148,13 +148,14 @@ def _period(doc: RuleDoc, item: Mapping, where: Location,
     if "period" in item:
         raw = item["period"]
         match = MONTH_RE.match(raw) if isinstance(raw, str) else None
-        month = int(match.group(2)) if match else 0
-        if not match or not 1 <= month <= 12:
+        year, month = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+        # The month after must exist too: its day before is the period's last.
+        if not match or not 1 <= month <= 12 or not (1, 1) <= (year, month) < (9999, 12):
             hint = " (for days use from:/to:)" if isinstance(raw, dt.date) else ""
             doc.add(doc.value_loc(item, "period"),
                     f"period must be a month like 2026-10, not {str(raw)!r}{hint}")
             return None
-        first = dt.date(int(match.group(1)), month, 1)
+        first = dt.date(year, month, 1)
         following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
         return first, following - dt.timedelta(days=1)
     if not has_range:

@@ -132,7 +132,10 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
             warnings.append(f"{several} person{'s are' if several > 1 else ' is'} in more "
                             "than one variant: a later merge joined members of different "
                             "arms, and each arm counts them")
-    if variant_from is not None and not counts:
+    if since is not None and since > as_of:
+        warnings.append(f"--since {since.isoformat()} is after the as-of "
+                        f"{as_of.isoformat()}: nobody can have entered")
+    elif variant_from is not None and not counts:
         warnings.append(f"no person has an entry carrying {variant_from!r} before "
                         f"{as_of.isoformat()}: check the attribute's name (--variant-from)")
     planned = design.planned or [(v, 1.0) for v in sorted(counts)]
