@@ -290,10 +290,11 @@ def test_activity_history_and_identity_history(ws_cli):
          "last_at": "2026-10-31T10:00:00"}]
     assert [(h["new_pool"], h["new_owner"], h["reason"]) for h in data["history"]] == [
         ("sales_sh", "rep_li", "grade A in Shanghai"), ("public", None, "new lead")]
-    # the part that kept the id sees the part that split off, as well as its merge
+    # the part that kept the id sees the part that split off, as well as its merge, and
+    # what was recorded under P9 before the merge retired it into P1
     assert [(h["change"], h["person_id"], h["old_person_ids"], h["leads"])
             for h in data["identity_history"]] == [
-        ("split", "P5", ["P1"], 1), ("merge", "P1", ["P1", "P9"], 3)]
+        ("split", "P5", ["P1"], 1), ("merge", "P1", ["P1", "P9"], 3), ("create", "P9", [], 1)]
 
 
 def test_activity_prefers_person_activity_and_skips_big_event_tables(ws_cli, monkeypatch):

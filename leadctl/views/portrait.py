@@ -15,7 +15,12 @@ from __future__ import annotations
 import datetime as dt
 
 from leadctl import pii
-from leadctl.identity.lookup import arrived_after, masked_query, resolve_person
+from leadctl.identity.lookup import (
+    arrived_after,
+    masked_query,
+    recorded_under_sql,
+    resolve_person,
+)
 from leadctl.routing.screens import locked_at, person_log
 from leadctl.sqlfn import round_sql
 from leadctl.tagging.tables import stored_value
@@ -273,10 +278,11 @@ def _activity_from_events(ws, person_id: str, as_of: dt.date) -> list[dict]:
 
 
 def _identity_history(ws, person_id: str) -> list[dict]:
-    """The person's merges and splits: a split row is the part that left (`person_id`),
+    """The person's merges and splits, those recorded under an id a later merge retired
+    into it too (as its routing log): a split row is the part that left (`person_id`),
     so the part that kept the id finds it by its `old_person_ids`."""
     return ws.rows(
         "SELECT run_id, changed_at, change, person_id, old_person_ids, leads, reason "
-        "FROM identity_history WHERE person_id = ? "
+        f"FROM identity_history WHERE {recorded_under_sql()} "
         "OR (change = 'split' AND list_contains(old_person_ids, ?)) "
-        f"ORDER BY run_id DESC, changed_at DESC LIMIT {MAX_HISTORY}", [person_id, person_id])
+        f"ORDER BY run_id DESC, changed_at DESC LIMIT {MAX_HISTORY}", [person_id] * 3)
