@@ -336,11 +336,19 @@ def kept_keys_sql(checked: str, source: str) -> str:
         WHERE l.source = {literal(source)}"""
 
 
+def whole_row_json_sql(alias: str, columns: tuple[str, ...]) -> str:
+    """A stored lead or event as one JSON object, for rejects. Its attributes are kept
+    as their JSON text (a string value): Spark holds them as text, and the two engines
+    then write the same row."""
+    fields = ", ".join(f"{c} := CAST({alias}.{c} AS VARCHAR)" if c == "attributes"
+                       else f"{c} := {alias}.{c}" for c in columns)
+    return f"to_json(struct_pack({fields}))"
+
+
 def supersede_leads_sql(file_id: int) -> list[str]:
     """The leads in `_kept_keys` leave `leads` for rejects as 'superseded', so nothing is
     lost (run only when there are any: most files bring no lead id again)."""
-    whole_lead = "to_json(struct_pack(" + ", ".join(
-        f"{c} := l.{c}" for c in LEADS_TABLE_COLUMNS) + "))"
+    whole_lead = whole_row_json_sql("l", LEADS_TABLE_COLUMNS)
     return [
         f"""INSERT INTO rejects
             SELECT l.file_id, l.source, 'leads', l.row_number, 'superseded',
@@ -485,8 +493,7 @@ def replaced_events_sql(target: str, file_id: int, source: str) -> str:
 
 def remove_replaced_events_sql(replaced: str) -> list[str]:
     """The events in `replaced` leave `events` for rejects, whole, so nothing is lost."""
-    whole_event = "to_json(struct_pack(" + ", ".join(
-        f"{c} := e.{c}" for c in EVENTS_TABLE_COLUMNS) + "))"
+    whole_event = whole_row_json_sql("e", EVENTS_TABLE_COLUMNS)
     return [
         f"""INSERT INTO rejects
             SELECT e.file_id, e.source, 'events', e.row_number, r.reason, r.detail,
