@@ -513,6 +513,21 @@ def test_a_damaged_byte_in_a_gbk_or_utf16_file_rejects_its_row_and_keeps_the_oth
     assert [r[2] for r in rejects_in(cli)] == ["invalid_encoding", "invalid_encoding"]
 
 
+def test_a_damaged_character_in_a_utf8_file_rejects_its_row_and_the_file_stays_utf8(
+        cli, tmp_path):
+    # GB18030 decodes almost any bytes: it won on "fewer undecodable bytes" and every
+    # 张三 was stored as 寮犱笁, with no reject.
+    rows = [f"B{i},139{i:08d},张三\n".encode() for i in range(300)]
+    rows[150] = b"B150,13900000150," + "王".encode()[:2] + b"x\n"
+    path = tmp_path / "feed.csv"
+    path.write_bytes(b"lead_id,phone,name\n" + b"".join(rows))
+    result = cli("ingest", path, "--json")
+    assert [(f["encoding"], f["loaded"], f["rejected"]) for f in result.json()["files"]] == [
+        ("utf-8", 299, 1)]
+    assert {name for (name,) in leads_in(cli, "name")} == {"张三"}
+    assert [r[1:] for r in rejects_in(cli)] == [(151, "invalid_encoding")]
+
+
 def test_a_comma_in_an_amount_groups_thousands_or_the_amount_is_rejected(cli, tmp_path):
     amounts = ["1,200.5", "12,345,678", "-1,000", "12,5", "1.234,56", "1,2,3", "1200,50"]
     path = write(tmp_path / "orders.csv", "phone;event_type;ts;amount\n" + "".join(

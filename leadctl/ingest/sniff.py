@@ -175,8 +175,13 @@ def _detect_encoding(head: bytes) -> str:
     rejected), mostly-UTF-8 with damaged bytes stays UTF-8 (DuckDB rejects those rows)."""
     if _is_utf8(head):
         return "utf-8"
-    gb = codecs.getincrementaldecoder("gb18030")(errors="replace").decode(head, final=False)
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
+    # GBK text is hardly ever valid UTF-8: most of its non-ASCII bytes fail. A few failures
+    # among many valid UTF-8 characters are damage, and GB18030, which decodes almost
+    # any bytes, must not win by failing on none (every 张三 would be stored as 寮犱笁).
+    if utf8.count("\ufffd") * MAX_UTF8_DAMAGE <= len(_NON_ASCII.findall(head)):
+        return "utf-8"
+    gb = codecs.getincrementaldecoder("gb18030")(errors="replace").decode(head, final=False)
     return "gb18030" if gb.count("\ufffd") < utf8.count("\ufffd") else "utf-8"
 
 
@@ -200,6 +205,7 @@ def _non_ascii_sample(path: Path, head: bytes) -> bytes:
 
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
+MAX_UTF8_DAMAGE = 100  # UTF-8 when at most 1 in this many non-ASCII bytes fails
 
 
 def csv_header(path: Path, delimiter: str) -> list[str]:
