@@ -105,6 +105,16 @@ def test_a_stray_quote_where_only_some_fields_are_quoted_rejects_its_line_only(c
         ("A1", 1, "Beijing, Chaoyang"), ("A3", 3, "Tianjin, Hexi")]
 
 
+def test_one_quoted_value_and_one_stray_quote_reject_the_stray_quote(cli, tmp_path):
+    # One line rejected either way: the sniffed read (no quoting) rejected the valid
+    # "Wang, Li" line and loaded '"Jo"e"' with its quotes.
+    path = write(tmp_path / "q.csv", 'lead_id,name,phone\nQ3,"Wang, Li",13900000003\n'
+                 'Q25,"Jo"e",13900000025\nQ10,N10,13900000010\n')
+    assert cli("ingest", path).exit_code == 0
+    assert rejects_in(cli) == [("q", 2, "unquoted_value")]
+    assert leads_in(cli, "lead_id", "name") == [("Q3", "Wang, Li"), ("Q10", "N10")]
+
+
 def test_parquet_with_alias_headers_and_typed_columns(cli, tmp_path):
     path = tmp_path / "app.parquet"
     duckdb.execute(f"""COPY (SELECT 'P1' AS Lead_Id, 13812345678.0 AS mobile,

@@ -353,7 +353,7 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str) -> list[
     (`"Jo"e"`): the header keeps its quotes, or quoted fields holding the delimiter split
     and their lines are rejected while the quotes stay in what loads. Then the file is
     read again with RFC 4180 quoting, which rejects only that line, and the read with
-    fewer rejected lines is kept."""
+    fewer rejected lines is kept (the RFC one on a tie)."""
     def stage(columns: list[str] | None) -> int:
         ws.script([f"DELETE FROM {rejects}", f"DELETE FROM {rejects}_scan"]
                   if ws.table_type(rejects) else [])
@@ -366,7 +366,9 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str) -> list[
     lost = sql.quoting_lost(header)
     if not lost and not (rejected and ws.scalar(sql.quoted_values_sql("_stage", header))):
         return header
-    if stage(sql.reader_column_names(csv_header(path, delimiter))) >= rejected and not lost:
+    # On a tie the RFC read stands: the sniffed one kept the quotes of every quoted
+    # value it loaded, and rejected valid lines (a quoted "Wang, Li" split in two).
+    if stage(sql.reader_column_names(csv_header(path, delimiter))) > rejected and not lost:
         stage(None)  # quoting was right after all: the sniffed read stands
     return _describe(ws, "SELECT * FROM _stage LIMIT 0")[0]
 
