@@ -20,7 +20,7 @@ def find(
     ctx: typer.Context,
     expr: Annotated[str, typer.Argument(
         help="A condition in the rule language over tags, person attributes, score/grade and "
-        "routing state, e.g. \"grade = 'A' and city = '上海' and login_days_30d >= 10\".")],
+        "routing state, e.g. \"grade = 'A' and city = '上海市' and login_days_30d >= 10\".")],
     limit: Annotated[int | None, typer.Option(
         "--limit", help="List at most N persons [default: 20]; with -o, write at most N "
         "(default: all).", show_default=False)] = None,
