@@ -541,6 +541,9 @@ def test_portrait_fits_one_screen_even_for_a_big_person(tmp_path):
     assert "▲ 15 changed since the previous run" in text
     assert "139****2222" in text and "13911112222" not in text
     assert "139****0011  +31 more" in text  # identifiers beyond two lines
+    # 3 of the 5 log rows --json lists, and a line that says so (was 4, and no word)
+    assert [len(data["history"]), text.count("because of a long routing")] == [5, 3]
+    assert "+2 older in --json" in text
 
 
 def test_small_portrait_shows_key_facts(ws_cli):

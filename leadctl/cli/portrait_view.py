@@ -327,6 +327,10 @@ def _bottom(p: dict, width: int) -> tuple:
     parts: list = [activity]
     height = 2 + activity_lines
     history = p["history"][:MAX_HISTORY_ROWS]
+    # More rows than fit: the last line says how many more --json lists (same height).
+    older = len(p["history"]) - len(history) and len(p["history"]) - len(history) + 1
+    if older:
+        history = history[:-1]
     if history:
         rows = [[_day(h.get("as_of") or h.get("logged_at")),
                  _change(h.get("old_pool"), h.get("new_pool")),
@@ -337,6 +341,9 @@ def _bottom(p: dict, width: int) -> tuple:
                                      [10, 24, 20, 26, 60], width, drop=("status", "owner"))
         parts.append(table)
         height += 1 + len(history)
+        if older:
+            parts.append(Text(f"+{older} older in --json", style="dim"))
+            height += 1
         if hidden:
             parts.append(_hidden_line(hidden, width + 4))
             height += 1
