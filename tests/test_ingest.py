@@ -105,6 +105,18 @@ def test_a_stray_quote_where_only_some_fields_are_quoted_rejects_its_line_only(c
         ("A1", 1, "Beijing, Chaoyang"), ("A3", 3, "Tianjin, Hexi")]
 
 
+def test_a_stray_quote_in_a_csv_separated_by_comma_and_space_rejects_its_line_only(
+        cli, tmp_path):
+    # `"id", "name"`: the header's names kept a space and their quotes, and the whole
+    # file was invalid (no identifier column).
+    path = write(tmp_path / "a.csv", '"lead_id", "name", "phone"\n"L1", "Ann", "13900000001"\n'
+                 '"L2", "Jo"e", "13900000002"\n"L3", "Bo", "13900000003"\n')
+    assert cli("ingest", path).exit_code == 0
+    assert rejects_in(cli) == [("a", 2, "unquoted_value")]
+    assert leads_in(cli, "lead_id", "name", "phone") == [
+        ("L1", "Ann", "13900000001"), ("L3", "Bo", "13900000003")]
+
+
 def test_one_quoted_value_and_one_stray_quote_reject_the_stray_quote(cli, tmp_path):
     # One line rejected either way: the sniffed read (no quoting) rejected the valid
     # "Wang, Li" line and loaded '"Jo"e"' with its quotes.

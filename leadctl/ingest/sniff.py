@@ -209,9 +209,10 @@ MAX_UTF8_DAMAGE = 100  # UTF-8 when at most 1 in this many non-ASCII bytes fails
 
 
 def csv_header(path: Path, delimiter: str) -> list[str]:
-    """The fields of a UTF-8 CSV file's header record, RFC 4180 quoting."""
+    """The fields of a UTF-8 CSV file's header record, RFC 4180 quoting (spaces after a
+    delimiter skipped: `"id", "name"` is id and name, as DuckDB reads it)."""
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        return next(csv.reader(fh, delimiter=delimiter), [])
+        return next(csv.reader(fh, delimiter=delimiter, skipinitialspace=True), [])
 
 
 def _detect_delimiter(header: str) -> str:

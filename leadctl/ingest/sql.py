@@ -142,7 +142,7 @@ def quoted_values_sql(stage: str, columns: list[str]) -> str:
 
 # A quoted header name as the sniffer leaves it without quoting (a repeated one gets its
 # `_<n>` after the quote: `"note"_1`).
-_QUOTED_NAME = re.compile(r'^".*"(_[0-9]+)?$', re.DOTALL)
+_QUOTED_NAME = re.compile(r'^\s*".*"(_[0-9]+)?$', re.DOTALL)  # `"a", "b"`: after a space
 
 
 def reader_column_names(fields: list[str]) -> list[str]:
