@@ -196,13 +196,18 @@ def stdout_console(piped_width: int = PIPED_WIDTH):
     from rich.console import Console
 
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else piped_width
-    return Console(width=width)
+    return Console(width=width, markup=False)
 
 
 def stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, markup=False, soft_wrap=True)  # a message is one line
+
+
+# Printed text is data (names, file names, values), never rich markup: a name `a[/b]`
+# failed to print and `[red]x.csv` was shown as x.csv. Markup is only written where a
+# panel's title asks for it (a Panel's title is parsed whatever the console says).
 
 
 # A column asks for its longest word, up to this many cells; longer words fold.
