@@ -251,10 +251,17 @@ def find(db: Path | None, expr: str, *, limit: int | None = None, count_only: bo
          reveal: bool = False, out: Path | None = None, as_of: dt.date | None = None,
          rules_dir: Path | None = None) -> dict:
     """Persons matching a rule expression: {expr, count, limit, persons} (or file, rows)."""
+    with _tags_not_computed(rules_dir), reading(db) as ws:
+        return find_persons(ws, expr, as_of=as_of, limit=limit, count_only=count_only,
+                            reveal=reveal, out=out)
+
+
+@contextlib.contextmanager
+def _tags_not_computed(rules_dir: Path | None) -> Iterator[None]:
+    """An expression naming a tag that rules_dir's tags.yaml defines but no tag run has
+    computed says so (run `leadctl tag` first), not that the field is unknown."""
     try:
-        with reading(db) as ws:
-            return find_persons(ws, expr, as_of=as_of, limit=limit, count_only=count_only,
-                                reveal=reveal, out=out)
+        yield
     except InvalidExpression as exc:
         better = not_computed_yet(exc, _defined_tags(rules_dir)) if rules_dir else None
         if better is None:
@@ -371,15 +378,17 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
                     variants: str | None = None, holdout: str | None = None,
                     seed: str | None = None, control: str | None = None,
                     goal: str | None = None, as_of: dt.date | None = None,
-                    reveal: bool = False, replace: bool = False) -> dict:
+                    reveal: bool = False, replace: bool = False,
+                    rules_dir: Path | None = None) -> dict:
     """Persons matching `expr` with deterministic variants (and a holdout), recorded as
     experiment `name` starting on `as_of` (default today) and written to `out`."""
     as_of = as_of or dt.date.today()
     spec = AudienceSpec.parse(name, expr, start=as_of, variants=variants, holdout=holdout,
                               seed=seed, control=control, goal=goal)
-    check_output_file(out)  # a bad file name or folder: nothing is recorded
+    check_output_file(out, db_path_from(db))  # a bad file name or folder: nothing recorded
     with recorded_run(db, "audience export", as_of) as ws:
-        where = compile_filter(ws, expr, as_of)
+        with _tags_not_computed(rules_dir):
+            where = compile_filter(ws, expr, as_of)
         with evaluating(expr):  # an overflow for some person: exit 2, as in find
             result = record_audience(ws, spec, f"SELECT p.person_id {relation_sql(where)}",
                                      user=current_user(), replace=replace)

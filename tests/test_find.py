@@ -84,6 +84,22 @@ def test_a_tag_the_rules_define_but_no_run_computed_is_said_to_need_a_tag_run(fc
     typo = fcli("find", "rfm_segmnt = 'champion'")
     assert (typo.exit_code, typo.stderr.split(" (")[0]) == (
         2, "error: invalid expression at column 1: unknown field 'rfm_segmnt'")
+    # audience export reads the same language (it said "unknown field")
+    audience = fcli("audience", "export", "x", "rfm_segment = 'champion'", "-o",
+                    str(fcli.db.parent / "x.csv"))
+    assert (audience.exit_code, audience.stderr) == (2, result.stderr)
+
+
+def test_no_command_writes_its_result_over_the_workspace(fcli, tmp_path):
+    link = tmp_path / "link.parquet"
+    link.symlink_to(fcli.db)
+    for args in (["find", "true", "-o", str(link)], ["export", "persons", "-o", str(link)],
+                 ["report", "channels", "-o", str(link)],
+                 ["audience", "export", "x", "true", "-o", str(link)]):
+        result = fcli(*args)  # exit 3 from DuckDB, or (audience) a lost file reported ok
+        assert (result.exit_code, result.stderr) == (2, (
+            f"error: -o {link} is the workspace {fcli.db} or one of its files: write the "
+            "result to another file\n")), args
 
 
 def test_fields_of_every_kind(fcli):
@@ -131,6 +147,18 @@ def test_export_csv_and_parquet(fcli, tmp_path):
     assert (bad.exit_code, bad.stderr) == (
         2, f"error: cannot tell the format of {tmp_path / 'x.xlsx'}: use a .csv or .parquet "
         "file name\n")
+
+
+def test_values_and_file_names_print_as_written_not_as_markup(fcli, tmp_path):
+    # rich read them as markup: `a[/b]` failed with a traceback, `[red]x.csv` read x.csv
+    with duckdb.connect(str(fcli.db)) as con:
+        for table in ("persons", "person_features"):
+            con.execute(f"UPDATE {table} SET name = 'a[/b]' WHERE person_id = 'P2'")
+    result = fcli("find", "true", "--reveal", "--as-of", AS_OF)
+    assert (result.exit_code, "│ a[/b] " in result.stdout) == (0, True), result.stderr
+    out = tmp_path / "[red]x.csv"
+    result = fcli("find", "true", "-o", str(out), "--as-of", AS_OF)
+    assert (result.exit_code, result.stderr) == (0, f"wrote 4 of 4 matching persons to {out}\n")
 
 
 def test_invalid_expressions_exit_2_with_a_caret(fcli):

@@ -54,11 +54,21 @@ def copy_sql(query: str, out: Path) -> str:
     return f"COPY ({query}) TO {literal(str(out))} ({export_formats(out)})"
 
 
-def check_output_file(out: Path) -> None:
+# The workspace file and the files beside it that are part of it.
+WORKSPACE_SUFFIXES = ("", ".wal", ".work", ".work.wal", ".lock")
+
+
+def check_output_file(out: Path, workspace: Path | None = None) -> None:
     """An -o file we can write, checked before any work (and before a command records
     anything): a .csv/.parquet name, in an existing folder we may write to, not a
-    folder itself (UsageError, exit 2)."""
+    folder itself, not the `workspace` or one of its files, also through a link
+    (UsageError, exit 2)."""
     export_formats(out)
+    if workspace is not None:
+        real = os.path.realpath(workspace)
+        if os.path.realpath(out) in {real + suffix for suffix in WORKSPACE_SUFFIXES}:
+            raise UsageError(f"-o {out} is the workspace {workspace} or one of its files: "
+                             "write the result to another file")
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"directory {folder} does not exist")
@@ -85,5 +95,5 @@ def export_table(ws: Workspace, what: str, out: Path) -> dict:
     query = EXPORT_QUERIES.get(what)
     if query is None:
         raise UsageError(f"cannot export {what!r}: choose one of {', '.join(EXPORT_QUERIES)}")
-    check_output_file(out)
+    check_output_file(out, ws.path)
     return {"what": what, "file": str(out), "rows": copy_to_file(ws, query, out)}

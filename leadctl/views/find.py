@@ -197,7 +197,7 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
         raise UsageError("--count prints only the number of matches: give --count or -o, "
                          "not both")
     if out is not None:
-        check_output_file(out)
+        check_output_file(out, ws.path)
     screen = screen_as_of(ws, as_of)
     where = compile_filter(ws, text, screen.as_of)
     result: dict = {"expr": text, **screen.to_dict(score=stored_as_of(ws, "scores"))}

@@ -432,7 +432,7 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
     """The channel table (or, with `duplicates`, one source's duplicate leads) as of one
     date; to `out` (CSV/Parquet via COPY) when given."""
     if out is not None:
-        check_output_file(out)
+        check_output_file(out, ws.path)
     screen = screen_as_of(ws, as_of)
     if duplicates is not None:
         return _duplicates(ws, duplicates, by, since, out, screen, reveal)
