@@ -104,12 +104,20 @@ def test_claim_takes_the_best_waiting_leads_within_capacity(rules):
 
 def test_a_claim_dated_earlier_in_the_week_counts_the_whole_week(rules):
     ws = make_ws([(f"c{i}", 50 - i, "C") for i in range(1, 7)])
-    route(ws, rules, DAY0)
+    route(ws, rules, day(-3))  # in the pool since the Sunday before
     assert claim(ws, rules, "nurture", "ops", DAY0, n=3)["count"] == 3  # Wednesday: full
     monday = claim(ws, rules, "nurture", "ops", day(-2), n=3)
     assert (monday["count"], monday["reason"]) == (0, "no_capacity")
     # a route dated Monday deals no more to a full rep either (ops deals nothing here)
     assert claim(ws, rules, "nurture", "ops", day(5), n=3)["count"] == 3  # next week
+
+
+def test_a_claim_dated_before_the_leads_entered_the_pool_finds_none_waiting(rules):
+    ws = make_ws([(f"c{i}", 50 - i, "C") for i in range(1, 4)])
+    route(ws, rules, DAY0)
+    early = claim(ws, rules, "nurture", "ops", day(-1), n=1)
+    # it said 3 still waiting, though none could be claimed on that day
+    assert (early["count"], early["waiting"], early["reason"]) == (0, 0, "pool_empty")
 
 
 def test_claim_refuses_non_members_dealing_pools_and_unknown_pools(rules):
