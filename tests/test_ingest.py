@@ -543,11 +543,20 @@ def test_a_damaged_character_in_a_utf8_file_rejects_its_row_and_the_file_stays_u
     rows[150] = b"B150,13900000150," + "王".encode()[:2] + b"x\n"
     path = tmp_path / "feed.csv"
     path.write_bytes(b"lead_id,phone,name\n" + b"".join(rows))
-    result = cli("ingest", path, "--json")
+    short = tmp_path / "short.csv"  # 18 good characters, one damaged
+    short.write_bytes(b"lead_id,phone,name\n" + b"".join(rows[145:155]))
+    # GBK whose 太原 passes as UTF-8 (two combining marks): still GBK
+    gbk = tmp_path / "ty.csv"
+    gbk.write_bytes(("lead_id,phone,city\n" + "".join(
+        f"T{i},139{i:08d},太原\n" for i in range(300)) + "T300,13900000300,张三\n"
+    ).encode("gbk"))
+    result = cli("ingest", path, short, gbk, "--json")
     assert [(f["encoding"], f["loaded"], f["rejected"]) for f in result.json()["files"]] == [
-        ("utf-8", 299, 1)]
-    assert {name for (name,) in leads_in(cli, "name")} == {"张三"}
-    assert [r[1:] for r in rejects_in(cli)] == [(151, "invalid_encoding")]
+        ("utf-8", 299, 1), ("utf-8", 9, 1), ("gb18030", 301, 0)]
+    assert {name for (name,) in leads_in(cli, "name") if name} == {"张三"}
+    assert {city for (city,) in leads_in(cli, "city") if city} == {"太原", "张三"}
+    assert [r[1:] for r in rejects_in(cli)] == [(151, "invalid_encoding"),
+                                                (6, "invalid_encoding")]
 
 
 def test_a_comma_in_an_amount_groups_thousands_or_the_amount_is_rejected(cli, tmp_path):

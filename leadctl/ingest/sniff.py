@@ -176,10 +176,12 @@ def _detect_encoding(head: bytes) -> str:
     if _is_utf8(head):
         return "utf-8"
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
-    # GBK text is hardly ever valid UTF-8: most of its non-ASCII bytes fail. A few failures
-    # among many valid UTF-8 characters are damage, and GB18030, which decodes almost
-    # any bytes, must not win by failing on none (every 张三 would be stored as 寮犱笁).
-    if utf8.count("\ufffd") * MAX_UTF8_DAMAGE <= len(_NON_ASCII.findall(head)):
+    # GBK text hardly ever holds valid 3-byte UTF-8 (CJK) characters: its pairs that pass
+    # as UTF-8 come out below U+0800 (太原 reads as two combining marks), and the rest
+    # fail. Many CJK characters per failure are UTF-8 with damage: GB18030, which decodes
+    # almost any bytes, must not win by failing on none (张三 stored as 寮犱笁).
+    failed = utf8.count("\ufffd")
+    if len(_WIDE.findall(utf8)) - failed >= UTF8_EVIDENCE * failed:
         return "utf-8"
     gb = codecs.getincrementaldecoder("gb18030")(errors="replace").decode(head, final=False)
     return "gb18030" if gb.count("\ufffd") < utf8.count("\ufffd") else "utf-8"
@@ -205,7 +207,8 @@ def _non_ascii_sample(path: Path, head: bytes) -> bytes:
 
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
-MAX_UTF8_DAMAGE = 100  # UTF-8 when at most 1 in this many non-ASCII bytes fails
+_WIDE = re.compile("[\u0800-\U0010ffff]")  # 3- and 4-byte UTF-8 characters (and U+FFFD)
+UTF8_EVIDENCE = 10  # such characters per failure that make a sample UTF-8 with damage
 
 
 def csv_header(path: Path, delimiter: str) -> list[str]:
