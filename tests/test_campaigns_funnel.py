@@ -235,6 +235,11 @@ def test_a_funnel_without_steps_is_a_rule_error(tmp_path):
     # It passed, then `report funnel f` failed on `CASE END` (exit 3).
     assert (result.exit_code, result.stderr.splitlines()[0]) == (
         2, f"error: {rules}/funnels.yaml:2:35: funnel 'f': `steps:` is an empty list")
+    write(rules / "funnels.yaml", "funnels:\n  - {name: f, window: 14d}\n")
+    missing = Cli(tmp_path / "ws.duckdb", rules)("rules", "check")
+    assert [line for line in missing.stderr.splitlines() if "funnels.yaml" in line] == [
+        f"error: {rules}/funnels.yaml:2:5: funnel 'f': missing `steps:` (a list of "
+        "{name, event})"]  # one error, not also "an empty list"
 
 
 def test_shipped_funnels_pass_rules_check():

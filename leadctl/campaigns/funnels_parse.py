@@ -148,7 +148,7 @@ def _parse_funnel(d: RuleDoc, raw: Mapping, name: str, loc, event_fields: Fields
     for step, step_name, step_loc in d.named_items(raw_steps, f"{what} step", STEP_KEYS,
                                                    "`name:` and `event:`"):
         funnel.steps.append(_parse_step(d, step, step_name, step_loc, what, event_fields))
-    if raw_steps == []:
+    if raw.get("steps") == []:  # (list_at gives [] for a missing or wrong key too)
         d.add(d.value_loc(raw, "steps"), f"{what}: `steps:` is an empty list")
     elif raw_steps and not funnel.steps:
         d.add(d.value_loc(raw, "steps"), f"{what}: no usable step")
