@@ -46,8 +46,8 @@ def null_token_sql(expr: str) -> str:
 
 
 def id_text_sql(column: str | None) -> str:
-    """An id column (a lead id, an event's subject) as trimmed text, NULL when missing,
-    empty or a null token: `N/A` is no lead id, so two such rows are not one lead."""
+    """A lead id column as trimmed text, NULL when missing, empty or a null token: `N/A`
+    is no lead id, so two such rows are not one lead."""
     text = text_sql(column)
     if column is None:
         return text
@@ -410,22 +410,26 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
         # one would turn every sum and average over it, and the RFM means of everyone,
         # into NaN. x - x = 0 is false for exactly those, on DuckDB and Spark alike.
         amount = f"CASE WHEN {value} - {value} = 0 THEN {value} END"
-    base = {"_person": id_text_sql(mapping.get("person_id")),
-            "_lead": id_text_sql(mapping.get("lead_id")),
-            "_phone": id_text_sql(mapping.get("phone")),
-            "_event_type": id_text_sql(mapping.get("event_type")), "ts": ts, "amount": amount,
+    base = {"_person": col("person_id"), "_lead": col("lead_id"), "_phone": col("phone"),
+            "_event_type": f"lower({col('event_type')})", "ts": ts, "amount": amount,
             "category": col("category"),
             "ts_missing": f"{ident(ts_col)} IS NULL" if ts_col else "true",
-            "amount_raw": amount_raw}
-    typed = {"subject": "CASE WHEN _person IS NOT NULL THEN 'person:' || _person "
-                        "WHEN _lead IS NOT NULL THEN 'lead:' || _lead "
-                        "WHEN _phone IS NOT NULL THEN 'phone:' || _phone END",
-             "event_type": "lower(_event_type)", "ts": "ts", "amount": "amount",
+            "ts_raw": ident(ts_col) if ts_col else "NULL", "amount_raw": amount_raw}
+    # A null token (`N/A`, `null`, `-`) is no subject and no event type: the next subject
+    # column is read, or the row is rejected. Tested on base names, so each text is
+    # trimmed once (the byte-length guard keeps lower() off ids and phones).
+    usable = {name: f"({name} IS NOT NULL AND NOT {null_token_sql(name)})"
+              for name in ("_person", "_lead", "_phone")}
+    typed = {"subject": f"CASE WHEN {usable['_person']} THEN 'person:' || _person "
+                        f"WHEN {usable['_lead']} THEN 'lead:' || _lead "
+                        f"WHEN {usable['_phone']} THEN 'phone:' || _phone END",
+             "event_type": "_event_type", "ts": "ts", "amount": "amount",
              "category": "category"}
-    reason = ("CASE WHEN _person IS NULL AND _lead IS NULL AND _phone IS NULL "
-              "THEN 'no_subject' "
-              "WHEN _event_type IS NULL THEN 'no_event_type' "
-              "WHEN ts IS NULL THEN CASE WHEN ts_missing THEN 'no_timestamp' "
+    tokens = ", ".join(literal(t) for t in NULL_TOKENS)
+    ts_token = null_token_sql("nullif(trim(CAST(ts_raw AS VARCHAR)), '')")
+    reason = (f"CASE WHEN NOT ({' OR '.join(usable.values())}) THEN 'no_subject' "
+              f"WHEN _event_type IS NULL OR _event_type IN ({tokens}) THEN 'no_event_type' "
+              f"WHEN ts IS NULL THEN CASE WHEN ts_missing OR {ts_token} THEN 'no_timestamp' "
               "ELSE 'bad_timestamp' END "
               "WHEN amount_raw IS NOT NULL AND amount IS NULL THEN 'bad_amount' END")
     return {"base": base, "typed": typed, "reason": reason}
@@ -465,7 +469,16 @@ EVENT_ID_KEY = "event_id"  # the attribute an events file's event id column is k
 
 
 def event_id_sql(alias: str) -> str:
-    return f"json_extract_string({alias}.attributes, '$.{EVENT_ID_KEY}')"
+    """An event's id as given: the trimmed text of its `event_id` attribute."""
+    return f"nullif(trim(json_extract_string({alias}.attributes, '$.{EVENT_ID_KEY}')), '')"
+
+
+def same_event_id_sql(given: str) -> str:
+    """An event id as two deliveries of one event agree on it: a null token is no id, and
+    `1.0` (a float column; pandas turns integers with a gap into floats) is the id 1."""
+    return (f"CASE WHEN {null_token_sql(given)} THEN NULL "
+            f"WHEN strpos({given}, '.') > 0 AND regexp_matches({given}, '^-?[0-9]+[.]0+$') "
+            f"THEN regexp_replace({given}, '[.]0+$', '') ELSE {given} END")
 
 
 def replaced_events_sql(target: str, file_id: int, source: str) -> str:
@@ -473,18 +486,20 @@ def replaced_events_sql(target: str, file_id: int, source: str) -> str:
     ids replaces: a stored event of its source with an id the file carries again
     ('superseded': a corrected re-delivery replaces, it does not add), and a row of the
     file whose id an earlier row of the file has ('duplicate_event_id': the first wins)."""
-    new_id, old_id = event_id_sql("n"), event_id_sql("o")
+    same = same_event_id_sql("given")
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH fresh AS MATERIALIZED (
-            SELECT n.row_number, {new_id} AS event_id FROM events n
-            WHERE n.file_id = {int(file_id)} AND {new_id} IS NOT NULL),
+            SELECT row_number, {same} AS event_id
+            FROM (SELECT row_number, {event_id_sql("n")} AS given FROM events n
+                  WHERE n.file_id = {int(file_id)})
+            WHERE {same} IS NOT NULL),
         firsts AS (SELECT event_id, min(row_number) AS first_row FROM fresh GROUP BY event_id)
         SELECT o.file_id, o.row_number, 'superseded' AS reason,
                'replaced by file ' || {int(file_id)} AS detail
-        FROM events o
-        WHERE o.source = {literal(source)} AND o.file_id < {int(file_id)}
-          AND {old_id} IN (SELECT event_id FROM firsts)
+        FROM (SELECT file_id, row_number, {event_id_sql("o")} AS given FROM events o
+              WHERE o.source = {literal(source)} AND o.file_id < {int(file_id)}) o
+        WHERE {same} IN (SELECT event_id FROM firsts)
         UNION ALL
         SELECT {int(file_id)}, f.row_number, 'duplicate_event_id',
                'event_id ' || f.event_id || ' already on row ' || d.first_row
