@@ -75,6 +75,7 @@ PERSON_KEYS = ("id", "name", "phone", "email", "wechat", "device_id", "id_card",
 EVENT_RESERVED = ("person", "phone", "lead_id", "event", "at", "days_ago", "time", "amount",
                   "category", "repeat")
 DEFAULT_TIME = dt.time(12, 0)
+MAX_LEAD_COUNT = 1_000_000
 
 
 @dataclass
@@ -161,14 +162,18 @@ def load_cases(path: Path) -> list[Case]:
         raise RuleError([(_loc(doc, here), "a fixture file must be a mapping (one case, "
                           "or `cases:` with a list of cases)")])
     raw_cases = doc.get("cases") if "cases" in doc else [doc]
-    if not isinstance(raw_cases, list):
-        raise RuleError([(_value_loc(doc, "cases", here), "`cases:` must be a list")])
+    if not isinstance(raw_cases, list) or not raw_cases:  # none: a file that checks nothing
+        raise RuleError([(_value_loc(doc, "cases", here), "`cases:` must be a list of cases")])
     cases = []
     for index, raw in enumerate(raw_cases):
         default_name = f"{path.stem}" + (f"[{index + 1}]" if "cases" in doc else "")
         case = _parse_case(raw, path, default_name, problems)
-        if case is not None:
-            cases.append(case)
+        if case is None:
+            continue
+        if any(c.name == case.name for c in cases):  # a failure must name one case
+            problems.append((_loc(raw, here), f"{case.name}: a case of this name is above: "
+                             "give each case its own `name:`"))
+        cases.append(case)
     if problems:
         raise RuleError(problems)
     return cases
@@ -305,14 +310,44 @@ def _parse_persons(raw: Any, case: Mapping, loc, name: str, problems: list) -> l
         if pid in seen:
             problems.append((where, f"{name}: person '{pid}' is listed twice"))
         seen.add(pid)
-        record = {k: person.get(k) for k in PERSON_KEYS}
-        record["id"] = pid
-        record["leads"] = [str(v) for v in (person.get("leads") or [])]
-        for key in ("first_seen", "last_seen"):
-            if record[key] is not None:
-                record[key] = _timestamp(record[key])
-        out.append(record)
+        _check_person_types(person, where, name, problems)
+        out.append(_person_record(person, pid))  # (with a problem, nothing is loaded)
     return out
+
+
+def _check_person_types(person: Mapping, where, name: str, problems: list) -> None:
+    """Each attribute of the type its column has (a string `leads:` was read letter by
+    letter, `lead_count: abc` was an internal error)."""
+    for key in PERSON_KEYS:
+        value = person.get(key)
+        if value is None or key == "id":
+            continue
+        if key in ("leads", "sources"):
+            ok = isinstance(value, list) and all(
+                isinstance(v, (str, int)) and not isinstance(v, bool) for v in value)
+            need = "a list of ids" if key == "leads" else "a list of source names"
+        elif key == "lead_count":
+            ok, need = whole_in(value, 1, MAX_LEAD_COUNT) is not None, \
+                f"a whole number from 1 to {MAX_LEAD_COUNT:,}"
+        elif key in ("first_seen", "last_seen"):
+            ok, need = _timestamp(value) is not None and not isinstance(value, bool), \
+                "a date or a timestamp like 2026-10-01 08:00"
+        else:
+            ok, need = isinstance(value, (str, int, float)) and not isinstance(value, bool), \
+                "a text"
+        if not ok:
+            problems.append((_value_loc(person, key, where),
+                             f"{name}: person {key} must be {need}, not {written(person, key)}"))
+
+
+def _person_record(person: Mapping, pid: str) -> dict:
+    record = {k: person.get(k) for k in PERSON_KEYS}
+    record["id"] = pid
+    record["leads"] = [str(v) for v in (person.get("leads") or [])]
+    for key in ("first_seen", "last_seen"):
+        if record[key] is not None:
+            record[key] = _timestamp(record[key])
+    return record
 
 
 def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
@@ -417,7 +452,7 @@ def _parse_expect(raw: Any, case: Mapping, loc, name: str, persons: list[dict],
         if str(person) not in ids:
             problems.append((where, f"{name}: expectation for unknown person '{person}'"))
             continue
-        if not isinstance(values, Mapping):
+        if not isinstance(values, Mapping) or not values:  # {} checks nothing: no pass
             problems.append((where, f"{name}: expectations of '{person}' must map tag → value"))
             continue
         for key, value in values.items():

@@ -200,6 +200,41 @@ def test_a_broken_fixture_is_a_rule_error(rules_copy, tmp_path):
         "`person:` (a person id of this case), `phone:` or `lead_id:` of a listed person")
 
 
+BADLY_TYPED = """\
+cases:
+  - name: typed
+    as_of: 2026-11-01
+    persons:
+      - {id: p1, lead_count: abc, leads: BD100001, first_seen: yesterday, sources: 5}
+    expect: {p1: {repeat_lead: false}}
+  - name: typed
+    as_of: 2026-11-01
+    persons: [{id: p1}]
+    expect: {p1: {}}
+"""
+
+
+def test_a_fixture_of_wrong_types_or_that_checks_nothing_is_a_rule_error(rules_copy,
+                                                                        tmp_path):
+    # lead_count: abc was exit 3; leads: BD100001 was 8 leads; {} passed checking nothing
+    path = rules_copy / "tests" / "zz_typed.yaml"
+    path.write_text(BADLY_TYPED)
+    result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
+    assert (result.exit_code, sorted(result.stderr.splitlines())) == (2, sorted(
+        f"error: {path}:{where}: typed: {message}" for where, message in (
+            ("5:30", "person lead_count must be a whole number from 1 to 1,000,000, not 'abc'"),
+            ("5:42", "person leads must be a list of ids, not 'BD100001'"),
+            ("5:64", "person first_seen must be a date or a timestamp like 2026-10-01 08:00, "
+                     "not 'yesterday'"),
+            ("5:84", "person sources must be a list of source names, not 5"),
+            ("10:14", "expectations of 'p1' must map tag → value"),
+            ("7:5", "a case of this name is above: give each case its own `name:`"))))
+    path.write_text("cases: []\n")
+    empty = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
+    assert (empty.exit_code, empty.stderr) == (
+        2, f"error: {path}:1:8: `cases:` must be a list of cases\n")
+
+
 def test_rules_check_says_which_tags_later_nights_read_from_raw_events(cli):
     result = cli("rules", "check")
     assert result.exit_code == 0
