@@ -69,6 +69,26 @@ def test_log_file_masks_personal_data(tmp_path):
     assert "138****5678" in text and "13812345678" not in text
 
 
+def test_every_command_logs_its_start_end_failure_and_warnings(tmp_path):
+    from tests.conftest import RULES, Cli
+
+    cli = Cli(tmp_path / "ws.duckdb")
+    log = tmp_path / "ops.log"
+    assert cli("--log-file", log, "init", tmp_path).exit_code == 0
+    assert cli("--log-file", log, "find", "city = '上海'", "--count").exit_code == 0
+    broken = Cli(tmp_path / "ws.duckdb", RULES / "missing")
+    assert broken("--log-file", log, "tag").exit_code == 2
+    # only `run` logged anything: a cron job of `tag` left an empty log
+    lines = [line.split(" ", 3)[2:] for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [(level, text.split(" in ")[0]) for level, text in lines] == [
+        ("INFO", "init started"), ("INFO", "init done"), ("INFO", "find started"),
+        ("INFO", "find done"),
+        ("WARNING", "no person matched; cities and provinces are stored by their official "
+                    "names: '上海' is '上海市'"), ("INFO", "tag started"),
+        ("ERROR", f"tag failed (exit 2): rules directory {RULES / 'missing'} not found "
+                  "(pass --rules)")]
+
+
 # -- one command's module per call; `leadctl --help` from the table of commands ----------
 
 @pytest.mark.parametrize(("argv", "expected"), [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +73,21 @@ Reveal = Annotated[bool, typer.Option("--reveal", help="Show personal data unmas
 
 
 def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
+    """Runs the command's library call (see `guarded`); -v and --log-file get a line when
+    it starts and when it ends (`run` logs its own, per stage)."""
+    command = ctx.command_path.removeprefix(f"{ctx.find_root().info_name} ")
+    if command == "run":
+        return guarded(ctx, action)
+    started = time.monotonic()
+    log.info("%s started", command)
+    result = guarded(ctx, action, command)
+    log.info("%s done in %.2fs", command, time.monotonic() - started)
+    return result
+
+
+def guarded(ctx: typer.Context, action: Callable[[], Any], command: str | None = None) -> Any:
     """Runs one library call; maps named errors to messages and exit codes (with --json
-    also to the failure document on stdout)."""
+    also to the failure document on stdout); the log names `command`'s failure."""
     try:
         with signals.running_action():
             return action()
@@ -82,6 +96,8 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
             interrupted(ctx, exc)
         if settings(ctx).debug:
             log.exception("error")
+        elif command:
+            log.error("%s failed (exit %d): %s", command, exc.exit_code, exc)
         fail(ctx, exc)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
         interrupted(ctx, exc)
@@ -96,6 +112,9 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
         debug = settings(ctx).debug
         if debug:  # the traceback on stderr; the exit code and --json document as without
             log.exception("internal error")
+        elif command:
+            log.error("%s failed (exit 3): internal error: %s: %s", command,
+                      type(exc).__name__, exc)
         fail(ctx, exc, exit_code=3, message=f"internal error: {type(exc).__name__}: {exc}"
              + ("" if debug else " (rerun with --debug for details)"))
 
@@ -123,7 +142,7 @@ def fail(ctx: typer.Context, exc: BaseException, *, exit_code: int | None = None
 
 def as_of_date(ctx: typer.Context, as_of: str | None):
     """The --as-of option as a date (a bad date: exit 2 with the message)."""
-    return run(ctx, lambda: parse_as_of(as_of))
+    return guarded(ctx, lambda: parse_as_of(as_of))
 
 
 def show(result: Any, json_out: bool, render: Callable[[Any], None]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import os
 import re
@@ -120,7 +121,13 @@ def error(message: str) -> None:
 
 
 def warn(message: str) -> None:
+    """A warning on stderr (`warning: …`), and in the --log-file log as the stages' own
+    warnings are (the stderr handler skips it: it is printed here)."""
     sys.stderr.write(f"warning: {visible(message)}\n")
+    logging.getLogger("leadctl").warning(visible(message), extra={PRINTED: True})
+
+
+PRINTED = "printed"  # a log record already written to stderr as it is
 
 
 def print_json(data: Any) -> None:

@@ -123,6 +123,7 @@ def _configure_logging(level: int, log_file: Path | None) -> None:
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(level)
     stderr.setFormatter(fmt)
+    stderr.addFilter(lambda record: not getattr(record, output.PRINTED, False))
     if level > logging.INFO:
         stderr.setFormatter(logging.Formatter("warning: %(message)s"))
         stderr.addFilter(lambda record: record.levelno < logging.ERROR)
