@@ -25,8 +25,23 @@ def test_explain_routing_shows_state_route_and_history(tmp_path):
     assert got["route"] == {"route": "warm", "at": f"{tmp_path / 'routing.yaml'}:13:5",
                             "when": "grade = 'B' and region = 'east'", "pool": "public_sea",
                             "description": None}
+    assert "note" not in got
     assert explain_routing(ws, "nobody", tmp_path, AS_OF) == {
         "available": False, "note": "not routed yet (run `leadctl route`)"}
+
+
+def test_an_edited_routing_file_is_said_to_have_changed_since_the_route(tmp_path):
+    # The route's definition now beside a decision the edited condition rejects: no word.
+    r = rules(tmp_path, ROUTED.format(reassign="", default="default_pool: nurture"))
+    ws = make_ws([("b1", 50, "B", "east")])
+    run_routing(ws, r, AS_OF, run_id=1)
+    path = tmp_path / "routing.yaml"
+    path.write_text(path.read_text().replace("grade = 'B'", "grade = 'A'"), encoding="utf-8")
+    got = explain_routing(ws, "b1", tmp_path, AS_OF)
+    assert (got["route"]["when"], got["note"]) == (
+        "grade = 'A' and region = 'east'",
+        "routing.yaml has changed since this route was computed: the definitions shown are "
+        "the file's now; run `leadctl route` (or `route --dry-run` to preview) to recompute")
 
 
 def test_broken_rules_hide_only_the_route_definition(tmp_path):

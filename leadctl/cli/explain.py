@@ -201,6 +201,8 @@ def _routing(part: dict):
             [h.get("as_of") or h.get("logged_at"), _change(h["old_pool"], h["new_pool"]),
              _change(h["old_owner"], h["new_owner"]), _change(h["old_status"], h["new_status"]),
              h["rule"], recorded_as(h["reason"], h)] for h in part["log"]]))
+    if part.get("note"):
+        lines.append(Text(part["note"], style="yellow"))
     return Group(*lines)
 
 

@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import RuleError
+from leadctl.routing.model import RoutingRules
 from leadctl.routing.parse import load_routing_rules
 from leadctl.routing.screens import locked_at, person_log
+from leadctl.routing.tables import ROUTED_WITH_KEY
+from leadctl.rules.load import changed_since_note
+from leadctl.sqltext import meta_value_sql
 from leadctl.workspace import Workspace
 
 
@@ -32,21 +36,23 @@ def explain_routing(ws: Workspace, person_id: str, rules_dir: Path | None,
     if not state and not log:
         return {"available": False, "note": "not routed yet (run `leadctl route`)"}
     out: dict[str, Any] = {"state": state[0] if state else None, "log": log}
+    try:
+        rules = load_routing_rules(rules_dir)
+    except RuleError:  # broken rules only hide the definition
+        return out
     last_rule = next((row["rule"] for row in log if row["rule"]), None)
-    if last_rule:
-        route = route_definition(rules_dir, last_rule)
-        if route:
-            out["route"] = route
+    route = route_definition(rules, last_rule) if last_rule else None
+    if route:
+        out["route"] = route
+    note = changed_since_note(ws.scalar(meta_value_sql(ROUTED_WITH_KEY)), rules.rules_hash,
+                              "routing.yaml", "this route was", "route")
+    if note:
+        out["note"] = note
     return out
 
 
-def route_definition(rules_dir: Path | None, name: str) -> dict | None:
-    """Where and how route `name` is defined in routing.yaml (None: no such route, or the
-    file does not parse)."""
-    try:
-        rules = load_routing_rules(rules_dir)
-    except RuleError:
-        return None
+def route_definition(rules: RoutingRules, name: str) -> dict | None:
+    """Where and how route `name` is defined in routing.yaml (None: no such route)."""
     for route in rules.routes:
         if route.name == name:
             return {"route": route.name, "at": str(route.loc) if route.loc else None,

@@ -34,7 +34,8 @@ from leadctl.routing.sql import (
     new_state_sql,
     summary_sql,
 )
-from leadctl.routing.tables import CFG_POOLS, CFG_REPS, DEALT, NEW
+from leadctl.routing.tables import CFG_POOLS, CFG_REPS, DEALT, NEW, ROUTED_WITH_KEY
+from leadctl.sqltext import set_meta_sql
 from leadctl.tagging.fields import person_features_fields
 from leadctl.workspace import Workspace, rule_computation
 
@@ -79,6 +80,7 @@ def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: 
             ws.script(apply_sql(as_of, run_id, dt.datetime.now(),
                                 logged=any(g["logged"] for g in groups),
                                 changed=any(g["changed"] for g in groups)))
+            ws.script(set_meta_sql(ROUTED_WITH_KEY, rules.rules_hash))
     finally:
         ws.script(drop_temp_sql())
     return summary

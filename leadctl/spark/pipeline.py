@@ -32,6 +32,7 @@ from leadctl.identity.tables import IDENTITY_STATE_KEY
 from leadctl.routing import rep_actions
 from leadctl.routing.merge import carry_ownership
 from leadctl.routing.parse import load_routing_rules
+from leadctl.routing.tables import ROUTED_WITH_KEY
 from leadctl.ruleset import load_rules
 from leadctl.schema import all_ddl
 from leadctl.scoring.tables import SCORED_WITH_KEY
@@ -302,7 +303,7 @@ KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales")
 # it no longer has.
 STATE_META_KEYS = (IDENTITY_STATE_KEY, identity_cache.META_KEY,
                    identity_cache.EVENT_SUBJECTS_KEY, tag_incremental.META_KEY, SCORED_WITH_KEY,
-                   TAGGED_WITH_KEY)
+                   TAGGED_WITH_KEY, ROUTED_WITH_KEY)
 
 
 def load_state_meta_sql(source: str) -> list[str]:
