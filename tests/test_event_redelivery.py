@@ -62,22 +62,24 @@ def test_the_night_after_a_redelivery_equals_a_full_rebuild(tmp_path):
         assert _rows(incremental, sql) == _rows(full, sql), table
 
 
+def _one_order_parquet(path, event_id: str, amount: float):
+    duckdb.execute(f"COPY (SELECT {event_id} AS event_id, '13811112222' AS phone, "
+                   f"'order_paid' AS event_type, TIMESTAMP '2026-10-30' AS ts, {amount} AS amount)"
+                   f" TO '{path}'")
+    return path
+
+
 def test_event_ids_agree_across_deliveries_as_written_not_as_typed(tmp_path):
     # `N/A` and `-` are no ids (they replaced and deduplicated other persons' events),
     # `E1 ` is E1, and a float column's 1.0 is the id 1 (an order counted twice).
     cli = Cli(tmp_path / "ws.duckdb")
     first = write(tmp_path / "a.csv", ORDERS + "N/A,13811112222,order_paid,2026-10-30,100\n"
                   "-,13933334444,order_paid,2026-10-30,50\nE1,13811112222,login,2026-10-30,\n")
-    duckdb.execute(f"COPY (SELECT 1 AS event_id, '13811112222' AS phone, 'order_paid' AS "
-                   f"event_type, TIMESTAMP '2026-10-30' AS ts, 5.0 AS amount) "
-                   f"TO '{tmp_path / 'p1.parquet'}'")
-    assert cli("ingest", first, tmp_path / "p1.parquet", "--source", "orders").exit_code == 0
     again = write(tmp_path / "b.csv", ORDERS + "n/a,13955556666,login,2026-10-31,\n"
                   "N/A,13955556666,order_paid,2026-10-31,7\nE1 ,13811112222,login,2026-10-31,\n")
-    duckdb.execute(f"COPY (SELECT 1.0 AS event_id, '13811112222' AS phone, 'order_paid' AS "
-                   f"event_type, TIMESTAMP '2026-10-30' AS ts, 6.0 AS amount) "
-                   f"TO '{tmp_path / 'p2.parquet'}'")
-    assert cli("ingest", again, tmp_path / "p2.parquet", "--source", "orders").exit_code == 0
+    for text, (event_id, amount) in ((first, ("1", 5.0)), (again, ("1.0", 6.0))):
+        typed = _one_order_parquet(tmp_path / f"{text.stem}.parquet", event_id, amount)
+        assert cli("ingest", text, typed, "--source", "orders").exit_code == 0
     assert _rows(cli, "SELECT file_id, row_number, reason FROM rejects ORDER BY ALL") == [
         (1, 3, "superseded"), (2, 1, "superseded")]
     assert _rows(cli, "SELECT subject, amount FROM events WHERE amount IS NOT NULL "
