@@ -552,13 +552,26 @@ def test_a_damaged_character_in_a_utf8_file_rejects_its_row_and_the_file_stays_u
     gbk.write_bytes(("lead_id,phone,city\n" + "".join(
         f"T{i},139{i:08d},太原\n" for i in range(300)) + "T300,13900000300,张三\n"
     ).encode("gbk"))
-    result = cli("ingest", path, short, gbk, "--json")
+    # GBK whose 眉山 passes as a two-letter UTF-8 word (üɽ): still GBK
+    gbk_word = tmp_path / "ms.csv"
+    gbk_word.write_bytes(("lead_id,phone,city\n" + "".join(
+        f"M{i},139{i:08d},眉山\n" for i in range(300))).encode("gbk")
+                         + "M300,13900000300,张三\n".encode("gbk"))
+    # UTF-8 in accented Latin and Cyrillic (2-byte letters) with one damaged character
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"lead_id,phone,name\n" + "".join(
+        f"R{i},139{i:08d},{('José Müller', 'Ангелина Петрова', 'Łukasz Żółć')[i % 3]}\n"
+        for i in range(30)).encode() + b"R30,13900000030," + "Ж".encode()[:1] + b"x\n")
+    result = cli("ingest", path, short, gbk, gbk_word, latin, "--json")
     assert [(f["encoding"], f["loaded"], f["rejected"]) for f in result.json()["files"]] == [
-        ("utf-8", 299, 1), ("utf-8", 9, 1), ("gb18030", 301, 0)]
-    assert {name for (name,) in leads_in(cli, "name") if name} == {"张三"}
-    assert {city for (city,) in leads_in(cli, "city") if city} == {"太原", "张三"}
+        ("utf-8", 299, 1), ("utf-8", 9, 1), ("gb18030", 301, 0), ("gb18030", 301, 0),
+        ("utf-8", 30, 1)]
+    assert {name for (name,) in leads_in(cli, "name") if name} == {
+        "张三", "José Müller", "Ангелина Петрова", "Łukasz Żółć"}
+    assert {city for (city,) in leads_in(cli, "city") if city} == {"太原", "张三", "眉山"}
     assert [r[1:] for r in rejects_in(cli)] == [(151, "invalid_encoding"),
-                                                (6, "invalid_encoding")]
+                                                (6, "invalid_encoding"),
+                                                (31, "invalid_encoding")]
 
 
 def test_a_comma_in_an_amount_groups_thousands_or_the_amount_is_rejected(cli, tmp_path):

@@ -176,12 +176,10 @@ def _detect_encoding(head: bytes) -> str:
     if _is_utf8(head):
         return "utf-8"
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
-    # GBK text hardly ever holds valid 3-byte UTF-8 (CJK) characters: its pairs that pass
-    # as UTF-8 come out below U+0800 (太原 reads as two combining marks), and the rest
-    # fail. Many CJK characters per failure are UTF-8 with damage: GB18030, which decodes
-    # almost any bytes, must not win by failing on none (张三 stored as 寮犱笁).
+    # Much UTF-8 per failure is UTF-8 with damage: GB18030, which decodes almost any
+    # bytes, must not win by failing on none (张三 stored as 寮犱笁, José as Jos茅).
     failed = utf8.count("\ufffd")
-    if len(_WIDE.findall(utf8)) - failed >= UTF8_EVIDENCE * failed:
+    if _utf8_evidence(utf8) >= UTF8_EVIDENCE * failed:
         return "utf-8"
     gb = codecs.getincrementaldecoder("gb18030")(errors="replace").decode(head, final=False)
     return "gb18030" if gb.count("\ufffd") < utf8.count("\ufffd") else "utf-8"
@@ -207,8 +205,18 @@ def _non_ascii_sample(path: Path, head: bytes) -> bytes:
 
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
-_WIDE = re.compile("[\u0800-\U0010ffff]")  # 3- and 4-byte UTF-8 characters (and U+FFFD)
-UTF8_EVIDENCE = 10  # such characters per failure that make a sample UTF-8 with damage
+_WIDE = re.compile("[\u0800-\ufffc\ufffe-\U0010ffff]")  # 3- and 4-byte, not U+FFFD
+_WORD = re.compile(r"[^\W\d_]{2,}")  # letters in a row
+UTF8_EVIDENCE = 10  # evidence per failure that makes a sample UTF-8 with damage
+
+
+def _utf8_evidence(text: str) -> int:
+    """How much of a sample decoded as UTF-8 looks like text: its 3- and 4-byte characters
+    (GBK bytes hardly ever form them: its pairs that pass as UTF-8 come out below U+0800,
+    太原 as two combining marks), and the distinct 2-byte letters inside words (José,
+    Ангелина; a GBK word that passes, 眉山 as `üɽ`, gives two however often repeated)."""
+    letters = {c for word in _WORD.findall(text) for c in word if "\x80" <= c < "\u0800"}
+    return len(_WIDE.findall(text)) + len(letters)
 
 
 def csv_header(path: Path, delimiter: str) -> list[str]:
