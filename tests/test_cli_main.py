@@ -78,15 +78,20 @@ def test_every_command_logs_its_start_end_failure_and_warnings(tmp_path):
     assert cli("--log-file", log, "find", "city = '上海'", "--count").exit_code == 0
     broken = Cli(tmp_path / "ws.duckdb", RULES / "missing")
     assert broken("--log-file", log, "tag").exit_code == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("lead_id,phone,created_at\nL1,13800000001,someday\n", encoding="utf-8")
+    assert cli("--log-file", log, "ingest", bad, "--strict").exit_code == 1
     # only `run` logged anything: a cron job of `tag` left an empty log
     lines = [line.split(" ", 3)[2:] for line in log.read_text(encoding="utf-8").splitlines()]
     assert [(level, text.split(" in ")[0]) for level, text in lines] == [
         ("INFO", "init started"), ("INFO", "init done"), ("INFO", "find started"),
-        ("INFO", "find done"),
         ("WARNING", "no person matched; cities and provinces are stored by their official "
-                    "names: '上海' is '上海市'"), ("INFO", "tag started"),
+                    "names: '上海' is '上海市'"), ("INFO", "find done"),
+        ("INFO", "tag started"),
         ("ERROR", f"tag failed (exit 2): rules directory {RULES / 'missing'} not found "
-                  "(pass --rules)")]
+                  "(pass --rules)"), ("INFO", "ingest started"),
+        ("ERROR", "ingest failed (exit 1): 1 rows rejected (--strict); see `leadctl export "
+                  "rejects -o rejects.csv`")]
 
 
 # -- one command's module per call; `leadctl --help` from the table of commands ----------

@@ -73,21 +73,38 @@ Reveal = Annotated[bool, typer.Option("--reveal", help="Show personal data unmas
 
 
 def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
-    """Runs the command's library call (see `guarded`); -v and --log-file get a line when
-    it starts and when it ends (`run` logs its own, per stage)."""
+    """Runs the command's library call (see `guarded`); the log gets a line when the
+    command starts and one when it ends: done, or failed with its exit code (`fail`)."""
+    _log_start(ctx)
+    return guarded(ctx, action)
+
+
+def _logged_command(ctx: typer.Context) -> str | None:
+    """The command as the log names it (`identity why`); None for `run`, which logs its
+    own start, stages and outcome."""
     command = ctx.command_path.removeprefix(f"{ctx.find_root().info_name} ")
-    if command == "run":
-        return guarded(ctx, action)
-    started = time.monotonic()
+    return None if command == "run" else command
+
+
+def _log_start(ctx: typer.Context) -> None:
+    command = _logged_command(ctx)
+    if command is None or LOG_STARTED in ctx.meta:
+        return
+    ctx.meta[LOG_STARTED] = time.monotonic()
     log.info("%s started", command)
-    result = guarded(ctx, action, command)
-    log.info("%s done in %.2fs", command, time.monotonic() - started)
-    return result
+
+    def done() -> None:  # when the command's context closes: after its output, warnings
+        if not ctx.meta.get(LOG_FAILED):
+            log.info("%s done in %.2fs", command, time.monotonic() - ctx.meta[LOG_STARTED])
+    ctx.call_on_close(done)
 
 
-def guarded(ctx: typer.Context, action: Callable[[], Any], command: str | None = None) -> Any:
+LOG_STARTED, LOG_FAILED = "leadctl.log_started", "leadctl.log_failed"
+
+
+def guarded(ctx: typer.Context, action: Callable[[], Any]) -> Any:
     """Runs one library call; maps named errors to messages and exit codes (with --json
-    also to the failure document on stdout); the log names `command`'s failure."""
+    also to the failure document on stdout)."""
     try:
         with signals.running_action():
             return action()
@@ -96,8 +113,6 @@ def guarded(ctx: typer.Context, action: Callable[[], Any], command: str | None =
             interrupted(ctx, exc)
         if settings(ctx).debug:
             log.exception("error")
-        elif command:
-            log.error("%s failed (exit %d): %s", command, exc.exit_code, exc)
         fail(ctx, exc)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
         interrupted(ctx, exc)
@@ -112,9 +127,6 @@ def guarded(ctx: typer.Context, action: Callable[[], Any], command: str | None =
         debug = settings(ctx).debug
         if debug:  # the traceback on stderr; the exit code and --json document as without
             log.exception("internal error")
-        elif command:
-            log.error("%s failed (exit 3): internal error: %s: %s", command,
-                      type(exc).__name__, exc)
         fail(ctx, exc, exit_code=3, message=f"internal error: {type(exc).__name__}: {exc}"
              + ("" if debug else " (rerun with --debug for details)"))
 
@@ -136,6 +148,10 @@ def fail(ctx: typer.Context, exc: BaseException, *, exit_code: int | None = None
     """Reports an error (stderr; with --json the failure document on stdout) and exits
     with its code; `details` is the partial result kept in the document."""
     code = exit_code if exit_code is not None else getattr(exc, "exit_code", 3)
+    command = _logged_command(ctx)
+    if command is not None and not ctx.meta.get(LOG_FAILED):
+        ctx.meta[LOG_FAILED] = True
+        log.error("%s failed (exit %d): %s", command, code, message or exc)
     report_failure(exc, code, json_requested(ctx), message=message, details=details, echo=echo)
     raise typer.Exit(code) from None
 
