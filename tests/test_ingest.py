@@ -272,12 +272,13 @@ def test_null_tokens_are_no_ids_and_no_dates(cli, tmp_path):
                    "null,N/A,13811112222,login,2026-10-30\n"
                    "-,-,NULL,login,2026-10-30\n"
                    ",L4,,None,2026-10-30\n"
-                   ",L4,,login,n/a\n")
+                   ",L4,,login,n/a\n"
+                   ",L4,,login,   \n")
     assert cli("ingest", leads, events).exit_code == 0
     assert [(name, lead_id.startswith("h")) for lead_id, name in leads_in(
         cli, "lead_id", "name")] == [("甲", True), ("乙", True), ("丙", True), ("丁", False)]
     assert rejects_in(cli) == [("ev", 2, "no_subject"), ("ev", 3, "no_event_type"),
-                               ("ev", 4, "no_timestamp")]
+                               ("ev", 4, "no_timestamp"), ("ev", 5, "no_timestamp")]
     con = duckdb.connect(str(cli.db), read_only=True)
     assert con.execute("SELECT subject FROM events").fetchall() == [("phone:13811112222",)]
     con.close()

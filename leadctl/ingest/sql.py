@@ -426,7 +426,8 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
              "event_type": "_event_type", "ts": "ts", "amount": "amount",
              "category": "category"}
     tokens = ", ".join(literal(t) for t in NULL_TOKENS)
-    ts_token = null_token_sql("nullif(trim(CAST(ts_raw AS VARCHAR)), '')")
+    ts_text = "nullif(trim(CAST(ts_raw AS VARCHAR)), '')"  # blank or a token: no timestamp
+    ts_token = f"({ts_text} IS NULL OR {null_token_sql(ts_text)})"
     reason = (f"CASE WHEN NOT ({' OR '.join(usable.values())}) THEN 'no_subject' "
               f"WHEN _event_type IS NULL OR _event_type IN ({tokens}) THEN 'no_event_type' "
               f"WHEN ts IS NULL THEN CASE WHEN ts_missing OR {ts_token} THEN 'no_timestamp' "
