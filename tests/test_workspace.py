@@ -196,7 +196,7 @@ def test_init_creates_workspace_and_copies_rules(cli, tmp_path):
     names = ["costs.yaml", "funnels.yaml", "identity.yaml", "routing.yaml", "scoring.yaml",
              "sources.yaml", "tags.yaml", *(f"tests/{name}.yaml" for name in (
                  "app_install_funnel", "behaviour_and_preference", "days_since_first_payment",
-                 "lifecycle_stage", "login_days_30d", "login_streak", "paid_amount_30d",
+                 "edges", "lifecycle_stage", "login_days_30d", "login_streak", "paid_amount_30d",
                  "profile", "rfm_segment", "scoring_routing", "top_categories_7d",
                  "value_tier"))]
     copied = [str(tmp_path / "new" / "rules" / name) for name in names]
