@@ -44,6 +44,7 @@ from leadctl.sqltext import set_meta_sql
 log = logging.getLogger("leadctl")
 
 DEFAULT_DB = "leadctl.duckdb"
+LOCK, WORK, WAL = ".lock", ".work", ".wal"  # a writer's lock, its private copy, DuckDB's log
 MEMORY_LIMIT_ENV = "LEADCTL_MEMORY_LIMIT"
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -225,7 +226,7 @@ class Workspace(SqlSession):
         # DuckDB quotes the file it names (the database or its `.wal`)
         named = any(f'"{name}{suffix}"' in text for name in (os.path.abspath(self.file),
                                                               self.file)
-                    for suffix in ("", ".wal"))
+                    for suffix in ("", WAL))
         if not named and not text.startswith("Corrupt database file"):
             return None  # another file's error (an input file's), or no file's at all
         reason = _as_named(exc, self.file, self.path)
@@ -408,11 +409,11 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
     # A link is followed: the file it names is locked and replaced (under either name),
     # never the link itself; messages name the workspace as given.
     target = Path(os.path.realpath(path))
-    lock = _Lock(target.with_name(target.name + ".lock"))
+    lock = _Lock(_beside(target, LOCK))
     lock.acquire()
-    work = target.with_name(target.name + ".work")
+    work = _beside(target, WORK)
     try:
-        for leftover in (work, work.with_name(work.name + ".wal")):
+        for leftover in (work, _beside(work, WAL)):
             leftover.unlink(missing_ok=True)  # from a killed writer: never published
         with _open_copy(target, work, shown=path) as ws:
             yield ws
@@ -426,9 +427,21 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
             ws.published = True
         _fsync_dir(target.parent)
     finally:
-        for leftover in (work, work.with_name(work.name + ".wal")):
+        for leftover in (work, _beside(work, WAL)):
             leftover.unlink(missing_ok=True)
         lock.release()
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def own_files(path: Path) -> set[Path]:
+    """The workspace file and the files beside it that are part of it (its log, a
+    writer's lock and private copy), by their real paths (a link is followed)."""
+    target = Path(os.path.realpath(path))
+    work = _beside(target, WORK)
+    return {target, _beside(target, WAL), work, _beside(work, WAL), _beside(target, LOCK)}
 
 
 @contextlib.contextmanager

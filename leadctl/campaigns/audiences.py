@@ -75,8 +75,8 @@ def parse_variants(text: str | None) -> list[tuple[str, float]]:
         if any(name == seen for seen, _ in variants):
             raise UsageError(f"--variants: {name} is listed twice")
         variants.append((name, value))
-    largest = max(w for _, w in variants)
     if not math.isfinite(sum(w for _, w in variants)):  # 1e308 each: shares from their ratios
+        largest = max(w for _, w in variants)
         variants = [(name, w / largest) for name, w in variants]
     return variants
 

@@ -327,10 +327,10 @@ def _bottom(p: dict, width: int) -> tuple:
     parts: list = [activity]
     height = 2 + activity_lines
     history = p["history"][:MAX_HISTORY_ROWS]
-    # More rows than fit: the last line says how many more --json lists (same height).
-    older = len(p["history"]) - len(history) and len(p["history"]) - len(history) + 1
-    if older:
+    older = 0
+    if len(p["history"]) > len(history):  # the last line says how many more --json lists
         history = history[:-1]
+        older = len(p["history"]) - len(history)
     if history:
         rows = [[_day(h.get("as_of") or h.get("logged_at")),
                  _change(h.get("old_pool"), h.get("new_pool")),

@@ -182,7 +182,7 @@ def _detect_encoding(head: bytes) -> str:
     if _utf8_evidence(utf8) >= UTF8_EVIDENCE * failed:
         return "utf-8"
     gb = codecs.getincrementaldecoder("gb18030")(errors="replace").decode(head, final=False)
-    return "gb18030" if gb.count("\ufffd") < utf8.count("\ufffd") else "utf-8"
+    return "gb18030" if gb.count("\ufffd") < failed else "utf-8"
 
 
 def _non_ascii_sample(path: Path, head: bytes) -> bytes:

@@ -14,6 +14,7 @@ from leadctl.sqltext import ident, literal
 BOM = "\ufeff"
 NULL_TOKENS = ("null", "none", "nan", "n/a", "na", "undefined", "nil", "-", "--")
 NULL_TOKEN_BYTES = max(len(t) for t in NULL_TOKENS)
+NULL_TOKENS_SQL = ", ".join(literal(t) for t in NULL_TOKENS)
 TIMESTAMP_FORMATS = (
     "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y-%m-%d %H:%M",
     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日", "%Y%m%d %H:%M:%S", "%Y%m%d",
@@ -38,11 +39,10 @@ def text_sql(column: str | None) -> str:
 
 def null_token_sql(expr: str) -> str:
     """True when a text value is a null token (`N/A`, `null`, `-`, …), in any case."""
-    tokens = ", ".join(literal(t) for t in NULL_TOKENS)
     # The byte length first: lower() over every value of a 10M-row file costs seconds,
     # and no token is longer than NULL_TOKEN_BYTES.
     return (f"CASE WHEN strlen({expr}) <= {NULL_TOKEN_BYTES} "
-            f"THEN lower({expr}) IN ({tokens}) ELSE false END")
+            f"THEN lower({expr}) IN ({NULL_TOKENS_SQL}) ELSE false END")
 
 
 def id_text_sql(column: str | None) -> str:
@@ -425,11 +425,11 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
                         f"WHEN {usable['_phone']} THEN 'phone:' || _phone END",
              "event_type": "_event_type", "ts": "ts", "amount": "amount",
              "category": "category"}
-    tokens = ", ".join(literal(t) for t in NULL_TOKENS)
     ts_text = "nullif(trim(CAST(ts_raw AS VARCHAR)), '')"  # blank or a token: no timestamp
     ts_token = f"({ts_text} IS NULL OR {null_token_sql(ts_text)})"
     reason = (f"CASE WHEN NOT ({' OR '.join(usable.values())}) THEN 'no_subject' "
-              f"WHEN _event_type IS NULL OR _event_type IN ({tokens}) THEN 'no_event_type' "
+              f"WHEN _event_type IS NULL OR _event_type IN ({NULL_TOKENS_SQL}) "
+              "THEN 'no_event_type' "
               f"WHEN ts IS NULL THEN CASE WHEN ts_missing OR {ts_token} THEN 'no_timestamp' "
               "ELSE 'bad_timestamp' END "
               "WHEN amount_raw IS NOT NULL AND amount IS NULL THEN 'bad_amount' END")
@@ -491,10 +491,11 @@ def replaced_events_sql(target: str, file_id: int, source: str) -> str:
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH fresh AS MATERIALIZED (
-            SELECT row_number, {same} AS event_id
-            FROM (SELECT row_number, {event_id_sql("n")} AS given FROM events n
-                  WHERE n.file_id = {int(file_id)})
-            WHERE {same} IS NOT NULL),
+            SELECT * FROM (
+                SELECT row_number, {same} AS event_id
+                FROM (SELECT row_number, {event_id_sql("n")} AS given FROM events n
+                      WHERE n.file_id = {int(file_id)}))
+            WHERE event_id IS NOT NULL),
         firsts AS (SELECT event_id, min(row_number) AS first_row FROM fresh GROUP BY event_id)
         SELECT o.file_id, o.row_number, 'superseded' AS reason,
                'replaced by file ' || {int(file_id)} AS detail

@@ -13,7 +13,7 @@ import datetime as dt
 from leadctl.errors import InputError, UsageError
 from leadctl.identity.lookup import recorded_under_sql, resolve_person
 from leadctl.routing.model import INTENT_STATUSES, STATUSES, RoutingRules
-from leadctl.routing.sql import claim_pick_sql, rep_period_load_sql
+from leadctl.routing.sql import claim_pick_sql, claim_waiting_sql, rep_period_load_sql
 from leadctl.routing.tables import LOG_COLUMNS, OWNERSHIP_COLUMNS
 from leadctl.workspace import Workspace
 
@@ -109,12 +109,9 @@ def claim(ws: Workspace, rules: RoutingRules, pool_name: str, rep: str, as_of: d
     load = int(ws.scalar(rep_period_load_sql(rep, period_from, rules.period_end(as_of))) or 0)
     room = None if capacity is None else max(capacity - load, 0)
     take = n if room is None else min(n, room)
-    # Those in the pool by the claim's date, as claim_pick_sql takes them (a backdated
-    # claim counted leads that entered later as still waiting).
-    waiting = ws.rows("SELECT count(*) FILTER (WHERE locked_until IS NULL OR locked_until < ?)"
-                      " AS free, count(*) AS total FROM ownership WHERE pool = ? "
-                      "AND owner IS NULL AND (assigned_at IS NULL OR assigned_at <= ?)",
-                      [as_of, pool.name, as_of])[0]
+    # Those in the pool by the claim's date (a backdated claim counted leads that
+    # entered later as still waiting).
+    waiting = ws.rows(claim_waiting_sql(pool.name, as_of))[0]
     claimed: list[str] = []
     if take > 0:
         ws.execute(f"CREATE OR REPLACE TEMP TABLE {CLAIMED} AS "

@@ -309,14 +309,29 @@ def drop_temp_sql() -> list[str]:
 # --------------------------------------------------------------------------- lifecycle SQL
 
 
+def _waiting_sql(pool: str, as_of: dt.date) -> str:
+    """Unowned persons in `pool` that were in it by `as_of` (a claim is not dated before
+    its lead entered the pool)."""
+    return (f"o.pool = {literal(pool)} AND o.owner IS NULL\n"
+            f"  AND (o.assigned_at IS NULL OR o.assigned_at <= {date_literal(as_of)})")
+
+
+def _unlocked_sql(as_of: dt.date) -> str:
+    return f"(o.locked_until IS NULL OR o.locked_until < {date_literal(as_of)})"
+
+
 def claim_pick_sql(pool: str, as_of: dt.date, limit: int) -> str:
-    """The `limit` best unowned, unlocked persons waiting in `pool` (score desc, id) that
-    were in it by `as_of` (a claim is not dated before its lead entered the pool)."""
+    """The `limit` best unlocked persons waiting in `pool` by `as_of` (score desc, id)."""
     return (f"SELECT o.person_id FROM ownership o LEFT JOIN scores s ON s.person_id = "
-            f"o.person_id\nWHERE o.pool = {literal(pool)} AND o.owner IS NULL\n"
-            f"  AND (o.locked_until IS NULL OR o.locked_until < {date_literal(as_of)})\n"
-            f"  AND (o.assigned_at IS NULL OR o.assigned_at <= {date_literal(as_of)})\n"
+            f"o.person_id\nWHERE {_waiting_sql(pool, as_of)} AND {_unlocked_sql(as_of)}\n"
             f"ORDER BY s.score DESC NULLS LAST, o.person_id LIMIT {int(limit)}")
+
+
+def claim_waiting_sql(pool: str, as_of: dt.date) -> str:
+    """(free, total): the persons waiting in `pool` by `as_of` that a claim can take
+    (unlocked), and all of them (the persons `claim_pick_sql` picks from)."""
+    return (f"SELECT count(*) FILTER (WHERE {_unlocked_sql(as_of)}) AS free, count(*) AS total "
+            f"FROM ownership o WHERE {_waiting_sql(pool, as_of)}")
 
 
 def rep_period_load_sql(rep: str, period_from: dt.date, period_to: dt.date) -> str:

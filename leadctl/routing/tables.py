@@ -42,9 +42,10 @@ OWNERSHIP_COLUMNS = ("person_id", "pool", "owner", "status", "status_since", "as
 LOG_COLUMNS = ("logged_at", "run_id", "as_of", "person_id", "old_pool", "new_pool",
                "old_owner", "new_owner", "old_status", "new_status", "rule", "reason")
 
-# The route stage's working tables (temporary; dropped at the end of every run).
 # meta: the routing.yaml hash of the last stored route run (explain says when it changed)
 ROUTED_WITH_KEY = "routing_rules_hash"
+
+# The route stage's working tables (temporary; dropped at the end of every run).
 CFG_POOLS = "route_cfg_pools"
 CFG_REPS = "route_cfg_reps"
 CFG_MEMBERS = "route_cfg_members"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from leadctl.errors import InputError, UsageError
 from leadctl.sqltext import literal
-from leadctl.workspace import Workspace
+from leadctl.workspace import Workspace, own_files
 
 # Each export is a query over the published tables (pure strings).
 EXPORT_QUERIES: dict[str, str] = {
@@ -54,21 +54,15 @@ def copy_sql(query: str, out: Path) -> str:
     return f"COPY ({query}) TO {literal(str(out))} ({export_formats(out)})"
 
 
-# The workspace file and the files beside it that are part of it.
-WORKSPACE_SUFFIXES = ("", ".wal", ".work", ".work.wal", ".lock")
-
-
 def check_output_file(out: Path, workspace: Path | None = None) -> None:
     """An -o file we can write, checked before any work (and before a command records
     anything): a .csv/.parquet name, in an existing folder we may write to, not a
     folder itself, not the `workspace` or one of its files, also through a link
     (UsageError, exit 2)."""
     export_formats(out)
-    if workspace is not None:
-        real = os.path.realpath(workspace)
-        if os.path.realpath(out) in {real + suffix for suffix in WORKSPACE_SUFFIXES}:
-            raise UsageError(f"-o {out} is the workspace {workspace} or one of its files: "
-                             "write the result to another file")
+    if workspace is not None and Path(os.path.realpath(out)) in own_files(workspace):
+        raise UsageError(f"-o {out} is the workspace {workspace} or one of its files: "
+                         "write the result to another file")
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"directory {folder} does not exist")
