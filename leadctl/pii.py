@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 
 STAR = "*"
 PII_KINDS = ("phone", "email", "name", "id_card", "wechat", "device_id")
@@ -122,13 +123,42 @@ def mask_query(text: str) -> str:
     return mask_text(_LONG_NUMBER_RE.sub(lambda m: mask_generic(m.group()), text))
 
 
+def display_width(text: str) -> int:
+    """Terminal cells: CJK and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+_CARET_LINE_RE = re.compile(r"( *)(\^+) *")
+
+
+def mask_lines(text: str) -> str:
+    """`mask_text` line by line, moving a `^^^` line under its masked line: a masked
+    e-mail is shorter, and the marker must still point at the same part."""
+    lines = text.split("\n")
+    masked = [mask_text(line) for line in lines]
+    for i in range(1, len(lines)):
+        caret = _CARET_LINE_RE.fullmatch(lines[i])
+        if caret and masked[i - 1] != lines[i - 1]:
+            start, end = (_masked_column(lines[i - 1], caret.end(n)) for n in (1, 2))
+            masked[i] = " " * start + "^" * max(end - start, 1)
+    return "\n".join(masked)
+
+
+def _masked_column(line: str, column: int) -> int:
+    """Where terminal column `column` of `line` falls once the line is masked."""
+    chars = 0
+    while chars < len(line) and display_width(line[:chars]) < column:
+        chars += 1
+    return display_width(mask_text(line[:chars])) + max(column - display_width(line), 0)
+
+
 class MaskingFilter(logging.Filter):
     """A logging filter that masks PII in every record (install it on handlers), so logs
     never contain raw phone numbers, e-mails or ID cards."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask_text(message)
+        masked = mask_lines(message)
         if masked != message:
             record.msg, record.args = masked, None
         return True

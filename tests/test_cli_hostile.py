@@ -276,6 +276,8 @@ def test_the_enumeration_sees_the_known_options() -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["sale", "{pid}", "--rep", "rep_wang", "--amount", "nan"],
      "error: --amount must be a finite number >= 0, not 'nan'\n"),
+    (["sale", "{pid}", "--rep", "rep_wang", "--amount", "1e400"],
+     "error: --amount must be a finite number >= 0, not a number too large to hold\n"),
     (["sale", "{pid}", "--rep", "rep_wang", "--lock-days", "10000000"],
      "error: --lock-days must be a whole number from 1 to 36500, not 10000000\n"),
     (["claim", "public_sea", "--rep", "rep_wang", "--n", "0"],

@@ -7,8 +7,9 @@ import duckdb
 import pytest
 from test_portrait import AS_OF, seed_workspace
 
+from leadctl.pii import display_width
 from leadctl.tagging.fields import expression_type
-from leadctl.views.find import caret_lines, display_width
+from leadctl.views.find import caret_lines
 
 # P4 joins P1 in Shanghai; person_features as a tag run would leave it (wide, typed).
 FEATURES_SQL = """

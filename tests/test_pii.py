@@ -76,6 +76,15 @@ def test_logging_filter_masks_records(caplog):
     assert caplog.messages == ["lookup 138****5678 for z***@qq.com"]
 
 
+def test_a_caret_line_follows_its_masked_line():
+    message = ("find failed (exit 2): invalid expression at column 40: unknown field\n"
+               "  email = 'zhang.wei@example.com' AND 上海 nope\n"
+               + " " * 43 + "^^^^")
+    assert pii.mask_lines(message).split("\n")[1:] == [
+        "  email = 'z***@example.com' AND 上海 nope",
+        " " * 38 + "^^^^"]
+
+
 def test_sql_masks_match_python():
     ws = open_memory()
     for kind, value, masked in CASES:

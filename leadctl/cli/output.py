@@ -67,7 +67,9 @@ def check_count(option: str, value: int | None, *, high: int = MAX_COUNT) -> int
 def check_amount(option: str, value: float | None) -> float | None:
     """A money option: a finite number >= 0 (None: not given)."""
     if value is not None and not (math.isfinite(value) and value >= 0):
-        raise UsageError(f"{option} must be a finite number >= 0, not '{value}'")
+        # 1e400 parses as inf: the text typed is gone, so name what it became
+        shown = "a number too large to hold" if math.isinf(value) else f"'{value}'"
+        raise UsageError(f"{option} must be a finite number >= 0, not {shown}")
     return value
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,14 +77,9 @@ class InvalidExpression(UsageError):
     def __init__(self, text: str, message: str, offset: int, length: int,
                  unknown: str | None = None):
         self.text, self.offset, self.length, self.unknown = text, offset, length, unknown
-        column = display_width(text[:offset]) + 1
+        column = pii.display_width(text[:offset]) + 1
         super().__init__(f"invalid expression at column {column}: {message}\n"
                          + "\n".join(caret_lines(text, offset, length)))
-
-
-def display_width(text: str) -> int:
-    """Terminal cells: CJK and other wide characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def caret_lines(text: str, offset: int, length: int, indent: str = "  ") -> list[str]:
@@ -93,8 +87,8 @@ def caret_lines(text: str, offset: int, length: int, indent: str = "  ") -> list
     line = text.replace("\n", " ").replace("\t", " ")
     offset = max(0, min(offset, len(line)))
     marked = line[offset:offset + max(length, 1)] or " "
-    return [indent + line, indent + " " * display_width(line[:offset])
-            + "^" * max(display_width(marked), 1)]
+    return [indent + line, indent + " " * pii.display_width(line[:offset])
+            + "^" * max(pii.display_width(marked), 1)]
 
 
 def searchable_fields(ws) -> tuple[dict[str, str], dict[str, str]]:
