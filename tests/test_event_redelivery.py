@@ -5,7 +5,9 @@ file keeps its first row, and the nights after equal a full rebuild."""
 from __future__ import annotations
 
 import duckdb
+import pytest
 
+from leadctl.ingest.sql import same_event_id_sql
 from tests.conftest import Cli, write
 
 LEADS = "lead_id,name,phone\nL1,张三,13811112222\nL2,李四,13933334444\n"
@@ -86,3 +88,13 @@ def test_event_ids_agree_across_deliveries_as_written_not_as_typed(tmp_path):
                       "ORDER BY ALL") == [("phone:13811112222", 6.0), ("phone:13811112222", 100.0),
                                           ("phone:13933334444", 50.0),
                                           ("phone:13955556666", 7.0)]
+
+
+@pytest.mark.parametrize(("given", "same"), [
+    ("20261030", "20261030"), ("20261030.0", "20261030"), ("2.026103E7", "20261030"),
+    ("1.0E7", "10000000"), ("-3.0E8", "-300000000"), ("1.5E0", "1.5E0"),
+    ("9.9E20", "9.9E20"), ("E1", "E1"), ("N/A", None)])
+def test_an_event_id_in_any_float_spelling_is_its_whole_number(given, same):
+    # Spark's attribute JSON writes a double id of 1e7 or more as Java does: 2.026103E7.
+    sql = f"SELECT {same_event_id_sql('g')} FROM (SELECT ? AS g)"
+    assert duckdb.execute(sql, [given]).fetchall() == [(same,)]

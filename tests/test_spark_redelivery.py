@@ -4,6 +4,8 @@ same events, rejects and tags as the DuckDB engine."""
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import Cli, write
@@ -16,12 +18,31 @@ COMPARED = {
     "rejects": "SELECT file_id, source, kind, row_number, reason, detail, raw FROM rejects "
                "ORDER BY ALL",
     "person_features": "SELECT * FROM person_features ORDER BY ALL",
+    "leads": "SELECT source, lead_id, phone, attributes, row_hash FROM leads ORDER BY ALL",
+    "lead_identifiers": "SELECT * FROM lead_identifiers ORDER BY ALL",
 }
 
 
 def _rows(db) -> dict[str, list]:
     with duckdb.connect(str(db), read_only=True) as con:
         return {name: con.execute(sql).fetchall() for name, sql in COMPARED.items()}
+
+
+def _logins(path, event_ids: pa.Array) -> None:
+    """A Parquet events file of logins with these ids."""
+    pq.write_table(pa.table({
+        "event_id": event_ids,
+        "phone": ["13933334444"] * len(event_ids), "event_type": ["login"] * len(event_ids),
+        "ts": [f"2026-10-3{i} 08:00:00" for i in range(len(event_ids))]}), path)
+
+
+def _app_leads(path) -> None:
+    """Parquet leads with doubles (pandas' numbers): Java writes the phone 13900000000.0
+    as 1.39E10 and 123456789.25 as 1.2345678925E8; DuckDB as 13900000000.0, 123456789.25."""
+    pq.write_table(pa.table({
+        "lead_id": ["A1", "A2"], "phone": pa.array([13900000000.0, 13811112220.0]),
+        "score": pa.array([123456789.25, 1.5e-4]), "big": pa.array([1e16, float("nan")])}),
+        path)
 
 
 def test_a_redelivery_on_spark_replaces_events_as_on_duckdb(tmp_path):
@@ -32,6 +53,11 @@ def test_a_redelivery_on_spark_replaces_events_as_on_duckdb(tmp_path):
         inbox.mkdir()
         write(inbox / "leads.csv", LEADS)
         write(inbox / "orders.csv", text)
+        _app_leads(inbox / "app.parquet")
+        # Night 1's ids are doubles (an integer column with a gap, from pandas), which Java
+        # writes as 2.026103E7; night 2 sends the same event with an integer id.
+        _logins(inbox / "logins.parquet", pa.array([20261030.0, None], pa.float64())
+                if night == 0 else pa.array([20261030], pa.int64()))
         options = ["--inbox", str(inbox), "--as-of", as_of, "--max-reject-share", "1"]
         assert duck("run", *options).exit_code == 0
         out = tmp_path / f"out{night}"
@@ -42,6 +68,6 @@ def test_a_redelivery_on_spark_replaces_events_as_on_duckdb(tmp_path):
     assert spark("load-results", str(state)).exit_code == 0
     expected, got = _rows(duck.db), _rows(spark.db)
     assert sorted(r[4] for r in got["rejects"]) == ["duplicate_event_id", "superseded",
-                                                   "superseded"]
+                                                   "superseded", "superseded"]
     for name in COMPARED:
         assert got[name] == expected[name], name

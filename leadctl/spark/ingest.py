@@ -49,13 +49,15 @@ class SparkReader(DuckDBReader):
     def stage(self, ws, path: Path, fmt: FileFormat, file_id: int) -> StagedFile:
         from pyspark.sql import Window
         from pyspark.sql import functions as F
-        from pyspark.sql.types import StringType, StructField, StructType
+        from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
         spark, location = ws.spark, _location(path)
         if fmt.format == "parquet":
             raw = spark.read.parquet(location)
             renames = free_names(raw.columns)  # a file's own `row_number` is an attribute
-            frame = raw.select(*(F.col(_quoted(c)).alias(renames.get(c, c))
+            doubles = {f.name for f in raw.schema.fields if isinstance(f.dataType, DoubleType)}
+            frame = raw.select(*((_duckdb_text(F.col(_quoted(c))) if c in doubles
+                                  else F.col(_quoted(c))).alias(renames.get(c, c))
                                  for c in raw.columns),
                                (F.col("_metadata.row_index") + 1).alias("row_number"))
             ws.store_frame("_stage", frame, materialise=False)  # Parquet reads are cheap
@@ -135,6 +137,32 @@ def list_cluster_files(spark, pattern: str) -> list[ClusterPath]:
 def _quoted(column: str) -> str:
     """A column name as a Spark SQL identifier."""
     return f"`{column.replace('`', '``')}`"
+
+
+def _duckdb_text(x):
+    """A double column as the text DuckDB gives it (`CAST(x AS VARCHAR)`), so that the
+    shared SQL reads the same phone, id or attribute on both engines: Java writes
+    13812345670.0 as `1.381234567E10` (which no longer reads as that phone), DuckDB as
+    `13812345670.0`; DuckDB's exponents look like `1e+16`, `1e-05`. Amounts read from the
+    text are the same doubles (both are round-trip forms)."""
+    from pyspark.sql import functions as F
+
+    def digits(decimal_type: str):  # plain notation, trailing zeros dropped
+        return F.regexp_replace(F.regexp_replace(x.cast(decimal_type).cast("string"),
+                                                 "0+$", ""), "[.]$", ".0")
+
+    java, size = x.cast("string"), F.abs(x)
+    exponent = F.regexp_extract(java, "E-?([0-9]+)$", 1)
+    scientific = F.concat(
+        F.regexp_replace(F.regexp_extract(java, "^(-?[0-9.]+)E", 1), "[.]0$", ""), F.lit("e"),
+        F.when(F.regexp_extract(java, "E(-?)", 1) == "-", "-").otherwise("+"),
+        F.when(F.length(exponent) < 2, F.lpad(exponent, 2, "0")).otherwise(exponent))
+    return (F.when(F.isnan(x), "nan").when(x == float("inf"), "inf")
+            .when(x == float("-inf"), "-inf")
+            .when((size >= 1e7) & (size < 1e16), digits("decimal(38,10)"))
+            .when((size >= 1e-4) & (size < 1e-3), digits("decimal(38,24)"))
+            .when(F.instr(java, "E") > 0, scientific)
+            .otherwise(java))
 
 
 def _location(path: Path) -> str:
