@@ -166,6 +166,37 @@ def test_values_are_aged_only_under_the_same_rules(tmp_path):
         ("a", "2", "3"), ("b", "1", "2")]
 
 
+def _history(ws, run_id: int) -> list[tuple]:
+    return ws.execute("SELECT person_id, tag, CAST(old_value AS VARCHAR), "
+                      "CAST(new_value AS VARCHAR) FROM tag_history WHERE run_id = ? "
+                      "ORDER BY ALL", [run_id]).fetchall()
+
+
+def test_values_age_through_a_run_that_cannot_carry_the_stored_ones(tmp_path):
+    # An event left (a corrected re-delivery: every person is computed again) and b's
+    # order changed; a's days since its last order only aged: no history row for a.
+    ws = events_ws()
+    run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    ws.execute("INSERT INTO rejects (kind, reason) VALUES ('events', 'superseded')")
+    ws.execute("UPDATE events SET ts = TIMESTAMP '2026-10-29 10:00' WHERE subject = 'person:b'")
+    run_tags(ws, rules(tmp_path), AS_OF + dt.timedelta(days=1), run_id=2)
+    assert _history(ws, 2) == [("b", "last_paid_days", "2", "4")]
+
+
+def test_values_age_backwards_when_the_as_of_moves_back(tmp_path):
+    # Run 3 is a day before run 2 and brings c's first order: b's value (1 on 11-01, 3 on
+    # 11-03) only aged back; a's is the same order, so no change either.
+    ws = events_ws()
+    run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    run_tags(ws, rules(tmp_path), AS_OF + dt.timedelta(days=2), run_id=2)
+    ws.execute("INSERT INTO events (subject, event_type, ts, amount, category) VALUES "
+               "('person:c', 'order_paid', TIMESTAMP '2026-10-31 09:00', 5, 'fresh')")
+    run_tags(ws, rules(tmp_path), AS_OF + dt.timedelta(days=1), run_id=3)
+    assert _history(ws, 3) == [("c", "cats", None, '["fresh"]'),
+                               ("c", "last_paid_days", None, "2"),
+                               ("c", "paid_30d", "0", "5")]
+
+
 def test_dry_run_reports_the_difference_and_stores_nothing(tmp_path):
     ws = events_ws()
     run_tags(ws, rules(tmp_path), AS_OF, run_id=1)

@@ -377,8 +377,10 @@ class FirstLast(EventKind):
         return f"{stored} + {days}" if tag.days_since and days else None
 
     def explain(self, tag):
-        what = "days since the" if tag.days_since else f"{tag.field} of the"
-        return f"{what} {self.name} {_scope_text(tag)}"
+        if tag.days_since:
+            return f"days since the {self.name} {_scope_text(tag)}"
+        # events without the field are passed over: the first order that has a category
+        return f"{tag.field} of the {self.name} {_scope_text(tag)} with one"
 
 
 class First(FirstLast):

@@ -281,11 +281,14 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     step(0, "computing")
     old = stored_tags(ws)
     key = state_key(rules)
-    state = inc.TagState.from_json(ws.scalar(inc.state_sql())) if old else None
+    stored = inc.TagState.from_json(ws.scalar(inc.state_sql())) if old else None
+    # Stored values of the same rules and code age with the calendar, whatever else
+    # happened since (history compares with them aged, backwards too) ...
+    same_rules = stored if stored is not None and stored.key == key else None
     superseded = ws.scalar(inc.superseded_events_sql())
-    if state is not None and (state.key != key or state.as_of > as_of
-                              or state.superseded_events != superseded):
-        state = None  # other rules or code, an earlier day, events gone: nothing to carry
+    state = same_rules
+    if state is not None and (state.as_of > as_of or state.superseded_events != superseded):
+        state = None  # ... but an earlier day or events gone leave nothing to carry
     events_file_id = ws.scalar(inc.last_events_file_sql())
     if state is not None:
         ws.execute(inc.moved_sql())
@@ -303,7 +306,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     step(1, "comparing")
     new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
-    ws.execute(compare_sql(new, old, _aged(rules, state, as_of)))
+    ws.execute(compare_sql(new, old, _aged(rules, same_rules, as_of)))
     step(2, "summarising")
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
     summary["recomputed"] = {
