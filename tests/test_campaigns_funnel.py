@@ -37,6 +37,12 @@ funnels:
     steps:
       - {name: first_view, event: page_view}
       - {name: second_view, event: page_view, where: "page = 'pricing'"}
+  - name: thrice
+    window: 7d
+    steps:
+      - {name: view, event: page_view}
+      - {name: again, event: page_view}
+      - {name: third, event: page_view}
 """
 
 # a: push (sms, A) → click (its UTM says wechat) → register: the whole funnel.
@@ -161,6 +167,8 @@ def test_entry_population_and_the_same_event_never_counts_twice(fcli):
     assert counts(funnel(fcli, "shanghai")) == [(2, 2)]  # a and d
     # g's one pricing view cannot be its own second view; h's two views at one instant can
     assert counts(funnel(fcli, "twice")) == [(2, 1)]
+    # h's two views count for two steps, not three (the first is not the third too)
+    assert counts(funnel(fcli, "thrice")) == [(2, 1, 0)]
 
 
 def test_json_contract_and_table(fcli):
@@ -182,7 +190,7 @@ def test_user_errors_exit_2(fcli, tmp_path):
     assert (unknown.exit_code, unknown.json()["error"]) == (2, {
         "type": "UsageError", "location": None,
         "message": f"no funnel 'signpu' in {fcli.rules}/funnels.yaml (did you mean 'signup'?) "
-                   "(funnels: signup, shanghai, twice)"})
+                   "(funnels: signup, shanghai, twice, thrice)"})
     bad_by = fcli("report", "funnel", "signup", "--by", "utm_medium")
     assert (bad_by.exit_code, bad_by.stdout, bad_by.stderr) == (2, "", (
         "error: funnel 'signup' is not broken down by 'utm_medium' (its by: utm_source, "

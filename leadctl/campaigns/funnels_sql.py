@@ -100,15 +100,21 @@ def paths_sql(q: FunnelQuery) -> str:
         WHERE e.ts < {ts_literal(q.as_of)} AND ({any_step}))
     WHERE step IS NOT NULL)""",
             f"""s1 AS (
-    SELECT person_id, min(ev) AS ev, min(ev.ts) AS t1
+    SELECT person_id, min(ev) AS ev, min(ev.ts) AS t1, [min(ev).id] AS used
     FROM step_events WHERE step = 1{since}{entry}
     GROUP BY person_id)"""]
+    # An event counts for one step only. Steps of disjoint event types cannot share one;
+    # otherwise an event at the same instant as the previous step's may have counted for
+    # an earlier step still (three `push` steps, two pushes at one instant: not three).
+    unused = ("se.ev.id <> p.ev.id" if q.exclusive_steps
+              else "NOT list_contains(p.used, se.ev.id)")
     for k in range(2, n + 1):
         ctes.append(f"""s{k} AS (
-    SELECT p.person_id, min(se.ev) AS ev, any_value(p.t1) AS t1
+    SELECT p.person_id, min(se.ev) AS ev, any_value(p.t1) AS t1,
+           list_append(any_value(p.used), min(se.ev).id) AS used
     FROM s{k - 1} p JOIN step_events se ON se.person_id = p.person_id AND se.step = {k}
     WHERE se.ev.ts >= p.ev.ts AND se.ev.ts < p.t1 + {window}
-      AND se.ev.id <> p.ev.id
+      AND {unused}
     GROUP BY p.person_id)""")
     joins = "\n".join(f"LEFT JOIN s{k} ON s{k}.person_id = s1.person_id"
                       for k in range(2, n + 1))
