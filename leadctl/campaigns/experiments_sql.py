@@ -91,24 +91,29 @@ def attribute_members_sql(attribute: str, *, goal: str, as_of: dt.date,
 
 def ab_counts_sql(members_sql: str, *, goal: str, window_days: int, as_of: dt.date) -> str:
     """Per variant: persons, converted (a goal event of the person in
-    [start, start + window) and before the as-of day) and open (window not over by as-of)."""
+    [start, start + window) and before the as-of day) and open (window not over by as-of).
+    A person counts once per variant: members of one arm a later merge joined are one
+    person (their earliest start); members of different arms count in each."""
     stop = ts_literal(as_of)
     window = f"INTERVAL {int(window_days)} DAY"
     return f"""
         WITH members AS ({members_sql}),
+        units AS (
+            SELECT variant, person_id, min(start) AS start
+            FROM members GROUP BY variant, person_id),
         goals AS (
             SELECT sp.person_id, e.ts
             FROM events e JOIN subject_persons sp ON sp.subject = e.subject
             WHERE e.event_type = {literal(goal)} AND sp.person_id IS NOT NULL),
         hits AS (
-            SELECT DISTINCT m.member
-            FROM members m JOIN goals g ON g.person_id = m.person_id
-            WHERE g.ts >= m.start AND g.ts < m.start + {window} AND g.ts < {stop})
-        SELECT m.variant, count(*) AS persons, count(h.member) AS converted,
-               count(*) FILTER (WHERE m.start + {window} > {stop}) AS open
-        FROM members m LEFT JOIN hits h ON h.member = m.member
-        GROUP BY m.variant
-        ORDER BY m.variant"""
+            SELECT DISTINCT u.variant, u.person_id
+            FROM units u JOIN goals g ON g.person_id = u.person_id
+            WHERE g.ts >= u.start AND g.ts < u.start + {window} AND g.ts < {stop})
+        SELECT u.variant, count(*) AS persons, count(h.person_id) AS converted,
+               count(*) FILTER (WHERE u.start + {window} > {stop}) AS open
+        FROM units u LEFT JOIN hits h ON h.variant = u.variant AND h.person_id = u.person_id
+        GROUP BY u.variant
+        ORDER BY u.variant"""
 
 
 def goal_events_sql(goal: str) -> str:
