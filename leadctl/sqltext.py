@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+# Text that means "no value" where an id, identifier or date is read (exports write them).
+NULL_TOKENS = ("null", "none", "nan", "n/a", "na", "undefined", "nil", "-", "--")
+NULL_TOKEN_BYTES = max(len(t) for t in NULL_TOKENS)
+
 
 def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -57,3 +61,14 @@ def absent_sql(key: str, table: str, column: str = "lead_key", among: str | None
     source = table if among is None else (
         f"(SELECT {column} FROM {table} WHERE {column} IN ({among}))")
     return f"NOT EXISTS (SELECT 1 FROM {source} _absent WHERE _absent.{column} = {key})"
+
+
+NULL_TOKENS_SQL = ", ".join(literal(t) for t in NULL_TOKENS)
+
+
+def null_token_sql(expr: str) -> str:
+    """True when a text value is a null token (`N/A`, `null`, `-`, …), in any case."""
+    # The byte length first: lower() over every value of a 10M-row file costs seconds,
+    # and no token is longer than NULL_TOKEN_BYTES.
+    return (f"CASE WHEN strlen({expr}) <= {NULL_TOKEN_BYTES} "
+            f"THEN lower({expr}) IN ({NULL_TOKENS_SQL}) ELSE false END")

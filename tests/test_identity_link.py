@@ -50,6 +50,19 @@ def test_default_blocklist_values_never_link_and_are_reported():
                                       "records": 2}
 
 
+def test_a_null_token_is_no_identifier_whatever_the_blocklist():
+    # pandas writes a missing cell as `nan`; the blocklist (emptied here) never sees it
+    config = dataclasses.replace(IdentityConfig(), blocked_any=())
+    ws = workspace({"lead_id": "A", "phone": "13912345671", "device_id": "nan"},
+                   {"lead_id": "B", "phone": "13912345672", "device_id": "NaN"},
+                   {"lead_id": "C", "phone": "13912345673", "wechat": "N/A"},
+                   {"lead_id": "D", "phone": "13912345674", "wechat": "n/a",
+                    "email": "nan"})
+    resolve(ws, config)
+    assert clusters(ws) == groups(*({x} for x in "ABCD"))
+    assert ws.scalar("SELECT count(*) FROM lead_identifiers WHERE id_type <> 'phone'") == 0
+
+
 def test_a_configured_blocklist_replaces_the_defaults_of_its_type():
     config = IdentityConfig()
     config.blocked_values = {**config.blocked_values, "phone": ("139-1234-5678",)}

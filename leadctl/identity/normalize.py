@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from leadctl.sqltext import literal
+from leadctl.sqltext import literal, null_token_sql
 
 # phonenumbers' CN mobile pattern (metadata 9.x). `resolve` reads the installed
 # library's own pattern at run time (`cn_mobile_pattern()`); this is the fallback.
@@ -144,23 +144,26 @@ SPLIT_WHEN = {  # phones: five digits or more (any spelling) on each side
 def cell_rows_sql(source: str, key: str, column: str, id_type: str) -> str:
     """(key, raw_value, split): one row per value of `column`; a cell holding several
     values (phones and e-mails only) gives one row per distinct part, split = true."""
+    # A null token (`nan`, `N/A`: what exports write for nothing) is no value, as ingest
+    # reads it, whatever the blocklist says: two leads never link on it.
+    present = f"{column} IS NOT NULL AND NOT {null_token_sql(column)}"
     if id_type not in SPLIT_WHEN:
         return f"SELECT {key}, {column} AS raw_value, false AS split FROM {source} " \
-               f"WHERE {column} IS NOT NULL"
+               f"WHERE {present}"
     seps = literal(MULTI_VALUE_SEPARATORS)
     return f"""
         SELECT {key}, cell AS raw_value, false AS split FROM (
             SELECT {key}, {column} AS cell, CASE WHEN regexp_matches({column}, {seps})
                 THEN regexp_matches({column}, {literal(SPLIT_WHEN[id_type])}) ELSE false END
                 AS multi
-            FROM {source} WHERE {column} IS NOT NULL) WHERE NOT multi
+            FROM {source} WHERE {present}) WHERE NOT multi
         UNION ALL
         SELECT DISTINCT {key}, trim(piece), true FROM (
             SELECT {key}, unnest(regexp_split_to_array({column}, {seps})) AS piece
             FROM {source}
             WHERE {column} IS NOT NULL AND regexp_matches({column}, {seps})
               AND regexp_matches({column}, {literal(SPLIT_WHEN[id_type])}))
-        WHERE trim(piece) <> ''"""
+        WHERE trim(piece) <> '' AND NOT {null_token_sql('trim(piece)')}"""
 
 
 def keyed_sql(id_type: str, cells: str, key: str = "lead_key",

@@ -9,12 +9,9 @@ from __future__ import annotations
 import re
 
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, LEAD_COLUMNS
-from leadctl.sqltext import ident, literal
+from leadctl.sqltext import NULL_TOKENS_SQL, ident, literal, null_token_sql
 
 BOM = "\ufeff"
-NULL_TOKENS = ("null", "none", "nan", "n/a", "na", "undefined", "nil", "-", "--")
-NULL_TOKEN_BYTES = max(len(t) for t in NULL_TOKENS)
-NULL_TOKENS_SQL = ", ".join(literal(t) for t in NULL_TOKENS)
 TIMESTAMP_FORMATS = (
     "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y-%m-%d %H:%M",
     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日", "%Y%m%d %H:%M:%S", "%Y%m%d",
@@ -35,14 +32,6 @@ def text_sql(column: str | None) -> str:
     if column is None:
         return "CAST(NULL AS VARCHAR)"
     return f"nullif(trim(CAST({ident(column)} AS VARCHAR)), '')"
-
-
-def null_token_sql(expr: str) -> str:
-    """True when a text value is a null token (`N/A`, `null`, `-`, …), in any case."""
-    # The byte length first: lower() over every value of a 10M-row file costs seconds,
-    # and no token is longer than NULL_TOKEN_BYTES.
-    return (f"CASE WHEN strlen({expr}) <= {NULL_TOKEN_BYTES} "
-            f"THEN lower({expr}) IN ({NULL_TOKENS_SQL}) ELSE false END")
 
 
 def id_text_sql(column: str | None) -> str:
