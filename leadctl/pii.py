@@ -99,17 +99,23 @@ def mask_values(kind: str, values: list[str] | None) -> list[str] | None:
 
 # -- free text (log lines, messages) -------------------------------------------------
 
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# A local part starts where its run of characters starts (the leftmost match would anyway):
+# without the look-behind, a long run with no `@` is rescanned from each of its characters.
+_EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _ID_CARD_RE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
 _PHONE_RE = re.compile(r"(?<![0-9])(?:\+?86[ -]?|0086[ -]?)?1[3-9][0-9](?:[ -]?[0-9]{4}){2}"
                        r"(?![0-9])")
 
 
+# What `mask_text` masks, in order: e-mails, 18-digit ID cards, CN mobiles.
+_TEXT_MASKS = ((_EMAIL_RE, mask_email), (_ID_CARD_RE, mask_id_card), (_PHONE_RE, mask_phone))
+
+
 def mask_text(text: str) -> str:
     """Masks e-mails, 18-digit ID cards and CN mobiles found anywhere in `text`."""
-    text = _EMAIL_RE.sub(lambda m: mask_email(m.group()), text)
-    text = _ID_CARD_RE.sub(lambda m: mask_id_card(m.group()), text)
-    return _PHONE_RE.sub(lambda m: mask_phone(m.group()), text)
+    for pattern, masker in _TEXT_MASKS:
+        text = pattern.sub(lambda m, masker=masker: masker(m.group()), text)
+    return text
 
 
 # 10 or more digits, maybe split by spaces, dashes or dots: a phone, an ID card, a number
@@ -125,31 +131,75 @@ def mask_query(text: str) -> str:
 
 def display_width(text: str) -> int:
     """Terminal cells: CJK and other wide characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return sum(_cell_width(ch) for ch in text)
 
 
-_CARET_LINE_RE = re.compile(r"( *)(\^+) *")
+def _cell_width(ch: str) -> int:
+    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+
+def _cell_offsets(text: str) -> list[int]:
+    """The terminal column before each character of `text`, and after the last."""
+    offsets = [0]
+    for ch in text:
+        offsets.append(offsets[-1] + _cell_width(ch))
+    return offsets
+
+
+_CARET_LINE_RE = re.compile(r"( *)(\^+)\s*")
 
 
 def mask_lines(text: str) -> str:
     """`mask_text` line by line, moving a `^^^` line under its masked line: a masked
-    e-mail is shorter, and the marker must still point at the same part."""
+    e-mail is shorter, and the marker must still point at the same part (the whole
+    masked value when it pointed into one)."""
     lines = text.split("\n")
     masked = [mask_text(line) for line in lines]
     for i in range(1, len(lines)):
         caret = _CARET_LINE_RE.fullmatch(lines[i])
         if caret and masked[i - 1] != lines[i - 1]:
-            start, end = (_masked_column(lines[i - 1], caret.end(n)) for n in (1, 2))
-            masked[i] = " " * start + "^" * max(end - start, 1)
+            masked[i] = _moved_caret(lines[i - 1], caret.end(1), caret.end(2))
     return "\n".join(masked)
 
 
-def _masked_column(line: str, column: int) -> int:
-    """Where terminal column `column` of `line` falls once the line is masked."""
-    chars = 0
-    while chars < len(line) and display_width(line[:chars]) < column:
-        chars += 1
-    return display_width(mask_text(line[:chars])) + max(column - display_width(line), 0)
+def _moved_caret(line: str, start: int, end: int) -> str:
+    """The caret line for columns [start, end) of `line`, once the line is masked."""
+    masked, starts, ends = line, list(range(len(line) + 1)), list(range(len(line) + 1))
+    for pattern, masker in _TEXT_MASKS:
+        masked, step_starts, step_ends = _sub_mapped(pattern, masker, masked)
+        starts = [step_starts[k] for k in starts]
+        ends = [step_ends[k] for k in ends]
+    before, after = _cell_offsets(line), _cell_offsets(masked)
+
+    def moved(column: int, boundaries: list[int]) -> int:
+        if column >= before[-1]:  # past the line's end: as far past the masked line's
+            return after[-1] + column - before[-1]
+        return after[boundaries[next(k for k, cells in enumerate(before) if cells >= column)]]
+
+    first, last = moved(start, starts), moved(end, ends)
+    return " " * first + "^" * max(last - first, 1)
+
+
+def _sub_mapped(pattern: re.Pattern, masker, text: str) -> tuple[str, list[int], list[int]]:
+    """`pattern.sub` with masker, and where each boundary between characters of `text`
+    lands: as a start and as an end (inside a replaced value: its start, its end)."""
+    starts, ends, out = [0] * (len(text) + 1), [0] * (len(text) + 1), []
+    done = last = 0  # characters written; characters of `text` consumed
+    for m in pattern.finditer(text):
+        for k in range(last, m.start() + 1):
+            starts[k] = ends[k] = done + k - last
+        out.append(text[last:m.start()])
+        done += m.start() - last
+        value = masker(m.group())
+        for k in range(m.start() + 1, m.end()):
+            starts[k], ends[k] = done, done + len(value)
+        out.append(value)
+        done += len(value)
+        last = m.end()
+    for k in range(last, len(text) + 1):
+        starts[k] = ends[k] = done + k - last
+    out.append(text[last:])
+    return "".join(out), starts, ends
 
 
 class MaskingFilter(logging.Filter):

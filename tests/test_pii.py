@@ -85,6 +85,18 @@ def test_a_caret_line_follows_its_masked_line():
         " " * 38 + "^^^^"]
 
 
+def test_a_caret_into_a_masked_value_marks_the_whole_masked_value():
+    message = "  email = 'zhangsan@example.com' and foo\n" + " " * 11 + "^" * 8 + "\r"
+    assert pii.mask_lines(message).split("\n")[1] == " " * 11 + "^" * 16
+
+
+def test_masking_a_long_run_without_an_at_sign_is_linear():
+    # the e-mail pattern rescanned the run from each character: minutes at this length
+    run = "x" * 200_000
+    assert pii.mask_lines(f"a@example.com {run}\n{' ' * 200_010}^") == (
+        f"a***@example.com {run}\n{' ' * 200_013}^")
+
+
 def test_sql_masks_match_python():
     ws = open_memory()
     for kind, value, masked in CASES:
