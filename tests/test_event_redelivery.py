@@ -92,8 +92,12 @@ def test_event_ids_agree_across_deliveries_as_written_not_as_typed(tmp_path):
 
 @pytest.mark.parametrize(("given", "same"), [
     ("20261030", "20261030"), ("20261030.0", "20261030"), ("2.026103E7", "20261030"),
-    ("1.0E7", "10000000"), ("-3.0E8", "-300000000"), ("1.5E0", "1.5E0"),
-    ("9.9E20", "9.9E20"), ("E1", "E1"), ("N/A", None)])
+    ("1.0E7", "10000000"), ("1.5E7", "15000000"), ("-3.0E8", "-300000000"),
+    ("1.234567890123456E15", "1234567890123456"),
+    # not Java's spelling of an integral double from 1e7 to 1e16: ids as they are
+    ("1.5E0", "1.5E0"), ("1.00000005E7", "1.00000005E7"), ("9.9E20", "9.9E20"),
+    ("1E5", "1E5"), ("0e12", "0e12"), ("1e05", "1e05"), ("2.026103e7", "2.026103e7"),
+    ("E1", "E1"), ("N/A", None)])
 def test_an_event_id_in_any_float_spelling_is_its_whole_number(given, same):
     # Spark's attribute JSON writes a double id of 1e7 or more as Java does: 2.026103E7.
     sql = f"SELECT {same_event_id_sql('g')} FROM (SELECT ? AS g)"

@@ -466,14 +466,15 @@ def event_id_sql(alias: str) -> str:
 def same_event_id_sql(given: str) -> str:
     """An event id as two deliveries of one event agree on it: a null token is no id, and
     `1.0` (a float column; pandas turns integers with a gap into floats) is the id 1."""
-    # Java writes a double of 1e7 or more as `2.026103E7` (Spark's attribute JSON): an
-    # integral one is its whole number too, as DuckDB's `20261030.0` is.
-    scientific = f"regexp_matches({given}, '^-?[0-9]([.][0-9]+)?[eE][+]?[0-9]{{1,2}}$')"
+    # Java writes a double from 1e7 to 1e16 as `2.026103E7` (the attribute JSON of Spark
+    # before it read Parquet doubles as DuckDB's text): an integral one is its whole
+    # number, as DuckDB's `20261030.0` is. Only that spelling: `1E5`, `0e12` stay ids.
+    scientific = f"regexp_matches({given}, '^-?[1-9][.][0-9]+E([7-9]|1[0-5])$')"
     number = f"TRY_CAST({given} AS DOUBLE)"
     return (f"CASE WHEN {null_token_sql(given)} THEN NULL "
             f"WHEN strpos({given}, '.') > 0 AND regexp_matches({given}, '^-?[0-9]+[.]0+$') "
             f"THEN regexp_replace({given}, '[.]0+$', '') "
-            f"WHEN {scientific} AND abs({number}) < 1e15 AND {number} = floor({number}) "
+            f"WHEN {scientific} AND {number} = floor({number}) "
             f"THEN CAST(CAST({number} AS BIGINT) AS VARCHAR) ELSE {given} END")
 
 
