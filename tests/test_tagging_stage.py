@@ -197,6 +197,17 @@ def test_values_age_backwards_when_the_as_of_moves_back(tmp_path):
                                ("c", "paid_30d", "0", "5")]
 
 
+def test_a_value_aged_back_past_its_event_is_no_value(tmp_path):
+    # As of 10-30 (events before that day), a's last order (10-30 10:00) is not there
+    # yet: its stored 2 (as of 11-01) ages to no value, not to 0; its order of 10-20
+    # gives 10. b's only order (10-31) is not there either: no value then, no change.
+    ws = events_ws()
+    run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    run_tags(ws, rules(tmp_path), dt.date(2026, 10, 30), run_id=2)
+    assert [h for h in _history(ws, 2) if h[1] == "last_paid_days"] == [
+        ("a", "last_paid_days", None, "10")]
+
+
 def test_dry_run_reports_the_difference_and_stores_nothing(tmp_path):
     ws = events_ws()
     run_tags(ws, rules(tmp_path), AS_OF, run_id=1)

@@ -374,7 +374,11 @@ class FirstLast(EventKind):
         return self.aged_sql(tag, stored, days) or stored
 
     def aged_sql(self, tag, stored, days):
-        return f"{stored} + {days}" if tag.days_since and days else None
+        if not tag.days_since or not days:
+            return None
+        if days < 0:  # an as-of moved back: an event now after it is no value yet
+            return f"CASE WHEN {stored} + {days} > 0 THEN {stored} + {days} END"
+        return f"{stored} + {days}"
 
     def explain(self, tag):
         if tag.days_since:
