@@ -255,7 +255,8 @@ def test_problems_have_their_place(tmp_path):
         "- kind: cannot_link\n  values: [{type: phone, value: '1'}, {type: email, value: "
         "a@b.cn}]\n  reason: r\n"                                             # 8
         "- kind: must_link\n  leads: [A, 12]\n  values: []\n"                 # 11
-        "- kind: must_link\n  leads: [A, B]\n  reason: r\n  colour: red\n"))  # 14
+        "- kind: must_link\n  leads: [A, B]\n  reason: r\n  colour: red\n"   # 14
+        "- kind: cannot_link\n  values: [{type: device_id, value: NaN}]\n  reason: r\n"))  # 18
     with pytest.raises(RuleError) as err:
         load_identity_config(rules)
     f = f"{rules}/identity_overrides.yaml"
@@ -270,6 +271,8 @@ def test_problems_have_their_place(tmp_path):
         f"{f}:12:14: lead id: write 12 in quotes ('...'): unquoted digits are read as a "
         "number and lose leading zeros",
         f"{f}:17:3: override: unknown key 'colour' (known: kind, leads, values, reason, by, at)",
+        f"{f}:19:37: device_id value 'NaN' is a null token: no identifier (resolve never "
+        "reads it as a value)",
     ]
 
 

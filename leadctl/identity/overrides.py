@@ -5,10 +5,11 @@ identity/overrides_file.py), checked with file:line:col.
 
 Problems (rule errors): an unknown kind or key; neither or both of `leads` / `values`;
 a must_link naming fewer than two leads (or no value); a cannot_link naming other than
-two leads, or more than one value; a lead or value written as a number or empty; no
-`reason:`; and conflicting overrides: a cannot_link whose two leads a chain of must_link
-entries joins, or a cannot_link value that a must_link names. Whether a lead exists is
-not checked here (the data may arrive later): `resolve` warns about leads it cannot find.
+two leads, or more than one value; a lead or value written as a number or empty; a value
+that is a null token (`nan`, `N/A`: no identifier); no `reason:`; and conflicting
+overrides: a cannot_link whose two leads a chain of must_link entries joins, or a
+cannot_link value that a must_link names. Whether a lead exists is not checked here
+(the data may arrive later): `resolve` warns about leads it cannot find.
 
 How `resolve` applies them: identity/overrides_sql.py.
 """
@@ -24,6 +25,7 @@ from leadctl.errors import Location
 from leadctl.identity.normalize import normalize_phone
 from leadctl.identity.overrides_file import KINDS
 from leadctl.rules.located import RuleDoc, one_of
+from leadctl.sqltext import NULL_TOKENS
 
 MUST_LINK, CANNOT_LINK = KINDS
 ENTRY_KEYS = ("kind", "leads", "values", "reason", "by", "at")
@@ -177,7 +179,10 @@ def _values(ctx: RuleDoc, item: Mapping) -> tuple[ValueRef, ...]:
                     f"unknown identifier type {id_type!r}{one_of(str(id_type), ID_TYPES)}")
             continue
         text = _text(ctx, value, "value", ctx.value_loc(value, "value"), f"{id_type} value")
-        if text:
+        if text and text.strip().lower() in NULL_TOKENS:
+            ctx.add(ctx.value_loc(value, "value"), f"{id_type} value {text!r} is a null token: "
+                    "no identifier (resolve never reads it as a value)")
+        elif text:
             result.append(ValueRef(id_type, text))
     return tuple(result)
 
