@@ -153,17 +153,32 @@ def test_history_keeps_only_changed_values_of_the_next_run(tmp_path):
     assert summary["changes"] == 5
 
 
-def test_values_are_aged_only_under_the_same_rules(tmp_path):
+def test_values_are_aged_only_under_the_same_definition(tmp_path):
+    # last_paid_days itself changed (a 90-day window): its stored values are not its to
+    # age, so every value that differs from the stored one is a change.
     ws = events_ws()
     run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
-    # Other rules (paid_30d over 31 days): the stored values are not theirs to age, so
-    # every days-since value that differs from the stored one is a change.
-    run_tags(ws, rules(tmp_path, TAGS.replace("window: 30d", "window: 31d")),
+    run_tags(ws, rules(tmp_path, TAGS.replace("  - name: last_paid_days\n    kind: last\n",
+                                              "  - name: last_paid_days\n    kind: last\n"
+                                              "    window: 90d\n")),
              AS_OF + dt.timedelta(days=1), run_id=2)
     assert ws.execute("SELECT person_id, CAST(old_value AS VARCHAR), "
                       "CAST(new_value AS VARCHAR) FROM tag_history WHERE run_id = 2 "
                       "AND tag = 'last_paid_days' ORDER BY person_id").fetchall() == [
         ("a", "2", "3"), ("b", "1", "2")]
+
+
+def test_values_age_when_only_other_tags_changed(tmp_path):
+    # paid_30d's window changed, last_paid_days did not: a's value only aged (2 → 4, no
+    # row), b ordered again (aged 3 → 1: a change, not hidden by the stored 1).
+    ws = events_ws()
+    run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    ws.execute("INSERT INTO events (subject, event_type, ts, amount, category) VALUES "
+               "('person:b', 'order_paid', TIMESTAMP '2026-11-02 10:00', 5, 'apparel')")
+    run_tags(ws, rules(tmp_path, TAGS.replace("window: 30d", "window: 31d")),
+             AS_OF + dt.timedelta(days=2), run_id=2)
+    assert [h for h in _history(ws, 2) if h[1] == "last_paid_days"] == [
+        ("b", "last_paid_days", "3", "1")]
 
 
 def _history(ws, run_id: int) -> list[tuple]:

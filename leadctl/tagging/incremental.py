@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from leadctl.sqltext import absent_sql, ident, meta_value_sql, set_meta_sql
 from leadctl.tagging.event_state import Fold, changing_sql
@@ -83,18 +83,23 @@ class TagState:
     as_of: dt.date
     events_file_id: int
     superseded_events: int = 0
+    # per tag that ages with the calendar, what its value depends on (stage.aging_key):
+    # after a change of other rules its stored value still ages
+    aging: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({"key": self.key, "as_of": self.as_of.isoformat(),
                            "events_file_id": self.events_file_id,
-                           "superseded_events": self.superseded_events})
+                           "superseded_events": self.superseded_events,
+                           "aging": self.aging})
 
     @classmethod
     def from_json(cls, text: str | None) -> TagState | None:
         try:
             raw = json.loads(text or "")
             return cls(str(raw["key"]), dt.date.fromisoformat(raw["as_of"]),
-                       int(raw["events_file_id"]), int(raw.get("superseded_events", 0)))
+                       int(raw["events_file_id"]), int(raw.get("superseded_events", 0)),
+                       {str(k): str(v) for k, v in dict(raw.get("aging", {})).items()})
         except (ValueError, KeyError, TypeError):
             return None
 

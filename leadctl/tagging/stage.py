@@ -282,13 +282,10 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     old = stored_tags(ws)
     key = state_key(rules)
     stored = inc.TagState.from_json(ws.scalar(inc.state_sql())) if old else None
-    # Stored values of the same rules and code age with the calendar, whatever else
-    # happened since (history compares with them aged, backwards too) ...
-    same_rules = stored if stored is not None and stored.key == key else None
     superseded = ws.scalar(inc.superseded_events_sql())
-    state = same_rules
+    state = stored if stored is not None and stored.key == key else None
     if state is not None and (state.as_of > as_of or state.superseded_events != superseded):
-        state = None  # ... but an earlier day or events gone leave nothing to carry
+        state = None  # other rules or code, an earlier day, events gone: nothing to carry
     events_file_id = ws.scalar(inc.last_events_file_sql())
     if state is not None:
         ws.execute(inc.moved_sql())
@@ -306,7 +303,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     step(1, "comparing")
     new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
-    ws.execute(compare_sql(new, old, _aged(rules, same_rules, as_of)))
+    ws.execute(compare_sql(new, old, _aged(rules, stored, as_of)))
     step(2, "summarising")
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
     summary["recomputed"] = {
@@ -332,7 +329,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
         if ws.table_type(event_state.NEXT) is not None:
             ws.script(event_state.store_sql())
         ws.script(inc.consume_moves_sql())
-        ws.script(inc.store_state_sql(inc.TagState(key, as_of, events_file_id, superseded)))
+        ws.script(inc.store_state_sql(inc.TagState(key, as_of, events_file_id, superseded,
+                                                   aging_keys(rules))))
         ws.script(set_meta_sql(TAGGED_WITH_KEY, rules.rules_hash))
     step(steps, "done")
     for table in (COMPARE, NEW_FEATURES, *inc.working_tables(), *event_state.working_tables()):
@@ -347,12 +345,30 @@ def state_key(rules: TagRules) -> str:
     return hashlib.sha256((inc.STATE_FORMAT + sql).encode()).hexdigest()
 
 
-def _aged(rules: TagRules, state: inc.TagState | None, as_of: dt.date) -> dict[str, str]:
-    """Per tag that ages with the calendar, its stored value as of `as_of` (when the stored
-    values come from the same rules and code: `state`)."""
-    days = (as_of - state.as_of).days if state is not None else 0
+def aging_keys(rules: TagRules) -> dict[str, str]:
+    """Per tag computed from events, what its value depends on besides events and the
+    as-of: its own definition, the declared attribute types its filter reads, and how the
+    state is kept. A stored value of the same key ages with the calendar, whatever else
+    in the rules changed."""
+    attributes = sorted(rules.event_attributes.items())
+    return {t.name: hashlib.sha256(json.dumps(
+        [inc.STATE_FORMAT, t.kind, t.type, list(t.events), t.agg, t.field, t.window_days,
+         t.where.value if t.where else None, t.days_since, t.current, t.n, attributes]
+    ).encode()).hexdigest() for t in tags_from_events(rules)}
+
+
+def _aged(rules: TagRules, stored: inc.TagState | None, as_of: dt.date) -> dict[str, str]:
+    """Per tag that ages with the calendar, its stored value as of `as_of`, when the
+    stored value comes from the same definition (`stored`: the last stored run's state;
+    whatever happened since — other tags' rules changed, events left, the as-of moved
+    back — a days-since value ages, backwards too)."""
+    days = (as_of - stored.as_of).days if stored is not None else 0
+    if not days:
+        return {}
+    same = aging_keys(rules) if stored.key != state_key(rules) else None
     aged = {t.name: kind_of(t).aged_sql(t, f"o.{ident(t.name)}", days)
-            for t in tags_from_events(rules)} if days else {}
+            for t in tags_from_events(rules)
+            if same is None or stored.aging.get(t.name) == same[t.name]}
     return {name: sql for name, sql in aged.items() if sql}
 
 
