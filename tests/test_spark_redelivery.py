@@ -3,6 +3,8 @@ same events, rejects and tags as the DuckDB engine."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,19 +31,26 @@ def _rows(db) -> dict[str, list]:
 
 
 def _logins(path, event_ids: pa.Array) -> None:
-    """A Parquet events file of logins with these ids."""
+    """A Parquet events file of logins with these ids, at zoned times (UTC midnight:
+    08:00 in the workspace's Asia/Shanghai)."""
+    utc = dt.UTC
     pq.write_table(pa.table({
         "event_id": event_ids,
         "phone": ["13933334444"] * len(event_ids), "event_type": ["login"] * len(event_ids),
-        "ts": [f"2026-10-3{i} 08:00:00" for i in range(len(event_ids))]}), path)
+        "ts": pa.array([dt.datetime(2026, 10, 30 + i, tzinfo=utc) for i in range(len(event_ids))],
+                       pa.timestamp("us", tz="UTC"))}), path)
 
 
 def _app_leads(path) -> None:
     """Parquet leads with doubles (pandas' numbers): Java writes the phone 13900000000.0
-    as 1.39E10 and 123456789.25 as 1.2345678925E8; DuckDB as 13900000000.0, 123456789.25."""
+    as 1.39E10 and 123456789.25 as 1.2345678925E8; DuckDB as 13900000000.0, 123456789.25.
+    And a zoned timestamp, whose DuckDB text is in the machine's time zone."""
     pq.write_table(pa.table({
         "lead_id": ["A1", "A2"], "phone": pa.array([13900000000.0, 13811112220.0]),
-        "score": pa.array([123456789.25, 1.5e-4]), "big": pa.array([1e16, float("nan")])}),
+        "score": pa.array([123456789.25, 1.5e-4]), "big": pa.array([1e16, float("nan")]),
+        # a zoned timestamp kept as an attribute: UTC text with its offset on both engines
+        "seen": pa.array([dt.datetime(2026, 10, 1, 8, 30, 0, 120000, tzinfo=dt.UTC),
+                          None], pa.timestamp("ms", tz="Asia/Shanghai"))}),
         path)
 
 

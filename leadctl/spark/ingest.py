@@ -49,14 +49,22 @@ class SparkReader(DuckDBReader):
     def stage(self, ws, path: Path, fmt: FileFormat, file_id: int) -> StagedFile:
         from pyspark.sql import Window
         from pyspark.sql import functions as F
-        from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+        from pyspark.sql.types import (
+            DoubleType,
+            StringType,
+            StructField,
+            StructType,
+            TimestampType,
+        )
 
         spark, location = ws.spark, _location(path)
         if fmt.format == "parquet":
             raw = spark.read.parquet(location)
             renames = free_names(raw.columns)  # a file's own `row_number` is an attribute
-            doubles = {f.name for f in raw.schema.fields if isinstance(f.dataType, DoubleType)}
-            frame = raw.select(*((_duckdb_text(F.col(_quoted(c))) if c in doubles
+            as_text = {f.name: _duckdb_text if isinstance(f.dataType, DoubleType)
+                       else _utc_text for f in raw.schema.fields
+                       if isinstance(f.dataType, DoubleType | TimestampType)}
+            frame = raw.select(*((as_text[c](F.col(_quoted(c))) if c in as_text
                                   else F.col(_quoted(c))).alias(renames.get(c, c))
                                  for c in raw.columns),
                                (F.col("_metadata.row_index") + 1).alias("row_number"))
@@ -163,6 +171,14 @@ def _duckdb_text(x):
             .when((size >= 1e-4) & (size < 1e-3), digits("decimal(38,24)"))
             .when(F.instr(java, "E") > 0, scientific)
             .otherwise(java))
+
+
+def _utc_text(x):
+    """A zoned timestamp column as the DuckDB engine stages it: UTC text with its offset
+    (ingest.sql.zoned_as_text_sql); the session time zone is UTC."""
+    from pyspark.sql import functions as F
+
+    return F.concat(x.cast("string"), F.lit("+00"))
 
 
 def _location(path: Path) -> str:
