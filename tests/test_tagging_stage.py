@@ -282,3 +282,22 @@ def test_the_summary_counts_persons_per_value_most_frequent_first_ties_by_json(t
     assert cats["top_values"] == [{"value": ["apparel"], "persons": 2},
                                   {"value": ["fresh", "daily"], "persons": 1},
                                   {"value": ["toys"], "persons": 1}]
+
+
+def test_zoned_date_and_timestamp_attributes_are_read_in_the_workspace_time_zone(tmp_path):
+    # 2026-10-31T16:30:00+00:00 is 11-01 00:30 in Shanghai: after 11-01 as a timestamp
+    # and as a date, as the same text is as an event's ts
+    tags = ("event_attributes: {paid_at: timestamp, paid_day: date}\ntags:\n"
+            "  - {name: by_at, kind: metric, event: order_paid, agg: count,"
+            " where: \"paid_at >= '2026-11-01'\"}\n"
+            "  - {name: by_day, kind: metric, event: order_paid, agg: count,"
+            " where: \"paid_day >= '2026-11-01'\"}\n")
+    ws = events_ws()
+    zoned = "2026-10-31T16:30:00+00:00"
+    ws.execute("UPDATE events SET attributes = ? WHERE subject = 'person:b'",
+               [f'{{"paid_at": "{zoned}", "paid_day": "{zoned}"}}'])
+    run_tags(ws, rules(tmp_path, tags), AS_OF + dt.timedelta(days=1), run_id=1)
+    assert ws.rows("SELECT person_id, by_at, by_day FROM person_features "
+                   "ORDER BY person_id") == [
+        {"person_id": "a", "by_at": 0, "by_day": 0}, {"person_id": "b", "by_at": 1, "by_day": 1},
+        {"person_id": "c", "by_at": 0, "by_day": 0}]

@@ -81,7 +81,7 @@ def build_query(ws, rules, funnel: Funnel, dims: list[Dimension], as_of: dt.date
     fields = funnel_event_fields(rules.tags, rules.funnels.event_attributes)
 
     def column_sql(name: str) -> str:
-        return event_field_sql(name, fields)
+        return event_field_sql(name, fields, rules.tags.timezone)
 
     conditions = []
     for step in funnel.steps:

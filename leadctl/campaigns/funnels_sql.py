@@ -20,21 +20,21 @@ from dataclasses import dataclass, field
 
 from leadctl.campaigns.funnels import Dimension
 from leadctl.sqltext import ident, literal, ts_literal
+from leadctl.tagging.fields import attribute_value_sql
 from leadctl.tagging.model import EVENT_COLUMNS
 
-_CASTS = {"number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
 # An event's id in the struct of a step's chosen event: its file and row, in load order.
 EVENT_ID_SQL = "(CAST(e.file_id AS BIGINT) * 4294967296 + e.row_number)"
 
 
-def event_field_sql(name: str, attribute_types: Mapping[str, str], alias: str = "e") -> str:
+def event_field_sql(name: str, attribute_types: Mapping[str, str], timezone: str,
+                    alias: str = "e") -> str:
     """An event column (`source` included), or an attribute read from the JSON
-    `attributes`, cast to its declared type."""
+    `attributes` as its declared type (as tags read it)."""
     if name in EVENT_COLUMNS or name == "source":
         return f"{alias}.{ident(name)}"
     extracted = f"json_extract_string({alias}.attributes, {literal('$.' + name)})"
-    cast = _CASTS.get(attribute_types.get(name, "string"))
-    return f"TRY_CAST({extracted} AS {cast})" if cast else extracted
+    return attribute_value_sql(extracted, attribute_types.get(name, "string"), timezone)
 
 
 def events_in_sql(events: tuple[str, ...], alias: str = "e") -> str:

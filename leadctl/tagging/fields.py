@@ -7,14 +7,25 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from leadctl.ingest.sql import parse_timestamp_sql
 from leadctl.rules.expr import CompiledExpr, ExprError, expr_names
 from leadctl.rules.located import Problems, compile_located
 from leadctl.sqltext import ident, literal, ts_literal
 from leadctl.tagging.model import EVENT_COLUMNS, TagDef, TagRules
 from leadctl.workspace import Workspace
 
-_ATTRIBUTE_CASTS = {"number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
-                    "timestamp": "TIMESTAMP"}
+_ATTRIBUTE_CASTS = {"number": "DOUBLE", "boolean": "BOOLEAN"}
+
+
+def attribute_value_sql(text: str, attribute_type: str, timezone: str) -> str:
+    """A declared attribute's text as its type (NULL when it is not one). Dates and
+    timestamps are read as an event's `ts` is: a zoned value is converted to the
+    workspace time zone (`2026-10-31T16:30:00+00:00` is 11-01 00:30 in Shanghai)."""
+    if attribute_type in ("date", "timestamp"):
+        moment = parse_timestamp_sql(text, timezone)
+        return f"CAST({moment} AS DATE)" if attribute_type == "date" else moment
+    cast = _ATTRIBUTE_CASTS.get(attribute_type)
+    return f"TRY_CAST({text} AS {cast})" if cast else text
 
 
 def event_field_sql(rules: TagRules, name: str, alias: str = "e") -> str:
@@ -22,8 +33,8 @@ def event_field_sql(rules: TagRules, name: str, alias: str = "e") -> str:
     if name in EVENT_COLUMNS:
         return f"{alias}.{ident(name)}"
     extracted = f"json_extract_string({alias}.attributes, {literal('$.' + name)})"
-    cast = _ATTRIBUTE_CASTS.get(rules.event_attributes.get(name, "string"))
-    return f"TRY_CAST({extracted} AS {cast})" if cast else extracted
+    return attribute_value_sql(extracted, rules.event_attributes.get(name, "string"),
+                               rules.timezone)
 
 
 def event_column_sql(rules: TagRules):

@@ -107,6 +107,8 @@ class TagRules:
     path: Path
     tags: list[TagDef]  # in dependency order (definition order where free)
     event_attributes: dict[str, str] = dc_field(default_factory=dict)
+    # the workspace time zone (sources.yaml): zoned date/timestamp attributes are read in it
+    timezone: str = "Asia/Shanghai"
     categories: list[str] = dc_field(default_factory=lambda: list(DEFAULT_CATEGORIES))
     rules_hash: str = ""
     # Declared but broken (their problem is reported where they are declared): tags that

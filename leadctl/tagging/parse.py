@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
+from leadctl.ingest.sources import load_sources_config
 from leadctl.routing.model import ROUTE_FIELDS
 from leadctl.rules.expr import element_of, list_of
 from leadctl.rules.load import rule_path
@@ -53,6 +54,15 @@ BUILTIN_FIELDS.update({name: "route conditions" for name in ROUTE_FIELDS
                        if name not in EXTRA_FIELDS})
 
 
+def _workspace_timezone(rules_dir: Path | str | None) -> str:
+    """sources.yaml's time zone; its default while the file has problems (reported where
+    sources.yaml is loaded, with every other rule file's)."""
+    try:
+        return load_sources_config(rules_dir).timezone
+    except RuleError:
+        return TagRules.timezone
+
+
 def load_tag_rules(rules_dir: Path | str | None, problems: Problems | None = None) -> TagRules:
     """Parse, validate and order `rules_dir/tags.yaml`; RuleError lists every problem.
     With `problems`, the problems are appended there instead and the rules returned,
@@ -62,7 +72,8 @@ def load_tag_rules(rules_dir: Path | str | None, problems: Problems | None = Non
     if not path.exists():
         raise RuleError([(Location(str(path), 1, 1), "tags.yaml not found")])
     rule_doc, doc = RuleDoc.read(path, "a `tags:` list", TOP_KEYS)
-    rules = TagRules(path=path, tags=[], rules_hash=rule_doc.file_hash())
+    rules = TagRules(path=path, tags=[], rules_hash=rule_doc.file_hash(),
+                     timezone=_workspace_timezone(rules_dir))
     rules.event_attributes = _parse_event_attributes(rule_doc, doc, rules)
     rules.categories = _parse_categories(rule_doc, doc)
     raw_tags = rule_doc.list_at(doc, "tags", "missing `tags:` (a list of tag definitions)",
