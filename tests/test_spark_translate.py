@@ -242,6 +242,21 @@ def test_a_jvm_failure_is_one_line_naming_the_statement():
     assert caught.value.exit_code == 3
 
 
+def test_a_jvm_that_stopped_answering_is_one_line_naming_the_statement():
+    from leadctl.spark.executor import SparkStatementError, SparkWorkspace
+
+    def fail(action):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    ws = SparkWorkspace.__new__(SparkWorkspace)
+    ws._run, ws.counts = fail, Counter()
+    with pytest.raises(SparkStatementError) as caught:
+        ws.execute("SELECT count(*) FROM leads")
+    assert str(caught.value) == (
+        "the Spark JVM stopped answering ([Errno 111] Connection refused): see its log, "
+        "e.g. for memory\n  in: SELECT COUNT(*) FROM leads")
+
+
 def test_a_materialized_cte_becomes_a_temp_view_made_before_the_statement():
     action = translate(
         "CREATE TABLE t AS WITH a AS (SELECT 1 AS x), l0 AS MATERIALIZED (SELECT x FROM a), "

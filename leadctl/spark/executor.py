@@ -171,6 +171,10 @@ class SparkWorkspace(SqlSession):
             if type(exc).__module__.split(".")[0] in ("pyspark", "py4j"):
                 raise SparkStatementError(f"{first_line(exc)}\n  in: {action.sql or sql}"
                                           ) from exc
+            if isinstance(exc, ConnectionError):  # the JVM is gone (killed, out of memory)
+                raise SparkStatementError(
+                    f"the Spark JVM stopped answering ({first_line(exc)}): see its log, "
+                    f"e.g. for memory\n  in: {action.sql or sql}") from exc
             raise
         finally:
             if log.isEnabledFor(logging.DEBUG):
