@@ -50,8 +50,21 @@ def _app_leads(path) -> None:
         "score": pa.array([123456789.25, 1.5e-4]), "big": pa.array([1e16, float("nan")]),
         # a zoned timestamp kept as an attribute: UTC text with its offset on both engines
         "seen": pa.array([dt.datetime(2026, 10, 1, 8, 30, 0, 120000, tzinfo=dt.UTC),
-                          None], pa.timestamp("ms", tz="Asia/Shanghai"))}),
+                          None], pa.timestamp("ms", tz="Asia/Shanghai")),
+        # types Spark cannot read (pandas' default nanoseconds, TIME), and `Phone` beside
+        # `phone`: Spark reads a copy DuckDB makes
+        "at_ns": pa.array([dt.datetime(2026, 10, 1, 8, 30, 0, 123456), None],
+                          pa.timestamp("ns")),
+        "clock": pa.array([dt.time(8, 30), None], pa.time64("us")),
+        "Phone": ["13911110009", None]}),
         path)
+
+
+# Duplicate and empty header names (DuckDB's names: Phone_1, column4), doubled quotes
+# and a quoted delimiter (RFC 4180, which Spark reads with `\` as its escape otherwise).
+ODD_HEADER = ('lead_id,phone,Phone,note,,city\n'
+              'H1,13911110001,13911110002,"say ""hi"" now",x,"bj, x"\n'
+              'H2,13911110003,,"""",,\n')
 
 
 def test_a_redelivery_on_spark_replaces_events_as_on_duckdb(tmp_path):
@@ -63,6 +76,7 @@ def test_a_redelivery_on_spark_replaces_events_as_on_duckdb(tmp_path):
         write(inbox / "leads.csv", LEADS)
         write(inbox / "orders.csv", text)
         _app_leads(inbox / "app.parquet")
+        write(inbox / "odd.csv", ODD_HEADER)
         # Night 1's ids are doubles (an integer column with a gap, from pandas), which Java
         # writes as 2.026103E7; night 2 sends the same event with an integer id.
         _logins(inbox / "logins.parquet", pa.array([20261030.0, None], pa.float64())

@@ -183,6 +183,24 @@ def numbered_csv_rows_sql(stage: str, rejects_table: str) -> str:
 RESERVED_COLUMNS = ("row_number", "file_row_number", "rowid", "_k", "_corrupt")
 
 
+def header_names(fields: list[str | None]) -> list[str]:
+    """A CSV header's column names as DuckDB's reader gives them (the Spark engine's
+    reader mangles them otherwise): an empty field is `column<index>`, and a name an
+    earlier column has (in any case) gets `_1`, `_2`, …; spaces around a name go."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for index, field in enumerate(fields):
+        name = ((field or "").removeprefix(BOM) if index == 0 else (field or "")).strip()
+        name = name or f"column{index}"
+        base, n = name, 0
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name.lower())
+        names.append(name)
+    return names
+
+
 def free_names(columns: list[str]) -> dict[str, str]:
     """{reserved file column: its new name}: the first `name_N` no column has."""
     taken = {c.lower() for c in columns}

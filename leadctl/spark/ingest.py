@@ -4,12 +4,15 @@ rest with the same builders as on DuckDB (leadctl.ingest.load)."""
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 
 from leadctl.errors import InputError
 from leadctl.ingest.load import DATA_SUFFIXES, DuckDBReader, StagedFile, expand_paths
 from leadctl.ingest.sniff import FileFormat
-from leadctl.ingest.sql import free_names
+from leadctl.ingest.sql import free_names, header_names
+from leadctl.sqltext import ident, literal
 
 _SCHEMES = ("hdfs://", "s3://", "s3a://", "s3n://", "gs://", "abfs://", "abfss://",
             "wasb://", "wasbs://", "dbfs:/", "file://")
@@ -59,7 +62,19 @@ class SparkReader(DuckDBReader):
 
         spark, location = ws.spark, _location(path)
         if fmt.format == "parquet":
-            raw = spark.read.parquet(location)
+            temp = None
+            try:
+                raw = spark.read.parquet(location)
+                raw.schema  # noqa: B018 — an unreadable column type fails here
+                if len({c.lower() for c in raw.columns}) < len(raw.columns):
+                    raise ValueError("column names that differ only in case")
+            except Exception:
+                if isinstance(path, ClusterPath):
+                    raise
+                # Types Spark cannot read (pandas' nanosecond timestamps, TIME, FLOAT16)
+                # or `phone` beside `Phone`: a copy as the DuckDB engine reads the file.
+                temp = _spark_readable_copy(path)
+                raw = spark.read.parquet(str(temp))
             renames = free_names(raw.columns)  # a file's own `row_number` is an attribute
             as_text = {f.name: _duckdb_text if isinstance(f.dataType, DoubleType)
                        else _utc_text for f in raw.schema.fields
@@ -68,11 +83,16 @@ class SparkReader(DuckDBReader):
                                   else F.col(_quoted(c))).alias(renames.get(c, c))
                                  for c in raw.columns),
                                (F.col("_metadata.row_index") + 1).alias("row_number"))
-            ws.store_frame("_stage", frame, materialise=False)  # Parquet reads are cheap
-            return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"))
+            ws.store_frame("_stage", frame, materialise=temp is not None)  # reads are cheap
+            return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"), temp=temp)
+        # RFC 4180 quoting, as DuckDB reads: `""` is a quote (Spark's default escape is `\`)
         options = {"header": "true", "sep": fmt.delimiter, "encoding": fmt.encoding,
+                   "quote": '"', "escape": '"',
                    "mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
-        found = spark.read.options(**options).csv(location).columns
+        # The header record as fields (Spark would rename `phone,phone` to phone1, phone2
+        # and an empty name to _c1): named as DuckDB names them.
+        first = spark.read.options(**{**options, "header": "false"}).csv(location).first()
+        found = header_names(list(first) if first is not None else [])
         renames = free_names(found)  # the schema names the columns, by position
         header = [renames.get(c, c) for c in found]
         schema = StructType([StructField(c, StringType()) for c in header]
@@ -96,6 +116,8 @@ class SparkReader(DuckDBReader):
         for table in ("_stage_all", "_stage", staged.rejects_table):
             if table:
                 ws.execute(f"DROP TABLE IF EXISTS {table}")
+        if staged.temp:
+            staged.temp.unlink(missing_ok=True)
 
 
 def reader_rejects_frame_sql(expected: int, delimiter: str) -> str:
@@ -145,6 +167,26 @@ def list_cluster_files(spark, pattern: str) -> list[ClusterPath]:
 def _quoted(column: str) -> str:
     """A column name as a Spark SQL identifier."""
     return f"`{column.replace('`', '``')}`"
+
+
+def _spark_readable_copy(path: Path) -> Path:
+    """A temporary copy of a local Parquet file that Spark can read, made by DuckDB:
+    column names as DuckDB gives them (`Phone_1`), nanosecond timestamps as microseconds
+    (what the DuckDB engine's timestamps keep), TIME as its text, FLOAT16 as FLOAT."""
+    import duckdb
+
+    fd, name = tempfile.mkstemp(prefix="leadctl-", suffix=".parquet")
+    os.close(fd)
+    with duckdb.connect() as con:
+        source = f"read_parquet({literal(str(path))})"
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        casts = {"TIMESTAMP_NS": "TIMESTAMP", "TIME": "VARCHAR", "TIME WITH TIME ZONE": "VARCHAR"}
+        columns = ", ".join(
+            f"CAST({ident(c)} AS {casts[t]}) AS {ident(c)}" if t in casts else ident(c)
+            for c, t, *_ in described)
+        con.execute(f"COPY (SELECT {columns} FROM {source}) TO {literal(name)} "
+                    "(FORMAT parquet)")
+    return Path(name)
 
 
 def _duckdb_text(x):
