@@ -57,6 +57,12 @@ def parse_timestamp_sql(expr: str, timezone: str) -> str:
     are taken as local time already.
     """
     formats = "[" + ", ".join(literal(f) for f in TIMESTAMP_FORMATS) + "]"
+    # `08:15:00 +0800` (a log's form): the offset joined to the time, which DuckDB's cast
+    # needs (` UTC` keeps its space, which it needs)
+    offset = "([+-][0-9]{2}(:?[0-9]{2})?|Z)$"
+    zoned = (f"CASE WHEN regexp_matches({expr}, '\\s{offset}') "
+             f"THEN regexp_extract({expr}, '^(.*[^\\s])\\s+{offset}', 1) "
+             f"|| regexp_extract({expr}, '{offset}', 1) ELSE {expr} END")
     return (
         f"CASE WHEN {expr} IS NULL THEN NULL "
         f"WHEN regexp_matches({expr}, '^\\d{{10}}$') THEN timezone({literal(timezone)}, "
@@ -67,7 +73,7 @@ def parse_timestamp_sql(expr: str, timezone: str) -> str:
         f"\\s*([+-]\\d{{2}}(:?\\d{{2}})?|Z|UTC)$') "
         # an offset no zone has (past ±14:59) is a bad timestamp, not a shifted one
         f"THEN CASE WHEN regexp_matches({expr}, '([+-](0\\d|1[0-4])(:?[0-5]\\d)?|Z|UTC)$') "
-        f"THEN timezone({literal(timezone)}, try_cast({expr} AS TIMESTAMPTZ)) END "
+        f"THEN timezone({literal(timezone)}, try_cast({zoned} AS TIMESTAMPTZ)) END "
         f"ELSE coalesce(try_cast({expr} AS TIMESTAMP), try_strptime({expr}, {formats})) END"
     )
 
