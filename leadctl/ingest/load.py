@@ -157,9 +157,6 @@ class StagedFile:
     temp: Path | None = None
 
 
-ZONED_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")
-
-
 class DuckDBReader:
     """How the DuckDB engine finds, fingerprints and stages input files."""
 
@@ -181,7 +178,7 @@ class DuckDBReader:
             else:
                 rows_sql = sql.parquet_rows_sql(str(path), renames)
             columns, types = _describe(ws, f"SELECT * FROM ({rows_sql}) LIMIT 0")
-            zoned = [c for c in columns if types[c].upper().startswith(ZONED_TYPES)]
+            zoned = [c for c in columns if sql.zoned_type(types[c])]
             if zoned:
                 rows_sql = sql.zoned_as_text_sql(rows_sql, zoned)
                 columns, types = _describe(ws, f"SELECT * FROM ({rows_sql}) LIMIT 0")

@@ -78,12 +78,16 @@ def parse_timestamp_sql(expr: str, timezone: str) -> str:
     )
 
 
+def zoned_type(duckdb_type: str) -> bool:
+    """TIMESTAMP WITH TIME ZONE (staging turns such columns into text: zoned_as_text_sql)."""
+    return duckdb_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"))
+
+
 def typed_timestamp_sql(column: str, duckdb_type: str, timezone: str) -> str:
-    """A source column of any type → TIMESTAMP, without re-parsing typed values."""
+    """A source column of any type → TIMESTAMP, without re-parsing naive typed values (a
+    zoned one is read from its text, offset included, as staging leaves it)."""
     t = duckdb_type.upper()
-    if t.startswith("TIMESTAMP WITH TIME ZONE") or t == "TIMESTAMPTZ":
-        return f"timezone({literal(timezone)}, {ident(column)})"
-    if t.startswith("TIMESTAMP") or t == "DATE":
+    if not zoned_type(t) and (t.startswith("TIMESTAMP") or t == "DATE"):
         return f"CAST({ident(column)} AS TIMESTAMP)"
     return parse_timestamp_sql(text_sql(column), timezone)
 

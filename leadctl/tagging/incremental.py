@@ -83,8 +83,8 @@ class TagState:
     as_of: dt.date
     events_file_id: int
     superseded_events: int = 0
-    # per tag that ages with the calendar, what its value depends on (stage.aging_key):
-    # after a change of other rules its stored value still ages
+    # per tag from events, what its value depends on (stage.aging_keys): after a change
+    # of other tags' rules, a days-since value stored under the same key still ages
     aging: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:

@@ -303,7 +303,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     step(1, "comparing")
     new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
-    ws.execute(compare_sql(new, old, _aged(rules, stored, as_of)))
+    aging = aging_keys(rules)
+    ws.execute(compare_sql(new, old, _aged(rules, stored, as_of, key, aging)))
     step(2, "summarising")
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
     summary["recomputed"] = {
@@ -330,7 +331,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
             ws.script(event_state.store_sql())
         ws.script(inc.consume_moves_sql())
         ws.script(inc.store_state_sql(inc.TagState(key, as_of, events_file_id, superseded,
-                                                   aging_keys(rules))))
+                                                   aging)))
         ws.script(set_meta_sql(TAGGED_WITH_KEY, rules.rules_hash))
     step(steps, "done")
     for table in (COMPARE, NEW_FEATURES, *inc.working_tables(), *event_state.working_tables()):
@@ -357,18 +358,19 @@ def aging_keys(rules: TagRules) -> dict[str, str]:
     ).encode()).hexdigest() for t in tags_from_events(rules)}
 
 
-def _aged(rules: TagRules, stored: inc.TagState | None, as_of: dt.date) -> dict[str, str]:
+def _aged(rules: TagRules, stored: inc.TagState | None, as_of: dt.date, key: str,
+          aging: dict[str, str]) -> dict[str, str]:
     """Per tag that ages with the calendar, its stored value as of `as_of`, when the
-    stored value comes from the same definition (`stored`: the last stored run's state;
-    whatever happened since — other tags' rules changed, events left, the as-of moved
-    back — a days-since value ages, backwards too)."""
+    stored value comes from the same rules (`key`) or the same definition of the tag
+    (`aging`; `stored`: the last stored run's state). Whatever happened since — other
+    tags' rules changed, events left, the as-of moved back — a days-since value ages,
+    backwards too."""
     days = (as_of - stored.as_of).days if stored is not None else 0
     if not days:
         return {}
-    same = aging_keys(rules) if stored.key != state_key(rules) else None
     aged = {t.name: kind_of(t).aged_sql(t, f"o.{ident(t.name)}", days)
             for t in tags_from_events(rules)
-            if same is None or stored.aging.get(t.name) == same[t.name]}
+            if stored.key == key or stored.aging.get(t.name) == aging[t.name]}
     return {name: sql for name, sql in aged.items() if sql}
 
 
