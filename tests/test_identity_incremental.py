@@ -8,7 +8,14 @@ import dataclasses
 from leadctl.identity import cache
 from leadctl.identity.config import IdentityConfig
 from leadctl.identity.tables import IDENTITY_STATE_KEY
-from tests.test_identity_support import add_leads, identifier, person_of, resolve, workspace
+from tests.test_identity_support import (
+    add_leads,
+    clusters,
+    identifier,
+    person_of,
+    resolve,
+    workspace,
+)
 
 LEADS = [
     {"lead_id": "A", "source": "sem", "phone": "138 1234 5678", "email": "A@QQ.com",
@@ -143,3 +150,26 @@ def test_cache_builders_are_plain_sql():
     sql = cache.changed_leads_sql("t")
     assert "c.id_card IS DISTINCT FROM l.id_card" in sql
     assert cache.normalisation_key("CN", "1", "x") != cache.normalisation_key("US", "1", "x")
+
+
+def test_a_device_id_going_to_a_null_token_and_back_gives_the_from_scratch_partition():
+    ws = workspace({"lead_id": "A", "device_id": "DEV-1", "created_at": "2026-01-01 10:00"},
+                   {"lead_id": "B", "device_id": "dev-1", "email": "b@qq.com",
+                    "created_at": "2026-01-02 10:00"},
+                   {"lead_id": "C", "email": "B@qq.com", "created_at": "2026-01-03 10:00"})
+    resolve(ws)
+    nights = [("nan", [["A"], ["B", "C"]]), ("dev-1", [["A", "B", "C"]]),
+              ("N/A", [["A"], ["B", "C"]]), ("dev-2", [["A"], ["B", "C"]]),
+              ("DEV-1", [["A", "B", "C"]])]
+    id_free = ("lead_identifiers", "blocked_identifiers") + CACHE
+    for night, (device_id, expected) in enumerate(nights, start=2):
+        # A newer file re-delivers B with this device id.
+        ws.execute("UPDATE leads SET device_id = ?, file_id = ? WHERE lead_id = 'B'",
+                   [device_id, night])
+        resolve(ws)
+        rebuilt = workspace(*ws.rows("SELECT lead_id, source, device_id, email, created_at "
+                                     "FROM leads ORDER BY lead_key"))
+        resolve(rebuilt)
+        assert sorted(sorted(c) for c in clusters(ws)) == expected
+        assert clusters(rebuilt) == clusters(ws)
+        assert snapshot(ws, id_free) == snapshot(rebuilt, id_free)
