@@ -30,6 +30,6 @@ def test_local_paths_are_sniffed_like_on_duckdb(tmp_path):
 
 def test_malformed_lines_get_duckdb_reject_reasons():
     sql = reader_rejects_frame_sql(9, ";")
-    assert "size(split(_corrupt, '\\\\;'))" in sql
+    assert """size(split(regexp_replace(_corrupt, '"([^"]|"")*"', 'q'), '\\\\;'))""" in sql
     assert "'Expected Number of Columns: 9 Found: '" in sql
     assert "row_number + 1 AS line" in sql

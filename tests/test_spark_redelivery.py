@@ -65,6 +65,13 @@ def _app_leads(path) -> None:
 ODD_HEADER = ('lead_id,phone,Phone,note,,city\n'
               'H1,13911110001,13911110002,"say ""hi"" now",x,"bj, x"\n'
               'H2,13911110003,,"""",,\n')
+# Extra fields that are all empty are dropped (T1: DuckDB loads the row), others make a
+# reject (T2; T3 is short).
+RAGGED = ('lead_id,phone,note\n'
+          + "".join(f"R{i},1390000100{i},n\n" for i in range(8))
+          + 'T1,13911110004,"a,b",,""\n'
+          'T2,13911110005,"a,b",,x\n'
+          'T3,13911110006\n')
 
 
 def test_a_redelivery_on_spark_replaces_events_as_on_duckdb(tmp_path):
@@ -77,6 +84,7 @@ def test_a_redelivery_on_spark_replaces_events_as_on_duckdb(tmp_path):
         write(inbox / "orders.csv", text)
         _app_leads(inbox / "app.parquet")
         write(inbox / "odd.csv", ODD_HEADER)
+        write(inbox / "ragged.csv", RAGGED)
         # Night 1's ids are doubles (an integer column with a gap, from pandas), which Java
         # writes as 2.026103E7; night 2 sends the same event with an integer id.
         _logins(inbox / "logins.parquet", pa.array([20261030.0, None], pa.float64())
@@ -90,7 +98,10 @@ def test_a_redelivery_on_spark_replaces_events_as_on_duckdb(tmp_path):
         state = out
     assert spark("load-results", str(state)).exit_code == 0
     expected, got = _rows(duck.db), _rows(spark.db)
-    assert sorted(r[4] for r in got["rejects"]) == ["duplicate_event_id", "superseded",
-                                                   "superseded", "superseded"]
+    assert sorted(r[4] for r in got["rejects"]) == [
+        "duplicate_event_id", "missing_columns", "superseded", "superseded", "superseded",
+        "too_many_columns"]
+    assert [r[1:4] for r in got["leads"] if r[1].startswith("T")] == [
+        ("T1", "13911110004", '{"note":"a,b"}')]
     for name in COMPARED:
         assert got[name] == expected[name], name

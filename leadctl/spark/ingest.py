@@ -103,9 +103,9 @@ class SparkReader(DuckDBReader):
             "row_number", F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))))
         cols = ", ".join(_quoted(c) for c in header)
         # Filters of the materialised _stage_all: short lineage, not materialised again.
+        usable = _usable_sql(len(header), fmt.delimiter)
         ws.store_frame("_stage", spark.sql(
-            f"SELECT {cols}, row_number FROM _stage_all WHERE _corrupt IS NULL"),
-            materialise=False)
+            f"SELECT {cols}, row_number FROM _stage_all WHERE {usable}"), materialise=False)
         rejects = f"_rej_{file_id}"
         ws.store_frame(rejects, spark.sql(reader_rejects_frame_sql(len(header), fmt.delimiter)),
                        materialise=False)
@@ -120,16 +120,38 @@ class SparkReader(DuckDBReader):
             staged.temp.unlink(missing_ok=True)
 
 
-def reader_rejects_frame_sql(expected: int, delimiter: str) -> str:
-    """Malformed lines of `_stage_all` in the shape of DuckDB's reader rejects table."""
+def _fields_sql(delimiter: str) -> tuple[str, str]:
+    """(fields of a `_corrupt` line, its trailing empty fields) as Spark SQL: a quoted
+    field counts once whatever delimiters it holds (RFC 4180, `""` a quote); the trailing
+    run of delimiters, each followed by nothing or `""`, holds that many empty fields."""
     sep = "\\\\" + delimiter if not delimiter.isalnum() else delimiter
-    found = f"size(split(_corrupt, '{sep}'))"
+    unquoted = """regexp_replace(_corrupt, '"([^"]|"")*"', 'q')"""
+    found = f"size(split({unquoted}, '{sep}'))"
+    run = f"""regexp_extract(_corrupt, '(({sep}(""|))+)$', 1)"""
+    return found, f"(size(split({run}, '{sep}')) - 1)"
+
+
+def _usable_sql(expected: int, delimiter: str) -> str:
+    """A row of `_stage_all` that DuckDB's reader loads: well formed, or whose only extra
+    fields are empty ones at its end (`a,b,c,,` under a 3-column header: DuckDB loads its
+    three values, and Spark kept them beside the line as `_corrupt`)."""
+    found, trailing_empty = _fields_sql(delimiter)
+    return (f"(_corrupt IS NULL OR ({found} > {expected} "
+            f"AND {trailing_empty} >= {found} - {expected}))")
+
+
+def reader_rejects_frame_sql(expected: int, delimiter: str) -> str:
+    """Malformed lines of `_stage_all` in the shape of DuckDB's reader rejects table, with
+    the message DuckDB's first error gives: the fields found on a short line, the first
+    extra field (expected + 1) on a long one."""
+    found, _ = _fields_sql(delimiter)
     return (f"SELECT row_number + 1 AS line, "
             f"CASE WHEN {found} < {expected} THEN 'MISSING COLUMNS' "
             f"ELSE 'TOO MANY COLUMNS' END AS error_type, "
-            f"concat('Expected Number of Columns: {expected} Found: ', {found}) AS error_message, "
-            f"_corrupt AS csv_line, 0 AS column_idx "
-            f"FROM _stage_all WHERE _corrupt IS NOT NULL")
+            f"concat('Expected Number of Columns: {expected} Found: ', "
+            f"CASE WHEN {found} < {expected} THEN {found} ELSE {expected + 1} END) "
+            f"AS error_message, _corrupt AS csv_line, 0 AS column_idx "
+            f"FROM _stage_all WHERE NOT {_usable_sql(expected, delimiter)}")
 
 
 class ClusterPath(type(Path())):
