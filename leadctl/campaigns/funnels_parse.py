@@ -25,7 +25,7 @@ from leadctl.campaigns.funnels import (
     FunnelRules,
     Step,
 )
-from leadctl.rules.bounds import MAX_DAYS, read_digits, written
+from leadctl.rules.bounds import window_days
 from leadctl.rules.load import rule_path
 from leadctl.rules.located import (
     NAME_RE,
@@ -36,7 +36,7 @@ from leadctl.rules.located import (
     did_you_mean,
 )
 from leadctl.tagging.kinds import event_names
-from leadctl.tagging.model import ATTRIBUTE_TYPES, EVENT_COLUMNS, WINDOW_RE
+from leadctl.tagging.model import ATTRIBUTE_TYPES, EVENT_COLUMNS
 from leadctl.views.find import EXTRA_FIELDS
 
 PROBE = dt.date(2000, 1, 1)
@@ -128,20 +128,9 @@ def _parse_funnel(d: RuleDoc, raw: Mapping, name: str, loc, event_fields: Fields
                   tag_names: set[str] | None, tags) -> Funnel:
     what = f"funnel '{name}'"
     funnel = Funnel(name=name, loc=loc, description=str(raw.get("description") or ""))
-    window = raw.get("window")
-    match = WINDOW_RE.match(str(window)) if isinstance(window, (str, int)) and \
-        not isinstance(window, bool) else None
-    days = int(window) if isinstance(window, int) and not isinstance(window, bool) else (
-        read_digits(match.group(1)) if match else None)
-    if window is None:
+    if raw.get("window") is None:
         d.add(loc, f"{what}: missing `window:` (days from the first step, like 14d)")
-    elif days is None or days < 1:
-        d.add(d.value_loc(raw, "window"), f"{what}: window must be a number of days like 14d, "
-              f"not '{window}'")
-    elif days > MAX_DAYS:
-        d.add(d.value_loc(raw, "window"), f"{what}: window must be from 1 to {MAX_DAYS} days "
-              f"(like 14d), not {written(raw, 'window')}")
-    else:
+    elif (days := window_days(d, raw, what, "14d")) is not None:
         funnel.window_days = days
     raw_steps = d.list_at(raw, "steps", f"{what}: missing `steps:` (a list of {{name, event}})",
                           f"{what}: `steps:` must be a list of {{name, event, where}}")

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
+from collections.abc import Mapping
 from typing import Any
 
 # Dates a command computes with (fixture `as_of:` too); windows, lock, dormancy and SLA
@@ -102,3 +104,28 @@ def read_digits(text: str) -> int:
         return int(text)
     except ValueError:
         return 10**18
+
+
+WINDOW_RE = re.compile(r"^\s*(\d+)\s*(d|day|days)\s*$")
+
+
+def window_days(doc, raw: Mapping, what: str, like: str, other: str | None = None
+                ) -> int | None:
+    """The days of raw's `window:` (30, 30d, 30 days) from 1 to MAX_DAYS; otherwise an
+    error at the value, naming the example `like` and an `other` word it may also be."""
+    window = raw["window"]
+    match = WINDOW_RE.match(str(window)) if isinstance(window, (str, int)) and \
+        not isinstance(window, bool) else None
+    days = int(window) if isinstance(window, int) and not isinstance(window, bool) else (
+        read_digits(match.group(1)) if match else None)
+    if days is None or days < 1:
+        alternative = f" (or `{other}`)" if other else ""
+        doc.add(doc.value_loc(raw, "window"), f"{what}: window must be a number of days like "
+                f"{like}{alternative}, not '{window}'")
+    elif days > MAX_DAYS:
+        alternative = f", or `{other}`" if other else ""
+        doc.add(doc.value_loc(raw, "window"), f"{what}: window must be from 1 to {MAX_DAYS} "
+                f"days (like {like}{alternative}), not {written(raw, 'window')}")
+    else:
+        return days
+    return None

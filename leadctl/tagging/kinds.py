@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from leadctl.rules.bounds import MAX_DAYS, read_digits, written
+from leadctl.rules.bounds import window_days
 from leadctl.rules.located import LocatedText, RuleDoc, compile_located, did_you_mean, one_of
 from leadctl.sqlfn import EXACT_SUM, exact_millionths_sql, round_sql
 from leadctl.sqltext import date_literal, ident, literal, ts_literal
@@ -30,7 +30,6 @@ from leadctl.tagging.model import (
     PERSON_FIELDS,
     RFM_SEGMENTS,
     TYPES,
-    WINDOW_RE,
     Level,
     TagDef,
     TagRules,
@@ -130,18 +129,9 @@ def parse_event_scope(doc: RuleDoc, raw: Mapping, tag: TagDef) -> None:
     if require(doc, raw, tag, "event"):
         tag.events = event_names(doc, raw, f"tag '{tag.name}'")
     window = raw.get("window")
-    if window is not None and window != "all":
-        match = WINDOW_RE.match(str(window)) if not isinstance(window, bool) else None
-        days = int(window) if isinstance(window, int) and not isinstance(window, bool) else (
-            read_digits(match.group(1)) if match else None)
-        if days is None or days < 1:
-            doc.add(doc.value_loc(raw, "window"), f"tag '{tag.name}': window must be a number "
-                    f"of days like 30d (or `all`), not '{window}'")
-        elif days > MAX_DAYS:
-            doc.add(doc.value_loc(raw, "window"), f"tag '{tag.name}': window must be from 1 to "
-                    f"{MAX_DAYS} days (like 30d, or `all`), not {written(raw, 'window')}")
-        else:
-            tag.window_days = days
+    if window is not None and window != "all" and \
+            (days := window_days(doc, raw, f"tag '{tag.name}'", "30d", "all")) is not None:
+        tag.window_days = days
     if raw.get("where") is not None:
         tag.where = doc.text(raw, "where")
 

@@ -46,7 +46,6 @@ RFM_SEGMENTS: dict[tuple[bool, bool, bool], str] = {
 
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 EVENT_NAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_.:\-]*$")
-WINDOW_RE = re.compile(r"^\s*(\d+)\s*(d|day|days)\s*$")
 # Names that would shadow SQL keywords or the table's key if used as tag names.
 RESERVED_NAMES = frozenset({
     "person_id", "and", "or", "not", "in", "is", "null", "true", "false", "like", "between",
