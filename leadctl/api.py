@@ -40,6 +40,7 @@ from leadctl.scoring.stage import run_scores
 from leadctl.tagging.fields import person_features_fields
 from leadctl.tagging.parse import load_tag_rules
 from leadctl.tagging.stage import run_tags
+from leadctl.views.asof import ScreenAsOf, last_tag_as_of, stored_as_of
 from leadctl.views.explain import explain_lead
 from leadctl.views.export import check_output_file, copy_to_file, export_table
 from leadctl.views.find import (
@@ -393,7 +394,11 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
             result = record_audience(ws, spec, f"SELECT p.person_id {relation_sql(where)}",
                                      user=current_user(), replace=replace)
         rows = copy_to_file(ws, members_file_sql(name, reveal=reveal), out)
-        result.update(file=str(out), rows=rows)
+        # Drawn from the stored tags and scores, which are not recomputed for the start:
+        # `as_of_differs` names those of another date, as `find` does.
+        on = ScreenAsOf(as_of, "option", last_tag_as_of(ws))
+        result.update(file=str(out), rows=rows,
+                      **on.to_dict(score=stored_as_of(ws, "scores")))
         ws.finish_run("ok", {"experiment": name, "persons": result["persons"]},
                       {"expr": expr, "file": str(out)})
     return result

@@ -279,3 +279,20 @@ def test_an_audience_whose_expression_overflows_is_exit_2_and_records_nothing(ac
     assert not out.exists()
     with reading(acli.db) as ws:
         assert ws.scalar("SELECT count(*) FROM experiments") == 0
+
+
+def test_an_audience_drawn_from_tags_of_another_date_says_so(acli):
+    result, _ = export(acli, "--json")
+    assert (result.json()["tags_as_of"], result.json()["as_of_differs"]) == (None, [])
+    with open_writer(acli.db) as ws:
+        ws.execute("INSERT INTO runs (run_id, command, started_at, as_of, outcome) "
+                   "VALUES (9, 'run', TIMESTAMP '2026-10-06 02:00', DATE '2026-10-05', 'ok')")
+    result, _ = export(acli, "--json", name="autumn")
+    data = result.json()
+    assert (data["start"], data["tags_as_of"], data["as_of_differs"]) == (
+        "2026-10-01", "2026-10-05", ["tags"])
+    result, _ = export(acli, name="winter")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[-1] == (
+        "warning: the audience was drawn from the stored tags as of 2026-10-05, not "
+        "recomputed for the start 2026-10-01")

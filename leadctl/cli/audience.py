@@ -73,3 +73,8 @@ def export(
         soft_wrap=True)
     common.stderr_console().print(f"wrote {result['rows']} rows to {result['file']}",
                                   markup=False)
+    if result["as_of_differs"]:
+        parts = ", ".join(f"{part} as of {result[part + '_as_of']}"
+                          for part in result["as_of_differs"])
+        common.warn(f"the audience was drawn from the stored {parts}, not recomputed for "
+                    f"the start {result['start']}")
