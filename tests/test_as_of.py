@@ -99,3 +99,35 @@ def test_changes_show_from_the_second_run(ran, inbox):
 def test_the_first_run_marks_nothing_as_changed(ran):
     groups = ran("portrait", "13812345678", "--json").json()["tag_groups"]
     assert not any(t["changed"] for g in groups for t in g["tags"])
+
+
+def test_routing_is_shown_as_of_the_screens_date(ran):
+    routed = ran("portrait", "L1", "--json").json()
+    assert (routed["pool"], routed["owner"], routed["routing_as_of"]) == (
+        "nurture", None, "2026-11-01")
+    assert ran("claim", "nurture", "--rep", "ops_xu", "--n", "2",
+               "--as-of", "2026-11-02").exit_code == 0
+    assert ran("status", "L1", "contacting", "--as-of", "2026-11-03").exit_code == 0
+    assert ran("sale", "L1", "--rep", "ops_xu", "--as-of", "2026-11-04").exit_code == 0
+
+    def routing(*args):
+        data = ran("portrait", "L1", "--json", *args).json()
+        return ({k: data[k] for k in ("pool", "owner", "status", "status_since", "locked",
+                                      "routing_as_of", "as_of_differs")},
+                [row["new_status"] for row in data["history"]])
+
+    assert routing("--as-of", "2026-10-31") == (
+        {"pool": None, "owner": None, "status": None, "status_since": None, "locked": False,
+         "routing_as_of": None, "as_of_differs": ["tags", "score"]}, [])
+    assert routing("--as-of", "2026-11-03") == (
+        {"pool": "nurture", "owner": "ops_xu", "status": "contacting",
+         "status_since": "2026-11-03", "locked": False, "routing_as_of": "2026-11-03",
+         "as_of_differs": ["tags", "score"]}, ["contacting", "pending", None])
+    # The default as-of (the tag run's) shows the sale made since at once, and says so.
+    now, log = routing()
+    assert (now["status"], now["locked"], now["routing_as_of"], now["as_of_differs"]) == (
+        "closed", True, "2026-11-04", ["routing"])
+    assert log == ["closed", "contacting", "pending", None]
+    assert "as of 2026-11-01 (routing as of 2026-11-04)" in ran("portrait", "L1").stdout
+    state = ran("explain", "L1", "--as-of", "2026-11-03", "--json").json()["routing"]["state"]
+    assert (state["status"], state["locked"]) == ("contacting", False)

@@ -3,6 +3,8 @@ the route that placed it; broken rules only hide the route's definition."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from routing_cases import AS_OF, ROUTED, make_ws, rules
 
 from leadctl.routing.explain import explain_routing
@@ -16,7 +18,8 @@ def test_explain_routing_shows_state_route_and_history(tmp_path):
     got = explain_routing(ws, "b1", tmp_path, AS_OF)
     assert got["state"] == {"pool": "public_sea", "owner": None, "status": None,
                             "status_since": None, "assigned_at": AS_OF, "locked_until": None,
-                            "dormant": False, "reason": "claim_pool", "locked": False}
+                            "dormant": False, "reason": "claim_pool", "as_of": AS_OF,
+                            "locked": False}
     assert len(got["log"]) == 1
     assert {k: v for k, v in got["log"][0].items() if k != "logged_at"} == {
         "as_of": AS_OF, "old_pool": None, "new_pool": "public_sea", "old_owner": None,
@@ -28,6 +31,9 @@ def test_explain_routing_shows_state_route_and_history(tmp_path):
     assert "note" not in got
     assert explain_routing(ws, "nobody", tmp_path, AS_OF) == {
         "available": False, "note": "not routed yet (run `leadctl route`)"}
+    day_before = AS_OF - dt.timedelta(days=1)
+    assert explain_routing(ws, "b1", tmp_path, day_before) == {
+        "available": False, "note": f"not routed by {day_before}"}
 
 
 def test_an_edited_routing_file_is_said_to_have_changed_since_the_route(tmp_path):

@@ -14,7 +14,7 @@ from typing import Any
 from leadctl.errors import RuleError
 from leadctl.routing.model import RoutingRules
 from leadctl.routing.parse import load_routing_rules
-from leadctl.routing.screens import locked_at, person_log
+from leadctl.routing.screens import locked_at, person_log, routing_state
 from leadctl.routing.tables import ROUTED_WITH_KEY
 from leadctl.rules.load import changed_since_note
 from leadctl.sqltext import meta_value_sql
@@ -23,19 +23,21 @@ from leadctl.workspace import Workspace
 
 def explain_routing(ws: Workspace, person_id: str, rules_dir: Path | None,
                     as_of: dt.date, actions_until: dt.date | None = None) -> dict:
-    """The person's routing state (with `locked`: its sale lock active at `as_of`, from a
-    sale made by `actions_until`, default `as_of`: `screens.locked_at`), its
-    latest assignment log rows (newest first) and the route that last placed it; or
-    `{"available": False, "note": ...}` when it was never routed."""
-    state = ws.rows("SELECT pool, owner, status, status_since, assigned_at, locked_until, "
-                    "dormant, reason FROM ownership WHERE person_id = ?", [person_id])
+    """The person's routing state as of `actions_until` (default `as_of`;
+    `screens.routing_state`), with `locked`: its sale lock active at `as_of` from a sale
+    made by then (`screens.locked_at`); its latest assignment log rows dated by then
+    (newest first) and the route that last placed it; or `{"available": False, "note":
+    ...}` when it was not routed by then."""
+    until = actions_until or as_of
+    state = routing_state(ws, person_id, until)
     if state:
-        state[0]["locked"] = locked_at(ws, person_id, state[0]["locked_until"], as_of,
-                                       actions_until)
-    log = person_log(ws, person_id)
+        state["locked"] = locked_at(ws, person_id, state["locked_until"], as_of, until)
+    log = person_log(ws, person_id, until=until)
     if not state and not log:
-        return {"available": False, "note": "not routed yet (run `leadctl route`)"}
-    out: dict[str, Any] = {"state": state[0] if state else None, "log": log}
+        routed_later = bool(person_log(ws, person_id, 1))
+        return {"available": False, "note": f"not routed by {until}" if routed_later
+                else "not routed yet (run `leadctl route`)"}
+    out: dict[str, Any] = {"state": state, "log": log}
     try:
         rules = load_routing_rules(rules_dir)
     except RuleError:  # broken rules only hide the definition

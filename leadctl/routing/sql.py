@@ -32,6 +32,7 @@ from leadctl.routing.tables import (
     CFG_POOLS,
     CFG_REPS,
     DECIDED,
+    DORMANT_RULE,
     LOG_COLUMNS,
     NEW,
     NOT_IDENTITY_CHANGE,
@@ -231,7 +232,7 @@ WITH base AS (
               ELSE old_pool END AS new_pool,
          CASE WHEN cause IN ({routed}) THEN coalesce(route_name, CASE WHEN route_pool IS NULL
                    AND {default_pool} IS NOT NULL THEN {default_rule} END)
-              WHEN cause = 'no_intent' THEN 'lifecycle.dormant_after_days'
+              WHEN cause = 'no_intent' THEN {literal(DORMANT_RULE)}
               WHEN cause = 'sla_expired' THEN 'lifecycle.status_sla_days.' || old_status
               END AS new_rule,
          cause IN ({_in(RELEASED_CAUSES)}) OR cause = 'person_removed' AS released

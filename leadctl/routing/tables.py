@@ -1,5 +1,8 @@
 """Tables owned by routing and the lead lifecycle; the route stage's working tables."""
 
+# The rule of the log row that sends a person to the dormant pool (the screens read it).
+DORMANT_RULE = "lifecycle.dormant_after_days"
+
 ROUTING_DDL: list[str] = [
     # Current routing state, one row per routed person (unique by construction; no index
     # for the same reason as scores). `reason`: why it is where it is (dealt, claimed,

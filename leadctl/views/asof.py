@@ -45,6 +45,17 @@ class ScreenAsOf:
                    for name, day in parts.items()},
                 "as_of_differs": self.differs(**parts)}
 
+    def with_routing(self, routing: dt.date | None, **stored: dt.date | str | None) -> dict:
+        """to_dict for a screen that shows a person's routing, with `routing_as_of`: the
+        date of its latest log row. The routing is as of the screen's date unless that is
+        later, which happens under the default as-of only (rep actions since the last
+        night show at once: `actions_until`); then `routing` is in `as_of_differs`."""
+        view = self.to_dict(**stored)
+        view["routing_as_of"] = str(routing)[:10] if routing else None
+        if routing is not None and routing > self.as_of:
+            view["as_of_differs"].append("routing")
+        return view
+
 
 # Run-log rows whose tags were published (a data check failing still publishes the work).
 TAG_COMMANDS = ("tag", "run", "load-results")

@@ -60,8 +60,6 @@ def explain_lead(ws, query: str, *, reveal: bool = False, rules_dir: Path | None
     values and score are the stored ones, `as_of_differs` says when that is another."""
     person_id, matched_by = resolve_person(ws, query, reveal=reveal)
     on = screen_as_of(ws, as_of)
-    screen = on.to_dict(score=stored_as_of(ws, "scores"),
-                        identity=arrived_after(ws, person_id, on.as_of))
     result = {
         "query": {"text": masked_query(query, matched_by[0], reveal), "matched_by": matched_by},
         "person_id": person_id,
@@ -72,6 +70,9 @@ def explain_lead(ws, query: str, *, reveal: bool = False, rules_dir: Path | None
         "routing": _part(lambda: explain_routing(ws, person_id, rules_dir, on.as_of,
                                                  on.actions_until)),
     }
+    state = result["routing"].get("state") or {}
+    screen = on.with_routing(state.get("as_of"), score=stored_as_of(ws, "scores"),
+                             identity=arrived_after(ws, person_id, on.as_of))
     if not reveal:
         result = {**mask_tree({k: v for k, v in result.items() if k != "query"}),
                   "query": result["query"]}

@@ -21,7 +21,7 @@ from leadctl.identity.lookup import (
     recorded_under_sql,
     resolve_person,
 )
-from leadctl.routing.screens import locked_at, person_log
+from leadctl.routing.screens import locked_at, person_log, routing_state
 from leadctl.sqlfn import round_sql
 from leadctl.tagging.tables import stored_value
 from leadctl.views.asof import screen_as_of
@@ -61,7 +61,7 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
     person_id, matched_by = resolve_person(ws, query, reveal=reveal)
     person = _one(ws, "SELECT * FROM persons WHERE person_id = ?", [person_id]) or {}
     score = _one(ws, "SELECT score, grade, as_of FROM scores WHERE person_id = ?", [person_id])
-    owner = _one(ws, "SELECT * FROM ownership WHERE person_id = ?", [person_id])
+    owner = routing_state(ws, person_id, screen.actions_until)
     leads, lead_count = _leads(ws, person_id)
     tags, groups = _tags(ws, person_id)
     locked_until = owner.get("locked_until") if owner else None
@@ -69,8 +69,9 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
         "person_id": person_id,
         "query": {"text": masked_query(query, matched_by[0], reveal), "matched_by": matched_by},
         "masked": not reveal,
-        **screen.to_dict(score=score["as_of"] if score else None,
-                         identity=arrived_after(ws, person_id, as_of)),
+        **screen.with_routing(owner["as_of"] if owner else None,
+                              score=score["as_of"] if score else None,
+                              identity=arrived_after(ws, person_id, as_of)),
         "name": pii.shown("name", person.get("name"), reveal),
         "phone": pii.shown("phone", person.get("phone"), reveal),
         "email": pii.shown("email", person.get("email"), reveal),
@@ -99,7 +100,7 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
         "tag_groups": groups,
         "activity": _activity(ws, person_id, as_of,
                               precomputed_ok=screen.as_of == screen.tags_as_of),
-        "history": person_log(ws, person_id, MAX_HISTORY),
+        "history": person_log(ws, person_id, MAX_HISTORY, screen.actions_until),
         "identity_history": _identity_history(ws, person_id),
     }
     return result
