@@ -144,11 +144,28 @@ def test_status_sla_sends_the_lead_back_to_the_pool(rules):
     assert route(ws, rules, day(3))["changes"] == 0  # held 3 days: within the SLA
     summary = route(ws, rules, day(4))
     assert summary["causes"] == {"sla_expired": 1}
-    assert state(ws, "a1") == ("public_sea", None, None, False, "claim_pool")
+    assert state(ws, "a1") == ("public_sea", None, None, False, "sla_returned")
     assert last_log(ws, "a1") == (day(4), "sales", "public_sea", "ann", None, None,
                                   "lifecycle.status_sla_days.pending", "sla_expired")
     # Any rep may claim it from the public sea.
     assert claim(ws, rules, "public_sea", "bob", day(4))["claimed"] == ["a1"]
+
+
+def test_a_reassigning_route_leaves_a_lead_the_sla_sent_back(tmp_path):
+    (tmp_path / "routing.yaml").write_text(
+        RULES.replace("pool: sales}", "pool: sales, reassign: true}"), encoding="utf-8")
+    rules = load_routing_rules(tmp_path)
+    ws = make_ws([("a1", 90, "A"), ("a2", 80, "A")])
+    route(ws, rules, DAY0)
+    ws.execute("UPDATE ownership SET pool = 'public_sea', owner = NULL, status = NULL, "
+               "reason = 'claim_pool' WHERE person_id = 'a2'")  # routed there earlier
+    assert route(ws, rules, day(4))["causes"] == {"sla_expired": 1, "reassigned": 1}
+    # The same day again, and the next: it waits for a claim (it bounced back to sales,
+    # and was dealt again, on every second route).
+    assert [route(ws, rules, day(n))["changes"] for n in (4, 5)] == [0, 0]
+    assert state(ws, "a1") == ("public_sea", None, None, False, "sla_returned")
+    assert claim(ws, rules, "public_sea", "bob", day(5))["claimed"] == ["a1"]
+    assert state(ws, "a1")[:2] == ("public_sea", "bob")
 
 
 def test_set_status_logs_changes_and_checks_the_owner(rules):

@@ -60,7 +60,10 @@ ROUTED_CAUSES = ("reactivated", "new", "pool_removed", "reassigned")
 RELEASED_CAUSES = ("reactivated", "new", "pool_removed", "reassigned", "no_intent",
                    "sla_expired", "rep_removed", "waiting")
 # ownership.reason of a person without owner after a run.
-UNASSIGNED_REASONS = ("no_capacity", "claim_pool", "no_route", "dormant")
+UNASSIGNED_REASONS = ("no_capacity", "claim_pool", "sla_returned", "no_route", "dormant")
+# The reason of a lead a status SLA sent back to sla_return_pool, until a rep claims it:
+# reassigning routes leave it there (the next route would take it straight back).
+SLA_RETURNED = "sla_returned"
 
 
 def route_fields(fields: Mapping[str, str]) -> Fields:

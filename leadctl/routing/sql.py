@@ -22,6 +22,7 @@ from leadctl.routing.model import (
     INTENT_STATUSES,
     RELEASED_CAUSES,
     ROUTED_CAUSES,
+    SLA_RETURNED,
     Route,
     RoutingRules,
     route_fields,
@@ -156,6 +157,8 @@ def cause_sql(rules: RoutingRules, as_of: dt.date) -> str:
         causes.append(
             f"WHEN route_no IN ({', '.join(str(i) for i, _ in reassigning)}) "
             f"AND old_pool IS NOT NULL AND old_pool <> route_pool "
+            # a lead the SLA sent back waits for a claim: taking it would undo the return
+            f"AND coalesce(old_reason, '') <> {literal(SLA_RETURNED)} "
             f"AND CASE route_no {allowed} ELSE FALSE END THEN 'reassigned'")
     pool_names = _in(p.name for p in rules.pools) or "NULL"
     causes += [f"WHEN old_pool IS NOT NULL AND old_pool NOT IN ({pool_names}) "
@@ -252,6 +255,8 @@ SELECT person_id, present, known, cause, score, needs_deal,
             WHEN cause IN ('no_intent', 'dormant') THEN 'dormant'
             WHEN cause = 'person_removed' THEN NULL
             WHEN new_pool IS NULL THEN 'no_route'
+            WHEN cause = 'sla_expired' OR (cause = 'waiting'
+                 AND old_reason = {literal(SLA_RETURNED)}) THEN {literal(SLA_RETURNED)}
             WHEN released THEN 'claim_pool'
             ELSE old_reason END AS reason,
        coalesce(new_rule, CASE WHEN needs_deal THEN 'allocation.' || allocation END) AS rule
