@@ -120,6 +120,18 @@ def test_a_claim_dated_before_the_leads_entered_the_pool_finds_none_waiting(rule
     assert (early["count"], early["waiting"], early["reason"]) == (0, 0, "pool_empty")
 
 
+def test_a_claim_dated_before_a_persons_last_logged_change_passes_it_over(rules):
+    ws = make_ws([("c1", 50, "C"), ("c2", 40, "C")])
+    route(ws, rules, DAY0)
+    # A merge on day 2 made c1 as it is now (its log row, pool and owner unchanged).
+    ws.execute("INSERT INTO assignments (logged_at, run_id, as_of, person_id, old_pool, "
+               "new_pool, rule, reason) VALUES (now(), 9, ?, 'c1', 'nurture', 'nurture', "
+               "'merge', 'merge')", [day(2)])
+    early = claim(ws, rules, "nurture", "ops", day(1), n=2)
+    assert (early["claimed"], early["waiting"]) == (["c2"], 0)
+    assert claim(ws, rules, "nurture", "ops", day(2))["claimed"] == ["c1"]
+
+
 def test_claim_refuses_non_members_dealing_pools_and_unknown_pools(rules):
     ws = make_ws([("c1", 10, "C")])
     route(ws, rules, DAY0)

@@ -316,10 +316,13 @@ def drop_temp_sql() -> list[str]:
 
 
 def _waiting_sql(pool: str, as_of: dt.date) -> str:
-    """Unowned persons in `pool` that were in it by `as_of` (a claim is not dated before
-    its lead entered the pool)."""
+    """Unowned persons in `pool` that were in it by `as_of` and have no change logged
+    after it (a claim is not dated before its lead entered the pool, nor before a merge
+    made the person: the log stays in date order, as for `status` and `sale`)."""
+    day = date_literal(as_of)
     return (f"o.pool = {literal(pool)} AND o.owner IS NULL\n"
-            f"  AND (o.assigned_at IS NULL OR o.assigned_at <= {date_literal(as_of)})")
+            f"  AND (o.assigned_at IS NULL OR o.assigned_at <= {day})\n"
+            f"  AND o.person_id NOT IN (SELECT person_id FROM assignments WHERE as_of > {day})")
 
 
 def _unlocked_sql(as_of: dt.date) -> str:
