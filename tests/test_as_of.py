@@ -131,3 +131,9 @@ def test_routing_is_shown_as_of_the_screens_date(ran):
     assert "as of 2026-11-01 (routing as of 2026-11-04)" in ran("portrait", "L1").stdout
     state = ran("explain", "L1", "--as-of", "2026-11-03", "--json").json()["routing"]["state"]
     assert (state["status"], state["locked"]) == ("contacting", False)
+    # find reads the same routing: as of --as-of, else the stored one.
+    counts = [ran("find", expr, "--count", *args).stdout for expr, args in [
+        ("status = 'contacting'", ["--as-of", "2026-11-03"]), ("status = 'contacting'", []),
+        ("owner = 'ops_xu'", ["--as-of", "2026-10-31"]), ("owner = 'ops_xu'", []),
+        ("pool = 'nurture' and owner is null", ["--as-of", "2026-11-01"])]]
+    assert counts == ["1\n", "0\n", "0\n", "2\n", "2\n"]

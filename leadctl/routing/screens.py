@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 
 from leadctl.identity.lookup import recorded_under_sql
-from leadctl.routing.tables import DORMANT_RULE
+from leadctl.routing.tables import DORMANT_RULE, OWNERSHIP_COLUMNS
+from leadctl.sqltext import date_literal, literal
 
 LOG_ROWS = 5  # the latest log rows a screen shows
 
@@ -31,36 +32,66 @@ def person_log(ws, person_id: str, limit: int = LOG_ROWS,
 
 
 def routing_state(ws, person_id: str, until: dt.date) -> dict | None:
-    """The person's routing (pool, owner, status, status_since, assigned_at, locked_until,
-    dormant, reason) as of `until`, with `as_of`: the date of the latest log row it
-    reflects. The stored `ownership` row when nothing is logged after `until`; else rebuilt
-    from the log rows dated by then (each holds the state it left) and the sales made by
-    then. None: not routed by then. (One person's few log rows, read once.)"""
-    current = ws.rows("SELECT pool, owner, status, status_since, assigned_at, locked_until, "
-                      "dormant, reason FROM ownership WHERE person_id = ?", [person_id])
-    log = ws.rows("SELECT as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
-                  f"new_status, rule, reason FROM assignments WHERE {recorded_under_sql()} "
-                  "ORDER BY as_of NULLS FIRST, logged_at, run_id", [person_id, person_id])
-    dated = [r for r in log if r["as_of"] is None or r["as_of"] <= until]  # NULL: undated
-    if len(dated) == len(log):  # nothing changed after `until`
-        return {**current[0], "as_of": log[-1]["as_of"] if log else None} if current else None
-    if not dated:
+    """The person's routing (the `ownership` columns) as of `until` (`ownership_as_of_sql`),
+    with `as_of`: the date of the latest log row it reflects. None: not routed by then."""
+    rows = ws.rows(f"SELECT * EXCLUDE (person_id) FROM ({ownership_as_of_sql(until, person_id)})")
+    if not rows:
         return None
-    last = dated[-1]
-    moves = [r for r in dated if (r["new_pool"], r["new_owner"]) != (r["old_pool"],
-                                                                     r["old_owner"])]
-    status_changes = [r for r in dated if r["new_status"] != r["old_status"]]
-    sales, lock = ws.execute(
-        "SELECT count(*), max(locked_until) FILTER (WHERE sold_at <= ?) "
-        f"FROM sales WHERE {recorded_under_sql()}", [until, person_id, person_id]).fetchone()
-    return {"pool": last["new_pool"], "owner": last["new_owner"],
-            "status": last["new_status"],
-            "status_since": (status_changes or dated)[-1]["as_of"],
-            "assigned_at": moves[-1]["as_of"] if moves else None,
-            "locked_until": lock if sales else (current[0]["locked_until"] if current
-                                                else None),
-            "dormant": bool(moves) and moves[-1]["rule"] == DORMANT_RULE,
-            "reason": last["reason"], "as_of": last["as_of"]}
+    latest = ws.execute("SELECT max(as_of) FROM assignments WHERE "
+                        f"{recorded_under_sql()} AND (as_of IS NULL OR as_of <= ?)",
+                        [person_id, person_id, until]).fetchone()[0]
+    return {**rows[0], "as_of": latest}
+
+
+def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
+    """Every person's routing as of `until` (the `ownership` columns; only `person_id`'s
+    when given): the stored row of a person with nothing logged after `until`; the others
+    rebuilt from their log rows dated by then (each holds the state it left; rows recorded
+    under an id a merge retired count for the person it went into) and the sales made by
+    then (the stored lock when the person has none on record). A person with no log row
+    by then was not routed by then: no row."""
+    day, cols = date_literal(until), ", ".join(OWNERSHIP_COLUMNS)
+    one = "" if person_id is None else f" AND person_id = {literal(person_id)}"
+    return f"""WITH logged AS (
+  SELECT * FROM (
+    SELECT coalesce(al.person_id, a.person_id) AS person_id, a.as_of, a.logged_at, a.run_id,
+           a.old_pool, a.new_pool, a.old_owner, a.new_owner, a.old_status, a.new_status,
+           a.rule, a.reason
+    FROM assignments a LEFT JOIN person_aliases al ON al.old_person_id = a.person_id)
+  WHERE true{one}
+), changed AS (
+  SELECT DISTINCT person_id FROM logged WHERE as_of > {day}
+), dated AS (
+  SELECT *, row_number() OVER (PARTITION BY person_id
+                               ORDER BY as_of DESC NULLS LAST, logged_at DESC, run_id DESC) AS r,
+         (new_pool, new_owner) IS DISTINCT FROM (old_pool, old_owner) AS moved
+  FROM logged
+  WHERE person_id IN (SELECT person_id FROM changed) AND (as_of IS NULL OR as_of <= {day})
+), rebuilt AS (
+  SELECT person_id,
+         max(as_of) FILTER (WHERE new_status IS DISTINCT FROM old_status) AS status_since,
+         max(as_of) FILTER (WHERE moved) AS assigned_at,
+         coalesce(arg_max(rule, (as_of, logged_at, run_id)) FILTER (WHERE moved)
+                  = {literal(DORMANT_RULE)}, FALSE) AS dormant
+  FROM dated GROUP BY person_id
+), sold AS (
+  SELECT coalesce(al.person_id, x.person_id) AS person_id,
+         max(x.locked_until) FILTER (WHERE x.sold_at <= {day}) AS locked_until
+  FROM sales x LEFT JOIN person_aliases al ON al.old_person_id = x.person_id
+  GROUP BY 1
+)
+SELECT {cols} FROM ownership
+WHERE person_id NOT IN (SELECT person_id FROM changed){one}
+UNION ALL
+SELECT d.person_id, d.new_pool AS pool, d.new_owner AS owner, d.new_status AS status,
+       coalesce(b.status_since, d.as_of) AS status_since, b.assigned_at,
+       CASE WHEN x.person_id IS NOT NULL THEN x.locked_until ELSE o.locked_until END
+         AS locked_until,
+       b.dormant, d.reason
+FROM dated d JOIN rebuilt b ON b.person_id = d.person_id
+LEFT JOIN sold x ON x.person_id = d.person_id
+LEFT JOIN ownership o ON o.person_id = d.person_id
+WHERE d.r = 1"""
 
 
 def sale_locks_sql() -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from leadctl import pii
 from leadctl.errors import UsageError
 from leadctl.identity.places import official_name
+from leadctl.routing.screens import ownership_as_of_sql
 from leadctl.rules.expr import ExprError, compile_expr, list_of
 from leadctl.tagging.fields import expression_type
 from leadctl.views.asof import screen_as_of, stored_as_of
@@ -143,26 +144,30 @@ def not_computed_yet(exc: InvalidExpression, defined_tags: set[str]) -> UsageErr
                       "computed it yet: run `leadctl tag` first (or the nightly `leadctl run`)")
 
 
-def relation_sql(where: str) -> str:
-    """Persons with their features, score and routing state, filtered by `where`."""
+def relation_sql(where: str, routing_until: dt.date | None = None) -> str:
+    """Persons with their features, score and routing state (the stored one, or as of
+    `routing_until`: `ownership_as_of_sql`), filtered by `where`."""
+    ownership = "ownership" if routing_until is None else \
+        f"({ownership_as_of_sql(routing_until)})"
     return ("FROM persons p\n"
             "LEFT JOIN person_features f ON f.person_id = p.person_id\n"
             "LEFT JOIN scores s ON s.person_id = p.person_id\n"
-            "LEFT JOIN ownership o ON o.person_id = p.person_id\n"
+            f"LEFT JOIN {ownership} o ON o.person_id = p.person_id\n"
             f"WHERE {where}")
 
 
-def select_sql(where: str, *, reveal: bool, limit: int | None) -> str:
+def select_sql(where: str, *, reveal: bool, limit: int | None,
+               routing_until: dt.date | None = None) -> str:
     name = "p.name" if reveal else pii.mask_sql("name", "p.name")
     phone = "p.phone" if reveal else pii.mask_sql("phone", "p.phone")
     return (f"SELECT p.person_id, {name} AS name, {phone} AS phone, p.city, s.grade, s.score, "
-            f"o.pool, o.owner, o.status\n{relation_sql(where)}\n"
+            f"o.pool, o.owner, o.status\n{relation_sql(where, routing_until)}\n"
             "ORDER BY s.score DESC NULLS LAST, p.person_id"
             + (f"\nLIMIT {int(limit)}" if limit is not None else ""))
 
 
-def count_sql(where: str) -> str:
-    return f"SELECT count(*) {relation_sql(where)}"
+def count_sql(where: str, routing_until: dt.date | None = None) -> str:
+    return f"SELECT count(*) {relation_sql(where, routing_until)}"
 
 
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
@@ -194,18 +199,23 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
         check_output_file(out, ws.path)
     screen = screen_as_of(ws, as_of)
     where = compile_filter(ws, text, screen.as_of)
+    # pool, owner, status... as of --as-of; by default the stored ones (as the portrait:
+    # rep actions since the last night count at once)
+    until = screen.as_of if screen.source == "option" else None
     result: dict = {"expr": text, **screen.to_dict(score=stored_as_of(ws, "scores"))}
     with evaluating(text):
-        result["count"] = int(ws.scalar(count_sql(where)))
+        result["count"] = int(ws.scalar(count_sql(where, until)))
         if result["count"] == 0:
             result.update(place_hint(text))
         if count_only:
             return result
         if out is not None:
-            written = copy_to_file(ws, select_sql(where, reveal=reveal, limit=limit), out)
+            written = copy_to_file(ws, select_sql(where, reveal=reveal, limit=limit,
+                                                  routing_until=until), out)
             result.update(file=str(out), rows=written)
             return result
         shown = DEFAULT_LIMIT if limit is None else limit
         result["limit"] = shown
-        result["persons"] = ws.rows(select_sql(where, reveal=reveal, limit=shown))
+        result["persons"] = ws.rows(select_sql(where, reveal=reveal, limit=shown,
+                                               routing_until=until))
     return result
