@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +58,7 @@ from leadctl.rules.bounds import (
 from leadctl.rules.load import load_yaml
 from leadctl.ruleset import RuleSet, load_rules
 from leadctl.scoring import stage as scoring_stage
+from leadctl.sqltext import literal
 from leadctl.tagging.stage import run_tags
 from leadctl.workspace import open_memory
 
@@ -281,12 +281,14 @@ def _date(value: Any) -> dt.date | None:
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
+    """A fixture's timestamp; a zoned one keeps its zone (loading converts it to the
+    workspace time zone, as ingest does)."""
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
+        return value
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(0, 0))
     try:
-        return dt.datetime.fromisoformat(str(value).strip()).replace(tzinfo=None)
+        return dt.datetime.fromisoformat(str(value).strip())
     except ValueError:
         return None
 
@@ -397,11 +399,15 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
                              f"finite number from {-MAX_MONEY} to {MAX_MONEY}, not "
                              f"{written(event, 'amount')}"))
             continue
-        attributes = {str(k): _plain(v) for k, v in event.items() if k not in EVENT_RESERVED}
+        # As ingest reads them: an empty attribute is no value (an empty CSV cell), the
+        # category trimmed
+        attributes = {str(k): _plain(v) for k, v in event.items()
+                      if k not in EVENT_RESERVED and v != ""}
+        category = None if event.get("category") is None else str(event["category"]).strip()
         out.append({
             "subject": subject, "event_type": str(event["event"]).strip().lower(), "ts": ts,
             "amount": None if amount is None else float(amount),
-            "category": None if event.get("category") is None else str(event["category"]),
+            "category": category or None,
             "attributes": json.dumps({k: v if isinstance(v, str) else json.dumps(v)
                                       for k, v in attributes.items()}, ensure_ascii=False)
             if attributes else None,
@@ -510,7 +516,7 @@ def run_case(case: Case, rules: RuleSet) -> dict[str, dict[str, Any]]:
 
     ws = open_memory()
     try:
-        load_case_data(ws, case)
+        load_case_data(ws, case, rules.tags.timezone)
         ws.start_run("rules test", case.as_of, rules.tags.rules_hash)
         run_tags(ws, rules.tags, case.as_of, run_id=ws.run_id)
         values: dict[str, dict[str, Any]] = {p["id"]: {} for p in case.persons}
@@ -556,8 +562,22 @@ def funnel_checks(ws, case: Case, rules: RuleSet) -> list[tuple]:
     return out
 
 
-def load_case_data(ws, case: Case) -> None:
-    """persons, events and subject_persons of one case, via Arrow (no row-by-row SQL)."""
+def _naive_and_zoned(values: list[dt.datetime | None]) -> dict[str, Any]:
+    """Arrow columns `<>` (naive timestamps) and `<>_utc` (zoned ones as UTC instants)."""
+    import pyarrow as pa
+
+    def utc(v):
+        return v.astimezone(dt.UTC).replace(tzinfo=None)
+    zoned = [v is not None and v.tzinfo is not None for v in values]
+    return {"": pa.array([None if z else v for v, z in zip(values, zoned, strict=True)],
+                         pa.timestamp("us")),
+            "_utc": pa.array([utc(v) if z else None for v, z in zip(values, zoned, strict=True)],
+                             pa.timestamp("us", tz="UTC"))}
+
+
+def load_case_data(ws, case: Case, timezone: str) -> None:
+    """persons, events and subject_persons of one case, via Arrow (no row-by-row SQL);
+    zoned timestamps in the workspace `timezone`, as ingest reads them."""
     import pyarrow as pa
 
     people = case.persons
@@ -575,8 +595,8 @@ def load_case_data(ws, case: Case) -> None:
         "source": [_str(p["source"]) for p in people],
         "sources": pa.array([[str(s) for s in p["sources"]] if p["sources"] else None
                              for p in people], pa.list_(pa.string())),
-        "first_seen": pa.array([p["first_seen"] for p in people], pa.timestamp("us")),
-        "last_seen": pa.array([p["last_seen"] for p in people], pa.timestamp("us")),
+        **{key + suffix: column for key in ("first_seen", "last_seen")
+           for suffix, column in _naive_and_zoned([p[key] for p in people]).items()},
         "lead_count": pa.array([p["lead_count"] if p["lead_count"] is not None
                                 else max(len(p["leads"]), 1) for p in people], pa.int32()),
         "leads": pa.array([p["leads"] for p in people], pa.list_(pa.string())),
@@ -584,26 +604,30 @@ def load_case_data(ws, case: Case) -> None:
     ws.register("fixture_events", pa.table({
         "subject": [e["subject"] for e in case.events],
         "event_type": [e["event_type"] for e in case.events],
-        "ts": pa.array([e["ts"] for e in case.events], pa.timestamp("us")),
+        **{"ts" + suffix: column
+           for suffix, column in _naive_and_zoned([e["ts"] for e in case.events]).items()},
         "amount": pa.array([e["amount"] for e in case.events], pa.float64()),
         "category": pa.array([e["category"] for e in case.events], pa.string()),
         "attributes": pa.array([e["attributes"] for e in case.events], pa.string()),
         "repeat": pa.array([e["repeat"] for e in case.events], pa.int64()),
     }))
-    ws.script(fixture_load_sql())
+    ws.script(fixture_load_sql(timezone))
 
 
-def fixture_load_sql() -> list[str]:
+def fixture_load_sql(timezone: str) -> list[str]:
+    def local(column: str) -> str:
+        return f"coalesce({column}, timezone({literal(timezone)}, {column}_utc))"
     return [
         "INSERT INTO persons (person_id, name, phone, email, wechat, device_id, id_card, city, "
         "province, channel, source, first_seen, last_seen, lead_count, sources, phones, emails) "
         "SELECT person_id, name, phone, email, wechat, device_id, id_card, city, province, "
-        "channel, source, first_seen, last_seen, lead_count, sources, "
+        f"channel, source, {local('first_seen')}, {local('last_seen')}, lead_count, sources, "
         "CASE WHEN phone IS NULL THEN NULL ELSE [phone] END, "
         "CASE WHEN email IS NULL THEN NULL ELSE [email] END FROM fixture_persons",
         "INSERT INTO events (file_id, row_number, source, subject, event_type, ts, amount, "
         "category, attributes) "
-        "SELECT 0, row_number() OVER (), 'fixture', subject, event_type, ts, amount, category, "
+        f"SELECT 0, row_number() OVER (), 'fixture', subject, event_type, {local('ts')}, "
+        "amount, category, "
         "CAST(attributes AS JSON) FROM fixture_events, range(repeat)",
         "INSERT INTO subject_persons (subject, person_id) SELECT subject, min(person_id) FROM ("
         "  SELECT 'person:' || person_id AS subject, person_id FROM fixture_persons"
@@ -624,7 +648,8 @@ def values_equal(expected: Any, got: Any) -> bool:
     if isinstance(expected, bool) or isinstance(got, bool):
         return expected is got
     if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
-        return math.isclose(float(expected), float(got), rel_tol=1e-9, abs_tol=1e-9)
+        # to the millionth (sums are exact to it): 1000000001 is not 1000000000
+        return round(float(expected), 6) == round(float(got), 6)
     if isinstance(expected, (list, tuple)) and isinstance(got, list):
         return len(expected) == len(got) and all(
             values_equal(a, b) for a, b in zip(expected, got, strict=True))

@@ -190,6 +190,39 @@ def test_rules_test_prints_a_diff_and_exits_1(rules_copy, tmp_path):
         "tag": "paid_amount_30d", "expected": 1000, "got": 100, "message": None}
 
 
+# Fixture data read as ingest reads the same data: a zoned time in the workspace's zone
+# (Asia/Shanghai: 2026-10-31T20:00Z is the as-of day, not counted), a category trimmed,
+# an empty one no value; numbers compared to the millionth.
+INGEST_LIKE_FIXTURE = """\
+as_of: 2026-11-01
+persons:
+  - {id: p1, phone: "13800000001"}
+events:
+  - {person: p1, event: order_paid, at: "2026-10-31T20:00:00+00:00", amount: 100}
+  - {person: p1, event: order_paid, at: "2026-10-05T20:00:00+00:00", amount: 7.5,
+     category: " fresh "}
+  - {person: p1, event: order_paid, at: "2026-10-06 10:00", amount: 2.25, category: ""}
+expect:
+  p1:
+    paid_orders_30d: 2
+    paid_amount_30d: 9.75
+    categories_bought_180d: 1
+    first_order_category: fresh
+"""
+
+
+def test_fixture_data_is_read_as_ingest_reads_it(rules_copy, tmp_path):
+    path = rules_copy / "tests" / "zz_ingest.yaml"
+    path.write_text(INGEST_LIKE_FIXTURE, encoding="utf-8")
+    run = Cli(tmp_path / "ws.duckdb", rules_copy)
+    assert run("rules", "test").stdout == (
+        "rules test ok: 4/4 expectations passed in 1 cases from 1 files\n")
+    path.write_text(INGEST_LIKE_FIXTURE.replace("9.75", "9.750001"), encoding="utf-8")
+    result = run("rules", "test")
+    assert (result.exit_code, result.stdout.splitlines()[0]) == (
+        1, f"FAIL {path}:12: zz_ingest: paid_amount_30d for p1: expected 9.750001, got 9.75")
+
+
 def test_a_broken_fixture_is_a_rule_error(rules_copy, tmp_path):
     (rules_copy / "tests" / "zz_broken.yaml").write_text(
         FAILING_FIXTURE.replace("{phone: \"13800000001\", event", "{phone: \"139\", event"))
