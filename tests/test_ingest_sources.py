@@ -28,6 +28,22 @@ def test_unknown_column_and_key_are_located(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(("zone", "message"), [
+    ("Asia/Shangha", "unknown time zone 'Asia/Shangha' (did you mean 'Asia/Shanghai'?)"),
+    ("'+08:00'", "unknown time zone '+08:00' (an IANA name like Asia/Shanghai, or UTC)"),
+    ("8", "timezone must be a time zone name like Asia/Shanghai, not 8"),
+    ("''", "timezone must be a time zone name like Asia/Shanghai, not ''"),
+])
+def test_a_time_zone_the_engines_do_not_know_is_a_rule_error(tmp_path, zone, message):
+    # (it passed rules check, then failed every inbox file, blaming the file)
+    write(tmp_path / "sources.yaml", f"timezone: {zone}\n")
+    with pytest.raises(RuleError) as err:
+        load_sources_config(tmp_path)
+    assert str(err.value) == f"{tmp_path}/sources.yaml:1:11: {message}"
+    write(tmp_path / "sources.yaml", "timezone: Europe/Madrid\n")
+    assert load_sources_config(tmp_path).timezone == "Europe/Madrid"
+
+
 def test_configured_alias_is_used_by_ingest(tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()

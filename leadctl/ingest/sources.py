@@ -7,6 +7,7 @@ from pathlib import Path
 
 from leadctl.errors import RuleError
 from leadctl.ingest.columns import DEFAULT_ALIASES
+from leadctl.rules.bounds import written
 from leadctl.rules.load import load_yaml, rule_path
 from leadctl.rules.located import RuleDoc, did_you_mean, one_of
 
@@ -52,7 +53,29 @@ def load_sources_config(rules_dir: Path | str | None) -> SourcesConfig:
             else:
                 config.aliases[column] = list(names)
     if "timezone" in raw:
-        config.timezone = str(raw["timezone"])
+        zone = raw["timezone"]
+        if zone != config.timezone:  # the default needs no look-up
+            problem = _time_zone_problem(zone, written(raw, "timezone"))
+            if problem:
+                doc.add(doc.value_loc(raw, "timezone"), problem)
+        config.timezone = str(zone)
     if doc.problems:
         raise RuleError(doc.problems)  # in the order found (keys first, then aliases)
     return config
+
+
+def _time_zone_problem(zone, shown: str) -> str | None:
+    """Why `timezone:` is not a time zone name the engines know (the IANA names DuckDB
+    lists: `Asia/Shanghai`, `UTC`), else None. An unknown one failed every file's ingest
+    with a message that blamed the file."""
+    import duckdb  # only when a workspace sets a zone other than the default
+
+    if not isinstance(zone, str) or not zone.strip():
+        return f"timezone must be a time zone name like Asia/Shanghai, not {shown}"
+    with duckdb.connect() as con:
+        names = [row[0] for row in con.execute("SELECT name FROM pg_timezone_names()")
+                 .fetchall()]
+    if zone in names:
+        return None
+    return (f"unknown time zone '{zone}'"
+            f"{did_you_mean(zone, names) or ' (an IANA name like Asia/Shanghai, or UTC)'}")
