@@ -91,6 +91,15 @@ def test_shipped_rules_are_ordered_by_dependency_with_types():
      "4:12: tag 'paid_7d': event is an empty list: name at least one event type"),
     ("tags:\n" + GOOD_METRIC.replace("window: 7d", "window: a week"),
      "7:13: tag 'paid_7d': window must be a number of days like 30d (or `all`), not 'a week'"),
+    # a list or number as a tiers level would be stored as its Python text, "['high']"
+    ("tags:\n  - name: t\n    kind: tiers\n    levels:\n"
+     "      - {name: [hi], when: 'true'}\n    default: lo\n",
+     "5:16: tag 't': a level's name must be a text like high, not ['hi']"),
+    ("tags:\n  - name: t\n    kind: tiers\n    levels:\n"
+     "      - {name: hi, when: 'true'}\n    default: 5\n",
+     "6:14: tag 't': default must be a text like high, not 5"),
+    ("tags:\n" + GOOD_METRIC + "    description: [a, b]\n",
+     "8:18: tag 'paid_7d': description must be a text, not ['a', 'b']"),
     ("tags:\n" + GOOD_METRIC.replace("field: amount", "field: price"),
      "6:12: tag 'paid_7d': unknown event field 'price' (known: amount, category, event_type, "
      "ts; declare others under event_attributes)"),

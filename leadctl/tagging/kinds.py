@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from leadctl.rules.bounds import window_days
+from leadctl.rules.bounds import window_days, written
 from leadctl.rules.located import LocatedText, RuleDoc, compile_located, did_you_mean, one_of
 from leadctl.sqlfn import EXACT_SUM, exact_millionths_sql, round_sql
 from leadctl.sqltext import date_literal, ident, literal, ts_literal
@@ -494,6 +494,17 @@ class Streak(EventKind):
 # --------------------------------------------------------------------------- derived kinds
 
 
+def _level_name(doc: RuleDoc, mapping: Mapping, key: str, what: str) -> str | None:
+    """A tiers level name: text (a list or number would be stored as its Python form,
+    `['high']`, which no condition on the tag matches)."""
+    value = mapping[key]
+    if isinstance(value, str) and value.strip():
+        return value
+    doc.add(doc.value_loc(mapping, key), f"{what} must be a text like high, not "
+            f"{written(mapping, key)}")
+    return None
+
+
 class Tiers(Kind):
     name = "tiers"
     keys = ("levels", "default")
@@ -519,7 +530,9 @@ class Tiers(Kind):
                     doc.add(doc.key_loc(level, key), f"tag '{tag.name}': unknown field "
                             f"'{key}' in a level{did_you_mean(key, ('name', 'when'))} "
                             "(allowed: name, when)")
-            level_name = str(level["name"])
+            level_name = _level_name(doc, level, "name", f"tag '{tag.name}': a level's name")
+            if level_name is None:
+                continue
             if level_name in names:
                 doc.add(doc.value_loc(level, "name"),
                         f"tag '{tag.name}': level '{level_name}' appears twice")
@@ -530,7 +543,7 @@ class Tiers(Kind):
             doc.add(tag.loc, f"tag '{tag.name}': tiers need a `default:` level "
                     "(or `default: null` for no value)")
         elif raw["default"] is not None:
-            tag.default = str(raw["default"])
+            tag.default = _level_name(doc, raw, "default", f"tag '{tag.name}': default")
 
     def expressions(self, tag):
         return [level.when for level in tag.levels]

@@ -15,6 +15,7 @@ from typing import Any
 from leadctl.errors import Location, RuleError
 from leadctl.ingest.sources import load_sources_config
 from leadctl.routing.model import ROUTE_FIELDS
+from leadctl.rules.bounds import written
 from leadctl.rules.expr import element_of, list_of
 from leadctl.rules.load import rule_path
 from leadctl.rules.located import (
@@ -179,8 +180,13 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
     if category not in rules.categories and category != "other":
         doc.add(doc.value_loc(raw, "category"), f"tag '{name}': unknown category "
                 f"'{category}'{one_of(category, rules.categories)}")
+    description = raw.get("description")
+    if description is not None and not isinstance(description, str):
+        doc.add(doc.value_loc(raw, "description"),
+                f"tag '{name}': description must be a text, not {written(raw, 'description')}")
     tag = TagDef(name=name, kind=kind, category=category,
-                 description=str(raw.get("description") or ""), loc=doc.key_loc(raw, "name"))
+                 description=description if isinstance(description, str) else "",
+                 loc=doc.key_loc(raw, "name"))
     highlight = raw.get("highlight", False)
     if not isinstance(highlight, bool):
         doc.add(doc.value_loc(raw, "highlight"),
