@@ -98,6 +98,9 @@ def test_shipped_rules_are_ordered_by_dependency_with_types():
     ("tags:\n  - name: t\n    kind: tiers\n    levels:\n"
      "      - {name: hi, when: 'true'}\n    default: 5\n",
      "6:14: tag 't': default must be a text like high, not 5"),
+    ("tags:\n" + GOOD_METRIC + "  - name: seg\n    kind: rfm\n    recency: paid_7d\n"
+     "    frequency: paid_7d\n    monetary: paid_7x\n",
+     "12:15: tag 'seg': monetary refers to unknown tag 'paid_7x' (did you mean 'paid_7d'?)"),
     ("tags:\n" + GOOD_METRIC + "    description: [a, b]\n",
      "8:18: tag 'paid_7d': description must be a text, not ['a', 'b']"),
     ("tags:\n" + GOOD_METRIC.replace("field: amount", "field: price"),

@@ -616,6 +616,7 @@ class Rfm(Kind):
         for role in self.roles:
             if require(doc, raw, tag, role):
                 tag.rfm[role] = str(raw[role])
+                tag.rfm_locs[role] = doc.value_loc(raw, role)
         labels = raw.get("labels")
         if labels is None:
             return
@@ -636,7 +637,8 @@ class Rfm(Kind):
             if ref in tag_names:
                 deps.append(ref)
             elif ref not in PERSON_FIELDS and ref not in broken:
-                doc.add(tag.loc, f"tag '{tag.name}': {role} refers to unknown tag "
+                doc.add(tag.rfm_locs.get(role, tag.loc),
+                        f"tag '{tag.name}': {role} refers to unknown tag "
                         f"'{ref}'{did_you_mean(ref, tag_names)}")
         return tuple(dict.fromkeys(deps))
 
@@ -644,7 +646,8 @@ class Rfm(Kind):
         for role, ref in tag.rfm.items():
             ref_type = fields.get(ref)
             if ref_type is not None and ref_type != "number":
-                doc.add(tag.loc, f"tag '{tag.name}': type mismatch: {role} '{ref}' is "
+                doc.add(tag.rfm_locs.get(role, tag.loc),
+                        f"tag '{tag.name}': type mismatch: {role} '{ref}' is "
                         f"{ref_type}, needs a number")
 
     def _complete(self, tag: TagDef) -> str:

@@ -80,6 +80,7 @@ class TagDef:
     levels: tuple[Level, ...] = ()
     default: str | None = None
     rfm: dict[str, str] = dc_field(default_factory=dict)  # recency/frequency/monetary -> name
+    rfm_locs: dict[str, Location] = dc_field(default_factory=dict, compare=False)  # -> its place
     labels: dict[str, str] = dc_field(default_factory=dict)
     expr: LocatedText | None = None
     deps: tuple[str, ...] = ()
