@@ -149,8 +149,8 @@ tags:
     frequency: nowhere
     monetary: lead_count
 """)
-    assert found == ["6:5: tag 'seg': frequency refers to unknown tag 'nowhere'",
-                     "6:5: tag 'seg': type mismatch: recency 'fav' is list, needs a number"]
+    assert found == ["8:14: tag 'seg': type mismatch: recency 'fav' is list, needs a number",
+                     "9:16: tag 'seg': frequency refers to unknown tag 'nowhere'"]
 
 
 def test_event_pass_is_one_scan_and_one_group_by_over_events():
