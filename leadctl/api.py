@@ -383,6 +383,8 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
                     rules_dir: Path | None = None) -> dict:
     """Persons matching `expr` with deterministic variants (and a holdout), recorded as
     experiment `name` starting on `as_of` (default today) and written to `out`."""
+    # pool, owner, status... as of a given start, as `find --as-of` reads them
+    routing_until = as_of
     as_of = as_of or dt.date.today()
     spec = AudienceSpec.parse(name, expr, start=as_of, variants=variants, holdout=holdout,
                               seed=seed, control=control, goal=goal)
@@ -391,7 +393,8 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
         with _tags_not_computed(rules_dir):
             where = compile_filter(ws, expr, as_of)
         with evaluating(expr):  # an overflow for some person: exit 2, as in find
-            result = record_audience(ws, spec, f"SELECT p.person_id {relation_sql(where)}",
+            result = record_audience(ws, spec, "SELECT p.person_id "
+                                     f"{relation_sql(where, routing_until)}",
                                      user=current_user(), replace=replace)
         rows = copy_to_file(ws, members_file_sql(name, reveal=reveal), out)
         # Drawn from the stored tags and scores, which are not recomputed for the start:

@@ -137,3 +137,7 @@ def test_routing_is_shown_as_of_the_screens_date(ran):
         ("owner = 'ops_xu'", ["--as-of", "2026-10-31"]), ("owner = 'ops_xu'", []),
         ("pool = 'nurture' and owner is null", ["--as-of", "2026-11-01"])]]
     assert counts == ["1\n", "0\n", "0\n", "2\n", "2\n"]
+    # and so does an audience drawn from a start in the past
+    audience = ran("audience", "export", "calls", "status = 'contacting'", "-o",
+                   ran.db.parent / "calls.csv", "--as-of", "2026-11-03", "--json").json()
+    assert audience["persons"] == 1
