@@ -60,10 +60,17 @@ class RunOptions:
 
 def run_nightly(db: Path | None, options: RunOptions,
                 progress: Callable[[int, int, str], None] | None = None) -> dict:
+    started_at = dt.datetime.now()  # the run log's, should this run fail
     try:
         rules = load_rules(options.rules_dir)  # invalid rules: nothing runs, nothing changes
+        kill_point("rules")
     except RuleError as exc:
         _refuse(db, options, exc)
+        raise
+    except (Exception, KeyboardInterrupt) as exc:  # a signal while the rules load: logged
+        if not options.dry_run:
+            _record_failure(db, options, rules_hash(options.rules_dir or "rules"), exc,
+                            {"stages": {}, "timings": {}}, started_at)
         raise
     digest = rules.hash
     for warning in rules.warnings:
@@ -73,7 +80,6 @@ def run_nightly(db: Path | None, options: RunOptions,
     if options.dry_run:
         return dry_run(db, rules, options, summary, progress)
     started = time.perf_counter()
-    started_at = dt.datetime.now()  # the run log's, should this run fail
     session = None
     try:
         with open_writer(db, create=True) as ws:

@@ -423,13 +423,28 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
                 ws.execute("CHECKPOINT")
         with _publishing(path, work):
             _fsync(work)
-            os.replace(work, target)  # the atomic publish
-            ws.published = True
+            with _signals_held():  # a signal during the rename knows it was published
+                os.replace(work, target)  # the atomic publish
+                kill_point("rename")
+                ws.published = True
         _fsync_dir(target.parent)
     finally:
         for leftover in (work, _beside(work, WAL)):
             leftover.unlink(missing_ok=True)
         lock.release()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGTERM and SIGINT wait for the block to end (then they act as always)."""
+    if not hasattr(signal, "pthread_sigmask"):  # (not on Windows)
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _beside(path: Path, suffix: str) -> Path:

@@ -158,12 +158,13 @@ def test_kill_after_each_stage_keeps_published_state_and_next_run_completes(
     assert state(db) == reference["state"]
 
 
-def test_sigterm_stops_a_run_like_ctrl_c_and_logs_it(reference, tmp_path):
+@pytest.mark.parametrize("stage", ["rules", "tag"])  # (rules: as the rule files load)
+def test_sigterm_stops_a_run_like_ctrl_c_and_logs_it(reference, tmp_path, stage):
     db = tmp_path / "ws.duckdb"
     assert leadctl(db, "init").returncode == 0
     before = state(db)
     stopped = leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF, "--json",
-                      env={"LEADCTL_TEST_KILL_AFTER": "tag", "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
+                      env={"LEADCTL_TEST_KILL_AFTER": stage, "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
     assert stopped.returncode == 143
     assert json.loads(stopped.stdout)["error"] == {
         "type": "Terminated", "message": "terminated (SIGTERM)", "location": None}
@@ -175,10 +176,11 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_logs_it(reference, tmp_path):
     assert leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF).returncode == 0
 
 
-def test_sigterm_after_the_publish_leaves_the_published_run_alone(reference, tmp_path):
+@pytest.mark.parametrize("stage", ["rename", "publish"])  # (rename: during the publish)
+def test_sigterm_after_the_publish_leaves_the_published_run_alone(reference, tmp_path, stage):
     db = tmp_path / "ws.duckdb"
     stopped = leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF,
-                      env={"LEADCTL_TEST_KILL_AFTER": "publish",
+                      env={"LEADCTL_TEST_KILL_AFTER": stage,
                            "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
     assert stopped.returncode == 143
     assert "run 1 was published (ok) before it was stopped: terminated (SIGTERM)" in \
