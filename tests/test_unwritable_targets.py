@@ -74,6 +74,21 @@ def test_an_output_file_the_file_system_refuses_is_an_input_error(env, command):
     assert _experiments(env) == 0
 
 
+@pytest.mark.parametrize("command", [c for c in WRITERS if c != "audience export"])
+def test_an_existing_output_file_is_replaced_and_nothing_beside_it(env, command):
+    # (DuckDB's COPY over an existing file wrote `tmp_<name>` and renamed it: a user's own
+    # file of that name was lost)
+    before, after = WRITERS[command]
+    folder = env["root"] / command.replace(" ", "_")
+    folder.mkdir()
+    write(folder / "out.csv", "old\n")
+    write(folder / "tmp_out.csv", "the user's own file\n")
+    assert env["ws"](*before, folder / "out.csv", *after).exit_code == 0
+    assert (folder / "out.csv").read_text(encoding="utf-8") != "old\n"
+    assert (folder / "tmp_out.csv").read_text(encoding="utf-8") == "the user's own file\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["out.csv", "tmp_out.csv"]
+
+
 @pytest.mark.parametrize("command", [["runs"], ["portrait", "L1"], ["find", "true"]])
 def test_a_log_file_that_cannot_be_appended_to_is_a_usage_error(env, command):
     for target, reason in ((env["root"], "Is a directory"),

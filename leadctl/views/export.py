@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from pathlib import Path
 
 from leadctl.errors import InputError, UsageError
@@ -50,8 +52,9 @@ def export_formats(out: Path) -> str:
     raise UsageError(f"cannot tell the format of {out}: use a .csv or .parquet file name")
 
 
-def copy_sql(query: str, out: Path) -> str:
-    return f"COPY ({query}) TO {literal(str(out))} ({export_formats(out)})"
+def copy_sql(query: str, out: Path, to: Path | None = None) -> str:
+    """COPY to `to` (default `out`) in the format `out`'s name gives."""
+    return f"COPY ({query}) TO {literal(str(to or out))} ({export_formats(out)})"
 
 
 def check_output_file(out: Path, workspace: Path | None = None) -> None:
@@ -77,12 +80,25 @@ def copy_to_file(ws: Workspace, query: str, out: Path) -> int:
     `check_output_file` before any work); returns the rows written. A file system that
     still refuses the write (a full disk, a read-only mount) is an InputError naming the
     file, not an internal error."""
+    # Written beside the file under a name of our own, then renamed over it: whole or not
+    # at all, and nothing else touched (DuckDB's own temporary name for an existing
+    # file, `tmp_<name>`, replaced a user's file of that name).
+    target = Path(os.path.realpath(out))  # through a link, the file it names
+    part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
     try:
-        return int(ws.execute(copy_sql(query, out)).fetchone()[0])  # COPY returns its count
+        rows = int(ws.execute(copy_sql(query, out, part)).fetchone()[0])  # COPY's count
+        if target.exists():
+            shutil.copymode(target, part)
+        os.replace(part, target)
+        return rows
     except Exception as exc:
-        if type(exc).__name__ in ("IOException", "PermissionException"):
-            raise InputError(f"cannot write {out}: {str(exc).splitlines()[0]}") from exc
+        if type(exc).__name__ in ("IOException", "PermissionException") or \
+                isinstance(exc, OSError):
+            reason = str(exc).splitlines()[0].replace(str(part), str(out))
+            raise InputError(f"cannot write {out}: {reason}") from exc
         raise
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def export_table(ws: Workspace, what: str, out: Path) -> dict:
