@@ -115,6 +115,11 @@ def test_a_sale_on_a_person_the_loaded_night_merged_away_keeps_its_lock(tmp_path
     assert _rows(ws.db, f"SELECT owner, status, locked_until FROM ownership "
                         f"WHERE person_id = '{y}'") == [(rep, "closed", dt.date(2027, 5, 1))]
     assert _rows(ws.db, f"SELECT count(*) FROM ownership WHERE person_id = '{x}'") == [(0,)]
+    # the fold is logged as the merge it is, naming the retired id (it said `merge: ? into`)
+    reasons = [r for (r,) in _rows(ws.db, "SELECT reason FROM assignments WHERE rule = "
+                                          f"'merge' AND person_id = '{y}' ORDER BY ALL")]
+    assert reasons == [f"merge: {x} into {y}; kept the state of {y} (tie)",  # the night's
+                       f"merge: {x} into {y}; kept the state of {x} (by lock)"]  # the fold
     other = ws("sale", y, "--rep", "nobody_else", "--as-of", "2026-11-03")
     assert other.exit_code == 2
 

@@ -170,6 +170,8 @@ def kept_sql(keep: Sequence[str], run_id: int) -> str:
         whens.append(f"WHEN {differs} THEN 'by {criterion}'")
     decided = " ".join(whens)
     state = ", ".join(f"p.{c}" for c in _STATE if c != "locked_until")
+    # The ids merged: this run's merge; else (a rep action on a retired id that
+    # load-results or a Spark night folds in) the ids of the states folded.
     return f"""CREATE OR REPLACE TEMP TABLE {MERGE_KEPT} AS
 WITH p AS (SELECT * FROM {MERGE_CANDIDATES} WHERE pick = 1),
 r AS (SELECT * FROM {MERGE_CANDIDATES} WHERE pick = 2),
@@ -186,11 +188,15 @@ same_rep AS (
 ), merged AS (
   SELECT person_id, old_person_ids FROM identity_history
   WHERE run_id = {int(run_id)} AND change = 'merge'
+), folded AS (
+  SELECT target, list_sort(list_distinct(list(person_id))) AS old_person_ids
+  FROM {MERGE_CANDIDATES} WHERE person_id <> target GROUP BY target
 ), decided AS (
   SELECT p.target AS person_id, p.person_id AS kept_from, {state},
          coalesce(l.locked_until, p.locked_until) AS locked_until, p.sold_at,
          s.pool AS old_pool, s.owner AS old_owner, s.status AS old_status,
-         h.old_person_ids, coalesce(x.n, 0) AS conflicts, x.reps AS conflict_reps,
+         coalesce(h.old_person_ids, f.old_person_ids) AS old_person_ids,
+         coalesce(x.n, 0) AS conflicts, x.reps AS conflict_reps,
          CASE WHEN r.person_id IS NULL THEN 'the only routed one'
               {decided} ELSE 'tie' END AS decided_by
   FROM p LEFT JOIN r ON r.target = p.target
@@ -198,6 +204,7 @@ same_rep AS (
   LEFT JOIN same_rep l ON l.target = p.target
   LEFT JOIN lost x ON x.target = p.target
   LEFT JOIN merged h ON h.person_id = p.target
+  LEFT JOIN folded f ON f.target = p.target
 )
 SELECT *,
        'merge: ' || coalesce(array_to_string(old_person_ids, ', '), '?') || ' into '
