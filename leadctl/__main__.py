@@ -1,3 +1,3 @@
-from leadctl.cli.main import main
+from leadctl.cli.entry import main
 
 main()

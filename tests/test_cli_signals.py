@@ -5,7 +5,10 @@ check's message). Outside a command's library call the process exits at once."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -60,3 +63,15 @@ def test_a_signal_while_the_result_prints_waits_for_the_printing(capsys, no_sign
     out = capsys.readouterr()
     assert (ended.value.code, out.out, out.err) == (
         143, '{"persons": 3}\n', "error: terminated (SIGTERM)\n")
+
+
+def test_a_signal_while_the_modules_load_waits_for_them_then_stops_the_command(tmp_path):
+    # (it killed the process silently, or with a traceback: an empty `--json` result)
+    stopped = subprocess.run(
+        [sys.executable, "-m", "leadctl", "--db", str(tmp_path / "ws.duckdb"), "run", "--json"],
+        capture_output=True, text=True, env={**os.environ, "LEADCTL_TEST_KILL_AFTER": "entry"})
+    assert (stopped.returncode, json.loads(stopped.stdout), stopped.stderr) == (
+        143, {"error": {"type": "Terminated", "message": "terminated (SIGTERM)",
+                        "location": None}, "exit_code": 143},
+        "error: terminated (SIGTERM)\n")
+    assert not (tmp_path / "ws.duckdb").exists()

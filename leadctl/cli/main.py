@@ -122,9 +122,10 @@ def _listed_only() -> None:
     module instead)."""
 
 
-def main() -> None:
+def main(held: list[int] | None = None) -> None:
+    """`held`: signals that arrived while the modules loaded (`entry`)."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    signals.install()
+    signals.install(held)
     bad = next((arg for arg in sys.argv[1:] if output.not_utf8(arg)), None)
     if bad is not None:  # nothing can store, compare or print it: refused before any work
         shown = os.fsencode(bad).decode("utf-8", "backslashreplace")  # the bytes, as \xff

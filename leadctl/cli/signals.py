@@ -23,9 +23,12 @@ from leadctl.errors import Terminated, interruption, interruption_exit_code, not
 _STATE: dict = {"phase": "startup", "deferred": None}  # startup | action | after
 
 
-def install() -> None:
+def install(held: list[int] | None = None) -> None:
+    """`held`: signals that arrived before (while the modules loaded): acted on now."""
     signal.signal(signal.SIGTERM, _on_signal)  # stop like Ctrl-C, not like kill -9
     signal.signal(signal.SIGINT, _on_signal)
+    if held:
+        _on_signal(held[0], None)
 
 
 @contextlib.contextmanager
