@@ -29,10 +29,10 @@ def explain_routing(ws: Workspace, person_id: str, rules_dir: Path | None,
     (newest first) and the route that last placed it; or `{"available": False, "note":
     ...}` when it was not routed by then."""
     until = actions_until or as_of
-    state = routing_state(ws, person_id, until)
+    log = person_log(ws, person_id, until=until)
+    state = routing_state(ws, person_id, until, log)
     if state:
         state["locked"] = locked_at(ws, person_id, state["locked_until"], as_of, until)
-    log = person_log(ws, person_id, until=until)
     if not state and not log:
         routed_later = bool(person_log(ws, person_id, 1))
         return {"available": False, "note": f"not routed by {until}" if routed_later

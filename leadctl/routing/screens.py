@@ -31,16 +31,22 @@ def person_log(ws, person_id: str, limit: int = LOG_ROWS,
         [person_id] * 3 + ([until] if until is not None else []))
 
 
-def routing_state(ws, person_id: str, until: dt.date) -> dict | None:
+def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
+                  rebuild: bool = True) -> dict | None:
     """The person's routing (the `ownership` columns) as of `until` (`ownership_as_of_sql`),
-    with `as_of`: the date of the latest log row it reflects. None: not routed by then."""
-    rows = ws.rows(f"SELECT * EXCLUDE (person_id) FROM ({ownership_as_of_sql(until, person_id)})")
+    with `as_of`: the date of the latest of its log rows dated by then (`log`, from
+    `person_log`). None: not routed by then. `rebuild=False` (a screen at its default
+    as-of, whose `until` is today or later: nothing is logged after it) reads the stored
+    row alone, one look-up."""
+    if rebuild:
+        sql = f"SELECT * EXCLUDE (person_id) FROM ({ownership_as_of_sql(until, person_id)})"
+    else:
+        sql = (f"SELECT {', '.join(c for c in OWNERSHIP_COLUMNS if c != 'person_id')} "
+               f"FROM ownership WHERE person_id = {literal(person_id)}")
+    rows = ws.rows(sql)
     if not rows:
         return None
-    latest = ws.execute("SELECT max(as_of) FROM assignments WHERE "
-                        f"{recorded_under_sql()} AND (as_of IS NULL OR as_of <= ?)",
-                        [person_id, person_id, until]).fetchone()[0]
-    return {**rows[0], "as_of": latest}
+    return {**rows[0], "as_of": max((r["as_of"] for r in log if r["as_of"]), default=None)}
 
 
 def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
@@ -52,13 +58,19 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
     by then was not routed by then: no row."""
     day, cols = date_literal(until), ", ".join(OWNERSHIP_COLUMNS)
     one = "" if person_id is None else f" AND person_id = {literal(person_id)}"
+
+    def under(table: str) -> str:  # one person: its rows only, before the joins (a lookup)
+        if person_id is None:
+            return ""
+        pid = literal(person_id)
+        return (f"WHERE {table}.person_id = {pid} OR {table}.person_id IN "
+                f"(SELECT old_person_id FROM person_aliases WHERE person_id = {pid})")
     return f"""WITH logged AS (
-  SELECT * FROM (
-    SELECT coalesce(al.person_id, a.person_id) AS person_id, a.as_of, a.logged_at, a.run_id,
-           a.old_pool, a.new_pool, a.old_owner, a.new_owner, a.old_status, a.new_status,
-           a.rule, a.reason
-    FROM assignments a LEFT JOIN person_aliases al ON al.old_person_id = a.person_id)
-  WHERE true{one}
+  SELECT coalesce(al.person_id, a.person_id) AS person_id, a.as_of, a.logged_at, a.run_id,
+         a.old_pool, a.new_pool, a.old_owner, a.new_owner, a.old_status, a.new_status,
+         a.rule, a.reason
+  FROM assignments a LEFT JOIN person_aliases al ON al.old_person_id = a.person_id
+  {under("a")}
 ), changed AS (
   SELECT DISTINCT person_id FROM logged WHERE as_of > {day}
 ), dated AS (
@@ -78,6 +90,7 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
   SELECT coalesce(al.person_id, x.person_id) AS person_id,
          max(x.locked_until) FILTER (WHERE x.sold_at <= {day}) AS locked_until
   FROM sales x LEFT JOIN person_aliases al ON al.old_person_id = x.person_id
+  {under("x")}
   GROUP BY 1
 )
 SELECT {cols} FROM ownership

@@ -61,7 +61,9 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
     person_id, matched_by = resolve_person(ws, query, reveal=reveal)
     person = _one(ws, "SELECT * FROM persons WHERE person_id = ?", [person_id]) or {}
     score = _one(ws, "SELECT score, grade, as_of FROM scores WHERE person_id = ?", [person_id])
-    owner = routing_state(ws, person_id, screen.actions_until)
+    history = person_log(ws, person_id, MAX_HISTORY, screen.actions_until)
+    owner = routing_state(ws, person_id, screen.actions_until, history,
+                          rebuild=screen.source == "option")
     leads, lead_count = _leads(ws, person_id)
     tags, groups = _tags(ws, person_id)
     locked_until = owner.get("locked_until") if owner else None
@@ -100,7 +102,7 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
         "tag_groups": groups,
         "activity": _activity(ws, person_id, as_of,
                               precomputed_ok=screen.as_of == screen.tags_as_of),
-        "history": person_log(ws, person_id, MAX_HISTORY, screen.actions_until),
+        "history": history,
         "identity_history": _identity_history(ws, person_id),
     }
     return result
