@@ -22,15 +22,16 @@ from leadctl.workspace import Workspace
 
 
 def explain_routing(ws: Workspace, person_id: str, rules_dir: Path | None,
-                    as_of: dt.date, actions_until: dt.date | None = None) -> dict:
+                    as_of: dt.date, actions_until: dt.date | None = None,
+                    rebuild: bool = True) -> dict:
     """The person's routing state as of `actions_until` (default `as_of`;
     `screens.routing_state`), with `locked`: its sale lock active at `as_of` from a sale
     made by then (`screens.locked_at`); its latest assignment log rows dated by then
     (newest first) and the route that last placed it; or `{"available": False, "note":
-    ...}` when it was not routed by then."""
+    ...}` when it was not routed by then. `rebuild`: as `routing_state`'s."""
     until = actions_until or as_of
     log = person_log(ws, person_id, until=until)
-    state = routing_state(ws, person_id, until, log)
+    state = routing_state(ws, person_id, until, log, rebuild)
     if state:
         state["locked"] = locked_at(ws, person_id, state["locked_until"], as_of, until)
     if not state and not log:

@@ -31,6 +31,13 @@ class ScreenAsOf:
         and a sale made since must show at once."""
         return self.as_of if self.source == "option" else max(self.as_of, dt.date.today())
 
+    @property
+    def routing_until(self) -> dt.date | None:
+        """The date a person's routing is rebuilt for from the assignment log
+        (`routing.screens.ownership_as_of_sql`), under `--as-of`; None: the stored routing
+        (the default as-of counts rep actions up to today, and nothing is logged later)."""
+        return self.as_of if self.source == "option" else None
+
     def differs(self, **stored: dt.date | str | None) -> list[str]:
         """Names of the stored parts (name=their as-of) shown as of another date."""
         return [name for name, day in stored.items()

@@ -68,7 +68,8 @@ def explain_lead(ws, query: str, *, reveal: bool = False, rules_dir: Path | None
         "tags": _part(lambda: explain_tags(ws, person_id, rules_dir)),
         "score": _part(lambda: explain_score(ws, person_id, rules_dir)),
         "routing": _part(lambda: explain_routing(ws, person_id, rules_dir, on.as_of,
-                                                 on.actions_until)),
+                                                 on.actions_until,
+                                                 rebuild=on.routing_until is not None)),
     }
     state = result["routing"].get("state") or {}
     screen = on.with_routing(state.get("as_of"), score=stored_as_of(ws, "scores"),

@@ -199,9 +199,7 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
         check_output_file(out, ws.path)
     screen = screen_as_of(ws, as_of)
     where = compile_filter(ws, text, screen.as_of)
-    # pool, owner, status... as of --as-of; by default the stored ones (as the portrait:
-    # rep actions since the last night count at once)
-    until = screen.as_of if screen.source == "option" else None
+    until = screen.routing_until  # pool, owner, status... as the portrait reads them
     result: dict = {"expr": text, **screen.to_dict(score=stored_as_of(ws, "scores"))}
     with evaluating(text):
         result["count"] = int(ws.scalar(count_sql(where, until)))

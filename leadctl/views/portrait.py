@@ -63,7 +63,7 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
     score = _one(ws, "SELECT score, grade, as_of FROM scores WHERE person_id = ?", [person_id])
     history = person_log(ws, person_id, MAX_HISTORY, screen.actions_until)
     owner = routing_state(ws, person_id, screen.actions_until, history,
-                          rebuild=screen.source == "option")
+                          rebuild=screen.routing_until is not None)
     leads, lead_count = _leads(ws, person_id)
     tags, groups = _tags(ws, person_id)
     locked_until = owner.get("locked_until") if owner else None
