@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,14 +69,19 @@ def _time_zone_problem(zone, shown: str) -> str | None:
     """Why `timezone:` is not a time zone name the engines know (the IANA names DuckDB
     lists: `Asia/Shanghai`, `UTC`), else None. An unknown one failed every file's ingest
     with a message that blamed the file."""
-    import duckdb  # only when a workspace sets a zone other than the default
-
     if not isinstance(zone, str) or not zone.strip():
         return f"timezone must be a time zone name like Asia/Shanghai, not {shown}"
-    with duckdb.connect() as con:
-        names = [row[0] for row in con.execute("SELECT name FROM pg_timezone_names()")
-                 .fetchall()]
+    names = _time_zone_names()
     if zone in names:
         return None
     return (f"unknown time zone '{zone}'"
             f"{did_you_mean(zone, names) or ' (an IANA name like Asia/Shanghai, or UTC)'}")
+
+
+@functools.cache  # a command loads sources.yaml more than once (tags, ingest, the checks)
+def _time_zone_names() -> tuple[str, ...]:
+    import duckdb  # only when a workspace sets a zone other than the default
+
+    with duckdb.connect() as con:
+        return tuple(row[0] for row in con.execute("SELECT name FROM pg_timezone_names()")
+                     .fetchall())
