@@ -223,6 +223,18 @@ def test_a_value_aged_back_past_its_event_is_no_value(tmp_path):
         ("a", "last_paid_days", None, "10")]
 
 
+def test_a_value_hidden_by_an_as_of_moved_back_only_ages_when_it_comes_back(tmp_path):
+    # As of 10-30, b's order (10-31) is not there yet; as of 11-02 it is again, 2 days
+    # after its recorded 1 (as of 11-01): it only aged, no row. a's is a real change from
+    # its recorded 10 (as of 10-30) aged to 13.
+    ws = events_ws()
+    run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    run_tags(ws, rules(tmp_path), dt.date(2026, 10, 30), run_id=2)
+    run_tags(ws, rules(tmp_path), dt.date(2026, 11, 2), run_id=3)
+    assert [h for h in _history(ws, 3) if h[1] == "last_paid_days"] == [
+        ("a", "last_paid_days", "13", "3")]
+
+
 def test_dry_run_reports_the_difference_and_stores_nothing(tmp_path):
     ws = events_ws()
     run_tags(ws, rules(tmp_path), AS_OF, run_id=1)

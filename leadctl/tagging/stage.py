@@ -40,6 +40,7 @@ log = logging.getLogger("leadctl")
 
 NEW_FEATURES = "tag_new_features"
 COMPARE = "tag_compare"
+HIDDEN = "tag_hidden"
 TOP_VALUES_SHOWN = 5
 
 
@@ -88,11 +89,11 @@ def tags_table_sql(rules: TagRules, as_of: dt.date, run_id: int) -> str:
 
 
 def compare_sql(new: list[StoredTag], old: list[StoredTag],
-                aged: dict[str, str] | None = None) -> str:
+                aged: dict[str, str] | None = None, hidden: bool = False) -> str:
     """New and stored value of every tag side by side, one row per person with a value
     that changed (the counts and the history read only those). `aged`: per tag, the
-    stored value as of today by the calendar alone (`Kind.aged_sql` over `o.<tag>`),
-    compared instead of the stored one."""
+    stored value as of today by the calendar alone (`Kind.aged_sql` over `o.<tag>`, and
+    over `h.<tag>` of `HIDDEN` when `hidden`), compared instead of the stored one."""
     new_names, old_names = {t.name for t in new}, {t.name for t in old}
     aged = aged or {}
     cols = ["coalesce(n.person_id, o.person_id) AS person_id"]
@@ -106,7 +107,31 @@ def compare_sql(new: list[StoredTag], old: list[StoredTag],
     return (f"CREATE OR REPLACE TEMP TABLE {COMPARE} AS\n"
             f"SELECT * FROM (\n  SELECT {', '.join(cols)}\n"
             f"  FROM {NEW_FEATURES} n FULL OUTER JOIN person_features o "
-            f"ON o.person_id = n.person_id\n) WHERE {changed}")
+            f"ON o.person_id = n.person_id"
+            + (f"\n  LEFT JOIN {HIDDEN} h ON h.person_id = coalesce(n.person_id, o.person_id)"
+               if hidden else "")
+            + f"\n) WHERE {changed}")
+
+
+def hidden_values_sql(tags: list[StoredTag], stored_as_of: dt.date) -> str:
+    """`HIDDEN(person_id, <tag>...)`: per person, the days-since values of `tags` that the
+    last recorded history row holds but the stored run left out (its as-of was moved back
+    before their event), each as of that run's date (0 or less). The value on a day is
+    the last recorded one plus the days since: aged forward past 0, such a value is there
+    again, and only aged (`history_sql` records no change when it comes back)."""
+    names = ", ".join(literal(t.name) for t in tags)
+    stored = date_literal(stored_as_of)
+    cols = ", ".join(
+        f"max(CAST(v AS {t.sql_type}) + ({stored} - a)) FILTER (WHERE tag = {literal(t.name)}) "
+        f"AS {ident(t.name)}" for t in tags)
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {HIDDEN} AS
+        SELECT person_id, {cols}
+        FROM (SELECT person_id, tag, arg_max(new_value, run_id) AS v,
+                     arg_max(as_of, run_id) AS a
+              FROM tag_history WHERE tag IN ({names}) GROUP BY person_id, tag)
+        WHERE v IS NOT NULL AND CAST(v AS DOUBLE) + ({stored} - a) <= 0
+        GROUP BY person_id"""
 
 
 def _compared_tags(new: list[StoredTag], old: list[StoredTag]) -> list[str]:
@@ -304,7 +329,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
     aging = aging_keys(rules)
-    ws.execute(compare_sql(new, old, _aged(rules, stored, as_of, key, aging)))
+    aged = _aged(rules, stored, as_of, key, aging)
+    ws.execute(compare_sql(new, old, aged, _age_hidden(ws, old, aged, stored, as_of)))
     step(2, "summarising")
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
     summary["recomputed"] = {
@@ -334,7 +360,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
                                                    aging)))
         ws.script(set_meta_sql(TAGGED_WITH_KEY, rules.rules_hash))
     step(steps, "done")
-    for table in (COMPARE, NEW_FEATURES, *inc.working_tables(), *event_state.working_tables()):
+    for table in (COMPARE, NEW_FEATURES, HIDDEN, *inc.working_tables(),
+                  *event_state.working_tables()):
         ws.execute(f"DROP TABLE IF EXISTS {ident(table)}")
     return summary
 
@@ -372,6 +399,25 @@ def _aged(rules: TagRules, stored: inc.TagState | None, as_of: dt.date, key: str
             for t in tags_from_events(rules)
             if stored.key == key or stored.aging.get(t.name) == aging[t.name]}
     return {name: sql for name, sql in aged.items() if sql}
+
+
+def _age_hidden(ws: Workspace, old: list[StoredTag], aged: dict[str, str],
+                stored: inc.TagState | None, as_of: dt.date) -> bool:
+    """After an as-of moved back, the stored run may have left out days-since values the
+    history still holds (their event was after its date); aged forward they are there
+    again (`hidden_values_sql`). Adds them to `aged`; whether `HIDDEN` was made. Looked
+    for only when a run before the stored one had a later as-of."""
+    days = (as_of - stored.as_of).days if stored is not None else 0
+    tags = [t for t in old if t.name in aged]
+    if days <= 0 or not tags or not ws.scalar(
+            f"SELECT max(as_of) > {date_literal(stored.as_of)} FROM tag_history"):
+        return False
+    ws.execute(hidden_values_sql(tags, stored.as_of))
+    for t in tags:
+        h = f"h.{ident(t.name)}"
+        aged[t.name] = (f"coalesce({aged[t.name]}, "
+                        f"CASE WHEN {h} + {days} > 0 THEN {h} + {days} END)")
+    return True
 
 
 def _fold(ws: Workspace, rules: TagRules,
