@@ -85,6 +85,16 @@ def test_merge_keys_may_be_overridden():
     assert doc["mine"].value_loc("x") == loc(1, 14, "m.yaml")
 
 
+def test_an_alias_is_located_where_it_is_used():
+    # `- *t` repeats the anchored item: the copy, and every part of it, is at the alias.
+    doc = load_yaml_text("tags:\n  - &t {name: a, when: 'x > 1'}\n  - *t\n", "a.yaml")
+    assert doc["tags"][1] == {"name": "a", "when": "x > 1"}
+    assert doc["tags"].item_loc(1) == loc(3, 5, "a.yaml")
+    assert doc["tags"][1].value_loc("name") == loc(3, 5, "a.yaml")
+    assert doc["tags"][1].text_loc("when", 2) == loc(3, 5, "a.yaml")
+    assert doc["tags"][0].text_loc("when", 2) == loc(2, 27, "a.yaml")
+
+
 # -- errors ---------------------------------------------------------------------------
 
 

@@ -106,9 +106,12 @@ def test_shipped_rules_are_ordered_by_dependency_with_types():
     ("tags:\n" + GOOD_METRIC.replace("field: amount", "field: price"),
      "6:12: tag 'paid_7d': unknown event field 'price' (known: amount, category, event_type, "
      "ts; declare others under event_attributes)"),
+    # the second definition is the alias, where the anchored tag is repeated
+    ("tags:\n" + GOOD_METRIC.replace("  - name", "  - &p\n    name") + "  - *p\n",
+     "9:5: tag 'paid_7d' is defined twice (first at {path}:3:5)"),
 ])
 def test_each_problem_is_located(tmp_path, body, expected):
-    assert problems(tmp_path, body) == [expected]
+    assert problems(tmp_path, body) == [expected.replace("{path}", str(tmp_path / "tags.yaml"))]
 
 
 def test_every_problem_is_reported_at_once(tmp_path):

@@ -194,6 +194,26 @@ def _yaml_problem(source: _Source, exc: Any) -> tuple[Location, str]:
 
 
 _LOADER_CLASS: Any = None
+MERGE_TAG = "tag:yaml.org,2002:merge"
+ALIAS_STYLE = "*"  # the style of a scalar copied to an alias: located at the alias
+
+
+def _located_at(node: Any, start: Any, end: Any, copies: dict[int, Any]) -> Any:
+    """A copy of `node` and of everything under it, every part located at one alias."""
+    import yaml
+
+    copy = copies.get(id(node))
+    if copy is None:
+        copy = copies[id(node)] = type(node).__new__(type(node))
+        copy.__dict__.update(node.__dict__, start_mark=start, end_mark=end)
+        if isinstance(node, yaml.ScalarNode):
+            copy.style = ALIAS_STYLE
+        elif isinstance(node, yaml.MappingNode):
+            copy.value = [(_located_at(k, start, end, copies), _located_at(v, start, end, copies))
+                          for k, v in node.value]
+        else:
+            copy.value = [_located_at(child, start, end, copies) for child in node.value]
+    return copy
 
 
 def _make_loader(yaml: Any) -> Any:
@@ -218,6 +238,20 @@ def _make_loader(yaml: Any) -> Any:
     class _Loader(yaml.SafeLoader):
         source: _Source
 
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            """An alias (`- *tag`) is a copy of its anchor's node located at the alias, so
+            a problem of that use (a tag defined twice) is reported where it is. Not for a
+            merge (`<<: *base`: its keys are written at the anchor), nor for an alias inside
+            its own anchor (unfinished; reported as recursive)."""
+            if not self.check_event(yaml.AliasEvent):
+                return super().compose_node(parent, index)
+            alias = self.peek_event()
+            node = super().compose_node(parent, index)
+            merge = isinstance(index, yaml.ScalarNode) and index.tag == MERGE_TAG
+            if merge or node.end_mark is None:
+                return node
+            return _located_at(node, alias.start_mark, alias.end_mark, {})
+
         def _mark(self, node: Any, parent_indent: int = -1) -> _Mark:
             style = node.style if isinstance(node, yaml.ScalarNode) else None
             return _Mark(
@@ -227,7 +261,7 @@ def _make_loader(yaml: Any) -> Any:
     def construct_mapping(loader: _Loader, node: Any) -> YDict:
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.tag == MERGE_TAG:
                 continue
             key = loader.construct_object(key_node, deep=True)
             try:
@@ -298,6 +332,8 @@ def _make_loader(yaml: Any) -> Any:
 
 def _text_loc(mark: _Mark, value: Any, offset: int) -> Location:
     """Location of character `offset` of a scalar's value (clamped to the value)."""
+    if mark.style == ALIAS_STYLE:
+        return mark.loc
     if not isinstance(value, str):
         return mark.source.loc(mark.start + max(offset, 0))
     offset = min(max(offset, 0), len(value))
