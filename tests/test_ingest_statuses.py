@@ -44,6 +44,31 @@ def test_a_file_of_which_no_row_loaded_is_rejected_or_empty_in_json_and_table(cl
     assert (totals["rejected_files"], totals["empty_files"]) == (1, 2)
 
 
+def test_a_byte_order_mark_or_an_end_of_file_mark_alone_is_an_empty_file(cli, tmp_path):
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf")
+    (tmp_path / "bom_lines.csv").write_bytes(b"\xef\xbb\xbf\r\n\x1a")
+    (tmp_path / "wide_bom.csv").write_bytes(b"\xff\xfe\n\x00")
+    result = cli("ingest", tmp_path, "--json")
+    assert result.exit_code == 0
+    assert {(f["source"], f["status"], f["message"]) for f in result.json()["files"]} == {
+        (name, "empty", "empty file: nothing to ingest")
+        for name in ("bom", "bom_lines", "wide_bom")}
+
+
+def test_a_dos_end_of_file_mark_is_not_read_as_data(cli, tmp_path):
+    # Ctrl-Z (0x1A) after the last line, or right after its last value; a time of 24:00
+    # is the next day's 00:00.
+    (tmp_path / "a.csv").write_bytes(b"lead_id,phone,created_at\n"
+                                     b"1,13900000001,2026-10-01 24:00:00\n\x1a")
+    (tmp_path / "b.csv").write_bytes("线索ID,手机号\n2,13900000002\x1a".encode("gb18030"))
+    result = cli("ingest", tmp_path, "--json")
+    assert [(f["source"], f["status"], f["loaded"], f["rejected"])
+            for f in result.json()["files"]] == [("a", "loaded", 1, 0), ("b", "loaded", 1, 0)]
+    assert table(cli, "SELECT lead_id, phone, CAST(created_at AS VARCHAR) FROM leads "
+                      "ORDER BY ALL") == [("1", "13900000001", "2026-10-02 00:00:00"),
+                                          ("2", "13900000002", None)]
+
+
 def test_skipped_duplicate_names_the_earlier_file_and_when(cli, tmp_path):
     first = write(tmp_path / "a.csv", "lead_id,phone\n1,13900000001\n")
     assert cli("ingest", first).exit_code == 0

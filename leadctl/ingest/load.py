@@ -23,9 +23,11 @@ from leadctl.ingest.columns import (
 from leadctl.ingest.sniff import (
     FileFormat,
     csv_header,
+    ends_with_eof_mark,
     hash_and_line_endings,
     sniff,
     transcode_to_utf8,
+    without_eof_mark,
 )
 from leadctl.ingest.sources import SourcesConfig, load_sources_config
 from leadctl.sqltext import ident, literal
@@ -166,6 +168,8 @@ class DuckDBReader:
     def fingerprint(self, path: Path, encoding: str | None) -> tuple[str, FileFormat]:
         fmt = sniff(path, encoding)
         digest, fmt.mixed_newlines = hash_and_line_endings(path, text=fmt.format == "csv")
+        fmt.eof_mark = (fmt.format == "csv" and not fmt.encoding.startswith("utf-16")
+                        and ends_with_eof_mark(path))
         return digest, fmt
 
     def stage(self, ws: Workspace, path: Path, fmt: FileFormat, file_id: int) -> StagedFile:
@@ -187,11 +191,14 @@ class DuckDBReader:
         read_path = path
         if fmt.encoding not in ("utf-8", "utf8") or fmt.mixed_newlines:
             staged.temp, replaced = transcode_to_utf8(path, fmt.encoding,
-                                                      newlines=fmt.mixed_newlines)
+                                                      newlines=fmt.mixed_newlines,
+                                                      eof_mark=fmt.eof_mark)
             read_path = staged.temp
             if replaced:
                 staged.message = (f"{replaced} undecodable byte(s): their rows are rejected "
                                   "(invalid_encoding)")
+        elif fmt.eof_mark:
+            read_path = staged.temp = without_eof_mark(path)
         try:
             header = _stage_csv(ws, read_path, fmt.delimiter, staged.rejects_table)
             for old_name, new_name in sql.free_names(header).items():  # a `row_number` column

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,30 @@ class FileFormat:
     has_bom: bool = False
     conflict: str = ""  # a forced encoding contradicts the file (BOM, valid UTF-8)
     mixed_newlines: bool = False  # read through a copy with LF line endings
+    # The file ends with a DOS end-of-file mark (Ctrl-Z, 0x1A: old Windows tools write
+    # one): read through a copy without it, not loaded as a last line or character.
+    eof_mark: bool = False
+
+
+EOF_MARK = b"\x1a"
+
+
+def ends_with_eof_mark(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if not fh.tell():
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == EOF_MARK
+
+
+def without_eof_mark(path: Path) -> Path:
+    """A temporary copy of `path` without its final end-of-file mark."""
+    fd, tmp = tempfile.mkstemp(prefix="leadctl-", suffix=".csv")
+    os.close(fd)
+    shutil.copyfile(path, tmp)
+    os.truncate(tmp, os.path.getsize(tmp) - len(EOF_MARK))
+    return Path(tmp)
 
 
 def hash_and_line_endings(path: Path, text: bool = True) -> tuple[str, bool]:
@@ -55,11 +80,13 @@ def hash_and_line_endings(path: Path, text: bool = True) -> tuple[str, bool]:
 def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     with open(path, "rb") as fh:
         head = fh.read(SAMPLE_BYTES)
-    if not head.strip():
+    if _blank(head):
         return FileFormat("empty")
     if head[:4] == b"PAR1":  # by content, not by name: a CSV saved as .parquet is a CSV
         return FileFormat("parquet")
     truncated = len(head) == SAMPLE_BYTES  # the sample's last line may be cut
+    if not truncated and head.endswith(EOF_MARK):
+        head = head[:-len(EOF_MARK)]
     wide = _utf16(head, encoding)
     if wide:  # Excel's "Unicode text": UTF-16 with a byte order mark, tab-separated
         text = head.decode(wide, errors="replace")
@@ -90,6 +117,17 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     delimiter = _detect_delimiter(header)
     _refuse_junk(text, delimiter)
     return FileFormat("csv", enc, delimiter, has_bom, conflict)
+
+
+def _blank(head: bytes) -> bool:
+    """Nothing but a byte order mark, white space and end-of-file marks: an empty file."""
+    for bom in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        if head.startswith(bom):
+            head = head[len(bom):]
+            if bom != codecs.BOM_UTF8:
+                head = head.replace(b"\x00", b"")
+            break
+    return not head.strip(b" \t\r\n\x0b\x0c" + EOF_MARK)
 
 
 def _utf16(head: bytes, forced: str | None) -> str:
@@ -232,8 +270,8 @@ def _detect_delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
-def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False
-                      ) -> tuple[Path, int]:
+def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
+                      eof_mark: bool = False) -> tuple[Path, int]:
     """Streams a file into a temporary UTF-8 copy DuckDB can read: decoded from `encoding`
     and, with `newlines`, every line ending (CRLF, or a lone CR) written as LF — DuckDB's
     sniffer gives up on a file whose line endings are mixed.
@@ -256,6 +294,8 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False
             dst.write(text)
         text = held + decoder.decode(b"", final=True)
         dst.write(_lf(text + "\n")[0][:-1] if newlines and text else text)
+    if eof_mark and ends_with_eof_mark(Path(tmp)):
+        os.truncate(tmp, os.path.getsize(tmp) - len(EOF_MARK))
     return Path(tmp), replaced
 
 

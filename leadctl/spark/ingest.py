@@ -10,7 +10,7 @@ from pathlib import Path
 
 from leadctl.errors import InputError
 from leadctl.ingest.load import DATA_SUFFIXES, DuckDBReader, StagedFile, expand_paths
-from leadctl.ingest.sniff import FileFormat
+from leadctl.ingest.sniff import FileFormat, without_eof_mark
 from leadctl.ingest.sql import free_names, header_names
 from leadctl.sqltext import ident, literal
 
@@ -85,6 +85,10 @@ class SparkReader(DuckDBReader):
                                (F.col("_metadata.row_index") + 1).alias("row_number"))
             ws.store_frame("_stage", frame, materialise=temp is not None)  # reads are cheap
             return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"), temp=temp)
+        temp = None
+        if fmt.eof_mark:  # (a local file: a cluster file is not sniffed)
+            temp = without_eof_mark(path)
+            location = _location(temp)
         # RFC 4180 quoting, as DuckDB reads: `""` is a quote (Spark's default escape is `\`)
         options = {"header": "true", "sep": fmt.delimiter, "encoding": fmt.encoding,
                    "quote": '"', "escape": '"',
@@ -110,7 +114,8 @@ class SparkReader(DuckDBReader):
         ws.store_frame(rejects, spark.sql(reader_rejects_frame_sql(len(header), fmt.delimiter)),
                        materialise=False)
         columns, types = _columns(ws, "_stage")
-        return StagedFile("SELECT * FROM _stage", columns, types, rejects_table=rejects)
+        return StagedFile("SELECT * FROM _stage", columns, types, rejects_table=rejects,
+                          temp=temp)
 
     def release(self, ws, staged: StagedFile) -> None:
         for table in ("_stage_all", "_stage", staged.rejects_table):

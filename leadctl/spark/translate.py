@@ -118,6 +118,24 @@ def _timezone(node):
     return exp.cast(local, exp.DataType.build("TIMESTAMP", dialect=DIALECT_IN))
 
 
+# A time of 24:00 (ISO 8601's end of a day): DuckDB's cast reads it as the next day's 00:00,
+# Spark's as no time at all.
+_HOUR_24 = "(?<=\\d[T ])24:00(:00(\\.0+)?)?"
+
+
+def _try_cast(node):
+    """try_cast(text AS TIMESTAMP[TZ]) also reads 24:00 as DuckDB does: the next day."""
+    if not node.to.is_type(exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ,
+                           exp.DataType.Type.TIMESTAMPTZ):
+        return node
+    midnight = node.copy()
+    midnight.set("this", exp.Anonymous(this="regexp_replace", expressions=[
+        node.this.copy(), exp.Literal.string(_HOUR_24), exp.Literal.string("00:00:00")]))
+    next_day = exp.Add(this=midnight, expression=exp.Interval(
+        this=exp.Literal.string("1"), unit=exp.Var(this="DAY")))
+    return exp.func("coalesce", node.copy(), next_day)
+
+
 def _epoch_seconds(node):
     """DuckDB's to_timestamp(seconds) keeps fractions; Spark's from_unixtime would not."""
     if node.args.get("scale"):
@@ -481,5 +499,5 @@ _NODES = {
     exp.DataType: _json_type, exp.RegexpFullMatch: _full_match, exp.UnixToTime: _epoch_seconds,
     exp.ArgMin: _arg_min_max, exp.ArgMax: _arg_min_max, exp.Filter: _filter,
     exp.CurrentTimestamp: _local_now, exp.ArrayAgg: _ordered_list,
-    exp.GroupConcat: _ordered_list, exp.Tuple: _row_value,
+    exp.GroupConcat: _ordered_list, exp.Tuple: _row_value, exp.TryCast: _try_cast,
 }
