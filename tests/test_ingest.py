@@ -168,6 +168,15 @@ def test_configured_aliases_win():
     ("2026-10-03T08:15:00+25:00", None),  # no zone is that far: bad, not shifted a day
     ("2026-10-03T08:15:00+99", None),
     ("2026-10-03T08:15:00+08:61", None),
+    ("2026-10-03 08:15:00 gmt", "2026-10-03 16:15:00"),  # UTC and GMT in any case
+    ("2026-10-03T08:15:00z", "2026-10-03 16:15:00"),
+    ("2026-10-03 08:15 Asia/Tokyo", "2026-10-03 07:15:00"),  # a region name
+    ("2026-10-03 08:15:00.5 America/Argentina/Buenos_Aires", "2026-10-03 19:15:00.5"),
+    ("2026-10-03 24:00:00 Asia/Tokyo", "2026-10-03 23:00:00"),
+    # a zone not read is no time, never the local one: CST is China's and US Central
+    ("2026-10-03 08:15:00 CST", None),
+    ("2026-10-03 08:15:00 Mars/Olympus", None),
+    ("2026-10-03 08:15:00 asia/tokyo", None),
 ])
 def test_timestamp_forms(text, expected):
     sql = parse_timestamp_sql("x", "Asia/Shanghai")

@@ -103,11 +103,13 @@ def _files_with_record_number_columns(inbox: Path) -> None:
 
 def _files_at_the_edges(inbox: Path) -> None:
     """A file ending in a DOS end-of-file mark, with times of 24:00 (the next day's 00:00
-    on DuckDB), one zoned. (A file of only a byte order mark is empty on both engines: the
-    same sniffing of a local file, tests/test_ingest_statuses.py.)"""
+    on DuckDB), one with an offset, one in a region's time. (A file of only a byte order
+    mark is empty on both engines: the same sniffing of a local file,
+    tests/test_ingest_statuses.py.)"""
     (inbox / "dos.csv").write_bytes(b"lead_id,phone,created_at\n"
                                     b"Z1,13700000001,2026-10-01 24:00:00\n"
-                                    b"Z2,13700000002,2026-10-01T24:00+08:00\x1a")
+                                    b"Z2,13700000002,2026-10-01T24:00+08:00\n"
+                                    b"Z3,13700000003,2026-10-01 20:00 Asia/Tokyo\x1a")
 
 
 def _assert_same(report, expected_rows):
@@ -126,9 +128,9 @@ def test_sample_data_same_partition_tags_scores_and_routes(sample):
 
 def test_generated_data_same_results(generated):
     duck, spark, run = generated
-    _assert_same(_parity(duck, spark), {"person_leads": 1976, "tags": 21266, "scores": 927,
-                                        "ownership": 927, "assignments": 927})
-    assert run["stages"]["resolve"]["persons"] == 927
+    _assert_same(_parity(duck, spark), {"person_leads": 1977, "tags": 21284, "scores": 928,
+                                        "ownership": 928, "assignments": 928})
+    assert run["stages"]["resolve"]["persons"] == 928
 
 
 def test_edge_files_load_as_on_duckdb(generated):
@@ -142,7 +144,8 @@ def test_edge_files_load_as_on_duckdb(generated):
                 "FROM ingested_files f LEFT JOIN leads l ON l.file_id = f.file_id "
                 "WHERE f.source = 'dos' ORDER BY ALL").fetchall())
     assert loaded[0] == loaded[1] == [
-        ("Z1", "2026-10-02 00:00:00", "loaded", 0), ("Z2", "2026-10-02 00:00:00", "loaded", 0)]
+        ("Z1", "2026-10-02 00:00:00", "loaded", 0), ("Z2", "2026-10-02 00:00:00", "loaded", 0),
+        ("Z3", "2026-10-01 19:00:00", "loaded", 0)]
 
 
 def test_columns_named_like_record_numbers_are_attributes_as_on_duckdb(generated):

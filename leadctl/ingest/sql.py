@@ -53,27 +53,42 @@ def usable_sql(expr: str) -> str:
 def parse_timestamp_sql(expr: str, timezone: str) -> str:
     """Text → TIMESTAMP (local time of `timezone`); NULL when unparseable.
 
-    Zoned ISO values are converted to the workspace time zone; naive values
-    are taken as local time already.
+    Zoned ISO values are converted to the workspace time zone: an offset, `Z`, `UTC` or
+    `GMT` (any case), or a region name (`Asia/Tokyo`) after the time. Another word there
+    is no time (NULL: rejected, never read as local time): an abbreviation such as `CST`
+    is China's and also the US Central zone. Naive values are local time already.
     """
     formats = "[" + ", ".join(literal(f) for f in TIMESTAMP_FORMATS) + "]"
     # `08:15:00 +0800` (a log's form): the offset joined to the time, which DuckDB's cast
-    # needs (` UTC` keeps its space, which it needs)
+    # needs (` UTC` keeps its space, which it needs); upper case: Spark reads no `utc`
+    upper = f"upper({expr})"
     offset = "([+-][0-9]{2}(:?[0-9]{2})?|Z)$"
-    zoned = (f"CASE WHEN regexp_matches({expr}, '\\s{offset}') "
-             f"THEN regexp_extract({expr}, '^(.*[^\\s])\\s+{offset}', 1) "
-             f"|| regexp_extract({expr}, '{offset}', 1) ELSE {expr} END")
+    zoned = (f"CASE WHEN regexp_matches({upper}, '\\s{offset}') "
+             f"THEN regexp_extract({upper}, '^(.*[^\\s])\\s+{offset}', 1) "
+             f"|| regexp_extract({upper}, '{offset}', 1) ELSE {upper} END")
+    time = "\\d[T ]\\d{1,2}:\\d{2}"
+    seconds = "(:\\d{2}(\\.\\d+)?)"
+    # `… 20:00 Asia/Tokyo` with its seconds: Spark reads a region name only after them
+    region = "[A-Z][A-Za-z_-]*(/[A-Za-z0-9_+-]+){1,2}"
+    in_region = (f"regexp_extract({expr}, '^(.*{time})', 1) || coalesce(nullif("
+                 f"regexp_extract({expr}, '^.*{time}{seconds}', 1), ''), ':00') || ' ' || "
+                 f"regexp_extract({expr}, '({region})$', 1)")
+    local = literal(timezone)
     return (
         f"CASE WHEN {expr} IS NULL THEN NULL "
-        f"WHEN regexp_matches({expr}, '^\\d{{10}}$') THEN timezone({literal(timezone)}, "
+        f"WHEN regexp_matches({expr}, '^\\d{{10}}$') THEN timezone({local}, "
         f"to_timestamp(CAST({expr} AS BIGINT))) "
-        f"WHEN regexp_matches({expr}, '^\\d{{13}}$') THEN timezone({literal(timezone)}, "
+        f"WHEN regexp_matches({expr}, '^\\d{{13}}$') THEN timezone({local}, "
         f"to_timestamp(CAST({expr} AS BIGINT) / 1000.0)) "
-        f"WHEN regexp_matches({expr}, '\\d[T ]\\d{{1,2}}:\\d{{2}}(:\\d{{2}}(\\.\\d+)?)?"
-        f"\\s*([+-]\\d{{2}}(:?\\d{{2}})?|Z|UTC)$') "
+        f"WHEN regexp_matches({upper}, '{time}{seconds}?"
+        f"\\s*([+-]\\d{{2}}(:?\\d{{2}})?|Z|UTC|GMT)$') "
         # an offset no zone has (past ±14:59) is a bad timestamp, not a shifted one
-        f"THEN CASE WHEN regexp_matches({expr}, '([+-](0\\d|1[0-4])(:?[0-5]\\d)?|Z|UTC)$') "
-        f"THEN timezone({literal(timezone)}, try_cast({zoned} AS TIMESTAMPTZ)) END "
+        f"THEN CASE WHEN regexp_matches({upper}, "
+        f"'([+-](0\\d|1[0-4])(:?[0-5]\\d)?|Z|UTC|GMT)$') "
+        f"THEN timezone({local}, try_cast({zoned} AS TIMESTAMPTZ)) END "
+        f"WHEN regexp_matches({expr}, '\\d\\s*[A-Za-z][A-Za-z0-9_/+-]*$') "
+        f"THEN CASE WHEN regexp_matches({expr}, '{time}{seconds}?\\s+{region}$') "
+        f"THEN timezone({local}, try_cast({in_region} AS TIMESTAMPTZ)) END "
         f"ELSE coalesce(try_cast({expr} AS TIMESTAMP), try_strptime({expr}, {formats})) END"
     )
 
