@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -133,3 +134,32 @@ def test_each_command_runs_from_its_own_module(command):
                                 prog_name="leadctl")
     assert (result.exit_code, result.stdout.startswith(f"Usage: leadctl {command} ")) == (
         0, True)
+
+
+@pytest.fixture(scope="module")
+def two_leads(tmp_path_factory):
+    from tests.conftest import Cli, write
+
+    tmp = tmp_path_factory.mktemp("pipe")
+    write(tmp / "leads.csv", "lead_id,phone,name\nL1,13912345678,Ann\nL2,13912345679,Bob\n")
+    assert Cli(tmp / "ws.duckdb")("run", "--inbox", tmp, "--as-of", "2026-11-01").exit_code == 0
+    return tmp / "ws.duckdb"
+
+
+@pytest.mark.parametrize("args", [["portrait", "L1"], ["portrait", "L1", "--json"],
+                                  ["find", "lead_count >= 1"], ["runs", "--json"],
+                                  ["explain", "L1"], ["portrait", "nobody"]])
+def test_a_reader_that_went_away_leaves_the_exit_code_and_stderr_alone(two_leads, args):
+    # `leadctl find … | head`: the reader closes early. rich exited 1 there, and the
+    # portrait's --json printed a traceback; a found lead is still found (0), a missing one
+    # still not (1, its message).
+    read, write_end = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "leadctl", "--db", str(two_leads), *args],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write_end)
+    found = args[1] != "nobody"
+    assert (done.returncode, done.stderr == "") == ((0, True) if found else (1, False))
+    assert "Traceback" not in done.stderr

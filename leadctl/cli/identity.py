@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from leadctl import api
-from leadctl.cli import common
+from leadctl.cli import common, output
 from leadctl.identity.overrides_file import entry_text
 from leadctl.identity.suggest import DEFAULT_MIN_SCORE
 from leadctl.identity.suspects import DEFAULT_MIN_DISTINCT
@@ -279,7 +279,7 @@ def _override(ctx: typer.Context, write, a: str, b: str, reason: str, by: str | 
     if json_out:
         common.print_json({"written": result["written"], "file": result["file"]})
     else:
-        sys.stdout.write(entry_text(result["written"]))
+        output.write_stdout(entry_text(result["written"]))
     entry = result["written"]
     names = " and ".join(f"{x['source']}/{x['lead_id']}" for x in entry["leads"])
     if result["same_person"] and entry["kind"] == "must_link":

@@ -134,8 +134,26 @@ PRINTED = "printed"  # a log record already written to stderr as it is
 
 def print_json(data: Any) -> None:
     """One JSON document on stdout; NaN and infinities (not JSON) are written as null."""
-    sys.stdout.write(json.dumps(_finite(data), ensure_ascii=False, default=_json_default,
-                                allow_nan=False, indent=2) + "\n")
+    write_stdout(json.dumps(_finite(data), ensure_ascii=False, default=_json_default,
+                            allow_nan=False, indent=2) + "\n")
+
+
+def write_stdout(text: str) -> None:
+    """Text on stdout, flushed: a reader that went away (`| head`) is then found here."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_gone()
+
+
+def stdout_gone() -> None:
+    """The reader of stdout went away (`leadctl find … | head`): what is still to print is
+    dropped, and the command ends as it would have (its work done, its exit code its own),
+    not with exit 1 or a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _finite(value: Any) -> Any:
@@ -204,8 +222,13 @@ PIPED_WIDTH = 160
 def stdout_console(piped_width: int = PIPED_WIDTH):
     from rich.console import Console
 
+    class StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:  # rich's own: exit 1
+            self.quiet = True
+            stdout_gone()
+
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else piped_width
-    return Console(width=width, markup=False)
+    return StdoutConsole(width=width, markup=False)
 
 
 def stderr_console():

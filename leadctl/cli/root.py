@@ -56,7 +56,7 @@ class JsonFailureGroup(typer.core.TyperGroup):
 
 def _version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"leadctl {__version__}\n")
+        output.write_stdout(f"leadctl {__version__}\n")
         raise typer.Exit()
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import NoReturn
 
 import typer
 
 from leadctl import api
-from leadctl.cli import common
+from leadctl.cli import common, output
 from leadctl.errors import DataCheckFailed, RuleError
 
 rules_app = typer.Typer(help="Validate rule files; run rule fixtures.", no_args_is_help=True,
@@ -70,9 +69,9 @@ def test(ctx: typer.Context, json_out: common.Json = False) -> None:
 def _print_test_result(result: dict) -> None:
     """Plain lines (no wrapping): file:line stays greppable and clickable."""
     for failure in result["failures"]:
-        sys.stdout.write(f"FAIL {failure['message']}\n")
+        output.write_stdout(f"FAIL {failure['message']}\n")
     verdict = "ok" if result["ok"] else f"{result['failed']} failed"
-    sys.stdout.write(f"rules test {verdict}: {result['passed']}/{result['checks']} "
+    output.write_stdout(f"rules test {verdict}: {result['passed']}/{result['checks']} "
                      f"expectations passed in {result['cases']} cases from "
                      f"{len(result['files'])} files\n")
 
