@@ -402,8 +402,10 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
         on = ScreenAsOf(as_of, "option", last_tag_as_of(ws))
         result.update(file=str(out), rows=rows,
                       **on.to_dict(score=stored_as_of(ws, "scores")))
-        ws.finish_run("ok", {"experiment": name, "persons": result["persons"]},
-                      {"expr": expr, "file": str(out)})
+        # What it read is the workspace (no file): the expression and the file it wrote are
+        # counts of the run, `inputs` stays the array of files read (none).
+        ws.finish_run("ok", {"experiment": name, "persons": result["persons"], "expr": expr,
+                             "file": str(out)})
     return result
 
 

@@ -107,6 +107,10 @@ def test_export_writes_the_variants_masked_and_records_the_experiment(acli):
             "seed": "t1", "control": "A", "holdout": 0.0, "goal": "register", "persons": 8}]
         assert ws.rows("SELECT command, as_of::VARCHAR AS as_of, outcome FROM runs") == [
             {"command": "audience export", "as_of": "2026-10-01", "outcome": "ok"}]
+    # `inputs` is the array of files read (none here): what was exported is in `counts`
+    [run] = acli("runs", "--json").json()
+    assert (run["inputs"], run["counts"]) == (None, {
+        "experiment": "spring", "persons": 8, "expr": "city = '上海'", "file": str(out)})
 
 
 def test_reveal_holdout_rows_and_re_export(acli):
