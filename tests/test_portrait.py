@@ -297,6 +297,18 @@ def test_activity_history_and_identity_history(ws_cli):
         ("split", "P5", ["P1"], 1), ("merge", "P1", ["P1", "P9"], 3), ("create", "P9", [], 1)]
 
 
+def test_identity_history_rows_of_one_run_come_in_a_fixed_order(ws_cli):
+    # two parts split off in one run, stored P6 first: listed by person id, as stored or not
+    import duckdb
+
+    with duckdb.connect(str(ws_cli.db)) as con:
+        con.execute("INSERT INTO identity_history VALUES "
+                    "(4, '2026-10-24 00:00', 'split', 'P6', ['P1'], 1, 'no longer shares'), "
+                    "(4, '2026-10-24 00:00', 'split', 'P4', ['P1'], 1, 'no longer shares')")
+    assert [(h["run_id"], h["person_id"]) for h in
+            portrait_json(ws_cli, "P1")["identity_history"]][:2] == [(4, "P4"), (4, "P6")]
+
+
 def test_activity_prefers_person_activity_and_skips_big_event_tables(ws_cli, monkeypatch):
     import leadctl.views.portrait as view
 

@@ -211,6 +211,18 @@ def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
         return []
     insert = ("INSERT INTO tag_history (run_id, as_of, person_id, tag, old_value, new_value)\n"
               f"SELECT {run_id}, {date_literal(as_of)}, ")
+    if in_person_order and not old:
+        # Nothing stored (a first run): every value is new. An UNPIVOT of the persons in
+        # order (a NULL, no value, is no row) gives the rows of the lists below, and
+        # at 1M persons (15M values) took 6.0–6.4 s against 7.5–8.8 s. Its output columns
+        # are named as no tag can be (a space).
+        ordered = sorted(values, key=lambda v: v[0])
+        cols = ", ".join(f"{new_json} AS {ident(name)}" for name, _, new_json, _ in ordered)
+        names = ", ".join(ident(name) for name, *_ in ordered)
+        return [insert + 'person_id, "tag name", CAST(NULL AS JSON), "new value" FROM (\n'
+                f"  SELECT person_id, {cols}\n"
+                f"  FROM (SELECT * FROM {COMPARE} ORDER BY person_id))\n"
+                f'UNPIVOT ("new value" FOR "tag name" IN ({names}))']
     if in_person_order:
         entries = ",\n    ".join(
             f"CASE WHEN {differs} THEN {{'tag': {literal(name)}, 'o': {old_json}, "

@@ -32,7 +32,8 @@ EXPORT_QUERIES: dict[str, str] = {
         ORDER BY e.file_id, e.row_number""",
     "persons": "SELECT * FROM persons ORDER BY person_id",
     "blocked": "SELECT * FROM blocked_identifiers ORDER BY id_type, value",
-    "history": "SELECT * FROM identity_history ORDER BY run_id, person_id",
+    "history": "SELECT * FROM identity_history "
+               "ORDER BY run_id, person_id, change, old_person_ids, leads",
     "tags": "SELECT person_id, tag, value, as_of, run_id FROM tags ORDER BY person_id, tag",
     "scores": """
         SELECT s.person_id, s.score, s.grade, s.as_of, b.rule, b.points

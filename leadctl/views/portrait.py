@@ -288,4 +288,6 @@ def _identity_history(ws, person_id: str) -> list[dict]:
         "SELECT run_id, changed_at, change, person_id, old_person_ids, leads, reason "
         f"FROM identity_history WHERE {recorded_under_sql()} "
         "OR (change = 'split' AND list_contains(old_person_ids, ?)) "
-        f"ORDER BY run_id DESC, changed_at DESC LIMIT {MAX_HISTORY}", [person_id] * 3)
+        # rows of one run in a fixed order, whatever order they were stored in
+        f"ORDER BY run_id DESC, changed_at DESC, change, person_id, old_person_ids, leads "
+        f"LIMIT {MAX_HISTORY}", [person_id] * 3)
