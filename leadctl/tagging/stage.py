@@ -214,15 +214,17 @@ def history_sql(new: list[StoredTag], old: list[StoredTag], as_of: dt.date,
     if in_person_order and not old:
         # Nothing stored (a first run): every value is new. An UNPIVOT of the persons in
         # order (a NULL, no value, is no row) gives the rows of the lists below, and
-        # at 1M persons (15M values) took 6.0–6.4 s against 7.5–8.8 s. Its output columns
-        # are named as no tag can be (a space).
+        # at 1M persons (15M values) took 6.0–6.4 s against 7.5–8.8 s. The columns are
+        # `t_<tag>` (no tag then collides with `tag` or `value`; Spark reads no quoted
+        # name with a space there).
         ordered = sorted(values, key=lambda v: v[0])
-        cols = ", ".join(f"{new_json} AS {ident(name)}" for name, _, new_json, _ in ordered)
-        names = ", ".join(ident(name) for name, *_ in ordered)
-        return [insert + 'person_id, "tag name", CAST(NULL AS JSON), "new value" FROM (\n'
+        cols = ", ".join(f"{new_json} AS {ident('t_' + name)}"
+                         for name, _, new_json, _ in ordered)
+        names = ", ".join(ident("t_" + name) for name, *_ in ordered)
+        return [insert + "person_id, substr(tag, 3), CAST(NULL AS JSON), value FROM (\n"
                 f"  SELECT person_id, {cols}\n"
                 f"  FROM (SELECT * FROM {COMPARE} ORDER BY person_id))\n"
-                f'UNPIVOT ("new value" FOR "tag name" IN ({names}))']
+                f"UNPIVOT (value FOR tag IN ({names}))"]
     if in_person_order:
         entries = ",\n    ".join(
             f"CASE WHEN {differs} THEN {{'tag': {literal(name)}, 'o': {old_json}, "
