@@ -55,6 +55,13 @@ def test_a_byte_order_mark_or_an_end_of_file_mark_alone_is_an_empty_file(cli, tm
         for name in ("bom", "bom_lines", "wide_bom")}
 
 
+def test_the_delimiter_is_told_from_the_header_after_blank_lines(cli, tmp_path):
+    # the readers skip blank lines before the header; the sniffer read `,` off the empty one
+    (tmp_path / "semi.csv").write_bytes(b"\n\nlead_id;phone;name\nb1;13900000055;Li\n")
+    files = cli("ingest", tmp_path, "--json").json()["files"]
+    assert [(f["status"], f["delimiter"], f["loaded"]) for f in files] == [("loaded", ";", 1)]
+
+
 def test_a_dos_end_of_file_mark_is_not_read_as_data(cli, tmp_path):
     # Ctrl-Z (0x1A) after the last line, or right after its last value; a time of 24:00
     # is the next day's 00:00.

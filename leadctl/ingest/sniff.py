@@ -92,7 +92,7 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         text = head.decode(wide, errors="replace")
         if truncated:
             text = text[: text.rfind("\n") + 1] or text
-        header = text.lstrip("\ufeff").splitlines()[0] if text else ""
+        header = _header_line(text.lstrip("\ufeff"))
         delimiter = _detect_delimiter(header)
         _refuse_junk(text, delimiter)
         return FileFormat("csv", wide, delimiter, True)
@@ -113,10 +113,16 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     text = head.decode(_codec("utf-8" if conflict else enc), errors="replace")
     if truncated:
         text = text[: text.rfind("\n") + 1] or text
-    header = text.splitlines()[0] if text else ""
+    header = _header_line(text)
     delimiter = _detect_delimiter(header)
     _refuse_junk(text, delimiter)
     return FileFormat("csv", enc, delimiter, has_bom, conflict)
+
+
+def _header_line(text: str) -> str:
+    """The first line with something on it: the readers skip blank lines before the header,
+    so the delimiter is told from the header, not from an empty line."""
+    return next((line for line in text.splitlines() if line.strip()), "")
 
 
 def _blank(head: bytes) -> bool:
