@@ -3,8 +3,9 @@
 DuckDB rounds a DOUBLE by its exact binary value (3.925 is 3.92499… → 3.92);
 Spark by its shortest decimal text (3.925 → 3.93). Sums of doubles also differ in
 the last bit with summation order. Rounding through a DECIMAL removes both: the
-value is first fixed at 9 decimals, then rounded half away from zero, the same
-on both engines (and what a person reading "3.925" expects).
+value is first fixed at 9 decimals (from 10^6 on, at 15 significant digits: see
+`round_sql`), then rounded half away from zero, the same on both engines (and what a
+person reading "3.925" expects).
 
 The value goes through an 18-digit DECIMAL first (a 64-bit integer on both engines:
 3.5x faster than the 38-digit one over a score pass), and only what that cannot hold
@@ -38,9 +39,30 @@ def _rounded_tries(value: str, digits: int, widths: tuple[int, ...], as_type: st
             f"AS {as_type})" for width in widths]
 
 
+# Fixed at 9 decimals, a value from 10^6 on can land on the wrong side of a half: the
+# DOUBLE 8532953.155 is 8532953.154999999329…, fixed as …154999999, then rounded down.
+# A DOUBLE holds any decimal of 15 significant digits exactly, so from 10^6 to 10^15 a
+# value is fixed at 15 significant digits instead (8 decimals below 10^7 … 0 below
+# 10^15); beyond that a DOUBLE has no decimals to speak of.
+SIGNIFICANT_DIGITS = 15
+FIXED_FROM, FIXED_UNTIL = 6, 15  # powers of ten
+
+
 def round_sql(value: str, digits: int) -> str:
     tries = _rounded_tries(value, digits, round_widths(digits), "DOUBLE")
-    return f"coalesce({', '.join(tries)}, {value})" if tries else value
+    if not tries:  # more digits than a DECIMAL holds: nothing to round
+        return value
+    small = f"coalesce({', '.join(tries)}, {value})"
+    bands = " ".join(
+        f"WHEN abs({value}) < 1e{power} THEN coalesce(CAST(round(TRY_CAST({value} AS "
+        f"DECIMAL(18, {SIGNIFICANT_DIGITS - power})), {int(digits)}) AS DOUBLE), {value})"
+        for power in range(FIXED_FROM + 1, FIXED_UNTIL + 1))
+    # From 10^15 a DOUBLE has no decimal worth rounding to: it is kept (through a DECIMAL,
+    # 10^20 came back as 9.999999999999998e19); to tens, hundreds, … it is a whole number
+    # rounded as a DOUBLE, half away from zero on both engines.
+    large = value if digits >= 0 else f"round({value}, {int(digits)})"
+    return (f"CASE WHEN abs({value}) < 1e{FIXED_FROM} OR {value} IS NULL THEN {small} "
+            f"WHEN abs({value}) >= 1e{FIXED_UNTIL} THEN {large} {bands} END")
 
 
 # A sum of money is kept as an exact DECIMAL of millionths: sums of DOUBLEs differ in

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import sqlglot
 
 from leadctl.errors import Location, RuleError
 from leadctl.rules.expr import CompiledExpr, ExprError, compile_expr, expr_names
 from leadctl.rules.load import load_yaml_text
 from leadctl.rules.located import RuleDoc, compile_located
+from leadctl.sqlfn import round_sql
 
 FIELDS = {
     "orders": "number",
@@ -59,9 +61,9 @@ COMPILES = [
     ("case city when 'a' then 'x' end", """CASE "city" WHEN 'a' THEN 'x' END""", "string"),
     ("abs(amount)", 'ABS("amount")', "number"),
     ("round(amount)", 'ROUND("amount")', "number"),
+    # the rounding of leadctl.sqlfn (its values: tests/test_sqlfn.py), with the argument
     ("round(amount, 2)",
-     'COALESCE(CAST(ROUND(TRY_CAST("amount" AS DECIMAL(18, 9)), 2) AS DOUBLE), '
-     'CAST(ROUND(TRY_CAST("amount" AS DECIMAL(38, 9)), 2) AS DOUBLE), "amount")',
+     "(" + sqlglot.transpile(round_sql('"amount"', 2), read="duckdb", write="duckdb")[0] + ")",
      "number"),
     ("floor(amount) + ceil(amount)", """(FLOOR("amount") + CEIL("amount"))""", "number"),
     ("least(amount, 1, 2)", 'LEAST("amount", 1, 2)', "number"),
@@ -159,6 +161,14 @@ EVALUATES = [
     ("-amount", [-6500.0, None, 2.5]),
     ("abs(amount)", [6500.0, None, 2.5]),
     ("round(amount / 3, 1)", [2166.7, None, -0.8]),
+    # a first argument wholly in parentheses is one argument; `1e3+1` is 1e3 + 1
+    ("abs((orders - 40))", [5, 37, 40]),
+    ("if((orders > 3), 1, 0)", [1, 0, 0]),
+    ("min((orders), 5)", [5, 3, 0]),
+    ("orders < 1e1+1", [False, True, True]),
+    ("orders - 1e1-1", [24.0, -8.0, -11.0]),
+    ("orders + 1e1+1e1", [55.0, 23.0, 20.0]),
+    ("round(amount + 8532955.655, 2)", [8539455.66, None, 8532953.16]),  # half, up
     ("floor(amount)", [6500.0, None, -3.0]),
     ("ceil(amount)", [6500.0, None, -2.0]),
     ("least(orders, 10)", [10, 3, 0]),
@@ -284,6 +294,7 @@ REJECTS = [
     ("abs(city)", "abs() needs a number, got string 'city'", 4, 4),
     ("abs(orders, 1)", "abs() takes 1 argument, got 2", 0, 14),
     ("round(amount, orders)", "round() digits must be a whole number like 2", 14, 6),
+    ("round(amount, -2147483649)", "round() digits must be between -38 and 38", 14, 11),
     ("starts_with(city)", "starts_with() takes 2 arguments, got 1", 0, 17),
     ("least(orders)", "least() takes at least 2 arguments, got 1", 0, 13),
     ("least(orders, city)", "least() arguments mix number 'orders' and string 'city'", 14, 4),

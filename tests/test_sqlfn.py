@@ -48,10 +48,36 @@ def _wide_only(value: str, digits: int) -> str:
                   max_size=200),
        st.integers(-3, 20))
 def test_trying_the_narrow_decimal_first_never_changes_a_result(values, digits):
+    # below 10^6, where values are fixed at 9 decimals (above: the next test)
     con = duckdb.connect()
     con.execute("CREATE TABLE t (x DOUBLE)")
     con.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
     differ = con.execute(
-        f"SELECT x FROM t WHERE {round_sql('x', digits)} IS DISTINCT FROM "
+        f"SELECT x FROM t WHERE abs(x) < 1e6 AND {round_sql('x', digits)} IS DISTINCT FROM "
         f"{_wide_only('x', digits)}").fetchall()
     assert differ == []
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(10**6, 10**15 - 1), st.integers(0, 9), st.integers(0, 3),
+       st.booleans())
+def test_a_decimal_of_15_digits_rounds_half_away_from_zero_at_any_size(whole, decimals,
+                                                                      digits, negative):
+    # 8532953.155 (the DOUBLE 8532953.15499999932…) rounds to 8532953.16, as written
+    from decimal import ROUND_HALF_UP, Decimal
+
+    text = f"{'-' if negative else ''}{whole}.{'5' * decimals}" if decimals else str(whole)
+    if len(text.lstrip("-").replace(".", "")) > 15:
+        return  # more digits than a DOUBLE keeps
+    expected = float(Decimal(text).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP))
+    got = duckdb.connect().execute(
+        f"SELECT {round_sql('x', digits)} FROM (SELECT CAST(? AS DOUBLE) AS x)",
+        [float(text)]).fetchall()[0][0]
+    assert got == expected
+
+
+def test_large_values_that_have_no_decimals_are_kept():
+    rows = duckdb.connect().execute(
+        f"SELECT {round_sql('x', 2)}, {round_sql('x', -3)} FROM (VALUES (1e20::DOUBLE), "
+        f"(8532953.155)) t(x)").fetchall()
+    assert rows == [(1e20, 1.0e20), (8532953.16, 8533000.0)]

@@ -31,7 +31,7 @@ from leadctl.rules.expr_parse import (
     child_nodes,
 )
 from leadctl.rules.hints import did_you_mean
-from leadctl.sqlfn import round_scale, round_widths
+from leadctl.sqlfn import round_sql
 
 NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP, LIST, NULL = (
     "number", "string", "boolean", "date", "timestamp", "list", "null",
@@ -79,6 +79,8 @@ def type_name(kind: str) -> str:
 
 _NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _WHOLE_RE = re.compile(r"[0-9]+")
+ROUND_DIGITS_MAX = 38  # a DECIMAL's digits: past them a place means nothing
+_ROUNDED = "rounded_argument__"  # round_sql's argument, replaced by the compiled one
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?")
 _SQL_NAME_PART = r'(?:[A-Za-z_]\w*|"(?:[^"]|"")*"|`(?:[^`]|``)*`)'
@@ -479,16 +481,19 @@ class Compiler:
         if len(args) == 2:
             if not re.fullmatch(r"-?\d+", str(args[1].literal)):
                 raise self.err(args[1].src, "round() digits must be a whole number like 2")
-            digits = args[1].node
-            # Through DECIMALs: the same result on DuckDB and Spark (see leadctl.sqlfn).
             places = int(str(args[1].literal))
-            decimal = f"DECIMAL({{}}, {round_scale(places)})"
-            tries = [self.exp.cast(self.exp.Round(
-                this=self.exp.TryCast(this=args[0].node.copy(),
-                                      to=self.exp.DataType.build(decimal.format(width))),
-                decimals=digits.copy()), "DOUBLE") for width in round_widths(places)]
-            rounded = self.exp.func("coalesce", *tries, args[0].node) if tries else args[0].node
-            return _Typed(rounded, NUMBER, ATOM, node)
+            if not -ROUND_DIGITS_MAX <= places <= ROUND_DIGITS_MAX:
+                raise self.err(args[1].src, f"round() digits must be between "
+                               f"-{ROUND_DIGITS_MAX} and {ROUND_DIGITS_MAX}")
+            # Through DECIMALs: the same result on DuckDB and Spark (leadctl.sqlfn.round_sql,
+            # whose SQL is read here with the argument in its place).
+            import sqlglot
+
+            rounded = sqlglot.parse_one(round_sql(_ROUNDED, places), read="duckdb")
+            rounded = rounded.transform(
+                lambda n: args[0].node.copy()
+                if isinstance(n, self.exp.Column) and n.name == _ROUNDED else n)
+            return _Typed(self.exp.Paren(this=rounded), NUMBER, ATOM, node)
         return _Typed(self.exp.Round(this=args[0].node, decimals=digits), NUMBER, ATOM, node)
 
     def _pick(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:

@@ -109,6 +109,7 @@ class Parsed:
             self.tokens = dialect.tokenize(text)
         except TokenError as exc:
             raise _token_error(text, exc) from None
+        self.tokens = _unglued_numbers(self.tokens)
         _check_tokens(text, self.tokens)
         self.by_start = {tok.start: i for i, tok in enumerate(self.tokens)}
         self.by_end = {tok.end: i for i, tok in enumerate(self.tokens)}
@@ -272,6 +273,41 @@ _NOT_A_FUNCTION = _words(
 _OPERAND_END = _words("VAR IDENTIFIER NUMBER STRING R_PAREN NULL TRUE FALSE END")
 
 
+# sqlglot reads `1e3+1` as one number (the sign after an exponent's digits, and what
+# follows, glued on), and `1e3+1e2` as `1e3+1` then `e2`.
+_GLUED_NUMBER = re.compile(r"((?:\d+\.?\d*|\.\d+)[eE]\d+)([+-])(\d*\.?\d*)")
+_EXPONENT = re.compile(r"[eE]\d+")
+
+
+def _unglued_numbers(tokens: list) -> list:
+    """`1e3+1` as three tokens, `1e3`, `+` and `1`, as `1e3 + 1` is."""
+    from sqlglot.tokens import Token, TokenType
+
+    out: list = []
+    for tok in tokens:
+        glued = tok.token_type.name == "NUMBER" and _GLUED_NUMBER.fullmatch(tok.text)
+        if (tok.token_type.name == "VAR" and _EXPONENT.fullmatch(tok.text) and out
+                and out[-1].token_type.name == "NUMBER" and out[-1].end + 1 == tok.start):
+            last = out.pop()  # `1` `e2` of `1e3+1e2`: the number `1e2`
+            out.append(Token(TokenType.NUMBER, last.text + tok.text, tok.line, tok.col,
+                             last.start, tok.end))
+            continue
+        if not glued:
+            out.append(tok)
+            continue
+        number, sign, rest = glued.groups()
+        first_end = tok.start + len(number) - 1
+        parts = [(TokenType.NUMBER, number, tok.start, first_end),
+                 (TokenType.PLUS if sign == "+" else TokenType.DASH, sign, first_end + 1,
+                  first_end + 1)]
+        if rest:
+            parts.append((TokenType.NUMBER, rest, first_end + 2, tok.end))
+        # a token's col is the column of its last character
+        out += [Token(kind, text, tok.line, tok.col - (tok.end - end), start, end)
+                for kind, text, start, end in parts]
+    return out
+
+
 def _check_tokens(text: str, tokens: list) -> None:
     """Reject, at their exact place, things an expression can never contain."""
     allowed = ", ".join(sorted(FUNCTIONS))
@@ -346,6 +382,8 @@ def _check_arity(text: str, tokens: list, name_index: int, name: str) -> None:
         kind = tokens[j].token_type.name
         if kind == "L_PAREN":
             depth += 1
+            if depth > 1 and count == 0:  # a first argument that opens with `(`
+                count = 1
         elif kind == "R_PAREN":
             depth -= 1
             if depth == 0:
