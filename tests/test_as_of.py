@@ -141,3 +141,23 @@ def test_routing_is_shown_as_of_the_screens_date(ran):
     audience = ran("audience", "export", "calls", "status = 'contacting'", "-o",
                    ran.db.parent / "calls.csv", "--as-of", "2026-11-03", "--json").json()
     assert audience["persons"] == 1
+
+
+def test_a_past_screen_shows_no_later_sale_lock_and_no_since_date_for_no_status(ran):
+    # A sale of a closed lead logs nothing (pool, owner, status stay): its lock is still
+    # not there the day before it. A lead waiting with no status has no since-date, also
+    # once a later claim makes its routing be rebuilt from the log.
+    assert ran("claim", "nurture", "--rep", "ops_xu", "--n", "2",
+               "--as-of", "2026-11-02").exit_code == 0
+    assert ran("status", "L1", "closed", "--as-of", "2026-11-03").exit_code == 0
+    assert ran("sale", "L1", "--rep", "ops_xu", "--as-of", "2026-11-05").exit_code == 0
+
+    def seen(query, day):
+        data = ran("portrait", query, "--json", "--as-of", day).json()
+        return data["status"], data["status_since"], data["locked_until"], data["locked"]
+
+    assert seen("L1", "2026-11-04") == ("closed", "2026-11-03", None, False)
+    assert seen("L1", "2026-11-05")[2:] == ("2027-05-04", True)  # lock_days: 180
+    assert seen("L2", "2026-11-01") == (None, None, None, False)
+    assert [ran("find", "locked_until >= '2026-11-04'", "--count", "--as-of", day).stdout
+            for day in ("2026-11-04", "2026-11-05")] == ["0\n", "1\n"]

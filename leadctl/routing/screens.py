@@ -53,11 +53,15 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
     """Every person's routing as of `until` (the `ownership` columns; only `person_id`'s
     when given): the stored row of a person with nothing logged after `until`; the others
     rebuilt from their log rows dated by then (each holds the state it left; rows recorded
-    under an id a merge retired count for the person it went into) and the sales made by
-    then (the stored lock when the person has none on record). A person with no log row
-    by then was not routed by then: no row."""
-    day, cols = date_literal(until), ", ".join(OWNERSHIP_COLUMNS)
-    one = "" if person_id is None else f" AND person_id = {literal(person_id)}"
+    under an id a merge retired count for the person it went into). The lock, for both,
+    from the sales made by then (a sale of a closed lead logs nothing; the stored lock when
+    the person has no sale on record). A status never set has no since-date. A person with
+    no log row by then was not routed by then: no row."""
+    day = date_literal(until)
+    stored = ", ".join(  # the stored row, its lock from the sales made by then
+        "CASE WHEN x.person_id IS NOT NULL THEN x.locked_until ELSE o.locked_until END "
+        "AS locked_until" if c == "locked_until" else f"o.{c}" for c in OWNERSHIP_COLUMNS)
+    one = "" if person_id is None else f" AND o.person_id = {literal(person_id)}"
 
     def under(table: str) -> str:  # one person: its rows only, before the joins (a lookup)
         if person_id is None:
@@ -93,11 +97,13 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
   {under("x")}
   GROUP BY 1
 )
-SELECT {cols} FROM ownership
-WHERE person_id NOT IN (SELECT person_id FROM changed){one}
+SELECT {stored}
+FROM ownership o LEFT JOIN sold x ON x.person_id = o.person_id
+WHERE o.person_id NOT IN (SELECT person_id FROM changed){one}
 UNION ALL
 SELECT d.person_id, d.new_pool AS pool, d.new_owner AS owner, d.new_status AS status,
-       coalesce(b.status_since, d.as_of) AS status_since, b.assigned_at,
+       CASE WHEN b.status_since IS NOT NULL OR d.new_status IS NULL THEN b.status_since
+            ELSE d.as_of END AS status_since, b.assigned_at,
        CASE WHEN x.person_id IS NOT NULL THEN x.locked_until ELSE o.locked_until END
          AS locked_until,
        b.dormant, d.reason
