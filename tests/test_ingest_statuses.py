@@ -58,8 +58,11 @@ def test_a_byte_order_mark_or_an_end_of_file_mark_alone_is_an_empty_file(cli, tm
 def test_the_delimiter_is_told_from_the_header_after_blank_lines(cli, tmp_path):
     # the readers skip blank lines before the header; the sniffer read `,` off the empty one
     (tmp_path / "semi.csv").write_bytes(b"\n\nlead_id;phone;name\nb1;13900000055;Li\n")
+    # and after a byte order mark (DuckDB's reader took the blank line for the header)
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf\r\nlead_id,phone\nb2,13900000056\n")
     files = cli("ingest", tmp_path, "--json").json()["files"]
-    assert [(f["status"], f["delimiter"], f["loaded"]) for f in files] == [("loaded", ";", 1)]
+    assert [(f["source"], f["status"], f["delimiter"], f["loaded"]) for f in files] == [
+        ("bom", "loaded", ",", 1), ("semi", "loaded", ";", 1)]
 
 
 def test_a_dos_end_of_file_mark_is_not_read_as_data(cli, tmp_path):

@@ -21,6 +21,7 @@ from leadctl.ingest.columns import (
     missing_identifier_message,
 )
 from leadctl.ingest.sniff import (
+    UTF8,
     FileFormat,
     csv_header,
     ends_with_eof_mark,
@@ -189,8 +190,10 @@ class DuckDBReader:
             return StagedFile(rows_sql, columns, types)
         staged = StagedFile("", [], {}, rejects_table=f"_rej_{file_id}")
         read_path = path
-        if fmt.encoding not in ("utf-8", "utf8") or fmt.mixed_newlines:
-            staged.temp, replaced = transcode_to_utf8(path, fmt.encoding,
+        if fmt.encoding not in ("utf-8", "utf8") or fmt.mixed_newlines or fmt.blank_after_bom:
+            # (the copy has no byte order mark: UTF-8's is read as one by utf-8-sig)
+            encoding = "utf-8-sig" if fmt.has_bom and fmt.encoding in UTF8 else fmt.encoding
+            staged.temp, replaced = transcode_to_utf8(path, encoding,
                                                       newlines=fmt.mixed_newlines,
                                                       eof_mark=fmt.eof_mark)
             read_path = staged.temp

@@ -32,6 +32,7 @@ class FileFormat:
     has_bom: bool = False
     conflict: str = ""  # a forced encoding contradicts the file (BOM, valid UTF-8)
     mixed_newlines: bool = False  # read through a copy with LF line endings
+    blank_after_bom: bool = False  # read through a copy without the byte order mark
     # The file ends with a DOS end-of-file mark (Ctrl-Z, 0x1A: old Windows tools write
     # one): read through a copy without it, not loaded as a last line or character.
     eof_mark: bool = False
@@ -116,7 +117,11 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     header = _header_line(text)
     delimiter = _detect_delimiter(header)
     _refuse_junk(text, delimiter)
-    return FileFormat("csv", enc, delimiter, has_bom, conflict)
+    # DuckDB's reader takes the blank line after a byte order mark for the header (it
+    # skips blank lines before a header otherwise, as Spark does after the mark too)
+    blank_after_bom = has_bom and head.lstrip(b" \t")[:1] in (b"\r", b"\n")
+    return FileFormat("csv", enc, delimiter, has_bom, conflict,
+                      blank_after_bom=blank_after_bom)
 
 
 def _header_line(text: str) -> str:
