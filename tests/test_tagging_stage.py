@@ -235,6 +235,21 @@ def test_a_value_hidden_by_an_as_of_moved_back_only_ages_when_it_comes_back(tmp_
         ("a", "last_paid_days", "13", "3")]
 
 
+def test_a_value_removed_since_is_not_brought_back_by_an_as_of_moved_back(tmp_path):
+    # b's only order is withdrawn (run 2: 2 → no value); moving the as-of back and forth
+    # since must not find the value recorded before the removal.
+    ws = events_ws()
+    run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    ws.execute("INSERT INTO rejects (kind, reason) VALUES ('events', 'superseded')")
+    ws.execute("DELETE FROM events WHERE subject = 'person:b'")
+    run_tags(ws, rules(tmp_path), dt.date(2026, 11, 2), run_id=2)
+    run_tags(ws, rules(tmp_path), dt.date(2026, 10, 30), run_id=3)
+    run_tags(ws, rules(tmp_path), dt.date(2026, 11, 3), run_id=4)
+    assert [h for h in _history(ws, 2) if h[:2] == ("b", "last_paid_days")] == [
+        ("b", "last_paid_days", "2", None)]
+    assert [h for h in _history(ws, 4) if h[0] == "b"] == []
+
+
 def test_dry_run_reports_the_difference_and_stores_nothing(tmp_path):
     ws = events_ws()
     run_tags(ws, rules(tmp_path), AS_OF, run_id=1)

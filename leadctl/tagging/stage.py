@@ -121,16 +121,17 @@ def hidden_values_sql(tags: list[StoredTag], stored_as_of: dt.date) -> str:
     again, and only aged (`history_sql` records no change when it comes back)."""
     names = ", ".join(literal(t.name) for t in tags)
     stored = date_literal(stored_as_of)
-    cols = ", ".join(
-        f"max(CAST(v AS {t.sql_type}) + ({stored} - a)) FILTER (WHERE tag = {literal(t.name)}) "
-        f"AS {ident(t.name)}" for t in tags)
+    days = f"date_diff('day', latest.a, {stored})"
+    cols = ", ".join(f"max(CAST(latest.v AS {t.sql_type}) + {days}) "
+                     f"FILTER (WHERE tag = {literal(t.name)}) AS {ident(t.name)}" for t in tags)
+    # The last row as one struct: arg_max passes over a NULL value (a value removed), and
+    # the last row then is that removal.
     return f"""
         CREATE OR REPLACE TEMP TABLE {HIDDEN} AS
         SELECT person_id, {cols}
-        FROM (SELECT person_id, tag, arg_max(new_value, run_id) AS v,
-                     arg_max(as_of, run_id) AS a
+        FROM (SELECT person_id, tag, arg_max({{'v': new_value, 'a': as_of}}, run_id) AS latest
               FROM tag_history WHERE tag IN ({names}) GROUP BY person_id, tag)
-        WHERE v IS NOT NULL AND CAST(v AS DOUBLE) + ({stored} - a) <= 0
+        WHERE latest.v IS NOT NULL AND CAST(latest.v AS DOUBLE) + {days} <= 0
         GROUP BY person_id"""
 
 
