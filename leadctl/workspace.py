@@ -434,17 +434,35 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
         lock.release()
 
 
+# Signals that arrived while `_signals_held` held them (the Python handler asks
+# `signal_held` first): a signal sent to the process can reach another thread (DuckDB's),
+# which the main thread's mask does not hold, and Python then runs the handler at once.
+_HOLD: dict = {"on": False, "pending": []}
+
+
+def signal_held(signum: int) -> bool:
+    """Whether `signum` waits for a held block to end (it is raised again then)."""
+    if _HOLD["on"]:
+        _HOLD["pending"].append(signum)
+    return _HOLD["on"]
+
+
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """SIGTERM and SIGINT wait for the block to end (then they act as always)."""
-    if not hasattr(signal, "pthread_sigmask"):  # (not on Windows)
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    masked = hasattr(signal, "pthread_sigmask")  # (not on Windows)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT}) \
+        if masked else None
+    _HOLD["on"] = True
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        _HOLD["on"] = False
+        if masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        pending, _HOLD["pending"] = _HOLD["pending"], []
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 def _beside(path: Path, suffix: str) -> Path:
