@@ -77,11 +77,29 @@ class RuleSet:
                 "funnels": len(self.funnels.funnels) if self.funnels else 0}
 
 
+# Times the rule files are read again when one changed while they were read.
+RULES_READS = 5
+
+
 def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
-    """Every rule file parsed and validated; RuleError lists ALL problems of all files."""
+    """Every rule file parsed and validated; RuleError lists ALL problems of all files.
+    The rules hash is that of the files as parsed: when one changed while they were read
+    (`identity link` appending an override during a run), they are read again."""
     rules_dir = Path(rules_dir or "rules")
     if not rules_dir.is_dir():
         raise RuleError([(None, f"rules directory {rules_dir} not found (pass --rules)")])
+    for _ in range(RULES_READS):
+        before = rules_hash(rules_dir)
+        ruleset = _read_rules(rules_dir, before)
+        if rules_hash(rules_dir) == before:
+            if ws is not None:
+                ruleset.check_data(ws)
+            return ruleset
+    raise RuleError([(None, f"the rule files in {rules_dir} kept changing while they were "
+                            "read; run again when they are written")])
+
+
+def _read_rules(rules_dir: Path, file_hash: str) -> RuleSet:
     problems: Problems = []
     files: list[str] = []
     warnings: list[str] = []
@@ -122,9 +140,6 @@ def load_rules(rules_dir: Path | str | None, ws=None) -> RuleSet:
         warnings += unknown_grade_warnings(routing, set(scoring.grade_names))
     if problems:
         raise RuleError(sorted_problems(problems))
-    ruleset = RuleSet(rules_dir, tags, scoring, routing, identity, sources,
-                      hash=rules_hash(rules_dir), files=files, warnings=warnings,
-                      costs=costs, funnels=funnels)
-    if ws is not None:
-        ruleset.check_data(ws)
-    return ruleset
+    return RuleSet(rules_dir, tags, scoring, routing, identity, sources,
+                   hash=file_hash, files=files, warnings=warnings, costs=costs,
+                   funnels=funnels)

@@ -285,3 +285,26 @@ def test_rules_check_says_which_tags_later_nights_read_from_raw_events(cli):
                                   "lifecycle_stage", "acquisition_channel", "repeat_lead"]
     assert nightly["from_raw_events"][-1] == {"tag": "login_streak_current",
                                               "reason": "runs of days (streak)"}
+
+
+def test_a_rule_file_changed_while_the_rules_are_read_is_read_again(tmp_path, monkeypatch):
+    # `identity link` appending an override while a run reads the rules: the hash the run
+    # records is that of the files it parsed, the new ones
+    import leadctl.ruleset as ruleset
+    from leadctl.rules.load import rules_hash
+
+    rules = shutil.copytree(RULES, tmp_path / "rules")
+    real, calls = ruleset.load_funnel_rules, []
+
+    def append_while_reading(*args):
+        if not calls:
+            with open(rules / "identity_overrides.yaml", "a", encoding="utf-8") as out:
+                out.write("overrides:\n  - kind: must_link\n    leads: [a|1, b|2]\n"
+                          "    reason: same person\n")
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(ruleset, "load_funnel_rules", append_while_reading)
+    loaded = load_rules(rules)
+    assert (len(calls), loaded.hash == rules_hash(rules)) == (2, True)
+    assert len(loaded.identity.overrides) == 1
