@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from leadctl.errors import InputError, UsageError
@@ -19,12 +23,34 @@ def write_text_file(path: Path | str, text: str) -> Path:
         raise UsageError(f"{path} is a folder: give a file name")
     if not folder.is_dir():
         raise UsageError(f"directory {folder} does not exist")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
+    tmp = None
+    try:  # a temp name of its own: two writers never share one
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        tmp = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
         os.replace(tmp, path)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def editing(path: Path | str) -> Iterator[None]:
+    """One read-change-write of `path` at a time, across processes (two `identity link`
+    appending at once each kept only its own entry): an exclusive lock on its folder for
+    the block (the file itself is replaced by each write; no lock file left in rules/)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the other edit takes milliseconds: wait for it
+        yield
+    finally:
+        os.close(fd)

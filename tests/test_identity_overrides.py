@@ -476,3 +476,32 @@ def test_explain_shows_the_overrides_and_a_must_link_as_a_hop(env):
                                       "location": f"{path}:5:3", "leads": ["web:L4"]}]
     assert identity["paths"] == [{"lead": "web:L4", "hops": [
         {"from": "web:L5", "to": "web:L4", "id_type": "must_link", "value": "same person"}]}]
+
+
+def _append_many(rules_dir: str, worker: int, start) -> None:
+    from leadctl.identity.overrides_file import append_overrides
+
+    start.wait()
+    for k in range(15):
+        append_overrides(rules_dir, [{"kind": "must_link", "leads": [f"w{worker}|{k}", "x|1"],
+                                      "reason": "same person"}])
+
+
+def test_appends_from_processes_at_the_same_time_all_stay(tmp_path):
+    # two `identity link` at once: each read the file, added its entry, wrote it back
+    import multiprocessing
+
+    from leadctl.identity.overrides_file import OVERRIDES_FILE
+
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(3)
+    workers = [context.Process(target=_append_many, args=(str(tmp_path), w, start))
+               for w in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    text = (tmp_path / OVERRIDES_FILE).read_text(encoding="utf-8")
+    assert text.count("- kind:") == 45
+    assert sorted(p.name for p in tmp_path.iterdir()) == [OVERRIDES_FILE]  # no temp, no lock

@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from leadctl.textfile import write_text_file
+from leadctl.textfile import editing, write_text_file
 
 OVERRIDES_FILE = "identity_overrides.yaml"
 # What JSON leaves raw but YAML cannot read back as itself: DEL, the C1 controls (NEL
@@ -100,8 +100,9 @@ def append_overrides(rules_dir: Path | str, entries: list[dict[str, Any]]) -> Pa
     """Append entries to `rules_dir/identity_overrides.yaml` (created with its header
     when missing); returns the file's path."""
     path = Path(rules_dir) / OVERRIDES_FILE
-    text = path.read_text(encoding="utf-8") if path.exists() else _HEADER
-    if text and not text.endswith("\n"):
-        text += "\n"
-    text += "".join(entry_text(entry) for entry in entries)
-    return write_text_file(path, text)  # never a half-written rule file
+    with editing(path):  # another append waits: each keeps every entry written before it
+        text = path.read_text(encoding="utf-8") if path.exists() else _HEADER
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += "".join(entry_text(entry) for entry in entries)
+        return write_text_file(path, text)  # never a half-written rule file
