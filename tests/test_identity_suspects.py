@@ -4,7 +4,6 @@ fragment written for review."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 import yaml
@@ -100,11 +99,25 @@ def test_cli_suspects(tmp_path):
 def test_a_refused_write_leaves_no_half_file(tmp_path, monkeypatch):
     target = tmp_path / "s.yaml"
 
-    def full_disk(self, *args, **kwargs):
-        Path.write_bytes(self, b"blockl")  # what landed before the disk filled up
-        raise OSError(28, "No space left on device")
+    import leadctl.textfile as textfile
 
-    monkeypatch.setattr(Path, "write_text", full_disk)
+    real_fdopen = textfile.os.fdopen
+
+    class FullDisk:
+        def __init__(self, fd, *args, **kwargs):
+            self.out = real_fdopen(fd, "wb")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.out.close()
+
+        def write(self, text):
+            self.out.write(b"blockl")  # what landed before the disk filled up
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(textfile.os, "fdopen", FullDisk)
     with pytest.raises(InputError, match=f"cannot write {target}: No space left on device"):
         write_fragment(target, [], 2)
     assert list(tmp_path.iterdir()) == []
