@@ -127,6 +127,17 @@ def test_one_quoted_value_and_one_stray_quote_reject_the_stray_quote(cli, tmp_pa
     assert leads_in(cli, "lead_id", "name") == [("Q3", "Wang, Li"), ("Q10", "N10")]
 
 
+def test_a_stray_quote_among_quoted_values_with_no_delimiter_inside_rejects_its_line(
+        cli, tmp_path):
+    # The sniffed read (no quoting) rejected nothing here, and kept the quotes of every
+    # value: "A1" was stored as '"A1"' and could never match a later A1.
+    path = write(tmp_path / "q.csv", 'lead_id,phone,name\n"A1",13800000001,"Li"\n'
+                 '"A2",13800000002,"Jo"e"\n')
+    assert cli("ingest", path).exit_code == 0
+    assert rejects_in(cli) == [("q", 2, "unquoted_value")]
+    assert leads_in(cli, "lead_id", "name") == [("A1", "Li")]
+
+
 def test_parquet_with_alias_headers_and_typed_columns(cli, tmp_path):
     path = tmp_path / "app.parquet"
     duckdb.execute(f"""COPY (SELECT 'P1' AS Lead_Id, 13812345678.0 AS mobile,

@@ -377,8 +377,11 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str) -> list[
 
     rejected = stage(None)
     header, _ = _describe(ws, "SELECT * FROM _stage LIMIT 0")
-    lost = sql.quoting_lost(header)
-    if not lost and not (rejected and ws.scalar(sql.quoted_values_sql("_stage", header))):
+    starts, wholly = ws.rows(sql.quoted_values_sql("_stage", header))[0].values()
+    # Values still wholly in quotes (`"A1"`): the sniffer gave quoting up for the file, and
+    # every quoted value would keep its quotes; the RFC read stands, whatever it rejects.
+    lost = sql.quoting_lost(header) or wholly
+    if not lost and not (rejected and starts):
         return header
     # On a tie the RFC read stands: the sniffed one kept the quotes of every quoted
     # value it loaded, and rejected valid lines (a quoted "Wang, Li" split in two).

@@ -148,10 +148,13 @@ def quoting_lost(header: list[str]) -> bool:
 
 
 def quoted_values_sql(stage: str, columns: list[str]) -> str:
-    """Whether a staged value still starts with a quote (the sniffer read the file
-    without quoting)."""
-    tests = " OR ".join(f"starts_with({ident(c)}, '\"')" for c in columns)
-    return f"SELECT EXISTS (SELECT 1 FROM {stage} WHERE {tests})"
+    """(whether a staged value still starts with a quote, whether one is still wholly in
+    quotes, `"A1"`): the sniffer read the file without quoting."""
+    starts = " OR ".join(f"starts_with({ident(c)}, '\"')" for c in columns)
+    wholly = " OR ".join(f"(length({ident(c)}) > 1 AND starts_with({ident(c)}, '\"') AND "
+                         f"ends_with({ident(c)}, '\"'))" for c in columns)
+    return (f"SELECT coalesce(bool_or({starts or 'false'}), false), "
+            f"coalesce(bool_or({wholly or 'false'}), false) FROM {stage}")
 
 
 # A quoted header name as the sniffer leaves it without quoting (a repeated one gets its
