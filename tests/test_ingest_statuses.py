@@ -55,6 +55,12 @@ def test_a_byte_order_mark_or_an_end_of_file_mark_alone_is_an_empty_file(cli, tm
         for name in ("bom", "bom_lines", "wide_bom")}
 
 
+def test_the_delimiter_is_not_counted_inside_a_quoted_header_name(cli, tmp_path):
+    (tmp_path / "semi.csv").write_bytes(b'"landing page, utm, x";phone\n"x";13900000001\n')
+    files = cli("ingest", tmp_path, "--json").json()["files"]
+    assert [(f["status"], f["delimiter"], f["loaded"]) for f in files] == [("loaded", ";", 1)]
+
+
 def test_the_delimiter_is_told_from_the_header_after_blank_lines(cli, tmp_path):
     # the readers skip blank lines before the header; the sniffer read `,` off the empty one
     (tmp_path / "semi.csv").write_bytes(b"\n\nlead_id;phone;name\nb1;13900000055;Li\n")
@@ -71,12 +77,19 @@ def test_a_dos_end_of_file_mark_is_not_read_as_data(cli, tmp_path):
     (tmp_path / "a.csv").write_bytes(b"lead_id,phone,created_at\n"
                                      b"1,13900000001,2026-10-01 24:00:00\n\x1a")
     (tmp_path / "b.csv").write_bytes("线索ID,手机号\n2,13900000002\x1a".encode("gb18030"))
+    for n, order in ((3, "le"), (4, "be")):  # UTF-16: the mark is two bytes
+        (tmp_path / f"c{order}.csv").write_bytes(("\ufeff线索ID\t手机号\r\n"
+                                                  f"{n}\t1390000000{n}\r\n\x1a")
+                                                 .encode(f"utf-16-{order}"))
     result = cli("ingest", tmp_path, "--json")
     assert [(f["source"], f["status"], f["loaded"], f["rejected"])
-            for f in result.json()["files"]] == [("a", "loaded", 1, 0), ("b", "loaded", 1, 0)]
+            for f in result.json()["files"]] == [("a", "loaded", 1, 0), ("b", "loaded", 1, 0),
+                                                 ("cbe", "loaded", 1, 0), ("cle", "loaded", 1, 0)]
     assert table(cli, "SELECT lead_id, phone, CAST(created_at AS VARCHAR) FROM leads "
                       "ORDER BY ALL") == [("1", "13900000001", "2026-10-02 00:00:00"),
-                                          ("2", "13900000002", None)]
+                                          ("2", "13900000002", None),
+                                          ("3", "13900000003", None),
+                                          ("4", "13900000004", None)]
 
 
 def test_skipped_duplicate_names_the_earlier_file_and_when(cli, tmp_path):

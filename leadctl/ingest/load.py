@@ -169,8 +169,7 @@ class DuckDBReader:
     def fingerprint(self, path: Path, encoding: str | None) -> tuple[str, FileFormat]:
         fmt = sniff(path, encoding)
         digest, fmt.mixed_newlines = hash_and_line_endings(path, text=fmt.format == "csv")
-        fmt.eof_mark = (fmt.format == "csv" and not fmt.encoding.startswith("utf-16")
-                        and ends_with_eof_mark(path))
+        fmt.eof_mark = fmt.format == "csv" and ends_with_eof_mark(path, fmt.encoding)
         return digest, fmt
 
     def stage(self, ws: Workspace, path: Path, fmt: FileFormat, file_id: int) -> StagedFile:

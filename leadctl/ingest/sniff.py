@@ -41,21 +41,29 @@ class FileFormat:
 EOF_MARK = b"\x1a"
 
 
-def ends_with_eof_mark(path: Path) -> bool:
+def ends_with_eof_mark(path: Path, encoding: str = "utf-8") -> bool:
+    """Whether the file's last character is the mark (in UTF-16, two bytes in the file's
+    byte order; such a file is read through a transcoded copy, which leaves it out)."""
     with open(path, "rb") as fh:
+        mark = EOF_MARK
+        if "16" in encoding:
+            big = "be" in encoding.lower() or (
+                "le" not in encoding.lower() and fh.read(2) == codecs.BOM_UTF16_BE)
+            mark = b"\x00\x1a" if big else b"\x1a\x00"
         fh.seek(0, os.SEEK_END)
-        if not fh.tell():
+        if fh.tell() < len(mark):
             return False
-        fh.seek(-1, os.SEEK_END)
-        return fh.read(1) == EOF_MARK
+        fh.seek(-len(mark), os.SEEK_END)
+        return fh.read(len(mark)) == mark
 
 
-def without_eof_mark(path: Path) -> Path:
-    """A temporary copy of `path` without its final end-of-file mark."""
+def without_eof_mark(path: Path, encoding: str = "utf-8") -> Path:
+    """A temporary copy of `path` without its final end-of-file mark (two bytes in
+    UTF-16)."""
     fd, tmp = tempfile.mkstemp(prefix="leadctl-", suffix=".csv")
     os.close(fd)
     shutil.copyfile(path, tmp)
-    os.truncate(tmp, os.path.getsize(tmp) - len(EOF_MARK))
+    os.truncate(tmp, os.path.getsize(tmp) - (2 if "16" in encoding else len(EOF_MARK)))
     return Path(tmp)
 
 
@@ -86,17 +94,19 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     if head[:4] == b"PAR1":  # by content, not by name: a CSV saved as .parquet is a CSV
         return FileFormat("parquet")
     truncated = len(head) == SAMPLE_BYTES  # the sample's last line may be cut
-    if not truncated and head.endswith(EOF_MARK):
-        head = head[:-len(EOF_MARK)]
     wide = _utf16(head, encoding)
     if wide:  # Excel's "Unicode text": UTF-16 with a byte order mark, tab-separated
         text = head.decode(wide, errors="replace")
         if truncated:
             text = text[: text.rfind("\n") + 1] or text
+        elif text.endswith("\x1a"):  # a final end-of-file mark is no character of it
+            text = text[:-1]
         header = _header_line(text.lstrip("\ufeff"))
         delimiter = _detect_delimiter(header)
         _refuse_junk(text, delimiter)
         return FileFormat("csv", wide, delimiter, True)
+    if not truncated and head.endswith(EOF_MARK):
+        head = head[:-len(EOF_MARK)]
     has_bom = head.startswith(codecs.BOM_UTF8)
     if has_bom:
         head = head[len(codecs.BOM_UTF8):]
@@ -275,7 +285,13 @@ def csv_header(path: Path, delimiter: str) -> list[str]:
         return next(csv.reader(fh, delimiter=delimiter, skipinitialspace=True), [])
 
 
+_QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')
+
+
 def _detect_delimiter(header: str) -> str:
+    """The delimiter the header line holds most of, outside quoted names (a quoted
+    `"landing page, utm";phone` is `;`-separated)."""
+    header = _QUOTED_FIELD.sub("", header)
     counts = {d: header.count(d) for d in DELIMITERS}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","

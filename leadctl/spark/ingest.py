@@ -87,7 +87,7 @@ class SparkReader(DuckDBReader):
             return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"), temp=temp)
         temp = None
         if fmt.eof_mark:  # (a local file: a cluster file is not sniffed)
-            temp = without_eof_mark(path)
+            temp = without_eof_mark(path, fmt.encoding)
             location = _location(temp)
         # RFC 4180 quoting, as DuckDB reads: `""` is a quote (Spark's default escape is `\`)
         options = {"header": "true", "sep": fmt.delimiter, "encoding": fmt.encoding,
