@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +43,21 @@ def test_a_file_of_which_no_row_loaded_is_rejected_or_empty_in_json_and_table(cl
         ("good", "loaded", 1, 1, 0), ("header", "empty", 0, 0, 0)]
     totals = result.json()["totals"]
     assert (totals["rejected_files"], totals["empty_files"]) == (1, 2)
+
+
+@pytest.mark.parametrize("header", ["phone, city", "phone,note,note", "phone,,city",
+                                    "phone,row_number", "\n\nphone,city"])
+def test_the_header_line_again_is_known_as_written(cli, tmp_path, header):
+    # compared with the header as written, not with the reader's names for it (trimmed,
+    # `note_1`, `column1`, `row_number_1`): the line loaded as a lead with phone 'phone'
+    first = header.strip().split(",")
+    row = ",".join(["13900000001"] + ["x"] * (len(first) - 1))
+    (tmp_path / "a.csv").write_text(f"{header}\n{row}\n{header.strip()}\n"
+                                    f"{row.replace('01', '02')}\n", encoding="utf-8")
+    assert cli("ingest", tmp_path).exit_code == 0
+    assert table(cli, "SELECT row_number, reason FROM rejects") == [(2, "repeated_header")]
+    assert table(cli, "SELECT phone FROM leads ORDER BY 1") == [("13900000001",),
+                                                                ("13900000002",)]
 
 
 def test_a_byte_order_mark_or_an_end_of_file_mark_alone_is_an_empty_file(cli, tmp_path):

@@ -158,6 +158,7 @@ class StagedFile:
     rejects_table: str | None = None
     message: str = ""
     temp: Path | None = None
+    header_fields: list[str] | None = None  # a CSV's header record as written
 
 
 class DuckDBReader:
@@ -212,6 +213,7 @@ class DuckDBReader:
                 if ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}")
                 else sql.positional_csv_rows_sql("_stage"))
             staged.columns, staged.types = _describe(ws, "SELECT * FROM _stage LIMIT 0")
+            staged.header_fields = csv_header(read_path, fmt.delimiter)
         except BaseException:
             self.release(ws, staged)
             raise
@@ -335,7 +337,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
             result.rejected += _inserted(ws, sql.reader_rejects_sql(
                 file_id, source, kind, staged.rejects_table))
         if kind == "leads":
-            _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result,
+            _load_leads(ws, staged, mapping, extra, columns, file_id, source, options, result,
                         state)
         else:
             _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
@@ -449,8 +451,9 @@ def _invalid(ws, rows_sql, columns, file_id, source, kind, reason, detail, resul
     result.status, result.message = "invalid", detail
 
 
-def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options, result,
-                state: IngestState):
+def _load_leads(ws, staged: StagedFile, mapping, extra, columns, file_id, source, options,
+                result, state: IngestState):
+    rows_sql = staged.rows_sql
     if not any(c in mapping for c in IDENTIFIER_COLUMNS):
         detail = missing_identifier_message(columns, extra, options.aliases)
         _invalid(ws, rows_sql, columns, file_id, source, "leads", "missing_identifier_columns",
@@ -461,7 +464,8 @@ def _load_leads(ws, rows_sql, mapping, extra, columns, file_id, source, options,
     kept = set(extra) | {h for c, h in mapping.items() if c not in LEAD_COLUMNS}
     extra = [c for c in columns if c in kept]
     mapping = {c: h for c, h in mapping.items() if c in LEAD_COLUMNS}
-    checked = sql.checked_leads_sql(rows_sql, mapping, extra, columns, options.timezone)
+    checked = sql.checked_leads_sql(rows_sql, mapping, extra, columns, options.timezone,
+                                    staged.header_fields)
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {checked}")
     # A view: read twice, it costs less than a stored table (a Spark job per file).
     ws.execute(f"CREATE OR REPLACE TEMP VIEW _dup_rows AS {sql.duplicate_rows_sql('_checked')}")

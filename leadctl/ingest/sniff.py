@@ -282,7 +282,9 @@ def csv_header(path: Path, delimiter: str) -> list[str]:
     """The fields of a UTF-8 CSV file's header record, RFC 4180 quoting (spaces after a
     delimiter skipped: `"id", "name"` is id and name, as DuckDB reads it)."""
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        return next(csv.reader(fh, delimiter=delimiter, skipinitialspace=True), [])
+        # blank lines before it are skipped, as the readers skip them
+        return next((r for r in csv.reader(fh, delimiter=delimiter, skipinitialspace=True)
+                     if r), [])
 
 
 _QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')

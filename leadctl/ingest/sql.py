@@ -289,8 +289,11 @@ def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str)
 
 
 def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
-                      all_columns: list[str], timezone: str) -> str:
-    """Typed lead rows with their final lead id and a reject `reason` (NULL = usable)."""
+                      all_columns: list[str], timezone: str,
+                      header_fields: list[str] | None = None) -> str:
+    """Typed lead rows with their final lead id and a reject `reason` (NULL = usable).
+    `header_fields`: the header record as written, one per column (the reader renames a
+    repeated, empty or reserved name: `note_1`, `column1`, `row_number_1`)."""
     cols = {c: text_sql(mapping.get(c)) for c in LEAD_COLUMNS}
     cols["lead_id"] = id_text_sql(mapping.get("lead_id"))
     select = ",\n".join(f"{expr} AS {c}" for c, expr in cols.items()
@@ -303,11 +306,17 @@ def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
     # every cell is its column's name. The CASE tests the other cells only on rows whose
     # first cell is (a projection evaluates every conjunct of an AND on every row).
     header = "false"
+    written = header_fields if header_fields and len(header_fields) == len(all_columns) \
+        else all_columns
+
+    def cell(column: str) -> str:  # as the header line holds it: spaces and all
+        return f"coalesce(trim(CAST({ident(column)} AS VARCHAR)), '')"
+
     if all_columns:
-        first, *rest = all_columns
-        others = " AND ".join(f"CAST({ident(c)} AS VARCHAR) = {literal(c)}" for c in rest)
-        header = (f"CASE WHEN CAST({ident(first)} AS VARCHAR) IN "
-                  f"({literal(first)}, {literal(BOM + first)}) THEN {others or 'true'} END")
+        (first, name), *rest = zip(all_columns, written, strict=True)
+        others = " AND ".join(f"{cell(c)} = {literal(n.strip())}" for c, n in rest)
+        header = (f"CASE WHEN {cell(first)} IN ({literal(name.strip())}, "
+                  f"{literal(BOM + name.strip())}) THEN {others or 'true'} END")
     return f"""
         WITH src AS ({rows_sql}),
         typed AS (

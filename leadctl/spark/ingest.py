@@ -115,7 +115,8 @@ class SparkReader(DuckDBReader):
                        materialise=False)
         columns, types = _columns(ws, "_stage")
         return StagedFile("SELECT * FROM _stage", columns, types, rejects_table=rejects,
-                          temp=temp)
+                          temp=temp, header_fields=[
+                              "" if f is None else str(f) for f in (first or [])])
 
     def release(self, ws, staged: StagedFile) -> None:
         for table in ("_stage_all", "_stage", staged.rejects_table):
