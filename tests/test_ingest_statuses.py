@@ -60,6 +60,13 @@ def test_the_header_line_again_is_known_as_written(cli, tmp_path, header):
                                                                 ("13900000002",)]
 
 
+def test_a_rejected_line_keeps_its_text_as_written_in_a_crlf_file(cli, tmp_path):
+    (tmp_path / "a.csv").write_bytes(b"phone,city\r\n13900000001,a\r\n13900000002\r\n")
+    assert cli("ingest", tmp_path).exit_code == 0
+    assert table(cli, "SELECT row_number, reason, raw FROM rejects") == [
+        (2, "missing_columns", "13900000002")]  # was '\n13900000002'
+
+
 def test_a_byte_order_mark_or_an_end_of_file_mark_alone_is_an_empty_file(cli, tmp_path):
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf")
     (tmp_path / "bom_lines.csv").write_bytes(b"\xef\xbb\xbf\r\n\x1a")

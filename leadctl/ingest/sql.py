@@ -282,7 +282,9 @@ def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str)
         SELECT {file_id}, {literal(source)}, {literal(kind)}, line - 1,
                lower(replace(arg_min(error_type, coalesce(column_idx, -1)), ' ', '_')),
                arg_min(error_message, coalesce(column_idx, -1)),
-               arg_min(csv_line, coalesce(column_idx, -1)),
+               -- the line as written: the reader's text of it can begin with the line
+               -- break before it (a CRLF file, a blank line before it)
+               regexp_replace(arg_min(csv_line, coalesce(column_idx, -1)), '^[\r\n]+', ''),
                now()::TIMESTAMP
         FROM {rejects_table}
         GROUP BY line"""
