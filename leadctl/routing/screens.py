@@ -53,14 +53,18 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
     """Every person's routing as of `until` (the `ownership` columns; only `person_id`'s
     when given): the stored row of a person with nothing logged after `until`; the others
     rebuilt from their log rows dated by then (each holds the state it left; rows recorded
-    under an id a merge retired count for the person it went into). The lock, for both,
-    from the sales made by then (a sale of a closed lead logs nothing; the stored lock when
-    the person has no sale on record). A status never set has no since-date. A person with
+    under an id a merge retired count for the person it went into). The lock, for both:
+    none before the person's first sale on record (a sale of a closed lead logs nothing),
+    then the latest made by then, at most the stored one; the stored one for a person
+    with no sale on record. A status never set has no since-date. A person with
     no log row by then was not routed by then: no row."""
     day = date_literal(until)
-    stored = ", ".join(  # the stored row, its lock from the sales made by then
-        "CASE WHEN x.person_id IS NOT NULL THEN x.locked_until ELSE o.locked_until END "
-        "AS locked_until" if c == "locked_until" else f"o.{c}" for c in OWNERSHIP_COLUMNS)
+    # The lock of a person with sales on record: none before the first, and at most the
+    # stored one (a merge keeps the survivor's, not the latest of the two persons').
+    lock = ("CASE WHEN x.person_id IS NULL THEN o.locked_until "
+            "WHEN x.locked_until IS NULL THEN NULL "
+            "ELSE least(o.locked_until, x.locked_until) END AS locked_until")
+    stored = ", ".join(lock if c == "locked_until" else f"o.{c}" for c in OWNERSHIP_COLUMNS)
     one = "" if person_id is None else f" AND o.person_id = {literal(person_id)}"
 
     def under(table: str) -> str:  # one person: its rows only, before the joins (a lookup)
@@ -104,8 +108,7 @@ UNION ALL
 SELECT d.person_id, d.new_pool AS pool, d.new_owner AS owner, d.new_status AS status,
        CASE WHEN b.status_since IS NOT NULL OR d.new_status IS NULL THEN b.status_since
             ELSE d.as_of END AS status_since, b.assigned_at,
-       CASE WHEN x.person_id IS NOT NULL THEN x.locked_until ELSE o.locked_until END
-         AS locked_until,
+       {lock},
        b.dormant, d.reason
 FROM dated d JOIN rebuilt b ON b.person_id = d.person_id
 LEFT JOIN sold x ON x.person_id = d.person_id
