@@ -434,14 +434,15 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
         lock.release()
 
 
-# Signals that arrived while `_signals_held` held them (the Python handler asks
-# `signal_held` first): a signal sent to the process can reach another thread (DuckDB's),
+# Signals that arrived while `_signals_held` held them (the Python handler offers
+# it to `hold_signal` first): a signal sent to the process can reach another thread (DuckDB's),
 # which the main thread's mask does not hold, and Python then runs the handler at once.
 _HOLD: dict = {"on": False, "pending": []}
 
 
-def signal_held(signum: int) -> bool:
-    """Whether `signum` waits for a held block to end (it is raised again then)."""
+def hold_signal(signum: int) -> bool:
+    """Keeps `signum` for the end of a held block (raised again then), if one is running;
+    whether it did."""
     if _HOLD["on"]:
         _HOLD["pending"].append(signum)
     return _HOLD["on"]

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from leadctl.cli.output import error, report_failure
 from leadctl.errors import Terminated, interruption, interruption_exit_code, note_signal
-from leadctl.workspace import signal_held
+from leadctl.workspace import hold_signal
 
 _STATE: dict = {"phase": "startup", "deferred": None}  # startup | action | after
 
@@ -60,7 +60,7 @@ def exit_if_signalled() -> None:
 
 
 def _on_signal(signum: int, frame) -> None:
-    if signal_held(signum):  # the publishing rename: it acts when that is done
+    if hold_signal(signum):  # the publishing rename: it acts when that is done
         return
     name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
     note_signal(name)

@@ -378,11 +378,11 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str) -> list[
 
     rejected = stage(None)
     header, _ = _describe(ws, "SELECT * FROM _stage LIMIT 0")
-    starts, wholly = ws.rows(sql.quoted_values_sql("_stage", header))[0].values()
+    quoted = ws.rows(sql.quoted_values_sql("_stage", header))[0]
     # Values still wholly in quotes (`"A1"`): the sniffer gave quoting up for the file, and
     # every quoted value would keep its quotes; the RFC read stands, whatever it rejects.
-    lost = sql.quoting_lost(header) or wholly
-    if not lost and not (rejected and starts):
+    lost = sql.quoting_lost(header) or quoted["wholly"]
+    if not lost and not (rejected and quoted["starts"]):
         return header
     # On a tie the RFC read stands: the sniffed one kept the quotes of every quoted
     # value it loaded, and rejected valid lines (a quoted "Wang, Li" split in two).

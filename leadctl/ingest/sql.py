@@ -153,8 +153,8 @@ def quoted_values_sql(stage: str, columns: list[str]) -> str:
     starts = " OR ".join(f"starts_with({ident(c)}, '\"')" for c in columns)
     wholly = " OR ".join(f"(length({ident(c)}) > 1 AND starts_with({ident(c)}, '\"') AND "
                          f"ends_with({ident(c)}, '\"'))" for c in columns)
-    return (f"SELECT coalesce(bool_or({starts or 'false'}), false), "
-            f"coalesce(bool_or({wholly or 'false'}), false) FROM {stage}")
+    return (f"SELECT coalesce(bool_or({starts or 'false'}), false) AS starts, "
+            f"coalesce(bool_or({wholly or 'false'}), false) AS wholly FROM {stage}")
 
 
 # A quoted header name as the sniffer leaves it without quoting (a repeated one gets its
