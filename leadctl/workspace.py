@@ -244,6 +244,13 @@ class Workspace(SqlSession):
         to_table = getattr(rel, "to_arrow_table", None) or rel.arrow
         return to_table()
 
+    def probe(self, sql: str) -> Any:
+        """One value from a query run apart, in a transaction of its own: its failure
+        leaves the caller's open transaction usable (a look at a file, not at tables)."""
+        with self.con.cursor() as cur:
+            row = cur.execute(sql).fetchone()
+        return row[0] if row else None
+
     def register(self, name: str, table: Any) -> None:
         self.con.register(name, table)
 

@@ -94,6 +94,15 @@ def test_a_stray_quote_in_a_quoted_csv_rejects_its_line_only(cli, tmp_path):
         ("L5", 5, "N5", "Beijing, CN", '{"city_1":"x"}')]
 
 
+def test_apostrophes_are_text_not_quotes(cli, tmp_path):
+    # DuckDB's sniffer took ' for the quote character here: 'Tom' loaded as Tom
+    path = write(tmp_path / "x.csv", ("lead_id,phone,name\nA1,13900000001,'Tom'\n"
+                                      "A2,13900000002,O'Brien\nA3,13900000003,'Li, Si'\n"))
+    assert cli("ingest", path).exit_code == 0
+    assert leads_in(cli, "lead_id", "name") == [("A1", "'Tom'"), ("A2", "O'Brien")]
+    assert rejects_in(cli) == [("x", 3, "too_many_columns")]
+
+
 @pytest.mark.parametrize("text, leads", [
     # only some fields quoted
     ('lead_id,phone,name,city\nA1,13900000001,Ann,"Beijing, Chaoyang"\n'

@@ -203,7 +203,8 @@ class DuckDBReader:
         elif fmt.eof_mark:
             read_path = staged.temp = without_eof_mark(path)
         try:
-            header = _stage_csv(ws, read_path, fmt.delimiter, staged.rejects_table)
+            header = _stage_csv(ws, read_path, fmt.delimiter, staged.rejects_table,
+                                fmt.apostrophes)
             for old_name, new_name in sql.free_names(header).items():  # a `row_number` column
                 ws.execute(f"ALTER TABLE _stage RENAME COLUMN {ident(old_name)} "
                            f"TO {ident(new_name)}")
@@ -361,14 +362,16 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     return result
 
 
-def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str) -> list[str]:
+def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str,
+               apostrophes: bool = False) -> list[str]:
     """Stages a CSV file in `_stage` (reader rejects in `rejects`); returns its header.
 
     DuckDB's sniffer gives quoting up for a whole file over one field with a stray quote
     (`"Jo"e"`): the header keeps its quotes, or quoted fields holding the delimiter split
     and their lines are rejected while the quotes stay in what loads. Then the file is
     read again with RFC 4180 quoting, which rejects only that line, and the read with
-    fewer rejected lines is kept (the RFC one on a tie)."""
+    fewer rejected lines is kept (the RFC one on a tie). A sniffer that would take `'`
+    for the quote character (`'Tom'` loaded as Tom) gets no say: the RFC read stands."""
     def stage(columns: list[str] | None) -> int:
         ws.script([f"DELETE FROM {rejects}", f"DELETE FROM {rejects}_scan"]
                   if ws.table_type(rejects) else [])
@@ -376,6 +379,9 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str) -> list[
                                      f"{rejects}_scan", columns))
         return int(ws.scalar(f"SELECT count(DISTINCT line) FROM {rejects}"))
 
+    if apostrophes and _sniffed_quote(ws, path, delimiter) == "'":
+        stage(sql.reader_column_names(csv_header(path, delimiter)))
+        return _describe(ws, "SELECT * FROM _stage LIMIT 0")[0]
     rejected = stage(None)
     header, _ = _describe(ws, "SELECT * FROM _stage LIMIT 0")
     quoted = ws.rows(sql.quoted_values_sql("_stage", header))[0]
@@ -389,6 +395,15 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str) -> list[
     if stage(sql.reader_column_names(csv_header(path, delimiter))) > rejected and not lost:
         stage(None)  # quoting was right after all: the sniffed read stands
     return _describe(ws, "SELECT * FROM _stage LIMIT 0")[0]
+
+
+def _sniffed_quote(ws: Workspace, path: Path, delimiter: str) -> str | None:
+    try:
+        return ws.probe(sql.sniffed_quote_sql(str(path), delimiter))
+    except Exception as exc:  # the read that follows reports what the sniffer could not
+        if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
+            raise
+        return None
 
 
 def _rollback(ws: Workspace) -> None:

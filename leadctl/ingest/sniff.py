@@ -36,6 +36,9 @@ class FileFormat:
     # The file ends with a DOS end-of-file mark (Ctrl-Z, 0x1A: old Windows tools write
     # one): read through a copy without it, not loaded as a last line or character.
     eof_mark: bool = False
+    # An apostrophe in the sample: DuckDB's sniffer may take it for the quote character
+    # (`'Tom'` would load as Tom); the reader is asked which quote it would use.
+    apostrophes: bool = False
 
 
 EOF_MARK = b"\x1a"
@@ -104,7 +107,7 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         header = _header_line(text.lstrip("\ufeff"))
         delimiter = _detect_delimiter(header)
         _refuse_junk(text, delimiter)
-        return FileFormat("csv", wide, delimiter, True)
+        return FileFormat("csv", wide, delimiter, True, apostrophes="'" in text)
     if not truncated and head.endswith(EOF_MARK):
         head = head[:-len(EOF_MARK)]
     has_bom = head.startswith(codecs.BOM_UTF8)
@@ -131,7 +134,7 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     # skips blank lines before a header otherwise, as Spark does after the mark too)
     blank_after_bom = has_bom and head.lstrip(b" \t")[:1] in (b"\r", b"\n")
     return FileFormat("csv", enc, delimiter, has_bom, conflict,
-                      blank_after_bom=blank_after_bom)
+                      blank_after_bom=blank_after_bom, apostrophes=b"'" in head)
 
 
 def _header_line(text: str) -> str:

@@ -134,6 +134,13 @@ def read_csv_sql(path: str, delimiter: str, rejects_table: str, rejects_scan: st
     )
 
 
+def sniffed_quote_sql(path: str, delimiter: str) -> str:
+    """The quote character DuckDB's sniffer would read the file with."""
+    return (f"SELECT Quote FROM sniff_csv({literal(path)}, header = true, all_varchar = true, "
+            f"delim = {literal(delimiter)}, ignore_errors = true, "
+            f"max_line_size = {MAX_LINE_BYTES})")
+
+
 def stage_csv_sql(stage: str, path: str, delimiter: str, rejects_table: str,
                   rejects_scan: str, columns: list[str] | None = None) -> str:
     # A table (not a view) so rowid follows file order for record numbers.
