@@ -181,6 +181,19 @@ def test_a_few_ragged_rows_are_still_rejected_row_by_row(cli, tmp_path):
         (2, "missing_columns"), (4, "too_many_columns")]
 
 
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_blank_lines_use_no_record_number(cli, tmp_path, eol):
+    lines = ["", "lead_id,phone,city", "1,13900000001,北京", "", "", "2,13900000002",
+             "3,13900000003,上海", "", "4,13900000004,x,y", "5,13900000005,广州", ""]
+    path = tmp_path / "x.csv"
+    path.write_bytes(eol.join(lines).encode())
+    assert cli("ingest", path).exit_code == 0
+    assert table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == [
+        ("1", 1), ("3", 3), ("5", 5)]
+    assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == [
+        (2, "missing_columns"), (4, "too_many_columns")]
+
+
 def test_forced_encoding_that_garbles_utf8_is_refused_without_force(cli, tmp_path):
     path = write(tmp_path / "zh.csv", UTF8_ZH)
     refused = cli("ingest", path, "--encoding", "gbk")
@@ -247,14 +260,16 @@ def _ingest(data: bytes, *args: str):
         (Path(tmp) / "x.csv").write_bytes(data)
         cli = Cli(Path(tmp) / "ws.duckdb")
         result = cli("ingest", Path(tmp) / "x.csv", "--json", *args)
-        leads = table(cli, "SELECT lead_id, phone FROM leads") if cli.db.exists() else []
-    return result, leads
+        leads = table(cli, "SELECT lead_id, phone, row_number FROM leads") \
+            if cli.db.exists() else []
+        rejected = table(cli, "SELECT row_number FROM rejects") if cli.db.exists() else []
+    return result, leads, [n for (n,) in rejected]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(JUNK)
 def test_junk_files_never_crash(data):
-    result, _ = _ingest(data)
+    result, _, _ = _ingest(data)
     assert result.exit_code in (0, 2), result.stderr
     assert "Traceback" not in result.stderr
     assert result.json()["files"][0]["status"] in ("loaded", "rejected", "empty", "invalid",
@@ -270,7 +285,7 @@ def test_the_good_rows_of_a_mixed_file_are_kept(case):
     for position, line in sorted(junk, reverse=True):
         lines.insert(position, line)
     text = "lead_id,phone,city\n" + "\n".join(lines) + "\n"
-    result, leads = _ingest(text.encode())
+    result, leads, rejected = _ingest(text.encode())
     file = result.json()["files"][0]
     if file["status"] == "failed":  # NULs or control characters over 1%: refused whole
         assert "\x00" in text and (result.exit_code, file["rows_read"], leads) == (2, 0, [])
@@ -282,4 +297,7 @@ def test_the_good_rows_of_a_mixed_file_are_kept(case):
     rows = [line for line in re.split("\r\n|\r|\n", text)[1:] if line]
     assert (file["loaded"] + file["rejected"], file["rows_read"]) == (len(rows), len(rows))
     assert {lead for lead in leads if lead[0].startswith("G")} == {
-        (f"G{i}", f"1390000{i:04d}") for i in range(n)}
+        (f"G{i}", f"1390000{i:04d}", rows.index(f"G{i},1390000{i:04d},北京") + 1)
+        for i in range(n)}
+    # Record numbers: each row its position among the rows, blank lines counting none.
+    assert sorted([lead[2] for lead in leads] + rejected) == list(range(1, len(rows) + 1))

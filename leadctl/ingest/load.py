@@ -25,6 +25,7 @@ from leadctl.ingest.sniff import (
     FileFormat,
     csv_header,
     ends_with_eof_mark,
+    has_blank_line,
     hash_and_line_endings,
     sniff,
     transcode_to_utf8,
@@ -209,10 +210,11 @@ class DuckDBReader:
                 ws.execute(f"ALTER TABLE _stage RENAME COLUMN {ident(old_name)} "
                            f"TO {ident(new_name)}")
             # Without reader rejects (the common case) a row's position is its record.
-            staged.rows_sql = (
-                sql.numbered_csv_rows_sql("_stage", staged.rejects_table)
-                if ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}")
-                else sql.positional_csv_rows_sql("_stage"))
+            if ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}"):
+                _renumber_rejects_past_blank_lines(ws, read_path, staged.rejects_table)
+                staged.rows_sql = sql.numbered_csv_rows_sql("_stage", staged.rejects_table)
+            else:
+                staged.rows_sql = sql.positional_csv_rows_sql("_stage")
             staged.columns, staged.types = _describe(ws, "SELECT * FROM _stage LIMIT 0")
             staged.header_fields = csv_header(read_path, fmt.delimiter)
         except BaseException:
@@ -395,6 +397,22 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str,
     if stage(sql.reader_column_names(csv_header(path, delimiter))) > rejected and not lost:
         stage(None)  # quoting was right after all: the sniffed read stands
     return _describe(ws, "SELECT * FROM _stage LIMIT 0")[0]
+
+
+def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str) -> None:
+    """Blank lines use no record number, but DuckDB counts them in a rejected line's
+    number. Where every record is one line of the file (no quoted value spans lines), the
+    file's lines say which were blank; otherwise the reader's numbers stand."""
+    if not has_blank_line(path):
+        return
+    ws.execute(sql.file_lines_sql("_file_lines", str(path)))
+    try:
+        records = ws.scalar("SELECT count(*) FILTER (WHERE NOT blank) - 1 FROM _file_lines")
+        if records == ws.scalar(f"SELECT (SELECT count(*) FROM _stage) + "
+                                f"(SELECT count(DISTINCT line) FROM {rejects})"):
+            ws.execute(sql.rejects_past_blank_lines_sql(rejects, "_file_lines"))
+    finally:
+        ws.execute("DROP TABLE _file_lines")
 
 
 def _sniffed_quote(ws: Workspace, path: Path, delimiter: str) -> str | None:

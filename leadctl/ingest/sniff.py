@@ -70,6 +70,22 @@ def without_eof_mark(path: Path, encoding: str = "utf-8") -> Path:
     return Path(tmp)
 
 
+def has_blank_line(path: Path) -> bool:
+    """Whether a line of the (UTF-8 or ASCII-compatible) file is empty: a blank line
+    the reader skips as no record, or an empty line inside a quoted value."""
+    with open(path, "rb") as fh:
+        if fh.read(1) in (b"\n", b"\r"):
+            return True
+        fh.seek(0)
+        tail = b""
+        for chunk in iter(lambda: fh.read(4 * 1024 * 1024), b""):
+            window = tail + chunk
+            if b"\n\n" in window or b"\r\r" in window or b"\n\r\n" in window:
+                return True
+            tail = window[-2:]
+    return False
+
+
 def hash_and_line_endings(path: Path, text: bool = True) -> tuple[str, bool]:
     """The file's SHA-256 and, for a `text` file, whether its line endings are mixed (CRLF
     and bare LF lines, or a lone CR), in one read: DuckDB's CSV sniffer gives up on such a

@@ -193,6 +193,32 @@ def positional_csv_rows_sql(stage: str) -> str:
             f"FROM {stage}")
 
 
+def file_lines_sql(table: str, path: str) -> str:
+    """`table(blank)`: whether each line of the file is empty, in file order (one column,
+    no quoting: a line is a line; a line the reader cannot take is left out)."""
+    return (f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT l IS NULL AS blank "
+            f"FROM read_csv({literal(path)}, header = false, auto_detect = false, "
+            "columns = {'l': 'VARCHAR'}, delim = '\x01\x02\x03\x04', quote = '', "
+            f"escape = '', ignore_errors = true, max_line_size = {MAX_LINE_BYTES})")
+
+
+def records_of_lines_sql(lines: str) -> str:
+    """(line, record) of each non-blank line of `lines`: its record number (header =
+    record 0) where blank lines use none up."""
+    return f"""
+        SELECT line, count(*) FILTER (WHERE NOT blank) OVER (ORDER BY line) - 1 AS record
+        FROM (SELECT rowid - min(rowid) OVER () + 1 AS line, blank FROM {lines})
+        QUALIFY NOT blank"""
+
+
+def rejects_past_blank_lines_sql(rejects_table: str, lines: str) -> str:
+    """DuckDB counts a blank line as a line in the rejected lines' numbers; renumbered
+    here as records, as good rows are numbered (and as on Spark)."""
+    return f"""
+        UPDATE {rejects_table} r SET line = m.record + 1
+        FROM ({records_of_lines_sql(lines)}) m WHERE m.line = r.line"""
+
+
 def numbered_csv_rows_sql(stage: str, rejects_table: str) -> str:
     """Good rows with their record number in the file (header = record 0).
 
