@@ -263,3 +263,20 @@ def test_shipped_costs_yaml_passes_and_applies_to_the_sample_sources():
     assert costs.present and costs.currency == "CNY"
     assert {e.value for e in costs.for_dimension("source")} == {
         "sem_baidu", "feed_douyin", "agent_list"}
+
+
+def test_a_lead_without_created_at_arrives_at_its_ingest_on_the_workspace_clock(tmp_path):
+    # sem's lead was created an hour before the feed file (no created_at) is ingested; the
+    # ingest time was the machine's clock (UTC here: 8 h behind Shanghai) and came first
+    (created, today), = duckdb.sql(
+        "SELECT strftime(timezone('Asia/Shanghai', now()) - INTERVAL 1 HOUR, '%Y-%m-%d %H:%M:%S'),"
+        " CAST(timezone('Asia/Shanghai', now()) AS DATE)::VARCHAR").fetchall()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "sem.csv").write_text(f"lead_id,phone,created_at\nS1,13800001111,{created}\n")
+    (inbox / "feed.csv").write_text("lead_id,phone\nF1,13800001111\n")
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", inbox, "--as-of", today).exit_code == 0
+    rows = cli("report", "channels", "--as-of", today, "--json").json()["channels"]
+    assert [(r["channel"], r["new_persons"], r["dup_from"]) for r in rows
+            if r["leads"]] == [("feed", 0, {"sem": 1}), ("sem", 1, {})]

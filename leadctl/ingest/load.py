@@ -31,7 +31,7 @@ from leadctl.ingest.sniff import (
     transcode_to_utf8,
     without_eof_mark,
 )
-from leadctl.ingest.sources import SourcesConfig, load_sources_config
+from leadctl.ingest.sources import SourcesConfig, load_sources_config, wall_clock_now
 from leadctl.sqltext import ident, literal
 from leadctl.workspace import Workspace
 
@@ -316,7 +316,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     result.encoding, result.delimiter = fmt.encoding, fmt.delimiter
     if fmt.format == "empty":
         result.status, result.message = "empty", "empty file: nothing to ingest"
-        _record_file(ws, file_id, path, result, digest, fmt.format, [])
+        _record_file(ws, file_id, path, result, digest, fmt.format, [], options.timezone)
         state.record(digest, result)
         return result
     staged: StagedFile | None = None
@@ -347,7 +347,8 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
                          result)
         result.rows_read = result.loaded + result.rejected
         _settle_status(result)
-        _record_file(ws, file_id, path, result, digest, fmt.format, columns)
+        _record_file(ws, file_id, path, result, digest, fmt.format, columns,
+                     options.timezone)
         ws.execute("COMMIT")
         state.record(digest, result)
     except InputError as exc:
@@ -570,13 +571,14 @@ def _replace_events(ws, file_id: int, source: str, result: FileResult) -> None:
 
 
 def _record_file(ws: Workspace, file_id: int, path: Path, result: FileResult, digest: str,
-                 fmt: str, columns: list[str]) -> None:
+                 fmt: str, columns: list[str], timezone: str) -> None:
+    # The ingest time is a lead's arrival when it has no created_at: a wall-clock time of
+    # the workspace zone like every created_at, not of the machine's zone.
     ws.execute(
-        "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "now()::TIMESTAMP, ?, ?, ?)",
+        "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [file_id, str(path), result.source, result.kind, digest, fmt, result.encoding,
          result.delimiter, json.dumps(columns, ensure_ascii=False), result.rows_read,
-         result.loaded, result.rejected, ws.run_id, result.status,
+         result.loaded, result.rejected, wall_clock_now(timezone), ws.run_id, result.status,
          "; ".join(m for m in (result.message, result.warning) if m)],
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,14 @@ def _time_zone_problem(zone, shown: str) -> str | None:
         return None
     return (f"unknown time zone '{zone}'"
             f"{did_you_mean(zone, names) or ' (an IANA name like Asia/Shanghai, or UTC)'}")
+
+
+def wall_clock_now(zone: str) -> dt.datetime:
+    """Now as the wall-clock time of `zone` (ICU's zones, as the ingest's conversions)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return con.execute("SELECT timezone(?, now())", [zone]).fetchone()[0]
 
 
 @functools.cache  # a command loads sources.yaml more than once (tags, ingest, the checks)
