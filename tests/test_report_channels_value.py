@@ -280,3 +280,27 @@ def test_a_lead_without_created_at_arrives_at_its_ingest_on_the_workspace_clock(
     rows = cli("report", "channels", "--as-of", today, "--json").json()["channels"]
     assert [(r["channel"], r["new_persons"], r["dup_from"]) for r in rows
             if r["leads"]] == [("feed", 0, {"sem": 1}), ("sem", 1, {})]
+
+
+def test_a_report_as_of_a_day_before_a_merging_lead_says_its_persons_are_todays(tmp_path):
+    # A1 (10-08) joins S1 and F1: as of 10-05 the report counts F1 as a duplicate of S1,
+    # which it was not yet; `identity` in as_of_differs says the persons are today's
+    nights = {"n1": {"sem": "S1,13800001111,,2026-10-01 09:00",
+                     "feed": "F1,13900003333,zs@example.com,2026-10-03 09:00"},
+              "n2": {"agent": "A1,13800001111,zs@example.com,2026-10-08 09:00"}}
+    cli = Cli(tmp_path / "ws.duckdb")
+    for night, as_of in (("n1", "2026-10-05"), ("n2", "2026-10-10")):
+        (tmp_path / night).mkdir()
+        for source, row in nights[night].items():
+            (tmp_path / night / f"{source}.csv").write_text(
+                f"lead_id,phone,email,created_at\n{row}\n")
+        assert cli("run", "--inbox", tmp_path / night, "--as-of", as_of).exit_code == 0
+        report = cli("report", "channels", "--as-of", "2026-10-05", "--json").json()
+        assert (report["as_of_differs"], report["identity_as_of"]) == (
+            ([], None) if night == "n1" else
+            (["tags", "score", "identity"], "2026-10-08"))
+    refunds = cli("report", "channels", "--as-of", "2026-10-05", "--duplicates", "feed",
+                  "-o", tmp_path / "d.csv", "--json").json()
+    assert (refunds["rows"], refunds["identity_as_of"]) == (1, "2026-10-08")
+    text = cli("report", "channels", "--as-of", "2026-10-05").stdout
+    assert "as of 2026-10-05 (tags, score as of 2026-10-10; identity as of 2026-10-08)" in text

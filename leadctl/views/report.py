@@ -112,6 +112,21 @@ def _scope_sql(column: str, since: dt.date | None, as_of: dt.date | None) -> tup
     return visible, in_scope
 
 
+def identity_after_sql(as_of: dt.date) -> str:
+    """The latest day a lead arrived after `as_of` in a person that has a lead arrived by
+    then (NULL: none): the persons the report counts are today's, and such a lead may
+    have joined two of its earlier ones (a duplicate it counts that was not one yet)."""
+    visible, _ = _scope_sql("arrived_at", None, as_of)
+    return f"""
+        WITH arrivals AS (
+            SELECT pl.person_id, coalesce(l.created_at, f.ingested_at) AS arrived_at
+            FROM person_leads pl JOIN leads l ON l.lead_key = pl.lead_key
+            LEFT JOIN ingested_files f ON f.file_id = l.file_id)
+        SELECT CAST(max(arrived_at) FILTER (WHERE NOT ({visible})) AS DATE)
+        FROM arrivals GROUP BY person_id HAVING bool_or({visible})
+        ORDER BY 1 DESC NULLS LAST LIMIT 1"""
+
+
 def arrival_ctes(columns: tuple[str, ...] = ()) -> str:
     """CTEs (to follow a WITH) classifying every resolved lead by its arrival, with two
     window passes and no self-join:
@@ -440,7 +455,8 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
     sales_pools, sales_rule = sales_pools_from_rules(rules_dir)
     sql = channel_report_sql(by, since, sales_pools, screen.as_of, costs.for_dimension(by))
     result: dict = {"by": by, "since": since.isoformat() if since else None,
-                    **screen.to_dict(score=stored_as_of(ws, "scores")),
+                    **screen.to_dict(score=stored_as_of(ws, "scores"),
+                                     identity=ws.scalar(identity_after_sql(screen.as_of))),
                     "sales_pools": sales_pools, "sales_pools_rule": sales_rule,
                     "costs": str(costs.path) if costs.present else None,
                     "currency": costs.currency}
@@ -464,4 +480,5 @@ def _duplicates(ws, source: str, by: str, since: dt.date | None, out: Path | Non
         raise UsageError(f"unknown source '{source}'{one_of(source, sources)}")
     rows = copy_to_file(ws, duplicates_sql(source, since, screen.as_of, reveal), out)
     return {"source": source, "since": since.isoformat() if since else None,
-            **screen.to_dict(), "file": str(out), "rows": rows}
+            **screen.to_dict(identity=ws.scalar(identity_after_sql(screen.as_of))),
+            "file": str(out), "rows": rows}
