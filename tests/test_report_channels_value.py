@@ -238,6 +238,23 @@ def test_bad_costs_yaml_is_located(tmp_path):
     ]
 
 
+def test_channel_values_are_the_text_written(tmp_path):
+    # YAML reads 010 as 8 and 1.50 as 1.5: their costs went to channels that do not exist
+    (tmp_path / "costs.yaml").write_text(
+        "costs:\n  - {utm_campaign: 010, period: 2026-10, cost: 1000}\n"
+        "  - {utm_campaign: 1.50, period: 2026-10, cost: 500}\n"
+        "  - {utm_campaign: '7', period: 2026-10, cost: 5}\n", encoding="utf-8")
+    assert [e.value for e in load_cost_rules(tmp_path).entries] == ["010", "1.50", "7"]
+
+
+def test_a_costs_list_of_comments_only_is_no_entries(tmp_path):
+    (tmp_path / "costs.yaml").write_text(
+        "currency: CNY\ncosts:\n  # - {source: sem, period: 2026-10, cost: 1}\n",
+        encoding="utf-8")
+    rules = load_cost_rules(tmp_path)
+    assert (rules.present, rules.currency, rules.entries) == (True, "CNY", [])
+
+
 def test_bad_costs_yaml_exits_2_in_report_and_rules_check(vcli, tmp_path):
     (vcli.rules / "costs.yaml").write_text(
         "costs:\n  - {source: sem, period: 2026-10, cost: -5}\n", encoding="utf-8")

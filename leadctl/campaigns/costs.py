@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadctl.errors import Location
-from leadctl.rules.bounds import MAX_MONEY, number_in, written
+from leadctl.rules.bounds import MAX_MONEY, number_in, plain_text, written
 from leadctl.rules.load import rule_path
 from leadctl.rules.located import RuleDoc, did_you_mean
 
@@ -76,8 +76,8 @@ def load_cost_rules(rules_dir: Path | str | None) -> CostRules:
             rules.currency = currency.strip()
         else:
             doc.add(doc.value_loc(raw, "currency"), "currency must be a text label such as CNY")
-    items = raw.get("costs")
-    if items is None and raw:
+    items = raw.get("costs")  # `costs:` with every entry commented out: no entries
+    if "costs" not in raw and raw:
         doc.add(doc.loc(raw), "missing `costs:` (a list of cost entries)")
     elif items is not None and not isinstance(items, list):
         doc.add(doc.value_loc(raw, "costs"), "`costs:` must be a list of cost entries")
@@ -116,7 +116,8 @@ def _entry(doc: RuleDoc, item, where: Location) -> CostEntry | None:
     else:
         value = item[dimensions[0]]
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
+            # A campaign named 010 or 1.50 is that text, not the number YAML reads
+            value = plain_text(item, dimensions[0]) or str(value)
         if not isinstance(value, str) or not value.strip():
             doc.add(doc.value_loc(item, dimensions[0]),
                     f"{dimensions[0]} must be a channel value (text)")

@@ -76,14 +76,19 @@ def written(mapping: Any, key: Any) -> str:
     """mapping[key] as the file writes it (`.nan`, `1.0e+400`, `99999999999999999999`),
     for a message to quote; a string value in quotes; a long value cut short (…)."""
     value = mapping[key]
-    mark = getattr(mapping, "_value_marks", {}).get(key)  # loaded from a file (YDict)
     if isinstance(value, str):
         return repr(_cut(value))
-    if mark is not None and not mark.style and not isinstance(value, (list, dict)):
-        text = mark.source.text[mark.start:mark.end].strip()  # a plain scalar's text
-        if text:
-            return _cut(text)
-    return shown(value)
+    text = plain_text(mapping, key)
+    return _cut(text) if text else shown(value)
+
+
+def plain_text(mapping: Any, key: Any) -> str | None:
+    """mapping[key]'s text in the file when it is a plain (unquoted) scalar, which YAML
+    may have read as a number (`010` is 8, `1.50` is 1.5); None when not at hand."""
+    mark = getattr(mapping, "_value_marks", {}).get(key)  # loaded from a file (YDict)
+    if mark is None or mark.style or isinstance(mapping[key], (list, dict)):
+        return None
+    return mark.source.text[mark.start:mark.end].strip() or None
 
 
 def shown(value: Any) -> str:
