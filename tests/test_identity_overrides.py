@@ -5,11 +5,14 @@ unlink append to the file."""
 from __future__ import annotations
 
 import datetime as real_datetime
+import re
 import shutil
+import textwrap
 from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from conftest import RULES, Cli, write
 
 from leadctl.errors import RuleError
@@ -505,3 +508,38 @@ def test_appends_from_processes_at_the_same_time_all_stay(tmp_path):
     text = (tmp_path / OVERRIDES_FILE).read_text(encoding="utf-8")
     assert text.count("- kind:") == 45
     assert sorted(p.name for p in tmp_path.iterdir()) == [OVERRIDES_FILE]  # no temp, no lock
+
+
+ENTRY = {"kind": "cannot_link", "leads": [{"source": "web", "lead_id": "L1"},
+                                          {"source": "web", "lead_id": "L3"}],
+         "reason": "two people", "by": "ops", "at": "2026-12-02T06:30:00"}
+HAND = "  - kind: must_link\n    values: [{type: phone, value: '13911110002'}]\n"
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a hand-edited list indented under its key: the entry is indented as its items
+    ("overrides:\n" + HAND, "overrides:\n" + HAND + textwrap.indent(
+        overrides_file.entry_text(ENTRY), "  ")),
+    ("overrides: []  # none yet\n", "overrides:  # none yet\n"
+     + overrides_file.entry_text(ENTRY)),
+    ("", "overrides:\n" + overrides_file.entry_text(ENTRY)),
+    ("# reviewed by ops\n", "# reviewed by ops\noverrides:\n"
+     + overrides_file.entry_text(ENTRY)),
+])
+def test_an_entry_is_appended_as_an_item_of_the_list_as_written(tmp_path, text, expected):
+    (tmp_path / "identity_overrides.yaml").write_text(text, encoding="utf-8")
+    path = overrides_file.append_overrides(tmp_path, [ENTRY])
+    assert path.read_text(encoding="utf-8") == expected
+    assert yaml.safe_load(expected)["overrides"][-1] == ENTRY
+
+
+@pytest.mark.parametrize("text, message", [
+    ("overrides:\n" + HAND + "note: kept last\n", "cannot append to its `overrides:` list"),
+    ("overrides:\n  - kind: [\n", "identity_overrides.yaml:3:1: invalid YAML"),
+])
+def test_an_append_that_would_not_read_back_writes_nothing(tmp_path, text, message):
+    path = tmp_path / "identity_overrides.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RuleError, match=re.escape(message)):
+        overrides_file.append_overrides(tmp_path, [ENTRY])
+    assert path.read_text(encoding="utf-8") == text

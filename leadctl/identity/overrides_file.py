@@ -32,6 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from leadctl.errors import RuleError
+from leadctl.rules.load import load_yaml_text
 from leadctl.textfile import editing, write_text_file
 
 OVERRIDES_FILE = "identity_overrides.yaml"
@@ -98,11 +100,52 @@ def entry_text(entry: dict[str, Any]) -> str:
 
 def append_overrides(rules_dir: Path | str, entries: list[dict[str, Any]]) -> Path:
     """Append entries to `rules_dir/identity_overrides.yaml` (created with its header
-    when missing); returns the file's path."""
+    when missing); returns the file's path. RuleError, and nothing written, when the file
+    would not read back as its entries plus these (a file broken already, an `overrides:`
+    key that is not the file's last)."""
     path = Path(rules_dir) / OVERRIDES_FILE
     with editing(path):  # another append waits: each keeps every entry written before it
         text = path.read_text(encoding="utf-8") if path.exists() else _HEADER
-        if text and not text.endswith("\n"):
-            text += "\n"
-        text += "".join(entry_text(entry) for entry in entries)
-        return write_text_file(path, text)  # never a half-written rule file
+        return write_text_file(path, appended_text(text, entries, str(path)))
+
+
+# `overrides: []`, the empty list as a hand-written file may say it: entries follow it.
+_EMPTY_FLOW_LIST = re.compile(r"^overrides:[ \t]*\[[ \t]*\][ \t]*(#.*)?$", re.MULTILINE)
+_ITEM = re.compile(r"^([ \t]*)- ", re.MULTILINE)
+
+
+def appended_text(text: str, entries: list[dict[str, Any]], file: str) -> str:
+    """The file's text with the entries appended as items of its `overrides:` list,
+    indented as its items are (a hand-edited file indents them)."""
+    before = _overrides(text, file)
+    text = _EMPTY_FLOW_LIST.sub(lambda m: "overrides:" + (f"  {m[1]}" if m[1] else ""), text)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    key = re.search(r"^overrides:", text, re.MULTILINE)
+    if key is None:  # an empty file, or one of comments only
+        text += "overrides:\n"
+        key = re.search(r"^overrides:", text, re.MULTILINE)
+    item = _ITEM.search(text, key.end())
+    indent = item.group(1) if item else ""
+    text += "".join("".join(indent + line for line in entry_text(entry).splitlines(True))
+                    for entry in entries)
+    try:
+        after = _overrides(text, file)
+    except RuleError:
+        after = None
+    if after != before + entries:
+        raise RuleError([(None, f"{file}: cannot append to its `overrides:` list (it is not "
+                                "the file's last key, or not a list of `- kind: …` items); "
+                                "nothing was written")])
+    return text
+
+
+def _overrides(text: str, file: str) -> list:
+    """The file's `overrides:` entries as plain data (RuleError when not valid YAML)."""
+    try:
+        data = load_yaml_text(text, file)
+    except RuleError as exc:
+        raise RuleError([(loc, f"{message}: fix the file first; nothing was written")
+                         for loc, message in exc.problems]) from exc
+    items = data.get("overrides") if isinstance(data, dict) else None
+    return list(items) if isinstance(items, list) else []
