@@ -247,8 +247,17 @@ def test_a_split_that_takes_the_other_lock_out_again_ends_the_conflict(cli):
     assert len(cli("identity", "conflicts", "--json").json()["conflicts"]) == 1
     block_email(cli, Y_EMAIL)  # the bridge's e-mail no longer links: Y is on its own again
     assert cli("resolve", "--as-of", "2026-11-05").exit_code == 0
-    assert state(cli, "y1")[0] == Y
+    # Y takes bob's lock back with it (it was routed as new: the lock was lost)
+    assert state(cli, "y1") == (Y, "bob", "closed", True)
+    assert state(cli, "x1") == (X, "ann", "closed", True)
     assert cli("identity", "conflicts", "--json").json() == {"conflicts": []}
+    assert identity_log(cli)[-1] == (
+        Y, "sales", "sales", "ann", "bob", "closed", "closed", "split",
+        f"split: from {X}; pool, owner, status and lock stay with {X} (the part holding most "
+        "of its leads); this part keeps its own sale lock: bob, until 2027-05-02")
+    night(cli, None, "2026-11-06")  # routing leaves both locks alone
+    assert (state(cli, "y1"), state(cli, "x1")) == ((Y, "bob", "closed", True),
+                                                    (X, "ann", "closed", True))
 
 
 def test_a_split_leaves_the_state_with_the_larger_part_and_routes_the_other_as_new(cli):

@@ -35,8 +35,9 @@ from leadctl.routing.tables import (
     MERGE_KEPT,
     MERGE_TEMP_TABLES,
     OWNERSHIP_COLUMNS,
+    SPLIT_LOCKS,
 )
-from leadctl.sqltext import date_literal, ts_literal
+from leadctl.sqltext import date_literal, literal, ts_literal
 from leadctl.workspace import Workspace
 
 # The sort keys of each criterion (expression over a candidate, direction); NULLs last.
@@ -255,21 +256,76 @@ GROUP BY coalesce(a.person_id, i.person_id)""",
     ]
 
 
+_SPLIT_FROM = "array_to_string(h.old_person_ids, ', ')"
+
+
+def split_locks_sql(as_of: dt.date, run_id: int, rep_pools: dict[str, str]) -> str:
+    """SPLIT_LOCKS: the state a part split off this run gets back when it has none of its
+    own but sales recorded under its id (or ids merged into it) still lock it — say the
+    other lock of a merge's conflict, split out again by an unlink: the seller's, closed,
+    locked (a split never drops a lock). Of several reps' locks the earliest sale's, as a
+    merge keeps, with that rep's latest `locked_until`; the pool is the rep's first (as a
+    sale's without a state), else the one the part left."""
+    day = date_literal(as_of)
+    pools = " UNION ALL ".join(f"SELECT {literal(rep)} AS rep, {literal(pool)} AS pool"
+                               for rep, pool in rep_pools.items()) or \
+        "SELECT CAST(NULL AS VARCHAR) AS rep, CAST(NULL AS VARCHAR) AS pool"
+    return f"""CREATE OR REPLACE TEMP TABLE {SPLIT_LOCKS} AS
+WITH parts AS (
+  SELECT h.person_id, o.pool AS left_pool
+  FROM identity_history h
+  LEFT JOIN person_aliases a ON a.old_person_id = {_SPLIT_FROM}
+  LEFT JOIN ownership o ON o.person_id = coalesce(a.person_id, {_SPLIT_FROM})
+  WHERE h.run_id = {int(run_id)} AND h.change = 'split'
+    AND h.person_id NOT IN (SELECT person_id FROM ownership)
+), locks AS (
+  SELECT p.person_id, s.rep, min(s.sold_at) AS sold_at, max(s.sold_at) AS last_sold_at,
+         max(s.locked_until) AS locked_until
+  FROM sales s LEFT JOIN person_aliases a ON a.old_person_id = s.person_id
+  JOIN parts p ON p.person_id = coalesce(a.person_id, s.person_id)
+  WHERE s.locked_until >= {day}
+  GROUP BY p.person_id, s.rep
+), firsts AS (
+  SELECT *, row_number() OVER (PARTITION BY person_id ORDER BY sold_at, rep) AS n
+  FROM locks
+)
+SELECT f.person_id, coalesce(r.pool, p.left_pool) AS pool, f.rep AS owner, f.sold_at,
+       f.last_sold_at, f.locked_until
+FROM firsts f JOIN parts p ON p.person_id = f.person_id
+LEFT JOIN ({pools}) r ON r.rep = f.rep
+WHERE f.n = 1"""
+
+
+def split_locks_apply_sql() -> list[str]:
+    """The SPLIT_LOCKS states written: ownership, and the sale as the last clear intent."""
+    return [
+        f"""INSERT INTO ownership ({', '.join(OWNERSHIP_COLUMNS)})
+SELECT person_id, pool, owner, 'closed', sold_at, sold_at, locked_until, FALSE, 'sale'
+FROM {SPLIT_LOCKS}""",
+        f"""INSERT INTO lead_intent (person_id, intent_at)
+SELECT person_id, last_sold_at FROM {SPLIT_LOCKS}
+WHERE person_id NOT IN (SELECT person_id FROM lead_intent)"""]
+
+
 def split_log_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime) -> str:
     """One `split` row per part split off a routed person this run that has no state of
-    its own: it leaves the person's pool/owner/status (kept by the part with the id)."""
-    old = "array_to_string(h.old_person_ids, ', ')"
+    its own: it leaves the person's pool/owner/status (kept by the part with the id), and
+    is routed as new unless a sale lock of its own goes with it (SPLIT_LOCKS)."""
     return f"""INSERT INTO assignments ({', '.join(LOG_COLUMNS)})
 SELECT {ts_literal(logged_at)}, {int(run_id)}, {date_literal(as_of)}, h.person_id,
-       o.pool, CAST(NULL AS VARCHAR), o.owner, CAST(NULL AS VARCHAR), o.status,
-       CAST(NULL AS VARCHAR), 'split',
-       'split: from ' || {old}
+       o.pool, k.pool, o.owner, k.owner, o.status,
+       CASE WHEN k.owner IS NOT NULL THEN 'closed' END, 'split',
+       'split: from ' || {_SPLIT_FROM}
        || CASE WHEN a.person_id IS NULL THEN '' ELSE ' (now ' || a.person_id || ')' END
        || '; pool, owner, status and lock stay with ' || o.person_id
-       || ' (the part holding most of its leads); this part is routed as new'
+       || ' (the part holding most of its leads); this part '
+       || CASE WHEN k.owner IS NULL THEN 'is routed as new'
+               ELSE 'keeps its own sale lock: ' || k.owner || ', until '
+                    || CAST(k.locked_until AS VARCHAR) END
 FROM identity_history h
-LEFT JOIN person_aliases a ON a.old_person_id = {old}
-JOIN ownership o ON o.person_id = coalesce(a.person_id, {old})
+LEFT JOIN person_aliases a ON a.old_person_id = {_SPLIT_FROM}
+JOIN ownership o ON o.person_id = coalesce(a.person_id, {_SPLIT_FROM})
+LEFT JOIN {SPLIT_LOCKS} k ON k.person_id = h.person_id
 WHERE h.run_id = {int(run_id)} AND h.change = 'split'
   AND h.person_id NOT IN (SELECT person_id FROM ownership)"""
 
@@ -304,9 +360,11 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
         if ws.scalar(moved_intents_sql()):
             ws.script(fold_intent_sql())
         if changed:
+            ws.execute(split_locks_sql(as_of, run_id, rules.rep_first_pools()))
             before = int(ws.scalar("SELECT count(*) FROM assignments"))
             ws.execute(split_log_sql(as_of, run_id, now))
             counts["split"] = int(ws.scalar("SELECT count(*) FROM assignments")) - before
+            ws.script(split_locks_apply_sql())
     finally:
         ws.script(drop_temp_sql())
     return counts

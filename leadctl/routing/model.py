@@ -148,6 +148,15 @@ class RoutingRules:
                     out[rep.name] = Rep(rep.name, 1.0, rep.capacity, known.loc)
         return out
 
+    def rep_first_pools(self) -> dict[str, str]:
+        """Each rep's first pool in the file: where a sale puts a person that is in no pool
+        of the seller's."""
+        out: dict[str, str] = {}
+        for pool in self.pools:
+            for rep in pool.reps:
+                out.setdefault(rep.name, pool.name)
+        return out
+
     def capacity(self, rep: str) -> int | None:
         found = self.reps().get(rep)
         return found.capacity if found else None
