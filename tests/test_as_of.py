@@ -161,3 +161,28 @@ def test_a_past_screen_shows_no_later_sale_lock_and_no_since_date_for_no_status(
     assert seen("L2", "2026-11-01") == (None, None, None, False)
     assert [ran("find", "locked_until >= '2026-11-04'", "--count", "--as-of", day).stdout
             for day in ("2026-11-04", "2026-11-05")] == ["0\n", "1\n"]
+
+
+def test_two_persons_a_later_merge_joined_show_the_survivors_routing_before_it():
+    # Routed apart by one run (log rows tied on date, time and run), merged later: as of
+    # before the merge, the pick between the two rows was arbitrary (find and portrait
+    # disagreed, find with itself)
+    from leadctl.routing.screens import ownership_as_of_sql
+    from leadctl.workspace import open_memory
+
+    ws = open_memory()
+    at = "TIMESTAMP '2026-11-01 02:00'"
+    for pid, pool, owner in (("Pold", "nurture", None), ("Pnew", "sales", "ann")):
+        ws.execute(f"INSERT INTO assignments VALUES ({at}, 1, DATE '2026-11-01', '{pid}', "
+                   f"NULL, '{pool}', NULL, {repr(owner) if owner else 'NULL'}, NULL, "
+                   "'pending', 'all', 'dealt')")
+    ws.execute("INSERT INTO assignments VALUES (TIMESTAMP '2026-11-03 02:00', 2, "
+               "DATE '2026-11-03', 'Pnew', 'sales', 'sales', 'ann', 'ann', 'pending', "
+               "'contacting', 'merge', 'merge: Pold into Pnew')")
+    ws.execute("INSERT INTO person_aliases VALUES ('Pold', 'Pnew')")
+    ws.execute("INSERT INTO ownership VALUES ('Pnew', 'sales', 'ann', 'contacting', "
+               "'2026-11-03', '2026-11-01', NULL, FALSE, 'merge')")
+    for _ in range(5):
+        assert ws.execute(f"SELECT person_id, pool, owner, status, assigned_at FROM "
+                          f"({ownership_as_of_sql(dt.date(2026, 11, 2))})").fetchall() == [
+            ("Pnew", "sales", "ann", "pending", dt.date(2026, 11, 1))]

@@ -74,7 +74,8 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
         return (f"WHERE {table}.person_id = {pid} OR {table}.person_id IN "
                 f"(SELECT old_person_id FROM person_aliases WHERE person_id = {pid})")
     return f"""WITH logged AS (
-  SELECT coalesce(al.person_id, a.person_id) AS person_id, a.as_of, a.logged_at, a.run_id,
+  SELECT coalesce(al.person_id, a.person_id) AS person_id, a.person_id AS recorded_as,
+         a.as_of, a.logged_at, a.run_id,
          a.old_pool, a.new_pool, a.old_owner, a.new_owner, a.old_status, a.new_status,
          a.rule, a.reason
   FROM assignments a LEFT JOIN person_aliases al ON al.old_person_id = a.person_id
@@ -82,18 +83,25 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
 ), changed AS (
   SELECT DISTINCT person_id FROM logged WHERE as_of > {day}
 ), dated AS (
+  -- Two persons a later merge joined were routed apart before it, often by one run (rows
+  -- tied on date, time and run): the person's own id's rows, then the retired ids' in
+  -- order, so every screen shows one routing, the surviving id's (the state it kept).
   SELECT *, row_number() OVER (PARTITION BY person_id
-                               ORDER BY as_of DESC NULLS LAST, logged_at DESC, run_id DESC) AS r,
+                               ORDER BY as_of DESC NULLS LAST, logged_at DESC, run_id DESC,
+                                        recorded_as = person_id DESC, recorded_as) AS r,
          (new_pool, new_owner) IS DISTINCT FROM (old_pool, old_owner) AS moved
   FROM logged
   WHERE person_id IN (SELECT person_id FROM changed) AND (as_of IS NULL OR as_of <= {day})
-), rebuilt AS (
-  SELECT person_id,
-         max(as_of) FILTER (WHERE new_status IS DISTINCT FROM old_status) AS status_since,
-         max(as_of) FILTER (WHERE moved) AS assigned_at,
-         coalesce(arg_max(rule, (as_of, logged_at, run_id)) FILTER (WHERE moved)
+), rebuilt AS (  -- the since-dates and dormancy of the state shown: its own id's rows
+  SELECT d.person_id,
+         max(d.as_of) FILTER (WHERE d.new_status IS DISTINCT FROM d.old_status)
+             AS status_since,
+         max(d.as_of) FILTER (WHERE d.moved) AS assigned_at,
+         coalesce(arg_max(d.rule, (d.as_of, d.logged_at, d.run_id)) FILTER (WHERE d.moved)
                   = {literal(DORMANT_RULE)}, FALSE) AS dormant
-  FROM dated GROUP BY person_id
+  FROM dated d JOIN dated c ON c.person_id = d.person_id AND c.r = 1
+                           AND c.recorded_as = d.recorded_as
+  GROUP BY d.person_id
 ), sold AS (
   SELECT coalesce(al.person_id, x.person_id) AS person_id,
          max(x.locked_until) FILTER (WHERE x.sold_at <= {day}) AS locked_until
