@@ -7,7 +7,10 @@ import json
 
 import duckdb
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from leadctl.ingest import sniff
 from leadctl.ingest.columns import build_alias_map, fold_header, map_columns
 from leadctl.ingest.sql import parse_timestamp_sql
 from tests.conftest import write
@@ -487,6 +490,26 @@ def test_mixed_line_endings_load_as_lines(cli, tmp_path):
     assert leads_in(cli, "lead_id", "phone") == [
         ("G0", "13900000000"), ("G1", "13900000001"), ("G2", "13900000002")]
     assert rejects_in(cli) == [("b", 2, "missing_columns"), ("b", 3, "missing_columns")]
+
+
+def test_line_breaks_inside_a_quoted_value_are_its_text_in_a_mixed_file(cli, tmp_path):
+    # the copy with LF line endings wrote them as LF too: "a\r\nb" loaded as "a\nb"
+    write(tmp_path / "a.csv", 'lead_id,phone,note\nQ1,13900000001,"a\r\nb"\r\n'
+          'Q2,13900000002, "c\rd"\nQ3,13900000003,"e""\r""f"\r')
+    result = cli("ingest", tmp_path / "a.csv", "--json")
+    assert [(f["loaded"], f["rejected"]) for f in result.json()["files"]] == [(3, 0)]
+    assert leads_in(cli, "lead_id", "attributes ->> 'note'") == [
+        ("Q1", "a\r\nb"), ("Q2", "c\rd"), ("Q3", 'e"\r"f')]
+
+
+@given(st.text(st.sampled_from('ab,"\r\n '), max_size=40), st.data())
+def test_line_endings_are_the_same_however_the_file_is_cut_in_chunks(text, data):
+    tokens = sniff._line_end_tokens(",")
+    whole = sniff._lf(text, tokens, final=True)[0]
+    cut = data.draw(st.integers(0, len(text)))
+    first, last, held = sniff._lf(text[:cut], tokens)
+    rest = sniff._lf(last + held + text[cut:], tokens, final=True, start=len(last))[0]
+    assert first + rest == whole
 
 
 def test_an_events_file_keeps_every_column(cli, tmp_path):

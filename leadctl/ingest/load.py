@@ -196,6 +196,7 @@ class DuckDBReader:
             encoding = "utf-8-sig" if fmt.has_bom and fmt.encoding in UTF8 else fmt.encoding
             staged.temp, replaced = transcode_to_utf8(path, encoding,
                                                       newlines=fmt.mixed_newlines,
+                                                      delimiter=fmt.delimiter,
                                                       eof_mark=fmt.eof_mark)
             read_path = staged.temp
             if replaced:

@@ -319,10 +319,11 @@ def _detect_delimiter(header: str) -> str:
 
 
 def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
-                      eof_mark: bool = False) -> tuple[Path, int]:
+                      eof_mark: bool = False, delimiter: str = ",") -> tuple[Path, int]:
     """Streams a file into a temporary UTF-8 copy DuckDB can read: decoded from `encoding`
     and, with `newlines`, every line ending (CRLF, or a lone CR) written as LF — DuckDB's
-    sniffer gives up on a file whose line endings are mixed.
+    sniffer gives up on a file whose line endings are mixed — but for those inside a
+    quoted value (`delimiter` separates fields), which are text of the value.
 
     An undecodable byte is written as it was (not as U+FFFD): the copy is then not valid
     UTF-8 there, and DuckDB rejects that row as `invalid_encoding`, as in a UTF-8 file —
@@ -331,17 +332,19 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
     decoder = codecs.getincrementaldecoder(_codec(encoding))(errors=_KEEP_BYTES)
     fd, tmp = tempfile.mkstemp(prefix="leadctl-", suffix=".csv")
     replaced = 0
-    held = ""  # a CR at a chunk's end: its LF may start the next chunk
+    last = held = ""  # the characters written last; what may go on in the next chunk
+    tokens = _line_end_tokens(delimiter)
     with open(path, "rb") as src, os.fdopen(fd, "w", encoding="utf-8", newline="",
                                             errors="surrogateescape") as dst:
         for chunk in iter(lambda: src.read(4 * 1024 * 1024), b""):
             text = decoder.decode(chunk)
             replaced += len(_ESCAPED.findall(text))
             if newlines:
-                text, held = _lf(held + text)
+                text, last, held = _lf(last + held + text, tokens, start=len(last))
             dst.write(text)
-        text = held + decoder.decode(b"", final=True)
-        dst.write(_lf(text + "\n")[0][:-1] if newlines and text else text)
+        text = decoder.decode(b"", final=True)
+        dst.write(_lf(last + held + text, tokens, final=True, start=len(last))[0]
+                  if newlines else text)
     if eof_mark and ends_with_eof_mark(Path(tmp)):
         os.truncate(tmp, os.path.getsize(tmp) - len(EOF_MARK))
     return Path(tmp), replaced
@@ -359,8 +362,41 @@ codecs.register_error(_KEEP_BYTES, _keep_bytes)
 _ESCAPED = re.compile("[\udc80-\udcff\ufffd]")
 
 
-def _lf(text: str) -> tuple[str, str]:
-    """`text` with CRLF and lone CR as LF, and a trailing CR held back (its LF may follow)."""
-    held = "\r" if text.endswith("\r") else ""
-    body = text[:-1] if held else text
-    return body.replace("\r\n", "\n").replace("\r", "\n"), held
+def _line_end_tokens(delimiter: str) -> re.Pattern:
+    """A quoted value (opened at a field's start, one space before it allowed, as DuckDB
+    reads it), a quote opened there and not closed in the text, or a line ending."""
+    ends = f"{re.escape(delimiter)}\r\n"
+    start = f'(?:(?<![^{ends}])|(?<=[{ends}] )|(?<=^ ))"'  # lookbehinds: any chunk cut
+    return re.compile(f'(?P<quoted>{start}(?:[^"]++|"")*+")|(?P<open>{start})|\r\n|\r')
+
+
+def _lf(text: str, tokens: re.Pattern, final: bool = False,
+        start: int = 0) -> tuple[str, str, str]:
+    """(`text[start:]` with its line endings outside quoted values as LF, the characters
+    written last (two: a delimiter and a space), the tail held back for the next chunk:
+    from a quoted value that may go on there, or a last CR whose LF may). `text[:start]`
+    was written already: it says whether a quote opens a field. A quote still open after
+    MAX_OPEN_QUOTE characters, or at the end, was no quote."""
+    out: list[str] = []
+    done = start
+    for m in tokens.finditer(text, start):
+        last = m.end() == len(text) and not final
+        if m["quoted"] is not None:
+            if last:  # `"a""` may go on as `"a"""b"` in the next chunk
+                break
+            continue  # kept as written
+        if m["open"] is not None:
+            if not final and len(text) - m.start() < MAX_OPEN_QUOTE:
+                break  # its closing quote may be in the next chunk
+            continue  # never closed: no quote
+        if last and m[0] == "\r":
+            break
+        out.append(text[done:m.start()] + "\n")
+        done = m.end()
+    else:
+        return "".join(out) + text[done:], text[-2:], ""
+    return "".join(out) + text[done:m.start()], text[max(m.start() - 2, 0):m.start()], \
+        text[m.start():]
+
+
+MAX_OPEN_QUOTE = 8 * 1024 * 1024  # as the reader's longest line: beyond, no quoted value
