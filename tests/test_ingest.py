@@ -504,11 +504,12 @@ def test_line_breaks_inside_a_quoted_value_are_its_text_in_a_mixed_file(cli, tmp
 
 @given(st.text(st.sampled_from('ab,"\r\n '), max_size=40), st.data())
 def test_line_endings_are_the_same_however_the_file_is_cut_in_chunks(text, data):
-    tokens = sniff._line_end_tokens(",")
-    whole = sniff._lf(text, tokens, final=True)[0]
+    ends = sniff.LineEnds(",")
+    whole = sniff._lf(text, ends, final=True)[0]
+    assert whole == sniff._lf_tokens(text, ends.tokens, True, 0)[0]  # split = token loop
     cut = data.draw(st.integers(0, len(text)))
-    first, last, held = sniff._lf(text[:cut], tokens)
-    rest = sniff._lf(last + held + text[cut:], tokens, final=True, start=len(last))[0]
+    first, last, held = sniff._lf(text[:cut], ends)
+    rest = sniff._lf(last + held + text[cut:], ends, final=True, start=len(last))[0]
     assert first + rest == whole
 
 

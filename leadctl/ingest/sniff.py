@@ -333,17 +333,17 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
     fd, tmp = tempfile.mkstemp(prefix="leadctl-", suffix=".csv")
     replaced = 0
     last = held = ""  # the characters written last; what may go on in the next chunk
-    tokens = _line_end_tokens(delimiter)
+    ends = LineEnds(delimiter)
     with open(path, "rb") as src, os.fdopen(fd, "w", encoding="utf-8", newline="",
                                             errors="surrogateescape") as dst:
         for chunk in iter(lambda: src.read(4 * 1024 * 1024), b""):
             text = decoder.decode(chunk)
             replaced += len(_ESCAPED.findall(text))
             if newlines:
-                text, last, held = _lf(last + held + text, tokens, start=len(last))
+                text, last, held = _lf(last + held + text, ends, start=len(last))
             dst.write(text)
         text = decoder.decode(b"", final=True)
-        dst.write(_lf(last + held + text, tokens, final=True, start=len(last))[0]
+        dst.write(_lf(last + held + text, ends, final=True, start=len(last))[0]
                   if newlines else text)
     if eof_mark and ends_with_eof_mark(Path(tmp)):
         os.truncate(tmp, os.path.getsize(tmp) - len(EOF_MARK))
@@ -362,21 +362,58 @@ codecs.register_error(_KEEP_BYTES, _keep_bytes)
 _ESCAPED = re.compile("[\udc80-\udcff\ufffd]")
 
 
-def _line_end_tokens(delimiter: str) -> re.Pattern:
-    """A quoted value (opened at a field's start, one space before it allowed, as DuckDB
-    reads it), a quote opened there and not closed in the text, or a line ending."""
-    ends = f"{re.escape(delimiter)}\r\n"
-    start = f'(?:(?<![^{ends}])|(?<=[{ends}] )|(?<=^ ))"'  # lookbehinds: any chunk cut
-    return re.compile(f'(?P<quoted>{start}(?:[^"]++|"")*+")|(?P<open>{start})|\r\n|\r')
+class LineEnds:
+    """How the copy with LF line endings tells a quoted value (opened at a field's start,
+    one space before it allowed, as DuckDB reads it; kept as written) from a line ending.
+    `quotes`: a quoted value, or a quote opened and not closed in the text; `tokens`:
+    those or a line ending."""
+
+    def __init__(self, delimiter: str):
+        ends = f"{re.escape(delimiter)}\r\n"
+        # A quote, then what was before it (a quote first: the search skips to quotes fast)
+        start = f'"(?:(?<![^{ends}]")|(?<=[{ends}] ")|(?<=^ "))'
+        self.quotes = re.compile(f'({start}(?:[^"]++|"")*+")|({start})')
+        self.tokens = re.compile(f'(?P<quoted>{start}(?:[^"]++|"")*+")|(?P<open>{start})'
+                                 '|\r\n|\r')
+        # written characters before a chunk say only whether a field starts after them
+        self.not_an_end = re.compile(f"[^{ends} ]")
 
 
-def _lf(text: str, tokens: re.Pattern, final: bool = False,
+def _lf(text: str, ends: LineEnds, final: bool = False,
         start: int = 0) -> tuple[str, str, str]:
     """(`text[start:]` with its line endings outside quoted values as LF, the characters
     written last (two: a delimiter and a space), the tail held back for the next chunk:
     from a quoted value that may go on there, or a last CR whose LF may). `text[:start]`
     was written already: it says whether a quote opens a field. A quote still open after
-    MAX_OPEN_QUOTE characters, or at the end, was no quote."""
+    MAX_OPEN_QUOTE characters, or at the end, was no quote.
+
+    Split by the quoted values (in C); a quote left open, rare, takes the token loop."""
+    pieces = ends.quotes.split(ends.not_an_end.sub("x", text[:start]) + text[start:])
+    opened = len(pieces) // 3 - pieces[2::3].count(None)
+    # A quote opened in the last piece but one, not closed before the end: the chunk cut
+    # a quoted value, which goes on in the next one (unless it is over-long)
+    tail_open = opened == 1 and pieces[-2] is not None and not final \
+        and len(pieces[-2]) + len(pieces[-1]) < MAX_OPEN_QUOTE
+    if opened and not tail_open:
+        return _lf_tokens(text, ends.tokens, final, start)
+    held = ""
+    if tail_open:
+        held = pieces[-2] + pieces[-1]
+        del pieces[-3:]
+    elif not final and len(pieces) > 1 and pieces[-1] == "":
+        held = pieces[-3]  # a quoted value ends the text: `"a""` may go on as `"a"""b"`
+        del pieces[-3:-1]
+    elif not final and pieces[-1].endswith("\r"):
+        held, pieces[-1] = "\r", pieces[-1][:-1]
+    pieces[0] = pieces[0][start:]
+    pieces[0::3] = [p.replace("\r\n", "\n").replace("\r", "\n") for p in pieces[0::3]]
+    kept = text[:len(text) - len(held)]
+    return "".join(filter(None, pieces)), kept[-2:], held
+
+
+def _lf_tokens(text: str, tokens: re.Pattern, final: bool,
+               start: int) -> tuple[str, str, str]:
+    """_lf, token by token."""
     out: list[str] = []
     done = start
     for m in tokens.finditer(text, start):
