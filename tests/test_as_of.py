@@ -166,7 +166,8 @@ def test_a_past_screen_shows_no_later_sale_lock_and_no_since_date_for_no_status(
 def test_two_persons_a_later_merge_joined_show_the_survivors_routing_before_it():
     # Routed apart by one run (log rows tied on date, time and run), merged later: as of
     # before the merge, the pick between the two rows was arbitrary (find and portrait
-    # disagreed, find with itself)
+    # disagreed, find with itself), and a later row of the retired id won over the state
+    # the merge kept
     from leadctl.routing.screens import ownership_as_of_sql
     from leadctl.workspace import open_memory
 
@@ -176,6 +177,9 @@ def test_two_persons_a_later_merge_joined_show_the_survivors_routing_before_it()
         ws.execute(f"INSERT INTO assignments VALUES ({at}, 1, DATE '2026-11-01', '{pid}', "
                    f"NULL, '{pool}', NULL, {repr(owner) if owner else 'NULL'}, NULL, "
                    "'pending', 'all', 'dealt')")
+    ws.execute("INSERT INTO assignments VALUES (TIMESTAMP '2026-11-02 09:00', 0, "
+               "DATE '2026-11-02', 'Pold', 'nurture', 'nurture', NULL, 'bob', 'pending', "
+               "'pending', 'claim', 'claimed')")  # a later row of the retired id
     ws.execute("INSERT INTO assignments VALUES (TIMESTAMP '2026-11-03 02:00', 2, "
                "DATE '2026-11-03', 'Pnew', 'sales', 'sales', 'ann', 'ann', 'pending', "
                "'contacting', 'merge', 'merge: Pold into Pnew')")
@@ -183,6 +187,6 @@ def test_two_persons_a_later_merge_joined_show_the_survivors_routing_before_it()
     ws.execute("INSERT INTO ownership VALUES ('Pnew', 'sales', 'ann', 'contacting', "
                "'2026-11-03', '2026-11-01', NULL, FALSE, 'merge')")
     for _ in range(5):
-        assert ws.execute(f"SELECT person_id, pool, owner, status, assigned_at FROM "
-                          f"({ownership_as_of_sql(dt.date(2026, 11, 2))})").fetchall() == [
-            ("Pnew", "sales", "ann", "pending", dt.date(2026, 11, 1))]
+        assert ws.execute(f"SELECT person_id, pool, owner, status, assigned_at, logged_on "
+                          f"FROM ({ownership_as_of_sql(dt.date(2026, 11, 2))})").fetchall() == [
+            ("Pnew", "sales", "ann", "pending", dt.date(2026, 11, 1), dt.date(2026, 11, 1))]

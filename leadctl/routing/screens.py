@@ -46,14 +46,19 @@ def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
     rows = ws.rows(sql)
     if not rows:
         return None
-    return {**rows[0], "as_of": max((r["as_of"] for r in log if r["as_of"]), default=None)}
+    state = rows[0]
+    logged_on = state.pop("logged_on", None)  # the date of the log row it was rebuilt from
+    return {**state, "as_of": logged_on or max((r["as_of"] for r in log if r["as_of"]),
+                                               default=None)}
 
 
 def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
     """Every person's routing as of `until` (the `ownership` columns; only `person_id`'s
     when given): the stored row of a person with nothing logged after `until`; the others
     rebuilt from their log rows dated by then (each holds the state it left; rows recorded
-    under an id a merge retired count for the person it went into). The lock, for both:
+    under an id a merge retired count for the person it went into, after its own), with
+    `logged_on`: the date of the row it was rebuilt from (NULL for a stored row). The
+    lock, for both:
     none before the person's first sale on record (a sale of a closed lead logs nothing),
     then the latest made by then, at most the stored one; the stored one for a person
     with no sale on record. A status never set has no since-date. A person with
@@ -83,12 +88,12 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
 ), changed AS (
   SELECT DISTINCT person_id FROM logged WHERE as_of > {day}
 ), dated AS (
-  -- Two persons a later merge joined were routed apart before it, often by one run (rows
-  -- tied on date, time and run): the person's own id's rows, then the retired ids' in
-  -- order, so every screen shows one routing, the surviving id's (the state it kept).
+  -- Two persons a later merge joined were routed apart before it: the surviving id's
+  -- rows come first (the state the merge kept), a retired id's only when the survivor
+  -- had none by then (the latest of those, ties in the ids' order).
   SELECT *, row_number() OVER (PARTITION BY person_id
-                               ORDER BY as_of DESC NULLS LAST, logged_at DESC, run_id DESC,
-                                        recorded_as = person_id DESC, recorded_as) AS r,
+                               ORDER BY recorded_as = person_id DESC, as_of DESC NULLS LAST,
+                                        logged_at DESC, run_id DESC, recorded_as) AS r,
          (new_pool, new_owner) IS DISTINCT FROM (old_pool, old_owner) AS moved
   FROM logged
   WHERE person_id IN (SELECT person_id FROM changed) AND (as_of IS NULL OR as_of <= {day})
@@ -109,7 +114,7 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
   {under("x")}
   GROUP BY 1
 )
-SELECT {stored}
+SELECT {stored}, CAST(NULL AS DATE) AS logged_on
 FROM ownership o LEFT JOIN sold x ON x.person_id = o.person_id
 WHERE o.person_id NOT IN (SELECT person_id FROM changed){one}
 UNION ALL
@@ -117,7 +122,7 @@ SELECT d.person_id, d.new_pool AS pool, d.new_owner AS owner, d.new_status AS st
        CASE WHEN b.status_since IS NOT NULL OR d.new_status IS NULL THEN b.status_since
             ELSE d.as_of END AS status_since, b.assigned_at,
        {lock},
-       b.dormant, d.reason
+       b.dormant, d.reason, d.as_of AS logged_on
 FROM dated d JOIN rebuilt b ON b.person_id = d.person_id
 LEFT JOIN sold x ON x.person_id = d.person_id
 LEFT JOIN ownership o ON o.person_id = d.person_id
