@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from leadctl import pii
 from leadctl.campaigns.audiences import AudienceSpec, members_file_sql, record_audience
 from leadctl.campaigns.experiments import evaluate as evaluate_experiment
 from leadctl.campaigns.experiments import parse_window
@@ -252,9 +253,21 @@ def find(db: Path | None, expr: str, *, limit: int | None = None, count_only: bo
          reveal: bool = False, out: Path | None = None, as_of: dt.date | None = None,
          rules_dir: Path | None = None) -> dict:
     """Persons matching a rule expression: {expr, count, limit, persons} (or file, rows)."""
-    with _tags_not_computed(rules_dir), reading(db) as ws:
+    with _echoed_masked(reveal), _tags_not_computed(rules_dir), reading(db) as ws:
         return find_persons(ws, expr, as_of=as_of, limit=limit, count_only=count_only,
                             reveal=reveal, out=out)
+
+
+@contextlib.contextmanager
+def _echoed_masked(reveal: bool) -> Iterator[None]:
+    """An error echoing the expression shows a phone, e-mail or ID card typed in it
+    masked (as the log does), unless `reveal`."""
+    try:
+        yield
+    except UsageError as exc:
+        if not reveal:
+            exc.args = (pii.mask_lines(str(exc)),)
+        raise
 
 
 @contextlib.contextmanager

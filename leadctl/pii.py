@@ -111,8 +111,10 @@ _PHONE_RE = re.compile(r"(?<![0-9])(?:\+?86[ -]?|0086[ -]?)?1[3-9][0-9](?:[ -]?[
 _TEXT_MASKS = ((_EMAIL_RE, mask_email), (_ID_CARD_RE, mask_id_card), (_PHONE_RE, mask_phone))
 
 
-def mask_text(text: str) -> str:
+def mask_text(text: str | None) -> str | None:
     """Masks e-mails, 18-digit ID cards and CN mobiles found anywhere in `text`."""
+    if not text:
+        return text
     for pattern, masker in _TEXT_MASKS:
         text = pattern.sub(lambda m, masker=masker: masker(m.group()), text)
     return text

@@ -113,3 +113,42 @@ def test_sql_masks_match_python():
     ("zz", "zz")])
 def test_an_unclassified_query_is_echoed_with_long_numbers_masked(query, shown):
     assert pii.mask_query(query) == shown
+
+
+def test_an_override_reason_quoting_contacts_is_masked_on_every_screen(tmp_path):
+    import shutil
+
+    from tests.conftest import RULES, Cli
+
+    shutil.copytree(RULES, tmp_path / "rules")
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "src.csv").write_text("lead_id,name,phone,created_at\n"
+                                   "M7,Zhang,13811112222,2026-10-26 10:00\n"
+                                   "M8,Li,13811112222,2026-10-27 10:00\n", encoding="utf-8")
+    cli = Cli(tmp_path / "ws.duckdb", tmp_path / "rules")
+    reason = "shop phone; owner 13922223333 iron.fan@163.com card 11010519491231002X"
+    assert cli("run", "--inbox", inbox, "--as-of", "2026-11-01").exit_code == 0
+    assert cli("identity", "unlink", "M7", "M8", "--reason", reason).exit_code == 0
+    assert cli("run", "--inbox", inbox, "--as-of", "2026-11-02").exit_code == 0
+    masked = "shop phone; owner 139****3333 i***@163.com card 1101**********002X"
+    shown = [cli(*args) for args in (
+        ("identity", "why", "M7", "M8"), ("identity", "why", "M7", "M8", "--json"),
+        ("runs", "--json"), ("resolve", "--dry-run", "--json"))]
+    for result in shown:
+        assert "13922223333" not in result.stdout and masked in result.stdout, result.stdout
+    revealed = cli("identity", "why", "M7", "M8", "--reveal", "--json").json()
+    assert revealed["overrides"][0]["reason"] == reason
+
+
+def test_find_echoes_a_phone_or_email_typed_in_its_expression_masked(tmp_path):
+    from tests.conftest import Cli
+
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("init").exit_code == 0
+    failed = cli("find", "phone = '13811112222'")
+    assert (failed.exit_code, failed.stderr.splitlines()[1]) == (2, "  phone = '138****2222'")
+    revealed = cli("find", "phone = '13811112222'", "--reveal")
+    assert revealed.stderr.splitlines()[1] == "  phone = '13811112222'"
+    found = cli("find", "city = '13811112222' or city = 'a.b@qq.com'", "--json").json()
+    assert found["expr"] == "city = '138****2222' or city = 'a***@qq.com'"

@@ -22,7 +22,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from leadctl.pii import mask
+from leadctl.pii import mask, mask_text
 
 PREFIX = "_preview_"
 SNAPSHOT = {"person_leads": "lead_key, person_id",
@@ -148,7 +148,8 @@ def identity_diff(ws, summary: dict, run_id: int) -> dict:
                                   "was": [w for w in r["was"] if w is not None]}
                                  for r in ws.rows(new_clusters_sql(TOP))],
         "blocked": {**blocked, "values": [
-            {**r, "value": mask(r["id_type"], r["value"])}
+            {**r, "value": mask(r["id_type"], r["value"]),
+             "reason": mask_text(r.get("reason"))}
             for r in ws.rows(blocked_changes_sql(LISTED))]},
         "overrides": summary.get("overrides", {}),
     }

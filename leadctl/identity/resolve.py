@@ -25,7 +25,7 @@ from leadctl.identity import cache, history, link, normalize, persons, places, r
 from leadctl.identity import overrides_sql as osql
 from leadctl.identity.config import ID_TYPES, IdentityConfig
 from leadctl.identity.tables import IDENTITY_STATE_KEY
-from leadctl.pii import mask
+from leadctl.pii import mask, mask_text
 from leadctl.sqltext import meta_value_sql, set_meta_sql
 from leadctl.workspace import Workspace
 
@@ -531,7 +531,8 @@ def _summarise(ws: Workspace, summary: ResolveSummary) -> None:
                      "FROM blocked_identifiers")[0]
     summary.blocked_values, summary.capped_values = counts["blocked"], counts["capped"]
     summary.top_blocked = [
-        {**r, "value": mask(r["id_type"], r["value"])}
+        # a cut value's reason quotes its override's, free text that may name a phone
+        {**r, "value": mask(r["id_type"], r["value"]), "reason": mask_text(r["reason"])}
         for r in ws.rows("SELECT id_type, value, status, reason, records FROM "
                          f"blocked_identifiers ORDER BY records DESC, id_type, value "
                          f"LIMIT {TOP_BLOCKED}")]

@@ -178,8 +178,9 @@ def _path(ws: Workspace, a: dict, b: dict) -> list[dict]:
 def _via(row: dict, reveal: bool) -> dict | None:
     if row["id_type"] is None:
         return None
-    if row["id_type"] == "must_link":
-        return {"type": "must_link", "value": row["value"]}
+    if row["id_type"] == "must_link":  # its reason: free text that may quote a phone
+        return {"type": "must_link", "value": row["value"] if reveal
+                else pii.mask_text(row["value"])}
     return {"type": row["id_type"], "value": pii.shown(row["id_type"], row["value"], reveal)}
 
 
@@ -213,11 +214,14 @@ def why(ws: Workspace, config: IdentityConfig, rules_dir, a_query: str, b_query:
         return {"linked": True, "person_id": a["person_id"], "path": path, "reason": reason,
                 "message": message, **result}
     shared = ws.rows(shared_values_sql(), [a["person_id"], b["person_id"]])
+    def text(reason: str | None) -> str | None:  # a reason may quote a phone, an e-mail…
+        return reason if reveal else pii.mask_text(reason)
     values = [{"type": v["id_type"], "value": pii.shown(v["id_type"], v["value"], reveal),
-               "status": v["status"], "reason": v["reason"], "records": v["records"],
+               "status": v["status"], "reason": text(v["reason"]), "records": v["records"],
                "a": {"source": v["source_a"], "lead_id": v["lead_id_a"]},
                "b": {"source": v["source_b"], "lead_id": v["lead_id_b"]}} for v in shared]
-    cut_by = _cannot_links(ws, entries, a["person_id"], b["person_id"])
+    cut_by = [{**c, "reason": text(c["reason"])}
+              for c in _cannot_links(ws, entries, a["person_id"], b["person_id"])]
     statuses = {"cannot_link" if v["status"] == "cut" else v["status"] for v in values}
     if cut_by:
         statuses.add("cannot_link")
