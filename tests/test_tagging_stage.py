@@ -181,6 +181,20 @@ def test_values_age_when_only_other_tags_changed(tmp_path):
         ("b", "last_paid_days", "3", "1")]
 
 
+def test_values_age_when_an_attribute_they_do_not_read_is_declared(tmp_path):
+    # declaring `coupon` (for a new tag) changed every tag's definition key: days-since
+    # values whose filter does not read it were not aged (a: 2 → 4 recorded as a change)
+    ws = events_ws()
+    run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    ws.execute("INSERT INTO events (subject, event_type, ts, amount, category) VALUES "
+               "('person:b', 'order_paid', TIMESTAMP '2026-11-02 10:00', 5, 'apparel')")
+    run_tags(ws, rules(tmp_path, "event_attributes:\n  coupon: number\n" + TAGS + (
+        "  - {name: coupon_orders, kind: metric, event: order_paid, agg: count, "
+        "window: 30d, where: coupon >= 10}\n")), AS_OF + dt.timedelta(days=2), run_id=2)
+    assert [h for h in _history(ws, 2) if h[1] == "last_paid_days"] == [
+        ("b", "last_paid_days", "3", "1")]
+
+
 def _history(ws, run_id: int) -> list[tuple]:
     return ws.execute("SELECT person_id, tag, CAST(old_value AS VARCHAR), "
                       "CAST(new_value AS VARCHAR) FROM tag_history WHERE run_id = ? "

@@ -23,6 +23,7 @@ from typing import Any
 from leadctl.sqltext import date_literal, ident, literal, set_meta_sql
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as inc
+from leadctl.tagging.fields import names_in
 from leadctl.tagging.kinds import kind_of
 from leadctl.tagging.model import TagRules
 from leadctl.tagging.sql import (
@@ -393,10 +394,12 @@ def aging_keys(rules: TagRules) -> dict[str, str]:
     as-of: its own definition, the declared attribute types its filter reads, and how the
     state is kept. A stored value of the same key ages with the calendar, whatever else
     in the rules changed."""
-    attributes = sorted(rules.event_attributes.items())
+    def attributes(t) -> list:  # those it reads: declaring another changes nothing of it
+        read = (names_in(t.where.value) if t.where else set()) | {t.field}
+        return sorted((k, v) for k, v in rules.event_attributes.items() if k in read)
     return {t.name: hashlib.sha256(json.dumps(
         [inc.STATE_FORMAT, t.kind, t.type, list(t.events), t.agg, t.field, t.window_days,
-         t.where.value if t.where else None, t.days_since, t.current, t.n, attributes]
+         t.where.value if t.where else None, t.days_since, t.current, t.n, attributes(t)]
     ).encode()).hexdigest() for t in tags_from_events(rules)}
 
 
