@@ -32,6 +32,9 @@ def test_unknown_column_and_key_are_located(tmp_path):
     ("Asia/Shangha", "unknown time zone 'Asia/Shangha' (did you mean 'Asia/Shanghai'?)"),
     ("'+08:00'", "unknown time zone '+08:00' (an IANA name like Asia/Shanghai, or UTC)"),
     ("8", "timezone must be a time zone name like Asia/Shanghai, not 8"),
+    # ICU knows CST as US Central time: China Standard Time data would shift by 13 hours
+    ("CST", "time zone 'CST' is a legacy alias or an abbreviation (CST is China's and US "
+            "Central time): write an IANA region name like Asia/Shanghai, or UTC"),
     ("''", "timezone must be a time zone name like Asia/Shanghai, not ''"),
 ])
 def test_a_time_zone_the_engines_do_not_know_is_a_rule_error(tmp_path, zone, message):

@@ -73,10 +73,18 @@ def _time_zone_problem(zone, shown: str) -> str | None:
     if not isinstance(zone, str) or not zone.strip():
         return f"timezone must be a time zone name like Asia/Shanghai, not {shown}"
     names = _time_zone_names()
-    if zone in names:
+    if zone in names and ("/" in zone or zone in PLAIN_ZONES):
         return None
+    if zone in names:  # ICU's legacy ids: CST is US Central time there, China's in a file
+        return (f"time zone '{zone}' is a legacy alias or an abbreviation (CST is China's "
+                "and US Central time): write an IANA region name like Asia/Shanghai, or UTC")
     return (f"unknown time zone '{zone}'"
             f"{did_you_mean(zone, names) or ' (an IANA name like Asia/Shanghai, or UTC)'}")
+
+
+# Zone names without a region that mean one thing; any other ICU id without `/` (CST, BST,
+# IST, PRC…) is a legacy alias or abbreviation.
+PLAIN_ZONES = ("UTC", "GMT")
 
 
 def wall_clock_now(zone: str) -> dt.datetime:
