@@ -260,6 +260,25 @@ def test_a_split_that_takes_the_other_lock_out_again_ends_the_conflict(cli):
                                                     (X, "ann", "closed", True))
 
 
+def test_a_split_part_under_a_new_id_takes_its_lock_back_through_its_old_id(cli):
+    # y0, older than y1, joined Y's side while merged: the part {y1, y0} leaves under y0's
+    # id, and Y (bob's sale) aliased to the part that stayed: bob's lock was dropped
+    night(cli, "x1,13811112222,,2026-10-01 10:00\ny1,13833334444,y@qq.com,2026-10-02 10:00\n",
+          "2026-11-01")
+    sold(cli, "x1", "ann", "2026-11-02")
+    sold(cli, "y1", "bob", "2026-11-03")
+    night(cli, "b1,13811112222,y@qq.com,2026-10-20 10:00\n", "2026-11-04", "bridge")
+    night(cli, "y0,13833334444,,2026-08-01 10:00\n", "2026-11-05", "older")
+    assert cli("identity", "unlink", "y1", "b1", "--reason", "two people").exit_code == 0
+    night(cli, None, "2026-11-06")
+    y1 = pid("y1")
+    assert (state(cli, "y1"), state(cli, "x1")) == ((pid("y0", "older"), "bob", "closed", True),
+                                                    (X, "ann", "closed", True))
+    assert query(cli, f"SELECT person_id FROM person_aliases WHERE old_person_id = '{y1}'") \
+        == [(pid("y0", "older"),)]
+    assert cli("identity", "conflicts", "--json").json() == {"conflicts": []}
+
+
 def test_a_split_leaves_the_state_with_the_larger_part_and_routes_the_other_as_new(cli):
     a = pid("a1")
     night(cli, f"a1,{X_PHONE},{Y_EMAIL},2026-10-01 10:00\na2,{X_PHONE},,2026-10-02 10:00\n"

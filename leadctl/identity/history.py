@@ -198,16 +198,29 @@ def merge_reasons_sql(target: str, identifiers: str, comps: str, previous: str,
         FROM bridges GROUP BY comp"""
 
 
-def aliases_sql(winners: str, ids: str, previous_aliases: str) -> str:
-    """`person_aliases(old_person_id, person_id)`: every retired id → its current person."""
+def aliases_sql(winners: str, ids: str, previous_aliases: str, overlap: str, comps: str,
+                previous: str, leads: str = "leads") -> str:
+    """`person_aliases(old_person_id, person_id)`: every retired id → its current person.
+    A retired id of a person split this run goes with the lead it was derived from (the
+    person its records, say a sale, were about; a rebuild maps it so too), else with the
+    part that kept the person's id."""
     return f"""
         CREATE OR REPLACE TABLE person_aliases AS
         WITH moved AS (
             SELECT w.old_id, i.person_id FROM {winners} w JOIN {ids} i ON i.comp = w.comp),
         merged AS (SELECT old_id, person_id FROM moved WHERE old_id <> person_id),
+        split AS (SELECT old_id FROM {overlap} GROUP BY old_id HAVING count(*) > 1),
+        derived AS (
+            SELECT {lead_derived_id_sql("l")} AS old_id, min(i.person_id) AS person_id
+            FROM {previous} p JOIN {comps} c ON c.lead_key = p.lead_key
+            JOIN {leads} l ON l.lead_key = p.lead_key JOIN {ids} i ON i.comp = c.comp
+            WHERE p.person_id IN (SELECT old_id FROM split) GROUP BY 1),
         carried AS (
-            SELECT a.old_person_id AS old_id, coalesce(m.person_id, a.person_id) AS person_id
-            FROM {previous_aliases} a LEFT JOIN moved m ON m.old_id = a.person_id)
+            SELECT a.old_person_id AS old_id,
+                   coalesce(d.person_id, m.person_id, a.person_id) AS person_id
+            FROM {previous_aliases} a LEFT JOIN moved m ON m.old_id = a.person_id
+            LEFT JOIN derived d ON d.old_id = a.old_person_id
+                 AND a.person_id IN (SELECT old_id FROM split))
         SELECT old_id AS old_person_id, person_id FROM (
             SELECT * FROM merged UNION SELECT * FROM carried) AS aliases
         WHERE {absent_sql("aliases.old_id", ids, "person_id")}

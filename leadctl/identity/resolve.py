@@ -438,7 +438,8 @@ def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None,
                                              T["prev"], T["winners"]))
         ws.execute(history.merge_rows_sql(T["winners"], ids, comps, T["reasons"], run_id))
     ws.execute(history.split_rows_sql(T["overlap"], T["winners"], ids, run_id))
-    ws.execute(history.aliases_sql(T["winners"], ids, T["prev_aliases"]))
+    ws.execute(history.aliases_sql(T["winners"], ids, T["prev_aliases"], T["overlap"], comps,
+                                   T["prev"]))
 
 
 def _golden_records(ws: Workspace, config: IdentityConfig, in_region: bool = False) -> None:
