@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,11 +89,15 @@ PLAIN_ZONES = ("UTC", "GMT")
 
 
 def wall_clock_now(zone: str) -> dt.datetime:
-    """Now as the wall-clock time of `zone` (ICU's zones, as the ingest's conversions)."""
-    import duckdb
+    """Now as the wall-clock time of `zone`: from the system's zone database, else from
+    ICU's (a machine without one; 0.2 s to start)."""
+    try:
+        return dt.datetime.now(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        import duckdb
 
-    with duckdb.connect() as con:
-        return con.execute("SELECT timezone(?, now())", [zone]).fetchone()[0]
+        with duckdb.connect() as con:
+            return con.execute("SELECT timezone(?, now())", [zone]).fetchone()[0]
 
 
 @functools.cache  # a command loads sources.yaml more than once (tags, ingest, the checks)
