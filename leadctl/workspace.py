@@ -245,10 +245,16 @@ class Workspace(SqlSession):
         return to_table()
 
     def probe(self, sql: str) -> Any:
-        """One value from a query run apart, in a transaction of its own: its failure
-        leaves the caller's open transaction usable (a look at a file, not at tables)."""
-        with self.con.cursor() as cur:
-            row = cur.execute(sql).fetchone()
+        """One value from a query run apart, in a transaction of its own, or None when it
+        fails: the caller's open transaction stays usable (a look at a file, not at
+        tables; the reader's error is then the real read's to report)."""
+        import duckdb  # loaded already: this workspace has a connection
+
+        try:
+            with self.con.cursor() as cur:
+                row = cur.execute(sql).fetchone()
+        except duckdb.Error:
+            return None
         return row[0] if row else None
 
     def register(self, name: str, table: Any) -> None:

@@ -194,6 +194,15 @@ def test_blank_lines_use_no_record_number(cli, tmp_path, eol):
         (2, "missing_columns"), (4, "too_many_columns")]
 
 
+def test_a_cr_in_a_quoted_value_with_blank_lines_and_a_ragged_row_loads(cli, tmp_path):
+    # the look at the file's blank lines read the CR as a broken line: the whole file failed
+    path = tmp_path / "x.csv"
+    path.write_bytes(b'lead_id,phone,name\nL0,13800000000,Ann,EXTRA\n\nL6,13800000006,"a\rb"\n')
+    assert cli("ingest", path).exit_code == 0
+    assert table(cli, "SELECT lead_id, row_number, name FROM leads") == [("L6", 2, "a\rb")]
+    assert table(cli, "SELECT row_number, reason FROM rejects") == [(1, "too_many_columns")]
+
+
 def test_forced_encoding_that_garbles_utf8_is_refused_without_force(cli, tmp_path):
     path = write(tmp_path / "zh.csv", UTF8_ZH)
     refused = cli("ingest", path, "--encoding", "gbk")

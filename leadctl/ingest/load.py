@@ -405,9 +405,11 @@ def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str) 
     """Blank lines use no record number, but DuckDB counts them in a rejected line's
     number. Where every record is one line of the file (no quoted value spans lines), the
     file's lines say which were blank; otherwise the reader's numbers stand."""
-    if not has_blank_line(path):
+    lines = sql.file_lines_sql(str(path))
+    # read apart first: a reader error here must not fail the file's transaction
+    if not has_blank_line(path) or ws.probe(f"SELECT count(*) FROM ({lines})") is None:
         return
-    ws.execute(sql.file_lines_sql("_file_lines", str(path)))
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE _file_lines AS {lines}")
     try:
         records = ws.scalar("SELECT count(*) FILTER (WHERE NOT blank) - 1 FROM _file_lines")
         if records == ws.scalar(f"SELECT (SELECT count(*) FROM _stage) + "
@@ -418,12 +420,7 @@ def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str) 
 
 
 def _sniffed_quote(ws: Workspace, path: Path, delimiter: str) -> str | None:
-    try:
-        return ws.probe(sql.sniffed_quote_sql(str(path), delimiter))
-    except Exception as exc:  # the read that follows reports what the sniffer could not
-        if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
-            raise
-        return None
+    return ws.probe(sql.sniffed_quote_sql(str(path), delimiter))
 
 
 def _rollback(ws: Workspace) -> None:

@@ -193,13 +193,15 @@ def positional_csv_rows_sql(stage: str) -> str:
             f"FROM {stage}")
 
 
-def file_lines_sql(table: str, path: str) -> str:
-    """`table(blank)`: whether each line of the file is empty, in file order (one column,
-    no quoting: a line is a line; a line the reader cannot take is left out)."""
-    return (f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT l IS NULL AS blank "
+def file_lines_sql(path: str) -> str:
+    """Whether each line of the file is empty (`blank`), in file order (one column, no
+    quoting: a line is a line, a CR inside a quoted value ends one too; a line the reader
+    cannot take is left out)."""
+    return (f"SELECT l IS NULL AS blank "
             f"FROM read_csv({literal(path)}, header = false, auto_detect = false, "
             "columns = {'l': 'VARCHAR'}, delim = '\x01\x02\x03\x04', quote = '', "
-            f"escape = '', ignore_errors = true, max_line_size = {MAX_LINE_BYTES})")
+            f"escape = '', ignore_errors = true, strict_mode = false, "
+            f"max_line_size = {MAX_LINE_BYTES})")
 
 
 def records_of_lines_sql(lines: str) -> str:
