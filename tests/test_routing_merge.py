@@ -260,6 +260,21 @@ def test_a_split_that_takes_the_other_lock_out_again_ends_the_conflict(cli):
                                                     (X, "ann", "closed", True))
 
 
+def test_a_conflict_a_split_ended_does_not_come_back_with_a_new_merge(cli):
+    night(cli, FIRST, "2026-11-01")
+    sold(cli, "x1", "ann", "2026-11-02")
+    sold(cli, "y1", "bob", "2026-11-03")
+    night(cli, BRIDGE, "2026-11-04", "bridge")  # X keeps ann's lock; bob's on Y: a conflict
+    block_email(cli, Y_EMAIL)
+    night(cli, None, "2026-11-05")  # split: the conflict ends
+    (cli.rules / "identity.yaml").write_text("", encoding="utf-8")
+    night(cli, None, "2026-11-06")  # merged again: one conflict, this night's
+    assert [(c["run_id"], c["kept"]["rep"], c["other"]["rep"]) for c in
+            cli("identity", "conflicts", "--json").json()["conflicts"]] == [(6, "ann", "bob")]
+    assert query(cli, "SELECT run_id, status FROM ownership_conflicts ORDER BY 1") == [
+        (4, "ended"), (6, "open")]
+
+
 def test_a_split_part_under_a_new_id_takes_its_lock_back_through_its_old_id(cli):
     # y0, older than y1, joined Y's side while merged: the part {y1, y0} leaves under y0's
     # id, and Y (bob's sale) aliased to the part that stayed: bob's lock was dropped

@@ -365,6 +365,7 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
             ws.execute(split_log_sql(as_of, run_id, now))
             counts["split"] = int(ws.scalar("SELECT count(*) FROM assignments")) - before
             ws.script(split_locks_apply_sql())
+            ws.execute(end_split_conflicts_sql())
     finally:
         ws.script(drop_temp_sql())
     return counts
@@ -373,10 +374,10 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
 # --------------------------------------------------------------------------- conflicts
 
 
-def conflicts_query_sql() -> str:
-    """Open conflicts, each under the person it belongs to now (a later merge may have
-    retired the id it was recorded under), while both states' persons are still one: a
-    split that took the other lock's person out again ends the conflict."""
+def _open_conflicts_sql(still_one: bool) -> str:
+    """Open conflicts with `current_id`, the person each belongs to now (a later merge may
+    have retired the id it was recorded under), whose two states' persons are still one
+    (or, `still_one=False`, are not: a split took the other lock's person out again)."""
     def current(column: str, n: str) -> str:
         return f"coalesce(p{n}.person_id, a{n}.person_id, {column})"
     return (f"SELECT {current('c.person_id', '1')} AS current_id, c.*\n"
@@ -385,9 +386,25 @@ def conflicts_query_sql() -> str:
             "LEFT JOIN person_aliases a1 ON a1.old_person_id = c.person_id\n"
             "LEFT JOIN persons p2 ON p2.person_id = c.other_person_id\n"
             "LEFT JOIN person_aliases a2 ON a2.old_person_id = c.other_person_id\n"
-            f"WHERE c.status = 'open' AND {current('c.other_person_id', '2')} = "
-            f"{current('c.person_id', '1')}\n"
-            "ORDER BY c.detected_at, current_id, c.other_rep, c.other_person_id")
+            f"WHERE c.status = 'open' AND {current('c.other_person_id', '2')} "
+            f"{'=' if still_one else '<>'} {current('c.person_id', '1')}")
+
+
+def conflicts_query_sql() -> str:
+    """Open conflicts, each under the person it belongs to now, while both states'
+    persons are still one."""
+    return (_open_conflicts_sql(True)
+            + "\nORDER BY c.detected_at, current_id, c.other_rep, c.other_person_id")
+
+
+def end_split_conflicts_sql() -> str:
+    """A split that took the other lock's person out again ends the conflict for good: a
+    later merge of the two is a new one (recorded then), not this one back."""
+    return f"""UPDATE ownership_conflicts SET status = 'ended'
+FROM ({_open_conflicts_sql(False)}) e
+WHERE ownership_conflicts.status = 'open' AND ownership_conflicts.run_id = e.run_id
+  AND ownership_conflicts.person_id = e.person_id
+  AND ownership_conflicts.other_person_id = e.other_person_id"""
 
 
 def _iso(value) -> str | None:
