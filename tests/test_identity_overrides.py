@@ -525,12 +525,16 @@ HAND = "  - kind: must_link\n    values: [{type: phone, value: '13911110002'}]\n
     ("", "overrides:\n" + overrides_file.entry_text(ENTRY)),
     ("# reviewed by ops\n", "# reviewed by ops\noverrides:\n"
      + overrides_file.entry_text(ENTRY)),
+    # a Windows editor's file: its CRLF line ends and byte order mark stay as they were
+    ("overrides:\r\n" + HAND.replace("\n", "\r\n"), "overrides:\r\n" + (
+        HAND + textwrap.indent(overrides_file.entry_text(ENTRY), "  ")).replace("\n", "\r\n")),
+    ("\ufeffoverrides: []\n", "\ufeffoverrides:\n" + overrides_file.entry_text(ENTRY)),
 ])
 def test_an_entry_is_appended_as_an_item_of_the_list_as_written(tmp_path, text, expected):
-    (tmp_path / "identity_overrides.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "identity_overrides.yaml").write_bytes(text.encode("utf-8"))
     path = overrides_file.append_overrides(tmp_path, [ENTRY])
-    assert path.read_text(encoding="utf-8") == expected
-    assert yaml.safe_load(expected)["overrides"][-1] == ENTRY
+    assert path.read_bytes().decode("utf-8") == expected
+    assert yaml.safe_load(expected.lstrip("\ufeff"))["overrides"][-1] == ENTRY
 
 
 @pytest.mark.parametrize("text, message", [

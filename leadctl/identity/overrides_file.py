@@ -105,8 +105,12 @@ def append_overrides(rules_dir: Path | str, entries: list[dict[str, Any]]) -> Pa
     key that is not the file's last)."""
     path = Path(rules_dir) / OVERRIDES_FILE
     with editing(path):  # another append waits: each keeps every entry written before it
-        text = path.read_text(encoding="utf-8") if path.exists() else _HEADER
-        return write_text_file(path, appended_text(text, entries, str(path)))
+        raw = path.read_bytes().decode("utf-8") if path.exists() else _HEADER
+        # As the file is written: a byte order mark, CRLF line ends (Windows editors) kept
+        bom = "\ufeff" if raw.startswith("\ufeff") else ""
+        crlf = "\r\n" in raw and raw.count("\n") == raw.count("\r\n")
+        text = appended_text(raw[len(bom):].replace("\r\n", "\n"), entries, str(path))
+        return write_text_file(path, bom + (text.replace("\n", "\r\n") if crlf else text))
 
 
 # `overrides: []`, the empty list as a hand-written file may say it: entries follow it.
