@@ -402,7 +402,7 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
     spec = AudienceSpec.parse(name, expr, start=as_of, variants=variants, holdout=holdout,
                               seed=seed, control=control, goal=goal)
     check_output_file(out, db_path_from(db))  # a bad file name or folder: nothing recorded
-    with recorded_run(db, "audience export", as_of) as ws:
+    with recorded_run(db, "audience export", as_of) as ws, _echoed_masked(reveal):
         with _tags_not_computed(rules_dir):
             where = compile_filter(ws, expr, as_of)
         with evaluating(expr):  # an overflow for some person: exit 2, as in find
@@ -413,11 +413,12 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
         # Drawn from the stored tags and scores, which are not recomputed for the start:
         # `as_of_differs` names those of another date, as `find` does.
         on = ScreenAsOf(as_of, "option", last_tag_as_of(ws))
-        result.update(file=str(out), rows=rows,
+        result.update(file=str(out), rows=rows, expr=expr if reveal else pii.mask_text(expr),
                       **on.to_dict(score=stored_as_of(ws, "scores")))
         # What it read is the workspace (no file): the expression and the file it wrote are
         # counts of the run, `inputs` stays the array of files read (none).
-        ws.finish_run("ok", {"experiment": name, "persons": result["persons"], "expr": expr,
+        ws.finish_run("ok", {"experiment": name, "persons": result["persons"],
+                             "expr": pii.mask_text(expr),  # the run log is a log: masked
                              "file": str(out)})
     return result
 

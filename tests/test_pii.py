@@ -152,3 +152,18 @@ def test_find_echoes_a_phone_or_email_typed_in_its_expression_masked(tmp_path):
     assert revealed.stderr.splitlines()[1] == "  phone = '13811112222'"
     found = cli("find", "city = '13811112222' or city = 'a.b@qq.com'", "--json").json()
     assert found["expr"] == "city = '138****2222' or city = 'a***@qq.com'"
+
+
+def test_audience_export_echoes_a_phone_typed_in_its_expression_masked(tmp_path):
+    from tests.conftest import Cli
+
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("init").exit_code == 0
+    out = tmp_path / "a.csv"
+    failed = cli("audience", "export", "x1", "city = '13909050631' or foo = 1", "-o", out)
+    assert (failed.exit_code, failed.stderr.splitlines()[1]) == (
+        2, "  city = '139****0631' or foo = 1")
+    done = cli("audience", "export", "x2", "city = '13909050631'", "-o", out, "--json")
+    assert (done.exit_code, done.json()["expr"]) == (0, "city = '139****0631'")
+    runs = cli("runs", "--json")
+    assert "city = '139****0631'" in runs.stdout and "13909050631" not in runs.stdout
