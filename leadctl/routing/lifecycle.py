@@ -208,8 +208,8 @@ def record_sale(ws: Workspace, rules: RoutingRules, query: str, rep: str, as_of:
     # the person joins a pool the rep works in: its current one when the rep is there, else
     # the rep's first (a sale from a nurture or dormant pool, or another team's, moves it)
     reps_pools = [p.name for p in rules.pools if rep in [r.name for r in p.reps]]
-    pool = state["pool"] if state and state["pool"] in reps_pools else next(
-        iter(reps_pools), None)
+    pool = state["pool"] if state and state["pool"] in reps_pools else \
+        rules.rep_first_pools().get(rep)
     new = {
         "person_id": person_id, "pool": pool, "owner": rep, "status": "closed",
         "status_since": as_of if not state or state["status"] != "closed"

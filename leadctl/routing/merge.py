@@ -256,7 +256,19 @@ GROUP BY coalesce(a.person_id, i.person_id)""",
     ]
 
 
-_SPLIT_FROM = "array_to_string(h.old_person_ids, ', ')"
+def _split_parts_sql(run_id: int) -> str:
+    """The parts split off this run that have no state of their own (`person_id`), each
+    with the id it left (`split_from`), that id's person now when a merge retired it
+    (`now_id`), and that person's state (`kept_by`, `pool`, `owner`, `status`; NULL when
+    it was not routed)."""
+    split_from = "array_to_string(h.old_person_ids, ', ')"
+    return f"""SELECT h.person_id, {split_from} AS split_from, a.person_id AS now_id,
+       o.person_id AS kept_by, o.pool, o.owner, o.status
+FROM identity_history h
+LEFT JOIN person_aliases a ON a.old_person_id = {split_from}
+LEFT JOIN ownership o ON o.person_id = coalesce(a.person_id, {split_from})
+WHERE h.run_id = {int(run_id)} AND h.change = 'split'
+  AND h.person_id NOT IN (SELECT person_id FROM ownership)"""
 
 
 def split_locks_sql(as_of: dt.date, run_id: int, rep_pools: dict[str, str]) -> str:
@@ -272,12 +284,7 @@ def split_locks_sql(as_of: dt.date, run_id: int, rep_pools: dict[str, str]) -> s
         "SELECT CAST(NULL AS VARCHAR) AS rep, CAST(NULL AS VARCHAR) AS pool"
     return f"""CREATE OR REPLACE TEMP TABLE {SPLIT_LOCKS} AS
 WITH parts AS (
-  SELECT h.person_id, o.pool AS left_pool
-  FROM identity_history h
-  LEFT JOIN person_aliases a ON a.old_person_id = {_SPLIT_FROM}
-  LEFT JOIN ownership o ON o.person_id = coalesce(a.person_id, {_SPLIT_FROM})
-  WHERE h.run_id = {int(run_id)} AND h.change = 'split'
-    AND h.person_id NOT IN (SELECT person_id FROM ownership)
+  SELECT person_id, pool AS left_pool FROM ({_split_parts_sql(run_id)})
 ), locks AS (
   SELECT p.person_id, s.rep, min(s.sold_at) AS sold_at, max(s.sold_at) AS last_sold_at,
          max(s.locked_until) AS locked_until
@@ -312,22 +319,19 @@ def split_log_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime) -> str:
     its own: it leaves the person's pool/owner/status (kept by the part with the id), and
     is routed as new unless a sale lock of its own goes with it (SPLIT_LOCKS)."""
     return f"""INSERT INTO assignments ({', '.join(LOG_COLUMNS)})
-SELECT {ts_literal(logged_at)}, {int(run_id)}, {date_literal(as_of)}, h.person_id,
-       o.pool, k.pool, o.owner, k.owner, o.status,
+SELECT {ts_literal(logged_at)}, {int(run_id)}, {date_literal(as_of)}, p.person_id,
+       p.pool, k.pool, p.owner, k.owner, p.status,
        CASE WHEN k.owner IS NOT NULL THEN 'closed' END, 'split',
-       'split: from ' || {_SPLIT_FROM}
-       || CASE WHEN a.person_id IS NULL THEN '' ELSE ' (now ' || a.person_id || ')' END
-       || '; pool, owner, status and lock stay with ' || o.person_id
+       'split: from ' || p.split_from
+       || CASE WHEN p.now_id IS NULL THEN '' ELSE ' (now ' || p.now_id || ')' END
+       || '; pool, owner, status and lock stay with ' || p.kept_by
        || ' (the part holding most of its leads); this part '
        || CASE WHEN k.owner IS NULL THEN 'is routed as new'
                ELSE 'keeps its own sale lock: ' || k.owner || ', until '
                     || CAST(k.locked_until AS VARCHAR) END
-FROM identity_history h
-LEFT JOIN person_aliases a ON a.old_person_id = {_SPLIT_FROM}
-JOIN ownership o ON o.person_id = coalesce(a.person_id, {_SPLIT_FROM})
-LEFT JOIN {SPLIT_LOCKS} k ON k.person_id = h.person_id
-WHERE h.run_id = {int(run_id)} AND h.change = 'split'
-  AND h.person_id NOT IN (SELECT person_id FROM ownership)"""
+FROM ({_split_parts_sql(run_id)}) p
+LEFT JOIN {SPLIT_LOCKS} k ON k.person_id = p.person_id
+WHERE p.kept_by IS NOT NULL"""
 
 
 def drop_temp_sql() -> list[str]:
