@@ -3,6 +3,9 @@ missing ones filled from the ID card or the mobile prefix (identity/places.py)."
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import duckdb
 import pytest
 
@@ -125,3 +128,14 @@ def test_alias_table():
     assert ("city", "海南") not in table  # 海南藏族自治州's short name is the province's
     assert table[("area", "3101")] == ("上海市", "上海市")
     assert table[("area", "44")] == (None, "广东省")
+
+
+def test_no_prefix_to_place_costs_no_geocoder():
+    # most nights place nobody by phone: the geocoder's data (0.35 s to import) stays unread
+    code = ("import sys; from leadctl.identity.places import geocode_prefixes as g; "
+            "t = g([]); print(t.column_names, t.num_rows, 'phonenumbers.geocoder' in sys.modules); "
+            "print(g(['+861380013']).to_pylist())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["['prefix', 'city', 'province'] 0 False",
+                   "[{'prefix': '+861380013', 'city': '北京市', 'province': '北京市'}]"]
