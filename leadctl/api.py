@@ -427,15 +427,20 @@ def report_ab(db: Path | None, name: str, *, goal: str | None = None,
               window: str | None = None, as_of: dt.date | None = None,
               variant_from: str | None = None, entry: str | None = None,
               since: dt.date | None = None, variants: str | None = None,
-              control: str | None = None) -> dict:
+              control: str | None = None, reveal: bool = False) -> dict:
     """An A/B test: per variant persons, conversions, rate and 95% CI; each variant against
-    the control (difference, CI, p-value); sample ratio check; a plain verdict."""
+    the control (difference, CI, p-value); sample ratio check; a plain verdict. A recorded
+    experiment's audience expression is masked unless `reveal`, as `audience export`
+    echoed it."""
     window_days = parse_window(window)
     with reading(db) as ws:
-        return evaluate_experiment(ws, name, as_of=as_of or dt.date.today(), goal=goal,
-                                   window_days=window_days, variant_from=variant_from,
-                                   entry=entry, since=since, variants=variants,
-                                   control=control)
+        result = evaluate_experiment(ws, name, as_of=as_of or dt.date.today(), goal=goal,
+                                     window_days=window_days, variant_from=variant_from,
+                                     entry=entry, since=since, variants=variants,
+                                     control=control)
+    if result.get("expr") is not None and not reveal:
+        result["expr"] = pii.mask_text(result["expr"])
+    return result
 # -- identity stewardship ------------------------------------------------------------------------
 
 

@@ -300,3 +300,15 @@ def test_an_audience_drawn_from_tags_of_another_date_says_so(acli):
     assert result.stderr.splitlines()[-1] == (
         "warning: the audience was drawn from the stored tags as of 2026-10-05, not "
         "recomputed for the start 2026-10-01")
+
+
+def test_report_ab_masks_the_recorded_expression_unless_reveal(acli):
+    # a phone typed in the audience expression: echoed masked by the export, and by the
+    # report of its experiment
+    out = acli.db.parent / "vip.csv"
+    made = acli("audience", "export", "vip", "city = '上海' OR name = '13800000009'",
+                "-o", out, "--seed", "t1", "--as-of", "2026-10-01", "--json")
+    assert made.json()["expr"] == "city = '上海' OR name = '138****0009'"
+    args = ("report", "ab", "vip", "--goal", "register", "--as-of", "2026-11-01", "--json")
+    assert acli(*args).json()["expr"] == "city = '上海' OR name = '138****0009'"
+    assert acli(*args, "--reveal").json()["expr"] == "city = '上海' OR name = '13800000009'"

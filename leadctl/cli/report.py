@@ -206,6 +206,7 @@ def ab(
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Count goal events before this date (YYYY-MM-DD). Default: today.",
         show_default=False)] = None,
+    reveal: common.Reveal = False,
     json_out: common.Json = False,
 ) -> None:
     """A/B test: per variant persons, conversions and rate (95% Wilson CI); each variant
@@ -218,7 +219,7 @@ def ab(
         as_of=common.parse_optional_as_of(as_of), variant_from=variant_from,
         entry=common.check_text("--entry", entry),
         since=None if since is None else common.parse_date(since, "--since", "2026-10-01"),
-        variants=variants, control=control))
+        variants=variants, control=control, reveal=reveal))
     for warning in result["warnings"]:
         common.warn(warning)
     if json_out:
