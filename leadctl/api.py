@@ -413,7 +413,7 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
         # Drawn from the stored tags and scores, which are not recomputed for the start:
         # `as_of_differs` names those of another date, as `find` does.
         on = ScreenAsOf(as_of, "option", last_tag_as_of(ws))
-        result.update(file=str(out), rows=rows, expr=expr if reveal else pii.mask_text(expr),
+        result.update(file=str(out), rows=rows, expr=pii.text_shown(expr, reveal),
                       **on.to_dict(score=stored_as_of(ws, "scores")))
         # What it read is the workspace (no file): the expression and the file it wrote are
         # counts of the run, `inputs` stays the array of files read (none).
@@ -438,8 +438,8 @@ def report_ab(db: Path | None, name: str, *, goal: str | None = None,
                                      window_days=window_days, variant_from=variant_from,
                                      entry=entry, since=since, variants=variants,
                                      control=control)
-    if result.get("expr") is not None and not reveal:
-        result["expr"] = pii.mask_text(result["expr"])
+    if "expr" in result:
+        result["expr"] = pii.text_shown(result["expr"], reveal)
     return result
 # -- identity stewardship ------------------------------------------------------------------------
 

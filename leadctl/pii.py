@@ -269,3 +269,9 @@ def shown(kind: str, value, reveal: bool):
     if isinstance(value, list):
         return mask_values(kind, value)
     return mask(kind, str(value))
+
+
+def text_shown(text: str | None, reveal: bool) -> str | None:
+    """Free text (an expression, a reason) as a screen shows it: a phone, e-mail or ID
+    card quoted in it masked unless `reveal`."""
+    return text if reveal else mask_text(text)

@@ -215,7 +215,7 @@ def why(ws: Workspace, config: IdentityConfig, rules_dir, a_query: str, b_query:
                 "message": message, **result}
     shared = ws.rows(shared_values_sql(), [a["person_id"], b["person_id"]])
     def text(reason: str | None) -> str | None:  # a reason may quote a phone, an e-mail…
-        return reason if reveal else pii.mask_text(reason)
+        return pii.text_shown(reason, reveal)
     values = [{"type": v["id_type"], "value": pii.shown(v["id_type"], v["value"], reveal),
                "status": v["status"], "reason": text(v["reason"]), "records": v["records"],
                "a": {"source": v["source_a"], "lead_id": v["lead_id_a"]},

@@ -200,7 +200,7 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
     screen = screen_as_of(ws, as_of)
     where = compile_filter(ws, text, screen.as_of)
     until = screen.routing_until  # pool, owner, status... as the portrait reads them
-    result: dict = {"expr": text if reveal else pii.mask_text(text),
+    result: dict = {"expr": pii.text_shown(text, reveal),
                     **screen.to_dict(score=stored_as_of(ws, "scores"))}
     with evaluating(text):
         result["count"] = int(ws.scalar(count_sql(where, until)))
