@@ -184,3 +184,46 @@ def test_cli_suggest_accept_json(tmp_path):
     text = cli("identity", "suggest", "--min-score", "0")
     assert (text.exit_code, text.stderr) == (
         0, "reviewed already (overrides, not suggested): 1 pair(s) accepted, 0 rejected\n")
+
+
+# Keys that more records carry than identity.yaml's cap for their type are no evidence:
+# three numbers one digit apart share a key (the 10 digits they have in common).
+CAPPED = [
+    {"lead_id": "K1", "name": "张伟", "phone": "13912345670", "created_at": "2026-01-01"},
+    {"lead_id": "K2", "name": "张伟", "phone": "13912345671", "created_at": "2026-01-02"},
+    {"lead_id": "K3", "name": "张伟", "phone": "13912345672", "created_at": "2026-01-03"},
+    {"lead_id": "M1", "name": "李娜", "device_id": "99887766-5544-3322-1100-aabbccddeeff",
+     "created_at": "2026-01-04"},
+    {"lead_id": "M2", "name": "李娜", "device_id": "99887766554433221100AABBCCDDEEFF",
+     "created_at": "2026-01-05"},
+    {"lead_id": "M3", "name": "李娜", "device_id": "99887766:5544:3322:1100:aabbccddeeff",
+     "created_at": "2026-01-06"},
+    {"lead_id": "N1", "name": "陈静", "id_card": "110101199003074514", "created_at": "2026-01-07"},
+    {"lead_id": "N2", "name": "陈静", "id_card": "110101199003074515", "created_at": "2026-01-08"},
+    {"lead_id": "N3", "name": "陈静", "id_card": "110101199003074516", "created_at": "2026-01-09"},
+]
+
+
+@pytest.mark.parametrize("cap, by_type, pairs", [
+    (20, {}, ["K1:K2", "K1:K3", "K2:K3", "M1:M2", "M1:M3", "M2:M3", "N1:N2", "N1:N3", "N2:N3"]),
+    (2, {}, []),  # every key over the cap
+    (20, {"device_id": 2}, ["K1:K2", "K1:K3", "K2:K3", "N1:N2", "N1:N3", "N2:N3"]),
+    (20, {"phone": 2, "id_card": 2}, ["M1:M2", "M1:M3", "M2:M3"]),
+])
+def test_a_key_carried_by_more_records_than_its_types_cap_is_no_evidence(cap, by_type, pairs):
+    ws = workspace(*CAPPED)
+    resolve(ws)
+    config = IdentityConfig(max_records_per_value=cap, cap_by_type=by_type)
+    got = _sorted(_pairs(ws, suggest(ws, config, None, min_score=0)))
+    assert [p for p, _, _ in got] == pairs
+
+
+def test_a_domain_typo_one_edit_from_two_common_domains_meets_both():
+    # sina.con is one edit from sina.com and sina.cn: it is keyed under each
+    ws = workspace(*({"lead_id": f"E{i}", "name": "张伟", "email": f"zhangwei88@{domain}",
+                      "created_at": f"2026-01-0{i}"}
+                     for i, domain in enumerate(("sina.com", "sina.con", "sina.cn"), start=1)))
+    resolve(ws)
+    got = _sorted(_pairs(ws, suggest(ws, IdentityConfig(), None, min_score=0)))
+    assert got == [(p, 0.9, [("email_domain_typo", "same mailbox, domain typo", 0.9, "same")])
+                   for p in ("E1:E2", "E2:E3")]

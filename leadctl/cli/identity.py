@@ -204,7 +204,8 @@ def suspects(
              str(x["score"]), ", ".join(x["name_list"]), ", ".join(x["city_list"])]
             for x in result["suspects"]]
     common.stdout_console(piped_width=140).print(common.table(
-        f"{len(rows)} suspect value(s) (>= {min_distinct} names or cities)",
+        f"{result['total']} suspect value(s) (>= {min_distinct} names or cities)"
+        + (f", first {len(rows)}" if len(rows) < result["total"] else ""),
         ["type", "value", "records", "names", "cities", "score", "name list", "city list"],
         rows, right=("records", "names", "cities", "score"),
         drop=("name list", "city list")))

@@ -117,8 +117,8 @@ def suggestion_rows(ws: Workspace, config: IdentityConfig, rules_dir=None, *,
     try:
         ws.script(sql.leads_sql(persons))
         ws.execute(sql.raw_values_sql())
-        cap = max([config.max_records_per_value, *config.cap_by_type.values()])
-        ws.execute(sql.evidence_sql(cap))
+        ws.execute(sql.evidence_sql(
+            {t: config.cap(t) for t in ("phone", "email", "device_id", "id_card")}))
         reviewed = _register_reviewed(ws, rules_dir)
         rows = ws.rows(sql.suggestions_sql("_sug_reviewed" if skip_reviewed else None),
                        [min_score])

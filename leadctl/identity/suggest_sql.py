@@ -8,8 +8,9 @@ all pairs):
   swapped, or a digit missing/extra (also an invalid 10-digit number against a valid
   one). Key: the number with one digit deleted (each position), plus the number itself
   (deletion neighbourhood), verified by `damerau_levenshtein(a, b) = 1`.
-- `email_domain_typo`: the same mailbox at a common mail domain and at a domain one edit
-  from it (`qq.con`, `163.co`, `gmial.com`). Key: mailbox @ canonical domain.
+- `email_domain_typo`: the same mailbox (MIN_MAILBOX characters or more) at a common mail
+  domain and at a domain one edit from it (`qq.con`, `163.co`, `gmial.com`). Key: mailbox
+  @ canonical domain; a typo one edit from two common domains has a key for each.
 - `device_id_format`: device ids equal once case and separators (`-`, `:`, `_`, spaces,
   braces) are dropped. Key: that form (12 characters or more).
 - `id_card`: the same name and an ID card with the same birth date (digits 7–14) and sex
@@ -33,7 +34,7 @@ Weights (score = 1 − Π(1 − weight) over the pair's evidence kinds, 2 decima
 
 A pair whose persons both have valid ID cards and share none is never suggested. Values
 that do not link for good reasons (blocked, capped) are never evidence, nor is a key
-carried by more records than the cap.
+carried by more records than the cap of its identifier type.
 """
 
 from __future__ import annotations
@@ -132,9 +133,11 @@ def _pairs(kind: str, detail: str, source: str, key: str, extra_where: str = "")
           AND a.text <> b.text{extra_where}"""
 
 
-def evidence_sql(cap: int) -> str:
+def evidence_sql(caps: dict[str, int]) -> str:
     """`_sug_evidence(kind, detail, lead_a, lead_b, person_a, person_b, value_a, value_b)`
-    (person_a < person_b): every piece of evidence between two persons."""
+    (person_a < person_b): every piece of evidence between two persons. `caps`: per
+    identifier type (phone, email, device_id, id_card) the most records a blocking key
+    may carry to be evidence (identity.yaml's cap for that type)."""
     domains = ", ".join(f"({literal(d)})" for d in COMMON_MAIL_DOMAINS)
     raw = T["raw"]
     return f"""
@@ -142,12 +145,18 @@ def evidence_sql(cap: int) -> str:
         WITH phones AS (
             SELECT lead_key, person_id, text, coalesce(value, text) AS shown FROM {raw}
             WHERE id_type = 'phone' AND length(text) BETWEEN 8 AND 15),
-        phone_texts AS (SELECT DISTINCT text FROM phones),
-        variants AS (
-            SELECT text, text AS variant FROM phone_texts
+        phone_texts AS (SELECT text, count(*) AS records FROM phones GROUP BY text),
+        all_variants AS (
+            SELECT text, records, text AS variant FROM phone_texts
             UNION
-            SELECT text, left(text, i - 1) || substr(text, i + 1) AS variant
+            SELECT text, records, left(text, i - 1) || substr(text, i + 1) AS variant
             FROM phone_texts, range(1, 16) r(i) WHERE i <= length(text)),
+        shared_variants AS (  -- a key carried by more records than the cap is no evidence
+            SELECT variant FROM all_variants GROUP BY variant
+            HAVING count(*) > 1 AND sum(records) <= {int(caps["phone"])}),
+        variants AS (
+            SELECT text, variant FROM all_variants
+            WHERE variant IN (SELECT variant FROM shared_variants)),
         near AS (
             SELECT DISTINCT a.text AS text_a, b.text AS text_b
             FROM variants a JOIN variants b ON a.variant = b.variant AND a.text <> b.text
@@ -167,42 +176,45 @@ def evidence_sql(cap: int) -> str:
                 regexp_extract(r.text, '@([^@]+)$', 1) AS domain
             FROM {raw} r WHERE r.id_type = 'email' AND r.status = 'ok'),
         common(domain) AS (VALUES {domains}),
-        canonical AS (
-            SELECT d.domain, coalesce(min(c.domain) FILTER (WHERE c.domain = d.domain),
-                                      min(c.domain)) AS canonical
+        canonical AS (  -- a typo one edit from two common domains is keyed under both
+            SELECT d.domain, c.domain AS canonical
             FROM (SELECT DISTINCT domain FROM emails) d
-            JOIN common c ON c.domain = d.domain OR damerau_levenshtein(c.domain, d.domain) = 1
-            GROUP BY d.domain HAVING count(*) = 1 OR bool_or(c.domain = d.domain)),
+            JOIN common c ON c.domain = d.domain OR (
+                damerau_levenshtein(c.domain, d.domain) = 1
+                AND d.domain NOT IN (SELECT domain FROM common))),
         email_keys AS (
             SELECT e.*, e.mailbox || '@' || c.canonical AS key, c.canonical = e.domain AS exact
             FROM emails e JOIN canonical c ON c.domain = e.domain
             WHERE length(e.mailbox) >= {MIN_MAILBOX}),
         email_ok AS (
             SELECT * FROM email_keys WHERE key IN (
-                SELECT key FROM email_keys GROUP BY key HAVING count(*) <= {cap})),
+                SELECT key FROM email_keys GROUP BY key HAVING count(*) <= {int(caps["email"])})),
         devices AS (
             SELECT lead_key, person_id, text, text AS shown,
                 regexp_replace(text, '[\\s\\-:_{{}}.]', '', 'g') AS key
             FROM {raw} WHERE id_type = 'device_id'),
         device_ok AS (
             SELECT * FROM devices WHERE length(key) >= {MIN_DEVICE_KEY} AND key IN (
-                SELECT key FROM devices GROUP BY key HAVING count(*) <= {cap})),
+                SELECT key FROM devices GROUP BY key HAVING count(*) <= {int(caps["device_id"])})),
         cards AS (
             SELECT r.lead_key, r.person_id, r.text, r.text AS shown, r.status,
                 n.name_key || '|' || substr(r.text, 7, 8) || '|'
                     || CAST(CAST(substr(r.text, 17, 1) AS INTEGER) % 2 AS VARCHAR) AS key
             FROM {raw} r JOIN {T['names']} n ON n.person_id = r.person_id
             WHERE r.id_type = 'id_card' AND regexp_full_match(r.text, '[0-9]{{17}}[0-9X]')),
+        cards_ok AS (
+            SELECT * FROM cards WHERE key IN (
+                SELECT key FROM cards GROUP BY key HAVING count(*) <= {int(caps["id_card"])})),
         card_pairs AS (
             SELECT DISTINCT * FROM ({_pairs(
                 'id_card',
                 "CASE WHEN damerau_levenshtein(a.text, b.text) = 1 THEN 'one character off' "
                 "ELSE 'same birth date and sex' END",
-                'cards', 'key', " AND (a.status = 'invalid' OR b.status = 'invalid')")}))
+                'cards_ok', 'key', " AND (a.status = 'invalid' OR b.status = 'invalid')")}))
         SELECT * FROM phone_pairs
-        UNION ALL SELECT * FROM ({_pairs('email_domain_typo',
-                                         "'same mailbox, domain typo'", 'email_ok', 'key',
-                                         ' AND NOT (a.exact AND b.exact)')})
+        UNION ALL SELECT DISTINCT * FROM ({_pairs('email_domain_typo',
+                                                  "'same mailbox, domain typo'", 'email_ok',
+                                                  'key', ' AND NOT (a.exact AND b.exact)')})
         UNION ALL SELECT * FROM ({_pairs('device_id_format',
                                          "'same id but for case and separators'",
                                          'device_ok', 'key')})

@@ -73,8 +73,12 @@ def find_suspects(ws: Workspace, *, min_distinct: int = DEFAULT_MIN_DISTINCT,
     (every suspect, real values)."""
     ws.register(PLACES, places.places_table())
     try:
-        rows = ws.rows(suspects_sql(PLACES, min_distinct)
-                       + (f" LIMIT {int(limit)}" if limit and out is None else ""))
+        if limit and out is None:  # the first `limit`, and how many there are in all
+            rows = ws.rows(f"SELECT *, count(*) OVER () AS total FROM ("
+                           f"{suspects_sql(PLACES, min_distinct)}) ORDER BY score DESC, "
+                           f"records DESC, id_type, value LIMIT {int(limit)}")
+        else:
+            rows = ws.rows(suspects_sql(PLACES, min_distinct))
     finally:
         ws.unregister(PLACES)
     file = str(write_fragment(out, rows, min_distinct)) if out is not None else None
@@ -84,7 +88,7 @@ def find_suspects(ws: Workspace, *, min_distinct: int = DEFAULT_MIN_DISTINCT,
         "records": r["records"], "names": r["names"], "cities": r["cities"],
         "score": r["score"], "name_list": pii.shown("name", r["name_list"], reveal),
         "city_list": r["city_list"]} for r in shown],
-        "total": len(rows) if out is not None or not limit else None,
+        "total": rows[0]["total"] if limit and out is None and rows else len(rows),
         "min_distinct": min_distinct, "file": file}
 
 
