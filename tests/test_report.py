@@ -116,6 +116,18 @@ def test_sales_pools_come_from_routing_yaml(rcli):
     assert data["total"]["sales_share"] == 0.2
 
 
+def test_an_invalid_routing_yaml_refuses_the_report(rcli):
+    # the report reads its sales pools there: invalid, it refuses as a broken costs.yaml
+    # does, at the problem's place (it had fallen back to pool names without a word)
+    (rcli.rules / "routing.yaml").write_text(
+        "pools:\n  - {name: sales_sh, allocation: lottery}\n"
+        "routes:\n  - {name: everyone, pool: sales_sh}\n", encoding="utf-8")
+    result = rcli("report", "channels")
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", (
+        f"error: {rcli.rules / 'routing.yaml'}:2:34: pool 'sales_sh': allocation must be one "
+        "of round_robin, weighted, least_loaded, claim, not 'lottery'\n"))
+
+
 def test_rich_table_and_csv(rcli, tmp_path):
     result = rcli("report", "channels", "--as-of", "2026-11-01")
     assert result.exit_code == 0, result.stderr

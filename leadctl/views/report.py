@@ -386,11 +386,7 @@ def _json_map_sql() -> str:
 
 def sales_pools_from_rules(rules_dir: Path | None) -> tuple[list[str] | None, str]:
     """Sales pools as routing.yaml defines them, and how that was decided."""
-    try:
-
-        rules = load_routing_rules(rules_dir)
-    except Exception as exc:  # a broken routing.yaml must not stop a report
-        return None, f"{FALLBACK_RULE} (routing.yaml unusable: {exc})"
+    rules = load_routing_rules(rules_dir)  # checked with every rule file before (api.py)
     if not rules.present or not rules.pools:
         return None, f"{FALLBACK_RULE} (no pools in routing.yaml)"
     flagged = [p for p in rules.pools if getattr(p, "sales", None) is not None]
