@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ from typing import Any
 
 from leadctl.campaigns.funnels_report import funnel_report
 from leadctl.errors import Location, RuleError, UsageError
+from leadctl.identity.persons import PLACE_COLUMNS
+from leadctl.identity.resolve import placed_persons
 from leadctl.routing import stage as routing_stage
 from leadctl.rules.bounds import (
     FIRST_DATE,
@@ -223,7 +226,8 @@ def _parse_case(raw: Any, path: Path, default_name: str,
     persons = _parse_persons(raw.get("persons") or [], raw, loc, name, problems)
     events = _parse_events(raw.get("events") or [], raw, loc, name, as_of, persons, problems)
     funnels = _parse_expect_funnels(raw.get("expect_funnels"), raw, loc, name, problems)
-    expect = [] if funnels and "expect" not in raw else _parse_expect(
+    # funnel expectations alone are enough (when they are broken, that is their error)
+    expect = [] if raw.get("expect_funnels") is not None and "expect" not in raw else _parse_expect(
         raw.get("expect"), raw, loc, name, persons, problems)
     return Case(name, str(path), loc, as_of, persons, events, expect, funnels)
 
@@ -249,7 +253,7 @@ def _parse_expect_funnels(raw: Any, case: Mapping, loc, name: str,
                                  f"(known: {', '.join(FUNNEL_EXPECT_KEYS)})"))
         by = spec.get("by") or []
         by = [str(b) for b in (by if isinstance(by, list) else [by])]
-        checks = []
+        checks, found = [], len(problems)
         groups = spec["groups"]
         for group, steps in groups.items():
             g_at = _key_loc(groups, group, at)
@@ -265,6 +269,10 @@ def _parse_expect_funnels(raw: Any, case: Mapping, loc, name: str,
                                          f"{', '.join(STEP_CHECK_KEYS)})"))
                         continue
                     checks.append((str(group), str(step), key, expected, s_at))
+        if not checks and len(problems) == found:  # `groups: {}`, `all: {}`, `pushed: {}`
+            problems.append((at, f"{name}: funnel '{funnel}' expects nothing (give a step's "
+                             "persons in a group)"))
+            continue
         out[str(funnel)] = (by, spec.get("attribution"), checks)
     return out
 
@@ -389,6 +397,7 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
                              f"{name}: repeat must be a whole number from 1 to 10000"))
             continue
         amount = event.get("amount")
+        amount = None if amount == "" else amount  # an empty CSV cell: no amount
         if amount is not None and (isinstance(amount, bool)
                                    or not isinstance(amount, (int, float))):
             problems.append((_value_loc(event, "amount", where),
@@ -403,9 +412,9 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
         # category trimmed
         attributes = {str(k): _plain(v) for k, v in event.items()
                       if k not in EVENT_RESERVED and v != ""}
-        category = None if event.get("category") is None else str(event["category"]).strip()
+        category = None if event.get("category") is None else trimmed(str(event["category"]))
         out.append({
-            "subject": subject, "event_type": str(event["event"]).strip().lower(), "ts": ts,
+            "subject": subject, "event_type": trimmed(str(event["event"])).lower(), "ts": ts,
             "amount": None if amount is None else float(amount),
             "category": category or None,
             "attributes": json.dumps({k: v if isinstance(v, str) else json.dumps(v)
@@ -612,6 +621,16 @@ def load_case_data(ws, case: Case, timezone: str) -> None:
         "repeat": pa.array([e["repeat"] for e in case.events], pa.int64()),
     }))
     ws.script(fixture_load_sql(timezone))
+    # city and province as resolve places a lead's: official names whatever the spelling
+    # (上海, Shanghai → 上海市), a city's province, else the ID card's or the mobile prefix's
+    digits = "regexp_replace(phone, '[^0-9]', '', 'g')"
+    ws.execute("CREATE OR REPLACE TEMP TABLE fixture_golden AS SELECT * REPLACE ("
+               f"CASE WHEN regexp_full_match({digits}, '(86)?1[0-9]{{10}}') "
+               f"THEN '+86' || right({digits}, 11) END AS phone) FROM persons")
+    with placed_persons(ws, "fixture_golden", "fixture_given", "fixture_places",
+                        "fixture_phone_places") as placed:
+        ws.execute(f"UPDATE persons SET {', '.join(f'{c} = x.{c}' for c in PLACE_COLUMNS)} "
+                   f"FROM ({placed}) x WHERE persons.person_id = x.person_id")
 
 
 def fixture_load_sql(timezone: str) -> list[str]:
@@ -636,6 +655,18 @@ def fixture_load_sql(timezone: str) -> list[str]:
         "  UNION ALL SELECT 'lead:' || unnest(leads), person_id FROM fixture_persons"
         ") GROUP BY subject",
     ]
+
+
+def trimmed(text: str) -> str:
+    """`text` as ingest's trim() leaves it: without the spaces (Unicode Zs: ' ', NBSP,
+    the ideographic space) at either end; a tab or a line break stays, as DuckDB keeps
+    it."""
+    start, end = 0, len(text)
+    while start < end and unicodedata.category(text[start]) == "Zs":
+        start += 1
+    while end > start and unicodedata.category(text[end - 1]) == "Zs":
+        end -= 1
+    return text[start:end]
 
 
 def _str(value: Any) -> str | None:

@@ -42,3 +42,14 @@ def test_an_unknown_step_is_a_rule_error(tmp_path):
     result = rules_copy(tmp_path, text)("rules", "test")
     assert result.exit_code == 2
     assert "funnel 'app_install' has no step 'card_bund'" in result.stderr
+
+
+def test_a_funnel_expectation_that_checks_nothing_is_a_rule_error(tmp_path):
+    text = ("as_of: 2026-11-01\npersons:\n  - {id: p1}\nevents:\n"
+            "  - {person: p1, event: push, days_ago: 3}\nexpect_funnels:\n"
+            "  app_install:\n    groups: {all: {}}\n")
+    result = rules_copy(tmp_path, text)("rules", "test")
+    path = tmp_path / "rules" / "tests" / FIXTURE.name
+    assert (result.exit_code, result.stderr) == (2, (
+        f"error: {path}:7:3: {FIXTURE.stem}: funnel 'app_install' expects nothing (give a "
+        "step's persons in a group)\n"))

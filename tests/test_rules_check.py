@@ -308,3 +308,28 @@ def test_a_rule_file_changed_while_the_rules_are_read_is_read_again(tmp_path, mo
     loaded = load_rules(rules)
     assert (len(calls), loaded.hash == rules_hash(rules)) == (2, True)
     assert len(loaded.identity.overrides) == 1
+
+
+# What a real run computes from the same files (each checked by `run`): a city spelled 上海
+# is 上海市, with its province, for scoring; a category of a tab is a category (ingest's
+# trim takes spaces only); an empty amount is no amount, as an empty CSV cell.
+AS_A_RUN_FIXTURE = """\
+as_of: 2026-11-01
+persons:
+  - {id: p1, phone: "13912340001", city: 上海, leads: [L1]}
+events:
+  - {phone: "13912340001", event: order_paid, at: "2026-10-30 12:00:00", amount: 50,
+     category: "\\t"}
+  - {person: p1, event: order_paid, days_ago: 1, amount: ""}
+expect:
+  p1: {points.key_city: 5, first_order_category: "\\t", categories_bought_180d: 1,
+       paid_orders_30d: 2, paid_amount_30d: 50}
+"""
+
+
+def test_fixture_persons_and_events_are_read_as_a_run_reads_them(rules_copy, tmp_path):
+    path = rules_copy / "tests" / "zz_run.yaml"
+    path.write_text(AS_A_RUN_FIXTURE, encoding="utf-8")
+    result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0, "rules test ok: 5/5 expectations passed in 1 cases from 1 files\n", "")

@@ -15,9 +15,11 @@ normalisation cache (identity/cache.py).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 from leadctl.errors import LeadctlError, RuleError
@@ -442,6 +444,27 @@ def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None,
                                    T["prev"]))
 
 
+@contextlib.contextmanager
+def placed_persons(ws: Workspace, golden: str, given: str, places_table: str,
+                   phone_places: str) -> Iterator[str]:
+    """The query of `golden`'s persons (every persons column) with city and province
+    placed (identity/places.py): what their given values, ID cards and mobile prefixes
+    say is stored in `given`; the place tables are registered as `places_table` and
+    `phone_places` while the block runs."""
+    ws.register(places_table, places.places_table())
+    ws.register(phone_places, places.geocode_prefixes([]))
+    try:
+        ws.execute(places.given_places_sql(given, golden, places_table))
+        prefixes = ws.arrow(places.phone_prefixes_sql(given)).column(0).to_pylist()
+        if prefixes:
+            ws.unregister(phone_places)
+            ws.register(phone_places, places.geocode_prefixes(prefixes))
+        yield persons.placed_sql(golden, given, phone_places)
+    finally:
+        ws.unregister(places_table)
+        ws.unregister(phone_places)
+
+
 def _golden_records(ws: Workspace, config: IdentityConfig, in_region: bool = False) -> None:
     """Golden records of every person, or in a region of its persons only (the other
     rows stay)."""
@@ -453,22 +476,12 @@ def _golden_records(ws: Workspace, config: IdentityConfig, in_region: bool = Fal
                                          T["person_ids"], config, sources)
     ws.script(prepare)
     ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['golden']} AS {query}")
-    ws.register(T["places"], places.places_table())
-    ws.register(T["phone_places"], places.geocode_prefixes([]))
-    try:
-        ws.execute(places.given_places_sql(T["given_places"], T["golden"], T["places"]))
-        prefixes = ws.arrow(places.phone_prefixes_sql(T["given_places"])).column(0).to_pylist()
-        if prefixes:
-            ws.unregister(T["phone_places"])
-            ws.register(T["phone_places"], places.geocode_prefixes(prefixes))
-        placed = persons.placed_sql(T["golden"], T["given_places"], T["phone_places"])
+    with placed_persons(ws, T["golden"], T["given_places"], T["places"],
+                        T["phone_places"]) as placed:
         if in_region:
             ws.script(persons.update_persons_sql(placed, T["region_persons"], T["person_ids"]))
         else:
             ws.execute(persons.publish_persons_sql(placed))
-    finally:
-        ws.unregister(T["places"])
-        ws.unregister(T["phone_places"])
     if ws.scalar("SELECT count(*) FROM persons WHERE phones IS NULL OR emails IS NULL"):
         ws.script(persons.fill_lists_sql())
 
