@@ -103,13 +103,15 @@ def _files_with_record_number_columns(inbox: Path) -> None:
 
 def _files_at_the_edges(inbox: Path) -> None:
     """A file ending in a DOS end-of-file mark, with times of 24:00 (the next day's 00:00
-    on DuckDB), one with an offset, one in a region's time. (A file of only a byte order
-    mark is empty on both engines: the same sniffing of a local file,
-    tests/test_ingest_statuses.py.)"""
-    (inbox / "dos.csv").write_bytes(b"lead_id,phone,created_at\n"
-                                    b"Z1,13700000001,2026-10-01 24:00:00\n"
-                                    b"Z2,13700000002,2026-10-01T24:00+08:00\n"
-                                    b"Z3,13700000003,2026-10-01 20:00 Asia/Tokyo\x1a")
+    on DuckDB), one with an offset, one in a region's time, and names between Unicode
+    spaces (NBSP, the ideographic space), which DuckDB's trim takes off and Spark's did
+    not. (A file of only a byte order mark is empty on both engines: the same sniffing of
+    a local file, tests/test_ingest_statuses.py.)"""
+    (inbox / "dos.csv").write_bytes(
+        "lead_id,name,phone,created_at\n"
+        "Z1,\u3000王五\u00a0,13700000001,2026-10-01 24:00:00\n"  # Unicode spaces trimmed
+        "Z2,李 四,13700000002,2026-10-01T24:00+08:00\n"
+        "Z3,\u2003赵六 ,13700000003,2026-10-01 20:00 Asia/Tokyo\x1a".encode())
 
 
 def _assert_same(report, expected_rows):
@@ -140,12 +142,14 @@ def test_edge_files_load_as_on_duckdb(generated):
     for cli in generated[:2]:
         with duckdb.connect(str(cli.db), read_only=True) as con:
             loaded.append(con.execute(
-                "SELECT l.lead_id, CAST(l.created_at AS VARCHAR), f.status, f.rows_rejected "
+                "SELECT l.lead_id, l.name, CAST(l.created_at AS VARCHAR), f.status, "
+                "f.rows_rejected "
                 "FROM ingested_files f LEFT JOIN leads l ON l.file_id = f.file_id "
                 "WHERE f.source = 'dos' ORDER BY ALL").fetchall())
     assert loaded[0] == loaded[1] == [
-        ("Z1", "2026-10-02 00:00:00", "loaded", 0), ("Z2", "2026-10-02 00:00:00", "loaded", 0),
-        ("Z3", "2026-10-01 19:00:00", "loaded", 0)]
+        ("Z1", "王五", "2026-10-02 00:00:00", "loaded", 0),
+        ("Z2", "李 四", "2026-10-02 00:00:00", "loaded", 0),
+        ("Z3", "赵六", "2026-10-01 19:00:00", "loaded", 0)]
 
 
 def test_columns_named_like_record_numbers_are_attributes_as_on_duckdb(generated):

@@ -173,6 +173,11 @@ def test_statements_spark_cannot_express_are_unsupported(sql, message):
      "SELECT MIN_BY(v, IF(v IS NULL, NULL, STRUCT(a, b))) FROM t"),
     ("SELECT * FROM t WHERE (a, b) IN ((1, 2))", "SELECT * FROM t WHERE (a, b) IN ((1, 2))"),
     ("CREATE TABLE t (j JSON[])", "CREATE TABLE t (j ARRAY<STRING>)"),
+    # DuckDB's trim takes Unicode spaces (NBSP, U+3000) off, Spark's only ' '
+    ("SELECT trim(a), ltrim(a), rtrim(a) FROM t",
+     "SELECT REGEXP_REPLACE(a, '^\\\\p{Zs}+|\\\\p{Zs}+\\\\z', ''), "
+     "REGEXP_REPLACE(a, '^\\\\p{Zs}+', ''), REGEXP_REPLACE(a, '\\\\p{Zs}+\\\\z', '') FROM t"),
+    ("SELECT trim(a, 'xy') FROM t", "SELECT TRIM('xy' FROM a) FROM t"),
 ])
 def test_to_spark_sql_rewrites(duckdb, spark):
     assert to_spark_sql(duckdb) == spark

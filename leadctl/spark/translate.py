@@ -136,6 +136,21 @@ def _try_cast(node):
     return exp.func("coalesce", node.copy(), next_day)
 
 
+# DuckDB's trim() takes Unicode spaces off (NBSP, the ideographic space U+3000 of Chinese
+# input), Spark's only ' ': a name typed as '王五\u3000' must be one value on both.
+_SPACES = "\\p{Zs}+"
+
+
+def _trim(node):
+    if node.args.get("expression") is not None:  # trim(x, characters): the same on both
+        return node
+    side = str(node.args.get("position") or "BOTH").upper()
+    pattern = {"LEADING": f"^{_SPACES}", "TRAILING": f"{_SPACES}\\z"}.get(
+        side, f"^{_SPACES}|{_SPACES}\\z")
+    return exp.Anonymous(this="regexp_replace", expressions=[
+        node.this, exp.Literal.string(pattern), exp.Literal.string("")])
+
+
 def _epoch_seconds(node):
     """DuckDB's to_timestamp(seconds) keeps fractions; Spark's from_unixtime would not."""
     if node.args.get("scale"):
@@ -500,4 +515,5 @@ _NODES = {
     exp.ArgMin: _arg_min_max, exp.ArgMax: _arg_min_max, exp.Filter: _filter,
     exp.CurrentTimestamp: _local_now, exp.ArrayAgg: _ordered_list,
     exp.GroupConcat: _ordered_list, exp.Tuple: _row_value, exp.TryCast: _try_cast,
+    exp.Trim: _trim,
 }
