@@ -143,6 +143,41 @@ def test_parquet_with_alias_headers_and_typed_columns(cli, tmp_path):
         ("app", "P1", "13812345678.0", "a@b.cn", "16:15")]  # UTC → Asia/Shanghai
 
 
+def test_a_file_named_like_a_pattern_is_that_file_and_a_pattern_still_matches(cli, tmp_path):
+    write(tmp_path / "leads[1].csv", "lead_id,phone\nA1,13800000001\n")
+    write(tmp_path / "leads2.csv", "lead_id,phone\nB1,13800000002\n")
+    assert cli("ingest", tmp_path / "leads[1].csv").exit_code == 0  # was "no files match"
+    assert cli("ingest", tmp_path / "leads[2].csv").exit_code == 0  # a pattern: leads2.csv
+    missing = cli("ingest", tmp_path / "leads[3].csv")
+    assert (missing.exit_code, missing.stderr) == (
+        2, f"error: no files match {tmp_path / 'leads[3].csv'}\n")
+    assert leads_in(cli, "source", "lead_id") == [("leads[1]", "A1"), ("leads2", "B1")]
+
+
+def test_parquet_values_are_read_as_their_csv_twin(cli, tmp_path):
+    # a legacy writer's unmarked UTF-8 bytes are text; nanoseconds are cut, not rounded
+    # (23:59:59.999999999 stayed on 10-31); a 32-bit float amount is its own text
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({
+        "lead_id": ["L1", "L2"], "phone": ["13800000001", "13800000002"],
+        "name": pa.array(["张三".encode(), b"\xff\xfe"], pa.binary()),
+        "created_at": pa.array([1793491199999999999, -500], pa.timestamp("ns"))}),
+        tmp_path / "web.parquet")
+    pq.write_table(pa.table({
+        "phone": ["13800000001"], "event_type": ["order_paid"],
+        "ts": pa.array([1793491199999999999], pa.timestamp("ns")),
+        "amount": pa.array([19.9], pa.float32())}), tmp_path / "app.parquet")
+    assert cli("ingest", tmp_path / "web.parquet", tmp_path / "app.parquet").exit_code == 0
+    assert leads_in(cli, "lead_id", "name", "CAST(created_at AS VARCHAR)") == [
+        ("L1", "张三", "2026-10-31 23:59:59.999999"),
+        ("L2", "\\xFF\\xFE", "1969-12-31 23:59:59.999999")]  # bytes that are no text
+    with duckdb.connect(str(cli.db), read_only=True) as con:
+        assert con.execute("SELECT CAST(ts AS VARCHAR), amount FROM events").fetchall() == [
+            ("2026-10-31 23:59:59.999999", 19.9)]
+
+
 @pytest.mark.parametrize("header", ["LeadID", "Lead_Id", "lead id", "线索ID"])
 def test_lead_id_aliases(header):
     mapped, extra = map_columns([header, "wx", "Mobile", "full_name", "其他"], build_alias_map())

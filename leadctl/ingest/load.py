@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -124,7 +125,7 @@ def expand_paths(paths: list[str]) -> list[Path]:
     """Files, folders (recursively: data files only) and globs, in a stable order."""
     found: list[Path] = []
     for raw in paths:
-        if any(ch in raw for ch in "*?["):
+        if any(ch in raw for ch in "*?[") and not os.path.lexists(raw):  # leads[1].csv
             matches = sorted(Path(p) for p in glob.glob(raw, recursive=True))
             if not matches:
                 raise InputError(f"no files match {raw}")
@@ -187,6 +188,10 @@ class DuckDBReader:
             zoned = [c for c in columns if sql.zoned_type(types[c])]
             if zoned:
                 rows_sql = sql.zoned_as_text_sql(rows_sql, zoned)
+                columns, types = _describe(ws, f"SELECT * FROM ({rows_sql}) LIMIT 0")
+            kinds = sql.parquet_value_types(types)
+            if kinds:
+                rows_sql = sql.parquet_values_sql(rows_sql, kinds)
                 columns, types = _describe(ws, f"SELECT * FROM ({rows_sql}) LIMIT 0")
             return StagedFile(rows_sql, columns, types)
         staged = StagedFile("", [], {}, rejects_table=f"_rej_{file_id}")

@@ -299,6 +299,31 @@ def zoned_as_text_sql(rows_sql: str, columns: list[str]) -> str:
     return f"SELECT * REPLACE ({replaced}) FROM ({rows_sql})"
 
 
+def parquet_value_types(types: dict[str, str]) -> dict[str, str]:
+    """The Parquet columns whose values DuckDB would not read as the same text in a CSV
+    reads, by how `parquet_values_sql` reads them: `text` (BLOB: a writer that does not mark
+    its strings UTF-8), `nanos` (TIMESTAMP_NS: a cast rounds, a CSV's digits are cut),
+    `float` (32-bit: widened, 19.9 is 19.899999618530273)."""
+    kinds = {"BLOB": "text", "TIMESTAMP_NS": "nanos", "FLOAT": "float", "REAL": "float"}
+    return {c: kinds[t.upper()] for c, t in types.items() if t.upper() in kinds}
+
+
+def parquet_values_sql(rows_sql: str, kinds: dict[str, str]) -> str:
+    """The rows with those columns as a CSV twin's text reads: bytes that are UTF-8 as
+    their text (others as DuckDB's escaped text), nanoseconds cut to microseconds (towards
+    the past, as a timestamp's extra digits are), a 32-bit float as its shortest text."""
+    def read(column: str, kind: str) -> str:
+        c = ident(column)
+        if kind == "text":
+            return f"coalesce(try(decode({c})), CAST({c} AS VARCHAR))"
+        if kind == "nanos":
+            ns = f"epoch_ns({c})"
+            return f"make_timestamp(({ns} - (({ns} % 1000) + 1000) % 1000) // 1000)"
+        return f"CAST(CAST({c} AS VARCHAR) AS DOUBLE)"
+    replaced = ", ".join(f"{read(c, k)} AS {ident(c)}" for c, k in kinds.items())
+    return f"SELECT * REPLACE ({replaced}) FROM ({rows_sql})"
+
+
 def stage_parquet_sql(stage: str, path: str, renames: dict[str, str]) -> str:
     """A file that has a `file_row_number` column of its own (which the reader's record
     number option would clash with): staged as a table, its rows in file order."""
