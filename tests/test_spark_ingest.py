@@ -33,3 +33,20 @@ def test_malformed_lines_get_duckdb_reject_reasons():
     assert """size(split(regexp_replace(_corrupt, '"([^"]|"")*"', 'q'), '\\\\;'))""" in sql
     assert "'Expected Number of Columns: 9 Found: '" in sql
     assert "row_number + 1 AS line" in sql
+
+
+def test_a_copy_spark_can_read_cuts_nanoseconds_as_the_duckdb_engine_does(tmp_path):
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from leadctl.spark.ingest import _spark_readable_copy
+
+    pq.write_table(pa.table({"ts": pa.array([1793491199999999999, -500], pa.timestamp("ns"))}),
+                   tmp_path / "ev.parquet")
+    copy = _spark_readable_copy(tmp_path / "ev.parquet")
+    try:  # a cast rounded 23:59:59.999999999 to the next day
+        assert duckdb.execute(f"SELECT CAST(ts AS VARCHAR) FROM '{copy}'").fetchall() == [
+            ("2026-10-31 23:59:59.999999",), ("1969-12-31 23:59:59.999999",)]
+    finally:
+        copy.unlink()

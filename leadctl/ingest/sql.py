@@ -308,6 +308,13 @@ def parquet_value_types(types: dict[str, str]) -> dict[str, str]:
     return {c: kinds[t.upper()] for c, t in types.items() if t.upper() in kinds}
 
 
+def micros_of_nanos_sql(column_sql: str) -> str:
+    """A TIMESTAMP_NS as a TIMESTAMP cut to the microsecond towards the past (a cast
+    rounds: 23:59:59.999999999 would be the next day), as a text's extra digits are cut."""
+    ns = f"epoch_ns({column_sql})"
+    return f"make_timestamp(({ns} - (({ns} % 1000) + 1000) % 1000) // 1000)"
+
+
 def parquet_values_sql(rows_sql: str, kinds: dict[str, str]) -> str:
     """The rows with those columns as a CSV twin's text reads: bytes that are UTF-8 as
     their text (others as DuckDB's escaped text), nanoseconds cut to microseconds (towards
@@ -317,8 +324,7 @@ def parquet_values_sql(rows_sql: str, kinds: dict[str, str]) -> str:
         if kind == "text":
             return f"coalesce(try(decode({c})), CAST({c} AS VARCHAR))"
         if kind == "nanos":
-            ns = f"epoch_ns({c})"
-            return f"make_timestamp(({ns} - (({ns} % 1000) + 1000) % 1000) // 1000)"
+            return micros_of_nanos_sql(c)
         return f"CAST(CAST({c} AS VARCHAR) AS DOUBLE)"
     replaced = ", ".join(f"{read(c, k)} AS {ident(c)}" for c, k in kinds.items())
     return f"SELECT * REPLACE ({replaced}) FROM ({rows_sql})"

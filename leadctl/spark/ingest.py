@@ -11,7 +11,7 @@ from pathlib import Path
 from leadctl.errors import InputError
 from leadctl.ingest.load import DATA_SUFFIXES, DuckDBReader, StagedFile, expand_paths
 from leadctl.ingest.sniff import FileFormat, without_eof_mark
-from leadctl.ingest.sql import free_names, header_names
+from leadctl.ingest.sql import free_names, header_names, micros_of_nanos_sql
 from leadctl.sqltext import ident, literal
 
 _SCHEMES = ("hdfs://", "s3://", "s3a://", "s3n://", "gs://", "abfs://", "abfss://",
@@ -208,9 +208,10 @@ def _spark_readable_copy(path: Path) -> Path:
     with duckdb.connect() as con:
         source = f"read_parquet({literal(str(path))})"
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-        casts = {"TIMESTAMP_NS": "TIMESTAMP", "TIME": "VARCHAR", "TIME WITH TIME ZONE": "VARCHAR"}
+        casts = {"TIME": "VARCHAR", "TIME WITH TIME ZONE": "VARCHAR"}
         columns = ", ".join(
-            f"CAST({ident(c)} AS {casts[t]}) AS {ident(c)}" if t in casts else ident(c)
+            f"{micros_of_nanos_sql(ident(c))} AS {ident(c)}" if t == "TIMESTAMP_NS"
+            else f"CAST({ident(c)} AS {casts[t]}) AS {ident(c)}" if t in casts else ident(c)
             for c, t, *_ in described)
         con.execute(f"COPY (SELECT {columns} FROM {source}) TO {literal(name)} "
                     "(FORMAT parquet)")
