@@ -558,6 +558,43 @@ def test_portrait_fits_one_screen_even_for_a_big_person(tmp_path):
     assert "+2 older in --json" in text
 
 
+# A lead whose values carry an escape sequence, a line break and a phone; a tag value with
+# a phone; 30 tag categories; a sale lock.
+HOSTILE_SQL = """
+INSERT INTO leads (lead_key, source, lead_id, created_at, utm_source, utm_medium, utm_campaign,
+                   channel)
+VALUES (900, 'web', 'H1', TIMESTAMP '2026-10-20 10:00', 'src' || chr(10) || 'line2', 'cpc',
+        'call_13955556666', 'ch' || chr(27) || '[31mred');
+INSERT INTO person_leads VALUES (900, 'PHOST');
+INSERT INTO persons (person_id, name, phone, lead_count) VALUES ('PHOST', '王五',
+                                                               '+8613611112222', 1);
+INSERT INTO tags SELECT 'PHOST', 't' || i, CASE WHEN i = 0 THEN '"tel 13955556666"' ELSE '1' END,
+                        DATE '2026-11-01', 3 FROM range(30) t(i);
+INSERT INTO tag_definitions (position, tag, kind, category, description, type)
+SELECT i, 't' || i, 'expr', 'c' || i, NULL, 'text' FROM range(30) t(i);
+INSERT INTO ownership VALUES ('PHOST', 'sales_bj_with_a_long_name', 'rep_wang_long_name',
+                              'closed', '2026-11-01', '2026-10-01', '2027-05-01', false, 'sale');
+"""
+
+
+def test_a_hostile_person_still_fits_and_shows_nothing_raw(tmp_path):
+    import datetime as dt
+
+    db = seed_workspace(tmp_path / "hostile.duckdb", HOSTILE_SQL)
+    data = portrait(db, "PHOST", as_of=dt.date(2026, 11, 1))
+    # personal data inside free text is masked as well (the JSON too)
+    assert (data["leads"][0]["utm_campaign"], data["tags"]["t0"]) == (
+        "call_139****6666", "tel 139****6666")
+    for width in (100, 60):
+        lines = render_lines(data, width=width)
+        text = "\n".join(lines)
+        assert len(lines) <= 40 and max(map(len, lines)) <= width, text  # 30 categories
+        assert "\x1b" not in text and "13955556666" not in text
+        assert "LOCKED until 2027-05-01" in text  # never folded into "+N more"
+        # control characters show as their signs (at 60 columns the utm column is left out)
+        assert ("ch␛[31mred" in text and "src␊line2" in text) == (width == 100)
+
+
 def test_small_portrait_shows_key_facts(ws_cli):
     result = ws_cli("portrait", "138 1234 5678", "--as-of", AS_OF)
     assert result.exit_code == 0, result.stderr

@@ -70,10 +70,27 @@ def _day(value: Any) -> str:
     return "—" if value is None else _text(value)[:10]
 
 
+# A control character of a lead's value (an escape sequence, a line break, a tab) would
+# reach the terminal: shown as its Control Pictures sign (␛ ␊ ␉), C1 ones as �.
+_CONTROLS = {**{i: 0x2400 + i for i in range(0x20)}, 0x7F: 0x2421,
+             **{i: 0xFFFD for i in range(0x80, 0xA0)}}
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.translate(_CONTROLS)
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    return value
+
+
 def render_portrait(p: dict, *, width: int = 100, max_lines: int = SCREEN_LINES):
     """The portrait as one rich renderable of at most `max_lines` lines at `width` columns."""
     from rich.console import Group
 
+    p = _printable(p)
     inner = width - 4  # panel borders and padding
     header = _header(p, inner)
     identity = _identity(p, inner)
@@ -190,14 +207,15 @@ def _header(p: dict, width: int) -> tuple:
     grade = p.get("grade")
     state = [Text.assemble(("grade ", "dim"), (grade or "—", GRADE_STYLE.get(grade or "", "bold")),
                            ("  score ", "dim"), (_text(p.get("score")), "bold"))]
-    for label in ("pool", "owner", "status"):
-        state.append(Text.assemble((f"{label} ", "dim"), (p.get(label) or "—", "bold")))
-    if p.get("status_since"):
-        state.append(Text(f"since {_day(p['status_since'])}", style="dim"))
+    # the flags a rep on the phone must see come first: never folded into "+N more"
     if p.get("locked"):
         state.append(Text(f"LOCKED until {_day(p['locked_until'])}", style="bold red"))
     if p.get("dormant"):
         state.append(Text("DORMANT", style="bold magenta"))
+    for label in ("pool", "owner", "status"):
+        state.append(Text.assemble((f"{label} ", "dim"), (p.get(label) or "—", "bold")))
+    if p.get("status_since"):
+        state.append(Text(f"since {_day(p['status_since'])}", style="dim"))
     if p.get("routing_reason"):
         state.append(Text(f"routed: {p['routing_reason']}", style="dim"))
     state_text, state_lines = _flow(state, width, 2, sep="   ")
@@ -278,12 +296,13 @@ def _tags(p: dict, width: int, budget: int) -> tuple:
         return _panel(Text("no tags yet (run `leadctl tag`)", style="dim"), "[bold]tags"), 3
     label_width = min(max(len(g["category"]) for g in groups), 14)
     cell = width - label_width - 2
-    available = max(budget - 2, len(groups))
-    # Every category gets a line; spare lines go to the categories that need them, in order.
+    available = max(budget - 2, 1)
+    # A category a line while they fit (else the last line says how many more there are);
+    # spare lines go to the categories that need them, in order.
     needs = [_flow([_tag_item(t) for t in g["tags"]], cell, 99)[1] for g in groups]
-    shown_groups = groups if len(groups) <= available else groups[:available]
+    shown_groups = groups if len(groups) <= available else groups[:available - 1]
     lines = [1] * len(shown_groups)
-    spare = available - len(shown_groups)
+    spare = available - len(shown_groups) - (len(shown_groups) < len(groups))  # the … row
     while spare > 0 and any(n > used for n, used in zip(needs, lines, strict=False)):
         for index in range(len(shown_groups)):  # one more line each, in turn
             if spare and needs[index] > lines[index]:
