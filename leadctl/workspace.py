@@ -301,6 +301,36 @@ class Workspace(SqlSession):
         )
 
 
+_SPILL_FILE = re.compile(r"duckdb_temp_(\d+)_")  # DuckDB's temp files carry their pid
+
+
+def _clear_stale_spill(folder: Path) -> None:
+    """Removes the spill files a killed process left in `folder` (DuckDB removes only its
+    own, when it closes), then the folder when it is empty: DuckDB removes a folder it
+    made, never one that was there before it. Files of a live process stay."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return  # none yet: nothing was left
+    for name in names:
+        match = _SPILL_FILE.match(name)
+        if match and not _alive(int(match[1])):
+            with contextlib.suppress(OSError):
+                os.unlink(folder / name)
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only when empty
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process: alive
+    return True
+
+
 def _connect(path: str, *, read_only: bool, spill_to: Path | None = None):
     """A DuckDB connection with the workspace settings: no progress bar (ours goes through
     rich on stderr; DuckDB's would interleave) and, with a memory limit, the limit and
@@ -308,6 +338,8 @@ def _connect(path: str, *, read_only: bool, spill_to: Path | None = None):
     limit = memory_limit()
     import duckdb
 
+    if spill_to is not None:  # also without a limit: a killed run's spill is cleared
+        _clear_stale_spill(spill_to)
     con = duckdb.connect(path, read_only=read_only)
     con.execute("SET enable_progress_bar = false")
     if not read_only:

@@ -123,3 +123,25 @@ def test_running_out_of_memory_within_the_limit_says_so_exit_2(tmp_path):
     assert "error: DuckDB ran out of memory within --memory-limit 20MB (" in result.stderr
     assert result.stderr.rstrip().endswith("raise the limit")
     assert runs_log(tmp_path / "ws.duckdb")[-1] == ("run", "failed")
+
+
+def test_the_spill_a_killed_process_left_is_cleared_by_the_next_command(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("init", str(tmp_path)).exit_code == 0
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    spill = tmp_path / "ws.duckdb.tmp"
+    spill.mkdir()
+    left = [f"duckdb_temp_{dead}_0_owner", f"duckdb_temp_{dead}_0_storage_DEFAULT-0.tmp"]
+    live = f"duckdb_temp_{os.getpid()}_0_storage_DEFAULT-0.tmp"  # a running process's
+    for name in (*left, live):
+        (spill / name).write_bytes(b"x")
+    assert cli("runs").exit_code == 0  # a reader, without a limit
+    assert sorted(p.name for p in spill.iterdir()) == [live]
+    (spill / live).unlink()
+    assert cli("runs").exit_code == 0
+    assert not spill.exists()  # an empty folder goes too (DuckDB keeps one it did not make)
