@@ -317,6 +317,7 @@ AS_A_RUN_FIXTURE = """\
 as_of: 2026-11-01
 persons:
   - {id: p1, phone: "13912340001", city: 上海, leads: [L1]}
+  - {id: p2, id_card: "110101199003071234", phone: "13800138000"}  # a bad card, a blocked phone
 events:
   - {phone: "13912340001", event: order_paid, at: "2026-10-30 12:00:00", amount: 50,
      category: "\\t"}
@@ -324,6 +325,7 @@ events:
 expect:
   p1: {points.key_city: 5, first_order_category: "\\t", categories_bought_180d: 1,
        paid_orders_30d: 2, paid_amount_30d: 50}
+  p2: {points.key_city: 0}
 """
 
 
@@ -332,4 +334,4 @@ def test_fixture_persons_and_events_are_read_as_a_run_reads_them(rules_copy, tmp
     path.write_text(AS_A_RUN_FIXTURE, encoding="utf-8")
     result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
     assert (result.exit_code, result.stdout, result.stderr) == (
-        0, "rules test ok: 5/5 expectations passed in 1 cases from 1 files\n", "")
+        0, "rules test ok: 6/6 expectations passed in 1 cases from 1 files\n", "")
