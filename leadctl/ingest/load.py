@@ -161,6 +161,7 @@ class StagedFile:
     message: str = ""
     temp: Path | None = None
     header_fields: list[str] | None = None  # a CSV's header record as written
+    decoded: tuple[str, ...] = ()  # Parquet columns of bytes read as text
 
 
 class DuckDBReader:
@@ -193,7 +194,8 @@ class DuckDBReader:
             if kinds:
                 rows_sql = sql.parquet_values_sql(rows_sql, kinds)
                 columns, types = _describe(ws, f"SELECT * FROM ({rows_sql}) LIMIT 0")
-            return StagedFile(rows_sql, columns, types)
+            return StagedFile(rows_sql, columns, types, decoded=tuple(
+                c for c, kind in kinds.items() if kind == "text"))
         staged = StagedFile("", [], {}, rejects_table=f"_rej_{file_id}")
         read_path = path
         if fmt.encoding not in ("utf-8", "utf8") or fmt.mixed_newlines or fmt.blank_after_bom:
@@ -502,7 +504,7 @@ def _load_leads(ws, staged: StagedFile, mapping, extra, columns, file_id, source
     extra = [c for c in columns if c in kept]
     mapping = {c: h for c, h in mapping.items() if c in LEAD_COLUMNS}
     checked = sql.checked_leads_sql(rows_sql, mapping, extra, columns, options.timezone,
-                                    staged.header_fields)
+                                    staged.header_fields, staged.decoded)
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {checked}")
     # A view: read twice, it costs less than a stored table (a Spark job per file).
     ws.execute(f"CREATE OR REPLACE TEMP VIEW _dup_rows AS {sql.duplicate_rows_sql('_checked')}")

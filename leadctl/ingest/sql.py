@@ -102,6 +102,8 @@ def typed_timestamp_sql(column: str, duckdb_type: str, timezone: str) -> str:
     """A source column of any type → TIMESTAMP, without re-parsing naive typed values (a
     zoned one is read from its text, offset included, as staging leaves it)."""
     t = duckdb_type.upper()
+    if t == "TIMESTAMP_NS":
+        return micros_of_nanos_sql(ident(column))
     if not zoned_type(t) and (t.startswith("TIMESTAMP") or t == "DATE"):
         return f"CAST({ident(column)} AS TIMESTAMP)"
     return parse_timestamp_sql(text_sql(column), timezone)
@@ -302,9 +304,9 @@ def zoned_as_text_sql(rows_sql: str, columns: list[str]) -> str:
 def parquet_value_types(types: dict[str, str]) -> dict[str, str]:
     """The Parquet columns whose values DuckDB would not read as the same text in a CSV
     reads, by how `parquet_values_sql` reads them: `text` (BLOB: a writer that does not mark
-    its strings UTF-8), `nanos` (TIMESTAMP_NS: a cast rounds, a CSV's digits are cut),
-    `float` (32-bit: widened, 19.9 is 19.899999618530273)."""
-    kinds = {"BLOB": "text", "TIMESTAMP_NS": "nanos", "FLOAT": "float", "REAL": "float"}
+    its strings UTF-8), `float` (32-bit: widened, 19.9 is 19.899999618530273). (A
+    TIMESTAMP_NS is cut where it is typed: `typed_timestamp_sql`.)"""
+    kinds = {"BLOB": "text", "FLOAT": "float", "REAL": "float"}
     return {c: kinds[t.upper()] for c, t in types.items() if t.upper() in kinds}
 
 
@@ -317,14 +319,12 @@ def micros_of_nanos_sql(column_sql: str) -> str:
 
 def parquet_values_sql(rows_sql: str, kinds: dict[str, str]) -> str:
     """The rows with those columns as a CSV twin's text reads: bytes that are UTF-8 as
-    their text (others as DuckDB's escaped text), nanoseconds cut to microseconds (towards
-    the past, as a timestamp's extra digits are), a 32-bit float as its shortest text."""
+    their text (others as DuckDB's escaped text), a 32-bit float as its shortest text.
+    (Their row's text for a generated lead id stays what it was: `raw_text_sql`.)"""
     def read(column: str, kind: str) -> str:
         c = ident(column)
         if kind == "text":
             return f"coalesce(try(decode({c})), CAST({c} AS VARCHAR))"
-        if kind == "nanos":
-            return micros_of_nanos_sql(c)
         return f"CAST(CAST({c} AS VARCHAR) AS DOUBLE)"
     replaced = ", ".join(f"{read(c, k)} AS {ident(c)}" for c, k in kinds.items())
     return f"SELECT * REPLACE ({replaced}) FROM ({rows_sql})"
@@ -356,19 +356,29 @@ def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str)
         GROUP BY line"""
 
 
+def raw_text_sql(column: str, decoded: bool = False) -> str:
+    """A cell's text in its row's text, which a generated lead id hashes: a column decoded
+    from bytes (`parquet_values_sql`) as its bytes' text, so a lead delivered again keeps
+    the id it got before bytes were decoded."""
+    c = ident(column)
+    return f"CAST(encode({c}) AS VARCHAR)" if decoded else f"CAST({c} AS VARCHAR)"
+
+
 def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
                       all_columns: list[str], timezone: str,
-                      header_fields: list[str] | None = None) -> str:
+                      header_fields: list[str] | None = None,
+                      decoded: tuple[str, ...] = ()) -> str:
     """Typed lead rows with their final lead id and a reject `reason` (NULL = usable).
     `header_fields`: the header record as written, one per column (the reader renames a
-    repeated, empty or reserved name: `note_1`, `column1`, `row_number_1`)."""
+    repeated, empty or reserved name: `note_1`, `column1`, `row_number_1`); `decoded`:
+    columns read from bytes as text."""
     cols = {c: text_sql(mapping.get(c)) for c in LEAD_COLUMNS}
     cols["lead_id"] = id_text_sql(mapping.get("lead_id"))
     select = ",\n".join(f"{expr} AS {c}" for c, expr in cols.items()
                         if c not in ("created_at", "lead_id"))
     identifiers = " OR ".join(usable_sql(c) for c in IDENTIFIER_COLUMNS)
     row_text = " || chr(31) || ".join(
-        f"coalesce(CAST({ident(c)} AS VARCHAR), '')" for c in all_columns) or "''"
+        f"coalesce({raw_text_sql(c, c in decoded)}, '')" for c in all_columns) or "''"
     kept = ", ".join(c for c in LEAD_COLUMNS if c not in ("created_at", "lead_id"))
     # The header line again (files concatenated, each with its header, maybe its BOM):
     # every cell is its column's name. The CASE tests the other cells only on rows whose
