@@ -87,3 +87,26 @@ def test_an_argument_that_is_not_utf8_is_refused_before_any_work(tmp_path, args)
         assert json.loads(result.stdout) == {"error": {
             "type": "UsageError", "message": message, "location": None}, "exit_code": 2}
     assert list(tmp_path.iterdir()) == []
+
+
+def test_control_characters_of_the_data_show_as_signs_on_every_screen_and_in_the_log(
+        tmp_path):
+    # a lead's values, a source (file) name and an event attribute with escape sequences
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    esc = "\x1b[31m"
+    rows = [f"A1,{esc}RED,13911112222,2026-10-01 10:00,u{esc}c"] + [
+        f"F{i},客户{i},158{i:08d},2026-09-01 10:00,s" for i in range(200)]
+    (inbox / f"vendor{esc}A.csv").write_text(
+        "lead_id,name,phone,created_at,utm_content\n" + "\n".join(rows) + "\n")
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", inbox, "--as-of", "2026-11-01").exit_code == 0
+    log = tmp_path / "log.txt"
+    for args in (("find", "lead_count >= 1", "--limit", "300"), ("explain", "A1"),
+                 ("identity", "why", "A1", "F1"), ("report", "channels", "--by", "utm_content"),
+                 ("report", "channels"), ("--log-file", log, "-v", "portrait", "A1")):
+        result = cli(*args)
+        assert result.exit_code == 0, (args, result.stderr)
+        shown = result.stdout + result.stderr
+        assert "\x1b" not in shown and "␛" in shown, (args, shown)
+    assert "\x1b" not in log.read_text(encoding="utf-8")

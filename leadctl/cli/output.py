@@ -219,10 +219,39 @@ def report_failure(exc: BaseException, exit_code: int, json_out: bool, *,
 PIPED_WIDTH = 160
 
 
-def stdout_console(piped_width: int = PIPED_WIDTH):
-    from rich.console import Console
+# A control character of a value on a screen (an escape sequence in a lead's name, a tab
+# in a file name) shows as its sign (␛ ␉, Unicode Control Pictures; C1 ones as �): one
+# cell for one character, so a table keeps its layout, and nothing in the data can
+# recolour or rewrite the terminal. A line break within one value stays a line break.
+SIGNS = {**{i: 0x2400 + i for i in range(0x20) if i != 0x0A}, 0x7F: 0x2421,
+         **{i: 0xFFFD for i in range(0x80, 0xA0)}}
+_SIGNED = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
-    class StdoutConsole(Console):
+
+def signed(text: str) -> str:
+    return text.translate(SIGNS)
+
+
+def _safe_console_class():
+    """rich's Console whose rendered text has its control characters as signs: every
+    value a screen prints (table cells, messages), whatever renderable carries it; rich's
+    own colours and cursor codes are made after this, from styles and control segments."""
+    from rich.console import Console
+    from rich.segment import Segment
+
+    class SafeConsole(Console):
+        def render(self, renderable, options=None):
+            for segment in super().render(renderable, options):
+                if segment.control or not _SIGNED.search(segment.text):
+                    yield segment
+                else:
+                    yield Segment(signed(segment.text), segment.style, segment.control)
+
+    return SafeConsole
+
+
+def stdout_console(piped_width: int = PIPED_WIDTH):
+    class StdoutConsole(_safe_console_class()):
         def on_broken_pipe(self) -> None:  # rich's own: exit 1
             self.quiet = True
             stdout_gone()
@@ -232,9 +261,20 @@ def stdout_console(piped_width: int = PIPED_WIDTH):
 
 
 def stderr_console():
-    from rich.console import Console
+    # a message is one line
+    return _safe_console_class()(stderr=True, markup=False, soft_wrap=True)
 
-    return Console(stderr=True, markup=False, soft_wrap=True)  # a message is one line
+
+class VisibleFilter(logging.Filter):
+    """Log records (stderr, --log-file) with their control characters as escapes, as an
+    `error:` line has them: a file or header name with an escape sequence is data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        shown = visible(message)
+        if shown != message:
+            record.msg, record.args = shown, None
+        return True
 
 
 # Printed text is data (names, file names, values), never rich markup: a name `a[/b]`

@@ -70,10 +70,9 @@ def _day(value: Any) -> str:
     return "—" if value is None else _text(value)[:10]
 
 
-# A control character of a lead's value (an escape sequence, a line break, a tab) would
-# reach the terminal: shown as its Control Pictures sign (␛ ␊ ␉), C1 ones as �.
-_CONTROLS = {**{i: 0x2400 + i for i in range(0x20)}, 0x7F: 0x2421,
-             **{i: 0xFFFD for i in range(0x80, 0xA0)}}
+# A control character of a lead's value shows as its sign (output.SIGNS), a line break
+# too: one screen line per item, whatever the data holds.
+_CONTROLS = {**output.SIGNS, 0x0A: 0x240A}
 
 
 def _printable(value: Any) -> Any:

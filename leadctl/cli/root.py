@@ -133,6 +133,7 @@ def _configure_logging(level: int, log_file: Path | None) -> None:
         handlers[-1].setFormatter(fmt)
     for handler in handlers:
         handler.addFilter(MaskingFilter())  # logs never carry raw phones, e-mails, ID cards
+        handler.addFilter(output.VisibleFilter())
         logger.addHandler(handler)
 
 
