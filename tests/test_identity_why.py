@@ -171,3 +171,17 @@ def test_cli_on_the_sample(sample):
         "(P772f1d146290): the phone 138****8000 they share is blocked (blocklist)")
     missing = sample("identity", "why", "nope", "SEO200497", "--json")
     assert (missing.exit_code, missing.json()["error"]["type"]) == (1, "NotFound")
+
+
+def test_a_phone_query_of_a_source_named_with_a_space(tmp_path):
+    # the earliest lead is taken as it is stored, not looked up again through its text
+    # (`sem baidu/S1` cannot be parsed back: it was exit 1, "no lead with id")
+    cli = Cli(tmp_path / "ws.duckdb")
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "sem baidu.csv", "lead_id,name,phone,created_at\n"
+          "S1,张三,13812340001,2026-10-01 10:00\nS2,李四,13812340002,2026-10-01 10:00\n")
+    assert cli("run", "--inbox", tmp_path / "in", "--as-of", "2026-11-01").exit_code == 0
+    result = cli("identity", "why", "13812340001", "13812340002", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (result.json()["linked"], result.json()["a"]["source"], result.json()["a"]["lead_id"]
+            ) == (False, "sem baidu", "S1")

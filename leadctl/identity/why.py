@@ -116,8 +116,8 @@ def _endpoint(ws: Workspace, query: str, reveal: bool) -> dict:
     except NotFound:
         person, matched_by = resolve_person(ws, query, reveal=reveal)
         shown = masked_query(query, matched_by[0], reveal)  # a phone, e-mail…: masked
-        first = earliest_lead(ws, person)
-        lead = find_lead(ws, f"{first['source']}/{first['lead_id']}")
+        first = earliest_lead(ws, person)  # its row: a source named `sem baidu` is no query
+        lead = {k: first[k] for k in ("lead_key", "source", "lead_id", "created_at")}
         chosen = f"earliest lead of the person matched by {', '.join(matched_by)}"
     person = ws.scalar("SELECT person_id FROM person_leads WHERE lead_key = ?", [lead["lead_key"]])
     if person is None:
