@@ -299,8 +299,11 @@ def report_channels(db: Path | None, by: str = "source", since: dt.date | None =
     costs, channels: [...], total} or a file; with `duplicates` (a source), that source's
     leads duplicating an earlier lead of another source, to a file."""
     with reading(db) as ws:
-        return channel_report(ws, by=by, since=since, rules_dir=rules_dir, out=out, as_of=as_of,
-                              duplicates=duplicates, reveal=reveal)
+        result = channel_report(ws, by=by, since=since, rules_dir=rules_dir, out=out,
+                                as_of=as_of, duplicates=duplicates, reveal=reveal)
+    for row in result.get("channels", []):  # a utm value or channel may quote a phone
+        row["channel"] = pii.text_shown(row["channel"], reveal)
+    return result
 
 
 def explain(db: Path | None, lead: str, reveal: bool = False,
@@ -365,8 +368,12 @@ def report_funnel(db: Path | None, rules_dir: Path, name: str, *, by: list[str] 
     previous step, median hours between steps and the min_conversion flags."""
     rules = load_rules(rules_dir)
     with reading(db) as ws:
-        return funnel_report(ws, rules, name, by=by, since=since, as_of=as_of,
-                             attribution=attribution)
+        result = funnel_report(ws, rules, name, by=by, since=since, as_of=as_of,
+                               attribution=attribution)
+    for group in result.get("groups", []):  # a utm value or attribute may quote a phone
+        group["key"] = {k: pii.text_shown(v, False) if isinstance(v, str) else v
+                        for k, v in group["key"].items()}
+    return result
 
 
 def identity_conflicts(db: Path | None) -> dict:
@@ -440,6 +447,14 @@ def report_ab(db: Path | None, name: str, *, goal: str | None = None,
                                      control=control)
     if "expr" in result:
         result["expr"] = pii.text_shown(result["expr"], reveal)
+    # variants from an attribute are its values, which may quote a phone or an e-mail
+    for row in [*result.get("variants", []), *result.get("comparisons", [])]:
+        for key in ("variant", "vs"):
+            if isinstance(row.get(key), str):
+                row[key] = pii.text_shown(row[key], reveal)
+    for key in ("control", "verdict"):
+        if isinstance(result.get(key), str):
+            result[key] = pii.text_shown(result[key], reveal)
     return result
 # -- identity stewardship ------------------------------------------------------------------------
 

@@ -110,3 +110,23 @@ def test_control_characters_of_the_data_show_as_signs_on_every_screen_and_in_the
         shown = result.stdout + result.stderr
         assert "\x1b" not in shown and "␛" in shown, (args, shown)
     assert "\x1b" not in log.read_text(encoding="utf-8")
+
+
+def test_a_phone_quoted_in_a_report_label_is_masked_unless_reveal(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "web.csv").write_text(
+        "lead_id,phone,created_at,utm_source\n"
+        "A1,13911112222,2026-10-01 10:00,call_13955556666\n"
+        "A2,13933334444,2026-10-01 10:00,mail\n")
+    (inbox / "events.csv").write_text(
+        "phone,event_type,ts\n13911112222,register,2026-10-03 10:00\n")
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", inbox, "--as-of", "2026-11-01").exit_code == 0
+    channels = cli("report", "channels", "--by", "utm_source", "--json").json()["channels"]
+    assert [c["channel"] for c in channels] == ["call_139****6666", "mail"]
+    ab = ("report", "ab", "x", "--variant-from", "lead.utm_source", "--goal", "register",
+          "--as-of", "2026-11-01", "--json")
+    assert [v["variant"] for v in cli(*ab).json()["variants"]] == ["call_139****6666", "mail"]
+    assert [v["variant"] for v in cli(*ab, "--reveal").json()["variants"]] == [
+        "call_13955556666", "mail"]
