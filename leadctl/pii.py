@@ -204,16 +204,27 @@ def _sub_mapped(pattern: re.Pattern, masker, text: str) -> tuple[str, list[int],
     return "".join(out), starts, ends
 
 
-class MaskingFilter(logging.Filter):
-    """A logging filter that masks PII in every record (install it on handlers), so logs
-    never contain raw phone numbers, e-mails or ID cards."""
+class MessageFilter(logging.Filter):
+    """A logging filter (install it on handlers) that rewrites every record's message."""
+
+    def __init__(self, rewrite) -> None:
+        super().__init__()
+        self.rewrite = rewrite
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask_lines(message)
-        if masked != message:
-            record.msg, record.args = masked, None
+        rewritten = self.rewrite(message)
+        if rewritten != message:
+            record.msg, record.args = rewritten, None
         return True
+
+
+class MaskingFilter(MessageFilter):
+    """Masks PII in every record, so logs never contain raw phone numbers, e-mails or ID
+    cards."""
+
+    def __init__(self) -> None:
+        super().__init__(mask_lines)
 
 
 # -- SQL builders (same results as the Python functions) -------------------------------

@@ -265,18 +265,6 @@ def stderr_console():
     return _safe_console_class()(stderr=True, markup=False, soft_wrap=True)
 
 
-class VisibleFilter(logging.Filter):
-    """Log records (stderr, --log-file) with their control characters as escapes, as an
-    `error:` line has them: a file or header name with an escape sequence is data."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        shown = visible(message)
-        if shown != message:
-            record.msg, record.args = shown, None
-        return True
-
-
 # Printed text is data (names, file names, values), never rich markup: a name `a[/b]`
 # failed to print and `[red]x.csv` was shown as x.csv. Markup is only written where a
 # panel's title asks for it (a Panel's title is parsed whatever the console says).

@@ -16,7 +16,7 @@ import typer.core
 from leadctl import __version__
 from leadctl.cli import common, output
 from leadctl.errors import UsageError
-from leadctl.pii import MaskingFilter
+from leadctl.pii import MaskingFilter, MessageFilter
 from leadctl.workspace import configure, parse_memory_limit, set_command_name
 
 
@@ -133,7 +133,8 @@ def _configure_logging(level: int, log_file: Path | None) -> None:
         handlers[-1].setFormatter(fmt)
     for handler in handlers:
         handler.addFilter(MaskingFilter())  # logs never carry raw phones, e-mails, ID cards
-        handler.addFilter(output.VisibleFilter())
+        # control characters as escapes, as an `error:` line has them (a file name is data)
+        handler.addFilter(MessageFilter(output.visible))
         logger.addHandler(handler)
 
 
