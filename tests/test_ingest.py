@@ -689,3 +689,13 @@ def test_the_header_line_again_is_a_reject_not_a_lead(cli, tmp_path):
     assert cli("ingest", path).exit_code == 0
     assert leads_in(cli, "lead_id") == [("L1",), ("L2",)]
     assert [(r[1], r[2]) for r in rejects_in(cli)] == [(2, "repeated_header")]
+
+
+def test_a_leads_file_of_600_columns_loads_its_unknown_ones_as_attributes(cli, tmp_path):
+    # the row's text for a generated id was a chain of 600 `||`: over DuckDB's depth limit
+    names = [f"c{j}" for j in range(598)]
+    write(tmp_path / "wide.csv", "phone,created_at," + ",".join(names) + "\n"
+          "13912345601,2026-10-01," + ",".join(f"v{j}" for j in range(598)) + "\n")
+    assert cli("ingest", tmp_path / "wide.csv").exit_code == 0
+    [(lead_id, attributes)] = leads_in(cli, "lead_id", "attributes")
+    assert lead_id.startswith("h") and len(json.loads(attributes)) == 598

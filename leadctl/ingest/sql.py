@@ -377,8 +377,11 @@ def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
     select = ",\n".join(f"{expr} AS {c}" for c, expr in cols.items()
                         if c not in ("created_at", "lead_id"))
     identifiers = " OR ".join(usable_sql(c) for c in IDENTIFIER_COLUMNS)
-    row_text = " || chr(31) || ".join(
-        f"coalesce({raw_text_sql(c, c in decoded)}, '')" for c in all_columns) or "''"
+    # one call, not a chain of `||` (a file of 500 columns passed DuckDB's expression depth
+    # limit of 1000); the same text: every cell is coalesced, so none is skipped
+    row_text = ("concat_ws(chr(31), " + ", ".join(
+        f"coalesce({raw_text_sql(c, c in decoded)}, '')" for c in all_columns) + ")"
+        ) if all_columns else "''"
     kept = ", ".join(c for c in LEAD_COLUMNS if c not in ("created_at", "lead_id"))
     # The header line again (files concatenated, each with its header, maybe its BOM):
     # every cell is its column's name. The CASE tests the other cells only on rows whose
