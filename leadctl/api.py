@@ -371,8 +371,7 @@ def report_funnel(db: Path | None, rules_dir: Path, name: str, *, by: list[str] 
         result = funnel_report(ws, rules, name, by=by, since=since, as_of=as_of,
                                attribution=attribution)
     for group in result.get("groups", []):  # a utm value or attribute may quote a phone
-        group["key"] = {k: pii.text_shown(v, False) if isinstance(v, str) else v
-                        for k, v in group["key"].items()}
+        group["key"] = pii.text_shown(group["key"], False)
     return result
 
 
@@ -445,16 +444,12 @@ def report_ab(db: Path | None, name: str, *, goal: str | None = None,
                                      window_days=window_days, variant_from=variant_from,
                                      entry=entry, since=since, variants=variants,
                                      control=control)
-    if "expr" in result:
-        result["expr"] = pii.text_shown(result["expr"], reveal)
-    # variants from an attribute are its values, which may quote a phone or an e-mail
-    for row in [*result.get("variants", []), *result.get("comparisons", [])]:
-        for key in ("variant", "vs"):
-            if isinstance(row.get(key), str):
+    # the recorded expression, and variants from an attribute (its values), may quote a
+    # phone or an e-mail
+    for row in (result, *result.get("variants", []), *result.get("comparisons", [])):
+        for key in ("expr", "control", "verdict", "variant", "vs"):
+            if key in row:
                 row[key] = pii.text_shown(row[key], reveal)
-    for key in ("control", "verdict"):
-        if isinstance(result.get(key), str):
-            result[key] = pii.text_shown(result[key], reveal)
     return result
 # -- identity stewardship ------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from typing import Any
 
 STAR = "*"
 PII_KINDS = ("phone", "email", "name", "id_card", "wechat", "device_id")
@@ -282,7 +283,19 @@ def shown(kind: str, value, reveal: bool):
     return mask(kind, str(value))
 
 
-def text_shown(text: str | None, reveal: bool) -> str | None:
-    """Free text (an expression, a reason) as a screen shows it: a phone, e-mail or ID
-    card quoted in it masked unless `reveal`."""
-    return text if reveal else mask_text(text)
+def map_text(value: Any, rewrite) -> Any:
+    """`value` with `rewrite` applied to each string in it, in lists and dict values too
+    (anything else as it is)."""
+    if isinstance(value, str):
+        return rewrite(value)
+    if isinstance(value, list):
+        return [map_text(v, rewrite) for v in value]
+    if isinstance(value, dict):
+        return {k: map_text(v, rewrite) for k, v in value.items()}
+    return value
+
+
+def text_shown(value: Any, reveal: bool) -> Any:
+    """Free text (an expression, a reason, a utm value, a list of them) as a screen shows
+    it: a phone, e-mail or ID card quoted in it masked unless `reveal`."""
+    return value if reveal else map_text(value, mask_text)

@@ -8,6 +8,7 @@ from typing import Any
 
 from leadctl.cli import output
 from leadctl.identity.lookup import AmbiguousQuery
+from leadctl.pii import map_text
 from leadctl.views.asof import describe
 from leadctl.views.portrait import portrait
 
@@ -75,21 +76,11 @@ def _day(value: Any) -> str:
 _CONTROLS = {**output.SIGNS, 0x0A: 0x240A}
 
 
-def _printable(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.translate(_CONTROLS)
-    if isinstance(value, list):
-        return [_printable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _printable(v) for k, v in value.items()}
-    return value
-
-
 def render_portrait(p: dict, *, width: int = 100, max_lines: int = SCREEN_LINES):
     """The portrait as one rich renderable of at most `max_lines` lines at `width` columns."""
     from rich.console import Group
 
-    p = _printable(p)
+    p = map_text(p, lambda text: text.translate(_CONTROLS))
     inner = width - 4  # panel borders and padding
     header = _header(p, inner)
     identity = _identity(p, inner)

@@ -133,6 +133,13 @@ def _pairs(kind: str, detail: str, source: str, key: str, extra_where: str = "")
           AND a.text <> b.text{extra_where}"""
 
 
+def _within_cap(source: str, cap: int, also: str = "true") -> str:
+    """The rows of `source` whose blocking `key` no more than `cap` rows carry (and that
+    meet `also`)."""
+    return (f"SELECT * FROM {source} WHERE {also} AND key IN (SELECT key FROM {source} "
+            f"GROUP BY key HAVING count(*) <= {int(cap)})")
+
+
 def evidence_sql(caps: dict[str, int]) -> str:
     """`_sug_evidence(kind, detail, lead_a, lead_b, person_a, person_b, value_a, value_b)`
     (person_a < person_b): every piece of evidence between two persons. `caps`: per
@@ -186,25 +193,20 @@ def evidence_sql(caps: dict[str, int]) -> str:
             SELECT e.*, e.mailbox || '@' || c.canonical AS key, c.canonical = e.domain AS exact
             FROM emails e JOIN canonical c ON c.domain = e.domain
             WHERE length(e.mailbox) >= {MIN_MAILBOX}),
-        email_ok AS (
-            SELECT * FROM email_keys WHERE key IN (
-                SELECT key FROM email_keys GROUP BY key HAVING count(*) <= {int(caps["email"])})),
+        email_ok AS ({_within_cap("email_keys", caps["email"])}),
         devices AS (
             SELECT lead_key, person_id, text, text AS shown,
                 regexp_replace(text, '[\\s\\-:_{{}}.]', '', 'g') AS key
             FROM {raw} WHERE id_type = 'device_id'),
-        device_ok AS (
-            SELECT * FROM devices WHERE length(key) >= {MIN_DEVICE_KEY} AND key IN (
-                SELECT key FROM devices GROUP BY key HAVING count(*) <= {int(caps["device_id"])})),
+        device_ok AS ({_within_cap("devices", caps["device_id"],
+                                   f"length(key) >= {MIN_DEVICE_KEY}")}),
         cards AS (
             SELECT r.lead_key, r.person_id, r.text, r.text AS shown, r.status,
                 n.name_key || '|' || substr(r.text, 7, 8) || '|'
                     || CAST(CAST(substr(r.text, 17, 1) AS INTEGER) % 2 AS VARCHAR) AS key
             FROM {raw} r JOIN {T['names']} n ON n.person_id = r.person_id
             WHERE r.id_type = 'id_card' AND regexp_full_match(r.text, '[0-9]{{17}}[0-9X]')),
-        cards_ok AS (
-            SELECT * FROM cards WHERE key IN (
-                SELECT key FROM cards GROUP BY key HAVING count(*) <= {int(caps["id_card"])})),
+        cards_ok AS ({_within_cap("cards", caps["id_card"])}),
         card_pairs AS (
             SELECT DISTINCT * FROM ({_pairs(
                 'id_card',

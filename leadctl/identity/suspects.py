@@ -32,8 +32,8 @@ PLACES = "_suspects_places"
 
 
 def suspects_sql(places_table: str, min_distinct: int) -> str:
-    """(id_type, value, records, names, cities, score, name_list, city_list) of every
-    suspect value, ranked."""
+    """(id_type, value, records, names, cities, score, name_list, city_list, total) of
+    every suspect value, ranked; `total`: how many there are (also under a LIMIT)."""
     return f"""
         WITH carriers AS (
             SELECT li.id_type, li.value, li.records, {name_key_sql('l.name')} AS name_key,
@@ -59,7 +59,7 @@ def suspects_sql(places_table: str, min_distinct: int) -> str:
             FROM full_names GROUP BY id_type, value)
         SELECT c.id_type, c.value, c.records, coalesce(n.names, 0) AS names, c.cities,
             greatest(coalesce(n.names, 0) - 1, 0) + greatest(c.cities - 1, 0) AS score,
-            coalesce(n.name_list, []) AS name_list, c.city_list
+            coalesce(n.name_list, []) AS name_list, c.city_list, count(*) OVER () AS total
         FROM counted c LEFT JOIN named n ON n.id_type = c.id_type AND n.value = c.value
         WHERE coalesce(n.names, 0) >= {int(min_distinct)} OR c.cities >= {int(min_distinct)}
         ORDER BY score DESC, c.records DESC, c.id_type, c.value"""
@@ -73,12 +73,8 @@ def find_suspects(ws: Workspace, *, min_distinct: int = DEFAULT_MIN_DISTINCT,
     (every suspect, real values)."""
     ws.register(PLACES, places.places_table())
     try:
-        if limit and out is None:  # the first `limit`, and how many there are in all
-            rows = ws.rows(f"SELECT *, count(*) OVER () AS total FROM ("
-                           f"{suspects_sql(PLACES, min_distinct)}) ORDER BY score DESC, "
-                           f"records DESC, id_type, value LIMIT {int(limit)}")
-        else:
-            rows = ws.rows(suspects_sql(PLACES, min_distinct))
+        rows = ws.rows(suspects_sql(PLACES, min_distinct)
+                       + (f" LIMIT {int(limit)}" if limit and out is None else ""))
     finally:
         ws.unregister(PLACES)
     file = str(write_fragment(out, rows, min_distinct)) if out is not None else None
@@ -88,7 +84,7 @@ def find_suspects(ws: Workspace, *, min_distinct: int = DEFAULT_MIN_DISTINCT,
         "records": r["records"], "names": r["names"], "cities": r["cities"],
         "score": r["score"], "name_list": pii.shown("name", r["name_list"], reveal),
         "city_list": r["city_list"]} for r in shown],
-        "total": rows[0]["total"] if limit and out is None and rows else len(rows),
+        "total": rows[0]["total"] if rows else 0,
         "min_distinct": min_distinct, "file": file}
 
 

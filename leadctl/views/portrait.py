@@ -13,7 +13,6 @@ already stored, except a small-events fallback for the activity summary.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from leadctl import pii
 from leadctl.identity.lookup import (
@@ -106,27 +105,18 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
         "history": history,
         "identity_history": _identity_history(ws, person_id),
     }
-    if not reveal:  # a phone or e-mail typed into a utm value or carried by a tag's value
-        for lead in result["leads"]:
-            lead.update({k: _masked_text(lead.get(k)) for k in FREE_TEXT_LEAD_FIELDS})
-        result["tags"] = {tag: _masked_text(value) for tag, value in tags.items()}
-        for entry in (t for group in groups for t in group["tags"]):
-            entry["value"], entry["previous"] = (_masked_text(entry["value"]),
-                                                 _masked_text(entry["previous"]))
+    # a phone or e-mail typed into a utm value or carried by a tag's value: masked too
+    for lead in result["leads"]:
+        lead.update({k: pii.text_shown(lead.get(k), reveal) for k in FREE_TEXT_LEAD_FIELDS})
+    result["tags"] = pii.text_shown(tags, reveal)
+    for entry in (t for group in groups for t in group["tags"]):
+        entry["value"], entry["previous"] = (pii.text_shown(entry["value"], reveal),
+                                             pii.text_shown(entry["previous"], reveal))
     return result
 
 
 FREE_TEXT_LEAD_FIELDS = ("channel", "utm_source", "utm_medium", "utm_campaign", "utm_content",
                          "utm_term")
-
-
-def _masked_text(value: Any) -> Any:
-    """Free text as a screen shows it: phones, e-mails and ID cards in it masked."""
-    if isinstance(value, str):
-        return pii.mask_text(value)
-    if isinstance(value, list):
-        return [_masked_text(v) for v in value]
-    return value
 
 
 def _leads(ws, person_id: str) -> tuple[list[dict], int]:

@@ -386,7 +386,7 @@ def _json_map_sql() -> str:
 
 def sales_pools_from_rules(rules_dir: Path | None) -> tuple[list[str] | None, str]:
     """Sales pools as routing.yaml defines them, and how that was decided."""
-    rules = load_routing_rules(rules_dir)  # checked with every rule file before (api.py)
+    rules = load_routing_rules(rules_dir)  # invalid: a RuleError at its place (exit 2)
     if not rules.present or not rules.pools:
         return None, f"{FALLBACK_RULE} (no pools in routing.yaml)"
     flagged = [p for p in rules.pools if getattr(p, "sales", None) is not None]
