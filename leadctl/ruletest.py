@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +60,7 @@ from leadctl.rules.bounds import (
 from leadctl.rules.load import load_yaml
 from leadctl.ruleset import RuleSet, load_rules
 from leadctl.scoring import stage as scoring_stage
-from leadctl.sqltext import literal
+from leadctl.sqltext import literal, trimmed
 from leadctl.tagging.stage import run_tags
 from leadctl.workspace import open_memory
 
@@ -655,18 +654,6 @@ def fixture_load_sql(timezone: str) -> list[str]:
         "  UNION ALL SELECT 'lead:' || unnest(leads), person_id FROM fixture_persons"
         ") GROUP BY subject",
     ]
-
-
-def trimmed(text: str) -> str:
-    """`text` as ingest's trim() leaves it: without the spaces (Unicode Zs: ' ', NBSP,
-    the ideographic space) at either end; a tab or a line break stays, as DuckDB keeps
-    it."""
-    start, end = 0, len(text)
-    while start < end and unicodedata.category(text[start]) == "Zs":
-        start += 1
-    while end > start and unicodedata.category(text[end - 1]) == "Zs":
-        end -= 1
-    return text[start:end]
 
 
 def _str(value: Any) -> str | None:

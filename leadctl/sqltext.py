@@ -5,10 +5,23 @@ the same way (and the Spark translator sees one form)."""
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 # Text that means "no value" where an id, identifier or date is read (exports write them).
 NULL_TOKENS = ("null", "none", "nan", "n/a", "na", "undefined", "nil", "-", "--")
 NULL_TOKEN_BYTES = max(len(t) for t in NULL_TOKENS)
+
+
+def trimmed(text: str) -> str:
+    """`text` as DuckDB's trim() leaves it (the Python mirror of SQL that trims): without
+    the spaces (Unicode Zs: ' ', NBSP, the ideographic space) at either end; a tab or a
+    line break stays, as DuckDB keeps it."""
+    start, end = 0, len(text)
+    while start < end and unicodedata.category(text[start]) == "Zs":
+        start += 1
+    while end > start and unicodedata.category(text[end - 1]) == "Zs":
+        end -= 1
+    return text[start:end]
 
 
 def ident(name: str) -> str:

@@ -9,7 +9,13 @@ import sys
 import duckdb
 import pytest
 
-from leadctl.identity.places import place_key, place_rows, short_name
+from leadctl.identity.places import (
+    official_name,
+    place_key,
+    place_key_sql,
+    place_rows,
+    short_name,
+)
 from tests.conftest import SAMPLE_INBOX, Cli, write
 
 LEADS = """lead_id,phone,id_card,city,province
@@ -118,6 +124,14 @@ def test_sample_every_shanghai_spelling_is_one_city(tmp_path):
 ])
 def test_short_names(name, short):
     assert short_name(name) == short
+
+
+def test_a_place_is_keyed_in_python_as_in_sql():
+    spaced = "\u3000上海\u00a0"  # an ideographic space and an NBSP: DuckDB's trim takes both
+    assert official_name(spaced) == "上海市"
+    with duckdb.connect() as con:
+        assert con.execute(f"SELECT {place_key_sql('?')}", [spaced]).fetchone()[0] == (
+            place_key(spaced))
 
 
 def test_alias_table():

@@ -28,7 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from leadctl.sqltext import literal
+from leadctl.sqltext import literal, trimmed
 
 DATA = Path(__file__).parent / "data"
 # Separators ignored when matching a place name (full-width space included).
@@ -44,7 +44,7 @@ MUNICIPALITIES = ("北京市", "天津市", "上海市", "重庆市")
 
 def place_key(text: str) -> str:
     """Python mirror of `place_key_sql`."""
-    text = text.strip(" ")
+    text = trimmed(text)
     for sep in _IGNORED:
         text = text.replace(sep, "")
     return text.lower()
