@@ -86,7 +86,8 @@ def test_bucket_plan():
     ("A:abc", None, "the weight of A must be a number, not 'abc'"),
     ("A:0,B:1", None, "the weight of A must be more than 0"),
     ("A:-5,B:1", None, "the weight of A must be more than 0"),
-    ("A:inf,B:1", None, "the weight of A must be a finite number, not 'inf'"),
+    ("A:inf,B:1", None, "the weight of A must be a number, not 'inf'"),
+    ("A:1e400,B:1", None, "the weight of A must be a finite number, not '1e400'"),
     ("A:50,A:50", None, "A is listed twice"),
     ("A50,B50", None, "'A50' is not NAME:WEIGHT"),
     ("A:1,holdout:1", None, "'holdout' is reserved"),
@@ -96,6 +97,17 @@ def test_bucket_plan():
     ("A:1,B:1", "10", "--holdout must be a share"),
     ("A:1,B:1", "ten", "--holdout must be a share"),
     ("A:1,B:100000", None, "A gets less than one bucket"),
+    # Python's float() reads these; a spec does not (a typo is not a weight)
+    ("A:1_0,B:1", None, "the weight of A must be a number, not '1_0'"),
+    ("A:\u0661\u0660,B:1", None, "the weight of A must be a number"),
+    ("A:nan,B:1", None, "the weight of A must be a number, not 'nan'"),
+    ("A:1e-400,B:1", None, "the weight of A is too small to compare"),
+    ("A:1,B:1", "1_0%", "--holdout must be a share"),
+    ("A:1,B:1", "\u0665%", "--holdout must be a share"),
+    ("A:1,B:1", "1e-400", "--holdout 1e-400 is less than one bucket (0.01%)"),
+    ("A:1,B:1", "0.00001", "--holdout 0.00001 is less than one bucket (0.01%)"),
+    # the default variants fit; the holdout leaves them no room
+    (None, "99.99%", "--holdout 99.99% leaves A less than one bucket (0.01%)"),
 ])
 def test_bad_specs_are_usage_errors(variants, holdout, message):
     with pytest.raises(UsageError) as err:

@@ -18,6 +18,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from leadctl import pii
 from leadctl.errors import UsageError
@@ -27,6 +28,15 @@ BUCKETS = 10_000
 HOLDOUT = "holdout"
 DEFAULT_VARIANTS = "A:50,B:50"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+# A weight or share as written in a spec: ASCII digits, a point, an exponent (Python's
+# float() also takes `1_0`, other scripts' digits, `nan` and `inf`: a typo is refused).
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _number(text: str) -> Decimal | None:
+    """A plain decimal number, exactly (1e-400 is not 0), or None."""
+    text = text.strip()
+    return Decimal(text) if _NUMBER.fullmatch(text) else None
 MAX_EXPERIMENT_NAME = 100
 
 
@@ -63,14 +73,17 @@ def parse_variants(text: str | None) -> list[tuple[str, float]]:
                              "_ . -, up to 40 characters)")
         if name.lower() == HOLDOUT:
             raise UsageError("--variants: 'holdout' is reserved: use --holdout for a holdout")
-        try:
-            value = float(weight)
-        except ValueError:
+        exact = _number(weight)
+        if exact is None:
             raise UsageError(f"--variants: the weight of {name} must be a number, "
-                             f"not {weight.strip()!r}") from None
-        if not (math.isfinite(value) and value > 0):
+                             f"not {weight.strip()!r}")
+        value = float(exact)
+        if not (math.isfinite(value) and exact > 0):
             raise UsageError(f"--variants: the weight of {name} must be "
                              f"{'more than 0' if math.isfinite(value) else 'a finite number'}, "
+                             f"not {weight.strip()!r}")
+        if value == 0:  # 1e-400: more than 0, but no float
+            raise UsageError(f"--variants: the weight of {name} is too small to compare, "
                              f"not {weight.strip()!r}")
         if any(name == seen for seen, _ in variants):
             raise UsageError(f"--variants: {name} is listed twice")
@@ -86,14 +99,15 @@ def parse_holdout(text: str | None) -> float:
     if text is None:
         return 0.0
     raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 <= value < 1):
+    exact = _number(raw[:-1] if raw.endswith("%") else raw)
+    if exact is not None and raw.endswith("%"):
+        exact /= 100
+    if exact is None or not 0 <= exact < 1:
         raise UsageError(f"--holdout must be a share like 10% or 0.1 (less than 100%), "
                          f"not {text!r}")
-    return value
+    if 0 < exact < Decimal(1) / (2 * BUCKETS):  # rounds to no bucket, or to no float at all
+        raise UsageError(f"--holdout {text.strip()} is less than one bucket (0.01%)")
+    return float(exact)
 
 
 def bucket_plan(variants: list[tuple[str, float]], holdout: float) -> list[Arm]:
@@ -111,6 +125,11 @@ def bucket_plan(variants: list[tuple[str, float]], holdout: float) -> list[Arm]:
         cumulative += weight
         hi = start + round((BUCKETS - start) * cumulative / total)
         if hi <= lo:
+            alone = (round(BUCKETS * cumulative / total)
+                     - round(BUCKETS * (cumulative - weight) / total))
+            if start and alone > 0:  # room enough without the holdout: the holdout's fault
+                raise UsageError(f"--holdout {holdout * 100:g}% leaves {name} less than one "
+                                 "bucket (0.01%)")
             raise UsageError(f"--variants: {name} gets less than one bucket (0.01%)")
         arms.append(Arm(name, weight, lo, hi))
         lo = hi
