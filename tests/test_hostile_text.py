@@ -130,3 +130,15 @@ def test_a_phone_quoted_in_a_report_label_is_masked_unless_reveal(tmp_path):
     assert [v["variant"] for v in cli(*ab).json()["variants"]] == ["call_139****6666", "mail"]
     assert [v["variant"] for v in cli(*ab, "--reveal").json()["variants"]] == [
         "call_13955556666", "mail"]
+
+
+def test_a_line_break_inside_a_value_keeps_its_table_row_one_line(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "web.csv").write_text('lead_id,name,phone,created_at\n'
+                                   'A1,"Wang\nLi",13911112222,2026-10-01 10:00\n')
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", inbox, "--as-of", "2026-11-01").exit_code == 0
+    shown = cli("find", "lead_count >= 1", "--reveal", env={"COLUMNS": "200"}).stdout
+    rows = [line for line in shown.splitlines() if "Wang" in line or "Li " in line]
+    assert len(rows) == 1 and "Wang␊Li" in rows[0], shown

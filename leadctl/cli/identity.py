@@ -59,7 +59,7 @@ def suggest(
         common.print_json(result)
         return
     rows = [[f"{x['a']}:{x['b']}", f"{x['score']:.2f}", x.get("name") or "",
-             "\n".join(_evidence_line(e) for e in x["evidence"])] for x in result["suggestions"]]
+             [_evidence_line(e) for e in x["evidence"]]] for x in result["suggestions"]]
     title = (f"{result['total']} suggested match(es) scoring >= {min_score:g}"
              + (f", first {len(rows)}" if len(rows) < result["total"] else ""))
     common.stdout_console(piped_width=140).print(common.table(

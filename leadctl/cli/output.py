@@ -303,9 +303,17 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], *,
                } - set(columns)
     if unknown:
         raise ValueError(f"drop names unknown columns: {sorted(unknown)}")
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
-    return FitTable(title, columns, cells, right=right, drop=drop, full=full, compact=compact,
-                    caption=caption, total=total)
+    cells = [[_cell(v) for v in row] for row in rows]
+    return FitTable(title, [_cell(c) for c in columns], cells, right=right, drop=drop,
+                    full=full, compact=compact, caption=caption, total=total)
+
+
+def _cell(value: Any) -> str:
+    """A cell's text, one line per item of a list: a line break inside a value (a name,
+    a file name) is shown as a sign, so a row of data stays one row."""
+    if isinstance(value, list | tuple):
+        return "\n".join(_cell(v) for v in value)
+    return "" if value is None else str(value).replace("\r", "\u240d").replace("\n", "\u240a")
 
 
 class FitTable:
