@@ -121,6 +121,9 @@ class SqlSession:
     # Whether a sort first samples its input to split it into ranges (Spark), which
     # computes that input twice: an expensive one is better stored, then sorted.
     sort_samples_input = False
+    # Whether deleting and appending a few rows of a stored table costs those rows
+    # (DuckDB), not a rewrite of the whole table (the Spark engine's Parquet tables).
+    changes_rows_in_place = True
 
     def execute(self, sql: str, params: list | dict | None = None) -> Any:
         raise NotImplementedError

@@ -196,7 +196,7 @@ def test_features_sql_transpiles_to_spark():
     assert (spark.kind, spark.name, [name for name, _ in spark.ctes]) == (
         "query", None, ["__cte_layer0"])
     layer0 = spark.ctes[0][1]
-    assert "DATEDIFF(DAY, CAST(e.ts AS DATE), CAST('2026-11-01' AS DATE)) AS d" in layer0
+    assert "DATEDIFF(DAY, CAST('2000-01-01' AS DATE), CAST(e.ts AS DATE)) AS dn" in layer0
     assert "FROM events" in layer0 and "FROM __cte_layer0 AS layer0" in spark.sql
     assert "person_features" not in layer0 + spark.sql
 

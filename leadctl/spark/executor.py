@@ -142,6 +142,7 @@ class _CountResult(_Result):
 class SparkWorkspace(SqlSession):
     engine = "spark"
     sort_samples_input = True
+    changes_rows_in_place = False
 
     def __init__(self, spark, *, checkpoint_dir: str | None = None, run_id: int | None = None):
         self.spark = spark

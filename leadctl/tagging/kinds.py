@@ -37,8 +37,27 @@ from leadctl.tagging.model import (
 
 PASS_EVENTS, PASS_VALUES, PASS_OWN, PASS_DERIVED = "events", "values", "own", "derived"
 AGGS = ("count", "sum", "avg", "min", "max", "count_distinct")
-# Longest window whose active days fit a BIGINT bitmask (bit d-1 for "d days ago").
+# Longest window whose active days fit a BIGINT bitmask: a day's bit is its day number
+# modulo 63 (a ring: any 63 consecutive days have distinct bits).
 BITMASK_DAYS = 63
+# Day numbers count from here: an event's day is a fixed number, so a partial over them
+# stays what it is from one night to the next (only days since are read off the as-of).
+DAY_ZERO = dt.date(2000, 1, 1)
+
+
+def day_number_sql(day: str) -> str:
+    """The day number of a DATE expression."""
+    return f"date_diff('day', {date_literal(DAY_ZERO)}, {day})"
+
+
+def day_number(day: dt.date) -> int:
+    return (day - DAY_ZERO).days
+
+
+def day_bit_sql(day: str, modulo: int = BITMASK_DAYS) -> str:
+    """The bit position of a day number in a day bitmask (day numbers before DAY_ZERO
+    are negative: the remainder is made non-negative)."""
+    return f"((({day}) % {modulo}) + {modulo}) % {modulo}"
 
 
 class Kind:
@@ -178,13 +197,15 @@ class Partial:
     person's events where condition `cond` holds. `window`: the tag's window in days.
 
     Stored per person (tagging/event_state.py) and folded forward night by night: counts
-    and sums add what entered and subtract what left; a day bitmask shifts by the days
-    passed; a minimum or maximum takes the news in (`d`, days before the as-of, ages),
-    and when an event leaves its window the person's partials are recomputed."""
+    and sums add what entered and subtract what left; a day bitmask (a bit per day
+    number, `day_bit_sql`) drops the days that left and takes the news in; a minimum or
+    maximum (of `dn`, the event's day number, for days since) takes the news in, and when
+    an event leaves its window the person's partials are recomputed. None of them moves
+    with the calendar alone: a person without news keeps the stored row as it is."""
 
     name: str
     agg: str  # count | sum | min | max | bit_or
-    arg: str  # over a scope row: *, a field column f_<name>, d (days before as-of), ts, a bit
+    arg: str  # over a scope row: *, a field column f_<name>, dn (day number), ts, a bit
     cond: str  # the condition column (c<k>)
     window: int | None
 
@@ -220,8 +241,9 @@ class Partial:
 class Partials:
     """The partial aggregates of the shared events pass, named once each (a0, a1 ...)."""
 
-    def __init__(self, prefix: str = "a"):
+    def __init__(self, as_of: dt.date, prefix: str = "a"):
         self.prefix = prefix
+        self.as_of_day = day_number(as_of)
         self.items: dict[tuple[str, str, str], Partial] = {}
 
     def add(self, agg: str, arg: str, cond: str, window: int | None) -> str:
@@ -233,6 +255,10 @@ class Partials:
 
     def __iter__(self):
         return iter(self.items.values())
+
+    def days_since(self, name: str) -> str:
+        """Days from a partial of day numbers to the as-of."""
+        return f"({self.as_of_day} - {name})"
 
 
 class ValuePassTag:
@@ -346,8 +372,9 @@ class FirstLast(EventKind):
         return not tag.days_since and tag.field != "ts"
 
     def merge_sql(self, tag, cond, partials, value):
-        if tag.days_since:  # the first event is the one with the most days since
-            return partials.add("max" if self.first else "min", "d", cond, tag.window_days)
+        if tag.days_since:  # the first event is the one with the smallest day number
+            return partials.days_since(
+                partials.add("min" if self.first else "max", "dn", cond, tag.window_days))
         # value: ts, the time of the first/last event
         return partials.add("min" if self.first else "max", "ts", cond, tag.window_days)
 
@@ -428,8 +455,9 @@ class ActiveDays(EventKind):
         return tag.window_days is None or tag.window_days > BITMASK_DAYS
 
     def merge_sql(self, tag, cond, partials, value):
-        # bit d-1 for d days before the as-of (CASE: no shift for rows the filter drops)
-        bit = f"CASE WHEN {cond} THEN CAST(1 AS BIGINT) << CAST(d - 1 AS INTEGER) END"
+        # the day's bit (CASE: no shift for rows the filter drops)
+        bit = (f"CASE WHEN {cond} THEN CAST(1 AS BIGINT) << "
+               f"CAST({day_bit_sql('dn')} AS INTEGER) END")
         return f"CAST(bit_count({partials.add('bit_or', bit, cond, tag.window_days)}) AS BIGINT)"
 
     def value_sql(self, tag, rules):

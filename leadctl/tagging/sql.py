@@ -159,13 +159,14 @@ def features_select_sql(rules: TagRules, as_of: dt.date,
 
 def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = None,
                  materialize: bool = True, fold: Fold | None = None,
-                 partials_temporary: bool = False) -> tuple[list[str], str, list[str]]:
+                 partials_temporary: bool = False,
+                 fold_in_place: bool = False) -> tuple[list[str], str, list[str]]:
     """(statements, SELECT of person_features, temp tables the statements make): with
     `materialize`, each pass over events is a statement storing its own temp table, so one
     pass at a time holds memory (one query joining every pass at once ran out of 3 GB at
     4M persons), and the shared events pass leaves its partials in `event_state.NEXT`
-    (a temp table with `partials_temporary`), folded from the stored ones with `fold`,
-    else from every event."""
+    (a temp table with `partials_temporary`), folded from the stored ones with `fold`
+    (changing the stored table into it with `fold_in_place`), else from every event."""
     check_runnable(rules)
     prepare: list[str] = []
     tables: list[str] = []
@@ -194,7 +195,8 @@ def features_sql(rules: TagRules, as_of: dt.date, increment: Increment | None = 
             prepare += (event_state.full_sql(compiled, partials_temporary) if fold is None
                         else event_state.fold_statements(
                             compiled, fold, partials_temporary,
-                            events=(stored_scope, inc.SCOPED_EVENTS) if refolds else None))
+                            events=(stored_scope, inc.SCOPED_EVENTS) if refolds else None,
+                            in_place=fold_in_place))
             prepare.append("CREATE OR REPLACE TEMP TABLE tag_events AS\n"
                            + event_state.finals_sql(compiled, event_state.NEXT))
             tables.append("tag_events")
@@ -260,15 +262,16 @@ def check_runnable(rules: TagRules) -> None:
 
 def compile_tag_rules(rules: TagRules, as_of: dt.date, target: str = "person_features",
                       *, temporary: bool = False, increment: Increment | None = None,
-                      fold: Fold | None = None, partials_temporary: bool = False
-                      ) -> list[str]:
+                      fold: Fold | None = None, partials_temporary: bool = False,
+                      fold_in_place: bool = False) -> list[str]:
     """Statements that (re)build `target` with every tag of `rules` as of `as_of` (each
     pass over events into a temp table first, dropped at the end; the partials of the
     shared events pass stay in `event_state.NEXT`). Not sorted by person: at 1M persons
     the sort cost a night 0.7 s, and a portrait's lookup reads 10 ms more without it."""
     kind = "TEMP TABLE" if temporary else "TABLE"
     prepare, select, tables = features_sql(rules, as_of, increment, fold=fold,
-                                           partials_temporary=partials_temporary)
+                                           partials_temporary=partials_temporary,
+                                           fold_in_place=fold_in_place)
     return [*prepare, f"CREATE OR REPLACE {kind} {ident(target)} AS\n{select}",
             *(f"DROP TABLE IF EXISTS {name}" for name in tables)]
 

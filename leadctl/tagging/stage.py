@@ -340,7 +340,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     # run (the workspace is read-only).
     ws.script(compile_tag_rules(rules, as_of, NEW_FEATURES, temporary=dry_run,
                                 increment=increment, fold=fold,
-                                partials_temporary=dry_run))
+                                partials_temporary=dry_run,
+                                fold_in_place=not dry_run and ws.changes_rows_in_place))
     step(1, "comparing")
     new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
