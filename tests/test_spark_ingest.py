@@ -44,9 +44,28 @@ def test_a_copy_spark_can_read_cuts_nanoseconds_as_the_duckdb_engine_does(tmp_pa
 
     pq.write_table(pa.table({"ts": pa.array([1793491199999999999, -500], pa.timestamp("ns"))}),
                    tmp_path / "ev.parquet")
-    copy = _spark_readable_copy(tmp_path / "ev.parquet")
+    copy, decoded = _spark_readable_copy(tmp_path / "ev.parquet")
+    assert decoded == []
     try:  # a cast rounded 23:59:59.999999999 to the next day
         assert duckdb.execute(f"SELECT CAST(ts AS VARCHAR) FROM '{copy}'").fetchall() == [
             ("2026-10-31 23:59:59.999999",), ("1969-12-31 23:59:59.999999",)]
+    finally:
+        copy.unlink()
+
+
+def test_a_copy_spark_can_read_has_floats_and_bytes_as_the_duckdb_engine_reads_them(tmp_path):
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from leadctl.spark.ingest import _spark_readable_copy
+
+    pq.write_table(pa.table({"amount": pa.array([19.9], pa.float32()),
+                             "name": pa.array(["张".encode()], pa.binary())}),
+                   tmp_path / "legacy.parquet")
+    copy, decoded = _spark_readable_copy(tmp_path / "legacy.parquet")
+    try:
+        assert decoded == ["name"]
+        assert duckdb.execute(f"SELECT amount, name FROM '{copy}'").fetchall() == [(19.9, "张")]
     finally:
         copy.unlink()

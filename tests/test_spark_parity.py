@@ -112,6 +112,25 @@ def _files_at_the_edges(inbox: Path) -> None:
         "Z1,\u3000王五\u00a0,13700000001,2026-10-01 24:00:00\n"  # Unicode spaces trimmed
         "Z2,李 四,13700000002,2026-10-01T24:00+08:00\n"
         "Z3,\u2003赵六 ,13700000003,2026-10-01 20:00 Asia/Tokyo\x1a".encode())
+    _files_of_a_legacy_writer(inbox)
+
+
+def _files_of_a_legacy_writer(inbox: Path) -> None:
+    """Parquet as an old writer leaves it: text as unmarked bytes (one not UTF-8), no lead
+    id (one is generated from the row's text, bytes and all), 32-bit float amounts and
+    attributes. Spark read the float as 19.899999618530273 and hashed the bytes' UTF-8."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({
+        "name": pa.array(["孙七".encode(), b"\xff\xfe"], pa.binary()),
+        "phone": ["13700000004", "13700000005"],
+        "created_at": ["2026-10-03 09:00:00", "2026-10-03 10:00:00"],
+        "budget": pa.array([19.9, 1.2345679e7], pa.float32())}), inbox / "legacy.parquet")
+    pq.write_table(pa.table({
+        "phone": ["13700000004", "13700000004"], "event_type": ["order_paid"] * 2,
+        "ts": pa.array([1792400000000000, 1792500000000000], pa.timestamp("us")),
+        "amount": pa.array([19.9, 0.1], pa.float32())}), inbox / "legacy_events.parquet")
 
 
 def _assert_same(report, expected_rows):
@@ -130,9 +149,9 @@ def test_sample_data_same_partition_tags_scores_and_routes(sample):
 
 def test_generated_data_same_results(generated):
     duck, spark, run = generated
-    _assert_same(_parity(duck, spark), {"person_leads": 1977, "tags": 21284, "scores": 928,
-                                        "ownership": 928, "assignments": 928})
-    assert run["stages"]["resolve"]["persons"] == 928
+    _assert_same(_parity(duck, spark), {"person_leads": 1979, "tags": 21325, "scores": 930,
+                                        "ownership": 930, "assignments": 930})
+    assert run["stages"]["resolve"]["persons"] == 930
 
 
 def test_edge_files_load_as_on_duckdb(generated):
@@ -150,6 +169,22 @@ def test_edge_files_load_as_on_duckdb(generated):
         ("Z1", "王五", "2026-10-02 00:00:00", "loaded", 0),
         ("Z2", "李 四", "2026-10-02 00:00:00", "loaded", 0),
         ("Z3", "赵六", "2026-10-01 19:00:00", "loaded", 0)]
+
+
+def test_a_legacy_writers_parquet_loads_as_on_duckdb(generated):
+    import duckdb
+
+    loaded = []
+    for cli in generated[:2]:
+        with duckdb.connect(str(cli.db), read_only=True) as con:
+            loaded.append(con.execute(
+                "SELECT l.lead_id, l.name, l.attributes, f.paid_amount_30d FROM leads l "
+                "JOIN person_leads pl USING (lead_key) JOIN person_features f USING (person_id) "
+                "WHERE l.source = 'legacy' ORDER BY ALL").fetchall())
+    assert loaded[0] == loaded[1]
+    assert [row[1:] for row in loaded[0]] == [
+        ("\\xFF\\xFE", '{"budget":"12345679.0"}', 0.0),
+        ("孙七", '{"budget":"19.9"}', 20.0)]
 
 
 def test_columns_named_like_record_numbers_are_attributes_as_on_duckdb(generated):

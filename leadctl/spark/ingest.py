@@ -11,7 +11,13 @@ from pathlib import Path
 from leadctl.errors import InputError
 from leadctl.ingest.load import DATA_SUFFIXES, DuckDBReader, StagedFile, expand_paths
 from leadctl.ingest.sniff import FileFormat, without_eof_mark
-from leadctl.ingest.sql import free_names, header_names, micros_of_nanos_sql
+from leadctl.ingest.sql import (
+    free_names,
+    header_names,
+    micros_of_nanos_sql,
+    parquet_value_types,
+    parquet_values_sql,
+)
 from leadctl.sqltext import ident, literal
 
 _SCHEMES = ("hdfs://", "s3://", "s3a://", "s3n://", "gs://", "abfs://", "abfss://",
@@ -53,7 +59,9 @@ class SparkReader(DuckDBReader):
         from pyspark.sql import Window
         from pyspark.sql import functions as F
         from pyspark.sql.types import (
+            BinaryType,
             DoubleType,
+            FloatType,
             StringType,
             StructField,
             StructType,
@@ -62,7 +70,7 @@ class SparkReader(DuckDBReader):
 
         spark, location = ws.spark, _location(path)
         if fmt.format == "parquet":
-            temp = None
+            temp, decoded = None, []
             try:
                 raw = spark.read.parquet(location)
                 raw.schema  # noqa: B018 — an unreadable column type fails here
@@ -73,7 +81,14 @@ class SparkReader(DuckDBReader):
                     raise
                 # Types Spark cannot read (pandas' nanosecond timestamps, TIME, FLOAT16)
                 # or `phone` beside `Phone`: a copy as the DuckDB engine reads the file.
-                temp = _spark_readable_copy(path)
+                temp, decoded = _spark_readable_copy(path)
+                raw = spark.read.parquet(str(temp))
+            if temp is None and not isinstance(path, ClusterPath) and any(
+                    isinstance(f.dataType, FloatType | BinaryType) for f in raw.schema.fields):
+                # 32-bit floats and bytes as the DuckDB engine reads them (the shortest
+                # text of a float: 19.9, not 19.899999618530273; bytes that are UTF-8 as
+                # their text, others as DuckDB's escaped text): read through its copy.
+                temp, decoded = _spark_readable_copy(path)
                 raw = spark.read.parquet(str(temp))
             renames = free_names(raw.columns)  # a file's own `row_number` is an attribute
             as_text = {f.name: _duckdb_text if isinstance(f.dataType, DoubleType)
@@ -84,7 +99,8 @@ class SparkReader(DuckDBReader):
                                  for c in raw.columns),
                                (F.col("_metadata.row_index") + 1).alias("row_number"))
             ws.store_frame("_stage", frame, materialise=temp is not None)  # reads are cheap
-            return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"), temp=temp)
+            return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"), temp=temp,
+                              decoded=tuple(renames.get(c, c) for c in decoded))
         temp = None
         if fmt.eof_mark:  # (a local file: a cluster file is not sniffed)
             temp = without_eof_mark(path, fmt.encoding)
@@ -197,10 +213,13 @@ def _quoted(column: str) -> str:
     return f"`{column.replace('`', '``')}`"
 
 
-def _spark_readable_copy(path: Path) -> Path:
+def _spark_readable_copy(path: Path) -> tuple[Path, list[str]]:
     """A temporary copy of a local Parquet file that Spark can read, made by DuckDB:
     column names as DuckDB gives them (`Phone_1`), nanosecond timestamps as microseconds
-    (what the DuckDB engine's timestamps keep), TIME as its text, FLOAT16 as FLOAT."""
+    (what the DuckDB engine's timestamps keep), TIME as its text, FLOAT16 as FLOAT; 32-bit
+    floats and bytes as the DuckDB engine reads them (`parquet_values_sql`). With the
+    columns it decoded from bytes (the row's text for a generated lead id reads their
+    bytes again)."""
     import duckdb
 
     fd, name = tempfile.mkstemp(prefix="leadctl-", suffix=".parquet")
@@ -213,9 +232,12 @@ def _spark_readable_copy(path: Path) -> Path:
             f"{micros_of_nanos_sql(ident(c))} AS {ident(c)}" if t == "TIMESTAMP_NS"
             else f"CAST({ident(c)} AS {casts[t]}) AS {ident(c)}" if t in casts else ident(c)
             for c, t, *_ in described)
-        con.execute(f"COPY (SELECT {columns} FROM {source}) TO {literal(name)} "
-                    "(FORMAT parquet)")
-    return Path(name)
+        kinds = parquet_value_types({c: t for c, t, *_ in described})
+        decoded = [c for c, kind in kinds.items() if kind == "text"]
+        rows = parquet_values_sql(f"SELECT {columns} FROM {source}", kinds) if kinds \
+            else f"SELECT {columns} FROM {source}"
+        con.execute(f"COPY ({rows}) TO {literal(name)} (FORMAT parquet)")
+    return Path(name), decoded
 
 
 def _duckdb_text(x):

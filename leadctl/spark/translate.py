@@ -151,6 +151,27 @@ def _trim(node):
         node.this, exp.Literal.string(pattern), exp.Literal.string("")])
 
 
+# DuckDB's text of bytes: printable ASCII as it is, but for `"`, `'` and `\`; any other
+# byte as \xHH. Spark's cast of bytes to text decodes them as UTF-8 instead.
+_BLOB_TEXT = sqlglot.parse_one(
+    "array_join(transform(regexp_extract_all(__text, '(?s).', 0), c -> "
+    "CASE WHEN ascii(c) BETWEEN 32 AND 126 AND ascii(c) NOT IN (34, 39, 92) THEN c "
+    "ELSE regexp_replace(hex(encode(c, 'UTF-8')), '(..)', '__byte') END), '')",
+    read=DIALECT_OUT)
+next(n for n in _BLOB_TEXT.find_all(exp.Literal) if n.this == "__byte").replace(
+    exp.Literal.string("\\\\x$1"))  # Java's replacement text for a backslash, x, the hex
+
+
+def _blob_text(node):
+    """CAST(encode(text) AS VARCHAR): the text of a text's UTF-8 bytes, as DuckDB writes
+    bytes (a generated lead id hashes a Parquet column of bytes as this text)."""
+    if not (isinstance(node.this, exp.Encode) and node.to.is_type(*exp.DataType.TEXT_TYPES)):
+        return node
+    tree = _BLOB_TEXT.copy()
+    tree.find(exp.Column, bfs=False).replace(node.this.this.copy())
+    return tree
+
+
 def _epoch_seconds(node):
     """DuckDB's to_timestamp(seconds) keeps fractions; Spark's from_unixtime would not."""
     if node.args.get("scale"):
@@ -515,5 +536,5 @@ _NODES = {
     exp.ArgMin: _arg_min_max, exp.ArgMax: _arg_min_max, exp.Filter: _filter,
     exp.CurrentTimestamp: _local_now, exp.ArrayAgg: _ordered_list,
     exp.GroupConcat: _ordered_list, exp.Tuple: _row_value, exp.TryCast: _try_cast,
-    exp.Trim: _trim,
+    exp.Trim: _trim, exp.Cast: _blob_text,
 }
