@@ -142,3 +142,19 @@ def test_a_line_break_inside_a_value_keeps_its_table_row_one_line(tmp_path):
     shown = cli("find", "lead_count >= 1", "--reveal", env={"COLUMNS": "200"}).stdout
     rows = [line for line in shown.splitlines() if "Wang" in line or "Li " in line]
     assert len(rows) == 1 and "Wang␊Li" in rows[0], shown
+
+
+def test_a_phone_quoted_in_a_tag_value_is_masked_in_the_tag_summary(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "leads.csv").write_text("lead_id,name,phone,created_at\n"
+                                     "L1,Test A,13812345679,2026-10-20 10:00:00\n")
+    (inbox / "events.csv").write_text("phone,event_type,ts,amount,category\n13812345679,"
+                                      "order_paid,2026-10-25 10:00:00,100,call 13812345679\n")
+    cli = Cli(tmp_path / "ws.duckdb")
+    ran = cli("run", "--inbox", inbox, "--as-of", "2026-11-01", "--json")
+    top = {t["tag"]: t.get("top_values") for t in ran.json()["stages"]["tag"]["tags"]}
+    assert top["first_order_category"] == [{"value": "call 138****5679", "persons": 1}]
+    shown = [ran.stdout, cli("tag", "--dry-run", "--as-of", "2026-11-01").stdout,
+             cli("runs", "--json").stdout]
+    assert not any("13812345679" in text for text in shown)

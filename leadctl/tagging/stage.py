@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from leadctl import pii
 from leadctl.sqltext import date_literal, ident, literal, set_meta_sql
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as inc
@@ -506,8 +507,10 @@ def _summary(ws: Workspace, rules: TagRules, new: list[StoredTag], old: list[Sto
                 "min": _number(stats[f"min{k}"]), "avg": round(float(stats[f"avg{k}"]), 4),
                 "max": _number(stats[f"max{k}"])}
         else:
-            item["top_values"] = [{"value": list(v) if isinstance(v, tuple) else v,
-                                   "persons": n} for v, n in top.get(tag.name, {}).items()]
+            # masked: a run's summary reaches cron logs and the run log (no --reveal)
+            item["top_values"] = [{"value": pii.text_shown(
+                list(v) if isinstance(v, tuple) else v, reveal=False),
+                "persons": n} for v, n in top.get(tag.name, {}).items()]
         c = compared.index(tag.name)
         item["changes"] = {"added": int(changes.get(f"a{c}", 0)),
                            "removed": int(changes.get(f"r{c}", 0)),
