@@ -41,7 +41,7 @@ from leadctl.ruleset import RuleSet, load_rules
 from leadctl.schema import COMPACT_EVERY_RUNS
 from leadctl.scoring.stage import run_scores
 from leadctl.tagging.stage import run_tags
-from leadctl.workspace import kill_point, open_private, open_writer
+from leadctl.workspace import kill_point, open_private, open_writer, signals_ignored
 
 log = logging.getLogger("leadctl")
 
@@ -308,8 +308,9 @@ def _refuse(db, options: RunOptions, exc: RuleError) -> None:
     first = format_problem(*exc.problems[0]) if exc.problems else str(exc)
     more = len(exc.problems) - 1
     reason = first + (f" (and {more} more: `leadctl rules check`)" if more > 0 else "")
-    run_id = _record(db, options, rules_hash(options.rules_dir or "rules"), "refused", {},
-                     reason)
+    with signals_ignored():
+        run_id = _record(db, options, rules_hash(options.rules_dir or "rules"), "refused", {},
+                         reason)
     log.error("%s refused: invalid rules, nothing ran (%d problem(s))", _run_name(run_id),
               len(exc.problems))
     for problem in exc.problems:
@@ -325,9 +326,11 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
     reason = interruption(exc) or (str(exc) if isinstance(exc, LeadctlError) else
                                    f"internal error: {type(exc).__name__}: {exc}")
     stage = next((s for s in STAGES if s not in summary["stages"]), None)
-    run_id = _record(db, options, digest, "failed", run_counts(summary), reason, started_at)
-    log.error("%s failed%s, nothing was published: %s", _run_name(run_id),
-              f" in stage {stage}" if stage and summary.get("run_id") else "", reason)
+    with signals_ignored():  # a second Ctrl-C must not lose the row (the first stopped it)
+        run_id = _record(db, options, digest, "failed", run_counts(summary), reason,
+                         started_at)
+        log.error("%s failed%s, nothing was published: %s", _run_name(run_id),
+                  f" in stage {stage}" if stage and summary.get("run_id") else "", reason)
 
 
 def _record(db, options: RunOptions, digest: str, outcome: str, counts: dict,

@@ -497,6 +497,25 @@ def hold_signal(signum: int) -> bool:
 
 
 @contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """SIGTERM and SIGINT do nothing during the block: a command already stopping (a
+    first signal, an error) finishes logging why, whatever a second Ctrl-C says."""
+    masked = hasattr(signal, "pthread_sigmask")
+    stopping = {signal.SIGTERM, signal.SIGINT}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, stopping) if masked else None
+    _HOLD["on"] = True
+    try:
+        yield
+    finally:
+        if masked:
+            while signal.sigtimedwait(stopping, 0) is not None:  # dropped, not raised
+                pass
+        _HOLD["on"], _HOLD["pending"] = False, []
+        if masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+@contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """SIGTERM and SIGINT wait for the block to end (then they act as always)."""
     masked = hasattr(signal, "pthread_sigmask")  # (not on Windows)

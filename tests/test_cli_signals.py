@@ -75,3 +75,34 @@ def test_a_signal_while_the_modules_load_waits_for_them_then_stops_the_command(t
                         "location": None}, "exit_code": 143},
         "error: terminated (SIGTERM)\n")
     assert not (tmp_path / "ws.duckdb").exists()
+
+
+def test_a_second_signal_while_a_stopped_run_is_logged_loses_nothing(tmp_path, monkeypatch):
+    import datetime as dt
+
+    import duckdb
+
+    from leadctl import pipeline
+    from tests.conftest import RULES
+
+    def second_signal(signum, frame):
+        raise errors.Terminated()
+
+    previous = signal.signal(signal.SIGTERM, second_signal)  # restored below
+    real = pipeline._record
+
+    def record(*args, **kwargs):  # the second signal arrives while the row is written
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_record", record)
+    db = tmp_path / "ws.duckdb"
+    try:
+        pipeline._record_failure(db, pipeline.RunOptions(RULES, dt.date(2026, 11, 1)), "x",
+                                 KeyboardInterrupt(), {"stages": {}, "timings": {}},
+                                 dt.datetime(2026, 11, 1, 2, 0))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT outcome, error FROM runs").fetchall() == [
+            ("failed", "interrupted")]
