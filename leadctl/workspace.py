@@ -357,6 +357,31 @@ def _connect(path: str, *, read_only: bool, spill_to: Path | None = None):
     return con
 
 
+DAMAGED = "the file is damaged or truncated: restore it from a copy"
+# DuckDB's file header: three 4 KiB blocks before the data blocks.
+_HEADER_BYTES = 3 * 4096
+
+
+def _opened(con: Any, file: Path, shown: Path) -> None:
+    """Refuses a workspace file shorter than the blocks its header lists (a truncated
+    copy): DuckDB reads blocks only when a query needs them, so a command that needs none
+    of the lost ones would answer from a broken file as if all were well."""
+    needed = con.execute(f"SELECT {_HEADER_BYTES} + block_size * total_blocks "
+                         "FROM pragma_database_size()").fetchone()[0]
+    size = file.stat().st_size
+    if size < needed:
+        con.close()
+        raise WorkspaceError(f"cannot read workspace {shown}: it holds {size} of the "
+                             f"{needed} bytes its blocks need ({DAMAGED})")
+
+
+def _open_failure(exc: Exception, work: Path, shown: Path) -> WorkspaceError:
+    reason = _as_named(exc, work, shown)
+    if "could not read enough bytes" in reason.lower() or reason.startswith("Corrupt"):
+        reason += f" ({DAMAGED})"
+    return WorkspaceError(f"cannot open workspace {shown}: {reason}")
+
+
 def open_reader(db: str | os.PathLike | None) -> Workspace:
     """Read-only view of the published state; works while a writer runs."""
     path = workspace_path(db)
@@ -367,7 +392,8 @@ def open_reader(db: str | os.PathLike | None) -> Workspace:
     except LeadctlError:
         raise
     except Exception as exc:  # duckdb raises IOException for non-database files
-        raise WorkspaceError(f"cannot open workspace {path}: {exc}") from exc
+        raise _open_failure(exc, path, path) from exc
+    _opened(con, path, path)
     return Workspace(con, path, read_only=True)
 
 
@@ -582,8 +608,9 @@ def _open_copy(path: Path, work: Path, shown: Path | None = None) -> Iterator[Wo
     except LeadctlError:
         raise
     except Exception as exc:
-        raise WorkspaceError(f"cannot open workspace {shown}: {_as_named(exc, work, shown)}"
-                             ) from exc
+        raise _open_failure(exc, work, shown) from exc
+    if path.exists():
+        _opened(con, work, shown)
     ws = Workspace(con, shown, read_only=False, file=work)
     try:
         ensure_schema(ws)

@@ -120,6 +120,22 @@ def test_a_damaged_workspace_is_a_workspace_error_for_readers_and_writers(tmp_pa
         ws.execute("CREATE TABLE copy AS SELECT * FROM big")
 
 
+@pytest.mark.parametrize("kept", [0.4, 4096])  # a share of the file, or bytes
+def test_a_truncated_workspace_is_refused_whatever_a_command_reads(tmp_path, kept):
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True) as ws:
+        ws.execute("CREATE TABLE big AS SELECT range AS n, md5(range::VARCHAR) AS t "
+                   "FROM range(300000)")
+    data = db.read_bytes()
+    db.write_bytes(data[:int(len(data) * kept) if kept < 1 else kept])
+    damaged = "the file is damaged or truncated: restore it from a copy\\)$"
+    with pytest.raises(WorkspaceError, match=damaged):
+        open_reader(db)  # before any query: one that reads no lost block answered
+    with pytest.raises(WorkspaceError, match=damaged), open_writer(db):
+        pass
+    assert not db.with_name("ws.duckdb.work").exists()
+
+
 def test_reader_sees_published_state_while_writer_works(tmp_path):
     db = tmp_path / "ws.duckdb"
     with open_writer(db, create=True) as ws:
