@@ -137,6 +137,12 @@ def test_routing_is_shown_as_of_the_screens_date(ran):
         ("owner = 'ops_xu'", ["--as-of", "2026-10-31"]), ("owner = 'ops_xu'", []),
         ("pool = 'nurture' and owner is null", ["--as-of", "2026-11-01"])]]
     assert counts == ["1\n", "0\n", "0\n", "2\n", "2\n"]
+    # and says so as the portrait does: the routing holds the actions made since
+    found = [ran("find", "owner = 'ops_xu'", "--json", *args).json() for args in (
+        [], ["--as-of", "2026-11-03"])]
+    assert [(f["routing_as_of"], f["as_of_differs"]) for f in found] == [
+        ("2026-11-04", ["routing"]), ("2026-11-03", ["tags", "score"])]
+    assert "as of 2026-11-01 (routing as of 2026-11-04)" in ran("find", "owner = 'ops_xu'").stdout
     # and so does an audience drawn from a start in the past
     audience = ran("audience", "export", "calls", "status = 'contacting'", "-o",
                    ran.db.parent / "calls.csv", "--as-of", "2026-11-03", "--json").json()
@@ -190,3 +196,17 @@ def test_two_persons_a_later_merge_joined_show_the_survivors_routing_before_it()
         assert ws.execute(f"SELECT person_id, pool, owner, status, assigned_at, logged_on "
                           f"FROM ({ownership_as_of_sql(dt.date(2026, 11, 2))})").fetchall() == [
             ("Pnew", "sales", "ann", "pending", dt.date(2026, 11, 1), dt.date(2026, 11, 1))]
+
+
+def test_a_sale_dated_after_today_shows_with_its_lock_at_the_default_as_of(cli, inbox):
+    """A night's as-of can be later than the real date (`run --as-of`), and so can a sale:
+    its owner showed at the default as-of, its lock did not."""
+    night = dt.date.today() + dt.timedelta(days=5)
+    sold = (night + dt.timedelta(days=1)).isoformat()
+    assert cli("run", "--inbox", inbox, "--as-of", night.isoformat()).exit_code == 0
+    assert cli("sale", "L1", "--rep", "ops_xu", "--as-of", sold).exit_code == 0
+    for command in ("portrait", "explain"):
+        data = cli(command, "L1", "--json").json()
+        state = data if command == "portrait" else data["routing"]["state"]
+        assert (state["owner"], state["locked"], data["routing_as_of"],
+                data["as_of_differs"]) == ("ops_xu", True, sold, ["routing"]), command

@@ -47,7 +47,7 @@ def find_json(cli, *args):
 
 # The screen's as-of (--as-of AS_OF, the fixture's tags and scores are as of that day too).
 AS_OF_KEYS = {"as_of": AS_OF, "as_of_source": "option", "tags_as_of": AS_OF,
-              "score_as_of": AS_OF, "as_of_differs": []}
+              "score_as_of": AS_OF, "routing_as_of": "2026-10-22", "as_of_differs": []}
 P1_MASKED = {"person_id": "P1", "name": "张*", "phone": "138****5678", "city": "上海",
              "grade": "A", "score": 87.5, "pool": "sales_sh", "owner": "rep_li",
              "status": "contacting"}

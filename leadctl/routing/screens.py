@@ -31,6 +31,13 @@ def person_log(ws, person_id: str, limit: int = LOG_ROWS,
         [person_id] * 3 + ([until] if until is not None else []))
 
 
+def latest_action_sql(until: dt.date | None = None) -> str:
+    """The date of the latest assignment log row (dated by `until`, when given): what the
+    routing a screen shows holds."""
+    dated = "" if until is None else f" WHERE as_of <= {date_literal(until)}"
+    return f"SELECT max(as_of) FROM assignments{dated}"
+
+
 def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
                   rebuild: bool = True) -> dict | None:
     """The person's routing (the `ownership` columns) as of `until` (`ownership_as_of_sql`),

@@ -27,15 +27,16 @@ class ScreenAsOf:
     @property
     def actions_until(self) -> dt.date:
         """The last day whose rep actions (a sale, its lock) the screen counts: the as-of
-        `--as-of` asked for; by default today, as the default as-of is the last night's
-        and a sale made since must show at once."""
-        return self.as_of if self.source == "option" else max(self.as_of, dt.date.today())
+        `--as-of` asked for; by default every action on record, as the default as-of is
+        the last night's and an action made since must show at once (one dated after
+        today too, as `sale --as-of` allows: its owner shows, so must its lock)."""
+        return self.as_of if self.source == "option" else dt.date.max
 
     @property
     def routing_until(self) -> dt.date | None:
         """The date a person's routing is rebuilt for from the assignment log
         (`routing.screens.ownership_as_of_sql`), under `--as-of`; None: the stored routing
-        (the default as-of counts rep actions up to today, and nothing is logged later)."""
+        (the default as-of counts every rep action on record)."""
         return self.as_of if self.source == "option" else None
 
     def differs(self, **stored: dt.date | str | None) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from leadctl import pii
 from leadctl.errors import UsageError
 from leadctl.identity.places import official_name
-from leadctl.routing.screens import ownership_as_of_sql
+from leadctl.routing.screens import latest_action_sql, ownership_as_of_sql
 from leadctl.rules.expr import ExprError, compile_expr, list_of
 from leadctl.tagging.fields import expression_type
 from leadctl.views.asof import screen_as_of, stored_as_of
@@ -200,8 +200,11 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
     screen = screen_as_of(ws, as_of)
     where = compile_filter(ws, text, screen.as_of)
     until = screen.routing_until  # pool, owner, status... as the portrait reads them
+    # the latest rep action the routing shown holds: at the default as-of, one made since
+    # the last night puts `routing` in as_of_differs, as on the portrait
+    latest = ws.scalar(latest_action_sql(until))
     result: dict = {"expr": pii.text_shown(text, reveal),
-                    **screen.to_dict(score=stored_as_of(ws, "scores"))}
+                    **screen.with_routing(latest, score=stored_as_of(ws, "scores"))}
     with evaluating(text):
         result["count"] = int(ws.scalar(count_sql(where, until)))
         if result["count"] == 0:
