@@ -41,6 +41,17 @@ def test_a_reason_with_del_and_c1_controls_is_written_escaped_and_rules_stay_loa
     assert cli("resolve").exit_code == 0
 
 
+def test_a_phone_quoted_in_a_reason_is_kept_in_the_file_and_masked_on_screen(env):  # noqa: F811
+    cli, rules = env["cli"], env["rules"]
+    reason = "called 13812345679, wrote z.unique@example.com"
+    shown = [cli("identity", "link", "L1", "L5", "--reason", reason),
+             cli("identity", "unlink", "L1", "L3", "--reason", reason, "--json")]
+    assert [r.exit_code for r in shown] == [0, 0]
+    assert "called 138****5679, wrote z***@example.com" in shown[0].stdout
+    assert shown[1].json()["written"]["reason"] == "called 138****5679, wrote z***@example.com"
+    assert reason in (rules / "identity_overrides.yaml").read_text(encoding="utf-8")
+
+
 def test_bytes_that_are_not_utf8_are_a_usage_error_and_nothing_is_written(env):  # noqa: F811
     cli, rules = env["cli"], env["rules"]
     bad = b"ok\x85".decode("utf-8", "surrogateescape")  # how Python hands such argv over

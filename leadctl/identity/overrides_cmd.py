@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from leadctl import pii
 from leadctl.errors import Location, RuleError, UsageError
 from leadctl.identity.config import IdentityConfig
 from leadctl.identity.lookup import earliest_lead, resolve_person, split_source
@@ -65,7 +66,9 @@ def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: st
         raise RuleError(problems)
     written = append_overrides(rules_dir, [entry])
     same = first["person_id"] is not None and first["person_id"] == second["person_id"]
-    return {"written": entry, "file": str(written), "same_person": same}
+    # shown, not stored: a phone or e-mail the reason quotes is masked (the file has it)
+    return {"written": {**entry, "reason": pii.mask_text(entry["reason"])},
+            "file": str(written), "same_person": same}
 
 
 def _joined_in_the_data(ws, new: Override, first: dict, second: dict) -> list:

@@ -238,4 +238,5 @@ def review(ws: Workspace, config: IdentityConfig, rules_dir: Path, kind: str, *,
     path = append_overrides(rules_dir, entries)
     return {"kind": kind, "file": str(path),
             "written": [{"a": s["a"], "b": s["b"], "score": s["score"], "leads": e["leads"],
-                         "reason": e["reason"]} for s, e in zip(chosen, entries, strict=True)]}
+                         "reason": pii.mask_text(e["reason"])}
+                        for s, e in zip(chosen, entries, strict=True)]}
