@@ -69,8 +69,23 @@ def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
 def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
     with recorded_run(db, "ingest", create=True) as ws:
         summary = ingest_paths(ws, paths, options, progress)
-        ws.finish_run("ok" if not summary.failed else "partial", summary.totals(), paths)
+        outcome, counts, error = _ingest_outcome(summary)
+        ws.finish_run(outcome, counts, paths, error)
     return summary.to_dict()
+
+
+def _ingest_outcome(summary) -> tuple[str, dict, str | None]:
+    """(outcome, counts, error) of an `ingest` for the run log: `failed` when a file failed
+    and none loaded a row, `partial` when others did (published), with why each failed."""
+    totals = summary.totals()
+    failed = summary.failed
+    if not failed:
+        return "ok", totals, None
+    why = "; ".join(f"{Path(f.file).name}: {f.message or f.status}" for f in failed[:3])
+    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+    loaded = totals["leads"] + totals["events"]
+    return ("partial" if loaded else "failed"), totals, (
+        f"{len(failed)} file(s) not loaded: {why}{more}")
 
 
 def resolve(db: Path | None, rules_dir: Path, progress=None, as_of: dt.date | None = None,

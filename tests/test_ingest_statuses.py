@@ -310,3 +310,23 @@ def test_the_good_rows_of_a_mixed_file_are_kept(case):
         for i in range(n)}
     # Record numbers: each row its position among the rows, blank lines counting none.
     assert sorted([lead[2] for lead in leads] + rejected) == list(range(1, len(rows) + 1))
+
+
+def test_a_failed_ingest_is_logged_failed_or_partial_with_why(cli, tmp_path):
+    junk, good = tmp_path / "junk.csv", tmp_path / "good.csv"
+    junk.write_bytes(bytes(range(256)) * 40)
+    write(good, "lead_id,phone\nL1,13800000001\n")
+    assert cli("ingest", junk).exit_code == 2
+    assert cli("ingest", junk, good).exit_code == 2  # good.csv is loaded and published
+    runs = cli("runs", "--json").json()
+    why = "1 file(s) not loaded: junk.csv: not a text table"
+    assert [(r["outcome"], r["error"][:len(why)]) for r in runs] == [
+        ("partial", why), ("failed", why)]
+
+
+def test_an_unknown_encoding_is_refused_before_anything_is_read(cli, tmp_path):
+    write(tmp_path / "good.csv", "lead_id,phone\nL1,13800000001\n")
+    result = cli("ingest", tmp_path / "good.csv", "--encoding", "bogus-enc")
+    assert (result.exit_code, result.stderr) == (
+        2, "error: --encoding: unknown encoding 'bogus-enc'\n")
+    assert not cli.db.exists()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from leadctl.errors import InputError, first_line
+from leadctl.errors import InputError, UsageError, first_line
 from leadctl.ingest import sql
 from leadctl.ingest.columns import (
     EVENT_COLUMNS,
@@ -24,6 +24,7 @@ from leadctl.ingest.columns import (
 from leadctl.ingest.sniff import (
     UTF8,
     FileFormat,
+    codec_name,
     csv_header,
     ends_with_eof_mark,
     has_blank_line,
@@ -115,6 +116,11 @@ def options_from_rules(rules_dir: Path | None, config: SourcesConfig | None = No
     """Ingest options with the aliases and time zone of `rules_dir/sources.yaml` (the
     given `config`, else loaded and validated: a broken file raises RuleError before
     anything is read)."""
+    if overrides.get("encoding") is not None:  # before any file is read or run logged
+        try:
+            codec_name(overrides["encoding"])
+        except InputError as exc:
+            raise UsageError(f"--encoding: {exc}") from None
     config = config or load_sources_config(rules_dir)
     options = IngestOptions(rules_dir=rules_dir, aliases=config.aliases, **overrides)
     options.timezone = options.timezone or config.timezone

@@ -140,7 +140,7 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     enc = encoding or _detect_encoding(judged)
     conflict = _encoding_conflict(judged, has_bom, enc) if encoding else ""
     # Judged as what the file is, also when a contradicting --encoding is forced.
-    text = head.decode(_codec("utf-8" if conflict else enc), errors="replace")
+    text = head.decode(codec_name("utf-8" if conflict else enc), errors="replace")
     if truncated:
         text = text[: text.rfind("\n") + 1] or text
     header = _header_line(text)
@@ -174,7 +174,7 @@ def _utf16(head: bytes, forced: str | None) -> str:
     """The UTF-16 codec to read the file with: the forced one, or the one its byte order
     mark names; '' for any other file."""
     if forced is not None:
-        codec = _codec(forced)
+        codec = codec_name(forced)
         return codec if codec.startswith("utf-16") else ""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"  # the codec reads the mark and drops it
@@ -194,7 +194,7 @@ def _bare_utf16(head: bytes) -> str:
 
 def _encoding_conflict(head: bytes, has_bom: bool, forced: str) -> str:
     """Why decoding the file as the forced encoding would garble it ('' when it would not)."""
-    if _codec(forced) in UTF8:
+    if codec_name(forced) in UTF8:
         return ""
     if has_bom:
         return f"the file starts with a UTF-8 byte order mark but --encoding is {forced}"
@@ -205,7 +205,7 @@ def _encoding_conflict(head: bytes, has_bom: bool, forced: str) -> str:
     word = word[: len(word.decode("utf-8", errors="ignore").encode("utf-8"))]
     return (f"the file is valid UTF-8 and --encoding {forced} would garble it "
             f"('{word.decode('utf-8')}' would read as "
-            f"'{word.decode(_codec(forced), errors='replace')}')")
+            f"'{word.decode(codec_name(forced), errors='replace')}')")
 
 
 def _refuse_junk(text: str, delimiter: str) -> None:
@@ -231,7 +231,7 @@ def _refuse_junk(text: str, delimiter: str) -> None:
                          "lines do)")
 
 
-def _codec(enc: str) -> str:
+def codec_name(enc: str) -> str:
     try:
         return codecs.lookup(enc).name
     except (LookupError, ValueError):  # ValueError: a NUL in the name
@@ -329,7 +329,7 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
     UTF-8 there, and DuckDB rejects that row as `invalid_encoding`, as in a UTF-8 file —
     nothing is loaded altered. Returns (temp path, number of such bytes).
     """
-    decoder = codecs.getincrementaldecoder(_codec(encoding))(errors=_KEEP_BYTES)
+    decoder = codecs.getincrementaldecoder(codec_name(encoding))(errors=_KEEP_BYTES)
     fd, tmp = tempfile.mkstemp(prefix="leadctl-", suffix=".csv")
     replaced = 0
     last = held = ""  # the characters written last; what may go on in the next chunk
