@@ -324,6 +324,23 @@ def _clear_stale_spill(folder: Path) -> None:
         folder.rmdir()  # only when empty
 
 
+DRY_RUN_PREFIX = ".leadctl-dry-run-"  # + the pid + a random part: a dry run's copy
+_DRY_RUN_FOLDER = re.compile(re.escape(DRY_RUN_PREFIX) + r"(\d+)-")
+
+
+def _clear_stale_dry_runs(parent: Path | None) -> None:
+    """Removes the folders of dry runs a killed process left beside the workspace (each a
+    whole copy of it, personal data included). Those of a live process stay."""
+    try:
+        names = os.listdir(parent or tempfile.gettempdir())
+    except OSError:
+        return
+    for name in names:
+        match = _DRY_RUN_FOLDER.match(name)
+        if match and not _alive(int(match[1])):
+            shutil.rmtree(Path(parent or tempfile.gettempdir()) / name, ignore_errors=True)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -489,6 +506,7 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
     try:
         for leftover in (work, _beside(work, WAL)):
             leftover.unlink(missing_ok=True)  # from a killed writer: never published
+        _clear_stale_dry_runs(target.parent)
         with _open_copy(target, work, shown=path) as ws:
             yield ws
             with _publishing(path, work):
@@ -627,9 +645,10 @@ def open_private(db: str | os.PathLike | None, *, create: bool = False) -> Itera
     path = workspace_path(db)
     if not path.exists() and not create:
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
+    parent = path.parent if path.parent.is_dir() else None
+    _clear_stale_dry_runs(parent)
     with _publishing(path, path):
-        folder = Path(tempfile.mkdtemp(prefix=".leadctl-dry-run-",
-                                       dir=path.parent if path.parent.is_dir() else None))
+        folder = Path(tempfile.mkdtemp(prefix=f"{DRY_RUN_PREFIX}{os.getpid()}-", dir=parent))
     try:
         with _open_copy(path, folder / path.name) as ws:
             yield ws

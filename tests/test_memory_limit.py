@@ -145,3 +145,23 @@ def test_the_spill_a_killed_process_left_is_cleared_by_the_next_command(tmp_path
     (spill / live).unlink()
     assert cli("runs").exit_code == 0
     assert not spill.exists()  # an empty folder goes too (DuckDB keeps one it did not make)
+
+
+def test_the_copy_a_killed_dry_run_left_is_cleared_by_the_next_write_or_dry_run(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("init", str(tmp_path)).exit_code == 0
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    left, live = (tmp_path / f".leadctl-dry-run-{pid}-x1" for pid in (dead, os.getpid()))
+    for folder in (left, live):
+        folder.mkdir()
+        (folder / "ws.duckdb").write_bytes(b"a copy with personal data")
+    assert cli("run", "--dry-run", "--as-of", "2026-11-01").exit_code == 0
+    assert sorted(tmp_path.glob(".leadctl-dry-run-*")) == [live]
+    left.mkdir()
+    assert cli("run", "--as-of", "2026-11-01").exit_code == 0  # a writer clears them too
+    assert sorted(tmp_path.glob(".leadctl-dry-run-*")) == [live]
