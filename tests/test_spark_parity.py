@@ -154,17 +154,22 @@ def test_generated_data_same_results(generated):
     assert run["stages"]["resolve"]["persons"] == 930
 
 
-def test_edge_files_load_as_on_duckdb(generated):
+def _on_both_engines(generated, sql: str) -> list[list[tuple]]:
+    """The rows `sql` reads from the DuckDB engine's workspace and the Spark one's."""
     import duckdb
 
     loaded = []
     for cli in generated[:2]:
         with duckdb.connect(str(cli.db), read_only=True) as con:
-            loaded.append(con.execute(
-                "SELECT l.lead_id, l.name, CAST(l.created_at AS VARCHAR), f.status, "
-                "f.rows_rejected "
-                "FROM ingested_files f LEFT JOIN leads l ON l.file_id = f.file_id "
-                "WHERE f.source = 'dos' ORDER BY ALL").fetchall())
+            loaded.append(con.execute(sql).fetchall())
+    return loaded
+
+
+def test_edge_files_load_as_on_duckdb(generated):
+    loaded = _on_both_engines(
+        generated, "SELECT l.lead_id, l.name, CAST(l.created_at AS VARCHAR), f.status, "
+        "f.rows_rejected FROM ingested_files f LEFT JOIN leads l ON l.file_id = f.file_id "
+        "WHERE f.source = 'dos' ORDER BY ALL")
     assert loaded[0] == loaded[1] == [
         ("Z1", "王五", "2026-10-02 00:00:00", "loaded", 0),
         ("Z2", "李 四", "2026-10-02 00:00:00", "loaded", 0),
@@ -172,15 +177,10 @@ def test_edge_files_load_as_on_duckdb(generated):
 
 
 def test_a_legacy_writers_parquet_loads_as_on_duckdb(generated):
-    import duckdb
-
-    loaded = []
-    for cli in generated[:2]:
-        with duckdb.connect(str(cli.db), read_only=True) as con:
-            loaded.append(con.execute(
-                "SELECT l.lead_id, l.name, l.attributes, f.paid_amount_30d FROM leads l "
-                "JOIN person_leads pl USING (lead_key) JOIN person_features f USING (person_id) "
-                "WHERE l.source = 'legacy' ORDER BY ALL").fetchall())
+    loaded = _on_both_engines(
+        generated, "SELECT l.lead_id, l.name, l.attributes, f.paid_amount_30d FROM leads l "
+        "JOIN person_leads pl USING (lead_key) JOIN person_features f USING (person_id) "
+        "WHERE l.source = 'legacy' ORDER BY ALL")
     assert loaded[0] == loaded[1]
     assert [row[1:] for row in loaded[0]] == [
         ("\\xFF\\xFE", '{"budget":"12345679.0"}', 0.0),
@@ -190,14 +190,8 @@ def test_a_legacy_writers_parquet_loads_as_on_duckdb(generated):
 def test_columns_named_like_record_numbers_are_attributes_as_on_duckdb(generated):
     """A file's own `row_number` (or `_corrupt`) never becomes the record number, nor
     collides with it: an attribute `<name>_1`, on both engines."""
-    import duckdb
-
-    loaded = []
-    for cli in generated[:2]:
-        with duckdb.connect(str(cli.db), read_only=True) as con:
-            loaded.append(con.execute(
-                "SELECT source, lead_id, row_number, attributes FROM leads "
-                "WHERE source IN ('app', 'page') ORDER BY ALL").fetchall())
+    loaded = _on_both_engines(generated, "SELECT source, lead_id, row_number, attributes "
+                              "FROM leads WHERE source IN ('app', 'page') ORDER BY ALL")
     assert loaded[0] == loaded[1] == [
         ("app", "Q1", 1, '{"row_number_1":"7","file_row_number_1":"7"}'),
         ("app", "Q2", 2, '{"row_number_1":"7","file_row_number_1":"7"}'),
