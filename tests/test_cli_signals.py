@@ -85,10 +85,10 @@ def test_a_second_signal_while_a_stopped_run_is_logged_loses_nothing(tmp_path, m
     from leadctl import pipeline
     from tests.conftest import RULES
 
-    def second_signal(signum, frame):
-        raise errors.Terminated()
-
-    previous = signal.signal(signal.SIGTERM, second_signal)  # restored below
+    # the command's own handler, in the middle of its work (a first signal stopped it)
+    monkeypatch.setattr(errors, "_RECEIVED", [])
+    monkeypatch.setattr(signals, "_STATE", {"phase": "action", "deferred": None})
+    previous = signal.signal(signal.SIGTERM, signals._on_signal)  # restored below
     real = pipeline._record
 
     def record(*args, **kwargs):  # the second signal arrives while the row is written
