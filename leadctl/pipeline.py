@@ -33,7 +33,7 @@ from leadctl.errors import (
 )
 from leadctl.identity.preview import identity_diff, snapshot_sql
 from leadctl.identity.resolve import resolve_identities
-from leadctl.ingest import NoDataFiles, ingest_paths, options_from_rules
+from leadctl.ingest import NoDataFiles, check_zone, ingest_paths, options_from_rules
 from leadctl.routing.merge import carry_ownership, preferred_ids_sql
 from leadctl.routing.stage import run_routing
 from leadctl.rules.load import rules_hash
@@ -177,11 +177,12 @@ class InboxRefused(InputError):
 
 def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
     """The ingest stage; `reader` stages the files (default: DuckDB's)."""
+    ingest_options = options_from_rules(rules.rules_dir, rules.sources)
+    check_zone(ws, ingest_options)  # a night without files still reads zoned attributes
     if not options.inbox:
         return {"files": 0, "note": "no inbox given"}
     try:
-        result = ingest_paths(ws, options.inbox,
-                              options_from_rules(rules.rules_dir, rules.sources), reader=reader)
+        result = ingest_paths(ws, options.inbox, ingest_options, reader=reader)
     except NoDataFiles:
         # a night without deliveries still ages the base (windows, dormancy): not an error
         return {"files": 0, "note": "the inbox holds no CSV or Parquet file"}

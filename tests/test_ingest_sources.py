@@ -89,3 +89,29 @@ def test_rules_check_reports_identity_and_sources_problems_with_locations(tmp_pa
         f"error: {rules}/identity.yaml:2:26: cap.max_records_per_value must be a whole "
         "number >= 1, got -3",
         f"error: {rules}/sources.yaml:2:1: unknown key 'colour' (known: aliases, timezone)"])
+
+
+def test_another_zone_than_the_stored_times_were_read_in_is_refused(tmp_path):
+    import shutil
+
+    from tests.conftest import RULES
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write(inbox / "leads.csv", "lead_id,phone,created_at\nL1,13800000401,2026-10-20T20:00:00Z\n")
+    cli = Cli(tmp_path / "ws.duckdb", rules=rules)
+    assert cli("run", "--inbox", inbox, "--as-of", "2026-11-01").exit_code == 0
+    text = (rules / "sources.yaml").read_text()
+    (rules / "sources.yaml").write_text(text.replace("timezone: Asia/Shanghai", "timezone: UTC"))
+    line = text.splitlines().index("timezone: Asia/Shanghai") + 1
+    for args in (("ingest", inbox / "leads.csv"), ("run", "--as-of", "2026-11-02")):
+        result = cli(*args)
+        assert (result.exit_code, result.stderr.splitlines()[-1]) == (2, (
+            f"error: {rules}/sources.yaml:{line}:11: timezone is UTC, but this workspace "
+            "holds times read in Asia/Shanghai (times are converted once, as their file is "
+            "read): keep timezone: Asia/Shanghai, or read the files into a new workspace"))
+    with duckdb.connect(str(cli.db), read_only=True) as con:  # read in Shanghai time
+        assert con.execute("SELECT created_at FROM leads").fetchall() == [
+            (duckdb.execute("SELECT TIMESTAMP '2026-10-21 04:00:00'").fetchone()[0],)]

@@ -4,8 +4,10 @@ from leadctl.ingest.load import (
     IngestOptions,
     IngestSummary,
     NoDataFiles,
+    check_zone,
     ingest_paths,
     options_from_rules,
 )
 
-__all__ = ["IngestOptions", "IngestSummary", "NoDataFiles", "ingest_paths", "options_from_rules"]
+__all__ = ["IngestOptions", "IngestSummary", "NoDataFiles", "check_zone", "ingest_paths",
+           "options_from_rules"]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from leadctl.errors import InputError, UsageError, first_line
+from leadctl.errors import InputError, Location, RuleError, UsageError, first_line
 from leadctl.ingest import sql
 from leadctl.ingest.columns import (
     EVENT_COLUMNS,
@@ -34,7 +34,7 @@ from leadctl.ingest.sniff import (
     without_eof_mark,
 )
 from leadctl.ingest.sources import SourcesConfig, load_sources_config, wall_clock_now
-from leadctl.sqltext import ident, literal
+from leadctl.sqltext import ident, literal, meta_value_sql, set_meta_sql
 from leadctl.workspace import Workspace
 
 DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
@@ -107,6 +107,7 @@ class IngestOptions:
     encoding: str | None = None
     force: bool = False  # read with the forced encoding even when it contradicts the file
     timezone: str | None = None  # None: from rules/sources.yaml, else Asia/Shanghai
+    timezone_loc: Location | None = None  # where sources.yaml names it
     aliases: dict[str, list[str]] = field(default_factory=dict)
     rules_dir: Path | None = None
 
@@ -123,7 +124,8 @@ def options_from_rules(rules_dir: Path | None, config: SourcesConfig | None = No
             raise UsageError(f"--encoding: {exc}") from None
     config = config or load_sources_config(rules_dir)
     options = IngestOptions(rules_dir=rules_dir, aliases=config.aliases, **overrides)
-    options.timezone = options.timezone or config.timezone
+    if options.timezone is None:
+        options.timezone, options.timezone_loc = config.timezone, config.timezone_loc
     return options
 
 
@@ -281,6 +283,23 @@ class IngestState:
             self.lead_sources.add(result.source)
 
 
+ZONE_KEY = "timezone"  # meta: the zone the workspace's times were read in
+
+
+def check_zone(ws: Workspace, options: IngestOptions) -> str | None:
+    """The zone the stored times were read in (None: nothing stored yet); refuses another
+    one in sources.yaml: times are converted once, as a file is read, so the workspace
+    would hold wall clocks of two zones, and its results would not be those of the same
+    files and rules read afresh."""
+    stored = ws.scalar(meta_value_sql(ZONE_KEY))
+    if stored is not None and stored != options.timezone:
+        raise RuleError([(options.timezone_loc, (
+            f"timezone is {options.timezone}, but this workspace holds times read in "
+            f"{stored} (times are converted once, as their file is read): keep timezone: "
+            f"{stored}, or read the files into a new workspace"))])
+    return stored
+
+
 def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None = None,
                  progress: Callable[[int, int, str], None] | None = None,
                  reader: DuckDBReader | None = None) -> IngestSummary:
@@ -291,12 +310,15 @@ def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None 
         raise InputError(f"--kind must be one of {', '.join(KINDS)}, not {options.kind!r}")
     files = reader.expand(paths)
     alias_map = build_alias_map(options.aliases)
+    zone = check_zone(ws, options)
     summary = IngestSummary()
     state = IngestState(ws)
     for index, path in enumerate(files):
         if progress:
             progress(index, len(files), str(path))
         summary.files.append(_ingest_file(ws, path, options, alias_map, reader, state))
+    if zone is None and ws.scalar("SELECT count(*) FROM ingested_files WHERE rows_loaded > 0"):
+        ws.script(set_meta_sql(ZONE_KEY, options.timezone))  # from the first rows stored on
     if progress:
         progress(len(files), len(files), "")
     return summary

@@ -8,7 +8,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leadctl.errors import RuleError
+from leadctl.errors import Location, RuleError
 from leadctl.ingest.columns import DEFAULT_ALIASES
 from leadctl.rules.bounds import written
 from leadctl.rules.load import load_yaml, rule_path
@@ -24,6 +24,7 @@ SOURCES_FILE = "sources.yaml"
 class SourcesConfig:
     aliases: dict[str, list[str]] = field(default_factory=dict)
     timezone: str = "Asia/Shanghai"
+    timezone_loc: Location | None = None  # where `timezone:` is written, if it is
 
 
 
@@ -62,6 +63,7 @@ def load_sources_config(rules_dir: Path | str | None) -> SourcesConfig:
             if problem:
                 doc.add(doc.value_loc(raw, "timezone"), problem)
         config.timezone = str(zone)
+        config.timezone_loc = doc.value_loc(raw, "timezone")
     if doc.problems:
         raise RuleError(doc.problems)  # in the order found (keys first, then aliases)
     return config

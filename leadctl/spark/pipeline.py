@@ -29,6 +29,7 @@ from leadctl.errors import (
 )
 from leadctl.identity import cache as identity_cache
 from leadctl.identity.tables import IDENTITY_STATE_KEY
+from leadctl.ingest import load as ingest_load
 from leadctl.routing import rep_actions
 from leadctl.routing.merge import carry_ownership
 from leadctl.routing.parse import load_routing_rules
@@ -303,7 +304,7 @@ KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales")
 # it no longer has.
 STATE_META_KEYS = (IDENTITY_STATE_KEY, identity_cache.META_KEY,
                    identity_cache.EVENT_SUBJECTS_KEY, tag_incremental.META_KEY, SCORED_WITH_KEY,
-                   TAGGED_WITH_KEY, ROUTED_WITH_KEY)
+                   TAGGED_WITH_KEY, ROUTED_WITH_KEY, ingest_load.ZONE_KEY)
 
 
 def load_state_meta_sql(source: str) -> list[str]:
