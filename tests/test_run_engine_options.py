@@ -92,3 +92,18 @@ def test_the_spark_nightly_form_passes_the_check(tmp_path):
         f"error: --output {tmp_path / 'out'} already holds a complete run (its "
         "_leadctl_run.json): give a new folder (an old one can be deleted once a later "
         "night's output exists)\n"))
+
+
+def test_an_output_older_than_the_workspaces_last_night_is_not_loaded(tmp_path):
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-02").exit_code == 0
+    old = tmp_path / "out1"
+    old.mkdir()
+    (old / "_leadctl_run.json").write_text('{"as_of": "2026-11-01", "run_id": 1}')
+    published = cli.db.read_bytes()
+    result = cli("load-results", old)
+    assert (result.exit_code, result.stderr) == (2, (
+        f"error: {old}: a night as of 2026-11-01, older than this workspace's last night "
+        "(2026-11-02): loading it would take the workspace back and drop what came since; "
+        "load the latest output\n"))
+    assert cli.db.read_bytes() == published

@@ -280,6 +280,21 @@ def two_nights(tmp_path_factory):
     return duck, spark, ran.json(), duck_night2
 
 
+def test_a_state_without_a_table_a_night_carries_is_refused(two_nights, tmp_path):
+    spark = two_nights[1]
+    state, inbox = tmp_path / "state", tmp_path / "inbox"
+    shutil.copytree(spark.db.parent / "out1", state)
+    shutil.rmtree(state / "ownership")  # every person would be dealt again
+    inbox.mkdir()
+    ran = Cli(tmp_path / "none.duckdb")("run", "--engine", "spark", "--inbox", inbox,
+                                        "--state", state, "--output", tmp_path / "out",
+                                        "--as-of", AS_OF)
+    assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
+        f"error: --state {state}: incomplete Spark output: no ownership table; give the "
+        "whole --output folder of the last night"))
+    assert not (tmp_path / "out" / "_leadctl_run.json").exists()
+
+
 def test_second_night_from_state_matches_duckdb(two_nights):
     duck, spark, run, duck_run = two_nights
     report = _parity(duck, spark)

@@ -48,7 +48,8 @@ from leadctl.sqltext import literal
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as tag_incremental
 from leadctl.tagging.tables import TAGGED_WITH_KEY
-from leadctl.workspace import open_writer, reading
+from leadctl.views.asof import last_tag_as_of
+from leadctl.workspace import open_writer, reading, workspace_path
 
 log = logging.getLogger("leadctl")
 
@@ -58,6 +59,10 @@ VIEWS = ("tags", "score_breakdown")
 # Tables a stage makes in a shape the rules decide (no DDL creates them): read from --state
 # when there, so the next night can continue from them.
 MADE_BY_STAGES = (event_state.STATE,)
+# What a state must hold: the record a night carries forward (a table missing would start
+# over: every person dealt again, the routing history gone).
+STATE_REQUIRED = ("ingested_files", "leads", "events", "persons", "person_leads",
+                  "identity_history", "ownership", "assignments")
 
 
 class SparkUnavailable(LeadctlError):
@@ -222,6 +227,11 @@ def load_state(ws, state: str) -> list[str]:
     if not _hadoop_exists(ws.spark, f"{folder}/{SUMMARY_FILE}"):
         raise InputError(f"--state {state}: not a complete Spark run's output "
                          f"(no {SUMMARY_FILE})")
+    missing = [name for name in STATE_REQUIRED
+               if not _hadoop_exists(ws.spark, f"{folder}/{name}")]
+    if missing:  # a night from it would start those over: ownership, history lost
+        raise InputError(f"--state {state}: incomplete Spark output: no {', '.join(missing)} "
+                         "table; give the whole --output folder of the last night")
     loaded = []
     # The views' tables too: the stages replace them, but first read what the last run
     # stored (the tag stage its previous run, for the change counts of the summary).
@@ -352,6 +362,14 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         raise InputError(f"{output}: not a Spark run's output (no {SUMMARY_FILE}); "
                          "run `leadctl run --engine spark --output DIR` first")
     run, run_as_of = _run_summary(summary_path, output)
+    if workspace_path(db).exists():
+        with reading(db) as current:
+            latest = last_tag_as_of(current)
+        if latest is not None and run_as_of < latest:
+            raise InputError(f"{output}: a night as of {run_as_of}, older than this "
+                             f"workspace's last night ({latest}): loading it would take the "
+                             "workspace back and drop what came since; load the latest "
+                             "output")
     tables = sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.parquet"))
                     and p.name not in KEPT_BY_WORKSPACE)
     with open_writer(db, create=True) as ws:
