@@ -140,3 +140,27 @@ def test_load_results_of_a_broken_output_is_an_input_error_and_loads_nothing(tmp
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {out}: its persons table cannot be read (")
     assert not ws.db.exists()
+
+
+def test_a_repeat_sale_that_logs_nothing_keeps_its_lock_through_load_results(tmp_path):
+    """A repeat sale by the owning rep moves the lock and adds a sales row, but writes no
+    log row: load-results of a night that predates it kept the night's lock."""
+    night = Cli(tmp_path / "night.duckdb")
+    assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
+    person, rep = _rows(night.db, "SELECT person_id, owner FROM ownership WHERE owner IS "
+                                  "NOT NULL AND locked_until IS NULL ORDER BY person_id")[0]
+    assert night("sale", person, "--rep", rep, "--as-of", AS_OF).exit_code == 0
+    _fake_spark_output(night.db, tmp_path / "out")  # the night with the first sale
+    ws = Cli(tmp_path / "ws.duckdb")
+    assert ws("load-results", tmp_path / "out").exit_code == 0
+    assert ws("sale", person, "--rep", rep, "--lock-days", "400",
+              "--as-of", "2026-11-02").exit_code == 0
+    lock = _rows(ws.db, f"SELECT locked_until FROM ownership WHERE person_id = '{person}'")
+    assert lock == [(dt.date(2027, 12, 7),)]
+    loaded = ws("load-results", tmp_path / "out", "--json")
+    assert (loaded.exit_code, loaded.json()["rep_actions_kept"]) == (0, 1)
+    assert _rows(ws.db, f"SELECT locked_until FROM ownership WHERE person_id = '{person}'"
+                 ) == lock
+    again = ws("load-results", tmp_path / "out", "--json")  # nothing doubled
+    assert again.json()["rep_actions_kept"] == 1
+    assert _rows(ws.db, f"SELECT count(*) FROM sales WHERE person_id = '{person}'") == [(1,)]

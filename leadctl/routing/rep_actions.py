@@ -13,9 +13,10 @@ them in both directions:
   (made while it ran, or a night run without --db) are re-applied over the loaded
   tables, so an action newer than the run is never overwritten.
 
-An action is recognised by its log row (logged_at, person_id, rule); a merge applies
-only actions the target does not have, so carrying the same actions twice changes
-nothing. Builders are plain SQL, run by DuckDB and (translated) by Spark.
+An action is recognised by its log row (logged_at, person_id, rule), a sale also by its
+`sales` row (a repeat sale by the owning rep logs nothing, yet moves the lock); a merge
+applies only actions the target does not have, so carrying the same actions twice
+changes nothing. Builders are plain SQL, run by DuckDB and (translated) by Spark.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ _RULES = ", ".join(f"'{rule}'" for rule in REP_RULES)
 SOURCES = {"assignments": "_rep_assignments", "ownership": "_rep_ownership",
            "sales": "_rep_sales", "lead_intent": "_rep_lead_intent"}
 NEW_ACTIONS = "_rep_new_actions"
+NEW_SALES = "_rep_new_sales"
 INTENT = "_rep_intent"
 SALES_COLUMNS = ("sold_at", "run_id", "person_id", "rep", "amount", "locked_until")
 
@@ -39,7 +41,8 @@ def rep_action_selects() -> dict[str, str]:
     actions = f"SELECT person_id FROM assignments WHERE rule IN ({_RULES})"
     return {
         "assignments": f"SELECT {log} FROM assignments WHERE rule IN ({_RULES})",
-        "ownership": f"SELECT {own} FROM ownership WHERE person_id IN ({actions})",
+        "ownership": f"SELECT {own} FROM ownership WHERE person_id IN ({actions}) "
+                     "OR person_id IN (SELECT person_id FROM sales)",
         "sales": f"SELECT {', '.join(SALES_COLUMNS)} FROM sales",
         "lead_intent": "SELECT person_id, intent_at FROM lead_intent",
     }
@@ -52,10 +55,12 @@ def capture_sql() -> list[str]:
             for name, select in rep_action_selects().items()]
 
 
-def merge_sql() -> list[str]:
+def merge_sql(target_sales: str = "sales") -> list[str]:
     """Apply the source actions the target tables do not have yet: their log rows are
     appended and their persons take the source's ownership row (the state after the
-    actions); sales are added once; the intent date is the later of both. An action on a
+    actions), as do the persons of sales the target has not seen (`target_sales`: the
+    target's sales, when its own `sales` table is not them); sales are added once; the
+    intent date is the later of both. An action on a
     person the target has merged away keeps its retired id here: its ownership row is one
     of a merged-away person, which `routing.merge.carry_ownership` then folds into the
     survivor by the on_merge policy (a lock kept, or a conflict recorded), as the DuckDB
@@ -63,20 +68,27 @@ def merge_sql() -> list[str]:
     log, own = ", ".join(LOG_COLUMNS), ", ".join(OWNERSHIP_COLUMNS)
     sales = ", ".join(SALES_COLUMNS)
     new = NEW_ACTIONS
+    known = "(SELECT person_id FROM persons UNION ALL SELECT old_person_id FROM person_aliases)"
+    acted = (f"(SELECT person_id FROM {new} UNION ALL SELECT person_id FROM {NEW_SALES} "
+             f"WHERE person_id IN {known})")
     return [
+        f"""CREATE OR REPLACE TEMP TABLE {NEW_SALES} AS
+SELECT {', '.join(f's.{c}' for c in SALES_COLUMNS)} FROM {SOURCES['sales']} s
+WHERE NOT EXISTS (SELECT 1 FROM {target_sales} t WHERE t.sold_at = s.sold_at
+                  AND t.person_id = s.person_id AND t.rep = s.rep
+                  AND t.locked_until = s.locked_until)""",
         f"""CREATE OR REPLACE TEMP TABLE {new} AS
 SELECT {', '.join(f's.{c}' for c in LOG_COLUMNS)} FROM {SOURCES['assignments']} s
 WHERE (s.person_id IN (SELECT person_id FROM persons)
        OR s.person_id IN (SELECT old_person_id FROM person_aliases))
   AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.logged_at = s.logged_at
                   AND a.person_id = s.person_id AND a.rule = s.rule)""",
-        f"DELETE FROM ownership WHERE person_id IN (SELECT person_id FROM {new})",
+        f"DELETE FROM ownership WHERE person_id IN {acted}",
         f"""INSERT INTO ownership ({own})
-SELECT {own} FROM {SOURCES['ownership']}
-WHERE person_id IN (SELECT person_id FROM {new})""",
+SELECT {own} FROM {SOURCES['ownership']} WHERE person_id IN {acted}""",
         f"INSERT INTO assignments ({log}) SELECT {log} FROM {new}",
         f"""INSERT INTO sales ({sales})
-SELECT {', '.join(f's.{c}' for c in SALES_COLUMNS)} FROM {SOURCES['sales']} s
+SELECT {sales} FROM {NEW_SALES} s
 WHERE NOT EXISTS (SELECT 1 FROM sales t WHERE t.sold_at = s.sold_at
                   AND t.person_id = s.person_id AND t.rep = s.rep
                   AND t.locked_until = s.locked_until)""",
@@ -91,8 +103,12 @@ GROUP BY person_id""",
 
 
 def count_new_sql() -> str:
-    return f"SELECT count(*) FROM {NEW_ACTIONS}"
+    """The actions applied: new log rows, and new sales that logged nothing."""
+    return (f"SELECT (SELECT count(*) FROM {NEW_ACTIONS}) + (SELECT count(*) FROM "
+            f"{NEW_SALES} s WHERE s.person_id NOT IN (SELECT person_id FROM {NEW_ACTIONS} "
+            "WHERE rule = 'sale'))")
 
 
 def drop_sql() -> list[str]:
-    return [f"DROP TABLE IF EXISTS {name}" for name in (*SOURCES.values(), NEW_ACTIONS, INTENT)]
+    return [f"DROP TABLE IF EXISTS {name}"
+            for name in (*SOURCES.values(), NEW_ACTIONS, NEW_SALES, INTENT)]

@@ -309,6 +309,7 @@ def carry_rep_actions(ws, db: Path) -> int:
 # intents and sales are written by `claim`/`status`/`sale`, never by a Spark run; the
 # Spark run's copies of them came from here, see carry_rep_actions).
 KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales")
+RUN_SALES = "_run_sales"  # the loaded run's sales (which the workspace does not take)
 # Meta entries that describe the derived tables (what the next night continues from): they
 # come with the tables from the Spark run, else the workspace's own would describe tables
 # it no longer has.
@@ -390,10 +391,16 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         if (folder / "meta").is_dir() and any((folder / "meta").glob("*.parquet")):
             ws.script(load_state_meta_sql(literal(str(folder / "meta" / "*.parquet"))))
         # Rep actions the run did not carry (newer than it) stay: never overwritten. One
-        # on a person the run merged away is folded into the survivor by on_merge.
-        ws.script(rep_actions.merge_sql())
+        # on a person the run merged away is folded into the survivor by on_merge. The
+        # workspace keeps its own sales table: the run's tell which sales it carried.
+        run_sales = "sales"
+        if (folder / "sales").is_dir() and any((folder / "sales").glob("*.parquet")):
+            run_sales = RUN_SALES
+            ws.execute(f"CREATE OR REPLACE TEMP TABLE {RUN_SALES} AS SELECT * FROM "
+                       f"read_parquet({literal(str(folder / 'sales' / '*.parquet'))})")
+        ws.script(rep_actions.merge_sql(run_sales))
         kept = int(ws.scalar(rep_actions.count_new_sql()) or 0)
-        ws.script(rep_actions.drop_sql())
+        ws.script([*rep_actions.drop_sql(), f"DROP TABLE IF EXISTS {RUN_SALES}"])
         folded = carry_ownership(ws, load_routing_rules(rules_dir), run_as_of, ws.run_id) \
             if kept else {}
         ws.finish_run(run.get("outcome", "ok"), {"spark_run": run.get("run_id"),
