@@ -80,16 +80,16 @@ def test_load_results_keeps_actions_newer_than_the_run(acted):
 
 
 
-def test_a_sale_on_a_person_the_loaded_night_merged_away_keeps_its_lock(tmp_path):
-    """The workspace sells X while the night (which merges X into Y) runs without it: the
-    sale is folded into Y by on_merge (the lock kept), not dropped with X's retired id."""
+def _a_night_that_merges(tmp_path):
+    """A workspace loaded with night 1's output, and night 2's output (made without it),
+    in which a bridge lead merges X into Y: two unlocked persons with a rep each, one with
+    a phone, one with an e-mail (X, the larger id: on a tie the smaller survives).
+    Returns (workspace Cli, x, y, x's rep)."""
     night = Cli(tmp_path / "night.duckdb")
     assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
     _fake_spark_output(night.db, tmp_path / "out1")
     ws = Cli(tmp_path / "ws.duckdb")
     assert ws("load-results", tmp_path / "out1").exit_code == 0
-    # two unlocked persons with a rep each, one with a phone, one with an e-mail; X (the
-    # larger id: on a tie the smaller survives) is the one the bridge lead merges away
     (y, y_email), (x, x_phone, rep) = _rows(night.db, """
         SELECT p.person_id, p.email FROM persons p JOIN ownership o USING (person_id)
         WHERE o.owner IS NOT NULL AND o.locked_until IS NULL AND p.email IS NOT NULL
@@ -99,7 +99,6 @@ def test_a_sale_on_a_person_the_loaded_night_merged_away_keeps_its_lock(tmp_path
         WHERE o.owner IS NOT NULL AND o.locked_until IS NULL AND p.phone IS NOT NULL
           AND o.status = 'pending' ORDER BY p.person_id DESC LIMIT 1""")[0]
     assert x > y
-    assert ws("sale", x, "--rep", rep, "--as-of", "2026-11-02").exit_code == 0
     inbox = tmp_path / "inbox2"
     inbox.mkdir()
     (inbox / "bridge.csv").write_text(f"lead_id,phone,email,created_at\nBRIDGE1,{x_phone},"
@@ -108,6 +107,14 @@ def test_a_sale_on_a_person_the_loaded_night_merged_away_keeps_its_lock(tmp_path
     assert _rows(night.db, f"SELECT person_id FROM person_aliases WHERE old_person_id = '{x}'"
                  ) == [(y,)]
     _fake_spark_output(night.db, tmp_path / "out2")
+    return ws, x, y, rep
+
+
+def test_a_sale_on_a_person_the_loaded_night_merged_away_keeps_its_lock(tmp_path):
+    """The workspace sells X while the night (which merges X into Y) runs without it: the
+    sale is folded into Y by on_merge (the lock kept), not dropped with X's retired id."""
+    ws, x, y, rep = _a_night_that_merges(tmp_path)
+    assert ws("sale", x, "--rep", rep, "--as-of", "2026-11-02").exit_code == 0
 
     loaded = ws("load-results", tmp_path / "out2", "--json")
     assert loaded.exit_code == 0, loaded.stderr
@@ -164,3 +171,15 @@ def test_a_repeat_sale_that_logs_nothing_keeps_its_lock_through_load_results(tmp
     again = ws("load-results", tmp_path / "out", "--json")  # nothing doubled
     assert again.json()["rep_actions_kept"] == 1
     assert _rows(ws.db, f"SELECT count(*) FROM sales WHERE person_id = '{person}'") == [(1,)]
+
+
+def test_an_intent_under_an_id_the_loaded_night_retired_goes_to_its_person(tmp_path):
+    """The workspace keeps its own intents through load-results: one held under an id the
+    night merged away moves to the survivor, also when no rep action is re-applied."""
+    ws, x, y, _ = _a_night_that_merges(tmp_path)
+    with duckdb.connect(str(ws.db)) as con:  # as a status change carried earlier leaves it
+        con.execute("INSERT INTO lead_intent VALUES (?, DATE '2026-11-02')", [x])
+    loaded = ws("load-results", tmp_path / "out2", "--json")
+    assert (loaded.exit_code, loaded.json()["rep_actions_kept"]) == (0, 0)
+    assert _rows(ws.db, "SELECT person_id, intent_at FROM lead_intent WHERE person_id IN "
+                        f"('{x}', '{y}')") == [(y, dt.date(2026, 11, 2))]

@@ -31,7 +31,7 @@ from leadctl.identity import cache as identity_cache
 from leadctl.identity.tables import IDENTITY_STATE_KEY
 from leadctl.ingest import load as ingest_load
 from leadctl.routing import rep_actions
-from leadctl.routing.merge import carry_ownership
+from leadctl.routing.merge import carry_ownership, moved_intents_sql
 from leadctl.routing.parse import load_routing_rules
 from leadctl.routing.tables import ROUTED_WITH_KEY
 from leadctl.ruleset import load_rules
@@ -401,8 +401,9 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         ws.script(rep_actions.merge_sql(run_sales))
         kept = int(ws.scalar(rep_actions.count_new_sql()) or 0)
         ws.script([*rep_actions.drop_sql(), f"DROP TABLE IF EXISTS {RUN_SALES}"])
+        # (the workspace keeps its own intents: one under an id the run retired is folded)
         folded = carry_ownership(ws, load_routing_rules(rules_dir), run_as_of, ws.run_id) \
-            if kept else {}
+            if kept or ws.scalar(moved_intents_sql()) else {}
         ws.finish_run(run.get("outcome", "ok"), {"spark_run": run.get("run_id"),
                                                  "stages": run.get("stages"),
                                                  "timings": run.get("timings")}, output)
