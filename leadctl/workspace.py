@@ -307,19 +307,26 @@ class Workspace(SqlSession):
 _SPILL_FILE = re.compile(r"duckdb_temp_(\d+)_")  # DuckDB's temp files carry their pid
 
 
-def _clear_stale_spill(folder: Path) -> None:
-    """Removes the spill files a killed process left in `folder` (DuckDB removes only its
-    own, when it closes), then the folder when it is empty: DuckDB removes a folder it
-    made, never one that was there before it. Files of a live process stay."""
+def _left_by_dead(folder: Path, named: re.Pattern) -> Iterator[Path]:
+    """The entries of `folder` whose name (`named`, group 1: a process id) says a process
+    that is gone made them; those of a live process are not listed."""
     try:
         names = os.listdir(folder)
     except OSError:
         return  # none yet: nothing was left
     for name in names:
-        match = _SPILL_FILE.match(name)
+        match = named.match(name)
         if match and not _alive(int(match[1])):
-            with contextlib.suppress(OSError):
-                os.unlink(folder / name)
+            yield folder / name
+
+
+def _clear_stale_spill(folder: Path) -> None:
+    """Removes the spill files a killed process left in `folder` (DuckDB removes only its
+    own, when it closes), then the folder when it is empty: DuckDB removes a folder it
+    made, never one that was there before it."""
+    for left in _left_by_dead(folder, _SPILL_FILE):
+        with contextlib.suppress(OSError):
+            os.unlink(left)
     with contextlib.suppress(OSError):
         folder.rmdir()  # only when empty
 
@@ -330,15 +337,9 @@ _DRY_RUN_FOLDER = re.compile(re.escape(DRY_RUN_PREFIX) + r"(\d+)-")
 
 def _clear_stale_dry_runs(parent: Path | None) -> None:
     """Removes the folders of dry runs a killed process left beside the workspace (each a
-    whole copy of it, personal data included). Those of a live process stay."""
-    try:
-        names = os.listdir(parent or tempfile.gettempdir())
-    except OSError:
-        return
-    for name in names:
-        match = _DRY_RUN_FOLDER.match(name)
-        if match and not _alive(int(match[1])):
-            shutil.rmtree(Path(parent or tempfile.gettempdir()) / name, ignore_errors=True)
+    whole copy of it, personal data included)."""
+    for left in _left_by_dead(parent or Path(tempfile.gettempdir()), _DRY_RUN_FOLDER):
+        shutil.rmtree(left, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
@@ -384,9 +385,9 @@ def _opened(con: Any, file: Path, shown: Path) -> None:
     truncated copy; free blocks at the end may be cut off by DuckDB itself): DuckDB reads
     blocks only when a query needs them, so a command that needs none of the lost ones
     would answer from a broken file as if all were well."""
-    # fetchall: a result left unfinished blocks the connection's cursors (DuckDB 2)
     if _beside(file, WAL).exists():  # blocks a replayed log added are not in the file
         return
+    # fetchall: a result left unfinished blocks the connection's cursors (DuckDB 2)
     needed = con.execute(f"SELECT {_HEADER_BYTES} + block_size * used_blocks "
                          "FROM pragma_database_size()").fetchall()[0][0]
     size = file.stat().st_size

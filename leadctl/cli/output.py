@@ -226,6 +226,8 @@ PIPED_WIDTH = 160
 SIGNS = {**{i: 0x2400 + i for i in range(0x20) if i != 0x0A}, 0x7F: 0x2421,
          **{i: 0xFFFD for i in range(0x80, 0xA0)}}
 _SIGNED = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+# The same, a line break too: one value, one line (a table cell, a portrait's item).
+ONE_LINE = {**SIGNS, 0x0A: 0x240A}
 
 
 def signed(text: str) -> str:
@@ -313,7 +315,7 @@ def _cell(value: Any) -> str:
     a file name) is shown as a sign, so a row of data stays one row."""
     if isinstance(value, list | tuple):
         return "\n".join(_cell(v) for v in value)
-    return "" if value is None else str(value).replace("\r", "\u240d").replace("\n", "\u240a")
+    return "" if value is None else str(value).translate(ONE_LINE)
 
 
 class FitTable:

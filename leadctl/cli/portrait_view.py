@@ -71,16 +71,13 @@ def _day(value: Any) -> str:
     return "—" if value is None else _text(value)[:10]
 
 
-# A control character of a lead's value shows as its sign (output.SIGNS), a line break
-# too: one screen line per item, whatever the data holds.
-_CONTROLS = {**output.SIGNS, 0x0A: 0x240A}
-
-
 def render_portrait(p: dict, *, width: int = 100, max_lines: int = SCREEN_LINES):
     """The portrait as one rich renderable of at most `max_lines` lines at `width` columns."""
     from rich.console import Group
 
-    p = map_text(p, lambda text: text.translate(_CONTROLS))
+    # a control character of a lead's value as its sign, a line break too: one screen
+    # line per item, whatever the data holds
+    p = map_text(p, lambda text: text.translate(output.ONE_LINE))
     inner = width - 4  # panel borders and padding
     header = _header(p, inner)
     identity = _identity(p, inner)

@@ -71,16 +71,18 @@ def merge_sql(target_sales: str = "sales") -> list[str]:
     known = "(SELECT person_id FROM persons UNION ALL SELECT old_person_id FROM person_aliases)"
     acted = (f"(SELECT person_id FROM {new} UNION ALL SELECT person_id FROM {NEW_SALES} "
              f"WHERE person_id IN {known})")
+
+    def unseen_sale(target: str) -> str:  # a source sale (s) that `target` does not have
+        return (f"NOT EXISTS (SELECT 1 FROM {target} t WHERE t.sold_at = s.sold_at "
+                "AND t.person_id = s.person_id AND t.rep = s.rep "
+                "AND t.locked_until = s.locked_until)")
     return [
         f"""CREATE OR REPLACE TEMP TABLE {NEW_SALES} AS
 SELECT {', '.join(f's.{c}' for c in SALES_COLUMNS)} FROM {SOURCES['sales']} s
-WHERE NOT EXISTS (SELECT 1 FROM {target_sales} t WHERE t.sold_at = s.sold_at
-                  AND t.person_id = s.person_id AND t.rep = s.rep
-                  AND t.locked_until = s.locked_until)""",
+WHERE {unseen_sale(target_sales)}""",
         f"""CREATE OR REPLACE TEMP TABLE {new} AS
 SELECT {', '.join(f's.{c}' for c in LOG_COLUMNS)} FROM {SOURCES['assignments']} s
-WHERE (s.person_id IN (SELECT person_id FROM persons)
-       OR s.person_id IN (SELECT old_person_id FROM person_aliases))
+WHERE s.person_id IN {known}
   AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.logged_at = s.logged_at
                   AND a.person_id = s.person_id AND a.rule = s.rule)""",
         f"DELETE FROM ownership WHERE person_id IN {acted}",
@@ -88,10 +90,7 @@ WHERE (s.person_id IN (SELECT person_id FROM persons)
 SELECT {own} FROM {SOURCES['ownership']} WHERE person_id IN {acted}""",
         f"INSERT INTO assignments ({log}) SELECT {log} FROM {new}",
         f"""INSERT INTO sales ({sales})
-SELECT {sales} FROM {NEW_SALES} s
-WHERE NOT EXISTS (SELECT 1 FROM sales t WHERE t.sold_at = s.sold_at
-                  AND t.person_id = s.person_id AND t.rep = s.rep
-                  AND t.locked_until = s.locked_until)""",
+SELECT {sales} FROM {NEW_SALES} s WHERE {unseen_sale('sales')}""",
         f"""CREATE OR REPLACE TEMP TABLE {INTENT} AS
 SELECT person_id, max(intent_at) AS intent_at FROM (
   SELECT person_id, intent_at FROM lead_intent

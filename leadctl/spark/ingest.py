@@ -76,18 +76,19 @@ class SparkReader(DuckDBReader):
                 raw.schema  # noqa: B018 — an unreadable column type fails here
                 if len({c.lower() for c in raw.columns}) < len(raw.columns):
                     raise ValueError("column names that differ only in case")
+                # 32-bit floats and bytes as the DuckDB engine reads them (the shortest
+                # text of a float: 19.9, not 19.899999618530273; bytes that are UTF-8 as
+                # their text, others as DuckDB's escaped text): a local file through its
+                # copy (a cluster file's are read as Spark reads them)
+                copied = not isinstance(path, ClusterPath) and any(
+                    isinstance(f.dataType, FloatType | BinaryType) for f in raw.schema.fields)
             except Exception:
                 if isinstance(path, ClusterPath):
                     raise
                 # Types Spark cannot read (pandas' nanosecond timestamps, TIME, FLOAT16)
                 # or `phone` beside `Phone`: a copy as the DuckDB engine reads the file.
-                temp, decoded = _spark_readable_copy(path)
-                raw = spark.read.parquet(str(temp))
-            if temp is None and not isinstance(path, ClusterPath) and any(
-                    isinstance(f.dataType, FloatType | BinaryType) for f in raw.schema.fields):
-                # 32-bit floats and bytes as the DuckDB engine reads them (the shortest
-                # text of a float: 19.9, not 19.899999618530273; bytes that are UTF-8 as
-                # their text, others as DuckDB's escaped text): read through its copy.
+                copied = True
+            if copied:
                 temp, decoded = _spark_readable_copy(path)
                 raw = spark.read.parquet(str(temp))
             renames = free_names(raw.columns)  # a file's own `row_number` is an attribute

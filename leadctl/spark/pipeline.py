@@ -49,7 +49,7 @@ from leadctl.tagging import event_state
 from leadctl.tagging import incremental as tag_incremental
 from leadctl.tagging.tables import TAGGED_WITH_KEY
 from leadctl.views.asof import last_tag_as_of
-from leadctl.workspace import open_writer, reading, workspace_path
+from leadctl.workspace import open_writer, reading
 
 log = logging.getLogger("leadctl")
 
@@ -353,6 +353,11 @@ def _run_summary(path: Path, output: str) -> tuple[dict, dt.date]:
     return run, as_of
 
 
+def _parquet_folder(path: Path) -> bool:
+    """Whether `path` is a folder of an output's table: one with Parquet files."""
+    return path.is_dir() and any(path.glob("*.parquet"))
+
+
 def load_results(db: Path | None, output: str, rules_dir: Path | None = None) -> dict:
     """Replaces a DuckDB workspace's tables by a Spark run's results (atomically).
     `rules_dir`: its routing.yaml's on_merge policy folds a rep action on a person the run
@@ -363,17 +368,15 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         raise InputError(f"{output}: not a Spark run's output (no {SUMMARY_FILE}); "
                          "run `leadctl run --engine spark --output DIR` first")
     run, run_as_of = _run_summary(summary_path, output)
-    if workspace_path(db).exists():
-        with reading(db) as current:
-            latest = last_tag_as_of(current)
-        if latest is not None and run_as_of < latest:
+    tables = sorted(p.name for p in folder.iterdir() if _parquet_folder(p)
+                    and p.name not in KEPT_BY_WORKSPACE)
+    with open_writer(db, create=True) as ws:
+        latest = last_tag_as_of(ws)
+        if latest is not None and run_as_of < latest:  # refused: nothing is published
             raise InputError(f"{output}: a night as of {run_as_of}, older than this "
                              f"workspace's last night ({latest}): loading it would take the "
                              "workspace back and drop what came since; load the latest "
                              "output")
-    tables = sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.parquet"))
-                    and p.name not in KEPT_BY_WORKSPACE)
-    with open_writer(db, create=True) as ws:
         ws.start_run("load-results", run_as_of, run.get("rules_hash"))
         ws.compact_when_due()
         ws.script(rep_actions.capture_sql())  # before the run's tables replace them
@@ -388,13 +391,13 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                     raise
                 raise InputError(f"{output}: its {name} table cannot be read "
                                  f"({first_line(exc)}); nothing was loaded") from None
-        if (folder / "meta").is_dir() and any((folder / "meta").glob("*.parquet")):
+        if _parquet_folder(folder / "meta"):
             ws.script(load_state_meta_sql(literal(str(folder / "meta" / "*.parquet"))))
         # Rep actions the run did not carry (newer than it) stay: never overwritten. One
         # on a person the run merged away is folded into the survivor by on_merge. The
         # workspace keeps its own sales table: the run's tell which sales it carried.
         run_sales = "sales"
-        if (folder / "sales").is_dir() and any((folder / "sales").glob("*.parquet")):
+        if _parquet_folder(folder / "sales"):
             run_sales = RUN_SALES
             ws.execute(f"CREATE OR REPLACE TEMP TABLE {RUN_SALES} AS SELECT * FROM "
                        f"read_parquet({literal(str(folder / 'sales' / '*.parquet'))})")
