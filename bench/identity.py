@@ -6,7 +6,8 @@ In the same run it times, each in its own subprocess:
                person id is new), in a locked write session (copy, work, publish);
   - re-run:    resolving the same data again (every id is kept);
   - night 2:   resolving after 1% new leads arrive (ids kept, merges recorded; only the
-               new leads and new event subjects are normalised: the cache does the rest).
+               new leads and new event subjects are normalised: the cache does the rest);
+  - suggest:   `leadctl identity suggest` on that workspace (a steward's lookup).
 Peak memory is the subprocess's max RSS. Precision/recall against the generator's
 truth are reported too. Targets: resolve ≤ 2 × read, ≤ 2 GB.
 
@@ -155,6 +156,8 @@ def main() -> None:
     measure(ingest_cmd(db, sorted((data_dir / "night2").iterdir())))
     night2 = measure(resolve_cmd(db, args.threads))
     night2_summary = json.loads(night2["stdout"].strip().splitlines()[-1])
+    suggest = measure([PYTHON, "-m", "leadctl", "--db", str(db), "identity", "suggest",
+                       "--min-score", "0", "--json"])
 
     ratio = round(first["seconds"] / read["seconds"], 2)
     report(f"identity resolution, {args.leads:,} leads, {args.events:,} events", [
@@ -188,6 +191,11 @@ def main() -> None:
                                       f"{night2_summary['ids']['new']:,} / "
                                       f"{night2_summary['merges']:,}"),
         ("  peak memory (MB)", night2["peak_mb"]),
+        ("identity suggest: wall (s)", suggest["seconds"]),
+        ("  CPU (s) / as a ratio to the read's CPU",
+         f"{suggest['cpu']} / {round(suggest['cpu'] / read['cpu'], 2)}"),
+        ("  pairs suggested", json.loads(suggest["stdout"])["total"]),
+        ("  peak memory (MB)", suggest["peak_mb"]),
     ])
 
 

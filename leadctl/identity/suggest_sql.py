@@ -248,24 +248,30 @@ def suggestions_sql(reviewed: str | None = None) -> str:
             "AND r.person_b = e.person_b)") if reviewed else ""
     return f"""
         WITH pairs AS (SELECT DISTINCT person_a, person_b FROM {T['evidence']}),
+        -- Names and cards are matched within the pairs only: a join of every two persons
+        -- sharing a name (20M rows at 1M leads) is quadratic in the commonest name.
+        same_name AS (
+            SELECT DISTINCT p.person_a, p.person_b
+            FROM pairs p JOIN {T['names']} x ON x.person_id = p.person_a
+            JOIN {T['names']} y ON y.person_id = p.person_b AND y.name_key = x.name_key),
+        same_card AS (
+            SELECT DISTINCT p.person_a, p.person_b
+            FROM pairs p JOIN {T['cards']} x ON x.person_id = p.person_a
+            JOIN {T['cards']} y ON y.person_id = p.person_b AND y.value = x.value),
         named AS (
             SELECT p.person_a, p.person_b,
-                CASE WHEN EXISTS (SELECT 1 FROM {T['names']} x JOIN {T['names']} y
-                                  ON x.name_key = y.name_key
-                                  WHERE x.person_id = p.person_a AND y.person_id = p.person_b)
-                     THEN 'same'
+                CASE WHEN sn.person_a IS NOT NULL THEN 'same'
                      WHEN NOT EXISTS (SELECT 1 FROM {T['names']} x WHERE x.person_id = p.person_a)
                        OR NOT EXISTS (SELECT 1 FROM {T['names']} y WHERE y.person_id = p.person_b)
                      THEN 'nameless' ELSE 'different' END AS names,
                 coalesce(pa.city = pb.city, false) AS same_city,
                 EXISTS (SELECT 1 FROM {T['cards']} c WHERE c.person_id = p.person_a)
                 AND EXISTS (SELECT 1 FROM {T['cards']} c WHERE c.person_id = p.person_b)
-                AND NOT EXISTS (SELECT 1 FROM {T['cards']} x JOIN {T['cards']} y
-                                ON x.value = y.value
-                                WHERE x.person_id = p.person_a AND y.person_id = p.person_b)
-                    AS card_conflict
+                AND sc.person_a IS NULL AS card_conflict
             FROM pairs p LEFT JOIN persons pa ON pa.person_id = p.person_a
-            LEFT JOIN persons pb ON pb.person_id = p.person_b),
+            LEFT JOIN persons pb ON pb.person_id = p.person_b
+            LEFT JOIN same_name sn ON sn.person_a = p.person_a AND sn.person_b = p.person_b
+            LEFT JOIN same_card sc ON sc.person_a = p.person_a AND sc.person_b = p.person_b),
         weighted AS (
             SELECT e.*, n.names, {_weight_sql('n.names')} AS weight
             FROM {T['evidence']} e JOIN named n
