@@ -195,6 +195,22 @@ def test_values_age_when_an_attribute_they_do_not_read_is_declared(tmp_path):
         ("b", "last_paid_days", "3", "1")]
 
 
+def test_values_age_after_a_run_of_another_leadctl_version(tmp_path):
+    # An older leadctl stored its state under another key and without per-tag aging keys;
+    # tags.yaml is the same file: a's days since its last order only aged (no row), b's
+    # new order records the aged old value (3 → 1)
+    ws = events_ws()
+    run_tags(ws, rules(tmp_path), AS_OF, run_id=1)
+    state = json.loads(ws.scalar("SELECT value FROM meta WHERE key = 'tag_state'"))
+    older = {k: v for k, v in state.items() if k != "aging"} | {"key": "older"}
+    ws.execute("UPDATE meta SET value = ? WHERE key = 'tag_state'", [json.dumps(older)])
+    ws.execute("INSERT INTO events (subject, event_type, ts, amount, category) VALUES "
+               "('person:b', 'order_paid', TIMESTAMP '2026-11-02 10:00', 5, 'apparel')")
+    run_tags(ws, rules(tmp_path), AS_OF + dt.timedelta(days=2), run_id=2)
+    assert [h for h in _history(ws, 2) if h[1] == "last_paid_days"] == [
+        ("b", "last_paid_days", "3", "1")]
+
+
 def _history(ws, run_id: int) -> list[tuple]:
     return ws.execute("SELECT person_id, tag, CAST(old_value AS VARCHAR), "
                       "CAST(new_value AS VARCHAR) FROM tag_history WHERE run_id = ? "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadctl import pii
-from leadctl.sqltext import date_literal, ident, literal, set_meta_sql
+from leadctl.sqltext import date_literal, ident, literal, meta_value_sql, set_meta_sql
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as inc
 from leadctl.tagging.fields import names_in
@@ -347,7 +347,8 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
     aging = aging_keys(rules)
-    aged = _aged(rules, stored, as_of, key, aging)
+    same_file = ws.scalar(meta_value_sql(TAGGED_WITH_KEY)) == rules.rules_hash
+    aged = _aged(rules, stored, as_of, key, aging, same_file)
     ws.execute(compare_sql(new, old, aged, _age_hidden(ws, old, aged, stored, as_of)))
     step(2, "summarising")
     summary = _summary(ws, rules, new, old, as_of, dry_run, previous)
@@ -406,18 +407,20 @@ def aging_keys(rules: TagRules) -> dict[str, str]:
 
 
 def _aged(rules: TagRules, stored: inc.TagState | None, as_of: dt.date, key: str,
-          aging: dict[str, str]) -> dict[str, str]:
+          aging: dict[str, str], same_file: bool = False) -> dict[str, str]:
     """Per tag that ages with the calendar, its stored value as of `as_of`, when the
-    stored value comes from the same rules (`key`) or the same definition of the tag
-    (`aging`; `stored`: the last stored run's state). Whatever happened since — other
-    tags' rules changed, events left, the as-of moved back — a days-since value ages,
-    backwards too."""
+    stored value comes from the same rules (`key`), the same definition of the tag
+    (`aging`; `stored`: the last stored run's state) or the same tags.yaml (`same_file`:
+    a state written by another leadctl version has another key and maybe no `aging`, but
+    the file says the tag is the one its stored values are of). Whatever happened since —
+    other tags' rules changed, events left, the as-of moved back — a days-since value
+    ages, backwards too."""
     days = (as_of - stored.as_of).days if stored is not None else 0
     if not days:
         return {}
     aged = {t.name: kind_of(t).aged_sql(t, f"o.{ident(t.name)}", days)
             for t in tags_from_events(rules)
-            if stored.key == key or stored.aging.get(t.name) == aging[t.name]}
+            if same_file or stored.key == key or stored.aging.get(t.name) == aging[t.name]}
     return {name: sql for name, sql in aged.items() if sql}
 
 
