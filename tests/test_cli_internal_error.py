@@ -64,3 +64,44 @@ def test_a_tag_expression_that_overflows_for_some_person_is_exit_2_naming_the_st
                    "in multiplication of INT64 (2 * 9223372036854775807); whole numbers must "
                    "stay from -9223372036854775808 to 9223372036854775807: check the "
                    "expressions in rules/"}
+
+
+def _ws_with_rules(tmp_path, file: str, old: str, new: str) -> Cli:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    text = (rules / file).read_text(encoding="utf-8")
+    assert old in text
+    (rules / file).write_text(text.replace(old, new, 1), encoding="utf-8")
+    (tmp_path / "web.csv").write_text("lead_id,phone,email\nL1,13812345678,\n"
+                                      "L2,13912345678,a@qq.com\n", encoding="utf-8")
+    return Cli(tmp_path / "ws.duckdb", rules)
+
+
+@pytest.mark.parametrize("expr, persons", [
+    ("lead_count * 1e300 * 1e300", 2),  # infinity
+    ("lead_count * 1e300 * 1e300 - lead_count * 1e300 * 1e300", 2),  # NaN
+])
+def test_a_tag_past_the_largest_double_is_exit_2_and_nothing_is_stored(tmp_path, expr,
+                                                                        persons):
+    cli = _ws_with_rules(tmp_path, "tags.yaml", "\ntags:\n", (
+        f'\ntags:\n  - {{name: huge, kind: expr, category: value, expr: "{expr}"}}\n'))
+    result = cli("run", "--inbox", tmp_path / "web.csv", "--as-of", "2026-11-01", "--json")
+    assert result.exit_code == 2
+    message = result.json()["error"]["message"]
+    assert message.startswith(f"tag: huge is no finite number for {persons} person(s), such "
+                              "as P")
+    assert message.endswith("(past the largest number, about 1.8e308): check its "
+                            "expression in tags.yaml")
+    assert cli("find", "lead_count >= 1", "--count").stdout == "0\n"
+
+
+def test_points_past_the_largest_double_are_exit_2_and_nothing_is_stored(tmp_path):
+    cli = _ws_with_rules(tmp_path, "scoring.yaml", "\nrules:\n", (
+        '\nrules:\n  - {name: huge, points: "lead_count * 1e300 * 1e300"}\n'))
+    result = cli("run", "--inbox", tmp_path / "web.csv", "--as-of", "2026-11-01", "--json")
+    assert result.exit_code == 2
+    message = result.json()["error"]["message"]
+    assert message.startswith("score: rule huge's points are no finite number for 2 "
+                              "person(s), such as P")
+    assert message.endswith("check the expressions in scoring.yaml")
+    assert cli("find", "lead_count >= 1", "--count").stdout == "0\n"

@@ -114,6 +114,21 @@ def grade_changes_sql(source: str) -> str:
             f"GROUP BY o.grade, n.grade, o.person_id IS NOT NULL, n.person_id IS NOT NULL")
 
 
+def infinite_points_sql(rules: ScoringRules, source: str) -> str | None:
+    """Per rule (and for the score): how many persons its points are no finite number for,
+    and the first such person. DuckDB computes infinity past the largest double, and NaN
+    from it, silently: one passes every grade's minimum. x - x = 0 is false for exactly
+    those (NULL, no points, is no such row)."""
+    if not rules.rules:
+        return None
+    columns = [(r.name, points_column(r)) for r in rules.rules] + [("", "score")]
+    cols = ",\n       ".join(
+        f"count(*) FILTER (WHERE NOT ({c} - {c} = 0)) AS {ident('n_' + name)}, "
+        f"min(person_id) FILTER (WHERE NOT ({c} - {c} = 0)) AS {ident('e_' + name)}"
+        for name, c in columns)
+    return f"SELECT {cols}\nFROM {ident(source)}"
+
+
 def rule_hits_sql(rules: ScoringRules, source: str) -> str | None:
     """Per rule: how many persons it gave points to, and their sum (None: no rules)."""
     if not rules.rules:

@@ -21,6 +21,7 @@ from leadctl.errors import UsageError
 from leadctl.scoring.model import ScoringRules
 from leadctl.scoring.sql import (
     grade_changes_sql,
+    infinite_points_sql,
     points_table_sql,
     rule_hits_sql,
     store_scores_sql,
@@ -29,7 +30,7 @@ from leadctl.scoring.tables import SCORED_WITH_KEY
 from leadctl.sqltext import ident, set_meta_sql
 from leadctl.tagging.fields import person_features_fields
 from leadctl.tagging.incremental import TagState, state_sql
-from leadctl.workspace import Workspace, rule_computation
+from leadctl.workspace import RuleComputationFailed, Workspace, rule_computation
 
 POINTS = "score_new_points"  # dry run: a temporary table
 NEXT = "scores_next"  # real run: the next `scores`, renamed into place
@@ -83,6 +84,7 @@ def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date | None, *,
     ws.execute(points_table_sql(rules, fields, as_of, target, run_id=run_id,
                                 temporary=dry_run))
     try:
+        _refuse_infinite_points(ws, rules, target)
         summary.update(_summary(ws, rules, target))
         if not dry_run:
             types = {name: ws.table_type(name) for name in ("scores", "score_breakdown")}
@@ -93,6 +95,20 @@ def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date | None, *,
     finally:
         ws.execute(f"DROP TABLE IF EXISTS {ident(target)}")
     return summary
+
+
+def _refuse_infinite_points(ws: Workspace, rules: ScoringRules, table: str) -> None:
+    """Points no finite number for some person (an expression past the largest double)
+    stop the stage as an overflow does: exit 2, nothing stored."""
+    check = infinite_points_sql(rules, table)
+    found = ws.rows(check)[0] if check else {}
+    for name in [r.name for r in rules.rules] + [""]:
+        if found.get("n_" + name):
+            what = f"rule {name}'s points are" if name else "the sum of the points is"
+            raise RuleComputationFailed(
+                f"score: {what} no finite number for {found['n_' + name]} person(s), such "
+                f"as {found['e_' + name]} (past the largest number, about 1.8e308): "
+                f"check the expressions in {rules.path.name}")
 
 
 def _summary(ws: Workspace, rules: ScoringRules, table: str) -> dict:

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ from leadctl.tagging.sql import (
     tags_from_events,
 )
 from leadctl.tagging.tables import TAGGED_WITH_KEY
-from leadctl.workspace import Workspace, rule_computation
+from leadctl.workspace import RuleComputationFailed, Workspace, rule_computation
 
 log = logging.getLogger("leadctl")
 
@@ -488,6 +489,7 @@ def _summary(ws: Workspace, rules: TagRules, new: list[StoredTag], old: list[Sto
              as_of: dt.date, dry_run: bool, previous: dict | None) -> dict:
     ordered = rules.definition_order()
     stats = ws.rows(stats_sql(rules))[0]
+    _refuse_infinite_values(ws, ordered, stats)
     changes = ws.rows(change_counts_sql(new, old))[0] if previous else {}
     compared = _compared_tags(new, old)
     levelled = [(t.name, t.type) for t in ordered if t.level_names()]
@@ -527,6 +529,25 @@ def _summary(ws: Workspace, rules: TagRules, new: list[StoredTag], old: list[Sto
         "previous": previous, "tags": out_tags, "removed_tags": removed,
         "changes": sum(sum(t["changes"].values()) for t in out_tags) + removed_values,
     }
+
+
+def _refuse_infinite_values(ws: Workspace, ordered: list, stats: dict) -> None:
+    """A number tag that is no finite number for some person (an expression past the
+    largest double, which DuckDB computes as infinity, or NaN from it, silently: either
+    passes every threshold) stops the stage as an overflow does: exit 2, nothing stored.
+    Seen in the stats' min and max (NaN sorts above every number)."""
+    for k, tag in enumerate(ordered):
+        low, high = stats.get(f"min{k}"), stats.get(f"max{k}")
+        if tag.type != "number" or low is None or (
+                math.isfinite(float(low)) and math.isfinite(float(high))):
+            continue
+        column = ident(tag.name)
+        found = ws.rows(f"SELECT count(*) AS n, min(person_id) AS example FROM {NEW_FEATURES} "
+                        f"WHERE NOT ({column} - {column} = 0)")[0]
+        raise RuleComputationFailed(
+            f"tag: {tag.name} is no finite number for {found['n']} person(s), such as "
+            f"{found['example']} (past the largest number, about 1.8e308): check its "
+            "expression in tags.yaml")
 
 
 def _value_counts(ws: Workspace, sql: str | None) -> dict[str, dict]:
