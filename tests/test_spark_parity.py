@@ -295,6 +295,35 @@ def test_a_state_without_a_table_a_night_carries_is_refused(two_nights, tmp_path
     assert not (tmp_path / "out" / "_leadctl_run.json").exists()
 
 
+def test_a_db_whose_rep_actions_name_persons_the_state_never_had_is_refused(two_nights,
+                                                                            tmp_path):
+    # The DuckDB workspace ran night 2 too: a sale on one of its night-2 persons would
+    # lock a person night 1's output has never had. It is another workspace's action.
+    duck, spark = two_nights[0], two_nights[1]
+    import duckdb
+
+    out1 = spark.db.parent / "out1"
+    db = tmp_path / "other.duckdb"
+    shutil.copy(duck.db, db)
+    con = duckdb.connect(str(db), read_only=True)
+    person = con.execute(
+        "SELECT min(person_id) FROM persons WHERE person_id NOT IN (SELECT person_id FROM "
+        f"read_parquet('{out1}/persons/*.parquet'))").fetchone()[0]
+    con.close()
+    other = Cli(db)
+    assert other("sale", person, "--rep", "rep_wang", "--amount", "100",
+                 "--as-of", AS_OF).exit_code == 0
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    ran = other("run", "--engine", "spark", "--inbox", inbox, "--state", out1,
+                "--output", tmp_path / "out", "--as-of", AS_OF)
+    assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
+        f"error: --db {db}: its rep actions name 1 person(s) this --state has never had "
+        f"(such as {person}): it is not the workspace this state's nights were loaded "
+        "into; give that one, or leave --db out"))
+    assert not (tmp_path / "out" / "_leadctl_run.json").exists()
+
+
 def test_second_night_from_state_matches_duckdb(two_nights):
     duck, spark, run, duck_run = two_nights
     report = _parity(duck, spark)

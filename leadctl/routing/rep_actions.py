@@ -55,6 +55,36 @@ def capture_sql() -> list[str]:
             for name, select in rep_action_selects().items()]
 
 
+KNOWN_PERSONS = ("(SELECT person_id FROM persons "
+                 "UNION ALL SELECT old_person_id FROM person_aliases)")
+
+
+def _unseen_sale(target: str) -> str:
+    """A source sale (s) that `target` does not have."""
+    return (f"NOT EXISTS (SELECT 1 FROM {target} t WHERE t.sold_at = s.sold_at "
+            "AND t.person_id = s.person_id AND t.rep = s.rep "
+            "AND t.locked_until = s.locked_until)")
+
+
+def unknown_persons_sql() -> str:
+    """(persons, example): the persons that source actions the target does not have yet
+    name, and that the target has never had (neither a person nor a retired id). Actions
+    of a workspace on the state its nights were loaded from never do: such actions come
+    from another workspace."""
+    return f"""
+SELECT count(DISTINCT person_id) AS persons, min(person_id) AS example FROM (
+  SELECT s.person_id FROM {SOURCES['sales']} s WHERE {_unseen_sale('sales')}
+  UNION ALL
+  SELECT s.person_id FROM {SOURCES['assignments']} s
+  WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE a.logged_at = s.logged_at
+                    AND a.person_id = s.person_id AND a.rule = s.rule)
+  UNION ALL
+  SELECT i.person_id FROM {SOURCES['lead_intent']} i
+  WHERE NOT EXISTS (SELECT 1 FROM lead_intent t WHERE t.person_id = i.person_id
+                    AND t.intent_at >= i.intent_at)) AS acted
+WHERE person_id NOT IN {KNOWN_PERSONS}"""
+
+
 def merge_sql(target_sales: str = "sales") -> list[str]:
     """Apply the source actions the target tables do not have yet: their log rows are
     appended and their persons take the source's ownership row (the state after the
@@ -68,18 +98,13 @@ def merge_sql(target_sales: str = "sales") -> list[str]:
     log, own = ", ".join(LOG_COLUMNS), ", ".join(OWNERSHIP_COLUMNS)
     sales = ", ".join(SALES_COLUMNS)
     new = NEW_ACTIONS
-    known = "(SELECT person_id FROM persons UNION ALL SELECT old_person_id FROM person_aliases)"
+    known = KNOWN_PERSONS
     acted = (f"(SELECT person_id FROM {new} UNION ALL SELECT person_id FROM {NEW_SALES} "
              f"WHERE person_id IN {known})")
-
-    def unseen_sale(target: str) -> str:  # a source sale (s) that `target` does not have
-        return (f"NOT EXISTS (SELECT 1 FROM {target} t WHERE t.sold_at = s.sold_at "
-                "AND t.person_id = s.person_id AND t.rep = s.rep "
-                "AND t.locked_until = s.locked_until)")
     return [
         f"""CREATE OR REPLACE TEMP TABLE {NEW_SALES} AS
 SELECT {', '.join(f's.{c}' for c in SALES_COLUMNS)} FROM {SOURCES['sales']} s
-WHERE {unseen_sale(target_sales)}""",
+WHERE {_unseen_sale(target_sales)}""",
         f"""CREATE OR REPLACE TEMP TABLE {new} AS
 SELECT {', '.join(f's.{c}' for c in LOG_COLUMNS)} FROM {SOURCES['assignments']} s
 WHERE s.person_id IN {known}
@@ -90,7 +115,7 @@ WHERE s.person_id IN {known}
 SELECT {own} FROM {SOURCES['ownership']} WHERE person_id IN {acted}""",
         f"INSERT INTO assignments ({log}) SELECT {log} FROM {new}",
         f"""INSERT INTO sales ({sales})
-SELECT {sales} FROM {NEW_SALES} s WHERE {unseen_sale('sales')}""",
+SELECT {sales} FROM {NEW_SALES} s WHERE {_unseen_sale('sales')}""",
         f"""CREATE OR REPLACE TEMP TABLE {INTENT} AS
 SELECT person_id, max(intent_at) AS intent_at FROM (
   SELECT person_id, intent_at FROM lead_intent

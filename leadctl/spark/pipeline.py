@@ -299,6 +299,13 @@ def carry_rep_actions(ws, db: Path) -> int:
     with reading(db) as duck:
         for name, select in rep_actions.rep_action_selects().items():
             ws.register(rep_actions.SOURCES[name], duck.arrow(select))
+    unknown = ws.rows(rep_actions.unknown_persons_sql())[0]
+    if unknown["persons"]:  # a sale there would lock a person the state never had
+        ws.script(rep_actions.drop_sql())
+        raise InputError(
+            f"--db {db}: its rep actions name {unknown['persons']} person(s) this --state "
+            f"has never had (such as {unknown['example']}): it is not the workspace this "
+            "state's nights were loaded into; give that one, or leave --db out")
     ws.script(rep_actions.merge_sql())
     carried = int(ws.scalar(rep_actions.count_new_sql()) or 0)
     ws.script(rep_actions.drop_sql())
