@@ -163,3 +163,23 @@ def test_a_reader_that_went_away_leaves_the_exit_code_and_stderr_alone(two_leads
     found = args[1] != "nobody"
     assert (done.returncode, done.stderr == "") == ((0, True) if found else (1, False))
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("shell, marker", [
+    ("zsh", "#compdef leadctl"), ("bash", "complete -o default -F _leadctl_completion leadctl"),
+    ("fish", "complete --command leadctl --no-files"),
+])
+def test_show_completion_gives_the_named_shells_script_from_any_shell(shell, marker):
+    # run from sh (no shell to detect): typer took no shell word and printed nothing
+    ran = subprocess.run(["sh", "-c", f'"{sys.executable}" -m leadctl --show-completion '
+                          f"{shell}"], capture_output=True, text=True)
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert [line for line in ran.stdout.splitlines() if line.startswith(marker)] != []
+
+
+def test_install_completion_installs_for_the_named_shell(tmp_path):
+    ran = subprocess.run([sys.executable, "-m", "leadctl", "--install-completion", "zsh"],
+                         capture_output=True, text=True, env={**os.environ, "HOME": str(tmp_path)})
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines()[0] == f"zsh completion installed in {tmp_path}/.zfunc/_leadctl"
+    assert (tmp_path / ".zfunc" / "_leadctl").read_text().startswith("#compdef leadctl")

@@ -367,3 +367,9 @@ def test_runs_lists_the_log(reference):
     [row] = result.json()
     assert row["counts"]["stages"]["ingest"]["leads"] == 3154  # objects, not JSON strings
     assert row["inputs"] == [str(SAMPLE_INBOX)]
+
+
+def test_runs_table_shows_the_rules_hash(reference):
+    [row] = Cli(reference["db"])("runs", "--json").json()
+    table = Cli(reference["db"])("runs", env={"COLUMNS": "200"}).stdout
+    assert "┃ rules        ┃" in table and f"│ {row['rules_hash'][:12]} │" in table

@@ -122,6 +122,28 @@ def _listed_only() -> None:
     module instead)."""
 
 
+COMPLETION_SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def completion_for_named_shell(argv: list[str]) -> bool:
+    """`--show-completion SHELL` / `--install-completion SHELL`: for the shell named. typer
+    takes no shell word where it can detect the shell it runs under, so it gave that
+    shell's script (and from `sh`, a cron job or a Dockerfile, none). Whether it ran."""
+    if len(argv) != 2 or argv[0] not in ("--show-completion", "--install-completion") \
+            or argv[1] not in COMPLETION_SHELLS:
+        return False
+    from typer import completion  # noqa: PLC0415 - only on this path
+
+    names = {"prog_name": "leadctl", "complete_var": "_LEADCTL_COMPLETE"}
+    if argv[0] == "--show-completion":
+        print(completion.get_completion_script(shell=argv[1], **names))
+    else:
+        shell, path = completion.install(shell=argv[1], **names)
+        print(f"{shell} completion installed in {path}\n"
+              "Completion will take effect once you restart the terminal")
+    return True
+
+
 def main(held: list[int] | None = None) -> None:
     """`held`: signals that arrived while the modules loaded (`entry`)."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
@@ -133,6 +155,8 @@ def main(held: list[int] | None = None) -> None:
                               "--json" in sys.argv[1:])
         sys.exit(2)
     opts = parse_fast_portrait(sys.argv[1:])
+    if completion_for_named_shell(sys.argv[1:]):
+        return
     try:
         if opts is not None:
             signals.printing_from_now()

@@ -166,7 +166,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         'Normalise identifiers, merge identities (OneID), build golden person records.'),
     "run": ("run",
         'The nightly job: ingest → resolve → tag → score → route, published atomically.'),
-    "runs": ("run", 'List the run log: id, command, start/end, as-of, outcome, error.'),
+    "runs": ("run", 'List the run log: id, command, start/end, as-of, rules hash, outcome, error.'),
     "load-results": ("run",
         "Load a Spark run's result tables into the workspace (portrait, find, export)."),
     "tag": ("tag",

@@ -180,7 +180,7 @@ def runs(
     limit: Annotated[int, typer.Option("--limit", help="Most recent N runs.")] = 20,
     json_out: common.Json = False,
 ) -> None:
-    """List the run log: id, command, start/end, as-of, outcome, error."""
+    """List the run log: id, command, start/end, as-of, rules hash, outcome, error."""
 
     s = common.settings(ctx)
     rows = common.run(ctx, lambda: api.runs(s.db, common.check_count("--limit", limit)))
@@ -188,6 +188,10 @@ def runs(
         common.print_json(rows)
         return
     common.stdout_console().print(common.table(
-        None, ["run", "command", "started", "ended", "as_of", "outcome", "error"],
-        [[r["run_id"], r["command"], r["started_at"], r["ended_at"], r["as_of"], r["outcome"],
-          r["error"]] for r in rows], drop=("ended", "started", "command", "as_of")))
+        None, ["run", "command", "started", "ended", "as_of", "rules", "outcome", "error"],
+        [[r["run_id"], r["command"], r["started_at"], r["ended_at"], r["as_of"],
+          (r["rules_hash"] or "")[:RULES_HASH_SHOWN], r["outcome"], r["error"]] for r in rows],
+        drop=("rules", "ended", "started", "command", "as_of")))
+
+
+RULES_HASH_SHOWN = 12  # of the hash's hex digits: enough to tell the rules of two runs apart
