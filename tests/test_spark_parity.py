@@ -324,6 +324,33 @@ def test_a_db_whose_rep_actions_name_persons_the_state_never_had_is_refused(two_
     assert not (tmp_path / "out" / "_leadctl_run.json").exists()
 
 
+def test_loading_a_run_into_a_workspace_whose_rep_actions_it_never_had_is_refused(
+        two_nights, tmp_path):
+    # Another workspace (other leads, a sale of its own) would lose its sale's person.
+    out2 = two_nights[1].db.parent / "out2"
+    subprocess.run([sys.executable, str(REPO / "sample_data" / "generate.py"), "--out",
+                    str(tmp_path / "gen"), "--persons", "60", "--seed", "7"], check=True,
+                   capture_output=True)
+    other = Cli(tmp_path / "other.duckdb")
+    assert other("run", "--inbox", tmp_path / "gen" / "inbox", "--as-of", AS_OF
+                 ).exit_code == 0
+    import duckdb
+
+    con = duckdb.connect(str(other.db), read_only=True)
+    person = con.execute("SELECT min(person_id) FROM ownership WHERE owner IS NOT NULL"
+                         ).fetchone()[0]
+    con.close()
+    assert other("sale", person, "--rep", "rep_wang", "--amount", "10", "--as-of", AS_OF
+                 ).exit_code == 0
+    before = other.db.read_bytes()
+    ran = other("load-results", out2)
+    assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
+        f"error: {out2}: this workspace's rep actions name 1 person(s) that run has never "
+        f"had (such as {person}): it is another workspace's Spark run; load it into that "
+        "one (or into a new workspace)"))
+    assert other.db.read_bytes() == before
+
+
 def test_second_night_from_state_matches_duckdb(two_nights):
     duck, spark, run, duck_run = two_nights
     report = _parity(duck, spark)

@@ -403,6 +403,12 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         # Rep actions the run did not carry (newer than it) stay: never overwritten. One
         # on a person the run merged away is folded into the survivor by on_merge. The
         # workspace keeps its own sales table: the run's tell which sales it carried.
+        unknown = ws.rows(rep_actions.unknown_persons_sql())[0]
+        if unknown["persons"]:  # refused: nothing is published
+            raise InputError(
+                f"{output}: this workspace's rep actions name {unknown['persons']} person(s) "
+                f"that run has never had (such as {unknown['example']}): it is another "
+                "workspace's Spark run; load it into that one (or into a new workspace)")
         run_sales = "sales"
         if _parquet_folder(folder / "sales"):
             run_sales = RUN_SALES
