@@ -187,3 +187,20 @@ def test_explain_after_resolve_shows_the_joining_value(tmp_path):
     out = cli("explain", "A1").stdout
     assert "its identifier values" in out
     assert "b/B1" in out and "x***@y.cn" in out
+
+
+def test_score_points_are_written_out_in_the_text_breakdown():
+    # `:+g` wrote 1234571.1 as +1.23457e+06: the rows did not add up to the header's sum
+    from rich.console import Console
+
+    from leadctl.cli.explain import _score
+
+    part = {"score": 1234613.23, "grade": "A", "points_total": 1234613.23, "breakdown": [
+        {"rule": "loyalty", "points": 1234571.1, "points_expr": "paid * 587.891"},
+        {"rule": "recent", "points": 42.13, "when": "x > 1"},
+        {"rule": "penalty", "points": -0.0 - 0.5, "when": "y"}]}
+    console = Console(width=120, record=True)
+    console.print(_score(part))
+    text = console.export_text()
+    assert "+1234571.1" in text and "+42.13" in text and "-0.5" in text
+    assert "e+06" not in text

@@ -83,3 +83,18 @@ def test_unknown_leads_and_person_fallback(ws):
     got = explain_lead_identity(ws, "13812345678", person_id=person)
     assert got["lead"]["lead_id"] == "A"
     assert got["lead"]["chosen"] == "oldest lead of the person"
+
+
+def test_a_lead_id_in_two_sources_of_one_person_explains_the_oldest():
+    # explain DUPX found the person (both leads are one), then explained nothing
+    ws = workspace({"lead_id": "DUPX", "source": "e", "phone": "13911113301",
+                    "created_at": "2026-09-02"},
+                   {"lead_id": "DUPX", "source": "f", "phone": "13911113301",
+                    "created_at": "2026-09-01"})
+    resolve(ws)
+    person = person_of(ws)["DUPX"]
+    got = explain_lead_identity(ws, "DUPX", person_id=person)
+    assert (got["lead"]["source"], got["lead"]["chosen"], got["person_leads"]) == (
+        "f", "oldest lead with this id", 2)
+    with pytest.raises(AmbiguousLead):  # without the person: which one is not known
+        explain_lead_identity(ws, "DUPX")

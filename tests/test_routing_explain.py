@@ -58,3 +58,19 @@ def test_broken_rules_hide_only_the_route_definition(tmp_path):
     got = explain_routing(ws, "a1", tmp_path, AS_OF)
     assert (got["state"]["owner"], got["log"][0]["rule"]) == ("ann", "hot")
     assert "route" not in got
+    assert got["note"].startswith("rule definitions not shown: ")  # was: nothing said
+
+
+def test_the_route_that_placed_a_person_stays_shown_after_a_status_change(tmp_path):
+    # The latest log row is the status change: its rule ('status') is no route, and the
+    # route that put the person in its pool was no longer shown
+    r = rules(tmp_path, ROUTED.format(reassign="", default=""))
+    ws = make_ws([("a1", 90, "A", "east")])
+    run_routing(ws, r, AS_OF, run_id=1)
+    ws.execute("INSERT INTO assignments (logged_at, run_id, as_of, person_id, old_pool, "
+               "new_pool, old_owner, new_owner, old_status, new_status, rule, reason) "
+               "SELECT logged_at + INTERVAL 1 HOUR, 2, as_of, person_id, new_pool, new_pool, "
+               "new_owner, new_owner, NULL, 'contacting', 'status', 'status set' "
+               "FROM assignments WHERE person_id = 'a1'")
+    got = explain_routing(ws, "a1", tmp_path, AS_OF)
+    assert (got["log"][0]["rule"], got["route"]["route"]) == ("status", "hot")

@@ -169,7 +169,11 @@ def _score(part: dict):
     from rich.console import Group
     from rich.text import Text
 
-    rows = [[line["rule"], f"{line['points']:+g}", line.get("when") or line.get(
+    def signed(points) -> str:  # +1234571.1, -2.5: every digit the sum adds up from
+        shown = text(float(points))
+        return shown if shown.startswith("-") else "+" + shown
+
+    rows = [[line["rule"], signed(line["points"]), line.get("when") or line.get(
         "points_expr") or "", _at(line.get("at"))] for line in part["breakdown"]]
     head = Text.assemble(("score ", "dim"), (_text(part["score"]), "bold"), ("  grade ", "dim"),
                          (part.get("grade") or "—", "bold"),

@@ -58,6 +58,21 @@ def find_lead(ws: Workspace, query: str) -> dict:
     return rows[0]
 
 
+def _oldest_of_person(ws: Workspace, candidates: list[dict],
+                      person_id: str | None) -> dict | None:
+    """The oldest of `candidates` (leads of one id in several sources) when they are all
+    `person_id`'s leads (the query then names that one person), else None."""
+    if person_id is None:
+        return None
+    keys = [c["lead_key"] for c in candidates]
+    owners = ws.rows("SELECT DISTINCT person_id FROM person_leads WHERE lead_key IN "
+                     f"({', '.join('?' for _ in keys)})", keys)
+    if [o["person_id"] for o in owners] != [person_id]:
+        return None
+    return min(candidates, key=lambda c: (c["created_at"] is None, c["created_at"] or 0,
+                                          c["source"], c["lead_id"]))
+
+
 def explain_lead_identity(ws: Workspace, query: str, person_id: str | None = None) -> dict:
     """Identity explanation of the lead `query` names. When `query` is not a lead id
     (a phone, a person id...) and the caller already knows the person, pass
@@ -65,8 +80,11 @@ def explain_lead_identity(ws: Workspace, query: str, person_id: str | None = Non
     try:
         lead = find_lead(ws, query)
         chosen = "query"
-    except AmbiguousLead:
-        raise
+    except AmbiguousLead as many:
+        lead = _oldest_of_person(ws, many.candidates, person_id)
+        if lead is None:  # leads of several persons: the caller must pick one
+            raise
+        chosen = "oldest lead with this id"
     except NotFound:
         if person_id is None:
             raise
@@ -127,7 +145,7 @@ def _shared_with(ws: Workspace, key: int) -> dict[tuple[str, str], list[dict]]:
             FROM lead_identifiers o JOIN mine m ON m.id_type = o.id_type AND m.value = o.value
             JOIN leads l ON l.lead_key = o.lead_key
             LEFT JOIN person_leads pl ON pl.lead_key = o.lead_key
-            WHERE o.lead_key <> ?)
+            WHERE o.lead_key <> ? AND o.status = 'ok')  -- cut on the other side: no tie
         SELECT id_type, value, source, lead_id, person_id FROM other
         WHERE n <= {MAX_SHARED_WITH} ORDER BY id_type, value, source, lead_id""", [key, key])
     shared: dict[tuple[str, str], list[dict]] = {}

@@ -14,7 +14,7 @@ from typing import Any
 from leadctl.errors import RuleError
 from leadctl.routing.model import RoutingRules
 from leadctl.routing.parse import load_routing_rules
-from leadctl.routing.screens import locked_at, person_log, routing_state
+from leadctl.routing.screens import locked_at, person_log, placing_route, routing_state
 from leadctl.routing.tables import ROUTED_WITH_KEY
 from leadctl.rules.load import changed_since_note
 from leadctl.sqltext import meta_value_sql
@@ -41,10 +41,11 @@ def explain_routing(ws: Workspace, person_id: str, rules_dir: Path | None,
     out: dict[str, Any] = {"state": state, "log": log}
     try:
         rules = load_routing_rules(rules_dir)
-    except RuleError:  # broken rules only hide the definition
-        return out
-    last_rule = next((row["rule"] for row in log if row["rule"]), None)
-    route = route_definition(rules, last_rule) if last_rule else None
+    except RuleError as exc:  # broken rules only hide the definition, and say so
+        return {**out, "note": f"rule definitions not shown: {str(exc).splitlines()[0]}"}
+    placed_by = placing_route(ws, person_id, [r.name for r in rules.routes],
+                              (state or {}).get("pool"), until)
+    route = route_definition(rules, placed_by) if placed_by else None
     if route:
         out["route"] = route
     note = changed_since_note(ws.scalar(meta_value_sql(ROUTED_WITH_KEY)), rules.rules_hash,

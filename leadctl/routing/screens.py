@@ -31,6 +31,21 @@ def person_log(ws, person_id: str, limit: int = LOG_ROWS,
         [person_id] * 3 + ([until] if until is not None else []))
 
 
+def placing_route(ws, person_id: str, routes: list[str], pool: str | None,
+                  until: dt.date | None = None) -> str | None:
+    """The route (of `routes`) that last put the person in `pool`: its latest log row of a
+    route, not a merge, claim, status change or sale, which keep or move a state a route
+    made (dated by `until`, when given). None: no route placed it there."""
+    if not routes or pool is None:
+        return None
+    dated = "" if until is None else " AND (as_of IS NULL OR as_of <= ?)"
+    return ws.scalar(
+        f"SELECT rule FROM assignments WHERE {recorded_under_sql()}{dated} AND new_pool = ? "
+        f"AND rule IN ({', '.join(literal(r) for r in routes)}) "
+        "ORDER BY logged_at DESC, run_id DESC LIMIT 1",
+        [person_id] * 2 + ([until] if until is not None else []) + [pool])
+
+
 def latest_action_sql(until: dt.date | None = None) -> str:
     """The date of the latest assignment log row (dated by `until`, when given): what the
     routing a screen shows holds."""
