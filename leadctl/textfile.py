@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,24 +19,37 @@ def write_text_file(path: Path | str, text: str) -> Path:
     name or a missing folder is a UsageError, a write the file system refuses an
     InputError naming the file (exit 2, not an internal error)."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise UsageError(f"{path} is a folder: give a file name")
+    # A link (rules kept in another checkout) is written through: the file it names gets
+    # the text, the link stays a link
+    target = path.resolve() if path.is_symlink() else path
+    folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"directory {folder} does not exist")
     tmp = None
     try:  # a temp name of its own: two writers never share one
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
         tmp = Path(name)
+        # The file's own mode (mkstemp makes 0600: a group of stewards, or the nightly job
+        # as another user, could no longer read it); a new file's as the umask says
+        os.fchmod(fd, stat.S_IMODE(target.stat().st_mode) if target.exists()
+                  else 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # read by setting it: put back at once
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager

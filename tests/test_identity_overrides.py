@@ -18,6 +18,7 @@ from conftest import RULES, Cli, write
 from leadctl.errors import RuleError
 from leadctl.identity import overrides_file
 from leadctl.identity.config import IdentityConfig, load_identity_config
+from leadctl.identity.explain import explain_lead_identity
 from leadctl.identity.lookup import AmbiguousQuery, resolve_person
 from leadctl.identity.overrides import LeadRef, Override, ValueRef
 from leadctl.identity.why import why
@@ -547,3 +548,44 @@ def test_an_append_that_would_not_read_back_writes_nothing(tmp_path, text, messa
     with pytest.raises(RuleError, match=re.escape(message)):
         overrides_file.append_overrides(tmp_path, [ENTRY])
     assert path.read_text(encoding="utf-8") == text
+
+
+def test_explain_does_not_tie_a_lead_to_the_other_side_of_a_cut_value():
+    # The cut is on B's email row; C's row of the same value stays 'ok'. C's explanation
+    # named B as sharing it, although B is another person now.
+    ws = workspace(*CHAIN)
+    resolve(ws, config(cannot("A", "D", "different people")))
+    got = explain_lead_identity(ws, "C")
+    assert [(j["id_type"], [x["lead_id"] for x in j["leads"]]) for j in got["joined_by"]] \
+        == [("wechat", ["D"])]
+
+
+def test_an_unlink_checked_before_a_link_written_meanwhile_writes_nothing(env):
+    # Two stewards at once: the unlink's rules were read before the link was appended.
+    # Both were written, and every later command stopped on the contradictory file.
+    from leadctl.identity.overrides_cmd import write_override
+    from leadctl.workspace import reading
+
+    cli, rules = env["cli"], env["rules"]
+    before = load_identity_config(rules)  # what the unlink read
+    assert cli("identity", "link", "L1", "L5", "--reason", "same").exit_code == 0
+    path = rules / "identity_overrides.yaml"
+    written = path.read_text(encoding="utf-8")
+    with reading(cli.db) as ws, pytest.raises(
+            RuleError, match="conflicting overrides: cannot_link of web/L1 and web/L5"):
+        write_override(ws, rules, before, "cannot_link", "L1", "L5", "different")
+    assert path.read_text(encoding="utf-8") == written
+
+
+def test_an_append_keeps_the_files_mode_and_writes_through_a_link(env):
+    cli, rules, root = env["cli"], env["rules"], env["root"]
+    shared = root / "shared_rules"
+    shared.mkdir()
+    (shared / "identity_overrides.yaml").write_text("overrides:\n", encoding="utf-8")
+    (shared / "identity_overrides.yaml").chmod(0o664)
+    (rules / "identity_overrides.yaml").unlink(missing_ok=True)
+    (rules / "identity_overrides.yaml").symlink_to(shared / "identity_overrides.yaml")
+    assert cli("identity", "link", "L1", "L5", "--reason", "r").exit_code == 0
+    assert (rules / "identity_overrides.yaml").is_symlink()
+    assert 'lead_id: "L5"' in (shared / "identity_overrides.yaml").read_text(encoding="utf-8")
+    assert (shared / "identity_overrides.yaml").stat().st_mode & 0o777 == 0o664

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from leadctl import pii
 from leadctl.errors import Location, RuleError, UsageError
-from leadctl.identity.config import IdentityConfig
+from leadctl.identity.config import IdentityConfig, load_identity_config
 from leadctl.identity.lookup import earliest_lead, resolve_person, split_source
 from leadctl.identity.overrides import LeadRef, Override, conflicts, root
 from leadctl.identity.overrides_file import OVERRIDES_FILE, append_overrides, override_entry
@@ -59,12 +59,18 @@ def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: st
     lines = path.read_text(encoding="utf-8").count("\n") if path.exists() else 4
     new = Override(kind, tuple(LeadRef(x["source"], x["lead_id"]) for x in leads),
                    reason=entry["reason"], loc=Location(str(path), lines + 1, 1))
-    problems = conflicts([*config.overrides, new], config.default_region)  # loaded: none
-    if kind == "cannot_link" and not problems:
-        problems = _joined_in_the_data(ws, new, first, second)
-    if problems:
-        raise RuleError(problems)
-    written = append_overrides(rules_dir, [entry])
+
+    def check(current: IdentityConfig) -> None:
+        problems = conflicts([*current.overrides, new], current.default_region)
+        if kind == "cannot_link" and not problems:
+            problems = _joined_in_the_data(ws, new, first, second)
+        if problems:
+            raise RuleError(problems)
+
+    check(config)  # before the lock too: a contradiction is said without waiting for it
+    # again once the file is this writer's alone: another link or unlink may have written
+    written = append_overrides(rules_dir, [entry],
+                               check=lambda: check(load_identity_config(rules_dir)))
     same = first["person_id"] is not None and first["person_id"] == second["person_id"]
     # shown, not stored: a phone or e-mail the reason quotes is masked (the file has it)
     return {"written": {**entry, "reason": pii.mask_text(entry["reason"])},

@@ -28,6 +28,7 @@ import getpass
 import json
 import os
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -98,13 +99,19 @@ def entry_text(entry: dict[str, Any]) -> str:
     return "- " + "\n  ".join(lines) + "\n"
 
 
-def append_overrides(rules_dir: Path | str, entries: list[dict[str, Any]]) -> Path:
+def append_overrides(rules_dir: Path | str, entries: list[dict[str, Any]],
+                     check: Callable[[], None] | None = None) -> Path:
     """Append entries to `rules_dir/identity_overrides.yaml` (created with its header
     when missing); returns the file's path. RuleError, and nothing written, when the file
     would not read back as its entries plus these (a file broken already, an `overrides:`
-    key that is not the file's last)."""
+    key that is not the file's last). `check`: run once the file is this writer's alone,
+    before anything is written (raises to write nothing): what it checks against the file
+    holds until the write (a `link` and an `unlink` of one pair at once both passed a
+    check made before the other wrote)."""
     path = Path(rules_dir) / OVERRIDES_FILE
     with editing(path):  # another append waits: each keeps every entry written before it
+        if check is not None:
+            check()
         raw = path.read_bytes().decode("utf-8") if path.exists() else _HEADER
         # As the file is written: a byte order mark, CRLF line ends (Windows editors) kept
         bom = "\ufeff" if raw.startswith("\ufeff") else ""
