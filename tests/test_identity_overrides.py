@@ -312,6 +312,30 @@ def test_a_landline_written_two_ways_is_one_value_to_the_conflict_check(tmp_path
         f"must_link at {f}:2:3 names\n")
 
 
+@pytest.mark.parametrize("kind, message", [
+    ("must_link", "must_link names two or more different leads"),
+    ("cannot_link", "cannot_link names exactly two different leads (or one value)")])
+def test_a_lead_written_plain_and_with_its_source_is_one_lead(tmp_path, kind, message):
+    # the must_link was accepted and applied nothing; the cannot_link was refused as
+    # joined by must_link entries "at" nowhere
+    rules = rules_dir(tmp_path, None, f"overrides:\n- kind: {kind}\n  leads: [K1, "
+                      "{source: src_k, lead_id: K1}]\n  reason: typo\n")
+    result = Cli(tmp_path / "ws.duckdb", rules)("rules", "check")
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: {rules}/identity_overrides.yaml:3:10: {message}\n")
+
+
+def test_a_plain_id_elsewhere_does_not_make_two_sources_leads_one(tmp_path):
+    # A1 in two sources: src_a/A1 joined to B1 and src_h/A1 kept from it are no conflict;
+    # a stale entry naming plain A1 made every src_x/A1 one lead
+    rules = rules_dir(tmp_path, None,
+                      "overrides:\n- kind: must_link\n  leads: [{source: src_a, lead_id: A1}, "
+                      "B1]\n  reason: same\n- kind: cannot_link\n  leads: [{source: src_h, "
+                      "lead_id: A1}, B1]\n  reason: different\n- kind: must_link\n  leads: "
+                      "[A1, E1]\n  reason: old entry\n")
+    assert Cli(tmp_path / "ws.duckdb", rules)("rules", "check").exit_code == 0
+
+
 # -- through the command line ------------------------------------------------------------------
 
 LEADS = ("lead_id,phone,email,created_at\n"

@@ -191,7 +191,7 @@ def _check_counts(ctx: RuleDoc, item: Mapping, kind: str, leads: tuple[LeadRef, 
                   values: tuple[ValueRef, ...]) -> None:
     if "leads" in item and isinstance(item["leads"], list):
         where = ctx.value_loc(item, "leads")
-        distinct = len(set(leads))
+        distinct = len(set(lead_nodes(list(leads)).values()))  # K1 and src/K1: one lead
         if len(leads) != len(item["leads"]):
             return  # a broken lead is already reported
         if kind == MUST_LINK and distinct < 2:
@@ -218,9 +218,22 @@ def _value_key(value: ValueRef, region: str = "CN") -> tuple[str, str]:
     return value.id_type, text.upper() if value.id_type == "id_card" else text.lower()
 
 
-def _lead_node(lead: LeadRef, plain: set[str]) -> tuple[str | None, str]:
-    """A plain lead id stands for every lead of that id (it must be unique)."""
-    return (None, lead.lead_id) if lead.lead_id in plain else (lead.source, lead.lead_id)
+def lead_nodes(leads: list[LeadRef]) -> dict[LeadRef, tuple[str | None, str]]:
+    """Which of `leads` name one lead: a plain id stands for the one lead of that id (the
+    data must have one, or resolve applies nothing), so it is the lead `source/id` names
+    where the others name that id in one source only; two sources are two leads, whatever
+    a plain id elsewhere says."""
+    sources: dict[str, set[str]] = {}
+    for lead in leads:
+        if lead.source is not None:
+            sources.setdefault(lead.lead_id, set()).add(lead.source)
+
+    def node(lead: LeadRef) -> tuple[str | None, str]:
+        named = sources.get(lead.lead_id, set())
+        if lead.source is None and len(named) == 1:
+            return next(iter(named)), lead.lead_id
+        return lead.source, lead.lead_id
+    return {lead: node(lead) for lead in leads}
 
 
 def root(parent: dict, node: Any) -> Any:
@@ -237,7 +250,7 @@ def conflicts(overrides: list[Override],
               region: str = "CN") -> list[tuple[Location | None, str]]:
     """Overrides that contradict each other: a cannot_link of two leads that must_link
     entries join (directly or through a chain), a cannot_link value a must_link names."""
-    plain = {lead.lead_id for o in overrides for lead in o.leads if lead.source is None}
+    node_of = lead_nodes([lead for o in overrides for lead in o.leads])
     parent: dict[tuple, tuple] = {}
     via: dict[tuple, list[Override]] = {}
 
@@ -247,7 +260,7 @@ def conflicts(overrides: list[Override],
     for override in overrides:
         if override.kind != MUST_LINK or not override.leads:
             continue
-        nodes = [_lead_node(lead, plain) for lead in override.leads]
+        nodes = [node_of[lead] for lead in override.leads]
         for node in nodes[1:]:
             a, b = find(nodes[0]), find(node)
             if a != b:
@@ -265,7 +278,12 @@ def conflicts(overrides: list[Override],
         if override.kind != CANNOT_LINK:
             continue
         if override.leads:
-            a, b = (find(_lead_node(lead, plain)) for lead in override.leads)
+            first, second = (node_of[lead] for lead in override.leads)
+            if first == second:
+                problems.append((override.loc, f"cannot_link names one lead twice: "
+                                 f"{override.leads[0]} and {override.leads[1]}"))
+                continue
+            a, b = find(first), find(second)
             if a == b:
                 joined = "; ".join(str(o.loc) for o in via.get(a, []) if o.loc)
                 problems.append((override.loc, f"conflicting overrides: cannot_link of "
