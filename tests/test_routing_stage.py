@@ -110,3 +110,31 @@ def test_route_conditions_can_use_status_age(tmp_path):
     assert state(ws, "a1")["owner"] == "ann"
     run_routing(ws, r, dt.date(2026, 11, 15), run_id=3)
     assert (state(ws, "a1")["pool"], state(ws, "a1")["owner"]) == ("rescue", "bob")
+
+
+def test_a_renamed_pool_keeps_its_reps_leads_without_using_their_capacity(tmp_path):
+    # Re-dealt, rep_sun's own 3 leads took her 3 slots: she lost them as no_capacity, and
+    # a second route the same day dealt one again (capacity 5: period load said 5, then 4)
+    text = """\
+    pools:
+      - name: {pool}
+        allocation: round_robin
+        reps:
+          - {{name: rep_sun, capacity: 3}}
+      - name: sea
+        allocation: claim
+    routes:
+      - name: hot
+        when: grade = 'A'
+        pool: {pool}
+    default_pool: sea
+    """
+    ws = make_ws(ranked(3))
+    run_routing(ws, rules(tmp_path, text.format(pool="sales_a")), AS_OF, run_id=1)
+    assert set(owners(ws).values()) == {"rep_sun"}
+    renamed = rules(tmp_path, text.format(pool="sales_b"))
+    summary = run_routing(ws, renamed, AS_OF, run_id=2)
+    assert (summary["causes"], summary["unassigned"]) == ({"pool_removed": 3}, {})
+    assert {(s["pool"], s["owner"]) for s in (state(ws, p) for p, *_ in ranked(3))} == {
+        ("sales_b", "rep_sun")}
+    assert run_routing(ws, renamed, AS_OF, run_id=3)["changes"] == 0

@@ -240,16 +240,25 @@ WITH base AS (
               END AS new_rule,
          cause IN ({_in(RELEASED_CAUSES)}) OR cause = 'person_removed' AS released
   FROM caused
+), kept AS (
+  -- A rep of the pool the person moves to keeps her lead (a pool renamed, a route that
+  -- moves it where she also works): dealt again, it took a slot of her capacity, and a
+  -- second route the same day dealt it once more
+  SELECT t.*, t.released AND t.cause IN ('pool_removed', 'reassigned')
+         AND k.rep IS NOT NULL AS kept_by_rep
+  FROM targeted t LEFT JOIN {CFG_MEMBERS} k ON k.pool = t.new_pool AND k.rep = t.old_owner
 ), dealing AS (
-  SELECT t.*, t.released AND coalesce(p.deals, FALSE) AS needs_deal, p.allocation
-  FROM targeted t LEFT JOIN {CFG_POOLS} p ON p.pool = t.new_pool
+  SELECT t.*, t.released AND NOT t.kept_by_rep AS freed,
+         t.released AND NOT t.kept_by_rep AND coalesce(p.deals, FALSE) AS needs_deal,
+         p.allocation
+  FROM kept t LEFT JOIN {CFG_POOLS} p ON p.pool = t.new_pool
 )
 SELECT person_id, present, known, cause, score, needs_deal,
        old_pool, old_owner, old_status, old_status_since, old_assigned_at,
        old_locked_until, old_dormant, old_reason,
        new_pool AS pool,
-       CASE WHEN released THEN CAST(NULL AS VARCHAR) ELSE old_owner END AS owner,
-       CASE WHEN released THEN CAST(NULL AS VARCHAR) ELSE old_status END AS status,
+       CASE WHEN freed THEN CAST(NULL AS VARCHAR) ELSE old_owner END AS owner,
+       CASE WHEN freed THEN CAST(NULL AS VARCHAR) ELSE old_status END AS status,
        cause IN ('no_intent', 'dormant') AS dormant,
        CASE WHEN needs_deal THEN 'no_capacity'
             WHEN cause IN ('no_intent', 'dormant') THEN 'dormant'
@@ -257,7 +266,7 @@ SELECT person_id, present, known, cause, score, needs_deal,
             WHEN new_pool IS NULL THEN 'no_route'
             WHEN cause = 'sla_expired' OR (cause = 'waiting'
                  AND old_reason = {literal(SLA_RETURNED)}) THEN {literal(SLA_RETURNED)}
-            WHEN released THEN 'claim_pool'
+            WHEN freed THEN 'claim_pool'
             ELSE old_reason END AS reason,
        coalesce(new_rule, CASE WHEN needs_deal THEN 'allocation.' || allocation END) AS rule
 FROM dealing"""
