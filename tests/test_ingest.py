@@ -293,13 +293,33 @@ def test_one_command_supersedes_and_skips_what_it_loaded_itself(cli, tmp_path):
     (tmp_path / "in").mkdir()
     write(tmp_path / "in" / "a.csv", "lead_id,phone,city\n1,13900000001,北京\n")
     write(tmp_path / "in" / "b.csv", "lead_id,phone,city\n1,13900000001,上海\n")
-    write(tmp_path / "in" / "c.csv", "lead_id,phone,city\n1,13900000001,北京\n")
+    write(tmp_path / "in" / "c.csv", "lead_id,phone,city\n1,13900000001,上海\n")
     out = cli("ingest", tmp_path / "in", "--source", "crm", "--json").json()
     assert [f["status"] for f in out["files"]] == ["loaded", "loaded", "skipped_duplicate"]
     assert out["files"][1]["superseded"] == 1
-    assert out["files"][2]["duplicate_of"]["file"].endswith("a.csv")
+    assert out["files"][2]["duplicate_of"]["file"].endswith("b.csv")
     assert leads_in(cli, "lead_key", "lead_id", "city") == [(1, "1", "上海")]
     assert rejects_in(cli) == [("crm", 1, "superseded")]
+
+
+def test_an_earlier_delivery_sent_again_takes_back_the_correction_that_replaced_it(
+        cli, tmp_path):
+    # The channel retracts a bad correction by sending the earlier file again: it was
+    # skipped as a duplicate, and the retracted row (and any merge it made) stayed
+    for day, city in ((1, "北京"), (2, "上海"), (3, "北京")):
+        (tmp_path / f"d{day}").mkdir()
+        write(tmp_path / f"d{day}" / "crm.csv", f"lead_id,phone,city\n1,13900000001,{city}\n")
+    statuses = [cli("ingest", tmp_path / f"d{day}" / "crm.csv", "--json").json()["files"][0]
+                ["status"] for day in (1, 2, 3)]
+    assert statuses == ["loaded", "loaded", "loaded"]
+    assert [row[2] for row in leads_in(cli, "lead_key", "lead_id", "city")] == ["北京"]
+    again = cli("ingest", tmp_path / "d3" / "crm.csv", "--json").json()["files"][0]
+    assert (again["status"], again["duplicate_of"]["file"]) == (
+        "skipped_duplicate", str(tmp_path / "d1" / "crm.csv"))
+    # a folder delivered again whole: its files' rows were not replaced, still skipped
+    other = write(tmp_path / "web.csv", "lead_id,phone\n7,13900000007\n")
+    assert cli("ingest", other).exit_code == 0
+    assert cli("ingest", other, "--json").json()["files"][0]["status"] == "skipped_duplicate"
 
 
 def test_lead_keys_follow_file_and_record_order_rejected_records_keep_their_number(

@@ -244,7 +244,7 @@ class DuckDBReader:
             staged.temp.unlink(missing_ok=True)
 
 
-EARLIER_FILES_SQL = ("SELECT file_id, path, ingested_at, status FROM ingested_files "
+EARLIER_FILES_SQL = ("SELECT file_id, path, ingested_at, status, source FROM ingested_files "
                      "WHERE content_hash = ? ORDER BY file_id")
 
 
@@ -265,12 +265,20 @@ class IngestState:
                           "kind, rows_loaded FROM ingested_files ORDER BY file_id").fetchall()
         self.by_hash: dict[str, list[tuple]] = {}
         for row in rows:
-            self.by_hash.setdefault(row[0], []).append(tuple(row[1:5]))
+            self.by_hash.setdefault(row[0], []).append(tuple(row[1:6]))
         self.lead_sources = {row[5] for row in rows if row[6] == "leads" and row[7]}
         self.recorded: set[str] = set()
 
+    def replaced(self, file_id: int) -> bool:
+        """Whether a later delivery replaced rows of file `file_id` (they went to rejects
+        as 'superseded'). Asked of a duplicate only: rare, so one query each."""
+        return bool(self.ws.scalar(
+            "SELECT count(*) FROM rejects WHERE file_id = ? AND reason = 'superseded'",
+            [file_id]))
+
     def earlier(self, digest: str) -> list[tuple]:
-        """(file_id, path, ingested_at, status) of the files of this content, in order."""
+        """(file_id, path, ingested_at, status, source) of the files of this content, in
+        order."""
         if digest in self.recorded:  # recorded by this ingest: read back as stored
             return self.ws.execute(EARLIER_FILES_SQL, [digest]).fetchall()
         return self.by_hash.get(digest, [])
@@ -342,7 +350,11 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     # An invalid or empty delivery again is not a duplicate: it is refused or flagged again
     # (exit 2 / exit 1), so a job that keeps sending broken exports keeps alerting.
     kept = [row for row in earlier if row[3] not in ("invalid", "empty")]
-    if kept:
+    # ...nor is the content of an earlier delivery of this source whose rows a later one
+    # replaced: sent again, it takes the correction back (else the retracted rows, and a
+    # merge they made, stayed). A folder delivered again whole is still skipped: its
+    # files' rows were not replaced.
+    if kept and not (kept[-1][4] == source and state.replaced(kept[-1][0])):
         return _duplicate(result, kept[0][1], kept[0][2])
     if fmt.conflict:
         if not options.force:
@@ -359,6 +371,8 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     ws.execute("BEGIN TRANSACTION")  # a failing file leaves no partial rows behind
     try:
         for row in earlier:  # an earlier invalid attempt: its rejects give way to this one
+            if row[3] not in ("invalid", "empty"):
+                continue  # a delivery this one takes back to: it stays on record
             ws.execute("DELETE FROM rejects WHERE file_id = ?", [row[0]])
             ws.execute("DELETE FROM ingested_files WHERE file_id = ?", [row[0]])
         staged = reader.stage(ws, path, fmt, file_id)
