@@ -148,7 +148,8 @@ def two_leads(tmp_path_factory):
 
 @pytest.mark.parametrize("args", [["portrait", "L1"], ["portrait", "L1", "--json"],
                                   ["find", "lead_count >= 1"], ["runs", "--json"],
-                                  ["explain", "L1"], ["portrait", "nobody"]])
+                                  ["explain", "L1"], ["portrait", "nobody"],
+                                  ["--show-completion", "zsh"]])
 def test_a_reader_that_went_away_leaves_the_exit_code_and_stderr_alone(two_leads, args):
     # `leadctl find … | head`: the reader closes early. rich exited 1 there, and the
     # portrait's --json printed a traceback; a found lead is still found (0), a missing one

@@ -129,6 +129,9 @@ def completion_for_named_shell(argv: list[str]) -> bool:
     """`--show-completion SHELL` / `--install-completion SHELL`: for the shell named. typer
     takes no shell word where it can detect the shell it runs under, so it gave that
     shell's script (and from `sh`, a cron job or a Dockerfile, none). Whether it ran."""
+    if command_in(argv[:-2]) is not None:  # a command's own arguments, not these
+        return False
+    argv = argv[-2:]  # root options before it (`--db`) change nothing of the script
     if len(argv) != 2 or argv[0] not in ("--show-completion", "--install-completion") \
             or argv[1] not in COMPLETION_SHELLS:
         return False
@@ -136,11 +139,11 @@ def completion_for_named_shell(argv: list[str]) -> bool:
 
     names = {"prog_name": "leadctl", "complete_var": "_LEADCTL_COMPLETE"}
     if argv[0] == "--show-completion":
-        print(completion.get_completion_script(shell=argv[1], **names))
+        output.write_stdout(completion.get_completion_script(shell=argv[1], **names) + "\n")
     else:
         shell, path = completion.install(shell=argv[1], **names)
-        print(f"{shell} completion installed in {path}\n"
-              "Completion will take effect once you restart the terminal")
+        output.write_stdout(f"{shell} completion installed in {path}\n"
+                            "Completion will take effect once you restart the terminal\n")
     return True
 
 
