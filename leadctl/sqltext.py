@@ -76,6 +76,13 @@ def absent_sql(key: str, table: str, column: str = "lead_key", among: str | None
     return f"NOT EXISTS (SELECT 1 FROM {source} _absent WHERE _absent.{column} = {key})"
 
 
+def finite_sql(expr: str) -> str:
+    """True when a number is finite: NaN and ±infinity (DuckDB computes them past the
+    largest double, silently) pass every threshold. x - x = 0 is false for exactly those,
+    on DuckDB and Spark alike; NULL stays NULL."""
+    return f"({expr} - {expr} = 0)"
+
+
 NULL_TOKENS_SQL = ", ".join(literal(t) for t in NULL_TOKENS)
 
 

@@ -250,10 +250,7 @@ def suggestions_sql(reviewed: str | None = None) -> str:
         WITH pairs AS (SELECT DISTINCT person_a, person_b FROM {T['evidence']}),
         -- Names and cards are matched within the pairs only: a join of every two persons
         -- sharing a name (20M rows at 1M leads) is quadratic in the commonest name.
-        same_name AS (
-            SELECT DISTINCT p.person_a, p.person_b
-            FROM pairs p JOIN {T['names']} x ON x.person_id = p.person_a
-            JOIN {T['names']} y ON y.person_id = p.person_b AND y.name_key = x.name_key),
+        same_name AS ({shared_names_sql('pairs')}),
         same_card AS (
             SELECT DISTINCT p.person_a, p.person_b
             FROM pairs p JOIN {T['cards']} x ON x.person_id = p.person_a
@@ -293,12 +290,12 @@ def suggestions_sql(reviewed: str | None = None) -> str:
         ORDER BY s.score DESC, s.person_a, s.person_b, s.weight DESC, s.kind"""
 
 
-def shared_names_sql() -> str:
-    """(person_a, person_b, name_key) of the given pairs table `_sug_pairs`: a name both
-    persons carry (the first, for the evidence shown)."""
+def shared_names_sql(pairs: str = "_sug_pairs") -> str:
+    """(person_a, person_b, name_key) of the pairs of `pairs` whose persons carry a name
+    both: the first such name (for the evidence shown)."""
     return f"""
         SELECT p.person_a, p.person_b, min(x.name_key) AS name_key
-        FROM _sug_pairs p JOIN {T['names']} x ON x.person_id = p.person_a
+        FROM {pairs} p JOIN {T['names']} x ON x.person_id = p.person_a
         JOIN {T['names']} y ON y.person_id = p.person_b AND y.name_key = x.name_key
         GROUP BY p.person_a, p.person_b"""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, LEAD_COLUMNS
-from leadctl.sqltext import NULL_TOKENS_SQL, ident, literal, null_token_sql
+from leadctl.sqltext import NULL_TOKENS_SQL, finite_sql, ident, literal, null_token_sql
 
 BOM = "\ufeff"
 TIMESTAMP_FORMATS = (
@@ -543,8 +543,8 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
                  f"WHEN strpos({amount_raw}, ',') = 0 THEN {amount_raw} END AS DOUBLE)")
         # NaN and ±infinity (a text 'NaN', '1e400', a float column's own) are no amount:
         # one would turn every sum and average over it, and the RFM means of everyone,
-        # into NaN. x - x = 0 is false for exactly those, on DuckDB and Spark alike.
-        amount = f"CASE WHEN {value} - {value} = 0 THEN {value} END"
+        # into NaN.
+        amount = f"CASE WHEN {finite_sql(value)} THEN {value} END"
     base = {"_person": col("person_id"), "_lead": col("lead_id"), "_phone": col("phone"),
             "_event_type": f"lower({col('event_type')})", "ts": ts, "amount": amount,
             "category": col("category"),

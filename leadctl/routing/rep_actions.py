@@ -66,6 +66,12 @@ def _unseen_sale(target: str) -> str:
             "AND t.locked_until = s.locked_until)")
 
 
+def _unseen_action() -> str:
+    """A source log row (s) that the target's `assignments` does not have."""
+    return ("NOT EXISTS (SELECT 1 FROM assignments a WHERE a.logged_at = s.logged_at "
+            "AND a.person_id = s.person_id AND a.rule = s.rule)")
+
+
 def unknown_persons_sql() -> str:
     """(persons, example): the persons that source actions the target does not have yet
     name, and that the target has never had (neither a person nor a retired id). Actions
@@ -75,9 +81,7 @@ def unknown_persons_sql() -> str:
 SELECT count(DISTINCT person_id) AS persons, min(person_id) AS example FROM (
   SELECT s.person_id FROM {SOURCES['sales']} s WHERE {_unseen_sale('sales')}
   UNION ALL
-  SELECT s.person_id FROM {SOURCES['assignments']} s
-  WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE a.logged_at = s.logged_at
-                    AND a.person_id = s.person_id AND a.rule = s.rule)
+  SELECT s.person_id FROM {SOURCES['assignments']} s WHERE {_unseen_action()}
   UNION ALL
   SELECT i.person_id FROM {SOURCES['lead_intent']} i
   WHERE NOT EXISTS (SELECT 1 FROM lead_intent t WHERE t.person_id = i.person_id
@@ -107,9 +111,7 @@ SELECT {', '.join(f's.{c}' for c in SALES_COLUMNS)} FROM {SOURCES['sales']} s
 WHERE {_unseen_sale(target_sales)}""",
         f"""CREATE OR REPLACE TEMP TABLE {new} AS
 SELECT {', '.join(f's.{c}' for c in LOG_COLUMNS)} FROM {SOURCES['assignments']} s
-WHERE s.person_id IN {known}
-  AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.logged_at = s.logged_at
-                  AND a.person_id = s.person_id AND a.rule = s.rule)""",
+WHERE s.person_id IN {known} AND {_unseen_action()}""",
         f"DELETE FROM ownership WHERE person_id IN {acted}",
         f"""INSERT INTO ownership ({own})
 SELECT {own} FROM {SOURCES['ownership']} WHERE person_id IN {acted}""",

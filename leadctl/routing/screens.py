@@ -18,17 +18,24 @@ from leadctl.sqltext import date_literal, literal
 LOG_ROWS = 5  # the latest log rows a screen shows
 
 
+def _person_rows(person_id: str, until: dt.date | None) -> tuple[str, list]:
+    """The condition and parameters of the person's log rows (any id they were recorded
+    under) dated by `until`, when given (an undated row always)."""
+    dated = "" if until is None else " AND (as_of IS NULL OR as_of <= ?)"
+    return (f"{recorded_under_sql()}{dated}",
+            [person_id] * 2 + ([until] if until is not None else []))
+
+
 def person_log(ws, person_id: str, limit: int = LOG_ROWS,
                until: dt.date | None = None) -> list[dict]:
     """The person's latest assignment log rows (dated by `until`, when given), newest
     first; `recorded_as` names the retired id a row was written under (NULL: its own)."""
-    dated = "" if until is None else " AND (as_of IS NULL OR as_of <= ?)"  # NULL: undated
+    rows, params = _person_rows(person_id, until)
     return ws.rows(
         "SELECT logged_at, as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
         "new_status, rule, reason, CASE WHEN person_id <> ? THEN person_id END AS recorded_as "
-        f"FROM assignments WHERE {recorded_under_sql()}{dated} "
-        f"ORDER BY logged_at DESC, run_id DESC LIMIT {int(limit)}",
-        [person_id] * 3 + ([until] if until is not None else []))
+        f"FROM assignments WHERE {rows} ORDER BY logged_at DESC, run_id DESC LIMIT {int(limit)}",
+        [person_id, *params])
 
 
 def placing_route(ws, person_id: str, routes: list[str], pool: str | None,
@@ -38,12 +45,11 @@ def placing_route(ws, person_id: str, routes: list[str], pool: str | None,
     made (dated by `until`, when given). None: no route placed it there."""
     if not routes or pool is None:
         return None
-    dated = "" if until is None else " AND (as_of IS NULL OR as_of <= ?)"
+    rows, params = _person_rows(person_id, until)
     return ws.scalar(
-        f"SELECT rule FROM assignments WHERE {recorded_under_sql()}{dated} AND new_pool = ? "
+        f"SELECT rule FROM assignments WHERE {rows} AND new_pool = ? "
         f"AND rule IN ({', '.join(literal(r) for r in routes)}) "
-        "ORDER BY logged_at DESC, run_id DESC LIMIT 1",
-        [person_id] * 2 + ([until] if until is not None else []) + [pool])
+        "ORDER BY logged_at DESC, run_id DESC LIMIT 1", [*params, pool])
 
 
 def latest_action_sql(until: dt.date | None = None) -> str:

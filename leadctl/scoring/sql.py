@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from leadctl.rules.located import LocatedText, compile_located
 from leadctl.scoring.model import ScoreRule, ScoringRules
 from leadctl.sqlfn import round_sql
-from leadctl.sqltext import date_literal, ident, literal, number
+from leadctl.sqltext import date_literal, finite_sql, ident, literal, number
 
 
 def points_column(rule: ScoreRule) -> str:
@@ -115,16 +115,15 @@ def grade_changes_sql(source: str) -> str:
 
 
 def infinite_points_sql(rules: ScoringRules, source: str) -> str | None:
-    """Per rule (and for the score): how many persons its points are no finite number for,
-    and the first such person. DuckDB computes infinity past the largest double, and NaN
-    from it, silently: one passes every grade's minimum. x - x = 0 is false for exactly
-    those (NULL, no points, is no such row)."""
+    """Per rule (and for the score): how many persons its points are no finite number for
+    (`finite_sql`: one would pass every grade's minimum), and the first such person. NULL,
+    no points, is no such row."""
     if not rules.rules:
         return None
     columns = [(r.name, points_column(r)) for r in rules.rules] + [("", "score")]
     cols = ",\n       ".join(
-        f"count(*) FILTER (WHERE NOT ({c} - {c} = 0)) AS {ident('n_' + name)}, "
-        f"min(person_id) FILTER (WHERE NOT ({c} - {c} = 0)) AS {ident('e_' + name)}"
+        f"count(*) FILTER (WHERE NOT {finite_sql(c)}) AS {ident('n_' + name)}, "
+        f"min(person_id) FILTER (WHERE NOT {finite_sql(c)}) AS {ident('e_' + name)}"
         for name, c in columns)
     return f"SELECT {cols}\nFROM {ident(source)}"
 

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadctl import pii
-from leadctl.sqltext import date_literal, ident, literal, meta_value_sql, set_meta_sql
+from leadctl.sqltext import (
+    date_literal,
+    finite_sql,
+    ident,
+    literal,
+    meta_value_sql,
+    set_meta_sql,
+)
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as inc
 from leadctl.tagging.fields import names_in
@@ -543,7 +550,7 @@ def _refuse_infinite_values(ws: Workspace, ordered: list, stats: dict) -> None:
             continue
         column = ident(tag.name)
         found = ws.rows(f"SELECT count(*) AS n, min(person_id) AS example FROM {NEW_FEATURES} "
-                        f"WHERE NOT ({column} - {column} = 0)")[0]
+                        f"WHERE NOT {finite_sql(column)}")[0]
         raise RuleComputationFailed(
             f"tag: {tag.name} is no finite number for {found['n']} person(s), such as "
             f"{found['example']} (past the largest number, about 1.8e308): check its "
