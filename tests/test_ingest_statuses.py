@@ -330,3 +330,29 @@ def test_an_unknown_encoding_is_refused_before_anything_is_read(cli, tmp_path):
     assert (result.exit_code, result.stderr) == (
         2, "error: --encoding: unknown encoding 'bogus-enc'\n")
     assert not cli.db.exists()
+
+
+def test_a_file_misread_by_a_forced_encoding_is_read_again_when_sent_again(cli, tmp_path):
+    leads = write(tmp_path / "web.csv", "name,phone\n张三,13900000001\n李四,13900000002\n")
+    events = write(tmp_path / "ev.csv",
+                   "phone,event_type,ts,category\n13900000001,order_paid,2026-10-01 10:00,家居\n")
+    for path in (leads, events):
+        assert cli("ingest", path, "--encoding", "gbk", "--force").exit_code == 0
+    assert cli("run", "--as-of", "2026-10-02").exit_code == 0
+    again = cli("ingest", leads, events, "--json")
+    assert [(f["status"], f["encoding"], f["superseded"], f["message"])
+            for f in again.json()["files"]] == [
+        ("loaded", "utf-8", 2, "read again as utf-8: replaces what file(s) 1 loaded"),
+        ("loaded", "utf-8", 1, "read again as utf-8: replaces what file(s) 2 loaded")]
+    assert table(cli, "SELECT file_id, kind, row_number, reason, detail FROM rejects "
+                      "ORDER BY ALL") == [
+        (1, "leads", 1, "superseded", "read again as utf-8 by file 3"),
+        (1, "leads", 2, "superseded", "read again as utf-8 by file 3"),
+        (2, "events", 1, "superseded", "read again as utf-8 by file 4")]
+    assert cli("run", "--as-of", "2026-10-02").exit_code == 0
+    assert table(cli, "SELECT p.name, f.first_order_category FROM persons p "
+                      "JOIN person_features f USING (person_id) ORDER BY p.phone") == [
+        ("张三", "家居"), ("李四", None)]
+    assert cli("ingest", leads, "--json").json()["files"][0]["status"] == "skipped_duplicate"
+    misread = cli("ingest", leads, "--encoding", "gbk", "--force", "--json").json()["files"][0]
+    assert (misread["status"], misread["superseded"]) == ("loaded", 2)

@@ -244,8 +244,8 @@ class DuckDBReader:
             staged.temp.unlink(missing_ok=True)
 
 
-EARLIER_FILES_SQL = ("SELECT file_id, path, ingested_at, status, source FROM ingested_files "
-                     "WHERE content_hash = ? ORDER BY file_id")
+EARLIER_FILES_SQL = ("SELECT file_id, path, ingested_at, status, source, encoding "
+                     "FROM ingested_files WHERE content_hash = ? ORDER BY file_id")
 
 
 class IngestState:
@@ -262,11 +262,12 @@ class IngestState:
         self.file_id = ws.next_id("ingested_files", "file_id")
         self.lead_key_base = ws.scalar("SELECT coalesce(max(lead_key), 0) FROM leads")
         rows = ws.execute("SELECT content_hash, file_id, path, ingested_at, status, source, "
-                          "kind, rows_loaded FROM ingested_files ORDER BY file_id").fetchall()
+                          "encoding, kind, rows_loaded FROM ingested_files "
+                          "ORDER BY file_id").fetchall()
         self.by_hash: dict[str, list[tuple]] = {}
         for row in rows:
-            self.by_hash.setdefault(row[0], []).append(tuple(row[1:6]))
-        self.lead_sources = {row[5] for row in rows if row[6] == "leads" and row[7]}
+            self.by_hash.setdefault(row[0], []).append(tuple(row[1:7]))
+        self.lead_sources = {row[5] for row in rows if row[7] == "leads" and row[8]}
         self.recorded: set[str] = set()
 
     def replaced(self, file_id: int) -> bool:
@@ -277,8 +278,8 @@ class IngestState:
             [file_id]))
 
     def earlier(self, digest: str) -> list[tuple]:
-        """(file_id, path, ingested_at, status, source) of the files of this content, in
-        order."""
+        """(file_id, path, ingested_at, status, source, encoding) of the files of this
+        content, in order."""
         if digest in self.recorded:  # recorded by this ingest: read back as stored
             return self.ws.execute(EARLIER_FILES_SQL, [digest]).fetchall()
         return self.by_hash.get(digest, [])
@@ -354,7 +355,12 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     # replaced: sent again, it takes the correction back (else the retracted rows, and a
     # merge they made, stayed). A folder delivered again whole is still skipped: its
     # files' rows were not replaced.
-    if kept and not (kept[-1][4] == source and state.replaced(kept[-1][0])):
+    # ...nor is the content read with another encoding than its last read (a forced
+    # --encoding that garbled it, or one that now takes that back): its rows replace the
+    # earlier read's.
+    misread = [row for row in kept if _read_otherwise(row[5], fmt)]
+    if kept and kept[-1] not in misread and not (
+            kept[-1][4] == source and state.replaced(kept[-1][0])):
         return _duplicate(result, kept[0][1], kept[0][2])
     if fmt.conflict:
         if not options.force:
@@ -395,6 +401,8 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         else:
             _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
                          result)
+        if misread:
+            _retract_reads(ws, [row[0] for row in misread], file_id, fmt.encoding, result)
         result.rows_read = result.loaded + result.rejected
         _settle_status(result)
         _record_file(ws, file_id, path, result, digest, fmt.format, columns,
@@ -615,6 +623,31 @@ def _replace_events(ws, file_id: int, source: str, result: FileResult) -> None:
         result.loaded -= counts["repeated"]
         result.rejected += counts["repeated"]
     ws.execute(f"DROP TABLE {REPLACED_EVENTS}")
+
+
+def _read_otherwise(encoding: str | None, fmt: FileFormat) -> bool:
+    """Whether a stored read of this content (its `encoding`) decoded it otherwise than
+    this read will."""
+    if fmt.format != "csv" or not encoding:
+        return False
+    try:
+        return codec_name(encoding) != codec_name(fmt.encoding)
+    except InputError:
+        return True
+
+
+def _retract_reads(ws: Workspace, file_ids: list[int], file_id: int, encoding: str,
+                   result: FileResult) -> None:
+    """What earlier reads of the file with another encoding still have stored (a lead
+    whose id this read carries again was replaced already, keeping its key) leaves for
+    rejects as 'superseded'."""
+    statements, counted = sql.retract_files_sql(file_ids, file_id, encoding)
+    retracted = ws.scalar(counted)
+    ws.script(statements)
+    result.superseded += retracted
+    note = (f"read again as {encoding}: replaces what file(s) "
+            f"{', '.join(map(str, file_ids))} loaded")
+    result.message = "; ".join(m for m in (result.message, note) if m)
 
 
 def _record_file(ws: Workspace, file_id: int, path: Path, result: FileResult, digest: str,

@@ -493,6 +493,27 @@ def supersede_leads_sql(file_id: int) -> list[str]:
     ]
 
 
+def retract_files_sql(file_ids: list[int], by_file: int,
+                      encoding: str) -> tuple[list[str], str]:
+    """The leads and events files `file_ids` still have stored leave for rejects as
+    'superseded', whole (file `by_file` read the same content again as `encoding`), and
+    the rows their reads rejected give way to this read's; and the query counting the
+    rows that leave."""
+    files = ", ".join(str(int(f)) for f in file_ids)
+    detail = literal(f"read again as {encoding} by file {int(by_file)}")
+    statements = [f"DELETE FROM rejects WHERE file_id IN ({files}) AND reason <> 'superseded'"]
+    for table, columns in (("leads", LEADS_TABLE_COLUMNS), ("events", EVENTS_TABLE_COLUMNS)):
+        statements += [
+            f"""INSERT INTO rejects
+                SELECT t.file_id, t.source, '{table}', t.row_number, 'superseded', {detail},
+                       {whole_row_json_sql("t", columns)}, now()::TIMESTAMP
+                FROM {table} t WHERE t.file_id IN ({files})""",
+            f"DELETE FROM {table} WHERE file_id IN ({files})"]
+    counted = (f"SELECT (SELECT count(*) FROM leads WHERE file_id IN ({files})) + "
+               f"(SELECT count(*) FROM events WHERE file_id IN ({files}))")
+    return statements, counted
+
+
 def insert_leads_sql(checked: str, duplicates: str, file_id: int, source: str, base: int,
                      kept: bool = True) -> str:
     """The file's usable rows into leads, new keys `base` (at least every stored key) +
