@@ -79,8 +79,10 @@ def test_capacity_is_never_exceeded_and_resets_next_period(tmp_path):
     assert state(ws, "p04")["reason"] == "no_capacity"
     assert summary["unassigned"] == {"no_capacity": 3}
     assert summary["reps"] == [
-        {"rep": "ann", "capacity": 2, "period_load": 2, "room": 0, "dealt": 2, "open_leads": 2},
-        {"rep": "bob", "capacity": 1, "period_load": 1, "room": 0, "dealt": 1, "open_leads": 1}]
+        {"rep": "ann", "capacity": 2, "in_rules": True, "period_load": 2, "room": 0,
+         "dealt": 2, "open_leads": 2},
+        {"rep": "bob", "capacity": 1, "in_rules": True, "period_load": 1, "room": 0,
+         "dealt": 1, "open_leads": 1}]
     # Later the same week: still full; waiting persons stay, nothing is logged for them.
     add_persons(ws, [("q01", 10.0, "A", "east"), ("q02", 9.0, "A", "east")])
     before = log_count(ws)

@@ -112,6 +112,26 @@ def test_route_conditions_can_use_status_age(tmp_path):
     assert (state(ws, "a1")["pool"], state(ws, "a1")["owner"]) == ("rescue", "bob")
 
 
+def test_the_summary_lists_a_removed_pool_and_rep_still_holding_closed_leads(tmp_path):
+    text = """\
+    pools:
+      - name: {pool}
+        allocation: round_robin
+        reps: [{rep}]
+    routes:
+      - {{name: all, pool: {pool}}}
+    """
+    ws = make_ws(ranked(2))
+    run_routing(ws, rules(tmp_path, text.format(pool="sales_a", rep="ann")), AS_OF, run_id=1)
+    ws.execute("UPDATE ownership SET status = 'closed' WHERE person_id = 'p01'")
+    summary = run_routing(ws, rules(tmp_path, text.format(pool="sales_b", rep="bob")), AS_OF,
+                          run_id=2)
+    assert [(p["pool"], p["in_rules"], p["persons"], p["owned"]) for p in summary["pools"]] == [
+        ("sales_b", True, 1, 1), ("sales_a", False, 1, 1)]
+    assert [(r["rep"], r["in_rules"], r["capacity"], r["open_leads"])
+            for r in summary["reps"]] == [("bob", True, None, 1), ("ann", False, None, 0)]
+
+
 def test_a_renamed_pool_keeps_its_reps_leads_without_using_their_capacity(tmp_path):
     # Re-dealt, rep_sun's own 3 leads took her 3 slots: she lost them as no_capacity, and
     # a second route the same day dealt one again (capacity 5: period load said 5, then 4)

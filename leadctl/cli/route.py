@@ -56,14 +56,17 @@ def render_route_summary(result: dict) -> None:
              for d in result["details"]], drop=("rule", "from")))
     out.print(common.table("pools", ["pool", "allocation", "persons", "owned", "waiting",
                                      "dealt now"],
-                           [[p["pool"], p["allocation"], p["persons"], p["owned"], p["unowned"],
+                           [[p["pool"], p["allocation"] if p["in_rules"] else "not in rules",
+                             p["persons"], p["owned"], p["unowned"],
                              p["dealt"]] for p in result["pools"]],
                            right=("persons", "owned", "waiting", "dealt now"),
                            drop=("allocation", "dealt now")))
     period = result["capacity_period"]
     out.print(common.table(f"reps (capacity per {period['period']} from {period['from']})",
                            ["rep", "dealt now", "this period", "capacity", "room", "open"],
-                           [[r["rep"], r["dealt"], r["period_load"], r["capacity"] or "-",
+                           [[r["rep"], r["dealt"], r["period_load"],
+                             r["capacity"] if r["capacity"] is not None
+                             else "-" if r["in_rules"] else "not in rules",
                              "-" if r["room"] is None else r["room"], r["open_leads"]]
                             for r in result["reps"]],
                            right=("dealt now", "this period", "capacity", "room", "open"),

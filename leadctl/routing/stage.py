@@ -118,14 +118,25 @@ def _summary(ws: Workspace, rules: RoutingRules, groups: list[dict], as_of: dt.d
             unassigned[reason] = unassigned.get(reason, 0) + int(g["persons"])
         if g["owner"] is not None and not g["closed"]:
             open_leads[g["owner"]] = open_leads.get(g["owner"], 0) + int(g["persons"])
+    # Then the pools and reps routing.yaml no longer has that still hold persons (a
+    # locked or closed lead stays with its rep whatever the file says): the lists add up
+    # to the totals.
+    listed = {pool.name: pool for pool in rules.pools}
+    held = sorted({g["pool"] for g in present if g["pool"] is not None} - set(listed))
     pools = []
-    for pool in rules.pools:
-        in_pool = [g for g in present if g["pool"] == pool.name]
+    for name in [*listed, *held]:
+        pool = listed.get(name)
+        in_pool = [g for g in present if g["pool"] == name]
         owned = sum(int(g["persons"]) for g in in_pool if g["owner"] is not None)
         persons = sum(int(g["persons"]) for g in in_pool)
-        pools.append({"pool": pool.name, "allocation": pool.allocation, "team": pool.team,
+        pools.append({"pool": name, "allocation": pool and pool.allocation,
+                      "team": pool and pool.team, "in_rules": pool is not None,
                       "persons": persons, "owned": owned, "unowned": persons - owned,
-                      "dealt": sum(n for (p, _), n in dealt.items() if p == pool.name)})
+                      "dealt": sum(n for (p, _), n in dealt.items() if p == name)})
+    named = {r["rep"] for r in reps}
+    reps = [{**r, "in_rules": True} for r in reps] + [
+        {"rep": rep, "capacity": None, "in_rules": False}
+        for rep in sorted({g["owner"] for g in present if g["owner"] is not None} - named)]
     return {
         "persons": sum(int(g["persons"]) for g in present),
         "changes": sum(moves.values()),
@@ -143,7 +154,7 @@ def _summary(ws: Workspace, rules: RoutingRules, groups: list[dict], as_of: dt.d
         "details_shown": len(details),
         "unassigned": {k: unassigned[k] for k in sorted(unassigned)},
         "pools": pools,
-        "reps": [{"rep": r["rep"], "capacity": r["capacity"],
+        "reps": [{"rep": r["rep"], "capacity": r["capacity"], "in_rules": r["in_rules"],
                   "period_load": period.get(r["rep"], 0),
                   "room": None if r["capacity"] is None
                   else max(int(r["capacity"]) - period.get(r["rep"], 0), 0),
