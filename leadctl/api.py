@@ -43,7 +43,7 @@ from leadctl.tagging.parse import load_tag_rules
 from leadctl.tagging.stage import run_tags
 from leadctl.views.asof import ScreenAsOf, last_tag_as_of, stored_as_of
 from leadctl.views.explain import explain_lead
-from leadctl.views.export import check_output_file, copy_to_file, export_table
+from leadctl.views.export import check_output_file, export_table, file_in_place
 from leadctl.views.find import (
     InvalidExpression,
     compile_filter,
@@ -423,14 +423,17 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
     spec = AudienceSpec.parse(name, expr, start=as_of, variants=variants, holdout=holdout,
                               seed=seed, control=control, goal=goal)
     check_output_file(out, db_path_from(db))  # a bad file name or folder: nothing recorded
-    with recorded_run(db, "audience export", as_of) as ws, _echoed_masked(reveal):
+    # The file takes its place once the experiment is published: stopped or failed before,
+    # neither is there (a mailed audience `report ab` knows nothing of, or another one).
+    with file_in_place(out) as write, recorded_run(db, "audience export", as_of) as ws, \
+            _echoed_masked(reveal):
         with _tags_not_computed(rules_dir):
             where = compile_filter(ws, expr, as_of)
         with evaluating(expr):  # an overflow for some person: exit 2, as in find
             result = record_audience(ws, spec, "SELECT p.person_id "
                                      f"{relation_sql(where, routing_until)}",
                                      user=current_user(), replace=replace)
-        rows = copy_to_file(ws, members_file_sql(name, reveal=reveal), out)
+        rows = write(ws, members_file_sql(name, reveal=reveal))
         # Drawn from the stored tags and scores, which are not recomputed for the start:
         # `as_of_differs` names those of another date, as `find` does.
         on = ScreenAsOf(as_of, "option", last_tag_as_of(ws))

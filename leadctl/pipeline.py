@@ -41,7 +41,7 @@ from leadctl.ruleset import RuleSet, load_rules
 from leadctl.schema import COMPACT_EVERY_RUNS
 from leadctl.scoring.stage import run_scores
 from leadctl.tagging.stage import run_tags
-from leadctl.workspace import kill_point, open_private, open_writer, signals_ignored
+from leadctl.workspace import kill_point, open_private, open_writer, signals_ignored, writer_lock
 
 log = logging.getLogger("leadctl")
 
@@ -79,6 +79,20 @@ def run_nightly(db: Path | None, options: RunOptions,
                      "timings": {}}
     if options.dry_run:
         return dry_run(db, rules, options, summary, progress)
+    try:
+        with writer_lock(db, create=True):  # kept until a failed run's row is written
+            return _publish_run(db, rules, options, summary, progress, started_at)
+    except WorkspaceLocked as exc:
+        log.error("run refused: %s", exc)  # another writer holds the lock: no row
+        raise
+
+
+def _publish_run(db: Path | None, rules: RuleSet, options: RunOptions, summary: dict,
+                 progress: Callable[[int, int, str], None] | None,
+                 started_at: dt.datetime) -> dict:
+    """The nightly run's write session, under the writer lock `run_nightly` holds; a
+    failed one is logged as failed."""
+    digest = summary["rules_hash"]
     started = time.perf_counter()
     session = None
     try:
@@ -95,9 +109,6 @@ def run_nightly(db: Path | None, options: RunOptions,
             summary["outcome"] = outcome
             ws.finish_run(outcome, run_counts(summary), options.inbox, problem)
         kill_point("publish")
-    except WorkspaceLocked as exc:
-        log.error("run refused: %s", exc)  # another writer holds the lock: no row
-        raise
     except WorkspaceError as exc:
         if "run_id" in summary:  # the workspace opened, then failed to publish: log it
             _record_failure(db, options, digest, exc, summary, started_at)

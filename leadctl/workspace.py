@@ -491,9 +491,8 @@ def _command_name() -> str:
     return _COMMAND["name"]
 
 
-@contextlib.contextmanager
-def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterator[Workspace]:
-    """Locked, atomic write session: publish on success, discard on any error."""
+def _writable(db: str | os.PathLike | None, create: bool) -> tuple[Path, Path]:
+    """(the workspace as given, the file it names) of a workspace a writer may open."""
     path = workspace_path(db)
     if not path.exists() and not create:
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
@@ -504,9 +503,40 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
                              "permission): nothing was changed; make it writable to update it")
     # A link is followed: the file it names is locked and replaced (under either name),
     # never the link itself; messages name the workspace as given.
-    target = Path(os.path.realpath(path))
+    return path, Path(os.path.realpath(path))
+
+
+# Writer locks a command holds across several write sessions (`writer_lock`).
+_HELD_LOCKS: dict[Path, _Lock] = {}
+
+
+@contextlib.contextmanager
+def writer_lock(db: str | os.PathLike | None, *, create: bool = False) -> Iterator[None]:
+    """The workspace's writer lock, held across the write sessions opened in the block
+    (they take it as theirs): a run that failed logs its row before another writer can
+    take the workspace."""
+    _, target = _writable(db, create)
+    if target in _HELD_LOCKS:
+        yield
+        return
     lock = _Lock(_beside(target, LOCK))
     lock.acquire()
+    _HELD_LOCKS[target] = lock
+    try:
+        yield
+    finally:
+        del _HELD_LOCKS[target]
+        lock.release()
+
+
+@contextlib.contextmanager
+def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterator[Workspace]:
+    """Locked, atomic write session: publish on success, discard on any error."""
+    path, target = _writable(db, create)
+    held = target in _HELD_LOCKS
+    lock = _Lock(_beside(target, LOCK))
+    if not held:
+        lock.acquire()
     work = _beside(target, WORK)
     try:
         for leftover in (work, _beside(work, WAL)):
@@ -528,7 +558,8 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
     finally:
         for leftover in (work, _beside(work, WAL)):
             leftover.unlink(missing_ok=True)
-        lock.release()
+        if not held:
+            lock.release()
 
 
 # Signals that arrived while `_signals_held` held them (the Python handler offers

@@ -285,6 +285,23 @@ def test_an_audience_whose_expression_overflows_is_exit_2_and_records_nothing(ac
         assert ws.scalar("SELECT count(*) FROM experiments") == 0
 
 
+def test_an_audience_stopped_before_its_record_is_published_leaves_no_file(acli, monkeypatch):
+    from leadctl import workspace
+
+    export(acli)
+    before = (acli.db.parent / "spring.csv").read_bytes()
+
+    def stopped(*args, **kwargs):  # the file was written, the workspace not yet published
+        raise KeyboardInterrupt
+    monkeypatch.setattr(workspace, "_fsync", stopped)
+    result, out = export(acli, "--replace", "--holdout", "50%")
+    assert result.exit_code == 130
+    assert out.read_bytes() == before
+    assert [p.name for p in out.parent.iterdir() if p.name.endswith(".part")] == []
+    with reading(acli.db) as ws:
+        assert ws.scalar("SELECT count(*) FROM experiment_members WHERE variant = 'holdout'") == 0
+
+
 def test_an_audience_drawn_from_tags_of_another_date_says_so(acli):
     result, _ = export(acli, "--json")
     assert (result.json()["tags_as_of"], result.json()["as_of_differs"]) == (None, [])

@@ -303,6 +303,27 @@ def test_a_failed_runs_log_row_starts_when_the_run_started(tmp_path, monkeypatch
     assert outcome == "failed" and seconds >= 0.5  # not the moment the row was written
 
 
+def test_a_failed_run_keeps_the_lock_until_its_log_row_is_written(tmp_path, monkeypatch):
+    from leadctl import pipeline, workspace
+    from leadctl.errors import WorkspaceLocked
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    def record(*args, **kwargs):  # another writer (a rep's claim) tries the workspace now
+        with pytest.raises(WorkspaceLocked):
+            workspace._Lock(tmp_path / "ws.duckdb.lock").acquire()
+        return real(*args, **kwargs)
+
+    real = pipeline._record
+    monkeypatch.setattr(pipeline, "run_stages", failing)
+    monkeypatch.setattr(pipeline, "_record", record)
+    result = Cli(tmp_path / "ws.duckdb")("run", "--as-of", AS_OF)
+    assert (result.exit_code, result.stderr) == (
+        3, "error: internal error: RuntimeError: boom (rerun with --debug for details)\n")
+    assert runs_log(tmp_path / "ws.duckdb") == [("run", "failed")]
+
+
 def test_failed_run_logs_its_reason_masked(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from leadctl.errors import InputError, UsageError
 from leadctl.sqltext import literal
-from leadctl.workspace import Workspace, own_files
+from leadctl.workspace import Workspace, own_files, signals_ignored
 
 # Each export is a query over the published tables (pure strings).
 EXPORT_QUERIES: dict[str, str] = {
@@ -81,25 +83,47 @@ def copy_to_file(ws: Workspace, query: str, out: Path) -> int:
     `check_output_file` before any work); returns the rows written. A file system that
     still refuses the write (a full disk, a read-only mount) is an InputError naming the
     file, not an internal error."""
+    with file_in_place(out) as write:
+        return write(ws, query)
+
+
+@contextlib.contextmanager
+def file_in_place(out: Path) -> Iterator[Callable[[Workspace, str], int]]:
+    """`write(ws, query)` streams the query to a file beside `out` (returning its rows),
+    which replaces `out` when the block ends without an error, and is removed otherwise:
+    a command that records what it wrote (`audience export`) puts the file in place only
+    after its record is published."""
     # Written beside the file under a name of our own, then renamed over it: whole or not
     # at all, and nothing else touched (DuckDB's own temporary name for an existing
     # file, `tmp_<name>`, replaced a user's file of that name).
     target = Path(os.path.realpath(out))  # through a link, the file it names
     part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
+
+    def write(ws: Workspace, query: str) -> int:
+        with _write_errors(out, part):
+            return int(ws.execute(copy_sql(query, out, part)).fetchone()[0])  # COPY's count
+
     try:
-        rows = int(ws.execute(copy_sql(query, out, part)).fetchone()[0])  # COPY's count
-        if target.exists():
-            shutil.copymode(target, part)
-        os.replace(part, target)
-        return rows
+        yield write
+        with _write_errors(out, part), signals_ignored():
+            if part.exists():
+                if target.exists():
+                    shutil.copymode(target, part)
+                os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _write_errors(out: Path, part: Path) -> Iterator[None]:
+    try:
+        yield
     except Exception as exc:
         if type(exc).__name__ in ("IOException", "PermissionException") or \
                 isinstance(exc, OSError):
             reason = str(exc).splitlines()[0].replace(str(part), str(out))
             raise InputError(f"cannot write {out}: {reason}") from exc
         raise
-    finally:
-        part.unlink(missing_ok=True)
 
 
 def export_table(ws: Workspace, what: str, out: Path) -> dict:
