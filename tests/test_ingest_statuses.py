@@ -339,7 +339,12 @@ def test_a_file_misread_by_a_forced_encoding_is_read_again_when_sent_again(cli, 
     for path in (leads, events):
         assert cli("ingest", path, "--encoding", "gbk", "--force").exit_code == 0
     assert cli("run", "--as-of", "2026-10-02").exit_code == 0
-    again = cli("ingest", leads, events, "--json")
+    skipped = cli("ingest", leads, "--json").json()["files"][0]
+    assert skipped["status"] == "skipped_duplicate"
+    assert re.fullmatch(rf"same content as {re.escape(str(leads))}, ingested [0-9: -]+ \(read "
+                        r"as gbk: --encoding utf-8 reads it again as utf-8\)",
+                        skipped["message"])
+    again = cli("ingest", leads, events, "--encoding", "utf-8", "--json")
     assert [(f["status"], f["encoding"], f["superseded"], f["message"])
             for f in again.json()["files"]] == [
         ("loaded", "utf-8", 2, "read again as utf-8: replaces what file(s) 1 loaded"),
@@ -353,6 +358,8 @@ def test_a_file_misread_by_a_forced_encoding_is_read_again_when_sent_again(cli, 
     assert table(cli, "SELECT p.name, f.first_order_category FROM persons p "
                       "JOIN person_features f USING (person_id) ORDER BY p.phone") == [
         ("张三", "家居"), ("李四", None)]
-    assert cli("ingest", leads, "--json").json()["files"][0]["status"] == "skipped_duplicate"
+    for forced in ((), ("--encoding", "utf8")):
+        assert cli("ingest", leads, *forced, "--json").json()["files"][0]["status"] == (
+            "skipped_duplicate")
     misread = cli("ingest", leads, "--encoding", "gbk", "--force", "--json").json()["files"][0]
     assert (misread["status"], misread["superseded"]) == ("loaded", 2)

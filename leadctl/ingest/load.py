@@ -355,13 +355,17 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     # replaced: sent again, it takes the correction back (else the retracted rows, and a
     # merge they made, stayed). A folder delivered again whole is still skipped: its
     # files' rows were not replaced.
-    # ...nor is the content read with another encoding than its last read (a forced
-    # --encoding that garbled it, or one that now takes that back): its rows replace the
-    # earlier read's.
+    # ...nor is the content forced as another encoding than its last read (one that
+    # garbled it, or one that takes that back): its rows replace the earlier read's.
+    # Only when asked: another leadctl version may have named a detected one otherwise.
     misread = [row for row in kept if _read_otherwise(row[5], fmt)]
-    if kept and kept[-1] not in misread and not (
+    if kept and not (options.encoding is not None and kept[-1] in misread) and not (
             kept[-1][4] == source and state.replaced(kept[-1][0])):
-        return _duplicate(result, kept[0][1], kept[0][2])
+        again = (f" (read as {kept[-1][5]}: --encoding {fmt.encoding} reads it again as "
+                 f"{fmt.encoding})") if kept[-1] in misread else ""
+        return _duplicate(result, kept[0][1], kept[0][2], again)
+    if options.encoding is None:
+        misread = []
     if fmt.conflict:
         if not options.force:
             return _failed(result, f"{fmt.conflict}; drop --encoding, or add --force to read "
@@ -520,11 +524,12 @@ def _settle_status(result: FileResult) -> None:
     result.message = "; ".join(m for m in (note, result.message) if m)
 
 
-def _duplicate(result: FileResult, earlier_path: str, ingested_at) -> FileResult:
+def _duplicate(result: FileResult, earlier_path: str, ingested_at,
+               note: str = "") -> FileResult:
     at = ingested_at.isoformat(sep=" ", timespec="seconds") if ingested_at else "?"
     result.status = "skipped_duplicate"
     result.duplicate_of = {"file": earlier_path, "ingested_at": at}
-    result.message = f"same content as {earlier_path}, ingested {at}"
+    result.message = f"same content as {earlier_path}, ingested {at}{note}"
     return result
 
 
