@@ -28,6 +28,8 @@ def add_persons(ws, persons) -> None:
 
     ws.execute("INSERT INTO person_features (person_id, region) VALUES "
                + ", ".join(f"({lit(p)}, {lit(r)})" for p, _, _, r in persons))
+    ws.execute("INSERT INTO persons (person_id) VALUES "
+               + ", ".join(f"({lit(p)})" for p, *_ in persons))
     scored = [(p, s, g) for p, s, g, _ in persons if s is not None]
     if scored:
         ws.execute("INSERT INTO scores (person_id, score, grade) VALUES "

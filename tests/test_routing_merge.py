@@ -226,6 +226,11 @@ def test_the_policy_is_configurable_and_a_lock_it_drops_is_a_conflict(tmp_path):
         f"merge: {x} into {y}; kept the state of {y} (by earliest_assignment); conflict: "
         "active lock of bob not kept, see leadctl identity conflicts")]
     assert summary["conflicts"] == 1
+    # the day before, the state the merge kept: ann's, without bob's lock (it was shown)
+    before = cli("portrait", x, "--as-of", "2026-11-02", "--json").json()
+    assert (before["owner"], before["locked"], before["locked_until"]) == ("ann", False, None)
+    assert cli("find", "locked_until is not null", "--as-of", "2026-11-02",
+               "--count").stdout == "0\n"
     (conflict,) = cli("identity", "conflicts", "--json").json()["conflicts"]
     assert (conflict["kept"], conflict["other"]) == (
         {"rep": "ann", "sold_at": None, "locked_until": None, "from_person_id": y},

@@ -83,6 +83,7 @@ def test_persons_merged_away_leave_the_ownership_table(tmp_path):
     ws = make_ws([("a1", 90, "A", "east"), ("a2", 80, "A", "east")])
     run_routing(ws, r, AS_OF, run_id=1)
     ws.execute("DELETE FROM person_features WHERE person_id = 'a2'")
+    ws.execute("DELETE FROM persons WHERE person_id = 'a2'")
     summary = run_routing(ws, r, AS_OF, run_id=2)
     assert summary["removed"] == 1
     assert list(owners(ws)) == ["a1"]
@@ -110,6 +111,25 @@ def test_route_conditions_can_use_status_age(tmp_path):
     assert state(ws, "a1")["owner"] == "ann"
     run_routing(ws, r, dt.date(2026, 11, 15), run_id=3)
     assert (state(ws, "a1")["pool"], state(ws, "a1")["owner"]) == ("rescue", "bob")
+
+
+def test_route_before_the_tags_follow_a_resolve_takes_its_persons_from_persons(tmp_path):
+    # A split made "a9" (not tagged yet) and gave it a1's sale lock; a merge retired "a2"
+    # (still in person_features): routed, the lock was dropped as person_removed and a2
+    # was dealt as a new person.
+    r = rules(tmp_path, ROUTED.format(reassign="", default=""))
+    ws = make_ws([("a1", 90, "A", "east")])
+    run_routing(ws, r, AS_OF, run_id=1)
+    ws.execute("UPDATE ownership SET person_id = 'a9', status = 'closed', "
+               "locked_until = DATE '2027-01-01'")
+    ws.execute("UPDATE persons SET person_id = 'a9'")
+    ws.execute("INSERT INTO person_features (person_id, region) VALUES ('a2', 'east')")
+    summary = run_routing(ws, r, AS_OF, run_id=2)
+    assert ws.rows("SELECT person_id, pool, owner, locked_until FROM ownership") == [
+        {"person_id": "a9", "pool": "sales", "owner": "ann",
+         "locked_until": dt.date(2027, 1, 1)}]
+    assert (summary["persons"], summary["changes"], summary["causes"]) == (
+        1, 0, {"locked": 1})
 
 
 def test_the_summary_lists_a_removed_pool_and_rep_still_holding_closed_leads(tmp_path):

@@ -87,10 +87,10 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
     under an id a merge retired count for the person it went into, after its own), with
     `logged_on`: the date of the row it was rebuilt from (NULL for a stored row). The
     lock, for both:
-    none before the person's first sale on record (a sale of a closed lead logs nothing),
-    then the latest made by then, at most the stored one; the stored one for a person
-    with no sale on record. A status never set has no since-date. A person with
-    no log row by then was not routed by then: no row."""
+    none before the person's first sale on record by the rep shown (a sale of a closed
+    lead logs nothing), then the latest she made by then, at most the stored one; the
+    stored one for a person with no sale on record by her. A status never set has no
+    since-date. A person with no log row by then was not routed by then: no row."""
     day = date_literal(until)
     # The lock of a person with sales on record: none before the first, and at most the
     # stored one (a merge keeps the survivor's, not the latest of the two persons').
@@ -135,15 +135,16 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
   FROM dated d JOIN dated c ON c.person_id = d.person_id AND c.r = 1
                            AND c.recorded_as = d.recorded_as
   GROUP BY d.person_id
-), sold AS (
-  SELECT coalesce(al.person_id, x.person_id) AS person_id,
+), sold AS (  -- per rep: a lock is the seller's (a merge that kept another rep's state
+  -- kept none of it)
+  SELECT coalesce(al.person_id, x.person_id) AS person_id, x.rep,
          max(x.locked_until) FILTER (WHERE x.sold_at <= {day}) AS locked_until
   FROM sales x LEFT JOIN person_aliases al ON al.old_person_id = x.person_id
   {under("x")}
-  GROUP BY 1
+  GROUP BY 1, 2
 )
 SELECT {stored}, CAST(NULL AS DATE) AS logged_on
-FROM ownership o LEFT JOIN sold x ON x.person_id = o.person_id
+FROM ownership o LEFT JOIN sold x ON x.person_id = o.person_id AND x.rep = o.owner
 WHERE o.person_id NOT IN (SELECT person_id FROM changed){one}
 UNION ALL
 SELECT d.person_id, d.new_pool AS pool, d.new_owner AS owner, d.new_status AS status,
@@ -152,7 +153,7 @@ SELECT d.person_id, d.new_pool AS pool, d.new_owner AS owner, d.new_status AS st
        {lock},
        b.dormant, d.reason, d.as_of AS logged_on
 FROM dated d JOIN rebuilt b ON b.person_id = d.person_id
-LEFT JOIN sold x ON x.person_id = d.person_id
+LEFT JOIN sold x ON x.person_id = d.person_id AND x.rep = d.new_owner
 LEFT JOIN ownership o ON o.person_id = d.person_id
 WHERE d.r = 1"""
 

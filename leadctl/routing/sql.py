@@ -172,9 +172,9 @@ def cause_sql(rules: RoutingRules, as_of: dt.date) -> str:
 
 def decide_sql(rules: RoutingRules, fields: Mapping[str, str], as_of: dt.date,
                *, with_activity: bool = False) -> str:
-    """ONE pass over person_features ⟗ ownership (⋈ scores, intent, activity): each
-    person's cause (`cause_sql`; `person_removed` for ownership rows whose person is
-    gone), new pool, rule, and its new owner/status/reason assuming it is not dealt
+    """ONE pass over person_features ⟗ ownership (⋈ persons, scores, intent, activity):
+    each person's cause (`cause_sql`; `person_removed` for ownership rows whose person is
+    gone from `persons`), new pool, rule, and its new owner/status/reason assuming it is not dealt
     (`needs_deal` persons are then dealt and given their owner by
     `allocation.merge_dealt_sql`)."""
     names = route_fields(fields)
@@ -210,7 +210,7 @@ def decide_sql(rules: RoutingRules, fields: Mapping[str, str], as_of: dt.date,
     return f"""CREATE OR REPLACE TEMP TABLE {DECIDED} AS
 WITH base AS (
   SELECT coalesce(f.person_id, o.person_id) AS person_id,
-         f.person_id IS NOT NULL AS present, o.person_id IS NOT NULL AS known, s.score,
+         cur.person_id IS NOT NULL AS present, o.person_id IS NOT NULL AS known, s.score,
          o.pool AS old_pool, o.owner AS old_owner, o.status AS old_status,
          o.status_since AS old_status_since, o.assigned_at AS old_assigned_at,
          o.locked_until AS old_locked_until, coalesce(o.dormant, FALSE) AS old_dormant,
@@ -220,7 +220,12 @@ WITH base AS (
          {wants_back} AS wants_back, {active} OR {wants_back} AS active_again
   FROM person_features f
   FULL OUTER JOIN ownership o ON o.person_id = f.person_id
-  {joins}), routed AS (
+  -- Who is a person is `persons`' say: after a resolve and before the next tag run,
+  -- person_features still has the ids a merge retired (not dealt again) and lacks the
+  -- part a split made, whose state the resolve gave it (a lock it keeps).
+  LEFT JOIN persons cur ON cur.person_id = coalesce(f.person_id, o.person_id)
+  {joins}
+  WHERE cur.person_id IS NOT NULL OR o.person_id IS NOT NULL), routed AS (
   SELECT *, {_case_by_route(rules, lambda r: literal(r.pool))} AS route_pool,
          {_case_by_route(rules, lambda r: literal(r.name))} AS route_name
   FROM base
