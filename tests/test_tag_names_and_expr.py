@@ -236,6 +236,13 @@ def fcli(cli):
      ["error: cannot compute the expression: overflow on abs(-9223372036854775808); whole "
       "numbers must stay from -9223372036854775808 to 9223372036854775807",
       "  abs(-9223372036854775808) > lead_count"]),
+    # a decimal number past the largest: infinity, and NaN from it, would match (NaN > 5)
+    *[(expr, ["error: cannot compute the expression: a number past the largest (about "
+              "1.8e308), or NaN from it; decimal numbers must stay from about -1.8e308 to "
+              "1.8e308", "  " + expr])
+      for expr in ("score * 1e300 * 1e300 - score * 1e300 * 1e300 > 5",
+                   "1e308 * 10 - 1e308 * 10 > 1", "paid_amount_30d * 1e307 > 1",
+                   "1 / (score * 1e300 * 1e300) = 0")],
 ])
 def test_find_exits_2_with_the_reason(fcli, tmp_path, expr, message):
     for extra in ((), ("--count",), ("-o", str(tmp_path / "out.csv"))):
@@ -247,6 +254,19 @@ def test_find_exits_2_with_the_reason(fcli, tmp_path, expr, message):
     assert (result.exit_code, result.json()) == (2, {
         "error": {"type": "UsageError", "message": "\n".join(message)[len("error: "):],
                   "location": None}, "exit_code": 2})
+
+
+def test_find_guards_decimal_computations_only(fcli):
+    # whole numbers overflow with an error, unguarded: the optimiser still decides this one
+    result = fcli("find", "lead_count * 9223372036854775807 > 0", "--count", "--as-of", AS_OF)
+    assert (result.exit_code, result.stdout) == (0, "4\n")
+    result = fcli("find", "score * 2 - paid_amount_30d / 10 > 100", "--count", "--as-of", AS_OF)
+    assert (result.exit_code, result.stdout) == (0, "2\n")
+    # the rules' SQL (tags, scoring, routing, Spark) has no guard
+    assert compile_expr("n * 1.5 - n > 1", FIELDS).sql == '("n" * 1.5 - "n" > 1)'
+    guarded = compile_expr("n * 1.5 - 2 * 3 > 1", FIELDS, finite_guard="g({})".format,
+                           whole_fields={"n"}).sql
+    assert guarded == '(g(g("n" * 1.5) - 2 * 3) > 1)'
 
 
 def test_find_still_finds_inside_lists(fcli):

@@ -13,7 +13,8 @@ generator. Nothing from the rule text is ever pasted into SQL.
 
 Public API:
     compile_expr(text, fields, *, expect=None, as_of=None, column_sql=None,
-                 dialect="duckdb") -> CompiledExpr(sql, type, names)
+                 dialect="duckdb", finite_guard=None, whole_fields=())
+                                          -> CompiledExpr(sql, type, names)
     expr_names(text) -> set[str]          field/tag names used (for dependency ordering)
     ExprError(message, offset, length)    offset is a 0-based character offset into text
     FUNCTIONS                             allowed function names -> usage
@@ -31,7 +32,7 @@ sqlglot is imported inside functions, so importing these modules stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -88,6 +89,8 @@ def compile_expr(
     as_of: date | None = None,
     column_sql: Callable[[str], str] | None = None,
     dialect: str = "duckdb",
+    finite_guard: Callable[[str], str] | None = None,
+    whole_fields: Collection[str] = (),
 ) -> CompiledExpr:
     """Check `text` and compile it to a SQL fragment for `dialect` ('duckdb', 'spark', ...).
 
@@ -98,6 +101,12 @@ def compile_expr(
     as_of: the date `days_since()` counts to (an error if used without it).
     column_sql: SQL for a field reference, used verbatim (it comes from code, not rules);
         default: the name as a quoted identifier of the dialect.
+    finite_guard: SQL around a computation (`+ - * / %`) that may give a decimal number,
+        given the computation's SQL in `dialect` (`leadctl find`: one that stops the query
+        when it is NaN or infinite); default: none, the rules' SQL (tags and scoring
+        check their results after computing them). `whole_fields`: the number fields
+        holding whole numbers (their sums, differences, products and remainders overflow
+        with an error, never to infinity: not guarded).
     Raises ExprError with the offset of the offending part.
     """
     if not isinstance(text, str):
@@ -106,7 +115,8 @@ def compile_expr(
     if bad:
         raise ValueError(f"unknown field types: {bad}")
     try:
-        return _compile(text, fields, expect, as_of, column_sql, dialect)
+        return _compile(text, fields, expect, as_of, column_sql, dialect,
+                        (finite_guard, frozenset(whole_fields)))
     except RecursionError:
         raise ExprError("expression is nested too deeply", 0, len(text)) from None
 
@@ -118,9 +128,10 @@ def _compile(
     as_of: date | None,
     column_sql: Callable[[str], str] | None,
     dialect: str,
+    guard: tuple[Callable[[str], str] | None, frozenset[str]] = (None, frozenset()),
 ) -> CompiledExpr:
     parsed = parse(text)
-    compiler = Compiler(parsed, fields, as_of, column_sql)
+    compiler = Compiler(parsed, fields, as_of, column_sql, dialect=dialect, guard=guard)
     result = compiler.visit(parsed.tree)
     if expect is not None and not (
         result.type == expect

@@ -99,6 +99,7 @@ class _Typed:
     level: int  # precedence of node, for parenthesising
     src: Any  # the parsed node it came from (for positions in errors)
     literal: Any = _NO_LITERAL  # Python value when the source is a literal
+    whole: bool = False  # a whole number: computations on it overflow, never to infinity
 
 
 _REJECTED = {
@@ -135,6 +136,9 @@ class Compiler:
         fields: Mapping[str, str],
         as_of: date | None,
         column_sql: Callable[[str], str] | None,
+        *,
+        dialect: str = "duckdb",
+        guard: tuple[Callable[[str], str] | None, frozenset[str]] = (None, frozenset()),
     ):
         from sqlglot import exp
 
@@ -143,6 +147,9 @@ class Compiler:
         self.fields = fields
         self.as_of = as_of
         self.column_sql = column_sql
+        self.dialect = dialect
+        # compile_expr's finite_guard (None: no guard) and whole_fields
+        self.finite_guard, self.whole_fields = guard
         self.names: set[str] = set()
 
     def visit(self, node: Any) -> _Typed:
@@ -281,7 +288,8 @@ class Compiler:
             out = exp.Var(this=raw)
             if not _SIMPLE_SQL_NAME.fullmatch(raw):
                 out = exp.Paren(this=out)
-        return _Typed(out, self.fields[name], ATOM, node)
+        whole = self.fields[name] == NUMBER and name in self.whole_fields
+        return _Typed(out, self.fields[name], ATOM, node, whole=whole)
 
     def _v_Literal(self, node: Any, negated: Any = None) -> _Typed:
         """A literal; `negated` is the `-` node written before a number (-9223372036854775808
@@ -300,7 +308,8 @@ class Compiler:
         elif not math.isfinite(float(node.this)):  # 1e999 would be infinity in a DOUBLE
             raise self.err(node, f"number {self.parsed.snippet(node)} is out of range (a "
                            "decimal number must be finite, at most about 1.8e308)")
-        return _Typed(exp.Literal.number(node.this), NUMBER, ATOM, node, node.this)
+        return _Typed(exp.Literal.number(node.this), NUMBER, ATOM, node, node.this,
+                      whole=_WHOLE_RE.fullmatch(node.this) is not None)
 
     def _v_Boolean(self, node: Any) -> _Typed:
         value = node.this is True
@@ -344,7 +353,8 @@ class Compiler:
         inner = self._v_Literal(node.this, negated=node) if number else self.visit(node.this)
         self.need(inner, (NUMBER,), "'-' needs a number")
         literal = f"-{inner.literal}" if inner.literal is not _NO_LITERAL else _NO_LITERAL
-        return _Typed(self.exp.Neg(this=self.wrap(inner, ATOM)), NUMBER, NEG, node, literal)
+        return _Typed(self.exp.Neg(this=self.wrap(inner, ATOM)), NUMBER, NEG, node, literal,
+                      whole=inner.whole)
 
     _ARITHMETIC = {"Add": ("+", ADD), "Sub": ("-", ADD), "Mul": ("*", MUL), "Div": ("/", MUL),
                    "Mod": ("%", MUL)}  # fmt: skip
@@ -363,7 +373,12 @@ class Compiler:
             # pass every `>=` and count as the highest score, its % by zero stop the stage
             divisor = self.exp.Nullif(this=right.node, expression=self.exp.Literal.number(0))
         out = type(node)(this=self.wrap(left, level), expression=divisor)
-        return _Typed(out, NUMBER, level, node)
+        if left.whole and right.whole:  # overflows with an error; a quotient is finite
+            return _Typed(out, NUMBER, level, node, whole=symbol != "/")
+        if self.finite_guard is None:
+            return _Typed(out, NUMBER, level, node)
+        guarded = self.exp.Var(this=self.finite_guard(out.sql(dialect=self.dialect)))
+        return _Typed(guarded, NUMBER, ATOM, node)
 
     _v_Add = _v_Sub = _v_Mul = _v_Div = _v_Mod = _arithmetic
 
@@ -473,7 +488,7 @@ class Compiler:
 
     def _number_fn(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:
         self.need(args[0], (NUMBER,), f"{name}() needs a number")
-        return _Typed(cls(this=args[0].node), NUMBER, ATOM, node)
+        return _Typed(cls(this=args[0].node), NUMBER, ATOM, node, whole=args[0].whole)
 
     def _fn_round(self, node: Any, args: list[_Typed]) -> _Typed:
         self.need(args[0], (NUMBER,), "round() needs a number")
@@ -516,7 +531,7 @@ class Compiler:
     def _fn_length(self, node: Any, args: list[_Typed]) -> _Typed:
         self.need(args[0], (STRING, LIST), "length() needs a string or a list")
         cls = self.exp.ArraySize if args[0].type == LIST else self.exp.Length
-        return _Typed(cls(this=args[0].node), NUMBER, ATOM, node)
+        return _Typed(cls(this=args[0].node), NUMBER, ATOM, node, whole=True)
 
     def _affix(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:
         for t in args:
@@ -557,11 +572,11 @@ class Compiler:
 
     def _fn_year(self, node: Any, args: list[_Typed]) -> _Typed:
         value = self._date_arg("year", args[0])
-        return _Typed(self.exp.Year(this=value.node), NUMBER, ATOM, node)
+        return _Typed(self.exp.Year(this=value.node), NUMBER, ATOM, node, whole=True)
 
     def _fn_month(self, node: Any, args: list[_Typed]) -> _Typed:
         value = self._date_arg("month", args[0])
-        return _Typed(self.exp.Month(this=value.node), NUMBER, ATOM, node)
+        return _Typed(self.exp.Month(this=value.node), NUMBER, ATOM, node, whole=True)
 
     def _fn_days_since(self, node: Any, args: list[_Typed]) -> _Typed:
         exp = self.exp
@@ -574,7 +589,7 @@ class Compiler:
         as_of = date(self.as_of.year, self.as_of.month, self.as_of.day)
         end = exp.Cast(this=exp.Literal.string(as_of.isoformat()), to=exp.DataType.build("date"))
         # No unit: DuckDB writes DATE_DIFF('DAY', d, as_of), Spark DATEDIFF(as_of, d).
-        return _Typed(exp.DateDiff(this=end, expression=day), NUMBER, ATOM, node)
+        return _Typed(exp.DateDiff(this=end, expression=day), NUMBER, ATOM, node, whole=True)
 
     def _fn_nullif(self, node: Any, args: list[_Typed]) -> _Typed:
         value, other = self.comparable(args[0], args[1], node, ordered=False)

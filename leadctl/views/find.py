@@ -50,9 +50,32 @@ OUTPUT_COLUMNS = ("person_id", "name", "phone", "city", "grade", "score", "pool"
                   "status")
 
 
+# A computation of EXPR that leaves the decimal numbers (`score * 1e300 * 1e300`): DuckDB
+# would go on with infinity or NaN, which pass every threshold. `finite_guard` stops the
+# query with this message instead (the text of DuckDB's error, then of ExpressionFailed).
+NOT_FINITE = "a number past the largest (about 1.8e308), or NaN from it"
+DECIMAL_RANGE = "decimal numbers must stay from about -1.8e308 to 1.8e308"
+# DuckDB's integer types: their computations overflow with an error, never to infinity.
+WHOLE_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                         "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"})
+
+
+def finite_guard(sql: str) -> str:
+    """`sql` (a number), computed once, and an error with NOT_FINITE when it is NaN or
+    infinite (NULL stays NULL). The list holds the value so that it is not computed twice
+    (a CASE would, and nested ones twice per level)."""
+    import duckdb
+
+    arrow = "lambda v:" if tuple(map(int, duckdb.__version__.split(".")[:2])) >= (1, 3) \
+        else "v ->"
+    return (f"list_transform([{sql}], {arrow} CASE WHEN isfinite(v) IS false "
+            f"THEN error('{NOT_FINITE}') ELSE v END)[1]")
+
+
 class ExpressionFailed(UsageError):
     """The EXPR of `find` compiled but cannot be computed for some person: a whole number
-    leaves the BIGINT range (`lead_count * 9223372036854775807`)."""
+    leaves the BIGINT range (`lead_count * 9223372036854775807`), a decimal one the
+    DOUBLE range (NOT_FINITE)."""
 
     def __init__(self, text: str, reason: str, advice: str):
         super().__init__(f"cannot compute the expression: {reason}; "
@@ -61,11 +84,15 @@ class ExpressionFailed(UsageError):
 
 @contextmanager
 def evaluating(text: str) -> Iterator[None]:
-    """Runs queries filtered by the expression `text`; DuckDB's overflow errors become
-    ExpressionFailed (exit 2) instead of an internal error."""
+    """Runs queries filtered by the expression `text`; DuckDB's overflow errors and
+    `finite_guard`'s become ExpressionFailed (exit 2) instead of an internal error."""
     try:
         yield
     except Exception as exc:
+        import duckdb
+
+        if isinstance(exc, duckdb.InvalidInputException) and NOT_FINITE in str(exc):
+            raise ExpressionFailed(text, NOT_FINITE, DECIMAL_RANGE) from None
         reason = failed_computation(exc)
         if reason is None:
             raise
@@ -121,6 +148,16 @@ def searchable_fields(ws) -> tuple[dict[str, str], dict[str, str]]:
     return types, columns
 
 
+def whole_number_fields(ws, columns: dict[str, str]) -> frozenset[str]:
+    """The fields (of `searchable_fields`' columns) whose column holds whole numbers."""
+    rows = ws.rows("SELECT table_name, column_name, data_type FROM information_schema.columns "
+                   "WHERE table_name IN ('persons', 'person_features')")
+    whole = {("p." if r["table_name"] == "persons" else "f.")
+             + '"' + r["column_name"].replace('"', '""') + '"'
+             for r in rows if r["data_type"] in WHOLE_TYPES}
+    return frozenset(name for name, sql in columns.items() if sql in whole)
+
+
 def compile_filter(ws, text: str, as_of: dt.date) -> str:
 
     if not text.strip():
@@ -128,7 +165,8 @@ def compile_filter(ws, text: str, as_of: dt.date) -> str:
     types, columns = searchable_fields(ws)
     try:
         compiled = compile_expr(text, types, expect="boolean", as_of=as_of,
-                                column_sql=columns.__getitem__)
+                                column_sql=columns.__getitem__, finite_guard=finite_guard,
+                                whole_fields=whole_number_fields(ws, columns))
     except ExprError as exc:
         raise InvalidExpression(text, exc.message, exc.offset, exc.length,
                                 exc.unknown) from None
