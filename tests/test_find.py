@@ -186,6 +186,15 @@ def test_invalid_expressions_exit_2_with_a_caret(fcli):
         2, "error: invalid expression at column 1: condition must be true/false, got number")
 
 
+def test_a_number_may_start_with_its_dot(fcli):
+    result = fcli("find", "score > .5 and paid_amount_30d >= -.5", "--count", "--as-of", AS_OF)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "3\n", "")
+    result = fcli("find", "p.score > .5", "--as-of", AS_OF)
+    assert (result.exit_code, result.stdout, result.stderr.splitlines()) == (2, "", [
+        "error: invalid expression at column 1: table references are not allowed: write the "
+        "field name alone (score)", "  p.score > .5", "  ^^^^^^^"])
+
+
 def test_without_a_tag_run_person_attributes_still_work(cli):
     seed_workspace(cli.db)  # person_features empty
     data = find_json(cli, "city = '北京' and grade = 'C'")

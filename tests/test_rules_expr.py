@@ -353,6 +353,24 @@ def test_unknown_field_without_any_fields():
     assert info.value.message == "unknown field 'a' (no fields are available here)"
 
 
+def test_a_number_may_start_with_its_dot():
+    assert sql("orders >= .5") == '("orders" >= 0.5)'
+    assert sql("orders > -.5 and amount < .5e1+1") == (
+        '("orders" > -0.5 AND "amount" < 0.5e1 + 1)')
+    assert sql("orders in (.5, 1)", dialect="spark") == "(`orders` IN (0.5, 1))"
+    doc = RuleDoc("tags.yaml")
+    rules = load_yaml_text("tags:\n  - when: orders >= .5\n", "tags.yaml")
+    assert compile_located(doc.text(rules["tags"][0], "when"), FIELDS, None, AS_OF).sql == (
+        '("orders" >= 0.5)')
+    for text, name, length in (("t.orders >= .5", "orders", 8), ("orders.5 > 1", "5", 8),
+                               ("orders .5 > 1", "5", 9)):
+        with pytest.raises(ExprError) as caught:
+            sql(text)
+        assert (caught.value.message, caught.value.offset, caught.value.length) == (
+            f"table references are not allowed: write the field name alone ({name})", 0,
+            length)
+
+
 def test_compile_located_reports_the_file_location_of_the_bad_character():
     rules = load_yaml_text(
         "tags:\n"

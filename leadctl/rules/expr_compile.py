@@ -308,7 +308,8 @@ class Compiler:
         elif not math.isfinite(float(node.this)):  # 1e999 would be infinity in a DOUBLE
             raise self.err(node, f"number {self.parsed.snippet(node)} is out of range (a "
                            "decimal number must be finite, at most about 1.8e308)")
-        return _Typed(exp.Literal.number(node.this), NUMBER, ATOM, node, node.this,
+        number = "0" + node.this if node.this.startswith(".") else node.this  # .5: 0.5
+        return _Typed(exp.Literal.number(number), NUMBER, ATOM, node, node.this,
                       whole=_WHOLE_RE.fullmatch(node.this) is not None)
 
     def _v_Boolean(self, node: Any) -> _Typed:

@@ -109,7 +109,7 @@ class Parsed:
             self.tokens = dialect.tokenize(text)
         except TokenError as exc:
             raise _token_error(text, exc) from None
-        self.tokens = _unglued_numbers(self.tokens)
+        self.tokens = _unglued_numbers(_leading_dot_numbers(self.tokens))
         _check_tokens(text, self.tokens)
         self.by_start = {tok.start: i for i, tok in enumerate(self.tokens)}
         self.by_end = {tok.end: i for i, tok in enumerate(self.tokens)}
@@ -277,6 +277,24 @@ _OPERAND_END = _words("VAR IDENTIFIER NUMBER STRING R_PAREN NULL TRUE FALSE END"
 # follows, glued on), and `1e3+1e2` as `1e3+1` then `e2`.
 _GLUED_NUMBER = re.compile(r"((?:\d+\.?\d*|\.\d+)[eE]\d+)([+-])(\d*\.?\d*)")
 _EXPONENT = re.compile(r"[eE]\d+")
+
+
+def _leading_dot_numbers(tokens: list) -> list:
+    """`.5` as one number token (sqlglot reads it as `.` then `5`), where a number may
+    stand: not after a name or value (`p.5` stays a table reference)."""
+    from sqlglot.tokens import Token, TokenType
+
+    out: list = []
+    for tok in tokens:
+        dot = out[-1] if out else None
+        if (tok.token_type.name == "NUMBER" and tok.text[:1].isdigit() and dot is not None
+                and dot.token_type.name == "DOT" and dot.end + 1 == tok.start
+                and (len(out) < 2 or out[-2].token_type.name not in _OPERAND_END)):
+            out[-1] = Token(TokenType.NUMBER, "." + tok.text, tok.line, tok.col, dot.start,
+                            tok.end)
+            continue
+        out.append(tok)
+    return out
 
 
 def _unglued_numbers(tokens: list) -> list:
