@@ -195,6 +195,22 @@ def test_a_number_may_start_with_its_dot(fcli):
         "field name alone (score)", "  p.score > .5", "  ^^^^^^^"])
 
 
+def test_the_caret_stays_under_the_expression_as_printed(fcli):
+    # stderr writes a control character as its escape (4 or 6 columns): the marker follows;
+    # --json keeps the characters, and its marker counts them one column each
+    expr = "name = '\x1b\x1b上\u202e' and foo = 1"
+    result = fcli("find", expr, "--as-of", AS_OF)
+    lines = result.stderr.splitlines()
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert lines[0].startswith("error: invalid expression at column 20: unknown field 'foo'")
+    assert lines[1:] == ["  name = '\\x1b\\x1b上\\u202e' and foo = 1",
+                         " " * 32 + "^^^"]
+    result = fcli("find", expr, "--as-of", AS_OF, "--json")
+    assert result.exit_code == 2
+    assert result.json()["error"]["message"].splitlines()[1:] == [
+        "  " + expr, " " * 21 + "^^^"]
+
+
 def test_without_a_tag_run_person_attributes_still_work(cli):
     seed_workspace(cli.db)  # person_features empty
     data = find_json(cli, "city = '北京' and grade = 'C'")

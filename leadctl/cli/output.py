@@ -24,6 +24,7 @@ from leadctl.errors import (
     interruption_exit_code,
 )
 from leadctl.limits import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS
+from leadctl.pii import display_width
 
 # The "type" of a --json failure document: the named error class (or the documented
 # class it refines: AmbiguousQuery is a NotFound, WorkspaceLocked a WorkspaceError).
@@ -113,9 +114,42 @@ _HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def visible(text: str) -> str:
-    """`text` with its control characters written as escapes (`\\x1b`, `\\u202e`)."""
+    """`text` with its control characters written as escapes (`\\x1b`, `\\u202e`); a
+    `^^^` line under an escaped line moves to stay under the same characters (`find`'s
+    marker under an invalid expression), as `pii.mask_lines` moves it under a masked one."""
+    shown = _escaped(text)
+    if shown == text or "^" not in text:
+        return shown
+    lines, shown_lines = text.split("\n"), shown.split("\n")  # line breaks stay as they are
+    for i in range(1, len(lines)):
+        caret = _CARET_LINE.fullmatch(lines[i])
+        if caret and shown_lines[i - 1] != lines[i - 1]:
+            shown_lines[i] = _escaped_caret(lines[i - 1], caret.end(1), caret.end(2))
+    return "\n".join(shown_lines)
+
+
+def _escaped(text: str) -> str:
     return _HIDDEN.sub(lambda m: (f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
                                   else f"\\u{ord(m.group()):04x}"), text)
+
+
+_CARET_LINE = re.compile(r"( *)(\^+)\s*")
+
+
+def _escaped_caret(line: str, start: int, end: int) -> str:
+    """The `^^^` line for terminal columns [start, end) of `line`, once it is escaped."""
+    before, after = [0], [0]  # the column before each character of `line`, and after
+    for ch in line:
+        before.append(before[-1] + display_width(ch))
+        after.append(after[-1] + display_width(_escaped(ch)))
+
+    def moved(column: int) -> int:
+        if column >= before[-1]:  # past the line's end: as far past the escaped line's
+            return after[-1] + column - before[-1]
+        return after[next(k for k, cells in enumerate(before) if cells >= column)]
+
+    first, last = moved(start), moved(end)
+    return " " * first + "^" * max(last - first, 1)
 
 
 def error(message: str) -> None:
