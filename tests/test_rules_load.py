@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -237,3 +238,27 @@ def test_rules_hash_covers_top_level_yaml_names_and_bytes(tmp_path):
     assert rules_hash(tmp_path) == first
     (tmp_path / "scoring.yaml").rename(tmp_path / "score.yaml")
     assert rules_hash(tmp_path) != first
+
+
+def nested_aliases(levels: int, merge: bool = False) -> str:
+    """`a: &a [x, …]` then each level ten aliases of the one before (an alias bomb)."""
+    names = "abcdefghij"
+    text = "a: &a {" + ", ".join(f"k{i}: [x]" for i in range(10)) + "}\n" if merge \
+        else "a: &a [x,x,x,x,x,x,x,x,x,x]\n"
+    for level in range(1, levels):
+        aliases = ",".join([f"*{names[level - 1]}"] * 10)
+        text += f"{names[level]}: &{names[level]} " + (
+            f"{{<<: [{aliases}]}}\n" if merge else f"[{aliases}]\n")
+    return text
+
+
+@pytest.mark.parametrize(("levels", "merge", "where"),
+                         [(6, False, (5, 29)), (9, False, (5, 29)), (9, True, (5, 19))])
+def test_nested_aliases_are_refused_before_they_fill_the_memory(levels, merge, where):
+    # 6 levels (218 bytes) took 31 s and 600 MB, 9 levels more than 5 minutes and 7.9 GB
+    started = time.monotonic()
+    assert problems(nested_aliases(levels, merge)) == [(loc(*where, "f.yaml"), (
+        "too many aliased values: the aliases up to here repeat more than 100,000 values "
+        "(nested aliases multiply them); write the values out or nest fewer aliases"))]
+    assert time.monotonic() - started < 2
+    assert len(load_yaml_text(nested_aliases(4))["d"]) == 10  # 10,000 values: no bomb

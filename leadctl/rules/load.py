@@ -198,21 +198,34 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 ALIAS_STYLE = "*"  # the style of a scalar copied to an alias: located at the alias
 
 
-def _located_at(node: Any, start: Any, end: Any, copies: dict[int, Any]) -> Any:
-    """A copy of `node` and of everything under it, every part located at one alias."""
+# Values a document may repeat through aliases (every node of every copy counted): real
+# rule files repeat a few thousand; nested aliases (`b: [*a, *a, …]`, `c: [*b, *b, …]`)
+# multiply the values at each level, which would fill the memory before any validation.
+MAX_ALIASED_NODES = 100_000
+
+
+def _located_at(node: Any, start: Any, end: Any, copies: dict[int, Any],
+                budget: list[int]) -> Any:
+    """A copy of `node` and of everything under it, every part located at one alias;
+    `budget[0]` (nodes the document may still copy) goes down by each node copied, and
+    the copying stops when it is spent (the caller reports it)."""
     import yaml
 
     copy = copies.get(id(node))
     if copy is None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return node  # spent: the caller refuses the document
         copy = copies[id(node)] = type(node).__new__(type(node))
         copy.__dict__.update(node.__dict__, start_mark=start, end_mark=end)
         if isinstance(node, yaml.ScalarNode):
             copy.style = ALIAS_STYLE
         elif isinstance(node, yaml.MappingNode):
-            copy.value = [(_located_at(k, start, end, copies), _located_at(v, start, end, copies))
-                          for k, v in node.value]
+            copy.value = [(_located_at(k, start, end, copies, budget),
+                           _located_at(v, start, end, copies, budget)) for k, v in node.value]
         else:
-            copy.value = [_located_at(child, start, end, copies) for child in node.value]
+            copy.value = [_located_at(child, start, end, copies, budget)
+                          for child in node.value]
     return copy
 
 
@@ -238,6 +251,10 @@ def _make_loader(yaml: Any) -> Any:
     class _Loader(yaml.SafeLoader):
         source: _Source
 
+        def __init__(self, stream: Any):
+            super().__init__(stream)
+            self.alias_budget = [MAX_ALIASED_NODES]  # nodes the document may still copy
+
         def compose_node(self, parent: Any, index: Any) -> Any:
             """An alias (`- *tag`) is a copy of its anchor's node located at the alias, so
             a problem of that use (a tag defined twice) is reported where it is. Not for a
@@ -250,7 +267,14 @@ def _make_loader(yaml: Any) -> Any:
             merge = isinstance(index, yaml.ScalarNode) and index.tag == MERGE_TAG
             if merge or node.end_mark is None:
                 return node
-            return _located_at(node, alias.start_mark, alias.end_mark, {})
+            copy = _located_at(node, alias.start_mark, alias.end_mark, {}, self.alias_budget)
+            if self.alias_budget[0] < 0:
+                raise RuleError([(self.source.loc(alias.start_mark.index),
+                                  f"too many aliased values: the aliases up to here repeat "
+                                  f"more than {MAX_ALIASED_NODES:,} values (nested aliases "
+                                  "multiply them); write the values out or nest fewer "
+                                  "aliases")])
+            return copy
 
         def _mark(self, node: Any, parent_indent: int = -1) -> _Mark:
             style = node.style if isinstance(node, yaml.ScalarNode) else None
