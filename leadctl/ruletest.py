@@ -341,6 +341,8 @@ def _check_person_types(person: Mapping, where, name: str, problems: list) -> No
         elif key in ("first_seen", "last_seen"):
             ok, need = _timestamp(value) is not None and not isinstance(value, bool), \
                 "a date or a timestamp like 2026-10-01 08:00"
+            if ok and not date_in(_timestamp(value).date()):  # 0001-01-01T00:00+14:00
+                ok, need = False, f"a date from {FIRST_DATE} to {LAST_DATE}"  # has no UTC
         else:
             ok, need = isinstance(value, (str, int, float)) and not isinstance(value, bool), \
                 "a text"
@@ -389,6 +391,10 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
         if ts is None:
             problems.append((where, f"{name}: an event needs `at:` (a timestamp) or "
                              "`days_ago:` (whole days before as_of, with optional `time:`)"))
+            continue
+        if event.get("at") is not None and not date_in(ts.date()):  # in zone: no UTC either
+            problems.append((_value_loc(event, "at", where), f"{name}: `at:` must be a date "
+                             f"from {FIRST_DATE} to {LAST_DATE}, not {written(event, 'at')}"))
             continue
         repeat = event.get("repeat", 1)
         if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= 10000:

@@ -283,6 +283,31 @@ def test_a_fixture_of_wrong_types_or_that_checks_nothing_is_a_rule_error(rules_c
         2, f"error: {path}:1:8: `cases:` must be a list of cases\n")
 
 
+EDGE_OF_THE_CALENDAR = """\
+as_of: 2026-11-01
+persons:
+  - {id: p1, first_seen: '0001-01-01T00:00:00+14:00'}
+events:
+  - {person: p1, event: order_paid, at: '9999-12-31T23:59:59-12:00'}
+  - {person: p1, event: order_paid, at: 0001-01-01T00:00:00+14:00}
+expect: {p1: {paid_amount_30d: 0}}
+"""
+
+
+def test_a_fixture_time_outside_the_calendar_is_a_rule_error(rules_copy, tmp_path):
+    # zoned times whose UTC instant has no date were exit 3 (OverflowError)
+    path = rules_copy / "tests" / "zz_edge.yaml"
+    path.write_text(EDGE_OF_THE_CALENDAR)
+    result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
+    assert (result.exit_code, result.stderr.splitlines()) == (2, [
+        f"error: {path}:3:26: zz_edge: person first_seen must be a date from 1900-01-01 to "
+        "2999-12-31, not '0001-01-01T00:00:00+14:00'",
+        f"error: {path}:5:41: zz_edge: `at:` must be a date from 1900-01-01 to 2999-12-31, "
+        "not '9999-12-31T23:59:59-12:00'",
+        f"error: {path}:6:41: zz_edge: `at:` must be a date from 1900-01-01 to 2999-12-31, "
+        "not 0001-01-01T00:00:00+14:00"])
+
+
 def test_rules_check_says_which_tags_later_nights_read_from_raw_events(cli):
     result = cli("rules", "check")
     assert result.exit_code == 0
