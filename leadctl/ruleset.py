@@ -30,7 +30,7 @@ from leadctl.rules.load import rule_path, rules_hash
 from leadctl.rules.located import Problems, sorted_problems
 from leadctl.scoring.model import SCORING_FILE, ScoringRules
 from leadctl.scoring.parse import load_scoring_rules
-from leadctl.tagging.check import check_tags_against_data, nightly_cost
+from leadctl.tagging.check import check_tags_against_data, missing_event_warnings, nightly_cost
 from leadctl.tagging.model import TAGS_FILE, TagRules
 from leadctl.tagging.parse import load_tag_rules
 
@@ -64,11 +64,14 @@ class RuleSet:
 
     def check_data(self, ws) -> None:
         """The tags against the workspace's data (binder errors are rule errors; event
-        types the data lacks become warnings)."""
+        types the data lacks, of tags, funnel steps and `reactivate_on`, become warnings)."""
         problems, warnings = check_tags_against_data(ws, self.tags)
-        self.warnings.extend(warnings)
         if problems:
             raise RuleError(sorted_problems(problems))
+        self.warnings.extend(warnings)
+        for used in (self.funnels.events_used() if self.funnels else {},
+                     self.routing.lifecycle.reactivate_on_locs):
+            self.warnings.extend(missing_event_warnings(ws, used))
 
     def summary(self) -> dict:
         return {"ok": True, "rules_dir": str(self.rules_dir), "files": self.files,

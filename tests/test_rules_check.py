@@ -93,10 +93,18 @@ def test_rules_check_warns_about_event_types_missing_from_the_data(cli):
     result = cli("rules", "check", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["db"] == str(cli.db)
-    warnings = result.json()["warnings"]
-    assert [w.split(": ", 1)[1] for w in warnings] == [
-        "no 'login' events in the workspace yet", "no 'page_view' events in the workspace yet",
-        "no 'form_submit' events in the workspace yet"]
+    # each at the tag, the funnel step, the `reactivate_on` item naming it (funnel steps
+    # and reactivate_on had none)
+    assert result.json()["warnings"] == [
+        f"{RULES / file}:{where}: no '{event}' events in the workspace yet"
+        for file, where, event in (
+            ("tags.yaml", "166:5", "login"), ("tags.yaml", "194:5", "page_view"),
+            ("tags.yaml", "202:5", "form_submit"), ("funnels.yaml", "48:10", "push"),
+            ("funnels.yaml", "49:10", "push_receipt"), ("funnels.yaml", "50:10", "click"),
+            ("funnels.yaml", "51:10", "store_visit"), ("funnels.yaml", "52:10", "install"),
+            ("funnels.yaml", "53:10", "register"), ("funnels.yaml", "54:10", "bind_card"),
+            ("funnels.yaml", "55:10", "join_activity"), ("funnels.yaml", "55:10", "apply"),
+            ("routing.yaml", "132:19", "login"), ("routing.yaml", "132:26", "form_submit"))]
 
 
 def test_load_rules_lists_the_problems_of_every_file_and_types_scoring_by_the_tags(tmp_path):

@@ -80,6 +80,15 @@ class FunnelRules:
     event_attributes: dict[str, str] = field(default_factory=dict)  # funnels.yaml's own
     present: bool = True  # False without funnels.yaml
 
+    def events_used(self) -> dict[str, Location | None]:
+        """Each event type the steps name → the first step naming it."""
+        used: dict[str, Location | None] = {}
+        for funnel in self.funnels:
+            for step in funnel.steps:
+                for event in step.events:
+                    used.setdefault(event, step.loc)
+        return used
+
     @property
     def by_name(self) -> dict[str, Funnel]:
         return {f.name: f for f in self.funnels}

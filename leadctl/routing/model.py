@@ -116,6 +116,7 @@ class Lifecycle:
     dormant_after_days: int | None = None
     dormant_pool: str | None = None
     reactivate_on: tuple[str, ...] | None = None  # event types; None = any event
+    reactivate_on_locs: dict[str, Location | None] = field(default_factory=dict)  # type → where
     reactivate_when: LocatedText | None = None
     status_sla_days: dict[str, int] = field(default_factory=dict)
     sla_return_pool: str | None = None

@@ -306,6 +306,9 @@ def _parse_lifecycle(d: RuleDoc, doc: Mapping, pool_ref, rules: RoutingRules) ->
                   "or a list of event types")
             events = []
         life.reactivate_on = tuple(e.strip().lower() for e in events) or None
+        for index, event in enumerate(events):
+            life.reactivate_on_locs.setdefault(event.strip().lower(), d.item_loc(
+                value, index) if isinstance(value, list) else d.value_loc(raw, "reactivate_on"))
     if raw.get("reactivate_when") is not None:
         life.reactivate_when = d.text(raw, "reactivate_when")
     sla = raw.get("status_sla_days")

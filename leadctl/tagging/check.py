@@ -1,5 +1,6 @@
 """Tag rules against the data present: bind the generated SQL without running it, and
-warn about event types the rules use that the workspace does not have (yet). Also what
+warn about event types the rules use that the workspace does not have (yet: also those of
+funnel steps and `reactivate_on`, `missing_event_warnings`). Also what
 each tag costs a later night (`nightly_cost`)."""
 
 from __future__ import annotations
@@ -27,14 +28,19 @@ def check_tags_against_data(ws, rules: TagRules) -> tuple[Problems, list[str]]:
     for tag in rules.tags:
         for event in tag.events:
             used.setdefault(event, tag.loc)
-    warnings: list[str] = []
-    if used and ws.scalar("SELECT count(*) > 0 FROM (SELECT 1 FROM events LIMIT 1)"):
-        present = {r["event_type"] for r in ws.rows(
-            "SELECT DISTINCT event_type FROM events WHERE event_type IN ("
-            + ", ".join(literal(e) for e in used) + ")")}
-        warnings = [f"{loc}: no '{event}' events in the workspace yet"
-                    for event, loc in used.items() if event not in present]
-    return [], warnings
+    return [], missing_event_warnings(ws, used)
+
+
+def missing_event_warnings(ws, used: dict[str, Location | None]) -> list[str]:
+    """A warning at each event type a rule file names (`used`: type → where, in the
+    file's order) that the workspace has no events of; none while it has no events."""
+    if not used or not ws.scalar("SELECT count(*) > 0 FROM (SELECT 1 FROM events LIMIT 1)"):
+        return []
+    present = {r["event_type"] for r in ws.rows(
+        "SELECT DISTINCT event_type FROM events WHERE event_type IN ("
+        + ", ".join(literal(e) for e in used) + ")")}
+    return [f"{loc}: no '{event}' events in the workspace yet"
+            for event, loc in used.items() if event not in present]
 
 
 # Why a pass is recomputed from raw events each night, not folded from stored partials.
