@@ -101,3 +101,27 @@ def test_resolve_reports_each_step_as_progress(tmp_path):
     api.resolve(db, RULES, lambda done, total, label: steps.append((done, total, label)))
     assert steps == [(0, 6, "normalise"), (1, 6, "status"), (2, 6, "components"),
                      (3, 6, "person_ids"), (4, 6, "persons"), (5, 6, "subjects"), (6, 6, "")]
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "gbk"])
+def test_output_in_an_encoding_that_lacks_characters_prints_them_replaced(sample, encoding):
+    # (a GBK locale: the portrait's ☎ stopped it with exit 3, find with a traceback)
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def run(*args: str, env: dict) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "leadctl", "--db", str(sample.db),
+                               "--rules", str(RULES), *args], capture_output=True, cwd=REPO,
+                              env={**os.environ, **env}, timeout=120)
+
+    narrow = {"PYTHONIOENCODING": encoding}
+    portrait = run("portrait", "13800000001", env=narrow)
+    assert (portrait.returncode, portrait.stderr) == (0, b"")
+    assert "? 138****0001" in portrait.stdout.decode(encoding)
+    found = run("find", "grade = 'A'", "--limit", "3", "--json", env=narrow)
+    assert found.returncode == 0 and found.stdout.isascii()
+    assert json.loads(found.stdout) == json.loads(
+        run("find", "grade = 'A'", "--limit", "3", "--json",
+            env={"PYTHONIOENCODING": "utf-8"}).stdout)

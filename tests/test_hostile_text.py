@@ -106,7 +106,7 @@ def test_control_characters_of_the_data_show_as_signs_on_every_screen_and_in_the
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     esc = "\x1b[31m"
-    rows = [f"A1,{esc}RED,13911112222,2026-10-01 10:00,u{esc}c"] + [
+    rows = [f"A1,{esc}RED,13911112222,2026-10-01 10:00,u{esc}c\u202eexe.txt"] + [
         f"F{i},客户{i},158{i:08d},2026-09-01 10:00,s" for i in range(200)]
     (inbox / f"vendor{esc}A.csv").write_text(
         "lead_id,name,phone,created_at,utm_content\n" + "\n".join(rows) + "\n")
@@ -120,6 +120,7 @@ def test_control_characters_of_the_data_show_as_signs_on_every_screen_and_in_the
         assert result.exit_code == 0, (args, result.stderr)
         shown = result.stdout + result.stderr
         assert "\x1b" not in shown and "␛" in shown, (args, shown)
+        assert "\u202e" not in shown, (args, shown)  # a bidi override reorders the line
     assert "\x1b" not in log.read_text(encoding="utf-8")
 
 

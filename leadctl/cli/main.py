@@ -150,6 +150,7 @@ def completion_for_named_shell(argv: list[str]) -> bool:
 def main(held: list[int] | None = None) -> None:
     """`held`: signals that arrived while the modules loaded (`entry`)."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    output.tolerate_narrow_encodings()
     signals.install(held)
     bad = next((arg for arg in sys.argv[1:] if output.not_utf8(arg)), None)
     if bad is not None:  # nothing can store, compare or print it: refused before any work

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 import logging
@@ -167,9 +168,26 @@ PRINTED = "printed"  # a log record already written to stderr as it is
 
 
 def print_json(data: Any) -> None:
-    """One JSON document on stdout; NaN and infinities (not JSON) are written as null."""
-    write_stdout(json.dumps(_finite(data), ensure_ascii=False, default=_json_default,
-                            allow_nan=False, indent=2) + "\n")
+    """One JSON document on stdout; NaN and infinities (not JSON) are written as null.
+    Characters as they are on UTF-8 output, else escaped (`\\u4e0a`): the same document."""
+    write_stdout(json.dumps(_finite(data), ensure_ascii=not _utf8(sys.stdout),
+                            default=_json_default, allow_nan=False, indent=2) + "\n")
+
+
+def tolerate_narrow_encodings() -> None:
+    """Output whose encoding lacks characters (a GBK locale, PYTHONIOENCODING=ascii):
+    a character it cannot hold prints as `?` on screens and in messages (JSON escapes
+    it) instead of stopping the command (exit 1 with a traceback, after it published)."""
+    for stream in (sys.stdout, sys.stderr):
+        if not _utf8(stream) and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+
+
+def _utf8(stream) -> bool:
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "utf-8").name == "utf-8"
+    except LookupError:
+        return False
 
 
 def write_stdout(text: str) -> None:
@@ -257,9 +275,12 @@ PIPED_WIDTH = 160
 # in a file name) shows as its sign (␛ ␉, Unicode Control Pictures; C1 ones as �): one
 # cell for one character, so a table keeps its layout, and nothing in the data can
 # recolour or rewrite the terminal. A line break within one value stays a line break.
+# Bidirectional overrides and isolates (U+202A-202E, U+2066-2069: `ab\u202ecd.exe` shows
+# as `abexe.dc`) show as � too.
 SIGNS = {**{i: 0x2400 + i for i in range(0x20) if i != 0x0A}, 0x7F: 0x2421,
-         **{i: 0xFFFD for i in range(0x80, 0xA0)}}
-_SIGNED = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+         **{i: 0xFFFD for i in [*range(0x80, 0xA0), *range(0x202A, 0x202F),
+                                *range(0x2066, 0x206A)]}}
+_SIGNED = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # The same, a line break too: one value, one line (a table cell, a portrait's item).
 ONE_LINE = {**SIGNS, 0x0A: 0x240A}
 
