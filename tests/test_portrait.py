@@ -595,6 +595,17 @@ def test_a_hostile_person_still_fits_and_shows_nothing_raw(tmp_path):
         assert ("ch␛[31mred" in text and "src␊line2" in text) == (width == 100)
 
 
+def test_a_narrow_portrait_shortens_the_lock_rather_than_folding_it_away(tmp_path):
+    import datetime as dt
+
+    data = portrait(seed_workspace(tmp_path / "h.duckdb", HOSTILE_SQL), "PHOST",
+                    as_of=dt.date(2026, 11, 1))
+    shown = {width: next(line for line in render_lines(data, width=width) if "more" in line)
+             for width in (36, 30, 20)}
+    assert [" ".join(line.strip("│ ").split()) for line in shown.values()] == [
+        "LOCKED until 2027-05-… +5 more", "LOCKED until 20… +5 more", "+6 more"]
+
+
 def test_small_portrait_shows_key_facts(ws_cli):
     result = ws_cli("portrait", "138 1234 5678", "--as-of", AS_OF)
     assert result.exit_code == 0, result.stderr

@@ -93,6 +93,9 @@ def _panel(body, title: str):
     return Panel(body, title=title, title_align="left", padding=(0, 1))
 
 
+MIN_SHOWN_CELLS = 10  # an item shortened to fewer cells says too little: it goes in `+N more`
+
+
 def _flow(items: list, width: int, max_lines: int, *, sep: str = "  ", more: str = "more"):
     """Items (Text) laid out left to right on at most `max_lines` lines of `width` cells;
     what does not fit is summarised as `+N more`. Returns (Text, lines used)."""
@@ -112,9 +115,16 @@ def _flow(items: list, width: int, max_lines: int, *, sep: str = "  ", more: str
                 break
             lines.append(Text())
             line = lines[-1]
-            if len(lines) == max_lines and later and (
-                    item.cell_len + len(f"{sep}+{later} {more}") > width):
-                line.append(f"+{later + 1} {more}", style="dim")
+            note = f"{sep}+{later} {more}"
+            if len(lines) == max_lines and later and item.cell_len + len(note) > width:
+                # shortened rather than folded into the note: the first items are the
+                # ones a narrow screen must still show (LOCKED, DORMANT)
+                if width - len(note) < MIN_SHOWN_CELLS:
+                    line.append(f"+{later + 1} {more}", style="dim")
+                    break
+                item.truncate(width - len(note), overflow="ellipsis")
+                line.append_text(item)
+                line.append(note, style="dim")
                 break
         if line.cell_len:
             line.append(sep)
