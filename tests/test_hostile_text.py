@@ -133,10 +133,20 @@ def test_a_phone_quoted_in_a_report_label_is_masked_unless_reveal(tmp_path):
         "A2,13933334444,2026-10-01 10:00,mail\n")
     (inbox / "events.csv").write_text(
         "phone,event_type,ts\n13911112222,register,2026-10-03 10:00\n")
+    # a source named after a phone, whose earlier lead A2 duplicates (dup_from's key)
+    (inbox / "13977778888.csv").write_text(
+        "lead_id,phone,created_at\nB1,13933334444,2026-09-01 10:00\n")
     cli = Cli(tmp_path / "ws.duckdb")
     assert cli("run", "--inbox", inbox, "--as-of", "2026-11-01").exit_code == 0
     channels = cli("report", "channels", "--by", "utm_source", "--json").json()["channels"]
-    assert [c["channel"] for c in channels] == ["call_139****6666", "mail"]
+    assert [(c["channel"], c["dup_from"]) for c in channels] == [
+        ("(none)", {}), ("call_139****6666", {}), ("mail", {"139****8888": 1})]
+    for reveal in ((), ("--reveal",)):
+        out = tmp_path / f"channels{len(reveal)}.csv"
+        assert cli("report", "channels", "--by", "utm_source", "-o", out, *reveal).exit_code == 0
+        text = out.read_text(encoding="utf-8")
+        assert ("13955556666" in text, "13977778888" in text) == (bool(reveal),) * 2, text
+        assert ("call_139****6666" in text) != bool(reveal)
     ab = ("report", "ab", "x", "--variant-from", "lead.utm_source", "--goal", "register",
           "--as-of", "2026-11-01", "--json")
     assert [v["variant"] for v in cli(*ab).json()["variants"]] == ["call_139****6666", "mail"]

@@ -155,6 +155,7 @@ def test_table_shows_value_columns(vcli):
                   for line in result.stdout.splitlines() if line.startswith("┃"))
     assert header[-6:] == ["new", "dup other", "cost", "cost/lead", "cost/new", "amount"]
     assert cells["sem"][-6:] == ["2", "3", "1,500", "250.00", "750.00", "1,750"]
+    assert cells["purchased"][-4] == "999"
     assert cells["agent"][-6:] == ["2", "1", "—", "—", "—", "0"]
     assert "cost (CNY) from" in result.stdout
 
@@ -239,12 +240,31 @@ def test_bad_costs_yaml_is_located(tmp_path):
 
 
 def test_channel_values_are_the_text_written(tmp_path):
-    # YAML reads 010 as 8 and 1.50 as 1.5: their costs went to channels that do not exist
+    # YAML reads 010 as 8, 1.50 as 1.5, 2026-10-01 as a date and no as false: their costs
+    # went to channels that do not exist, or were refused; a tab the report keeps stays
     (tmp_path / "costs.yaml").write_text(
         "costs:\n  - {utm_campaign: 010, period: 2026-10, cost: 1000}\n"
         "  - {utm_campaign: 1.50, period: 2026-10, cost: 500}\n"
-        "  - {utm_campaign: '7', period: 2026-10, cost: 5}\n", encoding="utf-8")
-    assert [e.value for e in load_cost_rules(tmp_path).entries] == ["010", "1.50", "7"]
+        "  - {utm_campaign: '7', period: 2026-10, cost: 5}\n"
+        "  - {utm_campaign: 2026-10-01, period: 2026-10, cost: 5}\n"
+        "  - {utm_content: no, period: 2026-10, cost: 5}\n"
+        '  - {utm_term: " \\ttab ", period: 2026-10, cost: 5}\n', encoding="utf-8")
+    assert [e.value for e in load_cost_rules(tmp_path).entries] == [
+        "010", "1.50", "7", "2026-10-01", "no", "\ttab"]
+
+
+def test_a_cost_is_written_as_a_plain_number(tmp_path):
+    # YAML 1.1 reads 010 as 8, 1:30 as 90 and 0x10 as 16: amounts paid silently wrong
+    path = tmp_path / "costs.yaml"
+    path.write_text("costs:\n  - {source: a, period: 2026-10, cost: 010}\n"
+                    "  - {source: b, period: 2026-10, cost: 1:30}\n"
+                    "  - {source: c, period: 2026-10, cost: 0x10}\n"
+                    "  - {source: d, period: 2026-10, cost: 1500.50}\n", encoding="utf-8")
+    with pytest.raises(RuleError) as exc:
+        load_cost_rules(tmp_path)
+    assert str(exc.value).splitlines() == [
+        f"{path}:{n}:40: cost must be written as a plain decimal number (like 12000 or "
+        f"1500.50), not {text}" for n, text in ((2, "010"), (3, "1:30"), (4, "0x10"))]
 
 
 def test_a_costs_list_of_comments_only_is_no_entries(tmp_path):

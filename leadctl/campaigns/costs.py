@@ -91,6 +91,9 @@ def load_cost_rules(rules_dir: Path | str | None) -> CostRules:
     return rules
 
 
+PLAIN_AMOUNT_RE = re.compile(r"(0|[1-9][0-9_]*)(\.[0-9_]*)?([eE][+-]?[0-9]+)?|\.[0-9]+")
+
+
 def _entry(doc: RuleDoc, item, where: Location) -> CostEntry | None:
     shape = ("a mapping like {source: sem_baidu, period: 2026-10, cost: 12000}")
     if not isinstance(item, Mapping):
@@ -115,10 +118,13 @@ def _entry(doc: RuleDoc, item, where: Location) -> CostEntry | None:
                 f"{dimensions[1]}: one channel key per entry")
     else:
         value = item[dimensions[0]]
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            # A campaign named 010 or 1.50 is that text, not the number YAML reads
-            value = plain_text(item, dimensions[0]) or str(value)
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str):
+            # A campaign named 010, 1.50, 2026-10-01 or no is that text, not the number,
+            # date or boolean YAML reads
+            value = plain_text(item, dimensions[0]) or (
+                str(value) if isinstance(value, (int, float)) and not isinstance(value, bool)
+                else None)
+        if not isinstance(value, str) or not value.strip(" "):
             doc.add(doc.value_loc(item, dimensions[0]),
                     f"{dimensions[0]} must be a channel value (text)")
             value = None
@@ -133,9 +139,14 @@ def _entry(doc: RuleDoc, item, where: Location) -> CostEntry | None:
     elif number_in(cost, 0, MAX_MONEY) is None:  # NaN, infinite, too large
         doc.add(doc.value_loc(item, "cost"), f"cost must be a finite number from 0 to "
                 f"{MAX_MONEY}, not {written(item, 'cost')}")
+    elif not PLAIN_AMOUNT_RE.fullmatch(plain_text(item, "cost") or "0"):
+        # YAML reads 010 as 8, 1:30 as 90, 0x10 as 16: an amount is written plainly
+        doc.add(doc.value_loc(item, "cost"), f"cost must be written as a plain decimal "
+                f"number (like 12000 or 1500.50), not {written(item, 'cost')}")
     if len(doc.problems) > before or value is None or days is None:
         return None
-    return CostEntry(dimensions[0], value.strip(), days[0], days[1], float(cost),
+    # trimmed of spaces only, as the report trims the channel value (a tab stays)
+    return CostEntry(dimensions[0], value.strip(" "), days[0], days[1], float(cost),
                      doc.key_loc(item, dimensions[0]))
 
 

@@ -3,6 +3,7 @@ funnels (rules/funnels.yaml)."""
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -74,7 +75,12 @@ def _num(value) -> str:
 
 
 def _money(value, decimals: int = 2) -> str:
-    return "—" if value is None else f"{value:,.{decimals}f}"
+    """Rounded half away from zero, as the report's SQL rounds (Python's format rounds a
+    half to even: 2.5 showed as 2 beside the JSON's 2.5 → 3)."""
+    if value is None:
+        return "—"
+    step = Decimal(1).scaleb(-decimals)
+    return f"{Decimal(repr(float(value))).quantize(step, rounding=ROUND_HALF_UP):,}"
 
 
 # At a narrow width the grade mix goes first (the average score stays), then raw counts,

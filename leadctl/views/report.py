@@ -457,11 +457,36 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
                     "costs": str(costs.path) if costs.present else None,
                     "currency": costs.currency}
     if out is not None:
-        return {**result, "file": str(out), "rows": copy_to_file(ws, sql, out)}
+        if not reveal:  # a utm value or source may quote a phone: masked as on screen
+            sql = _masked_channels_sql(ws, sql)
+        try:
+            return {**result, "file": str(out), "rows": copy_to_file(ws, sql, out)}
+        finally:
+            if not reveal:
+                ws.unregister(MASKED_CHANNELS)
     rows = ws.rows(sql)  # one row per channel: small; the total row is last
     for row in rows:
-        row["dup_from"] = json.loads(row["dup_from"]) if row["dup_from"] else {}
+        row["dup_from"] = {pii.text_shown(source, reveal): n for source, n in
+                           (json.loads(row["dup_from"]) if row["dup_from"] else {}).items()}
     return {**result, "channels": rows[:-1], "total": rows[-1]}
+
+
+MASKED_CHANNELS = "_masked_channels"
+
+
+def _masked_channels_sql(ws, sql: str) -> str:
+    """The channel rows (one per channel: small) with the phones, e-mails and ID cards
+    quoted in their channel value and dup_from sources masked, as a registered table."""
+    import pyarrow as pa
+
+    result = ws.execute(sql)  # (a relation would meet the connection's pending result)
+    table = (getattr(result, "to_arrow_table", None) or result.fetch_arrow_table)()
+    for column in ("channel", "dup_from"):
+        at = table.schema.get_field_index(column)
+        table = table.set_column(at, column, pa.array(
+            [pii.mask_text(v) for v in table.column(column).to_pylist()], pa.string()))
+    ws.register(MASKED_CHANNELS, table)
+    return f"SELECT * FROM {MASKED_CHANNELS}"
 
 
 def _duplicates(ws, source: str, by: str, since: dt.date | None, out: Path | None,
