@@ -22,10 +22,32 @@ def test_unknown_column_and_key_are_located(tmp_path):
     write(tmp_path / "sources.yaml", "aliases:\n  phonee: [x]\ncolour: red\n")
     with pytest.raises(RuleError) as err:
         load_sources_config(tmp_path)
-    assert str(err.value).splitlines() == [
-        f"{tmp_path}/sources.yaml:3:1: unknown key 'colour' (known: aliases, timezone)",
+    assert str(err.value).splitlines() == [  # in file order, as rules check gives them
         f"{tmp_path}/sources.yaml:2:3: unknown canonical column 'phonee' (did you mean 'phone'?)",
+        f"{tmp_path}/sources.yaml:3:1: unknown key 'colour' (known: aliases, timezone)",
     ]
+
+
+def test_an_alias_names_one_column_and_is_a_header_name(tmp_path):
+    # `channel: [phone]` made every file's phone column a channel (the file then `invalid`);
+    # one alias under two columns went to whichever the file listed last; `[]` and `'-'`
+    # passed (a header of punctuation became the phone)
+    write(tmp_path / "sources.yaml", "aliases:\n  channel: [Phone]\n  phone: [联系方式, '-']\n"
+                                     "  email: [联系 方式]\n")
+    with pytest.raises(RuleError) as err:
+        load_sources_config(tmp_path)
+    assert str(err.value).splitlines() == [
+        f"{tmp_path}/sources.yaml:2:13: alias 'Phone' of 'channel' already names the column "
+        "'phone': a header can mean one column",
+        f"{tmp_path}/sources.yaml:3:17: alias '-' of 'phone' is no header name (nothing is "
+        "left of it once case, spaces, _, - and . are set aside)",
+        f"{tmp_path}/sources.yaml:4:11: alias '联系 方式' of 'email' already names the column "
+        "'phone': a header can mean one column"]
+    for empty in ("[]", "0", "false", "''"):
+        write(tmp_path / "sources.yaml", f"aliases: {empty}\n")
+        with pytest.raises(RuleError) as err:
+            load_sources_config(tmp_path)
+        assert str(err.value) == f"{tmp_path}/sources.yaml:1:1: aliases must map column → list"
 
 
 @pytest.mark.parametrize(("zone", "message"), [
@@ -36,6 +58,9 @@ def test_unknown_column_and_key_are_located(tmp_path):
     ("CST", "time zone 'CST' is a legacy alias or an abbreviation (CST is China's and US "
             "Central time): write an IANA region name like Asia/Shanghai, or UTC"),
     ("''", "timezone must be a time zone name like Asia/Shanghai, not ''"),
+    ("SystemV/CST6", "time zone 'SystemV/CST6' is a legacy alias or an abbreviation (CST is "
+                     "China's and US Central time): write an IANA region name like "
+                     "Asia/Shanghai, or UTC"),
 ])
 def test_a_time_zone_the_engines_do_not_know_is_a_rule_error(tmp_path, zone, message):
     # (it passed rules check, then failed every inbox file, blaming the file)
@@ -106,7 +131,8 @@ def test_another_zone_than_the_stored_times_were_read_in_is_refused(tmp_path):
     text = (rules / "sources.yaml").read_text()
     (rules / "sources.yaml").write_text(text.replace("timezone: Asia/Shanghai", "timezone: UTC"))
     line = text.splitlines().index("timezone: Asia/Shanghai") + 1
-    for args in (("ingest", inbox / "leads.csv"), ("run", "--as-of", "2026-11-02")):
+    for args in (("ingest", inbox / "leads.csv"), ("run", "--as-of", "2026-11-02"),
+                 ("rules", "check")):
         result = cli(*args)
         assert (result.exit_code, result.stderr.splitlines()[-1]) == (2, (
             f"error: {rules}/sources.yaml:{line}:11: timezone is UTC, but this workspace "

@@ -300,13 +300,20 @@ def check_zone(ws: Workspace, options: IngestOptions) -> str | None:
     one in sources.yaml: times are converted once, as a file is read, so the workspace
     would hold wall clocks of two zones, and its results would not be those of the same
     files and rules read afresh."""
+    problems = zone_problems(ws, options.timezone, options.timezone_loc)
+    if problems:
+        raise RuleError(problems)
+    return ws.scalar(meta_value_sql(ZONE_KEY))
+
+
+def zone_problems(ws: Workspace, timezone: str, where: Location | None) -> list:
+    """sources.yaml's `timezone` against the zone the workspace's times were read in."""
     stored = ws.scalar(meta_value_sql(ZONE_KEY))
-    if stored is not None and stored != options.timezone:
-        raise RuleError([(options.timezone_loc, (
-            f"timezone is {options.timezone}, but this workspace holds times read in "
-            f"{stored} (times are converted once, as their file is read): keep timezone: "
-            f"{stored}, or read the files into a new workspace"))])
-    return stored
+    if stored is None or stored == timezone:
+        return []
+    return [(where, f"timezone is {timezone}, but this workspace holds times read in "
+                    f"{stored} (times are converted once, as their file is read): keep "
+                    f"timezone: {stored}, or read the files into a new workspace")]
 
 
 def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None = None,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadctl.errors import Location, RuleError
-from leadctl.ingest.columns import DEFAULT_ALIASES
+from leadctl.ingest.columns import DEFAULT_ALIASES, fold_header
 from leadctl.rules.bounds import written
 from leadctl.rules.load import load_yaml, rule_path
 from leadctl.rules.located import RuleDoc, did_you_mean, one_of
@@ -42,20 +42,14 @@ def load_sources_config(rules_dir: Path | str | None) -> SourcesConfig:
         if key not in KNOWN_KEYS:
             doc.add(doc.key_loc(raw, key),
                     f"unknown key '{key}'{one_of(key, sorted(KNOWN_KEYS))}")
-    aliases = raw.get("aliases") or {}
+    aliases = raw.get("aliases")
     config = SourcesConfig()
+    if aliases is None:  # `aliases:` with nothing under it
+        aliases = {}
     if not isinstance(aliases, dict):
         doc.add(doc.key_loc(raw, "aliases"), "aliases must map column → list")
     else:
-        for column, names in aliases.items():
-            if column not in DEFAULT_ALIASES:
-                doc.add(doc.key_loc(aliases, column), f"unknown canonical column "
-                        f"'{column}'{did_you_mean(column, DEFAULT_ALIASES)}")
-            elif not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                doc.add(doc.key_loc(aliases, column),
-                        f"aliases of '{column}' must be a list of header names")
-            else:
-                config.aliases[column] = list(names)
+        _check_aliases(doc, aliases, config)
     if "timezone" in raw:
         zone = raw["timezone"]
         if zone != config.timezone:  # the default needs no look-up
@@ -64,9 +58,36 @@ def load_sources_config(rules_dir: Path | str | None) -> SourcesConfig:
                 doc.add(doc.value_loc(raw, "timezone"), problem)
         config.timezone = str(zone)
         config.timezone_loc = doc.value_loc(raw, "timezone")
-    if doc.problems:
-        raise RuleError(doc.problems)  # in the order found (keys first, then aliases)
+    doc.raise_if_problems()  # in file order, as `rules check` and `run` give them
     return config
+
+
+def _check_aliases(doc: RuleDoc, aliases: dict, config: SourcesConfig) -> None:
+    """Each column's aliases into `config`: header names that fold (case, spaces, `_`,
+    `-` aside) to something, to no canonical column's own name and to no alias of
+    another column (which column a header then meant would be the file's key order)."""
+    canonical = {fold_header(c): c for c in DEFAULT_ALIASES}
+    taken: dict[str, str] = {}
+    for column, names in aliases.items():
+        if column not in DEFAULT_ALIASES:
+            doc.add(doc.key_loc(aliases, column), f"unknown canonical column "
+                    f"'{column}'{did_you_mean(column, DEFAULT_ALIASES)}")
+            continue
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            doc.add(doc.key_loc(aliases, column),
+                    f"aliases of '{column}' must be a list of header names")
+            continue
+        for index, name in enumerate(names):
+            folded, where = fold_header(name), doc.item_loc(names, index)
+            other = canonical.get(folded) or taken.get(folded)
+            if not folded:
+                doc.add(where, f"alias {name!r} of '{column}' is no header name (nothing "
+                               "is left of it once case, spaces, _, - and . are set aside)")
+            elif other is not None and other != column:
+                doc.add(where, f"alias '{name}' of '{column}' already names the column "
+                               f"'{other}': a header can mean one column")
+            taken.setdefault(folded, column)
+        config.aliases[column] = list(names)
 
 
 def _time_zone_problem(zone, shown: str) -> str | None:
@@ -76,7 +97,8 @@ def _time_zone_problem(zone, shown: str) -> str | None:
     if not isinstance(zone, str) or not zone.strip():
         return f"timezone must be a time zone name like Asia/Shanghai, not {shown}"
     names = _time_zone_names()
-    if zone in names and ("/" in zone or zone in PLAIN_ZONES):
+    if zone in names and ("/" in zone and not zone.startswith(LEGACY_PREFIXES)
+                          or zone in PLAIN_ZONES):
         return None
     if zone in names:  # ICU's legacy ids: CST is US Central time there, China's in a file
         return (f"time zone '{zone}' is a legacy alias or an abbreviation (CST is China's "
@@ -88,6 +110,8 @@ def _time_zone_problem(zone, shown: str) -> str | None:
 # Zone names without a region that mean one thing; any other ICU id without `/` (CST, BST,
 # IST, PRC…) is a legacy alias or abbreviation.
 PLAIN_ZONES = ("UTC", "GMT")
+# ICU's ids with a `/` that are no IANA region either: SystemV/CST6 is US Central time.
+LEGACY_PREFIXES = ("SystemV/", "US/Pacific-New")
 
 
 def wall_clock_now(zone: str) -> dt.datetime:
