@@ -185,3 +185,25 @@ def test_a_phone_query_of_a_source_named_with_a_space(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert (result.json()["linked"], result.json()["a"]["source"], result.json()["a"]["lead_id"]
             ) == (False, "sem baidu", "S1")
+
+
+def test_a_tie_between_chains_goes_to_the_smaller_lead_not_the_earlier_key():
+    # Y9 arrived before Y1: the path went through Y9 or Y1 by the order of the files
+    ws = workspace({"lead_id": "X1", "phone": "13911110000"},
+                   {"lead_id": "Y9", "phone": "13911110000", "email": "tie@qq.com"},
+                   {"lead_id": "Y1", "phone": "13911110000", "email": "tie@qq.com"},
+                   {"lead_id": "Z5", "email": "tie@qq.com"})
+    resolve(ws)
+    assert [p["lead_id"] for p in why(ws, IdentityConfig(), None, "X1", "Z5")["path"]] == [
+        "X1", "Y1", "Z5"]
+
+
+def test_a_chain_of_any_length_is_found():
+    # each lead shares its phone with one neighbour and its e-mail with the other: past
+    # 100 hops the search gave up ("no chain of shared values was found")
+    ws = workspace(*({"lead_id": f"L{i:03d}", "phone": f"1391{i // 2 + 1000:07d}",
+                      "email": f"u{(i + 1) // 2}@qq.com"} for i in range(103)))
+    resolve(ws)
+    got = why(ws, IdentityConfig(), None, "L000", "L102")
+    assert (got["reason"], [p["lead_id"] for p in got["path"]]) == (
+        "shared_values", [f"L{i:03d}" for i in range(103)])

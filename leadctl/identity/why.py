@@ -33,7 +33,6 @@ from leadctl.identity.suggest import (
 )
 from leadctl.workspace import Workspace
 
-MAX_HOPS = 100
 EDGES, SEEN = "_why_edges", "_why_seen"
 REASON_ORDER = ("cannot_link", "blocked", "capped", "invalid")
 
@@ -67,13 +66,15 @@ def start_sql() -> list[str]:
 
 def hop_sql() -> str:
     """Leads one hop from the frontier (depth = parameter 1) not reached yet, each with
-    one predecessor (the smallest type, value, lead)."""
+    one predecessor (the smallest type, value, lead: source and lead id)."""
     return f"""
         INSERT INTO {SEEN}
         SELECT e.b, s.depth + 1, e.a, e.id_type, e.value
         FROM {EDGES} e JOIN {SEEN} s ON s.lead_key = e.a AND s.depth = ?
+        JOIN leads l ON l.lead_key = e.a  -- ties by lead, not by the order of arrival
         WHERE e.b NOT IN (SELECT lead_key FROM {SEEN})
-        QUALIFY row_number() OVER (PARTITION BY e.b ORDER BY e.id_type, e.value, e.a) = 1"""
+        QUALIFY row_number() OVER (PARTITION BY e.b ORDER BY e.id_type, e.value, l.source,
+                                   l.lead_id, e.a) = 1"""
 
 
 def shared_values_sql() -> str:
@@ -153,13 +154,14 @@ def _path(ws: Workspace, a: dict, b: dict) -> list[dict]:
         first, insert = start_sql()
         ws.execute(first)
         ws.execute(insert, [a["lead_key"]])
-        for depth in range(MAX_HOPS):
-            if ws.scalar(f"SELECT count(*) FROM {SEEN} WHERE lead_key = ?", [b["lead_key"]]):
-                break
+        depth = 0  # as long as it takes: each hop reaches a lead or the search ends
+        while not ws.scalar(f"SELECT count(*) FROM {SEEN} WHERE lead_key = ?",
+                            [b["lead_key"]]):
             before = ws.scalar(f"SELECT count(*) FROM {SEEN}")
             ws.execute(hop_sql(), [depth])
             if ws.scalar(f"SELECT count(*) FROM {SEEN}") == before:
                 return []
+            depth += 1
         rows = ws.rows(f"""
             WITH RECURSIVE back(lead_key, prev, id_type, value, depth) AS (
                 SELECT lead_key, prev, id_type, value, depth FROM {SEEN} WHERE lead_key = ?
