@@ -43,7 +43,12 @@ from leadctl.tagging.parse import load_tag_rules
 from leadctl.tagging.stage import run_tags
 from leadctl.views.asof import ScreenAsOf, last_tag_as_of, stored_as_of
 from leadctl.views.explain import explain_lead
-from leadctl.views.export import check_output_file, export_table, file_in_place
+from leadctl.views.export import (
+    check_output_file,
+    export_table,
+    file_in_place,
+    refuse_workspace_file,
+)
 from leadctl.views.find import (
     InvalidExpression,
     compile_filter,
@@ -371,6 +376,8 @@ def identity_suspects(db: Path | None, min_distinct: int = suspects.DEFAULT_MIN_
                       out: Path | None = None) -> dict:
     """Linking values carried by many different names or cities, ranked; `out`: a
     blocklist fragment to review."""
+    if out is not None:  # (it wrote the fragment over the workspace)
+        refuse_workspace_file("-o", out, db_path_from(db))
     with reading(db) as ws:
         return suspects.find_suspects(ws, min_distinct=min_distinct, limit=limit,
                                       reveal=reveal, out=out)

@@ -28,18 +28,24 @@ def init_workspace(directory: Path, db: Path | None, rules: Path | None) -> dict
     db = db or directory / "leadctl.duckdb"
     rules = rules or directory / "rules"
     created_db = not db.exists()
-    with open_writer(db, create=True):
-        pass  # schema is created by the writer
     copied, kept = [], []
     source = starter_rules_dir()
+    # The rules first: a folder that cannot hold them (a file there, a read-only mount)
+    # is the user's to fix, exit 2, before any workspace is created.
     for src in sorted(source.rglob("*.yaml")):
         dest = rules / src.relative_to(source)
         if dest.exists():
             kept.append(str(dest))
             continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if src.resolve() != dest.resolve():
-            shutil.copyfile(src, dest)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if src.resolve() != dest.resolve():
+                shutil.copyfile(src, dest)
+        except OSError as exc:
+            raise InputError(f"cannot write the rules to {dest.parent}: "
+                             f"{exc.strerror or exc}") from None
         copied.append(str(dest))
+    with open_writer(db, create=True):
+        pass  # schema is created by the writer
     return {"db": str(db), "db_created": created_db, "rules": str(rules),
             "rules_copied": copied, "rules_kept": kept}

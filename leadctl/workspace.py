@@ -681,7 +681,9 @@ def open_private(db: str | os.PathLike | None, *, create: bool = False) -> Itera
     path = workspace_path(db)
     if not path.exists() and not create:
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
-    parent = path.parent if path.parent.is_dir() else None
+    if not path.parent.is_dir():  # as a writer says (the copy went to /tmp instead)
+        raise WorkspaceError(f"directory {path.parent} does not exist")
+    parent = path.parent
     _clear_stale_dry_runs(parent)
     with _publishing(path, path):
         folder = Path(tempfile.mkdtemp(prefix=f"{DRY_RUN_PREFIX}{os.getpid()}-", dir=parent))

@@ -126,3 +126,38 @@ def test_a_global_option_after_the_command_says_where_it_goes(env, option):
     assert _failure(result, 2, "UsageError") == (
         f"No such option: {option[0]} (a global option: it goes before the command, as in "
         f"`leadctl {option[0]} … runs …`)")
+
+
+def test_the_workspace_is_no_output_or_log_file_of_any_command(env):
+    # `identity suspects -o` wrote its YAML over the workspace; --log-file appended to it
+    db = env["ws"].db
+    before = db.read_bytes()
+    (env["root"] / "bl.yaml").symlink_to(db)
+    for target in (db, env["root"] / "bl.yaml"):
+        result = env["ws"]("identity", "suspects", "-o", target, "--json")
+        assert _failure(result, 2, "UsageError") == (
+            f"-o {target} is the workspace {db} or one of its files: write the result to "
+            "another file")
+    result = env["ws"]("--log-file", db, "find", "true", "--count", "--json")
+    assert _failure(result, 2, "UsageError") == (
+        f"Invalid value for '--log-file': {db} is the workspace {db} or one of its files: "
+        "log to another file")
+    assert db.read_bytes() == before
+
+
+def test_init_whose_rules_cannot_be_written_creates_nothing(env):
+    folder = env["root"] / "w1"
+    folder.mkdir()
+    (folder / "rules").write_text("a file where the rules folder goes\n", encoding="utf-8")
+    result = Cli(folder / "leadctl.duckdb", rules=folder / "rules")("init", folder, "--json")
+    assert _failure(result, 2, "InputError") == (
+        f"cannot write the rules to {folder}/rules: File exists")
+    assert sorted(p.name for p in folder.iterdir()) == ["rules"]
+
+
+def test_a_dry_run_in_a_folder_that_does_not_exist_is_refused_as_a_run_is(env):
+    for dry in ((), ("--dry-run",)):
+        result = Cli(env["root"] / "nodir" / "ws.duckdb")("run", "--as-of", AS_OF, *dry,
+                                                          "--json")
+        assert _failure(result, 2, "WorkspaceError") == (
+            f"directory {env['root']}/nodir does not exist")

@@ -17,7 +17,8 @@ from leadctl import __version__
 from leadctl.cli import common, output
 from leadctl.errors import UsageError
 from leadctl.pii import MaskingFilter, MessageFilter
-from leadctl.workspace import configure, parse_memory_limit, set_command_name
+from leadctl.views.export import refuse_workspace_file
+from leadctl.workspace import configure, db_path_from, parse_memory_limit, set_command_name
 
 
 class JsonFailureGroup(typer.core.TyperGroup):
@@ -102,6 +103,13 @@ def global_options(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                        help="Show the version.")] = False,
 ) -> None:
+    if log_file is not None:  # (a reader appended its log to the published file)
+        try:
+            refuse_workspace_file("--log-file", log_file, db_path_from(db))
+        except UsageError:
+            raise typer.BadParameter(f"{log_file} is the workspace {db_path_from(db)} or one "
+                                     "of its files: log to another file",
+                                     param_hint="'--log-file'") from None
     ctx.obj = common.Settings(db=db, rules=rules, debug=debug, memory_limit=memory_limit)
     configure(memory_limit=memory_limit)
     _configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,

@@ -66,9 +66,7 @@ def check_output_file(out: Path, workspace: Path | None = None) -> None:
     folder itself, not the `workspace` or one of its files, also through a link
     (UsageError, exit 2)."""
     export_formats(out)
-    if workspace is not None and Path(os.path.realpath(out)) in own_files(workspace):
-        raise UsageError(f"-o {out} is the workspace {workspace} or one of its files: "
-                         "write the result to another file")
+    refuse_workspace_file("-o", out, workspace)
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"directory {folder} does not exist")
@@ -76,6 +74,14 @@ def check_output_file(out: Path, workspace: Path | None = None) -> None:
         raise UsageError(f"{out} is a folder: give a file name for -o")
     if not os.access(out if out.exists() else folder, os.W_OK):
         raise UsageError(f"cannot write {out}: permission denied")
+
+
+def refuse_workspace_file(option: str, path: Path, workspace: Path | None) -> None:
+    """A file named for writing (`-o`, `--log-file`) that is the `workspace` or one of its
+    files, also through a link: a UsageError (exit 2), nothing written."""
+    if workspace is not None and Path(os.path.realpath(path)) in own_files(workspace):
+        raise UsageError(f"{option} {path} is the workspace {workspace} or one of its files: "
+                         "write the result to another file")
 
 
 def copy_to_file(ws: Workspace, query: str, out: Path) -> int:
