@@ -335,6 +335,23 @@ DRY_RUN_PREFIX = ".leadctl-dry-run-"  # + the pid + a random part: a dry run's c
 _DRY_RUN_FOLDER = re.compile(re.escape(DRY_RUN_PREFIX) + r"(\d+)-")
 
 
+TEMP_COPY_PREFIX = "leadctl-"  # + the pid: a file's staged copy in the temp folder
+_TEMP_COPY = re.compile(re.escape(TEMP_COPY_PREFIX) + r"(\d+)-")
+
+
+def temp_copy(suffix: str) -> tuple[int, str]:
+    """(fd, path) of a new file in the temp folder for a staged copy of an input file
+    (transcoded, trimmed): named with this process's id, so that a writer removes it
+    should the process be killed (it holds the file's rows, personal data included)."""
+    return tempfile.mkstemp(prefix=f"{TEMP_COPY_PREFIX}{os.getpid()}-", suffix=suffix)
+
+
+def _clear_stale_temp_copies() -> None:
+    for left in _left_by_dead(Path(tempfile.gettempdir()), _TEMP_COPY):
+        with contextlib.suppress(OSError):
+            left.unlink()
+
+
 def _clear_stale_dry_runs(parent: Path | None) -> None:
     """Removes the folders of dry runs a killed process left beside the workspace (each a
     whole copy of it, personal data included)."""
@@ -542,6 +559,7 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
         for leftover in (work, _beside(work, WAL)):
             leftover.unlink(missing_ok=True)  # from a killed writer: never published
         _clear_stale_dry_runs(target.parent)
+        _clear_stale_temp_copies()
         with _open_copy(target, work, shown=path) as ws:
             yield ws
             with _publishing(path, work):

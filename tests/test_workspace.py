@@ -297,3 +297,25 @@ def test_an_input_file_named_like_the_workspace_fails_alone(tmp_path):
     assert result.exit_code == 2
     assert [(f["file"].rsplit("/", 1)[-1], f["status"]) for f in result.json()["files"]] == [
         ("crm_orders.parquet", "failed"), ("web.csv", "loaded")]
+
+
+def test_a_staged_copy_left_by_a_killed_process_is_removed_by_the_next_writer(
+        tmp_path, monkeypatch):
+    # a GBK file's transcoded copy (its rows in clear) stayed in the temp folder for good
+    import os
+    import subprocess
+    import tempfile
+
+    from leadctl.workspace import open_writer, temp_copy
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    fd, mine = temp_copy(".csv")
+    os.close(fd)
+    left = tmp_path / f"leadctl-{gone.pid}-x1.csv"
+    left.write_text("lead_id,name\nA1,张三\n", encoding="utf-8")
+    with open_writer(tmp_path / "ws.duckdb", create=True):
+        pass
+    assert sorted(p.name for p in tmp_path.glob("leadctl-*")) == [os.path.basename(mine)]
+    assert os.path.basename(mine).startswith(f"leadctl-{os.getpid()}-")

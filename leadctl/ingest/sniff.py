@@ -9,11 +9,11 @@ import io
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from leadctl.errors import InputError
+from leadctl.workspace import temp_copy
 
 SAMPLE_BYTES = 256 * 1024
 DELIMITERS = (",", ";", "\t", "|")
@@ -63,7 +63,7 @@ def ends_with_eof_mark(path: Path, encoding: str = "utf-8") -> bool:
 def without_eof_mark(path: Path, encoding: str = "utf-8") -> Path:
     """A temporary copy of `path` without its final end-of-file mark (two bytes in
     UTF-16)."""
-    fd, tmp = tempfile.mkstemp(prefix="leadctl-", suffix=".csv")
+    fd, tmp = temp_copy(".csv")
     os.close(fd)
     shutil.copyfile(path, tmp)
     os.truncate(tmp, os.path.getsize(tmp) - (2 if "16" in encoding else len(EOF_MARK)))
@@ -330,7 +330,7 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
     nothing is loaded altered. Returns (temp path, number of such bytes).
     """
     decoder = codecs.getincrementaldecoder(codec_name(encoding))(errors=_KEEP_BYTES)
-    fd, tmp = tempfile.mkstemp(prefix="leadctl-", suffix=".csv")
+    fd, tmp = temp_copy(".csv")
     replaced = 0
     last = held = ""  # the characters written last; what may go on in the next chunk
     ends = LineEnds(delimiter)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 from leadctl.errors import InputError
@@ -19,6 +18,7 @@ from leadctl.ingest.sql import (
     parquet_values_sql,
 )
 from leadctl.sqltext import ident, literal
+from leadctl.workspace import temp_copy
 
 _SCHEMES = ("hdfs://", "s3://", "s3a://", "s3n://", "gs://", "abfs://", "abfss://",
             "wasb://", "wasbs://", "dbfs:/", "file://")
@@ -223,7 +223,7 @@ def _spark_readable_copy(path: Path) -> tuple[Path, list[str]]:
     bytes again)."""
     import duckdb
 
-    fd, name = tempfile.mkstemp(prefix="leadctl-", suffix=".parquet")
+    fd, name = temp_copy(".parquet")
     os.close(fd)
     with duckdb.connect() as con:
         source = f"read_parquet({literal(str(path))})"
