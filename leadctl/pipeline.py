@@ -38,7 +38,6 @@ from leadctl.routing.merge import carry_ownership, preferred_ids_sql
 from leadctl.routing.stage import run_routing
 from leadctl.rules.load import rules_hash
 from leadctl.ruleset import RuleSet, load_rules
-from leadctl.schema import COMPACT_EVERY_RUNS
 from leadctl.scoring.stage import run_scores
 from leadctl.tagging.stage import run_tags
 from leadctl.workspace import kill_point, open_private, open_writer, signals_ignored, writer_lock
@@ -101,9 +100,7 @@ def _publish_run(db: Path | None, rules: RuleSet, options: RunOptions, summary: 
             summary["run_id"] = ws.start_run("run", options.as_of, digest)
             log.info("run %s started: as of %s, rules %s, inbox %s", summary["run_id"],
                      summary["as_of"], digest[:16], ", ".join(options.inbox) or "none")
-            if ws.compact_when_due():
-                log.info("publishing compacts the workspace (every %d nightly runs)",
-                         COMPACT_EVERY_RUNS)
+            ws.compact_when_due()  # logs when it is due
             run_stages(ws, rules, options, summary, progress)
             outcome, problem = data_checks(summary, options)
             summary["outcome"] = outcome

@@ -33,6 +33,7 @@ from typing import Any
 from leadctl.errors import InputError, LeadctlError, UsageError, WorkspaceError, WorkspaceLocked
 from leadctl.limits import BIGINT_MAX, BIGINT_MIN
 from leadctl.schema import (
+    COMPACT_EVERY_RUNS,
     COMPACTED_KEY,
     SCHEMA_VERSION,
     UPGRADES,
@@ -196,6 +197,8 @@ class Workspace(SqlSession):
         self.compact_on_publish = bool(self.scalar(compaction_due_sql()))
         if self.compact_on_publish:
             self.script(set_meta_sql(COMPACTED_KEY, str(self.run_id)))
+            log.info("publishing compacts the workspace (every %d nightly runs)",
+                     COMPACT_EVERY_RUNS)
         return self.compact_on_publish
 
     # -- execution -----------------------------------------------------------

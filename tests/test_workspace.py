@@ -242,9 +242,11 @@ def row_groups(db, table: str) -> int:
         con.close()
 
 
-def test_every_seventh_nightly_run_compacts_and_other_writers_never_do(tmp_path):
+def test_every_seventh_nightly_run_compacts_and_other_writers_never_do(tmp_path, caplog):
     """Deleted rows keep their row groups (no vacuum at a checkpoint) until the seventh
-    nightly run since the last compaction publishes; other commands do not count."""
+    nightly run since the last compaction publishes; other commands do not count. The
+    log says so for a `load-results` as for a `run` (it said nothing of the former)."""
+    caplog.set_level("INFO", logger="leadctl")
     db = tmp_path / "ws.duckdb"
     with open_writer(db, create=True) as ws:
         ws.execute("CREATE TABLE t AS SELECT range AS i FROM range(300000)")  # 3 row groups
@@ -259,6 +261,8 @@ def test_every_seventh_nightly_run_compacts_and_other_writers_never_do(tmp_path)
         if night == 1:
             assert row_groups(db, "t") == 3  # two thirds deleted, nothing merged
     assert [n for n, c in enumerate(compacted, 1) if c] == [7, 14]
+    assert [r.getMessage() for r in caplog.records if "compacts" in r.getMessage()] == [
+        "publishing compacts the workspace (every 7 nightly runs)"] * 2
     assert row_groups(db, "t") == 1
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 100000 - 14
