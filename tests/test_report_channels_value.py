@@ -203,6 +203,18 @@ def test_duplicates_errors_exit_2(vcli, tmp_path):
     assert not out.exists()
 
 
+def test_duplicates_of_a_source_whose_every_row_was_rejected_are_none(vcli, tmp_path):
+    # (the channel report lists such a source; --duplicates called it unknown)
+    from leadctl.workspace import open_writer
+
+    with open_writer(vcli.db) as ws:
+        ws.execute("INSERT INTO rejects VALUES (9, 'junk', 'leads', 1, 'no_identifier', NULL, "
+                   "'{}', TIMESTAMP '2026-10-01 10:00:00')")
+    out = tmp_path / "junk.csv"
+    result = vcli("report", "channels", "--duplicates", "junk", "-o", out, "--json")
+    assert (result.exit_code, result.json()["rows"]) == (0, 0)
+
+
 BAD_COSTS = """\
 costs:
   - {source: sem, period: 2026-13, cost: 100}

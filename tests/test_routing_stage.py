@@ -178,3 +178,18 @@ def test_a_renamed_pool_keeps_its_reps_leads_without_using_their_capacity(tmp_pa
     assert {(s["pool"], s["owner"]) for s in (state(ws, p) for p, *_ in ranked(3))} == {
         ("sales_b", "rep_sun")}
     assert run_routing(ws, renamed, AS_OF, run_id=3)["changes"] == 0
+
+
+def test_routing_nobody_says_why_and_keeps_its_run_id(tmp_path):
+    # (a tagged workspace of 0 persons said "run `leadctl tag` first" and run_id None)
+    from leadctl.workspace import open_memory
+
+    r = rules(tmp_path, ROUTED.format(reassign="", default=""))
+    ws = open_memory()
+    ws.execute("CREATE OR REPLACE TABLE person_features (person_id VARCHAR, region VARCHAR, "
+               "last_seen TIMESTAMP)")
+    summary = run_routing(ws, r, AS_OF, run_id=5)
+    assert (summary["run_id"], summary["skipped"]) == (5, "no persons to route")
+    ws.execute("INSERT INTO persons (person_id) VALUES ('a1')")  # not tagged yet
+    assert run_routing(ws, r, AS_OF, dry_run=True)["skipped"] == (
+        "person_features is empty (run `leadctl tag` first)")

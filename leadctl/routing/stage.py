@@ -48,16 +48,18 @@ def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: 
                 limit: int = DETAILS_SHOWN) -> dict:
     """Route every person of person_features as of `as_of`; store unless `dry_run`.
     Returns the summary (with up to `limit` individual moves)."""
-    summary: dict = {"as_of": as_of.isoformat(), "dry_run": dry_run, "run_id": None,
-                     "rules_hash": rules.rules_hash}
+    summary: dict = {"as_of": as_of.isoformat(), "dry_run": dry_run,
+                     "run_id": None if dry_run else run_id if run_id is not None
+                     else ws.run_id or 0, "rules_hash": rules.rules_hash}
     if not rules.present:
         return {**summary, "skipped": f"no {rules.path.name}: nothing routed", "persons": 0}
     fields = dict(fields) if fields is not None else person_features_fields(ws)
     check_routing_expressions(rules, fields, as_of)
     if not ws.scalar("SELECT count(*) > 0 FROM (SELECT 1 FROM person_features LIMIT 1)"):
         # Not tagged yet: routing now would look like every owned person vanished.
-        return {**summary, "skipped": "person_features is empty (run `leadctl tag` first)",
-                "persons": 0}
+        tagged = not ws.scalar("SELECT count(*) > 0 FROM (SELECT 1 FROM persons LIMIT 1)")
+        return {**summary, "persons": 0, "skipped": "no persons to route" if tagged
+                else "person_features is empty (run `leadctl tag` first)"}
     period_from, period_to = rules.period_start(as_of), rules.period_end(as_of)
     try:
         ws.script(config_sql(rules))
@@ -75,9 +77,7 @@ def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: 
         groups = ws.rows(summary_sql())
         summary.update(_summary(ws, rules, groups, as_of, period_from, period_to, limit))
         if not dry_run:
-            run_id = run_id if run_id is not None else ws.run_id or 0
-            summary["run_id"] = run_id
-            ws.script(apply_sql(as_of, run_id, dt.datetime.now(),
+            ws.script(apply_sql(as_of, summary["run_id"], dt.datetime.now(),
                                 logged=any(g["logged"] for g in groups),
                                 changed=any(g["changed"] for g in groups)))
             ws.script(set_meta_sql(ROUTED_WITH_KEY, rules.rules_hash))

@@ -496,7 +496,10 @@ def _duplicates(ws, source: str, by: str, since: dt.date | None, out: Path | Non
     if out is None:
         raise UsageError("--duplicates needs -o FILE (.csv or .parquet): the refund evidence "
                          "is a file")
-    sources = [r["source"] for r in ws.rows("SELECT DISTINCT source FROM leads ORDER BY 1")]
+    # the sources `report channels` lists: those of leads, and of rows all rejected
+    sources = [r["source"] for r in ws.rows(
+        "SELECT source FROM leads UNION SELECT source FROM rejects WHERE kind = 'leads' "
+        "ORDER BY 1")]
     if source not in sources:
         raise UsageError(f"unknown source '{source}'{one_of(source, sources)}")
     rows = copy_to_file(ws, duplicates_sql(source, since, screen.as_of, reveal), out)
