@@ -262,3 +262,11 @@ def test_nested_aliases_are_refused_before_they_fill_the_memory(levels, merge, w
         "(nested aliases multiply them); write the values out or nest fewer aliases"))]
     assert time.monotonic() - started < 2
     assert len(load_yaml_text(nested_aliases(4))["d"]) == 10  # 10,000 values: no bomb
+
+
+def test_values_nested_too_deeply_say_so():
+    # (it said "recursive YAML alias" of a file without any alias)
+    with pytest.raises(RuleError) as err:
+        load_yaml_text("a: " + "[" * 300 + "]" * 300 + "\n", "f.yaml")
+    assert str(err.value) == ("f.yaml:1:1: values nested too deeply (hundreds of levels of "
+                              "[ or {), or an alias inside its own anchor")

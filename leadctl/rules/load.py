@@ -166,7 +166,8 @@ def load_yaml_text(text: str, file: str = "<string>") -> Any:
                                f"write it as an escape (\\u{ord(char):04x}) in a double-quoted "
                                "string or remove it")]) from None
     except RecursionError:
-        raise RuleError([(Location(file, 1, 1), "recursive YAML alias")]) from None
+        raise RuleError([(Location(file, 1, 1), "values nested too deeply (hundreds of "
+                          "levels of [ or {), or an alias inside its own anchor")]) from None
     finally:
         if loader is not None:
             loader.dispose()
