@@ -124,6 +124,7 @@ def test_control_characters_of_the_data_show_as_signs_on_every_screen_and_in_the
     assert "\x1b" not in log.read_text(encoding="utf-8")
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # DuckDB's notes reached the user's stderr
 def test_a_phone_quoted_in_a_report_label_is_masked_unless_reveal(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -143,7 +144,8 @@ def test_a_phone_quoted_in_a_report_label_is_masked_unless_reveal(tmp_path):
         ("(none)", {}), ("call_139****6666", {}), ("mail", {"139****8888": 1})]
     for reveal in ((), ("--reveal",)):
         out = tmp_path / f"channels{len(reveal)}.csv"
-        assert cli("report", "channels", "--by", "utm_source", "-o", out, *reveal).exit_code == 0
+        written = cli("report", "channels", "--by", "utm_source", "-o", out, *reveal)
+        assert (written.exit_code, written.stderr) == (0, f"wrote 4 rows to {out}\n")
         text = out.read_text(encoding="utf-8")
         assert ("13955556666" in text, "13977778888" in text) == (bool(reveal),) * 2, text
         assert ("call_139****6666" in text) != bool(reveal)

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from pathlib import Path
 
 from leadctl import pii
@@ -480,7 +481,9 @@ def _masked_channels_sql(ws, sql: str) -> str:
     import pyarrow as pa
 
     result = ws.execute(sql)  # (a relation would meet the connection's pending result)
-    table = (getattr(result, "to_arrow_table", None) or result.fetch_arrow_table)()
+    with warnings.catch_warnings():  # DuckDB's note on the extra copy: a few rows here
+        warnings.simplefilter("ignore", UserWarning)
+        table = (getattr(result, "to_arrow_table", None) or result.fetch_arrow_table)()
     for column in ("channel", "dup_from"):
         at = table.schema.get_field_index(column)
         table = table.set_column(at, column, pa.array(
