@@ -23,7 +23,7 @@ from leadctl.campaigns.funnels_parse import load_funnel_rules
 from leadctl.errors import Location, RuleError
 from leadctl.identity.config import IDENTITY_FILE, IdentityConfig, load_identity_config
 from leadctl.identity.overrides_file import OVERRIDES_FILE
-from leadctl.ingest.load import zone_problems
+from leadctl.ingest.load import stored_zone, zone_problems
 from leadctl.ingest.sources import SOURCES_FILE, SourcesConfig, load_sources_config
 from leadctl.routing.model import ROUTING_FILE, RoutingRules
 from leadctl.routing.parse import load_routing_rules, unknown_grade_warnings
@@ -68,7 +68,8 @@ class RuleSet:
         a sources.yaml zone other than the one its times were read in; event types the
         data lacks, of tags, funnel steps and `reactivate_on`, become warnings)."""
         problems, warnings = check_tags_against_data(ws, self.tags)
-        problems += zone_problems(ws, self.sources.timezone, self.sources.timezone_loc)
+        problems += zone_problems(stored_zone(ws), self.sources.timezone,
+                                  self.sources.timezone_loc)
         if problems:
             raise RuleError(sorted_problems(problems))
         self.warnings.extend(warnings)

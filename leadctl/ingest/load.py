@@ -300,15 +300,21 @@ def check_zone(ws: Workspace, options: IngestOptions) -> str | None:
     one in sources.yaml: times are converted once, as a file is read, so the workspace
     would hold wall clocks of two zones, and its results would not be those of the same
     files and rules read afresh."""
-    problems = zone_problems(ws, options.timezone, options.timezone_loc)
+    stored = stored_zone(ws)
+    problems = zone_problems(stored, options.timezone, options.timezone_loc)
     if problems:
         raise RuleError(problems)
+    return stored
+
+
+def stored_zone(ws: Workspace) -> str | None:
+    """The zone the workspace's times were read in (None: nothing stored yet)."""
     return ws.scalar(meta_value_sql(ZONE_KEY))
 
 
-def zone_problems(ws: Workspace, timezone: str, where: Location | None) -> list:
-    """sources.yaml's `timezone` against the zone the workspace's times were read in."""
-    stored = ws.scalar(meta_value_sql(ZONE_KEY))
+def zone_problems(stored: str | None, timezone: str, where: Location | None) -> list:
+    """sources.yaml's `timezone` against the zone the workspace's times were read in
+    (`stored`)."""
     if stored is None or stored == timezone:
         return []
     return [(where, f"timezone is {timezone}, but this workspace holds times read in "

@@ -19,6 +19,7 @@ from leadctl.errors import UsageError
 from leadctl.identity.places import official_name
 from leadctl.routing.screens import latest_action_sql, ownership_as_of_sql
 from leadctl.rules.expr import ExprError, compile_expr, list_of
+from leadctl.sqltext import ident
 from leadctl.tagging.fields import expression_type
 from leadctl.views.asof import screen_as_of, stored_as_of
 from leadctl.views.export import check_output_file, copy_to_file
@@ -150,11 +151,9 @@ def searchable_fields(ws) -> tuple[dict[str, str], dict[str, str]]:
 
 def whole_number_fields(ws, columns: dict[str, str]) -> frozenset[str]:
     """The fields (of `searchable_fields`' columns) whose column holds whole numbers."""
-    rows = ws.rows("SELECT table_name, column_name, data_type FROM information_schema.columns "
-                   "WHERE table_name IN ('persons', 'person_features')")
-    whole = {("p." if r["table_name"] == "persons" else "f.")
-             + '"' + r["column_name"].replace('"', '""') + '"'
-             for r in rows if r["data_type"] in WHOLE_TYPES}
+    whole = {f"{alias}.{ident(name)}" for table, alias in (("persons", "p"),
+                                                           ("person_features", "f"))
+             for name, data_type in ws.columns(table) if data_type in WHOLE_TYPES}
     return frozenset(name for name, sql in columns.items() if sql in whole)
 
 
