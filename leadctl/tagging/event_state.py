@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from leadctl.sqlfn import EXACT_SUM
+from leadctl.sqlfn import EXACT_SUM, exact_millionths_sql
 from leadctl.sqltext import absent_sql, ident, ts_literal
 from leadctl.tagging.fields import (
     ALL_EVENTS,
@@ -53,7 +53,9 @@ from leadctl.tagging.kinds import (
     Partials,
     day_number,
     day_number_sql,
+    exact_field,
     kind_of,
+    sums_field,
 )
 from leadctl.tagging.model import TagDef, TagRules
 
@@ -91,10 +93,13 @@ class EventPass:
     partials: Partials
     finals: list[tuple[TagDef, str]]
     fields: list[str]
+    summed: list[str]  # the fields sums add (their `exact_field` columns)
 
     def scope_columns(self, person: str = "sp.person_id") -> list[str]:
         return [person, "e.ts", f"{day_number_sql('CAST(e.ts AS DATE)')} AS dn"] + [
-            f"{event_field_sql(self.rules, f)} AS {ident('f_' + f)}" for f in self.fields]
+            f"{event_field_sql(self.rules, f)} AS {ident('f_' + f)}" for f in self.fields
+        ] + [f"{exact_millionths_sql(event_field_sql(self.rules, f))} AS "
+             f"{ident(exact_field(f))}" for f in self.summed]
 
 
 def pass_tags(rules: TagRules) -> list[TagDef]:
@@ -115,7 +120,8 @@ def compile_pass(rules: TagRules, as_of: dt.date) -> EventPass | None:
         value = ident("f_" + tag.field) if tag.field else None
         finals.append((tag, kind_of(tag).merge_sql(tag, cond, partials, value)))
     fields = sorted({t.field for t in tags if t.field})
-    return EventPass(rules, as_of, tags, conds, cond_of, partials, finals, fields)
+    summed = sorted({t.field for t in tags if sums_field(t)})
+    return EventPass(rules, as_of, tags, conds, cond_of, partials, finals, fields, summed)
 
 
 def _nonempty_sql(compiled: EventPass) -> str:
