@@ -363,3 +363,23 @@ def test_a_file_misread_by_a_forced_encoding_is_read_again_when_sent_again(cli, 
             "skipped_duplicate")
     misread = cli("ingest", leads, "--encoding", "gbk", "--force", "--json").json()["files"][0]
     assert (misread["status"], misread["superseded"]) == ("loaded", 2)
+
+
+def test_a_misread_file_sent_again_to_take_a_correction_back_leaves_no_garbled_lead(
+        cli, tmp_path):
+    # Read again without --encoding because a later file replaced one of its leads, the
+    # file's GBK read leaves whole: its garbled 王五 (a lead id hashed from garbled text)
+    # stayed beside the right one.
+    web = write(tmp_path / "web.csv", "lead_id,name,phone\nL1,张三,13900000001\n"
+                                      ",王五,13900000003\n")
+    fix = write(tmp_path / "fix.csv", "lead_id,name,phone\nL1,张三丰,13900000001\n")
+    assert cli("ingest", web, "--encoding", "gbk", "--force").exit_code == 0
+    assert cli("ingest", fix, "--source", "web").exit_code == 0
+    again = cli("ingest", web, "--json").json()["files"][0]
+    assert (again["status"], again["superseded"], again["message"]) == (
+        "loaded", 2, "read again as utf-8: replaces what file(s) 1 loaded")
+    assert table(cli, "SELECT lead_key, file_id, name FROM leads ORDER BY 1") == [
+        (1, 3, "张三"), (4, 3, "王五")]
+    assert table(cli, "SELECT file_id, row_number, detail FROM rejects ORDER BY ALL") == [
+        (1, 1, "replaced by file 2"), (1, 2, "read again as utf-8 by file 3"),
+        (2, 1, "replaced by file 3")]

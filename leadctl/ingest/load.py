@@ -371,14 +371,14 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     # ...nor is the content forced as another encoding than its last read (one that
     # garbled it, or one that takes that back): its rows replace the earlier read's.
     # Only when asked: another leadctl version may have named a detected one otherwise.
+    # Read for another reason (a correction taken back), the content read otherwise
+    # before leaves all the same: else its garbled leads stayed beside the right ones.
     misread = [row for row in kept if _read_otherwise(row[5], fmt)]
     if kept and not (options.encoding is not None and kept[-1] in misread) and not (
             kept[-1][4] == source and state.replaced(kept[-1][0])):
         again = (f" (read as {kept[-1][5]}: --encoding {fmt.encoding} reads it again as "
                  f"{fmt.encoding})") if kept[-1] in misread else ""
         return _duplicate(result, kept[0][1], kept[0][2], again)
-    if options.encoding is None:
-        misread = []
     if fmt.conflict:
         if not options.force:
             return _failed(result, f"{fmt.conflict}; drop --encoding, or add --force to read "
