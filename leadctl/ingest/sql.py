@@ -208,9 +208,10 @@ def file_lines_sql(path: str) -> str:
 
 def records_of_lines_sql(lines: str) -> str:
     """(line, record) of each non-blank line of `lines`: its record number (header =
-    record 0) where blank lines use none up."""
+    record 0) where blank lines use none up. (A running count with a FILTER clause costs
+    DuckDB 2.0 time quadratic in the lines: 80k rejected lines among blank ones took 12 s.)"""
     return f"""
-        SELECT line, count(*) FILTER (WHERE NOT blank) OVER (ORDER BY line) - 1 AS record
+        SELECT line, count(CASE WHEN NOT blank THEN 1 END) OVER (ORDER BY line) - 1 AS record
         FROM (SELECT rowid - min(rowid) OVER () + 1 AS line, blank FROM {lines})
         QUALIFY NOT blank"""
 
