@@ -77,3 +77,16 @@ def test_a_reread_then_run_equals_a_workspace_of_the_right_reads_alone(tmp_path)
     with duckdb.connect(str(misread.db), read_only=True) as con:
         assert con.execute("SELECT lead_id, lead_key FROM leads WHERE lead_id LIKE 'L%' "
                            "ORDER BY 1").fetchall() == [("L1", 1), ("L2", 7)]
+
+
+def test_a_misread_sent_again_to_take_a_correction_back_equals_the_right_reads(tmp_path):
+    # Read again without --encoding (a later file replaced one of its leads): its GBK read
+    # leaves too, as in a workspace that read it right each time.
+    web = write(tmp_path / "web.csv", LEADS)
+    fix = write(tmp_path / "fix.csv", "lead_id,name,phone\nL1,张三丰,13900000001\n")
+    misread, fresh = Cli(tmp_path / "misread.duckdb"), Cli(tmp_path / "fresh.duckdb")
+    for cli, forced in ((misread, ("--encoding", "gbk", "--force")), (fresh, ())):
+        for args in ((web, *forced), (fix, "--source", "web"), (web,)):
+            assert cli("ingest", *args).exit_code == 0
+            assert cli("run", "--as-of", AS_OF).exit_code == 0
+    assert _tables(misread) == _tables(fresh)
