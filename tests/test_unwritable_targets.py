@@ -161,3 +161,31 @@ def test_a_dry_run_in_a_folder_that_does_not_exist_is_refused_as_a_run_is(env):
                                                           "--json")
         assert _failure(result, 2, "WorkspaceError") == (
             f"directory {env['root']}/nodir does not exist")
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_an_output_file_written_with_a_trailing_separator_names_a_folder(env, command):
+    # (pathlib dropped the `/`: `-o out.csv/` wrote a file out.csv)
+    before, after = WRITERS[command]
+    folder = env["root"] / f"slash_{command.replace(' ', '_')}"
+    folder.mkdir()
+    for target in (f"{folder}/out.csv/", f"{folder}/out.csv/."):
+        result = env["ws"](*before, target, *after, "--json")
+        assert _failure(result, 2, "UsageError") == (
+            f"Invalid value for '-o' / '--output': {target} names a folder: give a file path")
+    assert list(folder.iterdir()) == []
+    assert _experiments(env) == 0
+
+
+def test_a_workspace_or_log_file_written_with_a_trailing_separator_names_a_folder(env):
+    # (`--db newdir/ init` made a workspace FILE named newdir; --log-file a file too)
+    folder = env["root"] / "slash_global"
+    folder.mkdir()
+    result = Cli(f"{folder}/newdir/")("init", folder, "--json")
+    assert _failure(result, 2, "UsageError") == (
+        f"Invalid value for '--db' (env var: 'LEADCTL_DB'): {folder}/newdir/ names"
+        " a folder: give a file path")
+    result = env["ws"]("--log-file", f"{folder}/log/", "runs", "--json")
+    assert _failure(result, 2, "UsageError") == (
+        f"Invalid value for '--log-file': {folder}/log/ names a folder: give a file path")
+    assert list(folder.iterdir()) == []

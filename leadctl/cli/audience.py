@@ -27,7 +27,7 @@ def export(
     name: Annotated[str, typer.Argument(help="The experiment's name (unique).")],
     expr: Annotated[str, typer.Argument(
         help="Who is in the audience: a rule expression, as in `leadctl find`.")],
-    out: Annotated[Path, typer.Option(
+    out: Annotated[Path, common.file_option(
         "-o", "--output", help="The audience file (.csv or .parquet): person_id, variant, "
         "bucket and contacts.")],
     variants: Annotated[str | None, typer.Option(

@@ -47,6 +47,24 @@ class Settings:
     memory_limit: str | None = None  # --memory-limit / LEADCTL_MEMORY_LIMIT, validated
 
 
+_SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
+
+
+def file_path(value: str | os.PathLike) -> Path:
+    """The parser of every option that names a file to open or write (`--db`, `--log-file`,
+    `-o`): a path written with a trailing separator (`newdir/`, `out.csv/.`) names a
+    folder, which pathlib would silently make a file name of: exit 2 naming the option."""
+    text = os.fspath(value)
+    if text.endswith(_SEPARATORS) or text.endswith(tuple(f"{sep}." for sep in _SEPARATORS)):
+        raise typer.BadParameter(f"{text} names a folder: give a file path")
+    return Path(text)
+
+
+def file_option(*names: str, **options: Any) -> Any:
+    """A typer.Option naming a file to open or write, parsed by `file_path`."""
+    return typer.Option(*names, parser=file_path, metavar="<path>", **options)
+
+
 def settings(ctx: typer.Context) -> Settings:
     obj = ctx.find_root().obj
     if obj is None:  # invoked without the root callback (tests of sub-apps)

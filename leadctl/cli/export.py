@@ -19,7 +19,8 @@ def export(
     ctx: typer.Context,
     what: Annotated[str, typer.Argument(help="leads, persons, events, tags, scores, assignments, "
                     "rejects, blocked, history, runs")],
-    out: Annotated[Path, typer.Option("-o", "--output", help="Output file: .csv or .parquet")],
+    out: Annotated[Path, common.file_option(
+        "-o", "--output", help="Output file: .csv or .parquet")],
     json_out: common.Json = False,
 ) -> None:
     """Write a table of the published state to CSV or Parquet (by extension)."""

@@ -25,7 +25,7 @@ def find(
         "--limit", help="List at most N persons [default: 20]; with -o, write at most N "
         "(default: all).", show_default=False)] = None,
     count: Annotated[bool, typer.Option("--count", help="Only count the matches.")] = False,
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[Path | None, common.file_option(
         "-o", "--output", help="Write the matches to this .csv or .parquet file.",
         show_default=False)] = None,
     reveal: common.Reveal = False,

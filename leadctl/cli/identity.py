@@ -185,7 +185,7 @@ def suspects(
         "cities.")] = DEFAULT_MIN_DISTINCT,
     limit: Annotated[int | None, typer.Option(
         "--limit", help="Show at most N values [default: all].", show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[Path | None, common.file_option(
         "-o", "--output", help="Also write them (all, real values) as a blocklist fragment "
         "to review and paste into rules/identity.yaml.", show_default=False)] = None,
     reveal: common.Reveal = False,

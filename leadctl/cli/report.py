@@ -31,7 +31,7 @@ def channels(
     since: Annotated[str | None, typer.Option(
         "--since", help="Only leads created (and rejects rejected) on or after this date "
         "(YYYY-MM-DD).", show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[Path | None, common.file_option(
         "-o", "--output", help="Write the table (total row last) to a .csv or .parquet file.",
         show_default=False)] = None,
     duplicates: Annotated[str | None, typer.Option(

@@ -86,7 +86,7 @@ def _log_file(value: Path | None) -> Path | None:
 
 def global_options(
     ctx: typer.Context,
-    db: Annotated[Path | None, typer.Option("--db", envvar="LEADCTL_DB",
+    db: Annotated[Path | None, common.file_option("--db", envvar="LEADCTL_DB",
                   help="Workspace database file [default: ./leadctl.duckdb]",
                   show_default=False)] = None,
     rules: Annotated[Path, typer.Option("--rules", envvar="LEADCTL_RULES",
@@ -94,8 +94,9 @@ def global_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v",
                        help="Log progress to stderr.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Log SQL and show tracebacks.")] = False,
-    log_file: Annotated[Path | None, typer.Option("--log-file", help="Also log to this file.",
-                        callback=_log_file, show_default=False)] = None,
+    log_file: Annotated[Path | None, common.file_option(
+        "--log-file", help="Also log to this file.", callback=_log_file,
+        show_default=False)] = None,
     memory_limit: Annotated[str | None, typer.Option(
         "--memory-limit", envvar="LEADCTL_MEMORY_LIMIT", callback=_memory_limit,
         help="Cap DuckDB's memory (e.g. 3GB, 500MB); beyond it work spills to <db>.tmp/ "
