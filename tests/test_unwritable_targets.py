@@ -189,3 +189,18 @@ def test_a_workspace_or_log_file_written_with_a_trailing_separator_names_a_folde
     assert _failure(result, 2, "UsageError") == (
         f"Invalid value for '--log-file': {folder}/log/ names a folder: give a file path")
     assert list(folder.iterdir()) == []
+
+
+def test_the_log_file_refusal_is_the_librarys_message(env):
+    # (the CLI rebuilt the message beside refuse_workspace_file's own)
+    from leadctl.errors import UsageError
+    from leadctl.views.export import refuse_workspace_file
+
+    db = env["ws"].db
+    with pytest.raises(UsageError) as refused:
+        refuse_workspace_file("--log-file", db, db, instead="log to another file")
+    assert str(refused.value) == (
+        f"--log-file {db} is the workspace {db} or one of its files: log to another file")
+    result = env["ws"]("--log-file", db, "runs", "--json")
+    assert _failure(result, 2, "UsageError") == (
+        f"Invalid value for '--log-file': {str(refused.value).removeprefix('--log-file ')}")

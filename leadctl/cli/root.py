@@ -106,10 +106,10 @@ def global_options(
 ) -> None:
     if log_file is not None:  # (a reader appended its log to the published file)
         try:
-            refuse_workspace_file("--log-file", log_file, db_path_from(db))
-        except UsageError:
-            raise typer.BadParameter(f"{log_file} is the workspace {db_path_from(db)} or one "
-                                     "of its files: log to another file",
+            refuse_workspace_file("--log-file", log_file, db_path_from(db),
+                                  instead="log to another file")
+        except UsageError as exc:  # the library's message, as click words an option's
+            raise typer.BadParameter(str(exc).removeprefix("--log-file "),
                                      param_hint="'--log-file'") from None
     ctx.obj = common.Settings(db=db, rules=rules, debug=debug, memory_limit=memory_limit)
     configure(memory_limit=memory_limit)

@@ -76,12 +76,14 @@ def check_output_file(out: Path, workspace: Path | None = None) -> None:
         raise UsageError(f"cannot write {out}: permission denied")
 
 
-def refuse_workspace_file(option: str, path: Path, workspace: Path | None) -> None:
+def refuse_workspace_file(option: str, path: Path, workspace: Path | None, *,
+                          instead: str = "write the result to another file") -> None:
     """A file named for writing (`-o`, `--log-file`) that is the `workspace` or one of its
-    files, also through a link: a UsageError (exit 2), nothing written."""
+    files, also through a link: a UsageError (exit 2), nothing written; the message ends
+    with what to do `instead`."""
     if workspace is not None and Path(os.path.realpath(path)) in own_files(workspace):
         raise UsageError(f"{option} {path} is the workspace {workspace} or one of its files: "
-                         "write the result to another file")
+                         f"{instead}")
 
 
 def copy_to_file(ws: Workspace, query: str, out: Path) -> int:
