@@ -73,6 +73,24 @@ def workspace_path(value: str | os.PathLike | None) -> Path:
     return path
 
 
+# DuckDB's database file: a checksum (8 bytes), then its magic bytes.
+_MAGIC, _MAGIC_AT = b"DUCK", 8
+
+
+def refuse_other_file(path: Path) -> None:
+    """A file at `path` that is no DuckDB database (a CSV given as --db, an empty file) is
+    a WorkspaceError, before DuckDB opens it (of a `.csv` it spoke of an "in-memory
+    database in read-only mode") and before a writer locks or copies it."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(_MAGIC_AT + len(_MAGIC))
+    except OSError:
+        return  # unreadable: the open that follows says why
+    if head[_MAGIC_AT:] != _MAGIC:
+        raise WorkspaceError(f"{path} is not a leadctl workspace (not a DuckDB database "
+                             "file): nothing was changed; pass --db the workspace file")
+
+
 def parse_memory_limit(value: str, name: str = "--memory-limit") -> str:
     """A memory size as DuckDB takes it (`3GB`, `500MB`, `1.5GiB`: decimal or binary
     units); UsageError naming `name` for anything else or less than 16MB."""
@@ -429,6 +447,7 @@ def open_reader(db: str | os.PathLike | None) -> Workspace:
     path = workspace_path(db)
     if not path.exists():
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
+    refuse_other_file(path)
     try:
         con = _connect(str(path), read_only=True, spill_to=temp_directory(path))
     except LeadctlError:
@@ -518,6 +537,8 @@ def _writable(db: str | os.PathLike | None, create: bool) -> tuple[Path, Path]:
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     if path.parent and not path.parent.exists():
         raise WorkspaceError(f"directory {path.parent} does not exist")
+    if path.exists():
+        refuse_other_file(path)
     if path.exists() and not path.stat().st_mode & stat.S_IWUSR:
         raise WorkspaceError(f"workspace {path} is read-only (its mode has no write "
                              "permission): nothing was changed; make it writable to update it")
@@ -704,6 +725,8 @@ def open_private(db: str | os.PathLike | None, *, create: bool = False) -> Itera
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     if not path.parent.is_dir():  # as a writer says (the copy went to /tmp instead)
         raise WorkspaceError(f"directory {path.parent} does not exist")
+    if path.exists():
+        refuse_other_file(path)
     parent = path.parent
     _clear_stale_dry_runs(parent)
     with _publishing(path, path):

@@ -116,7 +116,30 @@ def test_a_workspace_where_no_lock_can_be_made_is_a_workspace_error(env):
 def test_a_file_that_is_no_workspace_is_named_as_given(env):
     db = env["root"] / "not_a_db.duckdb"
     message = _failure(Cli(db)("tag", "--as-of", AS_OF, "--json"), 2, "WorkspaceError")
-    assert message.startswith(f"cannot open workspace {db}: ") and ".work" not in message
+    assert message.startswith(f"{db} is not a leadctl workspace ") and ".work" not in message
+
+
+@pytest.mark.parametrize("command", [
+    ["portrait", "1"], ["find", "true"], ["report", "channels"], ["explain", "1"],
+    ["export", "leads", "-o", "out.csv"], ["runs"], ["rules", "check"],
+    ["ingest", "leads.csv"], ["run", "--inbox", "leads.csv", "--as-of", AS_OF],
+    ["run", "--dry-run", "--inbox", "leads.csv", "--as-of", AS_OF], ["tag", "--as-of", AS_OF],
+    ["init", "."]])
+def test_a_csv_given_as_the_workspace_is_refused_and_left_as_it_was(env, command,
+                                                                     monkeypatch):
+    # (readers showed DuckDB's "in-memory database in read-only mode"; writers its error
+    # and left leads.csv.lock beside the CSV)
+    folder = env["root"] / f"csv_db_{'_'.join(command[:2]).replace('-', '')}"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    csv = write(folder / "leads.csv", "lead_id,phone\nW1,13700000001\n")
+    before = csv.read_bytes()
+    result = Cli(Path("leads.csv"))(*command, "--json")
+    assert _failure(result, 2, "WorkspaceError") == (
+        "leads.csv is not a leadctl workspace (not a DuckDB database file): nothing was "
+        "changed; pass --db the workspace file")
+    assert csv.read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["leads.csv"]
 
 
 @pytest.mark.parametrize("option", [["--db", "x.duckdb"], ["--memory-limit", "1GB"],
