@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -224,6 +225,30 @@ def test_init_creates_workspace_and_copies_rules(cli, tmp_path):
     again = init_cli("init", tmp_path / "new", "--json").json()
     assert (again["db_created"], again["rules_copied"], again["rules_kept"]) == (
         False, [], copied)
+
+
+@pytest.mark.parametrize("given", [["--rules", "./rules"], ["--rules", "rules"],
+                                   ["--rules", "mine"], "LEADCTL_RULES", []])
+def test_init_writes_the_rules_where_rules_given_says_else_into_its_folder(
+        tmp_path, monkeypatch, given):
+    # (`leadctl --rules ./rules init ws` put them in ws/rules: `./rules` was taken for the
+    # default)
+    from typer.testing import CliRunner
+
+    from leadctl.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    env = {"LEADCTL_DB": None, "LEADCTL_RULES": "rules" if given == "LEADCTL_RULES" else None}
+    args = given if isinstance(given, list) else []
+    result = CliRunner().invoke(app, [*args, "init", "ws"], env=env)
+    assert result.exit_code == 0, result.stderr
+    rules = Path(args[1]) if args else Path("rules" if given else "ws/rules")
+    assert result.stdout == (f"workspace {Path('ws/leadctl.duckdb')} (created)\n"
+                             f"rules in {rules}: 20 copied, 0 kept\n")
+    assert (tmp_path / rules / "tags.yaml").read_bytes() == \
+        (starter_rules_dir() / "tags.yaml").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"ws", rules.parts[0]})
+    assert (tmp_path / "ws" / "rules").exists() is (rules == Path("ws/rules"))
 
 
 def test_the_private_copy_is_a_clone_or_an_exact_copy(tmp_path):

@@ -45,6 +45,7 @@ class Settings:
     rules: Path
     debug: bool = False
     memory_limit: str | None = None  # --memory-limit / LEADCTL_MEMORY_LIMIT, validated
+    rules_given: bool = False  # --rules or LEADCTL_RULES named `rules` (not the default)
 
 
 _SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
@@ -68,7 +69,8 @@ def file_option(*names: str, **options: Any) -> Any:
 def settings(ctx: typer.Context) -> Settings:
     obj = ctx.find_root().obj
     if obj is None:  # invoked without the root callback (tests of sub-apps)
-        obj = Settings(None, Path(os.environ.get("LEADCTL_RULES", "rules")))
+        obj = Settings(None, Path(os.environ.get("LEADCTL_RULES") or "rules"),
+                       rules_given=bool(os.environ.get("LEADCTL_RULES")))
     return obj
 
 

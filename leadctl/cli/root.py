@@ -111,7 +111,10 @@ def global_options(
         except UsageError as exc:  # the library's message, as click words an option's
             raise typer.BadParameter(str(exc).removeprefix("--log-file "),
                                      param_hint="'--log-file'") from None
-    ctx.obj = common.Settings(db=db, rules=rules, debug=debug, memory_limit=memory_limit)
+    source = ctx.get_parameter_source("rules")  # `--rules rules` is given, as `--rules x`
+    ctx.obj = common.Settings(db=db, rules=rules, debug=debug, memory_limit=memory_limit,
+                              rules_given=getattr(source, "name", None) in (
+                                  "COMMANDLINE", "ENVIRONMENT"))
     configure(memory_limit=memory_limit)
     _configure_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
                        log_file)

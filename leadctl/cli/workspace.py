@@ -23,8 +23,10 @@ def init(
     """Create a workspace: database and starter rules/ with documented examples."""
 
     s = common.settings(ctx)
-    explicit_rules = s.rules if s.rules != Path("rules") else None
-    result = common.run(ctx, lambda: init_workspace(directory, s.db, explicit_rules))
+    # --db and --rules, when given (also `--rules ./rules`), are where the database and
+    # the rules go; else DIR/leadctl.duckdb and DIR/rules
+    result = common.run(ctx, lambda: init_workspace(directory, s.db,
+                                                    s.rules if s.rules_given else None))
     if json_out:
         common.print_json(result)
         return
