@@ -81,3 +81,18 @@ def test_large_values_that_have_no_decimals_are_kept():
         f"SELECT {round_sql('x', 2)}, {round_sql('x', -3)} FROM (VALUES (1e20::DOUBLE), "
         f"(8532953.155)) t(x)").fetchall()
     assert rows == [(1e20, 1.0e20), (8532953.16, 8533000.0)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, width=64) | st.none(), min_size=1, max_size=100),
+       st.integers(-3, 20))
+def test_a_computed_value_is_rounded_once_and_as_a_named_one(values, digits):
+    # `x * 1` is computed once (bound), `x` is read in place: the same result
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (x DOUBLE)")
+    con.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
+    bound = round_sql("x * 1", digits)
+    assert bound.count("x * 1") == 1 and round_sql("x", digits).count("x") > 1
+    differ = con.execute(f"SELECT x FROM t WHERE {bound} IS DISTINCT FROM "
+                         f"{round_sql('x', digits)}").fetchall()
+    assert differ == []

@@ -505,7 +505,10 @@ class Compiler:
             # whose SQL is read here with the argument in its place).
             import sqlglot
 
-            rounded = sqlglot.parse_one(round_sql(_ROUNDED, places), read="duckdb")
+            # A computed argument is computed once (round_sql binds what is not a name).
+            plain = isinstance(args[0].node, (self.exp.Column, self.exp.Literal))
+            rounded = sqlglot.parse_one(round_sql(_ROUNDED if plain else f"({_ROUNDED})",
+                                                  places), read="duckdb")
             rounded = rounded.transform(
                 lambda n: args[0].node.copy()
                 if isinstance(n, self.exp.Column) and n.name == _ROUNDED else n)
