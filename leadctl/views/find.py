@@ -19,6 +19,7 @@ from leadctl.errors import UsageError
 from leadctl.identity.places import official_name
 from leadctl.routing.screens import latest_action_sql, ownership_as_of_sql
 from leadctl.rules.expr import ExprError, compile_expr, list_of
+from leadctl.sqlfn import bound_sql
 from leadctl.sqltext import ident
 from leadctl.tagging.fields import expression_type
 from leadctl.views.asof import screen_as_of, stored_as_of
@@ -65,12 +66,8 @@ def finite_guard(sql: str) -> str:
     """`sql` (a number), computed once, and an error with NOT_FINITE when it is NaN or
     infinite (NULL stays NULL). The list holds the value so that it is not computed twice
     (a CASE would, and nested ones twice per level)."""
-    import duckdb
-
-    arrow = "lambda v:" if tuple(map(int, duckdb.__version__.split(".")[:2])) >= (1, 3) \
-        else "v ->"
-    return (f"list_transform([{sql}], {arrow} CASE WHEN isfinite(v) IS false "
-            f"THEN error('{NOT_FINITE}') ELSE v END)[1]")
+    return bound_sql(sql, "v", f"CASE WHEN isfinite(v) IS false THEN error('{NOT_FINITE}') "
+                              "ELSE v END")
 
 
 class ExpressionFailed(UsageError):
