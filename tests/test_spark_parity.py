@@ -280,11 +280,14 @@ def two_nights(tmp_path_factory):
     return duck, spark, ran.json(), duck_night2
 
 
-def test_a_state_without_a_table_a_night_carries_is_refused(two_nights, tmp_path):
+@pytest.mark.parametrize("copied", ["no folder", "no file"])
+def test_a_state_without_a_table_a_night_carries_is_refused(two_nights, tmp_path, copied):
     spark = two_nights[1]
     state, inbox = tmp_path / "state", tmp_path / "inbox"
     shutil.copytree(spark.db.parent / "out1", state)
     shutil.rmtree(state / "ownership")  # every person would be dealt again
+    if copied == "no file":  # a copy stopped before the table's files
+        (state / "ownership").mkdir()
     inbox.mkdir()
     ran = Cli(tmp_path / "none.duckdb")("run", "--engine", "spark", "--inbox", inbox,
                                         "--state", state, "--output", tmp_path / "out",
@@ -293,6 +296,42 @@ def test_a_state_without_a_table_a_night_carries_is_refused(two_nights, tmp_path
         f"error: --state {state}: incomplete Spark output: no ownership table; give the "
         "whole --output folder of the last night"))
     assert not (tmp_path / "out" / "_leadctl_run.json").exists()
+
+
+def test_an_output_that_cannot_be_a_folder_is_refused_before_the_night(tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    cli = Cli(tmp_path / "w.duckdb")
+    for output, says in ((tmp_path / "taken", "is a file"),
+                         (tmp_path / "taken" / "out", f"is under the file {tmp_path / 'taken'}")):
+        ran = cli("run", "--engine", "spark", "--inbox", SAMPLE_INBOX, "--output", output,
+                  "--as-of", AS_OF)
+        assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (
+            2, f"error: --output {output} {says}: give a new folder")
+    assert (tmp_path / "taken").read_text() == "a file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no Spark was started
+
+
+@pytest.mark.parametrize("lost", ["folder", "file"])
+def test_loading_an_output_copied_in_part_loads_nothing(two_nights, tmp_path, lost):
+    spark = two_nights[1]
+    out = tmp_path / "out2"
+    shutil.copytree(spark.db.parent / "out2", out)
+    if lost == "folder":
+        shutil.rmtree(out / "ownership")
+    else:  # one of the files of a table written in parts
+        parts = next(files for d in sorted(out.iterdir()) if d.name not in (
+            "runs", "meta", "lead_intent", "sales") and len(
+            files := sorted(d.glob("*.parquet"))) >= 2)
+        parts[0].unlink()
+    db = tmp_path / "w.duckdb"
+    shutil.copy(spark.db, db)
+    before = db.read_bytes()
+    ran = Cli(db)("load-results", out)
+    assert ran.exit_code == 2 and ran.stderr.splitlines()[-1].endswith(
+        "an incomplete copy; copy the whole --output folder again (nothing was loaded)")
+    assert ("table is missing" if lost == "folder" else "rows where the run wrote") \
+        in ran.stderr
+    assert db.read_bytes() == before
 
 
 def test_a_db_whose_rep_actions_name_persons_the_state_never_had_is_refused(two_nights,

@@ -123,10 +123,8 @@ def run_spark(options: SparkRunOptions,
     if options.state and _same_folder(options.state, options.output):
         raise UsageError("--output must be a new folder, not the --state it continues from "
                          "(the state's files are read, and partly copied, while writing)")
-    if not is_remote(options.output) and (Path(options.output) / SUMMARY_FILE).is_file():
-        raise UsageError(f"--output {options.output} already holds a complete run (its "
-                         f"{SUMMARY_FILE}): give a new folder (an old one can be deleted "
-                         "once a later night's output exists)")
+    if not is_remote(options.output):
+        _check_local_output(options.output)
     rules = load_rules(options.rules_dir)
     digest = rules.hash
     ws = open_spark(options)
@@ -166,6 +164,23 @@ def run_spark(options: SparkRunOptions,
     return summary
 
 
+def _check_local_output(output: str) -> None:
+    """A local --output must be a new folder that can be made: checked before the night
+    (a file in its place failed only at the write, after every stage)."""
+    path = Path(output)
+    if (path / SUMMARY_FILE).is_file():
+        raise UsageError(f"--output {output} already holds a complete run (its "
+                         f"{SUMMARY_FILE}): give a new folder (an old one can be deleted "
+                         "once a later night's output exists)")
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        named = "is a file" if existing == path else f"is under the file {existing}"
+        raise UsageError(f"--output {output} {named}: give a new folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {output}: cannot write in {existing} (permission "
+                         "denied): give a folder you can write")
+
+
 def result_tables(ws) -> list[str]:
     """Workspace tables (not the stages' working tables, which start with '_')."""
     return sorted(n for n in ws.tables if not n.startswith("_")) + list(VIEWS)
@@ -188,7 +203,13 @@ def write_results(ws, output: str, summary: dict) -> dict[str, int]:
             copied[name] = copied.get(name, 0) + _hadoop_copy_parquet(ws.spark, origin, target)
         started = time.perf_counter()
         if new:  # a table with no part besides its copied files needs no write
-            union_all(new).write.mode("append" if kept else "overwrite").parquet(target)
+            try:
+                union_all(new).write.mode("append" if kept else "overwrite").parquet(target)
+            except Exception as exc:  # pyspark's or py4j's: one line, not the JVM's stack
+                if type(exc).__module__.split(".")[0] not in ("pyspark", "py4j"):
+                    raise
+                raise SparkStatementError(f"stage write: table {name} to {target}: "
+                                          f"{first_line(exc)}") from exc
         written = time.perf_counter()
         counts[name] = _written_rows(ws, name, target)
         log.debug("wrote %s: %.3fs, counted in %.3fs (%d copied files)", name,
@@ -227,8 +248,9 @@ def load_state(ws, state: str) -> list[str]:
     if not _hadoop_exists(ws.spark, f"{folder}/{SUMMARY_FILE}"):
         raise InputError(f"--state {state}: not a complete Spark run's output "
                          f"(no {SUMMARY_FILE})")
+    # a folder with no Parquet file (a copy stopped half way) holds no table either
     missing = [name for name in STATE_REQUIRED
-               if not _hadoop_exists(ws.spark, f"{folder}/{name}")]
+               if not _hadoop_parquet_files(ws.spark, f"{folder}/{name}")]
     if missing:  # a night from it would start those over: ownership, history lost
         raise InputError(f"--state {state}: incomplete Spark output: no {', '.join(missing)} "
                          "table; give the whole --output folder of the last night")
@@ -365,6 +387,25 @@ def _parquet_folder(path: Path) -> bool:
     return path.is_dir() and any(path.glob("*.parquet"))
 
 
+def _refuse_partial_copy(ws, folder: Path, written: dict, output: str) -> None:
+    """Every table the run's summary lists is there whole, as many rows as the run wrote
+    (read off the Parquet footers): an output copied down only in part (a folder missing,
+    files missing) would load some tables of this night beside others of the last one."""
+    for name, rows in sorted(written.items()):
+        if name in KEPT_BY_WORKSPACE:
+            continue
+        if not _parquet_folder(folder / name):  # (Spark writes a file for no rows too)
+            raise InputError(f"{output}: its {name} table is missing (no Parquet file in "
+                             f"{folder / name}): an incomplete copy; copy the whole "
+                             "--output folder again (nothing was loaded)")
+        found = int(ws.scalar("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata("
+                              f"{literal(str(folder / name / '*.parquet'))})"))
+        if found != rows:
+            raise InputError(f"{output}: its {name} table holds {found} rows where the run "
+                             f"wrote {rows}: an incomplete copy; copy the whole --output "
+                             "folder again (nothing was loaded)")
+
+
 def load_results(db: Path | None, output: str, rules_dir: Path | None = None) -> dict:
     """Replaces a DuckDB workspace's tables by a Spark run's results (atomically).
     `rules_dir`: its routing.yaml's on_merge policy folds a rep action on a person the run
@@ -384,6 +425,7 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                              f"workspace's last night ({latest}): loading it would take the "
                              "workspace back and drop what came since; load the latest "
                              "output")
+        _refuse_partial_copy(ws, folder, run.get("tables") or {}, output)
         ws.start_run("load-results", run_as_of, run.get("rules_hash"))
         ws.compact_when_due()
         ws.script(rep_actions.capture_sql())  # before the run's tables replace them
