@@ -117,7 +117,7 @@ def workspace_sql(n_leads: int, n_events: int, sorted_layout: bool = False) -> l
         FROM range({n_persons}) t(p) ORDER BY 1""",
         f"""INSERT INTO assignments SELECT TIMESTAMP '2026-10-01', 2, DATE '2026-10-01', {pid},
                NULL, ['sales_sh','sales_bj','nurture'][p % 3 + 1], NULL, 'rep' || (p % 40),
-               NULL, 'pending', 'r' || (p % 5), 'route r' || (p % 5)
+               NULL, 'pending', 'r' || (p % 5), 'route r' || (p % 5), 'route r' || (p % 5)
         FROM range({n_persons}) t(p) ORDER BY 4""",
         f"""INSERT INTO subject_persons (subject, person_id, status)
         SELECT 'phone:138' || lpad(CAST(p AS VARCHAR), 8, '0'), {pid}, 'ok'

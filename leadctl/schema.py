@@ -53,12 +53,16 @@ CORE_DDL: list[str] = [
 ]
 
 
-# Columns added after a table first shipped, for workspaces made before (DuckDB only: a
-# Spark run builds its tables from all_ddl()).
-UPGRADES: list[str] = [
-    "ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS status VARCHAR",
-    "ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS message VARCHAR",
-]
+# Columns added after a table first shipped (last in its DDL), by table: a workspace made
+# before gets them (UPGRADES, DuckDB: a Spark run builds its tables from all_ddl()); a
+# Spark state or output written before reads them as NULL (spark/pipeline.py).
+UPGRADED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ingested_files": (("status", "VARCHAR"), ("message", "VARCHAR")),
+    "assignments": (("state_reason", "VARCHAR"),),
+}
+UPGRADES: list[str] = [f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}"
+                       for table, columns in UPGRADED_COLUMNS.items()
+                       for column, kind in columns]
 
 
 def all_ddl() -> list[str]:

@@ -74,9 +74,9 @@ INSERT INTO ownership VALUES
  ('P2', 'nurture', NULL, 'pending', '2026-10-21', '2026-10-21', NULL, false, 'route default');
 INSERT INTO assignments VALUES
  ('2026-10-21 02:00', 1, '2026-10-21', 'P1', NULL, 'public', NULL, NULL, NULL, 'pending',
-  'default', 'new lead'),
+  'default', 'new lead', NULL),
  ('2026-10-22 02:00', 2, '2026-10-22', 'P1', 'public', 'sales_sh', NULL, 'rep_li', 'pending',
-  'contacting', 'high_value', 'grade A in Shanghai');
+  'contacting', 'high_value', 'grade A in Shanghai', NULL);
 INSERT INTO tags VALUES
  ('P1', 'value_tier', '"high"', '2026-11-01', 2),
  ('P1', 'paid_amount_30d', '550', '2026-11-01', 2),
@@ -519,7 +519,7 @@ INSERT INTO ownership VALUES ('PBIG', 'sales_bj', 'rep_wang', 'appointment', '20
                               '2026-10-01', '2027-03-01', true, 'vip');
 INSERT INTO assignments SELECT TIMESTAMP '2026-10-01' + INTERVAL (i) DAY, i, NULL, 'PBIG',
        'pool_' || i, 'pool_' || (i + 1), 'rep_' || i, 'rep_' || (i + 1), 'pending', 'contacting',
-       'rule_' || i, 'because of a long routing reason number ' || i FROM range(12) t(i);
+       'rule_' || i, 'because of a long routing reason number ' || i, NULL FROM range(12) t(i);
 INSERT INTO subject_persons VALUES ('person:PBIG', 'PBIG', 'ok');
 INSERT INTO events (source, subject, event_type, ts)
 SELECT 'app', 'person:PBIG', 'event_type_' || (i % 9), TIMESTAMP '2026-10-15' + INTERVAL (i) HOUR

@@ -99,6 +99,14 @@ def identity_log(cli: Cli) -> list[tuple]:
                       " ORDER BY logged_at, person_id")
 
 
+def states_logged(cli: Cli) -> list[tuple]:
+    """(person, ownership reason, the state reason of its latest log row) of every person."""
+    return query(cli, "SELECT o.person_id, o.reason, a.state_reason FROM ownership o "
+                      "JOIN assignments a ON a.person_id = o.person_id QUALIFY row_number() "
+                      "OVER (PARTITION BY o.person_id ORDER BY a.logged_at DESC, a.run_id DESC)"
+                      " = 1 ORDER BY 1")
+
+
 def sold(cli: Cli, query_text: str, rep: str, day: str) -> None:
     result = cli("sale", query_text, "--rep", rep, "--as-of", day, "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
@@ -123,6 +131,7 @@ def test_a_sold_person_merged_into_another_reps_person_keeps_the_sale_and_lock(c
     assert summary["conflicts"] == 0
     assert summary["stages"]["resolve"]["ownership"] == {"merged": 1, "split": 0,
                                                          "conflicts": 0}
+    assert states_logged(cli) == [(X, "sale", "sale")]  # the merge row: the kept state's
     assert summary["stages"]["route"]["changes"] == 0  # routing found nothing left to fix
     result = cli("identity", "conflicts", "--json")
     assert (result.exit_code, result.json()) == (0, {"conflicts": []})
@@ -297,6 +306,8 @@ def test_a_split_part_under_a_new_id_takes_its_lock_back_through_its_old_id(cli)
     assert query(cli, f"SELECT person_id FROM person_aliases WHERE old_person_id = '{y1}'") \
         == [(pid("y0", "older"),)]
     assert cli("identity", "conflicts", "--json").json() == {"conflicts": []}
+    assert states_logged(cli) == sorted([(X, "sale", "sale"),
+                                         (pid("y0", "older"), "sale", "sale")])
 
 
 def test_a_split_leaves_the_state_with_the_larger_part_and_routes_the_other_as_new(cli):

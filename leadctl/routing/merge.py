@@ -226,13 +226,14 @@ WHERE c.locked AND c.owner IS DISTINCT FROM k.owner"""
 
 
 def apply_merge_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime) -> list[str]:
-    """Log one `merge` row per merged person, then replace the candidates' ownership rows
-    by the kept states."""
+    """Log one `merge` row per merged person (with the reason of the state it keeps), then
+    replace the candidates' ownership rows by the kept states."""
     cols = ", ".join(OWNERSHIP_COLUMNS)
     return [
         f"INSERT INTO assignments ({', '.join(LOG_COLUMNS)})\n"
         f"SELECT {ts_literal(logged_at)}, {int(run_id)}, {date_literal(as_of)}, person_id,\n"
-        f"       old_pool, pool, old_owner, owner, old_status, status, 'merge', log_reason\n"
+        f"       old_pool, pool, old_owner, owner, old_status, status, 'merge', log_reason,\n"
+        f"       reason\n"
         f"FROM {MERGE_KEPT}",
         f"DELETE FROM ownership WHERE person_id IN (SELECT person_id FROM {MERGE_CANDIDATES})",
         f"INSERT INTO ownership ({cols})\nSELECT {cols} FROM {MERGE_KEPT}",
@@ -317,7 +318,8 @@ WHERE person_id NOT IN (SELECT person_id FROM lead_intent)"""]
 def split_log_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime) -> str:
     """One `split` row per part split off a routed person this run that has no state of
     its own: it leaves the person's pool/owner/status (kept by the part with the id), and
-    is routed as new unless a sale lock of its own goes with it (SPLIT_LOCKS)."""
+    is routed as new unless a sale lock of its own goes with it (SPLIT_LOCKS: its state's
+    reason `sale`, as `split_locks_apply_sql` writes; else none)."""
     return f"""INSERT INTO assignments ({', '.join(LOG_COLUMNS)})
 SELECT {ts_literal(logged_at)}, {int(run_id)}, {date_literal(as_of)}, p.person_id,
        p.pool, k.pool, p.owner, k.owner, p.status,
@@ -328,7 +330,8 @@ SELECT {ts_literal(logged_at)}, {int(run_id)}, {date_literal(as_of)}, p.person_i
        || ' (the part holding most of its leads); this part '
        || CASE WHEN k.owner IS NULL THEN 'is routed as new'
                ELSE 'keeps its own sale lock: ' || k.owner || ', until '
-                    || CAST(k.locked_until AS VARCHAR) END
+                    || CAST(k.locked_until AS VARCHAR) END,
+       CASE WHEN k.owner IS NOT NULL THEN 'sale' END
 FROM ({_split_parts_sql(run_id)}) p
 LEFT JOIN {SPLIT_LOCKS} k ON k.person_id = p.person_id
 WHERE p.kept_by IS NOT NULL"""

@@ -35,9 +35,12 @@ INTENT = "_rep_intent"
 SALES_COLUMNS = ("sold_at", "run_id", "person_id", "rep", "amount", "locked_until")
 
 
-def rep_action_selects() -> dict[str, str]:
-    """Per table, the SELECT that reads a workspace's rep actions."""
-    log, own = ", ".join(LOG_COLUMNS), ", ".join(OWNERSHIP_COLUMNS)
+def rep_action_selects(state_reason: bool = True) -> dict[str, str]:
+    """Per table, the SELECT that reads a workspace's rep actions. `state_reason=False`: a
+    workspace whose log predates that column (read only, so not upgraded): NULL."""
+    log = ", ".join("CAST(NULL AS VARCHAR) AS state_reason"
+                    if c == "state_reason" and not state_reason else c for c in LOG_COLUMNS)
+    own = ", ".join(OWNERSHIP_COLUMNS)
     actions = f"SELECT person_id FROM assignments WHERE rule IN ({_RULES})"
     return {
         "assignments": f"SELECT {log} FROM assignments WHERE rule IN ({_RULES})",

@@ -308,12 +308,13 @@ def summary_sql() -> str:
 
 def apply_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime, *,
               logged: bool = True, changed: bool = True) -> list[str]:
-    """Append the log, then replace the changed ownership rows (and drop gone ones).
-    `logged` / `changed`: whether any row needs it (a quiet night skips the scans)."""
+    """Append the log (each row with the reason of the state it leads to), then replace the
+    changed ownership rows (and drop gone ones). `logged` / `changed`: whether any row
+    needs it (a quiet night skips the scans)."""
     day, at, cols = date_literal(as_of), ts_literal(logged_at), ", ".join(OWNERSHIP_COLUMNS)
     log = [f"INSERT INTO assignments ({', '.join(LOG_COLUMNS)})\n"
            f"SELECT {at}, {int(run_id)}, {day}, person_id, old_pool, pool, old_owner, owner,\n"
-           f"       old_status, status, rule, log_reason\n"
+           f"       old_status, status, rule, log_reason, reason\n"
            f"FROM {NEW} WHERE logged"]
     state = [f"DELETE FROM ownership WHERE person_id IN (SELECT person_id FROM {NEW} "
              f"WHERE changed AND known)",

@@ -12,11 +12,15 @@ ROUTING_DDL: list[str] = [
         person_id VARCHAR, pool VARCHAR, owner VARCHAR, status VARCHAR,
         status_since DATE, assigned_at DATE, locked_until DATE, dormant BOOLEAN,
         reason VARCHAR)""",
-    # Append-only: one row per change of pool, owner or status, with the rule and reason.
+    # Append-only: one row per change of pool, owner or status, with the rule and reason
+    # (why it changed: sla_expired, no_intent, status_change, ...). `state_reason`: the
+    # `ownership.reason` of the state the row leads to (what the screens show as of a past
+    # date); NULL in rows written before the column existed (schema.UPGRADES).
     """CREATE TABLE IF NOT EXISTS assignments (
         logged_at TIMESTAMP, run_id INTEGER, as_of DATE, person_id VARCHAR,
         old_pool VARCHAR, new_pool VARCHAR, old_owner VARCHAR, new_owner VARCHAR,
-        old_status VARCHAR, new_status VARCHAR, rule VARCHAR, reason VARCHAR)""",
+        old_status VARCHAR, new_status VARCHAR, rule VARCHAR, reason VARCHAR,
+        state_reason VARCHAR)""",
     # Last day each person had clear intent (status clear_intent, appointment or closed,
     # set by `leadctl status` / `leadctl sale`): restarts the dormancy clock.
     "CREATE TABLE IF NOT EXISTS lead_intent (person_id VARCHAR, intent_at DATE)",
@@ -43,7 +47,8 @@ NOT_IDENTITY_CHANGE = "coalesce(rule, '') NOT IN ('merge', 'split')"
 OWNERSHIP_COLUMNS = ("person_id", "pool", "owner", "status", "status_since", "assigned_at",
                      "locked_until", "dormant", "reason")
 LOG_COLUMNS = ("logged_at", "run_id", "as_of", "person_id", "old_pool", "new_pool",
-               "old_owner", "new_owner", "old_status", "new_status", "rule", "reason")
+               "old_owner", "new_owner", "old_status", "new_status", "rule", "reason",
+               "state_reason")
 
 # meta: the routing.yaml hash of the last stored route run (explain says when it changed)
 ROUTED_WITH_KEY = "routing_rules_hash"
