@@ -182,13 +182,13 @@ def test_two_persons_a_later_merge_joined_show_the_survivors_routing_before_it()
     for pid, pool, owner in (("Pold", "nurture", None), ("Pnew", "sales", "ann")):
         ws.execute(f"INSERT INTO assignments VALUES ({at}, 1, DATE '2026-11-01', '{pid}', "
                    f"NULL, '{pool}', NULL, {repr(owner) if owner else 'NULL'}, NULL, "
-                   "'pending', 'all', 'dealt')")
+                   "'pending', 'all', 'dealt', 'dealt')")
     ws.execute("INSERT INTO assignments VALUES (TIMESTAMP '2026-11-02 09:00', 0, "
                "DATE '2026-11-02', 'Pold', 'nurture', 'nurture', NULL, 'bob', 'pending', "
-               "'pending', 'claim', 'claimed')")  # a later row of the retired id
+               "'pending', 'claim', 'claimed', 'claimed')")  # a later row of the retired id
     ws.execute("INSERT INTO assignments VALUES (TIMESTAMP '2026-11-03 02:00', 2, "
                "DATE '2026-11-03', 'Pnew', 'sales', 'sales', 'ann', 'ann', 'pending', "
-               "'contacting', 'merge', 'merge: Pold into Pnew')")
+               "'contacting', 'merge', 'merge: Pold into Pnew', 'merge')")
     ws.execute("INSERT INTO person_aliases VALUES ('Pold', 'Pnew')")
     ws.execute("INSERT INTO ownership VALUES ('Pnew', 'sales', 'ann', 'contacting', "
                "'2026-11-03', '2026-11-01', NULL, FALSE, 'merge')")
@@ -210,3 +210,48 @@ def test_a_sale_dated_after_today_shows_with_its_lock_at_the_default_as_of(cli, 
         state = data if command == "portrait" else data["routing"]["state"]
         assert (state["owner"], state["locked"], data["routing_as_of"],
                 data["as_of_differs"]) == ("ops_xu", True, sold, ["routing"]), command
+
+
+def test_a_past_screen_shows_the_reason_the_state_had_then(ran, inbox):
+    # An SLA return logs why (sla_expired); the state's reason is sla_returned. As of that
+    # night, once more happened since, the state was rebuilt from the log with the log's
+    # reason: the screens contradicted what they had shown that night
+    assert ran("claim", "nurture", "--rep", "ops_xu", "--n", "2",
+               "--as-of", "2026-11-02").exit_code == 0
+    assert ran("run", "--inbox", inbox, "--as-of", "2026-11-06").exit_code == 0
+
+    def seen(*args):
+        data = ran("portrait", "L1", "--json", *args).json()
+        state = ran("explain", "L1", "--json", *args).json()["routing"]["state"]
+        return (data["pool"], data["routing_reason"], state["reason"],
+                data["history"][0]["reason"])
+
+    that_night = seen()
+    assert that_night == ("public_sea", "sla_returned", "sla_returned", "sla_expired")
+    assert ran("claim", "public_sea", "--rep", "rep_wang", "--n", "2",
+               "--as-of", "2026-11-07").exit_code == 0
+    assert seen()[:3] == ("public_sea", "claimed", "claimed")
+    assert seen("--as-of", "2026-11-06") == that_night
+
+
+def test_a_workspace_whose_log_predates_state_reason_still_shows_and_then_gets_it(ran):
+    import duckdb
+
+    assert ran("claim", "nurture", "--rep", "ops_xu", "--n", "2",
+               "--as-of", "2026-11-02").exit_code == 0
+    with duckdb.connect(str(ran.db)) as con:  # as a workspace made before the column
+        con.execute("ALTER TABLE assignments DROP COLUMN state_reason")
+    # read only, not upgraded: a past state takes its log row's reason
+    data = ran("portrait", "L1", "--json", "--as-of", "2026-11-01").json()
+    state = ran("explain", "L1", "--json", "--as-of", "2026-11-01").json()["routing"]["state"]
+    assert (data["pool"], data["owner"], data["routing_reason"], state["reason"]) == (
+        "nurture", None, "claim_pool", "claim_pool")
+    assert ran("find", "pool = 'nurture' and owner is null", "--count",
+               "--as-of", "2026-11-01").stdout == "2\n"
+    # the next writer adds the column: its rows carry the state's reason, older ones none
+    assert ran("status", "L1", "contacting", "--as-of", "2026-11-03").exit_code == 0
+    with duckdb.connect(str(ran.db), read_only=True) as con:
+        assert con.execute("SELECT rule, state_reason FROM assignments WHERE person_id = "
+                           "(SELECT person_id FROM assignments WHERE rule = 'status') "
+                           "ORDER BY logged_at").fetchall() == [
+            ("default_pool", None), ("claim", None), ("status", "claimed")]

@@ -59,6 +59,12 @@ def latest_action_sql(until: dt.date | None = None) -> str:
     return f"SELECT max(as_of) FROM assignments{dated}"
 
 
+def has_state_reason(ws) -> bool:
+    """Whether the workspace's log has `state_reason` (one made before it and only read
+    since has not been upgraded)."""
+    return any(c == "state_reason" for c, _ in ws.columns("assignments"))
+
+
 def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
                   rebuild: bool = True) -> dict | None:
     """The person's routing (the `ownership` columns) as of `until` (`ownership_as_of_sql`),
@@ -67,7 +73,8 @@ def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
     as-of, whose `until` is today or later: nothing is logged after it) reads the stored
     row alone, one look-up."""
     if rebuild:
-        sql = f"SELECT * EXCLUDE (person_id) FROM ({ownership_as_of_sql(until, person_id)})"
+        built = ownership_as_of_sql(until, person_id, state_reason=has_state_reason(ws))
+        sql = f"SELECT * EXCLUDE (person_id) FROM ({built})"
     else:
         sql = (f"SELECT {', '.join(c for c in OWNERSHIP_COLUMNS if c != 'person_id')} "
                f"FROM ownership WHERE person_id = {literal(person_id)}")
@@ -80,7 +87,8 @@ def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
                                                default=None)}
 
 
-def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
+def ownership_as_of_sql(until: dt.date, person_id: str | None = None, *,
+                        state_reason: bool = True) -> str:
     """Every person's routing as of `until` (the `ownership` columns; only `person_id`'s
     when given): the stored row of a person with nothing logged after `until`; the others
     rebuilt from their log rows dated by then (each holds the state it left; rows recorded
@@ -90,8 +98,11 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
     none before the person's first sale on record by the rep shown (a sale of a closed
     lead logs nothing), then the latest she made by then, at most the stored one; the
     stored one for a person with no sale on record by her. A status never set has no
-    since-date. A person with no log row by then was not routed by then: no row."""
+    since-date. A person with no log row by then was not routed by then: no row. The
+    reason of a rebuilt state is the one it had (the row's `state_reason`); a row written
+    before that column (or `state_reason=False`: a log without it) gives its log reason."""
     day = date_literal(until)
+    reason = "coalesce(a.state_reason, a.reason)" if state_reason else "a.reason"
     # The lock of a person with sales on record: none before the first, and at most the
     # stored one (a merge keeps the survivor's, not the latest of the two persons').
     lock = ("CASE WHEN x.person_id IS NULL THEN o.locked_until "
@@ -110,7 +121,7 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None) -> str:
   SELECT coalesce(al.person_id, a.person_id) AS person_id, a.person_id AS recorded_as,
          a.as_of, a.logged_at, a.run_id,
          a.old_pool, a.new_pool, a.old_owner, a.new_owner, a.old_status, a.new_status,
-         a.rule, a.reason
+         a.rule, {reason} AS reason
   FROM assignments a LEFT JOIN person_aliases al ON al.old_person_id = a.person_id
   {under("a")}
 ), changed AS (

@@ -17,7 +17,7 @@ from pathlib import Path
 from leadctl import pii
 from leadctl.errors import UsageError
 from leadctl.identity.places import official_name
-from leadctl.routing.screens import latest_action_sql, ownership_as_of_sql
+from leadctl.routing.screens import has_state_reason, latest_action_sql, ownership_as_of_sql
 from leadctl.rules.expr import ExprError, compile_expr, list_of
 from leadctl.sqlfn import bound_sql
 from leadctl.sqltext import ident
@@ -178,11 +178,13 @@ def not_computed_yet(exc: InvalidExpression, defined_tags: set[str]) -> UsageErr
                       "computed it yet: run `leadctl tag` first (or the nightly `leadctl run`)")
 
 
-def relation_sql(where: str, routing_until: dt.date | None = None) -> str:
+def relation_sql(where: str, routing_until: dt.date | None = None, *,
+                 state_reason: bool = True) -> str:
     """Persons with their features, score and routing state (the stored one, or as of
-    `routing_until`: `ownership_as_of_sql`), filtered by `where`."""
+    `routing_until`: `ownership_as_of_sql`, `state_reason` whether the log has that
+    column), filtered by `where`."""
     ownership = "ownership" if routing_until is None else \
-        f"({ownership_as_of_sql(routing_until)})"
+        f"({ownership_as_of_sql(routing_until, state_reason=state_reason)})"
     return ("FROM persons p\n"
             "LEFT JOIN person_features f ON f.person_id = p.person_id\n"
             "LEFT JOIN scores s ON s.person_id = p.person_id\n"
@@ -191,17 +193,19 @@ def relation_sql(where: str, routing_until: dt.date | None = None) -> str:
 
 
 def select_sql(where: str, *, reveal: bool, limit: int | None,
-               routing_until: dt.date | None = None) -> str:
+               routing_until: dt.date | None = None, state_reason: bool = True) -> str:
     name = "p.name" if reveal else pii.mask_sql("name", "p.name")
     phone = "p.phone" if reveal else pii.mask_sql("phone", "p.phone")
     return (f"SELECT p.person_id, {name} AS name, {phone} AS phone, p.city, s.grade, s.score, "
-            f"o.pool, o.owner, o.status\n{relation_sql(where, routing_until)}\n"
+            f"o.pool, o.owner, o.status\n"
+            f"{relation_sql(where, routing_until, state_reason=state_reason)}\n"
             "ORDER BY s.score DESC NULLS LAST, p.person_id"
             + (f"\nLIMIT {int(limit)}" if limit is not None else ""))
 
 
-def count_sql(where: str, routing_until: dt.date | None = None) -> str:
-    return f"SELECT count(*) {relation_sql(where, routing_until)}"
+def count_sql(where: str, routing_until: dt.date | None = None, *,
+              state_reason: bool = True) -> str:
+    return f"SELECT count(*) {relation_sql(where, routing_until, state_reason=state_reason)}"
 
 
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
@@ -237,21 +241,23 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
     # the latest rep action the routing shown holds: at the default as-of, one made since
     # the last night puts `routing` in as_of_differs, as on the portrait
     latest = ws.scalar(latest_action_sql(until))
+    logged = until is None or has_state_reason(ws)  # an old workspace, only read since
     result: dict = {"expr": pii.text_shown(text, reveal),
                     **screen.with_routing(latest, score=stored_as_of(ws, "scores"))}
     with evaluating(text):
-        result["count"] = int(ws.scalar(count_sql(where, until)))
+        result["count"] = int(ws.scalar(count_sql(where, until, state_reason=logged)))
         if result["count"] == 0:
             result.update(place_hint(text))
         if count_only:
             return result
         if out is not None:
             written = copy_to_file(ws, select_sql(where, reveal=reveal, limit=limit,
-                                                  routing_until=until), out)
+                                                  routing_until=until, state_reason=logged),
+                                   out)
             result.update(file=str(out), rows=written)
             return result
         shown = DEFAULT_LIMIT if limit is None else limit
         result["limit"] = shown
         result["persons"] = ws.rows(select_sql(where, reveal=reveal, limit=shown,
-                                               routing_until=until))
+                                               routing_until=until, state_reason=logged))
     return result
