@@ -17,7 +17,7 @@ COMPARED = {
     "tags": ("tag", "value"),
     "scores": ("score", "grade"),
     "ownership": ("pool", "owner", "status", "reason", "dormant", "locked_until"),
-    "assignments": ("new_pool", "new_owner", "new_status", "rule", "reason"),
+    "assignments": ("new_pool", "new_owner", "new_status", "rule", "reason", "state_reason"),
 }
 NEEDED = ("leads", "person_leads", "tags", "scores", "ownership", "assignments")
 

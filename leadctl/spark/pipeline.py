@@ -33,9 +33,10 @@ from leadctl.ingest import load as ingest_load
 from leadctl.routing import rep_actions
 from leadctl.routing.merge import carry_ownership, moved_intents_sql
 from leadctl.routing.parse import load_routing_rules
+from leadctl.routing.screens import has_state_reason
 from leadctl.routing.tables import ROUTED_WITH_KEY
 from leadctl.ruleset import load_rules
-from leadctl.schema import all_ddl
+from leadctl.schema import UPGRADED_COLUMNS, all_ddl
 from leadctl.scoring.tables import SCORED_WITH_KEY
 from leadctl.spark.executor import (
     SparkStatementError,
@@ -260,9 +261,27 @@ def load_state(ws, state: str) -> list[str]:
     for name in dict.fromkeys([*result_tables(ws), *MADE_BY_STAGES]):
         location = f"{folder}/{name}"
         if _hadoop_exists(ws.spark, location):
-            ws.store_frame(name, ws.spark.read.parquet(location), origin=location)
+            frame = ws.spark.read.parquet(location)
+            added = _added_columns(ws, name, frame)
+            if added:  # a state written before them: NULL, the whole table written anew
+                ws.store_frame(name, frame.select("*", *added), materialise=False)
+            else:
+                ws.store_frame(name, frame, origin=location)
             loaded.append(name)
     return loaded
+
+
+def _added_columns(ws, name: str, frame) -> list:
+    """The columns added to table `name` since the state's `frame` was written
+    (schema.UPGRADED_COLUMNS) that it lacks, as typed NULLs (types: the table all_ddl()
+    made before the state is read)."""
+    from pyspark.sql import functions as F
+
+    added = {c for c, _ in UPGRADED_COLUMNS.get(name, ())} - set(frame.columns)
+    if not added or name not in ws.tables:
+        return []
+    return [F.lit(None).cast(f.dataType).alias(f.name)
+            for f in ws.frame(name).schema.fields if f.name in added]
 
 
 def _hadoop_path(spark, uri: str):
@@ -319,7 +338,8 @@ def carry_rep_actions(ws, db: Path) -> int:
     state's tables (routing/rep_actions.py); returns how many log rows were new. They
     are rows typed by hand (claims, statuses, sales): small, so they travel as Arrow."""
     with reading(db) as duck:
-        for name, select in rep_actions.rep_action_selects().items():
+        selects = rep_actions.rep_action_selects(has_state_reason(duck))
+        for name, select in selects.items():
             ws.register(rep_actions.SOURCES[name], duck.arrow(select))
     unknown = ws.rows(rep_actions.unknown_persons_sql())[0]
     if unknown["persons"]:  # a sale there would lock a person the state never had
@@ -358,10 +378,14 @@ def load_state_meta_sql(source: str) -> list[str]:
 def load_table_sql(name: str, kind: str | None, columns: list[tuple[str, str]], source: str,
                    source_columns: list[str]) -> list[str]:
     """Statements replacing table `name` by the rows of `source` (a read_parquet argument).
-    A table of the same columns keeps its types (JSON, lists) and is refilled; any other
+    A table of the same columns keeps its types (JSON, lists) and is refilled, also when
+    `source` lacks columns added since it was written (schema.UPGRADES: NULL); any other
     shape (person_features and scores have one column per rule) is re-created."""
     quoted = f'"{name}"'
-    if kind == "BASE TABLE" and sorted(c for c, _ in columns) == sorted(source_columns):
+    names = {c for c, _ in columns}
+    missing = names - set(source_columns)
+    if kind == "BASE TABLE" and set(source_columns) <= names \
+            and missing <= {c for c, _ in UPGRADED_COLUMNS.get(name, ())}:
         return [f"DELETE FROM {quoted}",
                 f"INSERT INTO {quoted} BY NAME SELECT * FROM read_parquet({source})"]
     drop = [f"DROP VIEW {quoted}"] if kind == "VIEW" else \
