@@ -334,6 +334,40 @@ def test_loading_an_output_copied_in_part_loads_nothing(two_nights, tmp_path, lo
     assert db.read_bytes() == before
 
 
+def test_a_state_and_an_output_from_before_state_reason_still_load(two_nights, tmp_path):
+    import duckdb
+
+    spark = two_nights[1]
+    state, inbox, log = tmp_path / "state", tmp_path / "inbox", tmp_path / "state/assignments"
+    shutil.copytree(spark.db.parent / "out1", state)
+    shutil.rmtree(log)
+    log.mkdir()
+    inbox.mkdir()
+    duckdb.sql(f"COPY (SELECT * EXCLUDE (state_reason) FROM read_parquet("
+               f"'{spark.db.parent / 'out1' / 'assignments'}/*.parquet')) "
+               f"TO '{log / 'part-0.parquet'}' (FORMAT parquet)")
+    by_run = ("SELECT run_id, count(*), count(state_reason) FROM assignments "
+              "GROUP BY 1 ORDER BY 1")
+    # an output loaded as it is: the log's rows have no state reason
+    old = Cli(tmp_path / "old.duckdb")
+    assert old("load-results", state).exit_code == 0
+    assert old("export", "assignments", "-o", tmp_path / "a.csv").exit_code == 0
+    assert duckdb.sql(by_run.replace("assignments", f"'{tmp_path / 'a.csv'}'")
+                      ).fetchall() == [(1, 1322, 0)]
+    # a night from it: the rows it logs have one, the earlier ones none
+    night = Cli(tmp_path / "night.duckdb")
+    ran = night("run", "--engine", "spark", "--inbox", inbox, "--state", state,
+                "--output", tmp_path / "out", "--as-of", "2026-11-10")
+    assert ran.exit_code == 0, ran.stderr[-2000:]
+    assert night("load-results", tmp_path / "out").exit_code == 0
+    with duckdb.connect(str(night.db), read_only=True) as con:
+        assert con.execute(by_run).fetchall() == [(1, 1322, 0), (2, 282, 282)]
+        assert con.execute("SELECT reason, state_reason, count(*) FROM assignments "
+                           "WHERE run_id = 2 GROUP BY ALL ORDER BY ALL").fetchall() == [
+            ("dealt", "dealt", 40), ("reassigned", "dealt", 2),
+            ("sla_expired", "sla_returned", 240)]
+
+
 def test_a_db_whose_rep_actions_name_persons_the_state_never_had_is_refused(two_nights,
                                                                             tmp_path):
     # The DuckDB workspace ran night 2 too: a sale on one of its night-2 persons would
@@ -410,7 +444,8 @@ def test_second_night_from_state_matches_duckdb(two_nights):
         sorted(s["persons"]["person_id"].to_pylist())  # ids kept the same way
     for name, cols in (("identity_history", ["change", "person_id", "leads", "reason"]),
                        ("person_aliases", ["old_person_id", "person_id"]),
-                       ("assignments", ["person_id", "new_pool", "new_owner", "reason"])):
+                       ("assignments", ["person_id", "new_pool", "new_owner", "reason",
+                                        "state_reason"])):
         rows = [sorted(map(repr, zip(*(t[name][c].to_pylist() for c in cols), strict=True)))
                 for t in (d, s)]
         assert rows[0] == rows[1], name
@@ -530,7 +565,8 @@ def test_rep_actions_reach_the_next_spark_night(rep_actions_between_nights):
     cols = {"ownership": ["person_id", "pool", "owner", "status", "status_since",
                           "assigned_at", "locked_until"],
             "assignments": ["as_of", "person_id", "old_pool", "new_pool", "old_owner",
-                            "new_owner", "old_status", "new_status", "rule", "reason"],
+                            "new_owner", "old_status", "new_status", "rule", "reason",
+                            "state_reason"],
             "sales": ["sold_at", "person_id", "rep", "amount", "locked_until"],
             "lead_intent": ["person_id", "intent_at"]}
     d, s = _tables(duck.db, list(cols)), _tables(spark.db, list(cols))
