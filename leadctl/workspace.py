@@ -482,76 +482,38 @@ def ensure_schema(ws: Workspace) -> None:
 
 
 class _Lock:
-    """A writer's lock file. One this writer made and that saw nothing published under it
-    (the writer was refused or failed) is removed on release: the writer leaves nothing
-    behind. Otherwise it stays, emptied, for the next writer."""
-
     def __init__(self, path: Path):
         self.path = path
         self.fd: int | None = None
-        self.created = False  # this writer made the lock file
-        self.published = False  # a write session under this lock published the workspace
 
     def acquire(self) -> None:
-        for _ in range(100):  # a writer that made the file may remove it as we take it
-            try:
-                fd, created = self._open()
-            except OSError as exc:  # a read-only or pseudo file system: no place for a writer
-                raise WorkspaceError(f"cannot write beside the workspace: {self.path}: "
-                                     f"{exc.strerror}") from None
-            if fd is None:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = ""
-                with contextlib.suppress(OSError):
-                    holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
-                os.close(fd)
-                info = json.loads(holder) if holder.startswith("{") else {}
-                raise WorkspaceLocked(
-                    f"workspace is locked by another leadctl writer (pid "
-                    f"{info.get('pid', '?')}, {info.get('command', '?')} started "
-                    f"{info.get('started', '?')}); try again later") from None
-            if self._names(fd):
-                break
-            os.close(fd)  # locked a file its maker removed meanwhile: no lock; again
-        else:
-            raise WorkspaceLocked(f"cannot take the writer lock {self.path}: it keeps being "
-                                  "replaced; try again later")
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only or pseudo file system: no place for a writer
+            raise WorkspaceError(f"cannot write beside the workspace: {self.path}: "
+                                 f"{exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = ""
+            with contextlib.suppress(OSError):
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            info = json.loads(holder) if holder.startswith("{") else {}
+            raise WorkspaceLocked(
+                f"workspace is locked by another leadctl writer (pid {info.get('pid', '?')}, "
+                f"{info.get('command', '?')} started {info.get('started', '?')}); try again later"
+            ) from None
         # A lock file left by a killed process is simply re-locked: flock died with it.
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": _command_name(),
                                   "started": dt.datetime.now().isoformat(timespec="seconds")
                                   }).encode(), 0)
-        self.fd, self.created = fd, created
-
-    def _open(self) -> tuple[int | None, bool]:
-        """(the lock file opened, whether this call made it); (None, False) when the file
-        was removed between seeing it and opening it."""
-        try:
-            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
-        except FileExistsError:
-            pass
-        try:
-            return os.open(self.path, os.O_RDWR), False
-        except FileNotFoundError:
-            return None, False
-
-    def _names(self, fd: int) -> bool:
-        """Whether the lock path still names the file open as `fd`."""
-        try:
-            named, held = os.stat(self.path), os.fstat(fd)
-        except OSError:
-            return False
-        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+        self.fd = fd
 
     def release(self) -> None:
         if self.fd is not None:
-            if self.created and not self.published and self._names(self.fd):
-                os.unlink(self.path)  # while still held: no other writer has it open locked
-            else:
-                os.ftruncate(self.fd, 0)
+            os.ftruncate(self.fd, 0)
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
@@ -633,7 +595,7 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
             with _signals_held():  # a signal during the rename knows it was published
                 os.replace(work, target)  # the atomic publish
                 kill_point("rename")
-                ws.published = (_HELD_LOCKS.get(target) or lock).published = True
+                ws.published = True
         _fsync_dir(target.parent)
     finally:
         for leftover in (work, _beside(work, WAL)):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import multiprocessing
 import os
 import shutil
@@ -15,7 +14,7 @@ import pytest
 
 from leadctl.errors import WorkspaceError, WorkspaceLocked
 from leadctl.starter import starter_rules_dir
-from leadctl.workspace import _clone_or_copy, _Lock, open_reader, open_writer, reading
+from leadctl.workspace import _clone_or_copy, open_reader, open_writer, reading
 
 
 def count_leads(db) -> int:
@@ -314,7 +313,7 @@ def test_a_write_the_file_size_limit_refuses_is_a_workspace_error_and_leaves_not
     assert ran.stderr.splitlines()[-1].startswith(
         f"error: cannot write workspace {tmp_path / 'ws.duckdb'}: ")
     assert ran.stderr.endswith("(nothing was published: the workspace is as it was)\n")
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # its own lock file too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws.duckdb.lock"]
 
 
 def test_an_input_file_named_like_the_workspace_fails_alone(tmp_path):
@@ -349,48 +348,3 @@ def test_a_staged_copy_left_by_a_killed_process_is_removed_by_the_next_writer(
         pass
     assert sorted(p.name for p in tmp_path.glob("leadctl-*")) == [os.path.basename(mine)]
     assert os.path.basename(mine).startswith(f"leadctl-{os.getpid()}-")
-
-
-def test_a_refused_writer_removes_the_lock_file_it_made_and_no_other(tmp_path):
-    # (a refused writer left <db>.lock beside a workspace it never published)
-    from tests.conftest import Cli
-
-    db = tmp_path / "ws.duckdb"
-    with open_writer(db, create=True):
-        pass
-    lock = tmp_path / "ws.duckdb.lock"
-    lock.unlink()  # as before any writer: the next one makes it
-    db.write_bytes(db.read_bytes()[:5000])  # truncated: refused once opened
-    result = Cli(db)("ingest", tmp_path / "none.csv")
-    assert result.exit_code == 2
-    result = Cli(db)("tag", "--as-of", "2026-11-01")
-    assert (result.exit_code, result.stderr.startswith(f"error: cannot open workspace {db}: ")) \
-        == (2, True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws.duckdb"]
-    lock.write_text("")  # one a writer made before: it stays
-    assert Cli(db)("tag", "--as-of", "2026-11-01").exit_code == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws.duckdb", "ws.duckdb.lock"]
-    new = tmp_path / "new" / "ws.duckdb"
-    new.parent.mkdir()
-    assert Cli(new)("ingest", tmp_path / "none.csv").exit_code == 2  # nothing published
-    assert list(new.parent.iterdir()) == []
-
-
-def test_a_lock_another_writer_holds_is_never_removed_and_a_removed_one_is_retaken(tmp_path):
-    path = tmp_path / "ws.duckdb.lock"
-    holder = _Lock(path)
-    holder.acquire()
-    with pytest.raises(WorkspaceLocked):
-        _Lock(path).acquire()
-    assert path.exists()  # the refused one made nothing: the holder's file stays
-    stale = os.open(path, os.O_RDWR)  # opened by a writer just before the maker removes it
-    holder.release()  # made by it, nothing published: removed
-    assert not path.exists()
-    second = _Lock(path)
-    second.acquire()  # makes a new file
-    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the removed file locks, uselessly
-    assert not second._names(stale) and second._names(second.fd)
-    os.close(stale)
-    second.published = True  # a writer that published keeps the file for the next one
-    second.release()
-    assert path.read_text() == ""
