@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from leadctl.errors import InputError, WorkspaceError
-from leadctl.workspace import open_writer
+from leadctl.workspace import open_writer, refuse_other_file
 
 
 def starter_rules_dir() -> Path:
@@ -28,6 +28,8 @@ def init_workspace(directory: Path, db: Path | None, rules: Path | None) -> dict
     db = db or directory / "leadctl.duckdb"
     rules = rules or directory / "rules"
     created_db = not db.exists()
+    if not created_db:  # not a workspace (a CSV): refused before the rules are written
+        refuse_other_file(db)
     copied, kept = [], []
     source = starter_rules_dir()
     # The rules first: a folder that cannot hold them (a file there, a read-only mount)

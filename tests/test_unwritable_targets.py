@@ -134,7 +134,9 @@ def test_a_csv_given_as_the_workspace_is_refused_and_left_as_it_was(env, command
     monkeypatch.chdir(folder)
     csv = write(folder / "leads.csv", "lead_id,phone\nW1,13700000001\n")
     before = csv.read_bytes()
-    result = Cli(Path("leads.csv"))(*command, "--json")
+    # init: its rules would go to ./rules, and must not (refused before they are written)
+    rules = {"rules": Path("rules")} if command[0] == "init" else {}
+    result = Cli(Path("leads.csv"), **rules)(*command, "--json")
     assert _failure(result, 2, "WorkspaceError") == (
         "leads.csv is not a leadctl workspace (not a DuckDB database file): nothing was "
         "changed; pass --db the workspace file")
