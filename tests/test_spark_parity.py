@@ -298,6 +298,24 @@ def test_a_state_without_a_table_a_night_carries_is_refused(two_nights, tmp_path
     assert not (tmp_path / "out" / "_leadctl_run.json").exists()
 
 
+def test_a_state_copied_in_part_is_refused(two_nights, tmp_path):
+    spark = two_nights[1]
+    state, inbox = tmp_path / "state", tmp_path / "inbox"
+    shutil.copytree(spark.db.parent / "out2", state)
+    part = _a_table_in_parts(state)[0]
+    table = part.parent.name
+    part.unlink()  # a copy that lost one file: those rows' persons would start over
+    inbox.mkdir()
+    ran = Cli(tmp_path / "none.duckdb")("run", "--engine", "spark", "--inbox", inbox,
+                                        "--state", state, "--output", tmp_path / "out",
+                                        "--as-of", AS_OF)
+    last = ran.stderr.splitlines()[-1]
+    assert ran.exit_code == 2 and last.startswith(
+        f"error: --state {state}: incomplete Spark output: its {table} table holds ")
+    assert last.endswith("; give the whole --output folder of the last night")
+    assert not (tmp_path / "out" / "_leadctl_run.json").exists()
+
+
 def test_an_output_that_cannot_be_a_folder_is_refused_before_the_night(tmp_path):
     (tmp_path / "taken").write_text("a file")
     cli = Cli(tmp_path / "w.duckdb")
@@ -311,26 +329,33 @@ def test_an_output_that_cannot_be_a_folder_is_refused_before_the_night(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no Spark was started
 
 
-@pytest.mark.parametrize("lost", ["folder", "file"])
+def _a_table_in_parts(out):
+    """The Parquet files of the first table of `out` written in two files or more."""
+    return next(files for d in sorted(out.iterdir()) if d.name not in (
+        "runs", "meta", "lead_intent", "sales") and len(
+        files := sorted(d.glob("*.parquet"))) >= 2)
+
+
+@pytest.mark.parametrize("lost", ["folder", "file", "half a file"])
 def test_loading_an_output_copied_in_part_loads_nothing(two_nights, tmp_path, lost):
     spark = two_nights[1]
     out = tmp_path / "out2"
     shutil.copytree(spark.db.parent / "out2", out)
     if lost == "folder":
         shutil.rmtree(out / "ownership")
-    else:  # one of the files of a table written in parts
-        parts = next(files for d in sorted(out.iterdir()) if d.name not in (
-            "runs", "meta", "lead_intent", "sales") and len(
-            files := sorted(d.glob("*.parquet"))) >= 2)
-        parts[0].unlink()
+    elif lost == "file":  # one of the files of a table written in parts
+        _a_table_in_parts(out)[0].unlink()
+    else:  # a copy still writing it
+        part = _a_table_in_parts(out)[0]
+        part.write_bytes(part.read_bytes()[:part.stat().st_size // 2])
     db = tmp_path / "w.duckdb"
     shutil.copy(spark.db, db)
     before = db.read_bytes()
     ran = Cli(db)("load-results", out)
     assert ran.exit_code == 2 and ran.stderr.splitlines()[-1].endswith(
         "an incomplete copy; copy the whole --output folder again (nothing was loaded)")
-    assert ("table is missing" if lost == "folder" else "rows where the run wrote") \
-        in ran.stderr
+    assert {"folder": "table is missing", "file": "rows where the run wrote",
+            "half a file": "table cannot be read"}[lost] in ran.stderr
     assert db.read_bytes() == before
 
 

@@ -228,8 +228,13 @@ def _written_rows(ws, name: str, target: str) -> int:
     files = _hadoop_parquet_files(ws.spark, target)
     if not files:
         return ws.frame(name).count()
-    jvm = ws.spark.sparkContext._jvm
-    conf = ws.spark.sparkContext._jsc.hadoopConfiguration()
+    return _footer_rows(ws.spark, files)
+
+
+def _footer_rows(spark, files: list) -> int:
+    """Rows of the Parquet `files` (FileStatus), read off their footers."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
     rows = 0
     for status in files:
         reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(
@@ -255,6 +260,7 @@ def load_state(ws, state: str) -> list[str]:
     if missing:  # a night from it would start those over: ownership, history lost
         raise InputError(f"--state {state}: incomplete Spark output: no {', '.join(missing)} "
                          "table; give the whole --output folder of the last night")
+    _refuse_partial_state(ws, folder, state)
     loaded = []
     # The views' tables too: the stages replace them, but first read what the last run
     # stored (the tag stage its previous run, for the change counts of the summary).
@@ -282,6 +288,31 @@ def _added_columns(ws, name: str, frame) -> list:
         return []
     return [F.lit(None).cast(f.dataType).alias(f.name)
             for f in ws.frame(name).schema.fields if f.name in added]
+
+
+def _refuse_partial_state(ws, folder: str, state: str) -> None:
+    """Every table the state's summary lists is there whole, as many rows as its run wrote
+    (Parquet footers): a part file lost in a copy would deal its persons again, or drop
+    their history, and a folder left empty fails in Spark's reader."""
+    summary = _hadoop_read_text(ws.spark, f"{folder}/{SUMMARY_FILE}")
+    try:
+        written = dict(json.loads(summary).get("tables") or {})
+    except (ValueError, TypeError, AttributeError):
+        raise InputError(f"--state {state}: {SUMMARY_FILE} is not a complete Spark run "
+                         "summary; give the whole --output folder of the last night") from None
+    for name, rows in sorted(written.items()):
+        files = _hadoop_parquet_files(ws.spark, f"{folder}/{name}")
+        try:
+            found = _footer_rows(ws.spark, files) if files else None
+        except Exception as exc:  # py4j's: a file cut short, no Parquet footer
+            if type(exc).__module__.split(".")[0] != "py4j":
+                raise
+            found = None
+        if found != rows:
+            held = "no readable Parquet file" if found is None else f"{found} rows"
+            raise InputError(f"--state {state}: incomplete Spark output: its {name} table "
+                             f"holds {held} where its run wrote {rows}; give the whole "
+                             "--output folder of the last night")
 
 
 def _hadoop_path(spark, uri: str):
@@ -322,6 +353,19 @@ def _hadoop_copy_parquet(spark, source: str, target: str) -> int:
     for status in files:
         file_util.copy(src_fs, status.getPath(), dst_fs, dst, False, conf)
     return len(files)
+
+
+def _hadoop_read_text(spark, uri: str) -> str:
+    """A small text file, local or on the cluster (Spark's own readers skip a file whose
+    name starts with `_`, as the run summary's does)."""
+    fs, path = _hadoop_path(spark, uri)
+    stream = fs.open(path)
+    try:
+        scanner = spark.sparkContext._jvm.java.util.Scanner(stream, "UTF-8").useDelimiter(
+            "\\A")
+        return str(scanner.next()) if scanner.hasNext() else ""
+    finally:
+        stream.close()
 
 
 def _hadoop_write_text(spark, uri: str, text: str) -> None:
@@ -422,8 +466,16 @@ def _refuse_partial_copy(ws, folder: Path, written: dict, output: str) -> None:
             raise InputError(f"{output}: its {name} table is missing (no Parquet file in "
                              f"{folder / name}): an incomplete copy; copy the whole "
                              "--output folder again (nothing was loaded)")
-        found = int(ws.scalar("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata("
-                              f"{literal(str(folder / name / '*.parquet'))})"))
+        try:
+            found = int(ws.scalar("SELECT coalesce(sum(num_rows), 0) FROM "
+                                  "parquet_file_metadata("
+                                  f"{literal(str(folder / name / '*.parquet'))})"))
+        except Exception as exc:  # a file cut short: no footer to read
+            if type(exc).__name__ not in ("InvalidInputException", "IOException"):
+                raise
+            raise InputError(f"{output}: its {name} table cannot be read "
+                             f"({first_line(exc)}): an incomplete copy; copy the whole "
+                             "--output folder again (nothing was loaded)") from None
         if found != rows:
             raise InputError(f"{output}: its {name} table holds {found} rows where the run "
                              f"wrote {rows}: an incomplete copy; copy the whole --output "
