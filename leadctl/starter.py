@@ -28,8 +28,7 @@ def init_workspace(directory: Path, db: Path | None, rules: Path | None) -> dict
     db = db or directory / "leadctl.duckdb"
     rules = rules or directory / "rules"
     created_db = not db.exists()
-    if not created_db:  # not a workspace (a CSV): refused before the rules are written
-        refuse_other_file(db)
+    refuse_other_file(db)  # not a workspace (a CSV): refused before the rules are written
     copied, kept = [], []
     source = starter_rules_dir()
     # The rules first: a folder that cannot hold them (a file there, a read-only mount)

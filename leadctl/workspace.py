@@ -85,7 +85,7 @@ def refuse_other_file(path: Path) -> None:
         with open(path, "rb") as file:
             head = file.read(_MAGIC_AT + len(_MAGIC))
     except OSError:
-        return  # unreadable: the open that follows says why
+        return  # none yet (a writer makes it), or unreadable: the open that follows says why
     if head[_MAGIC_AT:] != _MAGIC:
         raise WorkspaceError(f"{path} is not a leadctl workspace (not a DuckDB database "
                              "file): nothing was changed; pass --db the workspace file")
@@ -537,8 +537,7 @@ def _writable(db: str | os.PathLike | None, create: bool) -> tuple[Path, Path]:
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     if path.parent and not path.parent.exists():
         raise WorkspaceError(f"directory {path.parent} does not exist")
-    if path.exists():
-        refuse_other_file(path)
+    refuse_other_file(path)
     if path.exists() and not path.stat().st_mode & stat.S_IWUSR:
         raise WorkspaceError(f"workspace {path} is read-only (its mode has no write "
                              "permission): nothing was changed; make it writable to update it")
@@ -725,8 +724,7 @@ def open_private(db: str | os.PathLike | None, *, create: bool = False) -> Itera
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     if not path.parent.is_dir():  # as a writer says (the copy went to /tmp instead)
         raise WorkspaceError(f"directory {path.parent} does not exist")
-    if path.exists():
-        refuse_other_file(path)
+    refuse_other_file(path)
     parent = path.parent
     _clear_stale_dry_runs(parent)
     with _publishing(path, path):
