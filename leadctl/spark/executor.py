@@ -168,8 +168,7 @@ class SparkWorkspace(SqlSession):
             with self._stored_ctes(action):
                 return self._run(action)
         except Exception as exc:
-            # pyspark's own errors, and py4j's for a failure inside the JVM
-            if type(exc).__module__.split(".")[0] in ("pyspark", "py4j"):
+            if from_spark(exc):
                 raise SparkStatementError(f"{first_line(exc)}\n  in: {action.sql or sql}"
                                           ) from exc
             if isinstance(exc, ConnectionError):  # the JVM is gone (killed, out of memory)
@@ -362,6 +361,11 @@ class SparkWorkspace(SqlSession):
         self.parts.pop(name, None)
         self.views.discard(name)
         self.spark.catalog.dropTempView(name)
+
+
+def from_spark(exc: BaseException) -> bool:
+    """Whether `exc` is pyspark's own error, or py4j's for a failure inside the JVM."""
+    return type(exc).__module__.split(".")[0] in ("pyspark", "py4j")
 
 
 class SparkStatementError(LeadctlError):

@@ -41,6 +41,7 @@ from leadctl.scoring.tables import SCORED_WITH_KEY
 from leadctl.spark.executor import (
     SparkStatementError,
     SparkWorkspace,
+    from_spark,
     spark_session,
     union_all,
 )
@@ -55,6 +56,9 @@ from leadctl.workspace import open_writer, reading
 log = logging.getLogger("leadctl")
 
 SUMMARY_FILE = "_leadctl_run.json"
+# DuckDB's errors for a Parquet file it cannot read (cut short, not Parquet): the output's,
+# an input error (load-results)
+UNREADABLE_PARQUET = ("InvalidInputException", "IOException")
 # Views on DuckDB (derived from person_features / scores): written as tables.
 VIEWS = ("tags", "score_breakdown")
 # Tables a stage makes in a shape the rules decide (no DDL creates them): read from --state
@@ -207,7 +211,7 @@ def write_results(ws, output: str, summary: dict) -> dict[str, int]:
             try:
                 union_all(new).write.mode("append" if kept else "overwrite").parquet(target)
             except Exception as exc:  # pyspark's or py4j's: one line, not the JVM's stack
-                if type(exc).__module__.split(".")[0] not in ("pyspark", "py4j"):
+                if not from_spark(exc):
                     raise
                 raise SparkStatementError(f"stage write: table {name} to {target}: "
                                           f"{first_line(exc)}") from exc
@@ -304,8 +308,8 @@ def _refuse_partial_state(ws, folder: str, state: str) -> None:
         files = _hadoop_parquet_files(ws.spark, f"{folder}/{name}")
         try:
             found = _footer_rows(ws.spark, files) if files else None
-        except Exception as exc:  # py4j's: a file cut short, no Parquet footer
-            if type(exc).__module__.split(".")[0] != "py4j":
+        except Exception as exc:  # the JVM's: a file cut short, no Parquet footer
+            if not from_spark(exc):
                 raise
             found = None
         if found != rows:
@@ -471,7 +475,7 @@ def _refuse_partial_copy(ws, folder: Path, written: dict, output: str) -> None:
                                   "parquet_file_metadata("
                                   f"{literal(str(folder / name / '*.parquet'))})"))
         except Exception as exc:  # a file cut short: no footer to read
-            if type(exc).__name__ not in ("InvalidInputException", "IOException"):
+            if type(exc).__name__ not in UNREADABLE_PARQUET:
                 raise
             raise InputError(f"{output}: its {name} table cannot be read "
                              f"({first_line(exc)}): an incomplete copy; copy the whole "
@@ -512,7 +516,7 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                                          [c for c, _ in ws.columns_of_query(
                                              f"SELECT * FROM read_parquet({source})")]))
             except Exception as exc:  # a half-copied or foreign output: nothing is published
-                if type(exc).__name__ not in ("InvalidInputException", "IOException"):
+                if type(exc).__name__ not in UNREADABLE_PARQUET:
                     raise
                 raise InputError(f"{output}: its {name} table cannot be read "
                                  f"({first_line(exc)}); nothing was loaded") from None
