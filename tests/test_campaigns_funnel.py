@@ -302,6 +302,32 @@ def test_steps_of_disjoint_event_types_take_one_case_and_count_the_same(fcli):
         ("a", True), ("b", False), ("c", False), ("d", True)]
 
 
+def test_at_one_instant_a_step_takes_the_event_the_next_steps_need_least(fcli):
+    # x, then `a` and `b` at one instant; step 2 takes either, step 3 only `a`: step 2 must
+    # take `b` to leave `a` to step 3, whichever of the two was loaded first. A third
+    # person's second `a` at that instant lets both later steps count.
+    with open_writer(fcli.db) as ws:
+        ws.execute("""
+INSERT INTO subject_persons (subject, person_id) VALUES ('person:i', 'i'), ('person:j', 'j'),
+ ('person:k', 'k');
+INSERT INTO events VALUES
+ (2, 1, 'app', 'person:i', 'x', '2026-10-02 10:00', NULL, NULL, NULL),
+ (2, 2, 'app', 'person:i', 'a', '2026-10-02 11:00', NULL, NULL, NULL),
+ (2, 3, 'app', 'person:i', 'b', '2026-10-02 11:00', NULL, NULL, NULL),
+ (2, 4, 'app', 'person:j', 'x', '2026-10-02 10:00', NULL, NULL, NULL),
+ (2, 5, 'app', 'person:j', 'b', '2026-10-02 11:00', NULL, NULL, NULL),
+ (2, 6, 'app', 'person:j', 'a', '2026-10-02 11:00', NULL, NULL, NULL),
+ (2, 7, 'app', 'person:k', 'a', '2026-10-02 10:00', NULL, NULL, NULL),
+ (2, 8, 'app', 'person:k', 'a', '2026-10-02 10:00', NULL, NULL, NULL)""")
+        steps = [step_condition_sql(events, None) for events in (("x", "a"), ("a", "b"), ("a",))]
+        sql = paths_sql(FunnelQuery(steps, 14, dt.date(2026, 11, 1)))
+        rows = ws.rows(f"SELECT person_id, ev1.id % 4294967296 AS r1, "
+                       f"ev2.id % 4294967296 AS r2, ev3.id % 4294967296 AS r3 "
+                       f"FROM ({sql}) WHERE person_id IN ('i', 'j', 'k') ORDER BY person_id")
+    assert [tuple(r.values()) for r in rows] == [("i", 1, 3, 2), ("j", 4, 5, 6),
+                                                 ("k", 7, 8, None)]
+
+
 def test_the_minimum_compares_the_share_not_its_rounding():
     funnel = Funnel("demo", None, 14, [Step("pushed", ("push",)), Step("registered",
                                                                        ("register",))],

@@ -4,9 +4,12 @@ One pass over the events keeps those of any step (each tagged with the steps it
 matches), joined to their persons. Then, per step, a set-based join of the persons who
 reached the previous step with their events of this step picks the earliest qualifying
 event (`min` of a struct ordered by ts, then the event id — file and row: the tie-break is the load
-order). Earliest-first is optimal for an ordered funnel: a later choice can only leave
-less room for the next step. Finally one GROUP BY over the persons' paths counts each
-step per group, with the median time between steps.
+order). Earliest-first is what lets a person get furthest in an ordered funnel: a later
+choice can only leave less room for the next step. Among events of one instant, when an
+event type is in more than one step, the event the next steps need least is taken first
+(`later_steps_sql`): of a `click` and a `register` at one instant, a step of either
+takes the click when the next step is `register`. Finally one GROUP BY over the persons'
+paths counts each step per group, with the median time between steps.
 
 Tables read: events, subject_persons (and tags, persons/person_features/scores/ownership
 for tag dimensions and the entry population).
@@ -85,24 +88,32 @@ def paths_sql(q: FunnelQuery) -> str:
     if q.exclusive_steps:
         step = "CASE " + " ".join(f"WHEN {cond} THEN {k}" for k, cond
                                   in enumerate(q.step_conditions, start=1)) + " END"
+        steps_of_event = f"{step} AS step"
     else:
-        step = "unnest([" + ", ".join(f"CASE WHEN {cond} THEN {k} END" for k, cond
-                                      in enumerate(q.step_conditions, start=1)) + "])"
+        matched = ("list_filter([" + ", ".join(
+            f"CASE WHEN {cond} THEN {k} END" for k, cond in enumerate(q.step_conditions, 1))
+            + "], lambda s: s IS NOT NULL)")
+        steps_of_event = f"{matched} AS steps"
     any_step = " OR ".join(f"({c})" for c in q.step_conditions)
     since = f" AND ev.ts >= {ts_literal(q.since)}" if q.since else ""
     entry = f"\n          AND person_id IN ({q.entry_sql})" if q.entry_sql else ""
     window = f"INTERVAL {int(q.window_days)} DAY"
     # step_events is read once per step: materialised, not re-computed each time.
+    matching = (f"SELECT sp.person_id, struct_pack({evs}) AS ev, {steps_of_event}\n"
+                f"        FROM events e JOIN subject_persons sp ON sp.subject = e.subject\n"
+                f"        WHERE e.ts < {ts_literal(q.as_of)} AND ({any_step})")
+    if q.exclusive_steps:
+        rows = f"SELECT * FROM (\n        {matching})\n    WHERE step IS NOT NULL"
+    else:
+        rows = (f"SELECT person_id, ev, unnest(steps) AS step, {mask_sql(n, 'steps')} AS mask\n"
+                f"    FROM (\n        {matching})")
     ctes = [f"""step_events AS MATERIALIZED (
-    SELECT person_id, ev, step FROM (
-        SELECT sp.person_id, struct_pack({evs}) AS ev, {step} AS step
-        FROM events e JOIN subject_persons sp ON sp.subject = e.subject
-        WHERE e.ts < {ts_literal(q.as_of)} AND ({any_step}))
-    WHERE step IS NOT NULL)""",
+    {rows})""",
             f"""s1 AS (
-    SELECT person_id, min(ev) AS ev, min(ev.ts) AS t1, [min(ev).id] AS used
-    FROM step_events WHERE step = 1{since}{entry}
-    GROUP BY person_id)"""]
+    SELECT person_id, ev, ev.ts AS t1, [ev.id] AS used FROM (
+        SELECT person_id, {pick_sql(1, n, q.exclusive_steps, 'step_events')} AS ev
+        FROM step_events WHERE step = 1{since}{entry}
+        GROUP BY person_id))"""]
     # An event counts for one step only. Steps of disjoint event types cannot share one;
     # otherwise an event at the same instant as the previous step's may have counted for
     # an earlier step still (three `push` steps, two pushes at one instant: not three).
@@ -110,17 +121,46 @@ def paths_sql(q: FunnelQuery) -> str:
               else "NOT list_contains(p.used, se.ev.id)")
     for k in range(2, n + 1):
         ctes.append(f"""s{k} AS (
-    SELECT p.person_id, min(se.ev) AS ev, any_value(p.t1) AS t1,
-           list_append(any_value(p.used), min(se.ev).id) AS used
-    FROM s{k - 1} p JOIN step_events se ON se.person_id = p.person_id AND se.step = {k}
-    WHERE se.ev.ts >= p.ev.ts AND se.ev.ts < p.t1 + {window}
-      AND {unused}
-    GROUP BY p.person_id)""")
+    SELECT person_id, ev, t1, list_append(used, ev.id) AS used FROM (
+        SELECT p.person_id, {pick_sql(k, n, q.exclusive_steps, 'se')} AS ev,
+               any_value(p.t1) AS t1, any_value(p.used) AS used
+        FROM s{k - 1} p JOIN step_events se ON se.person_id = p.person_id AND se.step = {k}
+        WHERE se.ev.ts >= p.ev.ts AND se.ev.ts < p.t1 + {window}
+          AND {unused}
+        GROUP BY p.person_id))""")
     joins = "\n".join(f"LEFT JOIN s{k} ON s{k}.person_id = s1.person_id"
                       for k in range(2, n + 1))
     columns = ", ".join(f"s{k}.ev AS ev{k}" for k in range(1, n + 1))
     return (f"WITH {', '.join(ctes)}\nSELECT s1.person_id, s1.t1, {columns}\n"
             f"FROM s1\n{joins}")
+
+
+# Steps within this many of the one being chosen are told apart when events of one
+# instant tie: the mask is a BIGINT, one bit a step.
+MASK_STEPS = 62
+
+
+def mask_sql(n_steps: int, steps: str) -> str:
+    """The steps an event matches as bits, the next step's highest: bit n−s for step s
+    (steps more than MASK_STEPS apart are left out)."""
+    return (f"list_sum(list_transform({steps}, lambda s: CASE WHEN {n_steps} - s < "
+            f"{MASK_STEPS} THEN CAST(1 AS BIGINT) << ({n_steps} - s) ELSE 0 END))")
+
+
+def later_steps_sql(k: int, n_steps: int, alias: str) -> str:
+    """Of an event's mask, the steps after step k (the next one highest): the smaller, the
+    less the next steps need it."""
+    return f"({alias}.mask & {(1 << min(n_steps - k, MASK_STEPS)) - 1})"
+
+
+def pick_sql(k: int, n_steps: int, exclusive: bool, alias: str) -> str:
+    """The event that counts for step k among a person's candidates: the earliest, at one
+    instant the one the next steps need least (no event of disjoint steps is needed by
+    another), then the first loaded."""
+    if exclusive:
+        return f"min({alias}.ev)"
+    return (f"min(struct_pack(ts := {alias}.ev.ts, later := "
+            f"{later_steps_sql(k, n_steps, alias)}, ev := {alias}.ev)).ev")
 
 
 def group_value_sql(dim_index: int, dim: Dimension, n_steps: int, attribution: str,
