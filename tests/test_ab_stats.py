@@ -23,6 +23,12 @@ def test_wilson_interval_matches_the_published_examples(x, n, lo, hi):
     assert (round(got[0], 4), round(got[1], 4)) == (lo, hi)
 
 
+@pytest.mark.parametrize("n", [1, 7, 20, 1000, 10**6])
+def test_wilson_bounds_of_none_and_all_converted_are_exactly_0_and_1(n):
+    assert stats.wilson(0, n)[0] == 0.0
+    assert stats.wilson(n, n)[1] == 1.0
+
+
 @pytest.mark.parametrize(("a", "b", "lo", "hi"), [
     ((56, 70), (48, 80), 0.0524, 0.3339),  # Newcombe (1998), Stat Med 17:873, method 10
     ((9, 10), (3, 10), 0.1705, 0.8090),
