@@ -12,6 +12,7 @@ from leadctl.errors import InputError, NotFound, UsageError
 from leadctl.routing.lifecycle import claim, record_sale, set_status
 from leadctl.routing.model import period_end
 from leadctl.routing.parse import load_routing_rules
+from leadctl.routing.screens import ownership_as_of_sql
 from leadctl.routing.stage import run_routing
 from leadctl.workspace import open_memory, open_writer
 
@@ -161,6 +162,35 @@ def test_status_sla_sends_the_lead_back_to_the_pool(rules):
                                   "lifecycle.status_sla_days.pending", "sla_expired")
     # Any rep may claim it from the public sea.
     assert claim(ws, rules, "public_sea", "bob", day(4))["claimed"] == ["a1"]
+
+
+def test_a_lead_dealt_to_another_rep_starts_its_status_age_again(rules, tmp_path):
+    # ann leaves the pool on day 2: bob is dealt her pending lead, whose SLA (3 days) then
+    # counts from day 2, as for a lead new to him; the state rebuilt as of a past date
+    # (portrait, explain) dates it the same.
+    ws = make_ws([("a1", 90, "A")])
+    route(ws, rules, DAY0)
+    (tmp_path / "routing.yaml").write_text(RULES.replace("reps: [ann, bob]", "reps: [bob]"),
+                                           encoding="utf-8")
+    without_ann = load_routing_rules(tmp_path)
+    assert route(ws, without_ann, day(2))["causes"] == {"rep_removed": 1}
+    assert ws.rows("SELECT owner, status, status_since FROM ownership") == [
+        {"owner": "bob", "status": "pending", "status_since": day(2)}]
+    assert route(ws, without_ann, day(5))["changes"] == 0  # held 3 days: within the SLA
+    rebuilt = ws.rows(f"SELECT owner, status_since FROM ({ownership_as_of_sql(day(3))})")
+    assert rebuilt == [{"owner": "bob", "status_since": day(2)}]
+    assert route(ws, without_ann, day(6))["causes"] == {"sla_expired": 1}
+
+
+def test_a_sale_of_a_lead_claimed_from_a_pool_listing_no_reps_keeps_it_there(rules):
+    # public_sea lists no reps: any rep may claim from it, so the seller works there.
+    ws = make_ws([("a1", 90, "A")])
+    route(ws, rules, DAY0)
+    route(ws, rules, day(4))  # the SLA sends it to public_sea
+    claim(ws, rules, "public_sea", "bob", day(4))
+    sold = record_sale(ws, rules, "a1", "bob", day(5))
+    assert (sold["pool"], state(ws, "a1")) == ("public_sea", ("public_sea", "bob", "closed",
+                                                               False, "sale"))
 
 
 def test_a_reassigning_route_leaves_a_lead_the_sla_sent_back(tmp_path):

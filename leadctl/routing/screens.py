@@ -138,7 +138,11 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None, *,
   WHERE person_id IN (SELECT person_id FROM changed) AND (as_of IS NULL OR as_of <= {day})
 ), rebuilt AS (  -- the since-dates and dormancy of the state shown: its own id's rows
   SELECT d.person_id,
-         max(d.as_of) FILTER (WHERE d.new_status IS DISTINCT FROM d.old_status)
+         -- as the writers date it: a status change, or a rep taking the person (a merge
+         -- keeps the date of the state it keeps)
+         max(d.as_of) FILTER (WHERE d.new_status IS DISTINCT FROM d.old_status
+                              OR (d.new_owner IS NOT NULL AND d.rule <> 'merge'
+                                  AND d.new_owner IS DISTINCT FROM d.old_owner))
              AS status_since,
          max(d.as_of) FILTER (WHERE d.moved) AS assigned_at,
          coalesce(arg_max(d.rule, (d.as_of, d.logged_at, d.run_id)) FILTER (WHERE d.moved)

@@ -282,7 +282,10 @@ def new_state_sql(as_of: dt.date) -> str:
     day = date_literal(as_of)
     return f"""CREATE OR REPLACE TEMP VIEW {NEW} AS
 SELECT *,
-       CASE WHEN status IS DISTINCT FROM old_status THEN {day}
+       -- a rep taking the person starts its status age, also when the status it deals
+       -- is the one the last rep left (pending): she has not held it for those days
+       CASE WHEN status IS DISTINCT FROM old_status
+                 OR (owner IS NOT NULL AND owner IS DISTINCT FROM old_owner) THEN {day}
             ELSE old_status_since END AS status_since,
        CASE WHEN pool IS DISTINCT FROM old_pool OR owner IS DISTINCT FROM old_owner
             THEN {day} ELSE old_assigned_at END AS assigned_at,
