@@ -74,3 +74,21 @@ def test_the_route_that_placed_a_person_stays_shown_after_a_status_change(tmp_pa
                "FROM assignments WHERE person_id = 'a1'")
     got = explain_routing(ws, "a1", tmp_path, AS_OF)
     assert (got["log"][0]["rule"], got["route"]["route"]) == ("status", "hot")
+
+
+def test_no_route_is_shown_for_a_pool_a_later_row_left_and_a_sale_came_back_to(tmp_path):
+    # hot put a1 in sales; an SLA return took it to public_sea, and a sale brought it back
+    # to sales: the log shows no route placing it there since.
+    r = rules(tmp_path, ROUTED.format(reassign="", default=""))
+    ws = make_ws([("a1", 90, "A", "east")])
+    run_routing(ws, r, AS_OF, run_id=1)
+    for hours, old, new, rule in ((1, "sales", "public_sea", "lifecycle.status_sla_days"),
+                                  (2, "public_sea", "sales", "sale")):
+        ws.execute("INSERT INTO assignments (logged_at, run_id, as_of, person_id, old_pool, "
+                   "new_pool, rule, reason) SELECT logged_at + INTERVAL (?) HOUR, 1 + ?, "
+                   "as_of, person_id, ?, ?, ?, ? FROM assignments WHERE run_id = 1",
+                   [hours, hours, old, new, rule, rule])
+    assert "route" not in explain_routing(ws, "a1", tmp_path, AS_OF)
+    # Before the return it was the route's doing (rows dated by then: the first only).
+    ws.execute("UPDATE assignments SET as_of = as_of + 1 WHERE run_id > 1")
+    assert explain_routing(ws, "a1", tmp_path, AS_OF)["route"]["route"] == "hot"
