@@ -40,7 +40,14 @@ from leadctl.rules.load import rules_hash
 from leadctl.ruleset import RuleSet, load_rules
 from leadctl.scoring.stage import run_scores
 from leadctl.tagging.stage import run_tags
-from leadctl.workspace import kill_point, open_private, open_writer, signals_ignored, writer_lock
+from leadctl.workspace import (
+    kill_point,
+    open_private,
+    open_writer,
+    signals_ignored,
+    workspace_path,
+    writer_lock,
+)
 
 log = logging.getLogger("leadctl")
 
@@ -317,9 +324,12 @@ def _refuse(db, options: RunOptions, exc: RuleError) -> None:
     first = format_problem(*exc.problems[0]) if exc.problems else str(exc)
     more = len(exc.problems) - 1
     reason = first + (f" (and {more} more: `leadctl rules check`)" if more > 0 else "")
+    # No rules folder at all (a wrong --rules or working directory): logged only in a
+    # workspace that exists, never one made at a path that may be as wrong.
+    found = Path(options.rules_dir or "rules").is_dir()
     with signals_ignored():
         run_id = _record(db, options, rules_hash(options.rules_dir or "rules"), "refused", {},
-                         reason)
+                         reason, create=found)
     log.error("%s refused: invalid rules, nothing ran (%d problem(s))", _run_name(run_id),
               len(exc.problems))
     for problem in exc.problems:
@@ -343,11 +353,15 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
 
 
 def _record(db, options: RunOptions, digest: str, outcome: str, counts: dict,
-            error: str, started_at: dt.datetime | None = None) -> int | None:
+            error: str, started_at: dt.datetime | None = None, *,
+            create: bool = True) -> int | None:
     """One finished row in `runs` (its own write session, begun when the run began:
-    `started_at`); None when it cannot be written (e.g. another writer holds the lock)."""
+    `started_at`); None when it cannot be written (e.g. another writer holds the lock)
+    or, `create=False`, when there is no workspace (none is made, no lock file either)."""
     try:
-        with open_writer(db, create=True) as ws:
+        if not create and not workspace_path(db).exists():
+            return None
+        with open_writer(db, create=create) as ws:
             run_id = ws.start_run("run", options.as_of, digest, started_at=started_at)
             ws.finish_run(outcome, counts, options.inbox, error)
         return run_id

@@ -227,6 +227,21 @@ def test_invalid_rules_exit_2_and_change_nothing(tmp_path):
         in log.read_text(encoding="utf-8")
 
 
+def test_a_missing_rules_folder_makes_no_workspace(tmp_path):
+    """`--db new.duckdb run` with no rules folder (a wrong --rules or working directory)
+    made new.duckdb (and its lock) to log the refusal in; now it exits 2 and leaves no
+    file. A workspace that exists still gets its `refused` row."""
+    cli = Cli(tmp_path / "new.duckdb", rules=tmp_path / "missing")
+    result = cli("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF)
+    assert result.exit_code == 2
+    assert result.stderr == f"error: rules directory {tmp_path / 'missing'} not found " \
+                            "(pass --rules)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert Cli(cli.db)("init").exit_code == 0
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 2
+    assert [r[:2] for r in runs_log(cli.db)] == [("run", "refused")]
+
+
 def test_rejects_over_threshold_exit_1_but_work_is_published(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
