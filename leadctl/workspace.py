@@ -59,8 +59,28 @@ DUCKDB_SHARE = 0.8
 _SETTINGS: dict[str, str | None] = {"memory_limit": None}
 
 
+_SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
+
+
+def names_folder(text: str) -> str | None:
+    """The problem of a file path written with a trailing separator (`newdir/`,
+    `out.csv/.`): it names a folder, which pathlib would silently make a file name of."""
+    if text.endswith(_SEPARATORS) or text.endswith(tuple(f"{sep}." for sep in _SEPARATORS)):
+        return f"{text} names a folder: give a file path"
+    return None
+
+
 def db_path_from(value: str | os.PathLike | None) -> Path:
-    return Path(value or os.environ.get("LEADCTL_DB") or DEFAULT_DB)
+    """The workspace file: `value` (--db), else $LEADCTL_DB, else the default. Either
+    written as a folder (a trailing `/`) is a WorkspaceError, as the CLI's --db is."""
+    if value:
+        text, where = os.fspath(value), ""
+    else:
+        text, where = os.environ.get("LEADCTL_DB") or DEFAULT_DB, "LEADCTL_DB: "
+    problem = names_folder(text)
+    if problem:
+        raise WorkspaceError(where + problem)
+    return Path(text)
 
 
 def workspace_path(value: str | os.PathLike | None) -> Path:

@@ -6,6 +6,8 @@ import multiprocessing
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -348,3 +350,26 @@ def test_a_staged_copy_left_by_a_killed_process_is_removed_by_the_next_writer(
         pass
     assert sorted(p.name for p in tmp_path.glob("leadctl-*")) == [os.path.basename(mine)]
     assert os.path.basename(mine).startswith(f"leadctl-{os.getpid()}-")
+
+
+def test_leadctl_db_written_as_a_folder_is_refused_by_the_library(tmp_path, monkeypatch):
+    """$LEADCTL_DB with a trailing `/` was refused by the CLI's --db parser only: the
+    library (and the CLI's fast portrait path) read it as the file `newdir`, and a writer
+    made it. Now the library refuses it with the CLI's message and makes nothing."""
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LEADCTL_DB", "newdir/")
+    with pytest.raises(WorkspaceError, match=r"^LEADCTL_DB: newdir/ names a folder: give "
+                                             r"a file path$"), open_writer(None, create=True):
+        pass
+    with pytest.raises(WorkspaceError, match="names a folder"), reading("out/."):
+        pass
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.delenv("LEADCTL_DB")
+    done = subprocess.run([sys.executable, "-m", "leadctl", "portrait", "P1"], cwd=tmp_path,
+                          env={**os.environ, "LEADCTL_DB": "newdir/",
+                               "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+                          capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (2, "error: newdir/ names a folder: give a "
+                                                 "file path\n")
+    assert list(tmp_path.iterdir()) == []

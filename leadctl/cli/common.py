@@ -35,6 +35,7 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     warn,
 )
 from leadctl.errors import LeadctlError, UsageError, interruption, interruption_exit_code
+from leadctl.workspace import names_folder
 
 log = logging.getLogger("leadctl")
 
@@ -48,16 +49,14 @@ class Settings:
     rules_given: bool = False  # --rules or LEADCTL_RULES named `rules` (not the default)
 
 
-_SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
-
-
 def file_path(value: str | os.PathLike) -> Path:
     """The parser of every option that names a file to open or write (`--db`, `--log-file`,
     `-o`): a path written with a trailing separator (`newdir/`, `out.csv/.`) names a
     folder, which pathlib would silently make a file name of: exit 2 naming the option."""
     text = os.fspath(value)
-    if text.endswith(_SEPARATORS) or text.endswith(tuple(f"{sep}." for sep in _SEPARATORS)):
-        raise typer.BadParameter(f"{text} names a folder: give a file path")
+    problem = names_folder(text)
+    if problem:
+        raise typer.BadParameter(problem)
     return Path(text)
 
 
