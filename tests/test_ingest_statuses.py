@@ -383,3 +383,18 @@ def test_a_misread_file_sent_again_to_take_a_correction_back_leaves_no_garbled_l
     assert table(cli, "SELECT file_id, row_number, detail FROM rejects ORDER BY ALL") == [
         (1, 1, "replaced by file 2"), (1, 2, "read again as utf-8 by file 3"),
         (2, 1, "replaced by file 3")]
+
+
+def test_a_misread_file_with_no_row_left_says_it_replaced_none(cli, tmp_path):
+    """Read again when later files have replaced all its rows, a misread file said it
+    `replaces what file(s) 1 loaded` though nothing of file 1 was left to replace."""
+    web = write(tmp_path / "web.csv", "lead_id,name,phone\nL1,张三,13900000001\n")
+    fix = write(tmp_path / "fix.csv", "lead_id,name,phone\nL1,张三丰,13900000001\n")
+    assert cli("ingest", web, "--encoding", "gbk", "--force").exit_code == 0
+    assert cli("ingest", fix, "--source", "web").exit_code == 0
+    again = cli("ingest", web, "--json").json()["files"][0]
+    assert (again["status"], again["superseded"], again["message"]) == (
+        "loaded", 1, "read again as utf-8: file(s) 1 had no row stored any more (replaced "
+        "by later files): none replaced")
+    assert table(cli, "SELECT file_id, row_number, detail FROM rejects ORDER BY ALL") == [
+        (1, 1, "replaced by file 2"), (2, 1, "replaced by file 3")]

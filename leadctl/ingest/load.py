@@ -661,10 +661,15 @@ def _retract_reads(ws: Workspace, file_ids: list[int], file_id: int, encoding: s
     rejects as 'superseded'."""
     statements, counted = sql.retract_files_sql(file_ids, file_id, encoding)
     retracted = ws.scalar(counted)
+    by_id = ws.scalar(sql.replaced_by_sql(file_ids, file_id))
     ws.script(statements)
     result.superseded += retracted
-    note = (f"read again as {encoding}: replaces what file(s) "
-            f"{', '.join(map(str, file_ids))} loaded")
+    files = ", ".join(map(str, file_ids))
+    # A file whose rows later deliveries all replaced has none left to replace: said so.
+    note = (f"read again as {encoding}: replaces what file(s) {files} loaded"
+            if retracted or by_id else
+            f"read again as {encoding}: file(s) {files} had no row stored any more "
+            "(replaced by later files): none replaced")
     result.message = "; ".join(m for m in (result.message, note) if m)
 
 

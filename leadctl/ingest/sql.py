@@ -515,6 +515,14 @@ def retract_files_sql(file_ids: list[int], by_file: int,
     return statements, counted
 
 
+def replaced_by_sql(file_ids: list[int], by_file: int) -> str:
+    """How many stored rows of files `file_ids` file `by_file` replaced by their ids
+    (leads by lead id, events by event id: rejects 'replaced by file N')."""
+    files = ", ".join(str(int(f)) for f in file_ids)
+    return (f"SELECT count(*) FROM rejects WHERE file_id IN ({files}) AND reason = "
+            f"'superseded' AND detail = {literal(f'replaced by file {int(by_file)}')}")
+
+
 def insert_leads_sql(checked: str, duplicates: str, file_id: int, source: str, base: int,
                      kept: bool = True) -> str:
     """The file's usable rows into leads, new keys `base` (at least every stored key) +
