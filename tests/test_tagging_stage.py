@@ -358,3 +358,26 @@ def test_zoned_date_and_timestamp_attributes_are_read_in_the_workspace_time_zone
                    "ORDER BY person_id") == [
         {"person_id": "a", "by_at": 0, "by_day": 0}, {"person_id": "b", "by_at": 1, "by_day": 1},
         {"person_id": "c", "by_at": 0, "by_day": 0}]
+
+
+def test_a_number_attribute_that_is_nan_or_infinite_is_no_number(tmp_path):
+    """A declared number attribute read NaN ('NaN', a float column's own) as a number, and
+    NaN passes every threshold in DuckDB: `coupon > 100` held for it. NaN and ±infinity
+    are no number now (NULL), as they are no amount at ingest."""
+    tags = ("event_attributes: {coupon: number}\ntags:\n"
+            "  - {name: big_coupons, kind: metric, event: order_paid, agg: count,"
+            " where: \"coupon > 100\"}\n"
+            "  - {name: coupon_sum, kind: metric, event: order_paid, agg: sum,"
+            " field: coupon}\n"
+            "  - {name: top_coupon, kind: metric, event: order_paid, agg: max,"
+            " field: coupon}\n")
+    ws = events_ws()  # a: two kinds of order (1 + 2 rows), b: one
+    ws.execute("""UPDATE events SET attributes = CASE WHEN subject = 'person:b' THEN
+                  '{"coupon": "150"}' WHEN category = 'daily' THEN '{"coupon": "NaN"}'
+                  ELSE '{"coupon": "1e400"}' END""")
+    run_tags(ws, rules(tmp_path, tags), AS_OF, run_id=1)
+    assert ws.rows("SELECT person_id, big_coupons, coupon_sum, top_coupon "
+                   "FROM person_features ORDER BY person_id") == [
+        {"person_id": "a", "big_coupons": 0, "coupon_sum": 0.0, "top_coupon": None},
+        {"person_id": "b", "big_coupons": 1, "coupon_sum": 150.0, "top_coupon": 150.0},
+        {"person_id": "c", "big_coupons": 0, "coupon_sum": 0.0, "top_coupon": None}]

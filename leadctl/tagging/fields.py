@@ -10,7 +10,7 @@ import re
 from leadctl.ingest.sql import parse_timestamp_sql
 from leadctl.rules.expr import CompiledExpr, ExprError, expr_names
 from leadctl.rules.located import Problems, compile_located
-from leadctl.sqltext import ident, literal, ts_literal
+from leadctl.sqltext import finite_sql, ident, literal, ts_literal
 from leadctl.tagging.model import EVENT_COLUMNS, TagDef, TagRules
 from leadctl.workspace import Workspace
 
@@ -18,13 +18,20 @@ _ATTRIBUTE_CASTS = {"number": "DOUBLE", "boolean": "BOOLEAN"}
 
 
 def attribute_value_sql(text: str, attribute_type: str, timezone: str) -> str:
-    """A declared attribute's text as its type (NULL when it is not one). Dates and
+    """A declared attribute's text as its type (NULL when it is not one; a number that is
+    NaN or infinite too). Dates and
     timestamps are read as an event's `ts` is: a zoned value is converted to the
     workspace time zone (`2026-10-31T16:30:00+00:00` is 11-01 00:30 in Shanghai)."""
     if attribute_type in ("date", "timestamp"):
         moment = parse_timestamp_sql(text, timezone)
         return f"CAST({moment} AS DATE)" if attribute_type == "date" else moment
     cast = _ATTRIBUTE_CASTS.get(attribute_type)
+    if attribute_type == "number":
+        # NaN and ±infinity (a text 'NaN', 'inf', '1e400', a float column's own) are no
+        # number, as they are no amount at ingest: one passes every threshold
+        # (`duration > 100` holds for NaN) and turns sums and averages into NaN.
+        value = f"TRY_CAST({text} AS {cast})"
+        return f"CASE WHEN {finite_sql(value)} THEN {value} END"
     return f"TRY_CAST({text} AS {cast})" if cast else text
 
 
