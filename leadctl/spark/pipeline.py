@@ -259,12 +259,13 @@ def load_state(ws, state: str) -> list[str]:
         raise InputError(f"--state {state}: not a complete Spark run's output "
                          f"(no {SUMMARY_FILE})")
     # a folder with no Parquet file (a copy stopped half way) holds no table either
-    missing = [name for name in STATE_REQUIRED
-               if not _hadoop_parquet_files(ws.spark, f"{folder}/{name}")]
+    listed = {name: _hadoop_parquet_files(ws.spark, f"{folder}/{name}")
+              for name in STATE_REQUIRED}
+    missing = [name for name in STATE_REQUIRED if not listed[name]]
     if missing:  # a night from it would start those over: ownership, history lost
         raise InputError(f"--state {state}: incomplete Spark output: no {', '.join(missing)} "
                          "table; give the whole --output folder of the last night")
-    _refuse_partial_state(ws, folder, state)
+    _refuse_partial_state(ws, folder, state, listed)
     loaded = []
     # The views' tables too: the stages replace them, but first read what the last run
     # stored (the tag stage its previous run, for the change counts of the summary).
@@ -294,10 +295,12 @@ def _added_columns(ws, name: str, frame) -> list:
             for f in ws.frame(name).schema.fields if f.name in added]
 
 
-def _refuse_partial_state(ws, folder: str, state: str) -> None:
+def _refuse_partial_state(ws, folder: str, state: str, listed: dict[str, list | None]
+                          ) -> None:
     """Every table the state's summary lists is there whole, as many rows as its run wrote
     (Parquet footers): a part file lost in a copy would deal its persons again, or drop
-    their history, and a folder left empty fails in Spark's reader."""
+    their history, and a folder left empty fails in Spark's reader. `listed`: the Parquet
+    files of the tables load_state listed already (listed once)."""
     summary = _hadoop_read_text(ws.spark, f"{folder}/{SUMMARY_FILE}")
     try:
         written = dict(json.loads(summary).get("tables") or {})
@@ -305,7 +308,8 @@ def _refuse_partial_state(ws, folder: str, state: str) -> None:
         raise InputError(f"--state {state}: {SUMMARY_FILE} is not a complete Spark run "
                          "summary; give the whole --output folder of the last night") from None
     for name, rows in sorted(written.items()):
-        files = _hadoop_parquet_files(ws.spark, f"{folder}/{name}")
+        files = listed[name] if name in listed else \
+            _hadoop_parquet_files(ws.spark, f"{folder}/{name}")
         try:
             found = _footer_rows(ws.spark, files) if files else None
         except Exception as exc:  # the JVM's: a file cut short, no Parquet footer
