@@ -186,10 +186,11 @@ class SqlSession:
 
     # -- run log ---------------------------------------------------------------
     def start_run(self, command: str, as_of: dt.date | None, rules_hash: str | None = None,
-                  started_at: dt.datetime | None = None) -> int:
+                  started_at: dt.datetime | None = None, after: int | None = None) -> int:
         """A new row of the run log, started now (or at `started_at`: a failed run's row is
-        written afterwards, in a session of its own)."""
-        run_id = self.next_id("runs", "run_id")
+        written afterwards, in a session of its own). `after`: a run id the run's id must
+        pass (load-results: the loaded rows keep the Spark run log's ids)."""
+        run_id = max(self.next_id("runs", "run_id"), (after or 0) + 1)
         self.execute(
             "INSERT INTO runs (run_id, command, started_at, as_of, rules_hash, outcome) "
             "VALUES (?, ?, coalesce(CAST(? AS TIMESTAMP), now()::TIMESTAMP), ?, ?, 'running')",

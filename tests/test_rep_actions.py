@@ -15,8 +15,9 @@ from tests.conftest import SAMPLE_INBOX, Cli
 AS_OF = "2026-11-01"
 
 
-def _fake_spark_output(db, folder):
-    """Every table of `db` as <folder>/<table>/part.parquet plus the run summary."""
+def _fake_spark_output(db, folder, run_id=1):
+    """Every table of `db` as <folder>/<table>/part.parquet plus the run summary (of the
+    night `run_id`, the latest run of `db`'s log, as a Spark run's is)."""
     con = duckdb.connect(str(db), read_only=True)
     names = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
@@ -26,7 +27,7 @@ def _fake_spark_output(db, folder):
         con.execute(f"COPY {name} TO '{folder / name / 'part.parquet'}' (FORMAT parquet)")
     con.close()
     (folder / "_leadctl_run.json").write_text(json.dumps(
-        {"as_of": AS_OF, "run_id": 1, "outcome": "ok", "tables": {}}))
+        {"as_of": AS_OF, "run_id": run_id, "outcome": "ok", "tables": {}}))
 
 
 def _rows(db, sql):
@@ -106,7 +107,7 @@ def _a_night_that_merges(tmp_path):
     assert night("run", "--inbox", inbox, "--as-of", "2026-11-02").exit_code == 0
     assert _rows(night.db, f"SELECT person_id FROM person_aliases WHERE old_person_id = '{x}'"
                  ) == [(y,)]
-    _fake_spark_output(night.db, tmp_path / "out2")
+    _fake_spark_output(night.db, tmp_path / "out2", run_id=2)
     return ws, x, y, rep
 
 
@@ -183,3 +184,19 @@ def test_an_intent_under_an_id_the_loaded_night_retired_goes_to_its_person(tmp_p
     assert (loaded.exit_code, loaded.json()["rep_actions_kept"]) == (0, 0)
     assert _rows(ws.db, "SELECT person_id, intent_at FROM lead_intent WHERE person_id IN "
                         f"('{x}', '{y}')") == [(y, dt.date(2026, 11, 2))]
+
+
+def test_a_load_and_every_later_run_take_run_ids_past_the_loaded_rows(tmp_path):
+    """Loaded rows keep the Spark run log's ids: a state seven nights old holds rows of run
+    7. The load and every later run here take higher ids, so a tag run after the load is
+    the latest by run (it was run 3 here, sorting before the loaded night's rows)."""
+    ws, x, y, _ = _a_night_that_merges(tmp_path)
+    summary = tmp_path / "out2" / "_leadctl_run.json"
+    summary.write_text(summary.read_text().replace('"run_id": 2', '"run_id": 7'))
+    loaded = ws("load-results", tmp_path / "out2", "--json")
+    assert (loaded.exit_code, loaded.json()["merged_states"]) == (0, 0), loaded.stderr
+    assert _rows(ws.db, f"SELECT count(*) FROM assignments WHERE rule = 'merge' "
+                        f"AND person_id = '{y}'") == [(1,)]
+    assert ws("tag", "--as-of", "2026-11-03").exit_code == 0
+    assert _rows(ws.db, "SELECT run_id, command FROM runs ORDER BY run_id") == [
+        (2, "load-results"), (8, "load-results"), (9, "tag")]

@@ -510,7 +510,12 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                              "workspace back and drop what came since; load the latest "
                              "output")
         _refuse_partial_copy(ws, folder, run.get("tables") or {}, output)
-        ws.start_run("load-results", run_as_of, run.get("rules_hash"))
+        # Loaded rows keep the Spark run log's ids, which may pass this log's: the load and
+        # every later run here take higher ones, so rows ordered by run (the latest tag
+        # history row of a person, a run's own identity changes) keep their order.
+        spark_run = run.get("run_id")
+        ws.start_run("load-results", run_as_of, run.get("rules_hash"),
+                     after=spark_run if isinstance(spark_run, int) else None)
         ws.compact_when_due()
         ws.script(rep_actions.capture_sql())  # before the run's tables replace them
         for name in tables:
