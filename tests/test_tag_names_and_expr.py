@@ -19,7 +19,7 @@ from leadctl.rules.expr import ExprError, compile_expr, element_of, list_of
 from leadctl.ruleset import load_rules
 from leadctl.tagging.parse import load_tag_rules
 from leadctl.views.find import EXTRA_FIELDS
-from tests.conftest import RULES
+from tests.conftest import RULES, SAMPLE_INBOX
 
 BUILTIN = {  # name → where it is read besides the tags
     "score": "find and route conditions", "grade": "find and route conditions",
@@ -82,6 +82,25 @@ def test_rules_check_and_run_refuse_a_tag_named_grade(cli, rules_copy):
     assert (check.exit_code, check.stderr) == (2, expected)
     run = cli("run", "--as-of", "2026-11-01")
     assert (run.exit_code, run.stderr) == (2, expected)
+
+
+def test_tags_named_like_the_rfm_averages_columns_compute_the_same_segments(cli, rules_copy):
+    # The averages' row had columns r, f and m: an rfm of tags named so (or an expr reading
+    # one beside it) was an ambiguous column, and `run` exited 3 after `rules check` passed.
+    prepend_tags(rules_copy, *(f'{{name: {n}, kind: expr, category: value, expr: "{e}"}}'
+                               for n, e in (("r", "days_since_last_payment"),
+                                            ("f", "paid_orders_180d"),
+                                            ("m", "paid_amount_180d"))),
+                 "{name: seg, kind: rfm, category: value, recency: r, frequency: f, "
+                 "monetary: m}",
+                 '{name: r_again, kind: expr, category: value, expr: "r + 0"}')
+    cli.rules = rules_copy
+    run = cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01")
+    assert run.exit_code == 0, run.stderr
+    with duckdb.connect(str(cli.db), read_only=True) as con:
+        assert con.execute("SELECT count(seg), count(*) FILTER (WHERE seg IS DISTINCT FROM "
+                           "rfm_segment OR r_again IS DISTINCT FROM r) FROM person_features"
+                           ).fetchall() == [(924, 0)]
 
 
 # -- B: what a list holds -------------------------------------------------------------------

@@ -696,18 +696,23 @@ class Rfm(Kind):
     def averages_name(self, tag: TagDef) -> str:
         return ident(f"avg_{tag.name}")
 
+    # The averages' columns: no tag can be named so (a hyphen), so a tag named `r` read
+    # bare in the same layer is not ambiguous with them.
+    AVERAGES = {"recency": ident("rfm-r"), "frequency": ident("rfm-f"),
+                "monetary": ident("rfm-m")}
+
     def cross_join_sql(self, tag: TagDef, source: str) -> str:
         """One-row averages of R, F and M over the persons that have all three (buyers)."""
-        r, f, m = (ident(tag.rfm[k]) for k in self.roles)
-        return (f"(SELECT avg({r}) AS r, avg({f}) AS f, avg({m}) AS m FROM {source} "
+        cols = ", ".join(f"avg({ident(tag.rfm[k])}) AS {self.AVERAGES[k]}" for k in self.roles)
+        return (f"(SELECT {cols} FROM {source} "
                 f"WHERE {self._complete(tag)}) {self.averages_name(tag)}")
 
     def derived_sql(self, tag, fields, as_of):
         r, f, m = (ident(tag.rfm[k]) for k in self.roles)
-        averages = self.averages_name(tag)
-        code = (f"(CASE WHEN {r} < {averages}.r THEN 4 ELSE 0 END + "
-                f"CASE WHEN {f} > {averages}.f THEN 2 ELSE 0 END + "
-                f"CASE WHEN {m} > {averages}.m THEN 1 ELSE 0 END)")
+        ar, af, am = (f"{self.averages_name(tag)}.{self.AVERAGES[k]}" for k in self.roles)
+        code = (f"(CASE WHEN {r} < {ar} THEN 4 ELSE 0 END + "
+                f"CASE WHEN {f} > {af} THEN 2 ELSE 0 END + "
+                f"CASE WHEN {m} > {am} THEN 1 ELSE 0 END)")
         whens = " ".join(
             f"WHEN {4 * rr + 2 * ff + mm} THEN {literal(tag.labels.get(seg, seg))}"
             for (rr, ff, mm), seg in RFM_SEGMENTS.items())
