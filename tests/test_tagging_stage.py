@@ -381,3 +381,23 @@ def test_a_number_attribute_that_is_nan_or_infinite_is_no_number(tmp_path):
         {"person_id": "a", "big_coupons": 0, "coupon_sum": 0.0, "top_coupon": None},
         {"person_id": "b", "big_coupons": 1, "coupon_sum": 150.0, "top_coupon": 150.0},
         {"person_id": "c", "big_coupons": 0, "coupon_sum": 0.0, "top_coupon": None}]
+
+
+def test_a_stored_run_that_has_no_value_at_all_is_still_the_previous_run(tmp_path):
+    # Leads without events yet: the first run stored no value (`tags` has no row), and the
+    # next run said there was no previous run and counted no change it recorded.
+    ws = workspace(["a", "b"], [])
+    ws.execute("INSERT INTO runs (run_id, command, started_at, as_of, outcome) "
+               "VALUES (1, 'tag', now(), DATE '2026-11-01', 'ok')")
+    only_events = rules(tmp_path, "tags:\n" + TAGS[TAGS.index("  - name: last_paid"):
+                                                     TAGS.index("  - name: tier")]
+                        + TAGS[TAGS.index("  - name: cats"):])
+    run_tags(ws, only_events, AS_OF, run_id=1)
+    ws.execute("INSERT INTO events (subject, event_type, ts, amount, category) VALUES "
+               "('person:a', 'order_paid', TIMESTAMP '2026-11-01 09:00', 80, 'fresh')")
+    summary = run_tags(ws, only_events, AS_OF + dt.timedelta(days=1), run_id=2)
+    assert summary["previous"] == {"as_of": "2026-11-01", "run_id": 1, "persons": 2}
+    assert {t["tag"]: t["changes"]["added"] for t in summary["tags"]} == {
+        "last_paid_days": 1, "cats": 1}
+    assert summary["changes"] == 2
+    assert ws.scalar("SELECT count(*) FROM tag_history WHERE run_id = 2") == 2

@@ -43,7 +43,7 @@ from leadctl.tagging.sql import (
     tag_definitions_sql,
     tags_from_events,
 )
-from leadctl.tagging.tables import TAGGED_WITH_KEY
+from leadctl.tagging.tables import TAGGED_WITH_KEY, last_tag_run_sql
 from leadctl.workspace import RuleComputationFailed, Workspace, rule_computation
 
 log = logging.getLogger("leadctl")
@@ -484,8 +484,11 @@ def _increment(ws: Workspace, rules: TagRules, as_of: dt.date, state: inc.TagSta
 
 
 def _previous_run(ws: Workspace) -> dict | None:
-    """The stored run (every row of `tags` carries its as-of and run id)."""
+    """The stored run (every row of `tags` carries its as-of and run id; a run that stored
+    no value at all, leads without events yet, has no row there: the run log says)."""
     rows = ws.rows("SELECT as_of, run_id FROM tags LIMIT 1")
+    if not rows or rows[0]["run_id"] is None:
+        rows = ws.rows(last_tag_run_sql())
     if not rows or rows[0]["run_id"] is None:
         return None
     persons = ws.scalar("SELECT count(*) FROM person_features")

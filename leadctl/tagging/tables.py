@@ -42,3 +42,15 @@ def stored_value(text: Any) -> Any:
 # The `meta` key holding the hash of the tags.yaml the stored tags were computed with:
 # explain says when the file shown beside them has changed since.
 TAGGED_WITH_KEY = "tags_rules_hash"
+
+
+# Run-log rows whose tags were published (a data check failing still publishes the work).
+TAG_COMMANDS = ("tag", "run", "load-results")
+PUBLISHED_OUTCOMES = ("ok", "data_check_failed")
+
+
+def last_tag_run_sql() -> str:
+    """The as-of and run id of the last run that published tags, from the run log."""
+    return (f"SELECT as_of, run_id FROM runs WHERE command IN {TAG_COMMANDS} "
+            f"AND outcome IN {PUBLISHED_OUTCOMES} AND as_of IS NOT NULL "
+            "ORDER BY run_id DESC LIMIT 1")

@@ -7,13 +7,16 @@ By default that is the as-of of the last published tag run (stored with the tags
 computed at that date; stored values (tags, scores) cannot be recomputed for another
 date, so a view lists those whose own as-of differs (`as_of_differs`).
 
-Imports only the stdlib: `leadctl portrait` uses it and must start fast.
+Imports only the stdlib (and tagging.tables, which does too): `leadctl portrait` uses it
+and must start fast.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+
+from leadctl.tagging.tables import last_tag_run_sql
 
 SOURCES = {"tags": "the last tag run", "option": "--as-of", "today": "today: no tag run yet"}
 
@@ -65,19 +68,11 @@ class ScreenAsOf:
         return view
 
 
-# Run-log rows whose tags were published (a data check failing still publishes the work).
-TAG_COMMANDS = ("tag", "run", "load-results")
-PUBLISHED_OUTCOMES = ("ok", "data_check_failed")
-
-
 def last_tag_as_of(ws) -> dt.date | None:
     """The as-of of the published tags: that of the last `tag`/`run`/`load-results` in the
     run log (a small table: the portrait's lookup stays fast), else the one stored with
     the tags (a workspace filled by other means); None before any tag run."""
-    row = ws.execute(
-        f"SELECT as_of FROM runs WHERE command IN {TAG_COMMANDS} "
-        f"AND outcome IN {PUBLISHED_OUTCOMES} AND as_of IS NOT NULL "
-        "ORDER BY run_id DESC LIMIT 1").fetchone()
+    row = ws.execute(last_tag_run_sql()).fetchone()
     if row is None:
         row = ws.execute("SELECT as_of FROM tags WHERE as_of IS NOT NULL LIMIT 1").fetchone()
     return _date(row[0]) if row else None
