@@ -87,6 +87,24 @@ def test_a_city_is_never_placed_in_another_province(tmp_path):
             ("北京市", "北京市", "朝阳", "北京", "id_card", "given")]
 
 
+def test_without_card_or_prefix_the_city_stands_with_its_province(tmp_path):
+    """Neither an ID card nor a mobile number says which stands: the city does, with its
+    province (not the given province without a city)."""
+    cli = Cli(tmp_path / "ws.duckdb")
+    leads = ("lead_id,email,city,province,created_at\n"
+             "R1,r1@x.com,朝阳,北京,2026-10-01 10:00\n"
+             "R2,r2@x.com,苏州,广东,2026-10-01 10:00\n"
+             "R3,r3@x.com,苏州,江苏,2026-10-01 10:00\n")  # no conflict: unchanged
+    assert cli("ingest", write(tmp_path / "web.csv", leads)).exit_code == 0
+    assert cli("resolve").exit_code == 0
+    with duckdb.connect(str(cli.db), read_only=True) as con:
+        assert con.execute(f"SELECT {COLUMNS} FROM persons ORDER BY province_raw, city_raw"
+                           ).fetchall() == [
+            ("朝阳市", "辽宁省", "朝阳", "北京", "given", "given"),
+            ("苏州市", "江苏省", "苏州", "广东", "given", "given"),
+            ("苏州市", "江苏省", "苏州", "江苏", "given", "given")]
+
+
 def test_find_sees_official_names(places):
     assert places("find", "city = '上海市'", "--count").stdout == "5\n"
     assert places("find", "province = '广东省'", "--count").stdout == "3\n"

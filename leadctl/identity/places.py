@@ -187,8 +187,11 @@ def _keeps_province(g: str, ph: str) -> str:
     Beijing card is Beijing's district, not 辽宁's 朝阳市); else the city stands, with its
     province (survivorship may take the newest city from one lead and the province from
     an older one)."""
-    return (f"({g}.conflict AND coalesce({g}.card_province, {ph}.province) "
-            f"= {g}.given_province)")
+    # `conflict` is never NULL; the comparison is when neither card nor prefix places the
+    # person (NULL would read as "not the city" in `own_city` and as "not the province"
+    # in `_given`: the city dropped and the wrong province kept).
+    return (f"({g}.conflict AND coalesce(coalesce({g}.card_province, {ph}.province) "
+            f"= {g}.given_province, false))")
 
 
 def _given(g: str, ph: str) -> str:
