@@ -506,6 +506,28 @@ def test_explain_shows_the_overrides_and_a_must_link_as_a_hop(env):
         {"from": "web:L5", "to": "web:L4", "id_type": "must_link", "value": "same person"}]}]
 
 
+def test_explain_paths_keep_must_links_with_one_reason_apart(tmp_path):
+    # two entries with one reason are two links, not one value shared by all four leads
+    rules = rules_dir(tmp_path)
+    write(tmp_path / "web.csv", "lead_id,phone,created_at\n"
+          "K1,13912340401,2026-10-01\nK2,13912340402,2026-10-02\n"
+          "K3,13912340402,2026-10-03\nK4,13912340404,2026-10-04\n")
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    assert cli("ingest", tmp_path / "web.csv").exit_code == 0
+    for a, b in (("K1", "K2"), ("K3", "K4")):
+        assert cli("identity", "link", a, b, "--reason", "confirmed by phone call"
+                   ).exit_code == 0
+    assert cli("resolve").exit_code == 0
+    link = {"id_type": "must_link", "value": "confirmed by phone call"}
+    k1k2 = {"from": "web:K1", "to": "web:K2", **link}
+    k2k3 = {"from": "web:K2", "to": "web:K3", "id_type": "phone", "value": "+8613912340402"}
+    assert cli("explain", "K1", "--json", "--reveal").json()["identity"]["paths"] == [
+        {"lead": "web:K2", "hops": [k1k2]},
+        {"lead": "web:K3", "hops": [k1k2, k2k3]},
+        {"lead": "web:K4", "hops": [k1k2, k2k3,
+                                    {"from": "web:K3", "to": "web:K4", **link}]}]
+
+
 def _append_many(rules_dir: str, worker: int, start) -> None:
     from leadctl.identity.overrides_file import append_overrides
 

@@ -159,26 +159,29 @@ def _paths(ws: Workspace, key: int, person_id: str, person_leads: list[dict]) ->
     """Shortest chain of shared values from the lead to each other lead of the person."""
     if len(person_leads) <= 1 or len(person_leads) > MAX_PATH_LEADS:
         return []
+    # A node is (id_type, value, entry): a must_link entry joins its own leads only (two
+    # entries with one reason are two nodes); identifiers have no entry (-1).
     rows = ws.rows(
-        "SELECT li.lead_key, li.id_type, li.value FROM person_leads pl "
+        "SELECT li.lead_key, li.id_type, li.value, -1 AS entry FROM person_leads pl "
         "JOIN lead_identifiers li ON li.lead_key = pl.lead_key "
         "WHERE pl.person_id = ? AND li.status = 'ok' AND li.records > 1 "
         "UNION ALL "  # a must_link override joins its leads like a shared value
-        "SELECT o.lead_key, 'must_link', o.reason "
+        "SELECT o.lead_key, 'must_link', o.reason, o.entry "
         "FROM person_leads pl JOIN identity_override_leads o ON o.lead_key = pl.lead_key "
         "WHERE pl.person_id = ? AND o.kind = 'must_link'", [person_id, person_id])
-    by_value: dict[tuple[str, str], list[int]] = {}
-    values_of: dict[int, list[tuple[str, str]]] = {}
+    by_value: dict[tuple[str, str, int], list[int]] = {}
+    values_of: dict[int, list[tuple[str, str, int]]] = {}
     for r in rows:
-        value = (r["id_type"], r["value"])
+        value = (r["id_type"], r["value"], r["entry"])
         by_value.setdefault(value, []).append(r["lead_key"])
         values_of.setdefault(r["lead_key"], []).append(value)
-    came_from: dict[int, tuple[int, tuple[str, str]]] = {}
+    came_from: dict[int, tuple[int, tuple[str, str, int]]] = {}
     seen = {key}
     queue = deque([key])
     while queue:  # breadth-first over this one person's leads
         current = queue.popleft()
-        for value in sorted(values_of.get(current, [])):
+        for value in sorted(values_of.get(current, []),
+                            key=lambda v: (v[0], v[1] or "", v[2])):
             for other in sorted(by_value[value]):
                 if other not in seen:
                     seen.add(other)
@@ -193,7 +196,7 @@ def _paths(ws: Workspace, key: int, person_id: str, person_leads: list[dict]) ->
         hops = []
         node = target
         while node in came_from:
-            previous, (id_type, value) = came_from[node]
+            previous, (id_type, value, _) = came_from[node]
             hops.append({"from": names[previous], "to": names[node], "id_type": id_type,
                          "value": value})
             node = previous
