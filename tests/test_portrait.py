@@ -162,6 +162,18 @@ def test_queries_are_read_as_resolve_stores_the_values():
     }
 
 
+def test_mac_and_braced_device_ids_are_found_without_a_prefix():
+    # resolve keys a device id as its trimmed, lower-cased text, colons and braces kept
+    mac, guid = "3C:22:FB:12:34:56", "{A1B2C3D4-1111-2222-3333-444455556666}"
+    assert classify_query(mac)[0] == Lookup("device_id", mac.lower())
+    assert classify_query(guid)[0] == Lookup("device_id", guid.lower())
+    ws = workspace({"lead_id": "D1", "device_id": mac}, {"lead_id": "D2", "device_id": guid})
+    resolve(ws)
+    d1, d2 = (resolve_person(ws, lead)[0] for lead in ("D1", "D2"))
+    assert resolve_person(ws, "3c:22:fb:12:34:56") == (d1, ["device_id"])
+    assert resolve_person(ws, " " + guid) == (d2, ["device_id"])
+
+
 def test_classify_query_kinds():
     assert classify_query(" Zhang.San@Example.com ") == [
         Lookup("email", "zhang.san@example.com"),

@@ -63,8 +63,9 @@ _ID_CARD = re.compile(r"[1-9][0-9]{16}[0-9Xx]|[1-9][0-9]{14}")
 _WECHAT = re.compile(r"[A-Za-z][-_A-Za-z0-9]{5,19}")
 _DEVICE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 # Another token long enough to be a device id resolve keeps (a 16-hex Android id, a
-# vendor id, …); shorter ones are WeChat ids or typos, not looked up as devices too.
-_DEVICE_LIKE = re.compile(r"(?=.*[0-9])[-_A-Za-z0-9]{16,64}")
+# vendor id, a MAC address `3C:22:FB:12:34:56`, a braced GUID `{…}`, a dotted id …);
+# shorter ones are WeChat ids or typos, not looked up as devices too.
+_DEVICE_LIKE = re.compile(r"(?=.*[0-9])[-_.:{}A-Za-z0-9]{16,64}")
 _PERSON_ID = re.compile(re.escape(ID_PREFIX) + "[0-9a-f]{" + str(ID_HEX) + "}", re.IGNORECASE)
 _QUALIFIED = re.compile(r"(\w[\w.-]*)[/:]([^\s/:@]+)")
 
