@@ -6,14 +6,19 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadctl.errors import NotFound
+from leadctl.identity import normalize
 from leadctl.identity.config import IdentityConfig
 from leadctl.identity.lookup import Lookup, classify_query, normalize_cn_mobile, resolve_person
 from leadctl.views.portrait import portrait
@@ -135,10 +140,58 @@ def portrait_json(cli, query: str, *extra: str) -> dict:
 @pytest.mark.parametrize("text", [
     "13812345678", "138 1234 5678", "138-1234-5678", "+86 138 1234 5678", "+8613812345678",
     "0086 13812345678", "8613812345678", "(+86)13812345678", "１３８１２３４５６７８",
-    "13812345678.0",
+    "13812345678.0", "0086 013812345678", "0086-0138-1234-5678", "013812345678",
+    "+86 0138 1234 5678", "1.3812345678E+10", "8.613812345678E+12",
 ])
 def test_plain_cn_mobiles_normalise_without_phonenumbers(text):
     assert normalize_cn_mobile(text) == "+8613812345678"
+
+
+def _spelling(draw_mobile: str, prefix: str, seps: list[str], full_width: bool,
+              tail: str) -> str:
+    digits = prefix + draw_mobile
+    if tail == "exponent":
+        text = f"{digits[0]}.{digits[1:]}E+{len(digits) - 1}"
+    else:
+        text = "".join(c + (seps[i % len(seps)] if i < len(digits) - 1 else "")
+                       for i, c in enumerate(digits)) + tail
+    if full_width:
+        text = text.translate({ord(str(i)): chr(0xFF10 + i) for i in range(10)})
+    return text
+
+
+_PREFIXES = ["", "+86", "0086", "86", "0", "+860", "00860", "860"]
+_SPELLINGS = st.one_of(
+    st.builds(_spelling, st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+              st.sampled_from(_PREFIXES + ["(+86)", "+86 (0)", "0086-0"]),
+              st.lists(st.sampled_from(["", "", " ", "-", ".", "(", ")", "\u3000"]),
+                       min_size=1, max_size=4),
+              st.booleans(), st.sampled_from(["", ".0", " "])),
+    st.builds(_spelling, st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+              st.sampled_from(_PREFIXES), st.just([""]), st.booleans(),
+              st.sampled_from(["", ".0", ".00", "exponent"])),
+    st.text("0123456789+-(). 86Ee０", max_size=20))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_SPELLINGS, min_size=1, max_size=25))
+def test_a_lookup_reads_a_cn_mobile_as_resolve_stores_it(texts):
+    # every spelling resolve keys as a CN mobile, the lookup keys the same (and the other
+    # way round, for numbers resolve's mobile pattern accepts)
+    mobile = normalize.cn_mobile_pattern()
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS raw", [texts])
+    cells = "SELECT raw AS lead_key, raw AS raw_value, false AS split FROM t"
+    rows = con.execute("SELECT lead_key, key_value, valid FROM ("
+                       f"{normalize.keyed_sql('phone', cells, 'lead_key', mobile)})").fetchall()
+    con.close()
+    for raw, key, valid in rows:
+        stored = key if valid else normalize.parse_phone(key) if valid is None else None
+        stored = stored if stored and re.fullmatch(r"\+86(?:" + mobile + ")", stored) else None
+        looked_up = normalize_cn_mobile(raw)
+        if looked_up and not re.fullmatch(mobile, looked_up[3:]):
+            looked_up = None  # 1[3-9]…: the lookup's wider net, not a number resolve keeps
+        assert (raw, looked_up) == (raw, stored)
 
 
 @pytest.mark.parametrize("text", ["12812345678", "1381234567", "138123456789", "abc"])
@@ -160,6 +213,16 @@ def test_queries_are_read_as_resolve_stores_the_values():
         "AB12CD34EF567890": [("wechat", "ab12cd34ef567890"), ("device_id", "ab12cd34ef567890")],
         "idcard:110105880512123": [("id_card", "11010519880512123X")],
     }
+
+
+def test_a_phone_with_0086_and_a_trunk_0_is_found_in_every_spelling():
+    ws = workspace({"lead_id": "T1", "phone": "0086-0139-1234-0127"},
+                   {"lead_id": "T2", "phone": "1.3912340119E+10"})
+    resolve(ws)
+    t1, t2 = (resolve_person(ws, lead)[0] for lead in ("T1", "T2"))
+    for query in ("0086 013912340127", "0086-0139-1234-0127", "+86 0139 1234 0127"):
+        assert resolve_person(ws, query) == (t1, ["phone"])
+    assert resolve_person(ws, "1.3912340119E+10") == (t2, ["phone"])
 
 
 def test_mac_and_braced_device_ids_are_found_without_a_prefix():

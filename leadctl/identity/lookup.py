@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 from leadctl import pii
 from leadctl.errors import NotFound, UsageError
 from leadctl.identity.history import ID_HEX, ID_PREFIX, lead_derived_id_sql
-from leadctl.identity.normalize import id_card_check_digit, normalize_phone
+from leadctl.identity.normalize import (
+    clean_phone,
+    cn_mobile_national,
+    id_card_check_digit,
+    normalize_phone,
+)
 from leadctl.identity.tables import IDENTITY_STATE_KEY
 from leadctl.sqltext import meta_value_sql
 
@@ -100,19 +105,12 @@ def split_source(text: str) -> tuple[str, str] | None:
 
 
 def normalize_cn_mobile(text: str) -> str | None:
-    """`138 1234 5678`, `+86-138…`, `0086…`, `(+86)…`, full-width, `….0` → `+8613812345678`."""
-    s = text.translate(_FULL_WIDTH).strip()
-    if s.endswith(".0"):
-        s = s[:-2]
-    s = _PHONE_JUNK.sub("", s)
-    for prefix in ("+86", "0086"):
-        if s.startswith(prefix):
-            s = s[len(prefix):]
-            break
-    else:
-        if len(s) == 13 and s.startswith("86"):
-            s = s[2:]
-    return "+86" + s if _CN_MOBILE.fullmatch(s) else None
+    """`138 1234 5678`, `+86-138…`, `0086…`, `0086 0138…`, `(+86)…`, full-width, `….0`,
+    `1.3812345678E+10` → `+8613812345678`: cleaned and prefixed as resolve reads a CN
+    mobile under the default region CN (`clean_phone`, `cn_mobile_national`), without
+    phonenumbers; any 1[3-9] number of 11 digits counts (resolve's pattern is narrower)."""
+    national = cn_mobile_national(clean_phone(text), _CN_MOBILE.pattern)
+    return "+86" + national if national else None
 
 
 def id_card_checksum_ok(value: str) -> bool:

@@ -323,14 +323,22 @@ def clean_phone(text: str) -> str:
     return _SEPARATORS.sub("", text)
 
 
+def cn_mobile_national(clean: str, mobile_pattern: str = CN_MOBILE_PATTERN,
+                       cn_default: bool = True) -> str | None:
+    """The 11-digit CN mobile in a cleaned phone (`clean_phone`), or None: Python mirror of
+    `cn_mobile_national_sql` (+86/0086/86 and a trunk 0 allowed)."""
+    mobile = re.fullmatch(cn_prefix(cn_default) + "(" + mobile_pattern + ")", clean)
+    return mobile.group(1) if mobile else None
+
+
 def normalize_phone(text: str, region: str = "CN",
                     mobile_pattern: str = CN_MOBILE_PATTERN) -> str | None:
     """One phone text → E.164, or None when it is not a valid number (same rules as SQL)."""
     clean = clean_phone(text)
     prefix = cn_prefix(region.upper() == "CN")
-    mobile = re.fullmatch(prefix + "(" + mobile_pattern + ")", clean)
-    if mobile:
-        return "+86" + mobile.group(1)
+    national = cn_mobile_national(clean, mobile_pattern, region.upper() == "CN")
+    if national:
+        return "+86" + national
     if not _NUMBER.fullmatch(clean) or re.fullmatch(prefix + "1[0-9]{10}", clean):
         return None
     return parse_phone(clean, region)
