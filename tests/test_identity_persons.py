@@ -61,7 +61,7 @@ def test_default_golden_record():
 
 @pytest.mark.parametrize(("method", "sources", "city"), [
     ("most_recent", (), "北京"),
-    ("earliest", (), "上海"),
+    ("earliest", (), "上海"),  # A, the oldest dated lead: undated D (Shanghai) comes last
     ("most_frequent", (), "杭州"),
     ("source_priority", ("app",), "Shanghai"),
     ("source_priority", ("agent", "app"), "杭州"),
