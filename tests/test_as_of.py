@@ -255,3 +255,37 @@ def test_a_workspace_whose_log_predates_state_reason_still_shows_and_then_gets_i
                            "(SELECT person_id FROM assignments WHERE rule = 'status') "
                            "ORDER BY logged_at").fetchall() == [
             ("default_pool", None), ("claim", None), ("status", "claimed")]
+
+
+def test_a_past_screen_shows_no_lock_of_a_later_sale_with_no_owner_or_another_rep(ran):
+    # L1 waits in nurture with no owner, L2 is claimed by ops_xu; both are sold on 11-04,
+    # L2 by another rep. The day before, the stored lock of the later sale showed: with no
+    # owner, and with ops_xu as the owner (rep_wang's lock)
+    assert ran("claim", "nurture", "--rep", "ops_xu", "--n", "1",
+               "--as-of", "2026-11-02").exit_code == 0
+    claimed = ran("find", "owner = 'ops_xu'", "--json").json()["persons"][0]["person_id"]
+    waiting = ran("find", "owner is null", "--json").json()["persons"][0]["person_id"]
+    for person, rep in ((waiting, "ops_xu"), (claimed, "rep_wang")):
+        result = ran("sale", person, "--rep", rep, "--as-of", "2026-11-04")
+        assert result.exit_code == 0, result.stderr
+
+    def seen(person, day):
+        data = ran("portrait", person, "--json", "--as-of", day).json()
+        state = ran("explain", person, "--json", "--as-of", day).json()["routing"]["state"]
+        return (data["owner"], data["locked_until"], data["locked"],
+                state["locked_until"], state["locked"])
+
+    assert seen(waiting, "2026-11-03") == (None, None, False, None, False)
+    assert seen(claimed, "2026-11-03") == ("ops_xu", None, False, None, False)
+    assert seen(waiting, "2026-11-04") == ("ops_xu", "2027-05-03", True, "2027-05-03", True)
+    assert seen(claimed, "2026-11-04") == ("rep_wang", "2027-05-03", True, "2027-05-03",
+                                           True)
+    assert [ran("find", "locked_until is not null", "--count", "--as-of", day).stdout
+            for day in ("2026-11-03", "2026-11-04")] == ["0\n", "2\n"]
+    # A lock with no sale on record at all (a Spark run loaded into a new workspace)
+    # shows as it stands
+    import duckdb
+
+    with duckdb.connect(str(ran.db)) as con:
+        con.execute("DELETE FROM sales")
+    assert seen(claimed, "2026-11-04")[:2] == ("rep_wang", "2027-05-03")

@@ -3,8 +3,9 @@ its assignment log and its sale lock as of a date. Light: the portrait imports i
 
 Both read the rows recorded under the person's id or one a merge retired into it.
 `ownership.locked_until` is the lock held now; whether it was active at an earlier
-date follows from the sales on record (their `sold_at`..`locked_until`). A lock with no
-sale on record (a workspace filled by other means) is taken as it stands.
+date follows from the sales on record (their `sold_at`..`locked_until`). The lock of a
+person with no sale on record at all (a workspace filled by other means, such as a Spark
+run loaded into a new one) is taken as it stands.
 """
 
 from __future__ import annotations
@@ -103,16 +104,20 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None, *,
     `logged_on`: the date of the row it was rebuilt from (NULL for a stored row). The
     lock, for both:
     none before the person's first sale on record by the rep shown (a sale of a closed
-    lead logs nothing), then the latest she made by then, at most the stored one; the
-    stored one for a person with no sale on record by her. A status never set has no
-    since-date. A person with no log row by then was not routed by then: no row. The
-    reason of a rebuilt state is the one it had (the row's `state_reason`); a row written
-    before that column (or `state_reason=False`: a log without it) gives its log reason."""
+    lead logs nothing), then the latest she made by then, at most the stored one; none
+    when no rep or another rep than the seller is shown (a later sale's lock is not there
+    before it); the stored one for a person with no sale on record at all (by anyone, at
+    any date). A status never set has no since-date. A person with no log row by then was
+    not routed by then: no row. The reason of a rebuilt state is the one it had (the row's
+    `state_reason`); a row written before that column (or `state_reason=False`: a log
+    without it) gives its log reason."""
     day = date_literal(until)
     reason = "coalesce(a.state_reason, a.reason)" if state_reason else "a.reason"
-    # The lock of a person with sales on record: none before the first, and at most the
-    # stored one (a merge keeps the survivor's, not the latest of the two persons').
-    lock = ("CASE WHEN x.person_id IS NULL THEN o.locked_until "
+    # The lock of a person with sales on record: the shown rep's, none before her first
+    # (none at all when she made none: no owner, or not the seller), and at most the
+    # stored one (a merge keeps the survivor's, not the latest of the two persons'). Only
+    # a person with no sale on record at all keeps the stored lock as it stands.
+    lock = ("CASE WHEN s.person_id IS NULL THEN o.locked_until "
             "WHEN x.locked_until IS NULL THEN NULL "
             "ELSE least(o.locked_until, x.locked_until) END AS locked_until")
     stored = ", ".join(lock if c == "locked_until" else f"o.{c}" for c in OWNERSHIP_COLUMNS)
@@ -164,9 +169,12 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None, *,
   FROM sales x LEFT JOIN person_aliases al ON al.old_person_id = x.person_id
   {under("x")}
   GROUP BY 1, 2
+), on_record AS (  -- persons with a sale on record (any rep, any date)
+  SELECT DISTINCT person_id FROM sold
 )
 SELECT {stored}, CAST(NULL AS DATE) AS logged_on
 FROM ownership o LEFT JOIN sold x ON x.person_id = o.person_id AND x.rep = o.owner
+LEFT JOIN on_record s ON s.person_id = o.person_id
 WHERE o.person_id NOT IN (SELECT person_id FROM changed){one}
 UNION ALL
 SELECT d.person_id, d.new_pool AS pool, d.new_owner AS owner, d.new_status AS status,
@@ -176,6 +184,7 @@ SELECT d.person_id, d.new_pool AS pool, d.new_owner AS owner, d.new_status AS st
        b.dormant, d.reason, d.as_of AS logged_on
 FROM dated d JOIN rebuilt b ON b.person_id = d.person_id
 LEFT JOIN sold x ON x.person_id = d.person_id AND x.rep = d.new_owner
+LEFT JOIN on_record s ON s.person_id = d.person_id
 LEFT JOIN ownership o ON o.person_id = d.person_id
 WHERE d.r = 1"""
 
