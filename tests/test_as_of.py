@@ -289,3 +289,27 @@ def test_a_past_screen_shows_no_lock_of_a_later_sale_with_no_owner_or_another_re
     with duckdb.connect(str(ran.db)) as con:
         con.execute("DELETE FROM sales")
     assert seen(claimed, "2026-11-04")[:2] == ("rep_wang", "2027-05-03")
+
+
+def test_report_channels_counts_no_sale_made_after_the_as_of_of_a_lead_closed_before(ran):
+    # L1 closed on 11-03, sold on 11-05 (a sale of a closed lead logs nothing): as of
+    # 11-04 the report counted it sold by its lock, dated by the closing
+    assert ran("claim", "nurture", "--rep", "ops_xu", "--n", "2",
+               "--as-of", "2026-11-02").exit_code == 0
+    assert ran("status", "L1", "closed", "--as-of", "2026-11-03").exit_code == 0
+    assert ran("sale", "L1", "--rep", "ops_xu", "--amount", "100",
+               "--as-of", "2026-11-05").exit_code == 0
+
+    def sold(day):
+        total = ran("report", "channels", "--as-of", day, "--json").json()["total"]
+        return total["sold"], total["new_sold"], total["sold_amount"]
+
+    assert [sold(day) for day in ("2026-11-04", "2026-11-05")] == [
+        (0, 0, 0.0), (1, 1, 100.0)]
+    # A lock with no sale on record at all (a Spark run loaded into a new workspace)
+    # counts from the closing, the date it has
+    import duckdb
+
+    with duckdb.connect(str(ran.db)) as con:
+        con.execute("DELETE FROM sales")
+    assert [sold(day) for day in ("2026-11-02", "2026-11-04")] == [(0, 0, 0.0), (1, 1, 0.0)]

@@ -265,12 +265,16 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
         SELECT person_id, count(DISTINCT channel) AS channels
         FROM lead_rows r WHERE person_id IS NOT NULL AND {visible} GROUP BY person_id),
     current_sales AS ({current_person_sql("sales", ("amount",), sold_by("sold_at"))}),
+    -- sold by the as-of: a sale on record made by then, a logged sale dated by then, and
+    -- for a person with no sale on record at all (a Spark run loaded into a new
+    -- workspace: the workspace keeps its own sales) a lock, dated by its closing
     sold_persons AS (
         SELECT person_id FROM current_sales
         UNION SELECT person_id FROM ({current_person_sql(
             "assignments", where=f"rule = 'sale' AND {sold_by('as_of')}")})
         UNION SELECT person_id FROM ownership
-        WHERE locked_until IS NOT NULL AND {sold_by("status_since")}),
+        WHERE locked_until IS NOT NULL AND {sold_by("status_since")}
+          AND person_id NOT IN (SELECT person_id FROM ({current_person_sql("sales")}))),
     sale_amounts AS (
         SELECT person_id, sum(amount) AS amount FROM current_sales GROUP BY person_id),
     person_state AS (
