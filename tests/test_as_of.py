@@ -313,3 +313,27 @@ def test_report_channels_counts_no_sale_made_after_the_as_of_of_a_lead_closed_be
     with duckdb.connect(str(ran.db)) as con:
         con.execute("DELETE FROM sales")
     assert [sold(day) for day in ("2026-11-02", "2026-11-04")] == [(0, 0, 0.0), (1, 1, 0.0)]
+
+
+def test_routing_as_of_holds_a_sale_of_a_closed_lead(ran):
+    # A sale of a closed lead logs no row: the screens showed its lock ("routed: sale")
+    # under the date of the closing
+    assert ran("claim", "nurture", "--rep", "ops_xu", "--n", "2",
+               "--as-of", "2026-11-02").exit_code == 0
+    assert ran("status", "L1", "closed", "--as-of", "2026-11-03").exit_code == 0
+    assert ran("sale", "L1", "--rep", "ops_xu", "--as-of", "2026-11-05").exit_code == 0
+
+    def routing_as_of(*args):
+        portrait = ran("portrait", "L1", "--json", *args).json()
+        explain = ran("explain", "L1", "--json", *args).json()
+        found = ran("find", "owner = 'ops_xu'", "--json", *args).json()
+        return [(view["routing_as_of"], view["as_of_differs"])
+                for view in (portrait, explain, found)] + [
+            (portrait["locked"], explain["routing"]["state"]["as_of"])]
+
+    assert routing_as_of("--as-of", "2026-11-04") == [
+        ("2026-11-03", ["tags", "score"])] * 3 + [(False, "2026-11-03")]
+    assert routing_as_of("--as-of", "2026-11-05") == [
+        ("2026-11-05", ["tags", "score"])] * 3 + [(True, "2026-11-05")]
+    assert routing_as_of() == [("2026-11-05", ["routing"])] * 3 + [(True, "2026-11-05")]
+    assert "as of 2026-11-01 (routing as of 2026-11-05)" in ran("portrait", "L1").stdout

@@ -61,10 +61,20 @@ def placing_route(ws, person_id: str, routes: list[str], pool: str | None,
 
 
 def latest_action_sql(until: dt.date | None = None) -> str:
-    """The date of the latest assignment log row (dated by `until`, when given): what the
-    routing a screen shows holds."""
-    dated = "" if until is None else f" WHERE as_of <= {date_literal(until)}"
-    return f"SELECT max(as_of) FROM assignments{dated}"
+    """The date of the latest assignment log row or sale on record (dated by `until`, when
+    given): what the routing a screen shows holds (a sale of a closed lead logs nothing,
+    yet its lock shows)."""
+    logged = "" if until is None else f" WHERE as_of <= {date_literal(until)}"
+    sold = "" if until is None else f" WHERE sold_at <= {date_literal(until)}"
+    return ("SELECT max(day) FROM (SELECT max(as_of) AS day FROM assignments"
+            f"{logged} UNION ALL SELECT max(sold_at) FROM sales{sold})")
+
+
+def latest_sale(ws, person_id: str, until: dt.date) -> dt.date | None:
+    """The day of the person's latest sale on record (under any id it was recorded under)
+    made by `until`."""
+    return ws.scalar(f"SELECT max(sold_at) FROM sales WHERE {recorded_under_sql()} "
+                     "AND sold_at <= ?", [person_id, person_id, until])
 
 
 def has_state_reason(ws) -> bool:
@@ -76,8 +86,9 @@ def has_state_reason(ws) -> bool:
 def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
                   rebuild: bool = True) -> dict | None:
     """The person's routing (the `ownership` columns) as of `until` (`ownership_as_of_sql`),
-    with `as_of`: the date of the latest of its log rows dated by then (`log`, from
-    `person_log`). None: not routed by then. `rebuild=False` (a screen at its default
+    with `as_of`: the date of the latest of its log rows (`log`, from `person_log`) and
+    sales on record dated by then (a sale of a closed lead logs nothing, yet its lock
+    shows). None: not routed by then. `rebuild=False` (a screen at its default
     as-of, whose `until` is today or later: nothing is logged after it) reads the stored
     row alone, one look-up."""
     if rebuild:
@@ -91,8 +102,9 @@ def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
         return None
     state = rows[0]
     logged_on = state.pop("logged_on", None)  # the date of the log row it was rebuilt from
-    return {**state, "as_of": logged_on or max((r["as_of"] for r in log if r["as_of"]),
-                                               default=None)}
+    days = [logged_on or max((r["as_of"] for r in log if r["as_of"]), default=None),
+            latest_sale(ws, person_id, until)]
+    return {**state, "as_of": max((d for d in days if d is not None), default=None)}
 
 
 def ownership_as_of_sql(until: dt.date, person_id: str | None = None, *,
