@@ -20,6 +20,9 @@ CASES = [
     ("phone", "", "****"),  # under 3 digits: masked as text, never a lone *
     ("phone", "12", "****"),
     ("phone", "abc", "a****c"),
+    ("phone", "１３９５５５５０００１", "139****0001"),  # full-width digits: as ASCII ones
+    ("phone", "139.5555.0009", "139****0009"),
+    ("phone", "0086 139 5555 0008", "139****0008"),
     ("email", "zhang.san@qq.com", "z***@qq.com"),
     ("email", " Zhang@Example.COM ", "Z***@Example.COM"),
     ("email", "a@b@c.com", "a***@c.com"),
@@ -60,6 +63,20 @@ def test_mask_text_for_logs():
     assert pii.mask_text(line) == (
         "lead L1: phone 138****5678, alt 139****1111, mail z***@qq.com, "
         "id 1101**********1233, order 202611010001")
+
+
+def test_mask_text_finds_a_phone_in_every_spelling_lookup_reads():
+    line = ("utm call１３９５５５５０００２, term 139.5555.0006, "
+            "alt ＋８６　１３９－５５５５－０００３, tel 139 5555 0004, wx 0086-139.5555.0005")
+    assert pii.mask_text(line) == (
+        "utm call139****0002, term 139****0006, alt 139****0003, tel 139****0004, "
+        "wx 139****0005")
+
+
+def test_mask_text_leaves_numbers_that_are_no_phone():
+    line = ("order 202611010001, amount 1395555000.25, date 2026.11.01, ip 139.55.0.6, "
+            "ten digits 139.5555.000, twelve １３９５５５５０００２１, version 139.5555.00061")
+    assert pii.mask_text(line) == line
 
 
 def test_logging_filter_masks_records(caplog):
@@ -152,6 +169,41 @@ def test_find_echoes_a_phone_or_email_typed_in_its_expression_masked(tmp_path):
     assert revealed.stderr.splitlines()[1] == "  phone = '13811112222'"
     found = cli("find", "city = '13811112222' or city = 'a.b@qq.com'", "--json").json()
     assert found["expr"] == "city = '138****2222' or city = 'a***@qq.com'"
+
+
+def test_a_full_width_or_dotted_phone_in_a_utm_value_or_expression_is_masked(tmp_path):
+    import shutil
+
+    from tests.conftest import RULES, Cli
+
+    shutil.copytree(RULES, tmp_path / "rules")
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "src.csv").write_text(
+        "lead_id,name,phone,created_at,utm_source,utm_term\n"
+        "W1,Wang,13955550001,2026-10-26 10:00,call１３９５５５５０００２,139.5555.0006\n",
+        encoding="utf-8")
+    cli = Cli(tmp_path / "ws.duckdb", tmp_path / "rules")
+    assert cli("run", "--inbox", inbox, "--as-of", "2026-11-01").exit_code == 0
+    leads = cli("portrait", "W1", "--json").json()["leads"]
+    assert [(lead["utm_source"], lead["utm_term"]) for lead in leads] == [
+        ("call139****0002", "139****0006")]
+    assert "call139****0002" in cli("portrait", "W1").stdout
+    for by, masked in (("utm_source", "call139****0002"), ("utm_term", "139****0006")):
+        channels = cli("report", "channels", "--by", by, "--json").json()["channels"]
+        assert [c["channel"] for c in channels] == [masked]
+        out = tmp_path / f"{by}.csv"
+        assert cli("report", "channels", "--by", by, "-o", out).exit_code == 0
+        assert out.read_text(encoding="utf-8").splitlines()[1].split(",")[0] == masked
+    expr = "city = '139.5555.0006' or city = '１３９５５５５０００２'"
+    found = cli("find", expr, "--json").json()
+    assert found["expr"] == "city = '139****0006' or city = '139****0002'"
+    log = tmp_path / "log.txt"
+    failed = cli("--log-file", log, "find", "utm_source = '１３９５５５５０００２' and")
+    assert (failed.exit_code, failed.stderr.splitlines()[1]) == (
+        2, "  utm_source = '139****0002' and")
+    assert "  utm_source = '139****0002' and" in log.read_text(encoding="utf-8").splitlines()
+    assert "５" not in failed.stderr + log.read_text(encoding="utf-8")
 
 
 def test_audience_export_echoes_a_phone_typed_in_its_expression_masked(tmp_path):
