@@ -60,12 +60,15 @@ def mask_email(value: str | None) -> str | None:
 
 
 def mask_name(value: str | None) -> str | None:
-    """First character kept, every other character starred: 张* 张** J*******; an
-    empty name stays empty (not a lone `*`)."""
+    """First character kept, every other character starred: 张* 张** J*******; a
+    one-character name (`张`: first character kept would show it all) is `****`, like any
+    value too short to keep its shape; an empty name stays empty (not a lone `*`)."""
     if value is None:
         return None
     name = value.strip()
-    return name[:1] + STAR * max(len(name) - 1, 1) if name else ""
+    if len(name) == 1:
+        return STAR * 4
+    return name[:1] + STAR * (len(name) - 1) if name else ""
 
 
 def mask_id_card(value: str | None) -> str | None:
@@ -275,8 +278,8 @@ def mask_sql(kind: str, expr: str) -> str:
                 f"ELSE coalesce(nullif(left({local}, 1), ''), '{STAR}') || '***@' || {domain} END)")
     if kind == "name":
         return (f"(CASE WHEN {expr} IS NULL THEN NULL WHEN {text} = '' THEN '' "
-                f"ELSE left({text}, 1) || "
-                f"{_stars(f'greatest(length({text}) - 1, 1)')} END)")
+                f"WHEN length({text}) = 1 THEN '****' "
+                f"ELSE left({text}, 1) || {_stars(f'length({text}) - 1')} END)")
     if kind == "id_card":
         return (f"(CASE WHEN {expr} IS NULL THEN NULL WHEN length({text}) < 9 THEN {short} "
                 f"ELSE left({text}, 4) || {_stars(f'length({text}) - 8')} || right({text}, 4) END)")

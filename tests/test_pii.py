@@ -31,7 +31,8 @@ CASES = [
     ("name", "张三", "张*"),
     ("name", "张三丰", "张**"),
     ("name", "欧阳娜娜", "欧***"),
-    ("name", "李", "李*"),
+    ("name", "李", "****"),  # first character kept would show it all
+    ("name", " 李 ", "****"),
     ("name", "", ""),
     ("name", "John Smith", "J*********"),
     ("id_card", "110101199003071233", "1101**********1233"),
@@ -219,3 +220,20 @@ def test_audience_export_echoes_a_phone_typed_in_its_expression_masked(tmp_path)
     assert (done.exit_code, done.json()["expr"]) == (0, "city = '139****0631'")
     runs = cli("runs", "--json")
     assert "city = '139****0631'" in runs.stdout and "13909050631" not in runs.stdout
+
+
+def test_a_one_character_name_is_masked_whole_on_every_screen(tmp_path):
+    from tests.conftest import Cli
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "src.csv").write_text("lead_id,name,phone,created_at\n"
+                                   "Z1,张,13955550011,2026-10-26 10:00\n"
+                                   "Z2,王五,13955550012,2026-10-26 11:00\n", encoding="utf-8")
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", inbox, "--as-of", "2026-11-01").exit_code == 0
+    assert cli("portrait", "Z1", "--json").json()["name"] == "****"
+    assert cli("portrait", "Z1").stdout.splitlines()[1].split()[1] == "****"
+    found = cli("find", "lead_count >= 1", "--json").json()["persons"]
+    assert sorted(p["name"] for p in found) == ["****", "王*"]
+    assert cli("portrait", "Z1", "--json", "--reveal").json()["name"] == "张"
