@@ -145,6 +145,31 @@ def test_costs_per_lead_and_per_new_person(vcli):
         ("(total)", 50.0, 0, None, None)]
 
 
+COUNT_COLUMNS = ("leads", "persons", "rejects", "grade_a", "grade_b", "grade_c", "grade_d",
+                 "sold", "new_persons", "dup_other_source", "dup_same_source", "new_to_sales",
+                 "new_sold", "costed_leads")
+
+
+@pytest.mark.parametrize("reveal", [(), ("--reveal",)])
+def test_parquet_counts_are_integers_masked_or_not(vcli, tmp_path, reveal):
+    # rejects and costed_leads were a HUGEINT sum: decimal(38,0) through the masking
+    # path's Arrow table, double through a plain COPY (--reveal)
+    (vcli.rules / "costs.yaml").write_text(COSTS_YAML, encoding="utf-8")
+    with open_writer(vcli.db) as ws:
+        ws.execute("INSERT INTO rejects (source, kind, reason, rejected_at) "
+                   "VALUES ('sem', 'leads', 'no_contact', '2026-10-02 00:00')")
+    out = tmp_path / "channels.parquet"
+    result = vcli("report", "channels", "--as-of", "2026-11-01", "-o", out, *reveal)
+    assert result.exit_code == 0, result.stderr
+    con = duckdb.connect()
+    types = {name: kind for name, kind, *_ in
+             con.execute(f"DESCRIBE SELECT * FROM '{out}'").fetchall()}
+    assert {c: types[c] for c in COUNT_COLUMNS} == dict.fromkeys(COUNT_COLUMNS, "BIGINT")
+    assert con.execute(f"SELECT channel, rejects, costed_leads FROM '{out}'").fetchall() == [
+        ("sem", 1, 6), ("feed", 0, 2), ("agent", 0, None), ("purchased", 0, 0),
+        ("(total)", 1, 8)]
+
+
 def test_table_shows_value_columns(vcli):
     (vcli.rules / "costs.yaml").write_text(COSTS_YAML, encoding="utf-8")
     result = vcli("report", "channels", "--as-of", "2026-11-01", env={"COLUMNS": "200"})

@@ -367,7 +367,7 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
                (SELECT sum(costed_leads) FROM channel_costs),
                (SELECT sum(costed_new) FROM channel_costs), 1
         FROM total t CROSS JOIN total_persons tp)
-SELECT channel, leads, persons, dup_rate, {rejects_value} AS rejects,
+SELECT channel, leads, persons, dup_rate, CAST({rejects_value} AS BIGINT) AS rejects,
        round(CAST({rejects_value} AS DOUBLE)
              / nullif(leads + coalesce(rejects, 0), 0), 4) AS reject_rate,
        grade_a, grade_b, grade_c, grade_d, avg_score, sales_share, sold,
@@ -375,7 +375,7 @@ SELECT channel, leads, persons, dup_rate, {rejects_value} AS rejects,
        {round_sql("new_amount", 2)} AS new_sold_amount,
        {round_sql("sold_amount", 2)} AS sold_amount,
        {round_sql("cost", 2)} AS cost,
-       costed_leads,
+       CAST(costed_leads AS BIGINT) AS costed_leads,
        {round_sql("cost / nullif(costed_leads, 0)", 2)} AS cost_per_lead,
        {round_sql("cost / nullif(costed_new, 0)", 2)} AS cost_per_new
 FROM channels
