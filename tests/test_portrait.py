@@ -384,6 +384,21 @@ def test_identity_history_rows_of_one_run_come_in_a_fixed_order(ws_cli):
             portrait_json(ws_cli, "P1")["identity_history"]][:2] == [(4, "P4"), (4, "P6")]
 
 
+def test_identity_history_lists_the_latest_five_and_counts_them_all(ws_cli):
+    import duckdb
+
+    assert portrait_json(ws_cli, "P1")["identity_history_count"] == 3
+    with duckdb.connect(str(ws_cli.db)) as con:  # P1 merged in 4 more runs: 7 in all
+        con.execute("INSERT INTO identity_history SELECT r, TIMESTAMP '2026-10-24' + "
+                    "INTERVAL (r) DAY, 'merge', 'P1', ['P1', 'Q' || r], 2, 'shared phone' "
+                    "FROM range(4, 8) t(r)")
+    data = portrait_json(ws_cli, "P1")
+    assert ([h["run_id"] for h in data["identity_history"]],
+            data["identity_history_count"]) == ([7, 6, 5, 4, 3], 7)
+    assert list(data)[-2:] == ["identity_history", "identity_history_count"]
+    assert portrait_json(ws_cli, "P3")["identity_history_count"] == 0
+
+
 def test_activity_prefers_person_activity_and_skips_big_event_tables(ws_cli, monkeypatch):
     import leadctl.views.portrait as view
 

@@ -103,8 +103,10 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
         "activity": _activity(ws, person_id, as_of,
                               precomputed_ok=screen.as_of == screen.tags_as_of),
         "history": history,
-        "identity_history": _identity_history(ws, person_id),
     }
+    # the latest MAX_HISTORY; the count says how many there are in all
+    result["identity_history"], result["identity_history_count"] = _identity_history(
+        ws, person_id)
     # a phone or e-mail typed into a utm value or carried by a tag's value: masked too
     for lead in result["leads"]:
         lead.update({k: pii.text_shown(lead.get(k), reveal) for k in FREE_TEXT_LEAD_FIELDS})
@@ -291,14 +293,18 @@ def _activity_from_events(ws, person_id: str, as_of: dt.date) -> list[dict]:
         [since, since, *subjects, as_of])
 
 
-def _identity_history(ws, person_id: str) -> list[dict]:
-    """The person's merges and splits, those recorded under an id a later merge retired
-    into it too (as its routing log): a split row is the part that left (`person_id`),
-    so the part that kept the id finds it by its `old_person_ids`."""
-    return ws.rows(
-        "SELECT run_id, changed_at, change, person_id, old_person_ids, leads, reason "
+def _identity_history(ws, person_id: str) -> tuple[list[dict], int]:
+    """The person's latest merges and splits (at most MAX_HISTORY) and how many it has in
+    all, those recorded under an id a later merge retired into it too (as its routing
+    log): a split row is the part that left (`person_id`), so the part that kept the id
+    finds it by its `old_person_ids`."""
+    rows = ws.rows(
+        "SELECT run_id, changed_at, change, person_id, old_person_ids, leads, reason, "
+        "count(*) OVER () AS total "
         f"FROM identity_history WHERE {recorded_under_sql()} "
         "OR (change = 'split' AND list_contains(old_person_ids, ?)) "
         # rows of one run in a fixed order, whatever order they were stored in
         f"ORDER BY run_id DESC, changed_at DESC, change, person_id, old_person_ids, leads "
         f"LIMIT {MAX_HISTORY}", [person_id] * 3)
+    total = rows[0]["total"] if rows else 0
+    return [{k: v for k, v in row.items() if k != "total"} for row in rows], total
