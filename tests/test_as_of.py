@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import pytest
 
+from leadctl.routing.screens import ownership_as_of_sql
+from leadctl.workspace import open_memory
 from tests.conftest import write
 
 LEADS = """lead_id,name,phone,city,created_at
@@ -174,8 +177,6 @@ def test_two_persons_a_later_merge_joined_show_the_survivors_routing_before_it()
     # before the merge, the pick between the two rows was arbitrary (find and portrait
     # disagreed, find with itself), and a later row of the retired id won over the state
     # the merge kept
-    from leadctl.routing.screens import ownership_as_of_sql
-    from leadctl.workspace import open_memory
 
     ws = open_memory()
     at = "TIMESTAMP '2026-11-01 02:00'"
@@ -235,8 +236,6 @@ def test_a_past_screen_shows_the_reason_the_state_had_then(ran, inbox):
 
 
 def test_a_workspace_whose_log_predates_state_reason_still_shows_and_then_gets_it(ran):
-    import duckdb
-
     assert ran("claim", "nurture", "--rep", "ops_xu", "--n", "2",
                "--as-of", "2026-11-02").exit_code == 0
     with duckdb.connect(str(ran.db)) as con:  # as a workspace made before the column
@@ -284,8 +283,6 @@ def test_a_past_screen_shows_no_lock_of_a_later_sale_with_no_owner_or_another_re
             for day in ("2026-11-03", "2026-11-04")] == ["0\n", "2\n"]
     # A lock with no sale on record at all (a Spark run loaded into a new workspace)
     # shows as it stands
-    import duckdb
-
     with duckdb.connect(str(ran.db)) as con:
         con.execute("DELETE FROM sales")
     assert seen(claimed, "2026-11-04")[:2] == ("rep_wang", "2027-05-03")
@@ -308,8 +305,6 @@ def test_report_channels_counts_no_sale_made_after_the_as_of_of_a_lead_closed_be
         (0, 0, 0.0), (1, 1, 100.0)]
     # A lock with no sale on record at all (a Spark run loaded into a new workspace)
     # counts from the closing, the date it has
-    import duckdb
-
     with duckdb.connect(str(ran.db)) as con:
         con.execute("DELETE FROM sales")
     assert [sold(day) for day in ("2026-11-02", "2026-11-04")] == [(0, 0, 0.0), (1, 1, 0.0)]

@@ -67,42 +67,41 @@ def test_each_spelling_and_fill_in_with_its_source(places):
     ]
 
 
+def resolved_places(tmp_path, leads: str, order: str) -> list[tuple]:
+    """The persons' places after ingesting `leads` (CSV text) into a new workspace."""
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("ingest", write(tmp_path / "web.csv", leads)).exit_code == 0
+    assert cli("resolve").exit_code == 0
+    with duckdb.connect(str(cli.db), read_only=True) as con:
+        return con.execute(f"SELECT {COLUMNS} FROM persons ORDER BY {order}").fetchall()
+
+
 def test_a_city_is_never_placed_in_another_province(tmp_path):
     """Survivorship takes each field from its own lead (the newest city, the newest
     province given), and a row may contradict itself: the ID card, else the mobile
     prefix, says which of the two stands; the city by default."""
-    cli = Cli(tmp_path / "ws.duckdb")
     leads = ("lead_id,phone,id_card,city,province,created_at\n"
              "E1,13812340020,,天津,天津,2026-10-01\n"
              "E2,13812340020,,上海,,2026-10-05\n"  # the same person, a newer city only
              "F1,13812340021,,上海,江苏,2026-10-01\n"  # a 江苏 mobile prefix
              "G1,,110105199001011232,朝阳,北京,2026-10-01\n")  # 辽宁's 朝阳市; a 北京 card
-    assert cli("ingest", write(tmp_path / "web.csv", leads)).exit_code == 0
-    assert cli("resolve").exit_code == 0
-    with duckdb.connect(str(cli.db), read_only=True) as con:
-        assert con.execute(f"SELECT {COLUMNS} FROM persons ORDER BY city_raw, province_raw"
-                           ).fetchall() == [
-            ("上海市", "上海市", "上海", "天津", "given", "given"),
-            ("连云港市", "江苏省", "上海", "江苏", "phone", "given"),
-            ("北京市", "北京市", "朝阳", "北京", "id_card", "given")]
+    assert resolved_places(tmp_path, leads, "city_raw, province_raw") == [
+        ("上海市", "上海市", "上海", "天津", "given", "given"),
+        ("连云港市", "江苏省", "上海", "江苏", "phone", "given"),
+        ("北京市", "北京市", "朝阳", "北京", "id_card", "given")]
 
 
 def test_without_card_or_prefix_the_city_stands_with_its_province(tmp_path):
     """Neither an ID card nor a mobile number says which stands: the city does, with its
     province (not the given province without a city)."""
-    cli = Cli(tmp_path / "ws.duckdb")
     leads = ("lead_id,email,city,province,created_at\n"
              "R1,r1@x.com,朝阳,北京,2026-10-01 10:00\n"
              "R2,r2@x.com,苏州,广东,2026-10-01 10:00\n"
              "R3,r3@x.com,苏州,江苏,2026-10-01 10:00\n")  # no conflict: unchanged
-    assert cli("ingest", write(tmp_path / "web.csv", leads)).exit_code == 0
-    assert cli("resolve").exit_code == 0
-    with duckdb.connect(str(cli.db), read_only=True) as con:
-        assert con.execute(f"SELECT {COLUMNS} FROM persons ORDER BY province_raw, city_raw"
-                           ).fetchall() == [
-            ("朝阳市", "辽宁省", "朝阳", "北京", "given", "given"),
-            ("苏州市", "江苏省", "苏州", "广东", "given", "given"),
-            ("苏州市", "江苏省", "苏州", "江苏", "given", "given")]
+    assert resolved_places(tmp_path, leads, "province_raw, city_raw") == [
+        ("朝阳市", "辽宁省", "朝阳", "北京", "given", "given"),
+        ("苏州市", "江苏省", "苏州", "广东", "given", "given"),
+        ("苏州市", "江苏省", "苏州", "江苏", "given", "given")]
 
 
 def test_find_sees_official_names(places):
