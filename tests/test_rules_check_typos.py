@@ -124,3 +124,28 @@ def test_a_real_second_typo_is_still_reported(tmp_path):
         f"score rule 'frequent_logins' when: unknown field 'login_dayz_30d' (did you mean "
         f"'login_days_30d'?) (known: {FIELDS})",
         f"tag 'value_tier': unknown kind 'tires' (did you mean 'tiers'?) {KINDS}"]
+
+
+NAMED_BY_A_TAG = [  # the typo (in repeat_lead, the last tag), its one error
+    ("expr: lead_count >= 2", "expr: lead_cont >= 2",
+     f"268:11: tag 'repeat_lead': unknown field 'lead_cont' (did you mean 'lead_count'?) "
+     f"(known: {FIELDS})"),
+    ("expr: lead_count >= 2", "expr: lead_count >= 2 and repeat_lead",
+     "264:5: dependency cycle: repeat_lead -> repeat_lead"),
+    ("expr: lead_count >= 2", "expr: 'null'",
+     "268:11: tag 'repeat_lead': the expression is always null; give it a value"),
+]
+
+
+@pytest.mark.parametrize(("text", "typo", "error"), NAMED_BY_A_TAG,
+                         ids=["typo", "cycle", "null"])
+def test_a_tag_naming_a_broken_expr_tag_says_nothing(tmp_path, text, typo, error):
+    """A tag naming a broken expr tag (a typo, a cycle, a type that stays unknown) adds
+    no `unknown field 'repeat_lead'` of its own: the expr tags are checked with the set
+    of broken names that grows as they are checked."""
+    cli, path = with_typo(tmp_path, "tags.yaml", text, typo)
+    path.write_text(path.read_text() + "\n  - {name: many_leads, kind: expr, category: "
+                    "profile, description: x, expr: \"repeat_lead and lead_count > 3\"}\n")
+    result = cli("rules", "check")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [f"error: {path}:{error}"]

@@ -274,7 +274,8 @@ def _check_types(doc: RuleDoc, rules: TagRules, cyclic: set[str]) -> None:
     """Compile every expression once (as of an arbitrary date) to check names and types.
     An expr tag whose type stays unknown (its expression failed, or it is in a cycle)
     is broken: expressions naming it report nothing more."""
-    fields = Fields(PERSON_FIELDS, rules.broken)  # shares the set: rules.broken grows
+    fields = Fields(PERSON_FIELDS)
+    fields.broken = rules.broken  # the same set (Fields copies one given): it grows below
     for tag in rules.tags:
         if tag.kind != "expr" and tag.type in TYPES:  # broken ones too: no misleading 2nd error
             fields[tag.name] = tag.type
