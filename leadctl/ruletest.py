@@ -38,6 +38,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -666,14 +667,37 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+MILLIONTH = Decimal("0.000001")
+
+
+def _decimal(value: int | float) -> Decimal:
+    """The number as written (a float as its shortest repr: 0.1 is 0.1), never through
+    a float: 9007199254740993 stays itself."""
+    return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+
+
+def numbers_equal(expected: int | float, got: int | float) -> bool:
+    """Whole numbers exactly (1000000001 is not 1000000000, 2**53 + 1 is not 2**53, and a
+    float that cannot hold the expected whole number is not it); numbers with a fraction
+    to the millionth (sums are exact to it: 0.1 + 0.2 is 0.3)."""
+    a, b = _decimal(expected), _decimal(got)
+    if not (a.is_finite() and b.is_finite()):
+        return a == b
+    if a == a.to_integral_value() and b == b.to_integral_value():
+        return a == b
+    try:
+        return a.quantize(MILLIONTH, ROUND_HALF_EVEN) == b.quantize(MILLIONTH, ROUND_HALF_EVEN)
+    except InvalidOperation:  # past 28 digits: a whole number far from one with a fraction
+        return False
+
+
 def values_equal(expected: Any, got: Any) -> bool:
     if expected is None or got is None:
         return expected is None and got is None
     if isinstance(expected, bool) or isinstance(got, bool):
         return expected is got
     if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
-        # to the millionth (sums are exact to it): 1000000001 is not 1000000000
-        return round(float(expected), 6) == round(float(got), 6)
+        return numbers_equal(expected, got)
     if isinstance(expected, (list, tuple)) and isinstance(got, list):
         return len(expected) == len(got) and all(
             values_equal(a, b) for a, b in zip(expected, got, strict=True))

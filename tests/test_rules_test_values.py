@@ -1,0 +1,60 @@
+"""`rules test` compares each expectation with the value exactly as README says: whole
+numbers exactly, numbers with a fraction to the millionth, text as text, dates and
+timestamps as the instants they are."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.conftest import RULES, Cli
+
+EXTRA_TAGS = """
+  - {name: big_num, kind: expr, category: profile, description: x,
+     expr: "lead_count * 9007199254740993"}
+  - {name: code_text, kind: expr, category: profile, description: x, expr: "'100'"}
+  - {name: seen_ts, kind: expr, category: profile, description: x, expr: "last_seen"}
+  - {name: note_text, kind: expr, category: profile, description: x,
+     expr: "'2026-10-01 is not a date'"}
+  - {name: day_text, kind: expr, category: profile, description: x, expr: "'2026-10-01'"}
+"""
+
+FIXTURE = """\
+as_of: 2026-11-01
+persons:
+  - {{id: p1, lead_count: 1, last_seen: "2026-10-01 23:59:58.5"}}
+expect:
+  p1: {{{key}: {value}}}
+"""
+
+
+@pytest.fixture
+def run(tmp_path):
+    """The shipped rules (without their fixtures) and the tags above; run(key, value)
+    runs one expectation of p1: (exit code, first line of stdout)."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    (rules / "tests").mkdir()
+    tags = rules / "tags.yaml"
+    tags.write_text(tags.read_text() + EXTRA_TAGS)
+    fixture = rules / "tests" / "zz.yaml"
+
+    def run_one(key: str, value: str) -> tuple[int, str]:
+        fixture.write_text(FIXTURE.format(key=key, value=value))
+        result = Cli(tmp_path / "ws.duckdb", rules)("rules", "test")
+        assert result.stderr == "" or result.exit_code != 0
+        return result.exit_code, (result.stdout.splitlines() or [""])[0].replace(
+            f"FAIL {fixture}:5: zz: ", "")
+    return run_one
+
+
+PASSED = (0, "rules test ok: 1/1 expectations passed in 1 cases from 1 files")
+
+
+def test_whole_numbers_are_compared_exactly(run):
+    # 9007199254740993 (2**53 + 1) was compared as a float: 9007199254740992 passed
+    assert run("big_num", "9007199254740993") == PASSED
+    assert run("big_num", "9007199254740992") == (
+        1, "big_num for p1: expected 9007199254740992, got 9007199254740993")
+    assert run("repeat_lead", "false") == PASSED
