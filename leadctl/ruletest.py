@@ -703,4 +703,6 @@ def values_equal(expected: Any, got: Any) -> bool:
             values_equal(a, b) for a, b in zip(expected, got, strict=True))
     if isinstance(expected, (dt.date, dt.datetime)):
         return _plain(expected) == str(got)[:len(_plain(expected))]
-    return str(expected) == str(got) if isinstance(got, str) else expected == got
+    # a text is expected as text: `100` (a number) is not the text '100'
+    return isinstance(expected, str) and expected == got if isinstance(got, str) \
+        else expected == got

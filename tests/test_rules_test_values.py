@@ -58,3 +58,12 @@ def test_whole_numbers_are_compared_exactly(run):
     assert run("big_num", "9007199254740992") == (
         1, "big_num for p1: expected 9007199254740992, got 9007199254740993")
     assert run("repeat_lead", "false") == PASSED
+
+
+def test_a_text_is_expected_as_text(run):
+    # `code_text: 100` passed for the text '100' (a number was compared as its text),
+    # while "100" for a number failed
+    assert run("code_text", "'100'") == PASSED
+    assert run("code_text", "100") == (1, 'code_text for p1: expected 100, got "100"')
+    assert run("big_num", "'9007199254740993'") == (
+        1, 'big_num for p1: expected "9007199254740993", got 9007199254740993')
