@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from leadctl.campaigns.funnels_report import funnel_report
 from leadctl.errors import Location, RuleError, UsageError
@@ -132,6 +133,8 @@ class FixtureResult:
 def _show(value: Any) -> str:
     if value is None:
         return "no value"
+    if isinstance(value, dt.date):  # as written in a fixture: not the quoted text
+        return _plain(value)
     return json.dumps(_plain(value), ensure_ascii=False)
 
 
@@ -502,6 +505,7 @@ def run_fixtures(rules_dir: Path | str) -> FixtureResult:
     if problems:
         raise RuleError(problems)
     tag_names = {t.name for t in rules.tags.tags}
+    tag_types = {t.name: t.type for t in rules.tags.tags}
     for case in loaded:
         result.cases += 1
         got = run_case(case, rules)
@@ -518,8 +522,8 @@ def run_fixtures(rules_dir: Path | str) -> FixtureResult:
             raise RuleError(unknown)
         for person, key, expected, where in case.expect:
             result.checks += 1
-            actual = got.get(person, {}).get(key)
-            if not values_equal(expected, actual):
+            actual = typed(got.get(person, {}).get(key), tag_types.get(key))
+            if not values_equal(expected, actual, rules.tags.timezone):
                 result.failures.append(Failure(case.file, where.line if where else 1,
                                                case.name, person, key, expected, actual))
     return result
@@ -691,7 +695,34 @@ def numbers_equal(expected: int | float, got: int | float) -> bool:
         return False
 
 
-def values_equal(expected: Any, got: Any) -> bool:
+def typed(value: Any, tag_type: str | None) -> Any:
+    """A tag's value as `values_equal` compares it: a date or timestamp tag's (stored as
+    JSON text) as a date or a datetime."""
+    if isinstance(value, str) and tag_type in ("date", "timestamp"):
+        try:
+            return (dt.date if tag_type == "date" else dt.datetime).fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _instant(value: Any, timezone: str | None) -> dt.datetime | None:
+    """A date or a timestamp as the local time it is: a date is its midnight (as SQL
+    compares a date with a timestamp, and as a fixture's `at:` date is read), a zoned
+    timestamp is converted to the workspace time zone (as a fixture's `at:`), a text is
+    read as either (an expectation written `'2026-10-01 23:59'`); else None."""
+    if isinstance(value, str):
+        value = _timestamp(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(ZoneInfo(timezone or "UTC")).replace(tzinfo=None)
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(0, 0))
+    return None
+
+
+def values_equal(expected: Any, got: Any, timezone: str | None = None) -> bool:
     if expected is None or got is None:
         return expected is None and got is None
     if isinstance(expected, bool) or isinstance(got, bool):
@@ -700,9 +731,12 @@ def values_equal(expected: Any, got: Any) -> bool:
         return numbers_equal(expected, got)
     if isinstance(expected, (list, tuple)) and isinstance(got, list):
         return len(expected) == len(got) and all(
-            values_equal(a, b) for a, b in zip(expected, got, strict=True))
-    if isinstance(expected, (dt.date, dt.datetime)):
-        return _plain(expected) == str(got)[:len(_plain(expected))]
+            values_equal(a, b, timezone) for a, b in zip(expected, got, strict=True))
+    if isinstance(got, dt.date):  # a date or timestamp tag (`typed`)
+        instant = _instant(expected, timezone)
+        return instant is not None and instant == _instant(got, timezone)
+    if isinstance(expected, dt.date):  # of a text (or number) value: never equal
+        return False
     # a text is expected as text: `100` (a number) is not the text '100'
     return isinstance(expected, str) and expected == got if isinstance(got, str) \
         else expected == got

@@ -67,3 +67,42 @@ def test_a_text_is_expected_as_text(run):
     assert run("code_text", "100") == (1, 'code_text for p1: expected 100, got "100"')
     assert run("big_num", "'9007199254740993'") == (
         1, 'big_num for p1: expected "9007199254740993", got 9007199254740993')
+
+
+def test_dates_and_timestamps_are_compared_as_instants(run):
+    # a date or timestamp was compared as a prefix of the value's text: 2026-10-01 passed
+    # for 2026-10-01 23:59:58.5 and for the text '2026-10-01 is not a date', and
+    # 2026-10-01 23:59:58 for 23:59:58.5
+    assert run("seen_ts", "2026-10-01 23:59:58.5") == PASSED
+    assert run("seen_ts", "'2026-10-01 23:59:58.500'") == PASSED
+    assert run("seen_ts", "2026-10-01T15:59:58.5Z") == PASSED  # Asia/Shanghai
+    assert run("seen_ts", "2026-10-01 23:59:58") == (
+        1, "seen_ts for p1: expected 2026-10-01 23:59:58, got 2026-10-01 23:59:58.500000")
+    assert run("seen_ts", "2026-10-01") == (  # a date is its midnight
+        1, "seen_ts for p1: expected 2026-10-01, got 2026-10-01 23:59:58.500000")
+    assert run("note_text", "2026-10-01") == (
+        1, 'note_text for p1: expected 2026-10-01, got "2026-10-01 is not a date"')
+    assert run("day_text", "2026-10-01") == (  # a text is expected as text
+        1, 'day_text for p1: expected 2026-10-01, got "2026-10-01"')
+    assert run("day_text", "'2026-10-01'") == PASSED
+
+
+def test_a_date_tag_is_its_day(run, tmp_path):
+    tags = tmp_path / "rules" / "tags.yaml"
+    tags.write_text(tags.read_text().replace("  page: string\n", "  page: string\n"
+                                             "  visit_day: date\n") +
+                    "  - {name: visit_date, kind: first, category: profile, description: x,"
+                    " event: visit, value: visit_day}\n")
+    fixture = tmp_path / "rules" / "tests" / "zz.yaml"
+    case = ("as_of: 2026-11-01\npersons: [{{id: p1}}]\n"
+            "events: [{{person: p1, event: visit, days_ago: 3, visit_day: 2026-10-01}}]\n"
+            "expect:\n  p1: {{visit_date: {}}}\n")
+    run_rules = Cli(tmp_path / "ws.duckdb", tmp_path / "rules")
+    fixture.write_text(case.format("2026-10-02"))
+    result = run_rules("rules", "test")
+    assert (result.exit_code, result.stdout.splitlines()[0]) == (
+        1, f"FAIL {fixture}:5: zz: visit_date for p1: expected 2026-10-02, got 2026-10-01")
+    for same in ("2026-10-01", "'2026-10-01'", "2026-10-01 00:00:00"):
+        fixture.write_text(case.format(same))
+        result = run_rules("rules", "test")
+        assert (result.exit_code, result.stdout) == (0, PASSED[1] + "\n"), same
