@@ -168,6 +168,12 @@ def load_cases(path: Path) -> list[Case]:
         raise RuleError([(_loc(doc, here), "a fixture file must be a mapping (one case, "
                           "or `cases:` with a list of cases)")])
     raw_cases = doc.get("cases") if "cases" in doc else [doc]
+    if "cases" in doc:  # nothing beside the cases: a key there would check nothing
+        for key in doc:
+            if key != "cases":
+                problems.append((_key_loc(doc, key, here), f"'{key}' beside `cases:`: a file "
+                                 "of cases holds only `cases:` (give each case its own "
+                                 f"`{key}:`)"))
     if not isinstance(raw_cases, list) or not raw_cases:  # none: a file that checks nothing
         raise RuleError([(_value_loc(doc, "cases", here), "`cases:` must be a list of cases")])
     cases = []

@@ -383,3 +383,26 @@ def test_fixture_persons_and_events_are_read_as_a_run_reads_them(rules_copy, tmp
     result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
     assert (result.exit_code, result.stdout, result.stderr) == (
         0, "rules test ok: 6/6 expectations passed in 1 cases from 1 files\n", "")
+
+
+KEYS_BESIDE_CASES = """\
+as_of: 2026-11-01
+persons: [{id: p1}]
+expect: {p1: {repeat_lead: true}}
+cases:
+  - name: one
+    as_of: 2026-11-01
+    persons: [{id: p1}]
+    expect: {p1: {repeat_lead: false}}
+"""
+
+
+def test_keys_beside_cases_are_a_rule_error(rules_copy, tmp_path):
+    # they were ignored: the wrong `repeat_lead: true` above checked nothing, and passed
+    path = rules_copy / "tests" / "zz_beside.yaml"
+    path.write_text(KEYS_BESIDE_CASES)
+    result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
+    assert (result.exit_code, result.stdout, result.stderr.splitlines()) == (2, "", [
+        f"error: {path}:{line}:1: '{key}' beside `cases:`: a file of cases holds only "
+        f"`cases:` (give each case its own `{key}:`)"
+        for line, key in ((1, "as_of"), (2, "persons"), (3, "expect"))])
