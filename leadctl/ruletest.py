@@ -11,8 +11,9 @@ A fixture file is one case, or `cases:` with a list of them. A case:
     expect:                       # person → tag → value (null = no value)
       p1: {paid_amount_30d: 300, top_categories_7d: [apparel]}
 
-Event keys: `event` (type), `at` (timestamp) or `days_ago` (+ optional `time`, default
-12:00), `amount`, `category`, `repeat` (n copies); any other key is an event attribute.
+Event keys: `event` (type), `at` (timestamp) or `days_ago` (+ optional `time`, HH:MM or
+HH:MM:SS, default 12:00), `amount`, `category`, `repeat` (n copies); any other key is an
+event attribute.
 Expectations name tags, or keys the score and route stages add after the tag stage
 (each domain's `stage.fixture_values(ws, rules, as_of) -> {person_id: {key: value}}`).
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -56,6 +58,7 @@ from leadctl.rules.bounds import (
     date_in,
     is_number,
     number_in,
+    plain_text,
     whole_in,
     written,
 )
@@ -397,6 +400,11 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
                              f"a whole number of days from {-MAX_DAYS} to {MAX_DAYS}, not "
                              f"{written(event, 'days_ago')}"))
             continue
+        if event.get("at") is None and _time_of(event) is None:
+            problems.append((_value_loc(event, "time", where), f"{name}: `time:` must be a "
+                             "time of day from 00:00 to 23:59:59 (HH:MM or HH:MM:SS), not "
+                             f"{written(event, 'time')}"))
+            continue
         ts = _event_time(event, as_of)
         if ts is None:
             problems.append((where, f"{name}: an event needs `at:` (a timestamp) or "
@@ -456,17 +464,35 @@ def _event_time(event: Mapping, as_of: dt.date) -> dt.datetime | None:
     days = event.get("days_ago")
     if not isinstance(days, int) or isinstance(days, bool):
         return None
-    time = DEFAULT_TIME
-    if event.get("time") is not None:
-        raw = event["time"]
-        if isinstance(raw, int):  # YAML 1.1 reads 09:30 as sexagesimal 570
-            time = dt.time(raw // 60 % 24, raw % 60)
-        else:
-            try:
-                time = dt.time.fromisoformat(str(raw))
-            except ValueError:
-                return None
-    return dt.datetime.combine(as_of - dt.timedelta(days=days), time)
+    time = _time_of(event)
+    return None if time is None else dt.datetime.combine(as_of - dt.timedelta(days=days), time)
+
+
+TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?")
+
+
+def _time_of(event: Mapping) -> dt.time | None:
+    """An event's `time:` (12:00 without one); None when it is not a time of day. YAML
+    1.1 reads an unquoted 09:30 as the number 570 and 10:00:00 as 36000 (base 60): the
+    file's text is read instead, so both are what they say, and 25:00 is no time."""
+    raw = event.get("time")
+    if raw is None:
+        return DEFAULT_TIME
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        return None
+    text = raw if isinstance(raw, str) else plain_text(event, "time")
+    if text is None:  # a number not read from a file: minutes after midnight (HH:MM)
+        return dt.time(raw // 60, raw % 60) if isinstance(raw, int) and 0 <= raw < 1440 \
+            else None
+    match = TIME_RE.fullmatch(text.strip())
+    try:
+        if match is None:  # an ISO time with a zone (10:00+08:00), read as an `at:`
+            return dt.time.fromisoformat(text.strip()) if isinstance(raw, str) else None
+        hours, minutes, seconds, fraction = match.groups()
+        return dt.time(int(hours), int(minutes), int(seconds or 0),
+                       int((fraction or "").ljust(6, "0")))
+    except ValueError:  # 25:00, 10:60
+        return None
 
 
 def _parse_expect(raw: Any, case: Mapping, loc, name: str, persons: list[dict],

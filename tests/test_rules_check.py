@@ -406,3 +406,40 @@ def test_keys_beside_cases_are_a_rule_error(rules_copy, tmp_path):
         f"error: {path}:{line}:1: '{key}' beside `cases:`: a file of cases holds only "
         f"`cases:` (give each case its own `{key}:`)"
         for line, key in ((1, "as_of"), (2, "persons"), (3, "expect"))])
+
+
+EVENT_TIMES = """\
+as_of: 2026-11-01
+persons: [{id: p1}]
+events:
+  - {person: p1, event: visit, days_ago: 3, time: 09:30}
+  - {person: p1, event: visit, days_ago: 2, time: 10:00:00}
+  - {person: p1, event: visit, days_ago: 1, time: "07:05:30.5"}
+expect:
+  p1: {first_visit_at: 2026-10-29 09:30:00, second_visit_at: 2026-10-30 10:00:00,
+       last_visit_at: 2026-10-31 07:05:30.5}
+"""
+
+
+def test_an_unquoted_event_time_is_the_time_it_says(rules_copy, tmp_path):
+    # YAML 1.1 reads 10:00:00 as 36000 (base 60), which was taken for minutes: midnight
+    tags = rules_copy / "tags.yaml"
+    tags.write_text(tags.read_text() + "".join(
+        f"  - {{name: {name}, kind: {kind}, category: profile, description: x, event: visit,"
+        f" value: ts{where}}}\n" for name, kind, where in (
+            ("first_visit_at", "first", ""), ("last_visit_at", "last", ""),
+            ("second_visit_at", "last", ", where: \"days_since(ts) >= 2\""))))
+    path = rules_copy / "tests" / "zz_times.yaml"
+    path.write_text(EVENT_TIMES)
+    run = Cli(tmp_path / "ws.duckdb", rules_copy)
+    result = run("rules", "test")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0, "rules test ok: 3/3 expectations passed in 1 cases from 1 files\n", "")
+    # a time past the day (or not a time) was read modulo 24 hours (25:00 was 01:00)
+    path.write_text(EVENT_TIMES.replace("09:30}", "25:00}").replace("10:00:00}", "9}")
+                    .replace('"07:05:30.5"', "'10:60'"))
+    result = run("rules", "test")
+    assert (result.exit_code, result.stderr.splitlines()) == (2, [
+        f"error: {path}:{line}: zz_times: `time:` must be a time of day from 00:00 to "
+        f"23:59:59 (HH:MM or HH:MM:SS), not {written}"
+        for line, written in (("4:51", "25:00"), ("5:51", "9"), ("6:51", "'10:60'"))])
