@@ -322,6 +322,50 @@ def test_an_earlier_delivery_sent_again_takes_back_the_correction_that_replaced_
     assert cli("ingest", other, "--json").json()["files"][0]["status"] == "skipped_duplicate"
 
 
+def stored_tables(cli) -> dict[str, list[tuple]]:
+    """Every ingest table row for row, without the clock (ingested_at, rejected_at)."""
+    con = duckdb.connect(str(cli.db), read_only=True)
+    try:
+        return {table: con.execute(f"SELECT {columns} FROM {table} ORDER BY ALL").fetchall()
+                for table, columns in (
+                    ("leads", "*"), ("events", "*"),
+                    ("rejects", "* EXCLUDE (rejected_at)"),
+                    ("ingested_files", "* EXCLUDE (ingested_at, run_id, path)"))}
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("times", [2, 3])
+def test_a_folder_delivered_again_whole_equals_it_delivered_once(tmp_path, times):
+    # A file and the later file that replaced some of its rows (leads by lead id, events by
+    # event id), sent again together in their order: every night re-ingested both (the
+    # old one as a correction taken back, the new one as taking it back again), and the
+    # superseded rejects grew night after night.
+    from tests.conftest import Cli
+
+    inbox = tmp_path / "inbox"
+    for day, (name, city, kind) in enumerate((("Old", "北京", "signup"),
+                                               ("New", "上海", "login")), start=1):
+        (inbox / f"d{day}").mkdir(parents=True)
+        write(inbox / f"d{day}" / "leads.csv", f"lead_id,phone,name,city\n"
+              f"L1,13912345678,{name},{city}\n" + ("L2,13912345679,Keep,\n" if day == 1 else ""))
+        write(inbox / f"d{day}" / "ev.csv", "event_id,phone,event_type,ts\n"
+              f"E1,13912345678,{kind},2026-10-0{day}\n"
+              + ("E2,13912345679,login,2026-10-01\n" if day == 1 else ""))
+    once, again = Cli(tmp_path / "once.duckdb"), Cli(tmp_path / "again.duckdb")
+    assert once("ingest", inbox).exit_code == 0
+    for night in range(times):
+        out = again("ingest", inbox, "--json").json()
+        if night:
+            assert [f["status"] for f in out["files"]] == ["skipped_duplicate"] * 4
+    assert stored_tables(again) == stored_tables(once)
+    assert [row[2] for row in leads_in(again, "lead_id", "name", "city")] == ["上海", None]
+    # the old file sent again alone still takes the correction back
+    out = again("ingest", inbox / "d1", "--json").json()
+    assert [f["status"] for f in out["files"]] == ["loaded", "loaded"]
+    assert [row[1] for row in leads_in(again, "lead_id", "name")] == ["Old", "Keep"]
+
+
 def test_lead_keys_follow_file_and_record_order_rejected_records_keep_their_number(
         cli, tmp_path):
     """A new lead's key is the base of its file + its record number; the next file's base

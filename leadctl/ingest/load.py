@@ -269,13 +269,45 @@ class IngestState:
             self.by_hash.setdefault(row[0], []).append(tuple(row[1:7]))
         self.lead_sources = {row[5] for row in rows if row[7] == "leads" and row[8]}
         self.recorded: set[str] = set()
+        # This delivery (the files of the command, in order) and where in it the file
+        # being ingested is; fingerprints taken ahead of a file's turn.
+        self.delivery: list[Path] = []
+        self.position = 0
+        self.fingerprints: dict[Path, tuple[str, FileFormat]] = {}
 
-    def replaced(self, file_id: int) -> bool:
-        """Whether a later delivery replaced rows of file `file_id` (they went to rejects
-        as 'superseded'). Asked of a duplicate only: rare, so one query each."""
-        return bool(self.ws.scalar(
-            "SELECT count(*) FROM rejects WHERE file_id = ? AND reason = 'superseded'",
-            [file_id]))
+    def replaced_by(self, file_id: int) -> set[str] | None:
+        """The contents (hashes) of the later files that replaced rows of file `file_id`
+        (they went to rejects as 'superseded', 'replaced by file N' or 'read again as …
+        by file N'); None when none did. Asked of a duplicate only: rare, so one query
+        each (a few distinct details, however many rows)."""
+        details = [row[0] for row in self.ws.execute(
+            "SELECT DISTINCT detail FROM rejects WHERE file_id = ? AND reason = 'superseded'",
+            [file_id]).fetchall()]
+        if not details:
+            return None
+        ids = {int(m.group(1)) for d in details if (m := _BY_FILE.search(d or ""))}
+        if not ids:
+            return {""}  # replaced by a file not named: never re-sent
+        listed = ", ".join(map(str, sorted(ids)))
+        hashes = dict(self.ws.execute(
+            f"SELECT file_id, content_hash FROM ingested_files WHERE file_id IN ({listed})"
+        ).fetchall())
+        return {hashes.get(i, "") for i in ids}
+
+    def later_digests(self, reader: DuckDBReader, encoding: str | None) -> set[str]:
+        """The contents of the files after the current one in this delivery (fingerprinted
+        once: kept for their own turn). A file that cannot be fingerprinted counts as none."""
+        digests = set()
+        for path in self.delivery[self.position + 1:]:
+            if path not in self.fingerprints:
+                try:
+                    if not path.is_file():
+                        continue
+                    self.fingerprints[path] = reader.fingerprint(path, encoding)
+                except (OSError, InputError):
+                    continue
+            digests.add(self.fingerprints[path][0])
+        return digests
 
     def earlier(self, digest: str) -> list[tuple]:
         """(file_id, path, ingested_at, status, source, encoding) of the files of this
@@ -291,6 +323,8 @@ class IngestState:
         if result.kind == "leads" and result.loaded:
             self.lead_sources.add(result.source)
 
+
+_BY_FILE = re.compile(r"by file ([0-9]+)$")
 
 ZONE_KEY = "timezone"  # meta: the zone the workspace's times were read in
 
@@ -335,9 +369,11 @@ def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None 
     zone = check_zone(ws, options)
     summary = IngestSummary()
     state = IngestState(ws)
+    state.delivery = files
     for index, path in enumerate(files):
         if progress:
             progress(index, len(files), str(path))
+        state.position = index
         summary.files.append(_ingest_file(ws, path, options, alias_map, reader, state))
     if zone is None and ws.scalar("SELECT count(*) FROM ingested_files WHERE rows_loaded > 0"):
         ws.script(set_meta_sql(ZONE_KEY, options.timezone))  # from the first rows stored on
@@ -355,7 +391,8 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     if not path.is_file():  # never opened: a pipe would wait for a writer forever
         return _failed(result, "not a readable file (a dangling link, a pipe or a device)")
     try:
-        digest, fmt = reader.fingerprint(path, options.encoding)
+        digest, fmt = (state.fingerprints.pop(path, None)
+                       or reader.fingerprint(path, options.encoding))
     except OSError as exc:
         return _failed(result, f"cannot read: {exc.strerror or exc}")
     except InputError as exc:
@@ -366,8 +403,9 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     kept = [row for row in earlier if row[3] not in ("invalid", "empty")]
     # ...nor is the content of an earlier delivery of this source whose rows a later one
     # replaced: sent again, it takes the correction back (else the retracted rows, and a
-    # merge they made, stayed). A folder delivered again whole is still skipped: its
-    # files' rows were not replaced.
+    # merge they made, stayed) — unless every file that replaced them comes again after
+    # it in this same delivery: a folder delivered again whole (an old file and its
+    # correction, in their order) changes nothing, and is skipped.
     # ...nor is the content forced as another encoding than its last read (one that
     # garbled it, or one that takes that back): its rows replace the earlier read's.
     # Only when asked: another leadctl version may have named a detected one otherwise.
@@ -375,7 +413,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     # before leaves all the same: else its garbled leads stayed beside the right ones.
     misread = [row for row in kept if _read_otherwise(row[5], fmt)]
     if kept and not (options.encoding is not None and kept[-1] in misread) and not (
-            kept[-1][4] == source and state.replaced(kept[-1][0])):
+            kept[-1][4] == source and _takes_back(state, kept[-1][0], reader, options)):
         again = (f" (read as {kept[-1][5]}: --encoding {fmt.encoding} reads it again as "
                  f"{fmt.encoding})") if kept[-1] in misread else ""
         return _duplicate(result, kept[0][1], kept[0][2], again)
@@ -438,6 +476,17 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         if staged:
             reader.release(ws, staged)
     return result
+
+
+def _takes_back(state: IngestState, file_id: int, reader: DuckDBReader,
+                options: IngestOptions) -> bool:
+    """Whether the content of file `file_id`, sent again, takes back a correction: later
+    files replaced rows of it, and not all of them come again after it in this delivery
+    (then the delivery repeats both, in their order, and nothing changes)."""
+    replacing = state.replaced_by(file_id)
+    if not replacing:
+        return False
+    return not replacing <= state.later_digests(reader, options.encoding)
 
 
 def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str,
