@@ -428,6 +428,19 @@ def test_a_lead_column_named_like_an_event_field_is_kept_as_an_attribute(cli, tm
     assert leads_in(cli, "lead_id", "attributes") == [("L1", '{"price":"99","time":"9点"}')]
 
 
+def test_kind_auto_needs_an_event_type_and_a_timestamp_unless_named_event_type(cli, tmp_path):
+    # A leads file's `action` column (an alias of event_type) made it an events file,
+    # refused as invalid (no ts): `run`, without --kind, exited 2 for the whole night.
+    crm = write(tmp_path / "crm.csv", "lead_id,phone,name,action\nL1,13912340001,Zhang,call back\n")
+    ev = write(tmp_path / "ev.csv", "phone,事件,时间\n13912340001,login,2026-10-01\n")
+    no_ts = write(tmp_path / "no_ts.csv", "phone,Event Type\n13912340001,login\n")
+    result = cli("ingest", crm, ev, no_ts, "--json")
+    assert result.exit_code == 2
+    assert [(f["kind"], f["status"]) for f in result.json()["files"]] == [
+        ("leads", "loaded"), ("events", "loaded"), ("events", "invalid")]
+    assert leads_in(cli, "lead_id", "attributes") == [("L1", '{"action":"call back"}')]
+
+
 def test_missing_identifier_columns_is_an_input_error_rows_kept_other_files_load(cli,
                                                                                  tmp_path):
     (tmp_path / "in").mkdir()

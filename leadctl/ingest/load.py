@@ -18,6 +18,7 @@ from leadctl.ingest.columns import (
     IDENTIFIER_COLUMNS,
     LEAD_COLUMNS,
     build_alias_map,
+    fold_header,
     map_columns,
     missing_identifier_message,
 )
@@ -382,6 +383,16 @@ def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None 
     return summary
 
 
+def events_by_columns(mapping: dict[str, str]) -> bool:
+    """`--kind auto`: a file is events when it has a column named `event_type` (case,
+    spaces, `_`, `-` aside: an events file without its timestamp is then an invalid events
+    file, not leads), or an event type column by another name (`action`, `event`, `事件`,
+    …) beside a timestamp column (`ts` or an alias). A leads file's `action` column alone
+    is an attribute of its leads."""
+    header = mapping.get("event_type")
+    return header is not None and (fold_header(header) == "eventtype" or "ts" in mapping)
+
+
 def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
                  alias_map: dict[str, str], reader: DuckDBReader,
                  state: IngestState) -> FileResult:
@@ -443,7 +454,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         mapping, extra = map_columns(columns, alias_map)
         kind = options.kind
         if kind == "auto":
-            kind = "events" if "event_type" in mapping else "leads"
+            kind = "events" if events_by_columns(mapping) else "leads"
         result.kind = kind
         # Rejected rows are counted as inserted (an INSERT returns its count on DuckDB and
         # on the Spark executor): no count of rejects afterwards.
