@@ -154,6 +154,32 @@ def test_a_file_named_like_a_pattern_is_that_file_and_a_pattern_still_matches(cl
     assert leads_in(cli, "source", "lead_id") == [("leads[1]", "A1"), ("leads2", "B1")]
 
 
+def test_a_glob_reads_the_folders_it_matches_and_only_data_files(cli, tmp_path):
+    # `inbox/*` loaded only the top-level files (sub-folders dropped, exit 0),
+    # `inbox/2026-*` matching folders only found "no CSV or Parquet files", and the
+    # glob's notes.md was ingested (invalid, exit 2).
+    inbox = tmp_path / "inbox"
+    for day in (1, 2):
+        (inbox / f"2026-11-0{day}" / "sem").mkdir(parents=True)
+        write(inbox / f"2026-11-0{day}" / "sem" / f"s{day}.csv",
+              f"lead_id,phone\nS{day},1390000000{day}\n")
+        write(inbox / f"2026-11-0{day}" / "readme.md", "# notes\n")
+    write(inbox / "top.csv", "lead_id,phone\nT1,13900000009\n")
+    write(inbox / "notes.md", "# notes\n")
+    write(inbox / ".hidden.csv", "lead_id,phone\nH1,13900000008\n")
+    dated = cli("ingest", str(inbox / "2026-*"), "--json")
+    assert dated.exit_code == 0, dated.stderr
+    assert [f["source"] for f in dated.json()["files"]] == ["s1", "s2"]
+    every = cli("ingest", str(inbox / "*"), "--json")
+    assert every.exit_code == 0, every.stderr
+    assert [(f["source"], f["status"]) for f in every.json()["files"]] == [
+        ("s1", "skipped_duplicate"), ("s2", "skipped_duplicate"), ("top", "loaded")]
+    only_notes = cli("ingest", str(inbox / "*.md"))
+    assert (only_notes.exit_code, only_notes.stderr) == (
+        2, f"error: no CSV or Parquet files found in {inbox / '*.md'}\n")
+    assert leads_in(cli, "lead_id") == [("S1",), ("S2",), ("T1",)]
+
+
 def test_a_parquet_lead_without_an_id_keeps_the_id_its_raw_values_give(cli, tmp_path):
     # the generated id hashes the row's text as DuckDB reads the file (bytes as escapes,
     # nanoseconds in full): the same as before bytes were decoded, so a lead delivered

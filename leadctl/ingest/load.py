@@ -130,23 +130,34 @@ def options_from_rules(rules_dir: Path | None, config: SourcesConfig | None = No
     return options
 
 
+def _data_files(folder: Path) -> list[Path]:
+    """A folder's data files, recursively, sorted."""
+    # not only regular files: a dangling link or a pipe named like a data file
+    # is a delivery that failed (reported by _ingest_file), not nothing
+    return sorted(p for p in folder.rglob("*") if _is_data_file(p))
+
+
+def _is_data_file(path: Path) -> bool:
+    return (not path.is_dir() and path.suffix.lower() in DATA_SUFFIXES
+            and not path.name.startswith("."))
+
+
 def expand_paths(paths: list[str]) -> list[Path]:
-    """Files, folders (recursively: data files only) and globs, in a stable order."""
+    """Files, folders (recursively: data files only) and globs (a folder they match read
+    as a folder, a file only when it is a data file), in a stable order."""
     found: list[Path] = []
     for raw in paths:
         if any(ch in raw for ch in "*?[") and not os.path.lexists(raw):  # leads[1].csv
             matches = sorted(Path(p) for p in glob.glob(raw, recursive=True))
             if not matches:
                 raise InputError(f"no files match {raw}")
-            found += [p for p in matches if p.is_file()]
+            for match in matches:
+                found += _data_files(match) if match.is_dir() else (
+                    [match] if _is_data_file(match) else [])
             continue
         path = Path(raw)
         if path.is_dir():
-            # not only regular files: a dangling link or a pipe named like a data file
-            # is a delivery that failed (reported by _ingest_file), not nothing
-            found += sorted(p for p in path.rglob("*")
-                            if not p.is_dir() and p.suffix.lower() in DATA_SUFFIXES
-                            and not p.name.startswith("."))
+            found += _data_files(path)
         elif path.is_file():
             found.append(path)
         else:
