@@ -203,6 +203,34 @@ def test_a_cr_in_a_quoted_value_with_blank_lines_and_a_ragged_row_loads(cli, tmp
     assert table(cli, "SELECT row_number, reason FROM rejects") == [(1, "too_many_columns")]
 
 
+def test_blank_lines_use_no_number_in_a_file_whose_quoted_values_span_lines(cli, tmp_path):
+    # The rejected line's number counted the blank line (3) while good rows took the
+    # numbers left: L3 was numbered 2, below the reject on the line before it.
+    path = write(tmp_path / "x.csv", 'lead_id,phone,note\nL1,13900000001,"multi\nline"\n\n'
+                 'L2,13900000002,x,extra\nL3,13900000003,"a\n\nb"\n\n\n'
+                 'L5,13900000005,x,y\nL4,13900000004,z\n')
+    assert cli("ingest", path).exit_code == 0
+    assert table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 2") == [
+        ("L1", 1), ("L3", 3), ("L4", 5)]
+    assert table(cli, "SELECT row_number, reason, raw LIKE 'L2,%' FROM rejects ORDER BY 1") == [
+        (2, "too_many_columns", True), (4, "too_many_columns", False)]
+
+
+@pytest.mark.parametrize("note, numbers", [
+    # a quote inside an unquoted value is text: the lines still tell the records apart
+    ('12"screen', ([("L1", 1), ("L3", 3), ("L4", 4)], [(2,)])),
+    # one at a value's end looks like a closing quote: the quotes do not pair up, so the
+    # rejected line keeps the reader's number (counting the blank line) and the good
+    # rows take the numbers left, as the README says
+    ('5in"', ([("L1", 1), ("L3", 2), ("L4", 4)], [(3,)]))])
+def test_a_stray_quote_in_a_file_whose_values_span_lines(cli, tmp_path, note, numbers):
+    path = write(tmp_path / "x.csv", 'lead_id,phone,note\nL1,13900000001,"multi\nline"\n\n'
+                 f'L2,13900000002,x,extra\nL3,13900000003,{note}\nL4,13900000004,z\n')
+    assert cli("ingest", path).exit_code == 0
+    assert (table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 2"),
+            table(cli, "SELECT row_number FROM rejects")) == numbers
+
+
 def test_forced_encoding_that_garbles_utf8_is_refused_without_force(cli, tmp_path):
     path = write(tmp_path / "zh.csv", UTF8_ZH)
     refused = cli("ingest", path, "--encoding", "gbk")

@@ -239,7 +239,8 @@ class DuckDBReader:
                            f"TO {ident(new_name)}")
             # Without reader rejects (the common case) a row's position is its record.
             if ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}"):
-                _renumber_rejects_past_blank_lines(ws, read_path, staged.rejects_table)
+                _renumber_rejects_past_blank_lines(ws, read_path, staged.rejects_table,
+                                                   fmt.delimiter)
                 staged.rows_sql = sql.numbered_csv_rows_sql("_stage", staged.rejects_table)
             else:
                 staged.rows_sql = sql.positional_csv_rows_sql("_stage")
@@ -546,21 +547,35 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str,
     return _describe(ws, "SELECT * FROM _stage LIMIT 0")[0]
 
 
-def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str) -> None:
+def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str,
+                                      delimiter: str) -> None:
     """Blank lines use no record number, but DuckDB counts them in a rejected line's
-    number. Where every record is one line of the file (no quoted value spans lines), the
-    file's lines say which were blank; otherwise the reader's numbers stand."""
-    lines = sql.file_lines_sql(str(path))
+    number. The file's lines say which were blank: each line where every record is one
+    line, else (a quoted value spans lines) the lines that start outside a quoted value.
+    Where neither accounts for the records read (quotes that do not pair up), the
+    reader's numbers stand."""
+    lines = sql.file_lines_sql(str(path), delimiter)
     # read apart first: a reader error here must not fail the file's transaction
     if not has_blank_line(path) or ws.probe(f"SELECT count(*) FROM ({lines})") is None:
         return
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _file_lines AS {lines}")
     try:
-        records = ws.scalar("SELECT count(*) FILTER (WHERE NOT blank) - 1 FROM _file_lines")
-        if records == ws.scalar(f"SELECT (SELECT count(*) FROM _stage) + "
-                                f"(SELECT count(DISTINCT line) FROM {rejects})"):
-            ws.execute(sql.rejects_past_blank_lines_sql(rejects, "_file_lines"))
+        expected = ws.scalar(f"SELECT (SELECT count(*) FROM _stage) + "
+                             f"(SELECT count(DISTINCT line) FROM {rejects})")
+        for table in ("_file_lines", "_record_lines"):
+            if table == "_record_lines":
+                ws.execute("CREATE OR REPLACE TEMP TABLE _record_lines AS "
+                           + sql.lines_outside_quotes_sql("_file_lines"))
+            records = ws.scalar(f"SELECT count(*) FILTER (WHERE NOT blank) - 1 FROM {table}")
+            # every rejected line a record's (not a blank line's, nor past the end)
+            placed = ws.scalar(f"SELECT count(DISTINCT r.line) FROM {rejects} r JOIN "
+                               f"({sql.records_of_lines_sql(table)}) m ON m.line = r.line")
+            if records == expected and placed == expected - ws.scalar(
+                    "SELECT count(*) FROM _stage"):
+                ws.execute(sql.rejects_past_blank_lines_sql(rejects, table))
+                return
     finally:
+        ws.execute("DROP TABLE IF EXISTS _record_lines")
         ws.execute("DROP TABLE _file_lines")
 
 

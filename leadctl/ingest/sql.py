@@ -195,15 +195,40 @@ def positional_csv_rows_sql(stage: str) -> str:
             f"FROM {stage}")
 
 
-def file_lines_sql(path: str) -> str:
+def quotes_sql(line: str, delimiter: str) -> str:
+    """How many quotes of a line open or close a quoted value: `""` (an escaped quote, or
+    an empty value) aside, a quote at a field's start (after one space at most) or at its
+    end; one inside an unquoted value (`12"screen`) is text."""
+    d = "[" + delimiter.replace("\\", "\\\\").replace("]", "\\]") + "]"
+    text = f"replace(coalesce({line}, ''), '\"\"', '')"
+    opening, closing = literal("(?:^|" + d + ') ?"'), literal('"(?:' + d + "|$)")
+    return (f"(len(regexp_extract_all({text}, {opening})) + "
+            f"len(regexp_extract_all({text}, {closing})))")
+
+
+def file_lines_sql(path: str, delimiter: str = ",") -> str:
     """Whether each line of the file is empty (`blank`), in file order (one column, no
     quoting: a line is a line, a CR inside a quoted value ends one too; a line the reader
     cannot take is left out)."""
-    return (f"SELECT l IS NULL AS blank "
+    return (f"SELECT l IS NULL AS blank, {quotes_sql('l', delimiter)} AS quotes "
             f"FROM read_csv({literal(path)}, header = false, auto_detect = false, "
             "columns = {'l': 'VARCHAR'}, delim = '\x01\x02\x03\x04', quote = '', "
             f"escape = '', ignore_errors = true, strict_mode = false, "
             f"max_line_size = {MAX_LINE_BYTES})")
+
+
+def lines_outside_quotes_sql(lines: str) -> str:
+    """The lines of `lines` (file_lines_sql, stored in file order) that start outside a
+    quoted value (an even count of quotes before them): the lines the reader counts, one
+    per record and one per blank line, the 2nd, 3rd, … lines of a value spanning lines
+    left out. (A running sum, linear; a stray quote breaks the pairing, which the caller's
+    check of the record count then tells.)"""
+    return f"""
+        SELECT blank FROM (
+            SELECT rowid AS n, blank,
+                   sum(quotes) OVER (ORDER BY rowid ROWS UNBOUNDED PRECEDING) - quotes AS before
+            FROM {lines})
+        WHERE before % 2 = 0 ORDER BY n"""
 
 
 def records_of_lines_sql(lines: str) -> str:
