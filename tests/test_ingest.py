@@ -447,6 +447,25 @@ def test_null_tokens_are_no_ids_and_no_dates(cli, tmp_path):
     con.close()
 
 
+def test_a_row_without_lead_id_the_same_in_every_cell_is_one_lead_exported_twice(
+        cli, tmp_path):
+    # Its id derives from the row's text, so an identical row repeats that id: a
+    # duplicate_lead_id (the README said two such rows were always two leads), whose
+    # detail named a lead id the file never held.
+    path = write(tmp_path / "a.csv", "lead_id,phone,name\nN/A,13900000001,Wang\n"
+                 "N/A,13900000001,Wang\n,13900000001,Wang\nN/A,13900000001,Li\n")
+    assert cli("ingest", path).exit_code == 0
+    assert [(row, name) for _, row, name in leads_in(cli, "lead_id", "row_number", "name")] == [
+        (1, "Wang"), (3, "Wang"), (4, "Li")]
+    con = duckdb.connect(str(cli.db), read_only=True)
+    (lead_id,) = con.execute("SELECT lead_id FROM leads WHERE row_number = 1").fetchone()
+    assert con.execute("SELECT row_number, reason, detail FROM rejects").fetchall() == [
+        (2, "duplicate_lead_id",
+         f"no lead id, and the same text as row 1 (one lead: its id {lead_id} derives "
+         "from the text)")]
+    con.close()
+
+
 def test_a_lead_column_named_like_an_event_field_is_kept_as_an_attribute(cli, tmp_path):
     # `price` (an alias of amount) and `time` (of ts) were dropped from leads.
     path = write(tmp_path / "a.csv", "lead_id,phone,price,time\nL1,13811112222,99,9点\n")

@@ -435,7 +435,8 @@ def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
         parsed AS (
             SELECT *, {parse_timestamp_sql('created_at_raw', timezone)} AS created_at
             FROM typed)
-        SELECT row_number, {final_lead_id_sql()} AS lead_id, {kept}, created_at_raw,
+        SELECT row_number, {final_lead_id_sql()} AS lead_id,
+            given_lead_id IS NULL AS derived_id, {kept}, created_at_raw,
             attributes, row_hash, created_at,
             CASE WHEN is_header THEN 'repeated_header'
                  WHEN NOT ({identifiers}) THEN 'no_identifier'
@@ -452,7 +453,7 @@ def duplicate_rows_sql(checked: str) -> str:
     needs no window over the whole file.
     """
     return f"""
-        SELECT c.row_number, c.lead_id, d.first_row
+        SELECT c.row_number, c.lead_id, c.derived_id, d.first_row
         FROM {checked} c
         JOIN (SELECT lead_id, min(row_number) AS first_row FROM {checked}
               WHERE reason IS NULL GROUP BY lead_id HAVING count(*) > 1) d USING (lead_id)
@@ -477,7 +478,10 @@ def insert_lead_rejects_sql(rows_sql: str, checked: str, duplicates: str,
             FROM {checked} WHERE reason IS NOT NULL
             UNION ALL
             SELECT row_number, 'duplicate_lead_id',
-                   'lead_id ' || lead_id || ' already on row ' || first_row
+                   CASE WHEN derived_id
+                        THEN 'no lead id, and the same text as row ' || first_row ||
+                             ' (one lead: its id ' || lead_id || ' derives from the text)'
+                        ELSE 'lead_id ' || lead_id || ' already on row ' || first_row END
             FROM {duplicates}
         ) bad JOIN ({rows_sql}) src USING (row_number)"""
 
