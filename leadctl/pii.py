@@ -30,16 +30,16 @@ def _digits(value: str) -> str:
 
 def mask_phone(value: str | None) -> str | None:
     """Keep the first 3 and last 4 digits of 11 or more (a CN country code, +86 or 0086,
-    is dropped; full-width digits count as digits), the first and last 2 of 7 to 10 (a
+    is dropped, with a trunk 0 after it; full-width digits count as digits), the first and last 2 of 7 to 10 (a
     landline or short number: at least 3 hidden), the last 2 of fewer. Fewer than 3
     digits (`phone:abc`): masked like any other text, never a lone `*`."""
     if value is None:
         return None
     digits = _digits(value)
-    if len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
-    elif len(digits) == 15 and digits.startswith("0086"):
-        digits = digits[4:]
+    for prefix in ("86", "0086", "860", "00860"):  # the last two with a trunk 0
+        if len(digits) == 11 + len(prefix) and digits.startswith(prefix):
+            digits = digits[len(prefix):]
+            break
     if len(digits) < 3:
         return mask_generic(value)
     if len(digits) < 7:
@@ -115,13 +115,16 @@ def mask_values(kind: str, values: list[str] | None) -> list[str] | None:
 # without the look-behind, a long run with no `@` is rescanned from each of its characters.
 _EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _ID_CARD_RE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
-# A CN mobile in 3-4-4 groups, its digits ASCII or full-width, the groups maybe split by
-# one separator identity normalisation drops too (space, dash, dot; their full-width
-# forms; a no-break space): `138 1234 5678`, `139.5555.0006`, `１３９５５５５０００２`.
+# A CN mobile in 3-4-4 groups, its digits ASCII or full-width, the groups split by one
+# separator identity normalisation drops too (space, dash, dot; their full-width forms; a
+# no-break space), the same both times, or none: `138 1234 5678`, `139.5555.0006`,
+# `１３９５５５５０００２`; after +86 / 0086 maybe a trunk 0 (`0086-0139-1234-0127`). Not
+# part of a decimal number: `139.12345678` (one dot) and `13912345678.5` are no phone.
 _D = "[0-9０-９]"
 _SEP = "[ .\\-\u00a0\u3000．－]?"
-_PHONE_RE = re.compile(f"(?<!{_D})(?:[+＋]?[8８][6６]{_SEP}|[0０]{{2}}[8８][6６]{_SEP})?"
-                       f"[1１][3-9３-９]{_D}(?:{_SEP}{_D}{{4}}){{2}}(?!{_D})")
+_PHONE_RE = re.compile(
+    f"(?<!{_D})(?<![.．]{_D})(?:(?:[+＋]?[8８][6６]|[0０]{{2}}[8８][6６]){_SEP}[0０]?)?"
+    f"[1１][3-9３-９]{_D}(?P<sep>{_SEP}){_D}{{4}}(?P=sep){_D}{{4}}(?![.．]?{_D})")
 
 
 # What `mask_text` masks, in order: e-mails, 18-digit ID cards, CN mobiles.
@@ -256,10 +259,10 @@ def mask_sql(kind: str, expr: str) -> str:
         # full-width digits kept, then made ASCII (translate over the few digits left)
         digits = (f"translate(regexp_replace({expr}, '[^0-9{FULL_WIDTH_DIGITS}]', '', 'g'), "
                   f"'{FULL_WIDTH_DIGITS}', '0123456789')")
-        local = (f"(CASE WHEN length({digits}) = 13 AND starts_with({digits}, '86') "
-                 f"THEN substr({digits}, 3) "
-                 f"WHEN length({digits}) = 15 AND starts_with({digits}, '0086') "
-                 f"THEN substr({digits}, 5) ELSE {digits} END)")
+        local = ("(CASE " + " ".join(
+            f"WHEN length({digits}) = {11 + len(prefix)} AND starts_with({digits}, "
+            f"'{prefix}') THEN substr({digits}, {len(prefix) + 1})"
+            for prefix in ("86", "0086", "860", "00860")) + f" ELSE {digits} END)")
         return (f"(CASE WHEN {expr} IS NULL THEN NULL "
                 f"WHEN length({local}) < 3 THEN {_generic_sql(f'trim({expr})')} "
                 f"WHEN length({local}) < 7 THEN {_stars(f'greatest(length({local}) - 2, 1)')} "

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
+
 import pytest
 
 from leadctl import pii
 from leadctl.workspace import open_memory
+from tests.conftest import RULES, Cli
 
 CASES = [
     ("phone", "13812345678", "138****5678"),
@@ -23,6 +27,8 @@ CASES = [
     ("phone", "１３９５５５５０００１", "139****0001"),  # full-width digits: as ASCII ones
     ("phone", "139.5555.0009", "139****0009"),
     ("phone", "0086 139 5555 0008", "139****0008"),
+    ("phone", "0086-0139-1234-0127", "139****0127"),
+    ("phone", "+86 0139 1234 5678", "139****5678"),
     ("email", "zhang.san@qq.com", "z***@qq.com"),
     ("email", " Zhang@Example.COM ", "Z***@Example.COM"),
     ("email", "a@b@c.com", "a***@c.com"),
@@ -68,20 +74,21 @@ def test_mask_text_for_logs():
 
 def test_mask_text_finds_a_phone_in_every_spelling_lookup_reads():
     line = ("utm call１３９５５５５０００２, term 139.5555.0006, "
-            "alt ＋８６　１３９－５５５５－０００３, tel 139 5555 0004, wx 0086-139.5555.0005")
+            "alt ＋８６　１３９－５５５５－０００３, tel 139 5555 0004, wx 0086-139.5555.0005, "
+            "trunk 0086-0139-1234-0127, +86 0139 1234 5678")
     assert pii.mask_text(line) == (
         "utm call139****0002, term 139****0006, alt 139****0003, tel 139****0004, "
-        "wx 139****0005")
+        "wx 139****0005, trunk 139****0127, 139****5678")
 
 
 def test_mask_text_leaves_numbers_that_are_no_phone():
     line = ("order 202611010001, amount 1395555000.25, date 2026.11.01, ip 139.55.0.6, "
-            "ten digits 139.5555.000, twelve １３９５５５５０００２１, version 139.5555.00061")
+            "ten digits 139.5555.000, twelve １３９５５５５０００２１, version 139.5555.00061, "
+            "price 139.12345678, lng 134.12345678, amount 13912345678.5, mixed 139-1234 5678")
     assert pii.mask_text(line) == line
 
 
 def test_logging_filter_masks_records(caplog):
-    import logging
 
     logger = logging.getLogger("leadctl.test_pii")
     handler = caplog.handler
@@ -134,9 +141,7 @@ def test_an_unclassified_query_is_echoed_with_long_numbers_masked(query, shown):
 
 
 def test_an_override_reason_quoting_contacts_is_masked_on_every_screen(tmp_path):
-    import shutil
 
-    from tests.conftest import RULES, Cli
 
     shutil.copytree(RULES, tmp_path / "rules")
     inbox = tmp_path / "in"
@@ -160,7 +165,6 @@ def test_an_override_reason_quoting_contacts_is_masked_on_every_screen(tmp_path)
 
 
 def test_find_echoes_a_phone_or_email_typed_in_its_expression_masked(tmp_path):
-    from tests.conftest import Cli
 
     cli = Cli(tmp_path / "ws.duckdb")
     assert cli("init").exit_code == 0
@@ -173,9 +177,7 @@ def test_find_echoes_a_phone_or_email_typed_in_its_expression_masked(tmp_path):
 
 
 def test_a_full_width_or_dotted_phone_in_a_utm_value_or_expression_is_masked(tmp_path):
-    import shutil
 
-    from tests.conftest import RULES, Cli
 
     shutil.copytree(RULES, tmp_path / "rules")
     inbox = tmp_path / "in"
@@ -208,7 +210,6 @@ def test_a_full_width_or_dotted_phone_in_a_utm_value_or_expression_is_masked(tmp
 
 
 def test_audience_export_echoes_a_phone_typed_in_its_expression_masked(tmp_path):
-    from tests.conftest import Cli
 
     cli = Cli(tmp_path / "ws.duckdb")
     assert cli("init").exit_code == 0
@@ -223,7 +224,6 @@ def test_audience_export_echoes_a_phone_typed_in_its_expression_masked(tmp_path)
 
 
 def test_a_one_character_name_is_masked_whole_on_every_screen(tmp_path):
-    from tests.conftest import Cli
 
     inbox = tmp_path / "in"
     inbox.mkdir()
