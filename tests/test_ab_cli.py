@@ -11,6 +11,7 @@ import json
 import pytest
 from test_ab_assign import reference_bucket
 
+from leadctl import workspace
 from leadctl.campaigns import stats
 from leadctl.workspace import open_writer, reading
 
@@ -286,7 +287,6 @@ def test_an_audience_whose_expression_overflows_is_exit_2_and_records_nothing(ac
 
 
 def test_an_audience_stopped_before_its_record_is_published_leaves_no_file(acli, monkeypatch):
-    from leadctl import workspace
 
     export(acli)
     before = (acli.db.parent / "spring.csv").read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from leadctl.cli.app import app
 from leadctl.cli.main import command_in, parse_fast_portrait, typer_app
 from leadctl.cli.root import COMMANDS
+from tests.conftest import RULES, SAMPLE_INBOX, Cli, write
 
 
 @pytest.mark.parametrize("argv,expected", [
@@ -39,7 +41,6 @@ def test_anything_else_goes_to_typer(argv):
 
 
 def test_fast_path_matches_typer_and_does_not_import_typer(tmp_path):
-    from tests.conftest import SAMPLE_INBOX, Cli
 
     db = tmp_path / "ws.duckdb"
     cli = Cli(db)
@@ -58,9 +59,7 @@ def test_fast_path_matches_typer_and_does_not_import_typer(tmp_path):
 
 
 def test_log_file_masks_personal_data(tmp_path):
-    import logging
 
-    from tests.conftest import Cli
 
     cli = Cli(tmp_path / "ws.duckdb")
     log = tmp_path / "run.log"
@@ -71,7 +70,6 @@ def test_log_file_masks_personal_data(tmp_path):
 
 
 def test_every_command_logs_its_start_end_failure_and_warnings(tmp_path):
-    from tests.conftest import RULES, Cli
 
     cli = Cli(tmp_path / "ws.duckdb")
     log = tmp_path / "ops.log"
@@ -138,7 +136,6 @@ def test_each_command_runs_from_its_own_module(command):
 
 @pytest.fixture(scope="module")
 def two_leads(tmp_path_factory):
-    from tests.conftest import Cli, write
 
     tmp = tmp_path_factory.mktemp("pipe")
     write(tmp / "leads.csv", "lead_id,phone,name\nL1,13912345678,Ann\nL2,13912345679,Bob\n")

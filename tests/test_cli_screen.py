@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from rich.cells import cell_len
@@ -106,10 +110,6 @@ def test_resolve_reports_each_step_as_progress(tmp_path):
 @pytest.mark.parametrize("encoding", ["ascii", "gbk"])
 def test_output_in_an_encoding_that_lacks_characters_prints_them_replaced(sample, encoding):
     # (a GBK locale: the portrait's ☎ stopped it with exit 3, find with a traceback)
-    import json
-    import os
-    import subprocess
-    import sys
 
     def run(*args: str, env: dict) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "leadctl", "--db", str(sample.db),

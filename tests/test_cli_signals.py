@@ -4,17 +4,20 @@ check's message). Outside a command's library call the process exits at once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
 import subprocess
 import sys
 
+import duckdb
 import pytest
 
-from leadctl import api, errors
+from leadctl import api, errors, pipeline
 from leadctl.cli import signals
 from leadctl.errors import RuleError
+from tests.conftest import RULES
 
 
 @pytest.fixture
@@ -78,12 +81,8 @@ def test_a_signal_while_the_modules_load_waits_for_them_then_stops_the_command(t
 
 
 def test_a_second_signal_while_a_stopped_run_is_logged_loses_nothing(tmp_path, monkeypatch):
-    import datetime as dt
 
-    import duckdb
 
-    from leadctl import pipeline
-    from tests.conftest import RULES
 
     # the command's own handler, in the middle of its work (a first signal stopped it)
     monkeypatch.setattr(errors, "_RECEIVED", [])

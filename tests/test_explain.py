@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from conftest import Cli
+from conftest import Cli, write
+from rich.console import Console
 from test_portrait import seed_workspace
 
+from leadctl.cli.explain import _score
 from leadctl.views.explain import mask_tree
 
 TAGS_YAML = """\
@@ -177,7 +179,6 @@ def test_mask_tree():
 
 
 def test_explain_after_resolve_shows_the_joining_value(tmp_path):
-    from tests.conftest import Cli, write
 
     cli = Cli(tmp_path / "ws.duckdb")
     write(tmp_path / "a.csv", "lead_id,phone,email\nA1,13912345678,x@y.cn\n")
@@ -191,9 +192,7 @@ def test_explain_after_resolve_shows_the_joining_value(tmp_path):
 
 def test_score_points_are_written_out_in_the_text_breakdown():
     # `:+g` wrote 1234571.1 as +1.23457e+06: the rows did not add up to the header's sum
-    from rich.console import Console
 
-    from leadctl.cli.explain import _score
 
     part = {"score": 1234613.23, "grade": "A", "points_total": 1234613.23, "breakdown": [
         {"rule": "loyalty", "points": 1234571.1, "points_expr": "paid * 587.891"},

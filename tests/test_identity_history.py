@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
+from leadctl.identity import history as h
 from leadctl.identity.config import IdentityConfig
 from leadctl.identity.lookup import resolve_person
 from tests.test_identity_support import (
@@ -199,7 +200,6 @@ def test_a_derived_id_already_taken_is_derived_again_with_a_salt():
 
 
 def test_id_builders_are_plain_sql():
-    from leadctl.identity import history as h
 
     assert h.new_id_sql("a.anchor", 0) == "'P' || substr(md5(a.anchor), 1, 12)"
     assert h.new_id_sql("a.anchor", 2) == "'P' || substr(md5(a.anchor || '#2'), 1, 12)"

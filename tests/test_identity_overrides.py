@@ -5,6 +5,7 @@ unlink append to the file."""
 from __future__ import annotations
 
 import datetime as real_datetime
+import multiprocessing
 import re
 import shutil
 import textwrap
@@ -21,8 +22,11 @@ from leadctl.identity.config import IdentityConfig, load_identity_config
 from leadctl.identity.explain import explain_lead_identity
 from leadctl.identity.lookup import AmbiguousQuery, resolve_person
 from leadctl.identity.overrides import LeadRef, Override, ValueRef
+from leadctl.identity.overrides_cmd import write_override
+from leadctl.identity.overrides_file import OVERRIDES_FILE, append_overrides
 from leadctl.identity.why import why
 from leadctl.spark.translate import translate
+from leadctl.workspace import reading
 from tests.test_identity_support import (
     clusters,
     groups,
@@ -529,7 +533,6 @@ def test_explain_paths_keep_must_links_with_one_reason_apart(tmp_path):
 
 
 def _append_many(rules_dir: str, worker: int, start) -> None:
-    from leadctl.identity.overrides_file import append_overrides
 
     start.wait()
     for k in range(15):
@@ -539,9 +542,7 @@ def _append_many(rules_dir: str, worker: int, start) -> None:
 
 def test_appends_from_processes_at_the_same_time_all_stay(tmp_path):
     # two `identity link` at once: each read the file, added its entry, wrote it back
-    import multiprocessing
 
-    from leadctl.identity.overrides_file import OVERRIDES_FILE
 
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(3)
@@ -609,8 +610,6 @@ def test_explain_does_not_tie_a_lead_to_the_other_side_of_a_cut_value():
 def test_an_unlink_checked_before_a_link_written_meanwhile_writes_nothing(env):
     # Two stewards at once: the unlink's rules were read before the link was appended.
     # Both were written, and every later command stopped on the contradictory file.
-    from leadctl.identity.overrides_cmd import write_override
-    from leadctl.workspace import reading
 
     cli, rules = env["cli"], env["rules"]
     before = load_identity_config(rules)  # what the unlink read

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from conftest import Cli, write
 
+import leadctl.textfile as textfile
 from leadctl.errors import InputError
 from leadctl.identity.config import parse_identity_config
 from leadctl.identity.suspects import find_suspects, fragment_text, write_fragment
@@ -100,7 +101,6 @@ def test_cli_suspects(tmp_path):
 def test_a_refused_write_leaves_no_half_file(tmp_path, monkeypatch):
     target = tmp_path / "s.yaml"
 
-    import leadctl.textfile as textfile
 
     real_fdopen = textfile.os.fdopen
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from leadctl.ingest import sniff
 from leadctl.ingest.columns import build_alias_map, fold_header, map_columns
-from leadctl.ingest.sql import parse_timestamp_sql
-from tests.conftest import write
+from leadctl.ingest.sql import LEADS_TABLE_COLUMNS, parse_timestamp_sql
+from leadctl.workspace import open_memory
+from tests.conftest import Cli, write
 
 HEADER_ZH = "线索ID,姓名,手机号,邮箱,城市,创建时间,关键词\n"
 
@@ -184,8 +188,6 @@ def test_a_parquet_lead_without_an_id_keeps_the_id_its_raw_values_give(cli, tmp_
     # the generated id hashes the row's text as DuckDB reads the file (bytes as escapes,
     # nanoseconds in full): the same as before bytes were decoded, so a lead delivered
     # again after an upgrade is the same lead, not a duplicate
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     path = tmp_path / "app.parquet"
     pq.write_table(pa.table({
@@ -203,8 +205,6 @@ def test_a_parquet_lead_without_an_id_keeps_the_id_its_raw_values_give(cli, tmp_
 def test_parquet_values_are_read_as_their_csv_twin(cli, tmp_path):
     # a legacy writer's unmarked UTF-8 bytes are text; nanoseconds are cut, not rounded
     # (23:59:59.999999999 stayed on 10-31); a 32-bit float amount is its own text
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     pq.write_table(pa.table({
         "lead_id": ["L1", "L2"], "phone": ["13800000001", "13800000002"],
@@ -367,7 +367,6 @@ def test_a_folder_delivered_again_whole_equals_it_delivered_once(tmp_path, times
     # event id), sent again together in their order: every night re-ingested both (the
     # old one as a correction taken back, the new one as taking it back again), and the
     # superseded rejects grew night after night.
-    from tests.conftest import Cli
 
     inbox = tmp_path / "inbox"
     for day, (name, city, kind) in enumerate((("Old", "北京", "signup"),
@@ -580,7 +579,6 @@ def test_full_width_digits_count_as_an_identifier(cli, tmp_path):
 
 
 def test_a_transcoded_file_that_fails_to_load_leaves_no_temp_copy(cli, tmp_path, monkeypatch):
-    import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
@@ -594,8 +592,6 @@ def test_a_transcoded_file_that_fails_to_load_leaves_no_temp_copy(cli, tmp_path,
 
 
 def test_superseded_row_keeps_the_leads_columns_in_table_order():
-    from leadctl.ingest.sql import LEADS_TABLE_COLUMNS
-    from leadctl.workspace import open_memory
 
     assert tuple(c for c, _ in open_memory().columns("leads")) == LEADS_TABLE_COLUMNS
 

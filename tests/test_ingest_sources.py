@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+
 import duckdb
 import pytest
 
 from leadctl.errors import RuleError
 from leadctl.ingest.sources import load_sources_config
-from tests.conftest import Cli, write
+from tests.conftest import RULES, Cli, write
 
 
 def test_shipped_sources_config_loads(tmp_path):
-    from tests.conftest import RULES
 
     config = load_sources_config(RULES)
     assert config.aliases["phone"] == ["客户电话", "contact_mobile"]
@@ -101,9 +102,7 @@ def test_broken_sources_yaml_exits_2_with_location(tmp_path):
 
 
 def test_rules_check_reports_identity_and_sources_problems_with_locations(tmp_path):
-    import shutil
 
-    from tests.conftest import RULES
 
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
@@ -117,9 +116,7 @@ def test_rules_check_reports_identity_and_sources_problems_with_locations(tmp_pa
 
 
 def test_another_zone_than_the_stored_times_were_read_in_is_refused(tmp_path):
-    import shutil
 
-    from tests.conftest import RULES
 
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)

@@ -4,6 +4,10 @@ the same results under a tight limit."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -126,9 +130,6 @@ def test_running_out_of_memory_within_the_limit_says_so_exit_2(tmp_path):
 
 
 def test_the_spill_a_killed_process_left_is_cleared_by_the_next_command(tmp_path):
-    import os
-    import subprocess
-    import sys
 
     cli = Cli(tmp_path / "ws.duckdb")
     assert cli("init", str(tmp_path)).exit_code == 0
@@ -148,9 +149,6 @@ def test_the_spill_a_killed_process_left_is_cleared_by_the_next_command(tmp_path
 
 
 def test_the_copy_a_killed_dry_run_left_is_cleared_by_the_next_write_or_dry_run(tmp_path):
-    import os
-    import subprocess
-    import sys
 
     cli = Cli(tmp_path / "ws.duckdb")
     assert cli("init", str(tmp_path)).exit_code == 0

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from leadctl.tagging import incremental as tag_incremental
+from leadctl.tagging.stage import NEW_FEATURES, StoredTag, compare_sql, history_sql
 from tests.conftest import RULES, SAMPLE_INBOX, Cli
 
 HELD_BACK = "agent_list.csv"  # its leads arrive on night 4 and bridge existing persons
@@ -205,7 +206,6 @@ def test_every_history_form_stores_the_sorted_rows_in_the_same_order():
     unnests each person's changes, with no sort of the history rows; Spark stores a
     night's changes before sorting them: at 400k persons (parallel scans) the stored rows
     and their order are those of the sorted UNION ALL."""
-    from leadctl.tagging.stage import NEW_FEATURES, StoredTag, compare_sql, history_sql
 
     con = duckdb.connect()
     con.execute("CREATE TABLE tag_history (run_id INTEGER, as_of DATE, person_id VARCHAR, "

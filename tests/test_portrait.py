@@ -4,6 +4,7 @@ height, unknown/ambiguous queries, reading while a writer works, lean imports.""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 import json
 import re
@@ -16,7 +17,10 @@ import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
+import leadctl.views.portrait as view
+from leadctl.cli.portrait_view import render_portrait
 from leadctl.errors import NotFound
 from leadctl.identity import normalize
 from leadctl.identity.config import IdentityConfig
@@ -374,7 +378,6 @@ def test_activity_history_and_identity_history(ws_cli):
 
 def test_identity_history_rows_of_one_run_come_in_a_fixed_order(ws_cli):
     # two parts split off in one run, stored P6 first: listed by person id, as stored or not
-    import duckdb
 
     with duckdb.connect(str(ws_cli.db)) as con:
         con.execute("INSERT INTO identity_history VALUES "
@@ -385,7 +388,6 @@ def test_identity_history_rows_of_one_run_come_in_a_fixed_order(ws_cli):
 
 
 def test_identity_history_lists_the_latest_five_and_counts_them_all(ws_cli):
-    import duckdb
 
     assert portrait_json(ws_cli, "P1")["identity_history_count"] == 3
     with duckdb.connect(str(ws_cli.db)) as con:  # P1 merged in 4 more runs: 7 in all
@@ -400,7 +402,6 @@ def test_identity_history_lists_the_latest_five_and_counts_them_all(ws_cli):
 
 
 def test_activity_prefers_person_activity_and_skips_big_event_tables(ws_cli, monkeypatch):
-    import leadctl.views.portrait as view
 
     monkeypatch.setattr(view, "ACTIVITY_SCAN_MAX_EVENTS", 6)  # the fixture has 7 events
     activity = portrait_json(ws_cli, "P1")["activity"]
@@ -618,9 +619,7 @@ FROM range(90) t(i);
 
 
 def render_lines(data: dict, width: int = 100) -> list[str]:
-    from rich.console import Console
 
-    from leadctl.cli.portrait_view import render_portrait
 
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None).print(render_portrait(data, width=width))
@@ -628,7 +627,6 @@ def render_lines(data: dict, width: int = 100) -> list[str]:
 
 
 def test_portrait_fits_one_screen_even_for_a_big_person(tmp_path):
-    import datetime as dt
 
 
     db = seed_workspace(tmp_path / "big.duckdb", BIG_PERSON_SQL)
@@ -668,7 +666,6 @@ INSERT INTO ownership VALUES ('PHOST', 'sales_bj_with_a_long_name', 'rep_wang_lo
 
 
 def test_a_hostile_person_still_fits_and_shows_nothing_raw(tmp_path):
-    import datetime as dt
 
     db = seed_workspace(tmp_path / "hostile.duckdb", HOSTILE_SQL)
     data = portrait(db, "PHOST", as_of=dt.date(2026, 11, 1))
@@ -686,7 +683,6 @@ def test_a_hostile_person_still_fits_and_shows_nothing_raw(tmp_path):
 
 
 def test_a_narrow_portrait_shortens_the_lock_rather_than_folding_it_away(tmp_path):
-    import datetime as dt
 
     data = portrait(seed_workspace(tmp_path / "h.duckdb", HOSTILE_SQL), "PHOST",
                     as_of=dt.date(2026, 11, 1))

@@ -6,6 +6,7 @@ import duckdb
 import pytest
 from conftest import Cli
 
+from leadctl.schema import all_ddl
 from leadctl.views.report import channel_report_sql, is_sales_pool_name
 from leadctl.workspace import open_writer
 
@@ -170,7 +171,6 @@ def test_builder_is_pure_and_portable_sql():
     assert "l.utm_campaign" in sql and "sales_sh" in sql
     # The builder's SQL runs on an empty workspace schema too.
     con = duckdb.connect()
-    from leadctl.schema import all_ddl
 
     for ddl in all_ddl():
         con.execute(ddl)

@@ -230,7 +230,6 @@ def test_duplicates_errors_exit_2(vcli, tmp_path):
 
 def test_duplicates_of_a_source_whose_every_row_was_rejected_are_none(vcli, tmp_path):
     # (the channel report lists such a source; --duplicates called it unknown)
-    from leadctl.workspace import open_writer
 
     with open_writer(vcli.db) as ws:
         ws.execute("INSERT INTO rejects VALUES (9, 'junk', 'leads', 1, 'no_identifier', NULL, "

@@ -8,6 +8,7 @@ import datetime as dt
 from routing_cases import AS_OF, ROUTED, log_count, make_ws, owners, ranked, rules, state
 
 from leadctl.routing.stage import run_routing
+from leadctl.workspace import open_memory
 
 
 def test_first_match_wins_and_unassigned_persons_get_a_reason(tmp_path):
@@ -182,7 +183,6 @@ def test_a_renamed_pool_keeps_its_reps_leads_without_using_their_capacity(tmp_pa
 
 def test_routing_nobody_says_why_and_keeps_its_run_id(tmp_path):
     # (a tagged workspace of 0 persons said "run `leadctl tag` first" and run_id None)
-    from leadctl.workspace import open_memory
 
     r = rules(tmp_path, ROUTED.format(reassign="", default=""))
     ws = open_memory()

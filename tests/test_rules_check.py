@@ -9,7 +9,9 @@ import time
 import duckdb
 import pytest
 
+import leadctl.ruleset as ruleset
 from leadctl.errors import RuleError
+from leadctl.rules.load import rules_hash
 from leadctl.ruleset import load_rules
 from tests.conftest import RULES, Cli
 from tests.test_rules_load import nested_aliases
@@ -338,8 +340,6 @@ def test_rules_check_says_which_tags_later_nights_read_from_raw_events(cli):
 def test_a_rule_file_changed_while_the_rules_are_read_is_read_again(tmp_path, monkeypatch):
     # `identity link` appending an override while a run reads the rules: the hash the run
     # records is that of the files it parsed, the new ones
-    import leadctl.ruleset as ruleset
-    from leadctl.rules.load import rules_hash
 
     rules = shutil.copytree(RULES, tmp_path / "rules")
     real, calls = ruleset.load_funnel_rules, []

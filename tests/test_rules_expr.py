@@ -12,6 +12,7 @@ from leadctl.rules.expr import CompiledExpr, ExprError, compile_expr, expr_names
 from leadctl.rules.load import load_yaml_text
 from leadctl.rules.located import RuleDoc, compile_located
 from leadctl.sqlfn import round_sql
+from leadctl.workspace import open_memory
 
 FIELDS = {
     "orders": "number",
@@ -130,7 +131,6 @@ def test_default_column_reference_quotes_names():
 
 @pytest.fixture(scope="module")
 def ws():
-    from leadctl.workspace import open_memory
 
     ws = open_memory()
     ws.execute(

@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from leadctl import pipeline, workspace
+from leadctl.errors import WorkspaceLocked
 from tests.conftest import RULES, SAMPLE_INBOX, Cli, write
 
 AS_OF = "2026-11-01"
@@ -301,7 +303,6 @@ def test_unreadable_inbox_file_exits_2_nothing_changed_and_failure_logged(tmp_pa
 
 
 def test_a_failed_runs_log_row_starts_when_the_run_started(tmp_path, monkeypatch):
-    from leadctl import pipeline
 
     def slow_failure(*args, **kwargs):
         time.sleep(0.5)
@@ -319,8 +320,6 @@ def test_a_failed_runs_log_row_starts_when_the_run_started(tmp_path, monkeypatch
 
 
 def test_a_failed_run_keeps_the_lock_until_its_log_row_is_written(tmp_path, monkeypatch):
-    from leadctl import pipeline, workspace
-    from leadctl.errors import WorkspaceLocked
 
     def failing(*args, **kwargs):
         raise RuntimeError("boom")

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import phonenumbers
 import pyarrow.parquet as pq
 import pytest
 
@@ -159,7 +160,6 @@ BLOCKED = {("phone", "+8613800138000"), ("email", "test@test.com"),
 
 
 def norm_phone(raw: str) -> str | None:
-    import phonenumbers
 
     text = raw.translate(FULLWIDTH).strip().removesuffix(".0")
     if not text or re.search(r"[A-Za-z]", text):

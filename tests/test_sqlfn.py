@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
 from hypothesis import given, settings
@@ -64,7 +65,6 @@ def test_trying_the_narrow_decimal_first_never_changes_a_result(values, digits):
 def test_a_decimal_of_15_digits_rounds_half_away_from_zero_at_any_size(whole, decimals,
                                                                       digits, negative):
     # 8532953.155 (the DOUBLE 8532953.15499999932…) rounds to 8532953.16, as written
-    from decimal import ROUND_HALF_UP, Decimal
 
     text = f"{'-' if negative else ''}{whole}.{'5' * decimals}" if decimals else str(whole)
     if len(text.lstrip("-").replace(".", "")) > 15:

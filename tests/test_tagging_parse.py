@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from leadctl.errors import RuleError
+from leadctl.ruletest import fixture_files, load_cases
+from leadctl.tagging.event_state import Fold, compile_pass, news_sql
 from leadctl.tagging.model import PERSON_FIELDS
 from leadctl.tagging.parse import load_tag_rules
 from leadctl.tagging.sql import event_pass_sql, features_select_sql, value_pass_sql
@@ -172,7 +174,6 @@ def test_event_pass_is_one_scan_and_one_group_by_over_events():
 
 
 def test_a_fold_reads_only_the_events_whose_part_in_a_condition_can_differ():
-    from leadctl.tagging.event_state import Fold, compile_pass, news_sql
 
     compiled = compile_pass(load_tag_rules(RULES), AS_OF)
     sql = news_sql(compiled, Fold(AS_OF - dt.timedelta(days=1), 5, "tag_moved"))
@@ -202,7 +203,6 @@ def test_features_sql_transpiles_to_spark():
 
 
 def test_every_shipped_tag_has_a_fixture_expectation():
-    from leadctl.ruletest import fixture_files, load_cases
 
     expected = {key for path in fixture_files(RULES) for case in load_cases(path)
                 for _, key, _, _ in case.expect}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from leadctl.tagging.model import PERSON_FIELDS
 from leadctl.tagging.parse import load_tag_rules
 from leadctl.tagging.stage import run_tags
 from tests.test_tagging_seed import workspace
@@ -314,7 +315,6 @@ def test_a_tag_removed_from_the_rules_leaves_history_and_disappears(tmp_path):
 
 
 def test_stored_definitions_give_the_fields_of_the_rules(tmp_path):
-    from leadctl.tagging.model import PERSON_FIELDS
 
     ws = events_ws()
     tag_rules = rules(tmp_path)

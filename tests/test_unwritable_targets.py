@@ -8,8 +8,12 @@ import json
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import Cli, write
+
+from leadctl.errors import UsageError
+from leadctl.views.export import refuse_workspace_file
 
 AS_OF = "2026-11-01"
 # A folder where nothing can be created (Linux /proc): DuckDB's COPY itself refuses.
@@ -49,7 +53,6 @@ def _failure(result, code: int, kind: str) -> str:
 
 
 def _experiments(env) -> int:
-    import duckdb
 
     with duckdb.connect(str(env["ws"].db), read_only=True) as con:
         return con.execute("SELECT count(*) FROM experiments").fetchone()[0]
@@ -218,8 +221,6 @@ def test_a_workspace_or_log_file_written_with_a_trailing_separator_names_a_folde
 
 def test_the_log_file_refusal_is_the_librarys_message(env):
     # (the CLI rebuilt the message beside refuse_workspace_file's own)
-    from leadctl.errors import UsageError
-    from leadctl.views.export import refuse_workspace_file
 
     db = env["ws"].db
     with pytest.raises(UsageError) as refused:

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
 from leadctl.errors import WorkspaceError, WorkspaceLocked
 from leadctl.starter import starter_rules_dir
-from leadctl.workspace import _clone_or_copy, open_reader, open_writer, reading
+from leadctl.workspace import _clone_or_copy, open_reader, open_writer, reading, temp_copy
+from tests.conftest import RULES, SAMPLE_INBOX, Cli, write
 
 
 def count_leads(db) -> int:
@@ -204,7 +208,6 @@ def test_reader_needs_an_existing_workspace(tmp_path):
 
 
 def test_init_creates_workspace_and_copies_rules(cli, tmp_path):
-    from tests.conftest import Cli
 
     init_cli = Cli(tmp_path / "new" / "leadctl.duckdb", rules=tmp_path / "new" / "rules")
     result = init_cli("init", tmp_path / "new", "--json")
@@ -234,7 +237,6 @@ def test_init_writes_the_rules_where_rules_given_says_else_into_its_folder(
         tmp_path, monkeypatch, given):
     # (`leadctl --rules ./rules init ws` put them in ws/rules: `./rules` was taken for the
     # default)
-    from typer.testing import CliRunner
 
     from leadctl.cli.app import app
 
@@ -300,11 +302,7 @@ def test_a_write_the_file_size_limit_refuses_is_a_workspace_error_and_leaves_not
         tmp_path):
     """A disk that fills mid-run (here a 1 MB file size limit) fails at a COMMIT or a
     checkpoint of the private copy: exit 2 naming the workspace, no copy left behind."""
-    import resource
-    import subprocess
-    import sys
 
-    from tests.conftest import RULES, SAMPLE_INBOX
 
     limit = (1_000_000, 1_000_000)
     ran = subprocess.run(
@@ -319,7 +317,6 @@ def test_a_write_the_file_size_limit_refuses_is_a_workspace_error_and_leaves_not
 
 
 def test_an_input_file_named_like_the_workspace_fails_alone(tmp_path):
-    from tests.conftest import Cli, write
 
     cli = Cli(tmp_path / "crm")
     (tmp_path / "crm_orders.parquet").write_bytes(b"PAR1" + b"\0" * 64)  # damaged
@@ -333,11 +330,7 @@ def test_an_input_file_named_like_the_workspace_fails_alone(tmp_path):
 def test_a_staged_copy_left_by_a_killed_process_is_removed_by_the_next_writer(
         tmp_path, monkeypatch):
     # a GBK file's transcoded copy (its rows in clear) stayed in the temp folder for good
-    import os
-    import subprocess
-    import tempfile
 
-    from leadctl.workspace import open_writer, temp_copy
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     gone = subprocess.Popen(["true"])
