@@ -30,8 +30,9 @@ def _digits(value: str) -> str:
 
 def mask_phone(value: str | None) -> str | None:
     """Keep the first 3 and last 4 digits of 11 or more (a CN country code, +86 or 0086,
-    is dropped, with a trunk 0 after it; full-width digits count as digits), the first and last 2 of 7 to 10 (a
-    landline or short number: at least 3 hidden), the last 2 of fewer. Fewer than 3
+    is dropped, with a trunk 0 after it; full-width digits count as digits), the first
+    and last 2 of 7 to 10 (a landline or short number: at least 3 hidden), the last 2 of
+    fewer. Fewer than 3
     digits (`phone:abc`): masked like any other text, never a lone `*`."""
     if value is None:
         return None

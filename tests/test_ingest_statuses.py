@@ -216,6 +216,16 @@ def test_blank_lines_use_no_number_in_a_file_whose_quoted_values_span_lines(cli,
         (2, "too_many_columns", True), (4, "too_many_columns", False)]
 
 
+@pytest.mark.parametrize("note", ['"multi\nline"', '"\nline"', '"multi\n"', '"\n"'])
+def test_a_value_that_starts_or_ends_with_a_line_break_pairs_its_quotes(cli, tmp_path, note):
+    # `…,"` ending a line and a line that is one `"` each hold one quote, not two
+    path = write(tmp_path / "x.csv", f'lead_id,phone,note\nL1,13900000001,{note}\n\n'
+                 'L2,13900000002,x,extra\nL3,13900000003,z\n')
+    assert cli("ingest", path).exit_code == 0
+    assert (table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 2"),
+            table(cli, "SELECT row_number FROM rejects")) == ([("L1", 1), ("L3", 3)], [(2,)])
+
+
 @pytest.mark.parametrize("note, numbers", [
     # a quote inside an unquoted value is text: the lines still tell the records apart
     ('12"screen', ([("L1", 1), ("L3", 3), ("L4", 4)], [(2,)])),

@@ -202,8 +202,12 @@ def quotes_sql(line: str, delimiter: str) -> str:
     d = "[" + delimiter.replace("\\", "\\\\").replace("]", "\\]") + "]"
     text = f"replace(coalesce({line}, ''), '\"\"', '')"
     opening, closing = literal("(?:^|" + d + ') ?"'), literal('"(?:' + d + "|$)")
+    # a quote at a field's start and end at once (`…,"` ending a line: a value that starts
+    # with a line break; a line that is one `"`: a value that ends with one) is one quote
+    both = literal("(?:^|" + d + ') ?"(?:' + d + "|$)")
     return (f"(len(regexp_extract_all({text}, {opening})) + "
-            f"len(regexp_extract_all({text}, {closing})))")
+            f"len(regexp_extract_all({text}, {closing})) - "
+            f"len(regexp_extract_all({text}, {both})))")
 
 
 def file_lines_sql(path: str, delimiter: str = ",") -> str:
