@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from leadctl.tagging.model import PERSON_FIELDS
 from leadctl.tagging.parse import load_tag_rules
 from leadctl.tagging.stage import run_tags
@@ -383,12 +385,14 @@ def test_a_number_attribute_that_is_nan_or_infinite_is_no_number(tmp_path):
         {"person_id": "c", "big_coupons": 0, "coupon_sum": 0.0, "top_coupon": None}]
 
 
-def test_a_stored_run_that_has_no_value_at_all_is_still_the_previous_run(tmp_path):
+@pytest.mark.parametrize("command", ["tag", "run --engine spark"])
+def test_a_stored_run_that_has_no_value_at_all_is_still_the_previous_run(tmp_path, command):
     # Leads without events yet: the first run stored no value (`tags` has no row), and the
-    # next run said there was no previous run and counted no change it recorded.
+    # next run said there was no previous run and counted no change it recorded. (A Spark
+    # night's state carries its run log, its rows logged as `run --engine spark`.)
     ws = workspace(["a", "b"], [])
     ws.execute("INSERT INTO runs (run_id, command, started_at, as_of, outcome) "
-               "VALUES (1, 'tag', now(), DATE '2026-11-01', 'ok')")
+               "VALUES (1, ?, now(), DATE '2026-11-01', 'ok')", [command])
     only_events = rules(tmp_path, "tags:\n" + TAGS[TAGS.index("  - name: last_paid"):
                                                      TAGS.index("  - name: tier")]
                         + TAGS[TAGS.index("  - name: cats"):])

@@ -44,8 +44,9 @@ def stored_value(text: Any) -> Any:
 TAGGED_WITH_KEY = "tags_rules_hash"
 
 
-# Run-log rows whose tags were published (a data check failing still publishes the work).
-TAG_COMMANDS = ("tag", "run", "load-results")
+# Run-log rows whose tags were published (a data check failing still publishes the work);
+# a Spark night logs its run in the state it carries.
+TAG_COMMANDS = ("tag", "run", "load-results", "run --engine spark")
 PUBLISHED_OUTCOMES = ("ok", "data_check_failed")
 
 
