@@ -105,13 +105,13 @@ def paths_sql(q: FunnelQuery) -> str:
     if q.exclusive_steps:
         rows = f"SELECT * FROM (\n        {matching})\n    WHERE step IS NOT NULL"
     else:
-        rows = (f"SELECT person_id, ev, unnest(steps) AS step, {mask_sql(n, 'steps')} AS mask\n"
+        rows = (f"SELECT person_id, ev, unnest(steps) AS step, steps\n"
                 f"    FROM (\n        {matching})")
     ctes = [f"""step_events AS MATERIALIZED (
     {rows})""",
             f"""s1 AS (
     SELECT person_id, ev, ev.ts AS t1, [ev.id] AS used FROM (
-        SELECT person_id, {pick_sql(1, n, q.exclusive_steps, 'step_events')} AS ev
+        SELECT person_id, {pick_sql(1, q.exclusive_steps, 'step_events')} AS ev
         FROM step_events WHERE step = 1{since}{entry}
         GROUP BY person_id))"""]
     # An event counts for one step only. Steps of disjoint event types cannot share one;
@@ -122,7 +122,7 @@ def paths_sql(q: FunnelQuery) -> str:
     for k in range(2, n + 1):
         ctes.append(f"""s{k} AS (
     SELECT person_id, ev, t1, list_append(used, ev.id) AS used FROM (
-        SELECT p.person_id, {pick_sql(k, n, q.exclusive_steps, 'se')} AS ev,
+        SELECT p.person_id, {pick_sql(k, q.exclusive_steps, 'se')} AS ev,
                any_value(p.t1) AS t1, any_value(p.used) AS used
         FROM s{k - 1} p JOIN step_events se ON se.person_id = p.person_id AND se.step = {k}
         WHERE se.ev.ts >= p.ev.ts AND se.ev.ts < p.t1 + {window}
@@ -135,32 +135,22 @@ def paths_sql(q: FunnelQuery) -> str:
             f"FROM s1\n{joins}")
 
 
-# Steps within this many of the one being chosen are told apart when events of one
-# instant tie: the mask is a BIGINT, one bit a step.
-MASK_STEPS = 62
+def later_steps_sql(k: int, alias: str) -> str:
+    """Of the steps an event matches (`steps`, ascending), those after step k, negated: in
+    list order the smaller, the less the next steps need it (none: `[]`, the least; one
+    that the next step takes sorts after one only a later step takes)."""
+    return (f"list_transform(list_filter({alias}.steps, lambda s: s > {k}), "
+            f"lambda s: -s)")
 
 
-def mask_sql(n_steps: int, steps: str) -> str:
-    """The steps an event matches as bits, the next step's highest: bit n−s for step s
-    (steps more than MASK_STEPS apart are left out)."""
-    return (f"list_sum(list_transform({steps}, lambda s: CASE WHEN {n_steps} - s < "
-            f"{MASK_STEPS} THEN CAST(1 AS BIGINT) << ({n_steps} - s) ELSE 0 END))")
-
-
-def later_steps_sql(k: int, n_steps: int, alias: str) -> str:
-    """Of an event's mask, the steps after step k (the next one highest): the smaller, the
-    less the next steps need it."""
-    return f"({alias}.mask & {(1 << min(n_steps - k, MASK_STEPS)) - 1})"
-
-
-def pick_sql(k: int, n_steps: int, exclusive: bool, alias: str) -> str:
+def pick_sql(k: int, exclusive: bool, alias: str) -> str:
     """The event that counts for step k among a person's candidates: the earliest, at one
     instant the one the next steps need least (no event of disjoint steps is needed by
     another), then the first loaded."""
     if exclusive:
         return f"min({alias}.ev)"
     return (f"min(struct_pack(ts := {alias}.ev.ts, later := "
-            f"{later_steps_sql(k, n_steps, alias)}, ev := {alias}.ev)).ev")
+            f"{later_steps_sql(k, alias)}, ev := {alias}.ev)).ev")
 
 
 def group_value_sql(dim_index: int, dim: Dimension, n_steps: int, attribution: str,
