@@ -182,15 +182,16 @@ def test_a_lead_dealt_to_another_rep_starts_its_status_age_again(rules, tmp_path
     assert route(ws, without_ann, day(6))["causes"] == {"sla_expired": 1}
 
 
-def test_a_sale_of_a_lead_claimed_from_a_pool_listing_no_reps_keeps_it_there(rules):
-    # public_sea lists no reps: any rep may claim from it, so the seller works there.
+def test_a_sale_of_a_lead_claimed_from_a_pool_listing_no_reps_moves_it_to_the_sellers(rules):
+    # public_sea lists no reps (any rep may claim from it): it is no rep's pool, and the
+    # sold person goes to bob's.
     ws = make_ws([("a1", 90, "A")])
     route(ws, rules, DAY0)
     route(ws, rules, day(4))  # the SLA sends it to public_sea
     claim(ws, rules, "public_sea", "bob", day(4))
     sold = record_sale(ws, rules, "a1", "bob", day(5))
-    assert (sold["pool"], state(ws, "a1")) == ("public_sea", ("public_sea", "bob", "closed",
-                                                               False, "sale"))
+    assert (sold["pool"], state(ws, "a1")) == ("sales", ("sales", "bob", "closed", False,
+                                                         "sale"))
 
 
 def test_a_reassigning_route_leaves_a_lead_the_sla_sent_back(tmp_path):

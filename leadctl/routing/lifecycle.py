@@ -208,7 +208,7 @@ def record_sale(ws: Workspace, rules: RoutingRules, query: str, rep: str, as_of:
         locked_until = state["locked_until"]  # a later sale never shortens a lock
     # the person joins a pool the rep works in: its current one when the rep is there, else
     # the rep's first (a sale from a nurture or dormant pool, or another team's, moves it)
-    reps_pools = [p.name for p in rules.pools if rep in rules.members(p)]
+    reps_pools = [p.name for p in rules.pools if rep in [r.name for r in p.reps]]
     pool = state["pool"] if state and state["pool"] in reps_pools else \
         rules.rep_first_pools().get(rep)
     new = {
