@@ -293,19 +293,11 @@ class IngestState:
         (they went to rejects as 'superseded', 'replaced by file N' or 'read again as …
         by file N'); None when none did. Asked of a duplicate only: rare, so one query
         each (a few distinct details, however many rows)."""
-        details = [row[0] for row in self.ws.execute(
-            "SELECT DISTINCT detail FROM rejects WHERE file_id = ? AND reason = 'superseded'",
-            [file_id]).fetchall()]
-        if not details:
+        rows = self.ws.execute(sql.superseding_files_sql(), [file_id]).fetchall()
+        if not rows:
             return None
-        ids = {int(m.group(1)) for d in details if (m := _BY_FILE.search(d or ""))}
-        if not ids:
-            return {""}  # replaced by a file not named: never re-sent
-        listed = ", ".join(map(str, sorted(ids)))
-        hashes = dict(self.ws.execute(
-            f"SELECT file_id, content_hash FROM ingested_files WHERE file_id IN ({listed})"
-        ).fetchall())
-        return {hashes.get(i, "") for i in ids}
+        named = {digest or "" for by_file, digest in rows if by_file is not None}
+        return named or {""}  # replaced by a file not named: never re-sent
 
     def later_digests(self, reader: DuckDBReader, encoding: str | None) -> set[str]:
         """The contents of the files after the current one in this delivery (fingerprinted
@@ -336,8 +328,6 @@ class IngestState:
         if result.kind == "leads" and result.loaded:
             self.lead_sources.add(result.source)
 
-
-_BY_FILE = re.compile(r"by file ([0-9]+)$")
 
 ZONE_KEY = "timezone"  # meta: the zone the workspace's times were read in
 

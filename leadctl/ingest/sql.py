@@ -556,6 +556,17 @@ def replaced_by_sql(file_ids: list[int], by_file: int) -> str:
             f"'superseded' AND detail = {literal(f'replaced by file {int(by_file)}')}")
 
 
+def superseding_files_sql() -> str:
+    """Per distinct detail of the rows of file `?` that later files replaced (rejects
+    'superseded': 'replaced by file N', 'read again as … by file N', as the builders here
+    write them), the file it names (NULL: none) and that file's content hash."""
+    return ("SELECT DISTINCT r.by_file, f.content_hash FROM (\n"
+            "  SELECT TRY_CAST(regexp_extract(detail, 'by file ([0-9]+)$', 1) AS INTEGER) "
+            "AS by_file\n"
+            "  FROM rejects WHERE file_id = ? AND reason = 'superseded') r\n"
+            "LEFT JOIN ingested_files f ON f.file_id = r.by_file")
+
+
 def insert_leads_sql(checked: str, duplicates: str, file_id: int, source: str, base: int,
                      kept: bool = True) -> str:
     """The file's usable rows into leads, new keys `base` (at least every stored key) +

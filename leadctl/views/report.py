@@ -272,9 +272,10 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
         SELECT person_id FROM current_sales
         UNION SELECT person_id FROM ({current_person_sql(
             "assignments", where=f"rule = 'sale' AND {sold_by('as_of')}")})
-        UNION SELECT person_id FROM ownership
+        UNION SELECT person_id FROM ownership o
         WHERE locked_until IS NOT NULL AND {sold_by("status_since")}
-          AND person_id NOT IN (SELECT person_id FROM ({current_person_sql("sales")}))),
+          AND NOT EXISTS (SELECT 1 FROM ({current_person_sql("sales")}) x
+                          WHERE x.person_id = o.person_id)),
     sale_amounts AS (
         SELECT person_id, sum(amount) AS amount FROM current_sales GROUP BY person_id),
     person_state AS (
