@@ -24,6 +24,7 @@ from leadctl import pii
 from leadctl.errors import NotFound, UsageError
 from leadctl.identity.history import ID_HEX, ID_PREFIX, lead_derived_id_sql
 from leadctl.identity.normalize import (
+    FULL_WIDTH_TABLE,
     clean_phone,
     cn_mobile_national,
     id_card_check_digit,
@@ -59,9 +60,6 @@ PREFIXES = {
     "device": "device_id", "device_id": "device_id", "lead": "lead_id", "lead_id": "lead_id",
     "person": "person_id", "person_id": "person_id",
 }
-_FULL_WIDTH = {**{0xFF10 + i: str(i) for i in range(10)}, 0xFF0B: "+", 0xFF0D: "-",
-               0x3000: " ", 0xFF08: "(", 0xFF09: ")", 0xFF20: "@"}
-_PHONE_JUNK = re.compile(r"[\s\-().]")
 _CN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _PHONE_LIKE = re.compile(r"\+?[0-9]{6,15}")
 _ID_CARD = re.compile(r"[1-9][0-9]{16}[0-9Xx]|[1-9][0-9]{14}")
@@ -158,14 +156,14 @@ def classify_query(text: str, region: str = "CN") -> list[Lookup]:
             value = canonical_person_id(value)
         return [Lookup(kind, _normalize_identifier(kind, value))]
     lookups: list[Lookup] = []
-    plain = query.translate(_FULL_WIDTH).strip()
+    plain = query.translate(FULL_WIDTH_TABLE).strip()
     card = id_card_key(plain)
     if "@" in plain and " " not in plain:
         lookups.append(Lookup("email", plain.lower().removeprefix("mailto:")))
     elif card:
         lookups.append(Lookup("id_card", card))
     phone = _phone_key(plain, region)
-    digits = _PHONE_JUNK.sub("", plain.removesuffix(".0"))
+    digits = clean_phone(plain)
     if phone is None and _PHONE_LIKE.fullmatch(digits) and not card:
         # Not a valid number: still looked up as cleaned, where blocked values live.
         phone = _normalize_other_phone(plain, region) or digits

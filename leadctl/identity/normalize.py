@@ -303,7 +303,8 @@ def normalize_phone_leftovers(ws: Any, tables: list[str], region: str = "CN") ->
 
 # -- Python mirror of the SQL (one value at a time: lookups and tests) -----------------------
 
-_FULL_WIDTH = str.maketrans(FULL_WIDTH_FROM, FULL_WIDTH_TO)
+# Full-width digits, signs and spaces as ASCII (as the SQL's translate): lookups too.
+FULL_WIDTH_TABLE = str.maketrans(FULL_WIDTH_FROM, FULL_WIDTH_TO)
 _EXPONENT = re.compile(r"[0-9]\.([0-9]+)[eE]\+?([0-9]{1,2})")
 _DIGITS = re.compile(r"\+?[0-9]+")
 _SUFFIX = re.compile(r"\+?[0-9]+\.0+")
@@ -314,7 +315,7 @@ _NUMBER = re.compile(r"\+?[0-9]{5,17}")
 def clean_phone(text: str) -> str:
     if _DIGITS.fullmatch(text):
         return text
-    text = text.translate(_FULL_WIDTH).strip(" ")
+    text = text.translate(FULL_WIDTH_TABLE).strip(" ")
     if _SUFFIX.fullmatch(text):
         return text[:text.index(".")]
     exp = _EXPONENT.fullmatch(text)
