@@ -21,6 +21,8 @@ from leadctl.routing.merge import (
     fold_intent_sql,
     kept_sql,
     preferred_ids_sql,
+    split_joins_apply_sql,
+    split_joins_sql,
     split_log_sql,
 )
 from leadctl.routing.model import DEFAULT_MERGE_KEEP
@@ -414,10 +416,12 @@ def test_the_builders_translate_to_spark():
     day, at, keep = dt.date(2026, 11, 3), dt.datetime(2026, 11, 3, 1, 2, 3), DEFAULT_MERGE_KEEP
     statements = [preferred_ids_sql(day), candidates_sql(keep, day), kept_sql(keep, 7),
                   conflicts_insert_sql(day, 7, at), *apply_merge_sql(day, 7, at),
-                  *fold_intent_sql(), split_log_sql(day, 7, at)]
+                  *fold_intent_sql(), split_log_sql(day, 7, at),
+                  split_joins_sql(day, 7, {"ann": "sales"}), *split_joins_apply_sql()]
     kinds = [translate(sql).kind for sql in statements]
     assert kinds == ["query", "materialize", "materialize", "append", "append", "delete",
-                     "append", "materialize", "delete", "append", "append"]
+                     "append", "materialize", "delete", "append", "append",
+                     "materialize", "append", "append"]
 
 
 def test_a_sale_after_a_merge_knows_the_merged_persons_earlier_sale(cli):
@@ -445,3 +449,38 @@ def test_two_locks_of_one_rep_are_no_conflict_and_the_later_lock_end_is_kept(cli
     assert (portrait["person_id"], portrait["owner"], portrait["locked_until"]) == (
         X, "ann", str(dt.date(2026, 11, 3) + dt.timedelta(days=300)))  # the first sale's id
     assert identity_log(cli)[0][-1] == f"merge: {Y} into {X}; kept the state of {X} (by lock)"
+
+
+def test_a_split_part_that_joins_a_routed_person_brings_its_lock_to_the_merge(cli):
+    # Y's lock (bob) lost to X's (ann) on the bridge night: a conflict. Unlinked from X and
+    # linked to C (routed, ann, pending) before the next night, Y's part keeps C's id (the
+    # only routed id: identity records a split, no merge) and bob's sales, under Y's retired
+    # id, now lead to C: the merge policy decides bob's lock against C's own state.
+    night(cli, FIRST + "c1,13855556666,,2026-10-05 10:00\n", "2026-11-01")
+    c = pid("c1")
+    assert state(cli, "c1") == (c, "ann", "pending", False)
+    sold(cli, "x1", "ann", "2026-11-02")
+    sold(cli, "y1", "bob", "2026-11-03")
+    night(cli, BRIDGE, "2026-11-04", "bridge")  # X keeps ann's lock; bob's on Y: a conflict
+    assert len(cli("identity", "conflicts", "--json").json()["conflicts"]) == 1
+    assert cli("identity", "unlink", "y1", "b1", "--reason", "two people").exit_code == 0
+    assert cli("identity", "link", "y1", "c1", "--reason", "one person").exit_code == 0
+
+    summary = night(cli, None, "2026-11-05")
+
+    assert query(cli, f"SELECT * FROM ownership WHERE person_id = '{c}'") == [
+        (c, "sales", "bob", "closed", dt.date(2026, 11, 3), dt.date(2026, 11, 3),
+         dt.date(2027, 5, 2), False, "sale")]
+    assert state(cli, "y1") == state(cli, Y) == (c, "bob", "closed", True)
+    assert state(cli, "x1") == (X, "ann", "closed", True)
+    assert identity_log(cli)[-1] == (
+        c, "sales", "sales", "ann", "bob", "pending", "closed", "merge",
+        f"merge: {Y} into {c}; kept the state of {Y} (by lock)")
+    assert query(cli, "SELECT count(*) FROM assignments WHERE as_of = DATE '2026-11-05' "
+                      "AND rule IN ('merge', 'split')") == [(1,)]  # one decision
+    assert summary["conflicts"] == 0  # C's own state held no lock
+    assert cli("identity", "conflicts", "--json").json() == {"conflicts": []}
+    assert query(cli, "SELECT status FROM ownership_conflicts") == [("ended",)]
+    assert cli("sale", "c1", "--rep", "ann", "--as-of", "2026-11-06").exit_code != 0
+    night(cli, None, "2026-11-06")  # routing leaves the lock alone
+    assert state(cli, "c1") == (c, "bob", "closed", True)

@@ -14,7 +14,9 @@ is a conflict: one `ownership_conflicts` row, listed by `leadctl identity confli
 Split (leads of old id O now form person P): O's id, sales and state stay together on
 the part identity gives O's id — the part holding most of O's leads —, the other parts
 get no state (the next route routes them as new). One `assignments` row (rule `split`)
-per part that leaves a routed person.
+per part that leaves a routed person. A part that leaves and joins another routed
+person (identity records the split, no merge) brings the locks of sales under its retired
+ids to that person as a merge would (`split_joins_sql`: decided by `on_merge`, a `merge` row).
 
 `preferred_ids_sql` is what routing asks identity to prefer as the surviving id: routed
 persons in the order the keep policy picks their states (so the kept state's id survives;
@@ -35,6 +37,7 @@ from leadctl.routing.tables import (
     MERGE_KEPT,
     MERGE_TEMP_TABLES,
     OWNERSHIP_COLUMNS,
+    SPLIT_JOINS,
     SPLIT_LOCKS,
 )
 from leadctl.sqltext import date_literal, literal, ts_literal
@@ -315,6 +318,64 @@ SELECT person_id, last_sold_at FROM {SPLIT_LOCKS}
 WHERE person_id NOT IN (SELECT person_id FROM lead_intent)"""]
 
 
+def split_joins_sql(as_of: dt.date, run_id: int, rep_pools: dict[str, str]) -> str:
+    """SPLIT_JOINS: the locks a part split off this run brings to a routed person it
+    joined (the part has a state of its own, so `split_locks_sql` skips it, and identity
+    records no merge when that person's id was the only routed one): sales recorded under
+    a retired id that now leads to the part still lock it for a rep its state does not
+    hold that lock for — say the other lock of a merge's conflict, unlinked and linked to
+    another routed person in one night. One row per retired id: the lock's state (the
+    seller's, closed, locked; of several reps the earliest sale's, with that rep's latest
+    `locked_until`; the rep's first pool, else the person's), which `split_joins_apply_sql`
+    puts back under that id, so that the merge that follows decides it against the
+    person's own state by `on_merge: keep:` (a `merge` row; a lock not kept, a conflict).
+    A lock of an open conflict the person still holds was decided already: left alone."""
+    day = date_literal(as_of)
+    pools = " UNION ALL ".join(f"SELECT {literal(rep)} AS rep, {literal(pool)} AS pool"
+                               for rep, pool in rep_pools.items()) or \
+        "SELECT CAST(NULL AS VARCHAR) AS rep, CAST(NULL AS VARCHAR) AS pool"
+    return f"""CREATE OR REPLACE TEMP TABLE {SPLIT_JOINS} AS
+WITH parts AS (
+  SELECT DISTINCT o.person_id, o.pool, o.owner, o.locked_until
+  FROM identity_history h JOIN ownership o ON o.person_id = h.person_id
+  WHERE h.run_id = {int(run_id)} AND h.change = 'split'
+), decided AS (
+  SELECT current_id, other_rep FROM ({_open_conflicts_sql(True)})
+), locks AS (
+  SELECT s.person_id AS old_id, p.person_id AS now_id, p.pool AS own_pool, s.rep,
+         min(s.sold_at) AS sold_at, max(s.sold_at) AS last_sold_at,
+         max(s.locked_until) AS locked_until
+  FROM sales s JOIN person_aliases a ON a.old_person_id = s.person_id
+  JOIN parts p ON p.person_id = a.person_id
+  WHERE s.locked_until >= {day}
+    AND s.person_id NOT IN (SELECT person_id FROM ownership)
+  GROUP BY s.person_id, p.person_id, p.pool, s.rep
+), open_locks AS (
+  SELECT l.* FROM locks l JOIN parts p ON p.person_id = l.now_id
+  WHERE NOT coalesce(p.owner = l.rep AND p.locked_until >= l.locked_until, FALSE)
+    AND NOT EXISTS (SELECT 1 FROM decided d
+                    WHERE d.current_id = l.now_id AND d.other_rep = l.rep)
+), firsts AS (
+  SELECT *, row_number() OVER (PARTITION BY old_id ORDER BY sold_at, rep) AS n
+  FROM open_locks
+)
+SELECT f.old_id AS person_id, coalesce(r.pool, f.own_pool) AS pool, f.rep AS owner,
+       f.sold_at, f.last_sold_at, f.locked_until
+FROM firsts f LEFT JOIN ({pools}) r ON r.rep = f.rep
+WHERE f.n = 1"""
+
+
+def split_joins_apply_sql() -> list[str]:
+    """The SPLIT_JOINS states written under their retired ids (the merge then folds them),
+    with the sale as that id's last clear intent (folded as a merge's: the latest wins)."""
+    return [
+        f"""INSERT INTO ownership ({', '.join(OWNERSHIP_COLUMNS)})
+SELECT person_id, pool, owner, 'closed', sold_at, sold_at, locked_until, FALSE, 'sale'
+FROM {SPLIT_JOINS}""",
+        f"""INSERT INTO lead_intent (person_id, intent_at)
+SELECT person_id, last_sold_at FROM {SPLIT_JOINS}"""]
+
+
 def split_log_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime) -> str:
     """One `split` row per part split off a routed person this run that has no state of
     its own: it leaves the person's pool/owner/status (kept by the part with the id), and
@@ -355,6 +416,9 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
         return counts
     now = dt.datetime.now()
     try:
+        if changed:  # a split part's lock that joined a routed person: merged below
+            ws.execute(split_joins_sql(as_of, run_id, rules.rep_first_pools()))
+            ws.script(split_joins_apply_sql())
         if ws.scalar(moved_states_sql()):
             ws.execute(candidates_sql(rules.merge_keep, as_of))
             ws.execute(kept_sql(rules.merge_keep, run_id))

@@ -68,7 +68,8 @@ MERGE_CANDIDATES = "route_merge_candidates"
 MERGE_KEPT = "route_merge_kept"
 MERGE_INTENT = "route_merge_intent"
 SPLIT_LOCKS = "route_split_locks"
-MERGE_TEMP_TABLES = (MERGE_CANDIDATES, MERGE_KEPT, MERGE_INTENT, SPLIT_LOCKS)
+SPLIT_JOINS = "route_split_joins"
+MERGE_TEMP_TABLES = (MERGE_CANDIDATES, MERGE_KEPT, MERGE_INTENT, SPLIT_LOCKS, SPLIT_JOINS)
 CONFLICT_COLUMNS = ("detected_at", "run_id", "as_of", "person_id", "old_person_ids",
                     "kept_person_id", "kept_rep", "kept_sold_at", "kept_locked_until",
                     "other_person_id", "other_rep", "other_sold_at", "other_locked_until",
