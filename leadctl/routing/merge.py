@@ -275,6 +275,14 @@ WHERE h.run_id = {int(run_id)} AND h.change = 'split'
   AND h.person_id NOT IN (SELECT person_id FROM ownership)"""
 
 
+def _rep_pools_sql(rep_pools: dict[str, str]) -> str:
+    """(rep, pool): each rep's first pool, as rows (none: one row of NULLs, so a join
+    to it still reads)."""
+    return " UNION ALL ".join(f"SELECT {literal(rep)} AS rep, {literal(pool)} AS pool"
+                              for rep, pool in rep_pools.items()) or \
+        "SELECT CAST(NULL AS VARCHAR) AS rep, CAST(NULL AS VARCHAR) AS pool"
+
+
 def split_locks_sql(as_of: dt.date, run_id: int, rep_pools: dict[str, str]) -> str:
     """SPLIT_LOCKS: the state a part split off this run gets back when it has none of its
     own but sales recorded under its id (or ids merged into it) still lock it — say the
@@ -283,9 +291,7 @@ def split_locks_sql(as_of: dt.date, run_id: int, rep_pools: dict[str, str]) -> s
     merge keeps, with that rep's latest `locked_until`; the pool is the rep's first (as a
     sale's without a state), else the one the part left."""
     day = date_literal(as_of)
-    pools = " UNION ALL ".join(f"SELECT {literal(rep)} AS rep, {literal(pool)} AS pool"
-                               for rep, pool in rep_pools.items()) or \
-        "SELECT CAST(NULL AS VARCHAR) AS rep, CAST(NULL AS VARCHAR) AS pool"
+    pools = _rep_pools_sql(rep_pools)
     return f"""CREATE OR REPLACE TEMP TABLE {SPLIT_LOCKS} AS
 WITH parts AS (
   SELECT person_id, pool AS left_pool FROM ({_split_parts_sql(run_id)})
@@ -331,9 +337,7 @@ def split_joins_sql(as_of: dt.date, run_id: int, rep_pools: dict[str, str]) -> s
     person's own state by `on_merge: keep:` (a `merge` row; a lock not kept, a conflict).
     A lock of an open conflict the person still holds was decided already: left alone."""
     day = date_literal(as_of)
-    pools = " UNION ALL ".join(f"SELECT {literal(rep)} AS rep, {literal(pool)} AS pool"
-                               for rep, pool in rep_pools.items()) or \
-        "SELECT CAST(NULL AS VARCHAR) AS rep, CAST(NULL AS VARCHAR) AS pool"
+    pools = _rep_pools_sql(rep_pools)
     return f"""CREATE OR REPLACE TEMP TABLE {SPLIT_JOINS} AS
 WITH parts AS (
   SELECT DISTINCT o.person_id, o.pool, o.owner, o.locked_until
