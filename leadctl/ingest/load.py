@@ -549,21 +549,25 @@ def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str,
     if not has_blank_line(path) or ws.probe(f"SELECT count(*) FROM ({lines})") is None:
         return
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _file_lines AS {lines}")
+    rejected = ws.scalar(f"SELECT count(DISTINCT line) FROM {rejects}")
+    expected = ws.scalar("SELECT count(*) FROM _stage") + rejected
+
+    def accounts_for_records(table: str) -> bool:
+        """Whether `table`'s lines hold the records read, each rejected line a record's
+        (not a blank line's, nor past the end)."""
+        records = ws.scalar(f"SELECT count(*) FILTER (WHERE NOT blank) - 1 FROM {table}")
+        placed = ws.scalar(f"SELECT count(DISTINCT r.line) FROM {rejects} r JOIN "
+                           f"({sql.records_of_lines_sql(table)}) m ON m.line = r.line")
+        return records == expected and placed == rejected
+
     try:
-        expected = ws.scalar(f"SELECT (SELECT count(*) FROM _stage) + "
-                             f"(SELECT count(DISTINCT line) FROM {rejects})")
-        for table in ("_file_lines", "_record_lines"):
-            if table == "_record_lines":
-                ws.execute("CREATE OR REPLACE TEMP TABLE _record_lines AS "
-                           + sql.lines_outside_quotes_sql("_file_lines"))
-            records = ws.scalar(f"SELECT count(*) FILTER (WHERE NOT blank) - 1 FROM {table}")
-            # every rejected line a record's (not a blank line's, nor past the end)
-            placed = ws.scalar(f"SELECT count(DISTINCT r.line) FROM {rejects} r JOIN "
-                               f"({sql.records_of_lines_sql(table)}) m ON m.line = r.line")
-            if records == expected and placed == expected - ws.scalar(
-                    "SELECT count(*) FROM _stage"):
-                ws.execute(sql.rejects_past_blank_lines_sql(rejects, table))
-                return
+        if accounts_for_records("_file_lines"):
+            ws.execute(sql.rejects_past_blank_lines_sql(rejects, "_file_lines"))
+            return
+        ws.execute("CREATE OR REPLACE TEMP TABLE _record_lines AS "
+                   + sql.lines_outside_quotes_sql("_file_lines"))
+        if accounts_for_records("_record_lines"):
+            ws.execute(sql.rejects_past_blank_lines_sql(rejects, "_record_lines"))
     finally:
         ws.execute("DROP TABLE IF EXISTS _record_lines")
         ws.execute("DROP TABLE _file_lines")
