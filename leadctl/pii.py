@@ -28,6 +28,11 @@ def _digits(value: str) -> str:
     return "".join(ch for ch in value.translate(_TO_ASCII_DIGITS) if "0" <= ch <= "9")
 
 
+# A CN mobile's country code as its digits give it, the last two with a trunk 0: dropped
+# from 11 digits more (Python and SQL masks alike).
+CN_PREFIXES = ("86", "0086", "860", "00860")
+
+
 def mask_phone(value: str | None) -> str | None:
     """Keep the first 3 and last 4 digits of 11 or more (a CN country code, +86 or 0086,
     is dropped, with a trunk 0 after it; full-width digits count as digits), the first
@@ -37,7 +42,7 @@ def mask_phone(value: str | None) -> str | None:
     if value is None:
         return None
     digits = _digits(value)
-    for prefix in ("86", "0086", "860", "00860"):  # the last two with a trunk 0
+    for prefix in CN_PREFIXES:
         if len(digits) == 11 + len(prefix) and digits.startswith(prefix):
             digits = digits[len(prefix):]
             break
@@ -263,7 +268,7 @@ def mask_sql(kind: str, expr: str) -> str:
         local = ("(CASE " + " ".join(
             f"WHEN length({digits}) = {11 + len(prefix)} AND starts_with({digits}, "
             f"'{prefix}') THEN substr({digits}, {len(prefix) + 1})"
-            for prefix in ("86", "0086", "860", "00860")) + f" ELSE {digits} END)")
+            for prefix in CN_PREFIXES) + f" ELSE {digits} END)")
         return (f"(CASE WHEN {expr} IS NULL THEN NULL "
                 f"WHEN length({local}) < 3 THEN {_generic_sql(f'trim({expr})')} "
                 f"WHEN length({local}) < 7 THEN {_stars(f'greatest(length({local}) - 2, 1)')} "
