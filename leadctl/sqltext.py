@@ -83,6 +83,12 @@ def finite_sql(expr: str) -> str:
     return f"({expr} - {expr} = 0)"
 
 
+def finite_or_null_sql(expr: str) -> str:
+    """A number, NULL where it is NaN or ±infinity (no value: one passes every threshold
+    and turns sums and averages into NaN)."""
+    return f"CASE WHEN {finite_sql(expr)} THEN {expr} END"
+
+
 NULL_TOKENS_SQL = ", ".join(literal(t) for t in NULL_TOKENS)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, LEAD_COLUMNS
-from leadctl.sqltext import NULL_TOKENS_SQL, finite_sql, ident, literal, null_token_sql
+from leadctl.sqltext import NULL_TOKENS_SQL, finite_or_null_sql, ident, literal, null_token_sql
 
 BOM = "\ufeff"
 TIMESTAMP_FORMATS = (
@@ -618,7 +618,7 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
         # NaN and ±infinity (a text 'NaN', '1e400', a float column's own) are no amount:
         # one would turn every sum and average over it, and the RFM means of everyone,
         # into NaN.
-        amount = f"CASE WHEN {finite_sql(value)} THEN {value} END"
+        amount = finite_or_null_sql(value)
     base = {"_person": col("person_id"), "_lead": col("lead_id"), "_phone": col("phone"),
             "_event_type": f"lower({col('event_type')})", "ts": ts, "amount": amount,
             "category": col("category"),
