@@ -484,3 +484,56 @@ def test_a_split_part_that_joins_a_routed_person_brings_its_lock_to_the_merge(cl
     assert cli("sale", "c1", "--rep", "ann", "--as-of", "2026-11-06").exit_code != 0
     night(cli, None, "2026-11-06")  # routing leaves the lock alone
     assert state(cli, "c1") == (c, "bob", "closed", True)
+
+
+@pytest.mark.parametrize("cat_day", ["2026-11-02", "2026-11-04"])
+def test_a_split_part_that_joins_a_person_locked_by_a_third_rep_is_a_conflict(tmp_path,
+                                                                              cat_day):
+    # As above, but C is locked by cat (another team's rep: neither bob, whose lock the
+    # part brings, nor ann, who keeps X): two reps' active locks, decided as a merge
+    # decides them. The earlier sale is kept, the other lock is a conflict; C's id stays.
+    rules = rules_dir(tmp_path / "rules")
+    routing = rules / "routing.yaml"
+    routing.write_text(routing.read_text().replace(
+        "routes:", "  - {name: vip, allocation: round_robin, reps: [cat]}\nroutes:"))
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    night(cli, FIRST + "c1,13855556666,,2026-10-05 10:00\n", "2026-11-01")
+    c = pid("c1")
+    sold(cli, "x1", "ann", "2026-11-02")
+    sold(cli, "y1", "bob", "2026-11-03")  # locked until 2027-05-02
+    sold(cli, "c1", "cat", cat_day)  # C moves to cat's pool, vip
+    night(cli, BRIDGE, "2026-11-04", "bridge")  # X keeps ann's lock; bob's on Y: a conflict
+    assert cli("identity", "unlink", "y1", "b1", "--reason", "two people").exit_code == 0
+    assert cli("identity", "link", "y1", "c1", "--reason", "one person").exit_code == 0
+
+    summary = night(cli, None, "2026-11-05")
+
+    cat_first = cat_day == "2026-11-02"
+    cat_until = "2027-05-01" if cat_first else "2027-05-03"
+    bob = {"rep": "bob", "sold_at": "2026-11-03", "locked_until": "2027-05-02",
+           "from_person_id": Y}
+    cat = {"rep": "cat", "sold_at": cat_day, "locked_until": cat_until, "from_person_id": c}
+    kept, other, kept_from, pool = (cat, bob, c, "vip") if cat_first else \
+        (bob, cat, Y, "sales")
+    assert query(cli, f"SELECT pool, owner, status, locked_until FROM ownership "
+                      f"WHERE person_id = '{c}'") == [
+        (pool, kept["rep"], "closed", dt.date.fromisoformat(kept["locked_until"]))]
+    assert state(cli, "y1") == state(cli, Y) == state(cli, "c1") == (
+        c, kept["rep"], "closed", True)
+    assert state(cli, "x1") == (X, "ann", "closed", True)
+    assert identity_log(cli)[-1] == (
+        c, "vip", pool, "cat", kept["rep"], "closed", "closed", "merge",
+        f"merge: {Y} into {c}; kept the state of {kept_from} (by lock); conflict: active "
+        f"lock of {other['rep']} not kept, see leadctl identity conflicts")
+    assert query(cli, "SELECT count(*) FROM assignments WHERE as_of = DATE '2026-11-05' "
+                      "AND rule IN ('merge', 'split')") == [(1,)]  # one decision
+    assert summary["conflicts"] == 1
+    (conflict,) = cli("identity", "conflicts", "--json").json()["conflicts"]
+    assert (conflict["person_id"], conflict["kept"], conflict["other"],
+            conflict["old_person_ids"], conflict["run_id"]) == (
+        c, kept, other, [Y], summary["run_id"])
+    assert query(cli, "SELECT run_id, status FROM ownership_conflicts ORDER BY 1") == [
+        (5, "ended"), (6, "open")]  # the X/Y conflict ended with the split
+    night(cli, None, "2026-11-06")  # routing leaves the lock and the conflict alone
+    assert state(cli, "c1") == (c, kept["rep"], "closed", True)
+    assert len(cli("identity", "conflicts", "--json").json()["conflicts"]) == 1
