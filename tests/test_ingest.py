@@ -809,6 +809,25 @@ def test_the_header_line_again_is_a_reject_not_a_lead(cli, tmp_path):
     assert [(r[1], r[2]) for r in rejects_in(cli)] == [(2, "repeated_header")]
 
 
+def test_the_header_line_again_in_an_events_file_is_a_repeated_header(cli, tmp_path):
+    # it was a `bad_timestamp` (its `ts` cell is no time), unlike a leads file's
+    first = "phone,event_type,ts,amount\n13800000001,order_paid,2026-10-01 08:00,100\n"
+    path = write(tmp_path / "joined_events.csv", first + "\ufeff" + first.replace(
+        "13800000001", "13800000002"))  # two exports joined, BOMs and all
+    result = cli("ingest", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (result.json()["files"][0]["kind"], result.json()["files"][0]["loaded"]) == (
+        "events", 2)
+    con = duckdb.connect(str(cli.db), read_only=True)
+    try:
+        assert con.execute("SELECT row_number, subject FROM events ORDER BY 1").fetchall() == [
+            (1, "phone:13800000001"), (3, "phone:13800000002")]
+        assert con.execute("SELECT row_number, reason, detail FROM rejects").fetchall() == [
+            (2, "repeated_header", "the header line again (files joined?)")]
+    finally:
+        con.close()
+
+
 def test_a_leads_file_of_600_columns_loads_its_unknown_ones_as_attributes(cli, tmp_path):
     # the row's text for a generated id was a chain of 600 `||`: over DuckDB's depth limit
     names = [f"c{j}" for j in range(598)]

@@ -468,7 +468,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
                         state)
         else:
             _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
-                         result)
+                         result, staged.header_fields)
         if misread:
             _retract_reads(ws, [row[0] for row in misread], file_id, fmt.encoding, result)
         result.rows_read = result.loaded + result.rejected
@@ -674,7 +674,7 @@ def _load_leads(ws, staged: StagedFile, mapping, extra, columns, file_id, source
 
 
 def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
-                 result):
+                 result, header_fields=None):
     missing = [c for c in ("event_type",) if c not in mapping]
     if not any(c in mapping for c in ("person_id", "lead_id", "phone")):
         missing.append("person_id/lead_id/phone")
@@ -685,7 +685,7 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
         _invalid(ws, rows_sql, columns, file_id, source, "events", "missing_columns", detail,
                  result)
         return
-    fields = sql.event_columns_sql(mapping, types, options.timezone)
+    fields = sql.event_columns_sql(mapping, types, options.timezone, columns, header_fields)
     # Lead columns an events file carries (utm_source, channel, ...) are attributes of its
     # events under their canonical names (a campaign's UTM fields, for funnels); when the
     # file also has a column of that very name, the alias keeps its own header (渠道 and

@@ -394,6 +394,29 @@ def raw_text_sql(column: str, decoded: bool = False) -> str:
     return f"CAST(encode({c}) AS VARCHAR)" if decoded else f"CAST({c} AS VARCHAR)"
 
 
+REPEATED_HEADER_DETAIL = "the header line again (files joined?)"
+
+
+def repeated_header_sql(all_columns: list[str], header_fields: list[str] | None) -> str:
+    """Whether a row is the header line again (files concatenated, each with its header,
+    maybe its BOM): every cell is its column's name as the header record writes it
+    (`header_fields`, else the column names), spaces aside. Never NULL. The CASE tests the
+    other cells only on rows whose first cell is (a projection evaluates every conjunct of
+    an AND on every row)."""
+    if not all_columns:
+        return "false"
+    written = header_fields if header_fields and len(header_fields) == len(all_columns) \
+        else all_columns
+
+    def cell(column: str) -> str:  # as the header line holds it: spaces and all
+        return f"coalesce(trim(CAST({ident(column)} AS VARCHAR)), '')"
+
+    (first, name), *rest = zip(all_columns, written, strict=True)
+    others = " AND ".join(f"{cell(c)} = {literal(n.strip())}" for c, n in rest)
+    return (f"coalesce(CASE WHEN {cell(first)} IN ({literal(name.strip())}, "
+            f"{literal(BOM + name.strip())}) THEN {others or 'true'} END, false)")
+
+
 def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
                       all_columns: list[str], timezone: str,
                       header_fields: list[str] | None = None,
@@ -413,28 +436,14 @@ def checked_leads_sql(rows_sql: str, mapping: dict[str, str], extra: list[str],
         f"coalesce({raw_text_sql(c, c in decoded)}, '')" for c in all_columns) + ")"
         ) if all_columns else "''"
     kept = ", ".join(c for c in LEAD_COLUMNS if c not in ("created_at", "lead_id"))
-    # The header line again (files concatenated, each with its header, maybe its BOM):
-    # every cell is its column's name. The CASE tests the other cells only on rows whose
-    # first cell is (a projection evaluates every conjunct of an AND on every row).
-    header = "false"
-    written = header_fields if header_fields and len(header_fields) == len(all_columns) \
-        else all_columns
-
-    def cell(column: str) -> str:  # as the header line holds it: spaces and all
-        return f"coalesce(trim(CAST({ident(column)} AS VARCHAR)), '')"
-
-    if all_columns:
-        (first, name), *rest = zip(all_columns, written, strict=True)
-        others = " AND ".join(f"{cell(c)} = {literal(n.strip())}" for c, n in rest)
-        header = (f"CASE WHEN {cell(first)} IN ({literal(name.strip())}, "
-                  f"{literal(BOM + name.strip())}) THEN {others or 'true'} END")
+    header = repeated_header_sql(all_columns, header_fields)
     return f"""
         WITH src AS ({rows_sql}),
         typed AS (
             SELECT row_number, {cols['lead_id']} AS given_lead_id, {select},
                 {cols['created_at']} AS created_at_raw,
                 {struct_json_sql(extra)} AS attributes,
-                md5({row_text}) AS row_hash, coalesce({header}, false) AS is_header
+                md5({row_text}) AS row_hash, {header} AS is_header
             FROM src),
         parsed AS (
             SELECT *, {parse_timestamp_sql('created_at_raw', timezone)} AS created_at
@@ -475,7 +484,7 @@ def insert_lead_rejects_sql(rows_sql: str, checked: str, duplicates: str,
         FROM (
             SELECT row_number, reason,
                 CASE reason
-                    WHEN 'repeated_header' THEN 'the header line again (files joined?)'
+                    WHEN 'repeated_header' THEN {literal(REPEATED_HEADER_DETAIL)}
                     WHEN 'no_identifier' THEN 'no phone, email, wechat, device id or id card'
                             WHEN 'bad_date' THEN 'cannot parse created_at ' || created_at_raw
                 END AS detail
@@ -588,8 +597,11 @@ def insert_leads_sql(checked: str, duplicates: str, file_id: int, source: str, b
           AND c.row_number NOT IN (SELECT row_number FROM {duplicates})"""
 
 
-def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: str) -> dict:
-    """SQL expressions for the event fields, given source column types, in two layers.
+def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: str,
+                      all_columns: list[str] | None = None,
+                      header_fields: list[str] | None = None) -> dict:
+    """SQL expressions for the event fields, given source column types, in two layers
+    (`all_columns`, `header_fields`: to know the header line again, as a leads file does).
 
     `base` expressions read source columns once (trimmed texts, the typed timestamp and
     amount); `typed` (the events columns) and `reason` read only `base` names. `reason`
@@ -623,7 +635,8 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
             "_event_type": f"lower({col('event_type')})", "ts": ts, "amount": amount,
             "category": col("category"),
             "ts_missing": f"{ident(ts_col)} IS NULL" if ts_col else "true",
-            "ts_raw": ident(ts_col) if ts_col else "NULL", "amount_raw": amount_raw}
+            "ts_raw": ident(ts_col) if ts_col else "NULL", "amount_raw": amount_raw,
+            "is_header": repeated_header_sql(all_columns or [], header_fields)}
     # A null token (`N/A`, `null`, `-`) is no subject and no event type: the next subject
     # column is read, or the row is rejected. Tested on base names, so each text is
     # trimmed once (the byte-length guard keeps lower() off ids and phones).
@@ -636,7 +649,8 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
              "category": "category"}
     ts_text = "nullif(trim(CAST(ts_raw AS VARCHAR)), '')"  # blank or a token: no timestamp
     ts_token = f"({ts_text} IS NULL OR {null_token_sql(ts_text)})"
-    reason = (f"CASE WHEN NOT ({' OR '.join(usable.values())}) THEN 'no_subject' "
+    reason = ("CASE WHEN is_header THEN 'repeated_header' "
+              f"WHEN NOT ({' OR '.join(usable.values())}) THEN 'no_subject' "
               f"WHEN _event_type IS NULL OR _event_type IN ({NULL_TOKENS_SQL}) "
               "THEN 'no_event_type' "
               f"WHEN ts IS NULL THEN CASE WHEN ts_missing OR {ts_token} THEN 'no_timestamp' "
@@ -743,8 +757,9 @@ def insert_event_rejects_sql(rows_sql: str, fields: dict, all_columns: list[str]
     base = _base_events_sql(rows_sql, fields, f"{struct_json_sql(all_columns)} AS raw")
     return f"""
         INSERT INTO rejects
-        SELECT {file_id}, {literal(source)}, 'events', row_number, reason, NULL, raw,
-               now()::TIMESTAMP
+        SELECT {file_id}, {literal(source)}, 'events', row_number, reason,
+               CASE WHEN reason = 'repeated_header' THEN {literal(REPEATED_HEADER_DETAIL)}
+               END, raw, now()::TIMESTAMP
         FROM (SELECT row_number, {fields['reason']} AS reason, raw FROM ({base}))
         WHERE reason IS NOT NULL"""
 
