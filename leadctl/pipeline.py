@@ -193,8 +193,8 @@ class InboxRefused(InputError):
 def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
     """The ingest stage; `reader` stages the files (default: DuckDB's)."""
     ingest_options = options_from_rules(rules.rules_dir, rules.sources)
-    check_zone(ws, ingest_options)  # a night without files still reads zoned attributes
-    if not options.inbox:
+    if not options.inbox:  # (with one, ingest_paths checks the zone before it reads it)
+        check_zone(ws, ingest_options)  # a night without files still reads zoned attributes
         return {"files": 0, "note": "no inbox given"}
     try:
         result = ingest_paths(ws, options.inbox, ingest_options, reader=reader)

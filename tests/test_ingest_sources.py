@@ -128,7 +128,11 @@ def test_another_zone_than_the_stored_times_were_read_in_is_refused(tmp_path):
     text = (rules / "sources.yaml").read_text()
     (rules / "sources.yaml").write_text(text.replace("timezone: Asia/Shanghai", "timezone: UTC"))
     line = text.splitlines().index("timezone: Asia/Shanghai") + 1
+    (tmp_path / "empty").mkdir()
+    # `run` checks it once: without an inbox itself, with one as ingest does (files or none)
     for args in (("ingest", inbox / "leads.csv"), ("run", "--as-of", "2026-11-02"),
+                 ("run", "--inbox", inbox, "--as-of", "2026-11-02"),
+                 ("run", "--inbox", tmp_path / "empty", "--as-of", "2026-11-02"),
                  ("rules", "check")):
         result = cli(*args)
         assert (result.exit_code, result.stderr.splitlines()[-1]) == (2, (

@@ -367,9 +367,9 @@ def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None 
     reader = reader or DuckDBReader()
     if options.kind not in KINDS:
         raise InputError(f"--kind must be one of {', '.join(KINDS)}, not {options.kind!r}")
+    zone = check_zone(ws, options)  # before the paths are read: a rule error comes first
     files = reader.expand(paths)
     alias_map = build_alias_map(options.aliases)
-    zone = check_zone(ws, options)
     summary = IngestSummary()
     state = IngestState(ws)
     state.delivery = files
