@@ -393,10 +393,12 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
             problems.append((where, f"{name}: an event needs `person:` (a person id of this "
                              "case), `phone:` or `lead_id:` of a listed person"))
             continue
-        if event.get("at") is not None and "time" in event:  # was ignored: at: has its time
-            problems.append((_key_loc(event, "time", where), f"{name}: an event has both "
-                             "`at:` and `time:`: write the time of day in `at:`, or use "
-                             "`days_ago:` with `time:`"))
+        # at: is the whole instant: a days_ago: or time: beside it was silently ignored
+        beside = next((k for k in ("days_ago", "time") if k in event), None)
+        if event.get("at") is not None and beside is not None:
+            problems.append((_key_loc(event, beside, where), f"{name}: an event has both "
+                             f"`at:` and `{beside}:`: write the date and time of day in "
+                             "`at:`, or use `days_ago:` with `time:`"))
             continue
         days = event.get("days_ago")
         if event.get("at") is None and is_number(days) and \

@@ -445,13 +445,16 @@ def test_an_unquoted_event_time_is_the_time_it_says(rules_copy, tmp_path):
         for line, written in (("4:51", "25:00"), ("5:51", "9"), ("6:51", "'10:60'"))])
 
 
-def test_an_event_with_at_and_time_is_a_fixture_error(rules_copy, tmp_path):
-    # the `time:` was silently ignored (the event stayed at the `at:`'s 08:00, and passed)
+@pytest.mark.parametrize("beside, col", [("time: '09:30'", 61), ("days_ago: 3", 61)])
+def test_an_event_with_at_and_days_ago_or_time_is_a_fixture_error(rules_copy, tmp_path,
+                                                                  beside, col):
+    # the key beside `at:` was silently ignored (the event stayed at the `at:`, and passed)
     path = rules_copy / "tests" / "zz_at_time.yaml"
     path.write_text("as_of: 2026-11-01\npersons: [{id: p1}]\nevents:\n"
-                    "  - {person: p1, event: order_paid, at: '2026-10-31 08:00', time: '09:30',"
+                    f"  - {{person: p1, event: order_paid, at: '2026-10-31 08:00', {beside},"
                     " amount: 100}\nexpect: {p1: {paid_amount_30d: 100}}\n")
     result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
+    key = beside.split(":")[0]
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", (
-        f"error: {path}:4:61: zz_at_time: an event has both `at:` and `time:`: write the "
-        "time of day in `at:`, or use `days_ago:` with `time:`\n"))
+        f"error: {path}:4:{col}: zz_at_time: an event has both `at:` and `{key}:`: write the "
+        "date and time of day in `at:`, or use `days_ago:` with `time:`\n"))

@@ -636,7 +636,9 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
             "category": col("category"),
             "ts_missing": f"{ident(ts_col)} IS NULL" if ts_col else "true",
             "ts_raw": ident(ts_col) if ts_col else "NULL", "amount_raw": amount_raw,
-            "is_header": repeated_header_sql(all_columns or [], header_fields)}
+            # Only a text file has header lines (and 10M Parquet rows skip the test).
+            "is_header": repeated_header_sql(all_columns or [], header_fields)
+            if header_fields else "false"}
     # A null token (`N/A`, `null`, `-`) is no subject and no event type: the next subject
     # column is read, or the row is rejected. Tested on base names, so each text is
     # trimmed once (the byte-length guard keeps lower() off ids and phones).
