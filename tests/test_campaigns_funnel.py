@@ -129,9 +129,10 @@ def test_one_group_without_by_counts_in_order_inside_the_window(fcli):
 
 
 def test_first_touch_and_last_touch_attribute_the_two_channel_person_differently(fcli):
-    # d entered through edm, registered through wechat
+    # d was pushed through edm, then wechat: first touch, an entry through each (each
+    # with its own window from its push); it registered through wechat
     assert counts(funnel(fcli, "signup", "--by", "utm_source")) == [
-        ("sms", 3, 3, 1), ("edm", 1, 1, 1)]
+        ("sms", 3, 3, 1), ("edm", 1, 1, 1), ("wechat", 1, 1, 1)]
     last = funnel(fcli, "signup", "--by", "utm_source", "--attribution", "last")
     assert last["attribution"] == "last"
     # a's last touch is its click (wechat); b and c carry nothing after their sms push
@@ -142,7 +143,8 @@ def test_first_touch_and_last_touch_attribute_the_two_channel_person_differently
 
 def test_two_dimensions_and_the_min_conversion_flag(fcli):
     data = funnel(fcli, "signup", "--by", "utm_source,utm_content")
-    assert counts(data) == [("sms", "A", 2, 2, 1), ("edm", "A", 1, 1, 1), ("sms", "B", 1, 1, 0)]
+    assert counts(data) == [("sms", "A", 2, 2, 1), ("edm", "A", 1, 1, 1), ("sms", "B", 1, 1, 0),
+                            ("wechat", "B", 1, 1, 1)]
     sms_b = data["groups"][2]["steps"][2]
     assert (sms_b["conversion"], sms_b["min_conversion"], sms_b["below_min"]) == (0.0, 0.5, True)
     assert data["groups"][0]["steps"][2]["below_min"] is False  # 1 of 2: exactly the minimum
@@ -177,11 +179,11 @@ def test_json_contract_and_table(fcli):
     assert set(data["groups"][0]["steps"][0]) == {
         "step", "persons", "conversion", "of_previous", "median_hours_from_previous",
         "min_conversion", "below_min"}
-    table = fcli("report", "funnel", "signup", "--by", "utm_content", "--as-of", "2026-11-01",
+    table = fcli("report", "funnel", "signup", "--by", "utm_source", "--as-of", "2026-11-01",
                  env={"COLUMNS": "120"})
     assert table.exit_code == 0, table.stderr
-    assert "funnel signup (14d window, first touch) by utm_content" in table.stdout
-    assert "0.0% !" in table.stdout  # B: nobody registered, under the 50% minimum
+    assert "funnel signup (14d window, first touch) by utm_source" in table.stdout
+    assert "33.3% !" in table.stdout  # sms: 1 of 3 registered, under the 50% minimum
     assert "under min_conversion (registered 50%)" in table.stdout
 
 
@@ -267,22 +269,22 @@ def test_ingest_keeps_utm_columns_of_an_events_file_as_attributes(tmp_path):
 
 
 def test_sample_campaign(tmp_path):
-    """The shipped sample: every person pushed enters once (counted from the CSV), edm's
-    registrations fall under the funnel's 1% and are flagged, creatives split the rest."""
+    """The shipped sample: every person pushed enters once (counted from the CSV), by
+    channel once per channel that pushed them; edm's registrations fall under the
+    funnel's 1% and are flagged, creatives split the rest."""
     with open(SAMPLE_INBOX / "campaign_events.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     pushed = {(r["phone"], r["lead_id"]) for r in rows if r["event_type"] == "push"}
-    first_push = {}
-    for r in rows:  # time order: the first push of each subject is its entry
-        if r["event_type"] == "push":
-            first_push.setdefault((r["phone"], r["lead_id"]), r["utm_source"])
+    channels = {(r["phone"], r["lead_id"], r["utm_source"]) for r in rows
+                if r["event_type"] == "push"}
     cli = Cli(tmp_path / "ws.duckdb")
     assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0
     [total] = funnel(cli, "app_install")["groups"]
     assert total["entered"] == len(pushed) == 480
     by_source = funnel(cli, "app_register_basic", "--by", "utm_source")
     entered = {g["key"]["utm_source"]: g["entered"] for g in by_source["groups"]}
-    assert entered == {s: list(first_push.values()).count(s) for s in set(first_push.values())}
+    assert entered == {s: [c[2] for c in channels].count(s) for _, _, s in channels}
+    assert sum(entered.values()) == len(channels) == 542  # 62 were pushed by two channels
     flagged = [(g["key"]["utm_source"], s["step"]) for g in by_source["groups"]
                for s in g["steps"] if s["below_min"]]
     assert flagged == [("edm", "registered")]
@@ -359,3 +361,87 @@ def test_events_no_resolve_has_mapped_are_warned_about(tmp_path):
     assert funnel(cli, "app_install")["warnings"] == []
     assert funnel(cli, "app_install", "--since", "2026-11-05")["warnings"] == [
         "--since 2026-11-05 is after the as-of 2026-11-01: nobody can have entered"]
+
+
+BATCH_FUNNELS = """
+funnels:
+  - name: batch_signup
+    window: 14d
+    steps:
+      - {name: pushed, event: push}
+      - {name: clicked, event: click}
+      - {name: registered, event: register}
+    by: [batch, utm_source, tag:value_tier]
+"""
+
+# p: pushed in b1 (10-01), clicks (10-02); pushed again in b2 (10-10), clicks (10-11),
+#    registers 10-20: outside b1's window (to 10-15 10:00), inside b2's (to 10-24 10:00).
+# q: pushed twice in b1 (10-01 wechat, 10-03 sms), clicks 10-16: outside the window of
+#    its first push (the b1 entry), inside that of its second (its sms entry).
+# r: pushed in b2 on 10-20, clicks: its window is still open on 11-01.
+BATCH_EVENTS = """
+INSERT INTO subject_persons (subject, person_id) VALUES
+ ('person:p', 'p'), ('person:q', 'q'), ('person:r', 'r');
+INSERT INTO tags (person_id, tag, value, as_of, run_id) VALUES
+ ('p', 'value_tier', '"high"', '2026-11-01', 1);
+INSERT INTO events VALUES
+ (1, 1, 'camp', 'person:p', 'push', '2026-10-01 10:00', NULL, NULL,
+  '{"batch": "b1", "utm_source": "sms"}'),
+ (1, 2, 'camp', 'person:p', 'click', '2026-10-02 10:00', NULL, NULL, NULL),
+ (1, 3, 'camp', 'person:p', 'push', '2026-10-10 10:00', NULL, NULL,
+  '{"batch": "b2", "utm_source": "sms"}'),
+ (1, 4, 'camp', 'person:p', 'click', '2026-10-11 10:00', NULL, NULL, NULL),
+ (1, 5, 'camp', 'person:p', 'register', '2026-10-20 10:00', NULL, NULL, NULL),
+ (1, 6, 'camp', 'person:q', 'push', '2026-10-01 10:00', NULL, NULL,
+  '{"batch": "b1", "utm_source": "wechat"}'),
+ (1, 7, 'camp', 'person:q', 'push', '2026-10-03 10:00', NULL, NULL,
+  '{"batch": "b1", "utm_source": "sms"}'),
+ (1, 8, 'camp', 'person:q', 'click', '2026-10-16 10:00', NULL, NULL, NULL),
+ (1, 9, 'camp', 'person:r', 'push', '2026-10-20 10:00', NULL, NULL,
+  '{"batch": "b2", "utm_source": "sms"}'),
+ (1, 10, 'camp', 'person:r', 'click', '2026-10-21 10:00', NULL, NULL, NULL);
+"""
+
+
+@pytest.fixture
+def bcli(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(RULES / "tags.yaml", rules / "tags.yaml")
+    write(rules / "funnels.yaml", BATCH_FUNNELS + "event_attributes: {batch: string}\n")
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    with open_writer(cli.db, create=True) as ws:
+        ws.execute(BATCH_EVENTS)
+    return cli
+
+
+def entries(data: dict) -> list[tuple]:
+    """(key values..., entered, open_windows, persons per step...) per group."""
+    return [(*g["key"].values(), g["entered"], g["open_windows"],
+             *(s["persons"] for s in g["steps"])) for g in data["groups"]]
+
+
+def test_a_person_pushed_in_two_batches_enters_each_with_its_own_window(bcli):
+    # p counts in b1 (clicked; its register is after b1's window) and in b2 (registered);
+    # q, pushed twice in b1, counts once there, from its first push (the click is late)
+    assert entries(funnel(bcli, "batch_signup", "--by", "batch")) == [
+        ("b1", 2, 0, 2, 1, 0), ("b2", 2, 1, 2, 2, 1)]
+    # by channel: q enters through wechat (10-01) and through sms (10-03: clicks in time)
+    assert entries(funnel(bcli, "batch_signup", "--by", "utm_source")) == [
+        ("sms", 3, 1, 3, 3, 0), ("wechat", 1, 0, 1, 0, 0)]
+    assert entries(funnel(bcli, "batch_signup", "--by", "batch,utm_source")) == [
+        ("b1", "sms", 2, 0, 2, 2, 0), ("b2", "sms", 2, 1, 2, 2, 1),
+        ("b1", "wechat", 1, 0, 1, 0, 0)]
+    # --since applies per entry: p enters from its b2 push, q's pushes are all before
+    assert entries(funnel(bcli, "batch_signup", "--by", "batch", "--since", "2026-10-05")) == [
+        ("b2", 2, 1, 2, 2, 1)]
+
+
+def test_without_event_fields_or_with_last_touch_a_person_enters_once(bcli):
+    # one entry per person, from their first push: p's register is outside its window
+    assert entries(funnel(bcli, "batch_signup")) == [(3, 1, 3, 2, 0)]
+    assert entries(funnel(bcli, "batch_signup", "--by", "value_tier")) == [
+        (None, 2, 1, 2, 1, 0), ("high", 1, 0, 1, 1, 0)]
+    # last touch: the batch of the latest event of the path carrying one (the first push)
+    assert entries(funnel(bcli, "batch_signup", "--by", "batch", "--attribution", "last")) == [
+        ("b1", 2, 0, 2, 1, 0), ("b2", 1, 1, 1, 1, 0)]

@@ -6,10 +6,14 @@ A funnel is an ordered list of steps, each a set of event types with an optional
 - entry: the person's first event of step 1 in the report period (`--since` on/after,
   events before the as-of day only), for persons of the `entry:` population (an
   audience expression over person_features, scores and routing state, as in `find`;
-  default: every person with a step-1 event);
-- step k (k > 1): the person's earliest event of step k at or after the event that
+  default: every person with a step-1 event). Broken down by event fields under first
+  touch, a person enters once per combination of those fields' values among their
+  step-1 events (from the first event of each), so that every batch or channel is
+  measured over its own window;
+- step k (k > 1): the entry's earliest event of step k at or after the event that
   counted for step k-1 (the same event never counts twice) and before entry + window;
-  a step reached out of order does not count, and a person counts at most once per step;
+  a step reached out of order does not count, and a person counts at most once per step
+  of a group;
 - attribution of event dimensions (utm_*, source, batch attributes): `first` (default)
   takes them from the entry event; `last` from the latest event of the person's path
   that carries the dimension; tags are person values (the published tag run).

@@ -1,14 +1,16 @@
 """Pure SQL builders of `leadctl report funnel` (inputs → SQL text; nothing executes here).
 
 One pass over the events keeps those of any step (each tagged with the steps it
-matches), joined to their persons. Then, per step, a set-based join of the persons who
-reached the previous step with their events of this step picks the earliest qualifying
-event (`min` of a struct ordered by ts, then the event id — file and row: the tie-break is the load
-order). Earliest-first is what lets a person get furthest in an ordered funnel: a later
-choice can only leave less room for the next step. Among events of one instant, when an
-event type is in more than one step, the event the next steps need least is taken first
-(`later_steps_sql`): of a `click` and a `register` at one instant, a step of either
-takes the click when the next step is `register`. Finally one GROUP BY over the persons'
+matches), joined to their persons. The entries are each person's first step-1 event, or
+with first touch by event fields the first per combination of their values. Then, per
+step, a set-based join of the entries that reached the previous step with their person's
+events of this step picks the earliest qualifying event (`min` of a struct ordered by ts,
+then the event id — file and row: the tie-break is the load order). Earliest-first is
+what lets a person get furthest in an ordered funnel: a later choice can only leave less
+room for the next step. Among events of one instant, when an event type is in more than
+one step, the event the next steps need least is taken first (`later_steps_sql`): of a
+`click` and a `register` at one instant, a step of either takes the click when the next
+step is `register`. Finally one GROUP BY over the entries'
 paths counts each step per group, with the median time between steps.
 
 Tables read: events, subject_persons (and tags, persons/person_features/scores/ownership
@@ -71,8 +73,10 @@ class FunnelQuery:
 
 
 def paths_sql(q: FunnelQuery) -> str:
-    """One row per entering person: ev1..evN, the struct of the event that counted for
-    each step (NULL where the person did not get that far)."""
+    """One row per entry: person_id, entry_id (the id of its step-1 event), t1, ev1..evN,
+    the struct of the event that counted for each step (NULL where the entry did not get
+    that far). An entry per person, or per combination of event-field values (first
+    touch, `entry_dims`)."""
     n = len(q.step_conditions)
     # The struct of an event: ts first, then its id (the tie-break of `min`), then the
     # event dimensions asked for — read from the entry events only with first touch.
@@ -107,13 +111,17 @@ def paths_sql(q: FunnelQuery) -> str:
     else:
         rows = (f"SELECT person_id, ev, unnest(steps) AS step, steps\n"
                 f"    FROM (\n        {matching})")
+    # Entries: one per person, or with first touch by event fields one per combination
+    # of their values among the person's step-1 events (pushed in batch b1 and again in
+    # b2: an entry in each, with its own window). An entry is named by its event's id.
+    entry_keys = "".join(f", step_events.ev.d{i}" for i in entry_dims(q))
     ctes = [f"""step_events AS MATERIALIZED (
     {rows})""",
             f"""s1 AS (
-    SELECT person_id, ev, ev.ts AS t1, [ev.id] AS used FROM (
+    SELECT person_id, ev.id AS entry_id, ev, ev.ts AS t1, [ev.id] AS used FROM (
         SELECT person_id, {pick_sql(1, q.exclusive_steps, 'step_events')} AS ev
         FROM step_events WHERE step = 1{since}{entry}
-        GROUP BY person_id))"""]
+        GROUP BY person_id{entry_keys}))"""]
     # An event counts for one step only. Steps of disjoint event types cannot share one;
     # otherwise an event at the same instant as the previous step's may have counted for
     # an earlier step still (three `push` steps, two pushes at one instant: not three).
@@ -121,18 +129,27 @@ def paths_sql(q: FunnelQuery) -> str:
               else "NOT list_contains(p.used, se.ev.id)")
     for k in range(2, n + 1):
         ctes.append(f"""s{k} AS (
-    SELECT person_id, ev, t1, list_append(used, ev.id) AS used FROM (
-        SELECT p.person_id, {pick_sql(k, q.exclusive_steps, 'se')} AS ev,
+    SELECT person_id, entry_id, ev, t1, list_append(used, ev.id) AS used FROM (
+        SELECT p.person_id, p.entry_id, {pick_sql(k, q.exclusive_steps, 'se')} AS ev,
                any_value(p.t1) AS t1, any_value(p.used) AS used
         FROM s{k - 1} p JOIN step_events se ON se.person_id = p.person_id AND se.step = {k}
         WHERE se.ev.ts >= p.ev.ts AND se.ev.ts < p.t1 + {window}
           AND {unused}
-        GROUP BY p.person_id))""")
-    joins = "\n".join(f"LEFT JOIN s{k} ON s{k}.person_id = s1.person_id"
-                      for k in range(2, n + 1))
+        GROUP BY p.person_id, p.entry_id))""")
+    joins = "\n".join(f"LEFT JOIN s{k} ON s{k}.person_id = s1.person_id "
+                      f"AND s{k}.entry_id = s1.entry_id" for k in range(2, n + 1))
     columns = ", ".join(f"s{k}.ev AS ev{k}" for k in range(1, n + 1))
-    return (f"WITH {', '.join(ctes)}\nSELECT s1.person_id, s1.t1, {columns}\n"
+    return (f"WITH {', '.join(ctes)}\nSELECT s1.person_id, s1.entry_id, s1.t1, {columns}\n"
             f"FROM s1\n{joins}")
+
+
+def entry_dims(q: FunnelQuery) -> list[int]:
+    """The indexes of the dimensions a person enters once per value combination of: the
+    event fields under first touch (tags are one value per person; last touch attributes
+    one path per person)."""
+    if q.attribution != "first":
+        return []
+    return [i for i, dim in enumerate(q.dims) if dim.kind == "event"]
 
 
 def later_steps_sql(k: int, alias: str) -> str:
