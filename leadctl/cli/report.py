@@ -124,7 +124,7 @@ def funnel(
         "utm_content, source, a batch attribute, tag:NAME); repeat or comma-separate for "
         "several.", show_default=False)] = None,
     since: Annotated[str | None, typer.Option(
-        "--since", help="Only persons entering (first step) on or after this date "
+        "--since", help="Only entries (a first-step event) on or after this date "
         "(YYYY-MM-DD).", show_default=False)] = None,
     attribution: Annotated[str | None, typer.Option(
         "--attribution", help="first (the entry event's UTM fields; default) or last (the "
