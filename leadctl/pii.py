@@ -28,17 +28,18 @@ def _digits(value: str) -> str:
     return "".join(ch for ch in value.translate(_TO_ASCII_DIGITS) if "0" <= ch <= "9")
 
 
-# A CN mobile's country code as its digits give it, the last two with a trunk 0: dropped
-# from 11 digits more (Python and SQL masks alike).
-CN_PREFIXES = ("86", "0086", "860", "00860")
+# A CN number's country code as its digits give it, the last two with a trunk 0, and a
+# trunk 0 alone: dropped from 11 digits more (Python and SQL masks alike), so every
+# spelling identity normalisation reads as one mobile (`cn_prefix`) shows one mask.
+CN_PREFIXES = ("86", "0086", "860", "00860", "0")
 
 
 def mask_phone(value: str | None) -> str | None:
     """Keep the first 3 and last 4 digits of 11 or more (a CN country code, +86 or 0086,
-    is dropped, with a trunk 0 after it; full-width digits count as digits), the first
-    and last 2 of 7 to 10 (a landline or short number: at least 3 hidden), the last 2 of
-    fewer. Fewer than 3
-    digits (`phone:abc`): masked like any other text, never a lone `*`."""
+    is dropped, with a trunk 0 after it, and so is a trunk 0 alone before 11 digits;
+    full-width digits count as digits), the first and last 2 of 7 to 10 (a landline or
+    short number: at least 3 hidden), the last 2 of fewer. Fewer than 3 digits
+    (`phone:abc`): masked like any other text, never a lone `*`."""
     if value is None:
         return None
     digits = _digits(value)
@@ -120,17 +121,26 @@ def mask_values(kind: str, values: list[str] | None) -> list[str] | None:
 # A local part starts where its run of characters starts (the leftmost match would anyway):
 # without the look-behind, a long run with no `@` is rescanned from each of its characters.
 _EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_ID_CARD_RE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
-# A CN mobile in 3-4-4 groups, its digits ASCII or full-width, the groups split by one
-# separator identity normalisation drops too (space, dash, dot; their full-width forms; a
-# no-break space), the same both times, or none: `138 1234 5678`, `139.5555.0006`,
-# `１３９５５５５０００２`; after +86 / 0086 maybe a trunk 0 (`0086-0139-1234-0127`). Not
-# part of a decimal number: `139.12345678` (one dot) and `13912345678.5` are no phone.
 _D = "[0-9０-９]"
-_SEP = "[ .\\-\u00a0\u3000．－]?"
+_ID_CARD_RE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
+# A CN mobile: 1, 3-9, nine digits more, ASCII or full-width, maybe after +86 / 0086 (and
+# a trunk 0) or a trunk 0 alone (`0138-1234-5678`; then it starts a group of 4 or more:
+# `013 812 345 678` is a number grouped by thousands). Its digits may be grouped by single
+# separators identity normalisation drops too (space, dash; their full-width forms; a
+# no-break space), any mix, the first group 2 digits or more and every other 3 or more
+# (`13 812 345 678`, `1381 2345 678`, `138 12345678`): groups of 1 or 2 are how dates,
+# times and IP addresses split. Dots split only 3-4-4, both groups (`139.5555.0006`): one
+# dot is a decimal (`139.12345678`, `139.1234 5678`), `13.812.345.678` an amount or an IP
+# address. Not part of a decimal number (`13912345678.5`), nor the first 11 digits of a
+# number grouped by thousands (`13 812 345 678 901`).
+_SEP = "[ \\-\u00a0\u3000－]"
 _PHONE_RE = re.compile(
-    f"(?<!{_D})(?<![.．]{_D})(?:(?:[+＋]?[8８][6６]|[0０]{{2}}[8８][6６]){_SEP}[0０]?)?"
-    f"[1１][3-9３-９]{_D}(?P<sep>{_SEP}){_D}{{4}}(?P=sep){_D}{{4}}(?![.．]?{_D})")
+    f"(?<!{_D})(?<![.．]{_D})"
+    f"(?:(?:[+＋]?[8８][6６]|[0０]{{2}}[8８][6６])[ .\\-\u00a0\u3000．－]?[0０]?"
+    f"|[0０](?={_D}{{3}}))?"
+    f"(?!{_D}{{2}}(?:{_SEP}{_D}{{3}}){{4}}(?!{_D}))"
+    f"[1１][3-9３-９](?:{_D}[.．]{_D}{{4}}[.．]{_D}{{4}}"
+    f"|(?:(?:{_SEP}(?={_D}{{3}}))?{_D}){{9}})(?![.．]?{_D})")
 
 
 # What `mask_text` masks, in order: e-mails, 18-digit ID cards, CN mobiles.

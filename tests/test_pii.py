@@ -6,6 +6,8 @@ import logging
 import shutil
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadctl import pii
 from leadctl.workspace import open_memory
@@ -29,6 +31,10 @@ CASES = [
     ("phone", "0086 139 5555 0008", "139****0008"),
     ("phone", "0086-0139-1234-0127", "139****0127"),
     ("phone", "+86 0139 1234 5678", "139****5678"),
+    ("phone", "013812345678", "138****5678"),  # a trunk 0 alone is dropped as after +86
+    ("phone", "０１３８-1234-5678", "138****5678"),
+    ("phone", "0755-1234-5678", "755****5678"),  # as +86 755 1234 5678 shows
+    ("phone", "+86 755 1234 5678", "755****5678"),
     ("email", "zhang.san@qq.com", "z***@qq.com"),
     ("email", " Zhang@Example.COM ", "Z***@Example.COM"),
     ("email", "a@b@c.com", "a***@c.com"),
@@ -81,10 +87,85 @@ def test_mask_text_finds_a_phone_in_every_spelling_lookup_reads():
         "wx 139****0005, trunk 139****0127, 139****5678")
 
 
+def test_mask_text_finds_a_trunk_0_uneven_groups_and_mixed_separators():
+    line = ("a 013812345678, b 0138-1234-5678, c 13 812 345 678, d 1381 2345 678, "
+            "e 138 1234-5678, f 138 12345678, g １３８　１２３４－５６７８, h 0138.1234.5678, "
+            "i 13 812 345 678 2026-11-01")
+    assert pii.mask_text(line) == (
+        "a 138****5678, b 138****5678, c 138****5678, d 138****5678, e 138****5678, "
+        "f 138****5678, g 138****5678, h 138****5678, i 138****5678 2026-11-01")
+
+
 def test_mask_text_leaves_numbers_that_are_no_phone():
     line = ("order 202611010001, amount 1395555000.25, date 2026.11.01, ip 139.55.0.6, "
             "ten digits 139.5555.000, twelve １３９５５５５０００２１, version 139.5555.00061, "
-            "price 139.12345678, lng 134.12345678, amount 13912345678.5, mixed 139-1234 5678")
+            "price 139.12345678, lng 134.12345678, amount 13912345678.5, 139.1234 5678, "
+            "amount 1,234,567.89, date 2026-11-01, ip 13.155.100.200, amount 13.812.345.678, "
+            "amount 13 812 345 678 901, price 1381234.5678, groups of two 13 81 23 45 678, "
+            "order 1381 2345 6789, time 1500-2000, amount 013 812 345 678")
+    assert pii.mask_text(line) == line
+
+
+def _spelled(digits: str, groups: tuple[int, ...], seps: list[str], full_width: bool) -> str:
+    parts, at = [], 0
+    for size in groups:
+        parts.append(digits[at:at + size])
+        at += size
+    text = parts[0] + "".join(seps[i % len(seps)] + part for i, part in enumerate(parts[1:]))
+    return text.translate(_FULL_WIDTH) if full_width else text
+
+
+_FULL_WIDTH = str.maketrans("0123456789Xx", "０１２３４５６７８９Ｘｘ")
+# Groupings a mobile is written in: dots split only 3-4-4, both groups.
+_GROUPS = [(11,), (3, 4, 4), (3, 8), (4, 4, 3), (4, 3, 4), (7, 4), (2, 3, 3, 3), (3, 3, 5)]
+_SEPS = [" ", "-", "\u00a0", "\u3000", "－"]
+
+
+def _spelled_mobile(prefix: str, digits: str, groups: tuple[int, ...], seps: list[str],
+                    full_width: bool, dots: str) -> tuple[str, str]:
+    if prefix in ("0", "０") and groups[0] == 2:
+        prefix = ""  # a trunk 0 alone before 13 812 345 678 reads as an amount 013 812 345 678
+    seps = [dots] if dots and groups == (3, 4, 4) else seps
+    return prefix + _spelled(digits, groups, seps, full_width), digits
+
+
+_MOBILES = st.builds(
+    _spelled_mobile,
+    st.sampled_from(["", "+86", "+86 ", "0086-", "+86 0", "0", "０", "86"]),
+    st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), st.sampled_from(_GROUPS),
+    st.lists(st.sampled_from(_SEPS), min_size=1, max_size=3), st.booleans(),
+    st.sampled_from(["", ".", "．"]))
+_ID_CARDS = st.builds(
+    lambda digits, check, full_width: (_spelled(digits + check, (18,), [""], full_width),
+                                       digits + check),
+    st.from_regex(r"[1-9][0-9]{16}", fullmatch=True), st.sampled_from("0123456789Xx"),
+    st.just(False))
+# Text around a value: no digits, dots, @ (an e-mail) or separators that would join it.
+_AROUND = st.text(st.sampled_from("abcXYZ:;,()=_电话号码，。"), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_MOBILES, _ID_CARDS, _AROUND, _AROUND, _AROUND)
+def test_every_spelled_mobile_and_id_card_in_text_is_masked(mobile, id_card, a, b, c):
+    (phone_text, digits), (card_text, card) = mobile, id_card
+    assert pii.mask_text(f"{a} {phone_text} {b} {card_text} {c}") == (
+        f"{a} {digits[:3]}****{digits[-4:]} {b} {card[:4]}{'*' * 10}{card[-4:]} {c}")
+
+
+_NO_PHONES = st.one_of(
+    st.decimals(0, 10**15, places=2).map(lambda d: f"{d:,}"),
+    st.decimals(0, 10**15, places=2).map(str),
+    st.integers(10**11, 10**18).map(lambda n: f"{n:,}".replace(",", " ")),  # not 11 digits
+    st.integers(10**10, 10**18).map(lambda n: f"{n:,}".replace(",", ".")),
+    st.dates().map(lambda d: f"{d:%Y-%m-%d} {d:%Y.%m.%d} {d:%Y%m%d}"),
+    st.ip_addresses(v=4).map(str),
+    st.from_regex(r"[1-79][0-9]{4,9}|[1-79][0-9]{11,16}|[1-9][0-9]{18,24}", fullmatch=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NO_PHONES, min_size=1, max_size=4), _AROUND)
+def test_amounts_dates_and_ids_of_other_lengths_are_left_alone(numbers, around):
+    line = f"{around} " + f" {around} ".join(numbers)
     assert pii.mask_text(line) == line
 
 
@@ -174,6 +255,8 @@ def test_find_echoes_a_phone_or_email_typed_in_its_expression_masked(tmp_path):
     assert revealed.stderr.splitlines()[1] == "  phone = '13811112222'"
     found = cli("find", "city = '13811112222' or city = 'a.b@qq.com'", "--json").json()
     assert found["expr"] == "city = '138****2222' or city = 'a***@qq.com'"
+    found = cli("find", "city = '0138-1234-5678' or city = '13 812 345 678'", "--json").json()
+    assert found["expr"] == "city = '138****5678' or city = '138****5678'"
 
 
 def test_a_full_width_or_dotted_phone_in_a_utm_value_or_expression_is_masked(tmp_path):
