@@ -122,7 +122,9 @@ def mask_values(kind: str, values: list[str] | None) -> list[str] | None:
 # without the look-behind, a long run with no `@` is rescanned from each of its characters.
 _EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _D = "[0-9０-９]"
-_ID_CARD_RE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
+# An 18-character ID card, its digits (and X) ASCII or full-width.
+_ID_CARD_RE = re.compile(
+    f"(?<!{_D})[1-9１-９]{_D}{{16}}[0-9Xx０-９Ｘｘ](?![0-9A-Za-z０-９Ａ-Ｚａ-ｚ])")
 # A CN mobile: 1, 3-9, nine digits more, ASCII or full-width, maybe after +86 / 0086 (and
 # a trunk 0) or a trunk 0 alone (`0138-1234-5678`; then it starts a group of 4 or more:
 # `013 812 345 678` is a number grouped by thousands). Its digits may be grouped by single
@@ -143,8 +145,17 @@ _PHONE_RE = re.compile(
     f"|(?:(?:{_SEP}(?={_D}{{3}}))?{_D}){{9}})(?![.．]?{_D})")
 
 
+# The ID card's full-width digits and X as ASCII, as a phone's: the mask shows ASCII.
+_TO_ASCII_ID_CARD = str.maketrans(FULL_WIDTH_DIGITS + "Ｘｘ", "0123456789Xx")
+
+
+def _mask_id_card_text(value: str) -> str | None:
+    return mask_id_card(value.translate(_TO_ASCII_ID_CARD))
+
+
 # What `mask_text` masks, in order: e-mails, 18-digit ID cards, CN mobiles.
-_TEXT_MASKS = ((_EMAIL_RE, mask_email), (_ID_CARD_RE, mask_id_card), (_PHONE_RE, mask_phone))
+_TEXT_MASKS = ((_EMAIL_RE, mask_email), (_ID_CARD_RE, _mask_id_card_text),
+               (_PHONE_RE, mask_phone))
 
 
 def mask_text(text: str | None) -> str | None:

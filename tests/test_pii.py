@@ -96,13 +96,19 @@ def test_mask_text_finds_a_trunk_0_uneven_groups_and_mixed_separators():
         "f 138****5678, g 138****5678, h 138****5678, i 138****5678 2026-11-01")
 
 
+def test_mask_text_finds_a_full_width_id_card():
+    line = "id １１０１０１１９９００３０７１２３Ｘ, ｉｄ １１０１０１１９９００３０７１２３３。"
+    assert pii.mask_text(line) == "id 1101**********123X, ｉｄ 1101**********1233。"
+
+
 def test_mask_text_leaves_numbers_that_are_no_phone():
     line = ("order 202611010001, amount 1395555000.25, date 2026.11.01, ip 139.55.0.6, "
             "ten digits 139.5555.000, twelve １３９５５５５０００２１, version 139.5555.00061, "
             "price 139.12345678, lng 134.12345678, amount 13912345678.5, 139.1234 5678, "
             "amount 1,234,567.89, date 2026-11-01, ip 13.155.100.200, amount 13.812.345.678, "
             "amount 13 812 345 678 901, price 1381234.5678, groups of two 13 81 23 45 678, "
-            "order 1381 2345 6789, time 1500-2000, amount 013 812 345 678")
+            "order 1381 2345 6789, time 1500-2000, id 11010119900307123 4, amount 013 812 345 678, "
+            "nineteen １１０１０１１９９００３０７１２３３１")
     assert pii.mask_text(line) == line
 
 
@@ -139,7 +145,7 @@ _ID_CARDS = st.builds(
     lambda digits, check, full_width: (_spelled(digits + check, (18,), [""], full_width),
                                        digits + check),
     st.from_regex(r"[1-9][0-9]{16}", fullmatch=True), st.sampled_from("0123456789Xx"),
-    st.just(False))
+    st.booleans())
 # Text around a value: no digits, dots, @ (an e-mail) or separators that would join it.
 _AROUND = st.text(st.sampled_from("abcXYZ:;,()=_电话号码，。"), max_size=8)
 
@@ -255,8 +261,10 @@ def test_find_echoes_a_phone_or_email_typed_in_its_expression_masked(tmp_path):
     assert revealed.stderr.splitlines()[1] == "  phone = '13811112222'"
     found = cli("find", "city = '13811112222' or city = 'a.b@qq.com'", "--json").json()
     assert found["expr"] == "city = '138****2222' or city = 'a***@qq.com'"
-    found = cli("find", "city = '0138-1234-5678' or city = '13 812 345 678'", "--json").json()
-    assert found["expr"] == "city = '138****5678' or city = '138****5678'"
+    found = cli("find", "city = '0138-1234-5678' or city = '13 812 345 678' or "
+                "city = '１１０１０１１９９００３０７１２３Ｘ'", "--json").json()
+    assert found["expr"] == ("city = '138****5678' or city = '138****5678' or "
+                             "city = '1101**********123X'")
 
 
 def test_a_full_width_or_dotted_phone_in_a_utm_value_or_expression_is_masked(tmp_path):
