@@ -27,7 +27,7 @@ from leadctl.identity.config import load_identity_config
 from leadctl.identity.overrides_cmd import write_override
 from leadctl.identity.preview import preview_resolve
 from leadctl.ingest import ingest_paths
-from leadctl.pipeline import resolve_with_ownership
+from leadctl.pipeline import record_failed_command, resolve_with_ownership
 from leadctl.routing.lifecycle import claim as claim_leads
 from leadctl.routing.lifecycle import record_sale
 from leadctl.routing.lifecycle import set_status as set_lead_status
@@ -58,17 +58,37 @@ from leadctl.views.find import (
     relation_sql,
 )
 from leadctl.views.report import channel_report
-from leadctl.workspace import Workspace, db_path_from, open_private, open_writer, reading
+from leadctl.workspace import (
+    Workspace,
+    db_path_from,
+    open_private,
+    open_writer,
+    reading,
+    writer_lock,
+)
 
 
 @contextlib.contextmanager
 def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
                  rules: RuleSet | None = None, *, create: bool = False) -> Iterator[Workspace]:
     """A locked, atomic write session with its `runs` row started (the caller finishes
-    it with its counts)."""
-    with open_writer(db, create=create) as ws:
-        ws.start_run(command, as_of, rules.hash if rules else None)
-        yield ws
+    it with its counts). A command that fails or is stopped once its session opened
+    leaves a `failed` row, as a failed `run` does (its session's row went with its work);
+    the lock is held until that row is written."""
+    started_at = dt.datetime.now()
+    digest = rules.hash if rules else None
+    with writer_lock(db, create=create):
+        session = None
+        try:
+            with open_writer(db, create=create) as ws:
+                session = ws
+                ws.start_run(command, as_of, digest)
+                yield ws
+        except (Exception, KeyboardInterrupt) as exc:
+            if session is not None and not session.published:
+                # the CLI logs the failure itself (`tag failed (exit 2): …`)
+                record_failed_command(db, command, as_of, digest, exc, {}, None, started_at)
+            raise
 
 
 def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:

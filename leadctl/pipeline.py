@@ -342,9 +342,8 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
     counts of the stages it finished."""
     if isinstance(exc, DataCheckFailed):
         return
-    reason = interruption(exc) or (str(exc) if isinstance(exc, LeadctlError) else
-                                   f"internal error: {type(exc).__name__}: {exc}")
     stage = next((s for s in STAGES if s not in summary["stages"]), None)
+    reason = failure_reason(exc)
     with signals_ignored():  # a second Ctrl-C must not lose the row (the first stopped it)
         run_id = _record(db, options, digest, "failed", run_counts(summary), reason,
                          started_at)
@@ -352,20 +351,44 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
                   f" in stage {stage}" if stage and summary.get("run_id") else "", reason)
 
 
+def failure_reason(exc: BaseException) -> str:
+    """What the run log says a failed command failed of."""
+    return interruption(exc) or (str(exc) if isinstance(exc, LeadctlError) else
+                                 f"internal error: {type(exc).__name__}: {exc}")
+
+
+def record_failed_command(db, command: str, as_of: dt.date | None, digest: str | None,
+                          exc: BaseException, counts: dict, inputs,
+                          started_at: dt.datetime) -> tuple[str, int | None]:
+    """A `failed` row for a command whose write session was discarded (an error or a
+    signal): (the reason logged, its run id or None when it could not be written)."""
+    reason = failure_reason(exc)
+    with signals_ignored():  # a second Ctrl-C must not lose the row (the first stopped it)
+        return reason, record_run(db, command, as_of, digest, "failed", counts, inputs,
+                                  reason, started_at)
+
+
 def _record(db, options: RunOptions, digest: str, outcome: str, counts: dict,
             error: str, started_at: dt.datetime | None = None, *,
             create: bool = True) -> int | None:
-    """One finished row in `runs` (its own write session, begun when the run began:
+    return record_run(db, "run", options.as_of, digest, outcome, counts, options.inbox,
+                      error, started_at, create=create)
+
+
+def record_run(db, command: str, as_of: dt.date | None, digest: str | None, outcome: str,
+               counts: dict, inputs, error: str, started_at: dt.datetime | None = None, *,
+               create: bool = True) -> int | None:
+    """One finished row in `runs` (its own write session, begun when the command began:
     `started_at`); None when it cannot be written (e.g. another writer holds the lock)
     or, `create=False`, when there is no workspace (none is made, no lock file either)."""
     try:
         if not create and not workspace_path(db).exists():
             return None
         with open_writer(db, create=create) as ws:
-            run_id = ws.start_run("run", options.as_of, digest, started_at=started_at)
-            ws.finish_run(outcome, counts, options.inbox, error)
+            run_id = ws.start_run(command, as_of, digest, started_at=started_at)
+            ws.finish_run(outcome, counts, inputs, error)
         return run_id
-    except Exception as exc:  # never hide the run's own error behind this one
+    except Exception as exc:  # never hide the command's own error behind this one
         log.warning("run log not written: %s", exc)
         return None
 

@@ -78,7 +78,9 @@ COMPACTED_KEY = "compacted_run"
 
 def compaction_due_sql(every: int = COMPACT_EVERY_RUNS) -> str:
     """Whether the nightly runs (`run`, `load-results`) since the last compaction, counting
-    the current one, number `every` or more."""
+    the current one, number `every` or more. A refused or failed attempt published nothing
+    and is no night (a week of broken rules must not make the next real night compact)."""
     last = f"coalesce(CAST(({meta_value_sql(COMPACTED_KEY)}) AS INTEGER), 0)"
     return (f"SELECT count(*) >= {int(every)} FROM runs "
-            f"WHERE command IN ('run', 'load-results') AND run_id > {last}")
+            f"WHERE command IN ('run', 'load-results') AND run_id > {last} "
+            "AND outcome NOT IN ('refused', 'failed')")

@@ -405,9 +405,16 @@ def test_lifecycle_commands(tmp_path, cli):
     assert refused.exit_code == 2
     assert refused.stderr == ("error: person a1 is locked to ann until 2026-12-06 "
                               "(do-not-disturb after a sale)\n")
-    assert cli("status", "nobody", "closed").exit_code == 1
+    missing = cli("status", "nobody", "closed")
+    assert missing.exit_code == 1
+    # a refused or failed rep action is in the run log too (it left none before)
     log = cli("runs", "--json").json()
-    assert [r["command"] for r in log] == ["sale", "status", "claim", "route", "route"]
+    assert [(r["command"], r["outcome"]) for r in log] == [
+        ("status", "failed"), ("sale", "failed"), ("sale", "ok"), ("status", "ok"),
+        ("claim", "ok"), ("route", "ok"), ("route", "ok")]
+    assert [r["error"] for r in log[:2]] == [
+        missing.stderr.removeprefix("error: ").strip(),
+        "person a1 is locked to ann until 2026-12-06 (do-not-disturb after a sale)"]
 
 
 def test_a_capacity_period_ends_on_its_last_day():

@@ -56,7 +56,8 @@ def test_another_as_of_than_the_tags_is_refused(ws):
         "error": {"type": "UsageError", "message": REFUSED, "location": None},
         "exit_code": 2})
     assert stored(ws) == before
-    assert runs(ws) == [("run", "2026-11-01", "ok")]
+    # the refused score is logged as failed (the dry run is not a write: no row)
+    assert runs(ws) == [("score", "2026-12-04", "failed"), ("run", "2026-11-01", "ok")]
 
 
 def test_without_as_of_the_score_is_as_of_the_tags(ws):

@@ -298,6 +298,23 @@ def test_every_seventh_nightly_run_compacts_and_other_writers_never_do(tmp_path,
     con.close()
 
 
+def test_refused_and_failed_runs_are_no_nights_for_the_compaction(tmp_path):
+    """Ten refused or failed attempts (nothing published) after one real night: the next
+    real night is the second, not the seventh; six real ones make the seventh compact."""
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True) as ws:
+        for outcome in ["ok"] + ["refused", "failed"] * 5:
+            ws.start_run("run", None)
+            ws.finish_run(outcome)
+    due = []
+    for _ in range(6):
+        with open_writer(db) as ws:
+            ws.start_run("run", None)
+            due.append(ws.compact_when_due())
+            ws.finish_run("ok")
+    assert due == [False] * 5 + [True]
+
+
 def test_a_write_the_file_size_limit_refuses_is_a_workspace_error_and_leaves_nothing(
         tmp_path):
     """A disk that fills mid-run (here a 1 MB file size limit) fails at a COMMIT or a
