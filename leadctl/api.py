@@ -61,6 +61,7 @@ from leadctl.views.report import channel_report
 from leadctl.workspace import (
     Workspace,
     db_path_from,
+    kill_point,
     open_private,
     open_writer,
     reading,
@@ -84,6 +85,7 @@ def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
                 session = ws
                 ws.start_run(command, as_of, digest)
                 yield ws
+                kill_point(command)  # test hook: stopped before its publish
         except (Exception, KeyboardInterrupt) as exc:
             if session is not None and not session.published:
                 # the CLI logs the failure itself (`tag failed (exit 2): …`)

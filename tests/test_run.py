@@ -178,6 +178,20 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_logs_it(reference, tmp_path, stage)
     assert leadctl(db, "run", "--inbox", str(SAMPLE_INBOX), "--as-of", AS_OF).returncode == 0
 
 
+def test_sigterm_stops_a_standalone_tag_and_logs_it_as_failed(reference, tmp_path):
+    """Every writer logs a stopped attempt as `run` does (a tag left no row at all)."""
+    db = tmp_path / "ws.duckdb"
+    db.write_bytes(reference["db"].read_bytes())
+    before = state(db)
+    stopped = leadctl(db, "tag", "--as-of", AS_OF,
+                      env={"LEADCTL_TEST_KILL_AFTER": "tag", "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
+    assert stopped.returncode == 143 and state(db) == before
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT command, outcome, error FROM runs ORDER BY run_id"
+                           ).fetchall() == [("run", "ok", None),
+                                            ("tag", "failed", "terminated (SIGTERM)")]
+
+
 @pytest.mark.parametrize("stage", ["rename", "publish"])  # (rename: during the publish)
 def test_sigterm_after_the_publish_leaves_the_published_run_alone(reference, tmp_path, stage):
     db = tmp_path / "ws.duckdb"
