@@ -247,6 +247,24 @@ def test_a_jvm_failure_is_one_line_naming_the_statement():
     assert caught.value.exit_code == 3
 
 
+def test_a_jvm_failure_reading_arrow_is_one_line_naming_the_statement_too():
+    from leadctl.spark.executor import SparkStatementError, SparkWorkspace
+
+    class AnalysisException(Exception):
+        """Stands for pyspark's own error (phone prefixes, leftover phones read as Arrow)."""
+
+    AnalysisException.__module__ = "pyspark.errors.exceptions.captured"
+
+    def fail(sql):
+        raise AnalysisException("[TABLE_OR_VIEW_NOT_FOUND] leads\n\tJVM stacktrace: ...")
+
+    ws = SparkWorkspace.__new__(SparkWorkspace)
+    ws._to_arrow = fail
+    with pytest.raises(SparkStatementError) as caught:
+        ws.arrow("SELECT phone FROM leads")
+    assert str(caught.value) == "[TABLE_OR_VIEW_NOT_FOUND] leads\n  in: SELECT phone FROM leads"
+
+
 def test_a_jvm_that_stopped_answering_is_one_line_naming_the_statement():
     from leadctl.spark.executor import SparkStatementError, SparkWorkspace
 

@@ -165,17 +165,8 @@ class SparkWorkspace(SqlSession):
         action = translate(sql, params)
         self.counts[action.kind] += 1
         try:
-            with self._stored_ctes(action):
+            with _one_line_errors(action.sql or sql), self._stored_ctes(action):
                 return self._run(action)
-        except Exception as exc:
-            if from_spark(exc):
-                raise SparkStatementError(f"{first_line(exc)}\n  in: {action.sql or sql}"
-                                          ) from exc
-            if isinstance(exc, ConnectionError):  # the JVM is gone (killed, out of memory)
-                raise SparkStatementError(
-                    f"the Spark JVM stopped answering ({first_line(exc)}): see its log, "
-                    f"e.g. for memory\n  in: {action.sql or sql}") from exc
-            raise
         finally:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("spark %.3fs %s: %s", time.perf_counter() - started, action.kind,
@@ -183,8 +174,11 @@ class SparkWorkspace(SqlSession):
 
     def arrow(self, sql: str, params: list | dict | None = None):
         action = translate(sql, params)
-        with self._stored_ctes(action):
-            return self.spark.sql(action.sql).toArrow()
+        with _one_line_errors(action.sql or sql), self._stored_ctes(action):
+            return self._to_arrow(action.sql)
+
+    def _to_arrow(self, sql: str):
+        return self.spark.sql(sql).toArrow()
 
     @contextlib.contextmanager
     def _stored_ctes(self, action: Action) -> Iterator[None]:
@@ -361,6 +355,22 @@ class SparkWorkspace(SqlSession):
         self.parts.pop(name, None)
         self.views.discard(name)
         self.spark.catalog.dropTempView(name)
+
+
+@contextlib.contextmanager
+def _one_line_errors(statement: str) -> Iterator[None]:
+    """pyspark's or py4j's error, or a JVM gone (killed, out of memory), as one line naming
+    the statement (exit 3), not the JVM's stack."""
+    try:
+        yield
+    except Exception as exc:
+        if from_spark(exc):
+            raise SparkStatementError(f"{first_line(exc)}\n  in: {statement}") from exc
+        if isinstance(exc, ConnectionError):
+            raise SparkStatementError(
+                f"the Spark JVM stopped answering ({first_line(exc)}): see its log, "
+                f"e.g. for memory\n  in: {statement}") from exc
+        raise
 
 
 def from_spark(exc: BaseException) -> bool:
