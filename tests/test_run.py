@@ -369,6 +369,34 @@ def test_failed_run_logs_its_reason_masked(tmp_path):
     assert failed in result.stderr  # -v: the same log on stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--as-of", "2026-13-01"], "--as-of must be a date like 2026-11-01, not '2026-13-01'"),
+    (["--max-reject-share", "2"], "--max-reject-share must be a number from 0 to 1, not '2.0'"),
+    (["--engine", "spark", "--dry-run"], "--dry-run needs --engine duckdb (the Spark engine "
+     "neither previews nor forces a full run: it writes a new --output from --state)"),
+    (["--engine", "spark"], "--engine spark needs --output DIR for the result tables"),
+])
+def test_a_run_its_options_refuse_logs_its_start_and_failure(tmp_path, args, message):
+    log = tmp_path / "run.log"
+    result = Cli(tmp_path / "ws.duckdb")("-v", "--log-file", log, "run", *args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert log_lines(log) == ["INFO run started", f"ERROR run failed (exit 2): {message}"]
+    assert f"run failed (exit 2): {message}" in result.stderr  # -v: the same on stderr
+
+
+def test_a_bad_as_of_is_logged_after_the_commands_start(tmp_path):
+    log = tmp_path / "ops.log"
+    cli = Cli(tmp_path / "ws.duckdb")
+    commands = {"tag": [], "resolve": [], "route": [], "score": [], "portrait": ["P1"],
+                "claim": ["pool", "--rep", "r1"], "status": ["P1", "contacting"],
+                "sale": ["P1", "--rep", "r1"]}
+    for command, args in commands.items():
+        assert cli("--log-file", log, command, *args, "--as-of", "2026-13-01").exit_code == 2
+    bad = "--as-of must be a date like 2026-11-01, not '2026-13-01'"
+    assert log_lines(log) == [line for command in commands for line in (
+        f"INFO {command} started", f"ERROR {command} failed (exit 2): {bad}")]
+
+
 def test_concurrent_run_exits_2_naming_the_running_one(tmp_path):
     db = tmp_path / "ws.duckdb"
     assert leadctl(db, "init").returncode == 0

@@ -94,15 +94,26 @@ Reveal = Annotated[bool, typer.Option("--reveal", help="Show personal data unmas
 def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
     """Runs the command's library call (see `guarded`); the log gets a line when the
     command starts and one when it ends: done, or failed with its exit code (`fail`)."""
-    _log_start(ctx)
     return guarded(ctx, action)
 
 
 def _logged_command(ctx: typer.Context) -> str | None:
     """The command as the log names it (`identity why`); None for `run`, which logs its
-    own start, stages and outcome."""
+    own start, stages and outcome — unless its options refused it (`refusal_logged`)."""
     command = ctx.command_path.removeprefix(f"{ctx.find_root().info_name} ")
-    return None if command == "run" else command
+    return None if command == "run" and not ctx.meta.get(REFUSED) else command
+
+
+def refusal_logged(ctx: typer.Context, check: Callable[[], Any]) -> Any:
+    """`run`'s checks of its options, before its pipeline logs its own start: a run they
+    refuse is logged as any command's failure is (`run started`, `run failed (exit 2): …`),
+    so a failed run's log is never empty."""
+    try:
+        return check()
+    except LeadctlError:
+        ctx.meta[REFUSED] = True
+        _log_start(ctx)
+        raise
 
 
 def _log_start(ctx: typer.Context) -> None:
@@ -119,11 +130,14 @@ def _log_start(ctx: typer.Context) -> None:
 
 
 LOG_STARTED, LOG_FAILED = "leadctl.log_started", "leadctl.log_failed"
+REFUSED = "leadctl.run_refused"
 
 
 def guarded(ctx: typer.Context, action: Callable[[], Any]) -> Any:
     """Runs one library call; maps named errors to messages and exit codes (with --json
-    also to the failure document on stdout)."""
+    also to the failure document on stdout). The command's start is logged first, also
+    when the call only parses an option (`--as-of`): its failure never comes alone."""
+    _log_start(ctx)
     try:
         with signals.running_action():
             return action()

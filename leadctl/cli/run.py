@@ -56,7 +56,7 @@ def run(
 
     s = common.settings(ctx)
 
-    def action():
+    def check() -> tuple:
         as_of_date = common.parse_as_of(as_of)
         common.check_share("--max-reject-share", max_reject_share)
         if engine not in ("duckdb", "spark"):
@@ -66,12 +66,17 @@ def run(
                  "--checkpoint-dir": checkpoint_dir is not None,
                  "--spark-conf": bool(spark_conf), "--dry-run": dry_run, "--full": full}
         check_engine_options(engine, [option for option, on in given.items() if on])
+        conf = spark_settings(output, spark_conf or []) if engine == "spark" else {}
+        return as_of_date, conf
+
+    def action():
+        as_of_date, conf = common.refusal_logged(ctx, check)
         with common.Progress("run") as bar:
             try:
                 if engine == "spark":
                     return _run_spark(s, as_of_date, list(inbox or []), output, spark_master,
-                                      state, checkpoint_dir, spark_conf or [],
-                                      max_reject_share, bar.update)
+                                      state, checkpoint_dir, conf, max_reject_share,
+                                      bar.update)
 
                 options = RunOptions(rules_dir=s.rules, as_of=as_of_date,
                                      inbox=list(inbox or []), max_reject_share=max_reject_share,
@@ -110,8 +115,9 @@ def check_engine_options(engine: str, given: list[str]) -> None:
         raise UsageError(f"{listed} {verb} --engine {other} ({why})")
 
 
-def _run_spark(s, as_of, inputs, output, master, state, checkpoint_dir, conf, max_reject_share,
-               progress):
+def spark_settings(output: str | None, conf: list[str]) -> dict[str, str]:
+    """The Spark engine's checks of its options: --output is needed; --spark-conf's
+    KEY=VALUE items as a dict."""
     if not output:
         raise UsageError("--engine spark needs --output DIR for the result tables")
     pairs = {}
@@ -120,6 +126,11 @@ def _run_spark(s, as_of, inputs, output, master, state, checkpoint_dir, conf, ma
         if not eq or not key.strip():
             raise UsageError(f"--spark-conf takes KEY=VALUE, not {item!r}")
         pairs[key.strip()] = value
+    return pairs
+
+
+def _run_spark(s, as_of, inputs, output, master, state, checkpoint_dir, pairs,
+               max_reject_share, progress):
     # The Spark engine loads sqlglot and pyspark: only when it is asked for.
     from leadctl.spark.pipeline import SparkRunOptions, run_spark  # noqa: PLC0415
 
