@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import sys
 
 import pytest
 from conftest import RULES, Cli, write
@@ -14,7 +15,9 @@ from typer.main import get_command
 
 from leadctl.cli.app import app
 from leadctl.cli.main import parse_fast_portrait, run_fast_portrait
-from leadctl.cli.output import print_json
+from leadctl.cli.output import error_type, failure_document, print_json
+from leadctl.errors import LeadctlError, UsageError
+from leadctl.spark.pipeline import SparkUnavailable
 from leadctl.views.portrait import _activity_from_events
 from leadctl.views.report import channel_report_sql
 from leadctl.workspace import open_memory
@@ -201,6 +204,28 @@ def test_an_internal_error_is_type_internal_error(env, monkeypatch):
     assert (result.exit_code, result.json(), result.stderr) == (3, {
         "error": {"type": "InternalError", "message": message, "location": None},
         "exit_code": 3}, f"error: {message}\n")
+
+
+def test_spark_unavailable_is_a_usage_error(env, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # `import pyspark` fails
+    inbox = write(tmp_path / "web.csv", LEADS)
+    result = env["ws"]("run", "--engine", "spark", "--inbox", inbox, "--output", tmp_path / "out",
+                       "--json")
+    message = "the Spark engine needs pyspark: pip install 'leadctl[spark]'"
+    assert (result.exit_code, result.json(), result.stderr) == (2, {
+        "error": {"type": "UsageError", "message": message, "location": None},
+        "exit_code": 2}, f"error: {message}\n")
+    assert issubclass(SparkUnavailable, UsageError)  # the type, whatever its exit code
+
+
+@pytest.mark.parametrize("code, kind", [(1, "DataCheckFailed"), (2, "UsageError"),
+                                        (3, "InternalError")])
+def test_an_unnamed_error_is_typed_by_its_exit_code(code, kind):
+    odd = type("OddError", (LeadctlError,), {"exit_code": code})("odd")
+    assert error_type(odd) == kind
+    assert failure_document(odd, code) == {
+        "error": {"type": kind, "message": "odd", "location": None}, "exit_code": code}
+    assert error_type(UsageError("x"), 3) == "InternalError"  # exit 3 is always internal
 
 
 def test_nan_and_infinity_are_written_as_null(capsys):

@@ -31,6 +31,9 @@ from leadctl.pii import display_width
 # class it refines: AmbiguousQuery is a NotFound, WorkspaceLocked a WorkspaceError).
 ERROR_TYPES = (NotFound, DataCheckFailed, RuleError, UsageError, InputError, WorkspaceError)
 INTERNAL_ERROR = "InternalError"
+# The type of an error none of ERROR_TYPES names (a module's own LeadctlError), by its exit
+# code: a script reading "type" never sees InternalError for an exit other than 3.
+TYPE_BY_EXIT_CODE = {1: DataCheckFailed.__name__, 2: UsageError.__name__}
 
 
 # Dates a command computes with, counts and limits (--limit, --n), lock lengths
@@ -231,17 +234,22 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def error_type(exc: BaseException) -> str:
+def error_type(exc: BaseException, exit_code: int | None = None) -> str:
+    """The documented type of a failure with `exit_code` (default: the error's own)."""
     if interruption(exc):  # a signal stopped it: Ctrl-C or SIGTERM
         return "Terminated" if interruption_exit_code(exc) == 143 else "Interrupted"
-    return next((cls.__name__ for cls in ERROR_TYPES if isinstance(exc, cls)), INTERNAL_ERROR)
+    code = getattr(exc, "exit_code", 3) if exit_code is None else exit_code
+    if code == 3:
+        return INTERNAL_ERROR
+    named = next((cls.__name__ for cls in ERROR_TYPES if isinstance(exc, cls)), None)
+    return named or TYPE_BY_EXIT_CODE.get(code, INTERNAL_ERROR)
 
 
 def failure_document(exc: BaseException, exit_code: int, message: str | None = None,
                      details: dict | None = None) -> dict:
     """What `--json` prints when a command fails: the partial result the command has
     (a run summary, candidates), then {"error": {type, message, location}, "exit_code"}."""
-    error_part: dict = {"type": error_type(exc) if exit_code != 3 else INTERNAL_ERROR,
+    error_part: dict = {"type": error_type(exc, exit_code),
                         "message": str(exc) if message is None else message, "location": None}
     if isinstance(exc, RuleError):
         error_part["location"] = next((str(loc) for loc, _ in exc.problems if loc), None)

@@ -23,7 +23,6 @@ from leadctl import pipeline
 from leadctl.errors import (
     DataCheckFailed,
     InputError,
-    LeadctlError,
     UsageError,
     first_line,
 )
@@ -70,8 +69,9 @@ STATE_REQUIRED = ("ingested_files", "leads", "events", "persons", "person_leads"
                   "identity_history", "ownership", "assignments")
 
 
-class SparkUnavailable(LeadctlError):
-    exit_code = 2
+class SparkUnavailable(UsageError):
+    """pyspark is not installed, or Spark cannot start (no Java, a bad --spark-master):
+    the user's setup to fix, exit 2."""
 
 
 @dataclass
