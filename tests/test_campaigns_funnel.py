@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import shutil
 
 import pytest
 from conftest import RULES, SAMPLE_INBOX, Cli, write
+from rich.console import Console
 
 from leadctl.campaigns.funnels import Funnel, Step
 from leadctl.campaigns.funnels_report import shape_groups
 from leadctl.campaigns.funnels_sql import FunnelQuery, paths_sql, step_condition_sql
+from leadctl.cli.report import render_funnel
 from leadctl.workspace import open_writer
 
 FUNNELS = """
@@ -185,6 +188,16 @@ def test_json_contract_and_table(fcli):
     assert "funnel signup (14d window, first touch) by utm_source" in table.stdout
     assert "33.3% !" in table.stdout  # sms: 1 of 3 registered, under the 50% minimum
     assert "under min_conversion (registered 50%)" in table.stdout
+
+
+def test_median_hours_show_every_digit_as_json_has_them(fcli):
+    data = funnel(fcli, "signup")
+    data["groups"][0]["steps"][1]["median_hours_from_previous"] = 1234567.25
+    console = Console(width=120, file=io.StringIO())
+    console.print(render_funnel(data))
+    rows = [line.split("│") for line in console.file.getvalue().splitlines()
+            if line.startswith("│")]
+    assert [row[-2].strip() for row in rows] == ["", "1234567.25", "24"]  # not 1.23457e+06
 
 
 def test_user_errors_exit_2(fcli, tmp_path):

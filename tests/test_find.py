@@ -3,8 +3,11 @@ rejected expressions with a caret under the offending column."""
 
 from __future__ import annotations
 
+import shutil
+
 import duckdb
 import pytest
+from conftest import RULES, Cli, write
 from test_portrait import AS_OF, seed_workspace
 
 from leadctl.pii import display_width
@@ -124,6 +127,31 @@ def test_table_output_masks_unless_reveal(fcli):
     revealed = find_json(fcli, "name = '张三'", "--reveal")
     assert (revealed["persons"][0]["name"], revealed["persons"][0]["phone"]) == (
         "张三", "+8613812345678")
+
+
+def big_score_workspace(tmp_path) -> Cli:
+    """Two persons from source `web` scoring 1234572.54: a copy of the rules with a rule of
+    1234567.54 points for everyone (the rules give them 5 more)."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    with (rules / "scoring.yaml").open("a", encoding="utf-8") as f:
+        f.write("\n  - name: big\n    points: 1234567.54\n")
+    (tmp_path / "inbox").mkdir()
+    write(tmp_path / "inbox" / "web.csv", "lead_id,name,phone,city,created_at\n"
+          "L1,张三,13900000001,上海,2026-10-01\nL2,李四,13900000002,北京,2026-10-02\n")
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    assert cli("run", "--inbox", tmp_path / "inbox", "--as-of", AS_OF).exit_code == 0
+    return cli
+
+
+def test_a_large_score_shows_every_digit_as_json_has_it(tmp_path):
+    cli = big_score_workspace(tmp_path)
+    assert [p["score"] for p in find_json(cli, "lead_count = 1")["persons"]] == [
+        1234572.54, 1234572.54]
+    table = cli("find", "lead_count = 1", "--as-of", AS_OF)
+    assert table.exit_code == 0, table.stderr
+    rows = [line.split("│") for line in table.stdout.splitlines() if line.startswith("│")]
+    assert [row[6].strip() for row in rows] == ["1234572.54", "1234572.54"]  # not 1.23457e+06
 
 
 def test_export_csv_and_parquet(fcli, tmp_path):

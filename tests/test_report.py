@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 from conftest import Cli
+from test_find import big_score_workspace
 
 from leadctl.schema import all_ddl
 from leadctl.views.report import channel_report_sql, is_sales_pool_name
@@ -183,3 +184,18 @@ def test_sales_pool_names():
     assert [is_sales_pool_name(n, t) for n, t in (
         ("sales_east", "east"), ("public_sea", "inside_sales"), ("vip", "nurture"),
         ("dormant", None), ("publicity", None))] == [True, False, False, False, True]
+
+
+def test_a_large_average_score_shows_every_digit_as_json_has_it(tmp_path):
+    cli = big_score_workspace(tmp_path)
+    data = cli("report", "channels", "--as-of", "2026-11-01", "--json").json()
+    assert (data["channels"][0]["channel"], data["channels"][0]["avg_score"],
+            data["total"]["avg_score"]) == ("web", 1234572.54, 1234572.54)
+    table = cli("report", "channels", "--as-of", "2026-11-01", env={"COLUMNS": "120"})
+    assert table.exit_code == 0, table.stderr
+    rows = [line.split("│") for line in table.stdout.splitlines() if line.startswith("│")]
+    header = next(line for line in table.stdout.splitlines() if line.startswith("┃"))
+    assert [cell.strip() for cell in header.split("┃")][5] == "avg score"
+    assert {row[1].strip(): row[5].strip() for row in rows} == {
+        "web": "1234572.54", "agent_list": "—", "feed_douyin": "—", "sem_baidu": "—",
+        "(total)": "1234572.54"}

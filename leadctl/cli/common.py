@@ -32,6 +32,7 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     stderr_console,
     stdout_console,
     table,
+    value_text,
     warn,
 )
 from leadctl.errors import LeadctlError, UsageError, interruption, interruption_exit_code

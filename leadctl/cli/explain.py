@@ -9,7 +9,7 @@ import typer
 
 from leadctl import api
 from leadctl.cli import common
-from leadctl.cli.portrait_view import _text as text
+from leadctl.cli.output import value_text
 from leadctl.cli.portrait_view import recorded_as, render_candidates
 from leadctl.identity.lookup import AmbiguousQuery
 from leadctl.views.asof import describe
@@ -50,11 +50,6 @@ def explain(
         console.print(part)
 
 
-def _text(value: Any) -> str:
-
-    return text(value)
-
-
 def render(r: dict) -> list:
     from rich.text import Text
 
@@ -76,7 +71,7 @@ def _panel(name: str, part: dict, body):
 
 
 def _table(columns: list[str], rows: list[list[Any]], drop: tuple[str, ...] = ()):
-    return common.table(None, columns, [[_text(v) for v in row] for row in rows], drop=drop,
+    return common.table(None, columns, [[value_text(v) for v in row] for row in rows], drop=drop,
                         compact=True)
 
 
@@ -111,7 +106,8 @@ def _identity_module(part: dict):
         return f"{lead['source']}/{lead['lead_id']}"
 
     lead = part.get("lead") or {}
-    parts: list = [Text(f"lead {lead_name(lead)} created {_text(lead.get('created_at'))} is one "
+    created = value_text(lead.get("created_at"))
+    parts: list = [Text(f"lead {lead_name(lead)} created {created} is one "
                         f"of {part.get('person_leads')} lead(s) of {part.get('person_id')}")]
     rows = [[i["id_type"], i["value"] or i["raw_value"], i["status"], i.get("records"),
              i.get("reason") or "", ", ".join(lead_name(x) for x in i.get("shared_with") or [])]
@@ -170,14 +166,14 @@ def _score(part: dict):
     from rich.text import Text
 
     def signed(points) -> str:  # +1234571.1, -2.5: every digit the sum adds up from
-        shown = text(float(points))
+        shown = value_text(float(points))
         return shown if shown.startswith("-") else "+" + shown
 
     rows = [[line["rule"], signed(line["points"]), line.get("when") or line.get(
         "points_expr") or "", _at(line.get("at"))] for line in part["breakdown"]]
-    head = Text.assemble(("score ", "dim"), (_text(part["score"]), "bold"), ("  grade ", "dim"),
-                         (part.get("grade") or "—", "bold"),
-                         ("  = sum of the rules below: ", "dim"), _text(part["points_total"]))
+    head = Text.assemble(("score ", "dim"), (value_text(part["score"]), "bold"),
+                         ("  grade ", "dim"), (part.get("grade") or "—", "bold"),
+                         ("  = sum of the rules below: ", "dim"), value_text(part["points_total"]))
     note = [Text(part["note"], style="yellow")] if part.get("note") else []
     return Group(head, _table(["rule", "points", "when", "defined at"], rows,
                               drop=("defined at",)), *note) if rows \
@@ -194,7 +190,7 @@ def _routing(part: dict):
         (state.get("owner") or "—", "bold"), ("  status ", "dim"), state.get("status") or "—",
         ("  why ", "dim"), state.get("reason") or "—")]
     if state.get("locked"):
-        lines.append(Text(f"locked until {_text(state['locked_until'])} (sale)", style="red"))
+        lines.append(Text(f"locked until {value_text(state['locked_until'])} (sale)", style="red"))
     route = part.get("route")
     if route:
         lines.append(Text(f"route {route['route']} ({_at(route.get('at'))}): when "
@@ -211,4 +207,4 @@ def _routing(part: dict):
 
 
 def _change(old: Any, new: Any) -> str:
-    return _text(new) if old == new or old is None else f"{_text(old)}→{_text(new)}"
+    return value_text(new) if old == new or old is None else f"{value_text(old)}→{value_text(new)}"

@@ -63,4 +63,4 @@ def find(
 
 
 def _score(value) -> str:
-    return "" if value is None else f"{value:g}"
+    return "" if value is None else common.value_text(value)  # every digit, as --json has

@@ -156,6 +156,27 @@ def _escaped_caret(line: str, start: int, end: int) -> str:
     return " " * first + "^" * max(last - first, 1)
 
 
+def value_text(value: Any) -> str:
+    """A value as every screen shows it (portrait, explain, find, report): numbers in full,
+    to 2 decimals (550, 183.33, 1234567), None as —, lists joined, dates without midnight."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):  # 550, 183.33, 1234567 — never 1.23457e+06
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.0f}"
+    if isinstance(value, list):
+        return ", ".join(value_text(v) for v in value) or "[]"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={value_text(v)}" for k, v in value.items())
+    if hasattr(value, "isoformat"):
+        text = value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+        return text.removesuffix(" 00:00:00")[:16]
+    return str(value)
+
+
 def error(message: str) -> None:
     sys.stderr.write(f"error: {visible(message)}\n")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.cli import output
+from leadctl.cli.output import value_text
 from leadctl.identity.lookup import AmbiguousQuery
 from leadctl.pii import map_text
 from leadctl.views.asof import describe
@@ -48,27 +49,8 @@ def render_candidates(candidates: list[dict]) -> None:
 
 # -- rendering (pure: dict → rich renderable) ------------------------------------------------
 
-def _text(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):  # 550, 183.33, 1234567 — never 1.23457e+06
-        if value != value or value in (float("inf"), float("-inf")):
-            return str(value)
-        return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.0f}"
-    if isinstance(value, list):
-        return ", ".join(_text(v) for v in value) or "[]"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_text(v)}" for k, v in value.items())
-    if hasattr(value, "isoformat"):
-        text = value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
-        return text.removesuffix(" 00:00:00")[:16]
-    return str(value)
-
-
 def _day(value: Any) -> str:
-    return "—" if value is None else _text(value)[:10]
+    return "—" if value is None else value_text(value)[:10]
 
 
 def render_portrait(p: dict, *, width: int = 100, max_lines: int = SCREEN_LINES):
@@ -203,7 +185,7 @@ def _header(p: dict, width: int) -> tuple:
     who_text, who_lines = _flow(who, width, 2, sep="   ")
     grade = p.get("grade")
     state = [Text.assemble(("grade ", "dim"), (grade or "—", GRADE_STYLE.get(grade or "", "bold")),
-                           ("  score ", "dim"), (_text(p.get("score")), "bold"))]
+                           ("  score ", "dim"), (value_text(p.get("score")), "bold"))]
     # the flags a rep on the phone must see come first: never folded into "+N more"
     if p.get("locked"):
         state.append(Text(f"LOCKED until {_day(p['locked_until'])}", style="bold red"))
@@ -252,7 +234,7 @@ def _identity(p: dict, width: int) -> tuple:
             utm = "/".join(x or "·" for x in (lead.get("utm_source"), lead.get("utm_medium"),
                                               lead.get("utm_campaign")))
             rows.append([lead["lead_id"], lead.get("source") or "—", lead.get("channel") or "—",
-                         utm if utm != "·/·/·" else "—", _text(lead.get("created_at"))])
+                         utm if utm != "·/·/·" else "—", value_text(lead.get("created_at"))])
         table, hidden = _fixed_table(["lead", "source", "channel", "utm source/medium/campaign",
                                       "created"], rows, [24, 14, 12, 60, 16], width,
                                      drop=("utm source/medium/campaign", "channel"))
@@ -274,11 +256,11 @@ def _tag_item(entry: dict):
     from rich.text import Text
 
     item = Text(entry["tag"] + " ", style="dim")
-    item.append(_text(entry["value"]), style=TONE_STYLE.get(
+    item.append(value_text(entry["value"]), style=TONE_STYLE.get(
         entry.get("tone") or "", "bold" if entry["key"] else ""))
     if entry.get("changed"):
         previous = entry.get("previous")
-        item.append(" ▲" + (f" was {_text(previous)}" if previous is not None else " new"),
+        item.append(" ▲" + (f" was {value_text(previous)}" if previous is not None else " new"),
                     style="yellow")
     return item
 
@@ -373,5 +355,5 @@ def _bottom(p: dict, width: int) -> tuple:
 
 def _change(old: Any, new: Any) -> str:
     if old == new or old is None:
-        return _text(new)
-    return f"{_text(old)}→{_text(new)}"
+        return value_text(new)
+    return f"{value_text(old)}→{value_text(new)}"

@@ -70,10 +70,6 @@ def _pct(value) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
-def _num(value) -> str:
-    return "—" if value is None else f"{value:g}"
-
-
 def _money(value, decimals: int = 2) -> str:
     """Rounded half away from zero, as the report's SQL rounds (Python's format rounds a
     half to even: 2.5 showed as 2 beside the JSON's 2.5 → 3)."""
@@ -96,9 +92,10 @@ _DROP = (("A", "B", "C", "D"), "rejects", "persons", "sold", "amount", "cost/new
 def render(result: dict):
     title = (f"channels by {result['by']}" + (f" since {result['since']}" if result["since"]
                                               else "") + f", {describe(result)}")
-    rows = [[r["channel"], r["leads"], r["persons"], _pct(r["dup_rate"]), _num(r["rejects"]),
+    num = common.value_text  # every digit, as --json has (None: —)
+    rows = [[r["channel"], r["leads"], r["persons"], _pct(r["dup_rate"]), num(r["rejects"]),
              _pct(r["reject_rate"]), r["grade_a"], r["grade_b"], r["grade_c"], r["grade_d"],
-             _num(r["avg_score"]), _pct(r["sales_share"]), r["sold"], r["new_persons"],
+             num(r["avg_score"]), _pct(r["sales_share"]), r["sold"], r["new_persons"],
              r["dup_other_source"], _money(r["cost"], 0), _money(r["cost_per_lead"]),
              _money(r["cost_per_new"]),
              _money(r["new_sold_amount"], 0)]
@@ -164,7 +161,7 @@ def render_funnel(result: dict):
             rows.append([label if index == 0 else "", step["step"], step["persons"],
                          _pct(step["conversion"]) + flag,
                          "" if index == 0 else _pct(step["of_previous"]),
-                         _num(step["median_hours_from_previous"])
+                         common.value_text(step["median_hours_from_previous"])
                          if index else ""])
     mins = ", ".join(f"{k} {v * 100:g}%" for k, v in result["min_conversion"].items())
     caption = ("conversion = persons / persons entering; of prev = / the previous step; "
