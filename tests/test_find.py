@@ -50,7 +50,8 @@ def find_json(cli, *args):
 
 # The screen's as-of (--as-of AS_OF, the fixture's tags and scores are as of that day too).
 AS_OF_KEYS = {"as_of": AS_OF, "as_of_source": "option", "tags_as_of": AS_OF,
-              "score_as_of": AS_OF, "routing_as_of": "2026-10-22", "as_of_differs": []}
+              "score_as_of": AS_OF, "identity_as_of": None, "routing_as_of": "2026-10-22",
+              "as_of_differs": []}
 P1_MASKED = {"person_id": "P1", "name": "张*", "phone": "138****5678", "city": "上海",
              "grade": "A", "score": 87.5, "pool": "sales_sh", "owner": "rep_li",
              "status": "contacting"}
@@ -116,6 +117,31 @@ def test_fields_of_every_kind(fcli):
     assert ids("locked_until >= '2026-12-01' and not dormant") == ["P1"]
     # days_since counts to --as-of (2026-11-01): P1 first seen 2026-09-01 → 61 days.
     assert ids("days_since(first_seen) > 60") == ["P1"]
+
+
+AS_OF_KEYS_ORDER = ["as_of", "as_of_source", "tags_as_of", "score_as_of", "identity_as_of",
+                    "as_of_differs", "routing_as_of"]
+
+
+@pytest.mark.parametrize("expr, as_of, identity, differs", [
+    # P1's lead of 10-20 arrived after: its golden record and leads are today's
+    ("city = '上海'", "2026-10-10", "2026-10-20", ["tags", "score", "identity"]),
+    ("city = '北京'", "2026-10-10", None, ["tags", "score"]),  # P2's leads: 10-05, 10-06
+    # P3's lead of 10-07 too, but the list says its latest such day: P1's
+    ("lead_count >= 1", "2026-10-06", "2026-10-20", ["tags", "score", "identity"]),
+    ("lead_count >= 1", "2026-10-20", None, ["tags", "score"]),
+])
+def test_a_matched_person_with_a_lead_after_the_as_of_flags_the_list(fcli, expr, as_of,
+                                                                     identity, differs):
+    result = fcli("find", expr, "--as-of", as_of, "--json")
+    data = result.json()
+    assert (result.exit_code, [k for k in data if k in AS_OF_KEYS_ORDER]) == (
+        0, AS_OF_KEYS_ORDER)
+    assert (data["identity_as_of"], data["as_of_differs"]) == (identity, differs)
+    table = fcli("find", expr, "--as-of", as_of)
+    notes = "tags, score as of 2026-11-01" + (f"; identity as of {identity}" if identity
+                                              else "")
+    assert f"match (as of {as_of} ({notes}))\n" in table.stdout  # as the portrait says it
 
 
 def test_table_output_masks_unless_reveal(fcli):

@@ -31,7 +31,7 @@ from leadctl.identity.normalize import (
     normalize_phone,
 )
 from leadctl.identity.tables import IDENTITY_STATE_KEY
-from leadctl.sqltext import meta_value_sql
+from leadctl.sqltext import date_literal, meta_value_sql
 
 
 class AmbiguousQuery(NotFound):
@@ -379,16 +379,29 @@ def _shown(query: str, lookups: list[Lookup], reveal: bool) -> str:
 
 
 def arrived_after(ws, person_id: str, as_of: dt.date) -> dt.date | None:
-    """The day the person's latest lead arrived (created_at, else its file's ingest time)
-    when that is after `as_of`: the identity a screen shows (golden record, leads) then
-    holds leads its as-of did not know yet."""
-    row = ws.execute(
-        "SELECT max(coalesce(l.created_at, f.ingested_at)) FROM person_leads pl "
-        "JOIN leads l ON l.lead_key = pl.lead_key "
-        "LEFT JOIN ingested_files f ON f.file_id = l.file_id WHERE pl.person_id = ?",
-        [person_id]).fetchone()
-    latest = row[0].date() if row and row[0] is not None else None
-    return latest if latest is not None and latest > as_of else None
+    """The day the person's latest lead arrived when that is after `as_of`: the identity a
+    screen shows (golden record, leads) then holds leads its as-of did not know yet."""
+    return ws.execute(arrived_after_sql(as_of, "?"), [person_id]).fetchone()[0]
+
+
+def arrived_after_sql(as_of: dt.date, persons: str | None = None, *,
+                      seen_by_then: bool = False) -> str:
+    """A query of one value: the latest day a lead arrived (created_at, else its file's
+    ingest time) after `as_of` in a person of `persons` (SQL giving person ids; None: every
+    person) — with `seen_by_then` only in a person one of whose leads had arrived by then
+    (the persons `report channels` counts); NULL when none did. One check for a screen of
+    one person (portrait, explain) and of a set (find, report channels)."""
+    later = f"arrived_at >= {date_literal(as_of + dt.timedelta(days=1))}"
+    return f"""
+        WITH arrivals AS (
+            SELECT pl.person_id, coalesce(l.created_at, f.ingested_at) AS arrived_at
+            FROM person_leads pl JOIN leads l ON l.lead_key = pl.lead_key
+            LEFT JOIN ingested_files f ON f.file_id = l.file_id
+            {f"WHERE pl.person_id IN ({persons})" if persons is not None else ""})
+        SELECT max(day) FROM (
+            SELECT CAST(max(arrived_at) FILTER (WHERE {later}) AS DATE) AS day
+            FROM arrivals GROUP BY person_id
+            {f"HAVING bool_or(arrived_at IS NULL OR NOT {later})" if seen_by_then else ""})"""
 
 
 def recorded_under_sql(column: str = "person_id") -> str:

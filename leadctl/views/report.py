@@ -60,6 +60,7 @@ from pathlib import Path
 from leadctl import pii
 from leadctl.campaigns.costs import CHANNEL_DIMENSIONS, CostEntry, load_cost_rules
 from leadctl.errors import UsageError
+from leadctl.identity.lookup import arrived_after_sql
 from leadctl.routing.parse import load_routing_rules
 from leadctl.rules.hints import one_of
 from leadctl.sqlfn import round_sql
@@ -113,19 +114,12 @@ def _scope_sql(column: str, since: dt.date | None, as_of: dt.date | None) -> tup
     return visible, in_scope
 
 
-def identity_after_sql(as_of: dt.date) -> str:
-    """The latest day a lead arrived after `as_of` in a person that has a lead arrived by
-    then (NULL: none): the persons the report counts are today's, and such a lead may
-    have joined two of its earlier ones (a duplicate it counts that was not one yet)."""
-    visible, _ = _scope_sql("arrived_at", None, as_of)
-    return f"""
-        WITH arrivals AS (
-            SELECT pl.person_id, coalesce(l.created_at, f.ingested_at) AS arrived_at
-            FROM person_leads pl JOIN leads l ON l.lead_key = pl.lead_key
-            LEFT JOIN ingested_files f ON f.file_id = l.file_id)
-        SELECT CAST(max(arrived_at) FILTER (WHERE NOT ({visible})) AS DATE)
-        FROM arrivals GROUP BY person_id HAVING bool_or({visible})
-        ORDER BY 1 DESC NULLS LAST LIMIT 1"""
+def _identity_after(ws, screen) -> dt.date | None:
+    """The latest day a lead arrived after the screen's as-of in a person that has a lead
+    arrived by then (None: none): the persons the report counts are today's, and such a
+    lead may have joined two of its earlier ones (a duplicate it counts that was not one
+    yet)."""
+    return ws.scalar(arrived_after_sql(screen.as_of, seen_by_then=True))
 
 
 def arrival_ctes(columns: tuple[str, ...] = ()) -> str:
@@ -458,7 +452,7 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
     sql = channel_report_sql(by, since, sales_pools, screen.as_of, costs.for_dimension(by))
     result: dict = {"by": by, "since": since.isoformat() if since else None,
                     **screen.to_dict(score=stored_as_of(ws, "scores"),
-                                     identity=ws.scalar(identity_after_sql(screen.as_of))),
+                                     identity=_identity_after(ws, screen)),
                     "sales_pools": sales_pools, "sales_pools_rule": sales_rule,
                     "costs": str(costs.path) if costs.present else None,
                     "currency": costs.currency}
@@ -512,5 +506,5 @@ def _duplicates(ws, source: str, by: str, since: dt.date | None, out: Path | Non
         raise UsageError(f"unknown source '{source}'{one_of(source, sources)}")
     rows = copy_to_file(ws, duplicates_sql(source, since, screen.as_of, reveal), out)
     return {"source": source, "since": since.isoformat() if since else None,
-            **screen.to_dict(identity=ws.scalar(identity_after_sql(screen.as_of))),
+            **screen.to_dict(identity=_identity_after(ws, screen)),
             "file": str(out), "rows": rows}
