@@ -392,6 +392,13 @@ def arrived_after_sql(as_of: dt.date, persons: str | None = None, *,
     (the persons `report channels` counts); NULL when none did. One check for a screen of
     one person (portrait, explain) and of a set (find, report channels)."""
     later = f"arrived_at >= {date_literal(as_of + dt.timedelta(days=1))}"
+    if not seen_by_then:  # the late leads first: a broad `find` matches 600k persons
+        return f"""
+        SELECT CAST(max(arrived_at) AS DATE) FROM (
+            SELECT l.lead_key, coalesce(l.created_at, f.ingested_at) AS arrived_at
+            FROM leads l LEFT JOIN ingested_files f ON f.file_id = l.file_id) a
+        JOIN person_leads pl ON pl.lead_key = a.lead_key
+        WHERE {later}{f" AND pl.person_id IN ({persons})" if persons is not None else ""}"""
     return f"""
         WITH arrivals AS (
             SELECT pl.person_id, coalesce(l.created_at, f.ingested_at) AS arrived_at
