@@ -15,13 +15,15 @@ from tests.conftest import SAMPLE_INBOX, Cli
 AS_OF = "2026-11-01"
 
 
-def _fake_spark_output(db, folder, run_id=1):
+def _fake_spark_output(db, folder, run_id=1, with_log=False):
     """Every table of `db` as <folder>/<table>/part.parquet plus the run summary (of the
-    night `run_id`, the latest run of `db`'s log, as a Spark run's is)."""
+    night `run_id`, the latest run of `db`'s log, as a Spark run's is). `with_log`: its
+    `runs` and `meta` too, as a Spark night's `--state` holds them."""
     con = duckdb.connect(str(db), read_only=True)
+    kept = "('')" if with_log else "('runs', 'meta')"
     names = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-        "AND table_name NOT IN ('runs', 'meta')").fetchall()]
+        f"AND table_name NOT IN {kept}").fetchall()]
     for name in names:
         (folder / name).mkdir(parents=True)
         con.execute(f"COPY {name} TO '{folder / name / 'part.parquet'}' (FORMAT parquet)")
@@ -200,3 +202,70 @@ def test_a_load_and_every_later_run_take_run_ids_past_the_loaded_rows(tmp_path):
     assert ws("tag", "--as-of", "2026-11-03").exit_code == 0
     assert _rows(ws.db, "SELECT run_id, command FROM runs ORDER BY run_id") == [
         (2, "load-results"), (8, "load-results"), (9, "tag")]
+
+
+def _a_conflict_recorded_by_a_load(tmp_path):
+    """Y is sold by its rep in the workspace; the night (on a copy of the workspace, as a
+    Spark night with --db sees it) merges X into Y; meanwhile X's rep sells X in the
+    workspace; load-results folds that sale into Y: Y's earlier sale keeps its lock, X's
+    rep's lock is a conflict. Returns (workspace Cli, x, y, x's rep, y's rep, out2)."""
+    night = Cli(tmp_path / "night.duckdb")
+    assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
+    _fake_spark_output(night.db, tmp_path / "out1")
+    ws = Cli(tmp_path / "ws.duckdb")
+    assert ws("load-results", tmp_path / "out1").exit_code == 0
+    (y, y_email, y_rep), (x, x_phone, x_rep) = _rows(ws.db, """
+        SELECT p.person_id, p.email, o.owner FROM persons p JOIN ownership o USING (person_id)
+        WHERE o.owner IS NOT NULL AND o.locked_until IS NULL AND p.email IS NOT NULL
+          AND p.phone IS NULL AND o.status = 'pending' ORDER BY p.person_id LIMIT 1""")[0], \
+        _rows(ws.db, """
+        SELECT p.person_id, p.phone, o.owner FROM persons p JOIN ownership o USING (person_id)
+        WHERE o.owner IS NOT NULL AND o.locked_until IS NULL AND p.phone IS NOT NULL
+          AND o.status = 'pending' ORDER BY p.person_id DESC LIMIT 1""")[0]
+    assert x > y and x_rep != y_rep
+    assert ws("sale", y, "--rep", y_rep, "--as-of", AS_OF).exit_code == 0
+    second = Cli(tmp_path / "night2.duckdb")
+    second.db.write_bytes(ws.db.read_bytes())
+    inbox = tmp_path / "inbox2"
+    inbox.mkdir()
+    (inbox / "bridge.csv").write_text(f"lead_id,phone,email,created_at\nBRIDGE1,{x_phone},"
+                                      f"{y_email},2026-11-02 09:00\n", encoding="utf-8")
+    assert second("run", "--inbox", inbox, "--as-of", "2026-11-02").exit_code == 0
+    (run_id,) = _rows(second.db, "SELECT max(run_id) FROM runs")[0]
+    _fake_spark_output(second.db, tmp_path / "out2", run_id=run_id, with_log=True)
+    assert ws("sale", x, "--rep", x_rep, "--as-of", "2026-11-02").exit_code == 0
+    loaded = ws("load-results", tmp_path / "out2", "--json")
+    assert loaded.exit_code == 0, loaded.stderr
+    assert [loaded.json()[k] for k in ("rep_actions_kept", "merged_states", "conflicts")] == [
+        1, 1, 1]
+    return ws, x, y, x_rep, y_rep, tmp_path / "out2"
+
+
+def _conflict_and_fold(ws, y):
+    return (_rows(ws.db, "SELECT person_id, kept_rep, other_person_id, other_rep, status "
+                         "FROM ownership_conflicts"),
+            _rows(ws.db, f"SELECT reason FROM assignments WHERE rule = 'merge' "
+                         f"AND person_id = '{y}' ORDER BY logged_at"),
+            _rows(ws.db, f"SELECT owner, status, locked_until FROM ownership "
+                         f"WHERE person_id = '{y}'"))
+
+
+def test_a_conflict_a_load_recorded_survives_loading_that_output_again(tmp_path):
+    """The conflict and merge row the fold wrote exist only in the workspace: loading the
+    same output again (which cannot fold again: X's state is gone) keeps them, once."""
+    ws, x, y, x_rep, y_rep, out2 = _a_conflict_recorded_by_a_load(tmp_path)
+    fold = (f"merge: {x} into {y}; kept the state of {y} (by lock); conflict: active lock "
+            f"of {x_rep} not kept, see leadctl identity conflicts")
+    recorded = ([(y, y_rep, x, x_rep, "open")],
+                [(f"merge: {x} into {y}; kept the state of {y} (by lock)",), (fold,)],
+                [(y_rep, "closed", dt.date(2027, 4, 30))])
+    assert _conflict_and_fold(ws, y) == recorded
+    for _ in range(2):  # no loss, no duplicate
+        again = ws("load-results", out2, "--json")
+        assert again.exit_code == 0, again.stderr
+        assert [again.json()[k] for k in ("rep_actions_kept", "merged_states", "conflicts")
+                ] == [1, 0, 0]
+        assert _conflict_and_fold(ws, y) == recorded
+    listed = ws("identity", "conflicts", "--json")
+    assert [(c["person_id"], c["kept"]["rep"], c["other"]["rep"])
+            for c in listed.json()["conflicts"]] == [(y, y_rep, x_rep)]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, SAMPLE_INBOX, Cli
+from tests.test_rep_actions import _a_conflict_recorded_by_a_load, _conflict_and_fold
 
 AS_OF = "2026-11-01"
 
@@ -603,6 +604,45 @@ def test_rep_actions_reach_the_next_spark_night(rep_actions_between_nights):
     assert own[sale_person]["owner"] == sale_rep and own[sale_person]["status"] == "closed"
     assert own[sale_person]["locked_until"] is not None
     assert own[status_person]["status"] == "appointment"
+
+
+def test_a_conflict_a_load_recorded_reaches_the_next_spark_night(tmp_path):
+    """load-results folded a sale on X (merged into Y by the night) into Y and recorded
+    the lock it did not keep as a conflict, in the workspace only. The next Spark night
+    with that workspace as --db carries the conflict and the fold's merge row (Y keeps the
+    fold's state) as a DuckDB night on the workspace keeps them; its output loads back
+    with them once."""
+    import duckdb
+
+    ws, x, y, x_rep, y_rep, out2 = _a_conflict_recorded_by_a_load(tmp_path)
+    recorded = _conflict_and_fold(ws, y)
+    assert recorded[0] == [(y, y_rep, x, x_rep, "open")]
+    inbox = tmp_path / "inbox3"
+    inbox.mkdir()
+    duck = Cli(tmp_path / "duck.duckdb")
+    shutil.copy(ws.db, duck.db)
+    assert duck("run", "--inbox", inbox, "--as-of", "2026-11-03").exit_code == 0
+    out3 = tmp_path / "out3"
+    ran = ws("run", "--engine", "spark", "--spark-master", "local[1]", "--state", out2,
+             "--output", out3, "--as-of", "2026-11-03", "--json")
+    assert ran.exit_code == 0, ran.stderr[-2000:]
+    assert ran.json()["rep_actions"] == 1  # X's sale; the fold's merge row is no rep's
+    conflicts = "SELECT * EXCLUDE (run_id) FROM {} ORDER BY ALL"
+    folds = "SELECT * EXCLUDE (run_id) FROM {} WHERE rule = 'merge' ORDER BY ALL"
+    state = f"SELECT * FROM {{}} WHERE person_id IN ('{x}', '{y}') ORDER BY ALL"
+    with duckdb.connect(str(duck.db), read_only=True) as con:
+        expected = [con.execute(sql.format(table)).fetchall() for sql, table in (
+            (conflicts, "ownership_conflicts"), (folds, "assignments"), (state, "ownership"))]
+    with duckdb.connect() as con:
+        written = [con.execute(sql.format(f"read_parquet('{out3}/{table}/*.parquet')")
+                               ).fetchall() for sql, table in (
+            (conflicts, "ownership_conflicts"), (folds, "assignments"), (state, "ownership"))]
+    assert written == expected and len(expected[0]) == 1
+    loaded = ws("load-results", out3, "--json")
+    assert loaded.exit_code == 0, loaded.stderr
+    assert [loaded.json()[k] for k in ("rep_actions_kept", "merged_states", "conflicts")] == [
+        0, 0, 0]
+    assert _conflict_and_fold(ws, y) == recorded
 
 
 def test_a_full_resolve_on_spark_moves_subjects_as_on_duckdb(tmp_path):

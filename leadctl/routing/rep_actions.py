@@ -17,37 +17,61 @@ An action is recognised by its log row (logged_at, person_id, rule), a sale also
 `sales` row (a repeat sale by the owning rep logs nothing, yet moves the lock); a merge
 applies only actions the target does not have, so carrying the same actions twice
 changes nothing. Builders are plain SQL, run by DuckDB and (translated) by Spark.
+
+What `load-results` itself wrote travels the same way: when it folds an action on a
+person the run merged away (routing.merge.carry_ownership), its `merge` log row and the
+`ownership_conflicts` rows it records exist only in the workspace. They are carried as
+actions are (the merge row's person takes the workspace's state after the fold; a
+conflict is recognised by when, on whom and whose lock), else the next Spark night or a
+second load of the same output would drop the conflict: the fold cannot be done again
+once the retired id's state is folded.
 """
 
 from __future__ import annotations
 
-from leadctl.routing.tables import LOG_COLUMNS, OWNERSHIP_COLUMNS
+from leadctl.routing.tables import CONFLICT_COLUMNS, LOG_COLUMNS, OWNERSHIP_COLUMNS
 
 REP_RULES = ("claim", "status", "sale")
 _RULES = ", ".join(f"'{rule}'" for rule in REP_RULES)
 
 # The source tables a merge reads (filled from the other side), by the table they feed.
 SOURCES = {"assignments": "_rep_assignments", "ownership": "_rep_ownership",
-           "sales": "_rep_sales", "lead_intent": "_rep_lead_intent"}
+           "sales": "_rep_sales", "lead_intent": "_rep_lead_intent",
+           "ownership_conflicts": "_rep_conflicts"}
 NEW_ACTIONS = "_rep_new_actions"
 NEW_SALES = "_rep_new_sales"
 INTENT = "_rep_intent"
 SALES_COLUMNS = ("sold_at", "run_id", "person_id", "rep", "amount", "locked_until")
+# The workspace's own `load-results` runs: the merge rows and conflicts they wrote are its
+# folds (a DuckDB night run in the workspace is not carried: its rows are no rep's).
+FOLD_RUNS = "SELECT run_id FROM runs WHERE command = 'load-results'"
+_CONFLICT_TYPES = ("TIMESTAMP", "INTEGER", "DATE", "VARCHAR", "VARCHAR[]", "VARCHAR",
+                   "VARCHAR", "DATE", "DATE", "VARCHAR", "VARCHAR", "DATE", "DATE",
+                   "VARCHAR")
 
 
-def rep_action_selects(state_reason: bool = True) -> dict[str, str]:
-    """Per table, the SELECT that reads a workspace's rep actions. `state_reason=False`: a
-    workspace whose log predates that column (read only, so not upgraded): NULL."""
+def rep_action_selects(state_reason: bool = True, conflicts: bool = True) -> dict[str, str]:
+    """Per table, the SELECT that reads a workspace's rep actions (and its folds' merge
+    rows and conflicts). `state_reason=False`: a workspace whose log predates that column
+    (read only, so not upgraded): NULL; `conflicts=False`: one that predates
+    `ownership_conflicts`: none."""
     log = ", ".join("CAST(NULL AS VARCHAR) AS state_reason"
                     if c == "state_reason" and not state_reason else c for c in LOG_COLUMNS)
     own = ", ".join(OWNERSHIP_COLUMNS)
-    actions = f"SELECT person_id FROM assignments WHERE rule IN ({_RULES})"
+    logged = f"rule IN ({_RULES}) OR (rule = 'merge' AND run_id IN ({FOLD_RUNS}))"
+    actions = f"SELECT person_id FROM assignments WHERE {logged}"
+    cols = ", ".join(CONFLICT_COLUMNS)
+    recorded = f"SELECT {cols} FROM ownership_conflicts WHERE run_id IN ({FOLD_RUNS})" \
+        if conflicts else "SELECT " + ", ".join(
+            f"CAST(NULL AS {t}) AS {c}" for c, t in zip(CONFLICT_COLUMNS, _CONFLICT_TYPES,
+                                                        strict=True)) + " WHERE FALSE"
     return {
-        "assignments": f"SELECT {log} FROM assignments WHERE rule IN ({_RULES})",
+        "assignments": f"SELECT {log} FROM assignments WHERE {logged}",
         "ownership": f"SELECT {own} FROM ownership WHERE person_id IN ({actions}) "
                      "OR person_id IN (SELECT person_id FROM sales)",
         "sales": f"SELECT {', '.join(SALES_COLUMNS)} FROM sales",
         "lead_intent": "SELECT person_id, intent_at FROM lead_intent",
+        "ownership_conflicts": recorded,
     }
 
 
@@ -67,6 +91,14 @@ def _unseen_sale(target: str) -> str:
     return (f"NOT EXISTS (SELECT 1 FROM {target} t WHERE t.sold_at = s.sold_at "
             "AND t.person_id = s.person_id AND t.rep = s.rep "
             "AND t.locked_until = s.locked_until)")
+
+
+def _unseen_conflict() -> str:
+    """A source conflict (s) that the target's `ownership_conflicts` does not have (its
+    status may differ: a later night ends one, which the target's row then says)."""
+    return ("NOT EXISTS (SELECT 1 FROM ownership_conflicts t "
+            "WHERE t.detected_at = s.detected_at AND t.person_id = s.person_id "
+            "AND t.other_person_id = s.other_person_id AND t.other_rep = s.other_rep)")
 
 
 def _unseen_action() -> str:
@@ -97,7 +129,9 @@ def merge_sql(target_sales: str = "sales") -> list[str]:
     appended and their persons take the source's ownership row (the state after the
     actions), as do the persons of sales the target has not seen (`target_sales`: the
     target's sales, when its own `sales` table is not them); sales are added once; the
-    intent date is the later of both. An action on a
+    intent date is the later of both; the source's conflicts the target does not have are
+    added (a merge row of a fold is an action: its person takes the source's state, the
+    one after the fold). An action on a
     person the target has merged away keeps its retired id here: its ownership row is one
     of a merged-away person, which `routing.merge.carry_ownership` then folds into the
     survivor by the on_merge policy (a lock kept, or a conflict recorded), as the DuckDB
@@ -128,12 +162,17 @@ SELECT person_id, max(intent_at) AS intent_at FROM (
 GROUP BY person_id""",
         "DELETE FROM lead_intent",
         f"INSERT INTO lead_intent (person_id, intent_at) SELECT person_id, intent_at FROM {INTENT}",
+        f"""INSERT INTO ownership_conflicts ({', '.join(CONFLICT_COLUMNS)})
+SELECT {', '.join(f's.{c}' for c in CONFLICT_COLUMNS)} FROM {SOURCES['ownership_conflicts']} s
+WHERE {_unseen_conflict()}""",
     ]
 
 
 def count_new_sql() -> str:
-    """The actions applied: new log rows, and new sales that logged nothing."""
-    return (f"SELECT (SELECT count(*) FROM {NEW_ACTIONS}) + (SELECT count(*) FROM "
+    """The rep actions applied: new log rows (not a fold's merge row), and new sales that
+    logged nothing."""
+    return (f"SELECT (SELECT count(*) FROM {NEW_ACTIONS} WHERE rule IN ({_RULES})) + "
+            f"(SELECT count(*) FROM "
             f"{NEW_SALES} s WHERE s.person_id NOT IN (SELECT person_id FROM {NEW_ACTIONS} "
             "WHERE rule = 'sale'))")
 

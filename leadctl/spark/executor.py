@@ -192,7 +192,11 @@ class SparkWorkspace(SqlSession):
                 self.spark.catalog.dropTempView(view)
 
     def register(self, name: str, table: Any) -> None:
-        """An Arrow table (small: e.g. phone results for distinct leftovers) as a table."""
+        """An Arrow table (small: e.g. phone results for distinct leftovers) as a table.
+        One with no rows is given one empty chunk per column: pyspark cannot build a list
+        column (the conflicts' old ids) from none."""
+        if table.num_rows == 0:
+            table = table.schema.empty_table()
         self._store(name, self.spark.createDataFrame(table))
 
     def unregister(self, name: str) -> None:

@@ -388,9 +388,12 @@ def _hadoop_write_text(spark, uri: str, text: str) -> None:
 def carry_rep_actions(ws, db: Path) -> int:
     """The rep actions of workspace `db` that the state does not have, applied to the
     state's tables (routing/rep_actions.py); returns how many log rows were new. They
-    are rows typed by hand (claims, statuses, sales): small, so they travel as Arrow."""
+    are rows typed by hand (claims, statuses, sales; and the merge rows and conflicts of
+    the workspace's folds): small, so they travel as Arrow."""
     with reading(db) as duck:
-        selects = rep_actions.rep_action_selects(has_state_reason(duck))
+        # (its columns, not table_exists: a scalar's result left open blocks duck.arrow)
+        selects = rep_actions.rep_action_selects(
+            has_state_reason(duck), bool(duck.columns("ownership_conflicts")))
         for name, select in selects.items():
             ws.register(rep_actions.SOURCES[name], duck.arrow(select))
     unknown = ws.rows(rep_actions.unknown_persons_sql())[0]
@@ -532,7 +535,8 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         if _parquet_folder(folder / "meta"):
             ws.script(load_state_meta_sql(literal(str(folder / "meta" / "*.parquet"))))
         # Rep actions the run did not carry (newer than it) stay: never overwritten. One
-        # on a person the run merged away is folded into the survivor by on_merge. The
+        # on a person the run merged away is folded into the survivor by on_merge; a fold
+        # an earlier load made (its merge row, its conflicts) stays too. The
         # workspace keeps its own sales table: the run's tell which sales it carried.
         unknown = ws.rows(rep_actions.unknown_persons_sql())[0]
         if unknown["persons"]:  # refused: nothing is published
