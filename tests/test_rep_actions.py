@@ -173,7 +173,8 @@ def test_a_repeat_sale_that_logs_nothing_keeps_its_lock_through_load_results(tmp
                  ) == lock
     again = ws("load-results", tmp_path / "out", "--json")  # nothing doubled
     assert again.json()["rep_actions_kept"] == 1
-    assert _rows(ws.db, f"SELECT count(*) FROM sales WHERE person_id = '{person}'") == [(1,)]
+    # the night's first sale (taken from the output) and the repeat sale
+    assert _rows(ws.db, f"SELECT count(*) FROM sales WHERE person_id = '{person}'") == [(2,)]
 
 
 def test_an_intent_under_an_id_the_loaded_night_retired_goes_to_its_person(tmp_path):
@@ -269,3 +270,23 @@ def test_a_conflict_a_load_recorded_survives_loading_that_output_again(tmp_path)
     listed = ws("identity", "conflicts", "--json")
     assert [(c["person_id"], c["kept"]["rep"], c["other"]["rep"])
             for c in listed.json()["conflicts"]] == [(y, y_rep, x_rep)]
+
+
+def test_a_new_workspace_loading_an_output_takes_its_sales(tmp_path):
+    """The state folder is the system of record: a workspace made anew from it (a lost
+    laptop, a second analyst) shows the sales behind its locks (it had none)."""
+    night = Cli(tmp_path / "night.duckdb")
+    assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
+    person, rep = _rows(night.db, "SELECT person_id, owner FROM ownership WHERE owner IS NOT "
+                                  "NULL ORDER BY person_id LIMIT 1")[0]
+    assert night("sale", person, "--rep", rep, "--amount", "88", "--as-of", AS_OF
+                 ).exit_code == 0
+    _fake_spark_output(night.db, tmp_path / "out")
+    fresh = Cli(tmp_path / "fresh.duckdb")
+    loaded = fresh("load-results", tmp_path / "out", "--json")
+    assert (loaded.exit_code, loaded.json()["rep_actions_kept"]) == (0, 0)
+    sales = "SELECT person_id, rep, amount, locked_until FROM sales"
+    assert _rows(fresh.db, sales) == _rows(night.db, sales) == [
+        (person, rep, 88.0, dt.date(2027, 4, 30))]
+    again = fresh("load-results", tmp_path / "out", "--json")  # once, not twice
+    assert again.exit_code == 0 and _rows(fresh.db, sales) == _rows(night.db, sales)

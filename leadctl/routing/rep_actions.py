@@ -168,6 +168,15 @@ WHERE {_unseen_conflict()}""",
     ]
 
 
+def run_sales_sql(run_sales: str) -> str:
+    """The loaded run's sales (`run_sales`) the workspace lacks: a workspace made anew
+    from a state folder (a second analyst, a lost laptop) had none of the sales behind
+    the run's locks."""
+    return (f"INSERT INTO sales ({', '.join(SALES_COLUMNS)}) SELECT "
+            f"{', '.join(f's.{c}' for c in SALES_COLUMNS)} FROM {run_sales} s "
+            f"WHERE {_unseen_sale('sales')}")
+
+
 def count_new_sql() -> str:
     """The rep actions applied: new log rows (not a fold's merge row), and new sales that
     logged nothing."""

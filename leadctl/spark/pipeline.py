@@ -537,7 +537,8 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         # Rep actions the run did not carry (newer than it) stay: never overwritten. One
         # on a person the run merged away is folded into the survivor by on_merge; a fold
         # an earlier load made (its merge row, its conflicts) stays too. The
-        # workspace keeps its own sales table: the run's tell which sales it carried.
+        # workspace keeps its own sales table (the run's tell which sales it carried) and
+        # takes the run's it lacks.
         unknown = ws.rows(rep_actions.unknown_persons_sql())[0]
         if unknown["persons"]:  # refused: nothing is published
             raise InputError(
@@ -551,6 +552,8 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                        f"read_parquet({literal(str(folder / 'sales' / '*.parquet'))})")
         ws.script(rep_actions.merge_sql(run_sales))
         kept = int(ws.scalar(rep_actions.count_new_sql()) or 0)
+        if run_sales == RUN_SALES:
+            ws.execute(rep_actions.run_sales_sql(RUN_SALES))
         ws.script([*rep_actions.drop_sql(), f"DROP TABLE IF EXISTS {RUN_SALES}"])
         # (the workspace keeps its own intents: one under an id the run retired is folded)
         folded = carry_ownership(ws, load_routing_rules(rules_dir), run_as_of, ws.run_id) \
