@@ -29,7 +29,12 @@ once the retired id's state is folded.
 
 from __future__ import annotations
 
-from leadctl.routing.tables import CONFLICT_COLUMNS, LOG_COLUMNS, OWNERSHIP_COLUMNS
+from leadctl.routing.tables import (
+    CONFLICT_COLUMNS,
+    CONFLICT_SCHEMA,
+    LOG_COLUMNS,
+    OWNERSHIP_COLUMNS,
+)
 
 REP_RULES = ("claim", "status", "sale")
 _RULES = ", ".join(f"'{rule}'" for rule in REP_RULES)
@@ -45,9 +50,6 @@ SALES_COLUMNS = ("sold_at", "run_id", "person_id", "rep", "amount", "locked_unti
 # The workspace's own `load-results` runs: the merge rows and conflicts they wrote are its
 # folds (a DuckDB night run in the workspace is not carried: its rows are no rep's).
 FOLD_RUNS = "SELECT run_id FROM runs WHERE command = 'load-results'"
-_CONFLICT_TYPES = ("TIMESTAMP", "INTEGER", "DATE", "VARCHAR", "VARCHAR[]", "VARCHAR",
-                   "VARCHAR", "DATE", "DATE", "VARCHAR", "VARCHAR", "DATE", "DATE",
-                   "VARCHAR")
 
 
 def rep_action_selects(state_reason: bool = True, conflicts: bool = True) -> dict[str, str]:
@@ -63,8 +65,7 @@ def rep_action_selects(state_reason: bool = True, conflicts: bool = True) -> dic
     cols = ", ".join(CONFLICT_COLUMNS)
     recorded = f"SELECT {cols} FROM ownership_conflicts WHERE run_id IN ({FOLD_RUNS})" \
         if conflicts else "SELECT " + ", ".join(
-            f"CAST(NULL AS {t}) AS {c}" for c, t in zip(CONFLICT_COLUMNS, _CONFLICT_TYPES,
-                                                        strict=True)) + " WHERE FALSE"
+            f"CAST(NULL AS {t}) AS {c}" for c, t in CONFLICT_SCHEMA) + " WHERE FALSE"
     return {
         "assignments": f"SELECT {log} FROM assignments WHERE {logged}",
         "ownership": f"SELECT {own} FROM ownership WHERE person_id IN ({actions}) "

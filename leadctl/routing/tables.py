@@ -3,6 +3,15 @@
 # The rule of the log row that sends a person to the dormant pool (the screens read it).
 DORMANT_RULE = "lifecycle.dormant_after_days"
 
+# ownership_conflicts, column by column (its DDL, and a typed empty one where a workspace
+# predates the table)
+CONFLICT_SCHEMA = (
+    ("detected_at", "TIMESTAMP"), ("run_id", "INTEGER"), ("as_of", "DATE"),
+    ("person_id", "VARCHAR"), ("old_person_ids", "VARCHAR[]"), ("kept_person_id", "VARCHAR"),
+    ("kept_rep", "VARCHAR"), ("kept_sold_at", "DATE"), ("kept_locked_until", "DATE"),
+    ("other_person_id", "VARCHAR"), ("other_rep", "VARCHAR"), ("other_sold_at", "DATE"),
+    ("other_locked_until", "DATE"), ("status", "VARCHAR"))
+
 ROUTING_DDL: list[str] = [
     # Current routing state, one row per routed person (unique by construction; no index
     # for the same reason as scores). `reason`: why it is where it is (dealt, claimed,
@@ -33,11 +42,8 @@ ROUTING_DDL: list[str] = [
     # rep's lock is flagged here (status open) for a manager to decide
     # (`leadctl identity conflicts`). `*_person_id`: the person each state came from;
     # old_person_ids: the ids the merge retired.
-    """CREATE TABLE IF NOT EXISTS ownership_conflicts (
-        detected_at TIMESTAMP, run_id INTEGER, as_of DATE, person_id VARCHAR,
-        old_person_ids VARCHAR[], kept_person_id VARCHAR, kept_rep VARCHAR,
-        kept_sold_at DATE, kept_locked_until DATE, other_person_id VARCHAR,
-        other_rep VARCHAR, other_sold_at DATE, other_locked_until DATE, status VARCHAR)""",
+    "CREATE TABLE IF NOT EXISTS ownership_conflicts ("
+    + ", ".join(f"{column} {kind}" for column, kind in CONFLICT_SCHEMA) + ")",
 ]
 
 # Assignment rows that count towards a rep's capacity: an owner carried over by an
@@ -70,7 +76,4 @@ MERGE_INTENT = "route_merge_intent"
 SPLIT_LOCKS = "route_split_locks"
 SPLIT_JOINS = "route_split_joins"
 MERGE_TEMP_TABLES = (MERGE_CANDIDATES, MERGE_KEPT, MERGE_INTENT, SPLIT_LOCKS, SPLIT_JOINS)
-CONFLICT_COLUMNS = ("detected_at", "run_id", "as_of", "person_id", "old_person_ids",
-                    "kept_person_id", "kept_rep", "kept_sold_at", "kept_locked_until",
-                    "other_person_id", "other_rep", "other_sold_at", "other_locked_until",
-                    "status")
+CONFLICT_COLUMNS = tuple(column for column, _ in CONFLICT_SCHEMA)
