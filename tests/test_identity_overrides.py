@@ -131,8 +131,39 @@ def test_a_must_link_on_a_dead_end_branch_does_not_block_the_cut():
                    {"lead_id": "C", "email": "b@qq.com"}, {"lead_id": "Y", "wechat": "wx_y1"})
     resolve(ws, config(cannot("A", "C"), must("A", "B"), must("Y", "X")))
     assert clusters(ws) == groups({"A", "B", "X", "Y"}, {"C"})
-    # the layer of A-B holds the must_link: the next one, B's e-mail, is cut
+    # A and B are one node of the search (a must_link): of its layers A/B-e-mail and
+    # e-mail-C, one row each, the one nearest A is cut: B's e-mail
     assert cut_rows(ws) == [("B", "email", "cannot_link: two people")]
+
+
+def test_a_cannot_link_past_a_must_link_cuts_the_rows_beyond_it():
+    # F1 and F3 are one person by a must_link; F4 shares F3's phone (F1's too) and e-mail.
+    # Every layer of the old search held a must_link edge (F1-M, M-F3), so each resolve
+    # refused to run although cutting F4's rows separates them.
+    ws = workspace({"lead_id": "F1", "phone": "13900008001"},
+                   {"lead_id": "F3", "phone": "13900008001", "email": "q@qq.com"},
+                   {"lead_id": "F4", "phone": "13900008001", "email": "q@qq.com"})
+    summary = resolve(ws, config(must("F1", "F3", reason="F3 is F1"),
+                                 cannot("F1", "F4", "F4 is someone else")))
+    assert clusters(ws) == groups({"F1", "F3"}, {"F4"})
+    # {F1, F3} to phone and e-mail: 3 rows; on to F4: 2 rows, cut
+    assert cut_rows(ws) == [("F4", "email", "cannot_link: F4 is someone else"),
+                            ("F4", "phone", "cannot_link: F4 is someone else")]
+    assert summary.overrides["cut_values"] == 2
+
+
+def test_a_cannot_link_of_leads_only_must_link_entries_join_is_a_rule_error():
+    # A and C also share a device id, but must_link entries alone join them too (A-B by
+    # their values, B-C by name): no cut of values can separate them
+    ws = workspace({"lead_id": "A", "phone": "13812345678", "device_id": "dev-1"},
+                   {"lead_id": "B", "email": "b@qq.com"},
+                   {"lead_id": "C", "wechat": "wx_cccc", "device_id": "dev-1"})
+    values = Override("must_link", values=(ValueRef("phone", "13812345678"),
+                                           ValueRef("email", "b@qq.com")), reason="r")
+    with pytest.raises(RuleError) as refused:
+        resolve(ws, config(values, must("B", "C"), cannot("A", "C")))
+    assert refused.value.problems == [(None, "conflicting overrides: cannot_link of A, C but "
+                                             "must_link entries join the two leads in the data")]
 
 
 def test_a_lead_on_a_dead_end_branch_keeps_its_links():
@@ -223,8 +254,10 @@ def test_override_builders_transpile_for_spark():
         "cannot_link", values=(ValueRef("wechat", "wx_ffff"),), reason="r")))
     assert clusters(ws) == groups({"A", "B"}, {"C", "D"}, {"E", "F"})
     ours = [s for s in statements if "_oneid_ov_" in s or "_oneid_cuts" in s
-            or "_oneid_seen" in s or "_oneid_row_cuts" in s or "_oneid_back" in s]
+            or "_oneid_seen" in s or "_oneid_row_cuts" in s or "_oneid_back" in s
+            or "_oneid_must_groups" in s or "_oneid_ends" in s or "_oneid_graph" in s]
     assert len(ours) > 10 and sum("_oneid_back" in s for s in ours) >= 4
+    assert sum("_oneid_must_groups" in s for s in ours) >= 3
     for sql in ours:
         translate(sql)  # raises on what Spark cannot run
 

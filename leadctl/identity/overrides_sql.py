@@ -11,21 +11,23 @@ identity/resolve.py on either engine.
   a breadth-first search from the first of them (by source, lead id: not by lead key,
   so a rebuild from an empty workspace chooses the same) over the lead–value graph of
   that component (a lead is joined to each linking value it carries) numbers every node
-  by its distance. An edge joins nodes whose distances differ by at most one, so every
+  by its distance. Leads that must_link entries join (also through a chain) are one node
+  of that graph (`must_groups_*`): no cut can part them, so every edge left is a row
+  that can be cut. An edge joins nodes whose distances differ by at most one, so every
   path from one lead to the other crosses each layer of edges from distance k to k + 1
   (k below the other lead's distance): cutting one whole layer separates the two leads
   whatever other paths exist. Of a layer only the edges whose far end (distance k + 1)
   still reaches the second lead without going back below k + 1 are cut (`reach_back`):
   an edge into a branch that leads nowhere but back stays, so a lead on such a branch
-  keeps its links and a must_link there does not block the layer. The layer cut is the
-  one with the fewest such edges (ties:
-  nearest the middle of the path, then nearest the first lead); a layer holding a
-  must_link edge cannot be cut. An edge cut is one lead's row of one value: that row
-  gets status `cut` (reason `cannot_link: <reason>`) and no longer links, while the
+  keeps its links. The layer cut is the one with the fewest rows (ties: nearest the
+  middle of the path, then nearest the first lead). An edge is one lead's row of one
+  value (of a must_link group, the row of each of its leads carrying the value): that
+  row gets status `cut` (reason `cannot_link: <reason>`) and no longer links, while the
   value still links the value's other leads — a family phone shared by four leads, one
   of them kept apart from another, cuts only that one lead's phone. Then the components
-  are computed again, and no component holds both leads. When every layer holds a
-  must_link edge, the overrides conflict (a rule error naming the cannot_link entry).
+  are computed again, and no component holds both leads. When the two leads are one
+  node — must_link entries alone join them — there is no layer to cut and the overrides
+  conflict (a rule error naming the cannot_link entry).
   Pairs found in one round are all cut in that round (each by its own layer), so one
   extra linking pass suffices.
 
@@ -191,32 +193,71 @@ def violated_sql(target: str, pairs: str, done: str) -> str:
         WHERE dx.label = dy.label"""
 
 
+def must_groups_start_sql(target: str, violated: str, done: str, members: str) -> str:
+    """`target(entry, lead_key, grp)`: the must_link members in the components holding a
+    violated pair, each in a group of its own to start with."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT DISTINCT m.entry, m.lead_key, m.lead_key AS grp FROM {members} m
+        JOIN {done} d ON d.node = m.lead_key
+        WHERE d.label IN (SELECT label FROM {violated})"""
+
+
+def must_groups_step_sql(target: str) -> str:
+    """One step of joining must_link groups: each entry takes its members' smallest group,
+    each lead its entries' smallest; run until `must_groups_total_sql` stops falling."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH by_entry AS (SELECT entry, min(grp) AS grp FROM {target} GROUP BY entry),
+        by_lead AS (
+            SELECT t.lead_key, min(b.grp) AS grp FROM {target} t
+            JOIN by_entry b ON b.entry = t.entry GROUP BY t.lead_key)
+        SELECT t.entry, t.lead_key, l.grp FROM {target} t
+        JOIN by_lead l ON l.lead_key = t.lead_key"""
+
+
+def must_groups_total_sql(target: str) -> str:
+    """The groups' sum: it only falls, so an equal sum means nothing moved."""
+    return f"SELECT coalesce(sum(grp), 0) FROM {target}"
+
+
 def graph_sql(target: str, violated: str, done: str, identifiers: str, cuts: str,
-              members: str) -> str:
-    """`target(lead_key, id_type, value, cuttable)`: the lead–value graph of the components
-    holding a violated pair: linking values not cut (cuttable) and must_link nodes
-    (id_type 'must_link', value the entry; never cut)."""
+              groups: str) -> str:
+    """`target(lead_key, node, id_type, value)`: the lead–value graph of the components
+    holding a violated pair, its linking rows not cut; `node` is the lead's must_link
+    group (its smallest lead key; the lead itself outside any)."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH comp AS (
             SELECT d.node AS lead_key FROM {done} d
-            WHERE d.label IN (SELECT label FROM {violated}))
-        SELECT DISTINCT i.lead_key, i.id_type, i.value, true AS cuttable
+            WHERE d.label IN (SELECT label FROM {violated})),
+        grp AS (SELECT lead_key, min(grp) AS grp FROM {groups} GROUP BY lead_key)
+        SELECT DISTINCT i.lead_key, coalesce(gr.grp, i.lead_key) AS node, i.id_type, i.value
         FROM {identifiers} i JOIN comp ON comp.lead_key = i.lead_key
+        LEFT JOIN grp gr ON gr.lead_key = i.lead_key
         LEFT JOIN {cuts} c ON {_cut('i', cuts)}
-        WHERE i.status = 'ok' AND i.records > 1 AND c.id_type IS NULL
-        UNION ALL
-        SELECT DISTINCT m.lead_key, 'must_link', CAST(m.entry AS VARCHAR), false
-        FROM {members} m JOIN comp ON comp.lead_key = m.lead_key"""
+        WHERE i.status = 'ok' AND i.records > 1 AND c.id_type IS NULL"""
 
 
-def search_start_sql(seen_leads: str, seen_nodes: str, violated: str) -> list[str]:
-    """The search's start: each violated pair's first lead at distance 0."""
+def ends_sql(target: str, violated: str, groups: str) -> str:
+    """`target(pair, x, y, reason)`: each violated pair with its leads' nodes (must_link
+    groups) as the search's ends; x = y when must_link entries alone join them."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH grp AS (SELECT lead_key, min(grp) AS grp FROM {groups} GROUP BY lead_key)
+        SELECT v.pair, coalesce(gx.grp, v.x) AS x, coalesce(gy.grp, v.y) AS y, v.reason
+        FROM {violated} v LEFT JOIN grp gx ON gx.lead_key = v.x
+        LEFT JOIN grp gy ON gy.lead_key = v.y"""
+
+
+def search_start_sql(seen_leads: str, seen_nodes: str, ends: str) -> list[str]:
+    """The search's start: each violated pair's first lead (its node) at distance 0.
+    `seen_leads(pair, lead_key, dist)`: lead_key is a graph node (a must_link group)."""
     return [
         f"CREATE OR REPLACE TEMP TABLE {seen_leads} AS "
-        f"SELECT pair, x AS lead_key, 0 AS dist FROM {violated}",
+        f"SELECT pair, x AS lead_key, 0 AS dist FROM {ends}",
         f"""CREATE OR REPLACE TEMP TABLE {seen_nodes} (pair INTEGER, id_type VARCHAR,
-            value VARCHAR, cuttable BOOLEAN, dist INTEGER)""",
+            value VARCHAR, dist INTEGER)""",
     ]
 
 
@@ -225,16 +266,16 @@ def search_step_sql(seen_leads: str, seen_nodes: str, graph: str, dist: int) -> 
     if dist % 2:
         return f"""
             INSERT INTO {seen_nodes}
-            SELECT DISTINCT s.pair, g.id_type, g.value, g.cuttable, {dist}
-            FROM {seen_leads} s JOIN {graph} g ON g.lead_key = s.lead_key
+            SELECT DISTINCT s.pair, g.id_type, g.value, {dist}
+            FROM {seen_leads} s JOIN {graph} g ON g.node = s.lead_key
             LEFT JOIN {seen_nodes} n
               ON n.pair = s.pair AND n.id_type = g.id_type AND n.value = g.value
             WHERE s.dist = {dist - 1} AND n.pair IS NULL"""
     return f"""
         INSERT INTO {seen_leads}
-        SELECT DISTINCT n.pair, g.lead_key, {dist}
+        SELECT DISTINCT n.pair, g.node, {dist}
         FROM {seen_nodes} n JOIN {graph} g ON g.id_type = n.id_type AND g.value = n.value
-        LEFT JOIN {seen_leads} s ON s.pair = n.pair AND s.lead_key = g.lead_key
+        LEFT JOIN {seen_leads} s ON s.pair = n.pair AND s.lead_key = g.node
         WHERE n.dist = {dist - 1} AND s.pair IS NULL"""
 
 
@@ -271,7 +312,7 @@ def back_step_sql(back_leads: str, back_nodes: str, seen_leads: str, seen_nodes:
             SELECT pair, id_type, value, back FROM {back_nodes}
             UNION ALL
             SELECT b.pair, g.id_type, g.value, least(b.back, n.dist)
-            FROM {back_leads} b JOIN {graph} g ON g.lead_key = b.lead_key
+            FROM {back_leads} b JOIN {graph} g ON g.node = b.lead_key
             JOIN {seen_nodes} n ON n.pair = b.pair AND n.id_type = g.id_type
                  AND n.value = g.value) c
         GROUP BY pair, id_type, value""", f"""
@@ -279,9 +320,9 @@ def back_step_sql(back_leads: str, back_nodes: str, seen_leads: str, seen_nodes:
         SELECT pair, lead_key, max(back) AS back FROM (
             SELECT pair, lead_key, back FROM {back_leads}
             UNION ALL
-            SELECT b.pair, g.lead_key, least(b.back, l.dist)
+            SELECT b.pair, g.node, least(b.back, l.dist)
             FROM {back_nodes} b JOIN {graph} g ON g.id_type = b.id_type AND g.value = b.value
-            JOIN {seen_leads} l ON l.pair = b.pair AND l.lead_key = g.lead_key) c
+            JOIN {seen_leads} l ON l.pair = b.pair AND l.lead_key = g.node) c
         GROUP BY pair, lead_key"""]
 
 
@@ -301,7 +342,7 @@ def unreached_sql(violated: str, seen_leads: str) -> str:
 
 def layer_edges_sql(target: str, violated: str, seen_leads: str, seen_nodes: str,
                     graph: str, back_leads: str, back_nodes: str) -> str:
-    """`target(pair, k, lead_key, id_type, value, cuttable)`: the graph's edges of each
+    """`target(pair, k, lead_key, id_type, value)`: the graph's rows on the edges of each
     pair's search, `k` the smaller distance of their two ends (below the second lead's),
     whose far end reaches the second lead without going back below it (`back_*`)."""
     return f"""
@@ -309,9 +350,8 @@ def layer_edges_sql(target: str, violated: str, seen_leads: str, seen_nodes: str
         WITH reach AS (
             SELECT v.pair, s.dist AS d FROM {violated} v
             JOIN {seen_leads} s ON s.pair = v.pair AND s.lead_key = v.y)
-        SELECT l.pair, least(l.dist, n.dist) AS k, g.lead_key, g.id_type, g.value,
-            g.cuttable
-        FROM {graph} g JOIN {seen_leads} l ON l.lead_key = g.lead_key
+        SELECT l.pair, least(l.dist, n.dist) AS k, g.lead_key, g.id_type, g.value
+        FROM {graph} g JOIN {seen_leads} l ON l.lead_key = g.node
         JOIN {seen_nodes} n ON n.pair = l.pair AND n.id_type = g.id_type AND n.value = g.value
         JOIN reach r ON r.pair = l.pair
         LEFT JOIN {back_leads} bl ON bl.pair = l.pair AND bl.lead_key = l.lead_key
@@ -322,21 +362,20 @@ def layer_edges_sql(target: str, violated: str, seen_leads: str, seen_nodes: str
 
 
 def chosen_layers_sql(target: str, edges: str, violated: str, seen_leads: str) -> str:
-    """`target(pair, k)`: the layer each pair cuts (fewest edges; ties: nearest the
-    middle, then nearest the first lead); no row when every layer holds a must_link."""
+    """`target(pair, k)`: the layer each pair cuts (fewest rows; ties: nearest the
+    middle, then nearest the first lead); no row when the two leads are one node."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH reach AS (
             SELECT v.pair, s.dist AS d FROM {violated} v
             JOIN {seen_leads} s ON s.pair = v.pair AND s.lead_key = v.y),
         layers AS (
-            SELECT e.pair, e.k, count(*) AS size, r.d,
-                min(CASE WHEN e.cuttable THEN 1 ELSE 0 END) AS cuttable
+            SELECT e.pair, e.k, count(*) AS size, r.d
             FROM {edges} e JOIN reach r ON r.pair = e.pair GROUP BY e.pair, e.k, r.d),
         ranked AS (
             SELECT pair, k, row_number() OVER (
                 PARTITION BY pair ORDER BY size, abs(2 * k + 1 - d), k) AS r
-            FROM layers WHERE cuttable = 1)
+            FROM layers)
         SELECT pair, k FROM ranked WHERE r = 1"""
 
 
@@ -349,7 +388,7 @@ def add_cuts_sql(cuts: str, chosen: str, edges: str, violated: str) -> str:
 
 
 def uncuttable_sql(violated: str, chosen: str) -> str:
-    """The violated pairs without a layer to cut (must_link entries join them)."""
+    """The violated pairs without a layer to cut (must_link entries alone join them)."""
     return f"SELECT pair FROM {violated} WHERE pair NOT IN (SELECT pair FROM {chosen}) " \
            "ORDER BY pair"
 

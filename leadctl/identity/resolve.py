@@ -45,8 +45,8 @@ T = {name: f"_oneid_{name}" for name in (
     "golden", "places", "given_places", "phone_places",
     # identity overrides (overrides_sql.py)
     "ov_entries", "ov_refs", "ov_members", "ov_pairs", "cuts", "violated", "graph",
-    "seen_leads", "seen_nodes", "back_leads", "back_nodes", "layer_edges", "chosen",
-    "row_cuts")}
+    "must_groups", "ends", "seen_leads", "seen_nodes", "back_leads", "back_nodes",
+    "layer_edges", "chosen", "row_cuts")}
 
 
 @dataclass
@@ -362,10 +362,20 @@ def _prepare_overrides(ws: Workspace, config: IdentityConfig, summary: ResolveSu
 
 def _cut_pairs(ws: Workspace, config: IdentityConfig) -> None:
     """Cuts a layer of values between the two leads of each violated cannot_link pair."""
-    seen_leads, seen_nodes = T["seen_leads"], T["seen_nodes"]
+    seen_leads, seen_nodes, groups, ends = (T["seen_leads"], T["seen_nodes"],
+                                            T["must_groups"], T["ends"])
+    # leads must_link entries join are one node of the search: only values can be cut
+    ws.execute(osql.must_groups_start_sql(groups, T["violated"], T["done"], T["ov_members"]))
+    total, rounds = None, 0
+    while (now := ws.scalar(osql.must_groups_total_sql(groups))) != total:
+        total, rounds = now, rounds + 1
+        if rounds > MAX_ROUNDS:
+            raise LeadctlError("cannot_link overrides: the must_link groups did not settle")
+        ws.execute(osql.must_groups_step_sql(groups))
     ws.execute(osql.graph_sql(T["graph"], T["violated"], T["done"], "lead_identifiers",
-                              T["cuts"], T["ov_members"]))
-    ws.script(osql.search_start_sql(seen_leads, seen_nodes, T["violated"]))
+                              T["cuts"], groups))
+    ws.execute(osql.ends_sql(ends, T["violated"], groups))
+    ws.script(osql.search_start_sql(seen_leads, seen_nodes, ends))
     dist, limit = 0, 2 * ws.scalar(f"SELECT count(DISTINCT lead_key) FROM {T['graph']}") + 2
     seen = ws.scalar(osql.seen_count_sql(seen_leads, seen_nodes))
     while True:  # the whole component: a path back to the second lead may pass beyond it
@@ -375,21 +385,21 @@ def _cut_pairs(ws: Workspace, config: IdentityConfig) -> None:
         ws.execute(osql.search_step_sql(seen_leads, seen_nodes, T["graph"], dist))
         seen, before = ws.scalar(osql.seen_count_sql(seen_leads, seen_nodes)), seen
         if seen == before and dist % 2 == 0:  # a lead step and a value step added nothing
-            if ws.scalar(osql.unreached_sql(T["violated"], seen_leads)):
+            if ws.scalar(osql.unreached_sql(ends, seen_leads)):
                 raise LeadctlError("cannot_link overrides: the search did not reach both leads")
             break
     back_leads, back_nodes = T["back_leads"], T["back_nodes"]
-    ws.script(osql.back_start_sql(back_leads, back_nodes, T["violated"], seen_leads))
+    ws.script(osql.back_start_sql(back_leads, back_nodes, ends, seen_leads))
     total, rounds = None, 0
     while (now := ws.scalar(osql.back_total_sql(back_leads, back_nodes))) != total:
         total, rounds = now, rounds + 1
         if rounds > limit:
             raise LeadctlError("cannot_link overrides: the search back did not settle")
         ws.script(osql.back_step_sql(back_leads, back_nodes, seen_leads, seen_nodes, T["graph"]))
-    ws.execute(osql.layer_edges_sql(T["layer_edges"], T["violated"], seen_leads, seen_nodes,
+    ws.execute(osql.layer_edges_sql(T["layer_edges"], ends, seen_leads, seen_nodes,
                                     T["graph"], back_leads, back_nodes))
-    ws.execute(osql.chosen_layers_sql(T["chosen"], T["layer_edges"], T["violated"], seen_leads))
-    stuck = [r["pair"] for r in ws.rows(osql.uncuttable_sql(T["violated"], T["chosen"]))]
+    ws.execute(osql.chosen_layers_sql(T["chosen"], T["layer_edges"], ends, seen_leads))
+    stuck = [r["pair"] for r in ws.rows(osql.uncuttable_sql(ends, T["chosen"]))]
     if stuck:
         overrides = list(config.overrides)
         raise RuleError([(overrides[p].loc, f"conflicting overrides: {overrides[p].describe()} "
