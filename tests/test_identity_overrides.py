@@ -515,6 +515,27 @@ def test_unlink_refuses_two_leads_a_must_link_of_their_value_joins(env):
     assert cli("identity", "unlink", "L1", "L4", "--reason", "two people").exit_code == 0
 
 
+def test_unlink_after_the_must_link_was_deleted_by_hand_is_written(env, monkeypatch):
+    # the last resolve applied a must_link of L1 and L5 (identity_override_leads still
+    # names it); deleted by hand since, it no longer joins them: the unlink is written
+    monkeypatch.setattr(overrides_file, "datetime", FixedNow)
+    cli, rules = env["cli"], env["rules"]
+    path = rules / "identity_overrides.yaml"
+    assert cli("identity", "link", "L1", "L5", "--reason", "same").exit_code == 0
+    assert cli("resolve").exit_code == 0
+    path.write_text("overrides: []\n", encoding="utf-8")
+    unlinked = cli("identity", "unlink", "L1", "L5", "--reason", "two people", "--by", "ops")
+    assert unlinked.exit_code == 0, unlinked.stderr
+    assert path.read_text(encoding="utf-8") == (
+        "overrides:\n"
+        '- kind: "cannot_link"\n'
+        '  leads: [{source: "web", lead_id: "L1"}, {source: "web", lead_id: "L5"}]\n'
+        '  reason: "two people"\n  by: "ops"\n  at: "2026-12-02T06:30:00"\n')
+    assert cli("resolve").exit_code == 0
+    after = persons(cli.db)
+    assert after["L1"] != after["L5"]
+
+
 def test_the_overrides_file_is_a_rule_file_and_missing_leads_are_warnings(tmp_path):
     rules = rules_dir(tmp_path, overrides="overrides:\n- kind: must_link\n  leads: [L1, L9]\n"
                       "  reason: r\n")

@@ -20,10 +20,16 @@ from pathlib import Path
 
 from leadctl import pii
 from leadctl.errors import Location, RuleError, UsageError
+from leadctl.identity import normalize
+from leadctl.identity import overrides_sql as osql
 from leadctl.identity.config import IdentityConfig, load_identity_config
 from leadctl.identity.lookup import earliest_lead, resolve_person, split_source
-from leadctl.identity.overrides import LeadRef, Override, conflicts, root
+from leadctl.identity.overrides import MUST_LINK, LeadRef, Override, conflicts, root
 from leadctl.identity.overrides_file import OVERRIDES_FILE, append_overrides, override_entry
+
+# Working tables of the must_link check (TEMP: gone with the connection).
+ENTRIES, REFS, KEYS, MEMBERS = (f"_ovcmd_{name}" for name in ("entries", "refs", "keys",
+                                                              "members"))
 
 
 def lead_of(ws, query: str) -> dict:
@@ -63,7 +69,7 @@ def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: st
     def check(current: IdentityConfig) -> None:
         problems = conflicts([*current.overrides, new], current.default_region)
         if kind == "cannot_link" and not problems:
-            problems = _joined_in_the_data(ws, new, first, second)
+            problems = _joined_in_the_data(ws, current, new, first, second)
         if problems:
             raise RuleError(problems)
 
@@ -77,21 +83,39 @@ def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: st
             "file": str(written), "same_person": same}
 
 
-def _joined_in_the_data(ws, new: Override, first: dict, second: dict) -> list:
+def _joined_in_the_data(ws, config: IdentityConfig, new: Override, first: dict,
+                        second: dict) -> list:
     """A cannot_link of two leads that must_link entries join in the data (through the
-    leads carrying a must_link's values, as the last resolve applied them): resolve would
-    refuse it, so it is refused before it is written."""
+    leads carrying a must_link's values, in the identifiers of the last resolve): resolve
+    would refuse it, so it is refused before it is written. Only the must_link entries of
+    the overrides as they are now count — not `identity_override_leads`, which still
+    holds an entry deleted by hand since the last resolve — with their leads found as
+    resolve finds them (overrides_sql.members_sql)."""
+    musts = [o for o in config.overrides if o.kind == MUST_LINK]
     keys = [ws.scalar("SELECT lead_key FROM leads WHERE source = ? AND lead_id = ?",
                       [x["source"], x["lead_id"]]) for x in (first, second)]
-    rows = ws.rows("SELECT entry, lead_key, location FROM identity_override_leads "
-                   "WHERE kind = 'must_link' ORDER BY entry, lead_key")  # a few entries
+    if not musts or None in keys:
+        return []
+    pattern = normalize.cn_mobile_pattern()
+    try:
+        ws.execute(osql.entries_sql(ENTRIES, musts))
+        ws.execute(osql.lead_refs_sql(REFS, musts, "leads"))
+        ws.execute(normalize.keyed_values_sql(
+            KEYS, normalize.values_table_sql(osql.value_refs(musts)), pattern,
+            config.default_region == "CN"))
+        normalize.normalize_phone_leftovers(ws, [KEYS], config.default_region)
+        ws.execute(osql.members_sql(MEMBERS, ENTRIES, REFS, KEYS, "lead_identifiers"))
+        rows = ws.rows(f"SELECT entry, lead_key FROM {MEMBERS} ORDER BY entry, lead_key")
+    finally:
+        for table in (ENTRIES, REFS, KEYS, MEMBERS):
+            ws.execute(f"DROP TABLE IF EXISTS {table}")
     parent: dict = {}
     for row in rows:  # each entry joins its leads
         parent[root(parent, ("lead", row["lead_key"]))] = root(parent, ("entry", row["entry"]))
-    if None in keys or root(parent, ("lead", keys[0])) != root(parent, ("lead", keys[1])):
+    if root(parent, ("lead", keys[0])) != root(parent, ("lead", keys[1])):
         return []
     joined = root(parent, ("lead", keys[0]))
-    places = sorted({r["location"] for r in rows
-                     if root(parent, ("entry", r["entry"])) == joined})
+    places = sorted({str(musts[r["entry"]].loc) for r in rows
+                     if musts[r["entry"]].loc and root(parent, ("entry", r["entry"])) == joined})
     return [(new.loc, f"conflicting overrides: {new.describe()} but must_link entries join "
                       f"the two leads in the data (at {'; '.join(places)})")]
