@@ -143,6 +143,8 @@ def _read_rules(rules_dir: Path, file_hash: str) -> RuleSet:
     for rules, stage in ((scoring, "score"), (routing, "route")):
         if rules is not None and not rules.present:
             warnings.append(f"{rules.path}: not found (the {stage} stage is skipped)")
+    if routing is not None:
+        warnings += routing.warnings
     if scoring is not None and routing is not None and scoring.grades:
         warnings += unknown_grade_warnings(routing, set(scoring.grade_names))
     if problems:

@@ -106,3 +106,23 @@ def test_starter_rules_pass_rules_check():
         "dormant"]
     assert ruleset.scoring.grade_names == ["A", "B", "C", "D"]
     assert not [w for w in ruleset.warnings if "routing" in w or "scoring" in w]
+
+
+def test_a_pool_listing_reps_without_an_allocation_warns_that_it_is_a_claim_pool(tmp_path,
+                                                                                   cli):
+    """The default allocation is claim: reps listed without one most likely meant a
+    dealing pool, whose leads would otherwise never be dealt."""
+    (tmp_path / "tags.yaml").write_text(TAGS, encoding="utf-8")
+    (tmp_path / "routing.yaml").write_text(
+        "pools:\n  - {name: sales_east, reps: [ann]}\n  - {name: sea}\n"
+        "  - {name: held, allocation: claim, reps: [bob]}\nroutes:\n"
+        "  - {name: all, pool: sales_east}\n", encoding="utf-8")
+    cli.rules = tmp_path
+    result = cli("rules", "check", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["warnings"] == [
+        f"{tmp_path / 'scoring.yaml'}: not found (the score stage is skipped)",
+        f"{tmp_path / 'routing.yaml'}:2:6: pool 'sales_east' lists reps but no allocation: "
+        "its leads wait for a claim (add allocation: claim to say so, or round_robin, "
+        "weighted, least_loaded)"]
+    assert load_rules(tmp_path).routing.pool("sales_east").allocation == "claim"

@@ -133,6 +133,8 @@ class RoutingRules:
     merge_keep: tuple[str, ...] = DEFAULT_MERGE_KEEP  # `on_merge: keep:` (MERGE_CRITERIA)
     rules_hash: str = ""
     present: bool = True  # False: no routing.yaml (the route stage is skipped)
+    # What `rules check` warns about: valid, but most likely not what was meant.
+    warnings: list[str] = field(default_factory=list)
 
     def pool(self, name: str | None) -> Pool | None:
         return next((p for p in self.pools if p.name == name), None)

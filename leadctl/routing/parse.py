@@ -77,7 +77,7 @@ def load_routing_rules(rules_dir: Path | str | None,
     else:
         rules.capacity_period = period
     broken: set[str] = set()  # pools declared with a bad name: references say nothing
-    rules.pools = _parse_pools(d, doc, broken)
+    rules.pools = _parse_pools(d, doc, broken, rules.warnings)
     known = {p.name for p in rules.pools}
     _check_capacities(d, rules)
 
@@ -108,7 +108,8 @@ def load_routing_rules(rules_dir: Path | str | None,
     return rules
 
 
-def _parse_pools(d: RuleDoc, doc: Mapping, broken: set[str]) -> list[Pool]:
+def _parse_pools(d: RuleDoc, doc: Mapping, broken: set[str],
+                 warnings: list[str]) -> list[Pool]:
     raw = doc.get("pools")
     if raw is None:
         d.add(d.loc(doc), "routing.yaml: missing `pools:` (a list of {name, allocation, reps})")
@@ -131,6 +132,12 @@ def _parse_pools(d: RuleDoc, doc: Mapping, broken: set[str]) -> list[Pool]:
         pool = Pool(name=name, allocation=allocation, team=None if team is None else str(team),
                     description=str(item.get("description") or ""), loc=loc)
         pool.reps = _parse_reps(d, item, pool, valid)
+        # The default is claim, but reps listed without an allocation more often mean a
+        # forgotten `allocation:` than a claim pool: its leads would never be dealt.
+        if "allocation" not in item and pool.reps:
+            warnings.append(f"{loc}: pool '{name}' lists reps but no allocation: its leads "
+                            "wait for a claim (add allocation: claim to say so, or "
+                            f"{', '.join(a for a in ALLOCATIONS if a != 'claim')})")
         if pool.deals and not pool.reps:
             d.add(d.value_loc(item, "reps") if "reps" in item else loc,
                   f"{what}: allocation {allocation} needs `reps:` (at least one rep)")
