@@ -66,6 +66,12 @@ TYPOS = [  # file, text, the typo, the one error ("line:col: message")
      "92:11: route 'hot_east': unknown pool 'sales_eats' (did you mean 'sales_east'?) "
      "(known: dormant, key_accounts, nurture, public_sea, sales_east, sales_other, "
      "sales_south)"),
+    ("routing.yaml", "when: grade = 'C'", "when: grade = 'C' and pool = 'nurtre'",
+     "114:34: route 'warm' when: unknown pool 'nurtre' (did you mean 'nurture'?) (known: "
+     "dormant, key_accounts, nurture, public_sea, sales_east, sales_other, sales_south)"),
+    ("routing.yaml", "when: grade = 'C'", "when: grade = 'C' and status not in ('pendng')",
+     "114:42: route 'warm' when: unknown status 'pendng' (did you mean 'pending'?) (known: "
+     "pending, contacting, unclear_intent, clear_intent, appointment, closed)"),
     ("routing.yaml", "contacting: 14", "contactng: 14",
      "137:5: lifecycle: status_sla_days: unknown status 'contactng' (did you mean "
      "'contacting'?) (known: pending, contacting, unclear_intent, clear_intent, appointment)"),

@@ -102,6 +102,7 @@ def load_routing_rules(rules_dir: Path | str | None,
         rules.lifecycle = _parse_lifecycle(d, doc, pool_ref, rules)
     if "on_merge" in doc:
         rules.merge_keep = _parse_on_merge(d, doc) or rules.merge_keep
+    _check_literals(d, rules, known, broken)
     if fields is not None:
         check_routing_expressions(rules, fields, problems=d.problems)
     d.raise_if_problems()
@@ -392,6 +393,37 @@ def check_routing_expressions(rules: RoutingRules, fields: Mapping[str, str],
                         "lifecycle reactivate_when", problems=problems)
     if problems and not collect:
         raise RuleError(sorted_problems(problems))
+
+
+def _literals(field: str, text: str):
+    """(offset, value) of each text literal `text` compares `field` with (`=`, `!=`, `<>`,
+    `in (…)`, `not in (…)`): a value the field never holds is most likely a typo."""
+    pattern = re.compile(rf"\b{field}\s*(?:==?|<>|!=)\s*('(?:[^']|'')*')"
+                         rf"|\b{field}\s+(?:not\s+)?in\s*\(([^)]*)\)", re.IGNORECASE)
+    for match in pattern.finditer(text):
+        group = 1 if match.group(1) is not None else 2
+        for literal in re.finditer(r"'((?:[^']|'')*)'", match.group(group)):
+            yield match.start(group) + literal.start(), literal.group(1).replace("''", "'")
+
+
+def _check_literals(d: RuleDoc, rules: RoutingRules, known: set[str],
+                    broken: set[str]) -> None:
+    """A condition comparing `pool` with a pool routing.yaml does not declare, or `status`
+    with a status leads never have, never holds: an error at the literal, with the near
+    miss (a broken pool's problem is reported where it is declared)."""
+    conditions = [(f"route '{r.name}' when", r.when) for r in rules.routes]
+    conditions.append(("lifecycle reactivate_when", rules.lifecycle.reactivate_when))
+    for what, text in conditions:
+        if text is None:
+            continue
+        for offset, value in _literals("pool", text.value):
+            if value not in known and value not in broken:
+                d.add(text.loc_at(offset), f"{what}: unknown pool "
+                      f"'{value}'{one_of(value, sorted(known))}")
+        for offset, value in _literals("status", text.value):
+            if value not in STATUSES:
+                d.add(text.loc_at(offset), f"{what}: unknown status "
+                      f"'{value}'{one_of(value, STATUSES)}")
 
 
 _GRADE_LITERALS = re.compile(
