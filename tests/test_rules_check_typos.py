@@ -78,6 +78,9 @@ TYPOS = [  # file, text, the typo, the one error ("line:col: message")
     ("routing.yaml", "capacity_period: week", "capacity_period: weak",
      "15:18: capacity_period must be one of day, week, month, not 'weak' (did you mean "
      "'week'?)"),
+    ("funnels.yaml", "  batch: string", "  batch: strng",  # two funnels' `by:` name it
+     "38:10: event attribute 'batch': type must be one of number, string, boolean, date, "
+     "timestamp (did you mean 'string'?)"),
     ("identity.yaml", "blocklist:\n", "blocklst:\n",
      "29:1: unknown key 'blocklst' (did you mean 'blocklist'?) (known: default_region, cap, "
      "blocklist, survivorship, overrides)"),
@@ -155,3 +158,14 @@ def test_a_tag_naming_a_broken_expr_tag_says_nothing(tmp_path, text, typo, error
     result = cli("rules", "check")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.splitlines() == [f"error: {path}:{error}"]
+
+
+def test_a_funnel_step_naming_a_broken_event_attribute_says_nothing(tmp_path):
+    cli, path = with_typo(tmp_path, "funnels.yaml", "  batch: string", "  batch: strng")
+    path.write_text(path.read_text().replace("where: \"status = 'delivered'\"",
+                                             "where: \"batch = 'b1'\"", 1))
+    result = cli("rules", "check")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"error: {path}:38:10: event attribute 'batch': type must be one of number, string, "
+        "boolean, date, timestamp (did you mean 'string'?)"]

@@ -33,6 +33,7 @@ from leadctl.rules.located import (
     Problems,
     RuleDoc,
     compile_located,
+    declared_names,
     did_you_mean,
 )
 from leadctl.tagging.kinds import event_names
@@ -89,8 +90,10 @@ def load_funnel_rules(rules_dir: Path | str | None, tags=None,
         return FunnelRules(path=path, present=False)
     d, doc = RuleDoc.read(path, "a `funnels:` list", TOP_KEYS)
     rules = FunnelRules(path=path)
-    rules.event_attributes = _parse_attributes(d, doc)
+    broken: set[str] = set()  # attributes declared with a problem: reported there only
+    rules.event_attributes = _parse_attributes(d, doc, broken)
     event_fields = funnel_event_fields(tags, rules.event_attributes)
+    event_fields.broken |= broken
     tag_names = {t.name for t in tags.tags} | set(tags.broken) if tags is not None else None
     raw = d.list_at(doc, "funnels", "missing `funnels:` (a list of funnels)",
                     "`funnels:` must be a list of funnels")
@@ -104,7 +107,7 @@ def load_funnel_rules(rules_dir: Path | str | None, tags=None,
     return rules
 
 
-def _parse_attributes(d: RuleDoc, doc: Mapping) -> dict[str, str]:
+def _parse_attributes(d: RuleDoc, doc: Mapping, broken: set[str]) -> dict[str, str]:
     raw = doc.get("event_attributes")
     if raw is None:
         return {}
@@ -114,6 +117,8 @@ def _parse_attributes(d: RuleDoc, doc: Mapping) -> dict[str, str]:
         return {}
     out = {}
     for name, kind in raw.items():
+        if not isinstance(name, str) or not NAME_RE.match(name) or kind not in ATTRIBUTE_TYPES:
+            broken.update(declared_names(name))
         if not isinstance(name, str) or not NAME_RE.match(name):
             d.add(d.key_loc(raw, name), f"event attribute '{name}' must be lower_snake_case")
         elif kind not in ATTRIBUTE_TYPES:
