@@ -62,6 +62,7 @@ from leadctl.rules.bounds import (
     whole_in,
     written,
 )
+from leadctl.rules.hints import did_you_mean, mistyped_keys
 from leadctl.rules.load import load_yaml
 from leadctl.ruleset import RuleSet, load_rules
 from leadctl.scoring import stage as scoring_stage
@@ -223,8 +224,9 @@ def _parse_case(raw: Any, path: Path, default_name: str,
     loc = _loc(raw, here)
     for key in raw:
         if key not in CASE_KEYS:
-            problems.append((_key_loc(raw, key, loc), f"unknown key '{key}' in a fixture "
-                             f"(known: {', '.join(CASE_KEYS)})"))
+            problems.append((_key_loc(raw, key, loc), f"unknown key '{key}' in a fixture"
+                             f"{did_you_mean(key, CASE_KEYS)} (known: {', '.join(CASE_KEYS)})"))
+    mistyped = mistyped_keys(raw, CASE_KEYS)  # its unknown key is the one problem
     name = str(raw.get("name") or default_name)
     as_of = _date(raw.get("as_of"))
     if as_of is None:
@@ -239,7 +241,8 @@ def _parse_case(raw: Any, path: Path, default_name: str,
     events = _parse_events(raw.get("events") or [], raw, loc, name, as_of, persons, problems)
     funnels = _parse_expect_funnels(raw.get("expect_funnels"), raw, loc, name, problems)
     # funnel expectations alone are enough (when they are broken, that is their error)
-    expect = [] if raw.get("expect_funnels") is not None and "expect" not in raw else _parse_expect(
+    expect = [] if (raw.get("expect_funnels") is not None or "expect" in mistyped) \
+        and "expect" not in raw else _parse_expect(
         raw.get("expect"), raw, loc, name, persons, problems)
     return Case(name, str(path), loc, as_of, persons, events, expect, funnels)
 
@@ -255,14 +258,17 @@ def _parse_expect_funnels(raw: Any, case: Mapping, loc, name: str,
     out = {}
     for funnel, spec in raw.items():
         at = _key_loc(raw, funnel, where)
-        if not isinstance(spec, Mapping) or not isinstance(spec.get("groups"), Mapping):
-            problems.append((at, f"{name}: funnel '{funnel}' needs `groups:` (group → step → "
-                             "persons)"))
-            continue
-        for key in spec:
+        for key in spec if isinstance(spec, Mapping) else ():
             if key not in FUNNEL_EXPECT_KEYS:
-                problems.append((_key_loc(spec, key, at), f"{name}: unknown key '{key}' "
+                problems.append((_key_loc(spec, key, at), f"{name}: unknown key '{key}'"
+                                 f"{did_you_mean(key, FUNNEL_EXPECT_KEYS)} "
                                  f"(known: {', '.join(FUNNEL_EXPECT_KEYS)})"))
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("groups"), Mapping):
+            if not (isinstance(spec, Mapping) and "groups" in mistyped_keys(
+                    spec, FUNNEL_EXPECT_KEYS)):
+                problems.append((at, f"{name}: funnel '{funnel}' needs `groups:` (group → "
+                                 "step → persons)"))
+            continue
         by = spec.get("by") or []
         by = [str(b) for b in (by if isinstance(by, list) else [by])]
         checks, found = [], len(problems)

@@ -458,3 +458,20 @@ def test_an_event_with_at_and_days_ago_or_time_is_a_fixture_error(rules_copy, tm
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", (
         f"error: {path}:4:{col}: zz_at_time: an event has both `at:` and `{key}:`: write the "
         "date and time of day in `at:`, or use `days_ago:` with `time:`\n"))
+
+
+def test_a_mistyped_fixture_key_is_one_error(rules_copy, tmp_path):
+    """`expct:` is the one problem (with its near miss), not also "`expect:` must map…";
+    so is a funnel expectation's `grups:`."""
+    head = "name: c\nas_of: 2026-11-01\npersons: [{id: a}]\n"
+    (rules_copy / "tests" / "x.yaml").write_text(head + "expct:\n  a: {paid_orders_7d: 1}\n")
+    (rules_copy / "tests" / "y.yaml").write_text(
+        head + "expect_funnels:\n  app_install:\n    grups:\n      A:\n        pushed: 0\n")
+    result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
+    x, y = rules_copy / "tests" / "x.yaml", rules_copy / "tests" / "y.yaml"
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"error: {x}:4:1: unknown key 'expct' in a fixture (did you mean 'expect'?) "
+        "(known: name, as_of, persons, events, expect, expect_funnels)",
+        f"error: {y}:6:5: c: unknown key 'grups' (did you mean 'groups'?) (known: by, "
+        "attribution, groups)"]

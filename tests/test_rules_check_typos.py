@@ -81,6 +81,36 @@ TYPOS = [  # file, text, the typo, the one error ("line:col: message")
     ("funnels.yaml", "  batch: string", "  batch: strng",  # two funnels' `by:` name it
      "38:10: event attribute 'batch': type must be one of number, string, boolean, date, "
      "timestamp (did you mean 'string'?)"),
+    # a mistyped key the rule needs: the unknown key alone, not also "needs `field:`"
+    ("tags.yaml", "    field: amount", "    feild: amount",
+     "49:5: tag 'paid_amount_7d': unknown field 'feild' (did you mean 'field'?) for kind "
+     "metric (allowed: name, kind, category, description, highlight, event, agg, field, "
+     "window, where)"),
+    ("tags.yaml", "    levels:", "    levls:",
+     "74:5: tag 'value_tier': unknown field 'levls' (did you mean 'levels'?) for kind tiers "
+     "(allowed: name, kind, category, description, highlight, levels, default)"),
+    ("tags.yaml", "      - name: high", "      - nam: high",
+     "75:9: tag 'value_tier': unknown field 'nam' in a level (did you mean 'name'?) "
+     "(allowed: name, when)"),
+    ("tags.yaml", "    recency: days", "    recncy: days",
+     "125:5: tag 'rfm_segment': unknown field 'recncy' (did you mean 'recency'?) for kind "
+     "rfm (allowed: name, kind, category, description, highlight, recency, frequency, "
+     "monetary, labels)"),
+    ("tags.yaml", "expr: lead_count >= 2", "exp: lead_count >= 2",
+     "268:5: tag 'repeat_lead': unknown field 'exp' (did you mean 'expr'?) for kind expr "
+     "(allowed: name, kind, category, description, highlight, expr, type)"),
+    ("scoring.yaml", "    points: 40", "    pionts: 40",
+     "35:5: score rule 'high_value': unknown key 'pionts' (did you mean 'points'?) "
+     "(allowed: name, description, when, points, decay)"),
+    ("routing.yaml", "{name: rep_wang, capacity: 40}", "{nam: rep_wang, capacity: 40}",
+     "39:10: pool 'sales_east' rep: unknown key 'nam' (did you mean 'name'?) (allowed: name, "
+     "weight, capacity)"),
+    ("routing.yaml", "    reassign: true ", "    reasign: true ",  # and its `from:`
+     "93:5: route 'hot_east': unknown key 'reasign' (did you mean 'reassign'?) (allowed: "
+     "name, description, when, pool, reassign, from)"),
+    ("funnels.yaml", "{name: pushed, event: push}", "{name: pushed, evnt: push}",
+     "48:24: funnel 'app_install' step 'pushed': unknown key 'evnt' (did you mean 'event'?) "
+     "(allowed: name, event, where, description)"),
     ("identity.yaml", "blocklist:\n", "blocklst:\n",
      "29:1: unknown key 'blocklst' (did you mean 'blocklist'?) (known: default_region, cap, "
      "blocklist, survivorship, overrides)"),

@@ -17,7 +17,6 @@ the entries of dimension D only. Every problem is reported with file:line:col.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from pathlib import Path
 from leadctl.errors import Location
 from leadctl.rules.bounds import MAX_MONEY, number_in, plain_text, written
 from leadctl.rules.load import rule_path
-from leadctl.rules.located import RuleDoc, did_you_mean
+from leadctl.rules.located import RuleDoc, did_you_mean, mistyped_keys
 
 COSTS_FILE = "costs.yaml"
 # The columns a channel can be reported by (`report channels --by`).
@@ -101,11 +100,9 @@ def _entry(doc: RuleDoc, item, where: Location) -> CostEntry | None:
         return None
     before = len(doc.problems)
     # A misspelt key is one problem: the key it most likely meant is not also "missing".
-    meant: set[str] = set()
+    meant = mistyped_keys(item, ENTRY_KEYS)
     for key in item:
         if key not in ENTRY_KEYS:
-            meant.update(difflib.get_close_matches(str(key).lower(), ENTRY_KEYS, n=1,
-                                                   cutoff=0.6))  # as did_you_mean does
             doc.add(doc.key_loc(item, key), f"cost entry: unknown key '{key}'"
                     f"{did_you_mean(key, ENTRY_KEYS)} (allowed: {', '.join(ENTRY_KEYS)})")
     dimensions = [k for k in item if k in CHANNEL_DIMENSIONS]

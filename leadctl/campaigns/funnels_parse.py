@@ -133,9 +133,9 @@ def _parse_funnel(d: RuleDoc, raw: Mapping, name: str, loc, event_fields: Fields
                   tag_names: set[str] | None, tags) -> Funnel:
     what = f"funnel '{name}'"
     funnel = Funnel(name=name, loc=loc, description=str(raw.get("description") or ""))
-    if raw.get("window") is None:
+    if d.absent(raw, "window"):
         d.add(loc, f"{what}: missing `window:` (days from the first step, like 14d)")
-    elif (days := window_days(d, raw, what, "14d")) is not None:
+    elif raw.get("window") is not None and (days := window_days(d, raw, what, "14d")) is not None:
         funnel.window_days = days
     raw_steps = d.list_at(raw, "steps", f"{what}: missing `steps:` (a list of {{name, event}})",
                           f"{what}: `steps:` must be a list of {{name, event, where}}")
@@ -164,7 +164,7 @@ def _parse_funnel(d: RuleDoc, raw: Mapping, name: str, loc, event_fields: Fields
 
 def _parse_step(d: RuleDoc, raw: Mapping, name: str, loc, what: str,
                 event_fields: Fields) -> Step:
-    if raw.get("event") is None:
+    if d.absent(raw, "event"):
         d.add(loc, f"{what} step '{name}': missing `event:` (an event type or a list)")
     events = event_names(d, raw, f"{what} step '{name}'")
     where = None

@@ -165,6 +165,8 @@ def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool, valid_allocation: bool) -
         name = spec.get("name")
         if isinstance(name, (int, float)) and not isinstance(name, bool):
             name = str(name)
+        if name is None and isinstance(entry, Mapping) and d.mistyped(entry, "name"):
+            continue  # its unknown key is the one problem
         if not isinstance(name, str) or not REP_RE.match(name):
             d.add(where, f"{what}: rep name '{name}' must be a word (letters, digits, _ . @ -)"
                   if name is not None else f"{what}: each rep needs a `name:`")
@@ -235,7 +237,7 @@ def _parse_routes(d: RuleDoc, doc: Mapping, pool_ref, known: set[str],
     for item, name, loc in d.named_items(raw, "route", ROUTE_KEYS,
                                          "`name:`, `when:` and `pool:`"):
         what = f"route '{name}'"
-        if item.get("pool") is None:
+        if d.absent(item, "pool"):
             d.add(loc, f"{what}: missing `pool:`")
         pool = pool_ref(item, "pool", what)
         route = Route(name=name, pool=pool or "", loc=loc,
@@ -262,7 +264,7 @@ def _parse_routes(d: RuleDoc, doc: Mapping, pool_ref, known: set[str],
 
 def _parse_from(d: RuleDoc, item: Mapping, what: str, reassign: bool, known: set[str],
                 broken: set[str]) -> tuple[str, ...]:
-    if not reassign:
+    if not reassign and not d.mistyped(item, "reassign"):
         d.add(d.key_loc(item, "from"), f"{what}: `from:` only applies with `reassign: true`")
     raw = item["from"]
     sources = raw if isinstance(raw, list) else [raw]

@@ -4,18 +4,37 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+
+def near_miss(word: Any, known: Iterable[str]) -> str | None:
+    """The one of `known` that `word` most likely misspells (ignoring case), else None."""
+    if not isinstance(word, str):
+        return None
+    lowered = {str(k).lower(): str(k) for k in known}  # 'c' → 'C' too
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close and lowered[close[0]] != word else None
 
 
 def did_you_mean(word: Any, known: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for a near miss among `known` (ignoring case), else ''."""
-    if not isinstance(word, str):
-        return ""
-    lowered = {str(k).lower(): str(k) for k in known}  # 'c' → 'C' too
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return f" (did you mean '{lowered[close[0]]}'?)" if close and lowered[close[0]] != word \
-        else ""
+    meant = near_miss(word, known)
+    return f" (did you mean '{meant}'?)" if meant is not None else ""
+
+
+def mistyped_keys(mapping: Mapping, allowed: Iterable[str]) -> set[str]:
+    """The keys of `allowed` that `mapping` lacks but one of its unknown keys misspells
+    (`feild:` → {'field'}). One typo, one error: the unknown key is reported with its near
+    miss, so what only follows from the key it meant being absent ("needs `field:`",
+    "`from:` only applies with `reassign: true`") is not reported as well."""
+    allowed = [str(k) for k in allowed]
+    out = set()
+    for key in mapping:
+        if key not in allowed and (meant := near_miss(key, allowed)) is not None \
+                and meant not in mapping:
+            out.add(meant)
+    return out
 
 
 def one_of(word: Any, known: Iterable[str]) -> str:

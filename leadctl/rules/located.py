@@ -31,7 +31,12 @@ from typing import Any
 
 from leadctl.errors import Location, RuleError
 from leadctl.rules.expr import CompiledExpr, ExprError, compile_expr
-from leadctl.rules.hints import did_you_mean, one_of
+from leadctl.rules.hints import (  # the parsers' one import: did_you_mean etc. re-exported
+    did_you_mean,  # noqa: F401
+    mistyped_keys,  # noqa: F401
+    near_miss,
+    one_of,  # noqa: F401
+)
 from leadctl.rules.load import load_yaml
 
 Problems = list[tuple[Location | None, str]]
@@ -115,6 +120,8 @@ class RuleDoc:
     def __init__(self, path: Path | str, problems: Problems | None = None):
         self.path = Path(path)
         self.problems: Problems = problems if problems is not None else []
+        # id(mapping) → (mapping, keys it lacks that one of its unknown keys misspells)
+        self._mistyped: dict[int, tuple[Any, set[str]]] = {}
 
     @classmethod
     def read(cls, path: Path, shape: str, keys: tuple[str, ...]) -> tuple[RuleDoc, Mapping]:
@@ -174,16 +181,15 @@ class RuleDoc:
             raise RuleError([(self.loc(doc), f"{self.path.name} must be a mapping with {shape}")])
         for key in doc:
             if key not in keys:
-                self.add(self.key_loc(doc, key), f"unknown key '{key}'{one_of(key, keys)}")
+                self.add(self.key_loc(doc, key), f"unknown key '{key}'"
+                         f"{self.near_miss(doc, key, keys)} (known: {', '.join(keys)})")
         return doc
 
     def list_at(self, mapping: Mapping, key: str, missing: str, not_list: str) -> list:
         """mapping[key] when it is a list; else a problem (`missing` / `not_list`) and []."""
         raw = mapping.get(key)
         if raw is None:
-            # a misspelt key was already reported with this one as its suggestion: one
-            # typo, one error
-            if not any(f"(did you mean '{key}'?)" in message for _, message in self.problems):
+            if not self.mistyped(mapping, key):
                 self.add(self.loc(mapping), missing)
         elif not isinstance(raw, list):
             self.add(self.value_loc(mapping, key), not_list)
@@ -195,11 +201,32 @@ class RuleDoc:
     def add(self, loc: Location | None, message: str) -> None:
         self.problems.append((loc, message))
 
+    def near_miss(self, mapping: Mapping, key: Any, allowed: tuple[str, ...]) -> str:
+        """did_you_mean for an unknown key of `mapping`; the key it misspells, when the
+        mapping lacks it, is remembered as mistyped (see `mistyped`)."""
+        meant = near_miss(key, allowed)
+        if meant is None:
+            return ""
+        if meant not in mapping:
+            self._mistyped.setdefault(id(mapping), (mapping, set()))[1].add(meant)
+        return f" (did you mean '{meant}'?)"
+
+    def mistyped(self, mapping: Any, key: str) -> bool:
+        """Whether `key`, absent from `mapping`, is misspelt there by an unknown key already
+        reported with it as the near miss: one typo, one error, so what follows only from
+        `key` being absent ("missing `points:`", "needs `field:`") is not reported too."""
+        entry = self._mistyped.get(id(mapping))
+        return entry is not None and entry[0] is mapping and key in entry[1]
+
+    def absent(self, mapping: Any, key: str) -> bool:
+        """`mapping[key]` is not given (None) and not merely mistyped (`mistyped`)."""
+        return mapping.get(key) is None and not self.mistyped(mapping, key)
+
     def unknown_keys(self, mapping: Mapping, allowed: tuple[str, ...], what: str) -> None:
         for key in mapping:
             if key not in allowed:
                 self.add(self.key_loc(mapping, key),
-                         f"{what}: unknown key '{key}'{did_you_mean(key, allowed)} "
+                         f"{what}: unknown key '{key}'{self.near_miss(mapping, key, allowed)} "
                          f"(allowed: {', '.join(allowed)})")
 
     def named_items(self, raw: Any, kind: str, allowed: tuple[str, ...], shape: str,

@@ -126,8 +126,9 @@ def _parse_rule(d: RuleDoc, raw: Any, where: Location, default_decay: Decay | No
         rule.when = d.text(raw, "when")
     points = raw.get("points")
     if points is None:
-        d.add(rule.loc, f"{what}: missing `points:` (a number, or an expression such as "
-              "min(paid_amount_30d / 100, 30))")
+        if not d.mistyped(raw, "points"):
+                d.add(rule.loc, f"{what}: missing `points:` (a number, or an expression such "
+                  "as min(paid_amount_30d / 100, 30))")
     elif is_number(points):
         if number_in(points, -MAX_POINTS, MAX_POINTS) is None:
             d.add(d.value_loc(raw, "points"), f"{what}: `points:` must be a finite number "
@@ -161,11 +162,13 @@ def _parse_decay(d: RuleDoc, parent: Mapping, key: str, what: str,
     d.unknown_keys(raw, DECAY_KEYS, f"{what} decay")
     age = d.text(raw, "age") if raw.get("age") is not None else (default.age if default
                                                                    else None)
-    if age is None:
+    if age is None and not d.mistyped(raw, "age"):
         d.add(d.loc(raw), f"{what}: decay needs `age:` (an expression giving the behaviour's "
               "age in days, e.g. days_since_last_login)")
     half_life = raw.get("half_life_days", default.half_life_days if default else None)
-    if not is_number(half_life) or half_life <= 0:
+    if half_life is None and d.mistyped(raw, "half_life_days"):
+        pass  # its unknown key is the one problem
+    elif not is_number(half_life) or half_life <= 0:
         d.add(d.value_loc(raw, "half_life_days") if "half_life_days" in raw else d.loc(raw),
               f"{what}: decay needs `half_life_days:`, a number of days above 0")
         half_life = None

@@ -119,7 +119,8 @@ class Kind:
 
 def require(doc: RuleDoc, raw: Mapping, tag: TagDef, key: str) -> bool:
     if raw.get(key) is None:
-        doc.add(tag.loc, f"tag '{tag.name}': kind {tag.kind} needs `{key}:`")
+        if not doc.mistyped(raw, key):  # else its unknown key is the one problem
+            doc.add(tag.loc, f"tag '{tag.name}': kind {tag.kind} needs `{key}:`")
         return False
     return True
 
@@ -323,7 +324,7 @@ class Metric(EventKind):
             return
         tag.agg = agg
         if raw.get("field") is None:
-            if agg != "count":
+            if agg != "count" and not doc.mistyped(raw, "field"):
                 doc.add(tag.loc, f"tag '{tag.name}': agg {agg} needs `field:`")
             return
         parse_event_field(doc, raw, tag, "field", rules)
@@ -553,23 +554,26 @@ class Tiers(Kind):
         tag.type = "string"
         levels = raw.get("levels")
         if not isinstance(levels, list) or not levels:
-            doc.add(doc.value_loc(raw, "levels") if "levels" in raw else tag.loc,
-                    f"tag '{tag.name}': tiers need `levels:`, a list of {{name, when}} in "
-                    "priority order")
+            if not doc.mistyped(raw, "levels"):
+                doc.add(doc.value_loc(raw, "levels") if "levels" in raw else tag.loc,
+                        f"tag '{tag.name}': tiers need `levels:`, a list of {{name, when}} in "
+                        "priority order")
             return
         out: list[Level] = []
         names: set[str] = set()
         for index, level in enumerate(levels):
-            if not isinstance(level, Mapping) or level.get("name") is None \
-                    or level.get("when") is None:
-                doc.add(doc.item_loc(levels, index),
-                        f"tag '{tag.name}': each level needs `name:` and `when:`")
-                continue
-            for key in level:
+            for key in level if isinstance(level, Mapping) else ():
                 if key not in ("name", "when"):
                     doc.add(doc.key_loc(level, key), f"tag '{tag.name}': unknown field "
-                            f"'{key}' in a level{did_you_mean(key, ('name', 'when'))} "
+                            f"'{key}' in a level{doc.near_miss(level, key, ('name', 'when'))} "
                             "(allowed: name, when)")
+            if not isinstance(level, Mapping) or level.get("name") is None \
+                    or level.get("when") is None:
+                if not isinstance(level, Mapping) or doc.absent(level, "name") \
+                        or doc.absent(level, "when"):
+                    doc.add(doc.item_loc(levels, index),
+                            f"tag '{tag.name}': each level needs `name:` and `when:`")
+                continue
             level_name = _level_name(doc, level, "name", f"tag '{tag.name}': a level's name")
             if level_name is None:
                 continue

@@ -23,7 +23,6 @@ from leadctl.rules.located import (
     Problems,
     RuleDoc,
     declared_names,
-    did_you_mean,
     one_of,
 )
 from leadctl.tagging.fields import compile_event_filter
@@ -174,7 +173,7 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
     for key in raw:
         if key not in allowed:
             doc.add(doc.key_loc(raw, key), f"tag '{name}': unknown field "
-                    f"'{key}'{did_you_mean(key, allowed)} for kind {kind} "
+                    f"'{key}'{doc.near_miss(raw, key, allowed)} for kind {kind} "
                     f"(allowed: {', '.join(allowed)})")
     category = str(raw.get("category") or "other")
     if category not in rules.categories and category != "other":
@@ -194,7 +193,8 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
     tag.highlight = highlight is True
     before = len(doc.problems)
     KINDS[kind].parse(doc, raw, tag, rules)
-    tag.broken = len(doc.problems) != before
+    # a mistyped key the kind needs: its "needs" is not reported, but the tag is broken
+    tag.broken = len(doc.problems) != before or any(doc.mistyped(raw, k) for k in allowed)
     if tag.type == "list" and element_of(tag.type) is None and tag.field is not None:
         # a list of an event field's values (top): `contains(tag, value)` checks the value
         element = rules.event_fields().get(tag.field)
