@@ -207,3 +207,14 @@ def test_every_shipped_tag_has_a_fixture_expectation():
     expected = {key for path in fixture_files(RULES) for case in load_cases(path)
                 for _, key, _, _ in case.expect}
     assert {t.name for t in load_tag_rules(RULES).tags} - expected == set()
+
+
+def test_category_and_description_are_optional(tmp_path):
+    """As the README says: category `other` (accepted though not in `categories:`) and
+    no description when left out."""
+    rules = load_tag_rules(rules_dir(tmp_path, "categories: [value]\ntags:\n" + GOOD_METRIC
+                                     + "  - {name: no_cat, kind: expr, expr: '1'}\n"
+                                     + "  - {name: other_cat, kind: expr, expr: '2', "
+                                     "category: other}\n"))
+    assert [(t.name, t.category, t.description) for t in rules.tags] == [
+        ("paid_7d", "other", ""), ("no_cat", "other", ""), ("other_cat", "other", "")]
