@@ -54,10 +54,9 @@ from leadctl.rules.bounds import (
     FIRST_DATE,
     LAST_DATE,
     MAX_DAYS,
-    MAX_MONEY,
     date_in,
+    finite,
     is_number,
-    number_in,
     plain_text,
     whole_in,
     written,
@@ -439,10 +438,12 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
             problems.append((_value_loc(event, "amount", where),
                              f"{name}: amount must be a number"))
             continue
-        if amount is not None and number_in(amount, -MAX_MONEY, MAX_MONEY) is None:
+        # Any finite number, as ingest loads it (NaN, infinity and a number past the
+        # largest double are ingest's bad_amount); a sum's own ±10^18 cut-off then applies.
+        if amount is not None and finite(amount) is None:
             problems.append((_value_loc(event, "amount", where), f"{name}: amount must be a "
-                             f"finite number from {-MAX_MONEY} to {MAX_MONEY}, not "
-                             f"{written(event, 'amount')}"))
+                             f"finite number, not {written(event, 'amount')} (ingest rejects "
+                             "such a row as bad_amount)"))
             continue
         # As ingest reads them: an empty attribute is no value (an empty CSV cell), the
         # category trimmed

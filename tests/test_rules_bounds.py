@@ -122,8 +122,8 @@ def test_rules_check_reports_a_value_out_of_range_at_its_place(tmp_path, name, t
      "4:8: paid amount over the last 30 days: `as_of:` must be a date from 1900-01-01 to "
      "2999-12-31, not 0001-01-01"),
     ("amount: 150,", "amount: .nan,",
-     "10:59: paid amount over the last 30 days: amount must be a finite number from "
-     "-1000000000000000 to 1000000000000000, not .nan"),
+     "10:59: paid amount over the last 30 days: amount must be a finite number, not .nan "
+     "(ingest rejects such a row as bad_amount)"),
 ])
 def test_rules_test_reports_a_fixture_value_out_of_range_at_its_place(tmp_path, text,
                                                                        replacement, error):
@@ -286,7 +286,7 @@ KEYS = {
                     within(-MAX_DAYS, MAX_DAYS)),
     "amount": Key("tests/f.yaml", FIXTURE.replace("KEY", "days_ago: 1\n    amount"),
                   lambda r: load_cases(r / "tests/f.yaml")[0].events[0]["amount"],
-                  lambda v: v is None or within(-MAX_MONEY, MAX_MONEY)(v)),
+                  lambda v: v is None or math.isfinite(v)),  # as ingest loads it
 }
 
 

@@ -106,3 +106,28 @@ def test_a_date_tag_is_its_day(run, tmp_path):
         fixture.write_text(case.format(same))
         result = run_rules("rules", "test")
         assert (result.exit_code, result.stdout) == (0, PASSED[1] + "\n"), same
+
+
+def test_fixture_amounts_are_any_finite_number_and_sums_cut_at_1e18(tmp_path):
+    """A fixture event takes the amounts ingest loads (any finite number), so the
+    documented cut-off can be tested: an amount from ±10^18 on is no amount to a sum."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    (rules / "tests").mkdir()
+    (rules / "tests" / "big.yaml").write_text("""\
+name: big amounts
+as_of: 2026-11-01
+persons: [{id: a}, {id: b}]
+events:
+  - {person: a, event: order_paid, days_ago: 1, amount: 1000000000000000000}
+  - {person: a, event: order_paid, days_ago: 1, amount: 5}
+  - {person: b, event: order_paid, days_ago: 1, amount: 900000000000000000}
+  - {person: b, event: order_paid, days_ago: 1, amount: -1000000000000000000}
+  - {person: b, event: order_paid, days_ago: 1, amount: 1.0e+300}
+expect:
+  a: {paid_orders_7d: 2, paid_amount_7d: 5}
+  b: {paid_orders_7d: 3, paid_amount_7d: 900000000000000000}
+""")
+    result = Cli(tmp_path / "ws.duckdb", rules)("rules", "test")
+    assert (result.exit_code, result.stdout.strip()) == (
+        0, "rules test ok: 4/4 expectations passed in 1 cases from 1 files")

@@ -29,8 +29,8 @@ from leadctl.limits import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS  # noqa: F
 MAX_POINTS = 1_000_000_000
 # A rep's weight: above 0 and at most this (weights are relative to each other).
 MAX_WEIGHT = 1_000_000
-# Money (costs, fixture amounts): below 2**53, so whole amounts and their sums stay exact
-# in a DOUBLE.
+# Money (costs; a fixture amount is any finite number, as ingest loads it): below 2**53,
+# so whole amounts and their sums stay exact in a DOUBLE.
 MAX_MONEY = 1_000_000_000_000_000
 
 
