@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from leadctl.campaigns.funnels_report import funnel_report
+from leadctl.campaigns.funnels import ATTRIBUTIONS
+from leadctl.campaigns.funnels_report import choose_dimensions, find_funnel, funnel_report
 from leadctl.errors import Location, RuleError, UsageError
 from leadctl.identity.persons import PLACE_COLUMNS
 from leadctl.identity.resolve import placed_persons
@@ -114,8 +115,9 @@ class Case:
     persons: list[dict]
     events: list[dict]
     expect: list[tuple[str, str, Any, Location | None]]  # person, key, value, where
-    # funnel → (by, attribution, [(group, step, key, value, where)])
-    funnels: dict[str, tuple[list[str], str | None, list[tuple]]] = field(
+    # funnel → (by, attribution, [(group, step, key, value, where)], where each key is:
+    # {"funnel": …, "attribution": …, "by": [one per by item]})
+    funnels: dict[str, tuple[list[str], str | None, list[tuple], dict]] = field(
         default_factory=dict)
 
 
@@ -269,7 +271,11 @@ def _parse_expect_funnels(raw: Any, case: Mapping, loc, name: str,
                                  "step → persons)"))
             continue
         by = spec.get("by") or []
+        by_at = [_item_loc(by, i, at) for i in range(len(by))] if isinstance(by, list) \
+            else [_value_loc(spec, "by", at)]
         by = [str(b) for b in (by if isinstance(by, list) else [by])]
+        places = {"funnel": at, "attribution": _value_loc(spec, "attribution", at),
+                  "by": by_at}
         checks, found = [], len(problems)
         groups = spec["groups"]
         for group, steps in groups.items():
@@ -290,7 +296,7 @@ def _parse_expect_funnels(raw: Any, case: Mapping, loc, name: str,
             problems.append((at, f"{name}: funnel '{funnel}' expects nothing (give a step's "
                              "persons in a group)"))
             continue
-        out[str(funnel)] = (by, spec.get("attribution"), checks)
+        out[str(funnel)] = (by, spec.get("attribution"), checks, places)
     return out
 
 
@@ -606,13 +612,31 @@ def funnel_checks(ws, case: Case, rules: RuleSet) -> list[tuple]:
     (funnel, group, step.key, expected, got, where). Unknown funnels, groups' steps or
     `by:` dimensions are rule errors (exit 2), like unknown tags."""
     out = []
-    for funnel, (by, attribution, checks) in case.funnels.items():
+    for funnel, (by, attribution, checks, places) in case.funnels.items():
+        def failed(where, exc):
+            return RuleError([(where, f"{case.name}: {exc}")])
+        # each problem at the key that has it: the funnel's name, an item of by:, attribution:
+        try:
+            found = find_funnel(rules, funnel)
+        except (RuleError, UsageError) as exc:
+            raise failed(places["funnel"], exc) from None
+        if attribution is not None and attribution not in ATTRIBUTIONS:
+            raise failed(places["attribution"], f"attribution must be first or last, not "
+                         f"'{attribution}'{did_you_mean(attribution, ATTRIBUTIONS)}")
+        seen: set[str] = set()
+        for name, where in zip(by, places["by"], strict=True):
+            try:
+                dims = choose_dimensions(found, [name], rules)
+            except (RuleError, UsageError) as exc:
+                raise failed(where, exc) from None
+            if seen & {d.name for d in dims}:
+                raise failed(where, f"by: '{name}' is listed twice")
+            seen.update(d.name for d in dims)
         try:
             report = funnel_report(ws, rules, funnel, by=by, as_of=case.as_of,
                                    attribution=attribution)
         except (RuleError, UsageError) as exc:
-            where = checks[0][4] if checks else case.loc
-            raise RuleError([(where, f"{case.name}: {exc}")]) from None
+            raise failed(places["funnel"], exc) from None
         groups = {", ".join("(none)" if v is None else str(v) for v in g["key"].values())
                   or ALL_GROUP: {s["step"]: s for s in g["steps"]} for g in report["groups"]}
         for group, step, key, expected, where in checks:

@@ -475,3 +475,38 @@ def test_a_mistyped_fixture_key_is_one_error(rules_copy, tmp_path):
         "(known: name, as_of, persons, events, expect, expect_funnels)",
         f"error: {y}:6:5: c: unknown key 'grups' (did you mean 'groups'?) (known: by, "
         "attribution, groups)"]
+
+
+FUNNEL_FIXTURE = """\
+name: c
+as_of: 2026-11-01
+persons: [{id: p1}]
+expect_funnels:
+  app_install:
+    by: [utm_content]
+    groups:
+      A:
+        pushed: 0
+"""
+
+
+@pytest.mark.parametrize(("text", "replacement", "error"), [
+    ("  app_install:", "  app_instal:",
+     "5:3: c: no funnel 'app_instal' in {funnels} (did you mean 'app_install'?) (funnels: "
+     "app_install, app_register_basic)"),
+    ("[utm_content]", "[utm_content, utm_contnt]",
+     "6:23: c: funnel 'app_install' is not broken down by 'utm_contnt' (did you mean "
+     "'utm_content'?) (its by: utm_source, utm_medium, utm_campaign, utm_content, utm_term, "
+     "source, batch, tag:value_tier)"),
+    ("[utm_content]", "[utm_content, utm_content]", "6:23: c: by: 'utm_content' is listed twice"),
+    ("    groups:", "    attribution: frist\n    groups:",
+     "7:18: c: attribution must be first or last, not 'frist' (did you mean 'first'?)"),
+], ids=["funnel", "by", "by twice", "attribution"])
+def test_a_fixture_funnel_error_is_at_its_own_key(rules_copy, tmp_path, text, replacement,
+                                                  error):
+    fixture = rules_copy / "tests" / "x.yaml"
+    fixture.write_text(FUNNEL_FIXTURE.replace(text, replacement, 1))
+    result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"error: {fixture}:{error.format(funnels=rules_copy / 'funnels.yaml')}"]
