@@ -126,3 +126,14 @@ def test_a_pool_listing_reps_without_an_allocation_warns_that_it_is_a_claim_pool
         "its leads wait for a claim (add allocation: claim to say so, or round_robin, "
         "weighted, least_loaded)"]
     assert load_rules(tmp_path).routing.pool("sales_east").allocation == "claim"
+
+
+@pytest.mark.parametrize("value", ["any", "ANY", "[any]", "[Any]", "[login, any]"])
+def test_reactivate_on_any_means_any_event(tmp_path, value):
+    """`any` (any case, alone or as an item) is every event, not events of type 'any'."""
+    (tmp_path / "tags.yaml").write_text(TAGS, encoding="utf-8")
+    (tmp_path / "routing.yaml").write_text(
+        "pools:\n  - {name: sales, allocation: claim}\nroutes:\n  - {name: all, pool: sales}\n"
+        f"lifecycle:\n  reactivate_on: {value}\n", encoding="utf-8")
+    life = load_rules(tmp_path).routing.lifecycle
+    assert (life.reactivate_on, life.reactivate_on_locs) == (None, {})

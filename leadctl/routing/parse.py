@@ -309,7 +309,8 @@ def _parse_lifecycle(d: RuleDoc, doc: Mapping, pool_ref, rules: RoutingRules) ->
     if raw.get("reactivate_on") is not None:
         value = raw["reactivate_on"]
         events = value if isinstance(value, list) else [value]
-        if value == "any":
+        # `any` (any case, alone or in the list) is every event, not an event type 'any'
+        if any(isinstance(e, str) and e.strip().lower() == "any" for e in events):
             events = []
         elif not all(isinstance(e, str) and EVENT_RE.match(e.strip().lower()) for e in events):
             d.add(d.value_loc(raw, "reactivate_on"), "lifecycle: reactivate_on must be `any` "
