@@ -71,11 +71,12 @@ from leadctl.workspace import (
 
 @contextlib.contextmanager
 def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
-                 rules: RuleSet | None = None, *, create: bool = False) -> Iterator[Workspace]:
+                 rules: RuleSet | None = None, *, create: bool = False,
+                 inputs: list[str] | None = None) -> Iterator[Workspace]:
     """A locked, atomic write session with its `runs` row started (the caller finishes
     it with its counts). A command that fails or is stopped once its session opened
-    leaves a `failed` row, as a failed `run` does (its session's row went with its work);
-    the lock is held until that row is written."""
+    leaves a `failed` row (with `inputs`, what it read), as a failed `run` does (its
+    session's row went with its work); the lock is held until that row is written."""
     started_at = dt.datetime.now()
     digest = rules.hash if rules else None
     with writer_lock(db, create=create):
@@ -89,12 +90,13 @@ def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
         except (Exception, KeyboardInterrupt) as exc:
             if session is not None and not session.published:
                 # the CLI logs the failure itself (`tag failed (exit 2): …`)
-                record_failed_command(db, command, as_of, digest, exc, {}, None, started_at)
+                record_failed_command(db, command, as_of, digest, exc, {}, inputs,
+                                      started_at)
             raise
 
 
 def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
-    with recorded_run(db, "ingest", create=True) as ws:
+    with recorded_run(db, "ingest", create=True, inputs=paths) as ws:
         summary = ingest_paths(ws, paths, options, progress)
         outcome, counts, error = _ingest_outcome(summary)
         ws.finish_run(outcome, counts, paths, error)

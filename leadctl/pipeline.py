@@ -343,10 +343,10 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
     if isinstance(exc, DataCheckFailed):
         return
     stage = next((s for s in STAGES if s not in summary["stages"]), None)
-    reason = failure_reason(exc)
-    with signals_ignored():  # a second Ctrl-C must not lose the row (the first stopped it)
-        run_id = _record(db, options, digest, "failed", run_counts(summary), reason,
-                         started_at)
+    with signals_ignored():  # (and while it logs)
+        reason, run_id = record_failed_command(db, "run", options.as_of, digest, exc,
+                                               run_counts(summary), options.inbox,
+                                               started_at)
         log.error("%s failed%s, nothing was published: %s", _run_name(run_id),
                   f" in stage {stage}" if stage and summary.get("run_id") else "", reason)
 

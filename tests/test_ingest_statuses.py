@@ -436,3 +436,13 @@ def test_a_misread_file_with_no_row_left_says_it_replaced_none(cli, tmp_path):
         "by later files): none replaced")
     assert table(cli, "SELECT file_id, row_number, detail FROM rejects ORDER BY ALL") == [
         (1, 1, "replaced by file 2"), (2, 1, "replaced by file 3")]
+
+
+def test_an_ingest_that_raised_is_logged_failed_with_what_it_was_given(cli, tmp_path):
+    # it left no row at all; then a row without its inputs
+    missing = tmp_path / "nowhere.csv"
+    assert cli("init").exit_code == 0
+    assert cli("ingest", missing).exit_code == 2
+    run = cli("runs", "--json").json()[0]
+    assert (run["command"], run["outcome"], run["inputs"], run["error"]) == (
+        "ingest", "failed", [str(missing)], f"no such file or folder: {missing}")

@@ -375,8 +375,17 @@ def test_failed_run_logs_its_reason_masked(tmp_path):
     (["--engine", "spark", "--dry-run"], "--dry-run needs --engine duckdb (the Spark engine "
      "neither previews nor forces a full run: it writes a new --output from --state)"),
     (["--engine", "spark"], "--engine spark needs --output DIR for the result tables"),
+    # refused by the Spark pipeline before it starts Spark (it logs stages only)
+    (["--engine", "spark", "--output", "out"], "--engine spark needs input files (--inbox "
+     "PATH, local or cluster) or a previous output to recompute (--state DIR)"),
+    (["--engine", "spark", "--state", "st", "--output", "st"], "--output must be a new "
+     "folder, not the --state it continues from (the state's files are read, and partly "
+     "copied, while writing)"),
 ])
-def test_a_run_its_options_refuse_logs_its_start_and_failure(tmp_path, args, message):
+def test_a_run_its_options_refuse_logs_its_start_and_failure(tmp_path, args, message,
+                                                              monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "st").mkdir()
     log = tmp_path / "run.log"
     result = Cli(tmp_path / "ws.duckdb")("-v", "--log-file", log, "run", *args)
     assert (result.exit_code, result.stdout) == (2, "")

@@ -99,10 +99,11 @@ def run(ctx: typer.Context, action: Callable[[], Any]) -> Any:
 
 
 def _logged_command(ctx: typer.Context) -> str | None:
-    """The command as the log names it (`identity why`); None for `run`, which logs its
-    own start, stages and outcome — unless its options refused it (`refusal_logged`)."""
+    """The command as the log names it (`identity why`); None for `run`, whose DuckDB
+    pipeline logs its own start, stages and outcome — unless the CLI logs it
+    (`refusal_logged`, `logged_here`)."""
     command = ctx.command_path.removeprefix(f"{ctx.find_root().info_name} ")
-    return None if command == "run" and not ctx.meta.get(REFUSED) else command
+    return None if command == "run" and not ctx.meta.get(CLI_LOGGED) else command
 
 
 def refusal_logged(ctx: typer.Context, check: Callable[[], Any]) -> Any:
@@ -112,9 +113,16 @@ def refusal_logged(ctx: typer.Context, check: Callable[[], Any]) -> Any:
     try:
         return check()
     except LeadctlError:
-        ctx.meta[REFUSED] = True
-        _log_start(ctx)
+        logged_here(ctx)
         raise
+
+
+def logged_here(ctx: typer.Context) -> None:
+    """The CLI logs this `run`'s start and outcome as any command's: one refused by its
+    options, or one on the Spark engine (whose pipeline logs its stages only, and may
+    refuse before them: no input, an output folder that exists, pyspark missing)."""
+    ctx.meta[CLI_LOGGED] = True
+    _log_start(ctx)
 
 
 def _log_start(ctx: typer.Context) -> None:
@@ -131,7 +139,7 @@ def _log_start(ctx: typer.Context) -> None:
 
 
 LOG_STARTED, LOG_FAILED = "leadctl.log_started", "leadctl.log_failed"
-REFUSED = "leadctl.run_refused"
+CLI_LOGGED = "leadctl.run_logged_by_cli"
 
 
 def guarded(ctx: typer.Context, action: Callable[[], Any]) -> Any:

@@ -71,6 +71,8 @@ def run(
 
     def action():
         as_of_date, conf = common.refusal_logged(ctx, check)
+        if engine == "spark":
+            common.logged_here(ctx)
         with common.Progress("run") as bar:
             try:
                 if engine == "spark":
