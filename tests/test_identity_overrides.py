@@ -152,6 +152,19 @@ def test_a_cannot_link_past_a_must_link_cuts_the_rows_beyond_it():
     assert summary.overrides["cut_values"] == 2
 
 
+def test_a_long_chain_of_must_link_entries_settles_before_the_cut():
+    # L0 - L1 - ... - L299 by 299 must_link entries; X shares L0's phone and may not be
+    # L299. The groups moved one entry a step and gave up after 200 steps: every resolve
+    # failed.
+    n = 300
+    leads = [{"lead_id": f"L{i:03d}"} for i in range(n)]
+    leads[0]["phone"] = "13900000001"
+    ws = workspace(*leads, {"lead_id": "X", "phone": "13900000001"})
+    chain = [must(f"L{i:03d}", f"L{i + 1:03d}", reason="chain") for i in range(n - 1)]
+    resolve(ws, config(*chain, cannot("X", f"L{n - 1:03d}", "X is someone else")))
+    assert clusters(ws) == groups({lead["lead_id"] for lead in leads}, {"X"})
+
+
 def test_a_cannot_link_of_leads_only_must_link_entries_join_is_a_rule_error():
     # A and C also share a device id, but must_link entries alone join them too (A-B by
     # their values, B-C by name): no cut of values can separate them

@@ -199,3 +199,15 @@ def test_a_funnel_step_naming_a_broken_event_attribute_says_nothing(tmp_path):
     assert result.stderr.splitlines() == [
         f"error: {path}:38:10: event attribute 'batch': type must be one of number, string, "
         "boolean, date, timestamp (did you mean 'string'?)"]
+
+
+@pytest.mark.parametrize("when", [
+    "when: grade = 'C' and channel != 'status = ''new'''",
+    "when: grade = 'C' and channel in ('a', 'pool in (''x'')')",
+    "when: grade = 'C' and channel = 'grade = ''Z'''",
+])
+def test_a_comparison_written_inside_a_text_value_is_no_comparison(tmp_path, when):
+    # a literal's content was read as `status = ''` / `pool in ('x')`: unknown status ''
+    cli, _ = with_typo(tmp_path, "routing.yaml", "when: grade = 'C'", when)
+    result = cli("rules", "check")
+    assert (result.exit_code, result.stderr) == (0, "")

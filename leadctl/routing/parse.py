@@ -403,10 +403,17 @@ def _literals(field: str, text: str):
     `in (…)`, `not in (…)`): a value the field never holds is most likely a typo."""
     pattern = re.compile(rf"\b{field}\s*(?:==?|<>|!=)\s*('(?:[^']|'')*')"
                          rf"|\b{field}\s+(?:not\s+)?in\s*\(([^)]*)\)", re.IGNORECASE)
-    for match in pattern.finditer(text):
+    # matched on the text with every literal's content blanked (same offsets): a text
+    # value such as 'status = ''new''' is no comparison
+    blanked = _TEXT_LITERAL.sub(lambda m: "'" + " " * (len(m.group()) - 2) + "'", text)
+    for match in pattern.finditer(blanked):
         group = 1 if match.group(1) is not None else 2
-        for literal in re.finditer(r"'((?:[^']|'')*)'", match.group(group)):
-            yield match.start(group) + literal.start(), literal.group(1).replace("''", "'")
+        start, end = match.span(group)
+        for literal in _TEXT_LITERAL.finditer(text[start:end]):
+            yield start + literal.start(), literal.group(1).replace("''", "'")
+
+
+_TEXT_LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
 
 def _check_literals(d: RuleDoc, rules: RoutingRules, known: set[str],
@@ -429,23 +436,16 @@ def _check_literals(d: RuleDoc, rules: RoutingRules, known: set[str],
                       f"'{value}'{one_of(value, STATUSES)}")
 
 
-_GRADE_LITERALS = re.compile(
-    r"\bgrade\s*(?:=|<>|!=)\s*('(?:[^']|'')*')|\bgrade\s+(?:not\s+)?in\s*\(([^)]*)\)",
-    re.IGNORECASE)
-
-
 def unknown_grade_warnings(rules: RoutingRules, grades: set[str]) -> list[str]:
     """A route comparing grade with a value scoring.yaml never gives is most likely a typo."""
     warnings = []
     for route in rules.routes:
         if route.when is None:
             continue
-        for match in _GRADE_LITERALS.finditer(route.when.value):
-            listed = match.group(1) or match.group(2) or ""
-            for value in re.findall(r"'((?:[^']|'')*)'", listed):
-                if value not in grades:
-                    warnings.append(f"{route.loc}: route '{route.name}' compares grade "
-                                    f"with '{value}', which scoring.yaml never gives"
-                                    f"{did_you_mean(value, sorted(grades))} "
-                                    f"(grades: {', '.join(sorted(grades))})")
+        for _, value in _literals("grade", route.when.value):
+            if value not in grades:
+                warnings.append(f"{route.loc}: route '{route.name}' compares grade "
+                                f"with '{value}', which scoring.yaml never gives"
+                                f"{did_you_mean(value, sorted(grades))} "
+                                f"(grades: {', '.join(sorted(grades))})")
     return warnings
