@@ -65,6 +65,7 @@ from leadctl.workspace import (
     open_private,
     open_writer,
     reading,
+    signals_ignored,
     writer_lock,
 )
 
@@ -89,9 +90,11 @@ def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
                 kill_point(command)  # test hook: stopped before its publish
         except (Exception, KeyboardInterrupt) as exc:
             if session is not None and not session.published:
-                # the CLI logs the failure itself (`tag failed (exit 2): …`)
-                record_failed_command(db, command, as_of, digest, exc, {}, inputs,
-                                      started_at)
+                # the CLI logs the failure itself (`tag failed (exit 2): …`); a second
+                # Ctrl-C must not lose the row (the first stopped the command)
+                with signals_ignored():
+                    record_failed_command(db, command, as_of, digest, exc, {}, inputs,
+                                          started_at)
             raise
 
 

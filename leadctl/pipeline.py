@@ -328,8 +328,8 @@ def _refuse(db, options: RunOptions, exc: RuleError) -> None:
     # workspace that exists, never one made at a path that may be as wrong.
     found = Path(options.rules_dir or "rules").is_dir()
     with signals_ignored():
-        run_id = _record(db, options, rules_hash(options.rules_dir or "rules"), "refused", {},
-                         reason, create=found)
+        run_id = record_run(db, "run", options.as_of, rules_hash(options.rules_dir or "rules"),
+                            "refused", {}, options.inbox, reason, create=found)
     log.error("%s refused: invalid rules, nothing ran (%d problem(s))", _run_name(run_id),
               len(exc.problems))
     for problem in exc.problems:
@@ -343,7 +343,7 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
     if isinstance(exc, DataCheckFailed):
         return
     stage = next((s for s in STAGES if s not in summary["stages"]), None)
-    with signals_ignored():  # (and while it logs)
+    with signals_ignored():  # a second Ctrl-C must not lose the row (the first stopped it)
         reason, run_id = record_failed_command(db, "run", options.as_of, digest, exc,
                                                run_counts(summary), options.inbox,
                                                started_at)
@@ -361,18 +361,11 @@ def record_failed_command(db, command: str, as_of: dt.date | None, digest: str |
                           exc: BaseException, counts: dict, inputs,
                           started_at: dt.datetime) -> tuple[str, int | None]:
     """A `failed` row for a command whose write session was discarded (an error or a
-    signal): (the reason logged, its run id or None when it could not be written)."""
+    signal): (the reason logged, its run id or None when it could not be written). The
+    caller holds signals off (`signals_ignored`) while it writes and logs."""
     reason = failure_reason(exc)
-    with signals_ignored():  # a second Ctrl-C must not lose the row (the first stopped it)
-        return reason, record_run(db, command, as_of, digest, "failed", counts, inputs,
-                                  reason, started_at)
-
-
-def _record(db, options: RunOptions, digest: str, outcome: str, counts: dict,
-            error: str, started_at: dt.datetime | None = None, *,
-            create: bool = True) -> int | None:
-    return record_run(db, "run", options.as_of, digest, outcome, counts, options.inbox,
-                      error, started_at, create=create)
+    return reason, record_run(db, command, as_of, digest, "failed", counts, inputs, reason,
+                              started_at)
 
 
 def record_run(db, command: str, as_of: dt.date | None, digest: str | None, outcome: str,

@@ -88,13 +88,13 @@ def test_a_second_signal_while_a_stopped_run_is_logged_loses_nothing(tmp_path, m
     monkeypatch.setattr(errors, "_RECEIVED", [])
     monkeypatch.setattr(signals, "_STATE", {"phase": "action", "deferred": None})
     previous = signal.signal(signal.SIGTERM, signals._on_signal)  # restored below
-    real = pipeline._record
+    real = pipeline.record_run
 
     def record(*args, **kwargs):  # the second signal arrives while the row is written
         os.kill(os.getpid(), signal.SIGTERM)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "_record", record)
+    monkeypatch.setattr(pipeline, "record_run", record)
     db = tmp_path / "ws.duckdb"
     try:
         pipeline._record_failure(db, pipeline.RunOptions(RULES, dt.date(2026, 11, 1)), "x",

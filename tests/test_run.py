@@ -343,9 +343,9 @@ def test_a_failed_run_keeps_the_lock_until_its_log_row_is_written(tmp_path, monk
             workspace._Lock(tmp_path / "ws.duckdb.lock").acquire()
         return real(*args, **kwargs)
 
-    real = pipeline._record
+    real = pipeline.record_run
     monkeypatch.setattr(pipeline, "run_stages", failing)
-    monkeypatch.setattr(pipeline, "_record", record)
+    monkeypatch.setattr(pipeline, "record_run", record)
     result = Cli(tmp_path / "ws.duckdb")("run", "--as-of", AS_OF)
     assert (result.exit_code, result.stderr) == (
         3, "error: internal error: RuntimeError: boom (rerun with --debug for details)\n")

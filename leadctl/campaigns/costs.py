@@ -25,7 +25,7 @@ from pathlib import Path
 from leadctl.errors import Location
 from leadctl.rules.bounds import MAX_MONEY, number_in, plain_text, written
 from leadctl.rules.load import rule_path
-from leadctl.rules.located import RuleDoc, did_you_mean, mistyped_keys
+from leadctl.rules.located import RuleDoc
 
 COSTS_FILE = "costs.yaml"
 # The columns a channel can be reported by (`report channels --by`).
@@ -100,11 +100,8 @@ def _entry(doc: RuleDoc, item, where: Location) -> CostEntry | None:
         return None
     before = len(doc.problems)
     # A misspelt key is one problem: the key it most likely meant is not also "missing".
-    meant = mistyped_keys(item, ENTRY_KEYS)
-    for key in item:
-        if key not in ENTRY_KEYS:
-            doc.add(doc.key_loc(item, key), f"cost entry: unknown key '{key}'"
-                    f"{did_you_mean(key, ENTRY_KEYS)} (allowed: {', '.join(ENTRY_KEYS)})")
+    doc.unknown_keys(item, ENTRY_KEYS, "cost entry")
+    meant = {key for key in ENTRY_KEYS if doc.mistyped(item, key)}
     dimensions = [k for k in item if k in CHANNEL_DIMENSIONS]
     value = None
     if not dimensions:

@@ -408,7 +408,7 @@ def arrived_after_sql(as_of: dt.date, persons: str | None = None, *,
         SELECT max(day) FROM (
             SELECT CAST(max(arrived_at) FILTER (WHERE {later}) AS DATE) AS day
             FROM arrivals GROUP BY person_id
-            {f"HAVING bool_or(arrived_at IS NULL OR NOT {later})" if seen_by_then else ""})"""
+            HAVING bool_or(arrived_at IS NULL OR NOT {later}))"""
 
 
 def recorded_under_sql(column: str = "person_id") -> str:

@@ -226,6 +226,11 @@ def must_groups_total_sql(target: str) -> str:
     return f"SELECT coalesce(sum(grp), 0) FROM {target}"
 
 
+def _lead_groups_sql(groups: str) -> str:
+    """Each must_link member's group (settled: one per lead; its smallest lead key)."""
+    return f"SELECT lead_key, min(grp) AS grp FROM {groups} GROUP BY lead_key"
+
+
 def graph_sql(target: str, violated: str, done: str, identifiers: str, cuts: str,
               groups: str) -> str:
     """`target(lead_key, node, id_type, value)`: the lead–value graph of the components
@@ -236,7 +241,7 @@ def graph_sql(target: str, violated: str, done: str, identifiers: str, cuts: str
         WITH comp AS (
             SELECT d.node AS lead_key FROM {done} d
             WHERE d.label IN (SELECT label FROM {violated})),
-        grp AS (SELECT lead_key, min(grp) AS grp FROM {groups} GROUP BY lead_key)
+        grp AS ({_lead_groups_sql(groups)})
         SELECT DISTINCT i.lead_key, coalesce(gr.grp, i.lead_key) AS node, i.id_type, i.value
         FROM {identifiers} i JOIN comp ON comp.lead_key = i.lead_key
         LEFT JOIN grp gr ON gr.lead_key = i.lead_key
@@ -249,7 +254,7 @@ def ends_sql(target: str, violated: str, groups: str) -> str:
     groups) as the search's ends; x = y when must_link entries alone join them."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
-        WITH grp AS (SELECT lead_key, min(grp) AS grp FROM {groups} GROUP BY lead_key)
+        WITH grp AS ({_lead_groups_sql(groups)})
         SELECT v.pair, coalesce(gx.grp, v.x) AS x, coalesce(gy.grp, v.y) AS y, v.reason
         FROM {violated} v LEFT JOIN grp gx ON gx.lead_key = v.x
         LEFT JOIN grp gy ON gy.lead_key = v.y"""

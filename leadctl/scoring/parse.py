@@ -126,8 +126,8 @@ def _parse_rule(d: RuleDoc, raw: Any, where: Location, default_decay: Decay | No
         rule.when = d.text(raw, "when")
     points = raw.get("points")
     if points is None:
-        if not d.mistyped(raw, "points"):
-                d.add(rule.loc, f"{what}: missing `points:` (a number, or an expression such "
+        if d.absent(raw, "points"):  # else its mistyped key is the one problem
+            d.add(rule.loc, f"{what}: missing `points:` (a number, or an expression such "
                   "as min(paid_amount_30d / 100, 30))")
     elif is_number(points):
         if number_in(points, -MAX_POINTS, MAX_POINTS) is None:
