@@ -393,6 +393,22 @@ def test_a_run_its_options_refuse_logs_its_start_and_failure(tmp_path, args, mes
     assert f"run failed (exit 2): {message}" in result.stderr  # -v: the same on stderr
 
 
+@pytest.mark.parametrize("args, command, message", [
+    (["run", "--max-reject-share", "abc"], "run", "Invalid value for '--max-reject-share': "
+     "Input should be a valid number, unable to parse string as a number"),
+    (["find", "--limit", "x", "grade = 'A'"], "find", "Invalid value for '--limit': Input "
+     "should be a valid integer, unable to parse string as an integer"),
+    (["identity", "why", "P1"], "identity why", "Missing argument 'b'."),
+])
+def test_options_the_parser_refuses_are_logged_as_a_failed_command(tmp_path, args, command,
+                                                                  message):
+    log = tmp_path / "cron.log"
+    result = Cli(tmp_path / "ws.duckdb")("--log-file", log, *args)
+    assert result.exit_code == 2
+    assert log_lines(log) == [f"INFO {command} started",
+                              f"ERROR {command} failed (exit 2): {message}"]
+
+
 def test_a_bad_as_of_is_logged_after_the_commands_start(tmp_path):
     log = tmp_path / "ops.log"
     cli = Cli(tmp_path / "ws.duckdb")

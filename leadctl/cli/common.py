@@ -117,6 +117,20 @@ def refusal_logged(ctx: typer.Context, check: Callable[[], Any]) -> Any:
         raise
 
 
+def parser_refusal_logged(exc: Exception) -> None:
+    """A command whose options the parser refuses (`--limit x`, a missing argument) is
+    logged as any refused command is (`find started`, `find failed (exit 2): …`): a cron
+    job's log file shows why it did nothing. Only a command's own parse: the root's
+    options configure the log, so before them nothing can be logged."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None or ctx.parent is None or LOG_STARTED in ctx.meta:
+        return
+    ctx.meta[LOG_STARTED] = ctx.meta[LOG_FAILED] = True
+    command = ctx.command_path.removeprefix(f"{ctx.find_root().info_name} ")
+    log.info("%s started", command)
+    log.error("%s failed (exit 2): %s", command, exc.format_message())
+
+
 def logged_here(ctx: typer.Context) -> None:
     """The CLI logs this `run`'s start and outcome as any command's: one refused by its
     options, or one on the Spark engine (whose pipeline logs its stages only, and may
