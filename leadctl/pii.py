@@ -145,6 +145,17 @@ _PHONE_RE = re.compile(
     f"|(?:(?:{_SEP}(?={_D}{{3}}))?{_D}){{9}})(?![.．]?{_D})")
 
 
+# An ID card written in groups, as people space it for reading (`110101 19900307 123X`,
+# `110101 1990 0307 123X`; identity normalisation drops the spaces: the same card) or
+# dash it (else its middle read as a dashed mobile, `199****7123`, and half of it shown).
+# Groups of 4 or more (shorter ones are how dates and amounts split), single separators;
+# a candidate is masked only when it holds 18 characters, X only last.
+_X = "[0-9Xx０-９Ｘｘ]"
+_SPACE = "[ \\-\u00a0\u3000－]"
+_SPACED_ID_CARD_RE = re.compile(
+    f"(?<![0-9A-Za-z０-９Ａ-Ｚａ-ｚ])[1-9１-９]{_D}{{3,}}(?:{_SPACE}{_D}{{3,}}{_X})+"
+    f"(?![0-9A-Za-z０-９Ａ-Ｚａ-ｚ])")
+
 # The ID card's full-width digits and X as ASCII, as a phone's: the mask shows ASCII.
 _TO_ASCII_ID_CARD = str.maketrans(FULL_WIDTH_DIGITS + "Ｘｘ", "0123456789Xx")
 
@@ -153,9 +164,17 @@ def _mask_id_card_text(value: str) -> str | None:
     return mask_id_card(value.translate(_TO_ASCII_ID_CARD))
 
 
-# What `mask_text` masks, in order: e-mails, 18-digit ID cards, CN mobiles.
+def _mask_spaced_id_card(value: str) -> str:
+    card = re.sub(_SPACE, "", value)
+    if len(card) != 18 or not _ID_CARD_RE.fullmatch(card):
+        return value  # another count of digits, or an X inside: no ID card
+    return _mask_id_card_text(card)
+
+
+# What `mask_text` masks, in order: e-mails, 18-digit ID cards (whole, then spaced), CN
+# mobiles.
 _TEXT_MASKS = ((_EMAIL_RE, mask_email), (_ID_CARD_RE, _mask_id_card_text),
-               (_PHONE_RE, mask_phone))
+               (_SPACED_ID_CARD_RE, _mask_spaced_id_card), (_PHONE_RE, mask_phone))
 
 
 def mask_text(text: str | None) -> str | None:

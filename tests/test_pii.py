@@ -101,6 +101,13 @@ def test_mask_text_finds_a_full_width_id_card():
     assert pii.mask_text(line) == "id 1101**********123X, ｉｄ 1101**********1233。"
 
 
+def test_mask_text_finds_an_id_card_written_in_groups():
+    line = ("id 110101 19900307 123X; 110101-1990-0307-1233 and "
+            "１１０１０１　１９９００３０７　１２３Ｘ")
+    assert pii.mask_text(line) == ("id 1101**********123X; 1101**********1233 and "
+                                   "1101**********123X")
+
+
 def test_mask_text_leaves_numbers_that_are_no_phone():
     line = ("order 202611010001, amount 1395555000.25, date 2026.11.01, ip 139.55.0.6, "
             "ten digits 139.5555.000, twelve １３９５５５５０００２１, version 139.5555.00061, "
@@ -108,7 +115,9 @@ def test_mask_text_leaves_numbers_that_are_no_phone():
             "amount 1,234,567.89, date 2026-11-01, ip 13.155.100.200, amount 13.812.345.678, "
             "amount 13 812 345 678 901, price 1381234.5678, groups of two 13 81 23 45 678, "
             "order 1381 2345 6789, time 1500-2000, id 11010119900307123 4, amount 013 812 345 678, "
-            "nineteen １１０１０１１９９００３０７１２３３１")
+            "nineteen １１０１０１１９９００３０７１２３３１, card 6222 0212 3456 7890, "
+            "twenty-two 110101 19900307 1234 5678, short groups 110 101 199 003 071 233, "
+            "range 20261101-20261130")
     assert pii.mask_text(line) == line
 
 
@@ -141,11 +150,14 @@ _MOBILES = st.builds(
     st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), st.sampled_from(_GROUPS),
     st.lists(st.sampled_from(_SEPS), min_size=1, max_size=3), st.booleans(),
     st.sampled_from(["", ".", "．"]))
+# Groupings an ID card is written in (area, birth date, sequence and check), each group
+# 4 characters or more, spaced or dashed.
+_CARD_GROUPS = [(18,), (6, 8, 4), (6, 4, 4, 4), (4, 4, 4, 6), (6, 12)]
 _ID_CARDS = st.builds(
-    lambda digits, check, full_width: (_spelled(digits + check, (18,), [""], full_width),
-                                       digits + check),
+    lambda digits, check, groups, sep, full_width: (
+        _spelled(digits + check, groups, [sep], full_width), digits + check),
     st.from_regex(r"[1-9][0-9]{16}", fullmatch=True), st.sampled_from("0123456789Xx"),
-    st.booleans())
+    st.sampled_from(_CARD_GROUPS), st.sampled_from(_SEPS), st.booleans())
 # Text around a value: no digits, dots, @ (an e-mail) or separators that would join it.
 _AROUND = st.text(st.sampled_from("abcXYZ:;,()=_电话号码，。"), max_size=8)
 
