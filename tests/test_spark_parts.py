@@ -141,3 +141,38 @@ def test_a_materialized_cte_is_computed_once_and_gives_duckdbs_rows(ws):
     assert _rows(ws, "m") == duckdb.sql(statement.split(" AS ", 1)[1]).fetchall() == [
         (10, 70), (20, 70), (40, 70)]
     assert not ws.spark.catalog.tableExists("__cte_l0")
+
+
+def test_values_hidden_by_an_as_of_moved_back_are_duckdbs(ws):
+    """`hidden_values_sql` (the days-since values the last history row holds but a run
+    whose as-of moved back left out) reads JSON history rows as typed numbers, aged from
+    the row's as-of: Spark gives DuckDB's rows."""
+    import datetime as dt
+
+    import duckdb
+
+    from leadctl.tagging.stage import HIDDEN, StoredTag, hidden_values_sql
+
+    tags = [StoredTag("last_paid_days", "number", "BIGINT"),
+            StoredTag("first_paid_days", "number", "BIGINT")]
+    # (run, as_of, person, tag, new_value): P1's last row is 1 as of 11-01, which aged
+    # to 10-30 is -1 (hidden); P2's 5 as of 11-01 is 3 then (shown: no row); P3's value
+    # was removed (NULL) after it was recorded; P4's first_paid_days 0 as of 10-30 is 0.
+    history = ("(1, DATE '2026-11-01', 'P1', 'last_paid_days', '1'), "
+               "(1, DATE '2026-11-01', 'P2', 'last_paid_days', '5'), "
+               "(1, DATE '2026-11-01', 'P3', 'last_paid_days', '1'), "
+               "(2, DATE '2026-11-02', 'P3', 'last_paid_days', NULL), "
+               "(1, DATE '2026-10-30', 'P4', 'first_paid_days', '0'), "
+               "(1, DATE '2026-11-01', 'P4', 'last_paid_days', '2')")
+    statements = [
+        "CREATE OR REPLACE TABLE tag_history AS SELECT run_id, as_of, person_id, tag, "
+        "CAST(NULL AS JSON) AS old_value, CAST(v AS JSON) AS new_value FROM (VALUES "
+        f"{history}) t(run_id, as_of, person_id, tag, v)",
+        hidden_values_sql(tags, dt.date(2026, 10, 30))]
+    con = duckdb.connect()
+    for statement in statements:
+        ws.execute(statement)
+        con.execute(statement)
+    expected = sorted(con.execute(f"SELECT * FROM {HIDDEN}").fetchall())
+    assert expected == [("P1", -1, None), ("P4", 0, 0)]
+    assert sorted(tuple(r) for r in ws.frame(HIDDEN).collect()) == expected
