@@ -89,6 +89,18 @@ def finite_or_null_sql(expr: str) -> str:
     return f"CASE WHEN {finite_sql(expr)} THEN {expr} END"
 
 
+# A number as text: digits with an optional sign, decimal point and exponent. Each
+# engine's own cast accepts more, and not the same more (DuckDB `1_000`, Spark's Java
+# `1.5d` and `0x1p3`): the same file would load other values on each.
+PLAIN_NUMBER_RE = "^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def plain_number_sql(text: str) -> str:
+    """A text as DOUBLE when it is a plain number (`PLAIN_NUMBER_RE`), else NULL."""
+    return (f"CASE WHEN regexp_matches({text}, {literal(PLAIN_NUMBER_RE)}) "
+            f"THEN TRY_CAST({text} AS DOUBLE) END")
+
+
 NULL_TOKENS_SQL = ", ".join(literal(t) for t in NULL_TOKENS)
 
 

@@ -113,6 +113,11 @@ def _files_at_the_edges(inbox: Path) -> None:
         "Z1,\u3000王五\u00a0,13700000001,2026-10-01 24:00:00\n"  # Unicode spaces trimmed
         "Z2,李 四,13700000002,2026-10-01T24:00+08:00\n"
         "Z3,\u2003赵六 ,13700000003,2026-10-01 20:00 Asia/Tokyo\x1a".encode())
+    # Amounts one engine's cast reads and the other's not (DuckDB 1_000, Spark's Java 1.5d)
+    (inbox / "amounts.csv").write_text(
+        "phone,event_type,ts,amount\n" + "".join(
+            f"13700000099,order_paid,2026-10-01 10:00:00,{a}\n"
+            for a in ("1_000", "1.5d", "0x1p3", "+.5", "1e3")))
     _files_of_a_legacy_writer(inbox)
 
 
@@ -175,6 +180,15 @@ def test_edge_files_load_as_on_duckdb(generated):
         ("Z1", "王五", "2026-10-02 00:00:00", "loaded", 0),
         ("Z2", "李 四", "2026-10-02 00:00:00", "loaded", 0),
         ("Z3", "赵六", "2026-10-01 19:00:00", "loaded", 0)]
+
+
+def test_amounts_are_plain_numbers_on_both_engines(generated):
+    loaded = _on_both_engines(
+        generated, "SELECT row_number, reason FROM rejects WHERE source = 'amounts' UNION ALL "
+        "SELECT row_number, CAST(amount AS VARCHAR) FROM events WHERE source = 'amounts' "
+        "ORDER BY ALL")
+    assert loaded[0] == loaded[1] == [(1, "bad_amount"), (2, "bad_amount"),
+                                      (3, "bad_amount"), (4, "0.5"), (5, "1000.0")]
 
 
 def test_a_legacy_writers_parquet_loads_as_on_duckdb(generated):

@@ -385,6 +385,23 @@ def test_a_number_attribute_that_is_nan_or_infinite_is_no_number(tmp_path):
         {"person_id": "c", "big_coupons": 0, "coupon_sum": 0.0, "top_coupon": None}]
 
 
+def test_a_number_attribute_is_a_plain_number_on_both_engines(tmp_path):
+    """`1_000` (DuckDB's cast reads 1000, Spark's none) and `2.5d` (Spark's Java cast reads
+    2.5, DuckDB's none) are no number on either engine; `1e3` and `+.5` are."""
+    tags = ("event_attributes: {coupon: number}\ntags:\n"
+            "  - {name: coupon_sum, kind: metric, event: order_paid, agg: sum,"
+            " field: coupon}\n")
+    ws = events_ws()  # a: two kinds of order (1 + 2 rows), b: one
+    ws.execute("""UPDATE events SET attributes = CASE WHEN subject = 'person:b' THEN
+                  '{"coupon": "1_000"}' WHEN category = 'daily' THEN '{"coupon": "2.5d"}'
+                  ELSE '{"coupon": "1e3"}' END""")
+    run_tags(ws, rules(tmp_path, tags), AS_OF, run_id=1)
+    assert ws.rows("SELECT person_id, coupon_sum FROM person_features "
+                   "ORDER BY person_id") == [
+        {"person_id": "a", "coupon_sum": 2000.0}, {"person_id": "b", "coupon_sum": 0.0},
+        {"person_id": "c", "coupon_sum": 0.0}]
+
+
 @pytest.mark.parametrize("command", ["tag", "run --engine spark"])
 def test_a_stored_run_that_has_no_value_at_all_is_still_the_previous_run(tmp_path, command):
     # Leads without events yet: the first run stored no value (`tags` has no row), and the

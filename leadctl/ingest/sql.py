@@ -9,7 +9,14 @@ from __future__ import annotations
 import re
 
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, LEAD_COLUMNS
-from leadctl.sqltext import NULL_TOKENS_SQL, finite_or_null_sql, ident, literal, null_token_sql
+from leadctl.sqltext import (
+    NULL_TOKENS_SQL,
+    finite_or_null_sql,
+    ident,
+    literal,
+    null_token_sql,
+    plain_number_sql,
+)
 
 BOM = "\ufeff"
 TIMESTAMP_FORMATS = (
@@ -625,8 +632,8 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
         # comma (12,5 as a decimal comma, 1,2,3) is no amount rather than a wrong one.
         grouped = f"regexp_matches({amount_raw}, '^[+-]?[0-9]{{1,3}}(,[0-9]{{3}})+([.][0-9]*)?$')"
         value = (f"CAST({amount_raw} AS DOUBLE)" if numeric else
-                 f"try_cast(CASE WHEN {grouped} THEN replace({amount_raw}, ',', '') "
-                 f"WHEN strpos({amount_raw}, ',') = 0 THEN {amount_raw} END AS DOUBLE)")
+                 f"CASE WHEN {grouped} THEN try_cast(replace({amount_raw}, ',', '') AS DOUBLE)"
+                 f" ELSE {plain_number_sql(amount_raw)} END")
         # NaN and ±infinity (a text 'NaN', '1e400', a float column's own) are no amount:
         # one would turn every sum and average over it, and the RFM means of everyone,
         # into NaN.
