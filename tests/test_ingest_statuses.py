@@ -171,6 +171,36 @@ def test_text_junk_is_refused_like_binary_junk(cli, tmp_path):
         "only 0 of 5 sampled lines do)\n")
 
 
+UNREADABLE_HEADER = ("its header line cannot be read: a quote left open (the rest of the file "
+                     "reads as one field) or a header field over 131,072 characters")
+
+
+@pytest.mark.parametrize("header", ['phone,"name,city',  # the rest of the file one field
+                                    'phone,"' + "x" * 140_000 + '"'])
+def test_a_header_over_the_field_limit_fails_its_file_and_the_others_load(cli, tmp_path,
+                                                                          header):
+    """Python's csv gives up on a field over 128 KB: that raised out of the command
+    (exit 3) and the good files of the command were not loaded either."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    bad = write(inbox / "bad.csv", header + "\n" + "".join(
+        f"139{i:08d},n{i},c\n" for i in range(10_000)))
+    write(inbox / "good.csv", "lead_id,phone\nG1,13812345671\n")
+    result = cli("ingest", inbox, "--json")
+    assert (result.exit_code, result.stderr) == (2, f"error: {bad}: {UNREADABLE_HEADER}\n")
+    assert [(f["source"], f["status"], f["loaded"], f["message"])
+            for f in result.json()["files"]] == [
+        ("bad", "failed", 0, UNREADABLE_HEADER), ("good", "loaded", 1, "")]
+    run = Cli(tmp_path / "run.duckdb")("run", "--inbox", inbox, "--as-of", "2026-11-01",
+                                       "--json")
+    assert run.exit_code == 2
+    assert [(f["source"], f["status"]) for f in run.json()["ingest"]["files"]] == [
+        ("bad", "failed"), ("good", "loaded")]
+    assert run.json()["error"]["message"] == (
+        "1 inbox file(s) could not be read or used, nothing was changed: "
+        f"{bad}: {UNREADABLE_HEADER}")
+
+
 def test_a_few_ragged_rows_are_still_rejected_row_by_row(cli, tmp_path):
     path = write(tmp_path / "x.csv", "lead_id,phone,city\n1,13900000001,北京\n2,13900000002\n"
                  "3,13900000003,上海\n4,13900000004,x,y\n5,13900000005,广州\n")

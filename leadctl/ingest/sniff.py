@@ -302,8 +302,14 @@ def csv_header(path: Path, delimiter: str) -> list[str]:
     delimiter skipped: `"id", "name"` is id and name, as DuckDB reads it)."""
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
         # blank lines before it are skipped, as the readers skip them
-        return next((r for r in csv.reader(fh, delimiter=delimiter, skipinitialspace=True)
-                     if r), [])
+        try:
+            return next((r for r in csv.reader(fh, delimiter=delimiter,
+                                               skipinitialspace=True) if r), [])
+        except csv.Error:  # a field over csv's limit: the file's failure, not ours
+            raise InputError(
+                "its header line cannot be read: a quote left open (the rest of the file "
+                f"reads as one field) or a header field over {csv.field_size_limit():,} "
+                "characters") from None
 
 
 _QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')
