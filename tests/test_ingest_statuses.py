@@ -224,6 +224,27 @@ def test_blank_lines_use_no_record_number(cli, tmp_path, eol):
         (2, "missing_columns"), (4, "too_many_columns")]
 
 
+@pytest.mark.parametrize("text, leads, rejects", [
+    ("phone\n13812345671\n\n13812345673\n\n", [("13812345671", 1), ("13812345673", 2)], []),
+    # `""` is a record (an empty value); a line of spaces is blank, as Spark skips it; a
+    # rejected line and blank lines before the header keep the numbering
+    ('\nphone\n13812345671\n\n13812345673,x\n""\n   \n13812345676\n\n',
+     [("13812345671", 1), ("13812345676", 4)], [(2, "too_many_columns"), (3, "no_identifier")]),
+    ('phone\n"1381\n\n2345671"\n\n13812345673\n',  # a blank line inside a quoted value
+     [("1381\n\n2345671", 1), ("13812345673", 2)], []),
+])
+def test_blank_lines_of_a_one_column_file_use_no_record_number(cli, tmp_path, text, leads,
+                                                               rejects):
+    """DuckDB's reader gives a blank line of a one-column file as a row of one NULL: a
+    purchased phone list's blank lines were rejected (`no_identifier`) and shifted the
+    numbers of the rows after them."""
+    result = cli("ingest", write(tmp_path / "list.csv", text), "--strict", "--json")
+    assert result.exit_code == (1 if rejects else 0), result.stderr
+    assert result.json()["totals"]["rows_read"] == len(leads) + len(rejects)
+    assert table(cli, "SELECT phone, row_number FROM leads ORDER BY 2") == leads
+    assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == rejects
+
+
 def test_a_cr_in_a_quoted_value_with_blank_lines_and_a_ragged_row_loads(cli, tmp_path):
     # the look at the file's blank lines read the CR as a broken line: the whole file failed
     path = tmp_path / "x.csv"

@@ -262,6 +262,22 @@ def test_load_results_rejects_a_folder_that_is_not_a_spark_output(tmp_path):
     assert result.exit_code == 2 and "not a Spark run's output" in result.stderr
 
 
+def test_a_one_column_files_blank_lines_use_no_record_number_as_on_duckdb(tmp_path):
+    """A phone list's blank lines (and one of spaces) are no records on either engine;
+    `""` is a record (an empty value) on both."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "list.csv").write_text('phone\n13812345671\n\n   \n13812345673\n\n""\n'
+                                    "13812345674\n\n")
+    (inbox / "crm.csv").write_text("lead_id,phone\n" + "".join(
+        f"C{i},1390000{i:04d}\n" for i in range(20)))  # the reject under the allowed share
+    sql = ("SELECT phone, row_number FROM leads WHERE source = 'list' UNION ALL "
+           "SELECT reason, row_number FROM rejects ORDER BY ALL")
+    loaded = _on_both_engines(_both_engines(tmp_path, inbox), sql)
+    assert loaded[0] == loaded[1] == [
+        ("13812345671", 1), ("13812345673", 2), ("13812345674", 4), ("no_identifier", 3)]
+
+
 def test_unreadable_input_on_spark_is_an_input_error(tmp_path):
     bad = tmp_path / "broken.parquet"
     bad.write_bytes(b"PAR1 not really parquet")

@@ -237,10 +237,12 @@ class DuckDBReader:
             for old_name, new_name in sql.free_names(header).items():  # a `row_number` column
                 ws.execute(f"ALTER TABLE _stage RENAME COLUMN {ident(old_name)} "
                            f"TO {ident(new_name)}")
+            if len(header) == 1:
+                _drop_blank_line_rows(ws, read_path, staged.rejects_table, fmt.delimiter)
             # Without reader rejects (the common case) a row's position is its record.
             if ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}"):
                 _renumber_rejects_past_blank_lines(ws, read_path, staged.rejects_table,
-                                                   fmt.delimiter)
+                                                   fmt.delimiter, spaces=len(header) == 1)
                 staged.rows_sql = sql.numbered_csv_rows_sql("_stage", staged.rejects_table)
             else:
                 staged.rows_sql = sql.positional_csv_rows_sql("_stage")
@@ -538,15 +540,17 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str,
 
 
 def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str,
-                                      delimiter: str) -> None:
+                                      delimiter: str, spaces: bool = False) -> None:
     """Blank lines use no record number, but DuckDB counts them in a rejected line's
     number. The file's lines say which were blank: each line where every record is one
     line, else (a quoted value spans lines) the lines that start outside a quoted value.
     Where neither accounts for the records read (quotes that do not pair up), the
-    reader's numbers stand."""
-    lines = sql.file_lines_sql(str(path), delimiter)
+    reader's numbers stand. `spaces`: a line of white space alone is blank too (a
+    one-column file's, see _drop_blank_line_rows)."""
+    lines = sql.file_lines_sql(str(path), delimiter, spaces)
+    blanks = _has_blank_or_spaces_line(path) if spaces else has_blank_line(path)
     # read apart first: a reader error here must not fail the file's transaction
-    if not has_blank_line(path) or ws.probe(f"SELECT count(*) FROM ({lines})") is None:
+    if not blanks or ws.probe(f"SELECT count(*) FROM ({lines})") is None:
         return
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _file_lines AS {lines}")
     rejected = ws.scalar(f"SELECT count(DISTINCT line) FROM {rejects}")
@@ -571,6 +575,44 @@ def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str,
     finally:
         ws.execute("DROP TABLE IF EXISTS _record_lines")
         ws.execute("DROP TABLE _file_lines")
+
+
+def _drop_blank_line_rows(ws: Workspace, path: Path, rejects: str, delimiter: str) -> None:
+    """A one-column file (a phone list): DuckDB's reader gives each blank line after the
+    header as a row of one NULL; they are no records (as in a file of more columns, and
+    as Spark reads it), nor is a line of white space alone (Spark skips it too). A line
+    `""` is a record: an empty value. Which rows are blank lines is told from the file's
+    lines; where they do not account for the rows read (quotes that do not pair up), the
+    NULL rows are taken for blank lines."""
+    if not _has_blank_or_spaces_line(path):
+        return
+    lines = sql.file_lines_sql(str(path), delimiter, spaces=True)
+    if ws.probe(f"SELECT count(*) FROM ({lines})") is None:  # read apart first
+        return
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE _file_lines AS {lines}")
+    ws.execute("CREATE OR REPLACE TEMP TABLE _record_lines AS "
+               + sql.lines_outside_quotes_sql("_file_lines"))
+    rows = ws.scalar("SELECT count(*) FROM _stage")
+    column = ident(_describe(ws, "SELECT * FROM _stage LIMIT 0")[0][0])
+    blank = f"SELECT rowid FROM _stage WHERE {column} IS NULL"
+    for table in ("_file_lines", "_record_lines"):
+        mapped = sql.blank_line_rows_sql("_stage", table, rejects)
+        if ws.scalar(f"SELECT count(*) FROM ({mapped})") == rows:
+            blank = f"SELECT row_id FROM ({mapped}) WHERE blank"
+            break
+    # a new table: the rowids of the rows kept are their positions again
+    ws.script([f"CREATE OR REPLACE TEMP TABLE _stage_kept AS SELECT * FROM _stage "
+               f"WHERE rowid NOT IN ({blank}) ORDER BY rowid",
+               "DROP TABLE _stage", "ALTER TABLE _stage_kept RENAME TO _stage",
+               "DROP TABLE _record_lines", "DROP TABLE _file_lines"])
+
+
+def _has_blank_or_spaces_line(path: Path) -> bool:
+    """has_blank_line, or a line of white space alone (a phone list's `   `)."""
+    if has_blank_line(path):
+        return True
+    with open(path, "rb") as fh:
+        return any(not line.strip() for line in fh)
 
 
 def _sniffed_quote(ws: Workspace, path: Path, delimiter: str) -> str | None:

@@ -217,11 +217,18 @@ def quotes_sql(line: str, delimiter: str) -> str:
             f"len(regexp_extract_all({text}, {both})))")
 
 
-def file_lines_sql(path: str, delimiter: str = ",") -> str:
-    """Whether each line of the file is empty (`blank`), in file order (one column, no
-    quoting: a line is a line, a CR inside a quoted value ends one too; a line the reader
-    cannot take is left out)."""
-    return (f"SELECT l IS NULL AS blank, {quotes_sql('l', delimiter)} AS quotes "
+# What Spark's reader trims off a line before it skips it as empty (Scala's trim)
+_SPARK_TRIMMED = "".join(map(chr, range(1, 0x21)))
+
+
+def file_lines_sql(path: str, delimiter: str = ",", spaces: bool = False) -> str:
+    """Whether each line of the file is empty (`blank`; with `spaces`, also one of white
+    space alone, as Spark skips it), in file order (one column, no quoting: a line is a
+    line, a CR inside a quoted value ends one too; a line the reader cannot take is left
+    out)."""
+    blank = f"coalesce(trim(l, {literal(_SPARK_TRIMMED)}) = '', true)" if spaces \
+        else "l IS NULL"
+    return (f"SELECT {blank} AS blank, {quotes_sql('l', delimiter)} AS quotes "
             f"FROM read_csv({literal(path)}, header = false, auto_detect = false, "
             "columns = {'l': 'VARCHAR'}, delim = '\x01\x02\x03\x04', quote = '', "
             f"escape = '', ignore_errors = true, strict_mode = false, "
@@ -258,6 +265,23 @@ def rejects_past_blank_lines_sql(rejects_table: str, lines: str) -> str:
     return f"""
         UPDATE {rejects_table} r SET line = m.record + 1
         FROM ({records_of_lines_sql(lines)}) m WHERE m.line = r.line"""
+
+
+def blank_line_rows_sql(stage: str, lines: str, rejects_table: str) -> str:
+    """(rowid, blank) of each row of a one-column file's `stage`: DuckDB's reader gives a
+    blank line after the header as a row (a NULL, as `""` is), and every line it does not
+    reject is one, in order, so the k-th row is the k-th such line of `lines`
+    (file_lines_sql or lines_outside_quotes_sql, in file order; its line numbers are the
+    reader's: blank lines before the header count)."""
+    return f"""
+        WITH numbered AS (SELECT rowid - min(rowid) OVER () + 1 AS line, blank FROM {lines}),
+        body AS (
+            SELECT blank, row_number() OVER (ORDER BY line) AS k FROM numbered
+            WHERE line > (SELECT min(line) FROM numbered WHERE NOT blank)
+              AND line NOT IN (SELECT line FROM {rejects_table}))
+        SELECT s.rowid AS row_id, b.blank
+        FROM (SELECT rowid, row_number() OVER (ORDER BY rowid) AS k FROM {stage}) s
+        JOIN body b USING (k)"""
 
 
 def numbered_csv_rows_sql(stage: str, rejects_table: str) -> str:
