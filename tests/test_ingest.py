@@ -750,6 +750,21 @@ def test_a_damaged_byte_in_a_gbk_or_utf16_file_rejects_its_row_and_keeps_the_oth
     assert [r[2] for r in rejects_in(cli)] == ["invalid_encoding", "invalid_encoding"]
 
 
+def test_a_utf16_file_cut_by_one_byte_rejects_its_last_row(cli, tmp_path):
+    """Half a UTF-16 unit was written as U+FFFD, valid UTF-8: `Bob\ufffd` loaded."""
+    text = ("lead_id,phone,name\n" + "".join(f"A{i},138{i:08d},name{i}\n" for i in range(100))
+            + "Z1,13899999999,Bob\n")
+    path = tmp_path / "cut.csv"
+    path.write_bytes(text.encode("utf-16")[:-1])
+    result = cli("ingest", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    [file] = result.json()["files"]
+    assert (file["encoding"], file["loaded"], file["rejected"], file["message"]) == (
+        "utf-16", 100, 1, "1 undecodable byte(s): their rows are rejected (invalid_encoding)")
+    assert rejects_in(cli) == [("cut", 101, "invalid_encoding")]
+    assert "Z1" not in {lead_id for (lead_id,) in leads_in(cli, "lead_id")}
+
+
 def test_a_damaged_character_in_a_utf8_file_rejects_its_row_and_the_file_stays_utf8(
         cli, tmp_path):
     # GB18030 decodes almost any bytes: it won on "fewer undecodable bytes" and every

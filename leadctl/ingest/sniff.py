@@ -348,7 +348,8 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
             if newlines:
                 text, last, held = _lf(last + held + text, ends, start=len(last))
             dst.write(text)
-        text = decoder.decode(b"", final=True)
+        text = decoder.decode(b"", final=True)  # a cut last character is counted here
+        replaced += len(_ESCAPED.findall(text))
         dst.write(_lf(last + held + text, ends, final=True, start=len(last))[0]
                   if newlines else text)
     if eof_mark and ends_with_eof_mark(Path(tmp)):
@@ -358,14 +359,16 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
 
 def _keep_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
     """Decode error handler: bytes 0x80-0xFF as the surrogates `surrogateescape` writes
-    back as those bytes; a lower one (a broken UTF-16 unit) as U+FFFD, as before."""
+    back as those bytes; a lower one (half a UTF-16 unit: a file cut by one byte) as byte
+    0xFF, which is no UTF-8 either: written as itself (ASCII) or as U+FFFD (valid UTF-8)
+    its row loaded (`Bob\ufffd`) where it must be rejected."""
     bad = exc.object[exc.start:exc.end]
-    return "".join(chr(0xDC00 + b) if b >= 0x80 else "\ufffd" for b in bad), exc.end
+    return "".join(chr(0xDC00 + (b if b >= 0x80 else 0xFF)) for b in bad), exc.end
 
 
 _KEEP_BYTES = "leadctl_keep_bytes"
 codecs.register_error(_KEEP_BYTES, _keep_bytes)
-_ESCAPED = re.compile("[\udc80-\udcff\ufffd]")
+_ESCAPED = re.compile("[\udc80-\udcff]")  # (a U+FFFD of the file is a character of it)
 
 
 class LineEnds:
