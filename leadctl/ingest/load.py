@@ -584,7 +584,9 @@ def _drop_blank_line_rows(ws: Workspace, path: Path, rejects: str, delimiter: st
     `""` is a record: an empty value. Which rows are blank lines is told from the file's
     lines; where they do not account for the rows read (quotes that do not pair up), the
     NULL rows are taken for blank lines."""
-    if not _has_blank_or_spaces_line(path):
+    column = ident(_describe(ws, "SELECT * FROM _stage LIMIT 0")[0][0])
+    # no empty value read, no blank line (the file is read again only when there is one)
+    if not ws.scalar(f"SELECT count(*) FROM _stage WHERE {sql.blank_value_sql(column)}"):
         return
     lines = sql.file_lines_sql(str(path), delimiter, spaces=True)
     if ws.probe(f"SELECT count(*) FROM ({lines})") is None:  # read apart first
@@ -593,7 +595,6 @@ def _drop_blank_line_rows(ws: Workspace, path: Path, rejects: str, delimiter: st
     ws.execute("CREATE OR REPLACE TEMP TABLE _record_lines AS "
                + sql.lines_outside_quotes_sql("_file_lines"))
     rows = ws.scalar("SELECT count(*) FROM _stage")
-    column = ident(_describe(ws, "SELECT * FROM _stage LIMIT 0")[0][0])
     blank = f"SELECT rowid FROM _stage WHERE {column} IS NULL"
     for table in ("_file_lines", "_record_lines"):
         mapped = sql.blank_line_rows_sql("_stage", table, rejects)

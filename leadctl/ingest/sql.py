@@ -221,13 +221,18 @@ def quotes_sql(line: str, delimiter: str) -> str:
 _SPARK_TRIMMED = "".join(map(chr, range(1, 0x21)))
 
 
+def blank_value_sql(value: str) -> str:
+    """Whether `value` (a line) is empty or white space alone, as Spark's reader skips a
+    line. Never NULL."""
+    return f"coalesce(trim({value}, {literal(_SPARK_TRIMMED)}) = '', true)"
+
+
 def file_lines_sql(path: str, delimiter: str = ",", spaces: bool = False) -> str:
     """Whether each line of the file is empty (`blank`; with `spaces`, also one of white
     space alone, as Spark skips it), in file order (one column, no quoting: a line is a
     line, a CR inside a quoted value ends one too; a line the reader cannot take is left
     out)."""
-    blank = f"coalesce(trim(l, {literal(_SPARK_TRIMMED)}) = '', true)" if spaces \
-        else "l IS NULL"
+    blank = blank_value_sql("l") if spaces else "l IS NULL"
     return (f"SELECT {blank} AS blank, {quotes_sql('l', delimiter)} AS quotes "
             f"FROM read_csv({literal(path)}, header = false, auto_detect = false, "
             "columns = {'l': 'VARCHAR'}, delim = '\x01\x02\x03\x04', quote = '', "
