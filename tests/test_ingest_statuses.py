@@ -3,8 +3,13 @@ encodings that contradict the file, duplicates naming the earlier file; never a 
 
 from __future__ import annotations
 
+import io
+import random
 import re
+import struct
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import duckdb
@@ -157,7 +162,7 @@ def test_run_with_an_invalid_file_exits_2_and_changes_nothing(cli, tmp_path):
 
 def test_text_junk_is_refused_like_binary_junk(cli, tmp_path):
     ctl = tmp_path / "ctl.csv"
-    ctl.write_bytes(b"lead_id,phone\n\x01\x02\x03\x04,\x05\x06\n")
+    ctl.write_bytes(b"lead_id,phone\n\x01\x02\x03\x04,\x05\x06\x07\x08\n")  # 8: JUNK_MIN
     ragged = write(tmp_path / "ragged.csv", "a,b,c\nx;y\nq|w|e|r\nzz\n1,2\nfoo bar\n")
     write(tmp_path / "good.csv", "lead_id,phone\n1,13900000001\n")
     result = cli("ingest", tmp_path, "--json")
@@ -165,7 +170,7 @@ def test_text_junk_is_refused_like_binary_junk(cli, tmp_path):
     assert {f["source"]: f["status"] for f in result.json()["files"]} == {
         "ctl": "failed", "good": "loaded", "ragged": "failed"}
     assert result.stderr == (
-        f"error: {ctl}: not a text table (6 of 22 characters are control characters or "
+        f"error: {ctl}: not a text table (8 of 24 characters are control characters or "
         "undecodable)\n"
         f"error: {ragged}: no consistent delimiter (the header has 3 fields split by ',', but "
         "only 0 of 5 sampled lines do)\n")
@@ -199,6 +204,54 @@ def test_a_header_over_the_field_limit_fails_its_file_and_the_others_load(cli, t
     assert run.json()["error"]["message"] == (
         "1 inbox file(s) could not be read or used, nothing was changed: "
         f"{bad}: {UNREADABLE_HEADER}")
+
+
+def _png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
+
+
+def _zip() -> bytes:
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        archive.writestr("leads.csv", "lead_id,phone\n1,13900000001\n")
+    return data.getvalue()
+
+
+@pytest.mark.parametrize("data, message", [
+    (_png(), "binary content (NUL bytes): not a CSV or Parquet file"),  # 67 bytes
+    (_zip(), "binary content (NUL bytes): not a CSV or Parquet file"),
+    (random.Random(7).randbytes(64),
+     "not a text table (20 of 50 characters are control characters or undecodable)"),
+    (b"\x00\x01\x02garbage\x00" * 3,  # 6 NULs, 12 control characters
+     "not a text table (12 of 33 characters are control characters or undecodable)"),
+])
+def test_small_binary_files_are_still_refused(cli, tmp_path, data, message):
+    path = tmp_path / "x.csv"
+    path.write_bytes(data)
+    assert (cli("ingest", path).stderr) == f"error: {path}: {message}\n"
+
+
+def test_one_bad_byte_in_a_small_file_rejects_its_row_only(cli, tmp_path):
+    """One NUL or one damaged byte in 55 characters was over 1%: the whole file failed
+    (exit 2), its good rows with it, where in a file of 40 rows only its row went."""
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"lead_id,phone,name\nN1,13812345671,a\x00b\nN2,13812345672,ok\n")
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("lead_id,phone,name\nK1,13812345671,张三\nK2,13812345672,李四\n"
+                    .encode("gbk").replace("李四".encode("gbk"), b"\xc0\xff"))
+    result = cli("ingest", nul, gbk, "--json")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert [(f["source"], f["status"], f["encoding"], f["loaded"], f["rejected"])
+            for f in result.json()["files"]] == [
+        ("nul", "loaded", "utf-8", 2, 0), ("gbk", "loaded", "gb18030", 1, 1)]
+    assert table(cli, "SELECT lead_id, name FROM leads ORDER BY 1") == [
+        ("K1", "张三"), ("N1", "a\x00b"), ("N2", "ok")]  # the NUL a character of its cell
+    assert table(cli, "SELECT source, row_number, reason FROM rejects") == [
+        ("gbk", 2, "invalid_encoding")]
 
 
 def test_a_few_ragged_rows_are_still_rejected_row_by_row(cli, tmp_path):

@@ -166,7 +166,7 @@ def test_partial_results_stay_in_the_failure_document(env, cli):
     folder = env["root"] / "mixed"
     folder.mkdir()
     write(folder / "good.csv", LEADS)
-    (folder / "junk.csv").write_bytes(b"\x00\x01junk")
+    (folder / "junk.csv").write_bytes(b"\x00\x01junk" * 8)  # 8 NULs: sniff.JUNK_MIN
     ingest = cli("ingest", folder, "--json")
     doc = ingest.json()
     assert (ingest.exit_code, doc["totals"]["leads"], doc["error"]["type"]) == (2, 2, "InputError")

@@ -20,6 +20,10 @@ DELIMITERS = (",", ";", "\t", "|")
 # Characters no text export contains: C0 controls but tab/CR/LF, DEL, undecodable bytes.
 JUNK_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 JUNK_SHARE = 0.01  # more junk characters than this in the sample: not a text file
+# ...and at least this many: a small file's one damaged byte or stray NUL (1 in 55
+# characters) is its row's fault, rejected with it; a binary file has NULs and control
+# bytes by the dozen in its first hundred (a PNG's or a ZIP's header alone has 8).
+JUNK_MIN = 8
 SAMPLE_RECORDS = 200  # records checked for a consistent field count
 UTF8 = ("utf-8", "utf-8-sig")
 
@@ -131,7 +135,8 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         head = head[len(codecs.BOM_UTF8):]
     # Binary (or UTF-16 without its mark) has NULs everywhere; a stray one in a cell is a
     # character of that cell, not a reason to refuse the file.
-    if head.count(b"\x00") > len(head) // 100:  # over 1% of the sample
+    nuls = head.count(b"\x00")
+    if nuls > len(head) // 100 and nuls >= JUNK_MIN:  # over 1% of the sample
         wide = _bare_utf16(head)
         raise InputError("binary content (NUL bytes): not a CSV or Parquet file" + (
             f" (it looks like UTF-16 text without its byte order mark: --encoding {wide})"
@@ -212,7 +217,7 @@ def _refuse_junk(text: str, delimiter: str) -> None:
     """Text that decodes but is no table: control characters, or lines that do not split
     like the header."""
     junk = len(JUNK_CHARS.findall(text.rstrip("\x1a")))  # DOS end-of-file mark is fine
-    if junk > JUNK_SHARE * len(text):
+    if junk > JUNK_SHARE * len(text) and junk >= JUNK_MIN:
         raise InputError(f"not a text table ({junk} of {len(text)} characters are "
                          "control characters or undecodable)")
     try:
