@@ -131,6 +131,27 @@ def test_to_json_on_spark_is_duckdbs_text(ws):
     assert [tuple(r) for r in ws.execute(query).fetchall()] == expected
 
 
+def test_a_doubles_json_on_spark_is_duckdbs_text(ws):
+    """Java writes 1.23456785E7 and 1.0E-4 where DuckDB writes 12345678.5 and 0.0001 (a
+    tag value's JSON, through json_value_sql): Spark's text is rewritten to DuckDB's."""
+    import duckdb
+
+    values = [-5e-7, -2.5e-6, 1e-4, 1.2e-4, 1e-5, 0.001, 0.1, 100.0, 9999999.5, 10000000.5,
+              12345678.5, -123456789012.25, 1.5e15, 1.5e16, 1e20, 9.5e20, 1e21, 1.5e-10,
+              -1.5e25, 1e-300, None]
+    setup = ("CREATE OR REPLACE TABLE dj AS SELECT * FROM (VALUES "
+             + ", ".join(f"({k}, CAST({'NULL' if v is None else repr(v)} AS DOUBLE))"
+                         for k, v in enumerate(values)) + ") t(k, d)")
+    query = "SELECT k, to_json(CAST(d AS DOUBLE)) FROM dj ORDER BY k"
+    con = duckdb.connect()
+    con.execute(setup)
+    ws.execute(setup)
+    expected = con.execute(query).fetchall()
+    assert [e[1] for e in expected[:3]] == ["-5e-7", "-0.0000025", "0.0001"]
+    assert expected[10][1] == "12345678.5" and expected[16][1] == "1e21"
+    assert [tuple(r) for r in ws.execute(query).fetchall()] == expected
+
+
 def test_a_materialized_cte_is_computed_once_and_gives_duckdbs_rows(ws):
     import duckdb
 

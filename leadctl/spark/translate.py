@@ -267,6 +267,41 @@ def _unless_null(value, expression):
                   false=expression)
 
 
+# DuckDB's JSON text of a double (yyjson's): the shortest digits, in positional notation
+# for a leading digit's exponent from -6 to 20 (`0.0000025`, `12345678.5`,
+# `15000000000000000.0`), else `1.5e-7`, `1e21`. Spark's is Java's Double.toString, which
+# switches to `1.23456785E7` from 1e7 and to `1.0E-4` below 1e-3: those are rewritten
+# from their digits and exponent (the same digits; Java before 19 gives more for a few
+# extreme values, such as 1e23).
+_DOUBLE_JSON = sqlglot.parse_one(
+    "CASE WHEN __text NOT LIKE '%E%' THEN __text ELSE "
+    "CASE WHEN __text LIKE '-%' THEN '-' ELSE '' END || "
+    "CASE WHEN __exp BETWEEN 0 AND 20 THEN CASE WHEN length(__digits) <= __exp + 1 "
+    "     THEN rpad(__digits, __exp + 1, '0') || '.0' "
+    "     ELSE substr(__digits, 1, __exp + 1) || '.' || substr(__digits, __exp + 2) END "
+    "WHEN __exp BETWEEN -6 AND -1 THEN '0.' || repeat('0', -__exp - 1) || __digits "
+    "ELSE substr(__digits, 1, 1) || CASE WHEN length(__digits) > 1 "
+    "     THEN '.' || substr(__digits, 2) ELSE '' END || 'e' || CAST(__exp AS STRING) END END",
+    read=DIALECT_OUT)
+
+
+def _double_json(value):
+    """to_json(CAST(x AS DOUBLE)) on Spark: DuckDB's text (`_DOUBLE_JSON`)."""
+    text = exp.cast(value.copy(), "STRING")
+    java = "^-?([0-9])[.]([0-9]*?)0*E(-?[0-9]+)$"  # d.dddE-n, trailing zeros cut off
+    digits = exp.DPipe(this=_extract(text, java, 1), expression=_extract(text, java, 2))
+    power = exp.cast(_extract(text, java, 3), "INT")
+    parts = {"__text": text, "__digits": digits, "__exp": power}
+    tree = _DOUBLE_JSON.copy().transform(
+        lambda n: parts[n.name].copy() if isinstance(n, exp.Column) and n.name in parts else n)
+    return _unless_null(value, tree)
+
+
+def _extract(text, pattern: str, group: int):
+    return exp.Anonymous(this="regexp_extract", expressions=[
+        text.copy(), exp.Literal.string(pattern), exp.Literal.number(group)])
+
+
 def _to_json(value):
     """DuckDB's to_json takes any value; Spark's only structs, arrays and maps: wrap the
     value in an array and strip the brackets. Null struct fields and the timestamp
@@ -277,6 +312,8 @@ def _to_json(value):
     with regexp_extract."""
     if isinstance(value, exp.Cast) and value.to.this in _INTEGER_TYPES:
         return exp.Cast(this=value.copy(), to=exp.DataType.build("STRING"))
+    if isinstance(value, exp.Cast) and value.to.this == exp.DataType.Type.DOUBLE:
+        return _double_json(value)
     options = exp.Anonymous(this="map", expressions=[exp.Literal.string(v) for v in (
         "timestampFormat", "yyyy-MM-dd HH:mm:ss", "timestampNTZFormat", "yyyy-MM-dd HH:mm:ss",
         "ignoreNullFields", "false")])
