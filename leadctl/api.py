@@ -133,7 +133,8 @@ def resolve(db: Path | None, rules_dir: Path, progress=None, as_of: dt.date | No
     rules = load_rules(rules_dir)  # invalid rules: nothing changes
 
     def run(ws: Workspace, run_id: int | None) -> dict:
-        return resolve_with_ownership(ws, rules, as_of, run_id, progress, full)
+        return resolve_with_ownership(ws, rules, as_of, run_id, progress, full,
+                                      in_order=not dry_run)
 
     if dry_run:
         with open_private(db) as ws:
@@ -246,7 +247,8 @@ def route(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
             return run_routing(ws, rules, as_of, dry_run=True, fields=fields, limit=limit)
     with recorded_run(db, "route", as_of, ruleset) as ws:
         fields = _stored_fields(ws, ruleset, rules, check_routing_expressions)
-        result = run_routing(ws, rules, as_of, run_id=ws.run_id, fields=fields, limit=limit)
+        result = run_routing(ws, rules, as_of, run_id=ws.run_id, fields=fields, limit=limit,
+                             in_order=True)
         ws.finish_run("ok", {"persons": result["persons"], "changes": result.get("changes", 0),
                              "unassigned": result.get("unassigned", {})})
     return result

@@ -61,6 +61,9 @@ class RunOptions:
     inbox: list[str] = field(default_factory=list)
     max_reject_share: float = 0.05
     dry_run: bool = False  # everything computed on a private copy; nothing published
+    # A row dated before a person's last logged change is refused (routing.lifecycle.
+    # keep_log_order); off in dry runs and Spark nights (whose folds carry later actions)
+    in_order: bool = True
     full: bool = False  # golden records, subjects, tags of everyone (not only what changed)
 
 
@@ -210,19 +213,21 @@ def ingest_inbox(ws, rules: RuleSet, options: RunOptions, reader=None) -> dict:
 
 
 def resolve_with_ownership(ws, rules: RuleSet, as_of: dt.date, run_id: int | None,
-                           progress=None, full: bool = False) -> dict:
+                           progress=None, full: bool = False, in_order: bool = False) -> dict:
     """Identities, then the routing states of merged/split persons (same write): what
-    `resolve`, `resolve --dry-run` and the nightly resolve stage all run."""
+    `resolve`, `resolve --dry-run` and the nightly resolve stage all run (`in_order`: see
+    carry_ownership)."""
     counts = resolve_identities(ws, rules.identity, run_id, progress,
                                 preferred=preferred_ids_sql(as_of, rules.routing.merge_keep),
                                 full=full).to_dict()
-    counts["ownership"] = carry_ownership(ws, rules.routing, as_of, run_id)
+    counts["ownership"] = carry_ownership(ws, rules.routing, as_of, run_id, in_order=in_order)
     counts["conflicts"] = counts["ownership"]["conflicts"]
     return counts
 
 
 def _resolve(ws, rules: RuleSet, options: RunOptions) -> dict:
-    return resolve_with_ownership(ws, rules, options.as_of, ws.run_id, full=options.full)
+    return resolve_with_ownership(ws, rules, options.as_of, ws.run_id, full=options.full,
+                                  in_order=options.in_order and not options.dry_run)
 
 
 def _tag(ws, rules: RuleSet, options: RunOptions) -> dict:
@@ -234,7 +239,8 @@ def _score(ws, rules: RuleSet, options: RunOptions) -> dict:
 
 
 def _route(ws, rules: RuleSet, options: RunOptions) -> dict:
-    return run_routing(ws, rules.routing, options.as_of, run_id=ws.run_id)
+    return run_routing(ws, rules.routing, options.as_of, run_id=ws.run_id,
+                       in_order=options.in_order and not options.dry_run)
 
 
 _STAGE_FUNCS = {"ingest": ingest_inbox, "resolve": _resolve, "tag": _tag, "score": _score,

@@ -537,3 +537,55 @@ def test_a_split_part_that_joins_a_person_locked_by_a_third_rep_is_a_conflict(tm
     night(cli, None, "2026-11-06")  # routing leaves the lock and the conflict alone
     assert state(cli, "c1") == (c, kept["rep"], "closed", True)
     assert len(cli("identity", "conflicts", "--json").json()["conflicts"]) == 1
+
+
+def _refused_out_of_order(cli: Cli, result, person: str, rule: str, what: str) -> None:
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: person {person} last changed on 2026-12-01 ({rule}): {what} cannot be logged "
+        "as of 2026-11-05, before it (the log stays in date order); run as of 2026-12-01 or "
+        "later (--as-of), or preview with --dry-run")
+
+
+def test_a_run_dated_before_a_later_rep_action_on_a_person_it_merges_is_refused(cli):
+    night(cli, FIRST, "2026-11-01")
+    assert cli("status", "x1", "contacting", "--as-of", "2026-12-01").exit_code == 0
+    log = query(cli, "SELECT * FROM assignments ORDER BY ALL")
+    folder = cli.db.parent / "bridge"
+    folder.mkdir()
+    write(folder / "bridge.csv", HEADER + BRIDGE)
+
+    # Merged on 11-05 from the state X took on 12-01, the merge row would say X was
+    # contacting on 11-05: refused, nothing written but the failed run's row.
+    result = cli("run", "--inbox", folder, "--as-of", "2026-11-05")
+    _refused_out_of_order(cli, result, X, "status", "an identity merge")
+    assert query(cli, "SELECT * FROM assignments ORDER BY ALL") == log
+    assert cli("portrait", "b1", "--json").exit_code == 1
+    assert query(cli, "SELECT outcome, as_of FROM runs ORDER BY run_id DESC LIMIT 1") == [
+        ("failed", dt.date(2026, 11, 5))]
+    assert cli("run", "--inbox", folder, "--as-of", "2026-11-05", "--dry-run").exit_code == 0
+    assert cli("ingest", folder).exit_code == 0
+    _refused_out_of_order(cli, cli("resolve", "--as-of", "2026-11-05"), X, "status",
+                          "an identity merge")
+    assert cli("resolve", "--as-of", "2026-11-05", "--dry-run").exit_code == 0
+
+    assert cli("resolve", "--as-of", "2026-12-01").exit_code == 0
+    assert query(cli, "SELECT as_of, person_id, old_status, new_status FROM assignments "
+                      "WHERE rule = 'merge'") == [(dt.date(2026, 12, 1), X, "contacting",
+                                                   "contacting")]
+
+
+def test_a_route_dated_before_a_later_rep_action_on_a_person_it_moves_is_refused(cli):
+    night(cli, FIRST, "2026-11-01")
+    assert cli("status", "x1", "contacting", "--as-of", "2026-12-01").exit_code == 0
+    log = query(cli, "SELECT * FROM assignments ORDER BY ALL")
+    (cli.rules / "routing.yaml").write_text(ROUTING.replace("[ann, bob]", "[cid]"),
+                                            encoding="utf-8")
+    # Both persons' reps left the pool: X's move on 11-05 would follow its 12-01 status.
+    result = cli("route", "--as-of", "2026-11-05")
+    _refused_out_of_order(cli, result, X, "status", "the routing")
+    assert query(cli, "SELECT * FROM assignments ORDER BY ALL") == log
+    assert cli("route", "--as-of", "2026-11-05", "--dry-run").exit_code == 0
+    assert cli("route", "--as-of", "2026-12-01").exit_code == 0
+    assert query(cli, "SELECT person_id, new_owner FROM assignments WHERE as_of = "
+                      "'2026-12-01' AND rule <> 'status' ORDER BY 1") == [(X, "cid"), (Y, "cid")]

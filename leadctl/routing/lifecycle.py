@@ -13,7 +13,12 @@ import datetime as dt
 from leadctl.errors import InputError, UsageError
 from leadctl.identity.lookup import recorded_under_sql, resolve_person
 from leadctl.routing.model import INTENT_STATUSES, STATUSES, RoutingRules
-from leadctl.routing.sql import claim_pick_sql, claim_waiting_sql, rep_period_load_sql
+from leadctl.routing.sql import (
+    claim_pick_sql,
+    claim_waiting_sql,
+    later_logged_sql,
+    rep_period_load_sql,
+)
 from leadctl.routing.tables import LOG_COLUMNS, OWNERSHIP_COLUMNS
 from leadctl.workspace import Workspace
 
@@ -64,6 +69,23 @@ def _not_before_last_change(ws: Workspace, person_id: str, as_of: dt.date,
     if row and row[0] and as_of < row[0]:
         raise UsageError(f"person {person_id} last changed on {row[0]} ({row[1]}): a "
                          f"{action} cannot be dated before it (--as-of {as_of})")
+
+
+def keep_log_order(ws: Workspace, persons: str, as_of: dt.date, what: str) -> None:
+    """A run, resolve or route dated before a person's last logged change would log its
+    rows after that change under an earlier date, decided from the later state: the
+    screens would show that state before it was set. Refused (exit 2) before anything is
+    written; `persons`: a SELECT of the person ids about to be logged, `what` the rows."""
+    rows = ws.rows(later_logged_sql(persons, as_of))
+    if not rows:
+        return
+    row = rows[0]
+    more = int(row["persons"]) - 1
+    others = f" (and {more} more person{'s' if more > 1 else ''})" if more else ""
+    raise UsageError(
+        f"person {row['person_id']} last changed on {row['as_of']} ({row['rule']}){others}: "
+        f"{what} cannot be logged as of {as_of}, before it (the log stays in date order); "
+        f"run as of {row['as_of']} or later (--as-of), or preview with --dry-run")
 
 
 def _changed(old: dict | None, new: dict) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from leadctl.routing.lifecycle import keep_log_order
 from leadctl.routing.model import DEFAULT_MERGE_KEEP, STATUSES, RoutingRules
 from leadctl.routing.tables import (
     CONFLICT_COLUMNS,
@@ -380,6 +381,11 @@ FROM {SPLIT_JOINS}""",
 SELECT person_id, last_sold_at FROM {SPLIT_JOINS}"""]
 
 
+def split_logged_sql(run_id: int) -> str:
+    """The persons `split_log_sql` logs a row for."""
+    return f"SELECT person_id FROM ({_split_parts_sql(run_id)}) p WHERE p.kept_by IS NOT NULL"
+
+
 def split_log_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime) -> str:
     """One `split` row per part split off a routed person this run that has no state of
     its own: it leaves the person's pool/owner/status (kept by the part with the id), and
@@ -407,12 +413,14 @@ def drop_temp_sql() -> list[str]:
 
 
 def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
-                    run_id: int) -> dict:
+                    run_id: int, *, in_order: bool = False) -> dict:
     """After identity resolution in run `run_id`: the routing states of merged persons
     decided by `rules.merge_keep`, conflicts recorded, intents folded, splits logged.
     Also without identity changes in this run, states still held by a merged-away id (a
     rep action carried from a workspace onto a person a Spark night merged: rep_actions)
-    are folded the same way. Returns {merged, split, conflicts} (rows written by this
+    are folded the same way. `in_order` (a DuckDB resolve or run that publishes): a merge
+    or split row for a person with a row dated after `as_of` is refused (UsageError)
+    before any is written. Returns {merged, split, conflicts} (rows written by this
     run)."""
     counts = {"merged": 0, "split": 0, "conflicts": 0}
     changed = bool(ws.scalar(changes_sql(run_id)))
@@ -426,6 +434,9 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
         if ws.scalar(moved_states_sql()):
             ws.execute(candidates_sql(rules.merge_keep, as_of))
             ws.execute(kept_sql(rules.merge_keep, run_id))
+            if in_order:  # the ids merged: each one's state is decided as of `as_of`
+                keep_log_order(ws, f"SELECT person_id FROM {MERGE_CANDIDATES}", as_of,
+                               "an identity merge")
             counts["merged"] = int(ws.scalar(f"SELECT count(*) FROM {MERGE_KEPT}"))
             counts["conflicts"] = int(ws.scalar(f"SELECT coalesce(sum(conflicts), 0) "
                                                 f"FROM {MERGE_KEPT}"))
@@ -436,6 +447,8 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
             ws.script(fold_intent_sql())
         if changed:
             ws.execute(split_locks_sql(as_of, run_id, rules.rep_first_pools()))
+            if in_order:
+                keep_log_order(ws, split_logged_sql(run_id), as_of, "an identity split")
             before = int(ws.scalar("SELECT count(*) FROM assignments"))
             ws.execute(split_log_sql(as_of, run_id, now))
             counts["split"] = int(ws.scalar("SELECT count(*) FROM assignments")) - before

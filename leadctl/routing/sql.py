@@ -369,3 +369,20 @@ def rep_period_load_sql(rep: str, period_from: dt.date, period_to: dt.date) -> s
             f"  AND as_of >= {date_literal(period_from)} AND as_of <= {date_literal(period_to)}")
 
 
+
+
+def later_logged_sql(persons: str, as_of: dt.date) -> str:
+    """(person_id, as_of, rule, persons): of the persons `persons` (a SELECT of person_id)
+    whose latest assignment row is dated after `as_of`, the one with the latest such row
+    (then the smallest id), that row's date and rule, and how many such persons there are.
+    One pass over the log rows dated after `as_of` (none: no row)."""
+    day = date_literal(as_of)
+    return f"""WITH touched AS (SELECT DISTINCT person_id FROM ({persons}) AS p),
+later AS (
+  SELECT a.person_id, a.as_of, a.rule,
+         row_number() OVER (PARTITION BY a.person_id
+                            ORDER BY a.as_of DESC, a.logged_at DESC) AS n
+  FROM assignments a JOIN touched t ON t.person_id = a.person_id
+  WHERE a.as_of > {day})
+SELECT person_id, as_of, rule, count(*) OVER () AS persons FROM later WHERE n = 1
+ORDER BY as_of DESC, person_id LIMIT 1"""

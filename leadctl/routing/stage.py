@@ -23,6 +23,7 @@ from leadctl.routing.allocation import (
     merge_dealt_sql,
     period_counts_sql,
 )
+from leadctl.routing.lifecycle import keep_log_order
 from leadctl.routing.model import RoutingRules
 from leadctl.routing.parse import check_routing_expressions
 from leadctl.routing.sql import (
@@ -45,9 +46,11 @@ DETAILS_SHOWN = 50
 @rule_computation("route")  # an overflow for this data: exit 2
 def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: bool = False,
                 run_id: int | None = None, fields: Mapping[str, str] | None = None,
-                limit: int = DETAILS_SHOWN) -> dict:
+                limit: int = DETAILS_SHOWN, in_order: bool = False) -> dict:
     """Route every person of person_features as of `as_of`; store unless `dry_run`.
-    Returns the summary (with up to `limit` individual moves)."""
+    `in_order` (a DuckDB route or run that publishes): a row for a person with a row dated
+    after `as_of` is refused (UsageError) before any is written. Returns the summary
+    (with up to `limit` individual moves)."""
     summary: dict = {"as_of": as_of.isoformat(), "dry_run": dry_run,
                      "run_id": None if dry_run else run_id if run_id is not None
                      else ws.run_id or 0, "rules_hash": rules.rules_hash}
@@ -74,6 +77,9 @@ def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: 
         if ws.scalar(f"SELECT count(*) > 0 FROM {DEALT}"):
             ws.execute(merge_dealt_sql())
         ws.execute(new_state_sql(as_of))
+        if in_order:
+            keep_log_order(ws, f"SELECT person_id FROM {NEW} WHERE logged", as_of,
+                           "the routing")
         groups = ws.rows(summary_sql())
         summary.update(_summary(ws, rules, groups, as_of, period_from, period_to, limit))
         if not dry_run:

@@ -146,7 +146,8 @@ def run_spark(options: SparkRunOptions,
         summary["run_id"] = ws.start_run("run --engine spark", options.as_of, digest)
         run_options = pipeline.RunOptions(rules_dir=options.rules_dir, as_of=options.as_of,
                                           inbox=options.inputs,
-                                          max_reject_share=options.max_reject_share)
+                                          max_reject_share=options.max_reject_share,
+                                          in_order=False)  # rep actions carried in are later
         try:
             pipeline.run_stages(ws, rules, run_options, summary, progress,
                                 reader=SparkReader(ws.spark, options.delimiter))
