@@ -188,3 +188,30 @@ def test_current_person_sql_is_one_alias_join():
         "SELECT coalesce(a.person_id, t.person_id) AS person_id, t.rule "
         "FROM (SELECT * FROM assignments WHERE rule = 'sale') t "
         "LEFT JOIN person_aliases a ON a.old_person_id = t.person_id")
+
+
+def test_to_sales_counts_the_pools_as_of_the_date_as_find_does(tmp_path):
+    """A later sale's move (public_sea → sales_east on 12-01) is not in a report as of
+    11-10: its pools are rebuilt from the log as find's are."""
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0
+    in_sales = "pool in ('key_accounts','sales_east','sales_south','sales_other')"
+
+    def to_sales(*options) -> tuple:
+        data = cli("report", "channels", *options, "--json").json()
+        found = cli("find", in_sales, "--count", *options, "--json").json()
+        return (data["total"]["new_to_sales"], data["total"]["sales_share"],
+                data["as_of_differs"], data["routing_as_of"], found["count"])
+
+    before = to_sales("--as-of", "2026-11-10")
+    assert before == (362, 0.2358, ["tags", "score"], "2026-11-01", 362)
+    assert cli("sale", "P1c6bc82cb833", "--rep", "rep_wang", "--as-of", "2026-12-01"
+               ).exit_code == 0
+    assert to_sales("--as-of", "2026-11-10") == before
+    assert to_sales("--as-of", "2026-12-01") == (
+        363, 0.2365, ["tags", "score"], "2026-12-01", 363)
+    # At the default as-of (the night's) a sale since shows at once, and the report says so.
+    assert to_sales() == (363, 0.2365, ["routing"], "2026-12-01", 363)
+    text = cli("report", "channels")
+    assert text.stdout.splitlines()[0] == (
+        "channels by source, as of 2026-11-01 (routing as of 2026-12-01)")

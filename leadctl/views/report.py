@@ -4,8 +4,11 @@ rate, the grade mix, how much of it reached sales pools and how much sold.
 
 Everything is as of one date (`leadctl.views.asof`: the last tag run's by default,
 `--as-of` moves it): leads that arrived after the as-of day are not counted, nor do they
-make another channel's lead a duplicate; grades, scores and pools are the stored ones
-(`as_of_differs` says when their as-of is another).
+make another channel's lead a duplicate; grades and scores are the stored ones
+(`as_of_differs` says when their as-of is another); pools are as of the as-of, rebuilt
+from the assignment log as `find` and `portrait` read them (`routing.screens.
+ownership_as_of_sql`; the stored ones at the default as-of, with `routing` in
+`as_of_differs` when a rep action since is later).
 
 Definitions (per value of the `--by` column; an empty value counts as `(none)`):
 - leads: leads of the channel that arrived up to the as-of day (and on/after `--since`
@@ -18,7 +21,7 @@ Definitions (per value of the `--by` column; an empty value counts as `(none)`):
 - rejects / reject_rate: rejected lead rows of that source (rejected on/after `--since`),
   rejects / (leads + rejects); only with `--by source` (rejects carry no UTM fields);
 - grade_a..grade_d, avg_score: the channel's persons by their current grade / score;
-- sales_share: share of the channel's persons in a sales pool;
+- sales_share: share of the channel's persons in a sales pool (as of the as-of);
 - sold: the channel's persons with a sale made by the as-of day (sales table, a sale in
   the assignment log, or a lock from a sale in ownership, closed by then). A sale
   recorded under a person id that a later merge retired counts for the person the id went
@@ -33,9 +36,9 @@ source, lead_id. Unresolved leads (no person yet) are in none of these counts.
   of another source names it); dup_same_source: leads whose person only this source
   had brought before (a vendor re-sending its own lead);
 - new_to_sales, new_sold, new_sold_amount: first-touch outcomes, the headline: of the
-  persons this channel brought first, those now in a sales pool, those sold, and their
-  sales amount (sales table). Each person counts for one channel, so they add up to the
-  total. sold_amount: the sales amount of every person the channel touched (like
+  persons this channel brought first, those in a sales pool (as of the as-of), those
+  sold, and their sales amount (sales table). Each person counts for one channel, so
+  they add up to the total. sold_amount: the sales amount of every person the channel touched (like
   `sold`: a person counts for each of its channels);
 - cost, costed_leads, cost_per_lead, cost_per_new: from rules/costs.yaml
   (campaigns/costs.py), entries of the `--by` dimension. An entry's cost is spread
@@ -62,6 +65,7 @@ from leadctl.campaigns.costs import CHANNEL_DIMENSIONS, CostEntry, load_cost_rul
 from leadctl.errors import UsageError
 from leadctl.identity.lookup import arrived_after_sql
 from leadctl.routing.parse import load_routing_rules
+from leadctl.routing.screens import has_state_reason, latest_action_sql, ownership_as_of_sql
 from leadctl.rules.hints import one_of
 from leadctl.sqlfn import round_sql
 from leadctl.sqltext import date_literal, literal, number
@@ -209,9 +213,12 @@ def cost_entries_sql(entries: list[CostEntry]) -> str:
 def channel_report_sql(by: str = "source", since: dt.date | None = None,
                        sales_pools: list[str] | None = None,
                        as_of: dt.date | None = None,
-                       costs: list[CostEntry] | None = None) -> str:
+                       costs: list[CostEntry] | None = None,
+                       routing_until: dt.date | None = None, state_reason: bool = True) -> str:
     """One row per channel plus a total row (channel = '(total)', last). `costs`: the
-    cost entries of dimension `by` (none: the cost columns are NULL). Pure."""
+    cost entries of dimension `by` (none: the cost columns are NULL). The pools are the
+    stored ones, or as of `routing_until` (`ownership_as_of_sql`, as `find` reads them;
+    `state_reason`: whether the log has that column). Pure."""
     if by not in BY_COLUMNS:
         raise UsageError(f"cannot report by {by!r}: choose one of {', '.join(BY_COLUMNS)}")
     visible, in_scope = _scope_sql("r.arrived_at", since, as_of)
@@ -219,6 +226,8 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
     def sold_by(column: str) -> str:  # a sale made after the as-of day is not one yet
         return "TRUE" if as_of is None else (
             f"({column} IS NULL OR {column} <= {date_literal(as_of)})")
+    ownership = "ownership" if routing_until is None else \
+        f"({ownership_as_of_sql(routing_until, state_reason=state_reason)})"
     reject_since = f"AND rejected_at >= {date_literal(since)}" if since else ""
     window = [f"e.first_day <= {date_literal(as_of)}"] if as_of is not None else []
     window += [f"e.last_day >= {date_literal(since)}"] if since else []
@@ -278,7 +287,7 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
                sp.person_id IS NOT NULL AS sold, sa.amount
         FROM person_channels pc
         LEFT JOIN scores s ON s.person_id = pc.person_id
-        LEFT JOIN ownership o ON o.person_id = pc.person_id
+        LEFT JOIN {ownership} o ON o.person_id = pc.person_id
         LEFT JOIN sold_persons sp ON sp.person_id = pc.person_id
         LEFT JOIN sale_amounts sa ON sa.person_id = pc.person_id),
     scoped AS (
@@ -449,10 +458,14 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
         return _duplicates(ws, duplicates, by, since, out, screen, reveal)
     costs = load_cost_rules(rules_dir)  # a broken costs.yaml: RuleError with file:line:col
     sales_pools, sales_rule = sales_pools_from_rules(rules_dir)
-    sql = channel_report_sql(by, since, sales_pools, screen.as_of, costs.for_dimension(by))
+    until = screen.routing_until  # the pools as find and portrait read them
+    sql = channel_report_sql(by, since, sales_pools, screen.as_of, costs.for_dimension(by),
+                             routing_until=until,
+                             state_reason=until is None or has_state_reason(ws))
     result: dict = {"by": by, "since": since.isoformat() if since else None,
-                    **screen.to_dict(score=stored_as_of(ws, "scores"),
-                                     identity=_identity_after(ws, screen)),
+                    **screen.with_routing(ws.scalar(latest_action_sql(until)),
+                                          score=stored_as_of(ws, "scores"),
+                                          identity=_identity_after(ws, screen)),
                     "sales_pools": sales_pools, "sales_pools_rule": sales_rule,
                     "costs": str(costs.path) if costs.present else None,
                     "currency": costs.currency}
