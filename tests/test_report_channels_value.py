@@ -377,3 +377,23 @@ def test_a_report_as_of_a_day_before_a_merging_lead_says_its_persons_are_todays(
     assert (refunds["rows"], refunds["identity_as_of"]) == (1, "2026-10-08")
     text = cli("report", "channels", "--as-of", "2026-10-05").stdout
     assert "as of 2026-10-05 (tags, score as of 2026-10-10; identity as of 2026-10-08)" in text
+
+
+def test_the_table_shows_the_cents_of_amounts_and_costs_that_have_them(vcli):
+    # sem's amount 1,334.49 showed as 1,334 and its cost 1,500.5 as 1,501
+    (vcli.rules / "costs.yaml").write_text(COSTS_YAML.replace("cost: 1200", "cost: 1200.5"),
+                                           encoding="utf-8")
+    with open_writer(vcli.db) as ws:
+        ws.execute("UPDATE sales SET amount = 584.49 WHERE person_id = 'P5' AND amount = 500")
+    data = report(vcli)
+    assert [(r["channel"], r["cost"], r["new_sold_amount"])
+            for r in data["channels"] + [data["total"]]] == [
+        ("sem", 1500.5, 1834.49), ("feed", 400.0, 0.0), ("agent", None, 0.0),
+        ("purchased", 999.0, 0.0), ("(total)", 2899.5, 1834.49)]
+    result = vcli("report", "channels", "--as-of", "2026-11-01", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    cells = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+             for line in result.stdout.splitlines() if line.startswith("│")}
+    assert {channel: (row[-4], row[-1]) for channel, row in cells.items()} == {
+        "sem": ("1,500.50", "1,834.49"), "feed": ("400", "0"), "agent": ("—", "0"),
+        "purchased": ("999", "0"), "(total)": ("2,899.50", "1,834.49")}

@@ -79,6 +79,14 @@ def _money(value, decimals: int = 2) -> str:
     return f"{Decimal(repr(float(value))).quantize(step, rounding=ROUND_HALF_UP):,}"
 
 
+def _amount(value) -> str:
+    """A sum of money: whole units when it is whole (35,000), else with its cents
+    (1,334.49): every digit --json has, never rounded to the unit."""
+    if value is None:
+        return "—"
+    return _money(value, 0 if float(value).is_integer() else 2)
+
+
 # At a narrow width the grade mix goes first (the average score stays), then raw counts,
 # then the cost per new person, the average score and the cost (a channel paid for that
 # brought no lead shows only its cost); the value columns (new, dup other, cost/lead) stay
@@ -96,9 +104,8 @@ def render(result: dict):
     rows = [[r["channel"], r["leads"], r["persons"], _pct(r["dup_rate"]), num(r["rejects"]),
              _pct(r["reject_rate"]), r["grade_a"], r["grade_b"], r["grade_c"], r["grade_d"],
              num(r["avg_score"]), _pct(r["sales_share"]), r["sold"], r["new_persons"],
-             r["dup_other_source"], _money(r["cost"], 0), _money(r["cost_per_lead"]),
-             _money(r["cost_per_new"]),
-             _money(r["new_sold_amount"], 0)]
+             r["dup_other_source"], _amount(r["cost"]), _money(r["cost_per_lead"]),
+             _money(r["cost_per_new"]), _amount(r["new_sold_amount"])]
             for r in result["channels"] + [result["total"]]]
     currency = f" ({result['currency']})" if result.get("currency") else ""
     costs = (f"cost{currency} from {result['costs']}" if result.get("costs")
