@@ -76,6 +76,8 @@ def keep_log_order(ws: Workspace, persons: str, as_of: dt.date, what: str) -> No
     rows after that change under an earlier date, decided from the later state: the
     screens would show that state before it was set. Refused (exit 2) before anything is
     written; `persons`: a SELECT of the person ids about to be logged, `what` the rows."""
+    if not ws.scalar("SELECT count(*) > 0 FROM assignments WHERE as_of > ?", [as_of]):
+        return  # a night as of today: nothing logged later, `persons` is not evaluated
     rows = ws.rows(later_logged_sql(persons, as_of))
     if not rows:
         return
