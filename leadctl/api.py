@@ -497,11 +497,12 @@ def report_ab(db: Path | None, name: str, *, goal: str | None = None,
         result = evaluate_experiment(ws, name, as_of=as_of or dt.date.today(), goal=goal,
                                      window_days=window_days, variant_from=variant_from,
                                      entry=entry, since=since, variants=variants,
-                                     control=control)
+                                     control=control,
+                                     show=lambda text: pii.text_shown(text, reveal))
     # the recorded expression, and variants from an attribute (its values), may quote a
-    # phone or an e-mail
+    # phone or an e-mail (the verdict already names them as shown)
     for row in (result, *result.get("variants", []), *result.get("comparisons", [])):
-        for key in ("expr", "control", "verdict", "variant", "vs"):
+        for key in ("expr", "control", "variant", "vs"):
             if key in row:
                 row[key] = pii.text_shown(row[key], reveal)
     return result

@@ -329,3 +329,44 @@ def test_report_ab_masks_the_recorded_expression_unless_reveal(acli):
     args = ("report", "ab", "vip", "--goal", "register", "--as-of", "2026-11-01", "--json")
     assert acli(*args).json()["expr"] == "city = '上海' OR name = '138****0009'"
     assert acli(*args, "--reveal").json()["expr"] == "city = '上海' OR name = '13800000009'"
+
+
+def test_variants_masked_alike_keep_their_own_figures_and_arm_numbers(acli):
+    # Phone-like variant values that all mask to 139****5678: each row shows its own
+    # comparison (paired by arm number, not by the masked name), the verdict numbers them.
+    groups = {"13900005678": ("P1", "P2", "P6"), "13911115678": ("P3", "P4", "P9"),
+              "13922225678": ("P5", "P7", "P8")}
+    values = ", ".join(
+        f"(2, {i}, 'ev', 'person:{p}', 'visit', '2026-09-20 00:00', "
+        f"'{json.dumps({'utm_term': value})}')"
+        for i, (value, p) in enumerate((v, p) for v, ps in groups.items() for p in ps))
+    with open_writer(acli.db) as ws:
+        ws.execute("INSERT INTO events (file_id, row_number, source, subject, event_type, ts, "
+                   f"attributes) VALUES {values}")
+    args = ("report", "ab", "t", "--variant-from", "utm_term", "--as-of", "2026-11-01")
+    # registers within 14d of 09-20: P1, P2, P6 (3/3); P9 (1/3); none (0/3)
+    data = ab(acli, *args[2:])
+    assert [(a["variant"], a["converted"]) for a in data["variants"]] == [
+        ("139****5678", 3), ("139****5678", 1), ("139****5678", 0)]
+    assert [(c["variant"], c["vs"], c["arm"], c["vs_arm"], round(c["diff"], 4))
+            for c in data["comparisons"]] == [("139****5678", "139****5678", 2, 1, -0.6667),
+                                              ("139****5678", "139****5678", 3, 1, -1.0)]
+    assert data["verdict"] == (
+        "No winner yet, too little data (139****5678 #2 1/3, 139****5678 #1 3/3; a verdict "
+        "needs 100 persons per variant and 20 conversions): 139****5678 #1 converts 66.7 pts "
+        "better than 139****5678 #2, 95% CI -5.9–93.9, p = 0.4. No winner yet, too little "
+        "data (139****5678 #3 0/3, 139****5678 #1 3/3; a verdict needs 100 persons per "
+        "variant and 20 conversions): 139****5678 #1 converts 100.0 pts better than "
+        "139****5678 #3, 95% CI 20.6–100.0, p = 0.1.")
+    table = acli(*args)
+    assert table.exit_code == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if line.startswith("│ 139")]
+    assert [[cell.strip() for cell in row.split("│")[1:-1]] for row in rows] == [
+        ["139****5678 #1", "3", "3", "100.0%", "43.9–100.0%", "33.3%", "", "", ""],
+        ["139****5678 #2", "3", "1", "33.3%", "6.1–79.2%", "33.3%", "-66.7 pts",
+         "-93.9–5.9 pts", "0.4 (fisher)"],
+        ["139****5678 #3", "3", "0", "0.0%", "0.0–56.1%", "33.3%", "-100.0 pts",
+         "-100.0–-20.6", "0.1 (fisher)"]]
+    revealed = ab(acli, *args[2:], "--reveal")
+    assert [c["variant"] for c in revealed["comparisons"]] == ["13911115678", "13922225678"]
+    assert "13911115678 1/3, 13900005678 3/3" in revealed["verdict"]

@@ -72,7 +72,7 @@ def test_sample_ratio_check():
 def _verdict(a: tuple[int, int], b: tuple[int, int]) -> tuple[dict, str]:
     arm_a = _arm("A", 0.5, {"converted": a[0], "persons": a[1]}, True)
     arm_b = _arm("B", 0.5, {"converted": b[0], "persons": b[1]}, False)
-    comparison = _compare(arm_b, arm_a)
+    comparison = _compare(arm_b, arm_a, {"A": 1, "B": 2})
     srm = stats.sample_ratio([a[1], b[1]], [0.5, 0.5])
     return comparison, verdict([arm_a, arm_b], [comparison], srm, "A")
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from leadctl.campaigns import stats
@@ -99,7 +101,9 @@ def attribute_design(variant_from: str, *, as_of: dt.date, goal: str | None,
 def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
              window_days: int = DEFAULT_WINDOW_DAYS, variant_from: str | None = None,
              entry: str | None = None, since: dt.date | None = None,
-             variants: str | None = None, control: str | None = None) -> dict:
+             variants: str | None = None, control: str | None = None,
+             show: Callable[[str], str] = str) -> dict:
+    """The report of experiment `name`; the verdict names variants as `show` shows them."""
     experiment = load_experiment(ws, name)
     if variant_from is None:
         if experiment is None:
@@ -149,7 +153,10 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
                          f"{', '.join(names) or 'the observed variants (none)'}")
     total_weight = sum(w for _, w in planned) or 1.0
     arms = [_arm(v, w / total_weight, counts.get(v), v == control) for v, w in planned]
-    comparisons = [_compare(arm, _find(arms, control)) for arm in arms
+    # Comparisons name their arms by position too: variants from an attribute can be
+    # phones, and two masked alike would otherwise be one name (`report_ab` masks them).
+    position = {a["variant"]: i for i, a in enumerate(arms, start=1)}
+    comparisons = [_compare(arm, _find(arms, control), position) for arm in arms
                    if control is not None and arm["variant"] not in (control, HOLDOUT)]
     srm = stats.sample_ratio([a["persons"] for a in arms], [a["planned"] for a in arms])
     return {"experiment": name, **design.shown, "goal": design.goal,
@@ -158,7 +165,8 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
             "excluded": sum(int(r["persons"]) for v, r in counts.items() if v not in names),
             "variants": arms, "comparisons": comparisons,
             "srm": srm.to_dict() if srm else None,
-            "verdict": verdict(arms, comparisons, srm, control), "warnings": warnings}
+            "verdict": verdict(arms, comparisons, srm, control, show),
+            "warnings": warnings}
 
 
 def _find(arms: list[dict], variant: str) -> dict:
@@ -179,12 +187,13 @@ def enough_data(arm: dict, control: dict) -> bool:
             and arm["converted"] + control["converted"] >= stats.MIN_CONVERSIONS)
 
 
-def _compare(arm: dict, control: dict) -> dict:
+def _compare(arm: dict, control: dict, position: dict[str, int]) -> dict:
     x1, n1, x2, n2 = arm["converted"], arm["persons"], control["converted"], control["persons"]
     ci = stats.newcombe(x1, n1, x2, n2)
     test = stats.two_proportion_p(x1, n1, x2, n2)
     empty = ci is None
     return {"variant": arm["variant"], "vs": control["variant"],
+            "arm": position[arm["variant"]], "vs_arm": position[control["variant"]],
             "diff": None if empty else x1 / n1 - x2 / n2,
             "ci": None if empty else list(ci),
             "p_value": None if empty else test[0], "test": None if empty else test[1],
@@ -215,38 +224,48 @@ def _pts(value: float) -> str:
     return f"{value * 100:.1f}"
 
 
-def _counts(arm: dict) -> str:
-    return f"{arm['variant']} {arm['converted']}/{arm['persons']}"
+def arm_labels(names: list[str]) -> list[str]:
+    """The variants' names as a table and the verdict show them (already masked): a name
+    that two variants share (two phones masked alike) gets its arm number, `139****5678 #2`."""
+    shared = Counter(names)
+    return [f"{name} #{i}" if shared[name] > 1 else name
+            for i, name in enumerate(names, start=1)]
 
 
-def comparison_verdict(c: dict, arm: dict, control: dict) -> str:
+def _counts(name: str, arm: dict) -> str:
+    return f"{name} {arm['converted']}/{arm['persons']}"
+
+
+def comparison_verdict(c: dict, arm: dict, control: dict, name: str, control_name: str) -> str:
+    """The verdict of one comparison; `name` and `control_name` are the arms as shown."""
     if c["diff"] is None:
-        empty = arm if arm["persons"] == 0 else control
-        return f"No verdict for {arm['variant']} vs {control['variant']}: {empty['variant']} " \
-               "has no persons."
+        empty = name if arm["persons"] == 0 else control_name
+        return f"No verdict for {name} vs {control_name}: {empty} has no persons."
     lo, hi = c["ci"]
     if c["diff"] >= 0:
-        better, worse, diff, lo_b, hi_b = arm, control, c["diff"], lo, hi
+        better, worse, diff, lo_b, hi_b = name, control_name, c["diff"], lo, hi
     else:
-        better, worse, diff, lo_b, hi_b = control, arm, -c["diff"], -hi, -lo
-    gap = (f"{better['variant']} converts {_pts(diff)} pts better than {worse['variant']}"
-           if diff else f"{arm['variant']} and {control['variant']} convert the same")
+        better, worse, diff, lo_b, hi_b = control_name, name, -c["diff"], -hi, -lo
+    gap = (f"{better} converts {_pts(diff)} pts better than {worse}"
+           if diff else f"{name} and {control_name} convert the same")
     stated = f"{gap}, 95% CI {_pts(lo_b)}–{_pts(hi_b)}, {fmt_p(c['p_value'])}"
     if not c["enough_data"]:
-        return (f"No winner yet, too little data ({_counts(arm)}, {_counts(control)}; a "
-                f"verdict needs {stats.MIN_PERSONS} persons per variant and "
-                f"{stats.MIN_CONVERSIONS} conversions): {stated}.")
+        return (f"No winner yet, too little data ({_counts(name, arm)}, "
+                f"{_counts(control_name, control)}; a verdict needs {stats.MIN_PERSONS} "
+                f"persons per variant and {stats.MIN_CONVERSIONS} conversions): {stated}.")
     if c["p_value"] >= stats.ALPHA:
-        return (f"No significant difference between {arm['variant']} and "
-                f"{control['variant']}: {stated}.")
+        return f"No significant difference between {name} and {control_name}: {stated}."
     if lo <= 0 <= hi:  # the test and the interval disagree at the edge: no winner
-        return (f"No clear winner between {arm['variant']} and {control['variant']}: the "
+        return (f"No clear winner between {name} and {control_name}: the "
                 f"95% CI of the difference includes 0 though {fmt_p(c['p_value'])}: "
                 f"{stated}.")
     return stated
 
 
-def verdict(arms: list[dict], comparisons: list[dict], srm, control: str | None) -> str:
+def verdict(arms: list[dict], comparisons: list[dict], srm, control: str | None,
+            show: Callable[[str], str] = str) -> str:
+    """The plain verdict, naming variants as `show` shows them (masked, numbered when
+    two look alike)."""
     if not any(a["persons"] for a in arms):
         return "No verdict: nobody is in the experiment."
     if control is None or not comparisons:
@@ -254,6 +273,7 @@ def verdict(arms: list[dict], comparisons: list[dict], srm, control: str | None)
     if srm is not None and srm.mismatch:
         return (f"No winner declared: sample ratio mismatch (persons per variant off the "
                 f"planned split, {fmt_p(srm.p_value)}); check the assignment first.")
-    control_arm = _find(arms, control)
-    return " ".join(comparison_verdict(c, _find(arms, c["variant"]), control_arm)
+    labels = arm_labels([show(a["variant"]) for a in arms])
+    return " ".join(comparison_verdict(c, arms[c["arm"] - 1], arms[c["vs_arm"] - 1],
+                                       labels[c["arm"] - 1], labels[c["vs_arm"] - 1])
                     for c in comparisons)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from leadctl import api
-from leadctl.campaigns.experiments import p_text
+from leadctl.campaigns.experiments import arm_labels, p_text
 from leadctl.cli import common
 from leadctl.views.asof import describe
 
@@ -249,11 +249,13 @@ def render_ab(result: dict):
               else f"variant from {result['variant_from']}")
     title = (f"A/B {result['experiment']}: {result['goal']} within {result['window_days']}d, "
              f"{origin}, events before {result['as_of']}")
-    by_variant = {c["variant"]: c for c in result["comparisons"]}
+    # by arm number: masked variant names can be alike
+    by_arm = {c["arm"]: c for c in result["comparisons"]}
+    labels = arm_labels([arm["variant"] for arm in result["variants"]])
     rows = []
-    for arm in result["variants"]:
-        c = by_variant.get(arm["variant"])
-        rows.append([arm["variant"] + (" (control)" if arm["control"] else ""), arm["persons"],
+    for i, (arm, label) in enumerate(zip(result["variants"], labels, strict=True), start=1):
+        c = by_arm.get(i)
+        rows.append([label + (" (control)" if arm["control"] else ""), arm["persons"],
                      arm["converted"], _pct(arm["rate"]), _ci(arm["ci"]),
                      _pct(arm["planned"]),
                      "" if c is None or c["diff"] is None else f"{c['diff'] * 100:+.1f} pts",
