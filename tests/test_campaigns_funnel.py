@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import random
 import shutil
 
 import pytest
@@ -341,6 +342,78 @@ INSERT INTO events VALUES
                        f"FROM ({sql}) WHERE person_id IN ('i', 'j', 'k') ORDER BY person_id")
     assert [tuple(r.values()) for r in rows] == [("i", 1, 3, 2), ("j", 4, 5, 6),
                                                  ("k", 7, 8, None)]
+
+
+def _brute_force_depth(events: list[tuple], steps: list[set], window: dt.timedelta) -> int:
+    """How far a person can get, every path tried: `events` (ts, id, type) sorted."""
+    def deepest(k, prev, used, t1):
+        if k == len(steps):
+            return k
+        return max([deepest(k + 1, e, used | {e[1]}, t1) for e in events
+                    if e[2] in steps[k] and prev[0] <= e[0] < t1 + window
+                    and e[1] not in used] + [k])
+    firsts = [e for e in events if e[2] in steps[0]]
+    return max((deepest(1, e, {e[1]}, e[0]) for e in firsts if e[0] == firsts[0][0]),
+               default=0)
+
+
+def _depths(ws, steps: list[tuple], window_days: int) -> dict[str, int]:
+    conditions = [step_condition_sql(events, None) for events in steps]
+    sql = paths_sql(FunnelQuery(conditions, window_days, dt.date(2026, 11, 1)))
+    reached = " + ".join(f"(ev{k} IS NOT NULL)::INT" for k in range(1, len(steps) + 1))
+    return {r["person_id"]: r["n"] for r in ws.rows(
+        f"SELECT person_id, {reached} AS n FROM ({sql}) WHERE person_id LIKE 'r%'")}
+
+
+def test_events_of_one_instant_serve_the_steps_so_the_person_gets_furthest(fcli):
+    # Steps [push, click], [click, push], [push, install], [install, click]; a click on
+    # 10-01, then a click and two pushes at one instant: s2 takes a push, s3 the other,
+    # s4 the click — taking the click for s2 (or one push for s2 and the click for s3)
+    # would stop the person at s3.
+    ov2 = [("push", "click"), ("click", "push"), ("push", "install"), ("install", "click")]
+    with open_writer(fcli.db) as ws:
+        ws.execute("""
+INSERT INTO subject_persons (subject, person_id) VALUES ('person:r1', 'r1');
+INSERT INTO events (file_id, row_number, source, subject, event_type, ts) VALUES
+ (3, 1, 'app', 'person:r1', 'click', '2026-10-01 00:00'),
+ (3, 2, 'app', 'person:r1', 'click', '2026-10-02 00:00'),
+ (3, 3, 'app', 'person:r1', 'push', '2026-10-02 00:00'),
+ (3, 4, 'app', 'person:r1', 'push', '2026-10-02 00:00')""")
+        sql = paths_sql(FunnelQuery([step_condition_sql(e, None) for e in ov2], 7,
+                                    dt.date(2026, 11, 1)))
+        rows = ws.rows(f"SELECT {', '.join(f'ev{k}.id % 4294967296' for k in range(1, 5))} "
+                       f"FROM ({sql}) WHERE person_id = 'r1'")
+    assert [tuple(r.values()) for r in rows] == [(1, 3, 4, 2)]
+
+
+def test_shared_event_types_reach_as_far_as_trying_every_path(fcli):
+    # Random persons whose events often share an instant, random funnels whose steps
+    # share event types: the SQL's furthest step is the brute force's, person by person.
+    rng = random.Random(20261001)
+    start = dt.datetime(2026, 10, 1)
+    persons = {}
+    values = []
+    for p in range(300):
+        events = []
+        for row in range(rng.randint(1, 7)):
+            ts = start + dt.timedelta(days=rng.choice((0, 0, 1, 1, 2, 8)))
+            events.append((ts, row, rng.choice("abc")))
+            values.append(f"(4, {p * 16 + row}, 'app', 'person:r{p}', '{events[-1][2]}', "
+                          f"'{ts:%Y-%m-%d %H:%M}')")
+        persons[f"r{p}"] = sorted(events)
+    subjects = ", ".join(f"('person:{p}', '{p}')" for p in persons)
+    with open_writer(fcli.db) as ws:
+        ws.execute(f"INSERT INTO subject_persons (subject, person_id) VALUES {subjects};"
+                   "INSERT INTO events (file_id, row_number, source, subject, event_type, ts) "
+                   f"VALUES {', '.join(values)}")
+        for _ in range(12):
+            steps = [tuple(sorted(rng.sample("abc", rng.randint(1, 2))))
+                     for _ in range(rng.randint(2, 5))]
+            got = _depths(ws, steps, 7)
+            want = {p: _brute_force_depth(events, [set(s) for s in steps],
+                                          dt.timedelta(days=7))
+                    for p, events in persons.items()}
+            assert {p: n for p, n in want.items() if n} == got, steps
 
 
 def test_the_minimum_compares_the_share_not_its_rounding():

@@ -7,11 +7,10 @@ step, a set-based join of the entries that reached the previous step with their 
 events of this step picks the earliest qualifying event (`min` of a struct ordered by ts,
 then the event id — file and row: the tie-break is the load order). Earliest-first is
 what lets a person get furthest in an ordered funnel: a later choice can only leave less
-room for the next step. Among events of one instant, when an event type is in more than
-one step, the event the next steps need least is taken first (`later_steps_sql`): of a
-`click` and a `register` at one instant, a step of either takes the click when the next
-step is `register`. Finally one GROUP BY over the entries'
-paths counts each step per group, with the median time between steps.
+room for the next step. When an event type is in more than one step, which event of one
+instant serves which step matters too: each entry then carries every distinct way of
+having used that instant's events (`shared_paths_sql`), usually one. Finally one GROUP BY
+over the entries' paths counts each step per group, with the median time between steps.
 
 Tables read: events, subject_persons (and tags, persons/person_features/scores/ownership
 for tag dimensions and the entry population).
@@ -73,7 +72,8 @@ class FunnelQuery:
 
 
 def paths_sql(q: FunnelQuery) -> str:
-    """One row per entry: person_id, entry_id (the id of its step-1 event), t1, ev1..evN,
+    """One row per entry: person_id, entry_id (names the entry: the id of its first step-1
+    event, usually ev1's), t1, ev1..evN,
     the struct of the event that counted for each step (NULL where the entry did not get
     that far). An entry per person, or per combination of event-field values (first
     touch, `entry_dims`)."""
@@ -115,32 +115,108 @@ def paths_sql(q: FunnelQuery) -> str:
     # of their values among the person's step-1 events (pushed in batch b1 and again in
     # b2: an entry in each, with its own window). An entry is named by its event's id.
     entry_keys = "".join(f", step_events.ev.d{i}" for i in entry_dims(q))
+    if not q.exclusive_steps:
+        return shared_paths_sql(q, rows, since + entry, entry_keys)
     ctes = [f"""step_events AS MATERIALIZED (
     {rows})""",
             f"""s1 AS (
     SELECT person_id, ev.id AS entry_id, ev, ev.ts AS t1, [ev.id] AS used FROM (
-        SELECT person_id, {pick_sql(1, q.exclusive_steps, 'step_events')} AS ev
+        SELECT person_id, min(step_events.ev) AS ev
         FROM step_events WHERE step = 1{since}{entry}
         GROUP BY person_id{entry_keys}))"""]
-    # An event counts for one step only. Steps of disjoint event types cannot share one;
-    # otherwise an event at the same instant as the previous step's may have counted for
-    # an earlier step still (three `push` steps, two pushes at one instant: not three).
-    unused = ("se.ev.id <> p.ev.id" if q.exclusive_steps
-              else "NOT list_contains(p.used, se.ev.id)")
+    # Steps of disjoint event types cannot share an event: the earliest (then the first
+    # loaded) event of each step, other than the previous step's, is the one.
     for k in range(2, n + 1):
         ctes.append(f"""s{k} AS (
     SELECT person_id, entry_id, ev, t1, list_append(used, ev.id) AS used FROM (
-        SELECT p.person_id, p.entry_id, {pick_sql(k, q.exclusive_steps, 'se')} AS ev,
+        SELECT p.person_id, p.entry_id, min(se.ev) AS ev,
                any_value(p.t1) AS t1, any_value(p.used) AS used
         FROM s{k - 1} p JOIN step_events se ON se.person_id = p.person_id AND se.step = {k}
         WHERE se.ev.ts >= p.ev.ts AND se.ev.ts < p.t1 + {window}
-          AND {unused}
+          AND se.ev.id <> p.ev.id
         GROUP BY p.person_id, p.entry_id))""")
     joins = "\n".join(f"LEFT JOIN s{k} ON s{k}.person_id = s1.person_id "
                       f"AND s{k}.entry_id = s1.entry_id" for k in range(2, n + 1))
     columns = ", ".join(f"s{k}.ev AS ev{k}" for k in range(1, n + 1))
     return (f"WITH {', '.join(ctes)}\nSELECT s1.person_id, s1.entry_id, s1.t1, {columns}\n"
             f"FROM s1\n{joins}")
+
+
+def later_sql(steps: str, k: int) -> str:
+    """Of the steps an event matches (`steps`), those after step k: what it can still be
+    used for once the path is at step k. Events alike in this are interchangeable."""
+    return f"list_filter({steps}, lambda s: s > {k})"
+
+
+def state_sql(k: int) -> str:
+    """A path's columns at step k from `path` (a list of {ev, c}: each event taken and
+    `later_sql` of it at its step): the entry's t1, the last event, the ids it took at that
+    event's instant (`used`: nothing else there can serve again), and its `key` — what it
+    took at that instant, as the sorted uses after step k: two paths with one key can get
+    exactly as far."""
+    here = "list_filter(path, lambda x: x.ev.ts = path[-1].ev.ts)"
+    uses = f"list_transform({here}, lambda x: {later_sql('x.c', k)})"
+    return (f"path[1].ev.ts AS t1, path[-1].ev AS ev, "
+            f"list_transform({here}, lambda x: x.ev.id) AS used, "
+            f"list_sort(list_filter({uses}, lambda c: len(c) > 0)) AS key")
+
+
+def shared_paths_sql(q: FunnelQuery, rows: str, entry_filter: str, entry_keys: str) -> str:
+    """`paths_sql` when an event can match more than one step (shared event types).
+
+    Earliest-first still decides the instant of each step, but among events of one
+    instant the step's choice matters (push, click at one instant; steps [push, click],
+    [click, push], [push, install], [install, click]: which of them serves which step).
+    Each entry carries every path that can still get furthest, told apart by what it
+    took at its current instant (`state_sql`'s key): per step, each kind of candidate
+    (`later_sql`, the first loaded of each) at the earliest instant any path reaches
+    extends a path; paths left at a later instant are dropped (an earlier one can do
+    whatever they do), and paths with one key merged (the least path kept). Usually that
+    is one path per entry; it is more only while events of one instant leave a choice.
+    The least of the paths that got furthest is the entry's."""
+    n = len(q.step_conditions)
+    window = f"INTERVAL {int(q.window_days)} DAY"
+    dims = entry_keys.replace("step_events.ev.", "ev.")
+    ctes = [f"""step_events AS MATERIALIZED (
+    {rows})""",
+            f"""s1 AS (
+    SELECT person_id, first.id AS entry_id, path, {state_sql(1)} FROM (
+        SELECT person_id, first, [struct_pack(ev := ev, c := c)] AS path
+        FROM (
+            SELECT person_id, ev, c, min(ev) OVER (PARTITION BY person_id{dims}) AS first
+            FROM (
+                SELECT person_id, min(ev) AS ev, {later_sql('steps', 1)} AS c
+                FROM step_events WHERE step = 1{entry_filter}
+                GROUP BY person_id{entry_keys}, c))
+        WHERE ev.ts = first.ts))"""]
+    for k in range(2, n + 1):
+        # candidates: per path and kind, the first of the earliest; kept: those at the
+        # entry's earliest instant; then one path per key, the least
+        ctes.append(f"""s{k} AS (
+    SELECT person_id, entry_id, path, {state_sql(k)} FROM (
+        SELECT person_id, entry_id, min(path) AS path FROM (
+            SELECT person_id, entry_id, path, {state_sql(k)} FROM (
+                SELECT person_id, entry_id,
+                       list_append(prior, struct_pack(ev := ev, c := c)) AS path
+                FROM (
+                    SELECT p.person_id, p.entry_id, any_value(p.path) AS prior,
+                           min(se.ev) AS ev, {later_sql('se.steps', k)} AS c
+                    FROM s{k - 1} p JOIN step_events se
+                      ON se.person_id = p.person_id AND se.step = {k}
+                    WHERE se.ev.ts >= p.ev.ts AND se.ev.ts < p.t1 + {window}
+                      AND NOT list_contains(p.used, se.ev.id)
+                    GROUP BY p.person_id, p.entry_id, p.key, c)
+                QUALIFY ev.ts = min(ev.ts) OVER (PARTITION BY person_id, entry_id)))
+        GROUP BY person_id, entry_id, key))""")
+    # the entry's path: the least of those that got furthest
+    reached = " UNION ALL ".join(f"SELECT person_id, entry_id, path FROM s{k}"
+                                 for k in range(1, n + 1))
+    columns = ", ".join(f"best.path[{k}].ev AS ev{k}" for k in range(1, n + 1))
+    return (f"WITH {', '.join(ctes)}\n"
+            f"SELECT person_id, entry_id, best.path[1].ev.ts AS t1, {columns} FROM (\n"
+            f"    SELECT person_id, entry_id,\n"
+            f"           min(struct_pack(depth := -len(path), path := path)) AS best\n"
+            f"    FROM ({reached})\n    GROUP BY person_id, entry_id)")
 
 
 def entry_dims(q: FunnelQuery) -> list[int]:
@@ -150,24 +226,6 @@ def entry_dims(q: FunnelQuery) -> list[int]:
     if q.attribution != "first":
         return []
     return [i for i, dim in enumerate(q.dims) if dim.kind == "event"]
-
-
-def later_steps_sql(k: int, alias: str) -> str:
-    """Of the steps an event matches (`steps`, ascending), those after step k, negated: in
-    list order the smaller, the less the next steps need it (none: `[]`, the least; one
-    that the next step takes sorts after one only a later step takes)."""
-    return (f"list_transform(list_filter({alias}.steps, lambda s: s > {k}), "
-            f"lambda s: -s)")
-
-
-def pick_sql(k: int, exclusive: bool, alias: str) -> str:
-    """The event that counts for step k among a person's candidates: the earliest, at one
-    instant the one the next steps need least (no event of disjoint steps is needed by
-    another), then the first loaded."""
-    if exclusive:
-        return f"min({alias}.ev)"
-    return (f"min(struct_pack(ts := {alias}.ev.ts, later := "
-            f"{later_steps_sql(k, alias)}, ev := {alias}.ev)).ev")
 
 
 def group_value_sql(dim_index: int, dim: Dimension, n_steps: int, attribution: str,
