@@ -14,7 +14,7 @@ import pytest
 from conftest import RULES, SAMPLE_INBOX, Cli, write
 from rich.console import Console
 
-from leadctl.campaigns.funnels import Funnel, Step
+from leadctl.campaigns.funnels import Dimension, Funnel, Step
 from leadctl.campaigns.funnels_report import shape_groups
 from leadctl.campaigns.funnels_sql import FunnelQuery, paths_sql, step_condition_sql
 from leadctl.cli.report import render_funnel
@@ -344,25 +344,41 @@ INSERT INTO events VALUES
                                                  ("k", 7, 8, None)]
 
 
-def _brute_force_depth(events: list[tuple], steps: list[set], window: dt.timedelta) -> int:
-    """How far a person can get, every path tried: `events` (ts, id, type) sorted."""
+def _brute_force_depth(events: list[tuple], steps: list[set], window: dt.timedelta,
+                      entries: list[tuple]) -> int:
+    """How far an entry can get, every path tried: `events` (ts, id, type) sorted, the
+    entry from any of `entries` (its candidate step-1 events at one instant)."""
     def deepest(k, prev, used, t1):
         if k == len(steps):
             return k
         return max([deepest(k + 1, e, used | {e[1]}, t1) for e in events
                     if e[2] in steps[k] and prev[0] <= e[0] < t1 + window
                     and e[1] not in used] + [k])
-    firsts = [e for e in events if e[2] in steps[0]]
-    return max((deepest(1, e, {e[1]}, e[0]) for e in firsts if e[0] == firsts[0][0]),
-               default=0)
+    return max(deepest(1, e, {e[1]}, e[0]) for e in entries)
 
 
-def _depths(ws, steps: list[tuple], window_days: int) -> dict[str, int]:
+def _expected_depths(persons: dict, steps: list[tuple], by_source: bool) -> dict:
+    """Per person (or per person and utm_source of the entry, first touch): how far."""
+    want = {}
+    for person, events in persons.items():
+        firsts = [e for e in events if e[2] in steps[0]]
+        for source in {e[3] for e in firsts} if by_source else {None} if firsts else set():
+            mine = [e for e in firsts if not by_source or e[3] == source]
+            want[(person, source)] = _brute_force_depth(
+                events, [set(s) for s in steps], dt.timedelta(days=7),
+                [e for e in mine if e[0] == mine[0][0]])
+    return want
+
+
+def _depths(ws, steps: list[tuple], by_source: bool) -> dict:
     conditions = [step_condition_sql(events, None) for events in steps]
-    sql = paths_sql(FunnelQuery(conditions, window_days, dt.date(2026, 11, 1)))
+    dims = [Dimension("utm_source", "event", "utm_source")] if by_source else []
+    sql = paths_sql(FunnelQuery(conditions, 7, dt.date(2026, 11, 1), dims=dims))
     reached = " + ".join(f"(ev{k} IS NOT NULL)::INT" for k in range(1, len(steps) + 1))
-    return {r["person_id"]: r["n"] for r in ws.rows(
-        f"SELECT person_id, {reached} AS n FROM ({sql}) WHERE person_id LIKE 'r%'")}
+    source = "ev1.d0" if by_source else "NULL"
+    return {(r["person_id"], r["source"]): r["n"] for r in ws.rows(
+        f"SELECT person_id, {source} AS source, {reached} AS n FROM ({sql}) "
+        "WHERE person_id LIKE 'r%'")}
 
 
 def test_events_of_one_instant_serve_the_steps_so_the_person_gets_furthest(fcli):
@@ -388,7 +404,8 @@ INSERT INTO events (file_id, row_number, source, subject, event_type, ts) VALUES
 
 def test_shared_event_types_reach_as_far_as_trying_every_path(fcli):
     # Random persons whose events often share an instant, random funnels whose steps
-    # share event types: the SQL's furthest step is the brute force's, person by person.
+    # share event types: the SQL's furthest step is the brute force's, entry by entry
+    # (per person, and per person and utm_source under first touch).
     rng = random.Random(20261001)
     start = dt.datetime(2026, 10, 1)
     persons = {}
@@ -397,23 +414,21 @@ def test_shared_event_types_reach_as_far_as_trying_every_path(fcli):
         events = []
         for row in range(rng.randint(1, 7)):
             ts = start + dt.timedelta(days=rng.choice((0, 0, 1, 1, 2, 8)))
-            events.append((ts, row, rng.choice("abc")))
+            events.append((ts, row, rng.choice("abc"), rng.choice(("x", "y"))))
             values.append(f"(4, {p * 16 + row}, 'app', 'person:r{p}', '{events[-1][2]}', "
-                          f"'{ts:%Y-%m-%d %H:%M}')")
+                          f"'{ts:%Y-%m-%d %H:%M}', '{{\"utm_source\": \"{events[-1][3]}\"}}')")
         persons[f"r{p}"] = sorted(events)
     subjects = ", ".join(f"('person:{p}', '{p}')" for p in persons)
     with open_writer(fcli.db) as ws:
         ws.execute(f"INSERT INTO subject_persons (subject, person_id) VALUES {subjects};"
-                   "INSERT INTO events (file_id, row_number, source, subject, event_type, ts) "
-                   f"VALUES {', '.join(values)}")
+                   "INSERT INTO events (file_id, row_number, source, subject, event_type, ts, "
+                   f"attributes) VALUES {', '.join(values)}")
         for _ in range(12):
             steps = [tuple(sorted(rng.sample("abc", rng.randint(1, 2))))
                      for _ in range(rng.randint(2, 5))]
-            got = _depths(ws, steps, 7)
-            want = {p: _brute_force_depth(events, [set(s) for s in steps],
-                                          dt.timedelta(days=7))
-                    for p, events in persons.items()}
-            assert {p: n for p, n in want.items() if n} == got, steps
+            for by_source in (False, True):
+                want = _expected_depths(persons, steps, by_source)
+                assert _depths(ws, steps, by_source) == want, (steps, by_source)
 
 
 def test_the_minimum_compares_the_share_not_its_rounding():
