@@ -412,7 +412,7 @@ def test_shared_event_types_reach_as_far_as_trying_every_path(fcli):
     values = []
     for p in range(300):
         events = []
-        for row in range(rng.randint(1, 7)):
+        for row in range(rng.randint(1, 8)):
             ts = start + dt.timedelta(days=rng.choice((0, 0, 1, 1, 2, 8)))
             events.append((ts, row, rng.choice("abc"), rng.choice(("x", "y"))))
             values.append(f"(4, {p * 16 + row}, 'app', 'person:r{p}', '{events[-1][2]}', "
@@ -423,7 +423,7 @@ def test_shared_event_types_reach_as_far_as_trying_every_path(fcli):
         ws.execute(f"INSERT INTO subject_persons (subject, person_id) VALUES {subjects};"
                    "INSERT INTO events (file_id, row_number, source, subject, event_type, ts, "
                    f"attributes) VALUES {', '.join(values)}")
-        for _ in range(12):
+        for _ in range(24):
             steps = [tuple(sorted(rng.sample("abc", rng.randint(1, 2))))
                      for _ in range(rng.randint(2, 5))]
             for by_source in (False, True):
