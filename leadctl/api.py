@@ -345,8 +345,9 @@ def report_channels(db: Path | None, by: str = "source", since: dt.date | None =
                     as_of: dt.date | None = None, duplicates: str | None = None,
                     reveal: bool = False) -> dict:
     """Per-channel lead quality and value as of one date: {by, since, as_of…, sales_pools,
-    costs, channels: [...], total} or a file; with `duplicates` (a source), that source's
-    leads duplicating an earlier lead of another source, to a file."""
+    grades, costs, warnings, channels: [...], total} or a file; with `duplicates` (a
+    source), that source's leads duplicating an earlier lead of another source, to a
+    file."""
     with reading(db) as ws:
         result = channel_report(ws, by=by, since=since, rules_dir=rules_dir, out=out,
                                 as_of=as_of, duplicates=duplicates, reveal=reveal)

@@ -7,8 +7,14 @@ import pytest
 from conftest import Cli
 from test_find import big_score_workspace
 
+from leadctl.cli.report import grade_headers
 from leadctl.schema import all_ddl
-from leadctl.views.report import channel_report_sql, is_sales_pool_name
+from leadctl.views.report import (
+    REPORT_COLUMNS,
+    channel_report_sql,
+    grade_columns,
+    is_sales_pool_name,
+)
 from leadctl.workspace import open_writer
 
 # Persons: P1 came through sem, feed and agent (cross-channel); P2, P3 only sem; P4 only
@@ -199,3 +205,124 @@ def test_a_large_average_score_shows_every_digit_as_json_has_it(tmp_path):
     assert {row[1].strip(): row[5].strip() for row in rows} == {
         "web": "1234572.54", "agent_list": "—", "feed_douyin": "—", "sem_baidu": "—",
         "(total)": "1234572.54"}
+
+
+def grade_rules(cli, grades: str) -> None:
+    (cli.rules / "scoring.yaml").write_text(
+        f"grades: {grades}\nrules:\n  - {{name: base, points: 1}}\n", encoding="utf-8")
+
+
+def grade_mix(data: dict) -> list[tuple]:
+    keys = [f"grade_{grade.lower()}" for grade in data["grades"]]
+    return [(row["channel"], row["persons"], *(row[k] for k in keys))
+            for row in data["channels"] + [data["total"]]]
+
+
+def wide_table(cli, *args) -> list[list[str]]:
+    """The rich table's header and rows as cells."""
+    result = cli("report", "channels", "--as-of", "2026-11-01", *args, env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.stderr
+    return [[cell.strip() for cell in line.split(line[0])[1:-1]]
+            for line in result.stdout.splitlines() if line[:1] in ("┃", "│")]
+
+
+def test_a_fifth_grade_has_its_column(rcli):
+    # Grade E was missing from the mix: sem's P3 was in persons but in no grade column.
+    grade_rules(rcli, "{A: 70, B: 45, C: 20, D: 10, E: -10}")
+    with open_writer(rcli.db) as ws:
+        ws.execute("UPDATE scores SET score = 5, grade = 'E' WHERE person_id = 'P3'")
+    data = report(rcli)
+    assert (data["grades"], data["warnings"]) == (["A", "B", "C", "D", "E"], [])
+    assert list(data["total"]) == [*COLUMNS[:10], "grade_e", *REPORT_COLUMNS[10:]]
+    assert grade_mix(data) == [
+        # channel, persons, A, B, C, D, E
+        ("sem", 3, 1, 1, 0, 0, 1), ("agent", 2, 2, 0, 0, 0, 0), ("feed", 2, 1, 0, 1, 0, 0),
+        ("purchased", 0, 0, 0, 0, 0, 0), ("(total)", 5, 2, 1, 1, 0, 1)]
+    header, *rows = wide_table(rcli)
+    assert header[6:12] == ["A", "B", "C", "D", "E", "avg score"]
+    assert [(row[0], *row[6:11]) for row in rows] == [
+        ("sem", "1", "1", "0", "0", "1"), ("agent", "2", "0", "0", "0", "0"),
+        ("feed", "1", "0", "1", "0", "0"), ("purchased", "0", "0", "0", "0", "0"),
+        ("(total)", "2", "1", "1", "0", "1")]
+    narrow = rcli("report", "channels", "--as-of", "2026-11-01", env={"COLUMNS": "80"})
+    assert "persons, rejects, A, B, C, D, E, avg score" in " ".join(
+        narrow.stdout.splitlines()[-2:])  # the grade mix still goes first, all of it
+
+
+def test_custom_grade_names_have_their_columns(rcli, tmp_path):
+    grade_rules(rcli, "{hot: 70, warm: 30, cold: 0}")
+    with open_writer(rcli.db) as ws:
+        ws.execute("UPDATE scores SET grade = CASE WHEN score >= 70 THEN 'hot' "
+                   "WHEN score >= 30 THEN 'warm' ELSE 'cold' END")
+    data = report(rcli)
+    assert (data["grades"], data["warnings"]) == (["hot", "warm", "cold"], [])
+    assert list(data["total"]) == [*COLUMNS[:6], "grade_hot", "grade_warm", "grade_cold",
+                                   *REPORT_COLUMNS[10:]]
+    assert grade_mix(data) == [
+        ("sem", 3, 1, 1, 1), ("agent", 2, 2, 0, 0), ("feed", 2, 1, 1, 0),
+        ("purchased", 0, 0, 0, 0), ("(total)", 5, 2, 2, 1)]
+    header, *rows = wide_table(rcli)
+    assert header[6:10] == ["hot", "warm", "cold", "avg score"]
+    assert rows[-1][:10] == ["(total)", "9", "5", "33.3%", "6", "40.0%", "2", "2", "1",
+                             "56"]
+    out = tmp_path / "grades.csv"
+    result = rcli("report", "channels", "-o", out, "--json")
+    assert result.json()["grades"] == ["hot", "warm", "cold"]
+    assert out.read_text().splitlines()[0].split(",")[5:10] == [
+        "reject_rate", "grade_hot", "grade_warm", "grade_cold", "avg_score"]
+    assert out.read_text().splitlines()[-1].split(",")[6:9] == ["2", "2", "1"]
+
+
+def test_a_to_d_rules_keep_the_columns(rcli):
+    grade_rules(rcli, "{A: 70, B: 45, C: 20, D: 0}")
+    data = report(rcli)
+    assert (data["grades"], data["warnings"]) == (["A", "B", "C", "D"], [])
+    assert tuple(data["total"]) == REPORT_COLUMNS == COLUMNS + (
+        "new_persons", "dup_other_source", "dup_same_source", "dup_from", "new_to_sales",
+        "new_sold", "new_sold_amount", "sold_amount", "cost", "costed_leads",
+        "cost_per_lead", "cost_per_new")
+    assert table(data)[-1] == ("(total)", 9, 5, 0.3333, 6, 0.4, 2, 1, 1, 1, 56.0, 0.4, 2)
+    assert wide_table(rcli)[0][6:11] == ["A", "B", "C", "D", "avg score"]
+
+
+def test_grades_the_rules_do_not_define_are_shown_with_a_warning(rcli):
+    # scored with other rules: those persons stay in the mix, after the rules' grades
+    grade_rules(rcli, "{A: 70, B: 45, C: 20}")
+    result = rcli("report", "channels", "--json")
+    assert result.exit_code == 0
+    assert result.json()["grades"] == ["A", "B", "C", "D"]
+    assert result.stderr == (
+        f"warning: the stored scores have grade D, which {rcli.rules / 'scoring.yaml'} does "
+        "not define (scored with other rules?): the grade mix shows it after its own; run "
+        "`leadctl score` to grade again\n")
+
+
+
+def test_an_unreadable_scoring_yaml_shows_the_stored_grades(rcli):
+    # the stored grades are the ones the report counts, best (highest score) first
+    (rcli.rules / "scoring.yaml").write_text("grades: {A: x}\nrules: []\n", encoding="utf-8")
+    with open_writer(rcli.db) as ws:
+        ws.execute("UPDATE scores SET grade = CASE WHEN score >= 70 THEN 'hot' "
+                   "WHEN score >= 30 THEN 'warm' ELSE 'cold' END")
+    result = rcli("report", "channels", "--json")
+    assert result.exit_code == 0
+    assert result.json()["grades"] == ["hot", "warm", "cold"]
+    assert grade_mix(result.json())[-1] == ("(total)", 5, 2, 2, 1)
+    assert result.stderr == (
+        f"warning: scoring.yaml cannot be read ({rcli.rules / 'scoring.yaml'}:1:13: grade "
+        "'A': minimum score must be a number, not 'x'): the grade mix shows the grades of "
+        "the stored scores (hot, warm, cold)\n")
+
+
+def test_grade_columns_and_headers_stay_apart():
+    assert grade_columns(["A", "a", "a_2", "hot", "A+"]) == [
+        "grade_a", "grade_a_2", "grade_a_2_2", "grade_hot", "grade_a+"]
+    assert grade_headers(["A", "sold", "source", "leads"], "source") == [
+        "A", "grade sold", "grade source", "grade leads"]
+    con = duckdb.connect()
+    for ddl in all_ddl():
+        con.execute(ddl)
+    con.execute("INSERT INTO scores VALUES ('P1', 1, 'a+', '2026-11-01', 1)")
+    names = [d[0] for d in con.execute(
+        channel_report_sql(grades=["A", "a", "A+"])).description]
+    assert names[6:10] == ["grade_a", "grade_a_2", "grade_a+", "avg_score"]

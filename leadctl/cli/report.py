@@ -13,6 +13,7 @@ from leadctl import api
 from leadctl.campaigns.experiments import arm_labels, p_text
 from leadctl.cli import common
 from leadctl.views.asof import describe
+from leadctl.views.report import grade_columns
 
 report_app = typer.Typer(help="Reports over the published state.", no_args_is_help=True,
                          rich_markup_mode=None)
@@ -51,6 +52,8 @@ def channels(
     result = common.run(ctx, lambda: api.report_channels(
         s.db, by=by, since=_date(since), out=out, rules_dir=s.rules,
         as_of=common.parse_optional_as_of(as_of), duplicates=duplicates, reveal=reveal))
+    for warning in result.get("warnings", []):
+        common.warn(warning)
     if json_out:
         common.print_json(result)
     elif out is not None:
@@ -91,18 +94,27 @@ def _amount(value) -> str:
 # then the cost per new person, the average score and the cost (a channel paid for that
 # brought no lead shows only its cost); the value columns (new, dup other, cost/lead) stay
 # longest.
-_RIGHT = ("leads", "persons", "dup", "rejects", "reject", "A", "B", "C", "D", "avg score",
-          "to sales", "sold", "new", "dup other", "cost", "cost/lead", "cost/new", "amount")
-_DROP = (("A", "B", "C", "D"), "rejects", "persons", "sold", "amount", "cost/new",
-         "avg score", "cost")
+_BEFORE_GRADES = ("leads", "persons", "dup", "rejects", "reject")
+_AFTER_GRADES = ("avg score", "to sales", "sold", "new", "dup other", "cost", "cost/lead",
+                 "cost/new", "amount")
+_DROP = ("rejects", "persons", "sold", "amount", "cost/new", "avg score", "cost")
+
+
+def grade_headers(grades: list[str], by: str) -> list[str]:
+    """The grade mix's headers: each grade as written (A, hot), or `grade NAME` when the
+    name is another column's header (a grade called `sold`): the table finds columns by
+    header, to drop them."""
+    taken = {by, *_BEFORE_GRADES, *_AFTER_GRADES}
+    return [f"grade {g}" if g in taken else g for g in grades]
 
 
 def render(result: dict):
     title = (f"channels by {result['by']}" + (f" since {result['since']}" if result["since"]
                                               else "") + f", {describe(result)}")
     num = common.value_text  # every digit, as --json has (None: —)
+    grades = grade_columns(result["grades"])
     rows = [[r["channel"], r["leads"], r["persons"], _pct(r["dup_rate"]), num(r["rejects"]),
-             _pct(r["reject_rate"]), r["grade_a"], r["grade_b"], r["grade_c"], r["grade_d"],
+             _pct(r["reject_rate"]), *(r[g] for g in grades),
              num(r["avg_score"]), _pct(r["sales_share"]), r["sold"], r["new_persons"],
              r["dup_other_source"], _amount(r["cost"]), _money(r["cost_per_lead"]),
              _money(r["cost_per_new"]), _amount(r["new_sold_amount"])]
@@ -115,7 +127,10 @@ def render(result: dict):
                f"({result['sales_pools_rule']}); new = leads that were their person's first; "
                f"dup other = leads whose person another source brought earlier; amount = "
                f"sales of the persons the channel brought first; {costs}")
-    return common.table(title, [result["by"], *_RIGHT], rows, right=_RIGHT, drop=_DROP,
+    headers = grade_headers(result["grades"], result["by"])
+    right = (*_BEFORE_GRADES, *headers, *_AFTER_GRADES)
+    return common.table(title, [result["by"], *right], rows, right=right,
+                        drop=(tuple(headers), *_DROP),
                         full="--json or -o", caption=caption, total=True)
 
 

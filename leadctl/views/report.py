@@ -20,7 +20,8 @@ Definitions (per value of the `--by` column; an empty value counts as `(none)`):
   another channel already brought is a duplicate however old the other lead is);
 - rejects / reject_rate: rejected lead rows of that source (rejected on/after `--since`),
   rejects / (leads + rejects); only with `--by source` (rejects carry no UTM fields);
-- grade_a..grade_d, avg_score: the channel's persons by their current grade / score;
+- grade_<grade>, avg_score: the channel's persons by their current grade, one column per
+  grade in `report_grades` order (grade_a..grade_d for the usual A-D), / score;
 - sales_share: share of the channel's persons in a sales pool (as of the as-of);
 - sold: the channel's persons with a sale made by the as-of day (sales table, a sale in
   the assignment log, or a lock from a sale in ownership, closed by then). A sale
@@ -58,17 +59,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from leadctl import pii
 from leadctl.campaigns.costs import CHANNEL_DIMENSIONS, CostEntry, load_cost_rules
-from leadctl.errors import UsageError
+from leadctl.errors import RuleError, UsageError
 from leadctl.identity.lookup import arrived_after_sql
 from leadctl.routing.parse import load_routing_rules
 from leadctl.routing.screens import has_state_reason, latest_action_sql, ownership_as_of_sql
 from leadctl.rules.hints import one_of
+from leadctl.scoring.parse import load_scoring_rules
 from leadctl.sqlfn import round_sql
-from leadctl.sqltext import date_literal, literal, number
+from leadctl.sqltext import date_literal, ident, literal, number
 from leadctl.views.asof import screen_as_of, stored_as_of
 from leadctl.views.export import check_output_file, copy_to_file
 
@@ -77,11 +80,33 @@ NON_SALES_POOLS = ("nurture", "dormant", "public")
 FALLBACK_RULE = f"pool names without the word {'/'.join(NON_SALES_POOLS)}"
 NONE_LABEL = "(none)"
 TOTAL_LABEL = "(total)"
-REPORT_COLUMNS = ("channel", "leads", "persons", "dup_rate", "rejects", "reject_rate",
-                  "grade_a", "grade_b", "grade_c", "grade_d", "avg_score", "sales_share",
-                  "sold", "new_persons", "dup_other_source", "dup_same_source", "dup_from",
-                  "new_to_sales", "new_sold", "new_sold_amount", "sold_amount", "cost",
-                  "costed_leads", "cost_per_lead", "cost_per_new")
+DEFAULT_GRADES = ("A", "B", "C", "D")  # without a scoring.yaml
+
+
+def grade_columns(grades: Sequence[str]) -> list[str]:
+    """The report column of each grade: grade_ + its name lower-cased (grade_a, grade_hot);
+    a name that lower-cases to an earlier one's (`a` after `A`) gets _2, _3, ... so every
+    column stays. Pure."""
+    columns: list[str] = []
+    for grade in grades:
+        base = column = f"grade_{grade.lower()}"
+        n = 2
+        while column in columns:
+            column, n = f"{base}_{n}", n + 1
+        columns.append(column)
+    return columns
+
+
+def report_columns(grades: Sequence[str] = DEFAULT_GRADES) -> tuple[str, ...]:
+    """The columns of the channel table (`--json` rows, `-o` files), grade mix included."""
+    return ("channel", "leads", "persons", "dup_rate", "rejects", "reject_rate",
+            *grade_columns(grades), "avg_score", "sales_share", "sold", "new_persons",
+            "dup_other_source", "dup_same_source", "dup_from", "new_to_sales", "new_sold",
+            "new_sold_amount", "sold_amount", "cost", "costed_leads", "cost_per_lead",
+            "cost_per_new")
+
+
+REPORT_COLUMNS = report_columns()
 DUPLICATE_COLUMNS = ("lead_id", "created_at", "person_id", "earlier_source", "earlier_lead_id",
                      "earlier_created_at", "matched_on", "matched_values")
 
@@ -214,11 +239,13 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
                        sales_pools: list[str] | None = None,
                        as_of: dt.date | None = None,
                        costs: list[CostEntry] | None = None,
-                       routing_until: dt.date | None = None, state_reason: bool = True) -> str:
+                       routing_until: dt.date | None = None, state_reason: bool = True,
+                       grades: Sequence[str] = DEFAULT_GRADES) -> str:
     """One row per channel plus a total row (channel = '(total)', last). `costs`: the
     cost entries of dimension `by` (none: the cost columns are NULL). The pools are the
     stored ones, or as of `routing_until` (`ownership_as_of_sql`, as `find` reads them;
-    `state_reason`: whether the log has that column). Pure."""
+    `state_reason`: whether the log has that column). `grades`: the grade mix, one count
+    column per grade in this order (`grade_columns`). Pure."""
     if by not in BY_COLUMNS:
         raise UsageError(f"cannot report by {by!r}: choose one of {', '.join(BY_COLUMNS)}")
     visible, in_scope = _scope_sql("r.arrived_at", since, as_of)
@@ -232,14 +259,17 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
     window = [f"e.first_day <= {date_literal(as_of)}"] if as_of is not None else []
     window += [f"e.last_day >= {date_literal(since)}"] if since else []
     overlaps = " AND ".join(window) or "TRUE"
-    aggregates = """
+    mix = list(zip(grades, map(ident, grade_columns(grades)), strict=True))
+    grade_counts = "".join(
+        f"\n        count(DISTINCT CASE WHEN grade = {literal(grade)} THEN person_id END) AS {col},"
+        for grade, col in mix)
+    channel_grades = "".join(f"coalesce(c.{col}, 0) AS {col}, " for _, col in mix)
+    total_grades = "".join(f"t.{col}, " for _, col in mix)
+    grade_select = "".join(f"{col}, " for _, col in mix)
+    aggregates = f"""
         count(*) AS leads,
         count(DISTINCT person_id) AS persons,
-        round(avg(CASE WHEN cross_channel THEN 1.0 ELSE 0.0 END), 4) AS dup_rate,
-        count(DISTINCT CASE WHEN grade = 'A' THEN person_id END) AS grade_a,
-        count(DISTINCT CASE WHEN grade = 'B' THEN person_id END) AS grade_b,
-        count(DISTINCT CASE WHEN grade = 'C' THEN person_id END) AS grade_c,
-        count(DISTINCT CASE WHEN grade = 'D' THEN person_id END) AS grade_d,
+        round(avg(CASE WHEN cross_channel THEN 1.0 ELSE 0.0 END), 4) AS dup_rate,{grade_counts}
         round(CAST(count(DISTINCT CASE WHEN in_sales THEN person_id END) AS DOUBLE)
               / nullif(count(DISTINCT person_id), 0), 4) AS sales_share,
         count(DISTINCT CASE WHEN sold THEN person_id END) AS sold,
@@ -344,9 +374,7 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
     channels AS (
         SELECT n.channel, coalesce(c.leads, 0) AS leads,
                coalesce(c.persons, 0) AS persons, c.dup_rate, rc.rejects,
-               coalesce(c.grade_a, 0) AS grade_a, coalesce(c.grade_b, 0) AS grade_b,
-               coalesce(c.grade_c, 0) AS grade_c, coalesce(c.grade_d, 0) AS grade_d,
-               cp.avg_score, c.sales_share, coalesce(c.sold, 0) AS sold,
+               {channel_grades}cp.avg_score, c.sales_share, coalesce(c.sold, 0) AS sold,
                coalesce(c.new_persons, 0) AS new_persons,
                coalesce(c.dup_other_source, 0) AS dup_other_source,
                coalesce(c.dup_same_source, 0) AS dup_same_source, df.dup_from,
@@ -363,8 +391,8 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
         LEFT JOIN channel_costs cc ON cc.channel = n.channel
         UNION ALL
         SELECT t.channel, t.leads, t.persons, t.dup_rate,
-               (SELECT sum(rejects) FROM reject_counts), t.grade_a, t.grade_b, t.grade_c,
-               t.grade_d, tp.avg_score, t.sales_share, t.sold, t.new_persons,
+               (SELECT sum(rejects) FROM reject_counts), {total_grades}tp.avg_score,
+               t.sales_share, t.sold, t.new_persons,
                t.dup_other_source, t.dup_same_source, (SELECT dup_from FROM total_dup_from),
                t.new_to_sales, t.new_sold, t.new_amount, tp.sold_amount,
                (SELECT sum(cost) FROM channel_costs),
@@ -374,7 +402,7 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
 SELECT channel, leads, persons, dup_rate, CAST({rejects_value} AS BIGINT) AS rejects,
        round(CAST({rejects_value} AS DOUBLE)
              / nullif(leads + coalesce(rejects, 0), 0), 4) AS reject_rate,
-       grade_a, grade_b, grade_c, grade_d, avg_score, sales_share, sold,
+       {grade_select}avg_score, sales_share, sold,
        new_persons, dup_other_source, dup_same_source, dup_from, new_to_sales, new_sold,
        {round_sql("new_amount", 2)} AS new_sold_amount,
        {round_sql("sold_amount", 2)} AS sold_amount,
@@ -406,6 +434,41 @@ def sales_pools_from_rules(rules_dir: Path | None) -> tuple[list[str] | None, st
                                                                                       p.team)]
     return names, (f"routing.yaml pools whose name/team has no word "
                    f"{'/'.join(NON_SALES_POOLS)}, nor the dormant pool")
+
+
+def stored_grades_sql() -> str:
+    """The grades the stored scores hold, best first (by their highest score: grades are
+    thresholds, highest first), then by name. Pure."""
+    return ("SELECT grade FROM scores WHERE grade IS NOT NULL GROUP BY grade "
+            "ORDER BY max(score) DESC NULLS LAST, grade")
+
+
+def report_grades(ws, rules_dir: Path | None) -> tuple[list[str], list[str]]:
+    """The grade mix's grades, best first, and warnings: scoring.yaml's grades in its
+    order (A-D without the file), then any grade of the stored scores it does not define
+    (scored with other rules: those persons would be missing from the mix). A scoring.yaml
+    that cannot be read gives the stored scores' grades (A-D when there are none), with a
+    warning: the stored grades are the ones the report counts."""
+    stored = [r["grade"] for r in ws.rows(stored_grades_sql())]
+    try:
+        rules = load_scoring_rules(rules_dir)
+    except RuleError as e:
+        problem = str(e).splitlines()[0]
+        more = len(e.problems) - 1
+        problem += f" (and {more} more)" if more > 0 else ""
+        return stored or list(DEFAULT_GRADES), [
+            f"scoring.yaml cannot be read ({problem}): the grade mix shows the grades of "
+            f"the stored scores ({', '.join(stored) or 'none: A, B, C, D'})"]
+    grades = [g.name for g in rules.grades] if rules.present else list(DEFAULT_GRADES)
+    extra = [g for g in stored if g not in grades]
+    if not extra:
+        return grades, []
+    defined = str(rules.path) if rules.present else "the default A-D (no scoring.yaml)"
+    return grades + extra, [
+        f"the stored scores have grade{'s' if len(extra) > 1 else ''} {', '.join(extra)}, "
+        f"which {defined} does not define (scored with other rules?): the grade mix "
+        f"shows {'them' if len(extra) > 1 else 'it'} after its own; run `leadctl score` "
+        "to grade again"]
 
 
 def duplicates_sql(source: str, since: dt.date | None = None, as_of: dt.date | None = None,
@@ -458,17 +521,19 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
         return _duplicates(ws, duplicates, by, since, out, screen, reveal)
     costs = load_cost_rules(rules_dir)  # a broken costs.yaml: RuleError with file:line:col
     sales_pools, sales_rule = sales_pools_from_rules(rules_dir)
+    grades, grade_warnings = report_grades(ws, rules_dir)
     until = screen.routing_until  # the pools as find and portrait read them
     sql = channel_report_sql(by, since, sales_pools, screen.as_of, costs.for_dimension(by),
                              routing_until=until,
-                             state_reason=until is None or has_state_reason(ws))
+                             state_reason=until is None or has_state_reason(ws),
+                             grades=grades)
     result: dict = {"by": by, "since": since.isoformat() if since else None,
                     **screen.with_routing(ws.scalar(latest_action_sql(until)),
                                           score=stored_as_of(ws, "scores"),
                                           identity=_identity_after(ws, screen)),
                     "sales_pools": sales_pools, "sales_pools_rule": sales_rule,
-                    "costs": str(costs.path) if costs.present else None,
-                    "currency": costs.currency}
+                    "grades": grades, "costs": str(costs.path) if costs.present else None,
+                    "currency": costs.currency, "warnings": grade_warnings}
     if out is not None:
         if not reveal:  # a utm value or source may quote a phone: masked as on screen
             sql = _masked_channels_sql(ws, sql)
