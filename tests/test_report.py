@@ -297,21 +297,14 @@ def test_grades_the_rules_do_not_define_are_shown_with_a_warning(rcli):
         "`leadctl score` to grade again\n")
 
 
-
-def test_an_unreadable_scoring_yaml_shows_the_stored_grades(rcli):
-    # the stored grades are the ones the report counts, best (highest score) first
+def test_an_invalid_scoring_yaml_refuses_the_report(rcli):
+    # the grade mix follows its grades: invalid, the report refuses as for routing.yaml
     (rcli.rules / "scoring.yaml").write_text("grades: {A: x}\nrules: []\n", encoding="utf-8")
-    with open_writer(rcli.db) as ws:
-        ws.execute("UPDATE scores SET grade = CASE WHEN score >= 70 THEN 'hot' "
-                   "WHEN score >= 30 THEN 'warm' ELSE 'cold' END")
     result = rcli("report", "channels", "--json")
-    assert result.exit_code == 0
-    assert result.json()["grades"] == ["hot", "warm", "cold"]
-    assert grade_mix(result.json())[-1] == ("(total)", 5, 2, 2, 1)
-    assert result.stderr == (
-        f"warning: scoring.yaml cannot be read ({rcli.rules / 'scoring.yaml'}:1:13: grade "
-        "'A': minimum score must be a number, not 'x'): the grade mix shows the grades of "
-        "the stored scores (hot, warm, cold)\n")
+    assert result.exit_code == 2
+    assert result.json()["error"]["message"] == (
+        f"{rcli.rules / 'scoring.yaml'}:1:13: grade 'A': minimum score must be a number, "
+        "not 'x'")
 
 
 def test_grade_columns_and_headers_stay_apart():

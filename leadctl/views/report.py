@@ -64,7 +64,7 @@ from pathlib import Path
 
 from leadctl import pii
 from leadctl.campaigns.costs import CHANNEL_DIMENSIONS, CostEntry, load_cost_rules
-from leadctl.errors import RuleError, UsageError
+from leadctl.errors import UsageError
 from leadctl.identity.lookup import arrived_after_sql
 from leadctl.routing.parse import load_routing_rules
 from leadctl.routing.screens import has_state_reason, latest_action_sql, ownership_as_of_sql
@@ -447,18 +447,10 @@ def report_grades(ws, rules_dir: Path | None) -> tuple[list[str], list[str]]:
     """The grade mix's grades, best first, and warnings: scoring.yaml's grades in its
     order (A-D without the file), then any grade of the stored scores it does not define
     (scored with other rules: those persons would be missing from the mix). A scoring.yaml
-    that cannot be read gives the stored scores' grades (A-D when there are none), with a
-    warning: the stored grades are the ones the report counts."""
+    with errors is a RuleError at its place (exit 2), as a broken routing.yaml or
+    costs.yaml is for this report."""
     stored = [r["grade"] for r in ws.rows(stored_grades_sql())]
-    try:
-        rules = load_scoring_rules(rules_dir)
-    except RuleError as e:
-        problem = str(e).splitlines()[0]
-        more = len(e.problems) - 1
-        problem += f" (and {more} more)" if more > 0 else ""
-        return stored or list(DEFAULT_GRADES), [
-            f"scoring.yaml cannot be read ({problem}): the grade mix shows the grades of "
-            f"the stored scores ({', '.join(stored) or 'none: A, B, C, D'})"]
+    rules = load_scoring_rules(rules_dir)
     grades = [g.name for g in rules.grades] if rules.present else list(DEFAULT_GRADES)
     extra = [g for g in stored if g not in grades]
     if not extra:
