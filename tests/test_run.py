@@ -399,6 +399,9 @@ def test_a_run_its_options_refuse_logs_its_start_and_failure(tmp_path, args, mes
     (["find", "--limit", "x", "grade = 'A'"], "find", "Invalid value for '--limit': Input "
      "should be a valid integer, unable to parse string as an integer"),
     (["identity", "why", "P1"], "identity why", "Missing argument 'b'."),
+    # raised by the parser without the command's context
+    (["report", "channels", "--by"], "report channels", "Option '--by' requires an argument."),
+    (["report"], "report", "no command given (see `leadctl report --help`)"),
 ])
 def test_options_the_parser_refuses_are_logged_as_a_failed_command(tmp_path, args, command,
                                                                   message):

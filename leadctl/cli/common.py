@@ -117,18 +117,37 @@ def refusal_logged(ctx: typer.Context, check: Callable[[], Any]) -> Any:
         raise
 
 
-def parser_refusal_logged(exc: Exception) -> None:
+def parser_refusal_logged(exc: Exception, root: typer.Context, args: list[str]) -> None:
     """A command whose options the parser refuses (`--limit x`, a missing argument) is
     logged as any refused command is (`find started`, `find failed (exit 2): …`): a cron
     job's log file shows why it did nothing. Only a command's own parse: the root's
-    options configure the log, so before them nothing can be logged."""
+    options configure the log, so before them nothing can be logged. `root`, `args`: the
+    root's context and its command line from the command on, for an error the parser
+    raises without the command's context (`--limit` missing its value)."""
     ctx = getattr(exc, "ctx", None)
-    if ctx is None or ctx.parent is None or LOG_STARTED in ctx.meta:
+    if ctx is not None and ctx.parent is None:
+        return  # the root's own parse (an unknown command): before the log is set up
+    command = (ctx.command_path.removeprefix(f"{ctx.find_root().info_name} ")
+               if ctx is not None else _command_named(root, args))
+    if command is None or LOG_STARTED in root.meta:
         return
-    ctx.meta[LOG_STARTED] = ctx.meta[LOG_FAILED] = True
-    command = ctx.command_path.removeprefix(f"{ctx.find_root().info_name} ")
+    root.meta[LOG_STARTED] = root.meta[LOG_FAILED] = True
+    message = (f"no command given (see `leadctl {command} --help`)"
+               if type(exc).__name__ == "NoArgsIsHelpError" else exc.format_message())
     log.info("%s started", command)
-    log.error("%s failed (exit 2): %s", command, exc.format_message())
+    log.error("%s failed (exit 2): %s", command, message)
+
+
+def _command_named(root: typer.Context, args: list[str]) -> str | None:
+    """`identity why` of `identity why A --x`: the command, and its subcommand if a group."""
+    names = [a for a in args if not a.startswith("-")]
+    command = root.command.get_command(root, names[0]) if names else None
+    if command is None:
+        return None
+    sub = getattr(command, "get_command", None)
+    if sub is not None and len(names) > 1 and sub(root, names[1]) is not None:
+        return f"{names[0]} {names[1]}"
+    return names[0]
 
 
 def logged_here(ctx: typer.Context) -> None:

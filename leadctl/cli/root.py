@@ -49,7 +49,7 @@ class JsonFailureGroup(typer.core.TyperGroup):
                 exc.message += (f" (a global option: it goes before the command, as in "
                                 f"`leadctl {exc.option_name} … {ctx.invoked_subcommand} …`)")
             if getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message"):
-                common.parser_refusal_logged(exc)  # click's UsageError family
+                common.parser_refusal_logged(exc, ctx, args)  # click's UsageError family
                 if "--json" in args:
                     output.print_json(output.failure_document(
                         UsageError(exc.format_message()), 2))
