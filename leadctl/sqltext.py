@@ -96,9 +96,12 @@ PLAIN_NUMBER_RE = "^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
 
 
 def plain_number_sql(text: str) -> str:
-    """A text as DOUBLE when it is a plain number (`PLAIN_NUMBER_RE`), else NULL."""
-    return (f"CASE WHEN regexp_matches({text}, {literal(PLAIN_NUMBER_RE)}) "
-            f"THEN TRY_CAST({text} AS DOUBLE) END")
+    """A text as DOUBLE when it is a plain number (`PLAIN_NUMBER_RE`) between spaces (an
+    attribute is stored as written: ` 12` is 12, as both engines' casts read it), else
+    NULL."""
+    trimmed = f"trim({text})"
+    return (f"CASE WHEN regexp_matches({trimmed}, {literal(PLAIN_NUMBER_RE)}) "
+            f"THEN TRY_CAST({trimmed} AS DOUBLE) END")
 
 
 NULL_TOKENS_SQL = ", ".join(literal(t) for t in NULL_TOKENS)

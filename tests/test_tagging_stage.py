@@ -387,14 +387,14 @@ def test_a_number_attribute_that_is_nan_or_infinite_is_no_number(tmp_path):
 
 def test_a_number_attribute_is_a_plain_number_on_both_engines(tmp_path):
     """`1_000` (DuckDB's cast reads 1000, Spark's none) and `2.5d` (Spark's Java cast reads
-    2.5, DuckDB's none) are no number on either engine; `1e3` and `+.5` are."""
+    2.5, DuckDB's none) are no number on either engine; `1e3` is, spaces around it too."""
     tags = ("event_attributes: {coupon: number}\ntags:\n"
             "  - {name: coupon_sum, kind: metric, event: order_paid, agg: sum,"
             " field: coupon}\n")
     ws = events_ws()  # a: two kinds of order (1 + 2 rows), b: one
     ws.execute("""UPDATE events SET attributes = CASE WHEN subject = 'person:b' THEN
                   '{"coupon": "1_000"}' WHEN category = 'daily' THEN '{"coupon": "2.5d"}'
-                  ELSE '{"coupon": "1e3"}' END""")
+                  ELSE '{"coupon": " 1e3 "}' END""")
     run_tags(ws, rules(tmp_path, tags), AS_OF, run_id=1)
     assert ws.rows("SELECT person_id, coupon_sum FROM person_features "
                    "ORDER BY person_id") == [
