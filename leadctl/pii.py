@@ -148,14 +148,13 @@ _PHONE_RE = re.compile(
 # An ID card written in groups, as people space it for reading (`110101 19900307 123X`,
 # `110101 1990 0307 123X`; identity normalisation drops the spaces: the same card) or
 # dash it (else its middle read as a dashed mobile, `199****7123`, and half of it shown).
-# Groups of 4 or more (shorter ones are how dates and amounts split), single separators;
-# a candidate is masked only when it holds 18 characters, X only last.
+# Groups of 4 or more (shorter ones are how dates and amounts split), single separators.
+# A run of groups is found whole, then searched for the cards it holds: one with a year
+# before it or a phone after it (`2024 110101 19900307 123X`) is masked too.
 _X = "[0-9Xx０-９Ｘｘ]"
 _SPACE = "[ \\-\u00a0\u3000－]"
-_SPACED_ID_CARD_RE = re.compile(
-    f"(?<![0-9A-Za-z０-９Ａ-Ｚａ-ｚ])[1-9１-９]{_D}{{3,}}(?:{_SPACE}{_D}{{3,}}{_X})+"
-    f"(?![0-9A-Za-z０-９Ａ-Ｚａ-ｚ])")
-
+_ALNUM = "0-9A-Za-z０-９Ａ-Ｚａ-ｚ"
+_GROUP_RUN_RE = re.compile(f"(?<![{_ALNUM}]){_X}+(?:{_SPACE}{_X}+)+(?![{_ALNUM}])")
 # The ID card's full-width digits and X as ASCII, as a phone's: the mask shows ASCII.
 _TO_ASCII_ID_CARD = str.maketrans(FULL_WIDTH_DIGITS + "Ｘｘ", "0123456789Xx")
 
@@ -164,17 +163,44 @@ def _mask_id_card_text(value: str) -> str | None:
     return mask_id_card(value.translate(_TO_ASCII_ID_CARD))
 
 
-def _mask_spaced_id_card(value: str) -> str:
-    card = re.sub(_SPACE, "", value)
-    if len(card) != 18 or not _ID_CARD_RE.fullmatch(card):
-        return value  # another count of digits, or an X inside: no ID card
-    return _mask_id_card_text(card)
+def _mask_grouped_id_cards(run: str) -> str:
+    """The ID cards among a run's groups: consecutive groups of 4 or more characters that
+    make 18 and an ID card (X only last), each masked whole; the rest as it is. Where two
+    such spans overlap (`2024 110101 19900307 123X`), one whose characters 7-14 are a
+    birth date is the card."""
+    parts = re.split(f"({_SPACE})", run)  # group, separator, group, ...
+    groups = parts[0::2]
+    spans = []  # (not a birth date, first group, last group + 1, the card)
+    for i in range(len(groups)):
+        size, j = 0, i
+        while j < len(groups) and len(groups[j]) >= 4 and size < 18:
+            size, j = size + len(groups[j]), j + 1
+        card = "".join(groups[i:j]).translate(_TO_ASCII_ID_CARD)
+        if j - i >= 2 and size == 18 and _ID_CARD_RE.fullmatch(card):
+            spans.append((not _BIRTH_DATE_RE.match(card[6:14]), i, j, card))
+    masked: dict[int, tuple[int, str]] = {}  # first group → (last + 1, mask)
+    taken: set[int] = set()
+    for _, i, j, card in sorted(spans):
+        if taken.isdisjoint(range(i, j)):
+            taken.update(range(i, j))
+            masked[i] = (j, mask_id_card(card))
+    out, i = [], 0
+    while i < len(groups):
+        j, text = masked.get(i, (i + 1, groups[i]))
+        out.append(text)
+        if j < len(groups):
+            out.append(parts[2 * j - 1])  # the separator before the next group
+        i = j
+    return "".join(out)
+
+
+_BIRTH_DATE_RE = re.compile("(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])")
 
 
 # What `mask_text` masks, in order: e-mails, 18-digit ID cards (whole, then spaced), CN
 # mobiles.
 _TEXT_MASKS = ((_EMAIL_RE, mask_email), (_ID_CARD_RE, _mask_id_card_text),
-               (_SPACED_ID_CARD_RE, _mask_spaced_id_card), (_PHONE_RE, mask_phone))
+               (_GROUP_RUN_RE, _mask_grouped_id_cards), (_PHONE_RE, mask_phone))
 
 
 def mask_text(text: str | None) -> str | None:

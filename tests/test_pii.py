@@ -106,6 +106,10 @@ def test_mask_text_finds_an_id_card_written_in_groups():
             "１１０１０１　１９９００３０７　１２３Ｘ")
     assert pii.mask_text(line) == ("id 1101**********123X; 1101**********1233 and "
                                    "1101**********123X")
+    # beside other groups: a year before (its 18 are no birth date), a phone after
+    assert pii.mask_text("2024 110101 19900307 123X; 110101-1990-0307-1233 13812345678; "
+                         "no.1234 110101-1990-0307-1233") == (
+        "2024 1101**********123X; 1101**********1233 138****5678; no.1234 1101**********1233")
 
 
 def test_mask_text_leaves_numbers_that_are_no_phone():
@@ -116,7 +120,7 @@ def test_mask_text_leaves_numbers_that_are_no_phone():
             "amount 13 812 345 678 901, price 1381234.5678, groups of two 13 81 23 45 678, "
             "order 1381 2345 6789, time 1500-2000, id 11010119900307123 4, amount 013 812 345 678, "
             "nineteen １１０１０１１９９００３０７１２３３１, card 6222 0212 3456 7890, "
-            "twenty-two 110101 19900307 1234 5678, short groups 110 101 199 003 071 233, "
+            "bank 6222 0212 3456 7890 1234, short groups 110 101 199 003 071 233, "
             "range 20261101-20261130")
     assert pii.mask_text(line) == line
 
