@@ -589,3 +589,20 @@ def test_a_route_dated_before_a_later_rep_action_on_a_person_it_moves_is_refused
     assert cli("route", "--as-of", "2026-12-01").exit_code == 0
     assert query(cli, "SELECT person_id, new_owner FROM assignments WHERE as_of = "
                       "'2026-12-01' AND rule <> 'status' ORDER BY 1") == [(X, "cid"), (Y, "cid")]
+
+
+def test_a_split_dated_before_a_later_rep_action_on_the_person_it_splits_is_refused(cli):
+    # The part split off carries the state of the person it left (kept_by): a status set
+    # on 12-01 would be logged in the split row as of 11-05.
+    a = pid("a1")
+    night(cli, f"a1,{X_PHONE},{Y_EMAIL},2026-10-01 10:00\na2,{X_PHONE},,2026-10-02 10:00\n"
+               f"a3,,{Y_EMAIL},2026-10-03 10:00\n", "2026-11-01")
+    assert cli("status", "a3", "contacting", "--as-of", "2026-12-01").exit_code == 0
+    log = query(cli, "SELECT * FROM assignments ORDER BY ALL")
+    block_email(cli, Y_EMAIL)
+    _refused_out_of_order(cli, cli("resolve", "--as-of", "2026-11-05"), a, "status",
+                          "an identity split")
+    assert query(cli, "SELECT * FROM assignments ORDER BY ALL") == log
+    assert cli("resolve", "--as-of", "2026-12-01").exit_code == 0
+    assert query(cli, "SELECT as_of, old_status FROM assignments WHERE rule = 'split'") == [
+        (dt.date(2026, 12, 1), "contacting")]

@@ -382,8 +382,11 @@ SELECT person_id, last_sold_at FROM {SPLIT_JOINS}"""]
 
 
 def split_logged_sql(run_id: int) -> str:
-    """The persons `split_log_sql` logs a row for."""
-    return f"SELECT person_id FROM ({_split_parts_sql(run_id)}) p WHERE p.kept_by IS NOT NULL"
+    """The persons `split_log_sql` logs a row for, and the persons whose state those rows
+    carry (`kept_by`: a change logged for it later would be written back in time too)."""
+    parts = f"SELECT * FROM ({_split_parts_sql(run_id)}) p WHERE p.kept_by IS NOT NULL"
+    return (f"SELECT person_id FROM ({parts}) a UNION ALL "
+            f"SELECT kept_by AS person_id FROM ({parts}) b")
 
 
 def split_log_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime) -> str:
