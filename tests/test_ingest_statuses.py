@@ -180,16 +180,23 @@ UNREADABLE_HEADER = ("its header line cannot be read: a quote left open (the res
                      "reads as one field) or a header field over 131,072 characters")
 
 
-@pytest.mark.parametrize("header", ['phone,"name,city',  # the rest of the file one field
-                                    'phone,"' + "x" * 140_000 + '"'])
-def test_a_header_over_the_field_limit_fails_its_file_and_the_others_load(cli, tmp_path,
-                                                                          header):
+@pytest.mark.parametrize("header, rows", [
+    ('phone,"name,city', 10_000),  # the rest of the file one field
+    ('phone,"' + "x" * 140_000 + '"', 10_000),
+    # a small file: DuckDB loaded a column `"name` (Spark reads `phone`, `name,city`)
+    ('phone,"name,city', 1),
+    ('phone,"name,city', 3),  # closed by a later quote that ends no field: `,"W"x`
+])
+def test_an_unreadable_header_fails_its_file_and_the_others_load(cli, tmp_path,
+                                                                 header, rows):
     """Python's csv gives up on a field over 128 KB: that raised out of the command
-    (exit 3) and the good files of the command were not loaded either."""
+    (exit 3) and the good files of the command were not loaded either. A header whose
+    quote is left open fails its file whatever the file's size."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     bad = write(inbox / "bad.csv", header + "\n" + "".join(
-        f"139{i:08d},n{i},c\n" for i in range(10_000)))
+        f'139{i:08d},"W"x,c\n' if (i, rows) == (1, 3) else f"139{i:08d},n{i},c\n"
+        for i in range(rows)))
     write(inbox / "good.csv", "lead_id,phone\nG1,13812345671\n")
     result = cli("ingest", inbox, "--json")
     assert (result.exit_code, result.stderr) == (2, f"error: {bad}: {UNREADABLE_HEADER}\n")
@@ -252,6 +259,17 @@ def test_one_bad_byte_in_a_small_file_rejects_its_row_only(cli, tmp_path):
         ("K1", "张三"), ("N1", "a\x00b"), ("N2", "ok")]  # the NUL a character of its cell
     assert table(cli, "SELECT source, row_number, reason FROM rejects") == [
         ("gbk", 2, "invalid_encoding")]
+
+
+@pytest.mark.parametrize("header, names", [
+    ('phone,"home\ncity"', ["phone", "home\ncity"]),  # a name with a line break is one
+    ('"phone" ,note', ["phone", "note"]),  # a space after a closing quote
+])
+def test_a_header_whose_quotes_close_loads(cli, tmp_path, header, names):
+    path = write(tmp_path / "x.csv", f"{header}\n13812345671,SH\n")
+    assert cli("ingest", path).exit_code == 0
+    assert table(cli, "SELECT phone, attributes FROM leads") == [
+        ("13812345671", '{"' + names[1].replace("\n", "\\n") + '":"SH"}')]
 
 
 def test_a_few_ragged_rows_are_still_rejected_row_by_row(cli, tmp_path):

@@ -278,6 +278,32 @@ def test_a_one_column_files_blank_lines_use_no_record_number_as_on_duckdb(tmp_pa
         ("13812345671", 1), ("13812345673", 2), ("13812345674", 4), ("no_identifier", 3)]
 
 
+UNREADABLE_HEADER = ("its header line cannot be read: a quote left open (the rest of the file "
+                     "reads as one field) or a header field over 131,072 characters")
+
+
+def test_a_header_with_a_quote_left_open_fails_its_file_on_both_engines(tmp_path):
+    """In a small file DuckDB loaded a column `"name`, Spark the columns `phone` and
+    `name,city` (ending the quote at the line's end)."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    bad = inbox / "bad.csv"
+    bad.write_text('phone,"name,city\n13800000001,Li,SH\n')
+    (inbox / "good.csv").write_text("lead_id,phone\nG1,13812345671\n")
+    duck = Cli(tmp_path / "duck.duckdb")("run", "--inbox", inbox, "--as-of", AS_OF, "--json")
+    spark = Cli(tmp_path / "spark.duckdb")("run", "--engine", "spark", "--inbox", inbox,
+                                           "--output", tmp_path / "out", "--as-of", AS_OF,
+                                           "--json")
+    for ran in (duck, spark):
+        assert ran.exit_code == 2, ran.stderr[-2000:]
+        assert [(f["source"], f["status"], f["loaded"], f["message"])
+                for f in ran.json()["ingest"]["files"]] == [
+            ("bad", "failed", 0, UNREADABLE_HEADER), ("good", "loaded", 1, "")]
+        assert ran.json()["error"]["message"] == (
+            "1 inbox file(s) could not be read or used, nothing was changed: "
+            f"{bad}: {UNREADABLE_HEADER}")
+
+
 def test_unreadable_input_on_spark_is_an_input_error(tmp_path):
     bad = tmp_path / "broken.parquet"
     bad.write_bytes(b"PAR1 not really parquet")

@@ -232,6 +232,8 @@ class DuckDBReader:
         elif fmt.eof_mark:
             read_path = staged.temp = without_eof_mark(path)
         try:
+            # first: a header whose quote is left open fails its file before any read
+            staged.header_fields = csv_header(read_path, fmt.delimiter)
             header = _stage_csv(ws, read_path, fmt.delimiter, staged.rejects_table,
                                 fmt.apostrophes)
             for old_name, new_name in sql.free_names(header).items():  # a `row_number` column
@@ -247,7 +249,6 @@ class DuckDBReader:
             else:
                 staged.rows_sql = sql.positional_csv_rows_sql("_stage")
             staged.columns, staged.types = _describe(ws, "SELECT * FROM _stage LIMIT 0")
-            staged.header_fields = csv_header(read_path, fmt.delimiter)
         except BaseException:
             self.release(ws, staged)
             raise

@@ -302,19 +302,37 @@ def _utf8_evidence(text: str) -> int:
     return len(_WIDE.findall(text)) + len(letters)
 
 
-def csv_header(path: Path, delimiter: str) -> list[str]:
-    """The fields of a UTF-8 CSV file's header record, RFC 4180 quoting (spaces after a
-    delimiter skipped: `"id", "name"` is id and name, as DuckDB reads it)."""
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        # blank lines before it are skipped, as the readers skip them
-        try:
-            return next((r for r in csv.reader(fh, delimiter=delimiter,
+def csv_header(path: Path, delimiter: str, encoding: str = "utf-8-sig") -> list[str]:
+    """The fields of a CSV file's header record, RFC 4180 quoting (spaces after a
+    delimiter skipped: `"id", "name"` is id and name, as DuckDB reads it).
+
+    A header whose quote is left open (`phone,"name,city`) fails its file on both
+    engines, whatever the file's size: DuckDB read the lines after it into a name (or
+    gave up past csv's field limit in a large file), Spark ends it at the line's end.
+    Left open: the quote runs to the end of the file, or a later quote that ends no
+    field closes it; a name with a line break inside quotes that close is a name."""
+    def first_record(strict: bool) -> list[str]:
+        with open(path, encoding=encoding, errors="replace", newline="") as fh:
+            # blank lines before it are skipped, as the readers skip them
+            return next((r for r in csv.reader(fh, delimiter=delimiter, strict=strict,
                                                skipinitialspace=True) if r), [])
-        except csv.Error:  # a field over csv's limit: the file's failure, not ours
-            raise InputError(
-                "its header line cannot be read: a quote left open (the rest of the file "
-                f"reads as one field) or a header field over {csv.field_size_limit():,} "
-                "characters") from None
+
+    try:
+        return first_record(strict=True)
+    except csv.Error as exc:  # read again leniently: `"id" ,name` is a header
+        open_to_the_end = "unexpected end of data" in str(exc)
+    try:
+        header = first_record(strict=False)
+    except csv.Error:  # a field over csv's limit
+        open_to_the_end = True
+    if open_to_the_end or any("\n" in f or "\r" in f for f in header):
+        raise InputError(UNREADABLE_HEADER)
+    return header
+
+
+UNREADABLE_HEADER = ("its header line cannot be read: a quote left open (the rest of the "
+                     "file reads as one field) or a header field over "
+                     f"{csv.field_size_limit():,} characters")
 
 
 _QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from leadctl.errors import InputError
 from leadctl.ingest.load import DATA_SUFFIXES, DuckDBReader, StagedFile, expand_paths
-from leadctl.ingest.sniff import FileFormat, without_eof_mark
+from leadctl.ingest.sniff import UTF8, FileFormat, csv_header, without_eof_mark
 from leadctl.ingest.sql import (
     free_names,
     header_names,
@@ -103,6 +103,11 @@ class SparkReader(DuckDBReader):
             return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"), temp=temp,
                               decoded=tuple(renames.get(c, c) for c in decoded))
         temp = None
+        if not isinstance(path, ClusterPath):
+            # a header whose quote is left open fails its file, as on DuckDB (Spark would
+            # end the quote at the line's end)
+            csv_header(path, fmt.delimiter, "utf-8-sig" if fmt.encoding in UTF8
+                       else fmt.encoding)
         if fmt.eof_mark:  # (a local file: a cluster file is not sniffed)
             temp = without_eof_mark(path, fmt.encoding)
             location = _location(temp)
