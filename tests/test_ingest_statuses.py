@@ -295,12 +295,40 @@ def test_blank_lines_use_no_record_number(cli, tmp_path, eol):
         (2, "missing_columns"), (4, "too_many_columns")]
 
 
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("lines, leads, rejects", [
+    (["lead_id,phone,city", "1,13900000001,北京", "   ", "2,13900000002", "\t \t",
+      "3,13900000003,上海", "  "], [("1", 1), ("3", 3)], [(2, "missing_columns")]),
+    (["lead_id,phone,city", "1,13900000001,北京", " ", "3,13900000003,上海", "\t"],
+     [("1", 1), ("3", 2)], []),
+    # a line of spaces inside a quoted value is text of it
+    (["lead_id,phone,note", '1,13900000001,"a', "   ", 'b"', "  ", "2,13900000002", "",
+      "3,13900000003,c"], [("1", 1), ("3", 3)], [(2, "missing_columns")]),
+    # before the header (DuckDB's reader took the first for the header: an invalid file)
+    (["  ", "\t", "", "lead_id,phone,city", "1,13900000001,北京", " ", "2,13900000002",
+      "3,13900000003,上海"], [("1", 1), ("3", 3)], [(2, "missing_columns")]),
+])
+def test_a_line_of_white_space_alone_is_a_blank_line(cli, tmp_path, eol, lines, leads,
+                                                     rejects):
+    """DuckDB's reader rejected a line of spaces or tabs alone in a file of more columns
+    (`missing_columns`), numbered it and shifted the rows after it; Spark skips it."""
+    path = tmp_path / "x.csv"
+    path.write_bytes(eol.join(lines).encode())
+    result = cli("ingest", path, "--strict", "--json")
+    assert result.exit_code == (1 if rejects else 0), result.stderr
+    assert result.json()["totals"]["rows_read"] == len(leads) + len(rejects)
+    assert table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == leads
+    assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == rejects
+
+
 @pytest.mark.parametrize("text, leads, rejects", [
     ("phone\n13812345671\n\n13812345673\n\n", [("13812345671", 1), ("13812345673", 2)], []),
     # `""` is a record (an empty value); a line of spaces is blank, as Spark skips it; a
     # rejected line and blank lines before the header keep the numbering
     ('\nphone\n13812345671\n\n13812345673,x\n""\n   \n13812345676\n\n',
      [("13812345671", 1), ("13812345676", 4)], [(2, "too_many_columns"), (3, "no_identifier")]),
+    (" \t\n  \nphone\n13812345671\n \n13812345673\n",  # white space before the header
+     [("13812345671", 1), ("13812345673", 2)], []),
     ('phone\n"1381\n\n2345671"\n\n13812345673\n',  # a blank line inside a quoted value
      [("1381\n\n2345671", 1), ("13812345673", 2)], []),
 ])
@@ -462,8 +490,8 @@ def test_the_good_rows_of_a_mixed_file_are_kept(case):
         return
     assert result.exit_code == 0, result.stderr
     # Every line is a row, loaded or rejected; a CR ends a line (as in any text reader),
-    # blank lines are no rows.
-    rows = [line for line in re.split("\r\n|\r|\n", text)[1:] if line]
+    # blank lines (also of spaces or tabs alone, as Spark skips them) are no rows.
+    rows = [line for line in re.split("\r\n|\r|\n", text)[1:] if line.strip(" \t")]
     assert (file["loaded"] + file["rejected"], file["rows_read"]) == (len(rows), len(rows))
     assert {lead for lead in leads if lead[0].startswith("G")} == {
         (f"G{i}", f"1390000{i:04d}", rows.index(f"G{i},1390000{i:04d},北京") + 1)

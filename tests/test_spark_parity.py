@@ -278,6 +278,24 @@ def test_a_one_column_files_blank_lines_use_no_record_number_as_on_duckdb(tmp_pa
         ("13812345671", 1), ("13812345673", 2), ("13812345674", 4), ("no_identifier", 3)]
 
 
+def test_lines_of_white_space_alone_use_no_record_number_as_on_spark(tmp_path):
+    """Spark skips a line of spaces or tabs alone; DuckDB's reader rejected one in a file
+    of more columns as `missing_columns` and numbered the rows after it one more (and
+    took one before the header for the header)."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "form.csv").write_text(" \t\nlead_id,phone,city\nA1,13800000001,SH\n   \n"
+                                    "A2,13800000002,BJ\n\t \nA3,13800000003\n"
+                                    "A4,13800000004,GZ\n  \n")
+    (inbox / "crm.csv").write_text("lead_id,phone\n" + "".join(
+        f"C{i},1390000{i:04d}\n" for i in range(20)))  # the reject under the allowed share
+    sql = ("SELECT lead_id, row_number FROM leads WHERE source = 'form' UNION ALL "
+           "SELECT reason, row_number FROM rejects ORDER BY ALL")
+    loaded = _on_both_engines(_both_engines(tmp_path, inbox), sql)
+    assert loaded[0] == loaded[1] == [
+        ("A1", 1), ("A2", 2), ("A4", 4), ("missing_columns", 3)]
+
+
 UNREADABLE_HEADER = ("its header line cannot be read: a quote left open (the rest of the file "
                      "reads as one field) or a header field over 131,072 characters")
 

@@ -218,13 +218,15 @@ class DuckDBReader:
                 c for c, kind in kinds.items() if kind == "text"))
         staged = StagedFile("", [], {}, rejects_table=f"_rej_{file_id}")
         read_path = path
-        if fmt.encoding not in ("utf-8", "utf8") or fmt.mixed_newlines or fmt.blank_after_bom:
+        if (fmt.encoding not in ("utf-8", "utf8") or fmt.mixed_newlines or fmt.blank_after_bom
+                or fmt.white_before_header):
             # (the copy has no byte order mark: UTF-8's is read as one by utf-8-sig)
             encoding = "utf-8-sig" if fmt.has_bom and fmt.encoding in UTF8 else fmt.encoding
             staged.temp, replaced = transcode_to_utf8(path, encoding,
                                                       newlines=fmt.mixed_newlines,
                                                       delimiter=fmt.delimiter,
-                                                      eof_mark=fmt.eof_mark)
+                                                      eof_mark=fmt.eof_mark,
+                                                      blank_leading=fmt.white_before_header)
             read_path = staged.temp
             if replaced:
                 staged.message = (f"{replaced} undecodable byte(s): their rows are rejected "
@@ -239,12 +241,16 @@ class DuckDBReader:
             for old_name, new_name in sql.free_names(header).items():  # a `row_number` column
                 ws.execute(f"ALTER TABLE _stage RENAME COLUMN {ident(old_name)} "
                            f"TO {ident(new_name)}")
-            if len(header) == 1:
+            one_column, white = len(header) == 1, False
+            if one_column:
                 _drop_blank_line_rows(ws, read_path, staged.rejects_table, fmt.delimiter)
+            else:
+                white = _drop_white_space_lines(ws, staged.rejects_table)
             # Without reader rejects (the common case) a row's position is its record.
             if ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}"):
                 _renumber_rejects_past_blank_lines(ws, read_path, staged.rejects_table,
-                                                   fmt.delimiter, spaces=len(header) == 1)
+                                                   fmt.delimiter, spaces=one_column or white,
+                                                   known=white)
                 staged.rows_sql = sql.numbered_csv_rows_sql("_stage", staged.rejects_table)
             else:
                 staged.rows_sql = sql.positional_csv_rows_sql("_stage")
@@ -541,15 +547,16 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str,
 
 
 def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str,
-                                      delimiter: str, spaces: bool = False) -> None:
+                                      delimiter: str, spaces: bool = False,
+                                      known: bool = False) -> None:
     """Blank lines use no record number, but DuckDB counts them in a rejected line's
     number. The file's lines say which were blank: each line where every record is one
     line, else (a quoted value spans lines) the lines that start outside a quoted value.
     Where neither accounts for the records read (quotes that do not pair up), the
-    reader's numbers stand. `spaces`: a line of white space alone is blank too (a
-    one-column file's, see _drop_blank_line_rows)."""
+    reader's numbers stand. `spaces`: a line of white space alone is blank too (see
+    _drop_blank_line_rows, _drop_white_space_lines); `known`: the file has one."""
     lines = sql.file_lines_sql(str(path), delimiter, spaces)
-    blanks = _has_blank_or_spaces_line(path) if spaces else has_blank_line(path)
+    blanks = known or (_has_blank_or_spaces_line(path) if spaces else has_blank_line(path))
     # read apart first: a reader error here must not fail the file's transaction
     if not blanks or ws.probe(f"SELECT count(*) FROM ({lines})") is None:
         return
@@ -607,6 +614,18 @@ def _drop_blank_line_rows(ws: Workspace, path: Path, rejects: str, delimiter: st
                f"WHERE rowid NOT IN ({blank}) ORDER BY rowid",
                "DROP TABLE _stage", "ALTER TABLE _stage_kept RENAME TO _stage",
                "DROP TABLE _record_lines", "DROP TABLE _file_lines"])
+
+
+def _drop_white_space_lines(ws: Workspace, rejects: str) -> bool:
+    """A file of more columns: a line of white space alone (`   `) is a blank line, no
+    record (Spark trims it and skips it), not a `missing_columns` reject. Only the
+    reader's rejects are looked at: a file without such lines is not read again. Whether
+    there were any (they still count in the reader's numbers of the lines after them)."""
+    lines = sql.white_space_lines_sql(rejects)
+    if not ws.scalar(f"SELECT count(*) FROM ({lines})"):
+        return False
+    ws.execute(f"DELETE FROM {rejects} WHERE line IN ({lines})")
+    return True
 
 
 def _has_blank_or_spaces_line(path: Path) -> bool:

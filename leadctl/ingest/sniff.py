@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leadctl.errors import InputError
+from leadctl.ingest.sql import SPARK_TRIMMED
 from leadctl.workspace import temp_copy
 
 SAMPLE_BYTES = 256 * 1024
@@ -37,6 +38,10 @@ class FileFormat:
     conflict: str = ""  # a forced encoding contradicts the file (BOM, valid UTF-8)
     mixed_newlines: bool = False  # read through a copy with LF line endings
     blank_after_bom: bool = False  # read through a copy without the byte order mark
+    # A line of white space alone before the header: DuckDB's reader takes it for the
+    # header (Spark skips it, as both skip an empty line); read through a copy where it
+    # is empty.
+    white_before_header: bool = False
     # The file ends with a DOS end-of-file mark (Ctrl-Z, 0x1A: old Windows tools write
     # one): read through a copy without it, not loaded as a last line or character.
     eof_mark: bool = False
@@ -127,7 +132,8 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         header = _header_line(text.lstrip("\ufeff"))
         delimiter = _detect_delimiter(header)
         _refuse_junk(text, delimiter)
-        return FileFormat("csv", wide, delimiter, True, apostrophes="'" in text)
+        return FileFormat("csv", wide, delimiter, True, apostrophes="'" in text,
+                          white_before_header=_white_before_header(text.lstrip("\ufeff")))
     if not truncated and head.endswith(EOF_MARK):
         head = head[:-len(EOF_MARK)]
     has_bom = head.startswith(codecs.BOM_UTF8)
@@ -155,13 +161,25 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     # skips blank lines before a header otherwise, as Spark does after the mark too)
     blank_after_bom = has_bom and head.lstrip(b" \t")[:1] in (b"\r", b"\n")
     return FileFormat("csv", enc, delimiter, has_bom, conflict,
-                      blank_after_bom=blank_after_bom, apostrophes=b"'" in head)
+                      blank_after_bom=blank_after_bom, apostrophes=b"'" in head,
+                      white_before_header=_white_before_header(text))
 
 
 def _header_line(text: str) -> str:
     """The first line with something on it: the readers skip blank lines before the header,
     so the delimiter is told from the header, not from an empty line."""
     return next((line for line in text.splitlines() if line.strip()), "")
+
+
+_LINE_END = re.compile("\r\n|\r|\n")
+# The lines of white space alone at the start of a text (each with its line end)
+_WHITE_LINES = re.compile("\\A(?:[\x01-\x09\x0b\x0c\x0e-\x20]*(?:\r\n|\r|\n))+")
+
+
+def _white_before_header(text: str) -> bool:
+    """Whether a line of white space alone, not empty, comes before the header."""
+    leading = _WHITE_LINES.match(text)
+    return leading is not None and bool(_LINE_END.sub("", leading.group()))
 
 
 def _blank(head: bytes) -> bool:
@@ -221,8 +239,9 @@ def _refuse_junk(text: str, delimiter: str) -> None:
         raise InputError(f"not a text table ({junk} of {len(text)} characters are "
                          "control characters or undecodable)")
     try:
-        records = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r][
-            :SAMPLE_RECORDS]
+        # a line of white space alone is a blank line too, as the readers skip it
+        records = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter)
+                   if r and (len(r) > 1 or r[0].strip(SPARK_TRIMMED))][:SAMPLE_RECORDS]
     except csv.Error:  # a huge field: the reader will judge the rows
         return
     if len(records) < 5 or len(records[0]) < 2:
@@ -313,9 +332,11 @@ def csv_header(path: Path, delimiter: str, encoding: str = "utf-8-sig") -> list[
     field closes it; a name with a line break inside quotes that close is a name."""
     def first_record(strict: bool) -> list[str]:
         with open(path, encoding=encoding, errors="replace", newline="") as fh:
-            # blank lines before it are skipped, as the readers skip them
+            # blank lines before it (also of white space alone) are skipped, as the
+            # readers skip them
             return next((r for r in csv.reader(fh, delimiter=delimiter, strict=strict,
-                                               skipinitialspace=True) if r), [])
+                                               skipinitialspace=True)
+                         if r and (len(r) > 1 or r[0].strip(SPARK_TRIMMED))), [])
 
     try:
         return first_record(strict=True)
@@ -348,7 +369,8 @@ def _detect_delimiter(header: str) -> str:
 
 
 def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
-                      eof_mark: bool = False, delimiter: str = ",") -> tuple[Path, int]:
+                      eof_mark: bool = False, delimiter: str = ",",
+                      blank_leading: bool = False) -> tuple[Path, int]:
     """Streams a file into a temporary UTF-8 copy DuckDB can read: decoded from `encoding`
     and, with `newlines`, every line ending (CRLF, or a lone CR) written as LF — DuckDB's
     sniffer gives up on a file whose line endings are mixed — but for those inside a
@@ -356,7 +378,9 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
 
     An undecodable byte is written as it was (not as U+FFFD): the copy is then not valid
     UTF-8 there, and DuckDB rejects that row as `invalid_encoding`, as in a UTF-8 file —
-    nothing is loaded altered. Returns (temp path, number of such bytes).
+    nothing is loaded altered. With `blank_leading`, lines of white space alone before
+    the header are written empty (their line ends kept: the lines keep their numbers).
+    Returns (temp path, number of such bytes).
     """
     decoder = codecs.getincrementaldecoder(codec_name(encoding))(errors=_KEEP_BYTES)
     fd, tmp = temp_copy(".csv")
@@ -367,6 +391,9 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
                                             errors="surrogateescape") as dst:
         for chunk in iter(lambda: src.read(4 * 1024 * 1024), b""):
             text = decoder.decode(chunk)
+            if blank_leading:
+                text, blank_leading = _WHITE_LINES.sub(
+                    lambda m: "".join(_LINE_END.findall(m.group())), text), False
             replaced += len(_ESCAPED.findall(text))
             if newlines:
                 text, last, held = _lf(last + held + text, ends, start=len(last))

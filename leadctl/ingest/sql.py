@@ -218,13 +218,20 @@ def quotes_sql(line: str, delimiter: str) -> str:
 
 
 # What Spark's reader trims off a line before it skips it as empty (Scala's trim)
-_SPARK_TRIMMED = "".join(map(chr, range(1, 0x21)))
+SPARK_TRIMMED = "".join(map(chr, range(1, 0x21)))
 
 
 def blank_value_sql(value: str) -> str:
     """Whether `value` (a line) is empty or white space alone, as Spark's reader skips a
     line. Never NULL."""
-    return f"coalesce(trim({value}, {literal(_SPARK_TRIMMED)}) = '', true)"
+    return f"coalesce(trim({value}, {literal(SPARK_TRIMMED)}) = '', true)"
+
+
+def white_space_lines_sql(rejects_table: str) -> str:
+    """The lines of a file of more columns that the reader rejected for being white space
+    alone (one field, too few): blank lines, as Spark skips them."""
+    return (f"SELECT DISTINCT line FROM {rejects_table} WHERE error_type = 'MISSING COLUMNS' "
+            f"AND csv_line IS NOT NULL AND {blank_value_sql('csv_line')}")
 
 
 def file_lines_sql(path: str, delimiter: str = ",", spaces: bool = False) -> str:

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from leadctl.errors import InputError
 from leadctl.ingest.load import DATA_SUFFIXES, DuckDBReader, StagedFile, expand_paths
-from leadctl.ingest.sniff import UTF8, FileFormat, csv_header, without_eof_mark
+from leadctl.ingest.sniff import (
+    UTF8,
+    FileFormat,
+    csv_header,
+    transcode_to_utf8,
+    without_eof_mark,
+)
 from leadctl.ingest.sql import (
     free_names,
     header_names,
@@ -102,17 +108,22 @@ class SparkReader(DuckDBReader):
             ws.store_frame("_stage", frame, materialise=temp is not None)  # reads are cheap
             return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"), temp=temp,
                               decoded=tuple(renames.get(c, c) for c in decoded))
-        temp = None
+        temp, encoding = None, fmt.encoding
+        codec = "utf-8-sig" if fmt.encoding in UTF8 else fmt.encoding
         if not isinstance(path, ClusterPath):
             # a header whose quote is left open fails its file, as on DuckDB (Spark would
             # end the quote at the line's end)
-            csv_header(path, fmt.delimiter, "utf-8-sig" if fmt.encoding in UTF8
-                       else fmt.encoding)
-        if fmt.eof_mark:  # (a local file: a cluster file is not sniffed)
+            csv_header(path, fmt.delimiter, codec)
+        # (a local file: a cluster file is not sniffed)
+        if fmt.white_before_header:  # Spark counts the columns on such a line
+            temp, _ = transcode_to_utf8(path, codec, delimiter=fmt.delimiter,
+                                        eof_mark=fmt.eof_mark, blank_leading=True)
+            location, encoding = _location(temp), "utf-8"
+        elif fmt.eof_mark:
             temp = without_eof_mark(path, fmt.encoding)
             location = _location(temp)
         # RFC 4180 quoting, as DuckDB reads: `""` is a quote (Spark's default escape is `\`)
-        options = {"header": "true", "sep": fmt.delimiter, "encoding": fmt.encoding,
+        options = {"header": "true", "sep": fmt.delimiter, "encoding": encoding,
                    "quote": '"', "escape": '"',
                    "mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
         # The header record as fields (Spark would rename `phone,phone` to phone1, phone2
