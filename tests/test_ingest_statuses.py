@@ -321,6 +321,16 @@ def test_a_line_of_white_space_alone_is_a_blank_line(cli, tmp_path, eol, lines, 
     assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == rejects
 
 
+def test_a_line_of_tabs_alone_in_a_tab_separated_file_is_a_blank_line(cli, tmp_path):
+    # too few fields: rejected by DuckDB's reader, skipped by Spark's
+    path = write(tmp_path / "x.tsv", "lead_id\tphone\tcity\n1\t13900000001\t北京\n"
+                 "\t\n \t \n2\t13900000002\n3\t13900000003\t上海\n")
+    assert cli("ingest", path).exit_code == 0
+    assert table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == [
+        ("1", 1), ("3", 3)]
+    assert table(cli, "SELECT row_number, reason FROM rejects") == [(2, "missing_columns")]
+
+
 @pytest.mark.parametrize("text, leads, rejects", [
     ("phone\n13812345671\n\n13812345673\n\n", [("13812345671", 1), ("13812345673", 2)], []),
     # `""` is a record (an empty value); a line of spaces is blank, as Spark skips it; a

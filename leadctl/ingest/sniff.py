@@ -241,7 +241,7 @@ def _refuse_junk(text: str, delimiter: str) -> None:
     try:
         # a line of white space alone is a blank line too, as the readers skip it
         records = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter)
-                   if r and (len(r) > 1 or r[0].strip(SPARK_TRIMMED))][:SAMPLE_RECORDS]
+                   if _filled(r, delimiter)][:SAMPLE_RECORDS]
     except csv.Error:  # a huge field: the reader will judge the rows
         return
     if len(records) < 5 or len(records[0]) < 2:
@@ -253,6 +253,12 @@ def _refuse_junk(text: str, delimiter: str) -> None:
         raise InputError(f"no consistent delimiter (the header has {fields} fields "
                          f"split by {name}, but only {matching} of {len(records) - 1} sampled "
                          "lines do)")
+
+
+def _filled(record: list[str], delimiter: str) -> bool:
+    """A record that is no blank line: empty, or of white space alone (a tab-separated
+    file's `\t\t` too), as Spark skips it."""
+    return bool(delimiter.join(record).strip(SPARK_TRIMMED))
 
 
 def codec_name(enc: str) -> str:
@@ -336,7 +342,7 @@ def csv_header(path: Path, delimiter: str, encoding: str = "utf-8-sig") -> list[
             # readers skip them
             return next((r for r in csv.reader(fh, delimiter=delimiter, strict=strict,
                                                skipinitialspace=True)
-                         if r and (len(r) > 1 or r[0].strip(SPARK_TRIMMED))), [])
+                         if _filled(r, delimiter)), [])
 
     try:
         return first_record(strict=True)

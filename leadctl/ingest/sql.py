@@ -228,10 +228,11 @@ def blank_value_sql(value: str) -> str:
 
 
 def white_space_lines_sql(rejects_table: str) -> str:
-    """The lines of a file of more columns that the reader rejected for being white space
-    alone (one field, too few): blank lines, as Spark skips them."""
-    return (f"SELECT DISTINCT line FROM {rejects_table} WHERE error_type = 'MISSING COLUMNS' "
-            f"AND csv_line IS NOT NULL AND {blank_value_sql('csv_line')}")
+    """The lines of a file of more columns that the reader rejected and are white space
+    alone (too few fields, or too many tabs in a tab-separated file): blank lines, as
+    Spark skips them."""
+    return (f"SELECT DISTINCT line FROM {rejects_table} "
+            f"WHERE csv_line IS NOT NULL AND {blank_value_sql('csv_line')}")
 
 
 def file_lines_sql(path: str, delimiter: str = ",", spaces: bool = False) -> str:
