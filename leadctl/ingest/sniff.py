@@ -256,8 +256,8 @@ def _refuse_junk(text: str, delimiter: str) -> None:
 
 
 def _filled(record: list[str], delimiter: str) -> bool:
-    """A record that is no blank line: empty, or of white space alone (a tab-separated
-    file's `\t\t` too), as Spark skips it."""
+    """A record that is no blank line: empty, or of white space alone (in a tab-separated
+    file, of tabs too), as Spark skips it."""
     return bool(delimiter.join(record).strip(SPARK_TRIMMED))
 
 

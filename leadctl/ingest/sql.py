@@ -228,9 +228,8 @@ def blank_value_sql(value: str) -> str:
 
 
 def white_space_lines_sql(rejects_table: str) -> str:
-    """The lines of a file of more columns that the reader rejected and are white space
-    alone (too few fields, or too many tabs in a tab-separated file): blank lines, as
-    Spark skips them."""
+    """The lines of a file of more columns that the reader rejected (too few fields) and
+    are white space alone: blank lines, as Spark skips them."""
     return (f"SELECT DISTINCT line FROM {rejects_table} "
             f"WHERE csv_line IS NOT NULL AND {blank_value_sql('csv_line')}")
 
