@@ -369,8 +369,6 @@ def rep_period_load_sql(rep: str, period_from: dt.date, period_to: dt.date) -> s
             f"  AND as_of >= {date_literal(period_from)} AND as_of <= {date_literal(period_to)}")
 
 
-
-
 def later_logged_sql(persons: str, as_of: dt.date) -> str:
     """(person_id, as_of, rule, persons): of the persons `persons` (a SELECT of person_id)
     whose latest assignment row is dated after `as_of`, the one with the latest such row
