@@ -71,9 +71,11 @@ def json_value_sql(type_: str, column: str) -> str:
     lists stay arrays, text becomes a JSON string."""
     if type_ != "number":
         return f"to_json({column})"
-    # (the cast tells the Spark engine to write DuckDB's text of a double)
+    # A fraction is a double's: the cast tells the Spark engine to write DuckDB's text of
+    # it. A whole number past 1e15 keeps its own type (a BIGINT's every digit).
     return (f"CASE WHEN {column} = trunc({column}) AND abs({column}) < 1e15 "
-            f"THEN to_json(CAST({column} AS BIGINT)) ELSE to_json(CAST({column} AS DOUBLE)) END")
+            f"THEN to_json(CAST({column} AS BIGINT)) WHEN {column} = trunc({column}) "
+            f"THEN to_json({column}) ELSE to_json(CAST({column} AS DOUBLE)) END")
 
 
 def tags_table_sql(rules: TagRules, as_of: dt.date, run_id: int) -> str:
