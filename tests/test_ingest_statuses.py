@@ -354,6 +354,65 @@ def test_blank_lines_of_a_one_column_file_use_no_record_number(cli, tmp_path, te
     assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == rejects
 
 
+@pytest.mark.parametrize("text, leads", [
+    ('phone\n"1381\n2345671"\n\n13812345673\n', [("1381\n2345671", 1), ("13812345673", 2)]),
+    ('phone\n13812345671\n\n"1381\n2345672"\n  \n13812345673\n',
+     [("13812345671", 1), ("1381\n2345672", 2), ("13812345673", 3)]),
+    # DuckDB's sniffer named the column `column0` (an invalid file, no identifier column)
+    ("\r\nphone\r\n13812345671\r\n", [("13812345671", 1)]),
+])
+def test_a_one_column_file_with_a_value_spanning_lines_loses_no_record(cli, tmp_path, text,
+                                                                      leads):
+    """The blank lines were told from the file's every line, not the lines the reader
+    counts: the wrong row was dropped (13812345673 neither loaded nor rejected) and a
+    blank line rejected as no_identifier."""
+    result = cli("ingest", write(tmp_path / "list.csv", text), "--strict", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["totals"]["rows_read"] == len(leads)
+    assert table(cli, "SELECT phone, row_number FROM leads ORDER BY 2") == leads
+    assert table(cli, "SELECT * FROM rejects") == []
+
+
+_BLANK = st.sampled_from(["", " ", "  ", "\t", " \t "])
+# one-column records: a value, a quoted value spanning lines (a blank line inside it or
+# not), `""` (an empty value: a record, rejected), or a blank line (no record)
+_PHONE_LIST_LINE = st.one_of(st.just(("value",)), st.tuples(st.just("spanning"), st.none()),
+                             st.tuples(st.just("spanning"), _BLANK), st.just(("empty",)),
+                             st.tuples(st.just("blank"), _BLANK))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["\n", "\r\n"]), st.lists(_BLANK, max_size=2),
+       st.lists(_PHONE_LIST_LINE, max_size=10), st.booleans())
+def test_every_record_of_a_one_column_file_is_loaded_or_rejected(newline, before, lines,
+                                                                 last_newline):
+    records, written = [], [*before, "phone"]
+    for i, line in enumerate(lines):
+        phone = f"138{i:08d}"
+        if line[0] == "value":
+            written.append(phone)
+            records.append(phone)
+        elif line[0] == "spanning":
+            inside = [phone[:4]] + ([] if line[1] is None else [line[1]]) + [phone[4:]]
+            written.append('"' + newline.join(inside) + '"')
+            records.append(newline.join(inside))
+        elif line[0] == "empty":
+            written.append('""')
+            records.append(None)
+        else:
+            written.append(line[1])
+    text = newline.join(written) + (newline if last_newline else "")
+    result, leads, rejected = _ingest(text.encode())
+    file = result.json()["files"][0]
+    assert result.exit_code == 0, result.stderr
+    # every record stored or rejected, numbered as the records (blank lines use none)
+    assert (file["rows_read"], file["loaded"], file["rejected"]) == (
+        len(records), sum(r is not None for r in records), records.count(None))
+    assert sorted((phone, n) for _, phone, n in leads) == sorted(
+        (r, n) for n, r in enumerate(records, 1) if r is not None)
+    assert sorted(rejected) == [n for n, r in enumerate(records, 1) if r is None]
+
+
 def test_a_cr_in_a_quoted_value_with_blank_lines_and_a_ragged_row_loads(cli, tmp_path):
     # the look at the file's blank lines read the CR as a broken line: the whole file failed
     path = tmp_path / "x.csv"

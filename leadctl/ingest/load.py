@@ -219,11 +219,12 @@ class DuckDBReader:
         staged = StagedFile("", [], {}, rejects_table=f"_rej_{file_id}")
         read_path = path
         if (fmt.encoding not in ("utf-8", "utf8") or fmt.mixed_newlines or fmt.blank_after_bom
-                or fmt.white_before_header):
+                or fmt.white_before_header or fmt.crlf_before_header):
             # (the copy has no byte order mark: UTF-8's is read as one by utf-8-sig)
             encoding = "utf-8-sig" if fmt.has_bom and fmt.encoding in UTF8 else fmt.encoding
             staged.temp, replaced = transcode_to_utf8(path, encoding,
-                                                      newlines=fmt.mixed_newlines,
+                                                      newlines=(fmt.mixed_newlines
+                                                                or fmt.crlf_before_header),
                                                       delimiter=fmt.delimiter,
                                                       eof_mark=fmt.eof_mark,
                                                       blank_leading=fmt.white_before_header)
@@ -243,7 +244,8 @@ class DuckDBReader:
                            f"TO {ident(new_name)}")
             one_column, white = len(header) == 1, False
             if one_column:
-                _drop_blank_line_rows(ws, read_path, staged.rejects_table, fmt.delimiter)
+                white = _drop_blank_line_rows(ws, read_path, staged.rejects_table,
+                                              fmt.delimiter)
             else:
                 white = _drop_white_space_lines(ws, staged.rejects_table)
             # Without reader rejects (the common case) a row's position is its record.
@@ -556,7 +558,7 @@ def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str,
     reader's numbers stand. `spaces`: a line of white space alone is blank too (see
     _drop_blank_line_rows, _drop_white_space_lines); `known`: the file has one."""
     lines = sql.file_lines_sql(str(path), delimiter, spaces)
-    blanks = known or (_has_blank_or_spaces_line(path) if spaces else has_blank_line(path))
+    blanks = known or has_blank_line(path, spaces)
     # read apart first: a reader error here must not fail the file's transaction
     if not blanks or ws.probe(f"SELECT count(*) FROM ({lines})") is None:
         return
@@ -585,35 +587,43 @@ def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str,
         ws.execute("DROP TABLE _file_lines")
 
 
-def _drop_blank_line_rows(ws: Workspace, path: Path, rejects: str, delimiter: str) -> None:
+def _drop_blank_line_rows(ws: Workspace, path: Path, rejects: str, delimiter: str) -> bool:
     """A one-column file (a phone list): DuckDB's reader gives each blank line after the
-    header as a row of one NULL; they are no records (as in a file of more columns, and
-    as Spark reads it), nor is a line of white space alone (Spark skips it too). A line
-    `""` is a record: an empty value. Which rows are blank lines is told from the file's
-    lines; where they do not account for the rows read (quotes that do not pair up), the
-    NULL rows are taken for blank lines."""
-    column = ident(_describe(ws, "SELECT * FROM _stage LIMIT 0")[0][0])
+    header as a row (NULL, or its white space); they are no records (as in a file of more
+    columns, and as Spark reads it: a line of white space alone too). A line `""` is a
+    record: an empty value. Which rows are blank lines is told from the file's lines as
+    the reader counts them; where those do not pair up with the rows read exactly
+    (quotes that do not pair up), no row is dropped: a blank line is then rejected
+    (no_identifier), never a record lost. Whether rows were dropped."""
+    column = _describe(ws, "SELECT * FROM _stage LIMIT 0")[0][0]
     # no empty value read, no blank line (the file is read again only when there is one)
-    if not ws.scalar(f"SELECT count(*) FROM _stage WHERE {sql.blank_value_sql(column)}"):
-        return
+    if not ws.scalar(f"SELECT count(*) FROM _stage WHERE {sql.blank_value_sql(ident(column))}"):
+        return False
     lines = sql.file_lines_sql(str(path), delimiter, spaces=True)
     if ws.probe(f"SELECT count(*) FROM ({lines})") is None:  # read apart first
-        return
+        return False
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _file_lines AS {lines}")
     ws.execute("CREATE OR REPLACE TEMP TABLE _record_lines AS "
                + sql.lines_outside_quotes_sql("_file_lines"))
-    rows = ws.scalar("SELECT count(*) FROM _stage")
-    blank = f"SELECT rowid FROM _stage WHERE {column} IS NULL"
-    for table in ("_file_lines", "_record_lines"):
-        mapped = sql.blank_line_rows_sql("_stage", table, rejects)
-        if ws.scalar(f"SELECT count(*) FROM ({mapped})") == rows:
-            blank = f"SELECT row_id FROM ({mapped}) WHERE blank"
-            break
-    # a new table: the rowids of the rows kept are their positions again
-    ws.script([f"CREATE OR REPLACE TEMP TABLE _stage_kept AS SELECT * FROM _stage "
-               f"WHERE rowid NOT IN ({blank}) ORDER BY rowid",
-               "DROP TABLE _stage", "ALTER TABLE _stage_kept RENAME TO _stage",
-               "DROP TABLE _record_lines", "DROP TABLE _file_lines"])
+    try:
+        # the lines outside quoted values first: the file's every line only where the
+        # reader read it without quoting (the sniffer gave quoting up)
+        for table in ("_record_lines", "_file_lines"):
+            rows = sql.blank_line_rows_sql("_stage", column, table, rejects)
+            if ws.scalar(f"SELECT coalesce(bool_and(paired), false) FROM ({rows})"):
+                break
+        else:
+            return False
+        blank = f"SELECT row_id FROM ({rows}) WHERE blank"
+        if not ws.scalar(f"SELECT count(*) FROM ({blank})"):
+            return False
+        # a new table: the rowids of the rows kept are their positions again
+        ws.script([f"CREATE OR REPLACE TEMP TABLE _stage_kept AS SELECT * FROM _stage "
+                   f"WHERE rowid NOT IN ({blank}) ORDER BY rowid",
+                   "DROP TABLE _stage", "ALTER TABLE _stage_kept RENAME TO _stage"])
+        return True
+    finally:
+        ws.script(["DROP TABLE _record_lines", "DROP TABLE _file_lines"])
 
 
 def _drop_white_space_lines(ws: Workspace, rejects: str) -> bool:
@@ -626,14 +636,6 @@ def _drop_white_space_lines(ws: Workspace, rejects: str) -> bool:
         return False
     ws.execute(f"DELETE FROM {rejects} WHERE line IN ({lines})")
     return True
-
-
-def _has_blank_or_spaces_line(path: Path) -> bool:
-    """has_blank_line, or a line of white space alone (a phone list's `   `)."""
-    if has_blank_line(path):
-        return True
-    with open(path, "rb") as fh:
-        return any(not line.strip() for line in fh)
 
 
 def _sniffed_quote(ws: Workspace, path: Path, delimiter: str) -> str | None:

@@ -42,6 +42,10 @@ class FileFormat:
     # header (Spark skips it, as both skip an empty line); read through a copy where it
     # is empty.
     white_before_header: bool = False
+    # A CRLF line (empty) before the header: DuckDB's sniffer names a one-column file's
+    # column `column0` then (the header lost: "no identifier column"); read through a copy
+    # with LF line endings, as it reads an LF file's blank line before the header.
+    crlf_before_header: bool = False
     # The file ends with a DOS end-of-file mark (Ctrl-Z, 0x1A: old Windows tools write
     # one): read through a copy without it, not loaded as a last line or character.
     eof_mark: bool = False
@@ -79,20 +83,32 @@ def without_eof_mark(path: Path, encoding: str = "utf-8") -> Path:
     return Path(tmp)
 
 
-def has_blank_line(path: Path) -> bool:
-    """Whether a line of the (UTF-8 or ASCII-compatible) file is empty: a blank line
-    the reader skips as no record, or an empty line inside a quoted value."""
+def has_blank_line(path: Path, spaces: bool = False) -> bool:
+    """Whether a line of the (UTF-8 or ASCII-compatible) file is empty (with `spaces`,
+    also one of white space alone, as Spark skips it): a blank line the reader skips as
+    no record, or such a line inside a quoted value."""
+    blank = _BLANK_OR_WHITE_LINE if spaces else _BLANK_LINE
     with open(path, "rb") as fh:
-        if fh.read(1) in (b"\n", b"\r"):
-            return True
-        fh.seek(0)
-        tail = b""
+        tail = b"\n"  # the file's first line starts after a line end
         for chunk in iter(lambda: fh.read(4 * 1024 * 1024), b""):
             window = tail + chunk
-            if b"\n\n" in window or b"\r\r" in window or b"\n\r\n" in window:
+            if blank.search(window):
                 return True
-            tail = window[-2:]
+            # what a blank line across the chunks' edge starts with: the last line end
+            # (and the byte before it: a CRLF's CR) and the white space after it, if
+            # that is all that follows it (kept short: one space stands for any)
+            end = _LINE_END_THEN_WHITE.search(window)
+            tail = b"" if end is None else (
+                window[max(end.start() - 1, 0):end.start() + 1]
+                + (b" " if end.end() - end.start() > 1 else b""))
     return False
+
+
+_WHITE_BYTES = b"[\x01-\x09\x0b\x0c\x0e-\x20]"  # Spark's trim but for line ends
+_BLANK_LINE = re.compile(b"\n[\r\n]|\r\r")  # (a line starting with a line end)
+_BLANK_OR_WHITE_LINE = re.compile(b"\n" + _WHITE_BYTES + b"*[\r\n]|\r" + _WHITE_BYTES
+                                  + b"*\r")
+_LINE_END_THEN_WHITE = re.compile(b"[\r\n]" + _WHITE_BYTES + b"*\\Z")
 
 
 def hash_and_line_endings(path: Path, text: bool = True) -> tuple[str, bool]:
@@ -133,7 +149,8 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         delimiter = _detect_delimiter(header)
         _refuse_junk(text, delimiter)
         return FileFormat("csv", wide, delimiter, True, apostrophes="'" in text,
-                          white_before_header=_white_before_header(text.lstrip("\ufeff")))
+                          white_before_header=_white_before_header(text.lstrip("\ufeff")),
+                          crlf_before_header=_crlf_before_header(text.lstrip("\ufeff")))
     if not truncated and head.endswith(EOF_MARK):
         head = head[:-len(EOF_MARK)]
     has_bom = head.startswith(codecs.BOM_UTF8)
@@ -162,7 +179,8 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     blank_after_bom = has_bom and head.lstrip(b" \t")[:1] in (b"\r", b"\n")
     return FileFormat("csv", enc, delimiter, has_bom, conflict,
                       blank_after_bom=blank_after_bom, apostrophes=b"'" in head,
-                      white_before_header=_white_before_header(text))
+                      white_before_header=_white_before_header(text),
+                      crlf_before_header=_crlf_before_header(text))
 
 
 def _header_line(text: str) -> str:
@@ -180,6 +198,12 @@ def _white_before_header(text: str) -> bool:
     """Whether a line of white space alone, not empty, comes before the header."""
     leading = _WHITE_LINES.match(text)
     return leading is not None and bool(_LINE_END.sub("", leading.group()))
+
+
+def _crlf_before_header(text: str) -> bool:
+    """Whether a CRLF line of white space alone comes before the header."""
+    leading = _WHITE_LINES.match(text)
+    return leading is not None and "\r\n" in leading.group()
 
 
 def _blank(head: bytes) -> bool:

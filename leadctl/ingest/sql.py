@@ -279,21 +279,31 @@ def rejects_past_blank_lines_sql(rejects_table: str, lines: str) -> str:
         FROM ({records_of_lines_sql(lines)}) m WHERE m.line = r.line"""
 
 
-def blank_line_rows_sql(stage: str, lines: str, rejects_table: str) -> str:
-    """(rowid, blank) of each row of a one-column file's `stage`: DuckDB's reader gives a
-    blank line after the header as a row (a NULL, as `""` is), and every line it does not
-    reject is one, in order, so the k-th row is the k-th such line of `lines`
-    (file_lines_sql or lines_outside_quotes_sql, in file order; its line numbers are the
-    reader's: blank lines before the header count)."""
+def blank_line_rows_sql(stage: str, column: str, lines: str, rejects_table: str) -> str:
+    """(row_id, blank, paired) of each row of a one-column file's `stage`: DuckDB's reader
+    gives each line after the header that it counts (a value spanning lines is one) as a
+    row or a reject, a blank line too (NULL, or its white space), so the k-th row is the
+    k-th such line not rejected. `lines`: file_lines_sql or lines_outside_quotes_sql,
+    stored in file order, their k-th row the reader's line k (as the rejects number them:
+    blank lines before the header count). `paired`, the same on every row: the lines
+    account for the rows and rejects exactly and no blank line falls on a value, else
+    `lines` are not the lines the reader counted (quotes that do not pair up) and no row
+    is known for a blank line. `blank`: the row's line is blank and its value empty."""
     return f"""
         WITH numbered AS (SELECT rowid - min(rowid) OVER () + 1 AS line, blank FROM {lines}),
-        body AS (
-            SELECT blank, row_number() OVER (ORDER BY line) AS k FROM numbered
-            WHERE line > (SELECT min(line) FROM numbered WHERE NOT blank)
-              AND line NOT IN (SELECT line FROM {rejects_table}))
-        SELECT s.rowid AS row_id, b.blank
-        FROM (SELECT rowid, row_number() OVER (ORDER BY rowid) AS k FROM {stage}) s
-        JOIN body b USING (k)"""
+        body AS (SELECT line, blank FROM numbered
+                 WHERE line > (SELECT min(line) FROM numbered WHERE NOT blank)),
+        kept AS (SELECT blank, row_number() OVER (ORDER BY line) AS k FROM body
+                 WHERE line NOT IN (SELECT line FROM {rejects_table})),
+        staged AS (SELECT rowid AS row_id, {blank_value_sql(ident(column))} AS empty,
+                          row_number() OVER (ORDER BY rowid) AS k FROM {stage}),
+        pairs AS (SELECT s.row_id, k.blank, s.empty FROM staged s FULL JOIN kept k USING (k))
+        SELECT row_id, blank AND empty AS blank,
+               (SELECT count(*) FROM body) = (SELECT count(*) FROM {stage})
+                   + (SELECT count(DISTINCT line) FROM {rejects_table})
+               AND NOT coalesce(bool_or(row_id IS NULL OR blank IS NULL OR blank AND NOT empty)
+                                OVER (), false) AS paired
+        FROM pairs"""
 
 
 def numbered_csv_rows_sql(stage: str, rejects_table: str) -> str:
