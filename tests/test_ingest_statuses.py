@@ -331,20 +331,6 @@ def test_a_line_of_tabs_alone_in_a_tab_separated_file_is_a_blank_line(cli, tmp_p
     assert table(cli, "SELECT row_number, reason FROM rejects") == [(2, "missing_columns")]
 
 
-@pytest.mark.parametrize("eol", ["\n", "\r\n"])
-def test_a_line_of_tabs_with_the_header_s_fields_is_a_blank_line(cli, tmp_path, eol):
-    # DuckDB read it as a row of NULLs: rejected as no_identifier with a number, which
-    # shifted the rows after it; Spark skips it. `""` and tabs is a record.
-    lines = ["lead_id\tphone\tcity", "1\t13900000001\t北京", "\t\t", " \t \t ",
-             '""\t\t', "2\t13900000002\t上海", "\t\t", ""]
-    path = tmp_path / "x.tsv"
-    path.write_bytes(eol.join(lines).encode())
-    assert cli("ingest", path).exit_code == 0
-    assert table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == [
-        ("1", 1), ("2", 3)]
-    assert table(cli, "SELECT row_number, reason FROM rejects") == [(2, "no_identifier")]
-
-
 @pytest.mark.parametrize("text, leads, rejects", [
     ("phone\n13812345671\n\n13812345673\n\n", [("13812345671", 1), ("13812345673", 2)], []),
     # `""` is a record (an empty value); a line of spaces is blank, as Spark skips it; a

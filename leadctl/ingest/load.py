@@ -243,13 +243,11 @@ class DuckDBReader:
                 ws.execute(f"ALTER TABLE _stage RENAME COLUMN {ident(old_name)} "
                            f"TO {ident(new_name)}")
             one_column, white = len(header) == 1, False
-            # a blank line read as a row: one column's, or a tab-separated line of tabs
-            # (white space, as Spark trims it) that has the header's fields
-            if one_column or fmt.delimiter == "\t":
+            if one_column:
                 white = _drop_blank_line_rows(ws, read_path, staged.rejects_table,
                                               fmt.delimiter)
-            if not one_column:
-                white = _drop_white_space_lines(ws, staged.rejects_table) or white
+            else:
+                white = _drop_white_space_lines(ws, staged.rejects_table)
             # Without reader rejects (the common case) a row's position is its record.
             if ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}"):
                 _renumber_rejects_past_blank_lines(ws, read_path, staged.rejects_table,
@@ -590,18 +588,16 @@ def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str,
 
 
 def _drop_blank_line_rows(ws: Workspace, path: Path, rejects: str, delimiter: str) -> bool:
-    """A one-column file (a phone list), or a tab-separated one: DuckDB's reader gives a
-    blank line after the header as a row (NULL, or its white space; a line of tabs
-    alone with the header's fields); they are no records (as in a file of more columns,
-    and as Spark reads it: a line of white space alone too). A line `""` is a record: an
-    empty value. Which rows are blank lines is told from the file's lines as the reader
-    counts them; where those do not pair up with the rows read exactly (quotes that do
-    not pair up), no row is dropped: a blank line is then rejected (no_identifier),
-    never a record lost. Whether rows were dropped."""
-    columns = _describe(ws, "SELECT * FROM _stage LIMIT 0")[0]
-    empty = " AND ".join(sql.blank_value_sql(ident(c)) for c in columns)
-    # no empty row read, no blank line (the file is read again only when there is one)
-    if not ws.scalar(f"SELECT count(*) FROM _stage WHERE {empty}"):
+    """A one-column file (a phone list): DuckDB's reader gives each blank line after the
+    header as a row (NULL, or its white space); they are no records (as in a file of more
+    columns, and as Spark reads it: a line of white space alone too). A line `""` is a
+    record: an empty value. Which rows are blank lines is told from the file's lines as
+    the reader counts them; where those do not pair up with the rows read exactly
+    (quotes that do not pair up), no row is dropped: a blank line is then rejected
+    (no_identifier), never a record lost. Whether rows were dropped."""
+    column = _describe(ws, "SELECT * FROM _stage LIMIT 0")[0][0]
+    # no empty value read, no blank line (the file is read again only when there is one)
+    if not ws.scalar(f"SELECT count(*) FROM _stage WHERE {sql.blank_value_sql(ident(column))}"):
         return False
     lines = sql.file_lines_sql(str(path), delimiter, spaces=True)
     if ws.probe(f"SELECT count(*) FROM ({lines})") is None:  # read apart first
@@ -613,7 +609,7 @@ def _drop_blank_line_rows(ws: Workspace, path: Path, rejects: str, delimiter: st
         # the lines outside quoted values first: the file's every line only where the
         # reader read it without quoting (the sniffer gave quoting up)
         for table in ("_record_lines", "_file_lines"):
-            rows = sql.blank_line_rows_sql("_stage", columns, table, rejects)
+            rows = sql.blank_line_rows_sql("_stage", column, table, rejects)
             if ws.scalar(f"SELECT coalesce(bool_and(paired), false) FROM ({rows})"):
                 break
         else:

@@ -279,26 +279,23 @@ def rejects_past_blank_lines_sql(rejects_table: str, lines: str) -> str:
         FROM ({records_of_lines_sql(lines)}) m WHERE m.line = r.line"""
 
 
-def blank_line_rows_sql(stage: str, columns: list[str], lines: str,
-                        rejects_table: str) -> str:
-    """(row_id, blank, paired) of each row of `stage` (a one-column or tab-separated file's,
-    of `columns`): DuckDB's reader gives each line after the header that it counts (a
-    value spanning lines is one) as a row or a reject, a blank line too (NULL, or its
-    white space; a line of tabs alone with enough fields), so the k-th row is the
+def blank_line_rows_sql(stage: str, column: str, lines: str, rejects_table: str) -> str:
+    """(row_id, blank, paired) of each row of a one-column file's `stage`: DuckDB's reader
+    gives each line after the header that it counts (a value spanning lines is one) as a
+    row or a reject, a blank line too (NULL, or its white space), so the k-th row is the
     k-th such line not rejected. `lines`: file_lines_sql or lines_outside_quotes_sql,
     stored in file order, their k-th row the reader's line k (as the rejects number them:
     blank lines before the header count). `paired`, the same on every row: the lines
     account for the rows and rejects exactly and no blank line falls on a value, else
     `lines` are not the lines the reader counted (quotes that do not pair up) and no row
-    is known for a blank line. `blank`: the row's line is blank and its values empty."""
-    empty = " AND ".join(blank_value_sql(ident(c)) for c in columns)
+    is known for a blank line. `blank`: the row's line is blank and its value empty."""
     return f"""
         WITH numbered AS (SELECT rowid - min(rowid) OVER () + 1 AS line, blank FROM {lines}),
         body AS (SELECT line, blank FROM numbered
                  WHERE line > (SELECT min(line) FROM numbered WHERE NOT blank)),
         kept AS (SELECT blank, row_number() OVER (ORDER BY line) AS k FROM body
                  WHERE line NOT IN (SELECT line FROM {rejects_table})),
-        staged AS (SELECT rowid AS row_id, {empty} AS empty,
+        staged AS (SELECT rowid AS row_id, {blank_value_sql(ident(column))} AS empty,
                           row_number() OVER (ORDER BY rowid) AS k FROM {stage}),
         pairs AS (SELECT s.row_id, k.blank, s.empty FROM staged s FULL JOIN kept k USING (k))
         SELECT row_id, blank AND empty AS blank,
