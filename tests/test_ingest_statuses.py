@@ -331,6 +331,21 @@ def test_a_line_of_tabs_alone_in_a_tab_separated_file_is_a_blank_line(cli, tmp_p
     assert table(cli, "SELECT row_number, reason FROM rejects") == [(2, "missing_columns")]
 
 
+@pytest.mark.parametrize("text", [
+    'lead_id\tphone\tsize\n\n""\t""\t""\nB\t13800000002\t5in"\nC\t13800000003\t6in"\n',
+    'lead_id\tphone\tcity\nL1\t13900000001\tA\n\t\t\nL3\t13900000003\tC\n\n'])
+def test_a_tab_separated_row_of_empty_values_is_rejected_never_lost(cli, tmp_path, text):
+    # a line of empty quotes or of tabs alone (the header's fields) beside an empty line:
+    # matching lines to rows had dropped the first and numbered the rows after it wrong
+    path = write(tmp_path / "x.tsv", text)
+    assert cli("ingest", path).exit_code == 0
+    first = "B" if "B" in text else "L1"
+    assert table(cli, "SELECT row_number, reason FROM rejects") == [
+        (1 if first == "B" else 2, "no_identifier")]
+    assert table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == (
+        [("B", 2), ("C", 3)] if first == "B" else [("L1", 1), ("L3", 3)])
+
+
 @pytest.mark.parametrize("text, leads, rejects", [
     ("phone\n13812345671\n\n13812345673\n\n", [("13812345671", 1), ("13812345673", 2)], []),
     # `""` is a record (an empty value); a line of spaces is blank, as Spark skips it; a
