@@ -10,10 +10,10 @@ from test_find import big_score_workspace
 from leadctl.cli.report import grade_headers
 from leadctl.schema import all_ddl
 from leadctl.views.report import (
-    REPORT_COLUMNS,
     channel_report_sql,
     grade_columns,
     is_sales_pool_name,
+    report_columns,
 )
 from leadctl.workspace import open_writer
 
@@ -233,7 +233,7 @@ def test_a_fifth_grade_has_its_column(rcli):
         ws.execute("UPDATE scores SET score = 5, grade = 'E' WHERE person_id = 'P3'")
     data = report(rcli)
     assert (data["grades"], data["warnings"]) == (["A", "B", "C", "D", "E"], [])
-    assert list(data["total"]) == [*COLUMNS[:10], "grade_e", *REPORT_COLUMNS[10:]]
+    assert list(data["total"]) == [*COLUMNS[:10], "grade_e", *report_columns()[10:]]
     assert grade_mix(data) == [
         # channel, persons, A, B, C, D, E
         ("sem", 3, 1, 1, 0, 0, 1), ("agent", 2, 2, 0, 0, 0, 0), ("feed", 2, 1, 0, 1, 0, 0),
@@ -257,7 +257,7 @@ def test_custom_grade_names_have_their_columns(rcli, tmp_path):
     data = report(rcli)
     assert (data["grades"], data["warnings"]) == (["hot", "warm", "cold"], [])
     assert list(data["total"]) == [*COLUMNS[:6], "grade_hot", "grade_warm", "grade_cold",
-                                   *REPORT_COLUMNS[10:]]
+                                   *report_columns()[10:]]
     assert grade_mix(data) == [
         ("sem", 3, 1, 1, 1), ("agent", 2, 2, 0, 0), ("feed", 2, 1, 1, 0),
         ("purchased", 0, 0, 0, 0), ("(total)", 5, 2, 2, 1)]
@@ -277,7 +277,7 @@ def test_a_to_d_rules_keep_the_columns(rcli):
     grade_rules(rcli, "{A: 70, B: 45, C: 20, D: 0}")
     data = report(rcli)
     assert (data["grades"], data["warnings"]) == (["A", "B", "C", "D"], [])
-    assert tuple(data["total"]) == REPORT_COLUMNS == COLUMNS + (
+    assert tuple(data["total"]) == report_columns() == COLUMNS + (
         "new_persons", "dup_other_source", "dup_same_source", "dup_from", "new_to_sales",
         "new_sold", "new_sold_amount", "sold_amount", "cost", "costed_leads",
         "cost_per_lead", "cost_per_new")

@@ -242,12 +242,9 @@ class DuckDBReader:
             for old_name, new_name in sql.free_names(header).items():  # a `row_number` column
                 ws.execute(f"ALTER TABLE _stage RENAME COLUMN {ident(old_name)} "
                            f"TO {ident(new_name)}")
-            one_column, white = len(header) == 1, False
-            if one_column:
-                white = _drop_blank_line_rows(ws, read_path, staged.rejects_table,
-                                              fmt.delimiter)
-            else:
-                white = _drop_white_space_lines(ws, staged.rejects_table)
+            one_column = len(header) == 1
+            white = (_drop_blank_line_rows(ws, read_path, staged.rejects_table, fmt.delimiter)
+                     if one_column else _drop_white_space_lines(ws, staged.rejects_table))
             # Without reader rejects (the common case) a row's position is its record.
             if ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}"):
                 _renumber_rejects_past_blank_lines(ws, read_path, staged.rejects_table,

@@ -104,7 +104,9 @@ def has_blank_line(path: Path, spaces: bool = False) -> bool:
     return False
 
 
-_WHITE_BYTES = b"[\x01-\x09\x0b\x0c\x0e-\x20]"  # Spark's trim but for line ends
+# Spark's trim (SPARK_TRIMMED) but for line ends: the white space of a blank line
+_WHITE = "[\x01-\x09\x0b\x0c\x0e-\x20]"
+_WHITE_BYTES = _WHITE.encode()
 _BLANK_LINE = re.compile(b"\n[\r\n]|\r\r")  # (a line starting with a line end)
 _BLANK_OR_WHITE_LINE = re.compile(b"\n" + _WHITE_BYTES + b"*[\r\n]|\r" + _WHITE_BYTES
                                   + b"*\r")
@@ -149,8 +151,7 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
         delimiter = _detect_delimiter(header)
         _refuse_junk(text, delimiter)
         return FileFormat("csv", wide, delimiter, True, apostrophes="'" in text,
-                          white_before_header=_white_before_header(text.lstrip("\ufeff")),
-                          crlf_before_header=_crlf_before_header(text.lstrip("\ufeff")))
+                          **_lines_before_header(text.lstrip("\ufeff")))
     if not truncated and head.endswith(EOF_MARK):
         head = head[:-len(EOF_MARK)]
     has_bom = head.startswith(codecs.BOM_UTF8)
@@ -179,8 +180,7 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     blank_after_bom = has_bom and head.lstrip(b" \t")[:1] in (b"\r", b"\n")
     return FileFormat("csv", enc, delimiter, has_bom, conflict,
                       blank_after_bom=blank_after_bom, apostrophes=b"'" in head,
-                      white_before_header=_white_before_header(text),
-                      crlf_before_header=_crlf_before_header(text))
+                      **_lines_before_header(text))
 
 
 def _header_line(text: str) -> str:
@@ -191,19 +191,16 @@ def _header_line(text: str) -> str:
 
 _LINE_END = re.compile("\r\n|\r|\n")
 # The lines of white space alone at the start of a text (each with its line end)
-_WHITE_LINES = re.compile("\\A(?:[\x01-\x09\x0b\x0c\x0e-\x20]*(?:\r\n|\r|\n))+")
+_WHITE_LINES = re.compile("\\A(?:" + _WHITE + "*(?:\r\n|\r|\n))+")
 
 
-def _white_before_header(text: str) -> bool:
-    """Whether a line of white space alone, not empty, comes before the header."""
+def _lines_before_header(text: str) -> dict[str, bool]:
+    """FileFormat's `white_before_header` (a line of white space alone, not empty, before
+    the header) and `crlf_before_header` (a CRLF line of white space alone there)."""
     leading = _WHITE_LINES.match(text)
-    return leading is not None and bool(_LINE_END.sub("", leading.group()))
-
-
-def _crlf_before_header(text: str) -> bool:
-    """Whether a CRLF line of white space alone comes before the header."""
-    leading = _WHITE_LINES.match(text)
-    return leading is not None and "\r\n" in leading.group()
+    lines = "" if leading is None else leading.group()
+    return {"white_before_header": bool(_LINE_END.sub("", lines)),
+            "crlf_before_header": "\r\n" in lines}
 
 
 def _blank(head: bytes) -> bool:

@@ -106,7 +106,6 @@ def report_columns(grades: Sequence[str] = DEFAULT_GRADES) -> tuple[str, ...]:
             "cost_per_new")
 
 
-REPORT_COLUMNS = report_columns()
 DUPLICATE_COLUMNS = ("lead_id", "created_at", "person_id", "earlier_source", "earlier_lead_id",
                      "earlier_created_at", "matched_on", "matched_values")
 
