@@ -321,6 +321,16 @@ class MaskingFilter(MessageFilter):
 
 # -- SQL builders (same results as the Python functions) -------------------------------
 
+# What Python's str.strip() strips (the maskers above strip so): DuckDB's one-argument
+# trim() strips spaces only, so a name "李\t" kept two characters and showed whole.
+PYTHON_WHITE_SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+                      + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000")
+
+
+def _stripped_sql(expr: str) -> str:
+    return f"trim({expr}, '{PYTHON_WHITE_SPACE}')"
+
+
 def _stars(count_sql: str) -> str:
     return f"repeat('{STAR}', CAST({count_sql} AS INTEGER))"
 
@@ -336,14 +346,14 @@ def mask_sql(kind: str, expr: str) -> str:
             f"'{prefix}') THEN substr({digits}, {len(prefix) + 1})"
             for prefix in CN_PREFIXES) + f" ELSE {digits} END)")
         return (f"(CASE WHEN {expr} IS NULL THEN NULL "
-                f"WHEN length({local}) < 3 THEN {_generic_sql(f'trim({expr})')} "
+                f"WHEN length({local}) < 3 THEN {_generic_sql(_stripped_sql(expr))} "
                 f"WHEN length({local}) < 7 THEN {_stars(f'greatest(length({local}) - 2, 1)')} "
                 f"|| right({local}, 2) "
                 f"WHEN length({local}) < 11 THEN left({local}, 2) "
                 f"|| {_stars(f'length({local}) - 4')} || right({local}, 2) "
                 f"ELSE left({local}, 3) || {_stars(f'greatest(length({local}) - 7, 4)')} "
                 f"|| right({local}, 4) END)")
-    text = f"trim({expr})"
+    text = _stripped_sql(expr)
     short = _generic_sql(text)
     if kind == "email":
         at = f"strpos(reverse({text}), '@')"  # from the right, like rpartition

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from leadctl import pii
 from leadctl.errors import InputError, LeadctlError, UsageError, WorkspaceError, WorkspaceLocked
 from leadctl.limits import BIGINT_MAX, BIGINT_MIN
 from leadctl.schema import (
@@ -202,7 +203,9 @@ class SqlSession:
     def finish_run(self, outcome: str, counts: dict | None = None, inputs: Any = None,
                    error: str | None = None, as_of: dt.date | None = None) -> None:
         """Ends the run's row; `as_of`: the date the run settled on, when it started
-        without one (`score` takes its tags')."""
+        without one (`score` takes its tags'). The error is kept masked, as the log file
+        keeps it, whatever `--reveal` showed on the screen (a phone typed as a rep)."""
+        error = pii.mask_lines(error) if error else error
         self.execute(
             "UPDATE runs SET ended_at = now()::TIMESTAMP, outcome = ?, counts = ?, inputs = ?, "
             "error = ?, as_of = coalesce(?, as_of) WHERE run_id = ?",

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import duckdb
 import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
@@ -181,3 +182,18 @@ def test_install_completion_installs_for_the_named_shell(tmp_path):
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines()[0] == f"zsh completion installed in {tmp_path}/.zfunc/_leadctl"
     assert (tmp_path / ".zfunc" / "_leadctl").read_text().startswith("#compdef leadctl")
+
+
+@pytest.mark.parametrize("args", [
+    ["sale", "L1", "--rep", "13912345010", "--as-of", "2026-11-01"],
+    ["audience", "export", "a", "cty = '13912345010'", "-o", "{tmp}/a.csv", "--as-of",
+     "2026-11-01", "--reveal"],
+])
+def test_the_run_log_keeps_a_failed_commands_reason_masked(tmp_path, args):
+    write(tmp_path / "leads.csv", "lead_id,phone,name\nL1,13912345678,Ann\n")
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", tmp_path, "--as-of", "2026-11-01").exit_code == 0
+    assert cli(*[a.format(tmp=tmp_path) for a in args]).exit_code == 2
+    con = duckdb.connect(str(tmp_path / "ws.duckdb"), read_only=True)
+    (error,) = con.execute("SELECT error FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
+    assert ("139****5010" in error, "13912345010" in error) == (True, False)

@@ -44,6 +44,8 @@ CASES = [
     ("name", "张三丰", "张**"),
     ("name", "欧阳娜娜", "欧***"),
     ("name", "李", "****"),  # first character kept would show it all
+    ("name", "李\t", "****"),  # white space is what str.strip() strips, in SQL too
+    ("name", "\u2003张三\x1c", "张*"),
     ("name", " 李 ", "****"),
     ("name", "", ""),
     ("name", "John Smith", "J*********"),
@@ -223,6 +225,10 @@ def test_masking_a_long_run_without_an_at_sign_is_linear():
     run = "x" * 200_000
     assert pii.mask_lines(f"a@example.com {run}\n{' ' * 200_010}^") == (
         f"a***@example.com {run}\n{' ' * 200_013}^")
+
+
+def test_sql_strips_the_white_space_python_strips():
+    assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == pii.PYTHON_WHITE_SPACE
 
 
 def test_sql_masks_match_python():
