@@ -213,6 +213,25 @@ def test_an_unreadable_header_fails_its_file_and_the_others_load(cli, tmp_path,
         f"{bad}: {UNREADABLE_HEADER}")
 
 
+def test_a_header_name_spanning_lines_after_a_space_past_a_quote_loads(cli, tmp_path):
+    """`"phone" ,"home\ncity"`: the space after a closing quote sent the header to the
+    lenient read, which took any name with a line break for a quote left open (the file
+    `failed`, exit 2); DuckDB reads it as phone and `home\ncity`. A quote the same spaces
+    follow that is really left open (closed by a quote ending no field) still fails."""
+    ok = write(tmp_path / "ok.csv", '"phone" ,"home\ncity"\n13800000001,北京\n'
+                                    '13800000002,"上海"\n')
+    result = cli("ingest", ok, "--json")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert [(f["status"], f["loaded"]) for f in result.json()["files"]] == [("loaded", 2)]
+    assert table(cli, "SELECT phone, attributes::VARCHAR, row_number FROM leads "
+                      "ORDER BY row_number") == [
+        ("13800000001", '{"home\\ncity":"北京"}', 1),
+        ("13800000002", '{"home\\ncity":"上海"}', 2)]
+    bad = write(tmp_path / "bad.csv", '"phone" ,"name,city\n13800000001,"W"x,c\n')
+    result = cli("ingest", bad, "--json")
+    assert (result.exit_code, result.stderr) == (2, f"error: {bad}: {UNREADABLE_HEADER}\n")
+
+
 def _png() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(

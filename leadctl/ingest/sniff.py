@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import io
 import os
@@ -356,26 +357,49 @@ def csv_header(path: Path, delimiter: str, encoding: str = "utf-8-sig") -> list[
     engines, whatever the file's size: DuckDB read the lines after it into a name (or
     gave up past csv's field limit in a large file), Spark ends it at the line's end.
     Left open: the quote runs to the end of the file, or a later quote that ends no
-    field closes it; a name with a line break inside quotes that close is a name."""
-    def first_record(strict: bool) -> list[str]:
+    field closes it; a name with a line break inside quotes that close is a name, also
+    where spaces follow its closing quote (`"phone" ,"home\ncity"`, as DuckDB reads it)."""
+    def first_record(strict: bool) -> tuple[list[str], str]:
+        """The header record and its text as written (the lines it was read from)."""
+        lines: list[str] = []
+
+        def kept(fh):
+            for line in fh:
+                lines.append(line)
+                yield line
+
         with open(path, encoding=encoding, errors="replace", newline="") as fh:
             # blank lines before it (also of white space alone) are skipped, as the
             # readers skip them
-            return next((r for r in csv.reader(fh, delimiter=delimiter, strict=strict,
-                                               skipinitialspace=True)
-                         if _filled(r, delimiter)), [])
+            for record in csv.reader(kept(fh), delimiter=delimiter, strict=strict,
+                                     skipinitialspace=True):
+                if _filled(record, delimiter):
+                    return record, "".join(lines)
+                lines.clear()
+        return [], ""
 
     try:
-        return first_record(strict=True)
+        return first_record(strict=True)[0]
     except csv.Error as exc:  # read again leniently: `"id" ,name` is a header
         open_to_the_end = "unexpected end of data" in str(exc)
     try:
-        header = first_record(strict=False)
+        header, written = first_record(strict=False)
     except csv.Error:  # a field over csv's limit
         open_to_the_end = True
-    if open_to_the_end or any("\n" in f or "\r" in f for f in header):
+    if open_to_the_end or (any("\n" in f or "\r" in f for f in header)
+                           and not _spaced_record(delimiter).fullmatch(written)):
         raise InputError(UNREADABLE_HEADER)
     return header
+
+
+@functools.cache
+def _spaced_record(delimiter: str) -> re.Pattern:
+    """A record of RFC 4180 fields where spaces may stand before a field and after a
+    quoted field's closing quote (`"phone" ,"home\ncity"`): its quotes all close where a
+    field ends, so a line break inside them is a name's."""
+    d = re.escape(delimiter)
+    field = rf' *(?:"[^"]*(?:""[^"]*)*" *|[^ "{d}\r\n][^{d}\r\n]*|)'
+    return re.compile(rf'{field}(?:{d}{field})*(?:\r\n|\n|\r)?')
 
 
 UNREADABLE_HEADER = ("its header line cannot be read: a quote left open (the rest of the "
