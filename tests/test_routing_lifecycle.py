@@ -182,6 +182,24 @@ def test_a_lead_dealt_to_another_rep_starts_its_status_age_again(rules, tmp_path
     assert route(ws, without_ann, day(6))["causes"] == {"sla_expired": 1}
 
 
+def test_a_rep_removed_from_a_claim_pool_logs_the_pools_allocation_as_its_rule(rules,
+                                                                              tmp_path):
+    # The log row's rule was empty for a claim pool (a dealing pool's names its
+    # allocation, which deals the lead again): the lead now waits for a claim.
+    ws = make_ws([("c1", 50, "C"), ("a1", 90, "A")])
+    route(ws, rules, DAY0)
+    claim(ws, rules, "nurture", "ops", DAY0, n=1)
+    (tmp_path / "routing.yaml").write_text(
+        RULES.replace("reps: [{name: ops, capacity: 3}]", "reps: [{name: ed, capacity: 3}]")
+        .replace("reps: [ann, bob]", "reps: [bob]"), encoding="utf-8")
+    assert route(ws, load_routing_rules(tmp_path), day(1))["causes"] == {"rep_removed": 2}
+    assert state(ws, "c1") == ("nurture", None, None, False, "claim_pool")
+    assert last_log(ws, "c1") == (day(1), "nurture", "nurture", "ops", None, None,
+                                  "allocation.claim", "rep_removed")
+    assert last_log(ws, "a1") == (day(1), "sales", "sales", "ann", "bob", "pending",
+                                  "allocation.round_robin", "rep_removed")
+
+
 def test_a_sale_of_a_lead_claimed_from_a_pool_listing_no_reps_moves_it_to_the_sellers(rules):
     # public_sea lists no reps (any rep may claim from it): it is no rep's pool, and the
     # sold person goes to bob's.

@@ -273,7 +273,10 @@ SELECT person_id, present, known, cause, score, needs_deal,
                  AND old_reason = {literal(SLA_RETURNED)}) THEN {literal(SLA_RETURNED)}
             WHEN freed THEN 'claim_pool'
             ELSE old_reason END AS reason,
-       coalesce(new_rule, CASE WHEN needs_deal THEN 'allocation.' || allocation END) AS rule
+       -- what moved it: a rep removed from a claim pool frees the lead to its pool's
+       -- allocation (`allocation.claim`), as a dealing pool's deals it again
+       coalesce(new_rule, CASE WHEN needs_deal OR cause = 'rep_removed'
+                               THEN 'allocation.' || allocation END) AS rule
 FROM dealing"""
 
 
