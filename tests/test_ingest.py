@@ -423,6 +423,30 @@ def test_events_file_is_detected_and_typed(cli, tmp_path):
     assert [r[2] for r in rejects_in(cli)] == ["no_subject", "bad_timestamp", "bad_amount"]
 
 
+def test_an_events_files_id_column_is_an_attribute_not_a_lead_id(cli, tmp_path):
+    # `id` (a leads file's lead id alias) made an event's subject `lead:E1` in place of its
+    # phone; beside `lead_id` it took the lead id and pushed the lead_id column out to the
+    # attributes. The README names phone, lead_id or person_id as an event's person.
+    ev = write(tmp_path / "ev.csv", "id,phone,event_type,ts\nE1,13812345678,login,2026-10-30\n"
+                                    "E2,,login,2026-10-30\n")
+    ev2 = write(tmp_path / "ev2.csv", "id,lead_id,event_type,ts\nE3,L9,login,2026-10-30\n")
+    only = write(tmp_path / "only.csv", "id,event_type,ts\nE4,login,2026-10-30\n")
+    leads = write(tmp_path / "leads.csv", "id,phone\nL1,13812345679\n")
+    result = cli("ingest", ev, ev2, only, leads, "--json")
+    assert result.exit_code == 2
+    assert [(f["kind"], f["status"], f["message"]) for f in result.json()["files"]] == [
+        ("events", "loaded", ""), ("events", "loaded", ""),
+        ("events", "invalid", "missing event columns: person_id/lead_id/phone (have: id, "
+                              "event_type, ts)"), ("leads", "loaded", "")]
+    with duckdb.connect(str(cli.db), read_only=True) as con:
+        assert con.execute("SELECT source, row_number, subject, attributes FROM events "
+                           "ORDER BY ALL").fetchall() == [
+            ("ev", 1, "phone:13812345678", '{"id":"E1"}'),
+            ("ev2", 1, "lead:L9", '{"id":"E3"}')]
+    assert [r[1:3] for r in rejects_in(cli) if r[0] == "ev"] == [(2, "no_subject")]
+    assert leads_in(cli, "lead_id", "phone") == [("L1", "13812345679")]
+
+
 def test_null_tokens_are_no_ids_and_no_dates(cli, tmp_path):
     # `N/A` twice is not one lead id (the second row was a duplicate_lead_id reject), a
     # `null` created_at is no date (was bad_date), and an event's `null` person id falls

@@ -45,6 +45,10 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
     "event_id": ("事件ID", "事件编号", "eventid"),  # kept as an attribute; see ingest.load
 }
 
+# Built-in aliases a leads file only has: there `id` is the lead's own id; in an events
+# file it is the event's (or anything's) id, no lead's: kept as an attribute.
+LEADS_ONLY_ALIASES = {"lead_id": ("id",)}
+
 _FOLD = re.compile(r"[\s_\-.]+")
 
 
@@ -52,12 +56,15 @@ def fold_header(name: str) -> str:
     return _FOLD.sub("", name.strip().lstrip("\ufeff")).lower()
 
 
-def build_alias_map(extra: dict[str, list[str]] | None = None) -> dict[str, str]:
-    """folded header → canonical name (canonical names are their own aliases)."""
+def build_alias_map(extra: dict[str, list[str]] | None = None,
+                    events: bool = False) -> dict[str, str]:
+    """folded header → canonical name (canonical names are their own aliases); `events`:
+    an events file's, without LEADS_ONLY_ALIASES (unless sources.yaml gives them)."""
     mapping: dict[str, str] = {}
     for canonical, aliases in DEFAULT_ALIASES.items():
         for alias in (canonical, *aliases):
-            mapping.setdefault(fold_header(alias), canonical)
+            if not (events and alias in LEADS_ONLY_ALIASES.get(canonical, ())):
+                mapping.setdefault(fold_header(alias), canonical)
     for canonical, aliases in (extra or {}).items():
         for alias in (canonical, *aliases):
             mapping[fold_header(alias)] = canonical  # configured aliases win

@@ -465,6 +465,8 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         kind = options.kind
         if kind == "auto":
             kind = "events" if events_by_columns(mapping) else "leads"
+        if kind == "events":  # its `id` names no lead (LEADS_ONLY_ALIASES)
+            mapping, extra = map_columns(columns, build_alias_map(options.aliases, events=True))
         result.kind = kind
         # Rejected rows are counted as inserted (an INSERT returns its count on DuckDB and
         # on the Spark executor): no count of rejects afterwards.
