@@ -51,6 +51,30 @@ def test_an_alias_names_one_column_and_is_a_header_name(tmp_path):
         assert str(err.value) == f"{tmp_path}/sources.yaml:1:1: aliases must map column → list"
 
 
+def test_an_alias_that_is_another_columns_built_in_alias_is_a_rule_error(tmp_path):
+    # `city: [Tel]` passed rules check and made every file's `tel` (a phone alias) a city
+    # column: the file then had no identifier column. An alias of its own column's
+    # built-ins (`phone: [mobile]`) is harmless.
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    write(rules / "sources.yaml", "aliases:\n  phone: [mobile, 客户电话]\n  city: [Tel]\n"
+                                  "  person_id: [ID]\n")
+    cli = Cli(tmp_path / "ws.duckdb", rules=rules)
+    expected = [
+        f"error: {rules}/sources.yaml:3:10: alias 'Tel' of 'city' is a built-in alias of the "
+        "column 'phone': a header can mean one column",
+        f"error: {rules}/sources.yaml:4:15: alias 'ID' of 'person_id' is a built-in alias of "
+        "the column 'lead_id': a header can mean one column"]
+    result = cli("rules", "check")
+    assert (result.exit_code, result.stdout, result.stderr.splitlines()) == (2, "", expected)
+    result = cli("ingest", write(tmp_path / "x.csv", "tel\n13812345678\n"))
+    assert (result.exit_code, result.stdout, result.stderr) == (  # one error, two problems
+        2, "", "\n".join(line.removeprefix("error: ") for line in expected).join(
+            ["error: ", "\n"]))
+    write(rules / "sources.yaml", "aliases:\n  phone: [mobile, 客户电话]\n")
+    assert load_sources_config(rules).aliases == {"phone": ["mobile", "客户电话"]}
+
+
 @pytest.mark.parametrize(("zone", "message"), [
     ("Asia/Shangha", "unknown time zone 'Asia/Shangha' (did you mean 'Asia/Shanghai'?)"),
     ("'+08:00'", "unknown time zone '+08:00' (an IANA name like Asia/Shanghai, or UTC)"),

@@ -65,8 +65,11 @@ def load_sources_config(rules_dir: Path | str | None) -> SourcesConfig:
 def _check_aliases(doc: RuleDoc, aliases: dict, config: SourcesConfig) -> None:
     """Each column's aliases into `config`: header names that fold (case, spaces, `_`,
     `-` aside) to something, to no canonical column's own name and to no alias of
-    another column (which column a header then meant would be the file's key order)."""
+    another column (which column a header then meant would be the file's key order), nor
+    to another column's built-in alias (`city: [tel]` silently took every file's `tel`
+    phone column for a city)."""
     canonical = {fold_header(c): c for c in DEFAULT_ALIASES}
+    builtin = {fold_header(a): c for c, names in DEFAULT_ALIASES.items() for a in names}
     taken: dict[str, str] = {}
     for column, names in aliases.items():
         if column not in DEFAULT_ALIASES:
@@ -86,6 +89,9 @@ def _check_aliases(doc: RuleDoc, aliases: dict, config: SourcesConfig) -> None:
             elif other is not None and other != column:
                 doc.add(where, f"alias '{name}' of '{column}' already names the column "
                                f"'{other}': a header can mean one column")
+            elif builtin.get(folded, column) != column:
+                doc.add(where, f"alias '{name}' of '{column}' is a built-in alias of the "
+                               f"column '{builtin[folded]}': a header can mean one column")
             taken.setdefault(folded, column)
         config.aliases[column] = list(names)
 
