@@ -437,7 +437,8 @@ def test_an_events_files_id_column_is_an_attribute_not_a_lead_id(cli, tmp_path):
     assert [(f["kind"], f["status"], f["message"]) for f in result.json()["files"]] == [
         ("events", "loaded", ""), ("events", "loaded", ""),
         ("events", "invalid", "missing event columns: person_id/lead_id/phone (have: id, "
-                              "event_type, ts)"), ("leads", "loaded", "")]
+                              "event_type, ts); an id naming the lead: `lead_id: [id]` under "
+                              "aliases in sources.yaml"), ("leads", "loaded", "")]
     with duckdb.connect(str(cli.db), read_only=True) as con:
         assert con.execute("SELECT source, row_number, subject, attributes FROM events "
                            "ORDER BY ALL").fetchall() == [
