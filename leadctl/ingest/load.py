@@ -746,7 +746,7 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
         missing.append("ts")
     if missing:
         detail = f"missing event columns: {', '.join(missing)} (have: {', '.join(columns)})"
-        if "id" in columns and "person_id/lead_id/phone" in missing:
+        if "person_id/lead_id/phone" in missing and "id" in map(fold_header, columns):
             detail += "; an id naming the lead: `lead_id: [id]` under aliases in sources.yaml"
         _invalid(ws, rows_sql, columns, file_id, source, "events", "missing_columns", detail,
                  result)
