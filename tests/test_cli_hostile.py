@@ -221,7 +221,8 @@ def test_the_base_values_reach_the_command(ws) -> None:
     exits["report ab --variant-from"] = drive(ws, ("report", "ab"), commands[("report", "ab")],
                                               entry, "click").exit_code
     assert len(exits) == 26
-    # accept and reject name no pair: "name the pairs to review … or give --all-above S"
+    # accept and reject name no pair: "name the pairs to review" (accept: "… or give
+    # --all-above S"; reject has no such option and does not offer it)
     assert {name: code for name, code in exits.items() if code} == {
         "identity accept": 2, "identity reject": 2}
 

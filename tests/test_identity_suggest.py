@@ -227,3 +227,13 @@ def test_a_domain_typo_one_edit_from_two_common_domains_meets_both():
     got = _sorted(_pairs(ws, suggest(ws, IdentityConfig(), None, min_score=0)))
     assert got == [(p, 0.9, [("email_domain_typo", "same mailbox, domain typo", 0.9, "same")])
                    for p in ("E1:E2", "E2:E3")]
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("must_link", "name the pairs to review (PERSON_A:PERSON_B) or give --all-above S"),
+    ("cannot_link", "name the pairs to review (PERSON_A:PERSON_B)")])  # reject has no option
+def test_a_review_naming_no_pair_offers_only_the_commands_own_options(ws, tmp_path, kind,
+                                                                     message):
+    with pytest.raises(UsageError) as refused:
+        review(ws, IdentityConfig(), _rules(tmp_path), kind)
+    assert str(refused.value) == message

@@ -576,6 +576,27 @@ def test_missing_path_exits_2(cli):
                                                     "/no/such/file.csv\n")
 
 
+@pytest.mark.parametrize("args", [("ingest", ""), ("ingest", " ", "{tmp}/sub"),
+                                  ("run", "--inbox", "", "--as-of", "2026-11-01")])
+def test_an_empty_path_is_refused_not_read_as_the_working_folder(cli, tmp_path, monkeypatch,
+                                                                  args):
+    # `ingest "$INBOX"` with INBOX unset loaded every data file below the working folder
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub" / "other.csv", "lead_id,phone\nZ1,13912345670\n")
+    monkeypatch.chdir(tmp_path)
+    result = cli(*[a.format(tmp=tmp_path) for a in args])
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        2, "error: an empty path was given (an unset variable?): name a file or folder")
+    with duckdb.connect(str(cli.db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM leads").fetchone() == (0,)
+
+
+def test_a_path_that_is_no_file_nor_folder_is_named_so(cli):
+    result = cli("ingest", "/dev/null")
+    assert (result.exit_code, result.stderr) == (
+        2, "error: /dev/null is neither a file nor a folder (a device, a pipe)\n")
+
+
 def test_export_leads_csv_and_parquet(cli, tmp_path):
     write(tmp_path / "a.csv", "lead_id,phone\nA,13900000001\nB,13900000002\n")
     assert cli("ingest", tmp_path / "a.csv", "--source", "crm").exit_code == 0

@@ -197,7 +197,8 @@ def review(ws: Workspace, config: IdentityConfig, rules_dir: Path, kind: str, *,
     """Accept (`must_link`) or reject (`cannot_link`) suggestions: appends one override per
     pair to rules/identity_overrides.yaml; returns what was written."""
     if not pairs and all_above is None:
-        raise UsageError("name the pairs to review (PERSON_A:PERSON_B) or give --all-above S")
+        raise UsageError("name the pairs to review (PERSON_A:PERSON_B)"
+                         + (" or give --all-above S" if kind == "must_link" else ""))
     wanted: list[tuple[str, str]] = []
     for text in pairs or []:
         a, b = parse_pair(text)

@@ -147,6 +147,9 @@ def expand_paths(paths: list[str]) -> list[Path]:
     as a folder, a file only when it is a data file), in a stable order."""
     found: list[Path] = []
     for raw in paths:
+        if not raw.strip():  # Path("") is the working folder: every data file below it
+            raise InputError("an empty path was given (an unset variable?): name a file or "
+                             "folder")
         if any(ch in raw for ch in "*?[") and not os.path.lexists(raw):  # leads[1].csv
             matches = sorted(Path(p) for p in glob.glob(raw, recursive=True))
             if not matches:
@@ -160,6 +163,8 @@ def expand_paths(paths: list[str]) -> list[Path]:
             found += _data_files(path)
         elif path.is_file():
             found.append(path)
+        elif path.exists():
+            raise InputError(f"{raw} is neither a file nor a folder (a device, a pipe)")
         else:
             raise InputError(f"no such file or folder: {raw}")
     unique = list(dict.fromkeys(found))
