@@ -17,6 +17,12 @@ from leadctl.routing.tables import DORMANT_RULE, OWNERSHIP_COLUMNS
 from leadctl.sqltext import date_literal, literal
 
 LOG_ROWS = 5  # the latest log rows a screen shows
+# The order the screens list a person's log rows in, latest first: by date (an undated
+# row, written before the log had one, last), then as written; of one write (a night's
+# rows under the person's id and an id a merge retired) its own id's first. The `?` is
+# the person's id.
+LOG_ORDER = ("as_of DESC NULLS LAST, logged_at DESC, run_id DESC, person_id = ? DESC, "
+             "person_id")
 
 
 def _person_rows(person_id: str, until: dt.date | None) -> tuple[str, list]:
@@ -29,14 +35,16 @@ def _person_rows(person_id: str, until: dt.date | None) -> tuple[str, list]:
 
 def person_log(ws, person_id: str, limit: int = LOG_ROWS,
                until: dt.date | None = None) -> list[dict]:
-    """The person's latest assignment log rows (dated by `until`, when given), newest
-    first; `recorded_as` names the retired id a row was written under (NULL: its own)."""
+    """The person's latest assignment log rows (dated by `until`, when given), latest
+    first by their date (`LOG_ORDER`: rows written under an id a merge retired sort
+    among its own by date, not by when they were written); `recorded_as` names the
+    retired id a row was written under (NULL: its own)."""
     rows, params = _person_rows(person_id, until)
     return ws.rows(
         "SELECT logged_at, as_of, old_pool, new_pool, old_owner, new_owner, old_status, "
         "new_status, rule, reason, CASE WHEN person_id <> ? THEN person_id END AS recorded_as "
-        f"FROM assignments WHERE {rows} ORDER BY logged_at DESC, run_id DESC LIMIT {int(limit)}",
-        [person_id, *params])
+        f"FROM assignments WHERE {rows} ORDER BY {LOG_ORDER} LIMIT {int(limit)}",
+        [person_id, *params, person_id])
 
 
 def placing_route(ws, person_id: str, routes: list[str], pool: str | None,
