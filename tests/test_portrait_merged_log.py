@@ -1,5 +1,7 @@
 """The portrait and explain of a person a merge formed: the log rows written under the id
-it retired are listed among the survivor's own latest by date first (not as written)."""
+it retired are listed among the survivor's own latest by date first (not as written),
+and `routing_as_of` is the date of the latest listed row, or of a later sale of the
+owner shown (not of another rep's sale under the retired id, whose lock is not shown)."""
 
 from __future__ import annotations
 
@@ -59,3 +61,17 @@ def test_the_log_of_a_merged_person_is_latest_first_by_date(merged):
     assert rows == ["2026-11-06", "2026-11-03", "2026-11-03"]
     assert "+2 older in --json" in text
 
+
+@pytest.mark.parametrize(("day", "routing_as_of"), [
+    ("2026-11-05", "2026-11-03"),  # rep_wang's repeat sale of 11-05 is not rep_li's lock
+    ("2026-11-09", "2026-11-06"),  # the latest listed row (under the retired id)
+    ("2026-11-10", "2026-11-10"),  # the merge
+])
+def test_routing_as_of_is_the_latest_listed_row_or_the_owners_sale(merged, day,
+                                                                   routing_as_of):
+    for command in ("portrait", "explain"):
+        data = merged(command, SURVIVOR, "--as-of", day, "--json").json()
+        log = data["history"] if command == "portrait" else data["routing"]["log"]
+        owner = data["owner"] if command == "portrait" else data["routing"]["state"]["owner"]
+        assert (data["routing_as_of"], log[0]["as_of"], owner) == (
+            routing_as_of, routing_as_of, "rep_li"), command

@@ -78,11 +78,12 @@ def latest_action_sql(until: dt.date | None = None) -> str:
             f"{logged} UNION ALL SELECT max(sold_at) FROM sales{sold})")
 
 
-def latest_sale(ws, person_id: str, until: dt.date) -> dt.date | None:
-    """The day of the person's latest sale on record (under any id it was recorded under)
-    made by `until`."""
+def latest_sale(ws, person_id: str, rep: str, until: dt.date) -> dt.date | None:
+    """The day of `rep`'s latest sale of the person on record (under any id it was
+    recorded under) made by `until`: the sale whose lock a screen showing her as the
+    owner shows (`ownership_as_of_sql`)."""
     return ws.scalar(f"SELECT max(sold_at) FROM sales WHERE {recorded_under_sql()} "
-                     "AND sold_at <= ?", [person_id, person_id, until])
+                     "AND rep = ? AND sold_at <= ?", [person_id, person_id, rep, until])
 
 
 def has_state_reason(ws) -> bool:
@@ -94,11 +95,13 @@ def has_state_reason(ws) -> bool:
 def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
                   rebuild: bool = True) -> dict | None:
     """The person's routing (the `ownership` columns) as of `until` (`ownership_as_of_sql`),
-    with `as_of`: the date of the latest of its log rows (`log`, from `person_log`) and
-    sales on record dated by then (a sale of a closed lead logs nothing, yet its lock
-    shows). None: not routed by then. `rebuild=False` (a screen at its default
-    as-of, whose `until` is today or later: nothing is logged after it) reads the stored
-    row alone, one look-up."""
+    with `as_of`: the date of the latest of its log rows the screen lists (`log`, from
+    `person_log`, dated by then: those written under an id a merge retired too), or of the
+    latest sale by then of the owner shown when later (a sale of a closed lead logs
+    nothing, yet its lock shows; another rep's sale, say under a retired id whose lock
+    the merge did not keep, shows nothing). None: not routed by then. `rebuild=False` (a
+    screen at its default as-of, whose `until` is today or later: nothing is logged after
+    it) reads the stored row alone, one look-up."""
     if rebuild:
         built = ownership_as_of_sql(until, person_id, state_reason=has_state_reason(ws))
         sql = f"SELECT * EXCLUDE (person_id) FROM ({built})"
@@ -109,9 +112,9 @@ def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
     if not rows:
         return None
     state = rows[0]
-    logged_on = state.pop("logged_on", None)  # the date of the log row it was rebuilt from
-    days = [logged_on or max((r["as_of"] for r in log if r["as_of"]), default=None),
-            latest_sale(ws, person_id, until)]
+    state.pop("logged_on", None)  # the row it was rebuilt from is one of `log`'s or older
+    days = [max((r["as_of"] for r in log if r["as_of"]), default=None),
+            latest_sale(ws, person_id, state["owner"], until) if state["owner"] else None]
     return {**state, "as_of": max((d for d in days if d is not None), default=None)}
 
 
