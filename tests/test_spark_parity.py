@@ -124,7 +124,8 @@ def _files_at_the_edges(inbox: Path) -> None:
 def _files_of_a_legacy_writer(inbox: Path) -> None:
     """Parquet as an old writer leaves it: text as unmarked bytes (one not UTF-8), no lead
     id (one is generated from the row's text, bytes and all), 32-bit float amounts and
-    attributes. Spark read the float as 19.899999618530273 and hashed the bytes' UTF-8."""
+    attributes, a zoned nanosecond timestamp. Spark read the float as 19.899999618530273
+    and hashed the bytes' UTF-8, and refused the whole night for the zoned timestamp."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -132,7 +133,10 @@ def _files_of_a_legacy_writer(inbox: Path) -> None:
         "name": pa.array(["孙七".encode(), b"\xff\xfe"], pa.binary()),
         "phone": ["13700000004", "13700000005"],
         "created_at": ["2026-10-03 09:00:00", "2026-10-03 10:00:00"],
-        "budget": pa.array([19.9, 1.2345679e7], pa.float32())}), inbox / "legacy.parquet")
+        "budget": pa.array([19.9, 1.2345679e7], pa.float32()),
+        # pandas' zoned column: Spark refused the whole night (TIMESTAMP(NANOS,true))
+        "seen": pa.array([1790899199999999999, None], pa.timestamp("ns", tz="UTC"))}),
+        inbox / "legacy.parquet")
     pq.write_table(pa.table({
         "phone": ["13700000004", "13700000004"], "event_type": ["order_paid"] * 2,
         "ts": pa.array([1792400000000000, 1792500000000000], pa.timestamp("us")),
@@ -197,9 +201,9 @@ def test_a_legacy_writers_parquet_loads_as_on_duckdb(generated):
         "JOIN person_leads pl USING (lead_key) JOIN person_features f USING (person_id) "
         "WHERE l.source = 'legacy' ORDER BY ALL")
     assert loaded[0] == loaded[1]
-    assert [row[1:] for row in loaded[0]] == [
-        ("\\xFF\\xFE", '{"budget":"12345679.0"}', 0.0),
-        ("孙七", '{"budget":"19.9"}', 20.0)]
+    assert sorted(row[1:] for row in loaded[0]) == [
+        ("\\xFF\\xFE", '{"budget":"12345679.0","seen":null}', 0.0),
+        ("孙七", '{"budget":"19.9","seen":"2026-10-01 23:59:59.999999999+00"}', 20.0)]
 
 
 def test_columns_named_like_record_numbers_are_attributes_as_on_duckdb(generated):

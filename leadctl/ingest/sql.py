@@ -374,13 +374,17 @@ def parquet_rows_sql(path: str, renames: dict[str, str] | None = None) -> str:
             f"FROM read_parquet({literal(path)}, file_row_number = true)")
 
 
+def zoned_text_sql(column_sql: str) -> str:
+    """A TIMESTAMP WITH TIME ZONE (any precision) as UTC text with its offset."""
+    return f"CAST(timezone('UTC', {column_sql}) AS VARCHAR) || '+00'"
+
+
 def zoned_as_text_sql(rows_sql: str, columns: list[str]) -> str:
     """The rows with these TIMESTAMP WITH TIME ZONE columns as UTC text with its offset
     (`2026-10-01 08:30:00.123+00`): what Spark writes too, whatever the machine's time
     zone (DuckDB's own text of such a value is in it). A timestamp read from the text
     is the same instant."""
-    replaced = ", ".join(f"CAST(timezone('UTC', {ident(c)}) AS VARCHAR) || '+00' AS {ident(c)}"
-                         for c in columns)
+    replaced = ", ".join(f"{zoned_text_sql(ident(c))} AS {ident(c)}" for c in columns)
     return f"SELECT * REPLACE ({replaced}) FROM ({rows_sql})"
 
 

@@ -22,6 +22,7 @@ from leadctl.ingest.sql import (
     micros_of_nanos_sql,
     parquet_value_types,
     parquet_values_sql,
+    zoned_text_sql,
 )
 from leadctl.sqltext import ident, literal
 from leadctl.workspace import temp_copy
@@ -233,10 +234,10 @@ def _quoted(column: str) -> str:
 def _spark_readable_copy(path: Path) -> tuple[Path, list[str]]:
     """A temporary copy of a local Parquet file that Spark can read, made by DuckDB:
     column names as DuckDB gives them (`Phone_1`), nanosecond timestamps as microseconds
-    (what the DuckDB engine's timestamps keep), TIME as its text, FLOAT16 as FLOAT; 32-bit
-    floats and bytes as the DuckDB engine reads them (`parquet_values_sql`). With the
-    columns it decoded from bytes (the row's text for a generated lead id reads their
-    bytes again)."""
+    (what the DuckDB engine's timestamps keep; zoned ones as the text it reads them from),
+    TIME as its text, FLOAT16 as FLOAT; 32-bit floats and bytes as the DuckDB engine reads
+    them (`parquet_values_sql`). With the columns it decoded from bytes (the row's text for
+    a generated lead id reads their bytes again)."""
     import duckdb
 
     fd, name = temp_copy(".parquet")
@@ -245,8 +246,11 @@ def _spark_readable_copy(path: Path) -> tuple[Path, list[str]]:
         source = f"read_parquet({literal(str(path))})"
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         casts = {"TIME": "VARCHAR", "TIME WITH TIME ZONE": "VARCHAR"}
+        # a zoned one (pandas writes a zone's column so) as the text the DuckDB engine
+        # stages it as (zoned_as_text_sql), nanoseconds and all
+        converted = {"TIMESTAMP_NS": micros_of_nanos_sql, "TIMESTAMPTZ_NS": zoned_text_sql}
         columns = ", ".join(
-            f"{micros_of_nanos_sql(ident(c))} AS {ident(c)}" if t == "TIMESTAMP_NS"
+            f"{converted[t](ident(c))} AS {ident(c)}" if t in converted
             else f"CAST({ident(c)} AS {casts[t]}) AS {ident(c)}" if t in casts else ident(c)
             for c, t, *_ in described)
         kinds = parquet_value_types({c: t for c, t, *_ in described})
