@@ -7,7 +7,7 @@ import pytest
 from conftest import Cli
 from test_find import big_score_workspace
 
-from leadctl.cli.report import grade_headers
+from leadctl.cli.report import _pct, grade_headers
 from leadctl.schema import all_ddl
 from leadctl.views.report import (
     channel_report_sql,
@@ -319,3 +319,10 @@ def test_grade_columns_and_headers_stay_apart():
     names = [d[0] for d in con.execute(
         channel_report_sql(grades=["A", "a", "A+"])).description]
     assert names[6:10] == ["grade_a", "grade_a_2", "grade_a+", "avg_score"]
+
+
+@pytest.mark.parametrize("share, shown", [(0.0625, "6.3%"), (0.0125, "1.3%"), (1 / 80, "1.3%"),
+                                          (0.00049, "0.0%"), (1.0, "100.0%"), (None, "—")])
+def test_a_percentage_rounds_its_json_value_half_up_as_the_sql_does(share, shown):
+    # Python's format rounds a half to even: 6.2% beside the JSON's 0.0625
+    assert _pct(share) == shown

@@ -397,3 +397,24 @@ def test_the_table_shows_the_cents_of_amounts_and_costs_that_have_them(vcli):
     assert {channel: (row[-4], row[-1]) for channel, row in cells.items()} == {
         "sem": ("1,500.50", "1,834.49"), "feed": ("400", "0"), "agent": ("—", "0"),
         "purchased": ("999", "0"), "(total)": ("2,899.50", "1,834.49")}
+
+
+def test_a_sale_since_the_night_counts_at_the_default_as_of_with_the_pool_it_moved(tmp_path):
+    # The pools counted every rep action on record while `sold` counted only sales up to
+    # the night's as-of: a sale made the next day moved its person into `to sales` but
+    # was not `sold` (find and portrait showed it closed and locked).
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "web.csv").write_text(
+        "lead_id,phone,created_at\nW1,13912340001,2026-10-30 10:00:00\n", encoding="utf-8")
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("run", "--inbox", tmp_path / "in", "--as-of", "2026-11-01").exit_code == 0
+    assert cli("sale", "W1", "--rep", "rep_wang", "--amount", "5000",
+               "--as-of", "2026-11-02").exit_code == 0
+
+    def total(*args):
+        data = cli("report", "channels", "--json", *args).json()
+        return (data["as_of"], data["total"]["sales_share"], data["total"]["sold"],
+                data["total"]["sold_amount"], data["total"]["new_sold_amount"])
+    assert total() == ("2026-11-01", 1.0, 1, 5000.0, 5000.0)
+    assert total("--as-of", "2026-11-01") == ("2026-11-01", 0.0, 0, 0.0, 0.0)
+    assert total("--as-of", "2026-11-02") == ("2026-11-02", 1.0, 1, 5000.0, 5000.0)

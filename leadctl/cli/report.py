@@ -70,7 +70,12 @@ def _date(value: str | None):
 
 
 def _pct(value) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
+    """A share as a percentage of its --json value, rounded as `_money` rounds (0.0625 is
+    6.3%, not Python's 6.2%)."""
+    if value is None:
+        return "—"
+    percent = Decimal(repr(float(value))) * 100
+    return f"{percent.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
 
 
 def _money(value, decimals: int = 2) -> str:

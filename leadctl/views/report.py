@@ -239,18 +239,20 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
                        as_of: dt.date | None = None,
                        costs: list[CostEntry] | None = None,
                        routing_until: dt.date | None = None, state_reason: bool = True,
-                       grades: Sequence[str] = DEFAULT_GRADES) -> str:
+                       grades: Sequence[str] = DEFAULT_GRADES,
+                       every_sale: bool = False) -> str:
     """One row per channel plus a total row (channel = '(total)', last). `costs`: the
     cost entries of dimension `by` (none: the cost columns are NULL). The pools are the
     stored ones, or as of `routing_until` (`ownership_as_of_sql`, as `find` reads them;
     `state_reason`: whether the log has that column). `grades`: the grade mix, one count
-    column per grade in this order (`grade_columns`). Pure."""
+    column per grade in this order (`grade_columns`). `every_sale`: every sale on record
+    counts, made after `as_of` too (the default as-of, as for the pools). Pure."""
     if by not in BY_COLUMNS:
         raise UsageError(f"cannot report by {by!r}: choose one of {', '.join(BY_COLUMNS)}")
     visible, in_scope = _scope_sql("r.arrived_at", since, as_of)
 
     def sold_by(column: str) -> str:  # a sale made after the as-of day is not one yet
-        return "TRUE" if as_of is None else (
+        return "TRUE" if as_of is None or every_sale else (
             f"({column} IS NULL OR {column} <= {date_literal(as_of)})")
     ownership = "ownership" if routing_until is None else \
         f"({ownership_as_of_sql(routing_until, state_reason=state_reason)})"
@@ -517,7 +519,7 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
     sql = channel_report_sql(by, since, sales_pools, screen.as_of, costs.for_dimension(by),
                              routing_until=until,
                              state_reason=until is None or has_state_reason(ws),
-                             grades=grades)
+                             grades=grades, every_sale=until is None)
     result: dict = {"by": by, "since": since.isoformat() if since else None,
                     **screen.with_routing(ws.scalar(latest_action_sql(until)),
                                           score=stored_as_of(ws, "scores"),
