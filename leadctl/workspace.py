@@ -276,7 +276,7 @@ class Workspace(SqlSession):
                                                               self.file)
                     for suffix in ("", WAL))
         if not named and not text.startswith("Corrupt database file"):
-            return None  # another file's error (an input file's), or no file's at all
+            return self._spill_failure(exc)  # else another file's error, or no file's
         reason = _as_named(exc, self.file, self.path)
         low = text.lower()
         if "could not read" in low or "corrupt database file" in low:
@@ -285,6 +285,22 @@ class Workspace(SqlSession):
                     + (")" if self.read_only else "; nothing was published)"))
         return (f"cannot write workspace {self.path}: {reason} (nothing was published: the "
                 "workspace is as it was)")
+
+    def _spill_failure(self, exc: Exception) -> str | None:
+        """The message for an error writing where DuckDB spills (`temp_directory`, or its
+        own default beside the file it has open): a stray file of that name, a folder
+        that cannot be written, a full disk are the user's to fix, not an internal error."""
+        text = str(exc)
+        folders = {temp_directory(Path(p)) for p in (self.path, os.path.realpath(self.path),
+                                                      self.file) if p is not None}
+        if not any(f'"{name}' in text for folder in folders
+                   for name in (folder, os.path.abspath(folder))):
+            return None
+        reason = text.splitlines()[0].removeprefix("IO Error: ")
+        return (f"cannot write the spill folder {temp_directory(Path(self.path))} (where "
+                f"DuckDB keeps what does not fit in memory, beside the workspace): {reason}"
+                + ("" if self.read_only else " (nothing was published: the workspace is as "
+                   "it was)"))
 
     def arrow(self, sql: str, params: list | dict | None = None):
         # A relation hands Arrow over without the DB-API result's extra copy.

@@ -163,3 +163,16 @@ def test_the_copy_a_killed_dry_run_left_is_cleared_by_the_next_write_or_dry_run(
     left.mkdir()
     assert cli("run", "--as-of", "2026-11-01").exit_code == 0  # a writer clears them too
     assert sorted(tmp_path.glob(".leadctl-dry-run-*")) == [live]
+
+
+def test_a_spill_folder_that_cannot_be_made_is_the_users_to_fix_exit_2(tmp_path):
+    # a stray file where the spill folder goes: DuckDB's IO error was an internal error (3)
+    (tmp_path / "ws.duckdb.tmp").write_text("junk")
+    result = leadctl(tmp_path / "ws.duckdb", "--memory-limit", "80MB", "run", "--inbox",
+                     str(SAMPLE_INBOX), "--as-of", AS_OF)
+    assert (result.returncode, result.stderr.splitlines()[-1]) == (
+        2, f"error: cannot write the spill folder {tmp_path / 'ws.duckdb.tmp'} (where DuckDB "
+           "keeps what does not fit in memory, beside the workspace): Failed to create directory "
+           f"\"{tmp_path / 'ws.duckdb.tmp'}\": File exists (nothing was published: the "
+           "workspace is as it was)")
+    assert runs_log(tmp_path / "ws.duckdb")[-1] == ("run", "failed")
