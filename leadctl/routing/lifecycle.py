@@ -63,9 +63,10 @@ def _mark_intent(ws: Workspace, person_id: str, as_of: dt.date) -> None:
 def _not_before_last_change(ws: Workspace, person_id: str, as_of: dt.date,
                             action: str) -> None:
     """A rep action dated before the person's last logged change would rewrite its past:
-    a status held since before the rep owned the lead, a log out of date order."""
-    row = ws.execute("SELECT as_of, rule FROM assignments WHERE person_id = ? "
-                     "ORDER BY as_of DESC LIMIT 1", [person_id]).fetchone()
+    a status held since before the rep owned the lead, a log out of date order. Rows
+    logged under an id a merge retired into the person are its changes too."""
+    row = ws.execute(f"SELECT as_of, rule FROM assignments WHERE {recorded_under_sql()} "
+                     "ORDER BY as_of DESC NULLS LAST LIMIT 1", [person_id] * 2).fetchone()
     if row and row[0] and as_of < row[0]:
         raise UsageError(f"person {person_id} last changed on {row[0]} ({row[1]}): a "
                          f"{action} cannot be dated before it (--as-of {as_of})")

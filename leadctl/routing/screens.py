@@ -50,10 +50,11 @@ def person_log(ws, person_id: str, limit: int = LOG_ROWS,
 def placing_route(ws, person_id: str, routes: list[str], pool: str | None,
                   until: dt.date | None = None) -> str | None:
     """The route (of `routes`) that last put the person in `pool`: its latest log row of a
-    route, not a merge, claim, status change or sale, which keep or move a state a route
-    made (dated by `until`, when given), unless a later row of the id it was recorded
-    under took the person out of the pool (an SLA return, then a sale bringing it back:
-    no route placed it there since). None: no route placed it there."""
+    route (by date, `LOG_ORDER`, as the log is listed), not a merge, claim, status change
+    or sale, which keep or move a state a route made (dated by `until`, when given),
+    unless a later row of the id it was recorded under took the person out of the pool
+    (an SLA return, then a sale bringing it back: no route placed it there since). None:
+    no route placed it there."""
     if not routes or pool is None:
         return None
     rows, params = _person_rows(person_id, until)
@@ -64,8 +65,8 @@ def placing_route(ws, person_id: str, routes: list[str], pool: str | None,
         "AND NOT EXISTS (SELECT 1 FROM assignments l WHERE l.person_id = a.person_id "
         "AND l.old_pool = a.new_pool AND l.new_pool IS DISTINCT FROM a.new_pool "
         f"AND (l.logged_at, l.run_id) > (a.logged_at, a.run_id){dated}) "
-        "ORDER BY logged_at DESC, run_id DESC LIMIT 1",
-        [*params, pool] + ([until] if until is not None else []))
+        f"ORDER BY {LOG_ORDER} LIMIT 1",
+        [*params, pool] + ([until] if until is not None else []) + [person_id])
 
 
 def latest_action_sql(until: dt.date | None = None) -> str:
