@@ -53,8 +53,11 @@ OUT_OF_RANGE = [
      f"35:13: score rule 'high_value': `points:` must be a finite number {RANGE_POINTS} (or "
      "an expression), not -1.0e+400"),
     ("scoring.yaml", "half_life_days: 30", "half_life_days: 36501",
-     "24:19: scoring.yaml: decay `half_life_days:` must be a number of days above 0 and at "
-     "most 36500, not 36501"),
+     "24:19: scoring.yaml: decay `half_life_days:` must be a number of days from 1 to "
+     "36500, not 36501"),
+    ("scoring.yaml", "half_life_days: 30", "half_life_days: 0.5",  # 5 meant: points gone
+     "24:19: scoring.yaml: decay `half_life_days:` must be a number of days from 1 to "
+     "36500, not 0.5"),
     ("scoring.yaml", "max_days: 180", "max_days: .nan",
      "25:13: scoring.yaml: decay `max_days:` must be a number of days from 0 to 36500, "
      "not .nan"),

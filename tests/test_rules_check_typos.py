@@ -49,7 +49,7 @@ TYPOS = [  # file, text, the typo, the one error ("line:col: message")
      f"34:11: score rule 'high_value' when: unknown field 'value_teir' (did you mean "
      f"'value_tier'?) (known: {FIELDS})"),
     ("scoring.yaml", "half_life_days: 30", "half_life_days: 0",  # `decay: true` uses it
-     "24:19: scoring.yaml: decay needs `half_life_days:`, a number of days above 0"),
+     "24:19: scoring.yaml: decay needs `half_life_days:`, a number of days from 1 to 36500"),
     ("scoring.yaml", "  B: 45", "  B: 45O",
      "15:6: grade 'B': minimum score must be a number, not '45O'"),
     ("routing.yaml", "allocation: claim ", "allocation: clam ",

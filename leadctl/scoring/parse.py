@@ -170,13 +170,12 @@ def _parse_decay(d: RuleDoc, parent: Mapping, key: str, what: str,
         pass  # its unknown key is the one problem
     elif not is_number(half_life) or half_life <= 0:
         d.add(d.value_loc(raw, "half_life_days") if "half_life_days" in raw else d.loc(raw),
-              f"{what}: decay needs `half_life_days:`, a number of days above 0")
+              f"{what}: decay needs `half_life_days:`, a number of days from 1 to {MAX_DAYS}")
         half_life = None
-    elif number_in(half_life, 0, MAX_DAYS, above=True) is None:  # NaN, infinite, too long
+    elif number_in(half_life, 1, MAX_DAYS) is None:  # under a day (0.5 for 5?), NaN, too long
         # (an inherited value was checked with the top-level decay: this one is written here)
         d.add(d.value_loc(raw, "half_life_days"), f"{what}: decay `half_life_days:` must be "
-              f"a number of days above 0 and at most {MAX_DAYS}, not "
-              f"{written(raw, 'half_life_days')}")
+              f"a number of days from 1 to {MAX_DAYS}, not {written(raw, 'half_life_days')}")
         half_life = None
     max_days = raw.get("max_days", default.max_days if default else None)
     if max_days is not None and (not is_number(max_days) or max_days < 0):
