@@ -145,6 +145,8 @@ def _read_rules(rules_dir: Path, file_hash: str) -> RuleSet:
             warnings.append(f"{rules.path}: not found (the {stage} stage is skipped)")
     if routing is not None:
         warnings += routing.warnings
+    if sources is not None:
+        warnings += sources.warnings
     if scoring is not None and routing is not None and scoring.grades:
         warnings += unknown_grade_warnings(routing, set(scoring.grade_names))
     if problems:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -37,6 +38,8 @@ from leadctl.ingest.sniff import (
 from leadctl.ingest.sources import SourcesConfig, load_sources_config, wall_clock_now
 from leadctl.sqltext import ident, literal, meta_value_sql, set_meta_sql
 from leadctl.workspace import Workspace
+
+log = logging.getLogger("leadctl")
 
 DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
 KINDS = ("auto", "leads", "events")
@@ -123,7 +126,10 @@ def options_from_rules(rules_dir: Path | None, config: SourcesConfig | None = No
             codec_name(overrides["encoding"])
         except InputError as exc:
             raise UsageError(f"--encoding: {exc}") from None
-    config = config or load_sources_config(rules_dir)
+    if config is None:  # (a run's rule set logged its warnings already)
+        config = load_sources_config(rules_dir)
+        for warning in config.warnings:
+            log.warning("rules: %s", warning)
     options = IngestOptions(rules_dir=rules_dir, aliases=config.aliases, **overrides)
     if options.timezone is None:
         options.timezone, options.timezone_loc = config.timezone, config.timezone_loc

@@ -8,7 +8,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leadctl.errors import Location, RuleError
+from leadctl.errors import Location, RuleError, format_problem
 from leadctl.ingest.columns import DEFAULT_ALIASES, fold_header
 from leadctl.rules.bounds import written
 from leadctl.rules.load import load_yaml, rule_path
@@ -25,6 +25,7 @@ class SourcesConfig:
     aliases: dict[str, list[str]] = field(default_factory=dict)
     timezone: str = "Asia/Shanghai"
     timezone_loc: Location | None = None  # where `timezone:` is written, if it is
+    warnings: list[str] = field(default_factory=list)  # located, for rules check and logs
 
 
 
@@ -65,9 +66,9 @@ def load_sources_config(rules_dir: Path | str | None) -> SourcesConfig:
 def _check_aliases(doc: RuleDoc, aliases: dict, config: SourcesConfig) -> None:
     """Each column's aliases into `config`: header names that fold (case, spaces, `_`,
     `-` aside) to something, to no canonical column's own name and to no alias of
-    another column (which column a header then meant would be the file's key order), nor
-    to another column's built-in alias (`city: [tel]` silently took every file's `tel`
-    phone column for a city)."""
+    another column (which column a header then meant would be the file's key order). One
+    that is another column's built-in alias overrides it, with a warning (`city: [tel]`
+    takes every file's `tel` for a city, no longer a phone: meant or a slip)."""
     canonical = {fold_header(c): c for c in DEFAULT_ALIASES}
     builtin = {fold_header(a): c for c, names in DEFAULT_ALIASES.items() for a in names}
     taken: dict[str, str] = {}
@@ -90,8 +91,10 @@ def _check_aliases(doc: RuleDoc, aliases: dict, config: SourcesConfig) -> None:
                 doc.add(where, f"alias '{name}' of '{column}' already names the column "
                                f"'{other}': a header can mean one column")
             elif builtin.get(folded, column) != column:
-                doc.add(where, f"alias '{name}' of '{column}' is a built-in alias of the "
-                               f"column '{builtin[folded]}': a header can mean one column")
+                config.warnings.append(format_problem(
+                    where, f"alias '{name}' of '{column}' is a built-in alias of "
+                           f"'{builtin[folded]}': every file's {name} column is read as "
+                           f"{column}, not {builtin[folded]}"))
             taken.setdefault(folded, column)
         config.aliases[column] = list(names)
 
