@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -12,7 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from leadctl.cli.app import app
 from leadctl.ingest import sniff
 from leadctl.ingest.columns import build_alias_map, fold_header, map_columns
 from leadctl.ingest.sql import LEADS_TABLE_COLUMNS, parse_timestamp_sql
@@ -589,6 +592,33 @@ def test_an_empty_path_is_refused_not_read_as_the_working_folder(cli, tmp_path, 
         2, "error: an empty path was given (an unset variable?): name a file or folder")
     with duckdb.connect(str(cli.db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM leads").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("args", [("ingest", "/"), ("ingest", "//"),
+                                  ("run", "--inbox", "/", "--as-of", "2026-11-01")])
+def test_the_root_folder_is_refused_not_walked(cli, args):
+    # `ingest "$INBOX/"` with INBOX unset walked the whole machine (then exit 3 on /proc)
+    result = cli(*args)
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        2, f"error: {args[-1] if args[0] == 'ingest' else '/'} is the root folder (an unset "
+           "variable before a /?): name the folder of the files")
+
+
+def test_a_folder_below_that_cannot_be_listed_is_an_input_error(cli, tmp_path, monkeypatch):
+    def unlistable(self, pattern):
+        raise PermissionError(13, "Permission denied", str(self / "locked"))
+    monkeypatch.setattr(Path, "rglob", unlistable)
+    result = cli("ingest", tmp_path)
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: cannot read the folder {tmp_path}: Permission denied: {tmp_path}/locked\n")
+
+
+def test_an_empty_rules_path_is_refused(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # `rules check` read the working folder as the rules
+    result = CliRunner().invoke(app, ["--db", str(cli.db), "--rules", "", "rules", "check"])
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        2, "Error: Invalid value for '--rules' (env var: 'LEADCTL_RULES'): an empty path (an "
+           "unset variable?): name the rules folder")
 
 
 def test_a_path_that_is_no_file_nor_folder_is_named_so(cli):

@@ -61,6 +61,15 @@ def file_path(value: str | os.PathLike) -> Path:
     return Path(text)
 
 
+def folder_path(value: str | os.PathLike) -> Path:
+    """The parser of `--rules`: an empty value (an unset variable) is no folder, never
+    the working folder pathlib would make of it: exit 2 naming the option."""
+    text = os.fspath(value)
+    if not text.strip():
+        raise typer.BadParameter("an empty path (an unset variable?): name the rules folder")
+    return Path(text)
+
+
 def file_option(*names: str, **options: Any) -> Any:
     """A typer.Option naming a file to open or write, parsed by `file_path`."""
     return typer.Option(*names, parser=file_path, metavar="<path>", **options)

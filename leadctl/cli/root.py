@@ -91,6 +91,7 @@ def global_options(
                   help="Workspace database file [default: ./leadctl.duckdb]",
                   show_default=False)] = None,
     rules: Annotated[Path, typer.Option("--rules", envvar="LEADCTL_RULES",
+                     parser=common.folder_path, metavar="<path>",
                      help="Rules directory.")] = Path("rules"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v",
                        help="Log progress to stderr.")] = False,

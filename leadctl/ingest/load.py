@@ -140,7 +140,11 @@ def _data_files(folder: Path) -> list[Path]:
     """A folder's data files, recursively, sorted."""
     # not only regular files: a dangling link or a pipe named like a data file
     # is a delivery that failed (reported by _ingest_file), not nothing
-    return sorted(p for p in folder.rglob("*") if _is_data_file(p))
+    try:
+        return sorted(p for p in folder.rglob("*") if _is_data_file(p))
+    except OSError as exc:  # a folder below it that cannot be listed
+        raise InputError(f"cannot read the folder {folder}: {exc.strerror or exc}"
+                         + (f": {exc.filename}" if exc.filename else "")) from exc
 
 
 def _is_data_file(path: Path) -> bool:
@@ -165,6 +169,9 @@ def expand_paths(paths: list[str]) -> list[Path]:
                     [match] if _is_data_file(match) else [])
             continue
         path = Path(raw)
+        if path.is_dir() and os.path.realpath(path) == os.path.abspath(os.sep):
+            raise InputError(f"{raw} is the root folder (an unset variable before a /?): "
+                             "name the folder of the files")
         if path.is_dir():
             found += _data_files(path)
         elif path.is_file():
