@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import tempfile
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -594,7 +594,8 @@ def test_an_empty_path_is_refused_not_read_as_the_working_folder(cli, tmp_path, 
         assert con.execute("SELECT count(*) FROM leads").fetchone() == (0,)
 
 
-@pytest.mark.parametrize("args", [("ingest", "/"), ("ingest", "//"),
+@pytest.mark.parametrize("args", [("ingest", "/"), ("ingest", "//"), ("ingest", "/*"),
+                                  ("ingest", "/**/*.csv"),
                                   ("run", "--inbox", "/", "--as-of", "2026-11-01")])
 def test_the_root_folder_is_refused_not_walked(cli, args):
     # `ingest "$INBOX/"` with INBOX unset walked the whole machine (then exit 3 on /proc)
@@ -605,12 +606,22 @@ def test_the_root_folder_is_refused_not_walked(cli, args):
 
 
 def test_a_folder_below_that_cannot_be_listed_is_an_input_error(cli, tmp_path, monkeypatch):
-    def unlistable(self, pattern):
-        raise PermissionError(13, "Permission denied", str(self / "locked"))
-    monkeypatch.setattr(Path, "rglob", unlistable)
+    # Path.rglob passed over a folder it could not list: its files were left out, exit 0
+    (tmp_path / "ok").mkdir()
+    write(tmp_path / "ok" / "a.csv", "lead_id,phone\nA1,13912340001\n")
+    (tmp_path / "locked").mkdir()
+    listing = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(tmp_path / "locked"):  # root reads what mode 000 hides
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return listing(path)
+    monkeypatch.setattr(os, "scandir", scandir)
     result = cli("ingest", tmp_path)
     assert (result.exit_code, result.stderr) == (
-        2, f"error: cannot read the folder {tmp_path}: Permission denied: {tmp_path}/locked\n")
+        2, f"error: cannot read the folder {tmp_path}/locked: Permission denied (the files in "
+           "it would be left out)\n")
+    assert leads_in(cli, "lead_id") == []
 
 
 def test_an_empty_rules_path_is_refused(cli, tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from leadctl.errors import RuleError
+from leadctl.ingest.columns import missing_identifier_message
 from leadctl.ingest.sources import load_sources_config
 from tests.conftest import RULES, Cli, write
 from tests.test_ingest import leads_in
@@ -69,6 +70,12 @@ def test_an_alias_that_is_another_columns_built_in_alias_overrides_it_with_a_war
     result = cli("ingest", write(tmp_path / "x.csv", "mobile,tel\n13812345678,上海\n"))
     assert (result.exit_code, f"warning: rules: {warning}" in result.stderr) == (0, True)
     assert leads_in(cli, "phone", "city") == [("13812345678", "上海")]
+    # the hint of a file without an identifier no longer offers the header it took
+    assert missing_identifier_message(["name", "tell"], ["tell"], {"city": ["Tel"]}) == (
+        "no identifier column (found: name, tell; expected one of phone, email, wechat, "
+        "device_id, id_card or an alias of one, see rules/sources.yaml)")
+    assert missing_identifier_message(["name", "tell"], ["tell"]).endswith(
+        "did you mean tel for tell?)")
     write(rules / "sources.yaml", "aliases:\n  phone: [mobile, 客户电话]\n")
     assert load_sources_config(rules).warnings == []
 

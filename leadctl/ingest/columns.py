@@ -94,9 +94,11 @@ def missing_identifier_message(headers: list[str], unmapped: list[str],
     header that matched no column: `no identifier column (found: 姓名, 电话号码x, city; did
     you mean 电话 for 电话号码x?)`."""
     names: dict[str, str] = {}  # folded → the alias as spelled
+    meant = build_alias_map(extra)  # a sources.yaml alias may take a built-in one away
     for canonical in IDENTIFIER_COLUMNS:
         for alias in (canonical, *DEFAULT_ALIASES[canonical], *(extra or {}).get(canonical, [])):
-            names.setdefault(fold_header(alias), alias)
+            if meant.get(fold_header(alias)) == canonical:
+                names.setdefault(fold_header(alias), alias)
     hints = []
     for header in unmapped:
         near = difflib.get_close_matches(fold_header(header), list(names), n=1, cutoff=0.5)

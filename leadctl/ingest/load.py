@@ -137,14 +137,26 @@ def options_from_rules(rules_dir: Path | None, config: SourcesConfig | None = No
 
 
 def _data_files(folder: Path) -> list[Path]:
-    """A folder's data files, recursively, sorted."""
+    """A folder's data files, recursively (not into linked folders), sorted. A folder
+    below it that cannot be listed is an input error: its files would be left out
+    silently (Path.rglob passes over it)."""
+    def unreadable(exc: OSError) -> None:
+        raise InputError(f"cannot read the folder {exc.filename}: {exc.strerror or exc} "
+                         "(the files in it would be left out)") from exc
+
     # not only regular files: a dangling link or a pipe named like a data file
     # is a delivery that failed (reported by _ingest_file), not nothing
-    try:
-        return sorted(p for p in folder.rglob("*") if _is_data_file(p))
-    except OSError as exc:  # a folder below it that cannot be listed
-        raise InputError(f"cannot read the folder {folder}: {exc.strerror or exc}"
-                         + (f": {exc.filename}" if exc.filename else "")) from exc
+    found = (Path(root) / name for root, _, names in os.walk(folder, onerror=unreadable)
+             for name in names)
+    return sorted(p for p in found if _is_data_file(p))
+
+
+def _from_the_root(raw: str) -> bool:
+    """Whether a path or pattern to read starts at the root folder (`"$INBOX/"`, `/*`
+    with the variable unset): walked, it would read every data file of the machine."""
+    fixed = re.split(r"[*?\[]", raw, maxsplit=1)[0]
+    folder = fixed if fixed == raw else os.path.dirname(fixed)
+    return bool(folder) and os.path.realpath(folder) == os.path.abspath(os.sep)
 
 
 def _is_data_file(path: Path) -> bool:
@@ -160,6 +172,9 @@ def expand_paths(paths: list[str]) -> list[Path]:
         if not raw.strip():  # Path("") is the working folder: every data file below it
             raise InputError("an empty path was given (an unset variable?): name a file or "
                              "folder")
+        if _from_the_root(raw) and (os.path.isdir(raw) or not os.path.lexists(raw)):
+            raise InputError(f"{raw} is the root folder (an unset variable before a /?): "
+                             "name the folder of the files")
         if any(ch in raw for ch in "*?[") and not os.path.lexists(raw):  # leads[1].csv
             matches = sorted(Path(p) for p in glob.glob(raw, recursive=True))
             if not matches:
@@ -169,9 +184,6 @@ def expand_paths(paths: list[str]) -> list[Path]:
                     [match] if _is_data_file(match) else [])
             continue
         path = Path(raw)
-        if path.is_dir() and os.path.realpath(path) == os.path.abspath(os.sep):
-            raise InputError(f"{raw} is the root folder (an unset variable before a /?): "
-                             "name the folder of the files")
         if path.is_dir():
             found += _data_files(path)
         elif path.is_file():
