@@ -50,6 +50,22 @@ def test_structural_errors_have_file_line_col(tmp_path):
     ]
 
 
+def test_a_broken_top_level_decay_is_one_problem_not_one_more_per_inheriting_rule(tmp_path):
+    bad = """\
+    grades: {A: 1, B: 0}
+    decay: {age: days_since_last_login, half_life_days: 0.5}
+    rules:
+      - name: own_age
+        points: 1
+        decay: {age: days_since_last_payment}
+    """
+    with pytest.raises(RuleError) as exc:
+        load_scoring_rules(rules_dir(tmp_path, bad))
+    assert [f"{loc}: {msg}" for loc, msg in exc.value.problems] == [
+        f"{tmp_path / 'scoring.yaml'}:2:53: scoring.yaml: decay `half_life_days:` must be a "
+        "number of days from 1 to 36500, not 0.5"]
+
+
 def test_expression_errors_point_at_the_character(tmp_path):
     rules = load_scoring_rules(rules_dir(tmp_path, """\
     grades: {A: 1, B: 0}

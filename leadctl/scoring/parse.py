@@ -148,12 +148,15 @@ def _parse_rule(d: RuleDoc, raw: Any, where: Location, default_decay: Decay | No
                   "`decay:` (age, half_life_days)")
         rule.decay = default_decay
     elif decay is not None and decay is not False:
-        rule.decay = _parse_decay(d, raw, "decay", what, default_decay)
+        rule.decay = _parse_decay(d, raw, "decay", what, default_decay,
+                                  inherits_broken=default_decay is None and declared_decay)
     return rule
 
 
 def _parse_decay(d: RuleDoc, parent: Mapping, key: str, what: str,
-                 default: Decay | None) -> Decay | None:
+                 default: Decay | None, inherits_broken: bool = False) -> Decay | None:
+    """`inherits_broken`: the top-level decay a key left out here would come from has a
+    problem of its own (said there, not again here)."""
     raw = parent[key]
     if not isinstance(raw, Mapping):
         d.add(d.value_loc(parent, key), f"{what}: `decay:` must be a mapping {{age, "
@@ -162,12 +165,12 @@ def _parse_decay(d: RuleDoc, parent: Mapping, key: str, what: str,
     d.unknown_keys(raw, DECAY_KEYS, f"{what} decay")
     age = d.text(raw, "age") if raw.get("age") is not None else (default.age if default
                                                                    else None)
-    if age is None and not d.mistyped(raw, "age"):
+    if age is None and not d.mistyped(raw, "age") and not inherits_broken:
         d.add(d.loc(raw), f"{what}: decay needs `age:` (an expression giving the behaviour's "
               "age in days, e.g. days_since_last_login)")
     half_life = raw.get("half_life_days", default.half_life_days if default else None)
-    if half_life is None and d.mistyped(raw, "half_life_days"):
-        pass  # its unknown key is the one problem
+    if half_life is None and (d.mistyped(raw, "half_life_days") or inherits_broken):
+        pass  # its unknown key, or the top-level decay's, is the one problem
     elif not is_number(half_life) or half_life <= 0:
         d.add(d.value_loc(raw, "half_life_days") if "half_life_days" in raw else d.loc(raw),
               f"{what}: decay needs `half_life_days:`, a number of days from 1 to {MAX_DAYS}")
