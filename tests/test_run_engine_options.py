@@ -3,10 +3,14 @@ runs (it used to be ignored: `--output` on DuckDB ran the whole night and wrote 
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
+
 import pytest
-from conftest import SAMPLE_INBOX, Cli
+from conftest import RULES, SAMPLE_INBOX, Cli
 
 from leadctl.cli.run import check_engine_options
+from leadctl.spark import pipeline as spark_pipeline
 from leadctl.workspace import open_writer
 
 NOTE_SPARK = "(the default engine, duckdb, works in the --db workspace)"
@@ -107,3 +111,21 @@ def test_an_output_older_than_the_workspaces_last_night_is_not_loaded(tmp_path):
         "(2026-11-02): loading it would take the workspace back and drop what came since; "
         "load the latest output\n"))
     assert cli.db.read_bytes() == published
+
+
+def test_a_spark_night_says_the_rules_warnings_as_a_duckdb_night_does(tmp_path, monkeypatch,
+                                                                      caplog):
+    # `run --engine spark` read the rules and said none of their warnings
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "scoring.yaml").unlink()
+
+    def no_spark(options):
+        raise RuntimeError("stopped before Spark starts")
+    monkeypatch.setattr(spark_pipeline, "open_spark", no_spark)
+    options = spark_pipeline.SparkRunOptions(rules, dt.date(2026, 11, 1), [str(SAMPLE_INBOX)],
+                                             str(tmp_path / "out"))
+    with caplog.at_level("WARNING", logger="leadctl"), pytest.raises(RuntimeError):
+        spark_pipeline.run_spark(options)
+    assert f"rules: {rules / 'scoring.yaml'}: not found (the score stage is skipped)" in [
+        r.getMessage() for r in caplog.records]

@@ -131,6 +131,8 @@ def run_spark(options: SparkRunOptions,
     if not is_remote(options.output):
         _check_local_output(options.output)
     rules = load_rules(options.rules_dir)
+    for warning in rules.warnings:  # as the DuckDB engine's night says them
+        log.warning("rules: %s", warning)
     digest = rules.hash
     ws = open_spark(options)
     summary: dict = {"engine": "spark", "master": options.master,
