@@ -48,6 +48,7 @@ log = logging.getLogger("leadctl")
 DEFAULT_DB = "leadctl.duckdb"
 LOCK, WORK, WAL = ".lock", ".work", ".wal"  # a writer's lock, its private copy, DuckDB's log
 MEMORY_LIMIT_ENV = "LEADCTL_MEMORY_LIMIT"
+UNPUBLISHED = "(nothing was published: the workspace is as it was)"  # a failed writer's end
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.IGNORECASE)
@@ -283,24 +284,22 @@ class Workspace(SqlSession):
             return (f"cannot read workspace {self.path}: {reason} (the file is damaged or "
                     "truncated: restore it from a copy"
                     + (")" if self.read_only else "; nothing was published)"))
-        return (f"cannot write workspace {self.path}: {reason} (nothing was published: the "
-                "workspace is as it was)")
+        return f"cannot write workspace {self.path}: {reason} {UNPUBLISHED}"
 
     def _spill_failure(self, exc: Exception) -> str | None:
         """The message for an error writing where DuckDB spills (`temp_directory`, or its
         own default beside the file it has open): a stray file of that name, a folder
         that cannot be written, a full disk are the user's to fix, not an internal error."""
         text = str(exc)
-        folders = {temp_directory(Path(p)) for p in (self.path, os.path.realpath(self.path),
-                                                      self.file) if p is not None}
+        folders = {temp_directory(Path(p))
+                   for p in (self.path, os.path.realpath(self.path), self.file)}
         if not any(f'"{name}' in text for folder in folders
                    for name in (folder, os.path.abspath(folder))):
             return None
         reason = text.splitlines()[0].removeprefix("IO Error: ")
         return (f"cannot write the spill folder {temp_directory(Path(self.path))} (where "
                 f"DuckDB keeps what does not fit in memory, beside the workspace): {reason}"
-                + ("" if self.read_only else " (nothing was published: the workspace is as "
-                   "it was)"))
+                + ("" if self.read_only else f" {UNPUBLISHED}"))
 
     def arrow(self, sql: str, params: list | dict | None = None):
         # A relation hands Arrow over without the DB-API result's extra copy.
@@ -716,7 +715,7 @@ def _publishing(path: Path, work: Path) -> Iterator[None]:
         raise
     except Exception as exc:
         raise WorkspaceError(f"cannot write workspace {path}: {_as_named(exc, work, path)} "
-                             "(nothing was published: the workspace is as it was)") from exc
+                             f"{UNPUBLISHED}") from exc
 
 
 def _as_named(exc: Exception, work: Path, path: Path) -> str:

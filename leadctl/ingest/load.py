@@ -151,10 +151,13 @@ def _data_files(folder: Path) -> list[Path]:
     return sorted(p for p in found if _is_data_file(p))
 
 
+_GLOB = re.compile(r"[*?\[]")  # what makes a path to read a pattern
+
+
 def _from_the_root(raw: str) -> bool:
     """Whether a path or pattern to read starts at the root folder (`"$INBOX/"`, `/*`
     with the variable unset): walked, it would read every data file of the machine."""
-    fixed = re.split(r"[*?\[]", raw, maxsplit=1)[0]
+    fixed = _GLOB.split(raw, maxsplit=1)[0]
     folder = fixed if fixed == raw else os.path.dirname(fixed)
     return bool(folder) and os.path.realpath(folder) == os.path.abspath(os.sep)
 
@@ -175,7 +178,7 @@ def expand_paths(paths: list[str]) -> list[Path]:
         if _from_the_root(raw) and (os.path.isdir(raw) or not os.path.lexists(raw)):
             raise InputError(f"{raw} is the root folder (an unset variable before a /?): "
                              "name the folder of the files")
-        if any(ch in raw for ch in "*?[") and not os.path.lexists(raw):  # leads[1].csv
+        if _GLOB.search(raw) and not os.path.lexists(raw):  # leads[1].csv
             matches = sorted(Path(p) for p in glob.glob(raw, recursive=True))
             if not matches:
                 raise InputError(f"no files match {raw}")
@@ -407,7 +410,8 @@ def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None 
         raise InputError(f"--kind must be one of {', '.join(KINDS)}, not {options.kind!r}")
     zone = check_zone(ws, options)  # before the paths are read: a rule error comes first
     files = reader.expand(paths)
-    alias_map = build_alias_map(options.aliases)
+    alias_maps = {kind: build_alias_map(options.aliases, events=kind == "events")
+                  for kind in ("leads", "events")}  # an events file's `id` names no lead
     summary = IngestSummary()
     state = IngestState(ws)
     state.delivery = files
@@ -415,7 +419,7 @@ def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None 
         if progress:
             progress(index, len(files), str(path))
         state.position = index
-        summary.files.append(_ingest_file(ws, path, options, alias_map, reader, state))
+        summary.files.append(_ingest_file(ws, path, options, alias_maps, reader, state))
     if zone is None and ws.scalar("SELECT count(*) FROM ingested_files WHERE rows_loaded > 0"):
         ws.script(set_meta_sql(ZONE_KEY, options.timezone))  # from the first rows stored on
     if progress:
@@ -434,7 +438,7 @@ def events_by_columns(mapping: dict[str, str]) -> bool:
 
 
 def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
-                 alias_map: dict[str, str], reader: DuckDBReader,
+                 alias_maps: dict[str, dict[str, str]], reader: DuckDBReader,
                  state: IngestState) -> FileResult:
     source = options.source or path.stem
     file_id = state.file_id
@@ -491,12 +495,12 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         result.message = staged.message
         rows_sql, types = staged.rows_sql, staged.types
         columns = [c for c in staged.columns if c not in ("row_number", "file_row_number")]
-        mapping, extra = map_columns(columns, alias_map)
+        mapping, extra = map_columns(columns, alias_maps["leads"])
         kind = options.kind
         if kind == "auto":
             kind = "events" if events_by_columns(mapping) else "leads"
         if kind == "events":  # its `id` names no lead (LEADS_ONLY_ALIASES)
-            mapping, extra = map_columns(columns, build_alias_map(options.aliases, events=True))
+            mapping, extra = map_columns(columns, alias_maps["events"])
         result.kind = kind
         # Rejected rows are counted as inserted (an INSERT returns its count on DuckDB and
         # on the Spark executor): no count of rejects afterwards.

@@ -113,7 +113,6 @@ def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
     if not rows:
         return None
     state = rows[0]
-    state.pop("logged_on", None)  # the row it was rebuilt from is one of `log`'s or older
     days = [max((r["as_of"] for r in log if r["as_of"]), default=None),
             latest_sale(ws, person_id, state["owner"], until) if state["owner"] else None]
     return {**state, "as_of": max((d for d in days if d is not None), default=None)}
@@ -124,8 +123,7 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None, *,
     """Every person's routing as of `until` (the `ownership` columns; only `person_id`'s
     when given): the stored row of a person with nothing logged after `until`; the others
     rebuilt from their log rows dated by then (each holds the state it left; rows recorded
-    under an id a merge retired count for the person it went into, after its own), with
-    `logged_on`: the date of the row it was rebuilt from (NULL for a stored row). The
+    under an id a merge retired count for the person it went into, after its own). The
     lock, for both:
     none before the person's first sale on record by the rep shown (a sale of a closed
     lead logs nothing), then the latest she made by then, at most the stored one; none
@@ -196,7 +194,7 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None, *,
 ), on_record AS (  -- persons with a sale on record (any rep, any date)
   SELECT DISTINCT person_id FROM sold
 )
-SELECT {stored}, CAST(NULL AS DATE) AS logged_on
+SELECT {stored}
 FROM ownership o LEFT JOIN sold x ON x.person_id = o.person_id AND x.rep = o.owner
 LEFT JOIN on_record s ON s.person_id = o.person_id
 WHERE o.person_id NOT IN (SELECT person_id FROM changed){one}
@@ -205,7 +203,7 @@ SELECT d.person_id, d.new_pool AS pool, d.new_owner AS owner, d.new_status AS st
        CASE WHEN b.status_since IS NOT NULL OR d.new_status IS NULL THEN b.status_since
             ELSE d.as_of END AS status_since, b.assigned_at,
        {lock},
-       b.dormant, d.reason, d.as_of AS logged_on
+       b.dormant, d.reason
 FROM dated d JOIN rebuilt b ON b.person_id = d.person_id
 LEFT JOIN sold x ON x.person_id = d.person_id AND x.rep = d.new_owner
 LEFT JOIN on_record s ON s.person_id = d.person_id
