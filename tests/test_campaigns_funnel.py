@@ -132,6 +132,22 @@ def test_one_group_without_by_counts_in_order_inside_the_window(fcli):
     ]
 
 
+def test_events_of_subjects_matching_no_person_count_nowhere(fcli):
+    """An unmatched subject (no lead has its phone) has no person: its push and page views
+    are nobody's, not one more person entering (both ways of walking the steps)."""
+    before = [counts(funnel(fcli, name)) for name in ("signup", "thrice")]
+    with open_writer(fcli.db) as ws:
+        ws.execute("INSERT INTO subject_persons (subject, person_id) VALUES "
+                   "('phone:13799990001', NULL)")
+        ws.execute("INSERT INTO events VALUES (2, 1, 'camp', 'phone:13799990001', 'push', "
+                   "'2026-10-20 09:00', NULL, NULL, '{\"utm_source\": \"sms\"}')")
+        for row in (2, 3, 4):
+            ws.execute(f"INSERT INTO events VALUES (2, {row}, 'web', 'phone:13799990001', "
+                       f"'page_view', '2026-10-2{row} 09:00', NULL, NULL, NULL)")
+    assert [counts(funnel(fcli, name)) for name in ("signup", "thrice")] == before
+    assert before == [[(4, 4, 2)], [(2, 1, 0)]]
+
+
 def test_first_touch_and_last_touch_attribute_the_two_channel_person_differently(fcli):
     # d was pushed through edm, then wechat: first touch, an entry through each (each
     # with its own window from its push); it registered through wechat

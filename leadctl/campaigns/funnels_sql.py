@@ -105,7 +105,8 @@ def paths_sql(q: FunnelQuery) -> str:
     # step_events is read once per step: materialised, not re-computed each time.
     matching = (f"SELECT sp.person_id, struct_pack({evs}) AS ev, {steps_of_event}\n"
                 f"        FROM events e JOIN subject_persons sp ON sp.subject = e.subject\n"
-                f"        WHERE e.ts < {ts_literal(q.as_of)} AND ({any_step})")
+                f"        WHERE e.ts < {ts_literal(q.as_of)} AND ({any_step})\n"
+                f"          AND sp.person_id IS NOT NULL")  # an unmatched subject: nobody
     if q.exclusive_steps:
         rows = f"SELECT * FROM (\n        {matching})\n    WHERE step IS NOT NULL"
     else:
