@@ -87,3 +87,26 @@ def test_expression_errors_point_at_the_character(tmp_path):
         f"{path}:7:13: score rule 'text_points' points: expression must be a number, got string"]
 
 
+
+
+def test_a_rule_defined_twice_still_has_its_expressions_checked(tmp_path):
+    bad = """\
+    grades: {A: 1, D: 0}
+    rules:
+      - {name: a, points: 1}
+      - {name: a, points: 2, when: nosuch > 1}
+    """
+    with pytest.raises(RuleError) as exc:
+        load_scoring_rules(rules_dir(tmp_path, bad), fields={"paid_orders_7d": "number"})
+    assert [msg for _, msg in exc.value.problems] == [
+        f"score rule 'a' is defined twice (first at {tmp_path / 'scoring.yaml'}:3:6)",
+        "score rule 'a' when: unknown field 'nosuch' (known: paid_orders_7d)",
+    ]
+
+
+def test_a_grade_name_yaml_reads_as_a_number_is_told_to_be_quoted(tmp_path):
+    with pytest.raises(RuleError) as exc:
+        load_scoring_rules(rules_dir(tmp_path, "grades: {A: 10, 5: 0}\nrules: []\n"))
+    assert [f"{loc}: {msg}" for loc, msg in exc.value.problems] == [
+        f"{tmp_path / 'scoring.yaml'}:1:17: grade name 5 is read as a int, not a name: "
+        "quote it ('5')"]

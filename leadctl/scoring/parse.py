@@ -9,7 +9,7 @@ rules that parsed before it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ def load_scoring_rules(rules_dir: Path | str | None,
     # Not RuleDoc.named_items: a rule defined twice is still parsed, so the problems
     # inside it are reported in the same run as the duplicate.
     seen: dict[str, Location | None] = {}
+    twice: list[ScoreRule] = []
     for index, raw in enumerate(raw_rules):
         rule = _parse_rule(d, raw, d.item_loc(raw_rules, index), default_decay,
                            doc.get("decay") is not None)
@@ -63,11 +64,12 @@ def load_scoring_rules(rules_dir: Path | str | None,
         if rule.name in seen:
             d.add(rule.loc, f"score rule '{rule.name}' is defined twice (first at "
                   f"{seen[rule.name]})")
+            twice.append(rule)
             continue
         seen[rule.name] = rule.loc
         rules.rules.append(rule)
     if fields is not None:
-        check_scoring_expressions(rules, fields, problems=d.problems)
+        check_scoring_expressions(rules, fields, problems=d.problems, duplicates=twice)
     d.raise_if_problems()
     return rules
 
@@ -85,7 +87,11 @@ def _parse_grades(d: RuleDoc, doc: Mapping) -> list[Grade]:
     grades: list[Grade] = []
     for name, minimum in raw.items():
         where = d.key_loc(raw, name)
-        if not isinstance(name, str) or not GRADE_RE.match(name):
+        if not isinstance(name, str):  # `5: 0`, `yes: 0`: YAML reads the key as no text
+            d.add(where, f"grade name {name} is read as a {type(name).__name__}, not a "
+                  f"name: quote it ('{name}')")
+            continue
+        if not GRADE_RE.match(name):
             d.add(where, f"grade name '{name}' must be a short word (letters, digits, _ + -)")
             continue
         if not is_number(minimum):
@@ -196,13 +202,15 @@ def _parse_decay(d: RuleDoc, parent: Mapping, key: str, what: str,
 
 def check_scoring_expressions(rules: ScoringRules, fields: Mapping[str, str],
                               as_of: dt.date | None = None,
-                              problems: Problems | None = None) -> None:
-    """Compile every expression against `fields`; raise RuleError with every problem, or
-    append them to `problems` when given."""
+                              problems: Problems | None = None,
+                              duplicates: Sequence[ScoreRule] = ()) -> None:
+    """Compile every expression against `fields`, those of the `duplicates` (rules defined
+    twice, not scored) too; raise RuleError with every problem, or append them to
+    `problems` when given."""
     collect = problems is not None
     problems = problems if problems is not None else []
     probe = as_of or dt.date(2000, 1, 1)
-    for rule in rules.rules:
+    for rule in (*rules.rules, *duplicates):
         for text, expect, what in rule_expressions(rule):
             compile_located(text, fields, expect, probe, what, problems=problems)
     if problems and not collect:
