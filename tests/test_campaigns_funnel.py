@@ -266,6 +266,32 @@ def test_rules_check_locates_funnel_problems(tmp_path):
         assert expected in result.stderr, result.stderr
 
 
+def test_a_funnel_or_step_defined_twice_still_has_its_problems_said(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(RULES / "tags.yaml", rules / "tags.yaml")
+    write(rules / "funnels.yaml", """funnels:
+  - name: f
+    window: 14d
+    steps:
+      - {name: pushed, event: push}
+      - {name: pushed, event: push, where: "utm_sorce = 'sms'"}
+  - name: f
+    window: 2w
+    steps: [{name: pushed, event: push}]
+""")
+    result = Cli(tmp_path / "ws.duckdb", rules)("rules", "check")
+    path = rules / "funnels.yaml"
+    assert (result.exit_code, result.stderr.splitlines()) == (2, [
+        f"error: {path}:6:10: funnel 'f' step 'pushed' is defined twice (first at "
+        f"{path}:5:10)",
+        f"error: {path}:6:45: funnel 'f' step 'pushed' where: unknown field 'utm_sorce' "
+        "(did you mean 'utm_source'?) (known: amount, category, event_type, page, source, "
+        "ts, utm_campaign, utm_content, utm_medium, utm_source, utm_term)",
+        f"error: {path}:7:5: funnel 'f' is defined twice (first at {path}:2:5)",
+        f"error: {path}:8:13: funnel 'f': window must be a number of days like 14d, not '2w'"])
+
+
 def test_a_funnel_without_steps_is_a_rule_error(tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()

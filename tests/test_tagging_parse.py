@@ -218,3 +218,23 @@ def test_category_and_description_are_optional(tmp_path):
                                      "category: other}\n"))
     assert [(t.name, t.category, t.description) for t in rules.tags] == [
         ("paid_7d", "other", ""), ("no_cat", "other", ""), ("other_cat", "other", "")]
+
+
+def test_a_tag_defined_twice_still_has_its_expressions_checked(tmp_path):
+    """Its problems are said with the duplicate, not only once its name is fixed."""
+    path = tmp_path / "tags.yaml"
+    assert problems(tmp_path, "tags:\n" + GOOD_METRIC + GOOD_METRIC.replace(
+        "window: 7d", "window: 7d\n    where: nosuch > 1") + """\
+  - name: seg
+    kind: expr
+    expr: lead_count >= 2
+  - name: seg
+    kind: expr
+    expr: nosuch2 > 1
+""") == [
+        f"8:11: tag 'paid_7d' is defined twice (first at {path}:2:5)",
+        "14:12: tag 'paid_7d' where: unknown field 'nosuch' (known: amount, category, "
+        "event_type, ts)",
+        f"18:11: tag 'seg' is defined twice (first at {path}:15:5)",
+        "20:11: tag 'seg': unknown field 'nosuch2' (known: channel, city, first_seen, "
+        "last_seen, lead_count, name, paid_7d, province, seg, source, sources)"]

@@ -97,9 +97,12 @@ def load_funnel_rules(rules_dir: Path | str | None, tags=None,
     tag_names = {t.name for t in tags.tags} | set(tags.broken) if tags is not None else None
     raw = d.list_at(doc, "funnels", "missing `funnels:` (a list of funnels)",
                     "`funnels:` must be a list of funnels")
+    twice: list = []
     for item, name, loc in d.named_items(raw, "funnel", FUNNEL_KEYS,
-                                         "`name:`, `window:` and `steps:`"):
+                                         "`name:`, `window:` and `steps:`", duplicates=twice):
         rules.funnels.append(_parse_funnel(d, item, name, loc, event_fields, tag_names, tags))
+    for item, name, loc in twice:  # not kept: checked only
+        _parse_funnel(d, item, name, loc, event_fields, tag_names, tags)
     if problems is not None:
         problems.extend(d.problems)
     else:
@@ -139,9 +142,12 @@ def _parse_funnel(d: RuleDoc, raw: Mapping, name: str, loc, event_fields: Fields
         funnel.window_days = days
     raw_steps = d.list_at(raw, "steps", f"{what}: missing `steps:` (a list of {{name, event}})",
                           f"{what}: `steps:` must be a list of {{name, event, where}}")
+    twice: list = []
     for step, step_name, step_loc in d.named_items(raw_steps, f"{what} step", STEP_KEYS,
-                                                   "`name:` and `event:`"):
+                                                   "`name:` and `event:`", duplicates=twice):
         funnel.steps.append(_parse_step(d, step, step_name, step_loc, what, event_fields))
+    for step, step_name, step_loc in twice:  # not kept: checked only
+        _parse_step(d, step, step_name, step_loc, what, event_fields)
     if raw.get("steps") == []:  # (list_at gives [] for a missing or wrong key too)
         d.add(d.value_loc(raw, "steps"), f"{what}: `steps:` is an empty list")
     elif raw_steps and not funnel.steps:

@@ -230,11 +230,13 @@ class RuleDoc:
                          f"(allowed: {', '.join(allowed)})")
 
     def named_items(self, raw: Any, kind: str, allowed: tuple[str, ...], shape: str,
-                    broken: set[str] | None = None):
+                    broken: set[str] | None = None, duplicates: list | None = None):
         """Yield (item, name, name_loc) for each mapping of `raw` with a valid, unique
         lower_snake_case `name:`; everything else is recorded as a problem. A name that
         is not valid goes to `broken` (as written and as `declared_name` reads it), so
-        references to it are not reported again."""
+        references to it are not reported again. An item whose name is taken goes to
+        `duplicates` when given (the caller checks it too: what is wrong inside it is
+        said with the duplicate, not only once its name is fixed)."""
         seen: dict[str, Location] = {}
         for index, item in enumerate(raw):
             where = self.item_loc(raw, index)
@@ -254,6 +256,8 @@ class RuleDoc:
             loc = self.key_loc(item, "name")
             if name in seen:
                 self.add(loc, f"{kind} '{name}' is defined twice (first at {seen[name]})")
+                if duplicates is not None:
+                    duplicates.append((item, name, loc))
                 continue
             seen[name] = loc
             yield item, name, loc

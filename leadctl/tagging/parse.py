@@ -79,6 +79,7 @@ def load_tag_rules(rules_dir: Path | str | None, problems: Problems | None = Non
     raw_tags = rule_doc.list_at(doc, "tags", "missing `tags:` (a list of tag definitions)",
                                 "`tags:` must be a list")
     seen: dict[str, Location | None] = {}
+    twice: list[TagDef] = []
     for index, raw in enumerate(raw_tags):
         tag = _parse_tag(rule_doc, raw, rule_doc.item_loc(raw_tags, index), rules)
         if tag is None:
@@ -86,10 +87,11 @@ def load_tag_rules(rules_dir: Path | str | None, problems: Problems | None = Non
         if tag.name in seen:
             rule_doc.add(rule_doc.value_loc(raw, "name"),
                          f"tag '{tag.name}' is defined twice (first at {seen[tag.name]})")
+            twice.append(tag)
             continue
         seen[tag.name] = tag.loc
         rules.tags.append(tag)
-    _resolve(rule_doc, rules)
+    _resolve(rule_doc, rules, twice)
     if problems is not None:
         problems.extend(rule_doc.problems)
     else:
@@ -206,8 +208,9 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
 # ------------------------------------------------------------- dependencies and types
 
 
-def _resolve(doc: RuleDoc, rules: TagRules) -> None:
-    """Dependencies → order (cycles are errors) → compile every expression with types."""
+def _resolve(doc: RuleDoc, rules: TagRules, duplicates: list[TagDef]) -> None:
+    """Dependencies → order (cycles are errors) → compile every expression with types,
+    those of the `duplicates` (tags defined twice, not computed) too."""
     names = [t.name for t in rules.tags]
     for tag in rules.tags:
         tag.deps = KINDS[tag.kind].dependencies(doc, tag, names, rules.broken)
@@ -217,6 +220,21 @@ def _resolve(doc: RuleDoc, rules: TagRules) -> None:
         doc.add(by_name[cycle[0]].loc, "dependency cycle: " + " -> ".join(cycle + [cycle[0]]))
     rules.tags = ordered
     _check_types(doc, rules, {n for c in cycles for n in c})
+    _check_duplicates(doc, rules, names, duplicates)
+
+
+def _check_duplicates(doc: RuleDoc, rules: TagRules, names: list[str],
+                      duplicates: list[TagDef]) -> None:
+    """What is wrong inside a tag defined twice is said with the duplicate, not only once
+    its name is fixed. Checked against every tag (its namesake's type), changing none."""
+    fields = Fields({**PERSON_FIELDS, **{t.name: t.type for t in rules.tags if t.type}},
+                    rules.broken)
+    probe = dt.date(2000, 1, 1)
+    for tag in duplicates:
+        KINDS[tag.kind].dependencies(doc, tag, names, rules.broken)
+        if tag.where is not None:
+            compile_event_filter(rules, tag, probe, problems=doc.problems)
+        KINDS[tag.kind].check_types(doc, tag, Fields(fields, fields.broken), probe)
 
 
 def _topological(tags: list[TagDef]) -> tuple[list[TagDef], list[list[str]]]:
