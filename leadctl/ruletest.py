@@ -62,7 +62,7 @@ from leadctl.rules.bounds import (
     whole_in,
     written,
 )
-from leadctl.rules.hints import did_you_mean, mistyped_keys
+from leadctl.rules.hints import did_you_mean, mistyped_keys, one_of
 from leadctl.rules.load import load_yaml
 from leadctl.ruleset import RuleSet, load_rules
 from leadctl.scoring import stage as scoring_stage
@@ -572,6 +572,7 @@ def run_fixtures(rules_dir: Path | str) -> FixtureResult:
                    if key not in tag_names and not any(key in v for v in got.values())]
         if unknown:
             raise RuleError(unknown)
+        _refuse_unknown_names(case, rules)
         for person, key, expected, where in case.expect:
             result.checks += 1
             actual = typed(got.get(person, {}).get(key), tag_types.get(key))
@@ -579,6 +580,19 @@ def run_fixtures(rules_dir: Path | str) -> FixtureResult:
                 result.failures.append(Failure(case.file, where.line if where else 1,
                                                case.name, person, key, expected, actual))
     return result
+
+
+def _refuse_unknown_names(case: Case, rules: RuleSet) -> None:
+    """An expected pool or grade the rules do not define is a typo in the fixture (exit 2
+    where it is written), not a check that fails whatever the rules do."""
+    named = {"pool": [p.name for p in rules.routing.pools],
+             "grade": [g.name for g in rules.scoring.grades]}
+    unknown = [(where, f"{case.name}: unknown {key} '{expected}' in expect"
+                       f"{one_of(expected, named[key])}")
+               for _, key, expected, where in case.expect
+               if key in named and expected is not None and expected not in named[key]]
+    if unknown:
+        raise RuleError(unknown)
 
 
 def run_case(case: Case, rules: RuleSet) -> dict[str, dict[str, Any]]:

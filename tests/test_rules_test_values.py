@@ -131,3 +131,22 @@ expect:
     result = Cli(tmp_path / "ws.duckdb", rules)("rules", "test")
     assert (result.exit_code, result.stdout.strip()) == (
         0, "rules test ok: 4/4 expectations passed in 1 cases from 1 files")
+
+
+def test_an_expected_pool_or_grade_the_rules_lack_is_a_located_rule_error(tmp_path):
+    """A typo there would be a FAIL whatever the rules did: said where it is (exit 2)."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    (rules / "tests").mkdir()
+    fixture = rules / "tests" / "zz.yaml"
+    fixture.write_text("as_of: 2026-11-01\npersons:\n  - {id: p1}\nexpect:\n"
+                       "  p1: {pool: nurtur, route: default_pool, grade: E}\n")
+    result = Cli(tmp_path / "ws.duckdb", rules)("rules", "test")
+    assert (result.exit_code, result.stdout, result.stderr.splitlines()) == (2, "", [
+        f"error: {fixture}:5:8: zz: unknown pool 'nurtur' in expect (did you mean "
+        "'nurture'?) (known: key_accounts, sales_east, sales_south, sales_other, public_sea, "
+        "nurture, dormant)",
+        f"error: {fixture}:5:43: zz: unknown grade 'E' in expect (known: A, B, C, D)"])
+    fixture.write_text(fixture.read_text().replace("nurtur,", "nurture,").replace(
+        "grade: E", "grade: D"))
+    assert Cli(tmp_path / "ws.duckdb", rules)("rules", "test").exit_code == 0
