@@ -418,3 +418,26 @@ def test_a_sale_since_the_night_counts_at_the_default_as_of_with_the_pool_it_mov
     assert total() == ("2026-11-01", 1.0, 1, 5000.0, 5000.0)
     assert total("--as-of", "2026-11-01") == ("2026-11-01", 0.0, 0, 0.0, 0.0)
     assert total("--as-of", "2026-11-02") == ("2026-11-02", 1.0, 1, 5000.0, 5000.0)
+
+
+def test_only_a_later_lead_of_a_counted_person_says_the_persons_are_todays(tmp_path):
+    # C1 (11-03) is a later lead of A1's person: counted as of 11-01 without --since, not
+    # with --since 11-01 (only B1's person then), nor among web2's duplicates (none)
+    cli = Cli(tmp_path / "ws.duckdb")
+    nights = {"2026-11-01": {"web1": "A1,13911110001,2026-10-30 10:00:00",
+                             "web2": "B1,13911110002,2026-11-01 10:00:00"},
+              "2026-11-03": {"web3": "C1,13911110001,2026-11-03 10:00:00"}}
+    for as_of, files in nights.items():
+        (tmp_path / as_of).mkdir()
+        for source, row in files.items():
+            (tmp_path / as_of / f"{source}.csv").write_text(
+                f"lead_id,phone,created_at\n{row}\n")
+        assert cli("run", "--inbox", tmp_path / as_of, "--as-of", as_of).exit_code == 0
+
+    def identity(*args: str) -> tuple:
+        got = cli("report", "channels", "--as-of", "2026-11-01", *args, "--json").json()
+        return "identity" in got["as_of_differs"], got["identity_as_of"]
+    assert identity() == (True, "2026-11-03")
+    assert identity("--since", "2026-11-01") == (False, None)
+    assert identity("--duplicates", "web2", "-o", str(tmp_path / "d.csv")) == (False, None)
+    assert identity("--duplicates", "web3", "-o", str(tmp_path / "d.csv")) == (False, None)

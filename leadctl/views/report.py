@@ -142,12 +142,22 @@ def _scope_sql(column: str, since: dt.date | None, as_of: dt.date | None) -> tup
     return visible, in_scope
 
 
-def _identity_after(ws, screen) -> dt.date | None:
-    """The latest day a lead arrived after the screen's as-of in a person that has a lead
-    arrived by then (None: none): the persons the report counts are today's, and such a
-    lead may have joined two of its earlier ones (a duplicate it counts that was not one
-    yet)."""
-    return ws.scalar(arrived_after_sql(screen.as_of, seen_by_then=True))
+def _identity_after(ws, screen, counted: str | None = None) -> dt.date | None:
+    """The latest day a lead arrived after the screen's as-of in a person the report
+    counts (None: none): `counted` gives their ids (None: every person with a lead arrived
+    by then). The persons counted are today's, and such a lead may have joined two of
+    their earlier ones (a duplicate it counts that was not one yet)."""
+    return ws.scalar(arrived_after_sql(screen.as_of, counted, seen_by_then=True))
+
+
+def scoped_persons_sql(since: dt.date | None, as_of: dt.date | None) -> str | None:
+    """The persons of the leads `report channels` counts (arrived from `since` to the
+    as-of); None without `since`: every person with a lead arrived by then."""
+    if since is None:
+        return None
+    _, in_scope = _scope_sql("coalesce(l.created_at, f.ingested_at)", since, as_of)
+    return ("SELECT pl.person_id FROM person_leads pl JOIN leads l ON l.lead_key = pl.lead_key "
+            f"LEFT JOIN ingested_files f ON f.file_id = l.file_id WHERE {in_scope}")
 
 
 def arrival_ctes(columns: tuple[str, ...] = ()) -> str:
@@ -523,7 +533,8 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
     result: dict = {"by": by, "since": since.isoformat() if since else None,
                     **screen.with_routing(ws.scalar(latest_action_sql(until)),
                                           score=stored_as_of(ws, "scores"),
-                                          identity=_identity_after(ws, screen)),
+                                          identity=_identity_after(
+                                              ws, screen, scoped_persons_sql(since, screen.as_of))),
                     "sales_pools": sales_pools, "sales_pools_rule": sales_rule,
                     "grades": grades, "costs": str(costs.path) if costs.present else None,
                     "currency": costs.currency, "warnings": grade_warnings}
@@ -576,6 +587,7 @@ def _duplicates(ws, source: str, by: str, since: dt.date | None, out: Path | Non
     if source not in sources:
         raise UsageError(f"unknown source '{source}'{one_of(source, sources)}")
     rows = copy_to_file(ws, duplicates_sql(source, since, screen.as_of, reveal), out)
+    listed = f"SELECT person_id FROM ({duplicates_sql(source, since, screen.as_of)})"
     return {"source": source, "since": since.isoformat() if since else None,
-            **screen.to_dict(identity=_identity_after(ws, screen)),
+            **screen.to_dict(identity=_identity_after(ws, screen, listed)),
             "file": str(out), "rows": rows}
