@@ -337,16 +337,25 @@ def _non_ascii_sample(path: Path, head: bytes) -> bytes:
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 _WIDE = re.compile("[\u0800-\ufffc\ufffe-\U0010ffff]")  # 3- and 4-byte, not U+FFFD
 _WORD = re.compile(r"[^\W\d_]{2,}")  # letters in a row
+_ASCII_LETTER = re.compile("[A-Za-z]")
+_TWO_BYTE = re.compile("[\x80-\u07ff]")
 UTF8_EVIDENCE = 10  # evidence per failure that makes a sample UTF-8 with damage
 
 
 def _utf8_evidence(text: str) -> int:
     """How much of a sample decoded as UTF-8 looks like text: its 3- and 4-byte characters
     (GBK bytes hardly ever form them: its pairs that pass as UTF-8 come out below U+0800,
-    太原 as two combining marks), and the distinct 2-byte letters inside words (José,
-    Ангелина; a GBK word that passes, 眉山 as `üɽ`, gives two however often repeated)."""
-    letters = {c for word in _WORD.findall(text) for c in word if "\x80" <= c < "\u0800"}
-    return len(_WIDE.findall(text)) + len(letters)
+    太原 as two combining marks), the distinct 2-byte letters inside words (José,
+    Ангелина; a GBK word that passes, 眉山 as `üɽ`, gives two however often repeated),
+    and each 2-byte letter of a word that also holds an ASCII letter (José, Núñez: a GBK
+    pair passes next to an ASCII letter only where a hanzi touches one, `iPad平` as
+    `iPadƽ`, and the hanzi after it mostly fail), counted as often as it occurs: a Spanish
+    or German file has too few distinct accented letters to outweigh a damaged byte."""
+    words = _WORD.findall(text)
+    letters = {c for word in words for c in word if "\x80" <= c < "\u0800"}
+    mixed = sum(len(_TWO_BYTE.findall(word)) for word in words
+                if _ASCII_LETTER.search(word))
+    return len(_WIDE.findall(text)) + len(letters) + mixed
 
 
 def csv_header(path: Path, delimiter: str, encoding: str = "utf-8-sig") -> list[str]:
