@@ -623,6 +623,49 @@ def test_an_unknown_encoding_is_refused_before_anything_is_read(cli, tmp_path):
     assert not cli.db.exists()
 
 
+@pytest.mark.parametrize("encoding", ["rot13", "base64", "hex", "zlib", "undefined", "idna",
+                                      "punycode"])
+def test_a_codec_that_reads_no_text_is_an_unknown_encoding(cli, tmp_path, encoding):
+    # they ended in an internal error (exit 3): LookupError 'rot-13' is not a text
+    # encoding, UnicodeError unsupported error handling
+    write(tmp_path / "good.csv", "lead_id,phone\nL1,13800000001\n")
+    result = cli("ingest", tmp_path / "good.csv", "--encoding", encoding)
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: --encoding: unknown encoding '{encoding}'\n")
+
+
+def test_a_forced_utf16_without_a_byte_order_mark_fails_its_file_only(cli, tmp_path):
+    # UnicodeError: UTF-16 stream does not start with BOM, exit 3, nothing loaded
+    bare = tmp_path / "a_bare.csv"
+    bare.write_bytes("lead_id,phone\nW1,13800000009\n".encode("utf-16-le"))
+    ascii_ = write(tmp_path / "b_ascii.csv", "lead_id,phone\nK1,13800000001\n")
+    marked = write(tmp_path / "c_bom.csv", "lead_id,phone\nB1,13800000008\n", "utf-16")
+    result = cli("ingest", bare, ascii_, marked, "--encoding", "utf16", "--json")
+    assert result.exit_code == 2
+    need = ("--encoding utf16 needs a byte order mark, and the file starts without one: "
+            "name its byte order, --encoding utf-16le or utf-16be")
+    assert [(f["status"], f["loaded"], f["message"]) for f in result.json()["files"]] == [
+        ("failed", 0, need + " (it looks like utf-16le)"), ("failed", 0, need),
+        ("loaded", 1, "")]
+    utf32 = cli("ingest", ascii_, "--encoding", "utf-32")
+    assert (utf32.exit_code, utf32.stderr) == (2, (
+        f"error: {ascii_}: --encoding utf-32 needs a byte order mark, and the file starts "
+        "without one: name its byte order, --encoding utf-32le or utf-32be\n"))
+
+
+def test_a_codec_giving_up_while_transcoding_is_an_input_error(tmp_path):
+    from leadctl.errors import InputError
+    from leadctl.ingest.sniff import transcode_to_utf8
+    from leadctl.workspace import TEMP_COPY_PREFIX
+    bare = tmp_path / "bare.csv"
+    bare.write_bytes("lead_id,phone\nW1,13800000009\n".encode("utf-16-le"))
+    before = set(Path(tempfile.gettempdir()).glob(f"{TEMP_COPY_PREFIX}*"))
+    with pytest.raises(InputError, match="^cannot be read as utf-16: UTF-16 stream does not "
+                                         "start with BOM$"):
+        transcode_to_utf8(bare, "utf-16")
+    assert set(Path(tempfile.gettempdir()).glob(f"{TEMP_COPY_PREFIX}*")) <= before
+
+
 def test_a_file_misread_by_a_forced_encoding_is_read_again_when_sent_again(cli, tmp_path):
     leads = write(tmp_path / "web.csv", "name,phone\n张三,13900000001\n李四,13900000002\n")
     events = write(tmp_path / "ev.csv",

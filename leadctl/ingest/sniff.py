@@ -141,6 +141,8 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     if head[:4] == b"PAR1":  # by content, not by name: a CSV saved as .parquet is a CSV
         return FileFormat("parquet")
     truncated = len(head) == SAMPLE_BYTES  # the sample's last line may be cut
+    if encoding is not None:
+        _refuse_missing_bom(head, codec_name(encoding), encoding)
     wide = _utf16(head, encoding)
     if wide:  # Excel's "Unicode text": UTF-16 with a byte order mark, tab-separated
         text = head.decode(wide, errors="replace")
@@ -226,6 +228,20 @@ def _utf16(head: bytes, forced: str | None) -> str:
     return ""
 
 
+_BOMS = {"utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
+         "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)}
+
+
+def _refuse_missing_bom(head: bytes, codec: str, forced: str) -> None:
+    """`--encoding utf-16` (utf-32) reads the byte order from the file's mark: a file
+    without one is to be read with its byte order named."""
+    if codec in _BOMS and not head.startswith(_BOMS[codec]):
+        seen = _bare_utf16(head) if codec == "utf-16" else ""
+        raise InputError(f"--encoding {forced} needs a byte order mark, and the file starts "
+                         f"without one: name its byte order, --encoding {codec}le or "
+                         f"{codec}be" + (f" (it looks like {seen})" if seen else ""))
+
+
 def _bare_utf16(head: bytes) -> str:
     """'utf-16le' / 'utf-16be' when most even (odd) bytes are NUL, as in mostly-ASCII
     UTF-16 text without a byte order mark; '' otherwise."""
@@ -283,10 +299,19 @@ def _filled(record: list[str], delimiter: str) -> bool:
     return bool(delimiter.join(record).strip(SPARK_TRIMMED))
 
 
+@functools.cache
 def codec_name(enc: str) -> str:
+    """The codec's name; an InputError for a name that is no text encoding a file can be
+    read in: unknown, a bytes-to-bytes codec (`rot13`, `base64`, `zlib`), or one that
+    cannot decode with an error handler (`undefined`, `idna`, `punycode`)."""
     try:
-        return codecs.lookup(enc).name
-    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        info = codecs.lookup(enc)
+        if not info._is_text_encoding:  # (codecs' own mark of a bytes-to-bytes codec)
+            raise LookupError(enc)
+        for errors in ("replace", _KEEP_BYTES):
+            codecs.getincrementaldecoder(info.name)(errors=errors).decode(b"", final=False)
+        return info.name
+    except (LookupError, UnicodeError, ValueError):  # ValueError: a NUL in the name
         raise InputError(f"unknown encoding {enc!r}") from None
 
 
@@ -444,6 +469,20 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
     """
     decoder = codecs.getincrementaldecoder(codec_name(encoding))(errors=_KEEP_BYTES)
     fd, tmp = temp_copy(".csv")
+    try:
+        return _transcode_into(fd, Path(tmp), path, decoder, newlines=newlines,
+                               eof_mark=eof_mark, delimiter=delimiter,
+                               blank_leading=blank_leading)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, (UnicodeError, LookupError)):  # a codec gave up on the bytes
+            raise InputError(f"cannot be read as {encoding}: {exc}") from None
+        raise
+
+
+def _transcode_into(fd: int, tmp: Path, path: Path, decoder: codecs.IncrementalDecoder, *,
+                    newlines: bool, eof_mark: bool, delimiter: str,
+                    blank_leading: bool) -> tuple[Path, int]:
     replaced = 0
     last = held = ""  # the characters written last; what may go on in the next chunk
     ends = LineEnds(delimiter)
@@ -462,9 +501,9 @@ def transcode_to_utf8(path: Path, encoding: str, *, newlines: bool = False,
         replaced += len(_ESCAPED.findall(text))
         dst.write(_lf(last + held + text, ends, final=True, start=len(last))[0]
                   if newlines else text)
-    if eof_mark and ends_with_eof_mark(Path(tmp)):
+    if eof_mark and ends_with_eof_mark(tmp):
         os.truncate(tmp, os.path.getsize(tmp) - len(EOF_MARK))
-    return Path(tmp), replaced
+    return tmp, replaced
 
 
 def _keep_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
