@@ -176,6 +176,29 @@ def test_text_junk_is_refused_like_binary_junk(cli, tmp_path):
         "only 0 of 5 sampled lines do)\n")
 
 
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_data_lines_ending_in_a_delimiter_load_whatever_their_number(cli, tmp_path, delimiter):
+    # 4 such lines or more failed the file (`no consistent delimiter ... only 0 of 4
+    # sampled lines do`), 3 loaded: the junk check counted only lines of 3 fields
+    def csv_text(header: str, rows: int, end: str) -> str:
+        return (header.replace(",", delimiter) + "\n" + "".join(
+            delimiter.join((f"A{i}", f"n{i}", f"138{i:08d}")) + end + "\n"
+            for i in range(rows)))
+    short = write(tmp_path / "short.csv", csv_text("lead_id,name,phone", 3, delimiter))
+    trailing = write(tmp_path / "trailing.csv", csv_text("lead_id,name,phone", 300, delimiter))
+    result = cli("ingest", short, trailing, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [(f["status"], f["loaded"], f["rejected"]) for f in result.json()["files"]] == [
+        ("loaded", 3, 0), ("loaded", 300, 0)]
+    assert table(cli, "SELECT count(*), count(attributes), max(row_number) FROM leads "
+                      "WHERE source = 'trailing'") == [(300, 0, 300)]
+    # The header's own trailing delimiter: its rows are read as a small file's are (one
+    # value short of the header: missing_columns), the file is not refused as junk
+    header_end = write(tmp_path / "header_end.csv", csv_text("lead_id,name,phone,", 5, ""))
+    result = cli("ingest", header_end, "--json")
+    assert [(f["status"], f["rejected"]) for f in result.json()["files"]] == [("rejected", 5)]
+
+
 UNREADABLE_HEADER = ("its header line cannot be read: a quote left open (the rest of the file "
                      "reads as one field) or a header field over 131,072 characters")
 

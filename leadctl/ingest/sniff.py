@@ -285,7 +285,10 @@ def _refuse_junk(text: str, delimiter: str) -> None:
     if len(records) < 5 or len(records[0]) < 2:
         return
     fields = len(records[0])
-    matching = sum(len(r) == fields for r in records[1:])
+    # A line ending in a delimiter splits like the header: a data line's trailing empty
+    # field (DuckDB's reader takes it for none), or the header's own
+    matching = sum(len(r) == fields or (len(r) == fields + 1 and r[-1] == "")
+                   or (len(r) == fields - 1 and records[0][-1] == "") for r in records[1:])
     if matching * 2 < len(records) - 1:
         name = {"\t": "tab"}.get(delimiter, f"'{delimiter}'")
         raise InputError(f"no consistent delimiter (the header has {fields} fields "
