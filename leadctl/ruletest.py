@@ -590,7 +590,7 @@ def _refuse_unknown_names(case: Case, rules: RuleSet) -> None:
     unknown = [(where, f"{case.name}: unknown {key} '{expected}' in expect"
                        f"{one_of(expected, named[key])}")
                for _, key, expected, where in case.expect
-               if key in named and expected is not None and expected not in named[key]]
+               if key in named and isinstance(expected, str) and expected not in named[key]]
     if unknown:
         raise RuleError(unknown)
 

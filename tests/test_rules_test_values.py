@@ -150,3 +150,19 @@ def test_an_expected_pool_or_grade_the_rules_lack_is_a_located_rule_error(tmp_pa
     fixture.write_text(fixture.read_text().replace("nurtur,", "nurture,").replace(
         "grade: E", "grade: D"))
     assert Cli(tmp_path / "ws.duckdb", rules)("rules", "test").exit_code == 0
+
+
+def test_an_unquoted_number_expected_of_grades_named_by_numbers_is_compared(tmp_path):
+    """Grades '1'..'4': `grade: 4` is no unknown grade; it is compared (and fails: the
+    grade is the text '4')."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    scoring = rules / "scoring.yaml"
+    scoring.write_text(scoring.read_text().replace("A: 70", "'1': 70").replace(
+        "B: 45", "'2': 45").replace("C: 20", "'3': 20").replace("D: 0", "'4': 0"))
+    (rules / "tests").mkdir()
+    (rules / "tests" / "zz.yaml").write_text(
+        "as_of: 2026-11-01\npersons:\n  - {id: p1}\nexpect:\n  p1: {grade: 4}\n")
+    result = Cli(tmp_path / "ws.duckdb", rules)("rules", "test")
+    assert (result.exit_code, result.stdout.splitlines()[0]) == (
+        1, f"FAIL {rules / 'tests' / 'zz.yaml'}:5: zz: grade for p1: expected 4, got \"4\"")

@@ -104,9 +104,13 @@ def test_a_rule_defined_twice_still_has_its_expressions_checked(tmp_path):
     ]
 
 
-def test_a_grade_name_yaml_reads_as_a_number_is_told_to_be_quoted(tmp_path):
+@pytest.mark.parametrize(("key", "read"), [
+    ("5", "a number"), ("0x1F", "a number"), ("1.50", "a number"), ("yes", "true/false"),
+    ("null", "null"), ("2026-11-01", "a date")])
+def test_a_grade_name_yaml_reads_as_no_text_is_told_to_be_quoted_as_written(
+        tmp_path, key, read):
     with pytest.raises(RuleError) as exc:
-        load_scoring_rules(rules_dir(tmp_path, "grades: {A: 10, 5: 0}\nrules: []\n"))
+        load_scoring_rules(rules_dir(tmp_path, f"grades: {{A: 10, {key}: 0}}\nrules: []\n"))
     assert [f"{loc}: {msg}" for loc, msg in exc.value.problems] == [
-        f"{tmp_path / 'scoring.yaml'}:1:17: grade name 5 is read as a int, not a name: "
-        "quote it ('5')"]
+        f"{tmp_path / 'scoring.yaml'}:1:17: grade name {key} is read as {read}, not a name: "
+        f"quote it ('{key}')"]

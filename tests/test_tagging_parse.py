@@ -238,3 +238,16 @@ def test_a_tag_defined_twice_still_has_its_expressions_checked(tmp_path):
         f"18:11: tag 'seg' is defined twice (first at {path}:15:5)",
         "20:11: tag 'seg': unknown field 'nosuch2' (known: channel, city, first_seen, "
         "last_seen, lead_count, name, paid_7d, province, seg, source, sources)"]
+
+
+def test_a_tag_defined_twice_naming_a_broken_tag_says_nothing_more_of_it(tmp_path):
+    """bad_a's own problem is said once; a duplicate using it no more than uses_a does."""
+    assert problems(tmp_path, """\
+tags:
+  - {name: bad_a, kind: expr, expr: nosuch_field + 1}
+  - {name: uses_a, kind: expr, expr: bad_a + 1}
+  - {name: uses_a, kind: expr, expr: bad_a * 2}
+""") == [
+        "2:37: tag 'bad_a': unknown field 'nosuch_field' (known: channel, city, first_seen, "
+        "last_seen, lead_count, name, province, source, sources)",
+        f"4:12: tag 'uses_a' is defined twice (first at {tmp_path / 'tags.yaml'}:3:6)"]

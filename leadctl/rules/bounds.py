@@ -91,6 +91,26 @@ def plain_text(mapping: Any, key: Any) -> str | None:
     return mark.source.text[mark.start:mark.end].strip() or None
 
 
+def key_text(mapping: Any, key: Any) -> str:
+    """A key as the file writes it (`yes`, `0x1F`, `1.50`: what YAML read as no text)."""
+    mark = getattr(mapping, "_key_marks", {}).get(key)  # loaded from a file (YDict)
+    text = mark.source.text[mark.start:mark.end].strip() if mark and not mark.style else ""
+    return _cut(text) if text else shown(key)
+
+
+def read_as(value: Any) -> str:
+    """What YAML read a plain scalar as, in a message: `a number`, `true/false`, …"""
+    if isinstance(value, bool):
+        return "true/false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return "a date"
+    return "no text"
+
+
 def shown(value: Any) -> str:
     """A number in a message when the file's text is not at hand."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
-from leadctl.rules.bounds import MAX_DAYS, MAX_POINTS, is_number, number_in, written
+from leadctl.rules.bounds import (
+    MAX_DAYS,
+    MAX_POINTS,
+    is_number,
+    key_text,
+    number_in,
+    read_as,
+    written,
+)
 from leadctl.rules.load import rule_path
 from leadctl.rules.located import (
     NAME_RE,
@@ -88,8 +96,9 @@ def _parse_grades(d: RuleDoc, doc: Mapping) -> list[Grade]:
     for name, minimum in raw.items():
         where = d.key_loc(raw, name)
         if not isinstance(name, str):  # `5: 0`, `yes: 0`: YAML reads the key as no text
-            d.add(where, f"grade name {name} is read as a {type(name).__name__}, not a "
-                  f"name: quote it ('{name}')")
+            text = key_text(raw, name)
+            d.add(where, f"grade name {text} is read as {read_as(name)}, not a name: quote "
+                  f"it ('{text}')")
             continue
         if not GRADE_RE.match(name):
             d.add(where, f"grade name '{name}' must be a short word (letters, digits, _ + -)")

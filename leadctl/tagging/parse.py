@@ -227,8 +227,9 @@ def _check_duplicates(doc: RuleDoc, rules: TagRules, names: list[str],
                       duplicates: list[TagDef]) -> None:
     """What is wrong inside a tag defined twice is said with the duplicate, not only once
     its name is fixed. Checked against every tag (its namesake's type), changing none."""
-    fields = Fields({**PERSON_FIELDS, **{t.name: t.type for t in rules.tags if t.type}},
-                    rules.broken)
+    fields = Fields({**PERSON_FIELDS, **{t.name: t.type for t in rules.tags
+                                         if t.type and t.name not in rules.broken}},
+                    rules.broken)  # a broken tag's stand-in type is no type
     probe = dt.date(2000, 1, 1)
     for tag in duplicates:
         KINDS[tag.kind].dependencies(doc, tag, names, rules.broken)
