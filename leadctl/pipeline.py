@@ -74,7 +74,7 @@ def run_nightly(db: Path | None, options: RunOptions,
         rules = load_rules(options.rules_dir)  # invalid rules: nothing runs, nothing changes
         kill_point("rules")
     except RuleError as exc:
-        _refuse(db, options, exc)
+        _refuse(db, options, exc)  # a dry run's refusal: logged, nothing written
         raise
     except (Exception, KeyboardInterrupt) as exc:  # a signal while the rules load: logged
         if not options.dry_run:
@@ -154,6 +154,9 @@ def dry_run(db: Path | None, rules: RuleSet, options: RunOptions, summary: dict,
         outcome, problem = data_checks(summary, options)
         summary["identity"] = identity_diff(ws, summary["stages"]["resolve"], run_id)
     summary.update({"dry_run": True, "run_id": None, "outcome": outcome})
+    for counts in summary["stages"].values():  # the copy's run id is in no run log
+        if "run_id" in counts:
+            counts.update({"dry_run": True, "run_id": None})
     if progress:
         progress(len(STAGES), len(STAGES), "")
     log.info("dry run done (%s): nothing was published", outcome)
@@ -247,10 +250,15 @@ _STAGE_FUNCS = {"ingest": ingest_inbox, "resolve": _resolve, "tag": _tag, "score
                 "route": _route}
 
 
-def _share(fraction: float) -> str:
-    """A percentage to three significant digits: a small share of rejects never reads as
-    the threshold it broke (0.0317%, not 0.0%)."""
-    return f"{fraction * 100:.3g}%"
+def _shares(share: float, allowed: float) -> tuple[str, str]:
+    """A share of rejects and the threshold it is held to, as percentages to three
+    significant digits, or as many more as it takes for a share other than the threshold
+    to read as another (0.0317%, not 0.0%; 5.005% above 5%, not 5% above 5%)."""
+    for digits in range(3, 18):
+        shown = f"{share * 100:.{digits}g}%", f"{allowed * 100:.{digits}g}%"
+        if shown[0] != shown[1] or share == allowed:
+            break
+    return shown
 
 
 def data_checks(summary: dict, options: RunOptions) -> tuple[str, str | None]:
@@ -259,9 +267,9 @@ def data_checks(summary: dict, options: RunOptions) -> tuple[str, str | None]:
     rejects = ingest.get("rejects") or 0
     problems = []
     if read and rejects / read > options.max_reject_share:
-        problems.append(f"rejects {rejects}/{read} = {_share(rejects / read)} of rows read, "
-                        f"above the allowed {_share(options.max_reject_share)} "
-                        "(see `leadctl export rejects`)")
+        share, allowed = _shares(rejects / read, options.max_reject_share)
+        problems.append(f"rejects {rejects}/{read} = {share} of rows read, above the allowed "
+                        f"{allowed} (see `leadctl export rejects`)")
     if ingest.get("nothing_loaded"):  # a file that loaded no row is a failed delivery
         files = ", ".join(f"{f} ({s})" for f, s in ingest["nothing_loaded"].items())
         problems.append(f"no row loaded from {files}")
@@ -305,9 +313,9 @@ def _stage_warnings(stage: str, counts: dict, options: RunOptions) -> list[str]:
                 "stored data"]
     if stage == "ingest" and counts.get("rejects"):
         read, rejects = counts.get("rows_read") or 0, counts["rejects"]
-        share = rejects / read if read else 1.0
-        return [f"{rejects} of {read} rows rejected ({_share(share)}; allowed "
-                f"{_share(options.max_reject_share)}), see `leadctl export rejects`"]
+        share, allowed = _shares(rejects / read if read else 1.0, options.max_reject_share)
+        return [f"{rejects} of {read} rows rejected ({share}; allowed {allowed}), see "
+                "`leadctl export rejects`"]
     if stage == "resolve" and counts.get("conflicts"):
         return [f"{counts['conflicts']} ownership conflict(s): an identity merge kept "
                 "one state and not another rep's active sale lock (on_merge: keep); "
@@ -326,17 +334,23 @@ def _stage_warnings(stage: str, counts: dict, options: RunOptions) -> list[str]:
 
 
 def _refuse(db, options: RunOptions, exc: RuleError) -> None:
-    """Invalid rules: nothing ran; the run log says so with the first problem."""
+    """Invalid rules: nothing ran; the run log says so with the first problem (not a dry
+    run's: it writes nothing), and the log file with its start and exit code."""
     first = format_problem(*exc.problems[0]) if exc.problems else str(exc)
     more = len(exc.problems) - 1
     reason = first + (f" (and {more} more: `leadctl rules check`)" if more > 0 else "")
     # No rules folder at all (a wrong --rules or working directory): logged only in a
     # workspace that exists, never one made at a path that may be as wrong.
     found = Path(options.rules_dir or "rules").is_dir()
-    with signals_ignored():
-        run_id = record_run(db, "run", options.as_of, rules_hash(options.rules_dir or "rules"),
-                            "refused", {}, options.inbox, reason, create=found)
-    log.error("%s refused: invalid rules, nothing ran (%d problem(s))", _run_name(run_id),
+    name = "dry run"
+    if not options.dry_run:
+        with signals_ignored():
+            name = _run_name(record_run(
+                db, "run", options.as_of, rules_hash(options.rules_dir or "rules"), "refused",
+                {}, options.inbox, reason, create=found))
+    log.info("%s started: as of %s, inbox %s", name, options.as_of,
+             ", ".join(options.inbox) or "none")
+    log.error("%s refused (exit 2): invalid rules, nothing ran (%d problem(s))", name,
               len(exc.problems))
     for problem in exc.problems:
         log.error("rules: %s", format_problem(*problem))

@@ -237,7 +237,8 @@ def test_invalid_rules_exit_2_and_change_nothing(tmp_path):
     more = f" (and {len(problems) - 1} more: `leadctl rules check`)" if problems[1:] else ""
     assert error == problems[0] + more
     assert log_lines(log) == [
-        f"ERROR run 1 refused: invalid rules, nothing ran ({len(problems)} problem(s))",
+        f"INFO run 1 started: as of {AS_OF}, inbox {SAMPLE_INBOX}",
+        f"ERROR run 1 refused (exit 2): invalid rules, nothing ran ({len(problems)} problem(s))",
         *(f"ERROR rules: {problem}" for problem in problems)]
     assert f"ERROR rules: {tags}:76:35: tag 'value_tier' level 'high': ';' is not allowed" \
         in log.read_text(encoding="utf-8")
@@ -478,3 +479,43 @@ def test_runs_table_shows_the_rules_hash(reference):
     [row] = Cli(reference["db"])("runs", "--json").json()
     table = Cli(reference["db"])("runs", env={"COLUMNS": "200"}).stdout
     assert "┃ rules        ┃" in table and f"│ {row['rules_hash'][:12]} │" in table
+
+
+def test_a_dry_run_refused_for_its_rules_writes_nothing_and_makes_no_workspace(tmp_path):
+    """No `refused` row in the run log, no workspace made, nothing changed: a dry run."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    cli = Cli(tmp_path / "ws.duckdb", rules=rules)
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
+    before = (tmp_path / "ws.duckdb").read_bytes()
+    routing = rules / "routing.yaml"
+    routing.write_text(routing.read_text(encoding="utf-8").replace(
+        "when: grade = 'A'", "when: grade = 'A' and nosuchtag > 3", 1), encoding="utf-8")
+    log = tmp_path / "run.log"
+    refused = cli("--log-file", log, "run", "--as-of", "2026-11-02", "--dry-run")
+    assert refused.exit_code == 2 and "unknown field 'nosuchtag'" in refused.stderr
+    assert (tmp_path / "ws.duckdb").read_bytes() == before
+    assert log_lines(log)[:2] == [
+        "INFO dry run started: as of 2026-11-02, inbox none",
+        "ERROR dry run refused (exit 2): invalid rules, nothing ran (1 problem(s))"]
+    fresh = Cli(tmp_path / "new.duckdb", rules=rules)
+    assert fresh("run", "--as-of", "2026-11-02", "--dry-run").exit_code == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("new")) == []
+
+
+def test_a_dry_runs_stages_say_dry_run_and_no_run_id(tmp_path):
+    cli = Cli(tmp_path / "ws.duckdb")
+    result = cli("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF, "--dry-run", "--json")
+    assert result.exit_code == 0
+    data = result.json()
+    assert [(stage, counts.get("dry_run"), counts.get("run_id", "-"))
+            for stage, counts in data["stages"].items()] == [
+        ("ingest", None, "-"), ("resolve", None, "-"), ("tag", True, None),
+        ("score", True, None), ("route", True, None)]
+
+
+@pytest.mark.parametrize(("share", "allowed", "shown"), [
+    (1001 / 20001, 0.05, ("5.005%", "5%")), (1 / 4, 0.2499, ("25%", "24.99%")),
+    (0.000317, 0.0001, ("0.0317%", "0.01%")), (0.05, 0.05, ("5%", "5%"))])
+def test_a_share_of_rejects_never_reads_as_the_threshold_it_broke(share, allowed, shown):
+    assert pipeline._shares(share, allowed) == shown
