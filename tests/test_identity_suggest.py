@@ -109,7 +109,9 @@ def test_reviewed_pairs_are_not_suggested_again(ws, tmp_path):
     assert leads == {frozenset({"D1", "D2"}), frozenset({"E1", "E2"})}
 
 
-def test_accept_all_above_writes_must_links_of_the_earliest_leads(ws, tmp_path):
+def test_accept_all_above_writes_must_links_of_the_evidence_leads(ws, tmp_path):
+    # one lead per person here: the evidence leads (see the split test below for a
+    # person whose earliest lead is not the one that matched)
     rules = _rules(tmp_path)
     out = review(ws, IdentityConfig(), rules, "must_link", all_above=0.9, by="ops")
     text = (rules / "identity_overrides.yaml").read_text(encoding="utf-8")
@@ -184,6 +186,44 @@ def test_cli_suggest_accept_json(tmp_path):
     text = cli("identity", "suggest", "--min-score", "0")
     assert (text.exit_code, text.stderr) == (
         0, "reviewed already (overrides, not suggested): 1 pair(s) accepted, 0 rejected\n")
+
+
+WEB = ("lead_id,name,phone,email,device_id,id_card,city,created_at\n"
+       "W1,钱一,13912349999,,AB-CD-EF-12-34-56-78,110101199003071233,北京,2026-10-01 09:00:00\n"
+       "W2,孙二,13912349999,,,,上海,2026-09-01 09:00:00\n"
+       "W3,钱一,13912348888,,abcdef12345678,110101199003071235,北京,2026-10-03 09:00:00\n")
+
+
+def test_a_rejected_pair_stays_rejected_after_a_split_parts_its_earliest_lead(tmp_path):
+    # W1 (evidence) and W2 (earlier: the person's earliest lead) share a phone; W3 matches
+    # W1 only. The reject binds W1 + W3, the leads that matched, so unlinking W1 from W2
+    # leaves the pair reviewed: not suggested again, and accept refuses it (exit 2).
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "web.csv", WEB)
+    env = {"LEADCTL_USER": "qa"}
+    assert cli("run", "--inbox", tmp_path / "in", "--as-of", "2026-11-01").exit_code == 0
+    [s] = cli("identity", "suggest", "--json").json()["suggestions"]
+    pair = f"{s['a']}:{s['b']}"
+    rejected = cli("identity", "reject", pair, "--reason", "two different people", env=env)
+    assert (rejected.exit_code, rejected.stdout) == (
+        0, f"cannot_link {pair} (score 0.99): web/W1 + web/W3\n")
+    assert cli("resolve", "--as-of", "2026-11-02").exit_code == 0
+    assert cli("identity", "unlink", "W1", "W2", "--reason", "shared shop phone",
+               env=env).exit_code == 0
+    assert cli("resolve", "--as-of", "2026-11-03").exit_code == 0
+    again = cli("identity", "suggest", "--json").json()
+    assert (again["suggestions"], again["reviewed"]) == (
+        [], {"must_link": 0, "cannot_link": 2})
+    accepted = cli("identity", "accept", pair, "--json", env=env)
+    assert (accepted.exit_code, accepted.json()["error"]["message"]) == (
+        2, f"{pair} was reviewed already (an override in identity_overrides.yaml or "
+           "identity.yaml names both persons); the next `leadctl resolve` applies it")
+    entries = yaml.safe_load((rules / "identity_overrides.yaml").read_text())["overrides"]
+    assert [(e["kind"], [x["lead_id"] for x in e["leads"]]) for e in entries] == [
+        ("cannot_link", ["W1", "W3"]), ("cannot_link", ["W1", "W2"])]
 
 
 # Keys that more records carry than identity.yaml's cap for their type are no evidence:

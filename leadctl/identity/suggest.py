@@ -7,8 +7,10 @@ share no linking value but are probably one person, with their evidence and a sc
   must_link or cannot_link override naming a lead of each person, in
   rules/identity_overrides.yaml or identity.yaml's `overrides:`) are left out.
 - `review(ws, config, rules_dir, kind, pairs | all_above)` appends one override per
-  pair: accept → `must_link`, reject → `cannot_link`, each naming the two persons'
-  earliest leads (source + lead id: stable, unlike person ids).
+  pair: accept → `must_link`, reject → `cannot_link`, each naming the two leads the
+  suggestion's strongest evidence is between (source + lead id: stable, unlike person
+  ids; the leads that matched, so the pair stays reviewed when a split later parts
+  either person).
 
 A PAIR is written `PERSON_A:PERSON_B` (as `suggest` prints it, either order). `--all-above
 S` takes every suggestion with score >= S.
@@ -24,11 +26,7 @@ from leadctl import pii
 from leadctl.errors import NotFound, RuleError, UsageError
 from leadctl.identity import suggest_sql as sql
 from leadctl.identity.config import IdentityConfig
-from leadctl.identity.lookup import (
-    canonical_person_id,
-    earliest_leads_sql,
-    looks_like_person_id,
-)
+from leadctl.identity.lookup import canonical_person_id, looks_like_person_id
 from leadctl.identity.overrides_file import OVERRIDES_FILE, append_overrides, override_entry
 from leadctl.workspace import Workspace
 
@@ -225,16 +223,24 @@ def review(ws: Workspace, config: IdentityConfig, rules_dir: Path, kind: str, *,
     chosen = [by_pair[p] for p in dict.fromkeys(wanted)]
     if not chosen:
         return {"kind": kind, "written": [], "file": None}
-    ids = sorted({p for s in chosen for p in (s["a"], s["b"])})
-    earliest = {r["person_id"]: r
-                for r in ws.rows(earliest_leads_sql(", ".join("?" for _ in ids)), ids)}
+    # The leads the suggestion's strongest evidence is between (its first row, as shown
+    # first): the override binds the leads that matched, so a later split that parts a
+    # person's other leads from them leaves the pair reviewed (reviewed_pairs_sql maps
+    # these very leads to their persons) — not the persons' earliest leads.
+    evidence_leads = {}
+    for row in rows:
+        evidence_leads.setdefault((row["person_a"], row["person_b"]), row)
     verb = "accepted" if kind == "must_link" else "rejected"
     entries = []
     for s in chosen:
         why = reason or (f"suggested match {verb} (score {s['score']}: "
                          + ", ".join(e["kind"] + " " + e["detail"] for e in s["evidence"]) + ")")
-        leads = sorted((earliest[s["a"]], earliest[s["b"]]),  # the older lead first
-                       key=lambda r: (r["first"][0] is None, str(r["first"][0]), *r["first"][1:]))
+        row = evidence_leads[(s["a"], s["b"])]
+        leads = sorted(({"source": row[f"source_{x}"], "lead_id": row[f"lead_id_{x}"],
+                         "first": (row[f"created_at_{x}"], row[f"source_{x}"],
+                                   row[f"lead_id_{x}"])} for x in ("a", "b")),
+                       key=lambda r: (r["first"][0] is None, str(r["first"][0]),
+                                      *r["first"][1:]))  # the older lead first
         entries.append(override_entry(kind, leads=leads, reason=why, by=by))
     path = append_overrides(rules_dir, entries)
     return {"kind": kind, "file": str(path),

@@ -241,8 +241,8 @@ def _weight_sql(names: str) -> str:
 
 def suggestions_sql(reviewed: str | None = None) -> str:
     """One row per (pair, evidence kind): person_a, person_b, kind, detail, weight, the
-    two leads (source, lead_id) and values shown, names (same | nameless | different),
-    the pair's score; pairs in `reviewed(person_a, person_b)` and pairs with conflicting
+    two leads (source, lead_id, created_at) and values shown, names (same | nameless |
+    different), the pair's score; pairs in `reviewed(person_a, person_b)` and pairs with conflicting
     valid ID cards are left out. Ordered by score, then the pair, then the kind."""
     skip = (f" AND NOT EXISTS (SELECT 1 FROM {reviewed} r WHERE r.person_a = e.person_a "
             "AND r.person_b = e.person_b)") if reviewed else ""
@@ -283,7 +283,8 @@ def suggestions_sql(reviewed: str | None = None) -> str:
                 AS score FROM best)
         SELECT s.person_a, s.person_b, s.score, s.kind, s.detail, s.weight, s.names,
             la.source AS source_a, la.lead_id AS lead_id_a, s.value_a,
-            lb.source AS source_b, lb.lead_id AS lead_id_b, s.value_b
+            lb.source AS source_b, lb.lead_id AS lead_id_b, s.value_b,
+            la.created_at AS created_at_a, lb.created_at AS created_at_b
         FROM scored s JOIN leads la ON la.lead_key = s.lead_a
         JOIN leads lb ON lb.lead_key = s.lead_b
         WHERE s.score >= ?
