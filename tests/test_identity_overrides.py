@@ -513,6 +513,19 @@ def test_link_refuses_what_it_cannot_write(env):
     assert text.count("- kind:") == 1  # only the link was written
 
 
+def test_the_same_lead_twice_is_refused_with_the_query_masked(env):
+    # a phone or e-mail naming a person (its earliest lead) is echoed masked, as every
+    # other identity error echoes a query; a lead id as given
+    cli = env["cli"]
+    linked = cli("identity", "link", "13912345678", "L4", "--reason", "x", "--json")
+    assert (linked.exit_code, linked.json()["error"]["message"]) == (
+        2, "'139****5678' and 'L4' are the same lead (web/L4)")
+    unlinked = cli("identity", "unlink", "L5", "l5@qq.com", "--reason", "x")
+    assert (unlinked.exit_code, unlinked.stderr) == (
+        2, "error: 'L5' and 'l***@qq.com' are the same lead (web/L5)\n")
+    assert not (env["rules"] / "identity_overrides.yaml").exists()
+
+
 def test_unlink_refuses_two_leads_a_must_link_of_their_value_joins(env):
     cli, rules = env["cli"], env["rules"]
     path = rules / "identity_overrides.yaml"

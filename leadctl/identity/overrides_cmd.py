@@ -23,7 +23,7 @@ from leadctl.errors import Location, RuleError, UsageError
 from leadctl.identity import normalize
 from leadctl.identity import overrides_sql as osql
 from leadctl.identity.config import IdentityConfig, load_identity_config
-from leadctl.identity.lookup import earliest_lead, resolve_person, split_source
+from leadctl.identity.lookup import earliest_lead, masked_query, resolve_person, split_source
 from leadctl.identity.overrides import MUST_LINK, LeadRef, Override, conflicts, root
 from leadctl.identity.overrides_file import OVERRIDES_FILE, append_overrides, override_entry
 
@@ -33,7 +33,8 @@ ENTRIES, REFS, KEYS, MEMBERS = (f"_ovcmd_{name}" for name in ("entries", "refs",
 
 
 def lead_of(ws, query: str) -> dict:
-    """`{source, lead_id, person_id}` of the lead a query names (see the module doc)."""
+    """`{source, lead_id, person_id, shown}` of the lead a query names (see the module
+    doc); `shown` the query as messages echo it (a phone, e-mail…: masked)."""
     text = query.strip()
     if not text:
         raise UsageError("give a lead id or person id (or a phone, e-mail… of the person)")
@@ -44,9 +45,9 @@ def lead_of(ws, query: str) -> dict:
                        "WHERE l.lead_id = ? AND (CAST(? AS VARCHAR) IS NULL OR l.source = ?) "
                        "ORDER BY l.source LIMIT 2", [lead_id, source, source])
         if len(rows) == 1:
-            return rows[0]
-    person, _ = resolve_person(ws, text)
-    return earliest_lead(ws, person)
+            return {**rows[0], "shown": text}
+    person, matched_by = resolve_person(ws, text)
+    return {**earliest_lead(ws, person), "shown": masked_query(text, matched_by[0])}
 
 
 def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: str, b: str,
@@ -57,7 +58,7 @@ def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: st
         raise UsageError("--reason must say why (it is kept with the override)")
     first, second = lead_of(ws, a), lead_of(ws, b)
     if (first["source"], first["lead_id"]) == (second["source"], second["lead_id"]):
-        raise UsageError(f"{a!r} and {b!r} are the same lead "
+        raise UsageError(f"{first['shown']!r} and {second['shown']!r} are the same lead "
                          f"({first['source']}/{first['lead_id']})")
     leads = [{"source": x["source"], "lead_id": x["lead_id"]} for x in (first, second)]
     entry = override_entry(kind, leads=leads, reason=reason.strip(), by=by)
