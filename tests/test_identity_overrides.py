@@ -576,6 +576,15 @@ def test_the_overrides_file_is_a_rule_file_and_missing_leads_are_warnings(tmp_pa
         "entries": 1, "must_link": 0, "cannot_link": 0, "cut_values": 0, "warnings": [warning]}
     run = cli("run", "--as-of", "2026-11-01")
     assert f"warning: resolve: identity override: {warning}\n" in run.stderr
+    # resolve warns too (stderr and the --log-file log), real or dry run, text or --json
+    log = tmp_path / "resolve.log"
+    for options in ([], ["--json"], ["--dry-run"], ["--dry-run", "--json"]):
+        result = cli("--log-file", log, "resolve", "--as-of", "2026-11-02", *options)
+        assert result.exit_code == 0
+        assert result.stderr.splitlines()[0] == f"warning: identity override: {warning}"
+    logged = [line.split(" WARNING ", 1)[1] for line in log.read_text().splitlines()
+              if " WARNING " in line]
+    assert logged == [f"identity override: {warning}"] * 4
 
 
 def test_explain_shows_the_overrides_and_a_must_link_as_a_hop(env):

@@ -185,6 +185,22 @@ def test_two_locks_of_different_reps_keep_the_earlier_sale_and_are_a_conflict(cl
     assert len(query(cli, "SELECT * FROM sales")) == 2
 
 
+@pytest.mark.parametrize("json_out", [False, True])
+def test_resolve_dry_run_warns_of_the_ownership_conflicts_it_would_make(cli, json_out):
+    # the dry run's summary keeps them under "resolve": they were never warned about
+    night(cli, FIRST, "2026-11-01")
+    sold(cli, "x1", "ann", "2026-11-02")
+    sold(cli, "y1", "bob", "2026-11-03")
+    assert cli("ingest", write(cli.db.parent / "bridge.csv", HEADER + BRIDGE)).exit_code == 0
+    dry = cli("resolve", "--as-of", "2026-11-04", "--dry-run", *(["--json"] if json_out else []))
+    assert dry.exit_code == 0
+    assert dry.stderr.splitlines()[0] == (
+        "warning: 1 ownership conflict(s): a merge would keep one state and not another "
+        "rep's active sale lock (on_merge: keep); see `leadctl identity conflicts`")
+    if json_out:
+        assert dry.json()["resolve"]["conflicts"] == 1
+
+
 def test_without_locks_the_owner_with_the_most_advanced_status_wins_and_intent_follows(cli):
     night(cli, FIRST, "2026-11-01")
     assert cli("status", "x1", "appointment", "--as-of", "2026-11-02").exit_code == 0

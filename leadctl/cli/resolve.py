@@ -21,10 +21,16 @@ def resolve(ctx: typer.Context, as_of: common.AsOf = None, dry_run: common.DryRu
     with common.Progress("resolve") as bar:
         result = common.run(ctx, lambda: api.resolve(s.db, s.rules, bar.update, as_of=day,
                                                      dry_run=dry_run, full=full))
-    if result.get("conflicts"):
-        common.warn(f"{result['conflicts']} ownership conflict(s): a merge kept one state "
-                    "and not another rep's active sale lock (on_merge: keep); see "
-                    "`leadctl identity conflicts`")
+    # Warnings in every mode (stderr, and the --log-file log): a dry run keeps the resolve
+    # summary under "resolve", a real run is that summary.
+    summary = result.get("resolve", {}) if dry_run else result
+    for warning in summary.get("overrides", {}).get("warnings", []):
+        common.warn(f"identity override: {warning}")
+    if summary.get("conflicts"):
+        common.warn(f"{summary['conflicts']} ownership conflict(s): a merge "
+                    + ("would keep" if dry_run else "kept") + " one state and not another "
+                    "rep's active sale lock (on_merge: keep); see `leadctl identity "
+                    "conflicts`")
     if json_out:
         common.print_json(result)
         return
@@ -78,6 +84,4 @@ def render_preview(r: dict) -> None:
                                [[v["change"], v["id_type"], v["value"], v["status"],
                                  v["records"], v["reason"]] for v in r["blocked"]["values"]],
                                right=("records",), drop=("reason",)))
-    for warning in r.get("overrides", {}).get("warnings", []):
-        common.warn(warning)
     common.stderr_console().print("nothing was published (dry run)")
