@@ -84,7 +84,8 @@ class ExpressionFailed(UsageError):
 @contextmanager
 def evaluating(text: str) -> Iterator[None]:
     """Runs queries filtered by the expression `text`; DuckDB's overflow errors and
-    `finite_guard`'s become ExpressionFailed (exit 2) instead of an internal error."""
+    `finite_guard`'s become ExpressionFailed, its depth limit an InvalidExpression (exit
+    2) instead of an internal error."""
     try:
         yield
     except Exception as exc:
@@ -92,6 +93,10 @@ def evaluating(text: str) -> Iterator[None]:
 
         if isinstance(exc, duckdb.InvalidInputException) and NOT_FINITE in str(exc):
             raise ExpressionFailed(text, NOT_FINITE, DECIMAL_RANGE) from None
+        if isinstance(exc, duckdb.BinderException) and "expression depth" in str(exc):
+            # the guard around each decimal computation nests deeper than the parser sees
+            raise InvalidExpression(text, "expression is nested too deeply", 0,
+                                    len(text)) from None
         reason = failed_computation(exc)
         if reason is None:
             raise
