@@ -24,7 +24,13 @@ from leadctl.cli.portrait_view import render_portrait
 from leadctl.errors import NotFound
 from leadctl.identity import normalize
 from leadctl.identity.config import IdentityConfig
-from leadctl.identity.lookup import Lookup, classify_query, normalize_cn_mobile, resolve_person
+from leadctl.identity.lookup import (
+    Lookup,
+    classify_query,
+    normalize_cn_mobile,
+    resolve_person,
+    split_source,
+)
 from leadctl.views.portrait import portrait
 from leadctl.workspace import open_writer
 from tests.test_identity_support import resolve, workspace
@@ -515,6 +521,44 @@ def test_lead_and_person_ids_match_case_insensitively(lk_cli, query, person_id, 
 def test_source_qualified_lead_id_narrows_to_the_source(lk_cli, query, person_id):
     data = portrait_json(lk_cli, query)
     assert (data["person_id"], data["query"]["matched_by"]) == (person_id, ["lead_id"])
+
+
+@pytest.mark.parametrize("text,split", [
+    ("leads (1)/DUPX", ("leads (1)", "DUPX")), ("百度 推广/DUPX", ("百度 推广", "DUPX")),
+    ("a:b/X", ("a:b", "X")), ("sem_baidu:BD1", ("sem_baidu", "BD1")),
+    ("3C:22:FB:12:34:56", None), ("mailto:a@b.com", None), ("a@b.com", None),
+    ("x/a@b.com", None), ("+86 138 0013 8000", None), ("/X", None), ("X/", None),
+])
+def test_any_source_name_qualifies_a_lead_id(text, split):
+    assert split_source(text) == split
+
+
+def test_a_lead_id_names_a_source_with_spaces_parentheses_or_an_emoji(tmp_path, cli):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    sources = ["leads (1)", "百度 推广", "🎉 promo"]
+    for i, source in enumerate(sources):
+        (inbox / f"{source}.csv").write_text(
+            f"lead_id,phone,created_at\nDUPX,1350013500{i},2026-10-01 10:00:00\n",
+            encoding="utf-8")
+    assert cli("run", "--inbox", inbox, "--as-of", AS_OF).exit_code == 0
+    ambiguous = cli("portrait", "DUPX")
+    assert (ambiguous.exit_code, ambiguous.stderr.splitlines()[-1]) == (1, (
+        "error: lead id 'DUPX' is in 3 sources, different persons (leads (1)/DUPX, 百度 "
+        "推广/DUPX, 🎉 promo/DUPX); name one as source/lead_id, e.g. leads (1)/DUPX"))
+    persons = {}
+    for source in sources:
+        for query in (f"{source}/DUPX", f"lead:{source}/DUPX"):
+            data = portrait_json(cli, query)
+            assert data["query"]["matched_by"] == ["lead_id"], query
+            persons.setdefault(source, set()).add(data["person_id"])
+        explained = cli("explain", f"{source}/DUPX", "--json")
+        assert explained.json()["person_id"] in persons[source]
+    assert [len(p) for p in persons.values()] == [1, 1, 1] and len(
+        set.union(*persons.values())) == 3
+    linked = cli("identity", "why", "leads (1)/DUPX", "百度 推广:DUPX", "--json")
+    assert [(x["source"], x["lead_id"]) for x in (linked.json()["a"], linked.json()["b"])] == [
+        ("leads (1)", "DUPX"), ("百度 推广", "DUPX")]
 
 
 def test_source_qualified_lead_id_of_another_source_is_not_found(lk_cli):

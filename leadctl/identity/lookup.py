@@ -70,7 +70,10 @@ _DEVICE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{
 # shorter ones are WeChat ids or typos, not looked up as devices too.
 _DEVICE_LIKE = re.compile(r"(?=.*[0-9])[-_.:{}A-Za-z0-9]{16,64}")
 _PERSON_ID = re.compile(re.escape(ID_PREFIX) + "[0-9a-f]{" + str(ID_HEX) + "}", re.IGNORECASE)
-_QUALIFIED = re.compile(r"(\w[\w.-]*)[/:]([^\s/:@]+)")
+# `source/lead_id`: any source name (`leads (1)`, `百度 推广`, `a:b`) up to the last `/`;
+# `source:lead_id` with one colon only (a MAC address, a time is no source); the lead id
+# no e-mail. A lookup, not a guess: it matches only a stored source's lead.
+_QUALIFIED = re.compile(r"(.+)/([^\s/@]+)|([^\s/:][^/:]*):([^\s/:@]+)", re.DOTALL)
 
 
 def id_card_key(text: str) -> str | None:
@@ -97,9 +100,13 @@ def canonical_person_id(text: str) -> str:
 
 
 def split_source(text: str) -> tuple[str, str] | None:
-    """`sem_baidu/BD100769` or `sem_baidu:BD100769` → (source, lead id); else None."""
+    """`sem_baidu/BD100769` or `sem_baidu:BD100769` → (source, lead id), also `leads
+    (1)/DUPX` (a source named after any file); else None."""
     match = _QUALIFIED.fullmatch(text.strip())
-    return (match.group(1), match.group(2)) if match else None
+    if not match:
+        return None
+    return (match.group(1), match.group(2)) if match.group(1) else (match.group(3),
+                                                                     match.group(4))
 
 
 def normalize_cn_mobile(text: str) -> str | None:
