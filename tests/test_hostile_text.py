@@ -6,11 +6,12 @@ reach the terminal escaped."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import Cli
+from conftest import RULES, Cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -182,3 +183,57 @@ def test_a_phone_quoted_in_a_tag_value_is_masked_in_the_tag_summary(tmp_path):
     shown = [ran.stdout, cli("tag", "--dry-run", "--as-of", "2026-11-01").stdout,
              cli("runs", "--json").stdout]
     assert not any("13812345679" in text for text in shown)
+
+
+CONTROL_SOURCES = {"s\x1b[31mred\x1b]0;T\x07": "FN0", "tab\tnl\nx": "FN4"}
+
+
+@pytest.fixture
+def control_sources(tmp_path):
+    """Two leads from files whose names carry an escape sequence, a BEL, a tab and a
+    line break; a rules copy that `identity link` may write into."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for i, (source, lead) in enumerate(CONTROL_SOURCES.items()):
+        (inbox / f"{source}.csv").write_text(
+            f"lead_id,phone,created_at\n{lead},1390013900{i},2026-10-03 10:00:00\n")
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    assert cli("run", "--inbox", inbox, "--as-of", "2026-11-01").exit_code == 0
+    return cli
+
+
+SIGNED_FN0, SIGNED_FN4 = "s␛[31mred␛]0;T␇/FN0", "tab␉nl␊x/FN4"
+
+
+def test_a_link_note_shows_a_source_names_control_characters_as_signs(control_sources):
+    cli = control_sources
+    result = cli("identity", "link", "FN4", "FN0", "--reason", "r")
+    assert (result.exit_code, result.stderr) == (0, (
+        f"must_link of {SIGNED_FN4} and {SIGNED_FN0}: appended to "
+        f"{cli.rules / 'identity_overrides.yaml'}; applied by the next `leadctl resolve`\n"))
+
+
+def test_explain_and_why_show_a_source_names_control_characters_as_signs(control_sources):
+    cli = control_sources
+    why = cli("identity", "why", "FN4", "FN0")
+    assert why.exit_code == 0, why.stderr
+    persons = {lead: cli("portrait", lead, "--json").json()["person_id"]
+               for lead in ("FN0", "FN4")}
+    assert why.stdout.splitlines()[0] == (
+        f"NOT LINKED: {SIGNED_FN4} ({persons['FN4']}) and {SIGNED_FN0} ({persons['FN0']}): "
+        "they share no identifier value")
+    assert why.stdout.splitlines()[2] == (
+        f"  phone_typo (one digit different, 0.6): {SIGNED_FN0} 139****9000 ~ "
+        f"{SIGNED_FN4} 139****9001")
+    for lead, signed in (("FN0", SIGNED_FN0), ("FN4", SIGNED_FN4)):
+        shown = cli("explain", lead).stdout.splitlines()
+        assert shown[2].startswith(f"│ lead {signed} created 2026-10-03 10:00 is one of 1 "
+                                   f"lead(s) of {persons[lead]} "), shown[:3]
+
+
+def test_a_printed_string_shows_a_bel_cr_and_tab_as_signs_not_dropped_or_expanded(capsys):
+    # rich drops a BEL or CR and expands a tab when it makes a string a Text
+    output.stderr_console().print("a\x07b\tc\rd\x1be\nf", markup=False, highlight=False)
+    assert capsys.readouterr().err == "a␇b␉c␍d␛e\nf\n"

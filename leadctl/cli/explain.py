@@ -9,9 +9,10 @@ import typer
 
 from leadctl import api
 from leadctl.cli import common
-from leadctl.cli.output import value_text
+from leadctl.cli.output import one_line, value_text
 from leadctl.cli.portrait_view import recorded_as, render_candidates
 from leadctl.identity.lookup import AmbiguousQuery
+from leadctl.pii import map_text
 from leadctl.views.asof import describe
 
 
@@ -53,6 +54,9 @@ def explain(
 def render(r: dict) -> list:
     from rich.text import Text
 
+    # a control character of a value (a tab, a BEL, a line break in a source name) as its
+    # sign before rich sees it (it drops a BEL, expands a tab): one screen line per item
+    r = map_text(r, one_line)
     title = Text.assemble(("explain ", "bold"), (r["person_id"], "bold cyan"),
                           (f"  matched by {', '.join(r['query']['matched_by'])}", "dim"),
                           f"  · {describe(r)}")

@@ -318,6 +318,11 @@ def signed(text: str) -> str:
     return text.translate(SIGNS)
 
 
+def one_line(text: str) -> str:
+    """`text` signed, a line break too: a value within a line of a screen."""
+    return text.translate(ONE_LINE)
+
+
 def _safe_console_class():
     """rich's Console whose rendered text has its control characters as signs: every
     value a screen prints (table cells, messages), whatever renderable carries it; rich's
@@ -326,6 +331,10 @@ def _safe_console_class():
     from rich.segment import Segment
 
     class SafeConsole(Console):
+        def render_str(self, text, **options):
+            # before rich makes it a Text, which drops a BEL or CR and expands a tab
+            return super().render_str(signed(text), **options)
+
         def render(self, renderable, options=None):
             for segment in super().render(renderable, options):
                 if segment.control or not _SIGNED.search(segment.text):
