@@ -233,6 +233,27 @@ def test_explain_and_why_show_a_source_names_control_characters_as_signs(control
                                    f"lead(s) of {persons[lead]} "), shown[:3]
 
 
+def test_rules_test_fail_lines_show_control_characters_as_signs(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    (rules / "tests").mkdir()
+    (rules / "tests" / "h.yaml").write_text(
+        'name: "case \\e[31mRED\\e]0;PWNED\\a [bold]x[/] \\u202eevil"\n'
+        "as_of: 2026-11-01\n"
+        "persons:\n"
+        '  - {id: "p\\e[2J1", source: "src", channel: "ch"}\n'
+        "expect:\n"
+        '  "p\\e[2J1": {acquisition_channel: "want"}\n', encoding="utf-8")
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    result = cli("rules", "test")
+    assert (result.exit_code, result.stdout.splitlines()[0]) == (1, (
+        f"FAIL {rules / 'tests' / 'h.yaml'}:6: case ␛[31mRED␛]0;PWNED␇ [bold]x[/] �evil: "
+        'acquisition_channel for p␛[2J1: expected "want", got "ch"'))
+    failure = cli("rules", "test", "--json").json()["failures"][0]
+    assert (failure["case"], failure["person"]) == (
+        "case \x1b[31mRED\x1b]0;PWNED\x07 [bold]x[/] \u202eevil", "p\x1b[2J1")
+
+
 def test_a_printed_string_shows_a_bel_cr_and_tab_as_signs_not_dropped_or_expanded(capsys):
     # rich drops a BEL or CR and expands a tab when it makes a string a Text
     output.stderr_console().print("a\x07b\tc\rd\x1be\nf", markup=False, highlight=False)

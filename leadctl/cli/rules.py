@@ -67,9 +67,10 @@ def test(ctx: typer.Context, json_out: common.Json = False) -> None:
 
 
 def _print_test_result(result: dict) -> None:
-    """Plain lines (no wrapping): file:line stays greppable and clickable."""
+    """Plain lines (no wrapping): file:line stays greppable and clickable; a control
+    character of a case name or person id as its sign (`--json` has them as they are)."""
     for failure in result["failures"]:
-        output.write_stdout(f"FAIL {failure['message']}\n")
+        output.write_stdout(f"FAIL {output.one_line(failure['message'])}\n")
     verdict = "ok" if result["ok"] else f"{result['failed']} failed"
     output.write_stdout(f"rules test {verdict}: {result['passed']}/{result['checks']} "
                      f"expectations passed in {result['cases']} cases from "
