@@ -9,6 +9,7 @@ inside `reading` (the published state, read-only). Rules are loaded once per com
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import getpass
 import json
@@ -21,6 +22,7 @@ from leadctl.campaigns.audiences import AudienceSpec, members_file_sql, record_a
 from leadctl.campaigns.experiments import evaluate as evaluate_experiment
 from leadctl.campaigns.experiments import parse_window
 from leadctl.campaigns.funnels_report import funnel_report
+from leadctl.clock import utc_now
 from leadctl.errors import RuleError, UsageError
 from leadctl.identity import suggest, suspects, why
 from leadctl.identity.config import load_identity_config
@@ -73,18 +75,24 @@ from leadctl.workspace import (
 @contextlib.contextmanager
 def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
                  rules: RuleSet | None = None, *, create: bool = False,
-                 inputs: list[str] | None = None) -> Iterator[Workspace]:
+                 inputs: list[str] | None = None, today: bool = False,
+                 zone: str | None = None) -> Iterator[Workspace]:
     """A locked, atomic write session with its `runs` row started (the caller finishes
     it with its counts). A command that fails or is stopped once its session opened
     leaves a `failed` row (with `inputs`, what it read), as a failed `run` does (its
-    session's row went with its work); the lock is held until that row is written."""
-    started_at = dt.datetime.now()
+    session's row went with its work); the lock is held until that row is written.
+    Its stamps are wall-clock times of the workspace zone (the one stored, else `zone`,
+    else the rules'); `today`: an `as_of` of None is today there (`ws.run_as_of`)."""
+    started_at = utc_now()
     digest = rules.hash if rules else None
+    zone = zone or (rules.sources.timezone if rules else None)
     with writer_lock(db, create=create):
         session = None
         try:
             with open_writer(db, create=create) as ws:
                 session = ws
+                ws.rules_zone = zone
+                as_of = as_of or (ws.today() if today else None)
                 ws.start_run(command, as_of, digest)
                 yield ws
                 kill_point(command)  # test hook: stopped before its publish
@@ -94,12 +102,13 @@ def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
                 # Ctrl-C must not lose the row (the first stopped the command)
                 with signals_ignored():
                     record_failed_command(db, command, as_of, digest, exc, {}, inputs,
-                                          started_at)
+                                          started_at, zone=zone, default_today=today)
             raise
 
 
 def ingest(db: Path | None, paths: list[str], options, progress=None) -> dict:
-    with recorded_run(db, "ingest", create=True, inputs=paths) as ws:
+    with recorded_run(db, "ingest", create=True, inputs=paths,
+                      zone=options.timezone if options else None) as ws:
         summary = ingest_paths(ws, paths, options, progress)
         outcome, counts, error = _ingest_outcome(summary)
         ws.finish_run(outcome, counts, paths, error)
@@ -129,17 +138,17 @@ def resolve(db: Path | None, rules_dir: Path, progress=None, as_of: dt.date | No
     same on a private copy, reported against the published state (identity/preview.py);
     nothing is published and the run log gets no row. full: golden records and subjects
     of every person, not only of those the news changed."""
-    as_of = as_of or dt.date.today()
     rules = load_rules(rules_dir)  # invalid rules: nothing changes
 
     def run(ws: Workspace, run_id: int | None) -> dict:
-        return resolve_with_ownership(ws, rules, as_of, run_id, progress, full,
+        return resolve_with_ownership(ws, rules, as_of or ws.today(), run_id, progress, full,
                                       in_order=not dry_run)
 
     if dry_run:
         with open_private(db) as ws:
-            return preview_resolve(ws, run, rules.hash, as_of)
-    with recorded_run(db, "resolve", as_of, rules) as ws:
+            ws.rules_zone = rules.sources.timezone
+            return preview_resolve(ws, run, rules.hash, as_of or ws.today())
+    with recorded_run(db, "resolve", as_of, rules, today=True) as ws:
         result = run(ws, ws.run_id)
         ws.finish_run("ok", result)
     return result
@@ -178,21 +187,23 @@ def rules_test(rules_dir: Path) -> dict:
     return run_fixtures(rules_dir).to_dict()
 
 
-def tag(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = False,
+def tag(db: Path | None, rules_dir: Path, as_of: dt.date | None, dry_run: bool = False,
         progress=None, full: bool = False) -> dict:
-    """Compute every tag as of `as_of` and store it (or, with dry_run, only report).
-    Invalid rules raise RuleError before anything is computed or changed."""
+    """Compute every tag as of `as_of` (None: today in the workspace time zone) and store
+    it (or, with dry_run, only report). Invalid rules raise RuleError before anything is
+    computed or changed."""
     rules = load_rules(rules_dir)  # fail fast, before copying the workspace for a writer
     if dry_run:
         with reading(db) as ws:
             rules.check_data(ws)
-            result = run_tags(ws, rules.tags, as_of, dry_run=True, progress=progress,
-                              full=full)
+            ws.rules_zone = rules.sources.timezone
+            result = run_tags(ws, rules.tags, as_of or ws.today(), dry_run=True,
+                              progress=progress, full=full)
     else:
-        with recorded_run(db, "tag", as_of, rules) as ws:
+        with recorded_run(db, "tag", as_of, rules, today=True) as ws:
             rules.check_data(ws)
-            result = run_tags(ws, rules.tags, as_of, run_id=ws.run_id, progress=progress,
-                              full=full)
+            result = run_tags(ws, rules.tags, ws.run_as_of, run_id=ws.run_id,
+                              progress=progress, full=full)
             ws.finish_run("ok", {"persons": result["persons"], "tags": len(result["tags"]),
                                  "changes": result["changes"]})
     result["warnings"] = rules.warnings
@@ -234,9 +245,10 @@ def score(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     return result
 
 
-def route(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = False,
+def route(db: Path | None, rules_dir: Path, as_of: dt.date | None, dry_run: bool = False,
           limit: int = 50) -> dict:
-    """Route every person as of `as_of` (rules/routing.yaml): lifecycle, routes, allocation;
+    """Route every person as of `as_of` (rules/routing.yaml; None: today in the workspace
+    time zone): lifecycle, routes, allocation;
     dry_run lists what would move where and why (up to `limit` persons) and changes
     nothing."""
     ruleset = load_rules(rules_dir)
@@ -244,10 +256,13 @@ def route(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
     if dry_run:
         with reading(db) as ws:
             fields = _stored_fields(ws, ruleset, rules, check_routing_expressions)
-            return run_routing(ws, rules, as_of, dry_run=True, fields=fields, limit=limit)
-    with recorded_run(db, "route", as_of, ruleset) as ws:
+            ws.rules_zone = ruleset.sources.timezone
+            return run_routing(ws, rules, as_of or ws.today(), dry_run=True, fields=fields,
+                               limit=limit)
+    with recorded_run(db, "route", as_of, ruleset, today=True) as ws:
         fields = _stored_fields(ws, ruleset, rules, check_routing_expressions)
-        result = run_routing(ws, rules, as_of, run_id=ws.run_id, fields=fields, limit=limit,
+        result = run_routing(ws, rules, ws.run_as_of, run_id=ws.run_id, fields=fields,
+                             limit=limit,
                              in_order=True)
         ws.finish_run("ok", {"persons": result["persons"], "changes": result.get("changes", 0),
                              "unassigned": result.get("unassigned", {})})
@@ -259,10 +274,10 @@ def route(db: Path | None, rules_dir: Path, as_of: dt.date, dry_run: bool = Fals
 def claim(db: Path | None, rules_dir: Path, pool: str, rep: str, n: int = 1,
           as_of: dt.date | None = None) -> dict:
     """A rep takes up to `n` leads waiting in a claim pool (capacity and locks respected)."""
-    as_of = as_of or dt.date.today()
     ruleset = load_rules(rules_dir)
     rules = ruleset.require("routing")
-    with recorded_run(db, "claim", as_of, ruleset) as ws:
+    with recorded_run(db, "claim", as_of, ruleset, today=True) as ws:
+        as_of = ws.run_as_of
         result = claim_leads(ws, rules, pool, rep, as_of, n, run_id=ws.run_id)
         ws.finish_run("ok", {"pool": pool, "rep": rep, "claimed": result["count"]})
     return result
@@ -272,10 +287,10 @@ def set_status(db: Path | None, rules_dir: Path, person: str, status: str,
                as_of: dt.date | None = None, rep: str | None = None) -> dict:
     """Set a lead's follow-up status (pending, contacting, unclear_intent, clear_intent,
     appointment, closed)."""
-    as_of = as_of or dt.date.today()
     ruleset = load_rules(rules_dir)
     rules = ruleset.require("routing")
-    with recorded_run(db, "status", as_of, ruleset) as ws:
+    with recorded_run(db, "status", as_of, ruleset, today=True) as ws:
+        as_of = ws.run_as_of
         result = set_lead_status(ws, rules, person, status, as_of, rep, run_id=ws.run_id)
         ws.finish_run("ok", {"person_id": result["person_id"], "status": status,
                              "changed": result["changed"]})
@@ -285,10 +300,10 @@ def set_status(db: Path | None, rules_dir: Path, person: str, status: str,
 def sale(db: Path | None, rules_dir: Path, person: str, rep: str, as_of: dt.date | None = None,
          lock_days: int | None = None, amount: float | None = None) -> dict:
     """Record a sale: the person becomes the rep's, closed, and locked (do-not-disturb)."""
-    as_of = as_of or dt.date.today()
     ruleset = load_rules(rules_dir)
     rules = ruleset.require("routing")
-    with recorded_run(db, "sale", as_of, ruleset) as ws:
+    with recorded_run(db, "sale", as_of, ruleset, today=True) as ws:
+        as_of = ws.run_as_of
         result = record_sale(ws, rules, person, rep, as_of, lock_days, amount,
                              run_id=ws.run_id)
         ws.finish_run("ok", {"person_id": result["person_id"], "rep": rep,
@@ -456,14 +471,16 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
     experiment `name` starting on `as_of` (default today) and written to `out`."""
     # pool, owner, status... as of a given start, as `find --as-of` reads them
     routing_until = as_of
-    as_of = as_of or dt.date.today()
-    spec = AudienceSpec.parse(name, expr, start=as_of, variants=variants, holdout=holdout,
-                              seed=seed, control=control, goal=goal)
+    spec = AudienceSpec.parse(name, expr, start=as_of or dt.date.min, variants=variants,
+                              holdout=holdout, seed=seed, control=control, goal=goal)
     check_output_file(out, db_path_from(db))  # a bad file name or folder: nothing recorded
     # The file takes its place once the experiment is published: stopped or failed before,
     # neither is there (a mailed audience `report ab` knows nothing of, or another one).
-    with file_in_place(out) as write, recorded_run(db, "audience export", as_of) as ws, \
+    with file_in_place(out) as write, \
+            recorded_run(db, "audience export", as_of, today=True) as ws, \
             _echoed_masked(reveal):
+        as_of = ws.run_as_of  # default: today in the workspace time zone
+        spec = dataclasses.replace(spec, start=as_of)
         with _tags_not_computed(rules_dir):
             where = compile_filter(ws, expr, as_of)
         with evaluating(expr):  # an overflow for some person: exit 2, as in find
@@ -495,7 +512,7 @@ def report_ab(db: Path | None, name: str, *, goal: str | None = None,
     echoed it."""
     window_days = parse_window(window)
     with reading(db) as ws:
-        result = evaluate_experiment(ws, name, as_of=as_of or dt.date.today(), goal=goal,
+        result = evaluate_experiment(ws, name, as_of=as_of or ws.today(), goal=goal,
                                      window_days=window_days, variant_from=variant_from,
                                      entry=entry, since=since, variants=variants,
                                      control=control,

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leadctl.clock import utc_now
 from leadctl.errors import (
     DataCheckFailed,
     InputError,
@@ -57,7 +58,7 @@ STAGES = ("ingest", "resolve", "tag", "score", "route")
 @dataclass
 class RunOptions:
     rules_dir: Path
-    as_of: dt.date
+    as_of: dt.date | None  # None: today in the workspace time zone (set as the run starts)
     inbox: list[str] = field(default_factory=list)
     max_reject_share: float = 0.05
     dry_run: bool = False  # everything computed on a private copy; nothing published
@@ -69,7 +70,7 @@ class RunOptions:
 
 def run_nightly(db: Path | None, options: RunOptions,
                 progress: Callable[[int, int, str], None] | None = None) -> dict:
-    started_at = dt.datetime.now()  # the run log's, should this run fail
+    started_at = utc_now()  # the run log's, should this run fail
     try:
         rules = load_rules(options.rules_dir)  # invalid rules: nothing runs, nothing changes
         kill_point("rules")
@@ -84,8 +85,7 @@ def run_nightly(db: Path | None, options: RunOptions,
     digest = rules.hash
     for warning in rules.warnings:
         log.warning("rules: %s", warning)
-    summary: dict = {"as_of": options.as_of.isoformat(), "rules_hash": digest, "stages": {},
-                     "timings": {}}
+    summary: dict = {"as_of": None, "rules_hash": digest, "stages": {}, "timings": {}}
     if options.dry_run:
         return dry_run(db, rules, options, summary, progress)
     try:
@@ -107,6 +107,7 @@ def _publish_run(db: Path | None, rules: RuleSet, options: RunOptions, summary: 
     try:
         with open_writer(db, create=True) as ws:
             session = ws
+            settle_as_of(ws, rules, options, summary)
             summary["run_id"] = ws.start_run("run", options.as_of, digest)
             log.info("run %s started: as of %s, rules %s, inbox %s", summary["run_id"],
                      summary["as_of"], digest[:16], ", ".join(options.inbox) or "none")
@@ -147,6 +148,7 @@ def dry_run(db: Path | None, rules: RuleSet, options: RunOptions, summary: dict,
     check still raises DataCheckFailed (exit 1): the real run would fail it too."""
     with open_private(db, create=True) as ws:
         ws.script(snapshot_sql())
+        settle_as_of(ws, rules, options, summary)
         run_id = ws.start_run("run", options.as_of, summary["rules_hash"])
         log.info("dry run: as of %s, rules %s, inbox %s", summary["as_of"],
                  summary["rules_hash"][:16], ", ".join(options.inbox) or "none")
@@ -163,6 +165,15 @@ def dry_run(db: Path | None, rules: RuleSet, options: RunOptions, summary: dict,
     if outcome != "ok":
         raise DataCheckFailed(problem, summary)
     return summary
+
+
+def settle_as_of(ws, rules: RuleSet, options: RunOptions, summary: dict) -> None:
+    """The night's as-of: --as-of, else today in the workspace time zone (the one its
+    times were read in, else sources.yaml's), whatever the machine's zone. The session's
+    stamps are read on the same clock."""
+    ws.rules_zone = rules.sources.timezone
+    options.as_of = options.as_of or ws.today()
+    summary["as_of"] = options.as_of.isoformat()
 
 
 def run_stages(ws, rules: RuleSet, options: RunOptions, summary: dict,
@@ -347,8 +358,8 @@ def _refuse(db, options: RunOptions, exc: RuleError) -> None:
         with signals_ignored():
             name = _run_name(record_run(
                 db, "run", options.as_of, rules_hash(options.rules_dir or "rules"), "refused",
-                {}, options.inbox, reason, create=found))
-    log.info("%s started: as of %s, inbox %s", name, options.as_of,
+                {}, options.inbox, reason, create=found, default_today=True))
+    log.info("%s started: as of %s, inbox %s", name, options.as_of or "today",
              ", ".join(options.inbox) or "none")
     log.error("%s refused (exit 2): invalid rules, nothing ran (%d problem(s))", name,
               len(exc.problems))
@@ -366,7 +377,7 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
     with signals_ignored():  # a second Ctrl-C must not lose the row (the first stopped it)
         reason, run_id = record_failed_command(db, "run", options.as_of, digest, exc,
                                                run_counts(summary), options.inbox,
-                                               started_at)
+                                               started_at, default_today=True)
         log.error("%s failed%s, nothing was published: %s", _run_name(run_id),
                   f" in stage {stage}" if stage and summary.get("run_id") else "", reason)
 
@@ -379,25 +390,31 @@ def failure_reason(exc: BaseException) -> str:
 
 def record_failed_command(db, command: str, as_of: dt.date | None, digest: str | None,
                           exc: BaseException, counts: dict, inputs,
-                          started_at: dt.datetime) -> tuple[str, int | None]:
+                          started_at: dt.datetime, **clock) -> tuple[str, int | None]:
     """A `failed` row for a command whose write session was discarded (an error or a
     signal): (the reason logged, its run id or None when it could not be written). The
-    caller holds signals off (`signals_ignored`) while it writes and logs."""
+    caller holds signals off (`signals_ignored`) while it writes and logs. `clock`:
+    record_run's `zone` and `default_today`."""
     reason = failure_reason(exc)
     return reason, record_run(db, command, as_of, digest, "failed", counts, inputs, reason,
-                              started_at)
+                              started_at, **clock)
 
 
 def record_run(db, command: str, as_of: dt.date | None, digest: str | None, outcome: str,
                counts: dict, inputs, error: str, started_at: dt.datetime | None = None, *,
-               create: bool = True) -> int | None:
+               create: bool = True, zone: str | None = None,
+               default_today: bool = False) -> int | None:
     """One finished row in `runs` (its own write session, begun when the command began:
-    `started_at`); None when it cannot be written (e.g. another writer holds the lock)
-    or, `create=False`, when there is no workspace (none is made, no lock file either)."""
+    `started_at`, an aware instant); None when it cannot be written (e.g. another writer
+    holds the lock) or, `create=False`, when there is no workspace (none is made, no lock
+    file either). Stamped on the workspace's clock (`zone`: the rules' time zone, for a
+    workspace that stores none yet); `default_today`: an as-of of None is today there."""
     try:
         if not create and not workspace_path(db).exists():
             return None
         with open_writer(db, create=create) as ws:
+            ws.rules_zone = zone
+            as_of = as_of or (ws.today() if default_today else None)
             run_id = ws.start_run(command, as_of, digest, started_at=started_at)
             ws.finish_run(outcome, counts, inputs, error)
         return run_id

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl import pii
+from leadctl.clock import DEFAULT_ZONE, ZONE_KEY, wall_clock
 from leadctl.errors import InputError, LeadctlError, UsageError, WorkspaceError, WorkspaceLocked
 from leadctl.limits import BIGINT_MAX, BIGINT_MIN
 from leadctl.schema import (
@@ -41,7 +42,7 @@ from leadctl.schema import (
     all_ddl,
     compaction_due_sql,
 )
-from leadctl.sqltext import set_meta_sql
+from leadctl.sqltext import meta_value_sql, set_meta_sql
 
 log = logging.getLogger("leadctl")
 
@@ -186,6 +187,30 @@ class SqlSession:
     def next_id(self, table: str, column: str) -> int:
         return int(self.scalar(f'SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"'))
 
+    # -- the workspace's clock -------------------------------------------------
+    # The time zone of the rules (sources.yaml) of the command: the workspace's until it
+    # stores the zone its first rows were read in (then a different one is refused).
+    rules_zone: str | None = None
+    _stored_zone: str | None = None
+    run_as_of: dt.date | None = None  # the as-of the run log's row was started with
+
+    def zone(self) -> str:
+        """The workspace time zone: the one its times were read in (meta), else the
+        rules' (`rules_zone`), else the default (Asia/Shanghai)."""
+        if self._stored_zone is None:  # once stored it stays (ingest refuses another)
+            self._stored_zone = self.scalar(meta_value_sql(ZONE_KEY))
+        return self._stored_zone or self.rules_zone or DEFAULT_ZONE
+
+    def now(self, instant: dt.datetime | None = None) -> dt.datetime:
+        """Now (or the aware `instant`) as the wall-clock time of the workspace zone: the
+        clock of every stamp (ingest, rejects, run log, history), whatever the machine's
+        time zone."""
+        return wall_clock(self.zone(), instant)
+
+    def today(self) -> dt.date:
+        """Today in the workspace zone: the default as-of."""
+        return self.now().date()
+
     # -- run log ---------------------------------------------------------------
     def start_run(self, command: str, as_of: dt.date | None, rules_hash: str | None = None,
                   started_at: dt.datetime | None = None, after: int | None = None) -> int:
@@ -193,10 +218,11 @@ class SqlSession:
         written afterwards, in a session of its own). `after`: a run id the run's id must
         pass (load-results: the loaded rows keep the Spark run log's ids)."""
         run_id = max(self.next_id("runs", "run_id"), (after or 0) + 1)
+        self.run_as_of = as_of
         self.execute(
             "INSERT INTO runs (run_id, command, started_at, as_of, rules_hash, outcome) "
-            "VALUES (?, ?, coalesce(CAST(? AS TIMESTAMP), now()::TIMESTAMP), ?, ?, 'running')",
-            [run_id, command, started_at, as_of, rules_hash],
+            "VALUES (?, ?, ?, ?, ?, 'running')",
+            [run_id, command, self.now(started_at), as_of, rules_hash],
         )
         self.run_id = run_id
         return run_id
@@ -208,10 +234,10 @@ class SqlSession:
         keeps it, whatever `--reveal` showed on the screen (a phone typed as a rep)."""
         error = pii.mask_lines(error) if error else error
         self.execute(
-            "UPDATE runs SET ended_at = now()::TIMESTAMP, outcome = ?, counts = ?, inputs = ?, "
+            "UPDATE runs SET ended_at = ?, outcome = ?, counts = ?, inputs = ?, "
             "error = ?, as_of = coalesce(?, as_of) WHERE run_id = ?",
-            [outcome, json.dumps(counts or {}, default=str), json.dumps(inputs, default=str),
-             error, as_of, self.run_id],
+            [self.now(), outcome, json.dumps(counts or {}, default=str),
+             json.dumps(inputs, default=str), error, as_of, self.run_id],
         )
 
 

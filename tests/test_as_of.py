@@ -8,6 +8,7 @@ import datetime as dt
 import duckdb
 import pytest
 
+from leadctl import clock
 from leadctl.routing.screens import ownership_as_of_sql
 from leadctl.workspace import open_memory
 from tests.conftest import write
@@ -65,8 +66,9 @@ def test_before_any_tag_run_the_screen_is_as_of_today(cli, inbox):
     assert cli("ingest", inbox).exit_code == 0
     assert cli("resolve").exit_code == 0
     data = cli("portrait", "13812345678", "--json").json()
+    # today in the workspace zone (Asia/Shanghai), not the machine's (tests/test_clock.py)
     assert (data["as_of"], data["as_of_source"], data["tags_as_of"]) == (
-        dt.date.today().isoformat(), "today", None)
+        clock.today("Asia/Shanghai").isoformat(), "today", None)
     assert "(today: no tag run yet)" in cli("portrait", "13812345678").stdout
 
 

@@ -275,8 +275,8 @@ def record_audience(ws, spec: AudienceSpec, persons_sql: str, *, user: str,
     ws.execute(
         "INSERT INTO experiments (name, kind, created_at, created_by, run_id, expression, "
         "starts_on, seed, variants, control, holdout, goal, persons) "
-        "VALUES (?, 'audience', now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [spec.name, user, ws.run_id, spec.expression, spec.start, spec.seed,
+        "VALUES (?, 'audience', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [spec.name, ws.now(), user, ws.run_id, spec.expression, spec.start, spec.seed,
          json.dumps([a.to_dict() for a in spec.arms]), spec.control, spec.holdout, spec.goal,
          persons])
     return {"experiment": spec.name, "expr": spec.expression, "start": spec.start.isoformat(),

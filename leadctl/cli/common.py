@@ -90,8 +90,8 @@ ViewAsOf = Annotated[
 ]
 AsOf = Annotated[
     str | None,
-    typer.Option("--as-of", help="Compute as of this date (YYYY-MM-DD). Default: today.",
-                 show_default=False),
+    typer.Option("--as-of", help="Compute as of this date (YYYY-MM-DD). Default: today "
+                 "in the workspace time zone.", show_default=False),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")]

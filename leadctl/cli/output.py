@@ -53,13 +53,13 @@ def parse_date(value: str, option: str, example: str = "2026-11-01") -> dt.date:
     return day
 
 
-def parse_as_of(value: str | None) -> dt.date:
-    return dt.date.today() if value is None else parse_date(value, "--as-of")
+def parse_as_of(value: str | None) -> dt.date | None:
+    """--as-of: a date, or None: the command's default, today in the workspace time zone
+    (known once the workspace is open), or a view's (the last tag run's)."""
+    return None if value is None else parse_date(value, "--as-of")
 
 
-def parse_optional_as_of(value: str | None) -> dt.date | None:
-    """--as-of of a view: None (the view's own default: the last tag run's) or a date."""
-    return None if value is None else parse_as_of(value)
+parse_optional_as_of = parse_as_of
 
 
 def check_count(option: str, value: int | None, *, high: int = MAX_COUNT) -> int | None:

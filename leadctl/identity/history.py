@@ -21,7 +21,9 @@ Retired ids stay reachable through `person_aliases` (old id → current person).
 
 from __future__ import annotations
 
-from leadctl.sqltext import absent_sql
+import datetime as dt
+
+from leadctl.sqltext import absent_sql, ts_literal
 
 ID_PREFIX = "P"
 ID_HEX = 12
@@ -147,7 +149,7 @@ def person_leads_sql(comps: str, ids: str) -> str:
 
 
 def merge_rows_sql(winners: str, ids: str, comps: str, reasons: str,
-                   run_id: int | None) -> str:
+                   run_id: int | None, *, at: dt.datetime) -> str:
     """One 'merge' row per component that absorbed previous ids it did not keep. Its
     reason names the identifier types that join them (`merge_reasons_sql`); where no
     linking value does, only a must_link override can have."""
@@ -158,19 +160,21 @@ def merge_rows_sql(winners: str, ids: str, comps: str, reasons: str,
                         FROM {winners} WHERE NOT survives GROUP BY comp),
         sizes AS (SELECT comp, count(*) AS leads FROM {comps}
                   WHERE comp IN (SELECT comp FROM merged) GROUP BY comp)
-        SELECT {run}, now()::TIMESTAMP, 'merge', i.person_id, m.old_ids,
+        SELECT {run}, {ts_literal(at)}, 'merge', i.person_id, m.old_ids,
             CAST(s.leads AS INTEGER), coalesce(r.reason, 'linked by a must_link override')
         FROM merged m JOIN {ids} i ON i.comp = m.comp JOIN sizes s ON s.comp = m.comp
         LEFT JOIN {reasons} r ON r.comp = m.comp"""
 
 
-def split_rows_sql(overlap: str, winners: str, ids: str, run_id: int | None) -> str:
+def split_rows_sql(overlap: str, winners: str, ids: str, run_id: int | None, *,
+                   at: dt.datetime) -> str:
     """One 'split' row per part of a previous person that left the component that
-    kept (or absorbed) its id."""
+    kept (or absorbed) its id. `at` (as in merge_rows_sql): the stamp, a wall-clock time
+    of the workspace zone (not the engine's clock, the machine's zone)."""
     run = "NULL" if run_id is None else str(int(run_id))
     return f"""
         INSERT INTO identity_history
-        SELECT {run}, now()::TIMESTAMP, 'split', i.person_id, [o.old_id], o.n,
+        SELECT {run}, {ts_literal(at)}, 'split', i.person_id, [o.old_id], o.n,
             'no longer shares a usable identifier with the other leads of ' || o.old_id
         FROM {overlap} o JOIN {winners} w ON w.old_id = o.old_id
         JOIN {ids} i ON i.comp = o.comp

@@ -61,7 +61,7 @@ def write_override(ws, rules_dir: Path, config: IdentityConfig, kind: str, a: st
         raise UsageError(f"{first['shown']!r} and {second['shown']!r} are the same lead "
                          f"({first['source']}/{first['lead_id']})")
     leads = [{"source": x["source"], "lead_id": x["lead_id"]} for x in (first, second)]
-    entry = override_entry(kind, leads=leads, reason=reason.strip(), by=by)
+    entry = override_entry(kind, leads=leads, reason=reason.strip(), by=by, at=ws.now())
     path = Path(rules_dir) / OVERRIDES_FILE
     lines = path.read_text(encoding="utf-8").count("\n") if path.exists() else 4
     new = Override(kind, tuple(LeadRef(x["source"], x["lead_id"]) for x in leads),

@@ -445,11 +445,13 @@ def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None,
         ws.script(region.person_leads_sql(comps, ids, T["region_persons"]))
     else:
         ws.execute(history.person_leads_sql(comps, ids))
+    stamp = ws.now()  # identity history's: the workspace zone's clock, as ingest's
     if ws.scalar(f"SELECT count(*) FROM {T['winners']} WHERE NOT survives"):
         ws.execute(history.merge_reasons_sql(T["reasons"], "lead_identifiers", comps,
                                              T["prev"], T["winners"]))
-        ws.execute(history.merge_rows_sql(T["winners"], ids, comps, T["reasons"], run_id))
-    ws.execute(history.split_rows_sql(T["overlap"], T["winners"], ids, run_id))
+        ws.execute(history.merge_rows_sql(T["winners"], ids, comps, T["reasons"], run_id,
+                                          at=stamp))
+    ws.execute(history.split_rows_sql(T["overlap"], T["winners"], ids, run_id, at=stamp))
     ws.execute(history.aliases_sql(T["winners"], ids, T["prev_aliases"], T["overlap"], comps,
                                    T["prev"]))
 

@@ -241,7 +241,7 @@ def review(ws: Workspace, config: IdentityConfig, rules_dir: Path, kind: str, *,
                                    row[f"lead_id_{x}"])} for x in ("a", "b")),
                        key=lambda r: (r["first"][0] is None, str(r["first"][0]),
                                       *r["first"][1:]))  # the older lead first
-        entries.append(override_entry(kind, leads=leads, reason=why, by=by))
+        entries.append(override_entry(kind, leads=leads, reason=why, by=by, at=ws.now()))
     path = append_overrides(rules_dir, entries)
     return {"kind": kind, "file": str(path),
             "written": [{"a": s["a"], "b": s["b"], "score": s["score"], "leads": e["leads"],

@@ -77,7 +77,8 @@ def find_suspects(ws: Workspace, *, min_distinct: int = DEFAULT_MIN_DISTINCT,
                        + (f" LIMIT {int(limit)}" if limit and out is None else ""))
     finally:
         ws.unregister(PLACES)
-    file = str(write_fragment(out, rows, min_distinct)) if out is not None else None
+    file = (str(write_fragment(out, rows, min_distinct, ws.today())) if out is not None
+            else None)
     shown = rows[:limit] if limit else rows
     return {"suspects": [{
         "type": r["id_type"], "value": pii.shown(r["id_type"], r["value"], reveal),
@@ -114,6 +115,7 @@ def fragment_text(rows: list[dict], min_distinct: int, today: dt.date | None = N
     return "\n".join(lines) + "\n"
 
 
-def write_fragment(out: Path, rows: list[dict], min_distinct: int) -> Path:
-    return write_text_file(out, fragment_text(rows, min_distinct))
+def write_fragment(out: Path, rows: list[dict], min_distinct: int,
+                   today: dt.date | None = None) -> Path:
+    return write_text_file(out, fragment_text(rows, min_distinct, today))
 

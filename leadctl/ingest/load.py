@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from leadctl.clock import DEFAULT_ZONE, ZONE_KEY, wall_clock_now
 from leadctl.errors import InputError, Location, RuleError, UsageError, first_line
 from leadctl.ingest import sql
 from leadctl.ingest.columns import (
@@ -35,7 +36,7 @@ from leadctl.ingest.sniff import (
     transcode_to_utf8,
     without_eof_mark,
 )
-from leadctl.ingest.sources import SourcesConfig, load_sources_config, wall_clock_now
+from leadctl.ingest.sources import SourcesConfig, load_sources_config
 from leadctl.sqltext import ident, literal, meta_value_sql, set_meta_sql
 from leadctl.workspace import Workspace
 
@@ -370,7 +371,6 @@ class IngestState:
             self.lead_sources.add(result.source)
 
 
-ZONE_KEY = "timezone"  # meta: the zone the workspace's times were read in
 
 
 def check_zone(ws: Workspace, options: IngestOptions) -> str | None:
@@ -404,7 +404,7 @@ def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None 
                  progress: Callable[[int, int, str], None] | None = None,
                  reader: DuckDBReader | None = None) -> IngestSummary:
     options = options or IngestOptions()
-    options.timezone = options.timezone or "Asia/Shanghai"
+    options.timezone = options.timezone or DEFAULT_ZONE
     reader = reader or DuckDBReader()
     if options.kind not in KINDS:
         raise InputError(f"--kind must be one of {', '.join(KINDS)}, not {options.kind!r}")
@@ -443,6 +443,10 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     source = options.source or path.stem
     file_id = state.file_id
     result = FileResult(file=str(path), source=source)
+    # The file's stamp: its ingest time and its rejects', a wall-clock time of the
+    # workspace zone like every created_at (a lead without one arrived then), whatever
+    # the machine's zone: one clock, so a file's rows and rejects are of one day.
+    at = wall_clock_now(options.timezone)
     if not path.is_file():  # never opened: a pipe would wait for a writer forever
         return _failed(result, "not a readable file (a dangling link, a pipe or a device)")
     try:
@@ -480,7 +484,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     result.encoding, result.delimiter = fmt.encoding, fmt.delimiter
     if fmt.format == "empty":
         result.status, result.message = "empty", "empty file: nothing to ingest"
-        _record_file(ws, file_id, path, result, digest, fmt.format, [], options.timezone)
+        _record_file(ws, file_id, path, result, digest, fmt.format, [], at)
         state.record(digest, result)
         return result
     staged: StagedFile | None = None
@@ -506,19 +510,18 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         # on the Spark executor): no count of rejects afterwards.
         if staged.rejects_table and ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}"):
             result.rejected += _inserted(ws, sql.reader_rejects_sql(
-                file_id, source, kind, staged.rejects_table))
+                file_id, source, kind, staged.rejects_table, at=at))
         if kind == "leads":
             _load_leads(ws, staged, mapping, extra, columns, file_id, source, options, result,
-                        state)
+                        state, at)
         else:
             _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
-                         result, staged.header_fields)
+                         result, at, staged.header_fields)
         if misread:
-            _retract_reads(ws, [row[0] for row in misread], file_id, fmt.encoding, result)
+            _retract_reads(ws, [row[0] for row in misread], file_id, fmt.encoding, result, at)
         result.rows_read = result.loaded + result.rejected
         _settle_status(result)
-        _record_file(ws, file_id, path, result, digest, fmt.format, columns,
-                     options.timezone)
+        _record_file(ws, file_id, path, result, digest, fmt.format, columns, at)
         ws.execute("COMMIT")
         state.record(digest, result)
     except InputError as exc:
@@ -729,20 +732,21 @@ def _inserted(ws: Workspace, insert: str) -> int:
     return ws.execute(insert).fetchone()[0]
 
 
-def _invalid(ws, rows_sql, columns, file_id, source, kind, reason, detail, result) -> None:
+def _invalid(ws, rows_sql, columns, file_id, source, kind, reason, detail, result,
+             at) -> None:
     """A file whose columns cannot be used: every row kept in rejects, an input error."""
     result.rejected += _inserted(ws, sql.whole_file_reject_sql(
-        rows_sql, columns, file_id, source, kind, reason, detail))
+        rows_sql, columns, file_id, source, kind, reason, detail, at=at))
     result.status, result.message = "invalid", detail
 
 
 def _load_leads(ws, staged: StagedFile, mapping, extra, columns, file_id, source, options,
-                result, state: IngestState):
+                result, state: IngestState, at):
     rows_sql = staged.rows_sql
     if not any(c in mapping for c in IDENTIFIER_COLUMNS):
         detail = missing_identifier_message(columns, extra, options.aliases)
         _invalid(ws, rows_sql, columns, file_id, source, "leads", "missing_identifier_columns",
-                 detail, result)
+                 detail, result, at)
         return
     # A column named like an event field (`price`, `time`) is the lead's attribute
     # under its own header: leads have no such field, and nothing is dropped.
@@ -755,13 +759,13 @@ def _load_leads(ws, staged: StagedFile, mapping, extra, columns, file_id, source
     # A view: read twice, it costs less than a stored table (a Spark job per file).
     ws.execute(f"CREATE OR REPLACE TEMP VIEW _dup_rows AS {sql.duplicate_rows_sql('_checked')}")
     result.rejected += _inserted(ws, sql.insert_lead_rejects_sql(
-        rows_sql, "_checked", "_dup_rows", columns, file_id, source))
+        rows_sql, "_checked", "_dup_rows", columns, file_id, source, at=at))
     superseding = source in state.lead_sources  # else no stored lead can be replaced
     if superseding:
         ws.execute(sql.kept_keys_sql("_checked", source))
         result.superseded = ws.scalar("SELECT count(*) FROM _kept_keys")
     if result.superseded:
-        ws.script(sql.supersede_leads_sql(file_id))
+        ws.script(sql.supersede_leads_sql(file_id, at=at))
     base = state.lead_key_base
     result.loaded = _inserted(ws, sql.insert_leads_sql("_checked", "_dup_rows", file_id,
                                                        source, base, kept=superseding))
@@ -772,7 +776,7 @@ def _load_leads(ws, staged: StagedFile, mapping, extra, columns, file_id, source
 
 
 def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
-                 result, header_fields=None):
+                 result, at, header_fields=None):
     missing = [c for c in ("event_type",) if c not in mapping]
     if not any(c in mapping for c in ("person_id", "lead_id", "phone")):
         missing.append("person_id/lead_id/phone")
@@ -783,7 +787,7 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
         if "person_id/lead_id/phone" in missing and "id" in map(fold_header, columns):
             detail += "; an id naming the lead: `lead_id: [id]` under aliases in sources.yaml"
         _invalid(ws, rows_sql, columns, file_id, source, "events", "missing_columns", detail,
-                 result)
+                 result, at)
         return
     fields = sql.event_columns_sql(mapping, types, options.timezone, columns, header_fields)
     # Lead columns an events file carries (utm_source, channel, ...) are attributes of its
@@ -798,15 +802,15 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
     # Rejects are rare: only scan the file a second time when rows are missing.
     if ws.scalar(f"SELECT count(*) FROM ({rows_sql})") > result.loaded:
         result.rejected += _inserted(ws, sql.insert_event_rejects_sql(
-            rows_sql, fields, columns, file_id, source))
+            rows_sql, fields, columns, file_id, source, at=at))
     if "event_id" in mapping:
-        _replace_events(ws, file_id, source, result)
+        _replace_events(ws, file_id, source, result, at)
 
 
 REPLACED_EVENTS = "_replaced_events"
 
 
-def _replace_events(ws, file_id: int, source: str, result: FileResult) -> None:
+def _replace_events(ws, file_id: int, source: str, result: FileResult, at) -> None:
     """A file with event ids replaces the stored events of its source with the same ids
     (a corrected re-delivery; they go to rejects as 'superseded') and keeps the first row
     of an id it repeats. Stages that fold new events into stored state see events leave
@@ -816,7 +820,7 @@ def _replace_events(ws, file_id: int, source: str, result: FileResult) -> None:
                      f"count(*) FILTER (WHERE file_id = {int(file_id)}) AS repeated "
                      f"FROM {REPLACED_EVENTS}")[0]
     if counts["old"] or counts["repeated"]:
-        ws.script(sql.remove_replaced_events_sql(REPLACED_EVENTS))
+        ws.script(sql.remove_replaced_events_sql(REPLACED_EVENTS, at=at))
         result.superseded += counts["old"]
         result.loaded -= counts["repeated"]
         result.rejected += counts["repeated"]
@@ -835,11 +839,11 @@ def _read_otherwise(encoding: str | None, fmt: FileFormat) -> bool:
 
 
 def _retract_reads(ws: Workspace, file_ids: list[int], file_id: int, encoding: str,
-                   result: FileResult) -> None:
+                   result: FileResult, at) -> None:
     """What earlier reads of the file with another encoding still have stored (a lead
     whose id this read carries again was replaced already, keeping its key) leaves for
     rejects as 'superseded'."""
-    statements, counted = sql.retract_files_sql(file_ids, file_id, encoding)
+    statements, counted = sql.retract_files_sql(file_ids, file_id, encoding, at=at)
     retracted = ws.scalar(counted)
     by_id = ws.scalar(sql.replaced_by_sql(file_ids, file_id))
     ws.script(statements)
@@ -854,14 +858,14 @@ def _retract_reads(ws: Workspace, file_ids: list[int], file_id: int, encoding: s
 
 
 def _record_file(ws: Workspace, file_id: int, path: Path, result: FileResult, digest: str,
-                 fmt: str, columns: list[str], timezone: str) -> None:
-    # The ingest time is a lead's arrival when it has no created_at: a wall-clock time of
-    # the workspace zone like every created_at, not of the machine's zone.
+                 fmt: str, columns: list[str], at) -> None:
+    # The ingest time (`at`) is a lead's arrival when it has no created_at: a wall-clock
+    # time of the workspace zone like every created_at, not of the machine's zone.
     ws.execute(
         "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [file_id, str(path), result.source, result.kind, digest, fmt, result.encoding,
          result.delimiter, json.dumps(columns, ensure_ascii=False), result.rows_read,
-         result.loaded, result.rejected, wall_clock_now(timezone), ws.run_id, result.status,
+         result.loaded, result.rejected, at, ws.run_id, result.status,
          "; ".join(m for m in (result.message, result.warning) if m)],
     )
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leadctl.clock import DEFAULT_ZONE
 from leadctl.errors import Location, RuleError, format_problem
 from leadctl.ingest.columns import DEFAULT_ALIASES, fold_header
 from leadctl.rules.bounds import written
@@ -23,7 +22,7 @@ SOURCES_FILE = "sources.yaml"
 @dataclass
 class SourcesConfig:
     aliases: dict[str, list[str]] = field(default_factory=dict)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_ZONE
     timezone_loc: Location | None = None  # where `timezone:` is written, if it is
     warnings: list[str] = field(default_factory=list)  # located, for rules check and logs
 
@@ -121,18 +120,6 @@ def _time_zone_problem(zone, shown: str) -> str | None:
 PLAIN_ZONES = ("UTC", "GMT")
 # ICU's ids with a `/` that are no IANA region either: SystemV/CST6 is US Central time.
 LEGACY_PREFIXES = ("SystemV/", "US/Pacific-New")
-
-
-def wall_clock_now(zone: str) -> dt.datetime:
-    """Now as the wall-clock time of `zone`: from the system's zone database, else from
-    ICU's (a machine without one; 0.2 s to start)."""
-    try:
-        return dt.datetime.now(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        import duckdb
-
-        with duckdb.connect() as con:
-            return con.execute("SELECT timezone(?, now())", [zone]).fetchone()[0]
 
 
 @functools.cache  # a command loads sources.yaml more than once (tags, ingest, the checks)

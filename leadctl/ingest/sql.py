@@ -6,6 +6,7 @@ user-supplied name or value goes through `ident()` / `literal()` (`leadctl.sqlte
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, LEAD_COLUMNS
@@ -16,6 +17,7 @@ from leadctl.sqltext import (
     literal,
     null_token_sql,
     plain_number_sql,
+    ts_literal,
 )
 
 BOM = "\ufeff"
@@ -428,8 +430,11 @@ def stage_parquet_sql(stage: str, path: str, renames: dict[str, str]) -> str:
 # INSERT costs Spark a sampling job that computes the rows twice.
 
 
-def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str) -> str:
-    """CSV rows the reader could not parse (wrong field count, bad encoding, ...)."""
+def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str, *,
+                       at: dt.datetime) -> str:
+    """CSV rows the reader could not parse (wrong field count, bad encoding, ...). `at`,
+    in this and every reject builder: the stamp, a wall-clock time of the workspace zone
+    (the file's ingest time), not the engine's clock (the machine's zone)."""
     return f"""
         INSERT INTO rejects
         SELECT {file_id}, {literal(source)}, {literal(kind)}, line - 1,
@@ -438,7 +443,7 @@ def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str)
                -- the line as written: the reader's text of it can begin with the line
                -- break before it (a CRLF file, a blank line before it)
                regexp_replace(arg_min(csv_line, coalesce(column_idx, -1)), '^[\r\n]+', ''),
-               now()::TIMESTAMP
+               {ts_literal(at)}
         FROM {rejects_table}
         GROUP BY line"""
 
@@ -531,13 +536,14 @@ def duplicate_rows_sql(checked: str) -> str:
 
 
 def insert_lead_rejects_sql(rows_sql: str, checked: str, duplicates: str,
-                            all_columns: list[str], file_id: int, source: str) -> str:
+                            all_columns: list[str], file_id: int, source: str, *,
+                            at: dt.datetime) -> str:
     """Row-level rejects plus in-file duplicate lead ids (the first row wins),
     with the raw values of the original row."""
     return f"""
         INSERT INTO rejects
         SELECT {file_id}, {literal(source)}, 'leads', bad.row_number, bad.reason, bad.detail,
-               {struct_json_sql(all_columns)}, now()::TIMESTAMP
+               {struct_json_sql(all_columns)}, {ts_literal(at)}
         FROM (
             SELECT row_number, reason,
                 CASE reason
@@ -580,21 +586,21 @@ def whole_row_json_sql(alias: str, columns: tuple[str, ...]) -> str:
     return f"to_json(struct_pack({fields}))"
 
 
-def supersede_leads_sql(file_id: int) -> list[str]:
+def supersede_leads_sql(file_id: int, *, at: dt.datetime) -> list[str]:
     """The leads in `_kept_keys` leave `leads` for rejects as 'superseded', so nothing is
     lost (run only when there are any: most files bring no lead id again)."""
     whole_lead = whole_row_json_sql("l", LEADS_TABLE_COLUMNS)
     return [
         f"""INSERT INTO rejects
             SELECT l.file_id, l.source, 'leads', l.row_number, 'superseded',
-                   'replaced by file ' || {file_id}, {whole_lead}, now()::TIMESTAMP
+                   'replaced by file ' || {file_id}, {whole_lead}, {ts_literal(at)}
             FROM leads l WHERE l.lead_key IN (SELECT lead_key FROM _kept_keys)""",
         "DELETE FROM leads WHERE lead_key IN (SELECT lead_key FROM _kept_keys)",
     ]
 
 
-def retract_files_sql(file_ids: list[int], by_file: int,
-                      encoding: str) -> tuple[list[str], str]:
+def retract_files_sql(file_ids: list[int], by_file: int, encoding: str, *,
+                      at: dt.datetime) -> tuple[list[str], str]:
     """The leads and events files `file_ids` still have stored leave for rejects as
     'superseded', whole (file `by_file` read the same content again as `encoding`), and
     the rows their reads rejected give way to this read's; and the query counting the
@@ -606,7 +612,7 @@ def retract_files_sql(file_ids: list[int], by_file: int,
         statements += [
             f"""INSERT INTO rejects
                 SELECT t.file_id, t.source, '{table}', t.row_number, 'superseded', {detail},
-                       {whole_row_json_sql("t", columns)}, now()::TIMESTAMP
+                       {whole_row_json_sql("t", columns)}, {ts_literal(at)}
                 FROM {table} t WHERE t.file_id IN ({files})""",
             f"DELETE FROM {table} WHERE file_id IN ({files})"]
     counted = (f"SELECT (SELECT count(*) FROM leads WHERE file_id IN ({files})) + "
@@ -797,13 +803,13 @@ def replaced_events_sql(target: str, file_id: int, source: str) -> str:
         FROM fresh f JOIN firsts d ON d.event_id = f.event_id AND f.row_number <> d.first_row"""
 
 
-def remove_replaced_events_sql(replaced: str) -> list[str]:
+def remove_replaced_events_sql(replaced: str, *, at: dt.datetime) -> list[str]:
     """The events in `replaced` leave `events` for rejects, whole, so nothing is lost."""
     whole_event = whole_row_json_sql("e", EVENTS_TABLE_COLUMNS)
     return [
         f"""INSERT INTO rejects
             SELECT e.file_id, e.source, 'events', e.row_number, r.reason, r.detail,
-                   {whole_event}, now()::TIMESTAMP
+                   {whole_event}, {ts_literal(at)}
             FROM events e JOIN {replaced} r
               ON r.file_id = e.file_id AND r.row_number = e.row_number""",
         f"""DELETE FROM events WHERE EXISTS (SELECT 1 FROM {replaced} r
@@ -812,22 +818,22 @@ def remove_replaced_events_sql(replaced: str) -> list[str]:
 
 
 def insert_event_rejects_sql(rows_sql: str, fields: dict, all_columns: list[str],
-                             file_id: int, source: str) -> str:
+                             file_id: int, source: str, *, at: dt.datetime) -> str:
     base = _base_events_sql(rows_sql, fields, f"{struct_json_sql(all_columns)} AS raw")
     return f"""
         INSERT INTO rejects
         SELECT {file_id}, {literal(source)}, 'events', row_number, reason,
                CASE WHEN reason = 'repeated_header' THEN {literal(REPEATED_HEADER_DETAIL)}
-               END, raw, now()::TIMESTAMP
+               END, raw, {ts_literal(at)}
         FROM (SELECT row_number, {fields['reason']} AS reason, raw FROM ({base}))
         WHERE reason IS NOT NULL"""
 
 
 def whole_file_reject_sql(rows_sql: str, all_columns: list[str], file_id: int, source: str,
-                          kind: str, reason: str, detail: str) -> str:
+                          kind: str, reason: str, detail: str, *, at: dt.datetime) -> str:
     """Every row of a file that cannot be used as a whole (e.g. no identifier columns)."""
     return f"""
         INSERT INTO rejects
         SELECT {file_id}, {literal(source)}, {literal(kind)}, row_number, {literal(reason)},
-               {literal(detail)}, {struct_json_sql(all_columns)}, now()::TIMESTAMP
+               {literal(detail)}, {struct_json_sql(all_columns)}, {ts_literal(at)}
         FROM ({rows_sql})"""

@@ -42,7 +42,7 @@ def _log(ws: Workspace, as_of: dt.date, run_id: int, person_id: str, old: dict |
     ws.execute(
         f"INSERT INTO assignments ({', '.join(LOG_COLUMNS)}) VALUES "
         f"({', '.join('?' for _ in LOG_COLUMNS)})",
-        [dt.datetime.now(), run_id, as_of, person_id, old.get("pool"), new["pool"],
+        [ws.now(), run_id, as_of, person_id, old.get("pool"), new["pool"],
          old.get("owner"), new["owner"], old.get("status"), new["status"], rule, reason,
          new["reason"]])
 
@@ -149,7 +149,7 @@ def claim(ws: Workspace, rules: RoutingRules, pool_name: str, rep: str, as_of: d
             f"SELECT CAST(? AS TIMESTAMP), ?, ?, o.person_id, o.pool, o.pool, o.owner, ?, "
             f"o.status, 'pending', 'claim', 'claimed', 'claimed'\n"
             f"FROM ownership o JOIN {CLAIMED} c ON c.person_id = o.person_id "
-            f"ORDER BY o.person_id", [dt.datetime.now(), run_id, as_of, rep])
+            f"ORDER BY o.person_id", [ws.now(), run_id, as_of, rep])
         ws.execute(f"UPDATE ownership SET owner = ?, status = 'pending', status_since = ?, "
                    f"assigned_at = ?, dormant = FALSE, reason = 'claimed' "
                    f"WHERE person_id IN (SELECT person_id FROM {CLAIMED})",

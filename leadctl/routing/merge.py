@@ -429,7 +429,7 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
     changed = bool(ws.scalar(changes_sql(run_id)))
     if not changed and not ws.scalar(moved_states_sql()) and not ws.scalar(moved_intents_sql()):
         return counts
-    now = dt.datetime.now()
+    now = ws.now()  # the workspace zone's clock
     try:
         if changed:  # a split part's lock that joined a routed person: merged below
             ws.execute(split_joins_sql(as_of, run_id, rules.rep_first_pools()))

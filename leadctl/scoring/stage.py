@@ -68,7 +68,7 @@ def run_scores(ws: Workspace, rules: ScoringRules, as_of: dt.date | None, *,
     as-of (None: that one; today without tags); store unless `dry_run`."""
     tagged = tags_as_of(ws)
     if as_of is None:
-        as_of = tagged or dt.date.today()
+        as_of = tagged or ws.today()
     summary: dict = {"as_of": as_of.isoformat(), "dry_run": dry_run, "run_id": None,
                      "rules_hash": rules.rules_hash}
     if not rules.present:

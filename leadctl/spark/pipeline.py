@@ -77,7 +77,7 @@ class SparkUnavailable(UsageError):
 @dataclass
 class SparkRunOptions:
     rules_dir: Path
-    as_of: dt.date
+    as_of: dt.date | None  # None: today in the workspace time zone
     inputs: list[str]
     output: str
     master: str | None = None  # None: spark-submit's --master, else local[2]
@@ -136,7 +136,7 @@ def run_spark(options: SparkRunOptions,
     digest = rules.hash
     ws = open_spark(options)
     summary: dict = {"engine": "spark", "master": options.master,
-                     "as_of": options.as_of.isoformat(), "rules_hash": digest,
+                     "as_of": None, "rules_hash": digest,
                      "output": options.output, "stages": {}, "timings": {}}
     try:
         for statement in all_ddl():
@@ -145,11 +145,13 @@ def run_spark(options: SparkRunOptions,
             summary["state_tables"] = load_state(ws, options.state)
             if options.workspace is not None and options.workspace.exists():
                 summary["rep_actions"] = carry_rep_actions(ws, options.workspace)
-        summary["run_id"] = ws.start_run("run --engine spark", options.as_of, digest)
         run_options = pipeline.RunOptions(rules_dir=options.rules_dir, as_of=options.as_of,
                                           inbox=options.inputs,
                                           max_reject_share=options.max_reject_share,
                                           in_order=False)  # rep actions carried in are later
+        pipeline.settle_as_of(ws, rules, run_options, summary)  # today: the state's zone
+        options.as_of = run_options.as_of
+        summary["run_id"] = ws.start_run("run --engine spark", options.as_of, digest)
         try:
             pipeline.run_stages(ws, rules, run_options, summary, progress,
                                 reader=SparkReader(ws.spark, options.delimiter))

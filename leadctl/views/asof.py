@@ -91,7 +91,7 @@ def screen_as_of(ws, requested: dt.date | None) -> ScreenAsOf:
         return ScreenAsOf(requested, "option", tags_as_of)
     if tags_as_of is not None:
         return ScreenAsOf(tags_as_of, "tags", tags_as_of)
-    return ScreenAsOf(dt.date.today(), "today", None)
+    return ScreenAsOf(ws.today(), "today", None)  # in the workspace time zone
 
 
 def describe(view: dict) -> str:

@@ -1,0 +1,115 @@
+"""The workspace's clock (leadctl/clock.py): "today" (the default as-of) and every stamp
+(ingest, rejects, run log, identity history, routing log) are wall-clock times of the
+workspace time zone, whatever the machine's zone. Here the workspace is in
+Pacific/Kiritimati (UTC+14) and the machine in Pacific/Pago_Pago (UTC-11): at the frozen
+instant 2026-12-06 22:30 UTC it is 12-07 12:30 in the workspace and 12-06 11:30 on the
+machine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+
+import duckdb
+import pytest
+
+from leadctl import clock
+from tests.conftest import RULES, Cli, write
+
+NOW = dt.datetime(2026, 12, 6, 22, 30, tzinfo=dt.UTC)
+WALL = dt.datetime(2026, 12, 7, 12, 30)  # NOW in Pacific/Kiritimati
+
+
+@pytest.fixture
+def machine_elsewhere(monkeypatch):
+    """The machine in Pacific/Pago_Pago (restored afterwards), the clock frozen at NOW."""
+    monkeypatch.setenv("TZ", "Pacific/Pago_Pago")
+    time.tzset()
+    monkeypatch.setattr(clock, "utc_now", lambda: NOW)
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def kiritimati(tmp_path, machine_elsewhere) -> Cli:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    sources = rules / "sources.yaml"
+    sources.write_text(sources.read_text(encoding="utf-8").replace(
+        "timezone: Asia/Shanghai", "timezone: Pacific/Kiritimati"), encoding="utf-8")
+    return Cli(tmp_path / "ws.duckdb", rules)
+
+
+def _inbox(tmp_path, name: str, text: str):
+    folder = tmp_path / name
+    folder.mkdir()
+    write(folder / "web.csv", text)
+    return folder
+
+
+def _one(cli: Cli, sql: str):
+    with duckdb.connect(str(cli.db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_wall_clock_is_the_zone_s_not_the_machine_s(machine_elsewhere):
+    assert clock.wall_clock_now("Pacific/Kiritimati") == WALL
+    assert clock.today("Pacific/Kiritimati") == dt.date(2026, 12, 7)
+    assert clock.today("Asia/Shanghai") == dt.date(2026, 12, 7)  # 06:30
+    assert clock.today("UTC") == dt.date(2026, 12, 6)
+
+
+def test_default_as_of_is_today_in_the_workspace_zone(kiritimati, tmp_path):
+    inbox = _inbox(tmp_path, "inbox", "lead_id,name,phone,created_at\n"
+                   "W1,Ann,13900000001,\nW2,Bob,13900000002,2026-12-01 10:00:00\n")
+    result = kiritimati("run", "--inbox", inbox, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["as_of"] == "2026-12-07"
+    # W1 (no created_at) arrived at its ingest time, 12-07 12:30: not after the as-of
+    channels = kiritimati("report", "channels", "--json").json()
+    assert (channels["as_of"], [(c["channel"], c["leads"]) for c in channels["channels"]
+                                if c["leads"]]) == ("2026-12-07", [("web", 2)])
+    portrait = kiritimati("portrait", "13900000001", "--json").json()
+    assert (portrait["as_of"], portrait["as_of_differs"], portrait["identity_as_of"]) == (
+        "2026-12-07", [], None)
+    assert _one(kiritimati, "SELECT command, as_of FROM runs") == [
+        ("run", dt.date(2026, 12, 7))]
+
+
+def test_a_screen_before_any_tag_run_is_today_in_the_stored_zone(kiritimati, tmp_path):
+    inbox = _inbox(tmp_path, "inbox", "lead_id,name,phone\nW1,Ann,13900000001\n")
+    assert kiritimati("ingest", inbox).exit_code == 0
+    data = kiritimati("report", "channels", "--json").json()
+    assert (data["as_of"], data["as_of_source"]) == ("2026-12-07", "today")
+
+
+def test_stamps_are_wall_clock_times_of_the_workspace_zone(kiritimati, tmp_path):
+    # W3 has no identifier: rejected; W4 joins W1 and W2 in the second run: a merge
+    first = _inbox(tmp_path, "first", "lead_id,name,phone,email\n"
+                   "W1,Ann,13900000001,\nW2,Ann,,ann@example.com\nW3,Cy,,\n")
+    second = _inbox(tmp_path, "second", "lead_id,name,phone,email\n"
+                    "W4,Ann,13900000001,ann@example.com\n")
+    for inbox in (first, second):
+        result = kiritimati("run", "--inbox", inbox, "--max-reject-share", "1")
+        assert result.exit_code == 0, result.stderr
+    assert _one(kiritimati, "SELECT DISTINCT ingested_at FROM ingested_files") == [(WALL,)]
+    assert _one(kiritimati, "SELECT rejected_at, reason FROM rejects") == [
+        (WALL, "no_identifier")]
+    assert _one(kiritimati, "SELECT DISTINCT started_at, ended_at FROM runs") == [
+        (WALL, WALL)]
+    assert _one(kiritimati, "SELECT changed_at, change FROM identity_history") == [
+        (WALL, "merge")]
+    assert _one(kiritimati, "SELECT DISTINCT logged_at FROM assignments") == [(WALL,)]
+
+
+def test_rep_actions_default_to_today_in_the_workspace_zone(kiritimati, tmp_path):
+    inbox = _inbox(tmp_path, "inbox", "lead_id,name,phone\nW1,Ann,13900000001\n")
+    assert kiritimati("run", "--inbox", inbox).exit_code == 0
+    result = kiritimati("sale", "W1", "--rep", "rep_wang", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert _one(kiritimati, "SELECT command, as_of, started_at FROM runs ORDER BY run_id") \
+        == [("run", dt.date(2026, 12, 7), WALL), ("sale", dt.date(2026, 12, 7), WALL)]
+    assert _one(kiritimati, "SELECT as_of, logged_at FROM assignments WHERE run_id = 2") \
+        == [(dt.date(2026, 12, 7), WALL)]
