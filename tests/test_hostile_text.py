@@ -5,6 +5,7 @@ reach the terminal escaped."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ from tests.test_identity_overrides import env  # noqa: F401  (the fixture)
 def test_any_reason_text_reads_back_as_written(reason):
     entry = overrides_file.override_entry("must_link", leads=[
         {"source": "web", "lead_id": "L1"}, {"source": "web", "lead_id": "L2"}],
-        reason=reason, by="ops_xu")
+        reason=reason, by="ops_xu", at=dt.datetime(2026, 12, 2, 6, 30))
     text = "overrides:\n" + overrides_file.entry_text(entry)
     assert load_yaml_text(text)["overrides"][0]["reason"] == reason
 

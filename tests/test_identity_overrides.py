@@ -16,6 +16,7 @@ import pytest
 import yaml
 from conftest import RULES, Cli, write
 
+from leadctl import clock
 from leadctl.errors import RuleError
 from leadctl.identity import overrides_file
 from leadctl.identity.config import IdentityConfig, load_identity_config
@@ -426,14 +427,13 @@ def env(tmp_path) -> dict:
     return {"cli": cli, "rules": rules, "root": tmp_path}
 
 
-class FixedNow(real_datetime.datetime):
-    @classmethod
-    def now(cls, tz=None):
-        return cls(2026, 12, 2, 6, 30, 0, 123)
+def fixed_now() -> real_datetime.datetime:
+    """2026-12-02 06:30:00.000123 in the workspace zone (Asia/Shanghai)."""
+    return real_datetime.datetime(2026, 12, 1, 22, 30, 0, 123, tzinfo=real_datetime.UTC)
 
 
 def test_link_and_unlink_append_exactly_this_and_resolve_applies_it(env, monkeypatch):
-    monkeypatch.setattr(overrides_file, "datetime", FixedNow)
+    monkeypatch.setattr(clock, "utc_now", fixed_now)
     cli, rules = env["cli"], env["rules"]
     p1 = persons(cli.db)["L1"]
     assert persons(cli.db)["L3"] == p1  # L1 -phone- L2 -email- L3
@@ -544,7 +544,7 @@ def test_unlink_refuses_two_leads_a_must_link_of_their_value_joins(env):
 def test_unlink_after_the_must_link_was_deleted_by_hand_is_written(env, monkeypatch):
     # the last resolve applied a must_link of L1 and L5 (identity_override_leads still
     # names it); deleted by hand since, it no longer joins them: the unlink is written
-    monkeypatch.setattr(overrides_file, "datetime", FixedNow)
+    monkeypatch.setattr(clock, "utc_now", fixed_now)
     cli, rules = env["cli"], env["rules"]
     path = rules / "identity_overrides.yaml"
     assert cli("identity", "link", "L1", "L5", "--reason", "same").exit_code == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import duckdb
@@ -170,4 +171,4 @@ def test_another_zone_than_the_stored_times_were_read_in_is_refused(tmp_path):
             "read): keep timezone: Asia/Shanghai, or read the files into a new workspace"))
     with duckdb.connect(str(cli.db), read_only=True) as con:  # read in Shanghai time
         assert con.execute("SELECT created_at FROM leads").fetchall() == [
-            (duckdb.execute("SELECT TIMESTAMP '2026-10-21 04:00:00'").fetchone()[0],)]
+            (dt.datetime(2026, 10, 21, 4, 0),)]

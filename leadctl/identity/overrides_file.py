@@ -61,8 +61,9 @@ def current_user() -> str:
 
 def override_entry(kind: str, *, leads: list[dict[str, str]] | None = None,
                    values: list[dict[str, str]] | None = None, reason: str,
-                   by: str | None = None, at: datetime | None = None) -> dict[str, Any]:
-    """One entry in the file's format (keys in the order they are written)."""
+                   by: str | None = None, at: datetime) -> dict[str, Any]:
+    """One entry in the file's format (keys in the order they are written); `at`: the
+    workspace clock's now (`ws.now()`), not the machine's."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     if bool(leads) == bool(values):
@@ -75,7 +76,7 @@ def override_entry(kind: str, *, leads: list[dict[str, str]] | None = None,
         entry["values"] = [{"type": v["type"], "value": v["value"]} for v in values or []]
     entry["reason"] = reason
     entry["by"] = by or current_user()
-    entry["at"] = (at or datetime.now()).replace(microsecond=0).isoformat()
+    entry["at"] = at.replace(microsecond=0).isoformat()
     return entry
 
 
