@@ -908,13 +908,21 @@ def test_a_latin1_byte_in_a_utf8_spanish_file_rejects_its_row_and_the_file_stays
     gbk = tmp_path / "gbk.csv"
     gbk.write_bytes(("lead_id,phone,city,product\n" + "".join(
         f"P{i},139{i:08d},太原,iPad平板\n" for i in range(300))).encode("gbk"))
-    result = cli("ingest", short, large, gbk, "--json")
+    # GBK brand + hanzi names that pass as UTF-8 letters of other blocks, repeated (Zara女装
+    # as ZaraŮװ): were counted as accented words, the file read as UTF-8, its cities
+    # rejected and its products garbled
+    shop = tmp_path / "shop.csv"
+    products = ("Nike女鞋", "Zara女装", "Adidas女鞋", "Uniqlo女装", "Vero Moda女装")
+    shop.write_bytes(("lead_id,name,phone,product,city\n" + "".join(
+        f"W{i},Lily Chen,139{i:08d},{products[i % 5]},{'上海' if i % 25 == 0 else 'Shanghai'}\n"
+        for i in range(200))).encode("gbk"))
+    result = cli("ingest", short, large, gbk, shop, "--json")
     assert result.exit_code == 0, result.stderr
     assert [(f["encoding"], f["loaded"], f["rejected"]) for f in result.json()["files"]] == [
-        ("utf-8", 3, 1), ("utf-8", 999, 1), ("gb18030", 300, 0)]
-    assert {name for (name,) in leads_in(cli, "name") if name} == set(names)
+        ("utf-8", 3, 1), ("utf-8", 999, 1), ("gb18030", 300, 0), ("gb18030", 200, 0)]
+    assert {name for (name,) in leads_in(cli, "name") if name} == {*names, "Lily Chen"}
     assert {city for (city,) in leads_in(cli, "city")} == {"Málaga", "A Coruña", "Madrid",
-                                                           "太原"}
+                                                           "太原", "上海", "Shanghai"}
     assert rejects_in(cli) == [("es", 3, "invalid_encoding"),
                                ("es_large", 301, "invalid_encoding")]
 

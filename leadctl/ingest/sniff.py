@@ -366,7 +366,8 @@ _NON_ASCII = re.compile(rb"[\x80-\xff]")
 _WIDE = re.compile("[\u0800-\ufffc\ufffe-\U0010ffff]")  # 3- and 4-byte, not U+FFFD
 _WORD = re.compile(r"[^\W\d_]{2,}")  # letters in a row
 _ASCII_LETTER = re.compile("[A-Za-z]")
-_TWO_BYTE = re.compile("[\x80-\u07ff]")
+_LATIN1_LETTER = re.compile("[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff]")  # é ñ ü ß …
+_OTHER_TWO_BYTE = re.compile("[\x80-\u00bf\u00d7\u00f7\u0100-\u07ff]")
 UTF8_EVIDENCE = 10  # evidence per failure that makes a sample UTF-8 with damage
 
 
@@ -375,14 +376,15 @@ def _utf8_evidence(text: str) -> int:
     (GBK bytes hardly ever form them: its pairs that pass as UTF-8 come out below U+0800,
     太原 as two combining marks), the distinct 2-byte letters inside words (José,
     Ангелина; a GBK word that passes, 眉山 as `üɽ`, gives two however often repeated),
-    and each 2-byte letter of a word that also holds an ASCII letter (José, Núñez: a GBK
-    pair passes next to an ASCII letter only where a hanzi touches one, `iPad平` as
-    `iPadƽ`, and the hanzi after it mostly fail), counted as often as it occurs: a Spanish
-    or German file has too few distinct accented letters to outweigh a damaged byte."""
+    and each accented Latin-1 letter (é ñ ü ß) of a word that also holds an ASCII letter
+    and no other 2-byte character (José, Núñez), counted as often as it occurs: a Spanish
+    or German file has too few distinct accented letters to outweigh a damaged byte. A
+    GBK hanzi next to an ASCII letter passes as a letter of another block (`Zara女装` as
+    `ZaraŮװ`, `Nike女鞋` as `NikeŮЬ`), which no such word counts however often repeated."""
     words = _WORD.findall(text)
     letters = {c for word in words for c in word if "\x80" <= c < "\u0800"}
-    mixed = sum(len(_TWO_BYTE.findall(word)) for word in words
-                if _ASCII_LETTER.search(word))
+    mixed = sum(len(_LATIN1_LETTER.findall(word)) for word in words
+                if _ASCII_LETTER.search(word) and not _OTHER_TWO_BYTE.search(word))
     return len(_WIDE.findall(text)) + len(letters) + mixed
 
 
