@@ -35,6 +35,7 @@ from leadctl.errors import (
 from leadctl.identity.preview import identity_diff, snapshot_sql
 from leadctl.identity.resolve import resolve_identities
 from leadctl.ingest import NoDataFiles, check_zone, ingest_paths, options_from_rules
+from leadctl.ingest.sources import load_sources_config
 from leadctl.routing.merge import carry_ownership, preferred_ids_sql
 from leadctl.routing.stage import run_routing
 from leadctl.rules.load import rules_hash
@@ -358,7 +359,8 @@ def _refuse(db, options: RunOptions, exc: RuleError) -> None:
         with signals_ignored():
             name = _run_name(record_run(
                 db, "run", options.as_of, rules_hash(options.rules_dir or "rules"), "refused",
-                {}, options.inbox, reason, create=found, default_today=True))
+                {}, options.inbox, reason, create=found, default_today=True,
+                zone=_rules_zone(options)))
     log.info("%s started: as of %s, inbox %s", name, options.as_of or "today",
              ", ".join(options.inbox) or "none")
     log.error("%s refused (exit 2): invalid rules, nothing ran (%d problem(s))", name,
@@ -377,9 +379,19 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
     with signals_ignored():  # a second Ctrl-C must not lose the row (the first stopped it)
         reason, run_id = record_failed_command(db, "run", options.as_of, digest, exc,
                                                run_counts(summary), options.inbox,
-                                               started_at, default_today=True)
+                                               started_at, default_today=True,
+                                               zone=_rules_zone(options))
         log.error("%s failed%s, nothing was published: %s", _run_name(run_id),
                   f" in stage {stage}" if stage and summary.get("run_id") else "", reason)
+
+
+def _rules_zone(options: RunOptions) -> str | None:
+    """The time zone sources.yaml names, for the run log of a run that failed or was
+    refused on a workspace storing none yet; None when the file cannot tell."""
+    try:
+        return load_sources_config(options.rules_dir).timezone
+    except Exception:  # noqa: BLE001 (a broken sources.yaml: the refusal says so)
+        return None
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ import pytest
 
 from leadctl import clock
 from tests.conftest import RULES, Cli, write
+from tests.test_rep_actions import _fake_spark_output
 
 NOW = dt.datetime(2026, 12, 6, 22, 30, tzinfo=dt.UTC)
 WALL = dt.datetime(2026, 12, 7, 12, 30)  # NOW in Pacific/Kiritimati
@@ -113,3 +114,25 @@ def test_rep_actions_default_to_today_in_the_workspace_zone(kiritimati, tmp_path
         == [("run", dt.date(2026, 12, 7), WALL), ("sale", dt.date(2026, 12, 7), WALL)]
     assert _one(kiritimati, "SELECT as_of, logged_at FROM assignments WHERE run_id = 2") \
         == [(dt.date(2026, 12, 7), WALL)]
+
+
+def test_a_refused_or_loaded_run_on_a_new_workspace_is_stamped_in_the_rules_zone(
+        kiritimati, tmp_path):
+    """No zone stored yet: the run log's row of a run refused for its rules, and of a Spark
+    output loaded into a new workspace, were stamped in Asia/Shanghai (06:30), not in the
+    zone of sources.yaml or of the run (12:30)."""
+    tags = kiritimati.rules / "tags.yaml"
+    good = tags.read_text(encoding="utf-8")
+    tags.write_text(good + "bogus: [\n", encoding="utf-8")
+    assert kiritimati("run", "--inbox", _inbox(tmp_path, "n1", "lead_id,phone\nA1,13900000001\n")
+                      ).exit_code == 2
+    assert _one(kiritimati, "SELECT outcome, as_of, started_at, ended_at FROM runs") == [
+        ("refused", dt.date(2026, 12, 7), WALL, WALL)]
+    tags.write_text(good, encoding="utf-8")
+    assert kiritimati("run", "--inbox", tmp_path / "n1").exit_code == 0
+    out = tmp_path / "out"
+    _fake_spark_output(kiritimati.db, out, run_id=2, with_log=True)
+    loaded = Cli(tmp_path / "new.duckdb", kiritimati.rules)
+    assert loaded("load-results", out).exit_code == 0
+    assert _one(loaded, "SELECT command, started_at, ended_at FROM runs "
+                        "WHERE command = 'load-results'") == [("load-results", WALL, WALL)]

@@ -522,6 +522,10 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         # every later run here take higher ones, so rows ordered by run (the latest tag
         # history row of a person, a run's own identity changes) keep their order.
         spark_run = run.get("run_id")
+        meta = literal(str(folder / "meta" / "*.parquet"))
+        if _parquet_folder(folder / "meta"):  # a new workspace: the run's zone, not the default
+            ws.rules_zone = ws.scalar(f"SELECT max(value) FROM read_parquet({meta}) "
+                                      f"WHERE key = {literal(ingest_load.ZONE_KEY)}")
         ws.start_run("load-results", run_as_of, run.get("rules_hash"),
                      after=spark_run if isinstance(spark_run, int) else None)
         ws.compact_when_due()
@@ -538,7 +542,7 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                 raise InputError(f"{output}: its {name} table cannot be read "
                                  f"({first_line(exc)}); nothing was loaded") from None
         if _parquet_folder(folder / "meta"):
-            ws.script(load_state_meta_sql(literal(str(folder / "meta" / "*.parquet"))))
+            ws.script(load_state_meta_sql(meta))
         # Rep actions the run did not carry (newer than it) stay: never overwritten. One
         # on a person the run merged away is folded into the survivor by on_merge; a fold
         # an earlier load made (its merge row, its conflicts) stays too. The
