@@ -93,12 +93,18 @@ INSERT INTO events VALUES
 """
 
 
-@pytest.fixture
-def fcli(tmp_path):
+def funnel_rules(tmp_path, funnels: str):
+    """A rules folder of the shipped tags.yaml and `funnels` as funnels.yaml."""
     rules = tmp_path / "rules"
     rules.mkdir()
     shutil.copy(RULES / "tags.yaml", rules / "tags.yaml")
-    write(rules / "funnels.yaml", FUNNELS)
+    write(rules / "funnels.yaml", funnels)
+    return rules
+
+
+@pytest.fixture
+def fcli(tmp_path):
+    rules = funnel_rules(tmp_path, FUNNELS)
     cli = Cli(tmp_path / "ws.duckdb", rules)
     with open_writer(cli.db, create=True) as ws:
         ws.execute(EVENTS)
@@ -238,10 +244,7 @@ def test_user_errors_exit_2(fcli, tmp_path):
 
 
 def test_rules_check_locates_funnel_problems(tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    shutil.copy(RULES / "tags.yaml", rules / "tags.yaml")
-    write(rules / "funnels.yaml", """funnels:
+    rules = funnel_rules(tmp_path, """funnels:
   - name: broken
     window: 2w
     steps:
@@ -267,10 +270,7 @@ def test_rules_check_locates_funnel_problems(tmp_path):
 
 
 def test_a_funnel_or_step_defined_twice_still_has_its_problems_said(tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    shutil.copy(RULES / "tags.yaml", rules / "tags.yaml")
-    write(rules / "funnels.yaml", """funnels:
+    rules = funnel_rules(tmp_path, """funnels:
   - name: f
     window: 14d
     steps:
@@ -293,10 +293,7 @@ def test_a_funnel_or_step_defined_twice_still_has_its_problems_said(tmp_path):
 
 
 def test_a_funnel_without_steps_is_a_rule_error(tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    shutil.copy(RULES / "tags.yaml", rules / "tags.yaml")
-    write(rules / "funnels.yaml", "funnels:\n  - {name: f, window: 14d, steps: []}\n")
+    rules = funnel_rules(tmp_path, "funnels:\n  - {name: f, window: 14d, steps: []}\n")
     result = Cli(tmp_path / "ws.duckdb", rules)("rules", "check")
     # It passed, then `report funnel f` failed on `CASE END` (exit 3).
     assert (result.exit_code, result.stderr.splitlines()[0]) == (
@@ -548,10 +545,7 @@ INSERT INTO events VALUES
 
 @pytest.fixture
 def bcli(tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    shutil.copy(RULES / "tags.yaml", rules / "tags.yaml")
-    write(rules / "funnels.yaml", BATCH_FUNNELS + "event_attributes: {batch: string}\n")
+    rules = funnel_rules(tmp_path, BATCH_FUNNELS + "event_attributes: {batch: string}\n")
     cli = Cli(tmp_path / "ws.duckdb", rules)
     with open_writer(cli.db, create=True) as ws:
         ws.execute(BATCH_EVENTS)

@@ -162,10 +162,15 @@ CSV = ("lead_id,name,phone,city,created_at\n"
        "L3,李娜,13900001111,北京,2026-10-03\n")
 
 
-def test_cli_suggest_accept_json(tmp_path):
+def _rules_and_cli(tmp_path):
+    """A copy of the shipped rules (identity_overrides.yaml is written there) and a CLI."""
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
-    cli = Cli(tmp_path / "ws.duckdb", rules)
+    return rules, Cli(tmp_path / "ws.duckdb", rules)
+
+
+def test_cli_suggest_accept_json(tmp_path):
+    rules, cli = _rules_and_cli(tmp_path)
     write(tmp_path / "web.csv", CSV)
     assert cli("ingest", tmp_path / "web.csv").exit_code == 0
     assert cli("resolve").exit_code == 0
@@ -198,9 +203,7 @@ def test_a_rejected_pair_stays_rejected_after_a_split_parts_its_earliest_lead(tm
     # W1 (evidence) and W2 (earlier: the person's earliest lead) share a phone; W3 matches
     # W1 only. The reject binds W1 + W3, the leads that matched, so unlinking W1 from W2
     # leaves the pair reviewed: not suggested again, and accept refuses it (exit 2).
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
-    cli = Cli(tmp_path / "ws.duckdb", rules)
+    rules, cli = _rules_and_cli(tmp_path)
     (tmp_path / "in").mkdir()
     write(tmp_path / "in" / "web.csv", WEB)
     env = {"LEADCTL_USER": "qa"}
