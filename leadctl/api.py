@@ -91,8 +91,7 @@ def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
         try:
             with open_writer(db, create=create) as ws:
                 session = ws
-                ws.rules_zone = zone
-                as_of = as_of or (ws.today() if today else None)
+                as_of = ws.settle_clock(zone, as_of, today=today)
                 ws.start_run(command, as_of, digest)
                 yield ws
                 kill_point(command)  # test hook: stopped before its publish
@@ -146,8 +145,8 @@ def resolve(db: Path | None, rules_dir: Path, progress=None, as_of: dt.date | No
 
     if dry_run:
         with open_private(db) as ws:
-            ws.rules_zone = rules.sources.timezone
-            return preview_resolve(ws, run, rules.hash, as_of or ws.today())
+            as_of = ws.settle_clock(rules.sources.timezone, as_of)
+            return preview_resolve(ws, run, rules.hash, as_of)
     with recorded_run(db, "resolve", as_of, rules, today=True) as ws:
         result = run(ws, ws.run_id)
         ws.finish_run("ok", result)
@@ -196,9 +195,8 @@ def tag(db: Path | None, rules_dir: Path, as_of: dt.date | None, dry_run: bool =
     if dry_run:
         with reading(db) as ws:
             rules.check_data(ws)
-            ws.rules_zone = rules.sources.timezone
-            result = run_tags(ws, rules.tags, as_of or ws.today(), dry_run=True,
-                              progress=progress, full=full)
+            result = run_tags(ws, rules.tags, ws.settle_clock(rules.sources.timezone, as_of),
+                              dry_run=True, progress=progress, full=full)
     else:
         with recorded_run(db, "tag", as_of, rules, today=True) as ws:
             rules.check_data(ws)
@@ -256,9 +254,8 @@ def route(db: Path | None, rules_dir: Path, as_of: dt.date | None, dry_run: bool
     if dry_run:
         with reading(db) as ws:
             fields = _stored_fields(ws, ruleset, rules, check_routing_expressions)
-            ws.rules_zone = ruleset.sources.timezone
-            return run_routing(ws, rules, as_of or ws.today(), dry_run=True, fields=fields,
-                               limit=limit)
+            return run_routing(ws, rules, ws.settle_clock(ruleset.sources.timezone, as_of),
+                               dry_run=True, fields=fields, limit=limit)
     with recorded_run(db, "route", as_of, ruleset, today=True) as ws:
         fields = _stored_fields(ws, ruleset, rules, check_routing_expressions)
         result = run_routing(ws, rules, ws.run_as_of, run_id=ws.run_id, fields=fields,

@@ -172,8 +172,7 @@ def settle_as_of(ws, rules: RuleSet, options: RunOptions, summary: dict) -> None
     """The night's as-of: --as-of, else today in the workspace time zone (the one its
     times were read in, else sources.yaml's), whatever the machine's zone. The session's
     stamps are read on the same clock."""
-    ws.rules_zone = rules.sources.timezone
-    options.as_of = options.as_of or ws.today()
+    options.as_of = ws.settle_clock(rules.sources.timezone, options.as_of)
     summary["as_of"] = options.as_of.isoformat()
 
 
@@ -425,8 +424,7 @@ def record_run(db, command: str, as_of: dt.date | None, digest: str | None, outc
         if not create and not workspace_path(db).exists():
             return None
         with open_writer(db, create=create) as ws:
-            ws.rules_zone = zone
-            as_of = as_of or (ws.today() if default_today else None)
+            as_of = ws.settle_clock(zone, as_of, today=default_today)
             run_id = ws.start_run(command, as_of, digest, started_at=started_at)
             ws.finish_run(outcome, counts, inputs, error)
         return run_id

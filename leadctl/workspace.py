@@ -211,6 +211,14 @@ class SqlSession:
         """Today in the workspace zone: the default as-of."""
         return self.now().date()
 
+    def settle_clock(self, zone: str | None, as_of: dt.date | None = None, *,
+                     today: bool = True) -> dt.date | None:
+        """The session's clock reads `zone` (the rules' time zone, sources.yaml's) until
+        the workspace stores the zone its times were read in; returns `as_of`, or (with
+        `today`) today in the workspace zone when it is None."""
+        self.rules_zone = zone
+        return as_of or (self.today() if today else None)
+
     # -- run log ---------------------------------------------------------------
     def start_run(self, command: str, as_of: dt.date | None, rules_hash: str | None = None,
                   started_at: dt.datetime | None = None, after: int | None = None) -> int:
