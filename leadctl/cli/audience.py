@@ -60,7 +60,7 @@ def export(
     result = common.run(ctx, lambda: api.audience_export(
         s.db, name, expr, out, variants=variants, holdout=holdout, seed=seed,
         control=control, goal=common.check_text("--goal", goal),
-        as_of=common.parse_optional_as_of(as_of), reveal=reveal, replace=replace,
+        as_of=common.parse_as_of(as_of), reveal=reveal, replace=replace,
         rules_dir=s.rules))
     if json_out:
         common.print_json(result)

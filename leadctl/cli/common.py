@@ -25,7 +25,6 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     not_utf8,
     parse_as_of,
     parse_date,
-    parse_optional_as_of,
     print_json,
     problem_list,
     report_failure,

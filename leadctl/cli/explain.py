@@ -9,10 +9,9 @@ import typer
 
 from leadctl import api
 from leadctl.cli import common
-from leadctl.cli.output import one_line, value_text
+from leadctl.cli.output import one_line_values, value_text
 from leadctl.cli.portrait_view import recorded_as, render_candidates
 from leadctl.identity.lookup import AmbiguousQuery
-from leadctl.pii import map_text
 from leadctl.views.asof import describe
 
 
@@ -36,7 +35,7 @@ def explain(
     def action():
         try:
             return api.explain(s.db, lead, reveal=reveal, rules_dir=s.rules,
-                               as_of=common.parse_optional_as_of(as_of))
+                               as_of=common.parse_as_of(as_of))
         except AmbiguousQuery as exc:
             if not json_out:  # with --json the candidates are in the failure document
                 render_candidates(exc.candidates)
@@ -56,7 +55,7 @@ def render(r: dict) -> list:
 
     # a control character of a value (a tab, a BEL, a line break in a source name) as its
     # sign before rich sees it (it drops a BEL, expands a tab): one screen line per item
-    r = map_text(r, one_line)
+    r = one_line_values(r)
     title = Text.assemble(("explain ", "bold"), (r["person_id"], "bold cyan"),
                           (f"  matched by {', '.join(r['query']['matched_by'])}", "dim"),
                           f"  · {describe(r)}")

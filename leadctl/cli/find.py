@@ -37,7 +37,7 @@ def find(
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.find(
         s.db, expr, limit=common.check_count("--limit", limit), count_only=count,
-        reveal=reveal, out=out, as_of=common.parse_optional_as_of(as_of), rules_dir=s.rules))
+        reveal=reveal, out=out, as_of=common.parse_as_of(as_of), rules_dir=s.rules))
     if result.get("hint"):
         common.warn(result["hint"])
     if json_out:

@@ -14,7 +14,6 @@ from leadctl.cli import common, output
 from leadctl.identity.overrides_file import entry_text
 from leadctl.identity.suggest import DEFAULT_MIN_SCORE
 from leadctl.identity.suspects import DEFAULT_MIN_DISTINCT
-from leadctl.pii import map_text
 
 identity_app = typer.Typer(
     help="Identity stewardship: why two leads are (not) one person, suggested matches, "
@@ -29,12 +28,6 @@ def register(app: typer.Typer) -> None:
 # -- suggested matches, why / why not, suspects -----------------------------------------------
 
 _PLAIN = {"markup": False, "highlight": False, "soft_wrap": True}  # text as is
-
-
-def _shown(result):
-    """A result's values as a line of a screen shows them: a control character (a tab,
-    an escape, a line break in a source name) as its sign."""
-    return map_text(result, output.one_line)
 
 
 MinScore = Annotated[float, typer.Option(
@@ -65,7 +58,7 @@ def suggest(
     if json_out:
         common.print_json(result)
         return
-    result = _shown(result)
+    result = output.one_line_values(result)
     rows = [[f"{x['a']}:{x['b']}", f"{x['score']:.2f}", x.get("name") or "",
              [_evidence_line(e) for e in x["evidence"]]] for x in result["suggestions"]]
     title = (f"{result['total']} suggested match(es) scoring >= {min_score:g}"
@@ -130,7 +123,7 @@ def _show_review(result: dict, json_out: bool) -> None:
     if json_out:
         common.print_json(result)
         return
-    result = _shown(result)
+    result = output.one_line_values(result)
     out = common.stdout_console(piped_width=140)
     for item in result["written"]:
         leads = " + ".join(f"{lead['source']}/{lead['lead_id']}" for lead in item["leads"])
@@ -157,7 +150,7 @@ def why(
     if json_out:
         common.print_json(result)
         return
-    result = _shown(result)
+    result = output.one_line_values(result)
     out = common.stdout_console(piped_width=140)
     ends = [f"{x['source']}/{x['lead_id']} ({x['person_id']})" for x in (result["a"], result["b"])]
     head = "LINKED" if result["linked"] else "NOT LINKED"
@@ -291,7 +284,7 @@ def _override(ctx: typer.Context, write, a: str, b: str, reason: str, by: str | 
         common.print_json({"written": result["written"], "file": result["file"]})
     else:
         output.write_stdout(entry_text(result["written"]))
-    entry = _shown(result["written"])
+    entry = output.one_line_values(result["written"])
     names = " and ".join(f"{x['source']}/{x['lead_id']}" for x in entry["leads"])
     if result["same_person"] and entry["kind"] == "must_link":
         note = f"{names} are already one person; the link keeps them so"

@@ -25,7 +25,7 @@ from leadctl.errors import (
     interruption_exit_code,
 )
 from leadctl.limits import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS
-from leadctl.pii import display_width
+from leadctl.pii import display_width, map_text
 
 # The "type" of a --json failure document: the named error class (or the documented
 # class it refines: AmbiguousQuery is a NotFound, WorkspaceLocked a WorkspaceError).
@@ -57,9 +57,6 @@ def parse_as_of(value: str | None) -> dt.date | None:
     """--as-of: a date, or None: the command's default, today in the workspace time zone
     (known once the workspace is open), or a view's (the last tag run's)."""
     return None if value is None else parse_date(value, "--as-of")
-
-
-parse_optional_as_of = parse_as_of
 
 
 def check_count(option: str, value: int | None, *, high: int = MAX_COUNT) -> int | None:
@@ -321,6 +318,12 @@ def signed(text: str) -> str:
 def one_line(text: str) -> str:
     """`text` signed, a line break too: a value within a line of a screen."""
     return text.translate(ONE_LINE)
+
+
+def one_line_values(result: Any) -> Any:
+    """Every text of a result as `one_line` shows it, before rich sees it (rich drops a
+    BEL or CR, expands a tab and breaks the line at a line break)."""
+    return map_text(result, one_line)
 
 
 def _safe_console_class():

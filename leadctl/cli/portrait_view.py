@@ -9,7 +9,6 @@ from typing import Any
 from leadctl.cli import output
 from leadctl.cli.output import value_text
 from leadctl.identity.lookup import AmbiguousQuery
-from leadctl.pii import map_text
 from leadctl.views.asof import describe
 from leadctl.views.portrait import portrait
 
@@ -26,7 +25,7 @@ def show_portrait(db: Path | None, query: str, reveal: bool, as_of: str | None,
                   json_out: bool) -> None:
     """Look up and print one portrait; raises LeadctlError (NotFound: exit 1)."""
     try:
-        result = portrait(db, query, reveal=reveal, as_of=output.parse_optional_as_of(as_of))
+        result = portrait(db, query, reveal=reveal, as_of=output.parse_as_of(as_of))
     except AmbiguousQuery as exc:
         if not json_out:  # with --json the candidates are part of the failure document
             render_candidates(exc.candidates)
@@ -59,7 +58,7 @@ def render_portrait(p: dict, *, width: int = 100, max_lines: int = SCREEN_LINES)
 
     # a control character of a lead's value as its sign, a line break too: one screen
     # line per item, whatever the data holds
-    p = map_text(p, lambda text: text.translate(output.ONE_LINE))
+    p = output.one_line_values(p)
     inner = width - 4  # panel borders and padding
     header = _header(p, inner)
     identity = _identity(p, inner)

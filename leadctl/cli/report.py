@@ -51,7 +51,7 @@ def channels(
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.report_channels(
         s.db, by=by, since=_date(since), out=out, rules_dir=s.rules,
-        as_of=common.parse_optional_as_of(as_of), duplicates=duplicates, reveal=reveal))
+        as_of=common.parse_as_of(as_of), duplicates=duplicates, reveal=reveal))
     for warning in result.get("warnings", []):
         common.warn(warning)
     if json_out:
@@ -162,7 +162,7 @@ def funnel(
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.report_funnel(
         s.db, s.rules, name, by=by, since=_date(since),
-        as_of=common.parse_optional_as_of(as_of), attribution=attribution))
+        as_of=common.parse_as_of(as_of), attribution=attribution))
     for warning in result["warnings"]:
         common.warn(warning)
     if json_out:
@@ -246,7 +246,7 @@ def ab(
     s = common.settings(ctx)
     result = common.run(ctx, lambda: api.report_ab(
         s.db, name, goal=common.check_text("--goal", goal), window=window,
-        as_of=common.parse_optional_as_of(as_of), variant_from=variant_from,
+        as_of=common.parse_as_of(as_of), variant_from=variant_from,
         entry=common.check_text("--entry", entry),
         since=None if since is None else common.parse_date(since, "--since", "2026-10-01"),
         variants=variants, control=control, reveal=reveal))

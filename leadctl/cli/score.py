@@ -34,7 +34,7 @@ def score(
     last tag run's as-of)."""
 
     s = common.settings(ctx)
-    day = common.guarded(ctx, lambda: common.parse_optional_as_of(as_of))
+    day = common.guarded(ctx, lambda: common.parse_as_of(as_of))
     result = common.run(ctx, lambda: api.score(s.db, s.rules, day, dry_run=dry_run))
     common.show(result, json_out, render_score_summary)
 

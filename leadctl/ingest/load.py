@@ -371,8 +371,6 @@ class IngestState:
             self.lead_sources.add(result.source)
 
 
-
-
 def check_zone(ws: Workspace, options: IngestOptions) -> str | None:
     """The zone the stored times were read in (None: nothing stored yet); refuses another
     one in sources.yaml: times are converted once, as a file is read, so the workspace
