@@ -385,6 +385,10 @@ def _shown(query: str, lookups: list[Lookup], reveal: bool) -> str:
     return pii.mask(first.kind, first.value)
 
 
+# When lead `l` arrived: its created_at, else the ingest time of its file `f`.
+ARRIVED_AT_SQL = "coalesce(l.created_at, f.ingested_at)"
+
+
 def arrived_after(ws, person_id: str, as_of: dt.date) -> dt.date | None:
     """The day the person's latest lead arrived when that is after `as_of`: the identity a
     screen shows (golden record, leads) then holds leads its as-of did not know yet."""
@@ -402,13 +406,13 @@ def arrived_after_sql(as_of: dt.date, persons: str | None = None, *,
     if not seen_by_then:  # the late leads first: a broad `find` matches 600k persons
         return f"""
         SELECT CAST(max(arrived_at) AS DATE) FROM (
-            SELECT l.lead_key, coalesce(l.created_at, f.ingested_at) AS arrived_at
+            SELECT l.lead_key, {ARRIVED_AT_SQL} AS arrived_at
             FROM leads l LEFT JOIN ingested_files f ON f.file_id = l.file_id) a
         JOIN person_leads pl ON pl.lead_key = a.lead_key
         WHERE {later}{f" AND pl.person_id IN ({persons})" if persons is not None else ""}"""
     return f"""
         WITH arrivals AS (
-            SELECT pl.person_id, coalesce(l.created_at, f.ingested_at) AS arrived_at
+            SELECT pl.person_id, {ARRIVED_AT_SQL} AS arrived_at
             FROM person_leads pl JOIN leads l ON l.lead_key = pl.lead_key
             LEFT JOIN ingested_files f ON f.file_id = l.file_id
             {f"WHERE pl.person_id IN ({persons})" if persons is not None else ""})

@@ -85,17 +85,21 @@ def written(mapping: Any, key: Any) -> str:
 def plain_text(mapping: Any, key: Any) -> str | None:
     """mapping[key]'s text in the file when it is a plain (unquoted) scalar, which YAML
     may have read as a number (`010` is 8, `1.50` is 1.5); None when not at hand."""
-    mark = getattr(mapping, "_value_marks", {}).get(key)  # loaded from a file (YDict)
-    if mark is None or mark.style or isinstance(mapping[key], (list, dict)):
-        return None
-    return mark.source.text[mark.start:mark.end].strip() or None
+    return _plain_source(getattr(mapping, "_value_marks", {}).get(key), mapping[key])
 
 
 def key_text(mapping: Any, key: Any) -> str:
     """A key as the file writes it (`yes`, `0x1F`, `1.50`: what YAML read as no text)."""
-    mark = getattr(mapping, "_key_marks", {}).get(key)  # loaded from a file (YDict)
-    text = mark.source.text[mark.start:mark.end].strip() if mark and not mark.style else ""
+    text = _plain_source(getattr(mapping, "_key_marks", {}).get(key), key)
     return _cut(text) if text else shown(key)
+
+
+def _plain_source(mark: Any, value: Any) -> str | None:
+    """The file's text of a plain scalar (`mark`: where a YDict, loaded from a file, has
+    it); None for a quoted or block one, a collection, or no mark."""
+    if mark is None or mark.style or isinstance(value, (list, dict)):
+        return None
+    return mark.source.text[mark.start:mark.end].strip() or None
 
 
 def read_as(value: Any) -> str:

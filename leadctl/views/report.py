@@ -65,7 +65,7 @@ from pathlib import Path
 from leadctl import pii
 from leadctl.campaigns.costs import CHANNEL_DIMENSIONS, CostEntry, load_cost_rules
 from leadctl.errors import UsageError
-from leadctl.identity.lookup import arrived_after_sql
+from leadctl.identity.lookup import ARRIVED_AT_SQL, arrived_after_sql
 from leadctl.routing.parse import load_routing_rules
 from leadctl.routing.screens import has_state_reason, latest_action_sql, ownership_as_of_sql
 from leadctl.rules.hints import one_of
@@ -155,7 +155,7 @@ def scoped_persons_sql(since: dt.date | None, as_of: dt.date | None) -> str | No
     as-of); None without `since`: every person with a lead arrived by then."""
     if since is None:
         return None
-    _, in_scope = _scope_sql("coalesce(l.created_at, f.ingested_at)", since, as_of)
+    _, in_scope = _scope_sql(ARRIVED_AT_SQL, since, as_of)
     return ("SELECT pl.person_id FROM person_leads pl JOIN leads l ON l.lead_key = pl.lead_key "
             f"LEFT JOIN ingested_files f ON f.file_id = l.file_id WHERE {in_scope}")
 
@@ -180,7 +180,7 @@ def arrival_ctes(columns: tuple[str, ...] = ()) -> str:
     return f"""
     lead_arrival AS (
         SELECT l.lead_key, l.lead_id, l.source, l.created_at, pl.person_id{extra},
-               coalesce(l.created_at, f.ingested_at) AS arrived_at
+               {ARRIVED_AT_SQL} AS arrived_at
         FROM leads l LEFT JOIN person_leads pl ON pl.lead_key = l.lead_key
         LEFT JOIN ingested_files f ON f.file_id = l.file_id),
     arrival_ranked AS (
