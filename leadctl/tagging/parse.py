@@ -219,23 +219,7 @@ def _resolve(doc: RuleDoc, rules: TagRules, duplicates: list[TagDef]) -> None:
     for cycle in cycles:
         doc.add(by_name[cycle[0]].loc, "dependency cycle: " + " -> ".join(cycle + [cycle[0]]))
     rules.tags = ordered
-    _check_types(doc, rules, {n for c in cycles for n in c})
-    _check_duplicates(doc, rules, names, duplicates)
-
-
-def _check_duplicates(doc: RuleDoc, rules: TagRules, names: list[str],
-                      duplicates: list[TagDef]) -> None:
-    """What is wrong inside a tag defined twice is said with the duplicate, not only once
-    its name is fixed. Checked against every tag (its namesake's type), changing none."""
-    fields = Fields({**PERSON_FIELDS, **{t.name: t.type for t in rules.tags
-                                         if t.type and t.name not in rules.broken}},
-                    rules.broken)  # a broken tag's stand-in type is no type
-    probe = dt.date(2000, 1, 1)
-    for tag in duplicates:
-        KINDS[tag.kind].dependencies(doc, tag, names, rules.broken)
-        if tag.where is not None:
-            compile_event_filter(rules, tag, probe, problems=doc.problems)
-        KINDS[tag.kind].check_types(doc, tag, Fields(fields, fields.broken), probe)
+    _check_types(doc, rules, {n for c in cycles for n in c}, names, duplicates)
 
 
 def _topological(tags: list[TagDef]) -> tuple[list[TagDef], list[list[str]]]:
@@ -289,10 +273,13 @@ def _find_cycle(start: str, by_name: dict[str, TagDef], done: set[str]) -> list[
     return visit(start)
 
 
-def _check_types(doc: RuleDoc, rules: TagRules, cyclic: set[str]) -> None:
+def _check_types(doc: RuleDoc, rules: TagRules, cyclic: set[str], names: list[str],
+                 duplicates: list[TagDef]) -> None:
     """Compile every expression once (as of an arbitrary date) to check names and types.
     An expr tag whose type stays unknown (its expression failed, or it is in a cycle)
-    is broken: expressions naming it report nothing more."""
+    is broken: expressions naming it report nothing more. A tag defined twice
+    (`duplicates`) is checked last, against every kept tag, changing none: what is wrong
+    inside it is said with the duplicate, not only once its name is fixed."""
     fields = Fields(PERSON_FIELDS)
     fields.broken = rules.broken  # the same set (Fields copies one given): it grows below
     for tag in rules.tags:
@@ -309,3 +296,8 @@ def _check_types(doc: RuleDoc, rules: TagRules, cyclic: set[str]) -> None:
         if tag.kind == "expr" and not tag.type:
             rules.broken.add(tag.name)
             tag.type = "string"  # only when its expression failed; the run refuses anyway
+    for tag in duplicates:
+        KINDS[tag.kind].dependencies(doc, tag, names, rules.broken)
+        if tag.where is not None:
+            compile_event_filter(rules, tag, probe, problems=doc.problems)
+        KINDS[tag.kind].check_types(doc, tag, Fields(fields, fields.broken), probe)
