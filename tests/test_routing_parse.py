@@ -137,3 +137,25 @@ def test_reactivate_on_any_means_any_event(tmp_path, value):
         f"lifecycle:\n  reactivate_on: {value}\n", encoding="utf-8")
     life = load_rules(tmp_path).routing.lifecycle
     assert (life.reactivate_on, life.reactivate_on_locs) == (None, {})
+
+
+def test_a_pool_or_route_defined_twice_still_has_its_inner_problems_reported(tmp_path):
+    problems = check(tmp_path, """\
+    pools:
+      - {name: sales, allocation: round_robin, reps: [ann]}
+      - {name: sales, allocation: lottery, reps: [ann]}
+    routes:
+      - {name: all, when: "score >= 0", pool: sales}
+      - {name: all, when: "scor >= 0", pool: nowhere}
+    """)
+    path = tmp_path / "routing.yaml"
+    assert problems == [
+        f"{path}:3:6: pool 'sales' is defined twice (first at {path}:2:6)",
+        f"{path}:3:31: pool 'sales': allocation must be one of round_robin, weighted, "
+        "least_loaded, claim, not 'lottery'",
+        f"{path}:6:6: route 'all' is defined twice (first at {path}:5:6)",
+        f"{path}:6:24: route 'all' when: unknown field 'scor' (did you mean 'score'?) "
+        "(known: channel, city, days_in_pool, first_seen, grade, last_seen, lead_count, name, "
+        "owner, paid_amount_30d, pool, province, score, source, sources, status, status_days)",
+        f"{path}:6:42: route 'all': unknown pool 'nowhere' (known: sales)",
+    ]

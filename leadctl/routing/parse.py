@@ -92,7 +92,7 @@ def load_routing_rules(rules_dir: Path | str | None,
             return None
         return str(value)
 
-    rules.routes = _parse_routes(d, doc, pool_ref, known, broken)
+    rules.routes, unkept = _parse_routes(d, doc, pool_ref, known, broken)
     rules.default_pool = pool_ref(doc, "default_pool", "default_pool")
     catch_all = next((r for r in rules.routes if r.catch_all), None)
     if rules.default_pool and catch_all is not None:
@@ -104,7 +104,7 @@ def load_routing_rules(rules_dir: Path | str | None,
         rules.merge_keep = _parse_on_merge(d, doc) or rules.merge_keep
     _check_literals(d, rules, known, broken)
     if fields is not None:
-        check_routing_expressions(rules, fields, problems=d.problems)
+        check_routing_expressions(rules, fields, problems=d.problems, also=unkept)
     d.raise_if_problems()
     return rules
 
@@ -119,31 +119,38 @@ def _parse_pools(d: RuleDoc, doc: Mapping, broken: set[str],
         d.add(d.value_loc(doc, "pools"), "`pools:` must be a list of {name, allocation, reps}")
         return []
     pools: list[Pool] = []
+    twice: list = []
     for item, name, loc in d.named_items(raw, "pool", POOL_KEYS,
-                                         "`name:` and `allocation:`", broken):
-        what = f"pool '{name}'"
-        allocation = item.get("allocation", DEFAULT_ALLOCATION)
-        valid = allocation in ALLOCATIONS  # else what depends on it is not checked
-        if not valid:
-            d.add(d.value_loc(item, "allocation"), f"{what}: allocation must be one of "
-                  f"{', '.join(ALLOCATIONS)}, not '{allocation}'"
-                  f"{did_you_mean(allocation, ALLOCATIONS)}")
-            allocation = DEFAULT_ALLOCATION
-        team = item.get("team")
-        pool = Pool(name=name, allocation=allocation, team=None if team is None else str(team),
-                    description=str(item.get("description") or ""), loc=loc)
-        pool.reps = _parse_reps(d, item, pool, valid)
-        # The default is claim, but reps listed without an allocation more often mean a
-        # forgotten `allocation:` than a claim pool: its leads would never be dealt.
-        if "allocation" not in item and pool.reps:
-            warnings.append(f"{loc}: pool '{name}' lists reps but no allocation: its leads "
-                            "wait for a claim (add allocation: claim to say so, or "
-                            f"{', '.join(a for a in ALLOCATIONS if a != 'claim')})")
-        if pool.deals and not pool.reps:
-            d.add(d.value_loc(item, "reps") if "reps" in item else loc,
-                  f"{what}: allocation {allocation} needs `reps:` (at least one rep)")
-        pools.append(pool)
+                                         "`name:` and `allocation:`", broken, twice):
+        pools.append(_parse_pool(d, item, name, loc, warnings))
+    for item, name, loc in twice:  # not kept: checked only
+        _parse_pool(d, item, name, loc, [])
     return pools
+
+
+def _parse_pool(d: RuleDoc, item: Mapping, name: str, loc, warnings: list[str]) -> Pool:
+    what = f"pool '{name}'"
+    allocation = item.get("allocation", DEFAULT_ALLOCATION)
+    valid = allocation in ALLOCATIONS  # else what depends on it is not checked
+    if not valid:
+        d.add(d.value_loc(item, "allocation"), f"{what}: allocation must be one of "
+              f"{', '.join(ALLOCATIONS)}, not '{allocation}'"
+              f"{did_you_mean(allocation, ALLOCATIONS)}")
+        allocation = DEFAULT_ALLOCATION
+    team = item.get("team")
+    pool = Pool(name=name, allocation=allocation, team=None if team is None else str(team),
+                description=str(item.get("description") or ""), loc=loc)
+    pool.reps = _parse_reps(d, item, pool, valid)
+    # The default is claim, but reps listed without an allocation more often mean a
+    # forgotten `allocation:` than a claim pool: its leads would never be dealt.
+    if "allocation" not in item and pool.reps:
+        warnings.append(f"{loc}: pool '{name}' lists reps but no allocation: its leads "
+                        "wait for a claim (add allocation: claim to say so, or "
+                        f"{', '.join(a for a in ALLOCATIONS if a != 'claim')})")
+    if pool.deals and not pool.reps:
+        d.add(d.value_loc(item, "reps") if "reps" in item else loc,
+              f"{what}: allocation {allocation} needs `reps:` (at least one rep)")
+    return pool
 
 
 def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool, valid_allocation: bool) -> list[Rep]:
@@ -223,43 +230,53 @@ def _check_capacities(d: RuleDoc, rules: RoutingRules) -> None:
 
 
 def _parse_routes(d: RuleDoc, doc: Mapping, pool_ref, known: set[str],
-                  broken: set[str]) -> list[Route]:
+                  broken: set[str]) -> tuple[list[Route], list[Route]]:
+    """The routes kept, and those whose name is taken (not kept; checked only)."""
     raw = doc.get("routes")
     if raw is None:
         d.add(d.loc(doc), "routing.yaml: missing `routes:` (an ordered list of {name, when, "
               "pool}; first match wins)")
-        return []
+        return [], []
     if not isinstance(raw, list):
         d.add(d.value_loc(doc, "routes"), "`routes:` must be a list of {name, when, pool}")
-        return []
+        return [], []
     routes: list[Route] = []
     catch_all: Route | None = None
+    twice: list = []
     for item, name, loc in d.named_items(raw, "route", ROUTE_KEYS,
-                                         "`name:`, `when:` and `pool:`"):
-        what = f"route '{name}'"
-        if d.absent(item, "pool"):
-            d.add(loc, f"{what}: missing `pool:`")
-        pool = pool_ref(item, "pool", what)
-        route = Route(name=name, pool=pool or "", loc=loc,
-                      description=str(item.get("description") or ""))
-        when = item.get("when")
-        if when is False:
-            d.add(d.value_loc(item, "when"), f"{what}: `when: false` never matches")
-        elif when is not None and when is not True:
-            route.when = d.text(item, "when")
-        reassign = item.get("reassign", False)
-        if not isinstance(reassign, bool):
-            d.add(d.value_loc(item, "reassign"), f"{what}: reassign must be true or false")
-        route.reassign = reassign is True
-        if item.get("from") is not None:
-            route.from_pools = _parse_from(d, item, what, route.reassign, known, broken)
+                                         "`name:`, `when:` and `pool:`", duplicates=twice):
+        route = _parse_route(d, item, name, loc, pool_ref, known, broken)
         if catch_all is not None:
-            d.add(loc, f"{what} can never match: route '{catch_all.name}' above "
+            d.add(loc, f"route '{name}' can never match: route '{catch_all.name}' above "
                   f"({catch_all.loc}) matches every person")
         elif route.catch_all:
             catch_all = route
         routes.append(route)
-    return routes
+    unkept = [_parse_route(d, item, name, loc, pool_ref, known, broken)
+              for item, name, loc in twice]  # checked only
+    return routes, unkept
+
+
+def _parse_route(d: RuleDoc, item: Mapping, name: str, loc, pool_ref, known: set[str],
+                 broken: set[str]) -> Route:
+    what = f"route '{name}'"
+    if d.absent(item, "pool"):
+        d.add(loc, f"{what}: missing `pool:`")
+    pool = pool_ref(item, "pool", what)
+    route = Route(name=name, pool=pool or "", loc=loc,
+                  description=str(item.get("description") or ""))
+    when = item.get("when")
+    if when is False:
+        d.add(d.value_loc(item, "when"), f"{what}: `when: false` never matches")
+    elif when is not None and when is not True:
+        route.when = d.text(item, "when")
+    reassign = item.get("reassign", False)
+    if not isinstance(reassign, bool):
+        d.add(d.value_loc(item, "reassign"), f"{what}: reassign must be true or false")
+    route.reassign = reassign is True
+    if item.get("from") is not None:
+        route.from_pools = _parse_from(d, item, what, route.reassign, known, broken)
+    return route
 
 
 def _parse_from(d: RuleDoc, item: Mapping, what: str, reassign: bool, known: set[str],
@@ -380,14 +397,16 @@ def _parse_on_merge(d: RuleDoc, doc: Mapping) -> tuple[str, ...] | None:
 
 def check_routing_expressions(rules: RoutingRules, fields: Mapping[str, str],
                               as_of: dt.date | None = None,
-                              problems: Problems | None = None) -> None:
-    """Compile every condition against person_features `fields` (+ ROUTE_FIELDS); raise
-    RuleError with every problem, or append them to `problems` when given."""
+                              problems: Problems | None = None,
+                              also: list[Route] = ()) -> None:
+    """Compile every condition against person_features `fields` (+ ROUTE_FIELDS), with
+    those of routes `also` (defined twice: not kept); raise RuleError with every problem,
+    or append them to `problems` when given."""
     collect = problems is not None
     problems = problems if problems is not None else []
     probe = as_of or dt.date(2000, 1, 1)
     names = route_fields(fields)
-    for route in rules.routes:
+    for route in [*rules.routes, *also]:
         if route.when is not None:
             compile_located(route.when, names, "boolean", probe, f"route '{route.name}' when",
                             problems=problems)
