@@ -262,6 +262,12 @@ def test_configured_aliases_win():
     ("2026-10-03 08:15 Asia/Tokyo", "2026-10-03 07:15:00"),  # a region name
     ("2026-10-03 08:15:00.5 America/Argentina/Buenos_Aires", "2026-10-03 19:15:00.5"),
     ("2026-10-03 24:00:00 Asia/Tokyo", "2026-10-03 23:00:00"),
+    # the hour that repeats when clocks go back: its earlier instant, as Spark reads it
+    ("2026-11-01 01:30 America/New_York", "2026-11-01 13:30:00"),
+    ("2026-11-01 02:30 America/New_York", "2026-11-01 15:30:00"),
+    ("2026-11-01 00:30 America/New_York", "2026-11-01 12:30:00"),
+    ("2026-04-05 01:45:00 Australia/Lord_Howe", "2026-04-04 22:45:00"),  # a 30-min one
+    ("2026-03-08 02:30 America/New_York", "2026-03-08 15:30:00"),  # skipped: as DuckDB
     # a zone not read is no time, never the local one: CST is China's and US Central
     ("2026-10-03 08:15:00 CST", None),
     ("2026-10-03 08:15:00 Mars/Olympus", None),

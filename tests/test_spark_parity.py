@@ -106,13 +106,16 @@ def _files_at_the_edges(inbox: Path) -> None:
     """A file ending in a DOS end-of-file mark, with times of 24:00 (the next day's 00:00
     on DuckDB), one with an offset, one in a region's time, and names between Unicode
     spaces (NBSP, the ideographic space), which DuckDB's trim takes off and Spark's did
-    not. (A file of only a byte order mark is empty on both engines: the same sniffing of
-    a local file, tests/test_ingest_statuses.py.)"""
+    not, and a time of the hour New York repeats in the fall (DuckDB read its later
+    instant, Spark its earlier). (A file of only a byte order mark is empty on both
+    engines: the same sniffing of a local file, tests/test_ingest_statuses.py.)"""
     (inbox / "dos.csv").write_bytes(
         "lead_id,name,phone,created_at\n"
         "Z1,\u3000王五\u00a0,13700000001,2026-10-01 24:00:00\n"  # Unicode spaces trimmed
         "Z2,李 四,13700000002,2026-10-01T24:00+08:00\n"
-        "Z3,\u2003赵六 ,13700000003,2026-10-01 20:00 Asia/Tokyo\x1a".encode())
+        "Z3,\u2003赵六 ,13700000003,2026-10-01 20:00 Asia/Tokyo\n"
+        # the hour that repeats when clocks go back: its earlier instant on both engines
+        "Z4,赵六,13700000003,2026-11-01 01:30 America/New_York\x1a".encode())
     # Amounts one engine's cast reads and the other's not (DuckDB 1_000, Spark's Java 1.5d)
     (inbox / "amounts.csv").write_text(
         "phone,event_type,ts,amount\n" + "".join(
@@ -159,7 +162,7 @@ def test_sample_data_same_partition_tags_scores_and_routes(sample):
 
 def test_generated_data_same_results(generated):
     duck, spark, run = generated
-    _assert_same(_parity(duck, spark), {"person_leads": 1979, "tags": 21325, "scores": 930,
+    _assert_same(_parity(duck, spark), {"person_leads": 1980, "tags": 21325, "scores": 930,
                                         "ownership": 930, "assignments": 930})
     assert run["stages"]["resolve"]["persons"] == 930
 
@@ -183,7 +186,8 @@ def test_edge_files_load_as_on_duckdb(generated):
     assert loaded[0] == loaded[1] == [
         ("Z1", "王五", "2026-10-02 00:00:00", "loaded", 0),
         ("Z2", "李 四", "2026-10-02 00:00:00", "loaded", 0),
-        ("Z3", "赵六", "2026-10-01 19:00:00", "loaded", 0)]
+        ("Z3", "赵六", "2026-10-01 19:00:00", "loaded", 0),
+        ("Z4", "赵六", "2026-11-01 13:30:00", "loaded", 0)]
 
 
 def test_amounts_are_plain_numbers_on_both_engines(generated):

@@ -79,9 +79,17 @@ def parse_timestamp_sql(expr: str, timezone: str) -> str:
     seconds = "(:\\d{2}(\\.\\d+)?)"
     # `… 20:00 Asia/Tokyo` with its seconds: Spark reads a region name only after them
     region = "[A-Z][A-Za-z_-]*(/[A-Za-z0-9_+-]+){1,2}"
-    in_region = (f"regexp_extract({expr}, '^(.*{time})', 1) || coalesce(nullif("
-                 f"regexp_extract({expr}, '^.*{time}{seconds}', 1), ''), ':00') || ' ' || "
-                 f"regexp_extract({expr}, '({region})$', 1)")
+    wall = (f"regexp_extract({expr}, '^(.*{time})', 1) || coalesce(nullif("
+            f"regexp_extract({expr}, '^.*{time}{seconds}', 1), ''), ':00')")
+    zone = f"regexp_extract({expr}, '({region})$', 1)"
+    read = f"try_cast({wall} || ' ' || {zone} AS TIMESTAMPTZ)"
+    # The hour that repeats when clocks go back: DuckDB reads its later instant, Spark
+    # (Java) and Python its earlier one; the earlier one is taken on both (1 h or, as on
+    # Lord Howe Island, 30 min before, when it reads as the same wall-clock time there).
+    earlier = " ".join(
+        f"WHEN timezone({zone}, {read} - INTERVAL {gap}) = try_cast({wall} AS TIMESTAMP) "
+        f"THEN {read} - INTERVAL {gap}" for gap in ("1 HOUR", "30 MINUTE"))
+    in_region = f"CASE {earlier} ELSE {read} END"
     local = literal(timezone)
     return (
         f"CASE WHEN {expr} IS NULL THEN NULL "
@@ -97,7 +105,7 @@ def parse_timestamp_sql(expr: str, timezone: str) -> str:
         f"THEN timezone({local}, try_cast({zoned} AS TIMESTAMPTZ)) END "
         f"WHEN regexp_matches({expr}, '\\d\\s*[A-Za-z][A-Za-z0-9_/+-]*$') "
         f"THEN CASE WHEN regexp_matches({expr}, '{time}{seconds}?\\s+{region}$') "
-        f"THEN timezone({local}, try_cast({in_region} AS TIMESTAMPTZ)) END "
+        f"THEN timezone({local}, {in_region}) END "
         f"ELSE coalesce(try_cast({expr} AS TIMESTAMP), try_strptime({expr}, {formats})) END"
     )
 
