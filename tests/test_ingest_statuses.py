@@ -765,3 +765,62 @@ def test_an_ingest_that_raised_is_logged_failed_with_what_it_was_given(cli, tmp_
     run = cli("runs", "--json").json()[0]
     assert (run["command"], run["outcome"], run["inputs"], run["error"]) == (
         "ingest", "failed", [str(missing)], f"no such file or folder: {missing}")
+
+
+def test_files_in_hidden_folders_are_left_out(cli, tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / ".stversions").mkdir(parents=True)
+    write(inbox / "a.csv", "lead_id,phone\nA1,13900000001\n")
+    write(inbox / ".stversions" / "a~20261101.csv", "lead_id,phone\nOLD1,13900000002\n")
+    result = cli("ingest", inbox, "--json")
+    assert [f["source"] for f in result.json()["files"]] == ["a"]
+
+
+def _reading_changes(monkeypatch, change):
+    """`change(path)` runs on each file as the reader stages it (after it was hashed)."""
+    from leadctl.ingest.load import DuckDBReader
+
+    stage = DuckDBReader.stage
+
+    def staged(self, ws, path, fmt, file_id):
+        change(path)
+        return stage(self, ws, path, fmt, file_id)
+
+    monkeypatch.setattr(DuckDBReader, "stage", staged)
+
+
+def test_a_file_that_vanishes_while_read_fails_alone(cli, tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write(inbox / "a.csv", "lead_id,phone\nA1,13900000001\n")
+    write(inbox / "z.csv", "lead_id,phone\nZ1,13900000009\n")
+    _reading_changes(monkeypatch, lambda p: p.unlink() if p.name == "z.csv" else None)
+    result = cli("ingest", inbox, "--json")
+    assert result.exit_code == 2
+    assert [(f["source"], f["status"], f["loaded"], f["message"])
+            for f in result.json()["files"]] == [
+        ("a", "loaded", 1, ""), ("z", "failed", 0, "cannot read: No such file or directory")]
+
+
+def test_a_file_that_grows_while_read_loads_nothing_until_read_whole(cli, tmp_path,
+                                                                     monkeypatch):
+    """Its digest was of fewer rows than it loaded: the next night loaded it again."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    events = write(inbox / "ev.csv", "phone,event_type,ts\n13900000001,visit,2026-10-30 09:00\n")
+
+    def grow(path):
+        with path.open("a") as f:
+            f.write("13900000001,visit,2026-10-30 10:00\n")
+
+    with monkeypatch.context() as m:
+        _reading_changes(m, grow)
+        first = cli("ingest", inbox, "--json")
+    assert first.exit_code == 2
+    assert [(f["status"], f["loaded"]) for f in first.json()["files"]] == [("failed", 0)]
+    assert first.json()["files"][0]["message"].startswith("changed while it was read")
+    assert [(f["status"], f["loaded"]) for f in cli("ingest", inbox, "--json").json()[
+        "files"]] == [("loaded", 2)]
+    assert [f["status"] for f in cli("ingest", inbox, "--json").json()["files"]] == [
+        "skipped_duplicate"]
+    assert events.read_text().count("visit") == 2

@@ -147,8 +147,11 @@ def _data_files(folder: Path) -> list[Path]:
 
     # not only regular files: a dangling link or a pipe named like a data file
     # is a delivery that failed (reported by _ingest_file), not nothing
-    found = (Path(root) / name for root, _, names in os.walk(folder, onerror=unreadable)
-             for name in names)
+    found: list[Path] = []
+    for root, folders, names in os.walk(folder, onerror=unreadable):
+        # hidden folders (.git, .stversions, .Trash-1000) hold copies, not deliveries
+        folders[:] = [f for f in folders if not f.startswith(".")]
+        found += (Path(root) / name for name in names)
     return sorted(p for p in found if _is_data_file(p))
 
 
@@ -161,6 +164,11 @@ def _from_the_root(raw: str) -> bool:
     fixed = _GLOB.split(raw, maxsplit=1)[0]
     folder = fixed if fixed == raw else os.path.dirname(fixed)
     return bool(folder) and os.path.realpath(folder) == os.path.abspath(os.sep)
+
+
+def file_stat(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _is_data_file(path: Path) -> bool:
@@ -225,7 +233,9 @@ class DuckDBReader:
         return expand_paths(paths)
 
     def fingerprint(self, path: Path, encoding: str | None) -> tuple[str, FileFormat]:
+        stat = file_stat(path)  # before reading: a change while hashing shows too
         fmt = sniff(path, encoding)
+        fmt.stat = stat
         digest, fmt.mixed_newlines = hash_and_line_endings(path, text=fmt.format == "csv")
         fmt.eof_mark = fmt.format == "csv" and ends_with_eof_mark(path, fmt.encoding)
         return digest, fmt
@@ -517,6 +527,9 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
                          result, at, staged.header_fields)
         if misread:
             _retract_reads(ws, [row[0] for row in misread], file_id, fmt.encoding, result, at)
+        if fmt.stat is not None and file_stat(path) != fmt.stat:
+            raise InputError("changed while it was read (still being written?): nothing of "
+                             "it was loaded; the next ingest reads it again")
         result.rows_read = result.loaded + result.rejected
         _settle_status(result)
         _record_file(ws, file_id, path, result, digest, fmt.format, columns, at)
@@ -525,6 +538,9 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
     except InputError as exc:
         _rollback(ws)
         return _failed(result, str(exc))
+    except OSError as exc:  # gone or unreadable since it was hashed
+        _rollback(ws)
+        return _failed(result, f"cannot read: {exc.strerror or exc}")
     except Exception as exc:  # the reader's errors (truncated Parquet, ...)
         _rollback(ws)
         if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb", "pyspark", "py4j"):
@@ -869,5 +885,7 @@ def _record_file(ws: Workspace, file_id: int, path: Path, result: FileResult, di
 
 
 def _failed(result: FileResult, message: str) -> FileResult:
+    """Nothing of a failed file stays (its transaction is rolled back): no counts."""
     result.status, result.message = "failed", message
+    result.rows_read = result.loaded = result.rejected = result.superseded = 0
     return result

@@ -53,6 +53,9 @@ class FileFormat:
     # An apostrophe in the sample: DuckDB's sniffer may take it for the quote character
     # (`'Tom'` would load as Tom); the reader is asked which quote it would use.
     apostrophes: bool = False
+    # (size, mtime) when it was hashed: a file that differs after loading was still
+    # being written, and its digest is not of the rows loaded.
+    stat: tuple[int, int] | None = None
 
 
 EOF_MARK = b"\x1a"
