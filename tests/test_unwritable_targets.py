@@ -101,6 +101,15 @@ def test_a_log_file_that_cannot_be_appended_to_is_a_usage_error(env, command):
             f"Invalid value for '--log-file': cannot append to {target}: {reason}")
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a full disk)")
+def test_a_log_file_on_a_full_disk_ends_the_command_with_exit_2_not_tracebacks(env):
+    result = env["ws"]("--log-file", "/dev/full", "runs", "--json")
+    assert result.exit_code == 2
+    assert isinstance(json.loads(result.stdout), list)  # the command itself ran
+    assert result.stderr == ("error: cannot write the log file /dev/full: "
+                             "No space left on device\n")
+
+
 @needs_proc
 def test_init_where_no_folder_can_be_made_is_an_input_error(env):
     result = env["ws"]("init", UNWRITABLE / "leadctl-test", "--json")

@@ -41,7 +41,11 @@ class JsonFailureGroup(typer.core.TyperGroup):
     def invoke(self, ctx):
         args = [*ctx._protected_args, *ctx.args]
         try:
-            return super().invoke(ctx)
+            done = super().invoke(ctx)
+        except typer.Exit as exc:
+            if exc.exit_code == 0:
+                _log_file_refused()
+            raise
         except Exception as exc:
             root_options = {o for p in self.params for o in (*p.opts, *p.secondary_opts)}
             if getattr(exc, "option_name", None) in root_options:  # after the command
@@ -54,6 +58,35 @@ class JsonFailureGroup(typer.core.TyperGroup):
                     output.print_json(output.failure_document(
                         UsageError(exc.format_message()), 2))
             raise
+        _log_file_refused()
+        return done
+
+
+class _LogFile(logging.FileHandler):
+    """--log-file: a write the file system refuses (a full disk) is kept, not printed as a
+    traceback per record; the command then ends with exit 2 naming the file."""
+    refused: OSError | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self.refused is None:
+            failure = sys.exc_info()[1]
+            self.refused = failure if isinstance(failure, OSError) else OSError(str(failure))
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as exc:  # what is still buffered cannot be written either
+            self.refused = self.refused or exc
+
+
+def _log_file_refused() -> None:
+    """After a command that succeeded: exit 2 when its --log-file could not be written."""
+    handler = next((h for h in logging.getLogger("leadctl").handlers
+                    if isinstance(h, _LogFile) and h.refused is not None), None)
+    if handler is not None:
+        output.error(f"cannot write the log file {handler.baseFilename}: "
+                     f"{handler.refused.strerror or handler.refused}")
+        raise typer.Exit(2)
 
 
 def _version(value: bool) -> None:
@@ -143,7 +176,7 @@ def _configure_logging(level: int, log_file: Path | None) -> None:
         stderr.addFilter(lambda record: record.levelno < logging.ERROR)
     handlers: list[logging.Handler] = [stderr]
     if log_file:
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        handlers.append(_LogFile(log_file, encoding="utf-8"))
         handlers[-1].setFormatter(fmt)
     for handler in handlers:
         handler.addFilter(MaskingFilter())  # logs never carry raw phones, e-mails, ID cards
