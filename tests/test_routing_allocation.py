@@ -50,6 +50,26 @@ def test_weighted_gives_shares_in_proportion(tmp_path):
     assert Counter(owners(big).values()) == {"ann": 300, "bob": 100}
 
 
+def test_weights_in_the_same_ratio_deal_the_same_ties_included(tmp_path):
+    """0.3:0.9 is 1:3: the keys divide by whole shares (1 and 3), so ann's slot keys
+    0.5 and 1.5 tie with bob's 1.5/3 and 4.5/3 and go to ann, listed first, as with 1:3
+    (the floating keys 0.5/0.3 and 1.5/0.9 differ in their last bit: bob got it)."""
+    dealt = {}
+    for weights in ("1:3", "0.3:0.9", "0.000002:0.000006", "250000:750000"):
+        ann, bob = weights.split(":")
+        folder = tmp_path / weights.replace(":", "_")
+        folder.mkdir()
+        r = one_pool(folder, "weighted",
+                     f"- {{name: ann, weight: {ann}}}\n- {{name: bob, weight: {bob}}}\n")
+        assert [(rep.weight, rep.share) for rep in r.pool("sales").reps] == [
+            (float(ann), 1), (float(bob), 3)]
+        ws = make_ws(ranked(8))
+        run_routing(ws, r, AS_OF, run_id=1)
+        dealt[weights] = [owners(ws)[f"p{i:02d}"] for i in range(1, 9)]
+    assert dealt == dict.fromkeys(dealt, [
+        "bob", "ann", "bob", "bob", "bob", "ann", "bob", "bob"])
+
+
 def test_least_loaded_fills_the_emptiest_reps_first(tmp_path):
     held = [(f"h{i}", 50.0, "A", "east") for i in range(4)]
     ws = make_ws(held + ranked(4))

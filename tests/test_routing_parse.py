@@ -52,7 +52,8 @@ def test_rules_check_reports_invalid_routing_with_locations(tmp_path):
     assert problems == [
         f"{path}:11:9: rep 'ann' has capacity 30 in pool 'west' but 40 in pool 'east' "
         f"(teams 'east' and 'west') at {path}:6:9: a rep has one capacity per period",
-        f"{path}:12:29: pool 'west': rep 'bob': weight must be a number above 0",
+        f"{path}:12:29: pool 'west': rep 'bob': weight must be a number from 0.000001 to "
+        "1000000 with at most 6 decimals, not 0",
         f"{path}:14:17: pool 'sea': allocation must be one of round_robin, weighted, "
         "least_loaded, claim, not 'lottery'",
         f"{path}:17:11: route 'hot' when: cannot compare number 'paid_amount_30d' with "
@@ -159,3 +160,38 @@ def test_a_pool_or_route_defined_twice_still_has_its_inner_problems_reported(tmp
         "owner, paid_amount_30d, pool, province, score, source, sources, status, status_days)",
         f"{path}:6:42: route 'all': unknown pool 'nowhere' (known: sales)",
     ]
+
+
+def test_a_weight_is_a_number_with_at_most_6_decimals(tmp_path):
+    """Dealing takes weights as whole millionths: 1.0e-320 (every key infinite: one rep got
+    everything) and 7 decimals are refused; 0.3:0.9 is the share 1:3."""
+    problems = check(tmp_path, """\
+    pools:
+      - name: sales
+        allocation: weighted
+        reps:
+          - {name: ann, weight: 1.0e-320}
+          - {name: bob, weight: 0.1234567}
+          - {name: cat, weight: 1000000.5}
+          - {name: dan, weight: '2'}
+    routes:
+      - {name: all, pool: sales}
+    """)
+    path = tmp_path / "routing.yaml"
+    rule = "weight must be a number from 0.000001 to 1000000 with at most 6 decimals"
+    assert problems == [
+        f"{path}:5:29: pool 'sales': rep 'ann': {rule}, not 1.0e-320",
+        f"{path}:6:29: pool 'sales': rep 'bob': {rule}, not 0.1234567",
+        f"{path}:7:29: pool 'sales': rep 'cat': {rule}, not 1000000.5",
+        f"{path}:8:29: pool 'sales': rep 'dan': {rule}, not '2'",
+    ]
+    (tmp_path / "routing.yaml").write_text(
+        "pools:\n  - name: sales\n    allocation: weighted\n    reps:\n"
+        "      - {name: ann, weight: 0.3}\n      - {name: bob, weight: 0.90}\n"
+        "      - {name: cat, weight: 0.000001}\n      - {name: dan, weight: 1000000}\n"
+        "routes:\n  - {name: all, pool: sales}\n", encoding="utf-8")
+    reps = load_rules(tmp_path).routing.pool("sales").reps
+    assert [(r.name, r.weight, r.share) for r in reps] == [
+        ("ann", 0.3, 300000), ("bob", 0.9, 900000), ("cat", 0.000001, 1),
+        ("dan", 1000000.0, 10**12)]
+

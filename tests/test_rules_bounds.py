@@ -62,8 +62,8 @@ OUT_OF_RANGE = [
      "25:13: scoring.yaml: decay `max_days:` must be a number of days from 0 to 36500, "
      "not .nan"),
     ("routing.yaml", "weight: 2,", "weight: .nan,",
-     "47:35: pool 'sales_south': rep 'rep_huang': weight must be a finite number above 0 "
-     "and at most 1000000, not .nan"),
+     "47:35: pool 'sales_south': rep 'rep_huang': weight must be a number from 0.000001 "
+     "to 1000000 with at most 6 decimals, not .nan"),
     ("routing.yaml", "capacity: 30}", "capacity: 99999999999999999999}",
      "32:36: pool 'key_accounts': rep 'vip_chen': capacity must be a whole number of leads "
      "per period from 0 to 1000000000, not 99999999999999999999"),

@@ -6,7 +6,10 @@ Dealing allocations (round_robin, weighted, least_loaded) share one slot matchin
 every rep of a pool offers numbered *slots* j = 1, 2, ... (as many as its remaining
 capacity allows); slot j of a rep has the key (base + j - 0.5) / weight, where base is
 the rep's load the allocation counts (its `base_sql`) and weight is 1 except for
-weighted pools. Slots are numbered by (key, rep position in routing.yaml); persons by
+weighted pools, where it is the rep's `share`: its weight as a whole number (weights in
+millionths over their gcd, at most 10**12), so a key is one correctly rounded division
+of exact numbers and equal ratios give equal keys (0.3:0.9 deals as 1:3, ties included).
+Slots are numbered by (key, rep position in routing.yaml); persons by
 (score desc, person_id); person n gets slot n. That is exactly "deal one at a time to
 the rep with the lowest key": an even rotation for round_robin, a Sainte-Laguë share
 for weights, water-filling for least_loaded — and a rep never gets more slots than its

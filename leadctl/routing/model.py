@@ -76,9 +76,13 @@ def route_fields(fields: Mapping[str, str]) -> Fields:
 @dataclass(frozen=True)
 class Rep:
     name: str
-    weight: float = 1.0
+    weight: float = 1.0  # as routing.yaml gives it
     capacity: int | None = None  # leads per capacity period; None = no limit
     loc: Location | None = None
+    # The weight as a whole number relative to the pool's other reps (weights × 10**6,
+    # divided by their greatest common divisor; at most 10**12, exact in a DOUBLE): what
+    # the slot keys divide by, so equal ratios give equal keys (0.3:0.9 deals as 1:3).
+    share: int = 1
 
 
 @dataclass

@@ -10,8 +10,10 @@ value scoring.yaml never gives.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from leadctl.errors import RuleError
@@ -33,8 +35,8 @@ from leadctl.rules.bounds import (
     MAX_COUNT,
     MAX_DAYS,
     MAX_WEIGHT,
-    is_number,
-    number_in,
+    WEIGHT_DECIMALS,
+    weight_units,
     whole_in,
     written,
 )
@@ -183,14 +185,12 @@ def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool, valid_allocation: bool) -
             continue
         seen.add(name)
         weight = spec.get("weight", 1)
-        if not is_number(weight) or weight <= 0:
-            d.add(d.value_loc(spec, "weight") if isinstance(entry, Mapping) else where,
-                  f"{what}: rep '{name}': weight must be a number above 0")
-            weight = 1
-        elif number_in(weight, 0, MAX_WEIGHT) is None:  # NaN, infinite, too large
-            d.add(d.value_loc(spec, "weight"), f"{what}: rep '{name}': weight must be a finite "
-                  f"number above 0 and at most {MAX_WEIGHT}, not {written(spec, 'weight')}")
-            weight = 1
+        units = weight_units(weight)
+        if units is None:  # not a number, 0 or less, NaN, infinite, too large or too fine
+            d.add(d.value_loc(spec, "weight"), f"{what}: rep '{name}': weight must be a number "
+                  f"from {10**-WEIGHT_DECIMALS:f} to {MAX_WEIGHT} with at most "
+                  f"{WEIGHT_DECIMALS} decimals, not {written(spec, 'weight')}")
+            weight, units = 1, 10**WEIGHT_DECIMALS
         elif weight != 1 and valid_allocation and not ALLOCATIONS[pool.allocation].weighted:
             d.add(d.value_loc(spec, "weight"), f"{what}: rep '{name}' has a weight, but the "
                   f"pool's allocation is {pool.allocation} (use allocation: weighted)")
@@ -205,8 +205,10 @@ def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool, valid_allocation: bool) -
                   f"whole number of leads per period from 0 to {MAX_COUNT}, not "
                   f"{written(spec, 'capacity')}")
             capacity = None
-        reps.append(Rep(name, float(weight), capacity, where))
-    return reps
+        reps.append(Rep(name, float(weight), capacity, where, share=units))
+    # Whole millionths over their gcd: the smallest whole numbers in the weights' ratio
+    divisor = math.gcd(*(r.share for r in reps)) or 1
+    return [replace(r, share=r.share // divisor) for r in reps]
 
 
 def _check_capacities(d: RuleDoc, rules: RoutingRules) -> None:

@@ -63,7 +63,7 @@ def _values_table(name: str, columns: list[tuple[str, str]], rows: list[list[str
 def config_sql(rules: RoutingRules) -> list[str]:
     pools = [[literal(p.name), literal(p.allocation), str(i), opt_literal(p.team),
               "TRUE" if p.deals else "FALSE"] for i, p in enumerate(rules.pools)]
-    reps = [[literal(p.name), literal(r.name), str(j), number(r.weight),
+    reps = [[literal(p.name), literal(r.name), str(j), number(r.share),
              "NULL" if rules.capacity(r.name) is None else str(rules.capacity(r.name))]
             for p in rules.pools for j, r in enumerate(p.reps)]
     members = [[literal(p.name), literal(rep)] for p in rules.pools for rep in rules.members(p)]

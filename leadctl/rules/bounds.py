@@ -19,6 +19,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 # Dates a command computes with (fixture `as_of:` too); windows, lock, dormancy and SLA
@@ -27,8 +28,10 @@ from leadctl.limits import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS  # noqa: F
 
 # Score points of a rule and grade minimums, either sign.
 MAX_POINTS = 1_000_000_000
-# A rep's weight: above 0 and at most this (weights are relative to each other).
+# A rep's weight: from 1e-6 to this, with at most 6 decimals (weights are relative to
+# each other; dealing takes them as whole millionths, see `weight_units`).
 MAX_WEIGHT = 1_000_000
+WEIGHT_DECIMALS = 6
 # Money (costs; a fixture amount is any finite number, as ingest loads it): below 2**53,
 # so whole amounts and their sums stay exact in a DOUBLE.
 MAX_MONEY = 1_000_000_000_000_000
@@ -65,6 +68,22 @@ def whole_in(value: Any, low: int, high: int) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
         return value
     return None
+
+
+def weight_units(value: Any) -> int | None:
+    """A weight in whole millionths (0.3 → 300000), from the decimal YAML read (`repr` of
+    the float: 0.3 is 0.3, not the double nearest it); None unless it is a number from
+    0.000001 to MAX_WEIGHT with at most WEIGHT_DECIMALS decimals."""
+    if finite(value) is None:
+        return None
+    try:
+        exact = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+        units = exact.scaleb(WEIGHT_DECIMALS)
+    except (InvalidOperation, ValueError, OverflowError):
+        return None
+    if units != units.to_integral_value() or not 1 <= units <= MAX_WEIGHT * 10**WEIGHT_DECIMALS:
+        return None
+    return int(units)
 
 
 def date_in(value: dt.date) -> bool:
