@@ -195,3 +195,27 @@ def test_a_weight_is_a_number_with_at_most_6_decimals(tmp_path):
         ("ann", 0.3, 300000), ("bob", 0.9, 900000), ("cat", 0.000001, 1),
         ("dan", 1000000.0, 10**12)]
 
+
+def test_a_rep_name_yaml_reads_as_a_number_is_the_text_written(tmp_path):
+    """`010` is the rep 010 (not 8), `1.50` the rep 1.50, `no` the rep no: in both forms."""
+    (tmp_path / "tags.yaml").write_text(TAGS, encoding="utf-8")
+    (tmp_path / "routing.yaml").write_text(
+        "pools:\n  - name: sales\n    allocation: round_robin\n    reps:\n"
+        "      - {name: 010}\n      - {name: 1.50}\n      - no\n      - 0x10\n"
+        "  - {name: east, allocation: round_robin, reps: [010, 2026-10-01]}\n"
+        "routes:\n  - {name: all, pool: sales}\n", encoding="utf-8")
+    routing = load_rules(tmp_path).routing
+    assert [r.name for r in routing.pool("sales").reps] == ["010", "1.50", "no", "0x10"]
+    assert [r.name for r in routing.pool("east").reps] == ["010", "2026-10-01"]
+    problems = check(tmp_path, """\
+    pools:
+      - {name: sales, allocation: round_robin, reps: [010, '010', 1:30]}
+    routes:
+      - {name: all, pool: sales}
+    """)
+    path = tmp_path / "routing.yaml"
+    assert problems == [
+        f"{path}:2:56: pool 'sales': rep '010' is listed twice",
+        f"{path}:2:63: pool 'sales': rep name '1:30' must be a word (letters, digits, _ . @ -)",
+    ]
+

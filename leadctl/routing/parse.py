@@ -36,6 +36,8 @@ from leadctl.rules.bounds import (
     MAX_DAYS,
     MAX_WEIGHT,
     WEIGHT_DECIMALS,
+    item_text,
+    plain_text,
     weight_units,
     whole_in,
     written,
@@ -172,8 +174,9 @@ def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool, valid_allocation: bool) -
         if isinstance(entry, Mapping):
             d.unknown_keys(entry, REP_KEYS, f"{what} rep")
         name = spec.get("name")
-        if isinstance(name, (int, float)) and not isinstance(name, bool):
-            name = str(name)
+        if name is not None and not isinstance(name, str):  # `010` is the rep 010, not 8
+            name = as_written(name, item_text(raw, index) if spec is not entry
+                              else plain_text(spec, "name"))
         if name is None and isinstance(entry, Mapping) and d.mistyped(entry, "name"):
             continue  # its unknown key is the one problem
         if not isinstance(name, str) or not REP_RE.match(name):
@@ -209,6 +212,14 @@ def _parse_reps(d: RuleDoc, item: Mapping, pool: Pool, valid_allocation: bool) -
     # Whole millionths over their gcd: the smallest whole numbers in the weights' ratio
     divisor = math.gcd(*(r.share for r in reps)) or 1
     return [replace(r, share=r.share // divisor) for r in reps]
+
+
+def as_written(value, text: str | None) -> str | None:
+    """A name YAML read as no text (`010` as 8, `1.50` as 1.5, `no` as false) as the file
+    writes it; None for a collection (no name)."""
+    if isinstance(value, (Mapping, list)):
+        return None
+    return text if text is not None else str(value)
 
 
 def _check_capacities(d: RuleDoc, rules: RoutingRules) -> None:

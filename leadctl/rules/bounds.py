@@ -107,6 +107,12 @@ def plain_text(mapping: Any, key: Any) -> str | None:
     return _plain_source(getattr(mapping, "_value_marks", {}).get(key), mapping[key])
 
 
+def item_text(seq: Any, index: int) -> str | None:
+    """seq[index]'s text in the file when it is a plain scalar (as `plain_text`)."""
+    marks = getattr(seq, "_item_marks", ())
+    return _plain_source(marks[index], seq[index]) if index < len(marks) else None
+
+
 def key_text(mapping: Any, key: Any) -> str:
     """A key as the file writes it (`yes`, `0x1F`, `1.50`: what YAML read as no text)."""
     text = _plain_source(getattr(mapping, "_key_marks", {}).get(key), key)
