@@ -219,3 +219,44 @@ def test_a_rep_name_yaml_reads_as_a_number_is_the_text_written(tmp_path):
         f"{path}:2:63: pool 'sales': rep name '1:30' must be a word (letters, digits, _ . @ -)",
     ]
 
+
+def test_a_pool_named_as_yaml_reads_a_number_is_reported_once_as_written(tmp_path):
+    """`name: 010` is reported where it is declared, as 010 (not 8); the routes and
+    lifecycle naming it (`pool: 010`, `from: [010]`) say nothing of their own."""
+    problems = check(tmp_path, """\
+    pools:
+      - name: 010
+        allocation: claim
+      - name: no
+        allocation: claim
+      - name: sales
+        allocation: claim
+    routes:
+      - name: hot
+        when: score > 50
+        pool: 010
+      - {name: back, pool: sales, reassign: true, from: [010, no, 1.50]}
+    default_pool: no
+    lifecycle: {status_sla_days: {contacting: 3}, sla_return_pool: 010}
+    """)
+    path = tmp_path / "routing.yaml"
+    assert problems == [
+        f"{path}:2:11: pool name '010' must be lower_snake_case (letters, digits, _)",
+        f"{path}:4:11: pool name no is read as true/false, not a name: quote it ('no')",
+        f"{path}:12:63: route 'back': from: unknown pool '1.50' (known: sales)",
+    ]
+
+
+def test_a_pool_reference_that_is_a_list_is_a_problem_not_a_crash(tmp_path):
+    problems = check(tmp_path, """\
+    pools:
+      - {name: sales, allocation: claim}
+    routes:
+      - {name: hot, when: score > 50, pool: [sales]}
+      - {name: all, pool: sales, reassign: true, from: [[sales]]}
+    """)
+    path = tmp_path / "routing.yaml"
+    assert problems == [
+        f"{path}:4:41: route 'hot': `pool:` must name one pool",
+        f"{path}:5:53: route 'all': from: must be a pool name or a list of pool names",
+    ]

@@ -89,6 +89,11 @@ def load_routing_rules(rules_dir: Path | str | None,
         value = parent.get(key)
         if value is None:
             return None
+        if not isinstance(value, str):  # `pool: 010` names 010 (a broken pool), not 8
+            value = as_written(value, plain_text(parent, key))
+            if value is None:
+                d.add(d.value_loc(parent, key), f"{what}: `{key}:` must name one pool")
+                return None
         if value not in known:
             if value not in broken:
                 d.add(d.value_loc(parent, key), f"{what}: unknown pool "
@@ -301,7 +306,12 @@ def _parse_from(d: RuleDoc, item: Mapping, what: str, reassign: bool, known: set
     out: list[str] = []
     for index, source in enumerate(sources):
         where = d.item_loc(raw, index) if isinstance(raw, list) else d.value_loc(item, "from")
-        if isinstance(source, str) and source in known:
+        if not isinstance(source, str):  # `from: 010` names 010, not 8
+            source = as_written(source, item_text(raw, index) if isinstance(raw, list)
+                                else plain_text(item, "from"))
+        if source is None:
+            d.add(where, f"{what}: from: must be a pool name or a list of pool names")
+        elif source in known:
             out.append(source)
         elif source not in broken:
             d.add(where, f"{what}: from: unknown pool '{source}'{one_of(source, sorted(known))}")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
+from leadctl.rules.bounds import plain_text, read_as
 from leadctl.rules.expr import CompiledExpr, ExprError, compile_expr
 from leadctl.rules.hints import (  # the parsers' one import: did_you_mean etc. re-exported
     did_you_mean,  # noqa: F401
@@ -245,12 +246,22 @@ class RuleDoc:
                 continue
             name = item.get("name")
             if not isinstance(name, str) or not NAME_RE.match(name):
-                if broken is not None and name is not None:
-                    broken.update(declared_names(name))
-                self.add(self.value_loc(item, "name") if "name" in item else where,
-                         f"{kind} needs a `name:` in lower_snake_case" if name is None
-                         else f"{kind} name '{name}' must be lower_snake_case "
-                              "(letters, digits, _)")
+                # A name YAML read as no text (`010` is 8, `no` false) is quoted and
+                # recorded as written: what a reference to it says
+                text = name if isinstance(name, str) else plain_text(item, "name")
+                if text is None and name is not None:
+                    text = str(name)
+                if broken is not None and text is not None:
+                    broken.update(declared_names(text))
+                where = self.value_loc(item, "name") if "name" in item else where
+                if name is None:
+                    self.add(where, f"{kind} needs a `name:` in lower_snake_case")
+                elif not isinstance(name, str) and NAME_RE.match(text):
+                    self.add(where, f"{kind} name {text} is read as {read_as(name)}, not a "
+                             f"name: quote it ('{text}')")
+                else:
+                    self.add(where, f"{kind} name '{text}' must be lower_snake_case "
+                             "(letters, digits, _)")
                 continue
             self.unknown_keys(item, allowed, f"{kind} '{name}'")
             loc = self.key_loc(item, "name")
