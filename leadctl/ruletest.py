@@ -48,6 +48,13 @@ from zoneinfo import ZoneInfo
 from leadctl.campaigns.funnels import ATTRIBUTIONS
 from leadctl.campaigns.funnels_report import choose_dimensions, find_funnel, funnel_report
 from leadctl.errors import Location, RuleError, UsageError
+from leadctl.identity.normalize import (
+    clean_phone,
+    cn_mobile_pattern,
+    keyed_sql,
+    normalize_phone,
+    normalize_phone_leftovers,
+)
 from leadctl.identity.persons import PLACE_COLUMNS
 from leadctl.identity.resolve import placed_persons
 from leadctl.routing import stage as routing_stage
@@ -62,11 +69,12 @@ from leadctl.rules.bounds import (
     whole_in,
     written,
 )
+from leadctl.rules.expr_compile import element_of
 from leadctl.rules.hints import did_you_mean, mistyped_keys, one_of
 from leadctl.rules.load import load_yaml
 from leadctl.ruleset import RuleSet, load_rules
 from leadctl.scoring import stage as scoring_stage
-from leadctl.sqltext import literal, trimmed
+from leadctl.sqltext import NULL_TOKENS, literal, trimmed
 from leadctl.tagging.stage import run_tags
 from leadctl.workspace import open_memory
 
@@ -97,8 +105,12 @@ class Failure:
     got: Any
 
     def __str__(self) -> str:
+        expected, got = _show(self.expected), _show(self.got)
+        if expected == got:  # a date and its text, [2026-09-01] and ["2026-09-01"]
+            expected, got = (f"{expected} ({_kind(self.expected)})",
+                             f"{got} ({_kind(self.got)})")
         return (f"{self.file}:{self.line}: {self.case}: {self.key} for {self.person}: "
-                f"expected {_show(self.expected)}, got {_show(self.got)}")
+                f"expected {expected}, got {got}")
 
     def to_dict(self) -> dict:
         return {"file": self.file, "line": self.line, "case": self.case,
@@ -141,6 +153,26 @@ def _show(value: Any) -> str:
     if isinstance(value, dt.date):  # as written in a fixture: not the quoted text
         return _plain(value)
     return json.dumps(_plain(value), ensure_ascii=False)
+
+
+def _kind(value: Any) -> str:
+    """A value's type as a FAIL line names it when two values are written alike."""
+    if isinstance(value, (list, tuple)):
+        kinds = list(dict.fromkeys(_kind(v) for v in value if v is not None))
+        return f"list of {' and '.join(kinds)}" if kinds else "list"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, dt.datetime):
+        return "timestamp"
+    if isinstance(value, dt.date):
+        return "date"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, Mapping):
+        return "mapping"
+    return "no value" if value is None else type(value).__name__
 
 
 def _plain(value: Any) -> Any:
@@ -781,7 +813,11 @@ def numbers_equal(expected: int | float, got: int | float) -> bool:
 
 def typed(value: Any, tag_type: str | None) -> Any:
     """A tag's value as `values_equal` compares it: a date or timestamp tag's (stored as
-    JSON text) as a date or a datetime."""
+    JSON text) as a date or a datetime; so are the values of a list of dates or
+    timestamps (a `top` tag over such a field)."""
+    element = element_of(tag_type) if tag_type is not None else None
+    if isinstance(value, list) and element in ("date", "timestamp"):
+        return [typed(v, element) for v in value]
     if isinstance(value, str) and tag_type in ("date", "timestamp"):
         try:
             return (dt.date if tag_type == "date" else dt.datetime).fromisoformat(value)

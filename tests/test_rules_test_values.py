@@ -166,3 +166,37 @@ def test_an_unquoted_number_expected_of_grades_named_by_numbers_is_compared(tmp_
     result = Cli(tmp_path / "ws.duckdb", rules)("rules", "test")
     assert (result.exit_code, result.stdout.splitlines()[0]) == (
         1, f"FAIL {rules / 'tests' / 'zz.yaml'}:5: zz: grade for p1: expected 4, got \"4\"")
+
+
+def test_a_top_tag_over_dates_is_expected_as_dates(tmp_path):
+    """The values of a `top` tag over a date field were left as text: `[2026-09-01]`
+    failed with `expected ["2026-09-01"], got ["2026-09-01"]`. Two values written alike
+    are told apart by their types."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    tags = rules / "tags.yaml"
+    tags.write_text(tags.read_text().replace("  page: string\n", "  page: string\n"
+                                             "  signup: date\n") +
+                    "  - {name: top_signups, kind: top, category: profile, description: x,"
+                    " event: profile, field: signup, n: 2}\n")
+    (rules / "tests").mkdir()
+    fixture = rules / "tests" / "zz.yaml"
+    case = ("as_of: 2026-11-01\npersons: [{{id: p1}}]\n"
+            "events:\n  - {{person: p1, event: profile, days_ago: 3, signup: 2026-09-01}}\n"
+            "  - {{person: p1, event: order_paid, days_ago: 1, amount: 500,"
+            " category: '2026-09-01'}}\n"
+            "expect:\n  p1: {{{}}}\n")
+    run_rules = Cli(tmp_path / "ws.duckdb", rules)
+    for same in ("top_signups: [2026-09-01]", "top_signups: ['2026-09-01']"):
+        fixture.write_text(case.format(same))
+        result = run_rules("rules", "test")
+        assert (result.exit_code, result.stdout) == (0, PASSED[1] + "\n"), same
+    fixture.write_text(case.format("top_signups: [2026-09-02]"))
+    assert run_rules("rules", "test").stdout.splitlines()[0] == (
+        f"FAIL {fixture}:7: zz: top_signups for p1: expected [\"2026-09-02\"], "
+        "got [\"2026-09-01\"]")
+    fixture.write_text(case.format("top_categories_7d: [2026-09-01]"))  # a list of text
+    result = run_rules("rules", "test")
+    assert (result.exit_code, result.stdout.splitlines()[0]) == (1, (
+        f"FAIL {fixture}:7: zz: top_categories_7d for p1: expected [\"2026-09-01\"] "
+        "(list of date), got [\"2026-09-01\"] (list of text)"))
