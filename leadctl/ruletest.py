@@ -320,8 +320,8 @@ def _parse_expect_funnels(raw: Any, case: Mapping, loc, name: str,
                 values = value if isinstance(value, Mapping) else {"persons": value}
                 for key, expected in values.items():
                     if key not in STEP_CHECK_KEYS:
-                        problems.append((s_at, f"{name}: unknown step check '{key}' (known: "
-                                         f"{', '.join(STEP_CHECK_KEYS)})"))
+                        problems.append((s_at, f"{name}: unknown step check '{key}'"
+                                         f"{one_of(key, STEP_CHECK_KEYS)}"))
                         continue
                     checks.append((str(group), str(step), key, expected, s_at))
         if not checks and len(problems) == found:  # `groups: {}`, `all: {}`, `pushed: {}`
@@ -599,9 +599,10 @@ def run_fixtures(rules_dir: Path | str) -> FixtureResult:
                 result.failures.append(Failure(case.file, where.line if where else 1,
                                                case.name, person, f"{funnel}.{key}",
                                                expected, actual))
-        unknown = [(where, f"{case.name}: unknown tag or key '{key}' in expect")
-                   for person, key, _, where in case.expect
-                   if key not in tag_names and not any(key in v for v in got.values())]
+        known = tag_names | {key for values in got.values() for key in values}
+        unknown = [(where, f"{case.name}: unknown tag or key '{key}' in expect"
+                           f"{did_you_mean(key, sorted(known))}")
+                   for person, key, _, where in case.expect if key not in known]
         if unknown:
             raise RuleError(unknown)
         _refuse_unknown_names(case, rules)
