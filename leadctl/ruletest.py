@@ -135,13 +135,16 @@ class Case:
 
 @dataclass
 class FixtureResult:
+    folder: str = ""  # where the fixtures are read from
     files: list[str] = field(default_factory=list)
     cases: int = 0
     checks: int = 0
     failures: list[Failure] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"ok": not self.failures, "files": self.files, "cases": self.cases,
+        # No case checks nothing: that does not pass (`nothing_checked`).
+        return {"ok": bool(self.cases) and not self.failures, "folder": self.folder,
+                "files": self.files, "cases": self.cases,
                 "checks": self.checks, "passed": self.checks - len(self.failures),
                 "failed": len(self.failures),
                 "failures": [f.to_dict() for f in self.failures]}
@@ -571,12 +574,19 @@ def _parse_expect(raw: Any, case: Mapping, loc, name: str, persons: list[dict],
 # --------------------------------------------------------------------------- running
 
 
+def nothing_checked(result: Mapping) -> str | None:
+    """Why a result with no case fails (`to_dict` of a run that found no fixture), else
+    None."""
+    return None if result["cases"] else \
+        f"no fixture in {result['folder']}: nothing was checked"
+
+
 def run_fixtures(rules_dir: Path | str) -> FixtureResult:
     """Check the rules, then run every fixture case; failures are returned, not raised.
     Invalid rules or fixture files raise RuleError (exit 2)."""
 
     rules = load_rules(rules_dir)
-    result = FixtureResult()
+    result = FixtureResult(str(rules.rules_dir / TESTS_DIR))
     files = fixture_files(rules.rules_dir)
     problems: list = []
     loaded: list[Case] = []

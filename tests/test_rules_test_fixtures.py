@@ -39,3 +39,17 @@ def test_an_unknown_expected_tag_or_step_check_names_the_near_miss(rules):
         f"error: {fixture}:6:13: zz: unknown step check 'conversoin' (did you mean "
         "'conversion'?) (known: persons, conversion, of_previous, median_hours_from_previous,"
         " below_min)\n"))
+
+
+def test_a_rules_folder_without_fixtures_checks_nothing_and_fails(rules):
+    """An empty or missing tests/ passed: `rules test ok: 0/0 expectations passed`, exit 0."""
+    cli = Cli(rules.parent / "ws.duckdb", rules)
+    for _ in ("empty", "missing"):
+        result = cli("rules", "test")
+        assert (result.exit_code, result.stdout, result.stderr) == (
+            1, "", f"error: no fixture in {rules / 'tests'}: nothing was checked\n")
+        doc = cli("rules", "test", "--json").json()
+        assert (doc["ok"], doc["files"], doc["cases"], doc["error"], doc["exit_code"]) == (
+            False, [], 0, {"type": "DataCheckFailed", "location": None, "message":
+                           f"no fixture in {rules / 'tests'}: nothing was checked"}, 1)
+        (rules / "tests").rmdir()

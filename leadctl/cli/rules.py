@@ -9,6 +9,7 @@ import typer
 from leadctl import api
 from leadctl.cli import common, output
 from leadctl.errors import DataCheckFailed, RuleError
+from leadctl.ruletest import nothing_checked
 
 rules_app = typer.Typer(help="Validate rule files; run rule fixtures.", no_args_is_help=True,
                         rich_markup_mode=None)
@@ -61,8 +62,8 @@ def test(ctx: typer.Context, json_out: common.Json = False) -> None:
     elif not json_out:
         _print_test_result(result)
     if not result["ok"]:  # with --json the result is part of the failure document
-        common.fail(ctx, DataCheckFailed(f"rules test: {result['failed']} of "
-                                         f"{result['checks']} expectations failed"),
+        common.fail(ctx, DataCheckFailed(nothing_checked(result) or (
+            f"rules test: {result['failed']} of {result['checks']} expectations failed")),
                     details=result)
 
 
@@ -71,6 +72,8 @@ def _print_test_result(result: dict) -> None:
     character of a case name or person id as its sign (`--json` has them as they are)."""
     for failure in result["failures"]:
         output.write_stdout(f"FAIL {output.one_line(failure['message'])}\n")
+    if nothing_checked(result):  # no count: the error says why
+        return
     verdict = "ok" if result["ok"] else f"{result['failed']} failed"
     output.write_stdout(f"rules test {verdict}: {result['passed']}/{result['checks']} "
                      f"expectations passed in {result['cases']} cases from "
