@@ -38,7 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
@@ -57,6 +57,7 @@ from leadctl.identity.normalize import (
 )
 from leadctl.identity.persons import PLACE_COLUMNS
 from leadctl.identity.resolve import placed_persons
+from leadctl.identity.subjects import distinct_subjects_sql, subject_phones_sql
 from leadctl.routing import stage as routing_stage
 from leadctl.rules.bounds import (
     FIRST_DATE,
@@ -199,7 +200,9 @@ def fixture_files(rules_dir: Path) -> list[Path]:
         if folder.is_dir() else []
 
 
-def load_cases(path: Path) -> list[Case]:
+def load_cases(path: Path, region: str = "CN") -> list[Case]:
+    """The cases of one fixture file; `region`: identity.yaml's default_region, which
+    phones are normalised with (an event's `phone:` finds the person as resolve links it)."""
 
     doc = load_yaml(path)
     problems: list[tuple[Location | None, str]] = []
@@ -217,9 +220,10 @@ def load_cases(path: Path) -> list[Case]:
     if not isinstance(raw_cases, list) or not raw_cases:  # none: a file that checks nothing
         raise RuleError([(_value_loc(doc, "cases", here), "`cases:` must be a list of cases")])
     cases = []
+    phone_key = _phone_keyer(region)
     for index, raw in enumerate(raw_cases):
         default_name = f"{path.stem}" + (f"[{index + 1}]" if "cases" in doc else "")
-        case = _parse_case(raw, path, default_name, problems)
+        case = _parse_case(raw, path, default_name, problems, phone_key)
         if case is None:
             continue
         if any(c.name == case.name for c in cases):  # a failure must name one case
@@ -250,8 +254,8 @@ def _item_loc(seq: Any, index: int, fallback: Location | None) -> Location | Non
     return (getter(index) if getter else None) or _loc(seq[index], fallback)
 
 
-def _parse_case(raw: Any, path: Path, default_name: str,
-                problems: list) -> Case | None:
+def _parse_case(raw: Any, path: Path, default_name: str, problems: list,
+                phone_key: Callable[[str], str]) -> Case | None:
     here = Location(str(path), 1, 1)
     if not isinstance(raw, Mapping):
         problems.append((_loc(raw, here), "a case must be a mapping with as_of, persons, "
@@ -274,7 +278,8 @@ def _parse_case(raw: Any, path: Path, default_name: str,
                          f"from {FIRST_DATE} to {LAST_DATE}, not {written(raw, 'as_of')}"))
         as_of = dt.date(2000, 1, 1)
     persons = _parse_persons(raw.get("persons") or [], raw, loc, name, problems)
-    events = _parse_events(raw.get("events") or [], raw, loc, name, as_of, persons, problems)
+    events = _parse_events(raw.get("events") or [], raw, loc, name, as_of, persons, problems,
+                           phone_key)
     funnels = _parse_expect_funnels(raw.get("expect_funnels"), raw, loc, name, problems)
     # funnel expectations alone are enough (when they are broken, that is their error)
     expect = [] if (raw.get("expect_funnels") is not None or "expect" in mistyped) \
@@ -367,14 +372,19 @@ def _parse_persons(raw: Any, case: Mapping, loc, name: str, problems: list) -> l
     seen: set[str] = set()
     for index, person in enumerate(raw):
         where = _item_loc(raw, index, loc)
-        if not isinstance(person, Mapping) or person.get("id") is None:
+        if not isinstance(person, Mapping) or person.get("id") is None \
+                or not trimmed(str(person["id"])):
             problems.append((where, f"{name}: each person needs an `id:`"))
+            continue
+        if not _scalar(person["id"]):  # a list or a mapping was loaded as its repr
+            problems.append((_value_loc(person, "id", where), f"{name}: person id must be a "
+                             f"text or a number, not {written(person, 'id')}"))
             continue
         for key in person:
             if key not in PERSON_KEYS:
                 problems.append((_key_loc(person, key, where), f"{name}: unknown person "
                                  f"attribute '{key}' (known: {', '.join(PERSON_KEYS)})"))
-        pid = str(person["id"])
+        pid = trimmed(str(person["id"]))  # as ingest trims an id
         if pid in seen:
             problems.append((where, f"{name}: person '{pid}' is listed twice"))
         seen.add(pid)
@@ -413,7 +423,7 @@ def _check_person_types(person: Mapping, where, name: str, problems: list) -> No
 def _person_record(person: Mapping, pid: str) -> dict:
     record = {k: person.get(k) for k in PERSON_KEYS}
     record["id"] = pid
-    record["leads"] = [str(v) for v in (person.get("leads") or [])]
+    record["leads"] = [trimmed(str(v)) for v in (person.get("leads") or [])]
     for key in ("first_seen", "last_seen"):
         if record[key] is not None:
             record[key] = _timestamp(record[key])
@@ -421,12 +431,14 @@ def _person_record(person: Mapping, pid: str) -> dict:
 
 
 def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
-                  persons: list[dict], problems: list) -> list[dict]:
+                  persons: list[dict], problems: list,
+                  phone_key: Callable[[str], str]) -> list[dict]:
     if not isinstance(raw, list):
         problems.append((_value_loc(case, "events", loc), f"{name}: `events:` must be a list"))
         return []
     ids = {p["id"] for p in persons}
-    phones = {str(p["phone"]) for p in persons if p.get("phone") is not None}
+    phones = {phone_key(trimmed(str(p["phone"]))) for p in persons
+              if p.get("phone") is not None}
     leads = {lead for p in persons for lead in p["leads"]}
     out: list[dict] = []
     for index, event in enumerate(raw):
@@ -434,7 +446,19 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
         if not isinstance(event, Mapping) or event.get("event") is None:
             problems.append((where, f"{name}: each event needs `event:` (its type)"))
             continue
-        subject = _subject(event, ids, phones, leads)
+        wrong = next((k for k in ("event", "category")
+                      if event.get(k) is not None and not _scalar(event[k])), None)
+        if wrong is not None:  # a list or a mapping was loaded as its repr
+            problems.append((_value_loc(event, wrong, where), f"{name}: `{wrong}:` must be a "
+                             f"text or a number, not {written(event, wrong)}"))
+            continue
+        event_type = (_ref(event, "event") or "").lower()
+        if not event_type or event_type in NULL_TOKENS:  # '', 'N/A': ingest's no_event_type
+            problems.append((_value_loc(event, "event", where), f"{name}: `event:` "
+                             f"{written(event, 'event')} is no event type (ingest rejects "
+                             "such a row as no_event_type)"))
+            continue
+        subject = _subject(event, ids, phones, leads, phone_key)
         if subject is None:
             problems.append((where, f"{name}: an event needs `person:` (a person id of this "
                              "case), `phone:` or `lead_id:` of a listed person"))
@@ -492,7 +516,7 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
                       if k not in EVENT_RESERVED and v != ""}
         category = None if event.get("category") is None else trimmed(str(event["category"]))
         out.append({
-            "subject": subject, "event_type": trimmed(str(event["event"])).lower(), "ts": ts,
+            "subject": subject, "event_type": event_type, "ts": ts,
             "amount": None if amount is None else float(amount),
             "category": category or None,
             "attributes": json.dumps({k: v if isinstance(v, str) else json.dumps(v)
@@ -503,14 +527,39 @@ def _parse_events(raw: Any, case: Mapping, loc, name: str, as_of: dt.date,
     return out
 
 
-def _subject(event: Mapping, ids: set, phones: set, leads: set) -> str | None:
-    if event.get("person") is not None:
-        return f"person:{event['person']}" if str(event["person"]) in ids else None
-    if event.get("phone") is not None:
-        return f"phone:{event['phone']}" if str(event["phone"]) in phones else None
-    if event.get("lead_id") is not None:
-        return f"lead:{event['lead_id']}" if str(event["lead_id"]) in leads else None
+def _subject(event: Mapping, ids: set, phones: set, leads: set,
+             phone_key: Callable[[str], str]) -> str | None:
+    """The event's subject as ingest writes it ('phone:' and the trimmed text), when it
+    names a listed person: a phone in any spelling of the person's (as resolve links
+    `138-0000-0001` and `+86 138 0000 0001`)."""
+    if (person := _ref(event, "person")) is not None:
+        return f"person:{person}" if person in ids else None
+    if (phone := _ref(event, "phone")) is not None:
+        return f"phone:{phone}" if phone_key(phone) in phones else None
+    if (lead := _ref(event, "lead_id")) is not None:
+        return f"lead:{lead}" if lead in leads else None
     return None
+
+
+def _ref(mapping: Mapping, key: str) -> str | None:
+    """An id, phone or event type as ingest reads it: trimmed; None when missing or empty.
+    (A person id of a fixture is any name: `none` is one.)"""
+    if mapping.get(key) is None:
+        return None
+    return trimmed(str(mapping[key])) or None
+
+
+def _scalar(value: Any) -> bool:
+    """A text or a number (a date YAML read is its text): not a boolean, list or mapping."""
+    return isinstance(value, (str, int, float, dt.date)) and not isinstance(value, bool)
+
+
+def _phone_keyer(region: str) -> Callable[[str], str]:
+    """A phone's identity key: E.164 when it is a valid number (`normalize_phone`, as
+    resolve's SQL and phonenumbers normalise it), else its cleaned text; the SQL side
+    is `fixture_phones_sql`."""
+    pattern = cn_mobile_pattern()
+    return lambda text: normalize_phone(text, region, pattern) or clean_phone(text)
 
 
 def _event_time(event: Mapping, as_of: dt.date) -> dt.datetime | None:
@@ -560,14 +609,15 @@ def _parse_expect(raw: Any, case: Mapping, loc, name: str, persons: list[dict],
     out = []
     for person, values in raw.items():
         where = _key_loc(raw, person, loc)
-        if str(person) not in ids:
+        if trimmed(str(person)) not in ids:
             problems.append((where, f"{name}: expectation for unknown person '{person}'"))
             continue
         if not isinstance(values, Mapping) or not values:  # {} checks nothing: no pass
             problems.append((where, f"{name}: expectations of '{person}' must map tag → value"))
             continue
         for key, value in values.items():
-            out.append((str(person), str(key), value, _key_loc(values, key, where)))
+            out.append((trimmed(str(person)), str(key), value,
+                        _key_loc(values, key, where)))
     return out
 
 
@@ -593,7 +643,7 @@ def run_fixtures(rules_dir: Path | str) -> FixtureResult:
     for path in files:
         result.files.append(str(path))
         try:
-            loaded.extend(load_cases(path))
+            loaded.extend(load_cases(path, rules.identity.default_region))
         except RuleError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -644,7 +694,7 @@ def run_case(case: Case, rules: RuleSet) -> dict[str, dict[str, Any]]:
 
     ws = open_memory()
     try:
-        load_case_data(ws, case, rules.tags.timezone)
+        load_case_data(ws, case, rules.tags.timezone, rules.identity.default_region)
         ws.start_run("rules test", case.as_of, rules.tags.rules_hash)
         run_tags(ws, rules.tags, case.as_of, run_id=ws.run_id)
         values: dict[str, dict[str, Any]] = {p["id"]: {} for p in case.persons}
@@ -721,7 +771,7 @@ def _naive_and_zoned(values: list[dt.datetime | None]) -> dict[str, Any]:
                              pa.timestamp("us", tz="UTC"))}
 
 
-def load_case_data(ws, case: Case, timezone: str) -> None:
+def load_case_data(ws, case: Case, timezone: str, region: str = "CN") -> None:
     """persons, events and subject_persons of one case, via Arrow (no row-by-row SQL);
     zoned timestamps in the workspace `timezone`, as ingest reads them."""
     import pyarrow as pa
@@ -758,6 +808,10 @@ def load_case_data(ws, case: Case, timezone: str) -> None:
         "repeat": pa.array([e["repeat"] for e in case.events], pa.int64()),
     }))
     ws.script(fixture_load_sql(timezone))
+    # phones as resolve links them: each spelling of a person's phone finds the person
+    ws.script(fixture_phones_sql(cn_mobile_pattern(), region.upper() == "CN"))
+    normalize_phone_leftovers(ws, [FIXTURE_SUBJECT_PHONES, FIXTURE_PERSON_PHONES], region)
+    ws.execute(fixture_subjects_sql())
     # city and province as resolve reads a lead's given ones: official names whatever the
     # spelling (上海, Shanghai → 上海市), a city's province. Not filled from an ID card or a
     # mobile prefix: resolve takes only valid, unblocked ones, which a fixture's are not
@@ -785,13 +839,39 @@ def fixture_load_sql(timezone: str) -> list[str]:
         f"SELECT 0, row_number() OVER (), 'fixture', subject, event_type, {local('ts')}, "
         "amount, category, "
         "CAST(attributes AS JSON) FROM fixture_events, range(repeat)",
+    ]
+
+
+FIXTURE_SUBJECT_PHONES = "fixture_subject_phones"
+FIXTURE_PERSON_PHONES = "fixture_person_phones"
+
+
+def fixture_phones_sql(mobile_pattern: str, cn_default: bool) -> list[str]:
+    """The identity keys of the events' phone subjects and of the persons' phones,
+    normalised as resolve normalises them (phonenumbers' leftovers after these:
+    `normalize_phone_leftovers`)."""
+    persons = ("SELECT person_id, phone AS raw_value, false AS split FROM fixture_persons "
+               "WHERE phone IS NOT NULL")
+    return [
+        f"CREATE OR REPLACE TEMP TABLE fixture_subjects AS "
+        f"{distinct_subjects_sql('fixture_events')}",
+        subject_phones_sql(FIXTURE_SUBJECT_PHONES, "fixture_subjects", mobile_pattern,
+                           cn_default),
+        f"CREATE OR REPLACE TEMP TABLE {FIXTURE_PERSON_PHONES} AS "
+        f"{keyed_sql('phone', persons, 'person_id', mobile_pattern, cn_default)}",
+    ]
+
+
+def fixture_subjects_sql() -> str:
+    """subject_persons of a case: a person id, a lead id of a person, a phone whose key
+    is a person's phone's (any spelling of it)."""
+    return (
         "INSERT INTO subject_persons (subject, person_id) SELECT subject, min(person_id) FROM ("
         "  SELECT 'person:' || person_id AS subject, person_id FROM fixture_persons"
-        "  UNION ALL SELECT 'phone:' || phone, person_id FROM fixture_persons "
-        "  WHERE phone IS NOT NULL"
+        f"  UNION ALL SELECT s.subject, p.person_id FROM {FIXTURE_SUBJECT_PHONES} s "
+        f"  JOIN {FIXTURE_PERSON_PHONES} p ON p.key_value = s.key_value"
         "  UNION ALL SELECT 'lead:' || unnest(leads), person_id FROM fixture_persons"
-        ") GROUP BY subject",
-    ]
+        ") GROUP BY subject")
 
 
 def _str(value: Any) -> str | None:

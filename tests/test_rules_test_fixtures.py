@@ -54,3 +54,63 @@ def test_a_rules_folder_without_fixtures_checks_nothing_and_fails(rules):
         assert (doc["ok"], doc["files"], doc["cases"], doc["error"], doc["exit_code"]) == (
             False, [], 0, {"type": "DataCheckFailed", "location": None, "message":
                            f"no fixture in {rules / 'tests'}: nothing was checked"}, 1)
+
+
+def test_an_event_finds_its_person_by_any_spelling_of_the_phone(rules):
+    """`phone:` had to match the person's phone letter for letter (exit 2 "an event
+    needs person:, phone: or lead_id: of a listed person"), while resolve links them."""
+    fixture, result = run(rules, """\
+as_of: 2026-11-01
+persons:
+  - {id: p1, phone: "138-0000-0001"}
+  - {id: p2, phone: 13800000002}
+  - {id: p3, phone: "+1 650-253-0000"}
+events:
+  - {phone: "13800000001", event: login, days_ago: 1}
+  - {phone: "+86 138 0000 0001", event: login, days_ago: 2}
+  - {phone: " 0086 138 0000 0002 ", event: login, days_ago: 1}
+  - {phone: "+16502530000", event: login, days_ago: 1}
+  - {person: " p3 ", lead_id: x, event: login, days_ago: 2}
+expect:
+  p1: {login_days_30d: 2}
+  p2: {login_days_30d: 1}
+  p3: {login_days_30d: 2}
+""")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0, "rules test ok: 3/3 expectations passed in 1 cases from 1 files\n", "")
+    fixture, result = run(rules, "as_of: 2026-11-01\npersons: [{id: p1, phone: '138-0000-0001'}]"
+                                 "\nevents:\n  - {phone: '13800000002', event: login, "
+                                 "days_ago: 1}\nexpect: {p1: {login_days_30d: 0}}\n")
+    assert (result.exit_code, result.stderr) == (2, (
+        f"error: {fixture}:4:5: zz: an event needs `person:` (a person id of this case), "
+        "`phone:` or `lead_id:` of a listed person\n"))
+
+
+def test_a_wrong_typed_event_field_or_person_id_and_no_event_type_are_fixture_errors(rules):
+    """A list or a mapping was loaded as its Python text ("['login']"), and an empty or
+    `N/A` event type was loaded though ingest rejects such a row as no_event_type."""
+    fixture, result = run(rules, """\
+as_of: 2026-11-01
+persons: [{id: [p1]}, {id: {a: 1}}, {id: p3}]
+events:
+  - {person: p3, event: [login], days_ago: 1}
+  - {person: p3, event: {type: login}, days_ago: 1}
+  - {person: p3, event: login, days_ago: 1, category: [fresh, apparel]}
+  - {person: p3, event: "", days_ago: 1}
+  - {person: p3, event: " N/A ", days_ago: 1}
+  - {person: p3, event: yes, days_ago: 1}
+  - {person: p3, event: 404, days_ago: 1, category: 7}
+expect: {p3: {login_days_30d: 0}}
+""")
+    assert (result.exit_code, result.stderr.splitlines()) == (2, [
+        f"error: {fixture}:{where}: zz: {message}" for where, message in (
+            ("2:16", "person id must be a text or a number, not ['p1']"),
+            ("2:28", "person id must be a text or a number, not {'a': 1}"),
+            ("4:25", "`event:` must be a text or a number, not ['login']"),
+            ("5:25", "`event:` must be a text or a number, not {'type': 'login'}"),
+            ("6:55", "`category:` must be a text or a number, not ['fresh', 'apparel']"),
+            ("7:25", "`event:` '' is no event type (ingest rejects such a row as "
+                     "no_event_type)"),
+            ("8:25", "`event:` ' N/A ' is no event type (ingest rejects such a row as "
+                     "no_event_type)"),
+            ("9:25", "`event:` must be a text or a number, not yes"))])
