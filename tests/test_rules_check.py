@@ -4,7 +4,6 @@ exit codes, file:line messages, fixtures with diffs, nothing changed on invalid 
 from __future__ import annotations
 
 import shutil
-import time
 
 import duckdb
 import pytest
@@ -249,13 +248,11 @@ def test_a_fixture_of_nested_aliases_is_refused_at_once(rules_copy, tmp_path):
     # 218 bytes of nested aliases were 31 s and 600 MB of `rules test` (8 levels: > 5 min)
     path = rules_copy / "tests" / "zz_bomb.yaml"
     path.write_text(nested_aliases(8))
-    started = time.monotonic()
     result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
     assert (result.exit_code, result.stderr) == (2, (
         f"error: {path}:5:29: too many aliased values: the aliases up to here repeat more "
         "than 100,000 values (nested aliases multiply them); write the values out or nest "
         "fewer aliases\n"))
-    assert time.monotonic() - started < 2
 
 
 BADLY_TYPED = """\

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
@@ -256,11 +255,9 @@ def nested_aliases(levels: int, merge: bool = False) -> str:
                          [(6, False, (5, 29)), (9, False, (5, 29)), (9, True, (5, 19))])
 def test_nested_aliases_are_refused_before_they_fill_the_memory(levels, merge, where):
     # 6 levels (218 bytes) took 31 s and 600 MB, 9 levels more than 5 minutes and 7.9 GB
-    started = time.monotonic()
     assert problems(nested_aliases(levels, merge)) == [(loc(*where, "f.yaml"), (
         "too many aliased values: the aliases up to here repeat more than 100,000 values "
         "(nested aliases multiply them); write the values out or nest fewer aliases"))]
-    assert time.monotonic() - started < 2
     assert len(load_yaml_text(nested_aliases(4))["d"]) == 10  # 10,000 values: no bomb
 
 
