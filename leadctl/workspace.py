@@ -495,7 +495,9 @@ def _opened(con: Any, file: Path, shown: Path) -> None:
     """Refuses a workspace file shorter than the blocks in use its header counts (a
     truncated copy; free blocks at the end may be cut off by DuckDB itself): DuckDB reads
     blocks only when a query needs them, so a command that needs none of the lost ones
-    would answer from a broken file as if all were well."""
+    would answer from a broken file as if all were well. Refuses too another
+    application's DuckDB database (`_refuse_foreign`)."""
+    _refuse_foreign(con, shown)
     if _beside(file, WAL).exists():  # blocks a replayed log added are not in the file
         return
     # fetchall: a result left unfinished blocks the connection's cursors (DuckDB 2)
@@ -506,6 +508,19 @@ def _opened(con: Any, file: Path, shown: Path) -> None:
         con.close()
         raise WorkspaceError(f"cannot read workspace {shown}: it holds {size} of the "
                              f"{needed} bytes its blocks in use need ({DAMAGED})")
+
+
+def _refuse_foreign(con: Any, shown: Path) -> None:
+    """Another application's DuckDB database (tables, but no `meta`) is no workspace: a
+    reader would fail on a missing table, a writer add the workspace's tables to it (an
+    empty database has nothing to lose: it becomes one)."""
+    tables = con.execute("SELECT count(*), count(*) FILTER (WHERE table_name = 'meta') "
+                         "FROM duckdb_tables() WHERE database_name = current_database() "
+                         "AND NOT temporary").fetchall()[0]
+    if tables[0] and not tables[1]:
+        con.close()
+        raise WorkspaceError(f"{shown} is a DuckDB database but not a leadctl workspace: "
+                             "nothing was changed; pass --db the workspace file")
 
 
 def _open_failure(exc: Exception, work: Path, shown: Path) -> WorkspaceError:
@@ -611,6 +626,14 @@ def _writable(db: str | os.PathLike | None, create: bool) -> tuple[Path, Path]:
     if path.parent and not path.parent.exists():
         raise WorkspaceError(f"directory {path.parent} does not exist")
     refuse_other_file(path)
+    if path.exists():  # before its lock file is made beside it
+        try:
+            con = _connect(str(path), read_only=True)
+        except Exception:  # noqa: BLE001 - the writer's own open says why
+            con = None
+        if con is not None:
+            _refuse_foreign(con, path)
+            con.close()
     if path.exists() and not path.stat().st_mode & stat.S_IWUSR:
         raise WorkspaceError(f"workspace {path} is read-only (its mode has no write "
                              "permission): nothing was changed; make it writable to update it")

@@ -156,6 +156,22 @@ def test_a_csv_given_as_the_workspace_is_refused_and_left_as_it_was(env, command
     assert sorted(p.name for p in folder.iterdir()) == ["leads.csv"]
 
 
+@pytest.mark.parametrize("command", [["runs"], ["find", "true"], ["tag", "--as-of", AS_OF],
+                                     ["status", "X1", "new"]])
+def test_another_applications_duckdb_database_is_refused_and_left_as_it_was(tmp_path,
+                                                                             command):
+    # (readers failed with exit 3 on a missing table; writers added the workspace's tables)
+    db = tmp_path / "analytics.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE foo (a INTEGER)")
+    before = db.read_bytes()
+    assert _failure(Cli(db)(*command, "--json"), 2, "WorkspaceError") == (
+        f"{db} is a DuckDB database but not a leadctl workspace: nothing was changed; "
+        "pass --db the workspace file")
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["analytics.duckdb"]
+
+
 @pytest.mark.parametrize("option", [["--db", "x.duckdb"], ["--memory-limit", "1GB"],
                                     ["--log-file", "x.log"]])
 def test_a_global_option_after_the_command_says_where_it_goes(env, option):
