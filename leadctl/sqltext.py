@@ -104,6 +104,21 @@ def plain_number_sql(text: str) -> str:
             f"THEN TRY_CAST({trimmed} AS DOUBLE) END")
 
 
+# A comma groups thousands (1,200.5) only between groups of three digits; any other comma
+# (12,5 as a decimal comma, 1,2,3) makes no number rather than a wrong one.
+GROUPED_NUMBER_RE = "^[+-]?[0-9]{1,3}(,[0-9]{3})+([.][0-9]*)?$"
+
+
+def number_sql(text: str) -> str:
+    """A text as DOUBLE when it is a plain number or one grouped by thousands
+    (`GROUPED_NUMBER_RE`), between spaces, else NULL: an amount and a `number` attribute
+    alike."""
+    trimmed = f"trim({text})"
+    return (f"CASE WHEN regexp_matches({trimmed}, {literal(GROUPED_NUMBER_RE)}) "
+            f"THEN TRY_CAST(replace({trimmed}, ',', '') AS DOUBLE) "
+            f"ELSE {plain_number_sql(text)} END")
+
+
 NULL_TOKENS_SQL = ", ".join(literal(t) for t in NULL_TOKENS)
 
 

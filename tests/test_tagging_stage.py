@@ -402,6 +402,23 @@ def test_a_number_attribute_is_a_plain_number_on_both_engines(tmp_path):
         {"person_id": "c", "coupon_sum": 0.0}]
 
 
+def test_a_number_attribute_reads_a_comma_that_groups_thousands_as_an_amount_does(tmp_path):
+    # `1,234.50` was no number (plain numbers only) while the same text is an amount;
+    # a decimal comma `12,5` stays no number
+    tags = ("event_attributes: {coupon: number}\ntags:\n"
+            "  - {name: coupon_sum, kind: metric, event: order_paid, agg: sum,"
+            " field: coupon}\n")
+    ws = events_ws()  # a: two kinds of order (1 + 2 rows), b: one
+    ws.execute("""UPDATE events SET attributes = CASE WHEN subject = 'person:b' THEN
+                  '{"coupon": "1,234.50"}' WHEN category = 'daily' THEN '{"coupon": "12,5"}'
+                  ELSE '{"coupon": " -1,000 "}' END""")
+    run_tags(ws, rules(tmp_path, tags), AS_OF, run_id=1)
+    assert ws.rows("SELECT person_id, coupon_sum FROM person_features "
+                   "ORDER BY person_id") == [
+        {"person_id": "a", "coupon_sum": -2000.0}, {"person_id": "b", "coupon_sum": 1234.5},
+        {"person_id": "c", "coupon_sum": 0.0}]
+
+
 @pytest.mark.parametrize("command", ["tag", "run --engine spark"])
 def test_a_stored_run_that_has_no_value_at_all_is_still_the_previous_run(tmp_path, command):
     # Leads without events yet: the first run stored no value (`tags` has no row), and the

@@ -16,7 +16,7 @@ from leadctl.sqltext import (
     ident,
     literal,
     null_token_sql,
-    plain_number_sql,
+    number_sql,
     ts_literal,
 )
 
@@ -692,12 +692,8 @@ def event_columns_sql(mapping: dict[str, str], types: dict[str, str], timezone: 
     else:
         numeric = _is_numeric(types[amount_col])
         amount_raw = ident(amount_col) if numeric else col("amount")
-        # A comma groups thousands (1,200.5) only between groups of three digits; any other
-        # comma (12,5 as a decimal comma, 1,2,3) is no amount rather than a wrong one.
-        grouped = f"regexp_matches({amount_raw}, '^[+-]?[0-9]{{1,3}}(,[0-9]{{3}})+([.][0-9]*)?$')"
-        value = (f"CAST({amount_raw} AS DOUBLE)" if numeric else
-                 f"CASE WHEN {grouped} THEN try_cast(replace({amount_raw}, ',', '') AS DOUBLE)"
-                 f" ELSE {plain_number_sql(amount_raw)} END")
+        # A comma groups thousands (1,200.5); 12,5 is no amount rather than a wrong one.
+        value = f"CAST({amount_raw} AS DOUBLE)" if numeric else number_sql(amount_raw)
         # NaN and ±infinity (a text 'NaN', '1e400', a float column's own) are no amount:
         # one would turn every sum and average over it, and the RFM means of everyone,
         # into NaN.

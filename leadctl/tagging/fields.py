@@ -10,7 +10,7 @@ import re
 from leadctl.ingest.sql import parse_timestamp_sql
 from leadctl.rules.expr import CompiledExpr, ExprError, expr_names
 from leadctl.rules.located import Problems, compile_located
-from leadctl.sqltext import finite_or_null_sql, ident, literal, plain_number_sql, ts_literal
+from leadctl.sqltext import finite_or_null_sql, ident, literal, number_sql, ts_literal
 from leadctl.tagging.model import EVENT_COLUMNS, TagDef, TagRules
 from leadctl.workspace import Workspace
 
@@ -29,8 +29,9 @@ def attribute_value_sql(text: str, attribute_type: str, timezone: str) -> str:
     if attribute_type == "number":
         # NaN and ±infinity (a text 'NaN', 'inf', '1e400', a float column's own) are no
         # number, as they are no amount at ingest: one passes every threshold
-        # (`duration > 100` holds for NaN) and turns sums and averages into NaN.
-        return finite_or_null_sql(plain_number_sql(text))
+        # (`duration > 100` holds for NaN) and turns sums and averages into NaN. A comma
+        # groups thousands, as in an amount (1,234.50).
+        return finite_or_null_sql(number_sql(text))
     return f"TRY_CAST({text} AS {cast})" if cast else text
 
 
