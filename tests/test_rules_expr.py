@@ -203,12 +203,13 @@ def test_evaluates_in_duckdb(ws, text, expected):
 
 
 def test_nested_rounds_compute_each_argument_once():
-    # round() reads its value 34 times: nested as a copy each, 3 levels took 36 s to plan
+    # round() reads its value some 40 times (a band per power of ten): nested as a copy
+    # each, 3 levels took 36 s to plan; bound, each level adds about 1,900 characters
     text = "amount"
     for _ in range(3):
         text = f"round({text} * 1.05, 1)"
     compiled = compile_expr(text, FIELDS, as_of=AS_OF)
-    assert compiled.sql.count('"amount"') == 1 and len(compiled.sql) < 5_000
+    assert compiled.sql.count('"amount"') == 1 and len(compiled.sql) < 8_000
 
 
 # -- portable output ----------------------------------------------------------------------

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadctl.sqlfn import round_sql
+from leadctl.sqlfn import avg_sql, exact_millionths_sql, round_sql
 
 
 def test_rounds_the_decimal_value_half_away_from_zero_and_never_fails():
@@ -36,27 +36,28 @@ def test_values_beyond_the_narrow_decimal_are_rounded_by_the_wide_one():
     assert [r[0] for r in rows] == [1234567890.13, -100000000000.0, 1000000000.0]
 
 
-def _wide_only(value: str, digits: int) -> str:
-    """The one-width form the narrow-then-wide chain must equal."""
-    scale = max(9, digits + 1)
-    return (f"coalesce(CAST(round(TRY_CAST({value} AS DECIMAL(38, {scale})), {digits}) "
-            f"AS DOUBLE), {value})")
+@settings(max_examples=150, deadline=None)
+@given(st.integers(-(10**15 - 1), 10**15 - 1), st.integers(-30, 15), st.integers(-3, 20))
+def test_a_decimal_of_15_significant_digits_rounds_as_written_at_any_magnitude(
+        whole, exponent, digits):
+    # read at 15 significant digits, never at a fixed count of decimals first
+    text = f"{whole}e{exponent}"
+    expected = float(Decimal(text).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP,
+                                            Context(prec=60)))
+    got = duckdb.connect().execute(
+        f"SELECT {round_sql('x', digits)} FROM (SELECT CAST(? AS DOUBLE) AS x)",
+        [float(text)]).fetchall()[0][0]
+    assert got == expected
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(allow_nan=False, width=64), min_size=1, max_size=200)
-       | st.lists(st.integers(-10**13, 10**13).map(lambda i: i / 1000), min_size=1,
-                  max_size=200),
-       st.integers(-3, 20))
-def test_trying_the_narrow_decimal_first_never_changes_a_result(values, digits):
-    # below 10^6, where values are fixed at 9 decimals (above: the next test)
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t (x DOUBLE)")
-    con.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
-    differ = con.execute(
-        f"SELECT x FROM t WHERE abs(x) < 1e6 AND {round_sql('x', digits)} IS DISTINCT FROM "
-        f"{_wide_only('x', digits)}").fetchall()
-    assert differ == []
+def test_digits_past_the_9th_decimal_are_not_rounded_twice():
+    # fixed at 9 decimals first, 0.4999999999 was 0.500000000 and rounded to 1
+    rows = duckdb.connect().execute(
+        f"SELECT {round_sql('x', 0)}, {round_sql('x', 2)}, {round_sql('x', 6)} FROM (VALUES "
+        f"(0.4999999999::DOUBLE), (2.0049999999), (0.0000004999999), (1.2345674999)) t(x)"
+    ).fetchall()
+    assert rows == [(0.0, 0.5, 0.5), (2.0, 2.0, 2.005), (0.0, 0.0, 0.0),
+                    (1.0, 1.23, 1.234567)]
 
 
 @settings(max_examples=80, deadline=None)
@@ -96,3 +97,19 @@ def test_a_computed_value_is_rounded_once_and_as_a_named_one(values, digits):
     differ = con.execute(f"SELECT x FROM t WHERE {bound} IS DISTINCT FROM "
                          f"{round_sql('x', digits)}").fetchall()
     assert differ == []
+
+
+def test_an_average_of_finite_values_is_finite():
+    # avg() summed 1e308 and 1.5e308 to infinity first
+    rows = duckdb.connect().execute(
+        f"SELECT {avg_sql('x')} FROM (VALUES (1e308::DOUBLE), (1.5e308)) t(x)").fetchall()
+    assert rows == [(1.25e308,)]
+
+
+def test_an_amount_is_summed_at_6_decimals_of_its_15_significant_digits():
+    rows = duckdb.connect().execute(
+        f"SELECT CAST({exact_millionths_sql('x')} AS VARCHAR) FROM (VALUES "
+        f"(0.0000004999999::DOUBLE), (1.2345674999), (1234567890123.45), (9.99e17), "
+        f"(-0.0000005), (1e18)) t(x)").fetchall()
+    assert [r[0] for r in rows] == ["0.000000", "1.234567", "1234567890123.450000",
+                                    "999000000000000000.000000", "-0.000001", None]

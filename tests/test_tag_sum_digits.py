@@ -52,6 +52,18 @@ def test_an_amount_beyond_10_to_the_18_counts_in_no_sum_nor_average(tmp_path):
         ("A", 0.0, 0.0, None, "low"), ("B", 10.0, 10.0, 10.0, "medium")]
 
 
+def test_an_amount_is_read_at_15_significant_digits_not_at_9_decimals(tmp_path):
+    # fixed at 9 decimals first, 0.0000004999999 was 0.000001 and 1.2345674999 1.234568;
+    # through DECIMAL(27, 9), 1234567890123.45 was …123.449958 and 9.99e17 …934.38
+    digits = [("2026-06-30", "A,order_paid,2026-06-25 10:00:00,0.0000004999999,toys\n"
+                             "A,order_paid,2026-06-25 11:00:00,1.2345674999,toys\n"
+                             "B,order_paid,2026-06-25 10:00:00,1234567890123.45,toys\n"),
+              ("2026-07-01", "B,order_paid,2026-06-26 10:00:00,9.99e17,toys\n")]
+    assert _nights(tmp_path, digits) == [
+        ("A", 1.234567, 1.234567, 0.617284, "low"),
+        ("B", 9.990012345678902e17, 9.990012345678902e17, 4.995006172839451e17, "medium")]
+
+
 def _nights(tmp_path, nights) -> list[tuple]:
     """The features after `nights`, the same in a nightly and a --full workspace."""
     nightly, full = Cli(tmp_path / "nightly.duckdb"), Cli(tmp_path / "full.duckdb")

@@ -419,6 +419,20 @@ def test_a_number_attribute_reads_a_comma_that_groups_thousands_as_an_amount_doe
         {"person_id": "c", "coupon_sum": 0.0}]
 
 
+def test_number_stats_keep_a_large_double_and_average_without_overflow(tmp_path):
+    # int(1.5e308) printed 309 made-up digits; avg of 1e308 and 1.5e308 was infinity
+    tags = ("event_attributes: {coupon: number}\ntags:\n"
+            "  - {name: top_coupon, kind: metric, event: order_paid, agg: max,"
+            " field: coupon}\n")
+    ws = events_ws()
+    ws.execute("""UPDATE events SET attributes = CASE WHEN subject = 'person:b' THEN
+                  '{"coupon": "1.5e308"}' ELSE '{"coupon": "1e308"}' END""")
+    summary = run_tags(ws, rules(tmp_path, tags), AS_OF, run_id=1)
+    stats = next(t for t in summary["tags"] if t["tag"] == "top_coupon")["stats"]
+    assert stats == {"min": 1e308, "avg": 1.25e308, "max": 1.5e308}
+    assert isinstance(stats["min"], float)
+
+
 @pytest.mark.parametrize("command", ["tag", "run --engine spark"])
 def test_a_stored_run_that_has_no_value_at_all_is_still_the_previous_run(tmp_path, command):
     # Leads without events yet: the first run stored no value (`tags` has no row), and the

@@ -27,6 +27,7 @@ from leadctl.scoring.sql import (
     store_scores_sql,
 )
 from leadctl.scoring.tables import SCORED_WITH_KEY
+from leadctl.sqlfn import avg_sql
 from leadctl.sqltext import ident, set_meta_sql
 from leadctl.tagging.fields import person_features_fields
 from leadctl.tagging.incremental import TagState, state_sql
@@ -132,7 +133,7 @@ def _summary(ws: Workspace, rules: ScoringRules, table: str) -> dict:
                           "persons": n})
         changes["added"] += n if p["scored"] and not p["was_scored"] else 0
         changes["removed"] += n if p["was_scored"] and not p["scored"] else 0
-    stats = ws.rows(f"SELECT min(score) AS min, avg(score) AS avg, max(score) AS max "
+    stats = ws.rows(f"SELECT min(score) AS min, {avg_sql('score')} AS avg, max(score) AS max "
                     f"FROM {ident(table)}")[0]
     names = rules.grade_names + sorted(g for g in set(now) | set(before)
                                        if g not in rules.grade_names)

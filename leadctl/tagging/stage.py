@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadctl import pii
+from leadctl.sqlfn import avg_sql
 from leadctl.sqltext import (
     date_literal,
     finite_sql,
@@ -276,7 +277,7 @@ def stats_sql(rules: TagRules, table: str = NEW_FEATURES) -> str:
         col = ident(t.name)
         cols.append(f"count({col}) AS w{k}")
         if t.type == "number":
-            cols.append(f"min({col}) AS min{k}, avg({col}) AS avg{k}, max({col}) AS max{k}")
+            cols.append(f"min({col}) AS min{k}, {avg_sql(col)} AS avg{k}, max({col}) AS max{k}")
     return f"SELECT {', '.join(cols)} FROM {table}"
 
 
@@ -578,4 +579,7 @@ def _json_key(text: str) -> Any:
 
 
 def _number(value: Any) -> Any:
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    """A whole-number float as an int, below 10^15: past that a double has no digit to
+    spare, and int(1e41) is 100000000000000000620008645040778319495168."""
+    return (int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 1e15
+            else value)

@@ -70,7 +70,7 @@ from leadctl.routing.parse import load_routing_rules
 from leadctl.routing.screens import has_state_reason, latest_action_sql, ownership_as_of_sql
 from leadctl.rules.hints import one_of
 from leadctl.scoring.parse import load_scoring_rules
-from leadctl.sqlfn import round_sql
+from leadctl.sqlfn import avg_sql, round_sql
 from leadctl.sqltext import date_literal, ident, literal, number
 from leadctl.views.asof import screen_as_of, stored_as_of
 from leadctl.views.export import check_output_file, copy_to_file
@@ -343,7 +343,7 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
         SELECT channel, {aggregates}
         FROM scoped GROUP BY channel),
     channel_persons AS (
-        SELECT channel, {round_sql("avg(score)", 2)} AS avg_score,
+        SELECT channel, {round_sql(avg_sql("score"), 2)} AS avg_score,
                coalesce(sum(amount), 0) AS sold_amount
         FROM scoped_persons GROUP BY channel),
     dup_sources AS (
@@ -376,7 +376,7 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
         SELECT {_literal(TOTAL_LABEL)} AS channel, {aggregates}
         FROM scoped),
     total_persons AS (
-        SELECT {round_sql("avg(score)", 2)} AS avg_score,
+        SELECT {round_sql(avg_sql("score"), 2)} AS avg_score,
                coalesce(sum(amount), 0) AS sold_amount
         FROM (SELECT DISTINCT person_id, score, amount FROM scoped_persons) d),{rejects}
     channel_names AS (
