@@ -163,6 +163,8 @@ def value_text(value: Any) -> str:
     if isinstance(value, float):  # 550, 183.33, 1234567 — never 1.23457e+06
         if value != value or value in (float("inf"), float("-inf")):
             return str(value)
+        if abs(value) >= 1e15:  # no decimals, and past its 17 digits f"{:.0f}" made some up
+            return repr(value).removesuffix(".0")  # as --json writes it: 1.5e+308, 9.99e+17
         return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.0f}"
     if isinstance(value, list):
         return ", ".join(value_text(v) for v in value) or "[]"

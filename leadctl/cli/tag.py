@@ -74,4 +74,6 @@ def _delta(n: int) -> str:
 def _num(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, float) and abs(value) >= 1e15:  # as --json writes it (1e+41)
+        return repr(value).removesuffix(".0")
     return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
