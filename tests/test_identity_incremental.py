@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from leadctl.identity import cache
-from leadctl.identity.config import IdentityConfig
+from leadctl.identity.config import IdentityConfig, Survivorship
 from leadctl.identity.tables import IDENTITY_STATE_KEY
 from tests.test_identity_support import (
     add_leads,
@@ -173,3 +173,21 @@ def test_a_device_id_going_to_a_null_token_and_back_gives_the_from_scratch_parti
         assert sorted(sorted(c) for c in clusters(ws)) == expected
         assert clusters(rebuilt) == clusters(ws)
         assert snapshot(ws, id_free) == snapshot(rebuilt, id_free)
+
+
+def test_a_change_of_survivorship_method_relinks_as_from_scratch():
+    """most_recent → earliest lives in the preparing statements, which the state key
+    left out: the next night kept the old golden records."""
+    ws = workspace(
+        {"lead_id": "A", "source": "sem", "phone": "13812345678", "city": "广州",
+         "created_at": "2026-01-01 10:00"},
+        {"lead_id": "B", "source": "feed", "phone": "13812345678", "city": "杭州",
+         "created_at": "2026-01-02 10:00"})
+    resolve(ws)
+    assert [r["city"] for r in ws.rows("SELECT city FROM persons")] == ["杭州市"]
+    config = IdentityConfig()
+    config.survivorship = {**config.survivorship, "city": Survivorship("earliest")}
+    resolve(ws, config)
+    incremental = snapshot(ws)
+    assert [r["city"] for r in ws.rows("SELECT city FROM persons")] == ["广州市"]
+    assert incremental == {k: v for k, v in from_scratch(ws, config).items() if k in RESULTS}

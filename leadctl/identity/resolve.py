@@ -246,10 +246,11 @@ def _region(ws: Workspace, config: IdentityConfig, key: str, full: bool) -> bool
 def _state_key(ws: Workspace, config: IdentityConfig, blocked: dict[str, list[str]]) -> str:
     """What the published identity depends on besides the leads: normalising, value
     statuses, survivorship and place rules (their SQL) and the place tables."""
-    _, query = persons.persons_sql("leads", "c", "m", "i", "p", config, [])
+    # the preparing statements too: most survivorship picks (arg_max, source ranks) are there
+    prepare, query = persons.persons_sql("leads", "c", "m", "i", "p", config, [])
     data = sorted((p.name, p.read_bytes()) for p in places.DATA.iterdir())
     text = json.dumps([ws.scalar(cache.stored_key_sql()),
-                       link.lead_identifiers_sql("i", "s", config, blocked), query,
+                       link.lead_identifiers_sql("i", "s", config, blocked), prepare, query,
                        persons.placed_sql("g", "p", "ph"), repr(data)])
     return hashlib.sha256(text.encode()).hexdigest()
 
