@@ -170,3 +170,12 @@ def test_no_prefix_to_place_costs_no_geocoder():
                          check=True).stdout.splitlines()
     assert out == ["['prefix', 'city', 'province'] 0 False",
                    "[{'prefix': '+861380013', 'city': '北京市', 'province': '北京市'}]"]
+
+
+def test_the_place_hint_names_the_kind_of_place_the_field_holds():
+    from leadctl.views.find import place_hint
+
+    assert place_hint("province = '吉林' or city = '吉林'") == {
+        "hint": "no person matched; cities and provinces are stored by their official "
+                "names: '吉林' is '吉林市', '吉林' is '吉林省'"}
+    assert place_hint("source = 'GZ' or name = '上海'") == {}  # no place fields

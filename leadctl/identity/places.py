@@ -114,12 +114,12 @@ def place_rows() -> tuple[tuple[str, str, str | None, str], ...]:
                         if (kind, key) not in ambiguous))
 
 
-def official_name(text: str) -> str | None:
-    """The official name a city or province spelling stands for (`上海`, `Shanghai`, `SH`
-    → `上海市`), None when it is no known place."""
+def official_name(text: str, kinds: tuple[str, ...] = ("city", "province")) -> str | None:
+    """The official name a spelling of a place of `kinds` stands for (`上海`, `Shanghai`,
+    `SH` → `上海市`; `吉林` as a province → `吉林省`), None when it is no known place."""
     key = place_key(text)
     return next((name for kind, alias, name, _ in place_rows()
-                 if alias == key and kind in ("city", "province") and name), None)
+                 if alias == key and kind in kinds and name), None)
 
 
 def places_table() -> Any:

@@ -42,6 +42,7 @@ from leadctl.rules.bounds import (
     whole_in,
     written,
 )
+from leadctl.rules.expr import compared_literals
 from leadctl.rules.load import rule_path
 from leadctl.rules.located import (
     Problems,
@@ -440,24 +441,6 @@ def check_routing_expressions(rules: RoutingRules, fields: Mapping[str, str],
         raise RuleError(sorted_problems(problems))
 
 
-def _literals(field: str, text: str):
-    """(offset, value) of each text literal `text` compares `field` with (`=`, `!=`, `<>`,
-    `in (…)`, `not in (…)`): a value the field never holds is most likely a typo."""
-    pattern = re.compile(rf"\b{field}\s*(?:==?|<>|!=)\s*('(?:[^']|'')*')"
-                         rf"|\b{field}\s+(?:not\s+)?in\s*\(([^)]*)\)", re.IGNORECASE)
-    # matched on the text with every literal's content blanked (same offsets): a text
-    # value such as 'status = ''new''' is no comparison
-    blanked = _TEXT_LITERAL.sub(lambda m: "'" + " " * (len(m.group()) - 2) + "'", text)
-    for match in pattern.finditer(blanked):
-        group = 1 if match.group(1) is not None else 2
-        start, end = match.span(group)
-        for literal in _TEXT_LITERAL.finditer(text[start:end]):
-            yield start + literal.start(), literal.group(1).replace("''", "'")
-
-
-_TEXT_LITERAL = re.compile(r"'((?:[^']|'')*)'")
-
-
 def _check_literals(d: RuleDoc, rules: RoutingRules, known: set[str],
                     broken: set[str]) -> None:
     """A condition comparing `pool` with a pool routing.yaml does not declare, or `status`
@@ -468,11 +451,11 @@ def _check_literals(d: RuleDoc, rules: RoutingRules, known: set[str],
     for what, text in conditions:
         if text is None:
             continue
-        for offset, value in _literals("pool", text.value):
+        for offset, value in compared_literals("pool", text.value):
             if value not in known and value not in broken:
                 d.add(text.loc_at(offset), f"{what}: unknown pool "
                       f"'{value}'{one_of(value, sorted(known))}")
-        for offset, value in _literals("status", text.value):
+        for offset, value in compared_literals("status", text.value):
             if value not in STATUSES:
                 d.add(text.loc_at(offset), f"{what}: unknown status "
                       f"'{value}'{one_of(value, STATUSES)}")
@@ -484,7 +467,7 @@ def unknown_grade_warnings(rules: RoutingRules, grades: set[str]) -> list[str]:
     for route in rules.routes:
         if route.when is None:
             continue
-        for _, value in _literals("grade", route.when.value):
+        for _, value in compared_literals("grade", route.when.value):
             if value not in grades:
                 warnings.append(f"{route.loc}: route '{route.name}' compares grade "
                                 f"with '{value}', which scoring.yaml never gives"

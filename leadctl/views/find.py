@@ -9,7 +9,6 @@ unless `reveal`; file exports stay set-based (COPY) with masking done in SQL.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,7 @@ from leadctl.errors import UsageError
 from leadctl.identity.lookup import arrived_after_sql
 from leadctl.identity.places import official_name
 from leadctl.routing.screens import has_state_reason, latest_action_sql, ownership_as_of_sql
-from leadctl.rules.expr import ExprError, compile_expr, list_of
+from leadctl.rules.expr import ExprError, compared_literals, compile_expr, list_of
 from leadctl.sqlfn import bound_sql
 from leadctl.sqltext import ident
 from leadctl.tagging.fields import expression_type
@@ -214,14 +213,13 @@ def count_sql(where: str, routing_until: dt.date | None = None, *,
     return f"SELECT count(*) {relation_sql(where, routing_until, state_reason=state_reason)}"
 
 
-_QUOTED = re.compile(r"'((?:[^']|'')*)'")
-
-
 def place_hint(text: str) -> dict:
     """When nothing matched: the quoted values of the expression that are spellings of a
     place (cities and provinces are stored by their official names), as {"hint": ...}."""
-    respelled = [(value, official_name(value)) for value in _QUOTED.findall(text)]
-    respelled = [(value, name) for value, name in respelled if name and name != value]
+    respelled = [(value, official_name(value, (field,))) for field in ("city", "province")
+                 for _, value in compared_literals(field, text)]
+    respelled = list(dict.fromkeys((value, name) for value, name in respelled
+                                   if name and name != value))
     if not respelled:
         return {}
     return {"hint": "no person matched; cities and provinces are stored by their official "
