@@ -441,3 +441,32 @@ def test_only_a_later_lead_of_a_counted_person_says_the_persons_are_todays(tmp_p
     assert identity("--since", "2026-11-01") == (False, None)
     assert identity("--duplicates", "web2", "-o", str(tmp_path / "d.csv")) == (False, None)
     assert identity("--duplicates", "web3", "-o", str(tmp_path / "d.csv")) == (False, None)
+
+
+def test_a_source_with_spaces_is_the_channel_its_trimmed_name_is(tmp_path):
+    # `vendor ` (a file named "vendor .csv") is the channel `vendor`: V2 re-sends V1's
+    # person (a same-source repeat, not a duplicate of another source), and V3 duplicates
+    # ` feed`'s X1, named `feed` as the channel table names it
+    cli = Cli(tmp_path / "ws.duckdb", tmp_path)
+    with open_writer(cli.db, create=True) as ws:
+        ws.execute("""
+INSERT INTO leads (lead_key, source, lead_id, created_at) VALUES
+ (1, 'vendor ', 'V1', '2026-10-01 10:00'), (2, 'vendor', 'V2', '2026-10-03 10:00'),
+ (3, ' feed', 'X1', '2026-10-01 10:00'), (4, 'vendor', 'V3', '2026-10-02 10:00');
+INSERT INTO person_leads VALUES (1, 'P1'), (2, 'P1'), (3, 'P2'), (4, 'P2');
+INSERT INTO persons (person_id) VALUES ('P1'), ('P2');
+INSERT INTO lead_identifiers (lead_key, id_type, value, status) VALUES
+ (1, 'phone', '+8613800138501', 'ok'), (2, 'phone', '+8613800138501', 'ok'),
+ (3, 'phone', '+8613800138502', 'ok'), (4, 'phone', '+8613800138502', 'ok');""")
+    assert rows(report(cli), VALUE[:6]) == [
+        ("vendor", 3, 1, 1, 1, {"feed": 1}),
+        ("feed", 1, 1, 0, 0, {}),
+        ("(total)", 4, 2, 1, 1, {"feed": 1}),
+    ]
+    for asked in ("vendor", "vendor "):
+        out = tmp_path / "dups.csv"
+        result = cli("report", "channels", "--as-of", "2026-11-01", "--duplicates", asked,
+                     "-o", out, "--json")
+        assert (result.exit_code, result.json()["source"]) == (0, "vendor")
+        assert out.read_text().splitlines()[1:] == [
+            "V3,2026-10-02 10:00:00,P2,feed,X1,2026-10-01 10:00:00,phone,phone 138****8502"]

@@ -114,6 +114,17 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def channel_sql(column: str) -> str:
+    """A channel value as the report groups it: trimmed of spaces, empty or NULL as
+    `(none)`. Pure."""
+    return f"coalesce(nullif(trim({column}), ''), {_literal(NONE_LABEL)})"
+
+
+def channel_value(value: str | None) -> str:
+    """`channel_sql` of one value (SQL trim: spaces only, a tab stays)."""
+    return (value or "").strip(" ") or NONE_LABEL
+
+
 def sales_pool_sql(pool_column: str, sales_pools: list[str] | None) -> str:
     """True when the pool is a sales pool: one of `sales_pools` when the routing rules
     name them, else any pool not called nurture/dormant/public."""
@@ -164,9 +175,10 @@ def arrival_ctes(columns: tuple[str, ...] = ()) -> str:
     """CTEs (to follow a WITH) classifying every resolved lead by its arrival, with two
     window passes and no self-join:
 
-    - lead_arrival: lead_key, lead_id, source, created_at, person_id, the leads
-      `columns` asked for, and arrived_at (the lead's created_at, or its file's ingest
-      time when it has none);
+    - lead_arrival: lead_key, lead_id, source (the channel value the report groups by,
+      `channel_sql`: `vendor ` and `vendor` are one source), created_at, person_id, the
+      leads `columns` asked for, and arrived_at (the lead's created_at, or its file's
+      ingest time when it has none);
     - arrivals: per resolved lead its `arrival_rank` within its person (by arrived_at,
       then source, lead_id, lead_key: deterministic ties) and `arrival`:
       new_person (its person's first lead) | known_other (an earlier lead of the person
@@ -179,7 +191,8 @@ def arrival_ctes(columns: tuple[str, ...] = ()) -> str:
     extra = "".join(f", l.{c}" for c in columns)
     return f"""
     lead_arrival AS (
-        SELECT l.lead_key, l.lead_id, l.source, l.created_at, pl.person_id{extra},
+        SELECT l.lead_key, l.lead_id, {channel_sql("l.source")} AS source, l.created_at,
+               pl.person_id{extra},
                {ARRIVED_AT_SQL} AS arrived_at
         FROM leads l LEFT JOIN person_leads pl ON pl.lead_key = l.lead_key
         LEFT JOIN ingested_files f ON f.file_id = l.file_id),
@@ -292,8 +305,7 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
         coalesce(sum(CASE WHEN arrival = 'new_person' THEN amount END), 0) AS new_amount"""
     rejects = (f"""
     reject_counts AS (
-        SELECT coalesce(nullif(trim(source), ''), {_literal(NONE_LABEL)}) AS channel,
-               count(*) AS rejects
+        SELECT {channel_sql("source")} AS channel, count(*) AS rejects
         FROM rejects WHERE kind = 'leads' AND reason <> 'superseded' {reject_since}
         GROUP BY 1),""" if by == "source" else """
     reject_counts AS (
@@ -302,7 +314,7 @@ def channel_report_sql(by: str = "source", since: dt.date | None = None,
     return f"""
 WITH {arrival_ctes(() if by == "source" else (by,))},
     lead_rows AS (
-        SELECT coalesce(nullif(trim(a.{by}), ''), {_literal(NONE_LABEL)}) AS channel,
+        SELECT {channel_sql(f"a.{by}")} AS channel,
                a.created_at, a.arrived_at, a.person_id, ar.arrival, ar.earlier_source
         FROM lead_arrival a LEFT JOIN arrivals ar ON ar.lead_key = a.lead_key),
     person_channels AS (
@@ -476,7 +488,9 @@ def report_grades(ws, rules_dir: Path | None) -> tuple[list[str], list[str]]:
 
 def duplicates_sql(source: str, since: dt.date | None = None, as_of: dt.date | None = None,
                    reveal: bool = False) -> str:
-    """The leads of `source` in scope that duplicate an earlier lead of another source:
+    """The leads of `source` (a channel value: `channel_value`, so `vendor ` and `vendor`
+    are one source, as in the channel table) in scope that duplicate an earlier lead of
+    another source:
     one row each with that earlier lead, and the identifier values the two share directly
     (`matched_on`: their types; `matched_values`: masked unless `reveal`; both NULL when
     the leads joined only through other leads). Ordered by arrival. Pure."""
@@ -491,7 +505,8 @@ WITH {arrival_ctes()},
         SELECT a.lead_key, a.lead_id, a.arrived_at, a.person_id, ar.earlier_key,
                ar.earlier_source
         FROM lead_arrival a JOIN arrivals ar ON ar.lead_key = a.lead_key
-        WHERE a.source = {literal(source)} AND ar.arrival = 'known_other' AND {in_scope}),
+        WHERE a.source = {literal(channel_value(source))} AND ar.arrival = 'known_other'
+          AND {in_scope}),
     shared AS (
         SELECT DISTINCT d.lead_key, i.id_type, {value} AS shown
         FROM dups d
@@ -580,10 +595,12 @@ def _duplicates(ws, source: str, by: str, since: dt.date | None, out: Path | Non
     if out is None:
         raise UsageError("--duplicates needs -o FILE (.csv or .parquet): the refund evidence "
                          "is a file")
-    # the sources `report channels` lists: those of leads, and of rows all rejected
+    # the sources `report channels` lists: those of leads, and of rows all rejected,
+    # trimmed as it lists them (`vendor ` is the source `vendor`)
+    source = channel_value(source)
     sources = [r["source"] for r in ws.rows(
-        "SELECT source FROM leads UNION SELECT source FROM rejects WHERE kind = 'leads' "
-        "ORDER BY 1")]
+        f"SELECT {channel_sql('source')} AS source FROM leads UNION "
+        f"SELECT {channel_sql('source')} FROM rejects WHERE kind = 'leads' ORDER BY 1")]
     if source not in sources:
         raise UsageError(f"unknown source '{source}'{one_of(source, sources)}")
     # kept for the as-of check of the persons it lists (the query once: 1 s at 1M leads)
