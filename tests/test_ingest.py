@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import tempfile
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 
 from leadctl.cli.app import app
 from leadctl.ingest import sniff
-from leadctl.ingest.columns import build_alias_map, fold_header, map_columns
+from leadctl.ingest.columns import build_alias_map, field_columns, fold_header, map_columns
 from leadctl.ingest.sql import LEADS_TABLE_COLUMNS, parse_timestamp_sql
 from leadctl.workspace import open_memory
 from tests.conftest import Cli, write
@@ -232,6 +233,54 @@ def test_lead_id_aliases(header):
     mapped, extra = map_columns([header, "wx", "Mobile", "full_name", "其他"], build_alias_map())
     assert mapped == {"lead_id": header, "wechat": "wx", "phone": "Mobile", "name": "full_name"}
     assert extra == ["其他"]
+
+
+def test_the_header_named_as_the_field_is_read_first_then_its_aliases_in_file_order():
+    headers = ["Mobile", "手机号", "Phone", "name"]
+    assert field_columns(headers, build_alias_map()) == {
+        "phone": ["Phone", "Mobile", "手机号"], "name": ["name"]}
+    assert map_columns(headers, build_alias_map()) == (
+        {"phone": "Phone", "name": "name"}, ["Mobile", "手机号"])
+
+
+def test_a_field_several_columns_give_takes_the_first_usable_value_of_each_row(cli, tmp_path):
+    # `Mobile` and `手机号` are both the phone: row A has it in the second one only (it was
+    # rejected, no_identifier: the first column alone was read); `N/A` is no value. `ts`
+    # is read before `时间` (a file whose `时间` came first was refused, no_timestamp).
+    leads = write(tmp_path / "two.csv", "Mobile,手机号,name\n,13800138801,A\n"
+                  "13800138802,,B\nN/A,13800138803,C\n 13800138804 ,13800138805,D\n")
+    events = write(tmp_path / "ev2.csv", "phone,event_type,时间,ts\n"
+                   "13800139101,visit,,2026-10-02 10:00:00\n"
+                   "13800139101,visit,2026-10-03 10:00:00, \n"
+                   "13800139101,visit,2026-10-04 10:00:00,2026-10-05 10:00:00\n"
+                   "13800139101,visit,,\n")
+    stamps = pa.array([None, dt.datetime(2026, 10, 7, 10)], pa.timestamp("us"))
+    base = {"phone": ["13800139102"] * 2, "event_type": ["visit"] * 2, "ts": stamps}
+    pq.write_table(pa.table({**base, "time": pa.array([dt.datetime(2026, 10, 6, 10)] * 2,
+                                                      pa.timestamp("us"))}),
+                   tmp_path / "ev3.parquet")  # two timestamp columns
+    pq.write_table(pa.table({**base, "时间": ["2026-10-08 10:00:00", None]}),
+                   tmp_path / "ev4.parquet")  # a timestamp column and a text one
+    result = cli("ingest", leads, events, tmp_path / "ev3.parquet", tmp_path / "ev4.parquet",
+                 "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [(f["status"], f["loaded"], f["rejected"]) for f in result.json()["files"]] == [
+        ("loaded", 4, 0), ("loaded", 3, 1), ("loaded", 2, 0), ("loaded", 2, 0)]
+    assert leads_in(cli, "name", "phone", "attributes") == [
+        ("A", "13800138801", '{"手机号":"13800138801"}'), ("B", "13800138802", '{"手机号":null}'),
+        ("C", "13800138803", '{"手机号":"13800138803"}'),
+        ("D", "13800138804", '{"手机号":"13800138805"}')]
+    with duckdb.connect(str(cli.db), read_only=True) as con:
+        assert con.execute("SELECT subject, CAST(ts AS VARCHAR), attributes FROM events "
+                           "ORDER BY file_id, row_number").fetchall() == [
+            ("phone:13800139101", "2026-10-02 10:00:00", '{"时间":null}'),
+            ("phone:13800139101", "2026-10-03 10:00:00", '{"时间":"2026-10-03 10:00:00"}'),
+            ("phone:13800139101", "2026-10-05 10:00:00", '{"时间":"2026-10-04 10:00:00"}'),
+            ("phone:13800139102", "2026-10-06 10:00:00", '{"time":"2026-10-06 10:00:00"}'),
+            ("phone:13800139102", "2026-10-07 10:00:00", '{"time":"2026-10-06 10:00:00"}'),
+            ("phone:13800139102", "2026-10-08 10:00:00", '{"时间":"2026-10-08 10:00:00"}'),
+            ("phone:13800139102", "2026-10-07 10:00:00", '{"时间":null}')]
+    assert [r[1:] for r in rejects_in(cli)] == [(4, "no_timestamp")]
 
 
 def test_configured_aliases_win():
@@ -785,10 +834,10 @@ def test_an_events_file_keeps_every_column(cli, tmp_path):
                  "13812345678,login,2026-10-30,SRC_A,SRC_B,CH_A,CH_B\n")
     assert cli("ingest", path).exit_code == 0
     con = duckdb.connect(str(cli.db), read_only=True)
-    assert con.execute("SELECT subject, attributes FROM events").fetchall() == [
-        ("phone:13812345678", json.dumps({"utm_source": "SRC_B", "channel": "CH_B",
-                                          "来源": "SRC_A", "渠道": "CH_A"},
-                                         ensure_ascii=False, separators=(",", ":")))]
+    ((subject, attributes),) = con.execute("SELECT subject, attributes FROM events").fetchall()
+    assert (subject, json.loads(attributes)) == (
+        "phone:13812345678",
+        {"utm_source": "SRC_B", "channel": "CH_B", "来源": "SRC_A", "渠道": "CH_A"})
     con.close()
 
 

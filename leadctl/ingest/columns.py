@@ -71,21 +71,33 @@ def build_alias_map(extra: dict[str, list[str]] | None = None,
     return mapping
 
 
+def field_columns(headers: list[str], alias_map: dict[str, str]) -> dict[str, list[str]]:
+    """{canonical: the headers that map to it}, in the order they are read: a header that
+    is the canonical name itself (`phone`, `Phone`, `event type`) first, then the
+    aliases in file order. Loading reads the first usable value of a row among them
+    (`ingest.sql.first_value_sql`)."""
+    fields: dict[str, list[str]] = {}
+    for header in headers:
+        canonical = alias_map.get(fold_header(header))
+        if canonical:
+            fields.setdefault(canonical, []).append(header)
+    for canonical, mapped in fields.items():
+        own = [h for h in mapped if fold_header(h) == fold_header(canonical)]
+        fields[canonical] = own + [h for h in mapped if h not in own]
+    return fields
+
+
 def map_columns(headers: list[str], alias_map: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """Returns ({canonical: original header}, [unmapped headers kept as attributes]).
 
-    When two headers map to the same canonical column the first wins; the
-    other is kept as an attribute so nothing is lost.
+    When several headers map to the same canonical column, the one named as the column
+    itself, else the first in file order, is its header (`field_columns`); the others
+    are kept as attributes so nothing is lost.
     """
-    mapped: dict[str, str] = {}
-    extra: list[str] = []
-    for header in headers:
-        canonical = alias_map.get(fold_header(header))
-        if canonical and canonical not in mapped:
-            mapped[canonical] = header
-        else:
-            extra.append(header)
-    return mapped, extra
+    mapped = {canonical: names[0] for canonical, names in
+              field_columns(headers, alias_map).items()}
+    chosen = set(mapped.values())
+    return mapped, [h for h in headers if h not in chosen]
 
 
 def missing_identifier_message(headers: list[str], unmapped: list[str],

@@ -20,6 +20,7 @@ from leadctl.ingest.columns import (
     IDENTIFIER_COLUMNS,
     LEAD_COLUMNS,
     build_alias_map,
+    field_columns,
     fold_header,
     map_columns,
     missing_identifier_message,
@@ -513,6 +514,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
             kind = "events" if events_by_columns(mapping) else "leads"
         if kind == "events":  # its `id` names no lead (LEADS_ONLY_ALIASES)
             mapping, extra = map_columns(columns, alias_maps["events"])
+        fields = field_columns(columns, alias_maps[kind])
         result.kind = kind
         # Rejected rows are counted as inserted (an INSERT returns its count on DuckDB and
         # on the Spark executor): no count of rejects afterwards.
@@ -521,10 +523,10 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
                 file_id, source, kind, staged.rejects_table, at=at))
         if kind == "leads":
             _load_leads(ws, staged, mapping, extra, columns, file_id, source, options, result,
-                        state, at)
+                        state, at, fields)
         else:
             _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
-                         result, at, staged.header_fields)
+                         result, at, staged.header_fields, fields)
         if misread:
             _retract_reads(ws, [row[0] for row in misread], file_id, fmt.encoding, result, at)
         if fmt.stat is not None and file_stat(path) != fmt.stat:
@@ -754,8 +756,27 @@ def _invalid(ws, rows_sql, columns, file_id, source, kind, reason, detail, resul
     result.status, result.message = "invalid", detail
 
 
+def _read_fields(rows_sql: str, mapping: dict[str, str], fields: dict[str, list[str]],
+                 columns: list[str], types: dict[str, str]):
+    """A field several columns give (`Mobile` and `手机号`, `时间` and `ts`) is read from
+    one column added to the rows: per row the first usable value among them
+    (`sql.first_value_sql`). Returns the rows, the mapping and the types to read by."""
+    taken = {c.lower() for c in columns}
+    names: dict[str, str] = {}
+    for canonical in mapping:
+        if len(fields.get(canonical, ())) > 1:
+            name, n = f"_{canonical}_value", 1
+            while name.lower() in taken:
+                name, n = f"_{canonical}_value_{n}", n + 1
+            taken.add(name.lower())
+            names[canonical] = name
+    rows_sql, added = sql.first_value_sql(
+        rows_sql, {name: fields[canonical] for canonical, name in names.items()}, types)
+    return rows_sql, {**mapping, **names}, {**types, **added}
+
+
 def _load_leads(ws, staged: StagedFile, mapping, extra, columns, file_id, source, options,
-                result, state: IngestState, at):
+                result, state: IngestState, at, fields=None):
     rows_sql = staged.rows_sql
     if not any(c in mapping for c in IDENTIFIER_COLUMNS):
         detail = missing_identifier_message(columns, extra, options.aliases)
@@ -767,7 +788,8 @@ def _load_leads(ws, staged: StagedFile, mapping, extra, columns, file_id, source
     kept = set(extra) | {h for c, h in mapping.items() if c not in LEAD_COLUMNS}
     extra = [c for c in columns if c in kept]
     mapping = {c: h for c, h in mapping.items() if c in LEAD_COLUMNS}
-    checked = sql.checked_leads_sql(rows_sql, mapping, extra, columns, options.timezone,
+    read_sql, mapping, _ = _read_fields(rows_sql, mapping, fields or {}, columns, staged.types)
+    checked = sql.checked_leads_sql(read_sql, mapping, extra, columns, options.timezone,
                                     staged.header_fields, staged.decoded)
     ws.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {checked}")
     # A view: read twice, it costs less than a stored table (a Spark job per file).
@@ -790,7 +812,7 @@ def _load_leads(ws, staged: StagedFile, mapping, extra, columns, file_id, source
 
 
 def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, options,
-                 result, at, header_fields=None):
+                 result, at, header_fields=None, fields=None):
     missing = [c for c in ("event_type",) if c not in mapping]
     if not any(c in mapping for c in ("person_id", "lead_id", "phone")):
         missing.append("person_id/lead_id/phone")
@@ -803,6 +825,7 @@ def _load_events(ws, rows_sql, mapping, extra, columns, types, file_id, source, 
         _invalid(ws, rows_sql, columns, file_id, source, "events", "missing_columns", detail,
                  result, at)
         return
+    rows_sql, mapping, types = _read_fields(rows_sql, mapping, fields or {}, columns, types)
     fields = sql.event_columns_sql(mapping, types, options.timezone, columns, header_fields)
     # Lead columns an events file carries (utm_source, channel, ...) are attributes of its
     # events under their canonical names (a campaign's UTM fields, for funnels); when the

@@ -59,6 +59,28 @@ def usable_sql(expr: str) -> str:
             f"AND regexp_matches({expr}, '[\\p{{L}}\\p{{N}}]'))")
 
 
+def first_value_sql(rows_sql: str, fields: dict[str, list[str]],
+                    types: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The rows plus one column per field several columns give (`{name: [columns]}`, in
+    the order they are read, `columns.field_columns`): per row the first value that
+    carries information (`usable_sql`), else the first non-blank one; when all of them
+    have one type other than text (two timestamp columns), the first non-NULL value of
+    that type. Returns (rows SQL, {name: its DuckDB type})."""
+    added, typed = [], {}
+    for name, columns in fields.items():
+        kinds = {types[c].upper() for c in columns}
+        if len(kinds) == 1 and kinds != {"VARCHAR"}:
+            expr, typed[name] = f"coalesce({', '.join(map(ident, columns))})", types[columns[0]]
+        else:
+            texts = [text_sql(c) for c in columns]
+            firsts = [f"CASE WHEN {usable_sql(t)} THEN {t} END" for t in texts]
+            expr, typed[name] = f"coalesce({', '.join(firsts + texts)})", "VARCHAR"
+        added.append(f"{expr} AS {ident(name)}")
+    if not added:
+        return rows_sql, typed
+    return f"SELECT *, {', '.join(added)} FROM ({rows_sql})", typed
+
+
 def parse_timestamp_sql(expr: str, timezone: str) -> str:
     """Text → TIMESTAMP (local time of `timezone`); NULL when unparseable.
 
