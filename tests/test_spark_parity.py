@@ -122,6 +122,25 @@ def _files_at_the_edges(inbox: Path) -> None:
             f"13700000099,order_paid,2026-10-01 10:00:00,{a}\n"
             for a in ("1_000", "1.5d", "0x1p3", "+.5", "1e3")))
     _files_of_a_legacy_writer(inbox)
+    _files_with_two_headers_for_one_field(inbox)
+
+
+def _files_with_two_headers_for_one_field(inbox: Path) -> None:
+    """A field two columns give (phone twice; ts and 时间 as text, ts and time as Parquet
+    timestamps): each row's first usable value, the header named as the field first."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (inbox / "two_phones.csv").write_text("Mobile,手机号,name\n,13700000001,Y1\n"
+                                          "13700000002,,Y2\n", encoding="utf-8")
+    (inbox / "two_times.csv").write_text(
+        "phone,event_type,时间,ts\n13700000004,visit,,2026-10-02 10:00:00\n"
+        "13700000004,visit,2026-10-03 10:00:00,\n", encoding="utf-8")
+    pq.write_table(pa.table({
+        "phone": ["13700000004"] * 2, "event_type": ["visit"] * 2,
+        "ts": pa.array([None, 1791280800000000], pa.timestamp("us")),
+        "time": pa.array([1791194400000000] * 2, pa.timestamp("us"))}),
+        inbox / "two_stamps.parquet")
 
 
 def _files_of_a_legacy_writer(inbox: Path) -> None:
@@ -162,7 +181,7 @@ def test_sample_data_same_partition_tags_scores_and_routes(sample):
 
 def test_generated_data_same_results(generated):
     duck, spark, run = generated
-    _assert_same(_parity(duck, spark), {"person_leads": 1980, "tags": 21325, "scores": 930,
+    _assert_same(_parity(duck, spark), {"person_leads": 1982, "tags": 21325, "scores": 930,
                                         "ownership": 930, "assignments": 930})
     assert run["stages"]["resolve"]["persons"] == 930
 
@@ -188,6 +207,23 @@ def test_edge_files_load_as_on_duckdb(generated):
         ("Z2", "李 四", "2026-10-02 00:00:00", "loaded", 0),
         ("Z3", "赵六", "2026-10-01 19:00:00", "loaded", 0),
         ("Z4", "赵六", "2026-11-01 13:30:00", "loaded", 0)]
+
+
+def test_a_field_two_columns_give_takes_each_rows_first_value_as_on_duckdb(generated):
+    loaded = _on_both_engines(
+        generated, "SELECT source, name, phone, attributes FROM leads "
+        "WHERE source = 'two_phones' UNION ALL SELECT source, subject, CAST(ts AS VARCHAR), "
+        "attributes FROM events WHERE source IN ('two_times', 'two_stamps') ORDER BY ALL")
+    assert loaded[0] == loaded[1] == [
+        ("two_phones", "Y1", "13700000001", '{"手机号":"13700000001"}'),
+        ("two_phones", "Y2", "13700000002", '{"手机号":null}'),
+        ("two_stamps", "phone:13700000004", "2026-10-05 10:00:00",
+         '{"time":"2026-10-05 10:00:00"}'),
+        ("two_stamps", "phone:13700000004", "2026-10-06 10:00:00",
+         '{"time":"2026-10-05 10:00:00"}'),
+        ("two_times", "phone:13700000004", "2026-10-02 10:00:00", '{"时间":null}'),
+        ("two_times", "phone:13700000004", "2026-10-03 10:00:00",
+         '{"时间":"2026-10-03 10:00:00"}')]
 
 
 def test_amounts_are_plain_numbers_on_both_engines(generated):
