@@ -69,7 +69,8 @@ class RuleSet:
         data lacks, of tags, funnel steps and `reactivate_on`, become warnings)."""
         problems, warnings = check_tags_against_data(ws, self.tags)
         problems += zone_problems(stored_zone(ws), self.sources.timezone,
-                                  self.sources.timezone_loc)
+                                  self.sources.timezone_loc,
+                                  rule_path(self.rules_dir, SOURCES_FILE))
         if problems:
             raise RuleError(sorted_problems(problems))
         self.warnings.extend(warnings)

@@ -172,3 +172,29 @@ def test_another_zone_than_the_stored_times_were_read_in_is_refused(tmp_path):
     with duckdb.connect(str(cli.db), read_only=True) as con:  # read in Shanghai time
         assert con.execute("SELECT created_at FROM leads").fetchall() == [
             (dt.datetime(2026, 10, 21, 4, 0),)]
+
+
+def test_the_default_zone_against_other_stored_times_is_refused_at_sources_yaml(tmp_path):
+    # a sources.yaml without `timezone:` (or none at all) is the default zone: the refusal
+    # had no place (rules check --json: file, line and col null)
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    text = (rules / "sources.yaml").read_text()
+    (rules / "sources.yaml").write_text(text.replace("timezone: Asia/Shanghai", "timezone: UTC"))
+    leads = write(tmp_path / "z.csv", "phone\n13800138111\n")
+    cli = Cli(tmp_path / "ws.duckdb", rules=rules)
+    assert cli("ingest", leads).exit_code == 0
+    (rules / "sources.yaml").write_text(text.replace("timezone: Asia/Shanghai\n", ""))
+    said = ("timezone is Asia/Shanghai, the default ({}), but this workspace holds times "
+            "read in UTC (times are converted once, as their file is read): write timezone: "
+            "UTC in sources.yaml, or read the files into a new workspace")
+    result = cli("rules", "check", "--json")
+    assert result.exit_code == 2
+    assert [(p["file"], p["line"], p["col"], p["message"])
+            for p in result.json()["problems"]] == [
+        (f"{rules}/sources.yaml", 1, 1, said.format("sources.yaml has no `timezone:`"))]
+    (rules / "sources.yaml").unlink()
+    for args in (("ingest", leads), ("run", "--as-of", "2026-11-02"), ("rules", "check")):
+        result = cli(*args)
+        assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+            2, f"error: {rules}/sources.yaml:1:1: " + said.format("there is no sources.yaml"))

@@ -37,7 +37,8 @@ from leadctl.ingest.sniff import (
     transcode_to_utf8,
     without_eof_mark,
 )
-from leadctl.ingest.sources import SourcesConfig, load_sources_config
+from leadctl.ingest.sources import SOURCES_FILE, SourcesConfig, load_sources_config
+from leadctl.rules.load import rule_path
 from leadctl.sqltext import ident, literal, meta_value_sql, set_meta_sql
 from leadctl.workspace import Workspace
 
@@ -114,6 +115,8 @@ class IngestOptions:
     force: bool = False  # read with the forced encoding even when it contradicts the file
     timezone: str | None = None  # None: from rules/sources.yaml, else Asia/Shanghai
     timezone_loc: Location | None = None  # where sources.yaml names it
+    # the sources.yaml the zone comes from (named there, or its default when not)
+    sources_file: Path | None = None
     aliases: dict[str, list[str]] = field(default_factory=dict)
     rules_dir: Path | None = None
 
@@ -135,6 +138,7 @@ def options_from_rules(rules_dir: Path | None, config: SourcesConfig | None = No
     options = IngestOptions(rules_dir=rules_dir, aliases=config.aliases, **overrides)
     if options.timezone is None:
         options.timezone, options.timezone_loc = config.timezone, config.timezone_loc
+        options.sources_file = rule_path(rules_dir, SOURCES_FILE)
     return options
 
 
@@ -388,7 +392,8 @@ def check_zone(ws: Workspace, options: IngestOptions) -> str | None:
     would hold wall clocks of two zones, and its results would not be those of the same
     files and rules read afresh."""
     stored = stored_zone(ws)
-    problems = zone_problems(stored, options.timezone, options.timezone_loc)
+    problems = zone_problems(stored, options.timezone, options.timezone_loc,
+                             options.sources_file)
     if problems:
         raise RuleError(problems)
     return stored
@@ -399,14 +404,26 @@ def stored_zone(ws: Workspace) -> str | None:
     return ws.scalar(meta_value_sql(ZONE_KEY))
 
 
-def zone_problems(stored: str | None, timezone: str, where: Location | None) -> list:
-    """sources.yaml's `timezone` against the zone the workspace's times were read in
-    (`stored`)."""
+def zone_problems(stored: str | None, timezone: str, where: Location | None,
+                  sources: Path | None = None) -> list:
+    """sources.yaml's `timezone` (written at `where`) against the zone the workspace's
+    times were read in (`stored`). Not written there (`where` None), the zone is the
+    default of `sources` (the sources.yaml read, or looked for): the problem is at that
+    file's start and says so."""
     if stored is None or stored == timezone:
         return []
+    converted = "(times are converted once, as their file is read)"
+    if where is None and sources is not None:
+        missing = (f"{SOURCES_FILE} has no `timezone:`" if sources.is_file()
+                   else f"there is no {SOURCES_FILE}")
+        return [(Location(str(sources), 1, 1),
+                 f"timezone is {timezone}, the default ({missing}), but "
+                 f"this workspace holds times read in {stored} {converted}: write "
+                 f"timezone: {stored} in {SOURCES_FILE}, or read the files into a new "
+                 "workspace")]
     return [(where, f"timezone is {timezone}, but this workspace holds times read in "
-                    f"{stored} (times are converted once, as their file is read): keep "
-                    f"timezone: {stored}, or read the files into a new workspace")]
+                    f"{stored} {converted}: keep timezone: {stored}, or read the files into "
+                    "a new workspace")]
 
 
 def ingest_paths(ws: Workspace, paths: list[str], options: IngestOptions | None = None,
