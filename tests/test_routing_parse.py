@@ -220,6 +220,15 @@ def test_a_rep_name_yaml_reads_as_a_number_is_the_text_written(tmp_path):
     ]
 
 
+def test_a_rep_name_behind_an_anchor_or_an_alias_is_its_text(tmp_path):
+    (tmp_path / "tags.yaml").write_text(TAGS, encoding="utf-8")
+    (tmp_path / "routing.yaml").write_text(
+        "pools:\n  - {name: sales, allocation: round_robin, reps: [&r 010, {name: &q 0x1F}]}\n"
+        "routes:\n  - {name: all, pool: sales}\n", encoding="utf-8")
+    routing = load_rules(tmp_path).routing
+    assert [r.name for r in routing.pool("sales").reps] == ["010", "0x1F"]
+
+
 def test_a_pool_named_as_yaml_reads_a_number_is_reported_once_as_written(tmp_path):
     """`name: 010` is reported where it is declared, as 010 (not 8); the routes and
     lifecycle naming it (`pool: 010`, `from: [010]`) say nothing of their own."""

@@ -124,7 +124,11 @@ def _plain_source(mark: Any, value: Any) -> str | None:
     it); None for a quoted or block one, a collection, or no mark."""
     if mark is None or mark.style or isinstance(value, (list, dict)):
         return None
-    return mark.source.text[mark.start:mark.end].strip() or None
+    # the node's mark starts at its properties: an anchor (`&r 010`) or a tag is not text
+    return _NODE_PROPERTIES.sub("", mark.source.text[mark.start:mark.end].strip()) or None
+
+
+_NODE_PROPERTIES = re.compile(r"^(?:[&!]\S*\s+)*")
 
 
 def read_as(value: Any) -> str:
