@@ -316,6 +316,7 @@ def test_configured_aliases_win():
     ("2026-11-01 02:30 America/New_York", "2026-11-01 15:30:00"),
     ("2026-11-01 00:30 America/New_York", "2026-11-01 12:30:00"),
     ("2026-04-05 01:45:00 Australia/Lord_Howe", "2026-04-04 22:45:00"),  # a 30-min one
+    ("2026-10-25 01:30 Antarctica/Troll", "2026-10-25 07:30:00"),  # a 2-hour one
     ("2026-03-08 02:30 America/New_York", "2026-03-08 15:30:00"),  # skipped: as DuckDB
     # a zone not read is no time, never the local one: CST is China's and US Central
     ("2026-10-03 08:15:00 CST", None),

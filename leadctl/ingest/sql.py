@@ -106,11 +106,12 @@ def parse_timestamp_sql(expr: str, timezone: str) -> str:
     zone = f"regexp_extract({expr}, '({region})$', 1)"
     read = f"try_cast({wall} || ' ' || {zone} AS TIMESTAMPTZ)"
     # The hour that repeats when clocks go back: DuckDB reads its later instant, Spark
-    # (Java) and Python its earlier one; the earlier one is taken on both (1 h or, as on
-    # Lord Howe Island, 30 min before, when it reads as the same wall-clock time there).
+    # (Java) and Python its earlier one; the earlier one is taken on both (2 h before, as
+    # at Antarctica/Troll, 1 h, or 30 min, as on Lord Howe Island, when it reads as the
+    # same wall-clock time there).
     earlier = " ".join(
         f"WHEN timezone({zone}, {read} - INTERVAL {gap}) = try_cast({wall} AS TIMESTAMP) "
-        f"THEN {read} - INTERVAL {gap}" for gap in ("1 HOUR", "30 MINUTE"))
+        f"THEN {read} - INTERVAL {gap}" for gap in ("2 HOUR", "1 HOUR", "30 MINUTE"))
     in_region = f"CASE {earlier} ELSE {read} END"
     local = literal(timezone)
     return (
