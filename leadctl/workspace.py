@@ -491,13 +491,13 @@ DAMAGED = "the file is damaged or truncated: restore it from a copy"
 _HEADER_BYTES = 3 * 4096
 
 
-def _opened(con: Any, file: Path, shown: Path) -> None:
+def _opened(con: Any, file: Path, shown: Path, *, reader: bool = False) -> None:
     """Refuses a workspace file shorter than the blocks in use its header counts (a
     truncated copy; free blocks at the end may be cut off by DuckDB itself): DuckDB reads
     blocks only when a query needs them, so a command that needs none of the lost ones
     would answer from a broken file as if all were well. Refuses too another
     application's DuckDB database (`_refuse_foreign`)."""
-    _refuse_foreign(con, shown)
+    _refuse_foreign(con, shown, reader=reader)
     if _beside(file, WAL).exists():  # blocks a replayed log added are not in the file
         return
     # fetchall: a result left unfinished blocks the connection's cursors (DuckDB 2)
@@ -510,17 +510,29 @@ def _opened(con: Any, file: Path, shown: Path) -> None:
                              f"{needed} bytes its blocks in use need ({DAMAGED})")
 
 
-def _refuse_foreign(con: Any, shown: Path) -> None:
-    """Another application's DuckDB database (tables, but no `meta`) is no workspace: a
-    reader would fail on a missing table, a writer add the workspace's tables to it (an
-    empty database has nothing to lose: it becomes one)."""
-    tables = con.execute("SELECT count(*), count(*) FILTER (WHERE table_name = 'meta') "
-                         "FROM duckdb_tables() WHERE database_name = current_database() "
-                         "AND NOT temporary").fetchall()[0]
-    if tables[0] and not tables[1]:
+def _refuse_foreign(con: Any, shown: Path, *, reader: bool = False) -> None:
+    """A DuckDB database without a workspace's `meta(key, value)` and its schema_version
+    is no workspace: a reader would fail on a missing table, a writer add the workspace's
+    tables to another application's file. An empty database has nothing to lose: a
+    writer makes it a workspace; a reader finds none in it."""
+    here = "database_name = current_database() AND NOT temporary"
+    # fetchall: a result left unfinished blocks the connection's cursors (DuckDB 2)
+    objects, meta = con.execute(
+        f"SELECT (SELECT count(*) FROM duckdb_tables() WHERE {here}) "
+        f"+ (SELECT count(*) FROM duckdb_views() WHERE {here} AND NOT internal), "
+        "(SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = 'meta' "
+        "AND column_name IN ('key', 'value'))").fetchall()[0]
+    if meta == 2 and con.execute("SELECT count(*) FROM meta "
+                                 "WHERE key = 'schema_version'").fetchall()[0][0]:
+        return
+    if objects or reader:
         con.close()
-        raise WorkspaceError(f"{shown} is a DuckDB database but not a leadctl workspace: "
-                             "nothing was changed; pass --db the workspace file")
+        raise WorkspaceError(
+            f"{shown} is a DuckDB database but not a leadctl workspace: nothing was changed;"
+            " pass --db the workspace file" if objects else
+            f"no workspace in {shown} (an empty DuckDB database): run `leadctl init` first "
+            "(or pass --db)")
 
 
 def _open_failure(exc: Exception, work: Path, shown: Path) -> WorkspaceError:
@@ -542,7 +554,7 @@ def open_reader(db: str | os.PathLike | None) -> Workspace:
         raise
     except Exception as exc:  # duckdb raises IOException for non-database files
         raise _open_failure(exc, path, path) from exc
-    _opened(con, path, path)
+    _opened(con, path, path, reader=True)
     return Workspace(con, path, read_only=True)
 
 

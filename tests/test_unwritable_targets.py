@@ -158,18 +158,33 @@ def test_a_csv_given_as_the_workspace_is_refused_and_left_as_it_was(env, command
 
 @pytest.mark.parametrize("command", [["runs"], ["find", "true"], ["tag", "--as-of", AS_OF],
                                      ["status", "X1", "new"]])
+@pytest.mark.parametrize("made", [
+    ["CREATE TABLE foo (a INTEGER)"],
+    ["CREATE TABLE meta (key VARCHAR, value VARCHAR)", "CREATE TABLE users (a INTEGER)"],
+    ["CREATE VIEW v AS SELECT 1 AS a"]])
 def test_another_applications_duckdb_database_is_refused_and_left_as_it_was(tmp_path,
-                                                                             command):
+                                                                             command, made):
     # (readers failed with exit 3 on a missing table; writers added the workspace's tables)
     db = tmp_path / "analytics.duckdb"
     with duckdb.connect(str(db)) as con:
-        con.execute("CREATE TABLE foo (a INTEGER)")
+        for statement in made:
+            con.execute(statement)
     before = db.read_bytes()
     assert _failure(Cli(db)(*command, "--json"), 2, "WorkspaceError") == (
         f"{db} is a DuckDB database but not a leadctl workspace: nothing was changed; "
         "pass --db the workspace file")
     assert db.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["analytics.duckdb"]
+
+
+def test_an_empty_duckdb_file_is_no_workspace_to_read_but_one_to_write(tmp_path):
+    db = tmp_path / "new.duckdb"
+    duckdb.connect(str(db)).close()
+    assert _failure(Cli(db)("runs", "--json"), 2, "WorkspaceError") == (
+        f"no workspace in {db} (an empty DuckDB database): run `leadctl init` first "
+        "(or pass --db)")
+    assert Cli(db)("status", "X1", "pending").exit_code == 1  # a workspace now: no X1
+    assert Cli(db)("runs", "--json").exit_code == 0
 
 
 @pytest.mark.parametrize("option", [["--db", "x.duckdb"], ["--memory-limit", "1GB"],
