@@ -643,7 +643,7 @@ def test_a_duckdb_night_continues_from_loaded_spark_results(two_nights, tmp_path
         assert '"as_of": "2026-11-03"' in con.execute(meta).fetchone()[0]
 
 
-def test_cluster_paths_are_listed_file_by_file_through_hadoop():
+def test_cluster_paths_are_listed_file_by_file_through_hadoop(tmp_path):
     from leadctl.spark.executor import spark_session
     from leadctl.spark.ingest import SparkReader
 
@@ -652,6 +652,12 @@ def test_cluster_paths_are_listed_file_by_file_through_hadoop():
     assert [p.stem for p in found] == ["agent_list", "app_signups", "campaign_events", "events",
                                        "feed_douyin", "sem_baidu", "seo_forms"]
     assert all(p.size > 0 and p.mtime > 0 for p in found)
+    # hidden folders hold copies, as in a local folder (.stversions, .Trash, _temporary)
+    for folder in ("", ".stversions/", "sub/.Trash/", "_temporary/"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / "a.csv").write_text("lead_id,phone\nA1,13900000001\n")
+    assert [str(p)[len(f"file:{tmp_path}"):] for p in reader.expand([f"file://{tmp_path}"])
+            ] == ["/a.csv"]
 
 
 @pytest.fixture(scope="module")

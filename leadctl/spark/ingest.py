@@ -215,9 +215,15 @@ def list_cluster_files(spark, pattern: str) -> list[ClusterPath]:
     statuses = []
     for status in fs.globStatus(path) or []:
         if status.isDirectory():
+            root = str(status.getPath().toString()).rstrip("/") + "/"
             files = fs.listFiles(status.getPath(), True)
             while files.hasNext():
-                statuses.append(files.next())
+                listed = files.next()
+                # as in a local folder: hidden folders (.Trash, .stversions) and Spark's
+                # own (_temporary) hold copies, not deliveries
+                folders = str(listed.getPath().toString())[len(root):].split("/")[:-1]
+                if not any(f.startswith((".", "_")) for f in folders):
+                    statuses.append(listed)
         else:
             statuses.append(status)
     found = [ClusterPath(str(s.getPath().toString()), s.getLen(), s.getModificationTime())
