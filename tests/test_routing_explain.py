@@ -92,3 +92,22 @@ def test_no_route_is_shown_for_a_pool_a_later_row_left_and_a_sale_came_back_to(t
     # Before the return it was the route's doing (rows dated by then: the first only).
     ws.execute("UPDATE assignments SET as_of = as_of + 1 WHERE run_id > 1")
     assert explain_routing(ws, "a1", tmp_path, AS_OF)["route"]["route"] == "hot"
+
+
+def test_a_merged_away_ids_route_into_the_pool_is_not_the_route_that_placed_it(tmp_path):
+    # r1 (warm → public_sea) merged into a1, whose own state (hot → sales) was kept; an
+    # SLA return then took a1 to public_sea: no route placed it there, yet warm was shown
+    r = rules(tmp_path, ROUTED.format(reassign="", default=""))
+    ws = make_ws([("a1", 90, "A", "east")])
+    run_routing(ws, r, AS_OF, run_id=1)
+    ws.execute("INSERT INTO person_aliases (old_person_id, person_id) VALUES ('r1', 'a1')")
+    for person, hours, old, new, rule in (
+            ("r1", 0, None, "public_sea", "warm"), ("a1", 24, "sales", "sales", "merge"),
+            ("a1", 48, "sales", "public_sea", "lifecycle.status_sla_days")):
+        ws.execute("INSERT INTO assignments (logged_at, run_id, as_of, person_id, old_pool, "
+                   "new_pool, rule, reason) SELECT logged_at + INTERVAL (?) HOUR, 2 + ?, "
+                   "as_of + ? // 24, ?, ?, ?, ?, ? FROM assignments WHERE run_id = 1",
+                   [hours, hours, hours, person, old, new, rule, rule])
+    ws.execute("UPDATE ownership SET pool = 'public_sea', owner = NULL WHERE person_id = 'a1'")
+    got = explain_routing(ws, "a1", tmp_path, AS_OF + dt.timedelta(days=2))
+    assert got["state"]["pool"] == "public_sea" and "route" not in got

@@ -49,24 +49,20 @@ def person_log(ws, person_id: str, limit: int = LOG_ROWS,
 
 def placing_route(ws, person_id: str, routes: list[str], pool: str | None,
                   until: dt.date | None = None) -> str | None:
-    """The route (of `routes`) that last put the person in `pool`: its latest log row of a
-    route (by date, `LOG_ORDER`, as the log is listed), not a merge, claim, status change
-    or sale, which keep or move a state a route made (dated by `until`, when given),
-    unless a later row of the id it was recorded under took the person out of the pool
-    (an SLA return, then a sale bringing it back: no route placed it there since). None:
-    no route placed it there."""
+    """The route (of `routes`) that last put the person in `pool`: the latest log row of
+    the person (under any id it was recorded under; by date, `LOG_ORDER`, as the log is
+    listed; dated by `until`, when given) that moved it into the pool, when a route wrote
+    it. A status change, claim or sale within the pool moves nothing; a merge row is
+    passed over (the state it kept came in by the retired id's own rows). None: the latest
+    move into the pool was no route's (an SLA return, a sale bringing it back), or none."""
     if not routes or pool is None:
         return None
     rows, params = _person_rows(person_id, until)
-    dated = "" if until is None else " AND (l.as_of IS NULL OR l.as_of <= ?)"
-    return ws.scalar(
-        f"SELECT rule FROM assignments a WHERE {rows} AND new_pool = ? "
-        f"AND rule IN ({', '.join(literal(r) for r in routes)}) "
-        "AND NOT EXISTS (SELECT 1 FROM assignments l WHERE l.person_id = a.person_id "
-        "AND l.old_pool = a.new_pool AND l.new_pool IS DISTINCT FROM a.new_pool "
-        f"AND (l.logged_at, l.run_id) > (a.logged_at, a.run_id){dated}) "
-        f"ORDER BY {LOG_ORDER} LIMIT 1",
-        [*params, pool] + ([until] if until is not None else []) + [person_id])
+    rule = ws.scalar(
+        f"SELECT rule FROM assignments WHERE {rows} AND new_pool = ? "
+        "AND old_pool IS DISTINCT FROM new_pool AND rule NOT IN ('merge', 'split') "
+        f"ORDER BY {LOG_ORDER} LIMIT 1", [*params, pool, person_id])
+    return rule if rule in routes else None
 
 
 def latest_action_sql(until: dt.date | None = None) -> str:
