@@ -122,3 +122,13 @@ def test_a_refused_write_leaves_no_half_file(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=f"cannot write {target}: No space left on device"):
         write_fragment(target, [], 2)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_place_only_a_province_names_is_one_city_and_a_null_token_none():
+    ws = workspace(
+        {"lead_id": "K1", "name": "甲", "phone": "13800000081", "city": "香港"},
+        {"lead_id": "K2", "name": "甲", "phone": "13800000081", "city": "Hong Kong"},
+        {"lead_id": "K3", "name": "甲", "phone": "13800000081", "city": "HK"},
+        {"lead_id": "K4", "name": "甲", "phone": "13800000081", "city": "N/A"})
+    resolve(ws)
+    assert find_suspects(ws, min_distinct=2)["suspects"] == []

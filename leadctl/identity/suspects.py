@@ -24,6 +24,7 @@ from pathlib import Path
 from leadctl import pii
 from leadctl.identity import places
 from leadctl.identity.suggest_sql import name_key_sql
+from leadctl.sqltext import null_token_sql
 from leadctl.textfile import write_text_file
 from leadctl.workspace import Workspace
 
@@ -37,10 +38,15 @@ def suspects_sql(places_table: str, min_distinct: int) -> str:
     return f"""
         WITH carriers AS (
             SELECT li.id_type, li.value, li.records, {name_key_sql('l.name')} AS name_key,
-                coalesce(p.name, nullif({places.place_key_sql('l.city')}, '')) AS city
+                -- a city, else a place only a province names (香港, 内蒙古), else the
+                -- spelling; a null token (N/A) is no city
+                CASE WHEN NOT {null_token_sql('trim(l.city)')} THEN coalesce(
+                    p.name, pp.name, nullif({places.place_key_sql('l.city')}, '')) END AS city
             FROM lead_identifiers li JOIN leads l ON l.lead_key = li.lead_key
             LEFT JOIN {places_table} p ON p.kind = 'city'
                  AND p.key = {places.place_key_sql('l.city')}
+            LEFT JOIN {places_table} pp ON pp.kind = 'province'
+                 AND pp.key = {places.place_key_sql('l.city')}
             WHERE li.status = 'ok' AND li.records > 1),
         names AS (SELECT DISTINCT id_type, value, name_key FROM carriers
                   WHERE name_key IS NOT NULL),
