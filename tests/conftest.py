@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +59,13 @@ def shipped_rules_untouched():
     yield
     after = {p.name: p.read_bytes() for p in RULES.rglob("*") if p.is_file()}
     assert after == before, "a test changed the shipped rules/ folder"
+
+
+@pytest.fixture
+def rules_copy(tmp_path: Path) -> Path:
+    """The shipped rules without their fixtures, and an empty tests/ folder (each test
+    adds its own)."""
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target, ignore=shutil.ignore_patterns("tests"))
+    (target / "tests").mkdir()
+    return target

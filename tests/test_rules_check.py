@@ -32,15 +32,6 @@ tags:
 """
 
 
-@pytest.fixture
-def rules_copy(tmp_path):
-    """The shipped rules without their fixtures (each test adds its own)."""
-    target = tmp_path / "rules"
-    shutil.copytree(RULES, target, ignore=shutil.ignore_patterns("tests"))
-    (target / "tests").mkdir()
-    return target
-
-
 def seeded(cli: Cli) -> Cli:
     assert cli("init", str(cli.db.parent)).exit_code == 0
     con = duckdb.connect(str(cli.db))

@@ -4,20 +4,14 @@ rules folder without fixtures checks nothing, so it does not pass."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.conftest import RULES, Cli
+from tests.conftest import Cli
 
 
 @pytest.fixture
-def rules(tmp_path):
-    """The shipped rules without their fixtures, and an empty tests/ folder."""
-    folder = tmp_path / "rules"
-    shutil.copytree(RULES, folder, ignore=shutil.ignore_patterns("tests"))
-    (folder / "tests").mkdir()
-    return folder
+def rules(rules_copy):
+    return rules_copy
 
 
 def run(rules, text: str, *args: str):

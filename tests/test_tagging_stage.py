@@ -385,37 +385,26 @@ def test_a_number_attribute_that_is_nan_or_infinite_is_no_number(tmp_path):
         {"person_id": "c", "big_coupons": 0, "coupon_sum": 0.0, "top_coupon": None}]
 
 
-def test_a_number_attribute_is_a_plain_number_on_both_engines(tmp_path):
-    """`1_000` (DuckDB's cast reads 1000, Spark's none) and `2.5d` (Spark's Java cast reads
-    2.5, DuckDB's none) are no number on either engine; `1e3` is, spaces around it too."""
+@pytest.mark.parametrize(("b", "daily", "other", "sums"), [
+    # `1_000` (DuckDB's cast reads 1000, Spark's none) and `2.5d` (Spark's Java cast reads
+    # 2.5, DuckDB's none) are no number on either engine; `1e3` is, spaces around it too
+    ("1_000", "2.5d", " 1e3 ", (2000.0, 0.0)),
+    # `1,234.50` was no number (plain numbers only) while the same text is an amount; a
+    # decimal comma `12,5` stays no number
+    ("1,234.50", "12,5", " -1,000 ", (-2000.0, 1234.5))])
+def test_a_number_attribute_reads_a_number_as_an_amount_does(tmp_path, b, daily, other,
+                                                             sums):
     tags = ("event_attributes: {coupon: number}\ntags:\n"
             "  - {name: coupon_sum, kind: metric, event: order_paid, agg: sum,"
             " field: coupon}\n")
     ws = events_ws()  # a: two kinds of order (1 + 2 rows), b: one
     ws.execute("""UPDATE events SET attributes = CASE WHEN subject = 'person:b' THEN
-                  '{"coupon": "1_000"}' WHEN category = 'daily' THEN '{"coupon": "2.5d"}'
-                  ELSE '{"coupon": " 1e3 "}' END""")
+                  json_object('coupon', ?) WHEN category = 'daily' THEN json_object('coupon', ?)
+                  ELSE json_object('coupon', ?) END""", [b, daily, other])
     run_tags(ws, rules(tmp_path, tags), AS_OF, run_id=1)
     assert ws.rows("SELECT person_id, coupon_sum FROM person_features "
                    "ORDER BY person_id") == [
-        {"person_id": "a", "coupon_sum": 2000.0}, {"person_id": "b", "coupon_sum": 0.0},
-        {"person_id": "c", "coupon_sum": 0.0}]
-
-
-def test_a_number_attribute_reads_a_comma_that_groups_thousands_as_an_amount_does(tmp_path):
-    # `1,234.50` was no number (plain numbers only) while the same text is an amount;
-    # a decimal comma `12,5` stays no number
-    tags = ("event_attributes: {coupon: number}\ntags:\n"
-            "  - {name: coupon_sum, kind: metric, event: order_paid, agg: sum,"
-            " field: coupon}\n")
-    ws = events_ws()  # a: two kinds of order (1 + 2 rows), b: one
-    ws.execute("""UPDATE events SET attributes = CASE WHEN subject = 'person:b' THEN
-                  '{"coupon": "1,234.50"}' WHEN category = 'daily' THEN '{"coupon": "12,5"}'
-                  ELSE '{"coupon": " -1,000 "}' END""")
-    run_tags(ws, rules(tmp_path, tags), AS_OF, run_id=1)
-    assert ws.rows("SELECT person_id, coupon_sum FROM person_features "
-                   "ORDER BY person_id") == [
-        {"person_id": "a", "coupon_sum": -2000.0}, {"person_id": "b", "coupon_sum": 1234.5},
+        {"person_id": "a", "coupon_sum": sums[0]}, {"person_id": "b", "coupon_sum": sums[1]},
         {"person_id": "c", "coupon_sum": 0.0}]
 
 
