@@ -179,3 +179,6 @@ def test_the_place_hint_names_the_kind_of_place_the_field_holds():
         "hint": "no person matched; cities and provinces are stored by their official "
                 "names: '吉林' is '吉林市', '吉林' is '吉林省'"}
     assert place_hint("source = 'GZ' or name = '上海'") == {}  # no place fields
+    assert place_hint("'Shanghai' = city or city = 'HK'") == {
+        "hint": "no person matched; cities and provinces are stored by their official "
+                "names: 'Shanghai' is '上海市', 'HK' is the province '香港特别行政区'"}

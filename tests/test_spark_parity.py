@@ -644,6 +644,7 @@ def test_a_duckdb_night_continues_from_loaded_spark_results(two_nights, tmp_path
 
 
 def test_cluster_paths_are_listed_file_by_file_through_hadoop(tmp_path):
+    from leadctl.ingest.load import expand_paths
     from leadctl.spark.executor import spark_session
     from leadctl.spark.ingest import SparkReader
 
@@ -653,11 +654,13 @@ def test_cluster_paths_are_listed_file_by_file_through_hadoop(tmp_path):
                                        "feed_douyin", "sem_baidu", "seo_forms"]
     assert all(p.size > 0 and p.mtime > 0 for p in found)
     # hidden folders hold copies, as in a local folder (.stversions, .Trash, _temporary)
-    for folder in ("", ".stversions/", "sub/.Trash/", "_temporary/"):
+    for folder in ("", ".stversions/", "sub/.Trash/", "_temporary/", "_2024_06/"):
         (tmp_path / folder).mkdir(parents=True, exist_ok=True)
         (tmp_path / folder / "a.csv").write_text("lead_id,phone\nA1,13900000001\n")
     assert [str(p)[len(f"file:{tmp_path}"):] for p in reader.expand([f"file://{tmp_path}"])
-            ] == ["/a.csv"]
+            ] == ["/_2024_06/a.csv", "/a.csv"]
+    assert [str(p)[len(str(tmp_path)):] for p in expand_paths([str(tmp_path)])] == [
+        "/_2024_06/a.csv", "/a.csv"]
 
 
 @pytest.fixture(scope="module")

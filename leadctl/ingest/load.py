@@ -154,8 +154,7 @@ def _data_files(folder: Path) -> list[Path]:
     # is a delivery that failed (reported by _ingest_file), not nothing
     found: list[Path] = []
     for root, folders, names in os.walk(folder, onerror=unreadable):
-        # hidden folders (.git, .stversions, .Trash-1000) hold copies, not deliveries
-        folders[:] = [f for f in folders if not f.startswith(".")]
+        folders[:] = [f for f in folders if not copies_folder(f)]
         found += (Path(root) / name for name in names)
     return sorted(p for p in found if _is_data_file(p))
 
@@ -169,6 +168,12 @@ def _from_the_root(raw: str) -> bool:
     fixed = _GLOB.split(raw, maxsplit=1)[0]
     folder = fixed if fixed == raw else os.path.dirname(fixed)
     return bool(folder) and os.path.realpath(folder) == os.path.abspath(os.sep)
+
+
+def copies_folder(name: str) -> bool:
+    """A folder that holds copies, not deliveries: hidden ones (.git, .stversions,
+    .Trash-1000) and Spark's own (_temporary, _spark_metadata); both engines skip them."""
+    return name.startswith(".") or name in ("_temporary", "_spark_metadata")
 
 
 def file_stat(path: Path) -> tuple[int, int]:

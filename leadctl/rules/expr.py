@@ -166,14 +166,16 @@ TEXT_LITERAL = re.compile(r"'((?:[^']|'')*)'")  # a quoted text value, '' for '
 
 def compared_literals(field: str, text: str):
     """(offset, value) of each text literal `text` compares `field` with (`=`, `!=`, `<>`,
-    `in (…)`, `not in (…)`): a value the field never holds is most likely a typo."""
+    on either side, `in (…)`, `not in (…)`): a value the field never holds is most likely
+    a typo."""
     pattern = re.compile(rf"\b{field}\s*(?:==?|<>|!=)\s*('(?:[^']|'')*')"
-                         rf"|\b{field}\s+(?:not\s+)?in\s*\(([^)]*)\)", re.IGNORECASE)
+                         rf"|\b{field}\s+(?:not\s+)?in\s*\(([^)]*)\)"
+                         rf"|('(?:[^']|'')*')\s*(?:==?|<>|!=)\s*{field}\b", re.IGNORECASE)
     # matched on the text with every literal's content blanked (same offsets): a text
     # value such as 'status = ''new''' is no comparison
     blanked = TEXT_LITERAL.sub(lambda m: "'" + " " * (len(m.group()) - 2) + "'", text)
     for match in pattern.finditer(blanked):
-        group = 1 if match.group(1) is not None else 2
+        group = next(g for g in (1, 2, 3) if match.group(g) is not None)
         start, end = match.span(group)
         for literal in TEXT_LITERAL.finditer(text[start:end]):
             yield start + literal.start(), literal.group(1).replace("''", "'")

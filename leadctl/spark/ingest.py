@@ -8,7 +8,13 @@ import os
 from pathlib import Path
 
 from leadctl.errors import InputError
-from leadctl.ingest.load import DATA_SUFFIXES, DuckDBReader, StagedFile, expand_paths
+from leadctl.ingest.load import (
+    DATA_SUFFIXES,
+    DuckDBReader,
+    StagedFile,
+    copies_folder,
+    expand_paths,
+)
 from leadctl.ingest.sniff import (
     UTF8,
     FileFormat,
@@ -219,10 +225,8 @@ def list_cluster_files(spark, pattern: str) -> list[ClusterPath]:
             files = fs.listFiles(status.getPath(), True)
             while files.hasNext():
                 listed = files.next()
-                # as in a local folder: hidden folders (.Trash, .stversions) and Spark's
-                # own (_temporary) hold copies, not deliveries
                 folders = str(listed.getPath().toString())[len(root):].split("/")[:-1]
-                if not any(f.startswith((".", "_")) for f in folders):
+                if not any(copies_folder(f) for f in folders):  # as a local folder
                     statuses.append(listed)
         else:
             statuses.append(status)

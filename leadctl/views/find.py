@@ -216,14 +216,21 @@ def count_sql(where: str, routing_until: dt.date | None = None, *,
 def place_hint(text: str) -> dict:
     """When nothing matched: the quoted values of the expression that are spellings of a
     place (cities and provinces are stored by their official names), as {"hint": ...}."""
-    respelled = [(value, official_name(value, (field,))) for field in ("city", "province")
-                 for _, value in compared_literals(field, text)]
-    respelled = list(dict.fromkeys((value, name) for value, name in respelled
-                                   if name and name != value))
+    respelled = []
+    for field in ("city", "province"):
+        for _, value in compared_literals(field, text):
+            name = official_name(value, (field,))
+            if name is None and field == "city":  # 香港, HK: a province names it alone
+                province = official_name(value, ("province",))
+                name = province and f"the province '{province}'"
+            elif name is not None:
+                name = f"'{name}'"
+            if name and name != f"'{value}'":
+                respelled.append(f"'{value}' is {name}")
     if not respelled:
         return {}
     return {"hint": "no person matched; cities and provinces are stored by their official "
-                    "names: " + ", ".join(f"'{v}' is '{n}'" for v, n in respelled)}
+                    "names: " + ", ".join(dict.fromkeys(respelled))}
 
 
 def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | None = None,
