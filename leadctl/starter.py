@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -19,16 +20,24 @@ def starter_rules_dir() -> Path:
 
 
 def init_workspace(directory: Path, db: Path | None, rules: Path | None) -> dict:
+    """The workspace and its starter rules. Every path is checked before anything is
+    made: a refused init leaves nothing behind."""
+    for folder, what in ((directory, "workspace"), (rules, "rules")):
+        if folder is not None and _is_root(folder):  # `init "$DIR/"` with DIR unset
+            raise InputError(f"{folder} is the root folder (an unset variable before a /?): "
+                             f"name the {what} folder")
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} is a file, not a folder: give a folder for the workspace")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a read-only or pseudo file system, a file on the way
-        raise InputError(f"cannot create the folder {directory}: {exc.strerror}") from None
     db = db or directory / "leadctl.duckdb"
     rules = rules or directory / "rules"
     created_db = not db.exists()
     refuse_other_file(db)  # not a workspace (a CSV): refused before the rules are written
+    if db.parent != directory and not db.parent.is_dir():  # (directory is made below)
+        raise WorkspaceError(f"directory {db.parent} does not exist")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only or pseudo file system, a file on the way
+        raise InputError(f"cannot create the folder {directory}: {exc.strerror}") from None
     copied, kept = [], []
     source = starter_rules_dir()
     # The rules first: a folder that cannot hold them (a file there, a read-only mount)
@@ -50,3 +59,7 @@ def init_workspace(directory: Path, db: Path | None, rules: Path | None) -> dict
         pass  # schema is created by the writer
     return {"db": str(db), "db_created": created_db, "rules": str(rules),
             "rules_copied": copied, "rules_kept": kept}
+
+
+def _is_root(folder: Path) -> bool:
+    return os.path.realpath(folder) == os.path.abspath(os.sep)

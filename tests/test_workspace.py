@@ -383,3 +383,29 @@ def test_leadctl_db_written_as_a_folder_is_refused_by_the_library(tmp_path, monk
     assert (done.returncode, done.stderr) == (2, "error: newdir/ names a folder: give a "
                                                  "file path\n")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_init_refuses_the_root_and_an_empty_folder_before_making_anything(tmp_path,
+                                                                           monkeypatch):
+    # (`--rules "$UNSET/"` wrote the starter rules into /; a missing folder of --db was
+    # found only after the rules had been copied)
+    import shutil
+
+    def copied(src, dest):
+        raise AssertionError(f"init wrote {dest}")
+
+    monkeypatch.setattr(shutil, "copyfile", copied)
+    for rules, folder, message in (
+            (Path("/"), tmp_path / "w", "/ is the root folder (an unset variable before a "
+                                        "/?): name the rules folder"),
+            (tmp_path / "r", Path("/"), "/ is the root folder (an unset variable before a "
+                                        "/?): name the workspace folder"),
+            (tmp_path / "t2" / "rules", tmp_path / "t2",
+             f"directory {tmp_path / 't2' / 'sub'} does not exist")):
+        db = tmp_path / "t2" / "sub" / "ws.duckdb" if folder.name == "t2" else \
+            tmp_path / "ws.duckdb"
+        result = Cli(db, rules=rules)("init", folder, "--json")
+        assert (result.exit_code, result.json()["error"]["message"]) == (2, message)
+    empty = Cli(tmp_path / "ws.duckdb", rules=tmp_path / "r")("init", "")
+    assert empty.exit_code == 2 and "name the workspace folder" in empty.stderr
+    assert list(tmp_path.iterdir()) == []

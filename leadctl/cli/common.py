@@ -60,12 +60,12 @@ def file_path(value: str | os.PathLike) -> Path:
     return Path(text)
 
 
-def folder_path(value: str | os.PathLike) -> Path:
-    """The parser of `--rules`: an empty value (an unset variable) is no folder, never
-    the working folder pathlib would make of it: exit 2 naming the option."""
+def folder_path(value: str | os.PathLike, what: str = "rules") -> Path:
+    """The parser of `--rules` (and init's DIR): an empty value (an unset variable) is no
+    folder, never the working folder pathlib would make of it: exit 2 naming the option."""
     text = os.fspath(value)
     if not text.strip():
-        raise typer.BadParameter("an empty path (an unset variable?): name the rules folder")
+        raise typer.BadParameter(f"an empty path (an unset variable?): name the {what} folder")
     return Path(text)
 
 

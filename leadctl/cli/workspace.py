@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
 
 def init(
     ctx: typer.Context,
-    directory: Annotated[Path, typer.Argument(help="Workspace folder.")] = Path("."),
+    directory: Annotated[Path, typer.Argument(
+        help="Workspace folder.", parser=lambda v: common.folder_path(v, "workspace"))
+    ] = Path("."),
     json_out: common.Json = False,
 ) -> None:
     """Create a workspace: database and starter rules/ with documented examples."""
