@@ -606,6 +606,18 @@ def test_not_found_echoes_the_query_masked_like_the_portrait(ws_cli, query, show
         1, f"error: no lead or person matches {shown}\n")
 
 
+def test_a_value_of_a_lead_ingested_since_the_last_resolve_says_to_resolve(cli, tmp_path):
+    # (its phone said only that no lead matched, its lead id to run resolve)
+    inbox = tmp_path / "z.csv"
+    inbox.write_text("lead_id,phone\nZ1,13900001111\n", encoding="utf-8")
+    assert cli("ingest", inbox).exit_code == 0
+    result = cli("portrait", "13900001111")
+    assert (result.exit_code, result.stderr) == (
+        1, "error: no lead or person matches '139****1111' (tried phone 139****1111, lead "
+        "id, person id); 1 lead(s) ingested since the last resolve are not looked up yet: "
+        "run `leadctl resolve` (or the nightly `leadctl run`) and ask again\n")
+
+
 def test_ingested_but_unresolved_lead(ws_cli):
     result = ws_cli("portrait", "L099")
     assert (result.exit_code, result.stderr) == (

@@ -347,6 +347,15 @@ def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[s
     card = next((lk for lk in lookups if lk.kind == "id_card"), None)
     hint = ("; the ID card checksum is wrong (a typo?)"
             if card and not id_card_checksum_ok(card.value) else "")
+    # values are looked up among the identifiers resolve read: leads ingested since the
+    # last resolve may hold it
+    unread = ws.scalar(
+        "SELECT count(*) FROM leads l WHERE NOT EXISTS (SELECT 1 FROM person_leads pl "
+        "WHERE pl.lead_key = l.lead_key) AND NOT EXISTS (SELECT 1 FROM lead_identifiers li "
+        "WHERE li.lead_key = l.lead_key)")
+    if unread:
+        hint += (f"; {unread} lead(s) ingested since the last resolve are not looked up "
+                 "yet: run `leadctl resolve` (or the nightly `leadctl run`) and ask again")
     raise NotFound(f"no lead or person matches {shown!r} (tried {tried}){hint}")
 
 
