@@ -470,3 +470,11 @@ INSERT INTO lead_identifiers (lead_key, id_type, value, status) VALUES
         assert (result.exit_code, result.json()["source"]) == (0, "vendor")
         assert out.read_text().splitlines()[1:] == [
             "V3,2026-10-02 10:00:00,P2,feed,X1,2026-10-01 10:00:00,phone,phone 138****8502"]
+
+
+def test_an_amount_from_10_15_is_shown_as_json_writes_it():
+    # (a sale of 1e28 made the text report fail with a traceback; 1e27 showed 28 digits)
+    from leadctl.cli.report import _amount
+
+    assert [_amount(v) for v in (35000.0, 1334.485, 1e15, 12345678901234567.5, 1e28)] == [
+        "35,000", "1,334.49", "1000000000000000", "1.2345678901234568e+16", "1e+28"]

@@ -11,7 +11,7 @@ import typer
 
 from leadctl import api
 from leadctl.campaigns.experiments import arm_labels, p_text
-from leadctl.cli import common
+from leadctl.cli import common, output
 from leadctl.views.asof import describe
 from leadctl.views.report import grade_columns
 
@@ -83,6 +83,8 @@ def _money(value, decimals: int = 2) -> str:
     half to even: 2.5 showed as 2 beside the JSON's 2.5 → 3)."""
     if value is None:
         return "—"
+    if not abs(float(value)) < 1e15:  # as --json writes it (1e+28): no made-up digits
+        return output.value_text(float(value))
     step = Decimal(1).scaleb(-decimals)
     return f"{Decimal(repr(float(value))).quantize(step, rounding=ROUND_HALF_UP):,}"
 
