@@ -515,17 +515,18 @@ def _refuse_foreign(con: Any, shown: Path, *, reader: bool = False) -> None:
     is no workspace: a reader would fail on a missing table, a writer add the workspace's
     tables to another application's file. An empty database has nothing to lose: a
     writer makes it a workspace; a reader finds none in it."""
+    try:  # a workspace's own meta: one small read (every reader pays it; portrait too)
+        # fetchall: a result left unfinished blocks the connection's cursors (DuckDB 2)
+        if con.execute("SELECT count(*) FROM main.meta "
+                       "WHERE key = 'schema_version'").fetchall()[0][0]:
+            return
+    except Exception:  # noqa: BLE001 - no such table or column: not a workspace's meta
+        pass
     here = "database_name = current_database() AND NOT temporary"
-    # fetchall: a result left unfinished blocks the connection's cursors (DuckDB 2)
-    objects, meta = con.execute(
+    objects = con.execute(
         f"SELECT (SELECT count(*) FROM duckdb_tables() WHERE {here}) "
-        f"+ (SELECT count(*) FROM duckdb_views() WHERE {here} AND NOT internal), "
-        "(SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = 'main' AND table_name = 'meta' "
-        "AND column_name IN ('key', 'value'))").fetchall()[0]
-    if meta == 2 and con.execute("SELECT count(*) FROM meta "
-                                 "WHERE key = 'schema_version'").fetchall()[0][0]:
-        return
+        f"+ (SELECT count(*) FROM duckdb_views() WHERE {here} AND NOT internal)"
+        ).fetchall()[0][0]
     if objects or reader:
         con.close()
         raise WorkspaceError(
