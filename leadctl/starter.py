@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from leadctl.errors import InputError, WorkspaceError
-from leadctl.workspace import open_writer, refuse_other_file
+from leadctl.workspace import is_root_folder, open_writer, refuse_other_file
 
 
 def starter_rules_dir() -> Path:
@@ -23,7 +22,7 @@ def init_workspace(directory: Path, db: Path | None, rules: Path | None) -> dict
     """The workspace and its starter rules. Every path is checked before anything is
     made: a refused init leaves nothing behind."""
     for folder, what in ((directory, "workspace"), (rules, "rules")):
-        if folder is not None and _is_root(folder):  # `init "$DIR/"` with DIR unset
+        if folder is not None and is_root_folder(folder):  # `init "$DIR/"` with DIR unset
             raise InputError(f"{folder} is the root folder (an unset variable before a /?): "
                              f"name the {what} folder")
     if directory.exists() and not directory.is_dir():
@@ -59,7 +58,3 @@ def init_workspace(directory: Path, db: Path | None, rules: Path | None) -> dict
         pass  # schema is created by the writer
     return {"db": str(db), "db_created": created_db, "rules": str(rules),
             "rules_copied": copied, "rules_kept": kept}
-
-
-def _is_root(folder: Path) -> bool:
-    return os.path.realpath(folder) == os.path.abspath(os.sep)

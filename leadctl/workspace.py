@@ -73,6 +73,12 @@ def names_folder(text: str) -> str | None:
     return None
 
 
+def is_root_folder(path: str | os.PathLike) -> bool:
+    """Whether `path` is the root folder (`"$DIR/"` with DIR unset): refused wherever a
+    folder is named, as a command would read or write all of the machine."""
+    return os.path.realpath(path) == os.path.abspath(os.sep)
+
+
 def db_path_from(value: str | os.PathLike | None) -> Path:
     """The workspace file: `value` (--db), else $LEADCTL_DB, else the default. Either
     written as a folder (a trailing `/`) is a WorkspaceError, as the CLI's --db is."""
@@ -639,20 +645,26 @@ def _writable(db: str | os.PathLike | None, create: bool) -> tuple[Path, Path]:
     if path.parent and not path.parent.exists():
         raise WorkspaceError(f"directory {path.parent} does not exist")
     refuse_other_file(path)
-    if path.exists():  # before its lock file is made beside it
-        try:
-            con = _connect(str(path), read_only=True)
-        except Exception:  # noqa: BLE001 - the writer's own open says why
-            con = None
-        if con is not None:
-            _refuse_foreign(con, path)
-            con.close()
+    # A link is followed: the file it names is locked and replaced (under either name),
+    # never the link itself; messages name the workspace as given.
+    target = Path(os.path.realpath(path))
+    if path.exists() and target not in _HELD_LOCKS:  # (a held lock's taker checked it)
+        _refuse_foreign_file(path)  # before a lock file is made beside it
     if path.exists() and not path.stat().st_mode & stat.S_IWUSR:
         raise WorkspaceError(f"workspace {path} is read-only (its mode has no write "
                              "permission): nothing was changed; make it writable to update it")
-    # A link is followed: the file it names is locked and replaced (under either name),
-    # never the link itself; messages name the workspace as given.
-    return path, Path(os.path.realpath(path))
+    return path, target
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """`_refuse_foreign` of the published file, read-only (one that cannot be opened is
+    left to the writer's own open, which says why)."""
+    try:
+        con = _connect(str(path), read_only=True)
+    except Exception:  # noqa: BLE001
+        return
+    _refuse_foreign(con, path)
+    con.close()
 
 
 # Writer locks a command holds across several write sessions (`writer_lock`).

@@ -7,7 +7,7 @@ import json
 import typer
 
 from leadctl import api
-from leadctl.cli import common
+from leadctl.cli import common, output
 
 
 def register(app: typer.Typer) -> None:
@@ -75,5 +75,5 @@ def _num(value) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and abs(value) >= 1e15:  # as --json writes it (1e+41)
-        return repr(value).removesuffix(".0")
+        return output.value_text(value)
     return str(int(value)) if float(value).is_integer() else f"{value:.2f}"

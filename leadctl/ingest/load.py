@@ -40,7 +40,7 @@ from leadctl.ingest.sniff import (
 from leadctl.ingest.sources import SOURCES_FILE, SourcesConfig, load_sources_config
 from leadctl.rules.load import rule_path
 from leadctl.sqltext import ident, literal, meta_value_sql, set_meta_sql
-from leadctl.workspace import Workspace
+from leadctl.workspace import Workspace, is_root_folder
 
 log = logging.getLogger("leadctl")
 
@@ -167,7 +167,7 @@ def _from_the_root(raw: str) -> bool:
     with the variable unset): walked, it would read every data file of the machine."""
     fixed = _GLOB.split(raw, maxsplit=1)[0]
     folder = fixed if fixed == raw else os.path.dirname(fixed)
-    return bool(folder) and os.path.realpath(folder) == os.path.abspath(os.sep)
+    return bool(folder) and is_root_folder(folder)
 
 
 def copies_folder(name: str) -> bool:

@@ -220,13 +220,11 @@ def place_hint(text: str) -> dict:
     for field in ("city", "province"):
         for _, value in compared_literals(field, text):
             name = official_name(value, (field,))
-            if name is None and field == "city":  # 香港, HK: a province names it alone
-                province = official_name(value, ("province",))
-                name = province and f"the province '{province}'"
-            elif name is not None:
-                name = f"'{name}'"
-            if name and name != f"'{value}'":
-                respelled.append(f"'{value}' is {name}")
+            if name is not None:
+                if name != value:
+                    respelled.append(f"'{value}' is '{name}'")
+            elif field == "city" and (province := official_name(value, ("province",))):
+                respelled.append(f"'{value}' is the province '{province}'")  # 香港, HK
     if not respelled:
         return {}
     return {"hint": "no person matched; cities and provinces are stored by their official "

@@ -120,11 +120,6 @@ def channel_sql(column: str) -> str:
     return f"coalesce(nullif(trim({column}), ''), {_literal(NONE_LABEL)})"
 
 
-def channel_value(value: str | None) -> str:
-    """`channel_sql` of one value (SQL trim: spaces only, a tab stays)."""
-    return (value or "").strip(" ") or NONE_LABEL
-
-
 def sales_pool_sql(pool_column: str, sales_pools: list[str] | None) -> str:
     """True when the pool is a sales pool: one of `sales_pools` when the routing rules
     name them, else any pool not called nurture/dormant/public."""
@@ -488,7 +483,7 @@ def report_grades(ws, rules_dir: Path | None) -> tuple[list[str], list[str]]:
 
 def duplicates_sql(source: str, since: dt.date | None = None, as_of: dt.date | None = None,
                    reveal: bool = False) -> str:
-    """The leads of `source` (a channel value: `channel_value`, so `vendor ` and `vendor`
+    """The leads of `source` (a channel value: `channel_sql`, so `vendor ` and `vendor`
     are one source, as in the channel table) in scope that duplicate an earlier lead of
     another source:
     one row each with that earlier lead, and the identifier values the two share directly
@@ -505,7 +500,7 @@ WITH {arrival_ctes()},
         SELECT a.lead_key, a.lead_id, a.arrived_at, a.person_id, ar.earlier_key,
                ar.earlier_source
         FROM lead_arrival a JOIN arrivals ar ON ar.lead_key = a.lead_key
-        WHERE a.source = {literal(channel_value(source))} AND ar.arrival = 'known_other'
+        WHERE a.source = {channel_sql(literal(source))} AND ar.arrival = 'known_other'
           AND {in_scope}),
     shared AS (
         SELECT DISTINCT d.lead_key, i.id_type, {value} AS shown
@@ -597,7 +592,7 @@ def _duplicates(ws, source: str, by: str, since: dt.date | None, out: Path | Non
                          "is a file")
     # the sources `report channels` lists: those of leads, and of rows all rejected,
     # trimmed as it lists them (`vendor ` is the source `vendor`)
-    source = channel_value(source)
+    source = ws.scalar(f"SELECT {channel_sql(literal(source))}")
     sources = [r["source"] for r in ws.rows(
         f"SELECT {channel_sql('source')} AS source FROM leads UNION "
         f"SELECT {channel_sql('source')} FROM rejects WHERE kind = 'leads' ORDER BY 1")]
