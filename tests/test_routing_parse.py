@@ -224,9 +224,13 @@ def test_a_rep_name_behind_an_anchor_or_an_alias_is_its_text(tmp_path):
     (tmp_path / "tags.yaml").write_text(TAGS, encoding="utf-8")
     (tmp_path / "routing.yaml").write_text(
         "pools:\n  - {name: sales, allocation: round_robin, reps: [&r 010, {name: &q 0x1F}]}\n"
+        "  - {name: more, allocation: round_robin, reps: [*r, {name: *q}, &s 1.50]}\n"
+        "  - {name: last, allocation: round_robin, reps: [*s, '011']}\n"
         "routes:\n  - {name: all, pool: sales}\n", encoding="utf-8")
     routing = load_rules(tmp_path).routing
     assert [r.name for r in routing.pool("sales").reps] == ["010", "0x1F"]
+    assert [r.name for r in routing.pool("more").reps] == ["010", "0x1F", "1.50"]
+    assert [r.name for r in routing.pool("last").reps] == ["1.50", "011"]
 
 
 def test_a_pool_named_as_yaml_reads_a_number_is_reported_once_as_written(tmp_path):

@@ -122,10 +122,12 @@ def key_text(mapping: Any, key: Any) -> str:
 def _plain_source(mark: Any, value: Any) -> str | None:
     """The file's text of a plain scalar (`mark`: where a YDict, loaded from a file, has
     it); None for a quoted or block one, a collection, or no mark."""
-    if mark is None or mark.style or isinstance(value, (list, dict)):
+    if mark is None or isinstance(value, (list, dict)):
         return None
+    # an alias (`*r`) reads its anchor's text; the rest, their own if plain
+    start, end = mark.anchor_span or ((mark.start, mark.end) if not mark.style else (0, 0))
     # the node's mark starts at its properties: an anchor (`&r 010`) or a tag is not text
-    return _NODE_PROPERTIES.sub("", mark.source.text[mark.start:mark.end].strip()) or None
+    return _NODE_PROPERTIES.sub("", mark.source.text[start:end].strip()) or None
 
 
 _NODE_PROPERTIES = re.compile(r"^(?:[&!]\S*\s+)*")

@@ -54,6 +54,8 @@ class _Mark:
     end: int  # character index just after the node
     style: str | None = None  # scalar style: None/'' plain, "'", '"', '|', '>'
     parent_indent: int = -1  # column (0-based) of the enclosing block collection
+    # an alias's copy of a plain scalar: where its anchor's text is (`&r 010` for `*r`)
+    anchor_span: tuple[int, int] | None = None
 
     @property
     def loc(self) -> Location:
@@ -221,6 +223,9 @@ def _located_at(node: Any, start: Any, end: Any, copies: dict[int, Any],
         copy.__dict__.update(node.__dict__, start_mark=start, end_mark=end)
         if isinstance(node, yaml.ScalarNode):
             copy.style = ALIAS_STYLE
+            # the anchor's text of a plain scalar, which YAML may have read as a number
+            copy.anchor_span = getattr(node, "anchor_span", None) or (
+                (node.start_mark.index, node.end_mark.index) if not node.style else None)
         elif isinstance(node, yaml.MappingNode):
             copy.value = [(_located_at(k, start, end, copies, budget),
                            _located_at(v, start, end, copies, budget)) for k, v in node.value]
@@ -279,9 +284,8 @@ def _make_loader(yaml: Any) -> Any:
 
         def _mark(self, node: Any, parent_indent: int = -1) -> _Mark:
             style = node.style if isinstance(node, yaml.ScalarNode) else None
-            return _Mark(
-                self.source, node.start_mark.index, node.end_mark.index, style, parent_indent
-            )
+            return _Mark(self.source, node.start_mark.index, node.end_mark.index, style,
+                         parent_indent, getattr(node, "anchor_span", None))
 
     def construct_mapping(loader: _Loader, node: Any) -> YDict:
         seen: dict[Any, Any] = {}
