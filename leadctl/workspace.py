@@ -712,7 +712,7 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
                 ws.execute("CHECKPOINT")
         with _publishing(path, work):
             _fsync(work)
-            with _signals_held():  # a signal during the rename knows it was published
+            with signals_held():  # a signal during the rename knows it was published
                 os.replace(work, target)  # the atomic publish
                 kill_point("rename")
                 ws.published = True
@@ -724,7 +724,7 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
             lock.release()
 
 
-# Signals that arrived while `_signals_held` held them (the Python handler offers
+# Signals that arrived while `signals_held` held them (the Python handler offers
 # it to `hold_signal` first): a signal sent to the process can reach another thread (DuckDB's),
 # which the main thread's mask does not hold, and Python then runs the handler at once.
 _HOLD: dict = {"on": False, "pending": []}
@@ -758,7 +758,7 @@ def signals_ignored() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """SIGTERM and SIGINT wait for the block to end (then they act as always)."""
     masked = hasattr(signal, "pthread_sigmask")  # (not on Windows)
     before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT}) \

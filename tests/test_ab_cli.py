@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from test_ab_assign import reference_bucket
@@ -300,6 +303,27 @@ def test_an_audience_stopped_before_its_record_is_published_leaves_no_file(acli,
     assert [p.name for p in out.parent.iterdir() if p.name.endswith(".part")] == []
     with reading(acli.db) as ws:
         assert ws.scalar("SELECT count(*) FROM experiment_members WHERE variant = 'holdout'") == 0
+
+
+def test_an_audience_stopped_after_its_record_is_published_puts_its_file_in_place(acli):
+    """SIGTERM during the workspace's publishing rename: the experiment is recorded, so
+    its file lands with it (it was left out, and the old file stood for the new record)."""
+    export(acli)
+    out = acli.db.parent / "spring.csv"
+    stopped = subprocess.run(
+        [sys.executable, "-m", "leadctl", "--db", str(acli.db), "--rules", str(acli.rules),
+         "audience", "export", "spring", "city = '上海'", "-o", str(out), "--seed", "t1",
+         "--as-of", "2026-10-01", "--replace", "--holdout", "50%"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "LEADCTL_TEST_KILL_AFTER": "rename",
+             "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
+    assert stopped.returncode == 143, stopped.stderr
+    holdout = [r["person_id"] for r in rows(out) if r["variant"] == "holdout"]
+    with reading(acli.db) as ws:
+        assert ws.scalar("SELECT list(person_id ORDER BY person_id) FROM experiment_members "
+                         "WHERE variant = 'holdout'") == sorted(holdout)
+    assert len(holdout) == 4
+    assert [p.name for p in out.parent.iterdir() if p.name.endswith(".part")] == []
 
 
 def test_an_audience_drawn_from_tags_of_another_date_says_so(acli):

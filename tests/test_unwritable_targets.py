@@ -5,6 +5,8 @@ folder, the workspace's folder) fails as a user error: exit 2, one JSON document
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from conftest import Cli, write
 
 from leadctl.errors import UsageError
-from leadctl.views.export import refuse_workspace_file
+from leadctl.views.export import part_name, refuse_workspace_file
 
 AS_OF = "2026-11-01"
 # A folder where nothing can be created (Linux /proc): DuckDB's COPY itself refuses.
@@ -90,6 +92,40 @@ def test_an_existing_output_file_is_replaced_and_nothing_beside_it(env, command)
     assert (folder / "out.csv").read_text(encoding="utf-8") != "old\n"
     assert (folder / "tmp_out.csv").read_text(encoding="utf-8") == "the user's own file\n"
     assert sorted(p.name for p in folder.iterdir()) == ["out.csv", "tmp_out.csv"]
+
+
+@pytest.mark.parametrize("command", [c for c in WRITERS if c != "audience export"])
+def test_a_long_output_file_name_is_written(env, command):
+    """A name of 250 bytes is the file system's to take: the hidden name it is written
+    under first stays within 255 bytes (it went past, and the command ended in exit 3)."""
+    before, after = WRITERS[command]
+    folder = env["root"] / ("long_" + command.replace(" ", "_"))
+    folder.mkdir()
+    target = folder / ("张" * 80 + "a" * 6 + ".csv")
+    assert len(target.name.encode()) == 250
+    result = env["ws"](*before, target, *after)
+    assert result.exit_code == 0, result.stderr
+    assert [p.name for p in folder.iterdir()] == [target.name]
+    assert target.read_text(encoding="utf-8").startswith(("lead_id,", "person_id,", "channel,"))
+
+
+def test_sigterm_while_an_export_renames_its_file_stops_it_with_the_file_whole(env):
+    """The signal acts after the rename (it was dropped: exit 0 as though none came)."""
+    out = env["root"] / "renamed.csv"
+    stopped = subprocess.run(
+        [sys.executable, "-m", "leadctl", "--db", str(env["ws"].db), "--rules",
+         str(env["ws"].rules), "export", "leads", "-o", str(out)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "LEADCTL_TEST_KILL_AFTER": "file rename",
+             "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
+    assert stopped.returncode == 143, stopped.stderr
+    assert out.read_text(encoding="utf-8").splitlines()[1].startswith("L1,web,")
+
+
+def test_the_hidden_name_a_file_is_written_under_keeps_whole_characters():
+    assert part_name("out.csv", "0123456789ab") == ".out.csv.0123456789ab.part"
+    long = part_name("张" * 85, "0123456789ab")
+    assert long == "." + "张" * 78 + ".0123456789ab.part" and len(long.encode()) == 253
 
 
 @pytest.mark.parametrize("command", [["runs"], ["portrait", "L1"], ["find", "true"]])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from leadctl.errors import InputError, UsageError
 from leadctl.sqltext import literal
-from leadctl.workspace import Workspace, own_files, signals_ignored
+from leadctl.workspace import Workspace, kill_point, own_files, signals_held
 
 # Each export is a query over the published tables (pure strings).
 EXPORT_QUERIES: dict[str, str] = {
@@ -100,26 +100,53 @@ def file_in_place(out: Path) -> Iterator[Callable[[Workspace, str], int]]:
     """`write(ws, query)` streams the query to a file beside `out` (returning its rows),
     which replaces `out` when the block ends without an error, and is removed otherwise:
     a command that records what it wrote (`audience export`) puts the file in place only
-    after its record is published."""
+    after its record is published, and also when a signal stops it after that (the file
+    goes with its record)."""
     # Written beside the file under a name of our own, then renamed over it: whole or not
     # at all, and nothing else touched (DuckDB's own temporary name for an existing
     # file, `tmp_<name>`, replaced a user's file of that name).
     target = Path(os.path.realpath(out))  # through a link, the file it names
-    part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
+    part = target.with_name(part_name(target.name, uuid.uuid4().hex[:12]))
+    writers: list[Workspace] = []
 
     def write(ws: Workspace, query: str) -> int:
+        writers.append(ws)
         with _write_errors(out, part):
             return int(ws.execute(copy_sql(query, out, part)).fetchone()[0])  # COPY's count
 
-    try:
-        yield write
-        with _write_errors(out, part), signals_ignored():
+    def put_in_place() -> None:
+        # a signal during the rename acts after it: the command stops with its file whole
+        with _write_errors(out, part), signals_held():
             if part.exists():
                 if target.exists():
                     shutil.copymode(target, part)
                 os.replace(part, target)
+                kill_point("file rename")
+
+    try:
+        yield write
+    except (KeyboardInterrupt, SystemExit):
+        if any(ws.published for ws in writers):
+            put_in_place()
+        raise
+    else:
+        put_in_place()
     finally:
-        part.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # never in place of the error that ended it
+            part.unlink(missing_ok=True)
+
+
+# The longest file name most file systems take (bytes): the part file's name adds ~20.
+NAME_MAX = 255
+
+
+def part_name(name: str, tag: str) -> str:
+    """The hidden name beside a file of `name` that it is written under, within NAME_MAX
+    bytes however long `name` is (a name cut short keeps whole characters)."""
+    room = NAME_MAX - len(f"..{tag}.part".encode())
+    kept = os.fsencode(name)[:room].decode("utf-8", "ignore") if len(
+        os.fsencode(name)) > room else name
+    return f".{kept}.{tag}.part"
 
 
 @contextlib.contextmanager
