@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from leadctl import pii
+from leadctl import clock, pii
 from leadctl.clock import DEFAULT_ZONE, ZONE_KEY, wall_clock
 from leadctl.errors import InputError, LeadctlError, UsageError, WorkspaceError, WorkspaceLocked
 from leadctl.limits import BIGINT_MAX, BIGINT_MIN
@@ -609,14 +609,33 @@ class _Lock:
             info = json.loads(holder) if holder.startswith("{") else {}
             raise WorkspaceLocked(
                 f"workspace is locked by another leadctl writer (pid {info.get('pid', '?')}, "
-                f"{info.get('command', '?')} started {info.get('started', '?')}); try again later"
-            ) from None
+                f"{info.get('command', '?')} started {self._started(info.get('started'))}); "
+                "try again later") from None
         # A lock file left by a killed process is simply re-locked: flock died with it.
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": _command_name(),
-                                  "started": dt.datetime.now().isoformat(timespec="seconds")
+                                  "started": clock.utc_now().isoformat(timespec="seconds")
                                   }).encode(), 0)
         self.fd = fd
+
+    def _started(self, started: Any) -> str:
+        """The holder's start as the run log shows it: the wall clock of the workspace
+        zone (the lock keeps the instant), not the machine's."""
+        try:
+            instant = dt.datetime.fromisoformat(started)
+        except (TypeError, ValueError):
+            return str(started or "?")
+        if instant.tzinfo is None:  # written by an earlier version: as it was written
+            return instant.isoformat(timespec="seconds")
+        zone = DEFAULT_ZONE
+        published = self.path.with_name(self.path.name.removesuffix(LOCK))
+        with contextlib.suppress(Exception):  # no workspace yet, or not one to read
+            con = _connect(str(published), read_only=True)
+            try:
+                zone = (con.execute(meta_value_sql(ZONE_KEY)).fetchone() or [zone])[0]
+            finally:
+                con.close()
+        return wall_clock(zone, instant).isoformat(timespec="seconds")
 
     def release(self) -> None:
         if self.fd is not None:

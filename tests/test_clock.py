@@ -8,13 +8,16 @@ machine."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import json
+import os
 import shutil
 import time
 
 import duckdb
 import pytest
 
-from leadctl import clock
+from leadctl import clock, workspace
 from tests.conftest import RULES, Cli, write
 from tests.test_rep_actions import _fake_spark_output
 
@@ -136,3 +139,23 @@ def test_a_refused_or_loaded_run_on_a_new_workspace_is_stamped_in_the_rules_zone
     assert loaded("load-results", out).exit_code == 0
     assert _one(loaded, "SELECT command, started_at, ended_at FROM runs "
                         "WHERE command = 'load-results'") == [("load-results", WALL, WALL)]
+
+
+def test_a_locked_workspace_names_the_writer_s_start_on_the_workspace_clock(kiritimati, tmp_path):
+    """The lock keeps the instant; the second writer shows it as `runs` does (it showed the
+    machine's wall clock, 11:30 of the day before)."""
+    inbox = _inbox(tmp_path, "inbox", "lead_id,name,phone\nW1,Ann,13900000001\n")
+    assert kiritimati("run", "--inbox", inbox).exit_code == 0
+    lock = tmp_path / "ws.duckdb.lock"
+    with workspace.writer_lock(kiritimati.db):
+        assert json.loads(lock.read_text())["started"] == "2026-12-06T22:30:00+00:00"
+    held = os.open(lock, os.O_RDWR)  # another writer's hold (this process's own is reused)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        os.pwrite(held, b'{"pid": 7, "command": "run", "started": "2026-12-06T22:30:00+00:00"}', 0)
+        result = kiritimati("tag")
+    finally:
+        os.close(held)
+    assert (result.exit_code, result.stderr) == (2, (
+        "error: workspace is locked by another leadctl writer (pid 7, run started "
+        "2026-12-07T12:30:00); try again later\n"))
