@@ -738,6 +738,17 @@ def test_a_hostile_person_still_fits_and_shows_nothing_raw(tmp_path):
         assert ("ch␛[31mred" in text and "src␊line2" in text) == (width == 100)
 
 
+def test_a_leads_raw_city_is_masked_like_other_free_text(tmp_path):
+    # a lead's city cell is free text as typed: a phone or e-mail in it is masked (the
+    # golden record's city is an official name)
+    db = seed_workspace(tmp_path / "city.duckdb", HOSTILE_SQL,
+                        "UPDATE leads SET city = 'call 13912345678 z@qq.com' WHERE lead_key = 900")
+    masked = portrait(db, "PHOST", as_of=dt.date(2026, 11, 1))
+    revealed = portrait(db, "PHOST", reveal=True, as_of=dt.date(2026, 11, 1))
+    assert (masked["leads"][0]["city"], revealed["leads"][0]["city"]) == (
+        "call 139****5678 z***@qq.com", "call 13912345678 z@qq.com")
+
+
 def test_a_narrow_portrait_shortens_the_lock_rather_than_folding_it_away(tmp_path):
 
     data = portrait(seed_workspace(tmp_path / "h.duckdb", HOSTILE_SQL), "PHOST",

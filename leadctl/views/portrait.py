@@ -107,7 +107,8 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
     # the latest MAX_HISTORY; the count says how many there are in all
     result["identity_history"], result["identity_history_count"] = _identity_history(
         ws, person_id)
-    # a phone or e-mail typed into a utm value or carried by a tag's value: masked too
+    # a phone or e-mail typed into a lead's city or utm value or carried by a tag's value:
+    # masked too
     for lead in result["leads"]:
         lead.update({k: pii.text_shown(lead.get(k), reveal) for k in FREE_TEXT_LEAD_FIELDS})
     result["tags"] = pii.text_shown(tags, reveal)
@@ -117,8 +118,9 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
     return result
 
 
+# a lead's raw cells as typed (the golden record's city is an official name)
 FREE_TEXT_LEAD_FIELDS = ("channel", "utm_source", "utm_medium", "utm_campaign", "utm_content",
-                         "utm_term")
+                         "utm_term", "city")
 
 
 def _leads(ws, person_id: str) -> tuple[list[dict], int]:
