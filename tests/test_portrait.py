@@ -749,14 +749,31 @@ def test_a_leads_raw_city_is_masked_like_other_free_text(tmp_path):
         "call 139****5678 z***@qq.com", "call 13912345678 z@qq.com")
 
 
+def _state_line(data: dict, width: int) -> str:
+    """The header line after the grade's, its spaces squeezed."""
+    lines = render_lines(data, width=width)
+    line = lines[next(i for i, text in enumerate(lines) if "grade" in text) + 1]
+    return " ".join(line.strip("│ ").split())
+
+
 def test_a_narrow_portrait_shortens_the_lock_rather_than_folding_it_away(tmp_path):
 
     data = portrait(seed_workspace(tmp_path / "h.duckdb", HOSTILE_SQL), "PHOST",
                     as_of=dt.date(2026, 11, 1))
-    shown = {width: next(line for line in render_lines(data, width=width) if "more" in line)
-             for width in (36, 30, 20)}
-    assert [" ".join(line.strip("│ ").split()) for line in shown.values()] == [
-        "LOCKED until 2027-05-… +5 more", "LOCKED until 20… +5 more", "+6 more"]
+    # too narrow for the lock and the note: the note goes, the lock stays (was "+6 more")
+    assert [_state_line(data, width) for width in (36, 30, 24, 20)] == [
+        "LOCKED until 2027-05-… +5 more", "LOCKED until 20… +5 more",
+        "LOCKED un… +5 more", "LOCKED until 20…"]
+
+
+def test_a_narrow_portrait_never_folds_locked_or_dormant(tmp_path):
+    db = seed_workspace(tmp_path / "h.duckdb", HOSTILE_SQL,
+                        "UPDATE ownership SET dormant = true WHERE person_id = 'PHOST'")
+    data = portrait(db, "PHOST", as_of=dt.date(2026, 11, 1))
+    shown = {width: _state_line(data, width) for width in range(20, 41)}
+    assert all("LOCK" in line and "DORMANT" in line for line in shown.values()), shown
+    assert [shown[20], shown[30], shown[40]] == [
+        "LOCKE… DORMANT", "LOCKED until 20… DORMANT", "LOCKED until 20… DORMANT +5 more"]
 
 
 def test_small_portrait_shows_key_facts(ws_cli):

@@ -77,12 +77,17 @@ def _panel(body, title: str):
 MIN_SHOWN_CELLS = 10  # an item shortened to fewer cells says too little: it goes in `+N more`
 
 
-def _flow(items: list, width: int, max_lines: int, *, sep: str = "  ", more: str = "more"):
+def _flow(items: list, width: int, max_lines: int, *, sep: str = "  ", more: str = "more",
+          keep: int = 0):
     """Items (Text) laid out left to right on at most `max_lines` lines of `width` cells;
-    what does not fit is summarised as `+N more`. Returns (Text, lines used)."""
+    what does not fit is summarised as `+N more`. The first `keep` items (the flags a rep
+    on the phone must see) are never summarised: on the last line they are shortened to
+    fit, and the note is dropped before one of them is cut too short. Returns (Text, lines
+    used)."""
     from rich.text import Text
 
     lines: list[Text] = [Text()]
+    start = 0  # the first item on the last line so far
     for index, item in enumerate(items):
         item = item.copy()
         item.truncate(width, overflow="ellipsis")
@@ -92,14 +97,22 @@ def _flow(items: list, width: int, max_lines: int, *, sep: str = "  ", more: str
         gap = len(sep) if line.cell_len else 0
         if line.cell_len + gap + item.cell_len + reserve > width:
             if len(lines) == max_lines:
+                if index < keep:  # with the kept items before it on this line
+                    lines[-1] = _squeezed(items[start:keep], len(items) - keep, width, sep,
+                                          more)
+                    break
                 line.append(f"{sep if line.cell_len else ''}+{later + 1} {more}", style="dim")
                 break
             lines.append(Text())
-            line = lines[-1]
+            line, start = lines[-1], index
             note = f"{sep}+{later} {more}"
             if len(lines) == max_lines and later and item.cell_len + len(note) > width:
+                if index < keep:
+                    lines[-1] = _squeezed(items[index:keep], len(items) - keep, width, sep,
+                                          more)
+                    break
                 # shortened rather than folded into the note: the first items are the
-                # ones a narrow screen must still show (LOCKED, DORMANT)
+                # ones a narrow screen must still show
                 if width - len(note) < MIN_SHOWN_CELLS:
                     line.append(f"+{later + 1} {more}", style="dim")
                     break
@@ -114,6 +127,30 @@ def _flow(items: list, width: int, max_lines: int, *, sep: str = "  ", more: str
     text.no_wrap = True
     text.overflow = "ellipsis"
     return text, len(lines)
+
+
+def _squeezed(kept: list, folded: int, width: int, sep: str, more: str):
+    """One line of `width` cells with every item of `kept`, the widest shortened first, and
+    `+folded more` after them unless that leaves one of them fewer than MIN_SHOWN_CELLS."""
+    from rich.text import Text
+
+    note = f"{sep}+{folded} {more}" if folded else ""
+    natural = [item.cell_len for item in kept]
+    for tail in dict.fromkeys((note, "")):
+        widths = list(natural)
+        while sum(widths) + len(sep) * (len(kept) - 1) + len(tail) > width and max(widths) > 1:
+            widths[widths.index(max(widths))] -= 1
+        if all(w >= min(n, MIN_SHOWN_CELLS) for w, n in zip(widths, natural, strict=True)):
+            break
+    line = Text()
+    for item, cells in zip(kept, widths, strict=True):
+        item = item.copy()
+        item.truncate(cells, overflow="ellipsis")
+        if line.cell_len:
+            line.append(sep)
+        line.append_text(item)
+    line.append(tail, style="dim")
+    return line
 
 
 def _fit_widths(rows: list[list[str]], headers: list[str], caps: list[int], width: int,
@@ -196,7 +233,8 @@ def _header(p: dict, width: int) -> tuple:
         state.append(Text(f"since {_day(p['status_since'])}", style="dim"))
     if p.get("routing_reason"):
         state.append(Text(f"routed: {p['routing_reason']}", style="dim"))
-    state_text, state_lines = _flow(state, width, 2, sep="   ")
+    state_text, state_lines = _flow(state, width, 2, sep="   ",
+                                    keep=1 + bool(p.get("locked")) + bool(p.get("dormant")))
     title = f"[bold]{p['person_id']}[/]  [dim]matched by {', '.join(p['query']['matched_by'])}"
     lines = [who_text, state_text]
     as_of = describe(p)
