@@ -309,6 +309,53 @@ def test_person_id_shape_is_looked_up_first(cli):
         "Pa1b2c3d4e5f6", ["person_id"], "周*")
 
 
+# Person Pa1b2c3d4e5f6 (no leads of its own); its id is also the lead id of a lead of P2
+# and, by the WeChat lookup, a WeChat id on a lead of P3.
+ID_ELSEWHERE_SQL = """
+INSERT INTO persons (person_id, name, phone, lead_count) VALUES
+ ('Pa1b2c3d4e5f6', '周七', '+8613500001111', 0);
+INSERT INTO leads (lead_key, source, lead_id, name, created_at) VALUES
+ (20, 'crm', 'Pa1b2c3d4e5f6', '李四', '2026-10-08 12:00');
+INSERT INTO person_leads VALUES (20, 'P2');
+"""
+WECHAT_ELSEWHERE_SQL = """
+INSERT INTO persons (person_id, name, phone, lead_count) VALUES
+ ('Pa1b2c3d4e5f6', '周七', '+8613500001111', 0);
+INSERT INTO lead_identifiers (lead_key, id_type, raw_value, value, status) VALUES
+ (6, 'wechat', 'Pa1b2c3d4e5f6', 'pa1b2c3d4e5f6', '{status}');
+"""
+SEVERAL = ("error: 'pa****f6' matches 2 persons; ask again with a person id (or a prefix such "
+           "as lead:, phone:, person:)\n")
+
+
+def test_a_person_id_that_is_another_persons_lead_id_lists_both(cli):
+    # was: the person id's person, exit 0, as if the lead id did not exist
+    seed_workspace(cli.db, ID_ELSEWHERE_SQL)
+    result = cli("portrait", "Pa1b2c3d4e5f6", "--json", "--as-of", AS_OF)
+    assert (result.exit_code, result.stderr) == (1, SEVERAL)
+    assert [(c["person_id"], c["matched_by"], c["leads"])
+            for c in result.json()["candidates"]] == [
+        ("P2", ["lead_id"], ["crm/Pa1b2c3d4e5f6"]), ("Pa1b2c3d4e5f6", ["person_id"], [])]
+    assert portrait_json(cli, "person:Pa1b2c3d4e5f6")["person_id"] == "Pa1b2c3d4e5f6"
+    assert portrait_json(cli, "lead:Pa1b2c3d4e5f6")["person_id"] == "P2"
+
+
+def test_a_person_id_that_is_another_persons_wechat_id_lists_both(cli):
+    seed_workspace(cli.db, WECHAT_ELSEWHERE_SQL.format(status="ok"))
+    result = cli("portrait", "Pa1b2c3d4e5f6", "--json", "--as-of", AS_OF)
+    assert (result.exit_code, result.stderr) == (1, SEVERAL)
+    assert [(c["person_id"], c["matched_by"]) for c in result.json()["candidates"]] == [
+        ("P3", ["wechat"]), ("Pa1b2c3d4e5f6", ["person_id"])]
+
+
+def test_a_person_id_that_is_a_blocked_wechat_id_or_its_own_lead_id_finds_the_person(cli):
+    seed_workspace(cli.db, WECHAT_ELSEWHERE_SQL.format(status="blocked"),
+                   "INSERT INTO leads (lead_key, source, lead_id) VALUES (21, 'crm', "
+                   "'Pa1b2c3d4e5f6'); INSERT INTO person_leads VALUES (21, 'Pa1b2c3d4e5f6')")
+    data = portrait_json(cli, "Pa1b2c3d4e5f6")
+    assert (data["person_id"], data["query"]["matched_by"]) == ("Pa1b2c3d4e5f6", ["person_id"])
+
+
 def test_json_contract_and_masking(ws_cli):
     data = portrait_json(ws_cli, "13812345678")
     assert data["query"] == {"text": "138****5678", "matched_by": ["phone"]}

@@ -205,10 +205,9 @@ CARRIED_STATUSES = ("ok", "cut")
 _CARRIED = ", ".join(f"'{status}'" for status in CARRIED_STATUSES)
 
 
-def lookup_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, list]:
-    """What the lookups hit, one row per (matched_by, status, person) for linking hits
-    (status ok) and one per (matched_by, status) for values that do not link:
-    (matched_by, status, reason, records, persons, person_id, leads).
+def hits_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, list]:
+    """The rows the lookups hit: (matched_by, lead_key, person_id, status, reason, lead),
+    `lead_key` for a lead id or an identifier, `person_id` for a person id.
 
     Exact matches (`=`, a point lookup) unless `fold_case`: then only lead and person
     ids, compared case-insensitively (a scan; the caller tries it when exact finds none).
@@ -237,7 +236,14 @@ def lookup_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, 
                          "person_id, 'ok' AS status, CAST(NULL AS VARCHAR) AS reason, "
                          f"CAST(NULL AS VARCHAR) AS lead FROM persons WHERE {column} = ?")
             params.append(lookup.value.lower() if fold_case else lookup.value)
-    hits = "\n  UNION ALL ".join(parts)
+    return "\n  UNION ALL ".join(parts), params
+
+
+def lookup_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, list]:
+    """What the lookups hit (`hits_sql`), one row per (matched_by, status, person) for
+    linking hits (status ok) and one per (matched_by, status) for values that do not link:
+    (matched_by, status, reason, records, persons, person_id, leads)."""
+    hits, params = hits_sql(lookups, fold_case=fold_case)
     sql = (f"WITH hits AS (\n  {hits}),\n"
            "found AS (\n"
            "  SELECT h.matched_by, h.status, h.reason,\n"
@@ -253,6 +259,16 @@ def lookup_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, 
            f"         CASE WHEN status IN ({_CARRIED}) THEN person_id END\n"
            "ORDER BY person_id, matched_by")
     return sql, params
+
+
+def names_another_sql(lookups: list[Lookup]) -> tuple[str, list]:
+    """A row when an exact hit of `lookups` (lead ids, identifiers) is a lead of a person
+    other than the one of the last parameter (to append), its value one that names the
+    person holding it (linking, or cut by a cannot_link): a cheap probe, no grouping."""
+    hits, params = hits_sql(lookups)
+    return (f"WITH hits AS (\n  {hits})\n"
+            "SELECT 1 FROM hits h JOIN person_leads pl ON pl.lead_key = h.lead_key\n"
+            f"WHERE h.status IN ({_CARRIED}) AND pl.person_id <> ? LIMIT 1"), params
 
 
 # -- reading one person --------------------------------------------------------------------
@@ -318,6 +334,9 @@ def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[s
         found = ws.execute("SELECT person_id FROM persons WHERE person_id = ?",
                            [canonical_person_id(query)]).fetchone()
         if found:
+            # unless it is also another person's lead id or WeChat id (exact point
+            # lookups): then both are candidates, as a phone that is a lead id elsewhere
+            _unless_another_person(ws, query, lookups, found[0], reveal)
             return found[0], ["person_id"]
     shown = _shown(query, lookups, reveal)
     hits = _hits(ws, lookups)
@@ -357,6 +376,21 @@ def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[s
         hint += (f"; {unread} lead(s) ingested since the last resolve are not looked up "
                  "yet: run `leadctl resolve` (or the nightly `leadctl run`) and ask again")
     raise NotFound(f"no lead or person matches {shown!r} (tried {tried}){hint}")
+
+
+def _unless_another_person(ws, query: str, lookups: list[Lookup], person_id: str,
+                           reveal: bool) -> None:
+    """AmbiguousQuery when the query's other exact lookups (lead id, WeChat id) name a
+    person other than `person_id`, the person its person id names."""
+    probes = [lk for lk in lookups if lk.kind != "person_id"]  # a P + 12 hex: never empty
+    sql, params = names_another_sql(probes)
+    if ws.execute(sql, [*params, person_id]).fetchone():  # rare: then what each names
+        named = _linking(_hits(ws, probes))
+        by_person = {**named, person_id: [
+            Hit("person_id", "ok", None, 1, 1, person_id), *named.get(person_id, [])]}
+        raise AmbiguousQuery(
+            _ambiguous_message(query, _shown(query, lookups, reveal), by_person),
+            candidates(ws, by_person, reveal=reveal))
 
 
 def _ambiguous_message(query: str, shown: str, by_person: dict[str, list[Hit]]) -> str:
