@@ -132,3 +132,15 @@ def test_a_place_only_a_province_names_is_one_city_and_a_null_token_none():
         {"lead_id": "K4", "name": "甲", "phone": "13800000081", "city": "N/A"})
     resolve(ws)
     assert find_suspects(ws, min_distinct=2)["suspects"] == []
+
+
+def test_a_city_cell_quoting_a_phone_or_e_mail_is_masked_unless_revealed():
+    ws = workspace(
+        {"lead_id": "Q1", "name": "甲", "phone": "13800000091",
+         "city": "call 13912345678 z@qq.com"},
+        {"lead_id": "Q2", "name": "乙", "phone": "13800000091", "city": "上海"})
+    resolve(ws)
+    shown = find_suspects(ws, min_distinct=2)["suspects"]
+    assert [s["city_list"] for s in shown] == [["c***@qq.com", "上海市"]]
+    revealed = find_suspects(ws, min_distinct=2, reveal=True)["suspects"]
+    assert [s["city_list"] for s in revealed] == [["call13912345678z@qq.com", "上海市"]]

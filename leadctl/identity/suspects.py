@@ -90,7 +90,8 @@ def find_suspects(ws: Workspace, *, min_distinct: int = DEFAULT_MIN_DISTINCT,
         "type": r["id_type"], "value": pii.shown(r["id_type"], r["value"], reveal),
         "records": r["records"], "names": r["names"], "cities": r["cities"],
         "score": r["score"], "name_list": pii.shown("name", r["name_list"], reveal),
-        "city_list": r["city_list"]} for r in shown],
+        # a city no place name reads is its cell's text, which may quote a phone
+        "city_list": pii.text_shown(r["city_list"], reveal)} for r in shown],
         "total": rows[0]["total"] if rows else 0,
         "min_distinct": min_distinct, "file": file}
 
