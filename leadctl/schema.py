@@ -59,6 +59,7 @@ CORE_DDL: list[str] = [
 UPGRADED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "ingested_files": (("status", "VARCHAR"), ("message", "VARCHAR")),
     "assignments": (("state_reason", "VARCHAR"),),
+    "experiment_members": (("anchor_source", "VARCHAR"), ("anchor_lead_id", "VARCHAR")),
 }
 UPGRADES: list[str] = [f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}"
                        for table, columns in UPGRADED_COLUMNS.items()

@@ -11,7 +11,9 @@ import os
 import subprocess
 import sys
 
+import duckdb
 import pytest
+from conftest import Cli
 from test_ab_assign import reference_bucket
 
 from leadctl import workspace
@@ -394,3 +396,67 @@ def test_variants_masked_alike_keep_their_own_figures_and_arm_numbers(acli):
     revealed = ab(acli, *args[2:], "--reveal")
     assert [c["variant"] for c in revealed["comparisons"]] == ["13911115678", "13922225678"]
     assert "13911115678 1/3, 13900005678 3/3" in revealed["verdict"]
+
+
+def night(cli, folder, name, text, as_of, *extra):
+    inbox = cli.db.parent / folder
+    inbox.mkdir()
+    (inbox / name).write_text(text, encoding="utf-8")
+    result = cli("run", "--inbox", inbox, "--as-of", as_of, *extra)
+    assert result.exit_code == 0, result.stderr
+
+
+def persons_of(cli) -> dict[str, str]:
+    with reading(cli.db) as ws:
+        return {r["lead_id"]: r["person_id"] for r in ws.rows(
+            "SELECT l.lead_id, pl.person_id FROM leads l JOIN person_leads pl USING (lead_key)")}
+
+
+def test_a_split_after_a_merge_follows_each_member_by_its_earliest_lead(tmp_path, rules_copy):
+    """Alice (A) and Bob (holdout) merge by a shared e-mail, then a steward splits them:
+    Bob's part keeps Alice's old id (it holds most leads). The members are followed by
+    their earliest leads: Alice counts in A with her conversion, Bob in the holdout."""
+    cli = Cli(tmp_path / "ws.duckdb", rules_copy)
+    leads = "lead_id,name,phone,email,created_at\n"
+    night(cli, "n1", "web.csv", leads + "W1,Alice,13900001001,a@ex.com,2026-09-01 10:00:00\n"
+          "W2,Bob,13900001002,b@ex.com,2026-09-02 10:00:00\n", "2026-10-01")
+    first = persons_of(cli)
+    result = cli("audience", "export", "exp", "grade in ('A','B','C','D')", "-o",
+                 tmp_path / "exp.csv", "--variants", "A:1", "--holdout", "50%", "--seed", "s1",
+                 "--goal", "register", "--as-of", "2026-10-01")
+    assert result.exit_code == 0, result.stderr
+    assert {r["person_id"]: r["variant"] for r in rows(tmp_path / "exp.csv")} == {
+        first["W1"]: "A", first["W2"]: "holdout"}
+    night(cli, "n2", "bridge.csv", leads + "X1,Bob,13900001002,a@ex.com,2026-10-01 12:00:00\n",
+          "2026-10-02")
+    assert len(set(persons_of(cli).values())) == 1  # one person: Bob's id retired
+    assert cli("identity", "unlink", "W2", "W1", "--reason", "two people").exit_code == 0
+    night(cli, "n3", "ev.csv", "phone,event_type,ts\n13900001001,register,2026-10-03 15:00:00\n",
+          "2026-10-04")
+    split = persons_of(cli)
+    assert (split["W2"], split["X1"]) == (first["W1"], first["W1"])  # Bob holds Alice's id
+    assert split["W1"] not in first.values()  # Alice: a new id
+    expected = [arm("holdout", 1, 0, control=True), arm("A", 1, 1)]
+    data = ab(cli, "exp", "--as-of", "2026-10-10")
+    assert (data["variants"], data["warnings"]) == (expected, [])
+    # a full rebuild of the same nights reads the same
+    assert cli("run", "--full", "--as-of", "2026-10-04").exit_code == 0
+    again = ab(cli, "exp", "--as-of", "2026-10-10")
+    assert (again["variants"], again["warnings"]) == (expected, [])
+
+
+def test_members_recorded_without_anchors_follow_merges_by_person_id(acli):
+    """A workspace whose experiment_members predates the anchor columns, only read since:
+    report ab maps members through person_aliases; a writer adds the columns (NULL)."""
+    assert export(acli, "--goal", "register")[0].exit_code == 0
+    with open_writer(acli.db) as ws:
+        ws.execute(MERGE_SQL)
+    with duckdb.connect(str(acli.db)) as con:  # as a workspace made before the columns
+        con.execute("ALTER TABLE experiment_members DROP COLUMN anchor_source")
+        con.execute("ALTER TABLE experiment_members DROP COLUMN anchor_lead_id")
+    data = ab(acli, "spring", "--as-of", "2026-11-01")
+    assert data["variants"] == [arm("A", 3, 2, control=True), arm("B", 4, 2)]
+    with open_writer(acli.db) as ws:
+        assert ws.rows("SELECT count(*) AS n, count(anchor_lead_id) AS anchored "
+                       "FROM experiment_members") == [{"n": 8, "anchored": 0}]
+    assert ab(acli, "spring", "--as-of", "2026-11-01")["variants"] == data["variants"]

@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from leadctl import pii
 from leadctl.errors import UsageError
+from leadctl.identity.lookup import earliest_leads_sql
 from leadctl.sqltext import literal
 
 BUCKETS = 10_000
@@ -225,9 +226,15 @@ def assign_sql(persons_sql: str, seed: str, arms: list[Arm]) -> str:
 
 
 def insert_members_sql(name: str, persons_sql: str, seed: str, arms: list[Arm]) -> str:
-    return (f"INSERT INTO experiment_members (name, person_id, bucket, variant)\n"
-            f"SELECT {literal(name)}, person_id, bucket, variant\n"
-            f"FROM ({assign_sql(persons_sql, seed, arms)}) AS assigned")
+    """The members with their variants, each anchored to its earliest lead (source, lead
+    id: `earliest_leads_sql`, the lead an identity override names a person by), which
+    `report ab` follows to the person holding it now, across merges and splits."""
+    anchors = earliest_leads_sql("SELECT person_id FROM assigned")
+    return (f"INSERT INTO experiment_members (name, person_id, bucket, variant, "
+            f"anchor_source, anchor_lead_id)\n"
+            f"WITH assigned AS ({assign_sql(persons_sql, seed, arms)})\n"
+            f"SELECT {literal(name)}, a.person_id, a.bucket, a.variant, e.source, e.lead_id\n"
+            f"FROM assigned a LEFT JOIN ({anchors}) AS e ON e.person_id = a.person_id")
 
 
 def member_counts_sql(name: str) -> str:

@@ -60,6 +60,12 @@ def load_experiment(ws, name: str) -> dict | None:
     return row
 
 
+def has_member_anchors(ws) -> bool:
+    """Whether experiment_members has the members' anchor leads (a workspace made before
+    them and only read since has not been upgraded)."""
+    return any(c == "anchor_lead_id" for c, _ in ws.columns("experiment_members"))
+
+
 @dataclass(frozen=True)
 class Design:
     """What an evaluation needs: who is in which variant from when (`members`, SQL), the
@@ -72,14 +78,15 @@ class Design:
     shown: dict
 
 
-def recorded_design(experiment: dict, *, goal: str | None, control: str | None) -> Design:
-    """An experiment recorded by `audience export`."""
+def recorded_design(experiment: dict, *, goal: str | None, control: str | None,
+                    anchored: bool = True) -> Design:
+    """An experiment recorded by `audience export` (`anchored`: has_member_anchors)."""
     planned = [(v["variant"], v["share"]) for v in experiment["variants"]]
     names = [v for v, _ in planned]
     if control is not None and control not in names:
         raise UsageError(f"--control {control!r} is not one of {', '.join(names)}")
     start = experiment["starts_on"]
-    return Design(audience_members_sql(experiment["name"], start), planned,
+    return Design(audience_members_sql(experiment["name"], start, anchored=anchored), planned,
                   control or experiment["control"], goal or experiment["goal"] or DEFAULT_GOAL,
                   {"source": "audience", "start": start.isoformat(),
                    "expr": experiment["expression"], "seed": experiment["seed"],
@@ -112,7 +119,8 @@ def evaluate(ws, name: str, *, as_of: dt.date, goal: str | None = None,
         if variants is not None or entry is not None or since is not None:
             raise UsageError("--variants, --entry and --since are for --variant-from "
                              "experiments; this one was recorded by audience export")
-        design = recorded_design(experiment, goal=goal, control=control)
+        design = recorded_design(experiment, goal=goal, control=control,
+                                 anchored=has_member_anchors(ws))
     else:
         if experiment is not None:
             raise UsageError(f"experiment {name!r} was recorded by audience export: drop "

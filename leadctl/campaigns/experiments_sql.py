@@ -23,11 +23,25 @@ LEAD_COLUMNS = ("source", "channel", "utm_source", "utm_medium", "utm_campaign",
 LEAD_PREFIX = "lead."
 
 
-def audience_members_sql(name: str, start: dt.date) -> str:
-    """The exported membership; ids retired by a later merge → their current person."""
-    return (f"SELECT m.person_id AS member, coalesce(a.person_id, m.person_id) AS person_id, "
+def audience_members_sql(name: str, start: dt.date, *, anchored: bool = True) -> str:
+    """The exported membership, each member as the person holding its anchor now (its
+    earliest lead at the export: merges and splits follow the lead, not the person id,
+    which a split may give to another human); a member without one (recorded before
+    anchors, or its lead gone) → its id, or the person a later merge retired it into.
+    `anchored`: whether experiment_members has the anchor columns (a workspace made before
+    them and only read since has not)."""
+    if not anchored:
+        return (f"SELECT m.person_id AS member, coalesce(a.person_id, m.person_id) AS person_id, "
+                f"m.variant, {ts_literal(start)} AS start\n"
+                "FROM experiment_members m\n"
+                "LEFT JOIN person_aliases a ON a.old_person_id = m.person_id\n"
+                f"WHERE m.name = {literal(name)}")
+    return (f"SELECT m.person_id AS member, "
+            f"coalesce(pl.person_id, a.person_id, m.person_id) AS person_id, "
             f"m.variant, {ts_literal(start)} AS start\n"
             "FROM experiment_members m\n"
+            "LEFT JOIN leads l ON l.source = m.anchor_source AND l.lead_id = m.anchor_lead_id\n"
+            "LEFT JOIN person_leads pl ON pl.lead_key = l.lead_key\n"
             "LEFT JOIN person_aliases a ON a.old_person_id = m.person_id\n"
             f"WHERE m.name = {literal(name)}")
 

@@ -11,7 +11,12 @@ CAMPAIGN_DDL: list[str] = [
         run_id INTEGER, expression VARCHAR, starts_on DATE, seed VARCHAR, variants JSON,
         control VARCHAR, holdout DOUBLE, goal VARCHAR, persons BIGINT)""",
     # The membership as exported, (name, person_id) unique: evaluation uses it even when
-    # persons later merge (person ids retired by a merge map through person_aliases).
+    # persons later merge or split. anchor_source/anchor_lead_id: the member's earliest
+    # lead at the export (identity.lookup.earliest_leads_sql, as overrides name a person):
+    # a lead, unlike a person id, never changes, so a member is the person now holding
+    # it (a split can give the member's old id to another human). NULL in rows recorded
+    # before the columns existed (schema.UPGRADES): those map through person_aliases.
     """CREATE TABLE IF NOT EXISTS experiment_members (
-        name VARCHAR, person_id VARCHAR, bucket INTEGER, variant VARCHAR)""",
+        name VARCHAR, person_id VARCHAR, bucket INTEGER, variant VARCHAR,
+        anchor_source VARCHAR, anchor_lead_id VARCHAR)""",
 ]
