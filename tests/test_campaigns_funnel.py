@@ -582,3 +582,22 @@ def test_without_event_fields_or_with_last_touch_a_person_enters_once(bcli):
     # last touch: the batch of the latest event of the path carrying one (the first push)
     assert entries(funnel(bcli, "batch_signup", "--by", "batch", "--attribution", "last")) == [
         ("b1", 2, 0, 2, 1, 0), ("b2", 1, 1, 1, 1, 0)]
+
+
+def test_an_entry_reads_pool_owner_status_as_of_the_screen_as_find_does(tmp_path, rules_copy):
+    """A funnel's entry is a `find` expression: under --as-of, `owner` is the owner as of
+    that date (a claim made since does not enter), as `find --as-of` reads it."""
+    with open(rules_copy / "funnels.yaml", "a", encoding="utf-8") as fh:
+        fh.write("\n  - name: owned_reg\n    window: 14d\n    entry: \"owner = 'rep_wang'\"\n"
+                 "    steps:\n      - {name: pushed, event: push}\n"
+                 "      - {name: registered, event: register}\n")
+    cli = Cli(tmp_path / "ws.duckdb", rules_copy)
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0
+    assert cli("claim", "public_sea", "--rep", "rep_wang", "--n", "30",
+               "--as-of", "2026-11-02").exit_code == 0
+    owned = ("find", "owner = 'rep_wang'", "--count")
+    assert (cli(*owned, "--as-of", "2026-11-01").stdout, cli(*owned).stdout) == ("40\n", "70\n")
+    then = funnel(cli, "owned_reg")  # --as-of 2026-11-01
+    assert ([g["entered"] for g in then["groups"]], then["as_of_differs"]) == ([19], [])
+    now = cli("report", "funnel", "owned_reg", "--json")  # the stored routing, as find's
+    assert [g["entered"] for g in now.json()["groups"]] == [30]

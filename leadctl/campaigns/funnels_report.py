@@ -2,7 +2,8 @@
 events, per group of the chosen dimensions.
 
 Reads the published state like the other views (one as-of per screen, `views.asof`):
-events before the as-of day, tags and the entry population as stored. The result:
+events before the as-of day, tags as stored, the entry population as `find` reads it
+(`pool`, `owner`, `status`… as of an `--as-of`). The result:
 
     {"funnel": NAME, "window_days": 14, "attribution": "first", "by": [...],
      "since": ..., "as_of": ..., "steps": [names],
@@ -30,6 +31,7 @@ from leadctl.campaigns.funnels_sql import (
 )
 from leadctl.errors import RuleError, UsageError
 from leadctl.identity.cache import unmapped_events_sql, unmapped_events_warning
+from leadctl.routing.screens import has_state_reason
 from leadctl.rules.located import compile_located, did_you_mean
 from leadctl.views.asof import screen_as_of
 from leadctl.views.find import relation_sql, searchable_fields
@@ -75,9 +77,11 @@ def choose_dimensions(funnel: Funnel, by: list[str], rules) -> list[Dimension]:
 
 
 def build_query(ws, rules, funnel: Funnel, dims: list[Dimension], as_of: dt.date,
-                since: dt.date | None, attribution: str) -> FunnelQuery:
+                since: dt.date | None, attribution: str,
+                routing_until: dt.date | None = None) -> FunnelQuery:
     """Compile the funnel's conditions (events) and entry population (the workspace's
-    person fields, as `find` reads them) into a FunnelQuery."""
+    person fields, as `find` reads them: `pool`, `owner`, `status`… as of `routing_until`,
+    the screen's, else the stored ones) into a FunnelQuery."""
     fields = funnel_event_fields(rules.tags, rules.funnels.event_attributes)
 
     def column_sql(name: str) -> str:
@@ -97,7 +101,8 @@ def build_query(ws, rules, funnel: Funnel, dims: list[Dimension], as_of: dt.date
         where = compile_located(funnel.entry, types, "boolean", as_of,
                                 f"funnel '{funnel.name}' entry",
                                 column_sql=columns.__getitem__).sql
-        entry_sql = f"SELECT p.person_id {relation_sql(where)}"
+        logged = routing_until is None or has_state_reason(ws)  # as find reads it
+        entry_sql = f"SELECT p.person_id {relation_sql(where, routing_until, state_reason=logged)}"
     step_events = [e for step in funnel.steps for e in step.events]
     return FunnelQuery(conditions, funnel.window_days, as_of, since, dims, attribution,
                        entry_sql, exclusive_steps=len(step_events) == len(set(step_events)))
@@ -142,7 +147,8 @@ def funnel_report(ws, rules, name: str, *, by: list[str] | None = None,
         raise UsageError(f"--attribution must be first or last, not '{attribution}'")
     dims = choose_dimensions(funnel, by or [], rules)
     screen = screen_as_of(ws, as_of)
-    query = build_query(ws, rules, funnel, dims, screen.as_of, since, attribution)
+    query = build_query(ws, rules, funnel, dims, screen.as_of, since, attribution,
+                        routing_until=screen.routing_until)
     rows = ws.rows(funnel_sql(query))  # one row per group: small
     warnings = []
     unmapped = unmapped_events_warning(ws.scalar(unmapped_events_sql()))
