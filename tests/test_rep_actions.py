@@ -290,3 +290,22 @@ def test_a_new_workspace_loading_an_output_takes_its_sales(tmp_path):
         (person, rep, 88.0, dt.date(2027, 4, 30))]
     again = fresh("load-results", tmp_path / "out", "--json")  # once, not twice
     assert again.exit_code == 0 and _rows(fresh.db, sales) == _rows(night.db, sales)
+
+
+def test_an_experiment_recorded_in_the_workspace_survives_load_results(tmp_path):
+    """Experiments are the workspace's (no Spark night makes one): a load replaced them by
+    the output's empty tables, and `report ab` then knew no experiment."""
+    night = Cli(tmp_path / "night.duckdb")
+    assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
+    _fake_spark_output(night.db, tmp_path / "out")
+    ws = Cli(tmp_path / "ws.duckdb")
+    assert ws("load-results", tmp_path / "out").exit_code == 0
+    exported = ws("audience", "export", "spring", "grade in ('A', 'B')", "-o",
+                  tmp_path / "spring.csv", "--seed", "s1", "--as-of", AS_OF, "--json")
+    assert exported.exit_code == 0, exported.stderr
+    members = _rows(ws.db, "SELECT count(*) FROM experiment_members")
+    assert members[0][0] == exported.json()["persons"] > 0
+    assert ws("load-results", tmp_path / "out").exit_code == 0
+    assert _rows(ws.db, "SELECT name FROM experiments") == [("spring",)]
+    assert _rows(ws.db, "SELECT count(*) FROM experiment_members") == members
+    assert ws("report", "ab", "spring", "--as-of", AS_OF).exit_code == 0

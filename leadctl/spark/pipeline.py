@@ -414,10 +414,12 @@ def carry_rep_actions(ws, db: Path) -> int:
     return carried
 
 
-# The workspace's own run log and schema version, and what reps entered in it (claims,
+# The workspace's own run log and schema version, what reps entered in it (claims,
 # intents and sales are written by `claim`/`status`/`sale`, never by a Spark run; the
-# Spark run's copies of them came from here, see carry_rep_actions).
-KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales")
+# Spark run's copies of them came from here, see carry_rep_actions), and the experiments
+# `audience export` recorded there (a Spark run writes them empty).
+KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales", "experiments",
+                     "experiment_members")
 RUN_SALES = "_run_sales"  # the loaded run's sales (which the workspace does not take)
 # Meta entries that describe the derived tables (what the next night continues from): they
 # come with the tables from the Spark run, else the workspace's own would describe tables
