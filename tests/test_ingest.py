@@ -243,6 +243,32 @@ def test_the_header_named_as_the_field_is_read_first_then_its_aliases_in_file_or
         {"phone": "Phone", "name": "name"}, ["Mobile", "手机号"])
 
 
+def test_a_header_differing_only_in_case_is_matched_as_written_an_exact_repeat_is_not():
+    # The reader names `Phone` beside `phone` Phone_1: it was matched as Phone_1, no column.
+    aliases = build_alias_map()
+    assert map_columns(["phone", "Phone_1", "x"], aliases, ["phone", "Phone", "x"]) == (
+        {"phone": "phone"}, ["Phone_1", "x"])
+    assert field_columns(["phone", "Phone_1"], aliases, ["phone", " Phone "]) == {
+        "phone": ["phone", "Phone_1"]}
+    assert field_columns(["phone", "phone_1"], aliases, ["phone", "phone"]) == {
+        "phone": ["phone"]}
+
+
+def test_a_phone_under_a_header_differing_only_in_case_loads(cli, tmp_path):
+    # Was rejected no_identifier on both formats: `Phone` read as `Phone_1`, no column.
+    write(tmp_path / "case.csv", "phone,Phone\n,13900000032\n")
+    pq.write_table(pa.table({"phone": [None], "Phone": ["13900000033"]}),
+                   tmp_path / "case.parquet")
+    write(tmp_path / "again.csv", "phone,phone\n,13900000034\n")  # an exact repeat
+    result = cli("ingest", tmp_path / "case.csv", tmp_path / "case.parquet",
+                 tmp_path / "again.csv", "--json")
+    assert [(f["status"], f["loaded"], f["rejected"]) for f in result.json()["files"]] == [
+        ("loaded", 1, 0), ("loaded", 1, 0), ("rejected", 0, 1)]
+    assert leads_in(cli, "phone", "attributes") == [
+        ("13900000032", '{"Phone_1":"13900000032"}'),
+        ("13900000033", '{"Phone_1":"13900000033"}')]
+
+
 def test_a_field_several_columns_give_takes_the_first_usable_value_of_each_row(cli, tmp_path):
     # `Mobile` and `手机号` are both the phone: row A has it in the second one only (it was
     # rejected, no_identifier: the first column alone was read); `N/A` is no value. `ts`

@@ -64,7 +64,8 @@ def _app_leads(path) -> None:
 # and a quoted delimiter (RFC 4180, which Spark reads with `\` as its escape otherwise).
 ODD_HEADER = ('lead_id,phone,Phone,note,,city\n'
               'H1,13911110001,13911110002,"say ""hi"" now",x,"bj, x"\n'
-              'H2,13911110003,,"""",,\n')
+              'H2,13911110003,,"""",,\n'
+              'H3,,13911110007,n,,\n')  # `Phone` is the phone too
 # Extra fields that are all empty are dropped (T1: DuckDB loads the row), others make a
 # reject (T2; T3 is short).
 RAGGED = ('lead_id,phone,note\n'
@@ -103,5 +104,6 @@ def test_a_redelivery_on_spark_replaces_events_as_on_duckdb(tmp_path):
         "too_many_columns"]
     assert [r[1:4] for r in got["leads"] if r[1].startswith("T")] == [
         ("T1", "13911110004", '{"note":"a,b"}')]
+    assert [r[1:3] for r in got["leads"] if r[1] == "H3"] == [("H3", "13911110007")]
     for name in COMPARED:
         assert got[name] == expected[name], name

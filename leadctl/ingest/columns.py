@@ -71,31 +71,52 @@ def build_alias_map(extra: dict[str, list[str]] | None = None,
     return mapping
 
 
-def field_columns(headers: list[str], alias_map: dict[str, str]) -> dict[str, list[str]]:
-    """{canonical: the headers that map to it}, in the order they are read: a header that
+def matched_headers(columns: list[str], written: list[str] | None) -> list[str]:
+    """The header each column is matched by, one per column: as written in the file
+    (`Phone` beside `phone`, which the reader names `Phone_1`, is a phone column), but an
+    empty name or an exact repeat of an earlier header (`phone` again: `phone_1`) by the
+    reader's name, an attribute. `written`: the header record (a CSV's) or the schema's
+    names (a Parquet file's), one per column; without it, the column names."""
+    if not written or len(written) != len(columns):
+        return list(columns)
+    seen: set[str] = set()
+    matched = []
+    for column, header in zip(columns, written, strict=True):
+        name = (header or "").strip().lstrip("\ufeff").strip()
+        matched.append(column if not name or name in seen else name)
+        seen.add(name)
+    return matched
+
+
+def field_columns(headers: list[str], alias_map: dict[str, str],
+                  written: list[str] | None = None) -> dict[str, list[str]]:
+    """{canonical: the columns that map to it}, in the order they are read: a header that
     is the canonical name itself (`phone`, `Phone`, `event type`) first, then the
     aliases in file order. Loading reads the first usable value of a row among them
-    (`ingest.sql.first_value_sql`)."""
+    (`ingest.sql.first_value_sql`). `headers`: the column names; `written`: the header as
+    written, which is matched (`matched_headers`)."""
     fields: dict[str, list[str]] = {}
+    matched = dict(zip(headers, matched_headers(headers, written), strict=True))
     for header in headers:
-        canonical = alias_map.get(fold_header(header))
+        canonical = alias_map.get(fold_header(matched[header]))
         if canonical:
             fields.setdefault(canonical, []).append(header)
     for canonical, mapped in fields.items():
-        own = [h for h in mapped if fold_header(h) == fold_header(canonical)]
+        own = [h for h in mapped if fold_header(matched[h]) == fold_header(canonical)]
         fields[canonical] = own + [h for h in mapped if h not in own]
     return fields
 
 
-def map_columns(headers: list[str], alias_map: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Returns ({canonical: original header}, [unmapped headers kept as attributes]).
+def map_columns(headers: list[str], alias_map: dict[str, str],
+                written: list[str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """Returns ({canonical: column}, [unmapped columns kept as attributes]).
 
     When several headers map to the same canonical column, the one named as the column
     itself, else the first in file order, is its header (`field_columns`); the others
     are kept as attributes so nothing is lost.
     """
     mapped = {canonical: names[0] for canonical, names in
-              field_columns(headers, alias_map).items()}
+              field_columns(headers, alias_map, written).items()}
     chosen = set(mapped.values())
     return mapped, [h for h in headers if h not in chosen]
 

@@ -233,7 +233,20 @@ class StagedFile:
     message: str = ""
     temp: Path | None = None
     header_fields: list[str] | None = None  # a CSV's header record as written
+    schema_names: list[str] | None = None  # a Parquet file's column names as written
     decoded: tuple[str, ...] = ()  # Parquet columns of bytes read as text
+
+
+def parquet_names(path: Path) -> list[str] | None:
+    """A local Parquet file's column names as written (the reader names `Phone` beside
+    `phone` Phone_1); None when its schema cannot be read here (the reader says why)."""
+    import pyarrow
+    import pyarrow.parquet
+
+    try:
+        return list(pyarrow.parquet.read_schema(str(path)).names)
+    except (pyarrow.ArrowException, OSError):
+        return None
 
 
 class DuckDBReader:
@@ -269,7 +282,8 @@ class DuckDBReader:
                 rows_sql = sql.parquet_values_sql(rows_sql, kinds)
                 columns, types = _describe(ws, f"SELECT * FROM ({rows_sql}) LIMIT 0")
             return StagedFile(rows_sql, columns, types, decoded=tuple(
-                c for c, kind in kinds.items() if kind == "text"))
+                c for c, kind in kinds.items() if kind == "text"),
+                schema_names=parquet_names(path))
         staged = StagedFile("", [], {}, rejects_table=f"_rej_{file_id}")
         read_path = path
         if (fmt.encoding not in ("utf-8", "utf8") or fmt.mixed_newlines or fmt.blank_after_bom
@@ -530,13 +544,15 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         result.message = staged.message
         rows_sql, types = staged.rows_sql, staged.types
         columns = [c for c in staged.columns if c not in ("row_number", "file_row_number")]
-        mapping, extra = map_columns(columns, alias_maps["leads"])
+        # matched by the header as written: the reader names `Phone` beside `phone` Phone_1
+        written = staged.header_fields or staged.schema_names
+        mapping, extra = map_columns(columns, alias_maps["leads"], written)
         kind = options.kind
         if kind == "auto":
             kind = "events" if events_by_columns(mapping) else "leads"
         if kind == "events":  # its `id` names no lead (LEADS_ONLY_ALIASES)
-            mapping, extra = map_columns(columns, alias_maps["events"])
-        fields = field_columns(columns, alias_maps[kind])
+            mapping, extra = map_columns(columns, alias_maps["events"], written)
+        fields = field_columns(columns, alias_maps[kind], written)
         result.kind = kind
         # Rejected rows are counted as inserted (an INSERT returns its count on DuckDB and
         # on the Spark executor): no count of rejects afterwards.

@@ -14,6 +14,7 @@ from leadctl.ingest.load import (
     StagedFile,
     copies_folder,
     expand_paths,
+    parquet_names,
 )
 from leadctl.ingest.sniff import (
     UTF8,
@@ -83,9 +84,10 @@ class SparkReader(DuckDBReader):
 
         spark, location = ws.spark, _location(path)
         if fmt.format == "parquet":
-            temp, decoded = None, []
+            temp, decoded, written = None, [], None
             try:
                 raw = spark.read.parquet(location)
+                written = list(raw.columns)
                 raw.schema  # noqa: B018 — an unreadable column type fails here
                 if len({c.lower() for c in raw.columns}) < len(raw.columns):
                     raise ValueError("column names that differ only in case")
@@ -101,9 +103,10 @@ class SparkReader(DuckDBReader):
                 # Types Spark cannot read (pandas' nanosecond timestamps, TIME, FLOAT16)
                 # or `phone` beside `Phone`: a copy as the DuckDB engine reads the file.
                 copied = True
-            if copied:
+            if copied:  # (its names are DuckDB's: `Phone` beside `phone` is Phone_1)
                 temp, decoded = _spark_readable_copy(path)
                 raw = spark.read.parquet(str(temp))
+                written = parquet_names(path)
             renames = free_names(raw.columns)  # a file's own `row_number` is an attribute
             as_text = {f.name: _duckdb_text if isinstance(f.dataType, DoubleType)
                        else _utc_text for f in raw.schema.fields
@@ -114,7 +117,8 @@ class SparkReader(DuckDBReader):
                                (F.col("_metadata.row_index") + 1).alias("row_number"))
             ws.store_frame("_stage", frame, materialise=temp is not None)  # reads are cheap
             return StagedFile("SELECT * FROM _stage", *_columns(ws, "_stage"), temp=temp,
-                              decoded=tuple(renames.get(c, c) for c in decoded))
+                              decoded=tuple(renames.get(c, c) for c in decoded),
+                              schema_names=written)
         temp, encoding = None, fmt.encoding
         codec = "utf-8-sig" if fmt.encoding in UTF8 else fmt.encoding
         if not isinstance(path, ClusterPath):
