@@ -269,6 +269,32 @@ def test_a_phone_under_a_header_differing_only_in_case_loads(cli, tmp_path):
         ("13900000033", '{"Phone_1":"13900000033"}')]
 
 
+def _nested_zoned(path) -> None:
+    """Zoned timestamps in a list and in a struct: attributes, as text."""
+    seen = dt.datetime(2026, 10, 1, 0, 30, tzinfo=dt.UTC)
+    zoned = pa.timestamp("us", tz="UTC")
+    pq.write_table(pa.table({
+        "phone": ["13900000011", "13900000012"],
+        "visits": pa.array([[seen], None], pa.list_(zoned)),
+        "meta": pa.array([{"seen": seen}, {"seen": None}], pa.struct([("seen", zoned)]))}),
+        path)
+
+
+NESTED_ZONED_ATTRIBUTES = [
+    ("13900000011", '{"visits":"[\'2026-10-01 00:30:00+00\']",'
+                    '"meta":"{\'seen\': \'2026-10-01 00:30:00+00\'}"}'),
+    ("13900000012", '{"visits":null,"meta":"{\'seen\': NULL}"}')]
+
+
+def test_a_list_or_struct_of_zoned_timestamps_is_an_attribute(cli, tmp_path):
+    # A list of them failed the file: Binder Error timezone(STRING_LITERAL, TIMESTAMP WITH
+    # TIME ZONE[]) (it was taken for a zoned column).
+    _nested_zoned(tmp_path / "nested.parquet")
+    result = cli("ingest", tmp_path / "nested.parquet", "--json")
+    assert (result.exit_code, result.json()["files"][0]["status"]) == (0, "loaded")
+    assert leads_in(cli, "phone", "attributes") == NESTED_ZONED_ATTRIBUTES
+
+
 def test_a_field_several_columns_give_takes_the_first_usable_value_of_each_row(cli, tmp_path):
     # `Mobile` and `手机号` are both the phone: row A has it in the second one only (it was
     # rejected, no_identifier: the first column alone was read); `N/A` is no value. `ts`

@@ -133,9 +133,15 @@ def parse_timestamp_sql(expr: str, timezone: str) -> str:
     )
 
 
+ZONED_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMPTZ_NS",
+               "TIMESTAMP_NS WITH TIME ZONE")
+NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "DATE")
+
+
 def zoned_type(duckdb_type: str) -> bool:
-    """TIMESTAMP WITH TIME ZONE (staging turns such columns into text: zoned_as_text_sql)."""
-    return duckdb_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"))
+    """TIMESTAMP WITH TIME ZONE (staging turns such columns into text: zoned_as_text_sql);
+    a list or struct of them is no such column (an attribute's text)."""
+    return duckdb_type.upper() in ZONED_TYPES
 
 
 def typed_timestamp_sql(column: str, duckdb_type: str, timezone: str) -> str:
@@ -144,7 +150,7 @@ def typed_timestamp_sql(column: str, duckdb_type: str, timezone: str) -> str:
     t = duckdb_type.upper()
     if t == "TIMESTAMP_NS":
         return micros_of_nanos_sql(ident(column))
-    if not zoned_type(t) and (t.startswith("TIMESTAMP") or t == "DATE"):
+    if t in NAIVE_TIME_TYPES:  # (not a list of them: read from its text)
         return f"CAST({ident(column)} AS TIMESTAMP)"
     return parse_timestamp_sql(text_sql(column), timezone)
 
