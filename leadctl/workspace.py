@@ -471,8 +471,9 @@ def _alive(pid: int) -> bool:
 
 def _connect(path: str, *, read_only: bool, spill_to: Path | None = None):
     """A DuckDB connection with the workspace settings: no progress bar (ours goes through
-    rich on stderr; DuckDB's would interleave) and, with a memory limit, the limit and
-    the folder to spill to (`spill_to`; in-memory databases keep DuckDB's default)."""
+    rich on stderr; DuckDB's would interleave), UTC as the session time zone and, with a
+    memory limit, the limit and the folder to spill to (`spill_to`; in-memory databases
+    keep DuckDB's default)."""
     limit = memory_limit()
     import duckdb
 
@@ -480,6 +481,9 @@ def _connect(path: str, *, read_only: bool, spill_to: Path | None = None):
         _clear_stale_spill(spill_to)
     con = duckdb.connect(path, read_only=read_only)
     con.execute("SET enable_progress_bar = false")
+    # A zoned value's text (a list or struct of them kept as an attribute) in UTC, as on
+    # Spark, not in the machine's zone; leadctl's times are converted by name otherwise.
+    con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         # No vacuum at checkpoints (merging under-filled row groups) unless a writer asks
         # (`Workspace.compact_on_publish`): every table a night rebuilds in parallel ends in

@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import json
 import os
+import subprocess
+import sys
 import tempfile
 
 import duckdb
@@ -21,7 +23,7 @@ from leadctl.ingest import sniff
 from leadctl.ingest.columns import build_alias_map, field_columns, fold_header, map_columns
 from leadctl.ingest.sql import LEADS_TABLE_COLUMNS, parse_timestamp_sql
 from leadctl.workspace import open_memory
-from tests.conftest import Cli, write
+from tests.conftest import REPO, RULES, Cli, write
 
 HEADER_ZH = "线索ID,姓名,手机号,邮箱,城市,创建时间,关键词\n"
 
@@ -293,6 +295,25 @@ def test_a_list_or_struct_of_zoned_timestamps_is_an_attribute(cli, tmp_path):
     result = cli("ingest", tmp_path / "nested.parquet", "--json")
     assert (result.exit_code, result.json()["files"][0]["status"]) == (0, "loaded")
     assert leads_in(cli, "phone", "attributes") == NESTED_ZONED_ATTRIBUTES
+
+
+def test_zoned_attributes_and_lead_ids_are_the_same_in_any_machine_time_zone(tmp_path):
+    # They were in the machine's zone: other attributes and lead ids under New York's.
+    _nested_zoned(tmp_path / "nested.parquet")
+    rows = []
+    for zone in ("UTC", "America/New_York"):
+        db = tmp_path / f"{zone.replace('/', '_')}.duckdb"
+        done = subprocess.run(
+            [sys.executable, "-m", "leadctl", "--db", str(db), "--rules", str(RULES),
+             "ingest", str(tmp_path / "nested.parquet")],
+            capture_output=True, text=True, cwd=REPO, env={**os.environ, "TZ": zone},
+            timeout=300)
+        assert done.returncode == 0, done.stderr
+        with duckdb.connect(str(db), read_only=True) as con:
+            rows.append(con.execute("SELECT phone, attributes, lead_id FROM leads "
+                                    "ORDER BY lead_key").fetchall())
+    assert rows[0] == rows[1]
+    assert [r[:2] for r in rows[1]] == NESTED_ZONED_ATTRIBUTES
 
 
 def test_a_field_several_columns_give_takes_the_first_usable_value_of_each_row(cli, tmp_path):

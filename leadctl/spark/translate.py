@@ -179,12 +179,10 @@ def _epoch_seconds(node):
     return exp.Anonymous(this="timestamp_seconds", expressions=[node.this])
 
 
-def _local_now(node):
-    """DuckDB's now() is read in the machine's time zone; Spark's session zone is UTC."""
-    offset = dt.datetime.now().astimezone().strftime("%z")
-    zone = exp.Literal.string(f"{offset[:3]}:{offset[3:]}")
-    current = exp.Anonymous(this="current_timestamp", expressions=[])
-    return exp.Anonymous(this="from_utc_timestamp", expressions=[current, zone])
+def _utc_now(node):
+    """DuckDB's now() is read in its session time zone, UTC (workspace._connect), as
+    Spark's session zone is."""
+    return exp.Anonymous(this="current_timestamp", expressions=[])
 
 
 def _list_slice(node):
@@ -566,12 +564,12 @@ _FUNCTIONS = {  # DuckDB functions sqlglot passes through as they are
     "regexp_split_to_array": _renamed("split"), "timezone": _timezone,
     "try_strptime": lambda node: _try_strptime(*node.expressions),
     "to_json": lambda node: _to_json(node.expressions[0]), "list_slice": _list_slice,
-    "now": _local_now, "get_current_timestamp": _local_now,
+    "now": _utc_now, "get_current_timestamp": _utc_now,
 }
 _NODES = {
     exp.DataType: _json_type, exp.RegexpFullMatch: _full_match, exp.UnixToTime: _epoch_seconds,
     exp.ArgMin: _arg_min_max, exp.ArgMax: _arg_min_max, exp.Filter: _filter,
-    exp.CurrentTimestamp: _local_now, exp.ArrayAgg: _ordered_list,
+    exp.CurrentTimestamp: _utc_now, exp.ArrayAgg: _ordered_list,
     exp.GroupConcat: _ordered_list, exp.Tuple: _row_value, exp.TryCast: _try_cast,
     exp.Trim: _trim, exp.Cast: _blob_text,
 }
