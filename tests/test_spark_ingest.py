@@ -69,3 +69,28 @@ def test_a_copy_spark_can_read_has_floats_and_bytes_as_the_duckdb_engine_reads_t
         assert duckdb.execute(f"SELECT amount, name FROM '{copy}'").fetchall() == [(19.9, "张")]
     finally:
         copy.unlink()
+
+
+def test_a_copy_spark_can_read_has_nested_values_as_the_duckdb_engines_text(tmp_path):
+    # Spark wrote them otherwise ({red, 1}, {a -> 1}): other attributes and lead ids.
+    import datetime as dt
+
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from leadctl.spark.ingest import _spark_readable_copy
+
+    seen = dt.datetime(2026, 10, 1, 0, 30, tzinfo=dt.UTC)
+    pq.write_table(pa.table({
+        "meta": pa.array([{"color": "red", "n": 1}], pa.struct([("color", pa.string()),
+                                                                ("n", pa.int64())])),
+        "tags": pa.array([[("a", 1)]], pa.map_(pa.string(), pa.int64())),
+        "visits": pa.array([[seen]], pa.list_(pa.timestamp("us", tz="UTC")))}),
+        tmp_path / "nested.parquet")
+    copy, _ = _spark_readable_copy(tmp_path / "nested.parquet")
+    try:
+        assert duckdb.execute(f"SELECT * FROM '{copy}'").fetchall() == [
+            ("{'color': red, 'n': 1}", "{a=1}", "['2026-10-01 00:30:00+00']")]
+    finally:
+        copy.unlink()

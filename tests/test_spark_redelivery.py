@@ -56,7 +56,13 @@ def _app_leads(path) -> None:
         "at_ns": pa.array([dt.datetime(2026, 10, 1, 8, 30, 0, 123456), None],
                           pa.timestamp("ns")),
         "clock": pa.array([dt.time(8, 30), None], pa.time64("us")),
-        "Phone": ["13911110009", None]}),
+        "Phone": ["13911110009", None],
+        # nested values: attributes as DuckDB's text of them (Spark's was {red, 1})
+        "meta": pa.array([{"color": "red", "n": 1}, None],
+                         pa.struct([("color", pa.string()), ("n", pa.int64())])),
+        "tags": pa.array([[("a", 1)], None], pa.map_(pa.string(), pa.int64())),
+        "visits": pa.array([[dt.datetime(2026, 10, 1, 8, 30, tzinfo=dt.UTC)], None],
+                           pa.list_(pa.timestamp("us", tz="UTC")))}),
         path)
 
 

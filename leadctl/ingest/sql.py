@@ -436,6 +436,13 @@ def parquet_value_types(types: dict[str, str]) -> dict[str, str]:
     return {c: kinds[t.upper()] for c, t in types.items() if t.upper() in kinds}
 
 
+def nested_type(duckdb_type: str) -> bool:
+    """A list, array, struct, map or union: an attribute as DuckDB's text of it
+    (`{'color': red, 'n': 1}`, `{a=1}`), which Spark writes otherwise."""
+    t = duckdb_type.upper()
+    return t.endswith("]") or t.startswith(("STRUCT(", "MAP(", "UNION("))
+
+
 def micros_of_nanos_sql(column_sql: str) -> str:
     """A TIMESTAMP_NS as a TIMESTAMP cut to the microsecond towards the past (a cast
     rounds: 23:59:59.999999999 would be the next day), as a text's extra digits are cut."""

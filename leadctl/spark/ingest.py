@@ -27,6 +27,7 @@ from leadctl.ingest.sql import (
     free_names,
     header_names,
     micros_of_nanos_sql,
+    nested_type,
     parquet_value_types,
     parquet_values_sql,
     zoned_text_sql,
@@ -73,9 +74,11 @@ class SparkReader(DuckDBReader):
         from pyspark.sql import Window
         from pyspark.sql import functions as F
         from pyspark.sql.types import (
+            ArrayType,
             BinaryType,
             DoubleType,
             FloatType,
+            MapType,
             StringType,
             StructField,
             StructType,
@@ -95,8 +98,10 @@ class SparkReader(DuckDBReader):
                 # text of a float: 19.9, not 19.899999618530273; bytes that are UTF-8 as
                 # their text, others as DuckDB's escaped text): a local file through its
                 # copy (a cluster file's are read as Spark reads them)
+                # and nested values as DuckDB's text (`{'color': red}`, not `{red}`)
                 copied = not isinstance(path, ClusterPath) and any(
-                    isinstance(f.dataType, FloatType | BinaryType) for f in raw.schema.fields)
+                    isinstance(f.dataType, FloatType | BinaryType | ArrayType | MapType
+                               | StructType) for f in raw.schema.fields)
             except Exception:
                 if isinstance(path, ClusterPath):
                     raise
@@ -250,13 +255,15 @@ def _spark_readable_copy(path: Path) -> tuple[Path, list[str]]:
     column names as DuckDB gives them (`Phone_1`), nanosecond timestamps as microseconds
     (what the DuckDB engine's timestamps keep; zoned ones as the text it reads them from),
     TIME as its text, FLOAT16 as FLOAT; 32-bit floats and bytes as the DuckDB engine reads
-    them (`parquet_values_sql`). With the columns it decoded from bytes (the row's text for
-    a generated lead id reads their bytes again)."""
+    them (`parquet_values_sql`); lists, structs and maps as the DuckDB engine's text of them
+    (zoned values inside in UTC). With the columns it decoded from bytes (the row's text
+    for a generated lead id reads their bytes again)."""
     import duckdb
 
     fd, name = temp_copy(".parquet")
     os.close(fd)
     with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")  # as the workspace's (workspace._connect)
         source = f"read_parquet({literal(str(path))})"
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         casts = {"TIME": "VARCHAR", "TIME WITH TIME ZONE": "VARCHAR"}
@@ -265,7 +272,8 @@ def _spark_readable_copy(path: Path) -> tuple[Path, list[str]]:
         converted = {"TIMESTAMP_NS": micros_of_nanos_sql, "TIMESTAMPTZ_NS": zoned_text_sql}
         columns = ", ".join(
             f"{converted[t](ident(c))} AS {ident(c)}" if t in converted
-            else f"CAST({ident(c)} AS {casts[t]}) AS {ident(c)}" if t in casts else ident(c)
+            else f"CAST({ident(c)} AS {casts[t]}) AS {ident(c)}" if t in casts
+            else f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" if nested_type(t) else ident(c)
             for c, t, *_ in described)
         kinds = parquet_value_types({c: t for c, t, *_ in described})
         decoded = [c for c, kind in kinds.items() if kind == "text"]
