@@ -309,3 +309,56 @@ def test_an_experiment_recorded_in_the_workspace_survives_load_results(tmp_path)
     assert _rows(ws.db, "SELECT name FROM experiments") == [("spring",)]
     assert _rows(ws.db, "SELECT count(*) FROM experiment_members") == members
     assert ws("report", "ab", "spring", "--as-of", AS_OF).exit_code == 0
+
+
+def test_a_rep_action_on_a_lock_the_night_recorded_as_a_conflict_records_it_once(tmp_path):
+    """Both X and Y are sold before the night (run on a copy of the workspace, as a Spark
+    night with --db sees it), which merges X into Y: Y's earlier sale keeps its lock, X's
+    rep's lock is the night's conflict. X's rep changes X's status while the night runs:
+    load-results folds X's state again, which keeps Y's state as it is and finds X's lock
+    recorded already — no second conflict and no second `merge` row (there were two, the
+    same lock pair twice), as the DuckDB engine has one."""
+    night = Cli(tmp_path / "night.duckdb")
+    assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
+    _fake_spark_output(night.db, tmp_path / "out1")
+    ws = Cli(tmp_path / "ws.duckdb")
+    assert ws("load-results", tmp_path / "out1").exit_code == 0
+    (y, y_email, y_rep), (x, x_phone, x_rep) = _rows(ws.db, """
+        SELECT p.person_id, p.email, o.owner FROM persons p JOIN ownership o USING (person_id)
+        WHERE o.owner IS NOT NULL AND o.locked_until IS NULL AND p.email IS NOT NULL
+          AND p.phone IS NULL AND o.status = 'pending' ORDER BY p.person_id LIMIT 1""")[0], \
+        _rows(ws.db, """
+        SELECT p.person_id, p.phone, o.owner FROM persons p JOIN ownership o USING (person_id)
+        WHERE o.owner IS NOT NULL AND o.locked_until IS NULL AND p.phone IS NOT NULL
+          AND o.status = 'pending' ORDER BY p.person_id DESC LIMIT 1""")[0]
+    assert x > y and x_rep != y_rep
+    assert ws("sale", y, "--rep", y_rep, "--as-of", AS_OF).exit_code == 0
+    assert ws("sale", x, "--rep", x_rep, "--as-of", "2026-11-02").exit_code == 0
+    second = Cli(tmp_path / "night2.duckdb")
+    second.db.write_bytes(ws.db.read_bytes())
+    inbox = tmp_path / "inbox2"
+    inbox.mkdir()
+    (inbox / "bridge.csv").write_text(f"lead_id,phone,email,created_at\nBRIDGE1,{x_phone},"
+                                      f"{y_email},2026-11-02 09:00\n", encoding="utf-8")
+    assert second("run", "--inbox", inbox, "--as-of", "2026-11-02").exit_code == 0
+    (run_id,) = _rows(second.db, "SELECT max(run_id) FROM runs")[0]
+    _fake_spark_output(second.db, tmp_path / "out2", run_id=run_id, with_log=True)
+    assert ws("status", x, "appointment", "--rep", x_rep, "--as-of", "2026-11-02"
+              ).exit_code == 0
+    night_fold = _conflict_and_fold(second, y)
+    assert night_fold == (
+        [(y, y_rep, x, x_rep, "open")],
+        [(f"merge: {x} into {y}; kept the state of {y} (by lock); conflict: active lock "
+          f"of {x_rep} not kept, see leadctl identity conflicts",)],
+        [(y_rep, "closed", dt.date(2027, 4, 30))])
+    for _ in range(2):  # loading the output again changes nothing either
+        loaded = ws("load-results", tmp_path / "out2", "--json")
+        assert loaded.exit_code == 0, loaded.stderr
+        assert [loaded.json()[k] for k in ("rep_actions_kept", "merged_states", "conflicts")
+                ] == [1, 0, 0]
+        assert _conflict_and_fold(ws, y) == night_fold
+        assert _rows(ws.db, f"SELECT count(*) FROM ownership WHERE person_id = '{x}'"
+                     ) == [(0,)]
+    listed = ws("identity", "conflicts", "--json")
+    assert [(c["person_id"], c["kept"]["rep"], c["other"]["rep"], c["other"]["from_person_id"])
+            for c in listed.json()["conflicts"]] == [(y, y_rep, x_rep, x)]

@@ -127,7 +127,10 @@ def candidates_sql(keep: Sequence[str], as_of: dt.date) -> str:
     """MERGE_CANDIDATES: one row per ownership row of a person merged away and of the
     person it went to (`target`), with its sort keys and `pick` (1 = the state kept).
     `sold_at`: the first sale still locking by the row's owner, recorded on the row's own
-    id (else on any id of the merged person: an id retired by an earlier merge)."""
+    id (else on any id of the merged person: an id retired by an earlier merge).
+    `recorded`: the row's lock (its id, rep, sale and end) is the other lock of an open
+    conflict on `target` already — a state folded before that came back with a rep action
+    made meanwhile (rep_actions): not recorded, nor logged, a second time."""
     day = date_literal(as_of)
     derived, key_cols, order = _ranking(keep, day)
     state = ", ".join(f"o.{c}" for c in _STATE)
@@ -147,12 +150,20 @@ WITH moved AS (
   SELECT person_id, rep, min(sold_at) AS sold_at FROM locking GROUP BY person_id, rep
 ), sold_by_target AS (
   SELECT target, rep, min(sold_at) AS sold_at FROM locking GROUP BY target, rep
-), states AS (
+), sold AS (
   SELECT m.target, o.person_id, {state}, {derived},
          coalesce(d.sold_at, x.sold_at) AS sold_at
   FROM members m JOIN ownership o ON o.person_id = m.person_id
   LEFT JOIN sold_by_id d ON d.person_id = o.person_id AND d.rep = o.owner
   LEFT JOIN sold_by_target x ON x.target = m.target AND x.rep = o.owner
+), recorded AS (
+  SELECT DISTINCT current_id, other_person_id, other_rep, other_sold_at, other_locked_until
+  FROM ({_open_conflicts_sql(True)}) AS open_conflicts
+), states AS (
+  SELECT s.*, r.current_id IS NOT NULL AS recorded
+  FROM sold s LEFT JOIN recorded r ON r.current_id = s.target
+       AND r.other_person_id = s.person_id AND r.other_rep = s.owner
+       AND r.other_sold_at = s.sold_at AND r.other_locked_until = s.locked_until
 ), keyed AS (
   SELECT *{key_cols}
   FROM states
@@ -166,7 +177,10 @@ FROM keyed"""
 def kept_sql(keep: Sequence[str], run_id: int) -> str:
     """MERGE_KEPT: one row per merged person — the state it keeps (the pick, with the
     latest lock its rep holds among the candidates), its own state before, which
-    criterion decided (against the runner-up), the ids merged and the log reason."""
+    criterion decided (against the runner-up), the ids merged and the log reason.
+    `conflicts`: the locks of other reps not kept that no open conflict records yet.
+    `unchanged`: a fold of states that came back under retired ids (not this run's merge)
+    that keeps the person's own state as it is and records no conflict: nothing to log."""
     keys = _keys(keep)
     whens = []
     for criterion in keep:
@@ -188,7 +202,7 @@ same_rep AS (
   SELECT c.target, count(*) AS n,
          array_to_string(list_sort(list_distinct(list(c.owner))), ', ') AS reps
   FROM {MERGE_CANDIDATES} c JOIN p ON p.target = c.target
-  WHERE c.locked AND c.owner IS DISTINCT FROM p.owner
+  WHERE c.locked AND c.owner IS DISTINCT FROM p.owner AND NOT c.recorded
   GROUP BY c.target
 ), merged AS (
   SELECT person_id, old_person_ids FROM identity_history
@@ -203,7 +217,10 @@ same_rep AS (
          coalesce(h.old_person_ids, f.old_person_ids) AS old_person_ids,
          coalesce(x.n, 0) AS conflicts, x.reps AS conflict_reps,
          CASE WHEN r.person_id IS NULL THEN 'the only routed one'
-              {decided} ELSE 'tie' END AS decided_by
+              {decided} ELSE 'tie' END AS decided_by,
+         h.person_id IS NULL AND coalesce(x.n, 0) = 0 AND p.person_id = p.target
+           AND coalesce(l.locked_until, p.locked_until) IS NOT DISTINCT FROM p.locked_until
+           AS unchanged
   FROM p LEFT JOIN r ON r.target = p.target
   LEFT JOIN {MERGE_CANDIDATES} s ON s.target = p.target AND s.person_id = p.target
   LEFT JOIN same_rep l ON l.target = p.target
@@ -226,19 +243,20 @@ SELECT {ts_literal(detected_at)}, {int(run_id)}, {date_literal(as_of)}, k.person
        k.old_person_ids, k.kept_from, k.owner, k.sold_at, k.locked_until,
        c.person_id, c.owner, c.sold_at, c.locked_until, 'open'
 FROM {MERGE_CANDIDATES} c JOIN {MERGE_KEPT} k ON k.person_id = c.target
-WHERE c.locked AND c.owner IS DISTINCT FROM k.owner"""
+WHERE c.locked AND c.owner IS DISTINCT FROM k.owner AND NOT c.recorded"""
 
 
 def apply_merge_sql(as_of: dt.date, run_id: int, logged_at: dt.datetime) -> list[str]:
-    """Log one `merge` row per merged person (with the reason of the state it keeps), then
-    replace the candidates' ownership rows by the kept states."""
+    """Log one `merge` row per merged person (with the reason of the state it keeps; none
+    for a fold that leaves it `unchanged`), then replace the candidates' ownership rows by
+    the kept states."""
     cols = ", ".join(OWNERSHIP_COLUMNS)
     return [
         f"INSERT INTO assignments ({', '.join(LOG_COLUMNS)})\n"
         f"SELECT {ts_literal(logged_at)}, {int(run_id)}, {date_literal(as_of)}, person_id,\n"
         f"       old_pool, pool, old_owner, owner, old_status, status, 'merge', log_reason,\n"
         f"       reason\n"
-        f"FROM {MERGE_KEPT}",
+        f"FROM {MERGE_KEPT} WHERE NOT unchanged",
         f"DELETE FROM ownership WHERE person_id IN (SELECT person_id FROM {MERGE_CANDIDATES})",
         f"INSERT INTO ownership ({cols})\nSELECT {cols} FROM {MERGE_KEPT}",
     ]
@@ -440,7 +458,8 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
             if in_order:  # the ids merged: each one's state is decided as of `as_of`
                 keep_log_order(ws, f"SELECT person_id FROM {MERGE_CANDIDATES}", as_of,
                                "an identity merge")
-            counts["merged"] = int(ws.scalar(f"SELECT count(*) FROM {MERGE_KEPT}"))
+            counts["merged"] = int(ws.scalar(f"SELECT count(*) FROM {MERGE_KEPT} "
+                                             "WHERE NOT unchanged"))
             counts["conflicts"] = int(ws.scalar(f"SELECT coalesce(sum(conflicts), 0) "
                                                 f"FROM {MERGE_KEPT}"))
             if counts["conflicts"]:
