@@ -631,14 +631,16 @@ class _Lock:
             return str(started or "?")
         if instant.tzinfo is None:  # written by an earlier version: as it was written
             return instant.isoformat(timespec="seconds")
-        zone = DEFAULT_ZONE
+        zone = None
         published = self.path.with_name(self.path.name.removesuffix(LOCK))
         with contextlib.suppress(Exception):  # no workspace yet, or not one to read
             con = _connect(str(published), read_only=True)
             try:
-                zone = (con.execute(meta_value_sql(ZONE_KEY)).fetchone() or [zone])[0]
+                zone = (con.execute(meta_value_sql(ZONE_KEY)).fetchone() or [None])[0]
             finally:
                 con.close()
+        if zone is None:  # no zone stored yet (a first ingest): the instant, with its offset
+            return instant.isoformat(timespec="seconds")
         return wall_clock(zone, instant).isoformat(timespec="seconds")
 
     def release(self) -> None:

@@ -159,3 +159,20 @@ def test_a_locked_workspace_names_the_writer_s_start_on_the_workspace_clock(kiri
     assert (result.exit_code, result.stderr) == (2, (
         "error: workspace is locked by another leadctl writer (pid 7, run started "
         "2026-12-07T12:30:00); try again later\n"))
+
+
+def test_a_locked_new_workspace_names_the_writer_s_start_as_an_instant(kiritimati, tmp_path):
+    """No zone is stored yet (the holder creates the workspace): the start is shown with
+    its offset, not on a clock the workspace may never use."""
+    lock = tmp_path / "ws.duckdb.lock"
+    held = os.open(lock, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        os.pwrite(held, b'{"pid": 7, "command": "ingest", "started": '
+                        b'"2026-12-06T22:30:00+00:00"}', 0)
+        result = kiritimati("ingest", _inbox(tmp_path, "inbox", "lead_id,phone\nW1,13900000001\n"))
+    finally:
+        os.close(held)
+    assert (result.exit_code, result.stderr) == (2, (
+        "error: workspace is locked by another leadctl writer (pid 7, ingest started "
+        "2026-12-06T22:30:00+00:00); try again later\n"))

@@ -144,8 +144,9 @@ def part_name(name: str, tag: str) -> str:
     """The hidden name beside a file of `name` that it is written under, within NAME_MAX
     bytes however long `name` is (a name cut short keeps whole characters)."""
     room = NAME_MAX - len(f"..{tag}.part".encode())
-    kept = os.fsencode(name)[:room].decode("utf-8", "ignore") if len(
-        os.fsencode(name)) > room else name
+    # (bytes no UTF-8 reads, of a name reached through a link, are left out: COPY cannot
+    # write a name holding them)
+    kept = os.fsencode(name)[:room].decode("utf-8", "ignore")
     return f".{kept}.{tag}.part"
 
 
