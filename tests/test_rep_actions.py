@@ -205,11 +205,11 @@ def test_a_load_and_every_later_run_take_run_ids_past_the_loaded_rows(tmp_path):
         (2, "load-results"), (8, "load-results"), (9, "tag")]
 
 
-def _a_conflict_recorded_by_a_load(tmp_path):
-    """Y is sold by its rep in the workspace; the night (on a copy of the workspace, as a
-    Spark night with --db sees it) merges X into Y; meanwhile X's rep sells X in the
-    workspace; load-results folds that sale into Y: Y's earlier sale keeps its lock, X's
-    rep's lock is a conflict. Returns (workspace Cli, x, y, x's rep, y's rep, out2)."""
+def _a_night_merging_two_sold_persons(tmp_path, x_sold_first: bool):
+    """A loaded night, then Y sold by its rep in the workspace (and X by its rep too when
+    `x_sold_first`), then a night on a copy of the workspace (as a Spark night with --db
+    sees it) that merges X into Y through a bridge lead, written as out2. Returns
+    (workspace Cli, night Cli, x, y, x's rep, y's rep)."""
     night = Cli(tmp_path / "night.duckdb")
     assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
     _fake_spark_output(night.db, tmp_path / "out1")
@@ -225,6 +225,8 @@ def _a_conflict_recorded_by_a_load(tmp_path):
           AND o.status = 'pending' ORDER BY p.person_id DESC LIMIT 1""")[0]
     assert x > y and x_rep != y_rep
     assert ws("sale", y, "--rep", y_rep, "--as-of", AS_OF).exit_code == 0
+    if x_sold_first:
+        assert ws("sale", x, "--rep", x_rep, "--as-of", "2026-11-02").exit_code == 0
     second = Cli(tmp_path / "night2.duckdb")
     second.db.write_bytes(ws.db.read_bytes())
     inbox = tmp_path / "inbox2"
@@ -234,6 +236,15 @@ def _a_conflict_recorded_by_a_load(tmp_path):
     assert second("run", "--inbox", inbox, "--as-of", "2026-11-02").exit_code == 0
     (run_id,) = _rows(second.db, "SELECT max(run_id) FROM runs")[0]
     _fake_spark_output(second.db, tmp_path / "out2", run_id=run_id, with_log=True)
+    return ws, second, x, y, x_rep, y_rep
+
+
+def _a_conflict_recorded_by_a_load(tmp_path):
+    """Y is sold by its rep in the workspace; the night merges X into Y; meanwhile X's rep
+    sells X in the workspace; load-results folds that sale into Y: Y's earlier sale keeps
+    its lock, X's rep's lock is a conflict. Returns (workspace Cli, x, y, x's rep, y's rep,
+    out2)."""
+    ws, _, x, y, x_rep, y_rep = _a_night_merging_two_sold_persons(tmp_path, x_sold_first=False)
     assert ws("sale", x, "--rep", x_rep, "--as-of", "2026-11-02").exit_code == 0
     loaded = ws("load-results", tmp_path / "out2", "--json")
     assert loaded.exit_code == 0, loaded.stderr
@@ -318,31 +329,8 @@ def test_a_rep_action_on_a_lock_the_night_recorded_as_a_conflict_records_it_once
     load-results folds X's state again, which keeps Y's state as it is and finds X's lock
     recorded already — no second conflict and no second `merge` row (there were two, the
     same lock pair twice), as the DuckDB engine has one."""
-    night = Cli(tmp_path / "night.duckdb")
-    assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
-    _fake_spark_output(night.db, tmp_path / "out1")
-    ws = Cli(tmp_path / "ws.duckdb")
-    assert ws("load-results", tmp_path / "out1").exit_code == 0
-    (y, y_email, y_rep), (x, x_phone, x_rep) = _rows(ws.db, """
-        SELECT p.person_id, p.email, o.owner FROM persons p JOIN ownership o USING (person_id)
-        WHERE o.owner IS NOT NULL AND o.locked_until IS NULL AND p.email IS NOT NULL
-          AND p.phone IS NULL AND o.status = 'pending' ORDER BY p.person_id LIMIT 1""")[0], \
-        _rows(ws.db, """
-        SELECT p.person_id, p.phone, o.owner FROM persons p JOIN ownership o USING (person_id)
-        WHERE o.owner IS NOT NULL AND o.locked_until IS NULL AND p.phone IS NOT NULL
-          AND o.status = 'pending' ORDER BY p.person_id DESC LIMIT 1""")[0]
-    assert x > y and x_rep != y_rep
-    assert ws("sale", y, "--rep", y_rep, "--as-of", AS_OF).exit_code == 0
-    assert ws("sale", x, "--rep", x_rep, "--as-of", "2026-11-02").exit_code == 0
-    second = Cli(tmp_path / "night2.duckdb")
-    second.db.write_bytes(ws.db.read_bytes())
-    inbox = tmp_path / "inbox2"
-    inbox.mkdir()
-    (inbox / "bridge.csv").write_text(f"lead_id,phone,email,created_at\nBRIDGE1,{x_phone},"
-                                      f"{y_email},2026-11-02 09:00\n", encoding="utf-8")
-    assert second("run", "--inbox", inbox, "--as-of", "2026-11-02").exit_code == 0
-    (run_id,) = _rows(second.db, "SELECT max(run_id) FROM runs")[0]
-    _fake_spark_output(second.db, tmp_path / "out2", run_id=run_id, with_log=True)
+    ws, second, x, y, x_rep, y_rep = _a_night_merging_two_sold_persons(tmp_path,
+                                                                      x_sold_first=True)
     assert ws("status", x, "appointment", "--rep", x_rep, "--as-of", "2026-11-02"
               ).exit_code == 0
     night_fold = _conflict_and_fold(second, y)
