@@ -125,9 +125,11 @@ def _plain_source(mark: Any, value: Any) -> str | None:
     if mark is None or isinstance(value, (list, dict)):
         return None
     # an alias (`*r`) reads its anchor's text; the rest, their own if plain
-    start, end = mark.anchor_span or ((mark.start, mark.end) if not mark.style else (0, 0))
+    span = mark.anchor_span or (None if mark.style else (mark.start, mark.end))
+    if span is None:
+        return None
     # the node's mark starts at its properties: an anchor (`&r 010`) or a tag is not text
-    return _NODE_PROPERTIES.sub("", mark.source.text[start:end].strip()) or None
+    return _NODE_PROPERTIES.sub("", mark.source.text[span[0]:span[1]].strip()) or None
 
 
 _NODE_PROPERTIES = re.compile(r"^(?:[&!]\S*\s+)*")
