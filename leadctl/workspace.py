@@ -372,6 +372,11 @@ class Workspace(SqlSession):
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_name = ? ORDER BY ordinal_position", [name]).fetchall()]
 
+    def has_column(self, table: str, column: str) -> bool:
+        """Whether `table` has `column` (a workspace made before a column was added, and
+        only read since, has not been upgraded: schema.UPGRADES)."""
+        return any(c == column for c, _ in self.columns(table))
+
     def columns_of_query(self, sql: str) -> list[tuple[str, str]]:
         return [(r[0], r[1]) for r in self.execute(f"DESCRIBE {sql}").fetchall()]
 

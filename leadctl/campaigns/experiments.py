@@ -63,7 +63,7 @@ def load_experiment(ws, name: str) -> dict | None:
 def has_member_anchors(ws) -> bool:
     """Whether experiment_members has the members' anchor leads (a workspace made before
     them and only read since has not been upgraded)."""
-    return any(c == "anchor_lead_id" for c, _ in ws.columns("experiment_members"))
+    return ws.has_column("experiment_members", "anchor_lead_id")
 
 
 @dataclass(frozen=True)

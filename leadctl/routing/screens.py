@@ -86,7 +86,7 @@ def latest_sale(ws, person_id: str, rep: str, until: dt.date) -> dt.date | None:
 def has_state_reason(ws) -> bool:
     """Whether the workspace's log has `state_reason` (one made before it and only read
     since has not been upgraded)."""
-    return any(c == "state_reason" for c, _ in ws.columns("assignments"))
+    return ws.has_column("assignments", "state_reason")
 
 
 def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
