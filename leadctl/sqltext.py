@@ -122,9 +122,14 @@ def number_sql(text: str) -> str:
 NULL_TOKENS_SQL = ", ".join(literal(t) for t in NULL_TOKENS)
 
 
-def null_token_sql(expr: str) -> str:
+# Null tokens that are also names people bear (那 Na, 南 Nan, Nil): a name cell keeps them.
+NAME_NULL_TOKENS = tuple(t for t in NULL_TOKENS if t not in ("na", "nan", "nil"))
+
+
+def null_token_sql(expr: str, tokens: tuple[str, ...] = NULL_TOKENS) -> str:
     """True when a text value is a null token (`N/A`, `null`, `-`, …), in any case."""
     # The byte length first: lower() over every value of a 10M-row file costs seconds,
     # and no token is longer than NULL_TOKEN_BYTES.
+    listed = NULL_TOKENS_SQL if tokens == NULL_TOKENS else ", ".join(map(literal, tokens))
     return (f"CASE WHEN strlen({expr}) <= {NULL_TOKEN_BYTES} "
-            f"THEN lower({expr}) IN ({NULL_TOKENS_SQL}) ELSE false END")
+            f"THEN lower({expr}) IN ({listed}) ELSE false END")

@@ -165,3 +165,23 @@ def test_event_subjects_map_to_persons():
     got = {r["subject"]: (r["person_id"], r["status"])
            for r in ws.rows("SELECT * FROM subject_persons")}
     assert got == subjects
+
+
+def test_a_null_token_in_a_text_field_is_no_value():
+    """A newer lead's `N/A` city does not win most_recent over an older real one; a lone
+    lead's `null` name and `-` channel are none; a name `Na` (那) stays a name."""
+    ws = workspace(
+        {"lead_id": "A", "source": "sem", "name": "Na", "city": "杭州", "channel": "-",
+         "phone": "13812345678", "created_at": "2026-01-01 10:00"},
+        {"lead_id": "B", "source": "feed", "name": "N/A", "city": " n/a ", "province": "NULL",
+         "phone": "13812345678", "created_at": "2026-01-05 10:00"},
+        {"lead_id": "F", "source": "seo", "name": "null", "city": "None", "channel": "-",
+         "phone": "13700000001", "created_at": "2026-01-09 08:00"})
+    resolve(ws)
+    rows = ws.rows("SELECT name, city_raw, province_raw, channel, lead_count FROM persons "
+                   "ORDER BY lead_count DESC")
+    assert rows == [
+        {"name": "Na", "city_raw": "杭州", "province_raw": None, "channel": None,
+         "lead_count": 2},
+        {"name": None, "city_raw": None, "province_raw": None, "channel": None,
+         "lead_count": 1}]

@@ -22,7 +22,7 @@ from __future__ import annotations
 from leadctl.identity.config import GOLDEN_FIELDS, IdentityConfig, Survivorship
 from leadctl.identity.link import OK
 from leadctl.identity.places import placed_columns
-from leadctl.sqltext import literal
+from leadctl.sqltext import NAME_NULL_TOKENS, literal, null_token_sql
 
 LEAD_FIELDS = ("name", "city", "province", "channel", "source")
 IDENTIFIER_FIELDS = ("phone", "email", "wechat", "device_id", "id_card")
@@ -38,10 +38,19 @@ def comps_sql(target: str, leads: str, done: str) -> str:
         FROM {leads} l LEFT JOIN {done} d ON d.node = l.lead_key"""
 
 
+def lead_text_sql(field: str, alias: str = "l") -> str:
+    """A lead's text field as the golden record reads it: trimmed; blank or a null token
+    (`N/A`, `null`, `-`: what exports write for an empty cell) is no value, so it never
+    wins over a real one. A name keeps the tokens people bear as names (`Na`, `Nan`)."""
+    text = f"nullif(trim({alias}.{field}), '')"
+    tokens = {"tokens": NAME_NULL_TOKENS} if field == "name" else {}
+    return f"CASE WHEN {null_token_sql(text, **tokens)} THEN NULL ELSE {text} END"
+
+
 def members_sql(target: str, leads: str, done: str) -> str:
     """`target(lead_key, comp, rk, <lead fields>, lead_id, created_at)`: leads of
     multi-lead components with their recency key."""
-    fields = ", ".join(f"nullif(trim(l.{f}), '') AS {f}" for f in LEAD_FIELDS if f != "source")
+    fields = ", ".join(f"{lead_text_sql(f)} AS {f}" for f in LEAD_FIELDS if f != "source")
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         SELECT l.lead_key, d.label AS comp, l.source, l.lead_id, l.created_at, {fields},
@@ -211,7 +220,7 @@ def persons_sql(leads: str, comps: str, members: str, id_rows: str, ids: str,
         multi_picks.append(f"{own} AS {field}")
     single_picks = [f"iv.{f} AS {f}" if f in IDENTIFIER_FIELDS
                     else "l.source AS source" if f == "source"
-                    else f"nullif(trim(l.{f}), '') AS {f}" for f in GOLDEN_FIELDS]
+                    else f"{lead_text_sql(f)} AS {f}" for f in GOLDEN_FIELDS]
     empty = "CAST([] AS VARCHAR[])"
     query = f"""
         SELECT p.person_id, {', '.join(single_picks)}, l.created_at AS first_seen,
