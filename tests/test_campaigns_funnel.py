@@ -601,3 +601,9 @@ def test_an_entry_reads_pool_owner_status_as_of_the_screen_as_find_does(tmp_path
     assert ([g["entered"] for g in then["groups"]], then["as_of_differs"]) == ([19], [])
     now = cli("report", "funnel", "owned_reg", "--json")  # the stored routing, as find's
     assert [g["entered"] for g in now.json()["groups"]] == [30]
+    # the claim since the last night shows, and the view says so, as find's does
+    found = cli("find", "owner = 'rep_wang'", "--json").json()
+    assert ({k: now.json()[k] for k in ("as_of", "routing_as_of", "as_of_differs")}
+            == {k: found[k] for k in ("as_of", "routing_as_of", "as_of_differs")}
+            == {"as_of": "2026-11-01", "routing_as_of": "2026-11-02",
+                "as_of_differs": ["routing"]})

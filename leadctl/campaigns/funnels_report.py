@@ -31,7 +31,7 @@ from leadctl.campaigns.funnels_sql import (
 )
 from leadctl.errors import RuleError, UsageError
 from leadctl.identity.cache import unmapped_events_sql, unmapped_events_warning
-from leadctl.routing.screens import has_state_reason
+from leadctl.routing.screens import has_state_reason, latest_action_sql
 from leadctl.rules.located import compile_located, did_you_mean
 from leadctl.views.asof import screen_as_of
 from leadctl.views.find import relation_sql, searchable_fields
@@ -150,6 +150,10 @@ def funnel_report(ws, rules, name: str, *, by: list[str] | None = None,
     query = build_query(ws, rules, funnel, dims, screen.as_of, since, attribution,
                         routing_until=screen.routing_until)
     rows = ws.rows(funnel_sql(query))  # one row per group: small
+    # An entry reads routing as `find` does: a rep action since the last night shows at
+    # the default as-of, and then `routing` is in as_of_differs, as there.
+    as_of_view = screen.to_dict() if funnel.entry is None else screen.with_routing(
+        ws.scalar(latest_action_sql(screen.routing_until)))
     warnings = []
     unmapped = unmapped_events_warning(ws.scalar(unmapped_events_sql()))
     if unmapped:
@@ -160,6 +164,6 @@ def funnel_report(ws, rules, name: str, *, by: list[str] | None = None,
     return {"funnel": funnel.name, "description": funnel.description,
             "window_days": funnel.window_days, "attribution": attribution,
             "by": [d.name for d in dims], "since": since.isoformat() if since else None,
-            **screen.to_dict(), "steps": funnel.step_names,
+            **as_of_view, "steps": funnel.step_names,
             "min_conversion": funnel.min_conversion,
             "groups": shape_groups(funnel, dims, rows), "warnings": warnings}
