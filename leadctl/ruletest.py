@@ -56,7 +56,7 @@ from leadctl.identity.normalize import (
     normalize_phone_leftovers,
 )
 from leadctl.identity.persons import PLACE_COLUMNS
-from leadctl.identity.resolve import placed_persons
+from leadctl.identity.resolve import placed_persons, places_registered
 from leadctl.identity.subjects import distinct_subjects_sql, subject_phones_sql
 from leadctl.routing import stage as routing_stage
 from leadctl.rules.bounds import (
@@ -818,8 +818,9 @@ def load_case_data(ws, case: Case, timezone: str, region: str = "CN") -> None:
     # checked to be (a fixture gives the city it means).
     ws.execute("CREATE OR REPLACE TEMP TABLE fixture_golden AS SELECT * REPLACE ("
                "CAST(NULL AS VARCHAR) AS phone, CAST(NULL AS VARCHAR) AS id_card) FROM persons")
-    with placed_persons(ws, "fixture_golden", "fixture_given", "fixture_places",
-                        "fixture_phone_places") as placed:
+    with places_registered(ws, "fixture_places"), placed_persons(
+            ws, "fixture_golden", "fixture_given", "fixture_places",
+            "fixture_phone_places") as placed:
         ws.execute(f"UPDATE persons SET {', '.join(f'{c} = x.{c}' for c in PLACE_COLUMNS)} "
                    f"FROM ({placed}) x WHERE persons.person_id = x.person_id")
 

@@ -185,3 +185,18 @@ def test_a_null_token_in_a_text_field_is_no_value():
          "lead_count": 2},
         {"name": None, "city_raw": None, "province_raw": None, "channel": None,
          "lead_count": 1}]
+
+
+@pytest.mark.parametrize(("cities", "raw", "city"), [
+    # 上海, Shanghai, 上海市 are one place: three votes against 杭州's two
+    (("上海", "杭州", "Shanghai", "杭州", "上海市"), "上海市", "上海市"),
+    (("上海", "杭州", "Shanghai", "杭州", "ningbo"), "杭州", "杭州市"),  # 2 + 1 + 1 + 1
+    # an unknown name votes with its spellings that differ in case and spaces only
+    # (no place: the city is the mobile prefix's)
+    (("Foo Bar", "杭州", "foobar", "杭州", "FOO BAR "), "FOO BAR", "连云港市"),
+])
+def test_most_frequent_city_votes_by_place_not_by_spelling(cities, raw, city):
+    ws = workspace(*({"lead_id": f"L{k}", "source": "sem", "city": c, "phone": "13812345678",
+                      "created_at": f"2026-01-0{k + 1} 10:00"} for k, c in enumerate(cities)))
+    resolve(ws, with_rule("city", "most_frequent"))
+    assert ws.rows("SELECT city_raw, city FROM persons") == [{"city_raw": raw, "city": city}]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from leadctl.identity.config import GOLDEN_FIELDS, IdentityConfig, Survivorship
 from leadctl.identity.link import OK
-from leadctl.identity.places import placed_columns
+from leadctl.identity.places import place_key_sql, placed_columns
 from leadctl.sqltext import NAME_NULL_TOKENS, literal, null_token_sql
 
 LEAD_FIELDS = ("name", "city", "province", "channel", "source")
@@ -88,6 +88,26 @@ def most_frequent_sql(target: str, rows: str, field: str, value: str,
         SELECT comp, arg_max({value}, {{'n': n, 'rk': last_rk}}) AS {field}
         FROM (SELECT comp, {value}, count(*) AS n, max(rk) AS last_rk
               FROM {rows} WHERE {value} IS NOT NULL{filt} GROUP BY comp, {value})
+        GROUP BY comp"""
+
+
+PLACE_FIELDS = ("city", "province")
+
+
+def most_frequent_place_sql(target: str, rows: str, field: str, places: str) -> str:
+    """`target(comp, <field>)` for a place field: the place most rows name, whatever the
+    spelling (`上海`, `上海市`, `Shanghai`: one place, as everywhere else; an unknown name
+    votes with the spellings differing from it only in case, spaces, `-` and apostrophes);
+    ties: the most recent. The value is the winning place's most recent spelling (the raw
+    value the record keeps). `places`: the place table (`places.places_table`)."""
+    key = place_key_sql(f"r.{field}")
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT comp, arg_max(spelling, {{'n': n, 'rk': last_rk}}) AS {field}
+        FROM (SELECT r.comp, coalesce(pl.name, {key}) AS place, count(*) AS n,
+                     max(r.rk) AS last_rk, arg_max(r.{field}, r.rk) AS spelling
+              FROM {rows} r LEFT JOIN {places} pl ON pl.kind = {literal(field)} AND pl.key = {key}
+              WHERE r.{field} IS NOT NULL GROUP BY r.comp, coalesce(pl.name, {key}))
         GROUP BY comp"""
 
 
@@ -193,12 +213,14 @@ def multi_ids_sql(target: str, id_rows: str, config: IdentityConfig) -> str:
 
 
 def persons_sql(leads: str, comps: str, members: str, id_rows: str, ids: str,
-                config: IdentityConfig, sources: list[str]) -> tuple[list[str], str]:
+                config: IdentityConfig, sources: list[str],
+                places: str = "places") -> tuple[list[str], str]:
     """(statements preparing the parts, the SELECT of the persons table).
 
     Single-lead persons: their lead projected plus its identifiers (`single_ids_sql`).
     Multi-lead persons: aggregated lead fields (`multi_leads_sql`) and identifiers
-    (`multi_ids_sql`); most_frequent fields come from their own tables.
+    (`multi_ids_sql`); most_frequent fields come from their own tables (city and
+    province vote by place, read in the table `places`).
     """
     t = {k: f"_oneid_p_{k}" for k in ("single_ids", "multi_ids", "multi_leads", "sources")}
     prepare = [single_ids_sql(t["single_ids"], id_rows),
@@ -214,7 +236,9 @@ def persons_sql(leads: str, comps: str, members: str, id_rows: str, ids: str,
             table = f"_oneid_freq_{field}"
             prepare.append(most_frequent_sql(table, id_rows, field, "value",
                                              f"multi AND id_type = {literal(field)}")
-                           if is_id else most_frequent_sql(table, members, field, field))
+                           if is_id else most_frequent_place_sql(table, members, field, places)
+                           if field in PLACE_FIELDS
+                           else most_frequent_sql(table, members, field, field))
             freq_joins.append(f"LEFT JOIN {table} ON {table}.comp = ml.comp")
             own = f"{table}.{field}"
         multi_picks.append(f"{own} AS {field}")

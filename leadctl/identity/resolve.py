@@ -458,13 +458,22 @@ def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None,
 
 
 @contextlib.contextmanager
+def places_registered(ws: Workspace, name: str) -> Iterator[None]:
+    """The place table (identity/places.py) registered as `name` while the block runs."""
+    ws.register(name, places.places_table())
+    try:
+        yield
+    finally:
+        ws.unregister(name)
+
+
+@contextlib.contextmanager
 def placed_persons(ws: Workspace, golden: str, given: str, places_table: str,
                    phone_places: str) -> Iterator[str]:
     """The query of `golden`'s persons (every persons column) with city and province
     placed (identity/places.py): what their given values, ID cards and mobile prefixes
-    say is stored in `given`; the place tables are registered as `places_table` and
-    `phone_places` while the block runs."""
-    ws.register(places_table, places.places_table())
+    say is stored in `given`. The place table is read as `places_table` (registered by
+    `places_registered`); `phone_places` is registered while the block runs."""
     ws.register(phone_places, places.geocode_prefixes([]))
     try:
         ws.execute(places.given_places_sql(given, golden, places_table))
@@ -474,7 +483,6 @@ def placed_persons(ws: Workspace, golden: str, given: str, places_table: str,
             ws.register(phone_places, places.geocode_prefixes(prefixes))
         yield persons.placed_sql(golden, given, phone_places)
     finally:
-        ws.unregister(places_table)
         ws.unregister(phone_places)
 
 
@@ -486,15 +494,17 @@ def _golden_records(ws: Workspace, config: IdentityConfig, in_region: bool = Fal
     sources = [r["source"] for r in ws.rows(
         f"SELECT DISTINCT source FROM {T['members']} ORDER BY source")]
     prepare, query = persons.persons_sql("leads", T["comps"], T["members"], T["id_rows"],
-                                         T["person_ids"], config, sources)
-    ws.script(prepare)
-    ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['golden']} AS {query}")
-    with placed_persons(ws, T["golden"], T["given_places"], T["places"],
-                        T["phone_places"]) as placed:
-        if in_region:
-            ws.script(persons.update_persons_sql(placed, T["region_persons"], T["person_ids"]))
-        else:
-            ws.execute(persons.publish_persons_sql(placed))
+                                         T["person_ids"], config, sources, T["places"])
+    with places_registered(ws, T["places"]):
+        ws.script(prepare)
+        ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['golden']} AS {query}")
+        with placed_persons(ws, T["golden"], T["given_places"], T["places"],
+                            T["phone_places"]) as placed:
+            if in_region:
+                ws.script(persons.update_persons_sql(placed, T["region_persons"],
+                                                     T["person_ids"]))
+            else:
+                ws.execute(persons.publish_persons_sql(placed))
     if ws.scalar("SELECT count(*) FROM persons WHERE phones IS NULL OR emails IS NULL"):
         ws.script(persons.fill_lists_sql())
 
