@@ -8,6 +8,8 @@ import hashlib
 from leadctl.identity import history as h
 from leadctl.identity.config import IdentityConfig
 from leadctl.identity.lookup import resolve_person
+from leadctl.identity.overrides import LeadRef, Override
+from leadctl.identity.resolve import resolve_identities
 from tests.test_identity_support import (
     add_leads,
     clusters,
@@ -184,6 +186,50 @@ def test_a_split_keeps_the_id_on_the_larger_part_and_is_recorded():
     assert (summary.merges, summary.splits) == (0, 2)
     assert history(ws) == sorted([(2, "split", pid("s", "B"), [pid("s", "A")], 1, reason),
                                   (2, "split", pid("s", "C"), [pid("s", "A")], 1, reason)])
+
+
+TIED = [  # C is ingested first; A and B are one person through the phone
+    {"lead_id": "C", "email": "c@qq.com", "created_at": "2026-01-01"},
+    {"lead_id": "A", "phone": "13812345678", "created_at": "2026-01-02"},
+    {"lead_id": "B", "phone": "13812345678", "created_at": "2026-01-03"},
+    {"lead_id": "D", "phone": "13987654321", "created_at": "2026-01-04"},  # not touched
+]
+
+
+def test_a_tied_split_keeps_the_id_on_the_part_holding_the_first_ingested_lead():
+    """B leaves A's person and joins C's the same night: one lead each way, so A's
+    part (A ingested before B) keeps the id — not the part labelled by C's smaller key."""
+    ws = workspace(*TIED)
+    resolve(ws, run_id=1)
+    x, y = pid("s", "A"), pid("s", "C")
+    config = IdentityConfig()
+    config.overrides = (
+        Override("cannot_link", leads=(LeadRef(None, "A"), LeadRef(None, "B"))),
+        Override("must_link", leads=(LeadRef(None, "B"), LeadRef(None, "C"))))
+    summary = resolve(ws, config, run_id=2)
+    assert person_of(ws) == {"A": x, "B": y, "C": y, "D": pid("s", "D")}
+    assert (summary.merges, summary.splits) == (0, 1)
+    assert history(ws) == [(2, "split", y, [x], 1, "no longer shares a usable identifier "
+                            f"with the other leads of {x}")]
+
+
+def test_a_tied_split_in_a_region_gives_what_a_full_resolve_gives():
+    """The same tie reached by new data (B re-delivered with C's e-mail): the region
+    resolve and a full one both keep A's id on A."""
+    results = []
+    for full in (False, True):
+        ws = workspace(*TIED)
+        resolve(ws, run_id=1)
+        ws.execute("UPDATE leads SET phone = NULL, email = 'c@qq.com' WHERE lead_id = 'B'")
+        summary = resolve_identities(ws, IdentityConfig(), 2, full=full)
+        assert summary.relinked_leads == (4 if full else 3)
+        results.append((person_of(ws), history(ws)))
+    assert results[0] == results[1]
+    assert results[0][0] == {"A": pid("s", "A"), "B": pid("s", "C"), "C": pid("s", "C"),
+                             "D": pid("s", "D")}
+    x, y = pid("s", "A"), pid("s", "C")  # a split of A's person, no merge into C's
+    assert results[0][1] == [(2, "split", y, [x], 1, "no longer shares a usable identifier "
+                              f"with the other leads of {x}")]
 
 
 def test_a_derived_id_already_taken_is_derived_again_with_a_salt():

@@ -3,8 +3,10 @@
 Pure builders. Inputs: this run's components (`comp` = smallest lead key) and
 the previous run's `person_leads` / `persons` / `person_aliases`.
 
-- A previous person id goes to the component holding most of its leads (ties:
-  the smaller component); that component keeps it.
+- A previous person id goes to the component holding most of its leads (ties: the
+  one holding its first-ingested lead, the smallest of its own lead keys there — not
+  the component's label, which a lead merged in from another person can set); that
+  component keeps it.
 - A component that gets several previous ids keeps the one the caller prefers
   (`preferred(person_id, priority)`, lowest priority first: routing passes the
   persons a rep holds, locked ones first), then the oldest (earliest first_seen,
@@ -60,11 +62,12 @@ def lead_derived_id_sql(leads: str = "") -> str:
 
 
 def overlap_sql(target: str, comps: str, previous: str, leads: str = "leads") -> str:
-    """`target(comp, old_id, n, anchor)`: how many leads of each previous person are in
-    each component, and the anchor of the oldest of them (as `anchors_sql` orders)."""
+    """`target(comp, old_id, n, anchor, first_key)`: how many leads of each previous
+    person are in each component, the anchor of the oldest of them (as `anchors_sql`
+    orders) and the smallest of their lead keys (the one ingested first)."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
-        SELECT c.comp, p.person_id AS old_id, count(*) AS n,
+        SELECT c.comp, p.person_id AS old_id, count(*) AS n, min(c.lead_key) AS first_key,
                min({{'at': coalesce(epoch_us(l.created_at), {_UNDATED}),
                     'anchor': l.source || '|' || l.lead_id}}).anchor AS anchor
         FROM {comps} c JOIN {previous} p ON p.lead_key = c.lead_key
@@ -75,7 +78,8 @@ def overlap_sql(target: str, comps: str, previous: str, leads: str = "leads") ->
 def winners_sql(target: str, overlap: str, previous_persons: str,
                 preferred: str | None = None) -> str:
     """`target(old_id, comp, first_seen, survives)`: the component each previous id
-    goes to; `survives` marks the id a component keeps (preferred — lowest `priority` of
+    goes to (most of its leads; on a tie, the part holding its first-ingested lead);
+    `survives` marks the id a component keeps (preferred — lowest `priority` of
     the table `preferred(person_id, priority)` when given —, then oldest, then the one
     whose oldest lead there has the smaller anchor: the lead a fresh workspace would name
     the merged person after)."""
@@ -86,7 +90,7 @@ def winners_sql(target: str, overlap: str, previous_persons: str,
         WITH w AS (
             SELECT old_id, comp, anchor FROM (
                 SELECT old_id, comp, anchor,
-                    row_number() OVER (PARTITION BY old_id ORDER BY n DESC, comp) AS r
+                    row_number() OVER (PARTITION BY old_id ORDER BY n DESC, first_key) AS r
                 FROM {overlap}) WHERE r = 1),
         f AS (
             SELECT w.old_id, w.comp, p.first_seen,
@@ -135,7 +139,7 @@ def empty_history_tables_sql(overlap: str, winners: str) -> list[str]:
     """First run (no previous persons): nothing to keep, merge or split."""
     return [
         f"CREATE OR REPLACE TEMP TABLE {overlap} (comp BIGINT, old_id VARCHAR, n BIGINT, "
-        "anchor VARCHAR)",
+        "first_key BIGINT, anchor VARCHAR)",
         f"""CREATE OR REPLACE TEMP TABLE {winners} (old_id VARCHAR, comp BIGINT,
             first_seen TIMESTAMP, survives BOOLEAN)""",
     ]
