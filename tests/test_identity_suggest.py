@@ -11,6 +11,7 @@ from conftest import RULES, Cli, write
 from leadctl.errors import NotFound, UsageError
 from leadctl.identity.config import IdentityConfig
 from leadctl.identity.suggest import parse_pair, review, suggest
+from leadctl.workspace import reading
 from tests.test_identity_support import person_of, resolve, workspace
 
 LEADS = [
@@ -227,6 +228,53 @@ def test_a_rejected_pair_stays_rejected_after_a_split_parts_its_earliest_lead(tm
     entries = yaml.safe_load((rules / "identity_overrides.yaml").read_text())["overrides"]
     assert [(e["kind"], [x["lead_id"] for x in e["leads"]]) for e in entries] == [
         ("cannot_link", ["W1", "W3"]), ("cannot_link", ["W1", "W2"])]
+
+
+TYPO = ("lead_id,name,phone,wechat,created_at\n"
+        "X1,闫敏,1391234567,,2026-09-01 09:00:00\n"  # a digit missing: invalid, no link
+        "Y1,闫敏,13912345670,wx_y1,2026-09-02 09:00:00\n"
+        "Y2,闫敏,13912345670,,2026-09-03 09:00:00\n"
+        "Y3,闫敏,13912345670,,2026-09-04 09:00:00\n")
+
+
+def test_a_rejected_pair_stays_rejected_when_the_matched_lead_leaves_with_its_value_behind(
+        tmp_path):
+    # The reject binds X1 + Y1 (the evidence leads). Unlinking Y1 from Y2 cuts Y1's phone:
+    # Y1 leaves, and Y2 + Y3 keep the person's id and the very phone X1's typo matched.
+    # The same pair, on the same evidence (X1 ~ Y2, the same two values), stays reviewed:
+    # not suggested, and `accept` refuses it (exit 2).
+    rules, cli = _rules_and_cli(tmp_path)
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "web.csv", TYPO)
+    env = {"LEADCTL_USER": "qa"}
+    assert cli("run", "--inbox", tmp_path / "in", "--as-of", "2026-11-01").exit_code == 0
+    [s] = cli("identity", "suggest", "--json").json()["suggestions"]
+    pair = f"{s['a']}:{s['b']}"
+    rejected = cli("identity", "reject", pair, "--reason", "two people", env=env)
+    assert (rejected.exit_code, rejected.stdout) == (
+        0, f"cannot_link {pair} (score 0.90): web/X1 + web/Y1\n")
+    assert cli("identity", "unlink", "Y1", "Y2", "--reason", "agent's phone",
+               env=env).exit_code == 0
+    assert cli("run", "--as-of", "2026-11-02").exit_code == 0
+    with reading(tmp_path / "ws.duckdb") as ws:
+        assert ws.rows("SELECT l.lead_id, li.status FROM lead_identifiers li JOIN leads l "
+                       "USING (lead_key) WHERE li.id_type = 'phone' ORDER BY 1") == [
+            {"lead_id": "X1", "status": "invalid"}, {"lead_id": "Y1", "status": "cut"},
+            {"lead_id": "Y2", "status": "ok"}, {"lead_id": "Y3", "status": "ok"}]
+        person = person_of(ws)
+    assert ":".join(sorted((person["X1"], person["Y2"]))) == pair  # the same two ids
+    again = cli("identity", "suggest", "--min-score", "0", "--json").json()
+    assert (again["suggestions"], again["reviewed"]) == (
+        [], {"must_link": 0, "cannot_link": 3})
+    accepted = cli("identity", "accept", pair, "--json", env=env)
+    assert (accepted.exit_code, accepted.json()["error"]["message"]) == (
+        2, f"{pair} was reviewed already (an override in identity_overrides.yaml or "
+           "identity.yaml judged the evidence it rests on: it names one of its leads and the "
+           "lead whose value the other matches); to link or separate them anyway use "
+           "`leadctl identity link / unlink`")
+    entries = yaml.safe_load((rules / "identity_overrides.yaml").read_text())["overrides"]
+    assert [(e["kind"], [x["lead_id"] for x in e["leads"]]) for e in entries] == [
+        ("cannot_link", ["X1", "Y1"]), ("cannot_link", ["Y1", "Y2"])]
 
 
 # Keys that more records carry than identity.yaml's cap for their type are no evidence:

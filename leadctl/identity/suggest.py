@@ -4,8 +4,10 @@ share no linking value but are probably one person, with their evidence and a sc
 
 - `suggest(ws, config, rules_dir, min_score)` → `{"suggestions": [{"a", "b", "score",
   "evidence": [...]}, ...], "min_score", "reviewed"}`; pairs already reviewed (a
-  must_link or cannot_link override naming a lead of each person, in
-  rules/identity_overrides.yaml or identity.yaml's `overrides:`) are left out.
+  must_link or cannot_link override, in rules/identity_overrides.yaml or identity.yaml's
+  `overrides:`, naming a lead of each person — or naming two leads X and Y when the
+  pair's evidence is between X and the value Y carries: suggest_sql.reviewed_pairs_sql)
+  are left out.
 - `review(ws, config, rules_dir, kind, pairs | all_above)` appends one override per
   pair: accept → `must_link`, reject → `cannot_link`, each naming the two leads the
   suggestion's strongest evidence is between (source + lead id: stable, unlike person
@@ -73,45 +75,53 @@ def read_overrides(rules_dir: Path | str | None) -> list[dict[str, Any]]:
     return entries
 
 
-def override_persons(ws: Workspace, entries: list[dict]) -> list[dict]:
-    """(entry index, kind, person_id) of every lead the entries name (small)."""
+def _register_override_leads(ws: Workspace, entries: list[dict], table: str) -> None:
+    """`table(entry, kind, source, lead_id)`: every lead the entries name (small)."""
     rows = [(i, e["kind"], source, lead_id) for i, e in enumerate(entries)
             for source, lead_id in e["leads"]]
-    if not rows:
-        return []
-    ws.execute("CREATE OR REPLACE TEMP TABLE _sug_override_leads (entry INTEGER, kind VARCHAR, "
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE {table} (entry INTEGER, kind VARCHAR, "
                "source VARCHAR, lead_id VARCHAR)")
-    try:
-        ws.execute("INSERT INTO _sug_override_leads VALUES " + ", ".join(
+    if rows:
+        ws.execute(f"INSERT INTO {table} VALUES " + ", ".join(
             "(?, ?, ?, ?)" for _ in rows), [v for row in rows for v in row])
+
+
+def override_persons(ws: Workspace, entries: list[dict]) -> list[dict]:
+    """(entry index, kind, person_id) of every lead the entries name (small)."""
+    if not any(e["leads"] for e in entries):
+        return []
+    try:
+        _register_override_leads(ws, entries, "_sug_override_leads")
         return ws.rows(sql.override_persons_sql("_sug_override_leads")
                        + " ORDER BY entry, person_id")
     finally:
         ws.execute("DROP TABLE IF EXISTS _sug_override_leads")
 
 
-def _register_reviewed(ws: Workspace, rules_dir) -> set[tuple[str, str, str]]:
-    """Creates `_sug_reviewed(person_a, person_b, kind)`; returns its rows."""
-    persons = override_persons(ws, read_overrides(rules_dir))
-    ws.execute("CREATE OR REPLACE TEMP TABLE _sug_entries (entry INTEGER, kind VARCHAR, "
-               "person_id VARCHAR)")
-    if persons:
-        ws.execute("INSERT INTO _sug_entries VALUES " + ", ".join(
-            "(?, ?, ?)" for _ in persons), [v for p in persons
-                                            for v in (p["entry"], p["kind"], p["person_id"])])
-    ws.execute(sql.reviewed_pairs_sql("_sug_reviewed", "_sug_entries"))
-    return {(r["person_a"], r["person_b"], r["kind"])
-            for r in ws.rows("SELECT person_a, person_b, kind FROM _sug_reviewed")}
+def _register_reviewed(ws: Workspace, rules_dir) -> set[tuple[str, str, str, str]]:
+    """Creates `_sug_reviewed(person_a, person_b, kind, how)` (after `_sug_evidence`:
+    a pair is reviewed by the leads its persons hold, or by its evidence); returns its
+    rows."""
+    _register_override_leads(ws, read_overrides(rules_dir), "_sug_override_leads")
+    ws.execute("CREATE OR REPLACE TEMP TABLE _sug_entries AS "
+               + sql.override_persons_sql("_sug_override_leads"))
+    ws.execute(sql.override_values_sql("_sug_override_values", "_sug_override_leads"))
+    ws.execute(sql.reviewed_pairs_sql("_sug_reviewed", "_sug_entries",
+                                      "_sug_override_values"))
+    return {(r["person_a"], r["person_b"], r["kind"], r["how"])
+            for r in ws.rows("SELECT person_a, person_b, kind, how FROM _sug_reviewed")}
 
 
 # -- suggestions ---------------------------------------------------------------------------
 
 def suggestion_rows(ws: Workspace, config: IdentityConfig, rules_dir=None, *,
                     min_score: float = 0.0, persons: list[str] | None = None,
-                    skip_reviewed: bool = True) -> tuple[list[dict], set[tuple[str, str, str]]]:
+                    skip_reviewed: bool = True
+                    ) -> tuple[list[dict], set[tuple[str, str, str, str]]]:
     """The evidence rows of every suggestion scoring >= min_score (suggestions_sql; with
     `skip_reviewed`, not those of reviewed pairs), and the reviewed pairs (person_a,
-    person_b, kind); `persons` restricts both sides to these persons."""
+    person_b, kind, how: 'leads' | 'evidence', as reviewed_pairs_sql); `persons`
+    restricts both sides to these persons (and the pairs reviewed by evidence to theirs)."""
     try:
         ws.script(sql.leads_sql(persons))
         ws.execute(sql.raw_values_sql())
@@ -206,17 +216,24 @@ def review(ws: Workspace, config: IdentityConfig, rules_dir: Path, kind: str, *,
         wanted.append((a, b))
     rows, reviewed = suggestion_rows(ws, config, rules_dir, skip_reviewed=False)
     by_pair = {(s["a"], s["b"]): s for s in group_suggestions(rows, reveal=False)}
-    done = {(a, b) for a, b, _ in reviewed}
+    by_leads = {(a, b) for a, b, _, how in reviewed if how == "leads"}
+    done = {(a, b) for a, b, _, _ in reviewed}
     open_pairs = {p for p in by_pair if p not in done}
     for pair in wanted:
         if pair not in by_pair:
             raise NotFound(f"{pair[0]}:{pair[1]} is not a suggested match (see `leadctl "
                            "identity suggest --min-score 0`); to link or separate any two "
                            "leads use `leadctl identity link / unlink`")
-        if pair not in open_pairs:
+        if pair in by_leads:
             raise UsageError(f"{pair[0]}:{pair[1]} was reviewed already (an override in "
                              f"{OVERRIDES_FILE} or identity.yaml names both persons); the "
                              "next `leadctl resolve` applies it")
+        if pair not in open_pairs:
+            raise UsageError(f"{pair[0]}:{pair[1]} was reviewed already (an override in "
+                             f"{OVERRIDES_FILE} or identity.yaml judged the evidence it "
+                             "rests on: it names one of its leads and the lead whose value "
+                             "the other matches); to link or separate them anyway use "
+                             "`leadctl identity link / unlink`")
     if all_above is not None:
         wanted += [p for p, s in by_pair.items()
                    if s["score"] >= all_above and p in open_pairs and p not in wanted]
@@ -226,7 +243,8 @@ def review(ws: Workspace, config: IdentityConfig, rules_dir: Path, kind: str, *,
     # The leads the suggestion's strongest evidence is between (its first row, as shown
     # first): the override binds the leads that matched, so a later split that parts a
     # person's other leads from them leaves the pair reviewed (reviewed_pairs_sql maps
-    # these very leads to their persons) — not the persons' earliest leads.
+    # these very leads to their persons, and their values to the evidence) — not the
+    # persons' earliest leads.
     evidence_leads = {}
     for row in rows:
         evidence_leads.setdefault((row["person_a"], row["person_b"]), row)

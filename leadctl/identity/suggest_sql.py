@@ -35,6 +35,12 @@ Weights (score = 1 − Π(1 − weight) over the pair's evidence kinds, 2 decima
 A pair whose persons both have valid ID cards and share none is never suggested. Values
 that do not link for good reasons (blocked, capped) are never evidence, nor is a key
 carried by more records than the cap of its identifier type.
+
+Reviewed pairs (reviewed_pairs_sql): an override entry (must_link or cannot_link) naming
+two leads X and Y reviews a pair of persons when one holds X and the other Y, or when a
+piece of the pair's evidence is between X itself and the value Y carried (the same type
+and the same two values as compared here, whatever Y's status now, say cut): the evidence
+the reviewer judged, now pointing at the person that kept Y's value after a split.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ WEIGHTS = {  # kind → (same name, a side without a name, different names); Non
     "device_id_format": (0.9, 0.9, 0.6),
 }
 EVIDENCE_KINDS = {"id_card_near": "id_card"}  # detail variants reported under one kind
+EVIDENCE_TYPES = {"phone_typo": "phone", "email_domain_typo": "email",
+                  "device_id_format": "device_id", "id_card": "id_card"}  # kind → id_type
 
 # Working tables (TEMP, dropped after use).
 T = {name: f"_sug_{name}" for name in ("leads", "names", "cards", "raw", "evidence")}
@@ -94,27 +102,34 @@ def leads_sql(persons: list[str] | None = None) -> list[str]:
     ]
 
 
+def text_sql(li: str = "li") -> str:
+    """The form of a `lead_identifiers` row (alias `li`) that evidence compares: phone
+    digits without +86 (a number without a normalised value, i.e. invalid: its digits
+    when it has no letters), e-mail and device id as normalised, an ID card upper-case
+    without spaces."""
+    phone_digits = f"regexp_replace({li}.raw_value, '[\\s\\-().+]', '', 'g')"
+    return f"""CASE {li}.id_type
+                WHEN 'phone' THEN CASE
+                    WHEN {li}.value IS NOT NULL AND starts_with({li}.value, '+86')
+                    THEN substr({li}.value, 4)
+                    WHEN {li}.value IS NOT NULL THEN substr({li}.value, 2)
+                    WHEN regexp_full_match({phone_digits}, '(0086|86)?1[0-9]{{9,10}}')
+                    THEN regexp_replace({phone_digits}, '^(0086|86)(1[0-9]{{9,10}})$', '\\2')
+                    END
+                WHEN 'id_card' THEN upper(regexp_replace(coalesce({li}.value, {li}.raw_value),
+                                                         '\\s', '', 'g'))
+                ELSE {li}.value END"""
+
+
 def raw_values_sql() -> str:
     """`_sug_raw(lead_key, person_id, id_type, status, value, records, text)`: the phone,
     e-mail, device id and ID card rows that may be evidence (linking or invalid, never
-    blocked or capped), `text` the form compared: phone digits without +86 (an invalid
-    number: its digits when it has no letters), e-mail and device id as normalised, an
-    ID card upper-case without spaces."""
-    phone_digits = "regexp_replace(li.raw_value, '[\\s\\-().+]', '', 'g')"
+    blocked or capped), `text` the form compared (text_sql)."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {T['raw']} AS
         SELECT * FROM (
             SELECT li.lead_key, s.person_id, li.id_type, li.status, li.value, li.records,
-                CASE li.id_type
-                WHEN 'phone' THEN CASE
-                    WHEN li.status = 'ok' AND starts_with(li.value, '+86') THEN substr(li.value, 4)
-                    WHEN li.status = 'ok' THEN substr(li.value, 2)
-                    WHEN regexp_full_match({phone_digits}, '(0086|86)?1[0-9]{{9,10}}')
-                    THEN regexp_replace({phone_digits}, '^(0086|86)(1[0-9]{{9,10}})$', '\\2')
-                    END
-                WHEN 'id_card' THEN upper(regexp_replace(coalesce(li.value, li.raw_value),
-                                                         '\\s', '', 'g'))
-                ELSE li.value END AS text
+                {text_sql()} AS text
             FROM lead_identifiers li JOIN {T['leads']} s ON s.lead_key = li.lead_key
             WHERE li.id_type IN ('phone', 'email', 'device_id', 'id_card')
               AND (li.status = 'ok' OR (li.status = 'invalid'
@@ -128,7 +143,8 @@ def _pairs(kind: str, detail: str, source: str, key: str, extra_where: str = "")
     return f"""
         SELECT '{kind}' AS kind, {detail} AS detail,
             a.lead_key AS lead_a, b.lead_key AS lead_b, a.person_id AS person_a,
-            b.person_id AS person_b, a.shown AS value_a, b.shown AS value_b
+            b.person_id AS person_b, a.shown AS value_a, b.shown AS value_b,
+            a.text AS text_a, b.text AS text_b
         FROM {source} a JOIN {source} b ON a.{key} = b.{key} AND a.person_id < b.person_id
           AND a.text <> b.text{extra_where}"""
 
@@ -141,8 +157,9 @@ def _within_cap(source: str, cap: int, also: str = "true") -> str:
 
 
 def evidence_sql(caps: dict[str, int]) -> str:
-    """`_sug_evidence(kind, detail, lead_a, lead_b, person_a, person_b, value_a, value_b)`
-    (person_a < person_b): every piece of evidence between two persons. `caps`: per
+    """`_sug_evidence(kind, detail, lead_a, lead_b, person_a, person_b, value_a, value_b,
+    text_a, text_b)` (person_a < person_b): every piece of evidence between two persons
+    (`value`: as shown, `text`: as compared). `caps`: per
     identifier type (phone, email, device_id, id_card) the most records a blocking key
     may carry to be evidence (identity.yaml's cap for that type)."""
     domains = ", ".join(f"({literal(d)})" for d in COMMON_MAIL_DOMAINS)
@@ -174,7 +191,8 @@ def evidence_sql(caps: dict[str, int]) -> str:
                      WHEN hamming(n.text_a, n.text_b) = 1 THEN 'one digit different'
                      ELSE 'two adjacent digits swapped' END AS detail,
                 a.lead_key AS lead_a, b.lead_key AS lead_b, a.person_id AS person_a,
-                b.person_id AS person_b, a.shown AS value_a, b.shown AS value_b
+                b.person_id AS person_b, a.shown AS value_a, b.shown AS value_b,
+                a.text AS text_a, b.text AS text_b
             FROM near n JOIN phones a ON a.text = n.text_a JOIN phones b ON b.text = n.text_b
             WHERE a.person_id < b.person_id),
         emails AS (
@@ -311,11 +329,48 @@ def override_persons_sql(entries: str) -> str:
         JOIN person_leads pl ON pl.lead_key = l.lead_key"""
 
 
-def reviewed_pairs_sql(target: str, entry_persons: str) -> str:
-    """`target(person_a, person_b, kind)`: pairs of persons two leads of one override
-    entry fall in (already reviewed: accepted or rejected)."""
+def override_values_sql(target: str, entries: str) -> str:
+    """`target(entry, kind, lead_key, id_type, text)`: the phone, e-mail, device id and ID
+    card values of the leads each override entry names (`entries(entry, kind, source,
+    lead_id)`), whatever their status now (a value a cannot_link cut too), in the form
+    evidence compares (text_sql)."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
-        SELECT DISTINCT a.person_id AS person_a, b.person_id AS person_b, a.kind
-        FROM {entry_persons} a JOIN {entry_persons} b
-          ON a.entry = b.entry AND a.person_id < b.person_id"""
+        SELECT * FROM (
+            SELECT DISTINCT e.entry, e.kind, l.lead_key, li.id_type, {text_sql()} AS text
+            FROM {entries} e JOIN leads l ON l.lead_id = e.lead_id
+                 AND (e.source IS NULL OR l.source = e.source)
+            JOIN lead_identifiers li ON li.lead_key = l.lead_key
+            WHERE li.id_type IN ('phone', 'email', 'device_id', 'id_card'))
+        WHERE text IS NOT NULL"""
+
+
+def reviewed_pairs_sql(target: str, entry_persons: str, override_values: str | None = None,
+                       evidence: str = T["evidence"]) -> str:
+    """`target(person_a, person_b, kind, how)`: the pairs an override entry reviewed
+    (accepted or rejected), one row per pair and kind: `how` 'leads' when two leads of
+    the entry fall in the two persons, else 'evidence' when a piece of the pair's
+    `evidence` is between a lead X of the entry and the value another lead Y of the
+    entry carries, on X's value (`override_values`, as override_values_sql: the very
+    evidence the reviewer judged, whichever person holds Y's value now)."""
+    types = " ".join(f"WHEN '{k}' THEN '{t}'" for k, t in EVIDENCE_TYPES.items())
+    by_evidence = "" if override_values is None else f"""
+        UNION ALL
+        SELECT e.person_a, e.person_b, x.kind, 'evidence'
+        FROM {evidence} e JOIN {override_values} x
+          ON (x.lead_key = e.lead_a AND x.text = e.text_a)
+             OR (x.lead_key = e.lead_b AND x.text = e.text_b)
+        JOIN {override_values} y ON y.entry = x.entry AND y.lead_key <> x.lead_key
+          AND y.id_type = x.id_type
+          AND y.text = CASE WHEN x.lead_key = e.lead_a AND x.text = e.text_a
+                            THEN e.text_b ELSE e.text_a END
+        WHERE x.id_type = CASE e.kind {types} END"""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        SELECT person_a, person_b, kind,
+            CASE WHEN bool_or(how = 'leads') THEN 'leads' ELSE 'evidence' END AS how
+        FROM (
+            SELECT a.person_id AS person_a, b.person_id AS person_b, a.kind, 'leads' AS how
+            FROM {entry_persons} a JOIN {entry_persons} b
+              ON a.entry = b.entry AND a.person_id < b.person_id{by_evidence}) AS reviewed
+        GROUP BY person_a, person_b, kind"""
