@@ -242,7 +242,7 @@ def test_a_rejected_pair_stays_rejected_when_the_matched_lead_leaves_with_its_va
     # The reject binds X1 + Y1 (the evidence leads). Unlinking Y1 from Y2 cuts Y1's phone:
     # Y1 leaves, and Y2 + Y3 keep the person's id and the very phone X1's typo matched.
     # The same pair, on the same evidence (X1 ~ Y2, the same two values), stays reviewed:
-    # not suggested, and `accept` refuses it (exit 2).
+    # not suggested, `accept` refuses it (exit 2), `why` labels it reviewed.
     rules, cli = _rules_and_cli(tmp_path)
     (tmp_path / "in").mkdir()
     write(tmp_path / "in" / "web.csv", TYPO)
@@ -272,6 +272,10 @@ def test_a_rejected_pair_stays_rejected_when_the_matched_lead_leaves_with_its_va
            "identity.yaml judged the evidence it rests on: it names one of its leads and the "
            "lead whose value the other matches); to link or separate them anyway use "
            "`leadctl identity link / unlink`")
+    why = cli("identity", "why", "X1", "Y2", "--json").json()
+    assert (why["suggestion"]["score"], why["suggestion"]["reviewed"]) == (0.9, "cannot_link")
+    text = cli("identity", "why", "X1", "Y2").stdout.splitlines()
+    assert text[1] == f"reviewed match (cannot_link: not suggested again) {pair} score 0.90:"
     entries = yaml.safe_load((rules / "identity_overrides.yaml").read_text())["overrides"]
     assert [(e["kind"], [x["lead_id"] for x in e["leads"]]) for e in entries] == [
         ("cannot_link", ["X1", "Y1"]), ("cannot_link", ["Y1", "Y2"])]

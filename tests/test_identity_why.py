@@ -84,6 +84,7 @@ def test_why_not_names_a_suggestion_and_the_messages(ws):
     assert (got["reason"], got["message"]) == ("no_shared_value", "they share no identifier value")
     assert [(e["kind"], e["detail"]) for e in got["suggestion"]["evidence"]] == [
         ("phone_typo", "one digit different")]
+    assert got["suggestion"]["reviewed"] is None  # open: `suggest` lists it
     capped = why(ws, IdentityConfig(), None, "C1", "C2")
     assert capped["message"] == ("the phone 139****2222 they share is carried by 3 records, "
                                  "over the cap, so it does not link")
@@ -98,6 +99,9 @@ def test_cannot_link_overrides_and_cut_values(ws, tmp_path):
     assert (got["reason"], got["message"], got["overrides"]) == (
         "cannot_link", "a cannot-link override separates them (two sisters)",
         [{"kind": "cannot_link", "reason": "two sisters", "file": "identity_overrides.yaml"}])
+    # the pair is reviewed: shown, labelled as `suggest` (hides it) and `accept` (refuses
+    # it) see it
+    assert (got["suggestion"]["score"], got["suggestion"]["reviewed"]) == (0.9, "cannot_link")
     # what resolve writes for a value a cannot-link cut (status cut in blocked_identifiers)
     ws.execute("INSERT INTO blocked_identifiers VALUES "
                "('phone', '+8613911112222', 'cannot_link: two people', 3, 'cut')")

@@ -174,7 +174,10 @@ def why(
         out.print(f"cannot_link override ({o['file']}): {o['reason']}", **_PLAIN)
     suggestion = result.get("suggestion")
     if suggestion:
-        out.print(f"suggested match {suggestion['a']}:{suggestion['b']} score "
+        reviewed = suggestion.get("reviewed")  # as `suggest` and `accept` see it
+        head = (f"reviewed match ({reviewed}: not suggested again)" if reviewed
+                else "suggested match")
+        out.print(f"{head} {suggestion['a']}:{suggestion['b']} score "
                   f"{suggestion['score']:.2f}:", **_PLAIN)
         for e in suggestion["evidence"]:
             out.print("  " + _evidence_line(e), **_PLAIN)

@@ -15,7 +15,10 @@ person id…); a query that is not a lead id stands for its person's earliest le
   status `cut` in blocked_identifiers), `blocked`, `capped` (with the records count),
   `invalid` (which check failed), `no_shared_value`. `values` lists every value the two
   persons share and why it does not link; `overrides` the cannot-link entries.
-- `suggestion`: the suggested match between the two persons (identity/suggest.py), or null.
+- `suggestion`: the suggested match between the two persons (identity/suggest.py), or null;
+  its `reviewed` is the kind of the override that reviewed the pair (`cannot_link` before
+  `must_link` when both did: then `suggest` no longer lists it and `accept` refuses it), or
+  null while it is open.
 """
 
 from __future__ import annotations
@@ -229,9 +232,15 @@ def why(ws: Workspace, config: IdentityConfig, rules_dir, a_query: str, b_query:
         statuses.add("cannot_link")
     reason = next((r for r in REASON_ORDER if r in statuses), None) or (
         "separated" if values else "no_shared_value")
-    rows, _ = suggestion_rows(ws, config, rules_dir, persons=[a["person_id"], b["person_id"]],
-                              skip_reviewed=False)
+    rows, reviewed = suggestion_rows(ws, config, rules_dir,
+                                     persons=[a["person_id"], b["person_id"]],
+                                     skip_reviewed=False)
     suggestion = next(iter(group_suggestions(rows, reveal)), None)
+    if suggestion is not None:  # as `suggest` and `accept` see it
+        kinds = {kind for x, y, kind, _ in reviewed if (x, y) == (suggestion["a"],
+                                                                   suggestion["b"])}
+        suggestion["reviewed"] = next((k for k in ("cannot_link", "must_link") if k in kinds),
+                                      None)
     return {"linked": False, "person_id": None, "path": [], "reason": reason,
             "message": _why_not_message(reason, values, cut_by), "values": values,
             "overrides": cut_by, "suggestion": suggestion, **result}
