@@ -334,12 +334,17 @@ def _stage_warnings(stage: str, counts: dict, options: RunOptions) -> list[str]:
                     stage, {**counts, "conflicts": 0}, options)
     if stage == "resolve" and counts.get("overrides", {}).get("warnings"):
         notes = [f"identity override: {w}" for w in counts["overrides"]["warnings"]]
-        return notes + _stage_warnings(stage, {**counts, "overrides": {}}, options)
+        return notes + _stage_warnings(
+            stage, {**counts, "overrides": {**counts["overrides"], "warnings": []}}, options)
     if stage == "resolve" and (counts.get("blocked_values") or counts.get("capped_values")):
+        # the top values are blocked_identifiers' (cut ones too): the count names each kind
         top = "; ".join(f"{v['id_type']} {v['value']} ({v['reason']}, {v['records']} records)"
                         for v in counts.get("top_blocked", []))
-        return [f"{counts.get('blocked_values', 0)} blocklisted and "
-                f"{counts.get('capped_values', 0)} over-shared identifier values do not link"
+        blocked, capped = counts.get("blocked_values", 0), counts.get("capped_values", 0)
+        cut = (counts.get("overrides") or {}).get("cut_values", 0)
+        kinds = (f"{blocked} blocklisted, {capped} over-shared and {cut} cut (cannot_link)"
+                 if cut else f"{blocked} blocklisted and {capped} over-shared")
+        return [f"{kinds} identifier values do not link"
                 + (f" — top: {top}" if top else "") + "; see `leadctl export blocked`"]
     return []
 

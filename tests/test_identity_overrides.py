@@ -723,3 +723,23 @@ def test_an_append_keeps_the_files_mode_and_writes_through_a_link(env):
     assert (rules / "identity_overrides.yaml").is_symlink()
     assert 'lead_id: "L5"' in (shared / "identity_overrides.yaml").read_text(encoding="utf-8")
     assert (shared / "identity_overrides.yaml").stat().st_mode & 0o777 == 0o664
+
+
+def test_the_run_warning_counts_the_cut_values_its_top_list_names(tmp_path):
+    # L1 + L2 share a phone a cannot_link cuts, L6 + L7 a blocklisted one: the warning's
+    # top list names both, so its count does too (it said "1 blocklisted and 0 over-shared")
+    rules = rules_dir(tmp_path, overrides="overrides:\n- kind: cannot_link\n"
+                      "  leads: [L1, L2]\n  reason: shop phone\n"
+                      "- kind: must_link\n  leads: [L4, L9]\n  reason: r\n")  # a warning
+    write(tmp_path / "web.csv", LEADS + "L6,13800138000,,2026-10-06\nL7,13800138000,,"
+          "2026-10-07\n")
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    assert cli("ingest", tmp_path / "web.csv").exit_code == 0
+    run = cli("run", "--as-of", "2026-11-01")
+    assert run.exit_code == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        f"warning: resolve: identity override: must_link at {rules}/identity_overrides.yaml"
+        ":5:3: L9 not in the data (not applied)",
+        "warning: resolve: 1 blocklisted, 0 over-shared and 1 cut (cannot_link) identifier "
+        "values do not link — top: phone 138****8000 (blocklist, 2 records); phone "
+        "138****5678 (cannot_link: shop phone, 1 records); see `leadctl export blocked`"]
