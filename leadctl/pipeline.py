@@ -338,7 +338,8 @@ def _stage_warnings(stage: str, counts: dict, options: RunOptions) -> list[str]:
             stage, {**counts, "overrides": {**counts["overrides"], "warnings": []}}, options)
     if stage == "resolve" and (counts.get("blocked_values") or counts.get("capped_values")):
         # the top values are blocked_identifiers' (cut ones too): the count names each kind
-        top = "; ".join(f"{v['id_type']} {v['value']} ({v['reason']}, {v['records']} records)"
+        top = "; ".join(f"{v['id_type']} {v['value']} ({v['reason']}, {v['records']} "
+                        f"record{'' if v['records'] == 1 else 's'})"
                         for v in counts.get("top_blocked", []))
         blocked, capped = counts.get("blocked_values", 0), counts.get("capped_values", 0)
         cut = (counts.get("overrides") or {}).get("cut_values", 0)

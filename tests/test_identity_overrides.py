@@ -742,4 +742,4 @@ def test_the_run_warning_counts_the_cut_values_its_top_list_names(tmp_path):
         ":5:3: L9 not in the data (not applied)",
         "warning: resolve: 1 blocklisted, 0 over-shared and 1 cut (cannot_link) identifier "
         "values do not link — top: phone 138****8000 (blocklist, 2 records); phone "
-        "138****5678 (cannot_link: shop phone, 1 records); see `leadctl export blocked`"]
+        "138****5678 (cannot_link: shop phone, 1 record); see `leadctl export blocked`"]
