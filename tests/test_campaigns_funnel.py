@@ -607,3 +607,25 @@ def test_an_entry_reads_pool_owner_status_as_of_the_screen_as_find_does(tmp_path
             == {k: found[k] for k in ("as_of", "routing_as_of", "as_of_differs")}
             == {"as_of": "2026-11-01", "routing_as_of": "2026-11-02",
                 "as_of_differs": ["routing"]})
+
+
+@pytest.mark.parametrize(("condition", "reason"), [
+    ("entry: \"lead_count * 9223372036854775807 >= 1\"",
+     "overflow in multiplication of INT64"),
+    ("entry: \"score * 1e300 * 1e300 > 0\"", "a number past the largest (about 1.8e308)"),
+    ("steps:\n      - {name: pushed, event: push, where: \"year(ts) * 1e300 * 1e300 > 0\"}",
+     "a number past the largest (about 1.8e308)"),
+])
+def test_an_entry_or_where_past_the_number_range_exits_2_as_in_find(tmp_path, rules_copy,
+                                                                    condition, reason):
+    steps = "" if condition.startswith("steps") else (
+        "\n    steps:\n      - {name: pushed, event: push}")
+    with open(rules_copy / "funnels.yaml", "a", encoding="utf-8") as fh:
+        fh.write(f"\n  - name: huge\n    window: 14d\n    {condition}{steps}\n"
+                 "      - {name: registered, event: register}\n")
+    cli = Cli(tmp_path / "ws.duckdb", rules_copy)
+    assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0
+    result = cli("report", "funnel", "huge")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith("error: funnel 'huge': its entry or a step's where cannot "
+                                    f"be computed for some person: {reason}")

@@ -20,6 +20,8 @@ article's "under 1% registration response" rule reads and `min_conversion` compa
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from leadctl.campaigns.funnels import ATTRIBUTIONS, DEFAULT_BY, Dimension, Funnel
 from leadctl.campaigns.funnels_parse import funnel_event_fields, resolve_dimension
@@ -34,7 +36,14 @@ from leadctl.identity.cache import unmapped_events_sql, unmapped_events_warning
 from leadctl.routing.screens import has_state_reason, latest_action_sql
 from leadctl.rules.located import compile_located, did_you_mean
 from leadctl.views.asof import screen_as_of
-from leadctl.views.find import relation_sql, searchable_fields
+from leadctl.views.find import (
+    NOT_FINITE,
+    finite_guard,
+    relation_sql,
+    searchable_fields,
+    whole_number_fields,
+)
+from leadctl.workspace import WHOLE_NUMBER_RANGE, RuleComputationFailed, failed_computation
 
 
 def find_funnel(rules, name: str) -> Funnel:
@@ -93,19 +102,38 @@ def build_query(ws, rules, funnel: Funnel, dims: list[Dimension], as_of: dt.date
         if step.where is not None:
             where = compile_located(step.where, fields, "boolean", as_of,
                                     f"funnel '{funnel.name}' step '{step.name}' where",
-                                    column_sql=column_sql).sql
+                                    column_sql=column_sql, finite_guard=finite_guard).sql
         conditions.append(step_condition_sql(step.events, where))
     entry_sql = None
     if funnel.entry is not None:
         types, columns = searchable_fields(ws)
+        # guarded as `find` guards it: past the largest number is an error, not a match
         where = compile_located(funnel.entry, types, "boolean", as_of,
                                 f"funnel '{funnel.name}' entry",
-                                column_sql=columns.__getitem__).sql
+                                column_sql=columns.__getitem__, finite_guard=finite_guard,
+                                whole_fields=whole_number_fields(ws, columns)).sql
         logged = routing_until is None or has_state_reason(ws)  # as find reads it
         entry_sql = f"SELECT p.person_id {relation_sql(where, routing_until, state_reason=logged)}"
     step_events = [e for step in funnel.steps for e in step.events]
     return FunnelQuery(conditions, funnel.window_days, as_of, since, dims, attribution,
                        entry_sql, exclusive_steps=len(step_events) == len(set(step_events)))
+
+
+@contextmanager
+def computing(funnel: Funnel) -> Iterator[None]:
+    """Runs the funnel's query: a number its entry or a step's `where:` cannot compute for
+    some row (a whole number past BIGINT, a decimal one past the largest double) is the
+    rules' fault for this data (exit 2), as in `find`, not an internal error."""
+    try:
+        yield
+    except Exception as exc:
+        reason = NOT_FINITE if NOT_FINITE in str(exc) else failed_computation(exc)
+        if reason is None:
+            raise
+        raise RuleComputationFailed(
+            f"funnel '{funnel.name}': its entry or a step's where cannot be computed for "
+            f"some person: {reason}; {WHOLE_NUMBER_RANGE}, decimal ones within about "
+            "±1.8e308: check them in funnels.yaml") from None
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -149,7 +177,8 @@ def funnel_report(ws, rules, name: str, *, by: list[str] | None = None,
     screen = screen_as_of(ws, as_of)
     query = build_query(ws, rules, funnel, dims, screen.as_of, since, attribution,
                         routing_until=screen.routing_until)
-    rows = ws.rows(funnel_sql(query))  # one row per group: small
+    with computing(funnel):
+        rows = ws.rows(funnel_sql(query))  # one row per group: small
     # An entry reads routing as `find` does: a rep action since the last night shows at
     # the default as-of, and then `routing` is in as_of_differs, as there.
     as_of_view = screen.to_dict() if funnel.entry is None else screen.with_routing(

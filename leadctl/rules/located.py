@@ -96,14 +96,14 @@ class LocatedText:
 def compile_located(text: LocatedText, fields: Mapping[str, str], expect: str | None,
                     as_of: dt.date, what: str | None = None,
                     column_sql: Callable[[str], str] | None = None,
-                    problems: Problems | None = None) -> CompiledExpr | None:
-    """compile_expr with its error turned into a located problem: appended to `problems`
-    (and None returned), or raised as a RuleError when `problems` is None. An unknown
-    name that is one of `fields.broken` appends nothing (its declaration's problem is
-    the one to fix) and returns None."""
+                    problems: Problems | None = None, **options: Any) -> CompiledExpr | None:
+    """compile_expr (`options`: its finite_guard, whole_fields) with its error turned into
+    a located problem: appended to `problems` (and None returned), or raised as a
+    RuleError when `problems` is None. An unknown name that is one of `fields.broken`
+    appends nothing (its declaration's problem is the one to fix) and returns None."""
     try:
         return compile_expr(text.value, fields, expect=expect, as_of=as_of,
-                            column_sql=column_sql)
+                            column_sql=column_sql, **options)
     except ExprError as exc:
         if problems is not None and exc.unknown in broken_names(fields):
             return None
