@@ -67,7 +67,7 @@ from leadctl.workspace import (
     open_private,
     open_writer,
     reading,
-    signals_ignored,
+    signals_while_failing,
     writer_lock,
 )
 
@@ -98,8 +98,9 @@ def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
         except (Exception, KeyboardInterrupt) as exc:
             if session is not None and not session.published:
                 # the CLI logs the failure itself (`tag failed (exit 2): …`); a second
-                # Ctrl-C must not lose the row (the first stopped the command)
-                with signals_ignored():
+                # Ctrl-C must not lose the row (the first stopped the command), a first
+                # one waits for it, then ends the command (143 / 130)
+                with signals_while_failing(exc):
                     record_failed_command(db, command, as_of, digest, exc, {}, inputs,
                                           started_at, zone=zone, default_today=today)
             raise

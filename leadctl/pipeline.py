@@ -14,10 +14,11 @@ or over-shared identifier values) and the reason of a failure.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,7 @@ from leadctl.workspace import (
     kill_point,
     open_private,
     open_writer,
-    signals_ignored,
+    signals_while_failing,
     workspace_path,
     writer_lock,
 )
@@ -360,18 +361,18 @@ def _refuse(db, options: RunOptions, exc: RuleError) -> None:
     # workspace that exists, never one made at a path that may be as wrong.
     found = Path(options.rules_dir or "rules").is_dir()
     name = "dry run"
-    if not options.dry_run:
-        with signals_ignored():
+    with _logging_failure(exc, "refusal"):
+        if not options.dry_run:
             name = _run_name(record_run(
                 db, "run", options.as_of, rules_hash(options.rules_dir or "rules"), "refused",
                 {}, options.inbox, reason, create=found, default_today=True,
                 zone=_rules_zone(options)))
-    log.info("%s started: as of %s, inbox %s", name, options.as_of or "today",
-             ", ".join(options.inbox) or "none")
-    log.error("%s refused (exit 2): invalid rules, nothing ran (%d problem(s))", name,
-              len(exc.problems))
-    for problem in exc.problems:
-        log.error("rules: %s", format_problem(*problem))
+        log.info("%s started: as of %s, inbox %s", name, options.as_of or "today",
+                 ", ".join(options.inbox) or "none")
+        log.error("%s refused (exit 2): invalid rules, nothing ran (%d problem(s))", name,
+                  len(exc.problems))
+        for problem in exc.problems:
+            log.error("rules: %s", format_problem(*problem))
 
 
 def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
@@ -381,13 +382,26 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
     if isinstance(exc, DataCheckFailed):
         return
     stage = next((s for s in STAGES if s not in summary["stages"]), None)
-    with signals_ignored():  # a second Ctrl-C must not lose the row (the first stopped it)
+    with _logging_failure(exc, "failure"):
         reason, run_id = record_failed_command(db, "run", options.as_of, digest, exc,
                                                run_counts(summary), options.inbox,
                                                started_at, default_today=True,
                                                zone=_rules_zone(options))
         log.error("%s failed%s, nothing was published: %s", _run_name(run_id),
                   f" in stage {stage}" if stage and summary.get("run_id") else "", reason)
+
+
+@contextlib.contextmanager
+def _logging_failure(exc: BaseException, what: str) -> Iterator[None]:
+    """Around a run's `failed` / `refused` row and its log lines: a second Ctrl-C must not
+    lose them (a first one stopped the run); a first one waits for them, is logged too,
+    then ends the run 143 / 130 (`signals_while_failing`)."""
+    try:
+        with signals_while_failing(exc):
+            yield
+    except KeyboardInterrupt as stop:  # (Terminated too)
+        log.error("run stopped once its %s was logged: %s", what, interruption(stop))
+        raise
 
 
 def _rules_zone(options: RunOptions) -> str | None:
@@ -410,7 +424,7 @@ def record_failed_command(db, command: str, as_of: dt.date | None, digest: str |
                           started_at: dt.datetime, **clock) -> tuple[str, int | None]:
     """A `failed` row for a command whose write session was discarded (an error or a
     signal): (the reason logged, its run id or None when it could not be written). The
-    caller holds signals off (`signals_ignored`) while it writes and logs. `clock`:
+    caller holds signals off (`signals_while_failing`) while it writes and logs. `clock`:
     record_run's `zone` and `default_today`."""
     reason = failure_reason(exc)
     return reason, record_run(db, command, as_of, digest, "failed", counts, inputs, reason,
@@ -433,6 +447,7 @@ def record_run(db, command: str, as_of: dt.date | None, digest: str | None, outc
             as_of = ws.settle_clock(zone, as_of, today=default_today)
             run_id = ws.start_run(command, as_of, digest, started_at=started_at)
             ws.finish_run(outcome, counts, inputs, error)
+            kill_point("failure row")  # test hook: a signal while the row is written
         return run_id
     except Exception as exc:  # never hide the command's own error behind this one
         log.warning("run log not written: %s", exc)

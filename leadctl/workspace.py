@@ -32,7 +32,14 @@ from typing import Any
 
 from leadctl import clock, pii
 from leadctl.clock import DEFAULT_ZONE, ZONE_KEY, wall_clock
-from leadctl.errors import InputError, LeadctlError, UsageError, WorkspaceError, WorkspaceLocked
+from leadctl.errors import (
+    InputError,
+    LeadctlError,
+    UsageError,
+    WorkspaceError,
+    WorkspaceLocked,
+    interruption,
+)
 from leadctl.limits import BIGINT_MAX, BIGINT_MIN
 from leadctl.schema import (
     COMPACT_EVERY_RUNS,
@@ -770,39 +777,51 @@ def hold_signal(signum: int) -> bool:
 
 @contextlib.contextmanager
 def signals_ignored() -> Iterator[None]:
-    """SIGTERM and SIGINT do nothing during the block: a command already stopping (a
-    first signal, an error) finishes logging why, whatever a second Ctrl-C says."""
+    """SIGTERM and SIGINT do nothing during the block: a command a first signal stopped
+    finishes logging why, whatever a second Ctrl-C says (`signals_while_failing`)."""
     masked = hasattr(signal, "pthread_sigmask")
     stopping = {signal.SIGTERM, signal.SIGINT}
     before = signal.pthread_sigmask(signal.SIG_BLOCK, stopping) if masked else None
-    _HOLD["on"] = True
+    outer, _HOLD["on"] = _HOLD["on"], True
     try:
         yield
     finally:
         if masked:
             while signal.sigtimedwait(stopping, 0) is not None:  # dropped, not raised
                 pass
-        _HOLD["on"], _HOLD["pending"] = False, []
+        _HOLD["on"] = outer
+        if not outer:
+            _HOLD["pending"] = []
         if masked:
             signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """SIGTERM and SIGINT wait for the block to end (then they act as always)."""
+    """SIGTERM and SIGINT wait for the block to end (then they act as always); inside
+    another such block (a publish within a failed command's row), for that one's end."""
     masked = hasattr(signal, "pthread_sigmask")  # (not on Windows)
     before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT}) \
         if masked else None
-    _HOLD["on"] = True
+    outer, _HOLD["on"] = _HOLD["on"], True
     try:
         yield
     finally:
-        _HOLD["on"] = False
+        _HOLD["on"] = outer
         if masked:
             signal.pthread_sigmask(signal.SIG_SETMASK, before)
-        pending, _HOLD["pending"] = _HOLD["pending"], []
-        if pending:
-            signal.raise_signal(pending[0])
+        if not outer:
+            pending, _HOLD["pending"] = _HOLD["pending"], []
+            if pending:
+                signal.raise_signal(pending[0])
+
+
+def signals_while_failing(exc: BaseException) -> contextlib.AbstractContextManager[None]:
+    """Around writing and logging the `failed` (or `refused`) row of a command that `exc`
+    ended: when a first SIGTERM or Ctrl-C stopped it, a second one is ignored (the row
+    is not lost); after any other error a signal waits for the row, then ends the
+    command as always (143 / 130: once a signal arrived, it decides how a command ends)."""
+    return signals_ignored() if interruption(exc) else signals_held()
 
 
 def _beside(path: Path, suffix: str) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,3 +106,47 @@ def test_a_second_signal_while_a_stopped_run_is_logged_loses_nothing(tmp_path, m
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT outcome, error FROM runs").fetchall() == [
             ("failed", "interrupted")]
+
+
+NO_IDENTIFIER = ("no identifier column (found: foo, bar; expected one of phone, email, wechat, "
+                 "device_id, id_card or an alias of one, see rules/sources.yaml)")
+
+
+@pytest.mark.parametrize("command", ["run", "refused run", "status"])
+def test_a_first_signal_while_a_failure_is_logged_ends_the_command_as_the_signal(
+        tmp_path, command):
+    # (it was dropped with a second one's: exit 2, the input error, as if none came)
+    db, inbox, rules, log_file = (tmp_path / "ws.duckdb", tmp_path / "inbox",
+                                  tmp_path / "rules", tmp_path / "night.log")
+    inbox.mkdir()
+    (inbox / "bad.csv").write_text("foo,bar\n1,2\n")
+    shutil.copytree(RULES, rules)
+    args = {"run": ["run", "--inbox", str(inbox), "--as-of", "2026-10-03"],
+            "refused run": ["run", "--as-of", "2026-10-03"],
+            "status": ["status", "NOPE", "clear_intent"]}[command]
+    if command == "refused run":
+        (rules / "tags.yaml").write_text("tags: [\n")
+    leadctl = [sys.executable, "-m", "leadctl", "--db", str(db), "--rules", str(rules)]
+    assert subprocess.run([*leadctl, "init"], capture_output=True).returncode == 0
+    stopped = subprocess.run(  # SIGTERM while the `failed` / `refused` row is written
+        [*leadctl, "--log-file", str(log_file), *args, "--json"], capture_output=True,
+        text=True, env={**os.environ, "LEADCTL_TEST_KILL_AFTER": "failure row",
+                        "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
+    assert (stopped.returncode, json.loads(stopped.stdout), stopped.stderr) == (
+        143, {"error": {"type": "Terminated", "message": "terminated (SIGTERM)",
+                        "location": None}, "exit_code": 143},
+        "error: terminated (SIGTERM)\n")
+    with duckdb.connect(str(db), read_only=True) as con:  # the row is written all the same
+        assert con.execute("SELECT command, outcome, error FROM runs").fetchall() == [{
+            "run": ("run", "failed", "1 inbox file(s) could not be read or used, nothing "
+                    f"was changed: {inbox / 'bad.csv'}: {NO_IDENTIFIER}"),
+            "refused run": ("run", "refused", f"{rules / 'tags.yaml'}:2:1: invalid YAML: "
+                            "expected the node content, but found '<stream end>' (while "
+                            "parsing a flow node)"),
+            "status": ("status", "failed",
+                       "no lead or person matches 'NOPE' (tried lead id, person id)")}[command]]
+    last = log_file.read_text().splitlines()[-1].split(" ", 2)[2]
+    assert last == {"run": "ERROR run stopped once its failure was logged: terminated (SIGTERM)",
+                    "refused run": "ERROR run stopped once its refusal was logged: terminated "
+                    "(SIGTERM)",
+                    "status": "ERROR status failed (exit 143): terminated (SIGTERM)"}[command]
