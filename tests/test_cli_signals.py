@@ -4,8 +4,10 @@ check's message). Outside a command's library call the process exits at once."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import signal
@@ -14,11 +16,13 @@ import sys
 
 import duckdb
 import pytest
+from typer.main import get_command
 
 from leadctl import api, errors, pipeline
 from leadctl.cli import signals
+from leadctl.cli.app import app
 from leadctl.errors import RuleError
-from tests.conftest import RULES
+from tests.conftest import RULES, Cli
 
 
 @pytest.fixture
@@ -150,3 +154,65 @@ def test_a_first_signal_while_a_failure_is_logged_ends_the_command_as_the_signal
                     "refused run": "ERROR run stopped once its refusal was logged: terminated "
                     "(SIGTERM)",
                     "status": "ERROR status failed (exit 143): terminated (SIGTERM)"}[command]
+
+
+def test_a_signal_at_start_up_is_logged_as_any_failure(tmp_path):
+    # (it left the --log-file untouched, not even made: a failed run's log was empty)
+    log_file = tmp_path / "night.log"
+    stopped = subprocess.run(
+        [sys.executable, "-m", "leadctl", "--db", str(tmp_path / "ws.duckdb"), "-v",
+         "--log-file", str(log_file), "run", "--inbox", "X", "--as-of", "2026-10-03", "--json"],
+        capture_output=True, text=True, env={**os.environ, "LEADCTL_TEST_KILL_AFTER": "entry"})
+    logged = ["INFO run started", "ERROR run failed (exit 143): terminated (SIGTERM)"]
+    assert (stopped.returncode, json.loads(stopped.stdout)["error"]["type"]) == (
+        143, "Terminated")
+    assert [line.split(" ", 2)[2] for line in log_file.read_text().splitlines()] == logged
+    assert [line.split(" ", 2)[2] for line in stopped.stderr.splitlines()[:-1]] == logged
+    assert stopped.stderr.splitlines()[-1] == "error: terminated (SIGTERM)"
+
+
+@pytest.mark.parametrize(("args", "logged"), [
+    (["identity", "why", "13812345678", "L2"], ["INFO identity why started",
+     "ERROR identity why failed (exit 143): terminated (SIGTERM)"]),
+    (["-v", "--log-file=LOG", "export", "leads", "-o", "x.csv"], [
+        "INFO export started", "ERROR export failed (exit 143): terminated (SIGTERM)"]),
+    (["--version"], None), (["find", "--help"], None),  # nothing would have run
+    (["--log-file", "DB.lock", "run"], None),  # the workspace's own files: never a log
+])
+def test_a_signal_before_the_log_is_set_up_logs_to_the_log_file_named(
+        tmp_path, monkeypatch, capsys, no_signal_yet, args, logged):
+    log_file = tmp_path / "night.log"
+    db = tmp_path / "ws.duckdb"
+    argv = ["--db", str(db), "--log-file", str(log_file)] + [
+        a.replace("LOG", str(log_file)).replace("DB", str(db)) for a in args]
+    monkeypatch.setattr("sys.argv", ["leadctl", *argv])
+    monkeypatch.setattr(logging.getLogger("leadctl"), "handlers", [])  # not set up yet
+    with pytest.raises(SystemExit) as ended:
+        signals._on_signal(signal.SIGTERM, None)
+    assert ended.value.code == 143
+    lines = log_file.read_text().splitlines() if log_file.exists() else None
+    assert (lines and [line.split(" ", 2)[2] for line in lines]) == logged
+    assert not (tmp_path / "ws.duckdb.lock").exists()
+
+
+def test_a_signal_once_the_log_is_set_up_logs_the_failure_once(
+        tmp_path, monkeypatch, no_signal_yet):
+    log_file = tmp_path / "night.log"
+    monkeypatch.setattr("sys.argv", ["leadctl", "--log-file", str(log_file), "runs"])
+
+    @contextlib.contextmanager
+    def stopped_as_the_call_begins():  # the command's start is logged (common.guarded)
+        signals._on_signal(signal.SIGTERM, None)
+        yield
+
+    monkeypatch.setattr(signals, "running_action", stopped_as_the_call_begins)
+    result = Cli(tmp_path / "ws.duckdb")("--log-file", str(log_file), "runs")
+    assert result.exit_code == 143
+    assert [line.split(" ", 2)[2] for line in log_file.read_text().splitlines()] == [
+        "INFO runs started", "ERROR runs failed (exit 143): terminated (SIGTERM)"]
+
+
+def test_the_groups_a_signal_at_start_up_logs_with_their_command_are_the_groups():
+    groups = {name for name, command in get_command(app).commands.items()
+              if hasattr(command, "list_commands")}
+    assert groups == signals.GROUPS
