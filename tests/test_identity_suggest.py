@@ -200,18 +200,25 @@ WEB = ("lead_id,name,phone,email,device_id,id_card,city,created_at\n"
        "W3,钱一,13912348888,,abcdef12345678,110101199003071235,北京,2026-10-03 09:00:00\n")
 
 
-def test_a_rejected_pair_stays_rejected_after_a_split_parts_its_earliest_lead(tmp_path):
-    # W1 (evidence) and W2 (earlier: the person's earliest lead) share a phone; W3 matches
-    # W1 only. The reject binds W1 + W3, the leads that matched, so unlinking W1 from W2
-    # leaves the pair reviewed: not suggested again, and accept refuses it (exit 2).
+def _reject_the_suggestion(tmp_path, web_csv: str):
+    """A night over `web_csv` (source web) with one suggestion, which qa rejects: (rules,
+    cli, env, the pair, the reject's result)."""
     rules, cli = _rules_and_cli(tmp_path)
     (tmp_path / "in").mkdir()
-    write(tmp_path / "in" / "web.csv", WEB)
+    write(tmp_path / "in" / "web.csv", web_csv)
     env = {"LEADCTL_USER": "qa"}
     assert cli("run", "--inbox", tmp_path / "in", "--as-of", "2026-11-01").exit_code == 0
     [s] = cli("identity", "suggest", "--json").json()["suggestions"]
     pair = f"{s['a']}:{s['b']}"
-    rejected = cli("identity", "reject", pair, "--reason", "two different people", env=env)
+    return rules, cli, env, pair, cli("identity", "reject", pair, "--reason", "two people",
+                                      env=env)
+
+
+def test_a_rejected_pair_stays_rejected_after_a_split_parts_its_earliest_lead(tmp_path):
+    # W1 (evidence) and W2 (earlier: the person's earliest lead) share a phone; W3 matches
+    # W1 only. The reject binds W1 + W3, the leads that matched, so unlinking W1 from W2
+    # leaves the pair reviewed: not suggested again, and accept refuses it (exit 2).
+    rules, cli, env, pair, rejected = _reject_the_suggestion(tmp_path, WEB)
     assert (rejected.exit_code, rejected.stdout) == (
         0, f"cannot_link {pair} (score 0.99): web/W1 + web/W3\n")
     assert cli("resolve", "--as-of", "2026-11-02").exit_code == 0
@@ -243,14 +250,7 @@ def test_a_rejected_pair_stays_rejected_when_the_matched_lead_leaves_with_its_va
     # Y1 leaves, and Y2 + Y3 keep the person's id and the very phone X1's typo matched.
     # The same pair, on the same evidence (X1 ~ Y2, the same two values), stays reviewed:
     # not suggested, `accept` refuses it (exit 2), `why` labels it reviewed.
-    rules, cli = _rules_and_cli(tmp_path)
-    (tmp_path / "in").mkdir()
-    write(tmp_path / "in" / "web.csv", TYPO)
-    env = {"LEADCTL_USER": "qa"}
-    assert cli("run", "--inbox", tmp_path / "in", "--as-of", "2026-11-01").exit_code == 0
-    [s] = cli("identity", "suggest", "--json").json()["suggestions"]
-    pair = f"{s['a']}:{s['b']}"
-    rejected = cli("identity", "reject", pair, "--reason", "two people", env=env)
+    rules, cli, env, pair, rejected = _reject_the_suggestion(tmp_path, TYPO)
     assert (rejected.exit_code, rejected.stdout) == (
         0, f"cannot_link {pair} (score 0.90): web/X1 + web/Y1\n")
     assert cli("identity", "unlink", "Y1", "Y2", "--reason", "agent's phone",
