@@ -21,6 +21,7 @@ band, where they are kept.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # A DOUBLE holds any decimal of 15 significant digits exactly.
 SIGNIFICANT_DIGITS = 15
@@ -87,6 +88,32 @@ def bound_sql(value: str, name: str, body: str) -> str:
     """`body`, an expression reading `name`, of `value` computed once: a lambda over a
     one-item list (Spark's transform(array(…))[0], as sqlglot translates it)."""
     return f"list_transform([{value}], lambda {name}: {body})[1]"
+
+
+# A computation that leaves the decimal numbers (`score * 1e300 * 1e300`): both engines go
+# on with infinity or NaN, which pass every threshold (and `least(…, 20)` makes 20 of it).
+# `finite_guard` stops the query with this message instead (the text of the engine's
+# error, then of the command's: `find` exit 2, a stage's RuleComputationFailed).
+NOT_FINITE = "a number past the largest (about 1.8e308), or NaN from it"
+DECIMAL_RANGE = "decimal numbers must stay from about -1.8e308 to 1.8e308"
+
+
+def finite_guard(sql: str, what: str = "") -> str:
+    """`sql` (a number), computed once, and an error saying NOT_FINITE (then `, in <what>`:
+    the rule it is in) when it is NaN or infinite; NULL stays NULL. The list holds the
+    value so that it is not computed twice (a CASE would, and nested ones twice per
+    level). `v - v = 0` is false for exactly NaN and ±infinity on both engines; `error`
+    is Spark's `raise_error`."""
+    message = NOT_FINITE + (f", in {what}" if what else "")
+    quoted = "'" + message.replace("'", "''") + "'"
+    return bound_sql(sql, "v", f"CASE WHEN (v - v = 0) IS false THEN error({quoted}) "
+                               "ELSE v END")
+
+
+def rule_guard(what: str) -> Callable[[str], str]:
+    """compile_expr's finite_guard for a rule's expression: its error names `what`
+    (`score rule 'big' when`)."""
+    return lambda sql: finite_guard(sql, what)
 
 
 def round_sql(value: str, digits: int) -> str:

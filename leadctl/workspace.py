@@ -49,6 +49,7 @@ from leadctl.schema import (
     all_ddl,
     compaction_due_sql,
 )
+from leadctl.sqlfn import DECIMAL_RANGE, NOT_FINITE
 from leadctl.sqltext import meta_value_sql, set_meta_sql
 
 log = logging.getLogger("leadctl")
@@ -951,9 +952,13 @@ def failed_computation(exc: BaseException) -> str | None:
     """DuckDB's reason, from lower case (`overflow in multiplication of INT64 (3 * …)`), when
     `exc` is its error for a value an expression cannot compute for some row (a whole
     number past BIGINT; `/` and `%` by zero are NULL by construction); None for any other
-    error."""
+    error. A guarded decimal computation's (`sqlfn.finite_guard`, on either engine): its
+    message from NOT_FINITE on (`…, in score rule 'big' when`)."""
     import duckdb
 
+    found = str(exc).find(NOT_FINITE)
+    if found >= 0:  # (Spark's ends its line with the SQL state)
+        return str(exc)[found:].splitlines()[0].split(" SQLSTATE:")[0].rstrip(" .")
     if not isinstance(exc, duckdb.OutOfRangeException):
         return None
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -965,17 +970,19 @@ def failed_computation(exc: BaseException) -> str | None:
 @contextlib.contextmanager
 def rule_computation(stage: str) -> Iterator[None]:
     """Around a stage that computes rule expressions per person (also as a decorator):
-    DuckDB's overflow becomes RuleComputationFailed (exit 2, the stage and DuckDB's
-    reason), not an internal error: the rules' fault for this data, nothing published."""
+    an overflow, or a guarded decimal computation past the largest number, becomes
+    RuleComputationFailed (exit 2, the stage and the reason), not an internal error: the
+    rules' fault for this data, nothing published."""
     try:
         yield
     except Exception as exc:
         reason = failed_computation(exc)
         if reason is None:
             raise
+        advice = DECIMAL_RANGE if reason.startswith(NOT_FINITE) else WHOLE_NUMBER_RANGE
         raise RuleComputationFailed(
             f"{stage}: a rule's expression cannot be computed for some person: {reason}; "
-            f"{WHOLE_NUMBER_RANGE}: check the expressions in rules/") from None
+            f"{advice}: check the expressions in rules/") from None
 
 
 def kill_point(stage: str) -> None:

@@ -77,21 +77,24 @@ def _ws_with_rules(tmp_path, file: str, old: str, new: str) -> Cli:
     return Cli(tmp_path / "ws.duckdb", rules)
 
 
-@pytest.mark.parametrize("expr, persons", [
-    ("lead_count * 1e300 * 1e300", 2),  # infinity
-    ("lead_count * 1e300 * 1e300 - lead_count * 1e300 * 1e300", 2),  # NaN
+@pytest.mark.parametrize("expr, start, end", [
+    # the value infinite: for whom, checked after it is computed
+    ("lead_count * 1e300 * 1e300", "tag: huge is no finite number for 2 person(s), such as P",
+     "(past the largest number, about 1.8e308): check its expression in tags.yaml"),
+    # infinity inside it (NaN from it): the computation's guard stops the stage
+    ("lead_count * 1e300 * 1e300 - lead_count * 1e300 * 1e300",
+     "tag: a rule's expression cannot be computed for some person: a number past the "
+     "largest (about 1.8e308), or NaN from it, in tag 'huge'; ",
+     "check the expressions in rules/"),
 ])
 def test_a_tag_past_the_largest_double_is_exit_2_and_nothing_is_stored(tmp_path, expr,
-                                                                        persons):
+                                                                        start, end):
     cli = _ws_with_rules(tmp_path, "tags.yaml", "\ntags:\n", (
         f'\ntags:\n  - {{name: huge, kind: expr, category: value, expr: "{expr}"}}\n'))
     result = cli("run", "--inbox", tmp_path / "web.csv", "--as-of", "2026-11-01", "--json")
     assert result.exit_code == 2
     message = result.json()["error"]["message"]
-    assert message.startswith(f"tag: huge is no finite number for {persons} person(s), such "
-                              "as P")
-    assert message.endswith("(past the largest number, about 1.8e308): check its "
-                            "expression in tags.yaml")
+    assert message.startswith(start) and message.endswith(end)
     assert cli("find", "lead_count >= 1", "--count").stdout == "0\n"
 
 
@@ -104,4 +107,28 @@ def test_points_past_the_largest_double_are_exit_2_and_nothing_is_stored(tmp_pat
     assert message.startswith("score: rule huge's points are no finite number for 2 "
                               "person(s), such as P")
     assert message.endswith("check the expressions in scoring.yaml")
+    assert cli("find", "lead_count >= 1", "--count").stdout == "0\n"
+
+
+@pytest.mark.parametrize("file, old, new, stage, where", [
+    ("scoring.yaml", "\nrules:\n",
+     '\nrules:\n  - {name: big, when: "lead_count * 1e300 * 1e300 > 1e308", points: 80}\n',
+     "score", "score rule 'big' when"),
+    ("scoring.yaml", "\nrules:\n",  # least() would make 75 points of infinity
+     '\nrules:\n  - {name: cap, points: "least(lead_count * 1e300 * 1e300, 75)"}\n',
+     "score", "score rule 'cap' points"),
+    ("routing.yaml", "when: grade = 'A' and value_tier = 'high'",
+     "when: lead_count * 1e300 * 1e300 > 0", "route", "route 'vip' when"),
+    ("tags.yaml", "when: paid_orders_7d >= 30 and paid_amount_7d >= 6000",
+     "when: lead_count * 1e300 * 1e300 > 0", "tag", "tag 'value_tier' level 'high'"),
+])
+def test_a_rule_computation_past_the_largest_double_is_exit_2_naming_the_rule(
+        tmp_path, file, old, new, stage, where):
+    """Infinity inside a condition would pass every threshold, as in `find`: exit 2."""
+    cli = _ws_with_rules(tmp_path, file, old, new)
+    result = cli("run", "--inbox", tmp_path / "web.csv", "--as-of", "2026-11-01", "--json")
+    assert (result.exit_code, result.json()["error"]["message"]) == (2, (
+        f"{stage}: a rule's expression cannot be computed for some person: a number past "
+        f"the largest (about 1.8e308), or NaN from it, in {where}; decimal numbers must "
+        "stay from about -1.8e308 to 1.8e308: check the expressions in rules/"))
     assert cli("find", "lead_count >= 1", "--count").stdout == "0\n"

@@ -835,3 +835,27 @@ def test_identity_overrides_apply_as_on_duckdb(tmp_path):
                 "'DY500234')").fetchall())
         assert persons["BD100052"] == persons["DY500148"]
         assert persons["BD100469"] != persons["DY500234"]
+
+
+def test_a_score_condition_past_the_largest_double_is_exit_2_as_on_duckdb(tmp_path):
+    """finite_guard's error is Spark's raise_error: the same exit 2 and message."""
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules, ignore=shutil.ignore_patterns("tests"))
+    (rules / "scoring.yaml").write_text(
+        "grades: {A: 70, D: 0}\nrules:\n"
+        "  - {name: big, when: \"lead_count * 1e300 * 1e300 > 1e308\", points: 80}\n",
+        encoding="utf-8")
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "web.csv").write_text("lead_id,phone\nL1,13812345678\n", encoding="utf-8")
+    messages = []
+    for engine in ("duckdb", "spark"):
+        result = Cli(tmp_path / f"{engine}.duckdb", rules)(
+            "run", "--engine", engine, "--inbox", inbox, "--as-of", AS_OF, "--json",
+            *(("--output", tmp_path / "out") if engine == "spark" else ()))
+        assert result.exit_code == 2, result.stderr[-2000:]
+        messages.append(result.json()["error"]["message"])
+    assert messages[0] == messages[1] == (
+        "score: a rule's expression cannot be computed for some person: a number past the "
+        "largest (about 1.8e308), or NaN from it, in score rule 'big' when; decimal numbers "
+        "must stay from about -1.8e308 to 1.8e308: check the expressions in rules/")

@@ -35,14 +35,9 @@ from leadctl.errors import RuleError, UsageError
 from leadctl.identity.cache import unmapped_events_sql, unmapped_events_warning
 from leadctl.routing.screens import has_state_reason, latest_action_sql
 from leadctl.rules.located import compile_located, did_you_mean
+from leadctl.sqlfn import DECIMAL_RANGE, NOT_FINITE, finite_guard
 from leadctl.views.asof import screen_as_of
-from leadctl.views.find import (
-    NOT_FINITE,
-    finite_guard,
-    relation_sql,
-    searchable_fields,
-    whole_number_fields,
-)
+from leadctl.views.find import relation_sql, searchable_fields, whole_number_fields
 from leadctl.workspace import WHOLE_NUMBER_RANGE, RuleComputationFailed, failed_computation
 
 
@@ -127,13 +122,13 @@ def computing(funnel: Funnel) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        reason = NOT_FINITE if NOT_FINITE in str(exc) else failed_computation(exc)
+        reason = failed_computation(exc)
         if reason is None:
             raise
+        advice = DECIMAL_RANGE if reason.startswith(NOT_FINITE) else WHOLE_NUMBER_RANGE
         raise RuleComputationFailed(
             f"funnel '{funnel.name}': its entry or a step's where cannot be computed for "
-            f"some person: {reason}; {WHOLE_NUMBER_RANGE}, decimal ones within about "
-            "±1.8e308: check them in funnels.yaml") from None
+            f"some person: {reason}; {advice}: check them in funnels.yaml") from None
 
 
 def _share(part: int, whole: int) -> float | None:

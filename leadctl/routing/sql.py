@@ -41,6 +41,7 @@ from leadctl.routing.tables import (
     TEMP_TABLES,
 )
 from leadctl.rules.located import LocatedText, compile_located
+from leadctl.sqlfn import rule_guard
 from leadctl.sqltext import date_literal, ident, literal, number, opt_literal, ts_literal
 
 
@@ -184,7 +185,10 @@ def decide_sql(rules: RoutingRules, fields: Mapping[str, str], as_of: dt.date,
     def cond(text: LocatedText | None, what: str) -> str:
         if text is None:
             return "TRUE"
-        return compile_located(text, names, "boolean", as_of, what, column_sql).sql
+        # a decimal computation past the largest number stops the stage: infinity would
+        # pass every threshold
+        return compile_located(text, names, "boolean", as_of, what, column_sql,
+                               finite_guard=rule_guard(what)).sql
 
     whens = " ".join(f"WHEN {cond(r.when, f'route {r.name!r} when')} THEN {i}"
                      for i, r in enumerate(rules.routes, 1))

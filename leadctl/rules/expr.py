@@ -92,6 +92,7 @@ def compile_expr(
     dialect: str = "duckdb",
     finite_guard: Callable[[str], str] | None = None,
     whole_fields: Collection[str] = (),
+    guard_result: bool = True,
 ) -> CompiledExpr:
     """Check `text` and compile it to a SQL fragment for `dialect` ('duckdb', 'spark', ...).
 
@@ -107,7 +108,9 @@ def compile_expr(
         when it is NaN or infinite); default: none, the rules' SQL (tags and scoring
         check their results after computing them). `whole_fields`: the number fields
         holding whole numbers (their sums, differences, products and remainders overflow
-        with an error, never to infinity: not guarded).
+        with an error, never to infinity: not guarded). `guard_result` False: the result
+        itself is not guarded, only the computations inside it (a value the caller checks
+        after computing it, saying for whom).
     Raises ExprError with the offset of the offending part.
     """
     if not isinstance(text, str):
@@ -117,7 +120,7 @@ def compile_expr(
         raise ValueError(f"unknown field types: {bad}")
     try:
         return _compile(text, fields, expect, as_of, column_sql, dialect,
-                        (finite_guard, frozenset(whole_fields)))
+                        (finite_guard, frozenset(whole_fields)), guard_result)
     except RecursionError:
         raise ExprError("expression is nested too deeply", 0, len(text)) from None
 
@@ -130,10 +133,13 @@ def _compile(
     column_sql: Callable[[str], str] | None,
     dialect: str,
     guard: tuple[Callable[[str], str] | None, frozenset[str]] = (None, frozenset()),
+    guard_result: bool = True,
 ) -> CompiledExpr:
     parsed = parse(text)
     compiler = Compiler(parsed, fields, as_of, column_sql, dialect=dialect, guard=guard)
     result = compiler.visit(parsed.tree)
+    if not guard_result and result.bare is not None:
+        result = result.bare
     if expect is not None and not (
         result.type == expect
         or (expect == DATE and result.type == TIMESTAMP)

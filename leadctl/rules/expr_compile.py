@@ -100,6 +100,7 @@ class _Typed:
     src: Any  # the parsed node it came from (for positions in errors)
     literal: Any = _NO_LITERAL  # Python value when the source is a literal
     whole: bool = False  # a whole number: computations on it overflow, never to infinity
+    bare: Any = None  # a guarded computation: the node without its finite_guard
 
 
 _REJECTED = {
@@ -379,7 +380,7 @@ class Compiler:
         if self.finite_guard is None:
             return _Typed(out, NUMBER, level, node)
         guarded = self.exp.Var(this=self.finite_guard(out.sql(dialect=self.dialect)))
-        return _Typed(guarded, NUMBER, ATOM, node)
+        return _Typed(guarded, NUMBER, ATOM, node, bare=_Typed(out, NUMBER, level, node))
 
     _v_Add = _v_Sub = _v_Mul = _v_Div = _v_Mod = _arithmetic
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from leadctl.rules.located import LocatedText, compile_located
 from leadctl.scoring.model import ScoreRule, ScoringRules
-from leadctl.sqlfn import round_sql
+from leadctl.sqlfn import round_sql, rule_guard
 from leadctl.sqltext import date_literal, finite_sql, ident, literal, number
 
 
@@ -26,8 +26,12 @@ def rule_points_sql(rule: ScoreRule, fields: Mapping[str, str], as_of: dt.date,
     """Points one rule gives one person (a DOUBLE, never NULL, rounded to 2 decimals)."""
 
     def compiled(text: LocatedText, expect: str, what: str) -> str:
-        return compile_located(text, fields, expect, as_of, f"score rule '{rule.name}' {what}",
-                               column_sql).sql
+        # A decimal computation past the largest number stops the stage (infinity passes
+        # every `when:` and `least()` makes a cap of it); the points themselves are
+        # checked after they are computed, saying for whom (`infinite_points_sql`).
+        name = f"score rule '{rule.name}' {what}"
+        return compile_located(text, fields, expect, as_of, name, column_sql,
+                               finite_guard=rule_guard(name), guard_result=what != "points").sql
 
     if rule.points_expr is not None:
         value = f"CAST(({compiled(rule.points_expr, 'number', 'points')}) AS DOUBLE)"

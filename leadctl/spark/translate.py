@@ -565,6 +565,7 @@ _FUNCTIONS = {  # DuckDB functions sqlglot passes through as they are
     "try_strptime": lambda node: _try_strptime(*node.expressions),
     "to_json": lambda node: _to_json(node.expressions[0]), "list_slice": _list_slice,
     "now": _utc_now, "get_current_timestamp": _utc_now,
+    "error": _renamed("raise_error"),  # sqlfn.finite_guard's
 }
 _NODES = {
     exp.DataType: _json_type, exp.RegexpFullMatch: _full_match, exp.UnixToTime: _epoch_seconds,

@@ -10,6 +10,7 @@ import re
 from leadctl.ingest.sql import parse_timestamp_sql
 from leadctl.rules.expr import CompiledExpr, ExprError, expr_names
 from leadctl.rules.located import Problems, compile_located
+from leadctl.sqlfn import rule_guard
 from leadctl.sqltext import finite_or_null_sql, ident, literal, number_sql, ts_literal
 from leadctl.tagging.model import EVENT_COLUMNS, TagDef, TagRules
 from leadctl.workspace import Workspace
@@ -58,9 +59,10 @@ def feature_column_sql(name: str) -> str:
 def compile_event_filter(rules: TagRules, tag: TagDef, as_of: dt.date,
                          problems: Problems | None = None) -> CompiledExpr | None:
     """A tag's `where:` over event fields (RuleError, or a problem appended)."""
-    return compile_located(tag.where, rules.event_fields(), "boolean", as_of,
-                           f"tag '{tag.name}' where", column_sql=event_column_sql(rules),
-                           problems=problems)
+    what = f"tag '{tag.name}' where"
+    return compile_located(tag.where, rules.event_fields(), "boolean", as_of, what,
+                           column_sql=event_column_sql(rules), problems=problems,
+                           finite_guard=rule_guard(what))
 
 
 # A pass's FROM: events (e) with their person (sp.person_id). Every person's events ...

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from leadctl.rules.bounds import window_days, written
 from leadctl.rules.located import LocatedText, RuleDoc, compile_located, did_you_mean, one_of
-from leadctl.sqlfn import EXACT_SUM, round_sql
+from leadctl.sqlfn import EXACT_SUM, round_sql, rule_guard
 from leadctl.sqltext import date_literal, ident, literal, ts_literal
 from leadctl.tagging.fields import ALL_EVENTS, event_field_sql, feature_column_sql, names_in
 from leadctl.tagging.model import (
@@ -599,8 +599,9 @@ class Tiers(Kind):
 
     def derived_sql(self, tag: TagDef, fields: Mapping[str, str], as_of: dt.date) -> str:
         def condition(level: Level) -> str:
+            what = f"tag '{tag.name}' level '{level.name}'"
             return compile_located(level.when, fields, "boolean", as_of, tag.name,
-                                   feature_column_sql).sql
+                                   feature_column_sql, finite_guard=rule_guard(what)).sql
 
         whens = " ".join(f"WHEN {condition(lv)} THEN {literal(lv.name)}" for lv in tag.levels)
         default = literal(tag.default) if tag.default is not None else "CAST(NULL AS VARCHAR)"
@@ -643,8 +644,11 @@ class Expr(Kind):
             fields[tag.name] = tag.type
 
     def derived_sql(self, tag, fields, as_of):
+        # the value itself is checked after it is computed, saying for whom
+        # (`_refuse_infinite_values`); what it is computed from is guarded
         return compile_located(tag.expr, fields, tag.type or None, as_of, tag.name,
-                               feature_column_sql).sql
+                               feature_column_sql, finite_guard=rule_guard(f"tag '{tag.name}'"),
+                               guard_result=False).sql
 
     def explain(self, tag):
         return tag.expr.value if tag.expr is not None else ""

@@ -19,7 +19,7 @@ from leadctl.identity.lookup import arrived_after_sql
 from leadctl.identity.places import official_name
 from leadctl.routing.screens import has_state_reason, latest_action_sql, ownership_as_of_sql
 from leadctl.rules.expr import ExprError, compared_literals, compile_expr, list_of
-from leadctl.sqlfn import bound_sql
+from leadctl.sqlfn import DECIMAL_RANGE, NOT_FINITE, finite_guard
 from leadctl.sqltext import ident
 from leadctl.tagging.fields import expression_type
 from leadctl.views.asof import screen_as_of, stored_as_of
@@ -52,22 +52,9 @@ OUTPUT_COLUMNS = ("person_id", "name", "phone", "city", "grade", "score", "pool"
                   "status")
 
 
-# A computation of EXPR that leaves the decimal numbers (`score * 1e300 * 1e300`): DuckDB
-# would go on with infinity or NaN, which pass every threshold. `finite_guard` stops the
-# query with this message instead (the text of DuckDB's error, then of ExpressionFailed).
-NOT_FINITE = "a number past the largest (about 1.8e308), or NaN from it"
-DECIMAL_RANGE = "decimal numbers must stay from about -1.8e308 to 1.8e308"
 # DuckDB's integer types: their computations overflow with an error, never to infinity.
 WHOLE_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                          "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"})
-
-
-def finite_guard(sql: str) -> str:
-    """`sql` (a number), computed once, and an error with NOT_FINITE when it is NaN or
-    infinite (NULL stays NULL). The list holds the value so that it is not computed twice
-    (a CASE would, and nested ones twice per level)."""
-    return bound_sql(sql, "v", f"CASE WHEN isfinite(v) IS false THEN error('{NOT_FINITE}') "
-                              "ELSE v END")
 
 
 class ExpressionFailed(UsageError):
