@@ -83,11 +83,13 @@ def test_load_results_keeps_actions_newer_than_the_run(acted):
 
 
 
-def _a_night_that_merges(tmp_path):
+def _a_night_that_merges(tmp_path, rerun: bool = False):
     """A workspace loaded with night 1's output, and night 2's output (made without it),
     in which a bridge lead merges X into Y: two unlocked persons with a rep each, one with
     a phone, one with an e-mail (X, the larger id: on a tie the smaller survives).
-    Returns (workspace Cli, x, y, x's rep)."""
+    `rerun`: night 2 is run once more from night 1's state, written as out2r (the same
+    merge, logged at another time, as run 2 again). Returns (workspace Cli, x, y, x's
+    rep)."""
     night = Cli(tmp_path / "night.duckdb")
     assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
     _fake_spark_output(night.db, tmp_path / "out1")
@@ -106,10 +108,16 @@ def _a_night_that_merges(tmp_path):
     inbox.mkdir()
     (inbox / "bridge.csv").write_text(f"lead_id,phone,email,created_at\nBRIDGE1,{x_phone},"
                                       f"{y_email},2026-11-02 09:00\n", encoding="utf-8")
+    again = Cli(tmp_path / "night_r.duckdb")
+    if rerun:
+        again.db.write_bytes(night.db.read_bytes())
     assert night("run", "--inbox", inbox, "--as-of", "2026-11-02").exit_code == 0
     assert _rows(night.db, f"SELECT person_id FROM person_aliases WHERE old_person_id = '{x}'"
                  ) == [(y,)]
     _fake_spark_output(night.db, tmp_path / "out2", run_id=2)
+    if rerun:
+        assert again("run", "--inbox", inbox, "--as-of", "2026-11-02").exit_code == 0
+        _fake_spark_output(again.db, tmp_path / "out2r", run_id=2)
     return ws, x, y, rep
 
 
@@ -187,6 +195,27 @@ def test_an_intent_under_an_id_the_loaded_night_retired_goes_to_its_person(tmp_p
     assert (loaded.exit_code, loaded.json()["rep_actions_kept"]) == (0, 0)
     assert _rows(ws.db, "SELECT person_id, intent_at FROM lead_intent WHERE person_id IN "
                         f"('{x}', '{y}')") == [(y, dt.date(2026, 11, 2))]
+
+
+def test_a_second_output_of_the_same_night_logs_its_merges_once(tmp_path):
+    """Night 2 run twice from night 1's state: both outputs log the merge of X into Y, at
+    two times, as run 2 — the id the workspace's load of night 1 took too. Loading one,
+    then the other, keeps the other's merge rows only: the first's were taken for that
+    load's folds (picked by run id) and logged a second time."""
+    ws, x, y, _ = _a_night_that_merges(tmp_path, rerun=True)
+    merges = "SELECT logged_at, run_id, person_id, reason FROM assignments WHERE rule = 'merge'"
+    for out in ("out2", "out2r"):
+        loaded = ws("load-results", tmp_path / out, "--json")
+        assert loaded.exit_code == 0, loaded.stderr
+        assert [loaded.json()[k] for k in ("rep_actions_kept", "merged_states", "conflicts")
+                ] == [0, 0, 0]
+        night = _rows(tmp_path / ("night.duckdb" if out == "out2" else "night_r.duckdb"),
+                      f"{merges} ORDER BY ALL")  # the output's merge rows, all of them
+        assert _rows(ws.db, f"{merges} ORDER BY ALL") == night
+        assert [(r, p, reason) for _, r, p, reason in night if p == y] == [
+            (2, y, f"merge: {x} into {y}; kept the state of {y} (tie)")]
+    assert _rows(ws.db, "SELECT run_id, command FROM runs ORDER BY run_id") == [
+        (2, "load-results"), (3, "load-results"), (4, "load-results")]
 
 
 def test_a_load_and_every_later_run_take_run_ids_past_the_loaded_rows(tmp_path):

@@ -434,20 +434,23 @@ def drop_temp_sql() -> list[str]:
 
 
 def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
-                    run_id: int, *, in_order: bool = False) -> dict:
+                    run_id: int, *, in_order: bool = False,
+                    now: dt.datetime | None = None) -> dict:
     """After identity resolution in run `run_id`: the routing states of merged persons
     decided by `rules.merge_keep`, conflicts recorded, intents folded, splits logged.
     Also without identity changes in this run, states still held by a merged-away id (a
     rep action carried from a workspace onto a person a Spark night merged: rep_actions)
     are folded the same way. `in_order` (a DuckDB resolve or run that publishes): a merge
     or split row for a person with a row dated after `as_of` is refused (UsageError)
-    before any is written. Returns {merged, split, conflicts} (rows written by this
+    before any is written. `now`: the stamp of the rows written (default: now, the
+    workspace zone's clock; `load-results` gives its run's start, which marks its folds:
+    rep_actions.folded_by_load). Returns {merged, split, conflicts} (rows written by this
     run)."""
     counts = {"merged": 0, "split": 0, "conflicts": 0}
     changed = bool(ws.scalar(changes_sql(run_id)))
     if not changed and not ws.scalar(moved_states_sql()) and not ws.scalar(moved_intents_sql()):
         return counts
-    now = ws.now()  # the workspace zone's clock
+    now = now or ws.now()  # the workspace zone's clock
     try:
         if changed:  # a split part's lock that joined a routed person: merged below
             ws.execute(split_joins_sql(as_of, run_id, rules.rep_first_pools()))

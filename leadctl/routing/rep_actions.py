@@ -47,9 +47,18 @@ NEW_ACTIONS = "_rep_new_actions"
 NEW_SALES = "_rep_new_sales"
 INTENT = "_rep_intent"
 SALES_COLUMNS = ("sold_at", "run_id", "person_id", "rep", "amount", "locked_until")
-# The workspace's own `load-results` runs: the merge rows and conflicts they wrote are its
-# folds (a DuckDB night run in the workspace is not carried: its rows are no rep's).
-FOLD_RUNS = "SELECT run_id FROM runs WHERE command = 'load-results'"
+
+
+def folded_by_load(row: str, stamp: str) -> str:
+    """Whether `row` (an alias: its run_id, and `stamp`, its logged_at / detected_at) is
+    one a fold of the workspace's own `load-results` wrote: a load stamps its folds with
+    its run's start (spark.pipeline.load_results). The run id alone does not tell: loaded
+    rows keep the Spark run log's ids, and the Spark night after the loaded one takes the
+    id the load took, so that night's own merge rows and conflicts would pass for the
+    load's (and be logged twice by a load of another output of that night). A DuckDB
+    night run in the workspace is not carried either: its rows are no rep's."""
+    return ("EXISTS (SELECT 1 FROM runs r WHERE r.command = 'load-results' "
+            f"AND r.run_id = {row}.run_id AND r.started_at = {row}.{stamp})")
 
 
 def rep_action_selects(state_reason: bool = True, conflicts: bool = True) -> dict[str, str]:
@@ -60,14 +69,15 @@ def rep_action_selects(state_reason: bool = True, conflicts: bool = True) -> dic
     log = ", ".join("CAST(NULL AS VARCHAR) AS state_reason"
                     if c == "state_reason" and not state_reason else c for c in LOG_COLUMNS)
     own = ", ".join(OWNERSHIP_COLUMNS)
-    logged = f"rule IN ({_RULES}) OR (rule = 'merge' AND run_id IN ({FOLD_RUNS}))"
-    actions = f"SELECT person_id FROM assignments WHERE {logged}"
+    logged = f"rule IN ({_RULES}) OR (rule = 'merge' AND {folded_by_load('a', 'logged_at')})"
+    actions = f"SELECT person_id FROM assignments a WHERE {logged}"
     cols = ", ".join(CONFLICT_COLUMNS)
-    recorded = f"SELECT {cols} FROM ownership_conflicts WHERE run_id IN ({FOLD_RUNS})" \
+    recorded = f"SELECT {cols} FROM ownership_conflicts c " \
+        f"WHERE {folded_by_load('c', 'detected_at')}" \
         if conflicts else "SELECT " + ", ".join(
             f"CAST(NULL AS {t}) AS {c}" for c, t in CONFLICT_SCHEMA) + " WHERE FALSE"
     return {
-        "assignments": f"SELECT {log} FROM assignments WHERE {logged}",
+        "assignments": f"SELECT {log} FROM assignments a WHERE {logged}",
         "ownership": f"SELECT {own} FROM ownership WHERE person_id IN ({actions}) "
                      "OR person_id IN (SELECT person_id FROM sales)",
         "sales": f"SELECT {', '.join(SALES_COLUMNS)} FROM sales",

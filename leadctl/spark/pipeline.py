@@ -567,7 +567,10 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
             ws.execute(rep_actions.run_sales_sql(RUN_SALES))
         ws.script([*rep_actions.drop_sql(), f"DROP TABLE IF EXISTS {RUN_SALES}"])
         # (the workspace keeps its own intents: one under an id the run retired is folded)
-        folded = carry_ownership(ws, load_routing_rules(rules_dir), run_as_of, ws.run_id) \
+        # (the fold's rows are stamped with the load's start: what marks them as its folds)
+        started = ws.scalar(f"SELECT started_at FROM runs WHERE run_id = {int(ws.run_id)}")
+        folded = carry_ownership(ws, load_routing_rules(rules_dir), run_as_of, ws.run_id,
+                                 now=started) \
             if kept or ws.scalar(moved_intents_sql()) else {}
         ws.finish_run(run.get("outcome", "ok"), {"spark_run": run.get("run_id"),
                                                  "stages": run.get("stages"),
