@@ -332,6 +332,31 @@ def test_a_new_workspace_loading_an_output_takes_its_sales(tmp_path):
     assert again.exit_code == 0 and _rows(fresh.db, sales) == _rows(night.db, sales)
 
 
+def test_a_workspace_loading_an_output_takes_its_intents_the_later_per_person(tmp_path):
+    """The run's clear intents (the dormancy clock) come with it as its sales do: a new
+    workspace had none of them, so its next DuckDB night would have judged dormancy
+    without them. Of both sides' intents of a person the later is kept."""
+    night = Cli(tmp_path / "night.duckdb")
+    assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
+    person = _rows(night.db, "SELECT person_id FROM ownership WHERE owner IS NOT NULL "
+                             "AND locked_until IS NULL ORDER BY person_id LIMIT 1")[0][0]
+    assert night("status", person, "clear_intent", "--as-of", AS_OF).exit_code == 0
+    _fake_spark_output(night.db, tmp_path / "out")
+    intents = "SELECT person_id, intent_at FROM lead_intent ORDER BY ALL"
+    assert _rows(night.db, intents) == [(person, dt.date(2026, 11, 1))]
+    fresh = Cli(tmp_path / "fresh.duckdb")
+    loaded = fresh("load-results", tmp_path / "out", "--json")
+    assert (loaded.exit_code, loaded.json()["rep_actions_kept"]) == (0, 0), loaded.stderr
+    assert _rows(fresh.db, intents) == [(person, dt.date(2026, 11, 1))]
+    with duckdb.connect(str(fresh.db)) as con:  # an older intent here: the run's is later
+        con.execute("UPDATE lead_intent SET intent_at = DATE '2026-10-20'")
+    assert fresh("load-results", tmp_path / "out").exit_code == 0
+    assert _rows(fresh.db, intents) == [(person, dt.date(2026, 11, 1))]
+    assert fresh("status", person, "appointment", "--as-of", "2026-11-03").exit_code == 0
+    assert fresh("load-results", tmp_path / "out").exit_code == 0  # the workspace's is later
+    assert _rows(fresh.db, intents) == [(person, dt.date(2026, 11, 3))]
+
+
 def test_an_experiment_recorded_in_the_workspace_survives_load_results(tmp_path):
     """Experiments are the workspace's (no Spark night makes one): a load replaced them by
     the output's empty tables, and `report ab` then knew no experiment."""

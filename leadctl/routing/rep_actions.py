@@ -166,16 +166,26 @@ SELECT {own} FROM {SOURCES['ownership']} WHERE person_id IN {acted}""",
         f"INSERT INTO assignments ({log}) SELECT {log} FROM {new}",
         f"""INSERT INTO sales ({sales})
 SELECT {sales} FROM {NEW_SALES} s WHERE {_unseen_sale('sales')}""",
-        f"""CREATE OR REPLACE TEMP TABLE {INTENT} AS
-SELECT person_id, max(intent_at) AS intent_at FROM (
-  SELECT person_id, intent_at FROM lead_intent
-  UNION ALL SELECT person_id, intent_at FROM {SOURCES['lead_intent']}) AS both_sides
-GROUP BY person_id""",
-        "DELETE FROM lead_intent",
-        f"INSERT INTO lead_intent (person_id, intent_at) SELECT person_id, intent_at FROM {INTENT}",
+        *later_intents_sql(SOURCES['lead_intent']),
         f"""INSERT INTO ownership_conflicts ({', '.join(CONFLICT_COLUMNS)})
 SELECT {', '.join(f's.{c}' for c in CONFLICT_COLUMNS)} FROM {SOURCES['ownership_conflicts']} s
 WHERE {_unseen_conflict()}""",
+    ]
+
+
+def later_intents_sql(source: str) -> list[str]:
+    """`lead_intent` takes the intents of `source` (person_id, intent_at): of both sides'
+    a person keeps the later (an intent only moves on: a clear intent is dated the day
+    it is set)."""
+    return [
+        f"""CREATE OR REPLACE TEMP TABLE {INTENT} AS
+SELECT person_id, max(intent_at) AS intent_at FROM (
+  SELECT person_id, intent_at FROM lead_intent
+  UNION ALL SELECT person_id, intent_at FROM {source}) AS both_sides
+GROUP BY person_id""",
+        "DELETE FROM lead_intent",
+        f"INSERT INTO lead_intent (person_id, intent_at) SELECT person_id, intent_at FROM {INTENT}",
+        f"DROP TABLE IF EXISTS {INTENT}",
     ]
 
 

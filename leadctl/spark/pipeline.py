@@ -421,6 +421,7 @@ def carry_rep_actions(ws, db: Path) -> int:
 KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales", "experiments",
                      "experiment_members")
 RUN_SALES = "_run_sales"  # the loaded run's sales (which the workspace does not take)
+RUN_INTENTS = "_run_intents"  # the loaded run's intents (taken as its sales are)
 # Meta entries that describe the derived tables (what the next night continues from): they
 # come with the tables from the Spark run, else the workspace's own would describe tables
 # it no longer has.
@@ -565,8 +566,15 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         kept = int(ws.scalar(rep_actions.count_new_sql()) or 0)
         if run_sales == RUN_SALES:
             ws.execute(rep_actions.run_sales_sql(RUN_SALES))
-        ws.script([*rep_actions.drop_sql(), f"DROP TABLE IF EXISTS {RUN_SALES}"])
-        # (the workspace keeps its own intents: one under an id the run retired is folded)
+        # The run's intents too (a new workspace had none: its dormancy clock), the later
+        # of both per person; one the workspace holds under an id the run retired is folded.
+        if _parquet_folder(folder / "lead_intent"):
+            ws.execute(f"CREATE OR REPLACE TEMP TABLE {RUN_INTENTS} AS SELECT person_id, "
+                       "intent_at FROM read_parquet("
+                       f"{literal(str(folder / 'lead_intent' / '*.parquet'))})")
+            ws.script(rep_actions.later_intents_sql(RUN_INTENTS))
+        ws.script([*rep_actions.drop_sql(), f"DROP TABLE IF EXISTS {RUN_SALES}",
+                   f"DROP TABLE IF EXISTS {RUN_INTENTS}"])
         # (the fold's rows are stamped with the load's start: what marks them as its folds)
         started = ws.scalar(f"SELECT started_at FROM runs WHERE run_id = {int(ws.run_id)}")
         folded = carry_ownership(ws, load_routing_rules(rules_dir), run_as_of, ws.run_id,
