@@ -957,7 +957,9 @@ def failed_computation(exc: BaseException) -> str | None:
     import duckdb
 
     found = str(exc).find(NOT_FINITE)
-    if found >= 0:  # (Spark's ends its line with the SQL state)
+    engine = type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb", "pyspark", "py4j") \
+        or type(exc).__name__ == "SparkStatementError"  # (Spark's, on one line)
+    if found >= 0 and engine:  # (Spark's ends its line with the SQL state)
         return str(exc)[found:].splitlines()[0].split(" SQLSTATE:")[0].rstrip(" .")
     if not isinstance(exc, duckdb.OutOfRangeException):
         return None

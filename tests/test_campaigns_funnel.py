@@ -627,5 +627,5 @@ def test_an_entry_or_where_past_the_number_range_exits_2_as_in_find(tmp_path, ru
     assert cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01").exit_code == 0
     result = cli("report", "funnel", "huge")
     assert (result.exit_code, result.stdout) == (2, "")
-    assert result.stderr.startswith("error: funnel 'huge': its entry or a step's where cannot "
+    assert result.stderr.startswith("error: report funnel 'huge': a rule's expression cannot "
                                     f"be computed for some person: {reason}")

@@ -20,8 +20,6 @@ article's "under 1% registration response" rule reads and `min_conversion` compa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from leadctl.campaigns.funnels import ATTRIBUTIONS, DEFAULT_BY, Dimension, Funnel
 from leadctl.campaigns.funnels_parse import funnel_event_fields, resolve_dimension
@@ -35,10 +33,10 @@ from leadctl.errors import RuleError, UsageError
 from leadctl.identity.cache import unmapped_events_sql, unmapped_events_warning
 from leadctl.routing.screens import has_state_reason, latest_action_sql
 from leadctl.rules.located import compile_located, did_you_mean
-from leadctl.sqlfn import DECIMAL_RANGE, NOT_FINITE, finite_guard
+from leadctl.sqlfn import finite_guard
 from leadctl.views.asof import screen_as_of
 from leadctl.views.find import relation_sql, searchable_fields, whole_number_fields
-from leadctl.workspace import WHOLE_NUMBER_RANGE, RuleComputationFailed, failed_computation
+from leadctl.workspace import rule_computation
 
 
 def find_funnel(rules, name: str) -> Funnel:
@@ -114,23 +112,6 @@ def build_query(ws, rules, funnel: Funnel, dims: list[Dimension], as_of: dt.date
                        entry_sql, exclusive_steps=len(step_events) == len(set(step_events)))
 
 
-@contextmanager
-def computing(funnel: Funnel) -> Iterator[None]:
-    """Runs the funnel's query: a number its entry or a step's `where:` cannot compute for
-    some row (a whole number past BIGINT, a decimal one past the largest double) is the
-    rules' fault for this data (exit 2), as in `find`, not an internal error."""
-    try:
-        yield
-    except Exception as exc:
-        reason = failed_computation(exc)
-        if reason is None:
-            raise
-        advice = DECIMAL_RANGE if reason.startswith(NOT_FINITE) else WHOLE_NUMBER_RANGE
-        raise RuleComputationFailed(
-            f"funnel '{funnel.name}': its entry or a step's where cannot be computed for "
-            f"some person: {reason}; {advice}: check them in funnels.yaml") from None
-
-
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -172,7 +153,8 @@ def funnel_report(ws, rules, name: str, *, by: list[str] | None = None,
     screen = screen_as_of(ws, as_of)
     query = build_query(ws, rules, funnel, dims, screen.as_of, since, attribution,
                         routing_until=screen.routing_until)
-    with computing(funnel):
+    # a number its entry or a step's where: cannot compute for someone: exit 2, as in find
+    with rule_computation(f"report funnel '{funnel.name}'"):
         rows = ws.rows(funnel_sql(query))  # one row per group: small
     # An entry reads routing as `find` does: a rep action since the last night shows at
     # the default as-of, and then `routing` is in as_of_differs, as there.

@@ -29,12 +29,14 @@ once the retired id's state is folded.
 
 from __future__ import annotations
 
+from leadctl.limits import BIGINT_MAX
 from leadctl.routing.tables import (
     CONFLICT_COLUMNS,
     CONFLICT_SCHEMA,
     LOG_COLUMNS,
     OWNERSHIP_COLUMNS,
 )
+from leadctl.sqltext import literal
 
 REP_RULES = ("claim", "status", "sale")
 _RULES = ", ".join(f"'{rule}'" for rule in REP_RULES)
@@ -56,9 +58,25 @@ def folded_by_load(row: str, stamp: str) -> str:
     rows keep the Spark run log's ids, and the Spark night after the loaded one takes the
     id the load took, so that night's own merge rows and conflicts would pass for the
     load's (and be logged twice by a load of another output of that night). A DuckDB
-    night run in the workspace is not carried either: its rows are no rep's."""
+    night run in the workspace is not carried either: its rows are no rep's. A load
+    before the first that stamped (FOLDS_STAMPED_FROM, in meta) stamped its folds with the
+    time of the fold: its rows are known by the run id alone, as they were then."""
+    stamped_from = (f"coalesce((SELECT CAST(value AS BIGINT) FROM meta "
+                    f"WHERE key = {literal(FOLDS_STAMPED_FROM)}), {BIGINT_MAX})")
     return ("EXISTS (SELECT 1 FROM runs r WHERE r.command = 'load-results' "
-            f"AND r.run_id = {row}.run_id AND r.started_at = {row}.{stamp})")
+            f"AND r.run_id = {row}.run_id AND (r.started_at = {row}.{stamp} "
+            f"OR r.run_id < {stamped_from}))")
+
+
+# The first load-results run that stamped its folds with its start (meta key).
+FOLDS_STAMPED_FROM = "folds_stamped_from_run"
+
+
+def stamp_folds_from_sql(run_id: int) -> str:
+    """Records `run_id` (a load about to fold) as the first stamping load, unless one is."""
+    return (f"INSERT INTO meta (key, value) SELECT {literal(FOLDS_STAMPED_FROM)}, "
+            f"{literal(str(int(run_id)))} WHERE NOT EXISTS (SELECT 1 FROM meta "
+            f"WHERE key = {literal(FOLDS_STAMPED_FROM)})")
 
 
 def rep_action_selects(state_reason: bool = True, conflicts: bool = True) -> dict[str, str]:

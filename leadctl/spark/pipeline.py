@@ -532,6 +532,7 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         ws.start_run("load-results", run_as_of, run.get("rules_hash"),
                      after=spark_run if isinstance(spark_run, int) else None)
         ws.compact_when_due()
+        ws.execute(rep_actions.stamp_folds_from_sql(ws.run_id))
         ws.script(rep_actions.capture_sql())  # before the run's tables replace them
         for name in tables:
             source = literal(str(folder / name / "*.parquet"))
