@@ -61,6 +61,21 @@ survivorship:
     assert config.survivorship["name"] == Survivorship("earliest")
 
 
+@pytest.mark.parametrize(("pattern", "reason"), [
+    (r"^\+86(?>13611110001)$", "invalid perl operator: (?>"),
+    ("1*+", "bad repetition operator: *+"),
+    (r"0000\Z", r"invalid escape sequence: \Z"),
+    ("0{1001}", "invalid repetition size: {1001}"),
+])
+def test_a_pattern_python_reads_but_re2_does_not_is_refused_at_its_place(tmp_path, pattern,
+                                                                         reason):
+    """The engine runs the patterns (RE2): one it cannot compile would stop every night
+    with an internal error, so `rules check` refuses it where it is written."""
+    assert problems(tmp_path, f"blocklist:\n  patterns:\n    phone: ['{pattern}']\n") == [
+        f"F:3:13: invalid regular expression {pattern!r}: {reason} (patterns are RE2's, as "
+        "the engine runs them)"]
+
+
 def test_every_problem_is_reported_with_its_place(tmp_path):
     assert problems(tmp_path, """
 cap:

@@ -7,6 +7,7 @@ Every problem is reported as a RuleError with file:line:col.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -296,7 +297,31 @@ def _check_pattern(ctx: _IdentityDoc, seq: list, index: int, pattern: str) -> bo
         ctx.add(ctx.item_loc(seq, index), f"regular expression {pattern!r} uses "
                 "look-around or a back-reference, which are not supported")
         return False
+    problem = re2_problem(pattern)
+    if problem:  # what Python reads and RE2 does not: `(?>…)`, `*+`, `\Z`, `{1001}`
+        ctx.add(ctx.item_loc(seq, index), f"invalid regular expression {pattern!r}: "
+                f"{problem} (patterns are RE2's, as the engine runs them)")
+        return False
     return True
+
+
+@functools.cache
+def _regex_engine() -> Any:
+    import duckdb
+
+    return duckdb.connect()
+
+
+def re2_problem(pattern: str) -> str | None:
+    """Why RE2, the engine's regular expressions (DuckDB's `regexp_matches`), cannot
+    compile `pattern`; None when it can."""
+    import duckdb
+
+    try:
+        _regex_engine().execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+    except duckdb.Error as exc:
+        return re.sub(r"^[A-Za-z ]+ Error: ", "", str(exc).splitlines()[0])
+    return None
 
 
 def _parse_survivorship(ctx: _IdentityDoc, doc: Mapping, config: IdentityConfig) -> None:
