@@ -91,6 +91,8 @@ def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
         try:
             with open_writer(db, create=create) as ws:
                 session = ws
+                if rules is not None:  # another sources.yaml zone: refused, as rules check does
+                    rules.check_zone(ws)
                 as_of = ws.settle_clock(zone, as_of, today=today)
                 ws.start_run(command, as_of, digest)
                 yield ws

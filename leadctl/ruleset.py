@@ -63,14 +63,24 @@ class RuleSet:
                               f"{rules.path.name} not found in {self.rules_dir} (pass --rules)")])
         return rules
 
+    def zone_problems(self, ws) -> list:
+        """A sources.yaml zone other than the one the workspace's times were read in."""
+        return zone_problems(stored_zone(ws), self.sources.timezone, self.sources.timezone_loc,
+                             rule_path(self.rules_dir, SOURCES_FILE))
+
+    def check_zone(self, ws) -> None:
+        """RuleError when `zone_problems`: every writer using the rules refuses them, as
+        `rules check` does (a stage reading no time would go on with the other zone)."""
+        problems = self.zone_problems(ws)
+        if problems:
+            raise RuleError(sorted_problems(problems))
+
     def check_data(self, ws) -> None:
         """The tags against the workspace's data (binder errors are rule errors, and so is
         a sources.yaml zone other than the one its times were read in; event types the
         data lacks, of tags, funnel steps and `reactivate_on`, become warnings)."""
         problems, warnings = check_tags_against_data(ws, self.tags)
-        problems += zone_problems(stored_zone(ws), self.sources.timezone,
-                                  self.sources.timezone_loc,
-                                  rule_path(self.rules_dir, SOURCES_FILE))
+        problems += self.zone_problems(ws)
         if problems:
             raise RuleError(sorted_problems(problems))
         self.warnings.extend(warnings)

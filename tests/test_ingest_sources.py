@@ -160,10 +160,14 @@ def test_another_zone_than_the_stored_times_were_read_in_is_refused(tmp_path):
     line = text.splitlines().index("timezone: Asia/Shanghai") + 1
     (tmp_path / "empty").mkdir()
     # `run` checks it once: without an inbox itself, with one as ingest does (files or none)
+    # and so does every writer using the rules, reading times or not
+    persons = cli("find", "lead_count >= 1", "--json").json()["persons"]
     for args in (("ingest", inbox / "leads.csv"), ("run", "--as-of", "2026-11-02"),
                  ("run", "--inbox", inbox, "--as-of", "2026-11-02"),
                  ("run", "--inbox", tmp_path / "empty", "--as-of", "2026-11-02"),
-                 ("rules", "check")):
+                 ("rules", "check"), ("resolve", "--as-of", "2026-11-02"),
+                 ("score", "--as-of", "2026-11-01"), ("route", "--as-of", "2026-11-02"),
+                 ("status", persons[0]["person_id"], "contacted", "--rep", "r1")):
         result = cli(*args)
         assert (result.exit_code, result.stderr.splitlines()[-1]) == (2, (
             f"error: {rules}/sources.yaml:{line}:11: timezone is UTC, but this workspace "
