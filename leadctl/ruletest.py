@@ -36,6 +36,7 @@ loaded once (`RuleSet`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -58,6 +59,7 @@ from leadctl.identity.normalize import (
 from leadctl.identity.persons import PLACE_COLUMNS
 from leadctl.identity.resolve import placed_persons, places_registered
 from leadctl.identity.subjects import distinct_subjects_sql, subject_phones_sql
+from leadctl.ingest.sql import parse_timestamp_sql
 from leadctl.routing import stage as routing_stage
 from leadctl.rules.bounds import (
     FIRST_DATE,
@@ -361,7 +363,31 @@ def _timestamp(value: Any) -> dt.datetime | None:
     try:
         return dt.datetime.fromisoformat(str(value).strip())
     except ValueError:
+        return _as_ingest_reads(str(value).strip())
+
+
+# Two fixed zones a naive text reads the same in and a zoned one an hour apart.
+_ZONES_APART = ("UTC", "Etc/GMT-1")
+
+
+@functools.cache
+def _timestamp_reader() -> Any:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _as_ingest_reads(text: str) -> dt.datetime | None:
+    """A timestamp text no ISO reader takes, as ingest reads it (`2026-10-03 24:00:00`,
+    `… 08:15 Asia/Tokyo`, `2026/10/03 8:15`, Unix seconds: its `parse_timestamp_sql`):
+    naive (local time) when it reads the same in two zones, else the instant (UTC)."""
+    read = ", ".join(parse_timestamp_sql("$1", zone) for zone in _ZONES_APART)
+    utc, other = _timestamp_reader().execute(f"SELECT {read}", [text]).fetchone()
+    if utc is None:
         return None
+    return utc if utc == other else utc.replace(tzinfo=dt.UTC)
 
 
 def _parse_persons(raw: Any, case: Mapping, loc, name: str, problems: list) -> list[dict]:

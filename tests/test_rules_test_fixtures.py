@@ -108,3 +108,23 @@ expect: {p3: {login_days_30d: 0}}
             ("8:25", "`event:` ' N/A ' is no event type (ingest rejects such a row as "
                      "no_event_type)"),
             ("9:25", "`event:` must be a text or a number, not yes"))])
+
+
+def test_an_events_at_is_read_as_ingest_reads_the_same_text(rules):
+    """`at:` took only Python's ISO forms: `24:00:00`, a region-name zone, `2026/10/30`
+    or Unix seconds, which ingest reads, were "an event needs `at:`" (exit 2)."""
+    fixture, result = run(rules, """\
+as_of: 2026-11-01
+persons: [{id: p1}, {id: p2}]
+events:
+  - {person: p1, event: order_paid, at: "2026-10-24 24:00:00", amount: 5}
+  - {person: p1, event: order_paid, at: "2026-10-25 08:00 Asia/Tokyo", amount: 5}
+  - {person: p1, event: order_paid, at: "2026/10/30 8:15", amount: 5}
+  - {person: p2, event: order_paid, at: "2026-10-24 23:59:59", amount: 5}
+  - {person: p2, event: order_paid, at: 1793145600, amount: 5}  # 10-28 08:00 here
+expect:
+  p1: {paid_orders_7d: 3}
+  p2: {paid_orders_7d: 1}
+""")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0, "rules test ok: 2/2 expectations passed in 1 cases from 1 files\n", "")
