@@ -76,6 +76,23 @@ def test_a_pattern_python_reads_but_re2_does_not_is_refused_at_its_place(tmp_pat
         "the engine runs them)"]
 
 
+@pytest.mark.parametrize(("pattern", "what"), [
+    ("^[[:digit:]]+$", "a POSIX class such as [[:digit:]]"),
+    ("^[a-c&&[^b]]+$", "&&, an intersection of classes in Java"),
+    ("^(?P<junk>x)+$", "a (?P…) group"),
+    ("a{,3}", "a { that is no repetition {n,m}"),
+    ("[^[]", "a [ inside a class (a union in Java)"),
+    ("(?i)^ÄBC@", "case-insensitive matching of non-ASCII letters (Java folds ASCII only)"),
+])
+def test_a_pattern_java_reads_otherwise_is_refused_so_both_engines_block_alike(tmp_path,
+                                                                              pattern, what):
+    """Spark runs the patterns with Java's regular expressions: `[[:digit:]]` blocked on
+    DuckDB and linked on Spark (another person partition), `(?P<…>)` stopped the night."""
+    [problem] = problems(tmp_path, f"blocklist:\n  patterns:\n    email: ['{pattern}']\n")
+    assert problem.startswith(f"F:3:13: regular expression {pattern!r} uses {what}, which "
+                              "the Spark engine (Java) reads otherwise: ")
+
+
 def test_every_problem_is_reported_with_its_place(tmp_path):
     assert problems(tmp_path, """
 cap:

@@ -287,7 +287,30 @@ def _strings(ctx: _IdentityDoc, mapping: Mapping, key: str, name: str) -> list[s
 _NOT_RE2 = re.compile(r"\(\?[=!<]|\\[1-9]")
 
 
+# What RE2 and Java (the Spark engine's regular expressions) read differently: refused,
+# so both engines block the same values (one Java cannot compile would stop a Spark night).
+_OTHER_IN_JAVA = (
+    (re.compile(r"\[:\^?[a-z]+:\]"), "a POSIX class such as [[:digit:]]",
+     "write [0-9], [a-zA-Z] …"),
+    (re.compile(r"&&"), "&&, an intersection of classes in Java", "write \\&\\&"),
+    (re.compile(r"\(\?P"), "a (?P…) group", "write (…)"),
+    (re.compile(r"(?<!\\)\{(?![0-9]+(,[0-9]*)?\})"), "a { that is no repetition {n,m}",
+     "write \\{"),
+    (re.compile(r"\\0"), "an octal escape \\0", "write the character"),
+    (re.compile(r"(?<!\\)\[(?:\\.|[^]\\])*?\["), "a [ inside a class (a union in Java)",
+     "write \\["),
+    (re.compile(r"\(\?[a-zA-Z]*i[^)]*\)(?=.*[^\x00-\x7f])"),
+     "case-insensitive matching of non-ASCII letters (Java folds ASCII only)",
+     "list both cases, [Ää]"),
+)
+
+
 def _check_pattern(ctx: _IdentityDoc, seq: list, index: int, pattern: str) -> bool:
+    for construct, what, advice in _OTHER_IN_JAVA:
+        if construct.search(pattern):
+            ctx.add(ctx.item_loc(seq, index), f"regular expression {pattern!r} uses {what}, "
+                    f"which the Spark engine (Java) reads otherwise: {advice}")
+            return False
     try:
         re.compile(pattern)
     except re.error as exc:
