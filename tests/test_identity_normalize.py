@@ -72,6 +72,19 @@ def test_a_cell_with_two_phones_links_through_both():
     assert rows == [{"raw_value": "138-1234-5678", "value": "+8613812345678"}]
 
 
+def test_only_ascii_letters_are_lower_cased_so_both_engines_key_alike():
+    """Spark's lower() maps `İ` to `i̇` (two letters), DuckDB's to `i`: `İabc` linked to
+    `iabc` on one engine only. Non-ASCII letters keep their case on both; a full-width
+    `ＡＢＣ＠ＱＱ．ＣＯＭ`-style value still reads as ASCII first."""
+    ws = workspace({"lead_id": "A", "wechat": "İABC"}, {"lead_id": "B", "wechat": "iabc"},
+                   {"lead_id": "C", "wechat": "İabc "},
+                   {"lead_id": "D", "email": "\u3000ABC＠QQ．COM"},
+                   {"lead_id": "E", "email": "abc@qq.com"})
+    resolve(ws)
+    assert clusters(ws) == groups({"A", "C"}, {"B"}, {"D", "E"})
+    assert identifier(ws, "A", "wechat")["value"] == "İabc"
+
+
 def test_emails_wechat_and_device_ids_are_trimmed_and_lower_cased():
     ws = workspace(
         {"lead_id": "A", "email": " Zhang.Wei@QQ.com ", "wechat": "WX_Abc123"},

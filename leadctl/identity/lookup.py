@@ -25,6 +25,7 @@ from leadctl.errors import NotFound, UsageError
 from leadctl.identity.history import ID_HEX, ID_PREFIX, lead_derived_id_sql
 from leadctl.identity.normalize import (
     FULL_WIDTH_TABLE,
+    ascii_lower,
     clean_phone,
     cn_mobile_national,
     id_card_check_digit,
@@ -166,7 +167,7 @@ def classify_query(text: str, region: str = "CN") -> list[Lookup]:
     plain = query.translate(FULL_WIDTH_TABLE).strip()
     card = id_card_key(plain)
     if "@" in plain and " " not in plain:
-        lookups.append(Lookup("email", plain.lower().removeprefix("mailto:")))
+        lookups.append(Lookup("email", ascii_lower(plain).removeprefix("mailto:")))
     elif card:
         lookups.append(Lookup("id_card", card))
     phone = _phone_key(plain, region)
@@ -177,9 +178,9 @@ def classify_query(text: str, region: str = "CN") -> list[Lookup]:
     if phone:
         lookups.append(Lookup("phone", phone))
     if _WECHAT.fullmatch(plain):
-        lookups.append(Lookup("wechat", plain.lower()))
+        lookups.append(Lookup("wechat", ascii_lower(plain)))
     if _DEVICE.fullmatch(plain) or (_DEVICE_LIKE.fullmatch(plain) and not phone and not card):
-        lookups.append(Lookup("device_id", plain.lower()))
+        lookups.append(Lookup("device_id", ascii_lower(plain)))
     if "@" not in plain:
         lookups += _lead_lookups(query)[:-1]
     return lookups + [Lookup("lead_id", query), Lookup("person_id", canonical_person_id(query))]
@@ -187,7 +188,7 @@ def classify_query(text: str, region: str = "CN") -> list[Lookup]:
 
 def _normalize_identifier(kind: str, value: str) -> str:
     if kind in ("email", "wechat", "device_id"):
-        return value.lower()
+        return ascii_lower(value)
     if kind == "id_card":
         return id_card_key(value) or value.upper()
     return value

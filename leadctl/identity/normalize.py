@@ -96,8 +96,30 @@ def phone_valid_sql(clean: str, national: str, cn_default: bool = True) -> str:
             f"WHEN regexp_full_match({clean}, {eleven}) THEN false END")
 
 
+_UPPER, _LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
+
+
+ASCII_LOWER_TABLE = str.maketrans(_UPPER, _LOWER)
+
+
+def ascii_lower(text: str) -> str:
+    """Python mirror of `ascii_lower_sql`'s lower-casing (a lookup keys as resolve did)."""
+    return text.translate(ASCII_LOWER_TABLE)
+
+
+def ascii_lower_sql(expr: str) -> str:
+    """`ascii_sql(expr)` with its ASCII letters lower-cased. Other letters keep their case:
+    Spark's lower() maps a few of them in full (`İ` → `i̇`, two letters) where DuckDB maps
+    each alone, and an identifier must key the same on both engines (a WeChat id `İabc`
+    would link to `iabc` on one only)."""
+    return (f"(CASE WHEN strlen({expr}) <> length({expr}) "
+            f"THEN translate(trim(translate({expr}, {literal(FULL_WIDTH_FROM)}, "
+            f"{literal(FULL_WIDTH_TO)})), {literal(_UPPER)}, {literal(_LOWER)}) "
+            f"ELSE lower(trim({expr})) END)")
+
+
 def email_clean_sql(expr: str) -> str:
-    text = f"lower({ascii_sql(expr)})"
+    text = ascii_lower_sql(expr)
     return f"(CASE WHEN starts_with({text}, 'mailto:') THEN substr({text}, 8) ELSE {text} END)"
 
 
@@ -106,8 +128,8 @@ def email_valid_sql(clean: str) -> str:
 
 
 def lower_trim_sql(expr: str) -> str:
-    """WeChat ids and device ids: trimmed, lower-cased."""
-    return f"lower({ascii_sql(expr)})"
+    """WeChat ids and device ids: trimmed, lower-cased (ASCII letters)."""
+    return ascii_lower_sql(expr)
 
 
 def id_card_clean_sql(expr: str) -> str:
