@@ -360,10 +360,7 @@ def _timestamp(value: Any) -> dt.datetime | None:
         return value
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(0, 0))
-    try:
-        return dt.datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        return _as_ingest_reads(str(value).strip())
+    return _as_ingest_reads(str(value).strip())
 
 
 # Two fixed zones a naive text reads the same in and a zoned one an hour apart.
@@ -380,9 +377,10 @@ def _timestamp_reader() -> Any:
 
 
 def _as_ingest_reads(text: str) -> dt.datetime | None:
-    """A timestamp text no ISO reader takes, as ingest reads it (`2026-10-03 24:00:00`,
-    `… 08:15 Asia/Tokyo`, `2026/10/03 8:15`, Unix seconds: its `parse_timestamp_sql`):
-    naive (local time) when it reads the same in two zones, else the instant (UTC)."""
+    """A timestamp text as ingest reads it (ISO forms, `2026-10-03 24:00:00`, `… 08:15
+    Asia/Tokyo`, `2026/10/03 8:15`, Unix seconds, and no form it rejects: its
+    `parse_timestamp_sql`): naive (local time) when it reads the same in two zones, else
+    the instant (UTC)."""
     read = ", ".join(parse_timestamp_sql("$1", zone) for zone in _ZONES_APART)
     utc, other = _timestamp_reader().execute(f"SELECT {read}", [text]).fetchone()
     if utc is None:

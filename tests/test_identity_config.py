@@ -82,7 +82,9 @@ def test_a_pattern_python_reads_but_re2_does_not_is_refused_at_its_place(tmp_pat
     ("^(?P<junk>x)+$", "a (?P…) group"),
     ("a{,3}", "a { that is no repetition {n,m}"),
     ("[^[]", "a [ inside a class (a union in Java)"),
-    ("(?i)^ÄBC@", "case-insensitive matching of non-ASCII letters (Java folds ASCII only)"),
+    ("(?i)^ÄBC@", "case-insensitive matching of letters beyond ASCII (Java folds ASCII only)"),
+    ("(?i:ärger)", "case-insensitive matching of letters beyond ASCII (Java folds ASCII only)"),
+    ("a{,3}", "a { that is no repetition {n,m}"),
 ])
 def test_a_pattern_java_reads_otherwise_is_refused_so_both_engines_block_alike(tmp_path,
                                                                               pattern, what):
@@ -91,6 +93,15 @@ def test_a_pattern_java_reads_otherwise_is_refused_so_both_engines_block_alike(t
     [problem] = problems(tmp_path, f"blocklist:\n  patterns:\n    email: ['{pattern}']\n")
     assert problem.startswith(f"F:3:13: regular expression {pattern!r} uses {what}, which "
                               "the Spark engine (Java) reads otherwise: ")
+
+
+@pytest.mark.parametrize("pattern", [
+    "(?i)^(unknown|未知)$", "[{}]", r"\\0", r"\(?Pabc", r"[\[]", r"^\+861[3-9][0-9]0{8}$"])
+def test_a_pattern_both_engines_read_alike_is_kept(tmp_path, pattern):
+    """Chinese has no case; a { or [ escaped or inside a class is itself; `\\0` is a
+    backslash and a 0: the engines agree on each."""
+    config = load(tmp_path, f"blocklist:\n  patterns:\n    email: ['{pattern}']\n")
+    assert pattern in config.blocked_patterns["email"]
 
 
 def test_every_problem_is_reported_with_its_place(tmp_path):

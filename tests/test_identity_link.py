@@ -63,6 +63,16 @@ def test_a_null_token_is_no_identifier_whatever_the_blocklist():
     assert ws.scalar("SELECT count(*) FROM lead_identifiers WHERE id_type <> 'phone'") == 0
 
 
+def test_an_any_word_blocks_its_spellings_in_either_case_as_keys_read_it():
+    # keys lower-case ASCII letters only: `Ünbekannt` was listed as ünbekannt/ÜNBEKANNT
+    config = dataclasses.replace(IdentityConfig(), blocked_any=("Ünbekannt",))
+    ws = workspace(*({"lead_id": k, "phone": f"1391234567{n}", "wechat": w}
+                     for n, (k, w) in enumerate(zip("ABC", ("Ünbekannt", "ÜNBEKANNT",
+                                                            "ünbekannt"), strict=True))))
+    resolve(ws, config)
+    assert [identifier(ws, k, "wechat")["status"] for k in "ABC"] == ["blocked"] * 3
+
+
 def test_a_configured_blocklist_replaces_the_defaults_of_its_type():
     config = IdentityConfig()
     config.blocked_values = {**config.blocked_values, "phone": ("139-1234-5678",)}

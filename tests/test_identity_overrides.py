@@ -22,7 +22,7 @@ from leadctl.identity import overrides_file
 from leadctl.identity.config import IdentityConfig, load_identity_config
 from leadctl.identity.explain import explain_lead_identity
 from leadctl.identity.lookup import AmbiguousQuery, resolve_person
-from leadctl.identity.overrides import LeadRef, Override, ValueRef
+from leadctl.identity.overrides import LeadRef, Override, ValueRef, _value_key
 from leadctl.identity.overrides_cmd import write_override
 from leadctl.identity.overrides_file import OVERRIDES_FILE, append_overrides
 from leadctl.identity.why import why
@@ -743,3 +743,13 @@ def test_the_run_warning_counts_the_cut_values_its_top_list_names(tmp_path):
         "warning: resolve: 1 blocklisted, 0 over-shared and 1 cut (cannot_link) identifier "
         "values do not link — top: phone 138****8000 (blocklist, 2 records); phone "
         "138****5678 (cannot_link: shop phone, 1 record); see `leadctl export blocked`"]
+
+
+def test_an_override_value_keys_as_resolve_keys_it():
+    """Full-width forms read as ASCII and only ASCII letters lower-cased, as resolve keys a
+    cell: `Ä1` and `ä1` are two values there (not one conflicting pair), `１@X.com` and
+    `1@x.com` one."""
+    def key(id_type: str, value: str) -> tuple[str, str]:
+        return _value_key(ValueRef(id_type, value))
+    assert key("wechat", "Ä1") != key("wechat", "ä1")
+    assert key("email", "１@X.com") == key("email", "1@x.com") == ("email", "1@x.com")

@@ -222,19 +222,22 @@ def test_a_second_output_of_the_same_night_logs_its_merges_once(tmp_path):
 
 def test_a_fold_a_load_made_before_folds_were_stamped_stays_its_fold():
     """A load before the first stamping one stamped its fold at the fold's time: its merge
-    row is still carried (by run id, as then); a stamping load's only by its stamp."""
+    row is still carried (stamped while it ran; a Spark night's row of its id is not); a
+    stamping load's only by its stamp."""
     con = duckdb.connect()
     for statement in all_ddl():
         con.execute(statement)
-    con.execute("INSERT INTO runs (run_id, command, started_at, as_of, outcome) VALUES "
-                "(2, 'load-results', '2026-11-02 01:00:00', '2026-11-01', 'ok'), "
-                "(3, 'load-results', '2026-11-03 01:00:00', '2026-11-02', 'ok')")
+    con.execute("INSERT INTO runs (run_id, command, started_at, ended_at, as_of, outcome) "
+                "VALUES (2, 'load-results', '2026-11-02 01:00:00', '2026-11-02 01:00:30', "
+                "'2026-11-01', 'ok'), (3, 'load-results', '2026-11-03 01:00:00', "
+                "'2026-11-03 01:00:30', '2026-11-02', 'ok')")
     con.execute("INSERT INTO assignments (logged_at, run_id, as_of, person_id, rule) VALUES "
                 "('2026-11-02 01:00:07', 2, '2026-11-01', 'P_old', 'merge'), "
+                "('2026-11-02 23:10:00', 2, '2026-11-01', 'P_spark', 'merge'), "
                 "('2026-11-03 01:00:09', 3, '2026-11-02', 'P_night', 'merge'), "
                 "('2026-11-03 01:00:00', 3, '2026-11-02', 'P_new', 'merge')")
     carried = rep_action_selects()["assignments"] + " ORDER BY person_id"
-    # no stamping load yet: every load's rows by run id, as before
+    # no stamping load yet: every load's rows stamped while it ran
     assert [r[3] for r in con.execute(carried).fetchall()] == ["P_new", "P_night", "P_old"]
     con.execute(stamp_folds_from_sql(3))
     con.execute(stamp_folds_from_sql(9))  # (the first stamping load stays recorded)

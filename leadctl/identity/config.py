@@ -289,28 +289,58 @@ _NOT_RE2 = re.compile(r"\(\?[=!<]|\\[1-9]")
 
 # What RE2 and Java (the Spark engine's regular expressions) read differently: refused,
 # so both engines block the same values (one Java cannot compile would stop a Spark night).
-_OTHER_IN_JAVA = (
-    (re.compile(r"\[:\^?[a-z]+:\]"), "a POSIX class such as [[:digit:]]",
-     "write [0-9], [a-zA-Z] …"),
-    (re.compile(r"&&"), "&&, an intersection of classes in Java", "write \\&\\&"),
-    (re.compile(r"\(\?P"), "a (?P…) group", "write (…)"),
-    (re.compile(r"(?<!\\)\{(?![0-9]+(,[0-9]*)?\})"), "a { that is no repetition {n,m}",
-     "write \\{"),
-    (re.compile(r"\\0"), "an octal escape \\0", "write the character"),
-    (re.compile(r"(?<!\\)\[(?:\\.|[^]\\])*?\["), "a [ inside a class (a union in Java)",
-     "write \\["),
-    (re.compile(r"\(\?[a-zA-Z]*i[^)]*\)(?=.*[^\x00-\x7f])"),
-     "case-insensitive matching of non-ASCII letters (Java folds ASCII only)",
-     "list both cases, [Ää]"),
-)
+_POSIX_CLASS = ("a POSIX class such as [[:digit:]]", "write [0-9], [a-zA-Z] …")
+_INTERSECTION = ("&&, an intersection of classes in Java", "write \\&\\&")
+_NESTED_CLASS = ("a [ inside a class (a union in Java)", "write \\[")
+_LOOSE_BRACE = ("a { that is no repetition {n,m}", "write \\{")
+_OCTAL = ("an octal escape \\0", "write the character")
+_NAMED_GROUP = ("a (?P…) group", "write (…)")
+_CASED = ("case-insensitive matching of letters beyond ASCII (Java folds ASCII only)",
+          "list both cases, [Ää]")
+_REPETITION = re.compile(r"\{[0-9]+(,[0-9]*)?\}")
+
+
+def java_reads_otherwise(pattern: str) -> tuple[str, str] | None:
+    """(what, advice) of the first construct of `pattern` RE2 and Java read differently;
+    None when there is none. Escapes are taken in pairs, and classes followed."""
+    in_class, i = False, 0
+    while i < len(pattern):
+        c, rest = pattern[i], pattern[i:]
+        if c == "\\":
+            if rest[1:2] == "0":
+                return _OCTAL
+            i += 2
+            continue
+        if in_class:
+            if rest.startswith("[:"):
+                return _POSIX_CLASS
+            if rest.startswith("&&"):
+                return _INTERSECTION
+            if c == "[":
+                return _NESTED_CLASS
+            if c == "]":
+                in_class = False
+        elif c == "[":
+            in_class, i = True, i + (2 if rest[1:2] == "^" else 1)
+            i += 1 if pattern[i:i + 1] == "]" else 0  # a leading ] is a member
+            continue
+        elif c == "{" and not _REPETITION.match(rest):
+            return _LOOSE_BRACE
+        elif rest.startswith("(?P"):
+            return _NAMED_GROUP
+        elif rest.startswith("(?") and "i" in rest[2:].split(")")[0].split(":")[0] and any(
+                ord(ch) > 127 and ch.lower() != ch.upper() for ch in rest):
+            return _CASED
+        i += 1
+    return None
 
 
 def _check_pattern(ctx: _IdentityDoc, seq: list, index: int, pattern: str) -> bool:
-    for construct, what, advice in _OTHER_IN_JAVA:
-        if construct.search(pattern):
-            ctx.add(ctx.item_loc(seq, index), f"regular expression {pattern!r} uses {what}, "
-                    f"which the Spark engine (Java) reads otherwise: {advice}")
-            return False
+    other = java_reads_otherwise(pattern)
+    if other:
+        ctx.add(ctx.item_loc(seq, index), f"regular expression {pattern!r} uses {other[0]}, "
+                f"which the Spark engine (Java) reads otherwise: {other[1]}")
+        return False
     try:
         re.compile(pattern)
     except re.error as exc:

@@ -11,6 +11,7 @@ set aside before each round (see below).
 from __future__ import annotations
 
 from leadctl.identity.config import ID_TYPES, IdentityConfig
+from leadctl.identity.normalize import ascii_lower
 from leadctl.sqltext import absent_sql, literal
 
 # lead_identifiers.status, in the order they are decided.
@@ -48,9 +49,11 @@ def blocked_reason_sql(config: IdentityConfig, blocked_keys: dict[str, list[str]
         arms.append(f"WHEN id_type = {literal(id_type)} AND {key} IN "
                     f"({', '.join(literal(v) for v in values)}) THEN 'blocklist'")
     if config.blocked_any:
-        # Keys are lower-case (upper-case for ID cards): no lower() per row needed.
-        words = sorted({v.lower() for v in config.blocked_any} | {v.upper()
-                                                                  for v in config.blocked_any})
+        # Keys have their ASCII letters lower-cased (upper-cased for ID cards): no lower()
+        # per row needed; a word's other letters in either case (`Ünbekannt`, `ünbekannt`)
+        words = sorted({ascii_lower(w) for v in config.blocked_any
+                        for w in (v, v.lower(), v.upper())}
+                       | {v.upper() for v in config.blocked_any})
         arms.append(f"WHEN {key} IN ({', '.join(literal(v) for v in words)}) THEN 'blocklist'")
     if config.repeated_character:
         kinds = ", ".join(literal(t) for t in config.repeated_character)

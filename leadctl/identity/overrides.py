@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leadctl.errors import Location
-from leadctl.identity.normalize import normalize_phone
+from leadctl.identity.normalize import FULL_WIDTH_TABLE, ascii_lower, normalize_phone
 from leadctl.identity.overrides_file import KINDS
 from leadctl.rules.located import RuleDoc, one_of
 from leadctl.sqltext import NULL_TOKENS
@@ -215,7 +215,9 @@ def _value_key(value: ValueRef, region: str = "CN") -> tuple[str, str]:
     text = value.value.strip()
     if value.id_type == "phone":  # as resolve reads it: 021-62345678 is +86 21 6234 5678
         text = normalize_phone(text, region) or text
-    return value.id_type, text.upper() if value.id_type == "id_card" else text.lower()
+    # as resolve keys it: full-width forms read as ASCII, ASCII letters lower-cased
+    return value.id_type, text.upper() if value.id_type == "id_card" else ascii_lower(
+        text.translate(FULL_WIDTH_TABLE))
 
 
 def lead_nodes(leads: list[LeadRef]) -> dict[LeadRef, tuple[str | None, str]]:

@@ -60,12 +60,13 @@ def folded_by_load(row: str, stamp: str) -> str:
     load's (and be logged twice by a load of another output of that night). A DuckDB
     night run in the workspace is not carried either: its rows are no rep's. A load
     before the first that stamped (FOLDS_STAMPED_FROM, in meta) stamped its folds with the
-    time of the fold: its rows are known by the run id alone, as they were then."""
+    time of the fold: its rows are those stamped while it ran."""
     stamped_from = (f"coalesce((SELECT CAST(value AS BIGINT) FROM meta "
                     f"WHERE key = {literal(FOLDS_STAMPED_FROM)}), {BIGINT_MAX})")
     return ("EXISTS (SELECT 1 FROM runs r WHERE r.command = 'load-results' "
             f"AND r.run_id = {row}.run_id AND (r.started_at = {row}.{stamp} "
-            f"OR r.run_id < {stamped_from}))")
+            f"OR r.run_id < {stamped_from} AND {row}.{stamp} "
+            "BETWEEN r.started_at AND coalesce(r.ended_at, r.started_at)))")
 
 
 # The first load-results run that stamped its folds with its start (meta key).
