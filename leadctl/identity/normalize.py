@@ -16,6 +16,7 @@ value (lookups, tests).
 from __future__ import annotations
 
 import re
+import string
 from typing import Any
 
 from leadctl.sqltext import literal, null_token_sql
@@ -45,15 +46,25 @@ def cn_mobile_pattern() -> str:
         return CN_MOBILE_PATTERN
 
 
+_UPPER, _LOWER = string.ascii_uppercase, string.ascii_lowercase
+ASCII_LOWER_TABLE = str.maketrans(_UPPER, _LOWER)
+
+
 # -- SQL expression builders (pure) --------------------------------------------------------
 
-def ascii_sql(expr: str) -> str:
+def ascii_sql(expr: str, lower: bool = False) -> str:
     """Full-width digits/punctuation → ASCII, trimmed (translate only runs on the rare
-    values with a non-ASCII character: it is slow)."""
+    values with a non-ASCII character: it is slow). `lower`: with the ASCII letters
+    lower-cased, the others kept: Spark's lower() maps a few of them in full (`İ` → `i̇`,
+    two letters) where DuckDB maps each alone, and an identifier must key the same on
+    both engines (a WeChat id `İabc` would link to `iabc` on one only)."""
+    wide = f"trim(translate({expr}, {literal(FULL_WIDTH_FROM)}, {literal(FULL_WIDTH_TO)}))"
+    plain = f"trim({expr})"
+    if lower:
+        wide = f"translate({wide}, {literal(_UPPER)}, {literal(_LOWER)})"
+        plain = f"lower({plain})"
     # More bytes than characters: a non-ASCII character (much cheaper than a regex).
-    return (f"(CASE WHEN strlen({expr}) <> length({expr}) "
-            f"THEN trim(translate({expr}, {literal(FULL_WIDTH_FROM)}, {literal(FULL_WIDTH_TO)})) "
-            f"ELSE trim({expr}) END)")
+    return f"(CASE WHEN strlen({expr}) <> length({expr}) THEN {wide} ELSE {plain} END)"
 
 
 def phone_clean_sql(expr: str) -> str:
@@ -96,30 +107,14 @@ def phone_valid_sql(clean: str, national: str, cn_default: bool = True) -> str:
             f"WHEN regexp_full_match({clean}, {eleven}) THEN false END")
 
 
-_UPPER, _LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
-
-
-ASCII_LOWER_TABLE = str.maketrans(_UPPER, _LOWER)
-
-
 def ascii_lower(text: str) -> str:
-    """Python mirror of `ascii_lower_sql`'s lower-casing (a lookup keys as resolve did)."""
+    """Python mirror of `ascii_sql(…, lower=True)`'s lower-casing (a lookup keys as
+    resolve did)."""
     return text.translate(ASCII_LOWER_TABLE)
 
 
-def ascii_lower_sql(expr: str) -> str:
-    """`ascii_sql(expr)` with its ASCII letters lower-cased. Other letters keep their case:
-    Spark's lower() maps a few of them in full (`İ` → `i̇`, two letters) where DuckDB maps
-    each alone, and an identifier must key the same on both engines (a WeChat id `İabc`
-    would link to `iabc` on one only)."""
-    return (f"(CASE WHEN strlen({expr}) <> length({expr}) "
-            f"THEN translate(trim(translate({expr}, {literal(FULL_WIDTH_FROM)}, "
-            f"{literal(FULL_WIDTH_TO)})), {literal(_UPPER)}, {literal(_LOWER)}) "
-            f"ELSE lower(trim({expr})) END)")
-
-
 def email_clean_sql(expr: str) -> str:
-    text = ascii_lower_sql(expr)
+    text = ascii_sql(expr, lower=True)
     return f"(CASE WHEN starts_with({text}, 'mailto:') THEN substr({text}, 8) ELSE {text} END)"
 
 
@@ -129,7 +124,7 @@ def email_valid_sql(clean: str) -> str:
 
 def lower_trim_sql(expr: str) -> str:
     """WeChat ids and device ids: trimmed, lower-cased (ASCII letters)."""
-    return ascii_lower_sql(expr)
+    return ascii_sql(expr, lower=True)
 
 
 def id_card_clean_sql(expr: str) -> str:
