@@ -969,6 +969,11 @@ def failed_computation(exc: BaseException) -> str | None:
     return text[:1].lower() + text[1:]
 
 
+def computation_advice(reason: str) -> str:
+    """The range to keep to, for a reason `failed_computation` gave."""
+    return DECIMAL_RANGE if reason.startswith(NOT_FINITE) else WHOLE_NUMBER_RANGE
+
+
 @contextlib.contextmanager
 def rule_computation(stage: str) -> Iterator[None]:
     """Around a stage that computes rule expressions per person (also as a decorator):
@@ -981,10 +986,9 @@ def rule_computation(stage: str) -> Iterator[None]:
         reason = failed_computation(exc)
         if reason is None:
             raise
-        advice = DECIMAL_RANGE if reason.startswith(NOT_FINITE) else WHOLE_NUMBER_RANGE
         raise RuleComputationFailed(
             f"{stage}: a rule's expression cannot be computed for some person: {reason}; "
-            f"{advice}: check the expressions in rules/") from None
+            f"{computation_advice(reason)}: check the expressions in rules/") from None
 
 
 def kill_point(stage: str) -> None:

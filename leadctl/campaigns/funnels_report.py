@@ -35,7 +35,7 @@ from leadctl.routing.screens import has_state_reason, latest_action_sql
 from leadctl.rules.located import compile_located, did_you_mean
 from leadctl.sqlfn import finite_guard
 from leadctl.views.asof import screen_as_of
-from leadctl.views.find import relation_sql, searchable_fields, whole_number_fields
+from leadctl.views.find import person_expression_fields, relation_sql
 from leadctl.workspace import rule_computation
 
 
@@ -99,12 +99,9 @@ def build_query(ws, rules, funnel: Funnel, dims: list[Dimension], as_of: dt.date
         conditions.append(step_condition_sql(step.events, where))
     entry_sql = None
     if funnel.entry is not None:
-        types, columns = searchable_fields(ws)
-        # guarded as `find` guards it: past the largest number is an error, not a match
+        types, options = person_expression_fields(ws)
         where = compile_located(funnel.entry, types, "boolean", as_of,
-                                f"funnel '{funnel.name}' entry",
-                                column_sql=columns.__getitem__, finite_guard=finite_guard,
-                                whole_fields=whole_number_fields(ws, columns)).sql
+                                f"funnel '{funnel.name}' entry", **options).sql
         logged = routing_until is None or has_state_reason(ws)  # as find reads it
         entry_sql = f"SELECT p.person_id {relation_sql(where, routing_until, state_reason=logged)}"
     step_events = [e for step in funnel.steps for e in step.events]

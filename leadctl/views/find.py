@@ -19,12 +19,12 @@ from leadctl.identity.lookup import arrived_after_sql
 from leadctl.identity.places import official_name
 from leadctl.routing.screens import has_state_reason, latest_action_sql, ownership_as_of_sql
 from leadctl.rules.expr import ExprError, compared_literals, compile_expr, list_of
-from leadctl.sqlfn import DECIMAL_RANGE, NOT_FINITE, finite_guard
+from leadctl.sqlfn import finite_guard
 from leadctl.sqltext import ident
 from leadctl.tagging.fields import expression_type
 from leadctl.views.asof import screen_as_of, stored_as_of
 from leadctl.views.export import check_output_file, copy_to_file
-from leadctl.workspace import WHOLE_NUMBER_RANGE, failed_computation
+from leadctl.workspace import computation_advice, failed_computation
 
 DEFAULT_LIMIT = 20
 # Fields besides the person_features columns (those win on a name clash), with the SQL
@@ -77,8 +77,6 @@ def evaluating(text: str) -> Iterator[None]:
     except Exception as exc:
         import duckdb
 
-        if isinstance(exc, duckdb.InvalidInputException) and NOT_FINITE in str(exc):
-            raise ExpressionFailed(text, NOT_FINITE, DECIMAL_RANGE) from None
         if isinstance(exc, duckdb.BinderException) and "expression depth" in str(exc):
             # the guard around each decimal computation nests deeper than the parser sees
             raise InvalidExpression(text, "expression is nested too deeply", 0,
@@ -86,7 +84,7 @@ def evaluating(text: str) -> Iterator[None]:
         reason = failed_computation(exc)
         if reason is None:
             raise
-        raise ExpressionFailed(text, reason, WHOLE_NUMBER_RANGE) from None
+        raise ExpressionFailed(text, reason, computation_advice(reason)) from None
 
 
 class InvalidExpression(UsageError):
@@ -146,15 +144,22 @@ def whole_number_fields(ws, columns: dict[str, str]) -> frozenset[str]:
     return frozenset(name for name, sql in columns.items() if sql in whole)
 
 
+def person_expression_fields(ws) -> tuple[dict, dict]:
+    """The fields an expression over persons reads (`find`'s, a funnel's entry) and the
+    compile options that read them as `find` does: stored columns, each decimal step
+    guarded (past the largest number is an error, not a match), whole-number fields."""
+    types, columns = searchable_fields(ws)
+    return types, {"column_sql": columns.__getitem__, "finite_guard": finite_guard,
+                   "whole_fields": whole_number_fields(ws, columns)}
+
+
 def compile_filter(ws, text: str, as_of: dt.date) -> str:
 
     if not text.strip():
         raise UsageError("EXPR is empty: give a condition such as \"grade = 'A'\"")
-    types, columns = searchable_fields(ws)
+    types, options = person_expression_fields(ws)
     try:
-        compiled = compile_expr(text, types, expect="boolean", as_of=as_of,
-                                column_sql=columns.__getitem__, finite_guard=finite_guard,
-                                whole_fields=whole_number_fields(ws, columns))
+        compiled = compile_expr(text, types, expect="boolean", as_of=as_of, **options)
     except ExprError as exc:
         raise InvalidExpression(text, exc.message, exc.offset, exc.length,
                                 exc.unknown) from None
