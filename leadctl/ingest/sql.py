@@ -277,13 +277,17 @@ def file_lines_sql(path: str, delimiter: str = ",", spaces: bool = False) -> str
     """Whether each line of the file is empty (`blank`; with `spaces`, also one of white
     space alone, as Spark skips it), in file order (one column, no quoting: a line is a
     line, a CR inside a quoted value ends one too; a line the reader cannot take is left
-    out)."""
+    out). Read as Latin-1, every byte a character: a line of bytes that are no UTF-8 (the
+    reader rejects it, invalid_encoding) is a line here too, not left out (the lines then
+    did not account for the records, and the reader's numbers, which count blank lines,
+    stood); blanks, quotes and delimiters are ASCII, told alike in UTF-8 text. (A byte
+    over 0x7F is two in what the reader holds: twice the line size allowed.)"""
     blank = blank_value_sql("l") if spaces else "l IS NULL"
     return (f"SELECT {blank} AS blank, {quotes_sql('l', delimiter)} AS quotes "
             f"FROM read_csv({literal(path)}, header = false, auto_detect = false, "
             "columns = {'l': 'VARCHAR'}, delim = '\x01\x02\x03\x04', quote = '', "
-            f"escape = '', ignore_errors = true, strict_mode = false, "
-            f"max_line_size = {MAX_LINE_BYTES})")
+            f"escape = '', encoding = 'latin-1', ignore_errors = true, strict_mode = false, "
+            f"max_line_size = {2 * MAX_LINE_BYTES})")
 
 
 def lines_outside_quotes_sql(lines: str) -> str:
