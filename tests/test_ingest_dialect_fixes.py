@@ -40,3 +40,40 @@ def test_a_line_of_damaged_bytes_after_a_blank_line_keeps_the_record_numbers(
     key = "lead_id" if data.startswith(b"lead_id") else "phone"
     assert table(cli, f"SELECT {key}, row_number FROM leads ORDER BY row_number") == leads
     assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == rejects
+
+
+@pytest.mark.parametrize("data, value", [
+    (b'lead_id,name,phone\rA1,"x\ry",13800000061\rA2,"Bob,13800000062\r'
+     b"A3,Cy,13800000063\r", "x\ry"),
+    (b'lead_id,name,phone\nA1,"multi\r\nline",13800000061\nA2,"Bob,13800000062\n'
+     b"A3,Cy,13800000063\n", "multi\r\nline"),
+])
+def test_a_cr_inside_a_quoted_value_beside_a_quote_left_open_rejects_that_line_only(
+        cli, tmp_path, data, value):
+    """The copy with LF line ends keeps the CR inside the quoted value; DuckDB's sniffer
+    gave up on it and the whole file failed (`Error when sniffing file
+    "/tmp/leadctl-….csv"`, a temporary file's name). Read with RFC 4180 quoting instead,
+    as the same file without the CR is: the open quote's line is rejected."""
+    path = tmp_path / "crq.csv"
+    path.write_bytes(data)
+    file = ingest(cli, path)
+    assert (file["exit_code"], file["status"], file["loaded"], file["rejected"],
+            file["message"]) == (0, "loaded", 1, 1, "")
+    assert table(cli, "SELECT lead_id, name, phone, row_number FROM leads") == [
+        ("A1", value, "13800000061", 1)]
+    assert table(cli, "SELECT row_number, reason, detail FROM rejects") == [
+        (2, "unquoted_value", "Value with unterminated quote found.")]
+
+
+def test_a_reader_error_names_the_file_not_its_temporary_copy(cli, tmp_path, monkeypatch):
+    from leadctl.ingest import load
+
+    def failing(ws, path, *args, **kwargs):
+        raise duckdb.InvalidInputException(f'Error when sniffing file "{path}".\nmore')
+
+    monkeypatch.setattr(load, "_stage_csv", failing)
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"lead_id,phone\r\nA1,13800000061\nA2,13800000062\n")
+    file = ingest(cli, path)
+    assert (file["exit_code"], file["status"], file["message"]) == (
+        2, "failed", f'Error when sniffing file "{path}".')

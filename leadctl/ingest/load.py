@@ -306,7 +306,8 @@ class DuckDBReader:
             # first: a header whose quote is left open fails its file before any read
             staged.header_fields = csv_header(read_path, fmt.delimiter)
             header = _stage_csv(ws, read_path, fmt.delimiter, staged.rejects_table,
-                                fmt.apostrophes)
+                                fmt.apostrophes, rewritten=staged.temp is not None
+                                and (fmt.mixed_newlines or fmt.crlf_before_header))
             for old_name, new_name in sql.free_names(header).items():  # a `row_number` column
                 ws.execute(f"ALTER TABLE _stage RENAME COLUMN {ident(old_name)} "
                            f"TO {ident(new_name)}")
@@ -322,8 +323,12 @@ class DuckDBReader:
             else:
                 staged.rows_sql = sql.positional_csv_rows_sql("_stage")
             staged.columns, staged.types = _describe(ws, "SELECT * FROM _stage LIMIT 0")
-        except BaseException:
+        except BaseException as exc:
             self.release(ws, staged)
+            if staged.temp and str(staged.temp) in str(exc) and _reader_error(exc):
+                # the reader names the file it read: the temporary copy, not the file
+                raise InputError(_reader_message(exc).replace(str(staged.temp),
+                                                              str(path))) from None
             raise
         return staged
 
@@ -583,7 +588,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         return _failed(result, f"cannot read: {exc.strerror or exc}")
     except Exception as exc:  # the reader's errors (truncated Parquet, ...)
         _rollback(ws)
-        if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb", "pyspark", "py4j"):
+        if not _reader_error(exc):
             raise  # the workspace's own (a full disk at COMMIT), or a bug
         return _failed(result, _reader_message(exc))
     finally:
@@ -604,7 +609,7 @@ def _takes_back(state: IngestState, file_id: int, reader: DuckDBReader,
 
 
 def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str,
-               apostrophes: bool = False) -> list[str]:
+               apostrophes: bool = False, rewritten: bool = False) -> list[str]:
     """Stages a CSV file in `_stage` (reader rejects in `rejects`); returns its header.
 
     DuckDB's sniffer gives quoting up for a whole file over one field with a stray quote
@@ -612,7 +617,9 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str,
     and their lines are rejected while the quotes stay in what loads. Then the file is
     read again with RFC 4180 quoting, which rejects only that line, and the read with
     fewer rejected lines is kept (the RFC one on a tie). A sniffer that would take `'`
-    for the quote character (`'Tom'` loaded as Tom) gets no say: the RFC read stands."""
+    for the quote character (`'Tom'` loaded as Tom) gets no say: the RFC read stands; nor
+    does one that gives up on a `rewritten` copy (its line ends made LF, a CR kept inside
+    a quoted value, `"x\ry"`, beside a quote left open, `"Bob,`), which failed the file."""
     def stage(columns: list[str] | None) -> int:
         ws.script([f"DELETE FROM {rejects}", f"DELETE FROM {rejects}_scan"]
                   if ws.table_type(rejects) else [])
@@ -620,7 +627,9 @@ def _stage_csv(ws: Workspace, path: Path, delimiter: str, rejects: str,
                                      f"{rejects}_scan", columns))
         return int(ws.scalar(f"SELECT count(DISTINCT line) FROM {rejects}"))
 
-    if apostrophes and _sniffed_quote(ws, path, delimiter) == "'":
+    # (asked apart: a sniffer's failure in the read would end the file's transaction)
+    quote = _sniffed_quote(ws, path, delimiter) if apostrophes or rewritten else ""
+    if quote is None or (apostrophes and quote == "'"):
         stage(sql.reader_column_names(csv_header(path, delimiter)))
         return _describe(ws, "SELECT * FROM _stage LIMIT 0")[0]
     rejected = stage(None)
@@ -737,6 +746,11 @@ def _rollback(ws: Workspace) -> None:
     none left, and that failure, not this one, is the one to report."""
     with contextlib.suppress(Exception):
         ws.execute("ROLLBACK")
+
+
+def _reader_error(exc: BaseException) -> bool:
+    """Whether `exc` is an engine's (the reader's) error, not the workspace's own or a bug."""
+    return type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb", "pyspark", "py4j")
 
 
 _LINE_SIZE = re.compile(r"Maximum line size of [0-9]+ bytes exceeded\. Actual Size:\s*([0-9]+)")
