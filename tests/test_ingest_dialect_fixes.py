@@ -77,3 +77,53 @@ def test_a_reader_error_names_the_file_not_its_temporary_copy(cli, tmp_path, mon
     file = ingest(cli, path)
     assert (file["exit_code"], file["status"], file["message"]) == (
         2, "failed", f'Error when sniffing file "{path}".')
+
+
+LATIN1_DETAIL = ("bytes that are not utf-8 (the file was read as utf-8); they look like "
+                 "latin-1: --encoding latin-1 reads them")
+LATIN1_MESSAGE = ("its bytes that are not utf-8 look like latin-1: --encoding latin-1 reads "
+                  "them (their rows are rejected, invalid_encoding)")
+
+
+def test_a_latin1_file_is_read_as_utf8_its_accented_rows_rejected_never_gb18030(cli,
+                                                                                tmp_path):
+    """Its only non-ASCII bytes Latin-1 letters, no UTF-8 beside them: GB18030 decoded
+    them with no failure and the file loaded as `Ram髇`, `Mu駉z Pe馻`, exit 0, no reject."""
+    ramon = tmp_path / "ramon.csv"
+    ramon.write_bytes(b"lead_id,name,phone\nL1,Ana,13800000021\nL2,Ram\xf3n,13800000022\n"
+                      b"L3,Luis,13800000023\n")
+    spanish = tmp_path / "spanish.csv"
+    spanish.write_bytes("lead_id,name,phone\nS1,Muñoz Peña,13800000031\n"
+                        "S2,Ramón Ibáñez,13800000032\nS3,Begoña Núñez,13800000033\n"
+                        "S4,Luis,13800000034\n".encode("latin-1"))
+    result = cli("ingest", ramon, spanish, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [(f["encoding"], f["status"], f["loaded"], f["rejected"], f["message"])
+            for f in result.json()["files"]] == [
+        ("utf-8", "loaded", 2, 1, LATIN1_MESSAGE), ("utf-8", "loaded", 1, 3, LATIN1_MESSAGE)]
+    assert table(cli, "SELECT lead_id, name, row_number FROM leads ORDER BY lead_key") == [
+        ("L1", "Ana", 1), ("L3", "Luis", 3), ("S4", "Luis", 4)]
+    assert table(cli, "SELECT source, row_number, reason, detail FROM rejects "
+                      "ORDER BY file_id, row_number") == [
+        ("ramon", 2, "invalid_encoding", LATIN1_DETAIL),
+        *[("spanish", n, "invalid_encoding", LATIN1_DETAIL) for n in (1, 2, 3)]]
+    # as the hint says
+    named = ingest(Cli(tmp_path / "named.duckdb"), spanish, "--encoding", "latin-1")
+    assert (named["encoding"], named["loaded"], named["rejected"]) == ("latin-1", 4, 0)
+
+
+def test_a_gbk_file_stays_gbk_and_its_damaged_row_names_gb18030(cli, tmp_path):
+    """A rare hanzi between ASCII letters (`Ram髇`) among Chinese names is no Latin-1;
+    a damaged row's detail named utf-8 (the transcoded copy's), not what was read."""
+    path = tmp_path / "agent.csv"
+    path.write_bytes(("lead_id|name|phone\n" + "".join(
+        f"G{i}|{name}|1370000000{i}\n" for i, name in enumerate(
+            ("张三", "李四", "王五", "Ram髇", "赵六"))) + "G5|").encode("gbk")
+        + b"\xc0\xff|13700000005\n")
+    file = ingest(cli, path)
+    assert (file["exit_code"], file["encoding"], file["loaded"], file["rejected"]) == (
+        0, "gb18030", 5, 1)
+    assert table(cli, "SELECT name FROM leads ORDER BY lead_key") == [
+        ("张三",), ("李四",), ("王五",), ("Ram髇",), ("赵六",)]
+    assert table(cli, "SELECT row_number, reason, detail FROM rejects") == [
+        (6, "invalid_encoding", "bytes that are not gb18030 (the file was read as gb18030)")]

@@ -302,6 +302,10 @@ class DuckDBReader:
                                   "(invalid_encoding)")
         elif fmt.eof_mark:
             read_path = staged.temp = without_eof_mark(path)
+        if fmt.looks_like:
+            staged.message = (f"its bytes that are not {fmt.encoding} look like "
+                              f"{fmt.looks_like}: --encoding {fmt.looks_like} reads them "
+                              "(their rows are rejected, invalid_encoding)")
         try:
             # first: a header whose quote is left open fails its file before any read
             staged.header_fields = csv_header(read_path, fmt.delimiter)
@@ -563,7 +567,8 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         # on the Spark executor): no count of rejects afterwards.
         if staged.rejects_table and ws.scalar(f"SELECT count(*) FROM {staged.rejects_table}"):
             result.rejected += _inserted(ws, sql.reader_rejects_sql(
-                file_id, source, kind, staged.rejects_table, at=at))
+                file_id, source, kind, staged.rejects_table, at=at, encoding=fmt.encoding,
+                looks_like=fmt.looks_like))
         if kind == "leads":
             _load_leads(ws, staged, mapping, extra, columns, file_id, source, options, result,
                         state, at, fields)

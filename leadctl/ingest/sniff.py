@@ -56,6 +56,10 @@ class FileFormat:
     # (size, mtime) when it was hashed: a file that differs after loading was still
     # being written, and its digest is not of the rows loaded.
     stat: tuple[int, int] | None = None
+    # Read as UTF-8, its bytes that are not look like this encoding (`latin-1`: accented
+    # letters alone between ASCII letters, and no UTF-8 beside them): said to the user,
+    # who may name it with --encoding; its rows are rejected (invalid_encoding) meanwhile.
+    looks_like: str = ""
 
 
 EOF_MARK = b"\x1a"
@@ -173,9 +177,12 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
             if wide else ""))
     judged = _non_ascii_sample(path, head) if truncated and not has_bom else head
     enc = encoding or _detect_encoding(judged)
+    looks_like = "latin-1" if encoding is None and _latin1_alone(judged) else ""
     conflict = _encoding_conflict(judged, has_bom, enc) if encoding else ""
-    # Judged as what the file is, also when a contradicting --encoding is forced.
-    text = head.decode(codec_name("utf-8" if conflict else enc), errors="replace")
+    # Judged as what the file is, also when a contradicting --encoding is forced (a
+    # Latin-1 file's letters are no junk: its rows are rejected, not the file failed).
+    text = head.decode(looks_like or codec_name("utf-8" if conflict else enc),
+                       errors="replace")
     if truncated:
         text = text[: text.rfind("\n") + 1] or text
     header = _header_line(text)
@@ -186,7 +193,7 @@ def sniff(path: Path, encoding: str | None = None) -> FileFormat:
     blank_after_bom = has_bom and head.lstrip(b" \t")[:1] in (b"\r", b"\n")
     return FileFormat("csv", enc, delimiter, has_bom, conflict,
                       blank_after_bom=blank_after_bom, apostrophes=b"'" in head,
-                      **_lines_before_header(text))
+                      looks_like=looks_like, **_lines_before_header(text))
 
 
 def _header_line(text: str) -> str:
@@ -333,7 +340,10 @@ def _is_utf8(head: bytes) -> bool:
 def _detect_encoding(head: bytes) -> str:
     """UTF-8 when the sample is; else whichever of GB18030 and UTF-8 leaves fewer bytes
     undecodable: a GBK export with one damaged byte is still GBK (its damaged row is
-    rejected), mostly-UTF-8 with damaged bytes stays UTF-8 (DuckDB rejects those rows)."""
+    rejected), mostly-UTF-8 with damaged bytes stays UTF-8 (DuckDB rejects those rows).
+    Latin-1 letters alone between ASCII letters (`Ram\xf3n`) more often than Chinese
+    runs of bytes: a Latin-1 export, read as UTF-8 (those rows rejected), never garbled
+    as GB18030 (`Ram髇`)."""
     if _is_utf8(head):
         return "utf-8"
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
@@ -342,8 +352,36 @@ def _detect_encoding(head: bytes) -> str:
     failed = utf8.count("\ufffd")
     if _utf8_evidence(utf8) >= UTF8_EVIDENCE * failed:
         return "utf-8"
+    if _latin1_evidence(head):
+        return "utf-8"
     gb = codecs.getincrementaldecoder("gb18030")(errors="replace").decode(head, final=False)
     return "gb18030" if gb.count("\ufffd") < failed else "utf-8"
+
+
+# One or two Latin-1 accented letters between ASCII letters (`Ram\xf3n`, `N\xfa\xf1ez`), the
+# first letter no GB18030 second byte (no high byte before it): in GB18030 an ASCII
+# letter, then a rare hanzi whose second byte is a letter (`Ram髇`, `Mu駉z`) or a hanzi
+# alone between ASCII letters
+_LATIN1_IN_WORD = re.compile(
+    rb"(?<![\x80-\xff])[A-Za-z][\xc0-\xd6\xd8-\xf6\xf8-\xff]{1,2}(?=[a-z])")
+# What Chinese text has and Latin-1 text hardly: hanzi in a row (three high bytes or
+# more), or one alone between other than letters (`,男,`)
+_GB_RUN = re.compile(rb"[\x80-\xff]{3,}"
+                     rb"|(?<![\x80-\xffA-Za-z])[\x80-\xff]{2}(?![\x80-\xffA-Za-z])")
+
+
+def _latin1_evidence(head: bytes) -> bool:
+    """Whether Latin-1 letters alone inside words outnumber Chinese runs of bytes."""
+    return len(_LATIN1_IN_WORD.findall(head)) > len(_GB_RUN.findall(head))
+
+
+def _latin1_alone(head: bytes) -> bool:
+    """A Latin-1 file, read as UTF-8: Latin-1 evidence, and none of its bytes UTF-8 (a
+    UTF-8 file with a Latin-1 byte or two would be garbled read as Latin-1)."""
+    if head.isascii() or _is_utf8(head) or not _latin1_evidence(head):
+        return False
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
+    return not re.search("[\x80-\ufffc\ufffe-\U0010ffff]", utf8)
 
 
 def _non_ascii_sample(path: Path, head: bytes) -> bytes:

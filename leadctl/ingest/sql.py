@@ -478,16 +478,29 @@ def stage_parquet_sql(stage: str, path: str, renames: dict[str, str]) -> str:
 # INSERT costs Spark a sampling job that computes the rows twice.
 
 
+def invalid_encoding_detail(encoding: str, looks_like: str = "") -> str:
+    """An invalid_encoding reject's detail: the encoding the file was read in (the reader
+    says `not utf-8` of a GB18030 file's transcoded copy too), and what its bytes look
+    like when that is known (`latin-1`)."""
+    return (f"bytes that are not {encoding} (the file was read as {encoding})" + (
+        f"; they look like {looks_like}: --encoding {looks_like} reads them"
+        if looks_like else ""))
+
+
 def reader_rejects_sql(file_id: int, source: str, kind: str, rejects_table: str, *,
-                       at: dt.datetime) -> str:
+                       at: dt.datetime, encoding: str = "utf-8", looks_like: str = "") -> str:
     """CSV rows the reader could not parse (wrong field count, bad encoding, ...). `at`,
     in this and every reject builder: the stamp, a wall-clock time of the workspace zone
-    (the file's ingest time), not the engine's clock (the machine's zone)."""
+    (the file's ingest time), not the engine's clock (the machine's zone). A line of
+    bytes that are not of the file's `encoding` is detailed by invalid_encoding_detail."""
+    error_type = "arg_min(error_type, coalesce(column_idx, -1))"
     return f"""
         INSERT INTO rejects
         SELECT {file_id}, {literal(source)}, {literal(kind)}, line - 1,
-               lower(replace(arg_min(error_type, coalesce(column_idx, -1)), ' ', '_')),
-               arg_min(error_message, coalesce(column_idx, -1)),
+               lower(replace({error_type}, ' ', '_')),
+               CASE WHEN {error_type} = 'INVALID ENCODING'
+                    THEN {literal(invalid_encoding_detail(encoding, looks_like))}
+                    ELSE arg_min(error_message, coalesce(column_idx, -1)) END,
                -- the line as written: the reader's text of it can begin with the line
                -- break before it (a CRLF file, a blank line before it)
                regexp_replace(arg_min(csv_line, coalesce(column_idx, -1)), '^[\r\n]+', ''),
