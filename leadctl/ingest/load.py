@@ -661,12 +661,9 @@ def _renumber_rejects_past_blank_lines(ws: Workspace, path: Path, rejects: str,
     Where neither accounts for the records read (quotes that do not pair up), the
     reader's numbers stand. `spaces`: a line of white space alone is blank too (see
     _drop_blank_line_rows, _drop_white_space_lines); `known`: the file has one."""
-    lines = sql.file_lines_sql(str(path), delimiter, spaces)
     blanks = known or has_blank_line(path, spaces)
-    # read apart first: a reader error here must not fail the file's transaction
-    if not blanks or ws.probe(f"SELECT count(*) FROM ({lines})") is None:
+    if not blanks or not _store_file_lines(ws, path, delimiter, spaces):
         return
-    ws.execute(f"CREATE OR REPLACE TEMP TABLE _file_lines AS {lines}")
     rejected = ws.scalar(f"SELECT count(DISTINCT line) FROM {rejects}")
     expected = ws.scalar("SELECT count(*) FROM _stage") + rejected
 
@@ -703,10 +700,8 @@ def _drop_blank_line_rows(ws: Workspace, path: Path, rejects: str, delimiter: st
     # no empty value read, no blank line (the file is read again only when there is one)
     if not ws.scalar(f"SELECT count(*) FROM _stage WHERE {sql.blank_value_sql(ident(column))}"):
         return False
-    lines = sql.file_lines_sql(str(path), delimiter, spaces=True)
-    if ws.probe(f"SELECT count(*) FROM ({lines})") is None:  # read apart first
+    if not _store_file_lines(ws, path, delimiter, spaces=True):
         return False
-    ws.execute(f"CREATE OR REPLACE TEMP TABLE _file_lines AS {lines}")
     ws.execute("CREATE OR REPLACE TEMP TABLE _record_lines AS "
                + sql.lines_outside_quotes_sql("_file_lines"))
     try:
@@ -728,6 +723,20 @@ def _drop_blank_line_rows(ws: Workspace, path: Path, rejects: str, delimiter: st
         return True
     finally:
         ws.script(["DROP TABLE _record_lines", "DROP TABLE _file_lines"])
+
+
+def _store_file_lines(ws: Workspace, path: Path, delimiter: str, spaces: bool) -> bool:
+    """Stores the file's lines in `_file_lines` (sql.file_lines_sql: a line of damaged
+    bytes too); False when the file cannot be read so (looked at apart first: a reader
+    error must not fail the file's transaction)."""
+    if ws.probe(f"SELECT count(*) FROM ({sql.read_lines_sql(str(path))})") is None:
+        return False
+    ws.script([f"CREATE OR REPLACE TEMP TABLE _read_lines AS "
+               f"{sql.read_lines_sql(str(path), '_lines_rej', '_lines_rej_scan')}",
+               "CREATE OR REPLACE TEMP TABLE _file_lines AS " + sql.file_lines_sql(
+                   "_read_lines", "_lines_rej", delimiter, spaces),
+               "DROP TABLE _read_lines", "DROP TABLE _lines_rej", "DROP TABLE _lines_rej_scan"])
+    return True
 
 
 def _drop_white_space_lines(ws: Workspace, rejects: str) -> bool:

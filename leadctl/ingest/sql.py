@@ -273,21 +273,41 @@ def white_space_lines_sql(rejects_table: str) -> str:
             f"WHERE csv_line IS NOT NULL AND {blank_value_sql('csv_line')}")
 
 
-def file_lines_sql(path: str, delimiter: str = ",", spaces: bool = False) -> str:
-    """Whether each line of the file is empty (`blank`; with `spaces`, also one of white
-    space alone, as Spark skips it), in file order (one column, no quoting: a line is a
-    line, a CR inside a quoted value ends one too; a line the reader cannot take is left
-    out). Read as Latin-1, every byte a character: a line of bytes that are no UTF-8 (the
-    reader rejects it, invalid_encoding) is a line here too, not left out (the lines then
-    did not account for the records, and the reader's numbers, which count blank lines,
-    stood); blanks, quotes and delimiters are ASCII, told alike in UTF-8 text. (A byte
-    over 0x7F is two in what the reader holds: twice the line size allowed.)"""
-    blank = blank_value_sql("l") if spaces else "l IS NULL"
-    return (f"SELECT {blank} AS blank, {quotes_sql('l', delimiter)} AS quotes "
-            f"FROM read_csv({literal(path)}, header = false, auto_detect = false, "
+def read_lines_sql(path: str, rejects_table: str = "", rejects_scan: str = "") -> str:
+    """Every line of the file as one value `l`, in file order (one column, no quoting: a
+    line is a line, a CR inside a quoted value ends one too; an empty line is NULL). A
+    line the reader cannot take is left out; with `rejects_table`, a line of bytes that
+    are no UTF-8 is stored there (DuckDB's line number and text) for file_lines_sql."""
+    stored = (f"store_rejects = true, rejects_table = {literal(rejects_table)}, "
+              f"rejects_scan = {literal(rejects_scan)}, " if rejects_table else "")
+    return (f"SELECT l FROM read_csv({literal(path)}, header = false, auto_detect = false, "
             "columns = {'l': 'VARCHAR'}, delim = '\x01\x02\x03\x04', quote = '', "
-            f"escape = '', encoding = 'latin-1', ignore_errors = true, strict_mode = false, "
-            f"max_line_size = {2 * MAX_LINE_BYTES})")
+            f"escape = '', ignore_errors = true, strict_mode = false, {stored}"
+            f"max_line_size = {MAX_LINE_BYTES})")
+
+
+def file_lines_sql(lines: str, rejects_table: str, delimiter: str = ",",
+                   spaces: bool = False) -> str:
+    """Whether each line of the file is empty (`blank`; with `spaces`, also one of white
+    space alone, as Spark skips it) and its `quotes`, in file order: `lines`, stored from
+    read_lines_sql, and the lines of bytes that are no UTF-8 it left out (in
+    `rejects_table`, by their numbers; the lines read fill the other numbers in order).
+    Left out, the lines no longer accounted for the records, and the reader's numbers,
+    which count blank lines, stood."""
+    blank = blank_value_sql("l") if spaces else "l IS NULL"
+    return f"""
+        WITH bad AS (SELECT line, arg_min(regexp_replace(csv_line, '^[\r\n]+', ''),
+                                          byte_position) AS l
+                     FROM {rejects_table} WHERE error_type = 'INVALID ENCODING'
+                     GROUP BY line),
+        read AS (SELECT l, row_number() OVER (ORDER BY rowid) AS k FROM {lines}),
+        free AS (SELECT range AS line, row_number() OVER (ORDER BY range) AS k
+                 FROM range(1, (SELECT count(*) FROM {lines}) + (SELECT count(*) FROM bad) + 1)
+                 WHERE range NOT IN (SELECT line FROM bad))
+        SELECT {blank} AS blank, {quotes_sql('l', delimiter)} AS quotes
+        FROM (SELECT f.line, r.l FROM free f JOIN read r USING (k)
+              UNION ALL SELECT line, l FROM bad)
+        ORDER BY line"""
 
 
 def lines_outside_quotes_sql(lines: str) -> str:
