@@ -13,6 +13,12 @@ from pathlib import Path
 from leadctl.errors import InputError, UsageError
 
 
+def written_path(path: Path) -> Path:
+    """The file a write of `path` replaces: a link (rules kept in another checkout) is
+    written through, the file it names gets the text and the link stays a link."""
+    return path.resolve() if path.is_symlink() else path
+
+
 def write_text_file(path: Path | str, text: str) -> Path:
     """Writes `text` (UTF-8) to `path` through a temp file beside it renamed over it: a
     full disk leaves the old file (or none), never a half-written one. A folder as the
@@ -21,9 +27,7 @@ def write_text_file(path: Path | str, text: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{path} is a folder: give a file name")
-    # A link (rules kept in another checkout) is written through: the file it names gets
-    # the text, the link stays a link
-    target = path.resolve() if path.is_symlink() else path
+    target = written_path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"directory {folder} does not exist")
@@ -56,8 +60,9 @@ def _umask() -> int:
 def editing(path: Path | str) -> Iterator[None]:
     """One read-change-write of `path` at a time, across processes (two `identity link`
     appending at once each kept only its own entry): an exclusive lock on its folder for
-    the block (the file itself is replaced by each write; no lock file left in rules/)."""
-    path = Path(path)
+    the block (the file itself is replaced by each write; no lock file left in rules/):
+    the folder of the file written, so edits through a link and of its target share it."""
+    path = written_path(Path(path))
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd = os.open(folder, os.O_RDONLY)

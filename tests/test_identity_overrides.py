@@ -647,6 +647,27 @@ def test_appends_from_processes_at_the_same_time_all_stay(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [OVERRIDES_FILE]  # no temp, no lock
 
 
+def test_appends_through_a_link_and_to_its_file_at_the_same_time_all_stay(tmp_path):
+    # one rules folder's file is a link to another's: each lock was on its own folder
+    checkout, shared = tmp_path / "checkout", tmp_path / "shared"
+    checkout.mkdir()
+    shared.mkdir()
+    (shared / OVERRIDES_FILE).write_text("overrides:\n", encoding="utf-8")
+    (checkout / OVERRIDES_FILE).symlink_to(shared / OVERRIDES_FILE)
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(3)
+    workers = [context.Process(target=_append_many,
+                               args=(str(shared if w == 1 else checkout), w, start))
+               for w in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    assert (shared / OVERRIDES_FILE).read_text(encoding="utf-8").count("- kind:") == 45
+    assert (checkout / OVERRIDES_FILE).is_symlink()
+
+
 ENTRY = {"kind": "cannot_link", "leads": [{"source": "web", "lead_id": "L1"},
                                           {"source": "web", "lead_id": "L3"}],
          "reason": "two people", "by": "ops", "at": "2026-12-02T06:30:00"}
