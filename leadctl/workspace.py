@@ -87,6 +87,21 @@ def is_root_folder(path: str | os.PathLike) -> bool:
     return os.path.realpath(path) == os.path.abspath(os.sep)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def name_text(text: str | os.PathLike) -> str:
+    """A file name, or text holding one, as text that can be stored and printed: bytes of
+    a name that are not UTF-8 (which Python reads as lone surrogates, which neither
+    DuckDB nor a UTF-8 screen takes) written as their escapes (`b\\xffd.csv`)."""
+    return _SURROGATE.sub(_escape_surrogate, os.fspath(text))
+
+
+def _escape_surrogate(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
 def db_path_from(value: str | os.PathLike | None) -> Path:
     """The workspace file: `value` (--db), else $LEADCTL_DB, else the default. Either
     written as a folder (a trailing `/`) is a WorkspaceError, as the CLI's --db is."""
@@ -254,7 +269,7 @@ class SqlSession:
         """Ends the run's row; `as_of`: the date the run settled on, when it started
         without one (`score` takes its tags'). The error is kept masked, as the log file
         keeps it, whatever `--reveal` showed on the screen (a phone typed as a rep)."""
-        error = pii.mask_lines(error) if error else error
+        error = pii.mask_lines(name_text(error)) if error else error
         self.execute(
             "UPDATE runs SET ended_at = ?, outcome = ?, counts = ?, inputs = ?, "
             "error = ?, as_of = coalesce(?, as_of) WHERE run_id = ?",

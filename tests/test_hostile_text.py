@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -259,3 +260,40 @@ def test_a_printed_string_shows_a_bel_cr_and_tab_as_signs_not_dropped_or_expande
     # rich drops a BEL or CR and expands a tab when it makes a string a Text
     output.stderr_console().print("a\x07b\tc\rd\x1be\nf", markup=False, highlight=False)
     assert capsys.readouterr().err == "a␇b␉c␍d␛e\nf\n"
+
+
+def _inbox_with_a_name_not_utf8(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "good.csv").write_text("lead_id,phone\nG1,13711110003\n", encoding="utf-8")
+    bad = os.fsdecode(os.fsencode(inbox) + b"/b\xffd.csv")
+    with open(bad, "w", encoding="utf-8") as out:
+        out.write("lead_id,phone\nG2,13711110004\n")
+    return inbox
+
+
+def test_a_file_name_not_utf8_fails_that_file_alone_and_the_run_log_names_it(cli, tmp_path):
+    # it was an internal error (exit 3) that lost the good file: DuckDB takes no lone
+    # surrogate (Python's reading of the byte \xff), neither as a file name nor stored
+    inbox = _inbox_with_a_name_not_utf8(tmp_path)
+    result = cli("ingest", inbox, "--json")
+    assert result.exit_code == 2, result.stderr
+    files = [(f["file"], f["source"], f["status"], f["loaded"], f["message"])
+             for f in result.json()["files"]]
+    assert files == [
+        (f"{inbox}/b\\xffd.csv", "b\\xffd", "failed", 0,
+         "its name is not valid UTF-8 text: rename it to load it"),
+        (f"{inbox}/good.csv", "good", "loaded", 1, "")]
+    assert [(r["outcome"], r["error"]) for r in cli("runs", "--json").json()] == [
+        ("partial", "1 file(s) not loaded: b\\xffd.csv: its name is not valid UTF-8 text: "
+                    "rename it to load it")]
+
+
+def test_a_run_over_a_file_name_not_utf8_is_refused_with_its_run_log_row(cli, tmp_path):
+    inbox = _inbox_with_a_name_not_utf8(tmp_path)
+    result = cli("run", "--inbox", inbox, "--as-of", "2026-11-02")
+    why = (f"1 inbox file(s) could not be read or used, nothing was changed: "
+           f"{inbox}/b\\xffd.csv: its name is not valid UTF-8 text: rename it to load it")
+    assert (result.exit_code, result.stderr) == (2, f"error: {why}\n")
+    assert [(r["command"], r["outcome"], r["error"])
+            for r in cli("runs", "--json").json()] == [("run", "failed", why)]

@@ -40,7 +40,7 @@ from leadctl.ingest.sniff import (
 from leadctl.ingest.sources import SOURCES_FILE, SourcesConfig, load_sources_config
 from leadctl.rules.load import rule_path
 from leadctl.sqltext import ident, literal, meta_value_sql, set_meta_sql
-from leadctl.workspace import Workspace, is_root_folder
+from leadctl.workspace import Workspace, is_root_folder, name_text
 
 log = logging.getLogger("leadctl")
 
@@ -496,7 +496,9 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
                  state: IngestState) -> FileResult:
     source = options.source or path.stem
     file_id = state.file_id
-    result = FileResult(file=str(path), source=source)
+    result = FileResult(file=name_text(path), source=name_text(source))
+    if result.file != str(path):  # DuckDB takes a file name as UTF-8 text, nothing else
+        return _failed(result, "its name is not valid UTF-8 text: rename it to load it")
     # The file's stamp: its ingest time and its rejects', a wall-clock time of the
     # workspace zone like every created_at (a lead without one arrived then), whatever
     # the machine's zone: one clock, so a file's rows and rejects are of one day.
