@@ -44,6 +44,23 @@ def test_a_reason_with_del_and_c1_controls_is_written_escaped_and_rules_stay_loa
     assert cli("resolve").exit_code == 0
 
 
+def test_bidi_overrides_in_a_reason_and_by_are_escaped_on_screen_and_read_back(env):  # noqa: F811
+    # they were printed raw: `x\u202egnp.exe` showed as `xexe.png` (and so in the file)
+    cli, rules = env["cli"], env["rules"]
+    reason = "x\u202egnp.exe \u202a\u202b\u202c\u202d \u2066\u2067\u2068\u2069"
+    result = cli("identity", "unlink", "L1", "L5", "--reason", reason,
+                 env={"LEADCTL_USER": "ops\u202exu"})
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[2:4] == [
+        '  reason: "x\\u202egnp.exe \\u202a\\u202b\\u202c\\u202d '
+        '\\u2066\\u2067\\u2068\\u2069"',
+        '  by: "ops\\u202exu"']
+    assert result.stdout in (rules / "identity_overrides.yaml").read_text(encoding="utf-8")
+    entry = load_yaml_text((rules / "identity_overrides.yaml").read_text(encoding="utf-8"))
+    assert [(e["reason"], e["by"]) for e in entry["overrides"]] == [(reason, "ops\u202exu")]
+
+
 def test_a_phone_quoted_in_a_reason_is_kept_in_the_file_and_masked_on_screen(env):  # noqa: F811
     cli, rules = env["cli"], env["rules"]
     reason = "called 13812345679, wrote z.unique@example.com"

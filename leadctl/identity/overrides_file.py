@@ -38,9 +38,12 @@ from leadctl.rules.load import load_yaml_text
 from leadctl.textfile import editing, write_text_file
 
 OVERRIDES_FILE = "identity_overrides.yaml"
-# What JSON leaves raw but YAML cannot read back as itself: DEL, the C1 controls (NEL
-# would come back as a space), the line and paragraph separators, non-characters.
-_NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+# Written as \uXXXX escapes (a YAML double-quoted scalar reads them back as the same
+# text): what JSON leaves raw but YAML cannot read back as itself (DEL, the C1 controls:
+# NEL would come back as a space; the line and paragraph separators, non-characters), and
+# the bidirectional overrides and isolates (U+202A-202E, U+2066-2069), which would reorder
+# the entry as the command prints it and as an editor or `git diff` shows the file.
+_ESCAPED = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
 KINDS = ("must_link", "cannot_link")
 
 _HEADER = """\
@@ -86,8 +89,8 @@ def entry_text(entry: dict[str, Any]) -> str:
     double-quoted scalars) so any reason text round-trips."""
 
     def scalar(value: Any) -> str:
-        return _NOT_YAML_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}",
-                                       json.dumps(str(value), ensure_ascii=False))
+        return _ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}",
+                            json.dumps(str(value), ensure_ascii=False))
 
     def flow(value: Any) -> str:
         if isinstance(value, list):
