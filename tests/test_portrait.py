@@ -29,10 +29,11 @@ from leadctl.identity.lookup import (
     classify_query,
     normalize_cn_mobile,
     resolve_person,
-    split_source,
+    source_splits,
 )
 from leadctl.views.portrait import portrait
 from leadctl.workspace import open_writer
+from tests.conftest import Cli
 from tests.test_identity_support import resolve, workspace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -210,7 +211,8 @@ def test_non_mobiles_are_not_normalised(text):
 
 
 def test_queries_are_read_as_resolve_stores_the_values():
-    kinds = {q: [(lk.kind, lk.value) for lk in classify_query(q)][:2] for q in (
+    kinds = {q: [(lk.kind, lk.value) for lk in classify_query(q) if lk.source is None][:2]
+             for q in (
         "110105880512123", "440106 19880512031X", "mailto:Zhao@QQ.com", "AB12CD34EF567890",
         "idcard:110105880512123")}
     assert kinds == {
@@ -570,14 +572,18 @@ def test_source_qualified_lead_id_narrows_to_the_source(lk_cli, query, person_id
     assert (data["person_id"], data["query"]["matched_by"]) == (person_id, ["lead_id"])
 
 
-@pytest.mark.parametrize("text,split", [
-    ("leads (1)/DUPX", ("leads (1)", "DUPX")), ("百度 推广/DUPX", ("百度 推广", "DUPX")),
-    ("a:b/X", ("a:b", "X")), ("sem_baidu:BD1", ("sem_baidu", "BD1")),
-    ("3C:22:FB:12:34:56", None), ("mailto:a@b.com", None), ("a@b.com", None),
-    ("x/a@b.com", None), ("+86 138 0013 8000", None), ("/X", None), ("X/", None),
+@pytest.mark.parametrize("text,splits", [
+    ("leads (1)/DUPX", [("leads (1)", "DUPX")]), ("百度 推广/DUPX", [("百度 推广", "DUPX")]),
+    ("a:b/X", [("a:b", "X"), ("a", "b/X")]), ("sem_baidu:BD1", [("sem_baidu", "BD1")]),
+    ("s1/2026/001", [("s1", "2026/001"), ("s1/2026", "001")]),
+    ("s1:2026/001", [("s1:2026", "001"), ("s1", "2026/001")]),
+    ("s1/L 7", [("s1", "L 7")]), ("s1:L 7", [("s1", "L 7")]), ("s@1:L:7", [("s@1", "L:7")]),
+    ("+86 138 0013 8000", []), ("/X", []), ("X/", []), (":X", []), ("X:", []),
 ])
-def test_any_source_name_qualifies_a_lead_id(text, split):
-    assert split_source(text) == split
+def test_each_slash_and_the_first_colon_split_a_source_from_a_lead_id(text, splits):
+    # (the lookup matches only a stored source's lead: a split of a MAC address or a time
+    # names no source)
+    assert source_splits(text) == splits
 
 
 def test_a_lead_id_names_a_source_with_spaces_parentheses_or_an_emoji(tmp_path, cli):
@@ -606,6 +612,43 @@ def test_a_lead_id_names_a_source_with_spaces_parentheses_or_an_emoji(tmp_path, 
     linked = cli("identity", "why", "leads (1)/DUPX", "百度 推广:DUPX", "--json")
     assert [(x["source"], x["lead_id"]) for x in (linked.json()["a"], linked.json()["b"])] == [
         ("leads (1)", "DUPX"), ("百度 推广", "DUPX")]
+
+
+def test_a_lead_id_with_a_slash_colon_at_or_space_is_named_with_its_source(tmp_path,
+                                                                          rules_copy):
+    # `s1/L 7` (what the ambiguity message itself suggests), `s1:L 7`, `s1/2026/001` and
+    # `s1:2026/001` matched nothing (exit 1): the split took no lead id with a space, `/`,
+    # `:` or `@`, and `/` split at the last one only
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    cli = Cli(tmp_path / "ws.duckdb", rules_copy)
+    ids = ["2026/001", "L 7", "a@b:c"]
+    for i, source in enumerate(["s1", "s2"]):
+        rows = "".join(f"{lead},1350013{i}{j:03d}\n" for j, lead in enumerate(ids))
+        (inbox / f"{source}.csv").write_text(f"lead_id,phone\n{rows}", encoding="utf-8")
+    assert cli("ingest", inbox).exit_code == 0
+    assert cli("resolve").exit_code == 0
+    ambiguous = cli("portrait", "L 7")
+    assert (ambiguous.exit_code, ambiguous.stderr) == (1, (
+        "error: lead id 'L 7' is in 2 sources, different persons (s1/L 7, s2/L 7); name one "
+        "as source/lead_id, e.g. s1/L 7\n"))
+    for source in ("s1", "s2"):
+        for lead in ids:
+            persons = set()
+            for query in (f"{source}/{lead}", f"{source}:{lead}", f"lead:{source}/{lead}"):
+                shown = cli("portrait", query, "--json")
+                assert shown.exit_code == 0, (query, shown.stderr)
+                assert shown.json()["query"]["matched_by"] == ["lead_id"]
+                persons.add(shown.json()["person_id"])
+                explained = cli("explain", query, "--json")
+                assert explained.exit_code == 0, (query, explained.stderr)
+                assert explained.json()["identity"]["lead"]["lead_id"] == lead
+                persons.add(explained.json()["person_id"])
+            assert len(persons) == 1, (source, lead)
+    unlinked = cli("identity", "unlink", "s1/2026/001", "s2:L 7", "--reason", "r", "--json")
+    assert unlinked.exit_code == 0, unlinked.stderr
+    assert unlinked.json()["written"]["leads"] == [
+        {"source": "s1", "lead_id": "2026/001"}, {"source": "s2", "lead_id": "L 7"}]
 
 
 def test_source_qualified_lead_id_of_another_source_is_not_found(lk_cli):

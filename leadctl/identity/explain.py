@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 
 from leadctl.errors import NotFound
-from leadctl.identity.lookup import earliest_lead, split_source
+from leadctl.identity.lookup import earliest_lead, source_lead_sql, source_splits
 from leadctl.workspace import Workspace
 
 MAX_SHARED_WITH = 20  # leads listed per value (a linking value has at most the cap)
@@ -37,15 +37,15 @@ def find_lead(ws: Workspace, query: str) -> dict:
     text = query.strip()
     if text.lower().startswith("lead:"):
         text = text[5:].strip()
-    qualified = split_source(text)
+    splits = source_splits(text)
     columns = "SELECT lead_key, source, lead_id, created_at FROM leads"
     for fold in (False, True):  # exact point lookups first; folding case scans
-        lead_id, source = ("lower(lead_id)", "lower(source)") if fold else ("lead_id", "source")
+        lead_id = "lower(lead_id)" if fold else "lead_id"
         rows = ws.rows(f"{columns} WHERE {lead_id} = ? ORDER BY source",
                        [text.lower() if fold else text])
-        if not rows and qualified:
-            rows = ws.rows(f"{columns} WHERE {source} = ? AND {lead_id} = ?",
-                           [v.lower() if fold else v for v in qualified])
+        if not rows and splits:
+            where, params = source_lead_sql(splits, fold_case=fold)
+            rows = ws.rows(f"{columns} WHERE {where} ORDER BY source, lead_id", params)
         if rows:
             break
     if not rows:

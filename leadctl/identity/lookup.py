@@ -71,10 +71,6 @@ _DEVICE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{
 # shorter ones are WeChat ids or typos, not looked up as devices too.
 _DEVICE_LIKE = re.compile(r"(?=.*[0-9])[-_.:{}A-Za-z0-9]{16,64}")
 _PERSON_ID = re.compile(re.escape(ID_PREFIX) + "[0-9a-f]{" + str(ID_HEX) + "}", re.IGNORECASE)
-# `source/lead_id`: any source name (`leads (1)`, `百度 推广`, `a:b`) up to the last `/`;
-# `source:lead_id` with one colon only (a MAC address, a time is no source); the lead id
-# no e-mail. A lookup, not a guess: it matches only a stored source's lead.
-_QUALIFIED = re.compile(r"(.+)/([^\s/@]+)|([^\s/:][^/:]*):([^\s/:@]+)", re.DOTALL)
 
 
 def id_card_key(text: str) -> str | None:
@@ -100,14 +96,33 @@ def canonical_person_id(text: str) -> str:
     return ID_PREFIX + text[len(ID_PREFIX):].lower() if looks_like_person_id(text) else text
 
 
-def split_source(text: str) -> tuple[str, str] | None:
-    """`sem_baidu/BD100769` or `sem_baidu:BD100769` → (source, lead id), also `leads
-    (1)/DUPX` (a source named after any file); else None."""
-    match = _QUALIFIED.fullmatch(text.strip())
-    if not match:
-        return None
-    return (match.group(1), match.group(2)) if match.group(1) else (match.group(3),
-                                                                     match.group(4))
+def source_splits(text: str) -> list[tuple[str, str]]:
+    """The (source, lead id) pairs a query may name a lead by, as explain prints one:
+    `source/lead_id` split at each `/` (a lead id `2026/001`, a source of any name such as
+    `leads (1)`: which split is a stored source's lead decides), and `source:lead_id` split
+    at its first `:` (a source without `:` or `/`, the lead id any text: `s1:L 7`). A
+    lookup, not a guess: only a stored source's lead matches (`source_lead_sql`)."""
+    text = text.strip()
+    splits = [(text[:at], text[at + 1:]) for at, char in enumerate(text)
+              if char == "/" and 0 < at < len(text) - 1]
+    head, sep, rest = text.partition(":")
+    if sep and head and rest and "/" not in head:
+        splits.append((head, rest))
+    return list(dict.fromkeys(splits))
+
+
+def source_lead_sql(splits: list[tuple[str, str]], *, fold_case: bool = False,
+                    alias: str = "") -> tuple[str, list]:
+    """A condition on `leads` (as `alias`): the lead is one of `splits` (source, lead id),
+    in one scan; case-insensitively with `fold_case`. `FALSE` for none."""
+    if not splits:
+        return "FALSE", []
+    source, lead_id = f"{alias}source", f"{alias}lead_id"
+    if fold_case:
+        source, lead_id = f"lower({source})", f"lower({lead_id})"
+    condition = " OR ".join(f"({source} = ? AND {lead_id} = ?)" for _ in splits)
+    params = [part.lower() if fold_case else part for split in splits for part in split]
+    return f"({condition})", params
 
 
 def normalize_cn_mobile(text: str) -> str | None:
@@ -135,8 +150,7 @@ def _normalize_other_phone(text: str, region: str = "CN") -> str | None:
 
 
 def _lead_lookups(value: str) -> list[Lookup]:
-    qualified = split_source(value)
-    return ([Lookup("lead_id", qualified[1], qualified[0])] if qualified else []) + [
+    return [Lookup("lead_id", lead_id, source) for source, lead_id in source_splits(value)] + [
         Lookup("lead_id", value)]
 
 
@@ -181,8 +195,7 @@ def classify_query(text: str, region: str = "CN") -> list[Lookup]:
         lookups.append(Lookup("wechat", ascii_lower(plain)))
     if _DEVICE.fullmatch(plain) or (_DEVICE_LIKE.fullmatch(plain) and not phone and not card):
         lookups.append(Lookup("device_id", ascii_lower(plain)))
-    if "@" not in plain:
-        lookups += _lead_lookups(query)[:-1]
+    lookups += _lead_lookups(query)[:-1]  # `s1/a@b.com`: a lead id may hold an `@` too
     return lookups + [Lookup("lead_id", query), Lookup("person_id", canonical_person_id(query))]
 
 
@@ -221,23 +234,30 @@ def hits_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, li
                          "status, reason, CAST(NULL AS VARCHAR) AS lead "
                          "FROM lead_identifiers WHERE id_type = ? AND value = ?")
             params += [lookup.kind, lookup.kind, lookup.value]
-        elif lookup.kind == "lead_id":
+        elif lookup.kind == "lead_id" and lookup.source is None:
             column = "lower(lead_id)" if fold_case else "lead_id"
-            where = f"{column} = ?"
+            parts.append(_LEAD_HITS + f"{column} = ?")
             params.append(lookup.value.lower() if fold_case else lookup.value)
-            if lookup.source is not None:
-                where += " AND " + ("lower(source)" if fold_case else "source") + " = ?"
-                params.append(lookup.source.lower() if fold_case else lookup.source)
-            parts.append("SELECT 'lead_id' AS matched_by, lead_key, CAST(NULL AS VARCHAR) AS "
-                         "person_id, 'ok' AS status, CAST(NULL AS VARCHAR) AS reason, "
-                         f"source || '/' || lead_id AS lead FROM leads WHERE {where}")
         elif lookup.kind == "person_id":
             column = "lower(person_id)" if fold_case else "person_id"
             parts.append("SELECT 'person_id' AS matched_by, CAST(NULL AS BIGINT) AS lead_key, "
                          "person_id, 'ok' AS status, CAST(NULL AS VARCHAR) AS reason, "
                          f"CAST(NULL AS VARCHAR) AS lead FROM persons WHERE {column} = ?")
             params.append(lookup.value.lower() if fold_case else lookup.value)
+    # the source/lead id splits of a query (`s1/2026/001`: s1 + 2026/001, s1/2026 + 001):
+    # one scan for them all
+    splits = [(lk.source, lk.value) for lk in lookups
+              if lk.kind == "lead_id" and lk.source is not None]
+    if splits:
+        where, split_params = source_lead_sql(splits, fold_case=fold_case)
+        parts.append(_LEAD_HITS + where)
+        params += split_params
     return "\n  UNION ALL ".join(parts), params
+
+
+_LEAD_HITS = ("SELECT 'lead_id' AS matched_by, lead_key, CAST(NULL AS VARCHAR) AS person_id, "
+              "'ok' AS status, CAST(NULL AS VARCHAR) AS reason, "
+              "source || '/' || lead_id AS lead FROM leads WHERE ")
 
 
 def lookup_sql(lookups: list[Lookup], *, fold_case: bool = False) -> tuple[str, list]:
@@ -398,8 +418,10 @@ def _ambiguous_message(query: str, shown: str, by_person: dict[str, list[Hit]]) 
     found = [h for hits in by_person.values() for h in hits]
     if all(h.matched_by == "lead_id" for h in found):  # a lead id is echoed as given
         leads = sorted({lead for h in found for lead in h.leads})
+        # (not the query itself: `s1/L 7` that is also a lead id of another source)
+        example = next((lead for lead in leads if lead != query.strip()), leads[0])
         return (f"lead id {query.strip()!r} is in {len(leads)} sources, different persons "
-                f"({', '.join(leads)}); name one as source/lead_id, e.g. {leads[0]}")
+                f"({', '.join(leads)}); name one as source/lead_id, e.g. {example}")
     return (f"{shown!r} matches {len(by_person)} persons; ask again with a person id "
             "(or a prefix such as lead:, phone:, person:)")
 

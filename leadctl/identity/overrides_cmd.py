@@ -23,7 +23,13 @@ from leadctl.errors import Location, RuleError, UsageError
 from leadctl.identity import normalize
 from leadctl.identity import overrides_sql as osql
 from leadctl.identity.config import IdentityConfig, load_identity_config
-from leadctl.identity.lookup import earliest_lead, masked_query, resolve_person, split_source
+from leadctl.identity.lookup import (
+    earliest_lead,
+    masked_query,
+    resolve_person,
+    source_lead_sql,
+    source_splits,
+)
 from leadctl.identity.overrides import MUST_LINK, LeadRef, Override, conflicts, root
 from leadctl.identity.overrides_file import OVERRIDES_FILE, append_overrides, override_entry
 
@@ -38,12 +44,12 @@ def lead_of(ws, query: str) -> dict:
     text = query.strip()
     if not text:
         raise UsageError("give a lead id or person id (or a phone, e-mail… of the person)")
-    qualified = split_source(text)
-    for source, lead_id in ([qualified] if qualified else []) + [(None, text)]:
+    splits = source_splits(text)
+    for where, params in ([source_lead_sql(splits, alias="l.")] if splits else []) + [
+            ("l.lead_id = ?", [text])]:
         rows = ws.rows("SELECT l.source, l.lead_id, pl.person_id FROM leads l "
                        "LEFT JOIN person_leads pl ON pl.lead_key = l.lead_key "
-                       "WHERE l.lead_id = ? AND (CAST(? AS VARCHAR) IS NULL OR l.source = ?) "
-                       "ORDER BY l.source LIMIT 2", [lead_id, source, source])
+                       f"WHERE {where} ORDER BY l.source, l.lead_id LIMIT 2", params)
         if len(rows) == 1:
             return {**rows[0], "shown": text}
     person, matched_by = resolve_person(ws, text)
