@@ -529,19 +529,24 @@ DAMAGED = "the file is damaged or truncated: restore it from a copy"
 _HEADER_BYTES = 3 * 4096
 
 
-def _opened(con: Any, file: Path, shown: Path, *, reader: bool = False) -> None:
+def _opened(con: Any, file: Path, shown: Path, *, reader: bool = False,
+            before: os.stat_result | None = None) -> None:
     """Refuses a workspace file shorter than the blocks in use its header counts (a
     truncated copy; free blocks at the end may be cut off by DuckDB itself): DuckDB reads
     blocks only when a query needs them, so a command that needs none of the lost ones
     would answer from a broken file as if all were well. Refuses too another
-    application's DuckDB database (`_refuse_foreign`)."""
+    application's DuckDB database (`_refuse_foreign`). `before`: the file's stat taken
+    before connecting (a reader's: a publish may replace the file meanwhile)."""
     _refuse_foreign(con, shown, reader=reader)
     if _beside(file, WAL).exists():  # blocks a replayed log added are not in the file
         return
     # fetchall: a result left unfinished blocks the connection's cursors (DuckDB 2)
     needed = con.execute(f"SELECT {_HEADER_BYTES} + block_size * used_blocks "
                          "FROM pragma_database_size()").fetchall()[0][0]
-    size = file.stat().st_size
+    now = file.stat()
+    if before is not None and (before.st_ino, before.st_dev) != (now.st_ino, now.st_dev):
+        return  # published anew while opening: which file was opened is not known
+    size = now.st_size
     if size < needed:
         con.close()
         raise WorkspaceError(f"cannot read workspace {shown}: it holds {size} of the "
@@ -587,13 +592,14 @@ def open_reader(db: str | os.PathLike | None) -> Workspace:
     if not path.exists():
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     refuse_other_file(path)
+    before = path.stat()
     try:
         con = _connect(str(path), read_only=True, spill_to=temp_directory(path))
     except LeadctlError:
         raise
     except Exception as exc:  # duckdb raises IOException for non-database files
         raise _open_failure(exc, path, path) from exc
-    _opened(con, path, path, reader=True)
+    _opened(con, path, path, reader=True, before=before)
     return Workspace(con, path, read_only=True)
 
 
@@ -631,6 +637,16 @@ class _Lock:
         except OSError as exc:  # a read-only or pseudo file system: no place for a writer
             raise WorkspaceError(f"cannot write beside the workspace: {self.path}: "
                                  f"{exc.strerror}") from None
+        self._take(fd)
+        # A lock file left by a killed process is simply re-locked: flock died with it.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": _command_name(),
+                                  "started": clock.utc_now().isoformat(timespec="seconds")
+                                  }).encode(), 0)
+        self.fd = fd
+
+    def _take(self, fd: int) -> None:
+        """Locks `fd`, or closes it and raises WorkspaceLocked naming the holder."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -643,12 +659,17 @@ class _Lock:
                 f"workspace is locked by another leadctl writer (pid {info.get('pid', '?')}, "
                 f"{info.get('command', '?')} started {self._started(info.get('started'))}); "
                 "try again later") from None
-        # A lock file left by a killed process is simply re-locked: flock died with it.
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": _command_name(),
-                                  "started": clock.utc_now().isoformat(timespec="seconds")
-                                  }).encode(), 0)
-        self.fd = fd
+
+    def refuse_if_held(self) -> None:
+        """WorkspaceLocked when another writer holds the lock (a workspace's first night
+        publishes it only at its end: meanwhile its lock file is all there is)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError:
+            return  # no lock file: nobody is writing it
+        self._take(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
     def _started(self, started: Any) -> str:
         """The holder's start as the run log shows it: the wall clock of the workspace
@@ -694,6 +715,8 @@ def _writable(db: str | os.PathLike | None, create: bool) -> tuple[Path, Path]:
     """(the workspace as given, the file it names) of a workspace a writer may open."""
     path = workspace_path(db)
     if not path.exists() and not create:
+        if path.parent.is_dir():  # being made: the first writer's message, not `init`
+            _Lock(_beside(Path(os.path.realpath(path)), LOCK)).refuse_if_held()
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     if path.parent and not path.parent.exists():
         raise WorkspaceError(f"directory {path.parent} does not exist")

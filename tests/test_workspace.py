@@ -17,6 +17,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from leadctl import workspace
 from leadctl.errors import WorkspaceError, WorkspaceLocked
 from leadctl.starter import starter_rules_dir
 from leadctl.workspace import _clone_or_copy, open_reader, open_writer, reading, temp_copy
@@ -143,6 +144,29 @@ def test_a_truncated_workspace_is_refused_whatever_a_command_reads(tmp_path, kep
     assert not db.with_name("ws.duckdb.work").exists()
 
 
+def test_a_reader_opening_a_file_as_a_smaller_one_replaces_it_reads_the_one_opened(
+        tmp_path, monkeypatch):
+    # the size was taken from the path again: by then a publish (or a restore) had put a
+    # smaller file there, and the valid file opened was called truncated
+    db, small = tmp_path / "ws.duckdb", tmp_path / "small.duckdb"
+    with open_writer(db, create=True) as ws:
+        ws.execute("CREATE TABLE big AS SELECT range AS n, md5(range::VARCHAR) AS t "
+                   "FROM range(300000)")
+    with open_writer(small, create=True) as ws:
+        insert_lead(ws, 1)
+    opening = workspace._connect
+
+    def replaced_once_open(*args, **kwargs):
+        con = opening(*args, **kwargs)
+        os.replace(small, db)
+        return con
+
+    monkeypatch.setattr(workspace, "_connect", replaced_once_open)
+    reader = open_reader(db)
+    assert reader.scalar("SELECT count(*) FROM big") == 300000
+    reader.con.close()
+
+
 def test_reader_sees_published_state_while_writer_works(tmp_path):
     db = tmp_path / "ws.duckdb"
     with open_writer(db, create=True) as ws:
@@ -155,8 +179,8 @@ def test_reader_sees_published_state_while_writer_works(tmp_path):
     assert count_leads(db) == 2
 
 
-def _hold_lock(db, ready, release):
-    with open_writer(db):
+def _hold_lock(db, ready, release, create=False):
+    with open_writer(db, create=create):
         ready.set()
         release.wait(20)
 
@@ -176,6 +200,25 @@ def test_second_writer_is_refused_with_pid(tmp_path):
     finally:
         release.set()
         holder.join(20)
+
+
+def test_a_writer_during_a_workspace_s_first_night_is_refused_with_pid_not_told_to_init(
+        tmp_path):
+    db = tmp_path / "ws.duckdb"  # not published until the first writer ends
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(db, ready, release, True))
+    holder.start()
+    try:
+        assert ready.wait(20)
+        with pytest.raises(WorkspaceLocked, match=rf"pid {holder.pid}\b"), open_writer(db):
+            pass
+    finally:
+        release.set()
+        holder.join(20)
+    with pytest.raises(WorkspaceError, match="^no workspace at .*: run `leadctl init`"), \
+            open_writer(tmp_path / "other.duckdb"):
+        pass
 
 
 def _die_while_writing(db, ready):
