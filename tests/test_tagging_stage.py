@@ -214,6 +214,41 @@ def test_values_age_after_a_run_of_another_leadctl_version(tmp_path):
         ("b", "last_paid_days", "3", "1")]
 
 
+def _night(ws, run_id: int, as_of: dt.date, rules_hash: str, outcome: str) -> None:
+    ws.execute("INSERT INTO runs (run_id, command, started_at, as_of, rules_hash, outcome) "
+               "VALUES (?, 'run', TIMESTAMP '2026-11-01 02:00', ?, ?, ?)",
+               [run_id, as_of, rules_hash, outcome])
+
+
+@pytest.mark.parametrize("rules_then", ["same", "other"])
+def test_values_age_after_a_version_that_kept_no_tags_yaml_hash(tmp_path, rules_then):
+    # A version before the meta key tags_rules_hash (2026-12-04) stored neither it nor
+    # per-tag aging keys: every days-since value that only aged (b: 1 → 3) was a change.
+    # The run log tells the rules folder of that night was the one read now: aged, as
+    # after a night of the current version; another folder (other rules): not aged.
+    ws = events_ws()
+    tag_rules = rules(tmp_path)
+    _night(ws, 1, AS_OF, "same", "ok")
+    run_tags(ws, tag_rules, AS_OF, run_id=1)
+    state = json.loads(ws.scalar("SELECT value FROM meta WHERE key = 'tag_state'"))
+    older = {k: v for k, v in state.items() if k != "aging"} | {"key": "older"}
+    ws.execute("UPDATE meta SET value = ? WHERE key = 'tag_state'", [json.dumps(older)])
+    ws.execute("DELETE FROM meta WHERE key = 'tags_rules_hash'")
+    ws.execute("UPDATE runs SET rules_hash = ? WHERE run_id = 1", [rules_then])
+    ws.execute("INSERT INTO events (subject, event_type, ts, amount, category) VALUES "
+               "('person:c', 'order_paid', TIMESTAMP '2026-11-01 09:00', 800, 'digital'), "
+               "('person:a', 'order_paid', TIMESTAMP '2026-11-01 08:00', 0, 'fresh')")
+    _night(ws, 2, AS_OF + dt.timedelta(days=2), "same", "running")
+    summary = run_tags(ws, tag_rules, AS_OF + dt.timedelta(days=2), run_id=2)
+    assert summary["changes"] == 5
+    # a ordered again: a change from its value aged to today (4 → 2); unaged, the stored
+    # 2 hides it
+    days = {"same": [("a", "last_paid_days", "4", "2")],
+            "other": [("b", "last_paid_days", "1", "3")]}[rules_then]
+    assert [h for h in _history(ws, 2) if h[1] == "last_paid_days"] == [
+        *days, ("c", "last_paid_days", None, "2")]
+
+
 def _history(ws, run_id: int) -> list[tuple]:
     return ws.execute("SELECT person_id, tag, CAST(old_value AS VARCHAR), "
                       "CAST(new_value AS VARCHAR) FROM tag_history WHERE run_id = ? "
