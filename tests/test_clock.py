@@ -176,3 +176,31 @@ def test_a_locked_new_workspace_names_the_writer_s_start_as_an_instant(kiritimat
     assert (result.exit_code, result.stderr) == (2, (
         "error: workspace is locked by another leadctl writer (pid 7, ingest started "
         "2026-12-06T22:30:00+00:00); try again later\n"))
+
+
+def test_a_status_set_in_the_hour_a_clock_repeats_stays_after_the_claim_before_it(
+        tmp_path, monkeypatch):
+    # America/New_York on 2026-11-01: 05:30 UTC is 01:30 EDT, 06:10 UTC is 01:10 EST. Rows
+    # of one date are listed by their stamp: the status sorted before the claim
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    sources = rules / "sources.yaml"
+    sources.write_text(sources.read_text(encoding="utf-8").replace(
+        "timezone: Asia/Shanghai", "timezone: America/New_York"), encoding="utf-8")
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    inbox = _inbox(tmp_path, "inbox", "lead_id,name,phone\nW1,Ann,13900000001\n")
+    for hour, minute, *command in (
+            (4, 0, "run", "--inbox", inbox), (5, 30, "claim", "nurture", "--rep", "ops_xu"),
+            (6, 10, "status", "W1", "contacting"), (7, 0, "status", "W1", "clear_intent")):
+        instant = dt.datetime(2026, 11, 1, hour, minute, tzinfo=dt.UTC)
+        monkeypatch.setattr(clock, "utc_now", lambda instant=instant: instant)
+        day = "2026-11-02" if command[-1] == "clear_intent" else "2026-11-01"  # a later day:
+        assert cli(*command, "--as-of", day).exit_code == 0  # 11-01 is rebuilt from the log
+    assert cli("portrait", "W1", "--as-of", "2026-11-01", "--json").json()["status"] \
+        == "contacting"
+    assert cli("find", "status = 'contacting'", "--as-of", "2026-11-01", "--count").stdout \
+        .strip() == "1"
+    assert _one(cli, "SELECT logged_at, rule FROM assignments ORDER BY run_id") == [
+        (dt.datetime(2026, 11, 1, 0, 0), "default_pool"),
+        (dt.datetime(2026, 11, 1, 1, 30), "claim"), (dt.datetime(2026, 11, 1, 1, 30), "status"),
+        (dt.datetime(2026, 11, 1, 2, 0), "status")]

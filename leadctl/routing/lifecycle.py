@@ -42,7 +42,7 @@ def _log(ws: Workspace, as_of: dt.date, run_id: int, person_id: str, old: dict |
     ws.execute(
         f"INSERT INTO assignments ({', '.join(LOG_COLUMNS)}) VALUES "
         f"({', '.join('?' for _ in LOG_COLUMNS)})",
-        [ws.now(), run_id, as_of, person_id, old.get("pool"), new["pool"],
+        [log_stamp(ws, as_of), run_id, as_of, person_id, old.get("pool"), new["pool"],
          old.get("owner"), new["owner"], old.get("status"), new["status"], rule, reason,
          new["reason"]])
 
@@ -70,6 +70,17 @@ def _not_before_last_change(ws: Workspace, person_id: str, as_of: dt.date,
     if row and row[0] and as_of < row[0]:
         raise UsageError(f"person {person_id} last changed on {row[0]} ({row[1]}): a "
                          f"{action} cannot be dated before it (--as-of {as_of})")
+
+
+def log_stamp(ws: Workspace, as_of: dt.date) -> dt.datetime:
+    """The time to stamp log rows of `as_of` with: now on the workspace clock, or the
+    latest row's of that date when it is later. A wall clock goes back (the hour repeated
+    when summer time ends; rows an earlier version stamped on the machine's UTC clock),
+    and rows of one date are listed by their stamp: a status set after a claim sorted
+    before it, and the screens showed the state before the status."""
+    now = ws.now()
+    latest = ws.scalar("SELECT max(logged_at) FROM assignments WHERE as_of = ?", [as_of])
+    return max(now, latest) if latest is not None else now
 
 
 def keep_log_order(ws: Workspace, persons: str, as_of: dt.date, what: str) -> None:
@@ -149,7 +160,7 @@ def claim(ws: Workspace, rules: RoutingRules, pool_name: str, rep: str, as_of: d
             f"SELECT CAST(? AS TIMESTAMP), ?, ?, o.person_id, o.pool, o.pool, o.owner, ?, "
             f"o.status, 'pending', 'claim', 'claimed', 'claimed'\n"
             f"FROM ownership o JOIN {CLAIMED} c ON c.person_id = o.person_id "
-            f"ORDER BY o.person_id", [ws.now(), run_id, as_of, rep])
+            f"ORDER BY o.person_id", [log_stamp(ws, as_of), run_id, as_of, rep])
         ws.execute(f"UPDATE ownership SET owner = ?, status = 'pending', status_since = ?, "
                    f"assigned_at = ?, dormant = FALSE, reason = 'claimed' "
                    f"WHERE person_id IN (SELECT person_id FROM {CLAIMED})",

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from leadctl.routing.lifecycle import keep_log_order
+from leadctl.routing.lifecycle import keep_log_order, log_stamp
 from leadctl.routing.model import DEFAULT_MERGE_KEEP, STATUSES, RoutingRules
 from leadctl.routing.tables import (
     CONFLICT_COLUMNS,
@@ -450,7 +450,7 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
     changed = bool(ws.scalar(changes_sql(run_id)))
     if not changed and not ws.scalar(moved_states_sql()) and not ws.scalar(moved_intents_sql()):
         return counts
-    now = now or ws.now()  # the workspace zone's clock
+    now = now or log_stamp(ws, as_of)  # the workspace zone's clock (never back)
     try:
         if changed:  # a split part's lock that joined a routed person: merged below
             ws.execute(split_joins_sql(as_of, run_id, rules.rep_first_pools()))

@@ -23,7 +23,7 @@ from leadctl.routing.allocation import (
     merge_dealt_sql,
     period_counts_sql,
 )
-from leadctl.routing.lifecycle import keep_log_order
+from leadctl.routing.lifecycle import keep_log_order, log_stamp
 from leadctl.routing.model import RoutingRules
 from leadctl.routing.parse import check_routing_expressions
 from leadctl.routing.sql import (
@@ -83,7 +83,7 @@ def run_routing(ws: Workspace, rules: RoutingRules, as_of: dt.date, *, dry_run: 
         groups = ws.rows(summary_sql())
         summary.update(_summary(ws, rules, groups, as_of, period_from, period_to, limit))
         if not dry_run:
-            ws.script(apply_sql(as_of, summary["run_id"], ws.now(),
+            ws.script(apply_sql(as_of, summary["run_id"], log_stamp(ws, as_of),
                                 logged=any(g["logged"] for g in groups),
                                 changed=any(g["changed"] for g in groups)))
             ws.script(set_meta_sql(ROUTED_WITH_KEY, rules.rules_hash))
