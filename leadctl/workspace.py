@@ -180,8 +180,11 @@ def memory_limit() -> str | None:
 
 def temp_directory(path: Path) -> Path:
     """Where DuckDB spills for the workspace at `path` (all its connections: DuckDB's temp
-    files carry the process id)."""
-    return path.with_name(path.name + ".tmp")
+    files carry the process id): beside the file it names, as its lock, so readers and
+    writers reaching it through a link spill to one folder (the writer's was the file's,
+    a reader's the link's)."""
+    real = Path(os.path.realpath(path))
+    return real.with_name(real.name + ".tmp")
 
 
 class SqlSession:

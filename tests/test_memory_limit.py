@@ -20,6 +20,7 @@ from leadctl.workspace import (
     open_reader,
     open_writer,
     parse_memory_limit,
+    reading,
 )
 from tests.conftest import Cli
 from tests.test_run import AS_OF, SAMPLE_INBOX, leadctl, runs_log, state
@@ -91,6 +92,13 @@ def test_the_limit_and_spill_folder_reach_every_connection(tmp_path):
     finally:
         reader.con.close()
     assert open_memory().scalar("SELECT current_setting('memory_limit')") == "152.5 MiB"
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "elsewhere" / "ws.duckdb"
+    link.symlink_to(db)  # one spill folder, the file's, whichever name opens it
+    with open_writer(link) as ws:
+        assert _settings(ws)[1] == str(tmp_path / "ws.duckdb.tmp")
+    with reading(link) as reader:
+        assert _settings(reader)[1] == str(tmp_path / "ws.duckdb.tmp")
 
 
 def test_the_env_gives_the_limit_when_not_configured(tmp_path, monkeypatch):
