@@ -12,7 +12,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from leadctl.cli import signals
+from leadctl.cli import output, signals
 from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules)
     MAX_LOCK_DAYS,
     Progress,
@@ -174,9 +174,27 @@ def _log_start(ctx: typer.Context) -> None:
     log.info("%s started", command)
 
     def done() -> None:  # when the command's context closes: after its output, warnings
-        if not ctx.meta.get(LOG_FAILED):
+        # (a stdout that refused the output: its failure is logged once the command ends)
+        if not ctx.meta.get(LOG_FAILED) and output.stdout_refused() is None:
             log.info("%s done in %.2fs", command, time.monotonic() - ctx.meta[LOG_STARTED])
     ctx.call_on_close(done)
+
+
+def stdout_refusal_reported(root: typer.Context, args: list[str]) -> bool:
+    """After a command that succeeded: whether stdout refused its output (a full disk, a
+    closed stdout). Then the command's failure is logged as any is (`find failed (exit 2):
+    cannot write to stdout: …`; `run`'s too, after its pipeline logged the published run)
+    and said on stderr: the caller exits 2. `args`: the command line from the command on."""
+    refused = output.stdout_refused()
+    if refused is None:
+        return False
+    message = f"{refused} (the command's work is done; only its output is lost)"
+    command = _command_named(root, args)
+    if command is not None and not root.meta.get(LOG_FAILED):
+        root.meta[LOG_FAILED] = True
+        log.error("%s failed (exit 2): %s", command, message)
+    error(message)
+    return True
 
 
 LOG_STARTED, LOG_FAILED = "leadctl.log_started", "leadctl.log_failed"

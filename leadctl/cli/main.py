@@ -78,6 +78,10 @@ def run_fast_portrait(opts: dict) -> int:
         output.report_failure(exc, 3, opts["json_out"], message=(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)"))
         return 3
+    refused = output.stdout_refused()
+    if refused is not None:  # as the Typer app says it (common.stdout_refusal_reported)
+        output.error(f"{refused} (the command's work is done; only its output is lost)")
+        return 2
     return 0
 
 
@@ -160,6 +164,9 @@ def main(held: list[int] | None = None) -> None:
         sys.exit(2)
     opts = parse_fast_portrait(sys.argv[1:])
     if completion_for_named_shell(sys.argv[1:]):
+        if output.stdout_refused() is not None:
+            output.error(output.stdout_refused())
+            sys.exit(2)
         return
     try:
         if opts is not None:
@@ -167,5 +174,15 @@ def main(held: list[int] | None = None) -> None:
             sys.exit(run_fast_portrait(opts))
         # also under `python -m leadctl`: completion is for `leadctl`
         typer_app(sys.argv[1:])(prog_name="leadctl")
+    except OSError as exc:  # Click's own output refused: `--help`, or a usage message
+        output.refuse_stdout(exc)  # (a stderr that refuses it loses this line too: exit 2)
+        output.error(output.stdout_refused())
+        sys.exit(2)
+    except SystemExit as done:
+        # `--version`, shell completion: printed before any command, with exit 0
+        if done.code in (0, None) and output.stdout_refused() is not None:
+            output.error(output.stdout_refused())
+            sys.exit(2)
+        raise
     finally:
         signals.exit_if_signalled()

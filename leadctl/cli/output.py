@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import errno
 import json
 import logging
 import math
@@ -177,14 +178,27 @@ def value_text(value: Any) -> str:
 
 
 def error(message: str) -> None:
-    sys.stderr.write(f"error: {visible(message)}\n")
+    write_stderr(f"error: {visible(message)}\n")
 
 
 def warn(message: str) -> None:
     """A warning on stderr (`warning: …`), and in the --log-file log as the stages' own
     warnings are (the stderr handler skips it: it is printed here)."""
-    sys.stderr.write(f"warning: {visible(message)}\n")
+    write_stderr(f"warning: {visible(message)}\n")
     logging.getLogger("leadctl").warning(visible(message), extra={PRINTED: True})
+
+
+def write_stderr(text: str) -> None:
+    """A message on stderr. A stderr that cannot be written (closed: `2>&-`, a full disk)
+    loses it, as the log's stderr handler does: the command still prints its result (one
+    JSON document under --json) and ends with its own exit code."""
+    if sys.stderr is None:
+        return
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):  # ValueError: a stderr file closed
+        pass
 
 
 PRINTED = "printed"  # a log record already written to stderr as it is
@@ -214,12 +228,50 @@ def _utf8(stream) -> bool:
 
 
 def write_stdout(text: str) -> None:
-    """Text on stdout, flushed: a reader that went away (`| head`) is then found here."""
+    """Text on stdout, flushed: a reader that went away (`| head`) is then found here, and
+    so is a stdout that cannot be written (`stdout_refused`)."""
+    if sys.stdout is None:  # fd 1 was closed when the command started (`>&-`)
+        refuse_stdout(OSError(errno.EBADF, os.strerror(errno.EBADF)))
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
         stdout_gone()
+    except (OSError, ValueError) as exc:  # ValueError: a stdout file closed
+        refuse_stdout(exc)
+
+
+# Why stdout refused the command's output (a full disk, a closed stdout), once it has.
+_STDOUT_REFUSED: list[str] = []
+
+
+def refuse_stdout(exc: BaseException) -> None:
+    """stdout cannot be written (`> /dev/full`, `>&-`), which no reader going away explains:
+    what is still to print is dropped and the command does its work to the end; then it
+    exits 2 saying so (`stdout_refused`), not with a traceback (exit 1) or exit 3."""
+    if not _STDOUT_REFUSED:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        _STDOUT_REFUSED.append(reason.rstrip("."))
+    try:
+        fileno = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no stdout, or its file closed
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fileno)  # also what Python's stdout still holds goes there
+    finally:
+        os.close(devnull)
+
+
+def stdout_refused() -> str | None:
+    """The `cannot write to stdout: …` message once stdout refused the output, else None."""
+    return f"cannot write to stdout: {_STDOUT_REFUSED[0]}" if _STDOUT_REFUSED else None
+
+
+def forget_stdout_refused() -> None:
+    """A new command (in-process callers, tests) starts with a stdout that refused nothing."""
+    _STDOUT_REFUSED.clear()
 
 
 def stdout_gone() -> None:
@@ -356,13 +408,39 @@ def stdout_console(piped_width: int = PIPED_WIDTH):
             self.quiet = True
             stdout_gone()
 
-    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else piped_width
+        def _check_buffer(self) -> None:
+            if sys.stdout is None and not self.quiet:  # rich would print to nowhere, exit 0
+                refuse_stdout(OSError(errno.EBADF, os.strerror(errno.EBADF)))
+            try:
+                super()._check_buffer()
+            except (OSError, ValueError) as exc:  # a full disk, a closed file: exit 2
+                self.quiet = True
+                del self._buffer[:]
+                refuse_stdout(exc)
+
+    width = None if isatty(sys.stdout) or os.environ.get("COLUMNS") else piped_width
     return StdoutConsole(width=width, markup=False)
 
 
 def stderr_console():
+    class StderrConsole(_safe_console_class()):
+        def _check_buffer(self) -> None:
+            try:
+                super()._check_buffer()
+            except (OSError, ValueError):  # a stderr that cannot be written: as write_stderr
+                self.quiet = True
+                del self._buffer[:]
+
     # a message is one line
-    return _safe_console_class()(stderr=True, markup=False, soft_wrap=True)
+    return StderrConsole(stderr=True, markup=False, soft_wrap=True)
+
+
+def isatty(stream) -> bool:
+    """Whether `stream` is a terminal; False for a closed one or none (`>&-`)."""
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 # Printed text is data (names, file names, values), never rich markup: a name `a[/b]`
@@ -486,7 +564,7 @@ class Progress:
         self._task = None
 
     def __enter__(self) -> Progress:
-        if sys.stderr.isatty():
+        if isatty(sys.stderr):
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
             from rich.progress import Progress as RichProgress
 

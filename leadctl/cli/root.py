@@ -29,6 +29,7 @@ class JsonFailureGroup(typer.core.TyperGroup):
     def make_context(self, info_name, args, parent=None, **extra):
         # The root's own options (`--memory-limit lots`) fail here, before invoke.
         wants_json = "--json" in args
+        output.forget_stdout_refused()  # (a command before it, in the same process)
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except Exception as exc:
@@ -44,7 +45,7 @@ class JsonFailureGroup(typer.core.TyperGroup):
             done = super().invoke(ctx)
         except typer.Exit as exc:
             if exc.exit_code == 0:
-                _log_file_refused()
+                _refused_writes(ctx, args)
             raise
         except Exception as exc:
             root_options = {o for p in self.params for o in (*p.opts, *p.secondary_opts)}
@@ -58,8 +59,17 @@ class JsonFailureGroup(typer.core.TyperGroup):
                     output.print_json(output.failure_document(
                         UsageError(exc.format_message()), 2))
             raise
-        _log_file_refused()
+        _refused_writes(ctx, args)
         return done
+
+
+def _refused_writes(ctx: typer.Context, args: list[str]) -> None:
+    """After a command that succeeded: exit 2 when stdout refused its output or its
+    --log-file could not be written, each said on stderr (its work is done)."""
+    refused = common.stdout_refusal_reported(ctx, args)
+    _log_file_refused()
+    if refused:
+        raise typer.Exit(2)
 
 
 class _LogFile(logging.FileHandler):
