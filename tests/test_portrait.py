@@ -919,3 +919,16 @@ def test_portrait_does_not_import_heavy_modules(ws_cli):
              "leadctl.ingest"}
     assert imported & heavy == set()
     assert "duckdb" in imported and "leadctl.views.portrait" in imported
+
+
+@pytest.mark.parametrize("width", [40, 50, 60, 70])
+def test_a_narrow_portrait_folds_its_hidden_columns_note_never_cuts_it(tmp_path, width):
+    # was cut to one line: `(2 columns hidden at 50 columns: channel, utm…`
+    data = portrait(seed_workspace(tmp_path / "big.duckdb", BIG_PERSON_SQL), "PBIG",
+                    as_of=dt.date(2026, 11, 1))
+    lines = render_lines(data, width=width)
+    assert len(lines) <= 40 and max(map(len, lines)) <= width, "\n".join(lines)
+    inside = " ".join(" ".join(line.strip("│ ").split()) for line in lines)
+    assert f"hidden at {width} columns: " in inside
+    notes = re.findall(r"\(\d columns? hidden at \d+ columns: [^)]*; use --json\)", inside)
+    assert len(notes) == inside.count("hidden at") >= 1 and "…" not in "".join(notes), notes

@@ -3,6 +3,7 @@ in `leadctl.cli.main` (support staff's lookup must start quickly)."""
 
 from __future__ import annotations
 
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -201,11 +202,21 @@ def _fixed_table(headers: list[str], rows: list[list[str]], caps: list[int], wid
     return t, hidden
 
 
-def _hidden_line(hidden: list[str], width: int):
+def _hidden_note(hidden: list[str], width: int) -> tuple:
+    """The `(N columns hidden at W columns: …; use --json)` note under a table `width`
+    cells wide (the screen's less the panel's 4). Returns (Text, lines used)."""
+    return _note(output.hidden_note(hidden, width + 4), width)
+
+
+def _note(text: str, width: int) -> tuple:
+    """A dim note line of a panel `width` cells wide, folded as other tables' notes are,
+    never cut; the lines it takes count in the screen's line budget. (Text, lines used)."""
+    from rich.console import Console
     from rich.text import Text
 
-    return Text(output.hidden_note(hidden, width), style="dim", no_wrap=True,
-                overflow="ellipsis")
+    note = Text(text, style="dim", overflow="fold")
+    measure = Console(width=width, file=StringIO(), color_system=None)
+    return note, len(note.wrap(measure, width))
 
 
 def _header(p: dict, width: int) -> tuple:
@@ -278,12 +289,14 @@ def _identity(p: dict, width: int) -> tuple:
         parts.append(table)
         height += 1 + len(leads)
         if hidden:
-            parts.append(_hidden_line(hidden, width + 4))
-            height += 1
+            note, lines = _hidden_note(hidden, width)
+            parts.append(note)
+            height += lines
     more = p["lead_count"] - len(leads)
     if more > 0:
-        parts.append(Text(f"+{more} more leads (leadctl export leads, or --json)", style="dim"))
-        height += 1
+        note, lines = _note(f"+{more} more leads (leadctl export leads, or --json)", width)
+        parts.append(note)
+        height += lines
     title = (f"[bold]identity[/]  {p['lead_count']} lead(s)  first {_day(p.get('first_seen'))}"
              f"  last {_day(p.get('last_seen'))}")
     return _panel(Group(*parts), title), height
@@ -380,8 +393,9 @@ def _bottom(p: dict, width: int) -> tuple:
             parts.append(Text(f"+{older} older in --json", style="dim"))
             height += 1
         if hidden:
-            parts.append(_hidden_line(hidden, width + 4))
-            height += 1
+            note, lines = _hidden_note(hidden, width)
+            parts.append(note)
+            height += lines
     else:
         parts.append(Text("no assignments yet", style="dim"))
         height += 1
