@@ -413,6 +413,22 @@ def test_options_the_parser_refuses_are_logged_as_a_failed_command(tmp_path, arg
                               f"ERROR {command} failed (exit 2): {message}"]
 
 
+@pytest.mark.parametrize("args, env", [
+    (["--memory-limit", "junk", "identity", "why", "P1", "P2"], {}),
+    (["identity", "why", "P1", "P2"], {"LEADCTL_MEMORY_LIMIT": "junk"}),  # a cron job's env
+])
+def test_a_root_option_the_parser_refuses_is_logged_too(tmp_path, monkeypatch, args, env):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    log = tmp_path / "cron.log"
+    result = Cli(tmp_path / "ws.duckdb")("--log-file", log, *args)
+    assert result.exit_code == 2
+    assert log_lines(log) == [
+        "INFO identity why started", "ERROR identity why failed (exit 2): Invalid value for "
+        "'--memory-limit' (env var: 'LEADCTL_MEMORY_LIMIT'): must be a size such as 3GB, 500MB or "
+        "1.5GiB, not 'junk'"]
+
+
 def test_a_bad_as_of_is_logged_after_the_commands_start(tmp_path):
     log = tmp_path / "ops.log"
     cli = Cli(tmp_path / "ws.duckdb")

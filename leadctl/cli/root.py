@@ -28,15 +28,16 @@ class JsonFailureGroup(typer.core.TyperGroup):
 
     def make_context(self, info_name, args, parent=None, **extra):
         # The root's own options (`--memory-limit lots`) fail here, before invoke.
-        wants_json = "--json" in args
+        wants_json, given = "--json" in args, list(args)  # (the parse consumes `args`)
         output.forget_stdout_refused()  # (a command before it, in the same process)
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except Exception as exc:
-            if wants_json and getattr(exc, "exit_code", None) == 2 \
-                    and hasattr(exc, "format_message"):
-                output.print_json(output.failure_document(
-                    UsageError(exc.format_message()), 2))
+            if getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message"):
+                if wants_json:
+                    output.print_json(output.failure_document(
+                        UsageError(exc.format_message()), 2))
+                _root_refusal_logged(self, given, exc.format_message())
             raise
 
     def invoke(self, ctx):
@@ -61,6 +62,37 @@ class JsonFailureGroup(typer.core.TyperGroup):
             raise
         _refused_writes(ctx, args)
         return done
+
+
+def _root_refusal_logged(group: typer.core.TyperGroup, args: list[str], message: str) -> None:
+    """A root option the parser refuses (`--memory-limit junk`, also from
+    LEADCTL_MEMORY_LIMIT) is logged to the --log-file given beside it as a command's
+    refused option is (`find started`, `find failed (exit 2): …`): a cron job's log says
+    why the night did nothing. Read from the command line itself: the parse that would
+    set the log up is the one that failed."""
+    valued = {o for p in group.params if not getattr(p, "is_flag", False)
+              for o in (*p.opts, *p.secondary_opts)}
+    log_file, names, words = None, [], iter(args)
+    for word in words:
+        option, given, value = word.partition("=")
+        if option in valued:
+            value = value if given else next(words, None)
+            log_file = value if option == "--log-file" else log_file
+        elif not word.startswith("-"):
+            names.append(word)
+    if log_file is None or not names:
+        return
+    command = group.get_command(None, names[0])  # (a group's command names its subcommand)
+    if command is None:
+        return
+    name = names[0] + (f" {names[1]}" if len(names) > 1 and getattr(
+        command, "get_command", None) and command.get_command(None, names[1]) else "")
+    try:
+        _configure_logging(logging.WARNING, _log_file(Path(log_file)))
+    except typer.BadParameter:
+        return  # no log to write to: stderr says it all
+    common.log.info("%s started", name)
+    common.log.error("%s failed (exit 2): %s", name, message)
 
 
 def _refused_writes(ctx: typer.Context, args: list[str]) -> None:
