@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -44,6 +45,15 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path / "ws.duckdb")
+
+
+def db_rows(cli: Cli, sql: str) -> list[tuple]:
+    """The rows of `sql` in the workspace of `cli`, read apart (read-only)."""
+    con = duckdb.connect(str(cli.db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
 
 
 def write(path: Path, text: str, encoding: str = "utf-8", bom: bool = False) -> Path:

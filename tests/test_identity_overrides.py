@@ -629,19 +629,24 @@ def _append_many(rules_dir: str, worker: int, start) -> None:
                                       "reason": "same person"}])
 
 
-def test_appends_from_processes_at_the_same_time_all_stay(tmp_path):
-    # two `identity link` at once: each read the file, added its entry, wrote it back
-
-
+def _append_at_once(folders: list[Path]) -> None:
+    """A process per folder appending 15 entries each, all starting together."""
     context = multiprocessing.get_context("spawn")
-    start = context.Barrier(3)
-    workers = [context.Process(target=_append_many, args=(str(tmp_path), w, start))
-               for w in range(3)]
+    start = context.Barrier(len(folders))
+    workers = [context.Process(target=_append_many, args=(str(folder), w, start))
+               for w, folder in enumerate(folders)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(60)
-    assert [w.exitcode for w in workers] == [0, 0, 0]
+    assert [w.exitcode for w in workers] == [0] * len(folders)
+
+
+def test_appends_from_processes_at_the_same_time_all_stay(tmp_path):
+    # two `identity link` at once: each read the file, added its entry, wrote it back
+
+
+    _append_at_once([tmp_path] * 3)
     text = (tmp_path / OVERRIDES_FILE).read_text(encoding="utf-8")
     assert text.count("- kind:") == 45
     assert sorted(p.name for p in tmp_path.iterdir()) == [OVERRIDES_FILE]  # no temp, no lock
@@ -654,16 +659,7 @@ def test_appends_through_a_link_and_to_its_file_at_the_same_time_all_stay(tmp_pa
     shared.mkdir()
     (shared / OVERRIDES_FILE).write_text("overrides:\n", encoding="utf-8")
     (checkout / OVERRIDES_FILE).symlink_to(shared / OVERRIDES_FILE)
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(3)
-    workers = [context.Process(target=_append_many,
-                               args=(str(shared if w == 1 else checkout), w, start))
-               for w in range(3)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(60)
-    assert [w.exitcode for w in workers] == [0, 0, 0]
+    _append_at_once([checkout, shared, checkout])
     assert (shared / OVERRIDES_FILE).read_text(encoding="utf-8").count("- kind:") == 45
     assert (checkout / OVERRIDES_FILE).is_symlink()
 

@@ -5,15 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tests.conftest import Cli
-
-
-def table(cli: Cli, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(cli.db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+from tests.conftest import Cli, db_rows
 
 
 def ingest(cli: Cli, path, *args: str) -> dict:
@@ -38,8 +30,8 @@ def test_a_line_of_damaged_bytes_after_a_blank_line_keeps_the_record_numbers(
     path.write_bytes(data)
     assert ingest(cli, path)["exit_code"] == 0
     key = "lead_id" if data.startswith(b"lead_id") else "phone"
-    assert table(cli, f"SELECT {key}, row_number FROM leads ORDER BY row_number") == leads
-    assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == rejects
+    assert db_rows(cli, f"SELECT {key}, row_number FROM leads ORDER BY row_number") == leads
+    assert db_rows(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == rejects
 
 
 @pytest.mark.parametrize("data, value", [
@@ -59,9 +51,9 @@ def test_a_cr_inside_a_quoted_value_beside_a_quote_left_open_rejects_that_line_o
     file = ingest(cli, path)
     assert (file["exit_code"], file["status"], file["loaded"], file["rejected"],
             file["message"]) == (0, "loaded", 1, 1, "")
-    assert table(cli, "SELECT lead_id, name, phone, row_number FROM leads") == [
+    assert db_rows(cli, "SELECT lead_id, name, phone, row_number FROM leads") == [
         ("A1", value, "13800000061", 1)]
-    assert table(cli, "SELECT row_number, reason, detail FROM rejects") == [
+    assert db_rows(cli, "SELECT row_number, reason, detail FROM rejects") == [
         (2, "unquoted_value", "Value with unterminated quote found.")]
 
 
@@ -101,9 +93,9 @@ def test_a_latin1_file_is_read_as_utf8_its_accented_rows_rejected_never_gb18030(
     assert [(f["encoding"], f["status"], f["loaded"], f["rejected"], f["message"])
             for f in result.json()["files"]] == [
         ("utf-8", "loaded", 2, 1, LATIN1_MESSAGE), ("utf-8", "loaded", 1, 3, LATIN1_MESSAGE)]
-    assert table(cli, "SELECT lead_id, name, row_number FROM leads ORDER BY lead_key") == [
+    assert db_rows(cli, "SELECT lead_id, name, row_number FROM leads ORDER BY lead_key") == [
         ("L1", "Ana", 1), ("L3", "Luis", 3), ("S4", "Luis", 4)]
-    assert table(cli, "SELECT source, row_number, reason, detail FROM rejects "
+    assert db_rows(cli, "SELECT source, row_number, reason, detail FROM rejects "
                       "ORDER BY file_id, row_number") == [
         ("ramon", 2, "invalid_encoding", LATIN1_DETAIL),
         *[("spanish", n, "invalid_encoding", LATIN1_DETAIL) for n in (1, 2, 3)]]
@@ -123,7 +115,7 @@ def test_a_gbk_file_stays_gbk_and_its_damaged_row_names_gb18030(cli, tmp_path):
     file = ingest(cli, path)
     assert (file["exit_code"], file["encoding"], file["loaded"], file["rejected"]) == (
         0, "gb18030", 5, 1)
-    assert table(cli, "SELECT name FROM leads ORDER BY lead_key") == [
+    assert db_rows(cli, "SELECT name FROM leads ORDER BY lead_key") == [
         ("张三",), ("李四",), ("王五",), ("Ram髇",), ("赵六",)]
-    assert table(cli, "SELECT row_number, reason, detail FROM rejects") == [
+    assert db_rows(cli, "SELECT row_number, reason, detail FROM rejects") == [
         (6, "invalid_encoding", "bytes that are not gb18030 (the file was read as gb18030)")]

@@ -12,22 +12,14 @@ import zipfile
 import zlib
 from pathlib import Path
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Cli, write
+from tests.conftest import Cli, db_rows, write
 
 UTF8_ZH = "线索ID,手机号\n1,13900000001\n"
 
-
-def table(cli, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(cli.db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_a_file_of_which_no_row_loaded_is_rejected_or_empty_in_json_and_table(cli, tmp_path):
@@ -42,7 +34,7 @@ def test_a_file_of_which_no_row_loaded_is_rejected_or_empty_in_json_and_table(cl
         ("blank", "empty", "empty file: nothing to ingest"),
         ("good", "loaded", ""),
         ("header", "empty", "no rows")]
-    assert table(cli, "SELECT source, status, rows_read, rows_loaded, rows_rejected "
+    assert db_rows(cli, "SELECT source, status, rows_read, rows_loaded, rows_rejected "
                       "FROM ingested_files ORDER BY file_id") == [
         ("allbad", "rejected", 2, 0, 2), ("blank", "empty", 0, 0, 0),
         ("good", "loaded", 1, 1, 0), ("header", "empty", 0, 0, 0)]
@@ -60,15 +52,15 @@ def test_the_header_line_again_is_known_as_written(cli, tmp_path, header):
     (tmp_path / "a.csv").write_text(f"{header}\n{row}\n{header.strip()}\n"
                                     f"{row.replace('01', '02')}\n", encoding="utf-8")
     assert cli("ingest", tmp_path).exit_code == 0
-    assert table(cli, "SELECT row_number, reason FROM rejects") == [(2, "repeated_header")]
-    assert table(cli, "SELECT phone FROM leads ORDER BY 1") == [("13900000001",),
+    assert db_rows(cli, "SELECT row_number, reason FROM rejects") == [(2, "repeated_header")]
+    assert db_rows(cli, "SELECT phone FROM leads ORDER BY 1") == [("13900000001",),
                                                                 ("13900000002",)]
 
 
 def test_a_rejected_line_keeps_its_text_as_written_in_a_crlf_file(cli, tmp_path):
     (tmp_path / "a.csv").write_bytes(b"phone,city\r\n13900000001,a\r\n13900000002\r\n")
     assert cli("ingest", tmp_path).exit_code == 0
-    assert table(cli, "SELECT row_number, reason, raw FROM rejects") == [
+    assert db_rows(cli, "SELECT row_number, reason, raw FROM rejects") == [
         (2, "missing_columns", "13900000002")]  # was '\n13900000002'
 
 
@@ -113,7 +105,7 @@ def test_a_dos_end_of_file_mark_is_not_read_as_data(cli, tmp_path):
     assert [(f["source"], f["status"], f["loaded"], f["rejected"])
             for f in result.json()["files"]] == [("a", "loaded", 1, 0), ("b", "loaded", 1, 0),
                                                  ("cbe", "loaded", 1, 0), ("cle", "loaded", 1, 0)]
-    assert table(cli, "SELECT lead_id, phone, CAST(created_at AS VARCHAR) FROM leads "
+    assert db_rows(cli, "SELECT lead_id, phone, CAST(created_at AS VARCHAR) FROM leads "
                       "ORDER BY ALL") == [("1", "13900000001", "2026-10-02 00:00:00"),
                                           ("2", "13900000002", None),
                                           ("3", "13900000003", None),
@@ -123,7 +115,7 @@ def test_a_dos_end_of_file_mark_is_not_read_as_data(cli, tmp_path):
 def test_skipped_duplicate_names_the_earlier_file_and_when(cli, tmp_path):
     first = write(tmp_path / "a.csv", "lead_id,phone\n1,13900000001\n")
     assert cli("ingest", first).exit_code == 0
-    (at,), = table(cli, "SELECT strftime(ingested_at, '%Y-%m-%d %H:%M:%S') FROM ingested_files")
+    (at,), = db_rows(cli, "SELECT strftime(ingested_at, '%Y-%m-%d %H:%M:%S') FROM ingested_files")
     copy = write(tmp_path / "copy.csv", "lead_id,phone\n1,13900000001\n")
     result = cli("ingest", copy, "--json")
     assert result.json()["files"][0]["duplicate_of"] == {"file": str(first), "ingested_at": at}
@@ -143,8 +135,8 @@ def test_run_treats_a_file_that_loaded_nothing_as_a_data_check(cli, tmp_path):
         1, "warning: ingest: 1 of 3 rows rejected (33.3%; allowed 100%), see `leadctl "
            f"export rejects`\nerror: no row loaded from {inbox}/allbad.csv (rejected), "
            f"{inbox}/header.csv (empty)\n")
-    assert table(cli, "SELECT outcome FROM runs") == [("data_check_failed",)]
-    assert table(cli, "SELECT count(*) FROM leads") == [(2,)]  # the work is published
+    assert db_rows(cli, "SELECT outcome FROM runs") == [("data_check_failed",)]
+    assert db_rows(cli, "SELECT count(*) FROM leads") == [(2,)]  # the work is published
 
 
 def test_run_with_an_invalid_file_exits_2_and_changes_nothing(cli, tmp_path):
@@ -157,7 +149,7 @@ def test_run_with_an_invalid_file_exits_2_and_changes_nothing(cli, tmp_path):
     assert (f"1 inbox file(s) could not be read or used, nothing was changed: {inbox}/sem.csv: "
             "no identifier column (found: 姓名, city; expected one of phone, email, wechat, "
             "device_id, id_card or an alias of one, see rules/sources.yaml)") in result.stderr
-    assert table(cli, "SELECT count(*) FROM ingested_files") == [(0,)]
+    assert db_rows(cli, "SELECT count(*) FROM ingested_files") == [(0,)]
 
 
 def test_text_junk_is_refused_like_binary_junk(cli, tmp_path):
@@ -190,7 +182,7 @@ def test_data_lines_ending_in_a_delimiter_load_whatever_their_number(cli, tmp_pa
     assert result.exit_code == 0, result.stderr
     assert [(f["status"], f["loaded"], f["rejected"]) for f in result.json()["files"]] == [
         ("loaded", 3, 0), ("loaded", 300, 0)]
-    assert table(cli, "SELECT count(*), count(attributes), max(row_number) FROM leads "
+    assert db_rows(cli, "SELECT count(*), count(attributes), max(row_number) FROM leads "
                       "WHERE source = 'trailing'") == [(300, 0, 300)]
     # The header's own trailing delimiter: its rows are read as a small file's are (one
     # value short of the header: missing_columns), the file is not refused as junk
@@ -246,7 +238,7 @@ def test_a_header_name_spanning_lines_after_a_space_past_a_quote_loads(cli, tmp_
     result = cli("ingest", ok, "--json")
     assert (result.exit_code, result.stderr) == (0, "")
     assert [(f["status"], f["loaded"]) for f in result.json()["files"]] == [("loaded", 2)]
-    assert table(cli, "SELECT phone, attributes::VARCHAR, row_number FROM leads "
+    assert db_rows(cli, "SELECT phone, attributes::VARCHAR, row_number FROM leads "
                       "ORDER BY row_number") == [
         ("13800000001", '{"home\\ncity":"北京"}', 1),
         ("13800000002", '{"home\\ncity":"上海"}', 2)]
@@ -297,9 +289,9 @@ def test_one_bad_byte_in_a_small_file_rejects_its_row_only(cli, tmp_path):
     assert [(f["source"], f["status"], f["encoding"], f["loaded"], f["rejected"])
             for f in result.json()["files"]] == [
         ("nul", "loaded", "utf-8", 2, 0), ("gbk", "loaded", "gb18030", 1, 1)]
-    assert table(cli, "SELECT lead_id, name FROM leads ORDER BY 1") == [
+    assert db_rows(cli, "SELECT lead_id, name FROM leads ORDER BY 1") == [
         ("K1", "张三"), ("N1", "a\x00b"), ("N2", "ok")]  # the NUL a character of its cell
-    assert table(cli, "SELECT source, row_number, reason FROM rejects") == [
+    assert db_rows(cli, "SELECT source, row_number, reason FROM rejects") == [
         ("gbk", 2, "invalid_encoding")]
 
 
@@ -310,7 +302,7 @@ def test_one_bad_byte_in_a_small_file_rejects_its_row_only(cli, tmp_path):
 def test_a_header_whose_quotes_close_loads(cli, tmp_path, header, names):
     path = write(tmp_path / "x.csv", f"{header}\n13812345671,SH\n")
     assert cli("ingest", path).exit_code == 0
-    assert table(cli, "SELECT phone, attributes FROM leads") == [
+    assert db_rows(cli, "SELECT phone, attributes FROM leads") == [
         ("13812345671", '{"' + names[1].replace("\n", "\\n") + '":"SH"}')]
 
 
@@ -319,8 +311,8 @@ def test_a_few_ragged_rows_are_still_rejected_row_by_row(cli, tmp_path):
                  "3,13900000003,上海\n4,13900000004,x,y\n5,13900000005,广州\n")
     result = cli("ingest", path, "--json")
     assert (result.exit_code, result.json()["files"][0]["status"]) == (0, "loaded")
-    assert table(cli, "SELECT lead_id FROM leads ORDER BY 1") == [("1",), ("3",), ("5",)]
-    assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == [
+    assert db_rows(cli, "SELECT lead_id FROM leads ORDER BY 1") == [("1",), ("3",), ("5",)]
+    assert db_rows(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == [
         (2, "missing_columns"), (4, "too_many_columns")]
 
 
@@ -331,9 +323,9 @@ def test_blank_lines_use_no_record_number(cli, tmp_path, eol):
     path = tmp_path / "x.csv"
     path.write_bytes(eol.join(lines).encode())
     assert cli("ingest", path).exit_code == 0
-    assert table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == [
+    assert db_rows(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == [
         ("1", 1), ("3", 3), ("5", 5)]
-    assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == [
+    assert db_rows(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == [
         (2, "missing_columns"), (4, "too_many_columns")]
 
 
@@ -359,8 +351,8 @@ def test_a_line_of_white_space_alone_is_a_blank_line(cli, tmp_path, eol, lines, 
     result = cli("ingest", path, "--strict", "--json")
     assert result.exit_code == (1 if rejects else 0), result.stderr
     assert result.json()["totals"]["rows_read"] == len(leads) + len(rejects)
-    assert table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == leads
-    assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == rejects
+    assert db_rows(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == leads
+    assert db_rows(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == rejects
 
 
 def test_a_line_of_tabs_alone_in_a_tab_separated_file_is_a_blank_line(cli, tmp_path):
@@ -368,9 +360,9 @@ def test_a_line_of_tabs_alone_in_a_tab_separated_file_is_a_blank_line(cli, tmp_p
     path = write(tmp_path / "x.tsv", "lead_id\tphone\tcity\n1\t13900000001\t北京\n"
                  "\t\n \t \n2\t13900000002\n3\t13900000003\t上海\n")
     assert cli("ingest", path).exit_code == 0
-    assert table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == [
+    assert db_rows(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == [
         ("1", 1), ("3", 3)]
-    assert table(cli, "SELECT row_number, reason FROM rejects") == [(2, "missing_columns")]
+    assert db_rows(cli, "SELECT row_number, reason FROM rejects") == [(2, "missing_columns")]
 
 
 @pytest.mark.parametrize("text", [
@@ -382,9 +374,9 @@ def test_a_tab_separated_row_of_empty_values_is_rejected_never_lost(cli, tmp_pat
     path = write(tmp_path / "x.tsv", text)
     assert cli("ingest", path).exit_code == 0
     first = "B" if "B" in text else "L1"
-    assert table(cli, "SELECT row_number, reason FROM rejects") == [
+    assert db_rows(cli, "SELECT row_number, reason FROM rejects") == [
         (1 if first == "B" else 2, "no_identifier")]
-    assert table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == (
+    assert db_rows(cli, "SELECT lead_id, row_number FROM leads ORDER BY 1") == (
         [("B", 2), ("C", 3)] if first == "B" else [("L1", 1), ("L3", 3)])
 
 
@@ -407,8 +399,8 @@ def test_blank_lines_of_a_one_column_file_use_no_record_number(cli, tmp_path, te
     result = cli("ingest", write(tmp_path / "list.csv", text), "--strict", "--json")
     assert result.exit_code == (1 if rejects else 0), result.stderr
     assert result.json()["totals"]["rows_read"] == len(leads) + len(rejects)
-    assert table(cli, "SELECT phone, row_number FROM leads ORDER BY 2") == leads
-    assert table(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == rejects
+    assert db_rows(cli, "SELECT phone, row_number FROM leads ORDER BY 2") == leads
+    assert db_rows(cli, "SELECT row_number, reason FROM rejects ORDER BY 1") == rejects
 
 
 @pytest.mark.parametrize("text, leads", [
@@ -426,8 +418,8 @@ def test_a_one_column_file_with_a_value_spanning_lines_loses_no_record(cli, tmp_
     result = cli("ingest", write(tmp_path / "list.csv", text), "--strict", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["totals"]["rows_read"] == len(leads)
-    assert table(cli, "SELECT phone, row_number FROM leads ORDER BY 2") == leads
-    assert table(cli, "SELECT * FROM rejects") == []
+    assert db_rows(cli, "SELECT phone, row_number FROM leads ORDER BY 2") == leads
+    assert db_rows(cli, "SELECT * FROM rejects") == []
 
 
 _BLANK = st.sampled_from(["", " ", "  ", "\t", " \t "])
@@ -475,8 +467,8 @@ def test_a_cr_in_a_quoted_value_with_blank_lines_and_a_ragged_row_loads(cli, tmp
     path = tmp_path / "x.csv"
     path.write_bytes(b'lead_id,phone,name\nL0,13800000000,Ann,EXTRA\n\nL6,13800000006,"a\rb"\n')
     assert cli("ingest", path).exit_code == 0
-    assert table(cli, "SELECT lead_id, row_number, name FROM leads") == [("L6", 2, "a\rb")]
-    assert table(cli, "SELECT row_number, reason FROM rejects") == [(1, "too_many_columns")]
+    assert db_rows(cli, "SELECT lead_id, row_number, name FROM leads") == [("L6", 2, "a\rb")]
+    assert db_rows(cli, "SELECT row_number, reason FROM rejects") == [(1, "too_many_columns")]
 
 
 def test_blank_lines_use_no_number_in_a_file_whose_quoted_values_span_lines(cli, tmp_path):
@@ -486,9 +478,9 @@ def test_blank_lines_use_no_number_in_a_file_whose_quoted_values_span_lines(cli,
                  'L2,13900000002,x,extra\nL3,13900000003,"a\n\nb"\n\n\n'
                  'L5,13900000005,x,y\nL4,13900000004,z\n')
     assert cli("ingest", path).exit_code == 0
-    assert table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 2") == [
+    assert db_rows(cli, "SELECT lead_id, row_number FROM leads ORDER BY 2") == [
         ("L1", 1), ("L3", 3), ("L4", 5)]
-    assert table(cli, "SELECT row_number, reason, raw LIKE 'L2,%' FROM rejects ORDER BY 1") == [
+    assert db_rows(cli, "SELECT row_number, reason, raw LIKE 'L2,%' FROM rejects ORDER BY 1") == [
         (2, "too_many_columns", True), (4, "too_many_columns", False)]
 
 
@@ -498,8 +490,8 @@ def test_a_value_that_starts_or_ends_with_a_line_break_pairs_its_quotes(cli, tmp
     path = write(tmp_path / "x.csv", f'lead_id,phone,note\nL1,13900000001,{note}\n\n'
                  'L2,13900000002,x,extra\nL3,13900000003,z\n')
     assert cli("ingest", path).exit_code == 0
-    assert (table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 2"),
-            table(cli, "SELECT row_number FROM rejects")) == ([("L1", 1), ("L3", 3)], [(2,)])
+    assert (db_rows(cli, "SELECT lead_id, row_number FROM leads ORDER BY 2"),
+            db_rows(cli, "SELECT row_number FROM rejects")) == ([("L1", 1), ("L3", 3)], [(2,)])
 
 
 @pytest.mark.parametrize("note, numbers", [
@@ -513,8 +505,8 @@ def test_a_stray_quote_in_a_file_whose_values_span_lines(cli, tmp_path, note, nu
     path = write(tmp_path / "x.csv", 'lead_id,phone,note\nL1,13900000001,"multi\nline"\n\n'
                  f'L2,13900000002,x,extra\nL3,13900000003,{note}\nL4,13900000004,z\n')
     assert cli("ingest", path).exit_code == 0
-    assert (table(cli, "SELECT lead_id, row_number FROM leads ORDER BY 2"),
-            table(cli, "SELECT row_number FROM rejects")) == numbers
+    assert (db_rows(cli, "SELECT lead_id, row_number FROM leads ORDER BY 2"),
+            db_rows(cli, "SELECT row_number FROM rejects")) == numbers
 
 
 def test_forced_encoding_that_garbles_utf8_is_refused_without_force(cli, tmp_path):
@@ -523,7 +515,7 @@ def test_forced_encoding_that_garbles_utf8_is_refused_without_force(cli, tmp_pat
     assert (refused.exit_code, refused.stderr) == (2, (
         f"error: {path}: the file is valid UTF-8 and --encoding gbk would garble it ('线索' "
         "would read as '绾跨储'); drop --encoding, or add --force to read it as gbk anyway\n"))
-    assert table(cli, "SELECT count(*) FROM ingested_files") == [(0,)]
+    assert db_rows(cli, "SELECT count(*) FROM ingested_files") == [(0,)]
     forced = cli("ingest", path, "--encoding", "gbk", "--force", "--json")
     assert forced.json()["files"][0]["warning"] == (
         "the file is valid UTF-8 and --encoding gbk would garble it ('线索' would read as "
@@ -553,14 +545,14 @@ def test_forced_encoding_that_fits_is_quiet(cli, tmp_path):
     write(tmp_path / "ascii.csv", "lead_id,phone\n2,13900000002\n")
     result = cli("ingest", tmp_path, "--encoding", "gbk")
     assert (result.exit_code, result.stderr) == (0, "")
-    assert table(cli, "SELECT phone FROM leads ORDER BY phone") == [
+    assert db_rows(cli, "SELECT phone FROM leads ORDER BY phone") == [
         ("13900000001",), ("13900000002",)]
 
 
 def test_a_quote_after_spaces_opens_a_quoted_field(cli, tmp_path):
     path = write(tmp_path / "x.csv", 'lead_id,phone,city\nG0, "13900000000", "北京, 朝阳"\n')
     assert cli("ingest", path).exit_code == 0
-    assert table(cli, "SELECT lead_id, phone, city FROM leads") == [
+    assert db_rows(cli, "SELECT lead_id, phone, city FROM leads") == [
         ("G0", "13900000000", "北京, 朝阳")]
 
 
@@ -583,9 +575,9 @@ def _ingest(data: bytes, *args: str):
         (Path(tmp) / "x.csv").write_bytes(data)
         cli = Cli(Path(tmp) / "ws.duckdb")
         result = cli("ingest", Path(tmp) / "x.csv", "--json", *args)
-        leads = table(cli, "SELECT lead_id, phone, row_number FROM leads") \
+        leads = db_rows(cli, "SELECT lead_id, phone, row_number FROM leads") \
             if cli.db.exists() else []
-        rejected = table(cli, "SELECT row_number FROM rejects") if cli.db.exists() else []
+        rejected = db_rows(cli, "SELECT row_number FROM rejects") if cli.db.exists() else []
     return result, leads, [n for (n,) in rejected]
 
 
@@ -706,13 +698,13 @@ def test_a_file_misread_by_a_forced_encoding_is_read_again_when_sent_again(cli, 
             for f in again.json()["files"]] == [
         ("loaded", "utf-8", 2, "read again as utf-8: replaces what file(s) 1 loaded"),
         ("loaded", "utf-8", 1, "read again as utf-8: replaces what file(s) 2 loaded")]
-    assert table(cli, "SELECT file_id, kind, row_number, reason, detail FROM rejects "
+    assert db_rows(cli, "SELECT file_id, kind, row_number, reason, detail FROM rejects "
                       "ORDER BY ALL") == [
         (1, "leads", 1, "superseded", "read again as utf-8 by file 3"),
         (1, "leads", 2, "superseded", "read again as utf-8 by file 3"),
         (2, "events", 1, "superseded", "read again as utf-8 by file 4")]
     assert cli("run", "--as-of", "2026-10-02").exit_code == 0
-    assert table(cli, "SELECT p.name, f.first_order_category FROM persons p "
+    assert db_rows(cli, "SELECT p.name, f.first_order_category FROM persons p "
                       "JOIN person_features f USING (person_id) ORDER BY p.phone") == [
         ("张三", "家居"), ("李四", None)]
     for forced in ((), ("--encoding", "utf8")):
@@ -735,9 +727,9 @@ def test_a_misread_file_sent_again_to_take_a_correction_back_leaves_no_garbled_l
     again = cli("ingest", web, "--json").json()["files"][0]
     assert (again["status"], again["superseded"], again["message"]) == (
         "loaded", 2, "read again as utf-8: replaces what file(s) 1 loaded")
-    assert table(cli, "SELECT lead_key, file_id, name FROM leads ORDER BY 1") == [
+    assert db_rows(cli, "SELECT lead_key, file_id, name FROM leads ORDER BY 1") == [
         (1, 3, "张三"), (4, 3, "王五")]
-    assert table(cli, "SELECT file_id, row_number, detail FROM rejects ORDER BY ALL") == [
+    assert db_rows(cli, "SELECT file_id, row_number, detail FROM rejects ORDER BY ALL") == [
         (1, 1, "replaced by file 2"), (1, 2, "read again as utf-8 by file 3"),
         (2, 1, "replaced by file 3")]
 
@@ -753,7 +745,7 @@ def test_a_misread_file_with_no_row_left_says_it_replaced_none(cli, tmp_path):
     assert (again["status"], again["superseded"], again["message"]) == (
         "loaded", 1, "read again as utf-8: file(s) 1 had no row stored any more (replaced "
         "by later files): none replaced")
-    assert table(cli, "SELECT file_id, row_number, detail FROM rejects ORDER BY ALL") == [
+    assert db_rows(cli, "SELECT file_id, row_number, detail FROM rejects ORDER BY ALL") == [
         (1, 1, "replaced by file 2"), (2, 1, "replaced by file 3")]
 
 

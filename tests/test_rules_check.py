@@ -12,7 +12,7 @@ import leadctl.ruleset as ruleset
 from leadctl.errors import RuleError
 from leadctl.rules.load import rules_hash
 from leadctl.ruleset import load_rules
-from tests.conftest import RULES, Cli
+from tests.conftest import RULES, Cli, db_rows
 from tests.test_rules_load import nested_aliases
 
 BAD_TIER = """\
@@ -44,13 +44,6 @@ def seeded(cli: Cli) -> Cli:
     con.close()
     return cli
 
-
-def db_rows(cli: Cli, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(cli.db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_rules_check_passes_on_the_shipped_rules(cli):

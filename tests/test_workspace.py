@@ -185,32 +185,18 @@ def _hold_lock(db, ready, release, create=False):
         release.wait(20)
 
 
-def test_second_writer_is_refused_with_pid(tmp_path):
+@pytest.mark.parametrize("published", [True, False])  # False: a new workspace's first night
+def test_second_writer_is_refused_with_pid(tmp_path, published):
     db = tmp_path / "ws.duckdb"
-    with open_writer(db, create=True):
-        pass
-    ctx = multiprocessing.get_context("fork")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(db, ready, release))
-    holder.start()
-    try:
-        assert ready.wait(20)
-        with pytest.raises(WorkspaceLocked, match=rf"pid {holder.pid}\b"), open_writer(db):
+    if published:
+        with open_writer(db, create=True):
             pass
-    finally:
-        release.set()
-        holder.join(20)
-
-
-def test_a_writer_during_a_workspace_s_first_night_is_refused_with_pid_not_told_to_init(
-        tmp_path):
-    db = tmp_path / "ws.duckdb"  # not published until the first writer ends
     ctx = multiprocessing.get_context("fork")
     ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(db, ready, release, True))
+    holder = ctx.Process(target=_hold_lock, args=(db, ready, release, not published))
     holder.start()
     try:
-        assert ready.wait(20)
+        assert ready.wait(20)  # (not told to run init while the first night makes it)
         with pytest.raises(WorkspaceLocked, match=rf"pid {holder.pid}\b"), open_writer(db):
             pass
     finally:
