@@ -295,3 +295,23 @@ def test_caret_and_types_are_pure():
         "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "JSON", "INTERVAL")] == [
         "number", "number", "number", "string", "list", "boolean", "date", "timestamp",
         "timestamp", None, None]
+
+
+def test_export_persons_has_each_tag_the_score_and_the_routing_as_columns(fcli, tmp_path):
+    # issue 7: "persons (golden record + tags + score + owner as columns)"; it had the
+    # golden record alone
+    out = tmp_path / "persons.parquet"
+    assert fcli("export", "persons", "-o", out).exit_code == 0
+    con = duckdb.connect()
+    names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM '{out}'").fetchall()]
+    assert names[names.index("emails") + 1:] == [
+        "value_tier", "paid_amount_30d", "login_days_30d", "top_categories_7d", "score",
+        "grade", "pool", "owner", "status", "status_since", "assigned_at", "locked_until",
+        "dormant"]
+    assert con.execute(
+        f"SELECT person_id, name, value_tier, top_categories_7d, score, grade, pool, owner, "
+        f"status, dormant FROM '{out}' WHERE person_id IN ('P1', 'P4') ORDER BY 1"
+    ).fetchall() == [
+        ("P1", "张三", "high", ["maternal", "apparel", "fresh"], 87.5, "A", "sales_sh",
+         "rep_li", "contacting", False),
+        ("P4", "赵四", "medium", ["fresh"], 70.0, "B", "sales_sh", "rep_wu", "pending", False)]

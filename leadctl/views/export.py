@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from leadctl.errors import InputError, UsageError
-from leadctl.sqltext import literal
+from leadctl.sqltext import ident, literal
 from leadctl.workspace import Workspace, kill_point, own_files, signals_held
 
 # Each export is a query over the published tables (pure strings).
@@ -32,7 +32,15 @@ EXPORT_QUERIES: dict[str, str] = {
                e.attributes
         FROM events e LEFT JOIN subject_persons sp USING (subject)
         ORDER BY e.file_id, e.row_number""",
-    "persons": "SELECT * FROM persons ORDER BY person_id",
+    # the golden record, each tag a column, the score and routing state (as `find` has
+    # them): one row per person, what a CRM import needs ({tags}: persons_export_sql)
+    "persons": """
+        SELECT p.*{tags}, s.score, s.grade, o.pool, o.owner, o.status, o.status_since,
+               o.assigned_at, o.locked_until, coalesce(o.dormant, false) AS dormant
+        FROM persons p LEFT JOIN person_features f ON f.person_id = p.person_id
+        LEFT JOIN scores s ON s.person_id = p.person_id
+        LEFT JOIN ownership o ON o.person_id = p.person_id
+        ORDER BY p.person_id""",
     "blocked": "SELECT * FROM blocked_identifiers ORDER BY id_type, value",
     "history": "SELECT * FROM identity_history "
                "ORDER BY run_id, person_id, change, old_person_ids, leads",
@@ -162,9 +170,19 @@ def _write_errors(out: Path, part: Path) -> Iterator[None]:
         raise
 
 
+def persons_export_sql(tag_columns: list[str]) -> str:
+    """The `persons` export with these tag columns of person_features."""
+    return EXPORT_QUERIES["persons"].format(tags="".join(f", f.{ident(c)}"
+                                                         for c in tag_columns))
+
+
 def export_table(ws: Workspace, what: str, out: Path) -> dict:
     query = EXPORT_QUERIES.get(what)
     if query is None:
         raise UsageError(f"cannot export {what!r}: choose one of {', '.join(EXPORT_QUERIES)}")
+    if what == "persons":  # the tags stored: person_features' columns that are no person's
+        person = {name for name, _ in ws.columns("persons")}
+        query = persons_export_sql([name for name, _ in ws.columns("person_features")
+                                    if name not in person])
     check_output_file(out, ws.path)
     return {"what": what, "file": str(out), "rows": copy_to_file(ws, query, out)}
