@@ -375,6 +375,19 @@ def _refuse(db, options: RunOptions, exc: RuleError) -> None:
             log.error("rules: %s", format_problem(*problem))
 
 
+def record_refused_options(db, options: RunOptions, exc: BaseException) -> None:
+    """A run refused for an option's value (`--as-of 2026-02-30`, `--engine sparkk`):
+    nothing ran; a workspace that exists logs it as `refused` with the reason, as a run
+    refused for invalid rules, so every run attempt leaves a row (none is made for it;
+    a dry run writes nothing). The log file has its lines already (cli refusal_logged)."""
+    if options.dry_run:
+        return
+    with _logging_failure(exc, "refusal"):
+        record_run(db, "run", None, rules_hash(options.rules_dir or "rules"), "refused", {},
+                   options.inbox, str(exc), create=False, default_today=True,
+                   zone=_rules_zone(options))
+
+
 def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
                     summary: dict, started_at: dt.datetime) -> None:
     """The failed run's own work was discarded; leave a trace in the run log, with the

@@ -413,6 +413,20 @@ def test_options_the_parser_refuses_are_logged_as_a_failed_command(tmp_path, arg
                               f"ERROR {command} failed (exit 2): {message}"]
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--as-of", "2026-02-30"], "--as-of must be a date like 2026-11-01, not '2026-02-30'"),
+    (["--engine", "sparkk"], "--engine must be duckdb or spark, not 'sparkk'"),
+])
+def test_a_run_its_options_refuse_leaves_a_refused_row_in_a_workspace(tmp_path, args,
+                                                                     message):
+    # issue 14: every run attempt leaves a row (a run refused for invalid rules did)
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("init").exit_code == 0
+    assert cli("run", *args).exit_code == 2
+    assert cli("run", *args, "--dry-run").exit_code == 2  # a dry run writes nothing
+    assert runs_log(cli.db, "error") == [("run", "refused", message)]
+
+
 @pytest.mark.parametrize("args, env", [
     (["--memory-limit", "junk", "identity", "why", "P1", "P2"], {}),
     (["identity", "why", "P1", "P2"], {"LEADCTL_MEMORY_LIMIT": "junk"}),  # a cron job's env

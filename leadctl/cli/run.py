@@ -8,8 +8,8 @@ import typer
 
 from leadctl import api
 from leadctl.cli import common
-from leadctl.errors import DataCheckFailed, UsageError
-from leadctl.pipeline import RunOptions, run_nightly
+from leadctl.errors import DataCheckFailed, LeadctlError, UsageError
+from leadctl.pipeline import RunOptions, record_refused_options, run_nightly
 from leadctl.workspace import db_path_from
 
 
@@ -70,7 +70,13 @@ def run(
         return as_of_date, conf
 
     def action():
-        as_of_date, conf = common.refusal_logged(ctx, check)
+        try:
+            as_of_date, conf = common.refusal_logged(ctx, check)
+        except LeadctlError as exc:
+            record_refused_options(s.db, RunOptions(rules_dir=s.rules, as_of=None,
+                                                    inbox=list(inbox or []),
+                                                    dry_run=dry_run), exc)
+            raise
         if engine == "spark":
             common.logged_here(ctx)
         with common.Progress("run") as bar:
