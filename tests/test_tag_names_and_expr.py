@@ -17,7 +17,6 @@ from leadctl.errors import RuleError
 from leadctl.routing.model import ROUTE_FIELDS
 from leadctl.rules.expr import ExprError, compile_expr, element_of, list_of
 from leadctl.ruleset import load_rules
-from leadctl.tagging.model import reserved_name
 from leadctl.tagging.parse import load_tag_rules
 from leadctl.views.find import EXTRA_FIELDS
 from tests.conftest import RULES, SAMPLE_INBOX
@@ -67,44 +66,6 @@ tags:
   - {{name: uses_it, kind: expr, expr: "{name} is null"}}
 """) == [f"2:11: tag name '{name}' is a built-in field of {BUILTIN[name]}; "
          "choose another name"]
-
-
-@pytest.mark.parametrize("name", ["union", "limit", "having", "values", "table", "with",
-                                  "copy", "merge", "use", "load", "distinct", "select", "if",
-                                  "interval", "person_id", "and"])
-def test_a_name_expressions_read_as_sql_is_refused_where_it_is_declared(tmp_path, name):
-    # they passed `rules check`, then `find "union = 1"` exited 2 (rule expressions cannot
-    # contain SQL statements): no expression could ever name the tag or attribute
-    assert tag_problems(tmp_path, f"""\
-event_attributes:
-  {name}: string
-tags:
-  - name: {name}
-    kind: expr
-    expr: "1"
-""") == [f"2:3: event attribute '{name}' is a reserved word: a rule expression could not "
-         f"name it (`{name} = 1`); choose another name",
-         f"4:11: tag name '{name}' is a reserved word: a rule expression could not name it "
-         f"(`{name} = 1`); choose another name"]
-
-
-def test_rules_check_refuses_a_funnel_event_attribute_named_like_sql(cli, rules_copy):
-    path = rules_copy / "funnels.yaml"
-    text = path.read_text(encoding="utf-8")
-    line = text[:text.index("event_attributes:\n")].count("\n") + 2
-    path.write_text(text.replace("event_attributes:\n", "event_attributes:\n  limit: number\n",
-                                 1), encoding="utf-8")
-    cli.rules = rules_copy
-    check = cli("rules", "check")
-    assert (check.exit_code, check.stderr) == (2, (
-        f"error: {path}:{line}:3: event attribute 'limit' is a reserved word: a rule "
-        "expression could not name it (`limit = 1`); choose another name\n"))
-
-
-@pytest.mark.parametrize("name", ["first", "last", "score_x", "union_members", "order",
-                                  "group", "date", "range"])
-def test_a_name_expressions_read_as_a_field_is_kept(name):
-    assert reserved_name(name) is False
 
 
 def test_the_refused_names_are_the_fields_find_and_routing_define():

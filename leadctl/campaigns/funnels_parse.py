@@ -37,7 +37,7 @@ from leadctl.rules.located import (
     did_you_mean,
 )
 from leadctl.tagging.kinds import event_names
-from leadctl.tagging.model import ATTRIBUTE_TYPES, EVENT_COLUMNS, reserved_message, reserved_name
+from leadctl.tagging.model import ATTRIBUTE_TYPES, EVENT_COLUMNS
 from leadctl.views.find import EXTRA_FIELDS
 
 PROBE = dt.date(2000, 1, 1)
@@ -124,9 +124,6 @@ def _parse_attributes(d: RuleDoc, doc: Mapping, broken: set[str]) -> dict[str, s
             broken.update(declared_names(name))
         if not isinstance(name, str) or not NAME_RE.match(name):
             d.add(d.key_loc(raw, name), f"event attribute '{name}' must be lower_snake_case")
-        elif reserved_name(name):
-            broken.add(name)
-            d.add(d.key_loc(raw, name), reserved_message("event attribute", name))
         elif kind not in ATTRIBUTE_TYPES:
             d.add(d.value_loc(raw, name), f"event attribute '{name}': type must be one of "
                   f"{', '.join(ATTRIBUTE_TYPES)}{did_you_mean(kind, ATTRIBUTE_TYPES)}")

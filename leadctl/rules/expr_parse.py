@@ -11,7 +11,6 @@ sqlglot is imported inside functions: importing this module stays cheap.
 
 from __future__ import annotations
 
-import logging
 import re
 from functools import lru_cache
 from typing import Any
@@ -253,38 +252,6 @@ def _source_order(node: Any):
     yield node
     for child in child_nodes(node):
         yield from _source_order(child)
-
-
-# -- names a rule file declares ----------------------------------------------------------
-
-# How a declared field (a tag, an event attribute) is written in expressions: a name is
-# usable only when each form reads it as that one field. The parser is the one judge:
-# `union = 1` is refused as a statement, `distinct = 1` is a syntax error, `interval + 1`
-# an interval, `if = 1` no expression at all.
-_NAME_FORMS = ("{} = 1", "1 = {}", "{} + 1 > 0", "not {}", "{} is null", "{} in (1, 2)",
-               "coalesce({}, 1) = 1")
-
-
-@lru_cache(maxsize=4096)
-def usable_field_name(name: str) -> bool:
-    """Whether `name` (lower_snake_case), declared as a field, can be written in a rule
-    expression (each of `_NAME_FORMS` reads it as the field `name`)."""
-    from sqlglot import exp
-
-    quiet = logging.getLogger("sqlglot")  # `if = 1`: its warning, the parse falls back
-    level, quiet.level = quiet.level, logging.ERROR
-    try:
-        for form in _NAME_FORMS:
-            try:
-                tree = parse(form.format(name)).tree
-            except ExprError:
-                return False
-            if isinstance(tree, exp.Command) or {
-                    column.name for column in tree.find_all(exp.Column)} != {name}:
-                return False
-        return True
-    finally:
-        quiet.level = level
 
 
 # -- checks on the tokens and error messages --------------------------------------------

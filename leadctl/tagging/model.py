@@ -9,7 +9,6 @@ from pathlib import Path
 
 from leadctl.errors import Location
 from leadctl.rules.expr import list_of
-from leadctl.rules.expr_parse import usable_field_name
 from leadctl.rules.located import Fields, LocatedText
 
 TAGS_FILE = "tags.yaml"
@@ -47,26 +46,11 @@ RFM_SEGMENTS: dict[tuple[bool, bool, bool], str] = {
 
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 EVENT_NAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_.:\-]*$")
-# Names no tag or event attribute may have, beyond the words the expression parser reads
-# as SQL (`reserved_name`): the table's key, and operator words that read as a name in
-# some places only (`in = 1` does, `x in (1)` is the operator).
+# Names that would shadow SQL keywords or the table's key if used as tag names.
 RESERVED_NAMES = frozenset({
     "person_id", "and", "or", "not", "in", "is", "null", "true", "false", "like", "between",
     "case", "when", "then", "else", "end", "select", "from", "where", "as", "all", "any",
 })
-
-
-def reserved_name(name: str) -> bool:
-    """Whether a tag or an event attribute may not be named `name` (lower_snake_case): a
-    word of RESERVED_NAMES, or one rule expressions read as SQL, not as a field (`union`,
-    `limit`, `distinct`: the parser's own refusals, one source of truth)."""
-    return name in RESERVED_NAMES or not usable_field_name(name)
-
-
-def reserved_message(what: str, name: str) -> str:
-    """The problem of a declared name that `reserved_name` refuses."""
-    return (f"{what} '{name}' is a reserved word: a rule expression could not name it "
-            f"(`{name} = 1`); choose another name")
 
 
 @dataclass(frozen=True)

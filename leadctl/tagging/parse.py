@@ -34,13 +34,12 @@ from leadctl.tagging.model import (
     EVENT_COLUMNS,
     NAME_RE,
     PERSON_FIELDS,
+    RESERVED_NAMES,
     TAGS_FILE,
     TOP_KEYS,
     TYPES,
     TagDef,
     TagRules,
-    reserved_message,
-    reserved_name,
 )
 from leadctl.views.find import EXTRA_FIELDS
 
@@ -117,9 +116,6 @@ def _parse_event_attributes(doc: RuleDoc, top: Mapping, rules: TagRules) -> dict
         elif key in EVENT_COLUMNS:
             doc.add(doc.key_loc(raw, key), f"'{key}' is an event column already; do not "
                     "declare it")
-        elif reserved_name(key):
-            rules.broken_attributes.add(key)
-            doc.add(doc.key_loc(raw, key), reserved_message("event attribute", key))
         elif value not in ATTRIBUTE_TYPES:
             rules.broken_attributes.add(key)
             doc.add(doc.value_loc(raw, key), f"unknown type '{value}' for event attribute "
@@ -153,10 +149,9 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
         doc.add(doc.loc(raw) or item_loc, "tag without `name:`")
         return None
     name = str(name)
-    if not NAME_RE.match(name) or reserved_name(name):
+    if not NAME_RE.match(name) or name in RESERVED_NAMES:
         rules.broken.update(declared_names(name))
-        doc.add(doc.value_loc(raw, "name"), reserved_message("tag name", name)
-                if NAME_RE.match(name) else f"tag name '{name}' must be lower_snake_case "
+        doc.add(doc.value_loc(raw, "name"), f"tag name '{name}' must be lower_snake_case "
                 "(letters, digits, _) and not a reserved word")
         return None
     if name in PERSON_FIELDS:
