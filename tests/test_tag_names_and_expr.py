@@ -293,3 +293,20 @@ def test_find_still_finds_inside_lists(fcli):
                   "9223372036854775807", "--count", "--as-of", AS_OF)
     assert (result.exit_code, result.stdout) == (0, "2\n")
 
+
+
+@pytest.mark.parametrize("text, message", [
+    ("union = 1", "'union' is not allowed: rule expressions cannot contain SQL statements or "
+                  "sub-queries; to name the field union, quote it: \"union\""),
+    ("desc = 2 and union = 1", "; to name the fields desc, union, quote them: \"desc\", "
+                               "\"union\""),
+])
+def test_a_field_named_like_a_word_sql_reserves_is_read_quoted_and_the_error_says_so(
+        text, message):
+    fields = {"union": "number", "desc": "number"}
+    assert compile_expr('"union" = 1 and "desc" = 2', fields, expect="boolean").sql \
+        == '("union" = 1 AND "desc" = 2)'
+    with pytest.raises(ExprError) as refused:
+        compile_expr(text, fields, expect="boolean")
+    assert refused.value.message.endswith(message) if message.startswith(";") \
+        else refused.value.message == message

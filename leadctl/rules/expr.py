@@ -82,6 +82,34 @@ class CompiledExpr:
 # -- public functions ------------------------------------------------------------------
 
 
+def _quote_hint(exc: ExprError, text: str, fields: Mapping[str, str]) -> ExprError:
+    """Fields named like words SQL reserves (`union`, `desc`, `map`), written bare, are no
+    fields to the parser: when quoting them makes the text parse, the error says so
+    (`"union" = 1` reads the tag named union)."""
+    def bare(name: str) -> re.Pattern:
+        return re.compile(rf'(?<![\w"\'.]){re.escape(name)}(?![\w"\'])', re.IGNORECASE)
+
+    reserved = [name for name in sorted(fields)
+                if bare(name).search(text) and not _parses(f"{name} = 1")]
+    quoted = text
+    for name in reserved:
+        quoted = bare(name).sub(f'"{name}"', quoted)
+    if not reserved or not _parses(quoted):
+        return exc
+    names = ", ".join(f'"{name}"' for name in reserved)
+    return ExprError(f"{exc.message}; to name the field{'s' * (len(reserved) > 1)} "
+                     f"{', '.join(reserved)}, quote {'them' if len(reserved) > 1 else 'it'}: "
+                     f"{names}", exc.offset, exc.length, exc.unknown)
+
+
+def _parses(text: str) -> bool:
+    try:
+        parse(text)
+    except ExprError:
+        return False
+    return True
+
+
 def compile_expr(
     text: str,
     fields: Mapping[str, str],
@@ -135,7 +163,10 @@ def _compile(
     guard: tuple[Callable[[str], str] | None, frozenset[str]] = (None, frozenset()),
     guard_result: bool = True,
 ) -> CompiledExpr:
-    parsed = parse(text)
+    try:
+        parsed = parse(text)
+    except ExprError as exc:
+        raise _quote_hint(exc, text, fields) from None
     compiler = Compiler(parsed, fields, as_of, column_sql, dialect=dialect, guard=guard)
     result = compiler.visit(parsed.tree)
     if not guard_result and result.bare is not None:
