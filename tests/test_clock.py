@@ -105,7 +105,9 @@ def test_stamps_are_wall_clock_times_of_the_workspace_zone(kiritimati, tmp_path)
         (WALL, WALL)]
     assert _one(kiritimati, "SELECT changed_at, change FROM identity_history") == [
         (WALL, "merge")]
-    assert _one(kiritimati, "SELECT DISTINCT logged_at FROM assignments") == [(WALL,)]
+    # (a frozen clock: a row after another of its date is stamped a microsecond later)
+    assert _one(kiritimati, "SELECT DISTINCT date_trunc('second', logged_at) "
+                            "FROM assignments") == [(WALL,)]
 
 
 def test_rep_actions_default_to_today_in_the_workspace_zone(kiritimati, tmp_path):
@@ -115,8 +117,8 @@ def test_rep_actions_default_to_today_in_the_workspace_zone(kiritimati, tmp_path
     assert result.exit_code == 0, result.stderr
     assert _one(kiritimati, "SELECT command, as_of, started_at FROM runs ORDER BY run_id") \
         == [("run", dt.date(2026, 12, 7), WALL), ("sale", dt.date(2026, 12, 7), WALL)]
-    assert _one(kiritimati, "SELECT as_of, logged_at FROM assignments WHERE run_id = 2") \
-        == [(dt.date(2026, 12, 7), WALL)]
+    assert _one(kiritimati, "SELECT as_of, date_trunc('second', logged_at) FROM assignments "
+                            "WHERE run_id = 2") == [(dt.date(2026, 12, 7), WALL)]
 
 
 def test_a_refused_or_loaded_run_on_a_new_workspace_is_stamped_in_the_rules_zone(
@@ -178,17 +180,22 @@ def test_a_locked_new_workspace_names_the_writer_s_start_as_an_instant(kiritimat
         "2026-12-06T22:30:00+00:00); try again later\n"))
 
 
-def test_a_status_set_in_the_hour_a_clock_repeats_stays_after_the_claim_before_it(
-        tmp_path, monkeypatch):
-    # America/New_York on 2026-11-01: 05:30 UTC is 01:30 EDT, 06:10 UTC is 01:10 EST. Rows
-    # of one date are listed by their stamp: the status sorted before the claim
+def _new_york(tmp_path) -> tuple[Cli, object]:
+    """A workspace in America/New_York and an inbox of one lead, W1."""
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     sources = rules / "sources.yaml"
     sources.write_text(sources.read_text(encoding="utf-8").replace(
         "timezone: Asia/Shanghai", "timezone: America/New_York"), encoding="utf-8")
-    cli = Cli(tmp_path / "ws.duckdb", rules)
-    inbox = _inbox(tmp_path, "inbox", "lead_id,name,phone\nW1,Ann,13900000001\n")
+    return (Cli(tmp_path / "ws.duckdb", rules),
+            _inbox(tmp_path, "inbox", "lead_id,name,phone\nW1,Ann,13900000001\n"))
+
+
+def test_a_status_set_in_the_hour_a_clock_repeats_stays_after_the_claim_before_it(
+        tmp_path, monkeypatch):
+    # America/New_York on 2026-11-01: 05:30 UTC is 01:30 EDT, 06:10 UTC is 01:10 EST. Rows
+    # of one date are listed by their stamp: the status sorted before the claim
+    cli, inbox = _new_york(tmp_path)
     for hour, minute, *command in (
             (4, 0, "run", "--inbox", inbox), (5, 30, "claim", "nurture", "--rep", "ops_xu"),
             (6, 10, "status", "W1", "contacting"), (7, 0, "status", "W1", "clear_intent")):
@@ -202,5 +209,28 @@ def test_a_status_set_in_the_hour_a_clock_repeats_stays_after_the_claim_before_i
         .strip() == "1"
     assert _one(cli, "SELECT logged_at, rule FROM assignments ORDER BY run_id") == [
         (dt.datetime(2026, 11, 1, 0, 0), "default_pool"),
-        (dt.datetime(2026, 11, 1, 1, 30), "claim"), (dt.datetime(2026, 11, 1, 1, 30), "status"),
+        (dt.datetime(2026, 11, 1, 1, 30), "claim"),
+        (dt.datetime(2026, 11, 1, 1, 30, 0, 1), "status"),  # just after: never the same
         (dt.datetime(2026, 11, 1, 2, 0), "status")]
+
+
+def test_a_second_status_in_the_repeated_hour_survives_a_spark_load(tmp_path, monkeypatch):
+    # stamped as the first (its time when the clock went back), it was taken for it and
+    # dropped by load-results: the person kept 'contacting'
+    cli, inbox = _new_york(tmp_path)
+
+    def at(hour: int, minute: int) -> None:
+        instant = dt.datetime(2026, 11, 1, hour, minute, tzinfo=dt.UTC)
+        monkeypatch.setattr(clock, "utc_now", lambda: instant)
+
+    for hour, minute, *command in ((4, 0, "run", "--inbox", inbox),
+                                   (5, 20, "claim", "nurture", "--rep", "ops_xu"),
+                                   (5, 30, "status", "W1", "contacting")):
+        at(hour, minute)
+        assert cli(*command, "--as-of", "2026-11-01").exit_code == 0
+    _fake_spark_output(cli.db, tmp_path / "out", run_id=1)
+    at(6, 10)  # 01:10 EST, after 01:30 EDT
+    assert cli("status", "W1", "clear_intent", "--as-of", "2026-11-01").exit_code == 0
+    at(8, 0)
+    assert cli("load-results", tmp_path / "out").exit_code == 0
+    assert _one(cli, "SELECT status FROM ownership") == [("clear_intent",)]

@@ -73,14 +73,18 @@ def _not_before_last_change(ws: Workspace, person_id: str, as_of: dt.date,
 
 
 def log_stamp(ws: Workspace, as_of: dt.date) -> dt.datetime:
-    """The time to stamp log rows of `as_of` with: now on the workspace clock, or the
-    latest row's of that date when it is later. A wall clock goes back (the hour repeated
-    when summer time ends; rows an earlier version stamped on the machine's UTC clock),
-    and rows of one date are listed by their stamp: a status set after a claim sorted
-    before it, and the screens showed the state before the status."""
+    """The time to stamp log rows of `as_of` with: now on the workspace clock, or just
+    after the latest row's of that date when that is not earlier. A wall clock goes back
+    (the hour repeated when summer time ends; rows an earlier version stamped on the
+    machine's UTC clock), and rows of one date are listed by their stamp: a status set
+    after a claim sorted before it, and the screens showed the state before the status.
+    Never the latest's own: a rep action is known by its stamp (rep_actions), and a second
+    one stamped as the first was taken for it and lost by `load-results`."""
     now = ws.now()
     latest = ws.scalar("SELECT max(logged_at) FROM assignments WHERE as_of = ?", [as_of])
-    return max(now, latest) if latest is not None else now
+    if latest is None or latest < now:
+        return now
+    return latest + dt.timedelta(microseconds=1)
 
 
 def keep_log_order(ws: Workspace, persons: str, as_of: dt.date, what: str) -> None:
