@@ -135,6 +135,7 @@ def _read_rules(rules_dir: Path, file_hash: str) -> RuleSet:
     try:  # tags with problems still give their fields, broken names marked (Fields)
         before = len(problems)
         tags = load_tag_rules(rules_dir, problems)
+        tags.folder_hash = file_hash
         if len(problems) > before and not tags.tags:
             tags = None  # no tag list read at all (`tag:` for `tags:`): nothing to check against
     except RuleError as exc:

@@ -228,6 +228,7 @@ def test_values_age_after_a_version_that_kept_no_tags_yaml_hash(tmp_path, rules_
     # after a night of the current version; another folder (other rules): not aged.
     ws = events_ws()
     tag_rules = rules(tmp_path)
+    tag_rules.folder_hash = "same"  # the rules folder read now (ruleset: the run log's hash)
     _night(ws, 1, AS_OF, "same", "ok")
     run_tags(ws, tag_rules, AS_OF, run_id=1)
     state = json.loads(ws.scalar("SELECT value FROM meta WHERE key = 'tag_state'"))
@@ -235,6 +236,10 @@ def test_values_age_after_a_version_that_kept_no_tags_yaml_hash(tmp_path, rules_
     ws.execute("UPDATE meta SET value = ? WHERE key = 'tag_state'", [json.dumps(older)])
     ws.execute("DELETE FROM meta WHERE key = 'tags_rules_hash'")
     ws.execute("UPDATE runs SET rules_hash = ? WHERE run_id = 1", [rules_then])
+    # a dry run (no run of its own in the log) previews what a run records: no event since,
+    # so nothing but ageing (same rules: no change; other rules: the aged values)
+    preview = run_tags(ws, tag_rules, AS_OF + dt.timedelta(days=2), dry_run=True)
+    assert preview["changes"] == {"same": 0, "other": 2}[rules_then]
     ws.execute("INSERT INTO events (subject, event_type, ts, amount, category) VALUES "
                "('person:c', 'order_paid', TIMESTAMP '2026-11-01 09:00', 800, 'digital'), "
                "('person:a', 'order_paid', TIMESTAMP '2026-11-01 08:00', 0, 'fresh')")

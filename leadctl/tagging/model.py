@@ -111,6 +111,9 @@ class TagRules:
     timezone: str = "Asia/Shanghai"
     categories: list[str] = dc_field(default_factory=lambda: list(DEFAULT_CATEGORIES))
     rules_hash: str = ""
+    # The hash of the whole rules folder read with it (the run log's rules_hash), for a
+    # workspace whose meta predates tags_rules_hash (tagging.stage._same_file)
+    folder_hash: str = ""
     # Declared but broken (their problem is reported where they are declared): tags that
     # did not parse or whose type is unknown, and event attributes of an unknown type.
     # Expressions naming them report nothing more (rules.located.Fields).

@@ -297,12 +297,11 @@ def tag_definitions_sql(rules: TagRules) -> list[str]:
     return statements
 
 
-def same_rules_as_last_tags_sql(run_id: int) -> str:
-    """Whether the last run before `run_id` that published tags read the same rules folder
-    (the run log's hash of its *.yaml files) as run `run_id`: then `tags.yaml` was the
-    same file. What a workspace tells of the file its stored values are of when its meta
+def same_rules_as_last_tags_sql(folder_hash: str) -> str:
+    """Whether the last run that published tags read the rules folder of hash
+    `folder_hash` (the run log's hash of its *.yaml files): then `tags.yaml` was the same
+    file. What a workspace tells of the file its stored values are of when its meta
     predates `TAGGED_WITH_KEY` (a night of a version before it); false when unknown."""
     return (f"SELECT coalesce((SELECT rules_hash FROM runs WHERE command IN {TAG_COMMANDS} "
             f"AND outcome IN {PUBLISHED_OUTCOMES} AND as_of IS NOT NULL "
-            f"AND run_id <> {int(run_id)} ORDER BY run_id DESC LIMIT 1) = "
-            f"(SELECT rules_hash FROM runs WHERE run_id = {int(run_id)}), FALSE)")
+            f"ORDER BY run_id DESC LIMIT 1) = {literal(folder_hash)}, FALSE)")

@@ -360,7 +360,7 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     new = computed_tags(ws, rules)
     previous = _previous_run(ws) if old else None
     aging = aging_keys(rules)
-    same_file = _same_file(ws, rules, run_id if run_id is not None else ws.run_id)
+    same_file = _same_file(ws, rules)
     aged = _aged(rules, stored, as_of, key, aging, same_file)
     ws.execute(compare_sql(new, old, aged, _age_hidden(ws, old, aged, stored, as_of)))
     step(2, "summarising")
@@ -398,15 +398,17 @@ def run_tags(ws: Workspace, rules: TagRules, as_of: dt.date, *, dry_run: bool = 
     return summary
 
 
-def _same_file(ws: Workspace, rules: TagRules, run_id: int | None) -> bool:
+def _same_file(ws: Workspace, rules: TagRules) -> bool:
     """Whether the stored tag values were computed with this `tags.yaml`: its hash in meta
     (`TAGGED_WITH_KEY`). A workspace whose last tag run predates that key (a night of an
     older leadctl version) has none: then the run log tells, when that run read the same
-    rules folder as this one (`run_id`); a hash in meta that differs says no."""
+    rules folder as this one (also for a dry run, which logs no run); a hash in meta that
+    differs says no."""
     tagged_with = ws.scalar(meta_value_sql(TAGGED_WITH_KEY))
     if tagged_with is not None:
         return tagged_with == rules.rules_hash
-    return run_id is not None and bool(ws.scalar(same_rules_as_last_tags_sql(run_id)))
+    return bool(rules.folder_hash) and bool(
+        ws.scalar(same_rules_as_last_tags_sql(rules.folder_hash)))
 
 
 def state_key(rules: TagRules) -> str:
