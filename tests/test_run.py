@@ -443,6 +443,14 @@ def test_a_root_option_the_parser_refuses_is_logged_too(tmp_path, monkeypatch, a
         "1.5GiB, not 'junk'"]
 
 
+def test_a_root_option_refused_logs_nothing_into_the_workspace_file(tmp_path):
+    cli = Cli(tmp_path / "ws.duckdb")
+    assert cli("init").exit_code == 0
+    before = cli.db.read_bytes()
+    assert cli("--log-file", cli.db, "--memory-limit", "junk", "find", "x").exit_code == 2
+    assert cli.db.read_bytes() == before
+
+
 def test_a_bad_as_of_is_logged_after_the_commands_start(tmp_path):
     log = tmp_path / "ops.log"
     cli = Cli(tmp_path / "ws.duckdb")

@@ -15,7 +15,7 @@ import typer.core
 
 from leadctl import __version__
 from leadctl.cli import common, output
-from leadctl.errors import UsageError
+from leadctl.errors import LeadctlError, UsageError
 from leadctl.pii import MaskingFilter, MessageFilter
 from leadctl.views.export import refuse_workspace_file
 from leadctl.workspace import configure, db_path_from, parse_memory_limit, set_command_name
@@ -72,15 +72,21 @@ def _root_refusal_logged(group: typer.core.TyperGroup, args: list[str], message:
     set the log up is the one that failed."""
     valued = {o for p in group.params if not getattr(p, "is_flag", False)
               for o in (*p.opts, *p.secondary_opts)}
-    log_file, names, words = None, [], iter(args)
+    given_values: dict[str, str | None] = {}
+    names, words = [], iter(args)
     for word in words:
         option, given, value = word.partition("=")
         if option in valued:
-            value = value if given else next(words, None)
-            log_file = value if option == "--log-file" else log_file
+            given_values[option] = value if given else next(words, None)
         elif not word.startswith("-"):
             names.append(word)
+    log_file = given_values.get("--log-file")
     if log_file is None or not names:
+        return
+    try:  # never into the workspace file (global_options refuses that too)
+        refuse_workspace_file("--log-file", Path(log_file),
+                              db_path_from(given_values.get("--db")))
+    except LeadctlError:
         return
     command = group.get_command(None, names[0])  # (a group's command names its subcommand)
     if command is None:
