@@ -82,6 +82,18 @@ def test_the_version_on_a_full_stdout_is_exit_2(ws):
         2, "error: cannot write to stdout: No space left on device\n")
 
 
+def test_help_on_a_full_stdout_is_exit_2_and_another_file_s_error_is_not_stdout_s(ws):
+    done = leadctl(ws, "--help", stdout="full")
+    assert (done.returncode, done.stderr) == (
+        2, "error: cannot write to stdout: No space left on device\n")
+    # a shell's rc file that cannot be made: its own error, never "cannot write to stdout"
+    done = subprocess.run([sys.executable, "-m", "leadctl", "--install-completion", "bash"],
+                          text=True, capture_output=True, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "HOME": "/dev/null/x"})
+    assert done.returncode != 0 and "stdout" not in done.stderr
+    assert "Not a directory: '/dev/null/x" in done.stderr
+
+
 def test_a_missing_lead_on_a_full_stdout_keeps_its_own_exit_code(ws):
     done = leadctl(ws, "portrait", "nobody", "--json", stdout="full")
     assert done.returncode == 1 and "Traceback" not in done.stderr

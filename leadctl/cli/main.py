@@ -175,6 +175,8 @@ def main(held: list[int] | None = None) -> None:
         # also under `python -m leadctl`: completion is for `leadctl`
         typer_app(sys.argv[1:])(prog_name="leadctl")
     except OSError as exc:  # Click's own output refused: `--help`, or a usage message
+        if exc.filename is not None:
+            raise  # a named file's (a shell's rc file for --install-completion), not stdout's
         output.refuse_stdout(exc)  # (a stderr that refuses it loses this line too: exit 2)
         output.error(output.stdout_refused())
         sys.exit(2)
