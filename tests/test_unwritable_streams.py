@@ -16,6 +16,9 @@ import duckdb
 import pytest
 from conftest import RULES, Cli, write
 
+from leadctl.cli import main as cli_main
+from leadctl.cli import output
+
 pytestmark = pytest.mark.skipif(not Path("/dev/full").exists(),
                                 reason="needs /dev/full (a full disk)")
 
@@ -86,12 +89,31 @@ def test_help_on_a_full_stdout_is_exit_2_and_another_file_s_error_is_not_stdout_
     done = leadctl(ws, "--help", stdout="full")
     assert (done.returncode, done.stderr) == (
         2, "error: cannot write to stdout: No space left on device\n")
-    # a shell's rc file that cannot be made: its own error, never "cannot write to stdout"
-    done = subprocess.run([sys.executable, "-m", "leadctl", "--install-completion", "bash"],
-                          text=True, capture_output=True, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "HOME": "/dev/null/x"})
-    assert done.returncode != 0 and "stdout" not in done.stderr
-    assert "Not a directory: '/dev/null/x" in done.stderr
+
+
+@pytest.mark.parametrize("error, exit_code", [
+    (OSError(28, "No space left on device"), 2),  # Click writing stdout: no file named
+    # another file's (a shell rc file --install-completion cannot make): its own error
+    (NotADirectoryError(20, "Not a directory", "/dev/null/x"), None),
+])
+def test_only_stdout_s_own_error_is_cannot_write_to_stdout(monkeypatch, capsys, error,
+                                                         exit_code):
+    def app(argv):
+        def run(prog_name):
+            raise error
+        return run
+
+    monkeypatch.setattr(cli_main, "typer_app", app)
+    monkeypatch.setattr(sys, "argv", ["leadctl", "--help"])
+    try:
+        with pytest.raises(SystemExit if exit_code else NotADirectoryError) as ended:
+            cli_main.main()
+    finally:
+        output.forget_stdout_refused()  # (the process's: later tests in it print again)
+    if exit_code:
+        assert ended.value.code == 2
+        assert capsys.readouterr().err == (
+            "error: cannot write to stdout: No space left on device\n")
 
 
 def test_a_missing_lead_on_a_full_stdout_keeps_its_own_exit_code(ws):
