@@ -593,6 +593,7 @@ def open_reader(db: str | os.PathLike | None) -> Workspace:
     """Read-only view of the published state; works while a writer runs."""
     path = workspace_path(db)
     if not path.exists():
+        _refuse_if_being_made(path)
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     refuse_other_file(path)
     before = path.stat()
@@ -718,8 +719,7 @@ def _writable(db: str | os.PathLike | None, create: bool) -> tuple[Path, Path]:
     """(the workspace as given, the file it names) of a workspace a writer may open."""
     path = workspace_path(db)
     if not path.exists() and not create:
-        if path.parent.is_dir():  # being made: the first writer's message, not `init`
-            _Lock(_beside(Path(os.path.realpath(path)), LOCK)).refuse_if_held()
+        _refuse_if_being_made(path)
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     if path.parent and not path.parent.exists():
         raise WorkspaceError(f"directory {path.parent} does not exist")
@@ -733,6 +733,13 @@ def _writable(db: str | os.PathLike | None, create: bool) -> tuple[Path, Path]:
         raise WorkspaceError(f"workspace {path} is read-only (its mode has no write "
                              "permission): nothing was changed; make it writable to update it")
     return path, target
+
+
+def _refuse_if_being_made(path: Path) -> None:
+    """WorkspaceLocked naming the writer when a workspace not yet published is being
+    made (its first night holds the lock): not `run leadctl init first`."""
+    if path.parent.is_dir():
+        _Lock(_beside(Path(os.path.realpath(path)), LOCK)).refuse_if_held()
 
 
 def _refuse_foreign_file(path: Path) -> None:

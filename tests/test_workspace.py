@@ -199,12 +199,17 @@ def test_second_writer_is_refused_with_pid(tmp_path, published):
         assert ready.wait(20)  # (not told to run init while the first night makes it)
         with pytest.raises(WorkspaceLocked, match=rf"pid {holder.pid}\b"), open_writer(db):
             pass
+        if not published:  # a reader too: not told to run init
+            with pytest.raises(WorkspaceLocked, match=rf"pid {holder.pid}\b"):
+                open_reader(db)
     finally:
         release.set()
         holder.join(20)
     with pytest.raises(WorkspaceError, match="^no workspace at .*: run `leadctl init`"), \
             open_writer(tmp_path / "other.duckdb"):
         pass
+    with pytest.raises(WorkspaceError, match="^no workspace at .*: run `leadctl init`"):
+        open_reader(tmp_path / "other.duckdb")
 
 
 def _die_while_writing(db, ready):
