@@ -940,6 +940,7 @@ def open_private(db: str | os.PathLike | None, *, create: bool = False) -> Itera
     read, once, by the copy), so a dry run neither waits for nor blocks a writer."""
     path = workspace_path(db)
     if not path.exists() and not create:
+        _refuse_if_being_made(path)
         raise WorkspaceError(f"no workspace at {path}: run `leadctl init` first (or pass --db)")
     if not path.parent.is_dir():  # as a writer says (the copy went to /tmp instead)
         raise WorkspaceError(f"directory {path.parent} does not exist")
