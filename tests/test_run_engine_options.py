@@ -7,7 +7,7 @@ import datetime as dt
 import shutil
 
 import pytest
-from conftest import RULES, SAMPLE_INBOX, Cli
+from conftest import RULES, SAMPLE_INBOX, Cli, db_rows
 
 from leadctl.cli.run import check_engine_options
 from leadctl.spark import pipeline as spark_pipeline
@@ -46,16 +46,19 @@ def test_every_spark_option_is_named(tmp_path):
     (["--spark-conf", "spark.driver.memory=1g"], "--spark-conf needs"),
     (["--engine", "duckdb", "--state", "s", "--output", "o"], "--output and --state need"),
 ])
-def test_an_existing_workspace_is_left_as_it_was(tmp_path, args, named):
+def test_an_existing_workspace_gets_its_refused_row_and_nothing_else(tmp_path, args, named):
+    # issue 14: every run attempt leaves a row in `runs`, with its outcome and reason
     cli = Cli(tmp_path / "ws.duckdb")
     with open_writer(cli.db, create=True):
         pass
-    before = cli.db.read_bytes()
     result = cli("run", "--inbox", SAMPLE_INBOX, "--as-of", "2026-11-01", *args)
     assert (result.exit_code, result.stderr) == (
         2, f"error: {named} --engine spark {NOTE_SPARK}\n")
-    assert cli.db.read_bytes() == before
-    assert cli("runs", "--json").json() == []
+    assert [(r["command"], r["outcome"], r["error"], r["inputs"])
+            for r in cli("runs", "--json").json()] == [
+        ("run", "refused", f"{named} --engine spark {NOTE_SPARK}", [str(SAMPLE_INBOX)])]
+    assert db_rows(cli, "SELECT (SELECT count(*) FROM leads), (SELECT count(*) FROM "
+                        "ingested_files)") == [(0, 0)]
 
 
 def test_workspace_only_options_on_spark_are_named(tmp_path):
