@@ -18,7 +18,13 @@ from leadctl.cli import common, output
 from leadctl.errors import LeadctlError, UsageError
 from leadctl.pii import MaskingFilter, MessageFilter
 from leadctl.views.export import refuse_workspace_file
-from leadctl.workspace import configure, db_path_from, parse_memory_limit, set_command_name
+from leadctl.workspace import (
+    configure,
+    db_path_from,
+    names_folder,
+    parse_memory_limit,
+    set_command_name,
+)
 
 
 class JsonFailureGroup(typer.core.TyperGroup):
@@ -81,8 +87,8 @@ def _root_refusal_logged(group: typer.core.TyperGroup, args: list[str], message:
         elif not word.startswith("-"):
             names.append(word)
     log_file = given_values.get("--log-file")
-    if log_file is None or not names:
-        return
+    if log_file is None or not names or "'--log-file'" in message or names_folder(log_file):
+        return  # the log file is what was refused (`log/` names a folder): none to write
     try:  # never into the workspace file (global_options refuses that too)
         refuse_workspace_file("--log-file", Path(log_file),
                               db_path_from(given_values.get("--db")))
