@@ -357,8 +357,7 @@ class Workspace(SqlSession):
         own default beside the file it has open): a stray file of that name, a folder
         that cannot be written, a full disk are the user's to fix, not an internal error."""
         text = str(exc)
-        folders = {temp_directory(Path(p))
-                   for p in (self.path, os.path.realpath(self.path), self.file)}
+        folders = {temp_directory(Path(p)) for p in (self.path, self.file)}  # (link: its file's)
         if not any(f'"{name}' in text for folder in folders
                    for name in (folder, os.path.abspath(folder))):
             return None

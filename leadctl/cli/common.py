@@ -136,7 +136,7 @@ def parser_refusal_logged(exc: Exception, root: typer.Context, args: list[str]) 
     if ctx is not None and ctx.parent is None:
         return  # the root's own parse (an unknown command): before the log is set up
     command = (ctx.command_path.removeprefix(f"{ctx.find_root().info_name} ")
-               if ctx is not None else _command_named(root, args))
+               if ctx is not None else command_named(root.command, args, root))
     if command is None or LOG_STARTED in root.meta:
         return
     root.meta[LOG_STARTED] = root.meta[LOG_FAILED] = True
@@ -146,14 +146,15 @@ def parser_refusal_logged(exc: Exception, root: typer.Context, args: list[str]) 
     log.error("%s failed (exit 2): %s", command, message)
 
 
-def _command_named(root: typer.Context, args: list[str]) -> str | None:
-    """`identity why` of `identity why A --x`: the command, and its subcommand if a group."""
+def command_named(group, args: list[str], ctx: typer.Context | None = None) -> str | None:
+    """`identity why` of `identity why A --x`: the command of the root `group`, and its
+    subcommand if a group (`ctx`: the root's context, when there is one yet)."""
     names = [a for a in args if not a.startswith("-")]
-    command = root.command.get_command(root, names[0]) if names else None
+    command = group.get_command(ctx, names[0]) if names else None
     if command is None:
         return None
     sub = getattr(command, "get_command", None)
-    if sub is not None and len(names) > 1 and sub(root, names[1]) is not None:
+    if sub is not None and len(names) > 1 and sub(ctx, names[1]) is not None:
         return f"{names[0]} {names[1]}"
     return names[0]
 
@@ -188,8 +189,8 @@ def stdout_refusal_reported(root: typer.Context, args: list[str]) -> bool:
     refused = output.stdout_refused()
     if refused is None:
         return False
-    message = f"{refused} (the command's work is done; only its output is lost)"
-    command = _command_named(root, args)
+    message = refused + output.WORK_DONE
+    command = command_named(root.command, args, root)
     if command is not None and not root.meta.get(LOG_FAILED):
         root.meta[LOG_FAILED] = True
         log.error("%s failed (exit 2): %s", command, message)

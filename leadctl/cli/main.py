@@ -14,7 +14,7 @@ import sys
 from leadctl.cli import output, signals
 from leadctl.cli.portrait_view import show_portrait
 from leadctl.errors import LeadctlError, UsageError
-from leadctl.workspace import configure, parse_memory_limit
+from leadctl.workspace import configure, name_text, parse_memory_limit
 
 _GLOBAL_VALUE_OPTIONS = {"--db", "--rules", "--memory-limit"}
 # Root options that take a value (the others are flags), to find the command in argv.
@@ -80,7 +80,7 @@ def run_fast_portrait(opts: dict) -> int:
         return 3
     refused = output.stdout_refused()
     if refused is not None:  # as the Typer app says it (common.stdout_refusal_reported)
-        output.error(f"{refused} (the command's work is done; only its output is lost)")
+        output.error(refused + output.WORK_DONE)
         return 2
     return 0
 
@@ -158,15 +158,13 @@ def main(held: list[int] | None = None) -> None:
     signals.install(held)
     bad = next((arg for arg in sys.argv[1:] if output.not_utf8(arg)), None)
     if bad is not None:  # nothing can store, compare or print it: refused before any work
-        shown = os.fsencode(bad).decode("utf-8", "backslashreplace")  # the bytes, as \xff
+        shown = name_text(bad)  # the bytes, as \xff
         output.report_failure(UsageError(f"an argument is not valid UTF-8 text: {shown}"), 2,
                               "--json" in sys.argv[1:])
         sys.exit(2)
     opts = parse_fast_portrait(sys.argv[1:])
     if completion_for_named_shell(sys.argv[1:]):
-        if output.stdout_refused() is not None:
-            output.error(output.stdout_refused())
-            sys.exit(2)
+        _exit_if_stdout_refused()
         return
     try:
         if opts is not None:
@@ -178,13 +176,20 @@ def main(held: list[int] | None = None) -> None:
         if exc.filename is not None:
             raise  # a named file's (a shell's rc file for --install-completion), not stdout's
         output.refuse_stdout(exc)  # (a stderr that refuses it loses this line too: exit 2)
-        output.error(output.stdout_refused())
-        sys.exit(2)
+        _exit_if_stdout_refused()
     except SystemExit as done:
         # `--version`, shell completion: printed before any command, with exit 0
-        if done.code in (0, None) and output.stdout_refused() is not None:
-            output.error(output.stdout_refused())
-            sys.exit(2)
+        if done.code in (0, None):
+            _exit_if_stdout_refused()
         raise
     finally:
         signals.exit_if_signalled()
+
+
+def _exit_if_stdout_refused() -> None:
+    """Exit 2 saying so once stdout refused what was printed before any command ran
+    (`--help`, `--version`, shell completion): nothing else was done."""
+    refused = output.stdout_refused()
+    if refused is not None:
+        output.error(refused)
+        sys.exit(2)

@@ -264,6 +264,10 @@ def refuse_stdout(exc: BaseException) -> None:
         os.close(devnull)
 
 
+# What `cannot write to stdout: …` adds once the command has run (exit 2 all the same).
+WORK_DONE = " (the command's work is done; only its output is lost)"
+
+
 def stdout_refused() -> str | None:
     """The `cannot write to stdout: …` message once stdout refused the output, else None."""
     return f"cannot write to stdout: {_STDOUT_REFUSED[0]}" if _STDOUT_REFUSED else None

@@ -87,18 +87,16 @@ def _root_refusal_logged(group: typer.core.TyperGroup, args: list[str], message:
         elif not word.startswith("-"):
             names.append(word)
     log_file = given_values.get("--log-file")
-    if log_file is None or not names or "'--log-file'" in message or names_folder(log_file):
+    if log_file is None or "'--log-file'" in message or names_folder(log_file):
         return  # the log file is what was refused (`log/` names a folder): none to write
     try:  # never into the workspace file (global_options refuses that too)
         refuse_workspace_file("--log-file", Path(log_file),
                               db_path_from(given_values.get("--db")))
     except LeadctlError:
         return
-    command = group.get_command(None, names[0])  # (a group's command names its subcommand)
-    if command is None:
+    name = common.command_named(group, names)
+    if name is None:
         return
-    name = names[0] + (f" {names[1]}" if len(names) > 1 and getattr(
-        command, "get_command", None) and command.get_command(None, names[1]) else "")
     try:
         _configure_logging(logging.WARNING, _log_file(Path(log_file)))
     except typer.BadParameter:
