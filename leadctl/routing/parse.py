@@ -141,13 +141,17 @@ def _parse_pools(d: RuleDoc, doc: Mapping, broken: set[str],
 def _parse_pool(d: RuleDoc, item: Mapping, name: str, loc, warnings: list[str]) -> Pool:
     what = f"pool '{name}'"
     allocation = item.get("allocation", DEFAULT_ALLOCATION)
-    valid = allocation in ALLOCATIONS  # else what depends on it is not checked
+    # else what depends on it is not checked (a list or mapping is no allocation either)
+    valid = isinstance(allocation, str) and allocation in ALLOCATIONS
     if not valid:
         d.add(d.value_loc(item, "allocation"), f"{what}: allocation must be one of "
               f"{', '.join(ALLOCATIONS)}, not '{allocation}'"
               f"{did_you_mean(allocation, ALLOCATIONS)}")
         allocation = DEFAULT_ALLOCATION
     team = item.get("team")
+    if team is not None and (isinstance(team, bool) or not isinstance(team, str | int)):
+        d.add(d.value_loc(item, "team"), f"{what}: `team:` must be a name")
+        team = None
     pool = Pool(name=name, allocation=allocation, team=None if team is None else str(team),
                 description=str(item.get("description") or ""), loc=loc)
     pool.reps = _parse_reps(d, item, pool, valid)

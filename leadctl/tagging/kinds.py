@@ -160,8 +160,8 @@ def parse_event_field(doc: RuleDoc, raw: Mapping, tag: TagDef, key: str,
                       rules: TagRules) -> None:
     value = raw.get(key)
     known = rules.event_fields()
-    if value not in known:
-        if value not in known.broken:
+    if not isinstance(value, str) or value not in known:
+        if not isinstance(value, str) or value not in known.broken:
             doc.add(doc.value_loc(raw, key), f"tag '{tag.name}': unknown event field "
                     f"'{value}'{did_you_mean(value, known)} (known: {', '.join(known)}; "
                     "declare others under event_attributes)")

@@ -164,7 +164,7 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
                 f"{BUILTIN_FIELDS[name]}; choose another name")
         return None
     kind = raw.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # a list or mapping: no kind either
         rules.broken.add(name)
         where = doc.value_loc(raw, "kind") if "kind" in raw else doc.key_loc(raw, "name")
         doc.add(where, f"tag '{name}': unknown kind '{kind}'{one_of(kind, KINDS)}"

@@ -1,0 +1,77 @@
+"""A value of the wrong shape anywhere in the shipped rule files (a list or a mapping where
+a name is expected, a boolean, a number, null) is a located RuleError, never an internal
+error: swept over every scalar of every file with hypothesis."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leadctl.errors import RuleError
+from leadctl.ruleset import load_rules
+
+RULES = Path(__file__).resolve().parent.parent / "rules"
+SHAPES = ("[1]", "{a: 1}", "[]", "{}", "true", "-1", "1.5", "null", "'x y'")
+
+
+def _scalars(node, path=()):
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from _scalars(value, (*path, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            yield from _scalars(value, (*path, i))
+    elif path:
+        yield path, node.start_mark.index, node.end_mark.index
+
+
+SCALARS = [(name, path, start, end)
+           for name in sorted(p.name for p in RULES.glob("*.yaml"))
+           for path, start, end in _scalars(yaml.compose((RULES / name).read_text()))]
+
+
+def _with(tmp_path: Path, name: str, start: int, end: int, text: str) -> Path:
+    rules = tmp_path / "rules"
+    shutil.rmtree(rules, ignore_errors=True)  # hypothesis reuses tmp_path: start clean
+    shutil.copytree(RULES, rules)
+    original = (RULES / name).read_text()
+    (rules / name).write_text(original[:start] + text + original[end:])
+    return rules
+
+
+@pytest.mark.parametrize("name, key, text, message", [
+    ("tags.yaml", "kind: metric", "kind: [1]", "unknown kind '[1]'"),
+    ("tags.yaml", "kind: metric", "kind: {a: 1}", "unknown kind '{'a': 1}'"),
+    ("tags.yaml", "field: amount", "field: [1]", "unknown event field '[1]'"),
+    ("routing.yaml", "allocation: least_loaded", "allocation: [1, 2]",
+     "allocation must be one of"),
+    ("routing.yaml", "team: vip", "team: [1]", "`team:` must be a name"),
+])
+def test_a_list_or_mapping_for_a_name_is_a_rule_error_at_its_value(tmp_path, name, key,
+                                                                   text, message):
+    original = (RULES / name).read_text()
+    start = original.index(key)
+    rules = _with(tmp_path, name, start, start + len(key), text)
+    with pytest.raises(RuleError) as info:
+        load_rules(rules)
+    located = [(loc, m) for loc, m in info.value.problems if message in m]
+    assert located, info.value.problems
+    loc = located[0][0]
+    assert (Path(loc.file).name, loc.line) == (name, original[:start].count("\n") + 1)
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scalar=st.sampled_from(SCALARS), text=st.sampled_from(SHAPES))
+def test_any_value_of_another_shape_is_a_rule_error_or_valid(tmp_path, scalar, text):
+    name, _, start, end = scalar
+    rules = _with(tmp_path, name, start, end, text)
+    try:
+        load_rules(rules)
+    except RuleError as exc:
+        assert all(loc is None or loc.file.endswith(".yaml") for loc, _ in exc.problems)
