@@ -1,6 +1,7 @@
 """A value of the wrong shape anywhere in the shipped rule files (a list or a mapping where
-a name is expected, a boolean, a number, null) is a located RuleError, never an internal
-error: swept over every scalar of every file with hypothesis."""
+a name is expected, a boolean, a number, null; an item without its name) is a located
+RuleError, never an internal error: swept over every value of every file (a scalar, a
+whole list or mapping) with hypothesis."""
 
 from __future__ import annotations
 
@@ -16,23 +17,24 @@ from leadctl.errors import RuleError
 from leadctl.ruleset import load_rules
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
-SHAPES = ("[1]", "{a: 1}", "[]", "{}", "true", "-1", "1.5", "null", "'x y'")
+SHAPES = ("[1]", "{a: 1}", "[]", "{}", "[[1]]", "[{}]", "true", "-1", "1.5", "null", "x", "'x y'")
 
 
-def _scalars(node, path=()):
+def _values(node, path=()):
+    """(path, start, end) of every value node: scalars, and lists and mappings as a whole."""
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            yield from _scalars(value, (*path, key.value))
+            yield from _values(value, (*path, key.value))
     elif isinstance(node, yaml.SequenceNode):
         for i, value in enumerate(node.value):
-            yield from _scalars(value, (*path, i))
-    elif path:
+            yield from _values(value, (*path, i))
+    if path:
         yield path, node.start_mark.index, node.end_mark.index
 
 
-SCALARS = [(name, path, start, end)
-           for name in sorted(p.name for p in RULES.glob("*.yaml"))
-           for path, start, end in _scalars(yaml.compose((RULES / name).read_text()))]
+VALUES = [(name, path, start, end)
+          for name in sorted(p.name for p in RULES.glob("*.yaml"))
+          for path, start, end in _values(yaml.compose((RULES / name).read_text()))]
 
 
 def _with(tmp_path: Path, name: str, start: int, end: int, text: str) -> Path:
@@ -51,8 +53,11 @@ def _with(tmp_path: Path, name: str, start: int, end: int, text: str) -> Path:
     ("routing.yaml", "allocation: least_loaded", "allocation: [1, 2]",
      "allocation must be one of"),
     ("routing.yaml", "team: vip", "team: [1]", "`team:` must be a name"),
+    ("routing.yaml", "name: sales_east", "nme: sales_east", "pool needs a `name:`"),
+    ("funnels.yaml", "{name: pushed, event: push}", "{event: push}",
+     "step needs a `name:`"),
 ])
-def test_a_list_or_mapping_for_a_name_is_a_rule_error_at_its_value(tmp_path, name, key,
+def test_a_value_of_the_wrong_shape_is_a_rule_error_at_its_place(tmp_path, name, key,
                                                                    text, message):
     original = (RULES / name).read_text()
     start = original.index(key)
@@ -67,9 +72,9 @@ def test_a_list_or_mapping_for_a_name_is_a_rule_error_at_its_value(tmp_path, nam
 
 @settings(max_examples=120, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(scalar=st.sampled_from(SCALARS), text=st.sampled_from(SHAPES))
-def test_any_value_of_another_shape_is_a_rule_error_or_valid(tmp_path, scalar, text):
-    name, _, start, end = scalar
+@given(value=st.sampled_from(VALUES), text=st.sampled_from(SHAPES))
+def test_any_value_of_another_shape_is_a_rule_error_or_valid(tmp_path, value, text):
+    name, _, start, end = value
     rules = _with(tmp_path, name, start, end, text)
     try:
         load_rules(rules)

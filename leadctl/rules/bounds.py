@@ -103,7 +103,10 @@ def written(mapping: Any, key: Any) -> str:
 
 def plain_text(mapping: Any, key: Any) -> str | None:
     """mapping[key]'s text in the file when it is a plain (unquoted) scalar, which YAML
-    may have read as a number (`010` is 8, `1.50` is 1.5); None when not at hand."""
+    may have read as a number (`010` is 8, `1.50` is 1.5); None when not at hand (also
+    when the mapping lacks the key: a pool with no `name:` at all)."""
+    if key not in mapping:
+        return None
     return _plain_source(getattr(mapping, "_value_marks", {}).get(key), mapping[key])
 
 
