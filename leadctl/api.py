@@ -23,7 +23,7 @@ from leadctl.campaigns.experiments import evaluate as evaluate_experiment
 from leadctl.campaigns.experiments import parse_window
 from leadctl.campaigns.funnels_report import funnel_report
 from leadctl.clock import utc_now
-from leadctl.errors import RuleError, UsageError
+from leadctl.errors import RuleError, UsageError, stopped_after_publish
 from leadctl.identity import suggest, suspects, why
 from leadctl.identity.config import load_identity_config
 from leadctl.identity.overrides_cmd import write_override
@@ -98,7 +98,9 @@ def recorded_run(db: Path | None, command: str, as_of: dt.date | None = None,
                 yield ws
                 kill_point(command)  # test hook: stopped before its publish
         except (Exception, KeyboardInterrupt) as exc:
-            if session is not None and not session.published:
+            if session is not None and session.published:  # a signal during the rename
+                stopped_after_publish(exc, f"{command} (run {session.run_id})")
+            elif session is not None:
                 # the CLI logs the failure itself (`tag failed (exit 2): …`); a second
                 # Ctrl-C must not lose the row (the first stopped the command), a first
                 # one waits for it, then ends the command (143 / 130)

@@ -6,6 +6,7 @@ rule/input error, 3 internal error.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 
@@ -43,6 +44,19 @@ def interruption(exc: BaseException) -> str | None:
             type(exc).__name__ == "InterruptException":
         return "interrupted"
     return None
+
+
+def stopped_after_publish(exc: BaseException, what: str) -> None:
+    """A signal (or error) that came once `what` (`run 5`, `claim (run 7)`) was published:
+    said as a warning (the work stands, logged `ok`: a rep who retried would claim twice),
+    and marked on `exc`, so the CLI does not log the command as failed as well."""
+    logging.getLogger("leadctl").warning("%s was published (ok) before it was stopped: %s",
+                                         what, interruption(exc) or exc)
+    exc.leadctl_published = True
+
+
+def was_published(exc: BaseException) -> bool:
+    return bool(getattr(exc, "leadctl_published", False))
 
 
 def interruption_exit_code(exc: BaseException) -> int:

@@ -32,6 +32,7 @@ from leadctl.errors import (
     WorkspaceLocked,
     format_problem,
     interruption,
+    stopped_after_publish,
 )
 from leadctl.identity.preview import identity_diff, snapshot_sql
 from leadctl.identity.resolve import resolve_identities
@@ -125,8 +126,7 @@ def _publish_run(db: Path | None, rules: RuleSet, options: RunOptions, summary: 
         raise  # else it refused to open: a run log row would be refused the same way
     except (Exception, KeyboardInterrupt) as exc:  # a signal too: the run is logged
         if session is not None and session.published:  # stopped after its publish
-            log.warning("run %s was published (ok) before it was stopped: %s",
-                        summary["run_id"], interruption(exc) or exc)
+            stopped_after_publish(exc, f"run {summary['run_id']}")
             raise
         _record_failure(db, options, digest, exc, summary, started_at)
         raise

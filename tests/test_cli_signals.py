@@ -216,3 +216,29 @@ def test_the_groups_a_signal_at_start_up_logs_with_their_command_are_the_groups(
     groups = {name for name, command in get_command(app).commands.items()
               if hasattr(command, "list_commands")}
     assert groups == signals.GROUPS
+
+
+@pytest.mark.parametrize("command", ["ingest", "claim"])
+def test_a_writer_stopped_during_its_publish_says_its_work_stands(tmp_path, command):
+    # (it said `claim failed (exit 143)` while `runs` said ok: a rep retried, claimed twice)
+    db, log_file = tmp_path / "ws.duckdb", tmp_path / "log"
+    leadctl = [sys.executable, "-m", "leadctl", "--db", str(db), "--rules", str(RULES)]
+    events = str(RULES.parent / "sample_data" / "inbox" / "events.parquet")
+    leads = str(RULES.parent / "sample_data" / "inbox" / "seo_forms.csv")
+    assert subprocess.run([*leadctl, "run", "--inbox", leads, "--as-of", "2026-11-01"],
+                          capture_output=True).returncode == 0
+    args = {"ingest": ["ingest", events],
+            "claim": ["claim", "public_sea", "--rep", "rep_wang", "--n", "2",
+                      "--as-of", "2026-11-02"]}[command]
+    stopped = subprocess.run(
+        [*leadctl, "--log-file", str(log_file), *args], capture_output=True, text=True,
+        env={**os.environ, "LEADCTL_TEST_KILL_AFTER": "rename",
+             "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
+    said = f"{command} (run 2) was published (ok) before it was stopped: terminated (SIGTERM)"
+    assert (stopped.returncode, stopped.stderr.splitlines()[-2:]) == (
+        143, [f"warning: {said}", "error: terminated (SIGTERM)"])
+    logged = [line.split(" ", 2)[2] for line in log_file.read_text().splitlines()]
+    assert logged[1:] == [f"WARNING {said}", logged[2]] and "failed" not in logged[2]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT command, outcome FROM runs ORDER BY run_id").fetchall() \
+            == [("run", "ok"), (command, "ok")]

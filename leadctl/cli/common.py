@@ -34,7 +34,13 @@ from leadctl.cli.output import (  # noqa: F401  (re-exported for command modules
     value_text,
     warn,
 )
-from leadctl.errors import LeadctlError, UsageError, interruption, interruption_exit_code
+from leadctl.errors import (
+    LeadctlError,
+    UsageError,
+    interruption,
+    interruption_exit_code,
+    was_published,
+)
 from leadctl.workspace import names_folder
 
 log = logging.getLogger("leadctl")
@@ -251,7 +257,7 @@ def fail(ctx: typer.Context, exc: BaseException, *, exit_code: int | None = None
     with its code; `details` is the partial result kept in the document."""
     code = exit_code if exit_code is not None else getattr(exc, "exit_code", 3)
     command = _logged_command(ctx)
-    if command is not None and not ctx.meta.get(LOG_FAILED):
+    if command is not None and not ctx.meta.get(LOG_FAILED) and not was_published(exc):
         ctx.meta[LOG_FAILED] = True
         log.error("%s failed (exit %d): %s", command, code, message or exc)
     report_failure(exc, code, json_requested(ctx), message=message, details=details, echo=echo)
