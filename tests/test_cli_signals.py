@@ -242,3 +242,23 @@ def test_a_writer_stopped_during_its_publish_says_its_work_stands(tmp_path, comm
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT command, outcome FROM runs ORDER BY run_id").fetchall() \
             == [("run", "ok"), (command, "ok")]
+
+
+def test_once_the_outcome_is_decided_a_signal_cannot_change_the_exit_code(monkeypatch):
+    # (a SIGINT during the interpreter's shutdown, which restores the default handlers,
+    # killed a run that had reported exit 143 for its SIGTERM: the shell saw 130)
+    from leadctl.cli import entry, main
+
+    def decided(held):
+        raise SystemExit(143)
+
+    monkeypatch.setattr(main, "main", decided)
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with pytest.raises(SystemExit):
+            entry.main()
+        assert {s: signal.getsignal(s) for s in before} == {
+            signal.SIGTERM: signal.SIG_IGN, signal.SIGINT: signal.SIG_IGN}
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

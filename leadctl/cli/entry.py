@@ -22,4 +22,11 @@ def main() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
     from leadctl.cli.main import main as run  # noqa: PLC0415 — loads after the handlers
 
-    run(held=_HELD)
+    try:
+        run(held=_HELD)
+    finally:
+        # The outcome is decided (a signal that waited for it has ended the process):
+        # one arriving while the interpreter shuts down, which restores the default
+        # handlers, would kill the process with another code than the one reported.
+        for decided in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(decided, signal.SIG_IGN)
