@@ -400,6 +400,9 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
                                                run_counts(summary), options.inbox,
                                                started_at, default_today=True,
                                                zone=_rules_zone(options))
+        if "run_id" not in summary:  # stopped before its start was logged (rules, copy)
+            log.info("%s started: as of %s, inbox %s", _run_name(run_id),
+                     options.as_of or "today", ", ".join(options.inbox) or "none")
         log.error("%s failed%s, nothing was published: %s", _run_name(run_id),
                   f" in stage {stage}" if stage and summary.get("run_id") else "", reason)
 

@@ -192,6 +192,18 @@ def test_sigterm_stops_a_standalone_tag_and_logs_it_as_failed(reference, tmp_pat
                                             ("tag", "failed", "terminated (SIGTERM)")]
 
 
+def test_a_run_stopped_while_its_rules_load_logs_its_start_too(tmp_path):
+    # (its log held the failure alone: every command logs a line when it starts)
+    db, log_file = tmp_path / "ws.duckdb", tmp_path / "log"
+    stopped = leadctl(db, "--log-file", str(log_file), "run", "--as-of", AS_OF,
+                      env={"LEADCTL_TEST_KILL_AFTER": "rules",
+                           "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
+    assert stopped.returncode == 143
+    assert [line.split(" ", 2)[2] for line in log_file.read_text().splitlines()] == [
+        f"INFO run 1 started: as of {AS_OF}, inbox none",
+        "ERROR run 1 failed, nothing was published: terminated (SIGTERM)"]
+
+
 @pytest.mark.parametrize("stage", ["rename", "publish"])  # (rename: during the publish)
 def test_sigterm_after_the_publish_leaves_the_published_run_alone(reference, tmp_path, stage):
     db = tmp_path / "ws.duckdb"
