@@ -452,7 +452,8 @@ def _check_person_types(person: Mapping, where, name: str, problems: list) -> No
 def _person_record(person: Mapping, pid: str) -> dict:
     record = {k: person.get(k) for k in PERSON_KEYS}
     record["id"] = pid
-    record["leads"] = [trimmed(str(v)) for v in (person.get("leads") or [])]
+    leads = person.get("leads")  # not a list: a problem already (_check_person_types)
+    record["leads"] = [trimmed(str(v)) for v in leads] if isinstance(leads, list) else []
     for key in ("first_seen", "last_seen"):
         if record[key] is not None:
             record[key] = _timestamp(record[key])

@@ -245,6 +245,7 @@ cases:
     as_of: 2026-11-01
     persons:
       - {id: p1, lead_count: abc, leads: BD100001, first_seen: yesterday, sources: 5}
+      - {id: p2, leads: -1}
     expect: {p1: {repeat_lead: false}}
   - name: typed
     as_of: 2026-11-01
@@ -255,7 +256,8 @@ cases:
 
 def test_a_fixture_of_wrong_types_or_that_checks_nothing_is_a_rule_error(rules_copy,
                                                                         tmp_path):
-    # lead_count: abc was exit 3; leads: BD100001 was 8 leads; {} passed checking nothing
+    # lead_count: abc was exit 3; leads: BD100001 was 8 leads; {} passed checking nothing;
+    # leads: -1 was exit 3
     path = rules_copy / "tests" / "zz_typed.yaml"
     path.write_text(BADLY_TYPED)
     result = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
@@ -266,8 +268,9 @@ def test_a_fixture_of_wrong_types_or_that_checks_nothing_is_a_rule_error(rules_c
             ("5:64", "person first_seen must be a date or a timestamp like 2026-10-01 08:00, "
                      "not 'yesterday'"),
             ("5:84", "person sources must be a list of source names, not 5"),
-            ("10:14", "expectations of 'p1' must map tag → value"),
-            ("7:5", "a case of this name is above: give each case its own `name:`"))))
+            ("6:25", "person leads must be a list of ids, not -1"),
+            ("11:14", "expectations of 'p1' must map tag → value"),
+            ("8:5", "a case of this name is above: give each case its own `name:`"))))
     path.write_text("cases: []\n")
     empty = Cli(tmp_path / "ws.duckdb", rules_copy)("rules", "test")
     assert (empty.exit_code, empty.stderr) == (

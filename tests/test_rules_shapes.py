@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from leadctl.errors import RuleError
 from leadctl.ruleset import load_rules
+from leadctl.ruletest import load_cases
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 SHAPES = ("[1]", "{a: 1}", "[]", "{}", "[[1]]", "[{}]", "true", "-1", "1.5", "null", "x", "'x y'")
@@ -78,5 +79,25 @@ def test_any_value_of_another_shape_is_a_rule_error_or_valid(tmp_path, value, te
     rules = _with(tmp_path, name, start, end, text)
     try:
         load_rules(rules)
+    except RuleError as exc:
+        assert all(loc is None or loc.file.endswith(".yaml") for loc, _ in exc.problems)
+
+
+FIXTURE_VALUES = [(name, path, start, end)
+                  for name in sorted(p.name for p in (RULES / "tests").glob("*.yaml"))
+                  for path, start, end in _values(
+                      yaml.compose((RULES / "tests" / name).read_text()))]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.sampled_from(FIXTURE_VALUES), text=st.sampled_from(SHAPES))
+def test_any_fixture_value_of_another_shape_is_a_rule_error_or_valid(tmp_path, value, text):
+    name, _, start, end = value
+    original = (RULES / "tests" / name).read_text()
+    fixture = tmp_path / name
+    fixture.write_text(original[:start] + text + original[end:])
+    try:
+        load_cases(fixture)
     except RuleError as exc:
         assert all(loc is None or loc.file.endswith(".yaml") for loc, _ in exc.problems)
