@@ -696,6 +696,14 @@ def test_not_found_echoes_the_query_masked_like_the_portrait(ws_cli, query, show
         1, f"error: no lead or person matches {shown}\n")
 
 
+@pytest.mark.parametrize("command", ["portrait", "explain"])
+def test_not_found_with_reveal_echoes_what_it_tried_unmasked_too(ws_cli, command):
+    # (the query was revealed and the value tried masked, in one message)
+    result = ws_cli(command, "email:Zhao@qq.com", "--reveal")
+    assert (result.exit_code, result.stderr) == (
+        1, "error: no lead or person matches 'email:Zhao@qq.com' (tried email zhao@qq.com)\n")
+
+
 def test_a_value_of_a_lead_ingested_since_the_last_resolve_says_to_resolve(cli, tmp_path):
     # (its phone said only that no lead matched, its lead id to run resolve)
     inbox = tmp_path / "z.csv"

@@ -207,10 +207,11 @@ def _normalize_identifier(kind: str, value: str) -> str:
     return value
 
 
-def describe_lookup(lookup: Lookup) -> str:
-    """`phone 138****5678`: a lookup as shown in messages (masked)."""
+def describe_lookup(lookup: Lookup, reveal: bool = False) -> str:
+    """`phone 138****5678`: a lookup as shown in messages (masked unless `reveal`, as the
+    query is echoed)."""
     if lookup.kind in IDENTIFIER_KINDS:
-        return f"{lookup.kind} {pii.mask(lookup.kind, lookup.value)}"
+        return f"{lookup.kind} {lookup.value if reveal else pii.mask(lookup.kind, lookup.value)}"
     return "source/lead id" if lookup.source else lookup.kind.replace("_", " ")
 
 
@@ -383,7 +384,7 @@ def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[s
     if hits:
         raise NotFound(f"{shown!r} was ingested but is not linked to a person yet: "
                        "run `leadctl resolve` (or the nightly `leadctl run`)")
-    tried = ", ".join(dict.fromkeys(describe_lookup(lk) for lk in lookups))
+    tried = ", ".join(dict.fromkeys(describe_lookup(lk, reveal) for lk in lookups))
     card = next((lk for lk in lookups if lk.kind == "id_card"), None)
     hint = ("; the ID card checksum is wrong (a typo?)"
             if card and not id_card_checksum_ok(card.value) else "")
