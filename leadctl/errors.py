@@ -65,9 +65,11 @@ def interruption_exit_code(exc: BaseException) -> int:
 
 
 class LeadctlError(Exception):
-    """Base class: every error a user can cause or fix."""
+    """Base class: every error a user can cause or fix. `log_text`, when set: what the log
+    says of it instead (masked where the message shows personal data on `--reveal`)."""
 
     exit_code = 3
+    log_text: str | None = None
 
 
 class UsageError(LeadctlError):

@@ -259,7 +259,8 @@ def fail(ctx: typer.Context, exc: BaseException, *, exit_code: int | None = None
     command = _logged_command(ctx)
     if command is not None and not ctx.meta.get(LOG_FAILED) and not was_published(exc):
         ctx.meta[LOG_FAILED] = True
-        log.error("%s failed (exit %d): %s", command, code, message or exc)
+        log.error("%s failed (exit %d): %s", command, code,
+                  getattr(exc, "log_text", None) or message or exc)
     report_failure(exc, code, json_requested(ctx), message=message, details=details, echo=echo)
     raise typer.Exit(code) from None
 

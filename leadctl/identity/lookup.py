@@ -341,7 +341,21 @@ def phone_region(ws) -> str:
 
 
 def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[str]]:
-    """The one person a query names, with how it matched; NotFound / AmbiguousQuery else."""
+    """The one person a query names, with how it matched; NotFound / AmbiguousQuery else.
+    With `reveal`, such an error says the values as typed, and carries the masked text
+    for the log (`log_text`): the log's own filter knows no WeChat or device id."""
+    try:
+        return _resolve_person(ws, query, reveal=reveal)
+    except (NotFound, AmbiguousQuery) as exc:
+        if reveal:
+            try:
+                _resolve_person(ws, query, reveal=False)
+            except (NotFound, AmbiguousQuery) as masked:
+                exc.log_text = str(masked)
+        raise
+
+
+def _resolve_person(ws, query: str, *, reveal: bool) -> tuple[str, list[str]]:
     if not query.strip():
         raise UsageError("the query is empty: give a phone, email, WeChat id, ID card, "
                          "lead id or person id")

@@ -149,10 +149,11 @@ def _parse_pool(d: RuleDoc, item: Mapping, name: str, loc, warnings: list[str]) 
               f"{did_you_mean(allocation, ALLOCATIONS)}")
         allocation = DEFAULT_ALLOCATION
     team = item.get("team")
-    if team is not None and (isinstance(team, bool) or not isinstance(team, str | int)):
-        d.add(d.value_loc(item, "team"), f"{what}: `team:` must be a name")
-        team = None
-    pool = Pool(name=name, allocation=allocation, team=None if team is None else str(team),
+    if team is not None and not isinstance(team, str):  # `team: 010` is 010, as a rep's name
+        team = as_written(team, plain_text(item, "team"))
+        if team is None:
+            d.add(d.value_loc(item, "team"), f"{what}: `team:` must be a name")
+    pool = Pool(name=name, allocation=allocation, team=team,
                 description=str(item.get("description") or ""), loc=loc)
     pool.reps = _parse_reps(d, item, pool, valid)
     # The default is claim, but reps listed without an allocation more often mean a
