@@ -231,9 +231,12 @@ def test_a_writer_stopped_during_its_publish_says_its_work_stands(tmp_path, comm
             "claim": ["claim", "public_sea", "--rep", "rep_wang", "--n", "2",
                       "--as-of", "2026-11-02"]}[command]
     stopped = subprocess.run(
-        [*leadctl, "--log-file", str(log_file), *args], capture_output=True, text=True,
-        env={**os.environ, "LEADCTL_TEST_KILL_AFTER": "rename",
-             "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
+        [*leadctl, "--log-file", str(log_file), *args, "--json"], capture_output=True,
+        text=True, env={**os.environ, "LEADCTL_TEST_KILL_AFTER": "rename",
+                        "LEADCTL_TEST_KILL_SIGNAL": "TERM"})
+    assert json.loads(stopped.stdout) == {
+        "published": True, "error": {"type": "Terminated", "message": "terminated (SIGTERM)",
+                                     "location": None}, "exit_code": 143}
     said = f"{command} (run 2) was published (ok) before it was stopped: terminated (SIGTERM)"
     assert (stopped.returncode, stopped.stderr.splitlines()[-2:]) == (
         143, [f"warning: {said}", "error: terminated (SIGTERM)"])

@@ -24,6 +24,7 @@ from leadctl.errors import (
     WorkspaceError,
     interruption,
     interruption_exit_code,
+    was_published,
 )
 from leadctl.limits import FIRST_DATE, LAST_DATE, MAX_COUNT, MAX_DAYS
 from leadctl.pii import display_width, map_text
@@ -331,6 +332,8 @@ def failure_document(exc: BaseException, exit_code: int, message: str | None = N
         error_part["location"] = next((str(loc) for loc, _ in exc.problems if loc), None)
         error_part["problems"] = problem_list(exc)
     partial = getattr(exc, "details", None) if details is None else details
+    if was_published(exc):  # stopped during its publish: the work stands, do not redo it
+        partial = {**(partial or {}), "published": True}
     return {**(partial or {}), "error": error_part, "exit_code": exit_code}
 
 
