@@ -367,8 +367,7 @@ def _refuse(db, options: RunOptions, exc: RuleError) -> None:
                 db, "run", options.as_of, rules_hash(options.rules_dir or "rules"), "refused",
                 {}, options.inbox, reason, create=found, default_today=True,
                 zone=_rules_zone(options)))
-        log.info("%s started: as of %s, inbox %s", name, options.as_of or "today",
-                 ", ".join(options.inbox) or "none")
+        _log_run_start(name, options)
         log.error("%s refused (exit 2): invalid rules, nothing ran (%d problem(s))", name,
                   len(exc.problems))
         for problem in exc.problems:
@@ -401,8 +400,7 @@ def _record_failure(db, options: RunOptions, digest: str, exc: BaseException,
                                                started_at, default_today=True,
                                                zone=_rules_zone(options))
         if "run_id" not in summary:  # stopped before its start was logged (rules, copy)
-            log.info("%s started: as of %s, inbox %s", _run_name(run_id),
-                     options.as_of or "today", ", ".join(options.inbox) or "none")
+            _log_run_start(_run_name(run_id), options)
         log.error("%s failed%s, nothing was published: %s", _run_name(run_id),
                   f" in stage {stage}" if stage and summary.get("run_id") else "", reason)
 
@@ -468,6 +466,13 @@ def record_run(db, command: str, as_of: dt.date | None, digest: str | None, outc
     except Exception as exc:  # never hide the command's own error behind this one
         log.warning("run log not written: %s", exc)
         return None
+
+
+def _log_run_start(name: str, options: RunOptions) -> None:
+    """The start line of a run that never reached its own (`_publish_run` logs that one
+    with its rules hash): refused, or stopped while its rules load."""
+    log.info("%s started: as of %s, inbox %s", name, options.as_of or "today",
+             ", ".join(options.inbox) or "none")
 
 
 def _run_name(run_id: int | None) -> str:

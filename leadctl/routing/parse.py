@@ -49,6 +49,7 @@ from leadctl.rules.located import (
     RuleDoc,
     compile_located,
     did_you_mean,
+    named_in,
     one_of,
     sorted_problems,
 )
@@ -141,8 +142,7 @@ def _parse_pools(d: RuleDoc, doc: Mapping, broken: set[str],
 def _parse_pool(d: RuleDoc, item: Mapping, name: str, loc, warnings: list[str]) -> Pool:
     what = f"pool '{name}'"
     allocation = item.get("allocation", DEFAULT_ALLOCATION)
-    # else what depends on it is not checked (a list or mapping is no allocation either)
-    valid = isinstance(allocation, str) and allocation in ALLOCATIONS
+    valid = named_in(allocation, ALLOCATIONS)  # else what depends on it is not checked
     if not valid:
         d.add(d.value_loc(item, "allocation"), f"{what}: allocation must be one of "
               f"{', '.join(ALLOCATIONS)}, not '{allocation}'"

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 
@@ -15,6 +15,12 @@ def near_miss(word: Any, known: Iterable[str]) -> str | None:
     lowered = {str(k).lower(): str(k) for k in known}  # 'c' → 'C' too
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return lowered[close[0]] if close and lowered[close[0]] != word else None
+
+
+def named_in(value: Any, names: Container[str]) -> bool:
+    """Whether `value` is one of `names`: a list or mapping YAML read where a name belongs
+    is none (and cannot be looked up in a dict of names: it is unhashable)."""
+    return isinstance(value, str) and value in names
 
 
 def did_you_mean(word: Any, known: Iterable[str]) -> str:

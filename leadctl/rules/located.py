@@ -35,6 +35,7 @@ from leadctl.rules.expr import CompiledExpr, ExprError, compile_expr
 from leadctl.rules.hints import (  # the parsers' one import: did_you_mean etc. re-exported
     did_you_mean,  # noqa: F401
     mistyped_keys,  # noqa: F401
+    named_in,  # noqa: F401
     near_miss,
     one_of,  # noqa: F401
 )

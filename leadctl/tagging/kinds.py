@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from leadctl.rules.bounds import window_days, written
-from leadctl.rules.located import LocatedText, RuleDoc, compile_located, did_you_mean, one_of
+from leadctl.rules.located import (
+    LocatedText,
+    RuleDoc,
+    compile_located,
+    did_you_mean,
+    named_in,
+    one_of,
+)
 from leadctl.sqlfn import EXACT_SUM, round_sql, rule_guard
 from leadctl.sqltext import date_literal, ident, literal, ts_literal
 from leadctl.tagging.fields import ALL_EVENTS, event_field_sql, feature_column_sql, names_in
@@ -160,8 +167,8 @@ def parse_event_field(doc: RuleDoc, raw: Mapping, tag: TagDef, key: str,
                       rules: TagRules) -> None:
     value = raw.get(key)
     known = rules.event_fields()
-    if not isinstance(value, str) or value not in known:
-        if not isinstance(value, str) or value not in known.broken:
+    if not named_in(value, known):
+        if not named_in(value, known.broken):
             doc.add(doc.value_loc(raw, key), f"tag '{tag.name}': unknown event field "
                     f"'{value}'{did_you_mean(value, known)} (known: {', '.join(known)}; "
                     "declare others under event_attributes)")

@@ -23,6 +23,7 @@ from leadctl.rules.located import (
     Problems,
     RuleDoc,
     declared_names,
+    named_in,
     one_of,
 )
 from leadctl.tagging.fields import compile_event_filter
@@ -164,7 +165,7 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
                 f"{BUILTIN_FIELDS[name]}; choose another name")
         return None
     kind = raw.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS:  # a list or mapping: no kind either
+    if not named_in(kind, KINDS):
         rules.broken.add(name)
         where = doc.value_loc(raw, "kind") if "kind" in raw else doc.key_loc(raw, "name")
         doc.add(where, f"tag '{name}': unknown kind '{kind}'{one_of(kind, KINDS)}"
