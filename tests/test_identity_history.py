@@ -89,6 +89,27 @@ def test_a_merge_of_persons_first_seen_together_keeps_the_id_a_fresh_workspace_d
             ("L1", "L2", "X1"), pid("feed", "L2"))
 
 
+def test_a_tie_between_sources_one_prefixing_the_other_names_the_lead_earliest_names():
+    # `web` < `web2` as names, but the text `web2|B1` < `web|A9` ('2' < '|'): the id
+    # follows the pair, as `earliest` and `explain` do, also when the two merge later.
+    for created in ("2026-01-01 10:00", None):
+        a = {"lead_id": "A9", "source": "web", "phone": "13912340011", "created_at": created}
+        b = {"lead_id": "B1", "source": "web2", "phone": "13912340012", "wechat": "wxtie",
+             "created_at": created}
+        bridge = {"lead_id": "Z1", "source": "zeta", "phone": "13912340011",
+                  "wechat": "wxtie", "created_at": created and "2026-02-01 10:00"}
+        ws = workspace(a, b)
+        resolve(ws, run_id=1)
+        assert person_of(ws) == {"A9": pid("web", "A9"), "B1": pid("web2", "B1")}
+        add_leads(ws, bridge)
+        resolve(ws, run_id=2)
+        fresh = workspace(a, b, bridge)
+        resolve(fresh)
+        assert person_of(ws) == person_of(fresh) == dict.fromkeys(
+            ("A9", "B1", "Z1"), pid("web", "A9"))
+        assert ws.rows("SELECT source FROM persons") == [{"source": "web"}]
+
+
 def test_new_leads_join_a_person_without_changing_its_id():
     ws = workspace(*LEADS)
     resolve(ws, run_id=1)

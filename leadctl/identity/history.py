@@ -15,7 +15,8 @@ the previous run's `person_leads` / `persons` / `person_aliases`.
 - Leads of a previous person that ended up elsewhere: a 'split' row for each
   such part (the part keeping most leads kept the id).
 - A component with no previous id gets 'P' + 12 hex of md5 of its anchor lead
-  (the oldest: earliest created_at, then source, lead_id) as `source|lead_id`,
+  (the oldest: earliest created_at, then source, lead_id: `oldest_lead_sql`) as
+  `source|lead_id`,
   so a fresh workspace with the same data derives the same ids. On a collision
   the id is derived again with a salt ('#1', '#2', ...).
 Retired ids stay reachable through `person_aliases` (old id → current person).
@@ -34,19 +35,28 @@ _UNDATED = (1 << 63) - 1  # undated leads sort after every dated one
 
 def anchors_sql(target: str, comps: str, members: str, leads: str, ids: str) -> str:
     """`target(comp, anchor)` for components without an id yet: the `source|lead_id`
-    of the component's oldest lead (dated before undated; ties: the smaller
-    `source|lead_id`). Nothing here depends on lead keys, so a fresh workspace with
-    the same data finds the same anchors."""
+    of the component's oldest lead (`oldest_lead_sql`). Nothing here depends on lead
+    keys, so a fresh workspace with the same data finds the same anchors."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         SELECT c.comp, l.source || '|' || l.lead_id AS anchor
         FROM {comps} c JOIN {leads} l ON l.lead_key = c.lead_key
         WHERE NOT c.multi AND {absent_sql("c.comp", ids, "comp")}
         UNION ALL
-        SELECT comp, min({{'at': coalesce(epoch_us(created_at), {_UNDATED}),
-                           'anchor': source || '|' || lead_id}}).anchor
-        FROM {members} WHERE {absent_sql(f"{members}.comp", ids, "comp")}
-        GROUP BY comp"""
+        SELECT comp, oldest.source || '|' || oldest.lead_id FROM (
+            SELECT comp, {oldest_lead_sql()} AS oldest
+            FROM {members} WHERE {absent_sql(f"{members}.comp", ids, "comp")}
+            GROUP BY comp)"""
+
+
+def oldest_lead_sql(leads: str = "") -> str:
+    """The oldest lead of a group as a struct (`at`, `source`, `lead_id`): dated before
+    undated, then by source and lead id, as `earliest` and `explain` order leads (the
+    pair, not the `source|lead_id` text: `web2|…` sorts before `web|…`). `leads`: the
+    table's alias."""
+    col = f"{leads}." if leads else ""
+    return (f"min({{'at': coalesce(epoch_us({col}created_at), {_UNDATED}), "
+            f"'source': {col}source, 'lead_id': {col}lead_id}})")
 
 
 def new_id_sql(anchor: str, salt: int) -> str:
@@ -62,17 +72,19 @@ def lead_derived_id_sql(leads: str = "") -> str:
 
 
 def overlap_sql(target: str, comps: str, previous: str, leads: str = "leads") -> str:
-    """`target(comp, old_id, n, anchor, first_key)`: how many leads of each previous
-    person are in each component, the anchor of the oldest of them (as `anchors_sql`
-    orders) and the smallest of their lead keys (the one ingested first)."""
+    """`target(comp, old_id, n, first_key, anchor_source, anchor_lead_id)`: how many
+    leads of each previous person are in each component, the oldest of them (as
+    `anchors_sql` orders) and the smallest of their lead keys (the one ingested first)."""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
-        SELECT c.comp, p.person_id AS old_id, count(*) AS n, min(c.lead_key) AS first_key,
-               min({{'at': coalesce(epoch_us(l.created_at), {_UNDATED}),
-                    'anchor': l.source || '|' || l.lead_id}}).anchor AS anchor
-        FROM {comps} c JOIN {previous} p ON p.lead_key = c.lead_key
-        JOIN {leads} l ON l.lead_key = c.lead_key
-        GROUP BY c.comp, p.person_id"""
+        SELECT comp, old_id, n, first_key, oldest.source AS anchor_source,
+               oldest.lead_id AS anchor_lead_id
+        FROM (
+            SELECT c.comp, p.person_id AS old_id, count(*) AS n,
+                   min(c.lead_key) AS first_key, {oldest_lead_sql("l")} AS oldest
+            FROM {comps} c JOIN {previous} p ON p.lead_key = c.lead_key
+            JOIN {leads} l ON l.lead_key = c.lead_key
+            GROUP BY c.comp, p.person_id)"""
 
 
 def winners_sql(target: str, overlap: str, previous_persons: str,
@@ -88,15 +100,15 @@ def winners_sql(target: str, overlap: str, previous_persons: str,
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
         WITH w AS (
-            SELECT old_id, comp, anchor FROM (
-                SELECT old_id, comp, anchor,
+            SELECT old_id, comp, anchor_source, anchor_lead_id FROM (
+                SELECT old_id, comp, anchor_source, anchor_lead_id,
                     row_number() OVER (PARTITION BY old_id ORDER BY n DESC, first_key) AS r
                 FROM {overlap}) WHERE r = 1),
         f AS (
             SELECT w.old_id, w.comp, p.first_seen,
                 row_number() OVER (PARTITION BY w.comp
-                                   ORDER BY {prefer}p.first_seen NULLS LAST, w.anchor,
-                                            w.old_id) AS r
+                                   ORDER BY {prefer}p.first_seen NULLS LAST, w.anchor_source,
+                                            w.anchor_lead_id, w.old_id) AS r
             FROM w LEFT JOIN {previous_persons} p ON p.person_id = w.old_id{join})
         SELECT old_id, comp, first_seen, r = 1 AS survives FROM f"""
 
@@ -139,7 +151,7 @@ def empty_history_tables_sql(overlap: str, winners: str) -> list[str]:
     """First run (no previous persons): nothing to keep, merge or split."""
     return [
         f"CREATE OR REPLACE TEMP TABLE {overlap} (comp BIGINT, old_id VARCHAR, n BIGINT, "
-        "first_key BIGINT, anchor VARCHAR)",
+        "first_key BIGINT, anchor_source VARCHAR, anchor_lead_id VARCHAR)",
         f"""CREATE OR REPLACE TEMP TABLE {winners} (old_id VARCHAR, comp BIGINT,
             first_seen TIMESTAMP, survives BOOLEAN)""",
     ]
