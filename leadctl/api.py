@@ -492,7 +492,8 @@ def audience_export(db: Path | None, name: str, expr: str, out: Path, *,
         rows = write(ws, members_file_sql(name, reveal=reveal))
         # Drawn from the stored tags and scores, which are not recomputed for the start:
         # `as_of_differs` names those of another date, as `find` does.
-        on = ScreenAsOf(as_of, "option", last_tag_as_of(ws))
+        on = ScreenAsOf(as_of, "today" if routing_until is None else "option",
+                        last_tag_as_of(ws))
         result.update(file=str(out), rows=rows, expr=pii.text_shown(expr, reveal),
                       **on.to_dict(score=stored_as_of(ws, "scores")))
         # What it read is the workspace (no file): the expression and the file it wrote are

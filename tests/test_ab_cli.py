@@ -16,7 +16,7 @@ import pytest
 from conftest import Cli
 from test_ab_assign import reference_bucket
 
-from leadctl import workspace
+from leadctl import clock, workspace
 from leadctl.campaigns import stats
 from leadctl.workspace import open_writer, reading
 
@@ -326,6 +326,14 @@ def test_an_audience_stopped_after_its_record_is_published_puts_its_file_in_plac
                          "WHERE variant = 'holdout'") == sorted(holdout)
     assert len(holdout) == 4
     assert [p.name for p in out.parent.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_an_audience_without_as_of_starts_today_and_says_so(acli):
+    out = acli.db.parent / "today.csv"
+    data = acli("audience", "export", "today", "city = '上海'", "-o", out, "--json").json()
+    assert (data["start"], data["as_of"], data["as_of_source"]) == (
+        clock.today("Asia/Shanghai").isoformat(),) * 2 + ("today",)
+    assert export(acli, "--json")[0].json()["as_of_source"] == "option"
 
 
 def test_an_audience_drawn_from_tags_of_another_date_says_so(acli):
