@@ -49,7 +49,7 @@ COMPILES = [
     ("city is null", """("city" IS NULL)""", "boolean"),
     ("city is not null", """(NOT ("city" IS NULL))""", "boolean"),
     ("-amount * (orders + 1) - 2 / 4 % 3",
-     """(-"amount" * ("orders" + 1) - 2 / NULLIF(4, 0) % NULLIF(3, 0))""",
+     """(-"amount" * ("orders" + 1) - CAST(2 AS DOUBLE) / NULLIF(4, 0) % NULLIF(3, 0))""",
      "number"),
     ("2 - (3 - orders)", """(2 - (3 - "orders"))""", "number"),
     ("- -orders", """(-(-"orders"))""", "number"),

@@ -141,7 +141,8 @@ WITH todo AS (
   -- Reps without a capacity limit alone offer `demand` slots with keys up to top_key, so
   -- no slot above top_key is ever used: generate only those (about demand + reps rows).
   SELECT *, max(CASE WHEN room IS NULL
-                     THEN (base + ceil(demand * weight / free_weight) - 0.5) / weight END)
+                     THEN CAST(base + ceil(demand * weight / free_weight) - 0.5 AS DOUBLE)
+                          / weight END)
             OVER (PARTITION BY pool) AS top_key
   FROM unlimited
 ), counted AS (
@@ -151,7 +152,7 @@ WITH todo AS (
            AS slots
   FROM bounded
 ), slots AS (
-  SELECT pool, rep, rep_pos, (base + j - 0.5) / weight AS slot_key
+  SELECT pool, rep, rep_pos, CAST(base + j - 0.5 AS DOUBLE) / weight AS slot_key
   FROM (SELECT *, unnest(generate_series(1, slots)) AS j FROM counted WHERE slots > 0) AS s
 ), numbered AS (
   SELECT pool, rep,

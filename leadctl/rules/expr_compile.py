@@ -374,7 +374,13 @@ class Compiler:
             # x / 0 and x % 0 are empty (NULL), as on Spark: DuckDB's NaN or infinity would
             # pass every `>=` and count as the highest score, its % by zero stop the stage
             divisor = self.exp.Nullif(this=right.node, expression=self.exp.Literal.number(0))
-        out = type(node)(this=self.wrap(left, level), expression=divisor)
+        dividend = self.wrap(left, level)
+        if symbol == "/":
+            # A quotient is a DOUBLE, as DuckDB's `/` gives it for any numbers; Spark's
+            # divides a DECIMAL (1.0, 1.5) to a DECIMAL of a few digits (1.0 / 3 is
+            # 0.333333333333 there, and `1.0 / 3 * 3 = 1` false).
+            dividend = self.exp.Cast(this=left.node, to=self.exp.DataType.build("double"))
+        out = type(node)(this=dividend, expression=divisor)
         if left.whole and right.whole:  # overflows with an error; a quotient is finite
             return _Typed(out, NUMBER, level, node, whole=symbol != "/")
         if self.finite_guard is None:

@@ -1,0 +1,77 @@
+"""Rule expressions give the DuckDB engine's values on the Spark engine: each expression
+is compiled as the stages compile it (with the finite guard), its tag value's JSON
+text (json_value_sql) computed by DuckDB and by the Spark executor (the real
+translation) over the same rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.test_spark_parity import MISSING
+
+pytestmark = [pytest.mark.spark, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
+
+FIELDS = {"n": "number", "w": "number", "d": "date"}
+# n a DOUBLE, w a BIGINT (a whole field), d a DATE
+ROWS = [(1, "2.5", "7", "2024-02-29"), (2, "-2.5", "-7", "2023-01-31"),
+        (3, "2e15", "5", "2026-10-31"), (4, "1e20", "9007199254740993", None),
+        (5, "NULL", "NULL", None)]
+TABLE = "CREATE OR REPLACE TABLE f AS " + " UNION ALL ".join(
+    f"SELECT {i} AS person_id, CAST({n} AS DOUBLE) AS n, CAST({w} AS BIGINT) AS w, "
+    f"CAST({'NULL' if d is None else repr(d)} AS DATE) AS d" for i, n, w, d in ROWS)
+
+
+@pytest.fixture(scope="module")
+def engines():
+    import duckdb
+
+    from leadctl.spark.executor import SparkWorkspace, spark_session
+
+    duck = duckdb.connect()
+    spark = SparkWorkspace(spark_session("local[1]"))
+    for con in (duck, spark):
+        con.execute(TABLE)
+    yield duck, spark
+    spark.close()
+
+
+def _values(engines, text):
+    """The expression's JSON text per row, on DuckDB and on Spark (an engine's error:
+    ('error', its message's first line))."""
+    from leadctl.rules.expr import compile_expr
+    from leadctl.sqlfn import rule_guard
+    from leadctl.tagging.stage import json_value_sql
+
+    compiled = compile_expr(text, FIELDS, as_of=dt.date(2026, 11, 1), whole_fields={"w"},
+                            finite_guard=rule_guard("tag 'x'"), guard_result=False)
+    value = json_value_sql(compiled.type, "v") if compiled.type == "number" else "to_json(v)"
+    sql = (f"SELECT person_id, CAST({value} AS VARCHAR) AS j FROM "
+           f"(SELECT person_id, {compiled.sql} AS v FROM f) AS x ORDER BY person_id")
+    out = []
+    for con in engines:
+        try:
+            out.append([row[1] for row in con.execute(sql).fetchall()])
+        except Exception as exc:  # the engine's error
+            out.append(("error", str(exc)))
+    return out
+
+
+def test_a_decimal_divided_is_a_double_on_both_engines(engines):
+    cases = {
+        "w * 1.0 / 3": ["2.3333333333333335", "-2.3333333333333335", "1.6666666666666667",
+                        "3002399751580330.5", None],
+        "greatest(w, 1.25) / 3": ["2.3333333333333335", "0.4166666666666667",
+                                  "1.6666666666666667", "3002399751580330.5", "0.4166666666666667"],
+        "coalesce(w * 1.0, 0) / 7": ["1", "-1", "0.7142857142857143", "1286742750677284.5",
+                                     "0"],
+        "case when w > 0 then 1.0 else 2.5 end / 3": [
+            "0.3333333333333333", "0.8333333333333334", "0.3333333333333333",
+            "0.3333333333333333", "0.8333333333333334"],
+        "1.5 / w": ["0.21428571428571427", "-0.21428571428571427", "0.3",
+                    "1.6653345369377348e-16", None],
+        "1.0 / 3 * 3 = w / w": ["true", "true", "true", "true", None],
+    }
+    for text, expected in cases.items():
+        assert _values(engines, text) == [expected, expected], text
