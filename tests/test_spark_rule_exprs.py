@@ -75,3 +75,13 @@ def test_a_decimal_divided_is_a_double_on_both_engines(engines):
     }
     for text, expected in cases.items():
         assert _values(engines, text) == [expected, expected], text
+
+
+def test_a_whole_double_from_1e15_on_is_duckdbs_text_on_spark(engines):
+    """2e15 as a DOUBLE is `2000000000000000.0` (Java's text is `2.0E15`); a BIGINT's
+    every digit stays."""
+    expected = ["2.5", "-2.5", "2000000000000000.0", "100000000000000000000.0", None]
+    assert _values(engines, "n") == [expected, expected]
+    assert _values(engines, "n * 1") == [expected, expected]
+    whole = ["7000000000000000", "-7000000000000000", "5000000000000000", None, None]
+    assert _values(engines, "if(w < 100, w * 1000000000000000, null)") == [whole, whole]
