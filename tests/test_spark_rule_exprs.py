@@ -85,3 +85,20 @@ def test_a_whole_double_from_1e15_on_is_duckdbs_text_on_spark(engines):
     assert _values(engines, "n * 1") == [expected, expected]
     whole = ["7000000000000000", "-7000000000000000", "5000000000000000", None, None]
     assert _values(engines, "if(w < 100, w * 1000000000000000, null)") == [whole, whole]
+
+
+def test_floor_and_ceil_keep_duckdbs_type_on_spark(engines):
+    """Of a DOUBLE (or a whole number) a DOUBLE, as on DuckDB: Spark's BIGINT held 1e20
+    at 9223372036854775807; of a DECIMAL a DECIMAL on both."""
+    cases = {
+        "floor(n * 100000)": ["250000", "-250000", "200000000000000000000.0", "1e25", None],
+        "floor(n)": ["2", "-3", "2000000000000000.0", "100000000000000000000.0", None],
+        "ceil(n / 2 + 0)": ["2", "-1", "1000000000000000.0", "50000000000000000000.0", None],
+        "floor(w)": ["7", "-7", "5", "9007199254740992.0", None],
+        "floor(floor(n + 0.5) / 2)": ["1", "-1", "1000000000000000.0",
+                                      "50000000000000000000.0", None],
+        "floor(w * 1.5)": ["10", "-11", "7", "13510798882111489", None],
+        "ceil(1.25)": ["2", "2", "2", "2", "2"],
+    }
+    for text, expected in cases.items():
+        assert _values(engines, text) == [expected, expected], text

@@ -101,6 +101,7 @@ class _Typed:
     literal: Any = _NO_LITERAL  # Python value when the source is a literal
     whole: bool = False  # a whole number: computations on it overflow, never to infinity
     bare: Any = None  # a guarded computation: the node without its finite_guard
+    decimal: bool = False  # a DECIMAL number (1.5, w * 1.5): floor() keeps its type
 
 
 _REJECTED = {
@@ -310,8 +311,9 @@ class Compiler:
             raise self.err(node, f"number {self.parsed.snippet(node)} is out of range (a "
                            "decimal number must be finite, at most about 1.8e308)")
         number = "0" + node.this if node.this.startswith(".") else node.this  # .5: 0.5
+        whole = _WHOLE_RE.fullmatch(node.this) is not None
         return _Typed(exp.Literal.number(number), NUMBER, ATOM, node, node.this,
-                      whole=_WHOLE_RE.fullmatch(node.this) is not None)
+                      whole=whole, decimal=not whole)
 
     def _v_Boolean(self, node: Any) -> _Typed:
         value = node.this is True
@@ -356,7 +358,7 @@ class Compiler:
         self.need(inner, (NUMBER,), "'-' needs a number")
         literal = f"-{inner.literal}" if inner.literal is not _NO_LITERAL else _NO_LITERAL
         return _Typed(self.exp.Neg(this=self.wrap(inner, ATOM)), NUMBER, NEG, node, literal,
-                      whole=inner.whole)
+                      whole=inner.whole, decimal=inner.decimal)
 
     _ARITHMETIC = {"Add": ("+", ADD), "Sub": ("-", ADD), "Mul": ("*", MUL), "Div": ("/", MUL),
                    "Mod": ("%", MUL)}  # fmt: skip
@@ -383,10 +385,12 @@ class Compiler:
         out = type(node)(this=dividend, expression=divisor)
         if left.whole and right.whole:  # overflows with an error; a quotient is finite
             return _Typed(out, NUMBER, level, node, whole=symbol != "/")
+        decimal = symbol != "/" and _decimal([left, right])
         if self.finite_guard is None:
-            return _Typed(out, NUMBER, level, node)
+            return _Typed(out, NUMBER, level, node, decimal=decimal)
         guarded = self.exp.Var(this=self.finite_guard(out.sql(dialect=self.dialect)))
-        return _Typed(guarded, NUMBER, ATOM, node, bare=_Typed(out, NUMBER, level, node))
+        return _Typed(guarded, NUMBER, ATOM, node, decimal=decimal,
+                      bare=_Typed(out, NUMBER, level, node, decimal=decimal))
 
     _v_Add = _v_Sub = _v_Mul = _v_Div = _v_Mod = _arithmetic
 
@@ -463,7 +467,7 @@ class Compiler:
             ifs=[exp.If(this=w.node, true=v.node) for w, v in zip(whens, values, strict=False)],
             default=values[-1].node if default is not None else None,
         )
-        return _Typed(out, kind, ATOM, node)
+        return _Typed(out, kind, ATOM, node, decimal=_decimal(values))
 
     # -- function calls
     def _call(self, node: Any) -> _Typed:
@@ -495,8 +499,15 @@ class Compiler:
     _v_Nullif = _v_Round = _v_StartsWith = _v_Trim = _v_Upper = _v_Year = _call
 
     def _number_fn(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:
-        self.need(args[0], (NUMBER,), f"{name}() needs a number")
-        return _Typed(cls(this=args[0].node), NUMBER, ATOM, node, whole=args[0].whole)
+        arg = args[0]
+        self.need(arg, (NUMBER,), f"{name}() needs a number")
+        if name == "abs" or arg.decimal:  # floor(1.5): a DECIMAL on both engines
+            return _Typed(cls(this=arg.node), NUMBER, ATOM, node, whole=arg.whole,
+                          decimal=arg.decimal)
+        # DuckDB's floor()/ceil() of a DOUBLE (or a whole number) is a DOUBLE, Spark's a
+        # BIGINT (held at 2^63 - 1): the cast tells the Spark engine to keep the DOUBLE.
+        double = self.exp.Cast(this=arg.node, to=self.exp.DataType.build("double"))
+        return _Typed(cls(this=double), NUMBER, ATOM, node)
 
     def _fn_round(self, node: Any, args: list[_Typed]) -> _Typed:
         self.need(args[0], (NUMBER,), "round() needs a number")
@@ -520,7 +531,8 @@ class Compiler:
                 lambda n: args[0].node.copy()
                 if isinstance(n, self.exp.Column) and n.name == _ROUNDED else n)
             return _Typed(self.exp.Paren(this=rounded), NUMBER, ATOM, node)
-        return _Typed(self.exp.Round(this=args[0].node, decimals=digits), NUMBER, ATOM, node)
+        return _Typed(self.exp.Round(this=args[0].node, decimals=digits), NUMBER, ATOM, node,
+                      decimal=args[0].decimal)
 
     def _pick(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:
         for t in args:
@@ -528,12 +540,12 @@ class Compiler:
                       f"{name}() needs numbers, strings or dates")  # fmt: skip
         kind, args = self.unify(args, f"{name}() arguments mix")
         out = cls(this=args[0].node, expressions=[t.node for t in args[1:]], ignore_nulls=True)
-        return _Typed(out, kind, ATOM, node)
+        return _Typed(out, kind, ATOM, node, decimal=_decimal(args))
 
     def _fn_coalesce(self, node: Any, args: list[_Typed]) -> _Typed:
         kind, args = self.unify(args, "coalesce() arguments mix")
         out = self.exp.Coalesce(this=args[0].node, expressions=[t.node for t in args[1:]])
-        return _Typed(out, kind, ATOM, node)
+        return _Typed(out, kind, ATOM, node, decimal=_decimal(args))
 
     def _text_fn(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:
         self.need(args[0], (STRING,), f"{name}() needs a string")
@@ -605,7 +617,7 @@ class Compiler:
     def _fn_nullif(self, node: Any, args: list[_Typed]) -> _Typed:
         value, other = self.comparable(args[0], args[1], node, ordered=False)
         return _Typed(self.exp.Nullif(this=value.node, expression=other.node), value.type,
-                      ATOM, node)  # fmt: skip
+                      ATOM, node, decimal=value.decimal)  # fmt: skip
 
     def _fn_if(self, node: Any, args: list[_Typed]) -> _Typed:
         exp = self.exp
@@ -614,7 +626,14 @@ class Compiler:
         kind, values = self.unify(values, "if() results mix")
         out = exp.Case(ifs=[exp.If(this=condition.node, true=values[0].node)],
                        default=values[1].node)  # fmt: skip
-        return _Typed(out, kind, ATOM, node)
+        return _Typed(out, kind, ATOM, node, decimal=_decimal(values))
+
+
+def _decimal(items: list[_Typed]) -> bool:
+    """Whether numbers that stand in for each other (or are added, multiplied) are a
+    DECIMAL on DuckDB: a decimal literal among whole numbers; one DOUBLE makes a DOUBLE."""
+    numbers = [t for t in items if t.type == NUMBER]
+    return any(t.decimal for t in numbers) and all(t.decimal or t.whole for t in numbers)
 
 
 def _same_family(a: str, b: str) -> bool:

@@ -322,6 +322,34 @@ def _to_json(value):
     return _unless_null(value, inner)
 
 
+# floor()/ceil() of a DOUBLE: DuckDB's is a DOUBLE, Spark's a BIGINT (2^63 - 1 for 1e20,
+# `2000000000000000` for 2e15, DuckDB's `2000000000000000.0`). From 2^52 on a DOUBLE is
+# whole already (NaN and the infinities stay as they are, as on DuckDB).
+_WHOLE_DOUBLE = sqlglot.parse_one(
+    "CASE WHEN abs(__v) < 4503599627370496 THEN CAST(__round(__v) AS DOUBLE) ELSE __v END",
+    read=DIALECT_OUT)
+
+
+def _double_floor(node):
+    """floor(CAST(x AS DOUBLE)) (the rule compiler's form of floor/ceil of a DOUBLE) → a
+    DOUBLE on Spark too; x computed once where it is not a name or a number."""
+    value = node.this
+    if not (isinstance(value, exp.Cast) and value.to.this == exp.DataType.Type.DOUBLE):
+        return node
+    plain = isinstance(value.this, (exp.Column, exp.Literal))
+    name = exp.to_identifier("whole__")
+    bound = value.copy() if plain else exp.Column(this=name.copy())
+    tree = _WHOLE_DOUBLE.copy().transform(
+        lambda n: bound.copy() if isinstance(n, exp.Column) and n.name == "__v" else n)
+    tree.find(exp.Anonymous).replace(type(node)(this=bound.copy()))
+    if plain:
+        return tree
+    lambda_ = exp.Lambda(this=tree, expressions=[name])
+    mapped = exp.Anonymous(this="transform", expressions=[
+        exp.Array(expressions=[value.copy()]), lambda_])
+    return exp.Bracket(this=mapped, expressions=[exp.Literal.number(0)], offset=0)
+
+
 _INTEGER_TYPES = {exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT,
                   exp.DataType.Type.INT, exp.DataType.Type.BIGINT}
 
@@ -572,5 +600,5 @@ _NODES = {
     exp.ArgMin: _arg_min_max, exp.ArgMax: _arg_min_max, exp.Filter: _filter,
     exp.CurrentTimestamp: _utc_now, exp.ArrayAgg: _ordered_list,
     exp.GroupConcat: _ordered_list, exp.Tuple: _row_value, exp.TryCast: _try_cast,
-    exp.Trim: _trim, exp.Cast: _blob_text,
+    exp.Trim: _trim, exp.Cast: _blob_text, exp.Floor: _double_floor, exp.Ceil: _double_floor,
 }
