@@ -38,7 +38,12 @@ from leadctl.identity.preview import identity_diff, snapshot_sql
 from leadctl.identity.resolve import resolve_identities
 from leadctl.ingest import NoDataFiles, check_zone, ingest_paths, options_from_rules
 from leadctl.ingest.sources import load_sources_config
-from leadctl.routing.merge import carry_ownership, preferred_ids_sql
+from leadctl.routing.merge import (
+    carry_ownership,
+    drop_locks_before_sql,
+    locks_before_sql,
+    preferred_ids_sql,
+)
 from leadctl.routing.stage import run_routing
 from leadctl.rules.load import rules_hash
 from leadctl.ruleset import RuleSet, load_rules
@@ -232,10 +237,17 @@ def resolve_with_ownership(ws, rules: RuleSet, as_of: dt.date, run_id: int | Non
     """Identities, then the routing states of merged/split persons (same write): what
     `resolve`, `resolve --dry-run` and the nightly resolve stage all run (`in_order`: see
     carry_ownership)."""
-    counts = resolve_identities(ws, rules.identity, run_id, progress,
-                                preferred=preferred_ids_sql(as_of, rules.routing.merge_keep),
-                                full=full).to_dict()
-    counts["ownership"] = carry_ownership(ws, rules.routing, as_of, run_id, in_order=in_order)
+    # the sales' persons before resolve moves ids: what both the surviving id
+    # (preferred) and the state a merge keeps are ranked by
+    ws.execute(locks_before_sql(as_of))
+    try:
+        counts = resolve_identities(ws, rules.identity, run_id, progress,
+                                    preferred=preferred_ids_sql(as_of, rules.routing.merge_keep),
+                                    full=full).to_dict()
+        counts["ownership"] = carry_ownership(ws, rules.routing, as_of, run_id,
+                                              in_order=in_order, locks_taken=True)
+    finally:
+        ws.execute(drop_locks_before_sql())
     counts["conflicts"] = counts["ownership"]["conflicts"]
     return counts
 

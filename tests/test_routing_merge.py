@@ -20,6 +20,7 @@ from leadctl.routing.merge import (
     conflicts_insert_sql,
     fold_intent_sql,
     kept_sql,
+    locks_before_sql,
     preferred_ids_sql,
     split_joins_apply_sql,
     split_joins_sql,
@@ -265,6 +266,41 @@ def test_the_policy_is_configurable_and_a_lock_it_drops_is_a_conflict(tmp_path):
          "from_person_id": x})
 
 
+def test_the_surviving_id_and_the_kept_state_are_one_persons_with_a_sale_on_a_retired_id(
+        tmp_path):
+    """A lock's sale is the earliest of its rep's on the person or an id it retired, for
+    the id that survives as for the state kept: P (bob's sale on R, retired into P, 11-02;
+    again on P 11-04) against Q (ann's, 11-03) keeps P's id and bob's lock, not Q's."""
+    first = Cli(tmp_path / "ws.duckdb", rules_dir(tmp_path / "first", """\
+        on_merge:
+          keep: [earliest_assignment]
+        """))
+    p, q = pid("p1"), pid("q1")
+    night(first, "r1,13811120001,,2026-10-03 10:00\np1,13811120002,p@qq.com,2026-10-01 10:00\n"
+                 "q1,,q@qq.com,2026-10-02 10:00\n", "2026-11-01")
+    sold(first, "r1", "bob", "2026-11-02")
+    night(first, "l1,13811120001,p@qq.com,2026-10-20 10:00\n", "2026-11-03", "b1")
+    assert state(first, "r1") == (p, "ann", "pending", False)  # R merged in, bob's lock lost
+    sold(first, "q1", "ann", "2026-11-03")
+    sold(first, "p1", "bob", "2026-11-04")
+    cli = Cli(first.db, rules_dir(tmp_path / "second"))  # the default policy: lock first
+
+    night(cli, "l2,13811120002,q@qq.com,2026-10-21 10:00\n", "2026-11-05", "b2")
+
+    assert state(cli, "l2") == (p, "bob", "closed", True)
+    assert identity_log(cli)[-1] == (
+        p, "sales", "sales", "bob", "bob", "closed", "closed", "merge",
+        f"merge: {q} into {p}; kept the state of {p} (by lock); conflict: active lock of ann "
+        "not kept, see leadctl identity conflicts")
+    (conflict,) = [c for c in cli("identity", "conflicts", "--json").json()["conflicts"]
+                   if c["run_id"] == 6]
+    assert (conflict["kept"], conflict["other"]) == (
+        {"rep": "bob", "sold_at": "2026-11-02", "locked_until": "2027-05-03",
+         "from_person_id": p},
+        {"rep": "ann", "sold_at": "2026-11-03", "locked_until": "2027-05-02",
+         "from_person_id": q})
+
+
 def block_email(cli: Cli, email: str) -> None:
     """identity.yaml: from now on `email` never links (a split on the next resolve)."""
     (cli.rules / "identity.yaml").write_text(f"blocklist:\n  values:\n    email: ['{email}']\n",
@@ -430,13 +466,14 @@ def test_merge_carry_over_does_not_count_towards_capacity():
 
 def test_the_builders_translate_to_spark():
     day, at, keep = dt.date(2026, 11, 3), dt.datetime(2026, 11, 3, 1, 2, 3), DEFAULT_MERGE_KEEP
-    statements = [preferred_ids_sql(day), candidates_sql(keep, day), kept_sql(keep, 7),
-                  conflicts_insert_sql(day, 7, at), *apply_merge_sql(day, 7, at),
+    statements = [locks_before_sql(day), preferred_ids_sql(day), candidates_sql(keep, day),
+                  kept_sql(keep, 7), conflicts_insert_sql(day, 7, at),
+                  *apply_merge_sql(day, 7, at),
                   *fold_intent_sql(), split_log_sql(day, 7, at),
                   split_joins_sql(day, 7, {"ann": "sales"}), *split_joins_apply_sql()]
     kinds = [translate(sql).kind for sql in statements]
-    assert kinds == ["query", "materialize", "materialize", "append", "append", "delete",
-                     "append", "materialize", "delete", "append", "append",
+    assert kinds == ["materialize", "query", "materialize", "materialize", "append", "append",
+                     "delete", "append", "materialize", "delete", "append", "append",
                      "materialize", "append", "append"]
 
 

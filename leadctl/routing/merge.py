@@ -36,6 +36,7 @@ from leadctl.routing.tables import (
     MERGE_CANDIDATES,
     MERGE_INTENT,
     MERGE_KEPT,
+    MERGE_LOCKS_BEFORE,
     MERGE_TEMP_TABLES,
     OWNERSHIP_COLUMNS,
     SPLIT_JOINS,
@@ -57,20 +58,46 @@ _STATE = ("pool", "owner", "status", "status_since", "assigned_at", "locked_unti
           "dormant", "reason")
 
 
+def locks_sql(as_of: dt.date) -> str:
+    """`(person_id, sold_on, rep, sold_at)`: the sales still locking on `as_of`, each under
+    the person it is a sale of — the person `person_aliases` leads its id to (a sale made
+    under an id an earlier merge retired is that person's sale) —, the earliest per person,
+    id sold on and rep. The one definition of a routed person's lock both rankings use
+    (`preferred_ids_sql`; `candidates_sql` through MERGE_LOCKS_BEFORE, taken by
+    `locks_before_sql` before identity resolution moves ids), so the id that survives and
+    the state kept are one person's."""
+    day = date_literal(as_of)
+    return f"""SELECT coalesce(a.person_id, s.person_id) AS person_id, s.person_id AS sold_on,
+       s.rep, min(s.sold_at) AS sold_at
+FROM sales s LEFT JOIN person_aliases a ON a.old_person_id = s.person_id
+WHERE s.locked_until >= {day}
+GROUP BY coalesce(a.person_id, s.person_id), s.person_id, s.rep"""
+
+
+def locks_before_sql(as_of: dt.date) -> str:
+    """MERGE_LOCKS_BEFORE: `locks_sql` as the persons are before this run's identity changes
+    (`resolve_with_ownership` takes it before resolve; `carry_ownership` otherwise)."""
+    return f"CREATE OR REPLACE TEMP TABLE {MERGE_LOCKS_BEFORE} AS\n{locks_sql(as_of)}"
+
+
+def drop_locks_before_sql() -> str:
+    return f"DROP TABLE IF EXISTS {MERGE_LOCKS_BEFORE}"
+
+
 def preferred_ids_sql(as_of: dt.date, keep: Sequence[str] = DEFAULT_MERGE_KEEP) -> str:
     """`(person_id, priority)` for identity's choice of the surviving id on a merge: every
     routed person, ranked by the `on_merge: keep:` policy over the same keys as
-    `candidates_sql`, so the id that survives is the one whose state the merge keeps (the
-    rep who keeps the customer keeps the id too). Persons the policy cannot tell apart
-    share a rank: identity then keeps the oldest, and the merge its state."""
+    `candidates_sql` (the lock's sale: the earliest of the owner's still locking on the
+    person or an id it retired, `locks_sql`), so the id that survives is the one whose
+    state the merge keeps (the rep who keeps the customer keeps the id too). Persons the
+    policy cannot tell apart share a rank: identity then keeps the oldest, and the merge
+    its state."""
     day = date_literal(as_of)
     derived, key_cols, order = _ranking(keep, day)
     return f"""
         WITH locking AS (
-            SELECT coalesce(a.person_id, s.person_id) AS person_id, s.rep,
-                   min(s.sold_at) AS sold_at
-            FROM sales s LEFT JOIN person_aliases a ON a.old_person_id = s.person_id
-            WHERE s.locked_until >= {day} GROUP BY ALL),
+            SELECT person_id, rep, min(sold_at) AS sold_at
+            FROM ({locks_sql(as_of)}) AS locks GROUP BY person_id, rep),
         states AS (
             SELECT o.person_id, o.owner, o.assigned_at, {derived}, l.sold_at
             FROM ownership o LEFT JOIN locking l ON l.person_id = o.person_id
@@ -126,8 +153,11 @@ def _ranking(keep: Sequence[str], day: str) -> tuple[str, str, str]:
 def candidates_sql(keep: Sequence[str], as_of: dt.date) -> str:
     """MERGE_CANDIDATES: one row per ownership row of a person merged away and of the
     person it went to (`target`), with its sort keys and `pick` (1 = the state kept).
-    `sold_at`: the first sale still locking by the row's owner, recorded on the row's own
-    id (else on any id of the merged person: an id retired by an earlier merge).
+    `sold_at`: the first sale still locking by the row's owner on the row's person as it
+    was before this run's identity changes — its id or an id an earlier merge retired into
+    it (MERGE_LOCKS_BEFORE: `locks_sql`, as `preferred_ids_sql` ranks it, of the sales
+    still of the merged person) —; for a row under a retired id (a rep action folded in,
+    a split part's lock), the first on its own id; else on any id of the merged person.
     `recorded`: the row's lock (its id, rep, sale and end) is the other lock of an open
     conflict on `target` already — a state folded before that came back with a rep action
     made meanwhile (rep_actions): not recorded, nor logged, a second time."""
@@ -146,14 +176,21 @@ WITH moved AS (
   SELECT s.person_id, coalesce(a.person_id, s.person_id) AS target, s.rep, s.sold_at
   FROM sales s LEFT JOIN person_aliases a ON a.old_person_id = s.person_id
   WHERE s.locked_until >= {day}
+), sold_by_person AS (
+  SELECT b.person_id, coalesce(a.person_id, b.sold_on) AS target, b.rep,
+         min(b.sold_at) AS sold_at
+  FROM {MERGE_LOCKS_BEFORE} b LEFT JOIN person_aliases a ON a.old_person_id = b.sold_on
+  GROUP BY b.person_id, coalesce(a.person_id, b.sold_on), b.rep
 ), sold_by_id AS (
   SELECT person_id, rep, min(sold_at) AS sold_at FROM locking GROUP BY person_id, rep
 ), sold_by_target AS (
   SELECT target, rep, min(sold_at) AS sold_at FROM locking GROUP BY target, rep
 ), sold AS (
   SELECT m.target, o.person_id, {state}, {derived},
-         coalesce(d.sold_at, x.sold_at) AS sold_at
+         coalesce(b.sold_at, d.sold_at, x.sold_at) AS sold_at
   FROM members m JOIN ownership o ON o.person_id = m.person_id
+  LEFT JOIN sold_by_person b ON b.person_id = o.person_id AND b.target = m.target
+       AND b.rep = o.owner
   LEFT JOIN sold_by_id d ON d.person_id = o.person_id AND d.rep = o.owner
   LEFT JOIN sold_by_target x ON x.target = m.target AND x.rep = o.owner
 ), recorded AS (
@@ -435,7 +472,7 @@ def drop_temp_sql() -> list[str]:
 
 def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
                     run_id: int, *, in_order: bool = False,
-                    now: dt.datetime | None = None) -> dict:
+                    now: dt.datetime | None = None, locks_taken: bool = False) -> dict:
     """After identity resolution in run `run_id`: the routing states of merged persons
     decided by `rules.merge_keep`, conflicts recorded, intents folded, splits logged.
     Also without identity changes in this run, states still held by a merged-away id (a
@@ -444,8 +481,10 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
     or split row for a person with a row dated after `as_of` is refused (UsageError)
     before any is written. `now`: the stamp of the rows written (default: now, the
     workspace zone's clock; `load-results` gives its run's start, which marks its folds:
-    rep_actions.folded_by_load). Returns {merged, split, conflicts} (rows written by this
-    run)."""
+    rep_actions.folded_by_load). `locks_taken`: the caller took MERGE_LOCKS_BEFORE before
+    identity resolution (`locks_before_sql`; it drops it); else it is taken here, as the
+    ids are now (a fold with no identity change of its own). Returns {merged, split,
+    conflicts} (rows written by this run)."""
     counts = {"merged": 0, "split": 0, "conflicts": 0}
     changed = bool(ws.scalar(changes_sql(run_id)))
     if not changed and not ws.scalar(moved_states_sql()) and not ws.scalar(moved_intents_sql()):
@@ -456,6 +495,8 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
             ws.execute(split_joins_sql(as_of, run_id, rules.rep_first_pools()))
             ws.script(split_joins_apply_sql())
         if ws.scalar(moved_states_sql()):
+            if not locks_taken:
+                ws.execute(locks_before_sql(as_of))
             ws.execute(candidates_sql(rules.merge_keep, as_of))
             ws.execute(kept_sql(rules.merge_keep, run_id))
             if in_order:  # the ids merged: each one's state is decided as of `as_of`
@@ -481,6 +522,8 @@ def carry_ownership(ws: Workspace, rules: RoutingRules, as_of: dt.date,
             ws.execute(end_split_conflicts_sql())
     finally:
         ws.script(drop_temp_sql())
+        if not locks_taken:
+            ws.execute(drop_locks_before_sql())
     return counts
 
 

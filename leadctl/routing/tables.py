@@ -75,5 +75,8 @@ MERGE_KEPT = "route_merge_kept"
 MERGE_INTENT = "route_merge_intent"
 SPLIT_LOCKS = "route_split_locks"
 SPLIT_JOINS = "route_split_joins"
+# The sales still locking, under the persons they belonged to before identity resolution
+# moved ids (routing/merge.py: taken before it, dropped after the identity-change step).
+MERGE_LOCKS_BEFORE = "route_merge_locks_before"
 MERGE_TEMP_TABLES = (MERGE_CANDIDATES, MERGE_KEPT, MERGE_INTENT, SPLIT_LOCKS, SPLIT_JOINS)
 CONFLICT_COLUMNS = tuple(column for column, _ in CONFLICT_SCHEMA)
