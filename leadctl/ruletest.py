@@ -74,7 +74,7 @@ from leadctl.rules.bounds import (
 )
 from leadctl.rules.expr_compile import element_of
 from leadctl.rules.hints import did_you_mean, mistyped_keys, one_of
-from leadctl.rules.load import load_yaml
+from leadctl.rules.located import parse_file
 from leadctl.ruleset import RuleSet, load_rules
 from leadctl.scoring import stage as scoring_stage
 from leadctl.sqltext import NULL_TOKENS, literal, trimmed
@@ -205,8 +205,10 @@ def fixture_files(rules_dir: Path) -> list[Path]:
 def load_cases(path: Path, region: str = "CN") -> list[Case]:
     """The cases of one fixture file; `region`: identity.yaml's default_region, which
     phones are normalised with (an event's `phone:` finds the person as resolve links it)."""
+    return parse_file(path, lambda doc: _cases(doc, path, region))
 
-    doc = load_yaml(path)
+
+def _cases(doc: Any, path: Path, region: str) -> list[Case]:
     problems: list[tuple[Location | None, str]] = []
     here = Location(str(path), 1, 1)
     if not isinstance(doc, Mapping):

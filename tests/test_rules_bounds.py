@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from leadctl.campaigns.costs import load_cost_rules
 from leadctl.campaigns.funnels_parse import load_funnel_rules
 from leadctl.cli import output
-from leadctl.errors import RuleError
+from leadctl.errors import Location, RuleError
 from leadctl.routing.parse import load_routing_rules
 from leadctl.rules.bounds import (
     FIRST_DATE,
@@ -35,7 +35,7 @@ from leadctl.rules.bounds import (
     MAX_POINTS,
     MAX_WEIGHT,
 )
-from leadctl.rules.load import load_yaml_text
+from leadctl.rules.load import UnreadableText, UnreadableValues, load_yaml_text
 from leadctl.ruletest import load_cases
 from leadctl.scoring.parse import load_scoring_rules
 from leadctl.tagging.parse import load_tag_rules
@@ -91,6 +91,13 @@ OUT_OF_RANGE = [
      "22:26: `max_records_per_value:` 99999999999999999999… is a number of 5000 digits, "
      "beyond the range of any setting"),
 ]
+
+
+def written_rules(tmp_path: Path, name: str, text: str) -> tuple[Cli, Path]:
+    """The shipped rules (without fixtures) with `name` holding `text`."""
+    cli, path = edited(tmp_path, name, "", "")
+    path.write_text(text, encoding="utf-8")
+    return cli, path
 
 
 def edited(tmp_path: Path, name: str, text: str, replacement: str) -> tuple[Cli, Path]:
@@ -165,6 +172,115 @@ def test_an_impossible_date_in_a_list_or_as_a_key_is_a_rule_error_at_its_place()
         assert (info.value.exit_code, str(info.value)) == (2, error)
     assert load_yaml_text("at: '2026-02-30'\nn: 0x7fffffffffffffff\n") == {
         "at": "2026-02-30", "n": 2**63 - 1}
+
+
+NOT_A_DATE = "is not a valid date (day is out of range for month); write a real one, or " \
+    "quote it to mean text"
+
+
+def test_an_impossible_date_does_not_hide_the_other_problems_of_its_file(tmp_path):
+    """rules check reports an unreadable date with every other problem of its file (it
+    stopped the file: only the date was reported), and nothing more at the date's place."""
+    cli, path = written_rules(tmp_path, "costs.yaml", """currency: CNY
+costs:
+  - {source: sem_baidu, period: 2026-10, cost: 010}
+  - {source: sem_baidu, period: 2026-09, cost: 1:30}
+  - {source: feed_douyin, period: 2026-09, cost: 0x10}
+  - {source: agent_list, period: 2026-10, cost: 100}
+  - {source: agent_list, from: 2026-10-15, to: 2026-11-15, cost: 100}
+  - {source: seo_forms, period: 2026-13, cost: 5}
+  - {source: app_signups, from: 2026-02-30, to: 2026-03-05, cost: 5}
+  - {source: app_signups, period: 2026-05, cost: -1}
+""")
+    result = cli("rules", "check")
+    plain = "cost must be written as a plain decimal number (like 12000 or 1500.50), not"
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [f"error: {path}:{error}" for error in [
+        f"3:48: {plain} 010",
+        f"4:48: {plain} 1:30",
+        f"5:50: {plain} 0x10",
+        f"7:6: cost entry (source agent_list, 2026-10-15..2026-11-15) overlaps the entry at "
+        f"{path}:6:6 (source agent_list, 2026-10-01..2026-10-31): its leads would be paid "
+        "twice",
+        "8:33: period must be a month like 2026-10, not '2026-13'",
+        f"9:33: `from:` 2026-02-30 {NOT_A_DATE}",
+        "10:50: cost must be a number ≥ 0 (no thousands separators), not -1",
+    ]]
+
+
+def test_unreadable_values_are_all_reported_once_and_the_document_read_on():
+    """Each unreadable scalar (a value, a list item, a key, a huge number) is one problem;
+    an alias of one adds none; the document is read on with each as its text, and what a
+    parser says inside one of them (its alias too) is dropped by `merged`."""
+    with pytest.raises(UnreadableValues) as info:
+        load_yaml_text("a: &d 2026-02-30\nb: *d\nc: [1, 2026-13-01]\n2026-02-31: x\n"
+                       f"n: {'9' * 5000}\n", "f.yaml")
+    exc = info.value
+    assert [(str(loc), message) for loc, message in exc.problems] == [
+        ("f.yaml:1:4", f"`a:` 2026-02-30 {NOT_A_DATE}"),
+        ("f.yaml:3:8", "2026-13-01 is not a valid date (month must be in 1..12); write a "
+         "real one, or quote it to mean text"),
+        ("f.yaml:4:1", f"2026-02-31 {NOT_A_DATE}"),
+        ("f.yaml:5:4", "`n:` 99999999999999999999… is a number of 5000 digits, beyond the "
+         "range of any setting"),
+    ]
+    assert exc.data == {"a": "2026-02-30", "b": "2026-02-30", "c": [1, "2026-13-01"],
+                        "2026-02-31": "x", "n": "9" * 5000}
+    assert isinstance(exc.data["c"][1], UnreadableText)
+    parser = [(Location("f.yaml", 1, 4), "a must be a date"),
+              (Location("f.yaml", 2, 4), "b must be a date"),  # the alias `*d`
+              (Location("f.yaml", 3, 9), "inside 2026-13-01"),
+              (Location("f.yaml", 3, 1), "c: kept"), (None, "kept too")]
+    assert exc.merged(parser) == [*exc.problems, *parser[3:]]
+    # The whole document: nothing else to read; a YAML error after one: both
+    for text, errors in [
+        ("# c\n2026-02-30\n", [f"f.yaml:2:1: 2026-02-30 {NOT_A_DATE}"]),
+        ("x: 2026-02-30\ny: {a: 1, a: 2}\n", [f"f.yaml:1:4: `x:` 2026-02-30 {NOT_A_DATE}",
+                                             "f.yaml:2:11: duplicate key 'a' (first at line 2)"]),
+    ]:
+        with pytest.raises(RuleError) as error:
+            load_yaml_text(text, "f.yaml")
+        assert type(error.value) is RuleError
+        assert str(error.value).splitlines() == errors
+
+
+def test_an_unreadable_value_in_a_list_or_as_the_file_hides_no_other_problem(tmp_path):
+    cli, sources = written_rules(tmp_path, "sources.yaml", "timezone: Mars/Base\n"
+                                 "aliases:\n  phone:\n    - 2026-02-30\n    - tel_no\n")
+    identity = sources.parent / "identity.yaml"
+    identity.write_text(f"cap:\n  max_records_per_value: {'9' * 5000}\nblocklst: []\n",
+                        encoding="utf-8")
+    costs = sources.parent / "costs.yaml"
+    costs.write_text("# no costs yet\n2026-02-30\n", encoding="utf-8")
+    result = cli("rules", "check")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"error: {costs}:2:1: 2026-02-30 {NOT_A_DATE}",
+        f"error: {identity}:2:26: `max_records_per_value:` 99999999999999999999… is a "
+        "number of 5000 digits, beyond the range of any setting",
+        f"error: {identity}:3:1: unknown key 'blocklst' (did you mean 'blocklist'?) (known: "
+        "default_region, cap, blocklist, survivorship, overrides)",
+        f"error: {sources}:1:11: unknown time zone 'Mars/Base' (an IANA name like "
+        "Asia/Shanghai, or UTC)",
+        f"error: {sources}:4:7: 2026-02-30 {NOT_A_DATE}",
+    ]
+
+
+def test_an_unreadable_fixture_date_hides_no_other_problem_of_the_fixture(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    fixture = rules / "tests" / "paid_amount_30d.yaml"
+    text = fixture.read_text(encoding="utf-8")
+    fixture.write_text(text.replace("as_of: 2026-11-01", "as_of: 2026-13-01", 1)
+                       .replace("amount: 150,", "amount: .nan,", 1), encoding="utf-8")
+    result = Cli(tmp_path / "ws.duckdb", rules)("rules", "test")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"error: {fixture}:4:8: `as_of:` 2026-13-01 is not a valid date (month must be in "
+        "1..12); write a real one, or quote it to mean text",
+        f"error: {fixture}:10:59: paid amount over the last 30 days: amount must be a finite "
+        "number, not .nan (ingest rejects such a row as bad_amount)",
+    ]
 
 
 # -- sweeps ----------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def load_funnel_rules(rules_dir: Path | str | None, tags=None,
     for item, name, loc in twice:  # not kept: checked only
         _parse_funnel(d, item, name, loc, event_fields, tag_names, tags)
     if problems is not None:
-        problems.extend(d.problems)
+        problems.extend(d.found())
     else:
         d.raise_if_problems()
     return rules

@@ -18,8 +18,8 @@ from leadctl.errors import RuleError
 from leadctl.identity.overrides import Override, conflicts, parse_overrides
 from leadctl.identity.overrides_file import OVERRIDES_FILE
 from leadctl.rules.bounds import MAX_COUNT
-from leadctl.rules.load import load_yaml, rule_path
-from leadctl.rules.located import RuleDoc, one_of, sorted_problems
+from leadctl.rules.load import rule_path
+from leadctl.rules.located import RuleDoc, one_of, parse_file, sorted_problems
 
 IDENTITY_FILE = "identity.yaml"
 ID_TYPES = ("phone", "email", "wechat", "device_id", "id_card")
@@ -117,8 +117,8 @@ def load_identity_config(rules_dir: Path | str | None) -> IdentityConfig:
     path = rule_path(rules_dir, IDENTITY_FILE)
     problems: list = []
     try:
-        config = parse_identity_config(load_yaml(path), path) if path.exists() \
-            else IdentityConfig()
+        config = parse_file(path, lambda doc: parse_identity_config(doc, path)) \
+            if path.exists() else IdentityConfig()
     except RuleError as exc:
         problems += exc.problems
         config = IdentityConfig()
@@ -126,7 +126,7 @@ def load_identity_config(rules_dir: Path | str | None) -> IdentityConfig:
     extra: list[Override] = []
     if extra_path.exists():
         try:
-            extra = parse_overrides_file(load_yaml(extra_path), extra_path)
+            extra = parse_file(extra_path, lambda doc: parse_overrides_file(doc, extra_path))
         except RuleError as exc:
             problems += exc.problems
     if not problems:

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadctl.clock import DEFAULT_ZONE
-from leadctl.errors import Location, RuleError, format_problem
+from leadctl.errors import Location, format_problem
 from leadctl.ingest.columns import DEFAULT_ALIASES, fold_header
 from leadctl.rules.bounds import written
-from leadctl.rules.load import load_yaml, rule_path
+from leadctl.rules.load import rule_path
 from leadctl.rules.located import RuleDoc, did_you_mean, one_of
 
 KNOWN_KEYS = {"aliases", "timezone"}
@@ -32,12 +32,13 @@ def load_sources_config(rules_dir: Path | str | None) -> SourcesConfig:
     path = rule_path(rules_dir, SOURCES_FILE)
     if not path.exists():
         return SourcesConfig()
-    raw = load_yaml(path)
+    doc = RuleDoc(path)
+    raw = doc.load()
     if raw is None:
         return SourcesConfig()
-    doc = RuleDoc(path)
     if not isinstance(raw, dict):
-        raise RuleError([(doc.loc(raw), "sources.yaml must be a mapping")])
+        doc.add(doc.loc(raw), "sources.yaml must be a mapping")
+        doc.raise_if_problems()
     for key in raw:
         if key not in KNOWN_KEYS:
             doc.add(doc.key_loc(raw, key),

@@ -15,7 +15,10 @@ and every sequence a `YList` (a list); scalars stay plain `str`/`int`/`float`/`b
 `text_loc` maps a 0-based character offset inside a string value to its exact place in
 the file, for plain, quoted ('...', "...") and block (| and >) scalars, so expression
 errors can point at the offending character. Broken YAML, duplicate keys and missing
-files raise `RuleError` with the location of the problem.
+files raise `RuleError` with the location of the problem. A plain scalar YAML reads as a
+date or integer Python cannot build (2026-02-30; more than 4300 digits) raises
+`UnreadableValues`: a `RuleError` with every such scalar, which also carries the document
+read with each one as its text, so a parser can go on to the file's other problems.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from typing import Any
 
 from leadctl.errors import Location, RuleError
 
-__all__ = ["YDict", "YList", "load_yaml", "load_yaml_text", "rules_hash"]
+__all__ = ["UnreadableText", "UnreadableValues", "YDict", "YList", "load_yaml",
+           "load_yaml_text", "rules_hash"]
 
 
 class _Source:
@@ -116,6 +120,32 @@ class YList(list):
         return _text_loc(mark, self[index], offset)
 
 
+class UnreadableText(str):
+    """Stands in, as its text, for a scalar YAML reads as a date or integer Python cannot
+    build (2026-02-30); its problem is the loader's (`UnreadableValues`)."""
+
+
+class UnreadableValues(RuleError):
+    """Scalars YAML reads as a date or integer Python cannot build: `problems`, one at each
+    (in file order); `data`: the document with each as an `UnreadableText`. `merged` adds a
+    parser's problems of that data, but none inside such a scalar (a parser's word on
+    the stand-in text: the loader's problem there says what is wrong)."""
+
+    def __init__(self, problems: list[tuple[Location | None, str]], data: Any,
+                 spans: list[tuple[Location, Location]]):
+        super().__init__(problems)
+        self.data = data
+        self.spans = spans  # (first character, just after) of each such scalar and alias
+
+    def merged(self, problems: list[tuple[Location | None, str]]) -> list:
+        def inside(loc: Location | None) -> bool:
+            return loc is not None and any(
+                start.file == loc.file and (start.line, start.col) <= (loc.line, loc.col)
+                < (end.line, end.col) for start, end in self.spans)
+
+        return [*self.problems, *(p for p in problems if not inside(p[0]))]
+
+
 # -- loading -------------------------------------------------------------------------
 
 
@@ -123,7 +153,8 @@ def load_yaml(path: str | os.PathLike, *, display_name: str | None = None) -> An
     """Load one YAML file. Locations use `display_name` (default: the path as given).
 
     Raises RuleError for a missing/unreadable file, invalid UTF-8, invalid YAML, more than
-    one document, duplicate keys, or tags other than the standard safe ones.
+    one document, duplicate keys, or tags other than the standard safe ones; its subclass
+    UnreadableValues for dates and integers that cannot be read (all of them at once).
     """
     file = display_name or str(path)
     p = Path(path)
@@ -157,9 +188,10 @@ def load_yaml_text(text: str, file: str = "<string>") -> Any:
         loader = _make_loader(yaml)(text)  # a str is checked for printable characters here
         loader.source = source
         node = loader.get_single_node()
-        return None if node is None else loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        raise RuleError([_yaml_problem(source, exc)]) from None
+        data = None if node is None else loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:  # with the unreadable scalars read before it
+        before = loader.unreadable_problems() if loader is not None else []
+        raise RuleError([*before, _yaml_problem(source, exc)]) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (e.g. DEL)
         before = text[: exc.position]
         loc = Location(file, before.count("\n") + 1, len(before) - before.rfind("\n"))
@@ -173,6 +205,11 @@ def load_yaml_text(text: str, file: str = "<string>") -> Any:
     finally:
         if loader is not None:
             loader.dispose()
+    if loader.unreadable:
+        if isinstance(data, UnreadableText):  # the whole document: nothing else to read
+            raise RuleError(loader.unreadable_problems())
+        raise UnreadableValues(loader.unreadable_problems(), data, loader.unreadable_spans)
+    return data
 
 
 def _yaml_problem(source: _Source, exc: Any) -> tuple[Location, str]:
@@ -243,23 +280,15 @@ def _make_loader(yaml: Any) -> Any:
 
     from yaml.constructor import ConstructorError
 
-    class _UnreadableScalar(RuleError):
-        """A plain scalar YAML resolves to a date or an integer Python cannot build
-        (2026-02-30; an integer of more than 4300 digits): a rule problem at the scalar,
-        which the enclosing mapping words with its key."""
-
-        def __init__(self, loader: Any, node: Any, reason: str):
-            self.node = node
-            self.loc = loader.source.loc(node.start_mark.index)
-            self.reason = reason
-            super().__init__([(self.loc, reason)])
-
     class _Loader(yaml.SafeLoader):
         source: _Source
 
         def __init__(self, stream: Any):
             super().__init__(stream)
             self.alias_budget = [MAX_ALIASED_NODES]  # nodes the document may still copy
+            # start index of each scalar that cannot be read → [problem, worded with key]
+            self.unreadable: dict[int, list] = {}
+            self.unreadable_spans: list[tuple[Location, Location]] = []
 
         def compose_node(self, parent: Any, index: Any) -> Any:
             """An alias (`- *tag`) is a copy of its anchor's node located at the alias, so
@@ -281,6 +310,19 @@ def _make_loader(yaml: Any) -> Any:
                                   "multiply them); write the values out or nest fewer "
                                   "aliases")])
             return copy
+
+        def unreadable_value(self, node: Any, reason: str) -> UnreadableText:
+            """A scalar that cannot be read: its problem recorded (once, at its anchor
+            when it is an alias's copy), its text in its place."""
+            start, end = node.start_mark.index, node.end_mark.index
+            self.unreadable_spans.append((self.source.loc(start), self.source.loc(end)))
+            if node.style != ALIAS_STYLE:
+                self.unreadable.setdefault(start, [reason, False])
+            return UnreadableText(node.value)
+
+        def unreadable_problems(self) -> list[tuple[Location, str]]:
+            return [(self.source.loc(start), reason)
+                    for start, (reason, _) in sorted(self.unreadable.items())]
 
         def _mark(self, node: Any, parent_indent: int = -1) -> _Mark:
             style = node.style if isinstance(node, yaml.ScalarNode) else None
@@ -313,12 +355,11 @@ def _make_loader(yaml: Any) -> Any:
         indent = node.start_mark.column if not node.flow_style else -1
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
-            try:
-                result[key] = loader.construct_object(value_node, deep=True)
-            except _UnreadableScalar as exc:
-                if exc.node is not value_node:
-                    raise
-                raise RuleError([(exc.loc, f"`{key}:` {exc.reason}")]) from None
+            result[key] = loader.construct_object(value_node, deep=True)
+            unreadable = loader.unreadable.get(value_node.start_mark.index) \
+                if isinstance(result[key], UnreadableText) else None
+            if unreadable is not None and not unreadable[1]:  # worded with its key, once
+                unreadable[:] = [f"`{key}:` {unreadable[0]}", True]
             result._key_marks[key] = loader._mark(key_node)
             result._value_marks[key] = loader._mark(value_node, indent)
         return result
@@ -336,17 +377,18 @@ def _make_loader(yaml: Any) -> Any:
         except ValueError as exc:  # 2026-02-30, 2026-13-01, 24:00:00, an offset of a day…
             timed = loader.timestamp_regexp.match(node.value).group("hour")
             why = "its time zone offset is a day or more" if "offset" in str(exc) else exc
-            raise _UnreadableScalar(loader, node, f"{node.value} is not a valid "
-                                    f"{'timestamp' if timed else 'date'} ({why}); write a "
-                                    "real one, or quote it to mean text") from None
+            return loader.unreadable_value(node, f"{node.value} is not a valid "
+                                           f"{'timestamp' if timed else 'date'} ({why}); "
+                                           "write a real one, or quote it to mean text")
 
     def construct_int(loader: _Loader, node: Any) -> Any:
         try:
             return yaml.SafeLoader.construct_yaml_int(loader, node)
         except ValueError:  # more digits than int() reads (4300): beyond any setting
             digits = sum(ch.isdigit() for ch in node.value)
-            raise _UnreadableScalar(loader, node, f"{node.value[:20]}… is a number of "
-                                    f"{digits} digits, beyond the range of any setting") from None
+            return loader.unreadable_value(node, f"{node.value[:20]}… is a number of "
+                                           f"{digits} digits, beyond the range of any "
+                                           "setting")
 
     _Loader.add_constructor("tag:yaml.org,2002:map", construct_mapping)
     _Loader.add_constructor("tag:yaml.org,2002:seq", construct_sequence)

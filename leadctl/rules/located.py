@@ -7,6 +7,8 @@
 - `LocatedText`: an expression from a rule file, and where each of its characters is.
 - `compile_located`: compile a `LocatedText` with errors at the offending character.
 - `Fields`: the names an expression may use, and the names declared but broken.
+- `read_yaml` / `parse_file` (and `RuleDoc.load`): a file whose dates or integers YAML
+  cannot build (2026-02-30) is read on, those problems reported with all the others.
 
 One typo, one error: a name whose declaration has a problem (a tag of an unknown kind,
 a pool with a bad name, an event attribute of an unknown type…) is reported once, where
@@ -39,7 +41,7 @@ from leadctl.rules.hints import (  # the parsers' one import: did_you_mean etc. 
     near_miss,
     one_of,  # noqa: F401
 )
-from leadctl.rules.load import load_yaml
+from leadctl.rules.load import UnreadableValues, load_yaml
 
 Problems = list[tuple[Location | None, str]]
 
@@ -51,6 +53,35 @@ def sorted_problems(problems: Problems) -> Problems:
     unique = list(dict.fromkeys(problems))
     return sorted(unique, key=lambda p: (p[0].file, p[0].line, p[0].col) if p[0]
                   else ("", 0, 0))
+
+
+def read_yaml(path: Path | str) -> tuple[Any, UnreadableValues | None]:
+    """`load_yaml(path)`, but a scalar it cannot read (2026-02-30, a number of 5000
+    digits) does not stop the file: the document with such scalars as their text, and
+    their problems (None when there are none), whose `merged` adds a parser's problems
+    (but none inside such a scalar), so one check reports every problem of the file."""
+    try:
+        return load_yaml(path), None
+    except UnreadableValues as exc:
+        return exc.data, exc
+
+
+def with_unreadable(unreadable: UnreadableValues | None, problems: Problems) -> Problems:
+    """`problems` and those of `read_yaml`'s unreadable scalars, in file order."""
+    return sorted_problems(unreadable.merged(problems) if unreadable else problems)
+
+
+def parse_file(path: Path | str, parse: Callable[[Any], Any]) -> Any:
+    """`parse` of the file read (`read_yaml`), for a parser of loaded data: its RuleError
+    with the problems of the scalars the loader could not read (raised when it has none)."""
+    data, unreadable = read_yaml(path)
+    if unreadable is None:
+        return parse(data)
+    try:
+        parse(data)
+    except RuleError as exc:
+        raise RuleError(with_unreadable(unreadable, exc.problems)) from None
+    raise RuleError(with_unreadable(unreadable, []))
 
 
 def declared_names(name: Any) -> set[str]:
@@ -124,12 +155,23 @@ class RuleDoc:
         self.problems: Problems = problems if problems is not None else []
         # id(mapping) → (mapping, keys it lacks that one of its unknown keys misspells)
         self._mistyped: dict[int, tuple[Any, set[str]]] = {}
+        self.unreadable: UnreadableValues | None = None  # the file's (`load`)
 
     @classmethod
     def read(cls, path: Path, shape: str, keys: tuple[str, ...]) -> tuple[RuleDoc, Mapping]:
         """The rule file at `path` loaded, with its top level checked (`root`)."""
         doc = cls(path)
-        return doc, doc.root(load_yaml(path), shape, keys)
+        return doc, doc.root(doc.load(), shape, keys)
+
+    def load(self) -> Any:
+        """The file read (`read_yaml`): its scalars that cannot be read are problems of
+        this document, reported with the others (`found`)."""
+        data, self.unreadable = read_yaml(self.path)
+        return data
+
+    def found(self) -> Problems:
+        """The problems of the file, in file order (those of `load` with them)."""
+        return with_unreadable(self.unreadable, self.problems)
 
     def file_hash(self) -> str:
         """What the rules' `rules_hash` records: the file's content, '' without a file."""
@@ -180,7 +222,8 @@ class RuleDoc:
         if doc is None:
             return {}
         if not isinstance(doc, Mapping):
-            raise RuleError([(self.loc(doc), f"{self.path.name} must be a mapping with {shape}")])
+            self.add(self.loc(doc), f"{self.path.name} must be a mapping with {shape}")
+            self.raise_if_problems()
         for key in doc:
             if key not in keys:
                 self.add(self.key_loc(doc, key), f"unknown key '{key}'"
@@ -275,5 +318,6 @@ class RuleDoc:
             yield item, name, loc
 
     def raise_if_problems(self) -> None:
-        if self.problems:
-            raise RuleError(sorted_problems(self.problems))
+        problems = self.found()
+        if problems:
+            raise RuleError(problems)

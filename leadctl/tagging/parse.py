@@ -94,7 +94,7 @@ def load_tag_rules(rules_dir: Path | str | None, problems: Problems | None = Non
         rules.tags.append(tag)
     _resolve(rule_doc, rules, twice)
     if problems is not None:
-        problems.extend(rule_doc.problems)
+        problems.extend(rule_doc.found())
     else:
         rule_doc.raise_if_problems()
     return rules
