@@ -94,6 +94,14 @@ def bound_sql(value: str, name: str, body: str) -> str:
 # on with infinity or NaN, which pass every threshold (and `least(…, 20)` makes 20 of it).
 # `finite_guard` stops the query with this message instead (the text of the engine's
 # error, then of the command's: `find` exit 2, a stage's RuleComputationFailed).
+# The comment the rule compiler writes into a whole-number `+`, `-` or `*` (`a * /* overflow
+# checked */ b`): DuckDB stops the query when it leaves its type (`Overflow in
+# multiplication of INT64 (2 * 4611686018427387904)!`), Spark would wrap it around; the
+# Spark translation checks such an operation and raises DuckDB's message. A comment, not a
+# function (multiply(a, b)): DuckDB reads the same operator, so its plan is unchanged (its
+# optimiser decides `w * 9223372036854775807 > 0` as `w > 0`, not so multiply()).
+OVERFLOW_CHECKED = "overflow checked"
+
 NOT_FINITE = "a number past the largest (about 1.8e308), or NaN from it"
 DECIMAL_RANGE = "decimal numbers must stay from about -1.8e308 to 1.8e308"
 

@@ -996,10 +996,16 @@ class RuleComputationFailed(InputError):
 WHOLE_NUMBER_RANGE = f"whole numbers must stay from {BIGINT_MIN} to {BIGINT_MAX}"
 
 
+# A checked whole-number operation's error on Spark (spark.translate._overflow_checked).
+_SPARK_OVERFLOW = re.compile(
+    r"Overflow in (addition|subtraction|multiplication) of INT\d+ \(-?\d+ [-+*] -?\d+\)(?=!)")
+
+
 def failed_computation(exc: BaseException) -> str | None:
     """DuckDB's reason, from lower case (`overflow in multiplication of INT64 (3 * …)`), when
     `exc` is its error for a value an expression cannot compute for some row (a whole
-    number past BIGINT; `/` and `%` by zero are NULL by construction); None for any other
+    number past BIGINT; `/` and `%` by zero are NULL by construction; on Spark, a checked
+    operation's error in DuckDB's words); None for any other
     error. A guarded decimal computation's (`sqlfn.finite_guard`, on either engine): its
     message from NOT_FINITE on (`…, in score rule 'big' when`)."""
     import duckdb
@@ -1009,6 +1015,9 @@ def failed_computation(exc: BaseException) -> str | None:
         or type(exc).__name__ == "SparkStatementError"  # (Spark's, on one line)
     if found >= 0 and engine:  # (Spark's ends its line with the SQL state)
         return str(exc)[found:].splitlines()[0].split(" SQLSTATE:")[0].rstrip(" .")
+    overflow = _SPARK_OVERFLOW.search(str(exc)) if engine else None
+    if overflow:  # DuckDB's text, which the Spark translation raises (OVERFLOW_CHECKED)
+        return "o" + overflow.group()[1:]
     if not isinstance(exc, duckdb.OutOfRangeException):
         return None
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import datetime as dt
 
+import shutil
+
 import pytest
 
+from tests.conftest import RULES, Cli
 from tests.test_spark_parity import MISSING
 
 pytestmark = [pytest.mark.spark, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 
-FIELDS = {"n": "number", "w": "number", "d": "date"}
-# n a DOUBLE, w a BIGINT (a whole field), d a DATE
+FIELDS = {"n": "number", "w": "number", "d": "date", "s": "string"}
+# n a DOUBLE, w a BIGINT (a whole field), d a DATE, s a text
 ROWS = [(1, "2.5", "7", "2024-02-29"), (2, "-2.5", "-7", "2023-01-31"),
         (3, "2e15", "5", "2026-10-31"), (4, "1e20", "9007199254740993", None),
         (5, "NULL", "NULL", None)]
 TABLE = "CREATE OR REPLACE TABLE f AS " + " UNION ALL ".join(
     f"SELECT {i} AS person_id, CAST({n} AS DOUBLE) AS n, CAST({w} AS BIGINT) AS w, "
-    f"CAST({'NULL' if d is None else repr(d)} AS DATE) AS d" for i, n, w, d in ROWS)
+    f"CAST({'NULL' if d is None else repr(d)} AS DATE) AS d, 'abc' AS s" for i, n, w, d in ROWS)
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +42,11 @@ def engines():
 
 def _values(engines, text):
     """The expression's JSON text per row, on DuckDB and on Spark (an engine's error:
-    ('error', its message's first line))."""
+    ('error', the reason a stage gives for it, else its message))."""
     from leadctl.rules.expr import compile_expr
     from leadctl.sqlfn import rule_guard
     from leadctl.tagging.stage import json_value_sql
+    from leadctl.workspace import failed_computation
 
     compiled = compile_expr(text, FIELDS, as_of=dt.date(2026, 11, 1), whole_fields={"w"},
                             finite_guard=rule_guard("tag 'x'"), guard_result=False)
@@ -53,8 +57,8 @@ def _values(engines, text):
     for con in engines:
         try:
             out.append([row[1] for row in con.execute(sql).fetchall()])
-        except Exception as exc:  # the engine's error
-            out.append(("error", str(exc)))
+        except Exception as exc:  # the engine's error, as a stage reports it
+            out.append(("error", failed_computation(exc) or str(exc)))
     return out
 
 
@@ -102,3 +106,67 @@ def test_floor_and_ceil_keep_duckdbs_type_on_spark(engines):
     }
     for text, expected in cases.items():
         assert _values(engines, text) == [expected, expected], text
+
+
+def test_a_whole_number_past_its_type_stops_spark_too_with_duckdbs_reason(engines):
+    """Spark (ANSI off) wrapped it around (7 * 4611686018427387904 was
+    -9223372036854775808 there): now both engines stop, and the stage says why alike."""
+    def overflow(what, text):
+        return [("error", f"overflow in {what} ({text})")] * 2
+
+    # (each past the range for one row: which row an engine meets first is its own)
+    cases = {
+        "w * 1024": overflow("multiplication of INT64", "9007199254740993 * 1024"),
+        "coalesce(w, 0) * 1024": overflow("multiplication of INT64", "9007199254740993 * 1024"),
+        "if(w < 100, w + 1, 0) * 1317624576693539401": overflow(
+            "multiplication of INT64", "8 * 1317624576693539401"),
+        "if(w < 100, w, 0) + 9223372036854775801": overflow(
+            "addition of INT64", "7 + 9223372036854775801"),
+        "abs(w - 9223372036854775802)": overflow("subtraction of INT64",
+                                                 "-7 - 9223372036854775802"),
+        "2147483647 + 1": overflow("addition of INT32", "2147483647 + 1"),
+        "-(w * 1024) % 3 + n": overflow("multiplication of INT64", "9007199254740993 * 1024"),
+    }
+    for text, expected in cases.items():
+        assert _values(engines, text) == expected, text
+    # in range: the same values, NULL stays NULL
+    fits = ["9223372036854775807", "-9223372036854775807", "6588122883467697005", "0", None]
+    assert _values(engines, "if(w < 100, w * 1317624576693539401, 0) - w + w") == [fits] * 2
+    small = ["120", "162", "54", "0", "0"]
+    assert _values(engines, "coalesce(if(w < 100, (w + 1) * (w - 2), 0) * 3, 0)") == [small] * 2
+
+
+def test_year_month_length_and_days_since_are_bigints_on_spark(engines):
+    """Spark's are INTs: `year(d) * 1000000000` wrapped to 1070403584 (DuckDB's BIGINT
+    gives 2024000000000)."""
+    cases = {
+        "year(d) * 1000000000": ["2024000000000", "2023000000000", "2026000000000", None, None],
+        "month(d) * 1000000000": ["2000000000", "1000000000", "10000000000", None, None],
+        "days_since(d) * 10000000": ["9760000000", "13700000000", "10000000", None, None],
+        "length(s) * 1000000000": ["3000000000"] * 5,
+    }
+    for text, expected in cases.items():
+        assert _values(engines, text) == [expected, expected], text
+
+
+def test_run_on_spark_exits_2_naming_the_stage_for_a_whole_number_overflow(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    text = (rules / "tags.yaml").read_text(encoding="utf-8")
+    (rules / "tags.yaml").write_text(text.replace("\ntags:\n", (
+        '\ntags:\n  - {name: x_wrap, kind: expr, '
+        'expr: "lead_count * 4611686018427387904"}\n'), 1), encoding="utf-8")
+    (tmp_path / "web.csv").write_text("lead_id,phone,email\nL1,13812345678,\n"
+                                      "L2,13812345678,a@qq.com\n", encoding="utf-8")
+    message = ("tag: a rule's expression cannot be computed for some person: overflow "
+               "in multiplication of INT64 (2 * 4611686018427387904); whole numbers must "
+               "stay from -9223372036854775808 to 9223372036854775807: check the "
+               "expressions in rules/")
+    cli = Cli(tmp_path / "ws.duckdb", rules)
+    for engine in ((), ("--engine", "spark", "--output", tmp_path / "out")):
+        result = cli("run", "--inbox", tmp_path / "web.csv", "--as-of", "2026-11-01", "--json",
+                     *engine)
+        assert (result.exit_code, result.json()["error"]) == (2, {
+            "type": "InputError", "message": message, "location": None}), engine
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.parquet"))

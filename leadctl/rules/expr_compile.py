@@ -31,7 +31,7 @@ from leadctl.rules.expr_parse import (
     child_nodes,
 )
 from leadctl.rules.hints import did_you_mean
-from leadctl.sqlfn import round_sql
+from leadctl.sqlfn import OVERFLOW_CHECKED, round_sql
 
 NUMBER, STRING, BOOLEAN, DATE, TIMESTAMP, LIST, NULL = (
     "number", "string", "boolean", "date", "timestamp", "list", "null",
@@ -383,6 +383,10 @@ class Compiler:
             # 0.333333333333 there, and `1.0 / 3 * 3 = 1` false).
             dividend = self.exp.Cast(this=left.node, to=self.exp.DataType.build("double"))
         out = type(node)(this=dividend, expression=divisor)
+        if symbol in ("+", "-", "*") and not (left.decimal or right.decimal):
+            # Whole numbers (a field's type may be unknown here) overflow with an error,
+            # also on Spark: its translation checks what this marks (a DOUBLE: no change)
+            out.add_comments([OVERFLOW_CHECKED])
         if left.whole and right.whole:  # overflows with an error; a quotient is finite
             return _Typed(out, NUMBER, level, node, whole=symbol != "/")
         decimal = symbol != "/" and _decimal([left, right])
@@ -467,7 +471,7 @@ class Compiler:
             ifs=[exp.If(this=w.node, true=v.node) for w, v in zip(whens, values, strict=False)],
             default=values[-1].node if default is not None else None,
         )
-        return _Typed(out, kind, ATOM, node, decimal=_decimal(values))
+        return _Typed(out, kind, ATOM, node, decimal=_decimal(values), whole=_whole(values))
 
     # -- function calls
     def _call(self, node: Any) -> _Typed:
@@ -540,12 +544,12 @@ class Compiler:
                       f"{name}() needs numbers, strings or dates")  # fmt: skip
         kind, args = self.unify(args, f"{name}() arguments mix")
         out = cls(this=args[0].node, expressions=[t.node for t in args[1:]], ignore_nulls=True)
-        return _Typed(out, kind, ATOM, node, decimal=_decimal(args))
+        return _Typed(out, kind, ATOM, node, decimal=_decimal(args), whole=_whole(args))
 
     def _fn_coalesce(self, node: Any, args: list[_Typed]) -> _Typed:
         kind, args = self.unify(args, "coalesce() arguments mix")
         out = self.exp.Coalesce(this=args[0].node, expressions=[t.node for t in args[1:]])
-        return _Typed(out, kind, ATOM, node, decimal=_decimal(args))
+        return _Typed(out, kind, ATOM, node, decimal=_decimal(args), whole=_whole(args))
 
     def _text_fn(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:
         self.need(args[0], (STRING,), f"{name}() needs a string")
@@ -554,7 +558,14 @@ class Compiler:
     def _fn_length(self, node: Any, args: list[_Typed]) -> _Typed:
         self.need(args[0], (STRING, LIST), "length() needs a string or a list")
         cls = self.exp.ArraySize if args[0].type == LIST else self.exp.Length
-        return _Typed(cls(this=args[0].node), NUMBER, ATOM, node, whole=True)
+        return self._bigint(cls(this=args[0].node), node)
+
+    def _bigint(self, out: Any, node: Any) -> _Typed:
+        """A whole number a function gives: a BIGINT on DuckDB, an INT on Spark, where
+        `year(d) * 1000000000` would overflow (checked: exit 2) at 2^31. The cast makes
+        it a BIGINT on both (on DuckDB it changes nothing)."""
+        out = self.exp.Cast(this=out, to=self.exp.DataType.build("bigint"))
+        return _Typed(out, NUMBER, ATOM, node, whole=True)
 
     def _affix(self, cls: Any, name: str, node: Any, args: list[_Typed]) -> _Typed:
         for t in args:
@@ -595,11 +606,11 @@ class Compiler:
 
     def _fn_year(self, node: Any, args: list[_Typed]) -> _Typed:
         value = self._date_arg("year", args[0])
-        return _Typed(self.exp.Year(this=value.node), NUMBER, ATOM, node, whole=True)
+        return self._bigint(self.exp.Year(this=value.node), node)
 
     def _fn_month(self, node: Any, args: list[_Typed]) -> _Typed:
         value = self._date_arg("month", args[0])
-        return _Typed(self.exp.Month(this=value.node), NUMBER, ATOM, node, whole=True)
+        return self._bigint(self.exp.Month(this=value.node), node)
 
     def _fn_days_since(self, node: Any, args: list[_Typed]) -> _Typed:
         exp = self.exp
@@ -612,12 +623,12 @@ class Compiler:
         as_of = date(self.as_of.year, self.as_of.month, self.as_of.day)
         end = exp.Cast(this=exp.Literal.string(as_of.isoformat()), to=exp.DataType.build("date"))
         # No unit: DuckDB writes DATE_DIFF('DAY', d, as_of), Spark DATEDIFF(as_of, d).
-        return _Typed(exp.DateDiff(this=end, expression=day), NUMBER, ATOM, node, whole=True)
+        return self._bigint(exp.DateDiff(this=end, expression=day), node)
 
     def _fn_nullif(self, node: Any, args: list[_Typed]) -> _Typed:
         value, other = self.comparable(args[0], args[1], node, ordered=False)
         return _Typed(self.exp.Nullif(this=value.node, expression=other.node), value.type,
-                      ATOM, node, decimal=value.decimal)  # fmt: skip
+                      ATOM, node, decimal=value.decimal, whole=value.whole)  # fmt: skip
 
     def _fn_if(self, node: Any, args: list[_Typed]) -> _Typed:
         exp = self.exp
@@ -626,7 +637,7 @@ class Compiler:
         kind, values = self.unify(values, "if() results mix")
         out = exp.Case(ifs=[exp.If(this=condition.node, true=values[0].node)],
                        default=values[1].node)  # fmt: skip
-        return _Typed(out, kind, ATOM, node, decimal=_decimal(values))
+        return _Typed(out, kind, ATOM, node, decimal=_decimal(values), whole=_whole(values))
 
 
 def _decimal(items: list[_Typed]) -> bool:
@@ -634,6 +645,13 @@ def _decimal(items: list[_Typed]) -> bool:
     DECIMAL on DuckDB: a decimal literal among whole numbers; one DOUBLE makes a DOUBLE."""
     numbers = [t for t in items if t.type == NUMBER]
     return any(t.decimal for t in numbers) and all(t.decimal or t.whole for t in numbers)
+
+
+def _whole(items: list[_Typed]) -> bool:
+    """Whether numbers that stand in for each other (case, if, coalesce, least...) are
+    whole numbers: all of them (a null aside)."""
+    numbers = [t for t in items if t.type == NUMBER]
+    return bool(numbers) and all(t.whole for t in numbers)
 
 
 def _same_family(a: str, b: str) -> bool:

@@ -34,6 +34,7 @@ from sqlglot.errors import ErrorLevel
 from sqlglot.tokens import TokenType
 
 from leadctl.errors import LeadctlError
+from leadctl.sqlfn import OVERFLOW_CHECKED
 
 DIALECT_IN = "duckdb"
 DIALECT_OUT = "spark"
@@ -350,6 +351,43 @@ def _double_floor(node):
     return exp.Bracket(this=mapped, expressions=[exp.Literal.number(0)], offset=0)
 
 
+# A whole-number `+ - *` the rule compiler marked (sqlfn.OVERFLOW_CHECKED): Spark (ANSI
+# off) wraps it around past its type, DuckDB stops with this error. try_add & co. are NULL
+# past the type; the message is DuckDB's (its type named as DuckDB names it).
+_OVERFLOW = {exp.Add: ("try_add", "addition", "+"), exp.Sub: ("try_subtract", "subtraction", "-"),
+             exp.Mul: ("try_multiply", "multiplication", "*")}
+_CHECKED = ("coalesce({f}(__l, __r), CASE WHEN __l IS NULL OR __r IS NULL THEN NULL ELSE "
+            "raise_error(concat('Overflow in {what} of ', CASE typeof({f}(__l, __r)) "
+            "WHEN 'tinyint' THEN 'INT8' WHEN 'smallint' THEN 'INT16' WHEN 'int' THEN 'INT32' "
+            "ELSE 'INT64' END, ' (', __l, ' {op} ', __r, ')!')) END)")
+_CHECKED_TREES = {cls: sqlglot.parse_one(_CHECKED.format(f=f, what=what, op=op), read=DIALECT_OUT)
+                  for cls, (f, what, op) in _OVERFLOW.items()}
+
+
+def _overflow_checked(node):
+    """A marked whole-number `a + b`, `a - b`, `a * b` → an error past the type, as on
+    DuckDB; a and b computed once where they are not names or numbers."""
+    if not any(c.strip() == OVERFLOW_CHECKED for c in node.comments or ()):
+        return node
+    operands = [node.this, node.expression]
+    while any(isinstance(o, exp.Paren) for o in operands):
+        operands = [o.this if isinstance(o, exp.Paren) else o for o in operands]
+    plain = all(isinstance(o, (exp.Column, exp.Literal)) for o in operands)
+    pair = exp.to_identifier("pair__")
+    bound = dict(zip(("__l", "__r"), operands if plain else (
+        exp.Dot(this=exp.column(pair.copy()), expression=exp.to_identifier(k))
+        for k in ("l", "r")), strict=True))
+    tree = _CHECKED_TREES[type(node)].copy().transform(
+        lambda n: bound[n.name].copy() if isinstance(n, exp.Column) and n.name in bound else n)
+    if plain:
+        return exp.Paren(this=tree)
+    struct = exp.Struct(expressions=[exp.alias_(o.copy(), k) for o, k in zip(
+        operands, ("l", "r"), strict=True)])
+    mapped = exp.Anonymous(this="transform", expressions=[
+        exp.Array(expressions=[struct]), exp.Lambda(this=tree, expressions=[pair])])
+    return exp.Bracket(this=mapped, expressions=[exp.Literal.number(0)], offset=0)
+
+
 _INTEGER_TYPES = {exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT,
                   exp.DataType.Type.INT, exp.DataType.Type.BIGINT}
 
@@ -601,4 +639,5 @@ _NODES = {
     exp.CurrentTimestamp: _utc_now, exp.ArrayAgg: _ordered_list,
     exp.GroupConcat: _ordered_list, exp.Tuple: _row_value, exp.TryCast: _try_cast,
     exp.Trim: _trim, exp.Cast: _blob_text, exp.Floor: _double_floor, exp.Ceil: _double_floor,
+    exp.Add: _overflow_checked, exp.Sub: _overflow_checked, exp.Mul: _overflow_checked,
 }
