@@ -49,9 +49,9 @@ COMPILES = [
     ("city is null", """("city" IS NULL)""", "boolean"),
     ("city is not null", """(NOT ("city" IS NULL))""", "boolean"),
     ("-amount * (orders + 1) - 2 / 4 % 3",
-     """(-"amount" * ("orders" + 1) - CAST(2 AS DOUBLE) / NULLIF(4, 0) % NULLIF(3, 0))""",
+     """(-"amount" * /* overflow checked */ ("orders" + /* overflow checked */ 1) - /* overflow checked */ CAST(2 AS DOUBLE) / NULLIF(4, 0) % NULLIF(3, 0))""",  # noqa: E501
      "number"),
-    ("2 - (3 - orders)", """(2 - (3 - "orders"))""", "number"),
+    ("2 - (3 - orders)", """(2 - /* overflow checked */ (3 - /* overflow checked */ "orders"))""", "number"),  # noqa: E501
     ("- -orders", """(-(-"orders"))""", "number"),
     ("(orders > 1) = vip", """(("orders" > 1) = "vip")""", "boolean"),
     ("vip = true or vip = false", """("vip" = TRUE OR "vip" = FALSE)""", "boolean"),
@@ -67,7 +67,7 @@ COMPILES = [
      "(" + sqlglot.transpile(round_sql('"amount"', 2), read="duckdb", write="duckdb")[0] + ")",
      "number"),
     ("floor(amount) + ceil(amount)",
-     """(FLOOR(CAST("amount" AS DOUBLE)) + CEIL(CAST("amount" AS DOUBLE)))""", "number"),
+     """(FLOOR(CAST("amount" AS DOUBLE)) + /* overflow checked */ CEIL(CAST("amount" AS DOUBLE)))""", "number"),  # noqa: E501
     ("least(amount, 1, 2)", 'LEAST("amount", 1, 2)', "number"),
     ("greatest(signup, '2026-01-01')", """GREATEST("signup", CAST('2026-01-01' AS DATE))""",
      "date"),
@@ -77,18 +77,18 @@ COMPILES = [
     ("lower(city)", 'LOWER("city")', "string"),
     ("upper(city)", 'UPPER("city")', "string"),
     ("trim(name)", 'TRIM("name")', "string"),
-    ("length(city)", 'LENGTH("city")', "number"),
-    ("length(cats)", 'ARRAY_LENGTH("cats")', "number"),
+    ("length(city)", 'CAST(LENGTH("city") AS BIGINT)', "number"),
+    ("length(cats)", 'CAST(ARRAY_LENGTH("cats") AS BIGINT)', "number"),
     ("starts_with(city, 'Sh')", """STARTS_WITH("city", 'Sh')""", "boolean"),
     ("ends_with(city, 'ai')", """ENDS_WITH("city", 'ai')""", "boolean"),
     ("contains(city, 'ha')", """(STRPOS("city", 'ha') > 0)""", "boolean"),
     ("contains(cats, 'maternal')", """ARRAY_CONTAINS("cats", 'maternal')""", "boolean"),
-    ("days_since(signup)", """DATE_DIFF('DAY', "signup", CAST('2026-11-01' AS DATE))""",
+    ("days_since(signup)", """CAST(DATE_DIFF('DAY', "signup", CAST('2026-11-01' AS DATE)) AS BIGINT)""",  # noqa: E501
      "number"),
     ("days_since(seen)",
-     """DATE_DIFF('DAY', CAST("seen" AS DATE), CAST('2026-11-01' AS DATE))""", "number"),
-    ("year(signup)", 'YEAR("signup")', "number"),
-    ("month(seen)", 'MONTH("seen")', "number"),
+     """CAST(DATE_DIFF('DAY', CAST("seen" AS DATE), CAST('2026-11-01' AS DATE)) AS BIGINT)""", "number"),  # noqa: E501
+    ("year(signup)", 'CAST(YEAR("signup") AS BIGINT)', "number"),
+    ("month(seen)", 'CAST(MONTH("seen") AS BIGINT)', "number"),
     ("nullif(orders, 0)", 'NULLIF("orders", 0)', "number"),
     ("if(vip, 'yes', null)", """CASE WHEN "vip" THEN 'yes' ELSE NULL END""", "string"),
     ("signup >= '2026-01-01'", """("signup" >= CAST('2026-01-01' AS DATE))""", "boolean"),
@@ -118,13 +118,13 @@ def test_column_sql_is_used_verbatim_and_parenthesised_when_not_a_plain_name():
     def attr(name: str) -> str:
         return f"a.attrs['{name}']"
 
-    assert sql("amount + 1 > 2", column_sql=lambda n: f'p."{n}"') == '(p."amount" + 1 > 2)'
-    assert sql("amount + 1 > 2", column_sql=attr) == "((a.attrs['amount']) + 1 > 2)"
+    assert sql("amount + 1 > 2", column_sql=lambda n: f'p."{n}"') == '(p."amount" + /* overflow checked */ 1 > 2)'  # noqa: E501
+    assert sql("amount + 1 > 2", column_sql=attr) == "((a.attrs['amount']) + /* overflow checked */ 1 > 2)"  # noqa: E501
 
 
 def test_default_column_reference_quotes_names():
     compiled = compile_expr('"we""ird" + 1', {'we"ird': "number"})
-    assert compiled.sql == '("we""ird" + 1)'
+    assert compiled.sql == '("we""ird" + /* overflow checked */ 1)'
 
 
 # -- results in DuckDB ------------------------------------------------------------------
@@ -217,13 +217,13 @@ def test_nested_rounds_compute_each_argument_once():
 
 SPARK = [
     ("city = 'it''s' and amount > 1", "(`city` = 'it\\'s' AND `amount` > 1)"),
-    ("days_since(signup) <= 30", "(DATEDIFF(CAST('2026-11-01' AS DATE), `signup`) <= 30)"),
+    ("days_since(signup) <= 30", "(CAST(DATEDIFF(CAST('2026-11-01' AS DATE), `signup`) AS BIGINT) <= 30)"),  # noqa: E501
     ("contains(cats, 'a') and contains(city, 'b')",
      "(ARRAY_CONTAINS(`cats`, 'a') AND LOCATE('b', `city`) > 0)"),
-    ("length(cats) + least(orders, 2)", "(SIZE(`cats`) + LEAST(`orders`, 2))"),
+    ("length(cats) + least(orders, 2)", "(CAST(SIZE(`cats`) AS BIGINT) + /* overflow checked */ LEAST(`orders`, 2))"),  # noqa: E501
     ("starts_with(city, 'x')", "STARTSWITH(`city`, 'x')"),
     ("round(amount * 2, 0) > 1",
-     "((TRANSFORM(ARRAY((`amount` * 2)), rounded__ -> " + sqlglot.transpile(
+     "((TRANSFORM(ARRAY((`amount` * /* overflow checked */ 2)), rounded__ -> " + sqlglot.transpile(
          round_sql("rounded__", 0), read="duckdb", write="spark")[0] + ")[0]) > 1)"),
 ]  # fmt: skip
 

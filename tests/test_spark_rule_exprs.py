@@ -6,7 +6,6 @@ translation) over the same rows."""
 from __future__ import annotations
 
 import datetime as dt
-
 import shutil
 
 import pytest

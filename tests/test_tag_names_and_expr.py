@@ -282,10 +282,10 @@ def test_find_guards_decimal_computations_only(fcli):
     result = fcli("find", "score * 2 - paid_amount_30d / 10 > 100", "--count", "--as-of", AS_OF)
     assert (result.exit_code, result.stdout) == (0, "2\n")
     # the rules' SQL (tags, scoring, routing, Spark) has no guard
-    assert compile_expr("n * 1.5 - n > 1", FIELDS).sql == '("n" * 1.5 - "n" > 1)'
+    assert compile_expr("n * 1.5 - n > 1", FIELDS).sql == '("n" * 1.5 - /* overflow checked */ "n" > 1)'  # noqa: E501
     guarded = compile_expr("n * 1.5 - 2 * 3 > 1", FIELDS, finite_guard="g({})".format,
                            whole_fields={"n"}).sql
-    assert guarded == '(g(g("n" * 1.5) - 2 * 3) > 1)'
+    assert guarded == '(g(g("n" * 1.5) - 2 * /* overflow checked */ 3) > 1)'
 
 
 def test_find_still_finds_inside_lists(fcli):
