@@ -19,6 +19,7 @@ from leadctl.ingest.load import (
 from leadctl.ingest.sniff import (
     UTF8,
     FileFormat,
+    codec_name,
     csv_header,
     transcode_to_utf8,
     without_eof_mark,
@@ -131,9 +132,13 @@ class SparkReader(DuckDBReader):
             # end the quote at the line's end)
             csv_header(path, fmt.delimiter, codec)
         # (a local file: a cluster file is not sniffed)
-        if fmt.white_before_header:  # Spark counts the columns on such a line
+        # Spark counts the columns on a line of white space before the header; its line
+        # reader splits lines at the bytes of LF and CR, which in UTF-16 or UTF-32 are
+        # halves of characters (`Li\ufffd` and a short line): a UTF-8 copy, as on DuckDB.
+        if fmt.white_before_header or not ascii_compatible(codec):
             temp, _ = transcode_to_utf8(path, codec, delimiter=fmt.delimiter,
-                                        eof_mark=fmt.eof_mark, blank_leading=True)
+                                        eof_mark=fmt.eof_mark,
+                                        blank_leading=fmt.white_before_header)
             location, encoding = _location(temp), "utf-8"
         elif fmt.eof_mark:
             temp = without_eof_mark(path, fmt.encoding)
@@ -315,6 +320,18 @@ def _utc_text(x):
     from pyspark.sql import functions as F
 
     return F.concat(x.cast("string"), F.lit("+00"))
+
+
+def ascii_compatible(codec: str) -> bool:
+    """Whether the encoding writes line ends, delimiters and quotes as their ASCII bytes
+    (UTF-8, GB18030, Latin-1: Spark's line reader can read it; not UTF-16 or UTF-32)."""
+    if codec in UTF8:
+        return True
+    probe = "\r\n\t ,;|\"'azAZ09"
+    try:
+        return probe.encode(codec_name(codec)) == probe.encode("ascii")
+    except (UnicodeError, LookupError, InputError):
+        return False
 
 
 def _location(path: Path) -> str:
