@@ -94,3 +94,21 @@ def test_a_copy_spark_can_read_has_nested_values_as_the_duckdb_engines_text(tmp_
             ("{'color': red, 'n': 1}", "{a=1}", "['2026-10-01 00:30:00+00']")]
     finally:
         copy.unlink()
+
+
+def test_one_space_before_a_quoted_value_is_taken_out_of_a_copy(tmp_path, monkeypatch):
+    import leadctl.spark.ingest as ingest
+
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(b'id;name\nA1;Wa "ng"\nA2;  "x"\n')
+    assert ingest.without_space_before_quotes(plain, ";") is None  # no copy
+    monkeypatch.setattr(ingest, "_CHUNK", 7)  # lines across chunks
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_bytes(b' "id"; "name"\r\nA1; "a; ""b"" "; "c" \nA2;"x; "y""; "z"x\n'
+                       b'A3;\t"t"; "u\nv"')
+    copy = ingest.without_space_before_quotes(spaced, ";")
+    try:
+        assert copy.read_bytes() == (b'"id";"name"\r\nA1;"a; ""b"" ";"c" \nA2;"x; "y"";'
+                                     b' "z"x\nA3;\t"t"; "u\nv"')
+    finally:
+        copy.unlink()

@@ -55,3 +55,22 @@ def test_a_utf16_file_is_read_as_on_duckdb(spark_ws, tmp_path, codec, bom, delim
     expected = ([("UL1", "Li", "13922220002", None, 1), ("UL2", "王五", "13922220003", None, 2)],
                 [])
     assert _both(spark_ws, tmp_path, path) == [expected, expected]
+
+
+def test_a_quote_after_one_space_opens_a_quoted_value_as_on_duckdb(spark_ws, tmp_path):
+    """Spark read the quotes as text: G0 was rejected (too_many_columns), G1's name was
+    `"Wang"`. Two spaces or a tab before a quote, or a quote inside a value keep the
+    quotes as text on both engines."""
+    path = tmp_path / "spacequote.csv"
+    path.write_text('lead_id,name,phone,city\nG0, "Bei, Chao",13922220003,x\n'
+                    'G1, "Wang" ,13922220004, "y"\n G2,  "Wang",13922220005,y\n'
+                    'G3,\t"Wang",13922220006,y\nG4,Wa "ng",13922220007,y\n'
+                    'G6,  "Bei, Chao",13922220009,y\n "G7", "",13922220010,y\n')
+    expected = ([("G0", "Bei, Chao", "13922220003", None, 1),
+                 ("G1", "Wang", "13922220004", None, 2),
+                 ("G2", '"Wang"', "13922220005", None, 3),
+                 ("G3", '\t"Wang"', "13922220006", None, 4),
+                 ("G4", 'Wa "ng"', "13922220007", None, 5),
+                 ("G7", None, "13922220010", None, 7)],
+                [(6, "too_many_columns", "Expected Number of Columns: 4 Found: 5")])
+    assert _both(spark_ws, tmp_path, path) == [expected, expected]

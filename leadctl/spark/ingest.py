@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from leadctl.errors import InputError
@@ -143,6 +144,13 @@ class SparkReader(DuckDBReader):
         elif fmt.eof_mark:
             temp = without_eof_mark(path, fmt.encoding)
             location = _location(temp)
+        if not isinstance(path, ClusterPath):
+            # ` "Bei, Chao"` is a quoted value on DuckDB: a copy with `"Bei, Chao"`
+            joined = without_space_before_quotes(temp or path, fmt.delimiter)
+            if joined is not None:
+                if temp:
+                    temp.unlink(missing_ok=True)
+                temp, location = joined, _location(joined)
         # RFC 4180 quoting, as DuckDB reads: `""` is a quote (Spark's default escape is `\`)
         options = {"header": "true", "sep": fmt.delimiter, "encoding": encoding,
                    "quote": '"', "escape": '"',
@@ -178,6 +186,55 @@ class SparkReader(DuckDBReader):
                 ws.execute(f"DROP TABLE IF EXISTS {table}")
         if staged.temp:
             staged.temp.unlink(missing_ok=True)
+
+
+_CHUNK = 4 * 1024 * 1024
+
+
+def _spaced_quote(delimiter: str) -> re.Pattern:
+    """A quoted value at a field's start (kept), or one after one space there and
+    followed by spaces at most before the field's end (group 2: the value without the
+    space). A quoted value does not span lines (Spark reads a record per line)."""
+    d = re.escape(delimiter.encode())
+    start = rb"(?<![^" + d + rb"\r\n])"
+    value = rb'"(?:[^"\r\n]|"")*"'
+    return re.compile(start + rb"(?:(" + value + rb")| (" + value + rb")(?= *(?:" + d
+                      + rb"|\r|\n|\Z)))")
+
+
+def without_space_before_quotes(path: Path, delimiter: str) -> Path | None:
+    """A temporary copy of a CSV file (in an ASCII-compatible encoding) where one space
+    before a quoted value at a field's start is taken out, outside quoted values: DuckDB's
+    reader opens a quoted value after one space (`G0, "Bei, Chao"` is two fields, `Bei,
+    Chao` the second), Spark's reads the quotes as text (with ignoreLeadingWhiteSpace it
+    would also trim unquoted values, which DuckDB keeps). Two spaces or a tab before the
+    quote, a quote inside a value, or text after the closing quote: text on both (kept as
+    written). None (no copy) when no line has a space then a quote at a field's start."""
+    first = re.compile(rb"(?:\A|[" + re.escape(delimiter.encode()) + rb'\r\n]) "')
+    with open(path, "rb") as fh:
+        tail, found = b"", False
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            if first.search(tail + chunk):
+                found = True
+                break
+            tail = chunk[-2:]
+    if not found:
+        return None
+    quoted = _spaced_quote(delimiter)
+
+    def joined(m: re.Match) -> bytes:
+        return m.group(1) if m.group(1) is not None else m.group(2)
+
+    fd, name = temp_copy(".csv")
+    with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
+        held = b""  # a last line that may go on in the next chunk
+        for chunk in iter(lambda: src.read(_CHUNK), b""):
+            text = held + chunk
+            cut = max(text.rfind(b"\n"), text.rfind(b"\r")) + 1
+            held = text[cut:]
+            dst.write(quoted.sub(joined, text[:cut]))
+        dst.write(quoted.sub(joined, held))
+    return Path(name)
 
 
 def _fields_sql(delimiter: str) -> tuple[str, str]:
