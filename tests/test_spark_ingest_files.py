@@ -74,3 +74,30 @@ def test_a_quote_after_one_space_opens_a_quoted_value_as_on_duckdb(spark_ws, tmp
                  ("G7", None, "13922220010", None, 7)],
                 [(6, "too_many_columns", "Expected Number of Columns: 4 Found: 5")])
     assert _both(spark_ws, tmp_path, path) == [expected, expected]
+
+
+def test_a_zone_right_after_the_minutes_reads_as_on_duckdb(spark_ws):
+    """Spark's cast reads a zone only after the seconds: `08:15Z` and `08:15+08:00` were
+    bad dates on Spark (the times DuckDB reads are converted to the workspace zone)."""
+    import duckdb
+
+    from leadctl.ingest.sql import parse_timestamp_sql
+
+    values = ["2026-08-03 08:15Z", "2026-08-03 08:15z", "2026-08-03 08:15 Z",
+              "2026-08-03 08:15+08:00", "2026-08-03 08:15+0800", "2026-08-03T08:15-05",
+              "2026-08-03 8:15 gmt", "2026-08-03 08:15:30Z", "2026-08-03 08:15UTC",
+              "2026-08-03 08:15+15:00"]
+    table = "CREATE OR REPLACE TABLE zoned_times AS " + " UNION ALL ".join(
+        f"SELECT {i} AS i, '{v}' AS v" for i, v in enumerate(values))
+    sql = (f"SELECT CAST({parse_timestamp_sql('v', 'Asia/Shanghai')} AS VARCHAR) "
+           "FROM zoned_times ORDER BY i")
+    duck = duckdb.connect()
+    duck.execute("SET TimeZone = 'UTC'")
+    read = []
+    for con in (duck, spark_ws):
+        con.execute(table)
+        read.append([row[0] for row in con.execute(sql).fetchall()])
+    assert read[0] == read[1] == [
+        "2026-08-03 16:15:00", "2026-08-03 16:15:00", "2026-08-03 16:15:00",
+        "2026-08-03 08:15:00", "2026-08-03 08:15:00", "2026-08-03 21:15:00",
+        "2026-08-03 16:15:00", "2026-08-03 16:15:30", None, None]

@@ -93,12 +93,17 @@ def parse_timestamp_sql(expr: str, timezone: str) -> str:
     # `08:15:00 +0800` (a log's form): the offset joined to the time, which DuckDB's cast
     # needs (` UTC` keeps its space, which it needs); upper case: Spark reads no `utc`
     upper = f"upper({expr})"
-    offset = "([+-][0-9]{2}(:?[0-9]{2})?|Z)$"
-    zoned = (f"CASE WHEN regexp_matches({upper}, '\\s{offset}') "
-             f"THEN regexp_extract({upper}, '^(.*[^\\s])\\s+{offset}', 1) "
-             f"|| regexp_extract({upper}, '{offset}', 1) ELSE {upper} END")
     time = "\\d[T ]\\d{1,2}:\\d{2}"
     seconds = "(:\\d{2}(\\.\\d+)?)"
+    # `08:15Z`, `08:15+08:00`, `08:15 GMT` with their seconds (`08:15:00Z`): Spark reads
+    # a zone only after them (`08:15UTC` is no time on DuckDB: left as it is)
+    timed = (f"CASE WHEN regexp_matches({upper}, '{time}(\\s*([+-]|Z$)|\\s+(UTC|GMT)$)') "
+             f"THEN regexp_extract({upper}, '^(.*{time})', 1) || ':00' || "
+             f"regexp_extract({upper}, '^.*{time}(.*)$', 1) ELSE {upper} END")
+    offset = "([+-][0-9]{2}(:?[0-9]{2})?|Z)$"
+    zoned = (f"CASE WHEN regexp_matches({timed}, '\\s{offset}') "
+             f"THEN regexp_extract({timed}, '^(.*[^\\s])\\s+{offset}', 1) "
+             f"|| regexp_extract({timed}, '{offset}', 1) ELSE {timed} END")
     # `… 20:00 Asia/Tokyo` with its seconds: Spark reads a region name only after them
     region = "[A-Z][A-Za-z_-]*(/[A-Za-z0-9_+-]+){1,2}"
     wall = (f"regexp_extract({expr}, '^(.*{time})', 1) || coalesce(nullif("
