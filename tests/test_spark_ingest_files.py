@@ -101,3 +101,30 @@ def test_a_zone_right_after_the_minutes_reads_as_on_duckdb(spark_ws):
         "2026-08-03 16:15:00", "2026-08-03 16:15:00", "2026-08-03 16:15:00",
         "2026-08-03 08:15:00", "2026-08-03 08:15:00", "2026-08-03 21:15:00",
         "2026-08-03 16:15:00", "2026-08-03 16:15:30", None, None]
+
+
+def test_parquet_doubles_are_duckdbs_text_on_spark(spark_ws, tmp_path):
+    """Java's text of a double is not always the shortest: the attribute was
+    2.82879384806159008e+17 on Spark (another row hash)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "dbl.parquet"
+    pq.write_table(pa.table({"lead_id": ["D1", "D2", "D3"],
+                             "phone": ["13922220040", "13922220041", "13922220042"],
+                             "score": [2.82879384806159e17, 0.1, 1e-5],
+                             "budget": pa.array([19.9, 1.2345679e7, None], pa.float32())}),
+                   path)
+    duck = Cli(tmp_path / "duck.duckdb")
+    assert duck("ingest", path).exit_code == 0
+    sql = "SELECT lead_id, attributes, row_hash FROM leads ORDER BY lead_id"
+    from leadctl.ingest.load import ingest_paths
+    from leadctl.spark.ingest import SparkReader
+
+    spark_ws.execute("DELETE FROM leads")
+    ingest_paths(spark_ws, [str(path)], reader=SparkReader(spark_ws.spark))
+    loaded = [db_rows(duck, sql), [tuple(r) for r in spark_ws.execute(sql).fetchall()]]
+    assert loaded[0] == loaded[1]
+    assert [row[1] for row in loaded[0]] == [
+        '{"score":"2.82879384806159e+17","budget":"19.9"}',
+        '{"score":"0.1","budget":"12345679.0"}', '{"score":"1e-05","budget":null}']

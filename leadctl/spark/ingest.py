@@ -101,9 +101,11 @@ class SparkReader(DuckDBReader):
                 # their text, others as DuckDB's escaped text): a local file through its
                 # copy (a cluster file's are read as Spark reads them)
                 # and nested values as DuckDB's text (`{'color': red}`, not `{red}`)
+                # Doubles too, as DuckDB's text of them (Java's is not always the
+                # shortest: 2.82879384806159008e+17 for DuckDB's 2.82879384806159e+17)
                 copied = not isinstance(path, ClusterPath) and any(
-                    isinstance(f.dataType, FloatType | BinaryType | ArrayType | MapType
-                               | StructType) for f in raw.schema.fields)
+                    isinstance(f.dataType, FloatType | DoubleType | BinaryType | ArrayType
+                               | MapType | StructType) for f in raw.schema.fields)
             except Exception:
                 if isinstance(path, ClusterPath):
                     raise
@@ -316,7 +318,8 @@ def _spark_readable_copy(path: Path) -> tuple[Path, list[str]]:
     """A temporary copy of a local Parquet file that Spark can read, made by DuckDB:
     column names as DuckDB gives them (`Phone_1`), nanosecond timestamps as microseconds
     (what the DuckDB engine's timestamps keep; zoned ones as the text it reads them from),
-    TIME as its text, FLOAT16 as FLOAT; 32-bit floats and bytes as the DuckDB engine reads
+    TIME as its text, FLOAT16 as FLOAT; doubles as DuckDB's text of them; 32-bit floats (as that
+    text) and bytes as the DuckDB engine reads
     them (`parquet_values_sql`); lists, structs and maps as the DuckDB engine's text of them
     (zoned values inside in UTC). With the columns it decoded from bytes (the row's text
     for a generated lead id reads their bytes again)."""
@@ -341,6 +344,12 @@ def _spark_readable_copy(path: Path) -> tuple[Path, list[str]]:
         decoded = [c for c, kind in kinds.items() if kind == "text"]
         rows = parquet_values_sql(f"SELECT {columns} FROM {source}", kinds) if kinds \
             else f"SELECT {columns} FROM {source}"
+        # doubles (and floats, widened) as DuckDB's text of them, the DuckDB engine's
+        doubles = [c for c, t, *_ in con.execute(f"DESCRIBE {rows}").fetchall()
+                   if t == "DOUBLE"]
+        if doubles:
+            texts = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in doubles)
+            rows = f"SELECT * REPLACE ({texts}) FROM ({rows})"
         con.execute(f"COPY ({rows}) TO {literal(name)} (FORMAT parquet)")
     return Path(name), decoded
 
