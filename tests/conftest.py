@@ -71,6 +71,17 @@ def shipped_rules_untouched():
     assert after == before, "a test changed the shipped rules/ folder"
 
 
+def rules_edited(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    """A copy of the shipped rules (without their fixtures) in `tmp_path`, with `old`
+    replaced by `new` once in `file`."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    text = (rules / file).read_text(encoding="utf-8")
+    assert old in text
+    (rules / file).write_text(text.replace(old, new, 1), encoding="utf-8")
+    return rules
+
+
 @pytest.fixture
 def rules_copy(tmp_path: Path) -> Path:
     """The shipped rules without their fixtures, and an empty tests/ folder (each test

@@ -4,12 +4,10 @@ workspace path that is a directory is a user error (exit 2), not an internal one
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from leadctl import api
-from tests.conftest import RULES, Cli
+from tests.conftest import Cli, rules_edited
 
 
 @pytest.mark.parametrize("debug", [False, True])
@@ -47,12 +45,9 @@ def test_a_directory_given_as_the_workspace_is_exit_2_for_readers_and_writers(
 
 def test_a_tag_expression_that_overflows_for_some_person_is_exit_2_naming_the_stage(
         tmp_path):
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
-    text = (rules / "tags.yaml").read_text(encoding="utf-8")
-    (rules / "tags.yaml").write_text(text.replace("\ntags:\n", (
+    rules = rules_edited(tmp_path, "tags.yaml", "\ntags:\n", (
         '\ntags:\n  - {name: huge, kind: expr, category: value, '
-        'expr: "lead_count * 9223372036854775807"}\n'), 1), encoding="utf-8")
+        'expr: "lead_count * 9223372036854775807"}\n'))
     (tmp_path / "web.csv").write_text("lead_id,phone,email\nL1,13812345678,\n"
                                       "L2,13812345678,a@qq.com\n", encoding="utf-8")
     cli = Cli(tmp_path / "ws.duckdb", rules)
@@ -67,11 +62,7 @@ def test_a_tag_expression_that_overflows_for_some_person_is_exit_2_naming_the_st
 
 
 def _ws_with_rules(tmp_path, file: str, old: str, new: str) -> Cli:
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
-    text = (rules / file).read_text(encoding="utf-8")
-    assert old in text
-    (rules / file).write_text(text.replace(old, new, 1), encoding="utf-8")
+    rules = rules_edited(tmp_path, file, old, new)
     (tmp_path / "web.csv").write_text("lead_id,phone,email\nL1,13812345678,\n"
                                       "L2,13912345678,a@qq.com\n", encoding="utf-8")
     return Cli(tmp_path / "ws.duckdb", rules)

@@ -6,11 +6,10 @@ translation) over the same rows."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import pytest
 
-from tests.conftest import RULES, Cli
+from tests.conftest import Cli, rules_edited
 from tests.test_spark_parity import MISSING
 
 pytestmark = [pytest.mark.spark, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
@@ -149,12 +148,8 @@ def test_year_month_length_and_days_since_are_bigints_on_spark(engines):
 
 
 def test_run_on_spark_exits_2_naming_the_stage_for_a_whole_number_overflow(tmp_path):
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
-    text = (rules / "tags.yaml").read_text(encoding="utf-8")
-    (rules / "tags.yaml").write_text(text.replace("\ntags:\n", (
-        '\ntags:\n  - {name: x_wrap, kind: expr, '
-        'expr: "lead_count * 4611686018427387904"}\n'), 1), encoding="utf-8")
+    rules = rules_edited(tmp_path, "tags.yaml", "\ntags:\n", (
+        '\ntags:\n  - {name: x_wrap, kind: expr, expr: "lead_count * 4611686018427387904"}\n'))
     (tmp_path / "web.csv").write_text("lead_id,phone,email\nL1,13812345678,\n"
                                       "L2,13812345678,a@qq.com\n", encoding="utf-8")
     message = ("tag: a rule's expression cannot be computed for some person: overflow "
