@@ -290,10 +290,22 @@ def _double_json(value):
     java = "^-?([0-9])[.]([0-9]*?)0*E(-?[0-9]+)$"  # d.dddE-n, trailing zeros cut off
     digits = exp.DPipe(this=_extract(text, java, 1), expression=_extract(text, java, 2))
     power = exp.cast(_extract(text, java, 3), "INT")
-    parts = {"__text": text, "__digits": digits, "__exp": power}
-    tree = _DOUBLE_JSON.copy().transform(
+    return _unless_null(value, _filled(_DOUBLE_JSON, {
+        "__text": text, "__digits": digits, "__exp": power}))
+
+
+def _filled(template, parts: dict):
+    """A copy of template with each placeholder column `__x` replaced by parts["__x"]."""
+    return template.copy().transform(
         lambda n: parts[n.name].copy() if isinstance(n, exp.Column) and n.name in parts else n)
-    return _unless_null(value, tree)
+
+
+def _computed_once(value, name, tree):
+    """tree with the lambda variable `name` bound to value, which Spark then computes
+    once however often tree uses it: transform(array(value), name -> tree)[0]."""
+    mapped = exp.Anonymous(this="transform", expressions=[
+        exp.Array(expressions=[value]), exp.Lambda(this=tree, expressions=[name])])
+    return exp.Bracket(this=mapped, expressions=[exp.Literal.number(0)], offset=0)
 
 
 def _extract(text, pattern: str, group: int):
@@ -340,15 +352,9 @@ def _double_floor(node):
     plain = isinstance(value.this, (exp.Column, exp.Literal))
     name = exp.to_identifier("whole__")
     bound = value.copy() if plain else exp.Column(this=name.copy())
-    tree = _WHOLE_DOUBLE.copy().transform(
-        lambda n: bound.copy() if isinstance(n, exp.Column) and n.name == "__v" else n)
+    tree = _filled(_WHOLE_DOUBLE, {"__v": bound})
     tree.find(exp.Anonymous).replace(type(node)(this=bound.copy()))
-    if plain:
-        return tree
-    lambda_ = exp.Lambda(this=tree, expressions=[name])
-    mapped = exp.Anonymous(this="transform", expressions=[
-        exp.Array(expressions=[value.copy()]), lambda_])
-    return exp.Bracket(this=mapped, expressions=[exp.Literal.number(0)], offset=0)
+    return tree if plain else _computed_once(value.copy(), name, tree)
 
 
 # A whole-number `+ - *` the rule compiler marked (sqlfn.OVERFLOW_CHECKED): Spark (ANSI
@@ -377,15 +383,12 @@ def _overflow_checked(node):
     bound = dict(zip(("__l", "__r"), operands if plain else (
         exp.Dot(this=exp.column(pair.copy()), expression=exp.to_identifier(k))
         for k in ("l", "r")), strict=True))
-    tree = _CHECKED_TREES[type(node)].copy().transform(
-        lambda n: bound[n.name].copy() if isinstance(n, exp.Column) and n.name in bound else n)
+    tree = _filled(_CHECKED_TREES[type(node)], bound)
     if plain:
         return exp.Paren(this=tree)
     struct = exp.Struct(expressions=[exp.alias_(o.copy(), k) for o, k in zip(
         operands, ("l", "r"), strict=True)])
-    mapped = exp.Anonymous(this="transform", expressions=[
-        exp.Array(expressions=[struct]), exp.Lambda(this=tree, expressions=[pair])])
-    return exp.Bracket(this=mapped, expressions=[exp.Literal.number(0)], offset=0)
+    return _computed_once(struct, pair, tree)
 
 
 _INTEGER_TYPES = {exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT,
