@@ -172,10 +172,9 @@ WITH moved AS (
   SELECT person_id, target FROM moved
   UNION
   SELECT target AS person_id, target FROM moved
-), locking AS (
-  SELECT s.person_id, coalesce(a.person_id, s.person_id) AS target, s.rep, s.sold_at
-  FROM sales s LEFT JOIN person_aliases a ON a.old_person_id = s.person_id
-  WHERE s.locked_until >= {day}
+), locking AS (  -- the locks as the ids are now: each on the id sold on and its person
+  SELECT sold_on AS person_id, person_id AS target, rep, sold_at
+  FROM ({locks_sql(as_of)}) AS locks
 ), sold_by_person AS (
   SELECT b.person_id, coalesce(a.person_id, b.sold_on) AS target, b.rep,
          min(b.sold_at) AS sold_at
