@@ -996,9 +996,11 @@ class RuleComputationFailed(InputError):
 WHOLE_NUMBER_RANGE = f"whole numbers must stay from {BIGINT_MIN} to {BIGINT_MAX}"
 
 
-# A checked whole-number operation's error on Spark (spark.translate._overflow_checked).
+# A checked whole-number operation's error on Spark (spark.translate._overflow_checked,
+# _sign_checked).
 _SPARK_OVERFLOW = re.compile(
-    r"Overflow in (addition|subtraction|multiplication) of INT\d+ \(-?\d+ [-+*] -?\d+\)(?=!)")
+    r"Overflow (in (addition|subtraction|multiplication) of INT\d+ \(-?\d+ [-+*] -?\d+\)"
+    r"|on abs\(-?\d+\)|in negation of numeric value)(?=!)")
 
 
 def failed_computation(exc: BaseException) -> str | None:

@@ -49,10 +49,10 @@ COMPILES = [
     ("city is null", """("city" IS NULL)""", "boolean"),
     ("city is not null", """(NOT ("city" IS NULL))""", "boolean"),
     ("-amount * (orders + 1) - 2 / 4 % 3",
-     """(-"amount" * /* overflow checked */ ("orders" + /* overflow checked */ 1) - /* overflow checked */ CAST(2 AS DOUBLE) / NULLIF(4, 0) % NULLIF(3, 0))""",  # noqa: E501
+     """(-"amount" /* overflow checked */ * /* overflow checked */ ("orders" + /* overflow checked */ 1) - /* overflow checked */ CAST(2 AS DOUBLE) / NULLIF(4, 0) % NULLIF(3, 0))""",  # noqa: E501
      "number"),
     ("2 - (3 - orders)", """(2 - /* overflow checked */ (3 - /* overflow checked */ "orders"))""", "number"),  # noqa: E501
-    ("- -orders", """(-(-"orders"))""", "number"),
+    ("- -orders", """(-(-"orders" /* overflow checked */) /* overflow checked */)""", "number"),
     ("(orders > 1) = vip", """(("orders" > 1) = "vip")""", "boolean"),
     ("vip = true or vip = false", """("vip" = TRUE OR "vip" = FALSE)""", "boolean"),
     ("city || '-' || name", """(("city" || '-') || "name")""", "string"),
@@ -60,7 +60,7 @@ COMPILES = [
     ("case when vip then 1 when orders > 2 then 2 else 3 end",
      """CASE WHEN "vip" THEN 1 WHEN "orders" > 2 THEN 2 ELSE 3 END""", "number"),
     ("case city when 'a' then 'x' end", """CASE "city" WHEN 'a' THEN 'x' END""", "string"),
-    ("abs(amount)", 'ABS("amount")', "number"),
+    ("abs(amount)", 'ABS("amount" /* overflow checked */)', "number"),
     ("round(amount)", 'ROUND("amount")', "number"),
     # the rounding of leadctl.sqlfn (its values: tests/test_sqlfn.py), with the argument
     ("round(amount, 2)",

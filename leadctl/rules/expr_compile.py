@@ -357,8 +357,10 @@ class Compiler:
         inner = self._v_Literal(node.this, negated=node) if number else self.visit(node.this)
         self.need(inner, (NUMBER,), "'-' needs a number")
         literal = f"-{inner.literal}" if inner.literal is not _NO_LITERAL else _NO_LITERAL
-        return _Typed(self.exp.Neg(this=self.wrap(inner, ATOM)), NUMBER, NEG, node, literal,
-                      whole=inner.whole, decimal=inner.decimal)
+        out = self.exp.Neg(this=self.wrap(inner, ATOM))
+        if not number and not inner.decimal:  # -(-2^63): as `+ - *` below
+            out.add_comments([OVERFLOW_CHECKED])
+        return _Typed(out, NUMBER, NEG, node, literal, whole=inner.whole, decimal=inner.decimal)
 
     _ARITHMETIC = {"Add": ("+", ADD), "Sub": ("-", ADD), "Mul": ("*", MUL), "Div": ("/", MUL),
                    "Mod": ("%", MUL)}  # fmt: skip
@@ -506,6 +508,8 @@ class Compiler:
         arg = args[0]
         self.need(arg, (NUMBER,), f"{name}() needs a number")
         if name == "abs" or arg.decimal:  # floor(1.5): a DECIMAL on both engines
+            if name == "abs" and not arg.decimal:  # abs(-2^63): as `+ - *`, on its operand
+                arg.node.add_comments([OVERFLOW_CHECKED])  # (a mark after `)` is the alias's)
             return _Typed(cls(this=arg.node), NUMBER, ATOM, node, whole=arg.whole,
                           decimal=arg.decimal)
         # DuckDB's floor()/ceil() of a DOUBLE (or a whole number) is a DOUBLE, Spark's a

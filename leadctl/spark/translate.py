@@ -79,6 +79,8 @@ def _portable(tree):
             rewrite = _NODES.get(type(node))
         new = rewrite(node) if rewrite else node
         if new is not node:
+            if node.comments and not new.comments:  # a mark stays for the parent's rewrite
+                new.add_comments(node.comments)
             if node is tree:
                 tree = new
             else:
@@ -370,10 +372,14 @@ _CHECKED_TREES = {cls: sqlglot.parse_one(_CHECKED.format(f=f, what=what, op=op),
                   for cls, (f, what, op) in _OVERFLOW.items()}
 
 
+def _marked(node) -> bool:
+    return any(c.strip() == OVERFLOW_CHECKED for c in node.comments or ())
+
+
 def _overflow_checked(node):
     """A marked whole-number `a + b`, `a - b`, `a * b` → an error past the type, as on
     DuckDB; a and b computed once where they are not names or numbers."""
-    if not any(c.strip() == OVERFLOW_CHECKED for c in node.comments or ()):
+    if not _marked(node):
         return node
     operands = [node.this, node.expression]
     while any(isinstance(o, exp.Paren) for o in operands):
@@ -389,6 +395,31 @@ def _overflow_checked(node):
     struct = exp.Struct(expressions=[exp.alias_(o.copy(), k) for o, k in zip(
         operands, ("l", "r"), strict=True)])
     return _computed_once(struct, pair, tree)
+
+
+# abs() and `-` of a marked whole number: the one value past the type is its least
+# (-2^63 for a BIGINT), which Spark (ANSI off) gives back as it is. DuckDB's messages.
+_SIGN_CHECKED = {cls: sqlglot.parse_one(
+    "CASE WHEN __v IS NOT NULL AND try_multiply(__v, -1) IS NULL THEN raise_error("
+    f"{message}) ELSE {value} END", read=DIALECT_OUT) for cls, message, value in (
+        (exp.Abs, "concat('Overflow on abs(', __v, ')!')", "abs(__v)"),
+        (exp.Neg, "'Overflow in negation of numeric value!'", "-__v"))}
+
+
+def _sign_checked(node):
+    """abs(x) and -x whose x the rule compiler marked (where the parser puts a comment
+    written after -x) → DuckDB's error past the type; x computed once where it is not a
+    name or a number."""
+    if not _marked(node.this):
+        return node
+    value = node.this
+    while isinstance(value, exp.Paren):
+        value = value.this
+    plain = isinstance(value, (exp.Column, exp.Literal))
+    name = exp.to_identifier("signed__")
+    tree = _filled(_SIGN_CHECKED[type(node)],
+                   {"__v": value.copy() if plain else exp.Column(this=name.copy())})
+    return exp.Paren(this=tree) if plain else _computed_once(value.copy(), name, tree)
 
 
 _INTEGER_TYPES = {exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT,
@@ -643,4 +674,5 @@ _NODES = {
     exp.GroupConcat: _ordered_list, exp.Tuple: _row_value, exp.TryCast: _try_cast,
     exp.Trim: _trim, exp.Cast: _blob_text, exp.Floor: _double_floor, exp.Ceil: _double_floor,
     exp.Add: _overflow_checked, exp.Sub: _overflow_checked, exp.Mul: _overflow_checked,
+    exp.Abs: _sign_checked, exp.Neg: _sign_checked,
 }
