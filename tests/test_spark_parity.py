@@ -447,13 +447,17 @@ def _a_table_in_parts(out):
         files := sorted(d.glob("*.parquet"))) >= 2)
 
 
-@pytest.mark.parametrize("lost", ["folder", "file", "half a file"])
+@pytest.mark.parametrize("lost", ["folder", "sales folder", "file", "half a file",
+                                  "half the intents"])
 def test_loading_an_output_copied_in_part_loads_nothing(two_nights, tmp_path, lost):
     spark = two_nights[1]
     out = tmp_path / "out2"
     shutil.copytree(spark.db.parent / "out2", out)
-    if lost == "folder":
-        shutil.rmtree(out / "ownership")
+    if lost in ("folder", "sales folder"):  # (the run's sales: the workspace takes its new)
+        shutil.rmtree(out / ("sales" if lost == "sales folder" else "ownership"))
+    elif lost == "half the intents":
+        part = sorted((out / "lead_intent").glob("*.parquet"))[0]
+        part.write_bytes(part.read_bytes()[:part.stat().st_size // 2])
     elif lost == "file":  # one of the files of a table written in parts
         _a_table_in_parts(out)[0].unlink()
     else:  # a copy still writing it
@@ -465,8 +469,10 @@ def test_loading_an_output_copied_in_part_loads_nothing(two_nights, tmp_path, lo
     ran = Cli(db)("load-results", out)
     assert ran.exit_code == 2 and ran.stderr.splitlines()[-1].endswith(
         "an incomplete copy; copy the whole --output folder again (nothing was loaded)")
-    assert {"folder": "table is missing", "file": "rows where the run wrote",
-            "half a file": "table cannot be read"}[lost] in ran.stderr
+    assert {"folder": "its ownership table is missing",
+            "sales folder": "its sales table is missing", "file": "rows where the run wrote",
+            "half a file": "table cannot be read",
+            "half the intents": "its lead_intent table cannot be read"}[lost] in ran.stderr
     assert db.read_bytes() == before
 
 

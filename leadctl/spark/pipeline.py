@@ -420,6 +420,9 @@ def carry_rep_actions(ws, db: Path) -> int:
 # `audience export` recorded there (a Spark run writes them empty).
 KEPT_BY_WORKSPACE = ("runs", "meta", "lead_intent", "sales", "experiments",
                      "experiment_members")
+# What load-results reads of those: the run's sales and intents (taken where newer) and
+# its meta, so they must be whole as the tables are.
+READ_BY_LOAD = ("meta", "lead_intent", "sales")
 RUN_SALES = "_run_sales"  # the loaded run's sales (which the workspace does not take)
 RUN_INTENTS = "_run_intents"  # the loaded run's intents (taken as its sales are)
 # Meta entries that describe the derived tables (what the next night continues from): they
@@ -479,7 +482,7 @@ def _refuse_partial_copy(ws, folder: Path, written: dict, output: str) -> None:
     (read off the Parquet footers): an output copied down only in part (a folder missing,
     files missing) would load some tables of this night beside others of the last one."""
     for name, rows in sorted(written.items()):
-        if name in KEPT_BY_WORKSPACE:
+        if name in KEPT_BY_WORKSPACE and name not in READ_BY_LOAD:
             continue
         if not _parquet_folder(folder / name):  # (Spark writes a file for no rows too)
             raise InputError(f"{output}: its {name} table is missing (no Parquet file in "
