@@ -128,3 +128,37 @@ def test_parquet_doubles_are_duckdbs_text_on_spark(spark_ws, tmp_path):
     assert [row[1] for row in loaded[0]] == [
         '{"score":"2.82879384806159e+17","budget":"19.9"}',
         '{"score":"0.1","budget":"12345679.0"}', '{"score":"1e-05","budget":null}']
+
+
+def test_a_stray_quote_rejects_its_line_as_on_duckdb(spark_ws, tmp_path):
+    """Spark kept a quoted value followed by text as text (S2's name was `"Jo"e"`, S8 a
+    too_many_columns reject): DuckDB's reader rejects such a line (unquoted_value); `""`
+    inside a quoted value is a quote, a quote inside an unquoted value or ending the
+    line is text on both."""
+    path = tmp_path / "stray.csv"
+    path.write_text('lead_id,name,phone,city\nS1,"Wang, Li",13922220011,x\n'
+                    'S2,"Jo"e",13922220012,x\nS3,"Jo""e",13922220013,x\n'
+                    'S4,Jo"e,13922220014,x\nS5,Joe,13922220015,x"\n'
+                    'S6,"Jo" e,13922220016,"y"\nS7,""e,13922220017,y\n'
+                    'S8,"Jo"e, Li",13922220018,y\n\nS9,"Zhao",13922220019,y\n')
+    stray = "Value with unterminated quote found."
+    expected = ([("S1", "Wang, Li", "13922220011", None, 1),
+                 ("S3", 'Jo"e', "13922220013", None, 3),
+                 ("S4", 'Jo"e', "13922220014", None, 4),
+                 ("S5", "Joe", "13922220015", None, 5),
+                 ("S9", "Zhao", "13922220019", None, 9)],
+                [(2, "unquoted_value", stray), (6, "unquoted_value", stray),
+                 (7, "unquoted_value", stray), (8, "unquoted_value", stray)])
+    assert _both(spark_ws, tmp_path, path) == [expected, expected]
+
+
+def test_a_stray_quote_in_a_file_duckdb_reads_unquoted_loads_as_on_duckdb(spark_ws,
+                                                                         tmp_path):
+    """DuckDB's sniffer reads a file whose only quoted value is followed by text without
+    quoting: that value loads as written, on Spark too (the rule is DuckDB's for the
+    file, not the line's)."""
+    path = tmp_path / "unquoted.csv"
+    path.write_text('lead_id,name,phone\nU1,Li,13922220021\nU2,"Jo" e,13922220022\n')
+    expected = ([("U1", "Li", "13922220021", None, 1), ("U2", '"Jo" e', "13922220022", None, 2)],
+                [])
+    assert _both(spark_ws, tmp_path, path) == [expected, expected]

@@ -35,7 +35,7 @@ from leadctl.ingest.sql import (
     zoned_text_sql,
 )
 from leadctl.sqltext import ident, literal
-from leadctl.workspace import temp_copy
+from leadctl.workspace import open_memory, temp_copy
 
 _SCHEMES = ("hdfs://", "s3://", "s3a://", "s3n://", "gs://", "abfs://", "abfss://",
             "wasb://", "wasbs://", "dbfs:/", "file://")
@@ -169,13 +169,15 @@ class SparkReader(DuckDBReader):
         # One file's partitions are byte ranges in order, so this is the record number.
         ws.store_frame("_stage_all", rows.withColumn(
             "row_number", F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))))
+        strays = _store_stray_quote_lines(ws, path, fmt, location, options, len(header))
         cols = ", ".join(_quoted(c) for c in header)
         # Filters of the materialised _stage_all: short lineage, not materialised again.
-        usable = _usable_sql(len(header), fmt.delimiter)
+        usable = _usable_sql(len(header), fmt.delimiter, strays)
         ws.store_frame("_stage", spark.sql(
             f"SELECT {cols}, row_number FROM _stage_all WHERE {usable}"), materialise=False)
         rejects = f"_rej_{file_id}"
-        ws.store_frame(rejects, spark.sql(reader_rejects_frame_sql(len(header), fmt.delimiter)),
+        ws.store_frame(rejects, spark.sql(reader_rejects_frame_sql(len(header), fmt.delimiter,
+                                                                   strays)),
                        materialise=False)
         columns, types = _columns(ws, "_stage")
         return StagedFile("SELECT * FROM _stage", columns, types, rejects_table=rejects,
@@ -183,7 +185,7 @@ class SparkReader(DuckDBReader):
                               "" if f is None else str(f) for f in (first or [])])
 
     def release(self, ws, staged: StagedFile) -> None:
-        for table in ("_stage_all", "_stage", staged.rejects_table):
+        for table in ("_stage_all", "_stage", "_stage_strays", staged.rejects_table):
             if table:
                 ws.execute(f"DROP TABLE IF EXISTS {table}")
         if staged.temp:
@@ -250,27 +252,101 @@ def _fields_sql(delimiter: str) -> tuple[str, str]:
     return found, f"(size(split({run}, '{sep}')) - 1)"
 
 
-def _usable_sql(expected: int, delimiter: str) -> str:
+def _usable_sql(expected: int, delimiter: str, strays: str | None = None) -> str:
     """A row of `_stage_all` that DuckDB's reader loads: well formed, or whose only extra
     fields are empty ones at its end (`a,b,c,,` under a 3-column header: DuckDB loads its
-    three values, and Spark kept them beside the line as `_corrupt`)."""
+    three values, and Spark kept them beside the line as `_corrupt`); not one of the
+    record numbers in `strays` (a stray quote, stray_quote_pattern)."""
     found, trailing_empty = _fields_sql(delimiter)
-    return (f"(_corrupt IS NULL OR ({found} > {expected} "
-            f"AND {trailing_empty} >= {found} - {expected}))")
+    kept = f" AND row_number NOT IN (SELECT row_number FROM {strays})" if strays else ""
+    return (f"((_corrupt IS NULL OR ({found} > {expected} "
+            f"AND {trailing_empty} >= {found} - {expected})){kept})")
 
 
-def reader_rejects_frame_sql(expected: int, delimiter: str) -> str:
+# DuckDB's reader's message for a quoted value followed by text (`"Jo"e"`)
+UNQUOTED_VALUE_MESSAGE = "Value with unterminated quote found."
+
+
+def reader_rejects_frame_sql(expected: int, delimiter: str, strays: str | None = None) -> str:
     """Malformed lines of `_stage_all` in the shape of DuckDB's reader rejects table, with
     the message DuckDB's first error gives: the fields found on a short line, the first
-    extra field (expected + 1) on a long one."""
+    extra field (expected + 1) on a long one; a line in `strays` (row_number, csv_line:
+    a stray quote in one of its first `expected` fields, DuckDB's first error there) as
+    UNQUOTED VALUE."""
     found, _ = _fields_sql(delimiter)
-    return (f"SELECT row_number + 1 AS line, "
-            f"CASE WHEN {found} < {expected} THEN 'MISSING COLUMNS' "
-            f"ELSE 'TOO MANY COLUMNS' END AS error_type, "
-            f"concat('Expected Number of Columns: {expected} Found: ', "
-            f"CASE WHEN {found} < {expected} THEN {found} ELSE {expected + 1} END) "
-            f"AS error_message, _corrupt AS csv_line, 0 AS column_idx "
-            f"FROM _stage_all WHERE NOT {_usable_sql(expected, delimiter)}")
+    malformed = (f"SELECT row_number + 1 AS line, "
+                 f"CASE WHEN {found} < {expected} THEN 'MISSING COLUMNS' "
+                 f"ELSE 'TOO MANY COLUMNS' END AS error_type, "
+                 f"concat('Expected Number of Columns: {expected} Found: ', "
+                 f"CASE WHEN {found} < {expected} THEN {found} ELSE {expected + 1} END) "
+                 f"AS error_message, _corrupt AS csv_line, 0 AS column_idx "
+                 f"FROM _stage_all WHERE NOT ({_usable_sql(expected, delimiter)})")
+    if not strays:
+        return malformed
+    return (f"SELECT * FROM ({malformed}) WHERE line - 1 NOT IN "
+            f"(SELECT row_number FROM {strays}) UNION ALL "
+            f"SELECT row_number + 1, 'UNQUOTED VALUE', {literal(UNQUOTED_VALUE_MESSAGE)}, "
+            f"csv_line, 0 FROM {strays}")
+
+
+def stray_quote_pattern(delimiter: str, expected: int) -> str:
+    """A (Java) regular expression for a line that DuckDB's reader, quoting as RFC 4180,
+    rejects as UNQUOTED VALUE: a quoted value followed by text other than spaces (`"Jo"e"`,
+    `"Jo" e`, `""e`, a tab) in one of its first `expected` fields (a stray quote further
+    on comes after the TOO MANY COLUMNS error DuckDB reports first). Fields are split as
+    DuckDB splits them: a quoted value opens at a field's start or after one space there,
+    `""` inside it is a quote, and spaces may follow its closing quote; a quote inside an
+    unquoted value is text (`Jo"e`, `x"`). A quote left open to the line's end (a value
+    that would span lines) is not matched. Possessive throughout: one reading of a line."""
+    d = re.escape(delimiter)
+    quoted = ' ?"[^"]*+(?:""[^"]*+)*+"'  # unrolled: Java recurses per repeat of a group
+    field = f'(?:{quoted} *+|(?! ?")[^{d}]*+)'
+    return f"^(?:{field}{d}){{0,{expected - 1}}}+{quoted} *+[^{d}]"
+
+
+def _store_stray_quote_lines(ws, path: Path, fmt: FileFormat, location: str, options: dict,
+                             expected: int) -> str | None:
+    """Stores the record numbers and text of the lines DuckDB's reader rejects for a stray
+    quote (stray_quote_pattern) in `_stage_strays`; Spark's reader keeps such a value as
+    text (univocity's RAISE_ERROR would fail the whole file instead). None (no table)
+    when there are none, or when the DuckDB engine reads this local file without
+    quoting after all (duckdb_rejects_stray_quotes)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    # Each line as one value, decoded, its blank lines skipped, as the CSV read takes them
+    # (no quoting; a separator no line holds).
+    lines = (ws.spark.read.options(**{**options, "header": "false", "sep": "\x00\x01",
+                                      "quote": ""})
+             .schema("csv_line STRING").csv(location))
+    pattern = stray_quote_pattern(fmt.delimiter, expected)
+    if lines.filter(F.col("csv_line").rlike(pattern)).isEmpty():  # the common case
+        return None
+    if not isinstance(path, ClusterPath) and not duckdb_rejects_stray_quotes(path, fmt):
+        return None
+    number = F.row_number().over(Window.orderBy(F.monotonically_increasing_id())) - 1
+    ws.store_frame("_stage_strays", lines.withColumn("row_number", number)
+                   .filter((F.col("row_number") > 0) & F.col("csv_line").rlike(pattern))
+                   .select("row_number", "csv_line"))
+    return "_stage_strays"
+
+
+def duckdb_rejects_stray_quotes(path: Path, fmt: FileFormat) -> bool:
+    """Whether the DuckDB engine rejects a line of this local file for a stray quote, as
+    its reader does when it quotes as RFC 4180 (Spark's reading). Its sniffer decides for
+    the whole file: it may read it without quoting (`"Jo" e` then is a value, in a file
+    with no other quoted value) or take `\\` for the escape (`"Jo\\"e"` then is Jo"e)."""
+    ws = open_memory()
+    reader = DuckDBReader()
+    try:
+        staged = reader.stage(ws, path, fmt, 0)
+        try:
+            return bool(ws.scalar(f"SELECT count(*) FROM {staged.rejects_table} "
+                                  "WHERE error_type = 'UNQUOTED VALUE'"))
+        finally:
+            reader.release(ws, staged)
+    finally:
+        ws.con.close()
 
 
 class ClusterPath(type(Path())):
