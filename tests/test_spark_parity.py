@@ -731,6 +731,19 @@ def test_rep_actions_reach_the_next_spark_night(rep_actions_between_nights):
     assert own[status_person]["status"] == "appointment"
 
 
+def test_a_spark_night_from_a_workspace_takes_a_run_id_past_its_runs(
+        rep_actions_between_nights):
+    """The night's rows keep its run id in the workspace: a workspace run of the same id
+    (night 1's load, a claim) was listed as the run that made them, ordered before them."""
+    import duckdb
+
+    _, spark, run, loaded, _ = rep_actions_between_nights
+    with duckdb.connect(str(spark.db), read_only=True) as con:
+        runs = con.execute("SELECT run_id, command FROM runs ORDER BY run_id").fetchall()
+    assert [c for _, c in runs] == ["load-results", "claim", "status", "sale", "load-results"]
+    assert run["run_id"] == runs[3][0] + 1 and runs[4][0] == run["run_id"] + 1
+
+
 def test_a_conflict_a_load_recorded_reaches_the_next_spark_night(tmp_path):
     """load-results folded a sale on X (merged into Y by the night) into Y and recorded
     the lock it did not keep as a conflict, in the workspace only. The next Spark night

@@ -141,17 +141,19 @@ def run_spark(options: SparkRunOptions,
     try:
         for statement in all_ddl():
             ws.execute(statement)
+        after = None  # a run id this night's must pass
         if options.state:
             summary["state_tables"] = load_state(ws, options.state)
             if options.workspace is not None and options.workspace.exists():
-                summary["rep_actions"] = carry_rep_actions(ws, options.workspace)
+                summary["rep_actions"], after = carry_rep_actions(ws, options.workspace)
         run_options = pipeline.RunOptions(rules_dir=options.rules_dir, as_of=options.as_of,
                                           inbox=options.inputs,
                                           max_reject_share=options.max_reject_share,
                                           in_order=False)  # rep actions carried in are later
         pipeline.settle_as_of(ws, rules, run_options, summary)  # today: the state's zone
         options.as_of = run_options.as_of
-        summary["run_id"] = ws.start_run("run --engine spark", options.as_of, digest)
+        summary["run_id"] = ws.start_run("run --engine spark", options.as_of, digest,
+                                         after=after)
         try:
             pipeline.run_stages(ws, rules, run_options, summary, progress,
                                 reader=SparkReader(ws.spark, options.delimiter))
@@ -390,17 +392,21 @@ def _hadoop_write_text(spark, uri: str, text: str) -> None:
         stream.close()
 
 
-def carry_rep_actions(ws, db: Path) -> int:
+def carry_rep_actions(ws, db: Path) -> tuple[int, int | None]:
     """The rep actions of workspace `db` that the state does not have, applied to the
-    state's tables (routing/rep_actions.py); returns how many log rows were new. They
-    are rows typed by hand (claims, statuses, sales; and the merge rows and conflicts of
-    the workspace's folds): small, so they travel as Arrow."""
+    state's tables (routing/rep_actions.py); returns how many log rows were new and the
+    workspace's last run id, which the night's must pass: the loaded night's rows keep
+    its id, and a workspace run of the same id (a load, a claim) would be listed as the
+    one that made them, its rows ordered after theirs. They are rows typed by hand
+    (claims, statuses, sales; and the merge rows and conflicts of the workspace's
+    folds): small, so they travel as Arrow."""
     with reading(db) as duck:
         # (its columns, not table_exists: a scalar's result left open blocks duck.arrow)
         selects = rep_actions.rep_action_selects(
             has_state_reason(duck), bool(duck.columns("ownership_conflicts")))
         for name, select in selects.items():
             ws.register(rep_actions.SOURCES[name], duck.arrow(select))
+        last_run = duck.scalar("SELECT max(run_id) FROM runs")
     unknown = ws.rows(rep_actions.unknown_persons_sql())[0]
     if unknown["persons"]:  # a sale there would lock a person the state never had
         ws.script(rep_actions.drop_sql())
@@ -411,7 +417,7 @@ def carry_rep_actions(ws, db: Path) -> int:
     ws.script(rep_actions.merge_sql())
     carried = int(ws.scalar(rep_actions.count_new_sql()) or 0)
     ws.script(rep_actions.drop_sql())
-    return carried
+    return carried, None if last_run is None else int(last_run)
 
 
 # The workspace's own run log and schema version, what reps entered in it (claims,
