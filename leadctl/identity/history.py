@@ -87,6 +87,46 @@ def overlap_sql(target: str, comps: str, previous: str, leads: str = "leads") ->
             GROUP BY c.comp, p.person_id)"""
 
 
+def homes_sql(overlap: str) -> str:
+    """`(old_id, comp, anchor_source, anchor_lead_id)`: the component each previous person
+    id goes to — the one holding most of its leads; on a tie, the one holding its
+    first-ingested lead."""
+    return f"""
+            SELECT old_id, comp, anchor_source, anchor_lead_id FROM (
+                SELECT old_id, comp, anchor_source, anchor_lead_id,
+                    row_number() OVER (PARTITION BY old_id ORDER BY n DESC, first_key) AS r
+                FROM {overlap}) WHERE r = 1"""
+
+
+def moves_sql(target: str, overlap: str, comps: str, previous: str, previous_aliases: str,
+              leads: str = "leads") -> str:
+    """`target(old_id, comp)`: the component each id of the previous run goes to this run —
+    a person's id the one holding most of its leads (`homes_sql`); a retired id, when the
+    person it led to splits, the one holding the lead it was derived from (the person its
+    records, say a sale, were about; a rebuild maps it so too), else its person's. Ids of
+    persons outside this run's components (a region resolve) have none. Known before the
+    ids are assigned, so a `preferred` query can read it (ID_MOVES): `aliases_sql` maps the
+    retired ids by it."""
+    return f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH homes AS ({homes_sql(overlap)}),
+        split AS (SELECT old_id FROM {overlap} GROUP BY old_id HAVING count(*) > 1),
+        derived AS (
+            SELECT DISTINCT {lead_derived_id_sql("l")} AS old_id, c.comp
+            FROM {previous} p JOIN {comps} c ON c.lead_key = p.lead_key
+            JOIN {leads} l ON l.lead_key = p.lead_key
+            WHERE p.person_id IN (SELECT old_id FROM split)),
+        retired AS (
+            SELECT a.old_person_id AS old_id, coalesce(d.comp, h.comp) AS comp
+            FROM {previous_aliases} a
+            LEFT JOIN derived d ON d.old_id = a.old_person_id
+                 AND a.person_id IN (SELECT old_id FROM split)
+            LEFT JOIN homes h ON h.old_id = a.person_id)
+        SELECT old_id, comp FROM homes
+        UNION ALL
+        SELECT old_id, comp FROM retired WHERE comp IS NOT NULL"""
+
+
 def winners_sql(target: str, overlap: str, previous_persons: str,
                 preferred: str | None = None) -> str:
     """`target(old_id, comp, first_seen, survives)`: the component each previous id
@@ -99,11 +139,7 @@ def winners_sql(target: str, overlap: str, previous_persons: str,
     join = f"\n            LEFT JOIN {preferred} q ON q.person_id = w.old_id" if preferred else ""
     return f"""
         CREATE OR REPLACE TEMP TABLE {target} AS
-        WITH w AS (
-            SELECT old_id, comp, anchor_source, anchor_lead_id FROM (
-                SELECT old_id, comp, anchor_source, anchor_lead_id,
-                    row_number() OVER (PARTITION BY old_id ORDER BY n DESC, first_key) AS r
-                FROM {overlap}) WHERE r = 1),
+        WITH w AS ({homes_sql(overlap)}),
         f AS (
             SELECT w.old_id, w.comp, p.first_seen,
                 row_number() OVER (PARTITION BY w.comp
@@ -147,9 +183,10 @@ def unassigned_sql(anchors: str, ids: str) -> str:
     return f"SELECT count(*) FROM {anchors} WHERE {absent_sql(f'{anchors}.comp', ids, 'comp')}"
 
 
-def empty_history_tables_sql(overlap: str, winners: str) -> list[str]:
-    """First run (no previous persons): nothing to keep, merge or split."""
+def empty_history_tables_sql(overlap: str, winners: str, moves: str) -> list[str]:
+    """First run (no previous persons): nothing to keep, merge, split or move."""
     return [
+        f"CREATE OR REPLACE TEMP TABLE {moves} (old_id VARCHAR, comp BIGINT)",
         f"CREATE OR REPLACE TEMP TABLE {overlap} (comp BIGINT, old_id VARCHAR, n BIGINT, "
         "first_key BIGINT, anchor_source VARCHAR, anchor_lead_id VARCHAR)",
         f"""CREATE OR REPLACE TEMP TABLE {winners} (old_id VARCHAR, comp BIGINT,
@@ -218,29 +255,21 @@ def merge_reasons_sql(target: str, identifiers: str, comps: str, previous: str,
         FROM bridges GROUP BY comp"""
 
 
-def aliases_sql(winners: str, ids: str, previous_aliases: str, overlap: str, comps: str,
-                previous: str, leads: str = "leads") -> str:
+def aliases_sql(winners: str, ids: str, previous_aliases: str, moves: str) -> str:
     """`person_aliases(old_person_id, person_id)`: every retired id → its current person.
-    A retired id of a person split this run goes with the lead it was derived from (the
-    person its records, say a sale, were about; a rebuild maps it so too), else with the
-    part that kept the person's id."""
+    A retired id goes where `moves_sql` moves it (with the lead it was derived from when
+    its person split, else with the part that kept the person's id; of several such
+    leads' persons, the smallest id), else stays with its person."""
     return f"""
         CREATE OR REPLACE TABLE person_aliases AS
         WITH moved AS (
             SELECT w.old_id, i.person_id FROM {winners} w JOIN {ids} i ON i.comp = w.comp),
         merged AS (SELECT old_id, person_id FROM moved WHERE old_id <> person_id),
-        split AS (SELECT old_id FROM {overlap} GROUP BY old_id HAVING count(*) > 1),
-        derived AS (
-            SELECT {lead_derived_id_sql("l")} AS old_id, min(i.person_id) AS person_id
-            FROM {previous} p JOIN {comps} c ON c.lead_key = p.lead_key
-            JOIN {leads} l ON l.lead_key = p.lead_key JOIN {ids} i ON i.comp = c.comp
-            WHERE p.person_id IN (SELECT old_id FROM split) GROUP BY 1),
         carried AS (
-            SELECT a.old_person_id AS old_id,
-                   coalesce(d.person_id, m.person_id, a.person_id) AS person_id
-            FROM {previous_aliases} a LEFT JOIN moved m ON m.old_id = a.person_id
-            LEFT JOIN derived d ON d.old_id = a.old_person_id
-                 AND a.person_id IN (SELECT old_id FROM split))
+            SELECT a.old_person_id AS old_id, coalesce(min(i.person_id), a.person_id) AS person_id
+            FROM {previous_aliases} a LEFT JOIN {moves} m ON m.old_id = a.old_person_id
+            LEFT JOIN {ids} i ON i.comp = m.comp
+            GROUP BY a.old_person_id, a.person_id)
         SELECT old_id AS old_person_id, person_id FROM (
             SELECT * FROM merged UNION SELECT * FROM carried) AS aliases
         WHERE {absent_sql("aliases.old_id", ids, "person_id")}

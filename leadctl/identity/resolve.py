@@ -26,7 +26,7 @@ from leadctl.errors import LeadctlError, RuleError
 from leadctl.identity import cache, history, link, normalize, persons, places, region, subjects
 from leadctl.identity import overrides_sql as osql
 from leadctl.identity.config import ID_TYPES, IdentityConfig
-from leadctl.identity.tables import IDENTITY_STATE_KEY
+from leadctl.identity.tables import ID_MOVES, IDENTITY_STATE_KEY
 from leadctl.pii import mask, mask_text
 from leadctl.sqltext import meta_value_sql, set_meta_sql
 from leadctl.workspace import Workspace
@@ -47,6 +47,7 @@ T = {name: f"_oneid_{name}" for name in (
     "ov_entries", "ov_refs", "ov_members", "ov_pairs", "cuts", "violated", "graph",
     "must_groups", "ends", "seen_leads", "seen_nodes", "back_leads", "back_nodes",
     "layer_edges", "chosen", "row_cuts")}
+T["moves"] = ID_MOVES  # public: a `preferred` query reads it
 
 
 @dataclass
@@ -107,8 +108,11 @@ def resolve_identities(ws: Workspace, config: IdentityConfig | None = None,
     `progress(done, total, next step)` is called after each step when given.
     `preferred`: a query of `(person_id, priority)` — on a merge, the id with the lowest
     priority survives (before the oldest); the caller decides which ids matter (routing:
-    the persons a rep holds), identity knows nothing of them. `full`: golden records and
-    event subjects of everyone, not only what changed since the last resolve."""
+    the persons a rep holds), identity knows nothing of them; it may read ID_MOVES
+    (`old_id, comp`: the component each id of the previous run goes to this run,
+    history.moves_sql), so that it can rank a person by what goes with it. `full`:
+    golden records and event subjects of everyone, not only what changed since the last
+    resolve."""
     config = config or IdentityConfig()
     summary = ResolveSummary()
     started = time.perf_counter()
@@ -426,12 +430,15 @@ def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None,
     ws.execute(persons.members_sql(members, leads, T["done"]))
     if ws.scalar(f"SELECT count(*) FROM {T['prev']}"):
         ws.execute(history.overlap_sql(T["overlap"], comps, T["prev"]))
+        # where each previous id goes: the aliases' map, and what `preferred` may read
+        ws.execute(history.moves_sql(T["moves"], T["overlap"], comps, T["prev"],
+                                     T["prev_aliases"]))
         if preferred:
             ws.execute(f"CREATE OR REPLACE TEMP TABLE {T['preferred']} AS {preferred}")
         ws.execute(history.winners_sql(T["winners"], T["overlap"], T["prev_persons"],
                                        T["preferred"] if preferred else None))
     else:
-        ws.script(history.empty_history_tables_sql(T["overlap"], T["winners"]))
+        ws.script(history.empty_history_tables_sql(T["overlap"], T["winners"], T["moves"]))
     ws.execute(history.kept_ids_sql(ids, T["winners"]))
     ws.execute(history.anchors_sql(T["anchors"], comps, members, "leads", ids))
     taken = region.taken_ids_sql(T["region_persons"]) if in_region else None
@@ -453,8 +460,7 @@ def _assign_ids(ws: Workspace, run_id: int | None, preferred: str | None = None,
         ws.execute(history.merge_rows_sql(T["winners"], ids, comps, T["reasons"], run_id,
                                           at=stamp))
     ws.execute(history.split_rows_sql(T["overlap"], T["winners"], ids, run_id, at=stamp))
-    ws.execute(history.aliases_sql(T["winners"], ids, T["prev_aliases"], T["overlap"], comps,
-                                   T["prev"]))
+    ws.execute(history.aliases_sql(T["winners"], ids, T["prev_aliases"], T["moves"]))
 
 
 @contextlib.contextmanager

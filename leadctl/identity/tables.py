@@ -6,6 +6,11 @@ keeping these columns; keys are unique by construction (noted per table) rather
 than by index, which keeps a 1M-lead rebuild fast.
 """
 
+# Working table of a resolve (temp, dropped with the others): `(old_id, comp)`, the
+# component each id of the previous run goes to (history.moves_sql). Public: the
+# `preferred` query a caller gives resolve_identities may read it.
+ID_MOVES = "_oneid_moves"
+
 IDENTITY_DDL: list[str] = [
     # One row per (lead, identifier type, value in the cell). `value` is the
     # normalised form (E.164 phone, lower-case e-mail/WeChat/device id, 18-digit
