@@ -14,6 +14,7 @@ import pytest
 
 from leadctl.identity.config import IdentityConfig
 from leadctl.identity.resolve import resolve_identities
+from leadctl.identity.tables import ID_MOVES
 from leadctl.routing.merge import (
     apply_merge_sql,
     candidates_sql,
@@ -228,6 +229,8 @@ def test_the_preferred_ids_rank_every_routed_state_as_the_policy_does():
                "('Pb', 'sales', 'ann', 'closed', '2026-10-27'), "
                "('Pc', 'sales', 'bob', 'pending', '2026-10-25')")
     day = dt.date(2026, 11, 1)
+    ws.execute(locks_before_sql(day))  # as resolve_with_ownership takes it, and nothing moves
+    ws.execute(f"CREATE TEMP TABLE {ID_MOVES} (old_id VARCHAR, comp BIGINT)")
     ranks = {keep: dict(ws.execute(preferred_ids_sql(day, keep)).fetchall()) for keep in (
         ("earliest_assignment",), ("sales_pool_status", "earliest_assignment"))}
     # an unowned state ranks too (the policy may keep it), and a tie is a tie
@@ -299,6 +302,43 @@ def test_the_surviving_id_and_the_kept_state_are_one_persons_with_a_sale_on_a_re
          "from_person_id": p},
         {"rep": "ann", "sold_at": "2026-11-03", "locked_until": "2027-05-02",
          "from_person_id": q})
+
+
+def test_a_sale_that_leaves_with_a_split_part_ranks_neither_the_id_nor_the_state(tmp_path):
+    """P's earliest lock (bob, 11-02) is a sale under R, retired into P; the night R's lead
+    splits off P (an unlink) and the rest of P merges with Q (ann's sale, 11-03), that
+    sale goes with R: both rankings count only P's own (11-04), so Q's id survives with
+    Q's state (P's id survived with ann's: the id was ranked by R's sale, the state not)."""
+    first = Cli(tmp_path / "ws.duckdb", rules_dir(tmp_path / "first", """\
+        on_merge:
+          keep: [earliest_assignment]
+        """))
+    p, q, r = pid("p1"), pid("q1"), pid("r1")
+    night(first, "r1,13811120001,,2026-10-03 10:00\np1,13811120002,p@qq.com,2026-10-01 10:00\n"
+                 "q1,,q@qq.com,2026-10-02 10:00\n", "2026-11-01")
+    sold(first, "r1", "bob", "2026-11-02")
+    night(first, "l1,13811120001,p@qq.com,2026-10-20 10:00\n", "2026-11-03", "b1")
+    sold(first, "q1", "ann", "2026-11-03")
+    sold(first, "p1", "bob", "2026-11-04")
+    assert state(first, "r1") == (p, "bob", "closed", True)
+    cli = Cli(first.db, rules_dir(tmp_path / "second"))  # the default policy: lock first
+    assert cli("identity", "unlink", "r1", "l1", "--reason", "two people").exit_code == 0
+
+    night(cli, "l2,13811120002,q@qq.com,2026-10-21 10:00\n", "2026-11-05", "b2")
+
+    assert state(cli, "p1") == state(cli, "q1") == (q, "ann", "closed", True)
+    assert state(cli, "r1") == (r, "bob", "closed", True)  # R takes its sale's lock along
+    assert [row[-1] for row in identity_log(cli)[-2:]] == [
+        f"merge: {p} into {q}; kept the state of {q} (by lock); conflict: active lock of bob "
+        "not kept, see leadctl identity conflicts",
+        f"split: from {p} (now {q}); pool, owner, status and lock stay with {q} (the part "
+        "holding most of its leads); this part keeps its own sale lock: bob, until 2027-05-01"]
+    (conflict,) = cli("identity", "conflicts", "--json").json()["conflicts"]
+    assert (conflict["kept"], conflict["other"]) == (
+        {"rep": "ann", "sold_at": "2026-11-03", "locked_until": "2027-05-02",
+         "from_person_id": q},
+        {"rep": "bob", "sold_at": "2026-11-04", "locked_until": "2027-05-03",
+         "from_person_id": p})
 
 
 def block_email(cli: Cli, email: str) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from leadctl.identity.tables import ID_MOVES
 from leadctl.routing.lifecycle import keep_log_order, log_stamp
 from leadctl.routing.model import DEFAULT_MERGE_KEEP, STATUSES, RoutingRules
 from leadctl.routing.tables import (
@@ -56,16 +57,20 @@ _CRITERION_KEYS: dict[str, list[tuple[str, str]]] = {
 }
 _STATE = ("pool", "owner", "status", "status_since", "assigned_at", "locked_until",
           "dormant", "reason")
+# `(id, place)` after identity resolution: each id MERGE_LOCKS_BEFORE names and the
+# person it is (or leads to)
+_PERSON_OF_ID = f"""SELECT i.id, coalesce(a.person_id, i.id) AS place
+FROM (SELECT person_id AS id FROM {MERGE_LOCKS_BEFORE}
+      UNION SELECT sold_on AS id FROM {MERGE_LOCKS_BEFORE}) i
+LEFT JOIN person_aliases a ON a.old_person_id = i.id"""
 
 
 def locks_sql(as_of: dt.date) -> str:
     """`(person_id, sold_on, rep, sold_at)`: the sales still locking on `as_of`, each under
     the person it is a sale of — the person `person_aliases` leads its id to (a sale made
     under an id an earlier merge retired is that person's sale) —, the earliest per person,
-    id sold on and rep. The one definition of a routed person's lock both rankings use
-    (`preferred_ids_sql`; `candidates_sql` through MERGE_LOCKS_BEFORE, taken by
-    `locks_before_sql` before identity resolution moves ids), so the id that survives and
-    the state kept are one person's."""
+    id sold on and rep. Taken before identity resolution moves ids (MERGE_LOCKS_BEFORE,
+    `locks_before_sql`); `staying_locks_sql` keeps of it what stays with each person."""
     day = date_literal(as_of)
     return f"""SELECT coalesce(a.person_id, s.person_id) AS person_id, s.person_id AS sold_on,
        s.rep, min(s.sold_at) AS sold_at
@@ -84,20 +89,38 @@ def drop_locks_before_sql() -> str:
     return f"DROP TABLE IF EXISTS {MERGE_LOCKS_BEFORE}"
 
 
+def staying_locks_sql(goes_to: str) -> str:
+    """`(person_id, rep, sold_at)`: per person as it was before this run's identity changes
+    and rep, the earliest sale still locking (MERGE_LOCKS_BEFORE) that stays with it through
+    them: made under an id that goes where the person's id goes (`goes_to`: a query of
+    `(id, place)`; two ids it does not list go nowhere new: a region resolve's ids outside
+    it). A sale under a retired id that leaves with a split part (with the lead it was
+    derived from) is that part's, not the person's, even when the rest merges. The one
+    definition of a routed person's lock both rankings use, so the id that survives and
+    the state kept are one person's: `preferred_ids_sql` while identity assigns ids
+    (places: its components, ID_MOVES), `candidates_sql` after (places: person ids)."""
+    return f"""SELECT b.person_id, b.rep, min(b.sold_at) AS sold_at
+FROM {MERGE_LOCKS_BEFORE} b
+LEFT JOIN ({goes_to}) gp ON gp.id = b.person_id
+LEFT JOIN ({goes_to}) gs ON gs.id = b.sold_on
+WHERE gs.place IS NOT DISTINCT FROM gp.place
+GROUP BY b.person_id, b.rep"""
+
+
 def preferred_ids_sql(as_of: dt.date, keep: Sequence[str] = DEFAULT_MERGE_KEEP) -> str:
     """`(person_id, priority)` for identity's choice of the surviving id on a merge: every
     routed person, ranked by the `on_merge: keep:` policy over the same keys as
     `candidates_sql` (the lock's sale: the earliest of the owner's still locking on the
-    person or an id it retired, `locks_sql`), so the id that survives is the one whose
-    state the merge keeps (the rep who keeps the customer keeps the id too). Persons the
-    policy cannot tell apart share a rank: identity then keeps the oldest, and the merge
-    its state."""
+    person or an id it retired that goes with it, `staying_locks_sql` over identity's
+    ID_MOVES; needs MERGE_LOCKS_BEFORE), so the id that survives is the one whose state
+    the merge keeps (the rep who keeps the customer keeps the id too). Persons the policy
+    cannot tell apart share a rank: identity then keeps the oldest, and the merge its
+    state."""
     day = date_literal(as_of)
     derived, key_cols, order = _ranking(keep, day)
+    goes_to = f"SELECT old_id AS id, comp AS place FROM {ID_MOVES}"
     return f"""
-        WITH locking AS (
-            SELECT person_id, rep, min(sold_at) AS sold_at
-            FROM ({locks_sql(as_of)}) AS locks GROUP BY person_id, rep),
+        WITH locking AS ({staying_locks_sql(goes_to)}),
         states AS (
             SELECT o.person_id, o.owner, o.assigned_at, {derived}, l.sold_at
             FROM ownership o LEFT JOIN locking l ON l.person_id = o.person_id
@@ -155,9 +178,9 @@ def candidates_sql(keep: Sequence[str], as_of: dt.date) -> str:
     person it went to (`target`), with its sort keys and `pick` (1 = the state kept).
     `sold_at`: the first sale still locking by the row's owner on the row's person as it
     was before this run's identity changes — its id or an id an earlier merge retired into
-    it (MERGE_LOCKS_BEFORE: `locks_sql`, as `preferred_ids_sql` ranks it, of the sales
-    still of the merged person) —; for a row under a retired id (a rep action folded in,
-    a split part's lock), the first on its own id; else on any id of the merged person.
+    it, that goes with it (`staying_locks_sql`, as `preferred_ids_sql` ranks it) —; for a
+    row under a retired id (a rep action folded in, a split part's lock), the first on its
+    own id; else on any id of the merged person.
     `recorded`: the row's lock (its id, rep, sale and end) is the other lock of an open
     conflict on `target` already — a state folded before that came back with a rep action
     made meanwhile (rep_actions): not recorded, nor logged, a second time."""
@@ -175,11 +198,7 @@ WITH moved AS (
 ), locking AS (  -- the locks as the ids are now: each on the id sold on and its person
   SELECT sold_on AS person_id, person_id AS target, rep, sold_at
   FROM ({locks_sql(as_of)}) AS locks
-), sold_by_person AS (
-  SELECT b.person_id, coalesce(a.person_id, b.sold_on) AS target, b.rep,
-         min(b.sold_at) AS sold_at
-  FROM {MERGE_LOCKS_BEFORE} b LEFT JOIN person_aliases a ON a.old_person_id = b.sold_on
-  GROUP BY b.person_id, coalesce(a.person_id, b.sold_on), b.rep
+), sold_by_person AS ({staying_locks_sql(_PERSON_OF_ID)}
 ), sold_by_id AS (
   SELECT person_id, rep, min(sold_at) AS sold_at FROM locking GROUP BY person_id, rep
 ), sold_by_target AS (
@@ -188,8 +207,7 @@ WITH moved AS (
   SELECT m.target, o.person_id, {state}, {derived},
          coalesce(b.sold_at, d.sold_at, x.sold_at) AS sold_at
   FROM members m JOIN ownership o ON o.person_id = m.person_id
-  LEFT JOIN sold_by_person b ON b.person_id = o.person_id AND b.target = m.target
-       AND b.rep = o.owner
+  LEFT JOIN sold_by_person b ON b.person_id = o.person_id AND b.rep = o.owner
   LEFT JOIN sold_by_id d ON d.person_id = o.person_id AND d.rep = o.owner
   LEFT JOIN sold_by_target x ON x.target = m.target AND x.rep = o.owner
 ), recorded AS (
