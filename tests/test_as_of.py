@@ -4,6 +4,8 @@ from the second run, through `leadctl run` on a small sample-like inbox."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from leadctl import clock
 from leadctl.routing.screens import ownership_as_of_sql
 from leadctl.workspace import open_memory
-from tests.conftest import write
+from tests.conftest import RULES, Cli, write
 
 LEADS = """lead_id,name,phone,city,created_at
 L1,张三,13812345678,上海,2026-10-01 10:00
@@ -334,3 +336,162 @@ def test_routing_as_of_holds_a_sale_of_a_closed_lead(ran):
         ("2026-11-05", ["tags", "score"])] * 3 + [(True, "2026-11-05")]
     assert routing_as_of() == [("2026-11-05", ["routing"])] * 3 + [(True, "2026-11-05")]
     assert "as of 2026-11-01 (routing as of 2026-11-05)" in ran("portrait", "L1").stdout
+
+
+# -- a split after the as-of ---------------------------------------------------------------
+
+SPLIT_FILES = {
+    "n1/s1.csv": "lead_id,name,phone,city,created_at\n"
+                 "L1,王小明,13912340001,上海,2026-10-20 10:00:00\n",
+    "n1/s2.csv": "lead_id,name,wechat,city,created_at\n"
+                 "L2,王小明,WxBob88,上海,2026-10-22 11:00:00\n",
+    "n1/ev1.csv": "phone,event_type,ts,amount,category\n"
+                  "13912340001,order_paid,2026-10-25 10:00:00,1200,apparel\n"
+                  "13912340001,form_submit,2026-10-26 10:00:00,,\n",
+    "n1/ev2.csv": "lead_id,event_type,ts,amount,category\n"
+                  "L2,order_paid,2026-10-28 10:00:00,2000,digital\n"
+                  "L2,form_submit,2026-10-28 11:00:00,,\n",
+    # carries both values: L2's person is merged into L1's
+    "n2/s3.csv": "lead_id,name,phone,wechat,city,created_at\n"
+                 "L3,王小明,13912340001,wxbob88,上海,2026-11-02 09:00:00\n",
+}
+
+
+def split_cli(tmp: Path) -> Cli:
+    rules = tmp / "rules"  # `identity unlink` writes its override there
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    for name, text in SPLIT_FILES.items():
+        (tmp / name).parent.mkdir(exist_ok=True)
+        write(tmp / name, text)
+    return Cli(tmp / "ws.duckdb", rules)
+
+
+def routing_seen(cli: Cli, query: str, day: str | None) -> tuple:
+    """(person, pool, owner, status, since) of `query` in portrait and explain as of `day`."""
+    args = ("--as-of", day) if day else ()
+    portrait = cli("portrait", query, "--json", *args).json()
+    explain = cli("explain", query, "--json", *args).json()
+    state = explain["routing"].get("state") or {}
+    seen = {(portrait["person_id"], portrait["pool"], portrait["owner"], portrait["status"],
+             portrait["status_since"]),
+            (explain["person_id"], state.get("pool"), state.get("owner"), state.get("status"),
+             state.get("status_since"))}
+    assert len(seen) == 1, seen
+    return seen.pop()
+
+
+def owned_by(cli: Cli, rep: str, day: str) -> list[str]:
+    found = cli("find", f"owner = '{rep}'", "--as-of", day, "--json").json()
+    return sorted(p["person_id"] for p in found["persons"])
+
+
+@pytest.fixture(scope="module")
+def split_later(tmp_path_factory):
+    """11-01 L1 dealt to rep_li, L2 to rep_wang; 11-02 L1 contacting; 11-03 L3 merges
+    L2's person into L1's (which keeps rep_li, contacting); then `identity unlink L3 L2`
+    and the night of 11-07 split L2 off again under its old id. Returns the cli, the two
+    ids, and what the screens showed as of 11-05 before the split."""
+    tmp = tmp_path_factory.mktemp("split_later")
+    cli = split_cli(tmp)
+    steps = [("run", "--inbox", tmp / "n1", "--as-of", "2026-11-01"),
+             ("status", "L1", "contacting", "--as-of", "2026-11-02"),
+             ("run", "--inbox", tmp / "n2", "--as-of", "2026-11-03")]
+    for step in steps:
+        assert cli(*step).exit_code == 0, step
+    kept, retired = (cli("portrait", q, "--as-of", "2026-11-01", "--json").json()["person_id"]
+                     for q in ("L1", "L3"))
+    before = routing_seen(cli, "L2", "2026-11-05"), owned_by(cli, "rep_li", "2026-11-05")
+    assert cli("identity", "unlink", "L3", "L2", "--reason", "test").exit_code == 0
+    assert cli("run", "--as-of", "2026-11-07").exit_code == 0
+    left = cli("portrait", "L2", "--json").json()["person_id"]
+    return cli, kept, left, before
+
+
+def test_a_later_split_does_not_rewrite_the_days_its_part_was_inside_another(split_later):
+    # L2's part takes back its old id on 11-07; as of a day between the merge and the
+    # split, the screens showed that id's routing from before the merge (rep_wang,
+    # pending), not the state L2's person had then (rep_li, contacting), which the
+    # split's own log row records as the state it left
+    cli, kept, left, before = split_later
+    assert before == ((kept, "sales_east", "rep_li", "contacting", "2026-11-02"), [kept])
+    assert routing_seen(cli, "L2", "2026-11-02") == (
+        left, "sales_east", "rep_wang", "pending", "2026-11-01")  # before the merge: its own
+    for day in ("2026-11-03", "2026-11-05", "2026-11-06"):
+        assert routing_seen(cli, "L2", day) == (
+            left, "sales_east", "rep_li", "contacting", "2026-11-02"), day
+        assert routing_seen(cli, "L1", day) == (
+            kept, "sales_east", "rep_li", "contacting", "2026-11-02"), day
+        assert (owned_by(cli, "rep_li", day), owned_by(cli, "rep_wang", day)) == (
+            sorted([kept, left]), []), day
+    assert routing_seen(cli, "L2", "2026-11-07") == (
+        left, "sales_east", "rep_wang", "pending", "2026-11-07")
+    assert owned_by(cli, "rep_wang", "2026-11-07") == [left]
+    # the log rows listed as of 11-05 are those the person's screen listed that day
+    log = cli("portrait", "L2", "--as-of", "2026-11-05", "--json").json()["history"]
+    assert [(r["as_of"], r["rule"], r["recorded_as"]) for r in log] == [
+        ("2026-11-03", "merge", kept), ("2026-11-02", "status", kept),
+        ("2026-11-01", "hot_east", None), ("2026-11-01", "hot_east", kept)]
+
+
+def test_a_part_split_off_under_a_new_id_shows_the_routing_it_had_inside(tmp_path):
+    # L5 joined L1's person when it arrived (11-02): split off on 11-05 under an id of
+    # its own, it showed no routing at all before the split
+    cli = split_cli(tmp_path)
+    write(tmp_path / "n2" / "s3.csv", "lead_id,name,phone,wechat,city,created_at\n"
+          "L5,王小明,13912340001,wxother5,上海,2026-11-02 09:00:00\n")
+    for step in [("run", "--inbox", tmp_path / "n1", "--as-of", "2026-11-01"),
+                 ("run", "--inbox", tmp_path / "n2", "--as-of", "2026-11-02"),
+                 ("status", "L1", "contacting", "--as-of", "2026-11-03"),
+                 ("identity", "unlink", "L1", "L5", "--reason", "test"),
+                 ("run", "--as-of", "2026-11-05")]:
+        assert cli(*step).exit_code == 0, step
+    kept, new = (cli("portrait", q, "--json").json()["person_id"] for q in ("L1", "L5"))
+    assert routing_seen(cli, "L5", "2026-11-01") == (new, None, None, None, None)
+    for day in ("2026-11-02", "2026-11-04"):
+        expected = routing_seen(cli, "L1", day)
+        assert routing_seen(cli, "L5", day) == (new, *expected[1:]), day
+    assert routing_seen(cli, "L1", "2026-11-04")[1:4] == ("sales_east", "rep_li",
+                                                          "contacting")
+    assert routing_seen(cli, "L5", "2026-11-05")[1:] == (
+        "sales_east", "rep_wang", "pending", "2026-11-05")
+    assert owned_by(cli, "rep_li", "2026-11-04") == sorted([kept, new])
+
+
+def test_a_part_split_off_a_part_split_off_later_shows_the_first_persons_routing():
+    # X and F merged into H on 11-03; F split off H on 11-06, X off F on 11-08: as of
+    # 11-04 all three show H's routing, as of 11-07 X shows F's, before 11-03 their own
+    ws = open_memory()
+
+    def log(run, day, pid, owner, rule, old_owner=None):  # a route after the split's row
+        at = dt.datetime.fromisoformat(day) + dt.timedelta(hours=rule == "dealt")
+        ws.execute("INSERT INTO assignments VALUES (?, ?, ?, ?, NULL, ?, ?, ?, NULL, "
+                   "'pending', ?, ?, NULL)",
+                   [at, run, dt.date.fromisoformat(day), pid, "sales" if owner else None,
+                    old_owner, owner, rule, rule])
+
+    for pid, owner in (("X", "xia"), ("F", "fan"), ("H", "hu")):
+        log(1, "2026-11-01", pid, owner, "dealt")
+    log(2, "2026-11-03", "H", "hu", "merge", "hu")
+    log(3, "2026-11-06", "F", None, "split", "hu")
+    log(3, "2026-11-06", "F", "fay", "dealt")
+    log(4, "2026-11-08", "X", None, "split", "fay")
+    log(4, "2026-11-08", "X", "xu", "dealt")
+    ws.execute("INSERT INTO identity_history VALUES (2, NULL, 'merge', 'H', ['F', 'X'], 3, "
+               "''), (3, NULL, 'split', 'F', ['H'], 2, ''), (4, NULL, 'split', 'X', ['F'], 1, '')")
+    for pid, owner in (("X", "xu"), ("F", "fay"), ("H", "hu")):
+        ws.execute("INSERT INTO ownership VALUES (?, 'sales', ?, 'pending', NULL, NULL, NULL, "
+                   "FALSE, 'dealt')", [pid, owner])
+
+    def owners(day):
+        until = dt.date.fromisoformat(day)
+        rows = ws.execute(f"SELECT person_id, owner FROM ({ownership_as_of_sql(until)}) "
+                          "ORDER BY 1").fetchall()
+        alone = [ws.execute(f"SELECT owner FROM ({ownership_as_of_sql(until, pid)})"
+                            ).fetchone()[0] for pid in ("F", "H", "X")]
+        assert [owner for _, owner in rows] == alone, day
+        return dict(rows)
+
+    assert owners("2026-11-02") == {"F": "fan", "H": "hu", "X": "xia"}
+    assert owners("2026-11-04") == {"F": "hu", "H": "hu", "X": "hu"}
+    assert owners("2026-11-07") == {"F": "fay", "H": "hu", "X": "fay"}
+    assert owners("2026-11-08") == {"F": "fay", "H": "hu", "X": "xu"}

@@ -503,6 +503,19 @@ def arrived_after_sql(as_of: dt.date, persons: str | None = None, *,
             HAVING bool_or(arrived_at IS NULL OR NOT {later}))"""
 
 
+def change_days_sql(runs: str) -> str:
+    """`(run_id, day)`: the as-of of each night run (of the ids the query or table `runs`
+    gives) that made an identity change (`identity_history` is stamped by the wall
+    clock): that of the merge or split rows it logged in the routing log (a loaded Spark
+    night's rows keep its run ids, which this run log may not hold), else the run log's."""
+    return f"""SELECT r.run_id, coalesce(l.day, n.as_of) AS day
+FROM (SELECT DISTINCT run_id FROM {runs}) r
+LEFT JOIN (SELECT run_id, max(as_of) AS day FROM assignments
+           WHERE rule IN ('merge', 'split') AND run_id IN (SELECT run_id FROM {runs})
+           GROUP BY run_id) l ON l.run_id = r.run_id
+LEFT JOIN runs n ON n.run_id = r.run_id"""
+
+
 def recorded_under_sql(column: str = "person_id") -> str:
     """A condition: `column` holds an id the person's rows may be recorded under, its
     current id (the first `?`) or one a merge retired into it (the second `?`). Logs and

@@ -1,7 +1,10 @@
 """One person's routing as the screens (`portrait`, `explain`) show it: the latest rows of
 its assignment log and its sale lock as of a date. Light: the portrait imports it.
 
-Both read the rows recorded under the person's id or one a merge retired into it.
+Both read the rows recorded under the person's id or one a merge retired into it. As of
+a past date, a part a later split took out of another person (the split's log row is
+under its id) shows, on the days it was inside that person, that person's routing: what
+every screen showed for its leads then (`stand_in_ctes`).
 `ownership.locked_until` is the lock held now; whether it was active at an earlier
 date follows from the sales on record (their `sold_at`..`locked_until`). The lock of a
 person with no sale on record at all (a workspace filled by other means, such as a Spark
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from leadctl.identity.lookup import recorded_under_sql
+from leadctl.identity.lookup import ARRIVED_AT_SQL, change_days_sql, recorded_under_sql
 from leadctl.routing.tables import DORMANT_RULE, OWNERSHIP_COLUMNS
 from leadctl.sqltext import date_literal, literal
 
@@ -25,12 +28,23 @@ LOG_ORDER = ("as_of DESC NULLS LAST, logged_at DESC, run_id DESC, person_id = ? 
              "person_id")
 
 
+def _recorded_for(person_id: str, until: dt.date | None) -> tuple[str, list]:
+    """The condition (on `person_id`) and parameters of the ids the person's log rows and
+    sales are recorded under, on a screen as of `until` (None: now): its id and those a
+    merge retired into it; as of a date before a split, those of the person a part it
+    was inside then (`stand_in_ctes`). A split is never dated after `dt.date.max` (the
+    default as-of's): then the plain look-up."""
+    if until is None or until == dt.date.max:
+        return recorded_under_sql(), [person_id, person_id]
+    return f"person_id IN ({recorded_ids_sql(until, person_id)})", []
+
+
 def _person_rows(person_id: str, until: dt.date | None) -> tuple[str, list]:
-    """The condition and parameters of the person's log rows (any id they were recorded
-    under) dated by `until`, when given (an undated row always)."""
+    """The condition and parameters of the person's log rows (`_recorded_for`) dated by
+    `until`, when given (an undated row always)."""
+    recorded, params = _recorded_for(person_id, until)
     dated = "" if until is None else " AND (as_of IS NULL OR as_of <= ?)"
-    return (f"{recorded_under_sql()}{dated}",
-            [person_id] * 2 + ([until] if until is not None else []))
+    return f"{recorded}{dated}", params + ([until] if until is not None else [])
 
 
 def person_log(ws, person_id: str, limit: int = LOG_ROWS,
@@ -77,10 +91,11 @@ def latest_action_sql(until: dt.date | None = None) -> str:
 
 def latest_sale(ws, person_id: str, rep: str, until: dt.date) -> dt.date | None:
     """The day of `rep`'s latest sale of the person on record (under any id it was
-    recorded under) made by `until`: the sale whose lock a screen showing her as the
-    owner shows (`ownership_as_of_sql`)."""
-    return ws.scalar(f"SELECT max(sold_at) FROM sales WHERE {recorded_under_sql()} "
-                     "AND rep = ? AND sold_at <= ?", [person_id, person_id, rep, until])
+    recorded under, `_recorded_for`) made by `until`: the sale whose lock a screen showing
+    her as the owner shows (`ownership_as_of_sql`)."""
+    recorded, params = _recorded_for(person_id, until)
+    return ws.scalar(f"SELECT max(sold_at) FROM sales WHERE {recorded} "
+                     "AND rep = ? AND sold_at <= ?", [*params, rep, until])
 
 
 def has_state_reason(ws) -> bool:
@@ -114,13 +129,100 @@ def routing_state(ws, person_id: str, until: dt.date, log: list[dict],
     return {**state, "as_of": max((d for d in days if d is not None), default=None)}
 
 
+def stand_in_ctes(until: dt.date) -> str:
+    """CTE definitions (for a `WITH`, no keyword) of who a person was as of `until` when a
+    later split took its leads out of another person, so that a split never rewrites a
+    past day:
+    - `stand_in(id, as_id)`: a part a split after `until` took out (its `split` log row is
+      under the id that left) that was inside the person it left then — the latest of its
+      own log rows and the merges retiring its id by then is such a merge, or it has none
+      (a new id) and its first lead had arrived by then —, and that person (as it is
+      now; that person's own stand-in when it was inside a third one too, up to 3 deep).
+      The screens show the part with that person's routing, as they showed its leads
+      that day.
+    - `counted(old_person_id, person_id)`: the person the log rows and sales recorded
+      under an id count for then, where that is not the id itself: a stand-in's rows its
+      `as_id`'s; an id a merge retired its person's (`person_aliases`), or that person's
+      stand-in when the id was inside it by then."""
+    day = date_literal(until)
+    return f"""splits AS (
+  SELECT a.person_id AS id, coalesce(pa.person_id, h.old_person_ids[1]) AS left_id,
+         a.as_of, a.run_id
+  FROM assignments a JOIN identity_history h ON h.run_id = a.run_id
+       AND h.person_id = a.person_id AND h.change = 'split'
+  LEFT JOIN person_aliases pa ON pa.old_person_id = h.old_person_ids[1]
+  WHERE a.rule = 'split' AND a.as_of > {day}
+), first_splits AS (  -- the split after the date that took the id out
+  SELECT id, arg_min(left_id, (as_of, run_id, left_id)) AS left_id
+  FROM splits WHERE left_id IS NOT NULL GROUP BY id
+), tracked AS (
+  SELECT id FROM first_splits UNION
+  SELECT old_person_id FROM person_aliases WHERE person_id IN (SELECT id FROM first_splits)
+), retirements AS (
+  SELECT id, run_id FROM (
+    SELECT unnest(old_person_ids) AS id, run_id FROM identity_history WHERE change = 'merge')
+  WHERE id IN (SELECT id FROM tracked)
+), events AS (  -- the id's own log rows by then, and the merges that retired it by then
+  SELECT person_id AS id, coalesce(as_of, DATE '0001-01-01') AS day,
+         coalesce(run_id, -1) AS run_id, FALSE AS retired
+  FROM assignments
+  WHERE person_id IN (SELECT id FROM tracked) AND (as_of IS NULL OR as_of <= {day})
+  UNION ALL
+  SELECT r.id, d.day, r.run_id, TRUE
+  FROM retirements r JOIN ({change_days_sql("retirements")}) d ON d.run_id = r.run_id
+  WHERE d.day <= {day}
+), inside AS (  -- retired: the id was inside another person then
+  SELECT id, arg_max(retired, (day, run_id, retired)) AS retired FROM events GROUP BY id
+), arrived AS (  -- a new id: inside from the day its first lead arrived
+  SELECT pl.person_id AS id FROM person_leads pl JOIN leads l ON l.lead_key = pl.lead_key
+  LEFT JOIN ingested_files f ON f.file_id = l.file_id
+  WHERE pl.person_id IN (SELECT id FROM first_splits)
+    AND pl.person_id NOT IN (SELECT id FROM inside)
+  GROUP BY pl.person_id HAVING CAST(min({ARRIVED_AT_SQL}) AS DATE) <= {day}
+), parts AS (
+  SELECT f.id, f.left_id FROM first_splits f LEFT JOIN inside i ON i.id = f.id
+  WHERE i.retired OR f.id IN (SELECT id FROM arrived)
+), stand_in AS (
+  SELECT p.id, coalesce(p3.left_id, p2.left_id, p.left_id) AS as_id
+  FROM parts p LEFT JOIN parts p2 ON p2.id = p.left_id LEFT JOIN parts p3 ON p3.id = p2.left_id
+), counted AS (
+  SELECT id AS old_person_id, as_id AS person_id FROM stand_in
+  UNION ALL
+  SELECT a.old_person_id,
+         CASE WHEN coalesce(i.retired, TRUE) THEN coalesce(s.as_id, a.person_id)
+              ELSE a.person_id END
+  FROM person_aliases a LEFT JOIN stand_in s ON s.id = a.person_id
+  LEFT JOIN inside i ON i.id = a.old_person_id
+  WHERE a.old_person_id NOT IN (SELECT id FROM stand_in)
+)"""
+
+
+def _shown_ctes(person_id: str) -> str:
+    """After `stand_in_ctes`: `target(id)`, the person whose rows one person's screen reads
+    (its stand-in, else itself), and `recorded_ids(id)`, the ids they are under."""
+    pid = literal(person_id)
+    return f"""target AS (
+  SELECT coalesce((SELECT max(as_id) FROM stand_in WHERE id = {pid}), {pid}) AS id
+), recorded_ids AS (
+  SELECT id FROM target UNION ALL
+  SELECT c.old_person_id FROM counted c JOIN target t ON c.person_id = t.id
+)"""
+
+
+def recorded_ids_sql(until: dt.date, person_id: str) -> str:
+    """A query of the ids the person's log rows and sales are recorded under, on a screen
+    as of `until` (`stand_in_ctes`)."""
+    return f"WITH {stand_in_ctes(until)}, {_shown_ctes(person_id)}\nSELECT id FROM recorded_ids"
+
+
 def ownership_as_of_sql(until: dt.date, person_id: str | None = None, *,
                         state_reason: bool = True) -> str:
     """Every person's routing as of `until` (the `ownership` columns; only `person_id`'s
     when given): the stored row of a person with nothing logged after `until`; the others
     rebuilt from their log rows dated by then (each holds the state it left; rows recorded
-    under an id a merge retired count for the person it went into, after its own). The
-    lock, for both:
+    under an id a merge retired count for the person it went into, after its own). A part
+    a later split took out of a person it was inside then shows that person's routing
+    (`stand_in_ctes`: its rows and sales count for that person then). The lock, for both:
     none before the person's first sale on record by the rep shown (a sale of a closed
     lead logs nothing), then the latest she made by then, at most the stored one; none
     when no rep or another rep than the seller is shown (a later sale's lock is not there
@@ -139,20 +241,23 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None, *,
             "WHEN x.locked_until IS NULL THEN NULL "
             "ELSE least(o.locked_until, x.locked_until) END AS locked_until")
     stored = ", ".join(lock if c == "locked_until" else f"o.{c}" for c in OWNERSHIP_COLUMNS)
-    one = "" if person_id is None else f" AND o.person_id = {literal(person_id)}"
+    state = ", ".join(f"st.{c}" for c in OWNERSHIP_COLUMNS if c != "person_id")
+    one = "" if person_id is None else " AND o.person_id = (SELECT id FROM target)"
+
+    def shown(column: str) -> str:  # one person: its row only, under its own id
+        return "" if person_id is None else f" AND {column} = {literal(person_id)}"
 
     def under(table: str) -> str:  # one person: its rows only, before the joins (a lookup)
         if person_id is None:
             return ""
-        pid = literal(person_id)
-        return (f"WHERE {table}.person_id = {pid} OR {table}.person_id IN "
-                f"(SELECT old_person_id FROM person_aliases WHERE person_id = {pid})")
-    return f"""WITH logged AS (
+        return f"WHERE {table}.person_id IN (SELECT id FROM recorded_ids)"
+    ctes = stand_in_ctes(until) + ("" if person_id is None else f", {_shown_ctes(person_id)}")
+    return f"""WITH {ctes}, logged AS (
   SELECT coalesce(al.person_id, a.person_id) AS person_id, a.person_id AS recorded_as,
          a.as_of, a.logged_at, a.run_id,
          a.old_pool, a.new_pool, a.old_owner, a.new_owner, a.old_status, a.new_status,
          a.rule, {reason} AS reason
-  FROM assignments a LEFT JOIN person_aliases al ON al.old_person_id = a.person_id
+  FROM assignments a LEFT JOIN counted al ON al.old_person_id = a.person_id
   {under("a")}
 ), changed AS (
   SELECT DISTINCT person_id FROM logged WHERE as_of > {day}
@@ -184,12 +289,12 @@ def ownership_as_of_sql(until: dt.date, person_id: str | None = None, *,
   -- kept none of it)
   SELECT coalesce(al.person_id, x.person_id) AS person_id, x.rep,
          max(x.locked_until) FILTER (WHERE x.sold_at <= {day}) AS locked_until
-  FROM sales x LEFT JOIN person_aliases al ON al.old_person_id = x.person_id
+  FROM sales x LEFT JOIN counted al ON al.old_person_id = x.person_id
   {under("x")}
   GROUP BY 1, 2
 ), on_record AS (  -- persons with a sale on record (any rep, any date)
   SELECT DISTINCT person_id FROM sold
-)
+), states AS (
 SELECT {stored}
 FROM ownership o LEFT JOIN sold x ON x.person_id = o.person_id AND x.rep = o.owner
 LEFT JOIN on_record s ON s.person_id = o.person_id
@@ -204,15 +309,22 @@ FROM dated d JOIN rebuilt b ON b.person_id = d.person_id
 LEFT JOIN sold x ON x.person_id = d.person_id AND x.rep = d.new_owner
 LEFT JOIN on_record s ON s.person_id = d.person_id
 LEFT JOIN ownership o ON o.person_id = d.person_id
-WHERE d.r = 1"""
+WHERE d.r = 1
+)
+SELECT * FROM states WHERE person_id NOT IN (SELECT id FROM stand_in){shown("person_id")}
+UNION ALL  -- a part inside another person then: that person's routing
+SELECT s.id AS person_id, {state}
+FROM stand_in s JOIN states st ON st.person_id = s.as_id
+WHERE s.id NOT IN (SELECT old_person_id FROM person_aliases){shown("s.id")}"""
 
 
-def sale_locks_sql() -> str:
-    """(sales, active): the person's sales on record, and those made by a date whose lock
-    runs to another. Parameters: those two dates, then the person id twice."""
+def sale_locks_sql(recorded: str) -> str:
+    """(sales, active): the person's sales on record (`recorded`: the condition on their
+    person id), and those made by a date whose lock runs to another. Parameters: those
+    two dates, then the condition's."""
     return ("SELECT count(*) AS sales, "
             "count(*) FILTER (WHERE sold_at <= ? AND locked_until >= ?) AS active "
-            f"FROM sales WHERE {recorded_under_sql()}")
+            f"FROM sales WHERE {recorded}")
 
 
 def locked_at(ws, person_id: str, locked_until: dt.date | None, as_of: dt.date,
@@ -221,6 +333,7 @@ def locked_at(ws, person_id: str, locked_until: dt.date | None, as_of: dt.date,
     on record (made by `started_by`, default `as_of`) had started it and runs that long."""
     if not locked_until or locked_until < as_of:
         return False
-    sales, active = ws.execute(sale_locks_sql(), [started_by or as_of, as_of, person_id,
-                                                  person_id]).fetchone()
+    recorded, params = _recorded_for(person_id, started_by or as_of)
+    sales, active = ws.execute(sale_locks_sql(recorded),
+                               [started_by or as_of, as_of, *params]).fetchone()
     return active > 0 or sales == 0
