@@ -433,6 +433,29 @@ def test_a_later_split_does_not_rewrite_the_days_its_part_was_inside_another(spl
         ("2026-11-01", "hot_east", None), ("2026-11-01", "hot_east", kept)]
 
 
+def test_a_past_portrait_lists_the_identity_changes_made_by_then(split_later):
+    # The portrait as of 11-02 listed the split of 11-07, and flagged no identity change
+    # although the person's leads were joined on 11-03 and parted on 11-07
+    cli, kept, left, _ = split_later
+
+    def seen(query, *args):
+        data = cli("portrait", query, "--json", *args).json()
+        return ([(h["run_id"], h["change"], h["person_id"], h["old_person_ids"])
+                 for h in data["identity_history"]], data["identity_history_count"],
+                "identity" in data["as_of_differs"], data["identity_as_of"])
+
+    merge, split = (3, "merge", kept, [left]), (4, "split", left, [kept])
+    assert seen("L2", "--as-of", "2026-11-02") == ([], 0, True, "2026-11-07")
+    assert seen("L1", "--as-of", "2026-11-02") == ([], 0, True, "2026-11-07")
+    assert seen("L2", "--as-of", "2026-11-05") == ([merge], 1, True, "2026-11-07")
+    assert seen("L1", "--as-of", "2026-11-05") == ([merge], 1, True, "2026-11-07")
+    assert seen("L2") == ([split, merge], 2, False, None)  # the merge that retired its id
+    assert seen("L1") == ([split, merge], 2, False, None)
+    explain = cli("explain", "L1", "--as-of", "2026-11-05", "--json").json()
+    assert (explain["as_of_differs"], explain["identity_as_of"]) == (
+        ["tags", "score", "identity"], "2026-11-07")
+
+
 def test_a_part_split_off_under_a_new_id_shows_the_routing_it_had_inside(tmp_path):
     # L5 joined L1's person when it arrived (11-02): split off on 11-05 under an id of
     # its own, it showed no routing at all before the split

@@ -109,14 +109,16 @@ def test_the_lock_shows_from_the_sale_to_its_end(merged, day, locked):
 
 
 def test_a_screen_before_a_lead_arrived_says_its_identity_is_later(merged):
+    # the leads arrived on 11-04, the night of 11-05 merged the two persons: the identity
+    # shown is that of 11-05
     cli, _ = merged
-    for day, differs in (("2026-11-03", True), ("2026-11-05", False)):
+    for day, differs in (("2026-11-03", True), ("2026-11-04", True), ("2026-11-05", False)):
         for command in ("portrait", "explain"):
             data = cli(command, "P1dd05a5bb198", "--as-of", day, "--json").json()
             assert ("identity" in data["as_of_differs"], data["identity_as_of"]) == (
-                differs, "2026-11-04" if differs else None), (command, day)
+                differs, "2026-11-05" if differs else None), (command, day)
     text = cli("portrait", "P1dd05a5bb198", "--as-of", "2026-11-03").stdout
-    assert "identity as of 2026-11-04" in text
+    assert "identity as of 2026-11-05" in text
 
 
 def test_at_the_default_as_of_a_sale_made_since_shows_its_lock(tmp_path):

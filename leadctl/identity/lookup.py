@@ -516,6 +516,29 @@ LEFT JOIN (SELECT run_id, max(as_of) AS day FROM assignments
 LEFT JOIN runs n ON n.run_id = r.run_id"""
 
 
+def person_changes_sql() -> str:
+    """The person's merges and splits (`identity_history` rows) with the `day` of each
+    (`change_days_sql`): those recorded under its id or one a later merge retired into it,
+    a split whose part that left is another (the part that kept the id finds it by its
+    `old_person_ids`), and a merge that retired its id before a split gave it back.
+    Parameters: the person's id three times."""
+    return f"""WITH h AS (
+  SELECT run_id, changed_at, change, person_id, old_person_ids, leads, reason
+  FROM identity_history WHERE {recorded_under_sql()} OR list_contains(old_person_ids, ?)
+)
+SELECT h.*, d.day FROM h LEFT JOIN ({change_days_sql("h")}) d ON d.run_id = h.run_id"""
+
+
+def changed_after(ws, person_id: str, as_of: dt.date) -> dt.date | None:
+    """The latest day after `as_of` the person's leads changed: one of them arrived
+    (`arrived_after`), or a merge or split joined or parted them (dated by its night):
+    the identity a screen shows (golden record, leads) then is not the one of its as-of."""
+    changed = ws.scalar(f"SELECT max(day) FROM ({person_changes_sql()}) WHERE day > ?",
+                        [person_id] * 3 + [as_of])
+    days = [d for d in (arrived_after(ws, person_id, as_of), changed) if d is not None]
+    return max(days, default=None)
+
+
 def recorded_under_sql(column: str = "person_id") -> str:
     """A condition: `column` holds an id the person's rows may be recorded under, its
     current id (the first `?`) or one a merge retired into it (the second `?`). Logs and

@@ -16,7 +16,7 @@ from typing import Any
 from leadctl import pii
 from leadctl.errors import LeadctlError
 from leadctl.identity.explain import explain_lead_identity
-from leadctl.identity.lookup import arrived_after, masked_query, resolve_person
+from leadctl.identity.lookup import changed_after, masked_query, resolve_person
 from leadctl.routing.explain import explain_routing
 from leadctl.scoring.explain import explain_score
 from leadctl.tagging.explain import explain_tags
@@ -73,7 +73,7 @@ def explain_lead(ws, query: str, *, reveal: bool = False, rules_dir: Path | None
     }
     state = result["routing"].get("state") or {}
     screen = on.with_routing(state.get("as_of"), score=stored_as_of(ws, "scores"),
-                             identity=arrived_after(ws, person_id, on.as_of))
+                             identity=changed_after(ws, person_id, on.as_of))
     if not reveal:
         result = {**mask_tree({k: v for k, v in result.items() if k != "query"}),
                   "query": result["query"]}

@@ -16,9 +16,9 @@ import datetime as dt
 
 from leadctl import pii
 from leadctl.identity.lookup import (
-    arrived_after,
+    changed_after,
     masked_query,
-    recorded_under_sql,
+    person_changes_sql,
     resolve_person,
 )
 from leadctl.routing.screens import locked_at, person_log, routing_state
@@ -73,7 +73,7 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
         "masked": not reveal,
         **screen.with_routing(owner["as_of"] if owner else None,
                               score=score["as_of"] if score else None,
-                              identity=arrived_after(ws, person_id, as_of)),
+                              identity=changed_after(ws, person_id, as_of)),
         "name": pii.shown("name", person.get("name"), reveal),
         "phone": pii.shown("phone", person.get("phone"), reveal),
         "email": pii.shown("email", person.get("email"), reveal),
@@ -106,7 +106,7 @@ def build_portrait(ws, query: str, *, reveal: bool = False, as_of: dt.date | Non
     }
     # the latest MAX_HISTORY; the count says how many there are in all
     result["identity_history"], result["identity_history_count"] = _identity_history(
-        ws, person_id)
+        ws, person_id, screen.actions_until)
     # a phone or e-mail typed into a lead's city or utm value or carried by a tag's value:
     # masked too
     for lead in result["leads"]:
@@ -295,18 +295,17 @@ def _activity_from_events(ws, person_id: str, as_of: dt.date) -> list[dict]:
         [since, since, *subjects, as_of])
 
 
-def _identity_history(ws, person_id: str) -> tuple[list[dict], int]:
-    """The person's latest merges and splits (at most MAX_HISTORY) and how many it has in
-    all, those recorded under an id a later merge retired into it too (as its routing
-    log): a split row is the part that left (`person_id`), so the part that kept the id
-    finds it by its `old_person_ids`."""
+def _identity_history(ws, person_id: str, until: dt.date) -> tuple[list[dict], int]:
+    """The person's latest merges and splits dated by `until` (at most MAX_HISTORY; those
+    of a later night were not there yet) and how many it has by then
+    (`person_changes_sql`: those recorded under an id a later merge retired into it too,
+    as its routing log; a split row is the part that left (`person_id`), so the part that
+    kept the id finds it by its `old_person_ids`)."""
     rows = ws.rows(
-        "SELECT run_id, changed_at, change, person_id, old_person_ids, leads, reason, "
-        "count(*) OVER () AS total "
-        f"FROM identity_history WHERE {recorded_under_sql()} "
-        "OR (change = 'split' AND list_contains(old_person_ids, ?)) "
+        "SELECT * EXCLUDE (day), count(*) OVER () AS total "
+        f"FROM ({person_changes_sql()}) WHERE day IS NULL OR day <= ? "
         # rows of one run in a fixed order, whatever order they were stored in
         f"ORDER BY run_id DESC, changed_at DESC, change, person_id, old_person_ids, leads "
-        f"LIMIT {MAX_HISTORY}", [person_id] * 3)
+        f"LIMIT {MAX_HISTORY}", [person_id] * 3 + [until])
     total = rows[0]["total"] if rows else 0
     return [{k: v for k, v in row.items() if k != "total"} for row in rows], total
