@@ -162,6 +162,26 @@ def test_load_results_of_a_broken_output_is_an_input_error_and_loads_nothing(tmp
     assert not ws.db.exists()
 
 
+@pytest.mark.parametrize(("edit", "says"), [
+    ({"run_id": 2**31}, "ValueError: run_id 2147483648 is not a whole number from 0 to "
+                        "2147483647"),
+    ({"run_id": "abc"}, "ValueError: run_id 'abc' is not a whole number from 0 to 2147483647"),
+    ({"tables": [1]}, "ValueError: tables is a list, not rows per table"),
+    ({"tables": {"leads": "3154"}}, "ValueError: tables: leads has '3154' rows, not a whole "
+                                    "number")])
+def test_load_results_of_a_summary_with_bad_numbers_is_an_input_error(tmp_path, edit, says):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "_leadctl_run.json").write_text(json.dumps({"as_of": AS_OF, "run_id": 1, **edit}),
+                                           encoding="utf-8")
+    ws = Cli(tmp_path / "ws.duckdb")
+    result = ws("load-results", out)
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (2, (
+        f"error: {out}: _leadctl_run.json is not a complete Spark run summary ({says}); copy "
+        "the whole --output folder again"))
+    assert not ws.db.exists()
+
+
 def test_a_repeat_sale_that_logs_nothing_keeps_its_lock_through_load_results(tmp_path):
     """A repeat sale by the owning rep moves the lock and adds a sales row, but writes no
     log row: load-results of a night that predates it kept the night's lock."""

@@ -471,11 +471,32 @@ def _run_summary(path: Path, output: str) -> tuple[dict, dt.date]:
     try:
         run = json.loads(path.read_text(encoding="utf-8"))
         as_of = dt.date.fromisoformat(run["as_of"])
+        _check_summary_numbers(run)
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{output}: {SUMMARY_FILE} is not a complete Spark run summary "
                          f"({type(exc).__name__}: {exc}); copy the whole --output folder "
                          "again") from None
     return run, as_of
+
+
+def _whole(value, most: int | None = None) -> bool:
+    """Whether `value` is a whole number from 0 (to `most`); JSON's true is none."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0 and (
+        most is None or value <= most)
+
+
+def _check_summary_numbers(run: dict) -> None:
+    """The summary's run id (a workspace INTEGER: the load's run ids pass it) and its
+    rows per table (what _refuse_partial_copy counts against): an edited one would fail
+    deep in the load."""
+    run_id, tables = run.get("run_id"), run.get("tables")
+    if run_id is not None and not _whole(run_id, 2**31 - 1):
+        raise ValueError(f"run_id {run_id!r} is not a whole number from 0 to {2**31 - 1}")
+    if tables is not None and not isinstance(tables, dict):
+        raise ValueError(f"tables is a {type(tables).__name__}, not rows per table")
+    bad = [name for name, rows in (tables or {}).items() if not _whole(rows)]
+    if bad:
+        raise ValueError(f"tables: {bad[0]} has {tables[bad[0]]!r} rows, not a whole number")
 
 
 def _parquet_folder(path: Path) -> bool:
