@@ -427,6 +427,55 @@ def test_a_state_copied_in_part_is_refused(two_nights, tmp_path):
     assert not (tmp_path / "out" / "_leadctl_run.json").exists()
 
 
+def _without_column(part: Path, column: str) -> None:
+    """Rewrites Parquet file `part` without `column` (same rows)."""
+    import duckdb
+
+    duckdb.sql(f"COPY (SELECT * EXCLUDE ({column}) FROM read_parquet('{part}')) "
+               f"TO '{part}.tmp' (FORMAT parquet)")
+    Path(f"{part}.tmp").replace(part)
+    (part.parent / f".{part.name}.crc").unlink(missing_ok=True)  # (Hadoop checks it)
+
+
+def test_a_state_reads_only_the_parquet_files_it_counted(two_nights, tmp_path):
+    # Spark's reader of a folder reads every file not named `_…`/`.…`; the row check
+    # counts `*.parquet` files only: a backup copy of a part doubled every ownership row.
+    import json
+
+    spark = two_nights[1]
+    state, inbox = tmp_path / "state", tmp_path / "inbox"
+    shutil.copytree(spark.db.parent / "out1", state)
+    part = sorted((state / "ownership").glob("*.parquet"))[0]
+    shutil.copy(part, f"{part}.bak")
+    shutil.copy(part, state / "ownership" / "part-00099")
+    (state / "leads" / "README").write_text("copied from the cluster on Monday\n")
+    inbox.mkdir()
+    ran = Cli(tmp_path / "none.duckdb")("run", "--engine", "spark", "--inbox", inbox,
+                                        "--state", state, "--output", tmp_path / "out",
+                                        "--as-of", AS_OF, "--json")
+    assert ran.exit_code == 0, ran.stderr[-2000:]
+    was = json.loads((state / "_leadctl_run.json").read_text())["tables"]
+    assert {n: ran.json()["tables"][n] for n in ("ownership", "leads", "persons")} == {
+        n: was[n] for n in ("ownership", "leads", "persons")}
+
+
+def test_a_state_file_without_a_column_of_its_table_is_refused(two_nights, tmp_path):
+    spark = two_nights[1]
+    state, inbox = tmp_path / "state", tmp_path / "inbox"
+    shutil.copytree(spark.db.parent / "out1", state)
+    part = sorted((state / "leads").glob("*.parquet"))[0]
+    _without_column(part, "phone")  # read as the first file's schema: phones lost
+    inbox.mkdir()
+    ran = Cli(tmp_path / "none.duckdb")("run", "--engine", "spark", "--inbox", inbox,
+                                        "--state", state, "--output", tmp_path / "out",
+                                        "--as-of", AS_OF)
+    assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
+        f"error: --state {state}: its leads table's file {part.name} has no phone column: "
+        "not this version's output or a damaged copy; give the whole --output folder of "
+        "the last night"))
+    assert not (tmp_path / "out" / "_leadctl_run.json").exists()
+
+
 def test_an_output_that_cannot_be_a_folder_is_refused_before_the_night(tmp_path):
     (tmp_path / "taken").write_text("a file")
     cli = Cli(tmp_path / "w.duckdb")
@@ -473,6 +522,43 @@ def test_loading_an_output_copied_in_part_loads_nothing(two_nights, tmp_path, lo
             "sales folder": "its sales table is missing", "file": "rows where the run wrote",
             "half a file": "table cannot be read",
             "half the intents": "its lead_intent table cannot be read"}[lost] in ran.stderr
+    assert db.read_bytes() == before
+
+
+def test_a_files_columns_are_its_top_level_schema_elements():
+    from leadctl.spark.pipeline import missing_column, top_level_columns
+
+    rows = [("f1", "spark_schema", 3), ("f1", "a", None), ("f1", "sources", 1),
+            ("f1", "list", 1), ("f1", "element", None), ("f1", "b", None),
+            ("f2", "spark_schema", 2), ("f2", "a", None), ("f2", "sources", 1),
+            ("f2", "list", 1), ("f2", "element", None)]
+    files = top_level_columns(rows)
+    assert files == {"f1": ["a", "sources", "b"], "f2": ["a", "sources"]}
+    assert missing_column("t", files, ["a"]) == ("f2", "b")  # one its other file has
+    assert missing_column("t", files, ["c"]) == ("f1", "c")  # one its DDL gives it
+    # a column added since (schema.UPGRADED_COLUMNS) an older output may lack
+    assert missing_column("assignments", {"f": ["run_id"]}, ["run_id", "state_reason"]) is None
+
+
+@pytest.mark.parametrize("lacks", ["a part file its phone column", "a table its owner column"])
+def test_loading_an_output_whose_file_lacks_a_column_loads_nothing(two_nights, tmp_path,
+                                                                    lacks):
+    # DuckDB reads a glob with its first file's columns: a leads table re-created without
+    # phone, or a later BinderException for ownership without owner
+    spark = two_nights[1]
+    out = tmp_path / "out2"
+    shutil.copytree(spark.db.parent / "out2", out)
+    table, column = ("leads", "phone") if "phone" in lacks else ("ownership", "owner")
+    parts = sorted((out / table).glob("*.parquet"))
+    for part in parts if table == "ownership" else parts[:1]:
+        _without_column(part, column)
+    db = tmp_path / "w.duckdb"
+    shutil.copy(spark.db, db)
+    before = db.read_bytes()
+    ran = Cli(db)("load-results", out)
+    assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
+        f"error: {out}: its {table} table's file {parts[0].name} has no {column} column: "
+        "not this version's output or a damaged copy; nothing was loaded"))
     assert db.read_bytes() == before
 
 

@@ -265,28 +265,64 @@ def load_state(ws, state: str) -> list[str]:
     if not _hadoop_exists(ws.spark, f"{folder}/{SUMMARY_FILE}"):
         raise InputError(f"--state {state}: not a complete Spark run's output "
                          f"(no {SUMMARY_FILE})")
+    # The views' tables too: the stages replace them, but first read what the last run
+    # stored (the tag stage its previous run, for the change counts of the summary).
+    names = list(dict.fromkeys([*result_tables(ws), *MADE_BY_STAGES, *STATE_REQUIRED]))
     # a folder with no Parquet file (a copy stopped half way) holds no table either
-    listed = {name: _hadoop_parquet_files(ws.spark, f"{folder}/{name}")
-              for name in STATE_REQUIRED}
+    listed = {name: _hadoop_parquet_files(ws.spark, f"{folder}/{name}") for name in names}
     missing = [name for name in STATE_REQUIRED if not listed[name]]
     if missing:  # a night from it would start those over: ownership, history lost
         raise InputError(f"--state {state}: incomplete Spark output: no {', '.join(missing)} "
                          "table; give the whole --output folder of the last night")
     _refuse_partial_state(ws, folder, state, listed)
+    _refuse_foreign_state_columns(ws, state, listed)
     loaded = []
-    # The views' tables too: the stages replace them, but first read what the last run
-    # stored (the tag stage its previous run, for the change counts of the summary).
-    for name in dict.fromkeys([*result_tables(ws), *MADE_BY_STAGES]):
-        location = f"{folder}/{name}"
-        if _hadoop_exists(ws.spark, location):
-            frame = ws.spark.read.parquet(location)
-            added = _added_columns(ws, name, frame)
-            if added:  # a state written before them: NULL, the whole table written anew
-                ws.store_frame(name, frame.select("*", *added), materialise=False)
-            else:
-                ws.store_frame(name, frame, origin=location)
-            loaded.append(name)
+    for name in names:
+        if not listed[name]:
+            continue
+        # exactly the files checked above: Spark's reader of the folder would read any
+        # other file too (a `.bak` copy, a part with no extension), rows counted nowhere
+        frame = ws.spark.read.parquet(*[str(f.getPath()) for f in listed[name]])
+        added = _added_columns(ws, name, frame)
+        if added:  # a state written before them: NULL, the whole table written anew
+            ws.store_frame(name, frame.select("*", *added), materialise=False)
+        else:
+            ws.store_frame(name, frame, origin=f"{folder}/{name}")
+        loaded.append(name)
     return loaded
+
+
+def _refuse_foreign_state_columns(ws, state: str, listed: dict[str, list | None]) -> None:
+    """Every Parquet file of the state's tables has its table's columns (read off the
+    footers, not the data): a file of another version or shape would be read with its
+    table's first file's schema, its rows' missing columns NULL."""
+    jvm = ws.spark.sparkContext._jvm
+    conf = ws.spark.sparkContext._jsc.hadoopConfiguration()
+    required = schema_columns()
+    for name, files in sorted(listed.items()):
+        columns = {}
+        for status in files or []:
+            try:
+                reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(
+                    jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromStatus(status,
+                                                                                  conf))
+            except Exception as exc:  # the JVM's: a file cut short, no Parquet footer
+                if not from_spark(exc):
+                    raise
+                raise InputError(f"--state {state}: its {name} table's file "
+                                 f"{status.getPath().getName()} cannot be read: an "
+                                 "incomplete copy; give the whole --output folder of the "
+                                 "last night") from None
+            try:
+                fields = reader.getFooter().getFileMetaData().getSchema().getFields()
+                columns[str(status.getPath().getName())] = [str(f.getName()) for f in fields]
+            finally:
+                reader.close()
+        lacking = missing_column(name, columns, required.get(name, []))
+        if lacking:
+            raise InputError(f"--state {state}: its {name} table's file {lacking[0]} has no "
+                             f"{lacking[1]} column: not this version's output or a damaged "
+                             "copy; give the whole --output folder of the last night")
 
 
 def _added_columns(ws, name: str, frame) -> list:
@@ -439,6 +475,65 @@ STATE_META_KEYS = (IDENTITY_STATE_KEY, identity_cache.META_KEY,
                    TAGGED_WITH_KEY, ROUTED_WITH_KEY, ingest_load.ZONE_KEY)
 
 
+def schema_columns() -> dict[str, list[str]]:
+    """The columns this version's DDL (all_ddl()) gives each table, in order."""
+    import duckdb  # (not at module level: TID253, the CLI's start-up time)
+
+    con = duckdb.connect()
+    try:
+        for statement in all_ddl():
+            con.execute(statement)
+        rows = con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                           "ORDER BY table_name, ordinal_position").fetchall()
+    finally:
+        con.close()
+    columns: dict[str, list[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, []).append(column)
+    return columns
+
+
+def missing_column(name: str, files: dict[str, list[str]], ddl: list[str]
+                   ) -> tuple[str, str] | None:
+    """The first (file, column) where a file of table `name` (`files`: file -> its
+    columns) lacks a column its table has: one of its DDL's (`ddl`; person_features and
+    scores have more, one per rule, which change with the rules) or one its other files
+    have; not the columns added since (UPGRADED_COLUMNS), which an older output lacks."""
+    upgraded = {c for c, _ in UPGRADED_COLUMNS.get(name, ())}
+    required = [c for c in dict.fromkeys([*ddl, *(c for cs in files.values() for c in cs)])
+                if c not in upgraded]
+    for file, columns in sorted(files.items()):
+        lacking = [c for c in required if c not in set(columns)]
+        if lacking:
+            return file, lacking[0]
+    return None
+
+
+def top_level_columns(rows) -> dict[str, list[str]]:
+    """File -> its top-level columns, from DuckDB's parquet_schema() rows (file, name,
+    num_children) in their order: each file's root first, a group's children after it
+    (a list column's `list` and `element` are no columns of their own)."""
+    columns: dict[str, list[str]] = {}
+    pending: dict[str, list[int]] = {}  # per file: children still to come, per level
+    for file, name, children in rows:
+        stack = pending.setdefault(file, [])
+        if not stack and file not in columns:  # the root
+            columns[file] = []
+        elif stack:
+            if len(stack) == 1:
+                columns[file].append(name)
+            stack[-1] -= 1
+        stack.append(children or 0)
+        while stack and stack[-1] == 0:
+            stack.pop()
+    return columns
+
+
+def parquet_schema_sql(source: str) -> str:
+    """Each file's schema elements in file order (`source`: a read_parquet argument)."""
+    return f"SELECT file_name, name, num_children FROM parquet_schema({source})"
+
+
 def load_state_meta_sql(source: str) -> list[str]:
     """Replace the workspace's STATE_META_KEYS by the Spark run's (`source`: its meta)."""
     keys = ", ".join(literal(k) for k in STATE_META_KEYS)
@@ -531,6 +626,28 @@ def _refuse_partial_copy(ws, folder: Path, written: dict, output: str) -> None:
                              "folder again (nothing was loaded)")
 
 
+def _refuse_foreign_columns(ws, folder: Path, tables: list[str], output: str) -> None:
+    """Every file of the tables to load has its table's columns (schema_columns(), and its
+    other files'): read by one glob, DuckDB takes the first file's columns, and a table
+    lacking one would be re-created without it (load_table_sql)."""
+    required = schema_columns()
+    for name in tables:
+        try:
+            rows = [tuple(r.values()) for r in ws.rows(parquet_schema_sql(
+                literal(str(folder / name / "*.parquet"))))]
+        except Exception as exc:  # a file cut short: no footer to read
+            if type(exc).__name__ not in UNREADABLE_PARQUET:
+                raise
+            raise InputError(f"{output}: its {name} table cannot be read "
+                             f"({first_line(exc)}); nothing was loaded") from None
+        files = {Path(f).name: cs for f, cs in top_level_columns(rows).items()}
+        lacking = missing_column(name, files, required.get(name, []))
+        if lacking:
+            raise InputError(f"{output}: its {name} table's file {lacking[0]} has no "
+                             f"{lacking[1]} column: not this version's output or a damaged "
+                             "copy; nothing was loaded")
+
+
 def load_results(db: Path | None, output: str, rules_dir: Path | None = None) -> dict:
     """Replaces a DuckDB workspace's tables by a Spark run's results (atomically).
     `rules_dir`: its routing.yaml's on_merge policy folds a rep action on a person the run
@@ -551,6 +668,8 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                              "workspace back and drop what came since; load the latest "
                              "output")
         _refuse_partial_copy(ws, folder, run.get("tables") or {}, output)
+        _refuse_foreign_columns(ws, folder, [*tables, *(t for t in READ_BY_LOAD if
+                                                        _parquet_folder(folder / t))], output)
         # Loaded rows keep the Spark run log's ids, which may pass this log's: the load and
         # every later run here take higher ones, so rows ordered by run (the latest tag
         # history row of a person, a run's own identity changes) keep their order.
