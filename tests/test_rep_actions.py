@@ -17,10 +17,10 @@ from tests.conftest import SAMPLE_INBOX, Cli
 AS_OF = "2026-11-01"
 
 
-def _fake_spark_output(db, folder, run_id=1, with_log=False):
+def _fake_spark_output(db, folder, run_id=1, with_log=False, as_of=AS_OF):
     """Every table of `db` as <folder>/<table>/part.parquet plus the run summary (of the
-    night `run_id`, the latest run of `db`'s log, as a Spark run's is). `with_log`: its
-    `runs` and `meta` too, as a Spark night's `--state` holds them."""
+    night `run_id` as of `as_of`, the latest run of `db`'s log, as a Spark run's is).
+    `with_log`: its `runs` and `meta` too, as a Spark night's `--state` holds them."""
     con = duckdb.connect(str(db), read_only=True)
     kept = "('')" if with_log else "('runs', 'meta')"
     names = [r[0] for r in con.execute(
@@ -31,7 +31,7 @@ def _fake_spark_output(db, folder, run_id=1, with_log=False):
         con.execute(f"COPY {name} TO '{folder / name / 'part.parquet'}' (FORMAT parquet)")
     con.close()
     (folder / "_leadctl_run.json").write_text(json.dumps(
-        {"as_of": AS_OF, "run_id": run_id, "outcome": "ok", "tables": {}}))
+        {"as_of": as_of, "run_id": run_id, "outcome": "ok", "tables": {}}))
 
 
 def _rows(db, sql):
@@ -450,3 +450,71 @@ def test_a_rep_action_on_a_lock_the_night_recorded_as_a_conflict_records_it_once
     listed = ws("identity", "conflicts", "--json")
     assert [(c["person_id"], c["kept"]["rep"], c["other"]["rep"], c["other"]["from_person_id"])
             for c in listed.json()["conflicts"]] == [(y, y_rep, x_rep, x)]
+
+
+
+@pytest.fixture(scope="module")
+def acted_while_merging(tmp_path_factory):
+    """Night 1 (as of 11-02): X1, X2, Y1 (上海) and Z1 (北京), four persons. Then, in the
+    workspace that loaded it, rep_wang sells X1 (11-02, locked until 2027-05-01) and X2
+    (11-03, until 2027-05-02), rep_zhang sells Y1. Night 2 (11-03; run on a copy of the
+    workspace, as a Spark night with --db sees it) merges X1 with X2 and Y1 with Z1; while
+    it runs, rep_zhao sells Z1 and X1 is set to appointment in the workspace, which then
+    loads night 2's output. Returns (workspace Cli, the load's --json, out2, the DuckDB
+    engine's workspace: night 2 run in it, the sale before, the status after)."""
+    tmp = tmp_path_factory.mktemp("acted_while_merging")
+    night = Cli(tmp / "night.duckdb")
+    inbox1, inbox2 = tmp / "in1", tmp / "in2"
+    inbox1.mkdir()
+    inbox2.mkdir()
+    head = "lead_id,name,phone,email,wechat,city,created_at\n"
+    (inbox1 / "l1.csv").write_text(head + (
+        "X1,甲,13911110001,,,上海,2026-11-01 09:00:00\n"
+        "X2,甲,13911110002,,,上海,2026-11-01 09:01:00\n"
+        "Y1,乙,13911110003,,,上海,2026-11-01 09:02:00\n"
+        "Z1,丙,13911110004,,,北京,2026-11-01 09:03:00\n"), encoding="utf-8")
+    (inbox2 / "l2.csv").write_text(head + (
+        "X2b,甲,13911110002,x@x.com,,上海,2026-11-02 10:00:00\n"
+        "X1b,甲,13911110001,x@x.com,,上海,2026-11-02 10:01:00\n"
+        "Y1b,乙,13911110003,,yzwx01,上海,2026-11-02 10:02:00\n"
+        "Z1b,丙,13911110004,,yzwx01,北京,2026-11-02 10:03:00\n"), encoding="utf-8")
+    assert night("run", "--inbox", inbox1, "--as-of", "2026-11-02").exit_code == 0
+    assert _rows(night.db, "SELECT count(*) FROM persons") == [(4,)]
+    _fake_spark_output(night.db, tmp / "out1", as_of="2026-11-02")
+    ws = Cli(tmp / "ws.duckdb")
+    assert ws("load-results", tmp / "out1").exit_code == 0
+    for lead, rep, day in (("X1", "rep_wang", "2026-11-02"), ("X2", "rep_wang", "2026-11-03"),
+                           ("Y1", "rep_zhang", "2026-11-02")):
+        assert ws("sale", lead, "--rep", rep, "--as-of", day).exit_code == 0
+    second, duck = Cli(tmp / "night2.duckdb"), Cli(tmp / "duck.duckdb")
+    second.db.write_bytes(ws.db.read_bytes())
+    duck.db.write_bytes(ws.db.read_bytes())
+    assert second("run", "--inbox", inbox2, "--as-of", "2026-11-03").exit_code == 0
+    (run_id,) = _rows(second.db, "SELECT max(run_id) FROM runs")[0]
+    _fake_spark_output(second.db, tmp / "out2", run_id=run_id, with_log=True,
+                       as_of="2026-11-03")
+    assert duck("sale", "Z1", "--rep", "rep_zhao", "--as-of", "2026-11-03").exit_code == 0
+    assert duck("run", "--inbox", inbox2, "--as-of", "2026-11-03").exit_code == 0
+    assert duck("status", "X1", "appointment", "--as-of", "2026-11-03").exit_code == 0
+    assert ws("sale", "Z1", "--rep", "rep_zhao", "--as-of", "2026-11-03").exit_code == 0
+    assert ws("status", "X1", "appointment", "--as-of", "2026-11-03").exit_code == 0
+    loaded = ws("load-results", tmp / "out2", "--json")
+    assert loaded.exit_code == 0, loaded.stderr
+    return ws, loaded.json(), tmp / "out2", duck
+
+
+_LOCKED = ("SELECT owner, status, locked_until FROM ownership WHERE locked_until IS NOT NULL "
+           "ORDER BY owner")
+
+
+def test_a_status_made_while_the_night_merged_keeps_the_merges_lock(acted_while_merging):
+    """X1's status change was made on the workspace's X1 (rep_wang's lock until 05-01);
+    the night merged X2 in, with rep_wang's later lock (until 05-02). load-results put
+    the workspace's row back whole and the lock ended a day early; the status now goes
+    over the night's state, as the DuckDB engine's status after its night does."""
+    ws, loaded, _, duck = acted_while_merging
+    assert loaded["rep_actions_kept"] == 2
+    assert _rows(ws.db, _LOCKED) == _rows(duck.db, _LOCKED) == [
+        ("rep_wang", "appointment", dt.date(2027, 5, 2)),
+        ("rep_zhang", "closed", dt.date(2027, 5, 1))]
+

@@ -48,6 +48,7 @@ SOURCES = {"assignments": "_rep_assignments", "ownership": "_rep_ownership",
 NEW_ACTIONS = "_rep_new_actions"
 NEW_SALES = "_rep_new_sales"
 INTENT = "_rep_intent"
+STATES = "_rep_states"
 SALES_COLUMNS = ("sold_at", "run_id", "person_id", "rep", "amount", "locked_until")
 
 
@@ -154,10 +155,48 @@ SELECT count(DISTINCT person_id) AS persons, min(person_id) AS example FROM (
 WHERE person_id NOT IN {KNOWN_PERSONS}"""
 
 
+def acted_states_sql(acted: str) -> str:
+    """The state each person of `acted` (a SELECT of ids) takes: the target's row with the
+    source's actions applied over it, as the DuckDB engine applies an action after the
+    night. The source's row is the state after the actions, but over the state before the
+    target's night: taken whole it undid what the night decided (a merge's longer lock of
+    the same rep, say). So a person with only status changes keeps the target's row with
+    the source's status and status_since, while its owner is the one the status was set
+    on; otherwise (a claim, a sale or a fold's merge row set the owner, pool and lock; or
+    the night gave the person to another owner) it takes the source's row, and of one
+    rep's locks the later (a sale never shortens a lock; the night's merge kept the latest
+    of that rep's). A person the target has no row for (a retired id) takes the source's."""
+    own = ", ".join(OWNERSHIP_COLUMNS)
+    status_only = ("t.person_id IS NOT NULL AND k.status_only = 1 "
+                   "AND t.owner IS NOT DISTINCT FROM w.owner")
+    cols = []
+    for c in OWNERSHIP_COLUMNS:
+        if c == "person_id":
+            cols.append("w.person_id")
+        elif c in ("status", "status_since"):
+            cols.append(f"w.{c}")
+        elif c == "locked_until":
+            cols.append(f"CASE WHEN {status_only} OR (t.owner = w.owner AND "
+                        "t.locked_until > w.locked_until) THEN t.locked_until "
+                        "ELSE w.locked_until END AS locked_until")
+        else:
+            cols.append(f"CASE WHEN {status_only} THEN t.{c} ELSE w.{c} END AS {c}")
+    return f"""WITH kinds AS (
+  SELECT person_id, min(CASE WHEN rule = 'status' THEN 1 ELSE 0 END) AS status_only
+  FROM (SELECT person_id, rule FROM {NEW_ACTIONS}
+        UNION ALL SELECT person_id, 'sale' AS rule FROM {NEW_SALES}) AS acts
+  GROUP BY person_id
+)
+SELECT {', '.join(cols)}
+FROM (SELECT {own} FROM {SOURCES['ownership']} WHERE person_id IN {acted}) AS w
+LEFT JOIN ownership t ON t.person_id = w.person_id
+LEFT JOIN kinds k ON k.person_id = w.person_id"""
+
+
 def merge_sql(target_sales: str = "sales") -> list[str]:
     """Apply the source actions the target tables do not have yet: their log rows are
-    appended and their persons take the source's ownership row (the state after the
-    actions), as do the persons of sales the target has not seen (`target_sales`: the
+    appended and their persons take the source's actions over the target's state
+    (`acted_states_sql`), as do the persons of sales the target has not seen (`target_sales`: the
     target's sales, when its own `sales` table is not them); sales are added once; the
     intent date is the later of both; the source's conflicts the target does not have are
     added (a merge row of a fold is an action: its person takes the source's state, the
@@ -179,9 +218,9 @@ WHERE {_unseen_sale(target_sales)}""",
         f"""CREATE OR REPLACE TEMP TABLE {new} AS
 SELECT {', '.join(f's.{c}' for c in LOG_COLUMNS)} FROM {SOURCES['assignments']} s
 WHERE s.person_id IN {known} AND {_unseen_action()}""",
+        f"CREATE OR REPLACE TEMP TABLE {STATES} AS {acted_states_sql(acted)}",
         f"DELETE FROM ownership WHERE person_id IN {acted}",
-        f"""INSERT INTO ownership ({own})
-SELECT {own} FROM {SOURCES['ownership']} WHERE person_id IN {acted}""",
+        f"INSERT INTO ownership ({own}) SELECT {own} FROM {STATES}",
         f"INSERT INTO assignments ({log}) SELECT {log} FROM {new}",
         f"""INSERT INTO sales ({sales})
 SELECT {sales} FROM {NEW_SALES} s WHERE {_unseen_sale('sales')}""",
@@ -228,4 +267,4 @@ def count_new_sql() -> str:
 
 def drop_sql() -> list[str]:
     return [f"DROP TABLE IF EXISTS {name}"
-            for name in (*SOURCES.values(), NEW_ACTIONS, NEW_SALES, INTENT)]
+            for name in (*SOURCES.values(), NEW_ACTIONS, NEW_SALES, INTENT, STATES)]
