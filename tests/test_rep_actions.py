@@ -324,7 +324,7 @@ def _a_conflict_recorded_by_a_load(tmp_path):
     loaded = ws("load-results", tmp_path / "out2", "--json")
     assert loaded.exit_code == 0, loaded.stderr
     assert [loaded.json()[k] for k in ("rep_actions_kept", "merged_states", "conflicts")] == [
-        1, 1, 1]
+        1, 0, 1]  # Y's state as it is: the night's merge row is the merge's one
     return ws, x, y, x_rep, y_rep, tmp_path / "out2"
 
 
@@ -338,13 +338,12 @@ def _conflict_and_fold(ws, y):
 
 
 def test_a_conflict_a_load_recorded_survives_loading_that_output_again(tmp_path):
-    """The conflict and merge row the fold wrote exist only in the workspace: loading the
-    same output again (which cannot fold again: X's state is gone) keeps them, once."""
+    """The conflict the fold recorded exists only in the workspace: loading the same
+    output again (which cannot fold again: X's state is gone) keeps it, once. The fold
+    left Y's state as it is: no merge row of its own besides the night's."""
     ws, x, y, x_rep, y_rep, out2 = _a_conflict_recorded_by_a_load(tmp_path)
-    fold = (f"merge: {x} into {y}; kept the state of {y} (by lock); conflict: active lock "
-            f"of {x_rep} not kept, see leadctl identity conflicts")
     recorded = ([(y, y_rep, x, x_rep, "open")],
-                [(f"merge: {x} into {y}; kept the state of {y} (by lock)",), (fold,)],
+                [(f"merge: {x} into {y}; kept the state of {y} (by lock)",)],
                 [(y_rep, "closed", dt.date(2027, 4, 30))])
     assert _conflict_and_fold(ws, y) == recorded
     for _ in range(2):  # no loss, no duplicate
@@ -518,3 +517,22 @@ def test_a_status_made_while_the_night_merged_keeps_the_merges_lock(acted_while_
         ("rep_wang", "appointment", dt.date(2027, 5, 2)),
         ("rep_zhang", "closed", dt.date(2027, 5, 1))]
 
+
+def test_a_sale_on_an_id_the_night_merged_away_logs_the_merge_once(acted_while_merging):
+    """rep_zhao sold Z1 while the night merged it into Y1, whose earlier sale keeps the
+    lock: the fold keeps Y1's state as it is and records rep_zhao's lock as a conflict. It
+    logged a second `merge` row (the night's text again, with the conflict); the night's
+    row is the merge's one, as the DuckDB engine logs one. A second load keeps it so."""
+    ws, loaded, out2, duck = acted_while_merging
+    assert [loaded[k] for k in ("merged_states", "conflicts")] == [0, 1]
+    merges = ("SELECT person_id, count(*) FROM assignments WHERE rule = 'merge' "
+              "GROUP BY person_id ORDER BY ALL")
+    conflicts = "SELECT person_id, kept_rep, other_rep, status FROM ownership_conflicts"
+    assert [n for _, n in _rows(ws.db, merges)] == [1, 1]
+    expected = [_rows(duck.db, merges), _rows(duck.db, conflicts)]
+    assert [_rows(ws.db, merges), _rows(ws.db, conflicts)] == expected
+    assert [(kept, other) for _, kept, other, _ in expected[1]] == [("rep_zhang", "rep_zhao")]
+    again = ws("load-results", out2, "--json")
+    assert again.exit_code == 0, again.stderr
+    assert [again.json()[k] for k in ("merged_states", "conflicts")] == [0, 0]
+    assert [_rows(ws.db, merges), _rows(ws.db, conflicts)] == expected

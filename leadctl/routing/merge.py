@@ -234,7 +234,12 @@ def kept_sql(keep: Sequence[str], run_id: int) -> str:
     criterion decided (against the runner-up), the ids merged and the log reason.
     `conflicts`: the locks of other reps not kept that no open conflict records yet.
     `unchanged`: a fold of states that came back under retired ids (not this run's merge)
-    that keeps the person's own state as it is and records no conflict: nothing to log."""
+    that keeps the person's own state as it is and records no conflict, or redoes a
+    merge logged already (`logged`: an earlier identity merge into the person, whose run
+    logged its row, retired every id folded — a sale on X while the night merged X into
+    Y): nothing to log. A lock it does not keep is recorded as a conflict all the same;
+    the DuckDB engine logs one row per merge. A fold that is a merge never logged (a
+    split part's lock joining a person) logs its conflict."""
     keys = _keys(keep)
     whens = []
     for criterion in keep:
@@ -262,8 +267,20 @@ same_rep AS (
   SELECT person_id, old_person_ids FROM identity_history
   WHERE run_id = {int(run_id)} AND change = 'merge'
 ), folded AS (
-  SELECT target, list_sort(list_distinct(list(person_id))) AS old_person_ids
+  SELECT target, list_sort(list_distinct(list(person_id))) AS old_person_ids,
+         count(DISTINCT person_id) AS n
   FROM {MERGE_CANDIDATES} WHERE person_id <> target GROUP BY target
+), premerged AS (  -- folded ids an earlier identity merge into the person logged
+  SELECT DISTINCT c.target, c.person_id FROM {MERGE_CANDIDATES} c
+  JOIN identity_history ih ON ih.person_id = c.target AND ih.change = 'merge'
+       AND list_contains(ih.old_person_ids, c.person_id)
+  JOIN assignments a ON a.run_id = ih.run_id AND a.person_id = ih.person_id
+       AND a.rule = 'merge'
+  WHERE c.person_id <> c.target
+), logged AS (
+  SELECT f.target FROM folded f
+  JOIN (SELECT target, count(*) AS n FROM premerged GROUP BY target) m
+    ON m.target = f.target AND m.n = f.n
 ), decided AS (
   SELECT p.target AS person_id, p.person_id AS kept_from, {state},
          coalesce(l.locked_until, p.locked_until) AS locked_until, p.sold_at,
@@ -272,7 +289,8 @@ same_rep AS (
          coalesce(x.n, 0) AS conflicts, x.reps AS conflict_reps,
          CASE WHEN r.person_id IS NULL THEN 'the only routed one'
               {decided} ELSE 'tie' END AS decided_by,
-         h.person_id IS NULL AND coalesce(x.n, 0) = 0 AND p.person_id = p.target
+         h.person_id IS NULL AND p.person_id = p.target
+           AND (coalesce(x.n, 0) = 0 OR g.target IS NOT NULL)
            AND coalesce(l.locked_until, p.locked_until) IS NOT DISTINCT FROM p.locked_until
            AS unchanged
   FROM p LEFT JOIN r ON r.target = p.target
@@ -281,6 +299,7 @@ same_rep AS (
   LEFT JOIN lost x ON x.target = p.target
   LEFT JOIN merged h ON h.person_id = p.target
   LEFT JOIN folded f ON f.target = p.target
+  LEFT JOIN logged g ON g.target = p.target
 )
 SELECT *,
        'merge: ' || coalesce(array_to_string(old_person_ids, ', '), '?') || ' into '
