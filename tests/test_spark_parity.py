@@ -391,18 +391,24 @@ def two_nights(tmp_path_factory):
     return duck, spark, ran.json(), duck_night2
 
 
+def _empty_night_from(tmp_path, state, *options):
+    """A night with no new files from `state`, in a new workspace, to `tmp_path/out`."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    return Cli(tmp_path / "none.duckdb")("run", "--engine", "spark", "--inbox", inbox,
+                                         "--state", state, "--output", tmp_path / "out",
+                                         "--as-of", AS_OF, *options)
+
+
 @pytest.mark.parametrize("copied", ["no folder", "no file"])
 def test_a_state_without_a_table_a_night_carries_is_refused(two_nights, tmp_path, copied):
     spark = two_nights[1]
-    state, inbox = tmp_path / "state", tmp_path / "inbox"
+    state = tmp_path / "state"
     shutil.copytree(spark.db.parent / "out1", state)
     shutil.rmtree(state / "ownership")  # every person would be dealt again
     if copied == "no file":  # a copy stopped before the table's files
         (state / "ownership").mkdir()
-    inbox.mkdir()
-    ran = Cli(tmp_path / "none.duckdb")("run", "--engine", "spark", "--inbox", inbox,
-                                        "--state", state, "--output", tmp_path / "out",
-                                        "--as-of", AS_OF)
+    ran = _empty_night_from(tmp_path, state)
     assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
         f"error: --state {state}: incomplete Spark output: no ownership table; give the "
         "whole --output folder of the last night"))
@@ -411,15 +417,12 @@ def test_a_state_without_a_table_a_night_carries_is_refused(two_nights, tmp_path
 
 def test_a_state_copied_in_part_is_refused(two_nights, tmp_path):
     spark = two_nights[1]
-    state, inbox = tmp_path / "state", tmp_path / "inbox"
+    state = tmp_path / "state"
     shutil.copytree(spark.db.parent / "out2", state)
     part = _a_table_in_parts(state)[0]
     table = part.parent.name
     part.unlink()  # a copy that lost one file: those rows' persons would start over
-    inbox.mkdir()
-    ran = Cli(tmp_path / "none.duckdb")("run", "--engine", "spark", "--inbox", inbox,
-                                        "--state", state, "--output", tmp_path / "out",
-                                        "--as-of", AS_OF)
+    ran = _empty_night_from(tmp_path, state)
     last = ran.stderr.splitlines()[-1]
     assert ran.exit_code == 2 and last.startswith(
         f"error: --state {state}: incomplete Spark output: its {table} table holds ")
@@ -443,16 +446,13 @@ def test_a_state_reads_only_the_parquet_files_it_counted(two_nights, tmp_path):
     import json
 
     spark = two_nights[1]
-    state, inbox = tmp_path / "state", tmp_path / "inbox"
+    state = tmp_path / "state"
     shutil.copytree(spark.db.parent / "out1", state)
     part = sorted((state / "ownership").glob("*.parquet"))[0]
     shutil.copy(part, f"{part}.bak")
     shutil.copy(part, state / "ownership" / "part-00099")
     (state / "leads" / "README").write_text("copied from the cluster on Monday\n")
-    inbox.mkdir()
-    ran = Cli(tmp_path / "none.duckdb")("run", "--engine", "spark", "--inbox", inbox,
-                                        "--state", state, "--output", tmp_path / "out",
-                                        "--as-of", AS_OF, "--json")
+    ran = _empty_night_from(tmp_path, state, "--json")
     assert ran.exit_code == 0, ran.stderr[-2000:]
     was = json.loads((state / "_leadctl_run.json").read_text())["tables"]
     assert {n: ran.json()["tables"][n] for n in ("ownership", "leads", "persons")} == {
@@ -461,14 +461,11 @@ def test_a_state_reads_only_the_parquet_files_it_counted(two_nights, tmp_path):
 
 def test_a_state_file_without_a_column_of_its_table_is_refused(two_nights, tmp_path):
     spark = two_nights[1]
-    state, inbox = tmp_path / "state", tmp_path / "inbox"
+    state = tmp_path / "state"
     shutil.copytree(spark.db.parent / "out1", state)
     part = sorted((state / "leads").glob("*.parquet"))[0]
     _without_column(part, "phone")  # read as the first file's schema: phones lost
-    inbox.mkdir()
-    ran = Cli(tmp_path / "none.duckdb")("run", "--engine", "spark", "--inbox", inbox,
-                                        "--state", state, "--output", tmp_path / "out",
-                                        "--as-of", AS_OF)
+    ran = _empty_night_from(tmp_path, state)
     assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
         f"error: --state {state}: its leads table's file {part.name} has no phone column: "
         "not this version's output or a damaged copy; give the whole --output folder of "
