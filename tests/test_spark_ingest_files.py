@@ -162,3 +162,25 @@ def test_a_stray_quote_in_a_file_duckdb_reads_unquoted_loads_as_on_duckdb(spark_
     expected = ([("U1", "Li", "13922220021", None, 1), ("U2", '"Jo" e', "13922220022", None, 2)],
                 [])
     assert _both(spark_ws, tmp_path, path) == [expected, expected]
+
+
+def test_a_file_with_no_quote_skips_the_quote_passes(spark_ws, tmp_path, monkeypatch):
+    """A quote-free file (the common case) is not scanned again for quoting on Spark;
+    one quote anywhere (here in the last line) and it is."""
+    from leadctl.ingest.load import ingest_paths
+    from leadctl.spark import ingest
+    from leadctl.spark.ingest import SparkReader
+
+    scanned = []
+    checked = ingest._store_stray_quote_lines
+    monkeypatch.setattr(ingest, "_store_stray_quote_lines",
+                        lambda ws, path, *a: scanned.append(path.name) or checked(ws, path, *a))
+    for name, last in (("plain.csv", "Q2,Li,13922220032"), ("quoted.csv", 'Q2,"Li",1392')):
+        path = tmp_path / name
+        path.write_text(f"lead_id,name,phone\nQ1,Wang,13922220031\n{last}\n")
+        spark_ws.execute("DELETE FROM leads")
+        ingest_paths(spark_ws, [str(path)], reader=SparkReader(spark_ws.spark))
+        assert spark_ws.execute("SELECT count(*) FROM leads").fetchall()[0][0] == 2
+    assert scanned == ["quoted.csv"]
+    assert not ingest.has_quote(tmp_path / "plain.csv")
+    assert ingest.has_quote(tmp_path / "quoted.csv")

@@ -146,7 +146,10 @@ class SparkReader(DuckDBReader):
         elif fmt.eof_mark:
             temp = without_eof_mark(path, fmt.encoding)
             location = _location(temp)
-        if not isinstance(path, ClusterPath):
+        # A local file with no quote at all has no quoting to mend or check: its quote
+        # passes (a Python scan, and a Spark scan of every line) are skipped.
+        quoted = isinstance(path, ClusterPath) or has_quote(temp or path)
+        if quoted and not isinstance(path, ClusterPath):
             # ` "Bei, Chao"` is a quoted value on DuckDB: a copy with `"Bei, Chao"`
             joined = without_space_before_quotes(temp or path, fmt.delimiter)
             if joined is not None:
@@ -169,7 +172,8 @@ class SparkReader(DuckDBReader):
         # One file's partitions are byte ranges in order, so this is the record number.
         ws.store_frame("_stage_all", rows.withColumn(
             "row_number", F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))))
-        strays = _store_stray_quote_lines(ws, path, fmt, location, options, len(header))
+        strays = _store_stray_quote_lines(ws, path, fmt, location, options, len(header)) \
+            if quoted else None
         cols = ", ".join(_quoted(c) for c in header)
         # Filters of the materialised _stage_all: short lineage, not materialised again.
         usable = _usable_sql(len(header), fmt.delimiter, strays)
@@ -204,6 +208,13 @@ def _spaced_quote(delimiter: str) -> re.Pattern:
     value = rb'"(?:[^"\r\n]|"")*"'
     return re.compile(start + rb"(?:(" + value + rb")| (" + value + rb")(?= *(?:" + d
                       + rb"|\r|\n|\Z)))")
+
+
+def has_quote(path: Path) -> bool:
+    """Whether a local file (in an ASCII-compatible encoding, where a quote is only ever
+    its ASCII byte) holds a `"` anywhere."""
+    with open(path, "rb") as fh:
+        return any(b'"' in chunk for chunk in iter(lambda: fh.read(_CHUNK), b""))
 
 
 def without_space_before_quotes(path: Path, delimiter: str) -> Path | None:
