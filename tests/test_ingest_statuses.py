@@ -816,3 +816,15 @@ def test_a_file_that_grows_while_read_loads_nothing_until_read_whole(cli, tmp_pa
     assert [f["status"] for f in cli("ingest", inbox, "--json").json()["files"]] == [
         "skipped_duplicate"]
     assert events.read_text().count("visit") == 2
+
+
+def test_an_unnamed_column_with_no_value_is_no_attribute(cli, tmp_path):
+    """A header's trailing delimiters (a spreadsheet's export) named columns the reader
+    calls column3, column4: every lead had `{"column3": null}` among its attributes. An
+    unnamed column that holds a value somewhere stays, under the reader's name."""
+    path = write(tmp_path / "ends.csv", "lead_id,name,phone,,\nT1,Li,13922220041,,\n"
+                                        "T2,Wang,13922220042,,x\n")
+    assert cli("ingest", path).exit_code == 0
+    assert db_rows(cli, "SELECT lead_id, CAST(attributes AS VARCHAR) FROM leads "
+                        "ORDER BY lead_id") == [("T1", '{"column4":null}'),
+                                                ("T2", '{"column4":"x"}')]

@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.skipif(MISSING is not None, reason=
 LEADS = ("SELECT lead_id, name, phone, CAST(created_at AS VARCHAR), row_number "
          "FROM leads ORDER BY row_number")
 REJECTS = "SELECT row_number, reason, detail FROM rejects ORDER BY row_number"
+ATTRIBUTES = "SELECT lead_id, CAST(attributes AS VARCHAR) FROM leads ORDER BY lead_id"
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def spark_ws():
     ws.close()
 
 
-def _both(spark_ws, tmp_path, path):
+def _both(spark_ws, tmp_path, path, leads=LEADS):
     """(leads, rejects) of `path` ingested on DuckDB and on Spark."""
     from leadctl.ingest.load import ingest_paths
     from leadctl.spark.ingest import SparkReader
@@ -39,9 +40,9 @@ def _both(spark_ws, tmp_path, path):
     for table in ("leads", "rejects", "ingested_files"):
         spark_ws.execute(f"DELETE FROM {table}")
     ingest_paths(spark_ws, [str(path)], reader=SparkReader(spark_ws.spark))
-    return [(db_rows(duck, LEADS), db_rows(duck, REJECTS)),
+    return [(db_rows(duck, leads), db_rows(duck, REJECTS)),
             tuple([tuple(r) for r in spark_ws.execute(sql).fetchall()]
-                  for sql in (LEADS, REJECTS))]
+                  for sql in (leads, REJECTS))]
 
 
 @pytest.mark.parametrize("codec, bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")])
@@ -184,3 +185,10 @@ def test_a_file_with_no_quote_skips_the_quote_passes(spark_ws, tmp_path, monkeyp
     assert scanned == ["quoted.csv"]
     assert not ingest.has_quote(tmp_path / "plain.csv")
     assert ingest.has_quote(tmp_path / "quoted.csv")
+
+
+def test_an_unnamed_column_with_no_value_is_no_attribute_as_on_duckdb(spark_ws, tmp_path):
+    path = tmp_path / "ends.csv"
+    path.write_text("lead_id,name,phone,,\nT1,Li,13922220041,,\nT2,Wang,13922220042,,x\n")
+    duck, spark = _both(spark_ws, tmp_path, path, leads=ATTRIBUTES)
+    assert duck == spark == ([("T1", '{"column4":null}'), ("T2", '{"column4":"x"}')], [])

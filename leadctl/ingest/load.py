@@ -564,6 +564,7 @@ def _ingest_file(ws: Workspace, path: Path, options: IngestOptions,
         if kind == "events":  # its `id` names no lead (LEADS_ONLY_ALIASES)
             mapping, extra = map_columns(columns, alias_maps["events"], written)
         fields = field_columns(columns, alias_maps[kind], written)
+        extra = _without_empty_unnamed(ws, rows_sql, columns, written, extra)
         result.kind = kind
         # Rejected rows are counted as inserted (an INSERT returns its count on DuckDB and
         # on the Spark executor): no count of rejects afterwards.
@@ -822,6 +823,19 @@ def _invalid(ws, rows_sql, columns, file_id, source, kind, reason, detail, resul
     result.rejected += _inserted(ws, sql.whole_file_reject_sql(
         rows_sql, columns, file_id, source, kind, reason, detail, at=at))
     result.status, result.message = "invalid", detail
+
+
+def _without_empty_unnamed(ws, rows_sql: str, columns: list[str], written: list[str] | None,
+                           extra: list[str]) -> list[str]:
+    """`extra` less the columns with no name in the header and no value in the file (a
+    header's trailing delimiter: the reader names it `column3`, and every lead had
+    `{"column3": null}` among its attributes). An unnamed column with a value stays."""
+    unnamed = [c for c, w in zip(columns, written or [], strict=False)
+               if not str(w).strip() and c in extra]
+    if not unnamed:
+        return extra
+    found = ws.rows(sql.values_in_columns_sql(rows_sql, unnamed))[0]
+    return [c for c in extra if c not in unnamed or found[c]]
 
 
 def _read_fields(rows_sql: str, mapping: dict[str, str], fields: dict[str, list[str]],

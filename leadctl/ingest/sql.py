@@ -170,6 +170,12 @@ def struct_json_sql(columns: list[str], keys: dict[str, str] | None = None) -> s
     return f"to_json(struct_pack({parts}))"
 
 
+def values_in_columns_sql(rows_sql: str, columns: list[str]) -> str:
+    """One row: per column of `columns`, whether any of the rows has a value in it."""
+    found = ", ".join(f"count({ident(c)}) > 0 AS {ident(c)}" for c in columns)
+    return f"SELECT {found} FROM ({rows_sql}) AS r"
+
+
 def read_csv_sql(path: str, delimiter: str, rejects_table: str, rejects_scan: str,
                  columns: list[str] | None = None) -> str:
     """DuckDB's reader, its dialect sniffed; with `columns` (the header's names) the
