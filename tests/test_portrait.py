@@ -714,6 +714,19 @@ def test_not_found_with_reveal_echoes_what_it_tried_unmasked_too(ws_cli, tmp_pat
         "(tried wechat zh****_9)"]
 
 
+def test_a_revealed_failure_looks_up_once(ws_cli, monkeypatch):
+    """The masked text the log keeps came from a second, masked run of the whole lookup."""
+    from leadctl.identity import lookup
+
+    calls = []
+    hits = lookup._hits
+    monkeypatch.setattr(lookup, "_hits", lambda *a, **k: calls.append(1) or hits(*a, **k))
+    for reveal in ((), ("--reveal",)):
+        calls.clear()
+        assert ws_cli("portrait", "13900009999", *reveal).exit_code == 1
+        assert len(calls) == 2  # exactly, then case-folded for the lead and person id
+
+
 def test_a_value_of_a_lead_ingested_since_the_last_resolve_says_to_resolve(cli, tmp_path):
     # (its phone said only that no lead matched, its lead id to run resolve)
     inbox = tmp_path / "z.csv"

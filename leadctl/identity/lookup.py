@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from leadctl import pii
@@ -340,22 +341,19 @@ def phone_region(ws) -> str:
         return "CN"
 
 
+def _failure(cls, message: Callable[[bool], str], reveal: bool, *args):
+    """`cls` with `message(reveal)`; with `reveal`, its masked text `message(False)` for
+    the log too (one lookup makes both)."""
+    exc = cls(message(reveal), *args)
+    if reveal:
+        exc.log_text = message(False)
+    return exc
+
+
 def resolve_person(ws, query: str, *, reveal: bool = False) -> tuple[str, list[str]]:
     """The one person a query names, with how it matched; NotFound / AmbiguousQuery else.
     With `reveal`, such an error says the values as typed, and carries the masked text
     for the log (`log_text`): the log's own filter knows no WeChat or device id."""
-    try:
-        return _resolve_person(ws, query, reveal=reveal)
-    except (NotFound, AmbiguousQuery) as exc:
-        if reveal:
-            try:
-                _resolve_person(ws, query, reveal=False)
-            except (NotFound, AmbiguousQuery) as masked:
-                exc.log_text = str(masked)
-        raise
-
-
-def _resolve_person(ws, query: str, *, reveal: bool) -> tuple[str, list[str]]:
     if not query.strip():
         raise UsageError("the query is empty: give a phone, email, WeChat id, ID card, "
                          "lead id or person id")
@@ -374,7 +372,6 @@ def _resolve_person(ws, query: str, *, reveal: bool) -> tuple[str, list[str]]:
             # lookups): then both are candidates, as a phone that is a lead id elsewhere
             _unless_another_person(ws, query, lookups, found[0], reveal)
             return found[0], ["person_id"]
-    shown = _shown(query, lookups, reveal)
     hits = _hits(ws, lookups)
     person = _one_person(hits)
     if person:
@@ -386,19 +383,21 @@ def _resolve_person(ws, query: str, *, reveal: bool) -> tuple[str, list[str]]:
         person, found = next(iter(by_person.items()))
         return person, _matched_by(found)
     if by_person:
-        raise AmbiguousQuery(_ambiguous_message(query, shown, by_person),
-                             candidates(ws, by_person, reveal=reveal))
+        raise _failure(AmbiguousQuery, lambda shows: _ambiguous_message(
+            query, _shown(query, lookups, shows), by_person), reveal,
+            candidates(ws, by_person, reveal=reveal))
     barred = [h for h in hits if h.status != "ok"]
     if barred:
-        raise NotFound(" ".join(_barred_message(h, lookups, reveal) for h in barred)
-                       + " Look the person up by lead id or person id.")
+        raise _failure(NotFound, lambda shows: " ".join(
+            _barred_message(h, lookups, shows) for h in barred)
+            + " Look the person up by lead id or person id.", reveal)
     merged = _merged_into(ws, lookups)
     if merged:
         return merged, ["merged_person_id"]
     if hits:
-        raise NotFound(f"{shown!r} was ingested but is not linked to a person yet: "
-                       "run `leadctl resolve` (or the nightly `leadctl run`)")
-    tried = ", ".join(dict.fromkeys(describe_lookup(lk, reveal) for lk in lookups))
+        raise _failure(NotFound, lambda shows: (
+            f"{_shown(query, lookups, shows)!r} was ingested but is not linked to a person "
+            "yet: run `leadctl resolve` (or the nightly `leadctl run`)"), reveal)
     card = next((lk for lk in lookups if lk.kind == "id_card"), None)
     hint = ("; the ID card checksum is wrong (a typo?)"
             if card and not id_card_checksum_ok(card.value) else "")
@@ -411,7 +410,10 @@ def _resolve_person(ws, query: str, *, reveal: bool) -> tuple[str, list[str]]:
     if unread:
         hint += (f"; {unread} lead(s) ingested since the last resolve are not looked up "
                  "yet: run `leadctl resolve` (or the nightly `leadctl run`) and ask again")
-    raise NotFound(f"no lead or person matches {shown!r} (tried {tried}){hint}")
+    raise _failure(NotFound, lambda shows: (
+        f"no lead or person matches {_shown(query, lookups, shows)!r} (tried "
+        f"{', '.join(dict.fromkeys(describe_lookup(lk, shows) for lk in lookups))}){hint}"),
+        reveal)
 
 
 def _unless_another_person(ws, query: str, lookups: list[Lookup], person_id: str,
@@ -424,8 +426,8 @@ def _unless_another_person(ws, query: str, lookups: list[Lookup], person_id: str
         named = _linking(_hits(ws, probes))
         by_person = {**named, person_id: [
             Hit("person_id", "ok", None, 1, 1, person_id), *named.get(person_id, [])]}
-        raise AmbiguousQuery(
-            _ambiguous_message(query, _shown(query, lookups, reveal), by_person),
+        raise _failure(AmbiguousQuery, lambda shows: _ambiguous_message(
+            query, _shown(query, lookups, shows), by_person), reveal,
             candidates(ws, by_person, reveal=reveal))
 
 
