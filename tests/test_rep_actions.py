@@ -425,9 +425,9 @@ def test_a_rep_action_on_a_lock_the_night_recorded_as_a_conflict_records_it_once
     """Both X and Y are sold before the night (run on a copy of the workspace, as a Spark
     night with --db sees it), which merges X into Y: Y's earlier sale keeps its lock, X's
     rep's lock is the night's conflict. X's rep changes X's status while the night runs:
-    load-results folds X's state again, which keeps Y's state as it is and finds X's lock
-    recorded already — no second conflict and no second `merge` row (there were two, the
-    same lock pair twice), as the DuckDB engine has one."""
+    Y is the other rep's now, so load-results does not apply it (the DuckDB engine refuses
+    it after its night) — no second conflict and no second `merge` row (a fold of X's
+    state logged the same lock pair twice), as the DuckDB engine has one."""
     ws, second, x, y, x_rep, y_rep = _a_night_merging_two_sold_persons(tmp_path,
                                                                       x_sold_first=True)
     assert ws("status", x, "appointment", "--rep", x_rep, "--as-of", "2026-11-02"
@@ -438,11 +438,12 @@ def test_a_rep_action_on_a_lock_the_night_recorded_as_a_conflict_records_it_once
         [(f"merge: {x} into {y}; kept the state of {y} (by lock); conflict: active lock "
           f"of {x_rep} not kept, see leadctl identity conflicts",)],
         [(y_rep, "closed", dt.date(2027, 4, 30))])
-    for _ in range(2):  # loading the output again changes nothing either
+    for not_applied in (1, 0):  # loading the output again changes nothing either
         loaded = ws("load-results", tmp_path / "out2", "--json")
         assert loaded.exit_code == 0, loaded.stderr
-        assert [loaded.json()[k] for k in ("rep_actions_kept", "merged_states", "conflicts")
-                ] == [1, 0, 0]
+        assert [loaded.json()[k] for k in ("rep_actions_kept", "rep_actions_not_applied",
+                                           "merged_states", "conflicts")
+                ] == [0, not_applied, 0, 0]
         assert _conflict_and_fold(ws, y) == night_fold
         assert _rows(ws.db, f"SELECT count(*) FROM ownership WHERE person_id = '{x}'"
                      ) == [(0,)]
@@ -536,3 +537,71 @@ def test_a_sale_on_an_id_the_night_merged_away_logs_the_merge_once(acted_while_m
     assert again.exit_code == 0, again.stderr
     assert [again.json()[k] for k in ("merged_states", "conflicts")] == [0, 0]
     assert [_rows(ws.db, merges), _rows(ws.db, conflicts)] == expected
+
+
+_STATE = "SELECT pool, owner, status, status_since, locked_until FROM ownership WHERE person_id = "
+
+
+def test_a_status_made_while_the_night_took_the_person_back_to_the_pool_is_not_applied(
+        tmp_path):
+    """X is rep's, pending since 11-01; the night as of 11-05 sends it back to the public
+    sea (its SLA, 3 days, passed); meanwhile rep sets X to contacting in the workspace.
+    load-results put the workspace's row back whole (rep's again, contacting), undoing
+    the night's return. The DuckDB engine refuses that status after its night (X has no
+    owner): X stays as the night left it, and no status row is logged."""
+    night = Cli(tmp_path / "night.duckdb")
+    assert night("run", "--inbox", SAMPLE_INBOX, "--as-of", AS_OF).exit_code == 0
+    _fake_spark_output(night.db, tmp_path / "out1")
+    ws = Cli(tmp_path / "ws.duckdb")
+    assert ws("load-results", tmp_path / "out1").exit_code == 0
+    x, rep = _rows(ws.db, "SELECT person_id, owner FROM ownership WHERE owner IS NOT NULL "
+                          "AND locked_until IS NULL AND status = 'pending' "
+                          "ORDER BY person_id LIMIT 1")[0]
+    second, duck = Cli(tmp_path / "night2.duckdb"), Cli(tmp_path / "duck.duckdb")
+    second.db.write_bytes(ws.db.read_bytes())
+    duck.db.write_bytes(ws.db.read_bytes())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for db in (second, duck):
+        assert db("run", "--inbox", empty, "--as-of", "2026-11-05").exit_code == 0
+    (run_id,) = _rows(second.db, "SELECT max(run_id) FROM runs")[0]
+    _fake_spark_output(second.db, tmp_path / "out2", run_id=run_id, with_log=True,
+                       as_of="2026-11-05")
+    refused = duck("status", x, "contacting", "--rep", rep, "--as-of", "2026-11-05")
+    assert refused.exit_code == 2 and "has no owner" in refused.stderr
+    assert ws("status", x, "contacting", "--rep", rep, "--as-of", "2026-11-05").exit_code == 0
+    returned = [("public_sea", None, None, dt.date(2026, 11, 5), None)]
+    statuses = f"SELECT count(*) FROM assignments WHERE rule = 'status' AND person_id = '{x}'"
+    for not_applied in (1, 0):  # a second load finds the status gone: the same state
+        loaded = ws("load-results", tmp_path / "out2", "--json")
+        assert loaded.exit_code == 0, loaded.stderr
+        assert _rows(ws.db, f"{_STATE}'{x}'") == _rows(duck.db, f"{_STATE}'{x}'") == returned
+        assert _rows(ws.db, statuses) == [(0,)]
+        assert [loaded.json().get(k) for k in ("rep_actions_kept", "rep_actions_not_applied")
+                ] == [0, not_applied]
+
+
+def test_a_status_on_an_id_the_night_merged_into_another_reps_person_is_not_applied(
+        tmp_path):
+    """The night merges X (rep's) into Y (another rep's; a tie keeps Y's state); meanwhile
+    rep sets X to appointment in the workspace. load-results folded X's row, with that
+    status, into Y by on_merge: the more advanced status won and Y went to X's rep. The
+    DuckDB engine refuses the status after its night (Y is the other rep's): Y stays the
+    night's, and neither a status nor a fold's merge row is logged."""
+    ws, x, y, rep = _a_night_that_merges(tmp_path)
+    night = Cli(tmp_path / "night.duckdb")  # the DuckDB engine's workspace after night 2
+    refused = night("status", x, "appointment", "--rep", rep, "--as-of", "2026-11-02")
+    assert refused.exit_code == 2 and "not " + rep in refused.stderr
+    assert ws("status", x, "appointment", "--rep", rep, "--as-of", "2026-11-02"
+              ).exit_code == 0
+    loaded = ws("load-results", tmp_path / "out2", "--json")
+    assert loaded.exit_code == 0, loaded.stderr
+    (y_rep,) = _rows(night.db, f"SELECT owner FROM ownership WHERE person_id = '{y}'")[0]
+    assert y_rep != rep
+    assert _rows(ws.db, f"{_STATE}'{y}'") == _rows(night.db, f"{_STATE}'{y}'") == [
+        ("sales_other", y_rep, "pending", dt.date(2026, 11, 1), None)]
+    assert _rows(ws.db, f"SELECT count(*) FROM ownership WHERE person_id = '{x}'") == [(0,)]
+    assert _rows(ws.db, "SELECT rule, count(*) FROM assignments WHERE rule IN "
+                        "('status', 'merge') GROUP BY rule") == [("merge", 1)]
+    assert [loaded.json().get(k) for k in ("rep_actions_kept", "rep_actions_not_applied",
+                                           "merged_states")] == [0, 1, 0]

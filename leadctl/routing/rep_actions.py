@@ -47,6 +47,7 @@ SOURCES = {"assignments": "_rep_assignments", "ownership": "_rep_ownership",
            "ownership_conflicts": "_rep_conflicts"}
 NEW_ACTIONS = "_rep_new_actions"
 NEW_SALES = "_rep_new_sales"
+NOT_APPLIED = "_rep_not_applied"
 INTENT = "_rep_intent"
 STATES = "_rep_states"
 SALES_COLUMNS = ("sold_at", "run_id", "person_id", "rep", "amount", "locked_until")
@@ -155,20 +156,38 @@ SELECT count(DISTINCT person_id) AS persons, min(person_id) AS example FROM (
 WHERE person_id NOT IN {KNOWN_PERSONS}"""
 
 
+def not_applied_sql() -> str:
+    """The new status changes (of NEW_ACTIONS) that are not applied: those of a person
+    with only status changes whom the target gave to another owner (or to none) than the
+    one the status was set on — its own row, or, for an id the target merged away, the
+    survivor's. A status is a rep's note on the lead the rep owns: the DuckDB engine
+    refuses one on a person the rep does not own (lifecycle.set_status), and applied
+    after the night it would put the person back with the rep the night took it from
+    (the owner, pool and lock of the state before the night; or the survivor's state,
+    by the on_merge fold). The target's row stays as it is and nothing is logged."""
+    return f"""SELECT n.{', n.'.join(LOG_COLUMNS)} FROM {NEW_ACTIONS} n
+JOIN {SOURCES['ownership']} w ON w.person_id = n.person_id
+LEFT JOIN person_aliases a ON a.old_person_id = n.person_id
+JOIN ownership t ON t.person_id = coalesce(a.person_id, n.person_id)
+WHERE t.owner IS DISTINCT FROM w.owner
+  AND NOT EXISTS (SELECT 1 FROM {NEW_ACTIONS} o WHERE o.person_id = n.person_id
+                  AND o.rule <> 'status')
+  AND n.person_id NOT IN (SELECT person_id FROM {NEW_SALES})"""
+
+
 def acted_states_sql(acted: str) -> str:
     """The state each person of `acted` (a SELECT of ids) takes: the target's row with the
     source's actions applied over it, as the DuckDB engine applies an action after the
     night. The source's row is the state after the actions, but over the state before the
     target's night: taken whole it undid what the night decided (a merge's longer lock of
     the same rep, say). So a person with only status changes keeps the target's row with
-    the source's status and status_since, while its owner is the one the status was set
-    on; otherwise (a claim, a sale or a fold's merge row set the owner, pool and lock; or
-    the night gave the person to another owner) it takes the source's row, and of one
-    rep's locks the later (a sale never shortens a lock; the night's merge kept the latest
-    of that rep's). A person the target has no row for (a retired id) takes the source's."""
+    the source's status and status_since (its owner is the one the status was set on:
+    `not_applied_sql` left the others out); otherwise (a claim, a sale or a fold's merge
+    row set the owner, pool and lock) it takes the source's row, and of one rep's locks
+    the later (a sale never shortens a lock; the night's merge kept the latest of that
+    rep's). A person the target has no row for (a retired id) takes the source's."""
     own = ", ".join(OWNERSHIP_COLUMNS)
-    status_only = ("t.person_id IS NOT NULL AND k.status_only = 1 "
-                   "AND t.owner IS NOT DISTINCT FROM w.owner")
+    status_only = "t.person_id IS NOT NULL AND k.status_only = 1"
     cols = []
     for c in OWNERSHIP_COLUMNS:
         if c == "person_id":
@@ -200,7 +219,9 @@ def merge_sql(target_sales: str = "sales") -> list[str]:
     target's sales, when its own `sales` table is not them); sales are added once; the
     intent date is the later of both; the source's conflicts the target does not have are
     added (a merge row of a fold is an action: its person takes the source's state, the
-    one after the fold). An action on a
+    one after the fold). A status change on a person the target gave to another owner
+    is neither applied nor logged (`not_applied_sql`, counted by `count_not_applied_sql`).
+    An action on a
     person the target has merged away keeps its retired id here: its ownership row is one
     of a merged-away person, which `routing.merge.carry_ownership` then folds into the
     survivor by the on_merge policy (a lock kept, or a conflict recorded), as the DuckDB
@@ -218,6 +239,8 @@ WHERE {_unseen_sale(target_sales)}""",
         f"""CREATE OR REPLACE TEMP TABLE {new} AS
 SELECT {', '.join(f's.{c}' for c in LOG_COLUMNS)} FROM {SOURCES['assignments']} s
 WHERE s.person_id IN {known} AND {_unseen_action()}""",
+        f"CREATE OR REPLACE TEMP TABLE {NOT_APPLIED} AS {not_applied_sql()}",
+        f"DELETE FROM {new} WHERE person_id IN (SELECT person_id FROM {NOT_APPLIED})",
         f"CREATE OR REPLACE TEMP TABLE {STATES} AS {acted_states_sql(acted)}",
         f"DELETE FROM ownership WHERE person_id IN {acted}",
         f"INSERT INTO ownership ({own}) SELECT {own} FROM {STATES}",
@@ -265,6 +288,11 @@ def count_new_sql() -> str:
             "WHERE rule = 'sale'))")
 
 
+def count_not_applied_sql() -> str:
+    """The status changes not applied (`not_applied_sql`)."""
+    return f"SELECT count(*) FROM {NOT_APPLIED}"
+
+
 def drop_sql() -> list[str]:
-    return [f"DROP TABLE IF EXISTS {name}"
-            for name in (*SOURCES.values(), NEW_ACTIONS, NEW_SALES, INTENT, STATES)]
+    return [f"DROP TABLE IF EXISTS {name}" for name in
+            (*SOURCES.values(), NEW_ACTIONS, NEW_SALES, NOT_APPLIED, INTENT, STATES)]

@@ -714,6 +714,7 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                        f"read_parquet({literal(str(folder / 'sales' / '*.parquet'))})")
         ws.script(rep_actions.merge_sql(run_sales))
         kept = int(ws.scalar(rep_actions.count_new_sql()) or 0)
+        not_applied = int(ws.scalar(rep_actions.count_not_applied_sql()) or 0)
         if run_sales == RUN_SALES:
             ws.execute(rep_actions.run_sales_sql(RUN_SALES))
         # The run's intents too (a new workspace had none: its dormancy clock), the later
@@ -735,5 +736,6 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                                                  "timings": run.get("timings")}, output)
     return {"output": output, "run_id": run.get("run_id"), "as_of": run.get("as_of"),
             "tables": {n: run.get("tables", {}).get(n) for n in tables},
-            "rep_actions_kept": kept, "merged_states": folded.get("merged", 0),
+            "rep_actions_kept": kept, "rep_actions_not_applied": not_applied,
+            "merged_states": folded.get("merged", 0),
             "conflicts": folded.get("conflicts", 0)}
