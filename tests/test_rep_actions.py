@@ -453,6 +453,23 @@ def test_a_rep_action_on_a_lock_the_night_recorded_as_a_conflict_records_it_once
 
 
 
+def test_a_repeat_sale_on_a_lock_the_night_recorded_as_a_conflict_moves_its_end(tmp_path):
+    """X's rep sells X again while the night that merged X into Y runs (the workspace still
+    has X as hers): the lock is the same (rep, person, first sale), only longer. Its open
+    conflict was recorded a second time, with the new end; now the one conflict shows it."""
+    ws, second, x, y, x_rep, y_rep = _a_night_merging_two_sold_persons(tmp_path,
+                                                                      x_sold_first=True)
+    assert ws("sale", x, "--rep", x_rep, "--as-of", "2026-11-03").exit_code == 0
+    for _ in range(2):  # loading the output again changes nothing
+        loaded = ws("load-results", tmp_path / "out2", "--json")
+        assert loaded.exit_code == 0, loaded.stderr
+        assert loaded.json()["conflicts"] == 0
+        assert _rows(ws.db, "SELECT person_id, kept_rep, other_person_id, other_rep, "
+                            "other_sold_at, other_locked_until, status "
+                            "FROM ownership_conflicts") == [
+            (y, y_rep, x, x_rep, dt.date(2026, 11, 2), dt.date(2027, 5, 2), "open")]
+
+
 @pytest.fixture(scope="module")
 def acted_while_merging(tmp_path_factory):
     """Night 1 (as of 11-02): X1, X2, Y1 (上海) and Z1 (北京), four persons. Then, in the

@@ -181,9 +181,11 @@ def candidates_sql(keep: Sequence[str], as_of: dt.date) -> str:
     it, that goes with it (`staying_locks_sql`, as `preferred_ids_sql` ranks it) —; for a
     row under a retired id (a rep action folded in, a split part's lock), the first on its
     own id; else on any id of the merged person.
-    `recorded`: the row's lock (its id, rep, sale and end) is the other lock of an open
+    `recorded`: the row's lock (its id, rep and first sale) is the other lock of an open
     conflict on `target` already — a state folded before that came back with a rep action
-    made meanwhile (rep_actions): not recorded, nor logged, a second time."""
+    made meanwhile (rep_actions): not recorded, nor logged, a second time (a repeat sale
+    meanwhile made it longer: rep_actions.extended_conflicts_sql moves the conflict's
+    end)."""
     day = date_literal(as_of)
     derived, key_cols, order = _ranking(keep, day)
     state = ", ".join(f"o.{c}" for c in _STATE)
@@ -217,7 +219,7 @@ WITH moved AS (
   SELECT s.*, r.current_id IS NOT NULL AS recorded
   FROM sold s LEFT JOIN recorded r ON r.current_id = s.target
        AND r.other_person_id = s.person_id AND r.other_rep = s.owner
-       AND r.other_sold_at = s.sold_at AND r.other_locked_until = s.locked_until
+       AND r.other_sold_at = s.sold_at
 ), keyed AS (
   SELECT *{key_cols}
   FROM states

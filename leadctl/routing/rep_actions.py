@@ -251,7 +251,25 @@ SELECT {sales} FROM {NEW_SALES} s WHERE {_unseen_sale('sales')}""",
         f"""INSERT INTO ownership_conflicts ({', '.join(CONFLICT_COLUMNS)})
 SELECT {', '.join(f's.{c}' for c in CONFLICT_COLUMNS)} FROM {SOURCES['ownership_conflicts']} s
 WHERE {_unseen_conflict()}""",
+        extended_conflicts_sql(),
     ]
+
+
+def extended_conflicts_sql() -> str:
+    """An open conflict's other lock ends as that rep's latest sale on that person since
+    the lock's first sale says: the rep sold the person again while the night that
+    recorded the conflict ran (the workspace still had it as the rep's), the same lock
+    made longer. (On the DuckDB engine no such sale can follow: the person is locked.)"""
+    key = ("detected_at", "person_id", "other_person_id", "other_rep")
+    return f"""UPDATE ownership_conflicts SET other_locked_until = e.locked_until
+FROM (SELECT {', '.join(f'c.{k}' for k in key)}, max(s.locked_until) AS locked_until
+      FROM ownership_conflicts c JOIN sales s ON s.person_id = c.other_person_id
+       AND s.rep = c.other_rep AND s.sold_at >= c.other_sold_at
+       AND s.locked_until > c.other_locked_until
+      WHERE c.status = 'open'
+      GROUP BY {', '.join(f'c.{k}' for k in key)}) AS e
+WHERE ownership_conflicts.status = 'open'
+  AND {' AND '.join(f'ownership_conflicts.{k} = e.{k}' for k in key)}"""
 
 
 def later_intents_sql(source: str) -> list[str]:
