@@ -518,3 +518,78 @@ def test_a_part_split_off_a_part_split_off_later_shows_the_first_persons_routing
     assert owners("2026-11-04") == {"F": "hu", "H": "hu", "X": "hu"}
     assert owners("2026-11-07") == {"F": "fay", "H": "hu", "X": "fay"}
     assert owners("2026-11-08") == {"F": "fay", "H": "hu", "X": "xu"}
+
+
+# -- find and report channels flag a later merge or split of the persons they show ------
+
+@pytest.fixture(scope="module")
+def merged_then_split(tmp_path_factory):
+    """L1 and L2 are two persons on 11-01; L3 (created 10-23: no late arrival) merges them
+    the night of 11-03; `identity unlink L3 L2` splits them the night of 11-07. L4, in
+    北京, is a third person no change touches. Returns what `find` (by city) and `report
+    channels` said as of a few days (as_of_differs, identity_as_of) after each night."""
+    tmp = tmp_path_factory.mktemp("merged_then_split")
+    cli = split_cli(tmp)
+    write(tmp / "n1" / "s1.csv", "lead_id,name,phone,city,created_at\n"
+          "L1,王小明,13912340001,上海,2026-10-20 10:00:00\n"
+          "L4,赵六,13700002222,北京,2026-10-21 10:00:00\n")
+    write(tmp / "n2" / "s3.csv", "lead_id,name,phone,wechat,city,created_at\n"
+          "L3,王小明,13912340001,wxbob88,上海,2026-10-23 09:00:00\n")
+
+    def flags(*args):
+        data = cli(*args, "--json").json()
+        # the persons listed (find) or counted (report): the check is not of an empty set
+        assert (data.get("count") or data.get("total", {}).get("persons")), args
+        return data["as_of_differs"], data["identity_as_of"]
+
+    def seen(*days):
+        return {(what, day): flags(*args, "--as-of", day) for day in days
+                for what, args in (("上海", ("find", "city = '上海市'")),
+                                   ("北京", ("find", "city = '北京市'")),
+                                   ("channels", ("report", "channels")))}
+
+    nights = {}
+    assert cli("run", "--inbox", tmp / "n1", "--as-of", "2026-11-01").exit_code == 0
+    nights["before"] = seen("2026-11-02")
+    assert cli("run", "--inbox", tmp / "n2", "--as-of", "2026-11-03").exit_code == 0
+    nights["merged"] = seen("2026-11-02", "2026-11-03")
+    assert cli("identity", "unlink", "L3", "L2", "--reason", "test").exit_code == 0
+    assert cli("run", "--as-of", "2026-11-07").exit_code == 0
+    nights["split"] = seen("2026-11-02", "2026-11-05", "2026-11-07")
+    # the merge and the split did happen, and touched only the 上海 persons
+    history = cli("portrait", "L2", "--json").json()["identity_history"]
+    assert [h["change"] for h in history] == ["split", "merge"]
+    return nights
+
+
+STORED = ["tags", "score"]  # the stored parts, of another date than the --as-of asked
+
+
+def test_find_as_of_flags_identity_when_a_later_merge_or_split_changed_a_listed_person(
+        merged_then_split):
+    # find listed the merged persons as of 11-02 (or 11-05, before the split) and said
+    # nothing: only a lead arriving later flagged `identity`, not a later merge or split
+    nights = merged_then_split
+    assert nights["before"][("上海", "2026-11-02")] == (STORED, None)
+    assert nights["merged"][("上海", "2026-11-02")] == ([*STORED, "identity"], "2026-11-03")
+    assert nights["merged"][("上海", "2026-11-03")] == ([], None)  # the merge's own night
+    assert nights["split"][("上海", "2026-11-02")] == ([*STORED, "identity"], "2026-11-07")
+    assert nights["split"][("上海", "2026-11-05")] == ([*STORED, "identity"], "2026-11-07")
+    assert nights["split"][("上海", "2026-11-07")] == ([], None)
+    # a list without a person the merge or split changed: nothing to flag
+    for night, days in (("before", ["2026-11-02"]), ("merged", ["2026-11-02"]),
+                        ("split", ["2026-11-02", "2026-11-05"])):
+        for day in days:
+            assert nights[night][("北京", day)] == (STORED, None), (night, day)
+
+
+def test_report_channels_as_of_flags_identity_when_a_later_merge_or_split_changed_a_person(
+        merged_then_split):
+    nights = merged_then_split
+    assert nights["before"][("channels", "2026-11-02")] == (STORED, None)
+    assert nights["merged"][("channels", "2026-11-02")] == (
+        [*STORED, "identity"], "2026-11-03")
+    assert nights["merged"][("channels", "2026-11-03")] == ([], None)
+    assert nights["split"][("channels", "2026-11-02")] == ([*STORED, "identity"], "2026-11-07")
+    assert nights["split"][("channels", "2026-11-05")] == ([*STORED, "identity"], "2026-11-07")
+    assert nights["split"][("channels", "2026-11-07")] == ([], None)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 
 from leadctl.identity import history as h
 from leadctl.identity.config import IdentityConfig
-from leadctl.identity.lookup import resolve_person
+from leadctl.identity.lookup import changed_after_sql, person_changes_sql, resolve_person
 from leadctl.identity.overrides import LeadRef, Override
 from leadctl.identity.resolve import resolve_identities
+from leadctl.workspace import open_memory
 from tests.test_identity_support import (
     add_leads,
     clusters,
@@ -270,3 +272,31 @@ def test_id_builders_are_plain_sql():
 
     assert h.new_id_sql("a.anchor", 0) == "'P' || substr(md5(a.anchor), 1, 12)"
     assert h.new_id_sql("a.anchor", 2) == "'P' || substr(md5(a.anchor || '#2'), 1, 12)"
+
+
+def test_a_persons_identity_changes_are_the_same_alone_and_in_a_set():
+    # One builder for the portrait's person and find's set: a row counts once for each
+    # person it names (its id, an id a later merge retired into it, one of its old ids)
+    ws = open_memory()
+    ws.execute("INSERT INTO runs (run_id, as_of) VALUES (1, DATE '2026-11-02'), "
+               "(2, DATE '2026-11-04'), (3, DATE '2026-11-06')")
+    # 1: Y absorbed X; 2: a split gave X back; 3: X absorbed Y (Y retired into X)
+    ws.execute("INSERT INTO identity_history VALUES (1, NULL, 'merge', 'Y', ['X', 'X'], 2, ''),"
+               " (2, NULL, 'split', 'X', ['Y'], 1, ''), (3, NULL, 'merge', 'X', ['Y'], 2, ''),"
+               " (3, NULL, 'merge', 'Z', ['W'], 2, '')")
+    ws.execute("INSERT INTO person_aliases VALUES ('Y', 'X'), ('W', 'Z')")
+
+    def runs(person):
+        return sorted(r[0] for r in ws.execute(f"SELECT run_id FROM ({person_changes_sql()})",
+                                               [person] * 3).fetchall())
+
+    assert (runs("X"), runs("Z"), runs("Y")) == ([1, 2, 3], [3], [1, 2, 3])
+    for day, alone in (("2026-11-01", {"X": "2026-11-06", "Z": "2026-11-06"}),
+                       ("2026-11-05", {"X": "2026-11-06", "Z": "2026-11-06"}),
+                       ("2026-11-06", {"X": None, "Z": None})):
+        as_of = dt.date.fromisoformat(day)
+        for person, expected in alone.items():
+            got = ws.scalar(changed_after_sql(as_of, "?"), [person] * 4)
+            assert (str(got) if got else None) == expected, (day, person)
+        both = ws.scalar(changed_after_sql(as_of, "SELECT 'X' UNION ALL SELECT 'Z'"))
+        assert (str(both) if both else None) == alone["X"], day

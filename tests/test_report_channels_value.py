@@ -357,7 +357,9 @@ def test_a_lead_without_created_at_arrives_at_its_ingest_on_the_workspace_clock(
 
 def test_a_report_as_of_a_day_before_a_merging_lead_says_its_persons_are_todays(tmp_path):
     # A1 (10-08) joins S1 and F1: as of 10-05 the report counts F1 as a duplicate of S1,
-    # which it was not yet; `identity` in as_of_differs says the persons are today's
+    # which it was not yet; `identity` in as_of_differs says the persons are today's,
+    # `identity_as_of` the latest change: the night of 10-10 that merged them, as the
+    # portrait dates it (A1's arrival, 10-08, is the earlier one)
     nights = {"n1": {"sem": "S1,13800001111,,2026-10-01 09:00",
                      "feed": "F1,13900003333,zs@example.com,2026-10-03 09:00"},
               "n2": {"agent": "A1,13800001111,zs@example.com,2026-10-08 09:00"}}
@@ -371,12 +373,14 @@ def test_a_report_as_of_a_day_before_a_merging_lead_says_its_persons_are_todays(
         report = cli("report", "channels", "--as-of", "2026-10-05", "--json").json()
         assert (report["as_of_differs"], report["identity_as_of"]) == (
             ([], None) if night == "n1" else
-            (["tags", "score", "identity"], "2026-10-08"))
+            (["tags", "score", "identity"], "2026-10-10"))
+    portrait = cli("portrait", "S1", "--as-of", "2026-10-05", "--json").json()
+    assert portrait["identity_as_of"] == "2026-10-10"
     refunds = cli("report", "channels", "--as-of", "2026-10-05", "--duplicates", "feed",
                   "-o", tmp_path / "d.csv", "--json").json()
-    assert (refunds["rows"], refunds["identity_as_of"]) == (1, "2026-10-08")
+    assert (refunds["rows"], refunds["identity_as_of"]) == (1, "2026-10-10")
     text = cli("report", "channels", "--as-of", "2026-10-05").stdout
-    assert "as of 2026-10-05 (tags, score as of 2026-10-10; identity as of 2026-10-08)" in text
+    assert "as of 2026-10-05 (tags, score, identity as of 2026-10-10)" in text
 
 
 def test_the_table_shows_the_cents_of_amounts_and_costs_that_have_them(vcli):

@@ -472,37 +472,31 @@ def _shown(query: str, lookups: list[Lookup], reveal: bool) -> str:
 ARRIVED_AT_SQL = "coalesce(l.created_at, f.ingested_at)"
 
 
-def arrived_after(ws, person_id: str, as_of: dt.date) -> dt.date | None:
-    """The day the person's latest lead arrived when that is after `as_of`: the identity a
-    screen shows (golden record, leads) then holds leads its as-of did not know yet."""
-    return ws.execute(arrived_after_sql(as_of, "?"), [person_id]).fetchone()[0]
-
-
-def arrived_after_sql(as_of: dt.date, persons: str | None = None, *,
-                      seen_by_then: bool = False) -> str:
+def arrived_after_sql(as_of: dt.date, persons: str | None = None) -> str:
     """A query of one value: the latest day a lead arrived (created_at, else its file's
     ingest time) after `as_of` in a person of `persons` (SQL giving person ids; None: every
-    person) — with `seen_by_then` only in a person one of whose leads had arrived by then
-    (the persons `report channels` counts); NULL when none did. One check for a screen of
-    one person (portrait, explain) and of a set (find, report channels)."""
+    person); NULL when none did. Part of `changed_after_sql`."""
     later = f"arrived_at >= {date_literal(as_of + dt.timedelta(days=1))}"
-    if not seen_by_then:  # the late leads first: a broad `find` matches 600k persons
-        return f"""
+    # the late leads first: a broad `find` matches 600k persons
+    return f"""
         SELECT CAST(max(arrived_at) AS DATE) FROM (
             SELECT l.lead_key, {ARRIVED_AT_SQL} AS arrived_at
             FROM leads l LEFT JOIN ingested_files f ON f.file_id = l.file_id) a
         JOIN person_leads pl ON pl.lead_key = a.lead_key
         WHERE {later}{f" AND pl.person_id IN ({persons})" if persons is not None else ""}"""
+
+
+def seen_by_sql(as_of: dt.date, persons: str | None = None) -> str:
+    """The persons of `persons` (SQL giving person ids; None: every person) one of whose
+    leads had arrived by `as_of` (or has no arrival time): those `report channels`
+    counts."""
     return f"""
-        WITH arrivals AS (
-            SELECT pl.person_id, {ARRIVED_AT_SQL} AS arrived_at
-            FROM person_leads pl JOIN leads l ON l.lead_key = pl.lead_key
-            LEFT JOIN ingested_files f ON f.file_id = l.file_id
-            {f"WHERE pl.person_id IN ({persons})" if persons is not None else ""})
-        SELECT max(day) FROM (
-            SELECT CAST(max(arrived_at) FILTER (WHERE {later}) AS DATE) AS day
-            FROM arrivals GROUP BY person_id
-            HAVING bool_or(arrived_at IS NULL OR NOT {later}))"""
+        SELECT DISTINCT pl.person_id FROM person_leads pl
+        JOIN leads l ON l.lead_key = pl.lead_key
+        LEFT JOIN ingested_files f ON f.file_id = l.file_id
+        WHERE ({ARRIVED_AT_SQL} IS NULL
+               OR {ARRIVED_AT_SQL} < {date_literal(as_of + dt.timedelta(days=1))})
+          {f"AND pl.person_id IN ({persons})" if persons is not None else ""}"""
 
 
 def change_days_sql(runs: str) -> str:
@@ -518,27 +512,72 @@ LEFT JOIN (SELECT run_id, max(as_of) AS day FROM assignments
 LEFT JOIN runs n ON n.run_id = r.run_id"""
 
 
-def person_changes_sql() -> str:
-    """The person's merges and splits (`identity_history` rows) with the `day` of each
-    (`change_days_sql`): those recorded under its id or one a later merge retired into it,
-    a split whose part that left is another (the part that kept the id finds it by its
-    `old_person_ids`), and a merge that retired its id before a split gave it back.
-    Parameters: the person's id three times."""
+HISTORY_COLUMNS = "run_id, changed_at, change, person_id, old_person_ids, leads, reason"
+
+
+def identity_changes_sql(persons: str) -> str:
+    """The merges and splits (`identity_history` rows) of each person of `persons` (SQL
+    giving person ids, read three times: `?` takes the id three times), one row per person
+    and change, with `of_person` (the person) and the `day` of each (`change_days_sql`).
+    A row is the person's when it was recorded under its id or one a later merge retired
+    into it (logs keep the id they were written under), or names it in `old_person_ids`:
+    a split's part that kept the id, a merge that retired the id before a split gave it
+    back. One definition for the portrait's person (`person_changes_sql`) and a screen's
+    set (`changed_after_sql`): three equi-joins (no OR over a set), each row once per
+    person."""
     return f"""WITH h AS (
-  SELECT run_id, changed_at, change, person_id, old_person_ids, leads, reason
-  FROM identity_history WHERE {recorded_under_sql()} OR list_contains(old_person_ids, ?)
+  SELECT {HISTORY_COLUMNS}, person_id AS of_person FROM identity_history
+  WHERE person_id IN ({persons})
+  UNION ALL
+  SELECT {", ".join(f"i.{c}" for c in HISTORY_COLUMNS.split(", "))}, a.person_id
+  FROM identity_history i JOIN person_aliases a ON a.old_person_id = i.person_id
+  WHERE a.person_id IN ({persons}) AND a.person_id <> i.person_id
+  UNION ALL  -- a row the two above did not give the person already; an id once a row
+  SELECT {", ".join(f"i.{c}" for c in HISTORY_COLUMNS.split(", "))}, i.old_id
+  FROM (SELECT * FROM (SELECT *, unnest(old_person_ids) AS old_id,
+                              generate_subscripts(old_person_ids, 1) AS k
+                       FROM identity_history)
+        WHERE old_id IN ({persons}) AND list_position(old_person_ids, old_id) = k) i
+  LEFT JOIN person_aliases a ON a.old_person_id = i.person_id
+  WHERE i.old_id <> i.person_id AND a.person_id IS DISTINCT FROM i.old_id
 )
 SELECT h.*, d.day FROM h LEFT JOIN ({change_days_sql("h")}) d ON d.run_id = h.run_id"""
 
 
+def person_changes_sql() -> str:
+    """The person's merges and splits with the `day` of each (`identity_changes_sql`).
+    Parameters: the person's id three times."""
+    return f"SELECT * EXCLUDE (of_person) FROM ({identity_changes_sql('?')})"
+
+
+def changed_after_sql(as_of: dt.date, persons: str | None = None, *,
+                      seen_by_then: bool = False) -> str:
+    """A query of one value: the latest day after `as_of` the leads of a person of
+    `persons` changed: one of them arrived (`arrived_after_sql`), or a merge or split
+    joined or parted them (dated by its night, `identity_changes_sql`); NULL when none
+    did. `persons`: a query giving person ids (None: every person with a lead), or `?`
+    (one person, the portrait's and `explain`'s: its id given four times). With
+    `seen_by_then` only of a person one of whose leads had arrived by then
+    (`seen_by_sql`: the persons `report channels` counts). A screen shows today's
+    identity (golden records, leads): not the one of its as-of then. One check for a
+    screen of one person and of a set (find, report channels)."""
+    if seen_by_then:
+        persons = seen_by_sql(as_of, persons)
+    elif persons is None:
+        persons = "SELECT person_id FROM person_leads"
+    head, ids = "", persons
+    if persons != "?":  # a set (a `find` match is costly): computed once, read four times
+        head = f"WITH asked AS MATERIALIZED (SELECT DISTINCT * FROM ({persons}) AS p(person_id))"
+        ids = "SELECT person_id FROM asked"
+    return f"""{head}
+        SELECT greatest(({arrived_after_sql(as_of, ids)}),
+                        (SELECT max(day) FROM ({identity_changes_sql(ids)})
+                         WHERE day > {date_literal(as_of)}))"""
+
+
 def changed_after(ws, person_id: str, as_of: dt.date) -> dt.date | None:
-    """The latest day after `as_of` the person's leads changed: one of them arrived
-    (`arrived_after`), or a merge or split joined or parted them (dated by its night):
-    the identity a screen shows (golden record, leads) then is not the one of its as-of."""
-    changed = ws.scalar(f"SELECT max(day) FROM ({person_changes_sql()}) WHERE day > ?",
-                        [person_id] * 3 + [as_of])
-    days = [d for d in (arrived_after(ws, person_id, as_of), changed) if d is not None]
-    return max(days, default=None)
+    """The latest day after `as_of` the person's leads changed (`changed_after_sql`)."""
+    return ws.scalar(changed_after_sql(as_of, "?"), [person_id] * 4)
 
 
 def recorded_under_sql(column: str = "person_id") -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from leadctl import pii
 from leadctl.errors import UsageError
-from leadctl.identity.lookup import arrived_after_sql
+from leadctl.identity.lookup import changed_after_sql
 from leadctl.identity.places import official_name
 from leadctl.routing.screens import has_state_reason, latest_action_sql, ownership_as_of_sql
 from leadctl.rules.expr import ExprError, compared_literals, compile_expr, list_of
@@ -244,10 +244,11 @@ def find_persons(ws, text: str, *, as_of: dt.date | None = None, limit: int | No
     latest = ws.scalar(latest_action_sql(until))
     logged = until is None or has_state_reason(ws)  # an old workspace, only read since
     with evaluating(text):
-        # a matched person holding a lead that arrived after the as-of: the list is today's
-        # persons (golden records), as on the portrait; the latest such day for the list
+        # a matched person holding a lead that arrived after the as-of, or whose leads a
+        # later merge or split joined or parted: the list is today's persons (golden
+        # records), as on the portrait; the latest such day for the list
         matched = f"SELECT p.person_id {relation_sql(where, until, state_reason=logged)}"
-        identity = ws.scalar(arrived_after_sql(screen.as_of, matched))
+        identity = ws.scalar(changed_after_sql(screen.as_of, matched))
     result: dict = {"expr": pii.text_shown(text, reveal),
                     **screen.with_routing(latest, score=stored_as_of(ws, "scores"),
                                           identity=identity)}

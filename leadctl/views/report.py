@@ -65,7 +65,7 @@ from pathlib import Path
 from leadctl import pii
 from leadctl.campaigns.costs import CHANNEL_DIMENSIONS, CostEntry, load_cost_rules
 from leadctl.errors import UsageError
-from leadctl.identity.lookup import ARRIVED_AT_SQL, arrived_after_sql
+from leadctl.identity.lookup import ARRIVED_AT_SQL, changed_after_sql
 from leadctl.routing.parse import load_routing_rules
 from leadctl.routing.screens import has_state_reason, latest_action_sql, ownership_as_of_sql
 from leadctl.rules.hints import one_of
@@ -149,11 +149,12 @@ def _scope_sql(column: str, since: dt.date | None, as_of: dt.date | None) -> tup
 
 
 def _identity_after(ws, screen, counted: str | None = None) -> dt.date | None:
-    """The latest day a lead arrived after the screen's as-of in a person the report
-    counts (None: none): `counted` gives their ids (None: every person with a lead arrived
-    by then). The persons counted are today's, and such a lead may have joined two of
-    their earlier ones (a duplicate it counts that was not one yet)."""
-    return ws.scalar(arrived_after_sql(screen.as_of, counted, seen_by_then=True))
+    """The latest day after the screen's as-of a lead arrived in a person the report
+    counts, or a merge or split joined or parted its leads (None: none), as the portrait
+    flags its person: `counted` gives their ids (None: every person with a lead arrived
+    by then). The persons counted are today's, and such a lead or merge may have joined
+    two of their earlier ones (a duplicate it counts that was not one yet)."""
+    return ws.scalar(changed_after_sql(screen.as_of, counted, seen_by_then=True))
 
 
 def scoped_persons_sql(since: dt.date | None, as_of: dt.date | None) -> str | None:
