@@ -515,7 +515,7 @@ LEFT JOIN runs n ON n.run_id = r.run_id"""
 HISTORY_COLUMNS = "run_id, changed_at, change, person_id, old_person_ids, leads, reason"
 
 
-def identity_changes_sql(persons: str) -> str:
+def identity_changes_sql(persons: str, runs: str | None = None) -> str:
     """The merges and splits (`identity_history` rows) of each person of `persons` (SQL
     giving person ids, read three times: `?` takes the id three times), one row per person
     and change, with `of_person` (the person) and the `day` of each (`change_days_sql`).
@@ -524,19 +524,21 @@ def identity_changes_sql(persons: str) -> str:
     a split's part that kept the id, a merge that retired the id before a split gave it
     back. One definition for the portrait's person (`person_changes_sql`) and a screen's
     set (`changed_after_sql`): three equi-joins (no OR over a set), each row once per
-    person."""
+    person. `runs`: a query of the run ids to read (None: all)."""
+    history = "identity_history" if runs is None else \
+        f"(SELECT * FROM identity_history WHERE run_id IN ({runs}))"
     return f"""WITH h AS (
-  SELECT {HISTORY_COLUMNS}, person_id AS of_person FROM identity_history
+  SELECT {HISTORY_COLUMNS}, person_id AS of_person FROM {history} AS i
   WHERE person_id IN ({persons})
   UNION ALL
   SELECT {", ".join(f"i.{c}" for c in HISTORY_COLUMNS.split(", "))}, a.person_id
-  FROM identity_history i JOIN person_aliases a ON a.old_person_id = i.person_id
+  FROM {history} AS i JOIN person_aliases a ON a.old_person_id = i.person_id
   WHERE a.person_id IN ({persons}) AND a.person_id <> i.person_id
   UNION ALL  -- a row the two above did not give the person already; an id once a row
   SELECT {", ".join(f"i.{c}" for c in HISTORY_COLUMNS.split(", "))}, i.old_id
   FROM (SELECT * FROM (SELECT *, unnest(old_person_ids) AS old_id,
                               generate_subscripts(old_person_ids, 1) AS k
-                       FROM identity_history)
+                       FROM {history} AS i)
         WHERE old_id IN ({persons}) AND list_position(old_person_ids, old_id) = k) i
   LEFT JOIN person_aliases a ON a.old_person_id = i.person_id
   WHERE i.old_id <> i.person_id AND a.person_id IS DISTINCT FROM i.old_id
@@ -565,14 +567,14 @@ def changed_after_sql(as_of: dt.date, persons: str | None = None, *,
         persons = seen_by_sql(as_of, persons)
     elif persons is None:
         persons = "SELECT person_id FROM person_leads"
-    head, ids = "", persons
-    if persons != "?":  # a set (a `find` match is costly): computed once, read four times
-        head = f"WITH asked AS MATERIALIZED (SELECT DISTINCT * FROM ({persons}) AS p(person_id))"
-        ids = "SELECT person_id FROM asked"
-    return f"""{head}
-        SELECT greatest(({arrived_after_sql(as_of, ids)}),
-                        (SELECT max(day) FROM ({identity_changes_sql(ids)})
-                         WHERE day > {date_literal(as_of)}))"""
+    # the late rows first, as the late leads: a broad `find` matches 600k persons, and a
+    # night's screens rarely have a change after their as-of to look for
+    later = date_literal(as_of)
+    late_runs = f"SELECT run_id FROM ({change_days_sql('identity_history')}) WHERE day > {later}"
+    return f"""
+        SELECT greatest(({arrived_after_sql(as_of, persons)}),
+                        (SELECT max(day) FROM ({identity_changes_sql(persons, late_runs)})
+                         WHERE day > {later}))"""
 
 
 def changed_after(ws, person_id: str, as_of: dt.date) -> dt.date | None:
