@@ -622,3 +622,6 @@ def test_a_status_on_an_id_the_night_merged_into_another_reps_person_is_not_appl
                         "('status', 'merge') GROUP BY rule") == [("merge", 1)]
     assert [loaded.json().get(k) for k in ("rep_actions_kept", "rep_actions_not_applied",
                                            "merged_states")] == [0, 1, 0]
+    # nor the intent it marked (X's, which went to Y as the survivor's latest)
+    intents = f"SELECT person_id, intent_at FROM lead_intent WHERE person_id IN ('{x}', '{y}')"
+    assert _rows(ws.db, intents) == _rows(night.db, intents) == []

@@ -247,6 +247,10 @@ WHERE s.person_id IN {known} AND {_unseen_action()}""",
         f"INSERT INTO assignments ({log}) SELECT {log} FROM {new}",
         f"""INSERT INTO sales ({sales})
 SELECT {sales} FROM {NEW_SALES} s WHERE {_unseen_sale('sales')}""",
+        # nor the intent such a status marked (over the one before it: the run's intents,
+        # loaded next, give the person the night's)
+        *(f"DELETE FROM {table} WHERE person_id IN (SELECT person_id FROM {NOT_APPLIED})"
+          for table in (SOURCES['lead_intent'], "lead_intent")),
         *later_intents_sql(SOURCES['lead_intent']),
         f"""INSERT INTO ownership_conflicts ({', '.join(CONFLICT_COLUMNS)})
 SELECT {', '.join(f's.{c}' for c in CONFLICT_COLUMNS)} FROM {SOURCES['ownership_conflicts']} s
