@@ -192,3 +192,20 @@ def test_an_unnamed_column_with_no_value_is_no_attribute_as_on_duckdb(spark_ws, 
     path.write_text("lead_id,name,phone,,\nT1,Li,13922220041,,\nT2,Wang,13922220042,,x\n")
     duck, spark = _both(spark_ws, tmp_path, path, leads=ATTRIBUTES)
     assert duck == spark == ([("T1", '{"column4":null}'), ("T2", '{"column4":"x"}')], [])
+
+
+def test_a_cluster_file_loads_as_the_same_local_file(spark_ws, tmp_path):
+    """A file:// (hdfs://, s3a://) inbox is listed through Hadoop: every such file failed
+    as "not a readable file" (the local check stat'ed the URI as a path)."""
+    from leadctl.ingest.load import ingest_paths
+    from leadctl.spark.ingest import SparkReader
+
+    path = tmp_path / "inbox" / "leads.csv"
+    path.parent.mkdir()
+    path.write_text("lead_id,name,phone\nC1,Li,13922220051\nC2,Wang,13922220052\n")
+    spark_ws.execute("DELETE FROM leads")
+    result = ingest_paths(spark_ws, [f"file://{path.parent}"],
+                          reader=SparkReader(spark_ws.spark))
+    assert [(f.status, f.loaded) for f in result.files] == [("loaded", 2)]
+    assert [tuple(r) for r in spark_ws.execute(LEADS).fetchall()] == [
+        ("C1", "Li", "13922220051", None, 1), ("C2", "Wang", "13922220052", None, 2)]

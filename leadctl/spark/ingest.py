@@ -372,6 +372,11 @@ class ClusterPath(type(Path())):
     def __str__(self) -> str:
         return self.uri
 
+    def is_file(self) -> bool:
+        """Hadoop listed it as a file (list_cluster_files): the local check would stat
+        the URI text as a local path, and refused every cluster file."""
+        return True
+
 
 def list_cluster_files(spark, pattern: str) -> list[ClusterPath]:
     """Data files under a cluster path, folder or glob (Hadoop FileSystem), sorted."""
