@@ -32,6 +32,12 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def file_literal(path: str) -> str:
+    """A file's path as a string literal for DuckDB's readers, which take `[`, `*` and `?`
+    in it for a pattern (`leads[1].csv` read leads1.csv): each is its own class."""
+    return literal(path.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]"))
+
+
 def opt_literal(value: str | None) -> str:
     """A string literal, or a typed NULL."""
     return "CAST(NULL AS VARCHAR)" if value is None else literal(value)

@@ -23,7 +23,7 @@ from leadctl.ingest import sniff
 from leadctl.ingest.columns import build_alias_map, field_columns, fold_header, map_columns
 from leadctl.ingest.sql import LEADS_TABLE_COLUMNS, parse_timestamp_sql
 from leadctl.workspace import open_memory
-from tests.conftest import REPO, RULES, Cli, write
+from tests.conftest import REPO, RULES, Cli, db_rows, write
 
 HEADER_ZH = "线索ID,姓名,手机号,邮箱,城市,创建时间,关键词\n"
 
@@ -1105,3 +1105,14 @@ def test_a_leads_file_of_600_columns_loads_its_unknown_ones_as_attributes(cli, t
     assert cli("ingest", tmp_path / "wide.csv").exit_code == 0
     [(lead_id, attributes)] = leads_in(cli, "lead_id", "attributes")
     assert lead_id.startswith("h") and len(json.loads(attributes)) == 598
+
+
+def test_a_file_named_like_a_pattern_is_that_file(cli, tmp_path):
+    """DuckDB's reader took `leads[1].csv` for a pattern: it read leads1.csv beside it."""
+    (tmp_path / "leads1.csv").write_text("lead_id,phone\nW1,13922220071\n")
+    for name in ("leads[1].csv", "leads?.csv", "leads*.csv"):
+        (tmp_path / name).write_text(f"lead_id,phone\n{name[5]}1,13922220072\n")
+    assert cli("ingest", *(tmp_path / n for n in ("leads[1].csv", "leads?.csv", "leads*.csv"))
+               ).exit_code == 0
+    assert db_rows(cli, "SELECT source, lead_id FROM leads ORDER BY lead_id") == [
+        ("leads*", "*1"), ("leads?", "?1"), ("leads[1]", "[1")]

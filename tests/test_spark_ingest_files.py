@@ -209,3 +209,14 @@ def test_a_cluster_file_loads_as_the_same_local_file(spark_ws, tmp_path):
     assert [(f.status, f.loaded) for f in result.files] == [("loaded", 2)]
     assert [tuple(r) for r in spark_ws.execute(LEADS).fetchall()] == [
         ("C1", "Li", "13922220051", None, 1), ("C2", "Wang", "13922220052", None, 2)]
+
+
+@pytest.mark.parametrize("name", ["leads[1].csv", "leads?.csv", "leads{1}.csv", "leads*.csv"])
+def test_a_file_named_like_a_pattern_is_that_file_as_on_duckdb(spark_ws, tmp_path, name):
+    """Both engines' readers took `leads[1].csv` for a pattern and read leads1.csv beside
+    it (its rows lost, the other's loaded twice)."""
+    (tmp_path / "leads1.csv").write_text("lead_id,name,phone\nW1,Wrong,13922220061\n")
+    path = tmp_path / name
+    path.write_text("lead_id,name,phone\nR1,Right,13922220062\n")
+    expected = ([("R1", "Right", "13922220062", None, 1)], [])
+    assert _both(spark_ws, tmp_path, path) == [expected, expected]

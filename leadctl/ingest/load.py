@@ -39,7 +39,7 @@ from leadctl.ingest.sniff import (
 )
 from leadctl.ingest.sources import SOURCES_FILE, SourcesConfig, load_sources_config
 from leadctl.rules.load import rule_path
-from leadctl.sqltext import ident, literal, meta_value_sql, set_meta_sql
+from leadctl.sqltext import file_literal, ident, meta_value_sql, set_meta_sql
 from leadctl.workspace import Workspace, is_root_folder, name_text
 
 log = logging.getLogger("leadctl")
@@ -265,7 +265,7 @@ class DuckDBReader:
 
     def stage(self, ws: Workspace, path: Path, fmt: FileFormat, file_id: int) -> StagedFile:
         if fmt.format == "parquet":
-            own, _ = _describe(ws, f"SELECT * FROM read_parquet({literal(str(path))}) LIMIT 0")
+            own, _ = _describe(ws, f"SELECT * FROM read_parquet({file_literal(str(path))}) LIMIT 0")
             renames = sql.free_names(own)
             if "file_row_number" in {c.lower() for c in own}:
                 ws.execute(sql.stage_parquet_sql("_stage", str(path), renames))

@@ -12,6 +12,7 @@ import re
 from leadctl.ingest.columns import IDENTIFIER_COLUMNS, LEAD_COLUMNS
 from leadctl.sqltext import (
     NULL_TOKENS_SQL,
+    file_literal,
     finite_or_null_sql,
     ident,
     literal,
@@ -186,7 +187,7 @@ def read_csv_sql(path: str, delimiter: str, rejects_table: str, rejects_scan: st
         names = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in columns)
         dialect = f"auto_detect = false, quote = '\"', escape = '\"', columns = {{{names}}}"
     return (
-        f"read_csv({literal(path)}, header = true, {dialect}, "
+        f"read_csv({file_literal(path)}, header = true, {dialect}, "
         f"delim = {literal(delimiter)}, store_rejects = true, "
         f"rejects_table = {literal(rejects_table)}, rejects_scan = {literal(rejects_scan)}, "
         f"max_line_size = {MAX_LINE_BYTES}, null_padding = false)"
@@ -195,7 +196,7 @@ def read_csv_sql(path: str, delimiter: str, rejects_table: str, rejects_scan: st
 
 def sniffed_quote_sql(path: str, delimiter: str) -> str:
     """The quote character DuckDB's sniffer would read the file with."""
-    return (f"SELECT Quote FROM sniff_csv({literal(path)}, header = true, all_varchar = true, "
+    return (f"SELECT Quote FROM sniff_csv({file_literal(path)}, header = true, all_varchar = true, "
             f"delim = {literal(delimiter)}, ignore_errors = true, "
             f"max_line_size = {MAX_LINE_BYTES})")
 
@@ -291,7 +292,7 @@ def read_lines_sql(path: str, rejects_table: str = "", rejects_scan: str = "") -
     are no UTF-8 is stored there (DuckDB's line number and text) for file_lines_sql."""
     stored = (f"store_rejects = true, rejects_table = {literal(rejects_table)}, "
               f"rejects_scan = {literal(rejects_scan)}, " if rejects_table else "")
-    return (f"SELECT l FROM read_csv({literal(path)}, header = false, auto_detect = false, "
+    return (f"SELECT l FROM read_csv({file_literal(path)}, header = false, auto_detect = false, "
             "columns = {'l': 'VARCHAR'}, delim = '\x01\x02\x03\x04', quote = '', "
             f"escape = '', ignore_errors = true, strict_mode = false, {stored}"
             f"max_line_size = {MAX_LINE_BYTES})")
@@ -445,7 +446,7 @@ def rename_sql(renames: dict[str, str]) -> str:
 
 def parquet_rows_sql(path: str, renames: dict[str, str] | None = None) -> str:
     return (f"SELECT *{rename_sql(renames or {})}, file_row_number + 1 AS row_number "
-            f"FROM read_parquet({literal(path)}, file_row_number = true)")
+            f"FROM read_parquet({file_literal(path)}, file_row_number = true)")
 
 
 def zoned_text_sql(column_sql: str) -> str:
@@ -502,7 +503,7 @@ def stage_parquet_sql(stage: str, path: str, renames: dict[str, str]) -> str:
     """A file that has a `file_row_number` column of its own (which the reader's record
     number option would clash with): staged as a table, its rows in file order."""
     return (f"CREATE OR REPLACE TEMP TABLE {stage} AS "
-            f"SELECT *{rename_sql(renames)} FROM read_parquet({literal(path)})")
+            f"SELECT *{rename_sql(renames)} FROM read_parquet({file_literal(path)})")
 
 
 # Rejects go in unsorted: their readers sort (export by file and row), and a sorted

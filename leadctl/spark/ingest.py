@@ -493,7 +493,10 @@ def ascii_compatible(codec: str) -> bool:
 
 
 def _location(path: Path) -> str:
-    return str(path) if isinstance(path, ClusterPath) else str(Path(path).resolve())
+    """The file as Spark's readers take it: Hadoop reads `[`, `{`, `*`, `?` in a path as a
+    pattern (`leads[1].csv` read leads1.csv), so each is escaped."""
+    text = str(path) if isinstance(path, ClusterPath) else str(Path(path).resolve())
+    return re.sub(r"([\\\[\]{}*?])", r"\\\1", text)
 
 
 def _columns(ws, table: str) -> tuple[list[str], dict[str, str]]:
