@@ -220,3 +220,25 @@ def test_a_file_named_like_a_pattern_is_that_file_as_on_duckdb(spark_ws, tmp_pat
     path.write_text("lead_id,name,phone\nR1,Right,13922220062\n")
     expected = ([("R1", "Right", "13922220062", None, 1)], [])
     assert _both(spark_ws, tmp_path, path) == [expected, expected]
+
+
+def test_a_cluster_inbox_is_listed_as_a_local_one(spark_ws, tmp_path):
+    """An empty cluster folder is a quiet night as an empty local one (it was exit 2), a
+    missing one says so; `_x.csv` is a delivery (it was skipped) and a glob's hidden
+    folder holds copies (its files were loaded)."""
+    from leadctl.errors import InputError
+    from leadctl.ingest.load import NoDataFiles
+    from leadctl.spark.ingest import SparkReader
+
+    reader = SparkReader(spark_ws.spark)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NoDataFiles):
+        reader.expand([f"file://{tmp_path / 'empty'}"])
+    with pytest.raises(InputError, match="^no such file or folder: file://"):
+        reader.expand([f"file://{tmp_path / 'gone'}"])
+    drop = tmp_path / "drop"
+    (drop / ".stversions").mkdir(parents=True)
+    for path in (drop / "_2026-11-01.csv", drop / ".stversions" / "old.csv", drop / "a.csv"):
+        path.write_text("lead_id,phone\nD1,13922220081\n")
+    for inbox in (f"file://{drop}", f"file://{drop}/*"):
+        assert [p.name for p in reader.expand([inbox])] == ["_2026-11-01.csv", "a.csv"]

@@ -12,6 +12,7 @@ from leadctl.errors import InputError
 from leadctl.ingest.load import (
     DATA_SUFFIXES,
     DuckDBReader,
+    NoDataFiles,
     StagedFile,
     copies_folder,
     expand_paths,
@@ -57,12 +58,17 @@ class SparkReader(DuckDBReader):
 
     def expand(self, paths: list[str]) -> list[Path]:
         local = [p for p in paths if not is_remote(p)]
-        found: list[Path] = expand_paths(local) if local else []
-        for pattern in (p for p in paths if is_remote(p)):
-            listed = list_cluster_files(self.spark, pattern)
-            if not listed:
-                raise InputError(f"no CSV or Parquet files found in {pattern}")
-            found += listed
+        remote = [p for p in paths if is_remote(p)]
+        try:
+            found: list[Path] = expand_paths(local) if local else []
+        except NoDataFiles:
+            if not remote:
+                raise
+            found = []
+        for pattern in remote:
+            found += list_cluster_files(self.spark, pattern)
+        if not found:  # folders with no data file: for `run`'s inbox a quiet night
+            raise NoDataFiles(f"no CSV or Parquet files found in {', '.join(paths)}")
         return list(dict.fromkeys(found))
 
     def fingerprint(self, path: Path, encoding: str | None) -> tuple[str, FileFormat]:
@@ -384,8 +390,14 @@ def list_cluster_files(spark, pattern: str) -> list[ClusterPath]:
     path = jvm.org.apache.hadoop.fs.Path(pattern)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     statuses = []
-    for status in fs.globStatus(path) or []:
+    matched = fs.globStatus(path) or []
+    if not matched:
+        raise InputError(f"no files match {pattern}" if _CLUSTER_GLOB.search(pattern)
+                         else f"no such file or folder: {pattern}")
+    for status in matched:
         if status.isDirectory():
+            if copies_folder(str(status.getPath().getName())):  # a glob's `.stversions`
+                continue
             root = str(status.getPath().toString()).rstrip("/") + "/"
             files = fs.listFiles(status.getPath(), True)
             while files.hasNext():
@@ -397,8 +409,12 @@ def list_cluster_files(spark, pattern: str) -> list[ClusterPath]:
             statuses.append(status)
     found = [ClusterPath(str(s.getPath().toString()), s.getLen(), s.getModificationTime())
              for s in statuses]
+    # as a local folder's: hidden files are left out (`_x.csv` is a delivery)
     return sorted((f for f in found if f.suffix.lower() in DATA_SUFFIXES
-                   and not f.name.startswith((".", "_"))), key=str)
+                   and not f.name.startswith(".")), key=str)
+
+
+_CLUSTER_GLOB = re.compile(r"[*?\[{]")
 
 
 def _quoted(column: str) -> str:
