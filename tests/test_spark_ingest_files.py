@@ -203,10 +203,11 @@ def test_a_cluster_file_loads_as_the_same_local_file(spark_ws, tmp_path):
     path = tmp_path / "inbox" / "leads.csv"
     path.parent.mkdir()
     path.write_text("lead_id,name,phone\nC1,Li,13922220051\nC2,Wang,13922220052\n")
+    (path.parent / "zero.csv").write_bytes(b"")  # as a local one (Spark's reader failed)
     spark_ws.execute("DELETE FROM leads")
     result = ingest_paths(spark_ws, [f"file://{path.parent}"],
                           reader=SparkReader(spark_ws.spark))
-    assert [(f.status, f.loaded) for f in result.files] == [("loaded", 2)]
+    assert [(f.status, f.loaded) for f in result.files] == [("loaded", 2), ("empty", 0)]
     assert [tuple(r) for r in spark_ws.execute(LEADS).fetchall()] == [
         ("C1", "Li", "13922220051", None, 1), ("C2", "Wang", "13922220052", None, 2)]
 

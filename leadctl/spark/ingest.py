@@ -75,6 +75,8 @@ class SparkReader(DuckDBReader):
         if not isinstance(path, ClusterPath):
             return super().fingerprint(path, encoding)
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+        if path.size == 0:  # as a local one: `empty` (Spark's reader fails on it)
+            fmt = "empty"
         digest = hashlib.sha256(f"{path}|{path.size}|{path.mtime}".encode()).hexdigest()
         return digest, FileFormat(fmt, encoding or "utf-8", self.delimiter)
 
