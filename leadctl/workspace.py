@@ -117,12 +117,38 @@ def db_path_from(value: str | os.PathLike | None) -> Path:
 
 def workspace_path(value: str | os.PathLike | None) -> Path:
     """The workspace file `value` names (--db, $LEADCTL_DB, the default); a directory
-    there is a WorkspaceError, for readers and writers alike."""
+    there, or a path DuckDB cannot open as written (unopenable_path), is a
+    WorkspaceError, for readers and writers alike."""
     path = db_path_from(value)
     if path.is_dir():
         raise WorkspaceError(f"{path} is a directory, not a workspace file: pass --db FILE "
                              "(e.g. --db leads.duckdb)")
+    problem = unopenable_path(path)
+    if problem:
+        raise WorkspaceError(f"{path}: {problem}: nothing was changed; rename it or pass "
+                             "--db another path")
     return path
+
+
+# The longest name beside the workspace file: a writer's private copy's log.
+_LONGEST_SIBLING = WORK + WAL
+
+
+def unopenable_path(path: Path) -> str | None:
+    """Why DuckDB cannot open the workspace `path` as written, or None: it takes a backslash
+    for a folder separator (another file opened, a copy written into another folder), a
+    `?` in a folder's name cuts its log's path there, and the writer's private copy's log
+    (`<db>.work.wal`) needs a name 9 bytes longer."""
+    text = os.path.abspath(path)  # (the working folder's name counts too)
+    if "\\" in text:
+        return "DuckDB reads a \\ in a path as a folder separator"
+    if "?" in os.path.dirname(text):
+        return "DuckDB cannot keep its log in a folder whose name holds a ?"
+    longest = len(os.fsencode(path.name + _LONGEST_SIBLING))
+    if longest > 255:
+        return f"the name is too long ({longest - len(_LONGEST_SIBLING)} bytes; at most " \
+               f"{255 - len(_LONGEST_SIBLING)}: DuckDB's log beside it adds {_LONGEST_SIBLING})"
+    return None
 
 
 # DuckDB's database file: a checksum (8 bytes), then its magic bytes.
@@ -597,7 +623,8 @@ def open_reader(db: str | os.PathLike | None) -> Workspace:
     refuse_other_file(path)
     before = path.stat()
     try:
-        con = _connect(str(path), read_only=True, spill_to=temp_directory(path))
+        # absolute: DuckDB takes a relative `backup:1.duckdb` for an extension's scheme
+        con = _connect(os.path.abspath(path), read_only=True, spill_to=temp_directory(path))
     except LeadctlError:
         raise
     except Exception as exc:  # duckdb raises IOException for non-database files

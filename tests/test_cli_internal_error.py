@@ -123,3 +123,35 @@ def test_a_rule_computation_past_the_largest_double_is_exit_2_naming_the_rule(
         f"the largest (about 1.8e308), or NaN from it, in {where}; decimal numbers must "
         "stay from about -1.8e308 to 1.8e308: check the expressions in rules/"))
     assert cli("find", "lead_count >= 1", "--count").stdout == "0\n"
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("back\\slash.duckdb", "DuckDB reads a \\ in a path as a folder separator"),
+    ("q?x/w.duckdb", "DuckDB cannot keep its log in a folder whose name holds a ?"),
+    ("x" * 240 + ".duckdb", "the name is too long (247 bytes; at most 246: DuckDB's log "
+                            "beside it adds .work.wal)")])
+@pytest.mark.parametrize("command", [["ingest", "x.csv"], ["runs"]])
+def test_a_workspace_path_duckdb_cannot_open_as_written_is_exit_2(tmp_path, name, problem,
+                                                                   command):
+    """`back\\slash.duckdb` opened back/slash.duckdb (another workspace read, a copy
+    written into another folder); a `?` in a folder's name and a name of 247-250 bytes
+    were exit 3 on a write."""
+    path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
+    result = Cli(path)(*command)
+    assert (result.exit_code, result.stderr) == (2, f"error: {path}: {problem}: nothing was "
+                                                    "changed; rename it or pass --db another "
+                                                    "path\n")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []
+
+
+def test_a_relative_workspace_named_like_a_scheme_is_read(tmp_path, monkeypatch):
+    """DuckDB took a relative `backup:1.duckdb` given to a reader for an extension's
+    scheme (the writer made it, every reader failed)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.csv").write_text("lead_id,phone\nK1,13922220091\n")
+    ws = Cli("backup:1.duckdb")
+    assert ws("ingest", "x.csv").exit_code == 0
+    result = ws("runs", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [r["command"] for r in result.json()] == ["ingest"]
