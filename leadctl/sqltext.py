@@ -5,6 +5,7 @@ the same way (and the Spark translator sees one form)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import unicodedata
 
 # Text that means "no value" where an id, identifier or date is read (exports write them).
@@ -34,8 +35,10 @@ def literal(value: str) -> str:
 
 def file_literal(path: str) -> str:
     """A file's path as a string literal for DuckDB's readers, which take `[`, `*` and `?`
-    in it for a pattern (`leads[1].csv` read leads1.csv): each is its own class."""
-    return literal(path.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]"))
+    in it for a pattern (`leads[1].csv` read leads1.csv): each is its own class; and
+    absolute, as they take a leading `~` for the home folder (a folder named `~`)."""
+    exact = os.path.abspath(path).replace("[", "[[]").replace("*", "[*]").replace("?", "[?]")
+    return literal(exact)
 
 
 def opt_literal(value: str | None) -> str:

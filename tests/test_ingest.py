@@ -1116,3 +1116,16 @@ def test_a_file_named_like_a_pattern_is_that_file(cli, tmp_path):
                ).exit_code == 0
     assert db_rows(cli, "SELECT source, lead_id FROM leads ORDER BY lead_id") == [
         ("leads*", "*1"), ("leads?", "?1"), ("leads[1]", "[1")]
+
+
+def test_a_folder_named_tilde_is_that_folder(cli, tmp_path, monkeypatch):
+    """DuckDB's reader took `~/x.csv` (pathlib's `./~/x.csv`) for the home folder's."""
+    home, here = tmp_path / "home", tmp_path / "here"
+    (here / "~").mkdir(parents=True)
+    home.mkdir()
+    (home / "x.csv").write_text("lead_id,phone\nH1,13922220101\n")
+    (here / "~" / "x.csv").write_text("lead_id,phone\nT1,13922220102\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    assert cli("ingest", "./~/x.csv").exit_code == 0
+    assert db_rows(cli, "SELECT lead_id FROM leads") == [("T1",)]
