@@ -432,9 +432,18 @@ def test_a_state_copied_in_part_is_refused(two_nights, tmp_path):
 
 def _without_column(part: Path, column: str) -> None:
     """Rewrites Parquet file `part` without `column` (same rows)."""
+    _rewrite(part, f"* EXCLUDE ({column})")
+
+
+def _with_column_as(part: Path, column: str, kind: str) -> None:
+    """Rewrites Parquet file `part` with `column` stored as DuckDB type `kind`."""
+    _rewrite(part, f"* REPLACE (CAST({column} AS {kind}) AS {column})")
+
+
+def _rewrite(part: Path, select: str) -> None:
     import duckdb
 
-    duckdb.sql(f"COPY (SELECT * EXCLUDE ({column}) FROM read_parquet('{part}')) "
+    duckdb.sql(f"COPY (SELECT {select} FROM read_parquet('{part}')) "
                f"TO '{part}.tmp' (FORMAT parquet)")
     Path(f"{part}.tmp").replace(part)
     (part.parent / f".{part.name}.crc").unlink(missing_ok=True)  # (Hadoop checks it)
@@ -470,6 +479,21 @@ def test_a_state_file_without_a_column_of_its_table_is_refused(two_nights, tmp_p
         f"error: --state {state}: its leads table's file {part.name} has no phone column: "
         "not this version's output or a damaged copy; give the whole --output folder of "
         "the last night"))
+    assert not (tmp_path / "out" / "_leadctl_run.json").exists()
+
+
+def test_a_state_file_storing_a_column_as_other_values_is_refused(two_nights, tmp_path):
+    # Read as it is: the lock dates compared as text, the night exit 0
+    spark = two_nights[1]
+    state = tmp_path / "state"
+    shutil.copytree(spark.db.parent / "out1", state)
+    part = sorted((state / "ownership").glob("*.parquet"))[0]
+    _with_column_as(part, "locked_until", "VARCHAR")
+    ran = _empty_night_from(tmp_path, state)
+    assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
+        f"error: --state {state}: its ownership table's file {part.name} stores "
+        "locked_until as VARCHAR, not DATE: not this version's output or a damaged copy; "
+        "give the whole --output folder of the last night"))
     assert not (tmp_path / "out" / "_leadctl_run.json").exists()
 
 
@@ -522,19 +546,52 @@ def test_loading_an_output_copied_in_part_loads_nothing(two_nights, tmp_path, lo
     assert db.read_bytes() == before
 
 
-def test_a_files_columns_are_its_top_level_schema_elements():
-    from leadctl.spark.pipeline import missing_column, top_level_columns
+def test_a_files_columns_are_its_top_level_schema_elements_with_their_types():
+    from leadctl.spark.pipeline import foreign_column, top_level_columns
 
-    rows = [("f1", "spark_schema", 3), ("f1", "a", None), ("f1", "sources", 1),
-            ("f1", "list", 1), ("f1", "element", None), ("f1", "b", None),
-            ("f2", "spark_schema", 2), ("f2", "a", None), ("f2", "sources", 1),
-            ("f2", "list", 1), ("f2", "element", None)]
+    rows = [("f1", "spark_schema", 3, None), ("f1", "a", None, "INTEGER"),
+            ("f2", "spark_schema", 2, None), ("f1", "sources", 1, "VARCHAR[]"),
+            ("f1", "list", 1, "VARCHAR[]"), ("f1", "element", None, "VARCHAR"),
+            ("f1", "b", None, "DATE"), ("f2", "a", None, "BIGINT"),
+            ("f2", "sources", 1, "VARCHAR[]"), ("f2", "list", 1, "VARCHAR[]"),
+            ("f2", "element", None, "VARCHAR")]  # (two files' rows may interleave)
     files = top_level_columns(rows)
-    assert files == {"f1": ["a", "sources", "b"], "f2": ["a", "sources"]}
-    assert missing_column("t", files, ["a"]) == ("f2", "b")  # one its other file has
-    assert missing_column("t", files, ["c"]) == ("f1", "c")  # one its DDL gives it
-    # a column added since (schema.UPGRADED_COLUMNS) an older output may lack
-    assert missing_column("assignments", {"f": ["run_id"]}, ["run_id", "state_reason"]) is None
+    assert files == {"f1": (("a", "INTEGER"), ("sources", "VARCHAR[]"), ("b", "DATE")),
+                     "f2": (("a", "BIGINT"), ("sources", "VARCHAR[]"))}
+    ddl = (("a", "INTEGER"), ("sources", "VARCHAR[]"))
+    assert foreign_column("t", files, ddl) == ("f2", "b", None, "")  # one its other file has
+    assert foreign_column("t", {"f1": files["f1"]}, (*ddl, ("c", "JSON"))) == (
+        "f1", "c", None, "JSON")  # one its DDL gives it
+    # a column added since (schema.UPGRADED_COLUMNS) an older output may lack, not mistype
+    assert foreign_column("assignments", {"f": (("run_id", "INTEGER"),)},
+                          (("run_id", "INTEGER"), ("state_reason", "VARCHAR"))) is None
+    assert foreign_column("assignments", {"f": (("state_reason", "DATE"),)},
+                          (("state_reason", "VARCHAR"),)) == ("f", "state_reason", "DATE",
+                                                              "VARCHAR")
+
+
+@pytest.mark.parametrize(("stored", "ddl", "holds"), [
+    ("BIGINT", "INTEGER", True), ("INTEGER", "BIGINT", True),  # widths as Spark writes them
+    ("VARCHAR", "JSON", True), ("INTEGER", "DOUBLE", True), ("DECIMAL(38,6)", "DOUBLE", True),
+    ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP", True), ("VARCHAR[]", "VARCHAR[]", True),
+    ("VARCHAR", "DATE", False), ("VARCHAR", "INTEGER", False), ("DATE", "TIMESTAMP", False),
+    ("DOUBLE", "INTEGER", False), ("VARCHAR", "VARCHAR[]", False),
+    ("BIGINT[]", "VARCHAR[]", False),
+    ("INTEGER", "BOOLEAN", False), ("BLOB", "VARCHAR", False)])
+def test_a_stored_type_holds_its_ddl_types_values_or_not(stored, ddl, holds):
+    from leadctl.spark.pipeline import stores_as
+
+    assert stores_as(stored, ddl) is holds
+
+
+def test_spark_types_are_named_as_duckdb_names_them():
+    from leadctl.spark.pipeline import spark_type_name
+
+    assert [spark_type_name(t) for t in (
+        "string", "integer", "long", "date", "timestamp_ntz", "decimal(38,6)", "boolean",
+        {"type": "array", "elementType": "string", "containsNull": True})] == [
+        "VARCHAR", "INTEGER", "BIGINT", "DATE", "TIMESTAMP", "DECIMAL(38,6)", "BOOLEAN",
+        "VARCHAR[]"]
 
 
 @pytest.mark.parametrize("lacks", ["a part file its phone column", "a table its owner column"])
@@ -556,6 +613,26 @@ def test_loading_an_output_whose_file_lacks_a_column_loads_nothing(two_nights, t
     assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
         f"error: {out}: its {table} table's file {parts[0].name} has no {column} column: "
         "not this version's output or a damaged copy; nothing was loaded"))
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize(("table", "column", "ddl"), [("ownership", "locked_until", "DATE"),
+                                                    ("assignments", "run_id", "INTEGER")])
+def test_loading_an_output_whose_file_stores_a_column_as_text_loads_nothing(
+        two_nights, tmp_path, table, column, ddl):
+    # loaded by name into the table's DATE / INTEGER column, its text cast: exit 0
+    spark = two_nights[1]
+    out = tmp_path / "out2"
+    shutil.copytree(spark.db.parent / "out2", out)
+    part = sorted((out / table).glob("*.parquet"))[-1]
+    _with_column_as(part, column, "VARCHAR")
+    db = tmp_path / "w.duckdb"
+    shutil.copy(spark.db, db)
+    before = db.read_bytes()
+    ran = Cli(db)("load-results", out)
+    assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
+        f"error: {out}: its {table} table's file {part.name} stores {column} as VARCHAR, "
+        f"not {ddl}: not this version's output or a damaged copy; nothing was loaded"))
     assert db.read_bytes() == before
 
 
@@ -765,10 +842,11 @@ def rep_actions_between_nights(tmp_path_factory):
     duck, spark = Cli(tmp / "duck.duckdb"), Cli(tmp / "spark.duckdb")
     day1 = "2026-10-31"
     assert duck("run", "--inbox", first, "--as-of", day1).exit_code == 0
-    ran = spark("run", "--engine", "spark", "--inbox", first, "--output", tmp / "out1",
+    out1, out2 = tmp / "out1", tmp / "out2"
+    ran = spark("run", "--engine", "spark", "--inbox", first, "--output", out1,
                 "--as-of", day1)
     assert ran.exit_code == 0, ran.stderr[-2000:]
-    assert spark("load-results", tmp / "out1").exit_code == 0
+    assert spark("load-results", out1).exit_code == 0
     import duckdb
 
     con = duckdb.connect(str(duck.db), read_only=True)
@@ -783,10 +861,10 @@ def rep_actions_between_nights(tmp_path_factory):
         assert cli("sale", sale_person, "--rep", sale_rep, "--amount", "990",
                    "--as-of", day1).exit_code == 0
     assert duck("run", "--inbox", second, "--as-of", AS_OF).exit_code == 0
-    ran = spark("run", "--engine", "spark", "--inbox", second, "--state", tmp / "out1",
-                "--output", tmp / "out2", "--as-of", AS_OF, "--json")
+    ran = spark("run", "--engine", "spark", "--inbox", second, "--state", out1,
+                "--output", out2, "--as-of", AS_OF, "--json")
     assert ran.exit_code == 0, ran.stderr[-2000:]
-    loaded = spark("load-results", tmp / "out2", "--json")
+    loaded = spark("load-results", out2, "--json")
     assert loaded.exit_code == 0, loaded.stderr
     return duck, spark, ran.json(), loaded.json(), (status_person, sale_person, sale_rep)
 

@@ -11,6 +11,7 @@ the starting point (person ids, ownership and already-ingested files carry over)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -239,22 +240,51 @@ def _written_rows(ws, name: str, target: str) -> int:
     files = _hadoop_parquet_files(ws.spark, target)
     if not files:
         return ws.frame(name).count()
-    return _footer_rows(ws.spark, files)
+    return sum(footer.rows for footer in _footers(ws.spark, files).values())
 
 
-def _footer_rows(spark, files: list) -> int:
-    """Rows of the Parquet `files` (FileStatus), read off their footers."""
+@dataclass(frozen=True)
+class Footer:
+    """What a Parquet file's footer says: its rows, and its top-level columns with the
+    DuckDB type of what Spark reads each as (spark_type_name)."""
+    rows: int
+    columns: tuple[tuple[str, str], ...]
+
+
+class UnreadableFooter(Exception):
+    """A Parquet file with no footer to read (cut short, not Parquet): `file` its name."""
+
+    def __init__(self, file: str, cause: str):
+        super().__init__(f"{file}: {cause}")
+        self.file = file
+
+
+def _footers(spark, files: list) -> dict[str, Footer]:
+    """File name -> Footer of the Parquet `files` (FileStatus), each footer opened once
+    through Hadoop (no Spark job)."""
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
-    rows = 0
+    # (the Parquet schema as this session's reader takes it: each column's Spark type)
+    spark_schema = jvm.org.apache.spark.sql.execution.datasources.parquet \
+        .ParquetToSparkSchemaConverter(spark._jsparkSession.sessionState().conf())
+    footers = {}
     for status in files:
-        reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(
-            jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromStatus(status, conf))
+        file = str(status.getPath().getName())
         try:
-            rows += int(reader.getRecordCount())
+            reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(
+                jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromStatus(status, conf))
+        except Exception as exc:  # the JVM's: a file cut short, no Parquet footer
+            if not from_spark(exc):
+                raise
+            raise UnreadableFooter(file, first_line(exc)) from None
+        try:
+            schema = json.loads(spark_schema.convert(reader.getFileMetaData().getSchema())
+                                .json())
+            footers[file] = Footer(int(reader.getRecordCount()), tuple(
+                (f["name"], spark_type_name(f["type"])) for f in schema["fields"]))
         finally:
             reader.close()
-    return rows
+    return footers
 
 
 def load_state(ws, state: str) -> list[str]:
@@ -268,14 +298,24 @@ def load_state(ws, state: str) -> list[str]:
     # The views' tables too: the stages replace them, but first read what the last run
     # stored (the tag stage its previous run, for the change counts of the summary).
     names = list(dict.fromkeys([*result_tables(ws), *MADE_BY_STAGES, *STATE_REQUIRED]))
+    written = _state_written(ws, folder, state)
     # a folder with no Parquet file (a copy stopped half way) holds no table either
-    listed = {name: _hadoop_parquet_files(ws.spark, f"{folder}/{name}") for name in names}
+    listed = {name: _hadoop_parquet_files(ws.spark, f"{folder}/{name}")
+              for name in dict.fromkeys([*names, *written])}
     missing = [name for name in STATE_REQUIRED if not listed[name]]
     if missing:  # a night from it would start those over: ownership, history lost
         raise InputError(f"--state {state}: incomplete Spark output: no {', '.join(missing)} "
                          "table; give the whole --output folder of the last night")
-    _refuse_partial_state(ws, folder, state, listed)
-    _refuse_foreign_state_columns(ws, state, listed)
+    footers = {}
+    for name, files in listed.items():
+        try:
+            footers[name] = _footers(ws.spark, files or [])
+        except UnreadableFooter as exc:
+            raise InputError(f"--state {state}: its {name} table's file {exc.file} cannot be "
+                             "read: an incomplete copy; give the whole --output folder of "
+                             "the last night") from None
+    _refuse_partial_state(state, written, footers)
+    _refuse_foreign_state_columns(state, {name: footers[name] for name in names})
     loaded = []
     for name in names:
         if not listed[name]:
@@ -292,37 +332,18 @@ def load_state(ws, state: str) -> list[str]:
     return loaded
 
 
-def _refuse_foreign_state_columns(ws, state: str, listed: dict[str, list | None]) -> None:
-    """Every Parquet file of the state's tables has its table's columns (read off the
-    footers, not the data): a file of another version or shape would be read with its
-    table's first file's schema, its rows' missing columns NULL."""
-    jvm = ws.spark.sparkContext._jvm
-    conf = ws.spark.sparkContext._jsc.hadoopConfiguration()
+def _refuse_foreign_state_columns(state: str, footers: dict[str, dict[str, Footer]]) -> None:
+    """Every Parquet file of the state's tables has its table's columns, of its types
+    (foreign_column): a file of another version or shape would be read with its table's
+    first file's schema, its rows' missing columns NULL, or its text compared as dates."""
     required = schema_columns()
-    for name, files in sorted(listed.items()):
-        columns = {}
-        for status in files or []:
-            try:
-                reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(
-                    jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromStatus(status,
-                                                                                  conf))
-            except Exception as exc:  # the JVM's: a file cut short, no Parquet footer
-                if not from_spark(exc):
-                    raise
-                raise InputError(f"--state {state}: its {name} table's file "
-                                 f"{status.getPath().getName()} cannot be read: an "
-                                 "incomplete copy; give the whole --output folder of the "
-                                 "last night") from None
-            try:
-                fields = reader.getFooter().getFileMetaData().getSchema().getFields()
-                columns[str(status.getPath().getName())] = [str(f.getName()) for f in fields]
-            finally:
-                reader.close()
-        lacking = missing_column(name, columns, required.get(name, []))
-        if lacking:
-            raise InputError(f"--state {state}: its {name} table's file {lacking[0]} has no "
-                             f"{lacking[1]} column: not this version's output or a damaged "
-                             "copy; give the whole --output folder of the last night")
+    for name, files in sorted(footers.items()):
+        foreign = foreign_column(name, {f: footer.columns for f, footer in files.items()},
+                                 required.get(name, ()))
+        if foreign:
+            raise InputError(f"--state {state}: its {name} table's file "
+                             f"{foreign_text(*foreign)}: not this version's output or a "
+                             "damaged copy; give the whole --output folder of the last night")
 
 
 def _added_columns(ws, name: str, frame) -> list:
@@ -338,29 +359,25 @@ def _added_columns(ws, name: str, frame) -> list:
             for f in ws.frame(name).schema.fields if f.name in added]
 
 
-def _refuse_partial_state(ws, folder: str, state: str, listed: dict[str, list | None]
-                          ) -> None:
-    """Every table the state's summary lists is there whole, as many rows as its run wrote
-    (Parquet footers): a part file lost in a copy would deal its persons again, or drop
-    their history, and a folder left empty fails in Spark's reader. `listed`: the Parquet
-    files of the tables load_state listed already (listed once)."""
+def _state_written(ws, folder: str, state: str) -> dict:
+    """Rows per table the state's run wrote (its summary)."""
     summary = _hadoop_read_text(ws.spark, f"{folder}/{SUMMARY_FILE}")
     try:
-        written = dict(json.loads(summary).get("tables") or {})
+        return dict(json.loads(summary).get("tables") or {})
     except (ValueError, TypeError, AttributeError):
         raise InputError(f"--state {state}: {SUMMARY_FILE} is not a complete Spark run "
                          "summary; give the whole --output folder of the last night") from None
+
+
+def _refuse_partial_state(state: str, written: dict, footers: dict[str, dict[str, Footer]]
+                          ) -> None:
+    """Every table the state's summary lists (`written`) is there whole, as many rows as
+    its run wrote (Parquet footers): a part file lost in a copy would deal its persons
+    again, or drop their history, and a folder left empty fails in Spark's reader."""
     for name, rows in sorted(written.items()):
-        files = listed[name] if name in listed else \
-            _hadoop_parquet_files(ws.spark, f"{folder}/{name}")
-        try:
-            found = _footer_rows(ws.spark, files) if files else None
-        except Exception as exc:  # the JVM's: a file cut short, no Parquet footer
-            if not from_spark(exc):
-                raise
-            found = None
+        found = sum(f.rows for f in footers[name].values()) if footers[name] else None
         if found != rows:
-            held = "no readable Parquet file" if found is None else f"{found} rows"
+            held = "no Parquet file" if found is None else f"{found} rows"
             raise InputError(f"--state {state}: incomplete Spark output: its {name} table "
                              f"holds {held} where its run wrote {rows}; give the whole "
                              "--output folder of the last night")
@@ -475,63 +492,121 @@ STATE_META_KEYS = (IDENTITY_STATE_KEY, identity_cache.META_KEY,
                    TAGGED_WITH_KEY, ROUTED_WITH_KEY, ingest_load.ZONE_KEY)
 
 
-def schema_columns() -> dict[str, list[str]]:
-    """The columns this version's DDL (all_ddl()) gives each table, in order."""
+@functools.cache
+def schema_columns() -> dict[str, tuple[tuple[str, str], ...]]:
+    """The (column, DuckDB type) this version's DDL (all_ddl()) gives each table, in order
+    (made once a process: the DDL does not change)."""
     import duckdb  # (not at module level: TID253, the CLI's start-up time)
 
     con = duckdb.connect()
     try:
         for statement in all_ddl():
             con.execute(statement)
-        rows = con.execute("SELECT table_name, column_name FROM information_schema.columns "
-                           "ORDER BY table_name, ordinal_position").fetchall()
+        rows = con.execute("SELECT table_name, column_name, data_type FROM "
+                           "information_schema.columns ORDER BY table_name, "
+                           "ordinal_position").fetchall()
     finally:
         con.close()
-    columns: dict[str, list[str]] = {}
-    for table, column in rows:
-        columns.setdefault(table, []).append(column)
-    return columns
+    columns: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in rows:
+        columns.setdefault(table, []).append((column, kind))
+    return {table: tuple(cs) for table, cs in columns.items()}
 
 
-def missing_column(name: str, files: dict[str, list[str]], ddl: list[str]
-                   ) -> tuple[str, str] | None:
-    """The first (file, column) where a file of table `name` (`files`: file -> its
-    columns) lacks a column its table has: one of its DDL's (`ddl`; person_features and
-    scores have more, one per rule, which change with the rules) or one its other files
-    have; not the columns added since (UPGRADED_COLUMNS), which an older output lacks."""
+# What a column of a DuckDB type holds, as far as a stored file must agree with the DDL:
+# integer widths are not told apart (Spark writes what its plan gives), JSON is text.
+KINDS = {"VARCHAR": "text", "JSON": "text", "TINYINT": "integer", "SMALLINT": "integer",
+         "INTEGER": "integer", "BIGINT": "integer", "HUGEINT": "integer", "FLOAT": "number",
+         "DOUBLE": "number", "DECIMAL": "number", "DATE": "date", "TIMESTAMP": "timestamp",
+         "TIMESTAMP_S": "timestamp", "TIMESTAMP_MS": "timestamp", "TIMESTAMP_NS": "timestamp",
+         "TIMESTAMP WITH TIME ZONE": "timestamp", "BOOLEAN": "boolean", "BLOB": "bytes"}
+# Spark's type names (a StructType's JSON) as DuckDB's.
+SPARK_TYPES = {"string": "VARCHAR", "byte": "TINYINT", "short": "SMALLINT",
+               "integer": "INTEGER", "long": "BIGINT", "float": "FLOAT", "double": "DOUBLE",
+               "date": "DATE", "timestamp": "TIMESTAMP WITH TIME ZONE",
+               "timestamp_ntz": "TIMESTAMP", "boolean": "BOOLEAN", "binary": "BLOB"}
+
+
+def spark_type_name(spark_type) -> str:
+    """The DuckDB name of a Spark type as its JSON gives it ('long', 'decimal(38,6)',
+    {'type': 'array', 'elementType': 'string', ...})."""
+    if isinstance(spark_type, dict):
+        if spark_type.get("type") == "array":
+            return f"{spark_type_name(spark_type['elementType'])}[]"
+        return str(spark_type.get("type")).upper()  # a struct, a map
+    return SPARK_TYPES.get(spark_type, spark_type.upper())  # DECIMAL(38,6) as it is
+
+
+def column_kind(duckdb_type: str) -> str:
+    """What a column of `duckdb_type` holds (KINDS; a list: its elements' kind + `[]`)."""
+    if duckdb_type.endswith("[]"):
+        return f"{column_kind(duckdb_type[:-2])}[]"
+    return KINDS.get(duckdb_type.split("(")[0].upper(), duckdb_type)
+
+
+def stores_as(stored: str, ddl: str) -> bool:
+    """Whether a file's column of type `stored` holds what the DDL's `ddl` type does
+    (a DOUBLE column stored as whole numbers too)."""
+    kind, wanted = column_kind(stored), column_kind(ddl)
+    return kind == wanted or (wanted, kind) == ("number", "integer")
+
+
+def foreign_column(name: str, files: dict[str, tuple[tuple[str, str], ...]],
+                   ddl: tuple[tuple[str, str], ...]) -> tuple[str, str, str | None, str] | None:
+    """The first (file, column, its stored type or None: lacking, the DDL's type) where a
+    file of table `name` (`files`: file -> its (column, DuckDB type)) lacks a column its
+    table has, one of its DDL's (`ddl`; person_features and scores have more, one per rule,
+    which change with the rules) or one its other files have, or stores a column of the
+    DDL as another kind of value (stores_as). Not the columns added since
+    (UPGRADED_COLUMNS), which an older output lacks (checked where it has them)."""
     upgraded = {c for c, _ in UPGRADED_COLUMNS.get(name, ())}
-    required = [c for c in dict.fromkeys([*ddl, *(c for cs in files.values() for c in cs)])
+    types = dict(ddl)
+    required = [c for c in dict.fromkeys([*types, *(c for cs in files.values() for c, _ in cs)])
                 if c not in upgraded]
     for file, columns in sorted(files.items()):
-        lacking = [c for c in required if c not in set(columns)]
+        stored = dict(columns)
+        lacking = [c for c in required if c not in stored]
         if lacking:
-            return file, lacking[0]
+            return file, lacking[0], None, types.get(lacking[0], "")
+        wrong = [c for c, t in columns if c in types and not stores_as(t, types[c])]
+        if wrong:
+            return file, wrong[0], stored[wrong[0]], types[wrong[0]]
     return None
 
 
-def top_level_columns(rows) -> dict[str, list[str]]:
-    """File -> its top-level columns, from DuckDB's parquet_schema() rows (file, name,
-    num_children) in their order: each file's root first, a group's children after it
-    (a list column's `list` and `element` are no columns of their own)."""
-    columns: dict[str, list[str]] = {}
-    pending: dict[str, list[int]] = {}  # per file: children still to come, per level
-    for file, name, children in rows:
-        stack = pending.setdefault(file, [])
-        if not stack and file not in columns:  # the root
-            columns[file] = []
-        elif stack:
-            if len(stack) == 1:
-                columns[file].append(name)
-            stack[-1] -= 1
-        stack.append(children or 0)
-        while stack and stack[-1] == 0:
-            stack.pop()
+def foreign_text(file: str, column: str, stored: str | None, ddl: str) -> str:
+    """foreign_column's finding, said after "its TABLE table's file "."""
+    if stored is None:
+        return f"{file} has no {column} column"
+    return f"{file} stores {column} as {stored}, not {ddl}"
+
+
+def top_level_columns(rows) -> dict[str, tuple[tuple[str, str], ...]]:
+    """File -> its top-level (column, DuckDB type), from DuckDB's parquet_schema() rows
+    (file, name, num_children, duckdb_type), each file's in its order: the root, then each
+    element followed by its children (a list column's `list` and `element`)."""
+    by_file: dict[str, list] = {}
+    for row in rows:
+        by_file.setdefault(row[0], []).append(row)
+    columns = {}
+    for file, elements in by_file.items():
+        counts = [n or 0 for _, _, n, _ in elements]  # children of each element
+        top, at = [], 1
+        for _ in range(counts[0]):
+            top.append((elements[at][1], elements[at][3] or "UNKNOWN"))
+            end, pending = at + 1, counts[at]  # past its descendants
+            while pending:
+                pending += counts[end] - 1
+                end += 1
+            at = end
+        columns[file] = tuple(top)
     return columns
 
 
 def parquet_schema_sql(source: str) -> str:
     """Each file's schema elements in file order (`source`: a read_parquet argument)."""
-    return f"SELECT file_name, name, num_children FROM parquet_schema({source})"
+    return ("SELECT file_name, name, num_children, duckdb_type FROM "
+            f"parquet_schema({source})")
 
 
 def load_state_meta_sql(source: str) -> list[str]:
@@ -594,26 +669,35 @@ def _check_summary_numbers(run: dict) -> None:
         raise ValueError(f"tables: {bad[0]} has {tables[bad[0]]!r} rows, not a whole number")
 
 
-def _parquet_folder(path: Path) -> bool:
-    """Whether `path` is a folder of an output's table: one with Parquet files."""
-    return path.is_dir() and any(path.glob("*.parquet"))
+def _parquet_files(folder: Path) -> list[Path]:
+    """The Parquet files of an output's table folder, as Spark lists them (its
+    `*.parquet`, not `.…` or `_…`); none: no such folder."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith((".", "_")))
 
 
-def _refuse_partial_copy(ws, folder: Path, written: dict, output: str) -> None:
+def parquet_source(files: list[Path]) -> str:
+    """A read_parquet argument naming exactly `files`."""
+    return "[" + ", ".join(literal(str(f)) for f in files) + "]"
+
+
+def _refuse_partial_copy(ws, folder: Path, files: dict[str, list[Path]], written: dict,
+                         output: str) -> None:
     """Every table the run's summary lists is there whole, as many rows as the run wrote
     (read off the Parquet footers): an output copied down only in part (a folder missing,
-    files missing) would load some tables of this night beside others of the last one."""
+    files missing) would load some tables of this night beside others of the last one.
+    `files`: each table's Parquet files."""
     for name, rows in sorted(written.items()):
         if name in KEPT_BY_WORKSPACE and name not in READ_BY_LOAD:
             continue
-        if not _parquet_folder(folder / name):  # (Spark writes a file for no rows too)
+        if not files[name]:  # (Spark writes a file for no rows too)
             raise InputError(f"{output}: its {name} table is missing (no Parquet file in "
                              f"{folder / name}): an incomplete copy; copy the whole "
                              "--output folder again (nothing was loaded)")
         try:
             found = int(ws.scalar("SELECT coalesce(sum(num_rows), 0) FROM "
-                                  "parquet_file_metadata("
-                                  f"{literal(str(folder / name / '*.parquet'))})"))
+                                  f"parquet_file_metadata({parquet_source(files[name])})"))
         except Exception as exc:  # a file cut short: no footer to read
             if type(exc).__name__ not in UNREADABLE_PARQUET:
                 raise
@@ -626,26 +710,28 @@ def _refuse_partial_copy(ws, folder: Path, written: dict, output: str) -> None:
                              "folder again (nothing was loaded)")
 
 
-def _refuse_foreign_columns(ws, folder: Path, tables: list[str], output: str) -> None:
-    """Every file of the tables to load has its table's columns (schema_columns(), and its
-    other files'): read by one glob, DuckDB takes the first file's columns, and a table
-    lacking one would be re-created without it (load_table_sql)."""
+def _refuse_foreign_columns(ws, files: dict[str, list[Path]], tables: list[str],
+                            output: str) -> None:
+    """Every file of the tables to load has its table's columns, of its types
+    (foreign_column): read together, DuckDB takes the first file's columns, and a table
+    lacking one would be re-created without it (load_table_sql), a text column loaded
+    into a DATE one fail deep in the load or be re-created as text."""
     required = schema_columns()
     for name in tables:
         try:
             rows = [tuple(r.values()) for r in ws.rows(parquet_schema_sql(
-                literal(str(folder / name / "*.parquet"))))]
+                parquet_source(files[name])))]
         except Exception as exc:  # a file cut short: no footer to read
             if type(exc).__name__ not in UNREADABLE_PARQUET:
                 raise
             raise InputError(f"{output}: its {name} table cannot be read "
                              f"({first_line(exc)}); nothing was loaded") from None
-        files = {Path(f).name: cs for f, cs in top_level_columns(rows).items()}
-        lacking = missing_column(name, files, required.get(name, []))
-        if lacking:
-            raise InputError(f"{output}: its {name} table's file {lacking[0]} has no "
-                             f"{lacking[1]} column: not this version's output or a damaged "
-                             "copy; nothing was loaded")
+        columns = {Path(f).name: cs for f, cs in top_level_columns(rows).items()}
+        foreign = foreign_column(name, columns, required.get(name, ()))
+        if foreign:
+            raise InputError(f"{output}: its {name} table's file {foreign_text(*foreign)}: "
+                             "not this version's output or a damaged copy; nothing was "
+                             "loaded")
 
 
 def load_results(db: Path | None, output: str, rules_dir: Path | None = None) -> dict:
@@ -658,8 +744,11 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         raise InputError(f"{output}: not a Spark run's output (no {SUMMARY_FILE}); "
                          "run `leadctl run --engine spark --output DIR` first")
     run, run_as_of = _run_summary(summary_path, output)
-    tables = sorted(p.name for p in folder.iterdir() if _parquet_folder(p)
-                    and p.name not in KEPT_BY_WORKSPACE)
+    written = run.get("tables") or {}
+    # each table's files, listed once: the ones checked are the ones loaded
+    files = {name: _parquet_files(folder / name)
+             for name in {*(p.name for p in folder.iterdir()), *written, *READ_BY_LOAD}}
+    tables = sorted(n for n, fs in files.items() if fs and n not in KEPT_BY_WORKSPACE)
     with open_writer(db, create=True) as ws:
         latest = last_tag_as_of(ws)
         if latest is not None and run_as_of < latest:  # refused: nothing is published
@@ -667,15 +756,15 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                              f"workspace's last night ({latest}): loading it would take the "
                              "workspace back and drop what came since; load the latest "
                              "output")
-        _refuse_partial_copy(ws, folder, run.get("tables") or {}, output)
-        _refuse_foreign_columns(ws, folder, [*tables, *(t for t in READ_BY_LOAD if
-                                                        _parquet_folder(folder / t))], output)
+        _refuse_partial_copy(ws, folder, files, written, output)
+        _refuse_foreign_columns(ws, files, [*tables, *(t for t in READ_BY_LOAD if files[t])],
+                                output)
         # Loaded rows keep the Spark run log's ids, which may pass this log's: the load and
         # every later run here take higher ones, so rows ordered by run (the latest tag
         # history row of a person, a run's own identity changes) keep their order.
         spark_run = run.get("run_id")
-        meta = literal(str(folder / "meta" / "*.parquet"))
-        if _parquet_folder(folder / "meta"):  # a new workspace: the run's zone, not the default
+        meta = parquet_source(files["meta"])
+        if files["meta"]:  # a new workspace: the run's zone, not the default
             ws.rules_zone = ws.scalar(f"SELECT max(value) FROM read_parquet({meta}) "
                                       f"WHERE key = {literal(ingest_load.ZONE_KEY)}")
         ws.start_run("load-results", run_as_of, run.get("rules_hash"),
@@ -684,7 +773,7 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
         ws.execute(rep_actions.stamp_folds_from_sql(ws.run_id))
         ws.script(rep_actions.capture_sql())  # before the run's tables replace them
         for name in tables:
-            source = literal(str(folder / name / "*.parquet"))
+            source = parquet_source(files[name])
             try:
                 ws.script(load_table_sql(name, ws.table_type(name), ws.columns(name), source,
                                          [c for c, _ in ws.columns_of_query(
@@ -694,7 +783,7 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                     raise
                 raise InputError(f"{output}: its {name} table cannot be read "
                                  f"({first_line(exc)}); nothing was loaded") from None
-        if _parquet_folder(folder / "meta"):
+        if files["meta"]:
             ws.script(load_state_meta_sql(meta))
         # Rep actions the run did not carry (newer than it) stay: never overwritten. One
         # on a person the run merged away is folded into the survivor by on_merge; a fold
@@ -708,10 +797,10 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
                 f"that run has never had (such as {unknown['example']}): it is another "
                 "workspace's Spark run; load it into that one (or into a new workspace)")
         run_sales = "sales"
-        if _parquet_folder(folder / "sales"):
+        if files["sales"]:
             run_sales = RUN_SALES
             ws.execute(f"CREATE OR REPLACE TEMP TABLE {RUN_SALES} AS SELECT * FROM "
-                       f"read_parquet({literal(str(folder / 'sales' / '*.parquet'))})")
+                       f"read_parquet({parquet_source(files['sales'])})")
         ws.script(rep_actions.merge_sql(run_sales))
         kept = int(ws.scalar(rep_actions.count_new_sql()) or 0)
         not_applied = int(ws.scalar(rep_actions.count_not_applied_sql()) or 0)
@@ -719,10 +808,9 @@ def load_results(db: Path | None, output: str, rules_dir: Path | None = None) ->
             ws.execute(rep_actions.run_sales_sql(RUN_SALES))
         # The run's intents too (a new workspace had none: its dormancy clock), the later
         # of both per person; one the workspace holds under an id the run retired is folded.
-        if _parquet_folder(folder / "lead_intent"):
+        if files["lead_intent"]:
             ws.execute(f"CREATE OR REPLACE TEMP TABLE {RUN_INTENTS} AS SELECT person_id, "
-                       "intent_at FROM read_parquet("
-                       f"{literal(str(folder / 'lead_intent' / '*.parquet'))})")
+                       f"intent_at FROM read_parquet({parquet_source(files['lead_intent'])})")
             ws.script(rep_actions.later_intents_sql(RUN_INTENTS))
         ws.script([*rep_actions.drop_sql(), f"DROP TABLE IF EXISTS {RUN_SALES}",
                    f"DROP TABLE IF EXISTS {RUN_INTENTS}"])
