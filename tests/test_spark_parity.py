@@ -594,6 +594,24 @@ def test_spark_types_are_named_as_duckdb_names_them():
         "VARCHAR[]"]
 
 
+def test_a_parquet_source_names_exactly_its_files(tmp_path):
+    # DuckDB takes each path as a glob: `a*b` read aXb's file too, `night[1]` none
+    import duckdb
+
+    from leadctl.spark.pipeline import parquet_source
+
+    files = []
+    for folder, rows in (("a*b?[1]", 1), ("aXbY1", 2)):
+        (tmp_path / folder).mkdir()
+        files.append(tmp_path / folder / "part-0.parquet")
+        duckdb.sql(f"COPY (SELECT range AS n FROM range({rows})) TO '{files[-1]}' "
+                   "(FORMAT parquet)")
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet({parquet_source(files[:1])})"
+                      ).fetchall() == [(1,)]
+    assert duckdb.sql(f"SELECT file_name FROM parquet_file_metadata("
+                      f"{parquet_source(files)})").fetchall() == [(str(f),) for f in files]
+
+
 @pytest.mark.parametrize("lacks", ["a part file its phone column", "a table its owner column"])
 def test_loading_an_output_whose_file_lacks_a_column_loads_nothing(two_nights, tmp_path,
                                                                     lacks):
@@ -842,7 +860,8 @@ def rep_actions_between_nights(tmp_path_factory):
     duck, spark = Cli(tmp / "duck.duckdb"), Cli(tmp / "spark.duckdb")
     day1 = "2026-10-31"
     assert duck("run", "--inbox", first, "--as-of", day1).exit_code == 0
-    out1, out2 = tmp / "out1", tmp / "out2"
+    # outputs named as glob patterns (Spark's and DuckDB's readers took `[1]` as one)
+    out1, out2 = tmp / "night[1]{a,b}", tmp / "night*[2]?"
     ran = spark("run", "--engine", "spark", "--inbox", first, "--output", out1,
                 "--as-of", day1)
     assert ran.exit_code == 0, ran.stderr[-2000:]
