@@ -511,10 +511,15 @@ def ascii_compatible(codec: str) -> bool:
 
 
 def _location(path: Path) -> str:
-    """The file as Spark's readers take it: Hadoop reads `[`, `{`, `*`, `?` in a path as a
-    pattern (`leads[1].csv` read leads1.csv), so each is escaped."""
-    text = str(path) if isinstance(path, ClusterPath) else str(Path(path).resolve())
-    return re.sub(r"([\\\[\]{}*?])", r"\\\1", text)
+    """The file as Spark's readers take it (exact_location)."""
+    return exact_location(str(path) if isinstance(path, ClusterPath)
+                          else str(Path(path).resolve()))
+
+
+def exact_location(uri: str) -> str:
+    """`uri` for Spark's readers, which take each path for a (Hadoop) glob pattern: a `[`,
+    `{`, `*`, `?` or `\\` in it (`leads[1].csv`, a folder `night[1]`) is escaped."""
+    return re.sub(r"([\\\[\]{}*?])", r"\\\1", uri)
 
 
 def _columns(ws, table: str) -> tuple[list[str], dict[str, str]]:

@@ -15,7 +15,6 @@ import functools
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,8 +45,8 @@ from leadctl.spark.executor import (
     spark_session,
     union_all,
 )
-from leadctl.spark.ingest import SparkReader, is_remote
-from leadctl.sqltext import literal
+from leadctl.spark.ingest import SparkReader, exact_location, is_remote
+from leadctl.sqltext import file_literal, literal
 from leadctl.tagging import event_state
 from leadctl.tagging import incremental as tag_incremental
 from leadctl.tagging.tables import TAGGED_WITH_KEY
@@ -323,7 +322,7 @@ def load_state(ws, state: str) -> list[str]:
             continue
         # exactly the files checked above: Spark's reader of the folder would read any
         # other file too (a `.bak` copy, a part with no extension), rows counted nowhere
-        frame = ws.spark.read.parquet(*[_exact_path(str(f.getPath())) for f in listed[name]])
+        frame = ws.spark.read.parquet(*[exact_location(str(f.getPath())) for f in listed[name]])
         added = _added_columns(ws, name, frame)
         if added:  # a state written before them: NULL, the whole table written anew
             ws.store_frame(name, frame.select("*", *added), materialise=False)
@@ -388,12 +387,6 @@ def _hadoop_path(spark, uri: str):
     """(FileSystem, Path) for a local or cluster location, as Spark itself resolves it."""
     path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri)
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
-
-
-def _exact_path(uri: str) -> str:
-    """`uri` for Spark's reader, which takes each path it is given as a glob pattern
-    (Hadoop's): a `[`, `{`, `*`, `?` or `\\` in a folder's name (`night[1]`) is escaped."""
-    return re.sub(r"([\\\[\]{}*?])", r"\\\1", uri)
 
 
 def _hadoop_exists(spark, uri: str) -> bool:
@@ -687,7 +680,7 @@ def _parquet_files(folder: Path) -> list[Path]:
 def parquet_source(files: list[Path]) -> str:
     """A read_parquet argument naming exactly `files`. DuckDB takes each as a glob pattern:
     a `[`, `*` or `?` in a folder's name (`night[1]`) is escaped as a one-character class."""
-    return "[" + ", ".join(literal(re.sub(r"([\[*?])", r"[\1]", str(f))) for f in files) + "]"
+    return "[" + ", ".join(file_literal(str(f)) for f in files) + "]"
 
 
 def _refuse_partial_copy(ws, folder: Path, files: dict[str, list[Path]], written: dict,
