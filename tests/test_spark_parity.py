@@ -468,32 +468,24 @@ def test_a_state_reads_only_the_parquet_files_it_counted(two_nights, tmp_path):
         n: was[n] for n in ("ownership", "leads", "persons")}
 
 
-def test_a_state_file_without_a_column_of_its_table_is_refused(two_nights, tmp_path):
+@pytest.mark.parametrize("table, damage, says", [
+    # read as the first file's schema: phones lost
+    ("leads", lambda part: _without_column(part, "phone"), "has no phone column"),
+    # read as it is: the lock dates compared as text, the night exit 0
+    ("ownership", lambda part: _with_column_as(part, "locked_until", "VARCHAR"),
+     "stores locked_until as VARCHAR, not DATE"),
+])
+def test_a_state_file_unlike_its_table_is_refused(two_nights, tmp_path, table, damage, says):
     spark = two_nights[1]
     state = tmp_path / "state"
     shutil.copytree(spark.db.parent / "out1", state)
-    part = sorted((state / "leads").glob("*.parquet"))[0]
-    _without_column(part, "phone")  # read as the first file's schema: phones lost
+    part = sorted((state / table).glob("*.parquet"))[0]
+    damage(part)
     ran = _empty_night_from(tmp_path, state)
     assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
-        f"error: --state {state}: its leads table's file {part.name} has no phone column: "
+        f"error: --state {state}: its {table} table's file {part.name} {says}: "
         "not this version's output or a damaged copy; give the whole --output folder of "
         "the last night"))
-    assert not (tmp_path / "out" / "_leadctl_run.json").exists()
-
-
-def test_a_state_file_storing_a_column_as_other_values_is_refused(two_nights, tmp_path):
-    # Read as it is: the lock dates compared as text, the night exit 0
-    spark = two_nights[1]
-    state = tmp_path / "state"
-    shutil.copytree(spark.db.parent / "out1", state)
-    part = sorted((state / "ownership").glob("*.parquet"))[0]
-    _with_column_as(part, "locked_until", "VARCHAR")
-    ran = _empty_night_from(tmp_path, state)
-    assert (ran.exit_code, ran.stderr.splitlines()[-1]) == (2, (
-        f"error: --state {state}: its ownership table's file {part.name} stores "
-        "locked_until as VARCHAR, not DATE: not this version's output or a damaged copy; "
-        "give the whole --output folder of the last night"))
     assert not (tmp_path / "out" / "_leadctl_run.json").exists()
 
 
