@@ -9,10 +9,22 @@ own time zone changes none of them.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 
 DEFAULT_ZONE = "Asia/Shanghai"  # sources.yaml without `timezone:`
 ZONE_KEY = "timezone"  # meta: the zone the workspace's times were read in
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date(text: str) -> dt.date:
+    """A YYYY-MM-DD date, nothing else (ValueError): Python's fromisoformat also takes
+    20261101 and the week date 2026-W40-1, which a mistyped date would silently become."""
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError(f"not a YYYY-MM-DD date: {text!r}")
+    return dt.date.fromisoformat(text)
 
 
 def utc_now() -> dt.datetime:

@@ -96,6 +96,7 @@ def test_bucket_plan():
     ("A:1,B:1", "1", "--holdout must be a share like 10% or 0.1"),
     ("A:1,B:1", "10", "--holdout must be a share"),
     ("A:1,B:1", "ten", "--holdout must be a share"),
+    ("A:1,B:1", "-0%", "--holdout must be a share"),  # stored as -0.0 before
     ("A:1,B:100000", None, "A gets less than one bucket"),
     # Python's float() reads these; a spec does not (a typo is not a weight)
     ("A:1_0,B:1", None, "the weight of A must be a number, not '1_0'"),

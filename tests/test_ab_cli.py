@@ -221,6 +221,7 @@ def test_attribute_experiment_from_utm_content(acli):
 @pytest.mark.parametrize(("args", "code", "message"), [
     (("nope",), 1, "no experiment named 'nope'"),
     (("spring", "--window", "0d"), 2, "--window must be a number of days"),
+    (("spring", "--window", "\uff11\uff14d"), 2, "--window must be a number of days"),
     (("spring", "--control", "Z"), 2, "--control 'Z' is not one of A, B"),
     (("spring", "--variant-from", "utm_content"), 2, "recorded by audience export"),
     (("other", "--variant-from", "utm content", "--goal", "register"), 2,

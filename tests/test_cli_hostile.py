@@ -289,6 +289,11 @@ def test_the_enumeration_sees_the_known_options() -> None:
      "error: --as-of must be a date from 1900-01-01 to 2999-12-31, not '0001-01-01'\n"),
     (["tag", "--as-of", "2026-02-30"],
      "error: --as-of must be a date like 2026-11-01, not '2026-02-30'\n"),
+    # Python reads these as dates too: a mistyped date would move the as-of silently
+    (["tag", "--as-of", "2026-W40-1"],
+     "error: --as-of must be a date like 2026-11-01, not '2026-W40-1'\n"),
+    (["report", "channels", "--since", "20261001"],
+     "error: --since must be a date like 2026-10-01, not '20261001'\n"),
     (["report", "channels", "--since", "9999-12-31"],
      "error: --since must be a date from 1900-01-01 to 2999-12-31, not '9999-12-31'\n"),
     (["portrait", "lead:"],

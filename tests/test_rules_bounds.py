@@ -87,6 +87,8 @@ OUT_OF_RANGE = [
     ("costs.yaml", "from: 2026-10-01,", "from: 2026-02-30,",
      "27:33: `from:` 2026-02-30 is not a valid date (day is out of range for month); write "
      "a real one, or quote it to mean text"),
+    ("costs.yaml", "from: 2026-10-01,", "from: '2026-W40-1',",
+     "27:33: from must be a date like 2026-10-01, not '2026-W40-1'"),
     ("identity.yaml", "max_records_per_value: 20", "max_records_per_value: " + "9" * 5000,
      "22:26: `max_records_per_value:` 99999999999999999999… is a number of 5000 digits, "
      "beyond the range of any setting"),

@@ -103,7 +103,7 @@ def parse_holdout(text: str | None) -> float:
     exact = _number(raw[:-1] if raw.endswith("%") else raw)
     if exact is not None and raw.endswith("%"):
         exact /= 100
-    if exact is None or not 0 <= exact < 1:
+    if exact is None or exact.is_signed() or not 0 <= exact < 1:  # -0% too: a typo
         raise UsageError(f"--holdout must be a share like 10% or 0.1 (less than 100%), "
                          f"not {text!r}")
     if 0 < exact < Decimal(1) / (2 * BUCKETS):  # rounds to no bucket, or to no float at all

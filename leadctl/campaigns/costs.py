@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leadctl.clock import iso_date
 from leadctl.errors import Location
 from leadctl.rules.bounds import MAX_MONEY, number_in, plain_text, written
 from leadctl.rules.load import rule_path
@@ -194,7 +195,7 @@ def _day(value) -> dt.date | None:
         return value
     if isinstance(value, str):
         try:
-            return dt.date.fromisoformat(value.strip())
+            return iso_date(value.strip())
         except ValueError:
             return None
     return None

@@ -34,7 +34,7 @@ from leadctl.identity.cache import unmapped_events_sql, unmapped_events_warning
 DEFAULT_WINDOW_DAYS = 14
 DEFAULT_GOAL = "register"  # when neither --goal nor the experiment names one
 MAX_WINDOW_DAYS = 3650
-_WINDOW = re.compile(r"(\d{1,5})\s*([dw]?)")
+_WINDOW = re.compile(r"([0-9]{1,5}) *([dw]?)")  # ASCII: another script's digits are a typo
 
 
 def parse_window(text: str | None) -> int:

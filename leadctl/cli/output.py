@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from leadctl.clock import iso_date
 from leadctl.errors import (
     DataCheckFailed,
     InputError,
@@ -46,7 +47,7 @@ MAX_LOCK_DAYS = MAX_DAYS
 def parse_date(value: str, option: str, example: str = "2026-11-01") -> dt.date:
     """A YYYY-MM-DD option value inside FIRST_DATE..LAST_DATE; UsageError naming the option."""
     try:
-        day = dt.date.fromisoformat(value)
+        day = iso_date(value)
     except ValueError:
         raise UsageError(f"{option} must be a date like {example}, not {value!r}") from None
     if not FIRST_DATE <= day <= LAST_DATE:
