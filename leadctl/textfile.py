@@ -46,7 +46,8 @@ def write_text_file(path: Path | str, text: str) -> Path:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         if tmp is not None:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a folder turned unwritable: tell why the
+                tmp.unlink(missing_ok=True)     # write failed, not that this did
     return path
 
 

@@ -812,8 +812,9 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
         lock.acquire()
     work = _beside(target, WORK)
     try:
-        for leftover in (work, _beside(work, WAL)):
-            leftover.unlink(missing_ok=True)  # from a killed writer: never published
+        with _publishing(path, work):  # an unwritable folder says so (exit 2)
+            for leftover in (work, _beside(work, WAL)):
+                leftover.unlink(missing_ok=True)  # from a killed writer: never published
         _clear_stale_dry_runs(target.parent)
         _clear_stale_temp_copies()
         with _open_copy(target, work, shown=path) as ws:
@@ -831,7 +832,11 @@ def open_writer(db: str | os.PathLike | None, *, create: bool = False) -> Iterat
         _fsync_dir(target.parent)
     finally:
         for leftover in (work, _beside(work, WAL)):
-            leftover.unlink(missing_ok=True)
+            # A folder that turned unwritable keeps it: the failure that stopped the write
+            # is the one to tell (not this one, an internal error), and the next writer
+            # removes it.
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
         if not held:
             lock.release()
 

@@ -82,6 +82,33 @@ def test_a_publish_that_fails_is_a_workspace_error_and_publishes_nothing(tmp_pat
     assert count_leads(db) == 1 and not (tmp_path / "ws.duckdb.work").exists()
 
 
+def test_a_folder_turned_unwritable_during_a_write_is_a_workspace_error(tmp_path, monkeypatch):
+    # The publish fails, and so does removing the private copy: the publish's failure is
+    # told (exit 2), not the removal's PermissionError (exit 3)
+    db = tmp_path / "ws.duckdb"
+    with open_writer(db, create=True) as ws:
+        insert_lead(ws, 1)
+    unlink = Path.unlink
+
+    def unwritable(src, dst):
+        def refused(self, missing_ok=False):
+            raise PermissionError(13, "Permission denied", str(self))
+        monkeypatch.setattr(Path, "unlink", refused)
+        raise PermissionError(13, "Permission denied", str(src))
+
+    monkeypatch.setattr(os, "replace", unwritable)
+    with pytest.raises(WorkspaceError) as failed, open_writer(db) as ws:
+        insert_lead(ws, 2)
+    assert str(failed.value) == (f"cannot write workspace {db}: Permission denied (nothing "
+                                 "was published: the workspace is as it was)")
+    monkeypatch.setattr(Path, "unlink", unlink)
+    monkeypatch.undo()
+    assert (tmp_path / "ws.duckdb.work").exists()  # left to the next writer
+    with open_writer(db) as ws:
+        insert_lead(ws, 2)
+    assert count_leads(db) == 2 and not (tmp_path / "ws.duckdb.work").exists()
+
+
 def test_a_private_copy_that_cannot_be_made_is_a_workspace_error(tmp_path, monkeypatch):
     db = tmp_path / "ws.duckdb"
     with open_writer(db, create=True) as ws:
