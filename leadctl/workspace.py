@@ -342,6 +342,9 @@ class Workspace(SqlSession):
         try:
             result = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
         except Exception as exc:
+            if type(exc).__name__ == "OutOfMemoryException" and \
+                    "'max_temp_directory_size'" in str(exc):
+                raise WorkspaceError(self._full_spill_disk(exc)) from exc
             if type(exc).__name__ == "OutOfMemoryException" and memory_limit():
                 raise WorkspaceError(
                     f"DuckDB ran out of memory within --memory-limit {memory_limit()} "
@@ -377,6 +380,16 @@ class Workspace(SqlSession):
                     "truncated: restore it from a copy"
                     + (")" if self.read_only else "; nothing was published)"))
         return f"cannot write workspace {self.path}: {reason} {UNPUBLISHED}"
+
+    def _full_spill_disk(self, exc: Exception) -> str:
+        """The message for a spill that found no room: DuckDB's limit on what it spills
+        is the free space of the disk under the spill folder (a larger memory limit is
+        not the cure)."""
+        return (f"cannot write the spill folder {temp_directory(Path(self.path))} (where "
+                f"DuckDB keeps what does not fit in memory, beside the workspace): the disk "
+                f"is full ({str(exc).splitlines()[0].removeprefix('Out of Memory Error: ')}); "
+                "free space there or move the workspace to a disk with room"
+                + ("" if self.read_only else f" {UNPUBLISHED}"))
 
     def _spill_failure(self, exc: Exception) -> str | None:
         """The message for an error writing where DuckDB spills (`temp_directory`, or its

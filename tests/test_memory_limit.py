@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadctl.cli.app import app
-from leadctl.errors import UsageError
+from leadctl.errors import UsageError, WorkspaceError
 from leadctl.workspace import (
     configure,
     memory_limit,
@@ -135,6 +135,25 @@ def test_running_out_of_memory_within_the_limit_says_so_exit_2(tmp_path):
     assert "error: DuckDB ran out of memory within --memory-limit 20MB (" in result.stderr
     assert result.stderr.rstrip().endswith("raise the limit")
     assert runs_log(tmp_path / "ws.duckdb")[-1] == ("run", "failed")
+
+
+def test_a_spill_disk_without_room_says_so_not_raise_the_limit(tmp_path):
+    # DuckDB spills up to the free space of the disk under the spill folder: this caps it
+    # as a full disk would (its out-of-memory error said "raise the limit", a wrong cure)
+    configure(memory_limit="30MB")
+    with pytest.raises(WorkspaceError) as failed, open_writer(tmp_path / "ws.duckdb",
+                                                               create=True) as ws:
+        ws.execute("SET threads = 1")
+        ws.execute("SET max_temp_directory_size = '2MB'")
+        ws.execute("CREATE TABLE t AS SELECT i, md5(CAST(i AS VARCHAR)) AS s "
+                   "FROM range(3000000) r(i) ORDER BY s")
+    assert str(failed.value).startswith(
+        f"cannot write the spill folder {tmp_path / 'ws.duckdb.tmp'} (where DuckDB keeps "
+        "what does not fit in memory, beside the workspace): the disk is full (failed to "
+        "offload data block of size ")
+    assert str(failed.value).endswith(
+        "); free space there or move the workspace to a disk with room (nothing was "
+        "published: the workspace is as it was)")
 
 
 def test_the_spill_a_killed_process_left_is_cleared_by_the_next_command(tmp_path):
