@@ -385,10 +385,13 @@ class Workspace(SqlSession):
         """The message for a spill that found no room: DuckDB's limit on what it spills
         is the free space of the disk under the spill folder (a larger memory limit is
         not the cure)."""
+        reason = str(exc).splitlines()[0].removeprefix("Out of Memory Error: ")
+        return self._spill_message(f"the disk is full ({reason}); free space there or move "
+                                   "the workspace to a disk with room")
+
+    def _spill_message(self, reason: str) -> str:
         return (f"cannot write the spill folder {temp_directory(Path(self.path))} (where "
-                f"DuckDB keeps what does not fit in memory, beside the workspace): the disk "
-                f"is full ({str(exc).splitlines()[0].removeprefix('Out of Memory Error: ')}); "
-                "free space there or move the workspace to a disk with room"
+                f"DuckDB keeps what does not fit in memory, beside the workspace): {reason}"
                 + ("" if self.read_only else f" {UNPUBLISHED}"))
 
     def _spill_failure(self, exc: Exception) -> str | None:
@@ -400,10 +403,7 @@ class Workspace(SqlSession):
         if not any(f'"{name}' in text for folder in folders
                    for name in (folder, os.path.abspath(folder))):
             return None
-        reason = text.splitlines()[0].removeprefix("IO Error: ")
-        return (f"cannot write the spill folder {temp_directory(Path(self.path))} (where "
-                f"DuckDB keeps what does not fit in memory, beside the workspace): {reason}"
-                + ("" if self.read_only else f" {UNPUBLISHED}"))
+        return self._spill_message(text.splitlines()[0].removeprefix("IO Error: "))
 
     def arrow(self, sql: str, params: list | dict | None = None):
         # A relation hands Arrow over without the DB-API result's extra copy.
