@@ -50,6 +50,29 @@ def test_default_blocklist_values_never_link_and_are_reported():
                                       "records": 2}
 
 
+def test_one_repeated_character_is_junk_whatever_separators_end_it():
+    # A trailing brace or separator failed the cheap last-two-characters test, and a
+    # 15-digit card was tested after its upgrade to 18 digits: each pair was linked
+    ws = workspace(
+        {"lead_id": "A1", "device_id": "{00000000-0000-0000-0000-000000000000}"},
+        {"lead_id": "A2", "device_id": "{00000000-0000-0000-0000-000000000000}"},
+        {"lead_id": "B1", "device_id": "(000000000000)"},
+        {"lead_id": "B2", "device_id": "(000000000000)"},
+        {"lead_id": "C1", "wechat": "aaaaaa."},
+        {"lead_id": "C2", "wechat": "aaaaaa."},
+        {"lead_id": "D1", "id_card": "111111111111111"},
+        {"lead_id": "D2", "id_card": "111111111111111"},
+        {"lead_id": "E1", "wechat": "wx_abcabc"},  # not one character: links
+        {"lead_id": "E2", "wechat": "wx_abcabc"},
+    )
+    resolve(ws)
+    assert clusters(ws) == groups({"E1", "E2"}, *({x} for x in (
+        "A1", "A2", "B1", "B2", "C1", "C2", "D1", "D2")))
+    assert [(t, reason) for t, _, reason, _, _ in blocked_report(ws)] == [
+        ("device_id", "repeated character"), ("device_id", "repeated character"),
+        ("id_card", "repeated character"), ("wechat", "repeated character")]
+
+
 def test_a_null_token_is_no_identifier_whatever_the_blocklist():
     # pandas writes a missing cell as `nan`; the blocklist (emptied here) never sees it
     config = dataclasses.replace(IdentityConfig(), blocked_any=())

@@ -57,17 +57,31 @@ def blocked_reason_sql(config: IdentityConfig, blocked_keys: dict[str, list[str]
         arms.append(f"WHEN {key} IN ({', '.join(literal(v) for v in words)}) THEN 'blocklist'")
     if config.repeated_character:
         kinds = ", ".join(literal(t) for t in config.repeated_character)
-        # Cheap test first: the last two characters are the same.
+        # Cheap test first, true of every such value: the last two characters are the same
+        # or one of them is a separator (`{0000-…-0000}`, `aaaaaa.`).
+        last, second = f"right({key}, 1)", f"left(right({key}, 2), 1)"
         core = f"regexp_replace(regexp_replace({key}, '^\\+(86)?', ''), '[^0-9a-z]', '', 'g')"
         arms.append(f"WHEN id_type IN ({kinds}) AND length({key}) >= 2 "
-                    f"AND right({key}, 1) = left(right({key}, 2), 1) "
+                    f"AND ({last} = {second} OR NOT {_alnum(last)} OR NOT {_alnum(second)}) "
                     f"AND length({core}) >= 2 AND replace({core}, left({core}, 1), '') = '' "
                     f"THEN 'repeated character'")
+        if "id_card" in config.repeated_character:
+            # A 15-digit card of one digit, upgraded to 18 ('19' and a check digit inserted)
+            digits = f"substr({key}, 1, 6) || substr({key}, 9, 9)"
+            arms.append(f"WHEN id_type = 'id_card' AND length({key}) = 18 "
+                        f"AND substr({key}, 7, 2) = '19' "
+                        f"AND replace({digits}, left({key}, 1), '') = '' "
+                        f"THEN 'repeated character'")
     for id_type in ID_TYPES:
         for pattern in config.blocked_patterns.get(id_type, ()):
             arms.append(f"WHEN id_type = {literal(id_type)} AND regexp_matches({key}, "
                         f"{literal(pattern)}) THEN {literal('blocklist pattern ' + pattern)}")
     return "(CASE " + " ".join(arms) + " END)" if arms else "CAST(NULL AS VARCHAR)"
+
+
+def _alnum(char: str) -> str:
+    """Whether a one-character text is what a key's core keeps ([0-9a-z])."""
+    return f"({char} BETWEEN '0' AND '9' OR {char} BETWEEN 'a' AND 'z')"
 
 
 def shared_values_sql(target: str, identifiers: str) -> str:
