@@ -395,6 +395,13 @@ def test_configured_aliases_win():
     ("2026-10-03 08:15:00 CST", None),
     ("2026-10-03 08:15:00 Mars/Olympus", None),
     ("2026-10-03 08:15:00 asia/tokyo", None),
+    ("2026-10-03 08:15:00 UTC+08:00", None),  # each was read as local time
+    ("2026-10-03 08:15:00 +01:00:00", None),
+    ("2026-10-03 08:15:00 CET+01:00", None),
+    ("2026-10-03 08:15:00 Asia/Tokyo+09:00", None),
+    ("2026-10-03T08:15:00.+01:00", None),
+    ("2026-10-03T08:15:00Z+01:00", None),
+    ("2026-10-03 08:15:00.123456", "2026-10-03 08:15:00.123456"),  # naive: as it is
 ])
 def test_timestamp_forms(text, expected):
     sql = parse_timestamp_sql("x", "Asia/Shanghai")

@@ -87,7 +87,8 @@ def test_a_zone_right_after_the_minutes_reads_as_on_duckdb(spark_ws):
     values = ["2026-08-03 08:15Z", "2026-08-03 08:15z", "2026-08-03 08:15 Z",
               "2026-08-03 08:15+08:00", "2026-08-03 08:15+0800", "2026-08-03T08:15-05",
               "2026-08-03 8:15 gmt", "2026-08-03 08:15:30Z", "2026-08-03 08:15UTC",
-              "2026-08-03 08:15+15:00"]
+              "2026-08-03 08:15+15:00", "2026-08-03 08:15:00 UTC+08:00",
+              "2026-08-03 08:15:00 +01:00:00", "2026-08-03T08:15:00.123"]
     table = "CREATE OR REPLACE TABLE zoned_times AS " + " UNION ALL ".join(
         f"SELECT {i} AS i, '{v}' AS v" for i, v in enumerate(values))
     sql = (f"SELECT CAST({parse_timestamp_sql('v', 'Asia/Shanghai')} AS VARCHAR) "
@@ -101,7 +102,8 @@ def test_a_zone_right_after_the_minutes_reads_as_on_duckdb(spark_ws):
     assert read[0] == read[1] == [
         "2026-08-03 16:15:00", "2026-08-03 16:15:00", "2026-08-03 16:15:00",
         "2026-08-03 08:15:00", "2026-08-03 08:15:00", "2026-08-03 21:15:00",
-        "2026-08-03 16:15:00", "2026-08-03 16:15:30", None, None]
+        "2026-08-03 16:15:00", "2026-08-03 16:15:30", None, None, None, None,
+        "2026-08-03 08:15:00.123"]
 
 
 def test_parquet_doubles_are_duckdbs_text_on_spark(spark_ws, tmp_path):

@@ -88,7 +88,8 @@ def parse_timestamp_sql(expr: str, timezone: str) -> str:
     Zoned ISO values are converted to the workspace time zone: an offset, `Z`, `UTC` or
     `GMT` (any case), or a region name (`Asia/Tokyo`) after the time. Another word there
     is no time (NULL: rejected, never read as local time): an abbreviation such as `CST`
-    is China's and also the US Central zone. Naive values are local time already.
+    is China's and also the US Central zone, and so is anything else after the time (an
+    offset with seconds, a word and an offset). Naive values are local time already.
     """
     formats = "[" + ", ".join(literal(f) for f in TIMESTAMP_FORMATS) + "]"
     # `08:15:00 +0800` (a log's form): the offset joined to the time, which DuckDB's cast
@@ -135,6 +136,9 @@ def parse_timestamp_sql(expr: str, timezone: str) -> str:
         f"WHEN regexp_matches({expr}, '\\d\\s*[A-Za-z][A-Za-z0-9_/+-]*$') "
         f"THEN CASE WHEN regexp_matches({expr}, '{time}{seconds}?\\s+{region}$') "
         f"THEN timezone({local}, {in_region}) END "
+        # Any other zone after the time (`UTC+08:00`, `+01:00:00`, `CET+01:00`): no time.
+        # DuckDB's cast drops such a tail, which would make it local time.
+        f"WHEN regexp_matches({expr}, '{time}{seconds}?.*[^0-9.:\\s]') THEN NULL "
         f"ELSE coalesce(try_cast({expr} AS TIMESTAMP), try_strptime({expr}, {formats})) END"
     )
 
