@@ -203,6 +203,15 @@ def test_evaluates_in_duckdb(ws, text, expected):
     assert [row["v"] for row in rows] == expected
 
 
+def test_whole_numbers_are_64_bit(ws):
+    # `orders` is an INTEGER column, the literals INT32s: each overflowed at 2^31
+    compiled = [compile_expr(text, FIELDS, whole_fields={"orders"}).sql for text in (
+        "orders * 2147483647", "2147483647 + 1 = 2147483648", "100000 * 100000")]
+    rows = ws.rows(f"SELECT {', '.join(compiled)} FROM t ORDER BY id")
+    assert [tuple(r.values()) for r in rows] == [
+        (75161927645, True, 10000000000), (6442450941, True, 10000000000), (0, True, 10000000000)]
+
+
 def test_nested_rounds_compute_each_argument_once():
     # round() reads its value some 40 times (a band per power of ten): nested as a copy
     # each, 3 levels took 36 s to plan; bound, each level adds about 1,900 characters

@@ -379,6 +379,11 @@ class Compiler:
             # pass every `>=` and count as the highest score, its % by zero stop the stage
             divisor = self.exp.Nullif(this=right.node, expression=self.exp.Literal.number(0))
         dividend = self.wrap(left, level)
+        if symbol in ("+", "-", "*") and left.whole and right.whole:
+            # Whole numbers are 64-bit: a literal or an INTEGER field (lead_count) is an
+            # INT32 to the engines, and `lead_count * 2147483647` overflowed at 2^31
+            dividend, divisor = (self._wide(t, wrapped) for t, wrapped in (
+                (left, dividend), (right, divisor)))
         if symbol == "/":
             # A quotient is a DOUBLE, as DuckDB's `/` gives it for any numbers; Spark's
             # divides a DECIMAL (1.0, 1.5) to a DECIMAL of a few digits (1.0 / 3 is
@@ -563,6 +568,13 @@ class Compiler:
         self.need(args[0], (STRING, LIST), "length() needs a string or a list")
         cls = self.exp.ArraySize if args[0].type == LIST else self.exp.Length
         return self._bigint(cls(this=args[0].node), node)
+
+    def _wide(self, t: _Typed, wrapped: Any) -> Any:
+        """A whole operand of `+ - *` (`wrapped`: as written into the operation) as a
+        BIGINT (one already is: as it is)."""
+        if isinstance(t.node, self.exp.Cast) and t.node.to.is_type("bigint"):
+            return wrapped
+        return self.exp.Cast(this=t.node, to=self.exp.DataType.build("bigint"))
 
     def _bigint(self, out: Any, node: Any) -> _Typed:
         """A whole number a function gives: a BIGINT on DuckDB, an INT on Spark, where
