@@ -24,6 +24,10 @@ PHONE_FORMS = [
     ("spreadsheet exponent", "1.3812345678E+10"),
     ("trunk 0", "013812345678"),
     ("+86 (0)", "+86 (0)138 1234 5678"),
+    # Unicode space separators (Zs): typeset text groups a number with thin spaces
+    ("thin spaces", "138\u20091234\u20095678"),
+    ("narrow no-break spaces", "138\u202f1234\u202f5678"),
+    ("tabs", "138\t1234\t5678"),
 ]
 
 
@@ -123,16 +127,19 @@ def test_id_cards_are_checked_by_their_check_digit():
 def test_sql_phone_normalisation_matches_the_python_one():
     values = [raw for _, raw in PHONE_FORMS] + [
         "139oslb5678", "1391234567", "+852 9123 4567", "+1 (415) 555-0123", "010-12345678",
-        "00000000000", "12345", "4008001234", "+86 10 1234 5678", "1.38123E+10", "86-10-12345678"]
+        "00000000000", "12345", "4008001234", "+86 10 1234 5678", "1.38123E+10", "86-10-12345678",
+        # whitespace that is no space separator (line separator, a control): no grouping
+        "138\u20281234\u20285678", "138\x1c1234\x1c5678"]
     con = duckdb.connect()
     con.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS raw", [values])
     cells = "SELECT raw AS lead_key, raw AS raw_value, false AS split FROM t"
     sql = normalize.keyed_sql("phone", cells, "lead_key", normalize.cn_mobile_pattern())
     rows = con.execute(f"SELECT lead_key, key_value, valid FROM ({sql})").fetchall()
-    assert len(rows) == 26
+    assert len(rows) == len(values) == 31
     decided = {raw: key if valid else None for raw, key, valid in rows if valid is not None}
     assert decided == {**{raw: "+8613812345678" for _, raw in PHONE_FORMS},
-                       "139oslb5678": None, "1.38123E+10": None}
+                       "139oslb5678": None, "1.38123E+10": None,
+                       "138\u20281234\u20285678": None, "138\x1c1234\x1c5678": None}
     # Undecided in SQL (not a mainland mobile): the cleaned value goes to phonenumbers.
     leftovers = {raw: key for raw, key, valid in rows if valid is None}
     assert leftovers == {

@@ -227,6 +227,24 @@ def test_queries_are_read_as_resolve_stores_the_values():
     }
 
 
+def test_a_phone_grouped_by_unicode_spaces_links_and_is_found_as_resolve_stores_it(cli,
+                                                                                 tmp_path):
+    # thin spaces (U+2009) and narrow no-break spaces (U+202F) were no separators to
+    # resolve's SQL (the phone invalid, never linking) but were to the lookup's Python
+    leads = tmp_path / "leads.csv"
+    leads.write_text("lead_id,phone\nT1,13812345678\nT2,138\u20091234\u20095678\n"
+                     "T3,138\u202f1234\u202f5678\nT4,13912345678\n", encoding="utf-8")
+    assert cli("ingest", leads).exit_code == 0
+    assert cli("resolve").exit_code == 0
+    person = {lead: portrait_json(cli, f"lead:{lead}")["person_id"] for lead in
+              ("T1", "T2", "T3", "T4")}
+    assert person["T1"] == person["T2"] == person["T3"] != person["T4"]
+    for text in ("138\u20091234\u20095678", "138\u202f1234\u202f5678"):
+        found = portrait_json(cli, text)
+        assert (found["person_id"], found["query"]) == (
+            person["T1"], {"text": "138****5678", "matched_by": ["phone"]})
+
+
 def test_a_phone_with_0086_and_a_trunk_0_is_found_in_every_spelling():
     ws = workspace({"lead_id": "T1", "phone": "0086-0139-1234-0127"},
                    {"lead_id": "T2", "phone": "1.3912340119E+10"})

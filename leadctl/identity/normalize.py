@@ -27,8 +27,18 @@ CN_MOBILE_PATTERN = (r"1(?:610\d|740[0-5])\d{6}|1(?:[38]\d|4[57]|[59][0-35-9]|6[
                      r"7[0-35-8])\d{8}")
 # What a multi-value cell separates its values with ("138…/139…", "a@x.com; b@y.com").
 MULTI_VALUE_SEPARATORS = "[,;/|、，；]"
-FULL_WIDTH_FROM = "０１２３４５６７８９＋（）－　．＠ｘＸ\u00a0"
-FULL_WIDTH_TO = "0123456789+()- .@xX "
+# The Unicode space separators (Zs) but ' ': NBSP, the thin and narrow no-break spaces
+# typeset text groups a number with, the ideographic space of Chinese input. Every reader
+# takes them as ' ' (through FULL_WIDTH_FROM), in SQL and in Python alike: written out, as
+# RE2's `\s` is ASCII only and Python's any Unicode whitespace.
+UNICODE_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009" \
+                 "\u200a\u202f\u205f\u3000"
+FULL_WIDTH_FROM = "０１２３４５６７８９＋（）－．＠ｘＸ" + UNICODE_SPACES
+FULL_WIDTH_TO = "0123456789+()-.@xX" + " " * len(UNICODE_SPACES)
+# What a phone may be grouped by once read through FULL_WIDTH_FROM: the ASCII whitespace
+# (written out: `\s` is not the same set in RE2, Java and Python), brackets, dots, dashes.
+# One pattern for the SQL and its Python mirror.
+PHONE_SEPARATORS = r"[ \t\n\f\r()\[\].\-]"
 _EMAIL_RE = (r"[a-z0-9_%+\-]+(\.[a-z0-9_%+\-]+)*@([a-z0-9]([a-z0-9\-]*[a-z0-9])?\.)+"
              r"[a-z]{2,}")
 ID_CARD_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -83,7 +93,7 @@ def phone_clean_sql(expr: str) -> str:
             f"WHEN regexp_full_match({text}, '\\+?[0-9]+\\.0+') "
             f"THEN regexp_replace({text}, '\\.0+$', '') "
             f"WHEN {exponent} THEN CAST(CAST(CAST({text} AS DOUBLE) AS BIGINT) AS VARCHAR) "
-            f"ELSE regexp_replace({text}, '[\\s()\\[\\].\\-]', '', 'g') END)")
+            f"ELSE regexp_replace({text}, {literal(PHONE_SEPARATORS)}, '', 'g') END)")
 
 
 def cn_prefix(cn_default: bool) -> str:
@@ -325,7 +335,7 @@ FULL_WIDTH_TABLE = str.maketrans(FULL_WIDTH_FROM, FULL_WIDTH_TO)
 _EXPONENT = re.compile(r"[0-9]\.([0-9]+)[eE]\+?([0-9]{1,2})")
 _DIGITS = re.compile(r"\+?[0-9]+")
 _SUFFIX = re.compile(r"\+?[0-9]+\.0+")
-_SEPARATORS = re.compile(r"[\s()\[\].\-]")
+_SEPARATORS = re.compile(PHONE_SEPARATORS)
 _NUMBER = re.compile(r"\+?[0-9]{5,17}")
 
 
