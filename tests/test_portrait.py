@@ -245,6 +245,42 @@ def test_a_phone_grouped_by_unicode_spaces_links_and_is_found_as_resolve_stores_
             person["T1"], {"text": "138****5678", "matched_by": ["phone"]})
 
 
+@pytest.mark.parametrize("query", [
+    "email:mailto:li.si@qq.com", "email:li.si\uff20qq.com", "mail: MAILTO:Li.Si@QQ.com",
+    "idcard:\uff14\uff14\uff10\uff11\uff10\uff16\uff11\uff19\uff18\uff18\uff10\uff15"
+    "\uff11\uff12\uff10\uff13\uff11\uff38",
+    "wx:wx\uff11\uff12\uff13\uff14\uff15a",
+])
+def test_a_prefixed_query_is_read_as_resolve_stores_the_value(cli, tmp_path, query):
+    # the prefix only forced the kind: the value was lower-cased but neither read from
+    # full width nor stripped of `mailto:` as resolve and an unprefixed query read it
+    leads = tmp_path / "leads.csv"
+    leads.write_text("lead_id,email,wechat,id_card\nL1,li.si@qq.com,wx12345a,"
+                     "44010619880512031X\nL2,wang@qq.com,wx99999b,110101199003071233\n",
+                     encoding="utf-8")
+    assert cli("ingest", leads).exit_code == 0
+    assert cli("resolve").exit_code == 0
+    found = portrait_json(cli, query)
+    kind = {"email": "email", "mail": "email", "idcard": "id_card", "wx": "wechat"}[
+        query.partition(":")[0]]
+    assert (found["person_id"], found["query"]["matched_by"]) == (
+        portrait_json(cli, "lead:L1")["person_id"], [kind])
+    if kind == "email":  # echoed as the value it looked up
+        assert found["query"]["text"] == "l***@qq.com"
+
+
+def test_a_prefixed_full_width_id_card_not_found_gives_no_checksum_hint(cli, tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text("lead_id,id_card\nL1,44010619880512031X\n", encoding="utf-8")
+    assert cli("ingest", leads).exit_code == 0
+    assert cli("resolve").exit_code == 0
+    card = "110101199003071233".translate({ord(str(i)): chr(0xFF10 + i) for i in range(10)})
+    result = cli("portrait", f"idcard:{card}")
+    assert (result.exit_code, result.stderr) == (1, (
+        "error: no lead or person matches '1101**********1233' (tried id_card "
+        "1101**********1233)\n"))
+
+
 def test_a_phone_with_0086_and_a_trunk_0_is_found_in_every_spelling():
     ws = workspace({"lead_id": "T1", "phone": "0086-0139-1234-0127"},
                    {"lead_id": "T2", "phone": "1.3912340119E+10"})

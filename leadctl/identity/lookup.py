@@ -182,7 +182,7 @@ def classify_query(text: str, region: str = "CN") -> list[Lookup]:
     plain = query.translate(FULL_WIDTH_TABLE).strip()
     card = id_card_key(plain)
     if "@" in plain and " " not in plain:
-        lookups.append(Lookup("email", ascii_lower(plain).removeprefix("mailto:")))
+        lookups.append(Lookup("email", _normalize_identifier("email", plain)))
     elif card:
         lookups.append(Lookup("id_card", card))
     phone = _phone_key(plain, region)
@@ -193,19 +193,25 @@ def classify_query(text: str, region: str = "CN") -> list[Lookup]:
     if phone:
         lookups.append(Lookup("phone", phone))
     if _WECHAT.fullmatch(plain):
-        lookups.append(Lookup("wechat", ascii_lower(plain)))
+        lookups.append(Lookup("wechat", _normalize_identifier("wechat", plain)))
     if _DEVICE.fullmatch(plain) or (_DEVICE_LIKE.fullmatch(plain) and not phone and not card):
-        lookups.append(Lookup("device_id", ascii_lower(plain)))
+        lookups.append(Lookup("device_id", _normalize_identifier("device_id", plain)))
     lookups += _lead_lookups(query)[:-1]  # `s1/a@b.com`: a lead id may hold an `@` too
     return lookups + [Lookup("lead_id", query), Lookup("person_id", canonical_person_id(query))]
 
 
 def _normalize_identifier(kind: str, value: str) -> str:
-    if kind in ("email", "wechat", "device_id"):
-        return ascii_lower(value)
+    """An e-mail, WeChat id, device id or ID card as resolve keys it (`keyed_sql`), with
+    a prefix or without: full-width forms and Unicode spaces read as ASCII, trimmed, ASCII
+    letters lower-cased, an e-mail's `mailto:` dropped, an ID card's spaces dropped and
+    upper-cased (a 15-digit one upgraded); other kinds as given."""
+    if kind not in ("email", "wechat", "device_id", "id_card"):
+        return value
+    text = value.translate(FULL_WIDTH_TABLE).strip()
     if kind == "id_card":
-        return id_card_key(value) or value.upper()
-    return value
+        return id_card_key(text) or text.replace(" ", "").upper()
+    text = ascii_lower(text)
+    return text.removeprefix("mailto:") if kind == "email" else text
 
 
 def describe_lookup(lookup: Lookup, reveal: bool = False) -> str:
