@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from leadctl.errors import InputError, UsageError
+
+# Written as \uXXXX escapes (a YAML double-quoted scalar reads them back as the same
+# text): what JSON leaves raw but YAML cannot read back as itself (DEL, the C1 controls:
+# NEL would come back as a space; the line and paragraph separators, non-characters), and
+# the bidirectional overrides and isolates (U+202A-202E, U+2066-2069), which would reorder
+# an entry as a command prints it and as an editor or `git diff` shows the file.
+_YAML_ESCAPED = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
+
+
+def yaml_quoted(text: str) -> str:
+    """`text` as a YAML double-quoted scalar that reads back as exactly `text`."""
+    return _YAML_ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}",
+                             json.dumps(text, ensure_ascii=False))
 
 
 def written_path(path: Path) -> Path:

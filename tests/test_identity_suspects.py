@@ -71,6 +71,16 @@ def test_the_fragment_is_a_blocklist_with_real_values(ws, tmp_path):
     assert yaml.safe_load(empty) == {"blocklist": {"values": {}}}
 
 
+def test_the_fragment_reads_back_every_value_as_itself():
+    # DEL stopped YAML reading the file; NEL came back as a space (another value blocked)
+    values = ["wx\x7fdel", "wx\x85nel", "x\u202egnp", "wx\u2028ls"]
+    rows = [{"id_type": "wechat", "value": v, "records": 3, "names": 3, "cities": 1}
+            for v in values]
+    text = fragment_text(rows, 3, dt.date(2026, 12, 2))
+    assert '      - "wx\\u007fdel"  # 3 records, 3 names, 1 cities' in text.splitlines()
+    assert yaml.safe_load(text)["blocklist"]["values"]["wechat"] == values
+
+
 def test_cli_suspects(tmp_path):
     cli = Cli(tmp_path / "ws.duckdb")
     rows = "\n".join(f"{lead['lead_id']},{lead['name']},{lead.get('phone', '')},"

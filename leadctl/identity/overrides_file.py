@@ -25,7 +25,6 @@ command added.
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import re
 from collections.abc import Callable
@@ -35,15 +34,9 @@ from typing import Any
 
 from leadctl.errors import RuleError
 from leadctl.rules.load import load_yaml_text
-from leadctl.textfile import editing, write_text_file
+from leadctl.textfile import editing, write_text_file, yaml_quoted
 
 OVERRIDES_FILE = "identity_overrides.yaml"
-# Written as \uXXXX escapes (a YAML double-quoted scalar reads them back as the same
-# text): what JSON leaves raw but YAML cannot read back as itself (DEL, the C1 controls:
-# NEL would come back as a space; the line and paragraph separators, non-characters), and
-# the bidirectional overrides and isolates (U+202A-202E, U+2066-2069), which would reorder
-# the entry as the command prints it and as an editor or `git diff` shows the file.
-_ESCAPED = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
 KINDS = ("must_link", "cannot_link")
 
 _HEADER = """\
@@ -89,8 +82,7 @@ def entry_text(entry: dict[str, Any]) -> str:
     double-quoted scalars) so any reason text round-trips."""
 
     def scalar(value: Any) -> str:
-        return _ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}",
-                            json.dumps(str(value), ensure_ascii=False))
+        return yaml_quoted(str(value))
 
     def flow(value: Any) -> str:
         if isinstance(value, list):

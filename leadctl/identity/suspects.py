@@ -18,14 +18,13 @@ counts in comments (a rule file: ops staff own it; terminal output stays masked)
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 from leadctl import pii
 from leadctl.identity import places
 from leadctl.identity.suggest_sql import name_key_sql
 from leadctl.sqltext import null_token_sql
-from leadctl.textfile import write_text_file
+from leadctl.textfile import write_text_file, yaml_quoted
 from leadctl.workspace import Workspace
 
 DEFAULT_MIN_DISTINCT = 3
@@ -97,7 +96,7 @@ def find_suspects(ws: Workspace, *, min_distinct: int = DEFAULT_MIN_DISTINCT,
 
 
 def fragment_text(rows: list[dict], min_distinct: int, today: dt.date | None = None) -> str:
-    """The YAML fragment (real values, JSON-quoted: valid YAML scalars)."""
+    """The YAML fragment (real values, quoted as YAML reads them back)."""
     lines = [
         f"# Suspects found by `leadctl identity suspects` on {(today or dt.date.today())}:",
         f"# linking values carried by {min_distinct} or more different names or cities.",
@@ -116,7 +115,7 @@ def fragment_text(rows: list[dict], min_distinct: int, today: dt.date | None = N
     for id_type in sorted(by_type):
         lines.append(f"    {id_type}:")
         for r in by_type[id_type]:
-            lines.append(f"      - {json.dumps(r['value'], ensure_ascii=False)}"
+            lines.append(f"      - {yaml_quoted(r['value'])}"
                          f"  # {r['records']} records, {r['names']} names, "
                          f"{r['cities']} cities")
     return "\n".join(lines) + "\n"
