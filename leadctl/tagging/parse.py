@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from leadctl.errors import Location, RuleError
+from leadctl.identity.persons import PERSON_COLUMNS, PLACE_COLUMNS
 from leadctl.ingest.sources import load_sources_config
 from leadctl.routing.model import ROUTE_FIELDS
 from leadctl.rules.bounds import written
@@ -155,7 +156,8 @@ def _parse_tag(doc: RuleDoc, raw: Any, item_loc: Location | None,
         doc.add(doc.value_loc(raw, "name"), f"tag name '{name}' must be lower_snake_case "
                 "(letters, digits, _) and not a reserved word")
         return None
-    if name in PERSON_FIELDS:
+    if name in PERSON_FIELDS or name in PERSON_COLUMNS or name in PLACE_COLUMNS:
+        # (a tag named like a column of persons, `phones`, was left out of `export persons`)
         doc.add(doc.value_loc(raw, "name"),
                 f"tag name '{name}' is a person attribute; choose another name")
         return None
