@@ -122,11 +122,13 @@ def test_a_whole_number_past_its_type_stops_spark_too_with_duckdbs_reason(engine
             "addition of INT64", "7 + 9223372036854775801"),
         "abs(w - 9223372036854775802)": overflow("subtraction of INT64",
                                                  "-7 - 9223372036854775802"),
-        "2147483647 + 1": overflow("addition of INT32", "2147483647 + 1"),
+        "9223372036854775807 + 1": overflow("addition of INT64", "9223372036854775807 + 1"),
         "-(w * 1024) % 3 + n": overflow("multiplication of INT64", "9007199254740993 * 1024"),
     }
     for text, expected in cases.items():
         assert _values(engines, text) == expected, text
+    # whole numbers are 64-bit on both: literals are no INT32s (that overflowed at 2^31)
+    assert _values(engines, "2147483647 + 1") == [["2147483648"] * 5] * 2
     # -2^63 is the one whole number abs() and `-` cannot give back (Spark's kept it)
     least = "if(w = 5, -9223372036854775807 - 1, w)"
     assert _values(engines, f"abs({least})") == [
