@@ -476,6 +476,44 @@ INSERT INTO lead_identifiers (lead_key, id_type, value, status) VALUES
             "V3,2026-10-02 10:00:00,P2,feed,X1,2026-10-01 10:00:00,phone,phone 138****8502"]
 
 
+PHONE_SOURCE_SQL = """
+INSERT INTO leads (lead_key, source, lead_id, created_at) VALUES
+ (1, 'hostile', 'H1', '2026-10-01 10:00'), (2, 'vendor 13911112222', 'D1', '2026-10-20 10:00');
+INSERT INTO person_leads VALUES (1, 'P1'), (2, 'P1');
+INSERT INTO persons (person_id) VALUES ('P1');
+INSERT INTO lead_identifiers (lead_key, id_type, value, status) VALUES
+ (1, 'phone', '+8613812345671', 'ok'), (2, 'phone', '+8613812345671', 'ok');"""
+
+
+def test_a_phone_in_a_source_name_is_masked_by_duplicates_as_in_the_table(tmp_path):
+    # the table masked `vendor 139****2222`; --duplicates echoed it in full on stderr, in
+    # --json and in the unknown-source near miss
+    cli = Cli(tmp_path / "ws.duckdb", tmp_path)
+    with open_writer(cli.db, create=True) as ws:
+        ws.execute(PHONE_SOURCE_SQL)
+    out = tmp_path / "d.csv"
+    dups = ("report", "channels", "--as-of", "2026-11-01", "--duplicates")
+    result = cli(*dups, "vendor 13911112222", "-o", out)
+    assert (result.exit_code, " ".join(result.stderr.split())) == (
+        0, f"wrote 1 rows to {out} (leads of vendor 139****2222 duplicating another source's "
+        "earlier lead)")
+    result = cli(*dups, "vendor 13911112222", "-o", out, "--json")
+    assert (result.exit_code, result.json()["source"]) == (0, "vendor 139****2222")
+    near_miss = ("unknown source 'vendor 1391111222' (did you mean 'vendor 139****2222'?) "
+                 "(known: hostile, vendor 139****2222)")
+    result = cli(*dups, "vendor 1391111222", "-o", out)
+    assert (result.exit_code, result.stderr) == (2, f"error: {near_miss}\n")
+    result = cli(*dups, "vendor 1391111222", "-o", out, "--json")
+    assert (result.exit_code, result.json()["error"]["message"]) == (2, near_miss)
+    # --reveal shows the name as stored
+    result = cli(*dups, "vendor 13911112222", "-o", out, "--json", "--reveal")
+    assert (result.exit_code, result.json()["source"]) == (0, "vendor 13911112222")
+    result = cli(*dups, "vendor 1391111222", "-o", out, "--reveal")
+    assert (result.exit_code, result.stderr) == (
+        2, "error: unknown source 'vendor 1391111222' (did you mean 'vendor 13911112222'?) "
+        "(known: hostile, vendor 13911112222)\n")
+
+
 def test_an_amount_from_10_15_is_shown_as_json_writes_it():
     # (a sale of 1e28 made the text report fail with a traceback; 1e27 showed 28 digits)
     from leadctl.cli.report import _amount

@@ -597,8 +597,9 @@ def _duplicates(ws, source: str, by: str, since: dt.date | None, out: Path | Non
     sources = [r["source"] for r in ws.rows(
         f"SELECT {channel_sql('source')} AS source FROM leads UNION "
         f"SELECT {channel_sql('source')} FROM rejects WHERE kind = 'leads' ORDER BY 1")]
-    if source not in sources:
-        raise UsageError(f"unknown source '{source}'{one_of(source, sources)}")
+    if source not in sources:  # the near miss found on the names, shown as the table shows them
+        raise UsageError(pii.text_shown(f"unknown source '{source}'{one_of(source, sources)}",
+                                        reveal))
     # kept for the as-of check of the persons it lists (the query once: 1 s at 1M leads)
     ws.execute(f"CREATE OR REPLACE TEMP TABLE {LISTED} AS "
                f"{duplicates_sql(source, since, screen.as_of, reveal)}")
@@ -607,7 +608,8 @@ def _duplicates(ws, source: str, by: str, since: dt.date | None, out: Path | Non
         identity = _identity_after(ws, screen, f"SELECT person_id FROM {LISTED}")
     finally:
         ws.execute(f"DROP TABLE IF EXISTS {LISTED}")
-    return {"source": source, "since": since.isoformat() if since else None,
+    return {"source": pii.text_shown(source, reveal),  # a phone in its name: masked, as listed
+            "since": since.isoformat() if since else None,
             **screen.to_dict(identity=identity), "file": str(out), "rows": rows}
 
 
