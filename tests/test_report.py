@@ -152,7 +152,7 @@ def test_rich_table_and_csv(rcli, tmp_path):
         "new_to_sales,new_sold,new_sold_amount,sold_amount,cost,costed_leads,cost_per_lead,"
         "cost_per_new",
         "SEM,4,3,0.25,,,1,1,0,1,53.33,0.3333,1" + ',2,1,0,"{""agent"":1}",0,0,0.0,0.0,,,,',
-        "(none),3,2,0.3333,,,2,0,0,0,85.0,0.5,1" + ",2,0,1,,1,1,0.0,0.0,,,,",
+        "(none),3,2,0.3333,,,2,0,0,0,85.0,0.5,1" + ",2,0,1,{},1,1,0.0,0.0,,,,",
         "feed,2,2,0.5,,,1,0,1,0,65.0,1.0,2" + ',1,1,0,"{""agent"":1}",1,1,999.0,999.0,,,,',
         "(total),9,5,0.3333,,,2,1,1,1,56.0,0.4,2" + ',5,2,1,"{""agent"":2}",2,2,999.0,999.0,,,,']
     parquet = tmp_path / "channels.parquet"
@@ -183,7 +183,7 @@ def test_builder_is_pure_and_portable_sql():
         con.execute(ddl)
     assert con.execute(channel_report_sql()).fetchall() == [
         ("(total)", 0, 0, None, 0, None, 0, 0, 0, 0, None, None, 0,
-         0, 0, 0, None, 0, 0, 0.0, 0.0, None, None, None, None)]
+         0, 0, 0, "{}", 0, 0, 0.0, 0.0, None, None, None, None)]
 
 
 def test_sales_pool_names():

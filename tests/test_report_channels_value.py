@@ -5,6 +5,7 @@ the `--duplicates SOURCE` refund evidence."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 
 import duckdb
@@ -512,6 +513,30 @@ def test_a_phone_in_a_source_name_is_masked_by_duplicates_as_in_the_table(tmp_pa
     assert (result.exit_code, result.stderr) == (
         2, "error: unknown source 'vendor 1391111222' (did you mean 'vendor 13911112222'?) "
         "(known: hostile, vendor 13911112222)\n")
+
+
+@pytest.mark.parametrize("reveal", [(), ("--reveal",)])
+def test_dup_from_without_duplicates_is_an_empty_object_in_a_file(tmp_path, reveal):
+    # --json said {} but the file had NULL (an empty CSV cell), the total row too when no
+    # lead duplicates another source's; masked (an Arrow table) or not (a plain COPY)
+    cli = Cli(tmp_path / "ws.duckdb", tmp_path)
+    with open_writer(cli.db, create=True) as ws:
+        ws.execute("""
+INSERT INTO leads (lead_key, source, lead_id, created_at) VALUES
+ (1, 'sem', 'S1', '2026-10-01 10:00'), (2, 'feed', 'F1', '2026-10-02 10:00');
+INSERT INTO person_leads VALUES (1, 'P1'), (2, 'P2');
+INSERT INTO persons (person_id) VALUES ('P1'), ('P2');""")
+    assert [r["dup_from"] for r in report(cli)["channels"]] == [{}, {}]
+    csv_out, parquet = tmp_path / "c.csv", tmp_path / "c.parquet"
+    for out in (csv_out, parquet):
+        result = cli("report", "channels", "--as-of", "2026-11-01", "-o", out, *reveal)
+        assert result.exit_code == 0, result.stderr
+    assert duckdb.connect().execute(
+        f"SELECT channel, dup_from FROM '{parquet}'").fetchall() == [
+        ("feed", "{}"), ("sem", "{}"), ("(total)", "{}")]
+    with csv_out.open(encoding="utf-8", newline="") as f:
+        assert [(r["channel"], r["dup_from"]) for r in csv.DictReader(f)] == [
+            ("feed", "{}"), ("sem", "{}"), ("(total)", "{}")]
 
 
 def test_an_amount_from_10_15_is_shown_as_json_writes_it():

@@ -396,7 +396,9 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
                {channel_grades}cp.avg_score, c.sales_share, coalesce(c.sold, 0) AS sold,
                coalesce(c.new_persons, 0) AS new_persons,
                coalesce(c.dup_other_source, 0) AS dup_other_source,
-               coalesce(c.dup_same_source, 0) AS dup_same_source, df.dup_from,
+               coalesce(c.dup_same_source, 0) AS dup_same_source,
+               -- none from another source: '{{}}' JSON text, in a file as in --json
+               coalesce(df.dup_from, '{{}}') AS dup_from,
                coalesce(c.new_to_sales, 0) AS new_to_sales,
                coalesce(c.new_sold, 0) AS new_sold,
                coalesce(c.new_amount, 0) AS new_amount,
@@ -412,7 +414,8 @@ WITH {arrival_ctes(() if by == "source" else (by,))},
         SELECT t.channel, t.leads, t.persons, t.dup_rate,
                (SELECT sum(rejects) FROM reject_counts), {total_grades}tp.avg_score,
                t.sales_share, t.sold, t.new_persons,
-               t.dup_other_source, t.dup_same_source, (SELECT dup_from FROM total_dup_from),
+               t.dup_other_source, t.dup_same_source,
+               coalesce((SELECT dup_from FROM total_dup_from), '{{}}'),
                t.new_to_sales, t.new_sold, t.new_amount, tp.sold_amount,
                (SELECT sum(cost) FROM channel_costs),
                (SELECT sum(costed_leads) FROM channel_costs),
@@ -558,9 +561,9 @@ def channel_report(ws, *, by: str = "source", since: dt.date | None = None,
             if not reveal:
                 ws.unregister(MASKED_CHANNELS)
     rows = ws.rows(sql)  # one row per channel: small; the total row is last
-    for row in rows:
+    for row in rows:  # dup_from is always JSON text ('{}' for none): the SQL says so
         row["dup_from"] = {pii.text_shown(source, reveal): n for source, n in
-                           (json.loads(row["dup_from"]) if row["dup_from"] else {}).items()}
+                           json.loads(row["dup_from"]).items()}
     return {**result, "channels": rows[:-1], "total": rows[-1]}
 
 
